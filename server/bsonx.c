@@ -1,0 +1,27 @@
+/*
+ * bsonx.c - see bsonx.h.
+ */
+#include "bsonx.h"
+
+#include <string.h>
+
+void bsonx_copy_utf8(const bson_iter_t *it, char *dst, size_t size) {
+  uint32_t len = 0;
+  const char *s = bson_iter_utf8(it, &len);
+  if (len >= size) {
+    len = (uint32_t)size - 1;
+  }
+  memcpy(dst, s, len);
+  dst[len] = '\0';
+}
+
+int64_t bsonx_as_int64(const bson_iter_t *it) {
+  return BSON_ITER_HOLDS_NUMBER(it) ? bson_iter_as_int64(it) : 0;
+}
+
+void bsonx_array_append_oid(bson_t *array, uint32_t i, const bson_oid_t *oid) {
+  char buf[16];
+  const char *key;
+  size_t len = bson_uint32_to_string(i, &key, buf, sizeof buf);
+  bson_append_oid(array, key, (int)len, oid);
+}

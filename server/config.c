@@ -1,0 +1,149 @@
+/*
+ * config.c - see config.h.
+ *
+ * Each option is one row of `options`: the long flag, its environment
+ * twin, the default, where it is stored and how it is checked.  Parsing
+ * applies the default, then the environment, then argv, through the same
+ * setter, so every source is validated alike.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHORUS_VERSION "0.1.0"
+
+typedef enum { OPT_STRING, OPT_INT } opt_kind_t;
+
+typedef struct option_spec {
+  const char *flag;
+  const char *env;
+  const char *def;
+  opt_kind_t kind;
+  size_t offset; /* into chorus_config_t */
+  size_t size;   /* of the string buffer */
+  long min, max; /* for OPT_INT */
+  const char *help;
+} option_spec_t;
+
+#define STR_OPT(field) OPT_STRING, offsetof(chorus_config_t, field), \
+                       sizeof(((chorus_config_t *)0)->field), 0, 0
+#define INT_OPT(field, lo, hi) OPT_INT, offsetof(chorus_config_t, field), \
+                               0, lo, hi
+
+static const option_spec_t options[] = {
+    {"host", "CHORUS_HOST", "127.0.0.1", STR_OPT(host),
+     "address to listen on (0.0.0.0 for every interface)"},
+    {"port", "CHORUS_PORT", "8080", INT_OPT(port, 1, 65535),
+     "HTTP port"},
+    {"mongo-uri", "CHORUS_MONGO_URI",
+     "mongodb://127.0.0.1:27017/?replicaSet=rs0", STR_OPT(mongo_uri),
+     "MongoDB connection string (a replica set or FerretDB)"},
+    {"db", "CHORUS_DB", "chorus", STR_OPT(db_name), "database name"},
+    {"server-id", "CHORUS_SERVER_ID", "", STR_OPT(server_id),
+     "name of this server in logs and responses (default: host:port)"},
+    {"public-dir", "CHORUS_PUBLIC_DIR", "public", STR_OPT(public_dir),
+     "directory of the web client's files"},
+    {"threads", "CHORUS_THREADS", "32", INT_OPT(threads, 2, 1024),
+     "HTTP worker threads (also the database pool size)"},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
+                       const char *value, const char *source,
+                       chorus_error_t *err) {
+  char *field = (char *)cfg + o->offset;
+  if (o->kind == OPT_STRING) {
+    if (strlen(value) >= o->size) {
+      chorus_error_set(err, 400, "bad_config", "%s: --%s is too long",
+                       source, o->flag);
+      return false;
+    }
+    strcpy(field, value);
+    return true;
+  }
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(value, &end, 10);
+  if (errno || !*value || *end || v < o->min || v > o->max) {
+    chorus_error_set(err, 400, "bad_config",
+                     "%s: --%s must be a whole number from %ld to %ld, "
+                     "not '%s'", source, o->flag, o->min, o->max, value);
+    return false;
+  }
+  *(int *)field = (int)v;
+  return true;
+}
+
+void config_usage(FILE *out) {
+  fprintf(out,
+          "Usage: chorusd [options]\n"
+          "Chorus microblog server " CHORUS_VERSION ".\n\n"
+          "Every option may also be given as an environment variable;\n"
+          "a flag wins over its variable.\n\n");
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const option_spec_t *o = &options[i];
+    fprintf(out, "  --%-12s %-18s %s\n  %-33s (default: %s)\n", o->flag,
+            o->env, o->help, "", o->def[0] ? o->def : "none");
+  }
+  fprintf(out, "  --help                          show this help\n"
+               "  --version                       show the version\n");
+}
+
+config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
+                             FILE *out, chorus_error_t *err) {
+  memset(cfg, 0, sizeof *cfg);
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const char *env = getenv(options[i].env);
+    if (!option_set(cfg, &options[i], options[i].def, "default", err) ||
+        (env && !option_set(cfg, &options[i], env, options[i].env, err))) {
+      return CONFIG_ERROR;
+    }
+  }
+
+  struct option longopts[N_OPTIONS + 3];
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    longopts[i] = (struct option){options[i].flag, required_argument, NULL,
+                                  (int)i};
+  }
+  longopts[N_OPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
+  longopts[N_OPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+  longopts[N_OPTIONS + 2] = (struct option){NULL, 0, NULL, 0};
+
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (c == 'h') {
+      config_usage(out);
+      return CONFIG_EXIT;
+    }
+    if (c == 'V') {
+      fprintf(out, "chorusd " CHORUS_VERSION "\n");
+      return CONFIG_EXIT;
+    }
+    if (c == '?' || c == ':') {
+      chorus_error_set(err, 400, "bad_config",
+                       "unknown option or missing value: %s (see --help)",
+                       argv[optind - 1]);
+      return CONFIG_ERROR;
+    }
+    if (!option_set(cfg, &options[c], optarg, "command line", err)) {
+      return CONFIG_ERROR;
+    }
+  }
+  if (optind < argc) {
+    chorus_error_set(err, 400, "bad_config", "unexpected argument: %s",
+                     argv[optind]);
+    return CONFIG_ERROR;
+  }
+  if (!cfg->server_id[0]) {
+    snprintf(cfg->server_id, sizeof cfg->server_id, "%.40s:%d", cfg->host,
+             cfg->port);
+  }
+  return CONFIG_OK;
+}

@@ -1,0 +1,38 @@
+/*
+ * config.h - chorusd's settings: command-line flags with environment twins.
+ *
+ * Precedence: flag, then environment variable, then built-in default.
+ * The table in config.c is the single source of the flags, their variables,
+ * defaults and --help text (also reproduced in README.md).
+ */
+#ifndef CHORUS_CONFIG_H
+#define CHORUS_CONFIG_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "error.h"
+
+typedef struct chorus_config {
+  char host[256];           /* --host, CHORUS_HOST */
+  int port;                 /* --port, CHORUS_PORT */
+  char mongo_uri[2048];     /* --mongo-uri, CHORUS_MONGO_URI */
+  char db_name[64];         /* --db, CHORUS_DB */
+  char server_id[64];       /* --server-id, CHORUS_SERVER_ID */
+  char public_dir[PATH_MAX];/* --public-dir, CHORUS_PUBLIC_DIR */
+  int threads;              /* --threads, CHORUS_THREADS */
+} chorus_config_t;
+
+typedef enum {
+  CONFIG_OK,    /* run the server */
+  CONFIG_EXIT,  /* --help or --version was printed; exit 0 */
+  CONFIG_ERROR, /* err says what is wrong; exit 2 */
+} config_result_t;
+
+/* Fills cfg from defaults, the environment and argv. */
+config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
+                             FILE *out, chorus_error_t *err);
+
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * db.c - see db.h.
+ *
+ * The schema lives in one table below (index_specs): each entry is created
+ * with createIndexes, which is a no-op for an index that already exists
+ * with the same definition, so start-up is idempotent and several servers
+ * may start at once.
+ */
+#include "db.h"
+
+#include <string.h>
+#include <sys/time.h>
+
+struct db {
+  mongoc_client_pool_t *pool;
+  char *name;
+};
+
+typedef struct index_spec {
+  const char *collection;
+  const char *name;
+  const char *keys_json;
+  bool unique;
+} index_spec_t;
+
+/* Invariant: every query Chorus issues filters or sorts on one of these
+ * (or on _id).  Usernames are unique case-insensitively through
+ * username_lc. */
+static const index_spec_t index_specs[] = {
+    {DB_USERS, "username_lc_1", "{\"username_lc\": 1}", true},
+    {DB_SESSIONS, "user_id_1", "{\"user_id\": 1}", false},
+    {DB_TWEETS, "created_at_-1__id_-1", "{\"created_at\": -1, \"_id\": -1}",
+     false},
+    {DB_TWEETS, "author_id_1_created_at_-1",
+     "{\"author_id\": 1, \"created_at\": -1}", false},
+};
+
+static void uri_default_int32(mongoc_uri_t *uri, const char *option,
+                              int32_t value) {
+  if (!mongoc_uri_has_option(uri, option)) {
+    mongoc_uri_set_option_as_int32(uri, option, value);
+  }
+}
+
+db_t *db_new(const char *uri_string, const char *name, int max_clients,
+             chorus_error_t *err) {
+  bson_error_t berr;
+  mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string, &berr);
+  if (!uri) {
+    chorus_error_set(err, 500, "bad_config", "invalid --mongo-uri: %s",
+                     berr.message);
+    return NULL;
+  }
+  if (!name[0] || strpbrk(name, "/\\. \"$") || strlen(name) > 63) {
+    mongoc_uri_destroy(uri);
+    chorus_error_set(err, 500, "bad_config", "invalid --db name '%s'", name);
+    return NULL;
+  }
+  uri_default_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000);
+  uri_default_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
+  uri_default_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10000);
+  uri_default_int32(uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) {
+    mongoc_uri_set_appname(uri, "chorusd");
+  }
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_W)) {
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    mongoc_write_concern_set_wmajority(wc, 5000);
+    mongoc_uri_set_write_concern(uri, wc);
+    mongoc_write_concern_destroy(wc);
+  }
+  mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
+  mongoc_uri_destroy(uri);
+  if (!pool) {
+    chorus_error_set(err, 500, "bad_config", "cannot create client pool");
+    return NULL;
+  }
+  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_max_size(pool, (uint32_t)(max_clients > 0 ? max_clients
+                                                               : 16));
+  db_t *db = bson_malloc0(sizeof *db);
+  db->pool = pool;
+  db->name = bson_strdup(name);
+  return db;
+}
+
+void db_destroy(db_t *db) {
+  if (!db) {
+    return;
+  }
+  mongoc_client_pool_destroy(db->pool);
+  bson_free(db->name);
+  bson_free(db);
+}
+
+mongoc_client_t *db_acquire(db_t *db) { return mongoc_client_pool_pop(db->pool); }
+
+void db_release(db_t *db, mongoc_client_t *client) {
+  mongoc_client_pool_push(db->pool, client);
+}
+
+mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
+                                   const char *name) {
+  return mongoc_client_get_collection(client, db->name, name);
+}
+
+bool db_ping(db_t *db, chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  bson_t cmd = BSON_INITIALIZER;
+  bson_error_t berr;
+  BSON_APPEND_INT32(&cmd, "ping", 1);
+  bool ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
+                                         &berr);
+  bson_destroy(&cmd);
+  db_release(db, client);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "ping");
+  }
+  return ok;
+}
+
+bool db_ensure_indexes(db_t *db, chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  bool ok = true;
+  for (size_t i = 0; ok && i < sizeof index_specs / sizeof index_specs[0];
+       i++) {
+    const index_spec_t *spec = &index_specs[i];
+    bson_error_t berr;
+    bson_t *keys = bson_new_from_json((const uint8_t *)spec->keys_json, -1,
+                                      &berr);
+    BSON_ASSERT(keys); /* the table above is constant and valid */
+    bson_t cmd = BSON_INITIALIZER, indexes, index;
+    BSON_APPEND_UTF8(&cmd, "createIndexes", spec->collection);
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+    BSON_APPEND_DOCUMENT(&index, "key", keys);
+    BSON_APPEND_UTF8(&index, "name", spec->name);
+    if (spec->unique) {
+      BSON_APPEND_BOOL(&index, "unique", true);
+    }
+    bson_append_document_end(&indexes, &index);
+    bson_append_array_end(&cmd, &indexes);
+    ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
+                                      &berr);
+    if (!ok) {
+      chorus_error_from_bson(err, &berr, "createIndexes");
+    }
+    bson_destroy(&cmd);
+    bson_destroy(keys);
+  }
+  db_release(db, client);
+  return ok;
+}
+
+int64_t db_now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}

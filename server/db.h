@@ -1,0 +1,53 @@
+/*
+ * db.h - the process's one connection pool to MongoDB, and its schema.
+ *
+ * A db_t owns one mongoc_client_pool_t (never a client per request).  A
+ * request borrows a client with db_acquire() and gives it back with
+ * db_release(); a borrowed client belongs to one thread until released.
+ * Everything else here is thread-safe.
+ *
+ * Timeouts are set on the URI unless the caller set them: a server that
+ * cannot be reached fails an operation after about 2 s (503 for the
+ * client) instead of hanging for the driver's default 30 s.  Writes use
+ * w:majority so that an acknowledged write survives a replica set
+ * failover.
+ */
+#ifndef CHORUS_DB_H
+#define CHORUS_DB_H
+
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+
+#include "error.h"
+
+typedef struct db db_t;
+
+/* Collection names, in one place. */
+#define DB_USERS "users"
+#define DB_SESSIONS "sessions"
+#define DB_TWEETS "tweets"
+
+/* Connects lazily: succeeds even when the database is down (readiness
+ * reports that).  Fails only on a malformed URI or database name. */
+db_t *db_new(const char *uri, const char *name, int max_clients,
+             chorus_error_t *err);
+void db_destroy(db_t *db);
+
+mongoc_client_t *db_acquire(db_t *db);
+void db_release(db_t *db, mongoc_client_t *client);
+
+/* A collection handle on a borrowed client; the caller destroys it with
+ * mongoc_collection_destroy before releasing the client. */
+mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
+                                   const char *name);
+
+/* Sends {ping: 1}; 503 when the database cannot be reached. */
+bool db_ping(db_t *db, chorus_error_t *err);
+
+/* Creates every index Chorus relies on; idempotent. */
+bool db_ensure_indexes(db_t *db, chorus_error_t *err);
+
+/* Milliseconds since the epoch, the unit of every stored time. */
+int64_t db_now_ms(void);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * http.c - see http.h.
+ */
+#include "http.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "render.h"
+#include "server.h"
+
+bool http_method_is_write(const char *method) {
+  return !strcmp(method, "POST") || !strcmp(method, "PUT") ||
+         !strcmp(method, "PATCH") || !strcmp(method, "DELETE");
+}
+
+/* Origin is "scheme://host[:port]"; it is same-site when that authority is
+ * the Host the request was sent to. */
+static bool origin_matches_host(const char *origin, const char *host) {
+  const char *p = strstr(origin, "://");
+  if (!p || !host) {
+    return false;
+  }
+  return strcasecmp(p + 3, host) == 0;
+}
+
+bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err) {
+  const char *origin = mg_get_header(req->conn, "Origin");
+  const char *fetch_site = mg_get_header(req->conn, "Sec-Fetch-Site");
+  if ((origin && !origin_matches_host(origin, mg_get_header(req->conn,
+                                                            "Host"))) ||
+      (fetch_site && !strcasecmp(fetch_site, "cross-site"))) {
+    chorus_error_set(err, 403, "cross_site",
+                     "Cross-site requests are not allowed");
+    return false;
+  }
+  const char *method = req->info->request_method;
+  if (!strcmp(method, "DELETE")) {
+    return true;
+  }
+  const char *type = mg_get_header(req->conn, "Content-Type");
+  size_t n = strlen("application/json");
+  if (!type || strncasecmp(type, "application/json", n) != 0 ||
+      (type[n] != '\0' && type[n] != ';' && type[n] != ' ')) {
+    chorus_error_set(err, 415, "unsupported_media_type",
+                     "Content-Type must be application/json");
+    return false;
+  }
+  return true;
+}
+
+bool http_read_json(http_request_t *req, bool required, bson_t *body,
+                    chorus_error_t *err) {
+  long long declared = req->info->content_length;
+  if (declared > HTTP_BODY_MAX) {
+    chorus_error_set(err, 413, "body_too_large",
+                     "The request body must be at most %d bytes",
+                     HTTP_BODY_MAX);
+    return false;
+  }
+  char *data = bson_malloc(HTTP_BODY_MAX + 1);
+  size_t len = 0;
+  for (;;) {
+    int n = mg_read(req->conn, data + len, HTTP_BODY_MAX + 1 - len);
+    if (n <= 0) {
+      break;
+    }
+    len += (size_t)n;
+    if (len > HTTP_BODY_MAX) {
+      bson_free(data);
+      chorus_error_set(err, 413, "body_too_large",
+                       "The request body must be at most %d bytes",
+                       HTTP_BODY_MAX);
+      return false;
+    }
+  }
+  size_t start = 0;
+  while (start < len && strchr(" \t\r\n", data[start])) {
+    start++;
+  }
+  bool ok = false;
+  if (start == len) {
+    if (required) {
+      chorus_error_set(err, 400, "body_required",
+                       "A JSON object body is required");
+    } else {
+      bson_init(body);
+      ok = true;
+    }
+  } else if (data[start] != '{') {
+    chorus_error_set(err, 400, "invalid_json",
+                     "The body must be a JSON object");
+  } else {
+    bson_error_t berr;
+    ok = bson_init_from_json(body, data + start, (ssize_t)(len - start),
+                             &berr);
+    if (!ok) {
+      chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
+                       berr.message);
+    }
+  }
+  bson_free(data);
+  return ok;
+}
+
+bool json_get_string(const bson_t *doc, const char *key, bool required,
+                     const char **s, size_t *len, chorus_error_t *err) {
+  bson_iter_t it;
+  *s = NULL;
+  *len = 0;
+  if (!bson_iter_init_find(&it, doc, key)) {
+    if (required) {
+      chorus_error_set(err, 400, "missing_field", "%s is required", key);
+      return false;
+    }
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_UTF8(&it)) {
+    chorus_error_set(err, 400, "invalid_type", "%s must be a string", key);
+    return false;
+  }
+  uint32_t n = 0;
+  *s = bson_iter_utf8(&it, &n);
+  *len = n;
+  return true;
+}
+
+bool http_query_param(const http_request_t *req, const char *name, char *buf,
+                      size_t size, bool *bad, chorus_error_t *err) {
+  *bad = false;
+  const char *qs = req->info->query_string;
+  if (!qs) {
+    return false;
+  }
+  int n = mg_get_var(qs, strlen(qs), name, buf, size);
+  if (n == -1) {
+    return false;
+  }
+  if (n < 0) {
+    *bad = true;
+    chorus_error_set(err, 400, "invalid_parameter", "%s is too long", name);
+    return false;
+  }
+  return true;
+}
+
+bool http_cookie(const http_request_t *req, const char *name, char *buf,
+                 size_t size) {
+  const char *header = mg_get_header(req->conn, "Cookie");
+  return header && mg_get_cookie(header, name, buf, size) > 0;
+}
+
+void http_reply_json(http_request_t *req, int status, const bson_t *doc,
+                     const char *extra_headers) {
+  size_t len = 0;
+  char *json = render_json(doc, &len);
+  char length[32];
+  snprintf(length, sizeof length, "%zu", len);
+  mg_response_header_start(req->conn, status);
+  mg_response_header_add(req->conn, "Content-Type",
+                         "application/json; charset=utf-8", -1);
+  mg_response_header_add(req->conn, "Content-Length", length, -1);
+  mg_response_header_add(req->conn, "Cache-Control", "no-store", -1);
+  mg_response_header_add(req->conn, "X-Content-Type-Options", "nosniff", -1);
+  mg_response_header_add(req->conn, "X-Chorus-Server",
+                         req->server->config.server_id, -1);
+  if (status == 503) {
+    mg_response_header_add(req->conn, "Retry-After", "1", -1);
+  }
+  if (extra_headers) {
+    mg_response_header_add_lines(req->conn, extra_headers);
+  }
+  mg_response_header_send(req->conn);
+  if (strcmp(req->info->request_method, "HEAD") != 0) {
+    mg_write(req->conn, json, len);
+  }
+  bson_free(json);
+  req->status = status;
+}
+
+void http_reply_error(http_request_t *req, const chorus_error_t *err) {
+  chorus_error_t fallback;
+  if (!err || err->status < 400) {
+    chorus_error_set(&fallback, 500, "internal", "Internal error");
+    err = &fallback;
+  }
+  bson_t doc = BSON_INITIALIZER;
+  render_error(&doc, err);
+  http_reply_json(req, err->status, &doc, NULL);
+  bson_destroy(&doc);
+}

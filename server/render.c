@@ -1,0 +1,86 @@
+/*
+ * render.c - see render.h.
+ */
+#include "render.h"
+
+#include <stdio.h>
+#include <time.h>
+
+void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]) {
+  time_t secs = (time_t)(ms / 1000);
+  int millis = (int)(ms % 1000);
+  if (millis < 0) { /* times before 1970 */
+    millis += 1000;
+    secs -= 1;
+  }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  size_t n = strftime(out, RENDER_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + n, RENDER_TIME_LEN + 1 - n, ".%03dZ", millis);
+}
+
+static void append_time(bson_t *doc, const char *key, int64_t ms) {
+  char buf[RENDER_TIME_LEN + 1];
+  render_time(ms, buf);
+  bson_append_utf8(doc, key, -1, buf, -1);
+}
+
+void render_user(bson_t *doc, const user_t *u) {
+  BSON_APPEND_UTF8(doc, "username", u->username);
+  BSON_APPEND_UTF8(doc, "display_name", u->display_name);
+  BSON_APPEND_UTF8(doc, "bio", u->bio);
+  append_time(doc, "created_at", u->created_at_ms);
+}
+
+void render_tweet(bson_t *doc, const tweet_t *t) {
+  char id[25];
+  bson_oid_to_string(&t->id, id);
+  BSON_APPEND_UTF8(doc, "id", id);
+  bson_t author;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, "author", &author);
+  BSON_APPEND_UTF8(&author, "username", t->author.username);
+  BSON_APPEND_UTF8(&author, "display_name", t->author.display_name);
+  bson_append_document_end(doc, &author);
+  BSON_APPEND_UTF8(doc, "text", t->text);
+  append_time(doc, "created_at", t->created_at_ms);
+  if (t->edited_at_ms) {
+    append_time(doc, "edited_at", t->edited_at_ms);
+  } else {
+    BSON_APPEND_NULL(doc, "edited_at");
+  }
+}
+
+void render_tweet_page(bson_t *doc, const tweet_page_t *page) {
+  bson_t items;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
+  for (size_t i = 0; i < page->n; i++) {
+    char buf[16];
+    const char *key;
+    size_t len = bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
+    bson_t item;
+    bson_append_document_begin(&items, key, (int)len, &item);
+    render_tweet(&item, &page->items[i]);
+    bson_append_document_end(&items, &item);
+  }
+  bson_append_array_end(doc, &items);
+  if (page->has_next) {
+    char cursor[PAGE_CURSOR_LEN + 1];
+    page_cursor_encode(&page->next, cursor);
+    BSON_APPEND_UTF8(doc, "next", cursor);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+}
+
+void render_error(bson_t *doc, const chorus_error_t *err) {
+  bson_t e;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, "error", &e);
+  BSON_APPEND_UTF8(&e, "code", err->code[0] ? err->code : "internal");
+  BSON_APPEND_UTF8(&e, "message",
+                   err->message[0] ? err->message : "Internal error");
+  bson_append_document_end(doc, &e);
+}
+
+char *render_json(const bson_t *doc, size_t *len) {
+  return bson_as_relaxed_extended_json(doc, len);
+}

@@ -1,0 +1,40 @@
+/*
+ * render.h - the JSON shapes of the API.
+ *
+ * Documents are built as BSON and printed with libbson's relaxed extended
+ * JSON, which for the types used here (strings, int64, bool, null, arrays,
+ * documents) is plain JSON with correct string escaping.  Times are
+ * rendered as RFC 3339 UTC strings with milliseconds, never as BSON dates.
+ *
+ * Pure functions; thread-safe.
+ */
+#ifndef CHORUS_RENDER_H
+#define CHORUS_RENDER_H
+
+#include <bson/bson.h>
+
+#include "tweets.h"
+#include "users.h"
+
+#define RENDER_TIME_LEN 24 /* "2026-11-21T05:27:00.123Z" */
+
+/* Formats ms since the epoch as RFC 3339 UTC. */
+void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]);
+
+/* Appends {username, display_name, bio, created_at} of u to doc. */
+void render_user(bson_t *doc, const user_t *u);
+
+/* Appends the fields of a tweet to doc: {id, author: {username,
+ * display_name}, text, created_at, edited_at}. */
+void render_tweet(bson_t *doc, const tweet_t *t);
+
+/* Appends {items: [tweet...], next: cursor or null} to doc. */
+void render_tweet_page(bson_t *doc, const tweet_page_t *page);
+
+/* Appends {error: {code, message}} to doc. */
+void render_error(bson_t *doc, const chorus_error_t *err);
+
+/* Prints doc as JSON; the caller frees the result with bson_free. */
+char *render_json(const bson_t *doc, size_t *len);
+
+#endif

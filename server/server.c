@@ -1,0 +1,97 @@
+/*
+ * server.c - bringing a chorusd up and down; see server.h.
+ *
+ * civetweb serves files of public_dir itself and calls api_dispatch for
+ * /api, /healthz and /readyz.  Start-up waits for the database (logging
+ * every few seconds) so that indexes, including the one that makes
+ * usernames unique, exist before the first request is served.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+
+/* Headers civetweb adds to the static files it serves. */
+#define STATIC_HEADERS                                                      \
+  "X-Content-Type-Options: nosniff\r\n"                                     \
+  "Referrer-Policy: same-origin\r\n"                                        \
+  "Content-Security-Policy: default-src 'self'; script-src 'self'; "        \
+  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "   \
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+static int log_message(const struct mg_connection *conn, const char *msg) {
+  (void)conn;
+  fprintf(stderr, "chorusd: civetweb: %s\n", msg);
+  return 1;
+}
+
+static bool wait_for_database(chorus_server_t *srv, chorus_error_t *err) {
+  for (int attempt = 0;; attempt++) {
+    if (db_ensure_indexes(srv->db, err)) {
+      return true;
+    }
+    if (err->status != 503) {
+      return false; /* the database answered with a real error */
+    }
+    if (attempt % 5 == 0) {
+      fprintf(stderr, "chorusd[%s]: waiting for the database at %s\n",
+              srv->config.server_id, srv->config.mongo_uri);
+    }
+    sleep(1);
+  }
+}
+
+bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
+                  chorus_error_t *err) {
+  memset(srv, 0, sizeof *srv);
+  srv->config = *cfg;
+  srv->db = db_new(cfg->mongo_uri, cfg->db_name, cfg->threads, err);
+  if (!srv->db) {
+    return false;
+  }
+  if (!wait_for_database(srv, err)) {
+    server_stop(srv);
+    return false;
+  }
+
+  char ports[320], threads[16];
+  snprintf(ports, sizeof ports, "%s:%d", cfg->host, cfg->port);
+  snprintf(threads, sizeof threads, "%d", cfg->threads);
+  const char *options[] = {
+      "listening_ports", ports,
+      "num_threads", threads,
+      "document_root", cfg->public_dir,
+      "enable_directory_listing", "no",
+      "enable_keep_alive", "yes",
+      "keep_alive_timeout_ms", "5000",
+      "request_timeout_ms", "10000",
+      "additional_header", STATIC_HEADERS,
+      NULL,
+  };
+  struct mg_callbacks callbacks;
+  memset(&callbacks, 0, sizeof callbacks);
+  callbacks.log_message = log_message;
+  srv->http = mg_start(&callbacks, srv, options);
+  if (!srv->http) {
+    chorus_error_set(err, 500, "listen_failed",
+                     "cannot serve HTTP on %s (port in use?)", ports);
+    server_stop(srv);
+    return false;
+  }
+  mg_set_request_handler(srv->http, "/api", api_dispatch, srv);
+  mg_set_request_handler(srv->http, "/healthz", api_dispatch, srv);
+  mg_set_request_handler(srv->http, "/readyz", api_dispatch, srv);
+  return true;
+}
+
+void server_stop(chorus_server_t *srv) {
+  if (srv->http) {
+    mg_stop(srv->http);
+    srv->http = NULL;
+  }
+  db_destroy(srv->db);
+  srv->db = NULL;
+}

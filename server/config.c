@@ -3,8 +3,9 @@
  *
  * Each option is one row of `options`: the long flag, its environment
  * twin, the default, where it is stored and how it is checked.  Parsing
- * applies the default, then the environment, then argv, through the same
- * setter, so every source is validated alike.
+ * reads argv first, then takes for each option its flag, else its
+ * variable, else its default, and validates that one value with the same
+ * setter whatever its source.
  */
 #include "config.h"
 
@@ -45,7 +46,7 @@ static const option_spec_t options[] = {
      "MongoDB connection string (a replica set or FerretDB)"},
     {"db", "CHORUS_DB", "chorus", STR_OPT(db_name), "database name"},
     {"server-id", "CHORUS_SERVER_ID", "", STR_OPT(server_id),
-     "name of this server in logs and responses (default: host:port)"},
+     "name of this server in logs and the X-Chorus-Server header"},
     {"public-dir", "CHORUS_PUBLIC_DIR", "public", STR_OPT(public_dir),
      "directory of the web client's files"},
     {"threads", "CHORUS_THREADS", "32", INT_OPT(threads, 2, 1024),
@@ -88,7 +89,7 @@ void config_usage(FILE *out) {
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const option_spec_t *o = &options[i];
     fprintf(out, "  --%-12s %-18s %s\n  %-33s (default: %s)\n", o->flag,
-            o->env, o->help, "", o->def[0] ? o->def : "none");
+            o->env, o->help, "", o->def[0] ? o->def : "HOST:PORT");
   }
   fprintf(out, "  --help                          show this help\n"
                "  --version                       show the version\n");
@@ -97,14 +98,6 @@ void config_usage(FILE *out) {
 config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
                              FILE *out, chorus_error_t *err) {
   memset(cfg, 0, sizeof *cfg);
-  for (size_t i = 0; i < N_OPTIONS; i++) {
-    const char *env = getenv(options[i].env);
-    if (!option_set(cfg, &options[i], options[i].def, "default", err) ||
-        (env && !option_set(cfg, &options[i], env, options[i].env, err))) {
-      return CONFIG_ERROR;
-    }
-  }
-
   struct option longopts[N_OPTIONS + 3];
   for (size_t i = 0; i < N_OPTIONS; i++) {
     longopts[i] = (struct option){options[i].flag, required_argument, NULL,
@@ -114,10 +107,17 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
   longopts[N_OPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
   longopts[N_OPTIONS + 2] = (struct option){NULL, 0, NULL, 0};
 
-  optind = 1;
+  /* First pass: collect flags (the last one of a name wins).  optind = 0
+   * is glibc's full reset, so parsing twice in one process works. */
+  const char *flag_value[N_OPTIONS] = {0};
+  optind = 0;
   opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+  for (;;) {
+    int before = optind ? optind : 1;
+    int c = getopt_long(argc, argv, "", longopts, NULL);
+    if (c == -1) {
+      break;
+    }
     if (c == 'h') {
       config_usage(out);
       return CONFIG_EXIT;
@@ -127,19 +127,32 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
       return CONFIG_EXIT;
     }
     if (c == '?' || c == ':') {
+      int at = optind > before ? optind - 1 : before;
       chorus_error_set(err, 400, "bad_config",
                        "unknown option or missing value: %s (see --help)",
-                       argv[optind - 1]);
+                       at < argc ? argv[at] : "?");
       return CONFIG_ERROR;
     }
-    if (!option_set(cfg, &options[c], optarg, "command line", err)) {
-      return CONFIG_ERROR;
-    }
+    flag_value[c] = optarg;
   }
   if (optind < argc) {
     chorus_error_set(err, 400, "bad_config", "unexpected argument: %s",
                      argv[optind]);
     return CONFIG_ERROR;
+  }
+  /* Second pass: each option from its flag, else its variable, else the
+   * default; only the value in force is validated. */
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const char *env = getenv(options[i].env);
+    const char *value = flag_value[i] ? flag_value[i]
+                        : env         ? env
+                                      : options[i].def;
+    const char *source = flag_value[i] ? "command line"
+                         : env         ? options[i].env
+                                       : "default";
+    if (!option_set(cfg, &options[i], value, source, err)) {
+      return CONFIG_ERROR;
+    }
   }
   if (!cfg->server_id[0]) {
     snprintf(cfg->server_id, sizeof cfg->server_id, "%.40s:%d", cfg->host,

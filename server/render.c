@@ -14,7 +14,13 @@ void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]) {
     secs -= 1;
   }
   struct tm tm;
-  gmtime_r(&secs, &tm);
+  if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 < 0 ||
+      tm.tm_year + 1900 > 9999) {
+    /* Outside what RFC 3339 can say: clamp rather than print garbage. */
+    snprintf(out, RENDER_TIME_LEN + 1, "%s",
+             ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
+    return;
+  }
   size_t n = strftime(out, RENDER_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(out + n, RENDER_TIME_LEN + 1 - n, ".%03dZ", millis);
 }

@@ -69,6 +69,8 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
       "keep_alive_timeout_ms", "5000",
       "request_timeout_ms", "10000",
       "additional_header", STATIC_HEADERS,
+      /* Revalidate with the ETag every time, so a deploy is seen at once. */
+      "static_file_cache_control", "no-cache",
       NULL,
   };
   struct mg_callbacks callbacks;

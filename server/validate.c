@@ -8,6 +8,7 @@
 
 #include <bson/bson.h>
 #include <ctype.h>
+#include <stdint.h>
 
 bool utf8_is_valid(const char *s, size_t len) {
   return bson_utf8_validate(s, len, false /* NUL not allowed */);
@@ -57,9 +58,29 @@ bool validate_password(const char *s, size_t len, chorus_error_t *err) {
   return true;
 }
 
+/* Decodes the code point at s[*i] (valid UTF-8) and advances *i. */
+static uint32_t utf8_next(const char *s, size_t len, size_t *i) {
+  unsigned char c = (unsigned char)s[(*i)++];
+  int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+  uint32_t cp = extra ? c & (0x3F >> extra) : c;
+  while (extra-- > 0 && *i < len) {
+    cp = (cp << 6) | ((unsigned char)s[(*i)++] & 0x3F);
+  }
+  return cp;
+}
+
+/* White space and invisible separators (Unicode White_Space, plus the
+ * zero-width space and BOM that people paste to fake an empty post). */
+static bool is_blank_code_point(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 ||
+         cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000 || cp == 0xFEFF;
+}
+
 static bool is_blank(const char *s, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    if (!isspace((unsigned char)s[i])) {
+  for (size_t i = 0; i < len;) {
+    if (!is_blank_code_point(utf8_next(s, len, &i))) {
       return false;
     }
   }

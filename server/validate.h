@@ -37,8 +37,9 @@ bool validate_username(const char *s, size_t len, chorus_error_t *err);
 /* 8-128 bytes of valid UTF-8; any characters allowed. */
 bool validate_password(const char *s, size_t len, chorus_error_t *err);
 
-/* 1-max_chars code points of valid UTF-8, not only white space.  `field`
- * names the field in the message ("text", "display_name"). */
+/* min_chars-max_chars code points of valid UTF-8; when min_chars > 0 it
+ * must not be only white space (Unicode spaces and zero-width ones
+ * count).  `field` names the field in the message ("text", "bio"). */
 bool validate_text(const char *field, const char *s, size_t len,
                    size_t min_chars, size_t max_chars, chorus_error_t *err);
 

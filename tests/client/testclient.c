@@ -1,0 +1,295 @@
+/*
+ * testclient.c - see testclient.h.
+ */
+#include "testclient.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct tc_client {
+  CURL *curl;
+  char base[256];
+};
+
+typedef struct buffer {
+  char *data;
+  size_t len;
+} buffer_t;
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *userdata) {
+  buffer_t *b = userdata;
+  size_t add = size * n;
+  b->data = bson_realloc(b->data, b->len + add + 1);
+  memcpy(b->data + b->len, ptr, add);
+  b->len += add;
+  b->data[b->len] = '\0';
+  return add;
+}
+
+const char *tc_env(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v) {
+    fprintf(stderr,
+            "%s is not set: integration tests run against the servers that "
+            "scripts/test.sh starts\n",
+            name);
+    exit(1);
+  }
+  return v;
+}
+
+const char *tc_url_a(void) { return tc_env("CHORUS_TEST_URL_A"); }
+const char *tc_url_b(void) { return tc_env("CHORUS_TEST_URL_B"); }
+
+tc_client_t *tc_client_new(const char *base_url) {
+  static bool initialised;
+  if (!initialised) {
+    curl_global_init(CURL_GLOBAL_ALL);
+    initialised = true;
+  }
+  tc_client_t *c = bson_malloc0(sizeof *c);
+  c->curl = curl_easy_init();
+  bson_strncpy(c->base, base_url, sizeof c->base);
+  curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, ""); /* enable the jar */
+  curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+  return c;
+}
+
+void tc_client_destroy(tc_client_t *c) {
+  if (c) {
+    curl_easy_cleanup(c->curl);
+    bson_free(c);
+  }
+}
+
+void tc_request(tc_client_t *c, const char *method, const char *path,
+                const char *body, size_t body_len,
+                const char *const *headers, tc_response_t *out) {
+  memset(out, 0, sizeof *out);
+  char url[2048];
+  snprintf(url, sizeof url, "%s%s", c->base, path);
+  buffer_t data = {NULL, 0}, head = {NULL, 0};
+  struct curl_slist *list = NULL;
+  bool has_type = false;
+  for (size_t i = 0; headers && headers[i]; i++) {
+    list = curl_slist_append(list, headers[i]);
+    has_type = has_type || !strncasecmp(headers[i], "Content-Type:", 13);
+  }
+  if (body && !has_type) {
+    list = curl_slist_append(list, "Content-Type: application/json");
+  }
+  list = curl_slist_append(list, "Expect:"); /* no 100-continue dance */
+
+  CURL *h = c->curl;
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(h, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  if (body) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+  }
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &data);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &head);
+  CURLcode rc = curl_easy_perform(h);
+  curl_slist_free_all(list);
+  if (rc != CURLE_OK) {
+    fail_msg("%s %s failed: %s", method, url, curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+  out->body = data.data ? data.data : bson_strdup("");
+  out->len = data.len;
+  out->headers = head.data ? head.data : bson_strdup("");
+  if (out->len > 0 && out->body[0] == '{') {
+    bson_error_t err;
+    out->json = bson_new_from_json((const uint8_t *)out->body,
+                                   (ssize_t)out->len, &err);
+  }
+}
+
+void tc_get(tc_client_t *c, const char *path, tc_response_t *out) {
+  tc_request(c, "GET", path, NULL, 0, NULL, out);
+}
+
+void tc_send(tc_client_t *c, const char *method, const char *path,
+             const char *json, tc_response_t *out) {
+  tc_request(c, method, path, json, json ? strlen(json) : 0, NULL, out);
+}
+
+void tc_response_free(tc_response_t *r) {
+  bson_free(r->body);
+  bson_free(r->headers);
+  if (r->json) {
+    bson_destroy(r->json);
+  }
+  memset(r, 0, sizeof *r);
+}
+
+bool tc_header(const tc_response_t *r, const char *name, char *buf,
+               size_t size) {
+  size_t n = strlen(name);
+  for (const char *line = r->headers; line && *line;) {
+    const char *end = strstr(line, "\r\n");
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    if (len > n && line[n] == ':' && !strncasecmp(line, name, n)) {
+      const char *v = line + n + 1;
+      while (*v == ' ') {
+        v++;
+      }
+      size_t vlen = (size_t)(line + len - v);
+      if (vlen >= size) {
+        vlen = size - 1;
+      }
+      memcpy(buf, v, vlen);
+      buf[vlen] = '\0';
+      return true;
+    }
+    line = end ? end + 2 : NULL;
+  }
+  return false;
+}
+
+bool tc_cookie(tc_client_t *c, const char *name, char *buf, size_t size) {
+  struct curl_slist *cookies = NULL;
+  bool found = false;
+  curl_easy_getinfo(c->curl, CURLINFO_COOKIELIST, &cookies);
+  for (struct curl_slist *it = cookies; it; it = it->next) {
+    /* Netscape format: domain, flag, path, secure, expiry, name, value */
+    char *copy = bson_strdup(it->data), *save = NULL, *field;
+    int i = 0;
+    const char *cname = NULL, *cvalue = "";
+    for (field = strtok_r(copy, "\t", &save); field;
+         field = strtok_r(NULL, "\t", &save), i++) {
+      if (i == 5) {
+        cname = field;
+      } else if (i == 6) {
+        cvalue = field;
+      }
+    }
+    if (cname && !strcmp(cname, name) && cvalue[0]) {
+      bson_strncpy(buf, cvalue, size);
+      found = true;
+    }
+    bson_free(copy);
+  }
+  curl_slist_free_all(cookies);
+  return found;
+}
+
+void tc_set_cookie(tc_client_t *c, const char *name, const char *value) {
+  /* Netscape cookie-file line for the host of the base URL. */
+  char host[256] = "";
+  const char *p = strstr(c->base, "://");
+  p = p ? p + 3 : c->base;
+  size_t n = strcspn(p, ":/");
+  if (n >= sizeof host) {
+    n = sizeof host - 1;
+  }
+  memcpy(host, p, n);
+  host[n] = '\0';
+  char line[600];
+  snprintf(line, sizeof line, "%s\tFALSE\t/\tFALSE\t0\t%s\t%s", host, name,
+           value);
+  curl_easy_setopt(c->curl, CURLOPT_COOKIELIST, line);
+}
+
+static bool find(const tc_response_t *r, const char *path, bson_iter_t *out) {
+  bson_iter_t it;
+  return r->json && bson_iter_init(&it, r->json) &&
+         bson_iter_find_descendant(&it, path, out);
+}
+
+const char *tc_json_str(const tc_response_t *r, const char *path) {
+  bson_iter_t it;
+  return find(r, path, &it) && BSON_ITER_HOLDS_UTF8(&it)
+             ? bson_iter_utf8(&it, NULL)
+             : NULL;
+}
+
+int64_t tc_json_int(const tc_response_t *r, const char *path) {
+  bson_iter_t it;
+  return find(r, path, &it) && BSON_ITER_HOLDS_NUMBER(&it)
+             ? bson_iter_as_int64(&it)
+             : -1;
+}
+
+bool tc_json_is_null(const tc_response_t *r, const char *path) {
+  bson_iter_t it;
+  return find(r, path, &it) && BSON_ITER_HOLDS_NULL(&it);
+}
+
+bool tc_json_has(const tc_response_t *r, const char *path) {
+  bson_iter_t it;
+  return find(r, path, &it);
+}
+
+int tc_json_array_len(const tc_response_t *r, const char *path) {
+  bson_iter_t it, child;
+  if (!find(r, path, &it) || !BSON_ITER_HOLDS_ARRAY(&it) ||
+      !bson_iter_recurse(&it, &child)) {
+    return -1;
+  }
+  int n = 0;
+  while (bson_iter_next(&child)) {
+    n++;
+  }
+  return n;
+}
+
+void tc_unique_name(const char *prefix, char out[31]) {
+  static unsigned counter;
+  static unsigned salt;
+  if (!salt) {
+    salt = (unsigned)getpid() ^ (unsigned)time(NULL);
+  }
+  snprintf(out, 31, "%.12s_%x_%u", prefix, salt & 0xffffff, ++counter);
+}
+
+void tc_register(tc_client_t *c, const char *username, const char *password) {
+  char body[256];
+  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
+           username, password);
+  tc_response_t r;
+  tc_send(c, "POST", "/api/register", body, &r);
+  tc_assert_status(&r, 201);
+  tc_response_free(&r);
+}
+
+void tc_post_tweet(tc_client_t *c, const char *text, char id[25]) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "text", text);
+  char *json = bson_as_relaxed_extended_json(&doc, NULL);
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", json, &r);
+  tc_assert_status(&r, 201);
+  const char *s = tc_json_str(&r, "id");
+  assert_non_null(s);
+  assert_int_equal(strlen(s), 24);
+  memcpy(id, s, 25);
+  tc_response_free(&r);
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+bool tc_is_rfc3339(const char *s) {
+  /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+  static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (!s || strlen(s) != sizeof shape - 1) {
+    return false;
+  }
+  for (size_t i = 0; shape[i]; i++) {
+    if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) {
+      return false;
+    }
+  }
+  return true;
+}

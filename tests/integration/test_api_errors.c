@@ -1,0 +1,264 @@
+/*
+ * test_api_errors.c - what the server does with bad requests: malformed
+ * and oversized bodies, wrong content types, cross-site writes, unknown
+ * routes and methods; plus the health probes and static files.  Every
+ * error must be a JSON {"error":{"code","message"}} with the right status,
+ * and the server must keep serving afterwards.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testclient.h"
+
+#define PASSWORD "correct horse battery"
+
+static tc_client_t *logged_in(void) {
+  tc_client_t *c = tc_client_new(tc_url_a());
+  char name[31];
+  tc_unique_name("err", name);
+  tc_register(c, name, PASSWORD);
+  return c;
+}
+
+static void test_malformed_json_is_400(void **state) {
+  (void)state;
+  tc_client_t *c = logged_in();
+  static const char *bodies[] = {
+      "{",          "{\"text\":}", "{\"text\":\"unterminated}", "not json",
+      "[1,2,3]",    "\"a string\"", "42",  "null", "{\"text\":\"a\"} trailing",
+      "{'text':'single quotes'}",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    tc_response_t r;
+    tc_send(c, "POST", "/api/tweet", bodies[i], &r);
+    tc_assert_error(&r, 400, "invalid_json");
+    tc_response_free(&r);
+  }
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", "", &r);
+  tc_assert_error(&r, 400, "body_required");
+  tc_response_free(&r);
+  tc_send(c, "POST", "/api/tweet", "   \n ", &r);
+  tc_assert_error(&r, 400, "body_required");
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_deeply_nested_json_is_rejected_not_crashing(void **state) {
+  (void)state;
+  tc_client_t *c = logged_in();
+  enum { DEPTH = 4000 };
+  char *body = malloc(DEPTH * 6 + 16);
+  size_t n = 0;
+  n += (size_t)sprintf(body + n, "{\"text\":");
+  for (int i = 0; i < DEPTH; i++) {
+    n += (size_t)sprintf(body + n, "[");
+  }
+  for (int i = 0; i < DEPTH; i++) {
+    n += (size_t)sprintf(body + n, "]");
+  }
+  sprintf(body + n, "}");
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  assert_true(r.status == 400 || r.status == 413);
+  assert_non_null(tc_json_str(&r, "error.code"));
+  tc_response_free(&r);
+  free(body);
+  tc_get(c, "/healthz", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_body_over_16k_is_413(void **state) {
+  (void)state;
+  tc_client_t *c = logged_in();
+  size_t size = 16 * 1024 + 1;
+  char *body = malloc(size + 1);
+  memset(body, ' ', size);
+  memcpy(body, "{\"text\":\"x\"", 11);
+  body[size - 1] = '}';
+  body[size] = '\0';
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  tc_assert_error(&r, 413, "body_too_large");
+  tc_response_free(&r);
+
+  /* The same without Content-Length (chunked) is caught while reading. */
+  const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
+  tc_request(c, "POST", "/api/tweet", body, size, chunked, &r);
+  tc_assert_error(&r, 413, "body_too_large");
+  tc_response_free(&r);
+
+  /* Exactly 16 KiB is accepted (then judged on its content). */
+  body[size - 2] = '}';
+  body[size - 1] = '\0';
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  tc_assert_status(&r, 201);
+  tc_response_free(&r);
+  free(body);
+  tc_client_destroy(c);
+}
+
+static void test_content_type_must_be_json(void **state) {
+  (void)state;
+  tc_client_t *c = logged_in();
+  static const char *types[] = {
+      "Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded",
+      "Content-Type: multipart/form-data; boundary=x",
+      "Content-Type: application/jsonp", "Content-Type:",
+  };
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    const char *headers[] = {types[i], NULL};
+    tc_response_t r;
+    tc_request(c, "POST", "/api/tweet", "{\"text\":\"x\"}", 12, headers, &r);
+    tc_assert_error(&r, 415, "unsupported_media_type");
+    tc_response_free(&r);
+  }
+  const char *ok[] = {"Content-Type: application/json; charset=utf-8", NULL};
+  tc_response_t r;
+  tc_request(c, "POST", "/api/tweet", "{\"text\":\"x\"}", 12, ok, &r);
+  tc_assert_status(&r, 201);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_cross_site_writes_are_403(void **state) {
+  (void)state;
+  tc_client_t *c = logged_in();
+  const char *evil[] = {"Origin: http://evil.example", NULL};
+  tc_response_t r;
+  tc_request(c, "POST", "/api/tweet", "{\"text\":\"csrf\"}", 15, evil, &r);
+  tc_assert_error(&r, 403, "cross_site");
+  tc_response_free(&r);
+  tc_request(c, "DELETE", "/api/login", NULL, 0, evil, &r);
+  tc_assert_error(&r, 403, "cross_site");
+  tc_response_free(&r);
+  const char *null_origin[] = {"Origin: null", NULL};
+  tc_request(c, "POST", "/api/tweet", "{\"text\":\"csrf\"}", 15, null_origin,
+             &r);
+  tc_assert_error(&r, 403, "cross_site");
+  tc_response_free(&r);
+  const char *fetch_site[] = {"Sec-Fetch-Site: cross-site", NULL};
+  tc_request(c, "POST", "/api/tweet", "{\"text\":\"csrf\"}", 15, fetch_site,
+             &r);
+  tc_assert_error(&r, 403, "cross_site");
+  tc_response_free(&r);
+
+  /* The session survived: the DELETE above was refused. */
+  tc_get(c, "/api/me", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+
+  /* Same origin is fine. */
+  char origin[300];
+  const char *host = strstr(tc_url_a(), "://") + 3;
+  snprintf(origin, sizeof origin, "Origin: http://%s", host);
+  const char *same[] = {origin, "Sec-Fetch-Site: same-origin", NULL};
+  tc_request(c, "POST", "/api/tweet", "{\"text\":\"same origin\"}", 22, same,
+             &r);
+  tc_assert_status(&r, 201);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_unknown_routes_and_methods(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  tc_get(c, "/api/nope", &r);
+  tc_assert_error(&r, 404, "not_found");
+  tc_response_free(&r);
+  tc_get(c, "/api", &r);
+  tc_assert_error(&r, 404, "not_found");
+  tc_response_free(&r);
+  tc_get(c, "/api/tweet/abc/def/ghi", &r);
+  tc_assert_error(&r, 404, "not_found");
+  tc_response_free(&r);
+
+  char allow[64];
+  tc_send(c, "DELETE", "/api/tweet", NULL, &r);
+  tc_assert_error(&r, 405, "method_not_allowed");
+  assert_true(tc_header(&r, "Allow", allow, sizeof allow));
+  assert_string_equal(allow, "GET, POST");
+  tc_response_free(&r);
+  tc_send(c, "GET", "/api/register", NULL, &r);
+  tc_assert_error(&r, 405, "method_not_allowed");
+  assert_true(tc_header(&r, "Allow", allow, sizeof allow));
+  assert_string_equal(allow, "POST");
+  tc_response_free(&r);
+  tc_send(c, "GET", "/api/tweet/000000000000000000000000", NULL, &r);
+  assert_true(r.status == 405 || r.status == 404);
+  assert_non_null(tc_json_str(&r, "error.code"));
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_json_headers_on_every_answer(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  char value[256];
+  tc_get(c, "/api/me", &r);
+  assert_true(tc_header(&r, "Content-Type", value, sizeof value));
+  assert_string_equal(value, "application/json; charset=utf-8");
+  assert_true(tc_header(&r, "Cache-Control", value, sizeof value));
+  assert_string_equal(value, "no-store");
+  assert_true(tc_header(&r, "X-Content-Type-Options", value, sizeof value));
+  assert_true(tc_header(&r, "X-Chorus-Server", value, sizeof value));
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_health_probes(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  tc_get(c, "/healthz", &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "status"), "ok");
+  tc_response_free(&r);
+  tc_get(c, "/readyz", &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "status"), "ok");
+  assert_true(tc_json_has(&r, "database"));
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_static_page_has_csp(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  char value[512];
+  tc_get(c, "/", &r);
+  tc_assert_status(&r, 200);
+  assert_non_null(strstr(r.body, "<html"));
+  assert_true(tc_header(&r, "Content-Security-Policy", value, sizeof value));
+  assert_non_null(strstr(value, "script-src 'self'"));
+  assert_null(strstr(value, "unsafe-inline"));
+  tc_response_free(&r);
+  tc_get(c, "/app.js", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_get(c, "/../CMakeLists.txt", &r);
+  assert_true(r.status == 404 || r.status == 400 || r.status == 403);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_malformed_json_is_400),
+      cmocka_unit_test(test_deeply_nested_json_is_rejected_not_crashing),
+      cmocka_unit_test(test_body_over_16k_is_413),
+      cmocka_unit_test(test_content_type_must_be_json),
+      cmocka_unit_test(test_cross_site_writes_are_403),
+      cmocka_unit_test(test_unknown_routes_and_methods),
+      cmocka_unit_test(test_json_headers_on_every_answer),
+      cmocka_unit_test(test_health_probes),
+      cmocka_unit_test(test_static_page_has_csp),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,723 @@
+/*
+ * test_config.c - unit tests for config.h: config_parse over argv arrays
+ * and the environment.  Covers every default (and the derived server_id),
+ * "--flag value" and "--flag=value" for every option, environment twins,
+ * the precedence flag > environment > default, integer ranges (port
+ * 1-65535, threads 2-1024) with messages naming the flag, string length
+ * limits, unknown options, missing values, stray positional arguments,
+ * --help and --version output, and repeated calls in one process (getopt
+ * state must be reset by config_parse itself).
+ *
+ * The tests clear every CHORUS_* variable before and after each test, so
+ * they neither depend on nor leak into the caller's environment.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <getopt.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *const env_names[] = {
+    "CHORUS_HOST",      "CHORUS_PORT",      "CHORUS_MONGO_URI",
+    "CHORUS_DB",        "CHORUS_SERVER_ID", "CHORUS_PUBLIC_DIR",
+    "CHORUS_THREADS",
+};
+#define N_ENV (sizeof env_names / sizeof env_names[0])
+
+#define DEFAULT_URI "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+
+static int clear_env(void **state) {
+  (void)state;
+  for (size_t i = 0; i < N_ENV; i++) {
+    unsetenv(env_names[i]);
+  }
+  return 0;
+}
+
+/* One parse: its result, the config, the error and what was printed. */
+typedef struct parsed {
+  config_result_t result;
+  chorus_config_t cfg;
+  chorus_error_t err;
+  char *out;   /* malloc'd by open_memstream */
+  size_t out_len;
+} parsed_t;
+
+static parsed_t *parse_argv(char **argv) {
+  int argc = 0;
+  while (argv[argc]) {
+    argc++;
+  }
+  parsed_t *p = calloc(1, sizeof *p);
+  assert_non_null(p);
+  FILE *out = open_memstream(&p->out, &p->out_len);
+  assert_non_null(out);
+  chorus_error_clear(&p->err);
+  memset(&p->cfg, 0x5A, sizeof p->cfg);
+  p->result = config_parse(&p->cfg, argc, argv, out, &p->err);
+  assert_int_equal(fclose(out), 0);
+  return p;
+}
+
+static void parsed_free(parsed_t *p) {
+  free(p->out);
+  free(p);
+}
+
+/* PARSE("--port", "9000") runs config_parse on {"chorusd", ..., NULL}. */
+#define PARSE(...) parse_argv((char *[]){"chorusd", __VA_ARGS__, NULL})
+#define PARSE_NONE() parse_argv((char *[]){"chorusd", NULL})
+
+static void assert_ok(const parsed_t *p) {
+  if (p->result != CONFIG_OK) {
+    fail_msg("expected CONFIG_OK, got %d: %s", (int)p->result,
+             p->err.message);
+  }
+  assert_int_equal(p->err.status, 0);
+  assert_int_equal(p->out_len, 0); /* prints nothing */
+}
+
+/* CONFIG_ERROR whose message contains each of the given strings. */
+static void assert_error(const parsed_t *p, const char *must1,
+                         const char *must2) {
+  assert_int_equal(p->result, CONFIG_ERROR);
+  assert_true(p->err.message[0] != '\0');
+  assert_string_equal(p->err.code, "bad_config");
+  if (must1 && !strstr(p->err.message, must1)) {
+    fail_msg("message \"%s\" does not mention \"%s\"", p->err.message, must1);
+  }
+  if (must2 && !strstr(p->err.message, must2)) {
+    fail_msg("message \"%s\" does not mention \"%s\"", p->err.message, must2);
+  }
+}
+
+static void assert_defaults(const chorus_config_t *cfg) {
+  assert_string_equal(cfg->host, "127.0.0.1");
+  assert_int_equal(cfg->port, 8080);
+  assert_string_equal(cfg->mongo_uri, DEFAULT_URI);
+  assert_string_equal(cfg->db_name, "chorus");
+  assert_string_equal(cfg->server_id, "127.0.0.1:8080");
+  assert_string_equal(cfg->public_dir, "public");
+  assert_int_equal(cfg->threads, 32);
+}
+
+/* A malloc'd string of n copies of c. */
+static char *string_of(size_t n, char c) {
+  char *s = malloc(n + 1);
+  assert_non_null(s);
+  memset(s, c, n);
+  s[n] = '\0';
+  return s;
+}
+
+/* A malloc'd "--flag=value". */
+static char *flag_eq(const char *flag, const char *value) {
+  size_t n = strlen(flag) + 1 + strlen(value) + 1;
+  char *s = malloc(n);
+  assert_non_null(s);
+  snprintf(s, n, "%s=%s", flag, value);
+  return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* defaults                                                            */
+/* ------------------------------------------------------------------ */
+
+static void no_arguments_gives_defaults(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_defaults(&p->cfg);
+  parsed_free(p);
+}
+
+static void server_id_defaults_to_host_colon_port(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--host", "0.0.0.0", "--port", "9001");
+  assert_ok(p);
+  assert_string_equal(p->cfg.server_id, "0.0.0.0:9001");
+  parsed_free(p);
+}
+
+static void server_id_default_truncates_long_host(void **state) {
+  (void)state;
+  char *host = string_of(100, 'h');
+  parsed_t *p = PARSE("--host", host);
+  assert_ok(p);
+  assert_string_equal(p->cfg.host, host);
+  char expected[64];
+  snprintf(expected, sizeof expected, "%.40s:8080", host);
+  assert_string_equal(p->cfg.server_id, expected);
+  assert_int_equal(strlen(p->cfg.server_id), 45);
+  parsed_free(p);
+  free(host);
+}
+
+static void explicit_server_id_is_kept(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--server-id", "A", "--port", "9001");
+  assert_ok(p);
+  assert_string_equal(p->cfg.server_id, "A");
+  parsed_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* flags                                                               */
+/* ------------------------------------------------------------------ */
+
+static void port_flag_with_separate_value(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "9000");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9000);
+  assert_string_equal(p->cfg.server_id, "127.0.0.1:9000");
+  assert_string_equal(p->cfg.db_name, "chorus"); /* others untouched */
+  parsed_free(p);
+}
+
+static void port_flag_with_equals_value(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port=9000");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9000);
+  parsed_free(p);
+}
+
+static void port_bounds_are_accepted(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "1");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 1);
+  parsed_free(p);
+  p = PARSE("--port", "65535");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 65535);
+  parsed_free(p);
+}
+
+static void every_flag_sets_its_field(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--host", "0.0.0.0", "--port", "81", "--mongo-uri",
+                      "mongodb://db:27017/", "--db", "test_db",
+                      "--server-id", "srv-a", "--public-dir", "/srv/www",
+                      "--threads", "4");
+  assert_ok(p);
+  assert_string_equal(p->cfg.host, "0.0.0.0");
+  assert_int_equal(p->cfg.port, 81);
+  assert_string_equal(p->cfg.mongo_uri, "mongodb://db:27017/");
+  assert_string_equal(p->cfg.db_name, "test_db");
+  assert_string_equal(p->cfg.server_id, "srv-a");
+  assert_string_equal(p->cfg.public_dir, "/srv/www");
+  assert_int_equal(p->cfg.threads, 4);
+  parsed_free(p);
+}
+
+static void every_flag_accepts_equals_form(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--host=::1", "--port=82", "--mongo-uri=mongodb://x/?a=b",
+                      "--db=d", "--server-id=s", "--public-dir=p",
+                      "--threads=1024");
+  assert_ok(p);
+  assert_string_equal(p->cfg.host, "::1");
+  assert_int_equal(p->cfg.port, 82);
+  /* Only the first '=' separates: the URI keeps its own. */
+  assert_string_equal(p->cfg.mongo_uri, "mongodb://x/?a=b");
+  assert_string_equal(p->cfg.db_name, "d");
+  assert_string_equal(p->cfg.server_id, "s");
+  assert_string_equal(p->cfg.public_dir, "p");
+  assert_int_equal(p->cfg.threads, 1024);
+  parsed_free(p);
+}
+
+static void last_flag_wins(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "1000", "--port=2000", "--db", "a", "--db",
+                      "b");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 2000);
+  assert_string_equal(p->cfg.db_name, "b");
+  parsed_free(p);
+}
+
+static void double_dash_ends_options(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "9000", "--");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9000);
+  parsed_free(p);
+}
+
+static void empty_string_value_is_accepted_for_strings(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--public-dir=");
+  assert_ok(p);
+  assert_string_equal(p->cfg.public_dir, "");
+  parsed_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* environment                                                         */
+/* ------------------------------------------------------------------ */
+
+static void env_port_is_used_without_flag(void **state) {
+  (void)state;
+  assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9100);
+  assert_string_equal(p->cfg.server_id, "127.0.0.1:9100");
+  parsed_free(p);
+}
+
+static void flag_beats_env(void **state) {
+  (void)state;
+  assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
+  assert_int_equal(setenv("CHORUS_DB", "from_env", 1), 0);
+  parsed_t *p = PARSE("--port", "9200", "--db=from_flag");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9200);
+  assert_string_equal(p->cfg.db_name, "from_flag");
+  parsed_free(p);
+}
+
+static void every_env_twin_sets_its_field(void **state) {
+  (void)state;
+  assert_int_equal(setenv("CHORUS_HOST", "10.0.0.1", 1), 0);
+  assert_int_equal(setenv("CHORUS_PORT", "8443", 1), 0);
+  assert_int_equal(setenv("CHORUS_MONGO_URI", "mongodb://env/", 1), 0);
+  assert_int_equal(setenv("CHORUS_DB", "envdb", 1), 0);
+  assert_int_equal(setenv("CHORUS_SERVER_ID", "env-id", 1), 0);
+  assert_int_equal(setenv("CHORUS_PUBLIC_DIR", "/env/pub", 1), 0);
+  assert_int_equal(setenv("CHORUS_THREADS", "2", 1), 0);
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_string_equal(p->cfg.host, "10.0.0.1");
+  assert_int_equal(p->cfg.port, 8443);
+  assert_string_equal(p->cfg.mongo_uri, "mongodb://env/");
+  assert_string_equal(p->cfg.db_name, "envdb");
+  assert_string_equal(p->cfg.server_id, "env-id");
+  assert_string_equal(p->cfg.public_dir, "/env/pub");
+  assert_int_equal(p->cfg.threads, 2);
+  parsed_free(p);
+}
+
+static void env_host_feeds_default_server_id(void **state) {
+  (void)state;
+  assert_int_equal(setenv("CHORUS_HOST", "192.168.1.2", 1), 0);
+  parsed_t *p = PARSE("--port", "7000");
+  assert_ok(p);
+  assert_string_equal(p->cfg.server_id, "192.168.1.2:7000");
+  parsed_free(p);
+}
+
+static void invalid_env_port_is_an_error_naming_the_variable(void **state) {
+  (void)state;
+  assert_int_equal(setenv("CHORUS_PORT", "abc", 1), 0);
+  parsed_t *p = PARSE_NONE();
+  assert_error(p, "CHORUS_PORT", "--port");
+  assert_non_null(strstr(p->err.message, "abc"));
+  parsed_free(p);
+}
+
+static void too_long_env_value_is_an_error(void **state) {
+  (void)state;
+  char *db = string_of(64, 'd');
+  assert_int_equal(setenv("CHORUS_DB", db, 1), 0);
+  parsed_t *p = PARSE_NONE();
+  assert_error(p, "CHORUS_DB", "--db");
+  parsed_free(p);
+  free(db);
+}
+
+static void unset_env_restores_defaults(void **state) {
+  (void)state;
+  assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9100);
+  parsed_free(p);
+  assert_int_equal(unsetenv("CHORUS_PORT"), 0);
+  p = PARSE_NONE();
+  assert_ok(p);
+  assert_defaults(&p->cfg);
+  parsed_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* invalid values                                                      */
+/* ------------------------------------------------------------------ */
+
+static void invalid_port_values_are_errors_naming_port(void **state) {
+  (void)state;
+  static const char *const bad[] = {"0",     "70000", "abc", "",
+                                    "-1",    "65536", "80x", "8 0",
+                                    "0x50",  "1.5",
+                                    "99999999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    parsed_t *p = PARSE("--port", (char *)bad[i]);
+    assert_error(p, "--port", NULL);
+    parsed_free(p);
+
+    char *eq = flag_eq("--port", bad[i]);
+    p = PARSE(eq);
+    assert_error(p, "--port", NULL);
+    parsed_free(p);
+    free(eq);
+  }
+}
+
+static void invalid_port_message_quotes_the_value(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "70000");
+  assert_error(p, "--port", "'70000'");
+  assert_non_null(strstr(p->err.message, "65535"));
+  parsed_free(p);
+}
+
+static void threads_range_is_2_to_1024(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--threads", "1");
+  assert_error(p, "--threads", NULL);
+  parsed_free(p);
+  p = PARSE("--threads", "1025");
+  assert_error(p, "--threads", NULL);
+  parsed_free(p);
+  p = PARSE("--threads", "2");
+  assert_ok(p);
+  assert_int_equal(p->cfg.threads, 2);
+  parsed_free(p);
+}
+
+static void too_long_db_name_is_an_error(void **state) {
+  (void)state;
+  char *ok = string_of(63, 'd');
+  char *bad = string_of(64, 'd');
+  parsed_t *p = PARSE("--db", ok);
+  assert_ok(p);
+  assert_string_equal(p->cfg.db_name, ok);
+  parsed_free(p);
+  p = PARSE("--db", bad);
+  assert_error(p, "--db", "too long");
+  parsed_free(p);
+  free(ok);
+  free(bad);
+}
+
+static void too_long_strings_are_errors_for_every_string_flag(void **state) {
+  (void)state;
+  static const struct {
+    const char *flag;
+    size_t size;
+  } limits[] = {
+      {"--host", 256},      {"--mongo-uri", 2048}, {"--db", 64},
+      {"--server-id", 64},  {"--public-dir", PATH_MAX},
+  };
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    char *fits = string_of(limits[i].size - 1, 'a');
+    char *over = string_of(limits[i].size, 'a');
+    parsed_t *p = PARSE((char *)limits[i].flag, fits);
+    assert_ok(p);
+    parsed_free(p);
+    p = PARSE((char *)limits[i].flag, over);
+    assert_error(p, limits[i].flag, NULL);
+    parsed_free(p);
+    free(fits);
+    free(over);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* unknown options and arguments                                       */
+/* ------------------------------------------------------------------ */
+
+static void unknown_long_option_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--bogus");
+  assert_error(p, "--bogus", NULL);
+  parsed_free(p);
+  p = PARSE("--bogus=1");
+  assert_error(p, "--bogus", NULL);
+  parsed_free(p);
+}
+
+static void unknown_short_option_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("-p");
+  assert_error(p, "-p", NULL);
+  parsed_free(p);
+}
+
+static void flag_without_value_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port");
+  assert_error(p, "--port", NULL);
+  parsed_free(p);
+  p = PARSE("--db");
+  assert_error(p, "--db", NULL);
+  parsed_free(p);
+}
+
+static void flag_value_is_taken_literally_even_if_it_looks_like_a_flag(
+    void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--db", "--port");
+  assert_ok(p);
+  assert_string_equal(p->cfg.db_name, "--port");
+  assert_int_equal(p->cfg.port, 8080);
+  parsed_free(p);
+}
+
+static void help_flag_with_argument_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--help=yes");
+  assert_int_equal(p->result, CONFIG_ERROR);
+  parsed_free(p);
+}
+
+static void stray_positional_argument_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("extra");
+  assert_error(p, "extra", NULL);
+  parsed_free(p);
+}
+
+static void positional_after_flags_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "9000", "extra");
+  assert_error(p, "extra", NULL);
+  parsed_free(p);
+}
+
+static void positional_before_flags_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("extra", "--port", "9000");
+  assert_error(p, "extra", NULL);
+  parsed_free(p);
+}
+
+static void positional_after_double_dash_is_an_error(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--", "--port");
+  assert_error(p, "--port", NULL);
+  parsed_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* --help and --version                                                */
+/* ------------------------------------------------------------------ */
+
+static void help_prints_usage_and_exits(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--help");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  assert_non_null(p->out);
+  assert_true(p->out_len > 0);
+  assert_non_null(strstr(p->out, "--mongo-uri"));
+  assert_non_null(strstr(p->out, "CHORUS_MONGO_URI"));
+  parsed_free(p);
+}
+
+static void help_lists_every_flag_variable_and_default(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--help");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  static const char *const must[] = {
+      "--host",       "--port",       "--mongo-uri",   "--db",
+      "--server-id",  "--public-dir", "--threads",     "--help",
+      "--version",    "CHORUS_HOST",  "CHORUS_PORT",   "CHORUS_MONGO_URI",
+      "CHORUS_DB",    "CHORUS_SERVER_ID", "CHORUS_PUBLIC_DIR",
+      "CHORUS_THREADS", "8080",       DEFAULT_URI,     "32"};
+  for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
+    if (!strstr(p->out, must[i])) {
+      fail_msg("--help output lacks \"%s\"", must[i]);
+    }
+  }
+  parsed_free(p);
+}
+
+static void config_usage_prints_the_same_text_as_help(void **state) {
+  (void)state;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&buf, &len);
+  assert_non_null(out);
+  config_usage(out);
+  assert_int_equal(fclose(out), 0);
+  parsed_t *p = PARSE("--help");
+  assert_int_equal(len, p->out_len);
+  assert_string_equal(buf, p->out);
+  parsed_free(p);
+  free(buf);
+}
+
+static void help_wins_over_later_flags(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "9000", "--help", "--bogus");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  assert_non_null(strstr(p->out, "CHORUS_MONGO_URI"));
+  parsed_free(p);
+}
+
+static void version_prints_version_and_exits(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--version");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  assert_string_equal(p->out, "chorusd 0.1.0\n");
+  parsed_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* repeated calls                                                      */
+/* ------------------------------------------------------------------ */
+
+static void repeated_calls_start_from_scratch(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--port", "9000", "--db", "one");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 9000);
+  parsed_free(p);
+
+  p = PARSE_NONE();
+  assert_ok(p);
+  assert_defaults(&p->cfg);
+  parsed_free(p);
+
+  p = PARSE("--port=1234");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 1234);
+  assert_string_equal(p->cfg.db_name, "chorus");
+  parsed_free(p);
+}
+
+static void parse_after_early_exit_starts_from_scratch(void **state) {
+  (void)state;
+  /* --help returns with getopt part-way through argv. */
+  parsed_t *p = PARSE("--port", "1", "--help", "--db", "x");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  parsed_free(p);
+  p = PARSE("--threads", "8");
+  assert_ok(p);
+  assert_int_equal(p->cfg.threads, 8);
+  assert_int_equal(p->cfg.port, 8080);
+  parsed_free(p);
+
+  p = PARSE("--port", "0", "--db", "x");
+  assert_error(p, "--port", NULL);
+  parsed_free(p);
+  p = PARSE("--db", "y");
+  assert_ok(p);
+  assert_string_equal(p->cfg.db_name, "y");
+  parsed_free(p);
+
+  p = PARSE("extra", "--port", "5");
+  assert_error(p, "extra", NULL);
+  parsed_free(p);
+  p = PARSE("--port", "6");
+  assert_ok(p);
+  assert_int_equal(p->cfg.port, 6);
+  parsed_free(p);
+}
+
+/* Fully resets glibc's getopt (optind = 0 re-initialises it), so that one
+ * test's leftovers cannot fail the next one. */
+static void reset_getopt(void) {
+  static const struct option none[] = {{NULL, 0, NULL, 0}};
+  char *argv[] = {"reset", NULL};
+  optind = 0;
+  opterr = 0;
+  while (getopt_long(1, argv, "", none, NULL) != -1) {
+  }
+  optind = 1;
+}
+
+static void unknown_short_option_cluster_names_the_option(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("-xy");
+  assert_int_equal(p->result, CONFIG_ERROR);
+  bool names_option = strstr(p->err.message, "-x") != NULL;
+  bool names_program = strstr(p->err.message, "chorusd") != NULL;
+  char message[sizeof p->err.message];
+  strcpy(message, p->err.message);
+  parsed_free(p);
+  reset_getopt();
+  if (!names_option || names_program) {
+    fail_msg("message names the wrong argument: \"%s\"", message);
+  }
+}
+
+static void parse_after_unknown_short_option_cluster_is_clean(void **state) {
+  (void)state;
+  /* "-xy" stops getopt in the middle of an argument ('y' is next). */
+  parsed_t *p = PARSE("-xy");
+  assert_int_equal(p->result, CONFIG_ERROR);
+  parsed_free(p);
+  p = PARSE_NONE();
+  config_result_t r = p->result;
+  char message[sizeof p->err.message];
+  strcpy(message, p->err.message);
+  chorus_config_t cfg = p->cfg;
+  parsed_free(p);
+  reset_getopt();
+  if (r != CONFIG_OK) {
+    fail_msg("second config_parse failed: %s", message);
+  }
+  assert_defaults(&cfg);
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
+  const struct CMUnitTest tests[] = {
+      T(no_arguments_gives_defaults),
+      T(server_id_defaults_to_host_colon_port),
+      T(server_id_default_truncates_long_host),
+      T(explicit_server_id_is_kept),
+      T(port_flag_with_separate_value),
+      T(port_flag_with_equals_value),
+      T(port_bounds_are_accepted),
+      T(every_flag_sets_its_field),
+      T(every_flag_accepts_equals_form),
+      T(last_flag_wins),
+      T(double_dash_ends_options),
+      T(empty_string_value_is_accepted_for_strings),
+      T(env_port_is_used_without_flag),
+      T(flag_beats_env),
+      T(every_env_twin_sets_its_field),
+      T(env_host_feeds_default_server_id),
+      T(invalid_env_port_is_an_error_naming_the_variable),
+      T(too_long_env_value_is_an_error),
+      T(unset_env_restores_defaults),
+      T(invalid_port_values_are_errors_naming_port),
+      T(invalid_port_message_quotes_the_value),
+      T(threads_range_is_2_to_1024),
+      T(too_long_db_name_is_an_error),
+      T(too_long_strings_are_errors_for_every_string_flag),
+      T(unknown_long_option_is_an_error),
+      T(unknown_short_option_is_an_error),
+      T(flag_without_value_is_an_error),
+      T(flag_value_is_taken_literally_even_if_it_looks_like_a_flag),
+      T(help_flag_with_argument_is_an_error),
+      T(stray_positional_argument_is_an_error),
+      T(positional_after_flags_is_an_error),
+      T(positional_before_flags_is_an_error),
+      T(positional_after_double_dash_is_an_error),
+      T(help_prints_usage_and_exits),
+      T(help_lists_every_flag_variable_and_default),
+      T(config_usage_prints_the_same_text_as_help),
+      T(help_wins_over_later_flags),
+      T(version_prints_version_and_exits),
+      T(repeated_calls_start_from_scratch),
+      T(parse_after_early_exit_starts_from_scratch),
+      T(unknown_short_option_cluster_names_the_option),
+      T(parse_after_unknown_short_option_cluster_is_clean),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, clear_env, clear_env);
+}

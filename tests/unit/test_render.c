@@ -1,0 +1,744 @@
+/*
+ * test_render.c - unit tests for render.h: RFC 3339 times (epoch, known
+ * instants, millisecond edges, times before 1970), and the JSON shapes of
+ * tweets, users, tweet pages and errors.  Shapes are checked the way a
+ * client sees them: each document is printed with render_json, parsed back
+ * with bson_new_from_json, and its keys, types and values compared
+ * exactly.  Text with quotes, backslashes, control characters, HTML and
+ * non-ASCII must survive that round trip byte for byte, and the JSON text
+ * must contain no raw control characters and no extended-JSON wrappers.
+ *
+ * Pure functions: no database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cursor.h"
+#include "render.h"
+
+#define EMOJI "\xF0\x9F\x98\x80"
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Prints doc with render_json and parses the text back.  Also checks the
+ * text is plain JSON: no raw control characters, no "$numberLong"-style
+ * extended-JSON wrappers.  The caller destroys the result. */
+static bson_t *round_trip(const bson_t *doc) {
+  size_t len = 0;
+  char *json = render_json(doc, &len);
+  assert_non_null(json);
+  assert_int_equal(len, strlen(json));
+  for (size_t i = 0; i < len; i++) {
+    assert_true((unsigned char)json[i] >= 0x20);
+  }
+  static const char *const wrappers[] = {"\"$numberLong\"", "\"$numberInt\"",
+                                         "\"$date\"", "\"$oid\"",
+                                         "\"$numberDouble\""};
+  for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++) {
+    assert_null(strstr(json, wrappers[i]));
+  }
+  bson_error_t berr;
+  bson_t *back = bson_new_from_json((const uint8_t *)json, (ssize_t)len,
+                                    &berr);
+  if (!back) {
+    fail_msg("render_json output does not parse: %s\n%s", berr.message,
+             json);
+  }
+  bson_free(json);
+  return back;
+}
+
+/* doc has exactly the n keys given, in any order. */
+static void assert_keys(const bson_t *doc, const char *const *keys,
+                        size_t n) {
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  size_t count = 0;
+  while (bson_iter_next(&it)) {
+    const char *k = bson_iter_key(&it);
+    bool known = false;
+    for (size_t i = 0; i < n; i++) {
+      known |= !strcmp(k, keys[i]);
+    }
+    if (!known) {
+      fail_msg("unexpected key \"%s\"", k);
+    }
+    count++;
+  }
+  assert_int_equal(count, n);
+  assert_int_equal(bson_count_keys(doc), n);
+}
+
+static const char *get_utf8(const bson_t *doc, const char *dotted) {
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  if (!bson_iter_find_descendant(&it, dotted, &it)) {
+    fail_msg("missing key %s", dotted);
+  }
+  assert_int_equal(bson_iter_type(&it), BSON_TYPE_UTF8);
+  return bson_iter_utf8(&it, NULL);
+}
+
+static bson_type_t get_type(const bson_t *doc, const char *dotted) {
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  if (!bson_iter_find_descendant(&it, dotted, &it)) {
+    fail_msg("missing key %s", dotted);
+  }
+  return bson_iter_type(&it);
+}
+
+/* The sub-document (or array) at key, copied into *out (caller destroys). */
+static void get_doc(const bson_t *doc, const char *dotted, bson_type_t type,
+                    bson_t *out) {
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  if (!bson_iter_find_descendant(&it, dotted, &it)) {
+    fail_msg("missing key %s", dotted);
+  }
+  assert_int_equal(bson_iter_type(&it), type);
+  const uint8_t *data;
+  uint32_t len;
+  if (type == BSON_TYPE_ARRAY) {
+    bson_iter_array(&it, &len, &data);
+  } else {
+    bson_iter_document(&it, &len, &data);
+  }
+  assert_true(bson_init_static(out, data, len));
+}
+
+static void fill_tweet(tweet_t *t, const char *oid_hex, const char *username,
+                       const char *display_name, const char *text,
+                       int64_t created, int64_t edited) {
+  memset(t, 0, sizeof *t);
+  bson_oid_init_from_string(&t->id, oid_hex);
+  bson_oid_init_from_string(&t->author.id, "0102030405060708090a0b0c");
+  bson_strncpy(t->author.username, username, sizeof t->author.username);
+  bson_strncpy(t->author.display_name, display_name,
+               sizeof t->author.display_name);
+  bson_strncpy(t->text, text, sizeof t->text);
+  t->created_at_ms = created;
+  t->edited_at_ms = edited;
+  t->version = 7;
+}
+
+static bool is_lower_hex(const char *s) {
+  for (; *s; s++) {
+    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* render_time                                                         */
+/* ------------------------------------------------------------------ */
+
+static void assert_time(int64_t ms, const char *expected) {
+  char buf[RENDER_TIME_LEN + 8];
+  memset(buf, 'X', sizeof buf);
+  render_time(ms, buf);
+  assert_string_equal(buf, expected);
+  assert_int_equal(strlen(buf), RENDER_TIME_LEN);
+  assert_int_equal(buf[RENDER_TIME_LEN + 1], 'X'); /* no overrun */
+}
+
+static void time_of_zero_is_the_epoch(void **state) {
+  (void)state;
+  assert_time(0, "1970-01-01T00:00:00.000Z");
+}
+
+static void time_of_known_instant_has_milliseconds(void **state) {
+  (void)state;
+  assert_time(1700000000123, "2023-11-14T22:13:20.123Z");
+  assert_time(1763702820123, "2025-11-21T05:27:00.123Z");
+}
+
+static void time_millisecond_edges(void **state) {
+  (void)state;
+  assert_time(1, "1970-01-01T00:00:00.001Z");
+  assert_time(999, "1970-01-01T00:00:00.999Z");
+  assert_time(1000, "1970-01-01T00:00:01.000Z");
+  assert_time(86399999, "1970-01-01T23:59:59.999Z");
+  assert_time(86400000, "1970-01-02T00:00:00.000Z");
+}
+
+static void time_of_calendar_edges(void **state) {
+  (void)state;
+  assert_time(946684800000, "2000-01-01T00:00:00.000Z");
+  assert_time(1709208000000, "2024-02-29T12:00:00.000Z"); /* leap day */
+  assert_time(253402300799999, "9999-12-31T23:59:59.999Z");
+}
+
+static void time_of_minus_one_is_last_ms_of_1969(void **state) {
+  (void)state;
+  assert_time(-1, "1969-12-31T23:59:59.999Z");
+}
+
+static void time_before_epoch_rounds_toward_minus_infinity(void **state) {
+  (void)state;
+  assert_time(-999, "1969-12-31T23:59:59.001Z");
+  assert_time(-1000, "1969-12-31T23:59:59.000Z");
+  assert_time(-1001, "1969-12-31T23:59:58.999Z");
+  assert_time(-86400000, "1969-12-31T00:00:00.000Z");
+}
+
+/* ------------------------------------------------------------------ */
+/* render_tweet                                                        */
+/* ------------------------------------------------------------------ */
+
+static void tweet_has_exactly_the_api_keys(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice A.", "hello",
+             1700000000123, 0);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+
+  static const char *const keys[] = {"id", "author", "text", "created_at",
+                                     "edited_at"};
+  assert_keys(back, keys, 5);
+  bson_t author;
+  get_doc(back, "author", BSON_TYPE_DOCUMENT, &author);
+  static const char *const akeys[] = {"username", "display_name"};
+  assert_keys(&author, akeys, 2);
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void tweet_values_are_exact(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice A.", "hello",
+             1700000000123, 0);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+
+  const char *id = get_utf8(back, "id");
+  assert_int_equal(strlen(id), 24);
+  assert_true(is_lower_hex(id));
+  assert_string_equal(id, "65538a0011223344556677ff");
+  assert_string_equal(get_utf8(back, "author.username"), "alice");
+  assert_string_equal(get_utf8(back, "author.display_name"), "Alice A.");
+  assert_string_equal(get_utf8(back, "text"), "hello");
+  assert_string_equal(get_utf8(back, "created_at"),
+                      "2023-11-14T22:13:20.123Z");
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void tweet_id_is_24_lowercase_hex_for_random_oids(void **state) {
+  (void)state;
+  for (int i = 0; i < 50; i++) {
+    tweet_t t;
+    fill_tweet(&t, "000000000000000000000000", "bob", "", "x", 1, 0);
+    bson_oid_init(&t.id, NULL);
+    char expected[25];
+    bson_oid_to_string(&t.id, expected);
+    bson_t doc = BSON_INITIALIZER;
+    render_tweet(&doc, &t);
+    bson_t *back = round_trip(&doc);
+    const char *id = get_utf8(back, "id");
+    assert_int_equal(strlen(id), 24);
+    assert_true(is_lower_hex(id));
+    assert_string_equal(id, expected);
+    bson_destroy(back);
+    bson_destroy(&doc);
+  }
+}
+
+static void tweet_unedited_has_null_edited_at(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi",
+             1700000000123, 0);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+  assert_int_equal(get_type(back, "edited_at"), BSON_TYPE_NULL);
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void tweet_edited_has_string_edited_at(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi",
+             1700000000123, 1700000060456);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+  assert_string_equal(get_utf8(back, "edited_at"),
+                      "2023-11-14T22:14:20.456Z");
+  assert_string_equal(get_utf8(back, "created_at"),
+                      "2023-11-14T22:13:20.123Z");
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void tweet_times_are_strings_not_dates(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi",
+             1700000000123, 1700000000999);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  /* Before printing too: the BSON itself holds strings. */
+  assert_int_equal(get_type(&doc, "created_at"), BSON_TYPE_UTF8);
+  assert_int_equal(get_type(&doc, "edited_at"), BSON_TYPE_UTF8);
+  assert_int_equal(get_type(&doc, "id"), BSON_TYPE_UTF8);
+  bson_destroy(&doc);
+}
+
+static void tweet_is_appended_to_existing_fields(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi", 0, 0);
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "server", "a");
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+  static const char *const keys[] = {"server",     "id",        "author",
+                                     "text",       "created_at", "edited_at"};
+  assert_keys(back, keys, 6);
+  assert_string_equal(get_utf8(back, "server"), "a");
+  assert_string_equal(get_utf8(back, "created_at"),
+                      "1970-01-01T00:00:00.000Z");
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void assert_text_round_trips(const char *text) {
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", text, text,
+             1700000000123, 0);
+  assert_string_equal(t.text, text); /* fits */
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+  assert_string_equal(get_utf8(back, "text"), text);
+  assert_string_equal(get_utf8(back, "author.display_name"), text);
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void tweet_text_with_quotes_and_backslashes_round_trips(void **state) {
+  (void)state;
+  assert_text_round_trips("\"quoted\"");
+  assert_text_round_trips("back\\slash");
+  assert_text_round_trips("\\\"");
+  assert_text_round_trips("\\u0041 is not A");
+  assert_text_round_trips("ends with backslash \\");
+  assert_text_round_trips("\"");
+  assert_text_round_trips("' single '");
+  assert_text_round_trips("{\"$where\": \"1\"}");
+  assert_text_round_trips("a/b </ c");
+}
+
+static void tweet_text_with_newlines_and_controls_round_trips(void **state) {
+  (void)state;
+  assert_text_round_trips("line1\nline2");
+  assert_text_round_trips("\r\n\t\b\f");
+  assert_text_round_trips("\x01\x02\x1F");
+  assert_text_round_trips("bell\x07 esc\x1B[31m del\x7F");
+  assert_text_round_trips("\n");
+}
+
+static void tweet_text_with_html_round_trips(void **state) {
+  (void)state;
+  assert_text_round_trips("<script>alert(\"x\")</script>");
+  assert_text_round_trips("</script><img src=x onerror=alert(1)>");
+  assert_text_round_trips("&amp; &lt; <b>bold</b>");
+}
+
+static void tweet_text_with_non_ascii_round_trips(void **state) {
+  (void)state;
+  assert_text_round_trips("h\xC3\xA9llo");
+  assert_text_round_trips("\xE4\xB8\xAD\xE6\x96\x87");
+  assert_text_round_trips(EMOJI " " EMOJI);
+  assert_text_round_trips("\xE2\x80\xA8 line sep \xE2\x80\xA9 para sep");
+  assert_text_round_trips("\xEF\xBB\xBF BOM \xEF\xBF\xBF");
+  assert_text_round_trips("\xF4\x8F\xBF\xBF");
+}
+
+static void tweet_of_280_emoji_round_trips(void **state) {
+  (void)state;
+  char text[UTF8_BYTES(TWEET_TEXT_MAX) + 1];
+  for (size_t i = 0; i < TWEET_TEXT_MAX; i++) {
+    memcpy(text + i * 4, EMOJI, 4);
+  }
+  text[UTF8_BYTES(TWEET_TEXT_MAX)] = '\0';
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "A", text, 1, 0);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+  const char *got = get_utf8(back, "text");
+  assert_int_equal(strlen(got), 1120);
+  assert_string_equal(got, text);
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void tweet_with_empty_display_name_renders_empty_string(void **state) {
+  (void)state;
+  tweet_t t;
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", "", "hi", 1, 0);
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, &t);
+  bson_t *back = round_trip(&doc);
+  assert_string_equal(get_utf8(back, "author.display_name"), "");
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+/* ------------------------------------------------------------------ */
+/* render_tweet_page                                                   */
+/* ------------------------------------------------------------------ */
+
+static void page_without_next_has_null_next(void **state) {
+  (void)state;
+  tweet_t items[2];
+  fill_tweet(&items[0], "65538a0011223344556677ff", "alice", "A", "second",
+             2000, 0);
+  fill_tweet(&items[1], "65538a0011223344556677fe", "bob", "B", "first",
+             1000, 1500);
+  tweet_page_t page = {.items = items, .n = 2, .has_next = false};
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, &page);
+  bson_t *back = round_trip(&doc);
+
+  static const char *const keys[] = {"items", "next"};
+  assert_keys(back, keys, 2);
+  assert_int_equal(get_type(back, "next"), BSON_TYPE_NULL);
+
+  bson_t arr;
+  get_doc(back, "items", BSON_TYPE_ARRAY, &arr);
+  assert_int_equal(bson_count_keys(&arr), 2);
+  assert_string_equal(get_utf8(back, "items.0.id"),
+                      "65538a0011223344556677ff");
+  assert_string_equal(get_utf8(back, "items.0.text"), "second");
+  assert_string_equal(get_utf8(back, "items.0.author.username"), "alice");
+  assert_int_equal(get_type(back, "items.0.edited_at"), BSON_TYPE_NULL);
+  assert_string_equal(get_utf8(back, "items.1.id"),
+                      "65538a0011223344556677fe");
+  assert_string_equal(get_utf8(back, "items.1.text"), "first");
+  assert_string_equal(get_utf8(back, "items.1.author.username"), "bob");
+  assert_string_equal(get_utf8(back, "items.1.edited_at"),
+                      "1970-01-01T00:00:01.500Z");
+
+  bson_t item;
+  get_doc(back, "items.1", BSON_TYPE_DOCUMENT, &item);
+  static const char *const tkeys[] = {"id", "author", "text", "created_at",
+                                      "edited_at"};
+  assert_keys(&item, tkeys, 5);
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void page_with_next_has_decodable_cursor(void **state) {
+  (void)state;
+  tweet_t items[1];
+  fill_tweet(&items[0], "65538a0011223344556677ff", "alice", "A", "t",
+             1700000000123, 0);
+  tweet_page_t page = {.items = items, .n = 1, .has_next = true};
+  page.next.ts_ms = 1700000000123;
+  bson_oid_init_from_string(&page.next.id, "65538a0011223344556677ff");
+
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, &page);
+  bson_t *back = round_trip(&doc);
+
+  const char *next = get_utf8(back, "next");
+  assert_int_equal(strlen(next), PAGE_CURSOR_LEN);
+  assert_string_equal(next, "AAABi8_laHtlU4oAESIzRFVmd_8");
+  page_cursor_t c;
+  assert_true(page_cursor_decode(next, &c));
+  assert_true(c.ts_ms == page.next.ts_ms);
+  assert_memory_equal(c.id.bytes, page.next.id.bytes, 12);
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void page_next_round_trips_for_random_cursors(void **state) {
+  (void)state;
+  for (int i = 0; i < 50; i++) {
+    tweet_page_t page = {.items = NULL, .n = 0, .has_next = true};
+    page.next.ts_ms = 1700000000000 + i * 104729;
+    bson_oid_init(&page.next.id, NULL);
+    bson_t doc = BSON_INITIALIZER;
+    render_tweet_page(&doc, &page);
+    bson_t *back = round_trip(&doc);
+    page_cursor_t c;
+    assert_true(page_cursor_decode(get_utf8(back, "next"), &c));
+    assert_true(c.ts_ms == page.next.ts_ms);
+    assert_memory_equal(c.id.bytes, page.next.id.bytes, 12);
+    bson_destroy(back);
+    bson_destroy(&doc);
+  }
+}
+
+static void empty_page_has_empty_items_array(void **state) {
+  (void)state;
+  tweet_page_t page = {.items = NULL, .n = 0, .has_next = false};
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, &page);
+  bson_t *back = round_trip(&doc);
+  static const char *const keys[] = {"items", "next"};
+  assert_keys(back, keys, 2);
+  bson_t arr;
+  get_doc(back, "items", BSON_TYPE_ARRAY, &arr);
+  assert_int_equal(bson_count_keys(&arr), 0);
+  assert_int_equal(get_type(back, "next"), BSON_TYPE_NULL);
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void page_items_keep_order_and_array_indexes(void **state) {
+  (void)state;
+  enum { N = 12 }; /* more than 10: two-digit array keys */
+  tweet_t *items = calloc(N, sizeof *items);
+  assert_non_null(items);
+  for (int i = 0; i < N; i++) {
+    char text[32];
+    snprintf(text, sizeof text, "tweet %d", i);
+    fill_tweet(&items[i], "65538a0011223344556677ff", "alice", "A", text,
+               (int64_t)(N - i) * 1000, 0);
+  }
+  tweet_page_t page = {.items = items, .n = N, .has_next = false};
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, &page);
+  bson_t *back = round_trip(&doc);
+
+  bson_t arr;
+  get_doc(back, "items", BSON_TYPE_ARRAY, &arr);
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, &arr));
+  int i = 0;
+  while (bson_iter_next(&it)) {
+    char key[16], text[32];
+    snprintf(key, sizeof key, "%d", i);
+    snprintf(text, sizeof text, "tweet %d", i);
+    assert_string_equal(bson_iter_key(&it), key);
+    bson_iter_t child;
+    assert_true(bson_iter_recurse(&it, &child));
+    assert_true(bson_iter_find(&child, "text"));
+    assert_string_equal(bson_iter_utf8(&child, NULL), text);
+    i++;
+  }
+  assert_int_equal(i, N);
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+  free(items);
+}
+
+/* ------------------------------------------------------------------ */
+/* render_error                                                        */
+/* ------------------------------------------------------------------ */
+
+static void error_has_code_and_message_only(void **state) {
+  (void)state;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  chorus_error_set(&err, 404, "not_found", "No tweet %s", "abc");
+  bson_t doc = BSON_INITIALIZER;
+  render_error(&doc, &err);
+  bson_t *back = round_trip(&doc);
+
+  static const char *const keys[] = {"error"};
+  assert_keys(back, keys, 1);
+  bson_t e;
+  get_doc(back, "error", BSON_TYPE_DOCUMENT, &e);
+  static const char *const ekeys[] = {"code", "message"};
+  assert_keys(&e, ekeys, 2);
+  assert_string_equal(get_utf8(back, "error.code"), "not_found");
+  assert_string_equal(get_utf8(back, "error.message"), "No tweet abc");
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void error_does_not_render_status(void **state) {
+  (void)state;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  chorus_error_set(&err, 400, "too_long", "text must be at most 280");
+  bson_t doc = BSON_INITIALIZER;
+  render_error(&doc, &err);
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, &doc));
+  assert_false(bson_iter_find_descendant(&it, "error.status", &it));
+  bson_destroy(&doc);
+}
+
+static void error_message_with_special_chars_round_trips(void **state) {
+  (void)state;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  chorus_error_set(&err, 400, "bad", "%s",
+                   "\"q\" \\ \n <script> h\xC3\xA9 " EMOJI);
+  bson_t doc = BSON_INITIALIZER;
+  render_error(&doc, &err);
+  bson_t *back = round_trip(&doc);
+  assert_string_equal(get_utf8(back, "error.message"),
+                      "\"q\" \\ \n <script> h\xC3\xA9 " EMOJI);
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void error_unset_renders_internal(void **state) {
+  (void)state;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bson_t doc = BSON_INITIALIZER;
+  render_error(&doc, &err);
+  bson_t *back = round_trip(&doc);
+  assert_string_equal(get_utf8(back, "error.code"), "internal");
+  assert_string_equal(get_utf8(back, "error.message"), "Internal error");
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+/* ------------------------------------------------------------------ */
+/* render_user                                                         */
+/* ------------------------------------------------------------------ */
+
+static void user_has_exactly_public_keys(void **state) {
+  (void)state;
+  user_t u;
+  memset(&u, 0, sizeof u);
+  bson_oid_init_from_string(&u.id, "0102030405060708090a0b0c");
+  strcpy(u.username, "Alice_1");
+  strcpy(u.display_name, "Alice \"the\" first");
+  strcpy(u.bio, "line1\nline2 <b>hi</b> h\xC3\xA9");
+  u.created_at_ms = 1700000000123;
+  u.followers_count = 5;
+  u.following_count = 6;
+  u.tweet_count = 7;
+
+  bson_t doc = BSON_INITIALIZER;
+  render_user(&doc, &u);
+  bson_t *back = round_trip(&doc);
+
+  static const char *const keys[] = {"username", "display_name", "bio",
+                                     "created_at"};
+  assert_keys(back, keys, 4);
+  assert_string_equal(get_utf8(back, "username"), "Alice_1");
+  assert_string_equal(get_utf8(back, "display_name"), "Alice \"the\" first");
+  assert_string_equal(get_utf8(back, "bio"),
+                      "line1\nline2 <b>hi</b> h\xC3\xA9");
+  assert_string_equal(get_utf8(back, "created_at"),
+                      "2023-11-14T22:13:20.123Z");
+
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+static void user_with_empty_bio_renders_empty_strings(void **state) {
+  (void)state;
+  user_t u;
+  memset(&u, 0, sizeof u);
+  strcpy(u.username, "bob");
+  bson_t doc = BSON_INITIALIZER;
+  render_user(&doc, &u);
+  bson_t *back = round_trip(&doc);
+  assert_string_equal(get_utf8(back, "username"), "bob");
+  assert_string_equal(get_utf8(back, "display_name"), "");
+  assert_string_equal(get_utf8(back, "bio"), "");
+  assert_string_equal(get_utf8(back, "created_at"),
+                      "1970-01-01T00:00:00.000Z");
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+/* ------------------------------------------------------------------ */
+/* render_json                                                         */
+/* ------------------------------------------------------------------ */
+
+static void json_len_matches_text_and_may_be_null(void **state) {
+  (void)state;
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "a", "b");
+  size_t len = 0;
+  char *json = render_json(&doc, &len);
+  assert_non_null(json);
+  assert_int_equal(len, strlen(json));
+  assert_non_null(strstr(json, "\"a\""));
+  assert_non_null(strstr(json, "\"b\""));
+  bson_free(json);
+  json = render_json(&doc, NULL);
+  assert_non_null(json);
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+static void json_of_int64_is_a_plain_number(void **state) {
+  (void)state;
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&doc, "n", 1700000000123);
+  BSON_APPEND_BOOL(&doc, "b", true);
+  bson_t *back = round_trip(&doc); /* checks there is no "$numberLong" */
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, back, "n"));
+  assert_true(bson_iter_as_int64(&it) == 1700000000123);
+  assert_true(bson_iter_init_find(&it, back, "b"));
+  assert_int_equal(bson_iter_type(&it), BSON_TYPE_BOOL);
+  assert_true(bson_iter_bool(&it));
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(time_of_zero_is_the_epoch),
+      cmocka_unit_test(time_of_known_instant_has_milliseconds),
+      cmocka_unit_test(time_millisecond_edges),
+      cmocka_unit_test(time_of_calendar_edges),
+      cmocka_unit_test(time_of_minus_one_is_last_ms_of_1969),
+      cmocka_unit_test(time_before_epoch_rounds_toward_minus_infinity),
+      cmocka_unit_test(tweet_has_exactly_the_api_keys),
+      cmocka_unit_test(tweet_values_are_exact),
+      cmocka_unit_test(tweet_id_is_24_lowercase_hex_for_random_oids),
+      cmocka_unit_test(tweet_unedited_has_null_edited_at),
+      cmocka_unit_test(tweet_edited_has_string_edited_at),
+      cmocka_unit_test(tweet_times_are_strings_not_dates),
+      cmocka_unit_test(tweet_is_appended_to_existing_fields),
+      cmocka_unit_test(tweet_text_with_quotes_and_backslashes_round_trips),
+      cmocka_unit_test(tweet_text_with_newlines_and_controls_round_trips),
+      cmocka_unit_test(tweet_text_with_html_round_trips),
+      cmocka_unit_test(tweet_text_with_non_ascii_round_trips),
+      cmocka_unit_test(tweet_of_280_emoji_round_trips),
+      cmocka_unit_test(tweet_with_empty_display_name_renders_empty_string),
+      cmocka_unit_test(page_without_next_has_null_next),
+      cmocka_unit_test(page_with_next_has_decodable_cursor),
+      cmocka_unit_test(page_next_round_trips_for_random_cursors),
+      cmocka_unit_test(empty_page_has_empty_items_array),
+      cmocka_unit_test(page_items_keep_order_and_array_indexes),
+      cmocka_unit_test(error_has_code_and_message_only),
+      cmocka_unit_test(error_does_not_render_status),
+      cmocka_unit_test(error_message_with_special_chars_round_trips),
+      cmocka_unit_test(error_unset_renders_internal),
+      cmocka_unit_test(user_has_exactly_public_keys),
+      cmocka_unit_test(user_with_empty_bio_renders_empty_strings),
+      cmocka_unit_test(json_len_matches_text_and_may_be_null),
+      cmocka_unit_test(json_of_int64_is_a_plain_number),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

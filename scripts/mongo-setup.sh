@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# Chorus: local MongoDB-compatible database for development and tests.
+#
+#   scripts/mongo-setup.sh start|stop|status|uri [--port P] [--dir D]
+#
+#   start   start the instance (no-op if it is already running), print the URI
+#   stop    stop it (TERM, then KILL after 10 s); no-op if not running
+#   status  print running/stopped and the URI; exit 0 if running, 3 if stopped
+#   uri     print only the connection URI
+#
+# Defaults: --port 27017, --dir var/db (relative --dir values are taken from the
+# caller's current directory). The port an instance was started on is kept in
+# D/port, so `stop`/`status`/`uri` with --dir D but no --port find it again.
+#
+# With `mongod` on PATH: a 3-member replica set rs0 on ports P, P+1, P+2
+# (data in D/m0, D/m1, D/m2). Otherwise: FerretDB v1.24.2 (SQLite backend,
+# data in D/data), built by scripts/deps.sh into var/tools/ferretdb.
+# CHORUS_FORCE_FERRETDB=1 uses FerretDB even when mongod is on PATH.
+set -euo pipefail
+
+CALLER_PWD="$PWD"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+say() { echo "[chorus] $*"; }
+err() { echo "[chorus] ERROR: $*" >&2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+
+FERRETDB_VERSION=v1.24.2
+FERRETDB_BIN="$ROOT/var/tools/ferretdb"
+STOP_TIMEOUT=10
+
+# ------------------------------------------------------------------ arguments
+CMD="${1:-}"
+[[ $# -gt 0 ]] && shift
+PORT=""
+DIR=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --port) [[ $# -ge 2 ]] || { err "--port needs a value"; exit 2; }; PORT="$2"; shift 2 ;;
+        --port=*) PORT="${1#--port=}"; shift ;;
+        --dir) [[ $# -ge 2 ]] || { err "--dir needs a value"; exit 2; }; DIR="$2"; shift 2 ;;
+        --dir=*) DIR="${1#--dir=}"; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) err "unknown argument: $1"; usage >&2; exit 2 ;;
+    esac
+done
+case "$CMD" in
+    start|stop|status|uri) ;;
+    -h|--help|help) usage; exit 0 ;;
+    "") usage >&2; exit 2 ;;
+    *) err "unknown command: $CMD"; usage >&2; exit 2 ;;
+esac
+
+DIR_GIVEN=1
+if [[ -z "$DIR" ]]; then
+    DIR_GIVEN=0
+    DIR="$ROOT/var/db"
+elif [[ "$DIR" != /* ]]; then
+    DIR="$CALLER_PWD/$DIR"
+fi
+DIR="$(realpath -m "$DIR")"
+
+if [[ -z "$PORT" ]]; then
+    if [[ $DIR_GIVEN -eq 1 && -f "$DIR/port" ]]; then PORT="$(tr -dc '0-9' <"$DIR/port")"; fi
+    PORT="${PORT:-27017}"
+fi
+if ! [[ "$PORT" =~ ^[0-9]+$ ]] || (( PORT < 1 || PORT > 65533 )); then
+    err "invalid port: $PORT"; exit 2
+fi
+
+# Which backend: the one this dir was started with, else mongod if installed.
+KIND=""
+if [[ -f "$DIR/kind" ]]; then KIND="$(tr -dc 'a-z' <"$DIR/kind")"; fi
+if [[ "$KIND" != mongod && "$KIND" != ferretdb ]]; then
+    if command -v mongod >/dev/null 2>&1 && [[ "${CHORUS_FORCE_FERRETDB:-0}" != 1 ]]; then
+        KIND=mongod
+    else
+        KIND=ferretdb
+    fi
+fi
+
+P0=$PORT; P1=$((PORT + 1)); P2=$((PORT + 2))
+if [[ "$KIND" == mongod ]]; then
+    URI="mongodb://127.0.0.1:$P0,127.0.0.1:$P1,127.0.0.1:$P2/?replicaSet=rs0"
+else
+    URI="mongodb://127.0.0.1:$P0/?replicaSet=rs0"
+fi
+DIRECT_URI="mongodb://127.0.0.1:$P0/?directConnection=true"
+CTL=""
+
+# Path for messages: relative to the repo when inside it.
+show_path() {
+    case "$1" in
+        "$ROOT"/*) echo "${1#"$ROOT"/}" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# ------------------------------------------------------------------ helpers
+port_open() {  # port -> 0 if something accepts TCP connections on 127.0.0.1:port
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
+}
+
+read_pid() {  # pidfile -> pid on stdout (empty if none)
+    [[ -f "$1" ]] || return 0
+    local p
+    p="$(tr -dc '0-9' <"$1" 2>/dev/null || true)"
+    echo "$p"
+}
+
+pid_alive() {  # pid name -> 0 if pid is a live (non-zombie) process whose command line mentions name
+    local pid="$1" name="$2" state
+    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
+    local cmdline
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmdline" == *"$name"* ]]
+}
+
+# Stop the given "pidfile:name" entries: TERM, wait, KILL; remove pid files.
+stop_pids() {
+    local entry f name pid alive=() n=0
+    for entry in "$@"; do
+        f="${entry%%:*}"; name="${entry#*:}"
+        pid="$(read_pid "$f")"
+        if pid_alive "$pid" "$name"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            alive+=("$pid:$name")
+            n=$((n + 1))
+        fi
+    done
+    if [[ $n -gt 0 ]]; then
+        local deadline=$((SECONDS + STOP_TIMEOUT)) still
+        while :; do
+            still=()
+            for entry in "${alive[@]}"; do
+                pid_alive "${entry%%:*}" "${entry#*:}" && still+=("$entry")
+            done
+            [[ ${#still[@]} -eq 0 ]] && break
+            if (( SECONDS >= deadline )); then
+                for entry in "${still[@]}"; do
+                    say "process ${entry%%:*} (${entry#*:}) did not stop after ${STOP_TIMEOUT}s; sending KILL" >&2
+                    kill -KILL "${entry%%:*}" 2>/dev/null || true
+                done
+                sleep 0.5
+                break
+            fi
+            sleep 0.2
+        done
+    fi
+    for entry in "$@"; do rm -f "${entry%%:*}"; done
+    echo "$n"
+}
+
+# ------------------------------------------------------------------ FerretDB
+FDB_PIDFILE="$DIR/ferretdb.pid"
+FDB_LOG="$DIR/ferretdb.log"
+
+ferretdb_version() {
+    local out
+    out="$("$FERRETDB_BIN" --version 2>/dev/null)" || return 0
+    printf '%s\n' "$out" | sed -n 's/^version: //p' | sed -n 1p
+}
+
+ferretdb_describe() {
+    local v
+    v="$(ferretdb_version || true)"
+    echo "FerretDB ${v:-$FERRETDB_VERSION} (SQLite, data in $(show_path "$DIR")/data) on 127.0.0.1:$P0"
+}
+
+ferretdb_running() {
+    pid_alive "$(read_pid "$FDB_PIDFILE")" ferretdb && port_open "$P0"
+}
+
+ferretdb_start() {
+    local pid
+    pid="$(read_pid "$FDB_PIDFILE")"
+    if pid_alive "$pid" ferretdb; then
+        if ! port_open "$P0"; then
+            say "FerretDB (pid $pid) is running but port $P0 is not open yet; waiting"
+            local i
+            for ((i = 0; i < 60; i++)); do port_open "$P0" && break; sleep 0.5; done
+        fi
+        if port_open "$P0"; then
+            say "database already running: $(ferretdb_describe) (pid $pid)"
+            say "URI: $URI"
+            return 0
+        fi
+        say "FerretDB (pid $pid) does not accept connections on port $P0; restarting it"
+        stop_pids "$FDB_PIDFILE:ferretdb" >/dev/null
+    fi
+    rm -f "$FDB_PIDFILE"
+    if port_open "$P0"; then
+        err "port $P0 is already in use by another process (not started from $(show_path "$DIR")); stop it or use --port"
+        return 1
+    fi
+
+    if ! [[ -x "$FERRETDB_BIN" ]] || [[ "$(ferretdb_version || true)" != "$FERRETDB_VERSION" ]]; then
+        say "FerretDB $FERRETDB_VERSION not built yet; running scripts/deps.sh --ferretdb-only"
+        bash "$ROOT/scripts/deps.sh" --ferretdb-only
+    fi
+
+    mkdir -p "$DIR/data"
+    echo ferretdb >"$DIR/kind"
+    echo "$P0" >"$DIR/port"
+    echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting FerretDB on 127.0.0.1:$P0 ===" >>"$FDB_LOG"
+    setsid nohup "$FERRETDB_BIN" \
+        --handler=sqlite \
+        "--sqlite-url=file:$DIR/data/" \
+        "--state-dir=$DIR" \
+        --repl-set-name=rs0 \
+        "--listen-addr=127.0.0.1:$P0" \
+        --debug-addr=- \
+        --telemetry=disable \
+        --log-level=warn \
+        </dev/null >>"$FDB_LOG" 2>&1 &
+    pid=$!
+    echo "$pid" >"$FDB_PIDFILE"
+
+    local deadline=$((SECONDS + 30))
+    until port_open "$P0"; do
+        if ! pid_alive "$pid" ferretdb; then
+            err "FerretDB exited during startup; last lines of $(show_path "$FDB_LOG"):"
+            tail -n 30 "$FDB_LOG" >&2 || true
+            rm -f "$FDB_PIDFILE"
+            return 1
+        fi
+        if (( SECONDS >= deadline )); then
+            err "FerretDB did not accept connections on 127.0.0.1:$P0 within 30 s; last lines of $(show_path "$FDB_LOG"):"
+            tail -n 30 "$FDB_LOG" >&2 || true
+            stop_pids "$FDB_PIDFILE:ferretdb" >/dev/null
+            return 1
+        fi
+        sleep 0.2
+    done
+    say "database: $(ferretdb_describe)"
+    say "URI: $URI"
+}
+
+ferretdb_stop() {
+    local n
+    n="$(stop_pids "$FDB_PIDFILE:ferretdb")"
+    if [[ "$n" -gt 0 ]]; then
+        say "database stopped (FerretDB on 127.0.0.1:$P0, $(show_path "$DIR"))"
+    else
+        say "database not running (FerretDB, $(show_path "$DIR"))"
+    fi
+}
+
+ferretdb_status() {
+    if ferretdb_running; then
+        say "database running: $(ferretdb_describe) (pid $(read_pid "$FDB_PIDFILE"))"
+        say "URI: $URI"
+        return 0
+    fi
+    local pid
+    pid="$(read_pid "$FDB_PIDFILE")"
+    if pid_alive "$pid" ferretdb; then
+        say "database stopped: FerretDB pid $pid is alive but port $P0 does not accept connections ($(show_path "$DIR"))"
+    else
+        say "database stopped (FerretDB, port $P0, $(show_path "$DIR"))"
+    fi
+    say "URI: $URI"
+    return 3
+}
+
+# ------------------------------------------------------------------ mongod
+member_dir() { echo "$DIR/m$1"; }
+member_pidfile() { echo "$DIR/m$1/mongod.pid"; }
+member_port() { echo $((P0 + $1)); }
+
+mongod_version() {
+    local out
+    out="$(mongod --version 2>/dev/null)" || true
+    printf '%s\n' "$out" | sed -n 's/^db version v\{0,1\}\([0-9]*\.[0-9]*\).*/\1/p' | sed -n 1p
+}
+
+mongod_describe() {
+    echo "MongoDB replica set rs0 (mongod $(mongod_version)) on 127.0.0.1:$P0,$P1,$P2"
+}
+
+member_running() {
+    pid_alive "$(read_pid "$(member_pidfile "$1")")" mongod && port_open "$(member_port "$1")"
+}
+
+mongod_running() {
+    member_running 0 && member_running 1 && member_running 2
+}
+
+chorusctl_bin() {
+    if [[ -n "${CHORUS_CHORUSCTL:-}" && -x "${CHORUS_CHORUSCTL}" ]]; then echo "$CHORUS_CHORUSCTL"; return 0; fi
+    local c
+    for c in "$ROOT/build/bin/chorusctl" "$ROOT/build-test/bin/chorusctl"; do
+        [[ -x "$c" ]] && { echo "$c"; return 0; }
+    done
+    say "build/bin/chorusctl not found; building it" >&2
+    (cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+        cmake --build "$ROOT/build" --target chorusctl -j2 >/dev/null) >&2 ||
+        { err "could not build chorusctl"; return 1; }
+    [[ -x "$ROOT/build/bin/chorusctl" ]] || { err "build/bin/chorusctl missing after build"; return 1; }
+    echo "$ROOT/build/bin/chorusctl"
+}
+
+have_primary() {
+    local out
+    if command -v mongosh >/dev/null 2>&1; then
+        out="$(mongosh --quiet "$DIRECT_URI" --eval \
+            'try { rs.status().members.some(m => m.stateStr === "PRIMARY") ? "PRIMARY" : "NONE" } catch (e) { "NONE" }' \
+            2>/dev/null)" || true
+    else
+        out="$("$CTL" rs-status --uri "$DIRECT_URI" 2>/dev/null)" || true
+    fi
+    [[ "$out" == *PRIMARY* ]]
+}
+
+rs_initiate() {
+    local members="127.0.0.1:$P0,127.0.0.1:$P1,127.0.0.1:$P2"
+    if command -v mongosh >/dev/null 2>&1; then
+        mongosh --quiet "$DIRECT_URI" --eval "
+            try { rs.status(); print('already initiated'); }
+            catch (e) {
+              const r = rs.initiate({_id: 'rs0', members: [
+                {_id: 0, host: '127.0.0.1:$P0'},
+                {_id: 1, host: '127.0.0.1:$P1'},
+                {_id: 2, host: '127.0.0.1:$P2'}]});
+              printjson(r);
+              if (!r.ok) quit(1);
+            }"
+    else
+        "$CTL" rs-init --uri "$DIRECT_URI" --members "$members"
+    fi
+}
+
+mongod_start() {
+    if ! command -v mongod >/dev/null 2>&1; then
+        err "$(show_path "$DIR") was set up for mongod, but mongod is not on PATH (remove the directory to use FerretDB)"
+        return 1
+    fi
+    if mongod_running && [[ -f "$DIR/rs-initiated" ]]; then
+        say "database already running: $(mongod_describe)"
+        say "URI: $URI"
+        return 0
+    fi
+    mkdir -p "$DIR"
+    echo mongod >"$DIR/kind"
+    echo "$P0" >"$DIR/port"
+
+    local i mp md pf
+    for i in 0 1 2; do
+        mp="$(member_port "$i")"; md="$(member_dir "$i")"; pf="$(member_pidfile "$i")"
+        if member_running "$i"; then continue; fi
+        if pid_alive "$(read_pid "$pf")" mongod; then
+            say "mongod member $i (pid $(read_pid "$pf")) not accepting connections; restarting it"
+            stop_pids "$pf:mongod" >/dev/null
+        fi
+        rm -f "$pf"
+        if port_open "$mp"; then
+            err "port $mp is already in use by another process; stop it or use --port"
+            return 1
+        fi
+        mkdir -p "$md"
+        if ! mongod --replSet rs0 --port "$mp" --bind_ip 127.0.0.1 \
+                --dbpath "$md" --logpath "$md/mongod.log" --logappend \
+                --pidfilepath "$pf" --fork \
+                --wiredTigerCacheSizeGB 0.25 --oplogSize 128 \
+                </dev/null >"$md/fork.out" 2>&1; then
+            err "mongod member $i failed to start on port $mp:"
+            cat "$md/fork.out" >&2 || true
+            tail -n 30 "$md/mongod.log" >&2 || true
+            return 1
+        fi
+    done
+    for i in 0 1 2; do
+        local deadline=$((SECONDS + 30))
+        until port_open "$(member_port "$i")"; do
+            if (( SECONDS >= deadline )); then
+                err "mongod member $i does not accept connections on port $(member_port "$i")"
+                tail -n 30 "$(member_dir "$i")/mongod.log" >&2 || true
+                return 1
+            fi
+            sleep 0.2
+        done
+    done
+
+    CTL=""
+    if ! command -v mongosh >/dev/null 2>&1; then
+        CTL="$(chorusctl_bin)" || return 1
+    fi
+
+    if [[ ! -f "$DIR/rs-initiated" ]]; then
+        say "initiating replica set rs0"
+        if rs_initiate; then
+            touch "$DIR/rs-initiated"
+        else
+            say "rs-init failed; checking whether rs0 is already initiated"
+        fi
+    fi
+
+    say "waiting for a primary (up to 60 s)"
+    local deadline=$((SECONDS + 60))
+    until have_primary; do
+        if (( SECONDS >= deadline )); then
+            err "no PRIMARY elected in replica set rs0 within 60 s"
+            tail -n 20 "$(member_dir 0)/mongod.log" >&2 || true
+            return 1
+        fi
+        sleep 1
+    done
+    touch "$DIR/rs-initiated"
+    say "database: $(mongod_describe)"
+    say "URI: $URI"
+}
+
+mongod_stop() {
+    local n
+    n="$(stop_pids "$(member_pidfile 0):mongod" "$(member_pidfile 1):mongod" "$(member_pidfile 2):mongod")"
+    if [[ "$n" -gt 0 ]]; then
+        say "database stopped (MongoDB replica set rs0 on 127.0.0.1:$P0,$P1,$P2, $(show_path "$DIR"))"
+    else
+        say "database not running (MongoDB, $(show_path "$DIR"))"
+    fi
+}
+
+mongod_status() {
+    if mongod_running; then
+        say "database running: $(mongod_describe)"
+        say "URI: $URI"
+        return 0
+    fi
+    local i up=()
+    for i in 0 1 2; do member_running "$i" && up+=("$(member_port "$i")"); done
+    if [[ ${#up[@]} -gt 0 ]]; then
+        say "database stopped: only members on port(s) ${up[*]} are running ($(show_path "$DIR"))"
+    else
+        say "database stopped (MongoDB, ports $P0-$P2, $(show_path "$DIR"))"
+    fi
+    say "URI: $URI"
+    return 3
+}
+
+# ------------------------------------------------------------------ main
+case "$CMD" in
+    uri) echo "$URI" ;;
+    start) "${KIND}_start" ;;
+    stop) "${KIND}_stop" ;;
+    status) rc=0; "${KIND}_status" || rc=$?; exit "$rc" ;;
+esac

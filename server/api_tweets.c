@@ -53,8 +53,8 @@ void api_tweet_list(http_request_t *req) {
   bool has_before;
   tweet_page_t page;
   if (!read_page_params(req, &limit, &before, &has_before, &err) ||
-      !tweets_list(req->server->db, has_before ? &before : NULL, limit, &page,
-                   &err)) {
+      !tweets_list(req->server->db, req->server->sync,
+                   has_before ? &before : NULL, limit, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -97,7 +97,8 @@ void api_tweet_create(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok = tweets_create(req->server->db, &me, text, len, &t, &err);
+  bool ok = tweets_create(req->server->db, req->server->sync, &me, text, len,
+                          &t, &err);
   bson_destroy(&body);
   if (ok) {
     reply_tweet(req, 201, &t);
@@ -118,8 +119,8 @@ void api_tweet_edit(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok = tweets_edit(req->server->db, &me, req->params[0], text, len, &t,
-                        &err);
+  bool ok = tweets_edit(req->server->db, req->server->sync, &me,
+                        req->params[0], text, len, &t, &err);
   bson_destroy(&body);
   if (ok) {
     reply_tweet(req, 200, &t);

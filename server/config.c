@@ -18,7 +18,7 @@
 
 #define CHORUS_VERSION "0.1.0"
 
-typedef enum { OPT_STRING, OPT_INT } opt_kind_t;
+typedef enum { OPT_STRING, OPT_INT, OPT_SHARD_URIS } opt_kind_t;
 
 typedef struct option_spec {
   const char *flag;
@@ -51,12 +51,56 @@ static const option_spec_t options[] = {
      "directory of the web client's files"},
     {"threads", "CHORUS_THREADS", "32", INT_OPT(threads, 2, 1024),
      "HTTP worker threads (also the database pool size)"},
+    {"shards", "CHORUS_SHARDS", "4", INT_OPT(shards, 1, CONFIG_SHARDS_MAX),
+     "number of tweet shard collections (fixed per database)"},
+    {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,
+     "K=URI: keep shard K in another deployment (repeatable; the\n"
+     "                                    variable takes K=URI;K=URI)"},
+    {"failpoint", "CHORUS_FAILPOINT", "", STR_OPT(failpoint),
+     "testing: exit abruptly at a 2PC step (see docs/SYNC.md)"},
+    {"txn-lease-ms", "CHORUS_TXN_LEASE_MS", "2000",
+     INT_OPT(txn_lease_ms, 200, 600000),
+     "ms before another server may finish a transaction"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* "K=URI" into cfg->shard_uris[K]. */
+static bool shard_uri_set(chorus_config_t *cfg, const char *value,
+                          const char *source, chorus_error_t *err) {
+  char *end = NULL;
+  errno = 0;
+  long k = strtol(value, &end, 10);
+  if (errno || end == value || *end != '=' || k < 0 ||
+      k >= CONFIG_SHARDS_MAX || !end[1] ||
+      strlen(end + 1) >= sizeof cfg->shard_uris[0]) {
+    chorus_error_set(err, 400, "bad_config",
+                     "%s: --shard takes K=URI with K from 0 to %d, not '%s'",
+                     source, CONFIG_SHARDS_MAX - 1, value);
+    return false;
+  }
+  strcpy(cfg->shard_uris[k], end + 1);
+  return true;
+}
+
+/* "K=URI;K=URI" (the variable form). */
+static bool shard_uris_set(chorus_config_t *cfg, const char *value,
+                           const char *source, chorus_error_t *err) {
+  char *copy = bson_strdup(value), *save = NULL;
+  bool ok = true;
+  for (char *item = strtok_r(copy, ";", &save); ok && item;
+       item = strtok_r(NULL, ";", &save)) {
+    ok = shard_uri_set(cfg, item, source, err);
+  }
+  bson_free(copy);
+  return ok;
+}
 
 static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
                        const char *value, const char *source,
                        chorus_error_t *err) {
+  if (o->kind == OPT_SHARD_URIS) {
+    return shard_uris_set(cfg, value, source, err);
+  }
   char *field = (char *)cfg + o->offset;
   if (o->kind == OPT_STRING) {
     if (strlen(value) >= o->size) {
@@ -110,6 +154,7 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
   /* First pass: collect flags (the last one of a name wins).  optind = 0
    * is glibc's full reset, so parsing twice in one process works. */
   const char *flag_value[N_OPTIONS] = {0};
+  bool saw_shard_flag = false;
   optind = 0;
   opterr = 0;
   for (;;) {
@@ -133,6 +178,14 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
                        at < argc ? argv[at] : "?");
       return CONFIG_ERROR;
     }
+    if (options[c].kind == OPT_SHARD_URIS) {
+      /* Repeatable: every occurrence counts; the variable is then unused. */
+      if (!shard_uri_set(cfg, optarg, "command line", err)) {
+        return CONFIG_ERROR;
+      }
+      saw_shard_flag = true;
+      continue;
+    }
     flag_value[c] = optarg;
   }
   if (optind < argc) {
@@ -144,6 +197,9 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
    * default; only the value in force is validated. */
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const char *env = getenv(options[i].env);
+    if (options[i].kind == OPT_SHARD_URIS && saw_shard_flag) {
+      continue;
+    }
     const char *value = flag_value[i] ? flag_value[i]
                         : env         ? env
                                       : options[i].def;
@@ -151,6 +207,14 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
                          : env         ? options[i].env
                                        : "default";
     if (!option_set(cfg, &options[i], value, source, err)) {
+      return CONFIG_ERROR;
+    }
+  }
+  for (int k = cfg->shards; k < CONFIG_SHARDS_MAX; k++) {
+    if (cfg->shard_uris[k][0]) {
+      chorus_error_set(err, 400, "bad_config",
+                       "--shard %d names a shard beyond --shards %d", k,
+                       cfg->shards);
       return CONFIG_ERROR;
     }
   }

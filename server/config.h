@@ -13,6 +13,8 @@
 
 #include "error.h"
 
+#define CONFIG_SHARDS_MAX 64
+
 typedef struct chorus_config {
   char host[256];           /* --host, CHORUS_HOST */
   int port;                 /* --port, CHORUS_PORT */
@@ -21,6 +23,11 @@ typedef struct chorus_config {
   char server_id[64];       /* --server-id, CHORUS_SERVER_ID */
   char public_dir[PATH_MAX];/* --public-dir, CHORUS_PUBLIC_DIR */
   int threads;              /* --threads, CHORUS_THREADS */
+  int shards;               /* --shards, CHORUS_SHARDS */
+  /* --shard K=URI (repeatable), CHORUS_SHARD_URIS="K=URI;K=URI" */
+  char shard_uris[CONFIG_SHARDS_MAX][512];
+  char failpoint[32];       /* --failpoint, CHORUS_FAILPOINT */
+  int txn_lease_ms;         /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
 } chorus_config_t;
 
 typedef enum {

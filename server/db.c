@@ -25,13 +25,17 @@ typedef struct index_spec {
 
 /* Invariant: every query Chorus issues filters or sorts on one of these
  * (or on _id).  Usernames are unique case-insensitively through
- * username_lc. */
+ * username_lc.  A NULL collection means "the tweet shard collection". */
 static const index_spec_t index_specs[] = {
     {DB_USERS, "username_lc_1", "{\"username_lc\": 1}", true},
     {DB_SESSIONS, "user_id_1", "{\"user_id\": 1}", false},
-    {DB_TWEETS, "created_at_-1__id_-1", "{\"created_at\": -1, \"_id\": -1}",
+    {DB_TXNS, "done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
+};
+
+static const index_spec_t tweet_index_specs[] = {
+    {NULL, "created_at_-1__id_-1", "{\"created_at\": -1, \"_id\": -1}",
      false},
-    {DB_TWEETS, "author_id_1_created_at_-1",
+    {NULL, "author_id_1_created_at_-1",
      "{\"author_id\": 1, \"created_at\": -1}", false},
 };
 
@@ -119,37 +123,54 @@ bool db_ping(db_t *db, chorus_error_t *err) {
   return ok;
 }
 
-bool db_ensure_indexes(db_t *db, chorus_error_t *err) {
+static bool create_index(db_t *db, mongoc_client_t *client, const char *coll,
+                         const index_spec_t *spec, chorus_error_t *err) {
+  bson_error_t berr;
+  bson_t *keys =
+      bson_new_from_json((const uint8_t *)spec->keys_json, -1, &berr);
+  BSON_ASSERT(keys); /* the tables above are constant and valid */
+  bson_t cmd = BSON_INITIALIZER, indexes, index;
+  BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
+  BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+  BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+  BSON_APPEND_DOCUMENT(&index, "key", keys);
+  BSON_APPEND_UTF8(&index, "name", spec->name);
+  if (spec->unique) {
+    BSON_APPEND_BOOL(&index, "unique", true);
+  }
+  bson_append_document_end(&indexes, &index);
+  bson_append_array_end(&cmd, &indexes);
+  bool ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
+                                         &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "createIndexes");
+  }
+  bson_destroy(&cmd);
+  bson_destroy(keys);
+  return ok;
+}
+
+static bool create_indexes(db_t *db, const index_spec_t *specs, size_t n,
+                           const char *coll, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
   bool ok = true;
-  for (size_t i = 0; ok && i < sizeof index_specs / sizeof index_specs[0];
-       i++) {
-    const index_spec_t *spec = &index_specs[i];
-    bson_error_t berr;
-    bson_t *keys = bson_new_from_json((const uint8_t *)spec->keys_json, -1,
-                                      &berr);
-    BSON_ASSERT(keys); /* the table above is constant and valid */
-    bson_t cmd = BSON_INITIALIZER, indexes, index;
-    BSON_APPEND_UTF8(&cmd, "createIndexes", spec->collection);
-    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
-    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
-    BSON_APPEND_DOCUMENT(&index, "key", keys);
-    BSON_APPEND_UTF8(&index, "name", spec->name);
-    if (spec->unique) {
-      BSON_APPEND_BOOL(&index, "unique", true);
-    }
-    bson_append_document_end(&indexes, &index);
-    bson_append_array_end(&cmd, &indexes);
-    ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
-                                      &berr);
-    if (!ok) {
-      chorus_error_from_bson(err, &berr, "createIndexes");
-    }
-    bson_destroy(&cmd);
-    bson_destroy(keys);
+  for (size_t i = 0; ok && i < n; i++) {
+    ok = create_index(db, client, coll ? coll : specs[i].collection,
+                      &specs[i], err);
   }
   db_release(db, client);
   return ok;
+}
+
+bool db_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return create_indexes(db, index_specs,
+                        sizeof index_specs / sizeof index_specs[0], NULL, err);
+}
+
+bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err) {
+  return create_indexes(db, tweet_index_specs,
+                        sizeof tweet_index_specs / sizeof tweet_index_specs[0],
+                        coll, err);
 }
 
 int64_t db_now_ms(void) {

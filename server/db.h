@@ -25,7 +25,7 @@ typedef struct db db_t;
 /* Collection names, in one place. */
 #define DB_USERS "users"
 #define DB_SESSIONS "sessions"
-#define DB_TWEETS "tweets"
+#define DB_TXNS "txns"
 
 /* Connects lazily: succeeds even when the database is down (readiness
  * reports that).  Fails only on a malformed URI or database name. */
@@ -44,8 +44,11 @@ mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
 /* Sends {ping: 1}; 503 when the database cannot be reached. */
 bool db_ping(db_t *db, chorus_error_t *err);
 
-/* Creates every index Chorus relies on; idempotent. */
+/* Creates every index of the main database's collections; idempotent. */
 bool db_ensure_indexes(db_t *db, chorus_error_t *err);
+
+/* Creates the indexes of one tweet shard collection (tweets_K). */
+bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err);
 
 /* Milliseconds since the epoch, the unit of every stored time. */
 int64_t db_now_ms(void);

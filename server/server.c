@@ -14,6 +14,8 @@
 
 #include "api.h"
 
+_Static_assert(CONFIG_SHARDS_MAX == SHARDS_MAX, "one limit for shards");
+
 /* Headers civetweb adds to the static files it serves. */
 #define STATIC_HEADERS                                                      \
   "X-Content-Type-Options: nosniff\r\n"                                     \
@@ -30,7 +32,7 @@ static int log_message(const struct mg_connection *conn, const char *msg) {
 
 static bool wait_for_database(chorus_server_t *srv, chorus_error_t *err) {
   for (int attempt = 0;; attempt++) {
-    if (db_ensure_indexes(srv->db, err)) {
+    if (db_ensure_indexes(srv->db, err) && sync_start(srv->sync, err)) {
       return true;
     }
     if (err->status != 503) {
@@ -48,8 +50,26 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                   chorus_error_t *err) {
   memset(srv, 0, sizeof *srv);
   srv->config = *cfg;
-  srv->db = db_new(cfg->mongo_uri, cfg->db_name, cfg->threads, err);
+  /* Each worker thread holds at most one client of a pool at a time; the
+   * spare ones are for the recovery thread. */
+  int pool_size = cfg->threads + 4;
+  srv->db = db_new(cfg->mongo_uri, cfg->db_name, pool_size, err);
   if (!srv->db) {
+    return false;
+  }
+  sync_config_t sc;
+  memset(&sc, 0, sizeof sc);
+  sc.n_shards = cfg->shards;
+  for (int k = 0; k < cfg->shards && k < SHARDS_MAX; k++) {
+    sc.shard_uris[k] = cfg->shard_uris[k][0] ? cfg->shard_uris[k] : NULL;
+  }
+  sc.server_id = srv->config.server_id;
+  sc.failpoint = cfg->failpoint;
+  sc.lease_ms = cfg->txn_lease_ms;
+  sc.pool_size = pool_size;
+  srv->sync = sync_new(srv->db, &sc, err);
+  if (!srv->sync) {
+    server_stop(srv);
     return false;
   }
   if (!wait_for_database(srv, err)) {
@@ -94,6 +114,8 @@ void server_stop(chorus_server_t *srv) {
     mg_stop(srv->http);
     srv->http = NULL;
   }
+  sync_destroy(srv->sync); /* stops recovery before the pools go */
+  srv->sync = NULL;
   db_destroy(srv->db);
   srv->db = NULL;
 }

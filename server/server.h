@@ -3,7 +3,8 @@
  *
  * Everything a request needs is reachable from the chorus_server_t it is
  * given (civetweb hands it to every handler as callback data): the
- * configuration, the database pool and the HTTP server.  There is no other
+ * configuration, the database pool, the transaction layer and the HTTP
+ * server.  There is no other
  * process-wide state.  The context is created by server_start() before any
  * thread runs and is read-only afterwards, except for members that are
  * thread-safe objects in their own right (db).
@@ -17,10 +18,12 @@
 #include "config.h"
 #include "db.h"
 #include "error.h"
+#include "sync.h"
 
 typedef struct chorus_server {
   chorus_config_t config;
-  db_t *db;
+  db_t *db;            /* the main database */
+  sync_t *sync;        /* transactions, tweet shards, recovery */
   struct mg_context *http;
 } chorus_server_t;
 

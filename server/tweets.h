@@ -1,15 +1,17 @@
 /*
- * tweets.h - tweets: create, edit, list.
+ * tweets.h - tweets: create, edit, read, list.
  *
- * Collection "tweets": {_id: ObjectId, author_id: ObjectId, author:
- * username, text, created_at: Date, edited_at: Date or null, version:
- * Int64}.  The timeline order is (created_at desc, _id desc), a total
- * order that cursors (cursor.h) point into.  version increases by one on
- * every change, so an edit applies only to the version it was checked
- * against.
+ * Tweets live in the shard collections tweets_0 .. tweets_<N-1> (see
+ * sync/shards.h: sharded by author, the shard is readable from the id):
+ * {_id: ObjectId, author_id: ObjectId, author: username, text, created_at:
+ * Date, edited_at: Date or null, reply_to: ObjectId or null, reply_count,
+ * like_count, version: Int64}.  The timeline order is (created_at desc,
+ * _id desc), a total order that cursors (cursor.h) point into.
  *
- * All tweet storage goes through this module: handlers never see the
- * collection.  Thread-safe.
+ * Every write is a transaction through sync/ (a new tweet and its author's
+ * tweet_count commit together; an edit checks the version it read), and
+ * every read passes through sync_view, so readers only ever see committed
+ * states.  Handlers never see a collection.  Thread-safe.
  */
 #ifndef CHORUS_TWEETS_H
 #define CHORUS_TWEETS_H
@@ -20,6 +22,7 @@
 #include "cursor.h"
 #include "db.h"
 #include "error.h"
+#include "sync.h"
 #include "users.h"
 #include "validate.h"
 
@@ -43,21 +46,23 @@ typedef struct tweet_page {
   page_cursor_t next;  /* valid when has_next */
 } tweet_page_t;
 
-/* Validates text (1-280 code points) and stores a new tweet by author. */
-bool tweets_create(db_t *db, const user_t *author, const char *text,
-                   size_t text_len, tweet_t *out, chorus_error_t *err);
+/* Validates text (1-280 code points) and stores a new tweet by author,
+ * counting it in the author's tweet_count in the same transaction. */
+bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
+                   const char *text, size_t text_len, tweet_t *out,
+                   chorus_error_t *err);
 
 /* Replaces the text of tweet id_hex and sets edited_at.  404 when there is
  * no such tweet (or id_hex is not an id), 403 when editor is not its
  * author, 409 when it changed concurrently. */
-bool tweets_edit(db_t *db, const user_t *editor, const char *id_hex,
-                 const char *text, size_t text_len, tweet_t *out,
-                 chorus_error_t *err);
+bool tweets_edit(db_t *db, sync_t *sync, const user_t *editor,
+                 const char *id_hex, const char *text, size_t text_len,
+                 tweet_t *out, chorus_error_t *err);
 
 /* All tweets, newest first, strictly after `before` when it is not NULL;
  * at most limit (1..TWEET_PAGE_MAX) items. */
-bool tweets_list(db_t *db, const page_cursor_t *before, size_t limit,
-                 tweet_page_t *page, chorus_error_t *err);
+bool tweets_list(db_t *db, sync_t *sync, const page_cursor_t *before,
+                 size_t limit, tweet_page_t *page, chorus_error_t *err);
 
 void tweet_page_destroy(tweet_page_t *page);
 

@@ -167,32 +167,40 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
   return true;
 }
 
-bool users_find_by_id(db_t *db, mongoc_client_t *client,
-                      const bson_oid_t *id, user_t *out, chorus_error_t *err) {
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
+                      user_t *out, chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
   mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_OID(&filter, "_id", id);
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
   const bson_t *doc;
+  bson_t *raw = mongoc_cursor_next(cursor, &doc) ? bson_copy(doc) : NULL;
   bson_error_t berr;
-  bool found = mongoc_cursor_next(cursor, &doc);
-  if (found) {
-    user_from_bson(doc, out);
-  }
   bool ok = !mongoc_cursor_error(cursor, &berr);
   mongoc_cursor_destroy(cursor);
   bson_destroy(&filter);
   mongoc_collection_destroy(coll);
+  db_release(db, client);
   if (!ok) {
     chorus_error_from_bson(err, &berr, "find user");
-    return false;
   }
-  if (!found) {
+  bool visible = raw != NULL;
+  if (ok && raw) {
+    ok = sync_view(sync, &raw, 1, &visible, err);
+  }
+  if (ok && visible) {
+    user_from_bson(raw, out);
+  }
+  if (raw) {
+    bson_destroy(raw);
+  }
+  if (ok && !visible) {
     chorus_error_set(err, 404, "user_not_found", "No such user");
     return false;
   }
-  return true;
+  return ok;
 }
 
 bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,

@@ -7,8 +7,10 @@
  * unique case-insensitively; username keeps the spelling the user chose.
  * Passwords are stored only as libsodium Argon2id strings (t=2, m=19 MiB).
  *
- * All functions are thread-safe.  Functions taking a `client` use the
- * caller's borrowed client, so a caller never holds two at once.
+ * Counters are changed only by transactions (sync/), so reads that show
+ * them resolve locks through sync_view.  All functions are thread-safe.
+ * Functions taking a `client` use the caller's borrowed client, so a
+ * caller never holds two at once.
  */
 #ifndef CHORUS_USERS_H
 #define CHORUS_USERS_H
@@ -18,6 +20,7 @@
 
 #include "db.h"
 #include "error.h"
+#include "sync.h"
 #include "validate.h"
 
 typedef struct user {
@@ -51,9 +54,11 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
                         const char *password, size_t password_len,
                         user_t *out, chorus_error_t *err);
 
-/* 404 "user_not_found" when absent. */
-bool users_find_by_id(db_t *db, mongoc_client_t *client,
-                      const bson_oid_t *id, user_t *out, chorus_error_t *err);
+/* The account in its committed view (its counters may be locked by a
+ * transaction); 404 "user_not_found" when absent.  Borrows its own
+ * clients: the caller must not hold one. */
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
+                      user_t *out, chorus_error_t *err);
 
 /* Fills username and display_name of names[0..n) by their id with one
  * query.  An id with no user (deleted account) keeps empty names. */

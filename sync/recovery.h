@@ -1,0 +1,34 @@
+/*
+ * recovery.h - finishing transactions whose coordinator stopped.
+ *
+ * A coordinator record whose deadline has passed and that is not done
+ * belongs to a coordinator that crashed, hung or lost the database.  Any
+ * server may take it over: the claim is a compare-and-set on the record's
+ * lease counter, so exactly one server wins each takeover, and it then has
+ * a fresh deadline to finish in.  Finishing is txn_recover(): abort if
+ * undecided, apply the decision everywhere, mark done.  Every step is
+ * idempotent, so a takeover of a takeover (the recoverer crashed too) is
+ * safe.
+ *
+ * Pure functions over a txn_store_t; the periodic thread is in sync.c.
+ */
+#ifndef CHORUS_RECOVERY_H
+#define CHORUS_RECOVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "txn.h"
+
+typedef struct recovery_result {
+  int recovered;   /* transactions finished by this pass */
+  int rolled_back; /* of which ended aborted */
+} recovery_result_t;
+
+/* Claims and finishes expired unfinished transactions (any, or only
+ * txn_id when it is not NULL) until none is left or max is reached. */
+bool recovery_pass(const txn_store_t *store, const char *txn_id,
+                   const char *owner, int64_t lease_ms, int64_t now_ms,
+                   int max, recovery_result_t *result, chorus_error_t *err);
+
+#endif

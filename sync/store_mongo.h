@@ -1,0 +1,37 @@
+/*
+ * store_mongo.h - the two-phase commit store on MongoDB (or FerretDB).
+ *
+ * Decision log: collection "txns" of the main database, one record per
+ * transaction: {_id: txn id, state: "pending"|"committed"|"aborted", done,
+ * owner, lease, deadline: Date, created_at, decided_at, ops: [{kind, shard,
+ * coll, id}]}.  Every write to it is w:majority (the pool's default), so
+ * a decision survives a replica set failover.
+ *
+ * Participants: a locked document carries _txn: {id, kind, set, inc}; the
+ * staged change is in set/inc (updates), the document itself (inserts) or
+ * nothing (deletes).  Every change of a participant is a single-document
+ * update conditional on _txn (absent to lock, equal to ours to apply or
+ * drop), which is what makes each step atomic and idempotent.  A locked
+ * document's other fields are its committed state; readers resolve the
+ * lock through the decision log (view.h).
+ */
+#ifndef CHORUS_STORE_MONGO_H
+#define CHORUS_STORE_MONGO_H
+
+#include "shards.h"
+#include "txn.h"
+
+/* The store borrows shards, which must outlive it. */
+void store_mongo_init(txn_store_t *store, shards_t *shards);
+
+/* Deletes finished records whose transaction ended before older_than_ms.
+ * A lock can only name a collected record if it was left by a coordinator
+ * that prepared after its own transaction had been aborted by recovery, so
+ * readers and writers treat a missing record as aborted. */
+bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
+                         int64_t *deleted, chorus_error_t *err);
+
+/* The field that locks a participant document. */
+#define TXN_LOCK_FIELD "_txn"
+
+#endif

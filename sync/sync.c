@@ -1,0 +1,235 @@
+/*
+ * sync.c - the facade of sync/: retries, lock resolution, the recovery
+ * thread.  See sync.h.
+ *
+ * Lock resolution: a transaction that finds a participant locked by X does
+ * not only wait.  If X's record is gone (collected after an abort), the
+ * lock is stale and is dropped; if X is done, its decision is applied to
+ * that participant; if X's lease has expired, X is recovered right away.
+ * Otherwise X is alive and we back off and retry.
+ */
+#include "sync.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "failpoint.h"
+#include "recovery.h"
+#include "store_mongo.h"
+#include "view.h"
+
+#define SYNC_MAX_ATTEMPTS 8
+#define SYNC_BACKOFF_BASE_MS 4
+#define SYNC_BACKOFF_MAX_MS 250
+#define SYNC_COLLECT_EVERY_MS 2000
+#define SYNC_KEEP_FINISHED_MS 10000
+
+struct sync {
+  shards_t *shards;
+  txn_store_t store;
+  failpoint_t failpoint;
+  char owner[64];
+  int64_t lease_ms;
+  int interval_ms;
+  sync_stats_t stats;
+
+  pthread_t thread;
+  bool running;
+  bool stopping; /* guarded by mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+};
+
+sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
+  sync_t *s = bson_malloc0(sizeof *s);
+  if (!failpoint_init(&s->failpoint, cfg->failpoint, err)) {
+    bson_free(s);
+    return NULL;
+  }
+  s->shards = shards_new(main, cfg->n_shards, cfg->shard_uris,
+                         cfg->pool_size, err);
+  if (!s->shards) {
+    bson_free(s);
+    return NULL;
+  }
+  store_mongo_init(&s->store, s->shards);
+  bson_strncpy(s->owner, cfg->server_id, sizeof s->owner);
+  s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;
+  s->interval_ms = cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms
+                                                 : 250;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  return s;
+}
+
+shards_t *sync_shards(sync_t *s) { return s->shards; }
+
+const sync_stats_t *sync_get_stats(const sync_t *s) { return &s->stats; }
+
+static void sleep_ms(int64_t ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+bool sync_recover_now(sync_t *s, int *recovered, chorus_error_t *err) {
+  recovery_result_t r;
+  bool ok = recovery_pass(&s->store, NULL, s->owner, s->lease_ms,
+                          db_now_ms(), 64, &r, err);
+  atomic_fetch_add(&s->stats.recoveries, r.recovered);
+  if (recovered) {
+    *recovered = r.recovered;
+  }
+  return ok;
+}
+
+static void *recovery_main(void *arg) {
+  sync_t *s = arg;
+  int64_t last_collect = 0;
+  pthread_mutex_lock(&s->mu);
+  while (!s->stopping) {
+    pthread_mutex_unlock(&s->mu);
+    chorus_error_t err;
+    sync_recover_now(s, NULL, &err); /* a failure is retried next tick */
+    int64_t now = db_now_ms();
+    if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
+      int64_t deleted;
+      store_mongo_collect(s->shards, now - SYNC_KEEP_FINISHED_MS, &deleted,
+                          &err);
+      last_collect = now;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (!s->stopping) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += (long)s->interval_ms * 1000000L;
+      until.tv_sec += until.tv_nsec / 1000000000L;
+      until.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&s->cv, &s->mu, &until);
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+bool sync_start(sync_t *s, chorus_error_t *err) {
+  if (!shards_check_and_index(s->shards, err)) {
+    return false;
+  }
+  if (pthread_create(&s->thread, NULL, recovery_main, s) != 0) {
+    chorus_error_set(err, 500, "thread", "cannot start the recovery thread");
+    return false;
+  }
+  s->running = true;
+  return true;
+}
+
+void sync_destroy(sync_t *s) {
+  if (!s) {
+    return;
+  }
+  if (s->running) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+  }
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  shards_destroy(s->shards);
+  bson_free(s);
+}
+
+/* See the comment at the top of this file. */
+static void resolve_lock(sync_t *s, const char *holder, const txn_op_t *op) {
+  txn_state_t state;
+  bool found, done;
+  chorus_error_t err;
+  if (!s->store.get_state(s->store.impl, holder, &state, &found, &done,
+                          &err)) {
+    return;
+  }
+  txn_op_t where = *op;      /* location only: read the staged change */
+  where.staged_known = false;
+  if (!found) {
+    s->store.abort_op(s->store.impl, holder, &where, &err);
+  } else if (done) {
+    if (state == TXN_COMMITTED) {
+      s->store.commit_op(s->store.impl, holder, &where, &err);
+    } else {
+      s->store.abort_op(s->store.impl, holder, &where, &err);
+    }
+  } else {
+    recovery_result_t r;
+    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms(), 1,
+                  &r, &err);
+    atomic_fetch_add(&s->stats.recoveries, r.recovered);
+  }
+}
+
+static void backoff(int attempt) {
+  int64_t ceiling = SYNC_BACKOFF_BASE_MS << attempt;
+  if (ceiling > SYNC_BACKOFF_MAX_MS) {
+    ceiling = SYNC_BACKOFF_MAX_MS;
+  }
+  /* "Full jitter": anywhere up to the ceiling, so two servers retrying the
+   * same conflict drift apart. */
+  sleep_ms(1 + (int64_t)randombytes_uniform((uint32_t)ceiling));
+}
+
+txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
+                          size_t *failed_op, chorus_error_t *err) {
+  txn_exec_opts_t opts = {
+      .owner = s->owner,
+      .lease_ms = s->lease_ms,
+      .now_ms = db_now_ms,
+      .on_step = failpoint_hit,
+      .step_ctx = &s->failpoint,
+  };
+  for (int attempt = 0; attempt < SYNC_MAX_ATTEMPTS; attempt++) {
+    txn_t txn;
+    txn_init(&txn);
+    if (!build(ctx, &txn, err)) {
+      txn_cleanup(&txn);
+      return TXN_OUTCOME_FAILED;
+    }
+    char holder[TXN_ID_LEN + 1];
+    txn_outcome_t outcome =
+        txn_execute(&s->store, &txn, &opts, failed_op, holder, err);
+    if (outcome == TXN_OUTCOME_CONFLICT) {
+      atomic_fetch_add(&s->stats.conflicts, 1);
+      if (holder[0]) {
+        resolve_lock(s, holder, &txn.ops[*failed_op]);
+      }
+      txn_cleanup(&txn);
+      backoff(attempt);
+      continue;
+    }
+    txn_cleanup(&txn);
+    switch (outcome) {
+    case TXN_OUTCOME_COMMITTED:
+      atomic_fetch_add(&s->stats.commits, 1);
+      break;
+    case TXN_OUTCOME_FAILED:
+      atomic_fetch_add(&s->stats.failures, 1);
+      break;
+    default:
+      atomic_fetch_add(&s->stats.aborts, 1);
+      break;
+    }
+    return outcome;
+  }
+  atomic_fetch_add(&s->stats.aborts, 1);
+  atomic_fetch_add(&s->stats.retries_exhausted, 1);
+  chorus_error_set(err, 409, "conflict",
+                   "Too many concurrent changes to the same data; try again");
+  return TXN_OUTCOME_CONFLICT;
+}
+
+bool sync_view(sync_t *s, bson_t **docs, size_t n, bool *visible,
+               chorus_error_t *err) {
+  return view_resolve(&s->store, docs, n, visible, err);
+}

@@ -1,0 +1,237 @@
+/*
+ * txn.c - the two-phase commit state machine; see txn.h and docs/SYNC.md.
+ *
+ * Invariants this file maintains (the store supplies atomicity of each
+ * single step):
+ *   1. A participant is locked only after the record exists (begin before
+ *      prepare), so recovery can always find every lock's transaction.
+ *   2. The decision is made once: decide() is a compare-and-set from
+ *      pending, whoever (coordinator or recovery) gets there first.
+ *   3. Nothing is applied before the decision is durable, and only the
+ *      decided outcome is ever applied.
+ *   4. done is set only after every participant is applied, so an
+ *      unfinished record is exactly a transaction that may still hold
+ *      locks.
+ */
+#include "txn.h"
+
+#include <string.h>
+
+static const char *const step_names[] = {
+    "txn.after_begin",
+    "txn.after_prepare",
+    "txn.after_decision",
+    "txn.mid_apply",
+};
+enum { STEP_AFTER_BEGIN, STEP_AFTER_PREPARE, STEP_AFTER_DECISION,
+       STEP_MID_APPLY };
+
+/* A prepare must finish this long before the lease ends, so that a
+ * recovery that aborts at the deadline never races a late lock. */
+#define PREPARE_MARGIN_MS 500
+
+static void step(const txn_exec_opts_t *opts, int which) {
+  if (opts->on_step) {
+    opts->on_step(opts->step_ctx, step_names[which]);
+  }
+}
+
+void txn_init(txn_t *txn) { memset(txn, 0, sizeof *txn); }
+
+void txn_cleanup(txn_t *txn) {
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    txn_op_t *op = &txn->ops[i];
+    bson_value_destroy(&op->id);
+    if (op->doc) {
+      bson_destroy(op->doc);
+    }
+    if (op->set) {
+      bson_destroy(op->set);
+    }
+    if (op->inc) {
+      bson_destroy(op->inc);
+    }
+  }
+  memset(txn, 0, sizeof *txn);
+}
+
+static txn_op_t *add_op(txn_t *txn, txn_kind_t kind, int shard,
+                        const char *coll) {
+  BSON_ASSERT(txn->n_ops < TXN_MAX_OPS);
+  txn_op_t *op = &txn->ops[txn->n_ops++];
+  memset(op, 0, sizeof *op);
+  op->kind = kind;
+  op->shard = shard;
+  bson_strncpy(op->coll, coll, sizeof op->coll);
+  op->staged_known = true;
+  return op;
+}
+
+void txn_add_insert(txn_t *txn, int shard, const char *coll,
+                    const bson_t *doc) {
+  txn_op_t *op = add_op(txn, TXN_INSERT, shard, coll);
+  bson_iter_t it;
+  BSON_ASSERT(bson_iter_init_find(&it, doc, "_id"));
+  bson_value_copy(bson_iter_value(&it), &op->id);
+  op->doc = bson_copy(doc);
+}
+
+void txn_add_update(txn_t *txn, int shard, const char *coll,
+                    const bson_value_t *id, const bson_t *set,
+                    const bson_t *inc, const int64_t *expect_version) {
+  txn_op_t *op = add_op(txn, TXN_UPDATE, shard, coll);
+  bson_value_copy(id, &op->id);
+  op->set = set ? bson_copy(set) : NULL;
+  op->inc = inc ? bson_copy(inc) : NULL;
+  if (expect_version) {
+    op->check_version = true;
+    op->version = *expect_version;
+  }
+}
+
+void txn_add_delete(txn_t *txn, int shard, const char *coll,
+                    const bson_value_t *id, const int64_t *expect_version) {
+  txn_op_t *op = add_op(txn, TXN_DELETE, shard, coll);
+  bson_value_copy(id, &op->id);
+  if (expect_version) {
+    op->check_version = true;
+    op->version = *expect_version;
+  }
+}
+
+/* Applies the decided state to ops[0..n); stops at the first failure. */
+static bool apply_ops(const txn_store_t *store, const txn_t *txn, size_t n,
+                      txn_state_t state, const txn_exec_opts_t *opts,
+                      chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    const txn_op_t *op = &txn->ops[i];
+    bool ok = state == TXN_COMMITTED
+                  ? store->commit_op(store->impl, txn->id, op, err)
+                  : store->abort_op(store->impl, txn->id, op, err);
+    if (!ok) {
+      return false;
+    }
+    if (i == 0 && opts) {
+      step(opts, STEP_MID_APPLY);
+    }
+  }
+  return true;
+}
+
+static txn_outcome_t outcome_of_vote(txn_vote_t vote) {
+  switch (vote) {
+  case TXN_VOTE_YES:
+    return TXN_OUTCOME_COMMITTED;
+  case TXN_VOTE_MISSING:
+    return TXN_OUTCOME_MISSING;
+  case TXN_VOTE_EXISTS:
+    return TXN_OUTCOME_EXISTS;
+  case TXN_VOTE_ERROR:
+    return TXN_OUTCOME_FAILED;
+  case TXN_VOTE_LOCKED:
+  case TXN_VOTE_STALE:
+  default:
+    return TXN_OUTCOME_CONFLICT;
+  }
+}
+
+txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
+                          const txn_exec_opts_t *opts, size_t *failed_op,
+                          char lock_owner[TXN_ID_LEN + 1],
+                          chorus_error_t *err) {
+  bson_oid_t oid;
+  bson_oid_init(&oid, NULL);
+  bson_oid_to_string(&oid, txn->id);
+  *failed_op = 0;
+  lock_owner[0] = '\0';
+
+  int64_t deadline = opts->now_ms() + opts->lease_ms;
+  if (!store->begin(store->impl, txn, opts->owner, deadline, err)) {
+    return TXN_OUTCOME_FAILED; /* nothing was written that matters */
+  }
+  step(opts, STEP_AFTER_BEGIN);
+
+  /* Phase 1.  `prepared` counts the ops that may hold our lock. */
+  txn_vote_t vote = TXN_VOTE_YES;
+  size_t prepared = 0;
+  chorus_error_t prepare_err;
+  chorus_error_clear(&prepare_err);
+  for (size_t i = 0; i < txn->n_ops && vote == TXN_VOTE_YES; i++) {
+    if (opts->now_ms() > deadline - PREPARE_MARGIN_MS) {
+      vote = TXN_VOTE_STALE; /* too slow: give up before recovery does */
+      *failed_op = i;
+      break;
+    }
+    prepared = i + 1;
+    vote = store->prepare(store->impl, txn->id, &txn->ops[i], lock_owner,
+                          &prepare_err);
+    if (vote != TXN_VOTE_YES) {
+      *failed_op = i;
+    }
+  }
+  step(opts, STEP_AFTER_PREPARE);
+
+  /* The decision. */
+  txn_state_t want = vote == TXN_VOTE_YES ? TXN_COMMITTED : TXN_ABORTED;
+  txn_state_t actual;
+  if (!store->decide(store->impl, txn->id, want, &actual, err)) {
+    return TXN_OUTCOME_FAILED; /* recovery will abort or finish it */
+  }
+  step(opts, STEP_AFTER_DECISION);
+
+  /* Phase 2.  An abort only needs the ops we may have locked; a commit
+   * means every op was prepared. */
+  size_t n = actual == TXN_COMMITTED ? txn->n_ops : prepared;
+  chorus_error_t apply_err;
+  if (apply_ops(store, txn, n, actual, opts, &apply_err)) {
+    chorus_error_t finish_err;
+    store->finish(store->impl, txn->id, &finish_err); /* else recovery */
+  }
+
+  if (actual == TXN_COMMITTED) {
+    return TXN_OUTCOME_COMMITTED; /* durable, whatever apply did */
+  }
+  if (want == TXN_COMMITTED) {
+    /* Recovery aborted us first (we were too slow): retryable. */
+    return TXN_OUTCOME_CONFLICT;
+  }
+  if (vote == TXN_VOTE_ERROR && err) {
+    *err = prepare_err;
+  }
+  return outcome_of_vote(vote);
+}
+
+bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
+                 txn_state_t *final_state, chorus_error_t *err) {
+  if (state == TXN_PENDING &&
+      !store->decide(store->impl, txn->id, TXN_ABORTED, &state, err)) {
+    return false;
+  }
+  *final_state = state;
+  return apply_ops(store, txn, txn->n_ops, state, NULL, err) &&
+         store->finish(store->impl, txn->id, err);
+}
+
+const char *txn_state_name(txn_state_t state) {
+  switch (state) {
+  case TXN_COMMITTED:
+    return "committed";
+  case TXN_ABORTED:
+    return "aborted";
+  case TXN_PENDING:
+  default:
+    return "pending";
+  }
+}
+
+const char *txn_kind_name(txn_kind_t kind) {
+  switch (kind) {
+  case TXN_INSERT:
+    return "insert";
+  case TXN_UPDATE:
+    return "update";
+  case TXN_DELETE:
+  default:
+    return "delete";
+  }
+}

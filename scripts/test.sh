@@ -125,8 +125,9 @@ cleanup() {
     fi
 
     # Sanitizer reports in the server logs fail the run.
-    for i in "${!SERVER_PIDS[@]}"; do
-        local log="$LOG_DIR/chorusd-${SERVER_IDS[$i]}.log"
+    # (Every chorusd log: also those of servers the crash tests start.)
+    local log
+    for log in "$LOG_DIR"/chorusd-*.log; do
         [[ -f "$log" ]] || continue
         if grep -q -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$log"; then
             err "sanitizer report in ${log#"$ROOT"/}:"
@@ -202,7 +203,7 @@ bash "$MONGO_SETUP" start --port "$DB_PORT" --dir "$DB_DIR"
 MONGO_URI="$(bash "$MONGO_SETUP" uri --port "$DB_PORT" --dir "$DB_DIR")"
 
 # ---------------------------------------------------------------- servers
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 for i in 0 1; do
@@ -246,6 +247,7 @@ export CHORUS_TEST_DB="$TEST_DB_NAME"
 export CHORUS_TEST_CHORUSD="$CHORUSD"
 export CHORUS_TEST_PUBLIC="$ROOT/public"
 export CHORUS_TEST_MONGO_SETUP="$MONGO_SETUP"
+export CHORUS_TEST_LOG_DIR="$LOG_DIR"
 
 say "running ctest"
 CTEST_LOG="$LOG_DIR/ctest.log"

@@ -67,9 +67,9 @@ void tc_client_destroy(tc_client_t *c) {
   }
 }
 
-void tc_request(tc_client_t *c, const char *method, const char *path,
-                const char *body, size_t body_len,
-                const char *const *headers, tc_response_t *out) {
+bool tc_try_request(tc_client_t *c, const char *method, const char *path,
+                    const char *body, size_t body_len,
+                    const char *const *headers, tc_response_t *out) {
   memset(out, 0, sizeof *out);
   char url[2048];
   snprintf(url, sizeof url, "%s%s", c->base, path);
@@ -103,7 +103,12 @@ void tc_request(tc_client_t *c, const char *method, const char *path,
   CURLcode rc = curl_easy_perform(h);
   curl_slist_free_all(list);
   if (rc != CURLE_OK) {
-    fail_msg("%s %s failed: %s", method, url, curl_easy_strerror(rc));
+    bson_free(data.data);
+    bson_free(head.data);
+    out->body = bson_strdup(curl_easy_strerror(rc));
+    out->headers = bson_strdup("");
+    out->status = 0;
+    return false;
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
   out->body = data.data ? data.data : bson_strdup("");
@@ -114,6 +119,19 @@ void tc_request(tc_client_t *c, const char *method, const char *path,
     out->json = bson_new_from_json((const uint8_t *)out->body,
                                    (ssize_t)out->len, &err);
   }
+  return true;
+}
+
+void tc_request(tc_client_t *c, const char *method, const char *path,
+                const char *body, size_t body_len,
+                const char *const *headers, tc_response_t *out) {
+  if (!tc_try_request(c, method, path, body, body_len, headers, out)) {
+    fail_msg("%s %s%s failed: %s", method, c->base, path, out->body);
+  }
+}
+
+void tc_client_set_timeout_ms(tc_client_t *c, long ms) {
+  curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, ms);
 }
 
 void tc_get(tc_client_t *c, const char *path, tc_response_t *out) {

@@ -48,6 +48,16 @@ void tc_request(tc_client_t *c, const char *method, const char *path,
                 const char *body, size_t body_len,
                 const char *const *headers, tc_response_t *out);
 
+/* Like tc_request, but a transport failure (connection refused or reset,
+ * timeout) returns false with status 0 and the reason in body, instead of
+ * failing the test. */
+bool tc_try_request(tc_client_t *c, const char *method, const char *path,
+                    const char *body, size_t body_len,
+                    const char *const *headers, tc_response_t *out);
+
+/* Whole-request timeout (default 30 s). */
+void tc_client_set_timeout_ms(tc_client_t *c, long ms);
+
 /* Shorthands with a NUL-terminated JSON body (or NULL). */
 void tc_get(tc_client_t *c, const char *path, tc_response_t *out);
 void tc_send(tc_client_t *c, const char *method, const char *path,

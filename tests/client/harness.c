@@ -1,0 +1,262 @@
+/*
+ * harness.c - see harness.h.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shards.h"
+#include "testclient.h"
+
+int64_t tc_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tc_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+int tc_free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    fail_msg("cannot find a free port: %s", strerror(errno));
+  }
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+void tc_server_init(tc_server_t *s, const char *id, const char *db) {
+  memset(s, 0, sizeof *s);
+  s->port = tc_free_port();
+  snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+  bson_strncpy(s->id, id, sizeof s->id);
+  bson_strncpy(s->db, db, sizeof s->db);
+  s->shards = 4;
+  const char *dir = getenv("CHORUS_TEST_LOG_DIR");
+  snprintf(s->log, sizeof s->log, "%s/chorusd-%s-%s.log", dir ? dir : "/tmp",
+           db, id);
+}
+
+static void print_log_tail(const tc_server_t *s) {
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", s->log);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "(no log at %s)\n", s->log);
+  }
+}
+
+bool tc_server_start(tc_server_t *s) {
+  const char *bin = tc_env("CHORUS_TEST_CHORUSD");
+  const char *uri = tc_env("CHORUS_TEST_MONGO_URI");
+  char port[16], shards[16];
+  snprintf(port, sizeof port, "%d", s->port);
+  snprintf(shards, sizeof shards, "%d", s->shards);
+  char *argv[40];
+  int argc = 0;
+  argv[argc++] = (char *)bin;
+  argv[argc++] = "--port";
+  argv[argc++] = port;
+  argv[argc++] = "--server-id";
+  argv[argc++] = s->id;
+  argv[argc++] = "--mongo-uri";
+  argv[argc++] = (char *)uri;
+  argv[argc++] = "--db";
+  argv[argc++] = s->db;
+  argv[argc++] = "--shards";
+  argv[argc++] = shards;
+  argv[argc++] = "--threads";
+  argv[argc++] = "8";
+  if (s->failpoint[0]) {
+    argv[argc++] = "--failpoint";
+    argv[argc++] = s->failpoint;
+  }
+  char extra[sizeof s->extra];
+  bson_strncpy(extra, s->extra, sizeof extra);
+  char *save = NULL;
+  for (char *w = strtok_r(extra, " ", &save); w && argc < 38;
+       w = strtok_r(NULL, " ", &save)) {
+    argv[argc++] = w;
+  }
+  argv[argc] = NULL;
+
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE *log = freopen(s->log, "a", stderr);
+    if (log) {
+      dup2(fileno(log), 1);
+    }
+    execv(bin, argv);
+    _exit(127);
+  }
+  s->pid = pid;
+  tc_client_t *c = tc_client_new(s->url);
+  tc_client_set_timeout_ms(c, 1000);
+  for (int64_t until = tc_now_ms() + 20000; tc_now_ms() < until;) {
+    tc_response_t r;
+    bool up = tc_try_request(c, "GET", "/healthz", NULL, 0, NULL, &r) &&
+              r.status == 200;
+    tc_response_free(&r);
+    if (up) {
+      tc_client_destroy(c);
+      return true;
+    }
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      s->pid = 0;
+      break;
+    }
+    tc_sleep_ms(50);
+  }
+  tc_client_destroy(c);
+  fprintf(stderr, "chorusd %s did not start; its log:\n", s->id);
+  print_log_tail(s);
+  return false;
+}
+
+int tc_server_kill(tc_server_t *s, int sig) {
+  int status = 0;
+  if (s->pid > 0) {
+    kill(s->pid, sig);
+    waitpid(s->pid, &status, 0);
+    s->pid = 0;
+  }
+  return status;
+}
+
+int tc_server_wait_exit(tc_server_t *s, int timeout_ms) {
+  for (int64_t until = tc_now_ms() + timeout_ms; s->pid > 0;) {
+    int status;
+    if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+      s->pid = 0;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (tc_now_ms() >= until) {
+      return -1;
+    }
+    tc_sleep_ms(20);
+  }
+  return -1;
+}
+
+void tc_db_open(tc_db_t *d, const char *uri, const char *name) {
+  static bool initialised;
+  if (!initialised) {
+    mongoc_init();
+    initialised = true;
+  }
+  memset(d, 0, sizeof *d);
+  d->client = mongoc_client_new(uri ? uri : tc_env("CHORUS_TEST_MONGO_URI"));
+  assert_non_null(d->client);
+  bson_strncpy(d->name, name, sizeof d->name);
+  d->db = mongoc_client_get_database(d->client, name);
+}
+
+void tc_db_close(tc_db_t *d) {
+  if (d->db) {
+    mongoc_database_destroy(d->db);
+    mongoc_client_destroy(d->client);
+  }
+  memset(d, 0, sizeof *d);
+}
+
+void tc_db_drop(tc_db_t *d) {
+  bson_error_t err;
+  mongoc_database_drop(d->db, &err);
+}
+
+int64_t tc_db_count(tc_db_t *d, const char *coll_name, const bson_t *filter) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(d->db, coll_name);
+  bson_error_t err;
+  bson_t empty = BSON_INITIALIZER;
+  int64_t n = mongoc_collection_count_documents(
+      coll, filter ? filter : &empty, NULL, NULL, NULL, &err);
+  if (n < 0) {
+    fail_msg("count %s.%s: %s", d->name, coll_name, err.message);
+  }
+  mongoc_collection_destroy(coll);
+  return n;
+}
+
+int64_t tc_db_unfinished_txns(tc_db_t *d) {
+  bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
+  int64_t n = tc_db_count(d, "txns", filter);
+  bson_destroy(filter);
+  return n;
+}
+
+int64_t tc_db_locked_docs(tc_db_t *d, int n_shards, tc_db_t **dbs) {
+  bson_t *filter = BCON_NEW("_txn", "{", "$exists", BCON_BOOL(true), "}");
+  int64_t n = tc_db_count(d, "users", filter);
+  for (int k = 0; k < n_shards; k++) {
+    char coll[16];
+    shards_tweet_coll(k, coll);
+    n += tc_db_count(dbs && dbs[k] ? dbs[k] : d, coll, filter);
+  }
+  bson_destroy(filter);
+  return n;
+}
+
+int tc_db_tweet_count_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
+  mongoc_collection_t *users = mongoc_database_get_collection(d->db, "users");
+  bson_t empty = BSON_INITIALIZER;
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(users, &empty, NULL, NULL);
+  const bson_t *doc;
+  int bad = 0;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    const bson_oid_t *id = NULL;
+    int64_t stored = 0;
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+      id = bson_iter_oid(&it);
+    }
+    if (bson_iter_init_find(&it, doc, "tweet_count")) {
+      stored = bson_iter_as_int64(&it);
+    }
+    if (!id) {
+      continue;
+    }
+    bson_t *filter = BCON_NEW("author_id", BCON_OID(id));
+    int64_t actual = 0;
+    for (int k = 0; k < n_shards; k++) {
+      char coll[16];
+      shards_tweet_coll(k, coll);
+      actual += tc_db_count(dbs && dbs[k] ? dbs[k] : d, coll, filter);
+    }
+    bson_destroy(filter);
+    if (actual != stored) {
+      char hex[25];
+      bson_oid_to_string(id, hex);
+      fprintf(stderr, "user %s: tweet_count %lld but %lld tweets\n", hex,
+              (long long)stored, (long long)actual);
+      bad++;
+    }
+  }
+  bson_error_t err;
+  if (mongoc_cursor_error(cursor, &err)) {
+    fail_msg("scan users: %s", err.message);
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(users);
+  return bad;
+}

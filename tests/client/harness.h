@@ -1,0 +1,77 @@
+/*
+ * harness.h - real chorusd processes and direct database checks for the
+ * integration tests that crash servers on purpose.
+ *
+ * tc_server_* start `chorusd` (the binary in CHORUS_TEST_CHORUSD) on a
+ * free port against CHORUS_TEST_MONGO_URI, wait for /healthz, and kill or
+ * stop it.  tc_db_* open the test database with mongo-c-driver to check
+ * invariants that no API shows (locks, unfinished transactions, stored
+ * counters against true counts).  These are test tools: they abort the
+ * test on unexpected failures.
+ */
+#ifndef CHORUS_HARNESS_H
+#define CHORUS_HARNESS_H
+
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct tc_server {
+  pid_t pid;      /* 0 when not running */
+  int port;
+  char url[64];
+  char id[32];
+  char db[64];
+  char log[256];
+  char failpoint[32];
+  int shards;
+  char extra[512]; /* further flags, space-separated */
+} tc_server_t;
+
+/* A TCP port nobody listens on now. */
+int tc_free_port(void);
+
+/* Prepares s (no process yet): a fresh port, the given id and database. */
+void tc_server_init(tc_server_t *s, const char *id, const char *db);
+
+/* Starts it (failpoint "" for none) and waits up to 20 s for /healthz;
+ * false if it did not come up (its log is printed). */
+bool tc_server_start(tc_server_t *s);
+
+/* Sends sig and reaps the process; returns its wait status. */
+int tc_server_kill(tc_server_t *s, int sig);
+
+/* Waits up to timeout_ms for the process to exit by itself; returns its
+ * exit code, or -1 if it is still running (then it is left running). */
+int tc_server_wait_exit(tc_server_t *s, int timeout_ms);
+
+typedef struct tc_db {
+  mongoc_client_t *client;
+  mongoc_database_t *db;
+  char name[64];
+} tc_db_t;
+
+/* Opens database name at CHORUS_TEST_MONGO_URI (or uri when not NULL). */
+void tc_db_open(tc_db_t *d, const char *uri, const char *name);
+void tc_db_close(tc_db_t *d);
+void tc_db_drop(tc_db_t *d);
+
+int64_t tc_db_count(tc_db_t *d, const char *coll, const bson_t *filter);
+
+/* Transactions whose record is not done. */
+int64_t tc_db_unfinished_txns(tc_db_t *d);
+
+/* Documents carrying a lock, over users and tweets_0..n_shards-1 (dbs[k]
+ * is shard k's database, NULL for d). */
+int64_t tc_db_locked_docs(tc_db_t *d, int n_shards, tc_db_t **dbs);
+
+/* Checks that every user's stored tweet_count equals the number of its
+ * tweets over all shards.  Returns the number of users that disagree and
+ * prints each. */
+int tc_db_tweet_count_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs);
+
+/* Current milliseconds (monotonic). */
+int64_t tc_now_ms(void);
+void tc_sleep_ms(int ms);
+
+#endif

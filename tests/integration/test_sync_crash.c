@@ -1,0 +1,174 @@
+/*
+ * test_sync_crash.c - a coordinator killed at every step of the two-phase
+ * commit, on the real database with real servers.
+ *
+ * For each failpoint, server A (armed with it) coordinates a tweet
+ * creation (tweet insert on a shard + the author's tweet_count) and exits
+ * abruptly at that step.  Then either server B, already running, or A
+ * itself, restarted, must finish the transaction within 5 s: roll it back
+ * when it was undecided (after_begin, after_prepare), roll it forward when
+ * it was decided (after_decision, mid_apply).  While that happens a client
+ * keeps reading, and must never see the tweet of an undecided transaction
+ * nor see a decided tweet disappear again.  At the end no document is
+ * locked, no transaction unfinished, and the stored count is the true one.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "testclient.h"
+
+#define PASSWORD "correct horse battery"
+#define RECOVERY_BOUND_MS 5000
+
+/* Whether the first page of the timeline shows a tweet with this text. */
+static bool timeline_has(tc_client_t *c, const char *text, bool *ok) {
+  tc_response_t r;
+  *ok = tc_try_request(c, "GET", "/api/tweet?limit=20", NULL, 0, NULL, &r) &&
+        r.status == 200;
+  bool seen = false;
+  for (int i = 0; *ok && i < tc_json_array_len(&r, "items"); i++) {
+    char key[32];
+    snprintf(key, sizeof key, "items.%d.text", i);
+    seen = seen || !strcmp(tc_json_str(&r, key), text);
+  }
+  tc_response_free(&r);
+  return seen;
+}
+
+static void crash_at(const char *step, bool restart_same, bool committed) {
+  char db_name[64], text[96];
+  snprintf(db_name, sizeof db_name, "crash_%d_%s_%s", (int)getpid(),
+           step + 4, restart_same ? "self" : "peer");
+  for (char *p = db_name; *p; p++) {
+    if (*p == '.') {
+      *p = '_';
+    }
+  }
+  snprintf(text, sizeof text, "written through a crash at %s", step);
+
+  tc_server_t a, b;
+  tc_server_init(&a, "a", db_name);
+  bson_strncpy(a.failpoint, step, sizeof a.failpoint);
+  assert_true(tc_server_start(&a));
+  if (!restart_same) {
+    tc_server_init(&b, "b", db_name);
+    assert_true(tc_server_start(&b));
+  }
+
+  tc_client_t *writer = tc_client_new(a.url);
+  char name[31];
+  tc_unique_name("crash", name);
+  tc_register(writer, name, PASSWORD);
+  char token[128];
+  assert_true(tc_cookie(writer, "chorus_session", token, sizeof token));
+
+  /* The write that kills A. */
+  char body[160];
+  snprintf(body, sizeof body, "{\"text\":\"%s\"}", text);
+  tc_response_t r;
+  bool answered = tc_try_request(writer, "POST", "/api/tweet", body,
+                                 strlen(body), NULL, &r);
+  assert_false(answered); /* A died before it could answer */
+  tc_response_free(&r);
+  assert_int_equal(tc_server_wait_exit(&a, 5000), 86);
+  int64_t crashed_at = tc_now_ms();
+
+  if (restart_same) {
+    a.failpoint[0] = '\0';
+    assert_true(tc_server_start(&a));
+  }
+  tc_server_t *survivor = restart_same ? &a : &b;
+  tc_client_t *reader = tc_client_new(survivor->url);
+
+  tc_db_t db;
+  tc_db_open(&db, NULL, db_name);
+  bool ever_seen = false, finished = false;
+  while (!finished) {
+    bool ok;
+    bool seen = timeline_has(reader, text, &ok);
+    assert_true(ok);
+    if (!committed) {
+      assert_false(seen); /* never a tweet of an undecided transaction */
+    } else if (ever_seen) {
+      assert_true(seen); /* once visible, visible for good */
+    }
+    ever_seen = ever_seen || seen;
+    finished = tc_db_unfinished_txns(&db) == 0 &&
+               tc_db_locked_docs(&db, 4, NULL) == 0;
+    if (!finished) {
+      assert_true(tc_now_ms() - crashed_at < RECOVERY_BOUND_MS);
+      tc_sleep_ms(50);
+    }
+  }
+  bool ok;
+  assert_int_equal(timeline_has(reader, text, &ok), committed);
+  assert_true(ok);
+  assert_int_equal(tc_db_tweet_count_mismatches(&db, 4, NULL), 0);
+
+  /* The author's session works on the survivor, and writes go on. */
+  tc_client_t *again = tc_client_new(survivor->url);
+  tc_set_cookie(again, "chorus_session", token);
+  char id[25];
+  tc_post_tweet(again, "after the crash", id);
+  assert_int_equal(tc_db_tweet_count_mismatches(&db, 4, NULL), 0);
+
+  tc_client_destroy(again);
+  tc_client_destroy(reader);
+  tc_client_destroy(writer);
+  tc_server_kill(&a, SIGTERM);
+  if (!restart_same) {
+    tc_server_kill(&b, SIGTERM);
+  }
+  tc_db_drop(&db);
+  tc_db_close(&db);
+}
+
+static void test_crash_after_begin_peer(void **state) {
+  (void)state;
+  crash_at("txn.after_begin", false, false);
+}
+static void test_crash_after_begin_self(void **state) {
+  (void)state;
+  crash_at("txn.after_begin", true, false);
+}
+static void test_crash_after_prepare_peer(void **state) {
+  (void)state;
+  crash_at("txn.after_prepare", false, false);
+}
+static void test_crash_after_prepare_self(void **state) {
+  (void)state;
+  crash_at("txn.after_prepare", true, false);
+}
+static void test_crash_after_decision_peer(void **state) {
+  (void)state;
+  crash_at("txn.after_decision", false, true);
+}
+static void test_crash_after_decision_self(void **state) {
+  (void)state;
+  crash_at("txn.after_decision", true, true);
+}
+static void test_crash_mid_apply_peer(void **state) {
+  (void)state;
+  crash_at("txn.mid_apply", false, true);
+}
+static void test_crash_mid_apply_self(void **state) {
+  (void)state;
+  crash_at("txn.mid_apply", true, true);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_crash_after_begin_peer),
+      cmocka_unit_test(test_crash_after_begin_self),
+      cmocka_unit_test(test_crash_after_prepare_peer),
+      cmocka_unit_test(test_crash_after_prepare_self),
+      cmocka_unit_test(test_crash_after_decision_peer),
+      cmocka_unit_test(test_crash_after_decision_self),
+      cmocka_unit_test(test_crash_mid_apply_peer),
+      cmocka_unit_test(test_crash_mid_apply_self),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

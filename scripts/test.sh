@@ -205,6 +205,7 @@ MONGO_URI="$(bash "$MONGO_SETUP" uri --port "$DB_PORT" --dir "$DB_DIR")"
 # ---------------------------------------------------------------- servers
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}"
 
 for i in 0 1; do
     id="${SERVER_IDS[$i]}"

@@ -4,6 +4,7 @@
 #include "api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "render.h"
@@ -18,9 +19,25 @@ static const route_t routes[] = {
     {"POST", "/api/login", api_login},
     {"DELETE", "/api/login", api_logout},
     {"GET", "/api/me", api_me},
+    {"PATCH", "/api/me", api_me_update},
     {"GET", "/api/tweet", api_tweet_list},
     {"POST", "/api/tweet", api_tweet_create},
+    {"GET", "/api/tweet/:id", api_tweet_get},
     {"PUT", "/api/tweet/:id", api_tweet_edit},
+    {"DELETE", "/api/tweet/:id", api_tweet_delete},
+    {"GET", "/api/tweet/:id/replies", api_tweet_replies},
+    {"POST", "/api/tweet/:id/like", api_tweet_like},
+    {"DELETE", "/api/tweet/:id/like", api_tweet_unlike},
+    {"GET", "/api/users/:name", api_user_get},
+    {"GET", "/api/users/:name/tweets", api_user_tweets},
+    {"POST", "/api/users/:name/follow", api_user_follow},
+    {"DELETE", "/api/users/:name/follow", api_user_unfollow},
+    {"GET", "/api/users/:name/followers", api_user_followers},
+    {"GET", "/api/users/:name/following", api_user_following},
+    {"GET", "/api/feed", api_feed},
+    {"GET", "/api/search", api_search},
+    {"GET", "/api/notifications", api_notifications},
+    {"POST", "/api/notifications/read", api_notifications_read},
 };
 
 int api_dispatch(struct mg_connection *conn, void *cbdata) {
@@ -92,4 +109,81 @@ bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
     chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
   }
   return ok;
+}
+
+bool api_viewer(http_request_t *req, user_t *user, bool *logged_in,
+                chorus_error_t *err) {
+  chorus_error_t e;
+  *logged_in = api_current_user(req, user, &e);
+  if (!*logged_in && e.status >= 500) {
+    *err = e;
+    return false;
+  }
+  return true;
+}
+
+bool api_list_params(http_request_t *req, size_t *limit, char *before,
+                     size_t before_size, bool *has_before,
+                     chorus_error_t *err) {
+  char buf[64];
+  bool bad;
+  *limit = TWEET_PAGE_DEFAULT;
+  if (http_query_param(req, "limit", buf, sizeof buf, &bad, err)) {
+    char *end;
+    long v = strtol(buf, &end, 10);
+    if (!buf[0] || *end || v < 1 || v > TWEET_PAGE_MAX) {
+      chorus_error_set(err, 400, "invalid_limit",
+                       "limit must be a whole number from 1 to %d",
+                       TWEET_PAGE_MAX);
+      return false;
+    }
+    *limit = (size_t)v;
+  } else if (bad) {
+    return false;
+  }
+  *has_before = http_query_param(req, "before", before, before_size, &bad,
+                                 err);
+  if (bad) {
+    chorus_error_set(err, 400, "invalid_cursor",
+                     "before is not a cursor this server issued");
+    return false;
+  }
+  return true;
+}
+
+bool api_page_params(http_request_t *req, size_t *limit,
+                     page_cursor_t *before, bool *has_before,
+                     chorus_error_t *err) {
+  char buf[NAME_CURSOR_MAX + 1];
+  if (!api_list_params(req, limit, buf, sizeof buf, has_before, err)) {
+    return false;
+  }
+  if (*has_before && !page_cursor_decode(buf, before)) {
+    chorus_error_set(err, 400, "invalid_cursor",
+                     "before is not a cursor this server issued");
+    return false;
+  }
+  return true;
+}
+
+void api_reply_ok(http_request_t *req) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_BOOL(&doc, "ok", true);
+  http_reply_json(req, 200, &doc, NULL);
+  bson_destroy(&doc);
+}
+
+void api_reply_tweet(http_request_t *req, int status, const tweet_t *t) {
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, t);
+  http_reply_json(req, status, &doc, NULL);
+  bson_destroy(&doc);
+}
+
+void api_reply_tweet_page(http_request_t *req, tweet_page_t *page) {
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, page);
+  http_reply_json(req, 200, &doc, NULL);
+  bson_destroy(&doc);
+  tweet_page_destroy(page);
 }

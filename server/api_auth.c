@@ -1,13 +1,15 @@
 /*
  * api_auth.c - accounts and sessions:
  *   POST   /api/register  {"username","password"}  201 user, logged in
- *   POST   /api/login     {"username","password"}  200 user, logged in
+ *   POST   /api/login     {"username","password"}  200 user, logged in;
+ *                                                  429 when rate limited
  *   DELETE /api/login                              200 {"ok":true}
  *   GET    /api/me                                 200 user or 401
  */
 #include <stdio.h>
 
 #include "api.h"
+#include "ratelimit.h"
 #include "render.h"
 #include "server.h"
 #include "sessions.h"
@@ -78,13 +80,42 @@ void api_login(http_request_t *req) {
     http_reply_error(req, &err);
     return;
   }
+  const chorus_config_t *cfg = &req->server->config;
+  ratelimit_config_t limits = {cfg->login_limit_user,
+                               cfg->login_limit_address, cfg->login_window_s};
+  /* The counter key: the folded name when it could be one, else a hash
+   * of whatever was sent (still limited, never stored verbatim). */
+  char name_lc[USERNAME_MAX + 1];
+  if (validate_username(username, ulen, NULL)) {
+    username_fold(username, ulen, name_lc);
+  } else {
+    snprintf(name_lc, sizeof name_lc, "invalid");
+  }
+  const char *address = req->info->remote_addr;
+  int retry_after = 0;
   user_t u;
-  bool ok = users_authenticate(req->server->db, username, ulen, password,
-                               plen, &u, &err);
+  bool ok = ratelimit_check(req->server->db, &limits, name_lc, address,
+                            &retry_after, &err);
+  if (!ok && err.status == 429) {
+    bson_destroy(&body);
+    char header[64];
+    snprintf(header, sizeof header, "Retry-After: %d\r\n", retry_after);
+    bson_t doc = BSON_INITIALIZER;
+    render_error(&doc, &err);
+    http_reply_json(req, 429, &doc, header);
+    bson_destroy(&doc);
+    return;
+  }
+  ok = ok && users_authenticate(req->server->db, username, ulen, password,
+                                plen, &u, &err);
   bson_destroy(&body);
   if (ok) {
+    ratelimit_reset(req->server->db, name_lc);
     reply_logged_in(req, 200, &u);
   } else {
+    if (err.status == 401) {
+      ratelimit_record_failure(req->server->db, &limits, name_lc, address);
+    }
     http_reply_error(req, &err);
   }
 }

@@ -59,8 +59,16 @@ static const option_spec_t options[] = {
     {"failpoint", "CHORUS_FAILPOINT", "", STR_OPT(failpoint),
      "testing: exit abruptly at a 2PC step (see docs/SYNC.md)"},
     {"txn-lease-ms", "CHORUS_TXN_LEASE_MS", "2000",
-     INT_OPT(txn_lease_ms, 200, 600000),
+     INT_OPT(txn_lease_ms, 1000, 600000),
      "ms before another server may finish a transaction"},
+    {"login-limit-user", "CHORUS_LOGIN_LIMIT_USER", "10",
+     INT_OPT(login_limit_user, 1, 1000000),
+     "failed logins per username per window before 429"},
+    {"login-limit-address", "CHORUS_LOGIN_LIMIT_ADDRESS", "50",
+     INT_OPT(login_limit_address, 1, 1000000),
+     "failed logins per client address per window before 429"},
+    {"login-window-s", "CHORUS_LOGIN_WINDOW_S", "300",
+     INT_OPT(login_window_s, 1, 86400), "login rate-limit window, seconds"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

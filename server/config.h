@@ -28,6 +28,9 @@ typedef struct chorus_config {
   char shard_uris[CONFIG_SHARDS_MAX][512];
   char failpoint[32];       /* --failpoint, CHORUS_FAILPOINT */
   int txn_lease_ms;         /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
+  int login_limit_user;     /* --login-limit-user */
+  int login_limit_address;  /* --login-limit-address */
+  int login_window_s;       /* --login-window-s */
 } chorus_config_t;
 
 typedef enum {

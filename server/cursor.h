@@ -30,4 +30,19 @@ void page_cursor_encode(const page_cursor_t *c,
 /* Parses a cursor; false when s is not one this module produced. */
 bool page_cursor_decode(const char *s, page_cursor_t *c);
 
+/* Appends to filter the condition "strictly after c" in the order
+ * (created_at, _id) descending, or ascending when oldest_first:
+ * {$or: [{created_at: {$lt: T}}, {created_at: T, <id_field>: {$lt: id}}]}.
+ * id_field is "_id" for page_cursor_append_filter. */
+void page_cursor_append_filter(bson_t *filter, const page_cursor_t *c,
+                               bool oldest_first);
+void page_cursor_append_filter_on(bson_t *filter, const page_cursor_t *c,
+                                  bool oldest_first, const char *id_field);
+
+/* Name cursors: lists ordered by a string key (user search).  An opaque
+ * base64url form of the last key; at most NAME_CURSOR_MAX characters. */
+#define NAME_CURSOR_MAX 96
+void name_cursor_encode(const char *key, char out[NAME_CURSOR_MAX + 1]);
+bool name_cursor_decode(const char *s, char *key, size_t size);
+
 #endif

@@ -8,6 +8,7 @@
  */
 #include "db.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -30,6 +31,14 @@ static const index_spec_t index_specs[] = {
     {DB_USERS, "username_lc_1", "{\"username_lc\": 1}", true},
     {DB_SESSIONS, "user_id_1", "{\"user_id\": 1}", false},
     {DB_TXNS, "done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
+    {DB_USERS, "display_name_lc_1", "{\"display_name_lc\": 1}", false},
+    {"follows", "follower_id_1_created_at_-1",
+     "{\"follower_id\": 1, \"created_at\": -1}", false},
+    {"follows", "followee_id_1_created_at_-1",
+     "{\"followee_id\": 1, \"created_at\": -1}", false},
+    {"likes", "tweet_id_1", "{\"tweet_id\": 1}", false},
+    {"notifications", "user_id_1_created_at_-1",
+     "{\"user_id\": 1, \"created_at\": -1}", false},
 };
 
 static const index_spec_t tweet_index_specs[] = {
@@ -37,6 +46,10 @@ static const index_spec_t tweet_index_specs[] = {
      false},
     {NULL, "author_id_1_created_at_-1",
      "{\"author_id\": 1, \"created_at\": -1}", false},
+    {NULL, "reply_to_1_created_at_1",
+     "{\"reply_to\": 1, \"created_at\": 1}", false},
+    {NULL, "words_1_created_at_-1", "{\"words\": 1, \"created_at\": -1}",
+     false},
 };
 
 static void uri_default_int32(mongoc_uri_t *uri, const char *option,
@@ -72,6 +85,14 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
     mongoc_write_concern_set_wmajority(wc, 5000);
     mongoc_uri_set_write_concern(uri, wc);
     mongoc_write_concern_destroy(wc);
+  }
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_READCONCERNLEVEL)) {
+    /* A reader must not see a decision (or a write) that a replica set
+     * failover could still roll back. */
+    mongoc_read_concern_t *rc = mongoc_read_concern_new();
+    mongoc_read_concern_set_level(rc, MONGOC_READ_CONCERN_LEVEL_MAJORITY);
+    mongoc_uri_set_read_concern(uri, rc);
+    mongoc_read_concern_destroy(rc);
   }
   mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
   mongoc_uri_destroy(uri);
@@ -172,6 +193,19 @@ bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err) {
                         sizeof tweet_index_specs / sizeof tweet_index_specs[0],
                         coll, err);
 }
+
+static void log_handler(mongoc_log_level_t level, const char *domain,
+                        const char *message, void *user_data) {
+  (void)user_data;
+  if (level > MONGOC_LOG_LEVEL_WARNING ||
+      (level == MONGOC_LOG_LEVEL_WARNING && strstr(message, "endSessions"))) {
+    return;
+  }
+  fprintf(stderr, "chorusd: %s: %s: %s\n", mongoc_log_level_str(level),
+          domain, message);
+}
+
+void db_log_init(void) { mongoc_log_set_handler(log_handler, NULL); }
 
 int64_t db_now_ms(void) {
   struct timeval tv;

@@ -10,7 +10,8 @@
  * cannot be reached fails an operation after about 2 s (503 for the
  * client) instead of hanging for the driver's default 30 s.  Writes use
  * w:majority so that an acknowledged write survives a replica set
- * failover.
+ * failover, and reads use read concern "majority" so that nobody sees a
+ * write that a failover could still roll back.
  */
 #ifndef CHORUS_DB_H
 #define CHORUS_DB_H
@@ -49,6 +50,11 @@ bool db_ensure_indexes(db_t *db, chorus_error_t *err);
 
 /* Creates the indexes of one tweet shard collection (tweets_K). */
 bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err);
+
+/* Routes the driver's log through one handler that keeps warnings and
+ * errors and drops the warning FerretDB causes at every shutdown (it has
+ * no endSessions command).  Call once, before any client exists. */
+void db_log_init(void);
 
 /* Milliseconds since the epoch, the unit of every stored time. */
 int64_t db_now_ms(void);

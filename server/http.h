@@ -57,7 +57,8 @@ bool json_get_string(const bson_t *doc, const char *key, bool required,
                      const char **s, size_t *len, chorus_error_t *err);
 
 /* A query string parameter, URL-decoded into buf.  Returns false when it
- * is absent; 400 into err (and *bad set) when longer than buf. */
+ * is absent (buf is then cleared); 400 into err (and *bad set) when longer
+ * than buf. */
 bool http_query_param(const http_request_t *req, const char *name, char *buf,
                       size_t size, bool *bad, chorus_error_t *err);
 

@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
   mongoc_init();
+  db_log_init();
   mg_init_library(0);
   chorus_server_t srv;
   if (!server_start(&srv, &cfg, &err)) {

@@ -38,15 +38,89 @@ void render_user(bson_t *doc, const user_t *u) {
   append_time(doc, "created_at", u->created_at_ms);
 }
 
+static void append_oid_hex(bson_t *doc, const char *key,
+                           const bson_oid_t *oid) {
+  char hex[25];
+  bson_oid_to_string(oid, hex);
+  bson_append_utf8(doc, key, -1, hex, 24);
+}
+
+static void append_name(bson_t *doc, const char *key, const user_name_t *n) {
+  bson_t sub;
+  bson_append_document_begin(doc, key, -1, &sub);
+  BSON_APPEND_UTF8(&sub, "username", n->username);
+  BSON_APPEND_UTF8(&sub, "display_name", n->display_name);
+  bson_append_document_end(doc, &sub);
+}
+
+/* Begins array element i of array into item. */
+static void item_begin(bson_t *array, size_t i, bson_t *item) {
+  char buf[16];
+  const char *key;
+  size_t len = bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
+  bson_append_document_begin(array, key, (int)len, item);
+}
+
+void render_profile(bson_t *doc, const user_t *u, bool followed_by_me) {
+  render_user(doc, u);
+  BSON_APPEND_INT64(doc, "followers_count", u->followers_count);
+  BSON_APPEND_INT64(doc, "following_count", u->following_count);
+  BSON_APPEND_INT64(doc, "tweet_count", u->tweet_count);
+  BSON_APPEND_BOOL(doc, "followed_by_me", followed_by_me);
+}
+
+void render_user_page(bson_t *doc, const user_page_t *page) {
+  bson_t items;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
+  for (size_t i = 0; i < page->n; i++) {
+    bson_t item;
+    item_begin(&items, i, &item);
+    BSON_APPEND_UTF8(&item, "username", page->items[i].username);
+    BSON_APPEND_UTF8(&item, "display_name", page->items[i].display_name);
+    BSON_APPEND_UTF8(&item, "bio", page->items[i].bio);
+    bson_append_document_end(&items, &item);
+  }
+  bson_append_array_end(doc, &items);
+  if (page->has_next) {
+    BSON_APPEND_UTF8(doc, "next", page->next);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+}
+
+void render_notification_page(bson_t *doc, const notification_page_t *page) {
+  bson_t items;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
+  for (size_t i = 0; i < page->n; i++) {
+    const notification_t *n = &page->items[i];
+    bson_t item;
+    item_begin(&items, i, &item);
+    append_oid_hex(&item, "id", &n->id);
+    BSON_APPEND_UTF8(&item, "type", notify_type_name(n->type));
+    append_name(&item, "actor", &n->actor);
+    if (n->has_tweet) {
+      append_oid_hex(&item, "tweet", &n->tweet);
+    } else {
+      BSON_APPEND_NULL(&item, "tweet");
+    }
+    append_time(&item, "created_at", n->created_at_ms);
+    BSON_APPEND_BOOL(&item, "read", n->read);
+    bson_append_document_end(&items, &item);
+  }
+  bson_append_array_end(doc, &items);
+  if (page->has_next) {
+    char cursor[PAGE_CURSOR_LEN + 1];
+    page_cursor_encode(&page->next, cursor);
+    BSON_APPEND_UTF8(doc, "next", cursor);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+  BSON_APPEND_INT64(doc, "unread", page->unread);
+}
+
 void render_tweet(bson_t *doc, const tweet_t *t) {
-  char id[25];
-  bson_oid_to_string(&t->id, id);
-  BSON_APPEND_UTF8(doc, "id", id);
-  bson_t author;
-  BSON_APPEND_DOCUMENT_BEGIN(doc, "author", &author);
-  BSON_APPEND_UTF8(&author, "username", t->author.username);
-  BSON_APPEND_UTF8(&author, "display_name", t->author.display_name);
-  bson_append_document_end(doc, &author);
+  append_oid_hex(doc, "id", &t->id);
+  append_name(doc, "author", &t->author);
   BSON_APPEND_UTF8(doc, "text", t->text);
   append_time(doc, "created_at", t->created_at_ms);
   if (t->edited_at_ms) {
@@ -54,17 +128,22 @@ void render_tweet(bson_t *doc, const tweet_t *t) {
   } else {
     BSON_APPEND_NULL(doc, "edited_at");
   }
+  if (t->has_reply_to) {
+    append_oid_hex(doc, "reply_to", &t->reply_to);
+  } else {
+    BSON_APPEND_NULL(doc, "reply_to");
+  }
+  BSON_APPEND_INT64(doc, "reply_count", t->reply_count);
+  BSON_APPEND_INT64(doc, "like_count", t->like_count);
+  BSON_APPEND_BOOL(doc, "liked_by_me", t->liked_by_me);
 }
 
 void render_tweet_page(bson_t *doc, const tweet_page_t *page) {
   bson_t items;
   BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
   for (size_t i = 0; i < page->n; i++) {
-    char buf[16];
-    const char *key;
-    size_t len = bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
     bson_t item;
-    bson_append_document_begin(&items, key, (int)len, &item);
+    item_begin(&items, i, &item);
     render_tweet(&item, &page->items[i]);
     bson_append_document_end(&items, &item);
   }

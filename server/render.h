@@ -13,6 +13,7 @@
 
 #include <bson/bson.h>
 
+#include "notifications.h"
 #include "tweets.h"
 #include "users.h"
 
@@ -24,9 +25,20 @@ void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]);
 /* Appends {username, display_name, bio, created_at} of u to doc. */
 void render_user(bson_t *doc, const user_t *u);
 
+/* Appends {username, display_name, bio, created_at, followers_count,
+ * following_count, tweet_count, followed_by_me}. */
+void render_profile(bson_t *doc, const user_t *u, bool followed_by_me);
+
+/* Appends {items: [{username, display_name, bio}...], next}. */
+void render_user_page(bson_t *doc, const user_page_t *page);
+
 /* Appends the fields of a tweet to doc: {id, author: {username,
- * display_name}, text, created_at, edited_at}. */
+ * display_name}, text, created_at, edited_at, reply_to, reply_count,
+ * like_count, liked_by_me}. */
 void render_tweet(bson_t *doc, const tweet_t *t);
+
+/* Appends {items: [notification...], next, unread}. */
+void render_notification_page(bson_t *doc, const notification_page_t *page);
 
 /* Appends {items: [tweet...], next: cursor or null} to doc. */
 void render_tweet_page(bson_t *doc, const tweet_page_t *page);

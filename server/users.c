@@ -5,8 +5,11 @@
 
 #include <sodium.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bsonx.h"
+#include "query.h"
+#include "search.h"
 
 #define PWHASH_OPSLIMIT 2
 #define PWHASH_MEMLIMIT (19u << 20)
@@ -42,6 +45,9 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
       u->following_count = bsonx_as_int64(&it);
     } else if (!strcmp(key, "tweet_count")) {
       u->tweet_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "notifications_read_at") &&
+               BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      u->notifications_read_at_ms = bson_iter_date_time(&it);
     }
   }
 }
@@ -68,6 +74,7 @@ bool users_register(db_t *db, const char *username, size_t username_len,
   memcpy(u.display_name, username, username_len);
   u.display_name[username_len] = '\0';
   u.created_at_ms = db_now_ms();
+  u.notifications_read_at_ms = u.created_at_ms;
   char folded[USERNAME_MAX + 1];
   username_fold(username, username_len, folded);
 
@@ -76,12 +83,15 @@ bool users_register(db_t *db, const char *username, size_t username_len,
   BSON_APPEND_UTF8(&doc, "username", u.username);
   BSON_APPEND_UTF8(&doc, "username_lc", folded);
   BSON_APPEND_UTF8(&doc, "display_name", u.display_name);
+  BSON_APPEND_UTF8(&doc, "display_name_lc", folded);
   BSON_APPEND_UTF8(&doc, "bio", "");
   BSON_APPEND_UTF8(&doc, "password_hash", hash);
   BSON_APPEND_DATE_TIME(&doc, "created_at", u.created_at_ms);
   BSON_APPEND_INT64(&doc, "followers_count", 0);
   BSON_APPEND_INT64(&doc, "following_count", 0);
   BSON_APPEND_INT64(&doc, "tweet_count", 0);
+  BSON_APPEND_DATE_TIME(&doc, "notifications_read_at", u.created_at_ms);
+  BSON_APPEND_INT64(&doc, "version", 1);
   sodium_memzero(hash, sizeof hash);
 
   mongoc_client_t *client = db_acquire(db);
@@ -167,40 +177,224 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
   return true;
 }
 
+/* One user by a filter, in its committed view. */
+static bool find_one(db_t *db, sync_t *sync, const bson_t *filter,
+                     user_t *out, chorus_error_t *err) {
+  query_result_t r;
+  if (!query_visible(db, sync, DB_USERS, filter, NULL, 1, &r, err)) {
+    return false;
+  }
+  bool found = r.n == 1;
+  if (found) {
+    user_from_bson(r.docs[0], out);
+  }
+  query_result_free(&r);
+  if (!found) {
+    chorus_error_set(err, 404, "user_not_found", "No such user");
+  }
+  return found;
+}
+
 bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
                       user_t *out, chorus_error_t *err) {
-  mongoc_client_t *client = db_acquire(db);
-  mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_OID(&filter, "_id", id);
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-  const bson_t *doc;
-  bson_t *raw = mongoc_cursor_next(cursor, &doc) ? bson_copy(doc) : NULL;
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  mongoc_cursor_destroy(cursor);
+  bool ok = find_one(db, sync, &filter, out, err);
   bson_destroy(&filter);
-  mongoc_collection_destroy(coll);
-  db_release(db, client);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "find user");
-  }
-  bool visible = raw != NULL;
-  if (ok && raw) {
-    ok = sync_view(sync, &raw, 1, &visible, err);
-  }
-  if (ok && visible) {
-    user_from_bson(raw, out);
-  }
-  if (raw) {
-    bson_destroy(raw);
-  }
-  if (ok && !visible) {
+  return ok;
+}
+
+bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
+                            size_t len, user_t *out, chorus_error_t *err) {
+  if (!validate_username(username, len, NULL)) {
     chorus_error_set(err, 404, "user_not_found", "No such user");
     return false;
   }
+  char folded[USERNAME_MAX + 1];
+  username_fold(username, len, folded);
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "username_lc", folded);
+  bool ok = find_one(db, sync, &filter, out, err);
+  bson_destroy(&filter);
   return ok;
+}
+
+typedef struct profile_ctx {
+  const user_t *me;
+  const char *display_name, *bio;
+  size_t dn_len, bio_len;
+} profile_ctx_t;
+
+static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
+  (void)err;
+  profile_ctx_t *c = arg;
+  bson_value_t id = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(&c->me->id, &id.value.v_oid);
+  bson_t set = BSON_INITIALIZER;
+  if (c->display_name) {
+    char *folded = search_fold(c->display_name, c->dn_len);
+    bson_append_utf8(&set, "display_name", -1, c->display_name,
+                     (int)c->dn_len);
+    BSON_APPEND_UTF8(&set, "display_name_lc", folded);
+    bson_free(folded);
+  }
+  if (c->bio) {
+    bson_append_utf8(&set, "bio", -1, c->bio, (int)c->bio_len);
+  }
+  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set, NULL, NULL);
+  bson_destroy(&set);
+  return true;
+}
+
+bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
+                          const char *display_name, size_t dn_len,
+                          const char *bio, size_t bio_len, user_t *out,
+                          chorus_error_t *err) {
+  if ((display_name && !validate_text("display_name", display_name, dn_len,
+                                      1, DISPLAY_NAME_MAX, err)) ||
+      (bio && !validate_text("bio", bio, bio_len, 0, BIO_MAX, err))) {
+    return false;
+  }
+  if (display_name || bio) {
+    profile_ctx_t ctx = {me, display_name, bio, dn_len, bio_len};
+    size_t failed;
+    txn_outcome_t outcome =
+        sync_commit(sync, build_profile, &ctx, &failed, err);
+    if (outcome == TXN_OUTCOME_MISSING) {
+      chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    }
+    if (outcome != TXN_OUTCOME_COMMITTED) {
+      return false;
+    }
+  }
+  return users_find_by_id(db, sync, &me->id, out, err);
+}
+
+/* {field: {$gte: prefix, $lt: prefix + U+10FFFF}} */
+static void append_prefix(bson_t *doc, const char *field, const char *prefix,
+                          const char *after) {
+  bson_t range;
+  char *upper = bson_strdup_printf("%s\xf4\x8f\xbf\xbf", prefix);
+  bson_append_document_begin(doc, field, -1, &range);
+  if (after && strcmp(after, prefix) >= 0) {
+    BSON_APPEND_UTF8(&range, "$gt", after);
+  } else {
+    BSON_APPEND_UTF8(&range, "$gte", prefix);
+  }
+  BSON_APPEND_UTF8(&range, "$lt", upper);
+  bson_append_document_end(doc, &range);
+  bson_free(upper);
+}
+
+bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
+                  const char *after, size_t limit, user_page_t *page,
+                  chorus_error_t *err) {
+  memset(page, 0, sizeof *page);
+  char *prefix = search_fold(q, q_len);
+  /* Usernames and display names are searched separately (each an index
+   * range) and merged by username. */
+  bson_t by_name = BSON_INITIALIZER, by_display = BSON_INITIALIZER;
+  append_prefix(&by_name, "username_lc", prefix, after);
+  append_prefix(&by_display, "display_name_lc", prefix, NULL);
+  if (after) {
+    bson_t gt;
+    BSON_APPEND_DOCUMENT_BEGIN(&by_display, "username_lc", &gt);
+    BSON_APPEND_UTF8(&gt, "$gt", after);
+    bson_append_document_end(&by_display, &gt);
+  }
+  bson_t *sort = BCON_NEW("username_lc", BCON_INT32(1));
+  query_result_t a, b;
+  bool ok = query_visible(db, sync, DB_USERS, &by_name, sort, limit + 1, &a,
+                          err);
+  if (ok && !query_visible(db, sync, DB_USERS, &by_display, sort, limit + 1,
+                           &b, err)) {
+    query_result_free(&a);
+    ok = false;
+  }
+  bson_destroy(sort);
+  bson_destroy(&by_name);
+  bson_destroy(&by_display);
+  bson_free(prefix);
+  if (!ok) {
+    return false;
+  }
+  /* Merge two sorted lists without duplicates. */
+  user_t *all = bson_malloc0(sizeof *all * (a.n + b.n + 1));
+  size_t n = 0, i = 0, j = 0;
+  while (i < a.n || j < b.n) {
+    user_t x, y;
+    if (i < a.n) {
+      user_from_bson(a.docs[i], &x);
+    }
+    if (j < b.n) {
+      user_from_bson(b.docs[j], &y);
+    }
+    int cmp = i == a.n   ? 1
+              : j == b.n ? -1
+                         : strcasecmp(x.username, y.username);
+    if (cmp <= 0) {
+      all[n++] = x;
+      i++;
+      j += cmp == 0;
+    } else {
+      all[n++] = y;
+      j++;
+    }
+  }
+  query_result_free(&a);
+  query_result_free(&b);
+  page->has_next = n > limit;
+  page->n = page->has_next ? limit : n;
+  page->items = all;
+  if (page->has_next) {
+    char folded[USERNAME_MAX + 1];
+    const char *last = all[page->n - 1].username;
+    username_fold(last, strlen(last), folded);
+    name_cursor_encode(folded, page->next);
+  }
+  return true;
+}
+
+bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
+                    user_t *out, size_t *found, chorus_error_t *err) {
+  *found = 0;
+  if (n == 0) {
+    return true;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    bsonx_array_append_oid(&in, (uint32_t)i, &ids[i]);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  query_result_t r;
+  bool ok = query_visible(db, sync, DB_USERS, &filter, NULL, n, &r, err);
+  bson_destroy(&filter);
+  if (!ok) {
+    return false;
+  }
+  user_t *got = bson_malloc0(sizeof *got * (r.n + 1));
+  for (size_t k = 0; k < r.n; k++) {
+    user_from_bson(r.docs[k], &got[k]);
+  }
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < r.n; k++) {
+      if (bson_oid_equal(&ids[i], &got[k].id)) {
+        out[(*found)++] = got[k];
+        break;
+      }
+    }
+  }
+  bson_free(got);
+  query_result_free(&r);
+  return true;
+}
+
+void user_page_destroy(user_page_t *page) {
+  bson_free(page->items);
+  memset(page, 0, sizeof *page);
 }
 
 bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,

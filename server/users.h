@@ -2,8 +2,10 @@
  * users.h - accounts: registration, password checks, lookups.
  *
  * Collection "users": {_id: ObjectId, username, username_lc, display_name,
- * bio, password_hash, created_at: Date, followers_count, following_count,
- * tweet_count}.  username_lc carries the unique index that makes usernames
+ * display_name_lc, bio, password_hash, created_at: Date, followers_count,
+ * following_count, tweet_count, notifications_read_at: Date, version}.
+ * The _lc fields are search_fold()ed copies for case-insensitive lookup
+ * and prefix search.  username_lc carries the unique index that makes usernames
  * unique case-insensitively; username keeps the spelling the user chose.
  * Passwords are stored only as libsodium Argon2id strings (t=2, m=19 MiB).
  *
@@ -18,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cursor.h"
 #include "db.h"
 #include "error.h"
 #include "sync.h"
@@ -32,7 +35,16 @@ typedef struct user {
   int64_t followers_count;
   int64_t following_count;
   int64_t tweet_count;
+  int64_t notifications_read_at_ms;
 } user_t;
+
+/* A page of users (lists, search); next is an opaque cursor string. */
+typedef struct user_page {
+  user_t *items; /* owned; user_page_destroy */
+  size_t n;
+  bool has_next;
+  char next[NAME_CURSOR_MAX + 1];
+} user_page_t;
 
 /* What a tweet shows of its author. */
 typedef struct user_name {
@@ -59,6 +71,30 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
  * clients: the caller must not hold one. */
 bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
                       user_t *out, chorus_error_t *err);
+
+/* By username, ignoring case; 404 "user_not_found". */
+bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
+                            size_t len, user_t *out, chorus_error_t *err);
+
+/* Changes display_name and/or bio (NULL: unchanged) of me, validated
+ * (1-50 / 0-160 code points), in a transaction; out is the result. */
+bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
+                          const char *display_name, size_t dn_len,
+                          const char *bio, size_t bio_len, user_t *out,
+                          chorus_error_t *err);
+
+/* Users whose username or display name starts with q (folded), ordered by
+ * username, strictly after the name cursor `after` when not NULL. */
+bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
+                  const char *after, size_t limit, user_page_t *page,
+                  chorus_error_t *err);
+
+/* The users with these ids (committed view), in the order of ids; an id
+ * with no user is left out.  out has room for n. */
+bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
+                    user_t *out, size_t *found, chorus_error_t *err);
+
+void user_page_destroy(user_page_t *page);
 
 /* Fills username and display_name of names[0..n) by their id with one
  * query.  An id with no user (deleted account) keeps empty names. */

@@ -6,8 +6,9 @@
 #include <stdio.h>
 
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
-                   const char *owner, int64_t lease_ms, int64_t now_ms,
-                   int max, recovery_result_t *result, chorus_error_t *err) {
+                   const char *owner, int64_t lease_ms,
+                   int64_t (*now_ms)(void), int max,
+                   recovery_result_t *result, chorus_error_t *err) {
   result->recovered = 0;
   result->rolled_back = 0;
   while (result->recovered < max) {
@@ -15,7 +16,7 @@ bool recovery_pass(const txn_store_t *store, const char *txn_id,
     txn_state_t state, final_state;
     bool found = false;
     txn_init(&txn);
-    if (!store->claim(store->impl, txn_id, owner, now_ms, lease_ms, &txn,
+    if (!store->claim(store->impl, txn_id, owner, now_ms(), lease_ms, &txn,
                       &state, &found, err)) {
       return false;
     }

@@ -26,9 +26,12 @@ typedef struct recovery_result {
 } recovery_result_t;
 
 /* Claims and finishes expired unfinished transactions (any, or only
- * txn_id when it is not NULL) until none is left or max is reached. */
+ * txn_id when it is not NULL) until none is left or max is reached.  The
+ * clock is read afresh for every claim, so a long pass never hands out a
+ * lease that has already run out. */
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
-                   const char *owner, int64_t lease_ms, int64_t now_ms,
-                   int max, recovery_result_t *result, chorus_error_t *err);
+                   const char *owner, int64_t lease_ms,
+                   int64_t (*now_ms)(void), int max,
+                   recovery_result_t *result, chorus_error_t *err);
 
 #endif

@@ -246,10 +246,55 @@ static void append_unlock(bson_t *update) {
   bson_append_document_end(update, &unset);
 }
 
+/* For an op of unknown kind (0): takes the kind from the document's lock
+ * when txn_id holds it; *locked false when it does not. */
+static bool lock_kind(mongoc_collection_t *coll, const char *txn_id,
+                      const txn_op_t *op, txn_op_t *resolved, bool *locked,
+                      chorus_error_t *err) {
+  *resolved = *op;
+  *locked = true;
+  if (op->kind != 0) {
+    return true;
+  }
+  bson_t *doc;
+  bool found;
+  if (!read_doc(coll, &op->id, &doc, &found, err)) {
+    return false;
+  }
+  char owner[TXN_ID_LEN + 1] = "";
+  bson_iter_t it, kind;
+  if (found) {
+    lock_of(doc, owner);
+  }
+  *locked = found && !strcmp(owner, txn_id);
+  if (*locked && bson_iter_init(&it, doc) &&
+      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".kind", &kind) &&
+      BSON_ITER_HOLDS_UTF8(&kind)) {
+    const char *k = bson_iter_utf8(&kind, NULL);
+    resolved->kind = !strcmp(k, "insert")   ? TXN_INSERT
+                     : !strcmp(k, "update") ? TXN_UPDATE
+                                            : TXN_DELETE;
+  } else {
+    *locked = false;
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  return true;
+}
+
 static bool mongo_commit_op(void *impl, const char *txn_id,
-                            const txn_op_t *op, chorus_error_t *err) {
+                            const txn_op_t *given, chorus_error_t *err) {
   target_t t;
-  target_open(impl, op->shard, op->coll, &t);
+  target_open(impl, given->shard, given->coll, &t);
+  txn_op_t resolved;
+  bool locked;
+  if (!lock_kind(t.coll, txn_id, given, &resolved, &locked, err) ||
+      !locked) {
+    target_close(&t);
+    return !locked; /* not ours any more: nothing to do */
+  }
+  const txn_op_t *op = &resolved;
   bson_t filter;
   locked_filter(&filter, &op->id, txn_id);
   bool ok;
@@ -262,7 +307,6 @@ static bool mongo_commit_op(void *impl, const char *txn_id,
     bson_destroy(&update);
   } else {
     bson_t set, inc;
-    bool locked = true;
     if (op->staged_known) {
       bson_init(&set);
       bson_init(&inc);
@@ -295,10 +339,18 @@ static bool mongo_commit_op(void *impl, const char *txn_id,
   return ok;
 }
 
-static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
-                           chorus_error_t *err) {
+static bool mongo_abort_op(void *impl, const char *txn_id,
+                           const txn_op_t *given, chorus_error_t *err) {
   target_t t;
-  target_open(impl, op->shard, op->coll, &t);
+  target_open(impl, given->shard, given->coll, &t);
+  txn_op_t resolved;
+  bool locked;
+  if (!lock_kind(t.coll, txn_id, given, &resolved, &locked, err) ||
+      !locked) {
+    target_close(&t);
+    return !locked;
+  }
+  const txn_op_t *op = &resolved;
   bson_t filter;
   locked_filter(&filter, &op->id, txn_id);
   bool ok;
@@ -418,9 +470,14 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
   } else {
     bool found, done;
     ok = read_state(t.coll, txn_id, actual, &found, &done, err);
-    if (ok && (!found || *actual == TXN_PENDING)) {
+    if (ok && !found) {
+      /* Collected: it was finished long ago, and only aborted ones can be
+       * finished by someone else while their coordinator still runs. */
+      *actual = TXN_ABORTED;
+    } else if (ok && *actual == TXN_PENDING) {
       chorus_error_set(err, 500, "txn_lost",
-                       "transaction record %s vanished", txn_id);
+                       "transaction %s stayed pending after a decide",
+                       txn_id);
       ok = false;
     }
   }
@@ -563,23 +620,61 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
   return ok;
 }
 
+/* Drops, once more, every lock an aborted, finished record's transaction
+ * may still hold: the late locks of a coordinator that prepared after
+ * recovery had aborted it (see store_mongo.h). */
+static bool sweep_aborted(shards_t *shards, mongoc_collection_t *txns,
+                          int64_t older_than_ms, chorus_error_t *err) {
+  bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "state",
+                            BCON_UTF8(txn_state_name(TXN_ABORTED)),
+                            "finished_at", "{", "$lt",
+                            BCON_DATE_TIME(older_than_ms), "}");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(txns, filter, NULL, NULL);
+  const bson_t *rec;
+  bool ok = true;
+  while (ok && mongoc_cursor_next(cursor, &rec)) {
+    txn_t txn;
+    txn_state_t state;
+    int64_t lease;
+    if (load_record(rec, &txn, &state, &lease)) {
+      for (size_t i = 0; ok && i < txn.n_ops; i++) {
+        ok = mongo_abort_op(shards, txn.id, &txn.ops[i], err);
+      }
+    }
+    txn_cleanup(&txn);
+  }
+  bson_error_t berr;
+  if (ok && mongoc_cursor_error(cursor, &berr)) {
+    chorus_error_from_bson(err, &berr, "2pc sweep aborted records");
+    ok = false;
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(filter);
+  return ok;
+}
+
 bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err) {
+  *deleted = 0;
   target_t t;
   target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t);
+  bool ok = sweep_aborted(shards, t.coll, older_than_ms, err);
   bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{",
                             "$lt", BCON_DATE_TIME(older_than_ms), "}");
   bson_t reply;
   bson_error_t berr;
-  bool ok = mongoc_collection_delete_many(t.coll, filter, NULL, &reply, &berr);
-  bson_iter_t it;
-  *deleted = ok && bson_iter_init_find(&it, &reply, "deletedCount")
-                 ? bson_iter_as_int64(&it)
-                 : 0;
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc collect finished records");
+  if (ok) {
+    ok = mongoc_collection_delete_many(t.coll, filter, NULL, &reply, &berr);
+    bson_iter_t it;
+    *deleted = ok && bson_iter_init_find(&it, &reply, "deletedCount")
+                   ? bson_iter_as_int64(&it)
+                   : 0;
+    if (!ok) {
+      chorus_error_from_bson(err, &berr, "2pc collect finished records");
+    }
+    bson_destroy(&reply);
   }
-  bson_destroy(&reply);
   bson_destroy(filter);
   target_close(&t);
   return ok;

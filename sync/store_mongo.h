@@ -25,9 +25,12 @@
 void store_mongo_init(txn_store_t *store, shards_t *shards);
 
 /* Deletes finished records whose transaction ended before older_than_ms.
- * A lock can only name a collected record if it was left by a coordinator
- * that prepared after its own transaction had been aborted by recovery, so
- * readers and writers treat a missing record as aborted. */
+ *
+ * Late locks: a coordinator whose prepare request was still in flight when
+ * recovery aborted and finished its transaction can leave a lock behind.
+ * So before an aborted record is deleted, its participants are unlocked
+ * once more (idempotent), long after any such request could land; and
+ * readers, writers and decide() treat a missing record as aborted. */
 bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err);
 

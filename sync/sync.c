@@ -25,7 +25,9 @@
 #define SYNC_BACKOFF_BASE_MS 4
 #define SYNC_BACKOFF_MAX_MS 250
 #define SYNC_COLLECT_EVERY_MS 2000
-#define SYNC_KEEP_FINISHED_MS 10000
+/* Longer than any prepare request can stay in flight (the driver's socket
+ * timeout is 10 s), so the sweep in store_mongo_collect comes after it. */
+#define SYNC_KEEP_FINISHED_MS 30000
 
 struct sync {
   shards_t *shards;
@@ -76,8 +78,8 @@ static void sleep_ms(int64_t ms) {
 
 bool sync_recover_now(sync_t *s, int *recovered, chorus_error_t *err) {
   recovery_result_t r;
-  bool ok = recovery_pass(&s->store, NULL, s->owner, s->lease_ms,
-                          db_now_ms(), 64, &r, err);
+  bool ok = recovery_pass(&s->store, NULL, s->owner, s->lease_ms, db_now_ms,
+                          64, &r, err);
   atomic_fetch_add(&s->stats.recoveries, r.recovered);
   if (recovered) {
     *recovered = r.recovered;
@@ -152,8 +154,11 @@ static void resolve_lock(sync_t *s, const char *holder, const txn_op_t *op) {
                           &err)) {
     return;
   }
-  txn_op_t where = *op;      /* location only: read the staged change */
-  where.staged_known = false;
+  txn_op_t where;            /* location only: the lock says the rest */
+  memset(&where, 0, sizeof where);
+  where.shard = op->shard;
+  bson_strncpy(where.coll, op->coll, sizeof where.coll);
+  where.id = op->id;         /* borrowed, not owned: never cleaned up */
   if (!found) {
     s->store.abort_op(s->store.impl, holder, &where, &err);
   } else if (done) {
@@ -164,8 +169,8 @@ static void resolve_lock(sync_t *s, const char *holder, const txn_op_t *op) {
     }
   } else {
     recovery_result_t r;
-    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms(), 1,
-                  &r, &err);
+    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms, 1, &r,
+                  &err);
     atomic_fetch_add(&s->stats.recoveries, r.recovered);
   }
 }
@@ -196,6 +201,10 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
       txn_cleanup(&txn);
       return TXN_OUTCOME_FAILED;
     }
+    if (txn.n_ops == 0) {
+      txn_cleanup(&txn); /* nothing to change: trivially committed */
+      return TXN_OUTCOME_COMMITTED;
+    }
     char holder[TXN_ID_LEN + 1];
     txn_outcome_t outcome =
         txn_execute(&s->store, &txn, &opts, failed_op, holder, err);
@@ -205,7 +214,9 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
         resolve_lock(s, holder, &txn.ops[*failed_op]);
       }
       txn_cleanup(&txn);
-      backoff(attempt);
+      if (attempt + 1 < SYNC_MAX_ATTEMPTS) {
+        backoff(attempt);
+      }
       continue;
     }
     txn_cleanup(&txn);

@@ -56,7 +56,9 @@ void sync_destroy(sync_t *sync);
 shards_t *sync_shards(sync_t *sync);
 const sync_stats_t *sync_get_stats(const sync_t *sync);
 
-/* Fills an empty transaction; false (with err) to give up. */
+/* Fills an empty transaction; false (with err) to give up.  Adding no op
+ * at all means there is nothing to do: sync_commit then returns COMMITTED
+ * without touching the database. */
 typedef bool (*sync_build_fn)(void *ctx, txn_t *txn, chorus_error_t *err);
 
 /* Builds and commits a transaction, rebuilding and retrying it with

@@ -26,9 +26,10 @@ static const char *const step_names[] = {
 enum { STEP_AFTER_BEGIN, STEP_AFTER_PREPARE, STEP_AFTER_DECISION,
        STEP_MID_APPLY };
 
-/* A prepare must finish this long before the lease ends, so that a
- * recovery that aborts at the deadline never races a late lock. */
-#define PREPARE_MARGIN_MS 500
+/* No prepare starts in the last quarter of the lease (at most 500 ms), so
+ * that a recovery aborting at the deadline rarely races a late lock (and
+ * store_mongo_collect cleans the rare one that does). */
+#define PREPARE_MARGIN_MAX_MS 500
 
 static void step(const txn_exec_opts_t *opts, int which) {
   if (opts->on_step) {
@@ -55,6 +56,27 @@ void txn_cleanup(txn_t *txn) {
   memset(txn, 0, sizeof *txn);
 }
 
+/* Two ops on one document would share its lock: the second would see the
+ * first's lock as its own and never stage its change.  Such a transaction
+ * is marked invalid and refused by txn_execute. */
+static void check_unique(txn_t *txn) {
+  txn_op_t *last = &txn->ops[txn->n_ops - 1];
+  for (size_t i = 0; i + 1 < txn->n_ops; i++) {
+    const txn_op_t *op = &txn->ops[i];
+    if (op->shard == last->shard && !strcmp(op->coll, last->coll) &&
+        op->id.value_type == last->id.value_type) {
+      bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
+      bson_append_value(&a, "v", 1, &op->id);
+      bson_append_value(&b, "v", 1, &last->id);
+      if (bson_equal(&a, &b)) {
+        txn->invalid = true;
+      }
+      bson_destroy(&a);
+      bson_destroy(&b);
+    }
+  }
+}
+
 static txn_op_t *add_op(txn_t *txn, txn_kind_t kind, int shard,
                         const char *coll) {
   BSON_ASSERT(txn->n_ops < TXN_MAX_OPS);
@@ -74,6 +96,7 @@ void txn_add_insert(txn_t *txn, int shard, const char *coll,
   BSON_ASSERT(bson_iter_init_find(&it, doc, "_id"));
   bson_value_copy(bson_iter_value(&it), &op->id);
   op->doc = bson_copy(doc);
+  check_unique(txn);
 }
 
 void txn_add_update(txn_t *txn, int shard, const char *coll,
@@ -87,6 +110,7 @@ void txn_add_update(txn_t *txn, int shard, const char *coll,
     op->check_version = true;
     op->version = *expect_version;
   }
+  check_unique(txn);
 }
 
 void txn_add_delete(txn_t *txn, int shard, const char *coll,
@@ -97,6 +121,7 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
     op->check_version = true;
     op->version = *expect_version;
   }
+  check_unique(txn);
 }
 
 /* Applies the decided state to ops[0..n); stops at the first failure. */
@@ -146,6 +171,14 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   lock_owner[0] = '\0';
 
   int64_t deadline = opts->now_ms() + opts->lease_ms;
+  int64_t margin = opts->lease_ms / 4 < PREPARE_MARGIN_MAX_MS
+                       ? opts->lease_ms / 4
+                       : PREPARE_MARGIN_MAX_MS;
+  if (txn->invalid) {
+    chorus_error_set(err, 500, "internal",
+                     "a transaction names one document twice");
+    return TXN_OUTCOME_FAILED;
+  }
   if (!store->begin(store->impl, txn, opts->owner, deadline, err)) {
     return TXN_OUTCOME_FAILED; /* nothing was written that matters */
   }
@@ -157,7 +190,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   chorus_error_t prepare_err;
   chorus_error_clear(&prepare_err);
   for (size_t i = 0; i < txn->n_ops && vote == TXN_VOTE_YES; i++) {
-    if (opts->now_ms() > deadline - PREPARE_MARGIN_MS) {
+    if (opts->now_ms() > deadline - margin) {
       vote = TXN_VOTE_STALE; /* too slow: give up before recovery does */
       *failed_op = i;
       break;
@@ -180,10 +213,18 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   step(opts, STEP_AFTER_DECISION);
 
   /* Phase 2.  An abort only needs the ops we may have locked; a commit
-   * means every op was prepared. */
+   * means every op was prepared.  When a prepare failed on a database
+   * error, that participant's database is likely down: we do not wait on
+   * it again, and leave its cleanup (and the finish) to recovery, which
+   * keeps retrying until it answers.  The decision is durable already. */
   size_t n = actual == TXN_COMMITTED ? txn->n_ops : prepared;
+  bool leave_to_recovery = actual == TXN_ABORTED && vote == TXN_VOTE_ERROR;
+  if (leave_to_recovery) {
+    n = *failed_op;
+  }
   chorus_error_t apply_err;
-  if (apply_ops(store, txn, n, actual, opts, &apply_err)) {
+  if (apply_ops(store, txn, n, actual, opts, &apply_err) &&
+      !leave_to_recovery) {
     chorus_error_t finish_err;
     store->finish(store->impl, txn->id, &finish_err); /* else recovery */
   }

@@ -60,12 +60,15 @@ typedef struct txn_op {
   int64_t version;
   bool staged_known;         /* false for ops loaded back by recovery: the
                                 staged change is read from the document */
+  /* kind 0 (with staged_known false) means "whatever the lock on the
+   * document says": how a lock of an unknown transaction is resolved. */
 } txn_op_t;
 
 typedef struct txn {
   char id[TXN_ID_LEN + 1];
   txn_op_t ops[TXN_MAX_OPS];
   size_t n_ops;
+  bool invalid; /* two ops name the same document: refused (500) */
 } txn_t;
 
 typedef enum {
@@ -143,7 +146,8 @@ typedef struct txn_exec_opts {
   void *step_ctx;
 } txn_exec_opts_t;
 
-/* Building a transaction.  The add functions copy what they are given. */
+/* Building a transaction.  The add functions copy what they are given.
+ * Each document may appear once (else the transaction is invalid). */
 void txn_init(txn_t *txn);
 void txn_cleanup(txn_t *txn);
 void txn_add_insert(txn_t *txn, int shard, const char *coll,

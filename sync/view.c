@@ -67,6 +67,11 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
       bson_append_value(out, key, -1, bson_iter_value(&it));
     }
   }
+  /* A committed update creates version (as $inc would) when absent. */
+  bson_iter_t has_version;
+  if (apply && !bson_iter_init_find(&has_version, doc, "version")) {
+    BSON_APPEND_INT64(out, "version", 1);
+  }
   /* Staged fields the document did not have yet. */
   for (int pass = 0; apply && pass < 2; pass++) {
     bool has = pass == 0 ? has_set : has_inc;

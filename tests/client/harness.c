@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "shards.h"
 #include "testclient.h"
 
@@ -162,6 +163,7 @@ void tc_db_open(tc_db_t *d, const char *uri, const char *name) {
   static bool initialised;
   if (!initialised) {
     mongoc_init();
+    db_log_init();
     initialised = true;
   }
   memset(d, 0, sizeof *d);
@@ -259,4 +261,249 @@ int tc_db_tweet_count_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
   mongoc_cursor_destroy(cursor);
   mongoc_collection_destroy(users);
   return bad;
+}
+
+/* ---- social counters (follows, likes, replies) ---- */
+
+int64_t tc_db_locked_in(tc_db_t *d, const char *coll) {
+  bson_t *filter = BCON_NEW("_txn", "{", "$exists", BCON_BOOL(true), "}");
+  int64_t n = tc_db_count(d, coll, filter);
+  bson_destroy(filter);
+  return n;
+}
+
+bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                        int timeout_ms) {
+  static const char *const colls[] = {"follows", "likes", "notifications"};
+  for (int64_t until = tc_now_ms() + timeout_ms;;) {
+    bool settled = tc_db_unfinished_txns(d) == 0 &&
+                   tc_db_locked_docs(d, n_shards, dbs) == 0;
+    for (size_t i = 0; settled && i < sizeof colls / sizeof colls[0]; i++) {
+      settled = tc_db_locked_in(d, colls[i]) == 0;
+    }
+    if (settled) {
+      return true;
+    }
+    if (tc_now_ms() >= until) {
+      return false;
+    }
+    tc_sleep_ms(50);
+  }
+}
+
+int64_t tc_db_count_tweets(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                           const bson_t *filter) {
+  int64_t n = 0;
+  for (int k = 0; k < n_shards; k++) {
+    char coll[16];
+    shards_tweet_coll(k, coll);
+    n += tc_db_count(dbs && dbs[k] ? dbs[k] : d, coll, filter);
+  }
+  return n;
+}
+
+bool tc_db_user_oid(tc_db_t *d, const char *username, bson_oid_t *out) {
+  char lc[64];
+  size_t i;
+  for (i = 0; username[i] && i < sizeof lc - 1; i++) {
+    char ch = username[i];
+    lc[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  }
+  lc[i] = '\0';
+  mongoc_collection_t *users = mongoc_database_get_collection(d->db, "users");
+  bson_t *filter = BCON_NEW("username_lc", BCON_UTF8(lc));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(users, filter, NULL, NULL);
+  const bson_t *doc;
+  bool found = false;
+  if (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), out);
+      found = true;
+    }
+  }
+  bson_error_t err;
+  if (mongoc_cursor_error(cursor, &err)) {
+    fail_msg("find user %s: %s", username, err.message);
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(filter);
+  mongoc_collection_destroy(users);
+  return found;
+}
+
+/* An open-addressing map from ObjectId to four counters. */
+typedef struct oid_counts {
+  bson_oid_t id;
+  bool used;
+  int64_t n[4];
+} oid_counts_t;
+
+typedef struct oid_map {
+  oid_counts_t *slots;
+  size_t cap; /* a power of two */
+  size_t len;
+} oid_map_t;
+
+static oid_counts_t *oid_map_slot(oid_map_t *m, const bson_oid_t *id) {
+  if (2 * (m->len + 1) > m->cap) {
+    oid_map_t bigger = {NULL, m->cap ? 2 * m->cap : 1024, 0};
+    bigger.slots = bson_malloc0(bigger.cap * sizeof *bigger.slots);
+    for (size_t i = 0; i < m->cap; i++) {
+      if (m->slots[i].used) {
+        *oid_map_slot(&bigger, &m->slots[i].id) = m->slots[i];
+      }
+    }
+    bson_free(m->slots);
+    *m = bigger;
+  }
+  size_t i = (size_t)bson_oid_hash(id) & (m->cap - 1);
+  while (m->slots[i].used && !bson_oid_equal(&m->slots[i].id, id)) {
+    i = (i + 1) & (m->cap - 1);
+  }
+  if (!m->slots[i].used) {
+    m->slots[i].used = true;
+    bson_oid_copy(id, &m->slots[i].id);
+    m->len++;
+  }
+  return &m->slots[i];
+}
+
+static int64_t oid_map_get(oid_map_t *m, const bson_oid_t *id, int k) {
+  return oid_map_slot(m, id)->n[k];
+}
+
+static const bson_oid_t *doc_oid(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_OID(&it)
+             ? bson_iter_oid(&it)
+             : NULL;
+}
+
+static int64_t doc_int(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_NUMBER(&it)
+             ? bson_iter_as_int64(&it)
+             : 0;
+}
+
+typedef void (*doc_fn)(const bson_t *doc, void *ctx);
+
+static void scan(mongoc_database_t *db, const char *coll_name, doc_fn fn,
+                 void *ctx) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(db, coll_name);
+  bson_t empty = BSON_INITIALIZER;
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, &empty, NULL, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    fn(doc, ctx);
+  }
+  bson_error_t err;
+  if (mongoc_cursor_error(cursor, &err)) {
+    fail_msg("scan %s: %s", coll_name, err.message);
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+}
+
+enum { C_FOLLOWERS, C_FOLLOWING, C_TWEETS };
+enum { C_LIKES, C_REPLIES };
+
+typedef struct recount {
+  oid_map_t users;  /* C_FOLLOWERS, C_FOLLOWING, C_TWEETS */
+  oid_map_t tweets; /* C_LIKES, C_REPLIES */
+  int bad;
+} recount_t;
+
+static void count_follow(const bson_t *doc, void *ctx) {
+  recount_t *rc = ctx;
+  const bson_oid_t *follower = doc_oid(doc, "follower_id");
+  const bson_oid_t *followee = doc_oid(doc, "followee_id");
+  if (follower && followee) {
+    oid_map_slot(&rc->users, followee)->n[C_FOLLOWERS]++;
+    oid_map_slot(&rc->users, follower)->n[C_FOLLOWING]++;
+  }
+}
+
+static void count_like(const bson_t *doc, void *ctx) {
+  recount_t *rc = ctx;
+  const bson_oid_t *tweet = doc_oid(doc, "tweet_id");
+  if (tweet) {
+    oid_map_slot(&rc->tweets, tweet)->n[C_LIKES]++;
+  }
+}
+
+static void count_tweet(const bson_t *doc, void *ctx) {
+  recount_t *rc = ctx;
+  const bson_oid_t *author = doc_oid(doc, "author_id");
+  const bson_oid_t *parent = doc_oid(doc, "reply_to");
+  if (author) {
+    oid_map_slot(&rc->users, author)->n[C_TWEETS]++;
+  }
+  if (parent) {
+    oid_map_slot(&rc->tweets, parent)->n[C_REPLIES]++;
+  }
+}
+
+static void check_counter(recount_t *rc, const char *what,
+                          const bson_oid_t *id, const char *field,
+                          int64_t stored, int64_t actual) {
+  if (stored != actual) {
+    char hex[25];
+    bson_oid_to_string(id, hex);
+    fprintf(stderr, "%s %s: %s %lld but %lld counted\n", what, hex, field,
+            (long long)stored, (long long)actual);
+    rc->bad++;
+  }
+}
+
+static void check_user(const bson_t *doc, void *ctx) {
+  recount_t *rc = ctx;
+  const bson_oid_t *id = doc_oid(doc, "_id");
+  if (!id) {
+    return;
+  }
+  check_counter(rc, "user", id, "followers_count",
+                doc_int(doc, "followers_count"),
+                oid_map_get(&rc->users, id, C_FOLLOWERS));
+  check_counter(rc, "user", id, "following_count",
+                doc_int(doc, "following_count"),
+                oid_map_get(&rc->users, id, C_FOLLOWING));
+  check_counter(rc, "user", id, "tweet_count", doc_int(doc, "tweet_count"),
+                oid_map_get(&rc->users, id, C_TWEETS));
+}
+
+static void check_tweet(const bson_t *doc, void *ctx) {
+  recount_t *rc = ctx;
+  const bson_oid_t *id = doc_oid(doc, "_id");
+  if (!id) {
+    return;
+  }
+  check_counter(rc, "tweet", id, "like_count", doc_int(doc, "like_count"),
+                oid_map_get(&rc->tweets, id, C_LIKES));
+  check_counter(rc, "tweet", id, "reply_count", doc_int(doc, "reply_count"),
+                oid_map_get(&rc->tweets, id, C_REPLIES));
+}
+
+int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
+  recount_t rc;
+  memset(&rc, 0, sizeof rc);
+  scan(d->db, "follows", count_follow, &rc);
+  scan(d->db, "likes", count_like, &rc);
+  for (int k = 0; k < n_shards; k++) {
+    char coll[16];
+    shards_tweet_coll(k, coll);
+    scan((dbs && dbs[k] ? dbs[k] : d)->db, coll, count_tweet, &rc);
+  }
+  scan(d->db, "users", check_user, &rc);
+  for (int k = 0; k < n_shards; k++) {
+    char coll[16];
+    shards_tweet_coll(k, coll);
+    scan((dbs && dbs[k] ? dbs[k] : d)->db, coll, check_tweet, &rc);
+  }
+  bson_free(rc.users.slots);
+  bson_free(rc.tweets.slots);
+  return rc.bad;
 }

@@ -74,4 +74,31 @@ int tc_db_tweet_count_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs);
 int64_t tc_now_ms(void);
 void tc_sleep_ms(int ms);
 
+/* ---- social counters (follows, likes, replies) ---- */
+
+/* Documents carrying a lock in the main database's collection coll. */
+int64_t tc_db_locked_in(tc_db_t *d, const char *coll);
+
+/* Waits up to timeout_ms until no transaction is unfinished and no
+ * document carries a lock (users, tweet shards, follows, likes,
+ * notifications); false on timeout. */
+bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                        int timeout_ms);
+
+/* Counts the documents matching filter over tweets_0..n_shards-1. */
+int64_t tc_db_count_tweets(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                           const bson_t *filter);
+
+/* The _id of the user named username (any letter case); false if none. */
+bool tc_db_user_oid(tc_db_t *d, const char *username, bson_oid_t *out);
+
+/* Recounts every stored counter from the documents it counts and returns
+ * how many disagree, printing each: users.followers_count (follows with
+ * that followee_id), users.following_count (follows with that
+ * follower_id), users.tweet_count (tweets by author_id over all shards),
+ * and for every tweet like_count (likes with that tweet_id) and
+ * reply_count (existing tweets whose reply_to is its _id).  An absent
+ * counter reads as 0.  Call it once tc_db_wait_settled is true. */
+int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs);
+
 #endif

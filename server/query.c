@@ -1,0 +1,112 @@
+/*
+ * query.c - see query.h.
+ */
+#include "query.h"
+
+/* Reads at most `ask` raw documents. */
+static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
+                     const bson_t *sort, size_t ask, bson_t **docs,
+                     size_t *n, chorus_error_t *err) {
+  bson_t opts = BSON_INITIALIZER;
+  if (sort) {
+    BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+  }
+  BSON_APPEND_INT64(&opts, "limit", (int64_t)ask);
+  mongoc_client_t *client = db_acquire(db);
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  const bson_t *doc;
+  *n = 0;
+  while (*n < ask && mongoc_cursor_next(cursor, &doc)) {
+    docs[(*n)++] = bson_copy(doc);
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, coll_name);
+    for (size_t i = 0; i < *n; i++) {
+      bson_destroy(docs[i]);
+    }
+    *n = 0;
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  bson_destroy(&opts);
+  return ok;
+}
+
+bool query_visible(db_t *db, sync_t *sync, const char *coll,
+                   const bson_t *filter, const bson_t *sort, size_t want,
+                   query_result_t *out, chorus_error_t *err) {
+  out->docs = NULL;
+  out->n = 0;
+  if (want == 0) {
+    return true;
+  }
+  for (size_t ask = want;; ask *= 2) {
+    bson_t **docs = bson_malloc0(sizeof *docs * ask);
+    bool *visible = bson_malloc0(sizeof *visible * ask);
+    size_t got = 0;
+    bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
+              sync_view(sync, docs, got, visible, err);
+    size_t shown = 0;
+    for (size_t i = 0; i < got; i++) {
+      if (ok && visible[i] && shown < want) {
+        docs[shown++] = docs[i];
+      } else {
+        bson_destroy(docs[i]);
+      }
+    }
+    bson_free(visible);
+    if (!ok || shown == want || got < ask) {
+      out->docs = docs;
+      out->n = ok ? shown : 0;
+      return ok;
+    }
+    for (size_t i = 0; i < shown; i++) {
+      bson_destroy(docs[i]);
+    }
+    bson_free(docs);
+  }
+}
+
+bool query_by_id(db_t *db, sync_t *sync, const char *coll,
+                 const bson_value_t *id, bson_t **doc, bool *found,
+                 chorus_error_t *err) {
+  bson_t filter = BSON_INITIALIZER;
+  bson_append_value(&filter, "_id", 3, id);
+  query_result_t r;
+  bool ok = query_visible(db, sync, coll, &filter, NULL, 1, &r, err);
+  bson_destroy(&filter);
+  *found = ok && r.n == 1;
+  *doc = *found ? r.docs[0] : NULL;
+  bson_free(r.docs);
+  return ok;
+}
+
+bool query_count(db_t *db, const char *coll_name, const bson_t *filter,
+                 int64_t *count, chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  bson_error_t berr;
+  *count = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
+                                             &berr);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  if (*count < 0) {
+    chorus_error_from_bson(err, &berr, coll_name);
+    return false;
+  }
+  return true;
+}
+
+void query_result_free(query_result_t *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    bson_destroy(r->docs[i]);
+  }
+  bson_free(r->docs);
+  r->docs = NULL;
+  r->n = 0;
+}

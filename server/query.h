@@ -1,0 +1,47 @@
+/*
+ * query.h - reading documents as committed: the one read path of the
+ * storage modules.
+ *
+ * query_visible() runs a find on one collection, copies the raw documents,
+ * gives the client back, and passes the copies through sync_view, so that
+ * documents locked by an undecided transaction show their committed state
+ * and staged inserts stay hidden.  Because hidden documents take places in
+ * a raw page, a page that comes back short is asked again with a larger
+ * limit until it is full or the collection has no more.
+ *
+ * Thread-safe; the caller must hold no database client.
+ */
+#ifndef CHORUS_QUERY_H
+#define CHORUS_QUERY_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+
+#include "db.h"
+#include "error.h"
+#include "sync.h"
+
+typedef struct query_result {
+  bson_t **docs; /* owned; query_result_free */
+  size_t n;
+} query_result_t;
+
+/* Up to `want` visible documents of coll matching filter in the order of
+ * `sort` (NULL: natural).  opts may add a projection (it must keep _txn);
+ * it must not contain sort or limit. */
+bool query_visible(db_t *db, sync_t *sync, const char *coll,
+                   const bson_t *filter, const bson_t *sort, size_t want,
+                   query_result_t *out, chorus_error_t *err);
+
+/* The one visible document with this _id; *found false when none. */
+bool query_by_id(db_t *db, sync_t *sync, const char *coll,
+                 const bson_value_t *id, bson_t **doc, bool *found,
+                 chorus_error_t *err);
+
+/* Counts documents matching filter (raw: staged inserts included). */
+bool query_count(db_t *db, const char *coll, const bson_t *filter,
+                 int64_t *count, chorus_error_t *err);
+
+void query_result_free(query_result_t *r);
+
+#endif

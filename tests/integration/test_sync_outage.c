@@ -1,0 +1,210 @@
+/*
+ * test_sync_outage.c - tweet shards on two separate database servers, and
+ * one of them stopped in the middle of a stream of transactions.
+ *
+ * Shard 1 lives on a second database server started for this test; shard
+ * 0 and everything else on the main one.  While writers post tweets for
+ * users of both shards, the second server is stopped and, a few seconds
+ * later, started again.  Every request must answer within 5 s: 201 when
+ * it only needs the main server, 503 with Retry-After when it needs the
+ * stopped one, never a hang.  Afterwards recovery finishes whatever was in
+ * flight, and the end state is consistent: no locks, no unfinished
+ * transaction, stored counts equal true counts, across both servers.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "testclient.h"
+
+#define PASSWORD "correct horse battery"
+#define N_USERS 8
+#define ANSWER_BOUND_MS 5000
+
+typedef struct outage {
+  char dir[128];
+  int port;
+  char uri[160];
+} outage_t;
+
+static void second_db(const outage_t *o, const char *verb) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "bash '%s' %s --port %d --dir '%s' >&2",
+           tc_env("CHORUS_TEST_MONGO_SETUP"), verb, o->port, o->dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+typedef struct stream {
+  const char *url;
+  char (*tokens)[128];
+  atomic_bool stop;
+  atomic_int created, unavailable, other, slow;
+  int64_t slowest_ms;
+} stream_t;
+
+static void *writer_main(void *arg) {
+  stream_t *s = arg;
+  int n = 0;
+  while (!atomic_load(&s->stop)) {
+    tc_client_t *c = tc_client_new(s->url);
+    tc_client_set_timeout_ms(c, 15000);
+    tc_set_cookie(c, "chorus_session", s->tokens[n % N_USERS]);
+    char body[64];
+    snprintf(body, sizeof body, "{\"text\":\"outage stream %d\"}", n++);
+    int64_t t0 = tc_now_ms();
+    tc_response_t r;
+    bool sent = tc_try_request(c, "POST", "/api/tweet", body, strlen(body),
+                               NULL, &r);
+    int64_t took = tc_now_ms() - t0;
+    if (took > s->slowest_ms) {
+      s->slowest_ms = took;
+    }
+    if (took > ANSWER_BOUND_MS) {
+      atomic_fetch_add(&s->slow, 1);
+    }
+    if (sent && r.status == 201) {
+      atomic_fetch_add(&s->created, 1);
+    } else if (sent && r.status == 503) {
+      char retry[16];
+      assert_true(tc_header(&r, "Retry-After", retry, sizeof retry));
+      atomic_fetch_add(&s->unavailable, 1);
+    } else {
+      print_error("unexpected answer during the outage: %ld %s\n", r.status,
+                  r.body);
+      atomic_fetch_add(&s->other, 1);
+    }
+    tc_response_free(&r);
+    tc_client_destroy(c);
+  }
+  return NULL;
+}
+
+static void test_shard_server_outage(void **state) {
+  (void)state;
+  outage_t o;
+  o.port = tc_free_port();
+  snprintf(o.dir, sizeof o.dir, "%s/outage-db-%d",
+           getenv("CHORUS_TEST_LOG_DIR") ? getenv("CHORUS_TEST_LOG_DIR")
+                                         : "/tmp",
+           o.port);
+  snprintf(o.uri, sizeof o.uri,
+           "mongodb://127.0.0.1:%d/outage_shard?replicaSet=rs0", o.port);
+  second_db(&o, "start");
+
+  char db_name[64];
+  snprintf(db_name, sizeof db_name, "outage_%d", (int)getpid());
+  tc_server_t a, b;
+  tc_server_init(&a, "a", db_name);
+  tc_server_init(&b, "b", db_name);
+  a.shards = b.shards = 2;
+  snprintf(a.extra, sizeof a.extra, "--shard 1=%s", o.uri);
+  snprintf(b.extra, sizeof b.extra, "--shard 1=%s", o.uri);
+  assert_true(tc_server_start(&a));
+  assert_true(tc_server_start(&b));
+
+  static char tokens[N_USERS][128];
+  for (int u = 0; u < N_USERS; u++) {
+    tc_client_t *c = tc_client_new(u % 2 ? b.url : a.url);
+    char name[31], id[25];
+    tc_unique_name("outage", name);
+    tc_register(c, name, PASSWORD);
+    assert_true(tc_cookie(c, "chorus_session", tokens[u], sizeof tokens[u]));
+    tc_post_tweet(c, "before the outage", id);
+    tc_client_destroy(c);
+  }
+  tc_db_t db, shard_db;
+  tc_db_open(&db, NULL, db_name);
+  tc_db_open(&shard_db, o.uri, "outage_shard");
+  tc_db_t *dbs[2] = {NULL, &shard_db};
+  /* With 8 users both shards are used (a 1 in 128 chance otherwise). */
+  assert_true(tc_db_count(&shard_db, "tweets_1", NULL) > 0);
+  assert_true(tc_db_count(&db, "tweets_0", NULL) > 0);
+
+  stream_t streams[2];
+  pthread_t threads[2];
+  for (int i = 0; i < 2; i++) {
+    memset(&streams[i], 0, sizeof streams[i]);
+    streams[i].url = i ? b.url : a.url;
+    streams[i].tokens = tokens;
+    pthread_create(&threads[i], NULL, writer_main, &streams[i]);
+  }
+  tc_sleep_ms(1500);
+  second_db(&o, "stop");
+  tc_sleep_ms(6000);
+
+  /* During the outage: reads that need the stopped shard are 503, fast. */
+  tc_client_t *reader = tc_client_new(a.url);
+  int64_t t0 = tc_now_ms();
+  tc_response_t r;
+  tc_get(reader, "/api/tweet", &r);
+  tc_assert_error(&r, 503, "db_unavailable");
+  tc_response_free(&r);
+  assert_true(tc_now_ms() - t0 < ANSWER_BOUND_MS);
+  tc_get(reader, "/healthz", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+
+  second_db(&o, "start");
+  tc_sleep_ms(3000);
+  for (int i = 0; i < 2; i++) {
+    atomic_store(&streams[i].stop, true);
+    pthread_join(threads[i], NULL);
+  }
+  int created = 0, unavailable = 0;
+  for (int i = 0; i < 2; i++) {
+    fprintf(stderr,
+            "outage stream %d: %d created, %d unavailable, %d other, "
+            "slowest %lld ms\n",
+            i, atomic_load(&streams[i].created),
+            atomic_load(&streams[i].unavailable),
+            atomic_load(&streams[i].other),
+            (long long)streams[i].slowest_ms);
+    assert_int_equal(atomic_load(&streams[i].other), 0);
+    assert_int_equal(atomic_load(&streams[i].slow), 0);
+    created += atomic_load(&streams[i].created);
+    unavailable += atomic_load(&streams[i].unavailable);
+  }
+  assert_true(created > 0);      /* shard 0 users kept posting */
+  assert_true(unavailable > 0);  /* shard 1 users were told to retry */
+
+  /* After: recovery finishes what was in flight; all is consistent. */
+  int64_t since = tc_now_ms();
+  while (tc_db_unfinished_txns(&db) > 0 ||
+         tc_db_locked_docs(&db, 2, dbs) > 0) {
+    assert_true(tc_now_ms() - since < 10000);
+    tc_sleep_ms(100);
+  }
+  assert_int_equal(tc_db_tweet_count_mismatches(&db, 2, dbs), 0);
+  tc_get(reader, "/api/tweet", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  for (int u = 0; u < N_USERS; u++) {
+    tc_client_t *c = tc_client_new(b.url);
+    tc_set_cookie(c, "chorus_session", tokens[u]);
+    char id[25];
+    tc_post_tweet(c, "after the outage", id);
+    tc_client_destroy(c);
+  }
+  assert_int_equal(tc_db_tweet_count_mismatches(&db, 2, dbs), 0);
+
+  tc_client_destroy(reader);
+  tc_server_kill(&a, SIGTERM);
+  tc_server_kill(&b, SIGTERM);
+  tc_db_drop(&db);
+  tc_db_drop(&shard_db);
+  tc_db_close(&shard_db);
+  tc_db_close(&db);
+  second_db(&o, "stop");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_shard_server_outage),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

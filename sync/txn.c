@@ -59,20 +59,48 @@ void txn_cleanup(txn_t *txn) {
 /* Two ops on one document would share its lock: the second would see the
  * first's lock as its own and never stage its change.  Such a transaction
  * is marked invalid and refused by txn_execute. */
+static bool is_number(const bson_value_t *v) {
+  return v->value_type == BSON_TYPE_INT32 ||
+         v->value_type == BSON_TYPE_INT64 ||
+         v->value_type == BSON_TYPE_DOUBLE;
+}
+
+static double number_of(const bson_value_t *v) {
+  switch (v->value_type) {
+  case BSON_TYPE_INT32:
+    return v->value.v_int32;
+  case BSON_TYPE_INT64:
+    return (double)v->value.v_int64;
+  default:
+    return v->value.v_double;
+  }
+}
+
+/* Whether two _id values name one document (MongoDB compares numbers by
+ * value: 7, NumberLong(7) and 7.0 are the same _id). */
+static bool same_id(const bson_value_t *a, const bson_value_t *b) {
+  if (is_number(a) && is_number(b)) {
+    return number_of(a) == number_of(b);
+  }
+  if (a->value_type != b->value_type) {
+    return false;
+  }
+  bson_t x = BSON_INITIALIZER, y = BSON_INITIALIZER;
+  bson_append_value(&x, "v", 1, a);
+  bson_append_value(&y, "v", 1, b);
+  bool same = bson_equal(&x, &y);
+  bson_destroy(&x);
+  bson_destroy(&y);
+  return same;
+}
+
 static void check_unique(txn_t *txn) {
   txn_op_t *last = &txn->ops[txn->n_ops - 1];
   for (size_t i = 0; i + 1 < txn->n_ops; i++) {
     const txn_op_t *op = &txn->ops[i];
     if (op->shard == last->shard && !strcmp(op->coll, last->coll) &&
-        op->id.value_type == last->id.value_type) {
-      bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
-      bson_append_value(&a, "v", 1, &op->id);
-      bson_append_value(&b, "v", 1, &last->id);
-      if (bson_equal(&a, &b)) {
-        txn->invalid = true;
-      }
-      bson_destroy(&a);
-      bson_destroy(&b);
+        same_id(&op->id, &last->id)) {
+      txn->invalid = true;
     }
   }
 }

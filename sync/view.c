@@ -101,7 +101,10 @@ typedef struct decision {
 
 bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
                   bool *visible, chorus_error_t *err) {
-  decision_t cache[16];
+  /* One decision per distinct transaction for the whole call: two
+   * documents of one transaction must never be shown with different
+   * decisions, so the cache never evicts (it holds at most n). */
+  decision_t *cache = NULL;
   size_t cached = 0;
   for (size_t i = 0; i < n; i++) {
     bson_iter_t it, id;
@@ -127,13 +130,15 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
       bool found, done;
       if (!store->get_state(store->impl, txn_id, &state, &found, &done,
                             err)) {
+        bson_free(cache);
         return false;
       }
       committed = found && state == TXN_COMMITTED;
-      if (cached < sizeof cache / sizeof cache[0]) {
-        bson_strncpy(cache[cached].id, txn_id, sizeof cache[cached].id);
-        cache[cached++].committed = committed;
+      if (!cache) {
+        cache = bson_malloc0(sizeof *cache * n);
       }
+      bson_strncpy(cache[cached].id, txn_id, sizeof cache[cached].id);
+      cache[cached++].committed = committed;
     }
     bson_t out;
     visible[i] = view_apply(docs[i], committed, &out);
@@ -143,5 +148,6 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
       bson_destroy(&out);
     }
   }
+  bson_free(cache);
   return true;
 }

@@ -40,6 +40,7 @@ typedef struct fake_rec {
   char owner[OWNER_MAX];
   int64_t lease;
   int64_t deadline;
+  int64_t finished_at; /* fake clock time of the (last) finish */
   size_t n_ops;
   fake_rec_op_t ops[TXN_MAX_OPS];
 } fake_rec_t;
@@ -57,6 +58,9 @@ struct fake_store {
   bool failed;
   void (*claim_hook)(void *ctx);
   void *claim_hook_ctx;
+  void (*call_hook)(void *ctx, fake_fn_t fn);
+  void *call_hook_ctx;
+  bool in_call_hook;
 };
 
 /* ------------------------------------------------------------------ */
@@ -84,6 +88,15 @@ enum { GATE_OK, GATE_FAIL, GATE_LOSE };
 
 /* Counts a call and says whether it fails (before or after its effect). */
 static int gate(fake_store_t *fs, fake_fn_t fn) {
+  if (fs->call_hook && !fs->in_call_hook) {
+    fs->in_call_hook = true;
+    fs->call_hook(fs->call_hook_ctx, fn);
+    fs->in_call_hook = false;
+  }
+  if (getenv("FAKE_STORE_TRACE")) {
+    fprintf(stderr, "fake_store: call %ld fn %d budget %ld\n",
+            fs->total_calls, (int)fn, fs->budget);
+  }
   fs->calls[fn]++;
   fs->total_calls++;
   if (fs->budget < 0) {
@@ -372,7 +385,8 @@ static bool append_inc(bson_t *out, const char *key, const bson_iter_t *cur,
     return false; /* "Cannot apply $inc to a value of non-numeric type" */
   }
   if (!cur) {
-    bson_append_value(out, key, -1, bson_iter_value(by));
+    bson_iter_t copy = *by;
+    bson_append_value(out, key, -1, bson_iter_value(&copy));
     return true;
   }
   if (BSON_ITER_HOLDS_DOUBLE(cur) || BSON_ITER_HOLDS_DOUBLE(by)) {
@@ -459,21 +473,44 @@ static bson_t *apply_update(const bson_t *doc, const bson_t *set,
   return out;
 }
 
-static bool fake_commit_op(void *impl, const char *txn_id, const txn_op_t *op,
-                           chorus_error_t *err) {
+/* lock_kind(): an op of kind 0 takes its kind from the lock when txn_id
+ * holds it; false when it does not (then nothing is to be done). */
+static bool resolve_kind(const fake_doc_t *d, const char *txn_id,
+                         const txn_op_t *given, txn_op_t *op) {
+  *op = *given;
+  if (given->kind != 0) {
+    return true;
+  }
+  bson_iter_t it, kind;
+  if (!locked_by(d, txn_id) || !bson_iter_init(&it, d->doc) ||
+      !bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".kind", &kind) ||
+      !BSON_ITER_HOLDS_UTF8(&kind)) {
+    return false;
+  }
+  const char *k = bson_iter_utf8(&kind, NULL);
+  op->kind = !strcmp(k, "insert")   ? TXN_INSERT
+             : !strcmp(k, "update") ? TXN_UPDATE
+                                    : TXN_DELETE;
+  return true;
+}
+
+static bool fake_commit_op(void *impl, const char *txn_id,
+                           const txn_op_t *given, chorus_error_t *err) {
   fake_store_t *fs = impl;
   int g = gate(fs, FAKE_COMMIT_OP);
   if (g == GATE_FAIL) {
     unavailable(err);
     return false;
   }
-  fake_doc_t *d = find_doc(fs, op->shard, op->coll, &op->id);
+  fake_doc_t *d = find_doc(fs, given->shard, given->coll, &given->id);
   if (d && d->down) {
     unavailable(err);
     return false;
   }
   bool ok = true;
-  if (locked_by(d, txn_id)) {
+  txn_op_t resolved;
+  const txn_op_t *op = &resolved;
+  if (resolve_kind(d, txn_id, given, &resolved) && locked_by(d, txn_id)) {
     if (op->kind == TXN_DELETE) {
       set_doc(d, NULL);
     } else if (op->kind == TXN_INSERT) {
@@ -511,20 +548,22 @@ static bool fake_commit_op(void *impl, const char *txn_id, const txn_op_t *op,
   return ok;
 }
 
-static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
-                          chorus_error_t *err) {
+static bool fake_abort_op(void *impl, const char *txn_id,
+                          const txn_op_t *given, chorus_error_t *err) {
   fake_store_t *fs = impl;
   int g = gate(fs, FAKE_ABORT_OP);
   if (g == GATE_FAIL) {
     unavailable(err);
     return false;
   }
-  fake_doc_t *d = find_doc(fs, op->shard, op->coll, &op->id);
+  fake_doc_t *d = find_doc(fs, given->shard, given->coll, &given->id);
   if (d && d->down) {
     unavailable(err);
     return false;
   }
-  if (locked_by(d, txn_id)) {
+  txn_op_t resolved;
+  const txn_op_t *op = &resolved;
+  if (resolve_kind(d, txn_id, given, &resolved) && locked_by(d, txn_id)) {
     if (op->kind == TXN_INSERT) {
       set_doc(d, NULL);
     } else {
@@ -594,9 +633,9 @@ static bool fake_decide(void *impl, const char *txn_id, txn_state_t to,
     r->state = to; /* update_one({_id, state: pending}, {$set: {state}}) */
     *actual = to;
   } else if (!r) {
-    chorus_error_set(err, 500, "txn_lost", "transaction record %s vanished",
-                     txn_id);
-    ok = false;
+    /* collected: only an aborted one can be finished under a live
+     * coordinator */
+    *actual = TXN_ABORTED;
   } else {
     *actual = r->state;
   }
@@ -617,6 +656,7 @@ static bool fake_finish(void *impl, const char *txn_id, chorus_error_t *err) {
   fake_rec_t *r = find_rec(fs, txn_id);
   if (r) {
     r->done = true;
+    r->finished_at = fake_clock_peek();
   }
   if (g == GATE_LOSE) {
     unavailable(err);
@@ -786,6 +826,12 @@ void fake_store_set_claim_hook(fake_store_t *fs, void (*fn)(void *ctx),
   fs->claim_hook_ctx = ctx;
 }
 
+void fake_store_set_call_hook(fake_store_t *fs,
+                              void (*fn)(void *ctx, fake_fn_t fn), void *ctx) {
+  fs->call_hook = fn;
+  fs->call_hook_ctx = ctx;
+}
+
 long fake_store_calls(const fake_store_t *fs) { return fs->total_calls; }
 
 long fake_store_calls_of(const fake_store_t *fs, fake_fn_t fn) {
@@ -946,4 +992,44 @@ size_t fake_store_unfinished(const fake_store_t *fs) {
     n += !fs->recs[i].done;
   }
   return n;
+}
+
+/* store_mongo_collect(): first unlock, once more, every participant of an
+ * aborted finished record (late locks), then delete finished records. */
+bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
+                        int64_t *deleted) {
+  *deleted = 0;
+  for (size_t i = 0; i < fs->n_recs; i++) {
+    fake_rec_t *r = &fs->recs[i];
+    if (!r->done || r->state != TXN_ABORTED ||
+        r->finished_at >= older_than_ms) {
+      continue;
+    }
+    for (size_t j = 0; j < r->n_ops; j++) {
+      txn_op_t op;
+      memset(&op, 0, sizeof op);
+      op.kind = r->ops[j].kind;
+      op.shard = r->ops[j].shard;
+      bson_strncpy(op.coll, r->ops[j].coll, sizeof op.coll);
+      op.id = r->ops[j].id; /* borrowed */
+      chorus_error_t err;
+      if (!fake_abort_op(fs, r->id, &op, &err)) {
+        return false;
+      }
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < fs->n_recs; i++) {
+    fake_rec_t *r = &fs->recs[i];
+    if (r->done && r->finished_at < older_than_ms) {
+      for (size_t j = 0; j < r->n_ops; j++) {
+        bson_value_destroy(&r->ops[j].id);
+      }
+      (*deleted)++;
+    } else {
+      fs->recs[kept++] = *r;
+    }
+  }
+  fs->n_recs = kept;
+  return true;
 }

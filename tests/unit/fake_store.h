@@ -13,7 +13,9 @@
  * incremented fails as MongoDB would.  Decision records keep state, done,
  * owner, lease counter, deadline and the ops (kind, shard, coll, id), in
  * insertion order (MongoDB's natural order); claim loads ops with
- * staged_known false.
+ * staged_known false.  An op of kind 0 given to commit_op/abort_op takes
+ * its kind from the lock (when the lock is txn_id's).  decide on a missing
+ * (collected) record answers aborted.
  *
  * Fault injection: every call of the vtable counts.  fake_store_fail_after
  * makes every call after the next n fail (an outage, or a coordinator that
@@ -23,6 +25,7 @@
  * its reply is lost.  A failure is a 503 "db_unavailable": prepare returns
  * TXN_VOTE_ERROR, the others false.  fake_store_set_down makes one
  * participant document unreachable (503) for prepare/commit_op/abort_op.
+ * FAKE_STORE_TRACE=1 in the environment logs every call to stderr.
  *
  * A fake clock (fake_clock_now) serves as txn_exec_opts_t.now_ms.
  *
@@ -73,6 +76,11 @@ void fake_store_set_down(fake_store_t *fs, int shard, const char *coll,
 void fake_store_set_claim_hook(fake_store_t *fs, void (*fn)(void *ctx),
                                void *ctx);
 
+/* Called at the start of every vtable call (not re-entered for the calls
+ * it makes itself): lets a test act while a request is "in flight". */
+void fake_store_set_call_hook(fake_store_t *fs,
+                              void (*fn)(void *ctx, fake_fn_t fn), void *ctx);
+
 /* ---- call accounting ---- */
 long fake_store_calls(const fake_store_t *fs);
 long fake_store_calls_of(const fake_store_t *fs, fake_fn_t fn);
@@ -119,6 +127,11 @@ bool fake_store_record_owner(const fake_store_t *fs, const char *txn_id,
                              int64_t *deadline);
 size_t fake_store_record_count(const fake_store_t *fs);
 size_t fake_store_unfinished(const fake_store_t *fs); /* not done */
+/* store_mongo_collect: unlocks once more the participants of aborted
+ * records finished before older_than_ms (late locks), then deletes all
+ * records finished before it (fake clock times). */
+bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
+                        int64_t *deleted);
 
 /* ---- the fake clock ---- */
 int64_t fake_clock_now(void); /* returns the time, then adds the tick */

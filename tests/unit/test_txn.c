@@ -1,0 +1,3306 @@
+/*
+ * test_txn.c - unit tests for the two-phase commit state machine (txn.h)
+ * and its recovery (recovery.h), over the in-memory fake store
+ * (fake_store.h), which mirrors store_mongo.c.
+ *
+ * Covers: building transactions (copies, two ops on one document refused,
+ * including numeric _ids of different types); a multi-op commit across
+ * the main database and two shards (every effect, version bumps, no
+ * locks, record committed and done, the exact sequence of store calls);
+ * every vote-no reason (LOCKED with its owner, STALE, MISSING, EXISTS)
+ * aborting with the right outcome and failed_op, leaving everything
+ * unchanged and never preparing later ops; idempotence of prepare,
+ * commit_op and abort_op; an outage after every store call, a lost reply
+ * at every call and a blip at every call, and a crash at every named
+ * step, each followed by recovery by another server: the committed view
+ * is all-or-nothing and follows the decision before recovery, the end
+ * state is all-or-nothing with no locks and the record done, and an
+ * acknowledged commit is never lost; prepare errors (the failed
+ * participant left to recovery); decide as a compare-and-set against
+ * recovery (abort first: CONFLICT and rollback; claim first but decision
+ * first: roll forward, effects applied once); late prepares landing after
+ * recovery finished (undone by their coordinator; left by a crashed one,
+ * resolved through a kind-0 op and swept by the collector); decide on a
+ * collected record; the prepare margin (min(lease/4, 500 ms)) and its
+ * boundaries; claim exclusivity (sequential and racing), deadlines,
+ * takeover of a takeover, claims of one record, max, a fresh clock per
+ * claim; recovery crashing midway and being finished by another pass; an
+ * unreachable participant; interleaved transactions; and a randomized
+ * model test of 2000 transfers between counters with random faults,
+ * crashes, interleavings and recovery passes, checking the committed sum
+ * after each and, at the end, every counter, version and inserted
+ * document against the decisions.
+ *
+ * CHORUS_TXN_SEED=<n> picks the random test's seed (printed).
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_store.h"
+#include "recovery.h"
+#include "store_mongo.h"
+#include "txn.h"
+#include "view.h"
+
+#define LEASE 2000
+#define OTHER_TXN "aaaaaaaaaaaaaaaaaaaaaaaa"
+
+static fake_store_t *fs;
+static txn_store_t store;
+
+static int setup(void **state) {
+  (void)state;
+  fs = fake_store_new();
+  fake_store_bind(fs, &store);
+  fake_clock_set(1000000);
+  fake_clock_set_tick(0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  fake_store_free(fs);
+  fs = NULL;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A string _id (borrows s). */
+static bson_value_t sid(const char *s) {
+  bson_value_t v;
+  memset(&v, 0, sizeof v);
+  v.value_type = BSON_TYPE_UTF8;
+  v.value.v_utf8.str = (char *)s;
+  v.value.v_utf8.len = (uint32_t)strlen(s);
+  return v;
+}
+
+typedef struct loc {
+  int shard;
+  const char *coll;
+  const char *id;
+} loc_t;
+
+/* Silences recovery_pass's log line for each recovered transaction. */
+static int quiet_fd = -1;
+static void quiet(bool on) {
+  fflush(stderr);
+  if (on && quiet_fd < 0) {
+    quiet_fd = dup(2);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    close(null);
+  } else if (!on && quiet_fd >= 0) {
+    dup2(quiet_fd, 2);
+    close(quiet_fd);
+    quiet_fd = -1;
+  }
+}
+
+/* A clock stopped at a given time, for recovery passes "at" that time
+ * without moving the fake clock. */
+static int64_t pinned_ms;
+static int64_t pinned_now(void) { return pinned_ms; }
+
+static bool recover(const char *owner, int64_t now, int max,
+                    recovery_result_t *r, chorus_error_t *err) {
+  quiet(true);
+  pinned_ms = now;
+  bool ok =
+      recovery_pass(&store, NULL, owner, LEASE, pinned_now, max, r, err);
+  quiet(false);
+  return ok;
+}
+
+static bool recover_one(const char *txn_id, const char *owner, int64_t now,
+                        recovery_result_t *r, chorus_error_t *err) {
+  quiet(true);
+  pinned_ms = now;
+  bool ok = recovery_pass(&store, txn_id, owner, LEASE, pinned_now, 1, r,
+                          err);
+  quiet(false);
+  return ok;
+}
+
+static txn_exec_opts_t opts_for(const char *owner) {
+  txn_exec_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.owner = owner;
+  o.lease_ms = LEASE;
+  o.now_ms = fake_clock_now;
+  return o;
+}
+
+typedef struct result {
+  txn_outcome_t outcome;
+  size_t failed_op;
+  char lock_owner[TXN_ID_LEN + 1];
+  chorus_error_t err;
+} result_t;
+
+static txn_outcome_t run_opts(txn_t *txn, const txn_exec_opts_t *o,
+                              result_t *r) {
+  memset(r, 0, sizeof *r);
+  r->failed_op = 99;
+  memset(r->lock_owner, 'X', TXN_ID_LEN);
+  r->outcome = txn_execute(&store, txn, o, &r->failed_op, r->lock_owner,
+                           &r->err);
+  return r->outcome;
+}
+
+static txn_outcome_t run(txn_t *txn, result_t *r) {
+  txn_exec_opts_t o = opts_for("A");
+  return run_opts(txn, &o, r);
+}
+
+/* A document {_id, <field>: n (int64), version: v (int64)}. */
+static void put_counter(int shard, const char *coll, const char *id,
+                        const char *field, int64_t n, int64_t version) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", id);
+  BSON_APPEND_INT64(&doc, field, n);
+  BSON_APPEND_INT64(&doc, "version", version);
+  fake_store_put(fs, shard, coll, &doc);
+  bson_destroy(&doc);
+}
+
+/* The same document locked by txn_id for kind. */
+static void put_locked(int shard, const char *coll, const char *id,
+                       const char *txn_id, const char *kind) {
+  bson_t doc = BSON_INITIALIZER, lock;
+  BSON_APPEND_UTF8(&doc, "_id", id);
+  BSON_APPEND_INT64(&doc, "n", 1);
+  BSON_APPEND_INT64(&doc, "version", 1);
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, TXN_LOCK_FIELD, &lock);
+  BSON_APPEND_UTF8(&lock, "id", txn_id);
+  BSON_APPEND_UTF8(&lock, "kind", kind);
+  bson_append_document_end(&doc, &lock);
+  fake_store_put(fs, shard, coll, &doc);
+  bson_destroy(&doc);
+}
+
+static void add_inc(txn_t *txn, int shard, const char *coll, const char *id,
+                    const char *field, int64_t by,
+                    const int64_t *expect_version) {
+  bson_value_t v = sid(id);
+  bson_t inc = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&inc, field, by);
+  txn_add_update(txn, shard, coll, &v, NULL, &inc, expect_version);
+  bson_destroy(&inc);
+}
+
+static void add_set_text(txn_t *txn, int shard, const char *coll,
+                         const char *id, const char *text,
+                         const int64_t *expect_version) {
+  bson_value_t v = sid(id);
+  bson_t set = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&set, "text", text);
+  txn_add_update(txn, shard, coll, &v, &set, NULL, expect_version);
+  bson_destroy(&set);
+}
+
+static void add_insert(txn_t *txn, int shard, const char *coll,
+                       const char *id) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", id);
+  BSON_APPEND_UTF8(&doc, "text", "inserted");
+  BSON_APPEND_INT64(&doc, "version", 1);
+  txn_add_insert(txn, shard, coll, &doc);
+  bson_destroy(&doc);
+}
+
+static void add_delete(txn_t *txn, int shard, const char *coll,
+                       const char *id, const int64_t *expect_version) {
+  bson_value_t v = sid(id);
+  txn_add_delete(txn, shard, coll, &v, expect_version);
+}
+
+static bool exists(int shard, const char *coll, const char *id) {
+  bson_value_t v = sid(id);
+  return fake_store_exists(fs, shard, coll, &v);
+}
+
+static bool locked(int shard, const char *coll, const char *id,
+                   char owner[TXN_ID_LEN + 1]) {
+  bson_value_t v = sid(id);
+  return fake_store_locked(fs, shard, coll, &v, owner);
+}
+
+static int64_t field(int shard, const char *coll, const char *id,
+                     const char *name) {
+  bson_value_t v = sid(id);
+  int64_t n = -12345;
+  assert_true(fake_store_field(fs, shard, coll, &v, name, &n));
+  return n;
+}
+
+static int64_t version(int shard, const char *coll, const char *id) {
+  bson_value_t v = sid(id);
+  return fake_store_version(fs, shard, coll, &v);
+}
+
+static const char *text_of(int shard, const char *coll, const char *id) {
+  bson_value_t v = sid(id);
+  const bson_t *doc = fake_store_raw(fs, shard, coll, &v);
+  bson_iter_t it;
+  if (!doc || !bson_iter_init_find(&it, doc, "text") ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return NULL;
+  }
+  return bson_iter_utf8(&it, NULL);
+}
+
+static void assert_record(const char *txn_id, txn_state_t want_state,
+                          bool want_done) {
+  txn_state_t st = TXN_PENDING;
+  bool done = !want_done;
+  assert_true(fake_store_record(fs, txn_id, &st, &done));
+  assert_string_equal(txn_state_name(st), txn_state_name(want_state));
+  assert_int_equal(done, want_done);
+}
+
+/* Snapshots of a set of documents: raw (as stored) or committed view. */
+#define SNAP_MAX 16
+typedef struct snap {
+  bson_t *docs[SNAP_MAX];
+  size_t n;
+  bool view; /* committed view: compared by content, not field order */
+} snap_t;
+
+static void snap_take(snap_t *s, const loc_t *locs, size_t n, bool view) {
+  BSON_ASSERT(n <= SNAP_MAX);
+  s->n = n;
+  s->view = view;
+  for (size_t i = 0; i < n; i++) {
+    bson_value_t v = sid(locs[i].id);
+    s->docs[i] = NULL;
+    if (view) {
+      bson_t out;
+      if (fake_store_visible(fs, locs[i].shard, locs[i].coll, &v, &out)) {
+        s->docs[i] = bson_copy(&out);
+        bson_destroy(&out);
+      }
+    } else {
+      const bson_t *raw =
+          fake_store_raw(fs, locs[i].shard, locs[i].coll, &v);
+      s->docs[i] = raw ? bson_copy(raw) : NULL;
+    }
+  }
+}
+
+static void snap_free(snap_t *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    if (s->docs[i]) {
+      bson_destroy(s->docs[i]);
+    }
+  }
+  s->n = 0;
+}
+
+/* One-way: every field of a is in b with an equal value (numbers by
+ * value, whatever their integer type). */
+static bool fields_in(const bson_t *a, const bson_t *b) {
+  bson_iter_t ia, ib;
+  if (!bson_iter_init(&ia, a)) {
+    return false;
+  }
+  while (bson_iter_next(&ia)) {
+    if (!bson_iter_init_find(&ib, b, bson_iter_key(&ia))) {
+      return false;
+    }
+    if (BSON_ITER_HOLDS_NUMBER(&ia) && BSON_ITER_HOLDS_NUMBER(&ib)) {
+      if (bson_iter_as_int64(&ia) != bson_iter_as_int64(&ib) ||
+          bson_iter_as_double(&ia) != bson_iter_as_double(&ib)) {
+        return false;
+      }
+      continue;
+    }
+    bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
+    bson_append_value(&va, "v", 1, bson_iter_value(&ia));
+    bson_append_value(&vb, "v", 1, bson_iter_value(&ib));
+    bool same = bson_equal(&va, &vb);
+    bson_destroy(&va);
+    bson_destroy(&vb);
+    if (!same) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The same document content; field order counts unless a view is
+ * involved (where new fields may come in another order than MongoDB's). */
+static bool snap_equal(const snap_t *a, const snap_t *b) {
+  if (a->n != b->n) {
+    return false;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    if (!a->docs[i] != !b->docs[i]) {
+      return false;
+    }
+    if (!a->docs[i]) {
+      continue;
+    }
+    if (a->view || b->view) {
+      if (!fields_in(a->docs[i], b->docs[i]) ||
+          !fields_in(b->docs[i], a->docs[i])) {
+        return false;
+      }
+    } else if (!bson_equal(a->docs[i], b->docs[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static void snap_print(const char *what, const snap_t *s) {
+  print_message("%s:\n", what);
+  for (size_t i = 0; i < s->n; i++) {
+    char *json = s->docs[i] ? bson_as_relaxed_extended_json(s->docs[i], NULL)
+                            : NULL;
+    print_message("  [%zu] %s\n", i, json ? json : "(absent)");
+    bson_free(json);
+  }
+}
+
+static void assert_snap_equal(const snap_t *want, const snap_t *got) {
+  if (!snap_equal(want, got)) {
+    snap_print("expected", want);
+    snap_print("actual", got);
+    fail_msg("documents differ");
+  }
+}
+
+/* Steps: records the steps seen, may run an action or crash (longjmp). */
+typedef struct steps {
+  char seen[8][32];
+  int n_seen;
+  const char *crash_at; /* longjmp at this step */
+  jmp_buf *jb;
+  void (*action)(struct steps *s, const char *step);
+  void *data;
+} steps_t;
+
+static void crashed_txn(txn_t *txn, const char *step);
+static void seed_five(void);
+
+static void on_step(void *ctx, const char *step) {
+  steps_t *s = ctx;
+  if (s->n_seen < 8) {
+    bson_strncpy(s->seen[s->n_seen++], step, sizeof s->seen[0]);
+  }
+  if (s->action) {
+    s->action(s, step);
+  }
+  if (s->crash_at && !strcmp(step, s->crash_at)) {
+    longjmp(*s->jb, 1);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* the standard scenario: four ops over three databases                */
+/* ------------------------------------------------------------------ */
+
+/* ops: 0 insert t-new (shard 0), 1 inc u1 (main), 2 set t-edit (shard 1,
+ * expecting version 3), 3 delete t-del (shard 1, expecting version 2). */
+static const loc_t std_locs[] = {
+    {0, "tweets_0", "t-new"},
+    {TXN_MAIN_SHARD, "users", "u1"},
+    {1, "tweets_1", "t-edit"},
+    {1, "tweets_1", "t-del"},
+};
+#define N_STD 4
+
+static void std_seed(void) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", "u1");
+  BSON_APPEND_UTF8(&doc, "name", "ann");
+  BSON_APPEND_INT64(&doc, "tweet_count", 4);
+  BSON_APPEND_INT64(&doc, "version", 7);
+  fake_store_put(fs, TXN_MAIN_SHARD, "users", &doc);
+  bson_reinit(&doc);
+  BSON_APPEND_UTF8(&doc, "_id", "t-edit");
+  BSON_APPEND_UTF8(&doc, "text", "old");
+  BSON_APPEND_INT64(&doc, "version", 3);
+  fake_store_put(fs, 1, "tweets_1", &doc);
+  bson_reinit(&doc);
+  BSON_APPEND_UTF8(&doc, "_id", "t-del");
+  BSON_APPEND_UTF8(&doc, "text", "bye");
+  BSON_APPEND_INT64(&doc, "version", 2);
+  fake_store_put(fs, 1, "tweets_1", &doc);
+  bson_destroy(&doc);
+}
+
+/* stale: op 2 expects version 2 (it is 3) and votes STALE. */
+static void std_build(txn_t *txn, bool stale) {
+  txn_init(txn);
+  add_insert(txn, 0, "tweets_0", "t-new");
+  bson_value_t u1 = sid("u1");
+  bson_t inc = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&inc, "tweet_count", 1);
+  BSON_APPEND_INT64(&inc, "score", 10);
+  txn_add_update(txn, TXN_MAIN_SHARD, "users", &u1, NULL, &inc, NULL);
+  bson_destroy(&inc);
+  bson_value_t te = sid("t-edit");
+  bson_t set = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&set, "text", "new");
+  BSON_APPEND_INT64(&set, "edited_at", 123);
+  int64_t v3 = stale ? 2 : 3;
+  txn_add_update(txn, 1, "tweets_1", &te, &set, NULL, &v3);
+  bson_destroy(&set);
+  int64_t v2 = 2;
+  add_delete(txn, 1, "tweets_1", "t-del", &v2);
+}
+
+/* Before and after snapshots of the standard scenario, computed by running
+ * it on a scratch store. */
+static void std_expect(snap_t *before, snap_t *after) {
+  fake_store_t *saved = fs;
+  txn_store_t saved_store = store;
+  fs = fake_store_new();
+  fake_store_bind(fs, &store);
+  std_seed();
+  snap_take(before, std_locs, N_STD, false);
+  txn_t txn;
+  std_build(&txn, false);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  txn_cleanup(&txn);
+  snap_take(after, std_locs, N_STD, false);
+  fake_store_free(fs);
+  fs = saved;
+  store = saved_store;
+}
+
+/* ------------------------------------------------------------------ */
+/* building transactions                                               */
+/* ------------------------------------------------------------------ */
+
+static void add_functions_copy_their_arguments(void **state) {
+  (void)state;
+  txn_t txn;
+  txn_init(&txn);
+  assert_int_equal(txn.n_ops, 0);
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&doc, "_id", 42);
+  BSON_APPEND_UTF8(&doc, "text", "x");
+  txn_add_insert(&txn, 3, "tweets_3", &doc);
+  bson_t set = BSON_INITIALIZER, inc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&set, "a", "b");
+  BSON_APPEND_INT64(&inc, "c", 1);
+  char idbuf[8] = "u9";
+  bson_value_t id = sid(idbuf);
+  int64_t v = 5;
+  txn_add_update(&txn, TXN_MAIN_SHARD, "users", &id, &set, &inc, &v);
+  txn_add_update(&txn, TXN_MAIN_SHARD, "users", &id, NULL, NULL, NULL);
+  txn_add_delete(&txn, 1, "tweets_1", &id, NULL);
+  /* Mutating the arguments afterwards changes nothing. */
+  bson_reinit(&doc);
+  bson_reinit(&set);
+  bson_reinit(&inc);
+  idbuf[0] = 'Z';
+  v = 6;
+  assert_int_equal(txn.n_ops, 4);
+  assert_int_equal(txn.ops[0].kind, TXN_INSERT);
+  assert_int_equal(txn.ops[0].shard, 3);
+  assert_string_equal(txn.ops[0].coll, "tweets_3");
+  assert_int_equal(txn.ops[0].id.value_type, BSON_TYPE_INT32);
+  assert_int_equal(txn.ops[0].id.value.v_int32, 42);
+  assert_true(txn.ops[0].staged_known);
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, txn.ops[0].doc, "text"));
+  assert_int_equal(txn.ops[1].kind, TXN_UPDATE);
+  assert_string_equal(txn.ops[1].id.value.v_utf8.str, "u9");
+  assert_true(txn.ops[1].check_version);
+  assert_int_equal(txn.ops[1].version, 5);
+  assert_true(bson_iter_init_find(&it, txn.ops[1].set, "a"));
+  assert_true(bson_iter_init_find(&it, txn.ops[1].inc, "c"));
+  assert_false(txn.ops[2].check_version);
+  assert_null(txn.ops[2].set);
+  assert_null(txn.ops[2].inc);
+  assert_int_equal(txn.ops[3].kind, TXN_DELETE);
+  assert_false(txn.ops[3].check_version);
+  assert_true(txn.ops[3].staged_known);
+  bson_destroy(&doc);
+  bson_destroy(&set);
+  bson_destroy(&inc);
+  txn_cleanup(&txn);
+  assert_int_equal(txn.n_ops, 0);
+  txn_cleanup(&txn); /* twice is harmless */
+}
+
+static void names_of_states_and_kinds(void **state) {
+  (void)state;
+  assert_string_equal(txn_state_name(TXN_PENDING), "pending");
+  assert_string_equal(txn_state_name(TXN_COMMITTED), "committed");
+  assert_string_equal(txn_state_name(TXN_ABORTED), "aborted");
+  assert_string_equal(txn_kind_name(TXN_INSERT), "insert");
+  assert_string_equal(txn_kind_name(TXN_UPDATE), "update");
+  assert_string_equal(txn_kind_name(TXN_DELETE), "delete");
+}
+
+/* ------------------------------------------------------------------ */
+/* commit                                                              */
+/* ------------------------------------------------------------------ */
+
+static void commit_applies_every_op_across_shards(void **state) {
+  (void)state;
+  std_seed();
+  txn_t txn;
+  std_build(&txn, false);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(r.failed_op, 0);
+  assert_string_equal(r.lock_owner, "");
+  /* A fresh ObjectId as the id. */
+  assert_int_equal(strlen(txn.id), TXN_ID_LEN);
+  assert_true(bson_oid_is_valid(txn.id, TXN_ID_LEN));
+  /* insert */
+  assert_true(exists(0, "tweets_0", "t-new"));
+  assert_string_equal(text_of(0, "tweets_0", "t-new"), "inserted");
+  assert_int_equal(version(0, "tweets_0", "t-new"), 1);
+  /* inc: existing field incremented, missing one created */
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "u1", "tweet_count"), 5);
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "u1", "score"), 10);
+  assert_int_equal(version(TXN_MAIN_SHARD, "users", "u1"), 8);
+  /* set: replaced and added */
+  assert_string_equal(text_of(1, "tweets_1", "t-edit"), "new");
+  assert_int_equal(field(1, "tweets_1", "t-edit", "edited_at"), 123);
+  assert_int_equal(version(1, "tweets_1", "t-edit"), 4);
+  /* delete */
+  assert_false(exists(1, "tweets_1", "t-del"));
+  /* no locks, record finished */
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(fake_store_unfinished(fs), 0);
+  char owner[32];
+  int64_t lease, deadline;
+  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
+                                      &lease, &deadline));
+  assert_string_equal(owner, "A");
+  assert_int_equal(lease, 1);
+  assert_int_equal(deadline, 1000000 + LEASE);
+  /* exactly: begin, 4 prepares, decide, 4 commits, finish */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_BEGIN), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), 4);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_DECIDE), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 4);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), 0);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_FINISH), 1);
+  assert_int_equal(fake_store_calls(fs), 11);
+  /* the result equals the reference run */
+  snap_t before, after, got;
+  std_expect(&before, &after);
+  snap_take(&got, std_locs, N_STD, false);
+  assert_snap_equal(&after, &got);
+  snap_free(&before);
+  snap_free(&after);
+  snap_free(&got);
+  txn_cleanup(&txn);
+}
+
+static void commit_keeps_field_order_and_untouched_fields(void **state) {
+  (void)state;
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", "d");
+  BSON_APPEND_UTF8(&doc, "a", "keep");
+  BSON_APPEND_INT64(&doc, "n", 1);
+  BSON_APPEND_INT64(&doc, "version", 1);
+  BSON_APPEND_BOOL(&doc, "z", true);
+  fake_store_put(fs, 0, "c", &doc);
+  bson_destroy(&doc);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "d", "n", 2, NULL);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  bson_value_t id = sid("d");
+  const bson_t *got = fake_store_raw(fs, 0, "c", &id);
+  bson_t *want = BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"),
+                          "n", BCON_INT64(3), "version", BCON_INT64(2), "z",
+                          BCON_BOOL(true));
+  assert_true(bson_equal(got, want));
+  bson_destroy(want);
+  txn_cleanup(&txn);
+}
+
+static void commit_of_update_without_version_creates_it(void **state) {
+  (void)state;
+  /* Like a users document: MongoDB's $inc creates version: 1. */
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", "u");
+  BSON_APPEND_INT64(&doc, "tweet_count", 0);
+  fake_store_put(fs, TXN_MAIN_SHARD, "users", &doc);
+  bson_destroy(&doc);
+  assert_int_equal(version(TXN_MAIN_SHARD, "users", "u"), -1);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, TXN_MAIN_SHARD, "users", "u", "tweet_count", 1, NULL);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "u", "tweet_count"), 1);
+  assert_int_equal(version(TXN_MAIN_SHARD, "users", "u"), 1);
+  txn_cleanup(&txn);
+  /* and an expected version of that document is then checked */
+  txn_init(&txn);
+  int64_t v = 1;
+  add_inc(&txn, TXN_MAIN_SHARD, "users", "u", "tweet_count", 1, &v);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(version(TXN_MAIN_SHARD, "users", "u"), 2);
+  txn_cleanup(&txn);
+}
+
+static void commit_of_empty_transaction(void **state) {
+  (void)state;
+  txn_t txn;
+  txn_init(&txn);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(fake_store_calls(fs), 3); /* begin, decide, finish */
+  txn_cleanup(&txn);
+}
+
+static void commit_with_eight_ops(void **state) {
+  (void)state;
+  txn_t txn;
+  txn_init(&txn);
+  char ids[TXN_MAX_OPS][8];
+  for (int i = 0; i < TXN_MAX_OPS; i++) {
+    snprintf(ids[i], sizeof ids[i], "c%d", i);
+    put_counter(i % 3 - 1, "ctr", ids[i], "n", 10, 1);
+    add_inc(&txn, i % 3 - 1, "ctr", ids[i], "n", i, NULL);
+  }
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  for (int i = 0; i < TXN_MAX_OPS; i++) {
+    assert_int_equal(field(i % 3 - 1, "ctr", ids[i], "n"), 10 + i);
+    assert_int_equal(version(i % 3 - 1, "ctr", ids[i]), 2);
+  }
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+}
+
+static void ids_are_distinct_across_transactions(void **state) {
+  (void)state;
+  char first[TXN_ID_LEN + 1];
+  txn_t txn;
+  txn_init(&txn);
+  result_t r;
+  run(&txn, &r);
+  memcpy(first, txn.id, sizeof first);
+  txn_cleanup(&txn);
+  txn_init(&txn);
+  run(&txn, &r);
+  assert_string_not_equal(first, txn.id);
+  assert_int_equal(fake_store_record_count(fs), 2);
+  txn_cleanup(&txn);
+}
+
+static void two_ops_on_one_document_are_refused(void **state) {
+  (void)state;
+  /* The second op would find the first's lock, take it for its own and
+   * never stage its change: such a transaction is refused up front. */
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_delete(&txn, 0, "c", "a", NULL);
+  assert_true(txn.invalid);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  assert_int_equal(r.err.status, 500);
+  assert_int_equal(fake_store_calls(fs), 0);
+  assert_int_equal(fake_store_record_count(fs), 0);
+  txn_cleanup(&txn);
+  assert_false(txn.invalid); /* cleanup resets */
+  /* insert then update of the same new document */
+  txn_init(&txn);
+  add_insert(&txn, 1, "c", "new");
+  add_set_text(&txn, 1, "c", "new", "t", NULL);
+  assert_true(txn.invalid);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  assert_int_equal(fake_store_calls(fs), 0);
+  txn_cleanup(&txn);
+  /* distinct documents (other id, collection or shard) are fine */
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_insert(&txn, 1, "c", "a");
+  add_insert(&txn, 0, "d", "a");
+  assert_false(txn.invalid);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  txn_cleanup(&txn);
+}
+
+static void numeric_ids_of_different_types_name_one_document(void **state) {
+  (void)state;
+  /* MongoDB matches _id 7, NumberLong(7) and 7.0 as the same document,
+   * so a transaction naming it twice that way is just as invalid. */
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&doc, "_id", 7);
+  BSON_APPEND_INT64(&doc, "n", 1);
+  BSON_APPEND_INT64(&doc, "version", 1);
+  fake_store_put(fs, 0, "c", &doc);
+  bson_destroy(&doc);
+  bson_value_t i32 = {.value_type = BSON_TYPE_INT32, .value.v_int32 = 7};
+  bson_value_t i64 = {.value_type = BSON_TYPE_INT64, .value.v_int64 = 7};
+  assert_true(fake_store_exists(fs, 0, "c", &i64)); /* one document */
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  txn_t txn;
+  txn_init(&txn);
+  txn_add_update(&txn, 0, "c", &i32, NULL, inc, NULL);
+  txn_add_update(&txn, 0, "c", &i64, NULL, inc, NULL);
+  bson_destroy(inc);
+  result_t r;
+  txn_outcome_t outcome = run(&txn, &r);
+  int64_t n = 0;
+  assert_true(fake_store_field(fs, 0, "c", &i32, "n", &n));
+  txn_cleanup(&txn);
+  /* Either refused, or both increments applied: never one silently
+   * dropped while reporting a commit. */
+  if (outcome == TXN_OUTCOME_COMMITTED) {
+    assert_int_equal(n, 3);
+  } else {
+    assert_int_equal(outcome, TXN_OUTCOME_FAILED);
+    assert_int_equal(n, 1);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* vote no                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Runs txn on the current store and checks the abort: outcome, failed_op,
+ * lock owner, nothing changed at locs, no lock of ours, only ops up to
+ * failed_op prepared, record aborted and done. */
+static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
+                         txn_outcome_t want, size_t failed_op,
+                         const char *lock_owner) {
+  snap_t before, after;
+  snap_take(&before, locs, n_locs, false);
+  fake_store_reset_calls(fs);
+  result_t r;
+  assert_int_equal(run(txn, &r), want);
+  assert_int_equal(r.failed_op, failed_op);
+  assert_string_equal(r.lock_owner, lock_owner);
+  snap_take(&after, locs, n_locs, false);
+  assert_snap_equal(&before, &after);
+  snap_free(&before);
+  snap_free(&after);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), failed_op + 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), failed_op + 1);
+  assert_record(txn->id, TXN_ABORTED, true);
+  for (size_t i = 0; i < n_locs; i++) {
+    char owner[TXN_ID_LEN + 1];
+    locked(locs[i].shard, locs[i].coll, locs[i].id, owner);
+    assert_string_not_equal(owner, txn->id);
+  }
+}
+
+static const loc_t five_locs[] = {
+    {0, "c", "a"}, {0, "c", "b"}, {1, "c", "x"}, {1, "c", "y"},
+    {TXN_MAIN_SHARD, "c", "z"},
+};
+
+static void seed_five(void) {
+  put_counter(0, "c", "a", "n", 1, 1);
+  put_counter(0, "c", "b", "n", 2, 1);
+  put_counter(1, "c", "x", "n", 3, 5);
+  put_counter(1, "c", "y", "n", 4, 1);
+  put_counter(TXN_MAIN_SHARD, "c", "z", "n", 5, 1);
+}
+
+static void vote_locked_aborts_with_conflict_and_owner(void **state) {
+  (void)state;
+  seed_five();
+  put_locked(1, "c", "x", OTHER_TXN, "update");
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_delete(&txn, 0, "c", "b", NULL);
+  add_inc(&txn, 1, "c", "x", "n", 1, NULL); /* locked */
+  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  expect_abort(&txn, five_locs, 5, TXN_OUTCOME_CONFLICT, 2, OTHER_TXN);
+  char owner[TXN_ID_LEN + 1];
+  assert_true(locked(1, "c", "x", owner));
+  assert_string_equal(owner, OTHER_TXN); /* the other's lock is kept */
+  assert_false(locked(1, "c", "y", NULL)); /* never prepared */
+  assert_false(exists(0, "c", "new"));
+  assert_int_equal(fake_store_locked_count(fs), 1);
+  txn_cleanup(&txn);
+}
+
+static void vote_locked_on_first_op(void **state) {
+  (void)state;
+  seed_five();
+  put_locked(0, "c", "a", OTHER_TXN, "delete");
+  txn_t txn;
+  txn_init(&txn);
+  add_delete(&txn, 0, "c", "a", NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  expect_abort(&txn, five_locs, 5, TXN_OUTCOME_CONFLICT, 0, OTHER_TXN);
+  txn_cleanup(&txn);
+}
+
+static void vote_locked_for_insert_over_staged_insert(void **state) {
+  (void)state;
+  seed_five();
+  /* Another transaction's uncommitted insert of the same _id. */
+  put_locked(0, "c", "new", OTHER_TXN, "insert");
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  const loc_t locs[] = {{0, "c", "a"}, {0, "c", "new"}, {0, "c", "b"}};
+  expect_abort(&txn, locs, 3, TXN_OUTCOME_CONFLICT, 1, OTHER_TXN);
+  txn_cleanup(&txn);
+}
+
+static void vote_stale_on_update_and_delete(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  int64_t v4 = 4; /* x is at 5 */
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 1, "c", "x", "n", 1, &v4);
+  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  expect_abort(&txn, five_locs, 5, TXN_OUTCOME_CONFLICT, 1, "");
+  txn_cleanup(&txn);
+
+  txn_init(&txn);
+  int64_t v1 = 1, v6 = 6;
+  add_set_text(&txn, 0, "c", "a", "t", &v1); /* right version */
+  add_delete(&txn, 1, "c", "y", &v1);
+  add_delete(&txn, 1, "c", "x", &v6); /* stale */
+  add_delete(&txn, 0, "c", "b", NULL);
+  expect_abort(&txn, five_locs, 5, TXN_OUTCOME_CONFLICT, 2, "");
+  assert_true(exists(1, "c", "y"));
+  txn_cleanup(&txn);
+}
+
+static void vote_stale_when_version_field_is_absent(void **state) {
+  (void)state;
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", "nv");
+  fake_store_put(fs, 0, "c", &doc);
+  bson_destroy(&doc);
+  txn_t txn;
+  txn_init(&txn);
+  int64_t v1 = 1;
+  add_set_text(&txn, 0, "c", "nv", "t", &v1);
+  const loc_t locs[] = {{0, "c", "nv"}};
+  expect_abort(&txn, locs, 1, TXN_OUTCOME_CONFLICT, 0, "");
+  txn_cleanup(&txn);
+}
+
+static void vote_missing_on_update_and_delete(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "ghost", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  const loc_t locs[] = {{0, "c", "new"}, {0, "c", "a"}, {0, "c", "ghost"},
+                        {0, "c", "b"}};
+  expect_abort(&txn, locs, 4, TXN_OUTCOME_MISSING, 2, "");
+  assert_false(exists(0, "c", "new")); /* staged insert rolled back */
+  txn_cleanup(&txn);
+
+  txn_init(&txn);
+  add_delete(&txn, 0, "c", "ghost", NULL);
+  add_delete(&txn, 0, "c", "a", NULL);
+  expect_abort(&txn, locs, 4, TXN_OUTCOME_MISSING, 0, "");
+  txn_cleanup(&txn);
+
+  /* with an expected version too: missing beats stale */
+  txn_init(&txn);
+  int64_t v = 9;
+  add_delete(&txn, 0, "c", "a", NULL);
+  add_delete(&txn, 1, "c", "ghost", &v);
+  expect_abort(&txn, five_locs, 5, TXN_OUTCOME_MISSING, 1, "");
+  txn_cleanup(&txn);
+}
+
+static void vote_exists_on_insert(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 1, "c", "y"); /* present */
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  expect_abort(&txn, five_locs, 5, TXN_OUTCOME_EXISTS, 1, "");
+  assert_int_equal(field(1, "c", "y", "n"), 4); /* not replaced */
+  txn_cleanup(&txn);
+}
+
+static void same_id_in_other_collection_or_shard_is_distinct(void **state) {
+  (void)state;
+  put_counter(0, "c", "a", "n", 1, 1);
+  txn_t txn;
+  txn_init(&txn);
+  add_insert(&txn, 1, "c", "a"); /* other shard */
+  add_insert(&txn, 0, "d", "a"); /* other collection */
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_true(exists(1, "c", "a"));
+  assert_true(exists(0, "d", "a"));
+  assert_int_equal(field(0, "c", "a", "n"), 1);
+  txn_cleanup(&txn);
+}
+
+static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
+  (void)state;
+  /* A lock left behind blocks writers (LOCKED) whatever its record says;
+   * abort_op by its owner (what sync.c does for a finished record)
+   * releases it. */
+  seed_five();
+  txn_t a;
+  txn_init(&a);
+  add_inc(&a, 0, "c", "a", "n", 1, NULL);
+  chorus_error_t err;
+  char owner[TXN_ID_LEN + 1] = "";
+  bson_strncpy(a.id, "ffffffffffffffffffffffff", sizeof a.id);
+  assert_true(store.begin(store.impl, &a, "A", 0, &err));
+  /* begin is an insert: a second one with the same id is refused */
+  assert_false(store.begin(store.impl, &a, "A", 0, &err));
+  assert_int_equal(store.prepare(store.impl, a.id, &a.ops[0], owner, &err),
+                   TXN_VOTE_YES);
+  txn_state_t actual;
+  assert_true(store.decide(store.impl, a.id, TXN_ABORTED, &actual, &err));
+  assert_true(store.finish(store.impl, a.id, &err));
+  txn_t b;
+  txn_init(&b);
+  add_inc(&b, 0, "c", "a", "n", 1, NULL);
+  result_t r;
+  assert_int_equal(run(&b, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(r.lock_owner, a.id);
+  txn_op_t where = a.ops[0];
+  where.staged_known = false;
+  assert_true(store.abort_op(store.impl, a.id, &where, &err));
+  txn_cleanup(&b);
+  txn_init(&b);
+  add_inc(&b, 0, "c", "a", "n", 1, NULL);
+  assert_int_equal(run(&b, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  txn_cleanup(&a);
+  txn_cleanup(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* idempotence of the participant steps                                */
+/* ------------------------------------------------------------------ */
+
+static void prepare_repeated_votes_yes(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 5, NULL);
+  int64_t v5 = 5;
+  add_delete(&txn, 1, "c", "x", &v5);
+  add_insert(&txn, 0, "c", "new");
+  bson_strncpy(txn.id, "bbbbbbbbbbbbbbbbbbbbbbbb", sizeof txn.id);
+  chorus_error_t err;
+  assert_true(store.begin(store.impl, &txn, "A", 1 << 30, &err));
+  for (size_t i = 0; i < txn.n_ops; i++) {
+    for (int rep = 0; rep < 3; rep++) {
+      char owner[TXN_ID_LEN + 1] = "";
+      assert_int_equal(
+          store.prepare(store.impl, txn.id, &txn.ops[i], owner, &err),
+          TXN_VOTE_YES);
+      assert_string_equal(owner, "");
+    }
+  }
+  char owner[TXN_ID_LEN + 1];
+  assert_true(locked(0, "c", "a", owner));
+  assert_string_equal(owner, txn.id);
+  assert_true(locked(1, "c", "x", NULL));
+  assert_true(locked(0, "c", "new", NULL));
+  assert_int_equal(fake_store_locked_count(fs), 3);
+  /* one lock field, not three */
+  bson_value_t a = sid("a");
+  const bson_t *raw = fake_store_raw(fs, 0, "c", &a);
+  assert_int_equal(bson_count_keys(raw), 4); /* _id n version _txn */
+  /* commit repeated: applied once */
+  txn_state_t actual;
+  assert_true(store.decide(store.impl, txn.id, TXN_COMMITTED, &actual, &err));
+  for (int rep = 0; rep < 3; rep++) {
+    for (size_t i = 0; i < txn.n_ops; i++) {
+      assert_true(store.commit_op(store.impl, txn.id, &txn.ops[i], &err));
+    }
+  }
+  assert_int_equal(field(0, "c", "a", "n"), 6);
+  assert_int_equal(version(0, "c", "a"), 2);
+  assert_false(exists(1, "c", "x"));
+  assert_true(exists(0, "c", "new"));
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  /* abort after commit: nothing (the inserted doc is not ours any more) */
+  for (size_t i = 0; i < txn.n_ops; i++) {
+    assert_true(store.abort_op(store.impl, txn.id, &txn.ops[i], &err));
+  }
+  assert_true(exists(0, "c", "new"));
+  assert_int_equal(field(0, "c", "a", "n"), 6);
+  /* decide and finish repeated */
+  assert_true(store.decide(store.impl, txn.id, TXN_COMMITTED, &actual, &err));
+  assert_int_equal(actual, TXN_COMMITTED);
+  assert_true(store.decide(store.impl, txn.id, TXN_ABORTED, &actual, &err));
+  assert_int_equal(actual, TXN_COMMITTED);
+  assert_true(store.finish(store.impl, txn.id, &err));
+  assert_true(store.finish(store.impl, txn.id, &err));
+  assert_record(txn.id, TXN_COMMITTED, true);
+  txn_cleanup(&txn);
+}
+
+static void abort_op_repeated_is_a_no_op(void **state) {
+  (void)state;
+  seed_five();
+  snap_t before, after;
+  snap_take(&before, five_locs, 5, false);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 5, NULL);
+  add_delete(&txn, 1, "c", "x", NULL);
+  add_insert(&txn, 0, "c", "new");
+  bson_strncpy(txn.id, "cccccccccccccccccccccccc", sizeof txn.id);
+  chorus_error_t err;
+  char owner[TXN_ID_LEN + 1];
+  for (size_t i = 0; i < txn.n_ops; i++) {
+    assert_int_equal(
+        store.prepare(store.impl, txn.id, &txn.ops[i], owner, &err),
+        TXN_VOTE_YES);
+  }
+  assert_true(exists(0, "c", "new"));
+  for (int rep = 0; rep < 3; rep++) {
+    for (size_t i = 0; i < txn.n_ops; i++) {
+      assert_true(store.abort_op(store.impl, txn.id, &txn.ops[i], &err));
+    }
+  }
+  assert_false(exists(0, "c", "new"));
+  snap_take(&after, five_locs, 5, false);
+  assert_snap_equal(&before, &after);
+  /* commit after abort: nothing */
+  for (size_t i = 0; i < txn.n_ops; i++) {
+    assert_true(store.commit_op(store.impl, txn.id, &txn.ops[i], &err));
+  }
+  snap_free(&after);
+  snap_take(&after, five_locs, 5, false);
+  assert_snap_equal(&before, &after);
+  assert_false(exists(0, "c", "new"));
+  snap_free(&before);
+  snap_free(&after);
+  txn_cleanup(&txn);
+}
+
+static void steps_of_another_txn_leave_a_lock_alone(void **state) {
+  (void)state;
+  seed_five();
+  put_locked(0, "c", "a", OTHER_TXN, "update");
+  put_locked(0, "c", "ins", OTHER_TXN, "insert");
+  snap_t before, after;
+  const loc_t locs[] = {{0, "c", "a"}, {0, "c", "ins"}};
+  snap_take(&before, locs, 2, false);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 5, NULL);
+  add_insert(&txn, 0, "c", "ins");
+  add_delete(&txn, 0, "c", "a", NULL);
+  bson_strncpy(txn.id, "dddddddddddddddddddddddd", sizeof txn.id);
+  chorus_error_t err;
+  for (size_t i = 0; i < txn.n_ops; i++) {
+    assert_true(store.commit_op(store.impl, txn.id, &txn.ops[i], &err));
+    assert_true(store.abort_op(store.impl, txn.id, &txn.ops[i], &err));
+    txn.ops[i].staged_known = false;
+    assert_true(store.commit_op(store.impl, txn.id, &txn.ops[i], &err));
+  }
+  /* and on absent documents */
+  txn_t ghost;
+  txn_init(&ghost);
+  add_inc(&ghost, 0, "c", "nothing", "n", 1, NULL);
+  add_insert(&ghost, 0, "c", "nothing2");
+  for (size_t i = 0; i < ghost.n_ops; i++) {
+    assert_true(store.commit_op(store.impl, txn.id, &ghost.ops[i], &err));
+    assert_true(store.abort_op(store.impl, txn.id, &ghost.ops[i], &err));
+  }
+  snap_take(&after, locs, 2, false);
+  assert_snap_equal(&before, &after);
+  assert_false(exists(0, "c", "nothing"));
+  assert_false(exists(0, "c", "nothing2"));
+  snap_free(&before);
+  snap_free(&after);
+  txn_cleanup(&txn);
+  txn_cleanup(&ghost);
+}
+
+static void commit_op_reads_staged_change_when_unknown(void **state) {
+  (void)state;
+  /* A recovered op (staged_known false) applies what the lock staged,
+   * not anything of its own. */
+  put_counter(0, "c", "a", "n", 10, 1);
+  txn_t txn;
+  txn_init(&txn);
+  bson_value_t a = sid("a");
+  bson_t set = BSON_INITIALIZER, inc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&set, "s", "staged");
+  BSON_APPEND_INT64(&inc, "n", 7);
+  BSON_APPEND_INT64(&inc, "m", -2);
+  txn_add_update(&txn, 0, "c", &a, &set, &inc, NULL);
+  bson_destroy(&set);
+  bson_destroy(&inc);
+  bson_strncpy(txn.id, "eeeeeeeeeeeeeeeeeeeeeeee", sizeof txn.id);
+  chorus_error_t err;
+  char owner[TXN_ID_LEN + 1];
+  assert_int_equal(store.prepare(store.impl, txn.id, &txn.ops[0], owner, &err),
+                   TXN_VOTE_YES);
+  txn_t rec;
+  txn_init(&rec);
+  bson_strncpy(rec.id, txn.id, sizeof rec.id);
+  add_inc(&rec, 0, "c", "a", "n", 1000, NULL); /* must be ignored */
+  rec.ops[0].staged_known = false;
+  assert_true(store.commit_op(store.impl, rec.id, &rec.ops[0], &err));
+  assert_int_equal(field(0, "c", "a", "n"), 17);
+  assert_int_equal(field(0, "c", "a", "m"), -2);
+  assert_int_equal(version(0, "c", "a"), 2);
+  assert_false(locked(0, "c", "a", NULL));
+  bson_value_t id = sid("a");
+  bson_t view;
+  assert_true(fake_store_visible(fs, 0, "c", &id, &view));
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, &view, "s"));
+  assert_string_equal(bson_iter_utf8(&it, NULL), "staged");
+  bson_destroy(&view);
+  /* repeated: nothing more */
+  assert_true(store.commit_op(store.impl, rec.id, &rec.ops[0], &err));
+  assert_int_equal(field(0, "c", "a", "n"), 17);
+  txn_cleanup(&txn);
+  txn_cleanup(&rec);
+}
+
+/* ------------------------------------------------------------------ */
+/* crashes: fault injection at every store call                        */
+/* ------------------------------------------------------------------ */
+
+typedef enum { FAULT_OUTAGE, FAULT_LOST_REPLY, FAULT_BLIP } fault_t;
+
+static const char *fault_name(fault_t f) {
+  return f == FAULT_OUTAGE ? "outage" : f == FAULT_LOST_REPLY ? "lost reply"
+                                                              : "blip";
+}
+
+/* After a failure at call k: the committed view must be the before or the
+ * after state, following the record; then recovery by "B" must end it. */
+static void check_crash(const txn_t *txn, txn_outcome_t outcome, bool stale,
+                        fault_t fault, const snap_t *before,
+                        const snap_t *after) {
+  txn_state_t st = TXN_PENDING;
+  bool done = false;
+  bool has_rec = fake_store_record(fs, txn->id, &st, &done);
+  /* 1. The committed view now: all or nothing, by the decision. */
+  snap_t view;
+  snap_take(&view, std_locs, N_STD, true);
+  if (has_rec && st == TXN_COMMITTED) {
+    assert_snap_equal(after, &view);
+  } else {
+    assert_snap_equal(before, &view);
+  }
+  snap_free(&view);
+  /* 2. The outcome agrees with the decision. */
+  if (outcome == TXN_OUTCOME_COMMITTED) {
+    assert_true(has_rec);
+    assert_int_equal(st, TXN_COMMITTED);
+  } else if (outcome != TXN_OUTCOME_FAILED) {
+    assert_true(has_rec);
+    assert_int_equal(st, TXN_ABORTED);
+  } else if (fault != FAULT_LOST_REPLY) {
+    /* A failure before its effect never leaves a commit behind a FAILED. */
+    assert_true(!has_rec || st != TXN_COMMITTED);
+  }
+  if (stale) {
+    assert_true(outcome == TXN_OUTCOME_CONFLICT ||
+                outcome == TXN_OUTCOME_FAILED);
+  }
+  if (!has_rec) {
+    assert_int_equal(outcome, TXN_OUTCOME_FAILED);
+    assert_int_equal(fake_store_locked_count(fs), 0);
+  }
+  /* 3. Recovery by another server once the lease has passed. */
+  fake_store_heal(fs);
+  size_t unfinished = fake_store_unfinished(fs);
+  fake_clock_advance(LEASE + 1);
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek(), 64, &rr, &err));
+  assert_int_equal(rr.recovered, (int)unfinished);
+  /* 4. The end: all or nothing, no locks, nothing unfinished. */
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_int_equal(fake_store_unfinished(fs), 0);
+  bool final_has = fake_store_record(fs, txn->id, &st, &done);
+  assert_int_equal(final_has, has_rec);
+  snap_t end;
+  snap_take(&end, std_locs, N_STD, false);
+  if (final_has && st == TXN_COMMITTED) {
+    assert_false(stale);
+    assert_snap_equal(after, &end);
+    assert_int_equal(rr.rolled_back, 0);
+  } else {
+    assert_snap_equal(before, &end);
+    /* an acknowledged commit is never lost */
+    assert_int_not_equal(outcome, TXN_OUTCOME_COMMITTED);
+    assert_int_equal(rr.rolled_back, rr.recovered);
+  }
+  if (final_has) {
+    assert_true(done);
+  }
+  snap_free(&end);
+}
+
+static void crash_at_every_store_call(bool stale, fault_t fault) {
+  snap_t before, after;
+  std_expect(&before, &after);
+  /* For the aborting scenario, the end state is the start state. */
+  const snap_t *end = stale ? &before : &after;
+  /* commit: begin, 4 prepares, decide, 4 commits, finish;
+   * abort: begin, 3 prepares (the 3rd votes STALE), decide, 3 aborts,
+   * finish. */
+  long full = stale ? 9 : 11;
+  long decide_call = stale ? 4 : 5;
+  int committed = 0;
+  for (long k = 0; k <= full; k++) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    fake_clock_set(1000000);
+    std_seed();
+    txn_t txn;
+    std_build(&txn, stale);
+    if (fault == FAULT_BLIP) {
+      fake_store_fail_nth(fs, k);
+    } else {
+      fake_store_fail_after(fs, k);
+      fake_store_set_lost_reply(fs, fault == FAULT_LOST_REPLY);
+    }
+    result_t r;
+    run(&txn, &r);
+    assert_int_equal(fake_store_failed(fs), k < full);
+    if (k == full) {
+      assert_int_equal(r.outcome, stale ? TXN_OUTCOME_CONFLICT
+                                        : TXN_OUTCOME_COMMITTED);
+    } else if (k <= decide_call) {
+      /* a failure up to the decision is reported as such */
+      assert_int_equal(r.outcome, TXN_OUTCOME_FAILED);
+    } else {
+      /* after the decision, the decision is reported */
+      assert_int_equal(r.outcome, stale ? TXN_OUTCOME_CONFLICT
+                                        : TXN_OUTCOME_COMMITTED);
+    }
+    if (r.outcome == TXN_OUTCOME_FAILED) {
+      assert_int_equal(r.err.status, 503);
+    }
+    check_crash(&txn, r.outcome, stale, fault, &before, end);
+    txn_state_t st;
+    if (fake_store_record(fs, txn.id, &st, NULL) && st == TXN_COMMITTED) {
+      committed++;
+    }
+    txn_cleanup(&txn);
+  }
+  /* Committed: every run whose decide got through (k > decide_call), and
+   * with a lost reply also the one whose decide took effect unseen. */
+  int want = stale ? 0
+                   : (int)(full - decide_call) +
+                         (fault == FAULT_LOST_REPLY ? 1 : 0);
+  assert_int_equal(committed, want);
+  print_message("  %s after each of %ld calls (%s): %d committed\n",
+                fault_name(fault), full, stale ? "abort" : "commit",
+                committed);
+  snap_free(&before);
+  snap_free(&after);
+}
+
+static void outage_after_every_call_of_a_commit(void **state) {
+  (void)state;
+  crash_at_every_store_call(false, FAULT_OUTAGE);
+}
+static void outage_after_every_call_of_an_abort(void **state) {
+  (void)state;
+  crash_at_every_store_call(true, FAULT_OUTAGE);
+}
+static void lost_reply_at_every_call_of_a_commit(void **state) {
+  (void)state;
+  crash_at_every_store_call(false, FAULT_LOST_REPLY);
+}
+static void lost_reply_at_every_call_of_an_abort(void **state) {
+  (void)state;
+  crash_at_every_store_call(true, FAULT_LOST_REPLY);
+}
+static void blip_at_every_call_of_a_commit(void **state) {
+  (void)state;
+  crash_at_every_store_call(false, FAULT_BLIP);
+}
+static void blip_at_every_call_of_an_abort(void **state) {
+  (void)state;
+  crash_at_every_store_call(true, FAULT_BLIP);
+}
+
+static void failed_begin_writes_nothing(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  fake_store_fail_after(fs, 0);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  assert_int_equal(r.err.status, 503);
+  assert_string_equal(r.err.code, "db_unavailable");
+  assert_int_equal(fake_store_calls(fs), 1);
+  assert_int_equal(fake_store_record_count(fs), 0);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 1);
+  txn_cleanup(&txn);
+}
+
+/* After a prepare that failed on a database error, txn_execute rolls back
+ * the participants before it, leaves the failed one (its database is
+ * probably down; its change may or may not be staged) and the finish to
+ * recovery, and reports the error. */
+static void prepare_error_aborts_and_reports_it(void **state) {
+  (void)state;
+  seed_five();
+  snap_t before;
+  snap_take(&before, five_locs, 5, false);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_inc(&txn, 1, "c", "x", "n", 1, NULL);
+  fake_store_fail_nth(fs, 3); /* begin, prepare, prepare, [prepare] */
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  assert_int_equal(r.failed_op, 2);
+  assert_int_equal(r.err.status, 503);
+  assert_string_equal(r.err.code, "db_unavailable");
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), 3); /* not x */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), 2);
+  assert_record(txn.id, TXN_ABORTED, false);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_false(exists(0, "c", "new"));
+  snap_t end;
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&end);
+  /* Recovery finishes it. */
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 1);
+  assert_record(txn.id, TXN_ABORTED, true);
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&end);
+  snap_free(&before);
+  txn_cleanup(&txn);
+}
+
+static void prepare_error_with_lost_reply_rolls_back_the_staged_op(
+    void **state) {
+  (void)state;
+  /* The insert happened but its reply was lost: it stays staged (and
+   * invisible) until recovery removes it. */
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  fake_store_fail_nth(fs, 2);
+  fake_store_set_lost_reply(fs, true);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  assert_int_equal(r.failed_op, 1);
+  assert_int_equal(r.err.status, 503);
+  assert_record(txn.id, TXN_ABORTED, false);
+  assert_false(locked(0, "c", "a", NULL));
+  char owner[TXN_ID_LEN + 1];
+  assert_true(locked(0, "c", "new", owner));
+  assert_string_equal(owner, txn.id);
+  bson_value_t nid = sid("new");
+  assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_false(exists(0, "c", "new"));
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 1);
+  txn_cleanup(&txn);
+}
+
+/* ------------------------------------------------------------------ */
+/* crashes at the named steps                                          */
+/* ------------------------------------------------------------------ */
+
+static const char *const step_names[] = {"txn.after_begin",
+                                         "txn.after_prepare",
+                                         "txn.after_decision",
+                                         "txn.mid_apply"};
+
+static void step_order_of_commit_and_abort(void **state) {
+  (void)state;
+  for (int stale = 0; stale < 2; stale++) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    std_seed();
+    txn_t txn;
+    std_build(&txn, stale);
+    steps_t s;
+    memset(&s, 0, sizeof s);
+    txn_exec_opts_t o = opts_for("A");
+    o.on_step = on_step;
+    o.step_ctx = &s;
+    result_t r;
+    run_opts(&txn, &o, &r);
+    assert_int_equal(s.n_seen, 4);
+    for (int i = 0; i < 4; i++) {
+      assert_string_equal(s.seen[i], step_names[i]);
+    }
+    txn_cleanup(&txn);
+  }
+}
+
+static void crash_at_every_step(void **state) {
+  (void)state;
+  snap_t before, after;
+  std_expect(&before, &after);
+  for (int stale = 0; stale < 2; stale++) {
+    for (int i = 0; i < 4; i++) {
+      fake_store_free(fs);
+      fs = fake_store_new();
+      fake_store_bind(fs, &store);
+      fake_clock_set(1000000);
+      std_seed();
+      txn_t txn;
+      std_build(&txn, stale);
+      jmp_buf jb;
+      steps_t s;
+      memset(&s, 0, sizeof s);
+      s.crash_at = step_names[i];
+      s.jb = &jb;
+      txn_exec_opts_t o = opts_for("A");
+      o.on_step = on_step;
+      o.step_ctx = &s;
+      result_t r;
+      if (setjmp(jb) == 0) {
+        run_opts(&txn, &o, &r);
+        fail_msg("no crash at %s", step_names[i]);
+      }
+      /* Before recovery: the record is unfinished and locks may remain. */
+      txn_state_t st;
+      bool done;
+      assert_true(fake_store_record(fs, txn.id, &st, &done));
+      assert_false(done);
+      bool commit = !stale && i >= 2;
+      assert_int_equal(st, i < 2 ? TXN_PENDING
+                       : commit  ? TXN_COMMITTED
+                                 : TXN_ABORTED);
+      snap_t view;
+      snap_take(&view, std_locs, N_STD, true);
+      assert_snap_equal(commit ? &after : &before, &view);
+      snap_free(&view);
+      if (i == 0) {
+        assert_int_equal(fake_store_locked_count(fs), 0);
+      } else if (i < 3) {
+        /* all four prepared, or (stale) ops 0 and 1 */
+        assert_int_equal(fake_store_locked_count(fs), stale ? 2 : 4);
+      }
+      /* Not claimable before the deadline. */
+      recovery_result_t rr;
+      chorus_error_t err;
+      assert_true(recover("B", fake_clock_peek() + LEASE - 1, 64, &rr, &err));
+      assert_int_equal(rr.recovered, 0);
+      /* After it. */
+      assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+      assert_int_equal(rr.recovered, 1);
+      assert_int_equal(rr.rolled_back, commit ? 0 : 1);
+      assert_record(txn.id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
+      assert_int_equal(fake_store_locked_count(fs), 0);
+      snap_t end;
+      snap_take(&end, std_locs, N_STD, false);
+      assert_snap_equal(commit ? &after : &before, &end);
+      snap_free(&end);
+      txn_cleanup(&txn);
+    }
+  }
+  snap_free(&before);
+  snap_free(&after);
+}
+
+/* Between prepare and apply every participant carries our lock and still
+ * shows its committed fields. */
+static void locks_held_between_prepare_and_apply(void **state) {
+  (void)state;
+  std_seed();
+  txn_t txn;
+  std_build(&txn, false);
+  jmp_buf jb;
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.crash_at = "txn.after_prepare";
+  s.jb = &jb;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  result_t r;
+  if (setjmp(jb) == 0) {
+    run_opts(&txn, &o, &r);
+  }
+  for (size_t i = 0; i < N_STD; i++) {
+    char owner[TXN_ID_LEN + 1];
+    assert_true(locked(std_locs[i].shard, std_locs[i].coll, std_locs[i].id,
+                       owner));
+    assert_string_equal(owner, txn.id);
+  }
+  /* The locked docs keep their committed fields: u1 is still at 4. */
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "u1", "tweet_count"), 4);
+  assert_true(exists(1, "tweets_1", "t-del"));
+  txn_cleanup(&txn);
+}
+
+/* ------------------------------------------------------------------ */
+/* decide is a compare-and-set                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct race {
+  const char *at;
+  int mode; /* 0: a whole recovery pass; 2: only a claim (kept) */
+  txn_t claimed;
+  txn_state_t claimed_state;
+  bool claimed_found;
+  recovery_result_t rr;
+  bool ok;
+} race_t;
+
+static void race_action(steps_t *s, const char *step) {
+  race_t *race = s->data;
+  if (strcmp(step, race->at)) {
+    return;
+  }
+  chorus_error_t err;
+  int64_t later = fake_clock_peek() + LEASE + 1;
+  if (race->mode == 0) {
+    race->ok = recover("B", later, 64, &race->rr, &err);
+  } else {
+    txn_init(&race->claimed);
+    race->ok = store.claim(store.impl, NULL, "B", later, LEASE,
+                           &race->claimed, &race->claimed_state,
+                           &race->claimed_found, &err);
+  }
+}
+
+static void recovery_abort_first_makes_commit_a_conflict(void **state) {
+  (void)state;
+  snap_t before, after;
+  std_expect(&before, &after);
+  std_seed();
+  txn_t txn;
+  std_build(&txn, false);
+  race_t race;
+  memset(&race, 0, sizeof race);
+  race.at = "txn.after_prepare";
+  race.mode = 0;
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.action = race_action;
+  s.data = &race;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  result_t r;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_CONFLICT);
+  assert_true(race.ok);
+  assert_int_equal(race.rr.recovered, 1);
+  assert_int_equal(race.rr.rolled_back, 1);
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  snap_t end;
+  snap_take(&end, std_locs, N_STD, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&end);
+  snap_free(&before);
+  snap_free(&after);
+  txn_cleanup(&txn);
+}
+
+/* The action decides abort for the running transaction (running_txn), as
+ * a recovery on another server would. */
+static txn_t *running_txn;
+static void decide_abort_action(steps_t *s, const char *step) {
+  (void)s;
+  if (!strcmp(step, "txn.after_prepare")) {
+    txn_state_t actual;
+    chorus_error_t err;
+    assert_true(store.decide(store.impl, running_txn->id, TXN_ABORTED,
+                             &actual, &err));
+    assert_int_equal(actual, TXN_ABORTED);
+  }
+}
+
+static void decide_cas_lost_to_outside_abort(void **state) {
+  (void)state;
+  seed_five();
+  snap_t before;
+  snap_take(&before, five_locs, 5, false);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 1, "c", "new");
+  add_delete(&txn, 1, "c", "x", NULL);
+  running_txn = &txn;
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.action = decide_abort_action;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  result_t r;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_CONFLICT);
+  /* the coordinator rolled back its own locks and finished */
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_false(exists(1, "c", "new"));
+  snap_t end;
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), 3);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
+  snap_free(&before);
+  snap_free(&end);
+  txn_cleanup(&txn);
+}
+
+static void recovery_claims_first_but_commit_decides_first(void **state) {
+  (void)state;
+  /* Recovery claims the record while it is pending; the coordinator then
+   * decides commit; recovery's decide(abort) loses and it rolls forward.
+   * Both apply: the effects must happen exactly once. */
+  snap_t before, after;
+  std_expect(&before, &after);
+  std_seed();
+  txn_t txn;
+  std_build(&txn, false);
+  race_t race;
+  memset(&race, 0, sizeof race);
+  race.at = "txn.after_prepare";
+  race.mode = 2;
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.action = race_action;
+  s.data = &race;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  jmp_buf jb;
+  s.crash_at = "txn.after_decision"; /* then recovery runs before apply */
+  s.jb = &jb;
+  result_t r;
+  if (setjmp(jb) == 0) {
+    run_opts(&txn, &o, &r);
+    fail_msg("no crash");
+  }
+  assert_true(race.ok);
+  assert_true(race.claimed_found);
+  assert_int_equal(race.claimed_state, TXN_PENDING);
+  assert_string_equal(race.claimed.id, txn.id);
+  txn_state_t final_state;
+  chorus_error_t err;
+  assert_true(txn_recover(&store, &race.claimed, race.claimed_state,
+                          &final_state, &err));
+  assert_int_equal(final_state, TXN_COMMITTED);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  snap_t end;
+  snap_take(&end, std_locs, N_STD, false);
+  assert_snap_equal(&after, &end);
+  snap_free(&end);
+  txn_cleanup(&race.claimed);
+  txn_cleanup(&txn);
+
+  /* Same race, but the coordinator goes on applying after recovery did:
+   * still exactly once. */
+  fake_store_free(fs);
+  fs = fake_store_new();
+  fake_store_bind(fs, &store);
+  std_seed();
+  std_build(&txn, false);
+  memset(&race, 0, sizeof race);
+  race.at = "txn.after_prepare";
+  race.mode = 2;
+  memset(&s, 0, sizeof s);
+  s.action = race_action;
+  s.data = &race;
+  run_opts(&txn, &o, &r);
+  assert_int_equal(r.outcome, TXN_OUTCOME_COMMITTED);
+  assert_true(race.claimed_found);
+  assert_true(txn_recover(&store, &race.claimed, race.claimed_state,
+                          &final_state, &err));
+  assert_int_equal(final_state, TXN_COMMITTED);
+  snap_take(&end, std_locs, N_STD, false);
+  assert_snap_equal(&after, &end);
+  snap_free(&end);
+  txn_cleanup(&race.claimed);
+  txn_cleanup(&txn);
+  snap_free(&before);
+  snap_free(&after);
+}
+
+static void recovery_during_apply_rolls_forward_once(void **state) {
+  (void)state;
+  /* The coordinator is slow after the decision: recovery claims the
+   * committed record and applies everything, then the coordinator goes
+   * on applying.  The effects happen once. */
+  snap_t before, after;
+  std_expect(&before, &after);
+  std_seed();
+  txn_t txn;
+  std_build(&txn, false);
+  for (int at = 2; at < 4; at++) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    std_seed();
+    race_t race;
+    memset(&race, 0, sizeof race);
+    race.at = step_names[at];
+    race.mode = 0;
+    steps_t s;
+    memset(&s, 0, sizeof s);
+    s.action = race_action;
+    s.data = &race;
+    txn_exec_opts_t o = opts_for("A");
+    o.on_step = on_step;
+    o.step_ctx = &s;
+    result_t r;
+    assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+    assert_int_equal(race.rr.recovered, 1);
+    assert_int_equal(race.rr.rolled_back, 0);
+    assert_record(txn.id, TXN_COMMITTED, true);
+    assert_int_equal(fake_store_locked_count(fs), 0);
+    snap_t end;
+    snap_take(&end, std_locs, N_STD, false);
+    assert_snap_equal(&after, &end);
+    snap_free(&end);
+  }
+  txn_cleanup(&txn);
+  snap_free(&before);
+  snap_free(&after);
+}
+
+/* ------------------------------------------------------------------ */
+/* late locks, collected records, locks of unknown kind                */
+/* ------------------------------------------------------------------ */
+
+/* Runs a recovery pass "later" (past the deadline) just before the n-th
+ * prepare reaches the store: that prepare was in flight while recovery
+ * aborted and finished the transaction, and lands after it. */
+typedef struct in_flight {
+  int prepares_left;
+  bool collect;
+  recovery_result_t rr;
+  bool ran;
+} in_flight_t;
+
+static void in_flight_hook(void *ctx, fake_fn_t fn) {
+  in_flight_t *f = ctx;
+  if (fn != FAKE_PREPARE || f->ran || --f->prepares_left > 0) {
+    return;
+  }
+  f->ran = true;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &f->rr, &err));
+  if (f->collect) {
+    int64_t deleted;
+    assert_true(fake_store_collect(fs, fake_clock_peek() + 1, &deleted));
+    assert_int_equal(deleted, 1);
+  }
+}
+
+static void late_prepare_is_undone_by_its_coordinator(void **state) {
+  (void)state;
+  for (int collect = 0; collect < 2; collect++) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    seed_five();
+    snap_t before;
+    snap_take(&before, five_locs, 5, false);
+    txn_t txn;
+    txn_init(&txn);
+    add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+    add_insert(&txn, 0, "c", "new");
+    add_delete(&txn, 1, "c", "x", NULL);
+    in_flight_t f = {.prepares_left = 2, .collect = collect};
+    fake_store_set_call_hook(fs, in_flight_hook, &f);
+    result_t r;
+    /* decide finds the record aborted (or, collected, missing: aborted
+     * too), and the coordinator drops what it prepared, late ones
+     * included */
+    assert_int_equal(run(&txn, &r), TXN_OUTCOME_CONFLICT);
+    fake_store_set_call_hook(fs, NULL, NULL);
+    assert_true(f.ran);
+    assert_int_equal(f.rr.recovered, 1);
+    assert_int_equal(f.rr.rolled_back, 1);
+    assert_int_equal(fake_store_locked_count(fs), 0);
+    assert_false(exists(0, "c", "new"));
+    snap_t end;
+    snap_take(&end, five_locs, 5, false);
+    assert_snap_equal(&before, &end);
+    snap_free(&end);
+    snap_free(&before);
+    if (collect) {
+      assert_false(fake_store_record(fs, txn.id, NULL, NULL));
+    } else {
+      assert_record(txn.id, TXN_ABORTED, true);
+    }
+    txn_cleanup(&txn);
+  }
+}
+
+static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 1, "c", "x", "n", 1, NULL);
+  in_flight_t f = {.prepares_left = 2};
+  fake_store_set_call_hook(fs, in_flight_hook, &f);
+  /* the coordinator dies right after its (late) prepares */
+  jmp_buf jb;
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.crash_at = "txn.after_prepare";
+  s.jb = &jb;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  result_t r;
+  if (setjmp(jb) == 0) {
+    run_opts(&txn, &o, &r);
+    fail_msg("no crash");
+  }
+  fake_store_set_call_hook(fs, NULL, NULL);
+  /* Finished and aborted, yet "new" and x carry its locks. */
+  assert_record(txn.id, TXN_ABORTED, true);
+  char owner[TXN_ID_LEN + 1];
+  assert_true(locked(0, "c", "new", owner));
+  assert_string_equal(owner, txn.id);
+  assert_true(locked(1, "c", "x", NULL));
+  assert_false(locked(0, "c", "a", NULL)); /* recovery dropped that one */
+  /* Recovery never claims a finished record. */
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("C", fake_clock_peek() + 10 * LEASE, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 0);
+  /* Readers see the aborted state. */
+  bson_value_t nid = sid("new"), xid = sid("x");
+  int64_t n;
+  assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
+  assert_true(fake_store_view_field(fs, 1, "c", &xid, "n", &n));
+  assert_int_equal(n, 3);
+  /* A writer is blocked and told by whom... */
+  txn_t w;
+  txn_init(&w);
+  add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  assert_int_equal(run(&w, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(r.lock_owner, txn.id);
+  txn_cleanup(&w);
+  /* ...and resolves it as sync.c does for a finished aborted record: an
+   * abort_op of kind 0 at the location only. */
+  txn_op_t where;
+  memset(&where, 0, sizeof where);
+  where.shard = 1;
+  bson_strncpy(where.coll, "c", sizeof where.coll);
+  where.id = xid;
+  assert_true(store.abort_op(store.impl, txn.id, &where, &err));
+  assert_false(locked(1, "c", "x", NULL));
+  assert_int_equal(field(1, "c", "x", "n"), 3);
+  txn_init(&w);
+  add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  assert_int_equal(run(&w, &r), TXN_OUTCOME_COMMITTED);
+  txn_cleanup(&w);
+  /* The collector sweeps the rest (the staged insert) before deleting
+   * the record; not before the record is old enough. */
+  int64_t deleted;
+  assert_true(fake_store_collect(fs, fake_clock_peek() - 1, &deleted));
+  assert_int_equal(deleted, 0);
+  assert_true(locked(0, "c", "new", NULL));
+  fake_clock_advance(1);
+  assert_true(fake_store_collect(fs, fake_clock_peek(), &deleted));
+  assert_int_equal(deleted, 3); /* txn's and w's two attempts */
+  assert_false(exists(0, "c", "new"));
+  assert_false(fake_store_record(fs, txn.id, NULL, NULL));
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+}
+
+static void kind_zero_op_resolves_through_the_lock(void **state) {
+  (void)state;
+  /* For each staged kind: commit_op / abort_op given only the location
+   * (kind 0, staged_known false) do what the lock says. */
+  for (int commit = 0; commit < 2; commit++) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    seed_five();
+    txn_t txn;
+    txn_init(&txn);
+    bson_strncpy(txn.id, "abcdefabcdefabcdefabcdef", sizeof txn.id);
+    add_insert(&txn, 0, "c", "new");
+    add_inc(&txn, 0, "c", "a", "n", 5, NULL);
+    add_delete(&txn, 0, "c", "b", NULL);
+    chorus_error_t err;
+    char owner[TXN_ID_LEN + 1];
+    for (size_t i = 0; i < txn.n_ops; i++) {
+      assert_int_equal(
+          store.prepare(store.impl, txn.id, &txn.ops[i], owner, &err),
+          TXN_VOTE_YES);
+    }
+    for (size_t i = 0; i < txn.n_ops; i++) {
+      txn_op_t where;
+      memset(&where, 0, sizeof where);
+      where.shard = txn.ops[i].shard;
+      bson_strncpy(where.coll, txn.ops[i].coll, sizeof where.coll);
+      where.id = txn.ops[i].id;
+      /* someone else's id: nothing */
+      assert_true(store.commit_op(store.impl, OTHER_TXN, &where, &err));
+      assert_true(store.abort_op(store.impl, OTHER_TXN, &where, &err));
+      for (int rep = 0; rep < 2; rep++) {
+        assert_true(commit ? store.commit_op(store.impl, txn.id, &where, &err)
+                           : store.abort_op(store.impl, txn.id, &where, &err));
+      }
+    }
+    assert_int_equal(fake_store_locked_count(fs), 0);
+    assert_int_equal(exists(0, "c", "new"), commit);
+    assert_int_equal(field(0, "c", "a", "n"), commit ? 6 : 1);
+    assert_int_equal(version(0, "c", "a"), commit ? 2 : 1);
+    assert_int_equal(exists(0, "c", "b"), !commit);
+    /* and on an unlocked or absent document: nothing */
+    txn_op_t where;
+    memset(&where, 0, sizeof where);
+    bson_strncpy(where.coll, "c", sizeof where.coll);
+    where.id = sid("y");
+    where.shard = 1;
+    assert_true(store.commit_op(store.impl, txn.id, &where, &err));
+    assert_true(store.abort_op(store.impl, txn.id, &where, &err));
+    where.id = sid("ghost");
+    assert_true(store.abort_op(store.impl, txn.id, &where, &err));
+    assert_true(exists(1, "c", "y"));
+    assert_false(exists(1, "c", "ghost"));
+    txn_cleanup(&txn);
+  }
+}
+
+static void decide_on_a_collected_record_is_abort(void **state) {
+  (void)state;
+  chorus_error_t err;
+  txn_state_t actual = TXN_PENDING;
+  assert_true(store.decide(store.impl, "000000000000000000000000",
+                           TXN_COMMITTED, &actual, &err));
+  assert_int_equal(actual, TXN_ABORTED);
+  assert_int_equal(fake_store_record_count(fs), 0);
+}
+
+static void recovery_reads_the_clock_for_every_claim(void **state) {
+  (void)state;
+  /* Two expired records; the second cannot be finished (a participant is
+   * down): its new lease must start from when it was claimed, not from
+   * when the pass began. */
+  seed_five();
+  txn_t t1, t2;
+  txn_init(&t1);
+  add_inc(&t1, 0, "c", "a", "n", 1, NULL);
+  crashed_txn(&t1, "txn.after_prepare");
+  txn_init(&t2);
+  add_inc(&t2, 1, "c", "y", "n", 1, NULL);
+  crashed_txn(&t2, "txn.after_prepare");
+  bson_value_t y = sid("y");
+  fake_store_set_down(fs, 1, "c", &y, true);
+  fake_clock_advance(LEASE + 1);
+  int64_t start = fake_clock_peek();
+  fake_clock_set_tick(300);
+  recovery_result_t rr;
+  chorus_error_t err;
+  quiet(true);
+  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, &rr,
+                          &err);
+  quiet(false);
+  fake_clock_set_tick(0);
+  assert_false(ok);
+  assert_int_equal(rr.recovered, 1);
+  assert_record(t1.id, TXN_ABORTED, true);
+  assert_record(t2.id, TXN_ABORTED, false);
+  int64_t deadline;
+  assert_true(fake_store_record_owner(fs, t2.id, NULL, 0, NULL, &deadline));
+  assert_int_equal(deadline, start + 300 + LEASE);
+  txn_cleanup(&t1);
+  txn_cleanup(&t2);
+}
+
+/* ------------------------------------------------------------------ */
+/* the prepare margin                                                  */
+/* ------------------------------------------------------------------ */
+
+static void slow_prepare_past_margin_aborts(void **state) {
+  (void)state;
+  seed_five();
+  snap_t before;
+  snap_take(&before, five_locs, 5, false);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  /* lease 2000: margin 500.  now_ms reads: deadline (t), op0 (t+600),
+   * op1 (t+1200), op2 (t+1800 > t+2000-500): op 2 is never prepared. */
+  fake_clock_set_tick(600);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_CONFLICT);
+  fake_clock_set_tick(0);
+  assert_int_equal(r.failed_op, 2);
+  assert_string_equal(r.lock_owner, "");
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), 2);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), 2);
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_false(exists(0, "c", "new"));
+  snap_t end;
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&before);
+  snap_free(&end);
+  txn_cleanup(&txn);
+}
+
+/* Runs a three-op transaction with the given lease while every read of the
+ * clock advances it by tick; returns the outcome. */
+static txn_outcome_t run_ticking(int64_t lease, int64_t tick,
+                                 result_t *r) {
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b2", "n", 1, NULL);
+  txn_exec_opts_t o = opts_for("A");
+  o.lease_ms = lease;
+  fake_clock_set_tick(tick);
+  run_opts(&txn, &o, r);
+  fake_clock_set_tick(0);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_record(txn.id, r->outcome == TXN_OUTCOME_COMMITTED ? TXN_COMMITTED
+                                                            : TXN_ABORTED,
+                true);
+  txn_cleanup(&txn);
+  return r->outcome;
+}
+
+static void prepare_margin_boundaries(void **state) {
+  (void)state;
+  seed_five();
+  put_counter(0, "c", "b2", "n", 0, 1);
+  result_t r;
+  /* lease 2000, margin 500: reads t, t+700, t+1400, t+2100 > t+1500 */
+  assert_int_equal(run_ticking(2000, 700, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 2);
+  /* reads t, t+500, t+1000, t+1500 == deadline - margin: allowed */
+  assert_int_equal(run_ticking(2000, 500, &r), TXN_OUTCOME_COMMITTED);
+  /* one more millisecond: op 2 is too late */
+  assert_int_equal(run_ticking(2000, 501, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 2);
+  /* the first read after the deadline's: too late at once */
+  assert_int_equal(run_ticking(2000, 1501, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 0);
+  assert_int_equal(field(0, "c", "a", "n"), 2); /* one commit */
+}
+
+static void prepare_margin_is_a_quarter_of_a_short_lease(void **state) {
+  (void)state;
+  seed_five();
+  put_counter(0, "c", "b2", "n", 0, 1);
+  result_t r;
+  /* lease 400: margin 100.  t, t+100, t+200, t+300 == 400-100: allowed */
+  assert_int_equal(run_ticking(400, 100, &r), TXN_OUTCOME_COMMITTED);
+  /* t+101, t+202, t+303 > t+300 */
+  assert_int_equal(run_ticking(400, 101, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 2);
+  /* a tiny lease still commits when nothing is slow */
+  assert_int_equal(run_ticking(4, 0, &r), TXN_OUTCOME_COMMITTED);
+  /* lease 4: margin 1.  t, t+2, t+4 > t+3 */
+  assert_int_equal(run_ticking(4, 2, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 1);
+}
+
+static void prepare_margin_is_capped_at_500_ms(void **state) {
+  (void)state;
+  seed_five();
+  put_counter(0, "c", "b2", "n", 0, 1);
+  result_t r;
+  /* lease 8000: margin 500, not a quarter (2000).  Reads t, t+2500,
+   * t+5000, t+7500 == t+8000-500: allowed (a 2000 margin would stop op 2,
+   * t+7500 > t+6000). */
+  assert_int_equal(run_ticking(8000, 2500, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(run_ticking(8000, 2501, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 2);
+}
+
+static void no_mid_apply_when_nothing_was_prepared(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  /* the first prepare check already comes past deadline - margin */
+  fake_clock_set_tick(LEASE);
+  result_t r;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_CONFLICT);
+  fake_clock_set_tick(0);
+  assert_int_equal(r.failed_op, 0);
+  assert_int_equal(s.n_seen, 3);
+  assert_string_equal(s.seen[0], "txn.after_begin");
+  assert_string_equal(s.seen[1], "txn.after_prepare");
+  assert_string_equal(s.seen[2], "txn.after_decision");
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), 0);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), 0);
+  assert_record(txn.id, TXN_ABORTED, true);
+  txn_cleanup(&txn);
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Leaves a transaction crashed at `step` (its id in txn->id). */
+static void crashed_txn(txn_t *txn, const char *step) {
+  jmp_buf jb;
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.crash_at = step;
+  s.jb = &jb;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  result_t r;
+  if (setjmp(jb) == 0) {
+    run_opts(txn, &o, &r);
+    fail_msg("no crash at %s", step);
+  }
+}
+
+static void claim_is_exclusive(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  crashed_txn(&txn, "txn.after_prepare");
+  int64_t deadline;
+  assert_true(
+      fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
+  int64_t now = deadline + 1;
+  chorus_error_t err;
+  txn_t b, c;
+  txn_state_t sb, sc;
+  bool fb, fc;
+  txn_init(&b);
+  txn_init(&c);
+  assert_true(store.claim(store.impl, NULL, "B", now, LEASE, &b, &sb, &fb,
+                          &err));
+  assert_true(store.claim(store.impl, NULL, "C", now, LEASE, &c, &sc, &fc,
+                          &err));
+  assert_true(fb);
+  assert_false(fc);
+  assert_int_equal(c.n_ops, 0);
+  assert_string_equal(b.id, txn.id);
+  assert_int_equal(sb, TXN_PENDING);
+  assert_int_equal(b.n_ops, 1);
+  assert_int_equal(b.ops[0].kind, TXN_UPDATE);
+  assert_false(b.ops[0].staged_known);
+  assert_null(b.ops[0].inc);
+  assert_string_equal(b.ops[0].coll, "c");
+  assert_int_equal(b.ops[0].shard, 0);
+  assert_string_equal(b.ops[0].id.value.v_utf8.str, "a");
+  char owner[32];
+  int64_t lease;
+  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
+                                      &lease, &deadline));
+  assert_string_equal(owner, "B");
+  assert_int_equal(lease, 2);
+  assert_int_equal(deadline, now + LEASE);
+  /* B's lease: C still cannot; after it, C takes over (B died too). */
+  assert_true(store.claim(store.impl, txn.id, "C", now + LEASE, LEASE, &c,
+                          &sc, &fc, &err));
+  assert_false(fc);
+  assert_true(store.claim(store.impl, txn.id, "C", now + LEASE + 1, LEASE,
+                          &c, &sc, &fc, &err));
+  assert_true(fc);
+  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
+                                      &lease, NULL));
+  assert_string_equal(owner, "C");
+  assert_int_equal(lease, 3);
+  /* C finishes it; B's late recovery is harmless. */
+  txn_state_t fin;
+  assert_true(txn_recover(&store, &c, sc, &fin, &err));
+  assert_int_equal(fin, TXN_ABORTED);
+  assert_true(txn_recover(&store, &b, sb, &fin, &err));
+  assert_int_equal(fin, TXN_ABORTED);
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_int_equal(field(0, "c", "a", "n"), 1);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  /* done: never claimed again */
+  assert_true(store.claim(store.impl, NULL, "D", now + 100 * LEASE, LEASE,
+                          &c, &sc, &fc, &err));
+  assert_false(fc);
+  txn_cleanup(&b);
+  txn_cleanup(&c);
+  txn_cleanup(&txn);
+}
+
+typedef struct claim_race {
+  txn_t txn;
+  txn_state_t state;
+  bool found;
+  bool ok;
+  int64_t now;
+} claim_race_t;
+
+static void competing_claim(void *ctx) {
+  claim_race_t *cr = ctx;
+  chorus_error_t err;
+  txn_init(&cr->txn);
+  cr->ok = store.claim(store.impl, NULL, "C", cr->now, LEASE, &cr->txn,
+                       &cr->state, &cr->found, &err);
+}
+
+static void racing_claims_exactly_one_wins(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  crashed_txn(&txn, "txn.after_prepare");
+  int64_t now = fake_clock_peek() + LEASE + 1;
+  claim_race_t cr;
+  memset(&cr, 0, sizeof cr);
+  cr.now = now;
+  /* C claims in the window between B's read and B's compare-and-set. */
+  fake_store_set_claim_hook(fs, competing_claim, &cr);
+  txn_t b;
+  txn_state_t sb;
+  bool fb = true;
+  chorus_error_t err;
+  txn_init(&b);
+  assert_true(store.claim(store.impl, NULL, "B", now, LEASE, &b, &sb, &fb,
+                          &err));
+  assert_true(cr.ok);
+  assert_true(cr.found);
+  assert_false(fb);
+  assert_int_equal(b.n_ops, 0); /* cleaned */
+  char owner[32];
+  int64_t lease;
+  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
+                                      &lease, NULL));
+  assert_string_equal(owner, "C");
+  assert_int_equal(lease, 2);
+  txn_cleanup(&cr.txn);
+  txn_cleanup(&b);
+  txn_cleanup(&txn);
+}
+
+static void racing_claim_moves_on_to_next_record(void **state) {
+  (void)state;
+  /* Losing the race for one record, a claim takes the next expired one. */
+  seed_five();
+  txn_t t1, t2;
+  txn_init(&t1);
+  add_inc(&t1, 0, "c", "a", "n", 1, NULL);
+  crashed_txn(&t1, "txn.after_prepare");
+  txn_init(&t2);
+  add_inc(&t2, 0, "c", "b", "n", 1, NULL);
+  crashed_txn(&t2, "txn.after_decision");
+  claim_race_t cr;
+  memset(&cr, 0, sizeof cr);
+  cr.now = fake_clock_peek() + LEASE + 1;
+  fake_store_set_claim_hook(fs, competing_claim, &cr);
+  txn_t b;
+  txn_state_t sb;
+  bool fb;
+  chorus_error_t err;
+  txn_init(&b);
+  assert_true(store.claim(store.impl, NULL, "B", cr.now, LEASE, &b, &sb, &fb,
+                          &err));
+  assert_true(cr.found);
+  assert_string_equal(cr.txn.id, t1.id);
+  assert_true(fb);
+  assert_string_equal(b.id, t2.id);
+  assert_int_equal(sb, TXN_COMMITTED);
+  txn_cleanup(&cr.txn);
+  txn_cleanup(&b);
+  txn_cleanup(&t1);
+  txn_cleanup(&t2);
+}
+
+static void unexpired_record_is_not_claimed(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  crashed_txn(&txn, "txn.after_begin");
+  int64_t deadline;
+  assert_true(
+      fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", deadline - 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 0);
+  assert_true(recover("B", deadline, 64, &rr, &err)); /* $lt: strict */
+  assert_int_equal(rr.recovered, 0);
+  assert_int_equal(fake_store_unfinished(fs), 1);
+  assert_true(recover("B", deadline + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 1);
+  txn_cleanup(&txn);
+}
+
+static void pending_record_is_aborted_by_recovery(void **state) {
+  (void)state;
+  seed_five();
+  snap_t before;
+  snap_take(&before, five_locs, 5, false);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_delete(&txn, 1, "c", "x", NULL);
+  crashed_txn(&txn, "txn.after_prepare");
+  assert_true(exists(0, "c", "new"));
+  /* the committed view hides the staged insert and keeps x */
+  bson_value_t nid = sid("new"), xid = sid("x");
+  assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
+  assert_true(fake_store_visible(fs, 1, "c", &xid, NULL));
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 1);
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_false(exists(0, "c", "new"));
+  snap_t end;
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&before);
+  snap_free(&end);
+  txn_cleanup(&txn);
+}
+
+static void committed_record_is_rolled_forward(void **state) {
+  (void)state;
+  snap_t before, after;
+  std_expect(&before, &after);
+  std_seed();
+  txn_t txn;
+  std_build(&txn, false);
+  crashed_txn(&txn, "txn.after_decision");
+  /* nothing applied yet, but the view already shows the commit */
+  assert_int_equal(fake_store_locked_count(fs), 4);
+  snap_t view;
+  snap_take(&view, std_locs, N_STD, true);
+  assert_snap_equal(&after, &view);
+  snap_free(&view);
+  fake_store_reset_calls(fs);
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 0);
+  /* claim, commit x4, finish, and the claim that finds nothing */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_CLAIM), 2);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 4);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_FINISH), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_DECIDE), 0);
+  snap_t end;
+  snap_take(&end, std_locs, N_STD, false);
+  assert_snap_equal(&after, &end);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  snap_free(&end);
+  snap_free(&before);
+  snap_free(&after);
+  txn_cleanup(&txn);
+}
+
+static void recovery_crashing_midway_is_finished_by_another(void **state) {
+  (void)state;
+  snap_t before, after;
+  std_expect(&before, &after);
+  for (int commit = 0; commit < 2; commit++) {
+    /* a full recovery: claim, [decide], 4 apply, finish, claim (none) */
+    long full = commit ? 7 : 8;
+    for (long k = 0; k < full; k++) {
+      for (int lost = 0; lost < 2; lost++) {
+        fake_store_free(fs);
+        fs = fake_store_new();
+        fake_store_bind(fs, &store);
+        fake_clock_set(1000000);
+        std_seed();
+        txn_t txn;
+        std_build(&txn, false);
+        crashed_txn(&txn,
+                    commit ? "txn.after_decision" : "txn.after_prepare");
+        fake_clock_advance(LEASE + 1);
+        fake_store_fail_after(fs, k);
+        fake_store_set_lost_reply(fs, lost);
+        recovery_result_t rr;
+        chorus_error_t err;
+        bool ok = recover("B", fake_clock_peek(), 64, &rr, &err);
+        /* every k < full fails somewhere, the last one in the final claim
+         * that would have found nothing */
+        assert_false(ok);
+        assert_int_equal(err.status, 503);
+        fake_store_heal(fs);
+        /* the view stays consistent with the decision */
+        txn_state_t st;
+        bool done;
+        assert_true(fake_store_record(fs, txn.id, &st, &done));
+        snap_t view;
+        snap_take(&view, std_locs, N_STD, true);
+        assert_snap_equal(st == TXN_COMMITTED ? &after : &before, &view);
+        snap_free(&view);
+        /* done once finish took effect: it succeeded, or its reply was
+         * the one lost */
+        assert_int_equal(done, k >= full - 1 || (lost && k == full - 2));
+        if (!done) {
+          /* Once B's claim got through (it did unless it was the failed
+           * call itself, without effect), nobody else may take over before
+           * B's lease runs out. */
+          bool b_holds = !(k == 0 && !lost);
+          recovery_result_t r2;
+          assert_true(recover("C", fake_clock_peek(), 64, &r2, &err));
+          assert_int_equal(r2.recovered, b_holds ? 0 : 1);
+          fake_clock_advance(LEASE + 1);
+          assert_true(recover("C", fake_clock_peek(), 64, &r2, &err));
+          assert_int_equal(r2.recovered, b_holds ? 1 : 0);
+        }
+        assert_record(txn.id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
+        assert_int_equal(fake_store_locked_count(fs), 0);
+        snap_t end;
+        snap_take(&end, std_locs, N_STD, false);
+        assert_snap_equal(commit ? &after : &before, &end);
+        snap_free(&end);
+        txn_cleanup(&txn);
+      }
+    }
+  }
+  snap_free(&before);
+  snap_free(&after);
+}
+
+static void recovery_pass_respects_max_and_txn_id(void **state) {
+  (void)state;
+  seed_five();
+  txn_t t[3];
+  const char *ids[] = {"a", "b", "y"};
+  for (int i = 0; i < 3; i++) {
+    txn_init(&t[i]);
+    add_inc(&t[i], i == 2 ? 1 : 0, "c", ids[i], "n", 1, NULL);
+    crashed_txn(&t[i], i == 1 ? "txn.after_decision" : "txn.after_prepare");
+  }
+  int64_t later = fake_clock_peek() + LEASE + 1;
+  recovery_result_t rr;
+  chorus_error_t err;
+  /* only t[2] */
+  assert_true(recover_one(t[2].id, "B", later, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_record(t[2].id, TXN_ABORTED, true);
+  assert_int_equal(fake_store_unfinished(fs), 2);
+  /* again: nothing (it is done) */
+  assert_true(recover_one(t[2].id, "B", later, &rr, &err));
+  assert_int_equal(rr.recovered, 0);
+  /* max 1 */
+  assert_true(recover("B", later, 1, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(fake_store_unfinished(fs), 1);
+  assert_true(recover("B", later, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 0); /* t[1] was committed */
+  assert_int_equal(fake_store_unfinished(fs), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 1);
+  assert_int_equal(field(0, "c", "b", "n"), 3);
+  assert_int_equal(field(1, "c", "y", "n"), 4);
+  /* max 0: nothing at all */
+  assert_true(recover("B", later, 0, &rr, &err));
+  assert_int_equal(rr.recovered, 0);
+  for (int i = 0; i < 3; i++) {
+    txn_cleanup(&t[i]);
+  }
+}
+
+static void recovery_of_many_records(void **state) {
+  (void)state;
+  /* More expired records than one claim query returns (16). */
+  txn_t t[40];
+  char ids[40][8];
+  for (int i = 0; i < 40; i++) {
+    snprintf(ids[i], sizeof ids[i], "k%d", i);
+    put_counter(0, "c", ids[i], "n", 0, 1);
+    txn_init(&t[i]);
+    add_inc(&t[i], 0, "c", ids[i], "n", 1, NULL);
+    crashed_txn(&t[i], i % 2 ? "txn.mid_apply" : "txn.after_begin");
+  }
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 40);
+  assert_int_equal(rr.rolled_back, 20);
+  assert_int_equal(fake_store_unfinished(fs), 0);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  for (int i = 0; i < 40; i++) {
+    assert_int_equal(field(0, "c", ids[i], "n"), i % 2);
+    txn_cleanup(&t[i]);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* an unreachable participant                                          */
+/* ------------------------------------------------------------------ */
+
+static void down_participant_at_prepare_fails_and_rolls_back(void **state) {
+  (void)state;
+  seed_five();
+  snap_t before;
+  snap_take(&before, five_locs, 5, false);
+  bson_value_t y = sid("y");
+  fake_store_set_down(fs, 1, "c", &y, true);
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  assert_int_equal(r.failed_op, 2);
+  assert_int_equal(r.err.status, 503);
+  /* aborted; the reachable participants rolled back at once, the
+   * unreachable one (and the finish) left to recovery */
+  assert_record(txn.id, TXN_ABORTED, false);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_false(exists(0, "c", "new"));
+  snap_t end;
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&end);
+  /* while y is down, recovery cannot finish it */
+  recovery_result_t rr;
+  chorus_error_t err;
+  fake_clock_advance(LEASE + 1);
+  assert_false(recover("B", fake_clock_peek(), 64, &rr, &err));
+  assert_int_equal(err.status, 503);
+  assert_record(txn.id, TXN_ABORTED, false);
+  /* once it is back (and B's lease is over), it is finished */
+  fake_store_set_down(fs, 1, "c", &y, false);
+  fake_clock_advance(LEASE + 1);
+  assert_true(recover("C", fake_clock_peek(), 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 1);
+  assert_record(txn.id, TXN_ABORTED, true);
+  snap_take(&end, five_locs, 5, false);
+  assert_snap_equal(&before, &end);
+  snap_free(&before);
+  snap_free(&end);
+  txn_cleanup(&txn);
+}
+
+static void pull_plug_action(steps_t *s, const char *step) {
+  if (!strcmp(step, "txn.after_decision")) {
+    fake_store_set_down(fs, 1, "c", s->data, true);
+  }
+}
+
+static void down_participant_at_apply_keeps_the_commit(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  /* y's deployment becomes unreachable right after the decision. */
+  bson_value_t y = sid("y");
+  steps_t s;
+  memset(&s, 0, sizeof s);
+  s.action = pull_plug_action;
+  s.data = &y;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = &s;
+  result_t r;
+  /* The decision is durable: the commit is acknowledged. */
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  assert_record(txn.id, TXN_COMMITTED, false);
+  assert_int_equal(field(0, "c", "a", "n"), 2); /* applied */
+  assert_true(locked(1, "c", "y", NULL));       /* not reachable */
+  assert_true(locked(0, "c", "b", NULL));       /* apply stopped at y */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_FINISH), 0);
+  /* Readers already see the whole commit. */
+  int64_t n;
+  assert_true(fake_store_view_field(fs, 1, "c", &y, "n", &n));
+  assert_int_equal(n, 5);
+  bson_value_t b = sid("b");
+  assert_true(fake_store_view_field(fs, 0, "c", &b, "n", &n));
+  assert_int_equal(n, 3);
+  /* Another transaction crashes meanwhile. */
+  txn_t other;
+  txn_init(&other);
+  add_inc(&other, 1, "c", "x", "n", 1, NULL);
+  crashed_txn(&other, "txn.after_prepare");
+  /* Recovery cannot finish the first while y is down, and says so. */
+  recovery_result_t rr;
+  chorus_error_t err;
+  fake_clock_advance(LEASE + 1);
+  assert_false(recover("B", fake_clock_peek(), 64, &rr, &err));
+  assert_int_equal(err.status, 503);
+  assert_int_equal(rr.recovered, 0);
+  assert_record(txn.id, TXN_COMMITTED, false);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  /* The other is recovered by the next pass, while B holds the lease of
+   * the stuck one. */
+  fake_clock_advance(1);
+  assert_true(recover("C", fake_clock_peek(), 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_record(other.id, TXN_ABORTED, true);
+  assert_record(txn.id, TXN_COMMITTED, false);
+  /* y comes back; after B's lease, the record is finished. */
+  fake_store_set_down(fs, 1, "c", &y, false);
+  fake_clock_advance(LEASE + 1);
+  assert_true(recover("C", fake_clock_peek(), 64, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(rr.rolled_back, 0);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  assert_int_equal(field(1, "c", "y", "n"), 5);
+  assert_int_equal(field(0, "c", "b", "n"), 3);
+  assert_int_equal(field(1, "c", "x", "n"), 3);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+  txn_cleanup(&other);
+}
+
+static void down_participant_during_txn_recover(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  bson_value_t y = sid("y");
+  /* Committed, then y goes down before anything is applied: txn_recover
+   * fails at y, and succeeds (idempotently) once y is back. */
+  crashed_txn(&txn, "txn.after_decision");
+  fake_store_set_down(fs, 1, "c", &y, true);
+  txn_t claimed;
+  txn_state_t st;
+  bool found;
+  chorus_error_t err;
+  txn_init(&claimed);
+  assert_true(store.claim(store.impl, txn.id, "A",
+                          fake_clock_peek() + LEASE + 1, LEASE, &claimed,
+                          &st, &found, &err));
+  assert_true(found);
+  txn_state_t fin;
+  assert_false(txn_recover(&store, &claimed, st, &fin, &err));
+  assert_int_equal(err.status, 503);
+  assert_int_equal(fin, TXN_COMMITTED);
+  assert_record(txn.id, TXN_COMMITTED, false);
+  fake_store_set_down(fs, 1, "c", &y, false);
+  assert_true(txn_recover(&store, &claimed, st, &fin, &err));
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(field(1, "c", "y", "n"), 5);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  txn_cleanup(&claimed);
+  txn_cleanup(&txn);
+}
+
+/* ------------------------------------------------------------------ */
+/* interleaved transactions                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct nested {
+  const char *at;
+  txn_t txn;
+  result_t r;
+  bool ran;
+  snap_t view;
+} nested_t;
+
+static void nested_action(steps_t *s, const char *step) {
+  nested_t *n = s->data;
+  if (n->ran || strcmp(step, n->at)) {
+    return;
+  }
+  n->ran = true;
+  snap_take(&n->view, five_locs, 5, true);
+  txn_exec_opts_t o = opts_for("B");
+  run_opts(&n->txn, &o, &n->r);
+}
+
+static void interleaved_txn_sees_lock_and_conflicts(void **state) {
+  (void)state;
+  for (int at = 0; at < 4; at++) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    seed_five();
+    snap_t before;
+    snap_take(&before, five_locs, 5, false);
+    txn_t a;
+    txn_init(&a);
+    add_inc(&a, 0, "c", "a", "n", -1, NULL);
+    add_inc(&a, 1, "c", "x", "n", 1, NULL);
+    nested_t n;
+    memset(&n, 0, sizeof n);
+    n.at = step_names[at];
+    txn_init(&n.txn);
+    add_inc(&n.txn, 0, "c", "b", "n", 1, NULL);
+    add_inc(&n.txn, 1, "c", "x", "n", 10, NULL);
+    steps_t s;
+    memset(&s, 0, sizeof s);
+    s.action = nested_action;
+    s.data = &n;
+    txn_exec_opts_t o = opts_for("A");
+    o.on_step = on_step;
+    o.step_ctx = &s;
+    result_t r;
+    assert_int_equal(run_opts(&a, &o, &r), TXN_OUTCOME_COMMITTED);
+    assert_true(n.ran);
+    int64_t x = field(1, "c", "x", "n");
+    if (at == 0) {
+      /* after A's begin, nothing is locked: B commits, A sees it */
+      assert_int_equal(n.r.outcome, TXN_OUTCOME_COMMITTED);
+      assert_int_equal(x, 3 + 10 + 1);
+      assert_snap_equal(&before, &n.view);
+    } else if (at == 3) {
+      /* mid-apply: op 0 (a) applied, x still locked by A */
+      assert_int_equal(n.r.outcome, TXN_OUTCOME_CONFLICT);
+      assert_int_equal(n.r.failed_op, 1);
+      assert_string_equal(n.r.lock_owner, a.id);
+      assert_int_equal(x, 4);
+    } else {
+      assert_int_equal(n.r.outcome, TXN_OUTCOME_CONFLICT);
+      assert_int_equal(n.r.failed_op, 1);
+      assert_string_equal(n.r.lock_owner, a.id);
+      assert_int_equal(x, 4);
+      if (at == 1) {
+        /* undecided: B's view was the old state */
+        assert_snap_equal(&before, &n.view);
+      }
+    }
+    if (at != 0) {
+      assert_int_equal(field(0, "c", "b", "n"), 2); /* B rolled back */
+      assert_record(n.txn.id, TXN_ABORTED, true);
+    }
+    assert_int_equal(field(0, "c", "a", "n"), 0);
+    assert_int_equal(fake_store_locked_count(fs), 0);
+    assert_int_equal(fake_store_unfinished(fs), 0);
+    snap_free(&before);
+    snap_free(&n.view);
+    txn_cleanup(&a);
+    txn_cleanup(&n.txn);
+  }
+}
+
+static void version_check_detects_interleaved_update(void **state) {
+  (void)state;
+  /* Read version 5 of x; someone commits an update; our update expecting
+   * 5 is stale. */
+  seed_five();
+  int64_t v = version(1, "c", "x");
+  assert_int_equal(v, 5);
+  txn_t other;
+  txn_init(&other);
+  add_set_text(&other, 1, "c", "x", "theirs", &v);
+  result_t r;
+  assert_int_equal(run(&other, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(version(1, "c", "x"), 6);
+  txn_t mine;
+  txn_init(&mine);
+  add_set_text(&mine, 1, "c", "x", "mine", &v);
+  assert_int_equal(run(&mine, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(text_of(1, "c", "x"), "theirs");
+  txn_cleanup(&other);
+  txn_cleanup(&mine);
+}
+
+/* ------------------------------------------------------------------ */
+/* the randomized model test                                           */
+/* ------------------------------------------------------------------ */
+
+#define N_CTR 6
+#define CTR_START 100
+#define N_RANDOM_TXNS 2000
+#define MAX_LOGS (N_RANDOM_TXNS * 2)
+
+static uint64_t rng_state;
+static uint64_t rng(void) {
+  uint64_t x = rng_state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rng_state = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+static unsigned pick(unsigned n) { return (unsigned)(rng() % n); }
+static bool chance(unsigned percent) { return pick(100) < percent; }
+
+static const loc_t ctr_locs[N_CTR] = {
+    {TXN_MAIN_SHARD, "users", "c0"}, {TXN_MAIN_SHARD, "users", "c1"},
+    {0, "tweets_0", "c2"},           {0, "tweets_0", "c3"},
+    {1, "tweets_1", "c4"},           {1, "tweets_1", "c5"},
+};
+
+/* What each transaction meant to do, to replay the committed ones. */
+typedef struct intent {
+  char id[TXN_ID_LEN + 1];
+  int from, to;
+  int insert_log; /* -1 or log number */
+  int delete_log; /* -1 or log number */
+  txn_outcome_t outcome;
+  bool crashed;
+} intent_t;
+
+typedef struct model {
+  intent_t *intents;
+  size_t n_intents;
+  int n_logs;     /* log documents ever attempted */
+  int depth;      /* nesting of running transactions */
+  txn_t txns[3];  /* the running transaction at each depth */
+  jmp_buf jb;
+  const char *crash_at;
+  const char *nest_at;
+  const char *race_at;
+  long n_nested, n_crashes, n_races, n_faults, n_recoveries;
+} model_t;
+
+static model_t M;
+
+static void log_id(int n, char buf[16]) { snprintf(buf, 16, "log%d", n); }
+
+/* Sum and presence in the committed view, through view_resolve. */
+static int64_t committed_sum(void) {
+  bson_t *docs[N_CTR];
+  bool visible[N_CTR];
+  for (int i = 0; i < N_CTR; i++) {
+    bson_value_t id = sid(ctr_locs[i].id);
+    const bson_t *raw =
+        fake_store_raw(fs, ctr_locs[i].shard, ctr_locs[i].coll, &id);
+    assert_non_null(raw);
+    docs[i] = bson_copy(raw);
+  }
+  chorus_error_t err;
+  assert_true(view_resolve(&store, docs, N_CTR, visible, &err));
+  int64_t sum = 0;
+  for (int i = 0; i < N_CTR; i++) {
+    bson_iter_t it;
+    assert_true(visible[i]);
+    assert_false(bson_iter_init_find(&it, docs[i], TXN_LOCK_FIELD));
+    assert_true(bson_iter_init_find(&it, docs[i], "n"));
+    sum += bson_iter_as_int64(&it);
+    bson_destroy(docs[i]);
+  }
+  return sum;
+}
+
+static void random_txn(int depth);
+
+static void random_step(void *ctx, const char *step) {
+  (void)ctx;
+  if (M.depth != 1) {
+    return; /* nested transactions run without tricks */
+  }
+  if (M.race_at && !strcmp(step, M.race_at)) {
+    /* The coordinator stalls past its deadline; another server recovers. */
+    M.race_at = NULL;
+    M.n_races++;
+    recovery_result_t rr;
+    chorus_error_t err;
+    fake_clock_advance(LEASE + 1);
+    recover("R", fake_clock_peek(), 64, &rr, &err);
+  }
+  if (M.nest_at && !strcmp(step, M.nest_at)) {
+    M.nest_at = NULL;
+    M.n_nested++;
+    random_txn(2);
+  }
+  if (M.crash_at && !strcmp(step, M.crash_at)) {
+    M.crash_at = NULL;
+    M.n_crashes++;
+    longjmp(M.jb, 1);
+  }
+}
+
+static int existing_log(void) {
+  /* a log document that exists in the committed view, or -1 */
+  for (int tries = 0; tries < 4 && M.n_logs > 0; tries++) {
+    int n = (int)pick((unsigned)M.n_logs);
+    char id[16];
+    log_id(n, id);
+    bson_value_t v = sid(id);
+    if (fake_store_visible(fs, 0, "logs", &v, NULL)) {
+      return n;
+    }
+  }
+  return -1;
+}
+
+static void random_txn(int depth) {
+  BSON_ASSERT(M.n_intents < MAX_LOGS);
+  intent_t *in = &M.intents[M.n_intents++];
+  memset(in, 0, sizeof *in);
+  in->from = (int)pick(N_CTR);
+  in->to = (int)((in->from + 1 + pick(N_CTR - 1)) % N_CTR);
+  in->insert_log = chance(30) ? M.n_logs++ : -1;
+  in->delete_log = chance(20) ? existing_log() : -1;
+  in->crashed = true;
+  /* the ops, in a random order */
+  int order[4] = {0, 1, 2, 3};
+  for (int i = 3; i > 0; i--) {
+    int j = (int)pick((unsigned)i + 1);
+    int t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  txn_t *txn = &M.txns[depth];
+  txn_init(txn);
+  for (int k = 0; k < 4; k++) {
+    int which = order[k];
+    if (which < 2) {
+      const loc_t *l = &ctr_locs[which == 0 ? in->from : in->to];
+      int64_t v;
+      bool check = chance(30);
+      if (check) {
+        /* the version of the committed view, as a reader would see */
+        bson_value_t id = sid(l->id);
+        if (!fake_store_view_field(fs, l->shard, l->coll, &id, "version",
+                                   &v)) {
+          check = false;
+        }
+        if (chance(10)) {
+          v--; /* deliberately stale now and then */
+        }
+      }
+      add_inc(txn, l->shard, l->coll, l->id, "n", which == 0 ? -1 : 1,
+              check ? &v : NULL);
+    } else if (which == 2 && in->insert_log >= 0) {
+      char id[16];
+      log_id(in->insert_log, id);
+      add_insert(txn, 0, "logs", id);
+    } else if (which == 3 && in->delete_log >= 0) {
+      char id[16];
+      log_id(in->delete_log, id);
+      add_delete(txn, 0, "logs", id, NULL);
+    }
+  }
+  txn_exec_opts_t o = opts_for(depth == 1 ? "A" : "N");
+  o.on_step = random_step;
+  size_t failed_op;
+  char holder[TXN_ID_LEN + 1];
+  chorus_error_t err;
+  M.depth = depth;
+  in->outcome = txn_execute(&store, txn, &o, &failed_op, holder, &err);
+  M.depth = depth - 1;
+  in->crashed = false;
+  bson_strncpy(in->id, txn->id, sizeof in->id);
+  txn_cleanup(txn);
+}
+
+/* Runs one outer transaction with random tricks; a crash longjmps here. */
+static void random_round(void) {
+  M.crash_at = chance(10) ? step_names[pick(4)] : NULL;
+  M.nest_at = chance(15) ? step_names[pick(4)] : NULL;
+  M.race_at = chance(5) ? step_names[pick(4)] : NULL;
+  if (chance(25)) {
+    M.n_faults++;
+    fake_store_set_lost_reply(fs, chance(50));
+    if (chance(50)) {
+      fake_store_fail_after(fs, (long)pick(16));
+    } else {
+      fake_store_fail_nth(fs, (long)pick(16));
+    }
+  }
+  static size_t first_intent; /* static: survives the longjmp */
+  first_intent = M.n_intents;
+  if (setjmp(M.jb) == 0) {
+    random_txn(1);
+  } else {
+    /* The outer transaction (this round's first intent) crashed at a step;
+     * any nested one had finished.  Its id was set by txn_execute. */
+    M.depth = 0;
+    intent_t *in = &M.intents[first_intent];
+    in->crashed = true;
+    bson_strncpy(in->id, M.txns[1].id, sizeof in->id);
+    txn_cleanup(&M.txns[1]);
+  }
+  fake_store_heal(fs);
+  fake_store_set_lost_reply(fs, false);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp((const char *)a, (const char *)b);
+}
+
+static void random_transfers_keep_the_sum(void **state) {
+  (void)state;
+  const char *env = getenv("CHORUS_TXN_SEED");
+  uint64_t seed = env && *env ? strtoull(env, NULL, 10) : 20240607ULL;
+  if (!seed) {
+    seed = 1;
+  }
+  print_message("random_transfers_keep_the_sum: CHORUS_TXN_SEED=%llu\n",
+                (unsigned long long)seed);
+  rng_state = seed * 0x9E3779B97F4A7C15ULL | 1;
+  memset(&M, 0, sizeof M);
+  M.intents = bson_malloc0(MAX_LOGS * sizeof *M.intents);
+  for (int i = 0; i < N_CTR; i++) {
+    put_counter(ctr_locs[i].shard, ctr_locs[i].coll, ctr_locs[i].id, "n",
+                CTR_START, 1);
+  }
+  const int64_t total = (int64_t)N_CTR * CTR_START;
+  for (int round = 0; round < N_RANDOM_TXNS; round++) {
+    fake_clock_advance((int64_t)pick(300));
+    random_round();
+    if (chance(30)) {
+      /* a periodic recovery pass, sometimes itself failing */
+      M.n_recoveries++;
+      fake_clock_advance((int64_t)pick(3 * LEASE));
+      if (chance(20)) {
+        fake_store_fail_after(fs, (long)pick(10));
+        fake_store_set_lost_reply(fs, chance(50));
+      }
+      recovery_result_t rr;
+      chorus_error_t err;
+      recover(chance(50) ? "R1" : "R2", fake_clock_peek(), 1 + (int)pick(8),
+              &rr, &err);
+      fake_store_heal(fs);
+      fake_store_set_lost_reply(fs, false);
+    }
+    int64_t sum = committed_sum();
+    if (sum != total) {
+      fail_msg("round %d (seed %llu): committed sum %lld != %lld", round,
+               (unsigned long long)seed, (long long)sum, (long long)total);
+    }
+  }
+  /* The end: recover everything. */
+  for (int pass = 0; pass < 8 && fake_store_unfinished(fs); pass++) {
+    fake_clock_advance(LEASE + 1);
+    recovery_result_t rr;
+    chorus_error_t err;
+    assert_true(recover("END", fake_clock_peek(), 1 << 20, &rr, &err));
+  }
+  assert_int_equal(fake_store_unfinished(fs), 0);
+  /* Locks can remain only from a prepare that came after its own record
+   * was finished (a coordinator that stalled past the margin); none of
+   * those here since prepares are instantaneous. */
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  /* Replay the committed intents. */
+  int64_t want[N_CTR], want_version[N_CTR];
+  for (int i = 0; i < N_CTR; i++) {
+    want[i] = CTR_START;
+    want_version[i] = 1;
+  }
+  bool *log_exists = bson_malloc0((size_t)(M.n_logs + 1) * sizeof(bool));
+  size_t n_committed = 0, n_ack = 0, n_no_record = 0;
+  /* ids must be unique */
+  char(*ids)[TXN_ID_LEN + 1] =
+      bson_malloc0((M.n_intents + 1) * sizeof *ids);
+  size_t n_ids = 0;
+  for (size_t i = 0; i < M.n_intents; i++) {
+    memcpy(ids[n_ids++], M.intents[i].id, sizeof ids[0]);
+  }
+  qsort(ids, n_ids, sizeof ids[0], cmp_str);
+  for (size_t i = 1; i < n_ids; i++) {
+    assert_string_not_equal(ids[i - 1], ids[i]);
+  }
+  bson_free(ids);
+  /* Replay the committed ones in intent order (a log document is only
+   * deleted by a transaction built after its insert was decided). */
+  for (size_t i = 0; i < M.n_intents; i++) {
+    intent_t *in = &M.intents[i];
+    txn_state_t st;
+    bool done;
+    bool has = fake_store_record(fs, in->id, &st, &done);
+    if (in->crashed) {
+      assert_true(has); /* a step is only reached after begin */
+    } else if (in->outcome == TXN_OUTCOME_COMMITTED) {
+      n_ack++;
+      assert_true(has);
+      assert_int_equal(st, TXN_COMMITTED);
+    } else if (in->outcome != TXN_OUTCOME_FAILED) {
+      assert_true(has);
+      assert_int_equal(st, TXN_ABORTED);
+    }
+    if (has) {
+      assert_true(done);
+    } else {
+      n_no_record++; /* begin failed */
+      assert_int_equal(in->outcome, TXN_OUTCOME_FAILED);
+    }
+    if (has && st == TXN_COMMITTED) {
+      n_committed++;
+      want[in->from]--;
+      want[in->to]++;
+      want_version[in->from]++;
+      want_version[in->to]++;
+      if (in->insert_log >= 0) {
+        log_exists[in->insert_log] = true;
+      }
+      if (in->delete_log >= 0) {
+        log_exists[in->delete_log] = false;
+      }
+    }
+  }
+  long n_crashed = 0;
+  for (size_t i = 0; i < M.n_intents; i++) {
+    n_crashed += M.intents[i].crashed;
+  }
+  print_message("  %zu txns (%zu acknowledged, %zu committed incl. "
+                "ambiguous, %ld crashed), %ld nested, %ld races, %ld "
+                "faults, %ld recovery passes, %zu records\n",
+                M.n_intents, n_ack, n_committed, n_crashed, M.n_nested,
+                M.n_races, M.n_faults, M.n_recoveries,
+                fake_store_record_count(fs));
+  for (int i = 0; i < N_CTR; i++) {
+    assert_int_equal(field(ctr_locs[i].shard, ctr_locs[i].coll,
+                           ctr_locs[i].id, "n"),
+                     want[i]);
+    assert_int_equal(
+        version(ctr_locs[i].shard, ctr_locs[i].coll, ctr_locs[i].id),
+        want_version[i]);
+  }
+  for (int n = 0; n < M.n_logs; n++) {
+    char id[16];
+    log_id(n, id);
+    if (exists(0, "logs", id) != log_exists[n]) {
+      fail_msg("seed %llu: %s exists=%d, expected %d",
+               (unsigned long long)seed, id, !log_exists[n],
+               log_exists[n]);
+    }
+  }
+  /* Every record is accounted for by an intent. */
+  assert_int_equal(fake_store_record_count(fs), M.n_intents - n_no_record);
+  int64_t sum = 0;
+  for (int i = 0; i < N_CTR; i++) {
+    sum += field(ctr_locs[i].shard, ctr_locs[i].coll, ctr_locs[i].id, "n");
+  }
+  assert_int_equal(sum, total);
+  assert_int_equal(committed_sum(), total);
+  bson_free(log_exists);
+  bson_free(M.intents);
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(add_functions_copy_their_arguments),
+      T(names_of_states_and_kinds),
+      T(commit_applies_every_op_across_shards),
+      T(commit_keeps_field_order_and_untouched_fields),
+      T(commit_of_update_without_version_creates_it),
+      T(commit_of_empty_transaction),
+      T(commit_with_eight_ops),
+      T(ids_are_distinct_across_transactions),
+      T(vote_locked_aborts_with_conflict_and_owner),
+      T(vote_locked_on_first_op),
+      T(vote_locked_for_insert_over_staged_insert),
+      T(vote_stale_on_update_and_delete),
+      T(vote_stale_when_version_field_is_absent),
+      T(vote_missing_on_update_and_delete),
+      T(vote_exists_on_insert),
+      T(same_id_in_other_collection_or_shard_is_distinct),
+      T(two_ops_on_one_document_are_refused),
+      T(numeric_ids_of_different_types_name_one_document),
+      T(lock_of_aborted_txn_still_blocks_until_resolved),
+      T(prepare_repeated_votes_yes),
+      T(abort_op_repeated_is_a_no_op),
+      T(steps_of_another_txn_leave_a_lock_alone),
+      T(commit_op_reads_staged_change_when_unknown),
+      T(outage_after_every_call_of_a_commit),
+      T(outage_after_every_call_of_an_abort),
+      T(lost_reply_at_every_call_of_a_commit),
+      T(lost_reply_at_every_call_of_an_abort),
+      T(blip_at_every_call_of_a_commit),
+      T(blip_at_every_call_of_an_abort),
+      T(failed_begin_writes_nothing),
+      T(prepare_error_aborts_and_reports_it),
+      T(prepare_error_with_lost_reply_rolls_back_the_staged_op),
+      T(step_order_of_commit_and_abort),
+      T(crash_at_every_step),
+      T(locks_held_between_prepare_and_apply),
+      T(recovery_abort_first_makes_commit_a_conflict),
+      T(decide_cas_lost_to_outside_abort),
+      T(recovery_claims_first_but_commit_decides_first),
+      T(recovery_during_apply_rolls_forward_once),
+      T(late_prepare_is_undone_by_its_coordinator),
+      T(late_lock_of_a_crashed_coordinator_is_resolved),
+      T(kind_zero_op_resolves_through_the_lock),
+      T(decide_on_a_collected_record_is_abort),
+      T(recovery_reads_the_clock_for_every_claim),
+      T(slow_prepare_past_margin_aborts),
+      T(prepare_margin_boundaries),
+      T(prepare_margin_is_a_quarter_of_a_short_lease),
+      T(prepare_margin_is_capped_at_500_ms),
+      T(no_mid_apply_when_nothing_was_prepared),
+      T(claim_is_exclusive),
+      T(racing_claims_exactly_one_wins),
+      T(racing_claim_moves_on_to_next_record),
+      T(unexpired_record_is_not_claimed),
+      T(pending_record_is_aborted_by_recovery),
+      T(committed_record_is_rolled_forward),
+      T(recovery_crashing_midway_is_finished_by_another),
+      T(recovery_pass_respects_max_and_txn_id),
+      T(recovery_of_many_records),
+      T(down_participant_at_prepare_fails_and_rolls_back),
+      T(down_participant_at_apply_keeps_the_commit),
+      T(down_participant_during_txn_recover),
+      T(interleaved_txn_sees_lock_and_conflicts),
+      T(version_check_detects_interleaved_update),
+      T(random_transfers_keep_the_sum),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,893 @@
+/*
+ * test_view.c - unit tests for view.h: the committed view of documents
+ * that transactions may have locked.
+ *
+ * view_apply: an unlocked document is copied unchanged whatever the
+ * decision; an insert is visible only when committed, a delete invisible
+ * only when committed; a committed update applies its set (replacing
+ * fields in place and appending new ones) and inc (adding to int32 and
+ * int64 fields, creating missing ones) and bumps version, an uncommitted
+ * one shows the original values; the lock field never appears in the
+ * output wherever it sits, and field order is preserved.
+ *
+ * view_resolve, over the fake store (fake_store.h): rewrites locked
+ * documents in place and leaves unlocked ones alone, looks each distinct
+ * transaction up once (counting get_state calls), treats a missing record
+ * (or a lock without an id) as aborted, reports a store failure, and its
+ * result equals what the participant becomes once the decision is
+ * applied (commit_op / abort_op), for every kind and every state.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fake_store.h"
+#include "store_mongo.h"
+#include "txn.h"
+#include "view.h"
+
+#define TXN_X "aaaaaaaaaaaaaaaaaaaaaaaa"
+#define TXN_Y "bbbbbbbbbbbbbbbbbbbbbbbb"
+#define TXN_Z "cccccccccccccccccccccccc"
+
+static fake_store_t *fs;
+static txn_store_t store;
+
+static int setup(void **state) {
+  (void)state;
+  fs = fake_store_new();
+  fake_store_bind(fs, &store);
+  fake_clock_set(1000000);
+  fake_clock_set_tick(0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  fake_store_free(fs);
+  fs = NULL;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void assert_bson_equal(const bson_t *want, const bson_t *got) {
+  if (!bson_equal(want, got)) {
+    char *w = bson_as_relaxed_extended_json(want, NULL);
+    char *g = bson_as_relaxed_extended_json(got, NULL);
+    print_message("expected: %s\nactual:   %s\n", w, g);
+    bson_free(w);
+    bson_free(g);
+    fail_msg("documents differ");
+  }
+}
+
+static bool has_key(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, key);
+}
+
+/* Every field of a is in b with an equal value (numbers by value). */
+static bool fields_in(const bson_t *a, const bson_t *b) {
+  bson_iter_t ia, ib;
+  if (!bson_iter_init(&ia, a)) {
+    return false;
+  }
+  while (bson_iter_next(&ia)) {
+    if (!bson_iter_init_find(&ib, b, bson_iter_key(&ia))) {
+      return false;
+    }
+    if (BSON_ITER_HOLDS_NUMBER(&ia) && BSON_ITER_HOLDS_NUMBER(&ib)) {
+      if (bson_iter_as_int64(&ia) != bson_iter_as_int64(&ib) ||
+          bson_iter_as_double(&ia) != bson_iter_as_double(&ib)) {
+        return false;
+      }
+      continue;
+    }
+    bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
+    bson_append_value(&va, "v", 1, bson_iter_value(&ia));
+    bson_append_value(&vb, "v", 1, bson_iter_value(&ib));
+    bool same = bson_equal(&va, &vb);
+    bson_destroy(&va);
+    bson_destroy(&vb);
+    if (!same) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The same fields and values, in any order: the order in which MongoDB
+ * appends fields an update creates is its own business. */
+static bool same_content(const bson_t *a, const bson_t *b) {
+  if (!fields_in(a, b) || !fields_in(b, a)) {
+    char *ja = bson_as_relaxed_extended_json(a, NULL);
+    char *jb = bson_as_relaxed_extended_json(b, NULL);
+    print_message("one:   %s\nother: %s\n", ja, jb);
+    bson_free(ja);
+    bson_free(jb);
+    return false;
+  }
+  return true;
+}
+
+/* Appends _txn: {id, kind, set?, inc?} (set/inc may be NULL). */
+static void append_lock(bson_t *doc, const char *txn_id, const char *kind,
+                        const bson_t *set, const bson_t *inc) {
+  bson_t lock;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, TXN_LOCK_FIELD, &lock);
+  if (txn_id) {
+    BSON_APPEND_UTF8(&lock, "id", txn_id);
+  }
+  BSON_APPEND_UTF8(&lock, "kind", kind);
+  if (set) {
+    BSON_APPEND_DOCUMENT(&lock, "set", set);
+  }
+  if (inc) {
+    BSON_APPEND_DOCUMENT(&lock, "inc", inc);
+  }
+  bson_append_document_end(doc, &lock);
+}
+
+/* {_id, text, n: int64, version: int64} */
+static bson_t *plain(const char *id, const char *text, int64_t n,
+                     int64_t version) {
+  return BCON_NEW("_id", BCON_UTF8(id), "text", BCON_UTF8(text), "n",
+                  BCON_INT64(n), "version", BCON_INT64(version));
+}
+
+/* plain() with a lock appended. */
+static bson_t *locked_doc(const char *id, const char *txn_id,
+                          const char *kind, const bson_t *set,
+                          const bson_t *inc) {
+  bson_t *doc = plain(id, "orig", 10, 3);
+  append_lock(doc, txn_id, kind, set, inc);
+  return doc;
+}
+
+/* A decision record for txn_id in state (PENDING: left undecided). */
+static void make_record(const char *txn_id, txn_state_t state) {
+  txn_t txn;
+  txn_init(&txn);
+  bson_strncpy(txn.id, txn_id, sizeof txn.id);
+  chorus_error_t err;
+  assert_true(store.begin(store.impl, &txn, "A", 1 << 30, &err));
+  if (state != TXN_PENDING) {
+    txn_state_t actual;
+    assert_true(store.decide(store.impl, txn_id, state, &actual, &err));
+  }
+  txn_cleanup(&txn);
+}
+
+/* ------------------------------------------------------------------ */
+/* view_apply                                                          */
+/* ------------------------------------------------------------------ */
+
+static void unlocked_doc_is_copied_unchanged(void **state) {
+  (void)state;
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, "0102030405060708090a0b0c");
+  bson_t *doc = BCON_NEW(
+      "_id", BCON_OID(&oid),
+      "text", BCON_UTF8("hello"), "n32", BCON_INT32(-5), "n64",
+      BCON_INT64(INT64_MAX), "d", BCON_DOUBLE(1.5), "flag", BCON_BOOL(false),
+      "none", BCON_NULL, "when", BCON_DATE_TIME(1234567), "sub", "{", "a",
+      BCON_INT32(1), "}", "arr", "[", BCON_UTF8("x"), BCON_UTF8("y"), "]",
+      "version", BCON_INT64(9));
+  for (int committed = 0; committed < 2; committed++) {
+    bson_t out;
+    assert_true(view_apply(doc, committed, &out));
+    assert_bson_equal(doc, &out);
+    bson_destroy(&out);
+  }
+  bson_destroy(doc);
+}
+
+static void empty_doc_is_copied(void **state) {
+  (void)state;
+  bson_t empty = BSON_INITIALIZER;
+  bson_t out;
+  assert_true(view_apply(&empty, true, &out));
+  assert_true(bson_empty(&out));
+  bson_destroy(&out);
+  bson_destroy(&empty);
+}
+
+static void committed_insert_is_visible_without_lock(void **state) {
+  (void)state;
+  bson_t *doc = locked_doc("i", TXN_X, "insert", NULL, NULL);
+  bson_t *want = plain("i", "orig", 10, 3);
+  bson_t out;
+  assert_true(view_apply(doc, true, &out));
+  assert_bson_equal(want, &out);
+  assert_false(has_key(&out, TXN_LOCK_FIELD));
+  bson_destroy(&out);
+  bson_destroy(want);
+  bson_destroy(doc);
+}
+
+static void uncommitted_insert_is_invisible(void **state) {
+  (void)state;
+  bson_t *doc = locked_doc("i", TXN_X, "insert", NULL, NULL);
+  bson_t out;
+  assert_false(view_apply(doc, false, &out));
+  bson_destroy(doc);
+}
+
+static void committed_delete_is_invisible(void **state) {
+  (void)state;
+  bson_t *doc = locked_doc("d", TXN_X, "delete", NULL, NULL);
+  bson_t out;
+  assert_false(view_apply(doc, true, &out));
+  bson_destroy(doc);
+}
+
+static void uncommitted_delete_is_visible_without_lock(void **state) {
+  (void)state;
+  bson_t *doc = locked_doc("d", TXN_X, "delete", NULL, NULL);
+  bson_t *want = plain("d", "orig", 10, 3);
+  bson_t out;
+  assert_true(view_apply(doc, false, &out));
+  assert_bson_equal(want, &out);
+  bson_destroy(&out);
+  bson_destroy(want);
+  bson_destroy(doc);
+}
+
+static void committed_update_applies_set_inc_and_version(void **state) {
+  (void)state;
+  /* The lock sits in the middle: fields after it keep their place. */
+  bson_t *set = BCON_NEW("a", BCON_UTF8("new"), "added", BCON_BOOL(true),
+                         "sub", "{", "k", BCON_INT32(1), "}");
+  bson_t *inc = BCON_NEW("n32", BCON_INT32(2), "n64", BCON_INT64(-3),
+                         "fresh", BCON_INT64(7), "fresh32", BCON_INT32(4));
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "a", BCON_UTF8("old"),
+                         "n32", BCON_INT32(5), "n64", BCON_INT64(10),
+                         "version", BCON_INT64(3));
+  append_lock(doc, TXN_X, "update", set, inc);
+  BSON_APPEND_UTF8(doc, "z", "last");
+  bson_t *want = BCON_NEW(
+      "_id", BCON_UTF8("u"), "a", BCON_UTF8("new"), "n32", BCON_INT64(7),
+      "n64", BCON_INT64(7), "version", BCON_INT64(4), "z", BCON_UTF8("last"),
+      /* new fields: set's, then inc's, in their order */
+      "added", BCON_BOOL(true), "sub", "{", "k", BCON_INT32(1), "}", "fresh",
+      BCON_INT64(7), "fresh32", BCON_INT64(4));
+  bson_t out;
+  assert_true(view_apply(doc, true, &out));
+  assert_bson_equal(want, &out);
+  bson_destroy(&out);
+  bson_destroy(want);
+  bson_destroy(doc);
+  bson_destroy(set);
+  bson_destroy(inc);
+}
+
+static void uncommitted_update_shows_original_values(void **state) {
+  (void)state;
+  bson_t *set = BCON_NEW("text", BCON_UTF8("new"), "added", BCON_BOOL(true));
+  bson_t *inc = BCON_NEW("n", BCON_INT64(5), "fresh", BCON_INT64(1));
+  bson_t *doc = locked_doc("u", TXN_X, "update", set, inc);
+  bson_t *want = plain("u", "orig", 10, 3);
+  bson_t out;
+  assert_true(view_apply(doc, false, &out));
+  assert_bson_equal(want, &out);
+  bson_destroy(&out);
+  bson_destroy(want);
+  bson_destroy(doc);
+  bson_destroy(set);
+  bson_destroy(inc);
+}
+
+static void committed_update_with_only_set_only_inc_or_nothing(void **state) {
+  (void)state;
+  bson_t *set = BCON_NEW("text", BCON_UTF8("new"));
+  bson_t *inc = BCON_NEW("n", BCON_INT64(-10));
+  struct {
+    const bson_t *set, *inc;
+    const char *text;
+    int64_t n;
+  } cases[] = {
+      {set, NULL, "new", 10},
+      {NULL, inc, "orig", 0},
+      {NULL, NULL, "orig", 10},
+      {set, inc, "new", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    bson_t *doc = locked_doc("u", TXN_X, "update", cases[i].set, cases[i].inc);
+    bson_t *want = plain("u", cases[i].text, cases[i].n, 4);
+    bson_t out;
+    assert_true(view_apply(doc, true, &out));
+    assert_bson_equal(want, &out);
+    bson_destroy(&out);
+    bson_destroy(want);
+    bson_destroy(doc);
+  }
+  bson_destroy(set);
+  bson_destroy(inc);
+}
+
+static void version_of_any_integer_type_is_bumped(void **state) {
+  (void)state;
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "version", BCON_INT32(41));
+  append_lock(doc, TXN_X, "update", NULL, NULL);
+  bson_t out;
+  assert_true(view_apply(doc, true, &out));
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, &out, "version"));
+  assert_int_equal(bson_iter_as_int64(&it), 42);
+  bson_destroy(&out);
+  bson_destroy(doc);
+}
+
+static void set_wins_over_the_existing_value_of_any_type(void **state) {
+  (void)state;
+  /* set replaces whatever type was there; inc on a missing field starts
+   * from zero; negative increments subtract. */
+  bson_t *set = BCON_NEW("n", BCON_UTF8("now a string"), "text", BCON_NULL);
+  bson_t *inc = BCON_NEW("m", BCON_INT64(-4));
+  bson_t *doc = locked_doc("u", TXN_X, "update", set, inc);
+  bson_t *want = BCON_NEW("_id", BCON_UTF8("u"), "text", BCON_NULL, "n",
+                          BCON_UTF8("now a string"), "version", BCON_INT64(4),
+                          "m", BCON_INT64(-4));
+  bson_t out;
+  assert_true(view_apply(doc, true, &out));
+  assert_bson_equal(want, &out);
+  bson_destroy(&out);
+  bson_destroy(want);
+  bson_destroy(doc);
+  bson_destroy(set);
+  bson_destroy(inc);
+}
+
+static void lock_field_never_appears_wherever_it_is(void **state) {
+  (void)state;
+  const char *kinds[] = {"insert", "update", "delete", "bogus"};
+  for (size_t k = 0; k < 4; k++) {
+    for (int pos = 0; pos < 3; pos++) {
+      for (int committed = 0; committed < 2; committed++) {
+        bson_t *doc = bson_new();
+        if (pos == 0) {
+          append_lock(doc, TXN_X, kinds[k], NULL, NULL);
+        }
+        BSON_APPEND_UTF8(doc, "_id", "x");
+        if (pos == 1) {
+          append_lock(doc, TXN_X, kinds[k], NULL, NULL);
+        }
+        BSON_APPEND_INT64(doc, "version", 1);
+        if (pos == 2) {
+          append_lock(doc, TXN_X, kinds[k], NULL, NULL);
+        }
+        bson_t out;
+        if (view_apply(doc, committed, &out)) {
+          assert_false(has_key(&out, TXN_LOCK_FIELD));
+          assert_true(has_key(&out, "_id"));
+          /* order: _id before version */
+          bson_iter_t it;
+          assert_true(bson_iter_init(&it, &out));
+          assert_true(bson_iter_next(&it));
+          assert_string_equal(bson_iter_key(&it), "_id");
+          bson_destroy(&out);
+        }
+        bson_destroy(doc);
+      }
+    }
+  }
+}
+
+static void malformed_lock_is_dropped_and_doc_shown_as_is(void **state) {
+  (void)state;
+  /* _txn that is not a document, or without a kind: shown unchanged
+   * apart from the lock field. */
+  bson_t *a = BCON_NEW("_id", BCON_UTF8("x"), TXN_LOCK_FIELD,
+                       BCON_UTF8("junk"), "n", BCON_INT64(1));
+  bson_t *b = BCON_NEW("_id", BCON_UTF8("x"), TXN_LOCK_FIELD, "{", "id",
+                       BCON_UTF8(TXN_X), "}", "n", BCON_INT64(1));
+  bson_t *want = BCON_NEW("_id", BCON_UTF8("x"), "n", BCON_INT64(1));
+  const bson_t *docs[] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    for (int committed = 0; committed < 2; committed++) {
+      bson_t out;
+      assert_true(view_apply(docs[i], committed, &out));
+      assert_bson_equal(want, &out);
+      bson_destroy(&out);
+    }
+  }
+  bson_destroy(a);
+  bson_destroy(b);
+  bson_destroy(want);
+}
+
+static void staged_fields_of_wrong_type_are_ignored(void **state) {
+  (void)state;
+  /* set/inc that are not documents stage nothing (the version still
+   * counts the update). */
+  bson_t *doc = plain("u", "orig", 10, 3);
+  bson_t lock;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, TXN_LOCK_FIELD, &lock);
+  BSON_APPEND_UTF8(&lock, "id", TXN_X);
+  BSON_APPEND_UTF8(&lock, "kind", "update");
+  BSON_APPEND_UTF8(&lock, "set", "not a doc");
+  BSON_APPEND_INT32(&lock, "inc", 5);
+  bson_append_document_end(doc, &lock);
+  bson_t *want = plain("u", "orig", 10, 4);
+  bson_t out;
+  assert_true(view_apply(doc, true, &out));
+  assert_bson_equal(want, &out);
+  bson_destroy(&out);
+  bson_destroy(want);
+  bson_destroy(doc);
+}
+
+/* ------------------------------------------------------------------ */
+/* view_resolve                                                        */
+/* ------------------------------------------------------------------ */
+
+static void resolve_rewrites_locked_docs_in_place(void **state) {
+  (void)state;
+  make_record(TXN_X, TXN_COMMITTED);
+  make_record(TXN_Y, TXN_ABORTED);
+  make_record(TXN_Z, TXN_PENDING);
+  bson_t *set = BCON_NEW("text", BCON_UTF8("edited"));
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  enum { N = 8 };
+  bson_t *docs[N] = {
+      plain("p", "plain", 1, 1),                            /* unlocked */
+      locked_doc("cu", TXN_X, "update", set, inc),          /* applied */
+      locked_doc("ci", TXN_X, "insert", NULL, NULL),        /* visible */
+      locked_doc("cd", TXN_X, "delete", NULL, NULL),        /* gone */
+      locked_doc("au", TXN_Y, "update", set, inc),          /* original */
+      locked_doc("ai", TXN_Y, "insert", NULL, NULL),        /* gone */
+      locked_doc("pd", TXN_Z, "delete", NULL, NULL),        /* visible */
+      locked_doc("pu", TXN_Z, "update", set, inc),          /* original */
+  };
+  bson_t *orig[N];
+  for (int i = 0; i < N; i++) {
+    orig[i] = docs[i];
+  }
+  bson_t *copies[N];
+  for (int i = 0; i < N; i++) {
+    copies[i] = bson_copy(docs[i]);
+  }
+  bool visible[N];
+  memset(visible, 0xA5, sizeof visible);
+  chorus_error_t err;
+  assert_true(view_resolve(&store, docs, N, visible, &err));
+  bool want_visible[N] = {true, true, true, false, true, false, true, true};
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(visible[i], want_visible[i]);
+    if (visible[i]) {
+      assert_false(has_key(docs[i], TXN_LOCK_FIELD));
+    } else {
+      /* an invisible one is left as it was, for the caller to skip */
+      assert_ptr_equal(docs[i], orig[i]);
+      assert_bson_equal(copies[i], docs[i]);
+    }
+  }
+  /* the unlocked one is not even copied */
+  assert_ptr_equal(docs[0], orig[0]);
+  bson_t *want;
+  want = plain("p", "plain", 1, 1);
+  assert_bson_equal(want, docs[0]);
+  bson_destroy(want);
+  want = plain("cu", "edited", 11, 4);
+  assert_bson_equal(want, docs[1]);
+  bson_destroy(want);
+  want = plain("ci", "orig", 10, 3);
+  assert_bson_equal(want, docs[2]);
+  bson_destroy(want);
+  want = plain("au", "orig", 10, 3);
+  assert_bson_equal(want, docs[4]);
+  bson_destroy(want);
+  want = plain("pd", "orig", 10, 3);
+  assert_bson_equal(want, docs[6]);
+  bson_destroy(want);
+  want = plain("pu", "orig", 10, 3);
+  assert_bson_equal(want, docs[7]);
+  bson_destroy(want);
+  /* one lookup per distinct transaction */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
+  for (int i = 0; i < N; i++) {
+    bson_destroy(docs[i]);
+    bson_destroy(copies[i]);
+  }
+  bson_destroy(set);
+  bson_destroy(inc);
+}
+
+static void resolve_looks_each_txn_up_once(void **state) {
+  (void)state;
+  make_record(TXN_X, TXN_COMMITTED);
+  make_record(TXN_Y, TXN_ABORTED);
+  /* TXN_Z has no record */
+  enum { N = 12 };
+  const char *owners[N] = {TXN_X, NULL,  TXN_Y, TXN_X, TXN_Z, TXN_Y,
+                           TXN_Z, TXN_X, NULL,  TXN_Y, TXN_X, TXN_Z};
+  bson_t *docs[N];
+  for (int i = 0; i < N; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "d%d", i);
+    docs[i] = owners[i] ? locked_doc(id, owners[i], "insert", NULL, NULL)
+                        : plain(id, "plain", 0, 1);
+  }
+  bool visible[N];
+  chorus_error_t err;
+  assert_true(view_resolve(&store, docs, N, visible, &err));
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
+  for (int i = 0; i < N; i++) {
+    bool want = owners[i] == NULL || !strcmp(owners[i], TXN_X);
+    assert_int_equal(visible[i], want);
+    bson_destroy(docs[i]);
+  }
+}
+
+static void resolve_with_many_distinct_txns(void **state) {
+  (void)state;
+  /* More distinct transactions than view.c caches (16): every document
+   * still gets its own transaction's decision. */
+  enum { N_TXN = 24, N = 2 * N_TXN };
+  char ids[N_TXN][TXN_ID_LEN + 1];
+  for (int t = 0; t < N_TXN; t++) {
+    snprintf(ids[t], sizeof ids[t], "%024d", t + 1);
+    if (t % 3 != 2) {
+      make_record(ids[t], t % 3 == 0 ? TXN_COMMITTED : TXN_ABORTED);
+    }
+  }
+  bson_t *docs[N];
+  for (int i = 0; i < N; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "d%d", i);
+    docs[i] = locked_doc(id, ids[i % N_TXN], "insert", NULL, NULL);
+  }
+  bool visible[N];
+  chorus_error_t err;
+  assert_true(view_resolve(&store, docs, N, visible, &err));
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(visible[i], (i % N_TXN) % 3 == 0);
+    bson_destroy(docs[i]);
+  }
+  /* view.h: "Looks each distinct transaction up once". */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), N_TXN);
+}
+
+/* Decides TXN_Z committed once its first lookup has been answered (the
+ * hook runs at the start of the next get_state call). */
+typedef struct flip {
+  long lookups_before; /* get_state calls up to and including TXN_Z's */
+  bool flipped;
+} flip_t;
+
+static void flip_hook(void *ctx, fake_fn_t fn) {
+  flip_t *f = ctx;
+  if (fn == FAKE_GET_STATE && !f->flipped &&
+      fake_store_calls_of(fs, FAKE_GET_STATE) == f->lookups_before) {
+    txn_state_t actual;
+    chorus_error_t err;
+    assert_true(store.decide(store.impl, TXN_Z, TXN_COMMITTED, &actual, &err));
+    f->flipped = true;
+  }
+}
+
+static void resolve_never_shows_half_a_transaction(void **state) {
+  (void)state;
+  /* TXN_Z moves one unit from "from" to "to" and commits while a reader
+   * resolves a page: [k docs of other transactions] from [a doc of one
+   * more transaction] to.  Z's decision lands between the lookups of
+   * "from" and of the next transaction.  The page must show both of Z's
+   * documents before, or both after, whatever k. */
+  for (int others = 0; others <= 24; others += 4) {
+    fake_store_free(fs);
+    fs = fake_store_new();
+    fake_store_bind(fs, &store);
+    make_record(TXN_Z, TXN_PENDING);
+    int n = others + 3;
+    bson_t **docs = bson_malloc0((size_t)n * sizeof *docs);
+    bool *visible = bson_malloc0((size_t)n * sizeof *visible);
+    for (int i = 0; i <= others; i++) {
+      char id[TXN_ID_LEN + 1], doc_id[8];
+      snprintf(id, sizeof id, "%024d", i + 1);
+      make_record(id, TXN_ABORTED);
+      snprintf(doc_id, sizeof doc_id, "o%d", i);
+      /* docs 0..others-1, and the one between from and to */
+      docs[i < others ? i : others + 1] =
+          locked_doc(doc_id, id, "delete", NULL, NULL);
+    }
+    bson_t *dec = BCON_NEW("n", BCON_INT64(-1));
+    bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+    docs[others] = locked_doc("from", TXN_Z, "update", NULL, dec);
+    docs[others + 2] = locked_doc("to", TXN_Z, "update", NULL, inc);
+    fake_store_reset_calls(fs);
+    flip_t f = {.lookups_before = others + 1};
+    fake_store_set_call_hook(fs, flip_hook, &f);
+    chorus_error_t err;
+    bool ok = view_resolve(&store, docs, (size_t)n, visible, &err);
+    fake_store_set_call_hook(fs, NULL, NULL);
+    int64_t from = 0, to = 0;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, docs[others], "n")) {
+      from = bson_iter_as_int64(&it);
+    }
+    if (bson_iter_init_find(&it, docs[others + 2], "n")) {
+      to = bson_iter_as_int64(&it);
+    }
+    bool shown = visible[others] && visible[others + 2];
+    for (int i = 0; i < n; i++) {
+      bson_destroy(docs[i]);
+    }
+    bson_free(docs);
+    bson_free(visible);
+    bson_destroy(dec);
+    bson_destroy(inc);
+    assert_true(ok);
+    assert_true(f.flipped);
+    assert_true(shown);
+    if (from + to != 20) {
+      fail_msg("with %d other locked transactions first, the page shows "
+               "from=%lld to=%lld: half of a transaction",
+               others, (long long)from, (long long)to);
+    }
+  }
+}
+
+static void resolve_treats_missing_record_as_aborted(void **state) {
+  (void)state;
+  bson_t *set = BCON_NEW("text", BCON_UTF8("edited"));
+  enum { N = 4 };
+  bson_t *docs[N] = {
+      locked_doc("i", TXN_X, "insert", NULL, NULL),
+      locked_doc("u", TXN_X, "update", set, NULL),
+      locked_doc("d", TXN_X, "delete", NULL, NULL),
+      locked_doc("noid", NULL, "insert", NULL, NULL), /* lock without id */
+  };
+  bool visible[N];
+  chorus_error_t err;
+  assert_true(view_resolve(&store, docs, N, visible, &err));
+  assert_false(visible[0]);
+  assert_true(visible[1]);
+  assert_true(visible[2]);
+  assert_false(visible[3]);
+  bson_t *want = plain("u", "orig", 10, 3);
+  assert_bson_equal(want, docs[1]);
+  bson_destroy(want);
+  want = plain("d", "orig", 10, 3);
+  assert_bson_equal(want, docs[2]);
+  bson_destroy(want);
+  for (int i = 0; i < N; i++) {
+    bson_destroy(docs[i]);
+  }
+  bson_destroy(set);
+}
+
+static void resolve_done_records_count_by_their_state(void **state) {
+  (void)state;
+  /* A finished record still decides (a lock may outlive it). */
+  make_record(TXN_X, TXN_COMMITTED);
+  make_record(TXN_Y, TXN_ABORTED);
+  chorus_error_t err;
+  assert_true(store.finish(store.impl, TXN_X, &err));
+  assert_true(store.finish(store.impl, TXN_Y, &err));
+  bson_t *docs[2] = {locked_doc("a", TXN_X, "insert", NULL, NULL),
+                     locked_doc("b", TXN_Y, "insert", NULL, NULL)};
+  bool visible[2];
+  assert_true(view_resolve(&store, docs, 2, visible, &err));
+  assert_true(visible[0]);
+  assert_false(visible[1]);
+  bson_destroy(docs[0]);
+  bson_destroy(docs[1]);
+}
+
+static void resolve_reports_store_failure(void **state) {
+  (void)state;
+  make_record(TXN_X, TXN_COMMITTED);
+  bson_t *docs[2] = {plain("p", "plain", 1, 1),
+                     locked_doc("a", TXN_X, "insert", NULL, NULL)};
+  bool visible[2];
+  chorus_error_t err;
+  memset(&err, 0, sizeof err);
+  fake_store_fail_after(fs, 0);
+  assert_false(view_resolve(&store, docs, 2, visible, &err));
+  assert_int_equal(err.status, 503);
+  fake_store_heal(fs);
+  bson_destroy(docs[0]);
+  bson_destroy(docs[1]);
+}
+
+static void resolve_of_nothing_and_of_unlocked_docs(void **state) {
+  (void)state;
+  bool visible[3];
+  chorus_error_t err;
+  assert_true(view_resolve(&store, NULL, 0, visible, &err));
+  bson_t *docs[3] = {plain("a", "x", 1, 1), plain("b", "y", 2, 2),
+                     bson_new()};
+  bson_t *orig[3] = {docs[0], docs[1], docs[2]};
+  assert_true(view_resolve(&store, docs, 3, visible, &err));
+  for (int i = 0; i < 3; i++) {
+    assert_true(visible[i]);
+    assert_ptr_equal(docs[i], orig[i]);
+    bson_destroy(docs[i]);
+  }
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* the view is what applying the decision produces                     */
+/* ------------------------------------------------------------------ */
+
+static bson_value_t sid(const char *s) {
+  bson_value_t v;
+  memset(&v, 0, sizeof v);
+  v.value_type = BSON_TYPE_UTF8;
+  v.value.v_utf8.str = (char *)s;
+  v.value.v_utf8.len = (uint32_t)strlen(s);
+  return v;
+}
+
+static void view_equals_the_applied_decision(void **state) {
+  (void)state;
+  /* For each kind and each fate (committed, aborted, pending, no record):
+   * stage the op through the store, resolve the raw document, then apply
+   * the decision as recovery would (commit_op when committed, else
+   * abort_op) and compare. */
+  const txn_state_t fates[] = {TXN_COMMITTED, TXN_ABORTED, TXN_PENDING};
+  for (int kind = TXN_INSERT; kind <= TXN_DELETE; kind++) {
+    for (int f = 0; f < 4; f++) {
+      fake_store_free(fs);
+      fs = fake_store_new();
+      fake_store_bind(fs, &store);
+      bson_t *doc = BCON_NEW("_id", BCON_UTF8("d"), "text",
+                             BCON_UTF8("orig"), "n", BCON_INT64(10), "m",
+                             BCON_INT64(-1), "version", BCON_INT64(3));
+      if (kind != TXN_INSERT) {
+        fake_store_put(fs, 0, "c", doc);
+      }
+      txn_t txn;
+      txn_init(&txn);
+      bson_strncpy(txn.id, TXN_X, sizeof txn.id);
+      bson_value_t id = sid("d");
+      bson_t *set = BCON_NEW("text", BCON_UTF8("new"), "extra",
+                             BCON_BOOL(true));
+      bson_t *inc = BCON_NEW("n", BCON_INT64(5), "m", BCON_INT64(1), "k",
+                             BCON_INT64(2));
+      int64_t v3 = 3;
+      if (kind == TXN_INSERT) {
+        txn_add_insert(&txn, 0, "c", doc);
+      } else if (kind == TXN_UPDATE) {
+        txn_add_update(&txn, 0, "c", &id, set, inc, &v3);
+      } else {
+        txn_add_delete(&txn, 0, "c", &id, &v3);
+      }
+      chorus_error_t err;
+      if (f < 3) {
+        assert_true(store.begin(store.impl, &txn, "A", 1 << 30, &err));
+        if (fates[f] != TXN_PENDING) {
+          txn_state_t actual;
+          assert_true(store.decide(store.impl, txn.id, fates[f], &actual,
+                                   &err));
+        }
+      }
+      char owner[TXN_ID_LEN + 1];
+      assert_int_equal(
+          store.prepare(store.impl, txn.id, &txn.ops[0], owner, &err),
+          TXN_VOTE_YES);
+      bson_t *raw[1] = {bson_copy(fake_store_raw(fs, 0, "c", &id))};
+      bool visible[1];
+      assert_true(view_resolve(&store, raw, 1, visible, &err));
+      txn_op_t op = txn.ops[0];
+      op.staged_known = false; /* as recovery sees it */
+      if (f == 0) {
+        assert_true(store.commit_op(store.impl, txn.id, &op, &err));
+      } else {
+        assert_true(store.abort_op(store.impl, txn.id, &op, &err));
+      }
+      const bson_t *applied = fake_store_raw(fs, 0, "c", &id);
+      assert_int_equal(visible[0], applied != NULL);
+      if (applied) {
+        assert_true(same_content(applied, raw[0]));
+        /* existing fields keep their order */
+        bson_iter_t a, v;
+        assert_true(bson_iter_init(&a, applied) && bson_iter_init(&v, raw[0]));
+        for (int k = 0; k < 5; k++) {
+          assert_true(bson_iter_next(&a) && bson_iter_next(&v));
+          assert_string_equal(bson_iter_key(&a), bson_iter_key(&v));
+        }
+      }
+      bson_destroy(raw[0]);
+      txn_cleanup(&txn);
+      bson_destroy(doc);
+      bson_destroy(set);
+      bson_destroy(inc);
+    }
+  }
+}
+
+static void committed_update_creates_missing_version(void **state) {
+  (void)state;
+  /* Like MongoDB's $inc on apply: a committed update of a document
+   * without "version" (a user) shows version 1; uncommitted, none. */
+  bson_t *inc = BCON_NEW("tweet_count", BCON_INT64(1));
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "tweet_count", BCON_INT64(4));
+  append_lock(doc, TXN_X, "update", NULL, inc);
+  bson_t out;
+  assert_true(view_apply(doc, true, &out));
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, &out, "version"));
+  assert_int_equal(bson_iter_as_int64(&it), 1);
+  assert_true(bson_iter_init_find(&it, &out, "tweet_count"));
+  assert_int_equal(bson_iter_as_int64(&it), 5);
+  assert_int_equal(bson_count_keys(&out), 3);
+  bson_destroy(&out);
+  assert_true(view_apply(doc, false, &out));
+  assert_false(has_key(&out, "version"));
+  bson_destroy(&out);
+  bson_destroy(doc);
+  bson_destroy(inc);
+}
+
+static void view_of_update_without_version_field(void **state) {
+  (void)state;
+  /* The same through the store: the view of the committed, unapplied
+   * update has the content the applied document gets. */
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "tweet_count", BCON_INT64(4));
+  fake_store_put(fs, TXN_MAIN_SHARD, "users", doc);
+  txn_t txn;
+  txn_init(&txn);
+  bson_strncpy(txn.id, TXN_X, sizeof txn.id);
+  bson_value_t id = sid("u");
+  bson_t *inc = BCON_NEW("tweet_count", BCON_INT64(1));
+  txn_add_update(&txn, TXN_MAIN_SHARD, "users", &id, NULL, inc, NULL);
+  chorus_error_t err;
+  assert_true(store.begin(store.impl, &txn, "A", 1 << 30, &err));
+  char owner[TXN_ID_LEN + 1];
+  assert_int_equal(store.prepare(store.impl, txn.id, &txn.ops[0], owner, &err),
+                   TXN_VOTE_YES);
+  txn_state_t actual;
+  assert_true(store.decide(store.impl, txn.id, TXN_COMMITTED, &actual, &err));
+  bson_t view;
+  assert_true(fake_store_visible(fs, TXN_MAIN_SHARD, "users", &id, &view));
+  assert_true(store.commit_op(store.impl, txn.id, &txn.ops[0], &err));
+  const bson_t *applied = fake_store_raw(fs, TXN_MAIN_SHARD, "users", &id);
+  assert_true(same_content(applied, &view));
+  bson_destroy(&view);
+  txn_cleanup(&txn);
+  bson_destroy(doc);
+  bson_destroy(inc);
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(unlocked_doc_is_copied_unchanged),
+      T(empty_doc_is_copied),
+      T(committed_insert_is_visible_without_lock),
+      T(uncommitted_insert_is_invisible),
+      T(committed_delete_is_invisible),
+      T(uncommitted_delete_is_visible_without_lock),
+      T(committed_update_applies_set_inc_and_version),
+      T(uncommitted_update_shows_original_values),
+      T(committed_update_with_only_set_only_inc_or_nothing),
+      T(version_of_any_integer_type_is_bumped),
+      T(set_wins_over_the_existing_value_of_any_type),
+      T(lock_field_never_appears_wherever_it_is),
+      T(malformed_lock_is_dropped_and_doc_shown_as_is),
+      T(staged_fields_of_wrong_type_are_ignored),
+      T(resolve_rewrites_locked_docs_in_place),
+      T(resolve_looks_each_txn_up_once),
+      T(resolve_with_many_distinct_txns),
+      T(resolve_never_shows_half_a_transaction),
+      T(resolve_treats_missing_record_as_aborted),
+      T(resolve_done_records_count_by_their_state),
+      T(resolve_reports_store_failure),
+      T(resolve_of_nothing_and_of_unlocked_docs),
+      T(view_equals_the_applied_decision),
+      T(committed_update_creates_missing_version),
+      T(view_of_update_without_version_field),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

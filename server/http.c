@@ -141,6 +141,12 @@ bool http_query_param(const http_request_t *req, const char *name, char *buf,
     chorus_error_set(err, 400, "invalid_parameter", "%s is too long", name);
     return false;
   }
+  if ((size_t)n != strlen(buf)) {
+    *bad = true; /* a %00 would cut the value short unseen */
+    chorus_error_set(err, 400, "invalid_parameter",
+                     "%s must not contain NUL characters", name);
+    return false;
+  }
   return true;
 }
 

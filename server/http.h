@@ -58,7 +58,7 @@ bool json_get_string(const bson_t *doc, const char *key, bool required,
 
 /* A query string parameter, URL-decoded into buf.  Returns false when it
  * is absent (buf is then cleared); 400 into err (and *bad set) when longer
- * than buf. */
+ * than buf or containing a NUL (%00). */
 bool http_query_param(const http_request_t *req, const char *name, char *buf,
                       size_t size, bool *bad, chorus_error_t *err);
 

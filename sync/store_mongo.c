@@ -1,13 +1,31 @@
 /*
  * store_mongo.c - see store_mongo.h.
+ *
+ * The only atomic primitives used are the ones every MongoDB-wire database
+ * gets right under concurrency, FerretDB on SQLite included: inserting a
+ * document with a unique _id (exactly one of several concurrent inserts
+ * wins) and deleting one by _id.  Measured on FerretDB 1.24: a conditional
+ * update or findAndModify is NOT a compare-and-set there (several
+ * concurrent writers all "match"), so no correctness argument rests on one:
+ *   - a participant is locked by inserting locks/{where} (updates and
+ *     deletes) or by being inserted itself (inserts);
+ *   - the decision is the insert of txn_decisions/{txn id};
+ *   - a takeover is the insert of txn_claims/{txn id}#{lease}.
+ * Writes to a locked participant are made only by its lock holder's
+ * transaction, and stage absolute values computed under the lock, so that
+ * applying the same transaction twice writes the same document.
  */
 #include "store_mongo.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "bsonx.h"
 
-/* Runs fn with a client of the shard's database and the collection. */
+#define DB_LOCKS "locks"
+#define DB_DECISIONS "txn_decisions"
+#define DB_CLAIMS "txn_claims"
+
 typedef struct target {
   db_t *db;
   mongoc_client_t *client;
@@ -30,24 +48,29 @@ static void append_id(bson_t *doc, const bson_value_t *id) {
   bson_append_value(doc, "_id", 3, id);
 }
 
-/* {_id: id, "_txn.id": txn_id} */
-static void locked_filter(bson_t *filter, const bson_value_t *id,
-                          const char *txn_id) {
-  bson_init(filter);
-  append_id(filter, id);
-  BSON_APPEND_UTF8(filter, TXN_LOCK_FIELD ".id", txn_id);
+static bool is_duplicate(const bson_error_t *berr) {
+  return chorus_bson_error_is_duplicate(berr);
 }
 
-static int64_t matched_count(const bson_t *reply) {
-  bson_iter_t it;
-  return bson_iter_init_find(&it, reply, "matchedCount")
-             ? bson_iter_as_int64(&it)
-             : 0;
+/* Inserts doc; *dup says the _id was taken (then the call succeeds). */
+static bool insert_once(mongoc_collection_t *coll, const bson_t *doc,
+                        bool *dup, const char *what, chorus_error_t *err) {
+  bson_error_t berr;
+  *dup = false;
+  if (mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr)) {
+    return true;
+  }
+  if (is_duplicate(&berr)) {
+    *dup = true;
+    return true;
+  }
+  chorus_error_from_bson(err, &berr, what);
+  return false;
 }
 
-/* Reads one document by _id into *doc (caller destroys) or sets *found. */
-static bool read_doc(mongoc_collection_t *coll, const bson_value_t *id,
-                     bson_t **doc, bool *found, chorus_error_t *err) {
+/* Reads one document by _id into *doc (caller destroys), *found. */
+static bool read_by_id(mongoc_collection_t *coll, const bson_value_t *id,
+                       bson_t **doc, bool *found, chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
   append_id(&filter, id);
   mongoc_cursor_t *cursor =
@@ -58,164 +81,25 @@ static bool read_doc(mongoc_collection_t *coll, const bson_value_t *id,
   bson_error_t berr;
   bool ok = !mongoc_cursor_error(cursor, &berr);
   if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc read participant");
+    chorus_error_from_bson(err, &berr, "2pc read");
+    if (*doc) {
+      bson_destroy(*doc);
+      *doc = NULL;
+    }
+    *found = false;
   }
   mongoc_cursor_destroy(cursor);
   bson_destroy(&filter);
   return ok;
 }
 
-/* The id of the transaction locking doc into owner ("" if unlocked). */
-static void lock_of(const bson_t *doc, char owner[TXN_ID_LEN + 1]) {
-  bson_iter_t it, id;
-  owner[0] = '\0';
-  if (bson_iter_init(&it, doc) &&
-      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
-      BSON_ITER_HOLDS_UTF8(&id)) {
-    bsonx_copy_utf8(&id, owner, TXN_ID_LEN + 1);
-  }
-}
-
-/* Classifies a participant that did not accept our conditional lock. */
-static txn_vote_t explain_refusal(mongoc_collection_t *coll,
-                                  const char *txn_id, const txn_op_t *op,
-                                  char lock_owner[TXN_ID_LEN + 1],
-                                  chorus_error_t *err) {
-  bson_t *doc;
-  bool found;
-  if (!read_doc(coll, &op->id, &doc, &found, err)) {
-    return TXN_VOTE_ERROR;
-  }
-  txn_vote_t vote;
-  char owner[TXN_ID_LEN + 1];
-  if (!found) {
-    vote = op->kind == TXN_INSERT ? TXN_VOTE_LOCKED : TXN_VOTE_MISSING;
-  } else {
-    lock_of(doc, owner);
-    bson_iter_t it;
-    if (!strcmp(owner, txn_id)) {
-      vote = TXN_VOTE_YES; /* we locked it before: prepare repeated */
-    } else if (owner[0]) {
-      memcpy(lock_owner, owner, sizeof owner);
-      vote = TXN_VOTE_LOCKED;
-    } else if (op->kind == TXN_INSERT) {
-      vote = TXN_VOTE_EXISTS;
-    } else if (op->check_version &&
-               !(bson_iter_init_find(&it, doc, "version") &&
-                 bsonx_as_int64(&it) == op->version)) {
-      vote = TXN_VOTE_STALE;
-    } else {
-      vote = TXN_VOTE_LOCKED; /* it was unlocked in between: retry */
-    }
-  }
-  if (doc) {
-    bson_destroy(doc);
-  }
-  return vote;
-}
-
-/* {id, kind, set?, inc?} */
-static void append_lock(bson_t *doc, const char *txn_id, const txn_op_t *op) {
-  bson_t lock;
-  BSON_APPEND_DOCUMENT_BEGIN(doc, TXN_LOCK_FIELD, &lock);
-  BSON_APPEND_UTF8(&lock, "id", txn_id);
-  BSON_APPEND_UTF8(&lock, "kind", txn_kind_name(op->kind));
-  if (op->set) {
-    BSON_APPEND_DOCUMENT(&lock, "set", op->set);
-  }
-  if (op->inc) {
-    BSON_APPEND_DOCUMENT(&lock, "inc", op->inc);
-  }
-  bson_append_document_end(doc, &lock);
-}
-
-static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
-                                const txn_op_t *op,
-                                char lock_owner[TXN_ID_LEN + 1],
-                                chorus_error_t *err) {
-  target_t t;
-  target_open(impl, op->shard, op->coll, &t);
-  bson_error_t berr;
-  txn_vote_t vote = TXN_VOTE_YES;
-  if (op->kind == TXN_INSERT) {
-    bson_t doc = BSON_INITIALIZER;
-    bson_concat(&doc, op->doc);
-    append_lock(&doc, txn_id, op);
-    if (!mongoc_collection_insert_one(t.coll, &doc, NULL, NULL, &berr)) {
-      if (chorus_bson_error_is_duplicate(&berr)) {
-        vote = explain_refusal(t.coll, txn_id, op, lock_owner, err);
-      } else {
-        chorus_error_from_bson(err, &berr, "2pc prepare insert");
-        vote = TXN_VOTE_ERROR;
-      }
-    }
-    bson_destroy(&doc);
-  } else {
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, exists;
-    append_id(&filter, &op->id);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, TXN_LOCK_FIELD, &exists);
-    BSON_APPEND_BOOL(&exists, "$exists", false);
-    bson_append_document_end(&filter, &exists);
-    if (op->check_version) {
-      BSON_APPEND_INT64(&filter, "version", op->version);
-    }
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    append_lock(&set, txn_id, op);
-    bson_append_document_end(&update, &set);
-    bson_t reply;
-    if (!mongoc_collection_update_one(t.coll, &filter, &update, NULL, &reply,
-                                      &berr)) {
-      chorus_error_from_bson(err, &berr, "2pc prepare update");
-      vote = TXN_VOTE_ERROR;
-    } else if (matched_count(&reply) != 1) {
-      vote = explain_refusal(t.coll, txn_id, op, lock_owner, err);
-    }
-    bson_destroy(&reply);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-  }
-  target_close(&t);
-  return vote;
-}
-
-/* Loads the staged set/inc of a participant we locked; *locked false when
- * it no longer carries our lock (already applied or dropped). */
-static bool load_staged(mongoc_collection_t *coll, const char *txn_id,
-                        const txn_op_t *op, bson_t *set, bson_t *inc,
-                        bool *locked, chorus_error_t *err) {
-  bson_t *doc;
-  bool found;
-  bson_init(set);
-  bson_init(inc);
-  if (!read_doc(coll, &op->id, &doc, &found, err)) {
-    return false;
-  }
-  char owner[TXN_ID_LEN + 1] = "";
-  if (found) {
-    lock_of(doc, owner);
-  }
-  *locked = found && !strcmp(owner, txn_id);
-  bson_iter_t it, child;
-  if (*locked && bson_iter_init_find(&it, doc, TXN_LOCK_FIELD) &&
-      bson_iter_recurse(&it, &child)) {
-    while (bson_iter_next(&child)) {
-      bool is_set = !strcmp(bson_iter_key(&child), "set");
-      bool is_inc = !strcmp(bson_iter_key(&child), "inc");
-      if ((is_set || is_inc) && BSON_ITER_HOLDS_DOCUMENT(&child)) {
-        uint32_t len;
-        const uint8_t *data;
-        bson_iter_document(&child, &len, &data);
-        bson_t sub;
-        if (bson_init_static(&sub, data, len)) {
-          bson_concat(is_set ? set : inc, &sub);
-        }
-      }
-    }
-  }
-  if (doc) {
-    bson_destroy(doc);
-  }
-  return true;
+static bool read_by_string_id(mongoc_collection_t *coll, const char *id,
+                              bson_t **doc, bool *found,
+                              chorus_error_t *err) {
+  bson_value_t v = {.value_type = BSON_TYPE_UTF8};
+  v.value.v_utf8.str = (char *)id;
+  v.value.v_utf8.len = (uint32_t)strlen(id);
+  return read_by_id(coll, &v, doc, found, err);
 }
 
 static bool run_update(mongoc_collection_t *coll, const bson_t *filter,
@@ -224,7 +108,7 @@ static bool run_update(mongoc_collection_t *coll, const bson_t *filter,
   bool ok = mongoc_collection_update_one(coll, filter, update, NULL, NULL,
                                          &berr);
   if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc apply");
+    chorus_error_from_bson(err, &berr, "2pc write");
   }
   return ok;
 }
@@ -234,137 +118,322 @@ static bool run_delete(mongoc_collection_t *coll, const bson_t *filter,
   bson_error_t berr;
   bool ok = mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
   if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc apply delete");
+    chorus_error_from_bson(err, &berr, "2pc delete");
   }
   return ok;
 }
 
-static void append_unlock(bson_t *update) {
-  bson_t unset;
-  BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset);
-  BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
-  bson_append_document_end(update, &unset);
+/* The transaction whose lock field a document carries ("" if none). */
+static void lock_of(const bson_t *doc, char owner[TXN_ID_LEN + 1]) {
+  bson_iter_t it, id;
+  owner[0] = '\0';
+  if (doc && bson_iter_init(&it, doc) &&
+      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
+      BSON_ITER_HOLDS_UTF8(&id)) {
+    bsonx_copy_utf8(&id, owner, TXN_ID_LEN + 1);
+  }
 }
 
-/* For an op of unknown kind (0): takes the kind from the document's lock
- * when txn_id holds it; *locked false when it does not. */
-static bool lock_kind(mongoc_collection_t *coll, const char *txn_id,
-                      const txn_op_t *op, txn_op_t *resolved, bool *locked,
-                      chorus_error_t *err) {
-  *resolved = *op;
-  *locked = true;
-  if (op->kind != 0) {
-    return true;
-  }
-  bson_t *doc;
-  bool found;
-  if (!read_doc(coll, &op->id, &doc, &found, err)) {
-    return false;
-  }
-  char owner[TXN_ID_LEN + 1] = "";
+static txn_kind_t staged_kind(const bson_t *doc) {
   bson_iter_t it, kind;
-  if (found) {
-    lock_of(doc, owner);
-  }
-  *locked = found && !strcmp(owner, txn_id);
-  if (*locked && bson_iter_init(&it, doc) &&
+  if (bson_iter_init(&it, doc) &&
       bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".kind", &kind) &&
       BSON_ITER_HOLDS_UTF8(&kind)) {
     const char *k = bson_iter_utf8(&kind, NULL);
-    resolved->kind = !strcmp(k, "insert")   ? TXN_INSERT
-                     : !strcmp(k, "update") ? TXN_UPDATE
-                                            : TXN_DELETE;
+    return !strcmp(k, "insert")   ? TXN_INSERT
+           : !strcmp(k, "update") ? TXN_UPDATE
+                                  : TXN_DELETE;
+  }
+  return 0;
+}
+
+/* "<shard>|<coll>|<typed id>": the _id of a participant's lock. */
+static void lock_key(const txn_op_t *op, char *out, size_t size) {
+  char id[80];
+  switch (op->id.value_type) {
+  case BSON_TYPE_OID:
+    id[0] = 'o';
+    id[1] = ':';
+    bson_oid_to_string(&op->id.value.v_oid, id + 2);
+    break;
+  case BSON_TYPE_UTF8:
+    snprintf(id, sizeof id, "s:%.*s", (int)op->id.value.v_utf8.len,
+             op->id.value.v_utf8.str);
+    break;
+  case BSON_TYPE_INT32:
+    snprintf(id, sizeof id, "n:%d", op->id.value.v_int32);
+    break;
+  case BSON_TYPE_INT64:
+    snprintf(id, sizeof id, "n:%lld", (long long)op->id.value.v_int64);
+    break;
+  default:
+    snprintf(id, sizeof id, "x:%d", (int)op->id.value_type);
+    break;
+  }
+  snprintf(out, size, "%d|%s|%s", op->shard, op->coll, id);
+}
+
+/* Deletes our lock document of op (nothing if another holds it). */
+static bool release_lock(shards_t *shards, const char *txn_id,
+                         const txn_op_t *op, chorus_error_t *err) {
+  char key[200];
+  lock_key(op, key, sizeof key);
+  target_t t;
+  target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t);
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id));
+  bool ok = run_delete(t.coll, filter, err);
+  bson_destroy(filter);
+  target_close(&t);
+  return ok;
+}
+
+/* Takes the lock document of op; *holder is "" when we hold it now (or
+ * already did), else the transaction that does. */
+static bool take_lock(shards_t *shards, const char *txn_id,
+                      const txn_op_t *op, char holder[TXN_ID_LEN + 1],
+                      chorus_error_t *err) {
+  char key[200];
+  lock_key(op, key, sizeof key);
+  target_t t;
+  target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t);
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id),
+                         "at", BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(t.coll, doc, &dup, "2pc lock", err);
+  holder[0] = '\0';
+  if (ok && dup) {
+    bson_t *lock;
+    bool found;
+    ok = read_by_string_id(t.coll, key, &lock, &found, err);
+    bson_iter_t it;
+    if (ok && found && bson_iter_init_find(&it, lock, "txn") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, holder, TXN_ID_LEN + 1);
+    }
+    if (ok && (!found || !holder[0])) {
+      bson_strncpy(holder, "?", TXN_ID_LEN + 1); /* released meanwhile */
+    }
+    if (ok && !strcmp(holder, txn_id)) {
+      holder[0] = '\0'; /* ours from an earlier prepare */
+    }
+    if (lock) {
+      bson_destroy(lock);
+    }
+  }
+  bson_destroy(doc);
+  target_close(&t);
+  return ok;
+}
+
+/* The staged state of an update: op->set, then each op->inc field added
+ * to the document's current value, then version + 1 — all absolute. */
+static void staged_values(const bson_t *doc, const txn_op_t *op,
+                          bson_t *set) {
+  bson_init(set);
+  bson_iter_t it, cur;
+  if (op->set && bson_iter_init(&it, op->set)) {
+    while (bson_iter_next(&it)) {
+      bson_append_value(set, bson_iter_key(&it), -1, bson_iter_value(&it));
+    }
+  }
+  if (op->inc && bson_iter_init(&it, op->inc)) {
+    while (bson_iter_next(&it)) {
+      int64_t now = bson_iter_init_find(&cur, doc, bson_iter_key(&it))
+                        ? bsonx_as_int64(&cur)
+                        : 0;
+      bson_append_int64(set, bson_iter_key(&it), -1,
+                        now + bsonx_as_int64(&it));
+    }
+  }
+  int64_t version = bson_iter_init_find(&cur, doc, "version")
+                        ? bsonx_as_int64(&cur)
+                        : 0;
+  BSON_APPEND_INT64(set, "version", version + 1);
+}
+
+static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
+                                 const txn_op_t *op,
+                                 char lock_owner[TXN_ID_LEN + 1],
+                                 chorus_error_t *err) {
+  target_t t;
+  target_open(shards, op->shard, op->coll, &t);
+  bson_t doc = BSON_INITIALIZER, lock;
+  bson_concat(&doc, op->doc);
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, TXN_LOCK_FIELD, &lock);
+  BSON_APPEND_UTF8(&lock, "id", txn_id);
+  BSON_APPEND_UTF8(&lock, "kind", "insert");
+  bson_append_document_end(&doc, &lock);
+  bool dup;
+  txn_vote_t vote = TXN_VOTE_YES;
+  if (!insert_once(t.coll, &doc, &dup, "2pc prepare insert", err)) {
+    vote = TXN_VOTE_ERROR;
+  } else if (dup) {
+    bson_t *existing;
+    bool found;
+    if (!read_by_id(t.coll, &op->id, &existing, &found, err)) {
+      vote = TXN_VOTE_ERROR;
+    } else {
+      char owner[TXN_ID_LEN + 1];
+      lock_of(existing, owner);
+      if (!found) {
+        vote = TXN_VOTE_LOCKED; /* deleted meanwhile: try again */
+      } else if (!strcmp(owner, txn_id)) {
+        vote = TXN_VOTE_YES;    /* our own, from an earlier prepare */
+      } else if (owner[0]) {
+        memcpy(lock_owner, owner, sizeof owner);
+        vote = TXN_VOTE_LOCKED;
+      } else {
+        vote = TXN_VOTE_EXISTS;
+      }
+      if (existing) {
+        bson_destroy(existing);
+      }
+    }
+  }
+  bson_destroy(&doc);
+  target_close(&t);
+  return vote;
+}
+
+static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
+                                 const txn_op_t *op,
+                                 char lock_owner[TXN_ID_LEN + 1],
+                                 chorus_error_t *err) {
+  char holder[TXN_ID_LEN + 1];
+  if (!take_lock(shards, txn_id, op, holder, err)) {
+    return TXN_VOTE_ERROR;
+  }
+  if (holder[0]) {
+    if (strcmp(holder, "?") != 0) {
+      memcpy(lock_owner, holder, sizeof holder);
+    }
+    return TXN_VOTE_LOCKED;
+  }
+  /* We hold the lock: nobody else writes the document now. */
+  target_t t;
+  target_open(shards, op->shard, op->coll, &t);
+  bson_t *doc;
+  bool found;
+  txn_vote_t vote = TXN_VOTE_YES;
+  char owner[TXN_ID_LEN + 1] = "";
+  if (!read_by_id(t.coll, &op->id, &doc, &found, err)) {
+    vote = TXN_VOTE_ERROR;
   } else {
-    *locked = false;
+    lock_of(doc, owner);
+    bson_iter_t it;
+    if (!found) {
+      vote = TXN_VOTE_MISSING;
+    } else if (!strcmp(owner, txn_id)) {
+      vote = TXN_VOTE_YES; /* staged by an earlier prepare */
+    } else if (owner[0]) {
+      memcpy(lock_owner, owner, sizeof owner); /* a staged insert */
+      vote = TXN_VOTE_LOCKED;
+    } else if (op->check_version &&
+               !(bson_iter_init_find(&it, doc, "version") &&
+                 bsonx_as_int64(&it) == op->version)) {
+      vote = TXN_VOTE_STALE;
+    } else {
+      bson_t set, update = BSON_INITIALIZER, fields, lock;
+      BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &fields);
+      BSON_APPEND_DOCUMENT_BEGIN(&fields, TXN_LOCK_FIELD, &lock);
+      BSON_APPEND_UTF8(&lock, "id", txn_id);
+      BSON_APPEND_UTF8(&lock, "kind", txn_kind_name(op->kind));
+      if (op->kind == TXN_UPDATE) {
+        staged_values(doc, op, &set);
+        BSON_APPEND_DOCUMENT(&lock, "set", &set);
+        bson_destroy(&set);
+      }
+      bson_append_document_end(&fields, &lock);
+      bson_append_document_end(&update, &fields);
+      bson_t filter = BSON_INITIALIZER;
+      append_id(&filter, &op->id);
+      if (!run_update(t.coll, &filter, &update, err)) {
+        vote = TXN_VOTE_ERROR;
+      }
+      bson_destroy(&filter);
+      bson_destroy(&update);
+    }
   }
   if (doc) {
     bson_destroy(doc);
   }
-  return true;
+  target_close(&t);
+  if (vote != TXN_VOTE_YES && vote != TXN_VOTE_ERROR) {
+    chorus_error_t ignored;
+    release_lock(shards, txn_id, op, &ignored); /* voted no: let go now */
+  }
+  return vote;
 }
 
-static bool mongo_commit_op(void *impl, const char *txn_id,
-                            const txn_op_t *given, chorus_error_t *err) {
+static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
+                                const txn_op_t *op,
+                                char lock_owner[TXN_ID_LEN + 1],
+                                chorus_error_t *err) {
+  return op->kind == TXN_INSERT
+             ? prepare_insert(impl, txn_id, op, lock_owner, err)
+             : prepare_change(impl, txn_id, op, lock_owner, err);
+}
+
+/* Applies (commit) or drops (abort) our staged change on a participant,
+ * then lets go of its lock document.  The kind is read from the
+ * document's own lock, so ops loaded by recovery (or kind 0) work too. */
+static bool finish_op(shards_t *shards, const char *txn_id,
+                      const txn_op_t *op, bool commit, chorus_error_t *err) {
   target_t t;
-  target_open(impl, given->shard, given->coll, &t);
-  txn_op_t resolved;
-  bool locked;
-  if (!lock_kind(t.coll, txn_id, given, &resolved, &locked, err) ||
-      !locked) {
-    target_close(&t);
-    return !locked; /* not ours any more: nothing to do */
+  target_open(shards, op->shard, op->coll, &t);
+  bson_t *doc;
+  bool found;
+  bool ok = read_by_id(t.coll, &op->id, &doc, &found, err);
+  char owner[TXN_ID_LEN + 1] = "";
+  if (ok && found) {
+    lock_of(doc, owner);
   }
-  const txn_op_t *op = &resolved;
-  bson_t filter;
-  locked_filter(&filter, &op->id, txn_id);
-  bool ok;
-  if (op->kind == TXN_DELETE) {
-    ok = run_delete(t.coll, &filter, err);
-  } else if (op->kind == TXN_INSERT) {
-    bson_t update = BSON_INITIALIZER;
-    append_unlock(&update);
-    ok = run_update(t.coll, &filter, &update, err);
-    bson_destroy(&update);
-  } else {
-    bson_t set, inc;
-    if (op->staged_known) {
-      bson_init(&set);
-      bson_init(&inc);
-      if (op->set) {
-        bson_concat(&set, op->set);
-      }
-      if (op->inc) {
-        bson_concat(&inc, op->inc);
-      }
-      ok = true;
+  if (ok && found && !strcmp(owner, txn_id)) {
+    txn_kind_t kind = staged_kind(doc);
+    bson_t filter = BSON_INITIALIZER;
+    append_id(&filter, &op->id);
+    BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
+    if ((kind == TXN_INSERT && !commit) || (kind == TXN_DELETE && commit)) {
+      ok = run_delete(t.coll, &filter, err);
     } else {
-      ok = load_staged(t.coll, txn_id, op, &set, &inc, &locked, err);
-    }
-    if (ok && locked) {
-      bson_t update = BSON_INITIALIZER;
-      if (!bson_empty(&set)) {
-        BSON_APPEND_DOCUMENT(&update, "$set", &set);
+      bson_t update = BSON_INITIALIZER, unset;
+      bson_iter_t it, set;
+      if (commit && kind == TXN_UPDATE && bson_iter_init(&it, doc) &&
+          bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".set", &set) &&
+          BSON_ITER_HOLDS_DOCUMENT(&set)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_document(&set, &len, &data);
+        bson_t staged;
+        if (bson_init_static(&staged, data, len) && !bson_empty(&staged)) {
+          BSON_APPEND_DOCUMENT(&update, "$set", &staged);
+        }
       }
-      BSON_APPEND_INT64(&inc, "version", 1);
-      BSON_APPEND_DOCUMENT(&update, "$inc", &inc);
-      append_unlock(&update);
+      BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
+      BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
+      bson_append_document_end(&update, &unset);
       ok = run_update(t.coll, &filter, &update, err);
       bson_destroy(&update);
     }
-    bson_destroy(&set);
-    bson_destroy(&inc);
+    bson_destroy(&filter);
   }
-  bson_destroy(&filter);
+  if (doc) {
+    bson_destroy(doc);
+  }
   target_close(&t);
-  return ok;
+  /* Inserts have no lock document; deleting a missing one is harmless. */
+  return ok && (op->kind == TXN_INSERT ||
+                release_lock(shards, txn_id, op, err));
 }
 
-static bool mongo_abort_op(void *impl, const char *txn_id,
-                           const txn_op_t *given, chorus_error_t *err) {
-  target_t t;
-  target_open(impl, given->shard, given->coll, &t);
-  txn_op_t resolved;
-  bool locked;
-  if (!lock_kind(t.coll, txn_id, given, &resolved, &locked, err) ||
-      !locked) {
-    target_close(&t);
-    return !locked;
-  }
-  const txn_op_t *op = &resolved;
-  bson_t filter;
-  locked_filter(&filter, &op->id, txn_id);
-  bool ok;
-  if (op->kind == TXN_INSERT) {
-    ok = run_delete(t.coll, &filter, err);
-  } else {
-    bson_t update = BSON_INITIALIZER;
-    append_unlock(&update);
-    ok = run_update(t.coll, &filter, &update, err);
-    bson_destroy(&update);
-  }
-  bson_destroy(&filter);
-  target_close(&t);
-  return ok;
+static bool mongo_commit_op(void *impl, const char *txn_id,
+                            const txn_op_t *op, chorus_error_t *err) {
+  return finish_op(impl, txn_id, op, true, err);
+}
+
+static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
+                           chorus_error_t *err) {
+  return finish_op(impl, txn_id, op, false, err);
 }
 
 /* ---- the decision log ---- */
@@ -394,18 +463,13 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
     bson_append_document_end(&ops, &o);
   }
   bson_append_array_end(&doc, &ops);
-
-  shards_t *shards = impl;
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t);
-  bson_error_t berr;
-  bool ok = mongoc_collection_insert_one(t.coll, &doc, NULL, NULL, &berr);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc begin");
-  }
+  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  bool dup;
+  bool ok = insert_once(t.coll, &doc, &dup, "2pc begin", err);
   target_close(&t);
   bson_destroy(&doc);
-  return ok;
+  return ok; /* a duplicate is our own earlier begin */
 }
 
 static bool parse_state(const char *s, txn_state_t *state) {
@@ -421,71 +485,62 @@ static bool parse_state(const char *s, txn_state_t *state) {
   return true;
 }
 
-static bool read_state(mongoc_collection_t *coll, const char *txn_id,
-                       txn_state_t *state, bool *found, bool *done,
-                       chorus_error_t *err) {
-  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
-  bson_t *opts = BCON_NEW("projection", "{", "state", BCON_INT32(1), "done",
-                          BCON_INT32(1), "}");
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-  const bson_t *doc;
+/* The decision of txn_id, if one was made. */
+static bool read_decision(shards_t *shards, const char *txn_id,
+                          txn_state_t *state, bool *decided,
+                          chorus_error_t *err) {
+  target_t t;
+  target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t);
+  bson_t *doc;
+  bool ok = read_by_string_id(t.coll, txn_id, &doc, decided, err);
   bson_iter_t it;
-  *found = false;
-  *done = false;
-  if (mongoc_cursor_next(cursor, &doc) &&
-      bson_iter_init_find(&it, doc, "state") && BSON_ITER_HOLDS_UTF8(&it)) {
-    *found = parse_state(bson_iter_utf8(&it, NULL), state);
-    *done = bson_iter_init_find(&it, doc, "done") &&
-            BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+  if (ok && *decided) {
+    *decided = bson_iter_init_find(&it, doc, "state") &&
+               BSON_ITER_HOLDS_UTF8(&it) &&
+               parse_state(bson_iter_utf8(&it, NULL), state);
   }
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc read state");
+  if (doc) {
+    bson_destroy(doc);
   }
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(opts);
-  bson_destroy(filter);
+  target_close(&t);
   return ok;
 }
 
 static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
                          txn_state_t *actual, chorus_error_t *err) {
   target_t t;
-  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
-  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id), "state",
-                            BCON_UTF8(txn_state_name(TXN_PENDING)));
-  bson_t *update = BCON_NEW("$set", "{", "state",
-                            BCON_UTF8(txn_state_name(to)), "decided_at",
-                            BCON_DATE_TIME(db_now_ms()), "}");
-  bson_t reply;
-  bson_error_t berr;
-  bool ok = mongoc_collection_update_one(t.coll, filter, update, NULL, &reply,
-                                         &berr);
+  target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t);
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "state",
+                         BCON_UTF8(txn_state_name(to)), "decided_at",
+                         BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(t.coll, doc, &dup, "2pc decide", err);
+  bson_destroy(doc);
+  target_close(&t);
   if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc decide");
-  } else if (matched_count(&reply) == 1) {
-    *actual = to;
-  } else {
-    bool found, done;
-    ok = read_state(t.coll, txn_id, actual, &found, &done, err);
-    if (ok && !found) {
-      /* Collected: it was finished long ago, and only aborted ones can be
-       * finished by someone else while their coordinator still runs. */
-      *actual = TXN_ABORTED;
-    } else if (ok && *actual == TXN_PENDING) {
-      chorus_error_set(err, 500, "txn_lost",
-                       "transaction %s stayed pending after a decide",
-                       txn_id);
-      ok = false;
+    return false;
+  }
+  *actual = to;
+  if (dup) {
+    bool decided;
+    if (!read_decision(impl, txn_id, actual, &decided, err)) {
+      return false;
+    }
+    if (!decided) {
+      *actual = TXN_ABORTED; /* collected meanwhile: only aborts can be */
     }
   }
-  bson_destroy(&reply);
+  /* For people reading the log; nothing depends on it. */
+  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
+  bson_t *update = BCON_NEW("$set", "{", "state",
+                            BCON_UTF8(txn_state_name(*actual)), "}");
+  chorus_error_t ignored;
+  run_update(t.coll, filter, update, &ignored);
   bson_destroy(update);
   bson_destroy(filter);
   target_close(&t);
-  return ok;
+  return true;
 }
 
 static bool mongo_finish(void *impl, const char *txn_id, chorus_error_t *err) {
@@ -504,20 +559,38 @@ static bool mongo_finish(void *impl, const char *txn_id, chorus_error_t *err) {
 static bool mongo_get_state(void *impl, const char *txn_id,
                             txn_state_t *state, bool *found, bool *done,
                             chorus_error_t *err) {
+  bool decided;
+  *done = false;
+  *found = false;
+  if (!read_decision(impl, txn_id, state, &decided, err)) {
+    return false;
+  }
   target_t t;
   target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
-  bool ok = read_state(t.coll, txn_id, state, found, done, err);
+  bson_t *rec;
+  bool ok = read_by_string_id(t.coll, txn_id, &rec, found, err);
+  bson_iter_t it;
+  if (ok && *found) {
+    *done = bson_iter_init_find(&it, rec, "done") &&
+            BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+  }
+  if (rec) {
+    bson_destroy(rec);
+  }
   target_close(&t);
+  if (decided) {
+    *found = true; /* a decision without its record is still a decision */
+  } else {
+    *state = TXN_PENDING;
+  }
   return ok;
 }
 
-/* Fills txn (ops with staged_known false) and state from a record. */
-static bool load_record(const bson_t *rec, txn_t *txn, txn_state_t *state,
-                        int64_t *lease) {
+/* Fills txn (ops with staged_known false) and lease from a record. */
+static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
   bson_iter_t it, ops, o;
   txn_init(txn);
   *lease = 0;
-  *state = TXN_PENDING;
   if (!bson_iter_init(&it, rec)) {
     return false;
   }
@@ -525,8 +598,6 @@ static bool load_record(const bson_t *rec, txn_t *txn, txn_state_t *state,
     const char *key = bson_iter_key(&it);
     if (!strcmp(key, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
       bsonx_copy_utf8(&it, txn->id, sizeof txn->id);
-    } else if (!strcmp(key, "state") && BSON_ITER_HOLDS_UTF8(&it)) {
-      parse_state(bson_iter_utf8(&it, NULL), state);
     } else if (!strcmp(key, "lease")) {
       *lease = bsonx_as_int64(&it);
     } else if (!strcmp(key, "ops") && BSON_ITER_HOLDS_ARRAY(&it) &&
@@ -558,6 +629,36 @@ static bool load_record(const bson_t *rec, txn_t *txn, txn_state_t *state,
   return txn->id[0] != '\0';
 }
 
+/* Takes over lease (observed) + 1 of a record: exactly one claimant wins
+ * the insert of its claim document. */
+static bool claim_record(shards_t *shards, mongoc_collection_t *txns,
+                         const txn_t *txn, int64_t lease, const char *owner,
+                         int64_t now_ms, int64_t lease_ms, bool *won,
+                         chorus_error_t *err) {
+  char key[TXN_ID_LEN + 24];
+  snprintf(key, sizeof key, "%s#%lld", txn->id, (long long)lease + 1);
+  target_t t;
+  target_open(shards, TXN_MAIN_SHARD, DB_CLAIMS, &t);
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn->id),
+                         "owner", BCON_UTF8(owner), "at",
+                         BCON_DATE_TIME(now_ms));
+  bool dup;
+  bool ok = insert_once(t.coll, doc, &dup, "2pc claim", err);
+  bson_destroy(doc);
+  target_close(&t);
+  *won = ok && !dup;
+  if (*won) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn->id));
+    bson_t *update = BCON_NEW("$set", "{", "owner", BCON_UTF8(owner),
+                              "deadline", BCON_DATE_TIME(now_ms + lease_ms),
+                              "lease", BCON_INT64(lease + 1), "}");
+    ok = run_update(txns, filter, update, err);
+    bson_destroy(update);
+    bson_destroy(filter);
+  }
+  return ok;
+}
+
 static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
                         int64_t now_ms, int64_t lease_ms, txn_t *txn,
                         txn_state_t *state, bool *found, chorus_error_t *err) {
@@ -577,36 +678,14 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
       mongoc_collection_find_with_opts(t.coll, &filter, opts, NULL);
   const bson_t *rec;
   bool ok = true;
-  while (!*found && mongoc_cursor_next(cursor, &rec)) {
+  while (ok && !*found && mongoc_cursor_next(cursor, &rec)) {
     int64_t lease;
     txn_cleanup(txn);
-    if (!load_record(rec, txn, state, &lease)) {
+    if (!load_record(rec, txn, &lease)) {
       continue;
     }
-    /* Take it over only if nobody else did since we read it. */
-    bson_t *cas = BCON_NEW("_id", BCON_UTF8(txn->id), "lease",
-                           BCON_INT64(lease), "done", BCON_BOOL(false));
-    bson_t *update = BCON_NEW("$set", "{", "owner", BCON_UTF8(owner),
-                              "deadline", BCON_DATE_TIME(now_ms + lease_ms),
-                              "}", "$inc", "{", "lease", BCON_INT64(1), "}");
-    bson_t reply;
-    bson_error_t berr;
-    if (!mongoc_collection_update_one(t.coll, cas, update, NULL, &reply,
-                                      &berr)) {
-      chorus_error_from_bson(err, &berr, "2pc claim");
-      ok = false;
-    } else {
-      *found = matched_count(&reply) == 1;
-    }
-    bson_destroy(&reply);
-    bson_destroy(update);
-    bson_destroy(cas);
-    if (!ok) {
-      break;
-    }
-  }
-  if (!*found) {
-    txn_cleanup(txn);
+    ok = claim_record(impl, t.coll, txn, lease, owner, now_ms, lease_ms,
+                      found, err);
   }
   bson_error_t berr;
   if (ok && mongoc_cursor_error(cursor, &berr)) {
@@ -617,41 +696,31 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
   bson_destroy(opts);
   bson_destroy(&filter);
   target_close(&t);
+  if (ok && *found) {
+    bool decided;
+    ok = read_decision(impl, txn->id, state, &decided, err);
+    if (ok && !decided) {
+      *state = TXN_PENDING;
+    }
+  }
+  if (!ok || !*found) {
+    txn_cleanup(txn);
+    *found = false;
+  }
   return ok;
 }
 
-/* Drops, once more, every lock an aborted, finished record's transaction
- * may still hold: the late locks of a coordinator that prepared after
- * recovery had aborted it (see store_mongo.h). */
-static bool sweep_aborted(shards_t *shards, mongoc_collection_t *txns,
-                          int64_t older_than_ms, chorus_error_t *err) {
-  bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "state",
-                            BCON_UTF8(txn_state_name(TXN_ABORTED)),
-                            "finished_at", "{", "$lt",
-                            BCON_DATE_TIME(older_than_ms), "}");
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(txns, filter, NULL, NULL);
-  const bson_t *rec;
-  bool ok = true;
-  while (ok && mongoc_cursor_next(cursor, &rec)) {
-    txn_t txn;
-    txn_state_t state;
-    int64_t lease;
-    if (load_record(rec, &txn, &state, &lease)) {
-      for (size_t i = 0; ok && i < txn.n_ops; i++) {
-        ok = mongo_abort_op(shards, txn.id, &txn.ops[i], err);
-      }
-    }
-    txn_cleanup(&txn);
-  }
+/* ---- collection of finished transactions ---- */
+
+static void delete_many_by(shards_t *shards, const char *coll,
+                           const char *field, const char *value) {
+  target_t t;
+  target_open(shards, TXN_MAIN_SHARD, coll, &t);
+  bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
   bson_error_t berr;
-  if (ok && mongoc_cursor_error(cursor, &berr)) {
-    chorus_error_from_bson(err, &berr, "2pc sweep aborted records");
-    ok = false;
-  }
-  mongoc_cursor_destroy(cursor);
+  mongoc_collection_delete_many(t.coll, filter, NULL, NULL, &berr);
   bson_destroy(filter);
-  return ok;
+  target_close(&t);
 }
 
 bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
@@ -659,23 +728,55 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
   *deleted = 0;
   target_t t;
   target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t);
-  bool ok = sweep_aborted(shards, t.coll, older_than_ms, err);
   bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{",
                             "$lt", BCON_DATE_TIME(older_than_ms), "}");
-  bson_t reply;
-  bson_error_t berr;
-  if (ok) {
-    ok = mongoc_collection_delete_many(t.coll, filter, NULL, &reply, &berr);
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(500));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
+  const bson_t *rec;
+  txn_t *batch = bson_malloc0(sizeof *batch * 500);
+  bool *aborted = bson_malloc0(sizeof *aborted * 500);
+  size_t n = 0;
+  while (n < 500 && mongoc_cursor_next(cursor, &rec)) {
+    int64_t lease;
     bson_iter_t it;
-    *deleted = ok && bson_iter_init_find(&it, &reply, "deletedCount")
-                   ? bson_iter_as_int64(&it)
-                   : 0;
-    if (!ok) {
-      chorus_error_from_bson(err, &berr, "2pc collect finished records");
+    if (load_record(rec, &batch[n], &lease)) {
+      aborted[n] = bson_iter_init_find(&it, rec, "state") &&
+                   BSON_ITER_HOLDS_UTF8(&it) &&
+                   !strcmp(bson_iter_utf8(&it, NULL), "aborted");
+      n++;
+    } else {
+      txn_cleanup(&batch[n]);
     }
-    bson_destroy(&reply);
   }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "2pc collect");
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
   bson_destroy(filter);
+  for (size_t i = 0; i < n; i++) {
+    bool swept = true;
+    /* A late lock of an aborted transaction is dropped before its record
+     * (see store_mongo.h). */
+    for (size_t k = 0; ok && aborted[i] && k < batch[i].n_ops; k++) {
+      swept = swept && finish_op(shards, batch[i].id, &batch[i].ops[k],
+                                 false, err);
+    }
+    if (ok && swept) {
+      bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));
+      ok = run_delete(t.coll, rf, err);
+      bson_destroy(rf);
+      delete_many_by(shards, DB_DECISIONS, "_id", batch[i].id);
+      delete_many_by(shards, DB_CLAIMS, "txn", batch[i].id);
+      *deleted += ok;
+    }
+    txn_cleanup(&batch[i]);
+  }
+  bson_free(aborted);
+  bson_free(batch);
   target_close(&t);
   return ok;
 }

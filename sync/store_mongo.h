@@ -7,13 +7,22 @@
  * coll, id}]}.  Every write to it is w:majority (the pool's default), so
  * a decision survives a replica set failover.
  *
- * Participants: a locked document carries _txn: {id, kind, set, inc}; the
- * staged change is in set/inc (updates), the document itself (inserts) or
- * nothing (deletes).  Every change of a participant is a single-document
- * update conditional on _txn (absent to lock, equal to ours to apply or
- * drop), which is what makes each step atomic and idempotent.  A locked
- * document's other fields are its committed state; readers resolve the
- * lock through the decision log (view.h).
+ * The decision itself is the insert-once document txn_decisions/{txn id}
+ * ({state, decided_at}); a takeover by recovery is the insert-once
+ * document txn_claims/{txn id}#{lease}.
+ *
+ * Participants: an update or delete participant is locked by inserting
+ * locks/{"<shard>|<coll>|<id>"} ({txn, at}); an insert participant is its
+ * own lock (its _id is unique).  A staged document carries _txn: {id,
+ * kind, set}: for an update, set holds the absolute new values (counters
+ * already added, version + 1), computed under the lock, so applying twice
+ * writes the same thing.  A locked document's other fields are its
+ * committed state; readers resolve _txn through the decision (view.h).
+ *
+ * Why not conditional updates: on FerretDB 1.24 (SQLite) an update or
+ * findAndModify with a filter is not atomic under concurrency (measured:
+ * several concurrent "lock if unlocked" updates all succeed), while unique
+ * inserts and deletes by _id are.  See docs/SYNC.md.
  */
 #ifndef CHORUS_STORE_MONGO_H
 #define CHORUS_STORE_MONGO_H

@@ -232,8 +232,14 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   }
   step(opts, STEP_AFTER_PREPARE);
 
-  /* The decision. */
+  /* The decision.  A coordinator that has outlived its lease commits no
+   * more: recovery may already have aborted and swept the transaction. */
   txn_state_t want = vote == TXN_VOTE_YES ? TXN_COMMITTED : TXN_ABORTED;
+  if (want == TXN_COMMITTED && opts->now_ms() > deadline) {
+    want = TXN_ABORTED;
+    vote = TXN_VOTE_STALE;
+    *failed_op = txn->n_ops; /* every op voted yes: too late, not refused */
+  }
   txn_state_t actual;
   if (!store->decide(store->impl, txn->id, want, &actual, err)) {
     return TXN_OUTCOME_FAILED; /* recovery will abort or finish it */

@@ -160,7 +160,10 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
 
 /* Runs the whole protocol once (no retry).  On an abort, *failed_op is
  * the index of the op that voted no and lock_owner (when the vote was
- * LOCKED) the transaction holding it. */
+ * LOCKED) the transaction holding it; *failed_op is n_ops when every op
+ * voted yes but the lease had run out by the decision (CONFLICT: a
+ * coordinator past its lease never commits, since recovery may already
+ * have aborted the transaction). */
 txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                           const txn_exec_opts_t *opts, size_t *failed_op,
                           char lock_owner[TXN_ID_LEN + 1],

@@ -69,7 +69,9 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
   }
   /* A committed update creates version (as $inc would) when absent. */
   bson_iter_t has_version;
-  if (apply && !bson_iter_init_find(&has_version, doc, "version")) {
+  if (apply && !bson_iter_init_find(&has_version, doc, "version") &&
+      !staged_find(has_set ? &set : NULL, "version", &has_version) &&
+      !staged_find(has_inc ? &inc : NULL, "version", &has_version)) {
     BSON_APPEND_INT64(out, "version", 1);
   }
   /* Staged fields the document did not have yet. */

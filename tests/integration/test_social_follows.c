@@ -569,8 +569,6 @@ static void test_many_followers_at_once(void **state) {
           (long long)tc_db_count(&db, "follows", filter));
   assert_int_equal(tc_json_array_len(&r, "items"), N);
   tc_response_free(&r);
-  fprintf(stderr, "DIAG settled=%d\n", tc_db_wait_settled(&db, 4, NULL, 10000));
-  fprintf(stderr, "DIAG mismatches=%d\n", tc_db_counter_mismatches(&db, 4, NULL));
   assert_counts(s, star, N, 0, false);
   for (int i = 0; i < N; i++) {
     racers[i].method = "DELETE";

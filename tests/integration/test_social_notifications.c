@@ -1,9 +1,380 @@
-/* Placeholder while the test is being written. */
+/*
+ * test_social_notifications.c - GET /api/notifications and POST
+ * /api/notifications/read (docs/API.md): a follow, a like and a reply
+ * notify their target (never oneself), newest first, with "unread";
+ * reading marks everything up to now and later ones are unread again;
+ * per user, on both servers, paginated, logged in only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
 #include "testclient.h"
 
-static void test_placeholder(void **state) { (void)state; }
+#define PASSWORD "correct horse battery"
+
+static tc_client_t *new_user(const char *base, const char *prefix,
+                             char name[31]) {
+  tc_client_t *c = tc_client_new(base);
+  tc_unique_name(prefix, name);
+  tc_register(c, name, PASSWORD);
+  return c;
+}
+
+static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
+  char token[128];
+  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
+  tc_client_t *o = tc_client_new(base);
+  tc_set_cookie(o, "chorus_session", token);
+  return o;
+}
+
+static bool json_bool(const tc_response_t *r, const char *path) {
+  bson_iter_t it, child;
+  if (!r->json || !bson_iter_init(&it, r->json) ||
+      !bson_iter_find_descendant(&it, path, &child) ||
+      !BSON_ITER_HOLDS_BOOL(&child)) {
+    fail_msg("%s is not a boolean in %s", path, r->body);
+  }
+  return bson_iter_bool(&child);
+}
+
+static void follow(tc_client_t *c, const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/users/%s/follow", name);
+  tc_response_t r;
+  tc_request(c, "POST", path, "", 0, NULL, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_sleep_ms(3);
+}
+
+static void like(tc_client_t *c, const char *id) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
+  tc_response_t r;
+  tc_request(c, "POST", path, "", 0, NULL, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_sleep_ms(3);
+}
+
+static void reply(tc_client_t *c, const char *parent, char id[25]) {
+  char body[128];
+  snprintf(body, sizeof body, "{\"text\":\"a reply\",\"reply_to\":\"%s\"}",
+           parent);
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  tc_assert_status(&r, 201);
+  bson_strncpy(id, tc_json_str(&r, "id"), 25);
+  tc_response_free(&r);
+  tc_sleep_ms(3);
+}
+
+static void mark_read(tc_client_t *c) {
+  tc_response_t r;
+  tc_request(c, "POST", "/api/notifications/read", "", 0, NULL, &r);
+  tc_assert_status(&r, 200);
+  assert_true(json_bool(&r, "ok"));
+  assert_int_equal(tc_json_int(&r, "unread"), 0);
+  tc_response_free(&r);
+}
+
+typedef struct expected {
+  const char *type;
+  const char *actor;
+  const char *tweet; /* NULL: null */
+  bool read;
+} expected_t;
+
+/* GET /api/notifications[?extra] and checks items and unread exactly. */
+static void assert_notifications(tc_client_t *c, const char *query,
+                                 const expected_t *items, int n,
+                                 int64_t unread) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/notifications%s", query ? query : "");
+  tc_response_t r;
+  tc_get(c, path, &r);
+  tc_assert_status(&r, 200);
+  int len = tc_json_array_len(&r, "items");
+  if (len != n || tc_json_int(&r, "unread") != unread) {
+    print_error("GET %s: expected %d items and unread %lld; got %s\n", path,
+                n, (long long)unread, r.body);
+  }
+  assert_int_equal(len, n);
+  assert_int_equal(tc_json_int(&r, "unread"), unread);
+  for (int i = 0; i < n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "items.%d.type", i);
+    const char *type = tc_json_str(&r, key);
+    snprintf(key, sizeof key, "items.%d.actor.username", i);
+    const char *actor = tc_json_str(&r, key);
+    if (!type || strcmp(type, items[i].type) || !actor ||
+        strcmp(actor, items[i].actor)) {
+      print_error("item %d: expected %s by %s; got %s\n", i, items[i].type,
+                  items[i].actor, r.body);
+    }
+    assert_string_equal(type, items[i].type);
+    assert_string_equal(actor, items[i].actor);
+    snprintf(key, sizeof key, "items.%d.actor.display_name", i);
+    assert_non_null(tc_json_str(&r, key));
+    snprintf(key, sizeof key, "items.%d.tweet", i);
+    if (items[i].tweet) {
+      assert_non_null(tc_json_str(&r, key));
+      assert_string_equal(tc_json_str(&r, key), items[i].tweet);
+    } else {
+      assert_true(tc_json_is_null(&r, key));
+    }
+    snprintf(key, sizeof key, "items.%d.read", i);
+    assert_int_equal(json_bool(&r, key), items[i].read);
+    snprintf(key, sizeof key, "items.%d.id", i);
+    assert_non_null(tc_json_str(&r, key));
+    assert_int_equal(strlen(tc_json_str(&r, key)), 24);
+    snprintf(key, sizeof key, "items.%d.created_at", i);
+    assert_true(tc_is_rfc3339(tc_json_str(&r, key)));
+  }
+  tc_response_free(&r);
+}
+
+static void test_notifications_require_login(void **state) {
+  (void)state;
+  tc_client_t *anon = tc_client_new(tc_url_a());
+  tc_response_t r;
+  tc_get(anon, "/api/notifications", &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  tc_request(anon, "POST", "/api/notifications/read", "", 0, NULL, &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  tc_set_cookie(anon, "chorus_session", "made-up-session");
+  tc_get(anon, "/api/notifications", &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  tc_client_destroy(anon);
+}
+
+static void test_new_user_has_none(void **state) {
+  (void)state;
+  char me[31];
+  tc_client_t *c = new_user(tc_url_a(), "ntfnew", me);
+  assert_notifications(c, NULL, NULL, 0, 0);
+  tc_response_t r;
+  tc_get(c, "/api/notifications", &r);
+  assert_true(tc_json_is_null(&r, "next"));
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_follow_like_reply_notify_the_target(void **state) {
+  (void)state;
+  char a[31], b[31], c3[31], t[25], rep[25];
+  tc_client_t *ca = new_user(tc_url_a(), "ntf", a);
+  tc_client_t *cb = new_user(tc_url_b(), "ntfb", b);
+  tc_client_t *cc = new_user(tc_url_b(), "ntfc", c3);
+  tc_post_tweet(ca, "notify me", t);
+  follow(cb, a);
+  like(cb, t);
+  reply(cc, t, rep);
+  const expected_t want[] = {
+      {"reply", c3, rep, false},
+      {"like", b, t, false},
+      {"follow", b, NULL, false},
+  };
+  assert_notifications(ca, NULL, want, 3, 3);
+  tc_client_t *ca_b = same_user_on(ca, tc_url_b());
+  assert_notifications(ca_b, NULL, want, 3, 3);
+  /* The actors were not notified of anything. */
+  assert_notifications(cb, NULL, NULL, 0, 0);
+  assert_notifications(cc, NULL, NULL, 0, 0);
+
+  /* A reply to the reply notifies the replier, not the first author. */
+  char rep2[25];
+  reply(ca, rep, rep2);
+  const expected_t for_c[] = {{"reply", a, rep2, false}};
+  assert_notifications(cc, NULL, for_c, 1, 1);
+  assert_notifications(ca, NULL, want, 3, 3);
+  tc_client_destroy(ca_b);
+  tc_client_destroy(cc);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_own_actions_notify_nobody(void **state) {
+  (void)state;
+  char a[31], t[25], rep[25];
+  tc_client_t *ca = new_user(tc_url_a(), "ntfself", a);
+  tc_post_tweet(ca, "talking to myself", t);
+  like(ca, t);
+  reply(ca, t, rep);
+  like(ca, rep);
+  tc_response_t r;
+  char path[256];
+  snprintf(path, sizeof path, "/api/users/%s/follow", a);
+  tc_request(ca, "POST", path, "", 0, NULL, &r);
+  tc_assert_error(&r, 400, "cannot_follow_self");
+  tc_response_free(&r);
+  assert_notifications(ca, NULL, NULL, 0, 0);
+  tc_client_destroy(ca);
+}
+
+static void test_repeated_actions_notify_once(void **state) {
+  (void)state;
+  char a[31], b[31], t[25];
+  tc_client_t *ca = new_user(tc_url_a(), "ntfidem", a);
+  tc_client_t *cb = new_user(tc_url_b(), "ntfidemb", b);
+  tc_post_tweet(ca, "once is enough", t);
+  follow(cb, a);
+  follow(cb, a); /* idempotent: nothing new happened */
+  like(cb, t);
+  like(cb, t);
+  const expected_t want[] = {{"like", b, t, false},
+                             {"follow", b, NULL, false}};
+  assert_notifications(ca, NULL, want, 2, 2);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_read_marks_everything_up_to_now(void **state) {
+  (void)state;
+  char a[31], b[31], d[31], t[25];
+  tc_client_t *ca = new_user(tc_url_a(), "ntfread", a);
+  tc_client_t *cb = new_user(tc_url_b(), "ntfreadb", b);
+  tc_client_t *cd = new_user(tc_url_a(), "ntfreadd", d);
+  tc_post_tweet(ca, "read me", t);
+  follow(cb, a);
+  like(cb, t);
+  const expected_t unread2[] = {{"like", b, t, false},
+                                {"follow", b, NULL, false}};
+  assert_notifications(ca, NULL, unread2, 2, 2);
+
+  tc_client_t *ca_b = same_user_on(ca, tc_url_b());
+  mark_read(ca_b);
+  const expected_t read2[] = {{"like", b, t, true},
+                              {"follow", b, NULL, true}};
+  assert_notifications(ca, NULL, read2, 2, 0);
+  assert_notifications(ca_b, NULL, read2, 2, 0);
+
+  /* Newer ones are unread; the older stay read. */
+  like(cd, t);
+  follow(cd, a);
+  const expected_t mixed[] = {{"follow", d, NULL, false},
+                              {"like", d, t, false},
+                              {"like", b, t, true},
+                              {"follow", b, NULL, true}};
+  assert_notifications(ca_b, NULL, mixed, 4, 2);
+  mark_read(ca);
+  mark_read(ca); /* again: still fine */
+  const expected_t all_read[] = {{"follow", d, NULL, true},
+                                 {"like", d, t, true},
+                                 {"like", b, t, true},
+                                 {"follow", b, NULL, true}};
+  assert_notifications(ca, NULL, all_read, 4, 0);
+
+  /* Reading is per user: someone else's read marks nothing of a's. */
+  char e[31];
+  tc_client_t *ce = new_user(tc_url_b(), "ntfreade", e);
+  follow(ce, a);
+  mark_read(cb);
+  const expected_t one_new[] = {{"follow", e, NULL, false}};
+  assert_notifications(ca, "?limit=1", one_new, 1, 1);
+  tc_client_destroy(ce);
+  tc_client_destroy(ca_b);
+  tc_client_destroy(cd);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_notifications_in_pages(void **state) {
+  (void)state;
+  enum { N = 5 };
+  char a[31], fans[N][31];
+  tc_client_t *ca = new_user(tc_url_a(), "ntfpage", a);
+  for (int i = 0; i < N; i++) {
+    tc_client_t *f = new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef",
+                              fans[i]);
+    follow(f, a);
+    tc_client_destroy(f);
+  }
+  char seen[N + 2][31];
+  int n = 0;
+  char path[256];
+  snprintf(path, sizeof path, "/api/notifications?limit=2");
+  for (int page = 0;; page++) {
+    tc_response_t r;
+    tc_get(ca, path, &r);
+    tc_assert_status(&r, 200);
+    /* unread counts all of them, the late one too once it exists. */
+    assert_int_equal(tc_json_int(&r, "unread"), page == 0 ? N : N + 1);
+    int len = tc_json_array_len(&r, "items");
+    assert_true(len >= 0 && len <= 2);
+    for (int i = 0; i < len; i++) {
+      char key[48];
+      snprintf(key, sizeof key, "items.%d.actor.username", i);
+      assert_true(n < N + 2);
+      bson_strncpy(seen[n++], tc_json_str(&r, key), 31);
+    }
+    bool more = !tc_json_is_null(&r, "next");
+    if (more) {
+      snprintf(path, sizeof path, "/api/notifications?limit=2&before=%s",
+               tc_json_str(&r, "next"));
+    }
+    tc_response_free(&r);
+    if (!more) {
+      break;
+    }
+    if (page == 0) {
+      /* A newer one between pages does not shift the next page. */
+      char late[31];
+      tc_client_t *f = new_user(tc_url_b(), "ntflate", late);
+      follow(f, a);
+      tc_client_destroy(f);
+    }
+  }
+  assert_int_equal(n, N);
+  for (int i = 0; i < N; i++) {
+    assert_string_equal(seen[i], fans[N - 1 - i]);
+  }
+  tc_response_t r;
+  tc_get(ca, "/api/notifications?limit=0", &r);
+  tc_assert_error(&r, 400, "invalid_limit");
+  tc_response_free(&r);
+  tc_get(ca, "/api/notifications?before=%25", &r);
+  tc_assert_error(&r, 400, "invalid_cursor");
+  tc_response_free(&r);
+  tc_client_destroy(ca);
+}
+
+static void test_actor_shows_current_display_name(void **state) {
+  (void)state;
+  char a[31], b[31];
+  tc_client_t *ca = new_user(tc_url_a(), "ntfdn", a);
+  tc_client_t *cb = new_user(tc_url_b(), "ntfdnb", b);
+  follow(cb, a);
+  tc_response_t r;
+  tc_send(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_get(ca, "/api/notifications", &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "items.0.actor.username"), b);
+  assert_string_equal(tc_json_str(&r, "items.0.actor.display_name"),
+                      "Bee Renamed");
+  tc_response_free(&r);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_placeholder)};
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_notifications_require_login),
+      cmocka_unit_test(test_new_user_has_none),
+      cmocka_unit_test(test_follow_like_reply_notify_the_target),
+      cmocka_unit_test(test_own_actions_notify_nobody),
+      cmocka_unit_test(test_repeated_actions_notify_once),
+      cmocka_unit_test(test_read_marks_everything_up_to_now),
+      cmocka_unit_test(test_notifications_in_pages),
+      cmocka_unit_test(test_actor_shows_current_display_name),
+  };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,820 @@
-/* Placeholder while the test is being written. */
+/*
+ * test_social_tweets.c - single tweets, deletes, replies and likes
+ * (docs/API.md, "Tweets"):
+ *   GET    /api/tweet/<id>            200 tweet on either server; 404
+ *   DELETE /api/tweet/<id>            author only; gone everywhere
+ *   POST   /api/tweet {"text","reply_to"}   parent's reply_count
+ *   GET    /api/tweet/<id>/replies    oldest first, paginated
+ *   POST/DELETE /api/tweet/<id>/like  idempotent; like_count, liked_by_me
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
 #include "testclient.h"
 
-static void test_placeholder(void **state) { (void)state; }
+#define PASSWORD "correct horse battery"
+
+static const char *const BAD_IDS[] = {
+    "000000000000000000000000", "ffffffffffffffffffffffff",
+    "nothex",                   "6b012e4802a948e4df00a66",   /* 23 chars */
+    "6b012e4802a948e4df00a6620",                              /* 25 chars */
+    "ZZZZZZZZZZZZZZZZZZZZZZZZ", "%7B%22%24gt%22%3A%22%22%7D", /* {"$gt":""} */
+};
+#define N_BAD_IDS (sizeof BAD_IDS / sizeof BAD_IDS[0])
+
+static tc_client_t *new_user(const char *base, const char *prefix,
+                             char name[31]) {
+  tc_client_t *c = tc_client_new(base);
+  tc_unique_name(prefix, name);
+  tc_register(c, name, PASSWORD);
+  return c;
+}
+
+static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
+  char token[128];
+  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
+  tc_client_t *o = tc_client_new(base);
+  tc_set_cookie(o, "chorus_session", token);
+  return o;
+}
+
+static bool json_bool(const tc_response_t *r, const char *path) {
+  bson_iter_t it, child;
+  if (!r->json || !bson_iter_init(&it, r->json) ||
+      !bson_iter_find_descendant(&it, path, &child) ||
+      !BSON_ITER_HOLDS_BOOL(&child)) {
+    fail_msg("%s is not a boolean in %s", path, r->body);
+  }
+  return bson_iter_bool(&child);
+}
+
+static void get_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  tc_get(c, path, r);
+}
+
+/* Posts a reply (asserting 201) and returns its id in out. */
+static void post_reply(tc_client_t *c, const char *text, const char *parent,
+                       char out[25]) {
+  char body[400];
+  snprintf(body, sizeof body, "{\"text\":\"%s\",\"reply_to\":\"%s\"}", text,
+           parent);
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  tc_assert_status(&r, 201);
+  assert_string_equal(tc_json_str(&r, "reply_to"), parent);
+  assert_string_equal(tc_json_str(&r, "text"), text);
+  assert_int_equal(tc_json_int(&r, "reply_count"), 0);
+  bson_strncpy(out, tc_json_str(&r, "id"), 25);
+  tc_response_free(&r);
+  tc_sleep_ms(3); /* distinct creation times for the order checks */
+}
+
+/* POST or DELETE /api/tweet/<id>/like. */
+static void send_like(tc_client_t *c, const char *method, const char *id,
+                      tc_response_t *r) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
+  if (!strcmp(method, "POST")) {
+    tc_request(c, "POST", path, "", 0, NULL, r);
+  } else {
+    tc_send(c, method, path, NULL, r);
+  }
+}
+
+static void delete_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  tc_send(c, "DELETE", path, NULL, r);
+}
+
+/* Asserts like_count, reply_count and liked_by_me of a tweet as c sees it. */
+static void assert_tweet_counts(tc_client_t *c, const char *id,
+                                int64_t likes, int64_t replies,
+                                bool liked_by_me) {
+  tc_response_t r;
+  get_tweet(c, id, &r);
+  tc_assert_status(&r, 200);
+  if (tc_json_int(&r, "like_count") != likes ||
+      tc_json_int(&r, "reply_count") != replies) {
+    print_error("tweet %s: expected like_count %lld reply_count %lld; got "
+                "%s\n", id, (long long)likes, (long long)replies, r.body);
+  }
+  assert_int_equal(tc_json_int(&r, "like_count"), likes);
+  assert_int_equal(tc_json_int(&r, "reply_count"), replies);
+  assert_int_equal(json_bool(&r, "liked_by_me"), liked_by_me);
+  tc_response_free(&r);
+}
+
+static int64_t tweet_count_of(tc_client_t *c, const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/users/%s", name);
+  tc_response_t r;
+  tc_get(c, path, &r);
+  tc_assert_status(&r, 200);
+  int64_t n = tc_json_int(&r, "tweet_count");
+  tc_response_free(&r);
+  return n;
+}
+
+/* Whether id is among the items of GET path (one page of up to 200). */
+static bool list_has(tc_client_t *c, const char *path, const char *id) {
+  tc_response_t r;
+  tc_get(c, path, &r);
+  tc_assert_status(&r, 200);
+  bool found = false;
+  for (int i = 0; i < tc_json_array_len(&r, "items"); i++) {
+    char key[32];
+    snprintf(key, sizeof key, "items.%d.id", i);
+    found = found || !strcmp(tc_json_str(&r, key), id);
+  }
+  tc_response_free(&r);
+  return found;
+}
+
+static void test_get_tweet_on_both_servers(void **state) {
+  (void)state;
+  char name[31], id[25];
+  tc_client_t *c = new_user(tc_url_a(), "get", name);
+  tc_post_tweet(c, "fetch me \xe2\x9c\x93", id);
+  tc_client_t *viewers[] = {c, tc_client_new(tc_url_b()),
+                            tc_client_new(tc_url_a()),
+                            same_user_on(c, tc_url_b())};
+  for (int i = 0; i < 4; i++) {
+    tc_response_t r;
+    get_tweet(viewers[i], id, &r);
+    tc_assert_status(&r, 200);
+    assert_string_equal(tc_json_str(&r, "id"), id);
+    assert_string_equal(tc_json_str(&r, "author.username"), name);
+    assert_string_equal(tc_json_str(&r, "author.display_name"), name);
+    assert_string_equal(tc_json_str(&r, "text"), "fetch me \xe2\x9c\x93");
+    assert_true(tc_is_rfc3339(tc_json_str(&r, "created_at")));
+    assert_true(tc_json_is_null(&r, "edited_at"));
+    assert_true(tc_json_is_null(&r, "reply_to"));
+    assert_int_equal(tc_json_int(&r, "reply_count"), 0);
+    assert_int_equal(tc_json_int(&r, "like_count"), 0);
+    assert_false(json_bool(&r, "liked_by_me"));
+    assert_false(tc_json_has(&r, "author_id"));
+    assert_false(tc_json_has(&r, "_txn"));
+    tc_response_free(&r);
+  }
+  /* A new tweet carries the new fields from the start. */
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", "{\"text\":\"fresh\"}", &r);
+  tc_assert_status(&r, 201);
+  assert_true(tc_json_is_null(&r, "reply_to"));
+  assert_int_equal(tc_json_int(&r, "reply_count"), 0);
+  assert_int_equal(tc_json_int(&r, "like_count"), 0);
+  assert_false(json_bool(&r, "liked_by_me"));
+  tc_response_free(&r);
+  for (int i = 1; i < 4; i++) {
+    tc_client_destroy(viewers[i]);
+  }
+  tc_client_destroy(c);
+}
+
+static void test_unknown_tweet_is_404_everywhere(void **state) {
+  (void)state;
+  char name[31];
+  tc_client_t *c = new_user(tc_url_b(), "t404", name);
+  for (size_t i = 0; i < N_BAD_IDS; i++) {
+    tc_response_t r;
+    char path[256];
+    get_tweet(c, BAD_IDS[i], &r);
+    tc_assert_error(&r, 404, "tweet_not_found");
+    tc_response_free(&r);
+    delete_tweet(c, BAD_IDS[i], &r);
+    tc_assert_error(&r, 404, "tweet_not_found");
+    tc_response_free(&r);
+    snprintf(path, sizeof path, "/api/tweet/%s/replies", BAD_IDS[i]);
+    tc_get(c, path, &r);
+    tc_assert_error(&r, 404, "tweet_not_found");
+    tc_response_free(&r);
+    send_like(c, "POST", BAD_IDS[i], &r);
+    tc_assert_error(&r, 404, "tweet_not_found");
+    tc_response_free(&r);
+    send_like(c, "DELETE", BAD_IDS[i], &r);
+    tc_assert_error(&r, 404, "tweet_not_found");
+    tc_response_free(&r);
+  }
+  tc_client_destroy(c);
+}
+
+static void test_delete_by_author(void **state) {
+  (void)state;
+  char name[31], fan[31], keep[25], gone[25], path[256];
+  tc_client_t *c = new_user(tc_url_a(), "del", name);
+  tc_client_t *f = new_user(tc_url_b(), "delfan", fan);
+  snprintf(path, sizeof path, "/api/users/%s/follow", name);
+  tc_response_t r;
+  tc_request(f, "POST", path, "", 0, NULL, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_post_tweet(c, "stays", keep);
+  tc_post_tweet(c, "goes away", gone);
+  assert_int_equal(tweet_count_of(f, name), 2);
+  assert_true(list_has(f, "/api/feed?limit=200", gone));
+
+  tc_client_t *c_b = same_user_on(c, tc_url_b());
+  delete_tweet(c_b, gone, &r);
+  tc_assert_status(&r, 200);
+  assert_true(json_bool(&r, "ok"));
+  tc_response_free(&r);
+
+  tc_client_t *anon_a = tc_client_new(tc_url_a());
+  tc_client_t *anon_b = tc_client_new(tc_url_b());
+  get_tweet(anon_a, gone, &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  get_tweet(anon_b, gone, &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  get_tweet(anon_a, keep, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_false(list_has(anon_a, "/api/tweet?limit=200", gone));
+  assert_true(list_has(anon_a, "/api/tweet?limit=200", keep));
+  snprintf(path, sizeof path, "/api/users/%s/tweets", name);
+  assert_false(list_has(anon_b, path, gone));
+  assert_true(list_has(anon_b, path, keep));
+  assert_false(list_has(f, "/api/feed?limit=200", gone));
+  assert_true(list_has(f, "/api/feed?limit=200", keep));
+  assert_int_equal(tweet_count_of(anon_a, name), 1);
+  assert_int_equal(tweet_count_of(anon_b, name), 1);
+
+  /* Gone for good: a second delete, an edit, a like are 404. */
+  delete_tweet(c, gone, &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  snprintf(path, sizeof path, "/api/tweet/%s", gone);
+  tc_send(c, "PUT", path, "{\"text\":\"back?\"}", &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  send_like(f, "POST", gone, &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  assert_int_equal(tweet_count_of(anon_a, name), 1);
+
+  delete_tweet(c, keep, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_int_equal(tweet_count_of(anon_b, name), 0);
+  tc_client_destroy(anon_b);
+  tc_client_destroy(anon_a);
+  tc_client_destroy(c_b);
+  tc_client_destroy(f);
+  tc_client_destroy(c);
+}
+
+static void test_delete_by_others_is_refused(void **state) {
+  (void)state;
+  char name[31], other[31], id[25];
+  tc_client_t *c = new_user(tc_url_a(), "delown", name);
+  tc_client_t *o = new_user(tc_url_b(), "delintr", other);
+  tc_client_t *anon = tc_client_new(tc_url_a());
+  tc_post_tweet(c, "not yours", id);
+  tc_response_t r;
+  delete_tweet(o, id, &r);
+  tc_assert_error(&r, 403, "forbidden");
+  tc_response_free(&r);
+  delete_tweet(anon, id, &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  get_tweet(anon, id, &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "text"), "not yours");
+  tc_response_free(&r);
+  assert_int_equal(tweet_count_of(anon, name), 1);
+  tc_client_destroy(anon);
+  tc_client_destroy(o);
+  tc_client_destroy(c);
+}
+
+static void test_replies_count_and_list_oldest_first(void **state) {
+  (void)state;
+  char a[31], b[31], c3[31], parent[25], rep[5][25], path[256];
+  tc_client_t *ca = new_user(tc_url_a(), "rep", a);
+  tc_client_t *cb = new_user(tc_url_b(), "repb", b);
+  tc_client_t *cc = new_user(tc_url_a(), "repc", c3);
+  tc_post_tweet(ca, "the parent", parent);
+  post_reply(cb, "first reply", parent, rep[0]);
+  post_reply(cc, "second reply", parent, rep[1]);
+  post_reply(ca, "the author answers", parent, rep[2]);
+  post_reply(cb, "fourth", parent, rep[3]);
+  post_reply(cc, "fifth", parent, rep[4]);
+
+  tc_client_t *anon = tc_client_new(tc_url_b());
+  assert_tweet_counts(anon, parent, 0, 5, false);
+  assert_tweet_counts(ca, parent, 0, 5, false);
+  /* A reply is a tweet of its author (tweet_count counts it). */
+  assert_int_equal(tweet_count_of(anon, b), 2);
+  tc_response_t r;
+  get_tweet(anon, rep[1], &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "reply_to"), parent);
+  assert_string_equal(tc_json_str(&r, "author.username"), c3);
+  tc_response_free(&r);
+
+  snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
+  tc_get(anon, path, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_array_len(&r, "items"), 5);
+  for (int i = 0; i < 5; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "items.%d.id", i);
+    assert_string_equal(tc_json_str(&r, key), rep[i]);
+    snprintf(key, sizeof key, "items.%d.reply_to", i);
+    assert_string_equal(tc_json_str(&r, key), parent);
+  }
+  assert_true(tc_json_is_null(&r, "next"));
+  tc_response_free(&r);
+
+  /* Pages of 2, oldest first, while new replies arrive. */
+  char seen[8][25];
+  int n = 0;
+  snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=2", parent);
+  for (int page = 0;; page++) {
+    tc_get(ca, path, &r);
+    tc_assert_status(&r, 200);
+    int len = tc_json_array_len(&r, "items");
+    assert_true(len >= 0 && len <= 2);
+    for (int i = 0; i < len; i++) {
+      char key[32];
+      snprintf(key, sizeof key, "items.%d.id", i);
+      assert_true(n < 8);
+      bson_strncpy(seen[n++], tc_json_str(&r, key), 25);
+    }
+    if (tc_json_is_null(&r, "next")) {
+      tc_response_free(&r);
+      break;
+    }
+    snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=2&before=%s",
+             parent, tc_json_str(&r, "next"));
+    tc_response_free(&r);
+    if (page == 0) {
+      char late[25];
+      post_reply(cb, "late reply", parent, late);
+    }
+  }
+  /* All five in order; the late one comes last if it is seen at all. */
+  assert_true(n == 5 || n == 6);
+  for (int i = 0; i < 5; i++) {
+    assert_string_equal(seen[i], rep[i]);
+  }
+  assert_tweet_counts(anon, parent, 0, 6, false);
+
+  snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=0", parent);
+  tc_get(anon, path, &r);
+  tc_assert_error(&r, 400, "invalid_limit");
+  tc_response_free(&r);
+  snprintf(path, sizeof path, "/api/tweet/%s/replies?before=nope", parent);
+  tc_get(anon, path, &r);
+  tc_assert_error(&r, 400, "invalid_cursor");
+  tc_response_free(&r);
+  /* A tweet without replies has an empty list. */
+  snprintf(path, sizeof path, "/api/tweet/%s/replies", rep[0]);
+  tc_get(anon, path, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_array_len(&r, "items"), 0);
+  assert_true(tc_json_is_null(&r, "next"));
+  tc_response_free(&r);
+  tc_client_destroy(anon);
+  tc_client_destroy(cc);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_reply_to_missing_tweet_is_404(void **state) {
+  (void)state;
+  char name[31], deleted[25];
+  tc_client_t *c = new_user(tc_url_a(), "rep404", name);
+  tc_post_tweet(c, "soon deleted", deleted);
+  tc_response_t r;
+  delete_tweet(c, deleted, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  const char *targets[] = {deleted,
+                           "000000000000000000000000",
+                           "ffffffffffffffffffffffff",
+                           "nothex",
+                           "",
+                           "6b012e4802a948e4df00a66",
+                           "6b012e4802a948e4df00a6620",
+                           "{\\\"$gt\\\":\\\"\\\"}"};
+  for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"text\":\"reply to nothing\",\"reply_to\":\"%s\"}",
+             targets[i]);
+    tc_send(c, "POST", "/api/tweet", body, &r);
+    if (r.status != 404) {
+      print_error("POST /api/tweet %s\n", body);
+    }
+    tc_assert_error(&r, 404, "tweet_not_found");
+    tc_response_free(&r);
+  }
+  /* No tweet was created by any of them. */
+  assert_int_equal(tweet_count_of(c, name), 0);
+  char path[256];
+  snprintf(path, sizeof path, "/api/users/%s/tweets", name);
+  tc_get(c, path, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_array_len(&r, "items"), 0);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static void test_reply_to_of_wrong_type_is_400(void **state) {
+  (void)state;
+  char name[31], parent[25];
+  tc_client_t *c = new_user(tc_url_a(), "reptype", name);
+  tc_post_tweet(c, "parent", parent);
+  char oid_ext[96];
+  snprintf(oid_ext, sizeof oid_ext, "{\"$oid\":\"%s\"}", parent);
+  const char *values[] = {"42",
+                          "true",
+                          "[\"x\"]",
+                          "{\"$gt\":\"\"}",
+                          "{\"$ne\":null}",
+                          "{\"$exists\":true}",
+                          oid_ext, /* extended JSON for the real id */
+                          "{\"id\":\"x\"}",
+                          "1.5e3"};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    char body[256];
+    snprintf(body, sizeof body, "{\"text\":\"typed\",\"reply_to\":%s}",
+             values[i]);
+    tc_response_t r;
+    tc_send(c, "POST", "/api/tweet", body, &r);
+    if (r.status != 400) {
+      print_error("POST /api/tweet %s\n", body);
+    }
+    tc_assert_error(&r, 400, "invalid_type");
+    tc_response_free(&r);
+  }
+  assert_tweet_counts(c, parent, 0, 0, false);
+  assert_int_equal(tweet_count_of(c, name), 1);
+  /* A reply without text is judged on its text. */
+  char body[128];
+  snprintf(body, sizeof body, "{\"reply_to\":\"%s\"}", parent);
+  tc_response_t r;
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  tc_assert_error(&r, 400, "missing_field");
+  tc_response_free(&r);
+  snprintf(body, sizeof body, "{\"text\":\"  \",\"reply_to\":\"%s\"}", parent);
+  tc_send(c, "POST", "/api/tweet", body, &r);
+  tc_assert_error(&r, 400, "empty");
+  tc_response_free(&r);
+  assert_tweet_counts(c, parent, 0, 0, false);
+  tc_client_destroy(c);
+}
+
+static void test_deleting_a_reply_decrements_parent(void **state) {
+  (void)state;
+  char a[31], b[31], parent[25], r1[25], r2[25], path[256];
+  tc_client_t *ca = new_user(tc_url_a(), "drep", a);
+  tc_client_t *cb = new_user(tc_url_b(), "drepb", b);
+  tc_post_tweet(ca, "parent", parent);
+  post_reply(cb, "one", parent, r1);
+  post_reply(cb, "two", parent, r2);
+  assert_tweet_counts(ca, parent, 0, 2, false);
+  tc_response_t r;
+  delete_tweet(cb, r1, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_tweet_counts(ca, parent, 0, 1, false);
+  snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
+  tc_get(ca, path, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_array_len(&r, "items"), 1);
+  assert_string_equal(tc_json_str(&r, "items.0.id"), r2);
+  tc_response_free(&r);
+  /* The parent's author may not delete someone else's reply. */
+  delete_tweet(ca, r2, &r);
+  tc_assert_error(&r, 403, "forbidden");
+  tc_response_free(&r);
+  delete_tweet(cb, r2, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_tweet_counts(ca, parent, 0, 0, false);
+  assert_int_equal(tweet_count_of(ca, b), 0);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_deleting_a_parent_keeps_its_replies(void **state) {
+  (void)state;
+  char a[31], b[31], parent[25], reply[25], nested[25], path[256];
+  tc_client_t *ca = new_user(tc_url_a(), "dpar", a);
+  tc_client_t *cb = new_user(tc_url_b(), "dparb", b);
+  tc_post_tweet(ca, "parent to be deleted", parent);
+  post_reply(cb, "orphan to be", parent, reply);
+  post_reply(ca, "a reply to the reply", reply, nested);
+  /* Only direct replies count. */
+  assert_tweet_counts(cb, parent, 0, 1, false);
+  assert_tweet_counts(cb, reply, 0, 1, false);
+  tc_response_t r;
+  delete_tweet(ca, parent, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+
+  tc_client_t *anon = tc_client_new(tc_url_a());
+  get_tweet(anon, reply, &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "reply_to"), parent);
+  assert_int_equal(tc_json_int(&r, "reply_count"), 1);
+  tc_response_free(&r);
+  get_tweet(anon, parent, &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
+  tc_get(anon, path, &r);
+  tc_assert_error(&r, 404, "tweet_not_found");
+  tc_response_free(&r);
+  snprintf(path, sizeof path, "/api/users/%s/tweets", b);
+  assert_true(list_has(anon, path, reply));
+  snprintf(path, sizeof path, "/api/tweet/%s/replies", reply);
+  assert_true(list_has(anon, path, nested));
+  /* The orphan can still be liked, replied to and deleted. */
+  send_like(ca, "POST", reply, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  char more[25];
+  post_reply(ca, "still works", reply, more);
+  assert_tweet_counts(cb, reply, 1, 2, false);
+  delete_tweet(cb, reply, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_int_equal(tweet_count_of(anon, b), 0);
+  assert_int_equal(tweet_count_of(anon, a), 2);
+  tc_client_destroy(anon);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_like_and_unlike_per_viewer(void **state) {
+  (void)state;
+  char a[31], b[31], c3[31], id[25], path[256];
+  tc_client_t *ca = new_user(tc_url_a(), "like", a);
+  tc_client_t *cb = new_user(tc_url_a(), "likeb", b);
+  tc_client_t *cc = new_user(tc_url_b(), "likec", c3);
+  tc_client_t *anon = tc_client_new(tc_url_b());
+  tc_client_t *cb_on_b = same_user_on(cb, tc_url_b());
+  tc_post_tweet(ca, "like me", id);
+
+  tc_response_t r;
+  for (int i = 0; i < 3; i++) { /* idempotent, on either server */
+    send_like(i % 2 ? cb_on_b : cb, "POST", id, &r);
+    tc_assert_status(&r, 200);
+    assert_string_equal(tc_json_str(&r, "id"), id);
+    assert_int_equal(tc_json_int(&r, "like_count"), 1);
+    assert_true(json_bool(&r, "liked_by_me"));
+    tc_response_free(&r);
+  }
+  assert_tweet_counts(cb, id, 1, 0, true);
+  assert_tweet_counts(cb_on_b, id, 1, 0, true);
+  assert_tweet_counts(ca, id, 1, 0, false);
+  assert_tweet_counts(cc, id, 1, 0, false);
+  assert_tweet_counts(anon, id, 1, 0, false);
+
+  send_like(cc, "POST", id, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_int(&r, "like_count"), 2);
+  assert_true(json_bool(&r, "liked_by_me"));
+  tc_response_free(&r);
+  assert_tweet_counts(ca, id, 2, 0, false);
+
+  /* Lists show liked_by_me for their viewer too. */
+  snprintf(path, sizeof path, "/api/users/%s/tweets", a);
+  tc_get(cb_on_b, path, &r);
+  tc_assert_status(&r, 200);
+  assert_string_equal(tc_json_str(&r, "items.0.id"), id);
+  assert_int_equal(tc_json_int(&r, "items.0.like_count"), 2);
+  assert_true(json_bool(&r, "items.0.liked_by_me"));
+  tc_response_free(&r);
+  tc_get(ca, path, &r);
+  tc_assert_status(&r, 200);
+  assert_false(json_bool(&r, "items.0.liked_by_me"));
+  tc_response_free(&r);
+  tc_get(anon, path, &r);
+  tc_assert_status(&r, 200);
+  assert_false(json_bool(&r, "items.0.liked_by_me"));
+  tc_response_free(&r);
+
+  /* Someone who never liked it unliking changes nothing. */
+  send_like(ca, "DELETE", id, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_int(&r, "like_count"), 2);
+  assert_false(json_bool(&r, "liked_by_me"));
+  tc_response_free(&r);
+
+  for (int i = 0; i < 3; i++) {
+    send_like(i % 2 ? cb : cb_on_b, "DELETE", id, &r);
+    tc_assert_status(&r, 200);
+    assert_int_equal(tc_json_int(&r, "like_count"), 1);
+    assert_false(json_bool(&r, "liked_by_me"));
+    tc_response_free(&r);
+  }
+  assert_tweet_counts(cb, id, 1, 0, false);
+  assert_tweet_counts(cc, id, 1, 0, true);
+  send_like(cc, "DELETE", id, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_tweet_counts(anon, id, 0, 0, false);
+  /* Like again after unlike. */
+  send_like(cb, "POST", id, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_tweet_counts(cb_on_b, id, 1, 0, true);
+  tc_client_destroy(cb_on_b);
+  tc_client_destroy(anon);
+  tc_client_destroy(cc);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
+static void test_liking_own_tweet_is_allowed(void **state) {
+  (void)state;
+  char a[31], id[25];
+  tc_client_t *ca = new_user(tc_url_a(), "selflike", a);
+  tc_post_tweet(ca, "I like this", id);
+  tc_response_t r;
+  send_like(ca, "POST", id, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_int(&r, "like_count"), 1);
+  assert_true(json_bool(&r, "liked_by_me"));
+  tc_response_free(&r);
+  tc_client_t *anon = tc_client_new(tc_url_b());
+  assert_tweet_counts(anon, id, 1, 0, false);
+  tc_client_destroy(anon);
+  tc_client_destroy(ca);
+}
+
+static void test_likes_and_deletes_require_login(void **state) {
+  (void)state;
+  char a[31], id[25];
+  tc_client_t *ca = new_user(tc_url_a(), "likeanon", a);
+  tc_post_tweet(ca, "try me", id);
+  tc_client_t *anon = tc_client_new(tc_url_b());
+  tc_response_t r;
+  send_like(anon, "POST", id, &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  send_like(anon, "DELETE", id, &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  char body[128];
+  snprintf(body, sizeof body, "{\"text\":\"anon reply\",\"reply_to\":\"%s\"}",
+           id);
+  tc_send(anon, "POST", "/api/tweet", body, &r);
+  tc_assert_error(&r, 401, "not_logged_in");
+  tc_response_free(&r);
+  assert_tweet_counts(ca, id, 0, 0, false);
+  tc_client_destroy(anon);
+  tc_client_destroy(ca);
+}
+
+typedef struct liker {
+  const char *base;
+  char token[128];
+  char id[25];
+  const char *method;
+  long status;
+} liker_t;
+
+static void *like_main(void *arg) {
+  liker_t *l = arg;
+  tc_client_t *c = tc_client_new(l->base);
+  tc_set_cookie(c, "chorus_session", l->token);
+  char path[128], body[128];
+  tc_response_t r; /* no cmocka assertion may run in a thread */
+  if (!strcmp(l->method, "REPLY")) {
+    snprintf(path, sizeof path, "/api/tweet");
+    snprintf(body, sizeof body, "{\"text\":\"me too\",\"reply_to\":\"%s\"}",
+             l->id);
+    tc_try_request(c, "POST", path, body, strlen(body), NULL, &r);
+    if (r.status == 201) {
+      r.status = 200;
+    }
+  } else {
+    snprintf(path, sizeof path, "/api/tweet/%s/like", l->id);
+    bool post = !strcmp(l->method, "POST");
+    tc_try_request(c, l->method, path, post ? "" : NULL, 0, NULL, &r);
+  }
+  l->status = r.status;
+  if (r.status != 200) {
+    fprintf(stderr, "%s %s: %ld %s\n", l->method, path, r.status, r.body);
+  }
+  tc_response_free(&r);
+  tc_client_destroy(c);
+  return NULL;
+}
+
+static void run_likers(liker_t *likers, int n) {
+  pthread_t threads[16];
+  for (int i = 0; i < n; i++) {
+    pthread_create(&threads[i], NULL, like_main, &likers[i]);
+  }
+  for (int i = 0; i < n; i++) {
+    pthread_join(threads[i], NULL);
+  }
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(likers[i].status, 200);
+  }
+}
+
+static void test_concurrent_likes_count_exactly(void **state) {
+  (void)state;
+  enum { N = 8 };
+  char a[31], id[25];
+  tc_client_t *ca = new_user(tc_url_a(), "clike", a);
+  tc_post_tweet(ca, "popular", id);
+  liker_t likers[N];
+  /* The same user liking on both servers at once: one like. */
+  char token[128];
+  assert_true(tc_cookie(ca, "chorus_session", token, sizeof token));
+  for (int i = 0; i < N; i++) {
+    likers[i].base = i % 2 ? tc_url_b() : tc_url_a();
+    bson_strncpy(likers[i].token, token, sizeof likers[i].token);
+    bson_strncpy(likers[i].id, id, sizeof likers[i].id);
+    likers[i].method = "POST";
+    likers[i].status = 0;
+  }
+  run_likers(likers, N);
+  assert_tweet_counts(ca, id, 1, 0, true);
+
+  /* N different users at once: N likes. */
+  for (int i = 0; i < N; i++) {
+    char name[31];
+    tc_client_t *u = new_user(likers[i].base, "clikefan", name);
+    assert_true(tc_cookie(u, "chorus_session", likers[i].token,
+                          sizeof likers[i].token));
+    tc_client_destroy(u);
+    likers[i].status = 0;
+  }
+  run_likers(likers, N);
+  assert_tweet_counts(ca, id, N + 1, 0, true);
+  for (int i = 0; i < N; i++) {
+    likers[i].method = "DELETE";
+    likers[i].status = 0;
+  }
+  run_likers(likers, N);
+  assert_tweet_counts(ca, id, 1, 0, true);
+  tc_client_destroy(ca);
+}
+
+static void test_concurrent_replies_count_exactly(void **state) {
+  (void)state;
+  enum { N = 8 };
+  char a[31], id[25];
+  tc_client_t *ca = new_user(tc_url_a(), "crep", a);
+  tc_post_tweet(ca, "discuss", id);
+  liker_t repliers[N];
+  for (int i = 0; i < N; i++) {
+    char name[31];
+    repliers[i].base = i % 2 ? tc_url_b() : tc_url_a();
+    tc_client_t *u = new_user(repliers[i].base, "crepfan", name);
+    assert_true(tc_cookie(u, "chorus_session", repliers[i].token,
+                          sizeof repliers[i].token));
+    tc_client_destroy(u);
+    bson_strncpy(repliers[i].id, id, sizeof repliers[i].id);
+  }
+  for (int i = 0; i < N; i++) {
+    repliers[i].method = "REPLY";
+    repliers[i].status = 0;
+  }
+  run_likers(repliers, N);
+  assert_tweet_counts(ca, id, 0, N, false);
+  char path[128];
+  snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=200", id);
+  tc_response_t r;
+  tc_get(ca, path, &r);
+  tc_assert_status(&r, 200);
+  assert_int_equal(tc_json_array_len(&r, "items"), N);
+  tc_response_free(&r);
+  tc_client_destroy(ca);
+}
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_placeholder)};
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_get_tweet_on_both_servers),
+      cmocka_unit_test(test_unknown_tweet_is_404_everywhere),
+      cmocka_unit_test(test_delete_by_author),
+      cmocka_unit_test(test_delete_by_others_is_refused),
+      cmocka_unit_test(test_replies_count_and_list_oldest_first),
+      cmocka_unit_test(test_reply_to_missing_tweet_is_404),
+      cmocka_unit_test(test_reply_to_of_wrong_type_is_400),
+      cmocka_unit_test(test_deleting_a_reply_decrements_parent),
+      cmocka_unit_test(test_deleting_a_parent_keeps_its_replies),
+      cmocka_unit_test(test_like_and_unlike_per_viewer),
+      cmocka_unit_test(test_liking_own_tweet_is_allowed),
+      cmocka_unit_test(test_likes_and_deletes_require_login),
+      cmocka_unit_test(test_concurrent_likes_count_exactly),
+      cmocka_unit_test(test_concurrent_replies_count_exactly),
+  };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,9 +206,12 @@ static void tweet_has_exactly_the_api_keys(void **state) {
   render_tweet(&doc, &t);
   bson_t *back = round_trip(&doc);
 
-  static const char *const keys[] = {"id", "author", "text", "created_at",
-                                     "edited_at"};
-  assert_keys(back, keys, 5);
+  static const char *const keys[] = {
+      "id",       "author",      "text",       "created_at", "edited_at",
+      "reply_to", "reply_count", "like_count", "liked_by_me"};
+  assert_keys(back, keys, 9);
+  assert_int_equal(get_type(back, "reply_to"), BSON_TYPE_NULL);
+  assert_int_equal(get_type(back, "liked_by_me"), BSON_TYPE_BOOL);
   bson_t author;
   get_doc(back, "author", BSON_TYPE_DOCUMENT, &author);
   static const char *const akeys[] = {"username", "display_name"};
@@ -312,9 +315,10 @@ static void tweet_is_appended_to_existing_fields(void **state) {
   BSON_APPEND_UTF8(&doc, "server", "a");
   render_tweet(&doc, &t);
   bson_t *back = round_trip(&doc);
-  static const char *const keys[] = {"server",     "id",        "author",
-                                     "text",       "created_at", "edited_at"};
-  assert_keys(back, keys, 6);
+  static const char *const keys[] = {
+      "server",   "id",          "author",     "text",       "created_at",
+      "edited_at", "reply_to",   "reply_count", "like_count", "liked_by_me"};
+  assert_keys(back, keys, 10);
   assert_string_equal(get_utf8(back, "server"), "a");
   assert_string_equal(get_utf8(back, "created_at"),
                       "1970-01-01T00:00:00.000Z");
@@ -443,9 +447,10 @@ static void page_without_next_has_null_next(void **state) {
 
   bson_t item;
   get_doc(back, "items.1", BSON_TYPE_DOCUMENT, &item);
-  static const char *const tkeys[] = {"id", "author", "text", "created_at",
-                                      "edited_at"};
-  assert_keys(&item, tkeys, 5);
+  static const char *const tkeys[] = {
+      "id",       "author",      "text",       "created_at", "edited_at",
+      "reply_to", "reply_count", "like_count", "liked_by_me"};
+  assert_keys(&item, tkeys, 9);
 
   bson_destroy(back);
   bson_destroy(&doc);

@@ -2168,9 +2168,12 @@ static void prepare_margin_is_capped_at_500_ms(void **state) {
   put_counter(0, "c", "b2", "n", 0, 1);
   result_t r;
   /* lease 8000: margin 500, not a quarter (2000).  Reads t, t+2500,
-   * t+5000, t+7500 == t+8000-500: allowed (a 2000 margin would stop op 2,
-   * t+7500 > t+6000). */
-  assert_int_equal(run_ticking(8000, 2500, &r), TXN_OUTCOME_COMMITTED);
+   * t+5000, t+7500 == t+8000-500: every prepare is allowed (a 2000 margin
+   * would stop op 2, t+7500 > t+6000).  The decision then reads t+10000,
+   * past the lease, so the coordinator aborts instead of committing:
+   * failed_op == n_ops says no op refused. */
+  assert_int_equal(run_ticking(8000, 2500, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 3);
   assert_int_equal(run_ticking(8000, 2501, &r), TXN_OUTCOME_CONFLICT);
   assert_int_equal(r.failed_op, 2);
 }

@@ -54,8 +54,8 @@ static const option_spec_t options[] = {
     {"shards", "CHORUS_SHARDS", "4", INT_OPT(shards, 1, CONFIG_SHARDS_MAX),
      "number of tweet shard collections (fixed per database)"},
     {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,
-     "K=URI: keep shard K in another deployment (repeatable; the\n"
-     "                                    variable takes K=URI;K=URI)"},
+     "K=URI: keep shard K in another deployment (repeatable; the "
+     "variable takes K=URI;K=URI)"},
     {"failpoint", "CHORUS_FAILPOINT", "", STR_OPT(failpoint),
      "testing: exit abruptly at a 2PC step (see docs/SYNC.md)"},
     {"txn-lease-ms", "CHORUS_TXN_LEASE_MS", "2000",
@@ -140,11 +140,14 @@ void config_usage(FILE *out) {
           "a flag wins over its variable.\n\n");
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const option_spec_t *o = &options[i];
-    fprintf(out, "  --%-12s %-18s %s\n  %-33s (default: %s)\n", o->flag,
-            o->env, o->help, "", o->def[0] ? o->def : "HOST:PORT");
+    const char *def = o->def[0]                       ? o->def
+                      : !strcmp(o->flag, "server-id") ? "HOST:PORT"
+                                                      : "none";
+    fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env,
+            o->help, def);
   }
-  fprintf(out, "  --help                          show this help\n"
-               "  --version                       show the version\n");
+  fprintf(out, "  --help\n      show this help\n"
+               "  --version\n      show the version\n");
 }
 
 config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,

@@ -83,8 +83,9 @@ void api_login(http_request_t *req) {
   const chorus_config_t *cfg = &req->server->config;
   ratelimit_config_t limits = {cfg->login_limit_user,
                                cfg->login_limit_address, cfg->login_window_s};
-  /* The counter key: the folded name when it could be one, else a hash
-   * of whatever was sent (still limited, never stored verbatim). */
+  /* The counter key: the folded name when it could be one, else the
+   * shared key "invalid" (such logins always fail; never stored
+   * verbatim). */
   char name_lc[USERNAME_MAX + 1];
   if (validate_username(username, ulen, NULL)) {
     username_fold(username, ulen, name_lc);

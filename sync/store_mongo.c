@@ -345,11 +345,28 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
       }
       bson_append_document_end(&fields, &lock);
       bson_append_document_end(&update, &fields);
-      bson_t filter = BSON_INITIALIZER;
+      /* Only onto an unstaged document: a stage that arrives after
+       * recovery gave our lock away must not overwrite the next holder's
+       * (atomic on MongoDB; on FerretDB it narrows the window). */
+      bson_t filter = BSON_INITIALIZER, absent;
       append_id(&filter, &op->id);
-      if (!run_update(t.coll, &filter, &update, err)) {
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, TXN_LOCK_FIELD, &absent);
+      BSON_APPEND_BOOL(&absent, "$exists", false);
+      bson_append_document_end(&filter, &absent);
+      bson_t reply;
+      bson_error_t berr;
+      if (!mongoc_collection_update_one(t.coll, &filter, &update, NULL,
+                                        &reply, &berr)) {
+        chorus_error_from_bson(err, &berr, "2pc stage");
         vote = TXN_VOTE_ERROR;
+      } else {
+        bson_iter_t m;
+        if (!(bson_iter_init_find(&m, &reply, "matchedCount") &&
+              bson_iter_as_int64(&m) == 1)) {
+          vote = TXN_VOTE_LOCKED; /* someone staged it meanwhile */
+        }
       }
+      bson_destroy(&reply);
       bson_destroy(&filter);
       bson_destroy(&update);
     }
@@ -629,29 +646,56 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
   return txn->id[0] != '\0';
 }
 
-/* Takes over lease (observed) + 1 of a record: exactly one claimant wins
- * the insert of its claim document. */
+/* Takes over a record: exactly one claimant wins the insert of claim
+ * document "<txn>#<n>" for the next lease number n.  A claim whose owner
+ * died before it could move the record's lease on is itself stale after
+ * lease_ms, and the next number is tried then. */
 static bool claim_record(shards_t *shards, mongoc_collection_t *txns,
                          const txn_t *txn, int64_t lease, const char *owner,
                          int64_t now_ms, int64_t lease_ms, bool *won,
                          chorus_error_t *err) {
-  char key[TXN_ID_LEN + 24];
-  snprintf(key, sizeof key, "%s#%lld", txn->id, (long long)lease + 1);
   target_t t;
   target_open(shards, TXN_MAIN_SHARD, DB_CLAIMS, &t);
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn->id),
-                         "owner", BCON_UTF8(owner), "at",
-                         BCON_DATE_TIME(now_ms));
-  bool dup;
-  bool ok = insert_once(t.coll, doc, &dup, "2pc claim", err);
-  bson_destroy(doc);
+  bool ok = true;
+  *won = false;
+  int64_t n = lease + 1;
+  for (int tries = 0; ok && !*won && tries < 8; tries++, n++) {
+    char key[TXN_ID_LEN + 24];
+    snprintf(key, sizeof key, "%s#%lld", txn->id, (long long)n);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn->id),
+                           "owner", BCON_UTF8(owner), "at",
+                           BCON_DATE_TIME(now_ms));
+    bool dup;
+    ok = insert_once(t.coll, doc, &dup, "2pc claim", err);
+    bson_destroy(doc);
+    if (!ok) {
+      break;
+    }
+    if (!dup) {
+      *won = true;
+      break;
+    }
+    /* Taken: by a live claimant (give up) or a dead one (try the next). */
+    bson_t *claim;
+    bool found;
+    ok = read_by_string_id(t.coll, key, &claim, &found, err);
+    bson_iter_t it;
+    bool stale = ok && found && bson_iter_init_find(&it, claim, "at") &&
+                 BSON_ITER_HOLDS_DATE_TIME(&it) &&
+                 bson_iter_date_time(&it) + lease_ms < now_ms;
+    if (claim) {
+      bson_destroy(claim);
+    }
+    if (!stale) {
+      break;
+    }
+  }
   target_close(&t);
-  *won = ok && !dup;
-  if (*won) {
+  if (ok && *won) {
     bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn->id));
     bson_t *update = BCON_NEW("$set", "{", "owner", BCON_UTF8(owner),
                               "deadline", BCON_DATE_TIME(now_ms + lease_ms),
-                              "lease", BCON_INT64(lease + 1), "}");
+                              "lease", BCON_INT64(n), "}");
     ok = run_update(txns, filter, update, err);
     bson_destroy(update);
     bson_destroy(filter);
@@ -739,11 +783,7 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
   size_t n = 0;
   while (n < 500 && mongoc_cursor_next(cursor, &rec)) {
     int64_t lease;
-    bson_iter_t it;
     if (load_record(rec, &batch[n], &lease)) {
-      aborted[n] = bson_iter_init_find(&it, rec, "state") &&
-                   BSON_ITER_HOLDS_UTF8(&it) &&
-                   !strcmp(bson_iter_utf8(&it, NULL), "aborted");
       n++;
     } else {
       txn_cleanup(&batch[n]);
@@ -757,6 +797,14 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
   mongoc_cursor_destroy(cursor);
   bson_destroy(opts);
   bson_destroy(filter);
+  for (size_t i = 0; ok && i < n; i++) {
+    /* The decision, not the record's informational state, says whether
+     * it aborted (no decision at all: it never committed). */
+    txn_state_t state;
+    bool decided;
+    ok = read_decision(shards, batch[i].id, &state, &decided, err);
+    aborted[i] = ok && (!decided || state == TXN_ABORTED);
+  }
   for (size_t i = 0; i < n; i++) {
     bool swept = true;
     /* A late lock of an aborted transaction is dropped before its record

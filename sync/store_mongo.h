@@ -3,7 +3,7 @@
  *
  * Decision log: collection "txns" of the main database, one record per
  * transaction: {_id: txn id, state: "pending"|"committed"|"aborted", done,
- * owner, lease, deadline: Date, created_at, decided_at, ops: [{kind, shard,
+ * owner, lease, deadline: Date, created_at, finished_at, ops: [{kind, shard,
  * coll, id}]}.  Every write to it is w:majority (the pool's default), so
  * a decision survives a replica set failover.
  *

@@ -12,7 +12,8 @@
  *             another transaction, changed since the expected version,
  *             missing, or (for an insert) already present votes no;
  *   decide    the record's state goes pending -> committed (all voted yes)
- *             or pending -> aborted, by compare-and-set: the one instant at
+ *             or pending -> aborted, once (store_mongo: an insert-once
+ *             decision document, a compare-and-set): the one instant at
  *             which the transaction's outcome is fixed;
  *   apply     each participant applies (commit) or drops (abort) its staged
  *             change and unlocks, each step conditional on its lock, so
@@ -20,7 +21,8 @@
  *   finish    the record is marked done.
  *
  * A coordinator that dies leaves a record whose deadline passes; any server
- * then claims it (compare-and-set on its lease), aborts it if undecided,
+ * then claims it (an insert-once claim of its next lease), aborts it if
+ * undecided,
  * applies the decision and finishes it (txn_recover).  The protocol is
  * written against txn_store_t so that tests can run it over a fake store;
  * store_mongo.c is the real one.  See docs/SYNC.md.
@@ -121,7 +123,7 @@ typedef struct txn_store {
   bool (*abort_op)(void *impl, const char *txn_id, const txn_op_t *op,
                    chorus_error_t *err);
   /* Claims one unfinished transaction whose deadline is before now_ms
-   * (txn_id NULL: any; else only that one) by compare-and-set on its
+   * (txn_id NULL: any; else only that one) by an exclusive claim of its
    * lease, making `owner` its owner until now_ms + lease_ms.  Loads its
    * ops (staged_known false) and state.  *found is false when there was
    * nothing to claim. */

@@ -94,9 +94,10 @@ void api_login(http_request_t *req) {
   }
   const char *address = req->info->remote_addr;
   int retry_after = 0;
+  ratelimit_attempt_t attempt;
   user_t u;
-  bool ok = ratelimit_check(req->server->db, &limits, name_lc, address,
-                            &retry_after, &err);
+  bool ok = ratelimit_begin(req->server->db, &limits, name_lc, address,
+                            &attempt, &retry_after, &err);
   if (!ok && err.status == 429) {
     bson_destroy(&body);
     char header[64];
@@ -110,13 +111,11 @@ void api_login(http_request_t *req) {
   ok = ok && users_authenticate(req->server->db, username, ulen, password,
                                 plen, &u, &err);
   bson_destroy(&body);
+  /* Only a wrong password keeps counting. */
+  ratelimit_end(req->server->db, &attempt, !ok && err.status == 401);
   if (ok) {
-    ratelimit_reset(req->server->db, name_lc);
     reply_logged_in(req, 200, &u);
   } else {
-    if (err.status == 401) {
-      ratelimit_record_failure(req->server->db, &limits, name_lc, address);
-    }
     http_reply_error(req, &err);
   }
 }

@@ -38,6 +38,7 @@ static const index_spec_t index_specs[] = {
      "{\"followee_id\": 1, \"created_at\": -1}", false},
     {"likes", "tweet_id_1", "{\"tweet_id\": 1}", false},
     {"txn_claims", "txn_1", "{\"txn\": 1}", false},
+    {"login_failures", "key_1_at_1", "{\"key\": 1, \"at\": 1}", false},
     {"notifications", "user_id_1_created_at_-1",
      "{\"user_id\": 1, \"created_at\": -1}", false},
 };

@@ -5,72 +5,104 @@
 
 #include <stdio.h>
 
-static void key_of(char *out, size_t size, char kind, const char *value) {
-  snprintf(out, size, "%c:%s", kind, value);
+static void forget(mongoc_collection_t *coll, ratelimit_attempt_t *a) {
+  for (int i = 0; a->recorded && i < 2; i++) {
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&a->ids[i]));
+    bson_error_t berr;
+    mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
+    bson_destroy(filter);
+  }
+  a->recorded = false;
 }
 
-/* Reads one counter; *count 0 when absent or its window has passed. */
-static bool read_counter(mongoc_collection_t *coll, const char *key,
-                         int64_t now, int64_t window_ms, int64_t *count,
-                         int64_t *window_start, chorus_error_t *err) {
-  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
-  const bson_t *doc;
-  *count = 0;
-  *window_start = now;
-  if (mongoc_cursor_next(cursor, &doc)) {
-    bson_iter_t it;
-    int64_t start = 0, n = 0;
-    if (bson_iter_init_find(&it, doc, "window_start") &&
-        BSON_ITER_HOLDS_DATE_TIME(&it)) {
-      start = bson_iter_date_time(&it);
-    }
-    if (bson_iter_init_find(&it, doc, "count") &&
-        BSON_ITER_HOLDS_NUMBER(&it)) {
-      n = bson_iter_as_int64(&it);
-    }
-    if (start + window_ms > now) {
-      *count = n;
-      *window_start = start;
-    }
-  }
+/* Attempts of key since `since`, and the oldest one's time. */
+static bool count_since(mongoc_collection_t *coll, const char *key,
+                        int64_t since, int64_t *count, int64_t *oldest,
+                        chorus_error_t *err) {
+  bson_t *filter = BCON_NEW("key", BCON_UTF8(key), "at", "{", "$gt",
+                            BCON_DATE_TIME(since), "}");
   bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "read login failures");
+  *count = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
+                                             &berr);
+  bool ok = *count >= 0;
+  *oldest = since;
+  if (ok) {
+    bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(1), "}", "limit",
+                            BCON_INT64(1));
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc;
+    bson_iter_t it;
+    if (mongoc_cursor_next(cursor, &doc) &&
+        bson_iter_init_find(&it, doc, "at") &&
+        BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      *oldest = bson_iter_date_time(&it);
+    }
+    ok = !mongoc_cursor_error(cursor, &berr);
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(opts);
   }
-  mongoc_cursor_destroy(cursor);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "count login attempts");
+  }
   bson_destroy(filter);
   return ok;
 }
 
-bool ratelimit_check(db_t *db, const ratelimit_config_t *cfg,
+bool ratelimit_begin(db_t *db, const ratelimit_config_t *cfg,
                      const char *name_lc, const char *address,
-                     int *retry_after, chorus_error_t *err) {
+                     ratelimit_attempt_t *attempt, int *retry_after,
+                     chorus_error_t *err) {
   int64_t now = db_now_ms(), window_ms = (int64_t)cfg->window_s * 1000;
   char keys[2][96];
-  key_of(keys[0], sizeof keys[0], 'u', name_lc);
-  key_of(keys[1], sizeof keys[1], 'a', address);
+  snprintf(keys[0], sizeof keys[0], "u:%s", name_lc);
+  snprintf(keys[1], sizeof keys[1], "a:%s", address);
   int limits[2] = {cfg->per_user, cfg->per_address};
   mongoc_client_t *client = db_acquire(db);
   mongoc_collection_t *coll = db_collection(db, client, DB_LOGIN_FAILURES);
-  bool ok = true, blocked = false;
-  int64_t until = 0;
+  bool ok = true;
+  attempt->recorded = true;
   for (int i = 0; ok && i < 2; i++) {
-    int64_t count, start;
-    ok = read_counter(coll, keys[i], now, window_ms, &count, &start, err);
-    if (ok && count >= limits[i]) {
+    bson_oid_init(&attempt->ids[i], NULL);
+    bson_t *doc = BCON_NEW("_id", BCON_OID(&attempt->ids[i]), "key",
+                           BCON_UTF8(keys[i]), "at", BCON_DATE_TIME(now));
+    bson_error_t berr;
+    ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr);
+    if (!ok) {
+      chorus_error_from_bson(err, &berr, "record login attempt");
+    }
+    bson_destroy(doc);
+  }
+  int64_t until = 0;
+  bool blocked = false;
+  for (int i = 0; ok && i < 2; i++) {
+    int64_t count, oldest;
+    ok = count_since(coll, keys[i], now - window_ms, &count, &oldest, err);
+    if (ok && count > limits[i]) {
       blocked = true;
-      if (start + window_ms > until) {
-        until = start + window_ms;
+      if (oldest + window_ms > until) {
+        until = oldest + window_ms;
       }
     }
+  }
+  if (!ok || blocked) {
+    forget(coll, attempt);
+  }
+  if (ok) {
+    /* Keep the collection small: attempts older than the window. */
+    bson_t *old = BCON_NEW("key", BCON_UTF8(keys[0]), "at", "{", "$lt",
+                           BCON_DATE_TIME(now - window_ms), "}");
+    bson_error_t berr;
+    mongoc_collection_delete_many(coll, old, NULL, NULL, &berr);
+    bson_destroy(old);
   }
   mongoc_collection_destroy(coll);
   db_release(db, client);
   if (ok && blocked) {
     *retry_after = (int)((until - now + 999) / 1000);
+    if (*retry_after < 1) {
+      *retry_after = 1;
+    }
     chorus_error_set(err, 429, "rate_limited",
                      "Too many failed logins; try again in %d seconds",
                      *retry_after);
@@ -79,54 +111,13 @@ bool ratelimit_check(db_t *db, const ratelimit_config_t *cfg,
   return ok;
 }
 
-void ratelimit_record_failure(db_t *db, const ratelimit_config_t *cfg,
-                              const char *name_lc, const char *address) {
-  int64_t now = db_now_ms(), window_ms = (int64_t)cfg->window_s * 1000;
-  char keys[2][96];
-  key_of(keys[0], sizeof keys[0], 'u', name_lc);
-  key_of(keys[1], sizeof keys[1], 'a', address);
-  mongoc_client_t *client = db_acquire(db);
-  mongoc_collection_t *coll = db_collection(db, client, DB_LOGIN_FAILURES);
-  for (int i = 0; i < 2; i++) {
-    bson_error_t berr;
-    bson_t reply;
-    bson_t *in_window = BCON_NEW("_id", BCON_UTF8(keys[i]), "window_start",
-                                 "{", "$gt", BCON_DATE_TIME(now - window_ms),
-                                 "}");
-    bson_t *inc = BCON_NEW("$inc", "{", "count", BCON_INT64(1), "}");
-    bool ok = mongoc_collection_update_one(coll, in_window, inc, NULL, &reply,
-                                           &berr);
-    bson_iter_t it;
-    bool counted = ok && bson_iter_init_find(&it, &reply, "matchedCount") &&
-                   bson_iter_as_int64(&it) == 1;
-    bson_destroy(&reply);
-    if (ok && !counted) {
-      /* No counter in this window: start one. */
-      bson_t *id = BCON_NEW("_id", BCON_UTF8(keys[i]));
-      bson_t *fresh = BCON_NEW("count", BCON_INT64(1), "window_start",
-                               BCON_DATE_TIME(now));
-      bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
-      mongoc_collection_replace_one(coll, id, fresh, opts, NULL, &berr);
-      bson_destroy(opts);
-      bson_destroy(fresh);
-      bson_destroy(id);
-    }
-    bson_destroy(inc);
-    bson_destroy(in_window);
+void ratelimit_end(db_t *db, ratelimit_attempt_t *attempt, bool failed) {
+  if (failed || !attempt->recorded) {
+    return;
   }
-  mongoc_collection_destroy(coll);
-  db_release(db, client);
-}
-
-void ratelimit_reset(db_t *db, const char *name_lc) {
-  char key[96];
-  key_of(key, sizeof key, 'u', name_lc);
   mongoc_client_t *client = db_acquire(db);
   mongoc_collection_t *coll = db_collection(db, client, DB_LOGIN_FAILURES);
-  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key));
-  bson_error_t berr;
-  mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
-  bson_destroy(filter);
+  forget(coll, attempt);
   mongoc_collection_destroy(coll);
   db_release(db, client);
 }

@@ -29,7 +29,7 @@
 #define TWEET_ID_LEN 24       /* hex ObjectId */
 #define TWEET_PAGE_DEFAULT 50
 #define TWEET_PAGE_MAX 200
-#define TWEET_COLL_LEN 16
+#define TWEET_COLL_LEN SHARDS_COLL_LEN
 
 typedef struct tweet {
   bson_oid_t id;

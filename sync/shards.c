@@ -70,8 +70,8 @@ db_t *shards_db(const shards_t *s, int shard) {
   return s->dbs[shard];
 }
 
-void shards_tweet_coll(int shard, char out[16]) {
-  snprintf(out, 16, "tweets_%d", shard);
+void shards_tweet_coll(int shard, char out[SHARDS_COLL_LEN]) {
+  snprintf(out, SHARDS_COLL_LEN, "tweets_%d", shard);
 }
 
 int shards_of_user(const shards_t *s, const bson_oid_t *user) {
@@ -104,6 +104,10 @@ static bool check_shard_count(shards_t *s, chorus_error_t *err) {
   bson_error_t berr;
   bool ok = mongoc_collection_update_one(coll, filter, update, opts, NULL,
                                          &berr);
+  if (!ok && chorus_bson_error_is_duplicate(&berr)) {
+    /* Another server created it at the same moment: it exists now. */
+    ok = true;
+  }
   if (!ok) {
     chorus_error_from_bson(err, &berr, "record shard count");
   }
@@ -142,7 +146,7 @@ bool shards_check_and_index(shards_t *s, chorus_error_t *err) {
     return false;
   }
   for (int k = 0; k < s->n; k++) {
-    char coll[16];
+    char coll[SHARDS_COLL_LEN];
     shards_tweet_coll(k, coll);
     if (!db_ensure_tweet_indexes(shards_db(s, k), coll, err)) {
       return false;

@@ -39,8 +39,10 @@ int shards_count(const shards_t *shards);
 /* The database of a shard; TXN_MAIN_SHARD (-1) is the main database. */
 db_t *shards_db(const shards_t *shards, int shard);
 
+#define SHARDS_COLL_LEN 24
+
 /* "tweets_<shard>" into out. */
-void shards_tweet_coll(int shard, char out[16]);
+void shards_tweet_coll(int shard, char out[SHARDS_COLL_LEN]);
 
 int shards_of_user(const shards_t *shards, const bson_oid_t *user);
 

@@ -210,7 +210,7 @@ int64_t tc_db_locked_docs(tc_db_t *d, int n_shards, tc_db_t **dbs) {
   bson_t *filter = BCON_NEW("_txn", "{", "$exists", BCON_BOOL(true), "}");
   int64_t n = tc_db_count(d, "users", filter);
   for (int k = 0; k < n_shards; k++) {
-    char coll[16];
+    char coll[SHARDS_COLL_LEN];
     shards_tweet_coll(k, coll);
     n += tc_db_count(dbs && dbs[k] ? dbs[k] : d, coll, filter);
   }
@@ -241,7 +241,7 @@ int tc_db_tweet_count_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
     bson_t *filter = BCON_NEW("author_id", BCON_OID(id));
     int64_t actual = 0;
     for (int k = 0; k < n_shards; k++) {
-      char coll[16];
+      char coll[SHARDS_COLL_LEN];
       shards_tweet_coll(k, coll);
       actual += tc_db_count(dbs && dbs[k] ? dbs[k] : d, coll, filter);
     }
@@ -281,6 +281,11 @@ bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
     for (size_t i = 0; settled && i < sizeof colls / sizeof colls[0]; i++) {
       settled = tc_db_locked_in(d, colls[i]) == 0;
     }
+    /* Lock documents (sync/store_mongo.c) of every shard's database. */
+    settled = settled && tc_db_count(d, "locks", NULL) == 0;
+    for (int k = 0; settled && dbs && k < n_shards; k++) {
+      settled = !dbs[k] || tc_db_count(dbs[k], "locks", NULL) == 0;
+    }
     if (settled) {
       return true;
     }
@@ -295,7 +300,7 @@ int64_t tc_db_count_tweets(tc_db_t *d, int n_shards, tc_db_t **dbs,
                            const bson_t *filter) {
   int64_t n = 0;
   for (int k = 0; k < n_shards; k++) {
-    char coll[16];
+    char coll[SHARDS_COLL_LEN];
     shards_tweet_coll(k, coll);
     n += tc_db_count(dbs && dbs[k] ? dbs[k] : d, coll, filter);
   }
@@ -493,13 +498,13 @@ int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
   scan(d->db, "follows", count_follow, &rc);
   scan(d->db, "likes", count_like, &rc);
   for (int k = 0; k < n_shards; k++) {
-    char coll[16];
+    char coll[SHARDS_COLL_LEN];
     shards_tweet_coll(k, coll);
     scan((dbs && dbs[k] ? dbs[k] : d)->db, coll, count_tweet, &rc);
   }
   scan(d->db, "users", check_user, &rc);
   for (int k = 0; k < n_shards; k++) {
-    char coll[16];
+    char coll[SHARDS_COLL_LEN];
     shards_tweet_coll(k, coll);
     scan((dbs && dbs[k] ? dbs[k] : d)->db, coll, check_tweet, &rc);
   }

@@ -2,16 +2,19 @@
  * bench_tweets.c - throughput and latency of tweet creation through 2PC.
  *
  *   bench_tweets --url http://127.0.0.1:P [--url ...] --users N --threads T
- *                --duration S [--warmup S] [--partition] [--json]
+ *                --duration S [--warmup S] [--shared-users] [--json]
  *                [--cpu NAME:PID ...] [--timeout-ms MS] [--dump FILE]
  *                [--no-keepalive]
  *
  * Registers N fresh users (POST /api/register, one session cookie each),
  * then runs T threads, each with its own keep-alive curl handle, that POST
- * /api/tweet as fast as the servers answer: users round-robin per thread
- * (thread t starts at user t*N/T, so threads rarely share a user at the
- * same moment; --partition gives each thread its own users so they never
- * do), servers round-robin over --url.  Every request is timed with
+ * /api/tweet as fast as the servers answer: each thread round-robin over
+ * users of its own (t, t+T, t+2T, ...), as real users each post from one
+ * client, so no two requests of one user are ever in flight together;
+ * servers round-robin over --url.  --shared-users (automatic when N < T)
+ * instead lets every thread cycle through all users, starting at user
+ * t*N/T: then two threads sometimes post as the same user at once and the
+ * servers' 2PC conflicts, retries and 409s show.  Every request is timed with
  * CLOCK_MONOTONIC.  After --warmup seconds (not counted) the measurement
  * window of --duration seconds begins; a request counts when it completes
  * inside the window.
@@ -67,6 +70,7 @@ static struct {
   double duration;
   double warmup;
   bool partition;
+  bool shared_requested;
   bool json;
   bool no_keepalive;
   long timeout_ms;
@@ -86,8 +90,9 @@ static void usage(FILE *out) {
           "  --threads T       concurrent clients (default 8)\n"
           "  --duration S      measured seconds (default 20)\n"
           "  --warmup S        unmeasured seconds first (default 2)\n"
-          "  --partition       each thread posts as its own users only\n"
-          "                    (no two requests of one user at once)\n"
+          "  --shared-users    every thread cycles through all users (two\n"
+          "                    requests of one user may then conflict);\n"
+          "                    by default each thread has users of its own\n"
           "  --cpu NAME:PID    report the CPU of PID during the window\n"
           "                    (repeatable; summed by NAME)\n"
           "  --timeout-ms MS   per-request timeout (default 30000)\n"
@@ -132,7 +137,7 @@ die_usage(const char *fmt, ...) {
 }
 
 static void parse_args(int argc, char **argv) {
-  enum { O_URL = 1, O_USERS, O_THREADS, O_DURATION, O_WARMUP, O_PARTITION,
+  enum { O_URL = 1, O_USERS, O_THREADS, O_DURATION, O_WARMUP, O_SHARED,
          O_JSON, O_CPU, O_TIMEOUT, O_DUMP, O_NO_KEEPALIVE,
          O_HELP };
   static const struct option longopts[] = {
@@ -141,7 +146,7 @@ static void parse_args(int argc, char **argv) {
       {"threads", required_argument, NULL, O_THREADS},
       {"duration", required_argument, NULL, O_DURATION},
       {"warmup", required_argument, NULL, O_WARMUP},
-      {"partition", no_argument, NULL, O_PARTITION},
+      {"shared-users", no_argument, NULL, O_SHARED},
       {"json", no_argument, NULL, O_JSON},
       {"cpu", required_argument, NULL, O_CPU},
       {"timeout-ms", required_argument, NULL, O_TIMEOUT},
@@ -202,8 +207,8 @@ static void parse_args(int argc, char **argv) {
                   optarg);
       }
       break;
-    case O_PARTITION:
-      opt.partition = true;
+    case O_SHARED:
+      opt.shared_requested = true;
       break;
     case O_JSON:
       opt.json = true;
@@ -248,8 +253,10 @@ static void parse_args(int argc, char **argv) {
   if (opt.n_urls == 0) {
     die_usage("at least one --url is needed");
   }
-  if (opt.partition && opt.users < opt.threads) {
-    die_usage("--partition needs --users >= --threads");
+  opt.partition = !opt.shared_requested && opt.users >= opt.threads;
+  if (!opt.shared_requested && !opt.partition) {
+    fprintf(stderr, "bench_tweets: fewer users than threads: threads share "
+                    "users (as with --shared-users)\n");
   }
 }
 
@@ -528,8 +535,8 @@ static void *post_worker(void *arg) {
   for (int i = 0; i < opt.n_urls; i++) {
     snprintf(urls[i], sizeof urls[i], "%s/api/tweet", opt.urls[i]);
   }
-  /* Users: shared round-robin starting at an offset per thread, or (with
-   * --partition) users id, id+T, id+2T, ... only. */
+  /* Users: id, id+T, id+2T, ... only, or (shared) all of them, starting
+   * at an offset per thread. */
   int step = opt.partition ? opt.threads : 1;
   int user = opt.partition ? w->id
                            : (int)((long)w->id * opt.users / opt.threads);
@@ -667,8 +674,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   fprintf(stderr,
-          "bench_tweets: registered %d users in %.1f s; posting for %.0f s "
-          "(+%.0f s warm-up) with %d threads on %d server%s\n",
+          "bench_tweets: registered %d users in %.1f s; posting for %g s "
+          "(+%g s warm-up) with %d threads on %d server%s\n",
           opt.users, now_s() - r0, opt.duration, opt.warmup, opt.threads,
           opt.n_urls, opt.n_urls == 1 ? "" : "s");
 
@@ -824,7 +831,7 @@ int main(int argc, char **argv) {
 
   if (opt.json) {
     printf("{\"servers\":%d,\"threads\":%d,\"users\":%d,"
-           "\"partition\":%s,\"duration_s\":%.1f,\"warmup_s\":%.1f,"
+           "\"shared_users\":%s,\"duration_s\":%.1f,\"warmup_s\":%.1f,"
            "\"requests\":%" PRIu64 ",\"committed\":%" PRIu64
            ",\"tweets_per_s\":%.1f,\"tweets_per_s_first_quarter\":%.1f,"
            "\"tweets_per_s_last_quarter\":%.1f,"
@@ -834,7 +841,7 @@ int main(int argc, char **argv) {
            PRIu64 ",\"other_http\":%" PRIu64 ",\"transport\":%" PRIu64 "},"
            "\"other_statuses\":{",
            opt.n_urls, opt.threads, opt.users,
-           opt.partition ? "true" : "false", opt.duration, opt.warmup,
+           opt.partition ? "false" : "true", opt.duration, opt.warmup,
            requests, ok, rate, rate_first, rate_last, p50, p90, p99, max, mean, conflict,
            unavailable, other, transport);
     for (int i = 0; i < n_others; i++) {
@@ -868,7 +875,8 @@ int main(int argc, char **argv) {
     printf(")\n");
     printf("  threads              %d\n", opt.threads);
     printf("  users                %d%s\n", opt.users,
-           opt.partition ? " (partitioned between threads)" : "");
+           opt.partition ? " (each thread its own)"
+                         : " (shared: threads cycle through all)");
     printf("  duration             %.1f s (after %.1f s warm-up)\n",
            opt.duration, opt.warmup);
     printf("  requests             %" PRIu64 "\n", requests);

@@ -15,8 +15,11 @@
 # Environment:
 #   BENCH_DURATION=20   measured seconds per configuration
 #   BENCH_THREADS=8     concurrent client threads
-#   BENCH_USERS=16      users registered (threads post round-robin over them)
+#   BENCH_USERS=16      users registered; each thread posts round-robin as
+#                       users of its own (BENCH_USERS / BENCH_THREADS each)
 #   BENCH_WARMUP=2      unmeasured seconds before each measurement
+#   BENCH_SHARED_USERS=1  let every thread cycle through all users instead,
+#                       so that two requests of one user conflict at times
 #
 # Logs, pid files and the results (last-summary.txt, *.json) are kept in
 # var/bench-run/. A benchmark prints figures: the exit status is non-zero
@@ -31,7 +34,7 @@ err() { echo "[bench] ERROR: $*" >&2; }
 
 for arg in "$@"; do
     case "$arg" in
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
     esac
 done
@@ -40,6 +43,14 @@ DURATION="${BENCH_DURATION:-20}"
 THREADS="${BENCH_THREADS:-8}"
 USERS="${BENCH_USERS:-16}"
 WARMUP="${BENCH_WARMUP:-2}"
+SHARED_ARGS=()
+USERS_DESC="each thread its own"
+if [[ "${BENCH_SHARED_USERS:-0}" == 1 ]]; then
+    SHARED_ARGS=(--shared-users)
+    USERS_DESC="shared by all threads"
+elif (( USERS < THREADS )); then
+    USERS_DESC="shared by all threads: fewer users than threads"
+fi
 for v in DURATION THREADS USERS; do
     if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then err "BENCH_$v must be a positive whole number, not '${!v}'"; exit 2; fi
 done
@@ -236,7 +247,8 @@ run_config() {  # label servers
     out="$RUN_DIR/result-$label.json"
     # In the background, so that a signal reaches our trap at once.
     "$BENCH" "${args[@]}" --users "$USERS" --threads "$THREADS" \
-        --duration "$DURATION" --warmup "$WARMUP" --json >"$out" &
+        --duration "$DURATION" --warmup "$WARMUP" ${SHARED_ARGS[@]+"${SHARED_ARGS[@]}"} \
+        --json >"$out" &
     BENCH_PID=$!
     local rc=0
     wait "$BENCH_PID" || rc=$?
@@ -280,7 +292,7 @@ SUMMARY="$RUN_DIR/last-summary.txt"
     echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     free -g | sed 's/^/          /'
     echo "database: $DB_LINE, local, empty at the start of each configuration"
-    echo "client:   $THREADS threads, $USERS users, ${DURATION} s measured after ${WARMUP} s warm-up"
+    echo "client:   $THREADS threads, $USERS users ($USERS_DESC), ${DURATION} s measured after ${WARMUP} s warm-up"
     echo
     python3 - "$DB_KIND" "${RESULTS[@]}" <<'EOF'
 import json, sys

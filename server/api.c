@@ -20,6 +20,7 @@ static const route_t routes[] = {
     {"DELETE", "/api/login", api_logout},
     {"GET", "/api/me", api_me},
     {"PATCH", "/api/me", api_me_update},
+    {"GET", "/api/config", api_config},
     {"GET", "/api/tweet", api_tweet_list},
     {"POST", "/api/tweet", api_tweet_create},
     {"GET", "/api/tweet/:id", api_tweet_get},

@@ -41,6 +41,8 @@ static const option_spec_t options[] = {
      "address to listen on (0.0.0.0 for every interface)"},
     {"port", "CHORUS_PORT", "8080", INT_OPT(port, 1, 65535),
      "HTTP port"},
+    {"ws-port", "CHORUS_WS_PORT", "0", INT_OPT(ws_port, 0, 65535),
+     "WebSocket port (0: the HTTP port + 1000)"},
     {"mongo-uri", "CHORUS_MONGO_URI",
      "mongodb://127.0.0.1:27017/?replicaSet=rs0", STR_OPT(mongo_uri),
      "MongoDB connection string (a replica set or FerretDB)"},
@@ -228,6 +230,15 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
                        cfg->shards);
       return CONFIG_ERROR;
     }
+  }
+  if (cfg->ws_port == 0) {
+    cfg->ws_port = cfg->port + 1000 <= 65535 ? cfg->port + 1000
+                                             : cfg->port - 1000;
+  }
+  if (cfg->ws_port == cfg->port) {
+    chorus_error_set(err, 400, "bad_config",
+                     "--ws-port must differ from --port");
+    return CONFIG_ERROR;
   }
   if (!cfg->server_id[0]) {
     snprintf(cfg->server_id, sizeof cfg->server_id, "%.40s:%d", cfg->host,

@@ -43,6 +43,12 @@ static const index_spec_t index_specs[] = {
      "{\"user_id\": 1, \"created_at\": -1}", false},
 };
 
+static const index_spec_t event_index_specs[] = {
+    {"event_bells", "key_1", "{\"key\": 1}", true},
+    {"event_bells", "at_1", "{\"at\": 1}", false},
+    {"outbox", "created_at_1", "{\"created_at\": 1}", false},
+};
+
 static const index_spec_t tweet_index_specs[] = {
     {NULL, "created_at_-1__id_-1", "{\"created_at\": -1, \"_id\": -1}",
      false},
@@ -189,6 +195,14 @@ bool db_ensure_indexes(db_t *db, chorus_error_t *err) {
   return create_indexes(db, index_specs,
                         sizeof index_specs / sizeof index_specs[0], NULL, err);
 }
+
+bool db_ensure_event_indexes(db_t *db, chorus_error_t *err) {
+  return create_indexes(db, event_index_specs,
+                        sizeof event_index_specs / sizeof event_index_specs[0],
+                        NULL, err);
+}
+
+const char *db_name(const db_t *db) { return db->name; }
 
 bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err) {
   return create_indexes(db, tweet_index_specs,

@@ -48,6 +48,12 @@ bool db_ping(db_t *db, chorus_error_t *err);
 /* Creates every index of the main database's collections; idempotent. */
 bool db_ensure_indexes(db_t *db, chorus_error_t *err);
 
+/* The indexes of the event collections (events.c). */
+bool db_ensure_event_indexes(db_t *db, chorus_error_t *err);
+
+/* The database name. */
+const char *db_name(const db_t *db);
+
 /* Creates the indexes of one tweet shard collection (tweets_K). */
 bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err);
 

@@ -56,8 +56,12 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
     bson_destroy(&doc);
     BSON_APPEND_INT64(&inc, "like_count", 1);
     txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
-    notifications_add(txn, &t.author.id, NOTIFY_LIKE, &c->me->id,
+    event_batch_t events;
+    event_batch_init(&events);
+    events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
+    notifications_add(txn, &events, &t.author.id, NOTIFY_LIKE, &c->me->id,
                       &c->tweet_id);
+    event_batch_commit(&events, txn);
   } else {
     bson_t *doc;
     bool found;
@@ -74,6 +78,10 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
       txn_add_delete(txn, TXN_MAIN_SHARD, DB_LIKES, &like_key, NULL);
       BSON_APPEND_INT64(&inc, "like_count", -1);
       txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
+      event_batch_t events;
+      event_batch_init(&events);
+      events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
+      event_batch_commit(&events, txn);
     }
   }
   bson_destroy(&inc);

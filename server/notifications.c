@@ -20,14 +20,43 @@ const char *notify_type_name(notify_type_t type) {
   }
 }
 
-void notifications_add(txn_t *txn, const bson_oid_t *recipient,
-                       notify_type_t type, const bson_oid_t *actor,
-                       const bson_oid_t *tweet) {
+void events_audience_user(bson_t *audience, const bson_oid_t *user) {
+  bson_t users;
+  BSON_APPEND_ARRAY_BEGIN(audience, "users", &users);
+  BSON_APPEND_OID(&users, "0", user);
+  bson_append_array_end(audience, &users);
+}
+
+void events_add_tweet(event_batch_t *events, const char *type,
+                      const bson_oid_t *tweet, const bson_oid_t *author,
+                      const bson_oid_t *also_tweet) {
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(events, type, &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "tweet", tweet);
+  if (author) {
+    BSON_APPEND_OID(audience, "author", author);
+  }
+  bson_t tweets;
+  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &tweets);
+  BSON_APPEND_OID(&tweets, "0", tweet);
+  if (also_tweet) {
+    BSON_APPEND_OID(&tweets, "1", also_tweet);
+  }
+  bson_append_array_end(audience, &tweets);
+}
+
+void notifications_add(txn_t *txn, event_batch_t *events,
+                       const bson_oid_t *recipient, notify_type_t type,
+                       const bson_oid_t *actor, const bson_oid_t *tweet) {
   if (bson_oid_equal(recipient, actor)) {
     return;
   }
   bson_oid_t id;
   bson_oid_init(&id, NULL);
+  int64_t now = db_now_ms();
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_OID(&doc, "_id", &id);
   BSON_APPEND_OID(&doc, "user_id", recipient);
@@ -38,9 +67,15 @@ void notifications_add(txn_t *txn, const bson_oid_t *recipient,
   } else {
     BSON_APPEND_NULL(&doc, "tweet_id");
   }
-  BSON_APPEND_DATE_TIME(&doc, "created_at", db_now_ms());
+  BSON_APPEND_DATE_TIME(&doc, "created_at", now);
   BSON_APPEND_INT64(&doc, "version", 1);
   txn_add_insert(txn, TXN_MAIN_SHARD, DB_NOTIFICATIONS, &doc);
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(events, "notification", &audience);
+  if (skeleton) {
+    bson_concat(skeleton, &doc); /* the notification itself */
+    events_audience_user(audience, recipient);
+  }
   bson_destroy(&doc);
 }
 

@@ -17,6 +17,7 @@
 
 #include "cursor.h"
 #include "db.h"
+#include "events.h"
 #include "sync.h"
 #include "users.h"
 
@@ -46,11 +47,23 @@ typedef struct notification_page {
   int64_t unread;
 } notification_page_t;
 
-/* Adds the insert of a notification to txn; nothing when the recipient is
- * the actor (nobody is told of their own actions).  tweet may be NULL. */
-void notifications_add(txn_t *txn, const bson_oid_t *recipient,
-                       notify_type_t type, const bson_oid_t *actor,
-                       const bson_oid_t *tweet);
+/* Adds the insert of a notification to txn, and its "notification" event
+ * (for the recipient only) to events; nothing when the recipient is the
+ * actor (nobody is told of their own actions).  tweet may be NULL. */
+void notifications_add(txn_t *txn, event_batch_t *events,
+                       const bson_oid_t *recipient, notify_type_t type,
+                       const bson_oid_t *actor, const bson_oid_t *tweet);
+
+/* Appends an event audience {"users": [user]}. */
+void events_audience_user(bson_t *audience, const bson_oid_t *user);
+
+/* Adds a tweet event (type "tweet.created", "tweet.updated" or
+ * "tweet.deleted") with skeleton {tweet: id}; audience: the author and
+ * their followers when author is not NULL, and clients showing the tweet
+ * (or also_tweet, e.g. a reply's parent). */
+void events_add_tweet(event_batch_t *events, const char *type,
+                      const bson_oid_t *tweet, const bson_oid_t *author,
+                      const bson_oid_t *also_tweet);
 
 /* me's notifications, newest first, and how many are unread. */
 bool notifications_list(db_t *db, sync_t *sync, const user_t *me,

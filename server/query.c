@@ -60,10 +60,14 @@ bool query_visible(db_t *db, sync_t *sync, const char *coll,
       }
     }
     bson_free(visible);
-    if (!ok || shown == want || got < ask) {
+    if (!ok) {
+      bson_free(docs); /* its documents were destroyed above */
+      return false;
+    }
+    if (shown == want || got < ask) {
       out->docs = docs;
-      out->n = ok ? shown : 0;
-      return ok;
+      out->n = shown;
+      return true;
     }
     for (size_t i = 0; i < shown; i++) {
       bson_destroy(docs[i]);

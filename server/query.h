@@ -27,7 +27,7 @@ typedef struct query_result {
 } query_result_t;
 
 /* Up to `want` visible documents of coll matching filter in the order of
- * `sort` (NULL: natural).  opts may add a projection (it must keep _txn);
+ * `sort` (NULL: natural).  On failure *out is empty (nothing to free).  opts may add a projection (it must keep _txn);
  * it must not contain sort or limit. */
 bool query_visible(db_t *db, sync_t *sync, const char *coll,
                    const bson_t *filter, const bson_t *sort, size_t want,

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "events.h"
+#include "hub.h"
+#include "ws.h"
 
 _Static_assert(CONFIG_SHARDS_MAX == SHARDS_MAX, "one limit for shards");
 
@@ -77,6 +80,27 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
 
+  /* Real time: the hub, the WebSocket server, then the event log that
+   * feeds them. */
+  srv->hub = hub_new(srv->db, srv->sync);
+  ws_callbacks_t cb;
+  hub_ws_callbacks(srv->hub, &cb);
+  ws_config_t wc;
+  memset(&wc, 0, sizeof wc);
+  wc.host = cfg->host;
+  wc.port = cfg->ws_port;
+  srv->ws = ws_server_start(&wc, &cb, err);
+  if (!srv->ws) {
+    server_stop(srv);
+    return false;
+  }
+  hub_set_ws(srv->hub, srv->ws);
+  if (!events_start(sync_events(srv->sync), hub_enrich, srv->hub,
+                    hub_on_event, srv->hub, err)) {
+    server_stop(srv);
+    return false;
+  }
+
   char ports[320], threads[16];
   snprintf(ports, sizeof ports, "%s:%d", cfg->host, cfg->port);
   snprintf(threads, sizeof threads, "%d", cfg->threads);
@@ -117,8 +141,14 @@ void server_stop(chorus_server_t *srv) {
     mg_stop(srv->http);
     srv->http = NULL;
   }
-  sync_destroy(srv->sync); /* stops recovery before the pools go */
+  if (srv->ws) {
+    ws_server_stop(srv->ws); /* clients get 1001 "going away" */
+    srv->ws = NULL;
+  }
+  sync_destroy(srv->sync); /* stops recovery and events first */
   srv->sync = NULL;
+  hub_destroy(srv->hub);
+  srv->hub = NULL;
   db_destroy(srv->db);
   srv->db = NULL;
 }

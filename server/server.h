@@ -20,10 +20,15 @@
 #include "error.h"
 #include "sync.h"
 
+struct hub;
+struct ws_server;
+
 typedef struct chorus_server {
   chorus_config_t config;
   db_t *db;            /* the main database */
-  sync_t *sync;        /* transactions, tweet shards, recovery */
+  sync_t *sync;        /* transactions, tweet shards, recovery, events */
+  struct hub *hub;     /* which WebSocket client gets which event */
+  struct ws_server *ws;/* the WebSocket server (libwebsockets) */
   struct mg_context *http;
 } chorus_server_t;
 

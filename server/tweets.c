@@ -206,9 +206,17 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
     txn_add_update(txn, parent_shard, parent_coll, &parent_id, NULL, &pinc,
                    NULL);
     bson_destroy(&pinc);
-    notifications_add(txn, &parent.author.id, NOTIFY_REPLY, &c->author->id,
-                      &t->id);
   }
+  event_batch_t events;
+  event_batch_init(&events);
+  events_add_tweet(&events, "tweet.created", &t->id, &c->author->id,
+                   c->is_reply ? &c->parent : NULL);
+  if (c->is_reply) {
+    events_add_tweet(&events, "tweet.updated", &c->parent, NULL, NULL);
+    notifications_add(txn, &events, &parent.author.id, NOTIFY_REPLY,
+                      &c->author->id, &t->id);
+  }
+  event_batch_commit(&events, txn);
   return true;
 }
 
@@ -305,6 +313,10 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
     BSON_APPEND_DATE_TIME(&set, "edited_at", c->now);
     txn_add_update(txn, shard, coll, &id, &set, NULL, &c->t->version);
     bson_destroy(&set);
+    event_batch_t events;
+    event_batch_init(&events);
+    events_add_tweet(&events, "tweet.updated", &c->id, &c->user->id, NULL);
+    event_batch_commit(&events, txn);
     return true;
   }
   txn_add_delete(txn, shard, coll, &id, &c->t->version);
@@ -326,6 +338,13 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
       bson_destroy(&pinc);
     }
   }
+  event_batch_t events;
+  event_batch_init(&events);
+  events_add_tweet(&events, "tweet.deleted", &c->id, &c->user->id, NULL);
+  if (c->t->has_reply_to && !c->parent_gone) {
+    events_add_tweet(&events, "tweet.updated", &c->t->reply_to, NULL, NULL);
+  }
+  event_batch_commit(&events, txn);
   return true;
 }
 

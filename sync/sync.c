@@ -16,14 +16,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "events.h"
 #include "failpoint.h"
 #include "recovery.h"
 #include "store_mongo.h"
 #include "view.h"
 
-#define SYNC_MAX_ATTEMPTS 8
+#define SYNC_MAX_ATTEMPTS 16
 #define SYNC_BACKOFF_BASE_MS 4
-#define SYNC_BACKOFF_MAX_MS 250
+#define SYNC_BACKOFF_MAX_MS 400
 #define SYNC_COLLECT_EVERY_MS 2000
 /* Longer than any prepare request can stay in flight (the driver's socket
  * timeout is 10 s), so the sweep in store_mongo_collect comes after it. */
@@ -31,6 +32,7 @@
 
 struct sync {
   shards_t *shards;
+  events_t *events;
   txn_store_t store;
   failpoint_t failpoint;
   char owner[64];
@@ -58,6 +60,7 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
     return NULL;
   }
   store_mongo_init(&s->store, s->shards);
+  s->events = events_new(main, s, err);
   bson_strncpy(s->owner, cfg->server_id, sizeof s->owner);
   s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;
   s->interval_ms = cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms
@@ -68,6 +71,8 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
 }
 
 shards_t *sync_shards(sync_t *s) { return s->shards; }
+
+events_t *sync_events(sync_t *s) { return s->events; }
 
 const sync_stats_t *sync_get_stats(const sync_t *s) { return &s->stats; }
 
@@ -141,6 +146,7 @@ void sync_destroy(sync_t *s) {
   }
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
+  events_destroy(s->events);
   shards_destroy(s->shards);
   bson_free(s);
 }
@@ -219,10 +225,18 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
       }
       continue;
     }
+    bson_oid_t outbox;
+    bool has_outbox = false;
+    for (size_t i = 0; i < txn.n_ops && !has_outbox; i++) {
+      has_outbox = events_is_outbox(&txn.ops[i], &outbox);
+    }
     txn_cleanup(&txn);
     switch (outcome) {
     case TXN_OUTCOME_COMMITTED:
       atomic_fetch_add(&s->stats.commits, 1);
+      if (has_outbox) {
+        events_flush(s->events, &outbox); /* else the pump does it */
+      }
       break;
     case TXN_OUTCOME_FAILED:
       atomic_fetch_add(&s->stats.failures, 1);

@@ -54,6 +54,9 @@ bool sync_start(sync_t *sync, chorus_error_t *err);
 void sync_destroy(sync_t *sync);
 
 shards_t *sync_shards(sync_t *sync);
+
+/* The event log (events.h); started by the server once its hub exists. */
+struct events *sync_events(sync_t *sync);
 const sync_stats_t *sync_get_stats(const sync_t *sync);
 
 /* Fills an empty transaction; false (with err) to give up.  Adding no op

@@ -79,9 +79,10 @@ void tc_sleep_ms(int ms);
 /* Documents carrying a lock in the main database's collection coll. */
 int64_t tc_db_locked_in(tc_db_t *d, const char *coll);
 
-/* Waits up to timeout_ms until no transaction is unfinished and no
- * document carries a lock (users, tweet shards, follows, likes,
- * notifications); false on timeout. */
+/* Waits up to timeout_ms until no transaction is unfinished, no document
+ * carries a staged change (users, tweet shards, follows, likes,
+ * notifications) and no lock document is left (collection "locks" of
+ * the main and the shard databases); false on timeout. */
 bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
                         int timeout_ms);
 

@@ -30,7 +30,9 @@
 #define PASSWORD "correct horse battery"
 #define N_USERS 8
 #define N_WORKERS 6
-#define OPS_PER_WORKER 60
+#define OPS_PER_WORKER 50
+#define RUN_MS 20000 /* workers stop at OPS_PER_WORKER or after this */
+#define HOT 4        /* the first HOT tweets and users draw half the traffic */
 #define MAX_TWEETS 1024
 #define MAX_BAD 32
 
@@ -51,6 +53,8 @@ typedef struct world {
   char bad[MAX_BAD][256];
   int n_bad;
   atomic_int ops, by_status[6]; /* 200 201 404 409 other transport */
+  int64_t deadline;
+  pthread_barrier_t barrier; /* the burst rounds start together */
 } world_t;
 
 typedef struct worker {
@@ -92,9 +96,11 @@ static bool pick_tweet(world_t *w, unsigned *rng, int author, char id[25],
   bool found = false;
   pthread_mutex_lock(&w->mu);
   if (w->n_tweets > 0) {
+    bool hot = author < 0 && next_rand(rng) % 2 && w->n_tweets >= HOT;
     for (int tries = 0; tries < 20 && !found; tries++) {
-      int k = (int)(next_rand(rng) % (unsigned)w->n_tweets);
-      if (author < 0 || w->tweets[k].author == author) {
+      int k = (int)(next_rand(rng) % (unsigned)(hot ? HOT : w->n_tweets));
+      /* Everyone's first tweet stays: the bursts need two of them. */
+      if (author < 0 || (w->tweets[k].author == author && k >= N_USERS)) {
         bson_strncpy(id, w->tweets[k].id, 25);
         *index = k;
         found = true;
@@ -115,10 +121,16 @@ static void *worker_main(void *arg) {
     tc_client_set_timeout_ms(clients[u], 20000);
     tc_set_cookie(clients[u], "chorus_session", w->tokens[u]);
   }
-  for (int n = 0; n < OPS_PER_WORKER; n++) {
+  for (int n = 0; n < OPS_PER_WORKER && tc_now_ms() < w->deadline; n++) {
     int me = (int)(next_rand(&wk->rng) % N_USERS);
     int other = (me + 1 + (int)(next_rand(&wk->rng) % (N_USERS - 1))) %
                 N_USERS;
+    if (next_rand(&wk->rng) % 2) { /* a hot user */
+      other = (int)(next_rand(&wk->rng) % HOT);
+      if (other == me) {
+        other = (me + 1) % HOT;
+      }
+    }
     unsigned dice = next_rand(&wk->rng) % 100;
     tc_client_t *c = clients[me];
     char path[128], body[160], id[25], what[200];
@@ -212,6 +224,54 @@ static void *worker_main(void *arg) {
       atomic_fetch_add(&w->by_status[3], 1);
     } else {
       atomic_fetch_add(&w->by_status[4], 1);
+      note_bad(w, what, r.status, r.body);
+    }
+    tc_response_free(&r);
+  }
+
+  /* Bursts: every worker, each as a different user, does the same thing
+   * to the same target at the same moment. */
+  static const char *const bursts[] = {"like", "follow", "reply", "unlike",
+                                       "unfollow"};
+  int me = 1 + wk->index; /* users 1..N_WORKERS; user 0 is the target */
+  for (size_t b = 0; b < sizeof bursts / sizeof bursts[0]; b++) {
+    char path[128], body[160], what[200];
+    const char *method = "POST", *send = "";
+    if (!strcmp(bursts[b], "like") || !strcmp(bursts[b], "unlike")) {
+      snprintf(path, sizeof path, "/api/tweet/%s/like", w->tweets[0].id);
+      if (bursts[b][0] == 'u') {
+        method = "DELETE";
+        send = NULL;
+      }
+    } else if (!strcmp(bursts[b], "reply")) {
+      snprintf(path, sizeof path, "/api/tweet");
+      snprintf(body, sizeof body,
+               "{\"text\":\"burst reply\",\"reply_to\":\"%s\"}",
+               w->tweets[1].id);
+      send = body;
+    } else {
+      snprintf(path, sizeof path, "/api/users/%s/follow", w->names[0]);
+      if (bursts[b][0] == 'u') {
+        method = "DELETE";
+        send = NULL;
+      }
+    }
+    pthread_barrier_wait(&w->barrier);
+    tc_response_t r;
+    bool sent = tc_try_request(clients[me], method, path, send,
+                               send ? strlen(send) : 0, NULL, &r);
+    atomic_fetch_add(&w->ops, 1);
+    snprintf(what, sizeof what, "burst %s %s as %s", method, path,
+             w->names[me]);
+    if (sent && (r.status == 200 || r.status == 201)) {
+      atomic_fetch_add(&w->by_status[r.status == 200 ? 0 : 1], 1);
+      if (r.status == 201 && tc_json_str(&r, "id")) {
+        add_tweet(w, tc_json_str(&r, "id"), me);
+      }
+    } else if (sent && r.status == 409) {
+      atomic_fetch_add(&w->by_status[3], 1);
+    } else {
+      atomic_fetch_add(&w->by_status[sent ? 4 : 5], 1);
       note_bad(w, what, r.status, r.body);
     }
     tc_response_free(&r);
@@ -322,9 +382,24 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
   return bad;
 }
 
+/* The world of a running test, for the teardown to stop its servers if
+ * the test fails half-way. */
+static world_t *current;
+
+static int group_teardown(void **state) {
+  (void)state;
+  if (current) {
+    for (int i = 0; i < 2; i++) {
+      tc_server_kill(&current->servers[i], SIGTERM);
+    }
+  }
+  return 0;
+}
+
 static void test_mixed_workload_keeps_counters_true(void **state) {
   (void)state;
   world_t *w = calloc(1, sizeof *w);
+  current = w;
   pthread_mutex_init(&w->mu, NULL);
   snprintf(w->db_name, sizeof w->db_name, "social_cons_%d", (int)getpid());
   for (int i = 0; i < 2; i++) {
@@ -346,9 +421,11 @@ static void test_mixed_workload_keeps_counters_true(void **state) {
   unsigned seed = env ? (unsigned)strtoul(env, NULL, 10)
                       : (unsigned)time(NULL) ^ (unsigned)getpid();
   fprintf(stderr, "seed %u (CHORUS_SOCIAL_SEED=%u repeats it)\n", seed, seed);
+  pthread_barrier_init(&w->barrier, NULL, N_WORKERS);
   worker_t workers[N_WORKERS];
   pthread_t threads[N_WORKERS];
   int64_t started = tc_now_ms();
+  w->deadline = started + RUN_MS;
   for (int i = 0; i < N_WORKERS; i++) {
     workers[i] = (worker_t){w, i, seed + (unsigned)i * 7919u};
     pthread_create(&threads[i], NULL, worker_main, &workers[i]);
@@ -391,6 +468,8 @@ static void test_mixed_workload_keeps_counters_true(void **state) {
   }
   tc_db_close(&db);
   int n_bad = w->n_bad;
+  current = NULL;
+  pthread_barrier_destroy(&w->barrier);
   pthread_mutex_destroy(&w->mu);
   free(w);
   assert_int_equal(n_bad, 0);
@@ -419,5 +498,5 @@ int main(void) {
       cmocka_unit_test(test_mixed_workload_keeps_counters_true),
       cmocka_unit_test(test_shared_database_counters_are_true),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -1,0 +1,598 @@
+/*
+ * hub.c - see hub.h.
+ */
+#include "hub.h"
+
+#include <civetweb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bsonx.h"
+#include "follows.h"
+#include "render.h"
+#include "sessions.h"
+#include "tweets.h"
+#include "users.h"
+
+typedef struct held {
+  int64_t seq;
+  char *json;
+  size_t len;
+} held_t;
+
+typedef struct client {
+  ws_conn_id_t id;
+  bson_oid_t user;
+  bson_oid_t *followees; /* sorted */
+  size_t n_followees;
+  bson_oid_t subs[HUB_MAX_SUBSCRIPTIONS];
+  size_t n_subs;
+  int64_t since;     /* resume point asked for (0: none) */
+  int64_t last_sent;
+  bool ready;        /* followees loaded and backlog sent */
+  bool closed;
+  held_t *held;
+  size_t n_held;
+  bool overflow;
+  int refs;          /* the list, and a pending resume job */
+  struct client *prev, *next;
+  struct client *job_next;
+} client_t;
+
+struct hub {
+  db_t *db;
+  sync_t *sync;
+  ws_server_t *ws;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  client_t *clients;
+  size_t n_clients;
+  client_t *jobs, *jobs_tail;
+  bool stopping;
+  pthread_t worker;
+};
+
+static int oid_cmp(const void *a, const void *b) {
+  return bson_oid_compare(a, b);
+}
+
+static void client_unref(client_t *c) {
+  if (--c->refs > 0) {
+    return;
+  }
+  for (size_t i = 0; i < c->n_held; i++) {
+    bson_free(c->held[i].json);
+  }
+  bson_free(c->held);
+  bson_free(c->followees);
+  bson_free(c);
+}
+
+/* ---- who sees what ---- */
+
+static bool oid_in_array(const bson_iter_t *array, const bson_oid_t *oid) {
+  bson_iter_t it;
+  if (!BSON_ITER_HOLDS_ARRAY(array) || !bson_iter_recurse(array, &it)) {
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    if (BSON_ITER_HOLDS_OID(&it) && bson_oid_equal(bson_iter_oid(&it), oid)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Under hub->mu. */
+static bool sees(const client_t *c, const bson_t *audience) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, audience, "users") &&
+      oid_in_array(&it, &c->user)) {
+    return true;
+  }
+  if (bson_iter_init_find(&it, audience, "author") &&
+      BSON_ITER_HOLDS_OID(&it)) {
+    const bson_oid_t *author = bson_iter_oid(&it);
+    if (bson_oid_equal(author, &c->user) ||
+        bsearch(author, c->followees, c->n_followees, sizeof(bson_oid_t),
+                oid_cmp)) {
+      return true;
+    }
+  }
+  if (c->n_subs && bson_iter_init_find(&it, audience, "tweets")) {
+    for (size_t i = 0; i < c->n_subs; i++) {
+      if (oid_in_array(&it, &c->subs[i])) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+static char *message_json(const event_t *e, size_t *len) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&doc, "seq", e->seq);
+  BSON_APPEND_UTF8(&doc, "type", e->type);
+  BSON_APPEND_DOCUMENT(&doc, "data", &e->data);
+  char *json = bson_as_relaxed_extended_json(&doc, len);
+  bson_destroy(&doc);
+  return json;
+}
+
+static void send_reload(hub_t *hub, client_t *c, int64_t head) {
+  char json[96];
+  int n = snprintf(json, sizeof json,
+                   "{\"seq\":%lld,\"type\":\"reload\",\"data\":{}}",
+                   (long long)head);
+  ws_server_send(hub->ws, c->id, json, (size_t)n);
+}
+
+/* Keeps a client's followee set in step with its own follows. */
+static void apply_follow(client_t *c, const event_t *e) {
+  bson_iter_t it;
+  bson_oid_t follower, followee;
+  bool following = false;
+  if (!(bson_iter_init_find(&it, &e->data, "follower_id") &&
+        BSON_ITER_HOLDS_OID(&it))) {
+    return;
+  }
+  bson_oid_copy(bson_iter_oid(&it), &follower);
+  if (!bson_oid_equal(&follower, &c->user) ||
+      !(bson_iter_init_find(&it, &e->data, "followee_id") &&
+        BSON_ITER_HOLDS_OID(&it))) {
+    return;
+  }
+  bson_oid_copy(bson_iter_oid(&it), &followee);
+  if (bson_iter_init_find(&it, &e->data, "following") &&
+      BSON_ITER_HOLDS_BOOL(&it)) {
+    following = bson_iter_bool(&it);
+  }
+  bson_oid_t *found = bsearch(&followee, c->followees, c->n_followees,
+                              sizeof(bson_oid_t), oid_cmp);
+  if (following && !found) {
+    c->followees = bson_realloc(c->followees,
+                                sizeof(bson_oid_t) * (c->n_followees + 1));
+    c->followees[c->n_followees++] = followee;
+    qsort(c->followees, c->n_followees, sizeof(bson_oid_t), oid_cmp);
+  } else if (!following && found) {
+    size_t i = (size_t)(found - c->followees);
+    memmove(found, found + 1,
+            sizeof(bson_oid_t) * (c->n_followees - i - 1));
+    c->n_followees--;
+  }
+}
+
+void hub_on_event(void *ctx, const event_t *e) {
+  hub_t *hub = ctx;
+  size_t len = 0;
+  char *json = NULL;
+  bool is_follow = !strcmp(e->type, "follow");
+  pthread_mutex_lock(&hub->mu);
+  for (client_t *c = hub->clients; c; c = c->next) {
+    if (is_follow) {
+      apply_follow(c, e);
+    }
+    if (e->seq <= c->last_sent || !sees(c, &e->audience)) {
+      continue;
+    }
+    if (!json) {
+      json = message_json(e, &len);
+    }
+    if (c->ready) {
+      ws_server_send(hub->ws, c->id, json, len);
+      c->last_sent = e->seq;
+    } else if (c->n_held < HUB_HELD_MAX) {
+      if (!c->held) {
+        c->held = bson_malloc(sizeof *c->held * HUB_HELD_MAX);
+      }
+      c->held[c->n_held++] = (held_t){e->seq, bson_strdup(json), len};
+    } else {
+      c->overflow = true;
+    }
+  }
+  pthread_mutex_unlock(&hub->mu);
+  bson_free(json);
+}
+
+/* ---- resume worker ---- */
+
+static void run_job(hub_t *hub, client_t *c) {
+  bson_oid_t *followees = NULL;
+  size_t n = 0;
+  chorus_error_t err;
+  bool ok = follows_followees(hub->db, hub->sync, &c->user, &followees, &n,
+                              &err);
+  if (ok) {
+    qsort(followees, n, sizeof *followees, oid_cmp);
+  }
+  event_t *backlog = NULL;
+  size_t n_backlog = 0;
+  bool gone = false;
+  if (ok && c->since > 0) {
+    ok = events_read_since(sync_events(hub->sync), c->since, HUB_RESUME_MAX,
+                           &backlog, &n_backlog, &gone, &err);
+    gone = gone || n_backlog == HUB_RESUME_MAX;
+  }
+  pthread_mutex_lock(&hub->mu);
+  if (!c->closed) {
+    if (!ok) {
+      ws_server_close(hub->ws, c->id, 1011, "try again");
+    } else {
+      c->followees = followees;
+      c->n_followees = n;
+      followees = NULL;
+      int64_t head = events_head(sync_events(hub->sync));
+      if (c->since > head) {
+        gone = true; /* a point this log never reached: start over */
+        c->last_sent = 0;
+      }
+      if (gone || c->overflow) {
+        send_reload(hub, c, head);
+        c->last_sent = head;
+      }
+      for (size_t i = 0; !gone && i < n_backlog; i++) {
+        const event_t *e = &backlog[i];
+        if (e->seq > c->last_sent && sees(c, &e->audience)) {
+          size_t len;
+          char *json = message_json(e, &len);
+          ws_server_send(hub->ws, c->id, json, len);
+          bson_free(json);
+          c->last_sent = e->seq;
+        }
+      }
+      for (size_t i = 0; i < c->n_held; i++) {
+        if (c->held[i].seq > c->last_sent) {
+          ws_server_send(hub->ws, c->id, c->held[i].json, c->held[i].len);
+          c->last_sent = c->held[i].seq;
+        }
+        bson_free(c->held[i].json);
+      }
+      c->n_held = 0;
+      bson_free(c->held);
+      c->held = NULL;
+      c->ready = true;
+    }
+  }
+  client_unref(c);
+  pthread_mutex_unlock(&hub->mu);
+  bson_free(followees);
+  events_free(backlog, n_backlog);
+}
+
+static void *worker_main(void *arg) {
+  hub_t *hub = arg;
+  pthread_mutex_lock(&hub->mu);
+  while (!hub->stopping) {
+    client_t *c = hub->jobs;
+    if (!c) {
+      pthread_cond_wait(&hub->cv, &hub->mu);
+      continue;
+    }
+    hub->jobs = c->job_next;
+    if (!hub->jobs) {
+      hub->jobs_tail = NULL;
+    }
+    pthread_mutex_unlock(&hub->mu);
+    run_job(hub, c);
+    pthread_mutex_lock(&hub->mu);
+  }
+  pthread_mutex_unlock(&hub->mu);
+  return NULL;
+}
+
+/* ---- WebSocket callbacks ---- */
+
+static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
+                       const char *query, void **user_data) {
+  hub_t *hub = ctx;
+  char token[SESSION_TOKEN_LEN + 2];
+  if (!cookie ||
+      mg_get_cookie(cookie, SESSION_COOKIE, token, sizeof token) <= 0) {
+    return false;
+  }
+  bson_oid_t user;
+  chorus_error_t err;
+  mongoc_client_t *client = db_acquire(hub->db);
+  bool ok = sessions_resolve(hub->db, client, token, &user, &err);
+  db_release(hub->db, client);
+  if (!ok) {
+    return false;
+  }
+  client_t *c = bson_malloc0(sizeof *c);
+  c->id = id;
+  c->user = user;
+  char since[32];
+  if (query && mg_get_var(query, strlen(query), "since", since,
+                          sizeof since) > 0) {
+    c->since = strtoll(since, NULL, 10);
+    if (c->since < 0) {
+      c->since = 0;
+    }
+  }
+  c->last_sent = c->since;
+  c->refs = 1;
+  *user_data = c;
+  return true;
+}
+
+static void on_open(void *ctx, ws_conn_id_t id, void *user_data) {
+  (void)id;
+  hub_t *hub = ctx;
+  client_t *c = user_data;
+  pthread_mutex_lock(&hub->mu);
+  c->next = hub->clients;
+  if (hub->clients) {
+    hub->clients->prev = c;
+  }
+  hub->clients = c;
+  hub->n_clients++;
+  c->refs++; /* the job */
+  if (hub->jobs_tail) {
+    hub->jobs_tail->job_next = c;
+  } else {
+    hub->jobs = c;
+  }
+  hub->jobs_tail = c;
+  pthread_cond_signal(&hub->cv);
+  pthread_mutex_unlock(&hub->mu);
+}
+
+static void reply_error(hub_t *hub, ws_conn_id_t id, const char *message) {
+  bson_t doc = BSON_INITIALIZER, data;
+  BSON_APPEND_INT64(&doc, "seq", 0);
+  BSON_APPEND_UTF8(&doc, "type", "error");
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "data", &data);
+  BSON_APPEND_UTF8(&data, "message", message);
+  bson_append_document_end(&doc, &data);
+  size_t len;
+  char *json = bson_as_relaxed_extended_json(&doc, &len);
+  ws_server_send(hub->ws, id, json, len);
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
+                       const char *data, size_t len) {
+  hub_t *hub = ctx;
+  client_t *c = user_data;
+  bson_error_t berr;
+  bson_t *msg = len && data[0] == '{'
+                    ? bson_new_from_json((const uint8_t *)data, (ssize_t)len,
+                                         &berr)
+                    : NULL;
+  bson_iter_t it, list;
+  const char *type = NULL;
+  if (msg && bson_iter_init_find(&it, msg, "type") &&
+      BSON_ITER_HOLDS_UTF8(&it)) {
+    type = bson_iter_utf8(&it, NULL);
+  }
+  bool subscribe = type && !strcmp(type, "subscribe");
+  bool unsubscribe = type && !strcmp(type, "unsubscribe");
+  if (!(subscribe || unsubscribe) ||
+      !(bson_iter_init_find(&list, msg, "tweets") &&
+        BSON_ITER_HOLDS_ARRAY(&list) && bson_iter_recurse(&list, &it))) {
+    reply_error(hub, id,
+                "expected {\"type\":\"subscribe\"|\"unsubscribe\","
+                "\"tweets\":[id...]}");
+    if (msg) {
+      bson_destroy(msg);
+    }
+    return;
+  }
+  pthread_mutex_lock(&hub->mu);
+  while (bson_iter_next(&it)) {
+    uint32_t n;
+    const char *hex = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n)
+                                                : NULL;
+    if (!hex || n != 24 || !bson_oid_is_valid(hex, n)) {
+      continue;
+    }
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, hex);
+    size_t at = c->n_subs;
+    for (size_t i = 0; i < c->n_subs; i++) {
+      if (bson_oid_equal(&c->subs[i], &oid)) {
+        at = i;
+      }
+    }
+    if (subscribe && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
+      c->subs[c->n_subs++] = oid;
+    } else if (unsubscribe && at < c->n_subs) {
+      c->subs[at] = c->subs[--c->n_subs];
+    }
+  }
+  pthread_mutex_unlock(&hub->mu);
+  bson_destroy(msg);
+}
+
+static void on_close(void *ctx, ws_conn_id_t id, void *user_data) {
+  (void)id;
+  hub_t *hub = ctx;
+  client_t *c = user_data;
+  if (!c) {
+    return;
+  }
+  pthread_mutex_lock(&hub->mu);
+  c->closed = true;
+  if (c->prev || c->next || hub->clients == c) {
+    if (c->prev) {
+      c->prev->next = c->next;
+    } else {
+      hub->clients = c->next;
+    }
+    if (c->next) {
+      c->next->prev = c->prev;
+    }
+    hub->n_clients--;
+  }
+  client_unref(c);
+  pthread_mutex_unlock(&hub->mu);
+}
+
+void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb) {
+  memset(cb, 0, sizeof *cb);
+  cb->ctx = hub;
+  cb->on_upgrade = on_upgrade;
+  cb->on_open = on_open;
+  cb->on_message = on_message;
+  cb->on_close = on_close;
+}
+
+void hub_set_ws(hub_t *hub, ws_server_t *ws) { hub->ws = ws; }
+
+/* ---- enrichment: what clients see of an event ---- */
+
+static void append_tweet(bson_t *data, const tweet_t *t) {
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(data, "tweet", &sub);
+  render_tweet(&sub, t);
+  bson_append_document_end(data, &sub);
+  BSON_APPEND_INT64(data, "version", t->version);
+}
+
+bool hub_enrich(void *ctx, const char *type, const bson_t *skeleton,
+                bson_t *data) {
+  hub_t *hub = ctx;
+  bson_iter_t it;
+  chorus_error_t err;
+  if (!strncmp(type, "tweet.", 6)) {
+    if (!(bson_iter_init_find(&it, skeleton, "tweet") &&
+          BSON_ITER_HOLDS_OID(&it))) {
+      return false;
+    }
+    char hex[25];
+    bson_oid_to_string(bson_iter_oid(&it), hex);
+    if (!strcmp(type, "tweet.deleted")) {
+      BSON_APPEND_UTF8(data, "id", hex);
+      return true;
+    }
+    tweet_t t;
+    if (!tweets_get(hub->db, hub->sync, NULL, hex, &t, &err)) {
+      return false; /* gone meanwhile: its deletion has its own event */
+    }
+    append_tweet(data, &t);
+    return true;
+  }
+  if (!strcmp(type, "follow") || !strcmp(type, "notification")) {
+    const char *who = !strcmp(type, "follow") ? "follower" : "actor_id";
+    user_name_t names[2];
+    memset(names, 0, sizeof names);
+    bson_iter_t a, b;
+    if (!(bson_iter_init_find(&a, skeleton, who) && BSON_ITER_HOLDS_OID(&a))) {
+      return false;
+    }
+    bson_oid_copy(bson_iter_oid(&a), &names[0].id);
+    bool two = !strcmp(type, "follow") &&
+               bson_iter_init_find(&b, skeleton, "followee") &&
+               BSON_ITER_HOLDS_OID(&b);
+    if (two) {
+      bson_oid_copy(bson_iter_oid(&b), &names[1].id);
+    }
+    mongoc_client_t *client = db_acquire(hub->db);
+    bool ok = users_get_names(hub->db, client, names, two ? 2 : 1, &err);
+    db_release(hub->db, client);
+    if (!ok) {
+      return false;
+    }
+    if (two) {
+      BSON_APPEND_UTF8(data, "follower", names[0].username);
+      BSON_APPEND_UTF8(data, "followee", names[1].username);
+      BSON_APPEND_OID(data, "follower_id", &names[0].id);
+      BSON_APPEND_OID(data, "followee_id", &names[1].id);
+      bson_iter_t f;
+      BSON_APPEND_BOOL(data, "following",
+                       bson_iter_init_find(&f, skeleton, "following") &&
+                           BSON_ITER_HOLDS_BOOL(&f) && bson_iter_bool(&f));
+      return true;
+    }
+    /* A notification, shaped as GET /api/notifications shows it. */
+    notification_page_t page;
+    memset(&page, 0, sizeof page);
+    notification_t n;
+    memset(&n, 0, sizeof n);
+    bson_iter_t f;
+    if (bson_iter_init_find(&f, skeleton, "_id") && BSON_ITER_HOLDS_OID(&f)) {
+      bson_oid_copy(bson_iter_oid(&f), &n.id);
+    }
+    if (bson_iter_init_find(&f, skeleton, "type") &&
+        BSON_ITER_HOLDS_UTF8(&f)) {
+      const char *t = bson_iter_utf8(&f, NULL);
+      n.type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
+               : !strcmp(t, "like") ? NOTIFY_LIKE
+                                    : NOTIFY_REPLY;
+    }
+    if (bson_iter_init_find(&f, skeleton, "tweet_id") &&
+        BSON_ITER_HOLDS_OID(&f)) {
+      bson_oid_copy(bson_iter_oid(&f), &n.tweet);
+      n.has_tweet = true;
+    }
+    if (bson_iter_init_find(&f, skeleton, "created_at") &&
+        BSON_ITER_HOLDS_DATE_TIME(&f)) {
+      n.created_at_ms = bson_iter_date_time(&f);
+    }
+    n.actor = names[0];
+    page.items = &n;
+    page.n = 1;
+    bson_t rendered = BSON_INITIALIZER;
+    render_notification_page(&rendered, &page);
+    bson_iter_t items, first;
+    if (bson_iter_init_find(&items, &rendered, "items") &&
+        bson_iter_recurse(&items, &first) && bson_iter_next(&first) &&
+        BSON_ITER_HOLDS_DOCUMENT(&first)) {
+      uint32_t len;
+      const uint8_t *doc;
+      bson_iter_document(&first, &len, &doc);
+      bson_t item;
+      if (bson_init_static(&item, doc, len)) {
+        BSON_APPEND_DOCUMENT(data, "notification", &item);
+      }
+    }
+    bson_destroy(&rendered);
+    return true;
+  }
+  return false;
+}
+
+/* ---- life ---- */
+
+hub_t *hub_new(db_t *db, sync_t *sync) {
+  hub_t *hub = bson_malloc0(sizeof *hub);
+  hub->db = db;
+  hub->sync = sync;
+  pthread_mutex_init(&hub->mu, NULL);
+  pthread_cond_init(&hub->cv, NULL);
+  pthread_create(&hub->worker, NULL, worker_main, hub);
+  return hub;
+}
+
+void hub_destroy(hub_t *hub) {
+  if (!hub) {
+    return;
+  }
+  pthread_mutex_lock(&hub->mu);
+  hub->stopping = true;
+  pthread_cond_signal(&hub->cv);
+  pthread_mutex_unlock(&hub->mu);
+  pthread_join(hub->worker, NULL);
+  while (hub->jobs) {
+    client_t *c = hub->jobs;
+    hub->jobs = c->job_next;
+    client_unref(c);
+  }
+  while (hub->clients) {
+    client_t *c = hub->clients;
+    hub->clients = c->next;
+    client_unref(c);
+  }
+  pthread_cond_destroy(&hub->cv);
+  pthread_mutex_destroy(&hub->mu);
+  bson_free(hub);
+}
+
+size_t hub_clients(hub_t *hub) {
+  pthread_mutex_lock(&hub->mu);
+  size_t n = hub->n_clients;
+  pthread_mutex_unlock(&hub->mu);
+  return n;
+}

@@ -1,0 +1,591 @@
+/*
+ * events.c - see events.h.
+ */
+#include "events.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bsonx.h"
+#include "query.h"
+
+#define DB_OUTBOX "outbox"
+#define DB_BELLS "event_bells"
+#define DB_LOG "event_log"
+#define POLL_IDLE_MS 5
+#define GAP_CHECK_EVERY 100 /* idle polls (~0.5 s) */
+#define PUMP_EVERY_MS 500
+
+struct events {
+  db_t *db;
+  sync_t *sync;
+  events_enrich_fn enrich;
+  void *enrich_ctx;
+  events_listener_fn listener;
+  void *listener_ctx;
+  atomic_llong head; /* last delivered */
+  atomic_llong hint; /* highest number known to exist */
+  pthread_t poller, pump;
+  bool running;
+  atomic_bool stopping;
+};
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+events_t *events_new(db_t *db, sync_t *sync, chorus_error_t *err) {
+  (void)err;
+  events_t *ev = bson_malloc0(sizeof *ev);
+  ev->db = db;
+  ev->sync = sync;
+  return ev;
+}
+
+/* ---- writing ---- */
+
+void events_add(txn_t *txn, size_t n, const char *const *types,
+                const bson_t *const *skeletons, const bson_t *const *audiences,
+                bson_oid_t *outbox_id) {
+  bson_oid_init(outbox_id, NULL);
+  bson_t doc = BSON_INITIALIZER, list;
+  BSON_APPEND_OID(&doc, "_id", outbox_id);
+  BSON_APPEND_ARRAY_BEGIN(&doc, "events", &list);
+  for (size_t i = 0; i < n && i < EVENTS_PER_TXN; i++) {
+    char buf[16];
+    const char *key;
+    bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
+    bson_t e;
+    BSON_APPEND_DOCUMENT_BEGIN(&list, key, &e);
+    BSON_APPEND_UTF8(&e, "type", types[i]);
+    BSON_APPEND_DOCUMENT(&e, "data", skeletons[i]);
+    BSON_APPEND_DOCUMENT(&e, "audience", audiences[i]);
+    bson_append_document_end(&list, &e);
+  }
+  bson_append_array_end(&doc, &list);
+  BSON_APPEND_DATE_TIME(&doc, "created_at", db_now_ms());
+  BSON_APPEND_INT64(&doc, "version", 1);
+  txn_add_insert(txn, TXN_MAIN_SHARD, DB_OUTBOX, &doc);
+  bson_destroy(&doc);
+}
+
+void event_batch_init(event_batch_t *b) { memset(b, 0, sizeof *b); }
+
+bson_t *event_batch_add(event_batch_t *b, const char *type,
+                        bson_t **audience) {
+  if (b->n == EVENTS_PER_TXN) {
+    *audience = NULL;
+    return NULL;
+  }
+  size_t i = b->n++;
+  b->types[i] = type;
+  bson_init(&b->skeletons[i]);
+  bson_init(&b->audiences[i]);
+  *audience = &b->audiences[i];
+  return &b->skeletons[i];
+}
+
+void event_batch_cleanup(event_batch_t *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    bson_destroy(&b->skeletons[i]);
+    bson_destroy(&b->audiences[i]);
+  }
+  b->n = 0;
+}
+
+void event_batch_commit(event_batch_t *b, txn_t *txn) {
+  if (b->n > 0) {
+    const bson_t *sk[EVENTS_PER_TXN], *au[EVENTS_PER_TXN];
+    for (size_t i = 0; i < b->n; i++) {
+      sk[i] = &b->skeletons[i];
+      au[i] = &b->audiences[i];
+    }
+    bson_oid_t id;
+    events_add(txn, b->n, b->types, sk, au, &id);
+  }
+  event_batch_cleanup(b);
+}
+
+bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id) {
+  if (op->kind != TXN_INSERT || op->shard != TXN_MAIN_SHARD ||
+      strcmp(op->coll, DB_OUTBOX) != 0 || op->id.value_type != BSON_TYPE_OID) {
+    return false;
+  }
+  bson_oid_copy(&op->id.value.v_oid, outbox_id);
+  return true;
+}
+
+/* The bell already published under key, if any: its seq. */
+static bool find_by_key(mongoc_collection_t *bells, const char *key,
+                        int64_t *seq, bool *found) {
+  bson_t *filter = BCON_NEW("key", BCON_UTF8(key));
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(bells, filter, opts, NULL);
+  const bson_t *doc;
+  bson_iter_t it;
+  *found = false;
+  if (mongoc_cursor_next(cursor, &doc) &&
+      bson_iter_init_find(&it, doc, "_id")) {
+    *seq = bsonx_as_int64(&it);
+    *found = true;
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  return ok;
+}
+
+static void append_event(bson_t *doc, int64_t seq, const char *key,
+                         const char *type, const bson_t *data,
+                         const bson_t *audience, int64_t at) {
+  BSON_APPEND_INT64(doc, "_id", seq);
+  BSON_APPEND_UTF8(doc, "key", key);
+  BSON_APPEND_UTF8(doc, "type", type);
+  BSON_APPEND_DOCUMENT(doc, "data", data);
+  BSON_APPEND_DOCUMENT(doc, "audience", audience);
+  BSON_APPEND_DATE_TIME(doc, "at", at);
+}
+
+/* Publishes one event under key; idempotent. */
+static bool publish_one(events_t *ev, const char *key, const char *type,
+                        const bson_t *skeleton, const bson_t *audience) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
+  int64_t seq = 0;
+  bool found = false, ok = find_by_key(bells, key, &seq, &found);
+  bson_t data = BSON_INITIALIZER;
+  bool keep = true;
+  int64_t at = db_now_ms();
+  if (ok && !found) {
+    db_release(ev->db, client); /* the enricher reads with its own */
+    bson_destroy(&data);
+    keep = ev->enrich(ev->enrich_ctx, type, skeleton, &data);
+    client = db_acquire(ev->db);
+    mongoc_collection_destroy(bells);
+    mongoc_collection_destroy(log);
+    bells = db_collection(ev->db, client, DB_BELLS);
+    log = db_collection(ev->db, client, DB_LOG);
+    int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
+    seq = (hint > head ? hint : head) + 1;
+    for (int tries = 0; ok && keep && tries < 10000; tries++, seq++) {
+      bson_t doc = BSON_INITIALIZER;
+      append_event(&doc, seq, key, type, &data, audience, at);
+      bson_error_t berr;
+      bool inserted = mongoc_collection_insert_one(bells, &doc, NULL, NULL,
+                                                   &berr);
+      bson_destroy(&doc);
+      if (inserted) {
+        found = true;
+        break;
+      }
+      if (!chorus_bson_error_is_duplicate(&berr)) {
+        ok = false;
+        break;
+      }
+      /* Number taken, or our key published by someone else meanwhile. */
+      int64_t other;
+      bool by_key;
+      if (find_by_key(bells, key, &other, &by_key) && by_key) {
+        seq = other;
+        found = true;
+        break;
+      }
+    }
+  }
+  if (ok && found) {
+    /* The copy kept for resume (a duplicate means it is there). */
+    bson_t doc = BSON_INITIALIZER;
+    append_event(&doc, seq, key, type, &data, audience, at);
+    bson_error_t berr;
+    if (!mongoc_collection_insert_one(log, &doc, NULL, NULL, &berr) &&
+        !chorus_bson_error_is_duplicate(&berr)) {
+      ok = false;
+    }
+    bson_destroy(&doc);
+    long long hint = atomic_load(&ev->hint);
+    while (seq > hint &&
+           !atomic_compare_exchange_weak(&ev->hint, &hint, seq)) {
+    }
+  }
+  bson_destroy(&data);
+  mongoc_collection_destroy(log);
+  mongoc_collection_destroy(bells);
+  db_release(ev->db, client);
+  return ok && (found || !keep);
+}
+
+/* Publishes every event of an outbox document, then deletes it. */
+static void publish_outbox(events_t *ev, const bson_t *outbox) {
+  bson_iter_t it, list, e;
+  char hex[25];
+  if (!bson_iter_init_find(&it, outbox, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
+    return;
+  }
+  bson_oid_t id;
+  bson_oid_copy(bson_iter_oid(&it), &id);
+  bson_oid_to_string(&id, hex);
+  bool ok = true;
+  if (bson_iter_init_find(&it, outbox, "events") &&
+      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &list)) {
+    for (int i = 0; ok && bson_iter_next(&list); i++) {
+      if (!bson_iter_recurse(&list, &e)) {
+        continue;
+      }
+      const char *type = "";
+      bson_t skeleton = BSON_INITIALIZER, audience = BSON_INITIALIZER;
+      while (bson_iter_next(&e)) {
+        const char *k = bson_iter_key(&e);
+        uint32_t len;
+        const uint8_t *data;
+        if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&e)) {
+          type = bson_iter_utf8(&e, NULL);
+        } else if ((!strcmp(k, "data") || !strcmp(k, "audience")) &&
+                   BSON_ITER_HOLDS_DOCUMENT(&e)) {
+          bson_iter_document(&e, &len, &data);
+          bson_t sub;
+          if (bson_init_static(&sub, data, len)) {
+            bson_concat(!strcmp(k, "data") ? &skeleton : &audience, &sub);
+          }
+        }
+      }
+      char key[40];
+      snprintf(key, sizeof key, "%s:%d", hex, i);
+      ok = publish_one(ev, key, type, &skeleton, &audience);
+      bson_destroy(&skeleton);
+      bson_destroy(&audience);
+    }
+  }
+  if (ok) {
+    mongoc_client_t *client = db_acquire(ev->db);
+    mongoc_collection_t *coll = db_collection(ev->db, client, DB_OUTBOX);
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
+    bson_error_t berr;
+    mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
+    bson_destroy(filter);
+    mongoc_collection_destroy(coll);
+    db_release(ev->db, client);
+  }
+}
+
+void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
+  if (!ev->running) {
+    return; /* not started: the pump of a running server publishes it */
+  }
+  bson_value_t id = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(outbox_id, &id.value.v_oid);
+  bson_t *doc;
+  bool found;
+  chorus_error_t err;
+  if (query_by_id(ev->db, ev->sync, DB_OUTBOX, &id, &doc, &found, &err) &&
+      found) {
+    publish_outbox(ev, doc);
+    bson_destroy(doc);
+  }
+}
+
+/* ---- reading ---- */
+
+static bool event_from_bson(const bson_t *doc, event_t *e) {
+  bson_iter_t it;
+  memset(e, 0, sizeof *e);
+  bson_init(&e->data);
+  bson_init(&e->audience);
+  if (!bson_iter_init(&it, doc)) {
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    const char *k = bson_iter_key(&it);
+    uint32_t len;
+    const uint8_t *data;
+    if (!strcmp(k, "_id")) {
+      e->seq = bsonx_as_int64(&it);
+    } else if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, e->type, sizeof e->type);
+    } else if ((!strcmp(k, "data") || !strcmp(k, "audience")) &&
+               BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      bson_iter_document(&it, &len, &data);
+      bson_t sub;
+      if (bson_init_static(&sub, data, len)) {
+        bson_concat(!strcmp(k, "data") ? &e->data : &e->audience, &sub);
+      }
+    } else if (!strcmp(k, "at") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      e->at_ms = bson_iter_date_time(&it);
+    }
+  }
+  return e->seq > 0;
+}
+
+static void event_cleanup(event_t *e) {
+  bson_destroy(&e->data);
+  bson_destroy(&e->audience);
+}
+
+void events_free(event_t *events, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    event_cleanup(&events[i]);
+  }
+  bson_free(events);
+}
+
+/* Finds one document of coll by filter/sort; copies it. */
+static bool find_first(events_t *ev, const char *coll_name,
+                       const bson_t *filter, const bson_t *sort,
+                       bson_t **out) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  mongoc_collection_t *coll = db_collection(ev->db, client, coll_name);
+  bson_t opts = BSON_INITIALIZER;
+  if (sort) {
+    BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+  }
+  BSON_APPEND_INT64(&opts, "limit", 1);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  const bson_t *doc;
+  *out = mongoc_cursor_next(cursor, &doc) ? bson_copy(doc) : NULL;
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&opts);
+  mongoc_collection_destroy(coll);
+  db_release(ev->db, client);
+  return ok;
+}
+
+static bool deliver_doc(events_t *ev, const bson_t *doc) {
+  event_t e;
+  bool ok = event_from_bson(doc, &e);
+  if (ok) {
+    ev->listener(ev->listener_ctx, &e);
+    atomic_store(&ev->head, e.seq);
+  }
+  event_cleanup(&e);
+  return ok;
+}
+
+static void *poller_main(void *arg) {
+  events_t *ev = arg;
+  int idle = 0;
+  while (!atomic_load(&ev->stopping)) {
+    int64_t next = atomic_load(&ev->head) + 1;
+    bson_t *filter = BCON_NEW("_id", BCON_INT64(next));
+    bson_t *doc = NULL;
+    bool ok = find_first(ev, DB_BELLS, filter, NULL, &doc);
+    bson_destroy(filter);
+    if (ok && doc) {
+      deliver_doc(ev, doc);
+      bson_destroy(doc);
+      idle = 0;
+      continue;
+    }
+    if (++idle % GAP_CHECK_EVERY == 0) {
+      /* A later number exists but `next` is not among the bells (it was
+       * collected while this server was behind): take it from the log. */
+      bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_INT64(next), "}");
+      bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
+      bson_t *first = NULL;
+      if (find_first(ev, DB_BELLS, later, sort, &first) && first) {
+        bson_t *exact = BCON_NEW("_id", BCON_INT64(next));
+        bson_t *logged = NULL;
+        if (find_first(ev, DB_LOG, exact, NULL, &logged) && logged) {
+          deliver_doc(ev, logged);
+          bson_destroy(logged);
+        } else {
+          fprintf(stderr, "chorusd: event %lld is lost; skipping it\n",
+                  (long long)next);
+          atomic_store(&ev->head, next);
+        }
+        bson_destroy(exact);
+        bson_destroy(first);
+      }
+      bson_destroy(sort);
+      bson_destroy(later);
+      continue;
+    }
+    sleep_ms(POLL_IDLE_MS);
+  }
+  return NULL;
+}
+
+static void *pump_main(void *arg) {
+  events_t *ev = arg;
+  while (!atomic_load(&ev->stopping)) {
+    for (int i = 0; i < PUMP_EVERY_MS / 50 && !atomic_load(&ev->stopping);
+         i++) {
+      sleep_ms(50);
+    }
+    int64_t now = db_now_ms();
+    /* Outbox documents whose coordinator did not publish them. */
+    bson_t *stale = BCON_NEW("created_at", "{", "$lt",
+                             BCON_DATE_TIME(now - EVENTS_PUMP_AGE_MS), "}");
+    bson_t *sort = BCON_NEW("created_at", BCON_INT32(1));
+    query_result_t r;
+    chorus_error_t err;
+    if (query_visible(ev->db, ev->sync, DB_OUTBOX, stale, sort, 64, &r,
+                      &err)) {
+      for (size_t i = 0; i < r.n; i++) {
+        publish_outbox(ev, r.docs[i]);
+      }
+      query_result_free(&r);
+    }
+    bson_destroy(sort);
+    bson_destroy(stale);
+    /* Bells older than they are needed. */
+    mongoc_client_t *client = db_acquire(ev->db);
+    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+    bson_t *old = BCON_NEW("at", "{", "$lt",
+                           BCON_DATE_TIME(now - EVENTS_BELL_KEEP_MS), "}");
+    bson_error_t berr;
+    mongoc_collection_delete_many(bells, old, NULL, NULL, &berr);
+    bson_destroy(old);
+    mongoc_collection_destroy(bells);
+    db_release(ev->db, client);
+  }
+  return NULL;
+}
+
+/* The highest number in coll, or 0. */
+static int64_t max_seq(events_t *ev, const char *coll) {
+  bson_t empty = BSON_INITIALIZER;
+  bson_t *sort = BCON_NEW("_id", BCON_INT32(-1));
+  bson_t *doc = NULL;
+  int64_t seq = 0;
+  bson_iter_t it;
+  if (find_first(ev, coll, &empty, sort, &doc) && doc &&
+      bson_iter_init_find(&it, doc, "_id")) {
+    seq = bsonx_as_int64(&it);
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  bson_destroy(sort);
+  return seq;
+}
+
+static bool create_collections(events_t *ev, chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  bson_error_t berr;
+  mongoc_database_t *database =
+      mongoc_client_get_database(client, db_name(ev->db));
+  bson_t *opts = BCON_NEW("capped", BCON_BOOL(true), "size",
+                          BCON_INT64((int64_t)EVENTS_LOG_MAX * 2048), "max",
+                          BCON_INT64(EVENTS_LOG_MAX));
+  mongoc_collection_t *log =
+      mongoc_database_create_collection(database, DB_LOG, opts, &berr);
+  bool ok = log != NULL || berr.code == 48; /* NamespaceExists */
+  if (log) {
+    mongoc_collection_destroy(log);
+  }
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "create event_log");
+  }
+  bson_destroy(opts);
+  mongoc_database_destroy(database);
+  db_release(ev->db, client);
+  return ok && db_ensure_event_indexes(ev->db, err);
+}
+
+bool events_start(events_t *ev, events_enrich_fn enrich, void *enrich_ctx,
+                  events_listener_fn listener, void *listener_ctx,
+                  chorus_error_t *err) {
+  ev->enrich = enrich;
+  ev->enrich_ctx = enrich_ctx;
+  ev->listener = listener;
+  ev->listener_ctx = listener_ctx;
+  if (!create_collections(ev, err)) {
+    return false;
+  }
+  int64_t bells = max_seq(ev, DB_BELLS), log = max_seq(ev, DB_LOG);
+  int64_t head = bells > log ? bells : log;
+  atomic_store(&ev->head, head);
+  atomic_store(&ev->hint, head);
+  if (pthread_create(&ev->poller, NULL, poller_main, ev) != 0 ||
+      pthread_create(&ev->pump, NULL, pump_main, ev) != 0) {
+    chorus_error_set(err, 500, "thread", "cannot start the event threads");
+    return false;
+  }
+  ev->running = true;
+  return true;
+}
+
+void events_destroy(events_t *ev) {
+  if (!ev) {
+    return;
+  }
+  if (ev->running) {
+    atomic_store(&ev->stopping, true);
+    pthread_join(ev->poller, NULL);
+    pthread_join(ev->pump, NULL);
+  }
+  bson_free(ev);
+}
+
+int64_t events_head(events_t *ev) { return atomic_load(&ev->head); }
+
+bool events_read_since(events_t *ev, int64_t since, size_t max,
+                       event_t **events, size_t *n, bool *gone,
+                       chorus_error_t *err) {
+  *events = NULL;
+  *n = 0;
+  *gone = false;
+  /* The oldest kept event must be at most since + 1. */
+  bson_t empty = BSON_INITIALIZER;
+  bson_t *asc = BCON_NEW("_id", BCON_INT32(1));
+  bson_t *oldest = NULL;
+  if (!find_first(ev, DB_LOG, &empty, asc, &oldest)) {
+    bson_destroy(asc);
+    chorus_error_set(err, 503, "db_unavailable",
+                     "The database is unavailable; try again shortly");
+    return false;
+  }
+  bson_iter_t it;
+  int64_t first = 0;
+  if (oldest && bson_iter_init_find(&it, oldest, "_id")) {
+    first = bsonx_as_int64(&it);
+  }
+  if (oldest) {
+    bson_destroy(oldest);
+  }
+  int64_t head = atomic_load(&ev->head);
+  if ((first > since + 1) || (first == 0 && since < head)) {
+    *gone = true;
+    bson_destroy(asc);
+    return true;
+  }
+  bson_t *filter = BCON_NEW("_id", "{", "$gt", BCON_INT64(since), "}");
+  mongoc_client_t *client = db_acquire(ev->db);
+  mongoc_collection_t *coll = db_collection(ev->db, client, DB_LOG);
+  bson_t opts = BSON_INITIALIZER;
+  BSON_APPEND_DOCUMENT(&opts, "sort", asc);
+  BSON_APPEND_INT64(&opts, "limit", (int64_t)max);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  const bson_t *doc;
+  *events = bson_malloc0(sizeof **events * (max + 1));
+  while (*n < max && mongoc_cursor_next(cursor, &doc)) {
+    if (event_from_bson(doc, &(*events)[*n])) {
+      (*n)++;
+    } else {
+      event_cleanup(&(*events)[*n]);
+    }
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "read event log");
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&opts);
+  mongoc_collection_destroy(coll);
+  db_release(ev->db, client);
+  bson_destroy(filter);
+  bson_destroy(asc);
+  return ok;
+}

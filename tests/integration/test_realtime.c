@@ -1,0 +1,383 @@
+/*
+ * test_realtime.c - committed changes pushed over WebSockets, with real
+ * servers, the real database and a real WebSocket client (libwebsockets).
+ *
+ * Covers: a tweet posted on server A reaching a follower connected to
+ * server B; per-user filtering (no one gets another user's notifications or
+ * tweets of people they do not follow); watching tweets by id; resume on
+ * the OTHER server after a disconnect with nothing missed or duplicated;
+ * strictly increasing seq; bad frames and oversized messages closing only
+ * that connection; unauthenticated upgrades refused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "testclient.h"
+#include "wsclient.h"
+
+#define PASSWORD "correct horse battery"
+#define WAIT_MS 5000
+
+typedef struct user {
+  char name[31];
+  char cookie[128];
+  tc_client_t *http;
+} user_t;
+
+static void user_new(user_t *u, const char *base, const char *prefix) {
+  tc_unique_name(prefix, u->name);
+  u->http = tc_client_new(base);
+  tc_register(u->http, u->name, PASSWORD);
+  char token[100];
+  assert_true(tc_cookie(u->http, "chorus_session", token, sizeof token));
+  snprintf(u->cookie, sizeof u->cookie, "chorus_session=%s", token);
+}
+
+/* The WebSocket URL a server advertises in /api/config. */
+static void ws_url(const char *base, char *out, size_t size) {
+  tc_client_t *c = tc_client_new(base);
+  tc_response_t r;
+  tc_get(c, "/api/config", &r);
+  tc_assert_status(&r, 200);
+  const char *url = tc_json_str(&r, "ws_url");
+  assert_non_null(url);
+  assert_int_equal(strncmp(url, "ws://", 5), 0);
+  bson_strncpy(out, url, size);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+static tc_ws_t *connect_as(const user_t *u, const char *base,
+                           const char *query) {
+  char url[256], full[320];
+  ws_url(base, url, sizeof url);
+  snprintf(full, sizeof full, "%s%s%s", url, query ? "?" : "",
+           query ? query : "");
+  int status = 0;
+  tc_ws_t *ws = tc_ws_connect(full, u->cookie, &status);
+  if (!ws) {
+    fail_msg("WebSocket upgrade to %s refused: HTTP %d", full, status);
+  }
+  return ws;
+}
+
+/* The next message, parsed; fails after WAIT_MS. */
+static bson_t *next_message(tc_ws_t *ws) {
+  char *text = tc_ws_recv(ws, WAIT_MS);
+  if (!text) {
+    fail_msg("no WebSocket message within %d ms", WAIT_MS);
+  }
+  bson_error_t err;
+  bson_t *doc = bson_new_from_json((const uint8_t *)text, -1, &err);
+  if (!doc) {
+    fail_msg("message is not JSON: %s", text);
+  }
+  bson_free(text);
+  return doc;
+}
+
+static const char *str_at(const bson_t *doc, const char *path) {
+  bson_iter_t it, found;
+  if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &found) &&
+      BSON_ITER_HOLDS_UTF8(&found)) {
+    return bson_iter_utf8(&found, NULL);
+  }
+  return NULL;
+}
+
+static int64_t int_at(const bson_t *doc, const char *path) {
+  bson_iter_t it, found;
+  if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &found) &&
+      BSON_ITER_HOLDS_NUMBER(&found)) {
+    return bson_iter_as_int64(&found);
+  }
+  return -1;
+}
+
+/* Reads messages until one of `type` arrives; checks seq increases. */
+static bson_t *wait_for(tc_ws_t *ws, const char *type, int64_t *last_seq) {
+  for (;;) {
+    bson_t *m = next_message(ws);
+    int64_t seq = int_at(m, "seq");
+    if (last_seq && seq > 0) {
+      assert_true(seq > *last_seq);
+      *last_seq = seq;
+    }
+    if (!strcmp(str_at(m, "type"), type)) {
+      return m;
+    }
+    bson_destroy(m);
+  }
+}
+
+static void follow(user_t *who, const char *whom) {
+  char path[96];
+  snprintf(path, sizeof path, "/api/users/%s/follow", whom);
+  tc_response_t r;
+  tc_send(who->http, "POST", path, "{}", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+}
+
+static void test_tweet_on_a_reaches_follower_on_b(void **state) {
+  (void)state;
+  user_t author, fan, stranger;
+  user_new(&author, tc_url_a(), "rta");
+  user_new(&fan, tc_url_b(), "rtf");
+  user_new(&stranger, tc_url_b(), "rts");
+  follow(&fan, author.name);
+  tc_ws_t *fan_ws = connect_as(&fan, tc_url_b(), NULL);
+  tc_ws_t *stranger_ws = connect_as(&stranger, tc_url_b(), NULL);
+  tc_sleep_ms(300); /* the hub loads the followee set */
+
+  char id[25];
+  tc_post_tweet(author.http, "live across servers", id);
+  int64_t seq = 0;
+  bson_t *m = wait_for(fan_ws, "tweet.created", &seq);
+  assert_string_equal(str_at(m, "data.tweet.id"), id);
+  assert_string_equal(str_at(m, "data.tweet.text"), "live across servers");
+  assert_string_equal(str_at(m, "data.tweet.author.username"), author.name);
+  bson_destroy(m);
+
+  /* The stranger follows nobody: its first message is its own tweet. */
+  char own[25];
+  tc_post_tweet(stranger.http, "my own", own);
+  m = wait_for(stranger_ws, "tweet.created", NULL);
+  assert_string_equal(str_at(m, "data.tweet.id"), own);
+  bson_destroy(m);
+
+  tc_ws_close(stranger_ws);
+  tc_ws_close(fan_ws);
+  tc_client_destroy(stranger.http);
+  tc_client_destroy(fan.http);
+  tc_client_destroy(author.http);
+}
+
+static void test_notifications_only_to_their_user(void **state) {
+  (void)state;
+  user_t poster, liker, other;
+  user_new(&poster, tc_url_a(), "rtp");
+  user_new(&liker, tc_url_b(), "rtl");
+  user_new(&other, tc_url_a(), "rto");
+  tc_ws_t *poster_ws = connect_as(&poster, tc_url_b(), NULL);
+  tc_ws_t *other_ws = connect_as(&other, tc_url_b(), NULL);
+  tc_sleep_ms(300);
+  char id[25], path[96];
+  tc_post_tweet(poster.http, "like me", id);
+  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
+  tc_response_t r;
+  tc_send(liker.http, "POST", path, "{}", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  bson_t *m = wait_for(poster_ws, "notification", NULL);
+  assert_string_equal(str_at(m, "data.notification.type"), "like");
+  assert_string_equal(str_at(m, "data.notification.actor.username"),
+                      liker.name);
+  assert_string_equal(str_at(m, "data.notification.tweet"), id);
+  bson_destroy(m);
+  /* other: nothing of that; its first message is its own tweet. */
+  char own[25];
+  tc_post_tweet(other.http, "other's own", own);
+  m = next_message(other_ws);
+  assert_string_equal(str_at(m, "type"), "tweet.created");
+  assert_string_equal(str_at(m, "data.tweet.id"), own);
+  bson_destroy(m);
+  tc_ws_close(other_ws);
+  tc_ws_close(poster_ws);
+  tc_client_destroy(other.http);
+  tc_client_destroy(liker.http);
+  tc_client_destroy(poster.http);
+}
+
+static void test_watching_a_tweet_by_id(void **state) {
+  (void)state;
+  user_t author, watcher, liker;
+  user_new(&author, tc_url_a(), "rtw");
+  user_new(&watcher, tc_url_b(), "rtv");
+  user_new(&liker, tc_url_a(), "rtk");
+  char id[25], msg[128], path[96];
+  tc_post_tweet(author.http, "watch me", id);
+  tc_ws_t *ws = connect_as(&watcher, tc_url_b(), NULL);
+  snprintf(msg, sizeof msg, "{\"type\":\"subscribe\",\"tweets\":[\"%s\"]}",
+           id);
+  assert_true(tc_ws_send_text(ws, msg, strlen(msg)));
+  tc_sleep_ms(300);
+  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
+  tc_response_t r;
+  tc_send(liker.http, "POST", path, "{}", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  bson_t *m = wait_for(ws, "tweet.updated", NULL);
+  assert_string_equal(str_at(m, "data.tweet.id"), id);
+  assert_int_equal(int_at(m, "data.tweet.like_count"), 1);
+  bson_destroy(m);
+  /* An edit by the author reaches the watcher too. */
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  tc_send(author.http, "PUT", path, "{\"text\":\"watch me, edited\"}", &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  m = wait_for(ws, "tweet.updated", NULL);
+  assert_string_equal(str_at(m, "data.tweet.text"), "watch me, edited");
+  bson_destroy(m);
+  /* A malformed message gets an error, and the connection stays. */
+  assert_true(tc_ws_send_text(ws, "{\"type\":\"dance\"}", 16));
+  m = wait_for(ws, "error", NULL);
+  bson_destroy(m);
+  tc_ws_close(ws);
+  tc_client_destroy(liker.http);
+  tc_client_destroy(watcher.http);
+  tc_client_destroy(author.http);
+}
+
+static void test_resume_on_the_other_server(void **state) {
+  (void)state;
+  user_t author, fan;
+  user_new(&author, tc_url_a(), "rtr");
+  user_new(&fan, tc_url_b(), "rtq");
+  follow(&fan, author.name);
+  tc_ws_t *ws = connect_as(&fan, tc_url_b(), NULL);
+  tc_sleep_ms(300);
+  char first[25];
+  tc_post_tweet(author.http, "before the disconnect", first);
+  int64_t seq = 0;
+  bson_t *m = wait_for(ws, "tweet.created", &seq);
+  assert_string_equal(str_at(m, "data.tweet.id"), first);
+  bson_destroy(m);
+  tc_ws_close(ws);
+
+  /* Missed while away: three tweets. */
+  char missed[3][25];
+  for (int i = 0; i < 3; i++) {
+    char text[32];
+    snprintf(text, sizeof text, "while away %d", i);
+    tc_post_tweet(author.http, text, missed[i]);
+  }
+  /* Back, on server A this time, from the last seq seen. */
+  char query[48];
+  snprintf(query, sizeof query, "since=%lld", (long long)seq);
+  ws = connect_as(&fan, tc_url_a(), query);
+  for (int i = 0; i < 3; i++) {
+    m = wait_for(ws, "tweet.created", &seq);
+    assert_string_equal(str_at(m, "data.tweet.id"), missed[i]);
+    bson_destroy(m);
+  }
+  /* And live again, with no duplicate in between. */
+  char live[25];
+  tc_post_tweet(author.http, "live after resume", live);
+  m = wait_for(ws, "tweet.created", &seq);
+  assert_string_equal(str_at(m, "data.tweet.id"), live);
+  bson_destroy(m);
+  tc_ws_close(ws);
+  tc_client_destroy(fan.http);
+  tc_client_destroy(author.http);
+}
+
+static void test_resume_from_the_start_is_in_order(void **state) {
+  (void)state;
+  user_t u;
+  user_new(&u, tc_url_a(), "rtz");
+  /* From seq 1: the whole kept backlog this user may see, in order, then
+   * live events; or, where seq 1 has left the log, a reload first. */
+  tc_ws_t *ws = connect_as(&u, tc_url_a(), "since=1");
+  char own[25];
+  tc_post_tweet(u.http, "after resume from 1", own);
+  int64_t seq = 0;
+  for (;;) {
+    bson_t *m = next_message(ws);
+    int64_t s = int_at(m, "seq");
+    assert_true(s > seq);
+    seq = s;
+    const char *type = str_at(m, "type");
+    bool done = !strcmp(type, "tweet.created") &&
+                !strcmp(str_at(m, "data.tweet.id"), own);
+    bson_destroy(m);
+    if (done) {
+      break;
+    }
+  }
+  tc_ws_close(ws);
+  tc_client_destroy(u.http);
+}
+
+static void test_resume_from_an_unknown_point_says_reload(void **state) {
+  (void)state;
+  user_t u;
+  user_new(&u, tc_url_b(), "rty");
+  /* A seq this log never issued: the client cannot be brought up to date
+   * from it, so it is told to reload (and resume from the seq given). */
+  tc_ws_t *ws = connect_as(&u, tc_url_b(), "since=999999999999");
+  bson_t *m = next_message(ws);
+  assert_string_equal(str_at(m, "type"), "reload");
+  int64_t head = int_at(m, "seq");
+  assert_true(head >= 0 && head < 999999999999LL);
+  bson_destroy(m);
+  char own[25];
+  tc_post_tweet(u.http, "after the reload", own);
+  m = wait_for(ws, "tweet.created", &head);
+  assert_string_equal(str_at(m, "data.tweet.id"), own);
+  bson_destroy(m);
+  tc_ws_close(ws);
+  tc_client_destroy(u.http);
+}
+
+static void test_bad_frames_close_only_that_connection(void **state) {
+  (void)state;
+  user_t u;
+  user_new(&u, tc_url_a(), "rtb");
+  tc_ws_t *bad = connect_as(&u, tc_url_a(), NULL);
+  tc_ws_t *good = connect_as(&u, tc_url_a(), NULL);
+  int code = 0;
+  assert_true(tc_ws_send_raw_frame(bad, "\x01\x02", 2, true));
+  assert_true(tc_ws_wait_closed(bad, WAIT_MS, &code));
+  assert_int_equal(code, 1003);
+  tc_ws_close(bad);
+
+  tc_ws_t *big = connect_as(&u, tc_url_a(), NULL);
+  char *huge = malloc(10000);
+  memset(huge, 'a', 10000);
+  assert_true(tc_ws_send_text(big, huge, 10000));
+  assert_true(tc_ws_wait_closed(big, WAIT_MS, &code));
+  assert_int_equal(code, 1009);
+  free(huge);
+  tc_ws_close(big);
+
+  /* The other connection still gets events. */
+  char own[25];
+  tc_post_tweet(u.http, "still here", own);
+  bson_t *m = wait_for(good, "tweet.created", NULL);
+  assert_string_equal(str_at(m, "data.tweet.id"), own);
+  bson_destroy(m);
+  tc_ws_close(good);
+  tc_client_destroy(u.http);
+}
+
+static void test_unauthenticated_upgrade_is_refused(void **state) {
+  (void)state;
+  char url[256];
+  ws_url(tc_url_a(), url, sizeof url);
+  int status = 0;
+  tc_ws_t *ws = tc_ws_connect(url, NULL, &status);
+  assert_null(ws);
+  assert_int_equal(status, 401);
+  ws = tc_ws_connect(url,
+                     "chorus_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                     &status);
+  assert_null(ws);
+  assert_int_equal(status, 401);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tweet_on_a_reaches_follower_on_b),
+      cmocka_unit_test(test_notifications_only_to_their_user),
+      cmocka_unit_test(test_watching_a_tweet_by_id),
+      cmocka_unit_test(test_resume_on_the_other_server),
+      cmocka_unit_test(test_resume_from_the_start_is_in_order),
+      cmocka_unit_test(test_resume_from_an_unknown_point_says_reload),
+      cmocka_unit_test(test_bad_frames_close_only_that_connection),
+      cmocka_unit_test(test_unauthenticated_upgrade_is_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

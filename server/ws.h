@@ -19,21 +19,26 @@
  * LWS_CALLBACK_SERVER_WRITEABLE.  ws_server_stop must not be called from a
  * callback (it joins the service thread).
  *
- * Memory.  Per connection: lws's own state (the wsi, its ws struct and a
+ * Cost.  Per connection: lws's own state (the wsi, its ws struct and a
  * 1 KB receive buffer), a small ws_conn_t, a map slot and the queued
  * messages, each allocated on demand (LWS_PRE + length bytes) and freed
  * once written.  Inbound messages are passed on from lws's buffer when
  * they arrive in one piece and are otherwise reassembled in a buffer that
- * lives only until the message is complete.  Measured: about 9 KB RSS per
- * idle connection (see tests/unit/test_ws.c).
+ * lives only until the message is complete.  Measured (Release build):
+ * 2.3 KB RSS per idle connection, 27 MB for 10,000; those 10,000 pinged
+ * every 20 s take 3% of a core.  lws 4.1 serves them with poll(2), whose
+ * cost per wake-up grows with the number of connections: hence one ping
+ * sweep a second rather than lws's per-connection ping timers (80% of a
+ * core for the same 10,000).
  *
  * Protocol.  Any path is accepted ("/ws" by convention); a client that
  * names no subprotocol gets the only one.  Text messages only, at most
  * WS_MESSAGE_MAX bytes each, reassembled from fragments: larger ones close
  * the connection with 1009, binary ones with 1003, invalid UTF-8 with 1007
- * (lws validates as it reads).  No compression extension.  Idle
- * connections are pinged every ping_interval_s and dropped when they have
- * not answered a ping within another ping_interval_s.  A connection whose
+ * (lws validates as it reads).  No compression extension.  A connection
+ * whose peer has sent nothing (no message, no pong) for ping_interval_s is
+ * pinged, and dropped when it has not answered within another
+ * ping_interval_s (checked once a second).  A connection whose
  * queue would exceed queue_max messages is too slow: its queue is dropped
  * and it is closed with 1008 "too slow" (and cut off after a few seconds
  * if it cannot even take the close frame).  A plain HTTP request gets 404,
@@ -89,7 +94,7 @@ typedef struct ws_config {
                             with err cleared) */
   size_t queue_max;      /* outgoing messages queued per connection before
                             it is dropped as too slow (0: 1024) */
-  int ping_interval_s;   /* ping connections idle this long; drop those
+  int ping_interval_s;   /* ping connections silent this long; drop those
                             that have not answered another this long later
                             (0: 20) */
   int max_connections;   /* upgrades beyond this get 503 (0: 20000); the

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +76,7 @@ static struct {
   pthread_t thread;
   int users;
   bool stopping;
-  atomic_bool exit;
+  bool exit; /* set with the wake-up, under the lock */
   tc_ws_t **pending;
   size_t n_pending, cap_pending;
 } g = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER};
@@ -367,8 +366,16 @@ static int client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 static void *engine_main(void *arg) {
   (void)arg;
-  while (!atomic_load(&g.exit)) {
+  for (;;) {
     if (lws_service(g.ctx, 0) < 0) {
+      break;
+    }
+    /* Read under the lock: whoever sets it wakes lws under the lock too,
+     * so the context is not destroyed while lws_cancel_service uses it. */
+    pthread_mutex_lock(&g.lock);
+    bool done = g.exit;
+    pthread_mutex_unlock(&g.lock);
+    if (done) {
       break;
     }
   }
@@ -398,7 +405,7 @@ static bool engine_acquire_locked(void) {
     g.users--;
     return false;
   }
-  atomic_store(&g.exit, false);
+  g.exit = false;
   if (pthread_create(&g.thread, NULL, engine_main, NULL) != 0) {
     lws_context_destroy(g.ctx);
     g.ctx = NULL;
@@ -414,7 +421,7 @@ static void engine_release_locked(void) {
     return;
   }
   g.stopping = true;
-  atomic_store(&g.exit, true);
+  g.exit = true;
   lws_cancel_service(g.ctx);
   pthread_mutex_unlock(&g.lock);
   pthread_join(g.thread, NULL);

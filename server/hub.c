@@ -4,6 +4,7 @@
 #include "hub.h"
 
 #include <civetweb.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,23 @@ typedef struct client {
   struct client *job_next;
 } client_t;
 
+/* Sessions recently checked at an upgrade, so that reconnecting clients
+ * (a reload, a server restart) do not each stop the WebSocket loop on a
+ * database lookup.  Used only on the service thread.  An entry is trusted
+ * for SESSION_CACHE_TTL_MS: a session ended elsewhere may still open a
+ * WebSocket for that long (it can then only receive, never change
+ * anything). */
+#define SESSION_CACHE_SLOTS 4096
+#define SESSION_CACHE_TTL_MS 60000
+
+typedef struct cached_session {
+  char token[SESSION_TOKEN_LEN + 1];
+  bson_oid_t user;
+  int64_t expires_ms;
+} cached_session_t;
+
 struct hub {
+  cached_session_t *sessions; /* SESSION_CACHE_SLOTS */
   db_t *db;
   sync_t *sync;
   ws_server_t *ws;
@@ -292,12 +309,25 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
     return false;
   }
   bson_oid_t user;
-  chorus_error_t err;
-  mongoc_client_t *client = db_acquire(hub->db);
-  bool ok = sessions_resolve(hub->db, client, token, &user, &err);
-  db_release(hub->db, client);
-  if (!ok) {
-    return false;
+  uint32_t h = 2166136261u;
+  for (const char *p = token; *p; p++) {
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  }
+  cached_session_t *slot = &hub->sessions[h % SESSION_CACHE_SLOTS];
+  int64_t now = db_now_ms();
+  if (!strcmp(slot->token, token) && slot->expires_ms > now) {
+    user = slot->user;
+  } else {
+    chorus_error_t err;
+    mongoc_client_t *client = db_acquire(hub->db);
+    bool ok = sessions_resolve(hub->db, client, token, &user, &err);
+    db_release(hub->db, client);
+    if (!ok) {
+      return false;
+    }
+    bson_strncpy(slot->token, token, sizeof slot->token);
+    slot->user = user;
+    slot->expires_ms = now + SESSION_CACHE_TTL_MS;
   }
   client_t *c = bson_malloc0(sizeof *c);
   c->id = id;
@@ -558,6 +588,7 @@ bool hub_enrich(void *ctx, const char *type, const bson_t *skeleton,
 
 hub_t *hub_new(db_t *db, sync_t *sync) {
   hub_t *hub = bson_malloc0(sizeof *hub);
+  hub->sessions = bson_malloc0(sizeof *hub->sessions * SESSION_CACHE_SLOTS);
   hub->db = db;
   hub->sync = sync;
   pthread_mutex_init(&hub->mu, NULL);
@@ -587,6 +618,8 @@ void hub_destroy(hub_t *hub) {
   }
   pthread_cond_destroy(&hub->cv);
   pthread_mutex_destroy(&hub->mu);
+  sodium_memzero(hub->sessions, sizeof *hub->sessions * SESSION_CACHE_SLOTS);
+  bson_free(hub->sessions);
   bson_free(hub);
 }
 

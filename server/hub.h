@@ -20,7 +20,9 @@
  * Threads: ws callbacks run on the WebSocket service thread, events on the
  * event poller thread, resumes on the hub's own worker; one mutex guards
  * the client list.  Nothing that can block for long runs on the service
- * thread except the first session lookup of a token (then cached).
+ * thread except the first session lookup of a token (then cached for 60 s,
+ * so a session ended elsewhere may still open a read-only WebSocket for
+ * up to a minute).
  */
 #ifndef CHORUS_HUB_H
 #define CHORUS_HUB_H

@@ -211,8 +211,10 @@ for i in 0 1; do
     id="${SERVER_IDS[$i]}"
     find_ports 18100 1 || { err "no free port for chorusd $id"; exit 1; }
     port="$FOUND_PORT"
+    find_ports 19100 1 || { err "no free WebSocket port for chorusd $id"; exit 1; }
+    ws_port="$FOUND_PORT"
     log="$LOG_DIR/chorusd-$id.log"
-    "$CHORUSD" --port "$port" --server-id "$id" --mongo-uri "$MONGO_URI" \
+    "$CHORUSD" --port "$port" --ws-port "$ws_port" --server-id "$id" --mongo-uri "$MONGO_URI" \
         --db "$TEST_DB_NAME" --public-dir "$ROOT/public" </dev/null >"$log" 2>&1 &
     SERVER_PIDS+=("$!")
     SERVER_PORTS+=("$port")

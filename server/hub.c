@@ -112,8 +112,9 @@ static bool sees(const client_t *c, const bson_t *audience) {
       BSON_ITER_HOLDS_OID(&it)) {
     const bson_oid_t *author = bson_iter_oid(&it);
     if (bson_oid_equal(author, &c->user) ||
-        bsearch(author, c->followees, c->n_followees, sizeof(bson_oid_t),
-                oid_cmp)) {
+        (c->n_followees > 0 &&
+         bsearch(author, c->followees, c->n_followees, sizeof(bson_oid_t),
+                 oid_cmp))) {
       return true;
     }
   }
@@ -165,8 +166,10 @@ static void apply_follow(client_t *c, const event_t *e) {
       BSON_ITER_HOLDS_BOOL(&it)) {
     following = bson_iter_bool(&it);
   }
-  bson_oid_t *found = bsearch(&followee, c->followees, c->n_followees,
-                              sizeof(bson_oid_t), oid_cmp);
+  bson_oid_t *found =
+      c->n_followees > 0 ? bsearch(&followee, c->followees, c->n_followees,
+                                   sizeof(bson_oid_t), oid_cmp)
+                         : NULL;
   if (following && !found) {
     c->followees = bson_realloc(c->followees,
                                 sizeof(bson_oid_t) * (c->n_followees + 1));
@@ -220,7 +223,7 @@ static void run_job(hub_t *hub, client_t *c) {
   chorus_error_t err;
   bool ok = follows_followees(hub->db, hub->sync, &c->user, &followees, &n,
                               &err);
-  if (ok) {
+  if (ok && n > 1) {
     qsort(followees, n, sizeof *followees, oid_cmp);
   }
   event_t *backlog = NULL;

@@ -49,6 +49,9 @@ int tc_free_port(void) {
 void tc_server_init(tc_server_t *s, const char *id, const char *db) {
   memset(s, 0, sizeof *s);
   s->port = tc_free_port();
+  do {
+    s->ws_port = tc_free_port();
+  } while (s->ws_port == s->port);
   snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
   bson_strncpy(s->id, id, sizeof s->id);
   bson_strncpy(s->db, db, sizeof s->db);
@@ -69,14 +72,17 @@ static void print_log_tail(const tc_server_t *s) {
 bool tc_server_start(tc_server_t *s) {
   const char *bin = tc_env("CHORUS_TEST_CHORUSD");
   const char *uri = tc_env("CHORUS_TEST_MONGO_URI");
-  char port[16], shards[16];
+  char port[16], ws_port[16], shards[16];
   snprintf(port, sizeof port, "%d", s->port);
+  snprintf(ws_port, sizeof ws_port, "%d", s->ws_port);
   snprintf(shards, sizeof shards, "%d", s->shards);
   char *argv[40];
   int argc = 0;
   argv[argc++] = (char *)bin;
   argv[argc++] = "--port";
   argv[argc++] = port;
+  argv[argc++] = "--ws-port";
+  argv[argc++] = ws_port;
   argv[argc++] = "--server-id";
   argv[argc++] = s->id;
   argv[argc++] = "--mongo-uri";

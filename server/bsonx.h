@@ -18,4 +18,10 @@ int64_t bsonx_as_int64(const bson_iter_t *it);
 /* Appends an array element with key "i" (the decimal index). */
 void bsonx_array_append_oid(bson_t *array, uint32_t i, const bson_oid_t *oid);
 
+/* "<a hex>:<b hex>": the _id of a document that exists at most once per
+ * pair (a like, a follow). */
+#define BSONX_PAIR_ID_LEN 49
+void bsonx_pair_id(const bson_oid_t *a, const bson_oid_t *b,
+                   char out[BSONX_PAIR_ID_LEN + 1]);
+
 #endif

@@ -6,15 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bsonx.h"
 #include "notifications.h"
 #include "query.h"
-
-static void follow_id(const bson_oid_t *a, const bson_oid_t *b, char out[50]) {
-  char x[25], y[25];
-  bson_oid_to_string(a, x);
-  bson_oid_to_string(b, y);
-  snprintf(out, 50, "%s:%s", x, y);
-}
 
 typedef struct follow_ctx {
   db_t *db;
@@ -36,8 +30,8 @@ static void add_counter(txn_t *txn, const bson_oid_t *user, const char *field,
 
 static bool build_follow(void *arg, txn_t *txn, chorus_error_t *err) {
   follow_ctx_t *c = arg;
-  char id[50];
-  follow_id(&c->me->id, &c->target->id, id);
+  char id[BSONX_PAIR_ID_LEN + 1];
+  bsonx_pair_id(&c->me->id, &c->target->id, id);
   bson_value_t key = {.value_type = BSON_TYPE_UTF8};
   key.value.v_utf8.str = id;
   key.value.v_utf8.len = (uint32_t)strlen(id);
@@ -123,8 +117,8 @@ bool follows_set(db_t *db, sync_t *sync, const user_t *me,
 
 bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
                    const bson_oid_t *b, bool *yes, chorus_error_t *err) {
-  char id[50];
-  follow_id(a, b, id);
+  char id[BSONX_PAIR_ID_LEN + 1];
+  bsonx_pair_id(a, b, id);
   bson_value_t key = {.value_type = BSON_TYPE_UTF8};
   key.value.v_utf8.str = id;
   key.value.v_utf8.len = (uint32_t)strlen(id);

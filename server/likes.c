@@ -6,16 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bsonx.h"
 #include "notifications.h"
 #include "query.h"
-
-static void like_id(const bson_oid_t *user, const bson_oid_t *tweet,
-                    char out[50]) {
-  char u[25], t[25];
-  bson_oid_to_string(user, u);
-  bson_oid_to_string(tweet, t);
-  snprintf(out, 50, "%s:%s", u, t);
-}
 
 typedef struct like_ctx {
   db_t *db;
@@ -34,8 +27,8 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
   if (!tweets_get(c->db, c->sync, NULL, hex, &t, err)) {
     return false;
   }
-  char id[50];
-  like_id(&c->me->id, &c->tweet_id, id);
+  char id[BSONX_PAIR_ID_LEN + 1];
+  bsonx_pair_id(&c->me->id, &c->tweet_id, id);
   bson_value_t like_key = {.value_type = BSON_TYPE_UTF8};
   like_key.value.v_utf8.str = id;
   like_key.value.v_utf8.len = (uint32_t)strlen(id);
@@ -128,9 +121,9 @@ bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
   BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
   BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
   for (size_t i = 0; i < n; i++) {
-    char id[50], key[16];
+    char id[BSONX_PAIR_ID_LEN + 1], key[16];
     const char *k;
-    like_id(viewer, &tweets[i].id, id);
+    bsonx_pair_id(viewer, &tweets[i].id, id);
     bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
     BSON_APPEND_UTF8(&in, k, id);
   }

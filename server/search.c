@@ -3,20 +3,11 @@
  */
 #include "search.h"
 
+#include "validate.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
-
-/* Decodes one code point of valid UTF-8 at s[*i]; advances *i. */
-static uint32_t next_cp(const char *s, size_t len, size_t *i) {
-  unsigned char c = (unsigned char)s[(*i)++];
-  int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-  uint32_t cp = extra ? c & (0x3F >> extra) : c;
-  while (extra-- > 0 && *i < len) {
-    cp = (cp << 6) | ((unsigned char)s[(*i)++] & 0x3F);
-  }
-  return cp;
-}
 
 static bool is_word_cp(uint32_t cp) {
   if (cp < 0x80) {
@@ -70,7 +61,7 @@ char *search_fold(const char *s, size_t len) {
   char *out = bson_malloc(len * 2 + 1); /* folding never grows past 2x */
   size_t o = 0;
   for (size_t i = 0; i < len;) {
-    o += put_cp(fold_cp(next_cp(s, len, &i)), out + o);
+    o += put_cp(fold_cp(utf8_next(s, len, &i)), out + o);
   }
   out[o] = '\0';
   return out;
@@ -84,7 +75,7 @@ size_t search_words(const char *text, size_t len, char **words, size_t max) {
     uint32_t cp = 0;
     bool word_char = false;
     if (i < len) {
-      cp = next_cp(text, len, &i);
+      cp = utf8_next(text, len, &i);
       word_char = is_word_cp(cp);
     } else {
       i++; /* the end closes the last word */

@@ -58,8 +58,7 @@ bool validate_password(const char *s, size_t len, chorus_error_t *err) {
   return true;
 }
 
-/* Decodes the code point at s[*i] (valid UTF-8) and advances *i. */
-static uint32_t utf8_next(const char *s, size_t len, size_t *i) {
+uint32_t utf8_next(const char *s, size_t len, size_t *i) {
   unsigned char c = (unsigned char)s[(*i)++];
   int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
   uint32_t cp = extra ? c & (0x3F >> extra) : c;

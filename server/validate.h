@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -27,6 +28,9 @@
 
 /* True when s[0..len) is valid UTF-8 with no NUL byte. */
 bool utf8_is_valid(const char *s, size_t len);
+
+/* Decodes the code point of valid UTF-8 at s[*i] and advances *i. */
+uint32_t utf8_next(const char *s, size_t len, size_t *i);
 
 /* Number of code points in valid UTF-8 (continuation bytes not counted). */
 size_t utf8_count_code_points(const char *s, size_t len);

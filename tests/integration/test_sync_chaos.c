@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+
+#define SETTLE_BOUND_MS 45000
 #include "testclient.h"
 
 #define PASSWORD "correct horse battery"
@@ -238,8 +240,18 @@ static void test_random_kills_keep_invariants(void **state) {
   tc_db_t db;
   tc_db_open(&db, NULL, db_name);
   int64_t quiet_since = tc_now_ms();
+  bool reported = false;
   while (tc_db_unfinished_txns(&db) > 0 || tc_db_locked_docs(&db, 4, NULL) > 0) {
-    assert_true(tc_now_ms() - quiet_since < 10000);
+    if (!reported && tc_now_ms() - quiet_since > 10000) {
+      fprintf(stderr, "chaos: after 10 s still %lld unfinished, %lld locked\n",
+              (long long)tc_db_unfinished_txns(&db),
+              (long long)tc_db_locked_docs(&db, 4, NULL));
+      reported = true;
+    }
+    /* Recovery within a lease or two; a late write of a killed coordinator
+     * (still queued in the database when it died) within the sweep of
+     * finished aborted transactions (30 s, sync.c). */
+    assert_true(tc_now_ms() - quiet_since < SETTLE_BOUND_MS);
     tc_sleep_ms(100);
   }
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 4, NULL), 0);

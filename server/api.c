@@ -3,11 +3,13 @@
  */
 #include "api.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "render.h"
+#include "metrics.h"
 #include "router.h"
 #include "server.h"
 #include "sessions.h"
@@ -15,6 +17,7 @@
 static const route_t routes[] = {
     {"GET", "/healthz", api_healthz},
     {"GET", "/readyz", api_readyz},
+    {"GET", "/metrics", api_metrics},
     {"POST", "/api/register", api_register},
     {"POST", "/api/login", api_login},
     {"DELETE", "/api/login", api_logout},
@@ -41,12 +44,44 @@ static const route_t routes[] = {
     {"POST", "/api/notifications/read", api_notifications_read},
 };
 
+/* The request's id: the client's X-Request-Id when it is a plain token
+ * (so a proxy's id carries through), else 16 random hex digits. */
+static void assign_request_id(http_request_t *req) {
+  const char *given = mg_get_header(req->conn, "X-Request-Id");
+  size_t n = given ? strlen(given) : 0;
+  bool plain = n > 0 && n < sizeof req->request_id &&
+               strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                             "vwxyz0123456789._-") == n;
+  if (plain) {
+    memcpy(req->request_id, given, n + 1);
+  } else {
+    unsigned char raw[8];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(req->request_id, sizeof req->request_id, raw, sizeof raw);
+  }
+}
+
+/* One JSON line per request on stderr. */
+static void log_request(const http_request_t *req, const char *route,
+                        int64_t us) {
+  char t[RENDER_TIME_LEN + 1];
+  render_time(db_now_ms(), t);
+  fprintf(stderr,
+          "{\"t\":\"%s\",\"server\":\"%s\",\"id\":\"%s\","
+          "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,"
+          "\"ms\":%.3f}\n",
+          t, req->server->config.server_id, req->request_id,
+          req->info->request_method, route, req->status, (double)us / 1000);
+}
+
 int api_dispatch(struct mg_connection *conn, void *cbdata) {
   http_request_t req;
   memset(&req, 0, sizeof req);
   req.conn = conn;
   req.info = mg_get_request_info(conn);
   req.server = cbdata;
+  int64_t started = bson_get_monotonic_time();
+  assign_request_id(&req);
 
   const route_t *route;
   char allow[64];
@@ -85,10 +120,12 @@ int api_dispatch(struct mg_connection *conn, void *cbdata) {
      * hanging. */
     http_reply_error(&req, NULL);
   }
-  if (req.status >= 500) {
-    fprintf(stderr, "chorusd[%s]: %s %s -> %d\n",
-            req.server->config.server_id, req.info->request_method,
-            req.info->local_uri, req.status);
+  const char *pattern = route ? route->pattern : "unmatched";
+  int64_t us = bson_get_monotonic_time() - started;
+  metrics_record_request(req.server->metrics, pattern,
+                         req.info->request_method, req.status, us);
+  if (req.server->config.log_requests || req.status >= 500) {
+    log_request(&req, pattern, us);
   }
   return req.status;
 }

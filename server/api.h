@@ -72,5 +72,6 @@ void api_notifications_read(http_request_t *req);
 void api_healthz(http_request_t *req);        /* api_health.c */
 void api_readyz(http_request_t *req);
 void api_config(http_request_t *req);
+void api_metrics(http_request_t *req);
 
 #endif

@@ -8,7 +8,11 @@
 #include <string.h>
 
 #include "api.h"
+#include "events.h"
+#include "hub.h"
+#include "metrics.h"
 #include "server.h"
+#include "ws.h"
 
 static void reply_status(http_request_t *req, int status, bool db_ok) {
   bson_t doc = BSON_INITIALIZER;
@@ -49,4 +53,69 @@ void api_config(http_request_t *req) {
   BSON_APPEND_UTF8(&doc, "server", req->server->config.server_id);
   http_reply_json(req, 200, &doc, NULL);
   bson_destroy(&doc);
+}
+
+/* GET /metrics: Prometheus text exposition. */
+void api_metrics(http_request_t *req) {
+  chorus_server_t *srv = req->server;
+  bson_string_t *out = bson_string_new("");
+  metrics_render_requests(srv->metrics, out);
+  const sync_stats_t *st = sync_get_stats(srv->sync);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_txn_total Two-phase commit outcomes on this server.\n"
+      "# TYPE chorus_txn_total counter\n"
+      "chorus_txn_total{outcome=\"committed\"} %ld\n"
+      "chorus_txn_total{outcome=\"aborted\"} %ld\n"
+      "chorus_txn_total{outcome=\"failed\"} %ld\n"
+      "chorus_txn_total{outcome=\"gave_up\"} %ld\n"
+      "# HELP chorus_txn_conflicts_total Attempts that met a lock or a stale "
+      "version.\n# TYPE chorus_txn_conflicts_total counter\n"
+      "chorus_txn_conflicts_total %ld\n"
+      "# HELP chorus_txn_recoveries_total Orphaned transactions finished "
+      "here.\n# TYPE chorus_txn_recoveries_total counter\n"
+      "chorus_txn_recoveries_total %ld\n",
+      atomic_load(&st->commits), atomic_load(&st->aborts),
+      atomic_load(&st->failures), atomic_load(&st->retries_exhausted),
+      atomic_load(&st->conflicts), atomic_load(&st->recoveries));
+  events_t *ev = sync_events(srv->sync);
+  int64_t head = events_head(ev), published = events_published(ev);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_ws_clients WebSocket clients connected here.\n"
+      "# TYPE chorus_ws_clients gauge\nchorus_ws_clients %zu\n"
+      "# HELP chorus_event_head Last event delivered to this server's "
+      "clients.\n# TYPE chorus_event_head gauge\nchorus_event_head %lld\n"
+      "# HELP chorus_event_lag Events known to be published but not yet "
+      "delivered here.\n# TYPE chorus_event_lag gauge\n"
+      "chorus_event_lag %lld\n",
+      srv->ws ? ws_server_connections(srv->ws) : (size_t)0, (long long)head,
+      (long long)(published - head));
+  int64_t acquires, wait_us, slow;
+  db_pool_stats(srv->db, &acquires, &wait_us, &slow);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_db_pool_acquires_total Database clients borrowed.\n"
+      "# TYPE chorus_db_pool_acquires_total counter\n"
+      "chorus_db_pool_acquires_total %lld\n"
+      "# HELP chorus_db_pool_wait_seconds_total Time spent waiting for a "
+      "free database client.\n"
+      "# TYPE chorus_db_pool_wait_seconds_total counter\n"
+      "chorus_db_pool_wait_seconds_total %.6f\n"
+      "# HELP chorus_db_pool_slow_waits_total Waits over 1 ms.\n"
+      "# TYPE chorus_db_pool_slow_waits_total counter\n"
+      "chorus_db_pool_slow_waits_total %lld\n",
+      (long long)acquires, (double)wait_us / 1e6, (long long)slow);
+  char length[32];
+  snprintf(length, sizeof length, "%u", out->len);
+  mg_response_header_start(req->conn, 200);
+  mg_response_header_add(req->conn, "Content-Type",
+                         "text/plain; version=0.0.4; charset=utf-8", -1);
+  mg_response_header_add(req->conn, "Content-Length", length, -1);
+  mg_response_header_add(req->conn, "Cache-Control", "no-store", -1);
+  mg_response_header_add(req->conn, "X-Request-Id", req->request_id, -1);
+  mg_response_header_send(req->conn);
+  mg_write(req->conn, out->str, out->len);
+  bson_string_free(out, true);
+  req->status = 200;
 }

@@ -71,6 +71,8 @@ static const option_spec_t options[] = {
      "failed logins per client address per window before 429"},
     {"login-window-s", "CHORUS_LOGIN_WINDOW_S", "300",
      INT_OPT(login_window_s, 1, 86400), "login rate-limit window, seconds"},
+    {"log-requests", "CHORUS_LOG_REQUESTS", "1", INT_OPT(log_requests, 0, 1),
+     "one JSON line per API request on stderr (5xx are always logged)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

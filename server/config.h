@@ -32,6 +32,7 @@ typedef struct chorus_config {
   int login_limit_user;     /* --login-limit-user */
   int login_limit_address;  /* --login-limit-address */
   int login_window_s;       /* --login-window-s */
+  int log_requests;         /* --log-requests 0|1 */
 } chorus_config_t;
 
 typedef enum {

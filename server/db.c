@@ -9,12 +9,14 @@
 #include "db.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/time.h>
 
 struct db {
   mongoc_client_pool_t *pool;
   char *name;
+  atomic_llong acquires, wait_us, slow;
 };
 
 typedef struct index_spec {
@@ -126,7 +128,29 @@ void db_destroy(db_t *db) {
   bson_free(db);
 }
 
-mongoc_client_t *db_acquire(db_t *db) { return mongoc_client_pool_pop(db->pool); }
+mongoc_client_t *db_acquire(db_t *db) {
+  mongoc_client_t *client = mongoc_client_pool_try_pop(db->pool);
+  atomic_fetch_add(&db->acquires, 1);
+  if (client) {
+    return client;
+  }
+  /* All clients are out: wait, and count the wait. */
+  int64_t t0 = bson_get_monotonic_time();
+  client = mongoc_client_pool_pop(db->pool);
+  int64_t waited = bson_get_monotonic_time() - t0;
+  atomic_fetch_add(&db->wait_us, waited);
+  if (waited > 1000) {
+    atomic_fetch_add(&db->slow, 1);
+  }
+  return client;
+}
+
+void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
+                   int64_t *slow) {
+  *acquires = atomic_load(&db->acquires);
+  *wait_us = atomic_load(&db->wait_us);
+  *slow = atomic_load(&db->slow);
+}
 
 void db_release(db_t *db, mongoc_client_t *client) {
   mongoc_client_pool_push(db->pool, client);

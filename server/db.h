@@ -34,6 +34,7 @@ db_t *db_new(const char *uri, const char *name, int max_clients,
              chorus_error_t *err);
 void db_destroy(db_t *db);
 
+/* Borrows a client; waits (counted in db_pool_stats) when all are out. */
 mongoc_client_t *db_acquire(db_t *db);
 void db_release(db_t *db, mongoc_client_t *client);
 
@@ -41,6 +42,11 @@ void db_release(db_t *db, mongoc_client_t *client);
  * mongoc_collection_destroy before releasing the client. */
 mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
                                    const char *name);
+
+/* Borrowings so far, the total time spent waiting for a client, and how
+ * many waited over a millisecond. */
+void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
+                   int64_t *slow);
 
 /* Sends {ping: 1}; 503 when the database cannot be reached. */
 bool db_ping(db_t *db, chorus_error_t *err);

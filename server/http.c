@@ -170,6 +170,9 @@ void http_reply_json(http_request_t *req, int status, const bson_t *doc,
   mg_response_header_add(req->conn, "X-Content-Type-Options", "nosniff", -1);
   mg_response_header_add(req->conn, "X-Chorus-Server",
                          req->server->config.server_id, -1);
+  if (req->request_id[0]) {
+    mg_response_header_add(req->conn, "X-Request-Id", req->request_id, -1);
+  }
   if (status == 503) {
     mg_response_header_add(req->conn, "Retry-After", "1", -1);
   }

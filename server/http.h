@@ -33,6 +33,7 @@ typedef struct http_request {
   size_t n_params;
   char path[1024];  /* a copy of the path that params point into */
   int status;       /* status sent, 0 until a reply */
+  char request_id[65]; /* returned as X-Request-Id, and logged */
 } http_request_t;
 
 /* True for methods that change state (POST, PUT, PATCH, DELETE). */

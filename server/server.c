@@ -15,6 +15,7 @@
 #include "api.h"
 #include "events.h"
 #include "hub.h"
+#include "metrics.h"
 #include "ws.h"
 
 _Static_assert(CONFIG_SHARDS_MAX == SHARDS_MAX, "one limit for shards");
@@ -53,6 +54,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                   chorus_error_t *err) {
   memset(srv, 0, sizeof *srv);
   srv->config = *cfg;
+  srv->metrics = metrics_new();
   /* Each worker thread holds at most one client of a pool at a time; the
    * spare ones are for the recovery thread. */
   int pool_size = cfg->threads + 4;
@@ -133,6 +135,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   mg_set_request_handler(srv->http, "/api", api_dispatch, srv);
   mg_set_request_handler(srv->http, "/healthz", api_dispatch, srv);
   mg_set_request_handler(srv->http, "/readyz", api_dispatch, srv);
+  mg_set_request_handler(srv->http, "/metrics", api_dispatch, srv);
   return true;
 }
 
@@ -149,6 +152,8 @@ void server_stop(chorus_server_t *srv) {
   srv->sync = NULL;
   hub_destroy(srv->hub);
   srv->hub = NULL;
+  metrics_destroy(srv->metrics);
+  srv->metrics = NULL;
   db_destroy(srv->db);
   srv->db = NULL;
 }

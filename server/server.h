@@ -22,6 +22,7 @@
 
 struct hub;
 struct ws_server;
+struct metrics;
 
 typedef struct chorus_server {
   chorus_config_t config;
@@ -30,6 +31,7 @@ typedef struct chorus_server {
   struct hub *hub;     /* which WebSocket client gets which event */
   struct ws_server *ws;/* the WebSocket server (libwebsockets) */
   struct mg_context *http;
+  struct metrics *metrics; /* request counters for GET /metrics */
 } chorus_server_t;
 
 /* Connects the pool, creates indexes when the database is reachable (and

@@ -529,6 +529,11 @@ void events_destroy(events_t *ev) {
 
 int64_t events_head(events_t *ev) { return atomic_load(&ev->head); }
 
+int64_t events_published(events_t *ev) {
+  int64_t hint = atomic_load(&ev->hint), head = atomic_load(&ev->head);
+  return hint > head ? hint : head;
+}
+
 bool events_read_since(events_t *ev, int64_t since, size_t max,
                        event_t **events, size_t *n, bool *gone,
                        chorus_error_t *err) {

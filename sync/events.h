@@ -114,6 +114,10 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id);
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);
 
+/* The highest sequence number this server knows was published (by itself
+ * or seen); published - head is how far delivery lags. */
+int64_t events_published(events_t *ev);
+
 /* Events with seq > since (at most max), from the log, oldest first.
  * *gone is true when events after `since` have already left the log (the
  * reader must start over).  The caller frees with events_free. */

@@ -248,6 +248,46 @@ static void test_static_page_has_csp(void **state) {
   tc_client_destroy(c);
 }
 
+static void test_request_ids_and_metrics(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  char id[80];
+  /* A plain id from the client (e.g. a proxy's) is kept... */
+  const char *given[] = {"X-Request-Id: trace-42.a_b", NULL};
+  tc_request(c, "GET", "/api/tweet?limit=1", NULL, 0, given, &r);
+  tc_assert_status(&r, 200);
+  assert_true(tc_header(&r, "X-Request-Id", id, sizeof id));
+  assert_string_equal(id, "trace-42.a_b");
+  tc_response_free(&r);
+  /* ...anything else is replaced by a fresh one. */
+  const char *odd[] = {"X-Request-Id: <script>", NULL};
+  tc_request(c, "GET", "/api/me", NULL, 0, odd, &r);
+  assert_true(tc_header(&r, "X-Request-Id", id, sizeof id));
+  assert_int_equal(strlen(id), 16);
+  assert_null(strchr(id, '<'));
+  tc_response_free(&r);
+  char other[80];
+  tc_get(c, "/api/me", &r);
+  assert_true(tc_header(&r, "X-Request-Id", other, sizeof other));
+  assert_string_not_equal(id, other);
+  tc_response_free(&r);
+
+  tc_get(c, "/metrics", &r);
+  tc_assert_status(&r, 200);
+  assert_true(tc_header(&r, "Content-Type", id, sizeof id));
+  assert_non_null(strstr(id, "text/plain"));
+  assert_non_null(strstr(r.body, "chorus_http_requests_total{route=\"/api/me\","
+                                 "method=\"GET\",status=\"401\"}"));
+  assert_non_null(strstr(r.body, "chorus_http_request_duration_seconds_bucket"));
+  assert_non_null(strstr(r.body, "chorus_txn_total{outcome=\"committed\"}"));
+  assert_non_null(strstr(r.body, "chorus_ws_clients"));
+  assert_non_null(strstr(r.body, "chorus_event_lag"));
+  assert_non_null(strstr(r.body, "chorus_db_pool_wait_seconds_total"));
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_malformed_json_is_400),
@@ -259,6 +299,7 @@ int main(void) {
       cmocka_unit_test(test_json_headers_on_every_answer),
       cmocka_unit_test(test_health_probes),
       cmocka_unit_test(test_static_page_has_csp),
+      cmocka_unit_test(test_request_ids_and_metrics),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,38 @@
+/*
+ * metrics.h - counters for operators: GET /metrics (Prometheus text).
+ *
+ * Requests are counted by route pattern ("/api/tweet/:id", so the number
+ * of series stays bounded), method and status, with a latency histogram
+ * per route.  The rest is read from the modules that own it when /metrics
+ * is asked: 2PC outcomes (sync_get_stats), WebSocket clients (ws.h),
+ * event-log lag (events.h), database pool waits (db.h).
+ *
+ * Thread-safe: recording is lock-free (atomics); the series table has a
+ * fixed size, and a series that does not fit is counted in an overflow
+ * series instead.
+ */
+#ifndef CHORUS_METRICS_H
+#define CHORUS_METRICS_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define METRICS_SERIES_MAX 256
+#define METRICS_BUCKETS 11
+
+typedef struct metrics metrics_t;
+
+metrics_t *metrics_new(void);
+void metrics_destroy(metrics_t *m);
+
+/* Counts one answered request.  route is a string with static lifetime
+ * (a route table pattern, or "unmatched"). */
+void metrics_record_request(metrics_t *m, const char *route,
+                            const char *method, int status,
+                            int64_t duration_us);
+
+/* Appends the request series in Prometheus text format to out. */
+void metrics_render_requests(metrics_t *m, bson_string_t *out);
+
+#endif

@@ -4,6 +4,7 @@
 #include "hub.h"
 
 #include <civetweb.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,8 +28,8 @@ typedef struct client {
   bson_oid_t user;
   bson_oid_t *followees; /* sorted */
   size_t n_followees;
-  bson_oid_t subs[HUB_MAX_SUBSCRIPTIONS];
-  size_t n_subs;
+  bson_oid_t *subs;  /* watched tweets, grown on demand */
+  size_t n_subs, cap_subs;
   int64_t since;     /* resume point asked for (0: none) */
   int64_t last_sent;
   bool ready;        /* followees loaded and backlog sent */
@@ -58,6 +59,7 @@ typedef struct cached_session {
 
 struct hub {
   cached_session_t *sessions; /* SESSION_CACHE_SLOTS */
+  uint64_t closes;            /* service thread only */
   db_t *db;
   sync_t *sync;
   ws_server_t *ws;
@@ -83,6 +85,7 @@ static void client_unref(client_t *c) {
   }
   bson_free(c->held);
   bson_free(c->followees);
+  bson_free(c->subs);
   bson_free(c);
 }
 
@@ -430,6 +433,10 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
       }
     }
     if (subscribe && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
+      if (c->n_subs == c->cap_subs) {
+        c->cap_subs = c->cap_subs ? c->cap_subs * 2 : 8;
+        c->subs = bson_realloc(c->subs, sizeof *c->subs * c->cap_subs);
+      }
       c->subs[c->n_subs++] = oid;
     } else if (unsubscribe && at < c->n_subs) {
       c->subs[at] = c->subs[--c->n_subs];
@@ -439,12 +446,21 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
   bson_destroy(msg);
 }
 
+/* Give memory freed by departed clients back to the system now and then:
+ * glibc keeps it in its arenas otherwise, and a server that saw 10,000
+ * clients come and go several times would stay at its peak (measured:
+ * 205 MB resident with 2 MB in use). */
+#define HUB_TRIM_EVERY 1000
+
 static void on_close(void *ctx, ws_conn_id_t id, void *user_data) {
   (void)id;
   hub_t *hub = ctx;
   client_t *c = user_data;
   if (!c) {
     return;
+  }
+  if (++hub->closes % HUB_TRIM_EVERY == 0) {
+    malloc_trim(0); /* on the service thread, outside every lock */
   }
   pthread_mutex_lock(&hub->mu);
   c->closed = true;

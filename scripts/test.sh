@@ -122,6 +122,9 @@ cleanup() {
 
     if [[ -n "$DB_DIR" ]]; then
         bash "$MONGO_SETUP" stop --port "$DB_PORT" --dir "$DB_DIR" || true
+        # Databases that tests started themselves (the shard outage test's
+        # second server), even when the test failed before stopping them.
+        pkill -f -- "--state-dir=$LOG_DIR/" 2>/dev/null || true
     fi
 
     # Sanitizer reports in the server logs fail the run.

@@ -1,0 +1,143 @@
+/*
+ * test_shutdown.c - SIGTERM while clients are busy.
+ *
+ * A server under a stream of tweet creations and with WebSocket clients
+ * gets SIGTERM.  It must exit on its own within 10 s with status 0; every
+ * request it answered 201 must have a tweet that exists (an acknowledged
+ * write is never lost), no request may get a 5xx from the shutdown, and
+ * WebSocket clients must be closed with 1001 "going away".
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "testclient.h"
+#include "wsclient.h"
+
+#define PASSWORD "correct horse battery"
+#define WRITERS 3
+#define MAX_ACKED 2000
+
+typedef struct writer {
+  const char *url;
+  char cookie_token[100];
+  atomic_bool *stop;
+  char acked[MAX_ACKED][25];
+  int n_acked;
+  int server_errors;
+} writer_t;
+
+static void *writer_main(void *arg) {
+  writer_t *w = arg;
+  for (int n = 0; !atomic_load(w->stop) && w->n_acked < MAX_ACKED; n++) {
+    tc_client_t *c = tc_client_new(w->url);
+    tc_client_set_timeout_ms(c, 15000);
+    tc_set_cookie(c, "chorus_session", w->cookie_token);
+    char body[64];
+    snprintf(body, sizeof body, "{\"text\":\"shutdown %d\"}", n);
+    tc_response_t r;
+    bool sent = tc_try_request(c, "POST", "/api/tweet", body, strlen(body),
+                               NULL, &r);
+    if (sent && r.status == 201) {
+      bson_strncpy(w->acked[w->n_acked++], tc_json_str(&r, "id"), 25);
+    } else if (sent && r.status >= 500 && r.status != 503) {
+      print_error("during shutdown: %ld %s\n", r.status, r.body);
+      w->server_errors++;
+    }
+    tc_response_free(&r);
+    tc_client_destroy(c);
+    if (!sent) {
+      break; /* the server is gone: stop */
+    }
+  }
+  return NULL;
+}
+
+static void test_sigterm_is_graceful(void **state) {
+  (void)state;
+  char db_name[64];
+  snprintf(db_name, sizeof db_name, "shutdown_%d", (int)getpid());
+  tc_server_t s;
+  tc_server_init(&s, "a", db_name);
+  assert_true(tc_server_start(&s));
+
+  tc_client_t *c = tc_client_new(s.url);
+  char name[31], token[100];
+  tc_unique_name("bye", name);
+  tc_register(c, name, PASSWORD);
+  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
+  tc_response_t r;
+  tc_get(c, "/api/config", &r);
+  char ws_url[256];
+  bson_strncpy(ws_url, tc_json_str(&r, "ws_url"), sizeof ws_url);
+  tc_response_free(&r);
+  char cookie[128];
+  snprintf(cookie, sizeof cookie, "chorus_session=%s", token);
+  int status = 0;
+  tc_ws_t *ws = tc_ws_connect(ws_url, cookie, &status);
+  assert_non_null(ws);
+
+  atomic_bool stop = false;
+  static writer_t writers[WRITERS];
+  pthread_t threads[WRITERS];
+  for (int i = 0; i < WRITERS; i++) {
+    memset(&writers[i], 0, sizeof writers[i]);
+    writers[i].url = s.url;
+    writers[i].stop = &stop;
+    bson_strncpy(writers[i].cookie_token, token, sizeof writers[i].cookie_token);
+    pthread_create(&threads[i], NULL, writer_main, &writers[i]);
+  }
+  tc_sleep_ms(1500); /* writes in flight */
+
+  int64_t t0 = tc_now_ms();
+  kill(s.pid, SIGTERM);
+  int code = 0;
+  assert_true(tc_ws_wait_closed(ws, 10000, &code));
+  assert_int_equal(code, 1001);
+  int exit_code = tc_server_wait_exit(&s, 10000);
+  int64_t took = tc_now_ms() - t0;
+  fprintf(stderr, "shutdown took %lld ms, exit %d\n", (long long)took,
+          exit_code);
+  assert_int_equal(exit_code, 0);
+  assert_true(took < 10000);
+  atomic_store(&stop, true);
+  for (int i = 0; i < WRITERS; i++) {
+    pthread_join(threads[i], NULL);
+  }
+  tc_ws_close(ws);
+
+  /* Every acknowledged tweet exists; no 5xx came from the shutdown. */
+  tc_db_t db;
+  tc_db_open(&db, NULL, db_name);
+  int acked = 0;
+  for (int i = 0; i < WRITERS; i++) {
+    assert_int_equal(writers[i].server_errors, 0);
+    for (int k = 0; k < writers[i].n_acked; k++) {
+      bson_oid_t oid;
+      bson_oid_init_from_string(&oid, writers[i].acked[k]);
+      bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
+      int64_t found = tc_db_count_tweets(&db, 4, NULL, filter);
+      bson_destroy(filter);
+      if (found != 1) {
+        fail_msg("acknowledged tweet %s is missing", writers[i].acked[k]);
+      }
+      acked++;
+    }
+  }
+  fprintf(stderr, "%d acknowledged tweets all present\n", acked);
+  assert_true(acked > 0);
+  tc_db_drop(&db);
+  tc_db_close(&db);
+  tc_client_destroy(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sigterm_is_graceful),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -32,6 +33,29 @@ static int log_message(const struct mg_connection *conn, const char *msg) {
   (void)conn;
   fprintf(stderr, "chorusd: civetweb: %s\n", msg);
   return 1;
+}
+
+/* The single-page app owns every path that is not an API route or a file:
+ * /u/alice, /t/<id>, /search... are answered with index.html, so deep
+ * links and reloads work.  A path whose last segment has a dot (a missing
+ * file like /nope.js) stays a 404, and so does anything under /api. */
+static int app_page(struct mg_connection *conn, void *cbdata) {
+  chorus_server_t *srv = cbdata;
+  const char *uri = mg_get_request_info(conn)->local_uri;
+  if (!uri || !strcmp(uri, "/") || strstr(uri, "..") ||
+      !strncmp(uri, "/api/", 5)) {
+    return 0; /* civetweb's own handling */
+  }
+  char path[PATH_MAX + 1024];
+  snprintf(path, sizeof path, "%s%s", srv->config.public_dir, uri);
+  struct stat st;
+  const char *last = strrchr(uri, '/');
+  if (stat(path, &st) == 0 || (last && strchr(last, '.'))) {
+    return 0; /* a real file (or a missing one): served or 404 */
+  }
+  snprintf(path, sizeof path, "%s/index.html", srv->config.public_dir);
+  mg_send_mime_file(conn, path, "text/html; charset=utf-8");
+  return 200;
 }
 
 static bool wait_for_database(chorus_server_t *srv, chorus_error_t *err) {
@@ -136,6 +160,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   mg_set_request_handler(srv->http, "/healthz", api_dispatch, srv);
   mg_set_request_handler(srv->http, "/readyz", api_dispatch, srv);
   mg_set_request_handler(srv->http, "/metrics", api_dispatch, srv);
+  mg_set_request_handler(srv->http, "/", app_page, srv);
   return true;
 }
 

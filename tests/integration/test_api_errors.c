@@ -248,6 +248,30 @@ static void test_static_page_has_csp(void **state) {
   tc_client_destroy(c);
 }
 
+static void test_app_paths_get_the_page(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  char value[512];
+  static const char *app_paths[] = {"/u/somebody", "/t/6b012e4802a948e4df00a662",
+                                    "/search", "/notifications", "/global"};
+  for (size_t i = 0; i < sizeof app_paths / sizeof app_paths[0]; i++) {
+    tc_get(c, app_paths[i], &r);
+    tc_assert_status(&r, 200);
+    assert_non_null(strstr(r.body, "<html"));
+    assert_true(tc_header(&r, "Content-Security-Policy", value, sizeof value));
+    tc_response_free(&r);
+  }
+  /* Missing files and API paths stay 404 (the API's as JSON). */
+  tc_get(c, "/nope.js", &r);
+  tc_assert_status(&r, 404);
+  tc_response_free(&r);
+  tc_get(c, "/api/nope", &r);
+  tc_assert_error(&r, 404, "not_found");
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
 static void test_request_ids_and_metrics(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
@@ -300,6 +324,7 @@ int main(void) {
       cmocka_unit_test(test_health_probes),
       cmocka_unit_test(test_static_page_has_csp),
       cmocka_unit_test(test_request_ids_and_metrics),
+      cmocka_unit_test(test_app_paths_get_the_page),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,12 @@ const state = {
   versions: new Map(), // tweet id -> last event version applied (REST: none = 0)
   touched: new Map(),  // tweet id -> tick of the last change not from REST
   gone: new Set(),     // ids deleted while on screen: never re-added
+  view: null,          // the current route: {name, title, src, asc, ...}
+  pending: [],         // new home-feed tweets held while scrolled down
+  unread: 0,           // unread notifications (nav badge)
+  following: null,     // lowercased usernames I follow (null: not loaded yet)
 };
+let routeGen = 0;      // bumped on every route change: late answers are dropped
 let tick = 0;          // orders REST requests against other changes
 
 // The live connection.
@@ -56,10 +61,11 @@ let msgTimer = 0;
 async function api(method, path, body) {
   const opts = { method, credentials: 'same-origin', cache: 'no-store',
                  headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
+  // POST/PUT/PATCH must say JSON even without a body (docs/API.md).
+  if (body !== undefined || method === 'POST' || method === 'PUT' || method === 'PATCH') {
     opts.headers['Content-Type'] = 'application/json';
-    opts.body = JSON.stringify(body);
   }
+  if (body !== undefined) opts.body = JSON.stringify(body);
   try {
     const res = await fetch(path, opts);
     const text = await res.text();
@@ -133,33 +139,81 @@ function renderSession() {
   el.auth.hidden = inside;
   el.compose.hidden = !inside;
   el.meName.textContent = inside ? `@${state.me.username}` : '';
+  el.navNotifications.hidden = !inside;
+  el.navProfile.hidden = !inside;
+  if (inside) el.navProfile.setAttribute('href', userHref(state.me.username));
+  renderBadge();
+}
+
+const userHref = (name) => `/u/${encodeURIComponent(name)}`;
+const tweetHref = (id) => `/t/${encodeURIComponent(id)}`;
+
+function renderBadge() {
+  const n = state.me ? state.unread : 0;
+  el.badge.hidden = n <= 0;
+  el.badge.textContent = n > 99 ? '99+' : String(n);
+  el.navNotifications.setAttribute('aria-label', n > 0 ? `Notifications (${n} unread)` : 'Notifications');
 }
 
 function renderTweet(t) {
   const a = t.author || {};
-  const li = h('li', { class: 'tweet', 'data-id': String(t.id) },
+  const mine = state.me && a.username === state.me.username;
+  const v = state.view;
+  const li = h('li', { class: `tweet${v && v.name === 'tweet' && String(t.id) === v.id ? ' focus' : ''}`, 'data-id': String(t.id) },
     h('div', { class: 'meta' },
-      h('span', { class: 'name' }, a.display_name || a.username || ''),
+      h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
       h('span', { class: 'handle' }, `@${a.username || ''}`),
       h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
-      h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at)),
+      h('a', { class: 'when', href: tweetHref(t.id) },
+        h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at))),
       t.edited_at ? h('span', { class: 'edited', title: `Edited ${fullTime(t.edited_at)}` }, '(edited)') : null),
+    t.reply_to ? h('p', { class: 'reply-to' },
+      h('a', { href: tweetHref(t.reply_to), 'data-parent': String(t.reply_to) }, replyLabel(String(t.reply_to)))) : null,
     h('p', { class: 'text' }, t.text),
     h('div', { class: 'foot' },
-      h('span', { class: 'stats' }, statsText(t)),
-      state.me && a.username === state.me.username
+      h('span', { class: 'stats' }, ...statsNodes(t)),
+      mine
         ? h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit'))
+          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit'),
+          h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete'))
         : null));
   return li;
 }
 
-function statsText(t) {
+// "Replying to @x": the parent's author, looked up once per parent id.
+const parents = new Map(); // id -> username, '' while loading, null when deleted
+function replyLabel(id) {
+  const shown = findTweet(id);
+  if (shown && shown.author) parents.set(id, shown.author.username);
+  if (!parents.has(id)) {
+    parents.set(id, '');
+    api('GET', `/api/tweet/${encodeURIComponent(id)}`).then((r) => {
+      if (ok(r)) parents.set(id, r.data.author.username);
+      else if (r.status === 404) parents.set(id, null);
+      else { parents.delete(id); return; }
+      document.querySelectorAll(`.reply-to a[data-parent="${CSS.escape(id)}"]`).forEach((a) => {
+        a.textContent = replyLabel(id);
+      });
+    });
+  }
+  const who = parents.get(id);
+  if (who) return `Replying to @${who}`;
+  return who === null ? 'Replying to a deleted post' : 'Replying to a post';
+}
+
+// Like button (or count when logged out) and the replies link.
+function statsNodes(t) {
   const likes = Number(t.like_count) || 0;
   const replies = Number(t.reply_count) || 0;
-  let s = `${likes} ${likes === 1 ? 'like' : 'likes'}`;
-  if (replies > 0) s += ` · ${replies} ${replies === 1 ? 'reply' : 'replies'}`;
-  return s;
+  const likeText = `${likes} ${likes === 1 ? 'like' : 'likes'}`;
+  const like = state.me
+    ? h('button', { type: 'button', class: `like${t.liked_by_me ? ' on' : ''}`, 'data-action': 'like',
+      'aria-pressed': t.liked_by_me ? 'true' : 'false', title: t.liked_by_me ? 'Unlike' : 'Like' },
+    h('span', { 'aria-hidden': 'true' }, t.liked_by_me ? '♥ ' : '♡ '), likeText)
+    : h('span', { class: 'likes' }, likeText);
+  const reply = h('a', { class: 'replies', href: tweetHref(t.id) },
+    `${replies} ${replies === 1 ? 'reply' : 'replies'}`);
+  return [like, reply];
 }
 
 function renderTimeline() {
@@ -248,7 +302,7 @@ function updateShown(t) {
   const node = findNode(id);
   if (node && node.querySelector('.editor')) {
     state.tweets[i] = t;
-    node.querySelector('.stats').textContent = statsText(t);
+    node.querySelector('.stats').replaceChildren(...statsNodes(t));
   } else {
     replaceTweet(t);
   }
@@ -322,10 +376,11 @@ async function saveEdit(form) {
 function setUser(user) {
   const was = state.me && state.me.username;
   state.me = user;
+  if (!user || user.username !== was) state.unread = 0;
   renderSession();
-  renderTimeline();
   if (!user) stopLive();
-  else if (user.username !== was) { stopLive(); startLive(); }
+  else if (user.username !== was) { stopLive(); startLive(); loadUnread(); loadFollowing(); }
+  renderRoute();
 }
 
 async function authenticate(kind) {
@@ -360,7 +415,13 @@ async function postTweet() {
   if (ok(r)) {
     el.composeText.value = '';
     touch(r.data.id);
-    addTweets([r.data], 'start');
+    const v = state.view;
+    if (v && (v.name === 'home' || v.name === 'global' ||
+        (v.name === 'profile' && v.user.toLowerCase() === state.me.username.toLowerCase()))) {
+      addTweets([r.data], 'start');
+    } else {
+      showMessage('Posted.', 'info');
+    }
   } else {
     fail(r);
   }
@@ -376,19 +437,39 @@ async function loadNewest(mode) {
     if (mode === 'reload') state.again = true;
     return;
   }
+  const v = state.view;
+  if (!v || !v.src) return;
   state.fetching = true;
   el.refresh.disabled = true;
   const t0 = ++tick;
-  const r = await api('GET', `/api/tweet?limit=${PAGE}`);
+  const g = routeGen;
+  let r;
+  let head = null;
+  if (v.name === 'tweet') {
+    const [a, b] = await Promise.all([api('GET', `/api/tweet/${encodeURIComponent(v.id)}`),
+      api('GET', withQuery(v.src, { limit: PAGE }))]);
+    if (!ok(a)) r = a; else { r = b; head = a.data; }
+  } else {
+    r = await api('GET', withQuery(v.src, { limit: PAGE }));
+  }
+  if (g !== routeGen) return; // the route changed meanwhile: renderRoute reset the state
   state.fetching = false;
   el.refresh.disabled = false;
   refreshTimes();
   try {
-    if (!ok(r)) { if (mode === 'init' || mode === 'manual') showMessage(errorMessage(r)); return; }
-    const items = itemsOf(r).filter((t) => !state.gone.has(String(t.id)));
+    if (!ok(r)) {
+      if (r.status === 404 && v.name === 'tweet') {
+        el.empty.textContent = 'This post does not exist or was deleted.';
+        el.empty.hidden = false;
+      } else if (mode === 'init' || mode === 'manual') showMessage(errorMessage(r));
+      return;
+    }
+    let items = itemsOf(r).filter((t) => !state.gone.has(String(t.id)));
+    if (head) items = [head].concat(items); // the post, then its replies oldest first
     const unseen = items.filter((t) => !state.ids.has(String(t.id)));
-    // Nothing loaded yet, or a gap between this page and what we have: start over.
-    if (!state.tweets.length || (unseen.length === items.length && r.data.next)) {
+    // Nothing loaded yet, a list in oldest-first order, or a gap between
+    // this page and what we have: start over.
+    if (!state.tweets.length || v.asc || (unseen.length === items.length && r.data.next)) {
       state.tweets = items;
       state.ids = new Set(items.map((t) => String(t.id)));
       state.next = r.data.next || null;
@@ -419,7 +500,9 @@ async function loadNewest(mode) {
 
 async function loadMore() {
   el.more.disabled = true;
-  const r = await api('GET', `/api/tweet?limit=${PAGE}&before=${encodeURIComponent(state.next)}`);
+  const g = routeGen;
+  const r = await api('GET', withQuery(state.view.src, { limit: PAGE, before: state.next }));
+  if (g !== routeGen) return;
   el.more.disabled = false;
   if (!ok(r)) { showMessage(errorMessage(r)); return; }
   state.next = r.data.next || null;
@@ -570,7 +653,13 @@ function onLiveMessage(e) {
         syncSubscriptions();
       }
       break;
-    default: // notification, follow, error: not shown by this page (yet)
+    case 'follow':
+      onFollowEvent(data);
+      break;
+    case 'notification':
+      if (data.notification) onNotification(data.notification);
+      break;
+    default: // follow, error: not shown by this page
   }
 }
 
@@ -580,10 +669,32 @@ function applyTweetEvent(tweet, version, type) {
   const old = findTweet(id);
   if (!old) {
     if (type !== 'tweet.created') return; // not on screen
+    const v = state.view;
+    // Events carry liked_by_me false: a new tweet cannot be liked by me yet.
+    const t = { ...tweet, liked_by_me: false };
+    if (v && v.name === 'tweet' && String(t.reply_to) === v.id) {
+      // A reply to the post on screen: the list is oldest first, append it
+      // when the last page is loaded (else "Load more" brings it).
+      if (state.next || state.ids.has(id)) return;
+      state.versions.set(id, version);
+      touch(id);
+      addTweets([t], 'end');
+      return;
+    }
+    if (!v || v.name !== 'home') return;
+    // The hub also sends replies to a watched tweet: the home feed only
+    // shows my own tweets and those of people I follow.
+    const author = String((t.author && t.author.username) || '').toLowerCase();
+    const mine = state.me && author === state.me.username.toLowerCase();
+    if (!mine && (state.following ? !state.following.has(author) : t.reply_to)) return;
     state.versions.set(id, version);
     touch(id);
-    // Events carry liked_by_me false: a new tweet cannot be liked by me yet.
-    if (insertTweet({ ...tweet, liked_by_me: false })) {
+    if (window.scrollY > 200) { // scrolled down: do not move the page under the reader
+      if (!state.pending.some((x) => String(x.id) === id)) state.pending.push(t);
+      renderPending();
+      return;
+    }
+    if (insertTweet(t)) {
       renderFeedChrome();
       syncSubscriptions();
     }
@@ -596,6 +707,415 @@ function applyTweetEvent(tweet, version, type) {
   if (!sameTweet(old, t)) updateShown(t);
 }
 
+/* ---------- tweet actions: like, delete, new-tweets button ---------- */
+
+async function toggleLike(li, btn) {
+  const t = findTweet(li.dataset.id);
+  if (!t) return;
+  btn.disabled = true;
+  const r = await api(t.liked_by_me ? 'DELETE' : 'POST', `/api/tweet/${encodeURIComponent(t.id)}/like`);
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  if (state.gone.has(String(r.data.id))) return;
+  touch(r.data.id);
+  updateShown(r.data);
+  findNode(String(r.data.id))?.querySelector('[data-action=like]')?.focus();
+}
+
+async function deleteTweet(li, btn) {
+  const id = li.dataset.id;
+  // eslint-disable-next-line no-alert
+  if (!window.confirm('Delete this post? This cannot be undone.')) return;
+  btn.disabled = true;
+  const r = await api('DELETE', `/api/tweet/${encodeURIComponent(id)}`);
+  btn.disabled = false;
+  if (!ok(r) && r.status !== 404) { fail(r); return; }
+  removeTweet(id);
+  renderFeedChrome();
+  syncSubscriptions();
+  showMessage('Post deleted.', 'info');
+  el.feedTitle.focus();
+}
+
+function renderPending() {
+  state.pending = state.pending.filter((t) => !state.ids.has(String(t.id)) && !state.gone.has(String(t.id)));
+  const n = state.pending.length;
+  el.newTweets.hidden = n === 0;
+  el.newTweets.textContent = `Show ${n} new ${n === 1 ? 'post' : 'posts'}`;
+}
+
+function showPending() {
+  const list = state.pending;
+  state.pending = [];
+  for (const t of list) insertTweet(t);
+  renderPending();
+  renderFeedChrome();
+  syncSubscriptions();
+  window.scrollTo(0, 0);
+  el.feedTitle.focus();
+}
+
+/* ---------- routing ---------- */
+
+function withQuery(src, params) {
+  const q = Object.entries(params).filter(([, v]) => v != null)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  return q ? `${src}${src.includes('?') ? '&' : '?'}${q}` : src;
+}
+
+// Same-origin app links are followed without a page load; modified clicks
+// (new tab, middle click) and API links keep their normal behaviour.
+function onLinkClick(e) {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+}
+
+function navigate(url) {
+  if (url !== location.pathname + location.search) history.pushState(null, '', url);
+  renderRoute(true);
+}
+
+function routeOf(path, search) {
+  const q = new URLSearchParams(search);
+  let m;
+  if (path === '/' || path === '/index.html') {
+    return state.me ? { name: 'home', title: 'Home', src: '/api/feed' }
+      : { name: 'global', title: 'Global timeline', src: '/api/tweet' };
+  }
+  if (path === '/global') return { name: 'global', title: 'Global timeline', src: '/api/tweet' };
+  if ((m = path.match(/^\/u\/([A-Za-z0-9_]{1,30})\/?$/))) {
+    return { name: 'profile', user: m[1], title: 'Posts', src: `/api/users/${encodeURIComponent(m[1])}/tweets` };
+  }
+  if ((m = path.match(/^\/t\/([0-9a-fA-F]{24})\/?$/))) {
+    return { name: 'tweet', id: m[1], title: 'Post and replies', src: `/api/tweet/${m[1]}/replies`, asc: true };
+  }
+  if (path === '/search') {
+    const text = (q.get('q') || '').trim();
+    return { name: 'search', q: text, title: 'Posts', src: text ? withQuery('/api/search', { q: text, type: 'tweets' }) : null };
+  }
+  if (path === '/notifications') return { name: 'notifications', title: 'Notifications' };
+  return { name: 'notfound', title: 'Page not found' };
+}
+
+// Show the view of the current URL: reset the list, draw the view's header, load.
+async function renderRoute(moved) {
+  const v = routeOf(location.pathname, location.search);
+  routeGen++;
+  state.view = v;
+  state.tweets = [];
+  state.ids = new Set();
+  state.next = null;
+  state.versions = new Map();
+  state.pending = [];
+  state.fetching = false;
+  state.again = false;
+  renderPending();
+  el.timeline.replaceChildren();
+  el.empty.textContent = v.name === 'tweet' ? 'No replies yet.' : 'No posts yet.';
+  el.view.replaceChildren();
+  el.feedTitle.textContent = v.title;
+  el.compose.hidden = !state.me || !(v.name === 'home' || v.name === 'global');
+  el.feed.hidden = !v.src;
+  document.title = v.name === 'home' || v.name === 'global' ? `${v.title} · Chorus` : 'Chorus';
+  for (const [id, name] of [['navHome', 'home'], ['navGlobal', 'global'], ['navSearch', 'search'],
+    ['navNotifications', 'notifications']]) {
+    if (v.name === name && !(name === 'global' && location.pathname === '/')) el[id].setAttribute('aria-current', 'page');
+    else el[id].removeAttribute('aria-current');
+  }
+  if (v.name === 'profile' && state.me && v.user.toLowerCase() === state.me.username.toLowerCase()) {
+    el.navProfile.setAttribute('aria-current', 'page');
+  } else el.navProfile.removeAttribute('aria-current');
+  renderFeedChrome();
+  el.empty.hidden = true;
+  syncSubscriptions();
+  if (moved) window.scrollTo(0, 0);
+
+  const g = routeGen;
+  if (v.name === 'profile') loadProfile(v, g);
+  else if (v.name === 'tweet') renderReplyBox(v);
+  else if (v.name === 'search') renderSearch(v, g);
+  else if (v.name === 'notifications') loadNotifications(g);
+  else if (v.name === 'notfound') {
+    el.view.append(h('div', { class: 'card' }, h('h2', { tabindex: '-1' }, 'Page not found'),
+      h('p', null, h('a', { href: '/' }, 'Go to the home page'))));
+  }
+  if (moved) focusView();
+  if (v.src) await loadNewest('init');
+}
+
+function focusView() {
+  const head = el.view.querySelector('h2') || (el.feed.hidden ? null : el.feedTitle);
+  if (head) { if (!head.hasAttribute('tabindex')) head.setAttribute('tabindex', '-1'); head.focus({ preventScroll: true }); }
+}
+
+/* ---------- views: profile, tweet, search, notifications ---------- */
+
+async function loadProfile(v, g) {
+  el.view.append(h('div', { class: 'card' }, h('p', { class: 'hint' }, 'Loading profile…')));
+  const r = await api('GET', `/api/users/${encodeURIComponent(v.user)}`);
+  if (g !== routeGen) return;
+  if (!ok(r)) {
+    el.view.replaceChildren(h('div', { class: 'card' },
+      h('h2', { tabindex: '-1' }, r.status === 404 ? 'No such user' : 'Could not load this profile'),
+      h('p', { class: 'hint' }, r.status === 404 ? `There is no user @${v.user}.` : errorMessage(r))));
+    el.feed.hidden = r.status === 404;
+    return;
+  }
+  renderProfile(r.data);
+}
+
+function renderProfile(p) {
+  const v = state.view;
+  v.profile = p;
+  document.title = `${p.display_name || p.username} (@${p.username}) · Chorus`;
+  const self = state.me && state.me.username.toLowerCase() === p.username.toLowerCase();
+  const n = (x) => Number(x) || 0;
+  const card = h('div', { class: 'card profile' },
+    h('h2', { tabindex: '-1' }, p.display_name || p.username),
+    h('p', { class: 'handle' }, `@${p.username}`),
+    p.bio ? h('p', { class: 'bio' }, p.bio) : null,
+    h('p', { class: 'counts' },
+      h('span', null, h('strong', null, String(n(p.tweet_count))), n(p.tweet_count) === 1 ? ' post' : ' posts'),
+      h('span', null, h('strong', null, String(n(p.followers_count))), n(p.followers_count) === 1 ? ' follower' : ' followers'),
+      h('span', null, h('strong', null, String(n(p.following_count))), ' following')),
+    state.me && !self
+      ? h('div', { class: 'row' }, h('button', { type: 'button', class: p.followed_by_me ? 'btn ghost' : 'btn',
+        'data-action': 'follow', 'aria-pressed': p.followed_by_me ? 'true' : 'false' },
+      p.followed_by_me ? 'Unfollow' : 'Follow'))
+      : null,
+    self ? profileForm(p) : null);
+  el.view.replaceChildren(card);
+}
+
+function profileForm(p) {
+  const name = h('input', { id: 'pf-name', type: 'text', required: '', maxlength: '50' });
+  name.value = p.display_name || '';
+  const bio = h('textarea', { id: 'pf-bio', rows: '2', maxlength: '160' });
+  bio.value = p.bio || '';
+  return h('details', { class: 'edit-profile' },
+    h('summary', null, 'Edit profile'),
+    h('form', { class: 'profile-form' },
+      h('label', { for: 'pf-name' }, 'Display name'), name,
+      h('label', { for: 'pf-bio' }, 'Bio'), bio,
+      h('p', { class: 'hint' }, 'Up to 160 characters'),
+      h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn' }, 'Save profile'))));
+}
+
+async function saveProfile(form) {
+  const display = form.querySelector('#pf-name').value;
+  if (!display.trim()) { showMessage('The display name cannot be blank.'); return; }
+  setBusy(form, true);
+  const r = await api('PATCH', '/api/me', { display_name: display, bio: form.querySelector('#pf-bio').value });
+  setBusy(form, false);
+  if (!ok(r)) { fail(r); return; }
+  if (state.view.name !== 'profile') return;
+  state.me = { ...state.me, display_name: r.data.display_name, bio: r.data.bio };
+  renderProfile(r.data);
+  showMessage('Profile saved.', 'info');
+  el.view.querySelector('h2')?.focus();
+}
+
+async function toggleFollow(btn) {
+  const v = state.view;
+  const p = v.profile;
+  if (!p) return;
+  btn.disabled = true;
+  const g = routeGen;
+  const r = await api(p.followed_by_me ? 'DELETE' : 'POST', `/api/users/${encodeURIComponent(p.username)}/follow`);
+  if (g !== routeGen) return;
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  renderProfile(r.data);
+  el.view.querySelector('[data-action=follow]')?.focus();
+}
+
+function renderReplyBox(v) {
+  if (!state.me) {
+    el.view.append(h('p', { class: 'hint card' }, 'Log in to reply.'));
+    return;
+  }
+  const ta = h('textarea', { id: 'reply-text', rows: '2', 'aria-describedby': 'reply-count' });
+  const form = h('form', { class: 'card compose reply-box' },
+    h('label', { for: 'reply-text' }, 'Your reply'), ta,
+    h('div', { class: 'row end' },
+      h('span', { id: 'reply-count', class: 'count' }),
+      h('button', { type: 'submit', class: 'btn' }, 'Reply')));
+  el.view.append(form);
+  updateCounter(form);
+  form.dataset.replyTo = v.id;
+}
+
+async function postReply(form) {
+  const ta = form.querySelector('textarea');
+  const btn = form.querySelector('button[type=submit]');
+  btn.disabled = true;
+  ta.readOnly = true;
+  const g = routeGen;
+  const r = await api('POST', '/api/tweet', { text: ta.value, reply_to: form.dataset.replyTo });
+  ta.readOnly = false;
+  if (ok(r)) {
+    ta.value = '';
+    if (g === routeGen) {
+      touch(r.data.id);
+      if (!state.next) addTweets([r.data], 'end');
+      // The parent's reply count (an event may also bring it: take the
+      // answer only when nothing changed the parent meanwhile).
+      const t0 = ++tick;
+      const p = await api('GET', `/api/tweet/${encodeURIComponent(form.dataset.replyTo)}`);
+      const parent = findTweet(form.dataset.replyTo);
+      if (ok(p) && g === routeGen && parent && !touchedSince(parent.id, t0)) {
+        updateShown({ ...p.data, liked_by_me: parent.liked_by_me });
+      }
+    }
+    showMessage('Reply posted.', 'info');
+  } else {
+    fail(r);
+  }
+  updateCounter(form);
+}
+
+async function renderSearch(v, g) {
+  const input = h('input', { id: 'search-q', type: 'search', name: 'q', maxlength: '100', required: '',
+    autocapitalize: 'none', spellcheck: 'false' });
+  input.value = v.q;
+  const users = h('ul', { class: 'users', 'aria-label': 'Users' });
+  el.view.append(
+    h('form', { class: 'card search', role: 'search' },
+      h('h2', { tabindex: '-1' }, v.q ? `Search: ${v.q}` : 'Search'),
+      h('label', { for: 'search-q' }, 'Search people and posts'),
+      h('div', { class: 'row nowrap' }, input, h('button', { type: 'submit', class: 'btn' }, 'Search'))),
+    v.q ? h('section', { class: 'results', 'aria-labelledby': 'users-title' },
+      h('h2', { id: 'users-title' }, 'People'), users) : null);
+  if (!v.q) { if (!document.activeElement || document.activeElement === document.body) input.focus(); return; }
+  const r = await api('GET', withQuery('/api/search', { q: v.q, type: 'users', limit: 20 }));
+  if (g !== routeGen) return;
+  if (!ok(r)) { users.append(h('li', { class: 'hint' }, errorMessage(r))); return; }
+  const items = itemsOf(r);
+  if (!items.length) users.append(h('li', { class: 'hint' }, 'No people found.'));
+  for (const u of items) {
+    users.append(h('li', { class: 'user' },
+      h('a', { class: 'name', href: userHref(u.username) }, u.display_name || u.username),
+      ' ', h('span', { class: 'handle' }, `@${u.username}`),
+      u.bio ? h('p', { class: 'bio' }, u.bio) : null));
+  }
+}
+
+function notificationText(n) {
+  if (n.type === 'follow') return ' followed you';
+  if (n.type === 'like') return ' liked your post';
+  if (n.type === 'reply') return ' replied to your post';
+  return ` ${n.type}`;
+}
+
+function renderNotification(n) {
+  const a = n.actor || {};
+  return h('li', { class: `note${n.read ? '' : ' unread'}` },
+    h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
+    notificationText(n),
+    n.tweet ? h('span', null, ' · ', h('a', { href: tweetHref(n.tweet) }, n.type === 'reply' ? 'see the reply' : 'see the post')) : null,
+    ' · ', h('time', { datetime: n.created_at, title: fullTime(n.created_at) }, relTime(n.created_at)),
+    n.read ? null : h('span', { class: 'sr-only' }, ' (unread)'));
+}
+
+async function loadNotifications(g) {
+  const list = h('ol', { id: 'notes', class: 'notes' });
+  el.view.append(h('div', { class: 'row between' }, h('h2', { tabindex: '-1' }, 'Notifications')), list);
+  if (!state.me) { list.append(h('li', { class: 'hint' }, 'Log in to see your notifications.')); return; }
+  const r = await api('GET', withQuery('/api/notifications', { limit: PAGE }));
+  if (g !== routeGen) return;
+  if (!ok(r)) { fail(r); return; }
+  const items = itemsOf(r);
+  list.replaceChildren(...items.map(renderNotification));
+  if (!items.length) list.append(h('li', { class: 'hint' }, 'No notifications yet.'));
+  markRead();
+}
+
+async function markRead() {
+  const r = await api('POST', '/api/notifications/read', {});
+  if (ok(r)) { state.unread = 0; renderBadge(); }
+}
+
+async function loadUnread() {
+  const who = state.me && state.me.username;
+  const r = await api('GET', withQuery('/api/notifications', { limit: 1 }));
+  if (!ok(r) || !state.me || state.me.username !== who) return;
+  if (state.view && state.view.name === 'notifications') return; // marked read there
+  state.unread = Number(r.data && r.data.unread) || 0;
+  renderBadge();
+}
+
+// Who I follow, to tell followed authors' tweets from replies to watched tweets.
+async function loadFollowing() {
+  const who = state.me && state.me.username;
+  state.following = null;
+  const set = new Set();
+  let next = null;
+  for (let i = 0; i < 50; i++) {
+    const r = await api('GET', withQuery(`/api/users/${encodeURIComponent(who)}/following`, { limit: 200, before: next }));
+    if (!ok(r) || !state.me || state.me.username !== who) return;
+    itemsOf(r).forEach((u) => set.add(String(u.username).toLowerCase()));
+    next = r.data.next;
+    if (!next) break;
+  }
+  state.following = set;
+}
+
+function onFollowEvent(d) {
+  if (!state.me) return;
+  const me = state.me.username.toLowerCase();
+  if (String(d.follower || '').toLowerCase() === me && state.following) {
+    const who = String(d.followee || '').toLowerCase();
+    if (d.following) state.following.add(who); else state.following.delete(who);
+  }
+  // Counts on a profile on screen.
+  const v = state.view;
+  if (v && v.name === 'profile' && v.profile) {
+    const name = v.profile.username.toLowerCase();
+    if (name === String(d.followee || '').toLowerCase() || name === String(d.follower || '').toLowerCase()) {
+      const g = routeGen;
+      api('GET', `/api/users/${encodeURIComponent(v.profile.username)}`).then((r) => {
+        if (ok(r) && g === routeGen && !el.view.querySelector('.edit-profile[open]') &&
+            !el.view.contains(document.activeElement)) renderProfile(r.data);
+      });
+    }
+  }
+}
+
+function onNotification(n) {
+  const list = document.getElementById('notes');
+  if (state.view && state.view.name === 'notifications' && list) {
+    list.querySelector('li.hint')?.remove();
+    list.prepend(renderNotification(n));
+    markRead();
+    return;
+  }
+  state.unread++;
+  renderBadge();
+}
+
+function onViewSubmit(e) {
+  e.preventDefault();
+  const form = e.target;
+  if (form.classList.contains('search')) {
+    const q = form.querySelector('input').value.trim();
+    if (q) navigate(`/search?q=${encodeURIComponent(q)}`);
+  } else if (form.classList.contains('profile-form')) {
+    saveProfile(form);
+  } else if (form.classList.contains('reply-box')) {
+    if (!form.querySelector('button[type=submit]').disabled) postReply(form);
+  }
+}
+
+function onViewClick(e) {
+  const btn = e.target.closest('button[data-action]');
+  if (btn && btn.dataset.action === 'follow') toggleFollow(btn);
+}
+
 /* ---------- wiring ---------- */
 
 function onTimelineClick(e) {
@@ -604,6 +1124,8 @@ function onTimelineClick(e) {
   const li = btn.closest('li');
   if (btn.dataset.action === 'edit') openEditor(li);
   else if (btn.dataset.action === 'cancel') closeEditor(li);
+  else if (btn.dataset.action === 'like') toggleLike(li, btn);
+  else if (btn.dataset.action === 'delete') deleteTweet(li, btn);
 }
 
 function onTimelineSubmit(e) {
@@ -642,6 +1164,11 @@ async function init() {
   });
   document.addEventListener('keydown', onKey);
   el.refresh.addEventListener('click', () => loadNewest('manual'));
+  el.newTweets.addEventListener('click', showPending);
+  el.view.addEventListener('submit', onViewSubmit);
+  el.view.addEventListener('click', onViewClick);
+  document.addEventListener('click', onLinkClick);
+  window.addEventListener('popstate', () => renderRoute());
   el.more.addEventListener('click', loadMore);
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && !live.open) loadNewest('poll');
@@ -652,8 +1179,8 @@ async function init() {
   if (me.status === 0) showMessage(errorMessage(me));
   state.me = ok(me) ? me.data : null;
   renderSession();
-  if (state.me) startLive();
-  await loadNewest('init');
+  if (state.me) { startLive(); loadUnread(); loadFollowing(); }
+  await renderRoute();
   setInterval(() => {
     if (document.hidden) return;
     if (live.open) refreshTimes();

@@ -78,6 +78,11 @@ _chorus_deps_main() {
             _apt_install "${missing[@]}"
         fi
         summary+=("Debian packages present")
+        # Headless browser for the end-to-end test (tests/e2e, ctest label e2e).
+        if ! dpkg -s chromium >/dev/null 2>&1; then
+            _say "chromium not installed (needed by the e2e test)"
+            _apt_install chromium
+        fi
     fi
 
     # ---------------------------------------------------------------- FerretDB

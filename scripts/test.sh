@@ -195,6 +195,18 @@ if [[ ! -x "$CHORUSD" ]]; then
     exit 1
 fi
 
+# ---------------------------------------------------------------- e2e deps
+# playwright-core for the browser test (tests/e2e/node_modules is git-ignored).
+E2E_DIR="$ROOT/tests/e2e"
+if [[ -f "$E2E_DIR/package.json" && ! -d "$E2E_DIR/node_modules" ]]; then
+    say "installing tests/e2e node modules"
+    if [[ -f "$E2E_DIR/package-lock.json" ]]; then
+        (cd "$E2E_DIR" && npm ci --no-audit --no-fund)
+    else
+        (cd "$E2E_DIR" && npm install --no-audit --no-fund)
+    fi
+fi
+
 # ---------------------------------------------------------------- database
 find_ports 27100 3 || { err "no free port for the test database"; exit 1; }
 DB_PORT="$FOUND_PORT"

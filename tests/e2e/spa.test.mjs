@@ -1,0 +1,256 @@
+// Chorus browser end-to-end test: the single-page app in public/, driven by
+// headless Chromium through playwright-core, with two users on two servers.
+//
+//   CHORUS_TEST_URL_A=... CHORUS_TEST_URL_B=... node tests/e2e/spa.test.mjs
+//
+// Normally run by ctest (test e2e.spa, label e2e) from scripts/test.sh.
+// Environment: CHORUS_TEST_URL_A, CHORUS_TEST_URL_B (required),
+//   CHORUS_CHROMIUM (default /usr/bin/chromium).
+// Writes screenshots of the main views to docs/screenshots/*.png.
+// Last line: "e2e: N passed, M failed"; exit status 1 on any failure.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHOTS = join(ROOT, 'docs', 'screenshots');
+const URL_A = (process.env.CHORUS_TEST_URL_A || '').replace(/\/$/, '');
+const URL_B = (process.env.CHORUS_TEST_URL_B || '').replace(/\/$/, '');
+const CHROMIUM = process.env.CHORUS_CHROMIUM || '/usr/bin/chromium';
+const WAIT = 10_000; // every explicit wait
+
+let passed = 0;
+let failed = 0;
+const finish = (code) => {
+  console.log(`e2e: ${passed} passed, ${failed} failed`);
+  process.exit(code);
+};
+if (!URL_A || !URL_B) {
+  console.error('e2e: CHORUS_TEST_URL_A and CHORUS_TEST_URL_B must be set (run scripts/test.sh)');
+  failed++;
+  finish(1);
+}
+
+const sfx = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`.slice(-8);
+const USER_A = `ea_${sfx}`;
+const USER_B = `eb_${sfx}`;
+const WORD = `zebra${sfx}`; // unique search word
+const XSS = '<img src=x onerror="window.__xss=1">';
+
+// Console errors that are expected: /api/me answers 401 when logged out, and
+// there is no favicon.
+const errors = [];
+function watch(page, tag) {
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const url = m.location()?.url || '';
+    const text = m.text();
+    if (/\/api\/me(\?|$)/.test(url) && /401/.test(text)) return;
+    if (/favicon\.ico/.test(url) && /404/.test(text)) return;
+    errors.push(`${tag} console error: ${text} @ ${url}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${tag} page error: ${e.message}`));
+  page.on('dialog', (d) => d.accept()); // delete confirmation
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
+    throw e;
+  }
+}
+const assert = (cond, msg) => { if (!cond) throw new Error(`assertion failed: ${msg}`); };
+
+const waitLive = (page) => page.waitForFunction(
+  () => document.querySelector('#live-status')?.textContent === 'Live', null, { timeout: WAIT });
+const tweetLi = (page, text) => page.locator('#timeline li.tweet', { has: page.locator('.text', { hasText: text }) });
+async function shot(page, name) {
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot: ${path}`);
+}
+
+async function register(page, base, name) {
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#auth:not([hidden])');
+  await page.fill('#auth-user', name);
+  await page.fill('#auth-pass', 'password123');
+  await page.click('#register');
+  await page.waitForSelector('#compose:not([hidden])');
+  await page.waitForFunction((n) => document.querySelector('#me-name')?.textContent.includes(n), name);
+  await waitLive(page);
+}
+
+async function post(page, text) {
+  await page.fill('#compose-text', text);
+  await page.click('#post');
+  await tweetLi(page, text).first().waitFor();
+}
+
+let browser;
+try {
+  mkdirSync(SHOTS, { recursive: true });
+  // launch() gives Chromium a fresh temporary --user-data-dir (removed on close).
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-dev-shm-usage'],
+  });
+  const ctxA = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  const ctxB = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  for (const c of [ctxA, ctxB]) { c.setDefaultTimeout(WAIT); c.setDefaultNavigationTimeout(WAIT * 2); }
+  const pa = await ctxA.newPage(); watch(pa, 'A');
+  const pb = await ctxB.newPage(); watch(pb, 'B');
+
+  await step('register user A on server A and user B on server B', async () => {
+    await register(pa, URL_A, USER_A);
+    await register(pb, URL_B, USER_B);
+  });
+
+  await step('B follows A from A\'s profile page', async () => {
+    await pb.goto(`${URL_B}/u/${USER_A}`);
+    await pb.waitForSelector('.profile h2');
+    await pb.click('[data-action=follow]');
+    await pb.waitForSelector('[data-action=follow][aria-pressed=true]');
+    await pb.click('#nav-home');
+    await pb.waitForURL(`${URL_B}/`);
+    await waitLive(pb);
+  });
+
+  const T1 = `first post ${WORD}`;
+  await step('A posts; B\'s home feed shows it live', async () => {
+    await post(pa, T1);
+    await tweetLi(pb, T1).waitFor({ timeout: WAIT });
+    assert(pb.url() === `${URL_B}/`, `B was not reloaded away from home (${pb.url()})`);
+  });
+
+  await step('B likes it; A\'s page shows the like count', async () => {
+    await tweetLi(pb, T1).locator('[data-action=like]').click();
+    await tweetLi(pb, T1).locator('[data-action=like][aria-pressed=true]').waitFor();
+    await tweetLi(pa, T1).locator('.stats', { hasText: '1 like' }).waitFor();
+  });
+
+  await step('B replies on the tweet page; A\'s reply count changes', async () => {
+    await tweetLi(pb, T1).locator('a.replies').click();
+    await pb.waitForURL(/\/t\/[0-9a-f]{24}$/);
+    await pb.waitForSelector('#timeline li.focus');
+    await pb.fill('#reply-text', `a reply from bob ${WORD}`);
+    await pb.click('.reply-box button[type=submit]');
+    await tweetLi(pb, 'a reply from bob').waitFor();
+    await pb.locator('#timeline li.focus .replies', { hasText: '1 reply' }).waitFor();
+    await tweetLi(pa, T1).locator('.stats', { hasText: '1 reply' }).waitFor();
+    await shot(pb, 'tweet');
+  });
+
+  await step('back and forward navigation', async () => {
+    const tweetUrl = pb.url();
+    await pb.goBack();
+    await pb.waitForURL(`${URL_B}/`);
+    await tweetLi(pb, T1).waitFor();
+    await pb.goForward();
+    await pb.waitForURL(tweetUrl);
+    await pb.waitForSelector('#timeline li.focus');
+    await tweetLi(pb, 'a reply from bob').waitFor();
+    await pb.goBack();
+    await pb.waitForURL(`${URL_B}/`);
+    await tweetLi(pb, T1).waitFor();
+    await waitLive(pb);
+  });
+
+  const T1E = `edited post ${WORD}`;
+  await step('A edits the tweet; B sees the new text', async () => {
+    const li = tweetLi(pa, T1);
+    await li.locator('[data-action=edit]').click();
+    await li.locator('.editor textarea').fill(T1E);
+    await li.locator('.editor button[type=submit]').click();
+    await tweetLi(pa, T1E).waitFor();
+    await tweetLi(pb, T1E).waitFor();
+    await tweetLi(pb, T1).filter({ hasNotText: T1E }).waitFor({ state: 'detached' });
+  });
+
+  await step('A deletes the tweet; it disappears from B\'s page', async () => {
+    await tweetLi(pa, T1E).locator('[data-action=delete]').click();
+    await tweetLi(pa, T1E).waitFor({ state: 'detached' });
+    await tweetLi(pb, T1E).waitFor({ state: 'detached' });
+  });
+
+  await step('XSS payload in a display name and a tweet renders as text', async () => {
+    await pa.click('#nav-profile');
+    await pa.waitForURL(`${URL_A}/u/${USER_A}`);
+    await pa.waitForSelector('.profile h2');
+    await pa.click('.edit-profile summary');
+    await pa.fill('#pf-name', XSS);
+    await pa.click('.profile-form button[type=submit]');
+    await pa.locator('.profile h2', { hasText: XSS }).waitFor();
+    await pa.click('#nav-home');
+    await pa.waitForURL(`${URL_A}/`);
+    await waitLive(pa);
+    const TX = `xss ${WORD} ${XSS}`;
+    await post(pa, TX);
+    const li = tweetLi(pb, TX);
+    await li.waitFor();
+    await li.locator('a.name', { hasText: XSS }).waitFor();
+    for (const [tag, page] of [['A', pa], ['B', pb]]) {
+      const r = await tweetLi(page, TX).evaluate((n) => ({
+        imgs: n.querySelectorAll('img').length,
+        text: n.querySelector('.text').textContent,
+        name: n.querySelector('a.name').textContent,
+      }));
+      assert(r.imgs === 0, `${tag}: <img> element created inside the tweet`);
+      assert(r.text === TX, `${tag}: tweet text shown as "${r.text}"`);
+      assert(r.name === XSS, `${tag}: display name shown as "${r.name}"`);
+      assert(await page.locator('.profile h2 img, .profile img[src=x], img[src=x]').count() === 0,
+        `${tag}: an <img src=x> exists in the page`);
+      assert(await page.evaluate(() => window.__xss) === undefined, `${tag}: window.__xss is set`);
+    }
+    await shot(pb, 'home');
+    await pa.click('#nav-profile');
+    await pa.waitForURL(`${URL_A}/u/${USER_A}`);
+    await tweetLi(pa, TX).waitFor();
+    assert(await pa.locator('.profile h2').textContent() === XSS, 'A: profile name not shown as text');
+    assert(await pa.locator('.profile img, #timeline img').count() === 0, 'A: <img> on the profile page');
+    assert(await pa.evaluate(() => window.__xss) === undefined, 'A: window.__xss is set on the profile');
+    await shot(pa, 'profile');
+  });
+
+  await step('search finds a tweet by a word', async () => {
+    await pb.click('#nav-search');
+    await pb.waitForURL(/\/search/);
+    await pb.fill('#search-q', WORD);
+    await pb.press('#search-q', 'Enter');
+    await pb.waitForURL(/\/search\?q=/);
+    await tweetLi(pb, `xss ${WORD}`).waitFor();
+    await tweetLi(pb, 'a reply from bob').waitFor();
+    assert(await pb.evaluate(() => window.__xss) === undefined, 'B: window.__xss is set on search');
+    await shot(pb, 'search');
+  });
+
+  await step('A\'s notifications list the follow, like and reply', async () => {
+    await pa.click('#nav-notifications');
+    await pa.waitForURL(`${URL_A}/notifications`);
+    await pa.locator('#notes li.note', { hasText: 'replied to your post' }).waitFor();
+    await pa.locator('#notes li.note', { hasText: 'liked your post' }).waitFor();
+    await shot(pa, 'notifications');
+    await pa.goBack();
+    await pa.waitForURL(`${URL_A}/u/${USER_A}`);
+    await pa.waitForSelector('.profile h2');
+  });
+
+  await step('no unexpected console errors', async () => {
+    assert(errors.length === 0, `\n  ${errors.join('\n  ')}`);
+  });
+} catch (e) {
+  if (failed === 0) { failed++; console.log(`FAIL setup: ${e && e.stack ? e.stack : e}`); }
+  if (errors.length) console.log(`console errors so far:\n  ${errors.join('\n  ')}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+}
+finish(failed ? 1 : 0);

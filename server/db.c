@@ -83,7 +83,7 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
     chorus_error_set(err, 500, "bad_config", "invalid --db name '%s'", name);
     return NULL;
   }
-  uri_default_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000);
+  uri_default_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 1500);
   uri_default_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
   uri_default_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10000);
   uri_default_int32(uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);

@@ -7,7 +7,7 @@
  * Everything else here is thread-safe.
  *
  * Timeouts are set on the URI unless the caller set them: a server that
- * cannot be reached fails an operation after about 2 s (503 for the
+ * cannot be reached fails an operation after about 1.5 s (503 for the
  * client) instead of hanging for the driver's default 30 s.  Writes use
  * w:majority so that an acknowledged write survives a replica set
  * failover, and reads use read concern "majority" so that nobody sees a

@@ -43,6 +43,8 @@ static const option_spec_t options[] = {
      "HTTP port"},
     {"ws-port", "CHORUS_WS_PORT", "0", INT_OPT(ws_port, 0, 65535),
      "WebSocket port (0: the HTTP port + 1000)"},
+    {"ws-threads", "CHORUS_WS_THREADS", "0", INT_OPT(ws_threads, 0, 16),
+     "WebSocket service threads sharing the port (0: one per CPU)"},
     {"mongo-uri", "CHORUS_MONGO_URI",
      "mongodb://127.0.0.1:27017/?replicaSet=rs0", STR_OPT(mongo_uri),
      "MongoDB connection string (a replica set or FerretDB)"},

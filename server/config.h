@@ -19,6 +19,7 @@ typedef struct chorus_config {
   char host[256];           /* --host, CHORUS_HOST */
   int port;                 /* --port, CHORUS_PORT */
   int ws_port;              /* --ws-port, CHORUS_WS_PORT (0: port + 1000) */
+  int ws_threads;           /* --ws-threads, CHORUS_WS_THREADS (0: CPUs) */
   char mongo_uri[2048];     /* --mongo-uri, CHORUS_MONGO_URI */
   char db_name[64];         /* --db, CHORUS_DB */
   char server_id[64];       /* --server-id, CHORUS_SERVER_ID */

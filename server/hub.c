@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <sodium.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,8 @@ typedef struct client {
 
 /* Sessions recently checked at an upgrade, so that reconnecting clients
  * (a reload, a server restart) do not each stop the WebSocket loop on a
- * database lookup.  Used only on the service thread.  An entry is trusted
+ * database lookup.  Under hub->mu (upgrades arrive on every WebSocket
+ * service thread).  An entry is trusted
  * for SESSION_CACHE_TTL_MS: a session ended elsewhere may still open a
  * WebSocket for that long (it can then only receive, never change
  * anything). */
@@ -59,7 +61,7 @@ typedef struct cached_session {
 
 struct hub {
   cached_session_t *sessions; /* SESSION_CACHE_SLOTS */
-  uint64_t closes;            /* service thread only */
+  _Atomic uint64_t closes;    /* on_close calls, from any service thread */
   db_t *db;
   sync_t *sync;
   ws_server_t *ws;
@@ -319,11 +321,17 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   for (const char *p = token; *p; p++) {
     h = (h ^ (unsigned char)*p) * 16777619u;
   }
+  /* Upgrades run on several WebSocket threads at once: the cache is
+   * read and written under hub->mu, the database is asked without it. */
   cached_session_t *slot = &hub->sessions[h % SESSION_CACHE_SLOTS];
   int64_t now = db_now_ms();
-  if (!strcmp(slot->token, token) && slot->expires_ms > now) {
+  pthread_mutex_lock(&hub->mu);
+  bool cached = !strcmp(slot->token, token) && slot->expires_ms > now;
+  if (cached) {
     user = slot->user;
-  } else {
+  }
+  pthread_mutex_unlock(&hub->mu);
+  if (!cached) {
     chorus_error_t err;
     mongoc_client_t *client = db_acquire(hub->db);
     bool ok = sessions_resolve(hub->db, client, token, &user, &err);
@@ -331,9 +339,11 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
     if (!ok) {
       return false;
     }
+    pthread_mutex_lock(&hub->mu);
     bson_strncpy(slot->token, token, sizeof slot->token);
     slot->user = user;
     slot->expires_ms = now + SESSION_CACHE_TTL_MS;
+    pthread_mutex_unlock(&hub->mu);
   }
   client_t *c = bson_malloc0(sizeof *c);
   c->id = id;
@@ -460,7 +470,7 @@ static void on_close(void *ctx, ws_conn_id_t id, void *user_data) {
     return;
   }
   if (++hub->closes % HUB_TRIM_EVERY == 0) {
-    malloc_trim(0); /* on the service thread, outside every lock */
+    malloc_trim(0); /* on a service thread, outside every lock */
   }
   pthread_mutex_lock(&hub->mu);
   c->closed = true;

@@ -17,10 +17,11 @@
  * events that arrive meanwhile are held and sent after, without
  * duplicates.  If N has left the log, it gets {"type":"reload"}.
  *
- * Threads: ws callbacks run on the WebSocket service thread, events on the
- * event poller thread, resumes on the hub's own worker; one mutex guards
- * the client list.  Nothing that can block for long runs on the service
- * thread except the first session lookup of a token (then cached for 60 s,
+ * Threads: ws callbacks run on the WebSocket service threads (several at
+ * once, one per loop), events on the event poller thread, resumes on the
+ * hub's own worker; one mutex guards the client list and the session
+ * cache.  Nothing that can block for long runs on a service thread
+ * except the first session lookup of a token (then cached for 60 s,
  * so a session ended elsewhere may still open a read-only WebSocket for
  * up to a minute).
  */

@@ -115,6 +115,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   memset(&wc, 0, sizeof wc);
   wc.host = cfg->host;
   wc.port = cfg->ws_port;
+  wc.threads = cfg->ws_threads;
   srv->ws = ws_server_start(&wc, &cb, err);
   if (!srv->ws) {
     server_stop(srv);

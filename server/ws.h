@@ -2,22 +2,28 @@
  * ws.h - the WebSocket server: many thousands of long-lived connections
  * that the rest of chorusd pushes text messages to.
  *
- * One libwebsockets (lws) context with ONE service thread, both owned by
- * the ws_server_t, serves every connection on its own listening port.  The
- * rest of the server never sees lws: a connection is a ws_conn_id_t (unique
- * in the process, never reused) plus an opaque user_data pointer that the
- * ws_callbacks_t set at the upgrade and get back in every later callback.
+ * `threads` libwebsockets (lws) contexts, each with ONE service thread,
+ * all owned by the ws_server_t, serve the connections on one listening
+ * port (shared with SO_REUSEPORT; the kernel spreads new connections over
+ * them): Debian's lws serves a context from one thread only, and fanning
+ * an event out to 10,000 connections is 10,000 send(2) calls, so the
+ * loops share that work.  The rest of the server never sees lws: a
+ * connection is a ws_conn_id_t (unique in the process, never reused) plus
+ * an opaque user_data pointer that the ws_callbacks_t set at the upgrade
+ * and get back in every later callback.
  *
- * Threads.  Every callback runs on the service thread, one at a time, so
- * callbacks need no locking among themselves but must not block (except
- * on_upgrade, briefly).  ws_server_send, ws_server_close and
- * ws_server_connections may be called from any thread, including from
- * inside a callback; they find the connection in a mutex-protected map
- * from id to connection, append to its queue under the lock and wake the
- * service thread (lws_cancel_service, at most once per wake-up), which
- * asks lws for a writable callback and writes one queued message per
- * LWS_CALLBACK_SERVER_WRITEABLE.  ws_server_stop must not be called from a
- * callback (it joins the service thread).
+ * Threads.  A connection's callbacks run on its loop's service thread,
+ * one at a time and in order; callbacks of different connections may run
+ * at the same time on different loops, so state the callbacks share needs
+ * a lock.  Callbacks must not block (except on_upgrade, briefly).
+ * ws_server_send, ws_server_close and ws_server_connections may be called
+ * from any thread, including from inside a callback; they find the
+ * connection's loop from its id, the connection in that loop's
+ * mutex-protected map, append to its queue under the lock and wake the
+ * loop (lws_cancel_service, at most once per wake-up), which asks lws for
+ * a writable callback and writes one queued message per
+ * LWS_CALLBACK_SERVER_WRITEABLE.  ws_server_stop must not be called from
+ * a callback (it joins the service threads).
  *
  * Cost.  Per connection: lws's own state (the wsi, its ws struct and a
  * 1 KB receive buffer), a small ws_conn_t, a map slot and the queued
@@ -97,6 +103,8 @@ typedef struct ws_config {
   int ping_interval_s;   /* ping connections silent this long; drop those
                             that have not answered another this long later
                             (0: 20) */
+  int threads;           /* service loops, 1..16 (0: one per online CPU,
+                            at most 16) */
   int max_connections;   /* upgrades beyond this get 503 (0: 20000); the
                             process's open-file limit must allow them */
 } ws_config_t;

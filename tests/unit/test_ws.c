@@ -791,6 +791,59 @@ static void stop_closes_with_1001(void **state) {
   free(fx);
 }
 
+/* Three loops: the acceptor deals connections out in turn (the loop is in
+ * the low 4 bits of an id), each loop's connections get their messages,
+ * and a thread count out of range is refused. */
+static void loops_share_the_connections(void **state) {
+  (void)state;
+  ws_config_t cfg = {.threads = 3};
+  fixture_t *fx = fixture_start(&cfg);
+  enum { N = 30 };
+  tc_ws_t *c[N];
+  for (int i = 0; i < N; i++) {
+    c[i] = connect_ok(fx, NULL, NULL);
+  }
+  assert_int_equal(ws_server_connections(fx->ws), N);
+  int per_loop[16] = {0};
+  for (int i = 0; i < N; i++) {
+    per_loop[fx->fake.open_ids[i] & 15]++;
+  }
+  assert_int_equal(per_loop[0], N / 3);
+  assert_int_equal(per_loop[1], N / 3);
+  assert_int_equal(per_loop[2], N / 3);
+  for (int i = 0; i < N; i++) {
+    char m[32];
+    snprintf(m, sizeof m, "to %d", i);
+    assert_true(ws_server_send(fx->ws, fx->fake.open_ids[i], m, strlen(m)));
+  }
+  for (int i = 0; i < N; i++) {
+    char m[32];
+    snprintf(m, sizeof m, "to %d", i);
+    char *got = tc_ws_recv(c[i], 10000);
+    assert_non_null(got);
+    assert_string_equal(got, m);
+    bson_free(got);
+  }
+  /* An id whose loop bits name no loop is unknown, not a crash. */
+  assert_false(ws_server_send(fx->ws, (fx->fake.open_ids[0] & ~15u) | 9,
+                              "x", 1));
+  for (int i = 0; i < N; i++) {
+    tc_ws_close(c[i]);
+  }
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, N, 10000));
+  assert_int_equal(ws_server_connections(fx->ws), 0);
+
+  ws_callbacks_t cb = {&fx->fake, fake_upgrade, NULL, NULL, NULL};
+  ws_config_t bad = {.host = "127.0.0.1", .port = fx->port, .threads = 17};
+  chorus_error_t err;
+  assert_null(ws_server_start(&bad, &cb, &err));
+  assert_string_equal(err.code, "ws_bad_config");
+  bad.threads = -1;
+  assert_null(ws_server_start(&bad, &cb, &err));
+  assert_string_equal(err.code, "ws_bad_config");
+  fixture_stop(fx);
+}
+
 static void port_in_use_and_port_zero(void **state) {
   fixture_t *fx = *state;
   fake_t fake;
@@ -880,6 +933,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(many_connections_get_a_broadcast,
                                       setup, teardown),
       cmocka_unit_test(stop_closes_with_1001),
+      cmocka_unit_test(loops_share_the_connections),
       cmocka_unit_test_setup_teardown(port_in_use_and_port_zero, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(memory_per_idle_connection, setup,

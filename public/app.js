@@ -788,6 +788,9 @@ function routeOf(path, search) {
       : { name: 'global', title: 'Global timeline', src: '/api/tweet' };
   }
   if (path === '/global') return { name: 'global', title: 'Global timeline', src: '/api/tweet' };
+  if ((m = path.match(/^\/u\/([A-Za-z0-9_]{1,30})\/(followers|following)\/?$/))) {
+    return { name: 'people', user: m[1], rel: m[2], title: m[2] === 'followers' ? 'Followers' : 'Following' };
+  }
   if ((m = path.match(/^\/u\/([A-Za-z0-9_]{1,30})\/?$/))) {
     return { name: 'profile', user: m[1], title: 'Posts', src: `/api/users/${encodeURIComponent(m[1])}/tweets` };
   }
@@ -840,6 +843,7 @@ async function renderRoute(moved) {
   else if (v.name === 'tweet') renderReplyBox(v);
   else if (v.name === 'search') renderSearch(v, g);
   else if (v.name === 'notifications') loadNotifications(g);
+  else if (v.name === 'people') loadPeople(v, g);
   else if (v.name === 'notfound') {
     el.view.append(h('div', { class: 'card' }, h('h2', { tabindex: '-1' }, 'Page not found'),
       h('p', null, h('a', { href: '/' }, 'Go to the home page'))));
@@ -881,8 +885,9 @@ function renderProfile(p) {
     p.bio ? h('p', { class: 'bio' }, p.bio) : null,
     h('p', { class: 'counts' },
       h('span', null, h('strong', null, String(n(p.tweet_count))), n(p.tweet_count) === 1 ? ' post' : ' posts'),
-      h('span', null, h('strong', null, String(n(p.followers_count))), n(p.followers_count) === 1 ? ' follower' : ' followers'),
-      h('span', null, h('strong', null, String(n(p.following_count))), ' following')),
+      h('a', { href: `${userHref(p.username)}/followers` }, h('strong', null, String(n(p.followers_count))),
+        n(p.followers_count) === 1 ? ' follower' : ' followers'),
+      h('a', { href: `${userHref(p.username)}/following` }, h('strong', null, String(n(p.following_count))), ' following')),
     state.me && !self
       ? h('div', { class: 'row' }, h('button', { type: 'button', class: p.followed_by_me ? 'btn ghost' : 'btn',
         'data-action': 'follow', 'aria-pressed': p.followed_by_me ? 'true' : 'false' },
@@ -992,17 +997,54 @@ async function renderSearch(v, g) {
     v.q ? h('section', { class: 'results', 'aria-labelledby': 'users-title' },
       h('h2', { id: 'users-title' }, 'People'), users) : null);
   if (!v.q) { if (!document.activeElement || document.activeElement === document.body) input.focus(); return; }
-  const r = await api('GET', withQuery('/api/search', { q: v.q, type: 'users', limit: 20 }));
-  if (g !== routeGen) return;
-  if (!ok(r)) { users.append(h('li', { class: 'hint' }, errorMessage(r))); return; }
-  const items = itemsOf(r);
-  if (!items.length) users.append(h('li', { class: 'hint' }, 'No people found.'));
-  for (const u of items) {
-    users.append(h('li', { class: 'user' },
-      h('a', { class: 'name', href: userHref(u.username) }, u.display_name || u.username),
-      ' ', h('span', { class: 'handle' }, `@${u.username}`),
-      u.bio ? h('p', { class: 'bio' }, u.bio) : null));
-  }
+  pagedList(users, (before) => withQuery('/api/search', { q: v.q, type: 'users', limit: 20, before }),
+    renderUser, 'No people found.', g);
+}
+
+function renderUser(u) {
+  return h('li', { class: 'user' },
+    h('a', { class: 'name', href: userHref(u.username) }, u.display_name || u.username),
+    ' ', h('span', { class: 'handle' }, `@${u.username}`),
+    u.bio ? h('p', { class: 'bio' }, u.bio) : null);
+}
+
+// Fills list with pages of url(before) (items rendered by render), and a
+// "Load more" button under it while the answer has a next cursor.  Returns
+// after the first page; false if it could not be loaded.
+async function pagedList(list, url, render, emptyText, g) {
+  const more = h('button', { type: 'button', class: 'btn ghost more-items', hidden: '' }, 'Load more');
+  list.after(more);
+  let next = null;
+  const load = async () => {
+    more.disabled = true;
+    const r = await api('GET', url(next));
+    if (g !== routeGen) return false;
+    more.disabled = false;
+    if (!ok(r)) {
+      if (!next) list.replaceChildren(h('li', { class: 'hint' }, errorMessage(r)));
+      else fail(r);
+      return false;
+    }
+    const items = itemsOf(r);
+    if (!next && !items.length) list.replaceChildren(h('li', { class: 'hint' }, emptyText));
+    else list.append(...items.map(render));
+    next = r.data.next || null;
+    more.hidden = !next;
+    return true;
+  };
+  more.addEventListener('click', load);
+  return load();
+}
+
+async function loadPeople(v, g) {
+  const list = h('ul', { class: 'users', 'aria-labelledby': 'people-title' });
+  el.view.append(h('div', { class: 'card' },
+    h('h2', { id: 'people-title', tabindex: '-1' }, v.rel === 'followers' ? `People following @${v.user}` : `People @${v.user} follows`),
+    h('p', null, h('a', { href: userHref(v.user) }, `Back to @${v.user}`)),
+    list));
+  document.title = `${v.title} of @${v.user} · Chorus`;
+  await pagedList(list, (before) => withQuery(`/api/users/${encodeURIComponent(v.user)}/${v.rel}`, { limit: PAGE, before }),
+    renderUser, v.rel === 'followers' ? 'No followers yet.' : 'Not following anyone yet.', g);
 }
 
 function notificationText(n) {
@@ -1026,13 +1068,8 @@ async function loadNotifications(g) {
   const list = h('ol', { id: 'notes', class: 'notes' });
   el.view.append(h('div', { class: 'row between' }, h('h2', { tabindex: '-1' }, 'Notifications')), list);
   if (!state.me) { list.append(h('li', { class: 'hint' }, 'Log in to see your notifications.')); return; }
-  const r = await api('GET', withQuery('/api/notifications', { limit: PAGE }));
-  if (g !== routeGen) return;
-  if (!ok(r)) { fail(r); return; }
-  const items = itemsOf(r);
-  list.replaceChildren(...items.map(renderNotification));
-  if (!items.length) list.append(h('li', { class: 'hint' }, 'No notifications yet.'));
-  markRead();
+  if (await pagedList(list, (before) => withQuery('/api/notifications', { limit: PAGE, before }),
+    renderNotification, 'No notifications yet.', g)) markRead();
 }
 
 async function markRead() {

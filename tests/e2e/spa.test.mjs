@@ -244,6 +244,17 @@ try {
     await pa.waitForSelector('.profile h2');
   });
 
+  await step('A\'s followers page lists B; B\'s following page lists A', async () => {
+    await pa.click('.profile .counts a[href$="/followers"]');
+    await pa.waitForURL(`${URL_A}/u/${USER_A}/followers`);
+    await pa.locator('ul.users li.user', { hasText: `@${USER_B}` }).waitFor();
+    await pa.goto(`${URL_A}/u/${USER_B}/following`);
+    await pa.locator('ul.users li.user', { hasText: `@${USER_A}` }).waitFor();
+    await pa.click(`ul.users li.user a.name`);
+    await pa.waitForURL(`${URL_A}/u/${USER_A}`);
+    await pa.waitForSelector('.profile h2');
+  });
+
   await step('no unexpected console errors', async () => {
     assert(errors.length === 0, `\n  ${errors.join('\n  ')}`);
   });

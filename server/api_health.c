@@ -1,7 +1,8 @@
 /*
  * api_health.c - probes for load balancers and operators:
  *   GET /healthz  200 while the process serves HTTP (no database access)
- *   GET /readyz   200 when the database answers a ping, else 503
+ *   GET /readyz   200 when the database answers a ping, else 503 (at
+ *                 once while db.h knows it is down)
  *   GET /api/config  what the web client needs to know: the WebSocket URL
  */
 #include <stdio.h>
@@ -29,7 +30,7 @@ void api_healthz(http_request_t *req) { reply_status(req, 200, false); }
 
 void api_readyz(http_request_t *req) {
   chorus_error_t err;
-  bool ok = db_ping(req->server->db, &err);
+  bool ok = db_ping(req->server->db, &err); /* refused at once when down */
   reply_status(req, ok ? 200 : 503, ok);
 }
 
@@ -53,6 +54,53 @@ void api_config(http_request_t *req) {
   BSON_APPEND_UTF8(&doc, "server", req->server->config.server_id);
   http_reply_json(req, 200, &doc, NULL);
   bson_destroy(&doc);
+}
+
+/* The health of every deployment (db.h): the main database and each
+ * tweet shard kept in its own.  Each family's samples stay together, as
+ * the text format requires. */
+static void render_db_health(bson_string_t *out, chorus_server_t *srv) {
+  db_t *dbs[1 + SHARDS_MAX];
+  char names[1 + SHARDS_MAX][16];
+  db_health_t health[1 + SHARDS_MAX];
+  size_t n = 0;
+  dbs[n] = srv->db;
+  bson_strncpy(names[n++], "main", sizeof names[0]);
+  shards_t *shards = sync_shards(srv->sync);
+  for (int k = 0; k < shards_count(shards); k++) {
+    if (shards_db(shards, k) != srv->db) {
+      dbs[n] = shards_db(shards, k);
+      snprintf(names[n++], sizeof names[0], "shard%d", k);
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    db_health(dbs[i], &health[i]);
+  }
+  bson_string_append(out,
+                     "# HELP chorus_db_up 1 while the deployment answers, 0 "
+                     "while it is known to be down (what needs it gets 503 "
+                     "at once).\n# TYPE chorus_db_up gauge\n");
+  for (size_t i = 0; i < n; i++) {
+    bson_string_append_printf(out, "chorus_db_up{deployment=\"%s\"} %d\n",
+                              names[i], health[i].up ? 1 : 0);
+  }
+  bson_string_append(out, "# HELP chorus_db_outages_total Times the "
+                          "deployment went down.\n"
+                          "# TYPE chorus_db_outages_total counter\n");
+  for (size_t i = 0; i < n; i++) {
+    bson_string_append_printf(
+        out, "chorus_db_outages_total{deployment=\"%s\"} %lld\n", names[i],
+        (long long)health[i].outages);
+  }
+  bson_string_append(out, "# HELP chorus_db_refused_total Database "
+                          "operations refused untried while the deployment "
+                          "was down.\n"
+                          "# TYPE chorus_db_refused_total counter\n");
+  for (size_t i = 0; i < n; i++) {
+    bson_string_append_printf(
+        out, "chorus_db_refused_total{deployment=\"%s\"} %lld\n", names[i],
+        (long long)health[i].refused);
+  }
 }
 
 /* GET /metrics: Prometheus text exposition. */
@@ -106,6 +154,7 @@ void api_metrics(http_request_t *req) {
       "# TYPE chorus_db_pool_slow_waits_total counter\n"
       "chorus_db_pool_slow_waits_total %lld\n",
       (long long)acquires, (double)wait_us / 1e6, (long long)slow);
+  render_db_health(out, srv);
   char length[32];
   snprintf(length, sizeof length, "%u", out->len);
   mg_response_header_start(req->conn, 200);

@@ -5,18 +5,43 @@
  * with createIndexes, which is a no-op for an index that already exists
  * with the same definition, so start-up is idempotent and several servers
  * may start at once.
+ *
+ * Health (db.h): the pool's SDAM topology-changed callback marks the
+ * deployment down when the driver's view goes from "has a writable server"
+ * to "has none" (it runs on driver threads, with the topology locked, so it
+ * only flips an atomic and signals the prober).  The prober pings through
+ * the pool: while a ping waits in server selection the driver re-checks the
+ * server every 500 ms (its minimum heartbeat interval), so a deployment that
+ * is back is seen within about half a second.  A generation number keeps a
+ * ping that answered just before a new failure from marking the deployment
+ * up again.
  */
 #include "db.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
+
+/* Between two pings of a deployment that is down. */
+#define DB_PROBE_INTERVAL_MS 250
 
 struct db {
   mongoc_client_pool_t *pool;
   char *name;
+  char label[160]; /* "<db> at <host:port,...>", for logs */
   atomic_llong acquires, wait_us, slow;
+
+  atomic_bool down;
+  atomic_llong outages, refused;
+  atomic_llong down_since_us; /* monotonic; valid while down */
+  pthread_mutex_t mu;         /* guards the fields below */
+  pthread_cond_t cv;
+  int64_t generation;         /* bumped by every mark_down */
+  bool stopping;
+  pthread_t prober;
 };
 
 typedef struct index_spec {
@@ -69,6 +94,113 @@ static void uri_default_int32(mongoc_uri_t *uri, const char *option,
   }
 }
 
+/* Marks the deployment down (idempotent) and wakes the prober. */
+static void mark_down(db_t *db, const char *why) {
+  pthread_mutex_lock(&db->mu);
+  db->generation++;
+  bool was_down = atomic_exchange(&db->down, true);
+  if (!was_down) {
+    atomic_store(&db->down_since_us, bson_get_monotonic_time());
+    atomic_fetch_add(&db->outages, 1);
+    pthread_cond_signal(&db->cv);
+  }
+  pthread_mutex_unlock(&db->mu);
+  if (!was_down) {
+    fprintf(stderr,
+            "chorusd: database %s unreachable (%s); answering 503 until a "
+            "ping succeeds\n",
+            db->label, why);
+  }
+}
+
+/* SDAM: called by the driver whenever its view of the deployment changes
+ * (on its monitor threads, or on a thread whose operation met an error),
+ * with the topology locked: it must not call into the driver. */
+static void on_topology_changed(const mongoc_apm_topology_changed_t *event) {
+  db_t *db = mongoc_apm_topology_changed_get_context(event);
+  const mongoc_topology_description_t *before =
+      mongoc_apm_topology_changed_get_previous_description(event);
+  const mongoc_topology_description_t *after =
+      mongoc_apm_topology_changed_get_new_description(event);
+  /* Only a loss: at start-up the description begins with no writable
+   * server, which says nothing yet. */
+  if (mongoc_topology_description_has_writable_server(before) &&
+      !mongoc_topology_description_has_writable_server(after)) {
+    mark_down(db, "the driver lost the primary");
+  }
+}
+
+/* A client for the prober: not refused while down. */
+static mongoc_client_t *pop_client(db_t *db) {
+  mongoc_client_t *client = mongoc_client_pool_try_pop(db->pool);
+  return client ? client : mongoc_client_pool_pop(db->pool);
+}
+
+static bool ping_with(db_t *db, mongoc_client_t *client, bson_error_t *berr) {
+  bson_t cmd = BSON_INITIALIZER;
+  BSON_APPEND_INT32(&cmd, "ping", 1);
+  /* NULL read preference: the primary, i.e. a deployment that can take
+   * writes. */
+  bool ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
+                                         berr);
+  bson_destroy(&cmd);
+  return ok;
+}
+
+static void *prober_main(void *arg) {
+  db_t *db = arg;
+  pthread_mutex_lock(&db->mu);
+  while (!db->stopping) {
+    if (!atomic_load(&db->down)) {
+      pthread_cond_wait(&db->cv, &db->mu);
+      continue;
+    }
+    int64_t generation = db->generation;
+    pthread_mutex_unlock(&db->mu);
+    mongoc_client_t *client = pop_client(db);
+    bson_error_t berr;
+    bool ok = ping_with(db, client, &berr);
+    mongoc_client_pool_push(db->pool, client);
+    pthread_mutex_lock(&db->mu);
+    if (ok && generation == db->generation) {
+      int64_t took_ms =
+          (bson_get_monotonic_time() - atomic_load(&db->down_since_us)) /
+          1000;
+      atomic_store(&db->down, false);
+      fprintf(stderr, "chorusd: database %s answers again (down %lld ms)\n",
+              db->label, (long long)took_ms);
+    } else if (!ok && !db->stopping) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += (long)DB_PROBE_INTERVAL_MS * 1000000L;
+      until.tv_sec += until.tv_nsec / 1000000000L;
+      until.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&db->cv, &db->mu, &until);
+    }
+  }
+  pthread_mutex_unlock(&db->mu);
+  return NULL;
+}
+
+static void uri_default_bool(mongoc_uri_t *uri, const char *option,
+                             bool value) {
+  if (!mongoc_uri_has_option(uri, option)) {
+    mongoc_uri_set_option_as_bool(uri, option, value);
+  }
+}
+
+static void make_label(db_t *db, const mongoc_uri_t *uri) {
+  size_t n = (size_t)snprintf(db->label, sizeof db->label, "%s at ",
+                              db->name);
+  const char *sep = "";
+  for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri);
+       h && n < sizeof db->label; h = h->next) {
+    n += (size_t)snprintf(db->label + n, sizeof db->label - n, "%s%s", sep,
+                          h->host_and_port);
+    sep = ",";
+  }
+}
+
 db_t *db_new(const char *uri_string, const char *name, int max_clients,
              chorus_error_t *err) {
   bson_error_t berr;
@@ -83,10 +215,18 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
     chorus_error_set(err, 500, "bad_config", "invalid --db name '%s'", name);
     return NULL;
   }
-  uri_default_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 1500);
+  /* An operation that meets an unreachable deployment fails within 1 s;
+   * once one has, the deployment is marked down and the rest fail at once
+   * (db.h), so a request answers within about 1 s plus its own work. */
+  uri_default_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 1000);
   uri_default_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
   uri_default_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10000);
   uri_default_int32(uri, MONGOC_URI_HEARTBEATFREQUENCYMS, 2000);
+  /* The driver's defaults, stated: an operation that meets a primary
+   * step-down (or a dropped connection) is retried once, on the new
+   * primary, within the server selection timeout. */
+  uri_default_bool(uri, MONGOC_URI_RETRYWRITES, true);
+  uri_default_bool(uri, MONGOC_URI_RETRYREADS, true);
   if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME)) {
     mongoc_uri_set_appname(uri, "chorusd");
   }
@@ -105,17 +245,35 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
     mongoc_read_concern_destroy(rc);
   }
   mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
-  mongoc_uri_destroy(uri);
   if (!pool) {
+    mongoc_uri_destroy(uri);
     chorus_error_set(err, 500, "bad_config", "cannot create client pool");
     return NULL;
   }
-  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
-  mongoc_client_pool_max_size(pool, (uint32_t)(max_clients > 0 ? max_clients
-                                                               : 16));
   db_t *db = bson_malloc0(sizeof *db);
   db->pool = pool;
   db->name = bson_strdup(name);
+  make_label(db, uri);
+  mongoc_uri_destroy(uri);
+  pthread_mutex_init(&db->mu, NULL);
+  pthread_cond_init(&db->cv, NULL);
+  /* Before the first client is popped, as the driver requires. */
+  mongoc_apm_callbacks_t *callbacks = mongoc_apm_callbacks_new();
+  mongoc_apm_set_topology_changed_cb(callbacks, on_topology_changed);
+  mongoc_client_pool_set_apm_callbacks(pool, callbacks, db);
+  mongoc_apm_callbacks_destroy(callbacks);
+  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_max_size(pool, (uint32_t)(max_clients > 0 ? max_clients
+                                                               : 16));
+  if (pthread_create(&db->prober, NULL, prober_main, db) != 0) {
+    mongoc_client_pool_destroy(pool);
+    pthread_cond_destroy(&db->cv);
+    pthread_mutex_destroy(&db->mu);
+    bson_free(db->name);
+    bson_free(db);
+    chorus_error_set(err, 500, "thread", "cannot start the database prober");
+    return NULL;
+  }
   return db;
 }
 
@@ -123,14 +281,29 @@ void db_destroy(db_t *db) {
   if (!db) {
     return;
   }
+  pthread_mutex_lock(&db->mu);
+  db->stopping = true;
+  pthread_cond_signal(&db->cv);
+  pthread_mutex_unlock(&db->mu);
+  pthread_join(db->prober, NULL); /* at most one ping (1 s) away */
   mongoc_client_pool_destroy(db->pool);
+  pthread_cond_destroy(&db->cv);
+  pthread_mutex_destroy(&db->mu);
   bson_free(db->name);
   bson_free(db);
 }
 
+static mongoc_client_t *refuse(db_t *db) {
+  atomic_fetch_add(&db->refused, 1);
+  return NULL;
+}
+
 mongoc_client_t *db_acquire(db_t *db) {
-  mongoc_client_t *client = mongoc_client_pool_try_pop(db->pool);
   atomic_fetch_add(&db->acquires, 1);
+  if (atomic_load(&db->down)) {
+    return refuse(db);
+  }
+  mongoc_client_t *client = mongoc_client_pool_try_pop(db->pool);
   if (client) {
     return client;
   }
@@ -142,7 +315,29 @@ mongoc_client_t *db_acquire(db_t *db) {
   if (waited > 1000) {
     atomic_fetch_add(&db->slow, 1);
   }
+  if (atomic_load(&db->down)) {
+    /* It went down while we waited. */
+    mongoc_client_pool_push(db->pool, client);
+    return refuse(db);
+  }
   return client;
+}
+
+void db_error_unavailable(chorus_error_t *err) {
+  chorus_error_set(err, 503, "db_unavailable",
+                   "The database is unavailable; try again shortly");
+}
+
+bool db_is_up(db_t *db) { return !atomic_load(&db->down); }
+
+void db_health(db_t *db, db_health_t *out) {
+  out->up = !atomic_load(&db->down);
+  out->outages = atomic_load(&db->outages);
+  out->refused = atomic_load(&db->refused);
+  out->down_ms =
+      out->up ? 0
+              : (bson_get_monotonic_time() - atomic_load(&db->down_since_us)) /
+                    1000;
 }
 
 void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
@@ -153,7 +348,9 @@ void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
 }
 
 void db_release(db_t *db, mongoc_client_t *client) {
-  mongoc_client_pool_push(db->pool, client);
+  if (client) {
+    mongoc_client_pool_push(db->pool, client);
+  }
 }
 
 mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
@@ -163,12 +360,12 @@ mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
 
 bool db_ping(db_t *db, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
-  bson_t cmd = BSON_INITIALIZER;
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
   bson_error_t berr;
-  BSON_APPEND_INT32(&cmd, "ping", 1);
-  bool ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
-                                         &berr);
-  bson_destroy(&cmd);
+  bool ok = ping_with(db, client, &berr);
   db_release(db, client);
   if (!ok) {
     chorus_error_from_bson(err, &berr, "ping");
@@ -206,6 +403,10 @@ static bool create_index(db_t *db, mongoc_client_t *client, const char *coll,
 static bool create_indexes(db_t *db, const index_spec_t *specs, size_t n,
                            const char *coll, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
   bool ok = true;
   for (size_t i = 0; ok && i < n; i++) {
     ok = create_index(db, client, coll ? coll : specs[i].collection,

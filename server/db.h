@@ -1,17 +1,35 @@
 /*
- * db.h - the process's one connection pool to MongoDB, and its schema.
+ * db.h - the process's connection pool to one MongoDB deployment, its
+ * health, and its schema.
  *
  * A db_t owns one mongoc_client_pool_t (never a client per request).  A
  * request borrows a client with db_acquire() and gives it back with
  * db_release(); a borrowed client belongs to one thread until released.
- * Everything else here is thread-safe.
+ * Everything else here is thread-safe.  The main database and every tweet
+ * shard kept in another deployment (--shard K=URI) each have their own.
+ *
+ * Health.  A db_t is "up" or "down".  It goes down the moment the driver
+ * loses the deployment's primary (a network error on any operation, a
+ * failed heartbeat, a "shutting down" or "not primary" answer: the driver's
+ * topology goes from "has a writable server" to "has none"; see the SDAM
+ * topology-changed event).  While it is down db_acquire() refuses at once
+ * (NULL, counted) instead of letting every operation wait for server
+ * selection, so a request answers 503 in milliseconds; one background
+ * prober per db_t pings the deployment (every 250 ms, each ping waiting
+ * at most the server selection timeout) and brings it up again as soon as
+ * a ping answers.  Only the prober talks to a deployment that is down.  A
+ * refused operation was never sent: to its caller it is a network error
+ * before the request left, which every caller already handles (the 2PC
+ * included: recovery finishes what was in flight, docs/SYNC.md §9).
  *
  * Timeouts are set on the URI unless the caller set them: a server that
- * cannot be reached fails an operation after about 1.5 s (503 for the
- * client) instead of hanging for the driver's default 30 s.  Writes use
- * w:majority so that an acknowledged write survives a replica set
- * failover, and reads use read concern "majority" so that nobody sees a
- * write that a failover could still roll back.
+ * cannot be reached fails an operation after at most 1 s of server
+ * selection (503 for the client) instead of hanging for the driver's
+ * default 30 s.  Writes use w:majority and retryable writes, reads read
+ * concern "majority" and retryable reads, so that an acknowledged write
+ * survives a replica set failover, nobody sees a write that a failover
+ * could still roll back, and an operation that meets a primary step-down
+ * is retried once on the new primary by the driver.
  */
 #ifndef CHORUS_DB_H
 #define CHORUS_DB_H
@@ -29,14 +47,37 @@ typedef struct db db_t;
 #define DB_TXNS "txns"
 
 /* Connects lazily: succeeds even when the database is down (readiness
- * reports that).  Fails only on a malformed URI or database name. */
+ * reports that).  Fails only on a malformed URI or database name.  Starts
+ * the prober thread; db_destroy stops it. */
 db_t *db_new(const char *uri, const char *name, int max_clients,
              chorus_error_t *err);
 void db_destroy(db_t *db);
 
-/* Borrows a client; waits (counted in db_pool_stats) when all are out. */
+/* Borrows a client; waits (counted in db_pool_stats) when all are out.
+ * NULL, at once, while the deployment is down (see "Health" above):
+ * nothing was sent.  Every caller must check, and report it with
+ * db_error_unavailable(); a function that is handed a client must accept
+ * NULL and fail the same way. */
 mongoc_client_t *db_acquire(db_t *db);
+
+/* Gives a client back; NULL is ignored. */
 void db_release(db_t *db, mongoc_client_t *client);
+
+/* Fills err with the 503 "db_unavailable" of a database that cannot be
+ * reached (the answer carries Retry-After). */
+void db_error_unavailable(chorus_error_t *err);
+
+/* False while the deployment is down. */
+bool db_is_up(db_t *db);
+
+typedef struct db_health {
+  bool up;
+  int64_t outages;  /* times it went down */
+  int64_t refused;  /* acquisitions refused while down */
+  int64_t down_ms;  /* how long the current outage lasts (0 when up) */
+} db_health_t;
+
+void db_health(db_t *db, db_health_t *out);
 
 /* A collection handle on a borrowed client; the caller destroys it with
  * mongoc_collection_destroy before releasing the client. */
@@ -48,7 +89,8 @@ mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
 void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
                    int64_t *slow);
 
-/* Sends {ping: 1}; 503 when the database cannot be reached. */
+/* Sends {ping: 1}; 503 when the database cannot be reached (at once
+ * while it is down). */
 bool db_ping(db_t *db, chorus_error_t *err);
 
 /* Creates every index of the main database's collections; idempotent. */

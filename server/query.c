@@ -12,7 +12,13 @@ static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
     BSON_APPEND_DOCUMENT(&opts, "sort", sort);
   }
   BSON_APPEND_INT64(&opts, "limit", (int64_t)ask);
+  *n = 0;
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    bson_destroy(&opts);
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, coll_name);
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
@@ -93,6 +99,11 @@ bool query_by_id(db_t *db, sync_t *sync, const char *coll,
 bool query_count(db_t *db, const char *coll_name, const bson_t *filter,
                  int64_t *count, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    *count = 0;
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, coll_name);
   bson_error_t berr;
   *count = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,

@@ -59,6 +59,11 @@ bool ratelimit_begin(db_t *db, const ratelimit_config_t *cfg,
   snprintf(keys[1], sizeof keys[1], "a:%s", address);
   int limits[2] = {cfg->per_user, cfg->per_address};
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    attempt->recorded = false;
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_LOGIN_FAILURES);
   bool ok = true;
   attempt->recorded = true;
@@ -116,6 +121,9 @@ void ratelimit_end(db_t *db, ratelimit_attempt_t *attempt, bool failed) {
     return;
   }
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    return; /* the attempt stays counted, as after any failure */
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_LOGIN_FAILURES);
   forget(coll, attempt);
   mongoc_collection_destroy(coll);

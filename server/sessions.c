@@ -43,6 +43,11 @@ bool sessions_create(db_t *db, const bson_oid_t *user_id,
   BSON_APPEND_DATE_TIME(&doc, "expires_at",
                         now + (int64_t)SESSION_TTL_SECONDS * 1000);
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    bson_destroy(&doc);
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_SESSIONS);
   bson_error_t berr;
   bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr);
@@ -73,6 +78,10 @@ bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
   char id[HASH_HEX_LEN + 1];
   if (!token_hash_hex(token, id)) {
     chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    return false;
+  }
+  if (!client) {
+    db_error_unavailable(err);
     return false;
   }
   mongoc_collection_t *coll = db_collection(db, client, DB_SESSIONS);
@@ -119,6 +128,10 @@ bool sessions_delete(db_t *db, const char *token, chorus_error_t *err) {
     return true; /* nothing could match */
   }
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_SESSIONS);
   bool ok = delete_by_id(coll, id, err);
   mongoc_collection_destroy(coll);

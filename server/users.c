@@ -95,6 +95,11 @@ bool users_register(db_t *db, const char *username, size_t username_len,
   sodium_memzero(hash, sizeof hash);
 
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    bson_destroy(&doc);
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
   bson_error_t berr;
   bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr);
@@ -119,7 +124,12 @@ bool users_register(db_t *db, const char *username, size_t username_len,
 static bool find_login(db_t *db, const char *folded, bool *found, user_t *u,
                        char hash[crypto_pwhash_STRBYTES],
                        chorus_error_t *err) {
+  *found = false;
   mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "username_lc", folded);
@@ -412,6 +422,11 @@ bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
   bson_append_array_end(&id_doc, &in);
   bson_append_document_end(&filter, &id_doc);
 
+  if (!client) {
+    bson_destroy(&filter);
+    db_error_unavailable(err);
+    return false;
+  }
   bson_t *opts = BCON_NEW("projection", "{", "username", BCON_INT32(1),
                           "display_name", BCON_INT32(1), "}");
   mongoc_collection_t *coll = db_collection(db, client, DB_USERS);

@@ -16,6 +16,7 @@
 #define DB_BELLS "event_bells"
 #define DB_LOG "event_log"
 #define POLL_IDLE_MS 5
+#define POLL_FAILED_MS 100
 #define GAP_CHECK_EVERY 100 /* idle polls (~0.5 s) */
 #define PUMP_EVERY_MS 500
 
@@ -157,6 +158,9 @@ static void append_event(bson_t *doc, int64_t seq, const char *key,
 static bool publish_one(events_t *ev, const char *key, const char *type,
                         const bson_t *skeleton, const bson_t *audience) {
   mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false; /* the database is down: the pump retries */
+  }
   mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
   mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
   int64_t seq = 0;
@@ -168,9 +172,13 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     db_release(ev->db, client); /* the enricher reads with its own */
     bson_destroy(&data);
     keep = ev->enrich(ev->enrich_ctx, type, skeleton, &data);
-    client = db_acquire(ev->db);
     mongoc_collection_destroy(bells);
     mongoc_collection_destroy(log);
+    client = db_acquire(ev->db);
+    if (!client) {
+      bson_destroy(&data);
+      return false;
+    }
     bells = db_collection(ev->db, client, DB_BELLS);
     log = db_collection(ev->db, client, DB_LOG);
     int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
@@ -263,8 +271,8 @@ static void publish_outbox(events_t *ev, const bson_t *outbox) {
       bson_destroy(&audience);
     }
   }
-  if (ok) {
-    mongoc_client_t *client = db_acquire(ev->db);
+  mongoc_client_t *client = ok ? db_acquire(ev->db) : NULL;
+  if (client) {
     mongoc_collection_t *coll = db_collection(ev->db, client, DB_OUTBOX);
     bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
     bson_error_t berr;
@@ -339,7 +347,11 @@ void events_free(event_t *events, size_t n) {
 static bool find_first(events_t *ev, const char *coll_name,
                        const bson_t *filter, const bson_t *sort,
                        bson_t **out) {
+  *out = NULL;
   mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(ev->db, client, coll_name);
   bson_t opts = BSON_INITIALIZER;
   if (sort) {
@@ -383,6 +395,12 @@ static void *poller_main(void *arg) {
       deliver_doc(ev, doc);
       bson_destroy(doc);
       idle = 0;
+      continue;
+    }
+    if (!ok) {
+      /* The database is down (refused at once, db.h) or failing: do not
+       * spin; delivery resumes within POLL_FAILED_MS of it coming back. */
+      sleep_ms(POLL_FAILED_MS);
       continue;
     }
     if (++idle % GAP_CHECK_EVERY == 0) {
@@ -439,6 +457,9 @@ static void *pump_main(void *arg) {
     bson_destroy(stale);
     /* Bells older than they are needed. */
     mongoc_client_t *client = db_acquire(ev->db);
+    if (!client) {
+      continue; /* the database is down */
+    }
     mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
     bson_t *old = BCON_NEW("at", "{", "$lt",
                            BCON_DATE_TIME(now - EVENTS_BELL_KEEP_MS), "}");
@@ -471,6 +492,10 @@ static int64_t max_seq(events_t *ev, const char *coll) {
 
 static bool create_collections(events_t *ev, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
   bson_error_t berr;
   mongoc_database_t *database =
       mongoc_client_get_database(client, db_name(ev->db));
@@ -564,8 +589,13 @@ bool events_read_since(events_t *ev, int64_t since, size_t max,
     bson_destroy(asc);
     return true;
   }
-  bson_t *filter = BCON_NEW("_id", "{", "$gt", BCON_INT64(since), "}");
   mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    bson_destroy(asc);
+    db_error_unavailable(err);
+    return false;
+  }
+  bson_t *filter = BCON_NEW("_id", "{", "$gt", BCON_INT64(since), "}");
   mongoc_collection_t *coll = db_collection(ev->db, client, DB_LOG);
   bson_t opts = BSON_INITIALIZER;
   BSON_APPEND_DOCUMENT(&opts, "sort", asc);

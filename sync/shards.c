@@ -97,6 +97,10 @@ int shards_of_tweet(const shards_t *s, const bson_oid_t *id) {
 
 static bool check_shard_count(shards_t *s, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(s->main);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
   mongoc_collection_t *coll = db_collection(s->main, client, "meta");
   bson_t *filter = BCON_NEW("_id", BCON_UTF8("shards"));
   bson_t *update = BCON_NEW("$setOnInsert", "{", "n", BCON_INT32(s->n), "}");

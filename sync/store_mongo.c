@@ -32,11 +32,19 @@ typedef struct target {
   mongoc_collection_t *coll;
 } target_t;
 
-static void target_open(shards_t *shards, int shard, const char *coll,
-                        target_t *t) {
+/* False (503 in err) when the participant's deployment is down: nothing
+ * was sent, as if the network had failed before the request left. */
+static bool target_open(shards_t *shards, int shard, const char *coll,
+                        target_t *t, chorus_error_t *err) {
   t->db = shards_db(shards, shard);
   t->client = db_acquire(t->db);
+  if (!t->client) {
+    t->coll = NULL;
+    db_error_unavailable(err);
+    return false;
+  }
   t->coll = db_collection(t->db, t->client, coll);
+  return true;
 }
 
 static void target_close(target_t *t) {
@@ -179,7 +187,9 @@ static bool release_lock(shards_t *shards, const char *txn_id,
   char key[200];
   lock_key(op, key, sizeof key);
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t);
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, err)) {
+    return false;
+  }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id));
   bool ok = run_delete(t.coll, filter, err);
   bson_destroy(filter);
@@ -195,7 +205,10 @@ static bool take_lock(shards_t *shards, const char *txn_id,
   char key[200];
   lock_key(op, key, sizeof key);
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t);
+  holder[0] = '\0';
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, err)) {
+    return false;
+  }
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id),
                          "at", BCON_DATE_TIME(db_now_ms()));
   bool dup;
@@ -256,7 +269,9 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
                                  char lock_owner[TXN_ID_LEN + 1],
                                  chorus_error_t *err) {
   target_t t;
-  target_open(shards, op->shard, op->coll, &t);
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return TXN_VOTE_ERROR;
+  }
   bson_t doc = BSON_INITIALIZER, lock;
   bson_concat(&doc, op->doc);
   BSON_APPEND_DOCUMENT_BEGIN(&doc, TXN_LOCK_FIELD, &lock);
@@ -309,9 +324,13 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
     }
     return TXN_VOTE_LOCKED;
   }
-  /* We hold the lock: nobody else writes the document now. */
+  /* We hold the lock: nobody else writes the document now.  (If the
+   * participant's deployment is down, the lock document stays until
+   * recovery aborts the transaction and drops it.) */
   target_t t;
-  target_open(shards, op->shard, op->coll, &t);
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return TXN_VOTE_ERROR;
+  }
   bson_t *doc;
   bool found;
   txn_vote_t vote = TXN_VOTE_YES;
@@ -397,7 +416,9 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
 static bool finish_op(shards_t *shards, const char *txn_id,
                       const txn_op_t *op, bool commit, chorus_error_t *err) {
   target_t t;
-  target_open(shards, op->shard, op->coll, &t);
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return false;
+  }
   bson_t *doc;
   bool found;
   bool ok = read_by_id(t.coll, &op->id, &doc, &found, err);
@@ -481,7 +502,10 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
   }
   bson_append_array_end(&doc, &ops);
   target_t t;
-  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    bson_destroy(&doc);
+    return false;
+  }
   bool dup;
   bool ok = insert_once(t.coll, &doc, &dup, "2pc begin", err);
   target_close(&t);
@@ -507,7 +531,10 @@ static bool read_decision(shards_t *shards, const char *txn_id,
                           txn_state_t *state, bool *decided,
                           chorus_error_t *err) {
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t);
+  *decided = false;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+    return false;
+  }
   bson_t *doc;
   bool ok = read_by_string_id(t.coll, txn_id, &doc, decided, err);
   bson_iter_t it;
@@ -526,7 +553,9 @@ static bool read_decision(shards_t *shards, const char *txn_id,
 static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
                          txn_state_t *actual, chorus_error_t *err) {
   target_t t;
-  target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t);
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+    return false;
+  }
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "state",
                          BCON_UTF8(txn_state_name(to)), "decided_at",
                          BCON_DATE_TIME(db_now_ms()));
@@ -548,11 +577,13 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
     }
   }
   /* For people reading the log; nothing depends on it. */
-  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  chorus_error_t ignored;
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, &ignored)) {
+    return true;
+  }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
   bson_t *update = BCON_NEW("$set", "{", "state",
                             BCON_UTF8(txn_state_name(*actual)), "}");
-  chorus_error_t ignored;
   run_update(t.coll, filter, update, &ignored);
   bson_destroy(update);
   bson_destroy(filter);
@@ -562,7 +593,9 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
 
 static bool mongo_finish(void *impl, const char *txn_id, chorus_error_t *err) {
   target_t t;
-  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
   bson_t *update = BCON_NEW("$set", "{", "done", BCON_BOOL(true),
                             "finished_at", BCON_DATE_TIME(db_now_ms()), "}");
@@ -583,7 +616,9 @@ static bool mongo_get_state(void *impl, const char *txn_id,
     return false;
   }
   target_t t;
-  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
   bson_t *rec;
   bool ok = read_by_string_id(t.coll, txn_id, &rec, found, err);
   bson_iter_t it;
@@ -655,9 +690,11 @@ static bool claim_record(shards_t *shards, mongoc_collection_t *txns,
                          int64_t now_ms, int64_t lease_ms, bool *won,
                          chorus_error_t *err) {
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, DB_CLAIMS, &t);
-  bool ok = true;
   *won = false;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_CLAIMS, &t, err)) {
+    return false;
+  }
+  bool ok = true;
   int64_t n = lease + 1;
   for (int tries = 0; ok && !*won && tries < 8; tries++, n++) {
     char key[TXN_ID_LEN + 24];
@@ -708,7 +745,9 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
                         txn_state_t *state, bool *found, chorus_error_t *err) {
   *found = false;
   target_t t;
-  target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t);
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
   bson_t filter = BSON_INITIALIZER, lt;
   if (txn_id) {
     BSON_APPEND_UTF8(&filter, "_id", txn_id);
@@ -759,7 +798,10 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
 static void delete_many_by(shards_t *shards, const char *coll,
                            const char *field, const char *value) {
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, coll, &t);
+  chorus_error_t ignored; /* best effort, see SYNC.md §11 */
+  if (!target_open(shards, TXN_MAIN_SHARD, coll, &t, &ignored)) {
+    return;
+  }
   bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
   bson_error_t berr;
   mongoc_collection_delete_many(t.coll, filter, NULL, NULL, &berr);
@@ -771,7 +813,9 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err) {
   *deleted = 0;
   target_t t;
-  target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t);
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
   bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{",
                             "$lt", BCON_DATE_TIME(older_than_ms), "}");
   bson_t *opts = BCON_NEW("limit", BCON_INT64(500));

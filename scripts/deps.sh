@@ -68,7 +68,8 @@ _chorus_deps_main() {
     if [[ $want_apt -eq 1 ]]; then
         local pkgs=(build-essential cmake pkg-config libmongoc-dev libbson-dev
                     libcivetweb-dev libwebsockets-dev libcmocka-dev libsodium-dev
-                    libcurl4-openssl-dev curl python3)
+                    libcurl4-openssl-dev curl python3
+                    nginx)  # load balancer: run.sh --lb, the failover test
         local missing=() p
         for p in "${pkgs[@]}"; do
             _pkg_installed "$p" || missing+=("$p")

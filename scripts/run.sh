@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Chorus: build and run two chorusd servers against a local database.
 #
-#   scripts/run.sh [--keep-db] [--no-build]
+#   scripts/run.sh [--keep-db] [--no-build] [--lb]
 #
 #   --keep-db    leave the database running when the servers stop
 #   --no-build   skip deps.sh and the CMake build (use the existing build/)
+#   --lb         also start nginx on CHORUS_LB_PORT in front of the servers
+#                (scripts/nginx.conf, docs/OPERATIONS.md): one address for the
+#                page, the API and the WebSocket, with failover
 #
 # Environment:
 #   CHORUS_PORTS="8080 8081"  HTTP ports; servers get ids a, b, c, ... in order
+#                             (WebSocket ports: each HTTP port + 1000)
+#   CHORUS_LB_PORT=8000       nginx's port with --lb (on 127.0.0.1)
 #   CHORUS_MONGO_URI=...      use this database instead of starting one with
 #                             scripts/mongo-setup.sh (never stopped by this script)
 #   CHORUS_DB_PORT=27017      port of the database started by scripts/mongo-setup.sh
@@ -16,6 +21,9 @@
 # Stays in the foreground; Ctrl-C or SIGTERM stops the servers (and the
 # database, if this script started it and --keep-db was not given).
 # Logs: var/log/chorusd-<id>.log; pid files: var/run/chorusd-<port>.pid.
+# With --lb: nginx's rendered config, pid file, logs and temp files are in
+# var/nginx/ (never the system service; run as root, its workers run as nobody);
+# an nginx left from an earlier run is stopped through its pid file.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,11 +34,13 @@ err() { echo "[chorus] ERROR: $*" >&2; }
 
 KEEP_DB=0
 BUILD=1
+LB=0
 for arg in "$@"; do
     case "$arg" in
         --keep-db) KEEP_DB=1 ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --lb) LB=1 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) err "unknown argument: $arg"; exit 2 ;;
     esac
 done
@@ -42,6 +52,13 @@ for p in "${PORTS[@]}"; do
 done
 IDS=(a b c d e f g h i j k l m n o p q r s t u v w x y z)
 if [[ ${#PORTS[@]} -gt ${#IDS[@]} ]]; then err "too many ports in CHORUS_PORTS"; exit 2; fi
+LB_PORT="${CHORUS_LB_PORT:-8000}"
+if [[ $LB -eq 1 ]]; then
+    if ! [[ "$LB_PORT" =~ ^[0-9]+$ ]] || (( LB_PORT < 1 || LB_PORT > 65535 )); then err "invalid CHORUS_LB_PORT: $LB_PORT"; exit 2; fi
+    for p in "${PORTS[@]}"; do
+        if (( p == LB_PORT || p + 1000 == LB_PORT )); then err "CHORUS_LB_PORT $LB_PORT is also a chorusd port"; exit 2; fi
+    done
+fi
 
 CHORUSD="$ROOT/build/bin/chorusd"
 RUN_DIR="$ROOT/var/run"
@@ -59,15 +76,15 @@ proc_alive() {  # pid name -> live, non-zombie process whose command line contai
     [[ "$cmdline" == *"$name"* ]]
 }
 
-stop_pid() {  # pid label: TERM, wait up to 10 s, KILL
-    local pid="$1" label="$2" i
-    proc_alive "$pid" chorusd || return 0
+stop_pid() {  # pid label [name, default chorusd]: TERM, wait up to 10 s, KILL
+    local pid="$1" label="$2" name="${3:-chorusd}" i
+    proc_alive "$pid" "$name" || return 0
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
-        proc_alive "$pid" chorusd || break
+        proc_alive "$pid" "$name" || break
         sleep 0.2
     done
-    if proc_alive "$pid" chorusd; then
+    if proc_alive "$pid" "$name"; then
         say "$label (pid $pid) did not stop after 10 s; sending KILL"
         kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -92,6 +109,57 @@ stop_stale() {  # port
     done
 }
 
+# ---------------------------------------------------------------- nginx (--lb)
+NGINX_DIR="$ROOT/var/nginx"
+NGINX_PID=""
+
+find_nginx() {  # prints the nginx binary (not always on a user's PATH)
+    if command -v nginx >/dev/null 2>&1; then command -v nginx
+    elif [[ -x /usr/sbin/nginx ]]; then echo /usr/sbin/nginx
+    else return 1
+    fi
+}
+
+# scripts/nginx.conf -> stdout: @PREFIX@ and @LISTEN@ replaced, a line with
+# @HTTP_SERVER@ / @WS_SERVER@ repeated per server, comment lines unchanged.
+render_nginx_conf() {  # prefix listen "http servers" "ws servers"
+    awk -v prefix="$1" -v listen="$2" -v https="$3" -v wss="$4" '
+        function rep(s, key, val,   i, out) {
+            out = ""
+            while ((i = index(s, key)) > 0) {
+                out = out substr(s, 1, i - 1) val
+                s = substr(s, i + length(key))
+            }
+            return out s
+        }
+        BEGIN { nh = split(https, H, " "); nw = split(wss, W, " ") }
+        /^[ \t]*#/ { print; next }
+        {
+            line = rep(rep($0, "@PREFIX@", prefix), "@LISTEN@", listen)
+            if (index(line, "@HTTP_SERVER@")) {
+                for (k = 1; k <= nh; k++) print rep(line, "@HTTP_SERVER@", H[k])
+                next
+            }
+            if (index(line, "@WS_SERVER@")) {
+                for (k = 1; k <= nw; k++) print rep(line, "@WS_SERVER@", W[k])
+                next
+            }
+            print line
+        }' "$ROOT/scripts/nginx.conf"
+}
+
+# An nginx of ours left over from an earlier run (its pid file in var/nginx)?
+stop_stale_nginx() {
+    local pid
+    [[ -f "$NGINX_DIR/nginx.pid" ]] || return 0
+    pid="$(tr -dc '0-9' <"$NGINX_DIR/nginx.pid" || true)"
+    if proc_alive "$pid" "-p $NGINX_DIR"; then
+        say "stopping nginx from a previous run (pid $pid)"
+        stop_pid "$pid" "nginx" "-p $NGINX_DIR"
+    fi
+    rm -f "$NGINX_DIR/nginx.pid"
+}
+
 DB_STARTED=0
 DB_ARGS=()
 SERVER_PIDS=()
@@ -102,6 +170,11 @@ cleanup() {
     CLEANED=1
     trap - INT TERM
     local i
+    if [[ -n "$NGINX_PID" ]]; then
+        say "stopping nginx"
+        stop_pid "$NGINX_PID" "nginx" "-p $NGINX_DIR"
+        rm -f "$NGINX_DIR/nginx.pid"
+    fi
     if [[ ${#SERVER_PIDS[@]} -gt 0 ]]; then
         say "stopping servers"
         for i in "${!SERVER_PIDS[@]}"; do
@@ -136,6 +209,13 @@ if [[ ! -x "$CHORUSD" ]]; then
     err "$CHORUSD not found after the build"
     exit 1
 fi
+NGINX=""
+if [[ $LB -eq 1 ]]; then
+    if ! NGINX="$(find_nginx)"; then
+        bash "$ROOT/scripts/deps.sh" --apt-only
+        NGINX="$(find_nginx)" || { err "nginx not found after installing it"; exit 1; }
+    fi
+fi
 
 # ---------------------------------------------------------------- database
 if [[ -n "${CHORUS_MONGO_URI:-}" ]]; then
@@ -163,6 +243,13 @@ for i in "${!PORTS[@]}"; do
         exit 1
     fi
 done
+if [[ $LB -eq 1 ]]; then
+    stop_stale_nginx
+    if port_open "$LB_PORT"; then
+        err "port $LB_PORT is in use by another program; free it or set CHORUS_LB_PORT"
+        exit 1
+    fi
+fi
 
 for i in "${!PORTS[@]}"; do
     port="${PORTS[$i]}"; id="${IDS[$i]}"
@@ -203,6 +290,44 @@ for i in "${!PORTS[@]}"; do
     done
 done
 
+# ---------------------------------------------------------------- nginx
+if [[ $LB -eq 1 ]]; then
+    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+    http_servers=""; ws_servers=""
+    for p in "${PORTS[@]}"; do
+        http_servers+="127.0.0.1:$p "
+        ws_servers+="127.0.0.1:$((p + 1000 <= 65535 ? p + 1000 : p - 1000)) "
+    done
+    render_nginx_conf "$NGINX_DIR" "127.0.0.1:$LB_PORT" "$http_servers" "$ws_servers" \
+        >"$NGINX_DIR/nginx.conf"
+    NGINX_ARGS=(-p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log")
+    if ! "$NGINX" "${NGINX_ARGS[@]}" -t -q; then
+        err "nginx rejected var/nginx/nginx.conf (rendered from scripts/nginx.conf)"
+        exit 1
+    fi
+    "$NGINX" "${NGINX_ARGS[@]}" -g 'daemon off;' </dev/null >>"$NGINX_DIR/logs/error.log" 2>&1 &
+    NGINX_PID=$!
+    say "started nginx on port $LB_PORT (pid $NGINX_PID, logs var/nginx/logs/)"
+    deadline=$((SECONDS + 15))
+    while :; do
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$LB_PORT/healthz" || true)"
+        [[ "$code" == 200 ]] && break
+        if ! proc_alive "$NGINX_PID" nginx; then
+            rc=0; wait "$NGINX_PID" 2>/dev/null || rc=$?
+            NGINX_PID=""
+            err "nginx exited during startup (status $rc); last lines of var/nginx/logs/error.log:"
+            tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
+            exit 1
+        fi
+        if (( SECONDS >= deadline )); then
+            err "GET http://127.0.0.1:$LB_PORT/healthz through nginx did not answer 200 within 15 s (last: ${code:-none})"
+            tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.3
+    done
+fi
+
 urls=()
 for p in "${PORTS[@]}"; do urls+=("http://localhost:$p/"); done
 if [[ ${#urls[@]} -eq 2 ]]; then
@@ -212,6 +337,9 @@ else
 fi
 echo
 say "Chorus is running: $list"
+if [[ $LB -eq 1 ]]; then
+    say "load balancer (nginx): http://localhost:$LB_PORT/   (page, API and WebSocket; failover between the servers)"
+fi
 say "database: $MONGO_URI"
 say "logs: var/log/chorusd-*.log   (Ctrl-C to stop)"
 echo
@@ -219,7 +347,13 @@ echo
 # ---------------------------------------------------------------- foreground
 while :; do
     rc=0
-    wait -n "${SERVER_PIDS[@]}" || rc=$?
+    wait -n "${SERVER_PIDS[@]}" ${NGINX_PID:+"$NGINX_PID"} || rc=$?
+    if [[ -n "$NGINX_PID" ]] && ! proc_alive "$NGINX_PID" nginx; then
+        err "nginx exited unexpectedly (status $rc); last lines of var/nginx/logs/error.log:"
+        tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
+        NGINX_PID=""
+        exit 1
+    fi
     for i in "${!SERVER_PIDS[@]}"; do
         if ! proc_alive "${SERVER_PIDS[$i]}" chorusd; then
             err "chorusd ${IDS[$i]} (port ${PORTS[$i]}) exited unexpectedly (status $rc)"

@@ -518,3 +518,213 @@ int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
   bson_free(rc.tweets.slots);
   return rc.bad;
 }
+
+/* ---- nginx in front of chorusd servers ---- */
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+bool tc_nginx_find(char *path, size_t size) {
+  const char *env_path = getenv("PATH");
+  char dirs[4096];
+  bson_strncpy(dirs, env_path ? env_path : "", sizeof dirs);
+  char *save = NULL;
+  for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    char candidate[512];
+    snprintf(candidate, sizeof candidate, "%s/nginx", d[0] ? d : ".");
+    if (access(candidate, X_OK) == 0) {
+      bson_strncpy(path, candidate, size);
+      return true;
+    }
+  }
+  if (access("/usr/sbin/nginx", X_OK) == 0) {
+    bson_strncpy(path, "/usr/sbin/nginx", size);
+    return true;
+  }
+  return false;
+}
+
+/* Appends s with every key replaced by val. */
+static void append_replaced(bson_string_t *out, const char *s, const char *key,
+                            const char *val) {
+  size_t klen = strlen(key);
+  for (const char *hit; (hit = strstr(s, key)) != NULL; s = hit + klen) {
+    char *part = bson_strndup(s, (size_t)(hit - s));
+    bson_string_append(out, part);
+    bson_free(part);
+    bson_string_append(out, val);
+  }
+  bson_string_append(out, s);
+}
+
+/* One template line (no newline) into out, as scripts/run.sh renders it. */
+static void render_line(bson_string_t *out, const char *line,
+                        const char *prefix, const char *listen,
+                        const tc_server_t *servers, int n_servers) {
+  const char *p = line;
+  while (*p == ' ' || *p == '\t') {
+    p++;
+  }
+  if (*p == '#') {
+    bson_string_append_printf(out, "%s\n", line);
+    return;
+  }
+  bson_string_t *a = bson_string_new("");
+  append_replaced(a, line, "@PREFIX@", prefix);
+  bson_string_t *b = bson_string_new("");
+  append_replaced(b, a->str, "@LISTEN@", listen);
+  bson_string_free(a, true);
+  bool http = strstr(b->str, "@HTTP_SERVER@") != NULL;
+  bool ws = strstr(b->str, "@WS_SERVER@") != NULL;
+  if (!http && !ws) {
+    bson_string_append_printf(out, "%s\n", b->str);
+  }
+  for (int k = 0; (http || ws) && k < n_servers; k++) {
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d",
+             http ? servers[k].port : servers[k].ws_port);
+    append_replaced(out, b->str, http ? "@HTTP_SERVER@" : "@WS_SERVER@", addr);
+    bson_string_append(out, "\n");
+  }
+  bson_string_free(b, true);
+}
+
+static bool render_nginx_conf(const char *template_path, const char *conf_path,
+                              const char *prefix, const char *listen,
+                              const tc_server_t *servers, int n_servers) {
+  FILE *in = fopen(template_path, "r");
+  if (!in) {
+    fprintf(stderr, "cannot read %s: %s\n", template_path, strerror(errno));
+    return false;
+  }
+  bson_string_t *out = bson_string_new("");
+  char line[4096];
+  while (fgets(line, sizeof line, in)) {
+    line[strcspn(line, "\n")] = '\0';
+    render_line(out, line, prefix, listen, servers, n_servers);
+  }
+  fclose(in);
+  FILE *f = fopen(conf_path, "w");
+  bool ok = f && fwrite(out->str, 1, out->len, f) == out->len;
+  if (f && fclose(f) != 0) {
+    ok = false;
+  }
+  if (!ok) {
+    fprintf(stderr, "cannot write %s\n", conf_path);
+  }
+  bson_string_free(out, true);
+  return ok;
+}
+
+static void print_file_tail(const char *path) {
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", path);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "(no file %s)\n", path);
+  }
+}
+
+bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
+                    const tc_server_t *servers, int n_servers) {
+  memset(n, 0, sizeof *n);
+  char bin[512];
+  if (!tc_nginx_find(bin, sizeof bin)) {
+    fprintf(stderr, "nginx not found on PATH or at /usr/sbin/nginx "
+                    "(scripts/deps.sh installs it)\n");
+    return false;
+  }
+  n->port = tc_free_port();
+  snprintf(n->url, sizeof n->url, "http://127.0.0.1:%d", n->port);
+  const char *dir = getenv("CHORUS_TEST_LOG_DIR");
+  snprintf(n->prefix, sizeof n->prefix, "%s/nginx-%d-%d", dir ? dir : "/tmp",
+           (int)getpid(), n->port);
+  char logs[300], tmp[300], conf[300], error_log[320], stderr_log[320];
+  snprintf(logs, sizeof logs, "%s/logs", n->prefix);
+  snprintf(tmp, sizeof tmp, "%s/tmp", n->prefix);
+  snprintf(conf, sizeof conf, "%s/nginx.conf", n->prefix);
+  snprintf(error_log, sizeof error_log, "%s/error.log", logs);
+  snprintf(stderr_log, sizeof stderr_log, "%s/stderr.log", logs);
+  if ((mkdir(n->prefix, 0755) != 0 && errno != EEXIST) ||
+      (mkdir(logs, 0755) != 0 && errno != EEXIST) ||
+      (mkdir(tmp, 0755) != 0 && errno != EEXIST)) {
+    fprintf(stderr, "cannot create %s: %s\n", n->prefix, strerror(errno));
+    return false;
+  }
+  char listen[32];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", n->port);
+  if (!render_nginx_conf(template_path, conf, n->prefix, listen, servers,
+                         n_servers)) {
+    return false;
+  }
+
+  char *argv[] = {bin, "-p", n->prefix, "-c", conf, "-e", error_log,
+                  "-g", "daemon off;", NULL};
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* nginx must not outlive a test that crashed or was killed. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) {
+      _exit(1);
+    }
+    int fd = open(stderr_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    execv(bin, argv);
+    _exit(127);
+  }
+  if (pid < 0) {
+    fprintf(stderr, "fork: %s\n", strerror(errno));
+    return false;
+  }
+  n->pid = pid;
+  tc_client_t *c = tc_client_new(n->url);
+  tc_client_set_timeout_ms(c, 1000);
+  for (int64_t until = tc_now_ms() + 10000; tc_now_ms() < until;) {
+    tc_response_t r;
+    bool up = tc_try_request(c, "GET", "/healthz", NULL, 0, NULL, &r) &&
+              r.status == 200;
+    tc_response_free(&r);
+    if (up) {
+      tc_client_destroy(c);
+      return true;
+    }
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      n->pid = 0;
+      break;
+    }
+    tc_sleep_ms(50);
+  }
+  tc_client_destroy(c);
+  fprintf(stderr, "nginx (%s) did not come up on port %d; its logs:\n", conf,
+          n->port);
+  print_file_tail(stderr_log);
+  print_file_tail(error_log);
+  tc_nginx_stop(n);
+  return false;
+}
+
+void tc_nginx_stop(tc_nginx_t *n) {
+  if (n->pid <= 0) {
+    return;
+  }
+  kill(n->pid, SIGTERM);
+  int status;
+  for (int64_t until = tc_now_ms() + 5000;;) {
+    if (waitpid(n->pid, &status, WNOHANG) == n->pid) {
+      break;
+    }
+    if (tc_now_ms() >= until) {
+      kill(n->pid, SIGKILL);
+      waitpid(n->pid, &status, 0);
+      break;
+    }
+    tc_sleep_ms(20);
+  }
+  n->pid = 0;
+}

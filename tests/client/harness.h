@@ -103,4 +103,32 @@ bool tc_db_user_oid(tc_db_t *d, const char *username, bson_oid_t *out);
  * counter reads as 0.  Call it once tc_db_wait_settled is true. */
 int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs);
 
+/* ---- nginx in front of chorusd servers (scripts/nginx.conf) ---- */
+
+typedef struct tc_nginx {
+  pid_t pid;        /* 0 when not running */
+  int port;         /* where it listens, on 127.0.0.1 */
+  char url[64];     /* http://127.0.0.1:port */
+  char prefix[256]; /* its directory: nginx.conf, nginx.pid, logs/, tmp/ */
+} tc_nginx_t;
+
+/* The nginx binary: the one on PATH, else /usr/sbin/nginx; false when
+ * there is none. */
+bool tc_nginx_find(char *path, size_t size);
+
+/* Renders the template (scripts/nginx.conf: @PREFIX@, @LISTEN@, and one
+ * line per server for lines holding @HTTP_SERVER@ / @WS_SERVER@, from
+ * servers[k].port and .ws_port) into a fresh directory under
+ * CHORUS_TEST_LOG_DIR (else /tmp), starts nginx there on a free port in
+ * the foreground as a child of this process (it gets SIGTERM should this
+ * process die first) and waits up to 10 s for GET /healthz through it to
+ * answer 200.  False when nginx is missing or did not come up (its error
+ * log is printed). */
+bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
+                    const tc_server_t *servers, int n_servers);
+
+/* Stops it (TERM, then KILL after 5 s) and reaps it; fine when it is not
+ * running. */
+void tc_nginx_stop(tc_nginx_t *n);
+
 #endif

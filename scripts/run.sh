@@ -255,8 +255,12 @@ for i in "${!PORTS[@]}"; do
     port="${PORTS[$i]}"; id="${IDS[$i]}"
     log="$LOG_DIR/chorusd-$id.log"
     echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id $id ===" >>"$log"
+    # Behind the local nginx, the client's address is its X-Real-IP
+    # (login rate limit per address); nobody else is trusted with it.
+    PROXY_ARGS=()
+    if [[ $LB -eq 1 ]]; then PROXY_ARGS=(--trusted-proxy 127.0.0.1); fi
     "$CHORUSD" --port "$port" --server-id "$id" --mongo-uri "$MONGO_URI" \
-        --public-dir "$ROOT/public" </dev/null >>"$log" 2>&1 &
+        --public-dir "$ROOT/public" ${PROXY_ARGS[@]+"${PROXY_ARGS[@]}"} </dev/null >>"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$RUN_DIR/chorusd-$port.pid"
     SERVER_PIDS+=("$pid")

@@ -92,7 +92,8 @@ void api_login(http_request_t *req) {
   } else {
     snprintf(name_lc, sizeof name_lc, "invalid");
   }
-  const char *address = req->info->remote_addr;
+  char address[64];
+  http_request_address(req, address, sizeof address);
   int retry_after = 0;
   ratelimit_attempt_t attempt;
   user_t u;

@@ -75,6 +75,10 @@ static const option_spec_t options[] = {
      INT_OPT(login_window_s, 1, 86400), "login rate-limit window, seconds"},
     {"log-requests", "CHORUS_LOG_REQUESTS", "1", INT_OPT(log_requests, 0, 1),
      "one JSON line per API request on stderr (5xx are always logged)"},
+    {"trusted-proxy", "CHORUS_TRUSTED_PROXIES", "", STR_OPT(trusted_proxies),
+     "comma-separated proxy addresses (e.g. 127.0.0.1 for the nginx of "
+     "run.sh --lb) whose X-Real-IP header is taken as the client's "
+     "address (login rate limit, logs)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

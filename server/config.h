@@ -34,6 +34,9 @@ typedef struct chorus_config {
   int login_limit_address;  /* --login-limit-address */
   int login_window_s;       /* --login-window-s */
   int log_requests;         /* --log-requests 0|1 */
+  /* --trusted-proxy, CHORUS_TRUSTED_PROXIES: comma-separated addresses of
+   * proxies whose X-Real-IP names the client ("" : none) */
+  char trusted_proxies[512];
 } chorus_config_t;
 
 typedef enum {

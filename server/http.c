@@ -3,6 +3,7 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
@@ -148,6 +149,48 @@ bool http_query_param(const http_request_t *req, const char *name, char *buf,
     return false;
   }
   return true;
+}
+
+/* True when addr is one of the comma-separated entries of list (spaces
+ * around entries are ignored). */
+static bool address_listed(const char *addr, const char *list) {
+  size_t n = strlen(addr);
+  for (const char *p = list; p && *p;) {
+    p += strspn(p, " ,");
+    size_t len = strcspn(p, ",");
+    size_t trimmed = len;
+    while (trimmed > 0 && p[trimmed - 1] == ' ') {
+      trimmed--;
+    }
+    if (trimmed == n && n > 0 && memcmp(p, addr, n) == 0) {
+      return true;
+    }
+    p += len;
+  }
+  return false;
+}
+
+static bool valid_ip(const char *s) {
+  unsigned char tmp[sizeof(struct in6_addr)];
+  return s && (inet_pton(AF_INET, s, tmp) == 1 ||
+               inet_pton(AF_INET6, s, tmp) == 1);
+}
+
+void http_client_address(const char *peer, const char *real_ip,
+                         const char *trusted, char *buf, size_t size) {
+  const char *use = peer ? peer : "";
+  if (trusted && *trusted && address_listed(use, trusted) &&
+      valid_ip(real_ip)) {
+    use = real_ip;
+  }
+  bson_strncpy(buf, use, size);
+}
+
+void http_request_address(const http_request_t *req, char *buf,
+                          size_t size) {
+  http_client_address(req->info->remote_addr,
+                      mg_get_header(req->conn, "X-Real-IP"),
+                      req->server->config.trusted_proxies, buf, size);
 }
 
 bool http_cookie(const http_request_t *req, const char *name, char *buf,

@@ -63,6 +63,18 @@ bool json_get_string(const bson_t *doc, const char *key, bool required,
 bool http_query_param(const http_request_t *req, const char *name, char *buf,
                       size_t size, bool *bad, chorus_error_t *err);
 
+/* The client's address into buf (at least 46 bytes): the connection's
+ * peer, unless that peer is one of the comma-separated addresses in
+ * `trusted` (a proxy such as the nginx of scripts/nginx.conf) and
+ * real_ip (its X-Real-IP header, may be NULL) is a valid IPv4 or IPv6
+ * address, which is then taken instead.  A header from anyone else is
+ * ignored: clients cannot choose their own address. */
+void http_client_address(const char *peer, const char *real_ip,
+                         const char *trusted, char *buf, size_t size);
+
+/* http_client_address for a request, with the server's --trusted-proxy. */
+void http_request_address(const http_request_t *req, char *buf, size_t size);
+
 /* A cookie's value into buf; false when absent or too long. */
 bool http_cookie(const http_request_t *req, const char *name, char *buf,
                  size_t size);

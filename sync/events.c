@@ -472,22 +472,44 @@ static void *pump_main(void *arg) {
   return NULL;
 }
 
-/* The highest number in coll, or 0. */
-static int64_t max_seq(events_t *ev, const char *coll) {
+/* The highest number in coll (0 when it is empty) into *seq; false when
+ * the database could not say.  Never guess 0 on an error: the poller would
+ * then deliver the whole log again. */
+static bool max_seq(events_t *ev, const char *coll, int64_t *seq) {
   bson_t empty = BSON_INITIALIZER;
   bson_t *sort = BCON_NEW("_id", BCON_INT32(-1));
   bson_t *doc = NULL;
-  int64_t seq = 0;
   bson_iter_t it;
-  if (find_first(ev, coll, &empty, sort, &doc) && doc &&
-      bson_iter_init_find(&it, doc, "_id")) {
-    seq = bsonx_as_int64(&it);
+  *seq = 0;
+  bool ok = find_first(ev, coll, &empty, sort, &doc);
+  if (ok && doc && bson_iter_init_find(&it, doc, "_id")) {
+    *seq = bsonx_as_int64(&it);
   }
   if (doc) {
     bson_destroy(doc);
   }
   bson_destroy(sort);
-  return seq;
+  return ok;
+}
+
+/* The highest number published so far, asked for until the database
+ * answers or EVENTS_START_WAIT_MS have passed (a blip at start-up must
+ * not fail the server, nor make it start from 0). */
+#define EVENTS_START_WAIT_MS 10000
+static bool find_head(events_t *ev, int64_t *head, chorus_error_t *err) {
+  for (int waited = 0;; waited += POLL_FAILED_MS) {
+    int64_t bells, log;
+    if (max_seq(ev, DB_BELLS, &bells) && max_seq(ev, DB_LOG, &log)) {
+      *head = bells > log ? bells : log;
+      return true;
+    }
+    if (waited >= EVENTS_START_WAIT_MS) {
+      chorus_error_set(err, 503, "db_unavailable",
+                       "cannot read the event log's head");
+      return false;
+    }
+    sleep_ms(POLL_FAILED_MS);
+  }
 }
 
 static bool create_collections(events_t *ev, chorus_error_t *err) {
@@ -527,8 +549,10 @@ bool events_start(events_t *ev, events_enrich_fn enrich, void *enrich_ctx,
   if (!create_collections(ev, err)) {
     return false;
   }
-  int64_t bells = max_seq(ev, DB_BELLS), log = max_seq(ev, DB_LOG);
-  int64_t head = bells > log ? bells : log;
+  int64_t head;
+  if (!find_head(ev, &head, err)) {
+    return false;
+  }
   atomic_store(&ev->head, head);
   atomic_store(&ev->hint, head);
   if (pthread_create(&ev->poller, NULL, poller_main, ev) != 0 ||

@@ -6,7 +6,8 @@
 // Normally run by ctest (test e2e.spa, label e2e) from scripts/test.sh.
 // Environment: CHORUS_TEST_URL_A, CHORUS_TEST_URL_B (required),
 //   CHORUS_CHROMIUM (default /usr/bin/chromium).
-// Writes screenshots of the main views to docs/screenshots/*.png.
+// Writes screenshots of the main views to var/e2e-screenshots/*.png, or to
+// CHORUS_E2E_SHOTS_DIR (docs/screenshots to refresh the README's pictures).
 // Last line: "e2e: N passed, M failed"; exit status 1 on any failure.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHOTS = join(ROOT, 'docs', 'screenshots');
+const SHOTS = resolve(ROOT, process.env.CHORUS_E2E_SHOTS_DIR || join('var', 'e2e-screenshots'));
 const URL_A = (process.env.CHORUS_TEST_URL_A || '').replace(/\/$/, '');
 const URL_B = (process.env.CHORUS_TEST_URL_B || '').replace(/\/$/, '');
 const CHROMIUM = process.env.CHORUS_CHROMIUM || '/usr/bin/chromium';

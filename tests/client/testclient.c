@@ -282,6 +282,32 @@ void tc_register(tc_client_t *c, const char *username, const char *password) {
   tc_response_free(&r);
 }
 
+tc_client_t *tc_new_user(const char *base, const char *prefix,
+                         char name[31]) {
+  tc_client_t *c = tc_client_new(base);
+  tc_unique_name(prefix, name);
+  tc_register(c, name, TC_PASSWORD);
+  return c;
+}
+
+tc_client_t *tc_same_user_on(tc_client_t *c, const char *base) {
+  char token[128];
+  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
+  tc_client_t *o = tc_client_new(base);
+  tc_set_cookie(o, "chorus_session", token);
+  return o;
+}
+
+bool tc_json_bool(const tc_response_t *r, const char *path) {
+  bson_iter_t it, child;
+  if (!r->json || !bson_iter_init(&it, r->json) ||
+      !bson_iter_find_descendant(&it, path, &child) ||
+      !BSON_ITER_HOLDS_BOOL(&child)) {
+    fail_msg("%s is not a boolean in %s", path, r->body);
+  }
+  return bson_iter_bool(&child);
+}
+
 void tc_post_tweet(tc_client_t *c, const char *text, char id[25]) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "text", text);

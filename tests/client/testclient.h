@@ -90,6 +90,20 @@ void tc_unique_name(const char *prefix, char out[31]);
 /* Registers username with password on c (asserting 201). */
 void tc_register(tc_client_t *c, const char *username, const char *password);
 
+/* The password every test user is registered with. */
+#define TC_PASSWORD "correct horse battery"
+
+/* A new client on base, registered (asserting 201) as a fresh user named
+ * from prefix (tc_unique_name, written to name) with TC_PASSWORD. */
+tc_client_t *tc_new_user(const char *base, const char *prefix, char name[31]);
+
+/* A new client on base holding c's session cookie: the same user on
+ * another server. */
+tc_client_t *tc_same_user_on(tc_client_t *c, const char *base);
+
+/* The boolean at path in r's JSON; fails the test when it is not one. */
+bool tc_json_bool(const tc_response_t *r, const char *path);
+
 /* Posts a tweet as c's user; asserts 201 and copies the id into id. */
 void tc_post_tweet(tc_client_t *c, const char *text, char id[25]);
 

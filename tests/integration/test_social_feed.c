@@ -16,22 +16,6 @@
 
 #define PASSWORD "correct horse battery"
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
-static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
-  char token[128];
-  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-  tc_client_t *o = tc_client_new(base);
-  tc_set_cookie(o, "chorus_session", token);
-  return o;
-}
-
 static void set_follow(tc_client_t *c, const char *name, bool on) {
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", name);
@@ -91,7 +75,7 @@ static void test_feed_requires_login(void **state) {
 static void test_feed_of_a_new_user(void **state) {
   (void)state;
   char me[31], id[25];
-  tc_client_t *c = new_user(tc_url_a(), "feednew", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "feednew", me);
   assert_ids(c, "/api/feed", NULL, 0);
   tc_response_t r;
   tc_get(c, "/api/feed", &r);
@@ -106,9 +90,9 @@ static void test_feed_of_a_new_user(void **state) {
 static void test_feed_shows_own_and_followed_only(void **state) {
   (void)state;
   char u[31], v[31], w[31], v1[25], w1[25], u1[25], v2[25], w2[25], u2[25];
-  tc_client_t *cu = new_user(tc_url_a(), "feedu", u);
-  tc_client_t *cv = new_user(tc_url_b(), "feedv", v);
-  tc_client_t *cw = new_user(tc_url_a(), "feedw", w);
+  tc_client_t *cu = tc_new_user(tc_url_a(), "feedu", u);
+  tc_client_t *cv = tc_new_user(tc_url_b(), "feedv", v);
+  tc_client_t *cw = tc_new_user(tc_url_a(), "feedw", w);
   set_follow(cu, v, true);
   set_follow(cv, w, true); /* v follows w: not u's business */
   post(cv, "v one", v1);
@@ -119,7 +103,7 @@ static void test_feed_shows_own_and_followed_only(void **state) {
   post(cu, "u two", u2);
   const char *expected[] = {u2, v2, u1, v1};
   assert_ids(cu, "/api/feed", expected, 4);
-  tc_client_t *cu_b = same_user_on(cu, tc_url_b());
+  tc_client_t *cu_b = tc_same_user_on(cu, tc_url_b());
   assert_ids(cu_b, "/api/feed", expected, 4);
   /* v's feed: v and w. */
   const char *v_expected[] = {w2, v2, w1, v1};
@@ -146,8 +130,8 @@ static void test_feed_shows_own_and_followed_only(void **state) {
 static void test_follow_and_unfollow_change_the_feed(void **state) {
   (void)state;
   char u[31], v[31], u1[25], v1[25], v2[25];
-  tc_client_t *cu = new_user(tc_url_a(), "feedf", u);
-  tc_client_t *cv = new_user(tc_url_b(), "feedfv", v);
+  tc_client_t *cu = tc_new_user(tc_url_a(), "feedf", u);
+  tc_client_t *cv = tc_new_user(tc_url_b(), "feedfv", v);
   post(cv, "v before the follow", v1);
   post(cu, "u", u1);
   const char *alone[] = {u1};
@@ -160,7 +144,7 @@ static void test_follow_and_unfollow_change_the_feed(void **state) {
   const char *three[] = {v2, u1, v1};
   assert_ids(cu, "/api/feed", three, 3);
   /* Unfollowing (on the other server) removes them all. */
-  tc_client_t *cu_b = same_user_on(cu, tc_url_b());
+  tc_client_t *cu_b = tc_same_user_on(cu, tc_url_b());
   set_follow(cu_b, v, false);
   assert_ids(cu, "/api/feed", alone, 1);
   assert_ids(cu_b, "/api/feed", alone, 1);
@@ -174,8 +158,8 @@ static void test_follow_and_unfollow_change_the_feed(void **state) {
 static void test_feed_drops_deleted_tweets(void **state) {
   (void)state;
   char u[31], v[31], v1[25], v2[25], path[256];
-  tc_client_t *cu = new_user(tc_url_a(), "feedd", u);
-  tc_client_t *cv = new_user(tc_url_b(), "feeddv", v);
+  tc_client_t *cu = tc_new_user(tc_url_a(), "feedd", u);
+  tc_client_t *cv = tc_new_user(tc_url_b(), "feeddv", v);
   set_follow(cu, v, true);
   post(cv, "stays", v1);
   post(cv, "deleted", v2);
@@ -194,10 +178,10 @@ static void test_feed_order_across_many_authors(void **state) {
   (void)state;
   enum { AUTHORS = 4, PER = 3 };
   char u[31], names[AUTHORS][31], ids[AUTHORS * PER][25];
-  tc_client_t *cu = new_user(tc_url_a(), "feedo", u);
+  tc_client_t *cu = tc_new_user(tc_url_a(), "feedo", u);
   tc_client_t *authors[AUTHORS];
   for (int i = 0; i < AUTHORS; i++) {
-    authors[i] = new_user(i % 2 ? tc_url_b() : tc_url_a(), "feedoa",
+    authors[i] = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "feedoa",
                           names[i]);
     set_follow(cu, names[i], true);
   }
@@ -239,8 +223,8 @@ static void test_feed_order_across_many_authors(void **state) {
 static void test_feed_cursor_is_stable_under_inserts(void **state) {
   (void)state;
   char u[31], v[31], old[6][25], fresh[4][25], path[256];
-  tc_client_t *cu = new_user(tc_url_a(), "feedc", u);
-  tc_client_t *cv = new_user(tc_url_b(), "feedcv", v);
+  tc_client_t *cu = tc_new_user(tc_url_a(), "feedc", u);
+  tc_client_t *cv = tc_new_user(tc_url_b(), "feedcv", v);
   set_follow(cu, v, true);
   for (int i = 0; i < 6; i++) {
     post(i % 2 ? cu : cv, "before the first page", old[i]);
@@ -259,7 +243,7 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
   tc_response_free(&first);
 
   /* New tweets by both, on the other server, between the pages. */
-  tc_client_t *cu_b = same_user_on(cu, tc_url_b());
+  tc_client_t *cu_b = tc_same_user_on(cu, tc_url_b());
   for (int i = 0; i < 4; i++) {
     post(i % 2 ? cu_b : cv, "arrived later", fresh[i]);
   }
@@ -333,9 +317,9 @@ static void test_feed_walk_while_others_post(void **state) {
   (void)state;
   enum { BEFORE = 12, LIMIT = 2 };
   char u[31], v[31], w[31], before_ids[BEFORE][25];
-  tc_client_t *cu = new_user(tc_url_a(), "feedw", u);
-  tc_client_t *cv = new_user(tc_url_b(), "feedwv", v);
-  tc_client_t *cw = new_user(tc_url_b(), "feedww", w);
+  tc_client_t *cu = tc_new_user(tc_url_a(), "feedw", u);
+  tc_client_t *cv = tc_new_user(tc_url_b(), "feedwv", v);
+  tc_client_t *cw = tc_new_user(tc_url_b(), "feedww", w);
   set_follow(cu, v, true);
   set_follow(cu, w, true);
   for (int i = 0; i < BEFORE; i++) {

@@ -17,22 +17,6 @@
 
 #define PASSWORD "correct horse battery"
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
-static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
-  char token[128];
-  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-  tc_client_t *o = tc_client_new(base);
-  tc_set_cookie(o, "chorus_session", token);
-  return o;
-}
-
 /* POST or DELETE /api/users/<name>/follow. */
 static void send_follow(tc_client_t *c, const char *method, const char *name,
                         tc_response_t *r) {
@@ -60,16 +44,6 @@ static void unfollow_ok(tc_client_t *c, const char *name) {
   tc_response_free(&r);
 }
 
-static bool json_bool(const tc_response_t *r, const char *path) {
-  bson_iter_t it, child;
-  if (!r->json || !bson_iter_init(&it, r->json) ||
-      !bson_iter_find_descendant(&it, path, &child) ||
-      !BSON_ITER_HOLDS_BOOL(&child)) {
-    fail_msg("%s is not a boolean in %s", path, r->body);
-  }
-  return bson_iter_bool(&child);
-}
-
 /* Asserts the counts (and followed_by_me as seen by c) of name's profile. */
 static void assert_counts(tc_client_t *c, const char *name, int64_t followers,
                           int64_t following, bool followed_by_me) {
@@ -85,7 +59,7 @@ static void assert_counts(tc_client_t *c, const char *name, int64_t followers,
   }
   assert_int_equal(tc_json_int(&r, "followers_count"), followers);
   assert_int_equal(tc_json_int(&r, "following_count"), following);
-  assert_int_equal(json_bool(&r, "followed_by_me"), followed_by_me);
+  assert_int_equal(tc_json_bool(&r, "followed_by_me"), followed_by_me);
   tc_response_free(&r);
 }
 
@@ -117,9 +91,9 @@ static void assert_list(tc_client_t *c, const char *path,
 static void test_follow_and_unfollow_update_both_profiles(void **state) {
   (void)state;
   char fan[31], star[31];
-  tc_client_t *f = new_user(tc_url_a(), "fol", fan);
-  tc_client_t *s = new_user(tc_url_b(), "folstar", star);
-  tc_client_t *f_b = same_user_on(f, tc_url_b());
+  tc_client_t *f = tc_new_user(tc_url_a(), "fol", fan);
+  tc_client_t *s = tc_new_user(tc_url_b(), "folstar", star);
+  tc_client_t *f_b = tc_same_user_on(f, tc_url_b());
   tc_client_t *anon = tc_client_new(tc_url_b());
 
   tc_response_t r;
@@ -133,7 +107,7 @@ static void test_follow_and_unfollow_update_both_profiles(void **state) {
   assert_int_equal(tc_json_int(&r, "followers_count"), 1);
   assert_int_equal(tc_json_int(&r, "following_count"), 0);
   assert_int_equal(tc_json_int(&r, "tweet_count"), 0);
-  assert_true(json_bool(&r, "followed_by_me"));
+  assert_true(tc_json_bool(&r, "followed_by_me"));
   tc_response_free(&r);
 
   assert_counts(f_b, star, 1, 0, true);
@@ -147,7 +121,7 @@ static void test_follow_and_unfollow_update_both_profiles(void **state) {
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "username"), star);
   assert_int_equal(tc_json_int(&r, "followers_count"), 0);
-  assert_false(json_bool(&r, "followed_by_me"));
+  assert_false(tc_json_bool(&r, "followed_by_me"));
   tc_response_free(&r);
   assert_counts(f, star, 0, 0, false);
   assert_counts(anon, fan, 0, 0, false);
@@ -160,16 +134,16 @@ static void test_follow_and_unfollow_update_both_profiles(void **state) {
 static void test_follow_and_unfollow_are_idempotent(void **state) {
   (void)state;
   char fan[31], star[31];
-  tc_client_t *f = new_user(tc_url_a(), "idem", fan);
-  tc_client_t *s = new_user(tc_url_a(), "idemstar", star);
-  tc_client_t *f_b = same_user_on(f, tc_url_b());
+  tc_client_t *f = tc_new_user(tc_url_a(), "idem", fan);
+  tc_client_t *s = tc_new_user(tc_url_a(), "idemstar", star);
+  tc_client_t *f_b = tc_same_user_on(f, tc_url_b());
   tc_response_t r;
 
   /* Unfollowing someone never followed changes nothing. */
   send_follow(f, "DELETE", star, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "followers_count"), 0);
-  assert_false(json_bool(&r, "followed_by_me"));
+  assert_false(tc_json_bool(&r, "followed_by_me"));
   tc_response_free(&r);
   assert_counts(s, fan, 0, 0, false);
 
@@ -177,7 +151,7 @@ static void test_follow_and_unfollow_are_idempotent(void **state) {
     send_follow(i % 2 ? f_b : f, "POST", star, &r);
     tc_assert_status(&r, 200);
     assert_int_equal(tc_json_int(&r, "followers_count"), 1);
-    assert_true(json_bool(&r, "followed_by_me"));
+    assert_true(tc_json_bool(&r, "followed_by_me"));
     tc_response_free(&r);
   }
   assert_counts(f, star, 1, 0, true);
@@ -187,7 +161,7 @@ static void test_follow_and_unfollow_are_idempotent(void **state) {
     send_follow(i % 2 ? f : f_b, "DELETE", star, &r);
     tc_assert_status(&r, 200);
     assert_int_equal(tc_json_int(&r, "followers_count"), 0);
-    assert_false(json_bool(&r, "followed_by_me"));
+    assert_false(tc_json_bool(&r, "followed_by_me"));
     tc_response_free(&r);
   }
   assert_counts(f, star, 0, 0, false);
@@ -205,12 +179,12 @@ static void test_follow_and_unfollow_are_idempotent(void **state) {
 static void test_cannot_follow_self(void **state) {
   (void)state;
   char me[31], up[31];
-  tc_client_t *c = new_user(tc_url_a(), "selfie", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "selfie", me);
   for (size_t i = 0; me[i]; i++) {
     up[i] = (char)(me[i] >= 'a' && me[i] <= 'z' ? me[i] - 32 : me[i]);
     up[i + 1] = '\0';
   }
-  tc_client_t *c_b = same_user_on(c, tc_url_b());
+  tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
   tc_response_t r;
   send_follow(c, "POST", me, &r);
   tc_assert_error(&r, 400, "cannot_follow_self");
@@ -229,7 +203,7 @@ static void test_cannot_follow_self(void **state) {
 static void test_follow_unknown_user_is_404(void **state) {
   (void)state;
   char me[31], nobody[31];
-  tc_client_t *c = new_user(tc_url_a(), "f404", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "f404", me);
   tc_unique_name("nobody", nobody);
   const char *names[] = {nobody, "ab", "%7B%22%24gt%22%3A%22%22%7D", ".%2A"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -257,7 +231,7 @@ static void test_follow_unknown_user_is_404(void **state) {
 static void test_follow_requires_login(void **state) {
   (void)state;
   char star[31];
-  tc_client_t *s = new_user(tc_url_a(), "anonf", star);
+  tc_client_t *s = tc_new_user(tc_url_a(), "anonf", star);
   tc_client_t *anon = tc_client_new(tc_url_b());
   tc_response_t r;
   send_follow(anon, "POST", star, &r);
@@ -286,10 +260,10 @@ static void test_follow_requires_login(void **state) {
 static void test_followers_most_recent_first(void **state) {
   (void)state;
   char star[31], fans[4][31], path[256];
-  tc_client_t *s = new_user(tc_url_a(), "lst", star);
+  tc_client_t *s = tc_new_user(tc_url_a(), "lst", star);
   tc_client_t *f[4];
   for (int i = 0; i < 4; i++) {
-    f[i] = new_user(i % 2 ? tc_url_b() : tc_url_a(), "lstfan", fans[i]);
+    f[i] = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "lstfan", fans[i]);
   }
   tc_response_t r;
   send_follow(f[0], "PATCH", star, &r); /* not a method of this route */
@@ -374,12 +348,12 @@ static void test_followers_most_recent_first(void **state) {
 static void test_following_most_recent_first(void **state) {
   (void)state;
   char fan[31], stars[3][31], path[256];
-  tc_client_t *f = new_user(tc_url_a(), "fing", fan);
+  tc_client_t *f = tc_new_user(tc_url_a(), "fing", fan);
   tc_client_t *s[3];
   for (int i = 0; i < 3; i++) {
-    s[i] = new_user(tc_url_b(), "fingstar", stars[i]);
+    s[i] = tc_new_user(tc_url_b(), "fingstar", stars[i]);
   }
-  tc_client_t *f_b = same_user_on(f, tc_url_b());
+  tc_client_t *f_b = tc_same_user_on(f, tc_url_b());
   follow_ok(f, stars[0]);
   follow_ok(f_b, stars[1]);
   follow_ok(f, stars[2]);
@@ -438,9 +412,9 @@ static void test_following_most_recent_first(void **state) {
 static void test_repeated_follow_keeps_its_place(void **state) {
   (void)state;
   char star[31], a[31], b[31], path[256];
-  tc_client_t *s = new_user(tc_url_a(), "keep", star);
-  tc_client_t *fa = new_user(tc_url_a(), "keepa", a);
-  tc_client_t *fb = new_user(tc_url_b(), "keepb", b);
+  tc_client_t *s = tc_new_user(tc_url_a(), "keep", star);
+  tc_client_t *fa = tc_new_user(tc_url_a(), "keepa", a);
+  tc_client_t *fb = tc_new_user(tc_url_b(), "keepb", b);
   follow_ok(fa, star);
   follow_ok(fb, star);
   follow_ok(fa, star); /* idempotent: not a new follow */
@@ -532,8 +506,8 @@ static void test_same_follow_raced_on_both_servers_counts_once(void **state) {
   enum { N = 8 };
   for (int round = 0; round < 3; round++) {
     char fan[31], star[31], token[128];
-    tc_client_t *f = new_user(tc_url_a(), "race", fan);
-    tc_client_t *s = new_user(tc_url_b(), "racestar", star);
+    tc_client_t *f = tc_new_user(tc_url_a(), "race", fan);
+    tc_client_t *s = tc_new_user(tc_url_b(), "racestar", star);
     assert_true(tc_cookie(f, "chorus_session", token, sizeof token));
     racer_t racers[N];
     for (int i = 0; i < N; i++) {
@@ -554,7 +528,7 @@ static void test_same_follow_raced_on_both_servers_counts_once(void **state) {
     tc_response_t r;
     tc_get(f, path, &r);
     tc_assert_status(&r, 200);
-    bool following = json_bool(&r, "followed_by_me");
+    bool following = tc_json_bool(&r, "followed_by_me");
     tc_response_free(&r);
     assert_counts(f, star, following ? 1 : 0, 0, following);
     assert_counts(s, fan, 0, following ? 1 : 0, false);
@@ -611,9 +585,9 @@ static void test_many_followers_at_once(void **state) {
   (void)state;
   enum { N = 8 };
   char star[31], fans[N][31], tokens[N][128];
-  tc_client_t *s = new_user(tc_url_a(), "crowd", star);
+  tc_client_t *s = tc_new_user(tc_url_a(), "crowd", star);
   for (int i = 0; i < N; i++) {
-    tc_client_t *f = new_user(tc_url_b(), "crowdfan", fans[i]);
+    tc_client_t *f = tc_new_user(tc_url_b(), "crowdfan", fans[i]);
     assert_true(tc_cookie(f, "chorus_session", tokens[i], sizeof tokens[i]));
     tc_client_destroy(f);
   }

@@ -14,32 +14,6 @@
 
 #define PASSWORD "correct horse battery"
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
-static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
-  char token[128];
-  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-  tc_client_t *o = tc_client_new(base);
-  tc_set_cookie(o, "chorus_session", token);
-  return o;
-}
-
-static bool json_bool(const tc_response_t *r, const char *path) {
-  bson_iter_t it, child;
-  if (!r->json || !bson_iter_init(&it, r->json) ||
-      !bson_iter_find_descendant(&it, path, &child) ||
-      !BSON_ITER_HOLDS_BOOL(&child)) {
-    fail_msg("%s is not a boolean in %s", path, r->body);
-  }
-  return bson_iter_bool(&child);
-}
-
 static void follow(tc_client_t *c, const char *name) {
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", name);
@@ -76,7 +50,7 @@ static void mark_read(tc_client_t *c) {
   tc_response_t r;
   tc_request(c, "POST", "/api/notifications/read", "", 0, NULL, &r);
   tc_assert_status(&r, 200);
-  assert_true(json_bool(&r, "ok"));
+  assert_true(tc_json_bool(&r, "ok"));
   assert_int_equal(tc_json_int(&r, "unread"), 0);
   tc_response_free(&r);
 }
@@ -127,7 +101,7 @@ static void assert_notifications(tc_client_t *c, const char *query,
       assert_true(tc_json_is_null(&r, key));
     }
     snprintf(key, sizeof key, "items.%d.read", i);
-    assert_int_equal(json_bool(&r, key), items[i].read);
+    assert_int_equal(tc_json_bool(&r, key), items[i].read);
     snprintf(key, sizeof key, "items.%d.id", i);
     assert_non_null(tc_json_str(&r, key));
     assert_int_equal(strlen(tc_json_str(&r, key)), 24);
@@ -157,7 +131,7 @@ static void test_notifications_require_login(void **state) {
 static void test_new_user_has_none(void **state) {
   (void)state;
   char me[31];
-  tc_client_t *c = new_user(tc_url_a(), "ntfnew", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "ntfnew", me);
   assert_notifications(c, NULL, NULL, 0, 0);
   tc_response_t r;
   tc_get(c, "/api/notifications", &r);
@@ -169,9 +143,9 @@ static void test_new_user_has_none(void **state) {
 static void test_follow_like_reply_notify_the_target(void **state) {
   (void)state;
   char a[31], b[31], c3[31], t[25], rep[25];
-  tc_client_t *ca = new_user(tc_url_a(), "ntf", a);
-  tc_client_t *cb = new_user(tc_url_b(), "ntfb", b);
-  tc_client_t *cc = new_user(tc_url_b(), "ntfc", c3);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntf", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "ntfb", b);
+  tc_client_t *cc = tc_new_user(tc_url_b(), "ntfc", c3);
   tc_post_tweet(ca, "notify me", t);
   follow(cb, a);
   like(cb, t);
@@ -182,7 +156,7 @@ static void test_follow_like_reply_notify_the_target(void **state) {
       {"follow", b, NULL, false},
   };
   assert_notifications(ca, NULL, want, 3, 3);
-  tc_client_t *ca_b = same_user_on(ca, tc_url_b());
+  tc_client_t *ca_b = tc_same_user_on(ca, tc_url_b());
   assert_notifications(ca_b, NULL, want, 3, 3);
   /* The actors were not notified of anything. */
   assert_notifications(cb, NULL, NULL, 0, 0);
@@ -203,7 +177,7 @@ static void test_follow_like_reply_notify_the_target(void **state) {
 static void test_own_actions_notify_nobody(void **state) {
   (void)state;
   char a[31], t[25], rep[25];
-  tc_client_t *ca = new_user(tc_url_a(), "ntfself", a);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntfself", a);
   tc_post_tweet(ca, "talking to myself", t);
   like(ca, t);
   reply(ca, t, rep);
@@ -221,8 +195,8 @@ static void test_own_actions_notify_nobody(void **state) {
 static void test_repeated_actions_notify_once(void **state) {
   (void)state;
   char a[31], b[31], t[25];
-  tc_client_t *ca = new_user(tc_url_a(), "ntfidem", a);
-  tc_client_t *cb = new_user(tc_url_b(), "ntfidemb", b);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntfidem", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "ntfidemb", b);
   tc_post_tweet(ca, "once is enough", t);
   follow(cb, a);
   follow(cb, a); /* idempotent: nothing new happened */
@@ -238,9 +212,9 @@ static void test_repeated_actions_notify_once(void **state) {
 static void test_read_marks_everything_up_to_now(void **state) {
   (void)state;
   char a[31], b[31], d[31], t[25];
-  tc_client_t *ca = new_user(tc_url_a(), "ntfread", a);
-  tc_client_t *cb = new_user(tc_url_b(), "ntfreadb", b);
-  tc_client_t *cd = new_user(tc_url_a(), "ntfreadd", d);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntfread", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "ntfreadb", b);
+  tc_client_t *cd = tc_new_user(tc_url_a(), "ntfreadd", d);
   tc_post_tweet(ca, "read me", t);
   follow(cb, a);
   like(cb, t);
@@ -248,7 +222,7 @@ static void test_read_marks_everything_up_to_now(void **state) {
                                 {"follow", b, NULL, false}};
   assert_notifications(ca, NULL, unread2, 2, 2);
 
-  tc_client_t *ca_b = same_user_on(ca, tc_url_b());
+  tc_client_t *ca_b = tc_same_user_on(ca, tc_url_b());
   mark_read(ca_b);
   const expected_t read2[] = {{"like", b, t, true},
                               {"follow", b, NULL, true}};
@@ -273,7 +247,7 @@ static void test_read_marks_everything_up_to_now(void **state) {
 
   /* Reading is per user: someone else's read marks nothing of a's. */
   char e[31];
-  tc_client_t *ce = new_user(tc_url_b(), "ntfreade", e);
+  tc_client_t *ce = tc_new_user(tc_url_b(), "ntfreade", e);
   follow(ce, a);
   mark_read(cb);
   const expected_t one_new[] = {{"follow", e, NULL, false}};
@@ -289,9 +263,9 @@ static void test_notifications_in_pages(void **state) {
   (void)state;
   enum { N = 5 };
   char a[31], fans[N][31];
-  tc_client_t *ca = new_user(tc_url_a(), "ntfpage", a);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntfpage", a);
   for (int i = 0; i < N; i++) {
-    tc_client_t *f = new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef",
+    tc_client_t *f = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef",
                               fans[i]);
     follow(f, a);
     tc_client_destroy(f);
@@ -326,7 +300,7 @@ static void test_notifications_in_pages(void **state) {
     if (page == 0) {
       /* A newer one between pages does not shift the next page. */
       char late[31];
-      tc_client_t *f = new_user(tc_url_b(), "ntflate", late);
+      tc_client_t *f = tc_new_user(tc_url_b(), "ntflate", late);
       follow(f, a);
       tc_client_destroy(f);
     }
@@ -348,8 +322,8 @@ static void test_notifications_in_pages(void **state) {
 static void test_actor_shows_current_display_name(void **state) {
   (void)state;
   char a[31], b[31];
-  tc_client_t *ca = new_user(tc_url_a(), "ntfdn", a);
-  tc_client_t *cb = new_user(tc_url_b(), "ntfdnb", b);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntfdn", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "ntfdnb", b);
   follow(cb, a);
   tc_response_t r;
   tc_send(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", &r);

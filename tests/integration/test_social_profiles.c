@@ -16,23 +16,7 @@
 
 #define PASSWORD "correct horse battery"
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
 /* The same logged-in user as c, on another server. */
-static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
-  char token[128];
-  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-  tc_client_t *o = tc_client_new(base);
-  tc_set_cookie(o, "chorus_session", token);
-  return o;
-}
-
 /* POST with an empty body, declared as JSON. */
 static void post_empty(tc_client_t *c, const char *path, tc_response_t *r) {
   tc_request(c, "POST", path, "", 0, NULL, r);
@@ -125,7 +109,7 @@ static char *repeat(const char *unit, int n) {
 static void test_profile_lookup_ignores_case(void **state) {
   (void)state;
   char name[31], up[31], low[31];
-  tc_client_t *c = new_user(tc_url_a(), "ProfCase", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "ProfCase", name);
   upper(name, up);
   lower(name, low);
   const char *bases[] = {tc_url_a(), tc_url_b()};
@@ -148,10 +132,10 @@ static void test_profile_lookup_ignores_case(void **state) {
 static void test_profile_counts_on_both_servers(void **state) {
   (void)state;
   char name[31], fan1[31], fan2[31], idol[31], id[25];
-  tc_client_t *c = new_user(tc_url_a(), "cnt", name);
-  tc_client_t *f1 = new_user(tc_url_a(), "cntfan", fan1);
-  tc_client_t *f2 = new_user(tc_url_b(), "cntfan", fan2);
-  tc_client_t *i = new_user(tc_url_b(), "cntidol", idol);
+  tc_client_t *c = tc_new_user(tc_url_a(), "cnt", name);
+  tc_client_t *f1 = tc_new_user(tc_url_a(), "cntfan", fan1);
+  tc_client_t *f2 = tc_new_user(tc_url_b(), "cntfan", fan2);
+  tc_client_t *i = tc_new_user(tc_url_b(), "cntidol", idol);
   tc_post_tweet(c, "one", id);
   tc_post_tweet(c, "two", id);
   tc_post_tweet(c, "three", id);
@@ -187,11 +171,11 @@ static void test_profile_counts_on_both_servers(void **state) {
 static void test_followed_by_me_per_viewer(void **state) {
   (void)state;
   char star[31], fan[31], other[31];
-  tc_client_t *s = new_user(tc_url_a(), "fbm", star);
-  tc_client_t *f = new_user(tc_url_a(), "fbmfan", fan);
-  tc_client_t *o = new_user(tc_url_b(), "fbmoth", other);
+  tc_client_t *s = tc_new_user(tc_url_a(), "fbm", star);
+  tc_client_t *f = tc_new_user(tc_url_a(), "fbmfan", fan);
+  tc_client_t *o = tc_new_user(tc_url_b(), "fbmoth", other);
   follow(f, star);
-  tc_client_t *f_on_b = same_user_on(f, tc_url_b());
+  tc_client_t *f_on_b = tc_same_user_on(f, tc_url_b());
   tc_client_t *anon = tc_client_new(tc_url_a());
   tc_response_t r;
   struct {
@@ -246,7 +230,7 @@ static void test_unknown_profile_is_404(void **state) {
 static void test_patch_me_changes_profile_everywhere(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), "patch", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "patch", name);
   const char *dn = "Ren\xc3\xa9\x65 \xf0\x9f\x8e\xb5 <b>&amp;</b>";
   const char *bio = "Line one\nline \"two\" {\"$gt\":\"\"} \\ \xe2\x9c\x8d";
   tc_response_t r;
@@ -268,7 +252,7 @@ static void test_patch_me_changes_profile_everywhere(void **state) {
   tc_response_free(&r);
 
   /* Only what is sent changes: a bio alone keeps the display name. */
-  tc_client_t *c_b = same_user_on(c, tc_url_b());
+  tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
   patch_me(c_b, NULL, "second bio", &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, dn, "second bio", 0, 0, 0, false);
@@ -299,7 +283,7 @@ static void test_patch_me_changes_profile_everywhere(void **state) {
 static void test_patch_me_lengths_in_code_points(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), "plen", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "plen", name);
   const char *note = "\xf0\x9f\x8e\xb5"; /* 1 code point, 4 bytes */
   struct {
     const char *unit;
@@ -348,7 +332,7 @@ static void test_patch_me_lengths_in_code_points(void **state) {
 static void test_patch_me_rejects_blank_display_name(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), "pblank", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "pblank", name);
   tc_response_t r;
   patch_me(c, "Kept", NULL, &r);
   tc_assert_status(&r, 200);
@@ -378,7 +362,7 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
 static void test_patch_me_rejects_wrong_types(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), "ptype", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "ptype", name);
   tc_response_t r;
   patch_me(c, "Before", "before bio", &r);
   tc_assert_status(&r, 200);
@@ -443,7 +427,7 @@ static void test_patch_me_rejects_wrong_types(void **state) {
 static void test_patch_me_ignores_unknown_fields(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), "punk", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "punk", name);
   tc_response_t r;
   tc_send(c, "PATCH", "/api/me",
           "{\"display_name\":\"New Name\",\"username\":\"admin\","
@@ -493,7 +477,7 @@ static void test_patch_me_requires_login(void **state) {
 static void test_new_display_name_on_old_tweets(void **state) {
   (void)state;
   char name[31], id[25], path[96];
-  tc_client_t *c = new_user(tc_url_a(), "dnold", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "dnold", name);
   tc_post_tweet(c, "written under the old name", id);
   tc_response_t r;
   patch_me(c, "Brand New \xe2\x98\x85", NULL, &r);
@@ -540,8 +524,8 @@ static void test_new_display_name_on_old_tweets(void **state) {
 static void test_user_tweets_newest_first_with_replies(void **state) {
   (void)state;
   char name[31], other[31], up[31], t[4][25], parent[25], reply[25];
-  tc_client_t *c = new_user(tc_url_a(), "utw", name);
-  tc_client_t *o = new_user(tc_url_b(), "utwoth", other);
+  tc_client_t *c = tc_new_user(tc_url_a(), "utw", name);
+  tc_client_t *o = tc_new_user(tc_url_b(), "utwoth", other);
   tc_post_tweet(o, "someone else's", parent);
   tc_post_tweet(c, "first", t[0]);
   tc_post_tweet(c, "second", t[1]);
@@ -605,7 +589,7 @@ static void test_user_tweets_newest_first_with_replies(void **state) {
 
   /* A user with no tweets has an empty list. */
   char quiet[31];
-  tc_client_t *q = new_user(tc_url_a(), "utwq", quiet);
+  tc_client_t *q = tc_new_user(tc_url_a(), "utwq", quiet);
   snprintf(path, sizeof path, "/api/users/%s/tweets", quiet);
   tc_get(anon, path, &r);
   tc_assert_status(&r, 200);

@@ -21,14 +21,6 @@
 
 #define PASSWORD "correct horse battery"
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
 /* A word of letters and digits that no other run or test uses. */
 static void unique_word(char out[32]) {
   static unsigned salt, counter;
@@ -152,7 +144,7 @@ static void test_search_users_by_username_prefix(void **state) {
     tc_register(cs[i], names[i], PASSWORD);
   }
   /* Not a prefix: the word in the middle of a name or display name. */
-  tc_client_t *co = new_user(tc_url_a(), "srchoth", other);
+  tc_client_t *co = tc_new_user(tc_url_a(), "srchoth", other);
   char dn[80];
   snprintf(dn, sizeof dn, "Not %s", w);
   set_display_name(co, dn);
@@ -204,8 +196,8 @@ static void test_search_users_by_display_name_prefix(void **state) {
   char w[32], w2[32], a[31], b[31], dn[80], up[32];
   unique_word(w);
   unique_word(w2);
-  tc_client_t *ca = new_user(tc_url_a(), "srchdn", a);
-  tc_client_t *cb = new_user(tc_url_b(), "srchdn", b);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "srchdn", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "srchdn", b);
   snprintf(dn, sizeof dn, "%s The Great", w);
   upper(dn, dn); /* stored upper-case, searched lower-case */
   set_display_name(ca, dn);
@@ -258,7 +250,7 @@ static void test_search_tweets_whole_words_ignoring_case(void **state) {
   char hit1[25], hit2[25], hit3[25], miss1[25], miss2[25];
   unique_word(w);
   upper(w, up);
-  tc_client_t *c = new_user(tc_url_a(), "srchw", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "srchw", name);
   snprintf(text, sizeof text, "the %s sat on the mat", w);
   post(c, text, hit1);
   snprintf(text, sizeof text, "%segory is a longer word", w); /* "category" */
@@ -297,7 +289,7 @@ static void test_search_tweets_need_every_word(void **state) {
   char both[25], only1[25], only2[25], both_rev[25];
   unique_word(w1);
   unique_word(w2);
-  tc_client_t *c = new_user(tc_url_b(), "srchall", name);
+  tc_client_t *c = tc_new_user(tc_url_b(), "srchall", name);
   snprintf(text, sizeof text, "%s and %s together", w1, w2);
   post(c, text, both);
   snprintf(text, sizeof text, "only %s here", w1);
@@ -327,7 +319,7 @@ static void test_search_words_next_to_punctuation(void **state) {
   (void)state;
   char w[32], name[31], text[160], ids[4][25];
   unique_word(w);
-  tc_client_t *c = new_user(tc_url_a(), "srchp", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "srchp", name);
   const char *before[] = {"Hello, ", "(", "end of sentence ", "\""};
   const char *after[] = {"!", ")", ".", "\" quoted"};
   for (int i = 0; i < 4; i++) {
@@ -343,8 +335,8 @@ static void test_search_tweets_newest_first_in_pages(void **state) {
   (void)state;
   char w[32], a[31], b[31], text[96], ids[5][25];
   unique_word(w);
-  tc_client_t *ca = new_user(tc_url_a(), "srchpg", a);
-  tc_client_t *cb = new_user(tc_url_b(), "srchpg", b);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "srchpg", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "srchpg", b);
   for (int i = 0; i < 5; i++) {
     snprintf(text, sizeof text, "number %d of %s", i, w);
     post(i % 2 ? cb : ca, text, ids[i]);
@@ -382,7 +374,7 @@ static void test_search_follows_edits_and_deletes(void **state) {
   char w1[32], w2[32], name[31], text[96], id[25], path[64];
   unique_word(w1);
   unique_word(w2);
-  tc_client_t *c = new_user(tc_url_a(), "srched", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "srched", name);
   snprintf(text, sizeof text, "first %s", w1);
   post(c, text, id);
   const char *hit[] = {id};
@@ -538,7 +530,7 @@ static void test_search_operators_are_plain_text(void **state) {
   (void)state;
   char w[32], name[31], text[160], marker[25];
   unique_word(w);
-  tc_client_t *c = new_user(tc_url_a(), "srchop", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "srchop", name);
   /* Two recent tweets that no query below can honestly match. */
   snprintf(text, sizeof text, "marker %s", w);
   post(c, text, marker);

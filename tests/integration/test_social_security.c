@@ -30,24 +30,6 @@
 #define PASSWORD "correct horse battery"
 #define WRONG "wrong horse battery"
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
-static bool json_bool(const tc_response_t *r, const char *path) {
-  bson_iter_t it, child;
-  if (!r->json || !bson_iter_init(&it, r->json) ||
-      !bson_iter_find_descendant(&it, path, &child) ||
-      !BSON_ITER_HOLDS_BOOL(&child)) {
-    fail_msg("%s is not a boolean in %s", path, r->body);
-  }
-  return bson_iter_bool(&child);
-}
-
 static void post_empty(tc_client_t *c, const char *path, tc_response_t *r) {
   tc_request(c, "POST", path, "", 0, NULL, r);
 }
@@ -120,7 +102,7 @@ static void expect_invalid_type(tc_client_t *c, const char *method,
 static void test_operator_injection_in_every_body_field(void **state) {
   (void)state;
   char me[31], fresh[31], id[25], path[256], body[512];
-  tc_client_t *c = new_user(tc_url_a(), "inj", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "inj", me);
   tc_post_tweet(c, "original text", id);
   tc_response_t r;
   tc_send(c, "PATCH", "/api/me", "{\"display_name\":\"Safe\",\"bio\":\"bio\"}",
@@ -176,7 +158,7 @@ static void test_operator_injection_in_every_body_field(void **state) {
 static void test_operator_injection_in_paths(void **state) {
   (void)state;
   char me[31];
-  tc_client_t *c = new_user(tc_url_a(), "injpath", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "injpath", me);
   static const char *names[] = {
       "%7B%22%24gt%22%3A%22%22%7D", /* {"$gt":""} */
       "%7B%22%24ne%22%3Anull%7D",   /* {"$ne":null} */
@@ -222,9 +204,9 @@ typedef struct world {
 /* a follows c, likes `liked` (b's), has 1 unread notification (b follows
  * a); ta is a's tweet, tb is b's. */
 static void world_init(world_t *w) {
-  w->ca = new_user(tc_url_a(), "csrfa", w->a);
-  w->cb = new_user(tc_url_b(), "csrfb", w->b);
-  w->cc = new_user(tc_url_a(), "csrfc", w->c);
+  w->ca = tc_new_user(tc_url_a(), "csrfa", w->a);
+  w->cb = tc_new_user(tc_url_b(), "csrfb", w->b);
+  w->cc = tc_new_user(tc_url_a(), "csrfc", w->c);
   tc_post_tweet(w->ca, "a's tweet", w->ta);
   tc_post_tweet(w->cb, "b's tweet", w->tb);
   tc_post_tweet(w->cb, "b's liked tweet", w->liked);
@@ -431,11 +413,11 @@ static void test_no_acting_on_others_behalf(void **state) {
   snprintf(path, sizeof path, "/api/tweet/%s/like", w.liked);
   tc_send(w.cb, "DELETE", path, NULL, &r);
   tc_assert_status(&r, 200);
-  assert_false(json_bool(&r, "liked_by_me"));
+  assert_false(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s", w.liked);
   get_ok(w.ca, path, &r);
-  assert_true(json_bool(&r, "liked_by_me"));
+  assert_true(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   /* b unfollowing c does not end a's follow of c. */
   snprintf(path, sizeof path, "/api/users/%s/follow", w.c);
@@ -464,7 +446,7 @@ static void test_acting_routes_need_a_session(void **state) {
   int n = world_routes(&w, routes);
   /* A session that was logged out, and one that never existed. */
   char old_token[128], gone_name[31];
-  tc_client_t *gone = new_user(tc_url_a(), "csrfgone", gone_name);
+  tc_client_t *gone = tc_new_user(tc_url_a(), "csrfgone", gone_name);
   assert_true(tc_cookie(gone, "chorus_session", old_token, sizeof old_token));
   tc_response_t r;
   tc_send(gone, "DELETE", "/api/login", NULL, &r);
@@ -508,7 +490,7 @@ static void test_acting_routes_need_a_session(void **state) {
 static void test_wrong_methods_are_405_with_allow(void **state) {
   (void)state;
   char me[31], id[25];
-  tc_client_t *c = new_user(tc_url_a(), "meth", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "meth", me);
   tc_post_tweet(c, "methods", id);
   char paths[8][128];
   snprintf(paths[0], 128, "/api/users/%s", me);
@@ -552,7 +534,7 @@ static void test_wrong_methods_are_405_with_allow(void **state) {
 static void test_bodies_over_16k_are_413(void **state) {
   (void)state;
   char me[31], id[25];
-  tc_client_t *c = new_user(tc_url_a(), "big", me);
+  tc_client_t *c = tc_new_user(tc_url_a(), "big", me);
   tc_post_tweet(c, "parent", id);
   size_t size = 16 * 1024 + 1;
   char *body = malloc(size + 1);
@@ -696,7 +678,7 @@ static void expect_limited(const char *base, const char *username,
 }
 
 static void register_on(const char *base, const char *prefix, char name[31]) {
-  tc_client_t *c = new_user(base, prefix, name);
+  tc_client_t *c = tc_new_user(base, prefix, name);
   tc_client_destroy(c);
 }
 
@@ -704,7 +686,7 @@ static void test_login_limit_per_username(void **state) {
   (void)state;
   const char *A = defaults->s[0].url, *B = defaults->s[1].url;
   char name[31], other[31];
-  tc_client_t *session = new_user(A, "rl", name);
+  tc_client_t *session = tc_new_user(A, "rl", name);
   register_on(B, "rlother", other);
   /* Ten failures, alternating servers: all plain 401s. */
   for (int i = 0; i < 10; i++) {

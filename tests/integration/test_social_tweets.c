@@ -25,32 +25,6 @@ static const char *const BAD_IDS[] = {
 };
 #define N_BAD_IDS (sizeof BAD_IDS / sizeof BAD_IDS[0])
 
-static tc_client_t *new_user(const char *base, const char *prefix,
-                             char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name(prefix, name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
-
-static tc_client_t *same_user_on(tc_client_t *c, const char *base) {
-  char token[128];
-  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-  tc_client_t *o = tc_client_new(base);
-  tc_set_cookie(o, "chorus_session", token);
-  return o;
-}
-
-static bool json_bool(const tc_response_t *r, const char *path) {
-  bson_iter_t it, child;
-  if (!r->json || !bson_iter_init(&it, r->json) ||
-      !bson_iter_find_descendant(&it, path, &child) ||
-      !BSON_ITER_HOLDS_BOOL(&child)) {
-    fail_msg("%s is not a boolean in %s", path, r->body);
-  }
-  return bson_iter_bool(&child);
-}
-
 static void get_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
   char path[256];
   snprintf(path, sizeof path, "/api/tweet/%s", id);
@@ -106,7 +80,7 @@ static void assert_tweet_counts(tc_client_t *c, const char *id,
   }
   assert_int_equal(tc_json_int(&r, "like_count"), likes);
   assert_int_equal(tc_json_int(&r, "reply_count"), replies);
-  assert_int_equal(json_bool(&r, "liked_by_me"), liked_by_me);
+  assert_int_equal(tc_json_bool(&r, "liked_by_me"), liked_by_me);
   tc_response_free(&r);
 }
 
@@ -139,11 +113,11 @@ static bool list_has(tc_client_t *c, const char *path, const char *id) {
 static void test_get_tweet_on_both_servers(void **state) {
   (void)state;
   char name[31], id[25];
-  tc_client_t *c = new_user(tc_url_a(), "get", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "get", name);
   tc_post_tweet(c, "fetch me \xe2\x9c\x93", id);
   tc_client_t *viewers[] = {c, tc_client_new(tc_url_b()),
                             tc_client_new(tc_url_a()),
-                            same_user_on(c, tc_url_b())};
+                            tc_same_user_on(c, tc_url_b())};
   for (int i = 0; i < 4; i++) {
     tc_response_t r;
     get_tweet(viewers[i], id, &r);
@@ -157,7 +131,7 @@ static void test_get_tweet_on_both_servers(void **state) {
     assert_true(tc_json_is_null(&r, "reply_to"));
     assert_int_equal(tc_json_int(&r, "reply_count"), 0);
     assert_int_equal(tc_json_int(&r, "like_count"), 0);
-    assert_false(json_bool(&r, "liked_by_me"));
+    assert_false(tc_json_bool(&r, "liked_by_me"));
     assert_false(tc_json_has(&r, "author_id"));
     assert_false(tc_json_has(&r, "_txn"));
     tc_response_free(&r);
@@ -169,7 +143,7 @@ static void test_get_tweet_on_both_servers(void **state) {
   assert_true(tc_json_is_null(&r, "reply_to"));
   assert_int_equal(tc_json_int(&r, "reply_count"), 0);
   assert_int_equal(tc_json_int(&r, "like_count"), 0);
-  assert_false(json_bool(&r, "liked_by_me"));
+  assert_false(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   for (int i = 1; i < 4; i++) {
     tc_client_destroy(viewers[i]);
@@ -180,7 +154,7 @@ static void test_get_tweet_on_both_servers(void **state) {
 static void test_unknown_tweet_is_404_everywhere(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_b(), "t404", name);
+  tc_client_t *c = tc_new_user(tc_url_b(), "t404", name);
   for (size_t i = 0; i < N_BAD_IDS; i++) {
     tc_response_t r;
     char path[256];
@@ -207,8 +181,8 @@ static void test_unknown_tweet_is_404_everywhere(void **state) {
 static void test_delete_by_author(void **state) {
   (void)state;
   char name[31], fan[31], keep[25], gone[25], path[256];
-  tc_client_t *c = new_user(tc_url_a(), "del", name);
-  tc_client_t *f = new_user(tc_url_b(), "delfan", fan);
+  tc_client_t *c = tc_new_user(tc_url_a(), "del", name);
+  tc_client_t *f = tc_new_user(tc_url_b(), "delfan", fan);
   snprintf(path, sizeof path, "/api/users/%s/follow", name);
   tc_response_t r;
   tc_request(f, "POST", path, "", 0, NULL, &r);
@@ -219,10 +193,10 @@ static void test_delete_by_author(void **state) {
   assert_int_equal(tweet_count_of(f, name), 2);
   assert_true(list_has(f, "/api/feed?limit=200", gone));
 
-  tc_client_t *c_b = same_user_on(c, tc_url_b());
+  tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
   delete_tweet(c_b, gone, &r);
   tc_assert_status(&r, 200);
-  assert_true(json_bool(&r, "ok"));
+  assert_true(tc_json_bool(&r, "ok"));
   tc_response_free(&r);
 
   tc_client_t *anon_a = tc_client_new(tc_url_a());
@@ -273,8 +247,8 @@ static void test_delete_by_author(void **state) {
 static void test_delete_by_others_is_refused(void **state) {
   (void)state;
   char name[31], other[31], id[25];
-  tc_client_t *c = new_user(tc_url_a(), "delown", name);
-  tc_client_t *o = new_user(tc_url_b(), "delintr", other);
+  tc_client_t *c = tc_new_user(tc_url_a(), "delown", name);
+  tc_client_t *o = tc_new_user(tc_url_b(), "delintr", other);
   tc_client_t *anon = tc_client_new(tc_url_a());
   tc_post_tweet(c, "not yours", id);
   tc_response_t r;
@@ -297,9 +271,9 @@ static void test_delete_by_others_is_refused(void **state) {
 static void test_replies_count_and_list_oldest_first(void **state) {
   (void)state;
   char a[31], b[31], c3[31], parent[25], rep[5][25], path[256];
-  tc_client_t *ca = new_user(tc_url_a(), "rep", a);
-  tc_client_t *cb = new_user(tc_url_b(), "repb", b);
-  tc_client_t *cc = new_user(tc_url_a(), "repc", c3);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "rep", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "repb", b);
+  tc_client_t *cc = tc_new_user(tc_url_a(), "repc", c3);
   tc_post_tweet(ca, "the parent", parent);
   post_reply(cb, "first reply", parent, rep[0]);
   post_reply(cc, "second reply", parent, rep[1]);
@@ -391,7 +365,7 @@ static void test_replies_count_and_list_oldest_first(void **state) {
 static void test_reply_to_missing_tweet_is_404(void **state) {
   (void)state;
   char name[31], deleted[25];
-  tc_client_t *c = new_user(tc_url_a(), "rep404", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "rep404", name);
   tc_post_tweet(c, "soon deleted", deleted);
   tc_response_t r;
   delete_tweet(c, deleted, &r);
@@ -431,7 +405,7 @@ static void test_reply_to_missing_tweet_is_404(void **state) {
 static void test_reply_to_of_wrong_type_is_400(void **state) {
   (void)state;
   char name[31], parent[25];
-  tc_client_t *c = new_user(tc_url_a(), "reptype", name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "reptype", name);
   tc_post_tweet(c, "parent", parent);
   char oid_ext[96];
   snprintf(oid_ext, sizeof oid_ext, "{\"$oid\":\"%s\"}", parent);
@@ -476,8 +450,8 @@ static void test_reply_to_of_wrong_type_is_400(void **state) {
 static void test_deleting_a_reply_decrements_parent(void **state) {
   (void)state;
   char a[31], b[31], parent[25], r1[25], r2[25], path[256];
-  tc_client_t *ca = new_user(tc_url_a(), "drep", a);
-  tc_client_t *cb = new_user(tc_url_b(), "drepb", b);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "drep", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "drepb", b);
   tc_post_tweet(ca, "parent", parent);
   post_reply(cb, "one", parent, r1);
   post_reply(cb, "two", parent, r2);
@@ -509,8 +483,8 @@ static void test_deleting_a_reply_decrements_parent(void **state) {
 static void test_deleting_a_parent_keeps_its_replies(void **state) {
   (void)state;
   char a[31], b[31], parent[25], reply[25], nested[25], path[256];
-  tc_client_t *ca = new_user(tc_url_a(), "dpar", a);
-  tc_client_t *cb = new_user(tc_url_b(), "dparb", b);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "dpar", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "dparb", b);
   tc_post_tweet(ca, "parent to be deleted", parent);
   post_reply(cb, "orphan to be", parent, reply);
   post_reply(ca, "a reply to the reply", reply, nested);
@@ -559,11 +533,11 @@ static void test_deleting_a_parent_keeps_its_replies(void **state) {
 static void test_like_and_unlike_per_viewer(void **state) {
   (void)state;
   char a[31], b[31], c3[31], id[25], path[256];
-  tc_client_t *ca = new_user(tc_url_a(), "like", a);
-  tc_client_t *cb = new_user(tc_url_a(), "likeb", b);
-  tc_client_t *cc = new_user(tc_url_b(), "likec", c3);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "like", a);
+  tc_client_t *cb = tc_new_user(tc_url_a(), "likeb", b);
+  tc_client_t *cc = tc_new_user(tc_url_b(), "likec", c3);
   tc_client_t *anon = tc_client_new(tc_url_b());
-  tc_client_t *cb_on_b = same_user_on(cb, tc_url_b());
+  tc_client_t *cb_on_b = tc_same_user_on(cb, tc_url_b());
   tc_post_tweet(ca, "like me", id);
 
   tc_response_t r;
@@ -572,7 +546,7 @@ static void test_like_and_unlike_per_viewer(void **state) {
     tc_assert_status(&r, 200);
     assert_string_equal(tc_json_str(&r, "id"), id);
     assert_int_equal(tc_json_int(&r, "like_count"), 1);
-    assert_true(json_bool(&r, "liked_by_me"));
+    assert_true(tc_json_bool(&r, "liked_by_me"));
     tc_response_free(&r);
   }
   assert_tweet_counts(cb, id, 1, 0, true);
@@ -584,7 +558,7 @@ static void test_like_and_unlike_per_viewer(void **state) {
   send_like(cc, "POST", id, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "like_count"), 2);
-  assert_true(json_bool(&r, "liked_by_me"));
+  assert_true(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   assert_tweet_counts(ca, id, 2, 0, false);
 
@@ -594,29 +568,29 @@ static void test_like_and_unlike_per_viewer(void **state) {
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "items.0.id"), id);
   assert_int_equal(tc_json_int(&r, "items.0.like_count"), 2);
-  assert_true(json_bool(&r, "items.0.liked_by_me"));
+  assert_true(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
   tc_get(ca, path, &r);
   tc_assert_status(&r, 200);
-  assert_false(json_bool(&r, "items.0.liked_by_me"));
+  assert_false(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
   tc_get(anon, path, &r);
   tc_assert_status(&r, 200);
-  assert_false(json_bool(&r, "items.0.liked_by_me"));
+  assert_false(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
 
   /* Someone who never liked it unliking changes nothing. */
   send_like(ca, "DELETE", id, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "like_count"), 2);
-  assert_false(json_bool(&r, "liked_by_me"));
+  assert_false(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
 
   for (int i = 0; i < 3; i++) {
     send_like(i % 2 ? cb : cb_on_b, "DELETE", id, &r);
     tc_assert_status(&r, 200);
     assert_int_equal(tc_json_int(&r, "like_count"), 1);
-    assert_false(json_bool(&r, "liked_by_me"));
+    assert_false(tc_json_bool(&r, "liked_by_me"));
     tc_response_free(&r);
   }
   assert_tweet_counts(cb, id, 1, 0, false);
@@ -640,13 +614,13 @@ static void test_like_and_unlike_per_viewer(void **state) {
 static void test_liking_own_tweet_is_allowed(void **state) {
   (void)state;
   char a[31], id[25];
-  tc_client_t *ca = new_user(tc_url_a(), "selflike", a);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "selflike", a);
   tc_post_tweet(ca, "I like this", id);
   tc_response_t r;
   send_like(ca, "POST", id, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "like_count"), 1);
-  assert_true(json_bool(&r, "liked_by_me"));
+  assert_true(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   tc_client_t *anon = tc_client_new(tc_url_b());
   assert_tweet_counts(anon, id, 1, 0, false);
@@ -657,7 +631,7 @@ static void test_liking_own_tweet_is_allowed(void **state) {
 static void test_likes_and_deletes_require_login(void **state) {
   (void)state;
   char a[31], id[25];
-  tc_client_t *ca = new_user(tc_url_a(), "likeanon", a);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "likeanon", a);
   tc_post_tweet(ca, "try me", id);
   tc_client_t *anon = tc_client_new(tc_url_b());
   tc_response_t r;
@@ -747,7 +721,7 @@ static void test_concurrent_likes_count_exactly(void **state) {
   (void)state;
   enum { N = 8 };
   char a[31], id[25];
-  tc_client_t *ca = new_user(tc_url_a(), "clike", a);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "clike", a);
   tc_post_tweet(ca, "popular", id);
   liker_t likers[N];
   /* The same user liking on both servers at once: one like. */
@@ -765,7 +739,7 @@ static void test_concurrent_likes_count_exactly(void **state) {
   /* N different users at once: one like each that succeeded. */
   for (int i = 0; i < N; i++) {
     char name[31];
-    tc_client_t *u = new_user(likers[i].base, "clikefan", name);
+    tc_client_t *u = tc_new_user(likers[i].base, "clikefan", name);
     assert_true(tc_cookie(u, "chorus_session", likers[i].token,
                           sizeof likers[i].token));
     tc_client_destroy(u);
@@ -801,13 +775,13 @@ static void test_concurrent_replies_count_exactly(void **state) {
   (void)state;
   enum { N = 8 };
   char a[31], id[25];
-  tc_client_t *ca = new_user(tc_url_a(), "crep", a);
+  tc_client_t *ca = tc_new_user(tc_url_a(), "crep", a);
   tc_post_tweet(ca, "discuss", id);
   liker_t repliers[N];
   for (int i = 0; i < N; i++) {
     char name[31];
     repliers[i].base = i % 2 ? tc_url_b() : tc_url_a();
-    tc_client_t *u = new_user(repliers[i].base, "crepfan", name);
+    tc_client_t *u = tc_new_user(repliers[i].base, "crepfan", name);
     assert_true(tc_cookie(u, "chorus_session", repliers[i].token,
                           sizeof repliers[i].token));
     tc_client_destroy(u);

@@ -1,0 +1,755 @@
+#!/usr/bin/env bash
+# Chorus: throughput benchmark on a realistic data set (docs/PERFORMANCE.md).
+#
+#   bench/run-throughput.sh
+#
+# Installs what is missing (scripts/deps.sh; Debian's wrk and nginx), builds
+# a Release build in build-bench/, starts its OWN database
+# (scripts/mongo-setup.sh, data in var/bench-tp-db, the port it had before
+# or the first free one from 27500 up), seeds it with
+# build-bench/bin/load_dataset -- BENCH_TP_USERS users each following
+# BENCH_TP_FOLLOWS others and BENCH_TP_TWEETS tweets (database chorus_tp,
+# 4 shards) -- logs BENCH_TP_SESSIONS of the users in (POST /api/login on
+# a chorusd) and saves the database's files with the session tokens in
+# var/bench-tp-db/snapshot. A later run that finds that snapshot skips all
+# this (BENCH_TP_RELOAD=1 deletes it and loads again). Then, for each
+# phase -- GET /healthz, GET /api/me, home feed (GET /api/feed?limit=50),
+# global timeline (GET /api/tweet?limit=50), tweet creation (POST
+# /api/tweet, two-phase commit) -- it copies the snapshot back, starts the
+# database and two chorusd (first free ports from 18600 up whose WebSocket
+# port, +1000, is free too), measures the database's idle CPU, times
+# BENCH_TP_PROBES single requests on the idle servers, then runs two wrk
+# processes at once (bench/wrk/*.lua, real session cookies, each user in
+# one process only), one against each server, BENCH_TP_CONNECTIONS / 2
+# connections each, for BENCH_TP_DURATION seconds. Then the same three
+# phases through nginx in front of both servers (scripts/nginx.conf
+# rendered as scripts/run.sh --lb does, in var/bench-tp-nginx; both wrk
+# processes against nginx). Each phase starts everything afresh on the
+# saved data set, so that requests abandoned by the previous one (wrk stops
+# waiting; the servers and the database do not), its new tweets and the
+# transactions its stopped servers left to recover cannot slow it down.
+#
+# Prints a table: requests/s (all answers and 2xx only), p50/p99, non-2xx
+# answers by status, socket errors, requests still unanswered at the end,
+# the target and whether it was met; CPU of each process during the phase;
+# each server's VmRSS and VmHWM after it. Everything it started is stopped
+# on exit, Ctrl-C included; the database's data stays.
+#
+# Environment:
+#   BENCH_TP_USERS=10000        accounts in the data set
+#   BENCH_TP_FOLLOWS=100        followees per account
+#   BENCH_TP_TWEETS=1000000     tweets in the data set
+#   BENCH_TP_DURATION=20        seconds of wrk per phase
+#   BENCH_TP_CONNECTIONS=64     wrk connections in all (half per process)
+#   BENCH_TP_TIMEOUT=30         wrk --timeout, seconds: a slower answer is
+#                               counted as a timeout instead of a latency
+#   BENCH_TP_SESSIONS=256       users logged in; requests rotate over them
+#   BENCH_TP_PROBES=1           single requests timed per phase before wrk
+#                               (0: none); each may take up to 600 s
+#   BENCH_TP_PHASES="healthz me feed timeline create"
+#                               healthz (GET /healthz, no database) and me
+#                               (GET /api/me, session + account lookups)
+#                               have no target: they show the HTTP layer's
+#                               ceiling and what authentication costs
+#   BENCH_TP_NGINX=1            0: skip the phases through nginx
+#   BENCH_TP_SERVER_THREADS=32  chorusd --threads
+#   BENCH_TP_SERVER_URI_OPTS=   options added to the servers' --mongo-uri,
+#                               e.g. socketTimeoutMS=600000 (chorusd's
+#                               default is 10 s, and a read is retried once)
+#   BENCH_TP_PERF=0             1: perf record -g the database and server A
+#                               during the direct feed phase (reports in
+#                               var/bench-run/tp-perf-*.txt)
+#   BENCH_TP_RELOAD=0           1: delete the data set and load it again
+#   BENCH_TP_DB_DIR=var/bench-tp-db  where the database keeps it (another
+#                               directory keeps another data set)
+#
+# Logs and results stay in var/bench-run/ (tp-*). A benchmark prints
+# figures: the exit status is non-zero only when something could not be set
+# up or run, never because a target was missed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+say() { echo "[bench-tp] $*"; }
+err() { echo "[bench-tp] ERROR: $*" >&2; }
+
+for arg in "$@"; do
+    case "$arg" in
+        -h|--help) sed -n '2,68p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
+    esac
+done
+
+USERS="${BENCH_TP_USERS:-10000}"
+FOLLOWS="${BENCH_TP_FOLLOWS:-100}"
+TWEETS="${BENCH_TP_TWEETS:-1000000}"
+DURATION="${BENCH_TP_DURATION:-20}"
+CONNECTIONS="${BENCH_TP_CONNECTIONS:-64}"
+TIMEOUT="${BENCH_TP_TIMEOUT:-30}"
+SESSIONS="${BENCH_TP_SESSIONS:-256}"
+PROBES="${BENCH_TP_PROBES:-1}"
+PHASES="${BENCH_TP_PHASES:-healthz me feed timeline create}"
+USE_NGINX="${BENCH_TP_NGINX:-1}"
+SERVER_THREADS="${BENCH_TP_SERVER_THREADS:-32}"
+PERF="${BENCH_TP_PERF:-0}"
+RELOAD="${BENCH_TP_RELOAD:-0}"
+SERVER_URI_OPTS="${BENCH_TP_SERVER_URI_OPTS:-}"
+if [[ -n "$SERVER_URI_OPTS" && ! "$SERVER_URI_OPTS" =~ ^[A-Za-z]+=[^\&\ ]+(\&[A-Za-z]+=[^\&\ ]+)*$ ]]; then
+    err "BENCH_TP_SERVER_URI_OPTS must look like name=value&name=value, not '$SERVER_URI_OPTS'"; exit 2
+fi
+SHARDS=4
+for v in USERS DURATION CONNECTIONS TIMEOUT SESSIONS SERVER_THREADS; do
+    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then err "BENCH_TP_$v must be a positive whole number, not '${!v}'"; exit 2; fi
+done
+for v in FOLLOWS TWEETS PROBES; do
+    if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then err "BENCH_TP_$v must be a whole number, not '${!v}'"; exit 2; fi
+done
+if (( CONNECTIONS < 2 )); then err "BENCH_TP_CONNECTIONS must be at least 2 (one per wrk process)"; exit 2; fi
+for p in $PHASES; do
+    case "$p" in healthz|me|feed|timeline|create) ;; *) err "unknown phase '$p' in BENCH_TP_PHASES (healthz, me, feed, timeline, create)"; exit 2 ;; esac
+done
+
+BUILD_DIR="$ROOT/build-bench"
+CHORUSD="$BUILD_DIR/bin/chorusd"
+LOADER="$BUILD_DIR/bin/load_dataset"
+DB_DIR="${BENCH_TP_DB_DIR:-$ROOT/var/bench-tp-db}"
+[[ "$DB_DIR" == /* ]] || DB_DIR="$ROOT/$DB_DIR"
+DB_SHOW="${DB_DIR#"$ROOT"/}"
+RUN_DIR="$ROOT/var/bench-run"
+NGINX_DIR="$ROOT/var/bench-tp-nginx"
+WRK_DIR="$ROOT/bench/wrk"
+DB_NAME=chorus_tp
+RESULTS="$RUN_DIR/tp-results.txt"
+SUMMARY="$RUN_DIR/tp-last-summary.txt"
+PER_PROC=$((CONNECTIONS / 2))
+WRK_THREADS=$(( PER_PROC < 2 ? 1 : 2 ))
+mkdir -p "$RUN_DIR"
+
+SUDO=""
+if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo -n"; fi
+
+# One run at a time: a second one would share var/bench-tp-db.
+exec {LOCK_FD}>"$RUN_DIR/.tp-lock"
+if ! flock -n "$LOCK_FD"; then
+    err "another bench/run-throughput.sh is running (lock $RUN_DIR/.tp-lock)"
+    exit 1
+fi
+rm -f "$RESULTS" "$SUMMARY" "$RUN_DIR"/tp-wrk-*.out "$RUN_DIR"/tp-probe-*.txt "$RUN_DIR"/tp-probe-*.cpu
+
+# ---------------------------------------------------------------- helpers
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
+
+free_port() {  # first port >= $1 that is closed
+    local p="$1"
+    for ((; p < $1 + 500; p++)); do
+        port_open "$p" || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+free_http_port() {  # first port >= $1 that is closed, and so is port + 1000
+    local p="$1"
+    for ((; p < $1 + 500; p++)); do
+        port_open "$p" && continue
+        port_open $((p + 1000)) && continue
+        echo "$p"
+        return 0
+    done
+    return 1
+}
+
+proc_alive() {  # pid name -> live, non-zombie process whose command line contains name
+    local pid="$1" name="$2" state cmdline
+    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+    state="$(awk '{print $3}' 2>/dev/null "/proc/$pid/stat" || true)"
+    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
+    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
+    [[ "$cmdline" == *"$name"* ]]
+}
+
+stop_pid() {  # pid name [seconds]: TERM, wait, KILL -- only if the command line holds name
+    local pid="$1" name="$2" wait_s="${3:-10}" i
+    proc_alive "$pid" "$name" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < wait_s * 5; i++)); do
+        proc_alive "$pid" "$name" || break
+        sleep 0.2
+    done
+    if proc_alive "$pid" "$name"; then
+        say "pid $pid ($name) did not stop after $wait_s s; sending KILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.2
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cpu_ticks() {  # pid -> user + system clock ticks (0 when gone)
+    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+machine_ticks() {  # -> "busy total" clock ticks of the whole machine
+    awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+}
+rss_kb() {  # pid field (VmRSS, VmHWM) -> kB, or ?
+    awk -v f="$2:" '$1 == f {print $2; found = 1} END {if (!found) print "?"}' "/proc/$1/status" 2>/dev/null || echo "?"
+}
+
+SERVER_PIDS=()
+stop_servers() {
+    local pid f
+    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
+        proc_alive "$pid" "--db $DB_NAME" && kill -TERM "$pid" 2>/dev/null || true
+    done
+    # Requests abandoned by wrk may hold a worker for minutes on a slow
+    # database: do not wait long for them.
+    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do stop_pid "$pid" "--db $DB_NAME" 5; done
+    SERVER_PIDS=()
+    for f in "$RUN_DIR"/tp-chorusd-*.pid; do  # leftovers of a killed run
+        [[ -e "$f" ]] || continue
+        stop_pid "$(tr -dc '0-9' <"$f" || true)" "--db $DB_NAME" 5
+        rm -f "$f"
+    done
+}
+
+NGINX_PID=""
+stop_nginx() {
+    local pid
+    if [[ -n "$NGINX_PID" ]]; then stop_pid "$NGINX_PID" "-p $NGINX_DIR" 5; fi
+    NGINX_PID=""
+    if [[ -f "$NGINX_DIR/nginx.pid" ]]; then  # leftover of a killed run
+        pid="$(tr -dc '0-9' <"$NGINX_DIR/nginx.pid" || true)"
+        stop_pid "$pid" "-p $NGINX_DIR" 5
+        rm -f "$NGINX_DIR/nginx.pid"
+    fi
+}
+
+DB_UP=0
+stop_db() {
+    if [[ $DB_UP -eq 1 || -f "$DB_DIR/ferretdb.pid" || -f "$DB_DIR/m0/mongod.pid" ]]; then
+        bash "$ROOT/scripts/mongo-setup.sh" stop --dir "$DB_DIR" >/dev/null || true
+    fi
+    DB_UP=0
+}
+
+BG_PIDS=()
+CLEANED=0
+cleanup() {
+    [[ $CLEANED -eq 1 ]] && return 0
+    CLEANED=1
+    trap - INT TERM
+    local pid
+    for pid in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    stop_nginx
+    stop_servers
+    stop_db
+}
+on_exit() { local rc=$?; cleanup; exit "$rc"; }
+trap on_exit EXIT
+trap 'echo; say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM
+
+# ---------------------------------------------------------------- install, build
+bash "$ROOT/scripts/deps.sh"
+apt_missing=()
+command -v wrk >/dev/null 2>&1 || apt_missing+=(wrk)
+{ command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; } || apt_missing+=(nginx)
+if (( ${#apt_missing[@]} > 0 )); then
+    say "installing ${apt_missing[*]} (apt-get)"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" ||
+        { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+          $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"; } ||
+        { err "could not install ${apt_missing[*]}"; exit 1; }
+fi
+command -v wrk >/dev/null 2>&1 || { err "wrk not found after installing it"; exit 1; }
+NGINX_BIN="$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
+command -v python3 >/dev/null || { err "python3 is needed to format the results"; exit 1; }
+say "building (build-bench/, Release)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCHORUS_TESTS=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j2
+for b in "$CHORUSD" "$LOADER"; do
+    [[ -x "$b" ]] || { err "$b not found after the build"; exit 1; }
+done
+
+# Anything left from an earlier run that was killed hard.
+stop_nginx
+stop_servers
+
+# ---------------------------------------------------------------- database
+DB_PORT=""
+start_db() {
+    if [[ -z "$DB_PORT" ]]; then
+        if [[ -f "$DB_DIR/port" ]] && ! port_open "$(tr -dc '0-9' <"$DB_DIR/port")"; then
+            DB_PORT="$(tr -dc '0-9' <"$DB_DIR/port")"
+        else
+            DB_PORT="$(free_port 27500)" || { err "no free database port from 27500 up"; exit 1; }
+        fi
+    fi
+    DB_UP=1
+    if ! bash "$ROOT/scripts/mongo-setup.sh" start --port "$DB_PORT" --dir "$DB_DIR" >"$RUN_DIR/tp-mongo-setup.out" 2>&1; then
+        cat "$RUN_DIR/tp-mongo-setup.out" >&2
+        err "could not start the database"
+        exit 1
+    fi
+    MONGO_URI="$(bash "$ROOT/scripts/mongo-setup.sh" uri --dir "$DB_DIR")"
+    DB_KIND="$(tr -dc 'a-z' <"$DB_DIR/kind")"
+}
+db_pid() {
+    local f
+    for f in "$DB_DIR/ferretdb.pid" "$DB_DIR/m0/mongod.pid"; do
+        [[ -f "$f" ]] && { tr -dc '0-9' <"$f"; return 0; }
+    done
+    return 0
+}
+
+# ---------------------------------------------------------------- servers, nginx
+URLS=()
+start_servers() {
+    local i port=18600 pid log code deadline id uri="$MONGO_URI"
+    if [[ -n "$SERVER_URI_OPTS" ]]; then
+        if [[ "$uri" == *\?* ]]; then uri+="&$SERVER_URI_OPTS"; else uri+="/?$SERVER_URI_OPTS"; fi
+    fi
+    URLS=()
+    for i in 0 1; do
+        id="tp-$([[ $i -eq 0 ]] && echo a || echo b)"
+        port="$(free_http_port "$port")" || { err "no free HTTP port from 18600 up"; exit 1; }
+        log="$RUN_DIR/tp-chorusd-$id.log"
+        echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id $id --threads $SERVER_THREADS ===" >>"$log"
+        "$CHORUSD" --port "$port" --server-id "$id" --db "$DB_NAME" --shards "$SHARDS" \
+            --mongo-uri "$uri" --public-dir "$ROOT/public" --threads "$SERVER_THREADS" \
+            --log-requests 0 </dev/null >>"$log" 2>&1 &
+        pid=$!
+        disown "$pid"  # stopped by pid (stop_servers); no job notices
+        echo "$pid" >"$RUN_DIR/tp-chorusd-$port.pid"
+        SERVER_PIDS+=("$pid")
+        URLS+=("http://127.0.0.1:$port")
+        deadline=$((SECONDS + 60))
+        while :; do
+            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/readyz" || true)"
+            [[ "$code" == 200 ]] && break
+            if ! proc_alive "$pid" chorusd; then
+                err "chorusd $id (port $port) exited during startup; last lines of its log:"
+                tail -n 30 "$log" >&2 || true
+                exit 1
+            fi
+            if (( SECONDS >= deadline )); then
+                err "chorusd $id: /readyz did not answer 200 within 60 s (last: ${code:-none})"
+                tail -n 30 "$log" >&2 || true
+                exit 1
+            fi
+            sleep 0.5
+        done
+        port=$((port + 1))
+    done
+}
+
+NGINX_URL=""
+start_nginx() {
+    local port http_servers="" ws_servers="" u p code deadline
+    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+    port="$(free_port 18690)" || { err "no free nginx port from 18690 up"; exit 1; }
+    for u in "${URLS[@]}"; do
+        p="${u##*:}"
+        http_servers+="127.0.0.1:$p "
+        ws_servers+="127.0.0.1:$((p + 1000)) "
+    done
+    # scripts/nginx.conf, rendered as scripts/run.sh --lb renders it.
+    awk -v prefix="$NGINX_DIR" -v listen="127.0.0.1:$port" -v https="$http_servers" -v wss="$ws_servers" '
+        function rep(s, key, val,   i, out) {
+            out = ""
+            while ((i = index(s, key)) > 0) {
+                out = out substr(s, 1, i - 1) val
+                s = substr(s, i + length(key))
+            }
+            return out s
+        }
+        BEGIN { nh = split(https, H, " "); nw = split(wss, W, " ") }
+        /^[ \t]*#/ { print; next }
+        {
+            line = rep(rep($0, "@PREFIX@", prefix), "@LISTEN@", listen)
+            if (index(line, "@HTTP_SERVER@")) {
+                for (k = 1; k <= nh; k++) print rep(line, "@HTTP_SERVER@", H[k])
+                next
+            }
+            if (index(line, "@WS_SERVER@")) {
+                for (k = 1; k <= nw; k++) print rep(line, "@WS_SERVER@", W[k])
+                next
+            }
+            print line
+        }' "$ROOT/scripts/nginx.conf" >"$NGINX_DIR/nginx.conf"
+    local args=(-p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log")
+    if ! "$NGINX_BIN" "${args[@]}" -t -q; then
+        err "nginx rejected var/bench-tp-nginx/nginx.conf (rendered from scripts/nginx.conf)"
+        exit 1
+    fi
+    "$NGINX_BIN" "${args[@]}" -g 'daemon off;' </dev/null >>"$NGINX_DIR/logs/error.log" 2>&1 &
+    NGINX_PID=$!
+    disown "$NGINX_PID"
+    NGINX_URL="http://127.0.0.1:$port"
+    deadline=$((SECONDS + 15))
+    while :; do
+        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NGINX_URL/healthz" || true)"
+        [[ "$code" == 200 ]] && break
+        if ! proc_alive "$NGINX_PID" nginx || (( SECONDS >= deadline )); then
+            err "nginx did not answer GET /healthz (last: ${code:-none}); var/bench-tp-nginx/logs/error.log:"
+            tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.3
+    done
+}
+
+# ---------------------------------------------------------------- the data set
+# Loaded once, then its users logged in, then the database's files are
+# saved in $DB_DIR/snapshot. Every phase starts from a copy of them: the
+# tweets a phase creates, and the transactions its servers leave unfinished
+# when they are stopped (recovering one on this database means scanning a
+# tweet shard), never reach the next phase or the next run.
+SNAP_DIR="$DB_DIR/snapshot"
+SESSIONS_FILE="$SNAP_DIR/sessions.txt"
+DATASET_ID="users=$USERS follows=$FOLLOWS tweets=$TWEETS shards=$SHARDS sessions=$SESSIONS db=$DB_NAME"
+if [[ "$RELOAD" == 1 ]]; then
+    say "BENCH_TP_RELOAD=1: deleting $DB_SHOW"
+    stop_db
+    rm -rf "$DB_DIR"
+fi
+DATA_DIR=""  # where the database keeps its files (FerretDB: data, mongod: m0..m2)
+data_dirs() {
+    if [[ "$(tr -dc 'a-z' <"$DB_DIR/kind" 2>/dev/null)" == mongod ]]; then echo m0 m1 m2; else echo data; fi
+}
+restore_snapshot() {  # the saved files back in place (database stopped)
+    local d
+    stop_db
+    for d in $(data_dirs); do
+        rm -rf "${DB_DIR:?}/$d"
+        cp -a "$SNAP_DIR/$d" "$DB_DIR/$d"
+    done
+}
+if [[ -f "$SNAP_DIR/complete" && "$(cat "$SNAP_DIR/complete")" == "$DATASET_ID" ]] &&
+   [[ -z "$(find "$SNAP_DIR/complete" -mtime +25 2>/dev/null)" ]]; then
+    say "using the saved data set ($DATASET_ID) in $DB_SHOW/snapshot"
+else
+    [[ -d "$SNAP_DIR" ]] && say "the saved data set is not this one, or its sessions are old: loading again"
+    stop_db
+    rm -rf "$DB_DIR"
+    mkdir -p "$DB_DIR"
+    start_db
+    say "database: $DB_KIND ($MONGO_URI), data in $DB_SHOW"
+    say "loading the data set: $USERS users, $((USERS * FOLLOWS)) follows, $TWEETS tweets (output: var/bench-run/tp-load.out)"
+    "$LOADER" --mongo-uri "$MONGO_URI" --db "$DB_NAME" --users "$USERS" --follows "$FOLLOWS" \
+        --tweets "$TWEETS" --shards "$SHARDS" --drop 2>&1 | tee "$RUN_DIR/tp-load.out"
+    rc=${PIPESTATUS[0]}
+    if [[ $rc -ne 0 ]]; then err "load_dataset failed (status $rc)"; exit 1; fi
+    start_servers
+    say "logging $SESSIONS users in (POST /api/login, 4 at a time)"
+    t0=$SECONDS
+    mkdir -p "$SNAP_DIR.new"
+    seq 0 $((SESSIONS - 1)) | awk -v s="$SESSIONS" -v u="$USERS" '{printf "bench%05d\n", int($1 * u / s)}' |
+        xargs -P 4 -I{} curl -s -D - -o /dev/null --max-time 300 -H 'Content-Type: application/json' \
+            -d '{"username":"{}","password":"benchpass123"}' "${URLS[0]}/api/login" |
+        sed -n 's/^[Ss]et-[Cc]ookie: chorus_session=\([^;]*\);.*/\1/p' >"$SNAP_DIR.new/sessions.txt"
+    got="$(wc -l <"$SNAP_DIR.new/sessions.txt")"
+    if (( got < SESSIONS )); then
+        err "only $got of $SESSIONS logins succeeded (see var/bench-run/tp-chorusd-tp-a.log)"
+        exit 1
+    fi
+    say "logged in $got users in $((SECONDS - t0)) s"
+    stop_servers
+    stop_db
+    t0=$SECONDS
+    for d in $(data_dirs); do cp -a "$DB_DIR/$d" "$SNAP_DIR.new/$d"; done
+    { grep '^LOAD ' "$RUN_DIR/tp-load.out" | sed 's/^LOAD //'; echo "on $(date '+%Y-%m-%d %H:%M:%S'), load average $(cut -d' ' -f1-3 /proc/loadavg)"; } |
+        tr '\n' ' ' >"$SNAP_DIR.new/load.txt"
+    echo "$DATASET_ID" >"$SNAP_DIR.new/complete"
+    rm -rf "$SNAP_DIR"
+    mv "$SNAP_DIR.new" "$SNAP_DIR"
+    say "data set saved in $DB_SHOW/snapshot ($(du -sh "$SNAP_DIR" | cut -f1), $((SECONDS - t0)) s)"
+fi
+LOAD_LINE="$(cat "$SNAP_DIR/load.txt" 2>/dev/null || echo "?")"
+
+# ---------------------------------------------------------------- phases
+declare -A PATH_OF=([healthz]="/healthz" [me]="/api/me" [feed]="/api/feed?limit=50" [timeline]="/api/tweet?limit=50" [create]="/api/tweet")
+
+IDLE_PCT=0
+measure_idle() {  # the database's CPU over 5 s with the servers up but no requests
+    local dbp hz i0 i1
+    dbp="$(db_pid)"
+    hz="$(getconf CLK_TCK)"
+    i0="$(cpu_ticks "$dbp")"; sleep 5; i1="$(cpu_ticks "$dbp")"
+    IDLE_PCT="$(awk -v a="$i0" -v b="$i1" -v hz="$hz" 'BEGIN {printf "%.0f", (b - a) / hz / 5 * 100}')"
+    say "  the database idles at $IDLE_PCT% of a core (the servers poll it)"
+}
+
+probe() {  # phase label: times single requests on the idle server A
+    local phase="$1" label="$2" i out tok dbp hz c0 c1 t0 t1
+    # The database's CPU during the probes beyond its idle level is what
+    # the requests cost it.
+    dbp="$(db_pid)"
+    hz="$(getconf CLK_TCK)"
+    c0="$(cpu_ticks "$dbp")"; t0="$(date +%s.%N)"
+    for ((i = 0; i < PROBES; i++)); do
+        tok="$(sed -n "$(( (i * 37) % SESSIONS + 1 ))p" "$SESSIONS_FILE")"
+        if [[ "$phase" == create ]]; then
+            out="$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 600 -b "chorus_session=$tok" \
+                -H 'Content-Type: application/json' -H "Origin: ${URLS[0]}" \
+                -d "{\"text\":\"probe $i of the throughput benchmark\"}" "${URLS[0]}${PATH_OF[$phase]}" || echo "000 600")"
+        else
+            out="$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 600 -b "chorus_session=$tok" \
+                "${URLS[0]}${PATH_OF[$phase]}" || echo "000 600")"
+        fi
+        echo "$out" >>"$RUN_DIR/tp-probe-$label.txt"
+        say "  idle probe $((i + 1))/$PROBES: status ${out% *}, $(awk -v t="${out#* }" 'BEGIN {printf "%.0f", t * 1000}') ms"
+    done
+    c1="$(cpu_ticks "$dbp")"; t1="$(date +%s.%N)"
+    awk -v idle="$IDLE_PCT" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v n="$PROBES" \
+        'BEGIN { used = (c1 - c0) / hz - idle / 100 * (t1 - t0);
+                 printf "%.2f %.0f\n", (used > 0 ? used : 0) / n, idle }' >"$RUN_DIR/tp-probe-$label.cpu"
+    say "  the database's CPU per probe request: $(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu") s (beyond its idle $IDLE_PCT% of a core)"
+}
+
+run_phase() {  # mode(direct|nginx) phase
+    local mode="$1" phase="$2" label="$1-$2" i url targets=() pids=() t0 t1 m0 m1 dbp
+    echo
+    say "=== $label: $CONNECTIONS connections ($PER_PROC per wrk process, 2 at once), ${DURATION} s, wrk --timeout ${TIMEOUT}s ==="
+    # Fresh processes on a fresh copy of the data set: what the previous
+    # phase left running or unfinished is gone.
+    stop_nginx
+    stop_servers
+    local r0=$SECONDS
+    restore_snapshot
+    start_db
+    start_servers
+    say "data set restored and database and servers started in $((SECONDS - r0)) s"
+    if [[ "$mode" == nginx ]]; then
+        start_nginx
+        targets=("$NGINX_URL" "$NGINX_URL")
+        say "servers ${URLS[*]} (pids ${SERVER_PIDS[*]}) behind nginx $NGINX_URL (pid $NGINX_PID)"
+    else
+        targets=("${URLS[@]}")
+        say "servers ${URLS[*]} (pids ${SERVER_PIDS[*]})"
+    fi
+    measure_idle
+    if [[ "$mode" == direct && "$PROBES" -gt 0 ]]; then probe "$phase" "$label"; fi
+    dbp="$(db_pid)"
+    local procs=("a:${SERVER_PIDS[0]}" "b:${SERVER_PIDS[1]}" "$DB_KIND:$dbp")
+    [[ -n "$NGINX_PID" ]] && procs+=("nginx:$NGINX_PID")
+    declare -A c0=()
+    local pr
+    for pr in "${procs[@]}"; do c0[$pr]="$(cpu_ticks "${pr#*:}")"; done
+    read -r m0 mt0 < <(machine_ticks)
+    local load0
+    load0="$(cut -d' ' -f1-3 /proc/loadavg)"
+    t0="$(date +%s.%N)"
+    if [[ "$PERF" == 1 && "$label" == direct-feed ]] && command -v perf >/dev/null 2>&1; then
+        perf record -F 199 -g -p "$dbp" -o "$RUN_DIR/tp-perf-db.data" -- sleep "$DURATION" >"$RUN_DIR/tp-perf-db.log" 2>&1 &
+        BG_PIDS+=($!)
+        perf record -F 199 -g -p "${SERVER_PIDS[0]}" -o "$RUN_DIR/tp-perf-chorusd.data" -- sleep "$DURATION" >"$RUN_DIR/tp-perf-chorusd.log" 2>&1 &
+        BG_PIDS+=($!)
+    fi
+    for i in 0 1; do
+        url="${targets[$i]}"
+        wrk -t "$WRK_THREADS" -c "$PER_PROC" -d "${DURATION}s" --timeout "${TIMEOUT}s" --latency \
+            -s "$WRK_DIR/$phase.lua" "$url" -- "$SESSIONS_FILE" "$i" 2 "$WRK_THREADS" \
+            >"$RUN_DIR/tp-wrk-$label-$i.out" 2>&1 &
+        pids+=($!)
+        BG_PIDS+=($!)
+    done
+    local rc=0 pid
+    for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+    t1="$(date +%s.%N)"
+    read -r m1 mt1 < <(machine_ticks)
+    if [[ $rc -ne 0 ]]; then
+        err "wrk failed (status $rc):"
+        cat "$RUN_DIR/tp-wrk-$label-"*.out >&2
+        exit 1
+    fi
+    for pid in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do wait "$pid" 2>/dev/null || true; done
+    BG_PIDS=()
+    local hz elapsed line
+    hz="$(getconf CLK_TCK)"
+    elapsed="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
+    line="mode=$mode phase=$phase elapsed=$elapsed idle_db_pct=$IDLE_PCT load_start=${load0// /,} load_end=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+    for pr in "${procs[@]}"; do
+        line+=" cpu_${pr%%:*}=$(awk -v a="${c0[$pr]}" -v b="$(cpu_ticks "${pr#*:}")" -v hz="$hz" -v e="$elapsed" 'BEGIN {printf "%.0f", (b - a) / hz / e * 100}')"
+    done
+    line+=" cpu_machine=$(awk -v a="$m0" -v b="$m1" -v ta="$mt0" -v tb="$mt1" -v n="$(nproc)" 'BEGIN {printf "%.0f", (tb > ta) ? (b - a) / (tb - ta) * 100 * n : 0}')"
+    line+=" rss_a=$(rss_kb "${SERVER_PIDS[0]}" VmRSS) hwm_a=$(rss_kb "${SERVER_PIDS[0]}" VmHWM)"
+    line+=" rss_b=$(rss_kb "${SERVER_PIDS[1]}" VmRSS) hwm_b=$(rss_kb "${SERVER_PIDS[1]}" VmHWM)"
+    line+=" rss_db=$(rss_kb "$dbp" VmRSS)"
+    [[ -n "$NGINX_PID" ]] && line+=" rss_nginx=$(rss_kb "$NGINX_PID" VmRSS)"
+    if [[ -s "$RUN_DIR/tp-probe-$label.txt" ]]; then
+        line+=" probes=$(awk '{printf "%s%s:%.0f", (NR > 1 ? "," : ""), $1, $2 * 1000}' "$RUN_DIR/tp-probe-$label.txt")"
+        line+=" probe_db_cpu_s=$(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu")"
+    fi
+    for i in 0 1; do
+        line+=" wrk$i=[$(sed -n 's/^CHORUS_RESULT //p' "$RUN_DIR/tp-wrk-$label-$i.out" | tr ' ' ';')]"
+    done
+    echo "$line" >>"$RESULTS"
+    for i in 0 1; do
+        say "  wrk $i -> ${targets[$i]}: $(sed -n 's/^CHORUS_RESULT //p' "$RUN_DIR/tp-wrk-$label-$i.out")"
+    done
+    say "  VmRSS after: chorusd a $(rss_kb "${SERVER_PIDS[0]}" VmRSS) kB, b $(rss_kb "${SERVER_PIDS[1]}" VmRSS) kB"
+    if [[ "$PERF" == 1 && "$label" == direct-feed && -f "$RUN_DIR/tp-perf-db.data" ]]; then
+        local which
+        for which in db chorusd; do
+            {
+                echo "== inclusive (children): where the time goes, by caller =="
+                perf report -i "$RUN_DIR/tp-perf-$which.data" --stdio --children --sort symbol -g none \
+                    --percent-limit 2 2>/dev/null | grep -v '^$' | head -n 80
+                echo
+                echo "== self: the functions that burn it =="
+                perf report -i "$RUN_DIR/tp-perf-$which.data" --stdio --no-children --sort dso,symbol -g none \
+                    --percent-limit 0.5 2>/dev/null | grep -v '^$' | head -n 80
+            } >"$RUN_DIR/tp-perf-$which.txt" || true
+        done
+        say "  perf reports: var/bench-run/tp-perf-db.txt, tp-perf-chorusd.txt"
+    fi
+}
+
+MODES=(direct)
+NGINX_NOTE=""
+if [[ "$USE_NGINX" == 1 ]]; then
+    if [[ -f "$ROOT/scripts/nginx.conf" ]]; then
+        MODES+=(nginx)
+    else
+        NGINX_NOTE="scripts/nginx.conf not found: the phases through nginx were skipped"
+        say "$NGINX_NOTE"
+    fi
+else
+    NGINX_NOTE="BENCH_TP_NGINX=0: the phases through nginx were skipped"
+fi
+for mode in "${MODES[@]}"; do
+    for phase in $PHASES; do run_phase "$mode" "$phase"; done
+done
+stop_nginx
+stop_servers
+
+# ---------------------------------------------------------------- summary
+if [[ "$DB_KIND" == ferretdb ]]; then
+    DB_LINE="FerretDB $("$ROOT/var/tools/ferretdb" --version 2>/dev/null | sed -n 's/^version: //p' | sed -n 1p) (SQLite backend)"
+else
+    DB_LINE="mongod $(mongod --version 2>/dev/null | sed -n 's/^db version //p' | sed -n 1p) (3-member replica set)"
+fi
+CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
+{
+    echo
+    echo "Chorus throughput on a realistic data set -- $(date '+%Y-%m-%d %H:%M:%S'), code $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- server sync 2>/dev/null || echo ' (+ uncommitted changes in server/ or sync/)')"
+    echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $(free -g | awk '/^Mem:/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "database: $DB_LINE, local; data set $USERS users x $FOLLOWS follows = $((USERS * FOLLOWS)) follows, $TWEETS tweets in $SHARDS shards"
+    echo "          loaded: $LOAD_LINE"
+    echo "servers:  2 chorusd (Release, --threads $SERVER_THREADS${SERVER_URI_OPTS:+, URI options $SERVER_URI_OPTS}); wrk: 2 processes x $PER_PROC connections x $WRK_THREADS threads, ${DURATION} s per phase, --timeout ${TIMEOUT}s, $SESSIONS users' sessions"
+    [[ -n "$NGINX_NOTE" ]] && echo "note:     $NGINX_NOTE"
+    echo
+    python3 - "$RESULTS" "$DB_KIND" <<'EOF'
+import os, re, sys
+db = sys.argv[2]
+rows = []
+for line in open(sys.argv[1]):
+    r = {}
+    for m in re.finditer(r'(\w+)=(\[[^\]]*\]|\S+)', line):
+        r[m.group(1)] = m.group(2)
+    for k in ("wrk0", "wrk1"):
+        d = {}
+        for kv in r.get(k, "[]").strip("[]").split(";"):
+            if "=" in kv:
+                a, b = kv.split("=", 1)
+                d[a] = b
+        r[k] = d
+    rows.append(r)
+
+TARGET = {"feed": (5000, 20), "timeline": (10000, None), "create": (1000, 30),
+          "healthz": (None, None), "me": (None, None)}
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+def f(v, digits=1):
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+head = ["mode", "phase", "req/s", "2xx/s", "p50 ms", "p99 ms", "max ms", "answers",
+        "non-2xx (status:count)", "socket errors", "unanswered at end", "idle probe ms",
+        "target", "met?"]
+table = []
+notes = []
+for r in rows:
+    w = [r["wrk0"], r["wrk1"]]
+    el = [num(x.get("duration_s")) or 0 for x in w]
+    # Answers by status as the Lua response() counted them, per process.
+    def counts(x):
+        return [(s, int(c)) for s, c in (kv.split(":") for kv in x.get("statuses", "-").split(",") if ":" in kv)]
+    statuses = {}
+    for x in w:
+        for s, c in counts(x):
+            statuses[s] = statuses.get(s, 0) + c
+    reqs = sum(statuses.values())
+    rps = sum(sum(c for _, c in counts(x)) / d for x, d in zip(w, el) if d)
+    ok_rps = sum(sum(c for s, c in counts(x) if s.startswith("2")) / d for x, d in zip(w, el) if d)
+    p50 = [num(x.get("p50_ms")) for x in w]
+    p99 = [num(x.get("p99_ms")) for x in w]
+    mx = [num(x.get("max_ms")) for x in w]
+    pick = lambda v: max([a for a in v if a is not None], default=None)
+    non2 = ",".join(f"{s}:{c}" for s, c in sorted(statuses.items()) if not s.startswith("2")) or "0"
+    sock = sum(int(x.get(k, 0)) for x in w for k in ("connect", "read", "write"))
+    tmo = sum(int(x.get("timeout", 0)) for x in w)
+    inflight = sum(int(x.get("in_flight", 0)) for x in w)
+    sent = sum(int(x.get("sent", 0)) for x in w)
+    rate_t, p99_t = TARGET[r["phase"]]
+    p99v = pick(p99)
+    if rate_t is None:
+        met, tgt = None, "(none)"
+    else:
+        met = ok_rps >= rate_t and (p99_t is None or (p99v is not None and p99v < p99_t))
+        tgt = f">= {rate_t:,}/s" + (f", p99 < {p99_t} ms" if p99_t else "")
+    probes = r.get("probes", "-").replace(",", " ")
+    table.append([r["mode"], r["phase"], f(rps, 2), f(ok_rps, 2), f(pick(p50)), f(p99v), f(pick(mx)),
+                  str(reqs), non2, f"{sock}" + (f" (+timeouts {tmo})" if tmo else ""),
+                  f"{inflight} of {sent}", probes, tgt, "-" if met is None else "met" if met else "MISSED"])
+w_ = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)] if table else [len(h) for h in head]
+line = lambda cells: "| " + " | ".join(c.ljust(w_[i]) if i < 2 else c.rjust(w_[i]) for i, c in enumerate(cells)) + " |"
+print(line(head))
+print("|" + "|".join(("-" * (x + 2)) if i < 2 else ("-" * (x + 1) + ":") for i, x in enumerate(w_)) + "|")
+for t in table:
+    print(line(t))
+print()
+print("req/s counts every answer, 2xx/s only successful ones (the targets use 2xx/s);")
+print("p50/p99/max are wrk's, over every answer of both wrk processes (the larger of")
+print("the two processes' figures, an upper bound for the two together). 'unanswered")
+print("at end' are requests sent that had no answer when wrk stopped. 'idle probe' is")
+print("status:ms of single requests to server a before the load (none through nginx).")
+print()
+pr = [r for r in rows if "probe_db_cpu_s" in r]
+if pr:
+    print("Idle probes (one request at a time to server a, before the load): the answer, and")
+    print("the database's CPU per request beyond what the idle servers' polling costs it;")
+    print("2 cores / that CPU is the most such requests per second this database could serve.")
+    print()
+    print(f"| phase | status:ms | database CPU-s per request | idle database CPU % | ceiling, requests/s on {os.cpu_count()} cores |")
+    print("|---|---|---:|---:|---:|")
+    for r in pr:
+        c = num(r.get("probe_db_cpu_s"))
+        ceil = f"{os.cpu_count() / c:,.2f}" if c else "-"
+        print(f"| {r['phase']} | {r.get('probes', '-').replace(',', ' ')} | {f(c, 2)} | {r.get('idle_db_pct', '?')} | {ceil} |")
+    print()
+
+print(f"CPU during each phase, % of one core (the machine has {100 * os.cpu_count()}), and memory after it:")
+head2 = ["mode", "phase", f"{db} idle before", "chorusd a", "chorusd b", db, "nginx", "machine", "load avg start -> end",
+         "VmRSS a / b MB", "VmHWM a / b MB", f"VmRSS {db} MB", "VmRSS nginx MB"]
+t2 = []
+mb = lambda v: "?" if num(v) is None else f"{num(v) / 1024:.0f}"
+for r in rows:
+    t2.append([r["mode"], r["phase"], r.get("idle_db_pct", "?"), r.get("cpu_a", "?"), r.get("cpu_b", "?"),
+               r.get("cpu_" + db, "?"), r.get("cpu_nginx", "-"), r.get("cpu_machine", "?"),
+               r.get("load_start", "?").replace(",", " ") + " -> " + r.get("load_end", "?").replace(",", " "),
+               f"{mb(r.get('rss_a'))} / {mb(r.get('rss_b'))}", f"{mb(r.get('hwm_a'))} / {mb(r.get('hwm_b'))}",
+               mb(r.get("rss_db")), mb(r.get("rss_nginx")) if "rss_nginx" in r else "-"])
+w2 = [max(len(h), *(len(t[i]) for t in t2)) for i, h in enumerate(head2)] if t2 else [len(h) for h in head2]
+print("| " + " | ".join(h.ljust(w2[i]) for i, h in enumerate(head2)) + " |")
+print("|" + "|".join("-" * (x + 2) for x in w2) + "|")
+for t in t2:
+    print("| " + " | ".join(c.ljust(w2[i]) for i, c in enumerate(t)) + " |")
+EOF
+} | tee "$SUMMARY"
+say "summary saved in var/bench-run/tp-last-summary.txt (raw: tp-results.txt, tp-wrk-*.out, tp-load.out)"

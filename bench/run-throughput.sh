@@ -56,6 +56,7 @@
 #   BENCH_TP_SERVER_URI_OPTS=   options added to the servers' --mongo-uri,
 #                               e.g. socketTimeoutMS=600000 (chorusd's
 #                               default is 10 s, and a read is retried once)
+#   BENCH_TP_SERVER_ARGS=       more chorusd flags, e.g. "--txn-lease-ms 600000"
 #   BENCH_TP_PERF=0             1: perf record -g the database and server A
 #                               during the direct feed phase (reports in
 #                               var/bench-run/tp-perf-*.txt)
@@ -76,7 +77,7 @@ err() { echo "[bench-tp] ERROR: $*" >&2; }
 
 for arg in "$@"; do
     case "$arg" in
-        -h|--help) sed -n '2,68p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,69p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
     esac
 done
@@ -95,6 +96,7 @@ SERVER_THREADS="${BENCH_TP_SERVER_THREADS:-32}"
 PERF="${BENCH_TP_PERF:-0}"
 RELOAD="${BENCH_TP_RELOAD:-0}"
 SERVER_URI_OPTS="${BENCH_TP_SERVER_URI_OPTS:-}"
+read -r -a SERVER_ARGS <<<"${BENCH_TP_SERVER_ARGS:-}"
 if [[ -n "$SERVER_URI_OPTS" && ! "$SERVER_URI_OPTS" =~ ^[A-Za-z]+=[^\&\ ]+(\&[A-Za-z]+=[^\&\ ]+)*$ ]]; then
     err "BENCH_TP_SERVER_URI_OPTS must look like name=value&name=value, not '$SERVER_URI_OPTS'"; exit 2
 fi
@@ -319,7 +321,7 @@ start_servers() {
         echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id $id --threads $SERVER_THREADS ===" >>"$log"
         "$CHORUSD" --port "$port" --server-id "$id" --db "$DB_NAME" --shards "$SHARDS" \
             --mongo-uri "$uri" --public-dir "$ROOT/public" --threads "$SERVER_THREADS" \
-            --log-requests 0 </dev/null >>"$log" 2>&1 &
+            --log-requests 0 ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"} </dev/null >>"$log" 2>&1 &
         pid=$!
         disown "$pid"  # stopped by pid (stop_servers); no job notices
         echo "$pid" >"$RUN_DIR/tp-chorusd-$port.pid"
@@ -639,7 +641,7 @@ CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
     echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $(free -g | awk '/^Mem:/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "database: $DB_LINE, local; data set $USERS users x $FOLLOWS follows = $((USERS * FOLLOWS)) follows, $TWEETS tweets in $SHARDS shards"
     echo "          loaded: $LOAD_LINE"
-    echo "servers:  2 chorusd (Release, --threads $SERVER_THREADS${SERVER_URI_OPTS:+, URI options $SERVER_URI_OPTS}); wrk: 2 processes x $PER_PROC connections x $WRK_THREADS threads, ${DURATION} s per phase, --timeout ${TIMEOUT}s, $SESSIONS users' sessions"
+    echo "servers:  2 chorusd (Release, --threads $SERVER_THREADS${SERVER_URI_OPTS:+, URI options $SERVER_URI_OPTS}${BENCH_TP_SERVER_ARGS:+, $BENCH_TP_SERVER_ARGS}); wrk: 2 processes x $PER_PROC connections x $WRK_THREADS threads, ${DURATION} s per phase, --timeout ${TIMEOUT}s, $SESSIONS users' sessions"
     [[ -n "$NGINX_NOTE" ]] && echo "note:     $NGINX_NOTE"
     echo
     python3 - "$RESULTS" "$DB_KIND" <<'EOF'

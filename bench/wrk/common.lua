@@ -20,8 +20,10 @@
 --   p99_ms=.. max_ms=.. mean_ms=.. non2xx=.. connect=.. read=.. write=..
 --   timeout=.. sent=.. in_flight=.. statuses=200:N,503:N
 -- Latency is wrk's, over every completed response (any status).  sent is
--- how many requests were written; in_flight how many of them had no answer
--- when wrk stopped (slower than the run, or than --timeout).  wrk's own
+-- how many requests were written: the calls of request() less one, as wrk
+-- 4.1 calls it once more per process than it sends (checked against a
+-- server counting what it receives); in_flight is how many of them had no
+-- answer when wrk stopped (slower than the run, or than --timeout).  wrk's own
 -- "timeout" counter counts, every 2 s, each connection whose request is
 -- older than --timeout, so it is not a number of requests.
 
@@ -108,7 +110,7 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local total_sent, by_status = 0, {}
+  local total_sent, by_status = -1, {} -- see "sent" above
   for _, t in ipairs(threads) do
     total_sent = total_sent + (t:get("sent") or 0)
     for k, v in pairs(t:get("statuses") or {}) do
@@ -143,6 +145,6 @@ function done(summary, latency, requests)
     n > 0 and ms(latency:percentile(99)) or "-",
     n > 0 and ms(latency.max) or "-",
     n > 0 and ms(latency.mean) or "-",
-    non2xx, e.connect, e.read, e.write, e.timeout, total_sent,
+    non2xx, e.connect, e.read, e.write, e.timeout, math.max(0, total_sent),
     math.max(0, total_sent - n), #parts > 0 and table.concat(parts, ",") or "-"))
 end

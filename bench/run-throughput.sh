@@ -345,9 +345,31 @@ start_servers() {
         done
         port=$((port + 1))
     done
+    wait_models
 }
 
-NGINX_URL=""
+# Each server loads its read model (server/model.h) in the background and
+# answers from the database until then; the phases measure the loaded
+# state. Servers started with --read-model 0 expose no chorus_model_ready.
+MODEL_LOAD_S=""
+wait_models() {
+    local u t0=$SECONDS deadline=$((SECONDS + ${BENCH_TP_MODEL_WAIT:-1800})) m
+    for u in "${URLS[@]}"; do
+        while :; do
+            m="$(curl -s --max-time 5 "$u/metrics" | grep -E '^chorus_model_ready ' || true)"
+            [[ -z "$m" || "$m" == "chorus_model_ready 1" ]] && break
+            if (( SECONDS >= deadline )); then
+                err "$u: read model not loaded within ${BENCH_TP_MODEL_WAIT:-1800} s"
+                exit 1
+            fi
+            sleep 1
+        done
+    done
+    MODEL_LOAD_S=$((SECONDS - t0))
+    say "read models loaded on both servers in ${MODEL_LOAD_S} s"
+}
+
+NGINX_URL="
 start_nginx() {
     local port http_servers="" ws_servers="" u p code deadline
     mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"

@@ -659,7 +659,10 @@ function onLiveMessage(e) {
     case 'notification':
       if (data.notification) onNotification(data.notification);
       break;
-    default: // follow, error: not shown by this page
+    case 'like': // I liked or unliked a post, maybe in another tab
+      if (data.tweet) applyLikeEvent(String(data.tweet), data.liked === true);
+      break;
+    default: // error, and events for servers only: not shown by this page
   }
 }
 
@@ -705,6 +708,13 @@ function applyTweetEvent(tweet, version, type) {
   touch(id);
   const t = { ...tweet, liked_by_me: old.liked_by_me };
   if (!sameTweet(old, t)) updateShown(t);
+}
+
+function applyLikeEvent(id, liked) {
+  const old = findTweet(id);
+  if (!old || state.gone.has(id) || old.liked_by_me === liked) return;
+  // The count comes with its own tweet.updated event.
+  updateShown({ ...old, liked_by_me: liked });
 }
 
 /* ---------- tweet actions: like, delete, new-tweets button ---------- */

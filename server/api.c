@@ -139,7 +139,7 @@ bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
   db_t *db = req->server->db;
   mongoc_client_t *client = db_acquire(db);
   bson_oid_t user_id;
-  bool ok = sessions_resolve(db, client, token, &user_id, err);
+  bool ok = sessions_resolve(db, client, token, &user_id, NULL, err);
   db_release(db, client);
   ok = ok && users_find_by_id(db, req->server->sync, &user_id, user, err);
   if (!ok && err && err->status == 404) {

@@ -50,7 +50,7 @@ void api_register(http_request_t *req);       /* api_auth.c */
 void api_login(http_request_t *req);
 void api_logout(http_request_t *req);
 void api_me(http_request_t *req);
-void api_tweet_list(http_request_t *req);     /* api_tweets.c */
+void api_tweet_list(http_request_t *req);     /* api_feed.c */
 void api_tweet_create(http_request_t *req);
 void api_tweet_edit(http_request_t *req);
 void api_tweet_get(http_request_t *req);

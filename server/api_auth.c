@@ -125,7 +125,7 @@ void api_logout(http_request_t *req) {
   chorus_error_t err;
   char token[SESSION_TOKEN_LEN + 2];
   if (http_cookie(req, SESSION_COOKIE, token, sizeof token) &&
-      !sessions_delete(req->server->db, token, &err)) {
+      !sessions_delete(req->server->sync, token, &err)) {
     http_reply_error(req, &err);
     return;
   }

@@ -1,6 +1,7 @@
 /*
  * api_feed.c - what is for me:
  *   GET  /api/feed                        tweets of followees and mine
+ *   GET  /api/tweet                       the global timeline
  *   GET  /api/search?q=&type=users|tweets users by prefix, tweets by words
  *   GET  /api/notifications               notifications and unread count
  *   POST /api/notifications/read          {"ok":true,"unread":0}
@@ -10,33 +11,68 @@
 #include "api.h"
 #include "follows.h"
 #include "notifications.h"
+#include "reads.h"
 #include "render.h"
 #include "search.h"
+#include "sessions.h"
 #include "server.h"
+
+/* The session cookie of a request, or NULL. */
+static const char *session_token(http_request_t *req, char *buf,
+                                 size_t size) {
+  return http_cookie(req, SESSION_COOKIE, buf, size) ? buf : NULL;
+}
 
 void api_feed(http_request_t *req) {
   chorus_error_t err;
-  user_t me;
   size_t limit;
   page_cursor_t before;
-  bool has_before;
-  bson_oid_t *ids = NULL;
-  size_t n = 0;
-  if (!api_current_user(req, &me, &err) ||
-      !api_page_params(req, &limit, &before, &has_before, &err) ||
-      !follows_followees(req->server->db, req->server->sync, &me.id, &ids,
-                         &n, &err)) {
+  bool has_before, logged_in;
+  bson_oid_t me;
+  char token[SESSION_TOKEN_LEN + 2];
+  if (!api_page_params(req, &limit, &before, &has_before, &err)) {
     http_reply_error(req, &err);
     return;
   }
-  ids[n++] = me.id; /* follows_followees leaves room for one more */
-  tweet_query_t q = {.kind = TWEETS_BY_AUTHORS, .authors = ids,
-                     .n_authors = n};
+  bool fresh = reads_fresh(req->server);
+  if (!reads_viewer(req->server, fresh,
+                    session_token(req, token, sizeof token), &me, &logged_in,
+                    &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  if (!logged_in) {
+    chorus_error_set(&err, 401, "not_logged_in", "You are not logged in");
+    http_reply_error(req, &err);
+    return;
+  }
   tweet_page_t page;
-  bool ok = tweets_list(req->server->db, req->server->sync, &q,
-                        has_before ? &before : NULL, limit, &me, &page, &err);
-  bson_free(ids);
-  if (!ok) {
+  if (!reads_feed(req->server, fresh, &me, has_before ? &before : NULL, limit,
+                  &page, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  api_reply_tweet_page(req, &page);
+}
+
+void api_tweet_list(http_request_t *req) {
+  chorus_error_t err;
+  size_t limit;
+  page_cursor_t before;
+  bool has_before, logged_in;
+  bson_oid_t me;
+  char token[SESSION_TOKEN_LEN + 2];
+  if (!api_page_params(req, &limit, &before, &has_before, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  bool fresh = reads_fresh(req->server);
+  tweet_page_t page;
+  if (!reads_viewer(req->server, fresh,
+                    session_token(req, token, sizeof token), &me, &logged_in,
+                    &err) ||
+      !reads_timeline(req->server, fresh, logged_in ? &me : NULL,
+                      has_before ? &before : NULL, limit, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }

@@ -12,6 +12,7 @@
 #include "events.h"
 #include "hub.h"
 #include "metrics.h"
+#include "model.h"
 #include "server.h"
 #include "ws.h"
 
@@ -103,6 +104,38 @@ static void render_db_health(bson_string_t *out, chorus_server_t *srv) {
   }
 }
 
+static void render_model(bson_string_t *out, chorus_server_t *srv) {
+  if (!srv->model) {
+    return;
+  }
+  model_stats_t st;
+  model_get_stats(srv->model, &st);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_model_ready 1 when the read model is loaded.\n"
+      "# TYPE chorus_model_ready gauge\nchorus_model_ready %d\n"
+      "# HELP chorus_model_loads_total Completed loads of the read model.\n"
+      "# TYPE chorus_model_loads_total counter\n"
+      "chorus_model_loads_total %llu\n"
+      "# HELP chorus_model_events_total Events applied to the read model.\n"
+      "# TYPE chorus_model_events_total counter\n"
+      "chorus_model_events_total %llu\n"
+      "# HELP chorus_model_reads_total Feed and timeline pages, by who "
+      "answered.\n# TYPE chorus_model_reads_total counter\n"
+      "chorus_model_reads_total{source=\"memory\"} %llu\n"
+      "chorus_model_reads_total{source=\"database\"} %llu\n"
+      "# HELP chorus_model_tweets Tweet records held in memory.\n"
+      "# TYPE chorus_model_tweets gauge\nchorus_model_tweets %llu\n"
+      "# HELP chorus_model_users Users known to the read model.\n"
+      "# TYPE chorus_model_users gauge\nchorus_model_users %llu\n"
+      "# HELP chorus_model_sessions Sessions cached.\n"
+      "# TYPE chorus_model_sessions gauge\nchorus_model_sessions %llu\n",
+      st.ready ? 1 : 0, (unsigned long long)st.loads,
+      (unsigned long long)st.applied, (unsigned long long)st.answered,
+      (unsigned long long)st.declined, (unsigned long long)st.tweets,
+      (unsigned long long)st.users, (unsigned long long)st.sessions);
+}
+
 /* GET /metrics: Prometheus text exposition. */
 void api_metrics(http_request_t *req) {
   chorus_server_t *srv = req->server;
@@ -155,6 +188,7 @@ void api_metrics(http_request_t *req) {
       "chorus_db_pool_slow_waits_total %lld\n",
       (long long)acquires, (double)wait_us / 1e6, (long long)slow);
   render_db_health(out, srv);
+  render_model(out, srv);
   char length[32];
   snprintf(length, sizeof length, "%u", out->len);
   mg_response_header_start(req->conn, 200);

@@ -36,11 +36,6 @@ static void reply_list(http_request_t *req, const tweet_query_t *q) {
   api_reply_tweet_page(req, &page);
 }
 
-void api_tweet_list(http_request_t *req) {
-  tweet_query_t q = {.kind = TWEETS_ALL};
-  reply_list(req, &q);
-}
-
 void api_tweet_replies(http_request_t *req) {
   chorus_error_t err;
   tweet_t parent;

@@ -32,3 +32,12 @@ void bsonx_pair_id(const bson_oid_t *a, const bson_oid_t *b,
   out[24] = ':';
   bson_oid_to_string(b, out + 25);
 }
+
+bool bsonx_find_oid(const bson_t *doc, const char *key, bson_oid_t *out) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_OID(&it)) {
+    bson_oid_copy(bson_iter_oid(&it), out);
+    return true;
+  }
+  return false;
+}

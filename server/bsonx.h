@@ -15,6 +15,10 @@ void bsonx_copy_utf8(const bson_iter_t *it, char *dst, size_t size);
 /* The numeric value at `it`, or 0 when it is not a number. */
 int64_t bsonx_as_int64(const bson_iter_t *it);
 
+/* The ObjectId at top-level key of doc into out; false (out untouched)
+ * when absent or not an ObjectId. */
+bool bsonx_find_oid(const bson_t *doc, const char *key, bson_oid_t *out);
+
 /* Appends an array element with key "i" (the decimal index). */
 void bsonx_array_append_oid(bson_t *array, uint32_t i, const bson_oid_t *oid);
 

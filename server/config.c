@@ -79,6 +79,15 @@ static const option_spec_t options[] = {
      "comma-separated proxy addresses (e.g. 127.0.0.1 for the nginx of "
      "run.sh --lb) whose X-Real-IP header is taken as the client's "
      "address (login rate limit, logs)"},
+    {"read-model", "CHORUS_READ_MODEL", "1", INT_OPT(read_model, 0, 1),
+     "answer the home feed, the timeline and session lookups from memory "
+     "kept in step with the event log (0: always ask the database)"},
+    {"model-per-author", "CHORUS_MODEL_PER_AUTHOR", "64",
+     INT_OPT(model_per_author, 1, 100000),
+     "read model: newest tweets kept per author"},
+    {"model-ring", "CHORUS_MODEL_RING", "1024",
+     INT_OPT(model_ring, 1, 10000000),
+     "read model: newest tweets of everyone kept for the timeline"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

@@ -37,6 +37,9 @@ typedef struct chorus_config {
   /* --trusted-proxy, CHORUS_TRUSTED_PROXIES: comma-separated addresses of
    * proxies whose X-Real-IP names the client ("" : none) */
   char trusted_proxies[512];
+  int read_model;           /* --read-model 0|1 (model.h) */
+  int model_per_author;     /* --model-per-author: tweets kept per author */
+  int model_ring;           /* --model-ring: newest tweets kept overall */
 } chorus_config_t;
 
 typedef enum {

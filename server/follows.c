@@ -219,3 +219,9 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
   }
   return ok;
 }
+
+bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                  chorus_error_t *err) {
+  return query_scan_pairs(db, sync, DB_FOLLOWS, "follower_id", "followee_id",
+                          fn, ctx, err);
+}

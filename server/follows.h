@@ -14,6 +14,7 @@
 
 #include "cursor.h"
 #include "db.h"
+#include "query.h"
 #include "sync.h"
 #include "users.h"
 
@@ -32,6 +33,10 @@ bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
 
 /* Everyone user follows (at most FOLLOWS_FEED_MAX); *ids is allocated
  * (bson_free). */
+/* Every follow edge, for the read model's load (model.h). */
+bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                  chorus_error_t *err);
+
 bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,
                        bson_oid_t **ids, size_t *n, chorus_error_t *err);
 

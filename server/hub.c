@@ -13,6 +13,7 @@
 
 #include "bsonx.h"
 #include "follows.h"
+#include "model.h"
 #include "render.h"
 #include "sessions.h"
 #include "tweets.h"
@@ -334,7 +335,7 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   if (!cached) {
     chorus_error_t err;
     mongoc_client_t *client = db_acquire(hub->db);
-    bool ok = sessions_resolve(hub->db, client, token, &user, &err);
+    bool ok = sessions_resolve(hub->db, client, token, &user, NULL, &err);
     db_release(hub->db, client);
     if (!ok) {
       return false;
@@ -510,107 +511,188 @@ static void append_tweet(bson_t *data, const tweet_t *t) {
   BSON_APPEND_INT64(data, "version", t->version);
 }
 
-bool hub_enrich(void *ctx, const char *type, const bson_t *skeleton,
-                bson_t *data) {
-  hub_t *hub = ctx;
+/* A failed read is retried later unless it says the thing is gone. */
+static events_enrich_t failed(const chorus_error_t *err) {
+  return err->status == 404 ? EVENTS_DROP : EVENTS_RETRY;
+}
+
+static bool skeleton_oid(const bson_t *skeleton, const char *key,
+                         bson_oid_t *out) {
   bson_iter_t it;
-  chorus_error_t err;
-  if (!strncmp(type, "tweet.", 6)) {
-    if (!(bson_iter_init_find(&it, skeleton, "tweet") &&
-          BSON_ITER_HOLDS_OID(&it))) {
-      return false;
-    }
-    char hex[25];
-    bson_oid_to_string(bson_iter_oid(&it), hex);
-    if (!strcmp(type, "tweet.deleted")) {
-      BSON_APPEND_UTF8(data, "id", hex);
-      return true;
-    }
-    tweet_t t;
-    if (!tweets_get(hub->db, hub->sync, NULL, hex, &t, &err)) {
-      return false; /* gone meanwhile: its deletion has its own event */
-    }
-    append_tweet(data, &t);
-    return true;
-  }
-  if (!strcmp(type, "follow") || !strcmp(type, "notification")) {
-    const char *who = !strcmp(type, "follow") ? "follower" : "actor_id";
-    user_name_t names[2];
-    memset(names, 0, sizeof names);
-    bson_iter_t a, b;
-    if (!(bson_iter_init_find(&a, skeleton, who) && BSON_ITER_HOLDS_OID(&a))) {
-      return false;
-    }
-    bson_oid_copy(bson_iter_oid(&a), &names[0].id);
-    bool two = !strcmp(type, "follow") &&
-               bson_iter_init_find(&b, skeleton, "followee") &&
-               BSON_ITER_HOLDS_OID(&b);
-    if (two) {
-      bson_oid_copy(bson_iter_oid(&b), &names[1].id);
-    }
-    mongoc_client_t *client = db_acquire(hub->db);
-    bool ok = users_get_names(hub->db, client, names, two ? 2 : 1, &err);
-    db_release(hub->db, client);
-    if (!ok) {
-      return false;
-    }
-    if (two) {
-      BSON_APPEND_UTF8(data, "follower", names[0].username);
-      BSON_APPEND_UTF8(data, "followee", names[1].username);
-      BSON_APPEND_OID(data, "follower_id", &names[0].id);
-      BSON_APPEND_OID(data, "followee_id", &names[1].id);
-      bson_iter_t f;
-      BSON_APPEND_BOOL(data, "following",
-                       bson_iter_init_find(&f, skeleton, "following") &&
-                           BSON_ITER_HOLDS_BOOL(&f) && bson_iter_bool(&f));
-      return true;
-    }
-    /* A notification, shaped as GET /api/notifications shows it. */
-    notification_page_t page;
-    memset(&page, 0, sizeof page);
-    notification_t n;
-    memset(&n, 0, sizeof n);
-    bson_iter_t f;
-    if (bson_iter_init_find(&f, skeleton, "_id") && BSON_ITER_HOLDS_OID(&f)) {
-      bson_oid_copy(bson_iter_oid(&f), &n.id);
-    }
-    if (bson_iter_init_find(&f, skeleton, "type") &&
-        BSON_ITER_HOLDS_UTF8(&f)) {
-      const char *t = bson_iter_utf8(&f, NULL);
-      n.type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
-               : !strcmp(t, "like") ? NOTIFY_LIKE
-                                    : NOTIFY_REPLY;
-    }
-    if (bson_iter_init_find(&f, skeleton, "tweet_id") &&
-        BSON_ITER_HOLDS_OID(&f)) {
-      bson_oid_copy(bson_iter_oid(&f), &n.tweet);
-      n.has_tweet = true;
-    }
-    if (bson_iter_init_find(&f, skeleton, "created_at") &&
-        BSON_ITER_HOLDS_DATE_TIME(&f)) {
-      n.created_at_ms = bson_iter_date_time(&f);
-    }
-    n.actor = names[0];
-    page.items = &n;
-    page.n = 1;
-    bson_t rendered = BSON_INITIALIZER;
-    render_notification_page(&rendered, &page);
-    bson_iter_t items, first;
-    if (bson_iter_init_find(&items, &rendered, "items") &&
-        bson_iter_recurse(&items, &first) && bson_iter_next(&first) &&
-        BSON_ITER_HOLDS_DOCUMENT(&first)) {
-      uint32_t len;
-      const uint8_t *doc;
-      bson_iter_document(&first, &len, &doc);
-      bson_t item;
-      if (bson_init_static(&item, doc, len)) {
-        BSON_APPEND_DOCUMENT(data, "notification", &item);
-      }
-    }
-    bson_destroy(&rendered);
+  if (bson_iter_init_find(&it, skeleton, key) && BSON_ITER_HOLDS_OID(&it)) {
+    bson_oid_copy(bson_iter_oid(&it), out);
     return true;
   }
   return false;
+}
+
+static bool skeleton_bool(const bson_t *skeleton, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, skeleton, key) &&
+         BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+}
+
+static events_enrich_t enrich_tweet(hub_t *hub, const char *type,
+                                    const bson_t *skeleton, bson_t *data,
+                                    bson_t *model) {
+  bson_oid_t id;
+  if (!skeleton_oid(skeleton, "tweet", &id)) {
+    return EVENTS_DROP;
+  }
+  char hex[25];
+  bson_oid_to_string(&id, hex);
+  if (!strcmp(type, "tweet.deleted")) {
+    BSON_APPEND_UTF8(data, "id", hex);
+    model_payload_tweet_deleted(model, &id);
+    return EVENTS_ENRICHED;
+  }
+  tweet_t t;
+  chorus_error_t err;
+  if (!tweets_get(hub->db, hub->sync, NULL, hex, &t, &err)) {
+    return failed(&err); /* gone meanwhile: its deletion has its own event */
+  }
+  append_tweet(data, &t);
+  model_payload_tweet(model, &t);
+  return EVENTS_ENRICHED;
+}
+
+/* Names of n users (1 or 2) by id; false with err. */
+static bool names_of(hub_t *hub, user_name_t *names, size_t n,
+                     chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(hub->db);
+  bool ok = users_get_names(hub->db, client, names, n, err);
+  db_release(hub->db, client);
+  return ok;
+}
+
+static events_enrich_t enrich_follow(hub_t *hub, const bson_t *skeleton,
+                                     bson_t *data, bson_t *model) {
+  user_name_t names[2];
+  memset(names, 0, sizeof names);
+  chorus_error_t err;
+  if (!skeleton_oid(skeleton, "follower", &names[0].id) ||
+      !skeleton_oid(skeleton, "followee", &names[1].id)) {
+    return EVENTS_DROP;
+  }
+  if (!names_of(hub, names, 2, &err)) {
+    return failed(&err);
+  }
+  bool following = skeleton_bool(skeleton, "following");
+  BSON_APPEND_UTF8(data, "follower", names[0].username);
+  BSON_APPEND_UTF8(data, "followee", names[1].username);
+  BSON_APPEND_OID(data, "follower_id", &names[0].id);
+  BSON_APPEND_OID(data, "followee_id", &names[1].id);
+  BSON_APPEND_BOOL(data, "following", following);
+  model_payload_follow(model, &names[0].id, &names[1].id, following);
+  return EVENTS_ENRICHED;
+}
+
+/* A notification, shaped as GET /api/notifications shows it. */
+static events_enrich_t enrich_notification(hub_t *hub,
+                                           const bson_t *skeleton,
+                                           bson_t *data) {
+  notification_t n;
+  memset(&n, 0, sizeof n);
+  chorus_error_t err;
+  if (!skeleton_oid(skeleton, "actor_id", &n.actor.id)) {
+    return EVENTS_DROP;
+  }
+  if (!names_of(hub, &n.actor, 1, &err)) {
+    return failed(&err);
+  }
+  skeleton_oid(skeleton, "_id", &n.id);
+  bson_iter_t f;
+  if (bson_iter_init_find(&f, skeleton, "type") &&
+      BSON_ITER_HOLDS_UTF8(&f)) {
+    const char *t = bson_iter_utf8(&f, NULL);
+    n.type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
+             : !strcmp(t, "like") ? NOTIFY_LIKE
+                                  : NOTIFY_REPLY;
+  }
+  n.has_tweet = skeleton_oid(skeleton, "tweet_id", &n.tweet);
+  if (bson_iter_init_find(&f, skeleton, "created_at") &&
+      BSON_ITER_HOLDS_DATE_TIME(&f)) {
+    n.created_at_ms = bson_iter_date_time(&f);
+  }
+  notification_page_t page;
+  memset(&page, 0, sizeof page);
+  page.items = &n;
+  page.n = 1;
+  bson_t rendered = BSON_INITIALIZER;
+  render_notification_page(&rendered, &page);
+  bson_iter_t items, first;
+  if (bson_iter_init_find(&items, &rendered, "items") &&
+      bson_iter_recurse(&items, &first) && bson_iter_next(&first) &&
+      BSON_ITER_HOLDS_DOCUMENT(&first)) {
+    uint32_t len;
+    const uint8_t *doc;
+    bson_iter_document(&first, &len, &doc);
+    bson_t item;
+    if (bson_init_static(&item, doc, len)) {
+      BSON_APPEND_DOCUMENT(data, "notification", &item);
+    }
+  }
+  bson_destroy(&rendered);
+  return EVENTS_ENRICHED;
+}
+
+events_enrich_t hub_enrich(void *ctx, const char *type,
+                           const bson_t *skeleton, bson_t *data,
+                           bson_t *model) {
+  hub_t *hub = ctx;
+  if (!strncmp(type, "tweet.", 6)) {
+    return enrich_tweet(hub, type, skeleton, data, model);
+  }
+  if (!strcmp(type, "follow")) {
+    return enrich_follow(hub, skeleton, data, model);
+  }
+  if (!strcmp(type, "notification")) {
+    return enrich_notification(hub, skeleton, data);
+  }
+  if (!strcmp(type, "like")) {
+    /* To the liker's own clients (other tabs), and the read models. */
+    bson_oid_t user, tweet;
+    if (!skeleton_oid(skeleton, "user", &user) ||
+        !skeleton_oid(skeleton, "tweet", &tweet)) {
+      return EVENTS_DROP;
+    }
+    bool liked = skeleton_bool(skeleton, "liked");
+    char hex[25];
+    bson_oid_to_string(&tweet, hex);
+    BSON_APPEND_UTF8(data, "tweet", hex);
+    BSON_APPEND_BOOL(data, "liked", liked);
+    model_payload_like(model, &user, &tweet, liked);
+    return EVENTS_ENRICHED;
+  }
+  if (!strcmp(type, "user.updated")) {
+    user_name_t name;
+    memset(&name, 0, sizeof name);
+    chorus_error_t err;
+    if (!skeleton_oid(skeleton, "user", &name.id)) {
+      return EVENTS_DROP;
+    }
+    if (!names_of(hub, &name, 1, &err)) {
+      return failed(&err);
+    }
+    if (!name.username[0]) {
+      return EVENTS_DROP; /* no such account (any more) */
+    }
+    BSON_APPEND_UTF8(data, "username", name.username);
+    BSON_APPEND_UTF8(data, "display_name", name.display_name);
+    model_payload_user(model, &name);
+    return EVENTS_ENRICHED;
+  }
+  if (!strcmp(type, "session.ended")) {
+    /* For the read models only (its audience is nobody). */
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, skeleton, "session") ||
+        !BSON_ITER_HOLDS_UTF8(&it)) {
+      return EVENTS_DROP;
+    }
+    model_payload_session_ended(model, bson_iter_utf8(&it, NULL));
+    return EVENTS_ENRICHED;
+  }
+  return EVENTS_DROP;
 }
 
 /* ---- life ---- */

@@ -19,6 +19,21 @@ typedef struct like_ctx {
   bool nothing_to_do; /* unlike of a tweet not liked */
 } like_ctx_t;
 
+/* "like": who likes what now, for the liker's other clients and the
+ * servers' read models (model.h). */
+static void add_like_event(event_batch_t *events, const bson_oid_t *user,
+                           const bson_oid_t *tweet, bool liked) {
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(events, "like", &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "user", user);
+  BSON_APPEND_OID(skeleton, "tweet", tweet);
+  BSON_APPEND_BOOL(skeleton, "liked", liked);
+  events_audience_user(audience, user);
+}
+
 static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
   like_ctx_t *c = arg;
   char hex[25];
@@ -52,6 +67,7 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
     event_batch_t events;
     event_batch_init(&events);
     events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
+    add_like_event(&events, &c->me->id, &c->tweet_id, true);
     notifications_add(txn, &events, &t.author.id, NOTIFY_LIKE, &c->me->id,
                       &c->tweet_id);
     event_batch_commit(&events, txn);
@@ -74,6 +90,7 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
       event_batch_t events;
       event_batch_init(&events);
       events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
+      add_like_event(&events, &c->me->id, &c->tweet_id, false);
       event_batch_commit(&events, txn);
     }
   }
@@ -147,4 +164,10 @@ bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
     query_result_free(&r);
   }
   return ok;
+}
+
+bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                chorus_error_t *err) {
+  return query_scan_pairs(db, sync, DB_LIKES, "user_id", "tweet_id", fn, ctx,
+                          err);
 }

@@ -3,6 +3,9 @@
  */
 #include "query.h"
 
+#include "bsonx.h"
+#include "store_mongo.h" /* TXN_LOCK_FIELD */
+
 /* Reads at most `ask` raw documents. */
 static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
                      const bson_t *sort, size_t ask, bson_t **docs,
@@ -124,4 +127,90 @@ void query_result_free(query_result_t *r) {
   bson_free(r->docs);
   r->docs = NULL;
   r->n = 0;
+}
+
+bool query_scan(db_t *db, sync_t *sync, const char *coll_name,
+                const bson_t *projection, query_scan_fn fn, void *ctx,
+                chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  bson_t opts = BSON_INITIALIZER, filter = BSON_INITIALIZER;
+  if (projection) {
+    BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+  }
+  BSON_APPEND_INT32(&opts, "batchSize", 1000);
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+  bson_t **locked = NULL;
+  size_t n_locked = 0, cap = 0;
+  bool go = true;
+  const bson_t *doc;
+  while (go && mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, TXN_LOCK_FIELD)) {
+      go = fn(ctx, doc);
+      continue;
+    }
+    if (n_locked == cap) {
+      cap = cap ? cap * 2 : 16;
+      locked = bson_realloc(locked, sizeof *locked * cap);
+    }
+    locked[n_locked++] = bson_copy(doc);
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, coll_name);
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  bson_destroy(&opts);
+  bson_destroy(&filter);
+  if (ok && go && n_locked > 0) {
+    bool *visible = bson_malloc0(sizeof *visible * n_locked);
+    ok = sync_view(sync, locked, n_locked, visible, err);
+    for (size_t i = 0; ok && go && i < n_locked; i++) {
+      if (visible[i]) {
+        go = fn(ctx, locked[i]);
+      }
+    }
+    bson_free(visible);
+  }
+  for (size_t i = 0; i < n_locked; i++) {
+    bson_destroy(locked[i]);
+  }
+  bson_free(locked);
+  return ok;
+}
+
+typedef struct pair_scan {
+  const char *field_a, *field_b;
+  query_pair_fn fn;
+  void *ctx;
+} pair_scan_t;
+
+static bool pair_doc(void *ctx, const bson_t *doc) {
+  pair_scan_t *p = ctx;
+  bson_oid_t a, b;
+  if (bsonx_find_oid(doc, p->field_a, &a) &&
+      bsonx_find_oid(doc, p->field_b, &b)) {
+    p->fn(p->ctx, &a, &b);
+  }
+  return true;
+}
+
+bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,
+                      const char *field_a, const char *field_b,
+                      query_pair_fn fn, void *ctx, chorus_error_t *err) {
+  pair_scan_t p = {field_a, field_b, fn, ctx};
+  bson_t *projection = BCON_NEW(field_a, BCON_INT32(1), field_b,
+                                BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
+  bool ok = query_scan(db, sync, coll, projection, pair_doc, &p, err);
+  bson_destroy(projection);
+  return ok;
 }

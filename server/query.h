@@ -44,4 +44,27 @@ bool query_count(db_t *db, const char *coll, const bson_t *filter,
 
 void query_result_free(query_result_t *r);
 
+/* Called for each (a, b) of query_scan_pairs. */
+typedef void (*query_pair_fn)(void *ctx, const bson_oid_t *a,
+                              const bson_oid_t *b);
+
+/* Called for each document of a scan; false stops the scan. */
+typedef bool (*query_scan_fn)(void *ctx, const bson_t *doc);
+
+/* Every visible document of coll (in natural order), streamed: a
+ * collection far larger than memory allows can be read.  Unlocked
+ * documents go to fn as the cursor returns them; documents locked by a
+ * transaction are copied and, once the cursor is closed, passed through
+ * sync_view first.  projection may be NULL (it must keep the lock field).
+ * Used by the read model's load (model.h). */
+bool query_scan(db_t *db, sync_t *sync, const char *coll,
+                const bson_t *projection, query_scan_fn fn, void *ctx,
+                chorus_error_t *err);
+
+/* query_scan of a collection of pairs (follows, likes): fn gets the two
+ * ObjectId fields field_a and field_b of every document that has both. */
+bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,
+                      const char *field_a, const char *field_b,
+                      query_pair_fn fn, void *ctx, chorus_error_t *err);
+
 #endif

@@ -17,6 +17,8 @@
 #include "events.h"
 #include "hub.h"
 #include "metrics.h"
+#include "model.h"
+#include "reads.h"
 #include "ws.h"
 
 _Static_assert(CONFIG_SHARDS_MAX == SHARDS_MAX, "one limit for shards");
@@ -56,6 +58,15 @@ static int app_page(struct mg_connection *conn, void *cbdata) {
   snprintf(path, sizeof path, "%s/index.html", srv->config.public_dir);
   mg_send_mime_file(conn, path, "text/html; charset=utf-8");
   return 200;
+}
+
+/* Every event, in order: first the read model, then the WebSocket hub. */
+static void on_event(void *ctx, const event_t *e) {
+  chorus_server_t *srv = ctx;
+  if (srv->model) {
+    model_apply(srv->model, e->type, &e->model);
+  }
+  hub_on_event(srv->hub, e);
 }
 
 static bool wait_for_database(chorus_server_t *srv, chorus_error_t *err) {
@@ -122,10 +133,18 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
   hub_set_ws(srv->hub, srv->ws);
-  if (!events_start(sync_events(srv->sync), hub_enrich, srv->hub,
-                    hub_on_event, srv->hub, err)) {
+  if (cfg->read_model) {
+    model_config_t mc = {(size_t)cfg->model_per_author,
+                         (size_t)cfg->model_ring};
+    srv->model = model_new(&mc);
+  }
+  if (!events_start(sync_events(srv->sync), hub_enrich, srv->hub, on_event,
+                    srv, err)) {
     server_stop(srv);
     return false;
+  }
+  if (srv->model) {
+    srv->loader = reads_loader_start(srv);
   }
 
   char ports[320], threads[16];
@@ -174,8 +193,12 @@ void server_stop(chorus_server_t *srv) {
     ws_server_stop(srv->ws); /* clients get 1001 "going away" */
     srv->ws = NULL;
   }
+  reads_loader_stop(srv->loader);
+  srv->loader = NULL;
   sync_destroy(srv->sync); /* stops recovery and events first */
   srv->sync = NULL;
+  model_destroy(srv->model);
+  srv->model = NULL;
   hub_destroy(srv->hub);
   srv->hub = NULL;
   metrics_destroy(srv->metrics);

@@ -23,6 +23,8 @@
 struct hub;
 struct ws_server;
 struct metrics;
+struct model;
+struct model_loader;
 
 typedef struct chorus_server {
   chorus_config_t config;
@@ -32,6 +34,8 @@ typedef struct chorus_server {
   struct ws_server *ws;/* the WebSocket server (libwebsockets) */
   struct mg_context *http;
   struct metrics *metrics; /* request counters for GET /metrics */
+  struct model *model; /* the read model (model.h); NULL when disabled */
+  struct model_loader *loader; /* loads it in the background */
 } chorus_server_t;
 
 /* Connects the pool, creates indexes when the database is reachable (and

@@ -6,8 +6,11 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "events.h"
+
 #define TOKEN_BYTES 32
 #define HASH_HEX_LEN (crypto_generichash_BYTES * 2)
+_Static_assert(HASH_HEX_LEN == SESSION_ID_LEN, "a session id is a hash");
 
 static bool token_hash_hex(const char *token, char out[HASH_HEX_LEN + 1]) {
   if (!token || strlen(token) != SESSION_TOKEN_LEN) {
@@ -73,8 +76,13 @@ static bool delete_by_id(mongoc_collection_t *coll, const char *id,
   return ok;
 }
 
+bool sessions_id(const char *token, char id[SESSION_ID_LEN + 1]) {
+  return token_hash_hex(token, id);
+}
+
 bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
-                      bson_oid_t *user_id, chorus_error_t *err) {
+                      bson_oid_t *user_id, int64_t *expires_at_ms,
+                      chorus_error_t *err) {
   char id[HASH_HEX_LEN + 1];
   if (!token_hash_hex(token, id)) {
     chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
@@ -98,9 +106,13 @@ bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
       found = true;
     }
     if (bson_iter_init_find(&it, doc, "expires_at") &&
-        BSON_ITER_HOLDS_DATE_TIME(&it) &&
-        bson_iter_date_time(&it) <= db_now_ms()) {
-      expired = true;
+        BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      if (expires_at_ms) {
+        *expires_at_ms = bson_iter_date_time(&it);
+      }
+      expired = bson_iter_date_time(&it) <= db_now_ms();
+    } else if (expires_at_ms) {
+      *expires_at_ms = db_now_ms(); /* no expiry recorded: do not cache */
     }
   }
   bson_error_t berr;
@@ -122,19 +134,30 @@ bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
   return true;
 }
 
-bool sessions_delete(db_t *db, const char *token, chorus_error_t *err) {
+static bool build_delete(void *arg, txn_t *txn, chorus_error_t *err) {
+  (void)err;
+  const char *id = arg;
+  bson_value_t key = {.value_type = BSON_TYPE_UTF8};
+  key.value.v_utf8.str = (char *)id;
+  key.value.v_utf8.len = (uint32_t)strlen(id);
+  txn_add_delete(txn, TXN_MAIN_SHARD, DB_SESSIONS, &key, NULL);
+  event_batch_t events;
+  event_batch_init(&events);
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(&events, "session.ended", &audience);
+  BSON_APPEND_UTF8(skeleton, "session", id);
+  event_batch_commit(&events, txn);
+  return true;
+}
+
+bool sessions_delete(sync_t *sync, const char *token, chorus_error_t *err) {
   char id[HASH_HEX_LEN + 1];
   if (!token_hash_hex(token, id)) {
     return true; /* nothing could match */
   }
-  mongoc_client_t *client = db_acquire(db);
-  if (!client) {
-    db_error_unavailable(err);
-    return false;
-  }
-  mongoc_collection_t *coll = db_collection(db, client, DB_SESSIONS);
-  bool ok = delete_by_id(coll, id, err);
-  mongoc_collection_destroy(coll);
-  db_release(db, client);
-  return ok;
+  size_t failed;
+  txn_outcome_t outcome = sync_commit(sync, build_delete, id, &failed, err);
+  sodium_memzero(id, sizeof id);
+  /* MISSING: no such session (logged out already, or expired). */
+  return outcome == TXN_OUTCOME_COMMITTED || outcome == TXN_OUTCOME_MISSING;
 }

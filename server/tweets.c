@@ -525,3 +525,35 @@ void tweet_page_destroy(tweet_page_t *page) {
   bson_free(page->items);
   memset(page, 0, sizeof *page);
 }
+
+typedef struct tweet_scan {
+  tweets_scan_fn fn;
+  void *ctx;
+  tweet_t t; /* too big for the stack of every call */
+} tweet_scan_t;
+
+static bool tweet_doc(void *ctx, const bson_t *doc) {
+  tweet_scan_t *scan = ctx;
+  tweet_from_bson(doc, &scan->t);
+  scan->fn(scan->ctx, &scan->t);
+  return true;
+}
+
+bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
+                 chorus_error_t *err) {
+  shards_t *shards = sync_shards(sync);
+  tweet_scan_t *scan = bson_malloc0(sizeof *scan);
+  scan->fn = fn;
+  scan->ctx = ctx;
+  bson_t *projection = BCON_NEW("words", BCON_INT32(0));
+  bool ok = true;
+  for (int k = 0; ok && k < shards_count(shards); k++) {
+    char coll[TWEET_COLL_LEN];
+    tweets_coll(k, coll);
+    ok = query_scan(shards_db(shards, k), sync, coll, projection, tweet_doc,
+                    scan, err);
+  }
+  bson_destroy(projection);
+  bson_free(scan);
+  return ok;
+}

@@ -8,7 +8,9 @@
 #include <strings.h>
 
 #include "bsonx.h"
+#include "events.h"
 #include "query.h"
+#include "store_mongo.h" /* TXN_LOCK_FIELD */
 #include "search.h"
 
 #define PWHASH_OPSLIMIT 2
@@ -253,6 +255,16 @@ static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
   }
   txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set, NULL, NULL);
   bson_destroy(&set);
+  if (c->display_name) {
+    /* Tweets show their author's current name: the servers' read models
+     * (model.h) learn it from this event.  Its audience is nobody. */
+    event_batch_t events;
+    event_batch_init(&events);
+    bson_t *audience;
+    bson_t *skeleton = event_batch_add(&events, "user.updated", &audience);
+    BSON_APPEND_OID(skeleton, "user", &c->me->id);
+    event_batch_commit(&events, txn);
+  }
   return true;
 }
 
@@ -452,5 +464,36 @@ bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
   mongoc_collection_destroy(coll);
   bson_destroy(opts);
   bson_destroy(&filter);
+  return ok;
+}
+
+typedef struct name_scan {
+  users_name_fn fn;
+  void *ctx;
+} name_scan_t;
+
+static bool name_doc(void *ctx, const bson_t *doc) {
+  name_scan_t *scan = ctx;
+  user_t u;
+  user_from_bson(doc, &u);
+  user_name_t name;
+  memset(&name, 0, sizeof name);
+  name.id = u.id;
+  memcpy(name.username, u.username, sizeof name.username);
+  memcpy(name.display_name, u.display_name, sizeof name.display_name);
+  if (name.username[0]) {
+    scan->fn(scan->ctx, &name);
+  }
+  return true;
+}
+
+bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
+                      chorus_error_t *err) {
+  name_scan_t scan = {fn, ctx};
+  bson_t *projection =
+      BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
+               TXN_LOCK_FIELD, BCON_INT32(1));
+  bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
+  bson_destroy(projection);
   return ok;
 }

@@ -96,6 +96,14 @@ bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
 
 void user_page_destroy(user_page_t *page);
 
+/* Called for every account of users_scan_names. */
+typedef void (*users_name_fn)(void *ctx, const user_name_t *name);
+
+/* Every account's id and names, streamed, for the read model's load
+ * (model.h). */
+bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
+                      chorus_error_t *err);
+
 /* Fills username and display_name of names[0..n) by their id with one
  * query.  An id with no user (deleted account) keeps empty names. */
 bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,

@@ -32,6 +32,13 @@ struct events {
   pthread_t poller, pump;
   bool running;
   atomic_bool stopping;
+  /* The read barrier (events_sync): polls begun and completed, and how
+   * many wait for one; under mu, cv signalled at each completion and when
+   * a waiter arrives (to cut the poller's idle sleep short). */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t polls_begun, polls_done;
+  int waiters;
 };
 
 static void sleep_ms(int ms) {
@@ -44,6 +51,12 @@ events_t *events_new(db_t *db, sync_t *sync, chorus_error_t *err) {
   events_t *ev = bson_malloc0(sizeof *ev);
   ev->db = db;
   ev->sync = sync;
+  pthread_mutex_init(&ev->mu, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&ev->cv, &attr);
+  pthread_condattr_destroy(&attr);
   return ev;
 }
 
@@ -145,11 +158,13 @@ static bool find_by_key(mongoc_collection_t *bells, const char *key,
 
 static void append_event(bson_t *doc, int64_t seq, const char *key,
                          const char *type, const bson_t *data,
-                         const bson_t *audience, int64_t at) {
+                         const bson_t *model, const bson_t *audience,
+                         int64_t at) {
   BSON_APPEND_INT64(doc, "_id", seq);
   BSON_APPEND_UTF8(doc, "key", key);
   BSON_APPEND_UTF8(doc, "type", type);
   BSON_APPEND_DOCUMENT(doc, "data", data);
+  BSON_APPEND_DOCUMENT(doc, "model", model);
   BSON_APPEND_DOCUMENT(doc, "audience", audience);
   BSON_APPEND_DATE_TIME(doc, "at", at);
 }
@@ -165,18 +180,21 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
   int64_t seq = 0;
   bool found = false, ok = find_by_key(bells, key, &seq, &found);
-  bson_t data = BSON_INITIALIZER;
+  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
   bool keep = true;
   int64_t at = db_now_ms();
   if (ok && !found) {
     db_release(ev->db, client); /* the enricher reads with its own */
-    bson_destroy(&data);
-    keep = ev->enrich(ev->enrich_ctx, type, skeleton, &data);
+    events_enrich_t what =
+        ev->enrich(ev->enrich_ctx, type, skeleton, &data, &model);
+    keep = what == EVENTS_ENRICHED;
+    ok = what != EVENTS_RETRY; /* the outbox stays; tried again later */
     mongoc_collection_destroy(bells);
     mongoc_collection_destroy(log);
     client = db_acquire(ev->db);
     if (!client) {
       bson_destroy(&data);
+      bson_destroy(&model);
       return false;
     }
     bells = db_collection(ev->db, client, DB_BELLS);
@@ -185,7 +203,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     seq = (hint > head ? hint : head) + 1;
     for (int tries = 0; ok && keep && tries < 10000; tries++, seq++) {
       bson_t doc = BSON_INITIALIZER;
-      append_event(&doc, seq, key, type, &data, audience, at);
+      append_event(&doc, seq, key, type, &data, &model, audience, at);
       bson_error_t berr;
       bool inserted = mongoc_collection_insert_one(bells, &doc, NULL, NULL,
                                                    &berr);
@@ -211,7 +229,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   if (ok && found) {
     /* The copy kept for resume (a duplicate means it is there). */
     bson_t doc = BSON_INITIALIZER;
-    append_event(&doc, seq, key, type, &data, audience, at);
+    append_event(&doc, seq, key, type, &data, &model, audience, at);
     bson_error_t berr;
     if (!mongoc_collection_insert_one(log, &doc, NULL, NULL, &berr) &&
         !chorus_bson_error_is_duplicate(&berr)) {
@@ -224,18 +242,20 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     }
   }
   bson_destroy(&data);
+  bson_destroy(&model);
   mongoc_collection_destroy(log);
   mongoc_collection_destroy(bells);
   db_release(ev->db, client);
   return ok && (found || !keep);
 }
 
-/* Publishes every event of an outbox document, then deletes it. */
-static void publish_outbox(events_t *ev, const bson_t *outbox) {
+/* Publishes every event of an outbox document, then deletes it; false
+ * when some event could not be published (the outbox stays). */
+static bool publish_outbox(events_t *ev, const bson_t *outbox) {
   bson_iter_t it, list, e;
   char hex[25];
   if (!bson_iter_init_find(&it, outbox, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
-    return;
+    return true; /* not an outbox: nothing to publish */
   }
   bson_oid_t id;
   bson_oid_copy(bson_iter_oid(&it), &id);
@@ -281,6 +301,7 @@ static void publish_outbox(events_t *ev, const bson_t *outbox) {
     mongoc_collection_destroy(coll);
     db_release(ev->db, client);
   }
+  return ok;
 }
 
 void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
@@ -289,14 +310,38 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
   }
   bson_value_t id = {.value_type = BSON_TYPE_OID};
   bson_oid_copy(outbox_id, &id.value.v_oid);
-  bson_t *doc;
-  bool found;
-  chorus_error_t err;
-  if (query_by_id(ev->db, ev->sync, DB_OUTBOX, &id, &doc, &found, &err) &&
-      found) {
-    publish_outbox(ev, doc);
+  /* The events should be out before the writer is answered: readers on
+   * every server wait for them (events_sync), and the pump would publish
+   * them only EVENTS_PUMP_AGE_MS later, after later events.  So a failed
+   * attempt is retried a few times before leaving it to the pump. */
+  static const int backoff_ms[] = {0, 10, 50, 200};
+  const char *why = "";
+  for (size_t i = 0; i < sizeof backoff_ms / sizeof *backoff_ms; i++) {
+    sleep_ms(backoff_ms[i]);
+    bson_t *doc;
+    bool found;
+    chorus_error_t err;
+    if (!query_by_id(ev->db, ev->sync, DB_OUTBOX, &id, &doc, &found, &err)) {
+      why = "cannot read the outbox";
+      continue;
+    }
+    if (!found) {
+      /* Published and deleted by a pump (only for outboxes older than
+       * EVENTS_PUMP_AGE_MS), or not visible yet: look again. */
+      why = "outbox not found";
+      continue;
+    }
+    bool ok = publish_outbox(ev, doc);
     bson_destroy(doc);
+    if (ok) {
+      return;
+    }
+    why = "publishing failed";
   }
+  char hex[25];
+  bson_oid_to_string(outbox_id, hex);
+  fprintf(stderr, "chorusd: events: outbox %s not published (%s); the pump "
+                  "will\n", hex, why);
 }
 
 /* ---- reading ---- */
@@ -306,6 +351,7 @@ static bool event_from_bson(const bson_t *doc, event_t *e) {
   memset(e, 0, sizeof *e);
   bson_init(&e->data);
   bson_init(&e->audience);
+  bson_init(&e->model);
   if (!bson_iter_init(&it, doc)) {
     return false;
   }
@@ -317,12 +363,16 @@ static bool event_from_bson(const bson_t *doc, event_t *e) {
       e->seq = bsonx_as_int64(&it);
     } else if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&it)) {
       bsonx_copy_utf8(&it, e->type, sizeof e->type);
-    } else if ((!strcmp(k, "data") || !strcmp(k, "audience")) &&
+    } else if ((!strcmp(k, "data") || !strcmp(k, "audience") ||
+                !strcmp(k, "model")) &&
                BSON_ITER_HOLDS_DOCUMENT(&it)) {
       bson_iter_document(&it, &len, &data);
       bson_t sub;
       if (bson_init_static(&sub, data, len)) {
-        bson_concat(!strcmp(k, "data") ? &e->data : &e->audience, &sub);
+        bson_concat(!strcmp(k, "data")       ? &e->data
+                    : !strcmp(k, "audience") ? &e->audience
+                                             : &e->model,
+                    &sub);
       }
     } else if (!strcmp(k, "at") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
       e->at_ms = bson_iter_date_time(&it);
@@ -334,6 +384,7 @@ static bool event_from_bson(const bson_t *doc, event_t *e) {
 static void event_cleanup(event_t *e) {
   bson_destroy(&e->data);
   bson_destroy(&e->audience);
+  bson_destroy(&e->model);
 }
 
 void events_free(event_t *events, size_t n) {
@@ -382,9 +433,65 @@ static bool deliver_doc(events_t *ev, const bson_t *doc) {
   return ok;
 }
 
+/* Marks the start of a poll (a run of probes ending at a missing
+ * number); returns its number for poll_end. */
+static uint64_t poll_begin(events_t *ev) {
+  pthread_mutex_lock(&ev->mu);
+  uint64_t n = ++ev->polls_begun;
+  pthread_mutex_unlock(&ev->mu);
+  return n;
+}
+
+/* A poll completed: wake the waiters, then sleep POLL_IDLE_MS unless
+ * someone waits for the next one. */
+static void poll_end(events_t *ev, uint64_t n) {
+  pthread_mutex_lock(&ev->mu);
+  ev->polls_done = n;
+  pthread_cond_broadcast(&ev->cv);
+  if (ev->waiters == 0 && !atomic_load(&ev->stopping)) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += POLL_IDLE_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&ev->cv, &ev->mu, &until);
+  }
+  pthread_mutex_unlock(&ev->mu);
+}
+
+bool events_sync(events_t *ev, int timeout_ms) {
+  if (!ev->running) {
+    return false;
+  }
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&ev->mu);
+  /* A poll already under way may have probed before our call began. */
+  uint64_t target = ev->polls_begun + 1;
+  ev->waiters++;
+  pthread_cond_broadcast(&ev->cv); /* cut the poller's idle sleep */
+  int rc = 0;
+  while (ev->polls_done < target && rc == 0 && !atomic_load(&ev->stopping)) {
+    rc = pthread_cond_timedwait(&ev->cv, &ev->mu, &until);
+  }
+  bool ok = ev->polls_done >= target;
+  ev->waiters--;
+  pthread_mutex_unlock(&ev->mu);
+  return ok;
+}
+
 static void *poller_main(void *arg) {
   events_t *ev = arg;
   int idle = 0;
+  uint64_t poll = poll_begin(ev);
   while (!atomic_load(&ev->stopping)) {
     int64_t next = atomic_load(&ev->head) + 1;
     bson_t *filter = BCON_NEW("_id", BCON_INT64(next));
@@ -427,7 +534,8 @@ static void *poller_main(void *arg) {
       bson_destroy(later);
       continue;
     }
-    sleep_ms(POLL_IDLE_MS);
+    poll_end(ev, poll);
+    poll = poll_begin(ev);
   }
   return NULL;
 }
@@ -570,9 +678,14 @@ void events_destroy(events_t *ev) {
   }
   if (ev->running) {
     atomic_store(&ev->stopping, true);
+    pthread_mutex_lock(&ev->mu);
+    pthread_cond_broadcast(&ev->cv);
+    pthread_mutex_unlock(&ev->mu);
     pthread_join(ev->poller, NULL);
     pthread_join(ev->pump, NULL);
   }
+  pthread_cond_destroy(&ev->cv);
+  pthread_mutex_destroy(&ev->mu);
   bson_free(ev);
 }
 

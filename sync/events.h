@@ -47,14 +47,23 @@ typedef struct event {
   char type[32];
   bson_t data;      /* the payload, as the enricher made it */
   bson_t audience;  /* who may see it (see hub.h) */
+  bson_t model;     /* what servers' read models need (never sent) */
   int64_t at_ms;
 } event_t;
 
+/* What an enricher made of an event. */
+typedef enum {
+  EVENTS_ENRICHED, /* publish it */
+  EVENTS_DROP,     /* nothing to say (e.g. its tweet is gone meanwhile) */
+  EVENTS_RETRY,    /* could not read the state now: publish later */
+} events_enrich_t;
+
 /* Turns an event's skeleton data (what the transaction knew) into its
- * payload (what clients see), reading current state after the commit.
- * Returns false to drop the event (e.g. its tweet is gone). */
-typedef bool (*events_enrich_fn)(void *ctx, const char *type,
-                                 const bson_t *skeleton, bson_t *data);
+ * payload (what clients see, into data) and the read models' payload
+ * (into model), reading current state after the commit. */
+typedef events_enrich_t (*events_enrich_fn)(void *ctx, const char *type,
+                                            const bson_t *skeleton,
+                                            bson_t *data, bson_t *model);
 
 /* Called by the poller thread for every event, in sequence order. */
 typedef void (*events_listener_fn)(void *ctx, const event_t *event);
@@ -110,6 +119,14 @@ bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id);
 /* Publishes one committed outbox document now (best effort: the pump
  * retries what fails). */
 void events_flush(events_t *ev, const bson_oid_t *outbox_id);
+
+/* The read barrier.  Waits until the poller has completed a full poll
+ * (asked for the next event and found none) that began after this call,
+ * so every event published before the call has been delivered to the
+ * listener.  The poller skips its idle sleep while someone waits.  False
+ * when that did not happen within timeout_ms (the database is down or
+ * slow, or the poller is not running). */
+bool events_sync(events_t *ev, int timeout_ms);
 
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);

@@ -8,6 +8,7 @@
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
                    const char *owner, int64_t lease_ms,
                    int64_t (*now_ms)(void), int max,
+                   const txn_applied_hook_t *hook,
                    recovery_result_t *result, chorus_error_t *err) {
   result->recovered = 0;
   result->rolled_back = 0;
@@ -23,7 +24,7 @@ bool recovery_pass(const txn_store_t *store, const char *txn_id,
     if (!found) {
       return true;
     }
-    bool ok = txn_recover(store, &txn, state, &final_state, err);
+    bool ok = txn_recover(store, &txn, state, &final_state, hook, err);
     if (ok) {
       fprintf(stderr, "chorusd[%s]: recovered transaction %s (%s, %zu ops)\n",
               owner, txn.id, txn_state_name(final_state), txn.n_ops);

@@ -7,7 +7,7 @@
  * insert-once document "<txn>#<lease>") on the record's
  * lease counter, so exactly one server wins each takeover, and it then has
  * a fresh deadline to finish in.  Finishing is txn_recover(): abort if
- * undecided, apply the decision everywhere, mark done.  Every step is
+ * undecided, apply the decision everywhere, call the hook, mark done.  Every step is
  * idempotent, so a takeover of a takeover (the recoverer crashed too) is
  * safe.
  *
@@ -33,6 +33,7 @@ typedef struct recovery_result {
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
                    const char *owner, int64_t lease_ms,
                    int64_t (*now_ms)(void), int max,
+                   const txn_applied_hook_t *hook,
                    recovery_result_t *result, chorus_error_t *err);
 
 #endif

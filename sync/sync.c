@@ -81,10 +81,30 @@ static void sleep_ms(int64_t ms) {
   nanosleep(&ts, NULL);
 }
 
+/* A recovered transaction that committed publishes its events before it
+ * is marked done, as its coordinator would have after its commit: the
+ * servers' read models (and WebSocket clients) get them now rather than
+ * from the pump EVENTS_PUMP_AGE_MS later. */
+static void publish_recovered(void *ctx, const txn_t *txn,
+                              txn_state_t final_state) {
+  sync_t *s = ctx;
+  if (final_state != TXN_COMMITTED || !s->events) {
+    return;
+  }
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    bson_oid_t outbox;
+    if (events_is_outbox(&txn->ops[i], &outbox)) {
+      events_flush(s->events, &outbox);
+      return;
+    }
+  }
+}
+
 bool sync_recover_now(sync_t *s, int *recovered, chorus_error_t *err) {
   recovery_result_t r;
+  txn_applied_hook_t hook = {publish_recovered, s};
   bool ok = recovery_pass(&s->store, NULL, s->owner, s->lease_ms, db_now_ms,
-                          64, &r, err);
+                          64, &hook, &r, err);
   atomic_fetch_add(&s->stats.recoveries, r.recovered);
   if (recovered) {
     *recovered = r.recovered;
@@ -175,8 +195,9 @@ static void resolve_lock(sync_t *s, const char *holder, const txn_op_t *op) {
     }
   } else {
     recovery_result_t r;
-    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms, 1, &r,
-                  &err);
+    txn_applied_hook_t hook = {publish_recovered, s};
+    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms, 1,
+                  &hook, &r, &err);
     atomic_fetch_add(&s->stats.recoveries, r.recovered);
   }
 }

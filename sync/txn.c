@@ -277,14 +277,20 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
 }
 
 bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
-                 txn_state_t *final_state, chorus_error_t *err) {
+                 txn_state_t *final_state, const txn_applied_hook_t *hook,
+                 chorus_error_t *err) {
   if (state == TXN_PENDING &&
       !store->decide(store->impl, txn->id, TXN_ABORTED, &state, err)) {
     return false;
   }
   *final_state = state;
-  return apply_ops(store, txn, txn->n_ops, state, NULL, err) &&
-         store->finish(store->impl, txn->id, err);
+  if (!apply_ops(store, txn, txn->n_ops, state, NULL, err)) {
+    return false;
+  }
+  if (hook && hook->fn) {
+    hook->fn(hook->ctx, txn, state);
+  }
+  return store->finish(store->impl, txn->id, err);
 }
 
 const char *txn_state_name(txn_state_t state) {

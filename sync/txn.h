@@ -171,11 +171,21 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                           char lock_owner[TXN_ID_LEN + 1],
                           chorus_error_t *err);
 
+/* Called by txn_recover once a recovered transaction's decision has been
+ * applied everywhere and before it is marked done (sync.c publishes the
+ * events of a committed one there, so that they are out by the time
+ * anyone can see the transaction as finished). */
+typedef struct txn_applied_hook {
+  void (*fn)(void *ctx, const txn_t *txn, txn_state_t final_state);
+  void *ctx;
+} txn_applied_hook_t;
+
 /* Finishes a transaction claimed with store->claim: decides abort if it
- * is still pending, applies the decision to every participant, marks it
- * done.  *final_state says how it ended. */
+ * is still pending, applies the decision to every participant, calls
+ * hook (may be NULL), marks it done.  *final_state says how it ended. */
 bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
-                 txn_state_t *final_state, chorus_error_t *err);
+                 txn_state_t *final_state, const txn_applied_hook_t *hook,
+                 chorus_error_t *err);
 
 const char *txn_state_name(txn_state_t state);
 const char *txn_kind_name(txn_kind_t kind);

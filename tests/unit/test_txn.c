@@ -119,7 +119,7 @@ static bool recover(const char *owner, int64_t now, int max,
   quiet(true);
   pinned_ms = now;
   bool ok =
-      recovery_pass(&store, NULL, owner, LEASE, pinned_now, max, r, err);
+      recovery_pass(&store, NULL, owner, LEASE, pinned_now, max, NULL, r, err);
   quiet(false);
   return ok;
 }
@@ -128,7 +128,7 @@ static bool recover_one(const char *txn_id, const char *owner, int64_t now,
                         recovery_result_t *r, chorus_error_t *err) {
   quiet(true);
   pinned_ms = now;
-  bool ok = recovery_pass(&store, txn_id, owner, LEASE, pinned_now, 1, r,
+  bool ok = recovery_pass(&store, txn_id, owner, LEASE, pinned_now, 1, NULL, r,
                           err);
   quiet(false);
   return ok;
@@ -1736,7 +1736,7 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   txn_state_t final_state;
   chorus_error_t err;
   assert_true(txn_recover(&store, &race.claimed, race.claimed_state,
-                          &final_state, &err));
+                          &final_state, NULL, &err));
   assert_int_equal(final_state, TXN_COMMITTED);
   assert_record(txn.id, TXN_COMMITTED, true);
   snap_t end;
@@ -1763,7 +1763,7 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   assert_int_equal(r.outcome, TXN_OUTCOME_COMMITTED);
   assert_true(race.claimed_found);
   assert_true(txn_recover(&store, &race.claimed, race.claimed_state,
-                          &final_state, &err));
+                          &final_state, NULL, &err));
   assert_int_equal(final_state, TXN_COMMITTED);
   snap_take(&end, std_locs, N_STD, false);
   assert_snap_equal(&after, &end);
@@ -2053,7 +2053,7 @@ static void recovery_reads_the_clock_for_every_claim(void **state) {
   recovery_result_t rr;
   chorus_error_t err;
   quiet(true);
-  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, &rr,
+  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, NULL, &rr,
                           &err);
   quiet(false);
   fake_clock_set_tick(0);
@@ -2279,9 +2279,9 @@ static void claim_is_exclusive(void **state) {
   assert_int_equal(lease, 3);
   /* C finishes it; B's late recovery is harmless. */
   txn_state_t fin;
-  assert_true(txn_recover(&store, &c, sc, &fin, &err));
+  assert_true(txn_recover(&store, &c, sc, &fin, NULL, &err));
   assert_int_equal(fin, TXN_ABORTED);
-  assert_true(txn_recover(&store, &b, sb, &fin, &err));
+  assert_true(txn_recover(&store, &b, sb, &fin, NULL, &err));
   assert_int_equal(fin, TXN_ABORTED);
   assert_record(txn.id, TXN_ABORTED, true);
   assert_int_equal(field(0, "c", "a", "n"), 1);
@@ -2747,12 +2747,12 @@ static void down_participant_during_txn_recover(void **state) {
                           &st, &found, &err));
   assert_true(found);
   txn_state_t fin;
-  assert_false(txn_recover(&store, &claimed, st, &fin, &err));
+  assert_false(txn_recover(&store, &claimed, st, &fin, NULL, &err));
   assert_int_equal(err.status, 503);
   assert_int_equal(fin, TXN_COMMITTED);
   assert_record(txn.id, TXN_COMMITTED, false);
   fake_store_set_down(fs, 1, "c", &y, false);
-  assert_true(txn_recover(&store, &claimed, st, &fin, &err));
+  assert_true(txn_recover(&store, &claimed, st, &fin, NULL, &err));
   assert_record(txn.id, TXN_COMMITTED, true);
   assert_int_equal(field(1, "c", "y", "n"), 5);
   assert_int_equal(field(0, "c", "a", "n"), 2);

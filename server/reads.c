@@ -1,0 +1,189 @@
+/*
+ * reads.c - see reads.h.
+ */
+#include "reads.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "follows.h"
+#include "likes.h"
+#include "model.h"
+#include "sessions.h"
+#include "users.h"
+
+/* ---- loading ---- */
+
+struct model_loader {
+  chorus_server_t *srv;
+  pthread_t thread;
+  atomic_bool stopping;
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void load_name(void *ctx, const user_name_t *name) {
+  model_load_user(ctx, name);
+}
+
+static void load_follow(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
+  model_load_follow(ctx, a, b);
+}
+
+static void load_like(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
+  model_load_like(ctx, a, b);
+}
+
+static void load_tweet(void *ctx, const tweet_t *t) {
+  model_load_tweet(ctx, t);
+}
+
+static bool load_once(chorus_server_t *srv, chorus_error_t *err) {
+  model_t *m = srv->model;
+  model_load_begin(m);
+  bool ok = users_scan_names(srv->db, srv->sync, load_name, m, err) &&
+            follows_scan(srv->db, srv->sync, load_follow, m, err) &&
+            likes_scan(srv->db, srv->sync, load_like, m, err) &&
+            tweets_scan(srv->sync, load_tweet, m, err);
+  if (ok) {
+    model_load_end(m);
+  } else {
+    model_load_abort(m);
+  }
+  return ok;
+}
+
+static void *loader_main(void *arg) {
+  model_loader_t *l = arg;
+  chorus_server_t *srv = l->srv;
+  for (int attempt = 0; !atomic_load(&l->stopping); attempt++) {
+    double t0 = now_s();
+    chorus_error_t err;
+    if (load_once(srv, &err)) {
+      model_stats_t st;
+      model_get_stats(srv->model, &st);
+      fprintf(stderr,
+              "chorusd[%s]: read model loaded in %.1f s: %llu users, %llu "
+              "tweets held\n",
+              srv->config.server_id, now_s() - t0,
+              (unsigned long long)st.users, (unsigned long long)st.tweets);
+      return NULL;
+    }
+    if (attempt % 10 == 0) {
+      fprintf(stderr, "chorusd[%s]: read model: load failed (%s); "
+                      "retrying\n",
+              srv->config.server_id, err.message);
+    }
+    for (int i = 0; i < 10 && !atomic_load(&l->stopping); i++) {
+      usleep(100 * 1000);
+    }
+  }
+  return NULL;
+}
+
+model_loader_t *reads_loader_start(chorus_server_t *srv) {
+  model_loader_t *l = bson_malloc0(sizeof *l);
+  l->srv = srv;
+  if (pthread_create(&l->thread, NULL, loader_main, l) != 0) {
+    bson_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void reads_loader_stop(model_loader_t *l) {
+  if (!l) {
+    return;
+  }
+  /* A load in progress finishes its current scan first (the database
+   * answers or times out); the thread then sees the flag. */
+  atomic_store(&l->stopping, true);
+  pthread_join(l->thread, NULL);
+  bson_free(l);
+}
+
+/* ---- reading ---- */
+
+bool reads_fresh(chorus_server_t *srv) {
+  return srv->model &&
+         events_sync(sync_events(srv->sync), READS_SYNC_TIMEOUT_MS);
+}
+
+bool reads_viewer(chorus_server_t *srv, bool fresh, const char *token,
+                  bson_oid_t *viewer, bool *logged_in, chorus_error_t *err) {
+  char sid[SESSION_ID_LEN + 1];
+  *logged_in = false;
+  if (!token || !sessions_id(token, sid)) {
+    return true;
+  }
+  if (fresh && model_session_get(srv->model, sid, db_now_ms(), viewer)) {
+    *logged_in = true;
+    return true;
+  }
+  uint64_t epoch = fresh ? model_session_epoch(srv->model) : 0;
+  int64_t expires_at = 0;
+  mongoc_client_t *client = db_acquire(srv->db);
+  chorus_error_t e;
+  bool ok = sessions_resolve(srv->db, client, token, viewer, &expires_at, &e);
+  db_release(srv->db, client);
+  if (ok) {
+    *logged_in = true;
+    if (fresh) {
+      model_session_put(srv->model, sid, viewer, expires_at, epoch);
+    }
+    return true;
+  }
+  if (e.status >= 500) {
+    *err = e;
+    return false;
+  }
+  return true; /* unknown or expired: logged out */
+}
+
+bool reads_feed(chorus_server_t *srv, bool fresh, const bson_oid_t *viewer,
+                const page_cursor_t *before, size_t limit,
+                tweet_page_t *page, chorus_error_t *err) {
+  if (fresh && model_feed(srv->model, viewer, before, limit, page)) {
+    return true;
+  }
+  bson_oid_t *ids = NULL;
+  size_t n = 0;
+  if (!follows_followees(srv->db, srv->sync, viewer, &ids, &n, err)) {
+    return false;
+  }
+  ids[n++] = *viewer; /* follows_followees leaves room for one more */
+  tweet_query_t q = {.kind = TWEETS_BY_AUTHORS, .authors = ids,
+                     .n_authors = n};
+  user_t me;
+  memset(&me, 0, sizeof me);
+  me.id = *viewer;
+  bool ok = tweets_list(srv->db, srv->sync, &q, before, limit, &me, page,
+                        err);
+  bson_free(ids);
+  return ok;
+}
+
+bool reads_timeline(chorus_server_t *srv, bool fresh,
+                    const bson_oid_t *viewer, const page_cursor_t *before,
+                    size_t limit, tweet_page_t *page, chorus_error_t *err) {
+  if (fresh && model_timeline(srv->model, viewer, before, limit, page)) {
+    return true;
+  }
+  tweet_query_t q = {.kind = TWEETS_ALL};
+  user_t me;
+  memset(&me, 0, sizeof me);
+  if (viewer) {
+    me.id = *viewer;
+  }
+  return tweets_list(srv->db, srv->sync, &q, before, limit,
+                     viewer ? &me : NULL, page, err);
+}

@@ -1,0 +1,60 @@
+/*
+ * reads.h - the hot reads (home feed, global timeline, the session of a
+ * request), answered from the read model (model.h) when it can, and from
+ * the database otherwise.
+ *
+ * Freshness.  A request first calls reads_fresh(): it waits (a few ms)
+ * for the event poller to complete a full poll begun after the call
+ * (events_sync), so every change acknowledged to any client on any
+ * server before this request began is in the model.  Only then may the
+ * model or the session cache answer; when the poll does not complete in
+ * READS_SYNC_TIMEOUT_MS (database slow or down) or the model is disabled
+ * or still loading, everything goes to the database as before.
+ *
+ * Loading.  reads_loader_start() starts a thread that loads the model
+ * from the database (users, follows, likes, every tweet shard, streamed),
+ * retrying every second while the database fails, and logs how long it
+ * took.  Until it is loaded every read goes to the database.
+ *
+ * Thread-safe.
+ */
+#ifndef CHORUS_READS_H
+#define CHORUS_READS_H
+
+#include <stdbool.h>
+
+#include "cursor.h"
+#include "error.h"
+#include "server.h"
+#include "tweets.h"
+
+#define READS_SYNC_TIMEOUT_MS 1000
+
+typedef struct model_loader model_loader_t;
+
+/* NULL when the thread cannot start (then nothing is ever read from the
+ * model; the server works from the database). */
+model_loader_t *reads_loader_start(chorus_server_t *srv);
+/* Stops and joins the loader (NULL is fine). */
+void reads_loader_stop(model_loader_t *loader);
+
+/* True when this request may read the model and the session cache. */
+bool reads_fresh(chorus_server_t *srv);
+
+/* The user of a session token (NULL or malformed: *logged_in false).
+ * A database failure is an error (503); an unknown or expired token is
+ * not (*logged_in false). */
+bool reads_viewer(chorus_server_t *srv, bool fresh, const char *token,
+                  bson_oid_t *viewer, bool *logged_in, chorus_error_t *err);
+
+/* The home feed of viewer: its followees' tweets and its own. */
+bool reads_feed(chorus_server_t *srv, bool fresh, const bson_oid_t *viewer,
+                const page_cursor_t *before, size_t limit,
+                tweet_page_t *page, chorus_error_t *err);
+
+/* The global timeline as viewer (NULL: logged out) sees it. */
+bool reads_timeline(chorus_server_t *srv, bool fresh,
+                    const bson_oid_t *viewer, const page_cursor_t *before,
+                    size_t limit, tweet_page_t *page, chorus_error_t *err);
+
+#endif

@@ -199,7 +199,7 @@ static bool pair_doc(void *ctx, const bson_t *doc) {
   bson_oid_t a, b;
   if (bsonx_find_oid(doc, p->field_a, &a) &&
       bsonx_find_oid(doc, p->field_b, &b)) {
-    p->fn(p->ctx, &a, &b);
+    return p->fn(p->ctx, &a, &b);
   }
   return true;
 }

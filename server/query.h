@@ -44,8 +44,8 @@ bool query_count(db_t *db, const char *coll, const bson_t *filter,
 
 void query_result_free(query_result_t *r);
 
-/* Called for each (a, b) of query_scan_pairs. */
-typedef void (*query_pair_fn)(void *ctx, const bson_oid_t *a,
+/* Called for each (a, b) of query_scan_pairs; false stops the scan. */
+typedef bool (*query_pair_fn)(void *ctx, const bson_oid_t *a,
                               const bson_oid_t *b);
 
 /* Called for each document of a scan; false stops the scan. */

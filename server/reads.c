@@ -31,29 +31,44 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void load_name(void *ctx, const user_name_t *name) {
-  model_load_user(ctx, name);
+/* The scans' callbacks: ctx is the loader; false stops a scan when the
+ * server is stopping (a load of a big database takes minutes). */
+static bool load_name(void *ctx, const user_name_t *name) {
+  model_loader_t *l = ctx;
+  model_load_user(l->srv->model, name);
+  return !atomic_load(&l->stopping);
 }
 
-static void load_follow(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
-  model_load_follow(ctx, a, b);
+static bool load_follow(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
+  model_loader_t *l = ctx;
+  model_load_follow(l->srv->model, a, b);
+  return !atomic_load(&l->stopping);
 }
 
-static void load_like(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
-  model_load_like(ctx, a, b);
+static bool load_like(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
+  model_loader_t *l = ctx;
+  model_load_like(l->srv->model, a, b);
+  return !atomic_load(&l->stopping);
 }
 
-static void load_tweet(void *ctx, const tweet_t *t) {
-  model_load_tweet(ctx, t);
+static bool load_tweet(void *ctx, const tweet_t *t) {
+  model_loader_t *l = ctx;
+  model_load_tweet(l->srv->model, t);
+  return !atomic_load(&l->stopping);
 }
 
-static bool load_once(chorus_server_t *srv, chorus_error_t *err) {
+static bool load_once(model_loader_t *l, chorus_error_t *err) {
+  chorus_server_t *srv = l->srv;
   model_t *m = srv->model;
   model_load_begin(m);
-  bool ok = users_scan_names(srv->db, srv->sync, load_name, m, err) &&
-            follows_scan(srv->db, srv->sync, load_follow, m, err) &&
-            likes_scan(srv->db, srv->sync, load_like, m, err) &&
-            tweets_scan(srv->sync, load_tweet, m, err);
+  bool ok = users_scan_names(srv->db, srv->sync, load_name, l, err) &&
+            follows_scan(srv->db, srv->sync, load_follow, l, err) &&
+            likes_scan(srv->db, srv->sync, load_like, l, err) &&
+            tweets_scan(srv->sync, load_tweet, l, err);
+  if (ok && atomic_load(&l->stopping)) {
+    chorus_error_set(err, 503, "stopping", "the server is stopping");
+    ok = false;
+  }
   if (ok) {
     model_load_end(m);
   } else {
@@ -68,7 +83,7 @@ static void *loader_main(void *arg) {
   for (int attempt = 0; !atomic_load(&l->stopping); attempt++) {
     double t0 = now_s();
     chorus_error_t err;
-    if (load_once(srv, &err)) {
+    if (load_once(l, &err)) {
       model_stats_t st;
       model_get_stats(srv->model, &st);
       fprintf(stderr,
@@ -77,6 +92,9 @@ static void *loader_main(void *arg) {
               srv->config.server_id, now_s() - t0,
               (unsigned long long)st.users, (unsigned long long)st.tweets);
       return NULL;
+    }
+    if (atomic_load(&l->stopping)) {
+      break;
     }
     if (attempt % 10 == 0) {
       fprintf(stderr, "chorusd[%s]: read model: load failed (%s); "
@@ -104,8 +122,8 @@ void reads_loader_stop(model_loader_t *l) {
   if (!l) {
     return;
   }
-  /* A load in progress finishes its current scan first (the database
-   * answers or times out); the thread then sees the flag. */
+  /* A scan in progress stops at its next document (or when the database
+   * answers or times out). */
   atomic_store(&l->stopping, true);
   pthread_join(l->thread, NULL);
   bson_free(l);

@@ -535,8 +535,7 @@ typedef struct tweet_scan {
 static bool tweet_doc(void *ctx, const bson_t *doc) {
   tweet_scan_t *scan = ctx;
   tweet_from_bson(doc, &scan->t);
-  scan->fn(scan->ctx, &scan->t);
-  return true;
+  return scan->fn(scan->ctx, &scan->t);
 }
 
 bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,

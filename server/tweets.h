@@ -114,8 +114,9 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
 
 void tweet_page_destroy(tweet_page_t *page);
 
-/* Called for every tweet of tweets_scan (author.display_name empty). */
-typedef void (*tweets_scan_fn)(void *ctx, const tweet_t *t);
+/* Called for every tweet of tweets_scan (author.display_name empty);
+ * false stops the scan. */
+typedef bool (*tweets_scan_fn)(void *ctx, const tweet_t *t);
 
 /* Every tweet of every shard, streamed, for the read model's load
  * (model.h). */

@@ -481,10 +481,7 @@ static bool name_doc(void *ctx, const bson_t *doc) {
   name.id = u.id;
   memcpy(name.username, u.username, sizeof name.username);
   memcpy(name.display_name, u.display_name, sizeof name.display_name);
-  if (name.username[0]) {
-    scan->fn(scan->ctx, &name);
-  }
-  return true;
+  return !name.username[0] || scan->fn(scan->ctx, &name);
 }
 
 bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,

@@ -96,8 +96,8 @@ bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
 
 void user_page_destroy(user_page_t *page);
 
-/* Called for every account of users_scan_names. */
-typedef void (*users_name_fn)(void *ctx, const user_name_t *name);
+/* Called for every account of users_scan_names; false stops the scan. */
+typedef bool (*users_name_fn)(void *ctx, const user_name_t *name);
 
 /* Every account's id and names, streamed, for the read model's load
  * (model.h). */

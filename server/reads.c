@@ -61,10 +61,12 @@ static bool load_once(model_loader_t *l, chorus_error_t *err) {
   chorus_server_t *srv = l->srv;
   model_t *m = srv->model;
   model_load_begin(m);
-  bool ok = users_scan_names(srv->db, srv->sync, load_name, l, err) &&
-            follows_scan(srv->db, srv->sync, load_follow, l, err) &&
+  /* Users last: everyone who wrote a scanned tweet is then named (names
+   * are never taken from stored tweets; see model.c). */
+  bool ok = follows_scan(srv->db, srv->sync, load_follow, l, err) &&
             likes_scan(srv->db, srv->sync, load_like, l, err) &&
-            tweets_scan(srv->sync, load_tweet, l, err);
+            tweets_scan(srv->sync, load_tweet, l, err) &&
+            users_scan_names(srv->db, srv->sync, load_name, l, err);
   if (ok && atomic_load(&l->stopping)) {
     chorus_error_set(err, 503, "stopping", "the server is stopping");
     ok = false;

@@ -1,0 +1,2416 @@
+/*
+ * test_model.c - unit tests for model.h: the in-memory read model.
+ *
+ * Readiness: not ready (reads return false with an empty page) before a
+ * load, during the first load and after model_load_abort; ready after
+ * model_load_end; a reload replaces the whole state.
+ *
+ * Feed: the viewer's own tweets and those of followees, newest first by
+ * (created_at, _id); others' excluded; limit, has_next and `next` (the
+ * last item); walking pages with before = next gives exactly the
+ * reference order (checked against a brute-force reference for many
+ * limits, with many created_at ties); arbitrary cursors; liked_by_me
+ * from loaded likes and "like" events; current author names (a
+ * "user.updated" rename shows on old tweets); every tweet field.
+ *
+ * Timeline: everyone's tweets in the same order; with a small ring only
+ * pages above the ring's oldest held tweet are answered, a ring that never
+ * dropped anything pages to its end.
+ *
+ * Truncation: with a small per_author, a truncated author list answers
+ * only pages above its oldest held tweet (also when another, complete,
+ * author's older tweets are involved, after trimming caused by events,
+ * after a tweet.created of an old tweet, and after its held tweets are
+ * deleted); a complete list pages to the end.
+ *
+ * Events (payloads from model_payload_*): tweet.created, tweet.updated
+ * (newer versions replace, older ones are ignored, unknown tweets are not
+ * created), tweet.deleted (for good: later created/updated events do not
+ * bring a tweet back), follow, like, user.updated; unknown types, empty
+ * payloads, payloads of another type and payloads with a field of the
+ * wrong type are ignored.  Events during a load are replayed over the
+ * snapshot at model_load_end.  Applying an event twice changes nothing.
+ *
+ * Sessions: miss before put, hit after, expiry, eviction by
+ * "session.ended", a put with an epoch older than a session.ended is
+ * ignored; sessions work with the model not ready, loading or ready.
+ *
+ * Limits: more than FOLLOWS_FEED_MAX followees, and authors with no
+ * known name, make reads return false; names come from model_load_user,
+ * user.updated and tweet.created, never from model_load_tweet.
+ * Statistics.  Readers running while events are applied and the model
+ * reloads see only well-formed, ordered pages.
+ *
+ * Pure memory: no database.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "follows.h"
+#include "model.h"
+
+#define T0 1700000000000LL /* a plausible created_at, in ms */
+
+/* The model under test, and the items of the pages it returned that
+ * are not yet destroyed: the teardown frees them even when a test fails
+ * half-way. */
+static model_t *m;
+
+#define LIVE_MAX 64
+static tweet_t *live[LIVE_MAX];
+
+static void track(const tweet_page_t *p) {
+  if (!p->items) {
+    return;
+  }
+  for (size_t i = 0; i < LIVE_MAX; i++) {
+    if (!live[i]) {
+      live[i] = p->items;
+      return;
+    }
+  }
+  fail_msg("more than %d pages alive", LIVE_MAX);
+}
+
+/* tweet_page_destroy, for pages from feed() and timeline(). */
+static void page_done(tweet_page_t *p) {
+  for (size_t i = 0; p->items && i < LIVE_MAX; i++) {
+    if (live[i] == p->items) {
+      live[i] = NULL;
+    }
+  }
+  tweet_page_destroy(p);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  for (size_t i = 0; i < LIVE_MAX; i++) {
+    bson_free(live[i]);
+    live[i] = NULL;
+  }
+  if (m) {
+    model_destroy(m);
+    m = NULL;
+  }
+  return 0;
+}
+
+/* per_author / ring 0: the defaults. */
+static void start(size_t per_author, size_t ring) {
+  model_config_t cfg = {.per_author = per_author, .ring = ring};
+  m = model_new(&cfg);
+  assert_non_null(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* ids, users, tweets                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Deterministic ids: a kind byte, zeros, n big-endian in the last four
+ * bytes, so ids of one kind compare (memcmp) like their numbers. */
+static bson_oid_t oid_of(uint8_t kind, uint32_t n) {
+  bson_oid_t o;
+  memset(&o, 0, sizeof o);
+  o.bytes[0] = kind;
+  o.bytes[8] = (uint8_t)(n >> 24);
+  o.bytes[9] = (uint8_t)(n >> 16);
+  o.bytes[10] = (uint8_t)(n >> 8);
+  o.bytes[11] = (uint8_t)n;
+  return o;
+}
+
+static bson_oid_t uid(uint32_t n) { return oid_of(0x5a, n); }
+static bson_oid_t tid(uint32_t n) { return oid_of(0x65, n); }
+
+static uint32_t num_of(const bson_oid_t *o) {
+  return (uint32_t)o->bytes[8] << 24 | (uint32_t)o->bytes[9] << 16 |
+         (uint32_t)o->bytes[10] << 8 | (uint32_t)o->bytes[11];
+}
+
+static user_name_t name_of(uint32_t n) {
+  user_name_t u;
+  memset(&u, 0, sizeof u);
+  u.id = uid(n);
+  snprintf(u.username, sizeof u.username, "user%u", (unsigned)n);
+  snprintf(u.display_name, sizeof u.display_name, "User %u", (unsigned)n);
+  return u;
+}
+
+/* Tweet n by user `author` at ts: text "tweet <n>", version 1, the
+ * author's names filled in (model_load_tweet ignores them). */
+static tweet_t make_tweet(uint32_t n, uint32_t author, int64_t ts) {
+  tweet_t t;
+  memset(&t, 0, sizeof t);
+  t.id = tid(n);
+  t.author = name_of(author);
+  snprintf(t.text, sizeof t.text, "tweet %u", (unsigned)n);
+  t.created_at_ms = ts;
+  t.version = 1;
+  return t;
+}
+
+static page_cursor_t cursor_at(uint32_t n, int64_t ts) {
+  page_cursor_t c;
+  memset(&c, 0, sizeof c);
+  c.ts_ms = ts;
+  c.id = tid(n);
+  return c;
+}
+
+static void session_id(uint32_t n, char out[MODEL_SESSION_ID_LEN + 1]) {
+  snprintf(out, MODEL_SESSION_ID_LEN + 1, "%064x", (unsigned)n);
+}
+
+/* ------------------------------------------------------------------ */
+/* loading and events                                                  */
+/* ------------------------------------------------------------------ */
+
+static void load_user(uint32_t n) {
+  user_name_t u = name_of(n);
+  model_load_user(m, &u);
+}
+
+static void load_follow(uint32_t a, uint32_t b) {
+  bson_oid_t x = uid(a), y = uid(b);
+  model_load_follow(m, &x, &y);
+}
+
+static void load_like(uint32_t user, uint32_t tweet) {
+  bson_oid_t u = uid(user), t = tid(tweet);
+  model_load_like(m, &u, &t);
+}
+
+static void load_tweet(uint32_t n, uint32_t author, int64_t ts) {
+  tweet_t t = make_tweet(n, author, ts);
+  model_load_tweet(m, &t);
+}
+
+static void apply_tweet(const char *type, const tweet_t *t) {
+  bson_t p = BSON_INITIALIZER;
+  model_payload_tweet(&p, t);
+  model_apply(m, type, &p);
+  bson_destroy(&p);
+}
+
+static void apply_created(uint32_t n, uint32_t author, int64_t ts) {
+  tweet_t t = make_tweet(n, author, ts);
+  apply_tweet("tweet.created", &t);
+}
+
+static void apply_deleted(uint32_t n) {
+  bson_oid_t id = tid(n);
+  bson_t p = BSON_INITIALIZER;
+  model_payload_tweet_deleted(&p, &id);
+  model_apply(m, "tweet.deleted", &p);
+  bson_destroy(&p);
+}
+
+static void apply_follow(uint32_t a, uint32_t b, bool following) {
+  bson_oid_t x = uid(a), y = uid(b);
+  bson_t p = BSON_INITIALIZER;
+  model_payload_follow(&p, &x, &y, following);
+  model_apply(m, "follow", &p);
+  bson_destroy(&p);
+}
+
+static void apply_like(uint32_t user, uint32_t tweet, bool liked) {
+  bson_oid_t u = uid(user), t = tid(tweet);
+  bson_t p = BSON_INITIALIZER;
+  model_payload_like(&p, &u, &t, liked);
+  model_apply(m, "like", &p);
+  bson_destroy(&p);
+}
+
+static void apply_user(const user_name_t *u) {
+  bson_t p = BSON_INITIALIZER;
+  model_payload_user(&p, u);
+  model_apply(m, "user.updated", &p);
+  bson_destroy(&p);
+}
+
+static void apply_session_ended(const char *sid) {
+  bson_t p = BSON_INITIALIZER;
+  model_payload_session_ended(&p, sid);
+  model_apply(m, "session.ended", &p);
+  bson_destroy(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* reading                                                             */
+/* ------------------------------------------------------------------ */
+
+/* model_feed as user viewer; a false answer must leave an empty page. */
+static bool feed(uint32_t viewer, const page_cursor_t *before, size_t limit,
+                 tweet_page_t *page) {
+  bson_oid_t v = uid(viewer);
+  memset(page, 0, sizeof *page);
+  bool ok = model_feed(m, &v, before, limit, page);
+  track(page);
+  if (!ok) {
+    assert_int_equal(page->n, 0);
+  }
+  return ok;
+}
+
+/* model_timeline; viewer 0 is logged out (NULL). */
+static bool timeline(uint32_t viewer, const page_cursor_t *before,
+                     size_t limit, tweet_page_t *page) {
+  bson_oid_t v = uid(viewer);
+  memset(page, 0, sizeof *page);
+  bool ok = model_timeline(m, viewer ? &v : NULL, before, limit, page);
+  track(page);
+  if (!ok) {
+    assert_int_equal(page->n, 0);
+  }
+  return ok;
+}
+
+static void assert_feed_declined(uint32_t viewer, const page_cursor_t *before,
+                                 size_t limit) {
+  tweet_page_t p;
+  assert_false(feed(viewer, before, limit, &p));
+  page_done(&p);
+}
+
+static void assert_timeline_declined(const page_cursor_t *before,
+                                     size_t limit) {
+  tweet_page_t p;
+  assert_false(timeline(0, before, limit, &p));
+  page_done(&p);
+}
+
+static void print_page(const char *what, const tweet_page_t *p) {
+  print_message("%s (%zu items, has_next %d):", what, p->n, (int)p->has_next);
+  for (size_t i = 0; i < p->n; i++) {
+    print_message(" %u@%lld", (unsigned)num_of(&p->items[i].id),
+                  (long long)(p->items[i].created_at_ms - T0));
+  }
+  print_message("\n");
+}
+
+/* The page holds exactly tweets want[0..n), in that order. */
+static void assert_ids(const tweet_page_t *p, const uint32_t *want,
+                       size_t n) {
+  bool same = p->n == n;
+  for (size_t i = 0; same && i < n; i++) {
+    bson_oid_t w = tid(want[i]);
+    same = bson_oid_equal(&w, &p->items[i].id);
+  }
+  if (!same) {
+    print_message("expected:");
+    for (size_t i = 0; i < n; i++) {
+      print_message(" %u", (unsigned)want[i]);
+    }
+    print_message("\n");
+    print_page("actual", p);
+    fail_msg("page holds other tweets");
+  }
+}
+
+#define ASSERT_IDS(p, ...)                                        \
+  do {                                                            \
+    const uint32_t want_[] = {__VA_ARGS__};                       \
+    assert_ids((p), want_, sizeof want_ / sizeof want_[0]);       \
+  } while (0)
+
+/* has_next, and next names the last item. */
+static void assert_next_is_last(const tweet_page_t *p) {
+  assert_true(p->has_next);
+  assert_true(p->n > 0);
+  const tweet_t *last = &p->items[p->n - 1];
+  assert_true(p->next.ts_ms == last->created_at_ms);
+  assert_true(bson_oid_equal(&p->next.id, &last->id));
+}
+
+static void assert_author(const tweet_t *t, const char *username,
+                          const char *display_name) {
+  assert_string_equal(t->author.username, username);
+  assert_string_equal(t->author.display_name, display_name);
+}
+
+/* The item for tweet n in p, or NULL. */
+static const tweet_t *find_item(const tweet_page_t *p, uint32_t n) {
+  bson_oid_t id = tid(n);
+  for (size_t i = 0; i < p->n; i++) {
+    if (bson_oid_equal(&p->items[i].id, &id)) {
+      return &p->items[i];
+    }
+  }
+  return NULL;
+}
+
+static bool tweets_equal(const tweet_t *a, const tweet_t *b) {
+  return bson_oid_equal(&a->id, &b->id) &&
+         bson_oid_equal(&a->author.id, &b->author.id) &&
+         !strcmp(a->author.username, b->author.username) &&
+         !strcmp(a->author.display_name, b->author.display_name) &&
+         !strcmp(a->text, b->text) && a->created_at_ms == b->created_at_ms &&
+         a->edited_at_ms == b->edited_at_ms &&
+         a->has_reply_to == b->has_reply_to &&
+         (!a->has_reply_to || bson_oid_equal(&a->reply_to, &b->reply_to)) &&
+         a->reply_count == b->reply_count && a->like_count == b->like_count &&
+         a->liked_by_me == b->liked_by_me && a->version == b->version;
+}
+
+static bool pages_equal(const tweet_page_t *a, const tweet_page_t *b) {
+  if (a->n != b->n || a->has_next != b->has_next) {
+    return false;
+  }
+  if (a->has_next && (a->next.ts_ms != b->next.ts_ms ||
+                      !bson_oid_equal(&a->next.id, &b->next.id))) {
+    return false;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    if (!tweets_equal(&a->items[i], &b->items[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Everything viewer 1 can read: feed and timeline, first 200. */
+typedef struct snapshot {
+  bool feed_ok, timeline_ok;
+  tweet_page_t feed, timeline;
+} snapshot_t;
+
+static void take(snapshot_t *s) {
+  s->feed_ok = feed(1, NULL, TWEET_PAGE_MAX, &s->feed);
+  s->timeline_ok = timeline(1, NULL, TWEET_PAGE_MAX, &s->timeline);
+}
+
+static void drop(snapshot_t *s) {
+  page_done(&s->feed);
+  page_done(&s->timeline);
+}
+
+static void assert_same_snapshot(const snapshot_t *a, const snapshot_t *b,
+                                 const char *what) {
+  if (a->feed_ok != b->feed_ok || a->timeline_ok != b->timeline_ok ||
+      !pages_equal(&a->feed, &b->feed) ||
+      !pages_equal(&a->timeline, &b->timeline)) {
+    print_page("feed before", &a->feed);
+    print_page("feed after", &b->feed);
+    print_page("timeline before", &a->timeline);
+    print_page("timeline after", &b->timeline);
+    fail_msg("%s changed what the model shows", what);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* a brute-force reference                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct spec {
+  uint32_t n;
+  uint32_t author;
+  int64_t ts;
+} spec_t;
+
+static int newest_first(const void *pa, const void *pb) {
+  const spec_t *a = pa, *b = pb;
+  if (a->ts != b->ts) {
+    return a->ts > b->ts ? -1 : 1;
+  }
+  return a->n > b->n ? -1 : a->n < b->n ? 1 : 0;
+}
+
+/* The numbers of the tweets of specs whose author is in authors (all
+ * when n_authors is 0) strictly after `before` (if not NULL; its id
+ * must be a tweet id), newest first.  Returns how many. */
+static size_t reference(const spec_t *specs, size_t n_specs,
+                        const uint32_t *authors, size_t n_authors,
+                        const page_cursor_t *before, uint32_t *out) {
+  spec_t *sorted = malloc(sizeof *sorted * n_specs);
+  assert_non_null(sorted);
+  memcpy(sorted, specs, sizeof *sorted * n_specs);
+  qsort(sorted, n_specs, sizeof *sorted, newest_first);
+  size_t k = 0;
+  for (size_t i = 0; i < n_specs; i++) {
+    bool wanted = n_authors == 0;
+    for (size_t j = 0; j < n_authors; j++) {
+      wanted = wanted || sorted[i].author == authors[j];
+    }
+    if (wanted && before) {
+      uint32_t bn = num_of(&before->id);
+      wanted = sorted[i].ts < before->ts_ms ||
+               (sorted[i].ts == before->ts_ms && sorted[i].n < bn);
+    }
+    if (wanted) {
+      out[k++] = sorted[i].n;
+    }
+  }
+  free(sorted);
+  return k;
+}
+
+/* Walks the feed of viewer (or the timeline when viewer is 0) with pages
+ * of `limit`, each from the previous `next`, and checks it is exactly
+ * want[0..n): every page full but the last, has_next exactly when more
+ * follow, next the last item. */
+static void walk(uint32_t viewer, size_t limit, const uint32_t *want,
+                 size_t n) {
+  size_t done = 0;
+  page_cursor_t before;
+  memset(&before, 0, sizeof before);
+  bool first = true;
+  for (;;) {
+    tweet_page_t p;
+    bool ok = viewer ? feed(viewer, first ? NULL : &before, limit, &p)
+                     : timeline(0, first ? NULL : &before, limit, &p);
+    assert_true(ok);
+    size_t left = n - done;
+    size_t expect = left < limit ? left : limit;
+    if (p.n != expect) {
+      print_page("page", &p);
+    }
+    assert_int_equal(p.n, expect);
+    assert_ids(&p, want + done, expect);
+    done += expect;
+    if (done < n) {
+      assert_next_is_last(&p);
+      before = p.next;
+      first = false;
+      page_done(&p);
+    } else {
+      assert_false(p.has_next);
+      page_done(&p);
+      break;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* readiness                                                           */
+/* ------------------------------------------------------------------ */
+
+static void not_ready_before_a_load(void **state) {
+  (void)state;
+  m = model_new(NULL);
+  assert_non_null(m);
+  assert_false(model_ready(m));
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+  page_cursor_t c = cursor_at(1, T0);
+  assert_feed_declined(1, &c, 10);
+  assert_timeline_declined(&c, 10);
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_false(st.ready);
+  assert_int_equal(st.loads, 0);
+  assert_int_equal(st.tweets, 0);
+  assert_int_equal(st.users, 0);
+}
+
+static void ready_after_a_load(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  assert_false(model_ready(m));
+  load_user(1);
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+  model_load_end(m);
+  assert_true(model_ready(m));
+
+  /* Nothing to show is an answer: empty, no next page. */
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  assert_false(p.has_next);
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  assert_false(p.has_next);
+  page_done(&p);
+  assert_true(timeline(1, NULL, TWEET_PAGE_MAX, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+}
+
+static void load_abort_leaves_the_model_not_ready(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_tweet(1, 1, T0);
+  model_load_abort(m);
+  assert_false(model_ready(m));
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+
+  /* A later load works, and has nothing of the aborted one. */
+  model_load_begin(m);
+  load_user(1);
+  model_load_end(m);
+  assert_true(model_ready(m));
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+
+  /* Aborting a reload of a ready model: empty and not ready. */
+  model_load_begin(m);
+  load_user(1);
+  load_tweet(2, 1, T0);
+  model_load_abort(m);
+  assert_false(model_ready(m));
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_false(st.ready);
+  assert_int_equal(st.loads, 1);
+}
+
+static void events_queued_by_an_aborted_load_are_dropped(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  apply_created(1, 1, T0);
+  model_load_abort(m);
+  model_load_begin(m);
+  load_user(1);
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+}
+
+static void a_reload_replaces_everything(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
+  load_tweet(1, 2, T0 + 10);
+  load_tweet(2, 2, T0 + 20);
+  load_like(1, 1);
+  model_load_end(m);
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  assert_true(p.items[1].liked_by_me);
+  page_done(&p);
+
+  /* The database now says: 1 follows nobody, tweet 2 is gone, 3 is new,
+   * nothing is liked. */
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_tweet(1, 2, T0 + 10);
+  load_tweet(3, 2, T0 + 30);
+  model_load_end(m);
+  assert_true(model_ready(m));
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+  assert_true(timeline(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 1);
+  assert_false(p.items[1].liked_by_me);
+  page_done(&p);
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_int_equal(st.loads, 2);
+  assert_int_equal(st.tweets, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* feed                                                                */
+/* ------------------------------------------------------------------ */
+
+static void feed_is_own_and_followees_tweets_newest_first(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 4; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  load_follow(4, 1);
+  load_follow(2, 4);
+  /* (n, author, ts), loaded in no particular order. */
+  load_tweet(5, 2, T0 + 250);
+  tweet_t reply = make_tweet(9, 3, T0 + 50);
+  reply.has_reply_to = true;
+  reply.reply_to = tid(4);
+  model_load_tweet(m, &reply);
+  load_tweet(1, 1, T0 + 100);
+  load_tweet(8, 1, T0 + 250);
+  load_tweet(3, 3, T0 + 150);
+  load_tweet(7, 4, T0 + 250);
+  load_tweet(2, 2, T0 + 200);
+  load_tweet(6, 3, T0 + 250);
+  load_tweet(4, 4, T0 + 300);
+  model_load_end(m);
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 50, &p));
+  /* ts 250 three times: higher id first (8, 6, 5); 4 and 7 are by a user
+   * 1 does not follow. */
+  ASSERT_IDS(&p, 8, 6, 5, 2, 3, 1, 9);
+  assert_false(p.has_next);
+  for (size_t i = 0; i < p.n; i++) {
+    const tweet_t *t = &p.items[i];
+    uint32_t author = num_of(&t->author.id);
+    user_name_t want = name_of(author);
+    assert_author(t, want.username, want.display_name);
+    char text[32];
+    snprintf(text, sizeof text, "tweet %u", (unsigned)num_of(&t->id));
+    assert_string_equal(t->text, text);
+    assert_false(t->liked_by_me);
+    assert_int_equal(t->version, 1);
+  }
+  const tweet_t *r = find_item(&p, 9);
+  assert_non_null(r);
+  assert_true(r->has_reply_to);
+  bson_oid_t four = tid(4);
+  assert_true(bson_oid_equal(&r->reply_to, &four));
+  assert_true(r->created_at_ms == T0 + 50);
+  assert_false(find_item(&p, 2)->has_reply_to);
+  page_done(&p);
+
+  /* 4 follows 1: 4, 8 and 7 tie at 250 (8 first), then 1. */
+  assert_true(feed(4, NULL, 50, &p));
+  ASSERT_IDS(&p, 4, 8, 7, 1);
+  page_done(&p);
+  /* 2 follows 4. */
+  assert_true(feed(2, NULL, 50, &p));
+  ASSERT_IDS(&p, 4, 7, 5, 2);
+  page_done(&p);
+  /* 3 follows nobody. */
+  assert_true(feed(3, NULL, 50, &p));
+  ASSERT_IDS(&p, 6, 3, 9);
+  page_done(&p);
+}
+
+static void feed_limit_sets_has_next_and_next(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
+  load_tweet(1, 2, T0 + 1);
+  load_tweet(2, 2, T0 + 2);
+  load_tweet(3, 1, T0 + 3);
+  model_load_end(m);
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 2, &p));
+  ASSERT_IDS(&p, 3, 2);
+  assert_next_is_last(&p);
+  page_cursor_t next = p.next;
+  page_done(&p);
+  assert_true(feed(1, &next, 2, &p));
+  ASSERT_IDS(&p, 1);
+  assert_false(p.has_next);
+  page_done(&p);
+
+  /* Exactly as many as the limit: no next page. */
+  assert_true(feed(1, NULL, 3, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_false(p.has_next);
+  page_done(&p);
+
+  assert_true(feed(1, NULL, 1, &p));
+  ASSERT_IDS(&p, 3);
+  assert_next_is_last(&p);
+  page_done(&p);
+
+  /* After the last one: empty, no next. */
+  page_cursor_t end = cursor_at(1, T0 + 1);
+  assert_true(feed(1, &end, 5, &p));
+  assert_int_equal(p.n, 0);
+  assert_false(p.has_next);
+  page_done(&p);
+}
+
+/* 40 tweets by 5 authors with many created_at ties. */
+#define N_MANY 40
+static void load_many(spec_t *specs) {
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 5; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  load_follow(2, 5);
+  for (uint32_t i = 0; i < N_MANY; i++) {
+    /* load in a scrambled order (17 is prime to 40) */
+    uint32_t n = (i * 17) % N_MANY + 1;
+    specs[n - 1] = (spec_t){n, 1 + n % 5, T0 + (int64_t)((n * 7) % 11) * 10};
+  }
+  for (uint32_t i = 0; i < N_MANY; i++) {
+    uint32_t n = (i * 17) % N_MANY + 1;
+    load_tweet(n, specs[n - 1].author, specs[n - 1].ts);
+  }
+  model_load_end(m);
+}
+
+static void feed_pages_follow_the_cursor_without_gaps(void **state) {
+  (void)state;
+  start(0, 0);
+  spec_t specs[N_MANY];
+  load_many(specs);
+  uint32_t want[N_MANY];
+  const uint32_t of_1[] = {1, 2, 3};
+  size_t n1 = reference(specs, N_MANY, of_1, 3, NULL, want);
+  assert_true(n1 > 10 && n1 < N_MANY);
+  const size_t limits[] = {1, 2, 3, 5, 7, 8};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    walk(1, limits[i], want, n1);
+  }
+  walk(1, n1, want, n1);
+  walk(1, n1 - 1, want, n1);
+  walk(1, n1 + 1, want, n1);
+  walk(1, TWEET_PAGE_MAX, want, n1);
+
+  const uint32_t of_2[] = {2, 5};
+  size_t n2 = reference(specs, N_MANY, of_2, 2, NULL, want);
+  walk(2, 3, want, n2);
+  const uint32_t of_4[] = {4};
+  size_t n4 = reference(specs, N_MANY, of_4, 1, NULL, want);
+  walk(4, 2, want, n4);
+}
+
+static void feed_after_any_cursor(void **state) {
+  (void)state;
+  start(0, 0);
+  spec_t specs[N_MANY];
+  load_many(specs);
+  const uint32_t of_1[] = {1, 2, 3};
+  /* Cursors that name no tweet of the feed: ids above and below all,
+   * between two, a tweet of an author 1 does not follow, times between
+   * and outside. */
+  const page_cursor_t cursors[] = {
+      cursor_at(1000, T0 + 50), cursor_at(0, T0 + 50),
+      cursor_at(20, T0 + 50),   cursor_at(4, specs[3].ts),
+      cursor_at(5, T0 + 55),    cursor_at(0, T0 + 1000),
+      cursor_at(0, T0 - 1),     cursor_at(1000, T0),
+  };
+  for (size_t i = 0; i < sizeof cursors / sizeof cursors[0]; i++) {
+    uint32_t want[N_MANY];
+    size_t n = reference(specs, N_MANY, of_1, 3, &cursors[i], want);
+    tweet_page_t p;
+    assert_true(feed(1, &cursors[i], TWEET_PAGE_MAX, &p));
+    assert_ids(&p, want, n);
+    assert_false(p.has_next);
+    page_done(&p);
+    if (n > 1) {
+      assert_true(feed(1, &cursors[i], 1, &p));
+      assert_ids(&p, want, 1);
+      assert_next_is_last(&p);
+      page_done(&p);
+    }
+  }
+}
+
+static void feed_page_of_the_largest_limit(void **state) {
+  (void)state;
+  start(1000, 0); /* room for all 250 tweets of one author */
+  model_load_begin(m);
+  load_user(1);
+  for (uint32_t n = 1; n <= TWEET_PAGE_MAX + 50; n++) {
+    load_tweet(n, 1, T0 + n / 3); /* ties of three */
+  }
+  model_load_end(m);
+  uint32_t want[TWEET_PAGE_MAX + 50];
+  for (uint32_t i = 0; i < TWEET_PAGE_MAX + 50; i++) {
+    want[i] = TWEET_PAGE_MAX + 50 - i;
+  }
+  walk(1, TWEET_PAGE_MAX, want, TWEET_PAGE_MAX + 50);
+  walk(0, TWEET_PAGE_MAX, want, TWEET_PAGE_MAX + 50);
+}
+
+static void liked_by_me_from_loaded_likes_and_events(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(3, 2);
+  load_tweet(1, 2, T0 + 1);
+  load_tweet(2, 2, T0 + 2);
+  load_tweet(3, 2, T0 + 3);
+  load_like(1, 2);
+  load_like(3, 1);
+  model_load_end(m);
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_false(p.items[0].liked_by_me);
+  assert_true(p.items[1].liked_by_me);
+  assert_false(p.items[2].liked_by_me);
+  page_done(&p);
+  assert_true(feed(3, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_false(p.items[0].liked_by_me);
+  assert_false(p.items[1].liked_by_me);
+  assert_true(p.items[2].liked_by_me);
+  page_done(&p);
+
+  apply_like(1, 3, true);
+  apply_like(1, 2, false);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_true(p.items[0].liked_by_me);
+  assert_false(p.items[1].liked_by_me);
+  assert_false(p.items[2].liked_by_me);
+  page_done(&p);
+
+  /* The timeline: liked_by_me for its viewer, all false logged out. */
+  assert_true(timeline(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_true(p.items[0].liked_by_me);
+  assert_false(p.items[1].liked_by_me);
+  page_done(&p);
+  assert_true(timeline(3, NULL, 10, &p));
+  assert_true(p.items[2].liked_by_me);
+  assert_false(p.items[0].liked_by_me);
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  for (size_t i = 0; i < p.n; i++) {
+    assert_false(p.items[i].liked_by_me);
+  }
+  page_done(&p);
+  /* A viewer the model has never heard of likes nothing. */
+  assert_true(timeline(99, NULL, 10, &p));
+  for (size_t i = 0; i < p.n; i++) {
+    assert_false(p.items[i].liked_by_me);
+  }
+  page_done(&p);
+}
+
+static void author_names_are_the_current_ones(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
+  load_tweet(1, 2, T0 + 1);
+  load_tweet(2, 1, T0 + 2);
+  model_load_end(m);
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  assert_author(&p.items[0], "user1", "User 1");
+  assert_author(&p.items[1], "user2", "User 2");
+  page_done(&p);
+
+  user_name_t renamed = name_of(2);
+  snprintf(renamed.display_name, sizeof renamed.display_name,
+           "Zo\xc3\xab \xe2\x9c\xa8");
+  apply_user(&renamed);
+  tweet_t t3 = make_tweet(3, 2, T0 + 3);
+  t3.author = renamed; /* published after the rename */
+  apply_tweet("tweet.created", &t3);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  /* The rename shows on the old tweet (1) as on the new one. */
+  assert_author(&p.items[0], "user2", "Zo\xc3\xab \xe2\x9c\xa8");
+  assert_author(&p.items[1], "user1", "User 1");
+  assert_author(&p.items[2], "user2", "Zo\xc3\xab \xe2\x9c\xa8");
+  page_done(&p);
+
+  /* A second rename, of the username too; the timeline shows it. */
+  snprintf(renamed.username, sizeof renamed.username, "zoe");
+  snprintf(renamed.display_name, sizeof renamed.display_name, "Zoe");
+  apply_user(&renamed);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_author(&p.items[0], "zoe", "Zoe");
+  assert_author(&p.items[2], "zoe", "Zoe");
+  page_done(&p);
+}
+
+static void every_field_of_a_tweet_comes_through(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  tweet_t loaded = make_tweet(1, 2, T0 + 5);
+  snprintf(loaded.text, sizeof loaded.text,
+           "caf\xc3\xa9 \xf0\x9f\x90\xa6 \"quoted\" \\ <b>");
+  loaded.edited_at_ms = T0 + 99;
+  loaded.has_reply_to = true;
+  loaded.reply_to = tid(77);
+  loaded.reply_count = 12;
+  loaded.like_count = 345;
+  loaded.version = 9;
+  model_load_tweet(m, &loaded);
+  model_load_end(m);
+
+  tweet_t created = make_tweet(2, 2, T0 + 6);
+  memset(created.text, 'x', 100);
+  created.text[100] = '\0';
+  created.edited_at_ms = T0 + 7;
+  created.has_reply_to = true;
+  created.reply_to = tid(1);
+  created.reply_count = 3;
+  created.like_count = 4;
+  created.version = 5;
+  apply_tweet("tweet.created", &created);
+
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  assert_true(tweets_equal(&p.items[0], &created));
+  assert_true(tweets_equal(&p.items[1], &loaded));
+  page_done(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* timeline                                                            */
+/* ------------------------------------------------------------------ */
+
+static void timeline_is_everyone_newest_first(void **state) {
+  (void)state;
+  start(0, 0);
+  spec_t specs[N_MANY];
+  load_many(specs);
+  uint32_t want[N_MANY];
+  size_t n = reference(specs, N_MANY, NULL, 0, NULL, want);
+  assert_int_equal(n, N_MANY);
+  walk(0, 1, want, n);
+  walk(0, 6, want, n);
+  walk(0, N_MANY, want, n);
+  walk(0, TWEET_PAGE_MAX, want, n);
+  page_cursor_t c = cursor_at(13, specs[12].ts);
+  size_t k = reference(specs, N_MANY, NULL, 0, &c, want);
+  tweet_page_t p;
+  assert_true(timeline(0, &c, TWEET_PAGE_MAX, &p));
+  assert_ids(&p, want, k);
+  page_done(&p);
+}
+
+/* 20 tweets (n at T0 + n) by 2 and 3, in a model with ring 8. */
+static void load_twenty(void) {
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  for (uint32_t n = 20; n >= 1; n--) {
+    load_tweet(n, 2 + n % 2, T0 + n);
+  }
+  model_load_end(m);
+}
+
+static void timeline_answers_only_above_the_ring(void **state) {
+  (void)state;
+  start(0, 8);
+  load_twenty();
+  /* The ring holds 20..13. */
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 5, &p));
+  ASSERT_IDS(&p, 20, 19, 18, 17, 16);
+  assert_next_is_last(&p);
+  page_cursor_t next = p.next;
+  page_done(&p);
+  assert_true(timeline(0, &next, 1, &p));
+  ASSERT_IDS(&p, 15);
+  assert_next_is_last(&p);
+  page_done(&p);
+
+  /* Pages that reach below 13. */
+  assert_timeline_declined(NULL, 10);
+  assert_timeline_declined(NULL, TWEET_PAGE_MAX);
+  assert_timeline_declined(&next, 10);
+  page_cursor_t c = cursor_at(13, T0 + 13);
+  assert_timeline_declined(&c, 1);
+  c = cursor_at(10, T0 + 10);
+  assert_timeline_declined(&c, 1);
+  c = cursor_at(0, T0);
+  assert_timeline_declined(&c, 1);
+
+  /* The feed does not depend on the ring: all 20, to the end. */
+  assert_true(feed(1, NULL, TWEET_PAGE_MAX, &p));
+  assert_int_equal(p.n, 20);
+  assert_false(p.has_next);
+  page_done(&p);
+
+  /* New tweets push the ring on: 22..15 now. */
+  apply_created(21, 2, T0 + 21);
+  apply_created(22, 3, T0 + 22);
+  assert_true(timeline(0, NULL, 4, &p));
+  ASSERT_IDS(&p, 22, 21, 20, 19);
+  page_done(&p);
+  c = cursor_at(17, T0 + 17);
+  assert_timeline_declined(&c, 2);
+  assert_timeline_declined(NULL, 8);
+}
+
+static void timeline_of_a_ring_that_never_dropped_pages_to_the_end(
+    void **state) {
+  (void)state;
+  start(0, 8);
+  model_load_begin(m);
+  load_user(1);
+  for (uint32_t n = 1; n <= 5; n++) {
+    load_tweet(n, 1, T0 + n);
+  }
+  model_load_end(m);
+  const uint32_t want[] = {5, 4, 3, 2, 1};
+  walk(0, TWEET_PAGE_MAX, want, 5);
+  walk(0, 2, want, 5);
+  walk(0, 5, want, 5);
+  /* Three more fill it exactly: still complete. */
+  apply_created(6, 1, T0 + 6);
+  apply_created(7, 1, T0 + 7);
+  apply_created(8, 1, T0 + 8);
+  const uint32_t want8[] = {8, 7, 6, 5, 4, 3, 2, 1};
+  walk(0, 3, want8, 8);
+  walk(0, TWEET_PAGE_MAX, want8, 8);
+}
+
+static void timeline_declines_when_the_ring_lost_all_it_held(void **state) {
+  (void)state;
+  start(0, 8);
+  load_twenty();
+  for (uint32_t n = 20; n >= 13; n--) {
+    apply_deleted(n);
+  }
+  /* Tweets 12 and older exist but have left the ring: it cannot know the
+   * newest one. */
+  tweet_page_t p;
+  bool ok = timeline(0, NULL, 1, &p);
+  if (ok) {
+    /* Answering is only allowed when exact. */
+    ASSERT_IDS(&p, 12);
+  }
+  page_done(&p);
+  assert_timeline_declined(NULL, TWEET_PAGE_MAX);
+}
+
+/* ------------------------------------------------------------------ */
+/* truncated author lists                                              */
+/* ------------------------------------------------------------------ */
+
+/* per_author 4: user 2 has tweets 1..20 at T0 + 1000 + n (truncated:
+ * it holds the newest 4 to 8), user 3 tweets 31, 32 at T0 + 5000, 5001
+ * and 33, 34 at T0 + 500, 400 (complete).  1 follows 2 and 3; 5 follows
+ * 3. */
+static void load_truncated(void) {
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 5; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  load_follow(5, 3);
+  for (uint32_t n = 1; n <= 20; n++) {
+    load_tweet(n, 2, T0 + 1000 + n);
+  }
+  load_tweet(31, 3, T0 + 5000);
+  load_tweet(32, 3, T0 + 5001);
+  load_tweet(33, 3, T0 + 500);
+  load_tweet(34, 3, T0 + 400);
+  model_load_end(m);
+}
+
+static void truncated_author_answers_only_above_its_oldest_tweet(
+    void **state) {
+  (void)state;
+  start(4, 0);
+  load_truncated();
+  tweet_page_t p;
+  /* 1 follows 2 and 3; 2 is truncated below at least 13. */
+  assert_true(feed(1, NULL, 3, &p));
+  ASSERT_IDS(&p, 32, 31, 20);
+  assert_next_is_last(&p);
+  page_cursor_t next = p.next;
+  page_done(&p);
+  assert_true(feed(1, &next, 1, &p));
+  ASSERT_IDS(&p, 19);
+  assert_next_is_last(&p);
+  page_done(&p);
+
+  /* Pages that need tweets of 2 older than it holds (at most 8). */
+  assert_feed_declined(1, NULL, 11);
+  assert_feed_declined(1, NULL, TWEET_PAGE_MAX);
+  assert_feed_declined(1, &next, 20);
+  page_cursor_t c = cursor_at(12, T0 + 1012);
+  assert_feed_declined(1, &c, 1);
+  /* 33 and 34 (complete author 3) are older than what 2 holds: a page
+   * that would show them also needs 2's unknown tweets, even when the
+   * page is full and 34 is there to decide `next`. */
+  c = cursor_at(13, T0 + 1013);
+  assert_feed_declined(1, &c, 1);
+  assert_feed_declined(1, &c, 2);
+  c = cursor_at(1, T0 + 1001);
+  assert_feed_declined(1, &c, 1);
+  assert_feed_declined(1, &c, 5);
+
+  /* 5 follows only 3, whose list is complete: to the end. */
+  const uint32_t want[] = {32, 31, 33, 34};
+  walk(5, 1, want, 4);
+  walk(5, 3, want, 4);
+  walk(5, TWEET_PAGE_MAX, want, 4);
+
+  /* 2's own feed is its truncated list. */
+  assert_true(feed(2, NULL, 2, &p));
+  ASSERT_IDS(&p, 20, 19);
+  page_done(&p);
+  assert_feed_declined(2, NULL, TWEET_PAGE_MAX);
+}
+
+static void trimming_by_events_truncates_a_list(void **state) {
+  (void)state;
+  start(4, 0);
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_tweet(1, 2, T0 + 1);
+  load_tweet(2, 2, T0 + 2);
+  load_tweet(100, 3, T0 + 1);
+  model_load_end(m);
+
+  /* 2 has two tweets: complete. */
+  const uint32_t two[] = {2, 1};
+  walk(1, TWEET_PAGE_MAX, two, 2);
+
+  /* 3 gets two more (four in all, not over per_author): still
+   * complete. */
+  apply_created(101, 3, T0 + 2);
+  apply_created(102, 3, T0 + 3);
+  const uint32_t three[] = {102, 101, 100};
+  walk(3, TWEET_PAGE_MAX, three, 3);
+  walk(3, 1, three, 3);
+
+  /* 2 gets 20 more: the list must have dropped its oldest. */
+  for (uint32_t n = 3; n <= 22; n++) {
+    apply_created(n, 2, T0 + n);
+  }
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 3, &p));
+  ASSERT_IDS(&p, 22, 21, 20);
+  assert_next_is_last(&p);
+  page_done(&p);
+  assert_feed_declined(1, NULL, TWEET_PAGE_MAX);
+  page_cursor_t c = cursor_at(3, T0 + 3);
+  assert_feed_declined(1, &c, 1);
+}
+
+/* A tweet.created of an old tweet (e.g. replayed after the author posted
+ * many more) must not make a truncated list look complete down to it. */
+static void old_tweet_created_does_not_fill_a_truncated_gap(void **state) {
+  (void)state;
+  start(4, 4); /* a small ring too: it does not keep the old records */
+  load_truncated();
+  apply_created(5, 2, T0 + 1005);
+  apply_created(4, 2, T0 + 1004);
+  tweet_page_t p;
+  if (feed(2, NULL, 5, &p)) {
+    ASSERT_IDS(&p, 20, 19, 18, 17, 16);
+  }
+  page_done(&p);
+  page_cursor_t c = cursor_at(12, T0 + 1012);
+  if (feed(2, &c, 1, &p)) {
+    ASSERT_IDS(&p, 11);
+  }
+  page_done(&p);
+  assert_feed_declined(2, NULL, TWEET_PAGE_MAX);
+
+  /* The same through a load: the author posts 30 tweets while the
+   * database is read; the snapshot has all of them. */
+  model_load_begin(m);
+  for (uint32_t n = 101; n <= 130; n++) {
+    apply_created(n, 4, T0 + n);
+  }
+  load_user(4);
+  for (uint32_t n = 101; n <= 130; n++) {
+    load_tweet(n, 4, T0 + n);
+  }
+  model_load_end(m);
+  for (size_t limit = 1; limit <= 12; limit++) {
+    bool ok = feed(4, NULL, limit, &p);
+    if (ok) {
+      for (size_t i = 0; i < p.n; i++) {
+        assert_int_equal(num_of(&p.items[i].id), 130 - i);
+      }
+      assert_int_equal(p.n, limit);
+    }
+    page_done(&p);
+  }
+  assert_feed_declined(4, NULL, TWEET_PAGE_MAX);
+}
+
+static void truncated_list_that_lost_all_it_held_declines(void **state) {
+  (void)state;
+  start(4, 0);
+  load_truncated();
+  for (uint32_t n = 20; n >= 13; n--) {
+    apply_deleted(n);
+  }
+  /* 2's newest tweet is now 12 or older, which the model never held. */
+  tweet_page_t p;
+  bool ok = feed(2, NULL, 1, &p);
+  if (ok) {
+    ASSERT_IDS(&p, 12);
+  }
+  page_done(&p);
+  assert_feed_declined(2, NULL, TWEET_PAGE_MAX);
+  assert_feed_declined(1, NULL, TWEET_PAGE_MAX);
+  /* The feed of 1 starts with 3's two newer tweets: answering that
+   * page is allowed (not required), and then it must be exact. */
+  if (feed(1, NULL, 1, &p)) {
+    ASSERT_IDS(&p, 32);
+    assert_next_is_last(&p);
+  }
+  page_done(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* events                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Users 1..3; 1 follows 2; tweets 1 (by 2) and 2 (by 3). */
+static void load_small(void) {
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_tweet(1, 2, T0 + 10);
+  load_tweet(2, 3, T0 + 20);
+  model_load_end(m);
+}
+
+static void created_event_shows_in_feeds_of_followers_and_timeline(
+    void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  apply_created(3, 2, T0 + 30);
+  apply_created(4, 3, T0 + 40);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 1);
+  assert_author(&p.items[0], "user2", "User 2");
+  assert_string_equal(p.items[0].text, "tweet 3");
+  page_done(&p);
+  assert_true(feed(2, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 1);
+  page_done(&p);
+  assert_true(feed(3, NULL, 10, &p));
+  ASSERT_IDS(&p, 4, 2);
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 4, 3, 2, 1);
+  page_done(&p);
+
+  /* An event for an older tweet lands in its place in the order. */
+  apply_created(5, 2, T0 + 15);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 5, 1);
+  page_done(&p);
+}
+
+static void updated_event_replaces_only_with_a_newer_version(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
+  tweet_t t = make_tweet(1, 2, T0 + 10);
+  t.version = 2;
+  t.like_count = 1;
+  snprintf(t.text, sizeof t.text, "two");
+  model_load_tweet(m, &t);
+  model_load_end(m);
+
+  t.version = 3;
+  t.like_count = 5;
+  t.reply_count = 2;
+  t.edited_at_ms = T0 + 11;
+  snprintf(t.text, sizeof t.text, "three");
+  apply_tweet("tweet.updated", &t);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_string_equal(p.items[0].text, "three");
+  assert_int_equal(p.items[0].version, 3);
+  assert_int_equal(p.items[0].like_count, 5);
+  assert_int_equal(p.items[0].reply_count, 2);
+  assert_true(p.items[0].edited_at_ms == T0 + 11);
+  page_done(&p);
+
+  /* Older versions are ignored, by tweet.updated and tweet.created. */
+  tweet_t old = t;
+  old.version = 1;
+  old.like_count = 0;
+  old.reply_count = 0;
+  old.edited_at_ms = 0;
+  snprintf(old.text, sizeof old.text, "one");
+  apply_tweet("tweet.updated", &old);
+  apply_tweet("tweet.created", &old);
+  old.version = 2;
+  apply_tweet("tweet.updated", &old);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_string_equal(p.items[0].text, "three");
+  assert_int_equal(p.items[0].version, 3);
+  assert_int_equal(p.items[0].like_count, 5);
+  assert_int_equal(p.items[0].reply_count, 2);
+  page_done(&p);
+
+  /* A much newer version still applies. */
+  t.version = 40;
+  t.like_count = 0;
+  snprintf(t.text, sizeof t.text, "forty");
+  apply_tweet("tweet.updated", &t);
+  assert_true(timeline(0, NULL, 10, &p));
+  assert_string_equal(p.items[0].text, "forty");
+  assert_int_equal(p.items[0].like_count, 0);
+  page_done(&p);
+}
+
+static void updated_event_of_an_unknown_tweet_creates_nothing(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  tweet_t t = make_tweet(9, 2, T0 + 90);
+  t.version = 2;
+  apply_tweet("tweet.updated", &t);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  page_done(&p);
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_int_equal(st.tweets, 2);
+}
+
+static void deleted_event_removes_a_tweet_for_good(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  apply_created(3, 2, T0 + 30);
+  apply_deleted(1);
+  apply_deleted(3);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  assert_false(p.has_next);
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2);
+  page_done(&p);
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_int_equal(st.tweets, 1);
+
+  /* Late or replayed events for them do not bring them back. */
+  tweet_t t = make_tweet(1, 2, T0 + 10);
+  apply_tweet("tweet.created", &t);
+  t.version = 7;
+  apply_tweet("tweet.updated", &t);
+  apply_tweet("tweet.created", &t);
+  apply_created(3, 2, T0 + 30);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2);
+  page_done(&p);
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+
+  /* Deleting what is not there is harmless. */
+  apply_deleted(555);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2);
+  page_done(&p);
+}
+
+static void follow_events_change_the_feed(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  tweet_page_t p;
+  apply_follow(1, 3, true);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  page_done(&p);
+  apply_follow(1, 2, false);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 2);
+  page_done(&p);
+  apply_follow(1, 3, false);
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+  /* Unfollowing someone not followed changes nothing. */
+  apply_follow(1, 2, false);
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+  /* A follow by someone else does not touch 1's feed; new tweets of a
+   * followee show up. */
+  apply_follow(2, 3, true);
+  apply_follow(1, 2, true);
+  apply_created(3, 2, T0 + 30);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 1);
+  page_done(&p);
+  assert_true(feed(2, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  page_done(&p);
+}
+
+static void like_events_change_liked_by_me(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  tweet_page_t p;
+  apply_like(1, 1, true);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_true(p.items[0].liked_by_me);
+  page_done(&p);
+  assert_true(feed(2, NULL, 10, &p));
+  assert_false(p.items[0].liked_by_me);
+  page_done(&p);
+  apply_like(1, 1, false);
+  assert_true(feed(1, NULL, 10, &p));
+  assert_false(p.items[0].liked_by_me);
+  page_done(&p);
+  /* Liking a new tweet, and one the model does not hold. */
+  apply_created(3, 2, T0 + 30);
+  apply_like(1, 3, true);
+  apply_like(1, 999, true);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 1);
+  assert_true(p.items[0].liked_by_me);
+  assert_false(p.items[1].liked_by_me);
+  page_done(&p);
+}
+
+/* A copy of doc with the value of key `victim` replaced by one of
+ * another type. */
+static void mutate(const bson_t *doc, const char *victim, bson_t *out) {
+  bson_init(out);
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  while (bson_iter_next(&it)) {
+    const char *k = bson_iter_key(&it);
+    if (strcmp(k, victim) != 0) {
+      assert_true(bson_append_iter(out, k, -1, &it));
+    } else if (BSON_ITER_HOLDS_UTF8(&it)) {
+      BSON_APPEND_INT32(out, k, 7);
+    } else {
+      BSON_APPEND_UTF8(out, k, "x");
+    }
+  }
+}
+
+/* Whether the value at it is, or (a document) contains, one of ids or
+ * the time ts. */
+static bool holds_essential(bson_iter_t *it, const bson_oid_t *ids,
+                            size_t n_ids, int64_t ts, bool bools) {
+  if (BSON_ITER_HOLDS_OID(it)) {
+    for (size_t i = 0; i < n_ids; i++) {
+      if (bson_oid_equal(bson_iter_oid(it), &ids[i])) {
+        return true;
+      }
+    }
+    return false;
+  }
+  if (BSON_ITER_HOLDS_DATE_TIME(it)) {
+    return ts && bson_iter_date_time(it) == ts;
+  }
+  if (BSON_ITER_HOLDS_INT64(it)) {
+    return ts && bson_iter_int64(it) == ts;
+  }
+  if (BSON_ITER_HOLDS_BOOL(it)) {
+    return bools;
+  }
+  if (BSON_ITER_HOLDS_DOCUMENT(it)) {
+    bson_iter_t child;
+    if (bson_iter_recurse(it, &child)) {
+      while (bson_iter_next(&child)) {
+        if (holds_essential(&child, ids, n_ids, ts, bools)) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+/* Applies payload with the value of its key number `index` of the
+ * wrong type; when that key holds an essential value (see
+ * holds_essential) the event must change nothing. */
+static void apply_mutant(const char *type, const bson_t *payload,
+                         uint32_t index, const bson_oid_t *ids, size_t n_ids,
+                         int64_t ts, bool bools) {
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, payload));
+  for (uint32_t i = 0; i <= index; i++) {
+    assert_true(bson_iter_next(&it));
+  }
+  bool essential = holds_essential(&it, ids, n_ids, ts, bools);
+  bson_t bad;
+  mutate(payload, bson_iter_key(&it), &bad);
+  snapshot_t before, after;
+  take(&before);
+  model_apply(m, type, &bad);
+  take(&after);
+  if (essential) {
+    char what[128];
+    snprintf(what, sizeof what, "%s with a bad \"%s\"", type,
+             bson_iter_key(&it));
+    assert_same_snapshot(&before, &after, what);
+  }
+  drop(&before);
+  drop(&after);
+  bson_destroy(&bad);
+}
+
+static void apply_mutants(const char *type, const bson_t *payload,
+                          const bson_oid_t *ids, size_t n_ids, int64_t ts,
+                          bool bools) {
+  uint32_t n = bson_count_keys(payload);
+  assert_true(n > 0);
+  for (uint32_t i = 0; i < n; i++) {
+    apply_mutant(type, payload, i, ids, n_ids, ts, bools);
+  }
+}
+
+static void unknown_and_malformed_events_are_ignored(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  apply_like(1, 1, true);
+  snapshot_t base, now;
+  take(&base);
+  assert_true(base.feed_ok && base.timeline_ok);
+
+  tweet_t t = make_tweet(10, 2, T0 + 100);
+  bson_t tweet_p = BSON_INITIALIZER;
+  model_payload_tweet(&tweet_p, &t);
+  bson_oid_t user2 = uid(2), user1 = uid(1), tweet1 = tid(1);
+  bson_t follow_p = BSON_INITIALIZER;
+  model_payload_follow(&follow_p, &user1, &user2, false);
+  bson_t like_p = BSON_INITIALIZER;
+  model_payload_like(&like_p, &user1, &tweet1, false);
+  bson_t deleted_p = BSON_INITIALIZER;
+  model_payload_tweet_deleted(&deleted_p, &tweet1);
+  user_name_t renamed = name_of(2);
+  snprintf(renamed.display_name, sizeof renamed.display_name, "Other");
+  bson_t user_p = BSON_INITIALIZER;
+  model_payload_user(&user_p, &renamed);
+  bson_t empty = BSON_INITIALIZER;
+
+  /* Unknown types, with payloads that would mean something. */
+  model_apply(m, "tweet.exploded", &tweet_p);
+  model_apply(m, "", &tweet_p);
+  model_apply(m, "tweet", &deleted_p);
+  model_apply(m, "follows", &follow_p);
+  take(&now);
+  assert_same_snapshot(&base, &now, "an unknown type");
+  drop(&now);
+
+  /* Empty payloads. */
+  const char *types[] = {"tweet.created", "tweet.updated", "tweet.deleted",
+                         "follow",        "like",          "user.updated"};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    model_apply(m, types[i], &empty);
+  }
+  model_apply(m, "session.ended", &empty);
+  take(&now);
+  assert_same_snapshot(&base, &now, "an empty payload");
+  drop(&now);
+
+  /* A payload of another type. */
+  model_apply(m, "tweet.created", &follow_p);
+  model_apply(m, "tweet.created", &like_p);
+  model_apply(m, "tweet.deleted", &user_p);
+  model_apply(m, "follow", &tweet_p);
+  model_apply(m, "like", &deleted_p);
+  model_apply(m, "user.updated", &deleted_p);
+  take(&now);
+  assert_same_snapshot(&base, &now, "a payload of another type");
+  drop(&now);
+
+  /* One field of the wrong type.  Each tweet.created mutant is of a
+   * tweet of its own, so that one applied leniently cannot hide the
+   * next; a tweet.updated of tweet 1 must not apply without its id. */
+  uint32_t n_keys = bson_count_keys(&tweet_p);
+  assert_true(n_keys > 0);
+  for (uint32_t i = 0; i < n_keys; i++) {
+    tweet_t ti = make_tweet(200 + i, 2, T0 + 100 + i);
+    bson_t pi = BSON_INITIALIZER;
+    model_payload_tweet(&pi, &ti);
+    const bson_oid_t ids[] = {ti.id, user2};
+    apply_mutant("tweet.created", &pi, i, ids, 2, ti.created_at_ms, false);
+    bson_destroy(&pi);
+
+    tweet_t ui = make_tweet(1, 2, T0 + 10);
+    ui.version = 2 + i;
+    snprintf(ui.text, sizeof ui.text, "mutant %u", (unsigned)i);
+    bson_init(&pi);
+    model_payload_tweet(&pi, &ui);
+    apply_mutant("tweet.updated", &pi, i, &tweet1, 1, 0, false);
+    bson_destroy(&pi);
+  }
+  const bson_oid_t follow_ids[] = {user1, user2};
+  apply_mutants("follow", &follow_p, follow_ids, 2, 0, true);
+  const bson_oid_t like_ids[] = {user1, tweet1};
+  apply_mutants("like", &like_p, like_ids, 2, 0, true);
+  apply_mutants("tweet.deleted", &deleted_p, &tweet1, 1, 0, false);
+  apply_mutants("user.updated", &user_p, &user2, 1, 0, false);
+  char sid[MODEL_SESSION_ID_LEN + 1];
+  session_id(1, sid);
+  bson_t session_p = BSON_INITIALIZER;
+  model_payload_session_ended(&session_p, sid);
+  apply_mutants("session.ended", &session_p, NULL, 0, 0, false);
+
+  /* The model still works. */
+  user_name_t two = name_of(2);
+  apply_user(&two);
+  apply_created(11, 2, T0 + 10000);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 1, &p));
+  ASSERT_IDS(&p, 11);
+  page_done(&p);
+
+  bson_destroy(&tweet_p);
+  bson_destroy(&follow_p);
+  bson_destroy(&like_p);
+  bson_destroy(&deleted_p);
+  bson_destroy(&user_p);
+  bson_destroy(&session_p);
+  bson_destroy(&empty);
+  drop(&base);
+}
+
+static void payloads_are_documents_of_their_fields(void **state) {
+  (void)state;
+  /* Each payload function appends something to out, and keeps what out
+   * already held. */
+  tweet_t t = make_tweet(1, 2, T0);
+  bson_oid_t a = uid(1), b = uid(2), id = tid(1);
+  user_name_t u = name_of(1);
+  char sid[MODEL_SESSION_ID_LEN + 1];
+  session_id(3, sid);
+  for (int kind = 0; kind < 6; kind++) {
+    bson_t out = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&out, "zz_before", "kept");
+    switch (kind) {
+    case 0: model_payload_tweet(&out, &t); break;
+    case 1: model_payload_tweet_deleted(&out, &id); break;
+    case 2: model_payload_follow(&out, &a, &b, true); break;
+    case 3: model_payload_like(&out, &a, &id, false); break;
+    case 4: model_payload_user(&out, &u); break;
+    default: model_payload_session_ended(&out, sid); break;
+    }
+    assert_true(bson_count_keys(&out) > 1);
+    bson_iter_t it;
+    assert_true(bson_iter_init_find(&it, &out, "zz_before"));
+    assert_string_equal(bson_iter_utf8(&it, NULL), "kept");
+    bson_destroy(&out);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* events during a load                                                */
+/* ------------------------------------------------------------------ */
+
+static void events_during_a_load_are_replayed_over_the_snapshot(
+    void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  /* Events that commit while the database is being read. */
+  apply_created(1, 2, T0 + 10);          /* not in the snapshot */
+  tweet_t two = make_tweet(2, 2, T0 + 20);
+  two.version = 2;
+  snprintf(two.text, sizeof two.text, "new");
+  apply_tweet("tweet.updated", &two);    /* snapshot has version 1 */
+  tweet_t three = make_tweet(3, 2, T0 + 30);
+  three.version = 2;
+  snprintf(three.text, sizeof three.text, "older event");
+  apply_tweet("tweet.updated", &three);  /* snapshot has version 3 */
+  apply_deleted(4);                      /* snapshot still has it */
+  apply_follow(1, 3, false);             /* snapshot still has it */
+  apply_follow(1, 4, true);              /* snapshot does not */
+  apply_like(1, 5, false);               /* snapshot still has it */
+  apply_like(1, 6, true);                /* snapshot does not */
+  user_name_t renamed = name_of(2);
+  snprintf(renamed.display_name, sizeof renamed.display_name, "Renamed");
+  apply_created(7, 2, T0 + 70);          /* snapshot has it too */
+  apply_user(&renamed);                  /* snapshot has the old name */
+  assert_false(model_ready(m));
+  assert_feed_declined(1, NULL, 10);
+
+  for (uint32_t u = 1; u <= 4; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  two.version = 1;
+  snprintf(two.text, sizeof two.text, "old");
+  model_load_tweet(m, &two);
+  three.version = 3;
+  snprintf(three.text, sizeof three.text, "snapshot");
+  model_load_tweet(m, &three);
+  load_tweet(4, 2, T0 + 40);
+  load_tweet(5, 2, T0 + 50);
+  load_tweet(6, 2, T0 + 60);
+  load_tweet(7, 2, T0 + 70);
+  load_tweet(8, 3, T0 + 80);
+  load_tweet(9, 4, T0 + 90);
+  load_like(1, 5);
+  model_load_end(m);
+  assert_true(model_ready(m));
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 20, &p));
+  /* 8 (by 3, unfollowed) is out, 9 (by 4, followed) in, 4 deleted. */
+  ASSERT_IDS(&p, 9, 7, 6, 5, 3, 2, 1);
+  assert_string_equal(find_item(&p, 2)->text, "new");
+  assert_int_equal(find_item(&p, 2)->version, 2);
+  assert_string_equal(find_item(&p, 3)->text, "snapshot");
+  assert_int_equal(find_item(&p, 3)->version, 3);
+  assert_false(find_item(&p, 5)->liked_by_me);
+  assert_true(find_item(&p, 6)->liked_by_me);
+  assert_author(find_item(&p, 1), "user2", "Renamed");
+  assert_author(find_item(&p, 5), "user2", "Renamed");
+  page_done(&p);
+  assert_true(timeline(0, NULL, 20, &p));
+  ASSERT_IDS(&p, 9, 8, 7, 6, 5, 3, 2, 1);
+  page_done(&p);
+
+  /* The deleted tweet stays deleted for events after the load too. */
+  apply_created(4, 2, T0 + 40);
+  assert_true(timeline(0, NULL, 20, &p));
+  assert_null(find_item(&p, 4));
+  page_done(&p);
+}
+
+static void created_then_deleted_during_a_load(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  apply_created(1, 1, T0 + 10);
+  apply_created(2, 1, T0 + 20);
+  apply_deleted(1);
+  load_user(1);
+  load_tweet(2, 1, T0 + 20); /* the snapshot was read in between */
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2);
+  page_done(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* idempotence                                                         */
+/* ------------------------------------------------------------------ */
+
+static void applying_an_event_twice_changes_nothing_more(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  snapshot_t once, twice;
+  tweet_t t3 = make_tweet(3, 2, T0 + 30);
+  tweet_t t1 = make_tweet(1, 2, T0 + 10);
+  t1.version = 2;
+  t1.like_count = 1;
+  snprintf(t1.text, sizeof t1.text, "edited");
+  user_name_t renamed = name_of(3);
+  snprintf(renamed.username, sizeof renamed.username, "three");
+
+  for (int step = 0; step < 9; step++) {
+    for (int k = 0; k < 2; k++) {
+      switch (step) {
+      case 0: apply_tweet("tweet.created", &t3); break;
+      case 1: apply_tweet("tweet.updated", &t1); break;
+      case 2: apply_like(1, 1, true); break;
+      case 3: apply_follow(1, 3, true); break;
+      case 4: apply_user(&renamed); break;
+      case 5: apply_like(1, 1, false); break;
+      case 6: apply_follow(1, 3, false); break;
+      case 7: apply_deleted(3); break;
+      default: apply_created(4, 1, T0 + 40); break;
+      }
+      take(k == 0 ? &once : &twice);
+    }
+    char what[64];
+    snprintf(what, sizeof what, "the second application of step %d", step);
+    assert_same_snapshot(&once, &twice, what);
+    drop(&once);
+    drop(&twice);
+  }
+
+  /* And the end state is the expected one. */
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 4, 1);
+  assert_string_equal(p.items[1].text, "edited");
+  assert_false(p.items[1].liked_by_me);
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 4, 2, 1);
+  assert_author(&p.items[1], "three", "User 3");
+  page_done(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* sessions                                                            */
+/* ------------------------------------------------------------------ */
+
+static void session_cache_basics(void) {
+  char s1[MODEL_SESSION_ID_LEN + 1], s2[MODEL_SESSION_ID_LEN + 1];
+  session_id(1, s1);
+  session_id(2, s2);
+  bson_oid_t u1 = uid(1), u2 = uid(2), got;
+
+  assert_false(model_session_get(m, s1, T0, &got));
+  model_session_put(m, s1, &u1, T0 + 1000, model_session_epoch(m));
+  model_session_put(m, s2, &u2, T0 + 2000, model_session_epoch(m));
+  memset(&got, 0, sizeof got);
+  assert_true(model_session_get(m, s1, T0, &got));
+  assert_true(bson_oid_equal(&got, &u1));
+  assert_true(model_session_get(m, s2, T0 + 1500, &got));
+  assert_true(bson_oid_equal(&got, &u2));
+
+  /* Expiry: a hit until the instant it expires. */
+  assert_true(model_session_get(m, s1, T0 + 999, &got));
+  assert_false(model_session_get(m, s1, T0 + 1000, &got));
+  assert_false(model_session_get(m, s1, T0 + 5000, &got));
+
+  /* session.ended evicts that session only. */
+  model_session_put(m, s1, &u1, T0 + 1000, model_session_epoch(m));
+  apply_session_ended(s1);
+  assert_false(model_session_get(m, s1, T0, &got));
+  assert_true(model_session_get(m, s2, T0, &got));
+  assert_true(bson_oid_equal(&got, &u2));
+}
+
+static void sessions_work_before_any_load(void **state) {
+  (void)state;
+  start(0, 0);
+  session_cache_basics();
+}
+
+static void sessions_work_during_a_load(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  session_cache_basics();
+  model_load_end(m);
+}
+
+static void sessions_work_when_ready(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  session_cache_basics();
+}
+
+static void unknown_session_misses(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  char s1[MODEL_SESSION_ID_LEN + 1], s2[MODEL_SESSION_ID_LEN + 1];
+  session_id(1, s1);
+  session_id(2, s2);
+  bson_oid_t u1 = uid(1), got;
+  assert_false(model_session_get(m, s1, T0, &got));
+  model_session_put(m, s1, &u1, T0 + 1000, model_session_epoch(m));
+  assert_false(model_session_get(m, s2, T0, &got));
+  /* A session.ended for a session that is not cached is harmless. */
+  apply_session_ended(s2);
+  assert_true(model_session_get(m, s1, T0, &got));
+}
+
+static void put_with_an_epoch_older_than_an_end_is_ignored(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  char s1[MODEL_SESSION_ID_LEN + 1], s9[MODEL_SESSION_ID_LEN + 1];
+  session_id(1, s1);
+  session_id(9, s9);
+  bson_oid_t u1 = uid(1), got;
+
+  /* The lookup raced the logout of that very session. */
+  uint64_t epoch = model_session_epoch(m);
+  apply_session_ended(s1);
+  model_session_put(m, s1, &u1, T0 + 1000, epoch);
+  assert_false(model_session_get(m, s1, T0, &got));
+
+  /* Of any session. */
+  epoch = model_session_epoch(m);
+  apply_session_ended(s9);
+  model_session_put(m, s1, &u1, T0 + 1000, epoch);
+  assert_false(model_session_get(m, s1, T0, &got));
+
+  /* An epoch taken after the end: cached. */
+  epoch = model_session_epoch(m);
+  model_session_put(m, s1, &u1, T0 + 1000, epoch);
+  assert_true(model_session_get(m, s1, T0, &got));
+  assert_true(bson_oid_equal(&got, &u1));
+
+  /* The same within a load (model not ready). */
+  model_load_begin(m);
+  epoch = model_session_epoch(m);
+  apply_session_ended(s1);
+  char s7[MODEL_SESSION_ID_LEN + 1];
+  session_id(7, s7);
+  model_session_put(m, s7, &u1, T0 + 1000, epoch);
+  assert_false(model_session_get(m, s7, T0, &got));
+  assert_false(model_session_get(m, s1, T0, &got));
+  model_load_end(m);
+}
+
+static void session_count_in_stats(void **state) {
+  (void)state;
+  start(0, 0);
+  char s1[MODEL_SESSION_ID_LEN + 1];
+  session_id(1, s1);
+  bson_oid_t u1 = uid(1);
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_int_equal(st.sessions, 0);
+  model_session_put(m, s1, &u1, T0 + 1000, model_session_epoch(m));
+  model_get_stats(m, &st);
+  assert_int_equal(st.sessions, 1);
+  /* Putting the same session again does not count it twice. */
+  model_session_put(m, s1, &u1, T0 + 1000, model_session_epoch(m));
+  model_get_stats(m, &st);
+  assert_int_equal(st.sessions, 1);
+  apply_session_ended(s1);
+  model_get_stats(m, &st);
+  assert_int_equal(st.sessions, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* limits                                                              */
+/* ------------------------------------------------------------------ */
+
+static void feed_of_more_than_the_followee_limit_declines(void **state) {
+  (void)state;
+  start(0, 0);
+  /* 1 follows 2 .. FOLLOWS_FEED_MAX + 1: exactly the limit. */
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= FOLLOWS_FEED_MAX + 3; u++) {
+    load_user(u);
+  }
+  for (uint32_t u = 2; u <= FOLLOWS_FEED_MAX + 1; u++) {
+    load_follow(1, u);
+  }
+  load_tweet(1, 2, T0 + 1);
+  load_tweet(2, FOLLOWS_FEED_MAX + 1, T0 + 2);
+  load_tweet(3, FOLLOWS_FEED_MAX + 2, T0 + 3);
+  model_load_end(m);
+
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  page_done(&p);
+
+  apply_follow(1, FOLLOWS_FEED_MAX + 2, true);
+  assert_feed_declined(1, NULL, 10);
+  /* Others' feeds are unaffected. */
+  assert_true(feed(2, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  page_done(&p);
+  apply_follow(1, FOLLOWS_FEED_MAX + 3, true);
+  assert_feed_declined(1, NULL, 10);
+  apply_follow(1, FOLLOWS_FEED_MAX + 3, false);
+  apply_follow(1, 3, false);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  page_done(&p);
+
+  /* Loaded over the limit. */
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= FOLLOWS_FEED_MAX + 2; u++) {
+    load_user(u);
+  }
+  for (uint32_t u = 2; u <= FOLLOWS_FEED_MAX + 2; u++) {
+    load_follow(1, u);
+  }
+  load_tweet(1, 2, T0 + 1);
+  model_load_end(m);
+  assert_feed_declined(1, NULL, 10);
+  assert_true(timeline(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  page_done(&p);
+}
+
+static void pages_with_an_author_of_no_known_name_decline(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
+  load_follow(1, 9);
+  tweet_t t = make_tweet(1, 9, T0 + 10);
+  memset(t.author.username, 0, sizeof t.author.username);
+  memset(t.author.display_name, 0, sizeof t.author.display_name);
+  model_load_tweet(m, &t);
+  load_tweet(2, 2, T0 + 20);
+  model_load_end(m);
+
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+  page_cursor_t c = cursor_at(2, T0 + 20);
+  assert_feed_declined(1, &c, 10);
+  /* 2's feed does not contain it. */
+  tweet_page_t p;
+  assert_true(feed(2, NULL, 10, &p));
+  ASSERT_IDS(&p, 2);
+  page_done(&p);
+
+  /* A tweet.created of 9 carries its names. */
+  apply_created(3, 9, T0 + 30);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_author(&p.items[0], "user9", "User 9");
+  assert_author(&p.items[2], "user9", "User 9");
+  page_done(&p);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  page_done(&p);
+}
+
+static void user_event_names_an_unknown_author(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_follow(1, 8);
+  tweet_t t = make_tweet(1, 8, T0 + 10);
+  memset(t.author.username, 0, sizeof t.author.username);
+  memset(t.author.display_name, 0, sizeof t.author.display_name);
+  model_load_tweet(m, &t);
+  model_load_end(m);
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+
+  user_name_t u = name_of(8);
+  apply_user(&u);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_author(&p.items[0], "user8", "User 8");
+  page_done(&p);
+}
+
+/* tweets_scan fills author.username from the tweet document (the name
+ * at creation time) and no display name: model_load_tweet must not take
+ * names from it (model.h: "names are not" used). */
+static void load_tweet_does_not_name_its_author(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_follow(1, 9);
+  tweet_t t = make_tweet(1, 9, T0 + 10);
+  t.author.display_name[0] = '\0';
+  model_load_tweet(m, &t);
+  model_load_end(m);
+  /* 9 has no name from model_load_user nor from an event. */
+  assert_feed_declined(1, NULL, 10);
+  assert_timeline_declined(NULL, 10);
+}
+
+/* A user who registered after the loader read the users (so with no
+ * model_load_user) and tweeted while the load ran: the queued
+ * tweet.created carries the current names, which must be the ones
+ * shown, not what the tweet document had. */
+static void queued_created_event_names_an_author_unknown_to_the_load(
+    void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  apply_created(1, 9, T0 + 10); /* names "user9", "User 9" */
+  load_user(1);
+  load_follow(1, 9);
+  tweet_t t = make_tweet(1, 9, T0 + 10);
+  t.author.display_name[0] = '\0';
+  model_load_tweet(m, &t);
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_author(&p.items[0], "user9", "User 9");
+  page_done(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* statistics                                                          */
+/* ------------------------------------------------------------------ */
+
+static void stats_follow_what_happens(void **state) {
+  (void)state;
+  start(0, 4);
+  model_stats_t st, prev;
+  model_get_stats(m, &st);
+  assert_false(st.ready);
+  assert_int_equal(st.loads, 0);
+  assert_int_equal(st.tweets, 0);
+  assert_int_equal(st.users, 0);
+
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  for (uint32_t n = 1; n <= 5; n++) {
+    load_tweet(n, 2 + n % 2, T0 + n);
+  }
+  model_load_end(m);
+  model_get_stats(m, &st);
+  assert_true(st.ready);
+  assert_int_equal(st.loads, 1);
+  assert_int_equal(st.tweets, 5);
+  assert_int_equal(st.users, 3);
+
+  prev = st;
+  apply_created(6, 2, T0 + 6);
+  model_get_stats(m, &st);
+  assert_true(st.applied > prev.applied);
+  assert_int_equal(st.tweets, 6);
+  prev = st;
+  apply_deleted(6);
+  model_get_stats(m, &st);
+  assert_true(st.applied > prev.applied);
+  assert_int_equal(st.tweets, 5);
+
+  tweet_page_t p;
+  prev = st;
+  assert_true(feed(1, NULL, 10, &p));
+  page_done(&p);
+  model_get_stats(m, &st);
+  assert_int_equal(st.answered, prev.answered + 1);
+  assert_int_equal(st.declined, prev.declined);
+  prev = st;
+  assert_true(timeline(0, NULL, 1, &p)); /* 5; then 4, the ring holds 3 */
+  page_done(&p);
+  model_get_stats(m, &st);
+  assert_int_equal(st.answered, prev.answered + 1);
+
+  /* The ring (4) holds 5..2: the whole timeline cannot be answered. */
+  prev = st;
+  assert_timeline_declined(NULL, TWEET_PAGE_MAX);
+  model_get_stats(m, &st);
+  assert_int_equal(st.declined, prev.declined + 1);
+  assert_int_equal(st.answered, prev.answered);
+
+  /* A new user, named by an event. */
+  user_name_t u = name_of(4);
+  apply_user(&u);
+  model_get_stats(m, &st);
+  assert_int_equal(st.users, 4);
+
+  model_load_begin(m);
+  load_user(1);
+  model_load_end(m);
+  model_get_stats(m, &st);
+  assert_int_equal(st.loads, 2);
+  assert_int_equal(st.tweets, 0);
+  assert_int_equal(st.users, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* concurrency                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct reader {
+  pthread_t thread;
+  atomic_int pages;
+  int bad;
+} reader_t;
+
+static atomic_bool readers_stop;
+
+static bool newer(const tweet_t *a, const tweet_t *b) {
+  return a->created_at_ms > b->created_at_ms ||
+         (a->created_at_ms == b->created_at_ms &&
+          bson_oid_compare(&a->id, &b->id) > 0);
+}
+
+static void *reader_main(void *arg) {
+  reader_t *r = arg;
+  bson_oid_t v = uid(1);
+  while (!atomic_load(&readers_stop)) {
+    tweet_page_t p;
+    memset(&p, 0, sizeof p);
+    bool ok = atomic_load(&r->pages) % 2
+                  ? model_feed(m, &v, NULL, 50, &p)
+                  : model_timeline(m, &v, NULL, 50, &p);
+    if (ok) {
+      for (size_t i = 0; i < p.n; i++) {
+        if (!p.items[i].author.username[0] ||
+            (i > 0 && !newer(&p.items[i - 1], &p.items[i]))) {
+          r->bad++;
+        }
+      }
+      if (p.has_next && (p.n == 0 || p.next.ts_ms !=
+                                         p.items[p.n - 1].created_at_ms)) {
+        r->bad++;
+      }
+    } else if (p.n != 0) {
+      r->bad++;
+    }
+    tweet_page_destroy(&p);
+    atomic_fetch_add(&r->pages, 1);
+    /* Leave the writer room: a reader-preferring lock would otherwise
+     * let spinning readers hold it off for minutes. */
+    nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+  }
+  return NULL;
+}
+
+static void readers_see_ordered_pages_while_events_apply(void **state) {
+  (void)state;
+  start(8, 32);
+  load_small();
+  atomic_store(&readers_stop, false);
+  reader_t readers[3];
+  for (size_t i = 0; i < 3; i++) {
+    atomic_init(&readers[i].pages, 0);
+    readers[i].bad = 0;
+  }
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(
+        pthread_create(&readers[i].thread, NULL, reader_main, &readers[i]),
+        0);
+  }
+  /* Start writing once every reader is reading. */
+  for (size_t i = 0; i < 3; i++) {
+    while (atomic_load(&readers[i].pages) == 0) {
+      nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
+    }
+  }
+  char sid[MODEL_SESSION_ID_LEN + 1];
+  session_id(1, sid);
+  bson_oid_t u1 = uid(1), got;
+  for (uint32_t n = 100; n < 2100; n++) {
+    apply_created(n, 2 + n % 2, T0 + n);
+    if (n % 3 == 0) {
+      apply_deleted(n - 50);
+    }
+    if (n % 7 == 0) {
+      apply_follow(1, 3, n % 2 == 0);
+      apply_like(1, n - 1, true);
+    }
+    if (n % 101 == 0) {
+      user_name_t u = name_of(2);
+      snprintf(u.display_name, sizeof u.display_name, "Two %u", (unsigned)n);
+      apply_user(&u);
+      model_session_put(m, sid, &u1, T0 + 1000, model_session_epoch(m));
+      (void)model_session_get(m, sid, T0, &got);
+      apply_session_ended(sid);
+    }
+    if (n == 1000) {
+      /* A reload under the readers' feet. */
+      model_load_begin(m);
+      apply_created(5000, 2, T0 + 5000);
+      for (uint32_t u = 1; u <= 3; u++) {
+        load_user(u);
+      }
+      load_follow(1, 2);
+      for (uint32_t k = 900; k < 1000; k++) {
+        load_tweet(k, 2 + k % 2, T0 + k);
+      }
+      model_load_end(m);
+    }
+  }
+  atomic_store(&readers_stop, true);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(pthread_join(readers[i].thread, NULL), 0);
+    assert_int_equal(readers[i].bad, 0);
+  }
+
+  /* The end state: the newest tweets, newest first. */
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 3, &p));
+  ASSERT_IDS(&p, 5000, 2099, 2098);
+  page_done(&p);
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_teardown(f, teardown)
+  const struct CMUnitTest tests[] = {
+      T(not_ready_before_a_load),
+      T(ready_after_a_load),
+      T(load_abort_leaves_the_model_not_ready),
+      T(events_queued_by_an_aborted_load_are_dropped),
+      T(a_reload_replaces_everything),
+      T(feed_is_own_and_followees_tweets_newest_first),
+      T(feed_limit_sets_has_next_and_next),
+      T(feed_pages_follow_the_cursor_without_gaps),
+      T(feed_after_any_cursor),
+      T(feed_page_of_the_largest_limit),
+      T(liked_by_me_from_loaded_likes_and_events),
+      T(author_names_are_the_current_ones),
+      T(every_field_of_a_tweet_comes_through),
+      T(timeline_is_everyone_newest_first),
+      T(timeline_answers_only_above_the_ring),
+      T(timeline_of_a_ring_that_never_dropped_pages_to_the_end),
+      T(timeline_declines_when_the_ring_lost_all_it_held),
+      T(truncated_author_answers_only_above_its_oldest_tweet),
+      T(trimming_by_events_truncates_a_list),
+      T(old_tweet_created_does_not_fill_a_truncated_gap),
+      T(truncated_list_that_lost_all_it_held_declines),
+      T(created_event_shows_in_feeds_of_followers_and_timeline),
+      T(updated_event_replaces_only_with_a_newer_version),
+      T(updated_event_of_an_unknown_tweet_creates_nothing),
+      T(deleted_event_removes_a_tweet_for_good),
+      T(follow_events_change_the_feed),
+      T(like_events_change_liked_by_me),
+      T(unknown_and_malformed_events_are_ignored),
+      T(payloads_are_documents_of_their_fields),
+      T(events_during_a_load_are_replayed_over_the_snapshot),
+      T(created_then_deleted_during_a_load),
+      T(applying_an_event_twice_changes_nothing_more),
+      T(sessions_work_before_any_load),
+      T(sessions_work_during_a_load),
+      T(sessions_work_when_ready),
+      T(unknown_session_misses),
+      T(put_with_an_epoch_older_than_an_end_is_ignored),
+      T(session_count_in_stats),
+      T(feed_of_more_than_the_followee_limit_declines),
+      T(pages_with_an_author_of_no_known_name_decline),
+      T(user_event_names_an_unknown_author),
+      T(load_tweet_does_not_name_its_author),
+      T(queued_created_event_names_an_author_unknown_to_the_load),
+      T(stats_follow_what_happens),
+      T(readers_see_ordered_pages_while_events_apply),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

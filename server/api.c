@@ -219,9 +219,9 @@ void api_reply_tweet(http_request_t *req, int status, const tweet_t *t) {
 }
 
 void api_reply_tweet_page(http_request_t *req, tweet_page_t *page) {
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet_page(&doc, page);
-  http_reply_json(req, 200, &doc, NULL);
-  bson_destroy(&doc);
+  size_t len;
+  char *json = render_tweet_page_json(page, &len);
+  http_reply_json_text(req, 200, json, len, NULL);
+  bson_free(json);
   tweet_page_destroy(page);
 }

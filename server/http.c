@@ -203,6 +203,12 @@ void http_reply_json(http_request_t *req, int status, const bson_t *doc,
                      const char *extra_headers) {
   size_t len = 0;
   char *json = render_json(doc, &len);
+  http_reply_json_text(req, status, json, len, extra_headers);
+  bson_free(json);
+}
+
+void http_reply_json_text(http_request_t *req, int status, const char *json,
+                          size_t len, const char *extra_headers) {
   char length[32];
   snprintf(length, sizeof length, "%zu", len);
   mg_response_header_start(req->conn, status);
@@ -226,7 +232,6 @@ void http_reply_json(http_request_t *req, int status, const bson_t *doc,
   if (strcmp(req->info->request_method, "HEAD") != 0) {
     mg_write(req->conn, json, len);
   }
-  bson_free(json);
   req->status = status;
 }
 

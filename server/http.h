@@ -84,6 +84,10 @@ bool http_cookie(const http_request_t *req, const char *name, char *buf,
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,
                      const char *extra_headers);
 
+/* The same with a body already printed as JSON (json, len: borrowed). */
+void http_reply_json_text(http_request_t *req, int status, const char *json,
+                          size_t len, const char *extra_headers);
+
 /* Sends {"error": {"code", "message"}} with err->status (500 if unset). */
 void http_reply_error(http_request_t *req, const chorus_error_t *err);
 

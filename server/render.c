@@ -3,6 +3,7 @@
  */
 #include "render.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -168,4 +169,90 @@ void render_error(bson_t *doc, const chorus_error_t *err) {
 
 char *render_json(const bson_t *doc, size_t *len) {
   return bson_as_relaxed_extended_json(doc, len);
+}
+
+/* "key" : "escaped value" (the separator before it is the caller's).
+ * Text with nothing to escape (no quote, backslash or control byte: most
+ * of it) is copied as it is; the rest goes through libbson's escaper. */
+static void json_string(bson_string_t *out, const char *key,
+                        const char *value) {
+  bson_string_append(out, "\"");
+  bson_string_append(out, key);
+  bson_string_append(out, "\" : \"");
+  bool plain = true;
+  for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+    if (*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    bson_string_append(out, value);
+  } else {
+    char *escaped = bson_utf8_escape_for_json(value, -1);
+    bson_string_append(out, escaped ? escaped : "");
+    bson_free(escaped);
+  }
+  bson_string_append(out, "\"");
+}
+
+static void json_oid_or_null(bson_string_t *out, const char *key, bool has,
+                             const bson_oid_t *oid) {
+  if (has) {
+    char hex[25];
+    bson_oid_to_string(oid, hex);
+    json_string(out, key, hex);
+  } else {
+    bson_string_append_printf(out, "\"%s\" : null", key);
+  }
+}
+
+static void json_tweet(bson_string_t *out, const tweet_t *t) {
+  char when[RENDER_TIME_LEN + 1];
+  bson_string_append(out, "{ ");
+  json_oid_or_null(out, "id", true, &t->id);
+  bson_string_append(out, ", \"author\" : { ");
+  json_string(out, "username", t->author.username);
+  bson_string_append(out, ", ");
+  json_string(out, "display_name", t->author.display_name);
+  bson_string_append(out, " }, ");
+  json_string(out, "text", t->text);
+  render_time(t->created_at_ms, when);
+  bson_string_append(out, ", ");
+  json_string(out, "created_at", when);
+  bson_string_append(out, ", ");
+  if (t->edited_at_ms) {
+    render_time(t->edited_at_ms, when);
+    json_string(out, "edited_at", when);
+  } else {
+    bson_string_append(out, "\"edited_at\" : null");
+  }
+  bson_string_append(out, ", ");
+  json_oid_or_null(out, "reply_to", t->has_reply_to, &t->reply_to);
+  bson_string_append_printf(
+      out,
+      ", \"reply_count\" : %" PRId64 ", \"like_count\" : %" PRId64
+      ", \"liked_by_me\" : %s }",
+      t->reply_count, t->like_count, t->liked_by_me ? "true" : "false");
+}
+
+char *render_tweet_page_json(const tweet_page_t *page, size_t *len) {
+  bson_string_t *out = bson_string_new("{ \"items\" : [ ");
+  for (size_t i = 0; i < page->n; i++) {
+    if (i > 0) {
+      bson_string_append(out, ", ");
+    }
+    json_tweet(out, &page->items[i]);
+  }
+  bson_string_append(out, " ], "); /* libbson prints an empty one "[  ]" */
+  if (page->has_next) {
+    char cursor[PAGE_CURSOR_LEN + 1];
+    page_cursor_encode(&page->next, cursor);
+    json_string(out, "next", cursor);
+  } else {
+    bson_string_append(out, "\"next\" : null");
+  }
+  bson_string_append(out, " }");
+  *len = out->len;
+  return bson_string_free(out, false);
 }

@@ -49,4 +49,12 @@ void render_error(bson_t *doc, const chorus_error_t *err);
 /* Prints doc as JSON; the caller frees the result with bson_free. */
 char *render_json(const bson_t *doc, size_t *len);
 
+/* The JSON of render_tweet_page, byte for byte what render_json would
+ * print for it, written directly: the hot path of the home feed and the
+ * timeline.  libbson's JSON printer took 345 us of the ~750 us of CPU a
+ * 50-item page cost (bench/, docs/PERFORMANCE.md); this takes a few us.
+ * Strings are escaped by libbson (bson_utf8_escape_for_json), as its
+ * printer does.  The caller frees the result with bson_free. */
+char *render_tweet_page_json(const tweet_page_t *page, size_t *len);
+
 #endif

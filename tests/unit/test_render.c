@@ -710,6 +710,73 @@ static void json_of_int64_is_a_plain_number(void **state) {
   bson_destroy(&doc);
 }
 
+
+/* render_tweet_page_json must print exactly what render_json prints for
+ * render_tweet_page: every tweet field, both null forms, the cursor, and
+ * text with every ASCII byte, quotes, backslashes and multi-byte UTF-8. */
+static void assert_fast_page_json_matches(const tweet_page_t *page) {
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, page);
+  size_t slow_len, fast_len;
+  char *slow = render_json(&doc, &slow_len);
+  char *fast = render_tweet_page_json(page, &fast_len);
+  assert_string_equal(fast, slow);
+  assert_int_equal(fast_len, slow_len);
+  bson_free(slow);
+  bson_free(fast);
+  bson_destroy(&doc);
+}
+
+static void fast_tweet_page_json_is_byte_identical(void **state) {
+  (void)state;
+  tweet_page_t page;
+  memset(&page, 0, sizeof page);
+  assert_fast_page_json_matches(&page); /* empty, no next */
+
+  enum { N = 6 };
+  tweet_t items[N];
+  memset(items, 0, sizeof items);
+  static const char *texts[N] = {
+      "plain words",
+      "quote \" backslash \\ slash / tab \t nl \n cr \r ff \f bs \b",
+      "caf\xc3\xa9 \xf0\x9f\x8e\xb6 \xe2\x80\xa8 line sep \xe2\x80\xa9",
+      "<script>alert('x')</script> & \x7f del",
+      "",
+      "x",
+  };
+  for (int i = 0; i < N; i++) {
+    bson_oid_init_from_string(&items[i].id, "6b01735d000240e7fc00ae7d");
+    items[i].id.bytes[11] = (uint8_t)i;
+    bson_oid_init_from_string(&items[i].author.id, "6b01735d000240e7fc00ae00");
+    snprintf(items[i].author.username, sizeof items[i].author.username,
+             "user_%d", i);
+    snprintf(items[i].author.display_name,
+             sizeof items[i].author.display_name, "Name \"%d\" \xc3\xa9", i);
+    bson_strncpy(items[i].text, texts[i], sizeof items[i].text);
+    items[i].created_at_ms = 1763700000123LL - i * 1000;
+    items[i].edited_at_ms = i % 2 ? 1763700009999LL : 0;
+    items[i].has_reply_to = i % 3 == 0;
+    items[i].reply_to = items[0].id;
+    items[i].reply_count = i * 7;
+    items[i].like_count = i == 5 ? INT64_MAX : i;
+    items[i].liked_by_me = i % 2 == 0;
+  }
+  /* Every byte from 1 to 127 in one text. */
+  for (int b = 1; b < 128; b++) {
+    items[4].text[b - 1] = (char)b;
+  }
+  items[4].text[127] = '\0';
+  page.items = items;
+  page.n = N;
+  assert_fast_page_json_matches(&page);
+  page.has_next = true;
+  page.next.ts_ms = items[N - 1].created_at_ms;
+  page.next.id = items[N - 1].id;
+  assert_fast_page_json_matches(&page);
+  page.n = 1;
+  assert_fast_page_json_matches(&page);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(time_of_zero_is_the_epoch),
@@ -744,6 +811,7 @@ int main(void) {
       cmocka_unit_test(user_with_empty_bio_renders_empty_strings),
       cmocka_unit_test(json_len_matches_text_and_may_be_null),
       cmocka_unit_test(json_of_int64_is_a_plain_number),
+      cmocka_unit_test(fast_tweet_page_json_is_byte_identical),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

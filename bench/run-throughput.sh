@@ -369,7 +369,7 @@ wait_models() {
     say "read models loaded on both servers in ${MODEL_LOAD_S} s"
 }
 
-NGINX_URL="
+NGINX_URL=""
 start_nginx() {
     local port http_servers="" ws_servers="" u p code deadline
     mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
@@ -533,19 +533,29 @@ probe() {  # phase label: times single requests on the idle server A
     say "  the database's CPU per probe request: $(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu") s (beyond its idle $IDLE_PCT% of a core)"
 }
 
+LAST_READONLY=0
 run_phase() {  # mode(direct|nginx) phase
     local mode="$1" phase="$2" label="$1-$2" i url targets=() pids=() t0 t1 m0 m1 dbp
     echo
     say "=== $label: $CONNECTIONS connections ($PER_PROC per wrk process, 2 at once), ${DURATION} s, wrk --timeout ${TIMEOUT}s ==="
     # Fresh processes on a fresh copy of the data set: what the previous
-    # phase left running or unfinished is gone.
+    # phase left running or unfinished is gone. Read-only phases after a
+    # read-only phase keep the servers (and their loaded read models:
+    # loading them takes minutes on this data set).
     stop_nginx
-    stop_servers
-    local r0=$SECONDS
-    restore_snapshot
-    start_db
-    start_servers
-    say "data set restored and database and servers started in $((SECONDS - r0)) s"
+    local readonly_phase=0
+    [[ "$phase" != create ]] && readonly_phase=1
+    if [[ "$readonly_phase" == 1 && "$LAST_READONLY" == 1 && ${#SERVER_PIDS[@]} -gt 0 ]]; then
+        say "keeping the servers of the previous read-only phase (nothing was written)"
+    else
+        stop_servers
+        local r0=$SECONDS
+        restore_snapshot
+        start_db
+        start_servers
+        say "data set restored and database and servers started in $((SECONDS - r0)) s"
+    fi
+    LAST_READONLY="$readonly_phase"
     if [[ "$mode" == nginx ]]; then
         start_nginx
         targets=("$NGINX_URL" "$NGINX_URL")

@@ -17,38 +17,46 @@
 #include "sessions.h"
 #include "server.h"
 
-/* The session cookie of a request, or NULL. */
-static const char *session_token(http_request_t *req, char *buf,
-                                 size_t size) {
-  return http_cookie(req, SESSION_COOKIE, buf, size) ? buf : NULL;
+/* What a feed or timeline request asks for, and who asks. */
+typedef struct page_request {
+  size_t limit;
+  page_cursor_t before;
+  bool has_before;
+  bool fresh; /* the read model may answer (reads_fresh) */
+  bool logged_in;
+  bson_oid_t viewer;
+} page_request_t;
+
+/* Parses the page parameters, waits for freshness, finds the viewer;
+ * false with err (400, 503) otherwise. */
+static bool read_page_request(http_request_t *req, page_request_t *pr,
+                              chorus_error_t *err) {
+  char token[SESSION_TOKEN_LEN + 2];
+  if (!api_page_params(req, &pr->limit, &pr->before, &pr->has_before, err)) {
+    return false;
+  }
+  pr->fresh = reads_fresh(req->server);
+  return reads_viewer(
+      req->server, pr->fresh,
+      http_cookie(req, SESSION_COOKIE, token, sizeof token) ? token : NULL,
+      &pr->viewer, &pr->logged_in, err);
 }
 
 void api_feed(http_request_t *req) {
   chorus_error_t err;
-  size_t limit;
-  page_cursor_t before;
-  bool has_before, logged_in;
-  bson_oid_t me;
-  char token[SESSION_TOKEN_LEN + 2];
-  if (!api_page_params(req, &limit, &before, &has_before, &err)) {
+  page_request_t pr;
+  tweet_page_t page;
+  if (!read_page_request(req, &pr, &err)) {
     http_reply_error(req, &err);
     return;
   }
-  bool fresh = reads_fresh(req->server);
-  if (!reads_viewer(req->server, fresh,
-                    session_token(req, token, sizeof token), &me, &logged_in,
-                    &err)) {
-    http_reply_error(req, &err);
-    return;
-  }
-  if (!logged_in) {
+  if (!pr.logged_in) {
     chorus_error_set(&err, 401, "not_logged_in", "You are not logged in");
     http_reply_error(req, &err);
     return;
   }
-  tweet_page_t page;
-  if (!reads_feed(req->server, fresh, &me, has_before ? &before : NULL, limit,
-                  &page, &err)) {
+  if (!reads_feed(req->server, pr.fresh, &pr.viewer,
+                  pr.has_before ? &pr.before : NULL, pr.limit, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -57,22 +65,12 @@ void api_feed(http_request_t *req) {
 
 void api_tweet_list(http_request_t *req) {
   chorus_error_t err;
-  size_t limit;
-  page_cursor_t before;
-  bool has_before, logged_in;
-  bson_oid_t me;
-  char token[SESSION_TOKEN_LEN + 2];
-  if (!api_page_params(req, &limit, &before, &has_before, &err)) {
-    http_reply_error(req, &err);
-    return;
-  }
-  bool fresh = reads_fresh(req->server);
+  page_request_t pr;
   tweet_page_t page;
-  if (!reads_viewer(req->server, fresh,
-                    session_token(req, token, sizeof token), &me, &logged_in,
-                    &err) ||
-      !reads_timeline(req->server, fresh, logged_in ? &me : NULL,
-                      has_before ? &before : NULL, limit, &page, &err)) {
+  if (!read_page_request(req, &pr, &err) ||
+      !reads_timeline(req->server, pr.fresh, pr.logged_in ? &pr.viewer : NULL,
+                      pr.has_before ? &pr.before : NULL, pr.limit, &page,
+                      &err)) {
     http_reply_error(req, &err);
     return;
   }

@@ -132,15 +132,6 @@ bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
   return true;
 }
 
-static bool iter_oid(const bson_t *doc, const char *key, bson_oid_t *out) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_OID(&it)) {
-    bson_oid_copy(bson_iter_oid(&it), out);
-    return true;
-  }
-  return false;
-}
-
 bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,
                        bson_oid_t **ids, size_t *n, chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
@@ -155,7 +146,7 @@ bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,
   *ids = bson_malloc0(sizeof **ids * (r.n + 1));
   *n = 0;
   for (size_t i = 0; i < r.n; i++) {
-    if (iter_oid(r.docs[i], "followee_id", &(*ids)[*n])) {
+    if (bsonx_find_oid(r.docs[i], "followee_id", &(*ids)[*n])) {
       (*n)++;
     }
   }
@@ -197,7 +188,7 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
   bson_oid_t *ids = bson_malloc0(sizeof *ids * (n + 1));
   page_cursor_t last = {0, {{0}}};
   for (size_t i = 0; i < n; i++) {
-    iter_oid(r.docs[i], other, &ids[i]);
+    bsonx_find_oid(r.docs[i], other, &ids[i]);
     bson_iter_t it;
     if (i == n - 1 && bson_iter_init_find(&it, r.docs[i], "created_at") &&
         BSON_ITER_HOLDS_DATE_TIME(&it)) {

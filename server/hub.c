@@ -516,16 +516,6 @@ static events_enrich_t failed(const chorus_error_t *err) {
   return err->status == 404 ? EVENTS_DROP : EVENTS_RETRY;
 }
 
-static bool skeleton_oid(const bson_t *skeleton, const char *key,
-                         bson_oid_t *out) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, skeleton, key) && BSON_ITER_HOLDS_OID(&it)) {
-    bson_oid_copy(bson_iter_oid(&it), out);
-    return true;
-  }
-  return false;
-}
-
 static bool skeleton_bool(const bson_t *skeleton, const char *key) {
   bson_iter_t it;
   return bson_iter_init_find(&it, skeleton, key) &&
@@ -536,7 +526,7 @@ static events_enrich_t enrich_tweet(hub_t *hub, const char *type,
                                     const bson_t *skeleton, bson_t *data,
                                     bson_t *model) {
   bson_oid_t id;
-  if (!skeleton_oid(skeleton, "tweet", &id)) {
+  if (!bsonx_find_oid(skeleton, "tweet", &id)) {
     return EVENTS_DROP;
   }
   char hex[25];
@@ -570,8 +560,8 @@ static events_enrich_t enrich_follow(hub_t *hub, const bson_t *skeleton,
   user_name_t names[2];
   memset(names, 0, sizeof names);
   chorus_error_t err;
-  if (!skeleton_oid(skeleton, "follower", &names[0].id) ||
-      !skeleton_oid(skeleton, "followee", &names[1].id)) {
+  if (!bsonx_find_oid(skeleton, "follower", &names[0].id) ||
+      !bsonx_find_oid(skeleton, "followee", &names[1].id)) {
     return EVENTS_DROP;
   }
   if (!names_of(hub, names, 2, &err)) {
@@ -594,13 +584,13 @@ static events_enrich_t enrich_notification(hub_t *hub,
   notification_t n;
   memset(&n, 0, sizeof n);
   chorus_error_t err;
-  if (!skeleton_oid(skeleton, "actor_id", &n.actor.id)) {
+  if (!bsonx_find_oid(skeleton, "actor_id", &n.actor.id)) {
     return EVENTS_DROP;
   }
   if (!names_of(hub, &n.actor, 1, &err)) {
     return failed(&err);
   }
-  skeleton_oid(skeleton, "_id", &n.id);
+  bsonx_find_oid(skeleton, "_id", &n.id);
   bson_iter_t f;
   if (bson_iter_init_find(&f, skeleton, "type") &&
       BSON_ITER_HOLDS_UTF8(&f)) {
@@ -609,7 +599,7 @@ static events_enrich_t enrich_notification(hub_t *hub,
              : !strcmp(t, "like") ? NOTIFY_LIKE
                                   : NOTIFY_REPLY;
   }
-  n.has_tweet = skeleton_oid(skeleton, "tweet_id", &n.tweet);
+  n.has_tweet = bsonx_find_oid(skeleton, "tweet_id", &n.tweet);
   if (bson_iter_init_find(&f, skeleton, "created_at") &&
       BSON_ITER_HOLDS_DATE_TIME(&f)) {
     n.created_at_ms = bson_iter_date_time(&f);
@@ -652,8 +642,8 @@ events_enrich_t hub_enrich(void *ctx, const char *type,
   if (!strcmp(type, "like")) {
     /* To the liker's own clients (other tabs), and the read models. */
     bson_oid_t user, tweet;
-    if (!skeleton_oid(skeleton, "user", &user) ||
-        !skeleton_oid(skeleton, "tweet", &tweet)) {
+    if (!bsonx_find_oid(skeleton, "user", &user) ||
+        !bsonx_find_oid(skeleton, "tweet", &tweet)) {
       return EVENTS_DROP;
     }
     bool liked = skeleton_bool(skeleton, "liked");
@@ -668,7 +658,7 @@ events_enrich_t hub_enrich(void *ctx, const char *type,
     user_name_t name;
     memset(&name, 0, sizeof name);
     chorus_error_t err;
-    if (!skeleton_oid(skeleton, "user", &name.id)) {
+    if (!bsonx_find_oid(skeleton, "user", &name.id)) {
       return EVENTS_DROP;
     }
     if (!names_of(hub, &name, 1, &err)) {

@@ -575,15 +575,6 @@ static void delete_tweet(model_t *m, const bson_oid_t *id) {
   tweet_release(m, r);
 }
 
-static bool iter_oid(const bson_t *doc, const char *key, bson_oid_t *out) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_OID(&it)) {
-    bson_oid_copy(bson_iter_oid(&it), out);
-    return true;
-  }
-  return false;
-}
-
 static bool iter_bool(const bson_t *doc, const char *key, bool *out) {
   bson_iter_t it;
   if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it)) {
@@ -625,12 +616,12 @@ static bool iter_int(const bson_t *doc, const char *key, int64_t *out) {
 /* The tweet of a tweet.created/updated payload; false when malformed. */
 static bool parse_tweet(const bson_t *p, tweet_t *t) {
   memset(t, 0, sizeof *t);
-  t->has_reply_to = iter_oid(p, "reply_to", &t->reply_to);
+  t->has_reply_to = bsonx_find_oid(p, "reply_to", &t->reply_to);
   iter_date(p, "edited_at", &t->edited_at_ms);
   iter_utf8(p, "author", t->author.username, sizeof t->author.username);
   iter_utf8(p, "display_name", t->author.display_name,
             sizeof t->author.display_name);
-  return iter_oid(p, "id", &t->id) && iter_oid(p, "author_id", &t->author.id) &&
+  return bsonx_find_oid(p, "id", &t->id) && bsonx_find_oid(p, "author_id", &t->author.id) &&
          iter_utf8(p, "text", t->text, sizeof t->text) &&
          iter_date(p, "created_at", &t->created_at_ms) &&
          iter_int(p, "reply_count", &t->reply_count) &&
@@ -672,22 +663,22 @@ static void apply_locked(model_t *m, const char *type, const bson_t *p) {
     }
     bson_free(t);
   } else if (!strcmp(type, "tweet.deleted")) {
-    if (iter_oid(p, "id", &a)) {
+    if (bsonx_find_oid(p, "id", &a)) {
       delete_tweet(m, &a);
     }
   } else if (!strcmp(type, "follow")) {
-    if (iter_oid(p, "follower", &a) && iter_oid(p, "followee", &b) &&
+    if (bsonx_find_oid(p, "follower", &a) && bsonx_find_oid(p, "followee", &b) &&
         iter_bool(p, "following", &flag)) {
       oidvec_set(&user_get(m, &a, true)->followees, &b, flag);
     }
   } else if (!strcmp(type, "like")) {
-    if (iter_oid(p, "user", &a) && iter_oid(p, "tweet", &b) &&
+    if (bsonx_find_oid(p, "user", &a) && bsonx_find_oid(p, "tweet", &b) &&
         iter_bool(p, "liked", &flag)) {
       oidvec_set(&user_get(m, &a, true)->likes, &b, flag);
     }
   } else if (!strcmp(type, "user.updated")) {
     char username[USERNAME_MAX + 1], display[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
-    if (iter_oid(p, "id", &a) && iter_utf8(p, "username", username,
+    if (bsonx_find_oid(p, "id", &a) && iter_utf8(p, "username", username,
                                            sizeof username) &&
         iter_utf8(p, "display_name", display, sizeof display)) {
       user_set_names(user_get(m, &a, true), username, display);

@@ -134,7 +134,9 @@ void reads_loader_stop(model_loader_t *l) {
 /* ---- reading ---- */
 
 bool reads_fresh(chorus_server_t *srv) {
-  return srv->model &&
+  /* While the database is known to be down no poll can complete: do not
+   * wait for one (the request is answered 503 at once). */
+  return srv->model && db_is_up(srv->db) &&
          events_sync(sync_events(srv->sync), READS_SYNC_TIMEOUT_MS);
 }
 

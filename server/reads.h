@@ -8,8 +8,10 @@
  * (events_sync), so every change acknowledged to any client on any
  * server before this request began is in the model.  Only then may the
  * model or the session cache answer; when the poll does not complete in
- * READS_SYNC_TIMEOUT_MS (database slow or down) or the model is disabled
- * or still loading, everything goes to the database as before.
+ * READS_SYNC_TIMEOUT_MS (database slow), or a poll fails or the database
+ * is known to be down, or the model is disabled or still loading,
+ * everything goes to the database as before (which answers 503 at once
+ * while it is down: the answer bound of docs/OPERATIONS.md holds).
  *
  * Loading.  reads_loader_start() starts a thread that loads the model
  * from the database (users, follows, likes, every tweet shard, streamed),
@@ -28,7 +30,7 @@
 #include "server.h"
 #include "tweets.h"
 
-#define READS_SYNC_TIMEOUT_MS 1000
+#define READS_SYNC_TIMEOUT_MS 500
 
 typedef struct model_loader model_loader_t;
 

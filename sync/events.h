@@ -124,8 +124,9 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id);
  * (asked for the next event and found none) that began after this call,
  * so every event published before the call has been delivered to the
  * listener.  The poller skips its idle sleep while someone waits.  False
- * when that did not happen within timeout_ms (the database is down or
- * slow, or the poller is not running). */
+ * when that did not happen within timeout_ms (the database is slow, or
+ * the poller is not running), or at once when such a poll failed (the
+ * database is down or failing). */
 bool events_sync(events_t *ev, int timeout_ms);
 
 /* The newest sequence number the poller has delivered. */

@@ -318,6 +318,10 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
   static const int backoff_ms[] = {0, 10, 50, 200};
   const char *why = "";
   for (size_t i = 0; i < sizeof backoff_ms / sizeof *backoff_ms; i++) {
+    if (i > 0 && !db_is_up(ev->db)) {
+      why = "the database is down";
+      break; /* do not hold the writer's answer: the pump will */
+    }
     sleep_ms(backoff_ms[i]);
     bson_t *doc;
     bool found;

@@ -117,19 +117,7 @@ bool follows_set(db_t *db, sync_t *sync, const user_t *me,
 
 bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
                    const bson_oid_t *b, bool *yes, chorus_error_t *err) {
-  char id[BSONX_PAIR_ID_LEN + 1];
-  bsonx_pair_id(a, b, id);
-  bson_value_t key = {.value_type = BSON_TYPE_UTF8};
-  key.value.v_utf8.str = id;
-  key.value.v_utf8.len = (uint32_t)strlen(id);
-  bson_t *doc;
-  if (!query_by_id(db, sync, DB_FOLLOWS, &key, &doc, yes, err)) {
-    return false;
-  }
-  if (doc) {
-    bson_destroy(doc);
-  }
-  return true;
+  return query_pair_exists(db, sync, DB_FOLLOWS, a, b, yes, err);
 }
 
 bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,

@@ -171,3 +171,8 @@ bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
   return query_scan_pairs(db, sync, DB_LIKES, "user_id", "tweet_id", fn, ctx,
                           err);
 }
+
+bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,
+                 const bson_oid_t *tweet, bool *yes, chorus_error_t *err) {
+  return query_pair_exists(db, sync, DB_LIKES, user, tweet, yes, err);
+}

@@ -172,6 +172,12 @@ typedef struct msession {
   int64_t expires_at_ms;
 } msession_t;
 
+/* The last event applied for a follow or like pair (model_settle_check). */
+typedef struct mpair {
+  uint8_t key[25]; /* kind, a, b */
+  uint64_t last;   /* pair_ticket when its last event was applied */
+} mpair_t;
+
 typedef struct queued {
   char type[32];
   bson_t *payload;
@@ -188,6 +194,10 @@ struct model {
   queued_t *queue;
   size_t n_queue, cap_queue;
   uint64_t epoch; /* session.ended events applied */
+  keymap_t pairs;        /* mpair_t: pairs with events since the load */
+  uint64_t pair_ticket;  /* counts pair events */
+  model_check_t *checks; /* queued, oldest first */
+  size_t n_checks, cap_checks;
   atomic_ullong loads, applied, answered, declined;
 };
 
@@ -420,6 +430,7 @@ model_t *model_new(const model_config_t *cfg) {
   keymap_init(&m->users, offsetof(muser_t, id), sizeof(bson_oid_t));
   keymap_init(&m->tombs, offsetof(tomb_t, id), sizeof(bson_oid_t));
   keymap_init(&m->sessions, offsetof(msession_t, key), 32);
+  keymap_init(&m->pairs, offsetof(mpair_t, key), 25);
   m->tomb_fifo = bson_malloc0(sizeof *m->tomb_fifo * TOMBSTONES_MAX);
   return m;
 }
@@ -449,6 +460,13 @@ static void clear_world(model_t *m) {
   keymap_clear(&m->users);
   BSON_ASSERT(m->tweets.n == 0);
   keymap_clear(&m->tweets);
+  for (size_t i = 0; i < m->pairs.cap; i++) {
+    bson_free(m->pairs.slots[i]);
+  }
+  keymap_clear(&m->pairs);
+  bson_free(m->checks);
+  m->checks = NULL;
+  m->n_checks = m->cap_checks = 0;
   for (size_t i = 0; i < TOMBSTONES_MAX; i++) {
     bson_free(m->tomb_fifo[i]);
     m->tomb_fifo[i] = NULL;
@@ -637,6 +655,42 @@ static bool session_key(const char *session_id, uint8_t key[32]) {
          n == 32;
 }
 
+static void pair_key(model_check_kind_t kind, const bson_oid_t *a,
+                     const bson_oid_t *b, uint8_t key[25]) {
+  key[0] = (uint8_t)kind;
+  memcpy(key + 1, a->bytes, 12);
+  memcpy(key + 13, b->bytes, 12);
+}
+
+static void set_pair(model_t *m, model_check_kind_t kind,
+                     const bson_oid_t *a, const bson_oid_t *b, bool on) {
+  muser_t *u = user_get(m, a, true);
+  oidvec_set(kind == MODEL_CHECK_FOLLOW ? &u->followees : &u->likes, b, on);
+}
+
+/* An event for a pair: apply its state, remember when, queue a check. */
+static void pair_event(model_t *m, model_check_kind_t kind,
+                       const bson_oid_t *a, const bson_oid_t *b, bool on) {
+  set_pair(m, kind, a, b, on);
+  uint8_t key[25];
+  pair_key(kind, a, b, key);
+  mpair_t *p = keymap_get(&m->pairs, key);
+  if (!p) {
+    p = bson_malloc0(sizeof *p);
+    memcpy(p->key, key, sizeof key);
+    keymap_put(&m->pairs, p);
+  }
+  p->last = ++m->pair_ticket;
+  if (m->n_checks == m->cap_checks) {
+    m->cap_checks = m->cap_checks ? m->cap_checks * 2 : 16;
+    m->checks = bson_realloc(m->checks, sizeof *m->checks * m->cap_checks);
+  }
+  model_check_t *c = &m->checks[m->n_checks++];
+  c->kind = kind;
+  bson_oid_copy(a, &c->a);
+  bson_oid_copy(b, &c->b);
+}
+
 static void apply_locked(model_t *m, const char *type, const bson_t *p) {
   bson_oid_t a, b;
   bool flag;
@@ -669,12 +723,12 @@ static void apply_locked(model_t *m, const char *type, const bson_t *p) {
   } else if (!strcmp(type, "follow")) {
     if (bsonx_find_oid(p, "follower", &a) && bsonx_find_oid(p, "followee", &b) &&
         iter_bool(p, "following", &flag)) {
-      oidvec_set(&user_get(m, &a, true)->followees, &b, flag);
+      pair_event(m, MODEL_CHECK_FOLLOW, &a, &b, flag);
     }
   } else if (!strcmp(type, "like")) {
     if (bsonx_find_oid(p, "user", &a) && bsonx_find_oid(p, "tweet", &b) &&
         iter_bool(p, "liked", &flag)) {
-      oidvec_set(&user_get(m, &a, true)->likes, &b, flag);
+      pair_event(m, MODEL_CHECK_LIKE, &a, &b, flag);
     }
   } else if (!strcmp(type, "user.updated")) {
     char username[USERNAME_MAX + 1], display[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
@@ -1112,4 +1166,34 @@ void model_get_stats(model_t *m, model_stats_t *out) {
   out->applied = atomic_load(&m->applied);
   out->answered = atomic_load(&m->answered);
   out->declined = atomic_load(&m->declined);
+}
+
+/* ---- settling follows and likes ---- */
+
+size_t model_take_checks(model_t *m, model_check_t *out, size_t max) {
+  pthread_rwlock_wrlock(&m->lock);
+  size_t n = m->n_checks < max ? m->n_checks : max;
+  for (size_t i = 0; i < n; i++) {
+    out[i] = m->checks[i];
+    out[i].ticket = m->pair_ticket;
+  }
+  if (n > 0) {
+    memmove(m->checks, m->checks + n,
+            sizeof *m->checks * (m->n_checks - n));
+    m->n_checks -= n;
+  }
+  pthread_rwlock_unlock(&m->lock);
+  return n;
+}
+
+void model_settle_check(model_t *m, const model_check_t *check,
+                        bool present) {
+  uint8_t key[25];
+  pair_key(check->kind, &check->a, &check->b, key);
+  pthread_rwlock_wrlock(&m->lock);
+  const mpair_t *p = m->ready ? keymap_get(&m->pairs, key) : NULL;
+  if (p && p->last <= check->ticket) {
+    set_pair(m, check->kind, &check->a, &check->b, present);
+  }
+  pthread_rwlock_unlock(&m->lock);
 }

@@ -146,6 +146,33 @@ void model_session_put(model_t *m, const char *session_id,
                        const bson_oid_t *user, int64_t expires_at_ms,
                        uint64_t epoch);
 
+/* ---- settling follows and likes ----
+ * A follow or like event carries the state its transaction wrote, and
+ * two transactions on the same pair (a like on A racing an unlike on B)
+ * may publish their events out of commit order: the older state would
+ * win.  So every such event also queues a check of its pair; a server
+ * thread takes the checks (model_take_checks), reads each pair's
+ * committed state from the database, and settles it
+ * (model_settle_check).  A settlement is dropped when another event for
+ * the pair was applied after the check was taken (that event queued its
+ * own check, which reads later), so the last read of every pair happens
+ * after its last event and the model converges to the database. */
+typedef enum { MODEL_CHECK_FOLLOW, MODEL_CHECK_LIKE } model_check_kind_t;
+
+typedef struct model_check {
+  model_check_kind_t kind;
+  bson_oid_t a, b;  /* follower, followee / user, tweet */
+  uint64_t ticket;  /* for model_settle_check */
+} model_check_t;
+
+/* Moves up to max queued checks into out; returns how many. */
+size_t model_take_checks(model_t *m, model_check_t *out, size_t max);
+
+/* Sets the pair's state to what the database said (present) unless an
+ * event for the pair was applied after the check was taken. */
+void model_settle_check(model_t *m, const model_check_t *check,
+                        bool present);
+
 void model_get_stats(model_t *m, model_stats_t *out);
 
 #endif

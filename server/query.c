@@ -3,6 +3,8 @@
  */
 #include "query.h"
 
+#include <string.h>
+
 #include "bsonx.h"
 #include "store_mongo.h" /* TXN_LOCK_FIELD */
 
@@ -213,4 +215,22 @@ bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,
   bool ok = query_scan(db, sync, coll, projection, pair_doc, &p, err);
   bson_destroy(projection);
   return ok;
+}
+
+bool query_pair_exists(db_t *db, sync_t *sync, const char *coll,
+                       const bson_oid_t *a, const bson_oid_t *b, bool *yes,
+                       chorus_error_t *err) {
+  char id[BSONX_PAIR_ID_LEN + 1];
+  bsonx_pair_id(a, b, id);
+  bson_value_t key = {.value_type = BSON_TYPE_UTF8};
+  key.value.v_utf8.str = id;
+  key.value.v_utf8.len = (uint32_t)strlen(id);
+  bson_t *doc;
+  if (!query_by_id(db, sync, coll, &key, &doc, yes, err)) {
+    return false;
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  return true;
 }

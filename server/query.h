@@ -61,6 +61,12 @@ bool query_scan(db_t *db, sync_t *sync, const char *coll,
                 const bson_t *projection, query_scan_fn fn, void *ctx,
                 chorus_error_t *err);
 
+/* Whether the visible document of a pair collection (follows, likes) with
+ * the _id bsonx_pair_id(a, b) exists. */
+bool query_pair_exists(db_t *db, sync_t *sync, const char *coll,
+                       const bson_oid_t *a, const bson_oid_t *b, bool *yes,
+                       chorus_error_t *err);
+
 /* query_scan of a collection of pairs (follows, likes): fn gets the two
  * ObjectId fields field_a and field_b of every document that has both. */
 bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,

@@ -79,6 +79,38 @@ static bool load_once(model_loader_t *l, chorus_error_t *err) {
   return ok;
 }
 
+/* After the load: settle the follow and like pairs that events touched
+ * (model.h, "settling"), reading each one's committed state. */
+#define SETTLE_BATCH 256
+#define SETTLE_IDLE_MS 20
+
+static void settle_loop(model_loader_t *l) {
+  chorus_server_t *srv = l->srv;
+  model_check_t *checks = bson_malloc(sizeof *checks * SETTLE_BATCH);
+  while (!atomic_load(&l->stopping)) {
+    size_t n = model_take_checks(srv->model, checks, SETTLE_BATCH);
+    for (size_t i = 0; i < n && !atomic_load(&l->stopping); i++) {
+      bool present;
+      chorus_error_t err;
+      model_check_t *c = &checks[i];
+      bool ok = c->kind == MODEL_CHECK_FOLLOW
+                    ? follows_check(srv->db, srv->sync, &c->a, &c->b,
+                                    &present, &err)
+                    : likes_check(srv->db, srv->sync, &c->a, &c->b,
+                                  &present, &err);
+      if (ok) {
+        model_settle_check(srv->model, c, present);
+      }
+      /* A failed read leaves the event's state; the pair's next event
+       * (or the next load) settles it.  Rare: the database was down. */
+    }
+    if (n == 0) {
+      usleep(SETTLE_IDLE_MS * 1000);
+    }
+  }
+  bson_free(checks);
+}
+
 static void *loader_main(void *arg) {
   model_loader_t *l = arg;
   chorus_server_t *srv = l->srv;
@@ -93,6 +125,7 @@ static void *loader_main(void *arg) {
               "tweets held\n",
               srv->config.server_id, now_s() - t0,
               (unsigned long long)st.users, (unsigned long long)st.tweets);
+      settle_loop(l);
       return NULL;
     }
     if (atomic_load(&l->stopping)) {

@@ -423,35 +423,43 @@ static void check_list(world_t *w, int user, bool feed, int limit,
   }
 }
 
-/* Cursors from earlier pages, after the writes since. */
+/* The page after cursor i, kept from an earlier page: the writes since
+ * may have deleted the tweet it names. */
+static void check_old_cursor(world_t *w, int i) {
+  rm_cursor_t *c = &w->cursors[i];
+  int user = c->user >= 0 && logged_in(&w->users[c->user]) ? c->user : -1;
+  char path[160];
+  snprintf(path, sizeof path, "%s?limit=%d&before=%s",
+           c->feed ? "/api/feed" : "/api/tweet", c->limit, c->next);
+  tc_response_t ref;
+  compare(w, user, path, &ref);
+  tc_response_free(&ref);
+}
+
 static void check_old_cursors(world_t *w) {
   for (int i = 0; i < w->n_cursors; i++) {
-    rm_cursor_t *c = &w->cursors[i];
-    int user = c->user >= 0 && logged_in(&w->users[c->user]) ? c->user : -1;
-    char path[160];
-    snprintf(path, sizeof path, "%s?limit=%d&before=%s",
-             c->feed ? "/api/feed" : "/api/tweet", c->limit, c->next);
-    tc_response_t ref;
-    compare(w, user, path, &ref);
-    tc_response_free(&ref);
+    check_old_cursor(w, i);
   }
 }
 
 static int random_limit(void) {
-  static const int limits[] = {1, 2, 3, 5, 50};
-  return limits[rnd_below(5)];
+  static const int some[] = {1, 2, 3, 5, 50};
+  return some[rnd_below(5)];
 }
 
 static const int limits[] = {1, 3, 50};
 
 /* The first page of every user's feed and timeline (and of the
- * logged-out timeline) at limits[l]. */
+ * logged-out timeline) at limits[l], and the page after a kept cursor. */
 static void check_all(world_t *w, int l) {
   for (int u = 0; u < N_USERS; u++) {
     check_list(w, u, true, limits[l], 1);
     check_list(w, u, false, limits[l], 1);
   }
   check_list(w, -1, false, limits[l], 1);
+  if (w->n_cursors > 0) {
+    check_old_cursor(w, rnd_below(w->n_cursors));
+  }
 }
 
 /* Every user's feed and timeline at limits 1, 3 and 50 over a few pages,
@@ -529,9 +537,9 @@ static bool op_request(op_t *op, tc_client_t *c, const char *server,
   return ok;
 }
 
-/* Logs the user out on op->srv with its session just used on B, D and A
- * (cached where there is a model); the old session must then be refused
- * on every server at once. */
+/* Logs the user out on op->srv with its session just used on B, D, E
+ * (once it runs) and A, so cached where there is a model; the old session
+ * must then be refused on every server at once. */
 static void run_logout(op_t *op) {
   rm_user_t *user = &op->w->users[op->user];
   static const int warm[] = {SB, SD, SE, SA};

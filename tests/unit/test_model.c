@@ -2362,6 +2362,55 @@ static void readers_see_ordered_pages_while_events_apply(void **state) {
   page_done(&p);
 }
 
+
+/* A like and an unlike of one pair published out of commit order: the
+ * model holds the stale state until the pair's check settles it from the
+ * database; a settlement taken before a newer event is dropped. */
+static void racing_pair_events_settle_to_the_database(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
+  load_tweet(1, 2, T0 + 10);
+  model_load_end(m);
+  apply_like(1, 1, true);  /* committed second, published first */
+  apply_like(1, 1, false); /* committed first, published last */
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  assert_false(p.items[0].liked_by_me); /* stale until settled */
+  page_done(&p);
+  model_check_t checks[8];
+  size_t n = model_take_checks(m, checks, 8);
+  assert_int_equal(n, 2);
+  assert_int_equal(model_take_checks(m, checks + n, 8), 0);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(checks[i].kind, MODEL_CHECK_LIKE);
+    model_settle_check(m, &checks[i], true); /* the database has the like */
+  }
+  assert_true(feed(1, NULL, 10, &p));
+  assert_true(p.items[0].liked_by_me);
+  page_done(&p);
+
+  /* An event after the check was taken wins over the settlement. */
+  apply_follow(1, 2, false);
+  n = model_take_checks(m, checks, 8);
+  assert_int_equal(n, 1);
+  assert_int_equal(checks[0].kind, MODEL_CHECK_FOLLOW);
+  apply_follow(1, 2, false);
+  model_settle_check(m, &checks[0], true); /* read before the new event */
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0); /* still not following */
+  page_done(&p);
+  n = model_take_checks(m, checks, 8);
+  assert_int_equal(n, 1);
+  model_settle_check(m, &checks[0], false);
+  assert_true(feed(1, NULL, 10, &p));
+  assert_int_equal(p.n, 0);
+  page_done(&p);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, teardown)
   const struct CMUnitTest tests[] = {
@@ -2410,6 +2459,7 @@ int main(void) {
       T(queued_created_event_names_an_author_unknown_to_the_load),
       T(stats_follow_what_happens),
       T(readers_see_ordered_pages_while_events_apply),
+      T(racing_pair_events_settle_to_the_database),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

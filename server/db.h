@@ -22,8 +22,13 @@
  * before the request left, which every caller already handles (the 2PC
  * included: recovery finishes what was in flight, docs/SYNC.md §9).
  *
+ * A client borrowed before the deployment went down still reaches the
+ * driver; code that sends several commands on one borrowed client checks
+ * db_is_up() before each one after the first, so that a request in
+ * flight at the moment of the loss waits for the driver at most once.
+ *
  * Timeouts are set on the URI unless the caller set them: a server that
- * cannot be reached fails an operation after at most 1 s of server
+ * cannot be reached fails an operation after at most 0.5 s of server
  * selection (503 for the client) instead of hanging for the driver's
  * default 30 s.  Writes use w:majority and retryable writes, reads read
  * concern "majority" and retryable reads, so that an acknowledged write
@@ -69,6 +74,11 @@ void db_error_unavailable(chorus_error_t *err);
 
 /* False while the deployment is down. */
 bool db_is_up(db_t *db);
+
+/* db_is_up(), filling err with db_error_unavailable() when false: the
+ * check before each further command on a borrowed client (see "Health"
+ * above). */
+bool db_check_up(db_t *db, chorus_error_t *err);
 
 typedef struct db_health {
   bool up;

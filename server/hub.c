@@ -661,12 +661,19 @@ events_enrich_t hub_enrich(void *ctx, const char *type,
     if (!bsonx_find_oid(skeleton, "user", &name.id)) {
       return EVENTS_DROP;
     }
-    if (!names_of(hub, &name, 1, &err)) {
-      return failed(&err);
+    /* The committed view with its version: two renames racing on two
+     * servers may publish out of commit order, and the read models keep
+     * the names of the highest version (model.h).  The last enrichment
+     * reads after the last rename committed, so the highest version read
+     * carries the final names. */
+    user_t u;
+    if (!users_find_by_id(hub->db, hub->sync, &name.id, &u, &err)) {
+      return err.status == 404 ? EVENTS_DROP /* no such account (any more) */
+                               : failed(&err);
     }
-    if (!name.username[0]) {
-      return EVENTS_DROP; /* no such account (any more) */
-    }
+    memcpy(name.username, u.username, sizeof name.username);
+    memcpy(name.display_name, u.display_name, sizeof name.display_name);
+    name.version = u.version;
     BSON_APPEND_UTF8(data, "username", name.username);
     BSON_APPEND_UTF8(data, "display_name", name.display_name);
     model_payload_user(model, &name);

@@ -155,6 +155,7 @@ typedef struct oidvec {
 typedef struct muser {
   bson_oid_t id; /* the key */
   bool named;
+  int64_t name_version; /* of the account document the names came from */
   char username[USERNAME_MAX + 1];
   char display_name[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
   oidvec_t followees;
@@ -383,8 +384,15 @@ static void user_free(model_t *m, muser_t *u) {
   bson_free(u);
 }
 
+/* Names read at an older version of the account than the ones held lose
+ * (a rename's event published after a later rename's); version 0 means
+ * unknown and only names a user no versioned source has named. */
 static void user_set_names(muser_t *u, const char *username,
-                           const char *display_name) {
+                           const char *display_name, int64_t version) {
+  if (version < u->name_version) {
+    return;
+  }
+  u->name_version = version;
   bson_strncpy(u->username, username, sizeof u->username);
   bson_strncpy(u->display_name, display_name, sizeof u->display_name);
   u->named = u->username[0] != '\0';
@@ -510,7 +518,7 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
   if (!m->loading && t->author.username[0]) {
     muser_t *author = user_get(m, &t->author.id, true);
     if (!author->named) {
-      user_set_names(author, t->author.username, t->author.display_name);
+      user_set_names(author, t->author.username, t->author.display_name, 0);
     }
   }
   mtweet_t *r = keymap_get(&m->tweets, &t->id);
@@ -732,10 +740,14 @@ static void apply_locked(model_t *m, const char *type, const bson_t *p) {
     }
   } else if (!strcmp(type, "user.updated")) {
     char username[USERNAME_MAX + 1], display[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
+    bson_iter_t v;
+    int64_t version = bson_iter_init_find(&v, p, "version")
+                          ? bsonx_as_int64(&v)
+                          : 0;
     if (bsonx_find_oid(p, "id", &a) && iter_utf8(p, "username", username,
                                            sizeof username) &&
         iter_utf8(p, "display_name", display, sizeof display)) {
-      user_set_names(user_get(m, &a, true), username, display);
+      user_set_names(user_get(m, &a, true), username, display, version);
     }
   }
 }
@@ -772,7 +784,7 @@ void model_load_user(model_t *m, const user_name_t *user) {
   pthread_rwlock_wrlock(&m->lock);
   if (m->loading) {
     user_set_names(user_get(m, &user->id, true), user->username,
-                   user->display_name);
+                   user->display_name, user->version);
   }
   pthread_rwlock_unlock(&m->lock);
 }
@@ -891,6 +903,7 @@ void model_payload_user(bson_t *out, const user_name_t *user) {
   BSON_APPEND_OID(out, "id", &user->id);
   BSON_APPEND_UTF8(out, "username", user->username);
   BSON_APPEND_UTF8(out, "display_name", user->display_name);
+  BSON_APPEND_INT64(out, "version", user->version);
 }
 
 void model_payload_session_ended(bson_t *out, const char *session_id) {

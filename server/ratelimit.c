@@ -72,8 +72,10 @@ bool ratelimit_begin(db_t *db, const ratelimit_config_t *cfg,
     bson_t *doc = BCON_NEW("_id", BCON_OID(&attempt->ids[i]), "key",
                            BCON_UTF8(keys[i]), "at", BCON_DATE_TIME(now));
     bson_error_t berr;
-    ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr);
-    if (!ok) {
+    if (!db_check_up(db, err)) { /* db.h: before each further command */
+      ok = false;
+    } else if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr)) {
+      ok = false;
       chorus_error_from_bson(err, &berr, "record login attempt");
     }
     bson_destroy(doc);
@@ -82,7 +84,8 @@ bool ratelimit_begin(db_t *db, const ratelimit_config_t *cfg,
   bool blocked = false;
   for (int i = 0; ok && i < 2; i++) {
     int64_t count, oldest;
-    ok = count_since(coll, keys[i], now - window_ms, &count, &oldest, err);
+    ok = db_check_up(db, err) &&
+         count_since(coll, keys[i], now - window_ms, &count, &oldest, err);
     if (ok && count > limits[i]) {
       blocked = true;
       if (oldest + window_ms > until) {
@@ -90,10 +93,10 @@ bool ratelimit_begin(db_t *db, const ratelimit_config_t *cfg,
       }
     }
   }
-  if (!ok || blocked) {
+  if ((!ok || blocked) && db_is_up(db)) {
     forget(coll, attempt);
   }
-  if (ok) {
+  if (ok && db_is_up(db)) {
     /* Keep the collection small: attempts older than the window. */
     bson_t *old = BCON_NEW("key", BCON_UTF8(keys[0]), "at", "{", "$lt",
                            BCON_DATE_TIME(now - window_ms), "}");

@@ -50,6 +50,8 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
     } else if (!strcmp(key, "notifications_read_at") &&
                BSON_ITER_HOLDS_DATE_TIME(&it)) {
       u->notifications_read_at_ms = bson_iter_date_time(&it);
+    } else if (!strcmp(key, "version")) {
+      u->version = bsonx_as_int64(&it);
     }
   }
 }
@@ -481,6 +483,7 @@ static bool name_doc(void *ctx, const bson_t *doc) {
   name.id = u.id;
   memcpy(name.username, u.username, sizeof name.username);
   memcpy(name.display_name, u.display_name, sizeof name.display_name);
+  name.version = u.version;
   return !name.username[0] || scan->fn(scan->ctx, &name);
 }
 
@@ -489,7 +492,7 @@ bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
   name_scan_t scan = {fn, ctx};
   bson_t *projection =
       BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
-               TXN_LOCK_FIELD, BCON_INT32(1));
+               "version", BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
   bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
   bson_destroy(projection);
   return ok;

@@ -36,6 +36,7 @@ typedef struct user {
   int64_t following_count;
   int64_t tweet_count;
   int64_t notifications_read_at_ms;
+  int64_t version; /* of the document: bumped by every transaction on it */
 } user_t;
 
 /* A page of users (lists, search); next is an opaque cursor string. */
@@ -51,6 +52,9 @@ typedef struct user_name {
   bson_oid_t id;
   char username[USERNAME_MAX + 1];
   char display_name[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
+  /* The account document's version these names were read at, where the
+   * reader needs it (the read model orders renames by it); 0: unknown. */
+  int64_t version;
 } user_name_t;
 
 /* Validates and creates an account; 409 "username_taken" when the name is

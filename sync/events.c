@@ -203,6 +203,10 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
     seq = (hint > head ? hint : head) + 1;
     for (int tries = 0; ok && keep && tries < 10000; tries++, seq++) {
+      if (!db_is_up(ev->db)) {
+        ok = false; /* went down since the client was borrowed (db.h) */
+        break;
+      }
       bson_t doc = BSON_INITIALIZER;
       append_event(&doc, seq, key, type, &data, &model, audience, at);
       bson_error_t berr;
@@ -226,6 +230,9 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
         break;
       }
     }
+  }
+  if (ok && found && !db_is_up(ev->db)) {
+    ok = false; /* the pump writes the copy later (idempotent) */
   }
   if (ok && found) {
     /* The copy kept for resume (a duplicate means it is there). */

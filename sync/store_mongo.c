@@ -52,6 +52,15 @@ static void target_close(target_t *t) {
   db_release(t->db, t->client);
 }
 
+/* Before every command after the first on a borrowed client: a
+ * deployment marked down since the client was borrowed refuses it at
+ * once.  Without this a step's second command waits the full server
+ * selection timeout (the driver knows of no primary either), and a
+ * request in flight when the database died paid that once per command. */
+static bool target_live(const target_t *t, chorus_error_t *err) {
+  return db_check_up(t->db, err);
+}
+
 static void append_id(bson_t *doc, const bson_value_t *id) {
   bson_append_value(doc, "_id", 3, id);
 }
@@ -61,11 +70,14 @@ static bool is_duplicate(const bson_error_t *berr) {
 }
 
 /* Inserts doc; *dup says the _id was taken (then the call succeeds). */
-static bool insert_once(mongoc_collection_t *coll, const bson_t *doc,
-                        bool *dup, const char *what, chorus_error_t *err) {
+static bool insert_once(const target_t *t, const bson_t *doc, bool *dup,
+                        const char *what, chorus_error_t *err) {
   bson_error_t berr;
   *dup = false;
-  if (mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr)) {
+  if (!target_live(t, err)) {
+    return false;
+  }
+  if (mongoc_collection_insert_one(t->coll, doc, NULL, NULL, &berr)) {
     return true;
   }
   if (is_duplicate(&berr)) {
@@ -77,12 +89,17 @@ static bool insert_once(mongoc_collection_t *coll, const bson_t *doc,
 }
 
 /* Reads one document by _id into *doc (caller destroys), *found. */
-static bool read_by_id(mongoc_collection_t *coll, const bson_value_t *id,
+static bool read_by_id(const target_t *t, const bson_value_t *id,
                        bson_t **doc, bool *found, chorus_error_t *err) {
+  *doc = NULL;
+  *found = false;
+  if (!target_live(t, err)) {
+    return false;
+  }
   bson_t filter = BSON_INITIALIZER;
   append_id(&filter, id);
   mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+      mongoc_collection_find_with_opts(t->coll, &filter, NULL, NULL);
   const bson_t *d;
   *found = mongoc_cursor_next(cursor, &d);
   *doc = *found ? bson_copy(d) : NULL;
@@ -101,19 +118,22 @@ static bool read_by_id(mongoc_collection_t *coll, const bson_value_t *id,
   return ok;
 }
 
-static bool read_by_string_id(mongoc_collection_t *coll, const char *id,
+static bool read_by_string_id(const target_t *t, const char *id,
                               bson_t **doc, bool *found,
                               chorus_error_t *err) {
   bson_value_t v = {.value_type = BSON_TYPE_UTF8};
   v.value.v_utf8.str = (char *)id;
   v.value.v_utf8.len = (uint32_t)strlen(id);
-  return read_by_id(coll, &v, doc, found, err);
+  return read_by_id(t, &v, doc, found, err);
 }
 
-static bool run_update(mongoc_collection_t *coll, const bson_t *filter,
+static bool run_update(const target_t *t, const bson_t *filter,
                        const bson_t *update, chorus_error_t *err) {
+  if (!target_live(t, err)) {
+    return false;
+  }
   bson_error_t berr;
-  bool ok = mongoc_collection_update_one(coll, filter, update, NULL, NULL,
+  bool ok = mongoc_collection_update_one(t->coll, filter, update, NULL, NULL,
                                          &berr);
   if (!ok) {
     chorus_error_from_bson(err, &berr, "2pc write");
@@ -121,10 +141,13 @@ static bool run_update(mongoc_collection_t *coll, const bson_t *filter,
   return ok;
 }
 
-static bool run_delete(mongoc_collection_t *coll, const bson_t *filter,
+static bool run_delete(const target_t *t, const bson_t *filter,
                        chorus_error_t *err) {
+  if (!target_live(t, err)) {
+    return false;
+  }
   bson_error_t berr;
-  bool ok = mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
+  bool ok = mongoc_collection_delete_one(t->coll, filter, NULL, NULL, &berr);
   if (!ok) {
     chorus_error_from_bson(err, &berr, "2pc delete");
   }
@@ -191,7 +214,7 @@ static bool release_lock(shards_t *shards, const char *txn_id,
     return false;
   }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id));
-  bool ok = run_delete(t.coll, filter, err);
+  bool ok = run_delete(&t, filter, err);
   bson_destroy(filter);
   target_close(&t);
   return ok;
@@ -212,12 +235,12 @@ static bool take_lock(shards_t *shards, const char *txn_id,
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id),
                          "at", BCON_DATE_TIME(db_now_ms()));
   bool dup;
-  bool ok = insert_once(t.coll, doc, &dup, "2pc lock", err);
+  bool ok = insert_once(&t, doc, &dup, "2pc lock", err);
   holder[0] = '\0';
   if (ok && dup) {
     bson_t *lock;
     bool found;
-    ok = read_by_string_id(t.coll, key, &lock, &found, err);
+    ok = read_by_string_id(&t, key, &lock, &found, err);
     bson_iter_t it;
     if (ok && found && bson_iter_init_find(&it, lock, "txn") &&
         BSON_ITER_HOLDS_UTF8(&it)) {
@@ -280,12 +303,12 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
   bson_append_document_end(&doc, &lock);
   bool dup;
   txn_vote_t vote = TXN_VOTE_YES;
-  if (!insert_once(t.coll, &doc, &dup, "2pc prepare insert", err)) {
+  if (!insert_once(&t, &doc, &dup, "2pc prepare insert", err)) {
     vote = TXN_VOTE_ERROR;
   } else if (dup) {
     bson_t *existing;
     bool found;
-    if (!read_by_id(t.coll, &op->id, &existing, &found, err)) {
+    if (!read_by_id(&t, &op->id, &existing, &found, err)) {
       vote = TXN_VOTE_ERROR;
     } else {
       char owner[TXN_ID_LEN + 1];
@@ -335,7 +358,7 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
   bool found;
   txn_vote_t vote = TXN_VOTE_YES;
   char owner[TXN_ID_LEN + 1] = "";
-  if (!read_by_id(t.coll, &op->id, &doc, &found, err)) {
+  if (!read_by_id(&t, &op->id, &doc, &found, err)) {
     vote = TXN_VOTE_ERROR;
   } else {
     lock_of(doc, owner);
@@ -374,8 +397,11 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
       bson_append_document_end(&filter, &absent);
       bson_t reply;
       bson_error_t berr;
-      if (!mongoc_collection_update_one(t.coll, &filter, &update, NULL,
-                                        &reply, &berr)) {
+      if (!target_live(&t, err)) {
+        bson_init(&reply);
+        vote = TXN_VOTE_ERROR;
+      } else if (!mongoc_collection_update_one(t.coll, &filter, &update,
+                                               NULL, &reply, &berr)) {
         chorus_error_from_bson(err, &berr, "2pc stage");
         vote = TXN_VOTE_ERROR;
       } else {
@@ -421,7 +447,7 @@ static bool finish_op(shards_t *shards, const char *txn_id,
   }
   bson_t *doc;
   bool found;
-  bool ok = read_by_id(t.coll, &op->id, &doc, &found, err);
+  bool ok = read_by_id(&t, &op->id, &doc, &found, err);
   char owner[TXN_ID_LEN + 1] = "";
   if (ok && found) {
     lock_of(doc, owner);
@@ -432,7 +458,7 @@ static bool finish_op(shards_t *shards, const char *txn_id,
     append_id(&filter, &op->id);
     BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
     if ((kind == TXN_INSERT && !commit) || (kind == TXN_DELETE && commit)) {
-      ok = run_delete(t.coll, &filter, err);
+      ok = run_delete(&t, &filter, err);
     } else {
       bson_t update = BSON_INITIALIZER, unset;
       bson_iter_t it, set;
@@ -450,7 +476,7 @@ static bool finish_op(shards_t *shards, const char *txn_id,
       BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
       BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
       bson_append_document_end(&update, &unset);
-      ok = run_update(t.coll, &filter, &update, err);
+      ok = run_update(&t, &filter, &update, err);
       bson_destroy(&update);
     }
     bson_destroy(&filter);
@@ -507,7 +533,7 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
     return false;
   }
   bool dup;
-  bool ok = insert_once(t.coll, &doc, &dup, "2pc begin", err);
+  bool ok = insert_once(&t, &doc, &dup, "2pc begin", err);
   target_close(&t);
   bson_destroy(&doc);
   return ok; /* a duplicate is our own earlier begin */
@@ -536,7 +562,7 @@ static bool read_decision(shards_t *shards, const char *txn_id,
     return false;
   }
   bson_t *doc;
-  bool ok = read_by_string_id(t.coll, txn_id, &doc, decided, err);
+  bool ok = read_by_string_id(&t, txn_id, &doc, decided, err);
   bson_iter_t it;
   if (ok && *decided) {
     *decided = bson_iter_init_find(&it, doc, "state") &&
@@ -560,7 +586,7 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
                          BCON_UTF8(txn_state_name(to)), "decided_at",
                          BCON_DATE_TIME(db_now_ms()));
   bool dup;
-  bool ok = insert_once(t.coll, doc, &dup, "2pc decide", err);
+  bool ok = insert_once(&t, doc, &dup, "2pc decide", err);
   bson_destroy(doc);
   target_close(&t);
   if (!ok) {
@@ -584,7 +610,7 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
   bson_t *update = BCON_NEW("$set", "{", "state",
                             BCON_UTF8(txn_state_name(*actual)), "}");
-  run_update(t.coll, filter, update, &ignored);
+  run_update(&t, filter, update, &ignored);
   bson_destroy(update);
   bson_destroy(filter);
   target_close(&t);
@@ -599,7 +625,7 @@ static bool mongo_finish(void *impl, const char *txn_id, chorus_error_t *err) {
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
   bson_t *update = BCON_NEW("$set", "{", "done", BCON_BOOL(true),
                             "finished_at", BCON_DATE_TIME(db_now_ms()), "}");
-  bool ok = run_update(t.coll, filter, update, err);
+  bool ok = run_update(&t, filter, update, err);
   bson_destroy(update);
   bson_destroy(filter);
   target_close(&t);
@@ -620,7 +646,7 @@ static bool mongo_get_state(void *impl, const char *txn_id,
     return false;
   }
   bson_t *rec;
-  bool ok = read_by_string_id(t.coll, txn_id, &rec, found, err);
+  bool ok = read_by_string_id(&t, txn_id, &rec, found, err);
   bson_iter_t it;
   if (ok && *found) {
     *done = bson_iter_init_find(&it, rec, "done") &&
@@ -685,7 +711,7 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
  * document "<txn>#<n>" for the next lease number n.  A claim whose owner
  * died before it could move the record's lease on is itself stale after
  * lease_ms, and the next number is tried then. */
-static bool claim_record(shards_t *shards, mongoc_collection_t *txns,
+static bool claim_record(shards_t *shards, const target_t *txns,
                          const txn_t *txn, int64_t lease, const char *owner,
                          int64_t now_ms, int64_t lease_ms, bool *won,
                          chorus_error_t *err) {
@@ -703,7 +729,7 @@ static bool claim_record(shards_t *shards, mongoc_collection_t *txns,
                            "owner", BCON_UTF8(owner), "at",
                            BCON_DATE_TIME(now_ms));
     bool dup;
-    ok = insert_once(t.coll, doc, &dup, "2pc claim", err);
+    ok = insert_once(&t, doc, &dup, "2pc claim", err);
     bson_destroy(doc);
     if (!ok) {
       break;
@@ -715,7 +741,7 @@ static bool claim_record(shards_t *shards, mongoc_collection_t *txns,
     /* Taken: by a live claimant (give up) or a dead one (try the next). */
     bson_t *claim;
     bool found;
-    ok = read_by_string_id(t.coll, key, &claim, &found, err);
+    ok = read_by_string_id(&t, key, &claim, &found, err);
     bson_iter_t it;
     bool stale = ok && found && bson_iter_init_find(&it, claim, "at") &&
                  BSON_ITER_HOLDS_DATE_TIME(&it) &&
@@ -767,7 +793,7 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     if (!load_record(rec, txn, &lease)) {
       continue;
     }
-    ok = claim_record(impl, t.coll, txn, lease, owner, now_ms, lease_ms,
+    ok = claim_record(impl, &t, txn, lease, owner, now_ms, lease_ms,
                       found, err);
   }
   bson_error_t berr;
@@ -859,7 +885,7 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
     }
     if (ok && swept) {
       bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));
-      ok = run_delete(t.coll, rf, err);
+      ok = run_delete(&t, rf, err);
       bson_destroy(rf);
       delete_many_by(shards, DB_DECISIONS, "_id", batch[i].id);
       delete_many_by(shards, DB_CLAIMS, "txn", batch[i].id);

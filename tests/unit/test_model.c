@@ -944,6 +944,53 @@ static void author_names_are_the_current_ones(void **state) {
   page_done(&p);
 }
 
+/* Two renames racing on two servers may publish out of commit order:
+ * the names read at the higher version of the account win, whatever the
+ * order of the events, during a load as after it. */
+static void renames_are_ordered_by_the_account_version(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  user_name_t loaded = name_of(1);
+  loaded.version = 5;
+  model_load_user(m, &loaded);
+  /* Queued during the load: an event older than what the load read. */
+  user_name_t stale = name_of(1);
+  snprintf(stale.display_name, sizeof stale.display_name, "Stale");
+  stale.version = 4;
+  apply_user(&stale);
+  load_tweet(1, 1, T0 + 1);
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(timeline(0, NULL, 10, &p));
+  assert_author(&p.items[0], "user1", "User 1");
+  page_done(&p);
+
+  user_name_t newer = name_of(1), older = name_of(1);
+  snprintf(newer.display_name, sizeof newer.display_name, "Bea");
+  newer.version = 8;
+  snprintf(older.display_name, sizeof older.display_name, "Ann");
+  older.version = 7;
+  apply_user(&newer); /* published first ... */
+  apply_user(&older); /* ... the older rename's event after it */
+  assert_true(timeline(0, NULL, 10, &p));
+  assert_author(&p.items[0], "user1", "Bea");
+  page_done(&p);
+
+  /* The same version again (a re-published event) is applied. */
+  snprintf(newer.display_name, sizeof newer.display_name, "Bea again");
+  apply_user(&newer);
+  /* A tweet event's author names (version unknown) never rename. */
+  tweet_t t2 = make_tweet(2, 1, T0 + 2);
+  snprintf(t2.author.display_name, sizeof t2.author.display_name, "Tweet");
+  apply_tweet("tweet.created", &t2);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  assert_author(&p.items[0], "user1", "Bea again");
+  assert_author(&p.items[1], "user1", "Bea again");
+  page_done(&p);
+}
+
 static void every_field_of_a_tweet_comes_through(void **state) {
   (void)state;
   start(0, 0);
@@ -2426,6 +2473,7 @@ int main(void) {
       T(feed_page_of_the_largest_limit),
       T(liked_by_me_from_loaded_likes_and_events),
       T(author_names_are_the_current_ones),
+      T(renames_are_ordered_by_the_account_version),
       T(every_field_of_a_tweet_comes_through),
       T(timeline_is_everyone_newest_first),
       T(timeline_answers_only_above_the_ring),

@@ -39,6 +39,10 @@
 #   BENCH_TP_USERS=10000        accounts in the data set
 #   BENCH_TP_FOLLOWS=100        followees per account
 #   BENCH_TP_TWEETS=1000000     tweets in the data set
+#   BENCH_TP_SHARDS=4           tweet shard collections (chorusd --shards,
+#                               1..64); on FerretDB every command on a tweet
+#                               scans its shard, so more shards make writes
+#                               cheaper (use another BENCH_TP_DB_DIR per count)
 #   BENCH_TP_DURATION=20        seconds of wrk per phase
 #   BENCH_TP_CONNECTIONS=64     wrk connections in all (half per process)
 #   BENCH_TP_TIMEOUT=30         wrk --timeout, seconds: a slower answer is
@@ -77,7 +81,7 @@ err() { echo "[bench-tp] ERROR: $*" >&2; }
 
 for arg in "$@"; do
     case "$arg" in
-        -h|--help) sed -n '2,69p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,73p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
     esac
 done
@@ -100,7 +104,10 @@ read -r -a SERVER_ARGS <<<"${BENCH_TP_SERVER_ARGS:-}"
 if [[ -n "$SERVER_URI_OPTS" && ! "$SERVER_URI_OPTS" =~ ^[A-Za-z]+=[^\&\ ]+(\&[A-Za-z]+=[^\&\ ]+)*$ ]]; then
     err "BENCH_TP_SERVER_URI_OPTS must look like name=value&name=value, not '$SERVER_URI_OPTS'"; exit 2
 fi
-SHARDS=4
+SHARDS="${BENCH_TP_SHARDS:-4}"
+if ! [[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || (( SHARDS > 64 )); then
+    err "BENCH_TP_SHARDS must be a whole number from 1 to 64, not '$SHARDS'"; exit 2
+fi
 for v in USERS DURATION CONNECTIONS TIMEOUT SESSIONS SERVER_THREADS; do
     if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then err "BENCH_TP_$v must be a positive whole number, not '${!v}'"; exit 2; fi
 done

@@ -436,14 +436,48 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
              : prepare_change(impl, txn_id, op, lock_owner, err);
 }
 
+/* One command, no read first, where the op's kind says what to do and
+ * nothing staged is needed: an insert kept or dropped, a delete done or
+ * dropped, an update dropped.  The filter names our lock, so a document
+ * someone else finished (recovery) or locked since is left alone, as the
+ * read-then-write path below would leave it.  (On FerretDB every command
+ * on a document scans its collection: this halves what finishing costs.) */
+static bool finish_known(const target_t *t, const char *txn_id,
+                         const txn_op_t *op, bool commit,
+                         chorus_error_t *err) {
+  bson_t filter = BSON_INITIALIZER;
+  append_id(&filter, &op->id);
+  BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
+  bool ok;
+  if ((op->kind == TXN_INSERT && !commit) ||
+      (op->kind == TXN_DELETE && commit)) {
+    ok = run_delete(t, &filter, err);
+  } else {
+    bson_t *update = BCON_NEW("$unset", "{", TXN_LOCK_FIELD, BCON_UTF8(""),
+                              "}");
+    ok = run_update(t, &filter, update, err);
+    bson_destroy(update);
+  }
+  bson_destroy(&filter);
+  return ok;
+}
+
 /* Applies (commit) or drops (abort) our staged change on a participant,
- * then lets go of its lock document.  The kind is read from the
- * document's own lock, so ops loaded by recovery (or kind 0) work too. */
+ * then lets go of its lock document.  Unless finish_known() can, the kind
+ * is read from the document's own lock, so ops loaded by recovery (or
+ * kind 0) work too. */
 static bool finish_op(shards_t *shards, const char *txn_id,
                       const txn_op_t *op, bool commit, chorus_error_t *err) {
   target_t t;
   if (!target_open(shards, op->shard, op->coll, &t, err)) {
     return false;
+  }
+  if (op->kind == TXN_INSERT || op->kind == TXN_DELETE ||
+      (op->kind == TXN_UPDATE && !commit)) {
+    bool ok = finish_known(&t, txn_id, op, commit, err);
+    target_close(&t);
+    return ok && (op->kind == TXN_INSERT ||
+                  release_lock(shards, txn_id, op, err));
   }
   bson_t *doc;
   bool found;

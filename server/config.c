@@ -88,6 +88,13 @@ static const option_spec_t options[] = {
     {"model-ring", "CHORUS_MODEL_RING", "1024",
      INT_OPT(model_ring, 1, 10000000),
      "read model: newest tweets of everyone kept for the timeline"},
+    {"db-slow-ms", "CHORUS_DB_SLOW_MS", "0", INT_OPT(db_slow_ms, 0, 600000),
+     "log every database command that takes at least this many ms (one "
+     "JSON line on stderr; 0: off)"},
+    {"db-filters", "CHORUS_DB_FILTERS", "auto", STR_OPT(db_filters),
+     "how 2PC writes find their document: id (by _id alone, after a "
+     "read; what FerretDB can do fast), full (the write's own filter "
+     "checks the lock; MongoDB), auto (id on FerretDB, else full)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -255,6 +262,13 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
   if (cfg->ws_port == cfg->port) {
     chorus_error_set(err, 400, "bad_config",
                      "--ws-port must differ from --port");
+    return CONFIG_ERROR;
+  }
+  if (strcmp(cfg->db_filters, "auto") && strcmp(cfg->db_filters, "id") &&
+      strcmp(cfg->db_filters, "full")) {
+    chorus_error_set(err, 400, "bad_config",
+                     "--db-filters must be auto, id or full, not '%s'",
+                     cfg->db_filters);
     return CONFIG_ERROR;
   }
   if (!cfg->server_id[0]) {

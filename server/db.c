@@ -28,6 +28,23 @@
 /* Between two pings of a deployment that is down. */
 #define DB_PROBE_INTERVAL_MS 250
 
+/* The slow-command log (db_set_slow_ms): a command's collection is known
+ * when it starts, its duration when it ends.  The driver runs both
+ * callbacks on the thread that runs the command, one command at a time
+ * per thread, so the two meet in that thread's slot (found by hashing the
+ * thread and probing; request ids are per client and collide, and
+ * FerretDB gives every connection the same id).  A thread beyond the
+ * table's size just logs without the collection's name. */
+#define DB_SLOW_SLOTS 256
+
+typedef struct slow_slot {
+  bool used;
+  pthread_t thread;
+  int64_t request_id;
+  char command[32];
+  char collection[64];
+} slow_slot_t;
+
 struct db {
   mongoc_client_pool_t *pool;
   char *name;
@@ -42,6 +59,12 @@ struct db {
   int64_t generation;         /* bumped by every mark_down */
   bool stopping;
   pthread_t prober;
+
+  atomic_bool id_only;        /* db_filters_by_id_only() */
+  db_filters_t filters;       /* db_set_filters(); set before sharing */
+  atomic_llong slow_us;       /* 0: the slow-command log is off */
+  pthread_mutex_t slow_mu;    /* guards slow_slots */
+  slow_slot_t *slow_slots;    /* DB_SLOW_SLOTS, allocated when turned on */
 };
 
 typedef struct index_spec {
@@ -128,6 +151,106 @@ static void on_topology_changed(const mongoc_apm_topology_changed_t *event) {
       !mongoc_topology_description_has_writable_server(after)) {
     mark_down(db, "the driver lost the primary");
   }
+}
+
+/* ---- the slow-command log ---- */
+
+/* This thread's slot (slow_mu held); NULL when the table is full. */
+static slow_slot_t *slow_slot_of_thread(db_t *db, bool take) {
+  pthread_t self = pthread_self();
+  size_t h = 0;
+  const unsigned char *p = (const unsigned char *)&self;
+  for (size_t i = 0; i < sizeof self; i++) {
+    h = h * 31 + p[i];
+  }
+  for (size_t i = 0; i < DB_SLOW_SLOTS; i++) {
+    slow_slot_t *slot = &db->slow_slots[(h + i) % DB_SLOW_SLOTS];
+    if (slot->used && pthread_equal(slot->thread, self)) {
+      return slot;
+    }
+    if (!slot->used) {
+      if (!take) {
+        return NULL;
+      }
+      slot->used = true;
+      slot->thread = self;
+      return slot;
+    }
+  }
+  return NULL;
+}
+
+static void on_command_started(const mongoc_apm_command_started_t *event) {
+  db_t *db = mongoc_apm_command_started_get_context(event);
+  if (!atomic_load(&db->slow_us)) {
+    return;
+  }
+  int64_t rid = mongoc_apm_command_started_get_request_id(event);
+  const bson_t *cmd = mongoc_apm_command_started_get_command(event);
+  bson_iter_t it;
+  const char *coll = "";
+  /* {find: "coll", ...}; {getMore: <cursor id>, collection: "coll"} */
+  if (bson_iter_init(&it, cmd) && bson_iter_next(&it) &&
+      BSON_ITER_HOLDS_UTF8(&it)) {
+    coll = bson_iter_utf8(&it, NULL);
+  } else if (bson_iter_init_find(&it, cmd, "collection") &&
+             BSON_ITER_HOLDS_UTF8(&it)) {
+    coll = bson_iter_utf8(&it, NULL);
+  }
+  pthread_mutex_lock(&db->slow_mu);
+  slow_slot_t *slot = slow_slot_of_thread(db, true);
+  if (slot) {
+    slot->request_id = rid;
+    bson_strncpy(slot->command,
+                 mongoc_apm_command_started_get_command_name(event),
+                 sizeof slot->command);
+    bson_strncpy(slot->collection, coll, sizeof slot->collection);
+  }
+  pthread_mutex_unlock(&db->slow_mu);
+}
+
+static void log_if_slow(db_t *db, int64_t rid, const char *name,
+                        int64_t duration_us, bool ok) {
+  int64_t slow_us = atomic_load(&db->slow_us);
+  if (!slow_us || duration_us < slow_us) {
+    return;
+  }
+  char coll[64] = "";
+  pthread_mutex_lock(&db->slow_mu);
+  const slow_slot_t *slot = slow_slot_of_thread(db, false);
+  if (slot && slot->request_id == rid) {
+    bson_strncpy(coll, slot->collection, sizeof coll);
+  }
+  pthread_mutex_unlock(&db->slow_mu);
+  /* Names of commands and collections are ours: no JSON escaping needed
+   * beyond what their character sets allow (no quotes, no backslashes). */
+  fprintf(stderr,
+          "{\"slow_db_command\":\"%s\",\"collection\":\"%s\","
+          "\"db\":\"%s\",\"ms\":%.3f,\"ok\":%s}\n",
+          name, coll, db->name, (double)duration_us / 1000.0,
+          ok ? "true" : "false");
+}
+
+static void on_command_succeeded(
+    const mongoc_apm_command_succeeded_t *event) {
+  log_if_slow(mongoc_apm_command_succeeded_get_context(event),
+              mongoc_apm_command_succeeded_get_request_id(event),
+              mongoc_apm_command_succeeded_get_command_name(event),
+              mongoc_apm_command_succeeded_get_duration(event), true);
+}
+
+static void on_command_failed(const mongoc_apm_command_failed_t *event) {
+  log_if_slow(mongoc_apm_command_failed_get_context(event),
+              mongoc_apm_command_failed_get_request_id(event),
+              mongoc_apm_command_failed_get_command_name(event),
+              mongoc_apm_command_failed_get_duration(event), false);
+}
+
+void db_set_slow_ms(db_t *db, int slow_ms) {
+  if (slow_ms > 0 && !db->slow_slots) {
+    db->slow_slots = bson_malloc0(sizeof *db->slow_slots * DB_SLOW_SLOTS);
+  }
+  atomic_store(&db->slow_us, slow_ms > 0 ? (long long)slow_ms * 1000 : 0);
 }
 
 /* A client for the prober: not refused while down. */
@@ -263,9 +386,14 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
   mongoc_uri_destroy(uri);
   pthread_mutex_init(&db->mu, NULL);
   pthread_cond_init(&db->cv, NULL);
-  /* Before the first client is popped, as the driver requires. */
+  pthread_mutex_init(&db->slow_mu, NULL);
+  /* Before the first client is popped, as the driver requires.  The
+   * command callbacks return at once while the slow log is off. */
   mongoc_apm_callbacks_t *callbacks = mongoc_apm_callbacks_new();
   mongoc_apm_set_topology_changed_cb(callbacks, on_topology_changed);
+  mongoc_apm_set_command_started_cb(callbacks, on_command_started);
+  mongoc_apm_set_command_succeeded_cb(callbacks, on_command_succeeded);
+  mongoc_apm_set_command_failed_cb(callbacks, on_command_failed);
   mongoc_client_pool_set_apm_callbacks(pool, callbacks, db);
   mongoc_apm_callbacks_destroy(callbacks);
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
@@ -275,6 +403,7 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
     mongoc_client_pool_destroy(pool);
     pthread_cond_destroy(&db->cv);
     pthread_mutex_destroy(&db->mu);
+    pthread_mutex_destroy(&db->slow_mu);
     bson_free(db->name);
     bson_free(db);
     chorus_error_set(err, 500, "thread", "cannot start the database prober");
@@ -295,6 +424,8 @@ void db_destroy(db_t *db) {
   mongoc_client_pool_destroy(db->pool);
   pthread_cond_destroy(&db->cv);
   pthread_mutex_destroy(&db->mu);
+  pthread_mutex_destroy(&db->slow_mu);
+  bson_free(db->slow_slots);
   bson_free(db->name);
   bson_free(db);
 }
@@ -414,6 +545,41 @@ static bool create_index(db_t *db, mongoc_client_t *client, const char *coll,
   return ok;
 }
 
+/* What kind of server this is (db_filters_by_id_only): FerretDB says so
+ * in buildInfo ("ferretdbVersion"). */
+static bool detect_server(db_t *db, mongoc_client_t *client,
+                          chorus_error_t *err) {
+  bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
+  bson_t reply;
+  bson_error_t berr;
+  bool ok = mongoc_client_command_simple(client, "admin", cmd, NULL, &reply,
+                                         &berr);
+  if (ok) {
+    bson_iter_t it;
+    bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
+    if (db->filters == DB_FILTERS_AUTO &&
+        ferretdb != atomic_exchange(&db->id_only, ferretdb)) {
+      fprintf(stderr, "chorusd: database %s is FerretDB: 2PC writes on one "
+                      "document filter by _id alone (docs/DATABASE.md)\n",
+              db->label);
+    }
+  } else {
+    chorus_error_from_bson(err, &berr, "buildInfo");
+  }
+  bson_destroy(&reply);
+  bson_destroy(cmd);
+  return ok;
+}
+
+bool db_filters_by_id_only(db_t *db) { return atomic_load(&db->id_only); }
+
+void db_set_filters(db_t *db, db_filters_t mode) {
+  db->filters = mode;
+  if (mode != DB_FILTERS_AUTO) {
+    atomic_store(&db->id_only, mode == DB_FILTERS_ID);
+  }
+}
+
 static bool create_indexes(db_t *db, const index_spec_t *specs, size_t n,
                            const char *coll, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
@@ -421,7 +587,7 @@ static bool create_indexes(db_t *db, const index_spec_t *specs, size_t n,
     db_error_unavailable(err);
     return false;
   }
-  bool ok = true;
+  bool ok = detect_server(db, client, err);
   for (size_t i = 0; ok && i < n; i++) {
     ok = create_index(db, client, coll ? coll : specs[i].collection,
                       &specs[i], err);

@@ -97,6 +97,10 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   if (!srv->db) {
     return false;
   }
+  db_set_slow_ms(srv->db, cfg->db_slow_ms);
+  db_set_filters(srv->db, !strcmp(cfg->db_filters, "id")     ? DB_FILTERS_ID
+                          : !strcmp(cfg->db_filters, "full") ? DB_FILTERS_FULL
+                                                             : DB_FILTERS_AUTO);
   sync_config_t sc;
   memset(&sc, 0, sizeof sc);
   sc.n_shards = cfg->shards;

@@ -421,31 +421,25 @@ void user_page_destroy(user_page_t *page) {
   memset(page, 0, sizeof *page);
 }
 
-bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
-                     size_t n, chorus_error_t *err) {
-  if (n == 0) {
-    return true;
-  }
-  bson_t filter = BSON_INITIALIZER, id_doc, in;
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
-  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
-  for (size_t i = 0; i < n; i++) {
-    bsonx_array_append_oid(&in, (uint32_t)i, &names[i].id);
-    names[i].username[0] = names[i].display_name[0] = '\0';
-  }
-  bson_append_array_end(&id_doc, &in);
-  bson_append_document_end(&filter, &id_doc);
+/* On FerretDB a filter {_id: x} is answered through SQLite (a read with
+ * limit 1 stops at the document) while {_id: {$in: [...]}} decodes every
+ * account in Go: 0.7-0.9 s on 10,000 accounts against ~50 ms per id.  So
+ * a few names are read one by one there (db_filters_by_id_only). */
+#define NAMES_BY_ID_MAX 8
 
-  if (!client) {
-    bson_destroy(&filter);
-    db_error_unavailable(err);
-    return false;
-  }
+/* One find of users by filter; fills the names of those of names[0..n)
+ * it returns. */
+static bool find_names(db_t *db, mongoc_client_t *client,
+                       const bson_t *filter, int64_t limit,
+                       user_name_t *names, size_t n, chorus_error_t *err) {
   bson_t *opts = BCON_NEW("projection", "{", "username", BCON_INT32(1),
                           "display_name", BCON_INT32(1), "}");
+  if (limit > 0) {
+    BSON_APPEND_INT64(opts, "limit", limit);
+  }
   mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
   mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
   const bson_t *doc;
   while (mongoc_cursor_next(cursor, &doc)) {
     user_t u;
@@ -465,6 +459,40 @@ bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
   mongoc_cursor_destroy(cursor);
   mongoc_collection_destroy(coll);
   bson_destroy(opts);
+  return ok;
+}
+
+bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
+                     size_t n, chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    names[i].username[0] = names[i].display_name[0] = '\0';
+  }
+  if (n == 0) {
+    return true;
+  }
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  if (db_filters_by_id_only(db) && n <= NAMES_BY_ID_MAX) {
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+      bson_t *filter = BCON_NEW("_id", BCON_OID(&names[i].id));
+      ok = db_check_up(db, err) && /* db.h: before each further command */
+           find_names(db, client, filter, 1, names, n, err);
+      bson_destroy(filter);
+    }
+    return ok;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    bsonx_array_append_oid(&in, (uint32_t)i, &names[i].id);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  bool ok = find_names(db, client, &filter, 0, names, n, err);
   bson_destroy(&filter);
   return ok;
 }

@@ -98,8 +98,11 @@ static bool read_by_id(const target_t *t, const bson_value_t *id,
   }
   bson_t filter = BSON_INITIALIZER;
   append_id(&filter, id);
+  /* limit 1: FerretDB then stops its scan at the document. */
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
   mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(t->coll, &filter, NULL, NULL);
+      mongoc_collection_find_with_opts(t->coll, &filter, opts, NULL);
+  bson_destroy(opts);
   const bson_t *d;
   *found = mongoc_cursor_next(cursor, &d);
   *doc = *found ? bson_copy(d) : NULL;
@@ -389,12 +392,16 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
       bson_append_document_end(&update, &fields);
       /* Only onto an unstaged document: a stage that arrives after
        * recovery gave our lock away must not overwrite the next holder's
-       * (atomic on MongoDB; on FerretDB it narrows the window). */
+       * (atomic on MongoDB).  On FerretDB a filtered write is not atomic
+       * and any filter but {_id} decodes the whole collection: the read
+       * above checked, the write goes by _id (db_filters_by_id_only). */
       bson_t filter = BSON_INITIALIZER, absent;
       append_id(&filter, &op->id);
-      BSON_APPEND_DOCUMENT_BEGIN(&filter, TXN_LOCK_FIELD, &absent);
-      BSON_APPEND_BOOL(&absent, "$exists", false);
-      bson_append_document_end(&filter, &absent);
+      if (!db_filters_by_id_only(t.db)) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, TXN_LOCK_FIELD, &absent);
+        BSON_APPEND_BOOL(&absent, "$exists", false);
+        bson_append_document_end(&filter, &absent);
+      }
       bson_t reply;
       bson_error_t berr;
       if (!target_live(&t, err)) {
@@ -440,8 +447,8 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
  * nothing staged is needed: an insert kept or dropped, a delete done or
  * dropped, an update dropped.  The filter names our lock, so a document
  * someone else finished (recovery) or locked since is left alone, as the
- * read-then-write path below would leave it.  (On FerretDB every command
- * on a document scans its collection: this halves what finishing costs.) */
+ * read-then-write path below would leave it.  Not on FerretDB, where that
+ * filter costs ten reads by _id (db_filters_by_id_only). */
 static bool finish_known(const target_t *t, const char *txn_id,
                          const txn_op_t *op, bool commit,
                          chorus_error_t *err) {
@@ -472,8 +479,9 @@ static bool finish_op(shards_t *shards, const char *txn_id,
   if (!target_open(shards, op->shard, op->coll, &t, err)) {
     return false;
   }
-  if (op->kind == TXN_INSERT || op->kind == TXN_DELETE ||
-      (op->kind == TXN_UPDATE && !commit)) {
+  bool id_only = db_filters_by_id_only(t.db);
+  if (!id_only && (op->kind == TXN_INSERT || op->kind == TXN_DELETE ||
+                   (op->kind == TXN_UPDATE && !commit))) {
     bool ok = finish_known(&t, txn_id, op, commit, err);
     target_close(&t);
     return ok && (op->kind == TXN_INSERT ||
@@ -490,7 +498,9 @@ static bool finish_op(shards_t *shards, const char *txn_id,
     txn_kind_t kind = staged_kind(doc);
     bson_t filter = BSON_INITIALIZER;
     append_id(&filter, &op->id);
-    BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
+    if (!id_only) { /* else checked by the read (see prepare_change) */
+      BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
+    }
     if ((kind == TXN_INSERT && !commit) || (kind == TXN_DELETE && commit)) {
       ok = run_delete(&t, &filter, err);
     } else {

@@ -149,43 +149,18 @@ static void observe_timeline_like(tc_client_t *c, const char *id, char *out,
   tc_response_free(&r);
 }
 
-static void test_like_unlike_race(void **state) {
-  (void)state;
-  int n = rounds(), waited = 0;
-  int64_t slowest = 0;
-  for (int round = 0; round < n; round++) {
-    char me[31], other[31], id[25], token[128], path[96], want[64];
-    tc_client_t *a = tc_new_user(tc_url_a(), "rlike", me);
-    tc_client_t *o = tc_new_user(tc_url_b(), "rliked", other);
-    tc_post_tweet(o, "a tweet to race over", id);
-    assert_true(tc_cookie(a, "chorus_session", token, sizeof token));
-    snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-    racer_t like = {.token = token, .method = "POST", .path = path,
-                    .body = ""};
-    racer_t unlike = {.token = token, .method = "DELETE", .path = path};
-    if (round % 2) {
-      race(&unlike, &like);
-    } else {
-      race(&like, &unlike);
-    }
-    /* The database's answer: the tweet by id is read from it. */
-    tc_response_t r;
-    snprintf(path, sizeof path, "/api/tweet/%s", id);
-    tc_get(a, path, &r);
-    tc_assert_status(&r, 200);
-    snprintf(want, sizeof want, "liked=%d count=%lld",
-             tc_json_bool(&r, "liked_by_me"),
-             (long long)tc_json_int(&r, "like_count"));
-    tc_response_free(&r);
-    int64_t took = converge(token, observe_timeline_like, id, want,
-                            "like/unlike race");
-    waited += took > 0;
-    slowest = took > slowest ? took : slowest;
-    tc_client_destroy(a);
-    tc_client_destroy(o);
-  }
-  printf("like/unlike race: %d rounds, %d needed a retry (slowest %lld ms)\n",
-         n, waited, (long long)slowest);
+/* The database's answer to a like race: the tweet by id is read from it. */
+static void truth_like(tc_client_t *a, const char *id, const char *other,
+                       char *want, size_t size) {
+  (void)other;
+  char path[64];
+  tc_response_t r;
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  tc_get(a, path, &r);
+  tc_assert_status(&r, 200);
+  snprintf(want, size, "liked=%d count=%lld", tc_json_bool(&r, "liked_by_me"),
+           (long long)tc_json_int(&r, "like_count"));
+  tc_response_free(&r);
 }
 
 /* ---- follows ---- */
@@ -200,41 +175,74 @@ static void observe_feed_follow(tc_client_t *c, const char *id, char *out,
   tc_response_free(&r);
 }
 
-static void test_follow_unfollow_race(void **state) {
-  (void)state;
+/* The database's answer to a follow race: the profile is read from it. */
+static void truth_follow(tc_client_t *a, const char *id, const char *other,
+                         char *want, size_t size) {
+  (void)id;
+  char path[64];
+  tc_response_t r;
+  snprintf(path, sizeof path, "/api/users/%s", other);
+  tc_get(a, path, &r);
+  tc_assert_status(&r, 200);
+  snprintf(want, size, "in_feed=%d", tc_json_bool(&r, "followed_by_me"));
+  tc_response_free(&r);
+}
+
+/* ---- the pair race ---- */
+
+typedef struct pair_race {
+  const char *name;     /* for messages */
+  const char *path_head, *path_tail; /* the POST/DELETE path around ... */
+  bool path_by_name; /* ... the other user's name, else the tweet id */
+  observe_fn observe;   /* what a server answers from memory */
+  void (*truth)(tc_client_t *a, const char *id, const char *other,
+                char *want, size_t size); /* ... and from the database */
+} pair_race_t;
+
+/* Each round: user a (on A) and a user o (on B) with a tweet; POST and
+ * DELETE of the pair raced on A and B (which server does which
+ * alternates); then the servers must converge to the database. */
+static void pair_race_rounds(const pair_race_t *pr) {
   int n = rounds(), waited = 0;
   int64_t slowest = 0;
   for (int round = 0; round < n; round++) {
-    char me[31], other[31], id[25], token[128], path[96], want[32];
-    tc_client_t *a = tc_new_user(tc_url_a(), "rfollow", me);
-    tc_client_t *o = tc_new_user(tc_url_b(), "rfollowed", other);
-    tc_post_tweet(o, "a tweet for the feed", id);
+    char me[31], other[31], id[25], token[128], path[96], want[64];
+    tc_client_t *a = tc_new_user(tc_url_a(), "rpair", me);
+    tc_client_t *o = tc_new_user(tc_url_b(), "rpaired", other);
+    tc_post_tweet(o, "a tweet to race over", id);
     assert_true(tc_cookie(a, "chorus_session", token, sizeof token));
-    snprintf(path, sizeof path, "/api/users/%s/follow", other);
-    racer_t follow = {.token = token, .method = "POST", .path = path,
-                      .body = ""};
-    racer_t unfollow = {.token = token, .method = "DELETE", .path = path};
+    snprintf(path, sizeof path, "%s%s%s", pr->path_head,
+             pr->path_by_name ? other : id, pr->path_tail);
+    racer_t on = {.token = token, .method = "POST", .path = path, .body = ""};
+    racer_t off = {.token = token, .method = "DELETE", .path = path};
     if (round % 2) {
-      race(&unfollow, &follow);
+      race(&off, &on);
     } else {
-      race(&follow, &unfollow);
+      race(&on, &off);
     }
-    tc_response_t r;
-    snprintf(path, sizeof path, "/api/users/%s", other);
-    tc_get(a, path, &r);
-    tc_assert_status(&r, 200);
-    snprintf(want, sizeof want, "in_feed=%d",
-             tc_json_bool(&r, "followed_by_me"));
-    tc_response_free(&r);
-    int64_t took = converge(token, observe_feed_follow, id, want,
-                            "follow/unfollow race");
+    pr->truth(a, id, other, want, sizeof want);
+    int64_t took = converge(token, pr->observe, id, want, pr->name);
     waited += took > 0;
     slowest = took > slowest ? took : slowest;
     tc_client_destroy(a);
     tc_client_destroy(o);
   }
-  printf("follow/unfollow race: %d rounds, %d needed a retry (slowest %lld "
-         "ms)\n", n, waited, (long long)slowest);
+  printf("%s: %d rounds, %d needed a retry (slowest %lld ms)\n", pr->name, n,
+         waited, (long long)slowest);
+}
+
+static void test_like_unlike_race(void **state) {
+  (void)state;
+  pair_race_t pr = {"like/unlike race", "/api/tweet/", "/like", false,
+                    observe_timeline_like, truth_like};
+  pair_race_rounds(&pr);
+}
+
+static void test_follow_unfollow_race(void **state) {
+  (void)state;
+  pair_race_t pr = {"follow/unfollow race", "/api/users/", "/follow", true,
+                    observe_feed_follow, truth_follow};
+  pair_race_rounds(&pr);
 }
 
 /* ---- renames ---- */

@@ -28,7 +28,7 @@
 static const char *const env_names[] = {
     "CHORUS_HOST",      "CHORUS_PORT",      "CHORUS_MONGO_URI",
     "CHORUS_DB",        "CHORUS_SERVER_ID", "CHORUS_PUBLIC_DIR",
-    "CHORUS_THREADS",
+    "CHORUS_THREADS",   "CHORUS_DB_FILTERS", "CHORUS_DB_SLOW_MS",
 };
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
@@ -434,6 +434,46 @@ static void too_long_strings_are_errors_for_every_string_flag(void **state) {
   }
 }
 
+static void db_filters_is_auto_id_or_full(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_string_equal(p->cfg.db_filters, "auto");
+  assert_int_equal(p->cfg.db_slow_ms, 0);
+  parsed_free(p);
+  static const char *const good[] = {"auto", "id", "full"};
+  for (size_t i = 0; i < 3; i++) {
+    p = PARSE("--db-filters", (char *)good[i]);
+    assert_ok(p);
+    assert_string_equal(p->cfg.db_filters, good[i]);
+    parsed_free(p);
+  }
+  static const char *const bad[] = {"", "ID", "fast", "autox", "full "};
+  for (size_t i = 0; i < 5; i++) {
+    p = PARSE("--db-filters", (char *)bad[i]);
+    assert_error(p, "--db-filters", "auto, id or full");
+    parsed_free(p);
+  }
+  assert_int_equal(setenv("CHORUS_DB_FILTERS", "never", 1), 0);
+  p = PARSE_NONE();
+  assert_error(p, "--db-filters", "never");
+  parsed_free(p);
+}
+
+static void db_slow_ms_range_is_0_to_600000(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--db-slow-ms", "600000");
+  assert_ok(p);
+  assert_int_equal(p->cfg.db_slow_ms, 600000);
+  parsed_free(p);
+  p = PARSE("--db-slow-ms", "-1");
+  assert_error(p, "db-slow-ms", NULL);
+  parsed_free(p);
+  p = PARSE("--db-slow-ms", "600001");
+  assert_error(p, "db-slow-ms", NULL);
+  parsed_free(p);
+}
+
 /* ------------------------------------------------------------------ */
 /* unknown options and arguments                                       */
 /* ------------------------------------------------------------------ */
@@ -698,6 +738,8 @@ int main(void) {
       T(invalid_port_message_quotes_the_value),
       T(threads_range_is_2_to_1024),
       T(too_long_db_name_is_an_error),
+      T(db_filters_is_auto_id_or_full),
+      T(db_slow_ms_range_is_0_to_600000),
       T(too_long_strings_are_errors_for_every_string_flag),
       T(unknown_long_option_is_an_error),
       T(unknown_short_option_is_an_error),

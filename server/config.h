@@ -40,6 +40,7 @@ typedef struct chorus_config {
   int read_model;           /* --read-model 0|1 (model.h) */
   int model_per_author;     /* --model-per-author: tweets kept per author */
   int model_ring;           /* --model-ring: newest tweets kept overall */
+  int read_staleness_ms;    /* --read-staleness-ms (events_sync) */
   int db_slow_ms;           /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
   char db_filters[8];       /* --db-filters auto|id|full (db.h) */
 } chorus_config_t;

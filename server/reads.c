@@ -170,7 +170,8 @@ bool reads_fresh(chorus_server_t *srv) {
   /* While the database is known to be down no poll can complete: do not
    * wait for one (the request is answered 503 at once). */
   return srv->model && db_is_up(srv->db) &&
-         events_sync(sync_events(srv->sync), READS_SYNC_TIMEOUT_MS);
+         events_sync(sync_events(srv->sync), READS_SYNC_TIMEOUT_MS,
+                     srv->config.read_staleness_ms);
 }
 
 bool reads_viewer(chorus_server_t *srv, bool fresh, const char *token,

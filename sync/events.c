@@ -45,6 +45,10 @@ struct events {
    * lock waits, measured with perf during the feed benchmark). */
   atomic_uint polls_begun, polls_done, kick;
   atomic_uint last_failed; /* the last poll a probe of which failed */
+  /* When (monotonic ns) the last completed poll began, for events_sync's
+   * stale_ms; begin_ns is the poll under way (poller thread only). */
+  atomic_llong done_begin_ns;
+  int64_t begin_ns;
   atomic_int waiters;
 };
 
@@ -460,7 +464,10 @@ static void futex_wake_all(atomic_uint *word) {
 
 /* Marks the start of a poll (a run of probes ending at a missing
  * number); returns its number for poll_end. */
+static int64_t monotonic_ns(void);
+
 static unsigned poll_begin(events_t *ev) {
+  ev->begin_ns = monotonic_ns();
   return atomic_fetch_add(&ev->polls_begun, 1) + 1;
 }
 
@@ -471,6 +478,8 @@ static unsigned poll_begin(events_t *ev) {
 static void poll_end(events_t *ev, unsigned n, bool failed) {
   if (failed) {
     atomic_store(&ev->last_failed, n);
+  } else {
+    atomic_store(&ev->done_begin_ns, ev->begin_ns);
   }
   atomic_store(&ev->polls_done, n);
   if (atomic_load(&ev->waiters) > 0) {
@@ -490,11 +499,21 @@ static int64_t monotonic_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-bool events_sync(events_t *ev, int timeout_ms) {
+bool events_sync(events_t *ev, int timeout_ms, int stale_ms) {
   if (!ev->running) {
     return false;
   }
-  int64_t deadline = monotonic_ns() + (int64_t)timeout_ms * 1000000LL;
+  int64_t now = monotonic_ns();
+  if (stale_ms > 0) {
+    /* A poll that began at most stale_ms ago completed, and everything
+     * this process published itself has been delivered. */
+    int64_t begun = atomic_load(&ev->done_begin_ns);
+    if (begun > 0 && now - begun <= (int64_t)stale_ms * 1000000LL &&
+        atomic_load(&ev->head) >= atomic_load(&ev->hint)) {
+      return true;
+    }
+  }
+  int64_t deadline = now + (int64_t)timeout_ms * 1000000LL;
   atomic_fetch_add(&ev->waiters, 1);
   /* A poll already under way may have probed before this call began. */
   unsigned target = atomic_load(&ev->polls_begun) + 1;

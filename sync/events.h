@@ -126,8 +126,14 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id);
  * listener.  The poller skips its idle sleep while someone waits.  False
  * when that did not happen within timeout_ms (the database is slow, or
  * the poller is not running), or at once when such a poll failed (the
- * database is down or failing). */
-bool events_sync(events_t *ev, int timeout_ms);
+ * database is down or failing).
+ *
+ * stale_ms > 0 relaxes it: true at once when a poll that began at most
+ * stale_ms before this call has completed and every event this process
+ * published itself has been delivered.  Then an event published by
+ * another process less than stale_ms before the call may be missing;
+ * this process's own writes never are.  0: exact. */
+bool events_sync(events_t *ev, int timeout_ms, int stale_ms);
 
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);

@@ -138,11 +138,12 @@ bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id) {
   return true;
 }
 
-/* The bell already published under key, if any: its seq. */
-static bool find_by_key(mongoc_collection_t *bells, const char *key,
-                        int64_t *seq, bool *found) {
-  bson_t *filter = BCON_NEW("key", BCON_UTF8(key));
-  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+/* The first bell matching filter (which this consumes), if any: its seq;
+ * false when the database could not say. */
+static bool find_bell(mongoc_collection_t *bells, bson_t *filter,
+                      int64_t *seq, bool *found) {
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}",
+                          "limit", BCON_INT64(1));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(bells, filter, opts, NULL);
   const bson_t *doc;
@@ -161,22 +162,17 @@ static bool find_by_key(mongoc_collection_t *bells, const char *key,
   return ok;
 }
 
-/* Whether bell number seq exists; false when the database could not say. */
+/* The bell already published under key, if any: its seq. */
+static bool find_by_key(mongoc_collection_t *bells, const char *key,
+                        int64_t *seq, bool *found) {
+  return find_bell(bells, BCON_NEW("key", BCON_UTF8(key)), seq, found);
+}
+
+/* Whether bell number seq exists. */
 static bool bell_exists(mongoc_collection_t *bells, int64_t seq,
                         bool *exists) {
-  bson_t *filter = BCON_NEW("_id", BCON_INT64(seq));
-  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}",
-                          "limit", BCON_INT64(1));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(bells, filter, opts, NULL);
-  const bson_t *doc;
-  *exists = mongoc_cursor_next(cursor, &doc);
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(opts);
-  bson_destroy(filter);
-  return ok;
+  int64_t same;
+  return find_bell(bells, BCON_NEW("_id", BCON_INT64(seq)), &same, exists);
 }
 
 static void append_event(bson_t *doc, int64_t seq, const char *key,

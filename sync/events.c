@@ -571,6 +571,48 @@ bool events_sync(events_t *ev, int timeout_ms, int stale_ms) {
   return ok;
 }
 
+/* Delivers, in order, the logged events numbered [from, to); *lost
+ * counts the numbers in between that the log does not have (head moves
+ * past them).  False when the database failed (head stays at the last
+ * number passed). */
+static bool deliver_logged_range(events_t *ev, int64_t from, int64_t to,
+                                 int64_t *lost) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(ev->db, client, DB_LOG);
+  bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_INT64(from), "$lt",
+                            BCON_INT64(to), "}");
+  bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *doc;
+  int64_t expect = from;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    int64_t seq = bson_iter_init_find(&it, doc, "_id") ? bsonx_as_int64(&it)
+                                                       : 0;
+    if (seq < expect) {
+      continue;
+    }
+    *lost += seq - expect;
+    deliver_doc(ev, doc); /* head = seq */
+    expect = seq + 1;
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (ok) {
+    *lost += to - expect;
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  mongoc_collection_destroy(coll);
+  db_release(ev->db, client);
+  return ok;
+}
+
 static void *poller_main(void *arg) {
   events_t *ev = arg;
   int idle = 0;
@@ -603,17 +645,22 @@ static void *poller_main(void *arg) {
       bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
       bson_t *first = NULL;
       if (find_first(ev, DB_BELLS, later, sort, &first) && first) {
-        bson_t *exact = BCON_NEW("_id", BCON_INT64(next));
-        bson_t *logged = NULL;
-        if (find_first(ev, DB_LOG, exact, NULL, &logged) && logged) {
-          deliver_doc(ev, logged);
-          bson_destroy(logged);
-        } else {
-          fprintf(stderr, "chorusd: event %lld is lost; skipping it\n",
-                  (long long)next);
-          atomic_store(&ev->head, next);
+        /* Every number from next to the first later bell: delivered from
+         * the log where it is there, skipped where it is not, in one
+         * pass (one by one, a run of missing numbers stalled delivery
+         * for minutes: one number per gap check). */
+        bson_iter_t it;
+        int64_t upto = bson_iter_init_find(&it, first, "_id")
+                           ? bsonx_as_int64(&it)
+                           : next + 1;
+        int64_t lost = 0;
+        if (deliver_logged_range(ev, next, upto, &lost)) {
+          atomic_store(&ev->head, upto - 1); /* the rest are lost */
         }
-        bson_destroy(exact);
+        if (lost) {
+          fprintf(stderr, "chorusd: events %lld..%lld: %lld lost, skipped\n",
+                  (long long)next, (long long)upto - 1, (long long)lost);
+        }
         bson_destroy(first);
       }
       bson_destroy(sort);

@@ -138,54 +138,151 @@ bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id) {
   return true;
 }
 
-/* The first bell matching filter (which this consumes), if any: its seq;
- * false when the database could not say. */
-static bool find_bell(mongoc_collection_t *bells, bson_t *filter,
-                      int64_t *seq, bool *found) {
-  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}",
-                          "limit", BCON_INT64(1));
+/* The first document of coll matching filter (which this consumes), or
+ * NULL, into *doc (the caller's); false when the database could not say.
+ * (By _id, FerretDB v1 reads every document of the collection: it pushes
+ * down only string and ObjectId _ids.  Bells and the log are read this
+ * way only on rare paths; the poller's probe is the exception, and bells
+ * hold only the last EVENTS_BELL_KEEP_MS of events.) */
+static bool find_doc(mongoc_collection_t *coll, bson_t *filter,
+                     bson_t **doc) {
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
   mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(bells, filter, opts, NULL);
-  const bson_t *doc;
-  bson_iter_t it;
-  *found = false;
-  if (mongoc_cursor_next(cursor, &doc) &&
-      bson_iter_init_find(&it, doc, "_id")) {
-    *seq = bsonx_as_int64(&it);
-    *found = true;
-  }
+      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *got;
+  *doc = mongoc_cursor_next(cursor, &got) ? bson_copy(got) : NULL;
   bson_error_t berr;
   bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok && *doc) {
+    bson_destroy(*doc);
+    *doc = NULL;
+  }
   mongoc_cursor_destroy(cursor);
   bson_destroy(opts);
   bson_destroy(filter);
   return ok;
 }
 
-/* The bell already published under key, if any: its seq. */
-static bool find_by_key(mongoc_collection_t *bells, const char *key,
-                        int64_t *seq, bool *found) {
-  return find_bell(bells, BCON_NEW("key", BCON_UTF8(key)), seq, found);
+static int64_t doc_seq(const bson_t *doc) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, "_id") ? bsonx_as_int64(&it) : 0;
 }
 
-/* Whether bell number seq exists. */
-static bool bell_exists(mongoc_collection_t *bells, int64_t seq,
-                        bool *exists) {
-  int64_t same;
-  return find_bell(bells, BCON_NEW("_id", BCON_INT64(seq)), &same, exists);
+static bool doc_has_key(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, "key") && BSON_ITER_HOLDS_UTF8(&it) &&
+         strcmp(bson_iter_utf8(&it, NULL), key) == 0;
 }
 
-static void append_event(bson_t *doc, int64_t seq, const char *key,
-                         const char *type, const bson_t *data,
-                         const bson_t *model, const bson_t *audience,
-                         int64_t at) {
-  BSON_APPEND_INT64(doc, "_id", seq);
-  BSON_APPEND_UTF8(doc, "key", key);
-  BSON_APPEND_UTF8(doc, "type", type);
-  BSON_APPEND_DOCUMENT(doc, "data", data);
-  BSON_APPEND_DOCUMENT(doc, "model", model);
-  BSON_APPEND_DOCUMENT(doc, "audience", audience);
-  BSON_APPEND_DATE_TIME(doc, "at", at);
+/* An event's body: everything of a bell but its number and time. */
+static void append_body(bson_t *body, const char *key, const char *type,
+                        const bson_t *data, const bson_t *model,
+                        const bson_t *audience) {
+  BSON_APPEND_UTF8(body, "key", key);
+  BSON_APPEND_UTF8(body, "type", type);
+  BSON_APPEND_DOCUMENT(body, "data", data);
+  BSON_APPEND_DOCUMENT(body, "model", model);
+  BSON_APPEND_DOCUMENT(body, "audience", audience);
+}
+
+/* Claims the first free number from *seq on for the event body (whose
+ * key is key): inserts its bell.  On return *bell is the bell now holding
+ * key (inserted here, or by another publisher of the same key meanwhile),
+ * or NULL when the database failed or could not say (the outbox stays;
+ * the pump tries again). */
+static void claim_number(events_t *ev, mongoc_collection_t *bells,
+                         const char *key, const bson_t *body, int64_t *seq,
+                         bson_t **bell) {
+  *bell = NULL;
+  int64_t at = db_now_ms(); /* a bell lives EVENTS_BELL_KEEP_MS from now */
+  for (int tries = 0; tries < 10000; tries++, (*seq)++) {
+    if (!db_is_up(ev->db)) {
+      return; /* went down since the client was borrowed (db.h) */
+    }
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&doc, "_id", *seq);
+    bson_concat(&doc, body);
+    BSON_APPEND_DATE_TIME(&doc, "at", at);
+    bson_error_t berr;
+    if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
+      *bell = bson_copy(&doc);
+      bson_destroy(&doc);
+      return;
+    }
+    bson_destroy(&doc);
+    if (!chorus_bson_error_is_duplicate(&berr)) {
+      return;
+    }
+    /* Number taken, or our key published by someone else meanwhile. */
+    if (!find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), bell) || *bell) {
+      return;
+    }
+    /* Move on to seq + 1 only if seq exists: a duplicate whose bell this
+     * read does not see (pruned meanwhile) must not make us skip numbers
+     * nobody will ever publish. */
+    bson_t *taken;
+    if (!find_doc(bells, BCON_NEW("_id", BCON_INT64(*seq)), &taken)) {
+      return;
+    }
+    if (!taken) {
+      fprintf(stderr, "chorusd: events: %s: number %lld refused as taken "
+                      "but not found, nor the key; left for the pump\n",
+              key, (long long)*seq);
+      return;
+    }
+    bson_destroy(taken);
+  }
+}
+
+typedef enum { LOG_COPIED, LOG_REUSED, LOG_FAILED } log_copy_t;
+
+/* Copies bell (key's) to the log under its number.  LOG_REUSED: the log
+ * holds another event under that number, which was therefore used before
+ * (its bell pruned while this publisher's view of the head was older than
+ * EVENTS_BELL_KEEP_MS); the bell must then be taken back and a later
+ * number claimed, or the event would be lost. */
+static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
+                              const char *key) {
+  bson_error_t berr;
+  if (mongoc_collection_insert_one(log, bell, NULL, NULL, &berr)) {
+    return LOG_COPIED;
+  }
+  if (!chorus_bson_error_is_duplicate(&berr)) {
+    return LOG_FAILED;
+  }
+  bson_t *logged;
+  if (!find_doc(log, BCON_NEW("_id", BCON_INT64(doc_seq(bell))), &logged) ||
+      !logged) {
+    return LOG_FAILED; /* cannot tell (or evicted meanwhile): retried */
+  }
+  bool ours = doc_has_key(logged, key);
+  bson_destroy(logged);
+  return ours ? LOG_COPIED : LOG_REUSED;
+}
+
+/* The body of the event key: from its bell if it has one (*bell), else
+ * from the enricher (with the client given back meanwhile: the enricher
+ * reads with its own).  False when it is to be tried again later; *keep
+ * false when the enricher dropped it. */
+static bool event_body(events_t *ev, mongoc_client_t **client,
+                       const bson_t *bell, const char *key, const char *type,
+                       const bson_t *skeleton, const bson_t *audience,
+                       bson_t *body, bool *keep) {
+  *keep = true;
+  if (bell) {
+    bson_copy_to_excluding_noinit(bell, body, "_id", "at", NULL);
+    return true;
+  }
+  db_release(ev->db, *client);
+  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
+  events_enrich_t what =
+      ev->enrich(ev->enrich_ctx, type, skeleton, &data, &model);
+  *keep = what == EVENTS_ENRICHED;
+  append_body(body, key, type, &data, &model, audience);
+  bson_destroy(&data);
+  bson_destroy(&model);
+  *client = db_acquire(ev->db);
+  return *client && what != EVENTS_RETRY;
 }
 
 /* Publishes one event under key; idempotent. */
@@ -195,100 +292,85 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   if (!client) {
     return false; /* the database is down: the pump retries */
   }
+  bson_t *bell = NULL;
   mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  bool ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
+  mongoc_collection_destroy(bells);
+  bson_t body = BSON_INITIALIZER;
+  bool keep = true, published = false;
+  if (ok) {
+    ok = event_body(ev, &client, bell, key, type, skeleton, audience, &body,
+                    &keep);
+  }
+  if (!client) {
+    bson_destroy(&body);
+    if (bell) {
+      bson_destroy(bell);
+    }
+    return false;
+  }
+  bells = db_collection(ev->db, client, DB_BELLS);
   mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
-  int64_t seq = 0;
-  bool found = false, ok = find_by_key(bells, key, &seq, &found);
-  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
-  bool keep = true;
-  int64_t at = db_now_ms();
-  if (ok && !found) {
-    db_release(ev->db, client); /* the enricher reads with its own */
-    events_enrich_t what =
-        ev->enrich(ev->enrich_ctx, type, skeleton, &data, &model);
-    keep = what == EVENTS_ENRICHED;
-    ok = what != EVENTS_RETRY; /* the outbox stays; tried again later */
-    mongoc_collection_destroy(bells);
-    mongoc_collection_destroy(log);
-    client = db_acquire(ev->db);
-    if (!client) {
-      bson_destroy(&data);
-      bson_destroy(&model);
-      return false;
-    }
-    bells = db_collection(ev->db, client, DB_BELLS);
-    log = db_collection(ev->db, client, DB_LOG);
-    int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
-    seq = (hint > head ? hint : head) + 1;
-    for (int tries = 0; ok && keep && tries < 10000; tries++, seq++) {
-      if (!db_is_up(ev->db)) {
-        ok = false; /* went down since the client was borrowed (db.h) */
-        break;
+  int64_t floor = 0; /* numbers up to this one are known to be used */
+  for (int round = 0; ok && keep && round < 3; round++) {
+    if (!bell) {
+      int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
+      int64_t from = hint > head ? hint : head;
+      from = (floor > from ? floor : from) + 1;
+      int64_t seq = from;
+      claim_number(ev, bells, key, &body, &seq, &bell);
+      if (seq - from > 256) {
+        fprintf(stderr, "chorusd: events: %s: climbed from %lld to %lld "
+                        "(head %lld, hint %lld)\n",
+                key, (long long)from, (long long)seq, (long long)head,
+                (long long)hint);
       }
-      bson_t doc = BSON_INITIALIZER;
-      append_event(&doc, seq, key, type, &data, &model, audience, at);
-      bson_error_t berr;
-      bool inserted = mongoc_collection_insert_one(bells, &doc, NULL, NULL,
-                                                   &berr);
-      bson_destroy(&doc);
-      if (inserted) {
-        found = true;
-        break;
-      }
-      if (!chorus_bson_error_is_duplicate(&berr)) {
-        ok = false;
-        break;
-      }
-      /* Number taken, or our key published by someone else meanwhile. */
-      int64_t other;
-      bool by_key, taken;
-      if (!find_by_key(bells, key, &other, &by_key)) {
-        ok = false; /* cannot tell: the outbox stays, tried again later */
-        break;
-      }
-      if (by_key) {
-        seq = other;
-        found = true;
-        break;
-      }
-      /* Move on to seq + 1 only if seq exists: a duplicate that was our
-       * key, in a bell this read did not see, must not make us skip
-       * numbers nobody will ever publish (the pollers would wait for each
-       * one, then report it lost: seen in a test run, a jump from 229 to
-       * 1042 that stalled every server's events for minutes). */
-      if (!bell_exists(bells, seq, &taken) || !taken) {
-        fprintf(stderr, "chorusd: events: %s: number %lld refused as taken "
-                        "but not found, nor the key; left for the pump\n",
-                key, (long long)seq);
+      if (!bell) {
         ok = false;
         break;
       }
     }
-  }
-  if (ok && found && !db_is_up(ev->db)) {
-    ok = false; /* the pump writes the copy later (idempotent) */
-  }
-  if (ok && found) {
-    /* The copy kept for resume (a duplicate means it is there). */
-    bson_t doc = BSON_INITIALIZER;
-    append_event(&doc, seq, key, type, &data, &model, audience, at);
+    if (!db_is_up(ev->db)) {
+      ok = false; /* the pump writes the copy later (idempotent) */
+      break;
+    }
+    log_copy_t copied = copy_to_log(log, bell, key);
+    if (copied != LOG_REUSED) {
+      published = copied == LOG_COPIED;
+      ok = published;
+      break;
+    }
+    /* Take the bell back (only if it is still ours) and claim a later
+     * number.  A server whose poller read the bell meanwhile sees the
+     * event twice, under two numbers: payloads are states (versioned
+     * tweets and accounts, like and follow pairs), which the read model
+     * applies idempotently and the web client merges by id. */
+    floor = doc_seq(bell);
+    fprintf(stderr, "chorusd: events: %s: number %lld was used before (its "
+                    "bell pruned); publishing it under a later one\n",
+            key, (long long)floor);
+    bson_t *mine = BCON_NEW("_id", BCON_INT64(floor), "key", BCON_UTF8(key));
     bson_error_t berr;
-    if (!mongoc_collection_insert_one(log, &doc, NULL, NULL, &berr) &&
-        !chorus_bson_error_is_duplicate(&berr)) {
-      ok = false;
-    }
-    bson_destroy(&doc);
+    ok = mongoc_collection_delete_one(bells, mine, NULL, NULL, &berr);
+    bson_destroy(mine);
+    bson_destroy(bell);
+    bell = NULL;
+  }
+  if (published) {
+    int64_t seq = doc_seq(bell);
     long long hint = atomic_load(&ev->hint);
     while (seq > hint &&
            !atomic_compare_exchange_weak(&ev->hint, &hint, seq)) {
     }
   }
-  bson_destroy(&data);
-  bson_destroy(&model);
+  if (bell) {
+    bson_destroy(bell);
+  }
+  bson_destroy(&body);
   mongoc_collection_destroy(log);
   mongoc_collection_destroy(bells);
   db_release(ev->db, client);
-  return ok && (found || !keep);
+  return ok && (published || !keep);
 }
 
 /* Publishes every event of an outbox document, then deletes it; false

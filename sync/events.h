@@ -12,15 +12,22 @@
  * each number, and number n is only tried after n-1 exists, so the
  * sequence has no gaps) and then copies it to event_log/{seq}, a capped
  * collection kept for resume.  An event's key ("<outbox id>:<i>", unique
- * in both collections) makes publishing idempotent.
+ * among bells) makes publishing idempotent.  Bells are pruned
+ * EVENTS_BELL_KEEP_MS after their insertion, so a publisher whose view of
+ * the head is older than that can claim a number used before: the log
+ * copy then finds another event under it, and the publisher takes its
+ * bell back and claims a later number (the log is the authority).
  *
  * Reading.  Every server polls event_bells for the next number by _id
- * (the one query FerretDB pushes down; the collection only holds the last
- * EVENTS_BELL_KEEP_MS of events, so the probe stays cheap) and hands each
- * event, in order, to its listener.  Clients that reconnect read what they
- * missed from event_log (events_read_since); a number older than the log
- * keeps is reported, so the client is told to reload instead of silently
- * missing events.  See docs/REALTIME.md.
+ * (FerretDB v1 pushes down only string and ObjectId _ids, so the probe
+ * reads every bell: the collection only holds the last
+ * EVENTS_BELL_KEEP_MS of events, which keeps it cheap) and hands each
+ * event, in order, to its listener.  A number the bells lack while a later
+ * one exists is read from the log, or skipped when the log lacks it too.
+ * Clients that reconnect read what they missed from event_log
+ * (events_read_since); a number older than the log keeps is reported, so
+ * the client is told to reload instead of silently missing events.  See
+ * docs/REALTIME.md.
  *
  * Thread-safe.  One events_t per process, owned by the server context.
  */

@@ -120,6 +120,17 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
 
+    # Servers the tests started and left running (a test that failed or
+    # crashed before stopping them): they carry this run's log directory in
+    # their environment.
+    local pid
+    for pid in $(pgrep -f -- "^$CHORUSD " || true); do
+        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "CHORUS_TEST_LOG_DIR=$LOG_DIR"; then
+            say "killing chorusd (pid $pid) left running by a test"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+
     if [[ -n "$DB_DIR" ]]; then
         bash "$MONGO_SETUP" stop --port "$DB_PORT" --dir "$DB_DIR" || true
         # Databases that tests started themselves (the shard outage test's

@@ -119,6 +119,13 @@ pid_alive() {  # pid name -> 0 if pid is a live (non-zombie) process whose comma
     [[ "$cmdline" == *"$name"* ]]
 }
 
+child_alive() {  # pid -> 0 if our own child pid is live (non-zombie), whatever it runs yet
+    local pid="$1" state
+    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+    [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
 # Stop the given "pidfile:name" entries: TERM, wait, KILL; remove pid files.
 stop_pids() {
     local entry f name pid alive=() n=0
@@ -221,7 +228,10 @@ ferretdb_start() {
 
     local deadline=$((SECONDS + 30))
     until port_open "$P0"; do
-        if ! pid_alive "$pid" ferretdb; then
+        # (Not pid_alive: until the background child has exec'd setsid, its
+        # command line is this script's, and a loaded machine once showed
+        # a FerretDB that was starting fine as "exited during startup".)
+        if ! child_alive "$pid"; then
             err "FerretDB exited during startup; last lines of $(show_path "$FDB_LOG"):"
             tail -n 30 "$FDB_LOG" >&2 || true
             rm -f "$FDB_PIDFILE"

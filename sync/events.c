@@ -187,13 +187,14 @@ static void append_body(bson_t *body, const char *key, const char *type,
 
 /* Claims the first free number from *seq on for the event body (whose
  * key is key): inserts its bell.  On return *bell is the bell now holding
- * key (inserted here, or by another publisher of the same key meanwhile),
- * or NULL when the database failed or could not say (the outbox stays;
- * the pump tries again). */
+ * key (inserted here: *inserted, or by another publisher of the same key
+ * meanwhile), or NULL when the database failed or could not say (the
+ * outbox stays; the pump tries again). */
 static void claim_number(events_t *ev, mongoc_collection_t *bells,
                          const char *key, const bson_t *body, int64_t *seq,
-                         bson_t **bell) {
+                         bson_t **bell, bool *inserted) {
   *bell = NULL;
+  *inserted = false;
   int64_t at = db_now_ms(); /* a bell lives EVENTS_BELL_KEEP_MS from now */
   for (int tries = 0; tries < 10000; tries++, (*seq)++) {
     if (!db_is_up(ev->db)) {
@@ -206,6 +207,7 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     bson_error_t berr;
     if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
       *bell = bson_copy(&doc);
+      *inserted = true;
       bson_destroy(&doc);
       return;
     }
@@ -240,15 +242,22 @@ typedef enum { LOG_COPIED, LOG_REUSED, LOG_FAILED } log_copy_t;
  * holds another event under that number, which was therefore used before
  * (its bell pruned while this publisher's view of the head was older than
  * EVENTS_BELL_KEEP_MS); the bell must then be taken back and a later
- * number claimed, or the event would be lost. */
+ * number claimed, or the event would be lost.  Only a bell just claimed
+ * is checked (fresh): reading the log by number scans it on FerretDB, and
+ * a bell found by key was checked by the publisher that claimed it (unless
+ * it died in between, on a reused number: accepted as too rare to pay a
+ * scan of the log on every retry). */
 static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
-                              const char *key) {
+                              const char *key, bool fresh) {
   bson_error_t berr;
   if (mongoc_collection_insert_one(log, bell, NULL, NULL, &berr)) {
     return LOG_COPIED;
   }
   if (!chorus_bson_error_is_duplicate(&berr)) {
     return LOG_FAILED;
+  }
+  if (!fresh) {
+    return LOG_COPIED;
   }
   bson_t *logged;
   if (!find_doc(log, BCON_NEW("_id", BCON_INT64(doc_seq(bell))), &logged) ||
@@ -297,7 +306,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   bool ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
   mongoc_collection_destroy(bells);
   bson_t body = BSON_INITIALIZER;
-  bool keep = true, published = false;
+  bool keep = true, published = false, fresh = false;
   if (ok) {
     ok = event_body(ev, &client, bell, key, type, skeleton, audience, &body,
                     &keep);
@@ -318,7 +327,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
       int64_t from = hint > head ? hint : head;
       from = (floor > from ? floor : from) + 1;
       int64_t seq = from;
-      claim_number(ev, bells, key, &body, &seq, &bell);
+      claim_number(ev, bells, key, &body, &seq, &bell, &fresh);
       if (seq - from > 256) {
         fprintf(stderr, "chorusd: events: %s: climbed from %lld to %lld "
                         "(head %lld, hint %lld)\n",
@@ -334,7 +343,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
       ok = false; /* the pump writes the copy later (idempotent) */
       break;
     }
-    log_copy_t copied = copy_to_log(log, bell, key);
+    log_copy_t copied = copy_to_log(log, bell, key, fresh);
     if (copied != LOG_REUSED) {
       published = copied == LOG_COPIED;
       ok = published;

@@ -56,6 +56,8 @@
 #                               have no target: they show the HTTP layer's
 #                               ceiling and what authentication costs
 #   BENCH_TP_NGINX=1            0: skip the phases through nginx
+#   CHORUS_FERRETDB_ID_INDEX=1  0: FerretDB without the `_id` lookup indexes
+#                               (scripts/ferretdb-id-index.sh), to compare
 #   BENCH_TP_SERVER_THREADS=32  chorusd --threads
 #   BENCH_TP_SERVER_URI_OPTS=   options added to the servers' --mongo-uri,
 #                               e.g. socketTimeoutMS=600000 (chorusd's
@@ -499,6 +501,19 @@ else
     say "data set saved in $DB_SHOW/snapshot ($(du -sh "$SNAP_DIR" | cut -f1), $((SECONDS - t0)) s)"
 fi
 LOAD_LINE="$(cat "$SNAP_DIR/load.txt" 2>/dev/null || echo "?")"
+# FerretDB: the `_id` lookup indexes (scripts/ferretdb-id-index.sh) go into
+# the snapshot itself, so that each phase's copy has them (or, with
+# CHORUS_FERRETDB_ID_INDEX=0, has them removed) before the database starts.
+ID_INDEX_LINE=""
+if [[ "$(data_dirs)" == data ]]; then
+    if [[ "${CHORUS_FERRETDB_ID_INDEX:-1}" != 0 ]]; then
+        bash "$ROOT/scripts/ferretdb-id-index.sh" once "$SNAP_DIR"/data/*.sqlite
+        ID_INDEX_LINE="_id lookups indexed (scripts/ferretdb-id-index.sh)"
+    else
+        bash "$ROOT/scripts/ferretdb-id-index.sh" drop "$SNAP_DIR"/data/*.sqlite
+        ID_INDEX_LINE="_id lookups scan (CHORUS_FERRETDB_ID_INDEX=0)"
+    fi
+fi
 
 # ---------------------------------------------------------------- phases
 declare -A PATH_OF=([healthz]="/healthz" [me]="/api/me" [feed]="/api/feed?limit=50" [timeline]="/api/tweet?limit=50" [create]="/api/tweet")
@@ -678,7 +693,7 @@ CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
     echo
     echo "Chorus throughput on a realistic data set -- $(date '+%Y-%m-%d %H:%M:%S'), code $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- server sync 2>/dev/null || echo ' (+ uncommitted changes in server/ or sync/)')"
     echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $(free -g | awk '/^Mem:/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-    echo "database: $DB_LINE, local; data set $USERS users x $FOLLOWS follows = $((USERS * FOLLOWS)) follows, $TWEETS tweets in $SHARDS shards"
+    echo "database: $DB_LINE${ID_INDEX_LINE:+, $ID_INDEX_LINE}, local; data set $USERS users x $FOLLOWS follows = $((USERS * FOLLOWS)) follows, $TWEETS tweets in $SHARDS shards"
     echo "          loaded: $LOAD_LINE"
     echo "servers:  2 chorusd (Release, --threads $SERVER_THREADS${SERVER_URI_OPTS:+, URI options $SERVER_URI_OPTS}${BENCH_TP_SERVER_ARGS:+, $BENCH_TP_SERVER_ARGS}); wrk: 2 processes x $PER_PROC connections x $WRK_THREADS threads, ${DURATION} s per phase, --timeout ${TIMEOUT}s, $SESSIONS users' sessions"
     [[ -n "$NGINX_NOTE" ]] && echo "note:     $NGINX_NOTE"

@@ -69,6 +69,7 @@ _chorus_deps_main() {
         local pkgs=(build-essential cmake pkg-config libmongoc-dev libbson-dev
                     libcivetweb-dev libwebsockets-dev libcmocka-dev libsodium-dev
                     libcurl4-openssl-dev curl python3
+                    sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
                     nginx)  # load balancer: run.sh --lb, the failover test
         local missing=() p
         for p in "${pkgs[@]}"; do

@@ -16,6 +16,12 @@
 # (data in D/m0, D/m1, D/m2). Otherwise: FerretDB v1.24.2 (SQLite backend,
 # data in D/data), built by scripts/deps.sh into var/tools/ferretdb.
 # CHORUS_FORCE_FERRETDB=1 uses FerretDB even when mongod is on PATH.
+# With FerretDB, scripts/ferretdb-id-index.sh gives every collection's SQLite
+# table the `_id` index FerretDB's own lookups can use (FerretDB v1's does
+# not match its queries: docs/DATABASE.md); it runs before FerretDB starts
+# and watches for new collections while it runs (pid in D/id-index.pid, log
+# D/id-index.log). CHORUS_FERRETDB_ID_INDEX=0 leaves the tables as FerretDB
+# makes them (and removes these indexes if an earlier start added them).
 set -euo pipefail
 
 CALLER_PWD="$PWD"
@@ -24,7 +30,7 @@ cd "$ROOT"
 
 say() { echo "[chorus] $*"; }
 err() { echo "[chorus] ERROR: $*" >&2; }
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN="$ROOT/var/tools/ferretdb"
@@ -164,6 +170,21 @@ stop_pids() {
 # ------------------------------------------------------------------ FerretDB
 FDB_PIDFILE="$DIR/ferretdb.pid"
 FDB_LOG="$DIR/ferretdb.log"
+IDX_PIDFILE="$DIR/id-index.pid"
+IDX_LOG="$DIR/id-index.log"
+IDX_SCRIPT="$ROOT/scripts/ferretdb-id-index.sh"
+
+id_index_enabled() { [[ "${CHORUS_FERRETDB_ID_INDEX:-1}" != 0 ]]; }
+
+# The watcher of new collections (scripts/ferretdb-id-index.sh watch) for
+# FerretDB process $1; started unless one runs already. It exits by itself
+# when that FerretDB does.
+id_index_watch() {
+    id_index_enabled || return 0
+    pid_alive "$(read_pid "$IDX_PIDFILE")" ferretdb-id-index && return 0
+    setsid nohup bash "$IDX_SCRIPT" watch "$DIR/data" "$1" </dev/null >>"$IDX_LOG" 2>&1 &
+    echo "$!" >"$IDX_PIDFILE"
+}
 
 ferretdb_version() {
     local out
@@ -191,6 +212,7 @@ ferretdb_start() {
             for ((i = 0; i < 60; i++)); do port_open "$P0" && break; sleep 0.5; done
         fi
         if port_open "$P0"; then
+            id_index_watch "$pid"
             say "database already running: $(ferretdb_describe) (pid $pid)"
             say "URI: $URI"
             return 0
@@ -212,6 +234,15 @@ ferretdb_start() {
     mkdir -p "$DIR/data"
     echo ferretdb >"$DIR/kind"
     echo "$P0" >"$DIR/port"
+    stop_pids "$IDX_PIDFILE:ferretdb-id-index" >/dev/null
+    local files=("$DIR"/data/*.sqlite)
+    if [[ -f "${files[0]}" ]]; then
+        if id_index_enabled; then
+            bash "$IDX_SCRIPT" once "${files[@]}"
+        else
+            bash "$IDX_SCRIPT" drop "${files[@]}"
+        fi
+    fi
     echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting FerretDB on 127.0.0.1:$P0 ===" >>"$FDB_LOG"
     setsid nohup "$FERRETDB_BIN" \
         --handler=sqlite \
@@ -245,6 +276,7 @@ ferretdb_start() {
         fi
         sleep 0.2
     done
+    id_index_watch "$pid"
     say "database: $(ferretdb_describe)"
     say "URI: $URI"
 }
@@ -252,6 +284,7 @@ ferretdb_start() {
 ferretdb_stop() {
     local n
     n="$(stop_pids "$FDB_PIDFILE:ferretdb")"
+    stop_pids "$IDX_PIDFILE:ferretdb-id-index" >/dev/null
     if [[ "$n" -gt 0 ]]; then
         say "database stopped (FerretDB on 127.0.0.1:$P0, $(show_path "$DIR"))"
     else

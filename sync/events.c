@@ -37,6 +37,13 @@ struct events {
   void *listener_ctx;
   atomic_llong head; /* last delivered */
   atomic_llong hint; /* highest number known to exist */
+  /* Held while this process claims a number (claim_number): its
+   * publishers take numbers one at a time, each from the last one taken
+   * here, instead of all trying the same next number at once.  Without
+   * it, 16 concurrent creations made ~14 bell inserts each (every failed
+   * one a write on the database), which on FerretDB's single SQLite
+   * writer slowed every other write (docs/PERFORMANCE.md, session 6). */
+  pthread_mutex_t claim_lock;
   pthread_t poller, pump;
   bool running;
   atomic_bool stopping;
@@ -66,7 +73,15 @@ events_t *events_new(db_t *db, sync_t *sync, chorus_error_t *err) {
   events_t *ev = bson_malloc0(sizeof *ev);
   ev->db = db;
   ev->sync = sync;
+  pthread_mutex_init(&ev->claim_lock, NULL);
   return ev;
+}
+
+/* hint = max(hint, seq). */
+static void raise_hint(events_t *ev, int64_t seq) {
+  long long hint = atomic_load(&ev->hint);
+  while (seq > hint && !atomic_compare_exchange_weak(&ev->hint, &hint, seq)) {
+  }
 }
 
 /* ---- writing ---- */
@@ -167,9 +182,42 @@ static bool find_doc(mongoc_collection_t *coll, bson_t *filter,
   return ok;
 }
 
+/* A bell's _id: its number as a 19-digit decimal string.  Every poll is
+ * a find of one bell by _id, and FerretDB v1 answers a find by a string
+ * _id from an index (scripts/ferretdb-id-index.sh) but reads and decodes
+ * every bell for an Int64 one: under load that was most of its CPU
+ * (docs/PERFORMANCE.md, session 6).  Zero-padded, string order is number
+ * order ($gt and sorts on bells).  The log keeps Int64 numbers. */
+#define BELL_ID_DIGITS 19
+#define BELL_ID_LEN 24 /* room for a sign, never written: seq >= 0 */
+static void bell_id(int64_t seq, char out[BELL_ID_LEN]) {
+  snprintf(out, BELL_ID_LEN, "%019lld", (long long)(seq < 0 ? 0 : seq));
+}
+
+/* The number at it: a bell id (above), or a number (the log, and bells
+ * written before bell ids were strings); 0 when it is neither. */
+static int64_t iter_seq(const bson_iter_t *it) {
+  if (!BSON_ITER_HOLDS_UTF8(it)) {
+    return bsonx_as_int64(it);
+  }
+  uint32_t len;
+  const char *s = bson_iter_utf8(it, &len);
+  int64_t seq = 0;
+  if (len == 0 || len > BELL_ID_DIGITS) {
+    return 0;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9') {
+      return 0;
+    }
+    seq = seq * 10 + (s[i] - '0');
+  }
+  return seq;
+}
+
 static int64_t doc_seq(const bson_t *doc) {
   bson_iter_t it;
-  return bson_iter_init_find(&it, doc, "_id") ? bsonx_as_int64(&it) : 0;
+  return bson_iter_init_find(&it, doc, "_id") ? iter_seq(&it) : 0;
 }
 
 static bool doc_has_key(const bson_t *doc, const char *key) {
@@ -204,8 +252,10 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     if (!db_is_up(ev->db)) {
       return; /* went down since the client was borrowed (db.h) */
     }
+    char id[BELL_ID_LEN];
+    bell_id(*seq, id);
     bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_INT64(&doc, "_id", *seq);
+    BSON_APPEND_UTF8(&doc, "_id", id);
     bson_concat(&doc, body);
     BSON_APPEND_DATE_TIME(&doc, "at", at);
     bson_error_t berr;
@@ -227,7 +277,7 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
      * read does not see (pruned meanwhile) must not make us skip numbers
      * nobody will ever publish. */
     bson_t *taken;
-    if (!find_doc(bells, BCON_NEW("_id", BCON_INT64(*seq)), &taken)) {
+    if (!find_doc(bells, BCON_NEW("_id", BCON_UTF8(id)), &taken)) {
       return;
     }
     if (!taken) {
@@ -253,8 +303,13 @@ typedef enum { LOG_COPIED, LOG_REUSED, LOG_FAILED } log_copy_t;
  * scan of the log on every retry). */
 static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
                               const char *key, bool fresh) {
+  bson_t entry = BSON_INITIALIZER; /* the bell, numbered by an Int64 */
+  BSON_APPEND_INT64(&entry, "_id", doc_seq(bell));
+  bson_copy_to_excluding_noinit(bell, &entry, "_id", NULL);
   bson_error_t berr;
-  if (mongoc_collection_insert_one(log, bell, NULL, NULL, &berr)) {
+  bool inserted = mongoc_collection_insert_one(log, &entry, NULL, NULL, &berr);
+  bson_destroy(&entry);
+  if (inserted) {
     return LOG_COPIED;
   }
   if (!chorus_bson_error_is_duplicate(&berr)) {
@@ -298,17 +353,27 @@ static bool event_body(events_t *ev, mongoc_client_t **client,
   return *client && what != EVENTS_RETRY;
 }
 
-/* Publishes one event under key; idempotent. */
+/* Publishes one event under key; idempotent.  A retry (!first) first
+ * looks for a bell of key, to publish what an earlier attempt claimed.
+ * The first attempt, right after the commit, does not: nobody else has
+ * published it yet, except a pump that took it for abandoned, and then
+ * the claim meets that bell through the unique key (claim_number).  That
+ * lookup reads every bell on FerretDB (by key), and made a third of its
+ * CPU under 8 concurrent creations (docs/PERFORMANCE.md, session 6). */
 static bool publish_one(events_t *ev, const char *key, const char *type,
-                        const bson_t *skeleton, const bson_t *audience) {
+                        const bson_t *skeleton, const bson_t *audience,
+                        bool first) {
   mongoc_client_t *client = db_acquire(ev->db);
   if (!client) {
     return false; /* the database is down: the pump retries */
   }
   bson_t *bell = NULL;
-  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
-  bool ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
-  mongoc_collection_destroy(bells);
+  bool ok = true;
+  if (!first) {
+    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+    ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
+    mongoc_collection_destroy(bells);
+  }
   bson_t body = BSON_INITIALIZER;
   bool keep = true, published = false, fresh = false;
   if (ok) {
@@ -322,16 +387,21 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     }
     return false;
   }
-  bells = db_collection(ev->db, client, DB_BELLS);
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
   mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
   int64_t floor = 0; /* numbers up to this one are known to be used */
   for (int round = 0; ok && keep && round < 3; round++) {
     if (!bell) {
+      pthread_mutex_lock(&ev->claim_lock);
       int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
       int64_t from = hint > head ? hint : head;
       from = (floor > from ? floor : from) + 1;
       int64_t seq = from;
       claim_number(ev, bells, key, &body, &seq, &bell, &fresh);
+      if (bell && fresh) {
+        raise_hint(ev, seq); /* the next claim here starts after it */
+      }
+      pthread_mutex_unlock(&ev->claim_lock);
       if (seq - from > 256) {
         fprintf(stderr, "chorusd: events: %s: climbed from %lld to %lld "
                         "(head %lld, hint %lld)\n",
@@ -362,7 +432,9 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     fprintf(stderr, "chorusd: events: %s: number %lld was used before (its "
                     "bell pruned); publishing it under a later one\n",
             key, (long long)floor);
-    bson_t *mine = BCON_NEW("_id", BCON_INT64(floor), "key", BCON_UTF8(key));
+    char id[BELL_ID_LEN];
+    bell_id(floor, id);
+    bson_t *mine = BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key));
     bson_error_t berr;
     ok = mongoc_collection_delete_one(bells, mine, NULL, NULL, &berr);
     bson_destroy(mine);
@@ -370,11 +442,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
     bell = NULL;
   }
   if (published) {
-    int64_t seq = doc_seq(bell);
-    long long hint = atomic_load(&ev->hint);
-    while (seq > hint &&
-           !atomic_compare_exchange_weak(&ev->hint, &hint, seq)) {
-    }
+    raise_hint(ev, doc_seq(bell));
   }
   if (bell) {
     bson_destroy(bell);
@@ -387,8 +455,9 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
 }
 
 /* Publishes every event of an outbox document, then deletes it; false
- * when some event could not be published (the outbox stays). */
-static bool publish_outbox(events_t *ev, const bson_t *outbox) {
+ * when some event could not be published (the outbox stays).  first: the
+ * committing server's first attempt (publish_one). */
+static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
   bson_iter_t it, list, e;
   char hex[25];
   if (!bson_iter_init_find(&it, outbox, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
@@ -423,7 +492,7 @@ static bool publish_outbox(events_t *ev, const bson_t *outbox) {
       }
       char key[40];
       snprintf(key, sizeof key, "%s:%d", hex, i);
-      ok = publish_one(ev, key, type, &skeleton, &audience);
+      ok = publish_one(ev, key, type, &skeleton, &audience, first);
       bson_destroy(&skeleton);
       bson_destroy(&audience);
     }
@@ -472,7 +541,7 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
       why = "outbox not found";
       continue;
     }
-    bool ok = publish_outbox(ev, doc);
+    bool ok = publish_outbox(ev, doc, i == 0);
     bson_destroy(doc);
     if (ok) {
       return;
@@ -501,7 +570,7 @@ static bool event_from_bson(const bson_t *doc, event_t *e) {
     uint32_t len;
     const uint8_t *data;
     if (!strcmp(k, "_id")) {
-      e->seq = bsonx_as_int64(&it);
+      e->seq = iter_seq(&it);
     } else if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&it)) {
       bsonx_copy_utf8(&it, e->type, sizeof e->type);
     } else if ((!strcmp(k, "data") || !strcmp(k, "audience") ||
@@ -692,8 +761,7 @@ static bool deliver_logged_range(events_t *ev, int64_t from, int64_t to,
   int64_t expect = from;
   while (mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it;
-    int64_t seq = bson_iter_init_find(&it, doc, "_id") ? bsonx_as_int64(&it)
-                                                       : 0;
+    int64_t seq = bson_iter_init_find(&it, doc, "_id") ? iter_seq(&it) : 0;
     if (seq < expect) {
       continue;
     }
@@ -720,7 +788,9 @@ static void *poller_main(void *arg) {
   unsigned poll = poll_begin(ev);
   while (!atomic_load(&ev->stopping)) {
     int64_t next = atomic_load(&ev->head) + 1;
-    bson_t *filter = BCON_NEW("_id", BCON_INT64(next));
+    char id[BELL_ID_LEN];
+    bell_id(next, id);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *doc = NULL;
     bool ok = find_first(ev, DB_BELLS, filter, NULL, &doc);
     bson_destroy(filter);
@@ -742,18 +812,16 @@ static void *poller_main(void *arg) {
     if (++idle % GAP_CHECK_EVERY == 0) {
       /* A later number exists but `next` is not among the bells (it was
        * collected while this server was behind): take it from the log. */
-      bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_INT64(next), "}");
+      bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_UTF8(id), "}");
       bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
       bson_t *first = NULL;
-      if (find_first(ev, DB_BELLS, later, sort, &first) && first) {
+      if (find_first(ev, DB_BELLS, later, sort, &first) && first &&
+          doc_seq(first) > next) {
         /* Every number from next to the first later bell: delivered from
          * the log where it is there, skipped where it is not, in one
          * pass (one by one, a run of missing numbers stalled delivery
          * for minutes: one number per gap check). */
-        bson_iter_t it;
-        int64_t upto = bson_iter_init_find(&it, first, "_id")
-                           ? bsonx_as_int64(&it)
-                           : next + 1;
+        int64_t upto = doc_seq(first);
         int64_t lost = 0;
         if (deliver_logged_range(ev, next, upto, &lost)) {
           atomic_store(&ev->head, upto - 1); /* the rest are lost */
@@ -762,6 +830,8 @@ static void *poller_main(void *arg) {
           fprintf(stderr, "chorusd: events %lld..%lld: %lld lost, skipped\n",
                   (long long)next, (long long)upto - 1, (long long)lost);
         }
+      }
+      if (first) {
         bson_destroy(first);
       }
       bson_destroy(sort);
@@ -791,7 +861,7 @@ static void *pump_main(void *arg) {
     if (query_visible(ev->db, ev->sync, DB_OUTBOX, stale, sort, 64, &r,
                       &err)) {
       for (size_t i = 0; i < r.n; i++) {
-        publish_outbox(ev, r.docs[i]);
+        publish_outbox(ev, r.docs[i], false);
       }
       query_result_free(&r);
     }
@@ -825,7 +895,7 @@ static bool max_seq(events_t *ev, const char *coll, int64_t *seq) {
   *seq = 0;
   bool ok = find_first(ev, coll, &empty, sort, &doc);
   if (ok && doc && bson_iter_init_find(&it, doc, "_id")) {
-    *seq = bsonx_as_int64(&it);
+    *seq = iter_seq(&it);
   }
   if (doc) {
     bson_destroy(doc);
@@ -917,6 +987,7 @@ void events_destroy(events_t *ev) {
     pthread_join(ev->poller, NULL);
     pthread_join(ev->pump, NULL);
   }
+  pthread_mutex_destroy(&ev->claim_lock);
   bson_free(ev);
 }
 

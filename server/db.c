@@ -81,6 +81,7 @@ static const index_spec_t index_specs[] = {
     {DB_USERS, "username_lc_1", "{\"username_lc\": 1}", true},
     {DB_SESSIONS, "user_id_1", "{\"user_id\": 1}", false},
     {DB_TXNS, "done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
+    {"txn_open", "deadline_1", "{\"deadline\": 1}", false},
     {DB_USERS, "display_name_lc_1", "{\"display_name_lc\": 1}", false},
     {"follows", "follower_id_1_created_at_-1",
      "{\"follower_id\": 1, \"created_at\": -1}", false},

@@ -13,9 +13,12 @@
  * increasing per client.
  *
  * Resume: a client that connects with ?since=N first gets, in order, every
- * event after N that it may see (from the log), then the live ones; live
- * events that arrive meanwhile are held and sent after, without
- * duplicates.  If N has left the log, it gets {"type":"reload"}.
+ * event after N that it may see (from the log, and from the bells for
+ * numbers whose log copy is not written yet: events_read_since), then the
+ * live ones; live events that arrive meanwhile are held (before the
+ * client's followees are loaded, every event that names an author, and
+ * follows, whose effect on the followees is replayed) and sent after,
+ * without duplicates.  If N has left the log, it gets {"type":"reload"}.
  *
  * Threads: ws callbacks run on the WebSocket service threads (several at
  * once, one per loop), events on the event poller thread, resumes on the

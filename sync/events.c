@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -998,12 +999,81 @@ int64_t events_published(events_t *ev) {
   return hint > head ? hint : head;
 }
 
+static int event_seq_cmp(const void *a, const void *b) {
+  int64_t x = ((const event_t *)a)->seq, y = ((const event_t *)b)->seq;
+  return (x > y) - (x < y);
+}
+
+/* The numbers in (since, upto] that events (n of them, ascending) lack
+ * are read from the bells, and merged in: an event the pollers delivered
+ * before its publisher wrote its log copy (the copy waits on the database,
+ * or the publisher died before it and the pump writes it seconds later).
+ * A client resuming in that window saw nothing of it live (it was not
+ * connected yet) and would not find it in the log.  At most RESUME_FILL
+ * numbers are looked up (each an index search); a number in neither the
+ * log nor the bells was lost and is skipped, as the pollers do.  Keeps at
+ * most max events. */
+#define RESUME_FILL 32
+static void fill_from_bells(events_t *ev, int64_t since, int64_t upto,
+                            size_t max, event_t **events, size_t *n) {
+  if (*n == max && *n > 0 && (*events)[*n - 1].seq < upto) {
+    upto = (*events)[*n - 1].seq; /* truncated: only gaps below its end */
+  }
+  int64_t missing[RESUME_FILL];
+  size_t n_missing = 0, i = 0;
+  for (int64_t seq = since + 1; seq <= upto && n_missing < RESUME_FILL;
+       seq++) {
+    while (i < *n && (*events)[i].seq < seq) {
+      i++;
+    }
+    if (i >= *n || (*events)[i].seq != seq) {
+      missing[n_missing++] = seq;
+    }
+  }
+  if (n_missing == 0) {
+    return;
+  }
+  *events = bson_realloc(*events, sizeof **events * (*n + n_missing + 1));
+  size_t found = 0;
+  for (size_t k = 0; k < n_missing; k++) {
+    char id[BELL_ID_LEN];
+    bell_id(missing[k], id);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    bson_t *bell = NULL;
+    if (find_first(ev, DB_BELLS, filter, NULL, &bell) && bell) {
+      event_t *e = &(*events)[*n + found];
+      if (event_from_bson(bell, e)) {
+        found++;
+      } else {
+        event_cleanup(e);
+      }
+    }
+    if (bell) {
+      bson_destroy(bell);
+    }
+    bson_destroy(filter);
+  }
+  if (found == 0) {
+    return;
+  }
+  *n += found;
+  qsort(*events, *n, sizeof **events, event_seq_cmp);
+  while (*n > max) {
+    event_cleanup(&(*events)[--*n]);
+  }
+}
+
 bool events_read_since(events_t *ev, int64_t since, size_t max,
                        event_t **events, size_t *n, bool *gone,
                        chorus_error_t *err) {
   *events = NULL;
   *n = 0;
   *gone = false;
+  /* Every event delivered before the caller's client was registered is
+   * numbered up to this, or one more: the poller stores the head after
+   * its listener has run (fill_from_bells; the hub drops what it has
+   * already sent, so one number too many is harmless, one too few not). */
+  int64_t delivered = atomic_load(&ev->head) + 1;
   /* The oldest kept event must be at most since + 1. */
   bson_t empty = BSON_INITIALIZER;
   bson_t *asc = BCON_NEW("_id", BCON_INT32(1));
@@ -1061,5 +1131,8 @@ bool events_read_since(events_t *ev, int64_t since, size_t max,
   db_release(ev->db, client);
   bson_destroy(filter);
   bson_destroy(asc);
+  if (ok) {
+    fill_from_bells(ev, since, delivered, max, events, n);
+  }
   return ok;
 }

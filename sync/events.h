@@ -10,7 +10,8 @@
  * Ordering.  Publishing gives each event the next sequence number by
  * inserting event_bells/{seq} (a unique _id: exactly one publisher gets
  * each number, and number n is only tried after n-1 exists, so the
- * sequence has no gaps) and then copies it to event_log/{seq}, a capped
+ * sequence has no gaps; the _id is seq as a 19-digit string, see
+ * bell_id in events.c; a process's publishers claim one at a time) and then copies it to event_log/{seq}, a capped
  * collection kept for resume.  An event's key ("<outbox id>:<i>", unique
  * among bells) makes publishing idempotent.  Bells are pruned
  * EVENTS_BELL_KEEP_MS after their insertion, so a publisher whose view of
@@ -19,9 +20,7 @@
  * bell back and claims a later number (the log is the authority).
  *
  * Reading.  Every server polls event_bells for the next number by _id
- * (FerretDB v1 pushes down only string and ObjectId _ids, so the probe
- * reads every bell: the collection only holds the last
- * EVENTS_BELL_KEEP_MS of events, which keeps it cheap) and hands each
+ * (a string _id: an index search on FerretDB too) and hands each
  * event, in order, to its listener.  A number the bells lack while a later
  * one exists is read from the log, or skipped when the log lacks it too.
  * Clients that reconnect read what they missed from event_log

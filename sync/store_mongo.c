@@ -25,6 +25,12 @@
 #define DB_LOCKS "locks"
 #define DB_DECISIONS "txn_decisions"
 #define DB_CLAIMS "txn_claims"
+/* txn_open/{txn id} {deadline, at}: one per unfinished transaction (see
+ * mongo_claim).  A marker without its record is dropped once older than
+ * OPEN_ORPHAN_MS: longer than the driver's 10 s socket timeout, so the
+ * record's insert by begin has landed or failed by then. */
+#define DB_OPEN "txn_open"
+#define OPEN_ORPHAN_MS 30000
 
 typedef struct target {
   db_t *db;
@@ -88,6 +94,17 @@ static bool insert_once(const target_t *t, const bson_t *doc, bool *dup,
   return false;
 }
 
+/* Whether a cursor ended without an error (else err says what failed). */
+static bool cursor_ok(mongoc_cursor_t *cursor, const char *what,
+                      chorus_error_t *err) {
+  bson_error_t berr;
+  if (!mongoc_cursor_error(cursor, &berr)) {
+    return true;
+  }
+  chorus_error_from_bson(err, &berr, what);
+  return false;
+}
+
 /* Reads one document by _id into *doc (caller destroys), *found. */
 static bool read_by_id(const target_t *t, const bson_value_t *id,
                        bson_t **doc, bool *found, chorus_error_t *err) {
@@ -106,10 +123,8 @@ static bool read_by_id(const target_t *t, const bson_value_t *id,
   const bson_t *d;
   *found = mongoc_cursor_next(cursor, &d);
   *doc = *found ? bson_copy(d) : NULL;
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
+  bool ok = cursor_ok(cursor, "2pc read", err);
   if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc read");
     if (*doc) {
       bson_destroy(*doc);
       *doc = NULL;
@@ -546,6 +561,67 @@ static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
 
 /* ---- the decision log ---- */
 
+/* Open markers.  Recovery looks for records that are not done and whose
+ * deadline has passed.  Asked of txns itself, that query reads every
+ * record on FerretDB (no index but _id), and txns keeps the last
+ * SYNC_KEEP_FINISHED_MS of finished transactions: at a few dozen
+ * transactions a second, the two servers' passes every 250 ms decoded
+ * thousands of records a second (docs/PERFORMANCE.md, session 6).  So
+ * each unfinished record also has a small marker, inserted before the
+ * record and deleted after it is done, and recovery reads the markers.
+ *
+ * Invariant: a record that is not done has a marker.  It holds because
+ * the marker is inserted first (begin fails if it cannot be), and a
+ * marker is deleted only when its record is done, or has been missing
+ * for OPEN_ORPHAN_MS.  A marker's deadline may be older than its
+ * record's (after a takeover, if updating it failed): the record decides. */
+static bool mark_open(shards_t *shards, const char *txn_id,
+                      int64_t deadline_ms, chorus_error_t *err) {
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+    return false;
+  }
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "deadline",
+                         BCON_DATE_TIME(deadline_ms), "at",
+                         BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(&t, doc, &dup, "2pc mark open", err);
+  bson_destroy(doc);
+  target_close(&t);
+  return ok; /* a duplicate is our own earlier begin, or the adoption */
+}
+
+/* Best effort: a marker left behind is dropped by a later claim pass. */
+static void unmark_open(shards_t *shards, const char *txn_id) {
+  target_t t;
+  chorus_error_t ignored;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &ignored)) {
+    return;
+  }
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
+  run_delete(&t, filter, &ignored);
+  bson_destroy(filter);
+  target_close(&t);
+}
+
+/* Best effort: the marker's deadline follows a takeover's, so that the
+ * passes until then do not read the record. */
+static void remark_open(shards_t *shards, const char *txn_id,
+                        int64_t deadline_ms) {
+  target_t t;
+  chorus_error_t ignored;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &ignored)) {
+    return;
+  }
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
+  bson_t *update = BCON_NEW("$set", "{", "deadline",
+                            BCON_DATE_TIME(deadline_ms), "}");
+  run_update(&t, filter, update, &ignored);
+  bson_destroy(update);
+  bson_destroy(filter);
+  target_close(&t);
+}
+
 static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
                         int64_t deadline_ms, chorus_error_t *err) {
   bson_t doc = BSON_INITIALIZER, ops;
@@ -571,16 +647,18 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
     bson_append_document_end(&ops, &o);
   }
   bson_append_array_end(&doc, &ops);
+  /* The marker first: a record without one would never be recovered. */
+  bool ok = mark_open(impl, txn->id, deadline_ms, err);
   target_t t;
-  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
-    bson_destroy(&doc);
-    return false;
+  if (ok && !target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    ok = false;
+  } else if (ok) {
+    bool dup;
+    ok = insert_once(&t, &doc, &dup, "2pc begin", err);
+    target_close(&t); /* a duplicate is our own earlier begin */
   }
-  bool dup;
-  bool ok = insert_once(&t, &doc, &dup, "2pc begin", err);
-  target_close(&t);
   bson_destroy(&doc);
-  return ok; /* a duplicate is our own earlier begin */
+  return ok;
 }
 
 static bool parse_state(const char *s, txn_state_t *state) {
@@ -673,6 +751,9 @@ static bool mongo_finish(void *impl, const char *txn_id, chorus_error_t *err) {
   bson_destroy(update);
   bson_destroy(filter);
   target_close(&t);
+  if (ok) {
+    unmark_open(impl, txn_id);
+  }
   return ok;
 }
 
@@ -806,7 +887,100 @@ static bool claim_record(shards_t *shards, const target_t *txns,
     ok = run_update(txns, filter, update, err);
     bson_destroy(update);
     bson_destroy(filter);
+    if (ok) {
+      remark_open(shards, txn->id, now_ms + lease_ms);
+    }
   }
+  return ok;
+}
+
+/* Whether a record is done, and its deadline. */
+static void record_status(const bson_t *rec, bool *done, int64_t *deadline) {
+  bson_iter_t it;
+  *done = bson_iter_init_find(&it, rec, "done") && BSON_ITER_HOLDS_BOOL(&it) &&
+          bson_iter_bool(&it);
+  *deadline = bson_iter_init_find(&it, rec, "deadline") &&
+                      BSON_ITER_HOLDS_DATE_TIME(&it)
+                  ? bson_iter_date_time(&it)
+                  : 0;
+}
+
+/* Claims the transaction of record rec if it is not done and its deadline
+ * has passed (*found: claimed here). */
+static bool claim_if_expired(shards_t *shards, const target_t *txns,
+                             const bson_t *rec, const char *owner,
+                             int64_t now_ms, int64_t lease_ms, txn_t *txn,
+                             bool *found, chorus_error_t *err) {
+  bool done;
+  int64_t deadline, lease;
+  record_status(rec, &done, &deadline);
+  if (done || deadline >= now_ms) {
+    return true;
+  }
+  txn_cleanup(txn);
+  if (!load_record(rec, txn, &lease)) {
+    return true;
+  }
+  return claim_record(shards, txns, txn, lease, owner, now_ms, lease_ms,
+                      found, err);
+}
+
+/* The markers past their deadline (up to 16): each one's record claimed
+ * if it is abandoned, the marker dropped if its record is done or long
+ * missing, its deadline moved on if the record's was (see mark_open). */
+static bool claim_from_markers(shards_t *shards, const target_t *txns,
+                               const char *owner, int64_t now_ms,
+                               int64_t lease_ms, txn_t *txn, bool *found,
+                               chorus_error_t *err) {
+  target_t open;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &open, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("deadline", "{", "$lt", BCON_DATE_TIME(now_ms),
+                            "}");
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(16));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(open.coll, filter, opts, NULL);
+  const bson_t *marker;
+  bool ok = true;
+  while (ok && !*found && mongoc_cursor_next(cursor, &marker)) {
+    bson_iter_t it;
+    char id[TXN_ID_LEN + 1];
+    if (!bson_iter_init_find(&it, marker, "_id") ||
+        !BSON_ITER_HOLDS_UTF8(&it)) {
+      continue;
+    }
+    bsonx_copy_utf8(&it, id, sizeof id);
+    int64_t at = bson_iter_init_find(&it, marker, "at") &&
+                         BSON_ITER_HOLDS_DATE_TIME(&it)
+                     ? bson_iter_date_time(&it)
+                     : 0;
+    bson_t *rec;
+    bool exists, done;
+    int64_t deadline;
+    ok = read_by_string_id(txns, id, &rec, &exists, err);
+    if (ok && exists) {
+      record_status(rec, &done, &deadline);
+      if (done) {
+        unmark_open(shards, id);
+      } else if (deadline >= now_ms) {
+        remark_open(shards, id, deadline);
+      } else {
+        ok = claim_if_expired(shards, txns, rec, owner, now_ms, lease_ms, txn,
+                              found, err);
+      }
+    } else if (ok && at + OPEN_ORPHAN_MS < now_ms) {
+      unmark_open(shards, id);
+    }
+    if (rec) {
+      bson_destroy(rec);
+    }
+  }
+  ok = ok && cursor_ok(cursor, "2pc find open", err);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  target_close(&open);
   return ok;
 }
 
@@ -818,36 +992,22 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
   if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
-  bson_t filter = BSON_INITIALIZER, lt;
+  bool ok;
   if (txn_id) {
-    BSON_APPEND_UTF8(&filter, "_id", txn_id);
-  }
-  BSON_APPEND_BOOL(&filter, "done", false);
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, "deadline", &lt);
-  BSON_APPEND_DATE_TIME(&lt, "$lt", now_ms);
-  bson_append_document_end(&filter, &lt);
-  bson_t *opts = BCON_NEW("limit", BCON_INT64(16));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(t.coll, &filter, opts, NULL);
-  const bson_t *rec;
-  bool ok = true;
-  while (ok && !*found && mongoc_cursor_next(cursor, &rec)) {
-    int64_t lease;
-    txn_cleanup(txn);
-    if (!load_record(rec, txn, &lease)) {
-      continue;
+    bson_t *rec;
+    bool exists;
+    ok = read_by_string_id(&t, txn_id, &rec, &exists, err);
+    if (ok && exists) {
+      ok = claim_if_expired(impl, &t, rec, owner, now_ms, lease_ms, txn,
+                            found, err);
     }
-    ok = claim_record(impl, &t, txn, lease, owner, now_ms, lease_ms,
-                      found, err);
+    if (rec) {
+      bson_destroy(rec);
+    }
+  } else {
+    ok = claim_from_markers(impl, &t, owner, now_ms, lease_ms, txn, found,
+                            err);
   }
-  bson_error_t berr;
-  if (ok && mongoc_cursor_error(cursor, &berr)) {
-    chorus_error_from_bson(err, &berr, "2pc find expired");
-    ok = false;
-  }
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(opts);
-  bson_destroy(&filter);
   target_close(&t);
   if (ok && *found) {
     bool decided;
@@ -860,6 +1020,36 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     txn_cleanup(txn);
     *found = false;
   }
+  return ok;
+}
+
+bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
+                            chorus_error_t *err) {
+  *adopted = 0;
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(t.coll, filter, NULL, NULL);
+  const bson_t *rec;
+  bool ok = true;
+  while (ok && mongoc_cursor_next(cursor, &rec)) {
+    bson_iter_t it;
+    bool done;
+    int64_t deadline;
+    record_status(rec, &done, &deadline);
+    if (!done && bson_iter_init_find(&it, rec, "_id") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      ok = mark_open(shards, bson_iter_utf8(&it, NULL), deadline, err);
+      *adopted += ok;
+    }
+  }
+  ok = ok && cursor_ok(cursor, "2pc adopt open", err);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(filter);
+  target_close(&t);
   return ok;
 }
 
@@ -903,11 +1093,7 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
       txn_cleanup(&batch[n]);
     }
   }
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "2pc collect");
-  }
+  bool ok = cursor_ok(cursor, "2pc collect", err);
   mongoc_cursor_destroy(cursor);
   bson_destroy(opts);
   bson_destroy(filter);

@@ -9,7 +9,9 @@
  *
  * The decision itself is the insert-once document txn_decisions/{txn id}
  * ({state, decided_at}); a takeover by recovery is the insert-once
- * document txn_claims/{txn id}#{lease}.
+ * document txn_claims/{txn id}#{lease}.  An unfinished record also has a
+ * marker txn_open/{txn id} ({deadline, at}), which recovery reads instead
+ * of scanning txns.
  *
  * Participants: an update or delete participant is locked by inserting
  * locks/{"<shard>|<coll>|<id>"} ({txn, at}); an insert participant is its
@@ -32,6 +34,14 @@
 
 /* The store borrows shards, which must outlive it. */
 void store_mongo_init(txn_store_t *store, shards_t *shards);
+
+/* Gives every unfinished record a marker in txn_open (store_mongo.c,
+ * mark_open): recovery finds abandoned transactions through the markers,
+ * and records written before markers existed have none.  Run once at
+ * start-up, before the first recovery pass (reads every record of txns);
+ * *adopted counts the markers written or found. */
+bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
+                            chorus_error_t *err);
 
 /* Deletes finished records whose transaction ended before older_than_ms.
  *

@@ -115,10 +115,21 @@ bool sync_recover_now(sync_t *s, int *recovered, chorus_error_t *err) {
 static void *recovery_main(void *arg) {
   sync_t *s = arg;
   int64_t last_collect = 0;
+  bool adopted = false;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
     pthread_mutex_unlock(&s->mu);
     chorus_error_t err;
+    if (!adopted) {
+      /* Records from before open markers existed (store_mongo.h). */
+      int64_t n;
+      adopted = store_mongo_adopt_open(s->shards, &n, &err);
+      if (adopted && n > 0) {
+        fprintf(stderr, "chorusd[%s]: %lld unfinished transaction(s) "
+                        "marked open for recovery\n",
+                s->owner, (long long)n);
+      }
+    }
     sync_recover_now(s, NULL, &err); /* a failure is retried next tick */
     int64_t now = db_now_ms();
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {

@@ -73,6 +73,9 @@ int tc_db_tweet_count_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs);
 
 /* Current milliseconds (monotonic). */
 int64_t tc_now_ms(void);
+/* Wall-clock milliseconds since the epoch: for dates written to the
+ * database (tc_now_ms is monotonic, for measuring intervals). */
+int64_t tc_wall_ms(void);
 void tc_sleep_ms(int ms);
 
 /* ---- social counters (follows, likes, replies) ---- */

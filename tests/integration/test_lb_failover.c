@@ -554,6 +554,11 @@ static int teardown(void **state) {
   for (int k = 0; k < 2; k++) {
     tc_server_kill(&g.servers[k], SIGTERM);
   }
+  if (getenv("CHORUS_TEST_KEEP_DB")) {
+    fprintf(stderr, "[lb] database %s kept (CHORUS_TEST_KEEP_DB)\n",
+            g.db_name);
+    return 0;
+  }
   tc_db_t db;
   tc_db_open(&db, NULL, g.db_name);
   tc_db_drop(&db);

@@ -126,6 +126,99 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
   tc_db_close(&db);
 }
 
+static void insert_doc(tc_db_t *db, const char *coll_name, bson_t *doc) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(db->db, coll_name);
+  bson_error_t err;
+  if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &err)) {
+    fail_msg("insert into %s: %s", coll_name, err.message);
+  }
+  mongoc_collection_destroy(coll);
+  bson_destroy(doc);
+}
+
+/* Open markers (txn_open, sync/store_mongo.c) on a database written
+ * before they existed, and the markers recovery must drop: a server
+ * started there recovers an abandoned record that has no marker (the
+ * start-up adoption gives it one), drops a marker whose record is done
+ * and one whose record never came, and leaves no marker behind. */
+static void test_records_without_markers_are_recovered(void **state) {
+  (void)state;
+  char db_name[64];
+  snprintf(db_name, sizeof db_name, "crash_%d_markers", (int)getpid());
+  tc_server_t a;
+  tc_server_init(&a, "a", db_name);
+  assert_true(tc_server_start(&a)); /* creates the collections */
+  tc_server_kill(&a, SIGTERM);
+
+  tc_db_t db;
+  tc_db_open(&db, NULL, db_name);
+  int64_t now = tc_wall_ms();
+  /* Abandoned 10 s ago by a server of the old kind: no marker, no ops. */
+  insert_doc(&db, "txns",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"), "state",
+                      BCON_UTF8("pending"), "done", BCON_BOOL(false), "owner",
+                      BCON_UTF8("old"), "lease", BCON_INT64(1), "deadline",
+                      BCON_DATE_TIME(now - 10000), "created_at",
+                      BCON_DATE_TIME(now - 12000), "ops", "[", "]"));
+  /* Done, but its marker was not deleted (a failed finish). */
+  insert_doc(&db, "txns",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"), "state",
+                      BCON_UTF8("committed"), "done", BCON_BOOL(true),
+                      "owner", BCON_UTF8("old"), "lease", BCON_INT64(1),
+                      "deadline", BCON_DATE_TIME(now - 10000), "created_at",
+                      BCON_DATE_TIME(now - 12000), "finished_at",
+                      BCON_DATE_TIME(now - 9000), "ops", "[", "]"));
+  insert_doc(&db, "txn_open",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"),
+                      "deadline", BCON_DATE_TIME(now - 10000), "at",
+                      BCON_DATE_TIME(now - 12000)));
+  /* A marker whose record never came, a minute ago. */
+  insert_doc(&db, "txn_open",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a3"),
+                      "deadline", BCON_DATE_TIME(now - 58000), "at",
+                      BCON_DATE_TIME(now - 60000)));
+  /* A marker whose record may still be on its way: left alone. */
+  insert_doc(&db, "txn_open",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a4"),
+                      "deadline", BCON_DATE_TIME(now - 1000), "at",
+                      BCON_DATE_TIME(now - 3000)));
+  assert_int_equal(tc_db_unfinished_txns(&db), 1);
+
+  assert_true(tc_server_start(&a));
+  int64_t started = tc_now_ms();
+  while (tc_db_unfinished_txns(&db) > 0 || tc_db_count(&db, "txn_open", NULL) > 1) {
+    assert_true(tc_now_ms() - started < RECOVERY_BOUND_MS);
+    tc_sleep_ms(50);
+  }
+  bson_t *young = BCON_NEW("_id", BCON_UTF8("0000000000000000000000a4"));
+  assert_int_equal(tc_db_count(&db, "txn_open", young), 1);
+  bson_destroy(young);
+  bson_t *abandoned = BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"),
+                               "done", BCON_BOOL(true));
+  assert_int_equal(tc_db_count(&db, "txns", abandoned), 1);
+  bson_destroy(abandoned);
+  bson_t *decided = BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"),
+                             "state", BCON_UTF8("aborted"));
+  assert_int_equal(tc_db_count(&db, "txn_decisions", decided), 1);
+  bson_destroy(decided);
+
+  /* New transactions leave no marker once done. */
+  tc_client_t *c = tc_client_new(a.url);
+  char name[31], id[25];
+  tc_unique_name("marker", name);
+  tc_register(c, name, PASSWORD);
+  tc_post_tweet(c, "a transaction with a marker", id);
+  bson_t *other = BCON_NEW("_id", "{", "$ne",
+                           BCON_UTF8("0000000000000000000000a4"), "}");
+  assert_int_equal(tc_db_count(&db, "txn_open", other), 0);
+  bson_destroy(other);
+  tc_client_destroy(c);
+
+  tc_server_kill(&a, SIGTERM);
+  tc_db_drop(&db);
+  tc_db_close(&db);
+}
+
 static void test_crash_after_begin_peer(void **state) {
   (void)state;
   crash_at("txn.after_begin", false, false);
@@ -169,6 +262,7 @@ int main(void) {
       cmocka_unit_test(test_crash_after_decision_self),
       cmocka_unit_test(test_crash_mid_apply_peer),
       cmocka_unit_test(test_crash_mid_apply_self),
+      cmocka_unit_test(test_records_without_markers_are_recovered),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

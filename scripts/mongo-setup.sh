@@ -175,12 +175,19 @@ IDX_LOG="$DIR/id-index.log"
 IDX_SCRIPT="$ROOT/scripts/ferretdb-id-index.sh"
 
 id_index_enabled() { [[ "${CHORUS_FERRETDB_ID_INDEX:-1}" != 0 ]]; }
+# Without the sqlite3 tool (scripts/deps.sh installs it) FerretDB still
+# works, every lookup by _id scanning its collection: say so, go on.
+id_index_usable() {
+    command -v sqlite3 >/dev/null 2>&1 && return 0
+    say "WARNING: sqlite3 not installed: FerretDB's _id lookups stay unindexed (run scripts/deps.sh)" >&2
+    return 1
+}
 
 # The watcher of new collections (scripts/ferretdb-id-index.sh watch) for
 # FerretDB process $1; started unless one runs already. It exits by itself
 # when that FerretDB does.
 id_index_watch() {
-    id_index_enabled || return 0
+    id_index_enabled && id_index_usable || return 0
     pid_alive "$(read_pid "$IDX_PIDFILE")" ferretdb-id-index && return 0
     setsid nohup bash "$IDX_SCRIPT" watch "$DIR/data" "$1" </dev/null >>"$IDX_LOG" 2>&1 &
     echo "$!" >"$IDX_PIDFILE"
@@ -236,7 +243,7 @@ ferretdb_start() {
     echo "$P0" >"$DIR/port"
     stop_pids "$IDX_PIDFILE:ferretdb-id-index" >/dev/null
     local files=("$DIR"/data/*.sqlite)
-    if [[ -f "${files[0]}" ]]; then
+    if [[ -f "${files[0]}" ]] && id_index_usable; then
         if id_index_enabled; then
             bash "$IDX_SCRIPT" once "${files[@]}"
         else

@@ -260,7 +260,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   if (apply_ops(store, txn, n, actual, opts, &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
-    store->finish(store->impl, txn->id, &finish_err); /* else recovery */
+    store->finish(store->impl, txn->id, actual, &finish_err); /* else recovery */
   }
 
   if (actual == TXN_COMMITTED) {
@@ -290,7 +290,7 @@ bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
   if (hook && hook->fn) {
     hook->fn(hook->ctx, txn, state);
   }
-  return store->finish(store->impl, txn->id, err);
+  return store->finish(store->impl, txn->id, state, err);
 }
 
 const char *txn_state_name(txn_state_t state) {

@@ -18,7 +18,8 @@
  *   apply     each participant applies (commit) or drops (abort) its staged
  *             change and unlocks, each step conditional on its lock, so
  *             repeating it is harmless;
- *   finish    the record is marked done.
+ *   finish    the record is marked done (and given the decided state,
+ *             for people reading it).
  *
  * A coordinator that dies leaves a record whose deadline passes; any server
  * then claims it (an insert-once claim of its next lease), aborts it if
@@ -111,8 +112,10 @@ typedef struct txn_store {
    * `to`, or the decision someone else made first. */
   bool (*decide)(void *impl, const char *txn_id, txn_state_t to,
                  txn_state_t *actual, chorus_error_t *err);
-  /* Marks the record done (all participants applied). */
-  bool (*finish)(void *impl, const char *txn_id, chorus_error_t *err);
+  /* Marks the record done (all participants applied); state is the
+   * decision, copied to the record for people reading it. */
+  bool (*finish)(void *impl, const char *txn_id, txn_state_t state,
+                 chorus_error_t *err);
   /* Locks and stages one participant. */
   txn_vote_t (*prepare)(void *impl, const char *txn_id, const txn_op_t *op,
                         char lock_owner[TXN_ID_LEN + 1], chorus_error_t *err);

@@ -212,6 +212,15 @@ static void test_records_without_markers_are_recovered(void **state) {
                            BCON_UTF8("0000000000000000000000a4"), "}");
   assert_int_equal(tc_db_count(&db, "txn_open", other), 0);
   bson_destroy(other);
+  /* Its record says how it ended (set by finish) and nothing is left
+   * unfinished or pending. */
+  bson_t *committed = BCON_NEW("done", BCON_BOOL(true), "state",
+                               BCON_UTF8("committed"));
+  assert_true(tc_db_count(&db, "txns", committed) >= 1);
+  bson_destroy(committed);
+  bson_t *pending = BCON_NEW("state", BCON_UTF8("pending"));
+  assert_int_equal(tc_db_count(&db, "txns", pending), 0);
+  bson_destroy(pending);
   tc_client_destroy(c);
 
   tc_server_kill(&a, SIGTERM);

@@ -646,7 +646,9 @@ static bool fake_decide(void *impl, const char *txn_id, txn_state_t to,
   return ok;
 }
 
-static bool fake_finish(void *impl, const char *txn_id, chorus_error_t *err) {
+static bool fake_finish(void *impl, const char *txn_id, txn_state_t state,
+                        chorus_error_t *err) {
+  (void)state; /* the fake's record keeps the decision itself */
   fake_store_t *fs = impl;
   int g = gate(fs, FAKE_FINISH);
   if (g == GATE_FAIL) {

@@ -988,7 +988,7 @@ static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
                    TXN_VOTE_YES);
   txn_state_t actual;
   assert_true(store.decide(store.impl, a.id, TXN_ABORTED, &actual, &err));
-  assert_true(store.finish(store.impl, a.id, &err));
+  assert_true(store.finish(store.impl, a.id, TXN_ABORTED, &err));
   txn_t b;
   txn_init(&b);
   add_inc(&b, 0, "c", "a", "n", 1, NULL);
@@ -1066,8 +1066,8 @@ static void prepare_repeated_votes_yes(void **state) {
   assert_int_equal(actual, TXN_COMMITTED);
   assert_true(store.decide(store.impl, txn.id, TXN_ABORTED, &actual, &err));
   assert_int_equal(actual, TXN_COMMITTED);
-  assert_true(store.finish(store.impl, txn.id, &err));
-  assert_true(store.finish(store.impl, txn.id, &err));
+  assert_true(store.finish(store.impl, txn.id, TXN_COMMITTED, &err));
+  assert_true(store.finish(store.impl, txn.id, TXN_COMMITTED, &err));
   assert_record(txn.id, TXN_COMMITTED, true);
   txn_cleanup(&txn);
 }

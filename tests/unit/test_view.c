@@ -670,8 +670,8 @@ static void resolve_done_records_count_by_their_state(void **state) {
   make_record(TXN_X, TXN_COMMITTED);
   make_record(TXN_Y, TXN_ABORTED);
   chorus_error_t err;
-  assert_true(store.finish(store.impl, TXN_X, &err));
-  assert_true(store.finish(store.impl, TXN_Y, &err));
+  assert_true(store.finish(store.impl, TXN_X, TXN_COMMITTED, &err));
+  assert_true(store.finish(store.impl, TXN_Y, TXN_ABORTED, &err));
   bson_t *docs[2] = {locked_doc("a", TXN_X, "insert", NULL, NULL),
                      locked_doc("b", TXN_Y, "insert", NULL, NULL)};
   bool visible[2];

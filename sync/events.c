@@ -238,18 +238,84 @@ static void append_body(bson_t *body, const char *key, const char *type,
   BSON_APPEND_DOCUMENT(body, "audience", audience);
 }
 
+/* Whether the bell numbered seq exists (*exists; the bell itself into
+ * *doc when doc is not NULL): one index search on a string _id. */
+static bool bell_at(mongoc_collection_t *bells, int64_t seq, bool *exists,
+                    bson_t **doc) {
+  char id[BELL_ID_LEN];
+  bell_id(seq, id);
+  bson_t *found = NULL;
+  bool ok = find_doc(bells, BCON_NEW("_id", BCON_UTF8(id)), &found);
+  *exists = ok && found;
+  if (doc) {
+    *doc = found;
+  } else if (found) {
+    bson_destroy(found);
+  }
+  return ok;
+}
+
+/* The first number above taken (a bell that exists) with no bell yet, by
+ * reads only: doubling steps, then halving.  Bells are claimed in order,
+ * so above a recent one they have no holes (but for the rare bell taken
+ * back after a LOG_REUSED: then this stops at the hole, and the claim
+ * there is refused by the log and moves on).  *free = taken + 1 when the
+ * database failed. */
+static void bell_frontier(mongoc_collection_t *bells, int64_t taken,
+                          int64_t *free) {
+  int64_t lo = taken, step = 1, hi;
+  bool exists = true;
+  *free = taken + 1;
+  for (;;) {
+    if (!bell_at(bells, lo + step, &exists, NULL)) {
+      return;
+    }
+    if (!exists) {
+      break;
+    }
+    lo += step;
+    if (step < ((int64_t)1 << 20)) {
+      step *= 2;
+    }
+  }
+  hi = lo + step; /* lo exists, hi does not */
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (!bell_at(bells, mid, &exists, NULL)) {
+      break;
+    }
+    if (exists) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  *free = lo + 1;
+}
+
 /* Claims the first free number from *seq on for the event body (whose
  * key is key): inserts its bell.  On return *bell is the bell now holding
  * key (inserted here: *inserted, or by another publisher of the same key
  * meanwhile), or NULL when the database failed or could not say (the
- * outbox stays; the pump tries again). */
+ * outbox stays; the pump tries again).
+ *
+ * A refused insert is read back by number first (an index search): the
+ * number was taken by another event (then the claim jumps to the first
+ * free number above it, found with reads, instead of trying each number
+ * in turn with a refused write: a server whose view of the head lagged
+ * the other's climbed one write at a time, each waiting on FerretDB's
+ * single writer, and its other publishers queued behind it, so under 64
+ * concurrent creations one server answered 24 in 20 s and the other 453
+ * (docs/PERFORMANCE.md, session 6)), or by ours, or the refusal was for
+ * our key under another number (then read by key: a scan of the bells on
+ * FerretDB, only in that rare case). */
 static void claim_number(events_t *ev, mongoc_collection_t *bells,
                          const char *key, const bson_t *body, int64_t *seq,
                          bson_t **bell, bool *inserted) {
   *bell = NULL;
   *inserted = false;
   int64_t at = db_now_ms(); /* a bell lives EVENTS_BELL_KEEP_MS from now */
-  for (int tries = 0; tries < 10000; tries++, (*seq)++) {
+  for (int tries = 0; tries < 10000; tries++) {
     if (!db_is_up(ev->db)) {
       return; /* went down since the client was borrowed (db.h) */
     }
@@ -270,24 +336,29 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     if (!chorus_bson_error_is_duplicate(&berr)) {
       return;
     }
-    /* Number taken, or our key published by someone else meanwhile. */
-    if (!find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), bell) || *bell) {
-      return;
-    }
-    /* Move on to seq + 1 only if seq exists: a duplicate whose bell this
-     * read does not see (pruned meanwhile) must not make us skip numbers
-     * nobody will ever publish. */
     bson_t *taken;
-    if (!find_doc(bells, BCON_NEW("_id", BCON_UTF8(id)), &taken)) {
+    bool exists;
+    if (!bell_at(bells, *seq, &exists, &taken)) {
       return;
     }
-    if (!taken) {
+    if (exists && doc_has_key(taken, key)) {
+      *bell = taken; /* ours, published by someone else under this number */
+      return;
+    }
+    if (exists) {
+      bson_destroy(taken);
+      bell_frontier(bells, *seq, seq);
+      continue;
+    }
+    /* Not the number: our key, under another one.  (If the key is not
+     * found either, the number's bell was pruned meanwhile; do not move
+     * past a number nobody may ever publish: left for the pump.) */
+    if (find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), bell) && !*bell) {
       fprintf(stderr, "chorusd: events: %s: number %lld refused as taken "
                       "but not found, nor the key; left for the pump\n",
               key, (long long)*seq);
-      return;
     }
-    bson_destroy(taken);
+    return;
   }
 }
 

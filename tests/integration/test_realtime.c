@@ -525,6 +525,50 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
   tc_client_destroy(u.http);
 }
 
+/* Numbers this server has not seen claimed yet (the other server took
+ * them a moment ago): its next claim is refused, finds the first free
+ * number above them by reading bells, and takes exactly that one (no
+ * number skipped, none used twice). */
+static void test_a_claim_behind_the_head_takes_the_next_free_number(
+    void **state) {
+  (void)state;
+  user_t u;
+  tc_ws_t *live;
+  tc_db_t db;
+  int64_t seq = settled_user(&u, "rtf", &live, &db);
+  mongoc_collection_t *bells =
+      mongoc_database_get_collection(db.db, "event_bells");
+  const int ahead = 5;
+  for (int i = 1; i <= ahead; i++) {
+    char id[24], key[48];
+    snprintf(id, sizeof id, "%019lld", (long long)(seq + i));
+    snprintf(key, sizeof key, "test:ahead:%lld", (long long)(seq + i));
+    bson_t *bell = BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key),
+                            "type", BCON_UTF8("test.ahead"), "data", "{", "}",
+                            "model", "{", "}", "audience", "{", "}", "at",
+                            BCON_DATE_TIME(tc_wall_ms()));
+    bson_error_t err;
+    assert_true(mongoc_collection_insert_one(bells, bell, NULL, NULL, &err));
+    bson_destroy(bell);
+  }
+  char id[25];
+  tc_post_tweet(u.http, "after numbers taken elsewhere", id);
+  int64_t got = seq;
+  for (;;) {
+    bson_t *m = wait_for(live, "tweet.created", &got);
+    bool ours = !strcmp(str_at(m, "data.tweet.id"), id);
+    bson_destroy(m);
+    if (ours) {
+      break;
+    }
+  }
+  assert_int_equal(got, seq + ahead + 1);
+  mongoc_collection_destroy(bells);
+  tc_db_close(&db);
+  tc_ws_close(live);
+  tc_client_destroy(u.http);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tweet_on_a_reaches_follower_on_b),
@@ -537,6 +581,8 @@ int main(void) {
       cmocka_unit_test(test_unauthenticated_upgrade_is_refused),
       cmocka_unit_test(test_a_logged_number_is_not_claimed_again),
       cmocka_unit_test(test_resume_gets_an_event_not_logged_yet),
+      cmocka_unit_test(
+          test_a_claim_behind_the_head_takes_the_next_free_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,9 @@
 # FerretDB and `watch` while FerretDB runs (collections are created at any
 # time); with CHORUS_FERRETDB_ID_INDEX=0 it runs `drop` instead.
 # Files are opened with mode=rw: a database FerretDB has just dropped (its
-# file removed) is never created again by this script.
+# file removed) is never created again by this script.  (Left: a drop in
+# the milliseconds while this script has the file open; SQLite then works
+# on the removed file and deletes its own -wal/-shm when it closes.)
 set -uo pipefail
 
 say() { echo "[chorus] $*"; }

@@ -20,13 +20,22 @@
 #define DB_OUTBOX "outbox"
 #define DB_BELLS "event_bells"
 #define DB_LOG "event_log"
+/* Idle (nobody waiting, no event for a while): the poller sleeps between
+ * polls, POLL_IDLE_MS for the first POLL_IDLE_FAST_FOR_NS after the last
+ * event, POLL_IDLE_SLOW_MS after that.  Idle polls were a fixed 5 ms
+ * until session 7: two idle servers' 400 probes/s kept FerretDB at 22 %
+ * of a core, a third of its operations during the creation benchmark.
+ * The longer sleep delays only events of other servers (readers cut the
+ * sleep short, and so does this process's own publishing: poller_kick). */
 #define POLL_IDLE_MS 5
+#define POLL_IDLE_SLOW_MS 20
+#define POLL_IDLE_FAST_FOR_NS 200000000LL
 /* Busy (readers waiting): polls begin at most this often.  Back to back,
  * two loaded servers' polls kept FerretDB at ~60 % of a core in the read
  * benchmarks; spacing them adds at most this to a read's wait. */
 #define POLL_BUSY_SPACING_NS 1000000LL
 #define POLL_FAILED_MS 100
-#define GAP_CHECK_EVERY 100 /* idle polls (~0.5 s) */
+#define GAP_CHECK_EVERY_NS 500000000LL /* of idleness */
 #define PUMP_EVERY_MS 500
 
 struct events {
@@ -56,6 +65,10 @@ struct events {
    * they then queued on its mutex one by one (17 % of the server's CPU in
    * lock waits, measured with perf during the feed benchmark). */
   atomic_uint polls_begun, polls_done, kick;
+  /* Poller thread only: when the current run of empty polls began (0
+   * while events come), and kick when the poll under way began. */
+  int64_t idle_since_ns;
+  unsigned kick_at_begin;
   atomic_uint last_failed; /* the last poll a probe of which failed */
   /* When (monotonic ns) the last completed poll began, for events_sync's
    * stale_ms; begin_ns is the poll under way (poller thread only). */
@@ -425,6 +438,9 @@ static bool event_body(events_t *ev, mongoc_client_t **client,
   return *client && what != EVENTS_RETRY;
 }
 
+/* Cuts the poller's idle sleep short (or keeps it from beginning). */
+static void poller_kick(events_t *ev);
+
 /* Publishes one event under key; idempotent.  A retry (!first) first
  * looks for a bell of key, to publish what an earlier attempt claimed.
  * The first attempt, right after the commit, does not: nobody else has
@@ -515,6 +531,7 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   }
   if (published) {
     raise_hint(ev, doc_seq(bell));
+    poller_kick(ev); /* this server's clients get it without waiting */
   }
   if (bell) {
     bson_destroy(bell);
@@ -582,9 +599,15 @@ static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
   return ok;
 }
 
-void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
+void events_flush(events_t *ev, const bson_oid_t *outbox_id,
+                  const bson_t *committed) {
   if (!ev->running) {
     return; /* not started: the pump of a running server publishes it */
+  }
+  /* The coordinator's first attempt needs no read: the committed outbox
+   * is the document it inserted (a commit only takes the lock off). */
+  if (committed && publish_outbox(ev, committed, true)) {
+    return;
   }
   bson_value_t id = {.value_type = BSON_TYPE_OID};
   bson_oid_copy(outbox_id, &id.value.v_oid);
@@ -613,7 +636,7 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id) {
       why = "outbox not found";
       continue;
     }
-    bool ok = publish_outbox(ev, doc, i == 0);
+    bool ok = publish_outbox(ev, doc, i == 0 && !committed);
     bson_destroy(doc);
     if (ok) {
       return;
@@ -732,14 +755,20 @@ static void futex_wake_all(atomic_uint *word) {
  * number); returns its number for poll_end. */
 static int64_t monotonic_ns(void);
 
+static void poller_kick(events_t *ev) {
+  atomic_fetch_add(&ev->kick, 1);
+  futex_wake_all(&ev->kick);
+}
+
 static unsigned poll_begin(events_t *ev) {
   ev->begin_ns = monotonic_ns();
+  ev->kick_at_begin = atomic_load(&ev->kick);
   return atomic_fetch_add(&ev->polls_begun, 1) + 1;
 }
 
 /* A poll completed (or failed: the database did not answer a probe):
- * wake the waiters, then, after a completed one, sleep POLL_IDLE_MS
- * unless someone waits for the next one.  (A reader that arrives after
+ * wake the waiters, then, after a completed one, sleep (POLL_IDLE_MS or
+ * POLL_IDLE_SLOW_MS) unless someone waits for the next one.  (A reader that arrives after
  * the waiters check bumps kick, so the sleep does not begin or ends.) */
 static void poll_end(events_t *ev, unsigned n, bool failed) {
   if (failed) {
@@ -751,10 +780,15 @@ static void poll_end(events_t *ev, unsigned n, bool failed) {
   if (atomic_load(&ev->waiters) > 0) {
     futex_wake_all(&ev->polls_done);
   }
-  unsigned kick = atomic_load(&ev->kick);
+  /* A kick since the poll began (a bell this poll may have missed) ends
+   * the sleep at once: the futex no longer holds kick_at_begin. */
+  unsigned kick = ev->kick_at_begin;
   if (!failed && atomic_load(&ev->waiters) == 0 &&
       !atomic_load(&ev->stopping)) {
-    struct timespec idle = {0, POLL_IDLE_MS * 1000000L};
+    bool slow = ev->idle_since_ns &&
+                ev->begin_ns - ev->idle_since_ns >= POLL_IDLE_FAST_FOR_NS;
+    struct timespec idle = {
+        0, (slow ? POLL_IDLE_SLOW_MS : POLL_IDLE_MS) * 1000000L};
     futex_wait_on(&ev->kick, kick, &idle);
   } else if (!failed) {
     int64_t left = POLL_BUSY_SPACING_NS - (monotonic_ns() - ev->begin_ns);
@@ -789,8 +823,7 @@ bool events_sync(events_t *ev, int timeout_ms, int stale_ms) {
   atomic_fetch_add(&ev->waiters, 1);
   /* A poll already under way may have probed before this call began. */
   unsigned target = atomic_load(&ev->polls_begun) + 1;
-  atomic_fetch_add(&ev->kick, 1);
-  futex_wake_all(&ev->kick); /* cut the poller's idle sleep */
+  poller_kick(ev);
   bool ok = false;
   for (;;) {
     unsigned done = atomic_load(&ev->polls_done);
@@ -856,7 +889,7 @@ static bool deliver_logged_range(events_t *ev, int64_t from, int64_t to,
 
 static void *poller_main(void *arg) {
   events_t *ev = arg;
-  int idle = 0;
+  int64_t next_gap_check_ns = 0;
   unsigned poll = poll_begin(ev);
   while (!atomic_load(&ev->stopping)) {
     int64_t next = atomic_load(&ev->head) + 1;
@@ -869,7 +902,7 @@ static void *poller_main(void *arg) {
     if (ok && doc) {
       deliver_doc(ev, doc);
       bson_destroy(doc);
-      idle = 0;
+      ev->idle_since_ns = 0;
       continue;
     }
     if (!ok) {
@@ -881,7 +914,12 @@ static void *poller_main(void *arg) {
       poll = poll_begin(ev);
       continue;
     }
-    if (++idle % GAP_CHECK_EVERY == 0) {
+    if (!ev->idle_since_ns) {
+      ev->idle_since_ns = ev->begin_ns;
+      next_gap_check_ns = ev->begin_ns + GAP_CHECK_EVERY_NS;
+    }
+    if (ev->begin_ns >= next_gap_check_ns) {
+      next_gap_check_ns = ev->begin_ns + GAP_CHECK_EVERY_NS;
       /* A later number exists but `next` is not among the bells (it was
        * collected while this server was behind): take it from the log. */
       bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_UTF8(id), "}");

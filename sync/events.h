@@ -123,8 +123,11 @@ void event_batch_cleanup(event_batch_t *b);
 bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id);
 
 /* Publishes one committed outbox document now (best effort: the pump
- * retries what fails). */
-void events_flush(events_t *ev, const bson_oid_t *outbox_id);
+ * retries what fails).  committed: the outbox document as the committed
+ * transaction inserted it (its op's doc), tried first without reading it
+ * back; NULL (recovery) reads it. */
+void events_flush(events_t *ev, const bson_oid_t *outbox_id,
+                  const bson_t *committed);
 
 /* The read barrier.  Waits until the poller has completed a full poll
  * (asked for the next event and found none) that began after this call,

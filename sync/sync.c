@@ -94,7 +94,7 @@ static void publish_recovered(void *ctx, const txn_t *txn,
   for (size_t i = 0; i < txn->n_ops; i++) {
     bson_oid_t outbox;
     if (events_is_outbox(&txn->ops[i], &outbox)) {
-      events_flush(s->events, &outbox);
+      events_flush(s->events, &outbox, NULL); /* ops loaded: no doc */
       return;
     }
   }
@@ -257,17 +257,15 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
       }
       continue;
     }
-    bson_oid_t outbox;
-    bool has_outbox = false;
-    for (size_t i = 0; i < txn.n_ops && !has_outbox; i++) {
-      has_outbox = events_is_outbox(&txn.ops[i], &outbox);
-    }
-    txn_cleanup(&txn);
     switch (outcome) {
     case TXN_OUTCOME_COMMITTED:
       atomic_fetch_add(&s->stats.commits, 1);
-      if (has_outbox) {
-        events_flush(s->events, &outbox); /* else the pump does it */
+      for (size_t i = 0; i < txn.n_ops; i++) {
+        bson_oid_t outbox;
+        if (events_is_outbox(&txn.ops[i], &outbox)) {
+          events_flush(s->events, &outbox, txn.ops[i].doc); /* or the pump */
+          break;
+        }
       }
       break;
     case TXN_OUTCOME_FAILED:
@@ -277,6 +275,7 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
       atomic_fetch_add(&s->stats.aborts, 1);
       break;
     }
+    txn_cleanup(&txn);
     return outcome;
   }
   atomic_fetch_add(&s->stats.aborts, 1);

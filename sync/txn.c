@@ -52,6 +52,9 @@ void txn_cleanup(txn_t *txn) {
     if (op->inc) {
       bson_destroy(op->inc);
     }
+    if (op->staged) {
+      bson_destroy(op->staged);
+    }
   }
   memset(txn, 0, sizeof *txn);
 }
@@ -152,12 +155,15 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
   check_unique(txn);
 }
 
-/* Applies the decided state to ops[0..n); stops at the first failure. */
-static bool apply_ops(const txn_store_t *store, const txn_t *txn, size_t n,
+/* Applies the decided state to ops[0..n); stops at the first failure.
+ * The coordinator (opts given) marks each op in_lease while its clock is
+ * before lease_end; recovery (opts NULL) never does. */
+static bool apply_ops(const txn_store_t *store, txn_t *txn, size_t n,
                       txn_state_t state, const txn_exec_opts_t *opts,
-                      chorus_error_t *err) {
+                      int64_t lease_end, chorus_error_t *err) {
   for (size_t i = 0; i < n; i++) {
-    const txn_op_t *op = &txn->ops[i];
+    txn_op_t *op = &txn->ops[i];
+    op->in_lease = opts && opts->now_ms() < lease_end;
     bool ok = state == TXN_COMMITTED
                   ? store->commit_op(store->impl, txn->id, op, err)
                   : store->abort_op(store->impl, txn->id, op, err);
@@ -256,8 +262,11 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   if (leave_to_recovery) {
     n = *failed_op;
   }
+  /* Writes without reading back (op->in_lease) only while a write sent
+   * now lands well before recovery may take over: the prepare margin. */
   chorus_error_t apply_err;
-  if (apply_ops(store, txn, n, actual, opts, &apply_err) &&
+  if (apply_ops(store, txn, n, actual, opts, deadline - margin,
+                &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
     store->finish(store->impl, txn->id, actual, &finish_err); /* else recovery */
@@ -284,7 +293,7 @@ bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
     return false;
   }
   *final_state = state;
-  if (!apply_ops(store, txn, txn->n_ops, state, NULL, err)) {
+  if (!apply_ops(store, txn, txn->n_ops, state, NULL, 0, err)) {
     return false;
   }
   if (hook && hook->fn) {

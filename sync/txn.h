@@ -63,6 +63,11 @@ typedef struct txn_op {
   int64_t version;
   bool staged_known;         /* false for ops loaded back by recovery: the
                                 staged change is read from the document */
+  bson_t *staged;            /* UPDATE: the absolute values prepare staged
+                                on the document in this process, or NULL */
+  bool in_lease;             /* set by the coordinator just before it
+                                applies the op: its lease has not run out
+                                (nobody else can have finished the op) */
   /* kind 0 (with staged_known false) means "whatever the lock on the
    * document says": how a lock of an unknown transaction is resolved. */
 } txn_op_t;
@@ -116,11 +121,15 @@ typedef struct txn_store {
    * decision, copied to the record for people reading it. */
   bool (*finish)(void *impl, const char *txn_id, txn_state_t state,
                  chorus_error_t *err);
-  /* Locks and stages one participant. */
-  txn_vote_t (*prepare)(void *impl, const char *txn_id, const txn_op_t *op,
+  /* Locks and stages one participant; may record what it staged in
+   * op->staged (owned by the op from then on). */
+  txn_vote_t (*prepare)(void *impl, const char *txn_id, txn_op_t *op,
                         char lock_owner[TXN_ID_LEN + 1], chorus_error_t *err);
   /* Applies or drops the staged change of one participant and unlocks it;
-   * a participant not locked by txn_id is left alone (already done). */
+   * a participant not locked by txn_id is left alone (already done).  With
+   * op->in_lease the store may skip checking that (and write op->staged
+   * without reading the document back): until the lease runs out only the
+   * coordinator writes its participants. */
   bool (*commit_op)(void *impl, const char *txn_id, const txn_op_t *op,
                     chorus_error_t *err);
   bool (*abort_op)(void *impl, const char *txn_id, const txn_op_t *op,

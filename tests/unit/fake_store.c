@@ -52,6 +52,7 @@ struct fake_store {
   size_t n_recs, cap_recs;
   long calls[FAKE_N_FNS];
   long total_calls;
+  long commits_in_lease; /* commit_op calls with op->in_lease */
   long budget;    /* calls left before failing; -1: never fail */
   bool fail_once; /* fail only the call at budget 0, then heal */
   bool lost_reply;
@@ -310,7 +311,7 @@ static bool lockable(const fake_doc_t *d, const txn_op_t *op) {
 }
 
 static txn_vote_t fake_prepare(void *impl, const char *txn_id,
-                               const txn_op_t *op,
+                               txn_op_t *op,
                                char lock_owner[TXN_ID_LEN + 1],
                                chorus_error_t *err) {
   fake_store_t *fs = impl;
@@ -506,6 +507,9 @@ static bool fake_commit_op(void *impl, const char *txn_id,
   if (d && d->down) {
     unavailable(err);
     return false;
+  }
+  if (given->in_lease) {
+    fs->commits_in_lease++;
   }
   bool ok = true;
   txn_op_t resolved;
@@ -840,9 +844,14 @@ long fake_store_calls_of(const fake_store_t *fs, fake_fn_t fn) {
   return fs->calls[fn];
 }
 
+long fake_store_commits_in_lease(const fake_store_t *fs) {
+  return fs->commits_in_lease;
+}
+
 void fake_store_reset_calls(fake_store_t *fs) {
   memset(fs->calls, 0, sizeof fs->calls);
   fs->total_calls = 0;
+  fs->commits_in_lease = 0;
 }
 
 void fake_store_put(fake_store_t *fs, int shard, const char *coll,

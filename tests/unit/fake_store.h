@@ -84,6 +84,8 @@ void fake_store_set_call_hook(fake_store_t *fs,
 /* ---- call accounting ---- */
 long fake_store_calls(const fake_store_t *fs);
 long fake_store_calls_of(const fake_store_t *fs, fake_fn_t fn);
+/* commit_op calls made with op->in_lease (reset with the calls). */
+long fake_store_commits_in_lease(const fake_store_t *fs);
 void fake_store_reset_calls(fake_store_t *fs);
 
 /* ---- participants ---- */

@@ -2178,6 +2178,56 @@ static void prepare_margin_is_capped_at_500_ms(void **state) {
   assert_int_equal(r.failed_op, 2);
 }
 
+/* op->in_lease (the store may then commit without reading the document
+ * back, store_mongo.c) is set only while the coordinator's clock is
+ * before deadline - margin when it starts that op, and never by
+ * recovery: after that, recovery may have applied the op and another
+ * transaction staged the document. */
+static void commit_in_lease_only_before_the_margin(void **state) {
+  (void)state;
+  seed_five();
+  put_counter(0, "c", "b2", "n", 0, 1);
+  result_t r;
+  /* lease 2000, margin 500, three ops.  tick 0: every commit in lease */
+  fake_store_reset_calls(fs);
+  assert_int_equal(run_ticking(2000, 0, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 3);
+  assert_int_equal(fake_store_commits_in_lease(fs), 3);
+  /* tick 250: deadline t, prepares t+250..t+750, decision t+1000, applies
+   * start t+1250 (in lease), t+1500 (== deadline - margin: not), t+1750 */
+  fake_store_reset_calls(fs);
+  assert_int_equal(run_ticking(2000, 250, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 3);
+  assert_int_equal(fake_store_commits_in_lease(fs), 1);
+  /* tick 300: the decision (t+1200) commits, no apply starts in lease */
+  fake_store_reset_calls(fs);
+  assert_int_equal(run_ticking(2000, 300, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(fake_store_commits_in_lease(fs), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 4); /* three commits */
+  assert_int_equal(field(0, "c", "b2", "n"), 3);
+
+  /* Recovery rolling a decided commit forward: never in lease. */
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  fake_store_reset_calls(fs);
+  long decide_and_before = 1 + 2 + 1; /* begin, two prepares, decide */
+  fake_store_fail_after(fs, decide_and_before);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  fake_store_heal(fs);
+  assert_int_equal(fake_store_commits_in_lease(fs), 0); /* none got through */
+  fake_store_reset_calls(fs);
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 8, &rr, &err));
+  assert_int_equal(rr.recovered, 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 2);
+  assert_int_equal(fake_store_commits_in_lease(fs), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 5);
+  txn_cleanup(&txn);
+}
+
 static void no_mid_apply_when_nothing_was_prepared(void **state) {
   (void)state;
   seed_five();
@@ -3287,6 +3337,7 @@ int main(void) {
       T(prepare_margin_boundaries),
       T(prepare_margin_is_a_quarter_of_a_short_lease),
       T(prepare_margin_is_capped_at_500_ms),
+      T(commit_in_lease_only_before_the_margin),
       T(no_mid_apply_when_nothing_was_prepared),
       T(claim_is_exclusive),
       T(racing_claims_exactly_one_wins),

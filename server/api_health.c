@@ -187,6 +187,30 @@ void api_metrics(http_request_t *req) {
       "# TYPE chorus_db_pool_slow_waits_total counter\n"
       "chorus_db_pool_slow_waits_total %lld\n",
       (long long)acquires, (double)wait_us / 1e6, (long long)slow);
+  int gate_limit;
+  int64_t gate_waited, gate_wait_us, gate_timeouts;
+  db_write_gate_stats(srv->db, &gate_limit, &gate_waited, &gate_wait_us,
+                      &gate_timeouts);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_db_write_gate_limit Write commands this server may "
+      "have in flight at once (0: no limit; --db-write-gate).\n"
+      "# TYPE chorus_db_write_gate_limit gauge\n"
+      "chorus_db_write_gate_limit %d\n"
+      "# HELP chorus_db_write_gate_waits_total Write commands that waited "
+      "for their turn.\n"
+      "# TYPE chorus_db_write_gate_waits_total counter\n"
+      "chorus_db_write_gate_waits_total %lld\n"
+      "# HELP chorus_db_write_gate_wait_seconds_total Time write commands "
+      "spent waiting for their turn.\n"
+      "# TYPE chorus_db_write_gate_wait_seconds_total counter\n"
+      "chorus_db_write_gate_wait_seconds_total %.6f\n"
+      "# HELP chorus_db_write_gate_timeouts_total Waits given up after "
+      "1 s (the write was sent anyway).\n"
+      "# TYPE chorus_db_write_gate_timeouts_total counter\n"
+      "chorus_db_write_gate_timeouts_total %lld\n",
+      gate_limit, (long long)gate_waited, (double)gate_wait_us / 1e6,
+      (long long)gate_timeouts);
   render_db_health(out, srv);
   render_model(out, srv);
   char length[32];

@@ -96,6 +96,11 @@ static const option_spec_t options[] = {
     {"db-slow-ms", "CHORUS_DB_SLOW_MS", "0", INT_OPT(db_slow_ms, 0, 600000),
      "log every database command that takes at least this many ms (one "
      "JSON line on stderr; 0: off)"},
+    {"db-write-gate", "CHORUS_DB_WRITE_GATE", "-1",
+     INT_OPT(db_write_gate, -1, 4096),
+     "write commands in flight at once from this server to the database; "
+     "the rest queue in order (-1: 1 on FerretDB, whose SQLite writes one "
+     "at a time, no limit on MongoDB; 0: no limit)"},
     {"db-filters", "CHORUS_DB_FILTERS", "auto", STR_OPT(db_filters),
      "how 2PC writes find their document: id (by _id alone, after a "
      "read; what FerretDB can do fast), full (the write's own filter "

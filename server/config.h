@@ -43,6 +43,7 @@ typedef struct chorus_config {
   int read_staleness_ms;    /* --read-staleness-ms (events_sync) */
   int db_slow_ms;           /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
   char db_filters[8];       /* --db-filters auto|id|full (db.h) */
+  int db_write_gate;        /* --db-write-gate (-1: auto; db.h) */
 } chorus_config_t;
 
 typedef enum {

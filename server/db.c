@@ -18,6 +18,8 @@
  */
 #include "db.h"
 
+#include "write_gate.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -63,6 +65,8 @@ struct db {
   atomic_bool id_only;        /* db_filters_by_id_only() */
   db_filters_t filters;       /* db_set_filters(); set before sharing */
   atomic_llong slow_us;       /* 0: the slow-command log is off */
+  write_gate_t *writes;       /* write commands in flight (write_gate.h) */
+  int write_limit;            /* db_set_write_limit(); -1: auto */
   pthread_mutex_t slow_mu;    /* guards slow_slots */
   slow_slot_t *slow_slots;    /* DB_SLOW_SLOTS, allocated when turned on */
 };
@@ -181,8 +185,16 @@ static slow_slot_t *slow_slot_of_thread(db_t *db, bool take) {
   return NULL;
 }
 
+static bool is_write_command(const char *name) {
+  return !strcmp(name, "insert") || !strcmp(name, "update") ||
+         !strcmp(name, "delete") || !strcmp(name, "findAndModify");
+}
+
 static void on_command_started(const mongoc_apm_command_started_t *event) {
   db_t *db = mongoc_apm_command_started_get_context(event);
+  if (is_write_command(mongoc_apm_command_started_get_command_name(event))) {
+    write_gate_enter(db->writes); /* left in on_command_succeeded/failed */
+  }
   if (!atomic_load(&db->slow_us)) {
     return;
   }
@@ -234,6 +246,7 @@ static void log_if_slow(db_t *db, int64_t rid, const char *name,
 
 static void on_command_succeeded(
     const mongoc_apm_command_succeeded_t *event) {
+  write_gate_leave();
   log_if_slow(mongoc_apm_command_succeeded_get_context(event),
               mongoc_apm_command_succeeded_get_request_id(event),
               mongoc_apm_command_succeeded_get_command_name(event),
@@ -241,6 +254,7 @@ static void on_command_succeeded(
 }
 
 static void on_command_failed(const mongoc_apm_command_failed_t *event) {
+  write_gate_leave();
   log_if_slow(mongoc_apm_command_failed_get_context(event),
               mongoc_apm_command_failed_get_request_id(event),
               mongoc_apm_command_failed_get_command_name(event),
@@ -388,6 +402,8 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
   pthread_mutex_init(&db->mu, NULL);
   pthread_cond_init(&db->cv, NULL);
   pthread_mutex_init(&db->slow_mu, NULL);
+  db->writes = write_gate_new();
+  db->write_limit = -1;
   /* Before the first client is popped, as the driver requires.  The
    * command callbacks return at once while the slow log is off. */
   mongoc_apm_callbacks_t *callbacks = mongoc_apm_callbacks_new();
@@ -405,6 +421,7 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
     pthread_cond_destroy(&db->cv);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->slow_mu);
+    write_gate_destroy(db->writes);
     bson_free(db->name);
     bson_free(db);
     chorus_error_set(err, 500, "thread", "cannot start the database prober");
@@ -426,6 +443,7 @@ void db_destroy(db_t *db) {
   pthread_cond_destroy(&db->cv);
   pthread_mutex_destroy(&db->mu);
   pthread_mutex_destroy(&db->slow_mu);
+  write_gate_destroy(db->writes);
   bson_free(db->slow_slots);
   bson_free(db->name);
   bson_free(db);
@@ -564,6 +582,17 @@ static bool detect_server(db_t *db, mongoc_client_t *client,
                       "document filter by _id alone (docs/DATABASE.md)\n",
               db->label);
     }
+    if (db->write_limit < 0 &&
+        write_gate_limit(db->writes) != (ferretdb ? 1 : 0)) {
+      /* SQLite writes one at a time: queue here, not in its busy
+       * handler (write_gate.h). */
+      write_gate_set_limit(db->writes, ferretdb ? 1 : 0);
+      if (ferretdb) {
+        fprintf(stderr, "chorusd: database %s: one write command in flight "
+                        "at a time from this server (--db-write-gate)\n",
+                db->label);
+      }
+    }
   } else {
     chorus_error_from_bson(err, &berr, "buildInfo");
   }
@@ -573,6 +602,23 @@ static bool detect_server(db_t *db, mongoc_client_t *client,
 }
 
 bool db_filters_by_id_only(db_t *db) { return atomic_load(&db->id_only); }
+
+void db_set_write_limit(db_t *db, int limit) {
+  db->write_limit = limit < 0 ? -1 : limit;
+  if (limit >= 0) {
+    write_gate_set_limit(db->writes, limit);
+  }
+}
+
+void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
+                         int64_t *wait_us, int64_t *timeouts) {
+  write_gate_stats_t st;
+  write_gate_stats(db->writes, &st);
+  *limit = write_gate_limit(db->writes);
+  *waited = st.waited;
+  *wait_us = st.wait_us;
+  *timeouts = st.timeouts;
+}
 
 void db_set_filters(db_t *db, db_filters_t mode) {
   db->filters = mode;

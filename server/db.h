@@ -106,6 +106,19 @@ bool db_filters_by_id_only(db_t *db);
 typedef enum { DB_FILTERS_AUTO, DB_FILTERS_ID, DB_FILTERS_FULL } db_filters_t;
 void db_set_filters(db_t *db, db_filters_t mode);
 
+/* How many write commands (insert, update, delete, findAndModify) this
+ * process may have in flight to this deployment at once; more wait their
+ * turn in order (write_gate.h: at most 1 s, then they go anyway).  -1
+ * (the default): 1 on FerretDB, whose SQLite file takes one writer at a
+ * time, no limit on MongoDB, set when db_ensure_* learns which it is; 0:
+ * no limit.  Call it at start-up, before db_ensure_*. */
+void db_set_write_limit(db_t *db, int limit);
+
+/* The write gate's limit now (0: none) and its waits so far: how many
+ * found it full, their total time, how many gave up after 1 s. */
+void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
+                         int64_t *wait_us, int64_t *timeouts);
+
 /* The slow-command log: every database command of this deployment that
  * takes at least slow_ms (0: off, the default) prints one JSON line on
  * stderr: {"slow_db_command": name, "collection", "db", "ms", "ok"}.

@@ -98,6 +98,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
   db_set_slow_ms(srv->db, cfg->db_slow_ms);
+  db_set_write_limit(srv->db, cfg->db_write_gate);
   db_set_filters(srv->db, !strcmp(cfg->db_filters, "id")     ? DB_FILTERS_ID
                           : !strcmp(cfg->db_filters, "full") ? DB_FILTERS_FULL
                                                              : DB_FILTERS_AUTO);

@@ -9,7 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mongoc/mongoc.h>
+
 #include "testclient.h"
+
+/* Whether the test database is FerretDB (buildInfo says so). */
+static bool database_is_ferretdb(void) {
+  mongoc_init();
+  mongoc_client_t *client = mongoc_client_new(getenv("CHORUS_TEST_MONGO_URI"));
+  assert_non_null(client);
+  bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
+  bson_t reply;
+  bson_error_t berr;
+  bool ok = mongoc_client_command_simple(client, "admin", cmd, NULL, &reply,
+                                         &berr);
+  assert_true(ok);
+  bson_iter_t it;
+  bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
+  bson_destroy(&reply);
+  bson_destroy(cmd);
+  mongoc_client_destroy(client);
+  return ferretdb;
+}
+
+/* The value of an unlabelled metric line "name value"; -1 if absent. */
+static double metric(const char *body, const char *name) {
+  char key[128];
+  snprintf(key, sizeof key, "\n%s ", name);
+  const char *line = strstr(body, key);
+  return line ? strtod(line + strlen(key), NULL) : -1;
+}
 
 #define PASSWORD "correct horse battery"
 
@@ -308,6 +337,13 @@ static void test_request_ids_and_metrics(void **state) {
   assert_non_null(strstr(r.body, "chorus_ws_clients"));
   assert_non_null(strstr(r.body, "chorus_event_lag"));
   assert_non_null(strstr(r.body, "chorus_db_pool_wait_seconds_total"));
+  /* One write at a time per server on FerretDB (SQLite has one writer),
+   * no limit on MongoDB (--db-write-gate -1, write_gate.h). */
+  assert_true(metric(r.body, "chorus_db_write_gate_limit") ==
+              (database_is_ferretdb() ? 1 : 0));
+  assert_true(metric(r.body, "chorus_db_write_gate_waits_total") >= 0);
+  assert_true(metric(r.body, "chorus_db_write_gate_wait_seconds_total") >= 0);
+  assert_true(metric(r.body, "chorus_db_write_gate_timeouts_total") >= 0);
   tc_response_free(&r);
   tc_client_destroy(c);
 }

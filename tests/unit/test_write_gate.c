@@ -1,0 +1,227 @@
+/*
+ * test_write_gate.c - server/write_gate.c with real threads: the limit is
+ * never exceeded, every waiter gets in once places are free, a waiter gives up
+ * after WRITE_GATE_MAX_WAIT_MS when the holder never leaves (and the
+ * ones behind it are not held up by it), no limit means no waiting, a
+ * thread holds one place at most (a second enter is a no-op, one leave
+ * frees it), and leave without a place is harmless.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "write_gate.h"
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the limit holds ---- */
+
+typedef struct crowd {
+  write_gate_t *gate;
+  atomic_int inside, most;
+  int rounds;
+} crowd_t;
+
+static void *crowd_main(void *arg) {
+  crowd_t *c = arg;
+  for (int i = 0; i < c->rounds; i++) {
+    write_gate_enter(c->gate);
+    int now = atomic_fetch_add(&c->inside, 1) + 1;
+    int most = atomic_load(&c->most);
+    while (now > most && !atomic_compare_exchange_weak(&c->most, &most, now)) {
+    }
+    usleep(200);
+    atomic_fetch_sub(&c->inside, 1);
+    write_gate_leave();
+  }
+  return NULL;
+}
+
+static int run_crowd(int limit, int threads) {
+  crowd_t c;
+  memset(&c, 0, sizeof c);
+  c.gate = write_gate_new();
+  c.rounds = 50;
+  write_gate_set_limit(c.gate, limit);
+  pthread_t t[16];
+  for (int i = 0; i < threads; i++) {
+    assert_int_equal(pthread_create(&t[i], NULL, crowd_main, &c), 0);
+  }
+  for (int i = 0; i < threads; i++) {
+    pthread_join(t[i], NULL);
+  }
+  write_gate_stats_t st;
+  write_gate_stats(c.gate, &st);
+  assert_int_equal(st.timeouts, 0);
+  assert_int_equal(st.entered, limit ? threads * c.rounds : 0);
+  if (!limit) {
+    assert_int_equal(st.waited, 0);
+  }
+  write_gate_destroy(c.gate);
+  return atomic_load(&c.most);
+}
+
+static void limit_is_never_exceeded(void **state) {
+  (void)state;
+  assert_int_equal(run_crowd(1, 8), 1);
+  int two = run_crowd(2, 8);
+  assert_true(two >= 1 && two <= 2);
+  int three = run_crowd(3, 12);
+  assert_true(three >= 1 && three <= 3);
+}
+
+static void no_limit_lets_everyone_in(void **state) {
+  (void)state;
+  run_crowd(0, 8); /* nobody counted, nobody waited */
+  write_gate_t *gate = write_gate_new();
+  write_gate_enter(gate);
+  write_gate_enter(gate); /* nothing to wait for, nothing held */
+  write_gate_leave();
+  write_gate_stats_t st;
+  write_gate_stats(gate, &st);
+  assert_int_equal(st.entered, 0);
+  assert_int_equal(write_gate_limit(gate), 0);
+  write_gate_destroy(gate);
+}
+
+/* ---- waiters get in ---- */
+
+typedef struct queue {
+  write_gate_t *gate;
+  atomic_int arrived, passed;
+} queue_t;
+
+static void *waiter_main(void *arg) {
+  queue_t *q = arg;
+  atomic_fetch_add(&q->arrived, 1);
+  write_gate_enter(q->gate);
+  atomic_fetch_add(&q->passed, 1);
+  sleep_ms(5);
+  write_gate_leave();
+  return NULL;
+}
+
+static void waiters_get_in_once_the_holder_leaves(void **state) {
+  (void)state;
+  queue_t q;
+  memset(&q, 0, sizeof q);
+  q.gate = write_gate_new();
+  write_gate_set_limit(q.gate, 1);
+  write_gate_enter(q.gate); /* this thread holds the only place */
+  pthread_t t[5];
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(pthread_create(&t[i], NULL, waiter_main, &q), 0);
+  }
+  while (atomic_load(&q.arrived) < 5) {
+    sleep_ms(1);
+  }
+  sleep_ms(50);
+  assert_int_equal(atomic_load(&q.passed), 0); /* all wait for us */
+  write_gate_leave();
+  for (int i = 0; i < 5; i++) {
+    pthread_join(t[i], NULL);
+  }
+  assert_int_equal(atomic_load(&q.passed), 5);
+  write_gate_stats_t st;
+  write_gate_stats(q.gate, &st);
+  assert_int_equal(st.entered, 6);
+  assert_int_equal(st.waited, 5);
+  assert_int_equal(st.timeouts, 0);
+  assert_true(st.wait_us > 0);
+  write_gate_destroy(q.gate);
+}
+
+/* ---- a holder that never leaves ---- */
+
+typedef struct timed {
+  write_gate_t *gate;
+  int64_t waited_ms;
+} timed_t;
+
+static void *timed_main(void *arg) {
+  timed_t *t = arg;
+  int64_t start = now_ms();
+  write_gate_enter(t->gate);
+  t->waited_ms = now_ms() - start;
+  write_gate_leave();
+  return NULL;
+}
+
+static void a_stuck_holder_costs_one_wait_not_a_hang(void **state) {
+  (void)state;
+  write_gate_t *gate = write_gate_new();
+  write_gate_set_limit(gate, 1);
+  write_gate_enter(gate); /* held, and never given back below */
+  timed_t a = {gate, 0}, b = {gate, 0};
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, timed_main, &a), 0);
+  sleep_ms(300);
+  assert_int_equal(pthread_create(&tb, NULL, timed_main, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  /* Each gave up after the maximum wait (the holder is still in), and
+   * neither waited much longer. */
+  assert_true(a.waited_ms >= WRITE_GATE_MAX_WAIT_MS - 5);
+  assert_true(a.waited_ms < 3 * WRITE_GATE_MAX_WAIT_MS);
+  assert_true(b.waited_ms >= WRITE_GATE_MAX_WAIT_MS - 5);
+  assert_true(b.waited_ms < 3 * WRITE_GATE_MAX_WAIT_MS);
+  write_gate_stats_t st;
+  write_gate_stats(gate, &st);
+  assert_int_equal(st.timeouts, 2);
+  /* Once the holder leaves, the next one goes at once. */
+  write_gate_leave();
+  timed_t c = {gate, 0};
+  timed_main(&c);
+  write_gate_stats(gate, &st);
+  assert_int_equal(st.timeouts, 2);
+  assert_int_equal(st.waited, 2);
+  write_gate_destroy(gate);
+}
+
+static void raising_the_limit_admits_waiters(void **state) {
+  (void)state;
+  write_gate_t *gate = write_gate_new();
+  write_gate_set_limit(gate, 1);
+  write_gate_enter(gate);
+  timed_t a = {gate, 0};
+  pthread_t ta;
+  assert_int_equal(pthread_create(&ta, NULL, timed_main, &a), 0);
+  sleep_ms(100);
+  write_gate_set_limit(gate, 2);
+  pthread_join(ta, NULL);
+  write_gate_stats_t st;
+  write_gate_stats(gate, &st);
+  assert_int_equal(st.timeouts, 0); /* admitted, not given up */
+  assert_true(a.waited_ms < WRITE_GATE_MAX_WAIT_MS);
+  write_gate_leave();
+  write_gate_destroy(gate);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(limit_is_never_exceeded),
+      cmocka_unit_test(no_limit_lets_everyone_in),
+      cmocka_unit_test(waiters_get_in_once_the_holder_leaves),
+      cmocka_unit_test(a_stuck_holder_costs_one_wait_not_a_hang),
+      cmocka_unit_test(raising_the_limit_admits_waiters),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

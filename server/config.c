@@ -60,6 +60,10 @@ static const option_spec_t options[] = {
     {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,
      "K=URI: keep shard K in another deployment (repeatable; the "
      "variable takes K=URI;K=URI)"},
+    {"test-resume-delay-ms", "CHORUS_TEST_RESUME_DELAY_MS", "0",
+     INT_OPT(test_resume_delay_ms, 0, 60000),
+     "testing: a WebSocket resume waits this long between reading its "
+     "backlog and going live (the window in which live events are held)"},
     {"failpoint", "CHORUS_FAILPOINT", "", STR_OPT(failpoint),
      "testing: exit abruptly at a 2PC step (see docs/SYNC.md)"},
     {"txn-lease-ms", "CHORUS_TXN_LEASE_MS", "2000",

@@ -29,6 +29,7 @@ typedef struct chorus_config {
   /* --shard K=URI (repeatable), CHORUS_SHARD_URIS="K=URI;K=URI" */
   char shard_uris[CONFIG_SHARDS_MAX][512];
   char failpoint[32];       /* --failpoint, CHORUS_FAILPOINT */
+  int test_resume_delay_ms; /* --test-resume-delay-ms (hub.h) */
   int txn_lease_ms;         /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
   int login_limit_user;     /* --login-limit-user */
   int login_limit_address;  /* --login-limit-address */

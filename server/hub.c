@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bsonx.h"
 #include "follows.h"
@@ -84,6 +85,7 @@ struct hub {
   client_t *clients;
   size_t n_clients;
   client_t *jobs, *jobs_tail;
+  int test_resume_delay_ms; /* hub_new */
   bool stopping;
   pthread_t worker;
 };
@@ -276,6 +278,12 @@ static void run_job(hub_t *hub, client_t *c) {
     ok = events_read_since(sync_events(hub->sync), c->since, HUB_RESUME_MAX,
                            &backlog, &n_backlog, &gone, &err);
     gone = gone || n_backlog == HUB_RESUME_MAX;
+  }
+  if (hub->test_resume_delay_ms > 0) {
+    struct timespec pause = {hub->test_resume_delay_ms / 1000,
+                             (long)(hub->test_resume_delay_ms % 1000) *
+                                 1000000L};
+    nanosleep(&pause, NULL);
   }
   pthread_mutex_lock(&hub->mu);
   if (!c->closed) {
@@ -739,11 +747,12 @@ events_enrich_t hub_enrich(void *ctx, const char *type,
 
 /* ---- life ---- */
 
-hub_t *hub_new(db_t *db, sync_t *sync) {
+hub_t *hub_new(db_t *db, sync_t *sync, int test_resume_delay_ms) {
   hub_t *hub = bson_malloc0(sizeof *hub);
   hub->sessions = bson_malloc0(sizeof *hub->sessions * SESSION_CACHE_SLOTS);
   hub->db = db;
   hub->sync = sync;
+  hub->test_resume_delay_ms = test_resume_delay_ms;
   pthread_mutex_init(&hub->mu, NULL);
   pthread_cond_init(&hub->cv, NULL);
   pthread_create(&hub->worker, NULL, worker_main, hub);

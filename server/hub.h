@@ -44,7 +44,10 @@
 
 typedef struct hub hub_t;
 
-hub_t *hub_new(db_t *db, sync_t *sync);
+/* test_resume_delay_ms: 0, or (tests only) how long each resume job
+ * waits between reading its backlog and going live, to widen the window
+ * in which hub_on_event holds the client's live events. */
+hub_t *hub_new(db_t *db, sync_t *sync, int test_resume_delay_ms);
 void hub_destroy(hub_t *hub);
 
 /* The WebSocket callbacks (ctx is the hub). */

@@ -124,7 +124,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
 
   /* Real time: the hub, the WebSocket server, then the event log that
    * feeds them. */
-  srv->hub = hub_new(srv->db, srv->sync);
+  srv->hub = hub_new(srv->db, srv->sync, cfg->test_resume_delay_ms);
   ws_callbacks_t cb;
   hub_ws_callbacks(srv->hub, &cb);
   ws_config_t wc;

@@ -233,21 +233,31 @@ static void test_watching_a_tweet_by_id(void **state) {
   tc_client_destroy(author.http);
 }
 
+/* A point to resume from: fan, connected to base, sees a tweet of
+ * author (whom fan follows); returns its seq. */
+static int64_t seq_of_a_tweet_seen(user_t *author, user_t *fan,
+                                   const char *base) {
+  tc_ws_t *ws = connect_as(fan, base, NULL);
+  tc_sleep_ms(300);
+  char first[25];
+  tc_post_tweet(author->http, "before the disconnect", first);
+  int64_t seq = 0;
+  bson_t *m = wait_for(ws, "tweet.created", &seq);
+  assert_string_equal(str_at(m, "data.tweet.id"), first);
+  bson_destroy(m);
+  tc_ws_close(ws);
+  return seq;
+}
+
 static void test_resume_on_the_other_server(void **state) {
   (void)state;
   user_t author, fan;
   user_new(&author, tc_url_a(), "rtr");
   user_new(&fan, tc_url_b(), "rtq");
   follow(&fan, author.name);
-  tc_ws_t *ws = connect_as(&fan, tc_url_b(), NULL);
-  tc_sleep_ms(300);
-  char first[25];
-  tc_post_tweet(author.http, "before the disconnect", first);
-  int64_t seq = 0;
-  bson_t *m = wait_for(ws, "tweet.created", &seq);
-  assert_string_equal(str_at(m, "data.tweet.id"), first);
-  bson_destroy(m);
-  tc_ws_close(ws);
+  int64_t seq = seq_of_a_tweet_seen(&author, &fan, tc_url_b());
+  tc_ws_t *ws;
+  bson_t *m;
 
   /* Missed while away: three tweets. */
   char missed[3][25];
@@ -292,16 +302,9 @@ static void test_live_events_during_a_resume_are_held(void **state) {
   user_new(&author, tc_url_a(), "rth");
   user_new(&fan, tc_url_a(), "rtf");
   follow(&fan, author.name);
-  /* A point to resume from. */
-  tc_ws_t *ws = connect_as(&fan, tc_url_a(), NULL);
-  tc_sleep_ms(300);
-  char first[25];
-  tc_post_tweet(author.http, "before the resume", first);
-  int64_t seq = 0;
-  bson_t *m = wait_for(ws, "tweet.created", &seq);
-  assert_string_equal(str_at(m, "data.tweet.id"), first);
-  bson_destroy(m);
-  tc_ws_close(ws);
+  int64_t seq = seq_of_a_tweet_seen(&author, &fan, tc_url_a());
+  tc_ws_t *ws;
+  bson_t *m;
 
   enum { DELAY_MS = 3000, POST_AT_MS = 500, LATEST_MS = 2500 };
   tc_server_t slow;

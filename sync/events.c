@@ -37,6 +37,10 @@
 #define POLL_FAILED_MS 100
 #define GAP_CHECK_EVERY_NS 500000000LL /* of idleness */
 #define PUMP_EVERY_MS 500
+/* Old bells are deleted every this many pump rounds (5 s): the delete's
+ * filter ({at: {$lt}}) makes FerretDB decode every bell, and at every
+ * round that was two servers x 2/s scans of ~15 s of bells. */
+#define BELL_PRUNE_EVERY 10
 
 struct events {
   db_t *db;
@@ -956,6 +960,7 @@ static void *poller_main(void *arg) {
 
 static void *pump_main(void *arg) {
   events_t *ev = arg;
+  unsigned round = 0;
   while (!atomic_load(&ev->stopping)) {
     for (int i = 0; i < PUMP_EVERY_MS / 50 && !atomic_load(&ev->stopping);
          i++) {
@@ -978,6 +983,9 @@ static void *pump_main(void *arg) {
     bson_destroy(sort);
     bson_destroy(stale);
     /* Bells older than they are needed. */
+    if (++round % BELL_PRUNE_EVERY != 0) {
+      continue;
+    }
     mongoc_client_t *client = db_acquire(ev->db);
     if (!client) {
       continue; /* the database is down */

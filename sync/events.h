@@ -14,7 +14,7 @@
  * bell_id in events.c; a process's publishers claim one at a time) and then copies it to event_log/{seq}, a capped
  * collection kept for resume.  An event's key ("<outbox id>:<i>", unique
  * among bells) makes publishing idempotent.  Bells are pruned
- * EVENTS_BELL_KEEP_MS after their insertion, so a publisher whose view of
+ * EVENTS_BELL_KEEP_MS (to 5 s more) after their insertion, so a publisher whose view of
  * the head is older than that can claim a number used before: the log
  * copy then finds another event under it, and the publisher takes its
  * bell back and claims a later number (the log is the authority).

@@ -195,14 +195,29 @@ stop_pid() {  # pid name [seconds]: TERM, wait, KILL -- only if the command line
     wait "$pid" 2>/dev/null || true
 }
 
-cpu_ticks() {  # pid -> user + system clock ticks (0 when gone)
-    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+cpu_ticks() {  # pid -> user + system clock ticks of it and its children
+    # (nginx: the master does nothing, its worker everything; until session 7
+    # only the master was counted and nginx showed 0 %); 0 when gone
+    local p t=0 n
+    for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+        n="$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
+        t=$((t + ${n:-0}))
+    done
+    echo "$t"
 }
 machine_ticks() {  # -> "busy total" clock ticks of the whole machine
     awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat
 }
 rss_kb() {  # pid field (VmRSS, VmHWM) -> kB, or ?
     awk -v f="$2:" '$1 == f {print $2; found = 1} END {if (!found) print "?"}' "/proc/$1/status" 2>/dev/null || echo "?"
+}
+rss_kb_tree() {  # pid -> VmRSS kB of it and its children (nginx and its worker)
+    local p t=0 n
+    for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+        n="$(rss_kb "$p" VmRSS)"
+        [[ "$n" =~ ^[0-9]+$ ]] && t=$((t + n))
+    done
+    echo "$t"
 }
 
 SERVER_PIDS=()
@@ -634,7 +649,7 @@ run_phase() {  # mode(direct|nginx) phase
     line+=" rss_a=$(rss_kb "${SERVER_PIDS[0]}" VmRSS) hwm_a=$(rss_kb "${SERVER_PIDS[0]}" VmHWM)"
     line+=" rss_b=$(rss_kb "${SERVER_PIDS[1]}" VmRSS) hwm_b=$(rss_kb "${SERVER_PIDS[1]}" VmHWM)"
     line+=" rss_db=$(rss_kb "$dbp" VmRSS)"
-    [[ -n "$NGINX_PID" ]] && line+=" rss_nginx=$(rss_kb "$NGINX_PID" VmRSS)"
+    [[ -n "$NGINX_PID" ]] && line+=" rss_nginx=$(rss_kb_tree "$NGINX_PID")"
     if [[ -s "$RUN_DIR/tp-probe-$label.txt" ]]; then
         line+=" probes=$(awk '{printf "%s%s:%.0f", (NR > 1 ? "," : ""), $1, $2 * 1000}' "$RUN_DIR/tp-probe-$label.txt")"
         line+=" probe_db_cpu_s=$(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu")"

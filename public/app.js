@@ -629,12 +629,24 @@ function syncSubscriptions() {
   add.forEach((id) => live.subscribed.add(id));
 }
 
+// The causal token (docs/READMODEL.md 4b): the newest event this page has
+// seen live, sent with every request as the chorus_seen cookie, so a page
+// the other server answers (behind a load balancer) includes it too. The
+// server sets the same cookie on the answer to each of our writes.
+function noteSeen(seq) {
+  if (!(seq > 0)) return;
+  const m = /(?:^|;\s*)chorus_seen=(\d+)/.exec(document.cookie);
+  if (m && Number(m[1]) >= seq) return;
+  document.cookie = `chorus_seen=${seq}; Path=/; Max-Age=60; SameSite=Lax`;
+}
+
 function onLiveMessage(e) {
   let msg;
   try { msg = JSON.parse(e.data); } catch (err) { return; }
   if (!msg || typeof msg !== 'object') return;
   const seq = Number(msg.seq) || 0;
   const data = msg.data || {};
+  noteSeen(seq);
   if (msg.type === 'reload') {
     live.lastSeq = seq;
     loadNewest('reload');

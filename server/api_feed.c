@@ -35,7 +35,7 @@ static bool read_page_request(http_request_t *req, page_request_t *pr,
   if (!api_page_params(req, &pr->limit, &pr->before, &pr->has_before, err)) {
     return false;
   }
-  pr->fresh = reads_fresh(req->server);
+  pr->fresh = reads_fresh(req->server, reads_seen(req));
   return reads_viewer(
       req->server, pr->fresh,
       http_cookie(req, SESSION_COOKIE, token, sizeof token) ? token : NULL,

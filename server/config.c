@@ -92,11 +92,12 @@ static const option_spec_t options[] = {
     {"model-ring", "CHORUS_MODEL_RING", "1024",
      INT_OPT(model_ring, 1, 10000000),
      "read model: newest tweets of everyone kept for the timeline"},
-    {"read-staleness-ms", "CHORUS_READ_STALENESS_MS", "0",
+    {"read-staleness-ms", "CHORUS_READ_STALENESS_MS", "20",
      INT_OPT(read_staleness_ms, 0, 1000),
      "read model: a read may miss another server's writes acknowledged "
-     "less than this many ms before it (never this server's own); saves "
-     "a database round trip per read (0: exact)"},
+     "less than this many ms before it, unless its client knows of them "
+     "(the chorus_seen cookie of their answers) and never this server's "
+     "own; saves a database round trip per read (0: exact)"},
     {"db-slow-ms", "CHORUS_DB_SLOW_MS", "0", INT_OPT(db_slow_ms, 0, 600000),
      "log every database command that takes at least this many ms (one "
      "JSON line on stderr; 0: off)"},

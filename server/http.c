@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "reads.h"
 #include "render.h"
 #include "server.h"
 
@@ -256,6 +257,14 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
   }
   if (extra_headers) {
     bson_string_append(out, extra_headers); /* "Name: value\r\n" lines */
+  }
+  if (status >= 200 && status < 300 &&
+      http_method_is_write(req->info->request_method)) {
+    /* The client's causal token: its later reads on any server include
+     * this write (reads.h). */
+    char seen[128];
+    reads_seen_header(req, seen, sizeof seen);
+    bson_string_append(out, seen);
   }
   bson_string_append_printf(out, "Date: %s\r\nConnection: %s\r\n\r\n", date,
                             keeps_alive(req) ? "keep-alive" : "close");

@@ -3,9 +3,11 @@
  */
 #include "reads.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,12 +168,44 @@ void reads_loader_stop(model_loader_t *l) {
 
 /* ---- reading ---- */
 
-bool reads_fresh(chorus_server_t *srv) {
+bool reads_fresh(chorus_server_t *srv, int64_t after_seq) {
   /* While the database is known to be down no poll can complete: do not
    * wait for one (the request is answered 503 at once). */
   return srv->model && db_is_up(srv->db) &&
          events_sync(sync_events(srv->sync), READS_SYNC_TIMEOUT_MS,
-                     srv->config.read_staleness_ms);
+                     srv->config.read_staleness_ms, after_seq);
+}
+
+int64_t reads_seen(const http_request_t *req) {
+  char buf[24];
+  if (!http_cookie(req, READS_SEEN_COOKIE, buf, sizeof buf) ||
+      buf[0] < '1' || buf[0] > '9') {
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  long long v = strtoll(buf, &end, 10);
+  return errno == 0 && *end == '\0' ? (int64_t)v : 0;
+}
+
+void reads_seen_header(const http_request_t *req, char *buf, size_t size) {
+  buf[0] = '\0';
+  events_t *ev = req->server->sync ? sync_events(req->server->sync) : NULL;
+  if (!ev) {
+    return;
+  }
+  int64_t seq = events_published(ev), own = reads_seen(req);
+  if (own > seq) {
+    seq = own;
+  }
+  if (seq > 0) {
+    /* A minute is plenty: once stale_ms has passed after an event, every
+     * server's shortcut includes it anyway (its poll began later). */
+    snprintf(buf, size,
+             "Set-Cookie: " READS_SEEN_COOKIE "=%lld; Path=/; Max-Age=60; "
+             "SameSite=Lax\r\n",
+             (long long)seq);
+  }
 }
 
 bool reads_viewer(chorus_server_t *srv, bool fresh, const char *token,

@@ -27,6 +27,7 @@
 
 #include "cursor.h"
 #include "error.h"
+#include "http.h"
 #include "server.h"
 #include "tweets.h"
 
@@ -40,8 +41,26 @@ model_loader_t *reads_loader_start(chorus_server_t *srv);
 /* Stops and joins the loader (NULL is fine). */
 void reads_loader_stop(model_loader_t *loader);
 
-/* True when this request may read the model and the session cache. */
-bool reads_fresh(chorus_server_t *srv);
+/* The client's causal token: the newest event number it caused (every
+ * successful write's answer sets it, reads_seen_header) or saw live (the
+ * web client raises it from its WebSocket).  Plain decimal, not secret. */
+#define READS_SEEN_COOKIE "chorus_seen"
+
+/* True when this request may read the model and the session cache.
+ * after_seq: the client's token (reads_seen), 0 for none; it matters only
+ * with --read-staleness-ms > 0 (events_sync). */
+bool reads_fresh(chorus_server_t *srv, int64_t after_seq);
+
+/* The request's token; 0 when it has none or it is not a number from 1
+ * to INT64_MAX (a bogus one can only make its own reads wait). */
+int64_t reads_seen(const http_request_t *req);
+
+/* The Set-Cookie line ("...\r\n") that gives the client of a successful
+ * write the newest event number this server knows exists, which includes
+ * the write's own events (published before the answer), or the client's
+ * own token when that is higher.  Empty when this server has no event
+ * log.  size: at least 128. */
+void reads_seen_header(const http_request_t *req, char *buf, size_t size);
 
 /* The user of a session token (NULL or malformed: *logged_in false).
  * A database failure is an error (503); an unknown or expired token is

@@ -138,11 +138,17 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id,
  * database is down or failing).
  *
  * stale_ms > 0 relaxes it: true at once when a poll that began at most
- * stale_ms before this call has completed and every event this process
- * published itself has been delivered.  Then an event published by
- * another process less than stale_ms before the call may be missing;
- * this process's own writes never are.  0: exact. */
-bool events_sync(events_t *ev, int timeout_ms, int stale_ms);
+ * stale_ms before this call has completed, every event this process
+ * published itself has been delivered, and so has every event numbered up
+ * to after_seq (the newest event the client is known to have caused or
+ * seen, from any server; 0 for none).  Then an event published by another
+ * process less than stale_ms before the call may be missing unless the
+ * client knew of it; this process's own writes never are.  When that does
+ * not hold, the call waits as in exact mode (a poll begun after it sees
+ * everything, so a bogus after_seq costs the caller a wait, no more).
+ * 0: exact. */
+bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
+                 int64_t after_seq);
 
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);

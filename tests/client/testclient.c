@@ -1,19 +1,96 @@
 /*
  * testclient.c - see testclient.h.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include "testclient.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+/* The cookie jar of one "browser".  Browsers keep cookies per host, not
+ * per port, so the same user's clients on two servers of one host
+ * (tc_same_user_on) share one jar: the session, and the causal token
+ * (chorus_seen) one server's answer sets, go to the other too.
+ * Reference-counted by its clients; curl wants a lock per kind of data. */
+typedef struct tc_jar {
+  CURLSH *share;
+  pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+  atomic_int refs;
+} tc_jar_t;
+
 struct tc_client {
   CURL *curl;
+  tc_jar_t *jar;
+  bool forgetful; /* tc_client_forget: no causal token sent for it */
   char base[256];
 };
+
+/* The newest causal token (chorus_seen, docs/READMODEL.md 4b) any answer
+ * of this test process carried: the process knows of everything it did,
+ * so its clients send it (tc_client_forget says otherwise). */
+static atomic_llong g_seen;
+
+static void causal_before(tc_client_t *c) {
+  long long v = atomic_load(&g_seen);
+  if (!c->forgetful && v > 0) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    tc_set_cookie(c, "chorus_seen", buf);
+  }
+}
+
+static void causal_after(const char *headers) {
+  static const char key[] = "Set-Cookie: chorus_seen=";
+  for (const char *p = headers; (p = strcasestr(p, key)); p += sizeof key) {
+    long long v = atoll(p + sizeof key - 1), cur = atomic_load(&g_seen);
+    while (v > cur && !atomic_compare_exchange_weak(&g_seen, &cur, v)) {
+    }
+  }
+}
+
+void tc_client_forget(tc_client_t *c) { c->forgetful = true; }
+
+static void jar_lock(CURL *h, curl_lock_data data, curl_lock_access access,
+                     void *userptr) {
+  (void)h;
+  (void)access;
+  pthread_mutex_lock(&((tc_jar_t *)userptr)->mu[data]);
+}
+
+static void jar_unlock(CURL *h, curl_lock_data data, void *userptr) {
+  (void)h;
+  pthread_mutex_unlock(&((tc_jar_t *)userptr)->mu[data]);
+}
+
+static tc_jar_t *jar_new(void) {
+  tc_jar_t *jar = bson_malloc0(sizeof *jar);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+    pthread_mutex_init(&jar->mu[i], NULL);
+  }
+  atomic_init(&jar->refs, 1);
+  jar->share = curl_share_init();
+  curl_share_setopt(jar->share, CURLSHOPT_LOCKFUNC, jar_lock);
+  curl_share_setopt(jar->share, CURLSHOPT_UNLOCKFUNC, jar_unlock);
+  curl_share_setopt(jar->share, CURLSHOPT_USERDATA, jar);
+  curl_share_setopt(jar->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  return jar;
+}
+
+static void jar_release(tc_jar_t *jar) {
+  if (atomic_fetch_sub(&jar->refs, 1) == 1) {
+    curl_share_cleanup(jar->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+      pthread_mutex_destroy(&jar->mu[i]);
+    }
+    bson_free(jar);
+  }
+}
 
 typedef struct buffer {
   char *data;
@@ -45,7 +122,8 @@ const char *tc_env(const char *name) {
 const char *tc_url_a(void) { return tc_env("CHORUS_TEST_URL_A"); }
 const char *tc_url_b(void) { return tc_env("CHORUS_TEST_URL_B"); }
 
-tc_client_t *tc_client_new(const char *base_url) {
+/* A client on base_url with jar (taken over: the caller's reference). */
+static tc_client_t *client_new(const char *base_url, tc_jar_t *jar) {
   static bool initialised;
   if (!initialised) {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -53,16 +131,23 @@ tc_client_t *tc_client_new(const char *base_url) {
   }
   tc_client_t *c = bson_malloc0(sizeof *c);
   c->curl = curl_easy_init();
+  c->jar = jar;
   bson_strncpy(c->base, base_url, sizeof c->base);
+  curl_easy_setopt(c->curl, CURLOPT_SHARE, jar->share);
   curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, ""); /* enable the jar */
   curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
   return c;
 }
 
+tc_client_t *tc_client_new(const char *base_url) {
+  return client_new(base_url, jar_new());
+}
+
 void tc_client_destroy(tc_client_t *c) {
   if (c) {
     curl_easy_cleanup(c->curl);
+    jar_release(c->jar);
     bson_free(c);
   }
 }
@@ -85,6 +170,7 @@ bool tc_try_request(tc_client_t *c, const char *method, const char *path,
   }
   list = curl_slist_append(list, "Expect:"); /* no 100-continue dance */
 
+  causal_before(c);
   CURL *h = c->curl;
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -114,6 +200,7 @@ bool tc_try_request(tc_client_t *c, const char *method, const char *path,
   out->body = data.data ? data.data : bson_strdup("");
   out->len = data.len;
   out->headers = head.data ? head.data : bson_strdup("");
+  causal_after(out->headers);
   if (out->len > 0 && out->body[0] == '{') {
     bson_error_t err;
     out->json = bson_new_from_json((const uint8_t *)out->body,
@@ -293,9 +380,8 @@ tc_client_t *tc_new_user(const char *base, const char *prefix,
 tc_client_t *tc_same_user_on(tc_client_t *c, const char *base) {
   char token[128];
   assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-  tc_client_t *o = tc_client_new(base);
-  tc_set_cookie(o, "chorus_session", token);
-  return o;
+  atomic_fetch_add(&c->jar->refs, 1);
+  return client_new(base, c->jar);
 }
 
 bool tc_json_bool(const tc_response_t *r, const char *path) {

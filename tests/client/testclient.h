@@ -97,8 +97,18 @@ void tc_register(tc_client_t *c, const char *username, const char *password);
  * from prefix (tc_unique_name, written to name) with TC_PASSWORD. */
 tc_client_t *tc_new_user(const char *base, const char *prefix, char name[31]);
 
-/* A new client on base holding c's session cookie: the same user on
- * another server. */
+/* The causal token (the chorus_seen cookie, docs/READMODEL.md 4b).  A
+ * test knows of everything it did, so by default every client sends the
+ * newest token any answer in this process carried, and each assertion
+ * about what a server shows is one about a reader who knows of the
+ * writes before it.  A forgetful client sends only what its own jar holds
+ * (tests of the staleness bound, and of the token itself). */
+void tc_client_forget(tc_client_t *c);
+
+/* A new client on base sharing c's cookie jar (its session, its causal
+ * token): the same user's browser on another server of the same host,
+ * as browsers keep cookies per host, not per port.  Each is destroyed on
+ * its own; the jar lives until the last one is. */
 tc_client_t *tc_same_user_on(tc_client_t *c, const char *base);
 
 /* The boolean at path in r's JSON; fails the test when it is not one. */

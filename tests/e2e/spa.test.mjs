@@ -131,10 +131,18 @@ try {
   });
 
   const T1 = `first post ${WORD}`;
+  // The causal token (chorus_seen): set by the server on each write's answer
+  // and raised by the page from every live event.
+  const seenOf = async (ctx) =>
+    Number((await ctx.cookies()).find((c) => c.name === 'chorus_seen')?.value || 0);
   await step('A posts; B\'s home feed shows it live', async () => {
+    const before = await seenOf(ctxB);
     await post(pa, T1);
     await tweetLi(pb, T1).waitFor({ timeout: WAIT });
     assert(pb.url() === `${URL_B}/`, `B was not reloaded away from home (${pb.url()})`);
+    const a = await seenOf(ctxA), b = await seenOf(ctxB);
+    assert(a > 0, 'A\'s post set no chorus_seen cookie');
+    assert(b > before, `B's chorus_seen did not rise with the live event (${before} -> ${b})`);
   });
 
   await step('B likes it; A\'s page shows the like count', async () => {

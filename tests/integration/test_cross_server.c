@@ -74,20 +74,22 @@ static void test_session_from_a_works_on_b(void **state) {
 static void test_tweet_on_a_edit_on_b(void **state) {
   (void)state;
   tc_client_t *a = tc_client_new(tc_url_a());
-  char name[31], token[128], id[25], path[64];
+  char name[31], id[25], path[64];
   tc_unique_name("xs", name);
   tc_register(a, name, PASSWORD);
   tc_post_tweet(a, "written on A", id);
 
-  tc_client_t *b = tc_client_new(tc_url_b());
+  /* The same browser on B (one cookie jar: the session and the causal
+   * token of A's answer), so the write is there at once whatever
+   * --read-staleness-ms is; other users' reads are bounded by it
+   * (test_model_race). */
+  tc_client_t *b = tc_same_user_on(a, tc_url_b());
   tc_response_t r;
   tc_get(b, "/api/tweet?limit=20", &r);
   tc_assert_status(&r, 200);
   assert_true(page_has(&r, id, "written on A"));
   tc_response_free(&r);
 
-  assert_true(tc_cookie(a, "chorus_session", token, sizeof token));
-  tc_set_cookie(b, "chorus_session", token);
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   tc_send(b, "PUT", path, "{\"text\":\"edited on B\"}", &r);
   tc_assert_status(&r, 200);
@@ -96,6 +98,58 @@ static void test_tweet_on_a_edit_on_b(void **state) {
   tc_get(a, "/api/tweet?limit=20", &r);
   assert_true(page_has(&r, id, "edited on B"));
   tc_response_free(&r);
+  tc_client_destroy(b);
+  tc_client_destroy(a);
+}
+
+/* The causal token: every successful write's answer sets chorus_seen to
+ * an event number at least that of its own events; reads never set it;
+ * a failed write does not; a token that is not a number is ignored and a
+ * token from the future only makes the read wait for a fresh poll. */
+static void test_write_answers_carry_the_token(void **state) {
+  (void)state;
+  char name[31], id[25], cookie[160];
+  tc_client_t *a = tc_new_user(tc_url_a(), "xt", name);
+  tc_response_t r;
+  tc_send(a, "POST", "/api/tweet", "{\"text\":\"token\"}", &r);
+  tc_assert_status(&r, 201);
+  assert_true(tc_header(&r, "Set-Cookie", cookie, sizeof cookie));
+  long long first = 0;
+  assert_int_equal(sscanf(cookie, "chorus_seen=%lld;", &first), 1);
+  assert_true(first > 0);
+  assert_non_null(strstr(cookie, "; Path=/; Max-Age=60; SameSite=Lax"));
+  bson_strncpy(id, tc_json_str(&r, "id"), sizeof id);
+  tc_response_free(&r);
+
+  tc_client_t *b = tc_same_user_on(a, tc_url_b());
+  tc_client_forget(b); /* it sends what its jar holds, bogus ones too */
+  tc_send(b, "POST", "/api/tweet", "{\"text\":\"token on B\"}", &r);
+  tc_assert_status(&r, 201);
+  long long second = 0;
+  assert_true(tc_header(&r, "Set-Cookie", cookie, sizeof cookie));
+  assert_int_equal(sscanf(cookie, "chorus_seen=%lld;", &second), 1);
+  assert_true(second > first);
+  tc_response_free(&r);
+
+  tc_get(b, "/api/feed", &r);
+  tc_assert_status(&r, 200);
+  assert_false(tc_header(&r, "Set-Cookie", cookie, sizeof cookie));
+  tc_response_free(&r);
+  tc_send(b, "POST", "/api/tweet", "{\"text\":\"\"}", &r);
+  tc_assert_status(&r, 400);
+  assert_false(tc_header(&r, "Set-Cookie", cookie, sizeof cookie));
+  tc_response_free(&r);
+
+  static const char *const bogus[] = {"abc", "-5", "0", "12x",
+                                      "99999999999999999999",
+                                      "9223372036854775807"};
+  for (size_t i = 0; i < sizeof bogus / sizeof *bogus; i++) {
+    tc_set_cookie(b, "chorus_seen", bogus[i]);
+    tc_get(b, "/api/tweet?limit=5", &r);
+    tc_assert_status(&r, 200);
+    assert_true(page_has(&r, id, "token"));
+    tc_response_free(&r);
+  }
   tc_client_destroy(b);
   tc_client_destroy(a);
 }
@@ -147,6 +201,7 @@ int main(void) {
       cmocka_unit_test(test_register_on_a_login_on_b),
       cmocka_unit_test(test_session_from_a_works_on_b),
       cmocka_unit_test(test_tweet_on_a_edit_on_b),
+      cmocka_unit_test(test_write_answers_carry_the_token),
       cmocka_unit_test(test_username_race_across_servers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

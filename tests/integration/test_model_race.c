@@ -23,7 +23,9 @@
  * Rounds: CHORUS_RACE_ROUNDS (default 6).
  *
  * Last, --read-staleness-ms: a server that may skip the read barrier must
- * still show its own writes at once, and other servers' writes soon.
+ * still show its own writes at once, other servers' writes soon, and
+ * another server's write at once to a client that carries the causal
+ * token (chorus_seen) that write's answer set.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -342,6 +344,9 @@ static void test_bounded_staleness(void **state) {
   char name[31], other[31], id[25];
   tc_client_t *mine = tc_new_user(s.url, "rstale", name);
   tc_client_t *theirs = tc_new_user(tc_url_b(), "rstaleb", other);
+  /* Each knows only what its own answers told it (testclient.h). */
+  tc_client_forget(mine);
+  tc_client_forget(theirs);
   /* Its own writes: at once, every time (the barrier is skipped only
    * when everything this server published has been applied). */
   for (int i = 0; i < 10; i++) {
@@ -367,9 +372,31 @@ static void test_bounded_staleness(void **state) {
     }
     late += !first;
   }
+  /* The same user behind a load balancer: writes on B, reads here with
+   * the causal token B's answer set (chorus_seen).  Every read must show
+   * the write at once; without the token most would not (the count
+   * above), so ten in a row cannot pass by luck. */
+  tc_client_t *same = tc_same_user_on(theirs, s.url);
+  tc_client_forget(same);
+  for (int i = 0; i < 10; i++) {
+    char seen[32];
+    tc_post_tweet(theirs, "theirs, read here with the token", id);
+    if (!tc_cookie(theirs, "chorus_seen", seen, sizeof seen)) {
+      fail_msg("round %d: B's answer to a tweet set no chorus_seen cookie",
+               i);
+    }
+    tc_set_cookie(same, "chorus_seen", seen);
+    if (!on_timeline(same, id)) {
+      fail_msg("round %d: B's tweet %s is missing from the stale-tolerant "
+               "server's timeline for a client whose token (%s) includes it",
+               i, id, seen);
+    }
+  }
   printf("bounded staleness (%d ms): own writes 10 of 10 at once; another "
-         "server's writes %d of 10 at once, the rest soon after\n",
+         "server's writes %d of 10 at once, the rest soon after; with the "
+         "writer's token 10 of 10 at once\n",
          STALE_MS, 10 - late);
+  tc_client_destroy(same);
   tc_client_destroy(mine);
   tc_client_destroy(theirs);
   tc_server_kill(&s, SIGTERM);

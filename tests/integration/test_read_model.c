@@ -15,13 +15,17 @@
  * 12 operations every user's feed and timeline (at limit 1, 3 or 50, in
  * turn); at the end all of them at every limit, following `next` over
  * pages, and cursors kept from earlier pages.  Every answer of A, B and D must be
- * byte-identical to C's, the same request sent to the four at once.
+ * byte-identical to C's, the same request sent to the four at once, by a
+ * reader that knows of every operation so far: it carries the causal token
+ * (chorus_seen) of the newest answer (testclient.h), which a server with
+ * --read-staleness-ms (20 ms by default) must honour by waiting.
  * Halfway, D is stopped and started again: it loads (and trims)
  * what it had only seen as events while the workload goes on; and a
  * fifth server E (default model) starts, loads all of it and is compared
  * from then on too.  A session
  * used on B, D and A and then ended on A or B is refused everywhere at
- * once, also in the middle of the workload.  /metrics shows that the
+ * once to a client with the logout's token, and within 2 s to one with
+ * the old cookie alone, also in the middle of the workload.  /metrics shows that the
  * model answered on A and D, declined on D, and that C has none.
  *
  * CHORUS_TEST_SEED=<n> replays the choices of a run (its seed is printed;
@@ -30,6 +34,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,7 +544,21 @@ static bool op_request(op_t *op, tc_client_t *c, const char *server,
 
 /* Logs the user out on op->srv with its session just used on B, D, E
  * (once it runs) and A, so cached where there is a model; the old session
- * must then be refused on every server at once. */
+ * must then be refused on every server at once to a client that knows of
+ * the logout (its token), and within STALE_BOUND_MS to one that does not
+ * (a copy of the old cookie alone: --read-staleness-ms plus a poll). */
+#define STALE_BOUND_MS 2000
+
+/* A client on server k with u's (ended) session cookie, which knows of
+ * the logout (the test's causal token, testclient.h) or not. */
+static tc_client_t *old_session_on(const rm_user_t *u, int k, bool knows) {
+  tc_client_t *c = tc_client_new(g_url[k]);
+  tc_set_cookie(c, "chorus_session", u->token);
+  if (!knows) {
+    tc_client_forget(c);
+  }
+  return c;
+}
 static void run_logout(op_t *op) {
   rm_user_t *user = &op->w->users[op->user];
   static const int warm[] = {SB, SD, SE, SA};
@@ -562,8 +581,7 @@ static void run_logout(op_t *op) {
     if (!user->c[k]) {
       continue;
     }
-    tc_client_t *c = tc_client_new(g_url[k]);
-    tc_set_cookie(c, "chorus_session", user->token);
+    tc_client_t *c = old_session_on(user, k, true);
     tc_response_t r;
     if (op_request(op, c, srv_name[k], "GET", "/api/feed", NULL, 401, &r)) {
       const char *code = tc_json_str(&r, "error.code");
@@ -579,6 +597,32 @@ static void run_logout(op_t *op) {
       op->fail[0] = '\0';
       op_failed(op, "%s logged out on %s, then its old session: %s",
                 user->name, srv_name[op->srv], what);
+      return;
+    }
+  }
+  for (int i = 0; i < N_SRV; i++) {
+    int k = after[i];
+    if (!user->c[k]) {
+      continue;
+    }
+    tc_client_t *c = old_session_on(user, k, false);
+    long status = 0;
+    for (int64_t t0 = tc_now_ms(); tc_now_ms() - t0 < STALE_BOUND_MS;) {
+      tc_response_t r;
+      bool sent = tc_try_request(c, "GET", "/api/feed", NULL, 0, NULL, &r);
+      status = sent ? r.status : 0;
+      tc_response_free(&r);
+      if (status == 401) {
+        break;
+      }
+      tc_sleep_ms(10);
+    }
+    tc_client_destroy(c);
+    if (status != 401) {
+      op_failed(op, "%s logged out on %s, then its old session without the "
+                "logout's token: GET /api/feed on %s still HTTP %ld after "
+                "%d ms", user->name, srv_name[op->srv], srv_name[k], status,
+                STALE_BOUND_MS);
       return;
     }
   }

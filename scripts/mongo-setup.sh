@@ -22,6 +22,12 @@
 # and watches for new collections while it runs (pid in D/id-index.pid, log
 # D/id-index.log). CHORUS_FERRETDB_ID_INDEX=0 leaves the tables as FerretDB
 # makes them (and removes these indexes if an earlier start added them).
+# CHORUS_FERRETDB_SYNC=full (default) or normal: SQLite's `synchronous`.
+# full syncs the write-ahead log to disk at every commit, so an acknowledged
+# write survives a power cut; normal syncs it only at checkpoints: a crash
+# of FerretDB or of chorusd loses nothing, a power cut or kernel crash may
+# lose the newest commits (always a suffix: the log is one file per
+# database; docs/DATABASE.md "Durability").
 set -euo pipefail
 
 CALLER_PWD="$PWD"
@@ -30,7 +36,7 @@ cd "$ROOT"
 
 say() { echo "[chorus] $*"; }
 err() { echo "[chorus] ERROR: $*" >&2; }
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN="$ROOT/var/tools/ferretdb"
@@ -202,7 +208,9 @@ ferretdb_version() {
 ferretdb_describe() {
     local v
     v="$(ferretdb_version || true)"
-    echo "FerretDB ${v:-$FERRETDB_VERSION} (SQLite, data in $(show_path "$DIR")/data) on 127.0.0.1:$P0"
+    local sync=full
+    [[ -f "$DIR/sync" ]] && sync="$(tr -dc 'a-z' <"$DIR/sync")"
+    echo "FerretDB ${v:-$FERRETDB_VERSION} (SQLite, synchronous=$sync, data in $(show_path "$DIR")/data) on 127.0.0.1:$P0"
 }
 
 ferretdb_running() {
@@ -250,10 +258,17 @@ ferretdb_start() {
             bash "$IDX_SCRIPT" drop "${files[@]}"
         fi
     fi
-    echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting FerretDB on 127.0.0.1:$P0 ===" >>"$FDB_LOG"
+    local sync="${CHORUS_FERRETDB_SYNC:-full}" url="file:$DIR/data/"
+    case "$sync" in
+        full) ;;
+        normal) url+="?_pragma=synchronous(normal)" ;;
+        *) err "CHORUS_FERRETDB_SYNC must be full or normal, not '$sync'"; return 2 ;;
+    esac
+    echo "$sync" >"$DIR/sync"
+    echo "=== $(date '+%Y-%m-%d %H:%M:%S') starting FerretDB on 127.0.0.1:$P0 (synchronous=$sync) ===" >>"$FDB_LOG"
     setsid nohup "$FERRETDB_BIN" \
         --handler=sqlite \
-        "--sqlite-url=file:$DIR/data/" \
+        "--sqlite-url=$url" \
         "--state-dir=$DIR" \
         --repl-set-name=rs0 \
         "--listen-addr=127.0.0.1:$P0" \

@@ -140,9 +140,12 @@ mkdir -p "$RUN_DIR"
 SUDO=""
 if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo -n"; fi
 
-# One run at a time: a second one would share var/bench-tp-db.
+# One run at a time: a second one would share var/bench-tp-db.  The
+# processes a run starts inherit the lock's descriptor and may outlive it
+# by a few seconds while they stop, so a run started right after another
+# waits for it (up to 60 s) instead of giving up at once.
 exec {LOCK_FD}>"$RUN_DIR/.tp-lock"
-if ! flock -n "$LOCK_FD"; then
+if ! flock -w 60 "$LOCK_FD"; then
     err "another bench/run-throughput.sh is running (lock $RUN_DIR/.tp-lock)"
     exit 1
 fi
@@ -543,6 +546,15 @@ measure_idle() {  # the database's CPU over 5 s with the servers up but no reque
     say "  the database idles at $IDLE_PCT% of a core (the servers poll it)"
 }
 
+barrier_counts() {  # "at_once waited failed": chorus_read_barrier_total of both servers
+    local u
+    for u in "${URLS[@]}"; do curl -s --max-time 5 "$u/metrics" || true; done |
+        awk '/^chorus_read_barrier_total\{result="at_once"\}/ {a += $2}
+             /^chorus_read_barrier_total\{result="waited"\}/ {w += $2}
+             /^chorus_read_barrier_total\{result="failed"\}/ {f += $2}
+             END {printf "%d %d %d\n", a, w, f}'
+}
+
 probe() {  # phase label: times single requests on the idle server A
     local phase="$1" label="$2" i out tok dbp hz c0 c1 t0 t1
     # The database's CPU during the probes beyond its idle level is what
@@ -612,6 +624,8 @@ run_phase() {  # mode(direct|nginx) phase
     read -r m0 mt0 < <(machine_ticks)
     local load0
     load0="$(cut -d' ' -f1-3 /proc/loadavg)"
+    local bar0
+    bar0="$(barrier_counts)"
     t0="$(date +%s.%N)"
     if [[ "$PERF" == 1 && "$label" == direct-feed ]] && command -v perf >/dev/null 2>&1; then
         perf record -F 199 -g -p "$dbp" -o "$RUN_DIR/tp-perf-db.data" -- sleep "$DURATION" >"$RUN_DIR/tp-perf-db.log" 2>&1 &
@@ -662,6 +676,11 @@ run_phase() {  # mode(direct|nginx) phase
         say "  wrk $i -> ${targets[$i]}: $(sed -n 's/^CHORUS_RESULT //p' "$RUN_DIR/tp-wrk-$label-$i.out")"
     done
     say "  VmRSS after: chorusd a $(rss_kb "${SERVER_PIDS[0]}" VmRSS) kB, b $(rss_kb "${SERVER_PIDS[1]}" VmRSS) kB"
+    read -r ba0 bw0 bf0 <<<"$bar0"
+    read -r ba1 bw1 bf1 <<<"$(barrier_counts)"
+    if (( ba1 + bw1 + bf1 > ba0 + bw0 + bf0 )); then
+        say "  read barrier (both servers, this phase): $((ba1 - ba0)) reads at once, $((bw1 - bw0)) waited for a poll, $((bf1 - bf0)) went to the database"
+    fi
     if [[ "$PERF" == 1 && "$label" == direct-feed && -f "$RUN_DIR/tp-perf-db.data" ]]; then
         local which
         for which in db chorusd; do

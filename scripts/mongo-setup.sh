@@ -36,7 +36,7 @@ cd "$ROOT"
 
 say() { echo "[chorus] $*"; }
 err() { echo "[chorus] ERROR: $*" >&2; }
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN="$ROOT/var/tools/ferretdb"

@@ -172,6 +172,20 @@ void api_metrics(http_request_t *req) {
       "chorus_event_lag %lld\n",
       srv->ws ? ws_server_connections(srv->ws) : (size_t)0, (long long)head,
       (long long)(published - head));
+  events_sync_stats_t bar;
+  events_get_sync_stats(ev, &bar);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_read_barrier_total Read-model reads by how their "
+      "freshness was settled: at once (within --read-staleness-ms and the "
+      "client's token), after a poll of the event log, or not (the "
+      "database answered).\n"
+      "# TYPE chorus_read_barrier_total counter\n"
+      "chorus_read_barrier_total{result=\"at_once\"} %llu\n"
+      "chorus_read_barrier_total{result=\"waited\"} %llu\n"
+      "chorus_read_barrier_total{result=\"failed\"} %llu\n",
+      (unsigned long long)bar.at_once, (unsigned long long)bar.waited,
+      (unsigned long long)bar.failed);
   int64_t acquires, wait_us, slow;
   db_pool_stats(srv->db, &acquires, &wait_us, &slow);
   bson_string_append_printf(

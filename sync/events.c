@@ -56,6 +56,7 @@ struct events {
   void *enrich_ctx;
   events_listener_fn listener;
   void *listener_ctx;
+  atomic_ullong sync_at_once, sync_waited, sync_failed; /* events_sync */
   atomic_llong relaxed_read_ns; /* when a relaxed reader last came (about) */
   atomic_int relaxed_ms;        /* its stale_ms */
   atomic_llong head; /* last delivered */
@@ -844,6 +845,7 @@ bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
     int64_t head = atomic_load(&ev->head);
     if (begun > 0 && now - begun <= (int64_t)stale_ms * 1000000LL &&
         head >= atomic_load(&ev->hint) && head >= after_seq) {
+      atomic_fetch_add_explicit(&ev->sync_at_once, 1, memory_order_relaxed);
       return true;
     }
   }
@@ -871,7 +873,15 @@ bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
     futex_wait_on(&ev->polls_done, done, &wait);
   }
   atomic_fetch_sub(&ev->waiters, 1);
+  atomic_fetch_add_explicit(ok ? &ev->sync_waited : &ev->sync_failed, 1,
+                            memory_order_relaxed);
   return ok;
+}
+
+void events_get_sync_stats(events_t *ev, events_sync_stats_t *out) {
+  out->at_once = atomic_load(&ev->sync_at_once);
+  out->waited = atomic_load(&ev->sync_waited);
+  out->failed = atomic_load(&ev->sync_failed);
 }
 
 /* Delivers, in order, the logged events numbered [from, to); *lost

@@ -150,6 +150,16 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id,
 bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
                  int64_t after_seq);
 
+/* How events_sync calls ended so far: at once (relaxed mode's shortcut),
+ * after a wait for a poll, or without a poll (timeout, failure). */
+typedef struct events_sync_stats {
+  uint64_t at_once;
+  uint64_t waited;
+  uint64_t failed;
+} events_sync_stats_t;
+
+void events_get_sync_stats(events_t *ev, events_sync_stats_t *out);
+
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);
 

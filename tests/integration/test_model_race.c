@@ -334,6 +334,25 @@ static bool on_timeline(tc_client_t *c, const char *id) {
   return found;
 }
 
+/* chorus_read_barrier_total{result="<result>"} of url's /metrics. */
+static long long barrier_count(const char *url, const char *result) {
+  tc_client_t *c = tc_client_new(url);
+  tc_response_t r;
+  tc_get(c, "/metrics", &r);
+  tc_assert_status(&r, 200);
+  char key[96];
+  snprintf(key, sizeof key, "\nchorus_read_barrier_total{result=\"%s\"} ",
+           result);
+  const char *at = strstr(r.body, key);
+  if (!at) {
+    fail_msg("/metrics has no %s", key + 1);
+  }
+  long long v = atoll(at + strlen(key));
+  tc_response_free(&r);
+  tc_client_destroy(c);
+  return v;
+}
+
 static void test_bounded_staleness(void **state) {
   (void)state;
   tc_server_t s;
@@ -396,6 +415,15 @@ static void test_bounded_staleness(void **state) {
          "server's writes %d of 10 at once, the rest soon after; with the "
          "writer's token 10 of 10 at once\n",
          STALE_MS, 10 - late);
+  /* /metrics counts both ways a read's freshness was settled: at least
+   * the 30 timeline reads above went one way or the other, some at once
+   * (the relaxed mode's point). */
+  long long at_once = barrier_count(s.url, "at_once");
+  long long waited = barrier_count(s.url, "waited");
+  printf("read barrier on the relaxed server: %lld at once, %lld waited\n",
+         at_once, waited);
+  assert_true(at_once > 0);
+  assert_true(at_once + waited >= 30);
   tc_client_destroy(same);
   tc_client_destroy(mine);
   tc_client_destroy(theirs);

@@ -913,10 +913,31 @@ void model_payload_session_ended(bson_t *out, const char *session_id) {
 /* ---- reading (read lock held) ---- */
 
 /* One list taking part in a merge: its items older than the cursor. */
+/* A list being merged, at its current item, whose order key is kept here:
+ * comparing keys in the heap then touches only the heap, not tweet
+ * records scattered over the model (heap_down's pointer chasing was 16 %
+ * of chorusd's samples in the feed benchmark, plus 8 % in memcmp).  The id
+ * is held as two big-endian integers, so the key compares as integers in
+ * tweet_order's order. */
 typedef struct source {
   const tlist_t *list;
   size_t at;
+  int64_t ts;
+  uint64_t id_hi;
+  uint32_t id_lo;
 } source_t;
+
+static void src_load(source_t *s) {
+  const mtweet_t *t = s->list->items[s->at];
+  const uint8_t *b = t->id.bytes;
+  s->ts = t->created_at_ms;
+  s->id_hi = 0;
+  for (int i = 0; i < 8; i++) {
+    s->id_hi = s->id_hi << 8 | b[i];
+  }
+  s->id_lo = (uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 |
+             (uint32_t)b[10] << 8 | b[11];
+}
 
 /* First index of l holding a tweet older than c (all when c is NULL). */
 static size_t first_after(const tlist_t *l, const page_cursor_t *c) {
@@ -936,8 +957,15 @@ static size_t first_after(const tlist_t *l, const page_cursor_t *c) {
 }
 
 /* A binary heap of sources by the order of their current item. */
+/* tweet_order(a's item, b's item) < 0, from the keys. */
 static bool src_before(const source_t *a, const source_t *b) {
-  return tweet_order(a->list->items[a->at], b->list->items[b->at]) < 0;
+  if (a->ts != b->ts) {
+    return a->ts > b->ts;
+  }
+  if (a->id_hi != b->id_hi) {
+    return a->id_hi > b->id_hi;
+  }
+  return a->id_lo > b->id_lo;
 }
 
 static void heap_down(source_t *h, size_t n, size_t i) {
@@ -959,23 +987,36 @@ static void heap_down(source_t *h, size_t n, size_t i) {
   }
 }
 
+/* src into dst (size bytes), cut to size - 1: only the string's bytes are
+ * written (strncpy, and so bson_strncpy, pads the whole buffer with zeros:
+ * 1.5 KB per item, with a memset before it, was a tenth of the feed's
+ * CPU). */
+static void copy_str(char *dst, size_t size, const char *src) {
+  size_t n = strnlen(src, size - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+/* Sets every field of *t (no memset of the 1.5 KB struct: keep this list
+ * complete when tweet_t grows). */
 static void copy_out(const model_t *m, const mtweet_t *r,
                      const muser_t *author, const muser_t *viewer,
                      tweet_t *t) {
   (void)m;
-  memset(t, 0, sizeof *t);
   bson_oid_copy(&r->id, &t->id);
   bson_oid_copy(&r->author, &t->author.id);
-  bson_strncpy(t->author.username, author->username,
-               sizeof t->author.username);
-  bson_strncpy(t->author.display_name, author->display_name,
-               sizeof t->author.display_name);
-  bson_strncpy(t->text, r->text, sizeof t->text);
+  copy_str(t->author.username, sizeof t->author.username, author->username);
+  copy_str(t->author.display_name, sizeof t->author.display_name,
+           author->display_name);
+  t->author.version = 0;
+  copy_str(t->text, sizeof t->text, r->text);
   t->created_at_ms = r->created_at_ms;
   t->edited_at_ms = r->edited_at_ms;
   t->has_reply_to = r->has_reply_to;
   if (r->has_reply_to) {
     bson_oid_copy(&r->reply_to, &t->reply_to);
+  } else {
+    memset(&t->reply_to, 0, sizeof t->reply_to);
   }
   t->reply_count = r->reply_count;
   t->like_count = r->like_count;
@@ -996,7 +1037,8 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
   for (size_t i = 0; i < n; i++) {
     size_t at = first_after(lists[i], before);
     if (at < lists[i]->n) {
-      heap[h++] = (source_t){lists[i], at};
+      heap[h] = (source_t){.list = lists[i], .at = at};
+      src_load(&heap[h++]);
     }
   }
   for (size_t i = h / 2; i-- > 0;) {
@@ -1020,6 +1062,8 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
     copy_out(m, r, author, viewer, &items[got++]);
     if (++heap[0].at == heap[0].list->n) {
       heap[0] = heap[--h];
+    } else {
+      src_load(&heap[0]);
     }
     heap_down(heap, h, 0);
   }

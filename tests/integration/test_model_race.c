@@ -25,7 +25,8 @@
  * Last, --read-staleness-ms: a server that may skip the read barrier must
  * still show its own writes at once, other servers' writes soon, and
  * another server's write at once to a client that carries the causal
- * token (chorus_seen) that write's answer set.
+ * token (chorus_seen) that write's answer set; and with 0 (exact), at once
+ * for anyone.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -353,19 +354,31 @@ static long long barrier_count(const char *url, const char *result) {
   return v;
 }
 
+/* A server of this test's own with --read-staleness-ms ms, its model
+ * loaded. */
+static void start_with_staleness(tc_server_t *s, const char *name, int ms) {
+  tc_server_init(s, name, tc_env("CHORUS_TEST_DB"));
+  snprintf(s->extra, sizeof s->extra, "--read-staleness-ms %d", ms);
+  assert_true(tc_server_start(s));
+  assert_true(model_ready(s->url));
+}
+
+/* A new user on base whose client knows only what its own answers tell
+ * it (no test-wide causal token: testclient.h). */
+static tc_client_t *forgetful_user(const char *base, const char *prefix,
+                                   char name[31]) {
+  tc_client_t *c = tc_new_user(base, prefix, name);
+  tc_client_forget(c);
+  return c;
+}
+
 static void test_bounded_staleness(void **state) {
   (void)state;
   tc_server_t s;
-  tc_server_init(&s, "stale", tc_env("CHORUS_TEST_DB"));
-  snprintf(s.extra, sizeof s.extra, "--read-staleness-ms %d", STALE_MS);
-  assert_true(tc_server_start(&s));
-  assert_true(model_ready(s.url));
+  start_with_staleness(&s, "stale", STALE_MS);
   char name[31], other[31], id[25];
-  tc_client_t *mine = tc_new_user(s.url, "rstale", name);
-  tc_client_t *theirs = tc_new_user(tc_url_b(), "rstaleb", other);
-  /* Each knows only what its own answers told it (testclient.h). */
-  tc_client_forget(mine);
-  tc_client_forget(theirs);
+  tc_client_t *mine = forgetful_user(s.url, "rstale", name);
+  tc_client_t *theirs = forgetful_user(tc_url_b(), "rstaleb", other);
   /* Its own writes: at once, every time (the barrier is skipped only
    * when everything this server published has been applied). */
   for (int i = 0; i < 10; i++) {
@@ -430,12 +443,37 @@ static void test_bounded_staleness(void **state) {
   tc_server_kill(&s, SIGTERM);
 }
 
+/* --read-staleness-ms 0 (exact): every read waits for a poll begun after
+ * it, so another server's write is there at once for anyone, token or
+ * not, and no read skips the wait. */
+static void test_exact_mode(void **state) {
+  (void)state;
+  tc_server_t s;
+  start_with_staleness(&s, "exact", 0);
+  char name[31], other[31], id[25];
+  tc_client_t *reader = forgetful_user(s.url, "rexact", name);
+  tc_client_t *writer = forgetful_user(tc_url_b(), "rexactb", other);
+  for (int i = 0; i < 10; i++) {
+    tc_post_tweet(writer, "theirs, read at once in exact mode", id);
+    if (!on_timeline(reader, id)) {
+      fail_msg("round %d: B's tweet %s is missing from the exact server's "
+               "timeline", i, id);
+    }
+  }
+  assert_int_equal(barrier_count(s.url, "at_once"), 0);
+  assert_true(barrier_count(s.url, "waited") >= 10);
+  tc_client_destroy(reader);
+  tc_client_destroy(writer);
+  tc_server_kill(&s, SIGTERM);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_like_unlike_race),
       cmocka_unit_test(test_follow_unfollow_race),
       cmocka_unit_test(test_rename_race),
       cmocka_unit_test(test_bounded_staleness),
+      cmocka_unit_test(test_exact_mode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,8 +63,9 @@
 #                               e.g. socketTimeoutMS=600000 (chorusd's
 #                               default is 10 s, and a read is retried once)
 #   BENCH_TP_SERVER_ARGS=       more chorusd flags, e.g. "--txn-lease-ms 600000"
-#   BENCH_TP_PERF=0             1: perf record -g the database and server A
-#                               during the direct feed phase (reports in
+#   BENCH_TP_PERF=0             1 (or a phase: feed, timeline, create): perf
+#                               record -g the database and server A during
+#                               that direct phase, feed for 1 (reports in
 #                               var/bench-run/tp-perf-*.txt)
 #   BENCH_TP_RELOAD=0           1: delete the data set and load it again
 #   BENCH_TP_DB_DIR=var/bench-tp-db  where the database keeps it (another
@@ -100,6 +101,10 @@ PHASES="${BENCH_TP_PHASES:-healthz me feed timeline create}"
 USE_NGINX="${BENCH_TP_NGINX:-1}"
 SERVER_THREADS="${BENCH_TP_SERVER_THREADS:-32}"
 PERF="${BENCH_TP_PERF:-0}"
+[[ "$PERF" == 1 ]] && PERF=feed
+if [[ "$PERF" != 0 && "$PERF" != feed && "$PERF" != timeline && "$PERF" != create ]]; then
+    err "BENCH_TP_PERF must be 0, 1, feed, timeline or create, not '$PERF'"; exit 2
+fi
 RELOAD="${BENCH_TP_RELOAD:-0}"
 SERVER_URI_OPTS="${BENCH_TP_SERVER_URI_OPTS:-}"
 read -r -a SERVER_ARGS <<<"${BENCH_TP_SERVER_ARGS:-}"
@@ -627,7 +632,7 @@ run_phase() {  # mode(direct|nginx) phase
     local bar0
     bar0="$(barrier_counts)"
     t0="$(date +%s.%N)"
-    if [[ "$PERF" == 1 && "$label" == direct-feed ]] && command -v perf >/dev/null 2>&1; then
+    if [[ "$label" == "direct-$PERF" ]] && command -v perf >/dev/null 2>&1; then
         perf record -F 199 -g -p "$dbp" -o "$RUN_DIR/tp-perf-db.data" -- sleep "$DURATION" >"$RUN_DIR/tp-perf-db.log" 2>&1 &
         BG_PIDS+=($!)
         perf record -F 199 -g -p "${SERVER_PIDS[0]}" -o "$RUN_DIR/tp-perf-chorusd.data" -- sleep "$DURATION" >"$RUN_DIR/tp-perf-chorusd.log" 2>&1 &
@@ -681,7 +686,7 @@ run_phase() {  # mode(direct|nginx) phase
     if (( ba1 + bw1 + bf1 > ba0 + bw0 + bf0 )); then
         say "  read barrier (both servers, this phase): $((ba1 - ba0)) reads at once, $((bw1 - bw0)) waited for a poll, $((bf1 - bf0)) went to the database"
     fi
-    if [[ "$PERF" == 1 && "$label" == direct-feed && -f "$RUN_DIR/tp-perf-db.data" ]]; then
+    if [[ "$label" == "direct-$PERF" && -f "$RUN_DIR/tp-perf-db.data" ]]; then
         local which
         for which in db chorusd; do
             {

@@ -193,6 +193,46 @@ static void time_before_epoch_rounds_toward_minus_infinity(void **state) {
   assert_time(-86400000, "1969-12-31T00:00:00.000Z");
 }
 
+static void time_outside_rfc3339_is_clamped(void **state) {
+  (void)state;
+  assert_time(253402300800000, "9999-12-31T23:59:59.999Z"); /* year 10000 */
+  assert_time(INT64_MAX, "9999-12-31T23:59:59.999Z");
+  assert_time(-62167219200001, "0000-01-01T00:00:00.000Z"); /* year -1 */
+  assert_time(INT64_MIN, "0000-01-01T00:00:00.000Z");
+  assert_time(-62167219200000, "0000-01-01T00:00:00.000Z"); /* year 0 */
+}
+
+/* The digit-by-digit printer agrees with strftime + snprintf (what it
+ * replaced) on a spread of instants from year 0 to 9999. */
+static void time_matches_strftime_everywhere(void **state) {
+  (void)state;
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    int64_t ms = -62167219200000 + (int64_t)(x % 315537897600000u);
+    time_t secs = (time_t)(ms / 1000);
+    int millis = (int)(ms % 1000);
+    if (millis < 0) {
+      millis += 1000;
+      secs -= 1;
+    }
+    struct tm tm;
+    assert_non_null(gmtime_r(&secs, &tm));
+    char expected[64];
+    size_t n = strftime(expected, sizeof expected, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (tm.tm_year + 1900 < 1000) { /* %Y does not pad years below 1000 */
+      n = (size_t)snprintf(expected, sizeof expected,
+                           "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                           tm.tm_sec);
+    }
+    snprintf(expected + n, sizeof expected - n, ".%03dZ", millis);
+    assert_time(ms, expected);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* render_tweet                                                        */
 /* ------------------------------------------------------------------ */
@@ -785,6 +825,8 @@ int main(void) {
       cmocka_unit_test(time_of_calendar_edges),
       cmocka_unit_test(time_of_minus_one_is_last_ms_of_1969),
       cmocka_unit_test(time_before_epoch_rounds_toward_minus_infinity),
+      cmocka_unit_test(time_outside_rfc3339_is_clamped),
+      cmocka_unit_test(time_matches_strftime_everywhere),
       cmocka_unit_test(tweet_has_exactly_the_api_keys),
       cmocka_unit_test(tweet_values_are_exact),
       cmocka_unit_test(tweet_id_is_24_lowercase_hex_for_random_oids),

@@ -50,11 +50,16 @@
 #   BENCH_TP_SESSIONS=256       users logged in; requests rotate over them
 #   BENCH_TP_PROBES=1           single requests timed per phase before wrk
 #                               (0: none); each may take up to 600 s
-#   BENCH_TP_PHASES="healthz me feed timeline create"
+#   BENCH_TP_PHASES="healthz me feed feed@5000 timeline create"
 #                               healthz (GET /healthz, no database) and me
 #                               (GET /api/me, session + account lookups)
 #                               have no target: they show the HTTP layer's
-#                               ceiling and what authentication costs
+#                               ceiling and what authentication costs.
+#                               PHASE@RATE offers RATE requests/s in all
+#                               (half per wrk process, on an even schedule:
+#                               CHORUS_TP_RATE in bench/wrk/common.lua)
+#                               instead of as many as the connections can
+#                               send: the latency at the target's rate
 #   BENCH_TP_NGINX=1            0: skip the phases through nginx
 #   CHORUS_FERRETDB_ID_INDEX=1  0: FerretDB without the `_id` lookup indexes
 #                               (scripts/ferretdb-id-index.sh), to compare
@@ -97,7 +102,7 @@ CONNECTIONS="${BENCH_TP_CONNECTIONS:-64}"
 TIMEOUT="${BENCH_TP_TIMEOUT:-30}"
 SESSIONS="${BENCH_TP_SESSIONS:-256}"
 PROBES="${BENCH_TP_PROBES:-1}"
-PHASES="${BENCH_TP_PHASES:-healthz me feed timeline create}"
+PHASES="${BENCH_TP_PHASES:-healthz me feed feed@5000 timeline create}"
 USE_NGINX="${BENCH_TP_NGINX:-1}"
 SERVER_THREADS="${BENCH_TP_SERVER_THREADS:-32}"
 PERF="${BENCH_TP_PERF:-0}"
@@ -123,7 +128,10 @@ for v in FOLLOWS TWEETS PROBES; do
 done
 if (( CONNECTIONS < 2 )); then err "BENCH_TP_CONNECTIONS must be at least 2 (one per wrk process)"; exit 2; fi
 for p in $PHASES; do
-    case "$p" in healthz|me|feed|timeline|create) ;; *) err "unknown phase '$p' in BENCH_TP_PHASES (healthz, me, feed, timeline, create)"; exit 2 ;; esac
+    if ! [[ "$p" =~ ^(healthz|me|feed|timeline|create)(@[1-9][0-9]*)?$ ]]; then
+        err "unknown phase '$p' in BENCH_TP_PHASES (healthz, me, feed, timeline, create, each optionally @RATE)"; exit 2
+    fi
+    if [[ "$p" == *@* ]] && (( ${p#*@} < 2 )); then err "phase '$p': the rate must be at least 2 (one per wrk process)"; exit 2; fi
 done
 
 BUILD_DIR="$ROOT/build-bench"
@@ -591,14 +599,17 @@ LAST_READONLY=0
 run_phase() {  # mode(direct|nginx) phase
     local mode="$1" phase="$2" label="$1-$2" i url targets=() pids=() t0 t1 m0 m1 dbp
     echo
-    say "=== $label: $CONNECTIONS connections ($PER_PROC per wrk process, 2 at once), ${DURATION} s, wrk --timeout ${TIMEOUT}s ==="
+    local offered=""
+    [[ "$phase" == *@* ]] && offered=", offering ${phase#*@} requests/s on an even schedule"
+    say "=== $label: $CONNECTIONS connections ($PER_PROC per wrk process, 2 at once), ${DURATION} s, wrk --timeout ${TIMEOUT}s$offered ==="
     # Fresh processes on a fresh copy of the data set: what the previous
     # phase left running or unfinished is gone. Read-only phases after a
     # read-only phase keep the servers (and their loaded read models:
     # loading them takes minutes on this data set).
     stop_nginx
-    local readonly_phase=0
-    [[ "$phase" != create ]] && readonly_phase=1
+    local readonly_phase=0 script="${phase%@*}" rate=0
+    [[ "$phase" == *@* ]] && rate="${phase#*@}"
+    [[ "$script" != create ]] && readonly_phase=1
     if [[ "$readonly_phase" == 1 && "$LAST_READONLY" == 1 && ${#SERVER_PIDS[@]} -gt 0 ]]; then
         say "keeping the servers of the previous read-only phase (nothing was written)"
     else
@@ -619,7 +630,7 @@ run_phase() {  # mode(direct|nginx) phase
         say "servers ${URLS[*]} (pids ${SERVER_PIDS[*]})"
     fi
     measure_idle
-    if [[ "$mode" == direct && "$PROBES" -gt 0 ]]; then probe "$phase" "$label"; fi
+    if [[ "$mode" == direct && "$PROBES" -gt 0 && "$rate" == 0 ]]; then probe "$script" "$label"; fi
     dbp="$(db_pid)"
     local procs=("a:${SERVER_PIDS[0]}" "b:${SERVER_PIDS[1]}" "$DB_KIND:$dbp")
     [[ -n "$NGINX_PID" ]] && procs+=("nginx:$NGINX_PID")
@@ -640,8 +651,9 @@ run_phase() {  # mode(direct|nginx) phase
     fi
     for i in 0 1; do
         url="${targets[$i]}"
+        CHORUS_TP_RATE="$(awk -v r="$rate" 'BEGIN {printf "%g", r / 2}')" \
         wrk -t "$WRK_THREADS" -c "$PER_PROC" -d "${DURATION}s" --timeout "${TIMEOUT}s" --latency \
-            -s "$WRK_DIR/$phase.lua" "$url" -- "$SESSIONS_FILE" "$i" 2 "$WRK_THREADS" \
+            -s "$WRK_DIR/$script.lua" "$url" -- "$SESSIONS_FILE" "$i" 2 "$WRK_THREADS" \
             >"$RUN_DIR/tp-wrk-$label-$i.out" 2>&1 &
         pids+=($!)
         BG_PIDS+=($!)
@@ -791,7 +803,11 @@ for r in rows:
     tmo = sum(int(x.get("timeout", 0)) for x in w)
     inflight = sum(int(x.get("in_flight", 0)) for x in w)
     sent = sum(int(x.get("sent", 0)) for x in w)
-    rate_t, p99_t = TARGET[r["phase"]]
+    rate_t, p99_t = TARGET[r["phase"].split("@")[0]]
+    if "@" in r["phase"]:
+        late = sum(int(x.get("late", 0)) for x in w)
+        notes.append(f"{r['mode']} {r['phase']}: {f(ok_rps, 0)} of the {int(r['phase'].split('@')[1]):,} requests/s offered answered with 2xx; "
+                     f"{late} of {sent} requests were sent more than 1 ms after their slot (no connection free: their wait is not in the latency)")
     p99v = pick(p99)
     if rate_t is None:
         met, tgt = None, "(none)"
@@ -814,7 +830,13 @@ print("p50/p99/max are wrk's, over every answer of both wrk processes (the large
 print("the two processes' figures, an upper bound for the two together). 'unanswered")
 print("at end' are requests sent that had no answer when wrk stopped. 'idle probe' is")
 print("status:ms of single requests to server a before the load (none through nginx).")
+print("A phase PHASE@RATE offered RATE requests/s on an even schedule (its p50/p99 are")
+print("the latency at that load); the others sent as fast as answers came back.")
 print()
+for n_ in notes:
+    print(n_)
+if notes:
+    print()
 pr = [r for r in rows if "probe_db_cpu_s" in r]
 if pr:
     print("Idle probes (one request at a time to server a, before the load): the answer, and")

@@ -817,6 +817,51 @@ static void fast_tweet_page_json_is_byte_identical(void **state) {
   assert_fast_page_json_matches(&page);
 }
 
+/* Pages whose text needs far more than the printer's first guess (512
+ * bytes a tweet): the longest texts, every character escaped to six
+ * bytes (\u0001) or a four-byte code point, 1 to 50 items, so the buffer
+ * grows once, several times, or not at all. */
+static void fast_tweet_page_json_grows_for_long_text(void **state) {
+  (void)state;
+  enum { N = 50 };
+  tweet_t *items = calloc(N, sizeof *items);
+  assert_non_null(items);
+  for (int i = 0; i < N; i++) {
+    bson_oid_init_from_string(&items[i].id, "6b01735d000240e7fc00ae7d");
+    items[i].id.bytes[10] = (uint8_t)i;
+    snprintf(items[i].author.username, sizeof items[i].author.username,
+             "u%d", i);
+    snprintf(items[i].author.display_name,
+             sizeof items[i].author.display_name, "\x01\x02 %d", i);
+    size_t cap = sizeof items[i].text - 1, n = 0;
+    if (i % 2 == 0) { /* control bytes: six bytes each once escaped */
+      while (n < TWEET_TEXT_MAX && n < cap) {
+        items[i].text[n] = (char)(1 + (n + (size_t)i) % 31);
+        n++;
+      }
+    } else { /* four-byte code points, as many as fit */
+      while (n + 4 <= cap && n / 4 < TWEET_TEXT_MAX) {
+        memcpy(items[i].text + n, "\xf0\x9f\x8e\xb6", 4);
+        n += 4;
+      }
+    }
+    items[i].text[n] = '\0';
+    items[i].created_at_ms = 1763700000123LL - i;
+    items[i].like_count = -i; /* negative counts print as libbson does */
+  }
+  tweet_page_t page;
+  memset(&page, 0, sizeof page);
+  page.items = items;
+  for (size_t n = 1; n <= N; n += 7) {
+    page.n = n;
+    assert_fast_page_json_matches(&page);
+  }
+  page.n = N;
+  page.has_next = true;
+  assert_fast_page_json_matches(&page);
+  free(items);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(time_of_zero_is_the_epoch),
@@ -827,6 +872,7 @@ int main(void) {
       cmocka_unit_test(time_before_epoch_rounds_toward_minus_infinity),
       cmocka_unit_test(time_outside_rfc3339_is_clamped),
       cmocka_unit_test(time_matches_strftime_everywhere),
+      cmocka_unit_test(fast_tweet_page_json_grows_for_long_text),
       cmocka_unit_test(tweet_has_exactly_the_api_keys),
       cmocka_unit_test(tweet_values_are_exact),
       cmocka_unit_test(tweet_id_is_24_lowercase_hex_for_random_oids),

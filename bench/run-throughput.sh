@@ -221,8 +221,10 @@ cpu_ticks() {  # pid -> user + system clock ticks of it and its children
     done
     echo "$t"
 }
-machine_ticks() {  # -> "busy total" clock ticks of the whole machine
-    awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat
+machine_ticks() {  # -> "busy total steal" clock ticks of the whole machine
+    # (steal: time the hypervisor gave this VM's CPUs to someone else; it
+    # counts as busy here, and the benchmark's spread follows it)
+    awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t, $9}' /proc/stat
 }
 rss_kb() {  # pid field (VmRSS, VmHWM) -> kB, or ?
     awk -v f="$2:" '$1 == f {print $2; found = 1} END {if (!found) print "?"}' "/proc/$1/status" 2>/dev/null || echo "?"
@@ -637,7 +639,7 @@ run_phase() {  # mode(direct|nginx) phase
     declare -A c0=()
     local pr
     for pr in "${procs[@]}"; do c0[$pr]="$(cpu_ticks "${pr#*:}")"; done
-    read -r m0 mt0 < <(machine_ticks)
+    read -r m0 mt0 ms0 < <(machine_ticks)
     local load0
     load0="$(cut -d' ' -f1-3 /proc/loadavg)"
     local bar0
@@ -661,7 +663,7 @@ run_phase() {  # mode(direct|nginx) phase
     local rc=0 pid
     for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
     t1="$(date +%s.%N)"
-    read -r m1 mt1 < <(machine_ticks)
+    read -r m1 mt1 ms1 < <(machine_ticks)
     if [[ $rc -ne 0 ]]; then
         err "wrk failed (status $rc):"
         cat "$RUN_DIR/tp-wrk-$label-"*.out >&2
@@ -677,6 +679,7 @@ run_phase() {  # mode(direct|nginx) phase
         line+=" cpu_${pr%%:*}=$(awk -v a="${c0[$pr]}" -v b="$(cpu_ticks "${pr#*:}")" -v hz="$hz" -v e="$elapsed" 'BEGIN {printf "%.0f", (b - a) / hz / e * 100}')"
     done
     line+=" cpu_machine=$(awk -v a="$m0" -v b="$m1" -v ta="$mt0" -v tb="$mt1" -v n="$(nproc)" 'BEGIN {printf "%.0f", (tb > ta) ? (b - a) / (tb - ta) * 100 * n : 0}')"
+    line+=" cpu_steal=$(awk -v a="${ms0:-0}" -v b="${ms1:-0}" -v ta="$mt0" -v tb="$mt1" -v n="$(nproc)" 'BEGIN {printf "%.0f", (tb > ta) ? (b - a) / (tb - ta) * 100 * n : 0}')"
     line+=" rss_a=$(rss_kb "${SERVER_PIDS[0]}" VmRSS) hwm_a=$(rss_kb "${SERVER_PIDS[0]}" VmHWM)"
     line+=" rss_b=$(rss_kb "${SERVER_PIDS[1]}" VmRSS) hwm_b=$(rss_kb "${SERVER_PIDS[1]}" VmHWM)"
     line+=" rss_db=$(rss_kb "$dbp" VmRSS)"
@@ -851,14 +854,14 @@ if pr:
         print(f"| {r['phase']} | {r.get('probes', '-').replace(',', ' ')} | {f(c, 2)} | {r.get('idle_db_pct', '?')} | {ceil} |")
     print()
 
-print(f"CPU during each phase, % of one core (the machine has {100 * os.cpu_count()}), and memory after it:")
-head2 = ["mode", "phase", f"{db} idle before", "chorusd a", "chorusd b", db, "nginx", "machine", "load avg start -> end",
+print(f"CPU during each phase, % of one core (the machine has {100 * os.cpu_count()}; \"of it stolen\": time the hypervisor ran someone else on this VM's CPUs), and memory after it:")
+head2 = ["mode", "phase", f"{db} idle before", "chorusd a", "chorusd b", db, "nginx", "machine", "of it stolen", "load avg start -> end",
          "VmRSS a / b MB", "VmHWM a / b MB", f"VmRSS {db} MB", "VmRSS nginx MB"]
 t2 = []
 mb = lambda v: "?" if num(v) is None else f"{num(v) / 1024:.0f}"
 for r in rows:
     t2.append([r["mode"], r["phase"], r.get("idle_db_pct", "?"), r.get("cpu_a", "?"), r.get("cpu_b", "?"),
-               r.get("cpu_" + db, "?"), r.get("cpu_nginx", "-"), r.get("cpu_machine", "?"),
+               r.get("cpu_" + db, "?"), r.get("cpu_nginx", "-"), r.get("cpu_machine", "?"), r.get("cpu_steal", "?"),
                r.get("load_start", "?").replace(",", " ") + " -> " + r.get("load_end", "?").replace(",", " "),
                f"{mb(r.get('rss_a'))} / {mb(r.get('rss_b'))}", f"{mb(r.get('hwm_a'))} / {mb(r.get('hwm_b'))}",
                mb(r.get("rss_db")), mb(r.get("rss_nginx")) if "rss_nginx" in r else "-"])

@@ -44,6 +44,8 @@
 #                               scans its shard, so more shards make writes
 #                               cheaper (use another BENCH_TP_DB_DIR per count)
 #   BENCH_TP_DURATION=20        seconds of wrk per phase
+#   BENCH_TP_WARMUP=5           seconds of the same load before each phase,
+#                               printed but not measured (0: none)
 #   BENCH_TP_CONNECTIONS=64     wrk connections in all (half per process)
 #   BENCH_TP_TIMEOUT=30         wrk --timeout, seconds: a slower answer is
 #                               counted as a timeout instead of a latency
@@ -68,9 +70,9 @@
 #                               e.g. socketTimeoutMS=600000 (chorusd's
 #                               default is 10 s, and a read is retried once)
 #   BENCH_TP_SERVER_ARGS=       more chorusd flags, e.g. "--txn-lease-ms 600000"
-#   BENCH_TP_PERF=0             1 (or a phase: feed, timeline, create): perf
-#                               record -g the database and server A during
-#                               that direct phase, feed for 1 (reports in
+#   BENCH_TP_PERF=0             1 (or one of the phases, e.g. feed@5000):
+#                               perf record -g the database and server A
+#                               during that direct phase, feed for 1 (in
 #                               var/bench-run/tp-perf-*.txt)
 #   BENCH_TP_RELOAD=0           1: delete the data set and load it again
 #   BENCH_TP_DB_DIR=var/bench-tp-db  where the database keeps it (another
@@ -89,7 +91,7 @@ err() { echo "[bench-tp] ERROR: $*" >&2; }
 
 for arg in "$@"; do
     case "$arg" in
-        -h|--help) sed -n '2,73p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
     esac
 done
@@ -98,6 +100,10 @@ USERS="${BENCH_TP_USERS:-10000}"
 FOLLOWS="${BENCH_TP_FOLLOWS:-100}"
 TWEETS="${BENCH_TP_TWEETS:-1000000}"
 DURATION="${BENCH_TP_DURATION:-20}"
+WARMUP="${BENCH_TP_WARMUP:-5}"
+if ! [[ "$WARMUP" =~ ^[0-9]+$ ]]; then
+    err "BENCH_TP_WARMUP must be a whole number of seconds, not '$WARMUP'"; exit 2
+fi
 CONNECTIONS="${BENCH_TP_CONNECTIONS:-64}"
 TIMEOUT="${BENCH_TP_TIMEOUT:-30}"
 SESSIONS="${BENCH_TP_SESSIONS:-256}"
@@ -107,8 +113,8 @@ USE_NGINX="${BENCH_TP_NGINX:-1}"
 SERVER_THREADS="${BENCH_TP_SERVER_THREADS:-32}"
 PERF="${BENCH_TP_PERF:-0}"
 [[ "$PERF" == 1 ]] && PERF=feed
-if [[ "$PERF" != 0 && "$PERF" != feed && "$PERF" != timeline && "$PERF" != create ]]; then
-    err "BENCH_TP_PERF must be 0, 1, feed, timeline or create, not '$PERF'"; exit 2
+if [[ "$PERF" != 0 && " $PHASES " != *" $PERF "* ]]; then
+    err "BENCH_TP_PERF must be 0, 1 or one of the phases ($PHASES), not '$PERF'"; exit 2
 fi
 RELOAD="${BENCH_TP_RELOAD:-0}"
 SERVER_URI_OPTS="${BENCH_TP_SERVER_URI_OPTS:-}"
@@ -597,6 +603,59 @@ probe() {  # phase label: times single requests on the idle server A
     say "  the database's CPU per probe request: $(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu") s (beyond its idle $IDLE_PCT% of a core)"
 }
 
+# Starts the two wrk processes of a phase, one per target (URL), for SECS
+# seconds at RATE requests/s in all (0: as fast as answers come back);
+# their output goes to PREFIX-0.out and PREFIX-1.out, their pids to WRK_PIDS.
+WRK_PIDS=()
+start_wrk() {  # prefix secs rate script url0 url1
+    local prefix="$1" secs="$2" rate="$3" script="$4" i
+    shift 4
+    WRK_PIDS=()
+    for i in 0 1; do
+        CHORUS_TP_RATE="$(awk -v r="$rate" 'BEGIN {printf "%g", r / 2}')" \
+        wrk -t "$WRK_THREADS" -c "$PER_PROC" -d "${secs}s" --timeout "${TIMEOUT}s" --latency \
+            -s "$WRK_DIR/$script.lua" "${@:i+1:1}" -- "$SESSIONS_FILE" "$i" 2 "$WRK_THREADS" \
+            >"$prefix-$i.out" 2>&1 &
+        WRK_PIDS+=($!)
+        BG_PIDS+=($!)
+    done
+}
+
+# The warm-up: the phase's own load for BENCH_TP_WARMUP seconds before it is
+# measured. Servers that were just started answer their first requests from
+# cold caches (each of the sessions' first lookup goes to the database, the
+# database client pool opens its connections, the database's own pages and
+# caches): in a feed phase at 5,000/s that was ~1 % of the requests with
+# up to 80-300 ms (docs/PERFORMANCE.md, session 10), i.e. the whole p99 of
+# a phase that was steady at 2.5 ms after it. Its figures are printed, not
+# counted: the tables measure the steady state; the idle probes before it
+# show one cold request.
+warm_up() {  # label rate script url0 url1
+    local label="$1" rate="$2" script="$3" pid i
+    shift 3
+    [[ "$WARMUP" -gt 0 ]] || return 0
+    start_wrk "$RUN_DIR/tp-warm-$label" "$WARMUP" "$rate" "$script" "$@"
+    for pid in "${WRK_PIDS[@]}"; do wait "$pid" || true; done
+    for i in 0 1; do
+        say "  warm-up $i, ${WARMUP} s, not measured: $(sed -n 's/^CHORUS_RESULT //p' "$RUN_DIR/tp-warm-$label-$i.out" |
+            tr ' ' '\n' | grep -E '^(rps|p99_ms|max_ms|non2xx|late)=' | tr '\n' ' ')"
+    done
+    # wrk stops waiting, the servers do not: what the warm-up left in flight
+    # (a queue of creations takes seconds) must not be served in the phase.
+    local t0="$SECONDS" url n
+    for url in "${URLS[@]}"; do
+        while :; do
+            n="$(curl -s --max-time 5 "$url/metrics" | awk '$1 == "chorus_http_requests_in_flight" {print $2}')"
+            [[ "$n" == 1 ]] && break
+            if (( SECONDS - t0 > 120 )); then
+                say "  warning: $url still answers ${n:-?} requests of the warm-up after 120 s"; break
+            fi
+            sleep 0.1
+        done
+    done
+    say "  the warm-up's last requests were answered $((SECONDS - t0)) s after it"
+}
+
 LAST_READONLY=0
 run_phase() {  # mode(direct|nginx) phase
     local mode="$1" phase="$2" label="$1-$2" i url targets=() pids=() t0 t1 m0 m1 dbp
@@ -633,6 +692,7 @@ run_phase() {  # mode(direct|nginx) phase
     fi
     measure_idle
     if [[ "$mode" == direct && "$PROBES" -gt 0 && "$rate" == 0 ]]; then probe "$script" "$label"; fi
+    warm_up "$label" "$rate" "$script" "${targets[@]}"
     dbp="$(db_pid)"
     local procs=("a:${SERVER_PIDS[0]}" "b:${SERVER_PIDS[1]}" "$DB_KIND:$dbp")
     [[ -n "$NGINX_PID" ]] && procs+=("nginx:$NGINX_PID")
@@ -651,15 +711,8 @@ run_phase() {  # mode(direct|nginx) phase
         perf record -F 199 -g -p "${SERVER_PIDS[0]}" -o "$RUN_DIR/tp-perf-chorusd.data" -- sleep "$DURATION" >"$RUN_DIR/tp-perf-chorusd.log" 2>&1 &
         BG_PIDS+=($!)
     fi
-    for i in 0 1; do
-        url="${targets[$i]}"
-        CHORUS_TP_RATE="$(awk -v r="$rate" 'BEGIN {printf "%g", r / 2}')" \
-        wrk -t "$WRK_THREADS" -c "$PER_PROC" -d "${DURATION}s" --timeout "${TIMEOUT}s" --latency \
-            -s "$WRK_DIR/$script.lua" "$url" -- "$SESSIONS_FILE" "$i" 2 "$WRK_THREADS" \
-            >"$RUN_DIR/tp-wrk-$label-$i.out" 2>&1 &
-        pids+=($!)
-        BG_PIDS+=($!)
-    done
+    start_wrk "$RUN_DIR/tp-wrk-$label" "$DURATION" "$rate" "$script" "${targets[@]}"
+    pids=("${WRK_PIDS[@]}")
     local rc=0 pid
     for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
     t1="$(date +%s.%N)"
@@ -749,7 +802,7 @@ CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
     echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $(free -g | awk '/^Mem:/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "database: $DB_LINE${ID_INDEX_LINE:+, $ID_INDEX_LINE}, local; data set $USERS users x $FOLLOWS follows = $((USERS * FOLLOWS)) follows, $TWEETS tweets in $SHARDS shards"
     echo "          loaded: $LOAD_LINE"
-    echo "servers:  2 chorusd (Release, --threads $SERVER_THREADS${SERVER_URI_OPTS:+, URI options $SERVER_URI_OPTS}${BENCH_TP_SERVER_ARGS:+, $BENCH_TP_SERVER_ARGS}); wrk: 2 processes x $PER_PROC connections x $WRK_THREADS threads, ${DURATION} s per phase, --timeout ${TIMEOUT}s, $SESSIONS users' sessions"
+    echo "servers:  2 chorusd (Release, --threads $SERVER_THREADS${SERVER_URI_OPTS:+, URI options $SERVER_URI_OPTS}${BENCH_TP_SERVER_ARGS:+, $BENCH_TP_SERVER_ARGS}); wrk: 2 processes x $PER_PROC connections x $WRK_THREADS threads, ${DURATION} s per phase after ${WARMUP} s of warm-up, --timeout ${TIMEOUT}s, $SESSIONS users' sessions"
     [[ -n "$NGINX_NOTE" ]] && echo "note:     $NGINX_NOTE"
     echo
     python3 - "$RESULTS" "$DB_KIND" <<'EOF'

@@ -81,6 +81,7 @@ int api_dispatch(struct mg_connection *conn, void *cbdata) {
   req.info = mg_get_request_info(conn);
   req.server = cbdata;
   int64_t started = bson_get_monotonic_time();
+  metrics_request_started(req.server->metrics);
   assign_request_id(&req);
 
   const route_t *route;

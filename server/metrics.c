@@ -28,6 +28,7 @@ typedef struct series {
 struct metrics {
   series_t series[METRICS_SERIES_MAX];
   atomic_llong overflow;
+  atomic_llong in_flight; /* started - recorded; never below 0 */
 };
 
 metrics_t *metrics_new(void) { return bson_malloc0(sizeof(metrics_t)); }
@@ -45,9 +46,18 @@ static uint32_t hash(const char *route, const char *method, int status) {
   return (h ^ (uint32_t)status) * 16777619u;
 }
 
+void metrics_request_started(metrics_t *m) {
+  atomic_fetch_add(&m->in_flight, 1);
+}
+
+int64_t metrics_in_flight(const metrics_t *m) {
+  return atomic_load(&m->in_flight);
+}
+
 void metrics_record_request(metrics_t *m, const char *route,
                             const char *method, int status,
                             int64_t duration_us) {
+  atomic_fetch_sub(&m->in_flight, 1);
   uint32_t h = hash(route, method, status);
   for (int probe = 0; probe < METRICS_SERIES_MAX; probe++) {
     series_t *s = &m->series[(h + (uint32_t)probe) % METRICS_SERIES_MAX];
@@ -82,6 +92,13 @@ void metrics_record_request(metrics_t *m, const char *route,
 }
 
 void metrics_render_requests(metrics_t *m, bson_string_t *out) {
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_http_requests_in_flight API requests being answered "
+      "now (this one included).\n"
+      "# TYPE chorus_http_requests_in_flight gauge\n"
+      "chorus_http_requests_in_flight %lld\n",
+      (long long)metrics_in_flight(m));
   bson_string_append(out,
                      "# HELP chorus_http_requests_total HTTP API requests "
                      "answered, by route, method and status.\n"

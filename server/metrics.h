@@ -3,7 +3,8 @@
  *
  * Requests are counted by route pattern ("/api/tweet/:id", so the number
  * of series stays bounded), method and status, with a latency histogram
- * per route.  The rest is read from the modules that own it when /metrics
+ * per route, and the requests being answered now are a gauge (each
+ * metrics_request_started is matched by one metrics_record_request).  The rest is read from the modules that own it when /metrics
  * is asked: 2PC outcomes (sync_get_stats), WebSocket clients (ws.h),
  * event-log lag (events.h), database pool waits (db.h).
  *
@@ -26,7 +27,14 @@ typedef struct metrics metrics_t;
 metrics_t *metrics_new(void);
 void metrics_destroy(metrics_t *m);
 
-/* Counts one answered request.  route is a string with static lifetime
+/* A request has begun: the in-flight gauge rises until its
+ * metrics_record_request. */
+void metrics_request_started(metrics_t *m);
+
+/* Requests started and not yet recorded. */
+int64_t metrics_in_flight(const metrics_t *m);
+
+/* Counts one answered request (and ends one metrics_request_started).  route is a string with static lifetime
  * (a route table pattern, or "unmatched"). */
 void metrics_record_request(metrics_t *m, const char *route,
                             const char *method, int status,

@@ -337,6 +337,9 @@ static void test_request_ids_and_metrics(void **state) {
   assert_non_null(strstr(r.body, "chorus_ws_clients"));
   assert_non_null(strstr(r.body, "chorus_event_lag"));
   assert_non_null(strstr(r.body, "chorus_db_pool_wait_seconds_total"));
+  /* ctest runs one test at a time (-j1) and nothing else asks server A
+   * for anything now: the only request in flight is this one. */
+  assert_true(metric(r.body, "chorus_http_requests_in_flight") == 1);
   /* One write at a time per server on FerretDB (SQLite has one writer),
    * no limit on MongoDB (--db-write-gate -1, write_gate.h). */
   assert_true(metric(r.body, "chorus_db_write_gate_limit") ==

@@ -642,7 +642,8 @@ warm_up() {  # label rate script url0 url1
     done
     # wrk stops waiting, the servers do not: what the warm-up left in flight
     # (a queue of creations takes seconds) must not be served in the phase.
-    local t0="$SECONDS" url n
+    local t0="$SECONDS" ns0 url n
+    ns0="$(date +%s.%N)"
     for url in "${URLS[@]}"; do
         while :; do
             n="$(curl -s --max-time 5 "$url/metrics" | awk '$1 == "chorus_http_requests_in_flight" {print $2}')"
@@ -653,7 +654,7 @@ warm_up() {  # label rate script url0 url1
             sleep 0.1
         done
     done
-    say "  the warm-up's last requests were answered $((SECONDS - t0)) s after it"
+    say "  the warm-up's last requests were answered $(awk -v a="$ns0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s after it"
 }
 
 LAST_READONLY=0

@@ -62,11 +62,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bsonx.h"
-#include "db.h"
-#include "search.h"
-#include "shards.h"
-#include "validate.h"
+#include "sync/base/bsonx.h"
+#include "sync/base/db.h"
+#include "server/domain/search.h"
+#include "sync/txn/shards.h"
+#include "server/domain/validate.h"
 
 /* The server's Argon2id parameters (server/users.c PWHASH_OPSLIMIT and
  * PWHASH_MEMLIMIT; docs/DATA.md: t=2, m=19 MiB). */

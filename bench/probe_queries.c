@@ -27,8 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "db.h"
-#include "shards.h"
+#include "sync/base/db.h"
+#include "sync/txn/shards.h"
 
 #define MAX_IDS 5000
 #define PAGE 50

@@ -10,7 +10,7 @@
 #include <sodium.h>
 #include <stdio.h>
 
-#include "server.h"
+#include "server/app/server.h"
 
 int main(int argc, char **argv) {
   chorus_error_t err;

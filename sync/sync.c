@@ -8,7 +8,7 @@
  * that participant; if X's lease has expired, X is recovered right away.
  * Otherwise X is alive and we back off and retry.
  */
-#include "sync.h"
+#include "sync/sync.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -16,11 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "events.h"
-#include "failpoint.h"
-#include "recovery.h"
-#include "store_mongo.h"
-#include "view.h"
+#include "sync/events/events.h"
+#include "sync/txn/failpoint.h"
+#include "sync/txn/recovery.h"
+#include "sync/txn/store_mongo.h"
+#include "sync/txn/view.h"
 
 #define SYNC_MAX_ATTEMPTS 16
 #define SYNC_BACKOFF_BASE_MS 4

@@ -17,10 +17,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "db.h"
-#include "error.h"
-#include "shards.h"
-#include "txn.h"
+#include "sync/base/db.h"
+#include "sync/base/error.h"
+#include "sync/txn/shards.h"
+#include "sync/txn/txn.h"
 
 typedef struct sync_config {
   int n_shards;                         /* tweet shards, 1..SHARDS_MAX */

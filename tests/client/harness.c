@@ -1,7 +1,7 @@
 /*
  * harness.c - see harness.h.
  */
-#include "harness.h"
+#include "tests/client/harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "shards.h"
-#include "testclient.h"
+#include "sync/base/db.h"
+#include "sync/txn/shards.h"
+#include "tests/client/testclient.h"
 
 int64_t tc_now_ms(void) {
   struct timespec ts;

@@ -2,7 +2,7 @@
  * testclient.c - see testclient.h.
  */
 #define _GNU_SOURCE /* strcasestr */
-#include "testclient.h"
+#include "tests/client/testclient.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

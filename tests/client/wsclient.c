@@ -15,7 +15,7 @@
  * tc_ws_close (or a failed tc_ws_connect) free it.  `busy` additionally
  * keeps it alive while the service thread works on it without the mutex.
  */
-#include "wsclient.h"
+#include "tests/client/wsclient.h"
 
 #include <bson/bson.h>
 #include <errno.h>

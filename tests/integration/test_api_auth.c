@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "testclient.h"
+#include "tests/client/testclient.h"
 
 #define PASSWORD "correct horse battery"
 

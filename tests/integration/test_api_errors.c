@@ -11,7 +11,7 @@
 
 #include <mongoc/mongoc.h>
 
-#include "testclient.h"
+#include "tests/client/testclient.h"
 
 /* Whether the test database is FerretDB (buildInfo says so). */
 static bool database_is_ferretdb(void) {

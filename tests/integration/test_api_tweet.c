@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testclient.h"
+#include "tests/client/testclient.h"
 
 #define PASSWORD "correct horse battery"
 

@@ -35,9 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "testclient.h"
-#include "wsclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
+#include "tests/client/wsclient.h"
 
 #ifndef CHORUS_NGINX_TEMPLATE
 #error "CHORUS_NGINX_TEMPLATE (path of scripts/nginx.conf) must be defined"

@@ -34,8 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
-#include "testclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
 
 #define RACE_SENDS 6
 #define CONVERGE_MS 10000

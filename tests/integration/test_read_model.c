@@ -41,8 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "testclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
 
 #define N_USERS 6
 #define N_PAIRS 75 /* operations run two at a time */

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
-#include "testclient.h"
-#include "wsclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
+#include "tests/client/wsclient.h"
 
 #define PASSWORD "correct horse battery"
 #define WAIT_MS 5000

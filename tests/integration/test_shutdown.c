@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "testclient.h"
-#include "wsclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
+#include "tests/client/wsclient.h"
 
 #define PASSWORD "correct horse battery"
 #define WRITERS 3

@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "testclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
 
 #define PASSWORD "correct horse battery"
 #define N_USERS 8

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
-#include "testclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
 
 #define PASSWORD "correct horse battery"
 

@@ -23,10 +23,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "tests/client/harness.h"
 
 #define SETTLE_BOUND_MS 45000
-#include "testclient.h"
+#include "tests/client/testclient.h"
 
 #define PASSWORD "correct horse battery"
 #define N_WRITERS 4

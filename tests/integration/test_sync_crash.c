@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "testclient.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
 
 #define PASSWORD "correct horse battery"
 #define RECOVERY_BOUND_MS 5000

@@ -3,16 +3,16 @@
  * function of the same name in sync/store_mongo.c; the comments name the
  * MongoDB command being imitated.
  */
-#include "fake_store.h"
+#include "tests/unit/fake_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bsonx.h"
-#include "error.h"
-#include "store_mongo.h"
-#include "view.h"
+#include "sync/base/bsonx.h"
+#include "sync/base/error.h"
+#include "sync/txn/store_mongo.h"
+#include "sync/txn/view.h"
 
 #define KEY_MAX 160
 #define OWNER_MAX 64

@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "txn.h"
+#include "sync/txn/txn.h"
 
 typedef struct fake_store fake_store_t;
 

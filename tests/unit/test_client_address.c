@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "http.h"
+#include "server/http/http.h"
 
 static const char *addr(const char *peer, const char *real_ip,
                         const char *trusted) {

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "server/app/config.h"
 
 static const char *const env_names[] = {
     "CHORUS_HOST",      "CHORUS_PORT",      "CHORUS_MONGO_URI",

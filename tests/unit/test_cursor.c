@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "cursor.h"
+#include "server/domain/cursor.h"
 
 static bool is_base64url_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "server/http/metrics.h"
 
 /* The value of the sample line that starts with `sample` (name and
  * labels), or -1 when there is none. */

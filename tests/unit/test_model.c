@@ -56,8 +56,8 @@
 
 #include <cmocka.h>
 
-#include "follows.h"
-#include "model.h"
+#include "server/domain/follows.h"
+#include "server/readmodel/model.h"
 
 #define T0 1700000000000LL /* a plausible created_at, in ms */
 

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "cursor.h"
-#include "render.h"
+#include "server/domain/cursor.h"
+#include "server/domain/render.h"
 
 #define EMOJI "\xF0\x9F\x98\x80"
 

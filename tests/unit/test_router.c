@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "router.h"
+#include "server/http/router.h"
 
 /* Dummy handlers: only their addresses matter. */
 static void h_tweet_list(http_request_t *req) { (void)req; }

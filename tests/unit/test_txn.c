@@ -45,11 +45,11 @@
 
 #include <cmocka.h>
 
-#include "fake_store.h"
-#include "recovery.h"
-#include "store_mongo.h"
-#include "txn.h"
-#include "view.h"
+#include "tests/unit/fake_store.h"
+#include "sync/txn/recovery.h"
+#include "sync/txn/store_mongo.h"
+#include "sync/txn/txn.h"
+#include "sync/txn/view.h"
 
 #define LEASE 2000
 #define OTHER_TXN "aaaaaaaaaaaaaaaaaaaaaaaa"

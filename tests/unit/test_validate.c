@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "validate.h"
+#include "server/domain/validate.h"
 
 /* A string literal as (pointer, byte length), so embedded NULs count. */
 #define LIT(s) (s), (sizeof(s) - 1)

@@ -26,10 +26,10 @@
 
 #include <cmocka.h>
 
-#include "fake_store.h"
-#include "store_mongo.h"
-#include "txn.h"
-#include "view.h"
+#include "tests/unit/fake_store.h"
+#include "sync/txn/store_mongo.h"
+#include "sync/txn/txn.h"
+#include "sync/txn/view.h"
 
 #define TXN_X "aaaaaaaaaaaaaaaaaaaaaaaa"
 #define TXN_Y "bbbbbbbbbbbbbbbbbbbbbbbb"

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "write_gate.h"
+#include "sync/base/write_gate.h"
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wsclient.h"
-#include "ws.h"
+#include "tests/client/wsclient.h"
+#include "server/realtime/ws.h"
 
 #define MAX_IDS 4096
 

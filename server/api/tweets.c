@@ -1,0 +1,154 @@
+/*
+ * api_tweets.c - tweets:
+ *   GET    /api/tweet?limit=&before=        all tweets, newest first
+ *   POST   /api/tweet  {"text","reply_to"?} 201 tweet
+ *   GET    /api/tweet/:id                   tweet
+ *   PUT    /api/tweet/:id  {"text"}         edited tweet (author only)
+ *   DELETE /api/tweet/:id                   {"ok":true} (author only)
+ *   GET    /api/tweet/:id/replies           replies, oldest first
+ *   POST   /api/tweet/:id/like              tweet, liked
+ *   DELETE /api/tweet/:id/like              tweet, not liked
+ */
+#include <string.h>
+
+#include "server/api/api.h"
+#include "server/domain/likes.h"
+#include "server/domain/render.h"
+#include "server/app/server.h"
+#include "server/domain/tweets.h"
+
+/* Lists the tweets q selects, as the viewer sees them. */
+static void reply_list(http_request_t *req, const tweet_query_t *q) {
+  chorus_error_t err;
+  size_t limit;
+  page_cursor_t before;
+  bool has_before, logged_in;
+  user_t viewer;
+  tweet_page_t page;
+  if (!api_page_params(req, &limit, &before, &has_before, &err) ||
+      !api_viewer(req, &viewer, &logged_in, &err) ||
+      !tweets_list(req->server->db, req->server->sync, q,
+                   has_before ? &before : NULL, limit,
+                   logged_in ? &viewer : NULL, &page, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  api_reply_tweet_page(req, &page);
+}
+
+void api_tweet_replies(http_request_t *req) {
+  chorus_error_t err;
+  tweet_t parent;
+  tweet_query_t q = {.kind = TWEETS_REPLIES};
+  if (!tweets_get(req->server->db, req->server->sync, NULL, req->params[0],
+                  &parent, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  q.parent = parent.id;
+  reply_list(req, &q);
+}
+
+/* Reads {"text"} (and, when reply_to is not NULL, an optional
+ * "reply_to") from the body. */
+static bool read_text(http_request_t *req, bson_t *body, const char **text,
+                      size_t *len, const char **reply_to,
+                      chorus_error_t *err) {
+  if (!http_read_json(req, true, body, err)) {
+    return false;
+  }
+  size_t reply_len;
+  if (!json_get_string(body, "text", true, text, len, err) ||
+      (reply_to &&
+       !json_get_string(body, "reply_to", false, reply_to, &reply_len, err))) {
+    bson_destroy(body);
+    return false;
+  }
+  return true;
+}
+
+void api_tweet_create(http_request_t *req) {
+  chorus_error_t err;
+  user_t me;
+  bson_t body;
+  const char *text, *reply_to = NULL;
+  size_t len;
+  if (!api_current_user(req, &me, &err) ||
+      !read_text(req, &body, &text, &len, &reply_to, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  tweet_t t;
+  bool ok = tweets_create(req->server->db, req->server->sync, &me, text, len,
+                          reply_to, &t, &err);
+  bson_destroy(&body);
+  if (ok) {
+    api_reply_tweet(req, 201, &t);
+  } else {
+    http_reply_error(req, &err);
+  }
+}
+
+void api_tweet_get(http_request_t *req) {
+  chorus_error_t err;
+  user_t viewer;
+  bool logged_in;
+  tweet_t t;
+  if (!api_viewer(req, &viewer, &logged_in, &err) ||
+      !tweets_get(req->server->db, req->server->sync,
+                  logged_in ? &viewer : NULL, req->params[0], &t, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  api_reply_tweet(req, 200, &t);
+}
+
+void api_tweet_edit(http_request_t *req) {
+  chorus_error_t err;
+  user_t me;
+  bson_t body;
+  const char *text;
+  size_t len;
+  if (!api_current_user(req, &me, &err) ||
+      !read_text(req, &body, &text, &len, NULL, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  tweet_t t;
+  bool ok = tweets_edit(req->server->db, req->server->sync, &me,
+                        req->params[0], text, len, &t, &err);
+  bson_destroy(&body);
+  if (ok) {
+    api_reply_tweet(req, 200, &t);
+  } else {
+    http_reply_error(req, &err);
+  }
+}
+
+void api_tweet_delete(http_request_t *req) {
+  chorus_error_t err;
+  user_t me;
+  if (!api_current_user(req, &me, &err) ||
+      !tweets_delete(req->server->db, req->server->sync, &me, req->params[0],
+                     &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  api_reply_ok(req);
+}
+
+static void set_like(http_request_t *req, bool like) {
+  chorus_error_t err;
+  user_t me;
+  tweet_t t;
+  if (!api_current_user(req, &me, &err) ||
+      !likes_set(req->server->db, req->server->sync, &me, req->params[0],
+                 like, &t, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  api_reply_tweet(req, 200, &t);
+}
+
+void api_tweet_like(http_request_t *req) { set_like(req, true); }
+void api_tweet_unlike(http_request_t *req) { set_like(req, false); }

@@ -1,0 +1,294 @@
+/*
+ * config.c - see config.h.
+ *
+ * Each option is one row of `options`: the long flag, its environment
+ * twin, the default, where it is stored and how it is checked.  Parsing
+ * reads argv first, then takes for each option its flag, else its
+ * variable, else its default, and validates that one value with the same
+ * setter whatever its source.
+ */
+#include "server/app/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHORUS_VERSION "0.1.0"
+
+typedef enum { OPT_STRING, OPT_INT, OPT_SHARD_URIS } opt_kind_t;
+
+typedef struct option_spec {
+  const char *flag;
+  const char *env;
+  const char *def;
+  opt_kind_t kind;
+  size_t offset; /* into chorus_config_t */
+  size_t size;   /* of the string buffer */
+  long min, max; /* for OPT_INT */
+  const char *help;
+} option_spec_t;
+
+#define STR_OPT(field) OPT_STRING, offsetof(chorus_config_t, field), \
+                       sizeof(((chorus_config_t *)0)->field), 0, 0
+#define INT_OPT(field, lo, hi) OPT_INT, offsetof(chorus_config_t, field), \
+                               0, lo, hi
+
+static const option_spec_t options[] = {
+    {"host", "CHORUS_HOST", "127.0.0.1", STR_OPT(host),
+     "address to listen on (0.0.0.0 for every interface)"},
+    {"port", "CHORUS_PORT", "8080", INT_OPT(port, 1, 65535),
+     "HTTP port"},
+    {"ws-port", "CHORUS_WS_PORT", "0", INT_OPT(ws_port, 0, 65535),
+     "WebSocket port (0: the HTTP port + 1000)"},
+    {"ws-threads", "CHORUS_WS_THREADS", "0", INT_OPT(ws_threads, 0, 16),
+     "WebSocket service threads sharing the port (0: one per CPU)"},
+    {"mongo-uri", "CHORUS_MONGO_URI",
+     "mongodb://127.0.0.1:27017/?replicaSet=rs0", STR_OPT(mongo_uri),
+     "MongoDB connection string (a replica set or FerretDB)"},
+    {"db", "CHORUS_DB", "chorus", STR_OPT(db_name), "database name"},
+    {"server-id", "CHORUS_SERVER_ID", "", STR_OPT(server_id),
+     "name of this server in logs and the X-Chorus-Server header"},
+    {"public-dir", "CHORUS_PUBLIC_DIR", "public", STR_OPT(public_dir),
+     "directory of the web client's files"},
+    {"threads", "CHORUS_THREADS", "32", INT_OPT(threads, 2, 1024),
+     "HTTP worker threads (also the database pool size)"},
+    {"shards", "CHORUS_SHARDS", "4", INT_OPT(shards, 1, CONFIG_SHARDS_MAX),
+     "number of tweet shard collections (fixed per database)"},
+    {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,
+     "K=URI: keep shard K in another deployment (repeatable; the "
+     "variable takes K=URI;K=URI)"},
+    {"test-resume-delay-ms", "CHORUS_TEST_RESUME_DELAY_MS", "0",
+     INT_OPT(test_resume_delay_ms, 0, 60000),
+     "testing: a WebSocket resume waits this long between reading its "
+     "backlog and going live (the window in which live events are held)"},
+    {"failpoint", "CHORUS_FAILPOINT", "", STR_OPT(failpoint),
+     "testing: exit abruptly at a 2PC step (see docs/SYNC.md)"},
+    {"txn-lease-ms", "CHORUS_TXN_LEASE_MS", "2000",
+     INT_OPT(txn_lease_ms, 1000, 600000),
+     "ms before another server may finish a transaction"},
+    {"login-limit-user", "CHORUS_LOGIN_LIMIT_USER", "10",
+     INT_OPT(login_limit_user, 1, 1000000),
+     "failed logins per username per window before 429"},
+    {"login-limit-address", "CHORUS_LOGIN_LIMIT_ADDRESS", "50",
+     INT_OPT(login_limit_address, 1, 1000000),
+     "failed logins per client address per window before 429"},
+    {"login-window-s", "CHORUS_LOGIN_WINDOW_S", "300",
+     INT_OPT(login_window_s, 1, 86400), "login rate-limit window, seconds"},
+    {"log-requests", "CHORUS_LOG_REQUESTS", "1", INT_OPT(log_requests, 0, 1),
+     "one JSON line per API request on stderr (5xx are always logged)"},
+    {"trusted-proxy", "CHORUS_TRUSTED_PROXIES", "", STR_OPT(trusted_proxies),
+     "comma-separated proxy addresses (e.g. 127.0.0.1 for the nginx of "
+     "run.sh --lb) whose X-Real-IP header is taken as the client's "
+     "address (login rate limit, logs)"},
+    {"read-model", "CHORUS_READ_MODEL", "1", INT_OPT(read_model, 0, 1),
+     "answer the home feed, the timeline and session lookups from memory "
+     "kept in step with the event log (0: always ask the database)"},
+    {"model-per-author", "CHORUS_MODEL_PER_AUTHOR", "64",
+     INT_OPT(model_per_author, 1, 100000),
+     "read model: newest tweets kept per author"},
+    {"model-ring", "CHORUS_MODEL_RING", "1024",
+     INT_OPT(model_ring, 1, 10000000),
+     "read model: newest tweets of everyone kept for the timeline"},
+    {"read-staleness-ms", "CHORUS_READ_STALENESS_MS", "20",
+     INT_OPT(read_staleness_ms, 0, 1000),
+     "read model: a read may miss another server's writes acknowledged "
+     "less than this many ms before it, unless its client knows of them "
+     "(the chorus_seen cookie of their answers) and never this server's "
+     "own; saves a database round trip per read (0: exact)"},
+    {"db-slow-ms", "CHORUS_DB_SLOW_MS", "0", INT_OPT(db_slow_ms, 0, 600000),
+     "log every database command that takes at least this many ms (one "
+     "JSON line on stderr; 0: off)"},
+    {"db-write-gate", "CHORUS_DB_WRITE_GATE", "-1",
+     INT_OPT(db_write_gate, -1, 4096),
+     "write commands in flight at once from this server to the database; "
+     "the rest queue in order (-1: 1 on FerretDB, whose SQLite writes one "
+     "at a time, no limit on MongoDB; 0: no limit)"},
+    {"db-filters", "CHORUS_DB_FILTERS", "auto", STR_OPT(db_filters),
+     "how 2PC writes find their document: id (by _id alone, after a "
+     "read; what FerretDB can do fast), full (the write's own filter "
+     "checks the lock; MongoDB), auto (id on FerretDB, else full)"},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* "K=URI" into cfg->shard_uris[K]. */
+static bool shard_uri_set(chorus_config_t *cfg, const char *value,
+                          const char *source, chorus_error_t *err) {
+  char *end = NULL;
+  errno = 0;
+  long k = strtol(value, &end, 10);
+  if (errno || end == value || *end != '=' || k < 0 ||
+      k >= CONFIG_SHARDS_MAX || !end[1] ||
+      strlen(end + 1) >= sizeof cfg->shard_uris[0]) {
+    chorus_error_set(err, 400, "bad_config",
+                     "%s: --shard takes K=URI with K from 0 to %d, not '%s'",
+                     source, CONFIG_SHARDS_MAX - 1, value);
+    return false;
+  }
+  strcpy(cfg->shard_uris[k], end + 1);
+  return true;
+}
+
+/* "K=URI;K=URI" (the variable form). */
+static bool shard_uris_set(chorus_config_t *cfg, const char *value,
+                           const char *source, chorus_error_t *err) {
+  char *copy = bson_strdup(value), *save = NULL;
+  bool ok = true;
+  for (char *item = strtok_r(copy, ";", &save); ok && item;
+       item = strtok_r(NULL, ";", &save)) {
+    ok = shard_uri_set(cfg, item, source, err);
+  }
+  bson_free(copy);
+  return ok;
+}
+
+static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
+                       const char *value, const char *source,
+                       chorus_error_t *err) {
+  if (o->kind == OPT_SHARD_URIS) {
+    return shard_uris_set(cfg, value, source, err);
+  }
+  char *field = (char *)cfg + o->offset;
+  if (o->kind == OPT_STRING) {
+    if (strlen(value) >= o->size) {
+      chorus_error_set(err, 400, "bad_config", "%s: --%s is too long",
+                       source, o->flag);
+      return false;
+    }
+    strcpy(field, value);
+    return true;
+  }
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(value, &end, 10);
+  if (errno || !*value || *end || v < o->min || v > o->max) {
+    chorus_error_set(err, 400, "bad_config",
+                     "%s: --%s must be a whole number from %ld to %ld, "
+                     "not '%s'", source, o->flag, o->min, o->max, value);
+    return false;
+  }
+  *(int *)field = (int)v;
+  return true;
+}
+
+void config_usage(FILE *out) {
+  fprintf(out,
+          "Usage: chorusd [options]\n"
+          "Chorus microblog server " CHORUS_VERSION ".\n\n"
+          "Every option may also be given as an environment variable;\n"
+          "a flag wins over its variable.\n\n");
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const option_spec_t *o = &options[i];
+    const char *def = o->def[0]                       ? o->def
+                      : !strcmp(o->flag, "server-id") ? "HOST:PORT"
+                                                      : "none";
+    fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env,
+            o->help, def);
+  }
+  fprintf(out, "  --help\n      show this help\n"
+               "  --version\n      show the version\n");
+}
+
+config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
+                             FILE *out, chorus_error_t *err) {
+  memset(cfg, 0, sizeof *cfg);
+  struct option longopts[N_OPTIONS + 3];
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    longopts[i] = (struct option){options[i].flag, required_argument, NULL,
+                                  (int)i};
+  }
+  longopts[N_OPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
+  longopts[N_OPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+  longopts[N_OPTIONS + 2] = (struct option){NULL, 0, NULL, 0};
+
+  /* First pass: collect flags (the last one of a name wins).  optind = 0
+   * is glibc's full reset, so parsing twice in one process works. */
+  const char *flag_value[N_OPTIONS] = {0};
+  bool saw_shard_flag = false;
+  optind = 0;
+  opterr = 0;
+  for (;;) {
+    int before = optind ? optind : 1;
+    int c = getopt_long(argc, argv, "", longopts, NULL);
+    if (c == -1) {
+      break;
+    }
+    if (c == 'h') {
+      config_usage(out);
+      return CONFIG_EXIT;
+    }
+    if (c == 'V') {
+      fprintf(out, "chorusd " CHORUS_VERSION "\n");
+      return CONFIG_EXIT;
+    }
+    if (c == '?' || c == ':') {
+      int at = optind > before ? optind - 1 : before;
+      chorus_error_set(err, 400, "bad_config",
+                       "unknown option or missing value: %s (see --help)",
+                       at < argc ? argv[at] : "?");
+      return CONFIG_ERROR;
+    }
+    if (options[c].kind == OPT_SHARD_URIS) {
+      /* Repeatable: every occurrence counts; the variable is then unused. */
+      if (!shard_uri_set(cfg, optarg, "command line", err)) {
+        return CONFIG_ERROR;
+      }
+      saw_shard_flag = true;
+      continue;
+    }
+    flag_value[c] = optarg;
+  }
+  if (optind < argc) {
+    chorus_error_set(err, 400, "bad_config", "unexpected argument: %s",
+                     argv[optind]);
+    return CONFIG_ERROR;
+  }
+  /* Second pass: each option from its flag, else its variable, else the
+   * default; only the value in force is validated. */
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const char *env = getenv(options[i].env);
+    if (options[i].kind == OPT_SHARD_URIS && saw_shard_flag) {
+      continue;
+    }
+    const char *value = flag_value[i] ? flag_value[i]
+                        : env         ? env
+                                      : options[i].def;
+    const char *source = flag_value[i] ? "command line"
+                         : env         ? options[i].env
+                                       : "default";
+    if (!option_set(cfg, &options[i], value, source, err)) {
+      return CONFIG_ERROR;
+    }
+  }
+  for (int k = cfg->shards; k < CONFIG_SHARDS_MAX; k++) {
+    if (cfg->shard_uris[k][0]) {
+      chorus_error_set(err, 400, "bad_config",
+                       "--shard %d names a shard beyond --shards %d", k,
+                       cfg->shards);
+      return CONFIG_ERROR;
+    }
+  }
+  if (cfg->ws_port == 0) {
+    cfg->ws_port = cfg->port + 1000 <= 65535 ? cfg->port + 1000
+                                             : cfg->port - 1000;
+  }
+  if (cfg->ws_port == cfg->port) {
+    chorus_error_set(err, 400, "bad_config",
+                     "--ws-port must differ from --port");
+    return CONFIG_ERROR;
+  }
+  if (strcmp(cfg->db_filters, "auto") && strcmp(cfg->db_filters, "id") &&
+      strcmp(cfg->db_filters, "full")) {
+    chorus_error_set(err, 400, "bad_config",
+                     "--db-filters must be auto, id or full, not '%s'",
+                     cfg->db_filters);
+    return CONFIG_ERROR;
+  }
+  if (!cfg->server_id[0]) {
+    snprintf(cfg->server_id, sizeof cfg->server_id, "%.40s:%d", cfg->host,
+             cfg->port);
+  }
+  return CONFIG_OK;
+}

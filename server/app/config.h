@@ -1,0 +1,62 @@
+/*
+ * config.h - chorusd's settings: command-line flags with environment twins.
+ *
+ * Precedence: flag, then environment variable, then built-in default.
+ * The table in config.c is the single source of the flags, their variables,
+ * defaults and --help text (also reproduced in README.md).
+ */
+#ifndef CHORUS_CONFIG_H
+#define CHORUS_CONFIG_H
+
+#include <limits.h>
+#include <stdio.h>
+
+#include "sync/base/error.h"
+
+#define CONFIG_SHARDS_MAX 64
+
+typedef struct chorus_config {
+  char host[256];           /* --host, CHORUS_HOST */
+  int port;                 /* --port, CHORUS_PORT */
+  int ws_port;              /* --ws-port, CHORUS_WS_PORT (0: port + 1000) */
+  int ws_threads;           /* --ws-threads, CHORUS_WS_THREADS (0: CPUs) */
+  char mongo_uri[2048];     /* --mongo-uri, CHORUS_MONGO_URI */
+  char db_name[64];         /* --db, CHORUS_DB */
+  char server_id[64];       /* --server-id, CHORUS_SERVER_ID */
+  char public_dir[PATH_MAX];/* --public-dir, CHORUS_PUBLIC_DIR */
+  int threads;              /* --threads, CHORUS_THREADS */
+  int shards;               /* --shards, CHORUS_SHARDS */
+  /* --shard K=URI (repeatable), CHORUS_SHARD_URIS="K=URI;K=URI" */
+  char shard_uris[CONFIG_SHARDS_MAX][512];
+  char failpoint[32];       /* --failpoint, CHORUS_FAILPOINT */
+  int test_resume_delay_ms; /* --test-resume-delay-ms (hub.h) */
+  int txn_lease_ms;         /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
+  int login_limit_user;     /* --login-limit-user */
+  int login_limit_address;  /* --login-limit-address */
+  int login_window_s;       /* --login-window-s */
+  int log_requests;         /* --log-requests 0|1 */
+  /* --trusted-proxy, CHORUS_TRUSTED_PROXIES: comma-separated addresses of
+   * proxies whose X-Real-IP names the client ("" : none) */
+  char trusted_proxies[512];
+  int read_model;           /* --read-model 0|1 (model.h) */
+  int model_per_author;     /* --model-per-author: tweets kept per author */
+  int model_ring;           /* --model-ring: newest tweets kept overall */
+  int read_staleness_ms;    /* --read-staleness-ms (events_sync) */
+  int db_slow_ms;           /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
+  char db_filters[8];       /* --db-filters auto|id|full (db.h) */
+  int db_write_gate;        /* --db-write-gate (-1: auto; db.h) */
+} chorus_config_t;
+
+typedef enum {
+  CONFIG_OK,    /* run the server */
+  CONFIG_EXIT,  /* --help or --version was printed; exit 0 */
+  CONFIG_ERROR, /* err says what is wrong; exit 2 */
+} config_result_t;
+
+/* Fills cfg from defaults, the environment and argv. */
+config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
+                             FILE *out, chorus_error_t *err);
+
+void config_usage(FILE *out);
+
+#endif

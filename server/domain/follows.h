@@ -1,0 +1,49 @@
+/*
+ * follows.h - who follows whom.
+ *
+ * Collection "follows": {_id: "<follower hex>:<followee hex>",
+ * follower_id, followee_id, created_at, version}.  A follow, both users'
+ * counters (following_count, followers_count) and the followee's
+ * notification commit in one transaction; an unfollow and the counters in
+ * another.  Both are idempotent.  Thread-safe.
+ */
+#ifndef CHORUS_FOLLOWS_H
+#define CHORUS_FOLLOWS_H
+
+#include <stdbool.h>
+
+#include "server/domain/cursor.h"
+#include "sync/base/db.h"
+#include "sync/query.h"
+#include "sync/sync.h"
+#include "server/domain/users.h"
+
+#define DB_FOLLOWS "follows"
+#define FOLLOWS_FEED_MAX 5000 /* followees a home feed reads at most */
+
+/* me follows (follow true) or unfollows the user named username; target
+ * is that user afterwards.  400 following oneself, 404 no such user. */
+bool follows_set(db_t *db, sync_t *sync, const user_t *me,
+                 const char *username, size_t len, bool follow,
+                 user_t *target, chorus_error_t *err);
+
+/* Whether a follows b. */
+bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
+                   const bson_oid_t *b, bool *yes, chorus_error_t *err);
+
+/* Everyone user follows (at most FOLLOWS_FEED_MAX); *ids is allocated
+ * (bson_free). */
+/* Every follow edge, for the read model's load (model.h). */
+bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                  chorus_error_t *err);
+
+bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,
+                       bson_oid_t **ids, size_t *n, chorus_error_t *err);
+
+/* user's followers (followers true) or followees, most recent follow
+ * first, strictly after the cursor `before` (NULL: from the start). */
+bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
+                  bool followers, const char *before, size_t limit,
+                  user_page_t *page, chorus_error_t *err);
+
+#endif

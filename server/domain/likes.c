@@ -1,0 +1,178 @@
+/*
+ * likes.c - see likes.h.
+ */
+#include "server/domain/likes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sync/base/bsonx.h"
+#include "server/domain/notifications.h"
+#include "sync/query.h"
+
+typedef struct like_ctx {
+  db_t *db;
+  sync_t *sync;
+  const user_t *me;
+  bson_oid_t tweet_id;
+  bool like;
+  bool nothing_to_do; /* unlike of a tweet not liked */
+} like_ctx_t;
+
+/* "like": who likes what now, for the liker's other clients and the
+ * servers' read models (model.h). */
+static void add_like_event(event_batch_t *events, const bson_oid_t *user,
+                           const bson_oid_t *tweet, bool liked) {
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(events, "like", &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "user", user);
+  BSON_APPEND_OID(skeleton, "tweet", tweet);
+  BSON_APPEND_BOOL(skeleton, "liked", liked);
+  events_audience_user(audience, user);
+}
+
+static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
+  like_ctx_t *c = arg;
+  char hex[25];
+  bson_oid_to_string(&c->tweet_id, hex);
+  tweet_t t;
+  if (!tweets_get(c->db, c->sync, NULL, hex, &t, err)) {
+    return false;
+  }
+  char id[BSONX_PAIR_ID_LEN + 1];
+  bsonx_pair_id(&c->me->id, &c->tweet_id, id);
+  bson_value_t like_key = {.value_type = BSON_TYPE_UTF8};
+  like_key.value.v_utf8.str = id;
+  like_key.value.v_utf8.len = (uint32_t)strlen(id);
+  bson_value_t tweet_key = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(&c->tweet_id, &tweet_key.value.v_oid);
+  int shard = shards_of_tweet(sync_shards(c->sync), &c->tweet_id);
+  char coll[TWEET_COLL_LEN];
+  tweets_coll(shard, coll);
+  bson_t inc = BSON_INITIALIZER;
+  if (c->like) {
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_OID(&doc, "user_id", &c->me->id);
+    BSON_APPEND_OID(&doc, "tweet_id", &c->tweet_id);
+    BSON_APPEND_DATE_TIME(&doc, "created_at", db_now_ms());
+    BSON_APPEND_INT64(&doc, "version", 1);
+    txn_add_insert(txn, TXN_MAIN_SHARD, DB_LIKES, &doc);
+    bson_destroy(&doc);
+    BSON_APPEND_INT64(&inc, "like_count", 1);
+    txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
+    event_batch_t events;
+    event_batch_init(&events);
+    events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
+    add_like_event(&events, &c->me->id, &c->tweet_id, true);
+    notifications_add(txn, &events, &t.author.id, NOTIFY_LIKE, &c->me->id,
+                      &c->tweet_id);
+    event_batch_commit(&events, txn);
+  } else {
+    bson_t *doc;
+    bool found;
+    if (!query_by_id(c->db, c->sync, DB_LIKES, &like_key, &doc, &found,
+                     err)) {
+      bson_destroy(&inc);
+      return false;
+    }
+    if (doc) {
+      bson_destroy(doc);
+    }
+    c->nothing_to_do = !found;
+    if (found) {
+      txn_add_delete(txn, TXN_MAIN_SHARD, DB_LIKES, &like_key, NULL);
+      BSON_APPEND_INT64(&inc, "like_count", -1);
+      txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
+      event_batch_t events;
+      event_batch_init(&events);
+      events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
+      add_like_event(&events, &c->me->id, &c->tweet_id, false);
+      event_batch_commit(&events, txn);
+    }
+  }
+  bson_destroy(&inc);
+  return true;
+}
+
+bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
+               bool like, tweet_t *out, chorus_error_t *err) {
+  like_ctx_t ctx = {db, sync, me, {{0}}, like, false};
+  if (!tweets_parse_id(sync, id_hex, &ctx.tweet_id, err)) {
+    return false;
+  }
+  for (int round = 0; round < 3; round++) {
+    size_t failed;
+    txn_outcome_t outcome = sync_commit(sync, build_like, &ctx, &failed, err);
+    bool done = outcome == TXN_OUTCOME_COMMITTED ||
+                /* already liked / already not liked: idempotent */
+                (outcome == TXN_OUTCOME_EXISTS && like && failed == 0) ||
+                (outcome == TXN_OUTCOME_MISSING && !like && failed == 0);
+    if (ctx.nothing_to_do && outcome == TXN_OUTCOME_COMMITTED) {
+      done = true; /* an empty transaction: nothing was liked */
+    }
+    if (done) {
+      return tweets_get(db, sync, me, id_hex, out, err);
+    }
+    if (outcome == TXN_OUTCOME_MISSING) {
+      continue; /* the tweet went away meanwhile: the next build says 404 */
+    }
+    return false;
+  }
+  chorus_error_set(err, 409, "conflict", "The tweet keeps changing; try again");
+  return false;
+}
+
+bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
+                tweet_t *tweets, size_t n, chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    tweets[i].liked_by_me = false;
+  }
+  if (!viewer || n == 0) {
+    return true;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    char id[BSONX_PAIR_ID_LEN + 1], key[16];
+    const char *k;
+    bsonx_pair_id(viewer, &tweets[i].id, id);
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    BSON_APPEND_UTF8(&in, k, id);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  query_result_t r;
+  bool ok = query_visible(db, sync, DB_LIKES, &filter, NULL, n, &r, err);
+  bson_destroy(&filter);
+  for (size_t k = 0; ok && k < r.n; k++) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, r.docs[k], "tweet_id") &&
+        BSON_ITER_HOLDS_OID(&it)) {
+      for (size_t i = 0; i < n; i++) {
+        if (bson_oid_equal(bson_iter_oid(&it), &tweets[i].id)) {
+          tweets[i].liked_by_me = true;
+        }
+      }
+    }
+  }
+  if (ok) {
+    query_result_free(&r);
+  }
+  return ok;
+}
+
+bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                chorus_error_t *err) {
+  return query_scan_pairs(db, sync, DB_LIKES, "user_id", "tweet_id", fn, ctx,
+                          err);
+}
+
+bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,
+                 const bson_oid_t *tweet, bool *yes, chorus_error_t *err) {
+  return query_pair_exists(db, sync, DB_LIKES, user, tweet, yes, err);
+}

@@ -1,0 +1,37 @@
+/*
+ * likes.h - liking tweets.
+ *
+ * Collection "likes": {_id: "<user hex>:<tweet hex>", user_id, tweet_id,
+ * created_at, version}.  The _id makes a like unique per user and tweet
+ * without a unique index.  A like, the tweet's like_count and the author's
+ * notification commit in one transaction; so do an unlike and the count.
+ * Both are idempotent.  Thread-safe.
+ */
+#ifndef CHORUS_LIKES_H
+#define CHORUS_LIKES_H
+
+#include <stdbool.h>
+
+#include "server/domain/tweets.h"
+#include "sync/query.h"
+
+#define DB_LIKES "likes"
+
+/* Likes (like true) or unlikes tweet id_hex as me; out is the tweet after
+ * it, as me sees it.  404 when the tweet does not exist. */
+bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
+               bool like, tweet_t *out, chorus_error_t *err);
+
+/* Sets liked_by_me of tweets[0..n) for viewer, with one query. */
+/* Whether user likes tweet now (committed view). */
+bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,
+                 const bson_oid_t *tweet, bool *yes, chorus_error_t *err);
+
+/* Every like (user, tweet), for the read model's load (model.h). */
+bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                chorus_error_t *err);
+
+bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
+                tweet_t *tweets, size_t n, chorus_error_t *err);
+
+#endif

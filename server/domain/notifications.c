@@ -1,0 +1,198 @@
+/*
+ * notifications.c - see notifications.h.
+ */
+#include "server/domain/notifications.h"
+
+#include <string.h>
+
+#include "sync/base/bsonx.h"
+#include "sync/query.h"
+
+const char *notify_type_name(notify_type_t type) {
+  switch (type) {
+  case NOTIFY_FOLLOW:
+    return "follow";
+  case NOTIFY_LIKE:
+    return "like";
+  case NOTIFY_REPLY:
+  default:
+    return "reply";
+  }
+}
+
+void events_audience_user(bson_t *audience, const bson_oid_t *user) {
+  bson_t users;
+  BSON_APPEND_ARRAY_BEGIN(audience, "users", &users);
+  BSON_APPEND_OID(&users, "0", user);
+  bson_append_array_end(audience, &users);
+}
+
+void events_add_tweet(event_batch_t *events, const char *type,
+                      const bson_oid_t *tweet, const bson_oid_t *author,
+                      const bson_oid_t *also_tweet) {
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(events, type, &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "tweet", tweet);
+  if (author) {
+    BSON_APPEND_OID(audience, "author", author);
+  }
+  bson_t tweets;
+  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &tweets);
+  BSON_APPEND_OID(&tweets, "0", tweet);
+  if (also_tweet) {
+    BSON_APPEND_OID(&tweets, "1", also_tweet);
+  }
+  bson_append_array_end(audience, &tweets);
+}
+
+void notifications_add(txn_t *txn, event_batch_t *events,
+                       const bson_oid_t *recipient, notify_type_t type,
+                       const bson_oid_t *actor, const bson_oid_t *tweet) {
+  if (bson_oid_equal(recipient, actor)) {
+    return;
+  }
+  bson_oid_t id;
+  bson_oid_init(&id, NULL);
+  int64_t now = db_now_ms();
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_OID(&doc, "_id", &id);
+  BSON_APPEND_OID(&doc, "user_id", recipient);
+  BSON_APPEND_UTF8(&doc, "type", notify_type_name(type));
+  BSON_APPEND_OID(&doc, "actor_id", actor);
+  if (tweet) {
+    BSON_APPEND_OID(&doc, "tweet_id", tweet);
+  } else {
+    BSON_APPEND_NULL(&doc, "tweet_id");
+  }
+  BSON_APPEND_DATE_TIME(&doc, "created_at", now);
+  BSON_APPEND_INT64(&doc, "version", 1);
+  txn_add_insert(txn, TXN_MAIN_SHARD, DB_NOTIFICATIONS, &doc);
+  bson_t *audience;
+  bson_t *skeleton = event_batch_add(events, "notification", &audience);
+  if (skeleton) {
+    bson_concat(skeleton, &doc); /* the notification itself */
+    events_audience_user(audience, recipient);
+  }
+  bson_destroy(&doc);
+}
+
+static void notification_from_bson(const bson_t *doc, notification_t *n) {
+  bson_iter_t it;
+  memset(n, 0, sizeof *n);
+  if (!bson_iter_init(&it, doc)) {
+    return;
+  }
+  while (bson_iter_next(&it)) {
+    const char *key = bson_iter_key(&it);
+    if (!strcmp(key, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &n->id);
+    } else if (!strcmp(key, "type") && BSON_ITER_HOLDS_UTF8(&it)) {
+      const char *t = bson_iter_utf8(&it, NULL);
+      n->type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
+                : !strcmp(t, "like") ? NOTIFY_LIKE
+                                     : NOTIFY_REPLY;
+    } else if (!strcmp(key, "actor_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &n->actor.id);
+    } else if (!strcmp(key, "tweet_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &n->tweet);
+      n->has_tweet = true;
+    } else if (!strcmp(key, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      n->created_at_ms = bson_iter_date_time(&it);
+    }
+  }
+}
+
+bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
+                        const page_cursor_t *before, size_t limit,
+                        notification_page_t *page, chorus_error_t *err) {
+  memset(page, 0, sizeof *page);
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_OID(&filter, "user_id", &me->id);
+  if (before) {
+    page_cursor_append_filter(&filter, before, false);
+  }
+  bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id",
+                          BCON_INT32(-1));
+  query_result_t r;
+  bool ok = query_visible(db, sync, DB_NOTIFICATIONS, &filter, sort,
+                          limit + 1, &r, err);
+  bson_destroy(sort);
+  bson_destroy(&filter);
+  if (!ok) {
+    return false;
+  }
+  page->has_next = r.n > limit;
+  page->n = page->has_next ? limit : r.n;
+  page->items = bson_malloc0(sizeof *page->items * (page->n + 1));
+  user_name_t *names = bson_malloc0(sizeof *names * (page->n + 1));
+  for (size_t i = 0; i < page->n; i++) {
+    notification_from_bson(r.docs[i], &page->items[i]);
+    page->items[i].read =
+        page->items[i].created_at_ms <= me->notifications_read_at_ms;
+    names[i].id = page->items[i].actor.id;
+  }
+  query_result_free(&r);
+  if (page->has_next) {
+    page->next.ts_ms = page->items[page->n - 1].created_at_ms;
+    page->next.id = page->items[page->n - 1].id;
+  }
+  mongoc_client_t *client = db_acquire(db);
+  ok = users_get_names(db, client, names, page->n, err);
+  db_release(db, client);
+  for (size_t i = 0; ok && i < page->n; i++) {
+    page->items[i].actor = names[i];
+  }
+  bson_free(names);
+
+  /* Unread: committed notifications newer than the read mark. */
+  bson_t unread = BSON_INITIALIZER, after, unlocked;
+  BSON_APPEND_OID(&unread, "user_id", &me->id);
+  BSON_APPEND_DOCUMENT_BEGIN(&unread, "created_at", &after);
+  BSON_APPEND_DATE_TIME(&after, "$gt", me->notifications_read_at_ms);
+  bson_append_document_end(&unread, &after);
+  BSON_APPEND_DOCUMENT_BEGIN(&unread, "_txn", &unlocked);
+  BSON_APPEND_BOOL(&unlocked, "$exists", false);
+  bson_append_document_end(&unread, &unlocked);
+  ok = ok && query_count(db, DB_NOTIFICATIONS, &unread, &page->unread, err);
+  bson_destroy(&unread);
+  if (!ok) {
+    notification_page_destroy(page);
+  }
+  return ok;
+}
+
+typedef struct mark_ctx {
+  const user_t *me;
+} mark_ctx_t;
+
+static bool build_mark(void *arg, txn_t *txn, chorus_error_t *err) {
+  (void)err;
+  mark_ctx_t *c = arg;
+  bson_value_t id = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(&c->me->id, &id.value.v_oid);
+  bson_t set = BSON_INITIALIZER;
+  BSON_APPEND_DATE_TIME(&set, "notifications_read_at", db_now_ms());
+  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set, NULL, NULL);
+  bson_destroy(&set);
+  return true;
+}
+
+bool notifications_mark_read(db_t *db, sync_t *sync, const user_t *me,
+                             chorus_error_t *err) {
+  (void)db;
+  mark_ctx_t ctx = {me};
+  size_t failed;
+  txn_outcome_t outcome = sync_commit(sync, build_mark, &ctx, &failed, err);
+  if (outcome == TXN_OUTCOME_MISSING) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+  }
+  return outcome == TXN_OUTCOME_COMMITTED;
+}
+
+void notification_page_destroy(notification_page_t *page) {
+  bson_free(page->items);
+  memset(page, 0, sizeof *page);
+}

@@ -1,0 +1,81 @@
+/*
+ * notifications.h - "someone followed you, liked or replied to your
+ * tweet".
+ *
+ * Collection "notifications": {_id: ObjectId, user_id (recipient), type:
+ * "follow"|"like"|"reply", actor_id, tweet_id or null, created_at,
+ * version}.  A notification is inserted by the same transaction as the
+ * action it reports, so it exists exactly when the action does.  Reading
+ * state is one time per user (users.notifications_read_at): a notification
+ * is read when it is not newer than that, so "mark all read" changes one
+ * document.  Thread-safe.
+ */
+#ifndef CHORUS_NOTIFICATIONS_H
+#define CHORUS_NOTIFICATIONS_H
+
+#include <stdbool.h>
+
+#include "server/domain/cursor.h"
+#include "sync/base/db.h"
+#include "sync/events/events.h"
+#include "sync/sync.h"
+#include "server/domain/users.h"
+
+#define DB_NOTIFICATIONS "notifications"
+
+typedef enum {
+  NOTIFY_FOLLOW,
+  NOTIFY_LIKE,
+  NOTIFY_REPLY,
+} notify_type_t;
+
+typedef struct notification {
+  bson_oid_t id;
+  notify_type_t type;
+  user_name_t actor;
+  bool has_tweet;
+  bson_oid_t tweet;
+  int64_t created_at_ms;
+  bool read;
+} notification_t;
+
+typedef struct notification_page {
+  notification_t *items; /* owned */
+  size_t n;
+  bool has_next;
+  page_cursor_t next;
+  int64_t unread;
+} notification_page_t;
+
+/* Adds the insert of a notification to txn, and its "notification" event
+ * (for the recipient only) to events; nothing when the recipient is the
+ * actor (nobody is told of their own actions).  tweet may be NULL. */
+void notifications_add(txn_t *txn, event_batch_t *events,
+                       const bson_oid_t *recipient, notify_type_t type,
+                       const bson_oid_t *actor, const bson_oid_t *tweet);
+
+/* Appends an event audience {"users": [user]}. */
+void events_audience_user(bson_t *audience, const bson_oid_t *user);
+
+/* Adds a tweet event (type "tweet.created", "tweet.updated" or
+ * "tweet.deleted") with skeleton {tweet: id}; audience: the author and
+ * their followers when author is not NULL, and clients showing the tweet
+ * (or also_tweet, e.g. a reply's parent). */
+void events_add_tweet(event_batch_t *events, const char *type,
+                      const bson_oid_t *tweet, const bson_oid_t *author,
+                      const bson_oid_t *also_tweet);
+
+/* me's notifications, newest first, and how many are unread. */
+bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
+                        const page_cursor_t *before, size_t limit,
+                        notification_page_t *page, chorus_error_t *err);
+
+/* Marks everything up to now read. */
+bool notifications_mark_read(db_t *db, sync_t *sync, const user_t *me,
+                             chorus_error_t *err);
+
+void notification_page_destroy(notification_page_t *page);
+
+const char *notify_type_name(notify_type_t type);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * render.c - see render.h.
+ */
+#include "server/domain/render.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Writes v as exactly `width` decimal digits (v < 10^width). */
+static void put_digits(char *dst, unsigned v, int width) {
+  for (int i = width - 1; i >= 0; i--) {
+    dst[i] = (char)('0' + v % 10);
+    v /= 10;
+  }
+}
+
+/* The time is written digit by digit: strftime and snprintf were 8 % of
+ * chorusd's CPU in the timeline benchmark (docs/PERFORMANCE.md). */
+void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]) {
+  time_t secs = (time_t)(ms / 1000);
+  int millis = (int)(ms % 1000);
+  if (millis < 0) { /* times before 1970 */
+    millis += 1000;
+    secs -= 1;
+  }
+  struct tm tm;
+  if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 < 0 ||
+      tm.tm_year + 1900 > 9999) {
+    /* Outside what RFC 3339 can say: clamp rather than print garbage. */
+    memcpy(out,
+           ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z",
+           RENDER_TIME_LEN + 1);
+    return;
+  }
+  /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+  memcpy(out, "0000-00-00T00:00:00.000Z", RENDER_TIME_LEN + 1);
+  put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
+  put_digits(out + 5, (unsigned)(tm.tm_mon + 1), 2);
+  put_digits(out + 8, (unsigned)tm.tm_mday, 2);
+  put_digits(out + 11, (unsigned)tm.tm_hour, 2);
+  put_digits(out + 14, (unsigned)tm.tm_min, 2);
+  put_digits(out + 17, (unsigned)tm.tm_sec, 2); /* 60: a leap second */
+  put_digits(out + 20, (unsigned)millis, 3);
+}
+
+static void append_time(bson_t *doc, const char *key, int64_t ms) {
+  char buf[RENDER_TIME_LEN + 1];
+  render_time(ms, buf);
+  bson_append_utf8(doc, key, -1, buf, -1);
+}
+
+void render_user(bson_t *doc, const user_t *u) {
+  BSON_APPEND_UTF8(doc, "username", u->username);
+  BSON_APPEND_UTF8(doc, "display_name", u->display_name);
+  BSON_APPEND_UTF8(doc, "bio", u->bio);
+  append_time(doc, "created_at", u->created_at_ms);
+}
+
+static void append_oid_hex(bson_t *doc, const char *key,
+                           const bson_oid_t *oid) {
+  char hex[25];
+  bson_oid_to_string(oid, hex);
+  bson_append_utf8(doc, key, -1, hex, 24);
+}
+
+static void append_name(bson_t *doc, const char *key, const user_name_t *n) {
+  bson_t sub;
+  bson_append_document_begin(doc, key, -1, &sub);
+  BSON_APPEND_UTF8(&sub, "username", n->username);
+  BSON_APPEND_UTF8(&sub, "display_name", n->display_name);
+  bson_append_document_end(doc, &sub);
+}
+
+/* Begins array element i of array into item. */
+static void item_begin(bson_t *array, size_t i, bson_t *item) {
+  char buf[16];
+  const char *key;
+  size_t len = bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
+  bson_append_document_begin(array, key, (int)len, item);
+}
+
+void render_profile(bson_t *doc, const user_t *u, bool followed_by_me) {
+  render_user(doc, u);
+  BSON_APPEND_INT64(doc, "followers_count", u->followers_count);
+  BSON_APPEND_INT64(doc, "following_count", u->following_count);
+  BSON_APPEND_INT64(doc, "tweet_count", u->tweet_count);
+  BSON_APPEND_BOOL(doc, "followed_by_me", followed_by_me);
+}
+
+void render_user_page(bson_t *doc, const user_page_t *page) {
+  bson_t items;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
+  for (size_t i = 0; i < page->n; i++) {
+    bson_t item;
+    item_begin(&items, i, &item);
+    BSON_APPEND_UTF8(&item, "username", page->items[i].username);
+    BSON_APPEND_UTF8(&item, "display_name", page->items[i].display_name);
+    BSON_APPEND_UTF8(&item, "bio", page->items[i].bio);
+    bson_append_document_end(&items, &item);
+  }
+  bson_append_array_end(doc, &items);
+  if (page->has_next) {
+    BSON_APPEND_UTF8(doc, "next", page->next);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+}
+
+void render_notification_page(bson_t *doc, const notification_page_t *page) {
+  bson_t items;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
+  for (size_t i = 0; i < page->n; i++) {
+    const notification_t *n = &page->items[i];
+    bson_t item;
+    item_begin(&items, i, &item);
+    append_oid_hex(&item, "id", &n->id);
+    BSON_APPEND_UTF8(&item, "type", notify_type_name(n->type));
+    append_name(&item, "actor", &n->actor);
+    if (n->has_tweet) {
+      append_oid_hex(&item, "tweet", &n->tweet);
+    } else {
+      BSON_APPEND_NULL(&item, "tweet");
+    }
+    append_time(&item, "created_at", n->created_at_ms);
+    BSON_APPEND_BOOL(&item, "read", n->read);
+    bson_append_document_end(&items, &item);
+  }
+  bson_append_array_end(doc, &items);
+  if (page->has_next) {
+    char cursor[PAGE_CURSOR_LEN + 1];
+    page_cursor_encode(&page->next, cursor);
+    BSON_APPEND_UTF8(doc, "next", cursor);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+  BSON_APPEND_INT64(doc, "unread", page->unread);
+}
+
+void render_tweet(bson_t *doc, const tweet_t *t) {
+  append_oid_hex(doc, "id", &t->id);
+  append_name(doc, "author", &t->author);
+  BSON_APPEND_UTF8(doc, "text", t->text);
+  append_time(doc, "created_at", t->created_at_ms);
+  if (t->edited_at_ms) {
+    append_time(doc, "edited_at", t->edited_at_ms);
+  } else {
+    BSON_APPEND_NULL(doc, "edited_at");
+  }
+  if (t->has_reply_to) {
+    append_oid_hex(doc, "reply_to", &t->reply_to);
+  } else {
+    BSON_APPEND_NULL(doc, "reply_to");
+  }
+  BSON_APPEND_INT64(doc, "reply_count", t->reply_count);
+  BSON_APPEND_INT64(doc, "like_count", t->like_count);
+  BSON_APPEND_BOOL(doc, "liked_by_me", t->liked_by_me);
+}
+
+void render_tweet_page(bson_t *doc, const tweet_page_t *page) {
+  bson_t items;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
+  for (size_t i = 0; i < page->n; i++) {
+    bson_t item;
+    item_begin(&items, i, &item);
+    render_tweet(&item, &page->items[i]);
+    bson_append_document_end(&items, &item);
+  }
+  bson_append_array_end(doc, &items);
+  if (page->has_next) {
+    char cursor[PAGE_CURSOR_LEN + 1];
+    page_cursor_encode(&page->next, cursor);
+    BSON_APPEND_UTF8(doc, "next", cursor);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+}
+
+void render_error(bson_t *doc, const chorus_error_t *err) {
+  bson_t e;
+  BSON_APPEND_DOCUMENT_BEGIN(doc, "error", &e);
+  BSON_APPEND_UTF8(&e, "code", err->code[0] ? err->code : "internal");
+  BSON_APPEND_UTF8(&e, "message",
+                   err->message[0] ? err->message : "Internal error");
+  bson_append_document_end(doc, &e);
+}
+
+char *render_json(const bson_t *doc, size_t *len) {
+  return bson_as_relaxed_extended_json(doc, len);
+}
+
+/* The fast page printer writes into one growing buffer whose length it
+ * always knows: bson_string_t measures every piece it appends with strlen
+ * and formats numbers with printf, which with strftime were 40 % of
+ * chorusd's CPU in the timeline benchmark.  Invariant: len < cap, and
+ * buf[len] is not yet a terminator (render_tweet_page_json writes it last). */
+typedef struct json_out {
+  char *buf;
+  size_t len;
+  size_t cap;
+} json_out_t;
+
+static void out_put(json_out_t *o, const char *s, size_t n) {
+  if (o->len + n >= o->cap) {
+    size_t cap = o->cap * 2;
+    while (o->len + n >= cap) {
+      cap *= 2;
+    }
+    o->buf = bson_realloc(o->buf, cap);
+    o->cap = cap;
+  }
+  memcpy(o->buf + o->len, s, n);
+  o->len += n;
+}
+
+#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
+
+static void out_int64(json_out_t *o, int64_t v) {
+  char tmp[24];
+  size_t i = sizeof tmp;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) {
+    tmp[--i] = '-';
+  }
+  out_put(o, tmp + i, sizeof tmp - i);
+}
+
+/* "key" : "escaped value" (the separator before it is the caller's; key
+ * is a literal).  Text with nothing to escape (no quote, backslash or
+ * control byte: most of it) is copied as it is; the rest goes through
+ * libbson's escaper. */
+#define OUT_STRING(o, key, value) \
+  out_string((o), "\"" key "\" : \"", sizeof("\"" key "\" : \"") - 1, (value))
+
+static void out_string(json_out_t *o, const char *head, size_t head_len,
+                       const char *value) {
+  out_put(o, head, head_len);
+  const unsigned char *p = (const unsigned char *)value;
+  while (*p && *p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f) {
+    p++;
+  }
+  if (!*p) {
+    out_put(o, value, (size_t)(p - (const unsigned char *)value));
+  } else {
+    char *escaped = bson_utf8_escape_for_json(value, -1);
+    if (escaped) {
+      out_put(o, escaped, strlen(escaped));
+    }
+    bson_free(escaped);
+  }
+  OUT_LIT(o, "\"");
+}
+
+static void out_oid_or_null(json_out_t *o, const char *head, size_t head_len,
+                            bool has, const bson_oid_t *oid) {
+  if (has) {
+    char hex[25];
+    bson_oid_to_string(oid, hex);
+    out_string(o, head, head_len, hex);
+  } else {
+    out_put(o, head, head_len - 2); /* "key" : */
+    OUT_LIT(o, " null");
+  }
+}
+
+#define OUT_OID_OR_NULL(o, key, has, oid)                             \
+  out_oid_or_null((o), "\"" key "\" : \"",                            \
+                  sizeof("\"" key "\" : \"") - 1, (has), (oid))
+
+static void json_tweet(json_out_t *o, const tweet_t *t) {
+  char when[RENDER_TIME_LEN + 1];
+  OUT_LIT(o, "{ ");
+  OUT_OID_OR_NULL(o, "id", true, &t->id);
+  OUT_LIT(o, ", \"author\" : { ");
+  OUT_STRING(o, "username", t->author.username);
+  OUT_LIT(o, ", ");
+  OUT_STRING(o, "display_name", t->author.display_name);
+  OUT_LIT(o, " }, ");
+  OUT_STRING(o, "text", t->text);
+  render_time(t->created_at_ms, when);
+  OUT_LIT(o, ", ");
+  OUT_STRING(o, "created_at", when);
+  OUT_LIT(o, ", ");
+  if (t->edited_at_ms) {
+    render_time(t->edited_at_ms, when);
+    OUT_STRING(o, "edited_at", when);
+  } else {
+    OUT_LIT(o, "\"edited_at\" : null");
+  }
+  OUT_LIT(o, ", ");
+  OUT_OID_OR_NULL(o, "reply_to", t->has_reply_to, &t->reply_to);
+  OUT_LIT(o, ", \"reply_count\" : ");
+  out_int64(o, t->reply_count);
+  OUT_LIT(o, ", \"like_count\" : ");
+  out_int64(o, t->like_count);
+  if (t->liked_by_me) {
+    OUT_LIT(o, ", \"liked_by_me\" : true }");
+  } else {
+    OUT_LIT(o, ", \"liked_by_me\" : false }");
+  }
+}
+
+char *render_tweet_page_json(const tweet_page_t *page, size_t *len) {
+  /* ~400 bytes a tweet of ordinary text: one allocation for most pages. */
+  json_out_t o = {NULL, 0, 512 + page->n * 512};
+  o.buf = bson_malloc(o.cap);
+  OUT_LIT(&o, "{ \"items\" : [ ");
+  for (size_t i = 0; i < page->n; i++) {
+    if (i > 0) {
+      OUT_LIT(&o, ", ");
+    }
+    json_tweet(&o, &page->items[i]);
+  }
+  OUT_LIT(&o, " ], "); /* libbson prints an empty one "[  ]" */
+  if (page->has_next) {
+    char cursor[PAGE_CURSOR_LEN + 1];
+    page_cursor_encode(&page->next, cursor);
+    OUT_STRING(&o, "next", cursor);
+  } else {
+    OUT_LIT(&o, "\"next\" : null");
+  }
+  OUT_LIT(&o, " }");
+  o.buf[o.len] = '\0'; /* len < cap: out_put's invariant */
+  *len = o.len;
+  return o.buf;
+}

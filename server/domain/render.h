@@ -1,0 +1,60 @@
+/*
+ * render.h - the JSON shapes of the API.
+ *
+ * Documents are built as BSON and printed with libbson's relaxed extended
+ * JSON, which for the types used here (strings, int64, bool, null, arrays,
+ * documents) is plain JSON with correct string escaping.  Times are
+ * rendered as RFC 3339 UTC strings with milliseconds, never as BSON dates.
+ *
+ * Pure functions; thread-safe.
+ */
+#ifndef CHORUS_RENDER_H
+#define CHORUS_RENDER_H
+
+#include <bson/bson.h>
+
+#include "server/domain/notifications.h"
+#include "server/domain/tweets.h"
+#include "server/domain/users.h"
+
+#define RENDER_TIME_LEN 24 /* "2026-11-21T05:27:00.123Z" */
+
+/* Formats ms since the epoch as RFC 3339 UTC. */
+void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]);
+
+/* Appends {username, display_name, bio, created_at} of u to doc. */
+void render_user(bson_t *doc, const user_t *u);
+
+/* Appends {username, display_name, bio, created_at, followers_count,
+ * following_count, tweet_count, followed_by_me}. */
+void render_profile(bson_t *doc, const user_t *u, bool followed_by_me);
+
+/* Appends {items: [{username, display_name, bio}...], next}. */
+void render_user_page(bson_t *doc, const user_page_t *page);
+
+/* Appends the fields of a tweet to doc: {id, author: {username,
+ * display_name}, text, created_at, edited_at, reply_to, reply_count,
+ * like_count, liked_by_me}. */
+void render_tweet(bson_t *doc, const tweet_t *t);
+
+/* Appends {items: [notification...], next, unread}. */
+void render_notification_page(bson_t *doc, const notification_page_t *page);
+
+/* Appends {items: [tweet...], next: cursor or null} to doc. */
+void render_tweet_page(bson_t *doc, const tweet_page_t *page);
+
+/* Appends {error: {code, message}} to doc. */
+void render_error(bson_t *doc, const chorus_error_t *err);
+
+/* Prints doc as JSON; the caller frees the result with bson_free. */
+char *render_json(const bson_t *doc, size_t *len);
+
+/* The JSON of render_tweet_page, byte for byte what render_json would
+ * print for it, written directly: the hot path of the home feed and the
+ * timeline.  libbson's JSON printer took 345 us of the ~750 us of CPU a
+ * 50-item page cost (bench/, docs/PERFORMANCE.md); this takes a few us.
+ * Strings are escaped by libbson (bson_utf8_escape_for_json), as its
+ * printer does.  The caller frees the result with bson_free. */
+char *render_tweet_page_json(const tweet_page_t *page, size_t *len);
+
+#endif

@@ -1,0 +1,527 @@
+/*
+ * users.c - see users.h.
+ */
+#include "server/domain/users.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sync/base/bsonx.h"
+#include "sync/events/events.h"
+#include "sync/query.h"
+#include "sync/txn/store_mongo.h" /* TXN_LOCK_FIELD */
+#include "server/domain/search.h"
+
+#define PWHASH_OPSLIMIT 2
+#define PWHASH_MEMLIMIT (19u << 20)
+
+/* Verified against when the username does not exist, so that a login for
+ * an unknown user costs one Argon2id hash like any other.  It is the hash
+ * of a fixed password nobody can send (it fails validation). */
+static const char dummy_hash[crypto_pwhash_STRBYTES] =
+    "$argon2id$v=19$m=19456,t=2,p=1$QW+5hWueUoZUOBzAEaR7iQ$"
+    "0sM+EPcPrzZMWNwbr9TN8/7ls0FBKNHKwCjBkq7/VoM";
+
+static void user_from_bson(const bson_t *doc, user_t *u) {
+  bson_iter_t it;
+  memset(u, 0, sizeof *u);
+  if (!bson_iter_init(&it, doc)) {
+    return;
+  }
+  while (bson_iter_next(&it)) {
+    const char *key = bson_iter_key(&it);
+    if (!strcmp(key, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &u->id);
+    } else if (!strcmp(key, "username") && BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, u->username, sizeof u->username);
+    } else if (!strcmp(key, "display_name") && BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, u->display_name, sizeof u->display_name);
+    } else if (!strcmp(key, "bio") && BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, u->bio, sizeof u->bio);
+    } else if (!strcmp(key, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      u->created_at_ms = bson_iter_date_time(&it);
+    } else if (!strcmp(key, "followers_count")) {
+      u->followers_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "following_count")) {
+      u->following_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "tweet_count")) {
+      u->tweet_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "notifications_read_at") &&
+               BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      u->notifications_read_at_ms = bson_iter_date_time(&it);
+    } else if (!strcmp(key, "version")) {
+      u->version = bsonx_as_int64(&it);
+    }
+  }
+}
+
+bool users_register(db_t *db, const char *username, size_t username_len,
+                    const char *password, size_t password_len, user_t *out,
+                    chorus_error_t *err) {
+  if (!validate_username(username, username_len, err) ||
+      !validate_password(password, password_len, err)) {
+    return false;
+  }
+  char hash[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(hash, password, password_len, PWHASH_OPSLIMIT,
+                        PWHASH_MEMLIMIT) != 0) {
+    chorus_error_set(err, 503, "overloaded",
+                     "The server is out of memory; try again shortly");
+    return false;
+  }
+  user_t u;
+  memset(&u, 0, sizeof u);
+  bson_oid_init(&u.id, NULL);
+  memcpy(u.username, username, username_len);
+  u.username[username_len] = '\0';
+  memcpy(u.display_name, username, username_len);
+  u.display_name[username_len] = '\0';
+  u.created_at_ms = db_now_ms();
+  u.notifications_read_at_ms = u.created_at_ms;
+  char folded[USERNAME_MAX + 1];
+  username_fold(username, username_len, folded);
+
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_OID(&doc, "_id", &u.id);
+  BSON_APPEND_UTF8(&doc, "username", u.username);
+  BSON_APPEND_UTF8(&doc, "username_lc", folded);
+  BSON_APPEND_UTF8(&doc, "display_name", u.display_name);
+  BSON_APPEND_UTF8(&doc, "display_name_lc", folded);
+  BSON_APPEND_UTF8(&doc, "bio", "");
+  BSON_APPEND_UTF8(&doc, "password_hash", hash);
+  BSON_APPEND_DATE_TIME(&doc, "created_at", u.created_at_ms);
+  BSON_APPEND_INT64(&doc, "followers_count", 0);
+  BSON_APPEND_INT64(&doc, "following_count", 0);
+  BSON_APPEND_INT64(&doc, "tweet_count", 0);
+  BSON_APPEND_DATE_TIME(&doc, "notifications_read_at", u.created_at_ms);
+  BSON_APPEND_INT64(&doc, "version", 1);
+  sodium_memzero(hash, sizeof hash);
+
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    bson_destroy(&doc);
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
+  bson_error_t berr;
+  bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  bson_destroy(&doc);
+  if (!ok) {
+    if (chorus_bson_error_is_duplicate(&berr)) {
+      chorus_error_set(err, 409, "username_taken",
+                       "That username is already taken");
+    } else {
+      chorus_error_from_bson(err, &berr, "insert user");
+    }
+    return false;
+  }
+  *out = u;
+  return true;
+}
+
+/* Finds the user document by folded username; *found tells whether it was
+ * there.  The password hash is copied into hash. */
+static bool find_login(db_t *db, const char *folded, bool *found, user_t *u,
+                       char hash[crypto_pwhash_STRBYTES],
+                       chorus_error_t *err) {
+  *found = false;
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "username_lc", folded);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+  const bson_t *doc;
+  bson_error_t berr;
+  *found = false;
+  if (mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    user_from_bson(doc, u);
+    if (bson_iter_init_find(&it, doc, "password_hash") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, hash, crypto_pwhash_STRBYTES);
+      *found = true;
+    }
+  }
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "find user for login");
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&filter);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  return ok;
+}
+
+bool users_authenticate(db_t *db, const char *username, size_t username_len,
+                        const char *password, size_t password_len,
+                        user_t *out, chorus_error_t *err) {
+  bool plausible = validate_username(username, username_len, NULL) &&
+                   validate_password(password, password_len, NULL);
+  bool found = false;
+  char hash[crypto_pwhash_STRBYTES] = "";
+  user_t u;
+  memset(&u, 0, sizeof u);
+  if (plausible) {
+    char folded[USERNAME_MAX + 1];
+    username_fold(username, username_len, folded);
+    if (!find_login(db, folded, &found, &u, hash, err)) {
+      return false;
+    }
+  }
+  /* Always pay for one verification, so timing says nothing. */
+  bool match = crypto_pwhash_str_verify(found ? hash : dummy_hash, password,
+                                        password_len) == 0;
+  sodium_memzero(hash, sizeof hash);
+  if (!plausible || !found || !match) {
+    chorus_error_set(err, 401, "invalid_credentials",
+                     "Wrong username or password");
+    return false;
+  }
+  *out = u;
+  return true;
+}
+
+/* One user by a filter, in its committed view. */
+static bool find_one(db_t *db, sync_t *sync, const bson_t *filter,
+                     user_t *out, chorus_error_t *err) {
+  query_result_t r;
+  if (!query_visible(db, sync, DB_USERS, filter, NULL, 1, &r, err)) {
+    return false;
+  }
+  bool found = r.n == 1;
+  if (found) {
+    user_from_bson(r.docs[0], out);
+  }
+  query_result_free(&r);
+  if (!found) {
+    chorus_error_set(err, 404, "user_not_found", "No such user");
+  }
+  return found;
+}
+
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
+                      user_t *out, chorus_error_t *err) {
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_OID(&filter, "_id", id);
+  bool ok = find_one(db, sync, &filter, out, err);
+  bson_destroy(&filter);
+  return ok;
+}
+
+bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
+                            size_t len, user_t *out, chorus_error_t *err) {
+  if (!validate_username(username, len, NULL)) {
+    chorus_error_set(err, 404, "user_not_found", "No such user");
+    return false;
+  }
+  char folded[USERNAME_MAX + 1];
+  username_fold(username, len, folded);
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&filter, "username_lc", folded);
+  bool ok = find_one(db, sync, &filter, out, err);
+  bson_destroy(&filter);
+  return ok;
+}
+
+typedef struct profile_ctx {
+  const user_t *me;
+  const char *display_name, *bio;
+  size_t dn_len, bio_len;
+} profile_ctx_t;
+
+static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
+  (void)err;
+  profile_ctx_t *c = arg;
+  bson_value_t id = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(&c->me->id, &id.value.v_oid);
+  bson_t set = BSON_INITIALIZER;
+  if (c->display_name) {
+    char *folded = search_fold(c->display_name, c->dn_len);
+    bson_append_utf8(&set, "display_name", -1, c->display_name,
+                     (int)c->dn_len);
+    BSON_APPEND_UTF8(&set, "display_name_lc", folded);
+    bson_free(folded);
+  }
+  if (c->bio) {
+    bson_append_utf8(&set, "bio", -1, c->bio, (int)c->bio_len);
+  }
+  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set, NULL, NULL);
+  bson_destroy(&set);
+  if (c->display_name) {
+    /* Tweets show their author's current name: the servers' read models
+     * (model.h) learn it from this event.  Its audience is nobody. */
+    event_batch_t events;
+    event_batch_init(&events);
+    bson_t *audience;
+    bson_t *skeleton = event_batch_add(&events, "user.updated", &audience);
+    BSON_APPEND_OID(skeleton, "user", &c->me->id);
+    event_batch_commit(&events, txn);
+  }
+  return true;
+}
+
+bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
+                          const char *display_name, size_t dn_len,
+                          const char *bio, size_t bio_len, user_t *out,
+                          chorus_error_t *err) {
+  if ((display_name && !validate_text("display_name", display_name, dn_len,
+                                      1, DISPLAY_NAME_MAX, err)) ||
+      (bio && !validate_text("bio", bio, bio_len, 0, BIO_MAX, err))) {
+    return false;
+  }
+  if (display_name || bio) {
+    profile_ctx_t ctx = {me, display_name, bio, dn_len, bio_len};
+    size_t failed;
+    txn_outcome_t outcome =
+        sync_commit(sync, build_profile, &ctx, &failed, err);
+    if (outcome == TXN_OUTCOME_MISSING) {
+      chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    }
+    if (outcome != TXN_OUTCOME_COMMITTED) {
+      return false;
+    }
+  }
+  return users_find_by_id(db, sync, &me->id, out, err);
+}
+
+/* {field: {$gte: prefix, $lt: prefix + U+10FFFF}} */
+static void append_prefix(bson_t *doc, const char *field, const char *prefix,
+                          const char *after) {
+  bson_t range;
+  char *upper = bson_strdup_printf("%s\xf4\x8f\xbf\xbf", prefix);
+  bson_append_document_begin(doc, field, -1, &range);
+  if (after && strcmp(after, prefix) >= 0) {
+    BSON_APPEND_UTF8(&range, "$gt", after);
+  } else {
+    BSON_APPEND_UTF8(&range, "$gte", prefix);
+  }
+  BSON_APPEND_UTF8(&range, "$lt", upper);
+  bson_append_document_end(doc, &range);
+  bson_free(upper);
+}
+
+bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
+                  const char *after, size_t limit, user_page_t *page,
+                  chorus_error_t *err) {
+  memset(page, 0, sizeof *page);
+  char *prefix = search_fold(q, q_len);
+  /* Usernames and display names are searched separately (each an index
+   * range) and merged by username. */
+  bson_t by_name = BSON_INITIALIZER, by_display = BSON_INITIALIZER;
+  append_prefix(&by_name, "username_lc", prefix, after);
+  append_prefix(&by_display, "display_name_lc", prefix, NULL);
+  if (after) {
+    bson_t gt;
+    BSON_APPEND_DOCUMENT_BEGIN(&by_display, "username_lc", &gt);
+    BSON_APPEND_UTF8(&gt, "$gt", after);
+    bson_append_document_end(&by_display, &gt);
+  }
+  bson_t *sort = BCON_NEW("username_lc", BCON_INT32(1));
+  query_result_t a, b;
+  bool ok = query_visible(db, sync, DB_USERS, &by_name, sort, limit + 1, &a,
+                          err);
+  if (ok && !query_visible(db, sync, DB_USERS, &by_display, sort, limit + 1,
+                           &b, err)) {
+    query_result_free(&a);
+    ok = false;
+  }
+  bson_destroy(sort);
+  bson_destroy(&by_name);
+  bson_destroy(&by_display);
+  bson_free(prefix);
+  if (!ok) {
+    return false;
+  }
+  /* Merge two sorted lists without duplicates. */
+  user_t *all = bson_malloc0(sizeof *all * (a.n + b.n + 1));
+  size_t n = 0, i = 0, j = 0;
+  while (i < a.n || j < b.n) {
+    user_t x, y;
+    if (i < a.n) {
+      user_from_bson(a.docs[i], &x);
+    }
+    if (j < b.n) {
+      user_from_bson(b.docs[j], &y);
+    }
+    int cmp = i == a.n   ? 1
+              : j == b.n ? -1
+                         : strcasecmp(x.username, y.username);
+    if (cmp <= 0) {
+      all[n++] = x;
+      i++;
+      j += cmp == 0;
+    } else {
+      all[n++] = y;
+      j++;
+    }
+  }
+  query_result_free(&a);
+  query_result_free(&b);
+  page->has_next = n > limit;
+  page->n = page->has_next ? limit : n;
+  page->items = all;
+  if (page->has_next) {
+    char folded[USERNAME_MAX + 1];
+    const char *last = all[page->n - 1].username;
+    username_fold(last, strlen(last), folded);
+    name_cursor_encode(folded, page->next);
+  }
+  return true;
+}
+
+bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
+                    user_t *out, size_t *found, chorus_error_t *err) {
+  *found = 0;
+  if (n == 0) {
+    return true;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    bsonx_array_append_oid(&in, (uint32_t)i, &ids[i]);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  query_result_t r;
+  bool ok = query_visible(db, sync, DB_USERS, &filter, NULL, n, &r, err);
+  bson_destroy(&filter);
+  if (!ok) {
+    return false;
+  }
+  user_t *got = bson_malloc0(sizeof *got * (r.n + 1));
+  for (size_t k = 0; k < r.n; k++) {
+    user_from_bson(r.docs[k], &got[k]);
+  }
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < r.n; k++) {
+      if (bson_oid_equal(&ids[i], &got[k].id)) {
+        out[(*found)++] = got[k];
+        break;
+      }
+    }
+  }
+  bson_free(got);
+  query_result_free(&r);
+  return true;
+}
+
+void user_page_destroy(user_page_t *page) {
+  bson_free(page->items);
+  memset(page, 0, sizeof *page);
+}
+
+/* On FerretDB a filter {_id: x} is answered through SQLite (a read with
+ * limit 1 stops at the document) while {_id: {$in: [...]}} decodes every
+ * account in Go: 0.7-0.9 s on 10,000 accounts against ~50 ms per id.  So
+ * a few names are read one by one there (db_filters_by_id_only). */
+#define NAMES_BY_ID_MAX 8
+
+/* One find of users by filter; fills the names of those of names[0..n)
+ * it returns. */
+static bool find_names(db_t *db, mongoc_client_t *client,
+                       const bson_t *filter, int64_t limit,
+                       user_name_t *names, size_t n, chorus_error_t *err) {
+  bson_t *opts = BCON_NEW("projection", "{", "username", BCON_INT32(1),
+                          "display_name", BCON_INT32(1), "}");
+  if (limit > 0) {
+    BSON_APPEND_INT64(opts, "limit", limit);
+  }
+  mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc)) {
+    user_t u;
+    user_from_bson(doc, &u);
+    for (size_t i = 0; i < n; i++) {
+      if (bson_oid_equal(&names[i].id, &u.id)) {
+        memcpy(names[i].username, u.username, sizeof u.username);
+        memcpy(names[i].display_name, u.display_name, sizeof u.display_name);
+      }
+    }
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "find author names");
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+  bson_destroy(opts);
+  return ok;
+}
+
+bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
+                     size_t n, chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    names[i].username[0] = names[i].display_name[0] = '\0';
+  }
+  if (n == 0) {
+    return true;
+  }
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  if (db_filters_by_id_only(db) && n <= NAMES_BY_ID_MAX) {
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+      bson_t *filter = BCON_NEW("_id", BCON_OID(&names[i].id));
+      ok = db_check_up(db, err) && /* db.h: before each further command */
+           find_names(db, client, filter, 1, names, n, err);
+      bson_destroy(filter);
+    }
+    return ok;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    bsonx_array_append_oid(&in, (uint32_t)i, &names[i].id);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  bool ok = find_names(db, client, &filter, 0, names, n, err);
+  bson_destroy(&filter);
+  return ok;
+}
+
+typedef struct name_scan {
+  users_name_fn fn;
+  void *ctx;
+} name_scan_t;
+
+static bool name_doc(void *ctx, const bson_t *doc) {
+  name_scan_t *scan = ctx;
+  user_t u;
+  user_from_bson(doc, &u);
+  user_name_t name;
+  memset(&name, 0, sizeof name);
+  name.id = u.id;
+  memcpy(name.username, u.username, sizeof name.username);
+  memcpy(name.display_name, u.display_name, sizeof name.display_name);
+  name.version = u.version;
+  return !name.username[0] || scan->fn(scan->ctx, &name);
+}
+
+bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
+                      chorus_error_t *err) {
+  name_scan_t scan = {fn, ctx};
+  bson_t *projection =
+      BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
+               "version", BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
+  bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
+  bson_destroy(projection);
+  return ok;
+}

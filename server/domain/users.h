@@ -1,0 +1,116 @@
+/*
+ * users.h - accounts: registration, password checks, lookups.
+ *
+ * Collection "users": {_id: ObjectId, username, username_lc, display_name,
+ * display_name_lc, bio, password_hash, created_at: Date, followers_count,
+ * following_count, tweet_count, notifications_read_at: Date, version}.
+ * The _lc fields are search_fold()ed copies for case-insensitive lookup
+ * and prefix search.  username_lc carries the unique index that makes usernames
+ * unique case-insensitively; username keeps the spelling the user chose.
+ * Passwords are stored only as libsodium Argon2id strings (t=2, m=19 MiB).
+ *
+ * Counters are changed only by transactions (sync/), so reads that show
+ * them resolve locks through sync_view.  All functions are thread-safe.
+ * Functions taking a `client` use the caller's borrowed client, so a
+ * caller never holds two at once.
+ */
+#ifndef CHORUS_USERS_H
+#define CHORUS_USERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/domain/cursor.h"
+#include "sync/base/db.h"
+#include "sync/base/error.h"
+#include "sync/sync.h"
+#include "server/domain/validate.h"
+
+typedef struct user {
+  bson_oid_t id;
+  char username[USERNAME_MAX + 1];
+  char display_name[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
+  char bio[UTF8_BYTES(BIO_MAX) + 1];
+  int64_t created_at_ms;
+  int64_t followers_count;
+  int64_t following_count;
+  int64_t tweet_count;
+  int64_t notifications_read_at_ms;
+  int64_t version; /* of the document: bumped by every transaction on it */
+} user_t;
+
+/* A page of users (lists, search); next is an opaque cursor string. */
+typedef struct user_page {
+  user_t *items; /* owned; user_page_destroy */
+  size_t n;
+  bool has_next;
+  char next[NAME_CURSOR_MAX + 1];
+} user_page_t;
+
+/* What a tweet shows of its author. */
+typedef struct user_name {
+  bson_oid_t id;
+  char username[USERNAME_MAX + 1];
+  char display_name[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
+  /* The account document's version these names were read at, where the
+   * reader needs it (the read model orders renames by it); 0: unknown. */
+  int64_t version;
+} user_name_t;
+
+/* Validates and creates an account; 409 "username_taken" when the name is
+ * used in any letter case. */
+bool users_register(db_t *db, const char *username, size_t username_len,
+                    const char *password, size_t password_len, user_t *out,
+                    chorus_error_t *err);
+
+/* Checks a username and password.  Any mismatch is the same 401
+ * "invalid_credentials" and takes about the same time, so the answer does
+ * not tell whether the username exists. */
+bool users_authenticate(db_t *db, const char *username, size_t username_len,
+                        const char *password, size_t password_len,
+                        user_t *out, chorus_error_t *err);
+
+/* The account in its committed view (its counters may be locked by a
+ * transaction); 404 "user_not_found" when absent.  Borrows its own
+ * clients: the caller must not hold one. */
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
+                      user_t *out, chorus_error_t *err);
+
+/* By username, ignoring case; 404 "user_not_found". */
+bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
+                            size_t len, user_t *out, chorus_error_t *err);
+
+/* Changes display_name and/or bio (NULL: unchanged) of me, validated
+ * (1-50 / 0-160 code points), in a transaction; out is the result. */
+bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
+                          const char *display_name, size_t dn_len,
+                          const char *bio, size_t bio_len, user_t *out,
+                          chorus_error_t *err);
+
+/* Users whose username or display name starts with q (folded), ordered by
+ * username, strictly after the name cursor `after` when not NULL. */
+bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
+                  const char *after, size_t limit, user_page_t *page,
+                  chorus_error_t *err);
+
+/* The users with these ids (committed view), in the order of ids; an id
+ * with no user is left out.  out has room for n. */
+bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
+                    user_t *out, size_t *found, chorus_error_t *err);
+
+void user_page_destroy(user_page_t *page);
+
+/* Called for every account of users_scan_names; false stops the scan. */
+typedef bool (*users_name_fn)(void *ctx, const user_name_t *name);
+
+/* Every account's id and names, streamed, for the read model's load
+ * (model.h). */
+bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
+                      chorus_error_t *err);
+
+/* Fills username and display_name of names[0..n) by their id with one
+ * query.  An id with no user (deleted account) keeps empty names. */
+bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
+                     size_t n, chorus_error_t *err);
+
+#endif

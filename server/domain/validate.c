@@ -1,0 +1,116 @@
+/*
+ * validate.c - see validate.h.
+ *
+ * UTF-8 validity is libbson's bson_utf8_validate (which rejects overlong
+ * forms and surrogates); we only add code point counting on top.
+ */
+#include "server/domain/validate.h"
+
+#include <bson/bson.h>
+#include <ctype.h>
+#include <stdint.h>
+
+bool utf8_is_valid(const char *s, size_t len) {
+  return bson_utf8_validate(s, len, false /* NUL not allowed */);
+}
+
+size_t utf8_count_code_points(const char *s, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) {
+    /* Count every byte that does not continue a sequence (10xxxxxx). */
+    if (((unsigned char)s[i] & 0xC0) != 0x80) {
+      n++;
+    }
+  }
+  return n;
+}
+
+bool validate_username(const char *s, size_t len, chorus_error_t *err) {
+  if (len < USERNAME_MIN || len > USERNAME_MAX) {
+    chorus_error_set(err, 400, "invalid_username",
+                     "username must be %d to %d characters long",
+                     USERNAME_MIN, USERNAME_MAX);
+    return false;
+  }
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!(c < 0x80 && (isalnum(c) || c == '_'))) {
+      chorus_error_set(err, 400, "invalid_username",
+                       "username may contain only letters, digits and _");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool validate_password(const char *s, size_t len, chorus_error_t *err) {
+  if (len < PASSWORD_MIN || len > PASSWORD_MAX) {
+    chorus_error_set(err, 400, "invalid_password",
+                     "password must be %d to %d bytes long", PASSWORD_MIN,
+                     PASSWORD_MAX);
+    return false;
+  }
+  if (!utf8_is_valid(s, len)) {
+    chorus_error_set(err, 400, "invalid_password",
+                     "password must be valid UTF-8 without NUL characters");
+    return false;
+  }
+  return true;
+}
+
+uint32_t utf8_next(const char *s, size_t len, size_t *i) {
+  unsigned char c = (unsigned char)s[(*i)++];
+  int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+  uint32_t cp = extra ? c & (0x3F >> extra) : c;
+  while (extra-- > 0 && *i < len) {
+    cp = (cp << 6) | ((unsigned char)s[(*i)++] & 0x3F);
+  }
+  return cp;
+}
+
+/* White space and invisible separators (Unicode White_Space, plus the
+ * zero-width space and BOM that people paste to fake an empty post). */
+static bool is_blank_code_point(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 ||
+         cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000 || cp == 0xFEFF;
+}
+
+static bool is_blank(const char *s, size_t len) {
+  for (size_t i = 0; i < len;) {
+    if (!is_blank_code_point(utf8_next(s, len, &i))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool validate_text(const char *field, const char *s, size_t len,
+                   size_t min_chars, size_t max_chars, chorus_error_t *err) {
+  if (!utf8_is_valid(s, len)) {
+    chorus_error_set(err, 400, "invalid_utf8",
+                     "%s must be valid UTF-8 without NUL characters", field);
+    return false;
+  }
+  size_t n = utf8_count_code_points(s, len);
+  if (n > max_chars) {
+    chorus_error_set(err, 400, "too_long",
+                     "%s must be at most %zu characters (got %zu)", field,
+                     max_chars, n);
+    return false;
+  }
+  if (min_chars > 0 && (n < min_chars || is_blank(s, len))) {
+    chorus_error_set(err, 400, "empty", "%s must not be empty", field);
+    return false;
+  }
+  return true;
+}
+
+void username_fold(const char *s, size_t len, char *out) {
+  size_t i;
+  for (i = 0; i < len && i < USERNAME_MAX; i++) {
+    out[i] = (char)tolower((unsigned char)s[i]);
+  }
+  out[i] = '\0';
+}

@@ -1,0 +1,54 @@
+/*
+ * validate.h - rules for what users may send: usernames, passwords, text.
+ *
+ * Pure functions, no I/O, no allocation: safe from any thread.  Every
+ * validator takes a pointer and a byte length (request strings may contain
+ * NUL bytes, which are rejected) and fills `err` with a 400 on failure.
+ * "Characters" always means Unicode code points of valid UTF-8.
+ */
+#ifndef CHORUS_VALIDATE_H
+#define CHORUS_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sync/base/error.h"
+
+#define USERNAME_MIN 3
+#define USERNAME_MAX 30
+#define PASSWORD_MIN 8     /* bytes */
+#define PASSWORD_MAX 128   /* bytes */
+#define TWEET_TEXT_MAX 280 /* code points */
+#define DISPLAY_NAME_MAX 50
+#define BIO_MAX 160
+
+/* Worst-case bytes (without the terminating NUL) of N code points. */
+#define UTF8_BYTES(n) ((n) * 4)
+
+/* True when s[0..len) is valid UTF-8 with no NUL byte. */
+bool utf8_is_valid(const char *s, size_t len);
+
+/* Decodes the code point of valid UTF-8 at s[*i] and advances *i. */
+uint32_t utf8_next(const char *s, size_t len, size_t *i);
+
+/* Number of code points in valid UTF-8 (continuation bytes not counted). */
+size_t utf8_count_code_points(const char *s, size_t len);
+
+/* 3-30 characters of [A-Za-z0-9_]. */
+bool validate_username(const char *s, size_t len, chorus_error_t *err);
+
+/* 8-128 bytes of valid UTF-8; any characters allowed. */
+bool validate_password(const char *s, size_t len, chorus_error_t *err);
+
+/* min_chars-max_chars code points of valid UTF-8; when min_chars > 0 it
+ * must not be only white space (Unicode spaces and zero-width ones
+ * count).  `field` names the field in the message ("text", "bio"). */
+bool validate_text(const char *field, const char *s, size_t len,
+                   size_t min_chars, size_t max_chars, chorus_error_t *err);
+
+/* Lowercases an ASCII username into out (USERNAME_MAX + 1 bytes). The input
+ * must have passed validate_username. */
+void username_fold(const char *s, size_t len, char *out);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * http.c - see http.h.
+ */
+#include "server/http/http.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "server/readmodel/reads.h"
+#include "server/domain/render.h"
+#include "server/app/server.h"
+
+bool http_method_is_write(const char *method) {
+  return !strcmp(method, "POST") || !strcmp(method, "PUT") ||
+         !strcmp(method, "PATCH") || !strcmp(method, "DELETE");
+}
+
+/* Origin is "scheme://host[:port]"; it is same-site when that authority is
+ * the Host the request was sent to. */
+static bool origin_matches_host(const char *origin, const char *host) {
+  const char *p = strstr(origin, "://");
+  if (!p || !host) {
+    return false;
+  }
+  return strcasecmp(p + 3, host) == 0;
+}
+
+bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err) {
+  const char *origin = mg_get_header(req->conn, "Origin");
+  const char *fetch_site = mg_get_header(req->conn, "Sec-Fetch-Site");
+  if ((origin && !origin_matches_host(origin, mg_get_header(req->conn,
+                                                            "Host"))) ||
+      (fetch_site && !strcasecmp(fetch_site, "cross-site"))) {
+    chorus_error_set(err, 403, "cross_site",
+                     "Cross-site requests are not allowed");
+    return false;
+  }
+  const char *method = req->info->request_method;
+  if (!strcmp(method, "DELETE")) {
+    return true;
+  }
+  const char *type = mg_get_header(req->conn, "Content-Type");
+  size_t n = strlen("application/json");
+  if (!type || strncasecmp(type, "application/json", n) != 0 ||
+      (type[n] != '\0' && type[n] != ';' && type[n] != ' ')) {
+    chorus_error_set(err, 415, "unsupported_media_type",
+                     "Content-Type must be application/json");
+    return false;
+  }
+  return true;
+}
+
+bool http_read_json(http_request_t *req, bool required, bson_t *body,
+                    chorus_error_t *err) {
+  long long declared = req->info->content_length;
+  if (declared > HTTP_BODY_MAX) {
+    chorus_error_set(err, 413, "body_too_large",
+                     "The request body must be at most %d bytes",
+                     HTTP_BODY_MAX);
+    return false;
+  }
+  char *data = bson_malloc(HTTP_BODY_MAX + 1);
+  size_t len = 0;
+  for (;;) {
+    int n = mg_read(req->conn, data + len, HTTP_BODY_MAX + 1 - len);
+    if (n <= 0) {
+      break;
+    }
+    len += (size_t)n;
+    if (len > HTTP_BODY_MAX) {
+      bson_free(data);
+      chorus_error_set(err, 413, "body_too_large",
+                       "The request body must be at most %d bytes",
+                       HTTP_BODY_MAX);
+      return false;
+    }
+  }
+  size_t start = 0;
+  while (start < len && strchr(" \t\r\n", data[start])) {
+    start++;
+  }
+  bool ok = false;
+  if (start == len) {
+    if (required) {
+      chorus_error_set(err, 400, "body_required",
+                       "A JSON object body is required");
+    } else {
+      bson_init(body);
+      ok = true;
+    }
+  } else if (data[start] != '{') {
+    chorus_error_set(err, 400, "invalid_json",
+                     "The body must be a JSON object");
+  } else {
+    bson_error_t berr;
+    ok = bson_init_from_json(body, data + start, (ssize_t)(len - start),
+                             &berr);
+    if (!ok) {
+      chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
+                       berr.message);
+    }
+  }
+  bson_free(data);
+  return ok;
+}
+
+bool json_get_string(const bson_t *doc, const char *key, bool required,
+                     const char **s, size_t *len, chorus_error_t *err) {
+  bson_iter_t it;
+  *s = NULL;
+  *len = 0;
+  if (!bson_iter_init_find(&it, doc, key)) {
+    if (required) {
+      chorus_error_set(err, 400, "missing_field", "%s is required", key);
+      return false;
+    }
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_UTF8(&it)) {
+    chorus_error_set(err, 400, "invalid_type", "%s must be a string", key);
+    return false;
+  }
+  uint32_t n = 0;
+  *s = bson_iter_utf8(&it, &n);
+  *len = n;
+  return true;
+}
+
+bool http_query_param(const http_request_t *req, const char *name, char *buf,
+                      size_t size, bool *bad, chorus_error_t *err) {
+  *bad = false;
+  const char *qs = req->info->query_string;
+  if (!qs) {
+    return false;
+  }
+  int n = mg_get_var(qs, strlen(qs), name, buf, size);
+  if (n == -1) {
+    return false;
+  }
+  if (n < 0) {
+    *bad = true;
+    chorus_error_set(err, 400, "invalid_parameter", "%s is too long", name);
+    return false;
+  }
+  if ((size_t)n != strlen(buf)) {
+    *bad = true; /* a %00 would cut the value short unseen */
+    chorus_error_set(err, 400, "invalid_parameter",
+                     "%s must not contain NUL characters", name);
+    return false;
+  }
+  return true;
+}
+
+/* True when addr is one of the comma-separated entries of list (spaces
+ * around entries are ignored). */
+static bool address_listed(const char *addr, const char *list) {
+  size_t n = strlen(addr);
+  for (const char *p = list; p && *p;) {
+    p += strspn(p, " ,");
+    size_t len = strcspn(p, ",");
+    size_t trimmed = len;
+    while (trimmed > 0 && p[trimmed - 1] == ' ') {
+      trimmed--;
+    }
+    if (trimmed == n && n > 0 && memcmp(p, addr, n) == 0) {
+      return true;
+    }
+    p += len;
+  }
+  return false;
+}
+
+static bool valid_ip(const char *s) {
+  unsigned char tmp[sizeof(struct in6_addr)];
+  return s && (inet_pton(AF_INET, s, tmp) == 1 ||
+               inet_pton(AF_INET6, s, tmp) == 1);
+}
+
+void http_client_address(const char *peer, const char *real_ip,
+                         const char *trusted, char *buf, size_t size) {
+  const char *use = peer ? peer : "";
+  if (trusted && *trusted && address_listed(use, trusted) &&
+      valid_ip(real_ip)) {
+    use = real_ip;
+  }
+  bson_strncpy(buf, use, size);
+}
+
+void http_request_address(const http_request_t *req, char *buf,
+                          size_t size) {
+  http_client_address(req->info->remote_addr,
+                      mg_get_header(req->conn, "X-Real-IP"),
+                      req->server->config.trusted_proxies, buf, size);
+}
+
+bool http_cookie(const http_request_t *req, const char *name, char *buf,
+                 size_t size) {
+  const char *header = mg_get_header(req->conn, "Cookie");
+  return header && mg_get_cookie(header, name, buf, size) > 0;
+}
+
+void http_reply_json(http_request_t *req, int status, const bson_t *doc,
+                     const char *extra_headers) {
+  size_t len = 0;
+  char *json = render_json(doc, &len);
+  http_reply_json_text(req, status, json, len, extra_headers);
+  bson_free(json);
+}
+
+/* What civetweb would answer in Connection: keep-alive unless the client
+ * asked to close, or spoke HTTP/1.0 without asking to keep it. */
+static bool keeps_alive(const http_request_t *req) {
+  const char *h = mg_get_header(req->conn, "Connection");
+  if (h) {
+    for (; *h; h++) {
+      if (strncasecmp(h, "keep-alive", 10) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return req->info->http_version &&
+         strcmp(req->info->http_version, "1.1") == 0;
+}
+
+/* The whole answer, status line, headers and body, goes out in one write:
+ * civetweb's mg_response_header_send() writes every header line with its
+ * own send() (11 system calls and as many TCP segments per answer: a
+ * quarter of chorusd's CPU in the feed benchmark, measured with perf and
+ * strace). */
+void http_reply_json_text(http_request_t *req, int status, const char *json,
+                          size_t len, const char *extra_headers) {
+  bool head_only = strcmp(req->info->request_method, "HEAD") == 0;
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  bson_string_t *out = bson_string_new(NULL);
+  bson_string_append_printf(
+      out,
+      "HTTP/1.1 %d %s\r\n"
+      "Content-Type: application/json; charset=utf-8\r\n"
+      "Content-Length: %zu\r\n"
+      "Cache-Control: no-store\r\n"
+      "X-Content-Type-Options: nosniff\r\n"
+      "X-Chorus-Server: %s\r\n",
+      status, mg_get_response_code_text(req->conn, status), len,
+      req->server->config.server_id);
+  if (req->request_id[0]) {
+    bson_string_append_printf(out, "X-Request-Id: %s\r\n", req->request_id);
+  }
+  if (status == 503) {
+    bson_string_append(out, "Retry-After: 1\r\n");
+  }
+  if (extra_headers) {
+    bson_string_append(out, extra_headers); /* "Name: value\r\n" lines */
+  }
+  if (status >= 200 && status < 300 &&
+      http_method_is_write(req->info->request_method)) {
+    /* The client's causal token: its later reads on any server include
+     * this write (reads.h). */
+    char seen[128];
+    reads_seen_header(req, seen, sizeof seen);
+    bson_string_append(out, seen);
+  }
+  bson_string_append_printf(out, "Date: %s\r\nConnection: %s\r\n\r\n", date,
+                            keeps_alive(req) ? "keep-alive" : "close");
+  size_t body = head_only ? 0 : len;
+  char *all = bson_malloc(out->len + body + 1);
+  memcpy(all, out->str, out->len);
+  if (body) {
+    memcpy(all + out->len, json, body);
+  }
+  mg_write(req->conn, all, out->len + body);
+  bson_free(all);
+  bson_string_free(out, true);
+  req->status = status;
+}
+
+void http_reply_error(http_request_t *req, const chorus_error_t *err) {
+  chorus_error_t fallback;
+  if (!err || err->status < 400) {
+    chorus_error_set(&fallback, 500, "internal", "Internal error");
+    err = &fallback;
+  }
+  bson_t doc = BSON_INITIALIZER;
+  render_error(&doc, err);
+  http_reply_json(req, err->status, &doc, NULL);
+  bson_destroy(&doc);
+}

@@ -1,0 +1,94 @@
+/*
+ * http.h - the request/response helpers every handler uses.
+ *
+ * A handler gets an http_request_t (connection, parsed request line, path
+ * parameters, the server context) and answers exactly once with
+ * http_reply_json() or http_reply_error().  Bodies are JSON objects of at
+ * most HTTP_BODY_MAX bytes, read and parsed here with libbson; a handler
+ * then takes typed fields with json_get_string(), so user JSON is never
+ * passed on as a document and can never smuggle a query operator.
+ *
+ * A request and everything in it belong to the civetweb worker thread
+ * that serves it.
+ */
+#ifndef CHORUS_HTTP_H
+#define CHORUS_HTTP_H
+
+#include <bson/bson.h>
+#include <civetweb.h>
+#include <stdbool.h>
+
+#include "sync/base/error.h"
+
+#define HTTP_BODY_MAX (16 * 1024)
+#define HTTP_MAX_PARAMS 4
+
+struct chorus_server;
+
+typedef struct http_request {
+  struct mg_connection *conn;
+  const struct mg_request_info *info;
+  struct chorus_server *server;
+  const char *params[HTTP_MAX_PARAMS]; /* path parameters, in order */
+  size_t n_params;
+  char path[1024];  /* a copy of the path that params point into */
+  int status;       /* status sent, 0 until a reply */
+  char request_id[65]; /* returned as X-Request-Id, and logged */
+} http_request_t;
+
+/* True for methods that change state (POST, PUT, PATCH, DELETE). */
+bool http_method_is_write(const char *method);
+
+/* CSRF defence for state-changing requests: a cross-site Origin (or
+ * Sec-Fetch-Site: cross-site) is 403; POST, PUT and PATCH must declare
+ * Content-Type: application/json (415), which a cross-site HTML form
+ * cannot send without a CORS preflight that Chorus never approves. */
+bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err);
+
+/* Reads and parses the body as a JSON object into body (which the caller
+ * must not have initialised, and must bson_destroy on success).  An empty
+ * body is 400 when `required`, else an empty document.  413 over
+ * HTTP_BODY_MAX, 400 for malformed JSON or a non-object. */
+bool http_read_json(http_request_t *req, bool required, bson_t *body,
+                    chorus_error_t *err);
+
+/* Takes a string field.  400 when present with another type, or absent
+ * while required; *s is NULL when absent and not required. */
+bool json_get_string(const bson_t *doc, const char *key, bool required,
+                     const char **s, size_t *len, chorus_error_t *err);
+
+/* A query string parameter, URL-decoded into buf.  Returns false when it
+ * is absent (buf is then cleared); 400 into err (and *bad set) when longer
+ * than buf or containing a NUL (%00). */
+bool http_query_param(const http_request_t *req, const char *name, char *buf,
+                      size_t size, bool *bad, chorus_error_t *err);
+
+/* The client's address into buf (at least 46 bytes): the connection's
+ * peer, unless that peer is one of the comma-separated addresses in
+ * `trusted` (a proxy such as the nginx of scripts/nginx.conf) and
+ * real_ip (its X-Real-IP header, may be NULL) is a valid IPv4 or IPv6
+ * address, which is then taken instead.  A header from anyone else is
+ * ignored: clients cannot choose their own address. */
+void http_client_address(const char *peer, const char *real_ip,
+                         const char *trusted, char *buf, size_t size);
+
+/* http_client_address for a request, with the server's --trusted-proxy. */
+void http_request_address(const http_request_t *req, char *buf, size_t size);
+
+/* A cookie's value into buf; false when absent or too long. */
+bool http_cookie(const http_request_t *req, const char *name, char *buf,
+                 size_t size);
+
+/* Sends status and doc as JSON.  extra_headers, when not NULL, is one or
+ * more "Name: value\r\n" lines (e.g. Set-Cookie). */
+void http_reply_json(http_request_t *req, int status, const bson_t *doc,
+                     const char *extra_headers);
+
+/* The same with a body already printed as JSON (json, len: borrowed). */
+void http_reply_json_text(http_request_t *req, int status, const char *json,
+                          size_t len, const char *extra_headers);
+
+/* Sends {"error": {"code", "message"}} with err->status (500 if unset). */
+void http_reply_error(http_request_t *req, const chorus_error_t *err);
+
+#endif

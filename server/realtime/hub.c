@@ -1,0 +1,793 @@
+/*
+ * hub.c - see hub.h.
+ */
+#include "server/realtime/hub.h"
+
+#include <civetweb.h>
+#include <malloc.h>
+#include <sodium.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sync/base/bsonx.h"
+#include "server/domain/follows.h"
+#include "server/readmodel/model.h"
+#include "server/domain/render.h"
+#include "server/domain/sessions.h"
+#include "server/domain/tweets.h"
+#include "server/domain/users.h"
+
+/* An event that arrived while its client's resume job ran (hub_on_event):
+ * whether the client may see it is decided when the job ends, once the
+ * client's followees are known. */
+typedef struct held {
+  int64_t seq;
+  char *json;
+  size_t len;
+  bson_t *audience;
+  bson_t *follow; /* a follow event's data (replayed on the followees) */
+} held_t;
+
+static void held_free(held_t *h) {
+  bson_free(h->json);
+  bson_destroy(h->audience);
+  if (h->follow) {
+    bson_destroy(h->follow);
+  }
+}
+
+typedef struct client {
+  ws_conn_id_t id;
+  bson_oid_t user;
+  bson_oid_t *followees; /* sorted */
+  size_t n_followees;
+  bson_oid_t *subs;  /* watched tweets, grown on demand */
+  size_t n_subs, cap_subs;
+  int64_t since;     /* resume point asked for (0: none) */
+  int64_t last_sent;
+  bool ready;        /* followees loaded and backlog sent */
+  bool closed;
+  held_t *held;
+  size_t n_held;
+  bool overflow;
+  int refs;          /* the list, and a pending resume job */
+  struct client *prev, *next;
+  struct client *job_next;
+} client_t;
+
+/* Sessions recently checked at an upgrade, so that reconnecting clients
+ * (a reload, a server restart) do not each stop the WebSocket loop on a
+ * database lookup.  Under hub->mu (upgrades arrive on every WebSocket
+ * service thread).  An entry is trusted
+ * for SESSION_CACHE_TTL_MS: a session ended elsewhere may still open a
+ * WebSocket for that long (it can then only receive, never change
+ * anything). */
+#define SESSION_CACHE_SLOTS 4096
+#define SESSION_CACHE_TTL_MS 60000
+
+typedef struct cached_session {
+  char token[SESSION_TOKEN_LEN + 1];
+  bson_oid_t user;
+  int64_t expires_ms;
+} cached_session_t;
+
+struct hub {
+  cached_session_t *sessions; /* SESSION_CACHE_SLOTS */
+  _Atomic uint64_t closes;    /* on_close calls, from any service thread */
+  db_t *db;
+  sync_t *sync;
+  ws_server_t *ws;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  client_t *clients;
+  size_t n_clients;
+  client_t *jobs, *jobs_tail;
+  int test_resume_delay_ms; /* hub_new */
+  bool stopping;
+  pthread_t worker;
+};
+
+static int oid_cmp(const void *a, const void *b) {
+  return bson_oid_compare(a, b);
+}
+
+static void client_unref(client_t *c) {
+  if (--c->refs > 0) {
+    return;
+  }
+  for (size_t i = 0; i < c->n_held; i++) {
+    held_free(&c->held[i]);
+  }
+  bson_free(c->held);
+  bson_free(c->followees);
+  bson_free(c->subs);
+  bson_free(c);
+}
+
+/* ---- who sees what ---- */
+
+static bool oid_in_array(const bson_iter_t *array, const bson_oid_t *oid) {
+  bson_iter_t it;
+  if (!BSON_ITER_HOLDS_ARRAY(array) || !bson_iter_recurse(array, &it)) {
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    if (BSON_ITER_HOLDS_OID(&it) && bson_oid_equal(bson_iter_oid(&it), oid)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Under hub->mu. */
+static bool sees(const client_t *c, const bson_t *audience) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, audience, "users") &&
+      oid_in_array(&it, &c->user)) {
+    return true;
+  }
+  if (bson_iter_init_find(&it, audience, "author") &&
+      BSON_ITER_HOLDS_OID(&it)) {
+    const bson_oid_t *author = bson_iter_oid(&it);
+    if (bson_oid_equal(author, &c->user) ||
+        (c->n_followees > 0 &&
+         bsearch(author, c->followees, c->n_followees, sizeof(bson_oid_t),
+                 oid_cmp))) {
+      return true;
+    }
+  }
+  if (c->n_subs && bson_iter_init_find(&it, audience, "tweets")) {
+    for (size_t i = 0; i < c->n_subs; i++) {
+      if (oid_in_array(&it, &c->subs[i])) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+static char *message_json(const event_t *e, size_t *len) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&doc, "seq", e->seq);
+  BSON_APPEND_UTF8(&doc, "type", e->type);
+  BSON_APPEND_DOCUMENT(&doc, "data", &e->data);
+  char *json = bson_as_relaxed_extended_json(&doc, len);
+  bson_destroy(&doc);
+  return json;
+}
+
+static void send_reload(hub_t *hub, client_t *c, int64_t head) {
+  char json[96];
+  int n = snprintf(json, sizeof json,
+                   "{\"seq\":%lld,\"type\":\"reload\",\"data\":{}}",
+                   (long long)head);
+  ws_server_send(hub->ws, c->id, json, (size_t)n);
+}
+
+/* Keeps a client's followee set in step with its own follows (data: a
+ * follow event's).  Idempotent. */
+static void apply_follow(client_t *c, const bson_t *data) {
+  bson_iter_t it;
+  bson_oid_t follower, followee;
+  bool following = false;
+  if (!(bson_iter_init_find(&it, data, "follower_id") &&
+        BSON_ITER_HOLDS_OID(&it))) {
+    return;
+  }
+  bson_oid_copy(bson_iter_oid(&it), &follower);
+  if (!bson_oid_equal(&follower, &c->user) ||
+      !(bson_iter_init_find(&it, data, "followee_id") &&
+        BSON_ITER_HOLDS_OID(&it))) {
+    return;
+  }
+  bson_oid_copy(bson_iter_oid(&it), &followee);
+  if (bson_iter_init_find(&it, data, "following") &&
+      BSON_ITER_HOLDS_BOOL(&it)) {
+    following = bson_iter_bool(&it);
+  }
+  bson_oid_t *found =
+      c->n_followees > 0 ? bsearch(&followee, c->followees, c->n_followees,
+                                   sizeof(bson_oid_t), oid_cmp)
+                         : NULL;
+  if (following && !found) {
+    c->followees = bson_realloc(c->followees,
+                                sizeof(bson_oid_t) * (c->n_followees + 1));
+    c->followees[c->n_followees++] = followee;
+    qsort(c->followees, c->n_followees, sizeof(bson_oid_t), oid_cmp);
+  } else if (!following && found) {
+    size_t i = (size_t)(found - c->followees);
+    memmove(found, found + 1,
+            sizeof(bson_oid_t) * (c->n_followees - i - 1));
+    c->n_followees--;
+  }
+}
+
+/* Whether a client whose followees are not loaded yet might see an event
+ * (its audience names an author). */
+static bool may_see(const client_t *c, const bson_t *audience) {
+  bson_iter_t it;
+  return sees(c, audience) || bson_iter_init_find(&it, audience, "author");
+}
+
+void hub_on_event(void *ctx, const event_t *e) {
+  hub_t *hub = ctx;
+  size_t len = 0;
+  char *json = NULL;
+  bool is_follow = !strcmp(e->type, "follow");
+  pthread_mutex_lock(&hub->mu);
+  for (client_t *c = hub->clients; c; c = c->next) {
+    if (!c->ready) {
+      /* Its resume job is loading its followees: whether it sees this is
+       * decided when the job ends (run_job), and a follow is replayed
+       * then.  (Deciding now, with no followees yet, dropped every tweet
+       * of a followed author that arrived in that window: seen as an
+       * acknowledged tweet that never reached a client reconnecting under
+       * load, in integration.test_lb_failover.) */
+      if (e->seq <= c->last_sent || !(is_follow || may_see(c, &e->audience))) {
+        continue;
+      }
+      if (c->n_held == HUB_HELD_MAX) {
+        c->overflow = true;
+        continue;
+      }
+      if (!json) {
+        json = message_json(e, &len);
+      }
+      if (!c->held) {
+        c->held = bson_malloc(sizeof *c->held * HUB_HELD_MAX);
+      }
+      c->held[c->n_held++] = (held_t){e->seq, bson_strdup(json), len,
+                                      bson_copy(&e->audience),
+                                      is_follow ? bson_copy(&e->data) : NULL};
+      continue;
+    }
+    if (is_follow) {
+      apply_follow(c, &e->data);
+    }
+    if (e->seq <= c->last_sent || !sees(c, &e->audience)) {
+      continue;
+    }
+    if (!json) {
+      json = message_json(e, &len);
+    }
+    ws_server_send(hub->ws, c->id, json, len);
+    c->last_sent = e->seq;
+  }
+  pthread_mutex_unlock(&hub->mu);
+  bson_free(json);
+}
+
+/* ---- resume worker ---- */
+
+static void run_job(hub_t *hub, client_t *c) {
+  bson_oid_t *followees = NULL;
+  size_t n = 0;
+  chorus_error_t err;
+  bool ok = follows_followees(hub->db, hub->sync, &c->user, &followees, &n,
+                              &err);
+  if (ok && n > 1) {
+    qsort(followees, n, sizeof *followees, oid_cmp);
+  }
+  event_t *backlog = NULL;
+  size_t n_backlog = 0;
+  bool gone = false;
+  if (ok && c->since > 0) {
+    ok = events_read_since(sync_events(hub->sync), c->since, HUB_RESUME_MAX,
+                           &backlog, &n_backlog, &gone, &err);
+    gone = gone || n_backlog == HUB_RESUME_MAX;
+  }
+  if (hub->test_resume_delay_ms > 0) {
+    struct timespec pause = {hub->test_resume_delay_ms / 1000,
+                             (long)(hub->test_resume_delay_ms % 1000) *
+                                 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  pthread_mutex_lock(&hub->mu);
+  if (!c->closed) {
+    if (!ok) {
+      ws_server_close(hub->ws, c->id, 1011, "try again");
+    } else {
+      bson_free(c->followees);
+      c->followees = followees;
+      c->n_followees = n;
+      followees = NULL;
+      int64_t head = events_head(sync_events(hub->sync));
+      if (c->since > head) {
+        gone = true; /* a point this log never reached: start over */
+        c->last_sent = 0;
+      }
+      if (gone || c->overflow) {
+        send_reload(hub, c, head);
+        c->last_sent = head;
+      }
+      for (size_t i = 0; !gone && i < n_backlog; i++) {
+        const event_t *e = &backlog[i];
+        if (!strcmp(e->type, "follow")) {
+          apply_follow(c, &e->data); /* may postdate the followees read */
+        }
+        if (e->seq > c->last_sent && sees(c, &e->audience)) {
+          size_t len;
+          char *json = message_json(e, &len);
+          ws_server_send(hub->ws, c->id, json, len);
+          bson_free(json);
+          c->last_sent = e->seq;
+        }
+      }
+      for (size_t i = 0; i < c->n_held; i++) {
+        held_t *h = &c->held[i];
+        if (h->follow) {
+          apply_follow(c, h->follow);
+        }
+        if (h->seq > c->last_sent && sees(c, h->audience)) {
+          ws_server_send(hub->ws, c->id, h->json, h->len);
+          c->last_sent = h->seq;
+        }
+        held_free(h);
+      }
+      c->n_held = 0;
+      bson_free(c->held);
+      c->held = NULL;
+      c->ready = true;
+    }
+  }
+  client_unref(c);
+  pthread_mutex_unlock(&hub->mu);
+  bson_free(followees);
+  events_free(backlog, n_backlog);
+}
+
+static void *worker_main(void *arg) {
+  hub_t *hub = arg;
+  pthread_mutex_lock(&hub->mu);
+  while (!hub->stopping) {
+    client_t *c = hub->jobs;
+    if (!c) {
+      pthread_cond_wait(&hub->cv, &hub->mu);
+      continue;
+    }
+    hub->jobs = c->job_next;
+    if (!hub->jobs) {
+      hub->jobs_tail = NULL;
+    }
+    pthread_mutex_unlock(&hub->mu);
+    run_job(hub, c);
+    pthread_mutex_lock(&hub->mu);
+  }
+  pthread_mutex_unlock(&hub->mu);
+  return NULL;
+}
+
+/* ---- WebSocket callbacks ---- */
+
+static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
+                       const char *query, void **user_data) {
+  hub_t *hub = ctx;
+  char token[SESSION_TOKEN_LEN + 2];
+  if (!cookie ||
+      mg_get_cookie(cookie, SESSION_COOKIE, token, sizeof token) <= 0) {
+    return false;
+  }
+  bson_oid_t user;
+  uint32_t h = 2166136261u;
+  for (const char *p = token; *p; p++) {
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  }
+  /* Upgrades run on several WebSocket threads at once: the cache is
+   * read and written under hub->mu, the database is asked without it. */
+  cached_session_t *slot = &hub->sessions[h % SESSION_CACHE_SLOTS];
+  int64_t now = db_now_ms();
+  pthread_mutex_lock(&hub->mu);
+  bool cached = !strcmp(slot->token, token) && slot->expires_ms > now;
+  if (cached) {
+    user = slot->user;
+  }
+  pthread_mutex_unlock(&hub->mu);
+  if (!cached) {
+    chorus_error_t err;
+    mongoc_client_t *client = db_acquire(hub->db);
+    bool ok = sessions_resolve(hub->db, client, token, &user, NULL, &err);
+    db_release(hub->db, client);
+    if (!ok) {
+      return false;
+    }
+    pthread_mutex_lock(&hub->mu);
+    bson_strncpy(slot->token, token, sizeof slot->token);
+    slot->user = user;
+    slot->expires_ms = now + SESSION_CACHE_TTL_MS;
+    pthread_mutex_unlock(&hub->mu);
+  }
+  client_t *c = bson_malloc0(sizeof *c);
+  c->id = id;
+  c->user = user;
+  char since[32];
+  if (query && mg_get_var(query, strlen(query), "since", since,
+                          sizeof since) > 0) {
+    c->since = strtoll(since, NULL, 10);
+    if (c->since < 0) {
+      c->since = 0;
+    }
+  }
+  c->last_sent = c->since;
+  c->refs = 1;
+  *user_data = c;
+  return true;
+}
+
+static void on_open(void *ctx, ws_conn_id_t id, void *user_data) {
+  (void)id;
+  hub_t *hub = ctx;
+  client_t *c = user_data;
+  pthread_mutex_lock(&hub->mu);
+  c->next = hub->clients;
+  if (hub->clients) {
+    hub->clients->prev = c;
+  }
+  hub->clients = c;
+  hub->n_clients++;
+  c->refs++; /* the job */
+  if (hub->jobs_tail) {
+    hub->jobs_tail->job_next = c;
+  } else {
+    hub->jobs = c;
+  }
+  hub->jobs_tail = c;
+  pthread_cond_signal(&hub->cv);
+  pthread_mutex_unlock(&hub->mu);
+}
+
+static void reply_error(hub_t *hub, ws_conn_id_t id, const char *message) {
+  bson_t doc = BSON_INITIALIZER, data;
+  BSON_APPEND_INT64(&doc, "seq", 0);
+  BSON_APPEND_UTF8(&doc, "type", "error");
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "data", &data);
+  BSON_APPEND_UTF8(&data, "message", message);
+  bson_append_document_end(&doc, &data);
+  size_t len;
+  char *json = bson_as_relaxed_extended_json(&doc, &len);
+  ws_server_send(hub->ws, id, json, len);
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
+                       const char *data, size_t len) {
+  hub_t *hub = ctx;
+  client_t *c = user_data;
+  bson_error_t berr;
+  bson_t *msg = len && data[0] == '{'
+                    ? bson_new_from_json((const uint8_t *)data, (ssize_t)len,
+                                         &berr)
+                    : NULL;
+  bson_iter_t it, list;
+  const char *type = NULL;
+  if (msg && bson_iter_init_find(&it, msg, "type") &&
+      BSON_ITER_HOLDS_UTF8(&it)) {
+    type = bson_iter_utf8(&it, NULL);
+  }
+  bool subscribe = type && !strcmp(type, "subscribe");
+  bool unsubscribe = type && !strcmp(type, "unsubscribe");
+  if (!(subscribe || unsubscribe) ||
+      !(bson_iter_init_find(&list, msg, "tweets") &&
+        BSON_ITER_HOLDS_ARRAY(&list) && bson_iter_recurse(&list, &it))) {
+    reply_error(hub, id,
+                "expected {\"type\":\"subscribe\"|\"unsubscribe\","
+                "\"tweets\":[id...]}");
+    if (msg) {
+      bson_destroy(msg);
+    }
+    return;
+  }
+  pthread_mutex_lock(&hub->mu);
+  while (bson_iter_next(&it)) {
+    uint32_t n;
+    const char *hex = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n)
+                                                : NULL;
+    if (!hex || n != 24 || !bson_oid_is_valid(hex, n)) {
+      continue;
+    }
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, hex);
+    size_t at = c->n_subs;
+    for (size_t i = 0; i < c->n_subs; i++) {
+      if (bson_oid_equal(&c->subs[i], &oid)) {
+        at = i;
+      }
+    }
+    if (subscribe && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
+      if (c->n_subs == c->cap_subs) {
+        c->cap_subs = c->cap_subs ? c->cap_subs * 2 : 8;
+        c->subs = bson_realloc(c->subs, sizeof *c->subs * c->cap_subs);
+      }
+      c->subs[c->n_subs++] = oid;
+    } else if (unsubscribe && at < c->n_subs) {
+      c->subs[at] = c->subs[--c->n_subs];
+    }
+  }
+  pthread_mutex_unlock(&hub->mu);
+  bson_destroy(msg);
+}
+
+/* Give memory freed by departed clients back to the system now and then:
+ * glibc keeps it in its arenas otherwise, and a server that saw 10,000
+ * clients come and go several times would stay at its peak (measured:
+ * 205 MB resident with 2 MB in use). */
+#define HUB_TRIM_EVERY 1000
+
+static void on_close(void *ctx, ws_conn_id_t id, void *user_data) {
+  (void)id;
+  hub_t *hub = ctx;
+  client_t *c = user_data;
+  if (!c) {
+    return;
+  }
+  if (++hub->closes % HUB_TRIM_EVERY == 0) {
+    malloc_trim(0); /* on a service thread, outside every lock */
+  }
+  pthread_mutex_lock(&hub->mu);
+  c->closed = true;
+  if (c->prev || c->next || hub->clients == c) {
+    if (c->prev) {
+      c->prev->next = c->next;
+    } else {
+      hub->clients = c->next;
+    }
+    if (c->next) {
+      c->next->prev = c->prev;
+    }
+    hub->n_clients--;
+  }
+  client_unref(c);
+  pthread_mutex_unlock(&hub->mu);
+}
+
+void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb) {
+  memset(cb, 0, sizeof *cb);
+  cb->ctx = hub;
+  cb->on_upgrade = on_upgrade;
+  cb->on_open = on_open;
+  cb->on_message = on_message;
+  cb->on_close = on_close;
+}
+
+void hub_set_ws(hub_t *hub, ws_server_t *ws) { hub->ws = ws; }
+
+/* ---- enrichment: what clients see of an event ---- */
+
+static void append_tweet(bson_t *data, const tweet_t *t) {
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(data, "tweet", &sub);
+  render_tweet(&sub, t);
+  bson_append_document_end(data, &sub);
+  BSON_APPEND_INT64(data, "version", t->version);
+}
+
+/* A failed read is retried later unless it says the thing is gone. */
+static events_enrich_t failed(const chorus_error_t *err) {
+  return err->status == 404 ? EVENTS_DROP : EVENTS_RETRY;
+}
+
+static bool skeleton_bool(const bson_t *skeleton, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, skeleton, key) &&
+         BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+}
+
+static events_enrich_t enrich_tweet(hub_t *hub, const char *type,
+                                    const bson_t *skeleton, bson_t *data,
+                                    bson_t *model) {
+  bson_oid_t id;
+  if (!bsonx_find_oid(skeleton, "tweet", &id)) {
+    return EVENTS_DROP;
+  }
+  char hex[25];
+  bson_oid_to_string(&id, hex);
+  if (!strcmp(type, "tweet.deleted")) {
+    BSON_APPEND_UTF8(data, "id", hex);
+    model_payload_tweet_deleted(model, &id);
+    return EVENTS_ENRICHED;
+  }
+  tweet_t t;
+  chorus_error_t err;
+  if (!tweets_get(hub->db, hub->sync, NULL, hex, &t, &err)) {
+    return failed(&err); /* gone meanwhile: its deletion has its own event */
+  }
+  append_tweet(data, &t);
+  model_payload_tweet(model, &t);
+  return EVENTS_ENRICHED;
+}
+
+/* Names of n users (1 or 2) by id; false with err. */
+static bool names_of(hub_t *hub, user_name_t *names, size_t n,
+                     chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(hub->db);
+  bool ok = users_get_names(hub->db, client, names, n, err);
+  db_release(hub->db, client);
+  return ok;
+}
+
+static events_enrich_t enrich_follow(hub_t *hub, const bson_t *skeleton,
+                                     bson_t *data, bson_t *model) {
+  user_name_t names[2];
+  memset(names, 0, sizeof names);
+  chorus_error_t err;
+  if (!bsonx_find_oid(skeleton, "follower", &names[0].id) ||
+      !bsonx_find_oid(skeleton, "followee", &names[1].id)) {
+    return EVENTS_DROP;
+  }
+  if (!names_of(hub, names, 2, &err)) {
+    return failed(&err);
+  }
+  bool following = skeleton_bool(skeleton, "following");
+  BSON_APPEND_UTF8(data, "follower", names[0].username);
+  BSON_APPEND_UTF8(data, "followee", names[1].username);
+  BSON_APPEND_OID(data, "follower_id", &names[0].id);
+  BSON_APPEND_OID(data, "followee_id", &names[1].id);
+  BSON_APPEND_BOOL(data, "following", following);
+  model_payload_follow(model, &names[0].id, &names[1].id, following);
+  return EVENTS_ENRICHED;
+}
+
+/* A notification, shaped as GET /api/notifications shows it. */
+static events_enrich_t enrich_notification(hub_t *hub,
+                                           const bson_t *skeleton,
+                                           bson_t *data) {
+  notification_t n;
+  memset(&n, 0, sizeof n);
+  chorus_error_t err;
+  if (!bsonx_find_oid(skeleton, "actor_id", &n.actor.id)) {
+    return EVENTS_DROP;
+  }
+  if (!names_of(hub, &n.actor, 1, &err)) {
+    return failed(&err);
+  }
+  bsonx_find_oid(skeleton, "_id", &n.id);
+  bson_iter_t f;
+  if (bson_iter_init_find(&f, skeleton, "type") &&
+      BSON_ITER_HOLDS_UTF8(&f)) {
+    const char *t = bson_iter_utf8(&f, NULL);
+    n.type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
+             : !strcmp(t, "like") ? NOTIFY_LIKE
+                                  : NOTIFY_REPLY;
+  }
+  n.has_tweet = bsonx_find_oid(skeleton, "tweet_id", &n.tweet);
+  if (bson_iter_init_find(&f, skeleton, "created_at") &&
+      BSON_ITER_HOLDS_DATE_TIME(&f)) {
+    n.created_at_ms = bson_iter_date_time(&f);
+  }
+  notification_page_t page;
+  memset(&page, 0, sizeof page);
+  page.items = &n;
+  page.n = 1;
+  bson_t rendered = BSON_INITIALIZER;
+  render_notification_page(&rendered, &page);
+  bson_iter_t items, first;
+  if (bson_iter_init_find(&items, &rendered, "items") &&
+      bson_iter_recurse(&items, &first) && bson_iter_next(&first) &&
+      BSON_ITER_HOLDS_DOCUMENT(&first)) {
+    uint32_t len;
+    const uint8_t *doc;
+    bson_iter_document(&first, &len, &doc);
+    bson_t item;
+    if (bson_init_static(&item, doc, len)) {
+      BSON_APPEND_DOCUMENT(data, "notification", &item);
+    }
+  }
+  bson_destroy(&rendered);
+  return EVENTS_ENRICHED;
+}
+
+events_enrich_t hub_enrich(void *ctx, const char *type,
+                           const bson_t *skeleton, bson_t *data,
+                           bson_t *model) {
+  hub_t *hub = ctx;
+  if (!strncmp(type, "tweet.", 6)) {
+    return enrich_tweet(hub, type, skeleton, data, model);
+  }
+  if (!strcmp(type, "follow")) {
+    return enrich_follow(hub, skeleton, data, model);
+  }
+  if (!strcmp(type, "notification")) {
+    return enrich_notification(hub, skeleton, data);
+  }
+  if (!strcmp(type, "like")) {
+    /* To the liker's own clients (other tabs), and the read models. */
+    bson_oid_t user, tweet;
+    if (!bsonx_find_oid(skeleton, "user", &user) ||
+        !bsonx_find_oid(skeleton, "tweet", &tweet)) {
+      return EVENTS_DROP;
+    }
+    bool liked = skeleton_bool(skeleton, "liked");
+    char hex[25];
+    bson_oid_to_string(&tweet, hex);
+    BSON_APPEND_UTF8(data, "tweet", hex);
+    BSON_APPEND_BOOL(data, "liked", liked);
+    model_payload_like(model, &user, &tweet, liked);
+    return EVENTS_ENRICHED;
+  }
+  if (!strcmp(type, "user.updated")) {
+    user_name_t name;
+    memset(&name, 0, sizeof name);
+    chorus_error_t err;
+    if (!bsonx_find_oid(skeleton, "user", &name.id)) {
+      return EVENTS_DROP;
+    }
+    /* The committed view with its version: two renames racing on two
+     * servers may publish out of commit order, and the read models keep
+     * the names of the highest version (model.h).  The last enrichment
+     * reads after the last rename committed, so the highest version read
+     * carries the final names. */
+    user_t u;
+    if (!users_find_by_id(hub->db, hub->sync, &name.id, &u, &err)) {
+      return err.status == 404 ? EVENTS_DROP /* no such account (any more) */
+                               : failed(&err);
+    }
+    memcpy(name.username, u.username, sizeof name.username);
+    memcpy(name.display_name, u.display_name, sizeof name.display_name);
+    name.version = u.version;
+    BSON_APPEND_UTF8(data, "username", name.username);
+    BSON_APPEND_UTF8(data, "display_name", name.display_name);
+    model_payload_user(model, &name);
+    return EVENTS_ENRICHED;
+  }
+  if (!strcmp(type, "session.ended")) {
+    /* For the read models only (its audience is nobody). */
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, skeleton, "session") ||
+        !BSON_ITER_HOLDS_UTF8(&it)) {
+      return EVENTS_DROP;
+    }
+    model_payload_session_ended(model, bson_iter_utf8(&it, NULL));
+    return EVENTS_ENRICHED;
+  }
+  return EVENTS_DROP;
+}
+
+/* ---- life ---- */
+
+hub_t *hub_new(db_t *db, sync_t *sync, int test_resume_delay_ms) {
+  hub_t *hub = bson_malloc0(sizeof *hub);
+  hub->sessions = bson_malloc0(sizeof *hub->sessions * SESSION_CACHE_SLOTS);
+  hub->db = db;
+  hub->sync = sync;
+  hub->test_resume_delay_ms = test_resume_delay_ms;
+  pthread_mutex_init(&hub->mu, NULL);
+  pthread_cond_init(&hub->cv, NULL);
+  pthread_create(&hub->worker, NULL, worker_main, hub);
+  return hub;
+}
+
+void hub_destroy(hub_t *hub) {
+  if (!hub) {
+    return;
+  }
+  pthread_mutex_lock(&hub->mu);
+  hub->stopping = true;
+  pthread_cond_signal(&hub->cv);
+  pthread_mutex_unlock(&hub->mu);
+  pthread_join(hub->worker, NULL);
+  while (hub->jobs) {
+    client_t *c = hub->jobs;
+    hub->jobs = c->job_next;
+    client_unref(c);
+  }
+  while (hub->clients) {
+    client_t *c = hub->clients;
+    hub->clients = c->next;
+    client_unref(c);
+  }
+  pthread_cond_destroy(&hub->cv);
+  pthread_mutex_destroy(&hub->mu);
+  sodium_memzero(hub->sessions, sizeof *hub->sessions * SESSION_CACHE_SLOTS);
+  bson_free(hub->sessions);
+  bson_free(hub);
+}
+
+size_t hub_clients(hub_t *hub) {
+  pthread_mutex_lock(&hub->mu);
+  size_t n = hub->n_clients;
+  pthread_mutex_unlock(&hub->mu);
+  return n;
+}

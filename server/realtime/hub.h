@@ -1,0 +1,65 @@
+/*
+ * hub.h - which WebSocket client of this server gets which event.
+ *
+ * The hub sits between the event log (events.h: every committed change,
+ * in sequence order, on every server) and this server's WebSocket clients
+ * (ws.h).  A client is a logged-in user (the session cookie, checked at the
+ * upgrade) with: the users they follow (loaded when they connect, kept up
+ * to date by "follow" events), the tweets they have on screen (messages
+ * {"type":"subscribe"|"unsubscribe","tweets":[id...]}), and the last
+ * sequence number sent.  An event reaches a client when its audience names
+ * the user, or an author the user follows (or is), or a tweet the client
+ * watches.  Messages are {"seq", "type", "data"} with seq strictly
+ * increasing per client.
+ *
+ * Resume: a client that connects with ?since=N first gets, in order, every
+ * event after N that it may see (from the log, and from the bells for
+ * numbers whose log copy is not written yet: events_read_since), then the
+ * live ones; live events that arrive meanwhile are held (before the
+ * client's followees are loaded, every event that names an author, and
+ * follows, whose effect on the followees is replayed) and sent after,
+ * without duplicates.  If N has left the log, it gets {"type":"reload"}.
+ *
+ * Threads: ws callbacks run on the WebSocket service threads (several at
+ * once, one per loop), events on the event poller thread, resumes on the
+ * hub's own worker; one mutex guards the client list and the session
+ * cache.  Nothing that can block for long runs on a service thread
+ * except the first session lookup of a token (then cached for 60 s,
+ * so a session ended elsewhere may still open a read-only WebSocket for
+ * up to a minute).
+ */
+#ifndef CHORUS_HUB_H
+#define CHORUS_HUB_H
+
+#include <stdbool.h>
+
+#include "sync/base/db.h"
+#include "sync/events/events.h"
+#include "sync/sync.h"
+#include "server/realtime/ws.h"
+
+#define HUB_MAX_SUBSCRIPTIONS 500
+#define HUB_HELD_MAX 1000
+#define HUB_RESUME_MAX 10000
+
+typedef struct hub hub_t;
+
+/* test_resume_delay_ms: 0, or (tests only) how long each resume job
+ * waits between reading its backlog and going live, to widen the window
+ * in which hub_on_event holds the client's live events. */
+hub_t *hub_new(db_t *db, sync_t *sync, int test_resume_delay_ms);
+void hub_destroy(hub_t *hub);
+
+/* The WebSocket callbacks (ctx is the hub). */
+void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb);
+void hub_set_ws(hub_t *hub, ws_server_t *ws);
+
+/* events_enrich_fn and events_listener_fn (ctx is the hub). */
+events_enrich_t hub_enrich(void *ctx, const char *type,
+                           const bson_t *skeleton, bson_t *data,
+                           bson_t *model);
+void hub_on_event(void *ctx, const event_t *event);
+
+size_t hub_clients(hub_t *hub);
+
+#endif

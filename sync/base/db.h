@@ -1,0 +1,162 @@
+/*
+ * db.h - the process's connection pool to one MongoDB deployment, its
+ * health, and its schema.
+ *
+ * A db_t owns one mongoc_client_pool_t (never a client per request).  A
+ * request borrows a client with db_acquire() and gives it back with
+ * db_release(); a borrowed client belongs to one thread until released.
+ * Everything else here is thread-safe.  The main database and every tweet
+ * shard kept in another deployment (--shard K=URI) each have their own.
+ *
+ * Health.  A db_t is "up" or "down".  It goes down the moment the driver
+ * loses the deployment's primary (a network error on any operation, a
+ * failed heartbeat, a "shutting down" or "not primary" answer: the driver's
+ * topology goes from "has a writable server" to "has none"; see the SDAM
+ * topology-changed event).  While it is down db_acquire() refuses at once
+ * (NULL, counted) instead of letting every operation wait for server
+ * selection, so a request answers 503 in milliseconds; one background
+ * prober per db_t pings the deployment (every 250 ms, each ping waiting
+ * at most the server selection timeout) and brings it up again as soon as
+ * a ping answers.  Only the prober talks to a deployment that is down.  A
+ * refused operation was never sent: to its caller it is a network error
+ * before the request left, which every caller already handles (the 2PC
+ * included: recovery finishes what was in flight, docs/SYNC.md §9).
+ *
+ * A client borrowed before the deployment went down still reaches the
+ * driver; code that sends several commands on one borrowed client checks
+ * db_is_up() before each one after the first, so that a request in
+ * flight at the moment of the loss waits for the driver at most once.
+ *
+ * Timeouts are set on the URI unless the caller set them: a server that
+ * cannot be reached fails an operation after at most 0.5 s of server
+ * selection (503 for the client) instead of hanging for the driver's
+ * default 30 s.  Writes use w:majority and retryable writes, reads read
+ * concern "majority" and retryable reads, so that an acknowledged write
+ * survives a replica set failover, nobody sees a write that a failover
+ * could still roll back, and an operation that meets a primary step-down
+ * is retried once on the new primary by the driver.
+ */
+#ifndef CHORUS_DB_H
+#define CHORUS_DB_H
+
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+
+#include "sync/base/error.h"
+
+typedef struct db db_t;
+
+/* Collection names, in one place. */
+#define DB_USERS "users"
+#define DB_SESSIONS "sessions"
+#define DB_TXNS "txns"
+
+/* Connects lazily: succeeds even when the database is down (readiness
+ * reports that).  Fails only on a malformed URI or database name.  Starts
+ * the prober thread; db_destroy stops it. */
+db_t *db_new(const char *uri, const char *name, int max_clients,
+             chorus_error_t *err);
+void db_destroy(db_t *db);
+
+/* Borrows a client; waits (counted in db_pool_stats) when all are out.
+ * NULL, at once, while the deployment is down (see "Health" above):
+ * nothing was sent.  Every caller must check, and report it with
+ * db_error_unavailable(); a function that is handed a client must accept
+ * NULL and fail the same way. */
+mongoc_client_t *db_acquire(db_t *db);
+
+/* Gives a client back; NULL is ignored. */
+void db_release(db_t *db, mongoc_client_t *client);
+
+/* Fills err with the 503 "db_unavailable" of a database that cannot be
+ * reached (the answer carries Retry-After). */
+void db_error_unavailable(chorus_error_t *err);
+
+/* False while the deployment is down. */
+bool db_is_up(db_t *db);
+
+/* db_is_up(), filling err with db_error_unavailable() when false: the
+ * check before each further command on a borrowed client (see "Health"
+ * above). */
+bool db_check_up(db_t *db, chorus_error_t *err);
+
+typedef struct db_health {
+  bool up;
+  int64_t outages;  /* times it went down */
+  int64_t refused;  /* acquisitions refused while down */
+  int64_t down_ms;  /* how long the current outage lasts (0 when up) */
+} db_health_t;
+
+void db_health(db_t *db, db_health_t *out);
+
+/* True when the deployment is FerretDB, learned by the db_ensure_*
+ * functions (false before).  FerretDB runs a query, update or delete
+ * through SQLite's index only when its filter is exactly {_id: value};
+ * any other filter makes it decode every document of the collection in
+ * Go, 10x slower (1.8 s instead of 0.2 s on a 15,000-tweet shard).  The
+ * 2PC store then reads a document, checks its lock itself, and writes it
+ * by _id alone, where on MongoDB the write's own filter checks the lock
+ * (FerretDB does not apply a filtered write atomically anyway:
+ * store_mongo.c). */
+bool db_filters_by_id_only(db_t *db);
+
+/* Overrides the detection for this deployment (--db-filters): ID or FULL
+ * is kept whatever the server says; AUTO (the default) detects.  Call it
+ * at start-up, before db_ensure_*. */
+typedef enum { DB_FILTERS_AUTO, DB_FILTERS_ID, DB_FILTERS_FULL } db_filters_t;
+void db_set_filters(db_t *db, db_filters_t mode);
+
+/* How many write commands (insert, update, delete, findAndModify) this
+ * process may have in flight to this deployment at once; more wait their
+ * turn in order (write_gate.h: at most 1 s, then they go anyway).  -1
+ * (the default): 1 on FerretDB, whose SQLite file takes one writer at a
+ * time, no limit on MongoDB, set when db_ensure_* learns which it is; 0:
+ * no limit.  Call it at start-up, before db_ensure_*. */
+void db_set_write_limit(db_t *db, int limit);
+
+/* The write gate's limit now (0: none) and its waits so far: how many
+ * found it full, their total time, how many gave up after 1 s. */
+void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
+                         int64_t *wait_us, int64_t *timeouts);
+
+/* The slow-command log: every database command of this deployment that
+ * takes at least slow_ms (0: off, the default) prints one JSON line on
+ * stderr: {"slow_db_command": name, "collection", "db", "ms", "ok"}.
+ * Call it before the db is shared between threads (at start-up). */
+void db_set_slow_ms(db_t *db, int slow_ms);
+
+/* A collection handle on a borrowed client; the caller destroys it with
+ * mongoc_collection_destroy before releasing the client. */
+mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
+                                   const char *name);
+
+/* Borrowings so far, the total time spent waiting for a client, and how
+ * many waited over a millisecond. */
+void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
+                   int64_t *slow);
+
+/* Sends {ping: 1}; 503 when the database cannot be reached (at once
+ * while it is down). */
+bool db_ping(db_t *db, chorus_error_t *err);
+
+/* Creates every index of the main database's collections; idempotent. */
+bool db_ensure_indexes(db_t *db, chorus_error_t *err);
+
+/* The indexes of the event collections (events.c). */
+bool db_ensure_event_indexes(db_t *db, chorus_error_t *err);
+
+/* The database name. */
+const char *db_name(const db_t *db);
+
+/* Creates the indexes of one tweet shard collection (tweets_K). */
+bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err);
+
+/* Routes the driver's log through one handler that keeps warnings and
+ * errors and drops the warning FerretDB causes at every shutdown (it has
+ * no endSessions command).  Call once, before any client exists. */
+void db_log_init(void);
+
+/* Milliseconds since the epoch, the unit of every stored time. */
+int64_t db_now_ms(void);
+
+#endif

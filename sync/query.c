@@ -1,0 +1,236 @@
+/*
+ * query.c - see query.h.
+ */
+#include "sync/query.h"
+
+#include <string.h>
+
+#include "sync/base/bsonx.h"
+#include "sync/txn/store_mongo.h" /* TXN_LOCK_FIELD */
+
+/* Reads at most `ask` raw documents. */
+static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
+                     const bson_t *sort, size_t ask, bson_t **docs,
+                     size_t *n, chorus_error_t *err) {
+  bson_t opts = BSON_INITIALIZER;
+  if (sort) {
+    BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+  }
+  BSON_APPEND_INT64(&opts, "limit", (int64_t)ask);
+  *n = 0;
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    bson_destroy(&opts);
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  const bson_t *doc;
+  *n = 0;
+  while (*n < ask && mongoc_cursor_next(cursor, &doc)) {
+    docs[(*n)++] = bson_copy(doc);
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, coll_name);
+    for (size_t i = 0; i < *n; i++) {
+      bson_destroy(docs[i]);
+    }
+    *n = 0;
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  bson_destroy(&opts);
+  return ok;
+}
+
+bool query_visible(db_t *db, sync_t *sync, const char *coll,
+                   const bson_t *filter, const bson_t *sort, size_t want,
+                   query_result_t *out, chorus_error_t *err) {
+  out->docs = NULL;
+  out->n = 0;
+  if (want == 0) {
+    return true;
+  }
+  for (size_t ask = want;; ask *= 2) {
+    bson_t **docs = bson_malloc0(sizeof *docs * ask);
+    bool *visible = bson_malloc0(sizeof *visible * ask);
+    size_t got = 0;
+    bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
+              sync_view(sync, docs, got, visible, err);
+    size_t shown = 0;
+    for (size_t i = 0; i < got; i++) {
+      if (ok && visible[i] && shown < want) {
+        docs[shown++] = docs[i];
+      } else {
+        bson_destroy(docs[i]);
+      }
+    }
+    bson_free(visible);
+    if (!ok) {
+      bson_free(docs); /* its documents were destroyed above */
+      return false;
+    }
+    if (shown == want || got < ask) {
+      out->docs = docs;
+      out->n = shown;
+      return true;
+    }
+    for (size_t i = 0; i < shown; i++) {
+      bson_destroy(docs[i]);
+    }
+    bson_free(docs);
+  }
+}
+
+bool query_by_id(db_t *db, sync_t *sync, const char *coll,
+                 const bson_value_t *id, bson_t **doc, bool *found,
+                 chorus_error_t *err) {
+  bson_t filter = BSON_INITIALIZER;
+  bson_append_value(&filter, "_id", 3, id);
+  query_result_t r;
+  bool ok = query_visible(db, sync, coll, &filter, NULL, 1, &r, err);
+  bson_destroy(&filter);
+  *found = ok && r.n == 1;
+  *doc = *found ? r.docs[0] : NULL;
+  bson_free(r.docs);
+  return ok;
+}
+
+bool query_count(db_t *db, const char *coll_name, const bson_t *filter,
+                 int64_t *count, chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    *count = 0;
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  bson_error_t berr;
+  *count = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
+                                             &berr);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  if (*count < 0) {
+    chorus_error_from_bson(err, &berr, coll_name);
+    return false;
+  }
+  return true;
+}
+
+void query_result_free(query_result_t *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    bson_destroy(r->docs[i]);
+  }
+  bson_free(r->docs);
+  r->docs = NULL;
+  r->n = 0;
+}
+
+bool query_scan(db_t *db, sync_t *sync, const char *coll_name,
+                const bson_t *projection, query_scan_fn fn, void *ctx,
+                chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  bson_t opts = BSON_INITIALIZER, filter = BSON_INITIALIZER;
+  if (projection) {
+    BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+  }
+  BSON_APPEND_INT32(&opts, "batchSize", 1000);
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+  bson_t **locked = NULL;
+  size_t n_locked = 0, cap = 0;
+  bool go = true;
+  const bson_t *doc;
+  while (go && mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, TXN_LOCK_FIELD)) {
+      go = fn(ctx, doc);
+      continue;
+    }
+    if (n_locked == cap) {
+      cap = cap ? cap * 2 : 16;
+      locked = bson_realloc(locked, sizeof *locked * cap);
+    }
+    locked[n_locked++] = bson_copy(doc);
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, coll_name);
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  bson_destroy(&opts);
+  bson_destroy(&filter);
+  if (ok && go && n_locked > 0) {
+    bool *visible = bson_malloc0(sizeof *visible * n_locked);
+    ok = sync_view(sync, locked, n_locked, visible, err);
+    for (size_t i = 0; ok && go && i < n_locked; i++) {
+      if (visible[i]) {
+        go = fn(ctx, locked[i]);
+      }
+    }
+    bson_free(visible);
+  }
+  for (size_t i = 0; i < n_locked; i++) {
+    bson_destroy(locked[i]);
+  }
+  bson_free(locked);
+  return ok;
+}
+
+typedef struct pair_scan {
+  const char *field_a, *field_b;
+  query_pair_fn fn;
+  void *ctx;
+} pair_scan_t;
+
+static bool pair_doc(void *ctx, const bson_t *doc) {
+  pair_scan_t *p = ctx;
+  bson_oid_t a, b;
+  if (bsonx_find_oid(doc, p->field_a, &a) &&
+      bsonx_find_oid(doc, p->field_b, &b)) {
+    return p->fn(p->ctx, &a, &b);
+  }
+  return true;
+}
+
+bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,
+                      const char *field_a, const char *field_b,
+                      query_pair_fn fn, void *ctx, chorus_error_t *err) {
+  pair_scan_t p = {field_a, field_b, fn, ctx};
+  bson_t *projection = BCON_NEW(field_a, BCON_INT32(1), field_b,
+                                BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
+  bool ok = query_scan(db, sync, coll, projection, pair_doc, &p, err);
+  bson_destroy(projection);
+  return ok;
+}
+
+bool query_pair_exists(db_t *db, sync_t *sync, const char *coll,
+                       const bson_oid_t *a, const bson_oid_t *b, bool *yes,
+                       chorus_error_t *err) {
+  char id[BSONX_PAIR_ID_LEN + 1];
+  bsonx_pair_id(a, b, id);
+  bson_value_t key = {.value_type = BSON_TYPE_UTF8};
+  key.value.v_utf8.str = id;
+  key.value.v_utf8.len = (uint32_t)strlen(id);
+  bson_t *doc;
+  if (!query_by_id(db, sync, coll, &key, &doc, yes, err)) {
+    return false;
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  return true;
+}

@@ -1,0 +1,1193 @@
+/*
+ * store_mongo.c - see store_mongo.h.
+ *
+ * The only atomic primitives used are the ones every MongoDB-wire database
+ * gets right under concurrency, FerretDB on SQLite included: inserting a
+ * document with a unique _id (exactly one of several concurrent inserts
+ * wins) and deleting one by _id.  Measured on FerretDB 1.24: a conditional
+ * update or findAndModify is NOT a compare-and-set there (several
+ * concurrent writers all "match"), so no correctness argument rests on one:
+ *   - a participant is locked by inserting locks/{where} (updates and
+ *     deletes) or by being inserted itself (inserts);
+ *   - the decision is the insert of txn_decisions/{txn id};
+ *   - a takeover is the insert of txn_claims/{txn id}#{lease}.
+ * Writes to a locked participant are made only by its lock holder's
+ * transaction, and stage absolute values computed under the lock, so that
+ * applying the same transaction twice writes the same document.
+ */
+#include "sync/txn/store_mongo.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sync/base/bsonx.h"
+
+#define DB_LOCKS "locks"
+#define DB_DECISIONS "txn_decisions"
+#define DB_CLAIMS "txn_claims"
+/* txn_open/{txn id} {deadline, at}: one per unfinished transaction (see
+ * mongo_claim).  A marker without its record is dropped once older than
+ * OPEN_ORPHAN_MS: longer than the driver's 10 s socket timeout, so the
+ * record's insert by begin has landed or failed by then. */
+#define DB_OPEN "txn_open"
+#define OPEN_ORPHAN_MS 30000
+
+typedef struct target {
+  db_t *db;
+  mongoc_client_t *client;
+  mongoc_collection_t *coll;
+} target_t;
+
+/* False (503 in err) when the participant's deployment is down: nothing
+ * was sent, as if the network had failed before the request left. */
+static bool target_open(shards_t *shards, int shard, const char *coll,
+                        target_t *t, chorus_error_t *err) {
+  t->db = shards_db(shards, shard);
+  t->client = db_acquire(t->db);
+  if (!t->client) {
+    t->coll = NULL;
+    db_error_unavailable(err);
+    return false;
+  }
+  t->coll = db_collection(t->db, t->client, coll);
+  return true;
+}
+
+static void target_close(target_t *t) {
+  mongoc_collection_destroy(t->coll);
+  db_release(t->db, t->client);
+}
+
+/* Before every command after the first on a borrowed client: a
+ * deployment marked down since the client was borrowed refuses it at
+ * once.  Without this a step's second command waits the full server
+ * selection timeout (the driver knows of no primary either), and a
+ * request in flight when the database died paid that once per command. */
+static bool target_live(const target_t *t, chorus_error_t *err) {
+  return db_check_up(t->db, err);
+}
+
+static void append_id(bson_t *doc, const bson_value_t *id) {
+  bson_append_value(doc, "_id", 3, id);
+}
+
+static bool is_duplicate(const bson_error_t *berr) {
+  return chorus_bson_error_is_duplicate(berr);
+}
+
+/* Inserts doc; *dup says the _id was taken (then the call succeeds). */
+static bool insert_once(const target_t *t, const bson_t *doc, bool *dup,
+                        const char *what, chorus_error_t *err) {
+  bson_error_t berr;
+  *dup = false;
+  if (!target_live(t, err)) {
+    return false;
+  }
+  if (mongoc_collection_insert_one(t->coll, doc, NULL, NULL, &berr)) {
+    return true;
+  }
+  if (is_duplicate(&berr)) {
+    *dup = true;
+    return true;
+  }
+  chorus_error_from_bson(err, &berr, what);
+  return false;
+}
+
+/* Whether a cursor ended without an error (else err says what failed). */
+static bool cursor_ok(mongoc_cursor_t *cursor, const char *what,
+                      chorus_error_t *err) {
+  bson_error_t berr;
+  if (!mongoc_cursor_error(cursor, &berr)) {
+    return true;
+  }
+  chorus_error_from_bson(err, &berr, what);
+  return false;
+}
+
+/* Reads one document by _id into *doc (caller destroys), *found. */
+static bool read_by_id(const target_t *t, const bson_value_t *id,
+                       bson_t **doc, bool *found, chorus_error_t *err) {
+  *doc = NULL;
+  *found = false;
+  if (!target_live(t, err)) {
+    return false;
+  }
+  bson_t filter = BSON_INITIALIZER;
+  append_id(&filter, id);
+  /* limit 1: FerretDB then stops its scan at the document. */
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(t->coll, &filter, opts, NULL);
+  bson_destroy(opts);
+  const bson_t *d;
+  *found = mongoc_cursor_next(cursor, &d);
+  *doc = *found ? bson_copy(d) : NULL;
+  bool ok = cursor_ok(cursor, "2pc read", err);
+  if (!ok) {
+    if (*doc) {
+      bson_destroy(*doc);
+      *doc = NULL;
+    }
+    *found = false;
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(&filter);
+  return ok;
+}
+
+static bool read_by_string_id(const target_t *t, const char *id,
+                              bson_t **doc, bool *found,
+                              chorus_error_t *err) {
+  bson_value_t v = {.value_type = BSON_TYPE_UTF8};
+  v.value.v_utf8.str = (char *)id;
+  v.value.v_utf8.len = (uint32_t)strlen(id);
+  return read_by_id(t, &v, doc, found, err);
+}
+
+static bool run_update(const target_t *t, const bson_t *filter,
+                       const bson_t *update, chorus_error_t *err) {
+  if (!target_live(t, err)) {
+    return false;
+  }
+  bson_error_t berr;
+  bool ok = mongoc_collection_update_one(t->coll, filter, update, NULL, NULL,
+                                         &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "2pc write");
+  }
+  return ok;
+}
+
+static bool run_delete(const target_t *t, const bson_t *filter,
+                       chorus_error_t *err) {
+  if (!target_live(t, err)) {
+    return false;
+  }
+  bson_error_t berr;
+  bool ok = mongoc_collection_delete_one(t->coll, filter, NULL, NULL, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "2pc delete");
+  }
+  return ok;
+}
+
+/* The transaction whose lock field a document carries ("" if none). */
+static void lock_of(const bson_t *doc, char owner[TXN_ID_LEN + 1]) {
+  bson_iter_t it, id;
+  owner[0] = '\0';
+  if (doc && bson_iter_init(&it, doc) &&
+      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
+      BSON_ITER_HOLDS_UTF8(&id)) {
+    bsonx_copy_utf8(&id, owner, TXN_ID_LEN + 1);
+  }
+}
+
+static txn_kind_t staged_kind(const bson_t *doc) {
+  bson_iter_t it, kind;
+  if (bson_iter_init(&it, doc) &&
+      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".kind", &kind) &&
+      BSON_ITER_HOLDS_UTF8(&kind)) {
+    const char *k = bson_iter_utf8(&kind, NULL);
+    return !strcmp(k, "insert")   ? TXN_INSERT
+           : !strcmp(k, "update") ? TXN_UPDATE
+                                  : TXN_DELETE;
+  }
+  return 0;
+}
+
+/* "<shard>|<coll>|<typed id>": the _id of a participant's lock. */
+static void lock_key(const txn_op_t *op, char *out, size_t size) {
+  char id[80];
+  switch (op->id.value_type) {
+  case BSON_TYPE_OID:
+    id[0] = 'o';
+    id[1] = ':';
+    bson_oid_to_string(&op->id.value.v_oid, id + 2);
+    break;
+  case BSON_TYPE_UTF8:
+    snprintf(id, sizeof id, "s:%.*s", (int)op->id.value.v_utf8.len,
+             op->id.value.v_utf8.str);
+    break;
+  case BSON_TYPE_INT32:
+    snprintf(id, sizeof id, "n:%d", op->id.value.v_int32);
+    break;
+  case BSON_TYPE_INT64:
+    snprintf(id, sizeof id, "n:%lld", (long long)op->id.value.v_int64);
+    break;
+  default:
+    snprintf(id, sizeof id, "x:%d", (int)op->id.value_type);
+    break;
+  }
+  snprintf(out, size, "%d|%s|%s", op->shard, op->coll, id);
+}
+
+/* Deletes our lock document of op (nothing if another holds it). */
+static bool release_lock(shards_t *shards, const char *txn_id,
+                         const txn_op_t *op, chorus_error_t *err) {
+  char key[200];
+  lock_key(op, key, sizeof key);
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id));
+  bool ok = run_delete(&t, filter, err);
+  bson_destroy(filter);
+  target_close(&t);
+  return ok;
+}
+
+/* Takes the lock document of op; *holder is "" when we hold it now (or
+ * already did), else the transaction that does. */
+static bool take_lock(shards_t *shards, const char *txn_id,
+                      const txn_op_t *op, char holder[TXN_ID_LEN + 1],
+                      chorus_error_t *err) {
+  char key[200];
+  lock_key(op, key, sizeof key);
+  target_t t;
+  holder[0] = '\0';
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, err)) {
+    return false;
+  }
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id),
+                         "at", BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(&t, doc, &dup, "2pc lock", err);
+  holder[0] = '\0';
+  if (ok && dup) {
+    bson_t *lock;
+    bool found;
+    ok = read_by_string_id(&t, key, &lock, &found, err);
+    bson_iter_t it;
+    if (ok && found && bson_iter_init_find(&it, lock, "txn") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, holder, TXN_ID_LEN + 1);
+    }
+    if (ok && (!found || !holder[0])) {
+      bson_strncpy(holder, "?", TXN_ID_LEN + 1); /* released meanwhile */
+    }
+    if (ok && !strcmp(holder, txn_id)) {
+      holder[0] = '\0'; /* ours from an earlier prepare */
+    }
+    if (lock) {
+      bson_destroy(lock);
+    }
+  }
+  bson_destroy(doc);
+  target_close(&t);
+  return ok;
+}
+
+/* The staged state of an update: op->set, then each op->inc field added
+ * to the document's current value, then version + 1 — all absolute. */
+static void staged_values(const bson_t *doc, const txn_op_t *op,
+                          bson_t *set) {
+  bson_init(set);
+  bson_iter_t it, cur;
+  if (op->set && bson_iter_init(&it, op->set)) {
+    while (bson_iter_next(&it)) {
+      bson_append_value(set, bson_iter_key(&it), -1, bson_iter_value(&it));
+    }
+  }
+  if (op->inc && bson_iter_init(&it, op->inc)) {
+    while (bson_iter_next(&it)) {
+      int64_t now = bson_iter_init_find(&cur, doc, bson_iter_key(&it))
+                        ? bsonx_as_int64(&cur)
+                        : 0;
+      bson_append_int64(set, bson_iter_key(&it), -1,
+                        now + bsonx_as_int64(&it));
+    }
+  }
+  int64_t version = bson_iter_init_find(&cur, doc, "version")
+                        ? bsonx_as_int64(&cur)
+                        : 0;
+  BSON_APPEND_INT64(set, "version", version + 1);
+}
+
+static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
+                                 const txn_op_t *op,
+                                 char lock_owner[TXN_ID_LEN + 1],
+                                 chorus_error_t *err) {
+  target_t t;
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return TXN_VOTE_ERROR;
+  }
+  bson_t doc = BSON_INITIALIZER, lock;
+  bson_concat(&doc, op->doc);
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, TXN_LOCK_FIELD, &lock);
+  BSON_APPEND_UTF8(&lock, "id", txn_id);
+  BSON_APPEND_UTF8(&lock, "kind", "insert");
+  bson_append_document_end(&doc, &lock);
+  bool dup;
+  txn_vote_t vote = TXN_VOTE_YES;
+  if (!insert_once(&t, &doc, &dup, "2pc prepare insert", err)) {
+    vote = TXN_VOTE_ERROR;
+  } else if (dup) {
+    bson_t *existing;
+    bool found;
+    if (!read_by_id(&t, &op->id, &existing, &found, err)) {
+      vote = TXN_VOTE_ERROR;
+    } else {
+      char owner[TXN_ID_LEN + 1];
+      lock_of(existing, owner);
+      if (!found) {
+        vote = TXN_VOTE_LOCKED; /* deleted meanwhile: try again */
+      } else if (!strcmp(owner, txn_id)) {
+        vote = TXN_VOTE_YES;    /* our own, from an earlier prepare */
+      } else if (owner[0]) {
+        memcpy(lock_owner, owner, sizeof owner);
+        vote = TXN_VOTE_LOCKED;
+      } else {
+        vote = TXN_VOTE_EXISTS;
+      }
+      if (existing) {
+        bson_destroy(existing);
+      }
+    }
+  }
+  bson_destroy(&doc);
+  target_close(&t);
+  return vote;
+}
+
+static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
+                                 txn_op_t *op,
+                                 char lock_owner[TXN_ID_LEN + 1],
+                                 chorus_error_t *err) {
+  char holder[TXN_ID_LEN + 1];
+  if (!take_lock(shards, txn_id, op, holder, err)) {
+    return TXN_VOTE_ERROR;
+  }
+  if (holder[0]) {
+    if (strcmp(holder, "?") != 0) {
+      memcpy(lock_owner, holder, sizeof holder);
+    }
+    return TXN_VOTE_LOCKED;
+  }
+  /* We hold the lock: nobody else writes the document now.  (If the
+   * participant's deployment is down, the lock document stays until
+   * recovery aborts the transaction and drops it.) */
+  target_t t;
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return TXN_VOTE_ERROR;
+  }
+  bson_t *doc;
+  bool found;
+  txn_vote_t vote = TXN_VOTE_YES;
+  char owner[TXN_ID_LEN + 1] = "";
+  if (!read_by_id(&t, &op->id, &doc, &found, err)) {
+    vote = TXN_VOTE_ERROR;
+  } else {
+    lock_of(doc, owner);
+    bson_iter_t it;
+    if (!found) {
+      vote = TXN_VOTE_MISSING;
+    } else if (!strcmp(owner, txn_id)) {
+      vote = TXN_VOTE_YES; /* staged by an earlier prepare */
+    } else if (owner[0]) {
+      memcpy(lock_owner, owner, sizeof owner); /* a staged insert */
+      vote = TXN_VOTE_LOCKED;
+    } else if (op->check_version &&
+               !(bson_iter_init_find(&it, doc, "version") &&
+                 bsonx_as_int64(&it) == op->version)) {
+      vote = TXN_VOTE_STALE;
+    } else {
+      bson_t set, update = BSON_INITIALIZER, fields, lock;
+      BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &fields);
+      BSON_APPEND_DOCUMENT_BEGIN(&fields, TXN_LOCK_FIELD, &lock);
+      BSON_APPEND_UTF8(&lock, "id", txn_id);
+      BSON_APPEND_UTF8(&lock, "kind", txn_kind_name(op->kind));
+      bson_t *staged = NULL;
+      if (op->kind == TXN_UPDATE) {
+        staged_values(doc, op, &set);
+        BSON_APPEND_DOCUMENT(&lock, "set", &set);
+        staged = bson_copy(&set);
+        bson_destroy(&set);
+      }
+      bson_append_document_end(&fields, &lock);
+      bson_append_document_end(&update, &fields);
+      /* Only onto an unstaged document: a stage that arrives after
+       * recovery gave our lock away must not overwrite the next holder's
+       * (atomic on MongoDB).  On FerretDB a filtered write is not atomic
+       * and any filter but {_id} decodes the whole collection: the read
+       * above checked, the write goes by _id (db_filters_by_id_only). */
+      bson_t filter = BSON_INITIALIZER, absent;
+      append_id(&filter, &op->id);
+      if (!db_filters_by_id_only(t.db)) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, TXN_LOCK_FIELD, &absent);
+        BSON_APPEND_BOOL(&absent, "$exists", false);
+        bson_append_document_end(&filter, &absent);
+      }
+      bson_t reply;
+      bson_error_t berr;
+      if (!target_live(&t, err)) {
+        bson_init(&reply);
+        vote = TXN_VOTE_ERROR;
+      } else if (!mongoc_collection_update_one(t.coll, &filter, &update,
+                                               NULL, &reply, &berr)) {
+        chorus_error_from_bson(err, &berr, "2pc stage");
+        vote = TXN_VOTE_ERROR;
+      } else {
+        bson_iter_t m;
+        if (!(bson_iter_init_find(&m, &reply, "matchedCount") &&
+              bson_iter_as_int64(&m) == 1)) {
+          vote = TXN_VOTE_LOCKED; /* someone staged it meanwhile */
+        } else if (staged) {
+          if (op->staged) {
+            bson_destroy(op->staged);
+          }
+          op->staged = staged; /* for finish_op's write without a read */
+          staged = NULL;
+        }
+      }
+      if (staged) {
+        bson_destroy(staged);
+      }
+      bson_destroy(&reply);
+      bson_destroy(&filter);
+      bson_destroy(&update);
+    }
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  target_close(&t);
+  if (vote != TXN_VOTE_YES && vote != TXN_VOTE_ERROR) {
+    chorus_error_t ignored;
+    release_lock(shards, txn_id, op, &ignored); /* voted no: let go now */
+  }
+  return vote;
+}
+
+static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
+                                txn_op_t *op,
+                                char lock_owner[TXN_ID_LEN + 1],
+                                chorus_error_t *err) {
+  return op->kind == TXN_INSERT
+             ? prepare_insert(impl, txn_id, op, lock_owner, err)
+             : prepare_change(impl, txn_id, op, lock_owner, err);
+}
+
+/* One command, no read first, where the op's kind says what to do and
+ * nothing staged is needed: an insert kept or dropped, a delete done or
+ * dropped, an update dropped.  The filter names our lock, so a document
+ * someone else finished (recovery) or locked since is left alone, as the
+ * read-then-write path below would leave it.  Not on FerretDB, where that
+ * filter costs ten reads by _id (db_filters_by_id_only). */
+static bool finish_known(const target_t *t, const char *txn_id,
+                         const txn_op_t *op, bool commit,
+                         chorus_error_t *err) {
+  bson_t filter = BSON_INITIALIZER;
+  append_id(&filter, &op->id);
+  BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
+  bool ok;
+  if ((op->kind == TXN_INSERT && !commit) ||
+      (op->kind == TXN_DELETE && commit)) {
+    ok = run_delete(t, &filter, err);
+  } else {
+    bson_t *update = BCON_NEW("$unset", "{", TXN_LOCK_FIELD, BCON_UTF8(""),
+                              "}");
+    ok = run_update(t, &filter, update, err);
+    bson_destroy(update);
+  }
+  bson_destroy(&filter);
+  return ok;
+}
+
+/* The commit of a participant this process prepared, by _id alone and
+ * without reading it first, for FerretDB (db_filters_by_id_only): only
+ * while the coordinator's lease holds (op->in_lease), when the document
+ * still carries our stage (only the lock holder writes it, and recovery
+ * takes over only after the deadline; see docs/SYNC.md §4).  That read
+ * was a third of the participants' database commands.  *done is false
+ * (and nothing sent) when this path does not apply. */
+static bool commit_in_lease(const target_t *t, const txn_op_t *op,
+                            bool *done, chorus_error_t *err) {
+  *done = false;
+  if (!op->in_lease || !op->staged_known ||
+      (op->kind == TXN_UPDATE && !op->staged) ||
+      !db_filters_by_id_only(t->db)) {
+    return true;
+  }
+  *done = true;
+  bson_t filter = BSON_INITIALIZER;
+  append_id(&filter, &op->id);
+  bool ok;
+  if (op->kind == TXN_DELETE) {
+    ok = run_delete(t, &filter, err);
+  } else {
+    bson_t update = BSON_INITIALIZER, unset;
+    if (op->kind == TXN_UPDATE && !bson_empty(op->staged)) {
+      BSON_APPEND_DOCUMENT(&update, "$set", op->staged);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
+    BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
+    bson_append_document_end(&update, &unset);
+    ok = run_update(t, &filter, &update, err);
+    bson_destroy(&update);
+  }
+  bson_destroy(&filter);
+  return ok;
+}
+
+/* Applies (commit) or drops (abort) our staged change on a participant,
+ * then lets go of its lock document.  Unless finish_known() or
+ * commit_in_lease() can, the kind is read from the document's own lock,
+ * so ops loaded by recovery (or kind 0) work too. */
+static bool finish_op(shards_t *shards, const char *txn_id,
+                      const txn_op_t *op, bool commit, chorus_error_t *err) {
+  target_t t;
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return false;
+  }
+  bool id_only = db_filters_by_id_only(t.db);
+  if (!id_only && (op->kind == TXN_INSERT || op->kind == TXN_DELETE ||
+                   (op->kind == TXN_UPDATE && !commit))) {
+    bool ok = finish_known(&t, txn_id, op, commit, err);
+    target_close(&t);
+    return ok && (op->kind == TXN_INSERT ||
+                  release_lock(shards, txn_id, op, err));
+  }
+  bool done = false;
+  if (commit) {
+    bool ok = commit_in_lease(&t, op, &done, err);
+    if (done) {
+      target_close(&t);
+      return ok && (op->kind == TXN_INSERT ||
+                    release_lock(shards, txn_id, op, err));
+    }
+  }
+  bson_t *doc;
+  bool found;
+  bool ok = read_by_id(&t, &op->id, &doc, &found, err);
+  char owner[TXN_ID_LEN + 1] = "";
+  if (ok && found) {
+    lock_of(doc, owner);
+  }
+  if (ok && found && !strcmp(owner, txn_id)) {
+    txn_kind_t kind = staged_kind(doc);
+    bson_t filter = BSON_INITIALIZER;
+    append_id(&filter, &op->id);
+    if (!id_only) { /* else checked by the read (see prepare_change) */
+      BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
+    }
+    if ((kind == TXN_INSERT && !commit) || (kind == TXN_DELETE && commit)) {
+      ok = run_delete(&t, &filter, err);
+    } else {
+      bson_t update = BSON_INITIALIZER, unset;
+      bson_iter_t it, set;
+      if (commit && kind == TXN_UPDATE && bson_iter_init(&it, doc) &&
+          bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".set", &set) &&
+          BSON_ITER_HOLDS_DOCUMENT(&set)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_document(&set, &len, &data);
+        bson_t staged;
+        if (bson_init_static(&staged, data, len) && !bson_empty(&staged)) {
+          BSON_APPEND_DOCUMENT(&update, "$set", &staged);
+        }
+      }
+      BSON_APPEND_DOCUMENT_BEGIN(&update, "$unset", &unset);
+      BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
+      bson_append_document_end(&update, &unset);
+      ok = run_update(&t, &filter, &update, err);
+      bson_destroy(&update);
+    }
+    bson_destroy(&filter);
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  target_close(&t);
+  /* Inserts have no lock document; deleting a missing one is harmless. */
+  return ok && (op->kind == TXN_INSERT ||
+                release_lock(shards, txn_id, op, err));
+}
+
+static bool mongo_commit_op(void *impl, const char *txn_id,
+                            const txn_op_t *op, chorus_error_t *err) {
+  return finish_op(impl, txn_id, op, true, err);
+}
+
+static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
+                           chorus_error_t *err) {
+  return finish_op(impl, txn_id, op, false, err);
+}
+
+/* ---- the decision log ---- */
+
+/* Open markers.  Recovery looks for records that are not done and whose
+ * deadline has passed.  Asked of txns itself, that query reads every
+ * record on FerretDB (no index but _id), and txns keeps the last
+ * SYNC_KEEP_FINISHED_MS of finished transactions: at a few dozen
+ * transactions a second, the two servers' passes every 250 ms decoded
+ * thousands of records a second (docs/PERFORMANCE.md, session 6).  So
+ * each unfinished record also has a small marker, inserted before the
+ * record and deleted after it is done, and recovery reads the markers.
+ *
+ * Invariant: a record that is not done has a marker.  It holds because
+ * the marker is inserted first (begin fails if it cannot be), and a
+ * marker is deleted only when its record is done, or has been missing
+ * for OPEN_ORPHAN_MS.  A marker's deadline may be older than its
+ * record's (after a takeover, if updating it failed): the record decides. */
+static bool mark_open(shards_t *shards, const char *txn_id,
+                      int64_t deadline_ms, chorus_error_t *err) {
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+    return false;
+  }
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "deadline",
+                         BCON_DATE_TIME(deadline_ms), "at",
+                         BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(&t, doc, &dup, "2pc mark open", err);
+  bson_destroy(doc);
+  target_close(&t);
+  return ok; /* a duplicate is our own earlier begin, or the adoption */
+}
+
+/* Best effort: a marker left behind is dropped by a later claim pass. */
+static void unmark_open(shards_t *shards, const char *txn_id) {
+  target_t t;
+  chorus_error_t ignored;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &ignored)) {
+    return;
+  }
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
+  run_delete(&t, filter, &ignored);
+  bson_destroy(filter);
+  target_close(&t);
+}
+
+/* Best effort: the marker's deadline follows a takeover's, so that the
+ * passes until then do not read the record. */
+static void remark_open(shards_t *shards, const char *txn_id,
+                        int64_t deadline_ms) {
+  target_t t;
+  chorus_error_t ignored;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &ignored)) {
+    return;
+  }
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
+  bson_t *update = BCON_NEW("$set", "{", "deadline",
+                            BCON_DATE_TIME(deadline_ms), "}");
+  run_update(&t, filter, update, &ignored);
+  bson_destroy(update);
+  bson_destroy(filter);
+  target_close(&t);
+}
+
+static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
+                        int64_t deadline_ms, chorus_error_t *err) {
+  bson_t doc = BSON_INITIALIZER, ops;
+  BSON_APPEND_UTF8(&doc, "_id", txn->id);
+  BSON_APPEND_UTF8(&doc, "state", txn_state_name(TXN_PENDING));
+  BSON_APPEND_BOOL(&doc, "done", false);
+  BSON_APPEND_UTF8(&doc, "owner", owner);
+  BSON_APPEND_INT64(&doc, "lease", 1);
+  BSON_APPEND_DATE_TIME(&doc, "deadline", deadline_ms);
+  BSON_APPEND_DATE_TIME(&doc, "created_at", db_now_ms());
+  BSON_APPEND_ARRAY_BEGIN(&doc, "ops", &ops);
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    const txn_op_t *op = &txn->ops[i];
+    char key[16];
+    const char *k;
+    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+    bson_t o;
+    BSON_APPEND_DOCUMENT_BEGIN(&ops, k, &o);
+    BSON_APPEND_UTF8(&o, "kind", txn_kind_name(op->kind));
+    BSON_APPEND_INT32(&o, "shard", op->shard);
+    BSON_APPEND_UTF8(&o, "coll", op->coll);
+    bson_append_value(&o, "id", 2, &op->id);
+    bson_append_document_end(&ops, &o);
+  }
+  bson_append_array_end(&doc, &ops);
+  /* The marker first: a record without one would never be recovered. */
+  bool ok = mark_open(impl, txn->id, deadline_ms, err);
+  target_t t;
+  if (ok && !target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    ok = false;
+  } else if (ok) {
+    bool dup;
+    ok = insert_once(&t, &doc, &dup, "2pc begin", err);
+    target_close(&t); /* a duplicate is our own earlier begin */
+  }
+  bson_destroy(&doc);
+  return ok;
+}
+
+static bool parse_state(const char *s, txn_state_t *state) {
+  if (!strcmp(s, "pending")) {
+    *state = TXN_PENDING;
+  } else if (!strcmp(s, "committed")) {
+    *state = TXN_COMMITTED;
+  } else if (!strcmp(s, "aborted")) {
+    *state = TXN_ABORTED;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/* The decision of txn_id, if one was made. */
+static bool read_decision(shards_t *shards, const char *txn_id,
+                          txn_state_t *state, bool *decided,
+                          chorus_error_t *err) {
+  target_t t;
+  *decided = false;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+    return false;
+  }
+  bson_t *doc;
+  bool ok = read_by_string_id(&t, txn_id, &doc, decided, err);
+  bson_iter_t it;
+  if (ok && *decided) {
+    *decided = bson_iter_init_find(&it, doc, "state") &&
+               BSON_ITER_HOLDS_UTF8(&it) &&
+               parse_state(bson_iter_utf8(&it, NULL), state);
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  target_close(&t);
+  return ok;
+}
+
+static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
+                         txn_state_t *actual, chorus_error_t *err) {
+  target_t t;
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+    return false;
+  }
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "state",
+                         BCON_UTF8(txn_state_name(to)), "decided_at",
+                         BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(&t, doc, &dup, "2pc decide", err);
+  bson_destroy(doc);
+  target_close(&t);
+  if (!ok) {
+    return false;
+  }
+  *actual = to;
+  if (dup) {
+    bool decided;
+    if (!read_decision(impl, txn_id, actual, &decided, err)) {
+      return false;
+    }
+    if (!decided) {
+      *actual = TXN_ABORTED; /* collected meanwhile: only aborts can be */
+    }
+  }
+  return true;
+}
+
+/* The record's state is set here, not at the decision: it is only for
+ * people reading the log (nothing reads it), and a write more per
+ * transaction at decide cost a read and an update on FerretDB. */
+static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
+                         chorus_error_t *err) {
+  target_t t;
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
+  bson_t *update = BCON_NEW("$set", "{", "state",
+                            BCON_UTF8(txn_state_name(state)), "done",
+                            BCON_BOOL(true), "finished_at",
+                            BCON_DATE_TIME(db_now_ms()), "}");
+  bool ok = run_update(&t, filter, update, err);
+  bson_destroy(update);
+  bson_destroy(filter);
+  target_close(&t);
+  if (ok) {
+    unmark_open(impl, txn_id);
+  }
+  return ok;
+}
+
+static bool mongo_get_state(void *impl, const char *txn_id,
+                            txn_state_t *state, bool *found, bool *done,
+                            chorus_error_t *err) {
+  bool decided;
+  *done = false;
+  *found = false;
+  if (!read_decision(impl, txn_id, state, &decided, err)) {
+    return false;
+  }
+  target_t t;
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
+  bson_t *rec;
+  bool ok = read_by_string_id(&t, txn_id, &rec, found, err);
+  bson_iter_t it;
+  if (ok && *found) {
+    *done = bson_iter_init_find(&it, rec, "done") &&
+            BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+  }
+  if (rec) {
+    bson_destroy(rec);
+  }
+  target_close(&t);
+  if (decided) {
+    *found = true; /* a decision without its record is still a decision */
+  } else {
+    *state = TXN_PENDING;
+  }
+  return ok;
+}
+
+/* Fills txn (ops with staged_known false) and lease from a record. */
+static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
+  bson_iter_t it, ops, o;
+  txn_init(txn);
+  *lease = 0;
+  if (!bson_iter_init(&it, rec)) {
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    const char *key = bson_iter_key(&it);
+    if (!strcmp(key, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, txn->id, sizeof txn->id);
+    } else if (!strcmp(key, "lease")) {
+      *lease = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "ops") && BSON_ITER_HOLDS_ARRAY(&it) &&
+               bson_iter_recurse(&it, &ops)) {
+      while (bson_iter_next(&ops) && txn->n_ops < TXN_MAX_OPS) {
+        if (!bson_iter_recurse(&ops, &o)) {
+          continue;
+        }
+        txn_op_t *op = &txn->ops[txn->n_ops++];
+        memset(op, 0, sizeof *op);
+        while (bson_iter_next(&o)) {
+          const char *k = bson_iter_key(&o);
+          if (!strcmp(k, "kind") && BSON_ITER_HOLDS_UTF8(&o)) {
+            const char *kind = bson_iter_utf8(&o, NULL);
+            op->kind = !strcmp(kind, "insert")   ? TXN_INSERT
+                       : !strcmp(kind, "update") ? TXN_UPDATE
+                                                 : TXN_DELETE;
+          } else if (!strcmp(k, "shard")) {
+            op->shard = (int)bsonx_as_int64(&o);
+          } else if (!strcmp(k, "coll") && BSON_ITER_HOLDS_UTF8(&o)) {
+            bsonx_copy_utf8(&o, op->coll, sizeof op->coll);
+          } else if (!strcmp(k, "id")) {
+            bson_value_copy(bson_iter_value(&o), &op->id);
+          }
+        }
+      }
+    }
+  }
+  return txn->id[0] != '\0';
+}
+
+/* Takes over a record: exactly one claimant wins the insert of claim
+ * document "<txn>#<n>" for the next lease number n.  A claim whose owner
+ * died before it could move the record's lease on is itself stale after
+ * lease_ms, and the next number is tried then. */
+static bool claim_record(shards_t *shards, const target_t *txns,
+                         const txn_t *txn, int64_t lease, const char *owner,
+                         int64_t now_ms, int64_t lease_ms, bool *won,
+                         chorus_error_t *err) {
+  target_t t;
+  *won = false;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_CLAIMS, &t, err)) {
+    return false;
+  }
+  bool ok = true;
+  int64_t n = lease + 1;
+  for (int tries = 0; ok && !*won && tries < 8; tries++, n++) {
+    char key[TXN_ID_LEN + 24];
+    snprintf(key, sizeof key, "%s#%lld", txn->id, (long long)n);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn->id),
+                           "owner", BCON_UTF8(owner), "at",
+                           BCON_DATE_TIME(now_ms));
+    bool dup;
+    ok = insert_once(&t, doc, &dup, "2pc claim", err);
+    bson_destroy(doc);
+    if (!ok) {
+      break;
+    }
+    if (!dup) {
+      *won = true;
+      break;
+    }
+    /* Taken: by a live claimant (give up) or a dead one (try the next). */
+    bson_t *claim;
+    bool found;
+    ok = read_by_string_id(&t, key, &claim, &found, err);
+    bson_iter_t it;
+    bool stale = ok && found && bson_iter_init_find(&it, claim, "at") &&
+                 BSON_ITER_HOLDS_DATE_TIME(&it) &&
+                 bson_iter_date_time(&it) + lease_ms < now_ms;
+    if (claim) {
+      bson_destroy(claim);
+    }
+    if (!stale) {
+      break;
+    }
+  }
+  target_close(&t);
+  if (ok && *won) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn->id));
+    bson_t *update = BCON_NEW("$set", "{", "owner", BCON_UTF8(owner),
+                              "deadline", BCON_DATE_TIME(now_ms + lease_ms),
+                              "lease", BCON_INT64(n), "}");
+    ok = run_update(txns, filter, update, err);
+    bson_destroy(update);
+    bson_destroy(filter);
+    if (ok) {
+      remark_open(shards, txn->id, now_ms + lease_ms);
+    }
+  }
+  return ok;
+}
+
+/* Whether a record is done, and its deadline. */
+static void record_status(const bson_t *rec, bool *done, int64_t *deadline) {
+  bson_iter_t it;
+  *done = bson_iter_init_find(&it, rec, "done") && BSON_ITER_HOLDS_BOOL(&it) &&
+          bson_iter_bool(&it);
+  *deadline = bson_iter_init_find(&it, rec, "deadline") &&
+                      BSON_ITER_HOLDS_DATE_TIME(&it)
+                  ? bson_iter_date_time(&it)
+                  : 0;
+}
+
+/* Claims the transaction of record rec if it is not done and its deadline
+ * has passed (*found: claimed here). */
+static bool claim_if_expired(shards_t *shards, const target_t *txns,
+                             const bson_t *rec, const char *owner,
+                             int64_t now_ms, int64_t lease_ms, txn_t *txn,
+                             bool *found, chorus_error_t *err) {
+  bool done;
+  int64_t deadline, lease;
+  record_status(rec, &done, &deadline);
+  if (done || deadline >= now_ms) {
+    return true;
+  }
+  txn_cleanup(txn);
+  if (!load_record(rec, txn, &lease)) {
+    return true;
+  }
+  return claim_record(shards, txns, txn, lease, owner, now_ms, lease_ms,
+                      found, err);
+}
+
+/* The markers past their deadline (up to 16): each one's record claimed
+ * if it is abandoned, the marker dropped if its record is done or long
+ * missing, its deadline moved on if the record's was (see mark_open). */
+static bool claim_from_markers(shards_t *shards, const target_t *txns,
+                               const char *owner, int64_t now_ms,
+                               int64_t lease_ms, txn_t *txn, bool *found,
+                               chorus_error_t *err) {
+  target_t open;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &open, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("deadline", "{", "$lt", BCON_DATE_TIME(now_ms),
+                            "}");
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(16));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(open.coll, filter, opts, NULL);
+  const bson_t *marker;
+  bool ok = true;
+  while (ok && !*found && mongoc_cursor_next(cursor, &marker)) {
+    bson_iter_t it;
+    char id[TXN_ID_LEN + 1];
+    if (!bson_iter_init_find(&it, marker, "_id") ||
+        !BSON_ITER_HOLDS_UTF8(&it)) {
+      continue;
+    }
+    bsonx_copy_utf8(&it, id, sizeof id);
+    int64_t at = bson_iter_init_find(&it, marker, "at") &&
+                         BSON_ITER_HOLDS_DATE_TIME(&it)
+                     ? bson_iter_date_time(&it)
+                     : 0;
+    bson_t *rec;
+    bool exists, done;
+    int64_t deadline;
+    ok = read_by_string_id(txns, id, &rec, &exists, err);
+    if (ok && exists) {
+      record_status(rec, &done, &deadline);
+      if (done) {
+        unmark_open(shards, id);
+      } else if (deadline >= now_ms) {
+        remark_open(shards, id, deadline);
+      } else {
+        ok = claim_if_expired(shards, txns, rec, owner, now_ms, lease_ms, txn,
+                              found, err);
+      }
+    } else if (ok && at + OPEN_ORPHAN_MS < now_ms) {
+      unmark_open(shards, id);
+    }
+    if (rec) {
+      bson_destroy(rec);
+    }
+  }
+  ok = ok && cursor_ok(cursor, "2pc find open", err);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  target_close(&open);
+  return ok;
+}
+
+static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
+                        int64_t now_ms, int64_t lease_ms, txn_t *txn,
+                        txn_state_t *state, bool *found, chorus_error_t *err) {
+  *found = false;
+  target_t t;
+  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
+  bool ok;
+  if (txn_id) {
+    bson_t *rec;
+    bool exists;
+    ok = read_by_string_id(&t, txn_id, &rec, &exists, err);
+    if (ok && exists) {
+      ok = claim_if_expired(impl, &t, rec, owner, now_ms, lease_ms, txn,
+                            found, err);
+    }
+    if (rec) {
+      bson_destroy(rec);
+    }
+  } else {
+    ok = claim_from_markers(impl, &t, owner, now_ms, lease_ms, txn, found,
+                            err);
+  }
+  target_close(&t);
+  if (ok && *found) {
+    bool decided;
+    ok = read_decision(impl, txn->id, state, &decided, err);
+    if (ok && !decided) {
+      *state = TXN_PENDING;
+    }
+  }
+  if (!ok || !*found) {
+    txn_cleanup(txn);
+    *found = false;
+  }
+  return ok;
+}
+
+bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
+                            chorus_error_t *err) {
+  *adopted = 0;
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(t.coll, filter, NULL, NULL);
+  const bson_t *rec;
+  bool ok = true;
+  while (ok && mongoc_cursor_next(cursor, &rec)) {
+    bson_iter_t it;
+    bool done;
+    int64_t deadline;
+    record_status(rec, &done, &deadline);
+    if (!done && bson_iter_init_find(&it, rec, "_id") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      ok = mark_open(shards, bson_iter_utf8(&it, NULL), deadline, err);
+      *adopted += ok;
+    }
+  }
+  ok = ok && cursor_ok(cursor, "2pc adopt open", err);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(filter);
+  target_close(&t);
+  return ok;
+}
+
+/* ---- collection of finished transactions ---- */
+
+static void delete_many_by(shards_t *shards, const char *coll,
+                           const char *field, const char *value) {
+  target_t t;
+  chorus_error_t ignored; /* best effort, see SYNC.md §11 */
+  if (!target_open(shards, TXN_MAIN_SHARD, coll, &t, &ignored)) {
+    return;
+  }
+  bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
+  bson_error_t berr;
+  mongoc_collection_delete_many(t.coll, filter, NULL, NULL, &berr);
+  bson_destroy(filter);
+  target_close(&t);
+}
+
+bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
+                         int64_t *deleted, chorus_error_t *err) {
+  *deleted = 0;
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+    return false;
+  }
+  bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{",
+                            "$lt", BCON_DATE_TIME(older_than_ms), "}");
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(500));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
+  const bson_t *rec;
+  txn_t *batch = bson_malloc0(sizeof *batch * 500);
+  bool *aborted = bson_malloc0(sizeof *aborted * 500);
+  size_t n = 0;
+  while (n < 500 && mongoc_cursor_next(cursor, &rec)) {
+    int64_t lease;
+    if (load_record(rec, &batch[n], &lease)) {
+      n++;
+    } else {
+      txn_cleanup(&batch[n]);
+    }
+  }
+  bool ok = cursor_ok(cursor, "2pc collect", err);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  for (size_t i = 0; ok && i < n; i++) {
+    /* The decision, not the record's informational state, says whether
+     * it aborted (no decision at all: it never committed). */
+    txn_state_t state;
+    bool decided;
+    ok = read_decision(shards, batch[i].id, &state, &decided, err);
+    aborted[i] = ok && (!decided || state == TXN_ABORTED);
+  }
+  for (size_t i = 0; i < n; i++) {
+    bool swept = true;
+    /* A late lock of an aborted transaction is dropped before its record
+     * (see store_mongo.h). */
+    for (size_t k = 0; ok && aborted[i] && k < batch[i].n_ops; k++) {
+      swept = swept && finish_op(shards, batch[i].id, &batch[i].ops[k],
+                                 false, err);
+    }
+    if (ok && swept) {
+      bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));
+      ok = run_delete(&t, rf, err);
+      bson_destroy(rf);
+      delete_many_by(shards, DB_DECISIONS, "_id", batch[i].id);
+      delete_many_by(shards, DB_CLAIMS, "txn", batch[i].id);
+      *deleted += ok;
+    }
+    txn_cleanup(&batch[i]);
+  }
+  bson_free(aborted);
+  bson_free(batch);
+  target_close(&t);
+  return ok;
+}
+
+void store_mongo_init(txn_store_t *store, shards_t *shards) {
+  memset(store, 0, sizeof *store);
+  store->impl = shards;
+  store->begin = mongo_begin;
+  store->decide = mongo_decide;
+  store->finish = mongo_finish;
+  store->prepare = mongo_prepare;
+  store->commit_op = mongo_commit_op;
+  store->abort_op = mongo_abort_op;
+  store->claim = mongo_claim;
+  store->get_state = mongo_get_state;
+}

@@ -1,0 +1,59 @@
+/*
+ * store_mongo.h - the two-phase commit store on MongoDB (or FerretDB).
+ *
+ * Decision log: collection "txns" of the main database, one record per
+ * transaction: {_id: txn id, state: "pending"|"committed"|"aborted", done,
+ * owner, lease, deadline: Date, created_at, finished_at, ops: [{kind, shard,
+ * coll, id}]}.  Every write to it is w:majority (the pool's default), so
+ * a decision survives a replica set failover.
+ *
+ * The decision itself is the insert-once document txn_decisions/{txn id}
+ * ({state, decided_at}); a takeover by recovery is the insert-once
+ * document txn_claims/{txn id}#{lease}.  An unfinished record also has a
+ * marker txn_open/{txn id} ({deadline, at}), which recovery reads instead
+ * of scanning txns.
+ *
+ * Participants: an update or delete participant is locked by inserting
+ * locks/{"<shard>|<coll>|<id>"} ({txn, at}); an insert participant is its
+ * own lock (its _id is unique).  A staged document carries _txn: {id,
+ * kind, set}: for an update, set holds the absolute new values (counters
+ * already added, version + 1), computed under the lock, so applying twice
+ * writes the same thing.  A locked document's other fields are its
+ * committed state; readers resolve _txn through the decision (view.h).
+ *
+ * Why not conditional updates: on FerretDB 1.24 (SQLite) an update or
+ * findAndModify with a filter is not atomic under concurrency (measured:
+ * several concurrent "lock if unlocked" updates all succeed), while unique
+ * inserts and deletes by _id are.  See docs/SYNC.md.
+ */
+#ifndef CHORUS_STORE_MONGO_H
+#define CHORUS_STORE_MONGO_H
+
+#include "sync/txn/shards.h"
+#include "sync/txn/txn.h"
+
+/* The store borrows shards, which must outlive it. */
+void store_mongo_init(txn_store_t *store, shards_t *shards);
+
+/* Gives every unfinished record a marker in txn_open (store_mongo.c,
+ * mark_open): recovery finds abandoned transactions through the markers,
+ * and records written before markers existed have none.  Run once at
+ * start-up, before the first recovery pass (reads every record of txns);
+ * *adopted counts the markers written or found. */
+bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
+                            chorus_error_t *err);
+
+/* Deletes finished records whose transaction ended before older_than_ms.
+ *
+ * Late locks: a coordinator whose prepare request was still in flight when
+ * recovery aborted and finished its transaction can leave a lock behind.
+ * So before an aborted record is deleted, its participants are unlocked
+ * once more (idempotent), long after any such request could land; and
+ * readers, writers and decide() treat a missing record as aborted. */
+bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
+                         int64_t *deleted, chorus_error_t *err);
+
+/* The field that locks a participant document. */
+#define TXN_LOCK_FIELD "_txn"
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * txn.c - the two-phase commit state machine; see txn.h and docs/SYNC.md.
+ *
+ * Invariants this file maintains (the store supplies atomicity of each
+ * single step):
+ *   1. A participant is locked only after the record exists (begin before
+ *      prepare), so recovery can always find every lock's transaction.
+ *   2. The decision is made once: decide() is a compare-and-set from
+ *      pending, whoever (coordinator or recovery) gets there first.
+ *   3. Nothing is applied before the decision is durable, and only the
+ *      decided outcome is ever applied.
+ *   4. done is set only after every participant is applied, so an
+ *      unfinished record is exactly a transaction that may still hold
+ *      locks.
+ */
+#include "sync/txn/txn.h"
+
+#include <string.h>
+
+static const char *const step_names[] = {
+    "txn.after_begin",
+    "txn.after_prepare",
+    "txn.after_decision",
+    "txn.mid_apply",
+};
+enum { STEP_AFTER_BEGIN, STEP_AFTER_PREPARE, STEP_AFTER_DECISION,
+       STEP_MID_APPLY };
+
+/* No prepare starts in the last quarter of the lease (at most 500 ms), so
+ * that a recovery aborting at the deadline rarely races a late lock (and
+ * store_mongo_collect cleans the rare one that does). */
+#define PREPARE_MARGIN_MAX_MS 500
+
+static void step(const txn_exec_opts_t *opts, int which) {
+  if (opts->on_step) {
+    opts->on_step(opts->step_ctx, step_names[which]);
+  }
+}
+
+void txn_init(txn_t *txn) { memset(txn, 0, sizeof *txn); }
+
+void txn_cleanup(txn_t *txn) {
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    txn_op_t *op = &txn->ops[i];
+    bson_value_destroy(&op->id);
+    if (op->doc) {
+      bson_destroy(op->doc);
+    }
+    if (op->set) {
+      bson_destroy(op->set);
+    }
+    if (op->inc) {
+      bson_destroy(op->inc);
+    }
+    if (op->staged) {
+      bson_destroy(op->staged);
+    }
+  }
+  memset(txn, 0, sizeof *txn);
+}
+
+/* Two ops on one document would share its lock: the second would see the
+ * first's lock as its own and never stage its change.  Such a transaction
+ * is marked invalid and refused by txn_execute. */
+static bool is_number(const bson_value_t *v) {
+  return v->value_type == BSON_TYPE_INT32 ||
+         v->value_type == BSON_TYPE_INT64 ||
+         v->value_type == BSON_TYPE_DOUBLE;
+}
+
+static double number_of(const bson_value_t *v) {
+  switch (v->value_type) {
+  case BSON_TYPE_INT32:
+    return v->value.v_int32;
+  case BSON_TYPE_INT64:
+    return (double)v->value.v_int64;
+  default:
+    return v->value.v_double;
+  }
+}
+
+/* Whether two _id values name one document (MongoDB compares numbers by
+ * value: 7, NumberLong(7) and 7.0 are the same _id). */
+static bool same_id(const bson_value_t *a, const bson_value_t *b) {
+  if (is_number(a) && is_number(b)) {
+    return number_of(a) == number_of(b);
+  }
+  if (a->value_type != b->value_type) {
+    return false;
+  }
+  bson_t x = BSON_INITIALIZER, y = BSON_INITIALIZER;
+  bson_append_value(&x, "v", 1, a);
+  bson_append_value(&y, "v", 1, b);
+  bool same = bson_equal(&x, &y);
+  bson_destroy(&x);
+  bson_destroy(&y);
+  return same;
+}
+
+static void check_unique(txn_t *txn) {
+  txn_op_t *last = &txn->ops[txn->n_ops - 1];
+  for (size_t i = 0; i + 1 < txn->n_ops; i++) {
+    const txn_op_t *op = &txn->ops[i];
+    if (op->shard == last->shard && !strcmp(op->coll, last->coll) &&
+        same_id(&op->id, &last->id)) {
+      txn->invalid = true;
+    }
+  }
+}
+
+static txn_op_t *add_op(txn_t *txn, txn_kind_t kind, int shard,
+                        const char *coll) {
+  BSON_ASSERT(txn->n_ops < TXN_MAX_OPS);
+  txn_op_t *op = &txn->ops[txn->n_ops++];
+  memset(op, 0, sizeof *op);
+  op->kind = kind;
+  op->shard = shard;
+  bson_strncpy(op->coll, coll, sizeof op->coll);
+  op->staged_known = true;
+  return op;
+}
+
+void txn_add_insert(txn_t *txn, int shard, const char *coll,
+                    const bson_t *doc) {
+  txn_op_t *op = add_op(txn, TXN_INSERT, shard, coll);
+  bson_iter_t it;
+  BSON_ASSERT(bson_iter_init_find(&it, doc, "_id"));
+  bson_value_copy(bson_iter_value(&it), &op->id);
+  op->doc = bson_copy(doc);
+  check_unique(txn);
+}
+
+void txn_add_update(txn_t *txn, int shard, const char *coll,
+                    const bson_value_t *id, const bson_t *set,
+                    const bson_t *inc, const int64_t *expect_version) {
+  txn_op_t *op = add_op(txn, TXN_UPDATE, shard, coll);
+  bson_value_copy(id, &op->id);
+  op->set = set ? bson_copy(set) : NULL;
+  op->inc = inc ? bson_copy(inc) : NULL;
+  if (expect_version) {
+    op->check_version = true;
+    op->version = *expect_version;
+  }
+  check_unique(txn);
+}
+
+void txn_add_delete(txn_t *txn, int shard, const char *coll,
+                    const bson_value_t *id, const int64_t *expect_version) {
+  txn_op_t *op = add_op(txn, TXN_DELETE, shard, coll);
+  bson_value_copy(id, &op->id);
+  if (expect_version) {
+    op->check_version = true;
+    op->version = *expect_version;
+  }
+  check_unique(txn);
+}
+
+/* Applies the decided state to ops[0..n); stops at the first failure.
+ * The coordinator (opts given) marks each op in_lease while its clock is
+ * before lease_end; recovery (opts NULL) never does. */
+static bool apply_ops(const txn_store_t *store, txn_t *txn, size_t n,
+                      txn_state_t state, const txn_exec_opts_t *opts,
+                      int64_t lease_end, chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    txn_op_t *op = &txn->ops[i];
+    op->in_lease = opts && opts->now_ms() < lease_end;
+    bool ok = state == TXN_COMMITTED
+                  ? store->commit_op(store->impl, txn->id, op, err)
+                  : store->abort_op(store->impl, txn->id, op, err);
+    if (!ok) {
+      return false;
+    }
+    if (i == 0 && opts) {
+      step(opts, STEP_MID_APPLY);
+    }
+  }
+  return true;
+}
+
+static txn_outcome_t outcome_of_vote(txn_vote_t vote) {
+  switch (vote) {
+  case TXN_VOTE_YES:
+    return TXN_OUTCOME_COMMITTED;
+  case TXN_VOTE_MISSING:
+    return TXN_OUTCOME_MISSING;
+  case TXN_VOTE_EXISTS:
+    return TXN_OUTCOME_EXISTS;
+  case TXN_VOTE_ERROR:
+    return TXN_OUTCOME_FAILED;
+  case TXN_VOTE_LOCKED:
+  case TXN_VOTE_STALE:
+  default:
+    return TXN_OUTCOME_CONFLICT;
+  }
+}
+
+txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
+                          const txn_exec_opts_t *opts, size_t *failed_op,
+                          char lock_owner[TXN_ID_LEN + 1],
+                          chorus_error_t *err) {
+  bson_oid_t oid;
+  bson_oid_init(&oid, NULL);
+  bson_oid_to_string(&oid, txn->id);
+  *failed_op = 0;
+  lock_owner[0] = '\0';
+
+  int64_t deadline = opts->now_ms() + opts->lease_ms;
+  int64_t margin = opts->lease_ms / 4 < PREPARE_MARGIN_MAX_MS
+                       ? opts->lease_ms / 4
+                       : PREPARE_MARGIN_MAX_MS;
+  if (txn->invalid) {
+    chorus_error_set(err, 500, "internal",
+                     "a transaction names one document twice");
+    return TXN_OUTCOME_FAILED;
+  }
+  if (!store->begin(store->impl, txn, opts->owner, deadline, err)) {
+    return TXN_OUTCOME_FAILED; /* nothing was written that matters */
+  }
+  step(opts, STEP_AFTER_BEGIN);
+
+  /* Phase 1.  `prepared` counts the ops that may hold our lock. */
+  txn_vote_t vote = TXN_VOTE_YES;
+  size_t prepared = 0;
+  chorus_error_t prepare_err;
+  chorus_error_clear(&prepare_err);
+  for (size_t i = 0; i < txn->n_ops && vote == TXN_VOTE_YES; i++) {
+    if (opts->now_ms() > deadline - margin) {
+      vote = TXN_VOTE_STALE; /* too slow: give up before recovery does */
+      *failed_op = i;
+      break;
+    }
+    prepared = i + 1;
+    vote = store->prepare(store->impl, txn->id, &txn->ops[i], lock_owner,
+                          &prepare_err);
+    if (vote != TXN_VOTE_YES) {
+      *failed_op = i;
+    }
+  }
+  step(opts, STEP_AFTER_PREPARE);
+
+  /* The decision.  A coordinator that has outlived its lease commits no
+   * more: recovery may already have aborted and swept the transaction. */
+  txn_state_t want = vote == TXN_VOTE_YES ? TXN_COMMITTED : TXN_ABORTED;
+  if (want == TXN_COMMITTED && opts->now_ms() > deadline) {
+    want = TXN_ABORTED;
+    vote = TXN_VOTE_STALE;
+    *failed_op = txn->n_ops; /* every op voted yes: too late, not refused */
+  }
+  txn_state_t actual;
+  if (!store->decide(store->impl, txn->id, want, &actual, err)) {
+    return TXN_OUTCOME_FAILED; /* recovery will abort or finish it */
+  }
+  step(opts, STEP_AFTER_DECISION);
+
+  /* Phase 2.  An abort only needs the ops we may have locked; a commit
+   * means every op was prepared.  When a prepare failed on a database
+   * error, that participant's database is likely down: we do not wait on
+   * it again, and leave its cleanup (and the finish) to recovery, which
+   * keeps retrying until it answers.  The decision is durable already. */
+  size_t n = actual == TXN_COMMITTED ? txn->n_ops : prepared;
+  bool leave_to_recovery = actual == TXN_ABORTED && vote == TXN_VOTE_ERROR;
+  if (leave_to_recovery) {
+    n = *failed_op;
+  }
+  /* Writes without reading back (op->in_lease) only while a write sent
+   * now lands well before recovery may take over: the prepare margin. */
+  chorus_error_t apply_err;
+  if (apply_ops(store, txn, n, actual, opts, deadline - margin,
+                &apply_err) &&
+      !leave_to_recovery) {
+    chorus_error_t finish_err;
+    store->finish(store->impl, txn->id, actual, &finish_err); /* else recovery */
+  }
+
+  if (actual == TXN_COMMITTED) {
+    return TXN_OUTCOME_COMMITTED; /* durable, whatever apply did */
+  }
+  if (want == TXN_COMMITTED) {
+    /* Recovery aborted us first (we were too slow): retryable. */
+    return TXN_OUTCOME_CONFLICT;
+  }
+  if (vote == TXN_VOTE_ERROR && err) {
+    *err = prepare_err;
+  }
+  return outcome_of_vote(vote);
+}
+
+bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
+                 txn_state_t *final_state, const txn_applied_hook_t *hook,
+                 chorus_error_t *err) {
+  if (state == TXN_PENDING &&
+      !store->decide(store->impl, txn->id, TXN_ABORTED, &state, err)) {
+    return false;
+  }
+  *final_state = state;
+  if (!apply_ops(store, txn, txn->n_ops, state, NULL, 0, err)) {
+    return false;
+  }
+  if (hook && hook->fn) {
+    hook->fn(hook->ctx, txn, state);
+  }
+  return store->finish(store->impl, txn->id, state, err);
+}
+
+const char *txn_state_name(txn_state_t state) {
+  switch (state) {
+  case TXN_COMMITTED:
+    return "committed";
+  case TXN_ABORTED:
+    return "aborted";
+  case TXN_PENDING:
+  default:
+    return "pending";
+  }
+}
+
+const char *txn_kind_name(txn_kind_t kind) {
+  switch (kind) {
+  case TXN_INSERT:
+    return "insert";
+  case TXN_UPDATE:
+    return "update";
+  case TXN_DELETE:
+  default:
+    return "delete";
+  }
+}

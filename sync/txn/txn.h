@@ -1,0 +1,205 @@
+/*
+ * txn.h - the two-phase commit state machine of Chorus.
+ *
+ * A transaction is a list of operations (insert, update, delete) on
+ * documents that may live in different collections and different database
+ * deployments.  It commits atomically:
+ *
+ *   begin     the coordinator record {state: pending, ops, owner, deadline}
+ *             is written (w:majority) to the decision log ("txns");
+ *   prepare   each participant document is locked with the transaction id
+ *             and the change is staged on it; a document already locked by
+ *             another transaction, changed since the expected version,
+ *             missing, or (for an insert) already present votes no;
+ *   decide    the record's state goes pending -> committed (all voted yes)
+ *             or pending -> aborted, once (store_mongo: an insert-once
+ *             decision document, a compare-and-set): the one instant at
+ *             which the transaction's outcome is fixed;
+ *   apply     each participant applies (commit) or drops (abort) its staged
+ *             change and unlocks, each step conditional on its lock, so
+ *             repeating it is harmless;
+ *   finish    the record is marked done (and given the decided state,
+ *             for people reading it).
+ *
+ * A coordinator that dies leaves a record whose deadline passes; any server
+ * then claims it (an insert-once claim of its next lease), aborts it if
+ * undecided,
+ * applies the decision and finishes it (txn_recover).  The protocol is
+ * written against txn_store_t so that tests can run it over a fake store;
+ * store_mongo.c is the real one.  See docs/SYNC.md.
+ *
+ * Thread-safety: a txn_t belongs to one thread; stores must be thread-safe.
+ */
+#ifndef CHORUS_TXN_H
+#define CHORUS_TXN_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sync/base/error.h"
+
+#define TXN_ID_LEN 24   /* hex ObjectId */
+#define TXN_MAX_OPS 8
+#define TXN_COLL_MAX 48
+#define TXN_MAIN_SHARD (-1) /* "shard" of collections in the main database */
+
+typedef enum {
+  TXN_INSERT = 1,
+  TXN_UPDATE = 2,
+  TXN_DELETE = 3,
+} txn_kind_t;
+
+/* One participant.  Owns its bson_t members and its id value. */
+typedef struct txn_op {
+  txn_kind_t kind;
+  int shard;                 /* TXN_MAIN_SHARD or a tweet shard number */
+  char coll[TXN_COLL_MAX];   /* collection name */
+  bson_value_t id;           /* the document's _id */
+  bson_t *doc;               /* INSERT: the whole document (with _id) */
+  bson_t *set;               /* UPDATE: fields to set, or NULL */
+  bson_t *inc;               /* UPDATE: fields to increment, or NULL */
+  bool check_version;        /* UPDATE/DELETE: require version == version */
+  int64_t version;
+  bool staged_known;         /* false for ops loaded back by recovery: the
+                                staged change is read from the document */
+  bson_t *staged;            /* UPDATE: the absolute values prepare staged
+                                on the document in this process, or NULL */
+  bool in_lease;             /* set by the coordinator just before it
+                                applies the op: its lease has not run out
+                                (nobody else can have finished the op) */
+  /* kind 0 (with staged_known false) means "whatever the lock on the
+   * document says": how a lock of an unknown transaction is resolved. */
+} txn_op_t;
+
+typedef struct txn {
+  char id[TXN_ID_LEN + 1];
+  txn_op_t ops[TXN_MAX_OPS];
+  size_t n_ops;
+  bool invalid; /* two ops name the same document: refused (500) */
+} txn_t;
+
+typedef enum {
+  TXN_PENDING = 0,
+  TXN_COMMITTED = 1,
+  TXN_ABORTED = 2,
+} txn_state_t;
+
+typedef enum {
+  TXN_VOTE_YES = 0,
+  TXN_VOTE_LOCKED,  /* locked by another transaction (lock_owner says which) */
+  TXN_VOTE_STALE,   /* its version is not the expected one */
+  TXN_VOTE_MISSING, /* update/delete of a document that does not exist */
+  TXN_VOTE_EXISTS,  /* insert of a document that exists */
+  TXN_VOTE_ERROR,   /* the database failed; err says how */
+} txn_vote_t;
+
+/* What happened to a transaction, as its caller sees it. */
+typedef enum {
+  TXN_OUTCOME_COMMITTED = 0,
+  TXN_OUTCOME_CONFLICT,  /* aborted: lock, stale version or timeout; retry */
+  TXN_OUTCOME_MISSING,   /* aborted: ops[failed_op] targets nothing */
+  TXN_OUTCOME_EXISTS,    /* aborted: ops[failed_op] inserts an existing doc */
+  TXN_OUTCOME_FAILED,    /* database failure; err set (503/500).  If it
+                            happened after begin, recovery finishes the
+                            transaction one way or the other. */
+} txn_outcome_t;
+
+/* The persistence the protocol needs.  Every function is idempotent when
+ * repeated with the same arguments, and thread-safe. */
+typedef struct txn_store {
+  void *impl;
+  /* Writes the coordinator record: pending, ops (locations and kinds),
+   * owner, lease deadline. */
+  bool (*begin)(void *impl, const txn_t *txn, const char *owner,
+                int64_t deadline_ms, chorus_error_t *err);
+  /* Compare-and-set pending -> to.  *actual is the state after the call:
+   * `to`, or the decision someone else made first. */
+  bool (*decide)(void *impl, const char *txn_id, txn_state_t to,
+                 txn_state_t *actual, chorus_error_t *err);
+  /* Marks the record done (all participants applied); state is the
+   * decision, copied to the record for people reading it. */
+  bool (*finish)(void *impl, const char *txn_id, txn_state_t state,
+                 chorus_error_t *err);
+  /* Locks and stages one participant; may record what it staged in
+   * op->staged (owned by the op from then on). */
+  txn_vote_t (*prepare)(void *impl, const char *txn_id, txn_op_t *op,
+                        char lock_owner[TXN_ID_LEN + 1], chorus_error_t *err);
+  /* Applies or drops the staged change of one participant and unlocks it;
+   * a participant not locked by txn_id is left alone (already done).  With
+   * op->in_lease the store may skip checking that (and write op->staged
+   * without reading the document back): until the lease runs out only the
+   * coordinator writes its participants. */
+  bool (*commit_op)(void *impl, const char *txn_id, const txn_op_t *op,
+                    chorus_error_t *err);
+  bool (*abort_op)(void *impl, const char *txn_id, const txn_op_t *op,
+                   chorus_error_t *err);
+  /* Claims one unfinished transaction whose deadline is before now_ms
+   * (txn_id NULL: any; else only that one) by an exclusive claim of its
+   * lease, making `owner` its owner until now_ms + lease_ms.  Loads its
+   * ops (staged_known false) and state.  *found is false when there was
+   * nothing to claim. */
+  bool (*claim)(void *impl, const char *txn_id, const char *owner,
+                int64_t now_ms, int64_t lease_ms, txn_t *txn,
+                txn_state_t *state, bool *found, chorus_error_t *err);
+  /* Reads the state of a record; *found false when there is none (never
+   * written, or finished and since collected), *done whether finished. */
+  bool (*get_state)(void *impl, const char *txn_id, txn_state_t *state,
+                    bool *found, bool *done, chorus_error_t *err);
+} txn_store_t;
+
+/* Called at each named step ("txn.after_begin", "txn.after_prepare",
+ * "txn.after_decision", "txn.mid_apply"); used for crash tests. */
+typedef void (*txn_step_fn)(void *ctx, const char *step);
+
+typedef struct txn_exec_opts {
+  const char *owner;     /* this server's id */
+  int64_t lease_ms;      /* how long before others may take over */
+  int64_t (*now_ms)(void);
+  txn_step_fn on_step;   /* may be NULL */
+  void *step_ctx;
+} txn_exec_opts_t;
+
+/* Building a transaction.  The add functions copy what they are given.
+ * Each document may appear once (else the transaction is invalid). */
+void txn_init(txn_t *txn);
+void txn_cleanup(txn_t *txn);
+void txn_add_insert(txn_t *txn, int shard, const char *coll,
+                    const bson_t *doc);
+void txn_add_update(txn_t *txn, int shard, const char *coll,
+                    const bson_value_t *id, const bson_t *set,
+                    const bson_t *inc, const int64_t *expect_version);
+void txn_add_delete(txn_t *txn, int shard, const char *coll,
+                    const bson_value_t *id, const int64_t *expect_version);
+
+/* Runs the whole protocol once (no retry).  On an abort, *failed_op is
+ * the index of the op that voted no and lock_owner (when the vote was
+ * LOCKED) the transaction holding it; *failed_op is n_ops when every op
+ * voted yes but the lease had run out by the decision (CONFLICT: a
+ * coordinator past its lease never commits, since recovery may already
+ * have aborted the transaction). */
+txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
+                          const txn_exec_opts_t *opts, size_t *failed_op,
+                          char lock_owner[TXN_ID_LEN + 1],
+                          chorus_error_t *err);
+
+/* Called by txn_recover once a recovered transaction's decision has been
+ * applied everywhere and before it is marked done (sync.c publishes the
+ * events of a committed one there, so that they are out by the time
+ * anyone can see the transaction as finished). */
+typedef struct txn_applied_hook {
+  void (*fn)(void *ctx, const txn_t *txn, txn_state_t final_state);
+  void *ctx;
+} txn_applied_hook_t;
+
+/* Finishes a transaction claimed with store->claim: decides abort if it
+ * is still pending, applies the decision to every participant, calls
+ * hook (may be NULL), marks it done.  *final_state says how it ended. */
+bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
+                 txn_state_t *final_state, const txn_applied_hook_t *hook,
+                 chorus_error_t *err);
+
+const char *txn_state_name(txn_state_t state);
+const char *txn_kind_name(txn_kind_t kind);
+
+#endif

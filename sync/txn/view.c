@@ -1,0 +1,155 @@
+/*
+ * view.c - see view.h.
+ */
+#include "sync/txn/view.h"
+
+#include <string.h>
+
+#include "sync/base/bsonx.h"
+#include "sync/txn/store_mongo.h"
+
+/* Finds key in doc (a document of staged fields); NULL when absent. */
+static bool staged_find(const bson_t *staged, const char *key,
+                        bson_iter_t *it) {
+  return staged && bson_iter_init_find(it, staged, key);
+}
+
+static void append_sum(bson_t *out, const char *key, const bson_iter_t *a,
+                       const bson_iter_t *b) {
+  int64_t sum = (a ? bsonx_as_int64(a) : 0) + bsonx_as_int64(b);
+  bson_append_int64(out, key, -1, sum);
+}
+
+bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
+  bson_iter_t it, lock;
+  const char *kind = NULL;
+  bson_t set, inc;
+  bool has_set = false, has_inc = false;
+  if (bson_iter_init_find(&it, doc, TXN_LOCK_FIELD) &&
+      BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &lock)) {
+    while (bson_iter_next(&lock)) {
+      const char *k = bson_iter_key(&lock);
+      uint32_t len;
+      const uint8_t *data;
+      if (!strcmp(k, "kind") && BSON_ITER_HOLDS_UTF8(&lock)) {
+        kind = bson_iter_utf8(&lock, NULL);
+      } else if (!strcmp(k, "set") && BSON_ITER_HOLDS_DOCUMENT(&lock)) {
+        bson_iter_document(&lock, &len, &data);
+        has_set = bson_init_static(&set, data, len);
+      } else if (!strcmp(k, "inc") && BSON_ITER_HOLDS_DOCUMENT(&lock)) {
+        bson_iter_document(&lock, &len, &data);
+        has_inc = bson_init_static(&inc, data, len);
+      }
+    }
+  }
+  bool is_insert = kind && !strcmp(kind, "insert");
+  bool is_delete = kind && !strcmp(kind, "delete");
+  bool is_update = kind && !strcmp(kind, "update");
+  if ((is_insert && !committed) || (is_delete && committed)) {
+    return false;
+  }
+  bool apply = committed && is_update;
+  bson_init(out);
+  bson_iter_init(&it, doc);
+  while (bson_iter_next(&it)) {
+    const char *key = bson_iter_key(&it);
+    bson_iter_t staged;
+    if (!strcmp(key, TXN_LOCK_FIELD)) {
+      continue;
+    }
+    if (apply && staged_find(has_set ? &set : NULL, key, &staged)) {
+      bson_append_value(out, key, -1, bson_iter_value(&staged));
+    } else if (apply && staged_find(has_inc ? &inc : NULL, key, &staged)) {
+      append_sum(out, key, &it, &staged);
+    } else if (apply && !strcmp(key, "version")) {
+      bson_append_int64(out, key, -1, bsonx_as_int64(&it) + 1);
+    } else {
+      bson_append_value(out, key, -1, bson_iter_value(&it));
+    }
+  }
+  /* A committed update creates version (as $inc would) when absent. */
+  bson_iter_t has_version;
+  if (apply && !bson_iter_init_find(&has_version, doc, "version") &&
+      !staged_find(has_set ? &set : NULL, "version", &has_version) &&
+      !staged_find(has_inc ? &inc : NULL, "version", &has_version)) {
+    BSON_APPEND_INT64(out, "version", 1);
+  }
+  /* Staged fields the document did not have yet. */
+  for (int pass = 0; apply && pass < 2; pass++) {
+    bool has = pass == 0 ? has_set : has_inc;
+    bson_t *staged = pass == 0 ? &set : &inc;
+    if (!has || !bson_iter_init(&it, staged)) {
+      continue;
+    }
+    while (bson_iter_next(&it)) {
+      bson_iter_t present;
+      if (bson_iter_init_find(&present, doc, bson_iter_key(&it))) {
+        continue;
+      }
+      if (pass == 0) {
+        bson_append_value(out, bson_iter_key(&it), -1, bson_iter_value(&it));
+      } else {
+        append_sum(out, bson_iter_key(&it), NULL, &it);
+      }
+    }
+  }
+  return true;
+}
+
+typedef struct decision {
+  char id[TXN_ID_LEN + 1];
+  bool committed;
+} decision_t;
+
+bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
+                  bool *visible, chorus_error_t *err) {
+  /* One decision per distinct transaction for the whole call: two
+   * documents of one transaction must never be shown with different
+   * decisions, so the cache never evicts (it holds at most n). */
+  decision_t *cache = NULL;
+  size_t cached = 0;
+  for (size_t i = 0; i < n; i++) {
+    bson_iter_t it, id;
+    visible[i] = true;
+    if (!bson_iter_init_find(&it, docs[i], TXN_LOCK_FIELD)) {
+      continue;
+    }
+    char txn_id[TXN_ID_LEN + 1] = "";
+    if (bson_iter_init(&it, docs[i]) &&
+        bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
+        BSON_ITER_HOLDS_UTF8(&id)) {
+      bsonx_copy_utf8(&id, txn_id, sizeof txn_id);
+    }
+    bool committed = false, known = false;
+    for (size_t c = 0; c < cached; c++) {
+      if (!strcmp(cache[c].id, txn_id)) {
+        committed = cache[c].committed;
+        known = true;
+      }
+    }
+    if (!known) {
+      txn_state_t state;
+      bool found, done;
+      if (!store->get_state(store->impl, txn_id, &state, &found, &done,
+                            err)) {
+        bson_free(cache);
+        return false;
+      }
+      committed = found && state == TXN_COMMITTED;
+      if (!cache) {
+        cache = bson_malloc0(sizeof *cache * n);
+      }
+      bson_strncpy(cache[cached].id, txn_id, sizeof cache[cached].id);
+      cache[cached++].committed = committed;
+    }
+    bson_t out;
+    visible[i] = view_apply(docs[i], committed, &out);
+    if (visible[i]) {
+      bson_destroy(docs[i]);
+      docs[i] = bson_copy(&out);
+      bson_destroy(&out);
+    }
+  }
+  bson_free(cache);
+  return true;
+}

@@ -1,0 +1,35 @@
+/*
+ * view.h - what readers see of documents that transactions may have locked.
+ *
+ * A document read from a participant collection is shown as its committed
+ * state.  Unlocked, that is the document itself.  Locked by transaction X,
+ * it depends on X's decision in the log: committed means the staged change
+ * counts (an insert exists, an update is applied, a delete is gone) even
+ * before phase 2 reaches this document; pending, aborted or missing means
+ * it does not.  So a transaction becomes visible to every reader at the
+ * single instant its decision is written, and a reader never sees half of
+ * one, nor anything of an undecided one.
+ *
+ * Thread-safe; the caller must not hold a client of the main database's
+ * pool while calling (it borrows one).
+ */
+#ifndef CHORUS_VIEW_H
+#define CHORUS_VIEW_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+
+#include "sync/txn/txn.h"
+
+/* Rewrites docs[0..n) in place into their committed view, without the lock
+ * field.  visible[i] is false for a document that does not exist in that
+ * view (the caller skips it).  Looks each distinct transaction up once. */
+bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
+                  bool *visible, chorus_error_t *err);
+
+/* The committed view of one document with a known decision: exposed for
+ * tests.  `committed` says whether the lock's transaction committed.
+ * Returns false (not visible) or fills out (initialised here). */
+bool view_apply(const bson_t *doc, bool committed, bson_t *out);
+
+#endif

@@ -9,7 +9,7 @@
 import { api, ok } from './api.js';
 import { state, findTweet } from './state.js';
 
-export const MAX_LEN = 280; // code points in a post
+const MAX_LEN = 280; // code points in a post
 
 // DOM references by camelCased id (#nav-home -> el.navHome), filled by bindElements().
 export const el = {};

@@ -9,7 +9,7 @@ import { renderBadge } from './session.js';
 import { state } from './state.js';
 
 // The kinds of notification (a notification's `type`).
-export const NOTE = Object.freeze({
+const NOTE = Object.freeze({
   FOLLOW: 'follow',
   LIKE: 'like',
   REPLY: 'reply',

@@ -132,7 +132,7 @@ export function removeTweet(id) {
 
 /* ---------- new home-feed tweets held while scrolled down ---------- */
 
-export function renderPending() {
+function renderPending() {
   state.pending = state.pending.filter((t) => !state.ids.has(String(t.id)) && !state.gone.has(String(t.id)));
   const n = state.pending.length;
   el.newTweets.hidden = n === 0;

@@ -10,7 +10,7 @@
 // CHORUS_E2E_SHOTS_DIR (docs/screenshots to refresh the README's pictures).
 // Last line: "e2e: N passed, M failed"; exit status 1 on any failure.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -99,6 +99,28 @@ async function post(page, text) {
   await tweetLi(page, text).first().waitFor();
 }
 
+// The client's ES modules (public/js), read from the files: all of them,
+// those reachable from main.js through static imports, and an import
+// cycle if there is one (the modules are layered: none imports back).
+const JS_DIR = join(ROOT, 'public', 'js');
+function moduleGraph() {
+  const files = readdirSync(JS_DIR).filter((f) => f.endsWith('.js')).sort();
+  const done = new Set();
+  const open = [];
+  let cycle = null;
+  const visit = (f) => {
+    if (open.includes(f)) { cycle ??= open.slice(open.indexOf(f)).concat(f).join(' -> '); return; }
+    if (done.has(f)) return;
+    open.push(f);
+    const src = readFileSync(join(JS_DIR, f), 'utf8');
+    for (const m of src.matchAll(/^\s*(?:import|export)\b[^'"]*?\bfrom\s+'\.\/([\w-]+\.js)'/gm)) visit(m[1]);
+    open.pop();
+    done.add(f);
+  };
+  visit('main.js');
+  return { files, reached: [...done].sort(), cycle };
+}
+
 let browser;
 try {
   mkdirSync(SHOTS, { recursive: true });
@@ -114,6 +136,32 @@ try {
   for (const c of [ctxA, ctxB]) { c.setDefaultTimeout(WAIT); c.setDefaultNavigationTimeout(WAIT * 2); }
   const pa = await ctxA.newPage(); watch(pa, 'A');
   const pb = await ctxB.newPage(); watch(pb, 'B');
+
+  await step('the page loads its ES modules: JavaScript Content-Type, no errors', async () => {
+    const { files, reached, cycle } = moduleGraph();
+    assert(JSON.stringify(files) === JSON.stringify(reached),
+      `public/js has modules main.js does not import (${files.filter((f) => !reached.includes(f))})`);
+    assert(!cycle, `import cycle: ${cycle}`);
+    const got = new Map(); // file -> "status content-type"
+    const onResponse = (res) => {
+      const m = /\/js\/([\w-]+\.js)$/.exec(new URL(res.url()).pathname);
+      if (m) got.set(m[1], `${res.status()} ${res.headers()['content-type'] || ''}`);
+    };
+    pa.on('response', onResponse);
+    await pa.goto(`${URL_A}/`);
+    await pa.waitForSelector('#auth:not([hidden])');
+    pa.off('response', onResponse);
+    for (const f of files) {
+      const r = got.get(f);
+      assert(r, `/js/${f} was not fetched`);
+      assert(/^200 (text|application)\/javascript\b/.test(r), `/js/${f}: ${r}`);
+    }
+    const preloads = await pa.$$eval('link[rel=modulepreload]', (ls) => ls.map((l) => l.getAttribute('href')));
+    const want = files.filter((f) => f !== 'main.js').map((f) => `/js/${f}`);
+    assert(JSON.stringify(preloads.slice().sort()) === JSON.stringify(want),
+      `index.html's modulepreload links ${preloads} are not the modules ${want}`);
+    assert(errors.length === 0, `\n  ${errors.join('\n  ')}`);
+  });
 
   await step('register user A on server A and user B on server B', async () => {
     await register(pa, URL_A, USER_A);

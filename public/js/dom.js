@@ -1,0 +1,144 @@
+/*
+ * Building the page: element references, the h() helper, the message
+ * line, the character counter, and the rendering of a tweet and a user
+ * that every view shares.
+ * - User text is only ever inserted as text, never as HTML.
+ * - renderTweet(t) builds one <li>; the lists change incrementally
+ *   (timeline.js), so an open inline editor survives updates.
+ */
+import { api, ok } from './api.js';
+import { state, findTweet } from './state.js';
+
+const MAX_LEN = 280; // code points in a post
+
+// DOM references by camelCased id (#nav-home -> el.navHome), filled by bindElements().
+export const el = {};
+
+export function bindElements() {
+  for (const n of document.querySelectorAll('[id]')) {
+    el[n.id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = n;
+  }
+}
+
+// Build an element; string children become text nodes (safe for user text).
+export function h(tag, attrs, ...kids) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
+  n.append(...kids.filter((k) => k != null));
+  return n;
+}
+
+export function relTime(iso) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return '';
+  const s = (Date.now() - t) / 1000;
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  if (s < 604800) return `${Math.floor(s / 86400)}d`;
+  return new Date(t).toLocaleDateString();
+}
+
+export const fullTime = (iso) => (iso ? new Date(iso).toLocaleString() : '');
+
+export const userHref = (name) => `/u/${encodeURIComponent(name)}`;
+export const tweetHref = (id) => `/t/${encodeURIComponent(id)}`;
+
+/* ---------- the message line (#msg) ---------- */
+
+let msgTimer = 0;
+
+export function showMessage(text, kind = 'error') {
+  el.msgText.textContent = text;
+  el.msg.className = `msg ${kind}`;
+  el.msg.hidden = false;
+  clearTimeout(msgTimer);
+  msgTimer = setTimeout(hideMessage, kind === 'error' ? 8000 : 4000);
+}
+
+export function hideMessage() { el.msg.hidden = true; }
+
+/* ---------- forms ---------- */
+
+export const setBusy = (form, busy) => form.querySelectorAll('button').forEach((b) => { b.disabled = busy; });
+
+// Remaining-characters counter (Unicode code points), shared by compose, replies and editors.
+export function updateCounter(form) {
+  const ta = form.querySelector('textarea');
+  const count = form.querySelector('.count');
+  const left = MAX_LEN - [...ta.value].length;
+  count.replaceChildren(String(left), h('span', { class: 'sr-only' }, ' characters left'));
+  count.classList.toggle('warn', left >= 0 && left < 20);
+  count.classList.toggle('over', left < 0);
+  form.querySelector('button[type=submit]').disabled = left < 0 || !ta.value.trim();
+}
+
+/* ---------- tweets and users ---------- */
+
+export function renderTweet(t) {
+  const a = t.author || {};
+  const mine = state.me && a.username === state.me.username;
+  const v = state.view;
+  const li = h('li', { class: `tweet${v && v.name === 'tweet' && String(t.id) === v.id ? ' focus' : ''}`, 'data-id': String(t.id) },
+    h('div', { class: 'meta' },
+      h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
+      h('span', { class: 'handle' }, `@${a.username || ''}`),
+      h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
+      h('a', { class: 'when', href: tweetHref(t.id) },
+        h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at))),
+      t.edited_at ? h('span', { class: 'edited', title: `Edited ${fullTime(t.edited_at)}` }, '(edited)') : null),
+    t.reply_to ? h('p', { class: 'reply-to' },
+      h('a', { href: tweetHref(t.reply_to), 'data-parent': String(t.reply_to) }, replyLabel(String(t.reply_to)))) : null,
+    h('p', { class: 'text' }, t.text),
+    h('div', { class: 'foot' },
+      h('span', { class: 'stats' }, ...statsNodes(t)),
+      mine
+        ? h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit'),
+          h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete'))
+        : null));
+  return li;
+}
+
+// "Replying to @x": the parent's author, looked up once per parent id.
+const parents = new Map(); // id -> username, '' while loading, null when deleted
+function replyLabel(id) {
+  const shown = findTweet(id);
+  if (shown && shown.author) parents.set(id, shown.author.username);
+  if (!parents.has(id)) {
+    parents.set(id, '');
+    api('GET', `/api/tweet/${encodeURIComponent(id)}`).then((r) => {
+      if (ok(r)) parents.set(id, r.data.author.username);
+      else if (r.status === 404) parents.set(id, null);
+      else { parents.delete(id); return; }
+      document.querySelectorAll(`.reply-to a[data-parent="${CSS.escape(id)}"]`).forEach((a) => {
+        a.textContent = replyLabel(id);
+      });
+    });
+  }
+  const who = parents.get(id);
+  if (who) return `Replying to @${who}`;
+  return who === null ? 'Replying to a deleted post' : 'Replying to a post';
+}
+
+// Like button (or count when logged out) and the replies link.
+export function statsNodes(t) {
+  const likes = Number(t.like_count) || 0;
+  const replies = Number(t.reply_count) || 0;
+  const likeText = `${likes} ${likes === 1 ? 'like' : 'likes'}`;
+  const like = state.me
+    ? h('button', { type: 'button', class: `like${t.liked_by_me ? ' on' : ''}`, 'data-action': 'like',
+      'aria-pressed': t.liked_by_me ? 'true' : 'false', title: t.liked_by_me ? 'Unlike' : 'Like' },
+    h('span', { 'aria-hidden': 'true' }, t.liked_by_me ? '♥ ' : '♡ '), likeText)
+    : h('span', { class: 'likes' }, likeText);
+  const reply = h('a', { class: 'replies', href: tweetHref(t.id) },
+    `${replies} ${replies === 1 ? 'reply' : 'replies'}`);
+  return [like, reply];
+}
+
+export function renderUser(u) {
+  return h('li', { class: 'user' },
+    h('a', { class: 'name', href: userHref(u.username) }, u.display_name || u.username),
+    ' ', h('span', { class: 'handle' }, `@${u.username}`),
+    u.bio ? h('p', { class: 'bio' }, u.bio) : null);
+}

@@ -1,0 +1,228 @@
+/*
+ * The feed views (home, global, and the list part of every other view
+ * that has one): loading and merging pages into the timeline, the compose
+ * form, and what one does to a tweet in the list (edit inline, like,
+ * delete).
+ * - The GLOBAL timeline also has tweets of people not followed: those come
+ *   with Refresh, or with the fallback poll (main.js) while there is no
+ *   live connection.
+ */
+import { api, errorMessage, itemsOf, ok, PAGE, withQuery } from './api.js';
+import { el, h, setBusy, showMessage, updateCounter } from './dom.js';
+import { syncSubscriptions } from './live.js';
+import { fail } from './session.js';
+import { findTweet, nextTick, routeGen, state, touch, touchedSince } from './state.js';
+import {
+  addTweets, findNode, insertTweet, newer, refreshTimes, removeTweet, renderFeedChrome,
+  renderTimeline, replaceTweet, sameTweet, showPending, tweetDeleted, updateShown,
+} from './timeline.js';
+
+let uid = 0; // unique ids for editor textareas
+
+export function initFeed() {
+  el.compose.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!el.post.disabled) postTweet();
+  });
+  el.timeline.addEventListener('click', onTimelineClick);
+  el.timeline.addEventListener('submit', onTimelineSubmit);
+  el.refresh.addEventListener('click', () => loadNewest('manual'));
+  el.newTweets.addEventListener('click', showPending);
+  el.more.addEventListener('click', loadMore);
+}
+
+/* ---------- loading ---------- */
+
+// Fetch the newest page and merge it: insert unseen tweets, apply changed
+// ones (edits, counts), drop shown ones it proves deleted.
+// mode: 'init' | 'manual' (Refresh button) | 'poll' (silent on errors)
+//     | 'reload' (silent, and run again if a fetch is under way).
+export async function loadNewest(mode) {
+  if (state.fetching) {
+    if (mode === 'reload') state.again = true;
+    return;
+  }
+  const v = state.view;
+  if (!v || !v.src) return;
+  state.fetching = true;
+  el.refresh.disabled = true;
+  const t0 = nextTick();
+  const g = routeGen();
+  let r;
+  let head = null;
+  if (v.name === 'tweet') {
+    const [a, b] = await Promise.all([api('GET', `/api/tweet/${encodeURIComponent(v.id)}`),
+      api('GET', withQuery(v.src, { limit: PAGE }))]);
+    if (!ok(a)) r = a; else { r = b; head = a.data; }
+  } else {
+    r = await api('GET', withQuery(v.src, { limit: PAGE }));
+  }
+  if (g !== routeGen()) return; // the route changed meanwhile: renderRoute reset the state
+  state.fetching = false;
+  el.refresh.disabled = false;
+  refreshTimes();
+  try {
+    if (!ok(r)) {
+      if (r.status === 404 && v.name === 'tweet') {
+        el.empty.textContent = 'This post does not exist or was deleted.';
+        el.empty.hidden = false;
+      } else if (mode === 'init' || mode === 'manual') showMessage(errorMessage(r));
+      return;
+    }
+    let items = itemsOf(r).filter((t) => !state.gone.has(String(t.id)));
+    if (head) items = [head].concat(items); // the post, then its replies oldest first
+    const unseen = items.filter((t) => !state.ids.has(String(t.id)));
+    // Nothing loaded yet, a list in oldest-first order, or a gap between
+    // this page and what we have: start over.
+    if (!state.tweets.length || v.asc || (unseen.length === items.length && r.data.next)) {
+      state.tweets = items;
+      state.ids = new Set(items.map((t) => String(t.id)));
+      state.next = r.data.next || null;
+      renderTimeline();
+      return;
+    }
+    const inPage = new Set(items.map((t) => String(t.id)));
+    for (const t of items) {
+      const old = findTweet(String(t.id));
+      if (old && !sameTweet(old, t) && !touchedSince(t.id, t0)) updateShown(t);
+    }
+    // The page holds every tweet newer than its last one (all of them when
+    // there is no next page): a shown tweet in that range missing from it,
+    // not added after the request was sent, was deleted.
+    const oldest = r.data.next ? items[items.length - 1] : null;
+    const stale = state.tweets.filter((t) => !inPage.has(String(t.id)) &&
+      !touchedSince(t.id, t0) && (!oldest || !newer(oldest, t)));
+    stale.forEach((t) => removeTweet(t.id));
+    let added = 0;
+    for (const t of unseen) if (insertTweet(t)) added++;
+    renderFeedChrome();
+    syncSubscriptions();
+    if (mode === 'manual') showMessage(added ? `${added} new post(s).` : 'No new posts.', 'info');
+  } finally {
+    if (state.again) { state.again = false; loadNewest('reload'); }
+  }
+}
+
+async function loadMore() {
+  el.more.disabled = true;
+  const g = routeGen();
+  const r = await api('GET', withQuery(state.view.src, { limit: PAGE, before: state.next }));
+  if (g !== routeGen()) return;
+  el.more.disabled = false;
+  if (!ok(r)) { showMessage(errorMessage(r)); return; }
+  state.next = r.data.next || null;
+  addTweets(itemsOf(r), 'end');
+}
+
+/* ---------- compose ---------- */
+
+async function postTweet() {
+  el.post.disabled = true;
+  el.composeText.readOnly = true;
+  const r = await api('POST', '/api/tweet', { text: el.composeText.value });
+  el.composeText.readOnly = false;
+  if (ok(r)) {
+    el.composeText.value = '';
+    touch(r.data.id);
+    const v = state.view;
+    if (v && (v.name === 'home' || v.name === 'global' ||
+        (v.name === 'profile' && v.user.toLowerCase() === state.me.username.toLowerCase()))) {
+      addTweets([r.data], 'start');
+    } else {
+      showMessage('Posted.', 'info');
+    }
+  } else {
+    fail(r);
+  }
+  updateCounter(el.compose);
+}
+
+/* ---------- inline editor ---------- */
+
+function openEditor(li) {
+  const t = findTweet(li.dataset.id);
+  if (!t || li.querySelector('.editor')) return;
+  const tid = `edit-${++uid}`;
+  const ta = h('textarea', { id: tid, rows: '3', 'aria-describedby': `${tid}-count` });
+  ta.value = t.text;
+  const form = h('form', { class: 'editor' },
+    h('label', { for: tid, class: 'sr-only' }, 'Edit post'), ta,
+    h('div', { class: 'row end' },
+      h('span', { id: `${tid}-count`, class: 'count' }),
+      h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'cancel' }, 'Cancel'),
+      h('button', { type: 'submit', class: 'btn small' }, 'Save')));
+  const text = li.querySelector('.text');
+  text.hidden = true;
+  li.querySelector('.actions').hidden = true;
+  text.after(form);
+  updateCounter(form);
+  ta.focus();
+}
+
+const focusEdit = (li) => li.querySelector('[data-action=edit]')?.focus();
+
+export function closeEditor(li) {
+  const t = findTweet(li.dataset.id);
+  if (t) focusEdit(replaceTweet(t));
+}
+
+async function saveEdit(form) {
+  const li = form.closest('li');
+  setBusy(form, true);
+  const r = await api('PUT', `/api/tweet/${encodeURIComponent(li.dataset.id)}`,
+    { text: form.querySelector('textarea').value });
+  if (!ok(r)) {
+    setBusy(form, false);
+    updateCounter(form);
+    fail(r);
+    return;
+  }
+  if (state.gone.has(String(r.data.id))) return;
+  touch(r.data.id);
+  focusEdit(replaceTweet(r.data));
+}
+
+/* ---------- like, delete ---------- */
+
+async function toggleLike(li, btn) {
+  const t = findTweet(li.dataset.id);
+  if (!t) return;
+  btn.disabled = true;
+  const r = await api(t.liked_by_me ? 'DELETE' : 'POST', `/api/tweet/${encodeURIComponent(t.id)}/like`);
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  if (state.gone.has(String(r.data.id))) return;
+  touch(r.data.id);
+  updateShown(r.data);
+  findNode(String(r.data.id))?.querySelector('[data-action=like]')?.focus();
+}
+
+async function deleteTweet(li, btn) {
+  const id = li.dataset.id;
+  // eslint-disable-next-line no-alert
+  if (!window.confirm('Delete this post? This cannot be undone.')) return;
+  btn.disabled = true;
+  const r = await api('DELETE', `/api/tweet/${encodeURIComponent(id)}`);
+  btn.disabled = false;
+  if (!ok(r) && r.status !== 404) { fail(r); return; }
+  tweetDeleted(id);
+  showMessage('Post deleted.', 'info');
+  el.feedTitle.focus();
+}
+
+/* ---------- events of the list ---------- */
+
+function onTimelineClick(e) {
+  const btn = e.target.closest('button[data-action]');
+  if (!btn) return;
+  const li = btn.closest('li');
+  if (btn.dataset.action === 'edit') openEditor(li);
+  else if (btn.dataset.action === 'cancel') closeEditor(li);
+  else if (btn.dataset.action === 'like') toggleLike(li, btn);
+  else if (btn.dataset.action === 'delete') deleteTweet(li, btn);
+}
+
+function onTimelineSubmit(e) {
+  e.preventDefault();
+  if (!e.target.querySelector('button[type=submit]').disabled) saveEdit(e.target);
+}

@@ -1,0 +1,195 @@
+/*
+ * The live connection (docs/REALTIME.md). Logged in, the page keeps a
+ * WebSocket open; it resumes with ?since=<last seq> after a drop (backoff
+ * 1 s doubling to 30 s, with jitter, reset once a connection stayed up
+ * 5 s) and watches the newest 500 tweets on screen, so their edits, counts
+ * and deletions come live. Every event raises the causal token
+ * (chorus_seen). What an event does to the page is not decided here: each
+ * one goes to the `event` hook and a resync (after a resume, or a
+ * `reload` from the server) to the `resync` hook, both set by main.js
+ * with setLiveHooks().
+ */
+import { api, ok } from './api.js';
+import { el, h, showMessage } from './dom.js';
+import { EVENT } from './events.js';
+import { setUser } from './session.js';
+import { state } from './state.js';
+
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const STABLE_MS = 5000;       // open this long before the backoff resets
+const MAX_SUBS = 500;         // server limit of watched tweets
+const SUB_CHUNK = 100;        // ids per message (inbound frames <= 4 KiB)
+
+const live = {
+  wanted: false,       // logged in: keep a connection up
+  ws: null, url: null, open: false, everOpen: false,
+  lastSeq: 0, attempt: 0, timer: 0, openedAt: 0,
+  subscribed: new Set(),
+};
+
+const hooks = {
+  event: () => {},
+  resync: () => {},
+};
+
+// event(type, data) for each event; resync() when the page's data may
+// have missed some.
+export function setLiveHooks({ event, resync }) {
+  hooks.event = event;
+  hooks.resync = resync;
+}
+
+export const isLive = () => live.open;
+
+// The status line in the session bar (#live-status), and a reconnect when
+// the network comes back.
+export function initLive() {
+  el.liveStatus = h('span', { id: 'live-status', class: 'live', role: 'status', 'aria-live': 'polite' });
+  el.session.prepend(el.liveStatus);
+  window.addEventListener('online', onOnline);
+}
+
+function setLiveStatus(text, on) {
+  if (el.liveStatus.textContent !== text) el.liveStatus.textContent = text;
+  el.liveStatus.classList.toggle('on', on);
+}
+
+export function startLive() {
+  if (live.wanted) return;
+  live.wanted = true;
+  live.attempt = 0;
+  live.everOpen = false;
+  setLiveStatus('Connecting…', false);
+  connect();
+}
+
+export function stopLive() {
+  live.wanted = false;
+  clearTimeout(live.timer);
+  live.timer = 0;
+  const ws = live.ws;
+  live.ws = null;
+  live.open = false;
+  live.lastSeq = 0;
+  live.subscribed.clear();
+  if (ws) {
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    try { ws.close(1000, 'logout'); } catch (e) { /* already closed */ }
+  }
+}
+
+async function connect() {
+  live.timer = 0;
+  if (!live.wanted || live.ws) return;
+  if (!live.url) {
+    const r = await api('GET', '/api/config');
+    if (!live.wanted || live.ws) return;
+    if (!ok(r) || !r.data || typeof r.data.ws_url !== 'string') { scheduleReconnect(); return; }
+    live.url = r.data.ws_url;
+  }
+  const url = live.lastSeq > 0
+    ? `${live.url}${live.url.includes('?') ? '&' : '?'}since=${live.lastSeq}` : live.url;
+  let ws;
+  try { ws = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
+  live.ws = ws;
+  ws.onopen = () => onLiveOpen(ws);
+  ws.onmessage = (e) => onLiveMessage(e);
+  ws.onclose = () => onLiveClose(ws);
+  ws.onerror = () => { /* a close event follows; it reconnects */ };
+}
+
+function onLiveOpen(ws) {
+  if (ws !== live.ws) return;
+  const resumed = live.everOpen;
+  live.open = true;
+  live.everOpen = true;
+  live.openedAt = Date.now();
+  live.subscribed.clear();  // a new connection watches nothing yet
+  setLiveStatus('Live', true);
+  syncSubscriptions();
+  // After a drop: pick up what the resume cannot carry (counts of watched
+  // tweets, posts of people not followed) from the newest page.
+  if (resumed) hooks.resync();
+}
+
+async function onLiveClose(ws) {
+  if (ws !== live.ws) return;
+  const wasOpen = live.open;
+  live.ws = null;
+  live.open = false;
+  live.subscribed.clear();
+  if (!live.wanted) return;
+  setLiveStatus('Reconnecting…', false);
+  if (wasOpen && Date.now() - live.openedAt >= STABLE_MS) live.attempt = 0;
+  if (!wasOpen) {
+    // Refused before opening: maybe the session ended (401 at the upgrade).
+    const me = await api('GET', '/api/me');
+    if (!live.wanted || live.ws) return;
+    if (me.status === 401) { setUser(null); showMessage('Your session ended. Please log in again.'); return; }
+  }
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  if (!live.wanted || live.timer) return;
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** live.attempt);
+  live.attempt = Math.min(live.attempt + 1, 10);
+  const delay = Math.min(BACKOFF_MAX_MS, base * (0.75 + Math.random() * 0.5));
+  live.timer = setTimeout(connect, delay);
+}
+
+// Reconnect at once when the network comes back.
+function onOnline() {
+  if (live.wanted && !live.ws && live.timer) {
+    clearTimeout(live.timer);
+    connect();
+  }
+}
+
+function liveSend(msg) {
+  if (live.ws && live.open && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify(msg));
+}
+
+// Watch the newest MAX_SUBS tweets on screen: send only the difference
+// from what this connection already watches, in small frames.
+export function syncSubscriptions() {
+  if (!live.open) return;
+  const want = new Set(state.tweets.slice(0, MAX_SUBS).map((t) => String(t.id)));
+  const drop = [...live.subscribed].filter((id) => !want.has(id));
+  const add = [...want].filter((id) => !live.subscribed.has(id));
+  for (let i = 0; i < drop.length; i += SUB_CHUNK) {
+    liveSend({ type: 'unsubscribe', tweets: drop.slice(i, i + SUB_CHUNK) });
+  }
+  for (let i = 0; i < add.length; i += SUB_CHUNK) {
+    liveSend({ type: 'subscribe', tweets: add.slice(i, i + SUB_CHUNK) });
+  }
+  drop.forEach((id) => live.subscribed.delete(id));
+  add.forEach((id) => live.subscribed.add(id));
+}
+
+// The causal token (docs/READMODEL.md 4b): the newest event this page has
+// seen live, sent with every request as the chorus_seen cookie, so a page
+// the other server answers (behind a load balancer) includes it too. The
+// server sets the same cookie on the answer to each of our writes.
+function noteSeen(seq) {
+  if (!(seq > 0)) return;
+  const m = /(?:^|;\s*)chorus_seen=(\d+)/.exec(document.cookie);
+  if (m && Number(m[1]) >= seq) return;
+  document.cookie = `chorus_seen=${seq}; Path=/; Max-Age=60; SameSite=Lax`;
+}
+
+function onLiveMessage(e) {
+  let msg;
+  try { msg = JSON.parse(e.data); } catch (err) { return; }
+  if (!msg || typeof msg !== 'object') return;
+  const seq = Number(msg.seq) || 0;
+  noteSeen(seq);
+  if (msg.type === EVENT.RELOAD) { // the resume point has left the server's log
+    live.lastSeq = seq;
+    hooks.resync();
+    return;
+  }
+  if (seq > live.lastSeq) live.lastSeq = seq;
+  hooks.event(msg.type, msg.data || {});
+}

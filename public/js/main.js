@@ -1,0 +1,133 @@
+/*
+ * Chorus web client: plain ES modules, no framework, no build step.
+ * index.html is the static skeleton and loads this module; all behaviour
+ * is wired with addEventListener (no inline script, so a strict CSP works).
+ *
+ * The modules, each importing only those listed before it:
+ *   events.js         the WebSocket event types (mirrors the server's table)
+ *   api.js            fetch wrapper: {status, data}, never throws
+ *   state.js          the shared state, route generations, change ticks
+ *   dom.js            element references, h(), messages, tweet/user rendering
+ *   session.js        who is logged in; the header that shows it
+ *   live.js           the WebSocket: resume, subscriptions, chorus_seen
+ *   timeline.js       the tweet list on screen; live changes applied to it
+ *   feed.js           loading the list, compose, edit/like/delete
+ *   paged.js          lists with "Load more" (people, notifications, users)
+ *   auth.js, profile.js, people.js, tweet.js, search.js, notifications.js
+ *                     one view each
+ *   router.js         URL -> view, links without page loads
+ *   main.js           boot; what a user change and a live event do
+ * Where a lower module has to reach a higher one it calls a hook that
+ * main.js sets: onUserChange (session.js) and setLiveHooks (live.js).
+ */
+import { api, errorMessage, ok } from './api.js';
+import { initAuth } from './auth.js';
+import { bindElements, el, hideMessage, showMessage, updateCounter } from './dom.js';
+import { EVENT } from './events.js';
+import { closeEditor, initFeed, loadNewest } from './feed.js';
+import { initLive, isLive, setLiveHooks, startLive, stopLive } from './live.js';
+import { loadUnread, onNotification } from './notifications.js';
+import { loadFollowing, onFollowEvent, saveProfile, toggleFollow } from './profile.js';
+import { initRouter, navigate, renderRoute } from './router.js';
+import { searchUrl } from './search.js';
+import { onUserChange, renderSession } from './session.js';
+import { state } from './state.js';
+import { applyLikeEvent, applyTweetEvent, refreshTimes, tweetDeleted } from './timeline.js';
+import { postReply } from './tweet.js';
+
+const POLL_MS = 60000; // fallback poll of the list, only while not live
+
+// What each event of the live stream does to the page.
+function onLiveEvent(type, data) {
+  switch (type) {
+    case EVENT.TWEET_CREATED:
+    case EVENT.TWEET_UPDATED:
+      if (data.tweet && data.tweet.id) applyTweetEvent(data.tweet, Number(data.version) || 0, type);
+      break;
+    case EVENT.TWEET_DELETED:
+      if (data.id) tweetDeleted(data.id);
+      break;
+    case EVENT.FOLLOW:
+      onFollowEvent(data);
+      break;
+    case EVENT.NOTIFICATION:
+      if (data.notification) onNotification(data.notification);
+      break;
+    case EVENT.LIKE: // I liked or unliked a post, maybe in another tab
+      if (data.tweet) applyLikeEvent(String(data.tweet), data.liked === true);
+      break;
+    default: // EVENT.ERROR (a message of ours the server refused): nothing to show
+  }
+}
+
+// Logged in as someone else, or out: the live connection follows the
+// user, and the view is drawn again for them.
+function onUser(user, was) {
+  if (!user) stopLive();
+  else if (user.username !== was) { stopLive(); startLive(); loadUnread(); loadFollowing(); }
+  renderRoute();
+}
+
+// Forms drawn by the views in #view.
+function onViewSubmit(e) {
+  e.preventDefault();
+  const form = e.target;
+  if (form.classList.contains('search')) {
+    const url = searchUrl(form);
+    if (url) navigate(url);
+  } else if (form.classList.contains('profile-form')) {
+    saveProfile(form);
+  } else if (form.classList.contains('reply-box')) {
+    if (!form.querySelector('button[type=submit]').disabled) postReply(form);
+  }
+}
+
+function onViewClick(e) {
+  const btn = e.target.closest('button[data-action]');
+  if (btn && btn.dataset.action === 'follow') toggleFollow(btn);
+}
+
+// Ctrl/Cmd+Enter submits a compose/reply/edit form; Escape cancels an edit.
+function onKey(e) {
+  const form = e.target.closest('form');
+  if (!form || e.target.tagName !== 'TEXTAREA') return;
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) form.requestSubmit();
+  else if (e.key === 'Escape' && form.classList.contains('editor')) closeEditor(form.closest('li'));
+}
+
+async function init() {
+  bindElements();
+  onUserChange(onUser);
+  setLiveHooks({ event: onLiveEvent, resync: () => loadNewest('reload') });
+  initAuth();
+  el.msgClose.addEventListener('click', hideMessage);
+  initFeed();
+  initLive();
+  document.addEventListener('input', (e) => {
+    const form = e.target.form;
+    if (form && form.querySelector('.count')) updateCounter(form);
+  });
+  document.addEventListener('keydown', onKey);
+  el.view.addEventListener('submit', onViewSubmit);
+  el.view.addEventListener('click', onViewClick);
+  initRouter();
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && !isLive()) loadNewest('poll');
+  });
+
+  updateCounter(el.compose);
+  const me = await api('GET', '/api/me');
+  if (me.status === 0) showMessage(errorMessage(me));
+  state.me = ok(me) ? me.data : null;
+  renderSession();
+  if (state.me) { startLive(); loadUnread(); loadFollowing(); }
+  await renderRoute();
+  setInterval(() => {
+    if (document.hidden) return;
+    if (isLive()) refreshTimes();
+    else loadNewest('poll');
+  }, POLL_MS);
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+else init();

@@ -1,0 +1,128 @@
+/*
+ * A user's profile page (/u/<name>): the card with counts, Follow /
+ * Unfollow, and one's own profile form. Also the set of people I follow
+ * (state.following), which the home feed uses to tell followed authors'
+ * tweets from replies to watched tweets, kept up to date by follow events.
+ */
+import { api, errorMessage, itemsOf, ok, withQuery } from './api.js';
+import { el, h, showMessage, setBusy, userHref } from './dom.js';
+import { fail } from './session.js';
+import { routeGen, state } from './state.js';
+
+export async function loadProfile(v, g) {
+  el.view.append(h('div', { class: 'card' }, h('p', { class: 'hint' }, 'Loading profile…')));
+  const r = await api('GET', `/api/users/${encodeURIComponent(v.user)}`);
+  if (g !== routeGen()) return;
+  if (!ok(r)) {
+    el.view.replaceChildren(h('div', { class: 'card' },
+      h('h2', { tabindex: '-1' }, r.status === 404 ? 'No such user' : 'Could not load this profile'),
+      h('p', { class: 'hint' }, r.status === 404 ? `There is no user @${v.user}.` : errorMessage(r))));
+    el.feed.hidden = r.status === 404;
+    return;
+  }
+  renderProfile(r.data);
+}
+
+function renderProfile(p) {
+  const v = state.view;
+  v.profile = p;
+  document.title = `${p.display_name || p.username} (@${p.username}) · Chorus`;
+  const self = state.me && state.me.username.toLowerCase() === p.username.toLowerCase();
+  const n = (x) => Number(x) || 0;
+  const card = h('div', { class: 'card profile' },
+    h('h2', { tabindex: '-1' }, p.display_name || p.username),
+    h('p', { class: 'handle' }, `@${p.username}`),
+    p.bio ? h('p', { class: 'bio' }, p.bio) : null,
+    h('p', { class: 'counts' },
+      h('span', null, h('strong', null, String(n(p.tweet_count))), n(p.tweet_count) === 1 ? ' post' : ' posts'),
+      h('a', { href: `${userHref(p.username)}/followers` }, h('strong', null, String(n(p.followers_count))),
+        n(p.followers_count) === 1 ? ' follower' : ' followers'),
+      h('a', { href: `${userHref(p.username)}/following` }, h('strong', null, String(n(p.following_count))), ' following')),
+    state.me && !self
+      ? h('div', { class: 'row' }, h('button', { type: 'button', class: p.followed_by_me ? 'btn ghost' : 'btn',
+        'data-action': 'follow', 'aria-pressed': p.followed_by_me ? 'true' : 'false' },
+      p.followed_by_me ? 'Unfollow' : 'Follow'))
+      : null,
+    self ? profileForm(p) : null);
+  el.view.replaceChildren(card);
+}
+
+function profileForm(p) {
+  const name = h('input', { id: 'pf-name', type: 'text', required: '', maxlength: '50' });
+  name.value = p.display_name || '';
+  const bio = h('textarea', { id: 'pf-bio', rows: '2', maxlength: '160' });
+  bio.value = p.bio || '';
+  return h('details', { class: 'edit-profile' },
+    h('summary', null, 'Edit profile'),
+    h('form', { class: 'profile-form' },
+      h('label', { for: 'pf-name' }, 'Display name'), name,
+      h('label', { for: 'pf-bio' }, 'Bio'), bio,
+      h('p', { class: 'hint' }, 'Up to 160 characters'),
+      h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn' }, 'Save profile'))));
+}
+
+export async function saveProfile(form) {
+  const display = form.querySelector('#pf-name').value;
+  if (!display.trim()) { showMessage('The display name cannot be blank.'); return; }
+  setBusy(form, true);
+  const r = await api('PATCH', '/api/me', { display_name: display, bio: form.querySelector('#pf-bio').value });
+  setBusy(form, false);
+  if (!ok(r)) { fail(r); return; }
+  if (state.view.name !== 'profile') return;
+  state.me = { ...state.me, display_name: r.data.display_name, bio: r.data.bio };
+  renderProfile(r.data);
+  showMessage('Profile saved.', 'info');
+  el.view.querySelector('h2')?.focus();
+}
+
+export async function toggleFollow(btn) {
+  const v = state.view;
+  const p = v.profile;
+  if (!p) return;
+  btn.disabled = true;
+  const g = routeGen();
+  const r = await api(p.followed_by_me ? 'DELETE' : 'POST', `/api/users/${encodeURIComponent(p.username)}/follow`);
+  if (g !== routeGen()) return;
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  renderProfile(r.data);
+  el.view.querySelector('[data-action=follow]')?.focus();
+}
+
+// Who I follow, to tell followed authors' tweets from replies to watched tweets.
+export async function loadFollowing() {
+  const who = state.me && state.me.username;
+  state.following = null;
+  const set = new Set();
+  let next = null;
+  for (let i = 0; i < 50; i++) {
+    const r = await api('GET', withQuery(`/api/users/${encodeURIComponent(who)}/following`, { limit: 200, before: next }));
+    if (!ok(r) || !state.me || state.me.username !== who) return;
+    itemsOf(r).forEach((u) => set.add(String(u.username).toLowerCase()));
+    next = r.data.next;
+    if (!next) break;
+  }
+  state.following = set;
+}
+
+// A follow event (data {follower, followee, following}): my following set,
+// and the counts of a profile on screen.
+export function onFollowEvent(d) {
+  if (!state.me) return;
+  const me = state.me.username.toLowerCase();
+  if (String(d.follower || '').toLowerCase() === me && state.following) {
+    const who = String(d.followee || '').toLowerCase();
+    if (d.following) state.following.add(who); else state.following.delete(who);
+  }
+  const v = state.view;
+  if (v && v.name === 'profile' && v.profile) {
+    const name = v.profile.username.toLowerCase();
+    if (name === String(d.followee || '').toLowerCase() || name === String(d.follower || '').toLowerCase()) {
+      const g = routeGen();
+      api('GET', `/api/users/${encodeURIComponent(v.profile.username)}`).then((r) => {
+        if (ok(r) && g === routeGen() && !el.view.querySelector('.edit-profile[open]') &&
+            !el.view.contains(document.activeElement)) renderProfile(r.data);
+      });
+    }
+  }
+}

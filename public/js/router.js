@@ -1,0 +1,118 @@
+/*
+ * The routes: which URL shows which view, and moving between them without
+ * a page load (history.pushState; Back and Forward come as popstate).
+ * Every view has the same frame: a header part (#view, drawn by the
+ * view's module, see VIEWS) above the tweet list (#feed, loaded by
+ * feed.js from the route's `src`; hidden when the route has none).
+ */
+import { withQuery } from './api.js';
+import { el, h } from './dom.js';
+import { loadNewest } from './feed.js';
+import { syncSubscriptions } from './live.js';
+import { loadNotifications } from './notifications.js';
+import { loadPeople } from './people.js';
+import { loadProfile } from './profile.js';
+import { renderSearch } from './search.js';
+import { newRoute, routeGen, state } from './state.js';
+import { clearTimeline, renderFeedChrome } from './timeline.js';
+import { renderReplyBox } from './tweet.js';
+
+// What each route draws in #view: (route, its generation) -> anything.
+const VIEWS = {
+  profile: loadProfile,
+  tweet: renderReplyBox,
+  search: renderSearch,
+  notifications: (v, g) => loadNotifications(g),
+  people: loadPeople,
+  notfound: renderNotFound,
+};
+
+// The route of a URL: {name, title (of the list), src (the list's API
+// path, if it has a list), asc (oldest first), ...the URL's parameters}.
+function routeOf(path, search) {
+  const q = new URLSearchParams(search);
+  let m;
+  if (path === '/' || path === '/index.html') {
+    return state.me ? { name: 'home', title: 'Home', src: '/api/feed' }
+      : { name: 'global', title: 'Global timeline', src: '/api/tweet' };
+  }
+  if (path === '/global') return { name: 'global', title: 'Global timeline', src: '/api/tweet' };
+  if ((m = path.match(/^\/u\/([A-Za-z0-9_]{1,30})\/(followers|following)\/?$/))) {
+    return { name: 'people', user: m[1], rel: m[2], title: m[2] === 'followers' ? 'Followers' : 'Following' };
+  }
+  if ((m = path.match(/^\/u\/([A-Za-z0-9_]{1,30})\/?$/))) {
+    return { name: 'profile', user: m[1], title: 'Posts', src: `/api/users/${encodeURIComponent(m[1])}/tweets` };
+  }
+  if ((m = path.match(/^\/t\/([0-9a-fA-F]{24})\/?$/))) {
+    return { name: 'tweet', id: m[1], title: 'Post and replies', src: `/api/tweet/${m[1]}/replies`, asc: true };
+  }
+  if (path === '/search') {
+    const text = (q.get('q') || '').trim();
+    return { name: 'search', q: text, title: 'Posts', src: text ? withQuery('/api/search', { q: text, type: 'tweets' }) : null };
+  }
+  if (path === '/notifications') return { name: 'notifications', title: 'Notifications' };
+  return { name: 'notfound', title: 'Page not found' };
+}
+
+export function initRouter() {
+  document.addEventListener('click', onLinkClick);
+  window.addEventListener('popstate', () => renderRoute());
+}
+
+// Same-origin app links are followed without a page load; modified clicks
+// (new tab, middle click) and API links keep their normal behaviour.
+function onLinkClick(e) {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = e.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+}
+
+export function navigate(url) {
+  if (url !== location.pathname + location.search) history.pushState(null, '', url);
+  renderRoute(true);
+}
+
+// Show the view of the current URL: reset the list, draw the view's header, load.
+// moved: reached by a link (scroll to the top, focus the view's heading).
+export async function renderRoute(moved) {
+  const v = routeOf(location.pathname, location.search);
+  newRoute();
+  state.view = v;
+  clearTimeline();
+  el.empty.textContent = v.name === 'tweet' ? 'No replies yet.' : 'No posts yet.';
+  el.view.replaceChildren();
+  el.feedTitle.textContent = v.title;
+  el.compose.hidden = !state.me || !(v.name === 'home' || v.name === 'global');
+  el.feed.hidden = !v.src;
+  document.title = v.name === 'home' || v.name === 'global' ? `${v.title} · Chorus` : 'Chorus';
+  for (const [id, name] of [['navHome', 'home'], ['navGlobal', 'global'], ['navSearch', 'search'],
+    ['navNotifications', 'notifications']]) {
+    if (v.name === name && !(name === 'global' && location.pathname === '/')) el[id].setAttribute('aria-current', 'page');
+    else el[id].removeAttribute('aria-current');
+  }
+  if (v.name === 'profile' && state.me && v.user.toLowerCase() === state.me.username.toLowerCase()) {
+    el.navProfile.setAttribute('aria-current', 'page');
+  } else el.navProfile.removeAttribute('aria-current');
+  renderFeedChrome();
+  el.empty.hidden = true;
+  syncSubscriptions();
+  if (moved) window.scrollTo(0, 0);
+
+  VIEWS[v.name]?.(v, routeGen());
+  if (moved) focusView();
+  if (v.src) await loadNewest('init');
+}
+
+function renderNotFound() {
+  el.view.append(h('div', { class: 'card' }, h('h2', { tabindex: '-1' }, 'Page not found'),
+    h('p', null, h('a', { href: '/' }, 'Go to the home page'))));
+}
+
+function focusView() {
+  const head = el.view.querySelector('h2') || (el.feed.hidden ? null : el.feedTitle);
+  if (head) { if (!head.hasAttribute('tabindex')) head.setAttribute('tabindex', '-1'); head.focus({ preventScroll: true }); }
+}

@@ -268,7 +268,7 @@ static void test_static_page_has_csp(void **state) {
   assert_non_null(strstr(value, "script-src 'self'"));
   assert_null(strstr(value, "unsafe-inline"));
   tc_response_free(&r);
-  tc_get(c, "/app.js", &r);
+  tc_get(c, "/js/main.js", &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   tc_get(c, "/../CMakeLists.txt", &r);

@@ -37,6 +37,10 @@ void render_user_page(bson_t *doc, const user_page_t *page);
  * like_count, liked_by_me}. */
 void render_tweet(bson_t *doc, const tweet_t *t);
 
+/* Appends the fields of a notification to doc: {id, type, actor:
+ * {username, display_name}, tweet (an id or null), created_at, read}. */
+void render_notification(bson_t *doc, const notification_t *n);
+
 /* Appends {items: [notification...], next, unread}. */
 void render_notification_page(bson_t *doc, const notification_page_t *page);
 

@@ -56,13 +56,13 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/sessions.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 
 #define MODEL_PER_AUTHOR_DEFAULT 64
 #define MODEL_RING_DEFAULT 1024
 #define MODEL_SESSIONS_MAX 65536
-#define MODEL_SESSION_ID_LEN 64 /* hex of the token's BLAKE2b-256 */
 
 typedef struct model model_t;
 
@@ -106,20 +106,10 @@ void model_load_abort(model_t *m);
 bool model_ready(model_t *m);
 
 /* ---- events ----
- * The payloads that publication stores in an event's "model" document
- * (events.h); each appends to out. */
-void model_payload_tweet(bson_t *out, const tweet_t *t);  /* created/updated */
-void model_payload_tweet_deleted(bson_t *out, const bson_oid_t *id);
-void model_payload_follow(bson_t *out, const bson_oid_t *follower,
-                          const bson_oid_t *followee, bool following);
-void model_payload_like(bson_t *out, const bson_oid_t *user,
-                        const bson_oid_t *tweet, bool liked);
-void model_payload_user(bson_t *out, const user_name_t *user);
-void model_payload_session_ended(bson_t *out, const char *session_id);
-
-/* Applies one event (type as published, payload its "model" document).
- * Unknown types and malformed payloads are ignored.  Called in sequence
- * order by the event poller. */
+ * Applies one event: type as published (event_types.h), payload its
+ * "model" document (event_payloads.h).  Types that are not for the read
+ * models, unknown types and malformed payloads are ignored.  Called in
+ * sequence order by the event poller. */
 void model_apply(model_t *m, const char *type, const bson_t *payload);
 
 /* ---- reading ----
@@ -174,5 +164,13 @@ void model_settle_check(model_t *m, const model_check_t *check,
                         bool present);
 
 void model_get_stats(model_t *m, model_stats_t *out);
+
+/* Walks everything under the read lock and checks the invariants stated
+ * in model.c (lists ordered and within their bounds, records held by
+ * exactly the lists that say so, no deleted tweet held, sorted followees
+ * and likes, the session cache's bound, ...).  False, saying which one
+ * on stderr, when one is broken; never aborts.  For tests and debugging:
+ * it takes time linear in everything held. */
+bool model_check_invariants(model_t *m);
 
 #endif

@@ -54,12 +54,9 @@ void hub_destroy(hub_t *hub);
 void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb);
 void hub_set_ws(hub_t *hub, ws_server_t *ws);
 
-/* events_enrich_fn and events_listener_fn (ctx is the hub). */
-events_enrich_t hub_enrich(void *ctx, const char *type,
-                           const bson_t *skeleton, bson_t *data,
-                           bson_t *model);
+/* An events_listener_fn (ctx is the hub): sends the event to the
+ * clients that may see it.  Types for the read models only
+ * (event_types.h) reach nobody. */
 void hub_on_event(void *ctx, const event_t *event);
-
-size_t hub_clients(hub_t *hub);
 
 #endif

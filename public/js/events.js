@@ -1,0 +1,13 @@
+/* The event types of the WebSocket stream.  Their one definition is the
+ * table in server/domain/event_types.c; unit.test_event_types checks that
+ * this list names exactly the types a browser can receive. */
+export const EVENT = Object.freeze({
+  TWEET_CREATED: 'tweet.created',
+  TWEET_UPDATED: 'tweet.updated',
+  TWEET_DELETED: 'tweet.deleted',
+  FOLLOW: 'follow',
+  LIKE: 'like',
+  NOTIFICATION: 'notification',
+  RELOAD: 'reload',
+  ERROR: 'error',
+});

@@ -198,8 +198,9 @@ static bool may_see(const client_t *c, const bson_t *audience) {
 void hub_on_event(void *ctx, const event_t *e) {
   hub_t *hub = ctx;
   event_type_t type = event_type_parse(e->type);
-  if (!(event_type_receivers(type) & EVENT_TO_BROWSERS)) {
-    return; /* for the read models only: no audience */
+  if (type != EVENT_UNKNOWN &&
+      !(event_type_receivers(type) & EVENT_TO_BROWSERS)) {
+    return; /* for the read models only (its audience is nobody) */
   }
   size_t len = 0;
   char *json = NULL;

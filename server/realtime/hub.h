@@ -55,8 +55,9 @@ void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb);
 void hub_set_ws(hub_t *hub, ws_server_t *ws);
 
 /* An events_listener_fn (ctx is the hub): sends the event to the
- * clients that may see it.  Types for the read models only
- * (event_types.h) reach nobody. */
+ * clients its audience names.  Types for the read models only
+ * (event_types.h) reach nobody; a type the table does not know goes by
+ * its audience like any other. */
 void hub_on_event(void *ctx, const event_t *event);
 
 #endif

@@ -63,7 +63,8 @@ bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
                         const page_cursor_t *before, size_t limit,
                         notification_page_t *page, chorus_error_t *err);
 
-/* Marks everything up to now read. */
+/* Marks every notification up to this moment read (sets
+ * users.notifications_read_at). */
 bool notifications_mark_read(db_t *db, sync_t *sync, const user_t *me,
                              chorus_error_t *err);
 

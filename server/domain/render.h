@@ -44,7 +44,9 @@ void render_notification(bson_t *doc, const notification_t *n);
 /* Appends {items: [notification...], next, unread}. */
 void render_notification_page(bson_t *doc, const notification_page_t *page);
 
-/* Appends {items: [tweet...], next: cursor or null} to doc. */
+/* Appends {items: [tweet...], next: cursor or null} to doc.  The API
+ * sends render_tweet_page_json's output; this is the definition it is
+ * checked against (test_render). */
 void render_tweet_page(bson_t *doc, const tweet_page_t *page);
 
 /* Appends {error: {code, message}} to doc. */

@@ -1,25 +1,43 @@
 /*
  * model.c - see model.h.
  *
- * Layout.  Three hash tables (open addressing, linear probing, 8-byte
- * slots holding a pointer; the key lives inside the value):
- *   tweets:     id -> mtweet_t   every tweet record held
- *   users:      id -> muser_t    names, followees, likes, newest tweets
- *   tombstones: id -> tomb_t     tweets seen deleted (bounded, FIFO)
+ * Layout.  Five hash tables (hashmap.h: the key lives inside the
+ * record):
+ *   tweets:     id -> mtweet_t    every tweet record held
+ *   users:      id -> muser_t     names, followees, likes, newest tweets
+ *   tombs:      id -> tomb_t      tweets seen deleted (the last
+ *                                 TOMBSTONES_MAX, oldest first in a FIFO)
  *   sessions:   token hash -> msession_t
+ *   pairs:      kind, a, b -> mpair_t   follow and like pairs with events
+ *                                       since the load (settling)
  * A tweet record is referenced by its author's list, by the ring, or by
  * both (in_author, in_ring); it is freed, and leaves the tweets table,
  * when neither holds it.
  *
- * Invariants (under the write lock, true between any two calls):
- *   - every list (tlist_t) is sorted newest first: created_at desc, id desc;
+ * Invariants, true between any two calls (model_check_invariants walks
+ * them all; assert() checks the cheap ones where they must hold):
+ *   - not ready and loading at once; events are queued only during a
+ *     load; outside both, no tweet or user is held;
+ *   - every list (tlist_t) is sorted newest first: created_at desc, id
+ *     desc, no tweet twice (during a load the lists are unsorted until
+ *     model_load_end);
  *   - a list that never dropped a tweet (!truncated) holds all of them (an
  *     author's list: all the author's tweets; the ring: all tweets); one
  *     that did holds ALL of them strictly newer than its floor, the newest
  *     tweet it ever dropped, and nothing else.  Deletions do not move the
  *     floor, so a list emptied by deletions still takes new tweets;
- *   - a tweet in any list is in the tweets table, and vice versa;
- *   - followees and likes are sorted by bson_oid_compare, no duplicates.
+ *   - bounds: an author's list holds at most 2 * per_author tweets and
+ *     the ring ring_max (during a load per_author + per_author / 4 and
+ *     2 * ring_max - 1);
+ *   - a record is in the tweets table exactly when a list holds it, and
+ *     in_author / in_ring say which; its author is in the users table;
+ *   - no record held is tombstoned: a deleted id never returns while it
+ *     is remembered;
+ *   - versions only rise: a record's version, and a user's name_version,
+ *     are replaced only by one at least as high (put_tweet,
+ *     user_set_names);
+ *   - followees and likes are sorted by bson_oid_compare, no duplicates;
+ *   - at most MODEL_SESSIONS_MAX sessions and TOMBSTONES_MAX tombstones.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "server/readmodel/model.h"
@@ -712,7 +730,7 @@ void model_load_end(model_t *m) {
   }
   tlist_sort(&m->ring);
   tlist_trim(m, &m->ring, m->ring_max, true);
-  /* Ready now (so put_tweet inserts in place), then the queued events. */
+  /* Ready first (so put_tweet inserts in place), then the queued events. */
   m->loading = false;
   m->ready = true;
   for (size_t i = 0; i < m->n_queue; i++) {
@@ -733,17 +751,10 @@ void model_load_abort(model_t *m) {
   pthread_rwlock_unlock(&m->lock);
 }
 
-bool model_ready(model_t *m) {
-  pthread_rwlock_rdlock(&m->lock);
-  bool ready = m->ready;
-  pthread_rwlock_unlock(&m->lock);
-  return ready;
-}
-
 /* ---- reading (read lock held) ---- */
 
-/* One list taking part in a merge: its items older than the cursor. */
-/* A list being merged, at its current item, whose order key is kept here:
+/* A list being merged (its items older than the cursor), at its current
+ * item, whose order key is kept here:
  * comparing keys in the heap then touches only the heap, not tweet
  * records scattered over the model (heap_down's pointer chasing was 16 %
  * of chorusd's samples in the feed benchmark, plus 8 % in memcmp).  The id
@@ -786,8 +797,8 @@ static size_t first_after(const tlist_t *l, const page_cursor_t *c) {
   return lo;
 }
 
-/* A binary heap of sources by the order of their current item. */
-/* tweet_order(a's item, b's item) < 0, from the keys. */
+/* The merge's binary heap orders sources by their current item:
+ * tweet_order(a's item, b's item) < 0, from the keys. */
 static bool src_before(const source_t *a, const source_t *b) {
   if (a->ts != b->ts) {
     return a->ts > b->ts;
@@ -877,8 +888,10 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
   tweet_t *items = bson_malloc(sizeof *items * limit);
   size_t got = 0;
   bool ok = true, more = false;
+  const mtweet_t *prev = NULL; /* the item before r: not older */
   while (h > 0) {
     const mtweet_t *r = heap[0].list->items[heap[0].at];
+    assert(!prev || tweet_order(prev, r) <= 0); /* the heap's order */
     if (got == limit) {
       more = true; /* a real tweet exists after the page */
       break;
@@ -890,6 +903,7 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
       break;
     }
     copy_out(m, r, author, viewer, &items[got++]);
+    prev = r;
     if (++heap[0].at == heap[0].list->n) {
       heap[0] = heap[--h];
     } else {
@@ -897,6 +911,7 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
     }
     heap_down(heap, h, 0);
   }
+  (void)prev;
   if (ok && !more && floor) {
     ok = false; /* ran out: older tweets may exist that are not held */
   }

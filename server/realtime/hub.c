@@ -210,10 +210,10 @@ void hub_on_event(void *ctx, const event_t *e) {
     if (!c->ready) {
       /* Its resume job is loading its followees: whether it sees this is
        * decided when the job ends (run_job), and a follow is replayed
-       * then.  (Deciding now, with no followees yet, dropped every tweet
-       * of a followed author that arrived in that window: seen as an
-       * acknowledged tweet that never reached a client reconnecting under
-       * load, in integration.test_lb_failover.) */
+       * then.  Deciding here, with no followees yet, would drop every
+       * tweet of a followed author that arrives in that window (an
+       * acknowledged tweet that never reaches a client reconnecting under
+       * load: integration.test_lb_failover). */
       if (e->seq <= c->last_sent || !(is_follow || may_see(c, &e->audience))) {
         continue;
       }

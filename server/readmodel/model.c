@@ -649,12 +649,11 @@ static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
 void model_apply(model_t *m, const char *type_name, const bson_t *payload) {
   event_type_t type = event_type_parse(type_name);
   if (!(event_type_receivers(type) & EVENT_TO_READ_MODELS)) {
-    type = EVENT_UNKNOWN; /* ignored, but counted */
+    atomic_fetch_add(&m->applied, 1);
+    return; /* a notification, or a type this table does not know */
   }
   pthread_rwlock_wrlock(&m->lock);
-  if (type == EVENT_UNKNOWN) {
-    /* nothing to do */
-  } else if (m->loading && type != EVENT_SESSION_ENDED) {
+  if (m->loading && type != EVENT_SESSION_ENDED) {
     if (m->n_queue == m->cap_queue) {
       m->cap_queue = m->cap_queue ? m->cap_queue * 2 : 64;
       m->queue = bson_realloc(m->queue, sizeof *m->queue * m->cap_queue);

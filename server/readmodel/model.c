@@ -125,7 +125,7 @@ struct model {
   queued_t *queue;
   size_t n_queue, cap_queue;
   uint64_t epoch; /* session.ended events applied */
-  hashmap_t pairs;        /* mpair_t: pairs with events since the load */
+  hashmap_t pairs;       /* mpair_t: pairs with events since the load */
   uint64_t pair_ticket;  /* counts pair events */
   model_check_t *checks; /* queued, oldest first */
   size_t n_checks, cap_checks;

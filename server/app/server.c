@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "server/api/api.h"
+#include "server/domain/event_payloads.h"
 #include "sync/events/events.h"
 #include "server/realtime/hub.h"
 #include "server/http/metrics.h"
@@ -58,6 +59,14 @@ static int app_page(struct mg_connection *conn, void *cbdata) {
   snprintf(path, sizeof path, "%s/index.html", srv->config.public_dir);
   mg_send_mime_file(conn, path, "text/html; charset=utf-8");
   return 200;
+}
+
+/* Publication's enricher (event_payloads.h), on this server's database. */
+static events_enrich_t enrich(void *ctx, const char *type,
+                              const bson_t *skeleton, bson_t *data,
+                              bson_t *model) {
+  chorus_server_t *srv = ctx;
+  return event_enrich(srv->db, srv->sync, type, skeleton, data, model);
 }
 
 /* Every event, in order: first the read model, then the WebSocket hub. */
@@ -143,8 +152,8 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                          (size_t)cfg->model_ring};
     srv->model = model_new(&mc);
   }
-  if (!events_start(sync_events(srv->sync), hub_enrich, srv->hub, on_event,
-                    srv, err)) {
+  if (!events_start(sync_events(srv->sync), enrich, srv, on_event, srv,
+                    err)) {
     server_stop(srv);
     return false;
   }

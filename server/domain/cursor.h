@@ -40,9 +40,12 @@ void page_cursor_append_filter_on(bson_t *filter, const page_cursor_t *c,
                                   bool oldest_first, const char *id_field);
 
 /* Name cursors: lists ordered by a string key (user search).  An opaque
- * base64url form of the last key; at most NAME_CURSOR_MAX characters. */
+ * base64url form of the last key (its first 72 bytes); at most
+ * NAME_CURSOR_MAX characters. */
 #define NAME_CURSOR_MAX 96
 void name_cursor_encode(const char *key, char out[NAME_CURSOR_MAX + 1]);
+/* The key of a name cursor into key (size bytes, NUL-terminated); false
+ * when s is empty, too long, not base64url, or not valid UTF-8. */
 bool name_cursor_decode(const char *s, char *key, size_t size);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
 #include "server/domain/notifications.h"
 #include "sync/query.h"
 
@@ -63,16 +64,7 @@ static bool build_follow(void *arg, txn_t *txn, chorus_error_t *err) {
   add_counter(txn, &c->target->id, "followers_count", delta);
   event_batch_t events;
   event_batch_init(&events);
-  bson_t *audience;
-  bson_t *skeleton = event_batch_add(&events, "follow", &audience);
-  BSON_APPEND_OID(skeleton, "follower", &c->me->id);
-  BSON_APPEND_OID(skeleton, "followee", &c->target->id);
-  BSON_APPEND_BOOL(skeleton, "following", c->follow);
-  bson_t users;
-  BSON_APPEND_ARRAY_BEGIN(audience, "users", &users);
-  BSON_APPEND_OID(&users, "0", &c->me->id);
-  BSON_APPEND_OID(&users, "1", &c->target->id);
-  bson_append_array_end(audience, &users);
+  event_add_follow(&events, &c->me->id, &c->target->id, c->follow);
   if (c->follow) {
     notifications_add(txn, &events, &c->target->id, NOTIFY_FOLLOW,
                       &c->me->id, NULL);

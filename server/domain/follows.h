@@ -31,14 +31,15 @@ bool follows_set(db_t *db, sync_t *sync, const user_t *me,
 bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
                    const bson_oid_t *b, bool *yes, chorus_error_t *err);
 
-/* Everyone user follows (at most FOLLOWS_FEED_MAX); *ids is allocated
- * (bson_free). */
-/* Every follow edge, for the read model's load (model.h). */
-bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
-                  chorus_error_t *err);
-
+/* Everyone user follows (at most FOLLOWS_FEED_MAX), in no particular
+ * order; *ids is allocated (bson_free). */
 bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,
                        bson_oid_t **ids, size_t *n, chorus_error_t *err);
+
+/* Every follow edge (follower, followee), for the read model's load
+ * (model.h). */
+bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+                  chorus_error_t *err);
 
 /* user's followers (followers true) or followees, most recent follow
  * first, strictly after the cursor `before` (NULL: from the start). */

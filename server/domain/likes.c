@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
 #include "server/domain/notifications.h"
 #include "sync/query.h"
 
@@ -18,21 +19,6 @@ typedef struct like_ctx {
   bool like;
   bool nothing_to_do; /* unlike of a tweet not liked */
 } like_ctx_t;
-
-/* "like": who likes what now, for the liker's other clients and the
- * servers' read models (model.h). */
-static void add_like_event(event_batch_t *events, const bson_oid_t *user,
-                           const bson_oid_t *tweet, bool liked) {
-  bson_t *audience;
-  bson_t *skeleton = event_batch_add(events, "like", &audience);
-  if (!skeleton) {
-    return;
-  }
-  BSON_APPEND_OID(skeleton, "user", user);
-  BSON_APPEND_OID(skeleton, "tweet", tweet);
-  BSON_APPEND_BOOL(skeleton, "liked", liked);
-  events_audience_user(audience, user);
-}
 
 static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
   like_ctx_t *c = arg;
@@ -66,8 +52,8 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
     txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
     event_batch_t events;
     event_batch_init(&events);
-    events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
-    add_like_event(&events, &c->me->id, &c->tweet_id, true);
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->tweet_id, NULL, NULL);
+    event_add_like(&events, &c->me->id, &c->tweet_id, true);
     notifications_add(txn, &events, &t.author.id, NOTIFY_LIKE, &c->me->id,
                       &c->tweet_id);
     event_batch_commit(&events, txn);
@@ -89,8 +75,9 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
       txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
       event_batch_t events;
       event_batch_init(&events);
-      events_add_tweet(&events, "tweet.updated", &c->tweet_id, NULL, NULL);
-      add_like_event(&events, &c->me->id, &c->tweet_id, false);
+      event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->tweet_id, NULL,
+                      NULL);
+      event_add_like(&events, &c->me->id, &c->tweet_id, false);
       event_batch_commit(&events, txn);
     }
   }

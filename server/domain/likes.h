@@ -22,16 +22,17 @@
 bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
                bool like, tweet_t *out, chorus_error_t *err);
 
-/* Sets liked_by_me of tweets[0..n) for viewer, with one query. */
-/* Whether user likes tweet now (committed view). */
+/* Sets liked_by_me of tweets[0..n) for viewer (NULL: all false), with
+ * one query. */
+bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
+                tweet_t *tweets, size_t n, chorus_error_t *err);
+
+/* Whether user likes tweet, in the committed view. */
 bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,
                  const bson_oid_t *tweet, bool *yes, chorus_error_t *err);
 
 /* Every like (user, tweet), for the read model's load (model.h). */
 bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
                 chorus_error_t *err);
-
-bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
-                tweet_t *tweets, size_t n, chorus_error_t *err);
 
 #endif

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
 #include "sync/query.h"
 
 const char *notify_type_name(notify_type_t type) {
@@ -18,34 +18,6 @@ const char *notify_type_name(notify_type_t type) {
   default:
     return "reply";
   }
-}
-
-void events_audience_user(bson_t *audience, const bson_oid_t *user) {
-  bson_t users;
-  BSON_APPEND_ARRAY_BEGIN(audience, "users", &users);
-  BSON_APPEND_OID(&users, "0", user);
-  bson_append_array_end(audience, &users);
-}
-
-void events_add_tweet(event_batch_t *events, const char *type,
-                      const bson_oid_t *tweet, const bson_oid_t *author,
-                      const bson_oid_t *also_tweet) {
-  bson_t *audience;
-  bson_t *skeleton = event_batch_add(events, type, &audience);
-  if (!skeleton) {
-    return;
-  }
-  BSON_APPEND_OID(skeleton, "tweet", tweet);
-  if (author) {
-    BSON_APPEND_OID(audience, "author", author);
-  }
-  bson_t tweets;
-  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &tweets);
-  BSON_APPEND_OID(&tweets, "0", tweet);
-  if (also_tweet) {
-    BSON_APPEND_OID(&tweets, "1", also_tweet);
-  }
-  bson_append_array_end(audience, &tweets);
 }
 
 void notifications_add(txn_t *txn, event_batch_t *events,
@@ -70,16 +42,11 @@ void notifications_add(txn_t *txn, event_batch_t *events,
   BSON_APPEND_DATE_TIME(&doc, "created_at", now);
   BSON_APPEND_INT64(&doc, "version", 1);
   txn_add_insert(txn, TXN_MAIN_SHARD, DB_NOTIFICATIONS, &doc);
-  bson_t *audience;
-  bson_t *skeleton = event_batch_add(events, "notification", &audience);
-  if (skeleton) {
-    bson_concat(skeleton, &doc); /* the notification itself */
-    events_audience_user(audience, recipient);
-  }
+  event_add_notification(events, recipient, &doc);
   bson_destroy(&doc);
 }
 
-static void notification_from_bson(const bson_t *doc, notification_t *n) {
+void notifications_parse(const bson_t *doc, notification_t *n) {
   bson_iter_t it;
   memset(n, 0, sizeof *n);
   if (!bson_iter_init(&it, doc)) {
@@ -129,7 +96,7 @@ bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
   page->items = bson_malloc0(sizeof *page->items * (page->n + 1));
   user_name_t *names = bson_malloc0(sizeof *names * (page->n + 1));
   for (size_t i = 0; i < page->n; i++) {
-    notification_from_bson(r.docs[i], &page->items[i]);
+    notifications_parse(r.docs[i], &page->items[i]);
     page->items[i].read =
         page->items[i].created_at_ms <= me->notifications_read_at_ms;
     names[i].id = page->items[i].actor.id;

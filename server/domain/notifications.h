@@ -54,23 +54,17 @@ void notifications_add(txn_t *txn, event_batch_t *events,
                        const bson_oid_t *recipient, notify_type_t type,
                        const bson_oid_t *actor, const bson_oid_t *tweet);
 
-/* Appends an event audience {"users": [user]}. */
-void events_audience_user(bson_t *audience, const bson_oid_t *user);
-
-/* Adds a tweet event (type "tweet.created", "tweet.updated" or
- * "tweet.deleted") with skeleton {tweet: id}; audience: the author and
- * their followers when author is not NULL, and clients showing the tweet
- * (or also_tweet, e.g. a reply's parent). */
-void events_add_tweet(event_batch_t *events, const char *type,
-                      const bson_oid_t *tweet, const bson_oid_t *author,
-                      const bson_oid_t *also_tweet);
+/* A notification document as stored (the skeleton of its event, too):
+ * every field but the actor's names and `read`, which are left empty. */
+void notifications_parse(const bson_t *doc, notification_t *n);
 
 /* me's notifications, newest first, and how many are unread. */
 bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
                         const page_cursor_t *before, size_t limit,
                         notification_page_t *page, chorus_error_t *err);
 
-/* Marks everything up to now read. */
+/* Marks every notification up to this moment read (sets
+ * users.notifications_read_at). */
 bool notifications_mark_read(db_t *db, sync_t *sync, const user_t *me,
                              chorus_error_t *err);
 

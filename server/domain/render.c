@@ -108,23 +108,26 @@ void render_user_page(bson_t *doc, const user_page_t *page) {
   }
 }
 
+void render_notification(bson_t *doc, const notification_t *n) {
+  append_oid_hex(doc, "id", &n->id);
+  BSON_APPEND_UTF8(doc, "type", notify_type_name(n->type));
+  append_name(doc, "actor", &n->actor);
+  if (n->has_tweet) {
+    append_oid_hex(doc, "tweet", &n->tweet);
+  } else {
+    BSON_APPEND_NULL(doc, "tweet");
+  }
+  append_time(doc, "created_at", n->created_at_ms);
+  BSON_APPEND_BOOL(doc, "read", n->read);
+}
+
 void render_notification_page(bson_t *doc, const notification_page_t *page) {
   bson_t items;
   BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
   for (size_t i = 0; i < page->n; i++) {
-    const notification_t *n = &page->items[i];
     bson_t item;
     item_begin(&items, i, &item);
-    append_oid_hex(&item, "id", &n->id);
-    BSON_APPEND_UTF8(&item, "type", notify_type_name(n->type));
-    append_name(&item, "actor", &n->actor);
-    if (n->has_tweet) {
-      append_oid_hex(&item, "tweet", &n->tweet);
-    } else {
-      BSON_APPEND_NULL(&item, "tweet");
-    }
-    append_time(&item, "created_at", n->created_at_ms);
-    BSON_APPEND_BOOL(&item, "read", n->read);
+    render_notification(&item, &page->items[i]);
     bson_append_document_end(&items, &item);
   }
   bson_append_array_end(doc, &items);

@@ -37,10 +37,16 @@ void render_user_page(bson_t *doc, const user_page_t *page);
  * like_count, liked_by_me}. */
 void render_tweet(bson_t *doc, const tweet_t *t);
 
+/* Appends the fields of a notification to doc: {id, type, actor:
+ * {username, display_name}, tweet (an id or null), created_at, read}. */
+void render_notification(bson_t *doc, const notification_t *n);
+
 /* Appends {items: [notification...], next, unread}. */
 void render_notification_page(bson_t *doc, const notification_page_t *page);
 
-/* Appends {items: [tweet...], next: cursor or null} to doc. */
+/* Appends {items: [tweet...], next: cursor or null} to doc.  The API
+ * sends render_tweet_page_json's output; this is the definition it is
+ * checked against (test_render). */
 void render_tweet_page(bson_t *doc, const tweet_page_t *page);
 
 /* Appends {error: {code, message}} to doc. */

@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "server/domain/event_payloads.h"
 #include "sync/events/events.h"
 
 #define TOKEN_BYTES 32
@@ -143,9 +144,7 @@ static bool build_delete(void *arg, txn_t *txn, chorus_error_t *err) {
   txn_add_delete(txn, TXN_MAIN_SHARD, DB_SESSIONS, &key, NULL);
   event_batch_t events;
   event_batch_init(&events);
-  bson_t *audience;
-  bson_t *skeleton = event_batch_add(&events, "session.ended", &audience);
-  BSON_APPEND_UTF8(skeleton, "session", id);
+  event_add_session_ended(&events, id);
   event_batch_commit(&events, txn);
   return true;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
 #include "server/domain/likes.h"
 #include "server/domain/notifications.h"
 #include "sync/query.h"
@@ -209,10 +210,10 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   }
   event_batch_t events;
   event_batch_init(&events);
-  events_add_tweet(&events, "tweet.created", &t->id, &c->author->id,
-                   c->is_reply ? &c->parent : NULL);
+  event_add_tweet(&events, EVENT_TWEET_CREATED, &t->id, &c->author->id,
+                    c->is_reply ? &c->parent : NULL);
   if (c->is_reply) {
-    events_add_tweet(&events, "tweet.updated", &c->parent, NULL, NULL);
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->parent, NULL, NULL);
     notifications_add(txn, &events, &parent.author.id, NOTIFY_REPLY,
                       &c->author->id, &t->id);
   }
@@ -315,7 +316,7 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
     bson_destroy(&set);
     event_batch_t events;
     event_batch_init(&events);
-    events_add_tweet(&events, "tweet.updated", &c->id, &c->user->id, NULL);
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->id, &c->user->id, NULL);
     event_batch_commit(&events, txn);
     return true;
   }
@@ -340,9 +341,10 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
   }
   event_batch_t events;
   event_batch_init(&events);
-  events_add_tweet(&events, "tweet.deleted", &c->id, &c->user->id, NULL);
+  event_add_tweet(&events, EVENT_TWEET_DELETED, &c->id, &c->user->id, NULL);
   if (c->t->has_reply_to && !c->parent_gone) {
-    events_add_tweet(&events, "tweet.updated", &c->t->reply_to, NULL, NULL);
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->reply_to, NULL,
+                    NULL);
   }
   event_batch_commit(&events, txn);
   return true;

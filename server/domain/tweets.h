@@ -2,7 +2,8 @@
  * tweets.h - tweets: create, edit, read, list.
  *
  * Tweets live in the shard collections tweets_0 .. tweets_<N-1> (see
- * sync/shards.h: sharded by author, the shard is readable from the id):
+ * sync/txn/shards.h: sharded by author, the shard is readable from the
+ * id):
  * {_id: ObjectId, author_id: ObjectId, author: username, text, words:
  * [lowercase words, for search], created_at: Date, edited_at: Date or
  * null, reply_to: ObjectId or null, reply_count, like_count, version}.  The timeline order is (created_at desc,

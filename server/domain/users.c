@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
 #include "sync/events/events.h"
 #include "sync/query.h"
 #include "sync/txn/store_mongo.h" /* TXN_LOCK_FIELD */
@@ -262,9 +263,7 @@ static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
      * (model.h) learn it from this event.  Its audience is nobody. */
     event_batch_t events;
     event_batch_init(&events);
-    bson_t *audience;
-    bson_t *skeleton = event_batch_add(&events, "user.updated", &audience);
-    BSON_APPEND_OID(skeleton, "user", &c->me->id);
+    event_add_user_updated(&events, &c->me->id);
     event_batch_commit(&events, txn);
   }
   return true;

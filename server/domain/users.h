@@ -108,8 +108,10 @@ typedef bool (*users_name_fn)(void *ctx, const user_name_t *name);
 bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
                       chorus_error_t *err);
 
-/* Fills username and display_name of names[0..n) by their id with one
- * query.  An id with no user (deleted account) keeps empty names. */
+/* Fills username and display_name of names[0..n) by their id: one query
+ * ({_id: {$in: ...}}), or one per id for a few ids on a database that
+ * answers $in on _id slowly (db_filters_by_id_only).  An id with no user
+ * (deleted account) gets empty names. */
 bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
                      size_t n, chorus_error_t *err);
 

@@ -1,132 +1,61 @@
 /*
  * model.c - see model.h.
  *
- * Layout.  Three hash tables (open addressing, linear probing, 8-byte
- * slots holding a pointer; the key lives inside the value):
- *   tweets:     id -> mtweet_t   every tweet record held
- *   users:      id -> muser_t    names, followees, likes, newest tweets
- *   tombstones: id -> tomb_t     tweets seen deleted (bounded, FIFO)
+ * Layout.  Five hash tables (hashmap.h: the key lives inside the
+ * record):
+ *   tweets:     id -> mtweet_t    every tweet record held
+ *   users:      id -> muser_t     names, followees, likes, newest tweets
+ *   tombs:      id -> tomb_t      tweets seen deleted (the last
+ *                                 TOMBSTONES_MAX, oldest first in a FIFO)
  *   sessions:   token hash -> msession_t
+ *   pairs:      kind, a, b -> mpair_t   follow and like pairs with events
+ *                                       since the load (settling)
  * A tweet record is referenced by its author's list, by the ring, or by
  * both (in_author, in_ring); it is freed, and leaves the tweets table,
  * when neither holds it.
  *
- * Invariants (under the write lock, true between any two calls):
- *   - every list (tlist_t) is sorted newest first: created_at desc, id desc;
+ * Invariants, true between any two calls (model_check_invariants walks
+ * them all; assert() checks the cheap ones where they must hold):
+ *   - not ready and loading at once; events are queued only during a
+ *     load; outside both, no tweet or user is held;
+ *   - every list (tlist_t) is sorted newest first: created_at desc, id
+ *     desc, no tweet twice (during a load the lists are unsorted until
+ *     model_load_end);
  *   - a list that never dropped a tweet (!truncated) holds all of them (an
  *     author's list: all the author's tweets; the ring: all tweets); one
  *     that did holds ALL of them strictly newer than its floor, the newest
  *     tweet it ever dropped, and nothing else.  Deletions do not move the
  *     floor, so a list emptied by deletions still takes new tweets;
- *   - a tweet in any list is in the tweets table, and vice versa;
- *   - followees and likes are sorted by bson_oid_compare, no duplicates.
+ *   - bounds: an author's list holds at most 2 * per_author tweets and
+ *     the ring ring_max (during a load per_author + per_author / 4 and
+ *     2 * ring_max - 1);
+ *   - a record is in the tweets table exactly when a list holds it, and
+ *     in_author / in_ring say which; its author is in the users table;
+ *   - no record held is tombstoned: a deleted id never returns while it
+ *     is remembered;
+ *   - versions only rise: a record's version, and a user's name_version,
+ *     are replaced only by one at least as high (put_tweet,
+ *     user_set_names);
+ *   - followees and likes are sorted by bson_oid_compare, no duplicates;
+ *   - at most MODEL_SESSIONS_MAX sessions and TOMBSTONES_MAX tombstones.
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "server/readmodel/model.h"
 
+#include <assert.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
+#include "server/domain/event_types.h"
 #include "server/domain/follows.h"
+#include "server/readmodel/hashmap.h"
 
 #define TOMBSTONES_MAX 65536
-
-/* ---- keymap: pointer table keyed by bytes inside the value ---- */
-
-typedef struct keymap {
-  void **slots;
-  size_t cap; /* power of two */
-  size_t n;
-  size_t key_off, key_len;
-} keymap_t;
-
-static void keymap_init(keymap_t *km, size_t key_off, size_t key_len) {
-  memset(km, 0, sizeof *km);
-  km->key_off = key_off;
-  km->key_len = key_len;
-}
-
-static void keymap_clear(keymap_t *km) {
-  bson_free(km->slots);
-  km->slots = NULL;
-  km->cap = km->n = 0;
-}
-
-static const uint8_t *key_of(const keymap_t *km, void *value) {
-  return (const uint8_t *)value + km->key_off;
-}
-
-static size_t key_hash(const uint8_t *key, size_t len) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (size_t i = 0; i < len; i++) {
-    h = (h ^ key[i]) * 1099511628211ULL;
-  }
-  return (size_t)(h ^ (h >> 29));
-}
-
-/* The slot of key, or of the empty place where it would go. */
-static size_t keymap_slot(const keymap_t *km, const void *key) {
-  size_t mask = km->cap - 1, i = key_hash(key, km->key_len) & mask;
-  while (km->slots[i] &&
-         memcmp(key_of(km, km->slots[i]), key, km->key_len) != 0) {
-    i = (i + 1) & mask;
-  }
-  return i;
-}
-
-static void *keymap_get(const keymap_t *km, const void *key) {
-  return km->cap ? km->slots[keymap_slot(km, key)] : NULL;
-}
-
-/* Inserts value (its key must not be present). */
-static void keymap_put(keymap_t *km, void *value) {
-  if ((km->n + 1) * 4 > km->cap * 3) {
-    keymap_t bigger = *km;
-    bigger.cap = km->cap ? km->cap * 2 : 64;
-    bigger.slots = bson_malloc0(sizeof(void *) * bigger.cap);
-    bigger.n = 0;
-    for (size_t i = 0; i < km->cap; i++) {
-      if (km->slots[i]) {
-        bigger.slots[keymap_slot(&bigger, key_of(km, km->slots[i]))] =
-            km->slots[i];
-        bigger.n++;
-      }
-    }
-    bson_free(km->slots);
-    *km = bigger;
-  }
-  km->slots[keymap_slot(km, key_of(km, value))] = value;
-  km->n++;
-}
-
-/* Removes key (backward-shift deletion keeps probe chains whole). */
-static void *keymap_del(keymap_t *km, const void *key) {
-  if (!km->cap) {
-    return NULL;
-  }
-  size_t mask = km->cap - 1, i = keymap_slot(km, key);
-  void *value = km->slots[i];
-  if (!value) {
-    return NULL;
-  }
-  km->slots[i] = NULL;
-  km->n--;
-  for (size_t j = (i + 1) & mask; km->slots[j]; j = (j + 1) & mask) {
-    size_t home = key_hash(key_of(km, km->slots[j]), km->key_len) & mask;
-    /* Move j back to i when its home is not in (i, j] cyclically. */
-    bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-    if (!between) {
-      km->slots[i] = km->slots[j];
-      km->slots[j] = NULL;
-      i = j;
-    }
-  }
-  return value;
-}
 
 /* ---- records ---- */
 
@@ -179,8 +108,9 @@ typedef struct mpair {
   uint64_t last;   /* pair_ticket when its last event was applied */
 } mpair_t;
 
+/* An event that arrived during a load (model_load_end replays it). */
 typedef struct queued {
-  char type[32];
+  event_type_t type;
   bson_t *payload;
 } queued_t;
 
@@ -188,14 +118,14 @@ struct model {
   pthread_rwlock_t lock;
   size_t per_author, ring_max;
   bool ready, loading;
-  keymap_t tweets, users, tombs, sessions;
+  hashmap_t tweets, users, tombs, sessions;
   tomb_t **tomb_fifo; /* ring of TOMBSTONES_MAX, oldest at tomb_at */
   size_t tomb_at;
   tlist_t ring;
   queued_t *queue;
   size_t n_queue, cap_queue;
   uint64_t epoch; /* session.ended events applied */
-  keymap_t pairs;        /* mpair_t: pairs with events since the load */
+  hashmap_t pairs;       /* mpair_t: pairs with events since the load */
   uint64_t pair_ticket;  /* counts pair events */
   model_check_t *checks; /* queued, oldest first */
   size_t n_checks, cap_checks;
@@ -257,6 +187,8 @@ static void oidvec_set(oidvec_t *v, const bson_oid_t *id, bool present) {
     memmove(&v->ids[at + 1], &v->ids[at], sizeof *v->ids * (v->n - at));
     bson_oid_copy(id, &v->ids[at]);
     v->n++;
+    assert(at == 0 || bson_oid_compare(&v->ids[at - 1], id) < 0);
+    assert(at + 1 == v->n || bson_oid_compare(id, &v->ids[at + 1]) < 0);
   } else if (!present && has) {
     memmove(&v->ids[at], &v->ids[at + 1], sizeof *v->ids * (v->n - at - 1));
     v->n--;
@@ -292,7 +224,9 @@ static void tweet_release(model_t *m, mtweet_t *t) {
   if (t->in_author || t->in_ring) {
     return;
   }
-  keymap_del(&m->tweets, &t->id);
+  mtweet_t *gone = hashmap_del(&m->tweets, &t->id);
+  assert(gone == t); /* every record held is in the table */
+  (void)gone;
   bson_free(t->text);
   bson_free(t);
 }
@@ -330,9 +264,12 @@ static bool tlist_insert(tlist_t *l, mtweet_t *t) {
   tlist_push(l, t);
   memmove(&l->items[lo + 1], &l->items[lo], sizeof *l->items * (l->n - 1 - lo));
   l->items[lo] = t;
+  assert(lo == 0 || tweet_order(l->items[lo - 1], t) < 0);
+  assert(lo + 1 == l->n || tweet_order(t, l->items[lo + 1]) < 0);
   return true;
 }
 
+/* Removes t, which the list holds. */
 static void tlist_remove(tlist_t *l, const mtweet_t *t) {
   for (size_t i = 0; i < l->n; i++) {
     if (l->items[i] == t) {
@@ -342,6 +279,7 @@ static void tlist_remove(tlist_t *l, const mtweet_t *t) {
       return;
     }
   }
+  assert(!"a record flagged as held is not in its list");
 }
 
 /* Drops the oldest items beyond keep (the list becomes truncated);
@@ -364,11 +302,11 @@ static void tlist_trim(model_t *m, tlist_t *l, size_t keep, bool in_ring) {
 }
 
 static muser_t *user_get(model_t *m, const bson_oid_t *id, bool create) {
-  muser_t *u = keymap_get(&m->users, id);
+  muser_t *u = hashmap_get(&m->users, id);
   if (!u && create) {
     u = bson_malloc0(sizeof *u);
     bson_oid_copy(id, &u->id);
-    keymap_put(&m->users, u);
+    hashmap_put(&m->users, u);
   }
   return u;
 }
@@ -399,7 +337,7 @@ static void user_set_names(muser_t *u, const char *username,
 }
 
 static bool is_tombstoned(model_t *m, const bson_oid_t *id) {
-  return keymap_get(&m->tombs, id) != NULL;
+  return hashmap_get(&m->tombs, id) != NULL;
 }
 
 static void tombstone(model_t *m, const bson_oid_t *id) {
@@ -408,13 +346,14 @@ static void tombstone(model_t *m, const bson_oid_t *id) {
   }
   tomb_t **slot = &m->tomb_fifo[m->tomb_at];
   if (*slot) {
-    keymap_del(&m->tombs, &(*slot)->id);
+    hashmap_del(&m->tombs, &(*slot)->id);
     bson_free(*slot);
   }
   *slot = bson_malloc0(sizeof **slot);
   bson_oid_copy(id, &(*slot)->id);
-  keymap_put(&m->tombs, *slot);
+  hashmap_put(&m->tombs, *slot);
   m->tomb_at = (m->tomb_at + 1) % TOMBSTONES_MAX;
+  assert(hashmap_count(&m->tombs) <= TOMBSTONES_MAX);
 }
 
 /* ---- life ---- */
@@ -434,11 +373,11 @@ model_t *model_new(const model_config_t *cfg) {
                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   pthread_rwlock_init(&m->lock, &attr);
   pthread_rwlockattr_destroy(&attr);
-  keymap_init(&m->tweets, offsetof(mtweet_t, id), sizeof(bson_oid_t));
-  keymap_init(&m->users, offsetof(muser_t, id), sizeof(bson_oid_t));
-  keymap_init(&m->tombs, offsetof(tomb_t, id), sizeof(bson_oid_t));
-  keymap_init(&m->sessions, offsetof(msession_t, key), 32);
-  keymap_init(&m->pairs, offsetof(mpair_t, key), 25);
+  hashmap_init(&m->tweets, offsetof(mtweet_t, id), sizeof(bson_oid_t));
+  hashmap_init(&m->users, offsetof(muser_t, id), sizeof(bson_oid_t));
+  hashmap_init(&m->tombs, offsetof(tomb_t, id), sizeof(bson_oid_t));
+  hashmap_init(&m->sessions, offsetof(msession_t, key), 32);
+  hashmap_init(&m->pairs, offsetof(mpair_t, key), 25);
   m->tomb_fifo = bson_malloc0(sizeof *m->tomb_fifo * TOMBSTONES_MAX);
   return m;
 }
@@ -460,18 +399,18 @@ static void clear_world(model_t *m) {
   }
   bson_free(m->ring.items);
   memset(&m->ring, 0, sizeof m->ring);
-  for (size_t i = 0; i < m->users.cap; i++) {
-    if (m->users.slots[i]) {
-      user_free(m, m->users.slots[i]);
-    }
+  muser_t *u;
+  for (size_t at = 0; (u = hashmap_next(&m->users, &at));) {
+    user_free(m, u);
   }
-  keymap_clear(&m->users);
-  BSON_ASSERT(m->tweets.n == 0);
-  keymap_clear(&m->tweets);
-  for (size_t i = 0; i < m->pairs.cap; i++) {
-    bson_free(m->pairs.slots[i]);
+  hashmap_clear(&m->users);
+  BSON_ASSERT(hashmap_count(&m->tweets) == 0);
+  hashmap_clear(&m->tweets);
+  mpair_t *p;
+  for (size_t at = 0; (p = hashmap_next(&m->pairs, &at));) {
+    bson_free(p);
   }
-  keymap_clear(&m->pairs);
+  hashmap_clear(&m->pairs);
   bson_free(m->checks);
   m->checks = NULL;
   m->n_checks = m->cap_checks = 0;
@@ -480,17 +419,16 @@ static void clear_world(model_t *m) {
     m->tomb_fifo[i] = NULL;
   }
   m->tomb_at = 0;
-  keymap_clear(&m->tombs);
+  hashmap_clear(&m->tombs);
 }
 
 static void clear_sessions(model_t *m) {
-  for (size_t i = 0; i < m->sessions.cap; i++) {
-    if (m->sessions.slots[i]) {
-      sodium_memzero(m->sessions.slots[i], sizeof(msession_t));
-      bson_free(m->sessions.slots[i]);
-    }
+  msession_t *s;
+  for (size_t at = 0; (s = hashmap_next(&m->sessions, &at));) {
+    sodium_memzero(s, sizeof *s);
+    bson_free(s);
   }
-  keymap_clear(&m->sessions);
+  hashmap_clear(&m->sessions);
 }
 
 void model_destroy(model_t *m) {
@@ -521,7 +459,7 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
       user_set_names(author, t->author.username, t->author.display_name, 0);
     }
   }
-  mtweet_t *r = keymap_get(&m->tweets, &t->id);
+  mtweet_t *r = hashmap_get(&m->tweets, &t->id);
   if (r) {
     if (t->version < r->version) {
       return; /* an older state published late */
@@ -550,7 +488,7 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
   r->like_count = t->like_count;
   r->version = t->version;
   r->text = bson_strdup(t->text);
-  keymap_put(&m->tweets, r);
+  hashmap_put(&m->tweets, r);
   muser_t *u = user_get(m, &t->author.id, true);
   if (m->loading && !m->ready) {
     /* Loading: append, sort and trim in bulk (model_load_end). */
@@ -568,6 +506,8 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
       tlist_sort(&m->ring);
       tlist_trim(m, &m->ring, m->ring_max, true);
     }
+    assert(u->tweets.n <= m->per_author + m->per_author / 4);
+    assert(m->ring.n < 2 * m->ring_max);
     return;
   }
   r->in_author = tlist_insert(&u->tweets, r);
@@ -578,17 +518,19 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
   if (m->ring.n > m->ring_max) {
     tlist_trim(m, &m->ring, m->ring_max, true);
   }
+  assert(u->tweets.n <= 2 * m->per_author && m->ring.n <= m->ring_max);
   tweet_release(m, r); /* held by neither: both regions unknown */
 }
 
 static void delete_tweet(model_t *m, const bson_oid_t *id) {
   tombstone(m, id);
-  mtweet_t *r = keymap_get(&m->tweets, id);
+  mtweet_t *r = hashmap_get(&m->tweets, id);
   if (!r) {
     return;
   }
   if (r->in_author) {
     muser_t *u = user_get(m, &r->author, false);
+    assert(u); /* a record in an author's list has its author */
     if (u) {
       tlist_remove(&u->tweets, r);
     }
@@ -601,64 +543,10 @@ static void delete_tweet(model_t *m, const bson_oid_t *id) {
   tweet_release(m, r);
 }
 
-static bool iter_bool(const bson_t *doc, const char *key, bool *out) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it)) {
-    *out = bson_iter_bool(&it);
-    return true;
-  }
-  return false;
-}
-
-static bool iter_utf8(const bson_t *doc, const char *key, char *out,
-                      size_t size) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) {
-    bsonx_copy_utf8(&it, out, size);
-    return true;
-  }
-  return false;
-}
-
-static bool iter_date(const bson_t *doc, const char *key, int64_t *out) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
-    *out = bson_iter_date_time(&it);
-    return true;
-  }
-  return false;
-}
-
-static bool iter_int(const bson_t *doc, const char *key, int64_t *out) {
-  bson_iter_t it;
-  if (bson_iter_init_find(&it, doc, key) &&
-      (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it))) {
-    *out = bsonx_as_int64(&it);
-    return true;
-  }
-  return false;
-}
-
-/* The tweet of a tweet.created/updated payload; false when malformed. */
-static bool parse_tweet(const bson_t *p, tweet_t *t) {
-  memset(t, 0, sizeof *t);
-  t->has_reply_to = bsonx_find_oid(p, "reply_to", &t->reply_to);
-  iter_date(p, "edited_at", &t->edited_at_ms);
-  iter_utf8(p, "author", t->author.username, sizeof t->author.username);
-  iter_utf8(p, "display_name", t->author.display_name,
-            sizeof t->author.display_name);
-  return bsonx_find_oid(p, "id", &t->id) && bsonx_find_oid(p, "author_id", &t->author.id) &&
-         iter_utf8(p, "text", t->text, sizeof t->text) &&
-         iter_date(p, "created_at", &t->created_at_ms) &&
-         iter_int(p, "reply_count", &t->reply_count) &&
-         iter_int(p, "like_count", &t->like_count) &&
-         iter_int(p, "version", &t->version);
-}
-
 static bool session_key(const char *session_id, uint8_t key[32]) {
   size_t n = 0;
-  return session_id && strlen(session_id) == MODEL_SESSION_ID_LEN &&
-         sodium_hex2bin(key, 32, session_id, MODEL_SESSION_ID_LEN, NULL, &n,
+  return session_id && strlen(session_id) == SESSION_ID_LEN &&
+         sodium_hex2bin(key, 32, session_id, SESSION_ID_LEN, NULL, &n,
                         NULL) == 0 &&
          n == 32;
 }
@@ -682,11 +570,11 @@ static void pair_event(model_t *m, model_check_kind_t kind,
   set_pair(m, kind, a, b, on);
   uint8_t key[25];
   pair_key(kind, a, b, key);
-  mpair_t *p = keymap_get(&m->pairs, key);
+  mpair_t *p = hashmap_get(&m->pairs, key);
   if (!p) {
     p = bson_malloc0(sizeof *p);
     memcpy(p->key, key, sizeof key);
-    keymap_put(&m->pairs, p);
+    hashmap_put(&m->pairs, p);
   }
   p->last = ++m->pair_ticket;
   if (m->n_checks == m->cap_checks) {
@@ -699,15 +587,17 @@ static void pair_event(model_t *m, model_check_kind_t kind,
   bson_oid_copy(b, &c->b);
 }
 
-static void apply_locked(model_t *m, const char *type, const bson_t *p) {
+/* Applies one event of a type for the read models (not queued). */
+static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
+  assert(!(m->ready && m->loading));
   bson_oid_t a, b;
   bool flag;
-  if (!strcmp(type, "session.ended")) {
-    char id[MODEL_SESSION_ID_LEN + 1];
+  if (type == EVENT_SESSION_ENDED) {
+    char id[SESSION_ID_LEN + 1];
     uint8_t key[32];
     m->epoch++;
-    if (iter_utf8(p, "session", id, sizeof id) && session_key(id, key)) {
-      msession_t *s = keymap_del(&m->sessions, key);
+    if (event_model_get_session_ended(p, id) && session_key(id, key)) {
+      msession_t *s = hashmap_del(&m->sessions, key);
       if (s) {
         sodium_memzero(s, sizeof *s);
         bson_free(s);
@@ -718,49 +608,58 @@ static void apply_locked(model_t *m, const char *type, const bson_t *p) {
   if (!m->ready && !m->loading) {
     return; /* nothing held: the next load reads it from the database */
   }
-  if (!strcmp(type, "tweet.created") || !strcmp(type, "tweet.updated")) {
+  switch (type) {
+  case EVENT_TWEET_CREATED:
+  case EVENT_TWEET_UPDATED: {
     tweet_t *t = bson_malloc(sizeof *t);
-    if (parse_tweet(p, t)) {
-      put_tweet(m, t, !strcmp(type, "tweet.created"));
+    if (event_model_get_tweet(p, t)) {
+      put_tweet(m, t, type == EVENT_TWEET_CREATED);
     }
     bson_free(t);
-  } else if (!strcmp(type, "tweet.deleted")) {
-    if (bsonx_find_oid(p, "id", &a)) {
+    break;
+  }
+  case EVENT_TWEET_DELETED:
+    if (event_model_get_tweet_deleted(p, &a)) {
       delete_tweet(m, &a);
     }
-  } else if (!strcmp(type, "follow")) {
-    if (bsonx_find_oid(p, "follower", &a) && bsonx_find_oid(p, "followee", &b) &&
-        iter_bool(p, "following", &flag)) {
+    break;
+  case EVENT_FOLLOW:
+    if (event_model_get_follow(p, &a, &b, &flag)) {
       pair_event(m, MODEL_CHECK_FOLLOW, &a, &b, flag);
     }
-  } else if (!strcmp(type, "like")) {
-    if (bsonx_find_oid(p, "user", &a) && bsonx_find_oid(p, "tweet", &b) &&
-        iter_bool(p, "liked", &flag)) {
+    break;
+  case EVENT_LIKE:
+    if (event_model_get_like(p, &a, &b, &flag)) {
       pair_event(m, MODEL_CHECK_LIKE, &a, &b, flag);
     }
-  } else if (!strcmp(type, "user.updated")) {
-    char username[USERNAME_MAX + 1], display[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
-    bson_iter_t v;
-    int64_t version = bson_iter_init_find(&v, p, "version")
-                          ? bsonx_as_int64(&v)
-                          : 0;
-    if (bsonx_find_oid(p, "id", &a) && iter_utf8(p, "username", username,
-                                           sizeof username) &&
-        iter_utf8(p, "display_name", display, sizeof display)) {
-      user_set_names(user_get(m, &a, true), username, display, version);
+    break;
+  case EVENT_USER_UPDATED: {
+    user_name_t name;
+    if (event_model_get_user(p, &name)) {
+      user_set_names(user_get(m, &name.id, true), name.username,
+                     name.display_name, name.version);
     }
+    break;
+  }
+  default:
+    break; /* not for the read models */
   }
 }
 
-void model_apply(model_t *m, const char *type, const bson_t *payload) {
+void model_apply(model_t *m, const char *type_name, const bson_t *payload) {
+  event_type_t type = event_type_parse(type_name);
+  if (!(event_type_receivers(type) & EVENT_TO_READ_MODELS)) {
+    atomic_fetch_add(&m->applied, 1);
+    return; /* a notification, or a type this table does not know */
+  }
   pthread_rwlock_wrlock(&m->lock);
-  if (m->loading && strcmp(type, "session.ended") != 0) {
+  if (m->loading && type != EVENT_SESSION_ENDED) {
     if (m->n_queue == m->cap_queue) {
       m->cap_queue = m->cap_queue ? m->cap_queue * 2 : 64;
       m->queue = bson_realloc(m->queue, sizeof *m->queue * m->cap_queue);
     }
     queued_t *q = &m->queue[m->n_queue++];
-    bson_strncpy(q->type, type, sizeof q->type);
+    q->type = type;
     q->payload = bson_copy(payload);
   } else {
     apply_locked(m, type, payload);
@@ -821,11 +720,8 @@ void model_load_end(model_t *m) {
     pthread_rwlock_unlock(&m->lock);
     return;
   }
-  for (size_t i = 0; i < m->users.cap; i++) {
-    muser_t *u = m->users.slots[i];
-    if (!u) {
-      continue;
-    }
+  muser_t *u;
+  for (size_t at = 0; (u = hashmap_next(&m->users, &at));) {
     oidvec_sort(&u->followees);
     oidvec_sort(&u->likes);
     tlist_sort(&u->tweets);
@@ -833,7 +729,7 @@ void model_load_end(model_t *m) {
   }
   tlist_sort(&m->ring);
   tlist_trim(m, &m->ring, m->ring_max, true);
-  /* Ready now (so put_tweet inserts in place), then the queued events. */
+  /* Ready first (so put_tweet inserts in place), then the queued events. */
   m->loading = false;
   m->ready = true;
   for (size_t i = 0; i < m->n_queue; i++) {
@@ -854,66 +750,10 @@ void model_load_abort(model_t *m) {
   pthread_rwlock_unlock(&m->lock);
 }
 
-bool model_ready(model_t *m) {
-  pthread_rwlock_rdlock(&m->lock);
-  bool ready = m->ready;
-  pthread_rwlock_unlock(&m->lock);
-  return ready;
-}
-
-/* ---- payloads ---- */
-
-void model_payload_tweet(bson_t *out, const tweet_t *t) {
-  BSON_APPEND_OID(out, "id", &t->id);
-  BSON_APPEND_OID(out, "author_id", &t->author.id);
-  BSON_APPEND_UTF8(out, "author", t->author.username);
-  BSON_APPEND_UTF8(out, "display_name", t->author.display_name);
-  BSON_APPEND_UTF8(out, "text", t->text);
-  BSON_APPEND_DATE_TIME(out, "created_at", t->created_at_ms);
-  if (t->edited_at_ms) {
-    BSON_APPEND_DATE_TIME(out, "edited_at", t->edited_at_ms);
-  }
-  if (t->has_reply_to) {
-    BSON_APPEND_OID(out, "reply_to", &t->reply_to);
-  }
-  BSON_APPEND_INT64(out, "reply_count", t->reply_count);
-  BSON_APPEND_INT64(out, "like_count", t->like_count);
-  BSON_APPEND_INT64(out, "version", t->version);
-}
-
-void model_payload_tweet_deleted(bson_t *out, const bson_oid_t *id) {
-  BSON_APPEND_OID(out, "id", id);
-}
-
-void model_payload_follow(bson_t *out, const bson_oid_t *follower,
-                          const bson_oid_t *followee, bool following) {
-  BSON_APPEND_OID(out, "follower", follower);
-  BSON_APPEND_OID(out, "followee", followee);
-  BSON_APPEND_BOOL(out, "following", following);
-}
-
-void model_payload_like(bson_t *out, const bson_oid_t *user,
-                        const bson_oid_t *tweet, bool liked) {
-  BSON_APPEND_OID(out, "user", user);
-  BSON_APPEND_OID(out, "tweet", tweet);
-  BSON_APPEND_BOOL(out, "liked", liked);
-}
-
-void model_payload_user(bson_t *out, const user_name_t *user) {
-  BSON_APPEND_OID(out, "id", &user->id);
-  BSON_APPEND_UTF8(out, "username", user->username);
-  BSON_APPEND_UTF8(out, "display_name", user->display_name);
-  BSON_APPEND_INT64(out, "version", user->version);
-}
-
-void model_payload_session_ended(bson_t *out, const char *session_id) {
-  BSON_APPEND_UTF8(out, "session", session_id);
-}
-
 /* ---- reading (read lock held) ---- */
 
-/* One list taking part in a merge: its items older than the cursor. */
-/* A list being merged, at its current item, whose order key is kept here:
+/* A list being merged (its items older than the cursor), at its current
+ * item, whose order key is kept here:
  * comparing keys in the heap then touches only the heap, not tweet
  * records scattered over the model (heap_down's pointer chasing was 16 %
  * of chorusd's samples in the feed benchmark, plus 8 % in memcmp).  The id
@@ -956,8 +796,8 @@ static size_t first_after(const tlist_t *l, const page_cursor_t *c) {
   return lo;
 }
 
-/* A binary heap of sources by the order of their current item. */
-/* tweet_order(a's item, b's item) < 0, from the keys. */
+/* The merge's binary heap orders sources by their current item:
+ * tweet_order(a's item, b's item) < 0, from the keys. */
 static bool src_before(const source_t *a, const source_t *b) {
   if (a->ts != b->ts) {
     return a->ts > b->ts;
@@ -1047,19 +887,22 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
   tweet_t *items = bson_malloc(sizeof *items * limit);
   size_t got = 0;
   bool ok = true, more = false;
+  const mtweet_t *prev = NULL; /* the item before r: not older */
   while (h > 0) {
     const mtweet_t *r = heap[0].list->items[heap[0].at];
+    assert(!prev || tweet_order(prev, r) <= 0); /* the heap's order */
     if (got == limit) {
       more = true; /* a real tweet exists after the page */
       break;
     }
-    const muser_t *author = keymap_get(&m->users, &r->author);
+    const muser_t *author = hashmap_get(&m->users, &r->author);
     if ((floor && order_vs_cursor(r, floor) >= 0) || !author ||
         !author->named) {
       ok = false; /* in the unknown region, or an author without a name */
       break;
     }
     copy_out(m, r, author, viewer, &items[got++]);
+    prev = r;
     if (++heap[0].at == heap[0].list->n) {
       heap[0] = heap[--h];
     } else {
@@ -1067,6 +910,7 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists,
     }
     heap_down(heap, h, 0);
   }
+  (void)prev;
   if (ok && !more && floor) {
     ok = false; /* ran out: older tweets may exist that are not held */
   }
@@ -1111,7 +955,7 @@ bool model_feed(model_t *m, const bson_oid_t *viewer,
   }
   pthread_rwlock_rdlock(&m->lock);
   bool ok = m->ready;
-  const muser_t *me = ok ? keymap_get(&m->users, viewer) : NULL;
+  const muser_t *me = ok ? hashmap_get(&m->users, viewer) : NULL;
   size_t n_followees = me ? me->followees.n : 0;
   if (n_followees > FOLLOWS_FEED_MAX) {
     ok = false;
@@ -1123,7 +967,7 @@ bool model_feed(model_t *m, const bson_oid_t *viewer,
     lists = bson_malloc(sizeof *lists * (n_followees + 1));
     for (size_t i = 0; ok && i <= n_followees; i++) {
       const muser_t *a =
-          i < n_followees ? keymap_get(&m->users, &me->followees.ids[i]) : me;
+          i < n_followees ? hashmap_get(&m->users, &me->followees.ids[i]) : me;
       if (!a) {
         continue; /* unknown to the model: no tweets */
       }
@@ -1152,7 +996,7 @@ bool model_timeline(model_t *m, const bson_oid_t *viewer,
   pthread_rwlock_rdlock(&m->lock);
   bool ok = m->ready;
   if (ok) {
-    const muser_t *me = viewer ? keymap_get(&m->users, viewer) : NULL;
+    const muser_t *me = viewer ? hashmap_get(&m->users, viewer) : NULL;
     const tlist_t *lists[1] = {&m->ring};
     const page_cursor_t *floor = m->ring.truncated ? &m->ring.floor : NULL;
     ok = merge_page(m, lists, 1, floor, before, limit, me, page);
@@ -1177,7 +1021,7 @@ bool model_session_get(model_t *m, const char *session_id, int64_t now_ms,
     return false;
   }
   pthread_rwlock_rdlock(&m->lock);
-  const msession_t *s = keymap_get(&m->sessions, key);
+  const msession_t *s = hashmap_get(&m->sessions, key);
   bool ok = s && now_ms < s->expires_at_ms;
   if (ok) {
     bson_oid_copy(&s->user, user);
@@ -1195,29 +1039,202 @@ void model_session_put(model_t *m, const char *session_id,
   }
   pthread_rwlock_wrlock(&m->lock);
   if (epoch == m->epoch) {
-    if (m->sessions.n >= MODEL_SESSIONS_MAX) {
+    if (hashmap_count(&m->sessions) >= MODEL_SESSIONS_MAX) {
       clear_sessions(m); /* rare; they come back on their next request */
     }
-    msession_t *s = keymap_get(&m->sessions, key);
+    msession_t *s = hashmap_get(&m->sessions, key);
     if (!s) {
       s = bson_malloc0(sizeof *s);
       memcpy(s->key, key, sizeof key);
-      keymap_put(&m->sessions, s);
+      hashmap_put(&m->sessions, s);
     }
     bson_oid_copy(user, &s->user);
     s->expires_at_ms = expires_at_ms;
+    assert(hashmap_count(&m->sessions) <= MODEL_SESSIONS_MAX);
   }
   pthread_rwlock_unlock(&m->lock);
   sodium_memzero(key, sizeof key);
+}
+
+/* ---- checking the invariants (read lock held) ---- */
+
+/* Says on stderr which invariant failed (where: a part of the model;
+ * id: the record concerned, or NULL); returns false. */
+static bool broken(const char *where, const char *what, const bson_oid_t *id) {
+  char hex[25] = "-";
+  if (id) {
+    bson_oid_to_string(id, hex);
+  }
+  fprintf(stderr, "model: invariant broken: %s: %s (%s)\n", where, what,
+          hex);
+  return false;
+}
+
+static bool check_oidvec(const oidvec_t *v, const char *where,
+                         const bson_oid_t *owner) {
+  for (size_t i = 1; i < v->n; i++) {
+    if (bson_oid_compare(&v->ids[i - 1], &v->ids[i]) >= 0) {
+      return broken(where, "not sorted, or an id repeated", owner);
+    }
+  }
+  return true;
+}
+
+/* A list (author: its owner; NULL for the ring): at most max records,
+ * each held in the table and flagged as in this list; outside a load
+ * also newest first and all newer than the floor. */
+static bool check_tlist(const model_t *m, const tlist_t *l, size_t max,
+                        const bson_oid_t *author) {
+  const char *where = author ? "an author's list" : "the ring";
+  if (l->n > max) {
+    return broken(where, "too long", author);
+  }
+  for (size_t i = 0; i < l->n; i++) {
+    const mtweet_t *t = l->items[i];
+    if (hashmap_get(&m->tweets, &t->id) != t ||
+        !(author ? t->in_author : t->in_ring)) {
+      return broken(where, "holds a record not flagged as in it", &t->id);
+    }
+    if (author && !bson_oid_equal(&t->author, author)) {
+      return broken(where, "holds another author's tweet", &t->id);
+    }
+    if (m->loading) {
+      continue; /* unsorted until model_load_end */
+    }
+    if (i > 0 && tweet_order(l->items[i - 1], t) >= 0) {
+      return broken(where, "not newest first", &t->id);
+    }
+    if (l->truncated && order_vs_cursor(t, &l->floor) >= 0) {
+      return broken(where, "holds a tweet at or below its floor", &t->id);
+    }
+  }
+  return true;
+}
+
+static bool check_locked(const model_t *m) {
+  if (m->ready && m->loading) {
+    return broken("state", "ready while loading", NULL);
+  }
+  if (!m->loading && m->n_queue > 0) {
+    return broken("state", "events queued outside a load", NULL);
+  }
+  if (!m->ready && !m->loading &&
+      (hashmap_count(&m->tweets) || hashmap_count(&m->users))) {
+    return broken("state", "tweets or users held while not loaded", NULL);
+  }
+  const hashmap_t *maps[] = {&m->tweets, &m->users, &m->tombs, &m->sessions,
+                             &m->pairs};
+  for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+    if (!hashmap_check(maps[i])) {
+      return broken("a hash table", "inconsistent", NULL);
+    }
+  }
+  if (hashmap_count(&m->sessions) > MODEL_SESSIONS_MAX) {
+    return broken("sessions", "more than MODEL_SESSIONS_MAX cached", NULL);
+  }
+
+  /* Lists: each within its bound, ordered, above its floor. */
+  size_t author_max = m->loading ? m->per_author + m->per_author / 4
+                                 : 2 * m->per_author;
+  size_t ring_max = m->loading ? 2 * m->ring_max - 1 : m->ring_max;
+  if (!check_tlist(m, &m->ring, ring_max, NULL)) {
+    return false;
+  }
+  size_t in_authors = 0;
+  const muser_t *u;
+  for (size_t at = 0; (u = hashmap_next(&m->users, &at));) {
+    if (!check_tlist(m, &u->tweets, author_max, &u->id) ||
+        !check_oidvec(&u->followees, "a user's followees", &u->id) ||
+        !check_oidvec(&u->likes, "a user's likes", &u->id)) {
+      return false;
+    }
+    if (u->named != (u->username[0] != '\0')) {
+      return broken("a user", "named flag disagrees with the name", &u->id);
+    }
+    in_authors += u->tweets.n;
+  }
+
+  /* Records: each held by a list that holds it (the lists' walk above
+   * found every list item here); none deleted; outside a load, every
+   * list holds every record newer than its floor. */
+  size_t flagged_author = 0, flagged_ring = 0;
+  const mtweet_t *t;
+  for (size_t at = 0; (t = hashmap_next(&m->tweets, &at));) {
+    if (!t->in_author && !t->in_ring) {
+      return broken("a tweet record", "held by no list", &t->id);
+    }
+    if (hashmap_get(&m->tombs, &t->id)) {
+      return broken("a tweet record", "deleted, yet held", &t->id);
+    }
+    flagged_author += t->in_author;
+    flagged_ring += t->in_ring;
+    const muser_t *author = hashmap_get(&m->users, &t->author);
+    if (!author) {
+      return broken("a tweet record", "its author is unknown", &t->id);
+    }
+    if (m->loading) {
+      continue;
+    }
+    if (!t->in_ring &&
+        (!m->ring.truncated || order_vs_cursor(t, &m->ring.floor) < 0)) {
+      return broken("the ring", "lacks a tweet newer than its floor", &t->id);
+    }
+    if (!t->in_author && (!author->tweets.truncated ||
+                          order_vs_cursor(t, &author->tweets.floor) < 0)) {
+      return broken("an author's list",
+                    "lacks a tweet newer than its floor", &t->id);
+    }
+  }
+  if (flagged_author != in_authors || flagged_ring != m->ring.n) {
+    return broken("tweet records", "flags disagree with the lists", NULL);
+  }
+
+  /* Tombstones: the FIFO and the table hold the same ones. */
+  if (m->tomb_at >= TOMBSTONES_MAX) {
+    return broken("tombstones", "FIFO position out of range", NULL);
+  }
+  size_t tombs = 0;
+  for (size_t i = 0; i < TOMBSTONES_MAX; i++) {
+    const tomb_t *tb = m->tomb_fifo[i];
+    if (tb && hashmap_get(&m->tombs, &tb->id) != tb) {
+      return broken("tombstones", "one in the FIFO is not in the table", &tb->id);
+    }
+    tombs += tb != NULL;
+  }
+  if (tombs != hashmap_count(&m->tombs)) {
+    return broken("tombstones", "the table and the FIFO disagree", NULL);
+  }
+
+  /* Settling: tickets given out only rise. */
+  const mpair_t *p;
+  for (size_t at = 0; (p = hashmap_next(&m->pairs, &at));) {
+    if (p->last > m->pair_ticket) {
+      return broken("settling", "a pair's ticket is in the future", NULL);
+    }
+  }
+  for (size_t i = 0; i < m->n_checks; i++) {
+    if (m->checks[i].kind != MODEL_CHECK_FOLLOW &&
+        m->checks[i].kind != MODEL_CHECK_LIKE) {
+      return broken("settling", "a queued check of no kind", NULL);
+    }
+  }
+  return true;
+}
+
+bool model_check_invariants(model_t *m) {
+  pthread_rwlock_rdlock(&m->lock);
+  bool ok = check_locked(m);
+  pthread_rwlock_unlock(&m->lock);
+  return ok;
 }
 
 void model_get_stats(model_t *m, model_stats_t *out) {
   memset(out, 0, sizeof *out);
   pthread_rwlock_rdlock(&m->lock);
   out->ready = m->ready;
-  out->tweets = m->tweets.n;
-  out->users = m->users.n;
-  out->sessions = m->sessions.n;
+  out->tweets = hashmap_count(&m->tweets);
+  out->users = hashmap_count(&m->users);
+  out->sessions = hashmap_count(&m->sessions);
   pthread_rwlock_unlock(&m->lock);
   out->loads = atomic_load(&m->loads);
   out->applied = atomic_load(&m->applied);
@@ -1248,7 +1265,7 @@ void model_settle_check(model_t *m, const model_check_t *check,
   uint8_t key[25];
   pair_key(check->kind, &check->a, &check->b, key);
   pthread_rwlock_wrlock(&m->lock);
-  const mpair_t *p = m->ready ? keymap_get(&m->pairs, key) : NULL;
+  const mpair_t *p = m->ready ? hashmap_get(&m->pairs, key) : NULL;
   if (p && p->last <= check->ticket) {
     set_pair(m, check->kind, &check->a, &check->b, present);
   }

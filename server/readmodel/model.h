@@ -11,23 +11,26 @@
  * What it holds.
  *   - users: id -> username, display name; whom they follow (sorted ids);
  *     which tweets they like (sorted ids).
- *   - tweets: per author the newest ones (at least cfg.per_author after a
- *     load, up to twice that before trimming), and a ring of the newest
- *     cfg.ring tweets of everyone.  One record per tweet, shared.
- *   - sessions: token hash -> user id, expiry; filled on demand.
+ *   - tweets: per author the newest ones (cfg.per_author, or all when
+ *     fewer, after a load or a trim; up to twice that before the next
+ *     trim), and a ring of the newest cfg.ring tweets of everyone.  One
+ *     record per tweet, shared.
+ *   - sessions: token hash -> user id, expiry; filled on demand, at most
+ *     MODEL_SESSIONS_MAX (emptied when full).
  *
  * How it stays exact.  It is loaded once from the database and then fed
  * every committed change, in order, from the event log (events.h): each
- * event carries a "model" payload built by the model_payload_* functions
- * below at publication time.  Events are full states, not deltas (a tweet
+ * event carries a "model" payload that publication builds
+ * (event_enrich, event_payloads.h) and model_apply parses with that
+ * module's accessors.  Events are full states, not deltas (a tweet
  * event carries the whole tweet and its version; a follow event says
  * following or not), so applying an event twice, or replaying events
  * over a snapshot that already contains them, gives the same result.
  * During a load the events that arrive are queued and replayed on top of
  * the snapshot (model_load_end), so nothing that commits while the
  * database is being read is lost.  A tweet event never brings back a
- * tweet this model saw deleted (deleted ids are remembered), and an older
- * version never replaces a newer one.
+ * tweet this model saw deleted (the ids of the last 65,536 deletions are
+ * remembered), and an older version never replaces a newer one.
  *
  * A reader must first make sure every change acknowledged before its
  * request started has been applied (events_sync: the poller completes a
@@ -35,17 +38,20 @@
  * would.
  *
  * What it does not know.  An author list holds only the newest tweets: a
- * list that had to drop older ones is "truncated", and everything older
- * than its oldest held tweet is unknown.  A page is answered only when
- * every item it returns (and the one after it, which decides `next`) is
- * newer than the oldest held tweet of every truncated list involved;
+ * list that had to drop older ones is "truncated", and everything at or
+ * below its floor, the newest tweet it dropped, is unknown.  A page is
+ * answered only when every item it returns (and the one after it, which
+ * decides `next`) is newer than the floor of every truncated list
+ * involved;
  * otherwise the read functions return false and the caller asks the
  * database.  The same holds for the ring.  A viewer following more than
  * FOLLOWS_FEED_MAX users, or an author with no known name, also makes
  * them return false.
  *
  * Thread-safety: every function may be called from any thread.  Readers
- * share a read lock; model_apply and the loader take the write lock.
+ * share a read lock; the functions that change the model (model_apply,
+ * the loader's, the session cache's put, the settling of checks) take
+ * the write lock.
  * Ownership: pages returned are the caller's (tweet_page_destroy).
  */
 #ifndef CHORUS_MODEL_H
@@ -56,13 +62,13 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/sessions.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 
 #define MODEL_PER_AUTHOR_DEFAULT 64
 #define MODEL_RING_DEFAULT 1024
 #define MODEL_SESSIONS_MAX 65536
-#define MODEL_SESSION_ID_LEN 64 /* hex of the token's BLAKE2b-256 */
 
 typedef struct model model_t;
 
@@ -91,7 +97,7 @@ void model_destroy(model_t *m);
  * the model_load_* feeders add what the database holds (any order);
  * model_load_end() trims, replays the queued events in order and makes
  * the model ready.  model_load_abort() drops a failed load: the model is
- * empty and not ready, events are no longer queued.  One load at a time. */
+ * empty and not ready, and events are not queued.  One load at a time. */
 void model_load_begin(model_t *m);
 void model_load_user(model_t *m, const user_name_t *user);
 void model_load_follow(model_t *m, const bson_oid_t *follower,
@@ -103,23 +109,11 @@ void model_load_tweet(model_t *m, const tweet_t *t);
 void model_load_end(model_t *m);
 void model_load_abort(model_t *m);
 
-bool model_ready(model_t *m);
-
 /* ---- events ----
- * The payloads that publication stores in an event's "model" document
- * (events.h); each appends to out. */
-void model_payload_tweet(bson_t *out, const tweet_t *t);  /* created/updated */
-void model_payload_tweet_deleted(bson_t *out, const bson_oid_t *id);
-void model_payload_follow(bson_t *out, const bson_oid_t *follower,
-                          const bson_oid_t *followee, bool following);
-void model_payload_like(bson_t *out, const bson_oid_t *user,
-                        const bson_oid_t *tweet, bool liked);
-void model_payload_user(bson_t *out, const user_name_t *user);
-void model_payload_session_ended(bson_t *out, const char *session_id);
-
-/* Applies one event (type as published, payload its "model" document).
- * Unknown types and malformed payloads are ignored.  Called in sequence
- * order by the event poller. */
+ * Applies one event: type as published (event_types.h), payload its
+ * "model" document (event_payloads.h).  Types that are not for the read
+ * models, unknown types and malformed payloads are ignored.  Called in
+ * sequence order by the event poller. */
 void model_apply(model_t *m, const char *type, const bson_t *payload);
 
 /* ---- reading ----
@@ -174,5 +168,13 @@ void model_settle_check(model_t *m, const model_check_t *check,
                         bool present);
 
 void model_get_stats(model_t *m, model_stats_t *out);
+
+/* Walks everything under the read lock and checks the invariants stated
+ * in model.c (lists ordered and within their bounds, records held by
+ * exactly the lists that say so, no deleted tweet held, sorted followees
+ * and likes, the session cache's bound, ...).  False, saying which one
+ * on stderr, when one is broken; never aborts.  For tests and debugging:
+ * it takes time linear in everything held. */
+bool model_check_invariants(model_t *m);
 
 #endif

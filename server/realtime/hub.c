@@ -12,13 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "sync/base/bsonx.h"
+#include "server/domain/event_payloads.h"
 #include "server/domain/follows.h"
-#include "server/readmodel/model.h"
-#include "server/domain/render.h"
 #include "server/domain/sessions.h"
-#include "server/domain/tweets.h"
-#include "server/domain/users.h"
 
 /* An event that arrived while its client's resume job ran (hub_on_event):
  * whether the client may see it is decided when the job ends, once the
@@ -83,7 +79,6 @@ struct hub {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   client_t *clients;
-  size_t n_clients;
   client_t *jobs, *jobs_tail;
   int test_resume_delay_ms; /* hub_new */
   bool stopping;
@@ -162,31 +157,19 @@ static char *message_json(const event_t *e, size_t *len) {
 static void send_reload(hub_t *hub, client_t *c, int64_t head) {
   char json[96];
   int n = snprintf(json, sizeof json,
-                   "{\"seq\":%lld,\"type\":\"reload\",\"data\":{}}",
-                   (long long)head);
+                   "{\"seq\":%lld,\"type\":\"%s\",\"data\":{}}",
+                   (long long)head, event_type_name(EVENT_RELOAD));
   ws_server_send(hub->ws, c->id, json, (size_t)n);
 }
 
 /* Keeps a client's followee set in step with its own follows (data: a
  * follow event's).  Idempotent. */
 static void apply_follow(client_t *c, const bson_t *data) {
-  bson_iter_t it;
   bson_oid_t follower, followee;
-  bool following = false;
-  if (!(bson_iter_init_find(&it, data, "follower_id") &&
-        BSON_ITER_HOLDS_OID(&it))) {
+  bool following;
+  if (!event_data_get_follow(data, &follower, &followee, &following) ||
+      !bson_oid_equal(&follower, &c->user)) {
     return;
-  }
-  bson_oid_copy(bson_iter_oid(&it), &follower);
-  if (!bson_oid_equal(&follower, &c->user) ||
-      !(bson_iter_init_find(&it, data, "followee_id") &&
-        BSON_ITER_HOLDS_OID(&it))) {
-    return;
-  }
-  bson_oid_copy(bson_iter_oid(&it), &followee);
-  if (bson_iter_init_find(&it, data, "following") &&
-      BSON_ITER_HOLDS_BOOL(&it)) {
-    following = bson_iter_bool(&it);
   }
   bson_oid_t *found =
       c->n_followees > 0 ? bsearch(&followee, c->followees, c->n_followees,
@@ -214,18 +197,23 @@ static bool may_see(const client_t *c, const bson_t *audience) {
 
 void hub_on_event(void *ctx, const event_t *e) {
   hub_t *hub = ctx;
+  event_type_t type = event_type_parse(e->type);
+  if (type != EVENT_UNKNOWN &&
+      !(event_type_receivers(type) & EVENT_TO_BROWSERS)) {
+    return; /* for the read models only (its audience is nobody) */
+  }
   size_t len = 0;
   char *json = NULL;
-  bool is_follow = !strcmp(e->type, "follow");
+  bool is_follow = type == EVENT_FOLLOW;
   pthread_mutex_lock(&hub->mu);
   for (client_t *c = hub->clients; c; c = c->next) {
     if (!c->ready) {
       /* Its resume job is loading its followees: whether it sees this is
        * decided when the job ends (run_job), and a follow is replayed
-       * then.  (Deciding now, with no followees yet, dropped every tweet
-       * of a followed author that arrived in that window: seen as an
-       * acknowledged tweet that never reached a client reconnecting under
-       * load, in integration.test_lb_failover.) */
+       * then.  Deciding here, with no followees yet, would drop every
+       * tweet of a followed author that arrives in that window (an
+       * acknowledged tweet that never reaches a client reconnecting under
+       * load: integration.test_lb_failover). */
       if (e->seq <= c->last_sent || !(is_follow || may_see(c, &e->audience))) {
         continue;
       }
@@ -305,7 +293,7 @@ static void run_job(hub_t *hub, client_t *c) {
       }
       for (size_t i = 0; !gone && i < n_backlog; i++) {
         const event_t *e = &backlog[i];
-        if (!strcmp(e->type, "follow")) {
+        if (event_type_parse(e->type) == EVENT_FOLLOW) {
           apply_follow(c, &e->data); /* may postdate the followees read */
         }
         if (e->seq > c->last_sent && sees(c, &e->audience)) {
@@ -426,7 +414,6 @@ static void on_open(void *ctx, ws_conn_id_t id, void *user_data) {
     hub->clients->prev = c;
   }
   hub->clients = c;
-  hub->n_clients++;
   c->refs++; /* the job */
   if (hub->jobs_tail) {
     hub->jobs_tail->job_next = c;
@@ -441,7 +428,7 @@ static void on_open(void *ctx, ws_conn_id_t id, void *user_data) {
 static void reply_error(hub_t *hub, ws_conn_id_t id, const char *message) {
   bson_t doc = BSON_INITIALIZER, data;
   BSON_APPEND_INT64(&doc, "seq", 0);
-  BSON_APPEND_UTF8(&doc, "type", "error");
+  BSON_APPEND_UTF8(&doc, "type", event_type_name(EVENT_ERROR));
   BSON_APPEND_DOCUMENT_BEGIN(&doc, "data", &data);
   BSON_APPEND_UTF8(&data, "message", message);
   bson_append_document_end(&doc, &data);
@@ -537,7 +524,6 @@ static void on_close(void *ctx, ws_conn_id_t id, void *user_data) {
     if (c->next) {
       c->next->prev = c->prev;
     }
-    hub->n_clients--;
   }
   client_unref(c);
   pthread_mutex_unlock(&hub->mu);
@@ -553,197 +539,6 @@ void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb) {
 }
 
 void hub_set_ws(hub_t *hub, ws_server_t *ws) { hub->ws = ws; }
-
-/* ---- enrichment: what clients see of an event ---- */
-
-static void append_tweet(bson_t *data, const tweet_t *t) {
-  bson_t sub;
-  BSON_APPEND_DOCUMENT_BEGIN(data, "tweet", &sub);
-  render_tweet(&sub, t);
-  bson_append_document_end(data, &sub);
-  BSON_APPEND_INT64(data, "version", t->version);
-}
-
-/* A failed read is retried later unless it says the thing is gone. */
-static events_enrich_t failed(const chorus_error_t *err) {
-  return err->status == 404 ? EVENTS_DROP : EVENTS_RETRY;
-}
-
-static bool skeleton_bool(const bson_t *skeleton, const char *key) {
-  bson_iter_t it;
-  return bson_iter_init_find(&it, skeleton, key) &&
-         BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
-}
-
-static events_enrich_t enrich_tweet(hub_t *hub, const char *type,
-                                    const bson_t *skeleton, bson_t *data,
-                                    bson_t *model) {
-  bson_oid_t id;
-  if (!bsonx_find_oid(skeleton, "tweet", &id)) {
-    return EVENTS_DROP;
-  }
-  char hex[25];
-  bson_oid_to_string(&id, hex);
-  if (!strcmp(type, "tweet.deleted")) {
-    BSON_APPEND_UTF8(data, "id", hex);
-    model_payload_tweet_deleted(model, &id);
-    return EVENTS_ENRICHED;
-  }
-  tweet_t t;
-  chorus_error_t err;
-  if (!tweets_get(hub->db, hub->sync, NULL, hex, &t, &err)) {
-    return failed(&err); /* gone meanwhile: its deletion has its own event */
-  }
-  append_tweet(data, &t);
-  model_payload_tweet(model, &t);
-  return EVENTS_ENRICHED;
-}
-
-/* Names of n users (1 or 2) by id; false with err. */
-static bool names_of(hub_t *hub, user_name_t *names, size_t n,
-                     chorus_error_t *err) {
-  mongoc_client_t *client = db_acquire(hub->db);
-  bool ok = users_get_names(hub->db, client, names, n, err);
-  db_release(hub->db, client);
-  return ok;
-}
-
-static events_enrich_t enrich_follow(hub_t *hub, const bson_t *skeleton,
-                                     bson_t *data, bson_t *model) {
-  user_name_t names[2];
-  memset(names, 0, sizeof names);
-  chorus_error_t err;
-  if (!bsonx_find_oid(skeleton, "follower", &names[0].id) ||
-      !bsonx_find_oid(skeleton, "followee", &names[1].id)) {
-    return EVENTS_DROP;
-  }
-  if (!names_of(hub, names, 2, &err)) {
-    return failed(&err);
-  }
-  bool following = skeleton_bool(skeleton, "following");
-  BSON_APPEND_UTF8(data, "follower", names[0].username);
-  BSON_APPEND_UTF8(data, "followee", names[1].username);
-  BSON_APPEND_OID(data, "follower_id", &names[0].id);
-  BSON_APPEND_OID(data, "followee_id", &names[1].id);
-  BSON_APPEND_BOOL(data, "following", following);
-  model_payload_follow(model, &names[0].id, &names[1].id, following);
-  return EVENTS_ENRICHED;
-}
-
-/* A notification, shaped as GET /api/notifications shows it. */
-static events_enrich_t enrich_notification(hub_t *hub,
-                                           const bson_t *skeleton,
-                                           bson_t *data) {
-  notification_t n;
-  memset(&n, 0, sizeof n);
-  chorus_error_t err;
-  if (!bsonx_find_oid(skeleton, "actor_id", &n.actor.id)) {
-    return EVENTS_DROP;
-  }
-  if (!names_of(hub, &n.actor, 1, &err)) {
-    return failed(&err);
-  }
-  bsonx_find_oid(skeleton, "_id", &n.id);
-  bson_iter_t f;
-  if (bson_iter_init_find(&f, skeleton, "type") &&
-      BSON_ITER_HOLDS_UTF8(&f)) {
-    const char *t = bson_iter_utf8(&f, NULL);
-    n.type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
-             : !strcmp(t, "like") ? NOTIFY_LIKE
-                                  : NOTIFY_REPLY;
-  }
-  n.has_tweet = bsonx_find_oid(skeleton, "tweet_id", &n.tweet);
-  if (bson_iter_init_find(&f, skeleton, "created_at") &&
-      BSON_ITER_HOLDS_DATE_TIME(&f)) {
-    n.created_at_ms = bson_iter_date_time(&f);
-  }
-  notification_page_t page;
-  memset(&page, 0, sizeof page);
-  page.items = &n;
-  page.n = 1;
-  bson_t rendered = BSON_INITIALIZER;
-  render_notification_page(&rendered, &page);
-  bson_iter_t items, first;
-  if (bson_iter_init_find(&items, &rendered, "items") &&
-      bson_iter_recurse(&items, &first) && bson_iter_next(&first) &&
-      BSON_ITER_HOLDS_DOCUMENT(&first)) {
-    uint32_t len;
-    const uint8_t *doc;
-    bson_iter_document(&first, &len, &doc);
-    bson_t item;
-    if (bson_init_static(&item, doc, len)) {
-      BSON_APPEND_DOCUMENT(data, "notification", &item);
-    }
-  }
-  bson_destroy(&rendered);
-  return EVENTS_ENRICHED;
-}
-
-events_enrich_t hub_enrich(void *ctx, const char *type,
-                           const bson_t *skeleton, bson_t *data,
-                           bson_t *model) {
-  hub_t *hub = ctx;
-  if (!strncmp(type, "tweet.", 6)) {
-    return enrich_tweet(hub, type, skeleton, data, model);
-  }
-  if (!strcmp(type, "follow")) {
-    return enrich_follow(hub, skeleton, data, model);
-  }
-  if (!strcmp(type, "notification")) {
-    return enrich_notification(hub, skeleton, data);
-  }
-  if (!strcmp(type, "like")) {
-    /* To the liker's own clients (other tabs), and the read models. */
-    bson_oid_t user, tweet;
-    if (!bsonx_find_oid(skeleton, "user", &user) ||
-        !bsonx_find_oid(skeleton, "tweet", &tweet)) {
-      return EVENTS_DROP;
-    }
-    bool liked = skeleton_bool(skeleton, "liked");
-    char hex[25];
-    bson_oid_to_string(&tweet, hex);
-    BSON_APPEND_UTF8(data, "tweet", hex);
-    BSON_APPEND_BOOL(data, "liked", liked);
-    model_payload_like(model, &user, &tweet, liked);
-    return EVENTS_ENRICHED;
-  }
-  if (!strcmp(type, "user.updated")) {
-    user_name_t name;
-    memset(&name, 0, sizeof name);
-    chorus_error_t err;
-    if (!bsonx_find_oid(skeleton, "user", &name.id)) {
-      return EVENTS_DROP;
-    }
-    /* The committed view with its version: two renames racing on two
-     * servers may publish out of commit order, and the read models keep
-     * the names of the highest version (model.h).  The last enrichment
-     * reads after the last rename committed, so the highest version read
-     * carries the final names. */
-    user_t u;
-    if (!users_find_by_id(hub->db, hub->sync, &name.id, &u, &err)) {
-      return err.status == 404 ? EVENTS_DROP /* no such account (any more) */
-                               : failed(&err);
-    }
-    memcpy(name.username, u.username, sizeof name.username);
-    memcpy(name.display_name, u.display_name, sizeof name.display_name);
-    name.version = u.version;
-    BSON_APPEND_UTF8(data, "username", name.username);
-    BSON_APPEND_UTF8(data, "display_name", name.display_name);
-    model_payload_user(model, &name);
-    return EVENTS_ENRICHED;
-  }
-  if (!strcmp(type, "session.ended")) {
-    /* For the read models only (its audience is nobody). */
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, skeleton, "session") ||
-        !BSON_ITER_HOLDS_UTF8(&it)) {
-      return EVENTS_DROP;
-    }
-    model_payload_session_ended(model, bson_iter_utf8(&it, NULL));
-    return EVENTS_ENRICHED;
-  }
-  return EVENTS_DROP;
-}
 
 /* ---- life ---- */
 
@@ -783,11 +578,4 @@ void hub_destroy(hub_t *hub) {
   sodium_memzero(hub->sessions, sizeof *hub->sessions * SESSION_CACHE_SLOTS);
   bson_free(hub->sessions);
   bson_free(hub);
-}
-
-size_t hub_clients(hub_t *hub) {
-  pthread_mutex_lock(&hub->mu);
-  size_t n = hub->n_clients;
-  pthread_mutex_unlock(&hub->mu);
-  return n;
 }

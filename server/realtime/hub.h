@@ -10,7 +10,11 @@
  * sequence number sent.  An event reaches a client when its audience names
  * the user, or an author the user follows (or is), or a tweet the client
  * watches.  Messages are {"seq", "type", "data"} with seq strictly
- * increasing per client.
+ * increasing per client; "type" and "data" are the event's own (types in
+ * event_types.h, data made at publication: event_payloads.h), and the
+ * hub adds only the framing.  Its own messages are the control types:
+ * {"type":"reload"} (below) and, for a client message it cannot read,
+ * {"seq":0,"type":"error","data":{"message"}}.
  *
  * Resume: a client that connects with ?since=N first gets, in order, every
  * event after N that it may see (from the log, and from the bells for
@@ -18,7 +22,10 @@
  * live ones; live events that arrive meanwhile are held (before the
  * client's followees are loaded, every event that names an author, and
  * follows, whose effect on the followees is replayed) and sent after,
- * without duplicates.  If N has left the log, it gets {"type":"reload"}.
+ * without duplicates.  When that cannot be done exactly (N has left the
+ * log or is beyond its head, the backlog reaches HUB_RESUME_MAX events,
+ * or more than HUB_HELD_MAX were held) it gets {"type":"reload"} instead,
+ * with the head as its seq, and goes on live from there.
  *
  * Threads: ws callbacks run on the WebSocket service threads (several at
  * once, one per loop), events on the event poller thread, resumes on the
@@ -54,12 +61,10 @@ void hub_destroy(hub_t *hub);
 void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb);
 void hub_set_ws(hub_t *hub, ws_server_t *ws);
 
-/* events_enrich_fn and events_listener_fn (ctx is the hub). */
-events_enrich_t hub_enrich(void *ctx, const char *type,
-                           const bson_t *skeleton, bson_t *data,
-                           bson_t *model);
+/* An events_listener_fn (ctx is the hub): sends the event to the
+ * clients its audience names.  Types for the read models only
+ * (event_types.h) reach nobody; a type the table does not know goes by
+ * its audience like any other. */
 void hub_on_event(void *ctx, const event_t *event);
-
-size_t hub_clients(hub_t *hub);
 
 #endif

@@ -2,10 +2,11 @@
  * ws.h - the WebSocket server: many thousands of long-lived connections
  * that the rest of chorusd pushes text messages to.
  *
- * `threads` libwebsockets (lws) contexts, each with ONE service thread,
- * all owned by the ws_server_t, serve the connections on one listening
- * port (shared with SO_REUSEPORT; the kernel spreads new connections over
- * them): Debian's lws serves a context from one thread only, and fanning
+ * `threads` libwebsockets (lws) contexts ("loops"), each with ONE service
+ * thread, all owned by the ws_server_t, serve the connections of one
+ * listening port: one acceptor thread accepts every connection and deals
+ * them out to the loops in turn, and a loop serves a connection all its
+ * life.  Debian's lws serves a context from one thread only, and fanning
  * an event out to 10,000 connections is 10,000 send(2) calls, so the
  * loops share that work.  The rest of the server never sees lws: a
  * connection is a ws_conn_id_t (unique in the process, never reused) plus
@@ -117,9 +118,11 @@ typedef struct ws_config {
 #define WS_CLOSE_GOING_AWAY 1001
 #define WS_CLOSE_POLICY 1008
 
-/* Binds the port and starts the service thread; the callbacks (copied)
- * may run before this returns.  500 "ws_listen_failed" when the port cannot
- * be bound. */
+/* Binds the port and starts the service threads and the acceptor; the
+ * callbacks (copied) may run before this returns.  500
+ * "ws_listen_failed" when the port cannot be bound, "ws_bad_config",
+ * "ws_start_failed" or "ws_thread_failed" when the server cannot
+ * start. */
 ws_server_t *ws_server_start(const ws_config_t *cfg, const ws_callbacks_t *cb,
                              chorus_error_t *err);
 
@@ -135,10 +138,10 @@ bool ws_server_send(ws_server_t *ws, ws_conn_id_t id, const char *data,
 void ws_server_close(ws_server_t *ws, ws_conn_id_t id, int code,
                      const char *reason);
 
-/* Thread-safe, but not from a callback: closes every connection with 1001
- * "going away" (waiting up to 2 s for the close handshakes), stops the
- * service thread, calls on_close for every connection still known, and
- * frees everything.  NULL is fine. */
+/* Thread-safe, but not from a callback: stops accepting, closes every
+ * connection with 1001 "going away" (waiting up to 2 s for the close
+ * handshakes), stops the service threads, calls on_close for every
+ * connection still known, and frees everything.  NULL is fine. */
 void ws_server_stop(ws_server_t *ws);
 
 /* Thread-safe: open connections (from on_open until on_close). */

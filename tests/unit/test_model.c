@@ -23,7 +23,7 @@
  * after a tweet.created of an old tweet, and after its held tweets are
  * deleted); a complete list pages to the end.
  *
- * Events (payloads from model_payload_*): tweet.created, tweet.updated
+ * Events (payloads from event_model_*): tweet.created, tweet.updated
  * (newer versions replace, older ones are ignored, unknown tweets are not
  * created), tweet.deleted (for good: later created/updated events do not
  * bring a tweet back), follow, like, user.updated; unknown types, empty
@@ -39,7 +39,10 @@
  * known name, make reads return false; names come from model_load_user,
  * user.updated and tweet.created, never from model_load_tweet.
  * Statistics.  Readers running while events are applied and the model
- * reloads see only well-formed, ordered pages.
+ * reloads see only well-formed, ordered pages, and the model's
+ * invariants (model_check_invariants) hold whenever they look.
+ *
+ * Invariants: every test ends with model_check_invariants (teardown).
  *
  * Pure memory: no database.
  */
@@ -56,6 +59,7 @@
 
 #include <cmocka.h>
 
+#include "server/domain/event_payloads.h"
 #include "server/domain/follows.h"
 #include "server/readmodel/model.h"
 
@@ -92,8 +96,15 @@ static void page_done(tweet_page_t *p) {
   tweet_page_destroy(p);
 }
 
+/* After every test: the model's invariants still hold (model.c), then
+ * everything is freed.  A broken invariant fails the test. */
 static int teardown(void **state) {
   (void)state;
+  int rc = 0;
+  if (m && !model_check_invariants(m)) {
+    print_error("model_check_invariants failed after the test\n");
+    rc = -1;
+  }
   for (size_t i = 0; i < LIVE_MAX; i++) {
     bson_free(live[i]);
     live[i] = NULL;
@@ -102,7 +113,14 @@ static int teardown(void **state) {
     model_destroy(m);
     m = NULL;
   }
-  return 0;
+  return rc;
+}
+
+/* Whether the model is loaded (its statistics say). */
+static bool ready(void) {
+  model_stats_t st;
+  model_get_stats(m, &st);
+  return st.ready;
 }
 
 /* per_author / ring 0: the defaults. */
@@ -167,8 +185,8 @@ static page_cursor_t cursor_at(uint32_t n, int64_t ts) {
   return c;
 }
 
-static void session_id(uint32_t n, char out[MODEL_SESSION_ID_LEN + 1]) {
-  snprintf(out, MODEL_SESSION_ID_LEN + 1, "%064x", (unsigned)n);
+static void session_id(uint32_t n, char out[SESSION_ID_LEN + 1]) {
+  snprintf(out, SESSION_ID_LEN + 1, "%064x", (unsigned)n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -197,7 +215,7 @@ static void load_tweet(uint32_t n, uint32_t author, int64_t ts) {
 
 static void apply_tweet(const char *type, const tweet_t *t) {
   bson_t p = BSON_INITIALIZER;
-  model_payload_tweet(&p, t);
+  event_model_tweet(&p, t);
   model_apply(m, type, &p);
   bson_destroy(&p);
 }
@@ -210,7 +228,7 @@ static void apply_created(uint32_t n, uint32_t author, int64_t ts) {
 static void apply_deleted(uint32_t n) {
   bson_oid_t id = tid(n);
   bson_t p = BSON_INITIALIZER;
-  model_payload_tweet_deleted(&p, &id);
+  event_model_tweet_deleted(&p, &id);
   model_apply(m, "tweet.deleted", &p);
   bson_destroy(&p);
 }
@@ -218,7 +236,7 @@ static void apply_deleted(uint32_t n) {
 static void apply_follow(uint32_t a, uint32_t b, bool following) {
   bson_oid_t x = uid(a), y = uid(b);
   bson_t p = BSON_INITIALIZER;
-  model_payload_follow(&p, &x, &y, following);
+  event_model_follow(&p, &x, &y, following);
   model_apply(m, "follow", &p);
   bson_destroy(&p);
 }
@@ -226,21 +244,21 @@ static void apply_follow(uint32_t a, uint32_t b, bool following) {
 static void apply_like(uint32_t user, uint32_t tweet, bool liked) {
   bson_oid_t u = uid(user), t = tid(tweet);
   bson_t p = BSON_INITIALIZER;
-  model_payload_like(&p, &u, &t, liked);
+  event_model_like(&p, &u, &t, liked);
   model_apply(m, "like", &p);
   bson_destroy(&p);
 }
 
 static void apply_user(const user_name_t *u) {
   bson_t p = BSON_INITIALIZER;
-  model_payload_user(&p, u);
+  event_model_user(&p, u);
   model_apply(m, "user.updated", &p);
   bson_destroy(&p);
 }
 
 static void apply_session_ended(const char *sid) {
   bson_t p = BSON_INITIALIZER;
-  model_payload_session_ended(&p, sid);
+  event_model_session_ended(&p, sid);
   model_apply(m, "session.ended", &p);
   bson_destroy(&p);
 }
@@ -498,7 +516,7 @@ static void not_ready_before_a_load(void **state) {
   (void)state;
   m = model_new(NULL);
   assert_non_null(m);
-  assert_false(model_ready(m));
+  assert_false(ready());
   assert_feed_declined(1, NULL, 10);
   assert_timeline_declined(NULL, 10);
   page_cursor_t c = cursor_at(1, T0);
@@ -516,12 +534,12 @@ static void ready_after_a_load(void **state) {
   (void)state;
   start(0, 0);
   model_load_begin(m);
-  assert_false(model_ready(m));
+  assert_false(ready());
   load_user(1);
   assert_feed_declined(1, NULL, 10);
   assert_timeline_declined(NULL, 10);
   model_load_end(m);
-  assert_true(model_ready(m));
+  assert_true(ready());
 
   /* Nothing to show is an answer: empty, no next page. */
   tweet_page_t p;
@@ -545,7 +563,7 @@ static void load_abort_leaves_the_model_not_ready(void **state) {
   load_user(1);
   load_tweet(1, 1, T0);
   model_load_abort(m);
-  assert_false(model_ready(m));
+  assert_false(ready());
   assert_feed_declined(1, NULL, 10);
   assert_timeline_declined(NULL, 10);
 
@@ -553,7 +571,7 @@ static void load_abort_leaves_the_model_not_ready(void **state) {
   model_load_begin(m);
   load_user(1);
   model_load_end(m);
-  assert_true(model_ready(m));
+  assert_true(ready());
   tweet_page_t p;
   assert_true(timeline(0, NULL, 10, &p));
   assert_int_equal(p.n, 0);
@@ -564,7 +582,7 @@ static void load_abort_leaves_the_model_not_ready(void **state) {
   load_user(1);
   load_tweet(2, 1, T0);
   model_load_abort(m);
-  assert_false(model_ready(m));
+  assert_false(ready());
   assert_feed_declined(1, NULL, 10);
   assert_timeline_declined(NULL, 10);
   model_stats_t st;
@@ -614,7 +632,7 @@ static void a_reload_replaces_everything(void **state) {
   load_tweet(1, 2, T0 + 10);
   load_tweet(3, 2, T0 + 30);
   model_load_end(m);
-  assert_true(model_ready(m));
+  assert_true(ready());
   assert_true(feed(1, NULL, 10, &p));
   assert_int_equal(p.n, 0);
   page_done(&p);
@@ -1662,18 +1680,18 @@ static void unknown_and_malformed_events_are_ignored(void **state) {
 
   tweet_t t = make_tweet(10, 2, T0 + 100);
   bson_t tweet_p = BSON_INITIALIZER;
-  model_payload_tweet(&tweet_p, &t);
+  event_model_tweet(&tweet_p, &t);
   bson_oid_t user2 = uid(2), user1 = uid(1), tweet1 = tid(1);
   bson_t follow_p = BSON_INITIALIZER;
-  model_payload_follow(&follow_p, &user1, &user2, false);
+  event_model_follow(&follow_p, &user1, &user2, false);
   bson_t like_p = BSON_INITIALIZER;
-  model_payload_like(&like_p, &user1, &tweet1, false);
+  event_model_like(&like_p, &user1, &tweet1, false);
   bson_t deleted_p = BSON_INITIALIZER;
-  model_payload_tweet_deleted(&deleted_p, &tweet1);
+  event_model_tweet_deleted(&deleted_p, &tweet1);
   user_name_t renamed = name_of(2);
   snprintf(renamed.display_name, sizeof renamed.display_name, "Other");
   bson_t user_p = BSON_INITIALIZER;
-  model_payload_user(&user_p, &renamed);
+  event_model_user(&user_p, &renamed);
   bson_t empty = BSON_INITIALIZER;
 
   /* Unknown types, with payloads that would mean something. */
@@ -1715,7 +1733,7 @@ static void unknown_and_malformed_events_are_ignored(void **state) {
   for (uint32_t i = 0; i < n_keys; i++) {
     tweet_t ti = make_tweet(200 + i, 2, T0 + 100 + i);
     bson_t pi = BSON_INITIALIZER;
-    model_payload_tweet(&pi, &ti);
+    event_model_tweet(&pi, &ti);
     const bson_oid_t ids[] = {ti.id, user2};
     apply_mutant("tweet.created", &pi, i, ids, 2, ti.created_at_ms, false);
     bson_destroy(&pi);
@@ -1724,7 +1742,7 @@ static void unknown_and_malformed_events_are_ignored(void **state) {
     ui.version = 2 + i;
     snprintf(ui.text, sizeof ui.text, "mutant %u", (unsigned)i);
     bson_init(&pi);
-    model_payload_tweet(&pi, &ui);
+    event_model_tweet(&pi, &ui);
     apply_mutant("tweet.updated", &pi, i, &tweet1, 1, 0, false);
     bson_destroy(&pi);
   }
@@ -1734,10 +1752,10 @@ static void unknown_and_malformed_events_are_ignored(void **state) {
   apply_mutants("like", &like_p, like_ids, 2, 0, true);
   apply_mutants("tweet.deleted", &deleted_p, &tweet1, 1, 0, false);
   apply_mutants("user.updated", &user_p, &user2, 1, 0, false);
-  char sid[MODEL_SESSION_ID_LEN + 1];
+  char sid[SESSION_ID_LEN + 1];
   session_id(1, sid);
   bson_t session_p = BSON_INITIALIZER;
-  model_payload_session_ended(&session_p, sid);
+  event_model_session_ended(&session_p, sid);
   apply_mutants("session.ended", &session_p, NULL, 0, 0, false);
 
   /* The model still works. */
@@ -1766,18 +1784,18 @@ static void payloads_are_documents_of_their_fields(void **state) {
   tweet_t t = make_tweet(1, 2, T0);
   bson_oid_t a = uid(1), b = uid(2), id = tid(1);
   user_name_t u = name_of(1);
-  char sid[MODEL_SESSION_ID_LEN + 1];
+  char sid[SESSION_ID_LEN + 1];
   session_id(3, sid);
   for (int kind = 0; kind < 6; kind++) {
     bson_t out = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&out, "zz_before", "kept");
     switch (kind) {
-    case 0: model_payload_tweet(&out, &t); break;
-    case 1: model_payload_tweet_deleted(&out, &id); break;
-    case 2: model_payload_follow(&out, &a, &b, true); break;
-    case 3: model_payload_like(&out, &a, &id, false); break;
-    case 4: model_payload_user(&out, &u); break;
-    default: model_payload_session_ended(&out, sid); break;
+    case 0: event_model_tweet(&out, &t); break;
+    case 1: event_model_tweet_deleted(&out, &id); break;
+    case 2: event_model_follow(&out, &a, &b, true); break;
+    case 3: event_model_like(&out, &a, &id, false); break;
+    case 4: event_model_user(&out, &u); break;
+    default: event_model_session_ended(&out, sid); break;
     }
     assert_true(bson_count_keys(&out) > 1);
     bson_iter_t it;
@@ -1815,7 +1833,7 @@ static void events_during_a_load_are_replayed_over_the_snapshot(
   snprintf(renamed.display_name, sizeof renamed.display_name, "Renamed");
   apply_created(7, 2, T0 + 70);          /* snapshot has it too */
   apply_user(&renamed);                  /* snapshot has the old name */
-  assert_false(model_ready(m));
+  assert_false(ready());
   assert_feed_declined(1, NULL, 10);
 
   for (uint32_t u = 1; u <= 4; u++) {
@@ -1837,7 +1855,7 @@ static void events_during_a_load_are_replayed_over_the_snapshot(
   load_tweet(9, 4, T0 + 90);
   load_like(1, 5);
   model_load_end(m);
-  assert_true(model_ready(m));
+  assert_true(ready());
 
   tweet_page_t p;
   assert_true(feed(1, NULL, 20, &p));
@@ -1936,7 +1954,7 @@ static void applying_an_event_twice_changes_nothing_more(void **state) {
 /* ------------------------------------------------------------------ */
 
 static void session_cache_basics(void) {
-  char s1[MODEL_SESSION_ID_LEN + 1], s2[MODEL_SESSION_ID_LEN + 1];
+  char s1[SESSION_ID_LEN + 1], s2[SESSION_ID_LEN + 1];
   session_id(1, s1);
   session_id(2, s2);
   bson_oid_t u1 = uid(1), u2 = uid(2), got;
@@ -1988,7 +2006,7 @@ static void unknown_session_misses(void **state) {
   (void)state;
   start(0, 0);
   load_small();
-  char s1[MODEL_SESSION_ID_LEN + 1], s2[MODEL_SESSION_ID_LEN + 1];
+  char s1[SESSION_ID_LEN + 1], s2[SESSION_ID_LEN + 1];
   session_id(1, s1);
   session_id(2, s2);
   bson_oid_t u1 = uid(1), got;
@@ -2004,7 +2022,7 @@ static void put_with_an_epoch_older_than_an_end_is_ignored(void **state) {
   (void)state;
   start(0, 0);
   load_small();
-  char s1[MODEL_SESSION_ID_LEN + 1], s9[MODEL_SESSION_ID_LEN + 1];
+  char s1[SESSION_ID_LEN + 1], s9[SESSION_ID_LEN + 1];
   session_id(1, s1);
   session_id(9, s9);
   bson_oid_t u1 = uid(1), got;
@@ -2031,7 +2049,7 @@ static void put_with_an_epoch_older_than_an_end_is_ignored(void **state) {
   model_load_begin(m);
   epoch = model_session_epoch(m);
   apply_session_ended(s1);
-  char s7[MODEL_SESSION_ID_LEN + 1];
+  char s7[SESSION_ID_LEN + 1];
   session_id(7, s7);
   model_session_put(m, s7, &u1, T0 + 1000, epoch);
   assert_false(model_session_get(m, s7, T0, &got));
@@ -2042,7 +2060,7 @@ static void put_with_an_epoch_older_than_an_end_is_ignored(void **state) {
 static void session_count_in_stats(void **state) {
   (void)state;
   start(0, 0);
-  char s1[MODEL_SESSION_ID_LEN + 1];
+  char s1[SESSION_ID_LEN + 1];
   session_id(1, s1);
   bson_oid_t u1 = uid(1);
   model_stats_t st;
@@ -2333,6 +2351,9 @@ static void *reader_main(void *arg) {
       r->bad++;
     }
     tweet_page_destroy(&p);
+    if (atomic_load(&r->pages) % 16 == 0 && !model_check_invariants(m)) {
+      r->bad++; /* they hold between any two calls, loads included */
+    }
     atomic_fetch_add(&r->pages, 1);
     /* Leave the writer room: a reader-preferring lock would otherwise
      * let spinning readers hold it off for minutes. */
@@ -2362,7 +2383,7 @@ static void readers_see_ordered_pages_while_events_apply(void **state) {
       nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
     }
   }
-  char sid[MODEL_SESSION_ID_LEN + 1];
+  char sid[SESSION_ID_LEN + 1];
   session_id(1, sid);
   bson_oid_t u1 = uid(1), got;
   for (uint32_t n = 100; n < 2100; n++) {

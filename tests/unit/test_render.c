@@ -4,7 +4,9 @@
  * tweets, users, tweet pages and errors.  Shapes are checked the way a
  * client sees them: each document is printed with render_json, parsed back
  * with bson_new_from_json, and its keys, types and values compared
- * exactly.  Text with quotes, backslashes, control characters, HTML and
+ * exactly.  Notifications alone and in pages (the WebSocket's
+ * "notification" event carries one exactly as the page shows it).
+ * Text with quotes, backslashes, control characters, HTML and
  * non-ASCII must survive that round trip byte for byte, and the JSON text
  * must contain no raw control characters and no extended-JSON wrappers.
  *
@@ -862,6 +864,87 @@ static void fast_tweet_page_json_grows_for_long_text(void **state) {
   free(items);
 }
 
+/* ------------------------------------------------------------------ */
+/* notifications                                                       */
+/* ------------------------------------------------------------------ */
+
+static notification_t sample_notification(bool with_tweet) {
+  notification_t n;
+  memset(&n, 0, sizeof n);
+  bson_oid_init_from_string(&n.id, "65a0000000000000000000a1");
+  n.type = with_tweet ? NOTIFY_REPLY : NOTIFY_FOLLOW;
+  bson_oid_init_from_string(&n.actor.id, "65a0000000000000000000b2");
+  bson_strncpy(n.actor.username, "alice", sizeof n.actor.username);
+  bson_strncpy(n.actor.display_name, "Alice \"A\" " EMOJI,
+               sizeof n.actor.display_name);
+  n.has_tweet = with_tweet;
+  if (with_tweet) {
+    bson_oid_init_from_string(&n.tweet, "65a0000000000000000000c3");
+  }
+  n.created_at_ms = 1700000000123;
+  n.read = with_tweet;
+  return n;
+}
+
+static void notification_has_exactly_the_api_keys(void **state) {
+  (void)state;
+  for (int with_tweet = 0; with_tweet < 2; with_tweet++) {
+    notification_t n = sample_notification(with_tweet);
+    bson_t doc = BSON_INITIALIZER;
+    render_notification(&doc, &n);
+    bson_t *back = round_trip(&doc);
+    const char *keys[] = {"id", "type", "actor", "tweet", "created_at",
+                          "read"};
+    assert_keys(back, keys, 6);
+    assert_string_equal(get_utf8(back, "id"), "65a0000000000000000000a1");
+    assert_string_equal(get_utf8(back, "type"),
+                        with_tweet ? "reply" : "follow");
+    assert_string_equal(get_utf8(back, "actor.username"), "alice");
+    assert_string_equal(get_utf8(back, "actor.display_name"),
+                        "Alice \"A\" " EMOJI);
+    if (with_tweet) {
+      assert_string_equal(get_utf8(back, "tweet"),
+                          "65a0000000000000000000c3");
+    } else {
+      assert_int_equal(get_type(back, "tweet"), BSON_TYPE_NULL);
+    }
+    assert_string_equal(get_utf8(back, "created_at"),
+                        "2023-11-14T22:13:20.123Z");
+    assert_int_equal(get_type(back, "read"), BSON_TYPE_BOOL);
+    bson_destroy(back);
+    bson_destroy(&doc);
+  }
+}
+
+static void notification_page_items_are_the_notification(void **state) {
+  (void)state;
+  notification_t items[2] = {sample_notification(true),
+                             sample_notification(false)};
+  notification_page_t page;
+  memset(&page, 0, sizeof page);
+  page.items = items;
+  page.n = 2;
+  page.unread = 5;
+  bson_t doc = BSON_INITIALIZER;
+  render_notification_page(&doc, &page);
+  bson_t *back = round_trip(&doc);
+  const char *keys[] = {"items", "next", "unread"};
+  assert_keys(back, keys, 3);
+  assert_int_equal(get_type(back, "next"), BSON_TYPE_NULL);
+  assert_int_equal(get_type(&doc, "unread"), BSON_TYPE_INT64);
+  for (size_t i = 0; i < 2; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "items.%zu", i);
+    bson_t item, alone = BSON_INITIALIZER;
+    get_doc(&doc, key, BSON_TYPE_DOCUMENT, &item);
+    render_notification(&alone, &items[i]);
+    assert_true(bson_equal(&item, &alone)); /* byte for byte */
+    bson_destroy(&alone);
+  }
+  bson_destroy(back);
+  bson_destroy(&doc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(time_of_zero_is_the_epoch),
@@ -900,6 +983,8 @@ int main(void) {
       cmocka_unit_test(json_len_matches_text_and_may_be_null),
       cmocka_unit_test(json_of_int64_is_a_plain_number),
       cmocka_unit_test(fast_tweet_page_json_is_byte_identical),
+      cmocka_unit_test(notification_has_exactly_the_api_keys),
+      cmocka_unit_test(notification_page_items_are_the_notification),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,427 @@
+/*
+ * event_payloads.c - see event_payloads.h.
+ */
+#include "server/domain/event_payloads.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "server/domain/notifications.h"
+#include "server/domain/render.h"
+#include "sync/base/bsonx.h"
+
+/* ---- adding events ---- */
+
+/* A new event of type in b; NULL when the batch is full. */
+static bson_t *add(event_batch_t *b, event_type_t type, bson_t **audience) {
+  assert(event_type_name(type) && !event_type_is_control(type));
+  return event_batch_add(b, event_type_name(type), audience);
+}
+
+/* Appends the audience {"users": [a, b?]}. */
+static void audience_users(bson_t *audience, const bson_oid_t *a,
+                           const bson_oid_t *b) {
+  bson_t users;
+  BSON_APPEND_ARRAY_BEGIN(audience, "users", &users);
+  bsonx_array_append_oid(&users, 0, a);
+  if (b) {
+    bsonx_array_append_oid(&users, 1, b);
+  }
+  bson_append_array_end(audience, &users);
+}
+
+void event_add_tweet(event_batch_t *b, event_type_t type,
+                     const bson_oid_t *tweet, const bson_oid_t *author,
+                     const bson_oid_t *also_tweet) {
+  assert(type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
+         type == EVENT_TWEET_DELETED);
+  bson_t *audience;
+  bson_t *skeleton = add(b, type, &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "tweet", tweet);
+  if (author) {
+    BSON_APPEND_OID(audience, "author", author);
+  }
+  bson_t tweets;
+  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &tweets);
+  bsonx_array_append_oid(&tweets, 0, tweet);
+  if (also_tweet) {
+    bsonx_array_append_oid(&tweets, 1, also_tweet);
+  }
+  bson_append_array_end(audience, &tweets);
+}
+
+void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
+                      const bson_oid_t *followee, bool following) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_FOLLOW, &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "follower", follower);
+  BSON_APPEND_OID(skeleton, "followee", followee);
+  BSON_APPEND_BOOL(skeleton, "following", following);
+  audience_users(audience, follower, followee);
+}
+
+void event_add_like(event_batch_t *b, const bson_oid_t *user,
+                    const bson_oid_t *tweet, bool liked) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_LIKE, &audience);
+  if (!skeleton) {
+    return;
+  }
+  BSON_APPEND_OID(skeleton, "user", user);
+  BSON_APPEND_OID(skeleton, "tweet", tweet);
+  BSON_APPEND_BOOL(skeleton, "liked", liked);
+  audience_users(audience, user, NULL);
+}
+
+void event_add_notification(event_batch_t *b, const bson_oid_t *recipient,
+                            const bson_t *notification) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_NOTIFICATION, &audience);
+  if (!skeleton) {
+    return;
+  }
+  bson_concat(skeleton, notification);
+  audience_users(audience, recipient, NULL);
+}
+
+void event_add_user_updated(event_batch_t *b, const bson_oid_t *user) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_USER_UPDATED, &audience);
+  if (skeleton) {
+    BSON_APPEND_OID(skeleton, "user", user);
+  }
+}
+
+void event_add_session_ended(event_batch_t *b, const char *session_id) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_SESSION_ENDED, &audience);
+  if (skeleton) {
+    BSON_APPEND_UTF8(skeleton, "session", session_id);
+  }
+}
+
+/* ---- the read models' payloads ---- */
+
+static bool get_bool(const bson_t *doc, const char *key, bool *out) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it)) {
+    *out = bson_iter_bool(&it);
+    return true;
+  }
+  return false;
+}
+
+static bool get_utf8(const bson_t *doc, const char *key, char *out,
+                     size_t size) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) {
+    bsonx_copy_utf8(&it, out, size);
+    return true;
+  }
+  return false;
+}
+
+static bool get_date(const bson_t *doc, const char *key, int64_t *out) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+    *out = bson_iter_date_time(&it);
+    return true;
+  }
+  return false;
+}
+
+static bool get_int(const bson_t *doc, const char *key, int64_t *out) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, key) &&
+      (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it))) {
+    *out = bsonx_as_int64(&it);
+    return true;
+  }
+  return false;
+}
+
+void event_model_tweet(bson_t *out, const tweet_t *t) {
+  BSON_APPEND_OID(out, "id", &t->id);
+  BSON_APPEND_OID(out, "author_id", &t->author.id);
+  BSON_APPEND_UTF8(out, "author", t->author.username);
+  BSON_APPEND_UTF8(out, "display_name", t->author.display_name);
+  BSON_APPEND_UTF8(out, "text", t->text);
+  BSON_APPEND_DATE_TIME(out, "created_at", t->created_at_ms);
+  if (t->edited_at_ms) {
+    BSON_APPEND_DATE_TIME(out, "edited_at", t->edited_at_ms);
+  }
+  if (t->has_reply_to) {
+    BSON_APPEND_OID(out, "reply_to", &t->reply_to);
+  }
+  BSON_APPEND_INT64(out, "reply_count", t->reply_count);
+  BSON_APPEND_INT64(out, "like_count", t->like_count);
+  BSON_APPEND_INT64(out, "version", t->version);
+}
+
+bool event_model_get_tweet(const bson_t *p, tweet_t *t) {
+  memset(t, 0, sizeof *t);
+  t->has_reply_to = bsonx_find_oid(p, "reply_to", &t->reply_to);
+  get_date(p, "edited_at", &t->edited_at_ms);
+  get_utf8(p, "author", t->author.username, sizeof t->author.username);
+  get_utf8(p, "display_name", t->author.display_name,
+           sizeof t->author.display_name);
+  return bsonx_find_oid(p, "id", &t->id) &&
+         bsonx_find_oid(p, "author_id", &t->author.id) &&
+         get_utf8(p, "text", t->text, sizeof t->text) &&
+         get_date(p, "created_at", &t->created_at_ms) &&
+         get_int(p, "reply_count", &t->reply_count) &&
+         get_int(p, "like_count", &t->like_count) &&
+         get_int(p, "version", &t->version);
+}
+
+void event_model_tweet_deleted(bson_t *out, const bson_oid_t *id) {
+  BSON_APPEND_OID(out, "id", id);
+}
+
+bool event_model_get_tweet_deleted(const bson_t *p, bson_oid_t *id) {
+  return bsonx_find_oid(p, "id", id);
+}
+
+void event_model_follow(bson_t *out, const bson_oid_t *follower,
+                        const bson_oid_t *followee, bool following) {
+  BSON_APPEND_OID(out, "follower", follower);
+  BSON_APPEND_OID(out, "followee", followee);
+  BSON_APPEND_BOOL(out, "following", following);
+}
+
+bool event_model_get_follow(const bson_t *p, bson_oid_t *follower,
+                            bson_oid_t *followee, bool *following) {
+  return bsonx_find_oid(p, "follower", follower) &&
+         bsonx_find_oid(p, "followee", followee) &&
+         get_bool(p, "following", following);
+}
+
+void event_model_like(bson_t *out, const bson_oid_t *user,
+                      const bson_oid_t *tweet, bool liked) {
+  BSON_APPEND_OID(out, "user", user);
+  BSON_APPEND_OID(out, "tweet", tweet);
+  BSON_APPEND_BOOL(out, "liked", liked);
+}
+
+bool event_model_get_like(const bson_t *p, bson_oid_t *user,
+                          bson_oid_t *tweet, bool *liked) {
+  return bsonx_find_oid(p, "user", user) &&
+         bsonx_find_oid(p, "tweet", tweet) && get_bool(p, "liked", liked);
+}
+
+void event_model_user(bson_t *out, const user_name_t *user) {
+  BSON_APPEND_OID(out, "id", &user->id);
+  BSON_APPEND_UTF8(out, "username", user->username);
+  BSON_APPEND_UTF8(out, "display_name", user->display_name);
+  BSON_APPEND_INT64(out, "version", user->version);
+}
+
+bool event_model_get_user(const bson_t *p, user_name_t *user) {
+  memset(user, 0, sizeof *user);
+  bson_iter_t v;
+  user->version =
+      bson_iter_init_find(&v, p, "version") ? bsonx_as_int64(&v) : 0;
+  return bsonx_find_oid(p, "id", &user->id) &&
+         get_utf8(p, "username", user->username, sizeof user->username) &&
+         get_utf8(p, "display_name", user->display_name,
+                  sizeof user->display_name);
+}
+
+void event_model_session_ended(bson_t *out, const char *session_id) {
+  BSON_APPEND_UTF8(out, "session", session_id);
+}
+
+bool event_model_get_session_ended(const bson_t *p,
+                                   char id[SESSION_ID_LEN + 1]) {
+  return get_utf8(p, "session", id, SESSION_ID_LEN + 1);
+}
+
+/* ---- the browsers' payloads ---- */
+
+bool event_data_get_follow(const bson_t *data, bson_oid_t *follower,
+                           bson_oid_t *followee, bool *following) {
+  *following = false;
+  get_bool(data, "following", following);
+  return bsonx_find_oid(data, "follower_id", follower) &&
+         bsonx_find_oid(data, "followee_id", followee);
+}
+
+/* ---- publication: what receivers see of an event ---- */
+
+/* A failed read is retried later unless it says the thing is gone. */
+static events_enrich_t failed(const chorus_error_t *err) {
+  return err->status == 404 ? EVENTS_DROP : EVENTS_RETRY;
+}
+
+static bool skeleton_bool(const bson_t *skeleton, const char *key) {
+  bool value = false;
+  get_bool(skeleton, key, &value);
+  return value;
+}
+
+/* Names of n users (1 or 2) by id; false with err. */
+static bool names_of(db_t *db, user_name_t *names, size_t n,
+                     chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  bool ok = users_get_names(db, client, names, n, err);
+  db_release(db, client);
+  return ok;
+}
+
+static events_enrich_t enrich_tweet(db_t *db, sync_t *sync,
+                                    event_type_t type, const bson_t *skeleton,
+                                    bson_t *data, bson_t *model) {
+  bson_oid_t id;
+  if (!bsonx_find_oid(skeleton, "tweet", &id)) {
+    return EVENTS_DROP;
+  }
+  char hex[25];
+  bson_oid_to_string(&id, hex);
+  if (type == EVENT_TWEET_DELETED) {
+    BSON_APPEND_UTF8(data, "id", hex);
+    event_model_tweet_deleted(model, &id);
+    return EVENTS_ENRICHED;
+  }
+  tweet_t t;
+  chorus_error_t err;
+  if (!tweets_get(db, sync, NULL, hex, &t, &err)) {
+    return failed(&err); /* gone meanwhile: its deletion has its own event */
+  }
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(data, "tweet", &sub);
+  render_tweet(&sub, &t);
+  bson_append_document_end(data, &sub);
+  BSON_APPEND_INT64(data, "version", t.version);
+  event_model_tweet(model, &t);
+  return EVENTS_ENRICHED;
+}
+
+static events_enrich_t enrich_follow(db_t *db, const bson_t *skeleton,
+                                     bson_t *data, bson_t *model) {
+  user_name_t names[2];
+  memset(names, 0, sizeof names);
+  chorus_error_t err;
+  if (!bsonx_find_oid(skeleton, "follower", &names[0].id) ||
+      !bsonx_find_oid(skeleton, "followee", &names[1].id)) {
+    return EVENTS_DROP;
+  }
+  if (!names_of(db, names, 2, &err)) {
+    return failed(&err);
+  }
+  bool following = skeleton_bool(skeleton, "following");
+  BSON_APPEND_UTF8(data, "follower", names[0].username);
+  BSON_APPEND_UTF8(data, "followee", names[1].username);
+  BSON_APPEND_OID(data, "follower_id", &names[0].id);
+  BSON_APPEND_OID(data, "followee_id", &names[1].id);
+  BSON_APPEND_BOOL(data, "following", following);
+  event_model_follow(model, &names[0].id, &names[1].id, following);
+  return EVENTS_ENRICHED;
+}
+
+static events_enrich_t enrich_like(const bson_t *skeleton, bson_t *data,
+                                   bson_t *model) {
+  bson_oid_t user, tweet;
+  if (!bsonx_find_oid(skeleton, "user", &user) ||
+      !bsonx_find_oid(skeleton, "tweet", &tweet)) {
+    return EVENTS_DROP;
+  }
+  bool liked = skeleton_bool(skeleton, "liked");
+  char hex[25];
+  bson_oid_to_string(&tweet, hex);
+  BSON_APPEND_UTF8(data, "tweet", hex);
+  BSON_APPEND_BOOL(data, "liked", liked);
+  event_model_like(model, &user, &tweet, liked);
+  return EVENTS_ENRICHED;
+}
+
+/* The notification, shaped as GET /api/notifications shows it. */
+static events_enrich_t enrich_notification(db_t *db, const bson_t *skeleton,
+                                           bson_t *data) {
+  notification_t n;
+  bson_oid_t actor;
+  chorus_error_t err;
+  if (!bsonx_find_oid(skeleton, "actor_id", &actor)) {
+    return EVENTS_DROP;
+  }
+  notifications_parse(skeleton, &n);
+  if (!names_of(db, &n.actor, 1, &err)) {
+    return failed(&err);
+  }
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(data, "notification", &sub);
+  render_notification(&sub, &n);
+  bson_append_document_end(data, &sub);
+  return EVENTS_ENRICHED;
+}
+
+static events_enrich_t enrich_user(db_t *db, sync_t *sync,
+                                   const bson_t *skeleton, bson_t *data,
+                                   bson_t *model) {
+  user_name_t name;
+  memset(&name, 0, sizeof name);
+  chorus_error_t err;
+  if (!bsonx_find_oid(skeleton, "user", &name.id)) {
+    return EVENTS_DROP;
+  }
+  /* The committed view with its version: two renames racing on two
+   * servers may publish out of commit order, and the read models keep
+   * the names of the highest version (model.h).  The last enrichment
+   * reads after the last rename committed, so the highest version read
+   * carries the final names. */
+  user_t u;
+  if (!users_find_by_id(db, sync, &name.id, &u, &err)) {
+    return failed(&err); /* 404: no such account (any more) */
+  }
+  memcpy(name.username, u.username, sizeof name.username);
+  memcpy(name.display_name, u.display_name, sizeof name.display_name);
+  name.version = u.version;
+  BSON_APPEND_UTF8(data, "username", name.username);
+  BSON_APPEND_UTF8(data, "display_name", name.display_name);
+  event_model_user(model, &name);
+  return EVENTS_ENRICHED;
+}
+
+static events_enrich_t enrich_session_ended(const bson_t *skeleton,
+                                            bson_t *model) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, skeleton, "session") ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return EVENTS_DROP;
+  }
+  event_model_session_ended(model, bson_iter_utf8(&it, NULL));
+  return EVENTS_ENRICHED;
+}
+
+events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
+                             const bson_t *skeleton, bson_t *data,
+                             bson_t *model) {
+  event_type_t t = event_type_parse(type);
+  switch (t) {
+  case EVENT_TWEET_CREATED:
+  case EVENT_TWEET_UPDATED:
+  case EVENT_TWEET_DELETED:
+    return enrich_tweet(db, sync, t, skeleton, data, model);
+  case EVENT_FOLLOW:
+    return enrich_follow(db, skeleton, data, model);
+  case EVENT_LIKE:
+    return enrich_like(skeleton, data, model);
+  case EVENT_NOTIFICATION:
+    return enrich_notification(db, skeleton, data);
+  case EVENT_USER_UPDATED:
+    return enrich_user(db, sync, skeleton, data, model);
+  case EVENT_SESSION_ENDED:
+    return enrich_session_ended(skeleton, model);
+  case EVENT_UNKNOWN:
+  case EVENT_RELOAD:
+  case EVENT_ERROR:
+  case EVENT_TYPE_COUNT:
+  default:
+    return EVENTS_DROP; /* not a type the log holds */
+  }
+}

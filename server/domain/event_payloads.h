@@ -1,0 +1,148 @@
+/*
+ * event_payloads.h - what each event carries, from the transaction that
+ * adds it to the browsers and read models that receive it.
+ *
+ * An event (sync/events/events.h; its types in event_types.h) has three
+ * forms:
+ *   1. skeleton and audience: added by the transaction that makes the
+ *      change (event_add_*), so the event exists exactly when the change
+ *      commits.  The skeleton holds what the transaction knew (ids,
+ *      flags); the audience says which WebSocket clients may see it
+ *      (hub.h): {"users": [id...]}, {"author": id} (the author and their
+ *      followers), {"tweets": [id...]} (clients showing these tweets).
+ *   2. data and model: made at publication, after the commit, by
+ *      event_enrich from the committed state.  "data" is what browsers
+ *      get (the WebSocket message's "data"); "model" is what every
+ *      server's read model applies (never sent).
+ *   3. the read model parses "model" with the event_model_get_* accessors
+ *      (and the hub a follow's data with event_data_get_follow).
+ * This module writes and reads every one of these documents, so each
+ * format has one definition.  By type (ids are ObjectIds, except where
+ * "hex" says a 24-character string; "?" marks a field that may be
+ * absent):
+ *
+ *   tweet.created, tweet.updated
+ *     skeleton {tweet}; audience {author?, tweets: [tweet, also?]}
+ *     data     {tweet: {render_tweet's fields}, version}
+ *     model    {id, author_id, author, display_name, text, created_at,
+ *               edited_at?, reply_to?, reply_count, like_count, version}
+ *   tweet.deleted
+ *     skeleton {tweet}; audience {author, tweets: [tweet]}
+ *     data     {id: hex}
+ *     model    {id}
+ *   follow
+ *     skeleton {follower, followee, following: bool};
+ *     audience {users: [follower, followee]}
+ *     data     {follower: username, followee: username, follower_id,
+ *               followee_id, following}
+ *     model    {follower, followee, following}
+ *   like
+ *     skeleton {user, tweet, liked: bool}; audience {users: [user]}
+ *     data     {tweet: hex, liked}
+ *     model    {user, tweet, liked}
+ *   notification
+ *     skeleton the notification document (notifications.h);
+ *     audience {users: [recipient]}
+ *     data     {notification: {as GET /api/notifications shows one}}
+ *     model    {} (the read models ignore it)
+ *   user.updated
+ *     skeleton {user}; audience {} (nobody)
+ *     data     {username, display_name}
+ *     model    {id, username, display_name, version}
+ *   session.ended
+ *     skeleton {session: id}; audience {} (nobody)
+ *     data     {}
+ *     model    {session: id}
+ *
+ * Thread-safe.  event_enrich borrows clients of the database pool, one
+ * at a time.
+ */
+#ifndef CHORUS_EVENT_PAYLOADS_H
+#define CHORUS_EVENT_PAYLOADS_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+
+#include "server/domain/event_types.h"
+#include "server/domain/sessions.h"
+#include "server/domain/tweets.h"
+#include "server/domain/users.h"
+#include "sync/base/db.h"
+#include "sync/events/events.h"
+#include "sync/sync.h"
+
+/* ---- adding events to a transaction's batch ----
+ * Each adds one event to b (nothing when the batch is full). */
+
+/* type: EVENT_TWEET_CREATED, _UPDATED or _DELETED.  The audience: the
+ * author and their followers when author is not NULL, and clients
+ * showing the tweet or also_tweet (NULL: none; e.g. a reply's parent). */
+void event_add_tweet(event_batch_t *b, event_type_t type,
+                     const bson_oid_t *tweet, const bson_oid_t *author,
+                     const bson_oid_t *also_tweet);
+
+void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
+                      const bson_oid_t *followee, bool following);
+
+void event_add_like(event_batch_t *b, const bson_oid_t *user,
+                    const bson_oid_t *tweet, bool liked);
+
+/* notification: the document inserted (copied into the skeleton). */
+void event_add_notification(event_batch_t *b, const bson_oid_t *recipient,
+                            const bson_t *notification);
+
+void event_add_user_updated(event_batch_t *b, const bson_oid_t *user);
+
+void event_add_session_ended(event_batch_t *b, const char *session_id);
+
+/* ---- publication ----
+ * events_enrich_fn's work (events.h) with its context spelled out: reads
+ * the committed state the event's skeleton points to and appends the
+ * browsers' payload to data and the read models' to model.  EVENTS_DROP
+ * for an unknown type, a malformed skeleton, or a thing that is gone (a
+ * deleted tweet's updates: its deletion has its own event);
+ * EVENTS_RETRY when the database could not answer. */
+events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
+                             const bson_t *skeleton, bson_t *data,
+                             bson_t *model);
+
+/* ---- the browsers' payloads ----
+ * A follow event's data: false when an id is missing; *following false
+ * when absent. */
+bool event_data_get_follow(const bson_t *data, bson_oid_t *follower,
+                           bson_oid_t *followee, bool *following);
+
+/* ---- the read models' payloads ----
+ * The builders append to out; event_enrich uses them, and tests build
+ * events with them.  The accessors return false when p is not such a
+ * payload (a field missing or of the wrong type); their outputs are then
+ * unspecified. */
+void event_model_tweet(bson_t *out, const tweet_t *t);
+/* Fills t's own fields and t->author's id, username and display_name
+ * (empty when absent); liked_by_me false. */
+bool event_model_get_tweet(const bson_t *p, tweet_t *t);
+
+void event_model_tweet_deleted(bson_t *out, const bson_oid_t *id);
+bool event_model_get_tweet_deleted(const bson_t *p, bson_oid_t *id);
+
+void event_model_follow(bson_t *out, const bson_oid_t *follower,
+                        const bson_oid_t *followee, bool following);
+bool event_model_get_follow(const bson_t *p, bson_oid_t *follower,
+                            bson_oid_t *followee, bool *following);
+
+void event_model_like(bson_t *out, const bson_oid_t *user,
+                      const bson_oid_t *tweet, bool liked);
+bool event_model_get_like(const bson_t *p, bson_oid_t *user,
+                          bson_oid_t *tweet, bool *liked);
+
+/* user->version orders renames (model.h). */
+void event_model_user(bson_t *out, const user_name_t *user);
+/* version 0 when absent. */
+bool event_model_get_user(const bson_t *p, user_name_t *user);
+
+void event_model_session_ended(bson_t *out, const char *session_id);
+/* The id, cut to SESSION_ID_LEN characters. */
+bool event_model_get_session_ended(const bson_t *p,
+                                   char id[SESSION_ID_LEN + 1]);
+
+#endif

@@ -1,0 +1,346 @@
+/*
+ * test_event_payloads.c - unit tests for event_payloads.h: the documents
+ * an event carries, byte for byte.
+ *
+ * Adding events: each event_add_* puts one event of its type (the name
+ * from event_types.h) into the batch, with exactly the skeleton and
+ * audience the enrichment and the hub read (pinned as JSON, since
+ * outbox documents written by one version are published by another);
+ * a full batch takes nothing more.
+ *
+ * The read models' payloads: each builder's document, pinned as JSON;
+ * each accessor gives back what its builder was given (optional fields
+ * present and absent); accessors refuse an empty document and a payload
+ * with a field of the wrong type; user.updated's version defaults to 0.
+ *
+ * The browsers' follow data: event_data_get_follow reads the ids and
+ * the flag, defaults the flag to false, refuses missing ids.
+ *
+ * event_enrich reads the database and is covered by the integration
+ * tests (test_realtime, test_read_model).  Pure functions: no database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "server/domain/event_payloads.h"
+
+#define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
+
+#define A_HEX "65a0000000000000000000a1"
+#define B_HEX "65a0000000000000000000b2"
+#define C_HEX "65a0000000000000000000c3"
+#define OID(hex) "{ \"$oid\" : \"" hex "\" }"
+
+static bson_oid_t oid(const char *hex) {
+  bson_oid_t o;
+  bson_oid_init_from_string(&o, hex);
+  return o;
+}
+
+static void assert_json(const bson_t *doc, const char *want) {
+  char *got = bson_as_relaxed_extended_json(doc, NULL);
+  assert_non_null(got);
+  if (strcmp(got, want) != 0) {
+    print_error("got:  %s\nwant: %s\n", got, want);
+  }
+  assert_string_equal(got, want);
+  bson_free(got);
+}
+
+/* The batch's event i: its type, skeleton and audience. */
+static void assert_event(const event_batch_t *b, size_t i, event_type_t type,
+                         const char *skeleton, const char *audience) {
+  assert_true(i < b->n);
+  assert_ptr_equal(b->types[i], event_type_name(type));
+  assert_json(&b->skeletons[i], skeleton);
+  assert_json(&b->audiences[i], audience);
+}
+
+/* ------------------------------------------------------------------ */
+/* adding events                                                       */
+/* ------------------------------------------------------------------ */
+
+static void tweet_events(void **state) {
+  (void)state;
+  bson_oid_t a = oid(A_HEX), b = oid(B_HEX), c = oid(C_HEX);
+  event_batch_t batch;
+  event_batch_init(&batch);
+  event_add_tweet(&batch, EVENT_TWEET_CREATED, &a, &b, &c);
+  event_add_tweet(&batch, EVENT_TWEET_UPDATED, &c, NULL, NULL);
+  event_add_tweet(&batch, EVENT_TWEET_DELETED, &a, &b, NULL);
+  assert_int_equal(batch.n, 3);
+  assert_event(&batch, 0, EVENT_TWEET_CREATED, "{ \"tweet\" : " OID(A_HEX) " }",
+               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(A_HEX)
+               ", " OID(C_HEX) " ] }");
+  assert_event(&batch, 1, EVENT_TWEET_UPDATED, "{ \"tweet\" : " OID(C_HEX) " }",
+               "{ \"tweets\" : [ " OID(C_HEX) " ] }");
+  assert_event(&batch, 2, EVENT_TWEET_DELETED, "{ \"tweet\" : " OID(A_HEX) " }",
+               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(A_HEX)
+               " ] }");
+  event_batch_cleanup(&batch);
+}
+
+static void social_events(void **state) {
+  (void)state;
+  bson_oid_t a = oid(A_HEX), b = oid(B_HEX);
+  event_batch_t batch;
+  event_batch_init(&batch);
+  event_add_follow(&batch, &a, &b, true);
+  event_add_like(&batch, &a, &b, false);
+  bson_t n = BSON_INITIALIZER;
+  BSON_APPEND_OID(&n, "_id", &b);
+  BSON_APPEND_UTF8(&n, "type", "like");
+  event_add_notification(&batch, &a, &n);
+  bson_destroy(&n);
+  assert_int_equal(batch.n, 3);
+  assert_event(&batch, 0, EVENT_FOLLOW,
+               "{ \"follower\" : " OID(A_HEX) ", \"followee\" : " OID(B_HEX)
+               ", \"following\" : true }",
+               "{ \"users\" : [ " OID(A_HEX) ", " OID(B_HEX) " ] }");
+  assert_event(&batch, 1, EVENT_LIKE,
+               "{ \"user\" : " OID(A_HEX) ", \"tweet\" : " OID(B_HEX)
+               ", \"liked\" : false }",
+               "{ \"users\" : [ " OID(A_HEX) " ] }");
+  assert_event(&batch, 2, EVENT_NOTIFICATION,
+               "{ \"_id\" : " OID(B_HEX) ", \"type\" : \"like\" }",
+               "{ \"users\" : [ " OID(A_HEX) " ] }");
+  event_batch_cleanup(&batch);
+}
+
+static void events_for_the_read_models_only(void **state) {
+  (void)state;
+  bson_oid_t a = oid(A_HEX);
+  event_batch_t batch;
+  event_batch_init(&batch);
+  event_add_user_updated(&batch, &a);
+  event_add_session_ended(&batch, "abc");
+  assert_int_equal(batch.n, 2);
+  /* Their audience is nobody. */
+  assert_event(&batch, 0, EVENT_USER_UPDATED, "{ \"user\" : " OID(A_HEX) " }",
+               "{ }");
+  assert_event(&batch, 1, EVENT_SESSION_ENDED, "{ \"session\" : \"abc\" }",
+               "{ }");
+  event_batch_cleanup(&batch);
+}
+
+static void a_full_batch_takes_nothing(void **state) {
+  (void)state;
+  bson_oid_t a = oid(A_HEX), b = oid(B_HEX);
+  event_batch_t batch;
+  event_batch_init(&batch);
+  for (size_t i = 0; i < EVENTS_PER_TXN; i++) {
+    event_add_like(&batch, &a, &b, true);
+  }
+  event_add_tweet(&batch, EVENT_TWEET_CREATED, &a, &b, NULL);
+  event_add_follow(&batch, &a, &b, true);
+  event_add_like(&batch, &a, &b, true);
+  event_add_notification(&batch, &a, &(bson_t)BSON_INITIALIZER);
+  event_add_user_updated(&batch, &a);
+  event_add_session_ended(&batch, "abc");
+  assert_int_equal(batch.n, EVENTS_PER_TXN);
+  for (size_t i = 0; i < EVENTS_PER_TXN; i++) {
+    assert_ptr_equal(batch.types[i], event_type_name(EVENT_LIKE));
+  }
+  event_batch_cleanup(&batch);
+}
+
+/* ------------------------------------------------------------------ */
+/* the read models' payloads                                           */
+/* ------------------------------------------------------------------ */
+
+static tweet_t sample_tweet(bool optional_fields) {
+  tweet_t t;
+  memset(&t, 0, sizeof t);
+  t.id = oid(A_HEX);
+  t.author.id = oid(B_HEX);
+  snprintf(t.author.username, sizeof t.author.username, "alice");
+  snprintf(t.author.display_name, sizeof t.author.display_name, "Alice A.");
+  snprintf(t.text, sizeof t.text, "hello \"world\"");
+  t.created_at_ms = T0;
+  if (optional_fields) {
+    t.edited_at_ms = T0 + 1000;
+    t.has_reply_to = true;
+    t.reply_to = oid(C_HEX);
+  }
+  t.reply_count = 3;
+  t.like_count = 4;
+  t.version = 5;
+  return t;
+}
+
+static void tweet_payload(void **state) {
+  (void)state;
+  for (int optional = 0; optional < 2; optional++) {
+    tweet_t t = sample_tweet(optional);
+    bson_t p = BSON_INITIALIZER;
+    event_model_tweet(&p, &t);
+    if (optional) {
+      assert_json(&p,
+                  "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(B_HEX)
+                  ", \"author\" : \"alice\", \"display_name\" : \"Alice "
+                  "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
+                  ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
+                  "\"edited_at\" : { \"$date\" : \"2023-11-14T22:13:21Z\" "
+                  "}, \"reply_to\" : " OID(C_HEX) ", \"reply_count\" : 3, "
+                  "\"like_count\" : 4, \"version\" : 5 }");
+    } else {
+      assert_json(&p,
+                  "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(B_HEX)
+                  ", \"author\" : \"alice\", \"display_name\" : \"Alice "
+                  "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
+                  ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
+                  "\"reply_count\" : 3, \"like_count\" : 4, \"version\" : "
+                  "5 }");
+    }
+    tweet_t got;
+    memset(&got, 0xAB, sizeof got);
+    assert_true(event_model_get_tweet(&p, &got));
+    assert_memory_equal(&got, &t, sizeof t); /* padding included: memset */
+    bson_destroy(&p);
+  }
+}
+
+static void pair_payloads(void **state) {
+  (void)state;
+  bson_oid_t a = oid(A_HEX), b = oid(B_HEX), x, y;
+  bool flag = false;
+  bson_t p = BSON_INITIALIZER;
+  event_model_follow(&p, &a, &b, true);
+  assert_json(&p, "{ \"follower\" : " OID(A_HEX) ", \"followee\" : " OID(
+                      B_HEX) ", \"following\" : true }");
+  assert_true(event_model_get_follow(&p, &x, &y, &flag));
+  assert_true(bson_oid_equal(&x, &a) && bson_oid_equal(&y, &b) && flag);
+  assert_false(event_model_get_like(&p, &x, &y, &flag)); /* another type */
+  bson_reinit(&p);
+  event_model_like(&p, &b, &a, false);
+  assert_json(&p, "{ \"user\" : " OID(B_HEX) ", \"tweet\" : " OID(
+                      A_HEX) ", \"liked\" : false }");
+  flag = true;
+  assert_true(event_model_get_like(&p, &x, &y, &flag));
+  assert_true(bson_oid_equal(&x, &b) && bson_oid_equal(&y, &a) && !flag);
+  assert_false(event_model_get_follow(&p, &x, &y, &flag));
+  bson_reinit(&p);
+  event_model_tweet_deleted(&p, &a);
+  assert_json(&p, "{ \"id\" : " OID(A_HEX) " }");
+  assert_true(event_model_get_tweet_deleted(&p, &x));
+  assert_true(bson_oid_equal(&x, &a));
+  bson_destroy(&p);
+}
+
+static void user_and_session_payloads(void **state) {
+  (void)state;
+  user_name_t u;
+  memset(&u, 0, sizeof u);
+  u.id = oid(A_HEX);
+  snprintf(u.username, sizeof u.username, "bob");
+  snprintf(u.display_name, sizeof u.display_name, "Bob B.");
+  u.version = 7;
+  bson_t p = BSON_INITIALIZER;
+  event_model_user(&p, &u);
+  assert_json(&p, "{ \"id\" : " OID(A_HEX) ", \"username\" : \"bob\", "
+                  "\"display_name\" : \"Bob B.\", \"version\" : 7 }");
+  user_name_t got;
+  assert_true(event_model_get_user(&p, &got));
+  assert_memory_equal(&got, &u, sizeof u);
+  /* Without a version: 0. */
+  bson_reinit(&p);
+  BSON_APPEND_OID(&p, "id", &u.id);
+  BSON_APPEND_UTF8(&p, "username", "bob");
+  BSON_APPEND_UTF8(&p, "display_name", "Bob B.");
+  assert_true(event_model_get_user(&p, &got));
+  assert_int_equal(got.version, 0);
+
+  char sid[SESSION_ID_LEN + 1], back[SESSION_ID_LEN + 1];
+  memset(sid, 'f', SESSION_ID_LEN);
+  sid[SESSION_ID_LEN] = '\0';
+  bson_reinit(&p);
+  event_model_session_ended(&p, sid);
+  assert_true(event_model_get_session_ended(&p, back));
+  assert_string_equal(back, sid);
+  bson_destroy(&p);
+}
+
+static void accessors_refuse_what_is_not_their_payload(void **state) {
+  (void)state;
+  bson_t empty = BSON_INITIALIZER;
+  tweet_t t;
+  bson_oid_t x, y;
+  bool flag;
+  user_name_t u;
+  char sid[SESSION_ID_LEN + 1];
+  assert_false(event_model_get_tweet(&empty, &t));
+  assert_false(event_model_get_tweet_deleted(&empty, &x));
+  assert_false(event_model_get_follow(&empty, &x, &y, &flag));
+  assert_false(event_model_get_like(&empty, &x, &y, &flag));
+  assert_false(event_model_get_user(&empty, &u));
+  assert_false(event_model_get_session_ended(&empty, sid));
+
+  /* Each required field of a tweet payload, of the wrong type. */
+  const char *required[] = {"id",          "author_id",  "text",
+                            "created_at",  "reply_count", "like_count",
+                            "version"};
+  tweet_t sample = sample_tweet(false);
+  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+    bson_t full = BSON_INITIALIZER, bad = BSON_INITIALIZER;
+    event_model_tweet(&full, &sample);
+    bson_copy_to_excluding_noinit(&full, &bad, required[i], NULL);
+    BSON_APPEND_DOUBLE(&bad, required[i], 1.5);
+    assert_false(event_model_get_tweet(&bad, &t));
+    bson_destroy(&full);
+    bson_destroy(&bad);
+  }
+  bson_t p = BSON_INITIALIZER;
+  BSON_APPEND_OID(&p, "follower", &sample.id);
+  BSON_APPEND_OID(&p, "followee", &sample.id);
+  BSON_APPEND_UTF8(&p, "following", "yes");
+  assert_false(event_model_get_follow(&p, &x, &y, &flag));
+  bson_destroy(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* the browsers' follow data                                           */
+/* ------------------------------------------------------------------ */
+
+static void follow_data(void **state) {
+  (void)state;
+  bson_oid_t a = oid(A_HEX), b = oid(B_HEX), x, y;
+  bool following = false;
+  bson_t d = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&d, "follower", "alice");
+  BSON_APPEND_UTF8(&d, "followee", "bob");
+  BSON_APPEND_OID(&d, "follower_id", &a);
+  BSON_APPEND_OID(&d, "followee_id", &b);
+  BSON_APPEND_BOOL(&d, "following", true);
+  assert_true(event_data_get_follow(&d, &x, &y, &following));
+  assert_true(bson_oid_equal(&x, &a) && bson_oid_equal(&y, &b) && following);
+  bson_reinit(&d);
+  BSON_APPEND_OID(&d, "follower_id", &a);
+  BSON_APPEND_OID(&d, "followee_id", &b);
+  assert_true(event_data_get_follow(&d, &x, &y, &following));
+  assert_false(following);
+  bson_reinit(&d);
+  BSON_APPEND_OID(&d, "follower_id", &a);
+  assert_false(event_data_get_follow(&d, &x, &y, &following));
+  bson_destroy(&d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(tweet_events),
+      cmocka_unit_test(social_events),
+      cmocka_unit_test(events_for_the_read_models_only),
+      cmocka_unit_test(a_full_batch_takes_nothing),
+      cmocka_unit_test(tweet_payload),
+      cmocka_unit_test(pair_payloads),
+      cmocka_unit_test(user_and_session_payloads),
+      cmocka_unit_test(accessors_refuse_what_is_not_their_payload),
+      cmocka_unit_test(follow_data),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

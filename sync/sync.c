@@ -153,7 +153,8 @@ static void *recovery_main(void *arg) {
 }
 
 bool sync_start(sync_t *s, chorus_error_t *err) {
-  if (!shards_check_and_index(s->shards, err)) {
+  if (!shards_check_count(s->shards, err) ||
+      !store_mongo_ensure_indexes(s->shards, err)) {
     return false;
   }
   if (pthread_create(&s->thread, NULL, recovery_main, s) != 0) {

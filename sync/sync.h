@@ -46,8 +46,8 @@ typedef struct sync sync_t;
 /* Creates the shard map and the store; starts nothing. */
 sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err);
 
-/* Checks the shard count recorded in the database, creates shard indexes
- * and starts the recovery thread. */
+/* Checks the shard count recorded in the database, creates the indexes of
+ * the 2PC's collections and starts the recovery thread. */
 bool sync_start(sync_t *sync, chorus_error_t *err);
 
 /* Stops the recovery thread and frees everything. */

@@ -196,3 +196,13 @@ void notification_page_destroy(notification_page_t *page) {
   bson_free(page->items);
   memset(page, 0, sizeof *page);
 }
+
+static const db_index_t notifications_indexes[] = {
+    {"user_id_1_created_at_-1", "{\"user_id\": 1, \"created_at\": -1}",
+     false},
+};
+
+bool notifications_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_NOTIFICATIONS, notifications_indexes,
+                           DB_INDEX_COUNT(notifications_indexes), err);
+}

@@ -525,3 +525,13 @@ bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
   bson_destroy(projection);
   return ok;
 }
+
+static const db_index_t users_indexes[] = {
+    {"username_lc_1", "{\"username_lc\": 1}", true},
+    {"display_name_lc_1", "{\"display_name_lc\": 1}", false},
+};
+
+bool users_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_USERS, users_indexes,
+                           DB_INDEX_COUNT(users_indexes), err);
+}

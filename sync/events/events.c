@@ -1076,6 +1076,21 @@ static bool find_head(events_t *ev, int64_t *head, chorus_error_t *err) {
   }
 }
 
+static const db_index_t bells_indexes[] = {
+    {"key_1", "{\"key\": 1}", true},
+    {"at_1", "{\"at\": 1}", false},
+};
+static const db_index_t outbox_indexes[] = {
+    {"created_at_1", "{\"created_at\": 1}", false},
+};
+
+bool events_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_BELLS, bells_indexes,
+                           DB_INDEX_COUNT(bells_indexes), err) &&
+         db_ensure_indexes(db, DB_OUTBOX, outbox_indexes,
+                           DB_INDEX_COUNT(outbox_indexes), err);
+}
+
 static bool create_collections(events_t *ev, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(ev->db);
   if (!client) {
@@ -1100,7 +1115,7 @@ static bool create_collections(events_t *ev, chorus_error_t *err) {
   bson_destroy(opts);
   mongoc_database_destroy(database);
   db_release(ev->db, client);
-  return ok && db_ensure_event_indexes(ev->db, err);
+  return ok && events_ensure_indexes(ev->db, err);
 }
 
 bool events_start(events_t *ev, events_enrich_fn enrich, void *enrich_ctx,

@@ -78,6 +78,10 @@ typedef struct events events_t;
 
 events_t *events_new(db_t *db, sync_t *sync, chorus_error_t *err);
 
+/* Creates the indexes of the event collections (event_bells, outbox);
+ * idempotent.  events_start calls it. */
+bool events_ensure_indexes(db_t *db, chorus_error_t *err);
+
 /* Creates the collections and indexes, finds the current head, and starts
  * the poller and the pump. */
 bool events_start(events_t *ev, events_enrich_fn enrich, void *enrich_ctx,

@@ -22,6 +22,7 @@
 
 #include "sync/base/bsonx.h"
 
+#define DB_TXNS "txns"
 #define DB_LOCKS "locks"
 #define DB_DECISIONS "txn_decisions"
 #define DB_CLAIMS "txn_claims"
@@ -1177,6 +1178,31 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
   bson_free(batch);
   target_close(&t);
   return ok;
+}
+
+/* ---- indexes ---- */
+
+/* Recovery finds unfinished records through their markers' deadline; the
+ * collector reads finished records ({done: true, finished_at: {$lt}}, a
+ * prefix of done_1_deadline_1) and deletes claims by txn. */
+static const db_index_t txns_indexes[] = {
+    {"done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
+};
+static const db_index_t open_indexes[] = {
+    {"deadline_1", "{\"deadline\": 1}", false},
+};
+static const db_index_t claims_indexes[] = {
+    {"txn_1", "{\"txn\": 1}", false},
+};
+
+bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err) {
+  db_t *db = shards_db(shards, TXN_MAIN_SHARD);
+  return db_ensure_indexes(db, DB_TXNS, txns_indexes,
+                           DB_INDEX_COUNT(txns_indexes), err) &&
+         db_ensure_indexes(db, DB_OPEN, open_indexes,
+                           DB_INDEX_COUNT(open_indexes), err) &&
+         db_ensure_indexes(db, DB_CLAIMS, claims_indexes,
+                           DB_INDEX_COUNT(claims_indexes), err);
 }
 
 void store_mongo_init(txn_store_t *store, shards_t *shards) {

@@ -35,6 +35,10 @@
 /* The store borrows shards, which must outlive it. */
 void store_mongo_init(txn_store_t *store, shards_t *shards);
 
+/* Creates the indexes of the decision log's collections (txns, txn_open,
+ * txn_claims) in the main database; idempotent. */
+bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
+
 /* Gives every unfinished record a marker in txn_open (store_mongo.c,
  * mark_open): recovery finds abandoned transactions through the markers,
  * and records written before markers existed have none.  Run once at

@@ -10,13 +10,14 @@
  */
 #include "sync/sync.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "sync/events/events.h"
+#include "sync/sync_internal.h"
 #include "sync/txn/failpoint.h"
 #include "sync/txn/recovery.h"
 #include "sync/txn/store_mongo.h"
@@ -60,7 +61,7 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
     return NULL;
   }
   store_mongo_init(&s->store, s->shards);
-  s->events = events_new(main, s, err);
+  s->events = events_new(main, &s->store, err);
   bson_strncpy(s->owner, cfg->server_id, sizeof s->owner);
   s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;
   s->interval_ms = cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms
@@ -73,6 +74,8 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
 shards_t *sync_shards(sync_t *s) { return s->shards; }
 
 events_t *sync_events(sync_t *s) { return s->events; }
+
+const txn_store_t *sync_store(sync_t *s) { return &s->store; }
 
 const sync_stats_t *sync_get_stats(const sync_t *s) { return &s->stats; }
 

@@ -19,6 +19,7 @@
 
 #include "sync/base/db.h"
 #include "sync/base/error.h"
+#include "sync/events/events.h"
 #include "sync/txn/shards.h"
 #include "sync/txn/txn.h"
 
@@ -55,8 +56,9 @@ void sync_destroy(sync_t *sync);
 
 shards_t *sync_shards(sync_t *sync);
 
-/* The event log (events.h); started by the server once its hub exists. */
-struct events *sync_events(sync_t *sync);
+/* The event log (events.h), created with the sync_t and destroyed with
+ * it; started by the server once its listener exists (events_start). */
+events_t *sync_events(sync_t *sync);
 const sync_stats_t *sync_get_stats(const sync_t *sync);
 
 /* Fills an empty transaction; false (with err) to give up.  Adding no op

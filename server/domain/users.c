@@ -10,7 +10,6 @@
 #include "sync/base/bsonx.h"
 #include "sync/events/events.h"
 #include "sync/query.h"
-#include "sync/txn/store_mongo.h" /* TXN_LOCK_FIELD */
 #include "server/domain/search.h"
 
 #define PWHASH_OPSLIMIT 2
@@ -520,7 +519,7 @@ bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
   name_scan_t scan = {fn, ctx};
   bson_t *projection =
       BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
-               "version", BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
+               "version", BCON_INT32(1));
   bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
   bson_destroy(projection);
   return ok;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "sync/base/bsonx.h"
+#include "sync/txn/lock_field.h"
 
 #define DB_TXNS "txns"
 #define DB_LOCKS "locks"

@@ -57,7 +57,4 @@ bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
 bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err);
 
-/* The field that locks a participant document. */
-#define TXN_LOCK_FIELD "_txn"
-
 #endif

@@ -46,8 +46,8 @@
 #include <cmocka.h>
 
 #include "tests/unit/fake_store.h"
+#include "sync/txn/lock_field.h"
 #include "sync/txn/recovery.h"
-#include "sync/txn/store_mongo.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
 

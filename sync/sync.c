@@ -13,7 +13,6 @@
 #include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -103,37 +102,23 @@ static void publish_recovered(void *ctx, const txn_t *txn,
   }
 }
 
-bool sync_recover_now(sync_t *s, int *recovered, chorus_error_t *err) {
+/* One recovery pass: every expired unfinished transaction (up to 64). */
+static void recover_now(sync_t *s, chorus_error_t *err) {
   recovery_result_t r;
   txn_applied_hook_t hook = {publish_recovered, s};
-  bool ok = recovery_pass(&s->store, NULL, s->owner, s->lease_ms, db_now_ms,
-                          64, &hook, &r, err);
+  recovery_pass(&s->store, NULL, s->owner, s->lease_ms, db_now_ms, 64, &hook,
+                &r, err);
   atomic_fetch_add(&s->stats.recoveries, r.recovered);
-  if (recovered) {
-    *recovered = r.recovered;
-  }
-  return ok;
 }
 
 static void *recovery_main(void *arg) {
   sync_t *s = arg;
   int64_t last_collect = 0;
-  bool adopted = false;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
     pthread_mutex_unlock(&s->mu);
     chorus_error_t err;
-    if (!adopted) {
-      /* Records from before open markers existed (store_mongo.h). */
-      int64_t n;
-      adopted = store_mongo_adopt_open(s->shards, &n, &err);
-      if (adopted && n > 0) {
-        fprintf(stderr, "chorusd[%s]: %lld unfinished transaction(s) "
-                        "marked open for recovery\n",
-                s->owner, (long long)n);
-      }
-    }
-    sync_recover_now(s, NULL, &err); /* a failure is retried next tick */
+    recover_now(s, &err); /* a failure is retried next tick */
     int64_t now = db_now_ms();
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
       int64_t deleted;

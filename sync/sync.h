@@ -84,7 +84,4 @@ txn_outcome_t sync_commit(sync_t *sync, sync_build_fn build, void *ctx,
 bool sync_view(sync_t *sync, bson_t **docs, size_t n, bool *visible,
                chorus_error_t *err);
 
-/* One recovery pass now (tests and the recovery thread use it). */
-bool sync_recover_now(sync_t *sync, int *recovered, chorus_error_t *err);
-
 #endif

@@ -29,7 +29,6 @@ typedef struct db_slow_slot {
   bool used;
   pthread_t thread;
   int64_t request_id;
-  char command[32];
   char collection[64];
 } slow_slot_t;
 
@@ -118,7 +117,7 @@ static slow_slot_t *slow_slot_of_thread(db_t *db, bool take) {
   return NULL;
 }
 
-/* Notes a starting command's name and collection in this thread's slot. */
+/* Notes a starting command's collection in this thread's slot. */
 static void note_started(db_t *db, const mongoc_apm_command_started_t *event) {
   int64_t rid = mongoc_apm_command_started_get_request_id(event);
   const bson_t *cmd = mongoc_apm_command_started_get_command(event);
@@ -136,9 +135,6 @@ static void note_started(db_t *db, const mongoc_apm_command_started_t *event) {
   slow_slot_t *slot = slow_slot_of_thread(db, true);
   if (slot) {
     slot->request_id = rid;
-    bson_strncpy(slot->command,
-                 mongoc_apm_command_started_get_command_name(event),
-                 sizeof slot->command);
     bson_strncpy(slot->collection, coll, sizeof slot->collection);
   }
   pthread_mutex_unlock(&db->slow_mu);

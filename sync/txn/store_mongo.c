@@ -646,7 +646,7 @@ static bool mark_open(shards_t *shards, const char *txn_id,
   bool ok = insert_once(&t, doc, &dup, "2pc mark open", err);
   bson_destroy(doc);
   target_close(&t);
-  return ok; /* a duplicate is our own earlier begin, or the adoption */
+  return ok; /* a duplicate is our own earlier begin */
 }
 
 /* Best effort: a marker left behind is dropped by a later claim pass. */
@@ -1072,36 +1072,6 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     txn_cleanup(txn);
     *found = false;
   }
-  return ok;
-}
-
-bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
-                            chorus_error_t *err) {
-  *adopted = 0;
-  target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
-    return false;
-  }
-  bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(t.coll, filter, NULL, NULL);
-  const bson_t *rec;
-  bool ok = true;
-  while (ok && mongoc_cursor_next(cursor, &rec)) {
-    bson_iter_t it;
-    bool done;
-    int64_t deadline;
-    record_status(rec, &done, &deadline);
-    if (!done && bson_iter_init_find(&it, rec, "_id") &&
-        BSON_ITER_HOLDS_UTF8(&it)) {
-      ok = mark_open(shards, bson_iter_utf8(&it, NULL), deadline, err);
-      *adopted += ok;
-    }
-  }
-  ok = ok && cursor_ok(cursor, "2pc adopt open", err);
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(filter);
-  target_close(&t);
   return ok;
 }
 

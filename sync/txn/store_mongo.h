@@ -39,14 +39,6 @@ void store_mongo_init(txn_store_t *store, shards_t *shards);
  * txn_claims) in the main database; idempotent. */
 bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
 
-/* Gives every unfinished record a marker in txn_open (store_mongo.c,
- * mark_open): recovery finds abandoned transactions through the markers,
- * and records written before markers existed have none.  Run once at
- * start-up, before the first recovery pass (reads every record of txns);
- * *adopted counts the markers written or found. */
-bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
-                            chorus_error_t *err);
-
 /* Deletes finished records whose transaction ended before older_than_ms.
  *
  * Late locks: a coordinator whose prepare request was still in flight when

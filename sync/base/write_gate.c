@@ -10,6 +10,7 @@
  */
 #include "sync/base/write_gate.h"
 
+#include <assert.h>
 #include <bson/bson.h>
 #include <errno.h>
 #include <pthread.h>
@@ -111,6 +112,7 @@ void write_gate_leave(void) {
   }
   held = NULL;
   pthread_mutex_lock(&gate->mu);
+  assert(gate->busy > 0); /* this thread's place is counted */
   gate->busy--;
   pthread_cond_signal(&gate->cv);
   pthread_mutex_unlock(&gate->mu);

@@ -17,6 +17,7 @@
  */
 #include "sync/txn/store_mongo.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -466,6 +467,11 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
                                 txn_op_t *op,
                                 char lock_owner[TXN_ID_LEN + 1],
                                 chorus_error_t *err) {
+  /* Only the coordinator prepares, with the ops it built (kind 0 is for
+   * resolving a lock, never prepared). */
+  assert(op->kind == TXN_INSERT || op->kind == TXN_UPDATE ||
+         op->kind == TXN_DELETE);
+  assert(op->staged_known);
   return op->kind == TXN_INSERT
              ? prepare_insert(impl, txn_id, op, lock_owner, err)
              : prepare_change(impl, txn_id, op, lock_owner, err);
@@ -758,6 +764,7 @@ static bool read_decision(shards_t *shards, const char *txn_id,
 
 static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
                          txn_state_t *actual, chorus_error_t *err) {
+  assert(to == TXN_COMMITTED || to == TXN_ABORTED); /* pending -> one */
   target_t t;
   if (!target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
     return false;
@@ -782,6 +789,8 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
       *actual = TXN_ABORTED; /* collected meanwhile: only aborts can be */
     }
   }
+  /* Every decision document holds what a decide wrote: never pending. */
+  assert(*actual == TXN_COMMITTED || *actual == TXN_ABORTED);
   return true;
 }
 
@@ -790,6 +799,7 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
  * transaction at decide cost a read and an update on FerretDB. */
 static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
                          chorus_error_t *err) {
+  assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* decided */
   target_t t;
   if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
@@ -1072,6 +1082,7 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     txn_cleanup(txn);
     *found = false;
   }
+  assert(!*found || (txn->id[0] && txn->n_ops <= TXN_MAX_OPS));
   return ok;
 }
 

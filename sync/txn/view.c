@@ -3,6 +3,7 @@
  */
 #include "sync/txn/view.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "sync/base/bsonx.h"
@@ -139,6 +140,7 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
       if (!cache) {
         cache = bson_malloc0(sizeof *cache * n);
       }
+      assert(cached < n); /* one entry per distinct transaction, no more */
       bson_strncpy(cache[cached].id, txn_id, sizeof cache[cached].id);
       cache[cached++].committed = committed;
     }
@@ -221,6 +223,7 @@ bool view_find(db_t *db, const txn_store_t *store, const char *coll,
       bson_free(docs); /* its documents were destroyed above */
       return false;
     }
+    assert(shown <= want && got <= ask);
     if (shown == want || got < ask) {
       out->docs = docs;
       out->n = shown;

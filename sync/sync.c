@@ -85,8 +85,8 @@ static void sleep_ms(int64_t ms) {
 
 /* A recovered transaction that committed publishes its events before it
  * is marked done, as its coordinator would have after its commit: the
- * servers' read models (and WebSocket clients) get them now rather than
- * from the pump EVENTS_PUMP_AGE_MS later. */
+ * servers' listeners get them at once rather than from the pump 2 s
+ * later (events.h). */
 static void publish_recovered(void *ctx, const txn_t *txn,
                               txn_state_t final_state) {
   sync_t *s = ctx;

@@ -5,8 +5,8 @@
  * (shards.h), crash recovery (recovery.h) and the committed view of locked
  * documents (view.h).  Domain code builds a transaction in a callback and
  * calls sync_commit(), which runs the protocol, retries conflicts with
- * backoff, and says what happened; it reads participant documents and
- * passes them through sync_view() before showing them.  Nothing outside
+ * backoff, and says what happened; it reads participant documents through
+ * query.h, which shows them as committed (sync_view).  Nothing outside
  * sync/ knows how locking or recovery works.
  *
  * One sync_t per process, owned by the server context.  Thread-safe.

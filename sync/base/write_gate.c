@@ -6,7 +6,7 @@
  * it exceeds the limit only by writers admitted before a lowered limit.
  * A waiter that gives up does not count (it holds nothing).  A place
  * freed goes to whichever thread takes mu first, a newcomer included:
- * strict arrival order was measured and dropped (write_gate.h).
+ * strict arrival order is slower (write_gate.h).
  */
 #include "sync/base/write_gate.h"
 

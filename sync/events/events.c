@@ -30,7 +30,7 @@ events_t *events_new(db_t *db, const txn_store_t *store,
 /* A bell's _id: its number as a 19-digit decimal string.  Every poll is
  * a find of one bell by _id, and FerretDB v1 answers a find by a string
  * _id from an index (scripts/ferretdb-id-index.sh) but reads and decodes
- * every bell for an Int64 one: under load that was most of its CPU
+ * every bell for an Int64 one: under load, most of its CPU
  * (docs/PERFORMANCE.md).  Zero-padded, string order is number order ($gt
  * and sorts on bells).  The log keeps Int64 numbers. */
 void events_bell_id(int64_t seq, char out[BELL_ID_LEN]) {

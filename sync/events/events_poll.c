@@ -108,7 +108,7 @@ static void poll_end(events_t *ev, unsigned n, bool failed) {
     futex_wake_all(&ev->polls_done);
   }
   /* A kick since the poll began (a bell this poll may have missed) ends
-   * the sleep at once: the futex no longer holds kick_at_begin. */
+   * the sleep at once: the futex's word differs from kick_at_begin. */
   unsigned kick = ev->kick_at_begin;
   if (!failed && atomic_load(&ev->waiters) == 0 &&
       !atomic_load(&ev->stopping)) {
@@ -211,7 +211,8 @@ static bool deliver_logged_range(events_t *ev, int64_t from, int64_t to,
   int64_t expect = from;
   while (mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t it;
-    int64_t seq = bson_iter_init_find(&it, doc, "_id") ? events_iter_seq(&it) : 0;
+    int64_t seq =
+        bson_iter_init_find(&it, doc, "_id") ? events_iter_seq(&it) : 0;
     if (seq < expect) {
       continue;
     }

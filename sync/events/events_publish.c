@@ -14,7 +14,7 @@
 #define PUMP_EVERY_MS 500
 /* Old bells are deleted every this many pump rounds (5 s): the delete's
  * filter ({at: {$lt}}) makes FerretDB decode every bell, and at every
- * round that was two servers x 2/s scans of ~15 s of bells. */
+ * round that would be two servers x 2/s scans of ~15 s of bells. */
 #define BELL_PRUNE_EVERY 10
 
 /* hint = max(hint, seq). */
@@ -130,13 +130,13 @@ static void bell_frontier(mongoc_collection_t *bells, int64_t taken,
  * A refused insert is read back by number first (an index search): the
  * number was taken by another event (then the claim jumps to the first
  * free number above it, found with reads, instead of trying each number
- * in turn with a refused write: a server whose view of the head lagged
- * the other's climbed one write at a time, each waiting on FerretDB's
- * single writer, and its other publishers queued behind it, so under 64
- * concurrent creations one server answered 24 in 20 s and the other 453
- * (docs/PERFORMANCE.md)), or by ours, or the refusal was for
- * our key under another number (then read by key: a scan of the bells on
- * FerretDB, only in that rare case). */
+ * in turn with a refused write: that way a server whose view of the head
+ * lags the other's climbs one write at a time, each waiting on FerretDB's
+ * single writer, with its other publishers queued behind it, and under 64
+ * concurrent creations one server answered 24 in 20 s and the other 453,
+ * docs/PERFORMANCE.md), or by ours, or the refusal was for our key under
+ * another number (then read by key: a scan of the bells on FerretDB, only
+ * in that rare case). */
 static void claim_number(events_t *ev, mongoc_collection_t *bells,
                          const char *key, const bson_t *body, int64_t *seq,
                          bson_t **bell, bool *inserted) {
@@ -219,8 +219,8 @@ static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
     return LOG_COPIED;
   }
   bson_t *logged;
-  if (!find_doc(log, BCON_NEW("_id", BCON_INT64(events_doc_seq(bell))), &logged) ||
-      !logged) {
+  int64_t seq = events_doc_seq(bell);
+  if (!find_doc(log, BCON_NEW("_id", BCON_INT64(seq)), &logged) || !logged) {
     return LOG_FAILED; /* cannot tell (or evicted meanwhile): retried */
   }
   bool ours = doc_has_key(logged, key);
@@ -258,8 +258,8 @@ static bool event_body(events_t *ev, mongoc_client_t **client,
  * The first attempt, right after the commit, does not: nobody else has
  * published it yet, except a pump that took it for abandoned, and then
  * the claim meets that bell through the unique key (claim_number).  That
- * lookup reads every bell on FerretDB (by key), and made a third of its
- * CPU under 8 concurrent creations (docs/PERFORMANCE.md). */
+ * lookup reads every bell on FerretDB (by key): a third of its CPU under
+ * 8 concurrent creations (docs/PERFORMANCE.md). */
 static bool publish_one(events_t *ev, const char *key, const char *type,
                         const bson_t *skeleton, const bson_t *audience,
                         bool first) {

@@ -88,7 +88,7 @@ bool events_read_since(events_t *ev, int64_t since, size_t max,
   *gone = false;
   /* Every event delivered before the caller's client was registered is
    * numbered up to this, or one more: the poller stores the head after
-   * its listener has run (fill_from_bells; the hub drops what it has
+   * its listener has run (fill_from_bells; the caller drops what it has
    * already sent, so one number too many is harmless, one too few not). */
   int64_t delivered = atomic_load(&ev->head) + 1;
   /* The oldest kept event must be at most since + 1. */

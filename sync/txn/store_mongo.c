@@ -508,7 +508,7 @@ static bool finish_known(const target_t *t, const char *txn_id,
  * while the coordinator's lease holds (op->in_lease), when the document
  * still carries our stage (only the lock holder writes it, and recovery
  * takes over only after the deadline; see docs/SYNC.md §4).  That read
- * was a third of the participants' database commands.  *done is false
+ * would be a third of the participants' database commands.  *done is false
  * (and nothing sent) when this path does not apply. */
 static bool commit_in_lease(const target_t *t, const txn_op_t *op,
                             bool *done, chorus_error_t *err) {
@@ -629,8 +629,8 @@ static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
  * deadline has passed.  Asked of txns itself, that query reads every
  * record on FerretDB (no index but _id), and txns keeps the last
  * SYNC_KEEP_FINISHED_MS of finished transactions: at a few dozen
- * transactions a second, the two servers' passes every 250 ms decoded
- * thousands of records a second (docs/PERFORMANCE.md, session 6).  So
+ * transactions a second, the two servers' passes every 250 ms decode
+ * thousands of records a second (docs/PERFORMANCE.md).  So
  * each unfinished record also has a small marker, inserted before the
  * record and deleted after it is done, and recovery reads the markers.
  *

@@ -283,7 +283,8 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                 &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
-    store->finish(store->impl, txn->id, actual, &finish_err); /* else recovery */
+    /* A failure is left to recovery. */
+    store->finish(store->impl, txn->id, actual, &finish_err);
   }
 
   if (actual == TXN_COMMITTED) {

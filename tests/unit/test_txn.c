@@ -2056,8 +2056,8 @@ static void recovery_reads_the_clock_for_every_claim(void **state) {
   recovery_result_t rr;
   chorus_error_t err;
   quiet(true);
-  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, NULL, &rr,
-                          &err);
+  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, NULL,
+                          &rr, &err);
   quiet(false);
   fake_clock_set_tick(0);
   assert_false(ok);

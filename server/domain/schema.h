@@ -18,7 +18,7 @@
 
 #include "sync/base/db.h"
 #include "sync/base/error.h"
-#include "sync/txn/shards.h"
+#include "sync/sync.h" /* shards_t, as sync_shards() gives it */
 
 /* Creates the indexes of the main database's collections (db) and of
  * every tweet shard (shards); 503 when a database cannot be reached. */

@@ -238,6 +238,7 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
     if (outcome == TXN_OUTCOME_CONFLICT) {
       atomic_fetch_add(&s->stats.conflicts, 1);
       if (holder[0]) {
+        assert(*failed_op < txn.n_ops); /* the op that met the lock */
         resolve_lock(s, holder, &txn.ops[*failed_op]);
       }
       txn_cleanup(&txn);

@@ -85,10 +85,10 @@ typedef struct db_health {
 void db_health(db_t *db, db_health_t *out);
 
 /* True when the deployment is FerretDB, learned by db_ensure_indexes
- * (false before).  FerretDB runs a query, update or delete
- * through SQLite's index only when its filter is exactly {_id: value};
- * any other filter makes it decode every document of the collection in
- * Go, 10x slower (1.8 s instead of 0.2 s on a 15,000-tweet shard).  The
+ * (false before).  FerretDB runs a query, update or delete through
+ * SQLite's index only when its filter is exactly {_id: value}; any other
+ * filter makes it decode every document of the collection in Go, 10x
+ * slower (1.8 s instead of 0.2 s on a 15,000-tweet shard).  The
  * 2PC store then reads a document, checks its lock itself, and writes it
  * by _id alone, where on MongoDB the write's own filter checks the lock
  * (FerretDB does not apply a filtered write atomically anyway:

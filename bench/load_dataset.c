@@ -28,8 +28,10 @@
  *             spread over the last --days days; edited_at and reply_to
  *             null, reply_count and like_count 0, version 1.
  *   meta      {_id: "shards", n} and every index the server declares,
- *             through the server's own shards_check_and_index,
- *             db_ensure_indexes and db_ensure_event_indexes.
+ *             through the server's own shards_check_count,
+ *             schema_ensure_indexes (the domain's collections and every
+ *             tweet shard), store_mongo_ensure_indexes and
+ *             events_ensure_indexes.
  *
  * Everything random comes from --seed, per item, so the same arguments
  * give the same data set (except ObjectId counters and the times, which
@@ -64,8 +66,12 @@
 
 #include "sync/base/bsonx.h"
 #include "sync/base/db.h"
+#include "server/domain/schema.h"
 #include "server/domain/search.h"
+#include "server/domain/users.h"
+#include "sync/events/events.h"
 #include "sync/txn/shards.h"
+#include "sync/txn/store_mongo.h"
 #include "server/domain/validate.h"
 
 /* The server's Argon2id parameters (server/users.c PWHASH_OPSLIMIT and
@@ -742,11 +748,13 @@ int main(int argc, char **argv) {
   double tweets_s = run_phase("tweets", opt.tweets, load_tweets, shards);
   double load_s = now_s() - load_t0;
 
-  say("creating the indexes (shards_check_and_index, db_ensure_indexes, "
-      "db_ensure_event_indexes)");
+  say("creating the indexes (schema_ensure_indexes, "
+      "store_mongo_ensure_indexes, events_ensure_indexes)");
   double i0 = now_s();
-  if (!shards_check_and_index(shards, &err) ||
-      !db_ensure_indexes(db, &err) || !db_ensure_event_indexes(db, &err)) {
+  if (!shards_check_count(shards, &err) ||
+      !schema_ensure_indexes(db, shards, &err) ||
+      !store_mongo_ensure_indexes(shards, &err) ||
+      !events_ensure_indexes(db, &err)) {
     die("indexes: %s", err.message);
   }
   double index_s = now_s() - i0;

@@ -6,85 +6,13 @@
 #include <string.h>
 
 #include "sync/base/bsonx.h"
-#include "sync/txn/store_mongo.h" /* TXN_LOCK_FIELD */
-
-/* Reads at most `ask` raw documents. */
-static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
-                     const bson_t *sort, size_t ask, bson_t **docs,
-                     size_t *n, chorus_error_t *err) {
-  bson_t opts = BSON_INITIALIZER;
-  if (sort) {
-    BSON_APPEND_DOCUMENT(&opts, "sort", sort);
-  }
-  BSON_APPEND_INT64(&opts, "limit", (int64_t)ask);
-  *n = 0;
-  mongoc_client_t *client = db_acquire(db);
-  if (!client) {
-    bson_destroy(&opts);
-    db_error_unavailable(err);
-    return false;
-  }
-  mongoc_collection_t *coll = db_collection(db, client, coll_name);
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
-  const bson_t *doc;
-  *n = 0;
-  while (*n < ask && mongoc_cursor_next(cursor, &doc)) {
-    docs[(*n)++] = bson_copy(doc);
-  }
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, coll_name);
-    for (size_t i = 0; i < *n; i++) {
-      bson_destroy(docs[i]);
-    }
-    *n = 0;
-  }
-  mongoc_cursor_destroy(cursor);
-  mongoc_collection_destroy(coll);
-  db_release(db, client);
-  bson_destroy(&opts);
-  return ok;
-}
+#include "sync/sync_internal.h"
+#include "sync/txn/lock_field.h"
 
 bool query_visible(db_t *db, sync_t *sync, const char *coll,
                    const bson_t *filter, const bson_t *sort, size_t want,
                    query_result_t *out, chorus_error_t *err) {
-  out->docs = NULL;
-  out->n = 0;
-  if (want == 0) {
-    return true;
-  }
-  for (size_t ask = want;; ask *= 2) {
-    bson_t **docs = bson_malloc0(sizeof *docs * ask);
-    bool *visible = bson_malloc0(sizeof *visible * ask);
-    size_t got = 0;
-    bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
-              sync_view(sync, docs, got, visible, err);
-    size_t shown = 0;
-    for (size_t i = 0; i < got; i++) {
-      if (ok && visible[i] && shown < want) {
-        docs[shown++] = docs[i];
-      } else {
-        bson_destroy(docs[i]);
-      }
-    }
-    bson_free(visible);
-    if (!ok) {
-      bson_free(docs); /* its documents were destroyed above */
-      return false;
-    }
-    if (shown == want || got < ask) {
-      out->docs = docs;
-      out->n = shown;
-      return true;
-    }
-    for (size_t i = 0; i < shown; i++) {
-      bson_destroy(docs[i]);
-    }
-    bson_free(docs);
-  }
+  return view_find(db, sync_store(sync), coll, filter, sort, want, out, err);
 }
 
 bool query_by_id(db_t *db, sync_t *sync, const char *coll,
@@ -101,20 +29,27 @@ bool query_by_id(db_t *db, sync_t *sync, const char *coll,
   return ok;
 }
 
-bool query_count(db_t *db, const char *coll_name, const bson_t *filter,
-                 int64_t *count, chorus_error_t *err) {
+bool query_count_unlocked(db_t *db, const char *coll_name,
+                          const bson_t *filter, int64_t *count,
+                          chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
   if (!client) {
     *count = 0;
     db_error_unavailable(err);
     return false;
   }
+  bson_t unlocked = BSON_INITIALIZER, absent;
+  bson_concat(&unlocked, filter);
+  BSON_APPEND_DOCUMENT_BEGIN(&unlocked, TXN_LOCK_FIELD, &absent);
+  BSON_APPEND_BOOL(&absent, "$exists", false);
+  bson_append_document_end(&unlocked, &absent);
   mongoc_collection_t *coll = db_collection(db, client, coll_name);
   bson_error_t berr;
-  *count = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
-                                             &berr);
+  *count = mongoc_collection_count_documents(coll, &unlocked, NULL, NULL,
+                                             NULL, &berr);
   mongoc_collection_destroy(coll);
   db_release(db, client);
+  bson_destroy(&unlocked);
   if (*count < 0) {
     chorus_error_from_bson(err, &berr, coll_name);
     return false;
@@ -122,13 +57,21 @@ bool query_count(db_t *db, const char *coll_name, const bson_t *filter,
   return true;
 }
 
-void query_result_free(query_result_t *r) {
-  for (size_t i = 0; i < r->n; i++) {
-    bson_destroy(r->docs[i]);
+void query_result_free(query_result_t *r) { view_page_free(r); }
+
+/* Whether a projection names fields to keep ({a: 1}), rather than fields
+ * to leave out ({a: 0}); _id may be either in both. */
+static bool projection_keeps(const bson_t *projection) {
+  bson_iter_t it;
+  if (!bson_iter_init(&it, projection)) {
+    return false;
   }
-  bson_free(r->docs);
-  r->docs = NULL;
-  r->n = 0;
+  while (bson_iter_next(&it)) {
+    if (strcmp(bson_iter_key(&it), "_id") != 0 && bson_iter_as_bool(&it)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool query_scan(db_t *db, sync_t *sync, const char *coll_name,
@@ -141,7 +84,16 @@ bool query_scan(db_t *db, sync_t *sync, const char *coll_name,
   }
   bson_t opts = BSON_INITIALIZER, filter = BSON_INITIALIZER;
   if (projection) {
-    BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+    /* A locked document must come with its lock, to be resolved. */
+    bson_t fields;
+    bson_iter_t lock;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &fields);
+    bson_concat(&fields, projection);
+    if (projection_keeps(projection) &&
+        !bson_iter_init_find(&lock, projection, TXN_LOCK_FIELD)) {
+      BSON_APPEND_INT32(&fields, TXN_LOCK_FIELD, 1);
+    }
+    bson_append_document_end(&opts, &fields);
   }
   BSON_APPEND_INT32(&opts, "batchSize", 1000);
   mongoc_collection_t *coll = db_collection(db, client, coll_name);
@@ -211,7 +163,7 @@ bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,
                       query_pair_fn fn, void *ctx, chorus_error_t *err) {
   pair_scan_t p = {field_a, field_b, fn, ctx};
   bson_t *projection = BCON_NEW(field_a, BCON_INT32(1), field_b,
-                                BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
+                                BCON_INT32(1));
   bool ok = query_scan(db, sync, coll, projection, pair_doc, &p, err);
   bson_destroy(projection);
   return ok;

@@ -2,12 +2,12 @@
  * query.h - reading documents as committed: the one read path of the
  * storage modules.
  *
- * query_visible() runs a find on one collection, copies the raw documents,
- * gives the client back, and passes the copies through sync_view, so that
- * documents locked by an undecided transaction show their committed state
- * and staged inserts stay hidden.  Because hidden documents take places in
- * a raw page, a page that comes back short is asked again with a larger
- * limit until it is full or the collection has no more.
+ * Every function here reads documents of participant collections as
+ * readers must see them (view.h): documents locked by an undecided
+ * transaction show their committed state, staged inserts stay hidden,
+ * and the lock itself never reaches the caller.  Callers never name the
+ * lock field: query_scan keeps it in any projection, and
+ * query_count_unlocked leaves locked documents out for them.
  *
  * Thread-safe; the caller must hold no database client.
  */
@@ -20,15 +20,15 @@
 #include "sync/base/db.h"
 #include "sync/base/error.h"
 #include "sync/sync.h"
+#include "sync/txn/view.h"
 
-typedef struct query_result {
-  bson_t **docs; /* owned; query_result_free */
-  size_t n;
-} query_result_t;
+/* docs[0..n), owned; query_result_free. */
+typedef view_page_t query_result_t;
 
 /* Up to `want` visible documents of coll matching filter in the order of
- * `sort` (NULL: natural).  On failure *out is empty (nothing to free).  opts may add a projection (it must keep _txn);
- * it must not contain sort or limit. */
+ * `sort` (NULL: natural): view_find of the process's store, which asks a
+ * short page again with a larger limit.  On failure *out is empty
+ * (nothing to free). */
 bool query_visible(db_t *db, sync_t *sync, const char *coll,
                    const bson_t *filter, const bson_t *sort, size_t want,
                    query_result_t *out, chorus_error_t *err);
@@ -38,9 +38,12 @@ bool query_by_id(db_t *db, sync_t *sync, const char *coll,
                  const bson_value_t *id, bson_t **doc, bool *found,
                  chorus_error_t *err);
 
-/* Counts documents matching filter (raw: staged inserts included). */
-bool query_count(db_t *db, const char *coll, const bson_t *filter,
-                 int64_t *count, chorus_error_t *err);
+/* Counts the documents matching filter that no transaction holds: a
+ * document being inserted, changed or deleted by a transaction in flight
+ * is not counted, whatever its outcome (one command, no view: for counts
+ * shown as a hint, such as unread notifications). */
+bool query_count_unlocked(db_t *db, const char *coll, const bson_t *filter,
+                          int64_t *count, chorus_error_t *err);
 
 void query_result_free(query_result_t *r);
 
@@ -55,8 +58,9 @@ typedef bool (*query_scan_fn)(void *ctx, const bson_t *doc);
  * collection far larger than memory allows can be read.  Unlocked
  * documents go to fn as the cursor returns them; documents locked by a
  * transaction are copied and, once the cursor is closed, passed through
- * sync_view first.  projection may be NULL (it must keep the lock field).
- * Used by the read model's load (model.h). */
+ * sync_view first.  projection may be NULL; one that names fields to keep
+ * keeps the lock field too (added here), one that names fields to leave
+ * out must not name it. */
 bool query_scan(db_t *db, sync_t *sync, const char *coll,
                 const bson_t *projection, query_scan_fn fn, void *ctx,
                 chorus_error_t *err);

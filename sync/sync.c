@@ -10,13 +10,13 @@
  */
 #include "sync/sync.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "sync/events/events.h"
+#include "sync/sync_internal.h"
 #include "sync/txn/failpoint.h"
 #include "sync/txn/recovery.h"
 #include "sync/txn/store_mongo.h"
@@ -60,7 +60,7 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
     return NULL;
   }
   store_mongo_init(&s->store, s->shards);
-  s->events = events_new(main, s, err);
+  s->events = events_new(main, &s->store, err);
   bson_strncpy(s->owner, cfg->server_id, sizeof s->owner);
   s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;
   s->interval_ms = cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms
@@ -74,6 +74,8 @@ shards_t *sync_shards(sync_t *s) { return s->shards; }
 
 events_t *sync_events(sync_t *s) { return s->events; }
 
+const txn_store_t *sync_store(sync_t *s) { return &s->store; }
+
 const sync_stats_t *sync_get_stats(const sync_t *s) { return &s->stats; }
 
 static void sleep_ms(int64_t ms) {
@@ -83,8 +85,8 @@ static void sleep_ms(int64_t ms) {
 
 /* A recovered transaction that committed publishes its events before it
  * is marked done, as its coordinator would have after its commit: the
- * servers' read models (and WebSocket clients) get them now rather than
- * from the pump EVENTS_PUMP_AGE_MS later. */
+ * servers' listeners get them at once rather than from the pump 2 s
+ * later (events.h). */
 static void publish_recovered(void *ctx, const txn_t *txn,
                               txn_state_t final_state) {
   sync_t *s = ctx;
@@ -100,37 +102,23 @@ static void publish_recovered(void *ctx, const txn_t *txn,
   }
 }
 
-bool sync_recover_now(sync_t *s, int *recovered, chorus_error_t *err) {
+/* One recovery pass: every expired unfinished transaction (up to 64). */
+static void recover_now(sync_t *s, chorus_error_t *err) {
   recovery_result_t r;
   txn_applied_hook_t hook = {publish_recovered, s};
-  bool ok = recovery_pass(&s->store, NULL, s->owner, s->lease_ms, db_now_ms,
-                          64, &hook, &r, err);
+  recovery_pass(&s->store, NULL, s->owner, s->lease_ms, db_now_ms, 64, &hook,
+                &r, err);
   atomic_fetch_add(&s->stats.recoveries, r.recovered);
-  if (recovered) {
-    *recovered = r.recovered;
-  }
-  return ok;
 }
 
 static void *recovery_main(void *arg) {
   sync_t *s = arg;
   int64_t last_collect = 0;
-  bool adopted = false;
   pthread_mutex_lock(&s->mu);
   while (!s->stopping) {
     pthread_mutex_unlock(&s->mu);
     chorus_error_t err;
-    if (!adopted) {
-      /* Records from before open markers existed (store_mongo.h). */
-      int64_t n;
-      adopted = store_mongo_adopt_open(s->shards, &n, &err);
-      if (adopted && n > 0) {
-        fprintf(stderr, "chorusd[%s]: %lld unfinished transaction(s) "
-                        "marked open for recovery\n",
-                s->owner, (long long)n);
-      }
-    }
-    sync_recover_now(s, NULL, &err); /* a failure is retried next tick */
+    recover_now(s, &err); /* a failure is retried next tick */
     int64_t now = db_now_ms();
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
       int64_t deleted;
@@ -153,7 +141,8 @@ static void *recovery_main(void *arg) {
 }
 
 bool sync_start(sync_t *s, chorus_error_t *err) {
-  if (!shards_check_and_index(s->shards, err)) {
+  if (!shards_check_count(s->shards, err) ||
+      !store_mongo_ensure_indexes(s->shards, err)) {
     return false;
   }
   if (pthread_create(&s->thread, NULL, recovery_main, s) != 0) {
@@ -249,6 +238,7 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
     if (outcome == TXN_OUTCOME_CONFLICT) {
       atomic_fetch_add(&s->stats.conflicts, 1);
       if (holder[0]) {
+        assert(*failed_op < txn.n_ops); /* the op that met the lock */
         resolve_lock(s, holder, &txn.ops[*failed_op]);
       }
       txn_cleanup(&txn);

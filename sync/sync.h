@@ -5,8 +5,8 @@
  * (shards.h), crash recovery (recovery.h) and the committed view of locked
  * documents (view.h).  Domain code builds a transaction in a callback and
  * calls sync_commit(), which runs the protocol, retries conflicts with
- * backoff, and says what happened; it reads participant documents and
- * passes them through sync_view() before showing them.  Nothing outside
+ * backoff, and says what happened; it reads participant documents through
+ * query.h, which shows them as committed (sync_view).  Nothing outside
  * sync/ knows how locking or recovery works.
  *
  * One sync_t per process, owned by the server context.  Thread-safe.
@@ -19,6 +19,7 @@
 
 #include "sync/base/db.h"
 #include "sync/base/error.h"
+#include "sync/events/events.h"
 #include "sync/txn/shards.h"
 #include "sync/txn/txn.h"
 
@@ -46,8 +47,8 @@ typedef struct sync sync_t;
 /* Creates the shard map and the store; starts nothing. */
 sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err);
 
-/* Checks the shard count recorded in the database, creates shard indexes
- * and starts the recovery thread. */
+/* Checks the shard count recorded in the database, creates the indexes of
+ * the 2PC's collections and starts the recovery thread. */
 bool sync_start(sync_t *sync, chorus_error_t *err);
 
 /* Stops the recovery thread and frees everything. */
@@ -55,8 +56,9 @@ void sync_destroy(sync_t *sync);
 
 shards_t *sync_shards(sync_t *sync);
 
-/* The event log (events.h); started by the server once its hub exists. */
-struct events *sync_events(sync_t *sync);
+/* The event log (events.h), created with the sync_t and destroyed with
+ * it; started by the server once its listener exists (events_start). */
+events_t *sync_events(sync_t *sync);
 const sync_stats_t *sync_get_stats(const sync_t *sync);
 
 /* Fills an empty transaction; false (with err) to give up.  Adding no op
@@ -81,8 +83,5 @@ txn_outcome_t sync_commit(sync_t *sync, sync_build_fn build, void *ctx,
  * view.h.  The caller holds no client of the main pool. */
 bool sync_view(sync_t *sync, bson_t **docs, size_t n, bool *visible,
                chorus_error_t *err);
-
-/* One recovery pass now (tests and the recovery thread use it). */
-bool sync_recover_now(sync_t *sync, int *recovered, chorus_error_t *err);
 
 #endif

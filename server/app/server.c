@@ -15,6 +15,7 @@
 
 #include "server/api/api.h"
 #include "server/domain/event_payloads.h"
+#include "server/domain/schema.h"
 #include "sync/events/events.h"
 #include "server/realtime/hub.h"
 #include "server/http/metrics.h"
@@ -80,7 +81,8 @@ static void on_event(void *ctx, const event_t *e) {
 
 static bool wait_for_database(chorus_server_t *srv, chorus_error_t *err) {
   for (int attempt = 0;; attempt++) {
-    if (db_ensure_indexes(srv->db, err) && sync_start(srv->sync, err)) {
+    if (schema_ensure_indexes(srv->db, sync_shards(srv->sync), err) &&
+        sync_start(srv->sync, err)) {
       return true;
     }
     if (err->status != 503) {

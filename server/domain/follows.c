@@ -196,3 +196,15 @@ bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
   return query_scan_pairs(db, sync, DB_FOLLOWS, "follower_id", "followee_id",
                           fn, ctx, err);
 }
+
+static const db_index_t follows_indexes[] = {
+    {"follower_id_1_created_at_-1",
+     "{\"follower_id\": 1, \"created_at\": -1}", false},
+    {"followee_id_1_created_at_-1",
+     "{\"followee_id\": 1, \"created_at\": -1}", false},
+};
+
+bool follows_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_FOLLOWS, follows_indexes,
+                           DB_INDEX_COUNT(follows_indexes), err);
+}

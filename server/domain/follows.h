@@ -47,4 +47,8 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
                   bool followers, const char *before, size_t limit,
                   user_page_t *page, chorus_error_t *err);
 
+/* Creates the indexes of DB_FOLLOWS: a user's followees and a user's
+ * followers, most recent first. */
+bool follows_ensure_indexes(db_t *db, chorus_error_t *err);
+
 #endif

@@ -163,3 +163,12 @@ bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,
                  const bson_oid_t *tweet, bool *yes, chorus_error_t *err) {
   return query_pair_exists(db, sync, DB_LIKES, user, tweet, yes, err);
 }
+
+static const db_index_t likes_indexes[] = {
+    {"tweet_id_1", "{\"tweet_id\": 1}", false},
+};
+
+bool likes_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_LIKES, likes_indexes,
+                           DB_INDEX_COUNT(likes_indexes), err);
+}

@@ -35,4 +35,7 @@ bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,
 bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
                 chorus_error_t *err);
 
+/* Creates the index of DB_LIKES: tweet_id. */
+bool likes_ensure_indexes(db_t *db, chorus_error_t *err);
+
 #endif

@@ -115,15 +115,13 @@ bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
   bson_free(names);
 
   /* Unread: committed notifications newer than the read mark. */
-  bson_t unread = BSON_INITIALIZER, after, unlocked;
+  bson_t unread = BSON_INITIALIZER, after;
   BSON_APPEND_OID(&unread, "user_id", &me->id);
   BSON_APPEND_DOCUMENT_BEGIN(&unread, "created_at", &after);
   BSON_APPEND_DATE_TIME(&after, "$gt", me->notifications_read_at_ms);
   bson_append_document_end(&unread, &after);
-  BSON_APPEND_DOCUMENT_BEGIN(&unread, "_txn", &unlocked);
-  BSON_APPEND_BOOL(&unlocked, "$exists", false);
-  bson_append_document_end(&unread, &unlocked);
-  ok = ok && query_count(db, DB_NOTIFICATIONS, &unread, &page->unread, err);
+  ok = ok && query_count_unlocked(db, DB_NOTIFICATIONS, &unread,
+                                  &page->unread, err);
   bson_destroy(&unread);
   if (!ok) {
     notification_page_destroy(page);
@@ -162,4 +160,14 @@ bool notifications_mark_read(db_t *db, sync_t *sync, const user_t *me,
 void notification_page_destroy(notification_page_t *page) {
   bson_free(page->items);
   memset(page, 0, sizeof *page);
+}
+
+static const db_index_t notifications_indexes[] = {
+    {"user_id_1_created_at_-1", "{\"user_id\": 1, \"created_at\": -1}",
+     false},
+};
+
+bool notifications_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_NOTIFICATIONS, notifications_indexes,
+                           DB_INDEX_COUNT(notifications_indexes), err);
 }

@@ -72,4 +72,7 @@ void notification_page_destroy(notification_page_t *page);
 
 const char *notify_type_name(notify_type_t type);
 
+/* Creates the index of DB_NOTIFICATIONS: a user's, most recent first. */
+bool notifications_ensure_indexes(db_t *db, chorus_error_t *err);
+
 #endif

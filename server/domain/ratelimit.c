@@ -132,3 +132,12 @@ void ratelimit_end(db_t *db, ratelimit_attempt_t *attempt, bool failed) {
   mongoc_collection_destroy(coll);
   db_release(db, client);
 }
+
+static const db_index_t ratelimit_indexes[] = {
+    {"key_1_at_1", "{\"key\": 1, \"at\": 1}", false},
+};
+
+bool ratelimit_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_LOGIN_FAILURES, ratelimit_indexes,
+                           DB_INDEX_COUNT(ratelimit_indexes), err);
+}

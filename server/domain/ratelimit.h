@@ -45,4 +45,7 @@ bool ratelimit_begin(db_t *db, const ratelimit_config_t *cfg,
 /* Ends an attempt: a failed one keeps counting, any other is forgotten. */
 void ratelimit_end(db_t *db, ratelimit_attempt_t *attempt, bool failed);
 
+/* Creates the index of DB_LOGIN_FAILURES: key, then at. */
+bool ratelimit_ensure_indexes(db_t *db, chorus_error_t *err);
+
 #endif

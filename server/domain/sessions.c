@@ -160,3 +160,12 @@ bool sessions_delete(sync_t *sync, const char *token, chorus_error_t *err) {
   /* MISSING: no such session (logged out already, or expired). */
   return outcome == TXN_OUTCOME_COMMITTED || outcome == TXN_OUTCOME_MISSING;
 }
+
+static const db_index_t sessions_indexes[] = {
+    {"user_id_1", "{\"user_id\": 1}", false},
+};
+
+bool sessions_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_SESSIONS, sessions_indexes,
+                           DB_INDEX_COUNT(sessions_indexes), err);
+}

@@ -44,4 +44,10 @@ bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
  * (model.h) forgets it before it answers another request. */
 bool sessions_delete(sync_t *sync, const char *token, chorus_error_t *err);
 
+/* The sessions' collection. */
+#define DB_SESSIONS "sessions"
+
+/* Creates the index of DB_SESSIONS: user_id. */
+bool sessions_ensure_indexes(db_t *db, chorus_error_t *err);
+
 #endif

@@ -558,3 +558,23 @@ bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
   bson_free(scan);
   return ok;
 }
+
+static const db_index_t tweets_indexes[] = {
+    {"created_at_-1__id_-1", "{\"created_at\": -1, \"_id\": -1}", false},
+    {"author_id_1_created_at_-1", "{\"author_id\": 1, \"created_at\": -1}",
+     false},
+    {"reply_to_1_created_at_1", "{\"reply_to\": 1, \"created_at\": 1}",
+     false},
+    {"words_1_created_at_-1", "{\"words\": 1, \"created_at\": -1}", false},
+};
+
+bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err) {
+  bool ok = true;
+  for (int k = 0; ok && k < shards_count(shards); k++) {
+    char coll[TWEET_COLL_LEN];
+    tweets_coll(k, coll);
+    ok = db_ensure_indexes(shards_db(shards, k), coll, tweets_indexes,
+                           DB_INDEX_COUNT(tweets_indexes), err);
+  }
+  return ok;
+}

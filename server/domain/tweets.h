@@ -124,4 +124,9 @@ typedef bool (*tweets_scan_fn)(void *ctx, const tweet_t *t);
 bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
                  chorus_error_t *err);
 
+/* Creates the indexes of every tweet shard collection tweets_K, each in
+ * its shard's deployment: the global timeline, an author's timeline, a
+ * tweet's replies, search by word. */
+bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err);
+
 #endif

@@ -11,7 +11,6 @@
 #include "server/domain/event_payloads.h"
 #include "sync/events/events.h"
 #include "sync/query.h"
-#include "sync/txn/store_mongo.h" /* TXN_LOCK_FIELD */
 #include "server/domain/search.h"
 
 #define PWHASH_OPSLIMIT 2
@@ -519,8 +518,18 @@ bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
   name_scan_t scan = {fn, ctx};
   bson_t *projection =
       BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
-               "version", BCON_INT32(1), TXN_LOCK_FIELD, BCON_INT32(1));
+               "version", BCON_INT32(1));
   bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
   bson_destroy(projection);
   return ok;
+}
+
+static const db_index_t users_indexes[] = {
+    {"username_lc_1", "{\"username_lc\": 1}", true},
+    {"display_name_lc_1", "{\"display_name_lc\": 1}", false},
+};
+
+bool users_ensure_indexes(db_t *db, chorus_error_t *err) {
+  return db_ensure_indexes(db, DB_USERS, users_indexes,
+                           DB_INDEX_COUNT(users_indexes), err);
 }

@@ -115,4 +115,11 @@ bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
 bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
                      size_t n, chorus_error_t *err);
 
+/* The accounts' collection. */
+#define DB_USERS "users"
+
+/* Creates the indexes of DB_USERS: username_lc (unique: usernames are
+ * unique case-insensitively) and display_name_lc (search). */
+bool users_ensure_indexes(db_t *db, chorus_error_t *err);
+
 #endif

@@ -1,6 +1,6 @@
 /*
  * db.h - the process's connection pool to one MongoDB deployment, its
- * health, and its schema.
+ * health, and the creation of indexes.
  *
  * A db_t owns one mongoc_client_pool_t (never a client per request).  A
  * request borrows a client with db_acquire() and gives it back with
@@ -46,11 +46,6 @@
 
 typedef struct db db_t;
 
-/* Collection names, in one place. */
-#define DB_USERS "users"
-#define DB_SESSIONS "sessions"
-#define DB_TXNS "txns"
-
 /* Connects lazily: succeeds even when the database is down (readiness
  * reports that).  Fails only on a malformed URI or database name.  Starts
  * the prober thread; db_destroy stops it. */
@@ -89,11 +84,11 @@ typedef struct db_health {
 
 void db_health(db_t *db, db_health_t *out);
 
-/* True when the deployment is FerretDB, learned by the db_ensure_*
- * functions (false before).  FerretDB runs a query, update or delete
- * through SQLite's index only when its filter is exactly {_id: value};
- * any other filter makes it decode every document of the collection in
- * Go, 10x slower (1.8 s instead of 0.2 s on a 15,000-tweet shard).  The
+/* True when the deployment is FerretDB, learned by db_ensure_indexes
+ * (false before).  FerretDB runs a query, update or delete through
+ * SQLite's index only when its filter is exactly {_id: value}; any other
+ * filter makes it decode every document of the collection in Go, 10x
+ * slower (1.8 s instead of 0.2 s on a 15,000-tweet shard).  The
  * 2PC store then reads a document, checks its lock itself, and writes it
  * by _id alone, where on MongoDB the write's own filter checks the lock
  * (FerretDB does not apply a filtered write atomically anyway:
@@ -102,20 +97,21 @@ bool db_filters_by_id_only(db_t *db);
 
 /* Overrides the detection for this deployment (--db-filters): ID or FULL
  * is kept whatever the server says; AUTO (the default) detects.  Call it
- * at start-up, before db_ensure_*. */
+ * at start-up, before db_ensure_indexes. */
 typedef enum { DB_FILTERS_AUTO, DB_FILTERS_ID, DB_FILTERS_FULL } db_filters_t;
 void db_set_filters(db_t *db, db_filters_t mode);
 
 /* How many write commands (insert, update, delete, findAndModify) this
- * process may have in flight to this deployment at once; more wait their
- * turn in order (write_gate.h: at most 1 s, then they go anyway).  -1
- * (the default): 1 on FerretDB, whose SQLite file takes one writer at a
- * time, no limit on MongoDB, set when db_ensure_* learns which it is; 0:
- * no limit.  Call it at start-up, before db_ensure_*. */
+ * process may have in flight to this deployment at once; more wait for a
+ * place, not in arrival order (write_gate.h: at most 1 s, then they go
+ * anyway).  -1 (the default): 1 on FerretDB, whose SQLite file takes one
+ * writer at a time, no limit on MongoDB, set when db_ensure_indexes
+ * learns which it is; 0: no limit.  Call it at start-up, before
+ * db_ensure_indexes. */
 void db_set_write_limit(db_t *db, int limit);
 
-/* The write gate's limit now (0: none) and its waits so far: how many
- * found it full, their total time, how many gave up after 1 s. */
+/* The write gate's limit (0: none) and its waits so far: how many found
+ * it full, their total time, how many gave up after 1 s. */
 void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
                          int64_t *wait_us, int64_t *timeouts);
 
@@ -139,17 +135,28 @@ void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,
  * while it is down). */
 bool db_ping(db_t *db, chorus_error_t *err);
 
-/* Creates every index of the main database's collections; idempotent. */
-bool db_ensure_indexes(db_t *db, chorus_error_t *err);
+/* One index of a collection: its name, its keys as JSON (e.g.
+ * "{\"user_id\": 1, \"created_at\": -1}"), whether it is unique.  Each
+ * module declares the indexes of the collections it owns in a constant
+ * table of these. */
+typedef struct db_index {
+  const char *name;
+  const char *keys_json;
+  bool unique;
+} db_index_t;
 
-/* The indexes of the event collections (events.c). */
-bool db_ensure_event_indexes(db_t *db, chorus_error_t *err);
+/* The number of entries of such a table. */
+#define DB_INDEX_COUNT(specs) (sizeof(specs) / sizeof((specs)[0]))
+
+/* Creates specs[0..n) on collection coll (the collection too, if it does
+ * not exist); idempotent, and safe when several servers start at once.
+ * Also learns what kind of server the deployment is (db_filters_by_id_only,
+ * db_set_write_limit).  503 when the database cannot be reached. */
+bool db_ensure_indexes(db_t *db, const char *coll, const db_index_t *specs,
+                       size_t n, chorus_error_t *err);
 
 /* The database name. */
 const char *db_name(const db_t *db);
-
-/* Creates the indexes of one tweet shard collection (tweets_K). */
-bool db_ensure_tweet_indexes(db_t *db, const char *coll, chorus_error_t *err);
 
 /* Routes the driver's log through one handler that keeps warnings and
  * errors and drops the warning FerretDB causes at every shutdown (it has

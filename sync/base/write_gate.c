@@ -6,10 +6,11 @@
  * it exceeds the limit only by writers admitted before a lowered limit.
  * A waiter that gives up does not count (it holds nothing).  A place
  * freed goes to whichever thread takes mu first, a newcomer included:
- * strict arrival order was measured and dropped (write_gate.h).
+ * strict arrival order is slower (write_gate.h).
  */
 #include "sync/base/write_gate.h"
 
+#include <assert.h>
 #include <bson/bson.h>
 #include <errno.h>
 #include <pthread.h>
@@ -111,6 +112,7 @@ void write_gate_leave(void) {
   }
   held = NULL;
   pthread_mutex_lock(&gate->mu);
+  assert(gate->busy > 0); /* this thread's place is counted */
   gate->busy--;
   pthread_cond_signal(&gate->cv);
   pthread_mutex_unlock(&gate->mu);

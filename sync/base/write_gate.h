@@ -11,17 +11,18 @@
  * a write is sent the moment the previous one of this process is
  * answered, and only the servers (not their threads) contend in SQLite.
  * Measured: 29 -> 42-46 creations/s, p99 5.5 -> 2.2-3.8 s
- * (docs/PERFORMANCE.md, session 7).  On MongoDB writes to different
- * documents run in parallel, so db.c sets no limit there.
+ * (docs/PERFORMANCE.md).  On MongoDB writes to different documents run
+ * in parallel, so db_commands.c sets no limit there.
  *
  * Not in arrival order: a place freed goes to whichever thread takes it
  * first, often the next write of a transaction already under way.  A
- * strict queue was measured and dropped: every transaction then waited
- * the whole queue for each of its 16 writes, all of them advancing in
- * lockstep, holding their locks longer (32 instead of 42 creations/s).
- * A writer passed over again and again is bounded by the wait limit.
+ * strict queue is slower: every transaction then waits the whole queue
+ * for each of its 16 writes, all of them advancing in lockstep, holding
+ * their locks longer (measured: 32 instead of 42 creations/s).  A writer
+ * passed over again and again is bounded by the wait limit.
  *
- * Use.  db.c calls write_gate_enter when the driver starts a write command
+ * Use.  db_commands.c calls write_gate_enter when the driver starts a
+ * write command
  * (its APM "command started" callback, on the thread that sends it) and
  * write_gate_leave when the command succeeds or fails (the same thread;
  * the driver reports every started command as one or the other).  A
@@ -34,8 +35,8 @@
  * answer 503 within 2 s of an outage, docs/OPERATIONS.md).
  *
  * Thread-safety: every function may be called from any thread.
- * write_gate_set_limit is meant for start-up (db.c sets it when it learns
- * what the server is), before writes are sent.
+ * write_gate_set_limit is meant for start-up (db_commands.c sets it when
+ * db_kind.c learns what the server is), before writes are sent.
  */
 #ifndef CHORUS_WRITE_GATE_H
 #define CHORUS_WRITE_GATE_H

@@ -2,22 +2,22 @@
  * events.h - the durable, ordered event log behind real-time updates.
  *
  * Writing.  A transaction that changes something people watch adds an
- * outbox document (events_add) to its own operations, so the events exist
- * exactly when the change commits.  After the commit, the coordinator
- * publishes its outbox at once (events_flush); if it dies first, any
- * server's pump publishes outbox documents older than EVENTS_PUMP_AGE_MS.
+ * outbox document (event_batch_commit) to its own operations, so the
+ * events exist exactly when the change commits.  After the commit, the
+ * coordinator publishes its outbox at once (events_flush); if it dies
+ * first, any server's pump publishes outbox documents older than 2 s.
  *
  * Ordering.  Publishing gives each event the next sequence number by
  * inserting event_bells/{seq} (a unique _id: exactly one publisher gets
  * each number, and number n is only tried after n-1 exists, so the
- * sequence has no gaps; the _id is seq as a 19-digit string, see
- * bell_id in events.c; a process's publishers claim one at a time) and then copies it to event_log/{seq}, a capped
- * collection kept for resume.  An event's key ("<outbox id>:<i>", unique
- * among bells) makes publishing idempotent.  Bells are pruned
- * EVENTS_BELL_KEEP_MS (to 5 s more) after their insertion, so a publisher whose view of
- * the head is older than that can claim a number used before: the log
- * copy then finds another event under it, and the publisher takes its
- * bell back and claims a later number (the log is the authority).
+ * sequence has no gaps; the _id is seq as a 19-digit string; a process's
+ * publishers claim one at a time) and then copies it to event_log/{seq},
+ * a capped collection kept for resume.  An event's key ("<outbox id>:<i>",
+ * unique among bells) makes publishing idempotent.  Bells are pruned 15 s
+ * (to 5 s more) after their insertion, so a publisher whose view of the
+ * head is older than that can claim a number used before: the log copy
+ * then finds another event under it, and the publisher takes its bell
+ * back and claims a later number (the log is the authority).
  *
  * Reading.  Every server polls event_bells for the next number by _id
  * (a string _id: an index search on FerretDB too) and hands each
@@ -28,7 +28,8 @@
  * the client is told to reload instead of silently missing events.  See
  * docs/REALTIME.md.
  *
- * Thread-safe.  One events_t per process, owned by the server context.
+ * Thread-safe.  One events_t per process, owned by its sync_t
+ * (sync_events); started by the server once its listener exists.
  */
 #ifndef CHORUS_EVENTS_H
 #define CHORUS_EVENTS_H
@@ -39,20 +40,16 @@
 
 #include "sync/base/db.h"
 #include "sync/base/error.h"
-#include "sync/sync.h"
 #include "sync/txn/txn.h"
 
 #define EVENTS_PER_TXN 4
-#define EVENTS_PUMP_AGE_MS 2000
-#define EVENTS_BELL_KEEP_MS 15000
-#define EVENTS_LOG_MAX 100000      /* events kept for resume */
 
 /* One event as read back: owned bson documents. */
 typedef struct event {
   int64_t seq;
   char type[32];
   bson_t data;      /* the payload, as the enricher made it */
-  bson_t audience;  /* who may see it (see hub.h) */
+  bson_t audience;  /* who may see it (see event_batch_add) */
   bson_t model;     /* what servers' read models need (never sent) */
   int64_t at_ms;
 } event_t;
@@ -76,7 +73,14 @@ typedef void (*events_listener_fn)(void *ctx, const event_t *event);
 
 typedef struct events events_t;
 
-events_t *events_new(db_t *db, sync_t *sync, chorus_error_t *err);
+/* An event log in db (the main database), whose outbox documents are
+ * read in their committed view through store (view.h); both are borrowed
+ * and must outlive it.  Talks to no database until events_start. */
+events_t *events_new(db_t *db, const txn_store_t *store, chorus_error_t *err);
+
+/* Creates the indexes of the event collections (event_bells, outbox);
+ * idempotent.  events_start calls it. */
+bool events_ensure_indexes(db_t *db, chorus_error_t *err);
 
 /* Creates the collections and indexes, finds the current head, and starts
  * the poller and the pump. */
@@ -85,13 +89,6 @@ bool events_start(events_t *ev, events_enrich_fn enrich, void *enrich_ctx,
                   chorus_error_t *err);
 
 void events_destroy(events_t *ev);
-
-/* Adds, to a transaction being built, an outbox document holding up to
- * EVENTS_PER_TXN events (types[i], skeletons[i], audiences[i]).  Writes
- * the outbox id into outbox_id for events_flush. */
-void events_add(txn_t *txn, size_t n, const char *const *types,
-                const bson_t *const *skeletons, const bson_t *const *audiences,
-                bson_oid_t *outbox_id);
 
 /* Collects a transaction's events while it is built. */
 typedef struct event_batch {
@@ -111,8 +108,9 @@ void event_batch_init(event_batch_t *b);
 bson_t *event_batch_add(event_batch_t *b, const char *type,
                         bson_t **audience);
 
-/* Adds the batch's outbox document to txn (nothing if empty) and frees
- * the batch. */
+/* Adds to txn the outbox document (an insert into the main database)
+ * holding the batch's events, nothing if it is empty, and frees the
+ * batch. */
 void event_batch_commit(event_batch_t *b, txn_t *txn);
 
 /* Frees a batch not committed. */

@@ -3,6 +3,7 @@
  */
 #include "sync/txn/recovery.h"
 
+#include <assert.h>
 #include <stdio.h>
 
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
@@ -26,6 +27,7 @@ bool recovery_pass(const txn_store_t *store, const char *txn_id,
     }
     bool ok = txn_recover(store, &txn, state, &final_state, hook, err);
     if (ok) {
+      assert(final_state == TXN_COMMITTED || final_state == TXN_ABORTED);
       fprintf(stderr, "chorusd[%s]: recovered transaction %s (%s, %zu ops)\n",
               owner, txn.id, txn_state_name(final_state), txn.n_ops);
       result->recovered++;

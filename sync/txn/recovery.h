@@ -4,10 +4,10 @@
  * A coordinator record whose deadline has passed and that is not done
  * belongs to a coordinator that crashed, hung or lost the database.  Any
  * server may take it over: the claim is exclusive (in store_mongo the
- * insert-once document "<txn>#<lease>") on the record's
- * lease counter, so exactly one server wins each takeover, and it then has
- * a fresh deadline to finish in.  Finishing is txn_recover(): abort if
- * undecided, apply the decision everywhere, call the hook, mark done.  Every step is
+ * insert-once document "<txn>#<lease>") on the record's lease counter, so
+ * exactly one server wins each takeover, and it then has a fresh deadline
+ * to finish in.  Finishing is txn_recover(): abort if undecided, apply the
+ * decision everywhere, call the hook, mark done.  Every step is
  * idempotent, so a takeover of a takeover (the recoverer crashed too) is
  * safe.
  *

@@ -95,7 +95,7 @@ int shards_of_tweet(const shards_t *s, const bson_oid_t *id) {
   return shard < s->n ? shard : -1;
 }
 
-static bool check_shard_count(shards_t *s, chorus_error_t *err) {
+bool shards_check_count(shards_t *s, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(s->main);
   if (!client) {
     db_error_unavailable(err);
@@ -143,18 +143,4 @@ static bool check_shard_count(shards_t *s, chorus_error_t *err) {
   mongoc_collection_destroy(coll);
   db_release(s->main, client);
   return ok;
-}
-
-bool shards_check_and_index(shards_t *s, chorus_error_t *err) {
-  if (!check_shard_count(s, err)) {
-    return false;
-  }
-  for (int k = 0; k < s->n; k++) {
-    char coll[SHARDS_COLL_LEN];
-    shards_tweet_coll(k, coll);
-    if (!db_ensure_tweet_indexes(shards_db(s, k), coll, err)) {
-      return false;
-    }
-  }
-  return true;
 }

@@ -53,8 +53,7 @@ void shards_new_tweet_id(const shards_t *shards, int shard, bson_oid_t *out);
 int shards_of_tweet(const shards_t *shards, const bson_oid_t *id);
 
 /* Records N in the main database, or checks it against the recorded one
- * (409-style error "shard_mismatch" when they differ); creates each
- * shard's indexes. */
-bool shards_check_and_index(shards_t *shards, chorus_error_t *err);
+ * (500 "shard_mismatch" when they differ). */
+bool shards_check_count(shards_t *shards, chorus_error_t *err);
 
 #endif

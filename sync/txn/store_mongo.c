@@ -17,11 +17,14 @@
  */
 #include "sync/txn/store_mongo.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "sync/base/bsonx.h"
+#include "sync/txn/lock_field.h"
 
+#define DB_TXNS "txns"
 #define DB_LOCKS "locks"
 #define DB_DECISIONS "txn_decisions"
 #define DB_CLAIMS "txn_claims"
@@ -464,6 +467,11 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
                                 txn_op_t *op,
                                 char lock_owner[TXN_ID_LEN + 1],
                                 chorus_error_t *err) {
+  /* Only the coordinator prepares, with the ops it built (kind 0 is for
+   * resolving a lock, never prepared). */
+  assert(op->kind == TXN_INSERT || op->kind == TXN_UPDATE ||
+         op->kind == TXN_DELETE);
+  assert(op->staged_known);
   return op->kind == TXN_INSERT
              ? prepare_insert(impl, txn_id, op, lock_owner, err)
              : prepare_change(impl, txn_id, op, lock_owner, err);
@@ -500,7 +508,7 @@ static bool finish_known(const target_t *t, const char *txn_id,
  * while the coordinator's lease holds (op->in_lease), when the document
  * still carries our stage (only the lock holder writes it, and recovery
  * takes over only after the deadline; see docs/SYNC.md §4).  That read
- * was a third of the participants' database commands.  *done is false
+ * would be a third of the participants' database commands.  *done is false
  * (and nothing sent) when this path does not apply. */
 static bool commit_in_lease(const target_t *t, const txn_op_t *op,
                             bool *done, chorus_error_t *err) {
@@ -621,8 +629,8 @@ static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
  * deadline has passed.  Asked of txns itself, that query reads every
  * record on FerretDB (no index but _id), and txns keeps the last
  * SYNC_KEEP_FINISHED_MS of finished transactions: at a few dozen
- * transactions a second, the two servers' passes every 250 ms decoded
- * thousands of records a second (docs/PERFORMANCE.md, session 6).  So
+ * transactions a second, the two servers' passes every 250 ms decode
+ * thousands of records a second (docs/PERFORMANCE.md).  So
  * each unfinished record also has a small marker, inserted before the
  * record and deleted after it is done, and recovery reads the markers.
  *
@@ -644,7 +652,7 @@ static bool mark_open(shards_t *shards, const char *txn_id,
   bool ok = insert_once(&t, doc, &dup, "2pc mark open", err);
   bson_destroy(doc);
   target_close(&t);
-  return ok; /* a duplicate is our own earlier begin, or the adoption */
+  return ok; /* a duplicate is our own earlier begin */
 }
 
 /* Best effort: a marker left behind is dropped by a later claim pass. */
@@ -756,6 +764,7 @@ static bool read_decision(shards_t *shards, const char *txn_id,
 
 static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
                          txn_state_t *actual, chorus_error_t *err) {
+  assert(to == TXN_COMMITTED || to == TXN_ABORTED); /* pending -> one */
   target_t t;
   if (!target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
     return false;
@@ -780,6 +789,8 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
       *actual = TXN_ABORTED; /* collected meanwhile: only aborts can be */
     }
   }
+  /* Every decision document holds what a decide wrote: never pending. */
+  assert(*actual == TXN_COMMITTED || *actual == TXN_ABORTED);
   return true;
 }
 
@@ -788,6 +799,7 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
  * transaction at decide cost a read and an update on FerretDB. */
 static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
                          chorus_error_t *err) {
+  assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* decided */
   target_t t;
   if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
@@ -1070,36 +1082,7 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     txn_cleanup(txn);
     *found = false;
   }
-  return ok;
-}
-
-bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
-                            chorus_error_t *err) {
-  *adopted = 0;
-  target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
-    return false;
-  }
-  bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(t.coll, filter, NULL, NULL);
-  const bson_t *rec;
-  bool ok = true;
-  while (ok && mongoc_cursor_next(cursor, &rec)) {
-    bson_iter_t it;
-    bool done;
-    int64_t deadline;
-    record_status(rec, &done, &deadline);
-    if (!done && bson_iter_init_find(&it, rec, "_id") &&
-        BSON_ITER_HOLDS_UTF8(&it)) {
-      ok = mark_open(shards, bson_iter_utf8(&it, NULL), deadline, err);
-      *adopted += ok;
-    }
-  }
-  ok = ok && cursor_ok(cursor, "2pc adopt open", err);
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(filter);
-  target_close(&t);
+  assert(!*found || (txn->id[0] && txn->n_ops <= TXN_MAX_OPS));
   return ok;
 }
 
@@ -1177,6 +1160,31 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
   bson_free(batch);
   target_close(&t);
   return ok;
+}
+
+/* ---- indexes ---- */
+
+/* Recovery finds unfinished records through their markers' deadline; the
+ * collector reads finished records ({done: true, finished_at: {$lt}}, a
+ * prefix of done_1_deadline_1) and deletes claims by txn. */
+static const db_index_t txns_indexes[] = {
+    {"done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
+};
+static const db_index_t open_indexes[] = {
+    {"deadline_1", "{\"deadline\": 1}", false},
+};
+static const db_index_t claims_indexes[] = {
+    {"txn_1", "{\"txn\": 1}", false},
+};
+
+bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err) {
+  db_t *db = shards_db(shards, TXN_MAIN_SHARD);
+  return db_ensure_indexes(db, DB_TXNS, txns_indexes,
+                           DB_INDEX_COUNT(txns_indexes), err) &&
+         db_ensure_indexes(db, DB_OPEN, open_indexes,
+                           DB_INDEX_COUNT(open_indexes), err) &&
+         db_ensure_indexes(db, DB_CLAIMS, claims_indexes,
+                           DB_INDEX_COUNT(claims_indexes), err);
 }
 
 void store_mongo_init(txn_store_t *store, shards_t *shards) {

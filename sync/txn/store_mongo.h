@@ -35,13 +35,9 @@
 /* The store borrows shards, which must outlive it. */
 void store_mongo_init(txn_store_t *store, shards_t *shards);
 
-/* Gives every unfinished record a marker in txn_open (store_mongo.c,
- * mark_open): recovery finds abandoned transactions through the markers,
- * and records written before markers existed have none.  Run once at
- * start-up, before the first recovery pass (reads every record of txns);
- * *adopted counts the markers written or found. */
-bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
-                            chorus_error_t *err);
+/* Creates the indexes of the decision log's collections (txns, txn_open,
+ * txn_claims) in the main database; idempotent. */
+bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
 
 /* Deletes finished records whose transaction ended before older_than_ms.
  *
@@ -52,8 +48,5 @@ bool store_mongo_adopt_open(shards_t *shards, int64_t *adopted,
  * readers, writers and decide() treat a missing record as aborted. */
 bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err);
-
-/* The field that locks a participant document. */
-#define TXN_LOCK_FIELD "_txn"
 
 #endif

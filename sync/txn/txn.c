@@ -12,9 +12,13 @@
  *   4. done is set only after every participant is applied, so an
  *      unfinished record is exactly a transaction that may still hold
  *      locks.
+ *   5. Only the coordinator decides commit, and only after every op voted
+ *      yes; recovery (and a coordinator that gives up) decides abort.
+ * The cheap ones are checked with assert() where they must hold.
  */
 #include "sync/txn/txn.h"
 
+#include <assert.h>
 #include <string.h>
 
 static const char *const step_names[] = {
@@ -161,6 +165,8 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
 static bool apply_ops(const txn_store_t *store, txn_t *txn, size_t n,
                       txn_state_t state, const txn_exec_opts_t *opts,
                       int64_t lease_end, chorus_error_t *err) {
+  assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* 3 */
+  assert(n <= txn->n_ops);
   for (size_t i = 0; i < n; i++) {
     txn_op_t *op = &txn->ops[i];
     op->in_lease = opts && opts->now_ms() < lease_end;
@@ -204,6 +210,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   *failed_op = 0;
   lock_owner[0] = '\0';
 
+  assert(txn->n_ops <= TXN_MAX_OPS);
   int64_t deadline = opts->now_ms() + opts->lease_ms;
   int64_t margin = opts->lease_ms / 4 < PREPARE_MARGIN_MAX_MS
                        ? opts->lease_ms / 4
@@ -218,7 +225,8 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   }
   step(opts, STEP_AFTER_BEGIN);
 
-  /* Phase 1.  `prepared` counts the ops that may hold our lock. */
+  /* Phase 1 (1: the record exists, so every lock can be traced to it).
+   * `prepared` counts the ops that may hold our lock. */
   txn_vote_t vote = TXN_VOTE_YES;
   size_t prepared = 0;
   chorus_error_t prepare_err;
@@ -250,6 +258,12 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   if (!store->decide(store->impl, txn->id, want, &actual, err)) {
     return TXN_OUTCOME_FAILED; /* recovery will abort or finish it */
   }
+  /* 2, 5: decided once, and a commit only as asked, by us, after every
+   * op voted yes. */
+  assert(actual == TXN_COMMITTED || actual == TXN_ABORTED);
+  assert(actual == TXN_ABORTED ||
+         (want == TXN_COMMITTED && prepared == txn->n_ops));
+  assert(*failed_op <= txn->n_ops);
   step(opts, STEP_AFTER_DECISION);
 
   /* Phase 2.  An abort only needs the ops we may have locked; a commit
@@ -269,7 +283,8 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                 &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
-    store->finish(store->impl, txn->id, actual, &finish_err); /* else recovery */
+    /* A failure is left to recovery. */
+    store->finish(store->impl, txn->id, actual, &finish_err);
   }
 
   if (actual == TXN_COMMITTED) {
@@ -292,6 +307,7 @@ bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
       !store->decide(store->impl, txn->id, TXN_ABORTED, &state, err)) {
     return false;
   }
+  assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* 2 */
   *final_state = state;
   if (!apply_ops(store, txn, txn->n_ops, state, NULL, 0, err)) {
     return false;

@@ -23,10 +23,9 @@
  *
  * A coordinator that dies leaves a record whose deadline passes; any server
  * then claims it (an insert-once claim of its next lease), aborts it if
- * undecided,
- * applies the decision and finishes it (txn_recover).  The protocol is
- * written against txn_store_t so that tests can run it over a fake store;
- * store_mongo.c is the real one.  See docs/SYNC.md.
+ * undecided, applies the decision and finishes it (txn_recover).  The
+ * protocol is written against txn_store_t so that tests can run it over a
+ * fake store; store_mongo.c is the real one.  See docs/SYNC.md.
  *
  * Thread-safety: a txn_t belongs to one thread; stores must be thread-safe.
  */

@@ -3,10 +3,11 @@
  */
 #include "sync/txn/view.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "sync/base/bsonx.h"
-#include "sync/txn/store_mongo.h"
+#include "sync/txn/lock_field.h"
 
 /* Finds key in doc (a document of staged fields); NULL when absent. */
 static bool staged_find(const bson_t *staged, const char *key,
@@ -139,6 +140,7 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
       if (!cache) {
         cache = bson_malloc0(sizeof *cache * n);
       }
+      assert(cached < n); /* one entry per distinct transaction, no more */
       bson_strncpy(cache[cached].id, txn_id, sizeof cache[cached].id);
       cache[cached++].committed = committed;
     }
@@ -152,4 +154,93 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
   }
   bson_free(cache);
   return true;
+}
+
+/* Reads at most `ask` raw documents. */
+static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
+                     const bson_t *sort, size_t ask, bson_t **docs,
+                     size_t *n, chorus_error_t *err) {
+  bson_t opts = BSON_INITIALIZER;
+  if (sort) {
+    BSON_APPEND_DOCUMENT(&opts, "sort", sort);
+  }
+  BSON_APPEND_INT64(&opts, "limit", (int64_t)ask);
+  *n = 0;
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    bson_destroy(&opts);
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(db, client, coll_name);
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+  const bson_t *doc;
+  *n = 0;
+  while (*n < ask && mongoc_cursor_next(cursor, &doc)) {
+    docs[(*n)++] = bson_copy(doc);
+  }
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, coll_name);
+    for (size_t i = 0; i < *n; i++) {
+      bson_destroy(docs[i]);
+    }
+    *n = 0;
+  }
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  bson_destroy(&opts);
+  return ok;
+}
+
+bool view_find(db_t *db, const txn_store_t *store, const char *coll,
+               const bson_t *filter, const bson_t *sort, size_t want,
+               view_page_t *out, chorus_error_t *err) {
+  out->docs = NULL;
+  out->n = 0;
+  if (want == 0) {
+    return true;
+  }
+  for (size_t ask = want;; ask *= 2) {
+    bson_t **docs = bson_malloc0(sizeof *docs * ask);
+    bool *visible = bson_malloc0(sizeof *visible * ask);
+    size_t got = 0;
+    bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
+              view_resolve(store, docs, got, visible, err);
+    size_t shown = 0;
+    for (size_t i = 0; i < got; i++) {
+      if (ok && visible[i] && shown < want) {
+        docs[shown++] = docs[i];
+      } else {
+        bson_destroy(docs[i]);
+      }
+    }
+    bson_free(visible);
+    if (!ok) {
+      bson_free(docs); /* its documents were destroyed above */
+      return false;
+    }
+    assert(shown <= want && got <= ask);
+    if (shown == want || got < ask) {
+      out->docs = docs;
+      out->n = shown;
+      return true;
+    }
+    for (size_t i = 0; i < shown; i++) {
+      bson_destroy(docs[i]);
+    }
+    bson_free(docs);
+  }
+}
+
+void view_page_free(view_page_t *page) {
+  for (size_t i = 0; i < page->n; i++) {
+    bson_destroy(page->docs[i]);
+  }
+  bson_free(page->docs);
+  page->docs = NULL;
+  page->n = 0;
 }

@@ -19,6 +19,7 @@
 #include <bson/bson.h>
 #include <stdbool.h>
 
+#include "sync/base/db.h"
 #include "sync/txn/txn.h"
 
 /* Rewrites docs[0..n) in place into their committed view, without the lock
@@ -26,6 +27,25 @@
  * view (the caller skips it).  Looks each distinct transaction up once. */
 bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
                   bool *visible, chorus_error_t *err);
+
+/* Documents in their committed view: owned, view_page_free. */
+typedef struct view_page {
+  bson_t **docs;
+  size_t n;
+} view_page_t;
+
+/* Up to `want` documents of coll (in db) that exist in the committed
+ * view, matching filter in the order of sort (NULL: natural), each
+ * rewritten by view_resolve.  Hidden documents take places in a raw page,
+ * so a page that comes back short is asked again with a larger limit
+ * until it is full or the collection has no more.  On failure *out is
+ * empty (nothing to free).  The caller holds no client of db's pool nor
+ * of the main database's. */
+bool view_find(db_t *db, const txn_store_t *store, const char *coll,
+               const bson_t *filter, const bson_t *sort, size_t want,
+               view_page_t *out, chorus_error_t *err);
+
+void view_page_free(view_page_t *page);
 
 /* The committed view of one document with a known decision: exposed for
  * tests.  `committed` says whether the lock's transaction committed.

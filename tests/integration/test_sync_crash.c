@@ -136,12 +136,12 @@ static void insert_doc(tc_db_t *db, const char *coll_name, bson_t *doc) {
   bson_destroy(doc);
 }
 
-/* Open markers (txn_open, sync/store_mongo.c) on a database written
- * before they existed, and the markers recovery must drop: a server
- * started there recovers an abandoned record that has no marker (the
- * start-up adoption gives it one), drops a marker whose record is done
- * and one whose record never came, and leaves no marker behind. */
-static void test_records_without_markers_are_recovered(void **state) {
+/* Open markers (txn_open, sync/txn/store_mongo.c), through which recovery
+ * finds abandoned records, and the markers it must drop: a server started
+ * there recovers an abandoned record through its marker, drops a marker
+ * whose record is done and one whose record never came, and leaves no
+ * marker behind but a young one. */
+static void test_records_are_recovered_through_markers(void **state) {
   (void)state;
   char db_name[64];
   snprintf(db_name, sizeof db_name, "crash_%d_markers", (int)getpid());
@@ -153,13 +153,17 @@ static void test_records_without_markers_are_recovered(void **state) {
   tc_db_t db;
   tc_db_open(&db, NULL, db_name);
   int64_t now = tc_wall_ms();
-  /* Abandoned 10 s ago by a server of the old kind: no marker, no ops. */
+  /* Abandoned 10 s ago, with the marker its begin wrote; no ops. */
   insert_doc(&db, "txns",
              BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"), "state",
                       BCON_UTF8("pending"), "done", BCON_BOOL(false), "owner",
                       BCON_UTF8("old"), "lease", BCON_INT64(1), "deadline",
                       BCON_DATE_TIME(now - 10000), "created_at",
                       BCON_DATE_TIME(now - 12000), "ops", "[", "]"));
+  insert_doc(&db, "txn_open",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"),
+                      "deadline", BCON_DATE_TIME(now - 10000), "at",
+                      BCON_DATE_TIME(now - 12000)));
   /* Done, but its marker was not deleted (a failed finish). */
   insert_doc(&db, "txns",
              BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"), "state",
@@ -271,7 +275,7 @@ int main(void) {
       cmocka_unit_test(test_crash_after_decision_self),
       cmocka_unit_test(test_crash_mid_apply_peer),
       cmocka_unit_test(test_crash_mid_apply_self),
-      cmocka_unit_test(test_records_without_markers_are_recovered),
+      cmocka_unit_test(test_records_are_recovered_through_markers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

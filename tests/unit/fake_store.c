@@ -1,6 +1,6 @@
 /*
  * fake_store.c - see fake_store.h.  Each vtable function mirrors the
- * function of the same name in sync/store_mongo.c; the comments name the
+ * function of the same name in sync/txn/store_mongo.c; the comments name the
  * MongoDB command being imitated.
  */
 #include "tests/unit/fake_store.h"
@@ -11,7 +11,7 @@
 
 #include "sync/base/bsonx.h"
 #include "sync/base/error.h"
-#include "sync/txn/store_mongo.h"
+#include "sync/txn/lock_field.h"
 #include "sync/txn/view.h"
 
 #define KEY_MAX 160

@@ -1,6 +1,7 @@
 /*
  * fake_store.h - an in-memory txn_store_t for unit tests of the two-phase
- * commit (txn.h, recovery.h, view.h), modelled on the store contract of txn.h (an earlier store_mongo.c).
+ * commit (txn.h, recovery.h, view.h), modelled on the store contract of
+ * txn.h.
  *
  * Participant documents are kept as the BSON documents MongoDB would hold,
  * keyed by (shard, collection, _id): a locked one carries

@@ -46,8 +46,8 @@
 #include <cmocka.h>
 
 #include "tests/unit/fake_store.h"
+#include "sync/txn/lock_field.h"
 #include "sync/txn/recovery.h"
-#include "sync/txn/store_mongo.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
 
@@ -407,6 +407,24 @@ static void on_step(void *ctx, const char *step) {
   if (s->crash_at && !strcmp(step, s->crash_at)) {
     longjmp(*s->jb, 1);
   }
+}
+
+/* Runs txn with o (whose step_ctx is s) until s->crash_at longjmps back
+ * here; false when it ran to the end without crashing.  The setjmp sits
+ * alone in this function, so no variable of a caller lives across it
+ * (-Wclobbered at -O2: a loop counter kept in a register). */
+static bool run_until_crash(txn_t *txn, const txn_exec_opts_t *o,
+                            steps_t *s) {
+  jmp_buf jb;
+  s->jb = &jb;
+  if (setjmp(jb) != 0) {
+    s->jb = NULL;
+    return true;
+  }
+  result_t r;
+  run_opts(txn, o, &r);
+  s->jb = NULL;
+  return false;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1503,17 +1521,13 @@ static void crash_at_every_step(void **state) {
       std_seed();
       txn_t txn;
       std_build(&txn, stale);
-      jmp_buf jb;
       steps_t s;
       memset(&s, 0, sizeof s);
       s.crash_at = step_names[i];
-      s.jb = &jb;
       txn_exec_opts_t o = opts_for("A");
       o.on_step = on_step;
       o.step_ctx = &s;
-      result_t r;
-      if (setjmp(jb) == 0) {
-        run_opts(&txn, &o, &r);
+      if (!run_until_crash(&txn, &o, &s)) {
         fail_msg("no crash at %s", step_names[i]);
       }
       /* Before recovery: the record is unfinished and locks may remain. */
@@ -1564,18 +1578,13 @@ static void locks_held_between_prepare_and_apply(void **state) {
   std_seed();
   txn_t txn;
   std_build(&txn, false);
-  jmp_buf jb;
   steps_t s;
   memset(&s, 0, sizeof s);
   s.crash_at = "txn.after_prepare";
-  s.jb = &jb;
   txn_exec_opts_t o = opts_for("A");
   o.on_step = on_step;
   o.step_ctx = &s;
-  result_t r;
-  if (setjmp(jb) == 0) {
-    run_opts(&txn, &o, &r);
-  }
+  run_until_crash(&txn, &o, &s);
   for (size_t i = 0; i < N_STD; i++) {
     char owner[TXN_ID_LEN + 1];
     assert_true(locked(std_locs[i].shard, std_locs[i].coll, std_locs[i].id,
@@ -1721,12 +1730,8 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   txn_exec_opts_t o = opts_for("A");
   o.on_step = on_step;
   o.step_ctx = &s;
-  jmp_buf jb;
   s.crash_at = "txn.after_decision"; /* then recovery runs before apply */
-  s.jb = &jb;
-  result_t r;
-  if (setjmp(jb) == 0) {
-    run_opts(&txn, &o, &r);
+  if (!run_until_crash(&txn, &o, &s)) {
     fail_msg("no crash");
   }
   assert_true(race.ok);
@@ -1759,6 +1764,7 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   memset(&s, 0, sizeof s);
   s.action = race_action;
   s.data = &race;
+  result_t r;
   run_opts(&txn, &o, &r);
   assert_int_equal(r.outcome, TXN_OUTCOME_COMMITTED);
   assert_true(race.claimed_found);
@@ -1897,17 +1903,13 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   in_flight_t f = {.prepares_left = 2};
   fake_store_set_call_hook(fs, in_flight_hook, &f);
   /* the coordinator dies right after its (late) prepares */
-  jmp_buf jb;
   steps_t s;
   memset(&s, 0, sizeof s);
   s.crash_at = "txn.after_prepare";
-  s.jb = &jb;
   txn_exec_opts_t o = opts_for("A");
   o.on_step = on_step;
   o.step_ctx = &s;
-  result_t r;
-  if (setjmp(jb) == 0) {
-    run_opts(&txn, &o, &r);
+  if (!run_until_crash(&txn, &o, &s)) {
     fail_msg("no crash");
   }
   fake_store_set_call_hook(fs, NULL, NULL);
@@ -1933,6 +1935,7 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   txn_t w;
   txn_init(&w);
   add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  result_t r;
   assert_int_equal(run(&w, &r), TXN_OUTCOME_CONFLICT);
   assert_string_equal(r.lock_owner, txn.id);
   txn_cleanup(&w);
@@ -2053,8 +2056,8 @@ static void recovery_reads_the_clock_for_every_claim(void **state) {
   recovery_result_t rr;
   chorus_error_t err;
   quiet(true);
-  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, NULL, &rr,
-                          &err);
+  bool ok = recovery_pass(&store, NULL, "B", LEASE, fake_clock_now, 64, NULL,
+                          &rr, &err);
   quiet(false);
   fake_clock_set_tick(0);
   assert_false(ok);
@@ -2261,17 +2264,13 @@ static void no_mid_apply_when_nothing_was_prepared(void **state) {
 
 /* Leaves a transaction crashed at `step` (its id in txn->id). */
 static void crashed_txn(txn_t *txn, const char *step) {
-  jmp_buf jb;
   steps_t s;
   memset(&s, 0, sizeof s);
   s.crash_at = step;
-  s.jb = &jb;
   txn_exec_opts_t o = opts_for("A");
   o.on_step = on_step;
   o.step_ctx = &s;
-  result_t r;
-  if (setjmp(jb) == 0) {
-    run_opts(txn, &o, &r);
+  if (!run_until_crash(txn, &o, &s)) {
     fail_msg("no crash at %s", step);
   }
 }

@@ -27,7 +27,7 @@
 #include <cmocka.h>
 
 #include "tests/unit/fake_store.h"
-#include "sync/txn/store_mongo.h"
+#include "sync/txn/lock_field.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
 

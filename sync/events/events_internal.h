@@ -1,0 +1,119 @@
+/*
+ * events_internal.h - the state of the event log, shared by its files and
+ * by nothing else:
+ *
+ *   events.c          its life (creation, collections, start, stop) and
+ *                     the stored form of an event (bell ids, decoding)
+ *   events_outbox.c   a transaction's events, as an outbox document
+ *   events_publish.c  numbering, bells, the log copy, flush, the pump
+ *   events_poll.c     the poller, delivery, the read barrier (events_sync)
+ *   events_replay.c   reading back from the log (events_read_since)
+ *
+ * Threads: the poller (events_poll.c) and the pump (events_publish.c),
+ * started by events_start; publishers (events_flush) and readers
+ * (events_sync, events_read_since) on any thread.
+ */
+#ifndef CHORUS_EVENTS_INTERNAL_H
+#define CHORUS_EVENTS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "sync/events/events.h"
+
+#define DB_OUTBOX "outbox"
+#define DB_BELLS "event_bells"
+#define DB_LOG "event_log"
+
+#define EVENTS_PUMP_AGE_MS 2000    /* outboxes older than this are pumped */
+#define EVENTS_BELL_KEEP_MS 15000  /* bells are pruned after this (+5 s) */
+#define EVENTS_LOG_MAX 100000      /* events kept for resume */
+#define POLL_FAILED_MS 100         /* between tries at a failing database */
+
+struct events {
+  db_t *db;                 /* the main database: outbox, bells, log */
+  const txn_store_t *store; /* the committed view of outbox documents */
+  events_enrich_fn enrich;
+  void *enrich_ctx;
+  events_listener_fn listener;
+  void *listener_ctx;
+  atomic_ullong sync_at_once, sync_waited, sync_failed; /* events_sync */
+  atomic_llong relaxed_read_ns; /* when a relaxed reader last came (about) */
+  atomic_int relaxed_ms;        /* its stale_ms */
+  atomic_llong head; /* last delivered */
+  atomic_llong hint; /* highest number known to exist */
+  /* Held while this process claims a number (claim_number): its
+   * publishers take numbers one at a time, each from the last one taken
+   * here, instead of all trying the same next number at once.  Without
+   * it, 16 concurrent creations made ~14 bell inserts each (every failed
+   * one a write on the database), which on FerretDB's single SQLite
+   * writer slowed every other write (docs/PERFORMANCE.md). */
+  pthread_mutex_t claim_lock;
+  pthread_t poller, pump;
+  bool running;
+  atomic_bool stopping;
+  /* The read barrier (events_sync): numbers of polls begun and done
+   * (32-bit, compared with wrap-around), how many readers wait, and a
+   * counter readers bump to cut the poller's idle sleep short.  Readers
+   * and the poller meet on futexes, not a mutex: under load every poll
+   * releases dozens of readers at once, and with a condition variable
+   * they then queued on its mutex one by one (17 % of the server's CPU in
+   * lock waits, measured with perf during the feed benchmark). */
+  atomic_uint polls_begun, polls_done, kick;
+  /* Poller thread only: when the current run of empty polls began (0
+   * while events come), and kick when the poll under way began. */
+  int64_t idle_since_ns;
+  unsigned kick_at_begin;
+  atomic_uint last_failed; /* the last poll a probe of which failed */
+  /* When (monotonic ns) the last completed poll began, for events_sync's
+   * stale_ms; begin_ns is the poll under way (poller thread only). */
+  atomic_llong done_begin_ns;
+  int64_t begin_ns;
+  atomic_int waiters;
+};
+
+/* ---- events.c: the stored form ---- */
+
+/* A bell's _id: its number as a 19-digit decimal string (events.c says
+ * why); the log keeps Int64 numbers. */
+#define BELL_ID_DIGITS 19
+#define BELL_ID_LEN 24 /* room for a sign, never written: seq >= 0 */
+void events_bell_id(int64_t seq, char out[BELL_ID_LEN]);
+
+/* The number at it: a bell id, or a number (the log); 0 when neither. */
+int64_t events_iter_seq(const bson_iter_t *it);
+
+/* The number of a bell or log entry (its _id); 0 when it has none. */
+int64_t events_doc_seq(const bson_t *doc);
+
+/* A bell or log entry as an event (initialised here, even on failure:
+ * event_cleanup it); false when it has no number. */
+bool event_from_bson(const bson_t *doc, event_t *e);
+void event_cleanup(event_t *e);
+
+/* The first document of coll matching filter in the order of sort (NULL:
+ * natural), copied into *out (NULL when none); false when the database
+ * could not say.  Borrows a client of the main database. */
+bool events_find_first(events_t *ev, const char *coll, const bson_t *filter,
+                       const bson_t *sort, bson_t **out);
+
+void events_sleep_ms(int ms);
+
+/* ---- events_poll.c ---- */
+
+/* Cuts the poller's idle sleep short (or keeps it from beginning). */
+void events_poller_kick(events_t *ev);
+
+/* Wakes the poller and every reader waiting in events_sync (at stop, once
+ * stopping is set). */
+void events_wake_all(events_t *ev);
+
+/* The poller thread (arg: the events_t). */
+void *events_poller_main(void *arg);
+
+/* ---- events_publish.c ---- */
+
+/* The pump thread (arg: the events_t). */
+void *events_pump_main(void *arg);
+
+#endif

@@ -1,0 +1,517 @@
+/*
+ * events_publish.c - publishing: numbering an event (its bell), copying
+ * it to the log, publishing a committed outbox (events_flush) and the
+ * pump that publishes what a coordinator left (and prunes old bells); see
+ * events.h, "Ordering".
+ */
+#include "sync/events/events_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sync/txn/view.h"
+
+#define PUMP_EVERY_MS 500
+/* Old bells are deleted every this many pump rounds (5 s): the delete's
+ * filter ({at: {$lt}}) makes FerretDB decode every bell, and at every
+ * round that would be two servers x 2/s scans of ~15 s of bells. */
+#define BELL_PRUNE_EVERY 10
+
+/* hint = max(hint, seq). */
+static void raise_hint(events_t *ev, int64_t seq) {
+  long long hint = atomic_load(&ev->hint);
+  while (seq > hint && !atomic_compare_exchange_weak(&ev->hint, &hint, seq)) {
+  }
+}
+
+/* The first document of coll matching filter (which this consumes), or
+ * NULL, into *doc (the caller's); false when the database could not say.
+ * (By _id, FerretDB v1 reads every document of the collection: it pushes
+ * down only string and ObjectId _ids.  Bells and the log are read this
+ * way only on rare paths; the poller's probe is the exception, and bells
+ * hold only the last EVENTS_BELL_KEEP_MS of events.) */
+static bool find_doc(mongoc_collection_t *coll, bson_t *filter,
+                     bson_t **doc) {
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+  const bson_t *got;
+  *doc = mongoc_cursor_next(cursor, &got) ? bson_copy(got) : NULL;
+  bson_error_t berr;
+  bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok && *doc) {
+    bson_destroy(*doc);
+    *doc = NULL;
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  bson_destroy(filter);
+  return ok;
+}
+
+static bool doc_has_key(const bson_t *doc, const char *key) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, doc, "key") && BSON_ITER_HOLDS_UTF8(&it) &&
+         strcmp(bson_iter_utf8(&it, NULL), key) == 0;
+}
+
+/* An event's body: everything of a bell but its number and time. */
+static void append_body(bson_t *body, const char *key, const char *type,
+                        const bson_t *data, const bson_t *model,
+                        const bson_t *audience) {
+  BSON_APPEND_UTF8(body, "key", key);
+  BSON_APPEND_UTF8(body, "type", type);
+  BSON_APPEND_DOCUMENT(body, "data", data);
+  BSON_APPEND_DOCUMENT(body, "model", model);
+  BSON_APPEND_DOCUMENT(body, "audience", audience);
+}
+
+/* Whether the bell numbered seq exists (*exists; the bell itself into
+ * *doc when doc is not NULL): one index search on a string _id. */
+static bool bell_at(mongoc_collection_t *bells, int64_t seq, bool *exists,
+                    bson_t **doc) {
+  char id[BELL_ID_LEN];
+  events_bell_id(seq, id);
+  bson_t *found = NULL;
+  bool ok = find_doc(bells, BCON_NEW("_id", BCON_UTF8(id)), &found);
+  *exists = ok && found;
+  if (doc) {
+    *doc = found;
+  } else if (found) {
+    bson_destroy(found);
+  }
+  return ok;
+}
+
+/* The first number above taken (a bell that exists) with no bell yet, by
+ * reads only: doubling steps, then halving.  Bells are claimed in order,
+ * so above a recent one they have no holes (but for the rare bell taken
+ * back after a LOG_REUSED: then this stops at the hole, and the claim
+ * there is refused by the log and moves on).  *free = taken + 1 when the
+ * database failed. */
+static void bell_frontier(mongoc_collection_t *bells, int64_t taken,
+                          int64_t *free) {
+  int64_t lo = taken, step = 1, hi;
+  bool exists = true;
+  *free = taken + 1;
+  for (;;) {
+    if (!bell_at(bells, lo + step, &exists, NULL)) {
+      return;
+    }
+    if (!exists) {
+      break;
+    }
+    lo += step;
+    if (step < ((int64_t)1 << 20)) {
+      step *= 2;
+    }
+  }
+  hi = lo + step; /* lo exists, hi does not */
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (!bell_at(bells, mid, &exists, NULL)) {
+      break;
+    }
+    if (exists) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  *free = lo + 1;
+}
+
+/* Claims the first free number from *seq on for the event body (whose
+ * key is key): inserts its bell.  On return *bell is the bell now holding
+ * key (inserted here: *inserted, or by another publisher of the same key
+ * meanwhile), or NULL when the database failed or could not say (the
+ * outbox stays; the pump tries again).
+ *
+ * A refused insert is read back by number first (an index search): the
+ * number was taken by another event (then the claim jumps to the first
+ * free number above it, found with reads, instead of trying each number
+ * in turn with a refused write: that way a server whose view of the head
+ * lags the other's climbs one write at a time, each waiting on FerretDB's
+ * single writer, with its other publishers queued behind it, and under 64
+ * concurrent creations one server answered 24 in 20 s and the other 453,
+ * docs/PERFORMANCE.md), or by ours, or the refusal was for our key under
+ * another number (then read by key: a scan of the bells on FerretDB, only
+ * in that rare case). */
+static void claim_number(events_t *ev, mongoc_collection_t *bells,
+                         const char *key, const bson_t *body, int64_t *seq,
+                         bson_t **bell, bool *inserted) {
+  *bell = NULL;
+  *inserted = false;
+  int64_t at = db_now_ms(); /* a bell lives EVENTS_BELL_KEEP_MS from now */
+  for (int tries = 0; tries < 10000; tries++) {
+    if (!db_is_up(ev->db)) {
+      return; /* went down since the client was borrowed (db.h) */
+    }
+    char id[BELL_ID_LEN];
+    events_bell_id(*seq, id);
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    bson_concat(&doc, body);
+    BSON_APPEND_DATE_TIME(&doc, "at", at);
+    bson_error_t berr;
+    if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
+      *bell = bson_copy(&doc);
+      *inserted = true;
+      bson_destroy(&doc);
+      return;
+    }
+    bson_destroy(&doc);
+    if (!chorus_bson_error_is_duplicate(&berr)) {
+      return;
+    }
+    bson_t *taken;
+    bool exists;
+    if (!bell_at(bells, *seq, &exists, &taken)) {
+      return;
+    }
+    if (exists && doc_has_key(taken, key)) {
+      *bell = taken; /* ours, published by someone else under this number */
+      return;
+    }
+    if (exists) {
+      bson_destroy(taken);
+      bell_frontier(bells, *seq, seq);
+      continue;
+    }
+    /* Not the number: our key, under another one.  (If the key is not
+     * found either, the number's bell was pruned meanwhile; do not move
+     * past a number nobody may ever publish: left for the pump.) */
+    if (find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), bell) && !*bell) {
+      fprintf(stderr, "chorusd: events: %s: number %lld refused as taken "
+                      "but not found, nor the key; left for the pump\n",
+              key, (long long)*seq);
+    }
+    return;
+  }
+}
+
+typedef enum { LOG_COPIED, LOG_REUSED, LOG_FAILED } log_copy_t;
+
+/* Copies bell (key's) to the log under its number.  LOG_REUSED: the log
+ * holds another event under that number, which was therefore used before
+ * (its bell pruned while this publisher's view of the head was older than
+ * EVENTS_BELL_KEEP_MS); the bell must then be taken back and a later
+ * number claimed, or the event would be lost.  Only a bell just claimed
+ * is checked (fresh): reading the log by number scans it on FerretDB, and
+ * a bell found by key was checked by the publisher that claimed it (unless
+ * it died in between, on a reused number: accepted as too rare to pay a
+ * scan of the log on every retry). */
+static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
+                              const char *key, bool fresh) {
+  bson_t entry = BSON_INITIALIZER; /* the bell, numbered by an Int64 */
+  BSON_APPEND_INT64(&entry, "_id", events_doc_seq(bell));
+  bson_copy_to_excluding_noinit(bell, &entry, "_id", NULL);
+  bson_error_t berr;
+  bool inserted = mongoc_collection_insert_one(log, &entry, NULL, NULL, &berr);
+  bson_destroy(&entry);
+  if (inserted) {
+    return LOG_COPIED;
+  }
+  if (!chorus_bson_error_is_duplicate(&berr)) {
+    return LOG_FAILED;
+  }
+  if (!fresh) {
+    return LOG_COPIED;
+  }
+  bson_t *logged;
+  int64_t seq = events_doc_seq(bell);
+  if (!find_doc(log, BCON_NEW("_id", BCON_INT64(seq)), &logged) || !logged) {
+    return LOG_FAILED; /* cannot tell (or evicted meanwhile): retried */
+  }
+  bool ours = doc_has_key(logged, key);
+  bson_destroy(logged);
+  return ours ? LOG_COPIED : LOG_REUSED;
+}
+
+/* The body of the event key: from its bell if it has one (*bell), else
+ * from the enricher (with the client given back meanwhile: the enricher
+ * reads with its own).  False when it is to be tried again later; *keep
+ * false when the enricher dropped it. */
+static bool event_body(events_t *ev, mongoc_client_t **client,
+                       const bson_t *bell, const char *key, const char *type,
+                       const bson_t *skeleton, const bson_t *audience,
+                       bson_t *body, bool *keep) {
+  *keep = true;
+  if (bell) {
+    bson_copy_to_excluding_noinit(bell, body, "_id", "at", NULL);
+    return true;
+  }
+  db_release(ev->db, *client);
+  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
+  events_enrich_t what =
+      ev->enrich(ev->enrich_ctx, type, skeleton, &data, &model);
+  *keep = what == EVENTS_ENRICHED;
+  append_body(body, key, type, &data, &model, audience);
+  bson_destroy(&data);
+  bson_destroy(&model);
+  *client = db_acquire(ev->db);
+  return *client && what != EVENTS_RETRY;
+}
+
+/* Publishes one event under key; idempotent.  A retry (!first) first
+ * looks for a bell of key, to publish what an earlier attempt claimed.
+ * The first attempt, right after the commit, does not: nobody else has
+ * published it yet, except a pump that took it for abandoned, and then
+ * the claim meets that bell through the unique key (claim_number).  That
+ * lookup reads every bell on FerretDB (by key): a third of its CPU under
+ * 8 concurrent creations (docs/PERFORMANCE.md). */
+static bool publish_one(events_t *ev, const char *key, const char *type,
+                        const bson_t *skeleton, const bson_t *audience,
+                        bool first) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false; /* the database is down: the pump retries */
+  }
+  bson_t *bell = NULL;
+  bool ok = true;
+  if (!first) {
+    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+    ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
+    mongoc_collection_destroy(bells);
+  }
+  bson_t body = BSON_INITIALIZER;
+  bool keep = true, published = false, fresh = false;
+  if (ok) {
+    ok = event_body(ev, &client, bell, key, type, skeleton, audience, &body,
+                    &keep);
+  }
+  if (!client) {
+    bson_destroy(&body);
+    if (bell) {
+      bson_destroy(bell);
+    }
+    return false;
+  }
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
+  int64_t floor = 0; /* numbers up to this one are known to be used */
+  for (int round = 0; ok && keep && round < 3; round++) {
+    if (!bell) {
+      pthread_mutex_lock(&ev->claim_lock);
+      int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
+      int64_t from = hint > head ? hint : head;
+      from = (floor > from ? floor : from) + 1;
+      int64_t seq = from;
+      claim_number(ev, bells, key, &body, &seq, &bell, &fresh);
+      if (bell && fresh) {
+        raise_hint(ev, seq); /* the next claim here starts after it */
+      }
+      pthread_mutex_unlock(&ev->claim_lock);
+      if (seq - from > 256) {
+        fprintf(stderr, "chorusd: events: %s: climbed from %lld to %lld "
+                        "(head %lld, hint %lld)\n",
+                key, (long long)from, (long long)seq, (long long)head,
+                (long long)hint);
+      }
+      if (!bell) {
+        ok = false;
+        break;
+      }
+    }
+    if (!db_is_up(ev->db)) {
+      ok = false; /* the pump writes the copy later (idempotent) */
+      break;
+    }
+    log_copy_t copied = copy_to_log(log, bell, key, fresh);
+    if (copied != LOG_REUSED) {
+      published = copied == LOG_COPIED;
+      ok = published;
+      break;
+    }
+    /* Take the bell back (only if it is still ours) and claim a later
+     * number.  A server whose poller read the bell meanwhile sees the
+     * event twice, under two numbers: payloads are states (versioned
+     * tweets and accounts, like and follow pairs), which the read model
+     * applies idempotently and the web client merges by id. */
+    floor = events_doc_seq(bell);
+    fprintf(stderr, "chorusd: events: %s: number %lld was used before (its "
+                    "bell pruned); publishing it under a later one\n",
+            key, (long long)floor);
+    char id[BELL_ID_LEN];
+    events_bell_id(floor, id);
+    bson_t *mine = BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key));
+    bson_error_t berr;
+    ok = mongoc_collection_delete_one(bells, mine, NULL, NULL, &berr);
+    bson_destroy(mine);
+    bson_destroy(bell);
+    bell = NULL;
+  }
+  if (published) {
+    raise_hint(ev, events_doc_seq(bell));
+    events_poller_kick(ev); /* this server's clients get it without waiting */
+  }
+  if (bell) {
+    bson_destroy(bell);
+  }
+  bson_destroy(&body);
+  mongoc_collection_destroy(log);
+  mongoc_collection_destroy(bells);
+  db_release(ev->db, client);
+  return ok && (published || !keep);
+}
+
+/* Publishes every event of an outbox document, then deletes it; false
+ * when some event could not be published (the outbox stays).  first: the
+ * committing server's first attempt (publish_one). */
+static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
+  bson_iter_t it, list, e;
+  char hex[25];
+  if (!bson_iter_init_find(&it, outbox, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
+    return true; /* not an outbox: nothing to publish */
+  }
+  bson_oid_t id;
+  bson_oid_copy(bson_iter_oid(&it), &id);
+  bson_oid_to_string(&id, hex);
+  bool ok = true;
+  if (bson_iter_init_find(&it, outbox, "events") &&
+      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &list)) {
+    for (int i = 0; ok && bson_iter_next(&list); i++) {
+      if (!bson_iter_recurse(&list, &e)) {
+        continue;
+      }
+      const char *type = "";
+      bson_t skeleton = BSON_INITIALIZER, audience = BSON_INITIALIZER;
+      while (bson_iter_next(&e)) {
+        const char *k = bson_iter_key(&e);
+        uint32_t len;
+        const uint8_t *data;
+        if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&e)) {
+          type = bson_iter_utf8(&e, NULL);
+        } else if ((!strcmp(k, "data") || !strcmp(k, "audience")) &&
+                   BSON_ITER_HOLDS_DOCUMENT(&e)) {
+          bson_iter_document(&e, &len, &data);
+          bson_t sub;
+          if (bson_init_static(&sub, data, len)) {
+            bson_concat(!strcmp(k, "data") ? &skeleton : &audience, &sub);
+          }
+        }
+      }
+      char key[40];
+      snprintf(key, sizeof key, "%s:%d", hex, i);
+      ok = publish_one(ev, key, type, &skeleton, &audience, first);
+      bson_destroy(&skeleton);
+      bson_destroy(&audience);
+    }
+  }
+  mongoc_client_t *client = ok ? db_acquire(ev->db) : NULL;
+  if (client) {
+    mongoc_collection_t *coll = db_collection(ev->db, client, DB_OUTBOX);
+    bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
+    bson_error_t berr;
+    mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
+    bson_destroy(filter);
+    mongoc_collection_destroy(coll);
+    db_release(ev->db, client);
+  }
+  return ok;
+}
+
+/* The outbox document id in its committed view into *doc (the caller's;
+ * NULL when it is not there, or its transaction did not commit). */
+static bool read_outbox(events_t *ev, const bson_oid_t *id, bson_t **doc,
+                        chorus_error_t *err) {
+  bson_t *filter = BCON_NEW("_id", BCON_OID(id));
+  view_page_t page;
+  bool ok = view_find(ev->db, ev->store, DB_OUTBOX, filter, NULL, 1, &page,
+                      err);
+  bson_destroy(filter);
+  *doc = page.n == 1 ? page.docs[0] : NULL; /* taken from the page */
+  bson_free(page.docs);
+  return ok;
+}
+
+void events_flush(events_t *ev, const bson_oid_t *outbox_id,
+                  const bson_t *committed) {
+  if (!ev->running) {
+    return; /* not started: the pump of a running server publishes it */
+  }
+  /* The coordinator's first attempt needs no read: the committed outbox
+   * is the document it inserted (a commit only takes the lock off). */
+  if (committed && publish_outbox(ev, committed, true)) {
+    return;
+  }
+  /* The events should be out before the writer is answered: readers on
+   * every server wait for them (events_sync), and the pump would publish
+   * them only EVENTS_PUMP_AGE_MS later, after later events.  So a failed
+   * attempt is retried a few times before leaving it to the pump. */
+  static const int backoff_ms[] = {0, 10, 50, 200};
+  const char *why = "";
+  for (size_t i = 0; i < sizeof backoff_ms / sizeof *backoff_ms; i++) {
+    if (i > 0 && !db_is_up(ev->db)) {
+      why = "the database is down";
+      break; /* do not hold the writer's answer: the pump will */
+    }
+    events_sleep_ms(backoff_ms[i]);
+    bson_t *doc;
+    chorus_error_t err;
+    if (!read_outbox(ev, outbox_id, &doc, &err)) {
+      why = "cannot read the outbox";
+      continue;
+    }
+    if (!doc) {
+      /* Published and deleted by a pump (only for outboxes older than
+       * EVENTS_PUMP_AGE_MS), or not visible yet: look again. */
+      why = "outbox not found";
+      continue;
+    }
+    bool ok = publish_outbox(ev, doc, i == 0 && !committed);
+    bson_destroy(doc);
+    if (ok) {
+      return;
+    }
+    why = "publishing failed";
+  }
+  char hex[25];
+  bson_oid_to_string(outbox_id, hex);
+  fprintf(stderr, "chorusd: events: outbox %s not published (%s); the pump "
+                  "will\n", hex, why);
+}
+
+void *events_pump_main(void *arg) {
+  events_t *ev = arg;
+  unsigned round = 0;
+  while (!atomic_load(&ev->stopping)) {
+    for (int i = 0; i < PUMP_EVERY_MS / 50 && !atomic_load(&ev->stopping);
+         i++) {
+      events_sleep_ms(50);
+    }
+    int64_t now = db_now_ms();
+    /* Outbox documents whose coordinator did not publish them. */
+    bson_t *stale = BCON_NEW("created_at", "{", "$lt",
+                             BCON_DATE_TIME(now - EVENTS_PUMP_AGE_MS), "}");
+    bson_t *sort = BCON_NEW("created_at", BCON_INT32(1));
+    view_page_t page;
+    chorus_error_t err;
+    if (view_find(ev->db, ev->store, DB_OUTBOX, stale, sort, 64, &page,
+                  &err)) {
+      for (size_t i = 0; i < page.n; i++) {
+        publish_outbox(ev, page.docs[i], false);
+      }
+      view_page_free(&page);
+    }
+    bson_destroy(sort);
+    bson_destroy(stale);
+    /* Bells older than they are needed. */
+    if (++round % BELL_PRUNE_EVERY != 0) {
+      continue;
+    }
+    mongoc_client_t *client = db_acquire(ev->db);
+    if (!client) {
+      continue; /* the database is down */
+    }
+    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+    bson_t *old = BCON_NEW("at", "{", "$lt",
+                           BCON_DATE_TIME(now - EVENTS_BELL_KEEP_MS), "}");
+    bson_error_t berr;
+    mongoc_collection_delete_many(bells, old, NULL, NULL, &berr);
+    bson_destroy(old);
+    mongoc_collection_destroy(bells);
+    db_release(ev->db, client);
+  }
+  return NULL;
+}

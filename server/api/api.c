@@ -128,6 +128,18 @@ bool api_page_params(http_request_t *req, size_t *limit,
   return true;
 }
 
+bool api_page_request(http_request_t *req, api_page_t *p,
+                      chorus_error_t *err) {
+  bool has_before, logged_in;
+  if (!api_page_params(req, &p->limit, &p->before_value, &has_before, err) ||
+      !api_viewer(req, &p->viewer_value, &logged_in, err)) {
+    return false;
+  }
+  p->before = has_before ? &p->before_value : NULL;
+  p->viewer = logged_in ? &p->viewer_value : NULL;
+  return true;
+}
+
 void api_reply_ok(http_request_t *req) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_BOOL(&doc, "ok", true);

@@ -75,6 +75,22 @@ bool api_page_params(http_request_t *req, size_t *limit,
                      page_cursor_t *before, bool *has_before,
                      chorus_error_t *err);
 
+/* What a page of a public tweet list asks for, and who asks: ?limit=,
+ * ?before= and the viewer.  before and viewer point into the struct
+ * itself, or are NULL (the first page; logged out): it is not to be
+ * copied. */
+typedef struct api_page {
+  size_t limit;
+  const page_cursor_t *before;
+  const user_t *viewer;
+  page_cursor_t before_value;
+  user_t viewer_value;
+} api_page_t;
+
+/* api_page_params, then api_viewer; 400 or 503 into err. */
+bool api_page_request(http_request_t *req, api_page_t *p,
+                      chorus_error_t *err);
+
 /* ?limit= and ?before= as an opaque string (into before, *has_before). */
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
                      size_t before_size, bool *has_before,

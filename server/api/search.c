@@ -52,16 +52,11 @@ static void search_users(http_request_t *req, const char *q) {
 static void search_tweets(http_request_t *req, const char *q) {
   api_t *api = req->ctx;
   chorus_error_t err;
-  size_t limit;
-  page_cursor_t before;
-  bool has_before, logged_in;
-  user_t viewer;
+  api_page_t p;
   tweet_page_t page;
-  if (!api_page_params(req, &limit, &before, &has_before, &err) ||
-      !api_viewer(req, &viewer, &logged_in, &err) ||
-      !tweets_search(api->db, api->sync, q, strlen(q),
-                     has_before ? &before : NULL, limit,
-                     logged_in ? &viewer : NULL, &page, &err)) {
+  if (!api_page_request(req, &p, &err) ||
+      !tweets_search(api->db, api->sync, q, strlen(q), p.before, p.limit,
+                     p.viewer, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }

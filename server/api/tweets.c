@@ -15,16 +15,11 @@
 void api_tweet_replies(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
-  size_t limit;
-  page_cursor_t before;
-  bool has_before, logged_in;
-  user_t viewer;
+  api_page_t p;
   tweet_page_t page;
-  if (!api_page_params(req, &limit, &before, &has_before, &err) ||
-      !api_viewer(req, &viewer, &logged_in, &err) ||
-      !tweets_list_replies(api->db, api->sync, req->params[0],
-                           has_before ? &before : NULL, limit,
-                           logged_in ? &viewer : NULL, &page, &err)) {
+  if (!api_page_request(req, &p, &err) ||
+      !tweets_list_replies(api->db, api->sync, req->params[0], p.before,
+                           p.limit, p.viewer, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }

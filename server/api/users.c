@@ -58,17 +58,12 @@ void api_user_get(http_request_t *req) {
 void api_user_tweets(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
-  user_t viewer;
-  bool logged_in, has_before;
-  size_t limit;
-  page_cursor_t before;
+  api_page_t p;
   tweet_page_t page;
   const char *name = req->params[0];
-  if (!api_page_params(req, &limit, &before, &has_before, &err) ||
-      !api_viewer(req, &viewer, &logged_in, &err) ||
-      !tweets_list_by_name(api->db, api->sync, name, strlen(name),
-                           has_before ? &before : NULL, limit,
-                           logged_in ? &viewer : NULL, &page, &err)) {
+  if (!api_page_request(req, &p, &err) ||
+      !tweets_list_by_name(api->db, api->sync, name, strlen(name), p.before,
+                           p.limit, p.viewer, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }

@@ -33,9 +33,10 @@
 typedef struct http_request http_request_t;
 
 /* Headers for the answer to a successful write (a 2xx answer to POST,
- * PUT, PATCH or DELETE): appends zero or more "Name: value\r\n" lines to
- * buf (NUL-terminated, size HTTP_WRITE_HEADERS_MAX).  Called by the reply
- * writer on the request's thread, before anything is sent. */
+ * PUT, PATCH or DELETE): writes zero or more "Name: value\r\n" lines
+ * into buf, which arrives as an empty string of size
+ * HTTP_WRITE_HEADERS_MAX.  Called by the reply writer on the request's
+ * thread, before anything is sent. */
 #define HTTP_WRITE_HEADERS_MAX 128
 typedef void (*http_write_headers_fn)(void *ctx, const http_request_t *req,
                                       char *buf, size_t size);

@@ -176,9 +176,13 @@ static int stop(void **state) {
   mg_exit_library();
   dispatch_destroy(dispatch);
   metrics_destroy(metrics);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", public_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  static const char *const files[] = {"index.html", "app.js"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", public_dir, files[i]);
+    unlink(path);
+  }
+  return rmdir(public_dir);
 }
 
 /* Sends a whole request (with Connection: close) and returns the whole

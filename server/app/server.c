@@ -131,7 +131,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     server_stop(srv);
     return false;
   }
-  reads_start_loader(srv->reads); /* on failure the database answers */
+  /* The model is fed from here on: it may load, and cache sessions.  On
+   * failure the database answers every read. */
+  reads_start(srv->reads);
 
   /* HTTP: the transport's settings, the route tables, civetweb. */
   srv->api.db = srv->db;

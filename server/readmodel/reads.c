@@ -24,8 +24,8 @@ struct reads {
   model_t *model; /* NULL: disabled */
   int staleness_ms;
   const char *server_id;
-  /* The loader thread, while loader_started. */
-  pthread_t loader;
+  atomic_bool live;    /* reads_start was called: the cache may be filled */
+  pthread_t loader;    /* while loader_started */
   bool loader_started;
   atomic_bool stopping;
 };
@@ -170,11 +170,12 @@ static void *loader_main(void *arg) {
   return NULL;
 }
 
-bool reads_start_loader(reads_t *r) {
-  assert(!r->loader_started);
+bool reads_start(reads_t *r) {
+  assert(!atomic_load(&r->live));
   if (!r->model) {
     return true;
   }
+  atomic_store(&r->live, true);
   r->loader_started = pthread_create(&r->loader, NULL, loader_main, r) == 0;
   return r->loader_started;
 }
@@ -223,9 +224,13 @@ bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
     *logged_in = true;
     return true;
   }
-  /* Taken before asking the database: a logout applied meanwhile keeps
-   * the answer out of the cache (model_session_put). */
-  uint64_t epoch = cache ? model_session_epoch(r->model) : 0;
+  /* Both taken before asking the database.  The answer is cached only
+   * when the log fed the model before the lookup began (reads_start), so
+   * the event of any logout that races the lookup reaches the model; and
+   * not when that event was applied meanwhile (the epoch,
+   * model_session_put). */
+  bool fill = cache && atomic_load(&r->live);
+  uint64_t epoch = fill ? model_session_epoch(r->model) : 0;
   int64_t expires_at = 0;
   mongoc_client_t *client = db_acquire(r->db);
   chorus_error_t e;
@@ -233,7 +238,7 @@ bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
   db_release(r->db, client);
   if (ok) {
     *logged_in = true;
-    if (cache) {
+    if (fill) {
       model_session_put(r->model, sid, user, expires_at, epoch);
     }
     return true;

@@ -20,7 +20,7 @@
  * the hash of a token (sessions_id), never the token, and forgets a
  * session when this server applies its "session.ended" event.
  *
- * Loading.  reads_start_loader() starts a thread that loads the model
+ * Loading.  reads_start() starts a thread that loads the model
  * from the database (users, follows, likes, every tweet shard, streamed),
  * retrying every second while the database fails, and logs how long it
  * took; then it settles racing follow and like events (model.h).  Until
@@ -57,13 +57,18 @@ typedef struct reads_config {
 
 reads_t *reads_new(const reads_config_t *cfg);
 
-/* Stops the loader (reads_start_loader) and frees r; NULL is fine. */
+/* Stops the loader (reads_start) and frees r; NULL is fine. */
 void reads_destroy(reads_t *r);
 
-/* Starts loading the model in the background; false when the thread
- * cannot start (then nothing is ever read from the model; the server
- * works from the database).  Does nothing without a model.  Once. */
-bool reads_start_loader(reads_t *r);
+/* To be called once, as soon as the event log feeds the model
+ * (events_start): every event from then on reaches it.  Session lookups
+ * fill the cache only from then on (an answer read from the database
+ * earlier could miss the "session.ended" of a logout that raced it,
+ * which the log never replays to this server); and the model starts
+ * loading in the background.  False when the loader thread cannot start
+ * (then nothing is ever read from the model; the server works from the
+ * database).  Without a model it does nothing. */
+bool reads_start(reads_t *r);
 
 /* ---- freshness ---- */
 

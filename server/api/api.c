@@ -1,30 +1,21 @@
 /*
- * api.c - route table and dispatch; see api.h.
+ * api.c - the route table and what the handlers share; see api.h.
  */
 #include "server/api/api.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/domain/render.h"
-#include "server/http/metrics.h"
-#include "server/http/router.h"
-#include "server/app/server.h"
-#include "server/domain/sessions.h"
 
 static const route_t routes[] = {
-    {"GET", "/healthz", api_healthz},
-    {"GET", "/readyz", api_readyz},
-    {"GET", "/metrics", api_metrics},
     {"POST", "/api/register", api_register},
     {"POST", "/api/login", api_login},
     {"DELETE", "/api/login", api_logout},
     {"GET", "/api/me", api_me},
     {"PATCH", "/api/me", api_me_update},
-    {"GET", "/api/config", api_config},
-    {"GET", "/api/tweet", api_tweet_list},
+    {"GET", "/api/tweet", api_timeline},
     {"POST", "/api/tweet", api_tweet_create},
     {"GET", "/api/tweet/:id", api_tweet_get},
     {"PUT", "/api/tweet/:id", api_tweet_edit},
@@ -44,121 +35,53 @@ static const route_t routes[] = {
     {"POST", "/api/notifications/read", api_notifications_read},
 };
 
-/* The request's id: the client's X-Request-Id when it is a plain token
- * (so a proxy's id carries through), else 16 random hex digits. */
-static void assign_request_id(http_request_t *req) {
-  const char *given = mg_get_header(req->conn, "X-Request-Id");
-  size_t n = given ? strlen(given) : 0;
-  bool plain = n > 0 && n < sizeof req->request_id &&
-               strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
-                             "vwxyz0123456789._-") == n;
-  if (plain) {
-    memcpy(req->request_id, given, n + 1);
-  } else {
-    unsigned char raw[8];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(req->request_id, sizeof req->request_id, raw, sizeof raw);
+const route_t *api_routes(size_t *n) {
+  *n = sizeof routes / sizeof routes[0];
+  return routes;
+}
+
+void api_write_headers(void *ctx, const http_request_t *req, char *buf,
+                       size_t size) {
+  api_t *api = ctx;
+  int64_t seq = reads_token_for_write(api->reads, api_seen(req));
+  if (seq > 0) {
+    /* A minute is plenty: once --read-staleness-ms has passed after an
+     * event, every server's shortcut includes it anyway (its poll began
+     * later). */
+    snprintf(buf, size,
+             "Set-Cookie: " READS_SEEN_COOKIE "=%lld; Path=/; Max-Age=60; "
+             "SameSite=Lax\r\n",
+             (long long)seq);
   }
 }
 
-/* One JSON line per request on stderr. */
-static void log_request(const http_request_t *req, const char *route,
-                        int64_t us) {
-  char t[RENDER_TIME_LEN + 1];
-  render_time(db_now_ms(), t);
-  fprintf(stderr,
-          "{\"t\":\"%s\",\"server\":\"%s\",\"id\":\"%s\","
-          "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,"
-          "\"ms\":%.3f}\n",
-          t, req->server->config.server_id, req->request_id,
-          req->info->request_method, route, req->status, (double)us / 1000);
+const char *api_session_token(const http_request_t *req, char *buf) {
+  return http_cookie(req, SESSION_COOKIE, buf, API_TOKEN_SIZE) ? buf : NULL;
 }
 
-int api_dispatch(struct mg_connection *conn, void *cbdata) {
-  http_request_t req;
-  memset(&req, 0, sizeof req);
-  req.conn = conn;
-  req.info = mg_get_request_info(conn);
-  req.server = cbdata;
-  int64_t started = bson_get_monotonic_time();
-  metrics_request_started(req.server->metrics);
-  assign_request_id(&req);
-
-  const route_t *route;
-  char allow[64];
-  chorus_error_t err;
-  chorus_error_clear(&err);
-  switch (router_match(routes, sizeof routes / sizeof routes[0],
-                       req.info->request_method, req.info->local_uri, &req,
-                       &route, allow, sizeof allow)) {
-  case ROUTE_FOUND:
-    if (http_method_is_write(req.info->request_method) &&
-        !http_check_write_allowed(&req, &err)) {
-      http_reply_error(&req, &err);
-    } else {
-      route->fn(&req);
-    }
-    break;
-  case ROUTE_BAD_METHOD: {
-    char header[96];
-    snprintf(header, sizeof header, "Allow: %s\r\n", allow);
-    chorus_error_set(&err, 405, "method_not_allowed",
-                     "%s is not allowed here; use %s",
-                     req.info->request_method, allow);
-    bson_t doc = BSON_INITIALIZER;
-    render_error(&doc, &err);
-    http_reply_json(&req, 405, &doc, header);
-    bson_destroy(&doc);
-    break;
-  }
-  case ROUTE_NOT_FOUND:
-    chorus_error_set(&err, 404, "not_found", "No such API endpoint");
-    http_reply_error(&req, &err);
-    break;
-  }
-  if (req.status == 0) {
-    /* A handler that forgot to answer is a bug; never leave the client
-     * hanging. */
-    http_reply_error(&req, NULL);
-  }
-  const char *pattern = route ? route->pattern : "unmatched";
-  int64_t us = bson_get_monotonic_time() - started;
-  metrics_record_request(req.server->metrics, pattern,
-                         req.info->request_method, req.status, us);
-  if (req.server->config.log_requests || req.status >= 500) {
-    log_request(&req, pattern, us);
-  }
-  return req.status;
-}
-
-bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
-  char token[SESSION_TOKEN_LEN + 2];
-  if (!http_cookie(req, SESSION_COOKIE, token, sizeof token)) {
-    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
-    return false;
-  }
-  db_t *db = req->server->db;
-  mongoc_client_t *client = db_acquire(db);
-  bson_oid_t user_id;
-  bool ok = sessions_resolve(db, client, token, &user_id, NULL, err);
-  db_release(db, client);
-  ok = ok && users_find_by_id(db, req->server->sync, &user_id, user, err);
-  if (!ok && err && err->status == 404) {
-    /* The session outlived its account. */
-    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
-  }
-  return ok;
+int64_t api_seen(const http_request_t *req) {
+  char buf[24];
+  return reads_token_parse(
+      http_cookie(req, READS_SEEN_COOKIE, buf, sizeof buf) ? buf : NULL);
 }
 
 bool api_viewer(http_request_t *req, user_t *user, bool *logged_in,
                 chorus_error_t *err) {
-  chorus_error_t e;
-  *logged_in = api_current_user(req, user, &e);
-  if (!*logged_in && e.status >= 500) {
-    *err = e;
+  api_t *api = req->ctx;
+  char buf[API_TOKEN_SIZE];
+  return reads_session_user(api->reads, api_session_token(req, buf),
+                            READS_DATABASE, user, logged_in, err);
+}
+
+bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
+  bool logged_in;
+  if (!api_viewer(req, user, &logged_in, err)) {
     return false;
   }
-  return true;
+  if (!logged_in) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+  }
+  return logged_in;
 }
 
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
@@ -205,9 +128,37 @@ bool api_page_params(http_request_t *req, size_t *limit,
   return true;
 }
 
+bool api_page_request(http_request_t *req, api_page_t *p,
+                      chorus_error_t *err) {
+  bool has_before, logged_in;
+  if (!api_page_params(req, &p->limit, &p->before_value, &has_before, err) ||
+      !api_viewer(req, &p->viewer_value, &logged_in, err)) {
+    return false;
+  }
+  p->before = has_before ? &p->before_value : NULL;
+  p->viewer = logged_in ? &p->viewer_value : NULL;
+  return true;
+}
+
 void api_reply_ok(http_request_t *req) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_BOOL(&doc, "ok", true);
+  http_reply_json(req, 200, &doc, NULL);
+  bson_destroy(&doc);
+}
+
+void api_reply_user(http_request_t *req, int status, const user_t *u,
+                    const char *extra_headers) {
+  bson_t doc = BSON_INITIALIZER;
+  render_user(&doc, u);
+  http_reply_json(req, status, &doc, extra_headers);
+  bson_destroy(&doc);
+}
+
+void api_reply_profile(http_request_t *req, const user_t *u,
+                       bool followed_by_me) {
+  bson_t doc = BSON_INITIALIZER;
+  render_profile(&doc, u, followed_by_me);
   http_reply_json(req, 200, &doc, NULL);
   bson_destroy(&doc);
 }
@@ -225,4 +176,12 @@ void api_reply_tweet_page(http_request_t *req, tweet_page_t *page) {
   http_reply_json_text(req, 200, json, len, NULL);
   bson_free(json);
   tweet_page_destroy(page);
+}
+
+void api_reply_user_page(http_request_t *req, user_page_t *page) {
+  bson_t doc = BSON_INITIALIZER;
+  render_user_page(&doc, page);
+  http_reply_json(req, 200, &doc, NULL);
+  bson_destroy(&doc);
+  user_page_destroy(page);
 }

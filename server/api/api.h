@@ -1,26 +1,66 @@
 /*
- * api.h - the JSON API: route table, dispatch, and the handlers.
+ * api.h - the JSON API: its route table, the handlers' context, and the
+ * parsing and rendering the handlers share.
  *
- * api_dispatch() is the one civetweb request handler for /api, /healthz
- * and /readyz.  It matches the route, applies the CSRF rule to every
- * state-changing request (http_check_write_allowed) and calls the
- * handler.  Handlers are thin: parse and validate the request, call one
- * domain function (users_*, sessions_*, tweets_*), render the answer.
+ * The app adds api_routes() to the HTTP dispatch (dispatch.h) with an
+ * api_t as the handlers' context (req->ctx), and installs
+ * api_write_headers as the transport's hook for successful writes.
+ * Handlers are thin, one file per resource (auth.c, users.c, tweets.c,
+ * feed.c, search.c, notifications.c): parse and validate the request,
+ * call one domain (or read-model) function, render the answer.
+ *
+ * Sessions.  Every route but the home feed and the timeline, and every
+ * write, checks the session cookie in the database (api_current_user,
+ * api_viewer: reads_session with READS_DATABASE); the feed and the
+ * timeline leave it to the read model (reads_feed, reads_timeline).
+ *
+ * Thread-safety: an api_t is set up before the first request and
+ * read-only afterwards; its members are thread-safe objects.
  */
 #ifndef CHORUS_API_H
 #define CHORUS_API_H
 
-#include <civetweb.h>
+#include <stddef.h>
 
 #include "server/domain/cursor.h"
-#include "server/http/http.h"
+#include "server/domain/ratelimit.h"
+#include "server/domain/sessions.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
+#include "server/http/http.h"
+#include "server/http/router.h"
+#include "server/readmodel/reads.h"
+#include "sync/base/db.h"
+#include "sync/sync.h"
 
-/* civetweb handler; cbdata is the chorus_server_t. */
-int api_dispatch(struct mg_connection *conn, void *cbdata);
+/* What the handlers need; borrowed from the app, which outlives them. */
+typedef struct api {
+  db_t *db;
+  sync_t *sync;
+  reads_t *reads;
+  ratelimit_config_t login_limits; /* --login-limit-*, --login-window-s */
+} api_t;
 
-/* The logged-in user of the request (session cookie), or 401. */
+/* The API's routes (static), in match order; *n their number. */
+const route_t *api_routes(size_t *n);
+
+/* http_write_headers_fn (ctx: the api_t): the causal-token cookie
+ * (READS_SEEN_COOKIE) that makes the client's later reads on any server
+ * include this write (reads.h); nothing when there is no token to
+ * give. */
+void api_write_headers(void *ctx, const http_request_t *req, char *buf,
+                       size_t size);
+
+/* The session cookie's token into buf (SESSION_TOKEN_LEN + 2 bytes);
+ * NULL when there is none (or it is too long to be one), else buf. */
+#define API_TOKEN_SIZE (SESSION_TOKEN_LEN + 2)
+const char *api_session_token(const http_request_t *req, char *buf);
+
+/* The client's causal token (READS_SEEN_COOKIE); 0 when none. */
+int64_t api_seen(const http_request_t *req);
+
+/* The logged-in user of the request (session cookie, checked in the
+ * database), or 401 "not_logged_in"; 503 when the database failed. */
 bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err);
 
 /* The viewer of a public page: *logged_in says whether there is one (a
@@ -35,6 +75,22 @@ bool api_page_params(http_request_t *req, size_t *limit,
                      page_cursor_t *before, bool *has_before,
                      chorus_error_t *err);
 
+/* What a page of a public tweet list asks for, and who asks: ?limit=,
+ * ?before= and the viewer.  before and viewer point into the struct
+ * itself, or are NULL (the first page; logged out): it is not to be
+ * copied. */
+typedef struct api_page {
+  size_t limit;
+  const page_cursor_t *before;
+  const user_t *viewer;
+  page_cursor_t before_value;
+  user_t viewer_value;
+} api_page_t;
+
+/* api_page_params, then api_viewer; 400 or 503 into err. */
+bool api_page_request(http_request_t *req, api_page_t *p,
+                      chorus_error_t *err);
+
 /* ?limit= and ?before= as an opaque string (into before, *has_before). */
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
                      size_t before_size, bool *has_before,
@@ -42,36 +98,38 @@ bool api_list_params(http_request_t *req, size_t *limit, char *before,
 
 /* Common answers. */
 void api_reply_ok(http_request_t *req);
+void api_reply_user(http_request_t *req, int status, const user_t *u,
+                    const char *extra_headers);
+void api_reply_profile(http_request_t *req, const user_t *u,
+                       bool followed_by_me);
 void api_reply_tweet(http_request_t *req, int status, const tweet_t *t);
+/* Both take the page and destroy it. */
 void api_reply_tweet_page(http_request_t *req, tweet_page_t *page);
+void api_reply_user_page(http_request_t *req, user_page_t *page);
 
 /* Handlers, by file. */
-void api_register(http_request_t *req);       /* api_auth.c */
+void api_register(http_request_t *req);       /* auth.c */
 void api_login(http_request_t *req);
 void api_logout(http_request_t *req);
 void api_me(http_request_t *req);
-void api_tweet_list(http_request_t *req);     /* api_feed.c */
-void api_tweet_create(http_request_t *req);
-void api_tweet_edit(http_request_t *req);
-void api_tweet_get(http_request_t *req);
-void api_tweet_delete(http_request_t *req);
-void api_tweet_replies(http_request_t *req);
-void api_tweet_like(http_request_t *req);
-void api_tweet_unlike(http_request_t *req);
-void api_me_update(http_request_t *req);      /* api_users.c */
+void api_me_update(http_request_t *req);      /* users.c */
 void api_user_get(http_request_t *req);
 void api_user_tweets(http_request_t *req);
 void api_user_follow(http_request_t *req);
 void api_user_unfollow(http_request_t *req);
 void api_user_followers(http_request_t *req);
 void api_user_following(http_request_t *req);
-void api_feed(http_request_t *req);           /* api_feed.c */
-void api_search(http_request_t *req);
-void api_notifications(http_request_t *req);
+void api_tweet_create(http_request_t *req);   /* tweets.c */
+void api_tweet_get(http_request_t *req);
+void api_tweet_edit(http_request_t *req);
+void api_tweet_delete(http_request_t *req);
+void api_tweet_replies(http_request_t *req);
+void api_tweet_like(http_request_t *req);
+void api_tweet_unlike(http_request_t *req);
+void api_feed(http_request_t *req);           /* feed.c */
+void api_timeline(http_request_t *req);
+void api_search(http_request_t *req);         /* search.c */
+void api_notifications(http_request_t *req);  /* notifications.c */
 void api_notifications_read(http_request_t *req);
-void api_healthz(http_request_t *req);        /* api_health.c */
-void api_readyz(http_request_t *req);
-void api_config(http_request_t *req);
-void api_metrics(http_request_t *req);
 
 #endif

@@ -1,6 +1,5 @@
 /*
- * api_tweets.c - tweets:
- *   GET    /api/tweet?limit=&before=        all tweets, newest first
+ * tweets.c - tweets:
  *   POST   /api/tweet  {"text","reply_to"?} 201 tweet
  *   GET    /api/tweet/:id                   tweet
  *   PUT    /api/tweet/:id  {"text"}         edited tweet (author only)
@@ -8,49 +7,27 @@
  *   GET    /api/tweet/:id/replies           replies, oldest first
  *   POST   /api/tweet/:id/like              tweet, liked
  *   DELETE /api/tweet/:id/like              tweet, not liked
+ * The global timeline, GET /api/tweet, is in feed.c.
  */
-#include <string.h>
-
 #include "server/api/api.h"
 #include "server/domain/likes.h"
-#include "server/domain/render.h"
-#include "server/app/server.h"
-#include "server/domain/tweets.h"
 
-/* Lists the tweets q selects, as the viewer sees them. */
-static void reply_list(http_request_t *req, const tweet_query_t *q) {
+void api_tweet_replies(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
-  size_t limit;
-  page_cursor_t before;
-  bool has_before, logged_in;
-  user_t viewer;
+  api_page_t p;
   tweet_page_t page;
-  if (!api_page_params(req, &limit, &before, &has_before, &err) ||
-      !api_viewer(req, &viewer, &logged_in, &err) ||
-      !tweets_list(req->server->db, req->server->sync, q,
-                   has_before ? &before : NULL, limit,
-                   logged_in ? &viewer : NULL, &page, &err)) {
+  if (!api_page_request(req, &p, &err) ||
+      !tweets_list_replies(api->db, api->sync, req->params[0], p.before,
+                           p.limit, p.viewer, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }
   api_reply_tweet_page(req, &page);
 }
 
-void api_tweet_replies(http_request_t *req) {
-  chorus_error_t err;
-  tweet_t parent;
-  tweet_query_t q = {.kind = TWEETS_REPLIES};
-  if (!tweets_get(req->server->db, req->server->sync, NULL, req->params[0],
-                  &parent, &err)) {
-    http_reply_error(req, &err);
-    return;
-  }
-  q.parent = parent.id;
-  reply_list(req, &q);
-}
-
 /* Reads {"text"} (and, when reply_to is not NULL, an optional
- * "reply_to") from the body. */
+ * "reply_to") from the body; body is then the caller's. */
 static bool read_text(http_request_t *req, bson_t *body, const char **text,
                       size_t *len, const char **reply_to,
                       chorus_error_t *err) {
@@ -68,6 +45,7 @@ static bool read_text(http_request_t *req, bson_t *body, const char **text,
 }
 
 void api_tweet_create(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
   bson_t body;
@@ -79,8 +57,8 @@ void api_tweet_create(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok = tweets_create(req->server->db, req->server->sync, &me, text, len,
-                          reply_to, &t, &err);
+  bool ok = tweets_create(api->db, api->sync, &me, text, len, reply_to, &t,
+                          &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 201, &t);
@@ -90,13 +68,14 @@ void api_tweet_create(http_request_t *req) {
 }
 
 void api_tweet_get(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t viewer;
   bool logged_in;
   tweet_t t;
   if (!api_viewer(req, &viewer, &logged_in, &err) ||
-      !tweets_get(req->server->db, req->server->sync,
-                  logged_in ? &viewer : NULL, req->params[0], &t, &err)) {
+      !tweets_get(api->db, api->sync, logged_in ? &viewer : NULL,
+                  req->params[0], &t, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -104,6 +83,7 @@ void api_tweet_get(http_request_t *req) {
 }
 
 void api_tweet_edit(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
   bson_t body;
@@ -115,8 +95,8 @@ void api_tweet_edit(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok = tweets_edit(req->server->db, req->server->sync, &me,
-                        req->params[0], text, len, &t, &err);
+  bool ok = tweets_edit(api->db, api->sync, &me, req->params[0], text, len,
+                        &t, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 200, &t);
@@ -126,11 +106,11 @@ void api_tweet_edit(http_request_t *req) {
 }
 
 void api_tweet_delete(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
   if (!api_current_user(req, &me, &err) ||
-      !tweets_delete(req->server->db, req->server->sync, &me, req->params[0],
-                     &err)) {
+      !tweets_delete(api->db, api->sync, &me, req->params[0], &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -138,12 +118,12 @@ void api_tweet_delete(http_request_t *req) {
 }
 
 static void set_like(http_request_t *req, bool like) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
   tweet_t t;
   if (!api_current_user(req, &me, &err) ||
-      !likes_set(req->server->db, req->server->sync, &me, req->params[0],
-                 like, &t, &err)) {
+      !likes_set(api->db, api->sync, &me, req->params[0], like, &t, &err)) {
     http_reply_error(req, &err);
     return;
   }

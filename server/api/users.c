@@ -1,5 +1,5 @@
 /*
- * api_users.c - profiles and follows:
+ * users.c - profiles and follows:
  *   PATCH  /api/me  {"display_name"?, "bio"?}   200 profile
  *   GET    /api/users/:name                      200 profile
  *   GET    /api/users/:name/tweets               their tweets
@@ -12,25 +12,9 @@
 
 #include "server/api/api.h"
 #include "server/domain/follows.h"
-#include "server/domain/render.h"
-#include "server/app/server.h"
-
-static void reply_profile(http_request_t *req, const user_t *u,
-                          bool followed_by_me) {
-  bson_t doc = BSON_INITIALIZER;
-  render_profile(&doc, u, followed_by_me);
-  http_reply_json(req, 200, &doc, NULL);
-  bson_destroy(&doc);
-}
-
-/* The user named by the path, or 404. */
-static bool path_user(http_request_t *req, user_t *u, chorus_error_t *err) {
-  const char *name = req->params[0];
-  return users_find_by_username(req->server->db, req->server->sync, name,
-                                strlen(name), u, err);
-}
 
 void api_me_update(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t me, updated;
   bson_t body;
@@ -45,48 +29,41 @@ void api_me_update(http_request_t *req) {
       json_get_string(&body, "display_name", false, &display_name, &dn_len,
                       &err) &&
       json_get_string(&body, "bio", false, &bio, &bio_len, &err) &&
-      users_update_profile(req->server->db, req->server->sync, &me,
-                           display_name, dn_len, bio, bio_len, &updated,
-                           &err);
+      users_update_profile(api->db, api->sync, &me, display_name, dn_len,
+                           bio, bio_len, &updated, &err);
   bson_destroy(&body);
   if (ok) {
-    reply_profile(req, &updated, false);
+    api_reply_profile(req, &updated, false);
   } else {
     http_reply_error(req, &err);
   }
 }
 
 void api_user_get(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t u, viewer;
-  bool logged_in, following = false;
+  bool logged_in, following;
+  const char *name = req->params[0];
   if (!api_viewer(req, &viewer, &logged_in, &err) ||
-      !path_user(req, &u, &err) ||
-      (logged_in && !follows_check(req->server->db, req->server->sync,
-                                   &viewer.id, &u.id, &following, &err))) {
+      !follows_get_profile(api->db, api->sync, name, strlen(name),
+                           logged_in ? &viewer.id : NULL, &u, &following,
+                           &err)) {
     http_reply_error(req, &err);
     return;
   }
-  reply_profile(req, &u, following);
+  api_reply_profile(req, &u, following);
 }
 
 void api_user_tweets(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
-  user_t u, viewer;
-  bool logged_in, has_before;
-  size_t limit;
-  page_cursor_t before;
+  api_page_t p;
   tweet_page_t page;
-  if (!api_page_params(req, &limit, &before, &has_before, &err) ||
-      !api_viewer(req, &viewer, &logged_in, &err) ||
-      !path_user(req, &u, &err)) {
-    http_reply_error(req, &err);
-    return;
-  }
-  tweet_query_t q = {.kind = TWEETS_BY_AUTHOR, .author = u.id};
-  if (!tweets_list(req->server->db, req->server->sync, &q,
-                   has_before ? &before : NULL, limit,
-                   logged_in ? &viewer : NULL, &page, &err)) {
+  const char *name = req->params[0];
+  if (!api_page_request(req, &p, &err) ||
+      !tweets_list_by_name(api->db, api->sync, name, strlen(name), p.before,
+                           p.limit, p.viewer, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -94,41 +71,39 @@ void api_user_tweets(http_request_t *req) {
 }
 
 static void set_follow(http_request_t *req, bool follow) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t me, target;
   const char *name = req->params[0];
   if (!api_current_user(req, &me, &err) ||
-      !follows_set(req->server->db, req->server->sync, &me, name,
-                   strlen(name), follow, &target, &err)) {
+      !follows_set(api->db, api->sync, &me, name, strlen(name), follow,
+                   &target, &err)) {
     http_reply_error(req, &err);
     return;
   }
-  reply_profile(req, &target, follow);
+  api_reply_profile(req, &target, follow);
 }
 
 void api_user_follow(http_request_t *req) { set_follow(req, true); }
 void api_user_unfollow(http_request_t *req) { set_follow(req, false); }
 
 static void list_follows(http_request_t *req, bool followers) {
+  api_t *api = req->ctx;
   chorus_error_t err;
-  user_t u;
   size_t limit;
   char before[NAME_CURSOR_MAX + 1];
   bool has_before;
   user_page_t page;
+  const char *name = req->params[0];
   if (!api_list_params(req, &limit, before, sizeof before, &has_before,
                        &err) ||
-      !path_user(req, &u, &err) ||
-      !follows_list(req->server->db, req->server->sync, &u.id, followers,
-                    has_before ? before : NULL, limit, &page, &err)) {
+      !follows_list_by_name(api->db, api->sync, name, strlen(name),
+                            followers, has_before ? before : NULL, limit,
+                            &page, &err)) {
     http_reply_error(req, &err);
     return;
   }
-  bson_t doc = BSON_INITIALIZER;
-  render_user_page(&doc, &page);
-  http_reply_json(req, 200, &doc, NULL);
-  bson_destroy(&doc);
-  user_page_destroy(&page);
+  api_reply_user_page(req, &page);
 }
 
 void api_user_followers(http_request_t *req) { list_follows(req, true); }

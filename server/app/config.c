@@ -9,6 +9,7 @@
  */
 #include "server/app/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
@@ -60,12 +61,6 @@ static const option_spec_t options[] = {
     {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,
      "K=URI: keep shard K in another deployment (repeatable; the "
      "variable takes K=URI;K=URI)"},
-    {"test-resume-delay-ms", "CHORUS_TEST_RESUME_DELAY_MS", "0",
-     INT_OPT(test_resume_delay_ms, 0, 60000),
-     "testing: a WebSocket resume waits this long between reading its "
-     "backlog and going live (the window in which live events are held)"},
-    {"failpoint", "CHORUS_FAILPOINT", "", STR_OPT(failpoint),
-     "testing: exit abruptly at a 2PC step (see docs/SYNC.md)"},
     {"txn-lease-ms", "CHORUS_TXN_LEASE_MS", "2000",
      INT_OPT(txn_lease_ms, 1000, 600000),
      "ms before another server may finish a transaction"},
@@ -104,14 +99,26 @@ static const option_spec_t options[] = {
     {"db-write-gate", "CHORUS_DB_WRITE_GATE", "-1",
      INT_OPT(db_write_gate, -1, 4096),
      "write commands in flight at once from this server to the database; "
-     "the rest queue in order (-1: 1 on FerretDB, whose SQLite writes one "
-     "at a time, no limit on MongoDB; 0: no limit)"},
+     "the rest wait for a free place, not in arrival order, at most 1 s "
+     "each (-1: 1 on FerretDB, whose SQLite writes one at a time, no "
+     "limit on MongoDB; 0: no limit)"},
     {"db-filters", "CHORUS_DB_FILTERS", "auto", STR_OPT(db_filters),
      "how 2PC writes find their document: id (by _id alone, after a "
      "read; what FerretDB can do fast), full (the write's own filter "
      "checks the lock; MongoDB), auto (id on FerretDB, else full)"},
+    /* Testing only: last, named test-* (config_usage's heading). */
+    {"test-failpoint", "CHORUS_TEST_FAILPOINT", "", STR_OPT(test.failpoint),
+     "exit abruptly at a 2PC step (see docs/SYNC.md)"},
+    {"test-resume-delay-ms", "CHORUS_TEST_RESUME_DELAY_MS", "0",
+     INT_OPT(test.resume_delay_ms, 0, 60000),
+     "a WebSocket resume waits this long between reading its backlog and "
+     "going live (the window in which live events are held)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
+
+static bool option_is_for_tests(const option_spec_t *o) {
+  return strncmp(o->flag, "test-", 5) == 0;
+}
 
 /* "K=URI" into cfg->shard_uris[K]. */
 static bool shard_uri_set(chorus_config_t *cfg, const char *value,
@@ -173,22 +180,32 @@ static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
   return true;
 }
 
+static void option_usage(FILE *out, const option_spec_t *o) {
+  const char *def = o->def[0]                       ? o->def
+                    : !strcmp(o->flag, "server-id") ? "HOST:PORT"
+                                                    : "none";
+  fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env,
+          o->help, def);
+}
+
 void config_usage(FILE *out) {
   fprintf(out,
           "Usage: chorusd [options]\n"
           "Chorus microblog server " CHORUS_VERSION ".\n\n"
           "Every option may also be given as an environment variable;\n"
           "a flag wins over its variable.\n\n");
-  for (size_t i = 0; i < N_OPTIONS; i++) {
-    const option_spec_t *o = &options[i];
-    const char *def = o->def[0]                       ? o->def
-                      : !strcmp(o->flag, "server-id") ? "HOST:PORT"
-                                                      : "none";
-    fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env,
-            o->help, def);
+  size_t first_test = 0;
+  while (first_test < N_OPTIONS &&
+         !option_is_for_tests(&options[first_test])) {
+    option_usage(out, &options[first_test++]);
   }
   fprintf(out, "  --help\n      show this help\n"
-               "  --version\n      show the version\n");
+               "  --version\n      show the version\n"
+               "\nTesting (for the test suites; never set in production):\n");
+  for (size_t i = first_test; i < N_OPTIONS; i++) {
+    assert(option_is_for_tests(&options[i])); /* the rows for tests last */
+    option_usage(out, &options[i]);
+  }
 }
 
 config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,

@@ -3,7 +3,10 @@
  *
  * Precedence: flag, then environment variable, then built-in default.
  * The table in config.c is the single source of the flags, their variables,
- * defaults and --help text (also reproduced in README.md).
+ * defaults and --help text (also reproduced in README.md).  The switches
+ * that exist only for tests are named --test-* (CHORUS_TEST_*), come last
+ * in the table and in --help (under their own heading), and live in
+ * chorus_config_t.test.
  */
 #ifndef CHORUS_CONFIG_H
 #define CHORUS_CONFIG_H
@@ -28,8 +31,6 @@ typedef struct chorus_config {
   int shards;               /* --shards, CHORUS_SHARDS */
   /* --shard K=URI (repeatable), CHORUS_SHARD_URIS="K=URI;K=URI" */
   char shard_uris[CONFIG_SHARDS_MAX][512];
-  char failpoint[32];       /* --failpoint, CHORUS_FAILPOINT */
-  int test_resume_delay_ms; /* --test-resume-delay-ms (hub.h) */
   int txn_lease_ms;         /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
   int login_limit_user;     /* --login-limit-user */
   int login_limit_address;  /* --login-limit-address */
@@ -45,6 +46,12 @@ typedef struct chorus_config {
   int db_slow_ms;           /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
   char db_filters[8];       /* --db-filters auto|id|full (db.h) */
   int db_write_gate;        /* --db-write-gate (-1: auto; db.h) */
+  /* Switches that exist only for the tests (--test-*; never set in
+   * production). */
+  struct {
+    char failpoint[32];     /* --test-failpoint (failpoint.h) */
+    int resume_delay_ms;    /* --test-resume-delay-ms (hub.h) */
+  } test;
 } chorus_config_t;
 
 typedef enum {

@@ -1,25 +1,18 @@
 /*
- * api_health.c - probes for load balancers and operators:
- *   GET /healthz  200 while the process serves HTTP (no database access)
- *   GET /readyz   200 when the database answers a ping, else 503 (at
- *                 once while db.h knows it is down)
- *   GET /api/config  what the web client needs to know: the WebSocket URL
+ * health.c - see health.h.
  */
+#include "server/app/health.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "server/api/api.h"
-#include "sync/events/events.h"
-#include "server/realtime/hub.h"
-#include "server/http/metrics.h"
-#include "server/readmodel/model.h"
 #include "server/app/server.h"
-#include "server/realtime/ws.h"
 
 static void reply_status(http_request_t *req, int status, bool db_ok) {
+  chorus_server_t *srv = req->ctx;
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "status", status == 200 ? "ok" : "unavailable");
-  BSON_APPEND_UTF8(&doc, "server", req->server->config.server_id);
+  BSON_APPEND_UTF8(&doc, "server", srv->config.server_id);
   if (status != 200 || db_ok) {
     BSON_APPEND_BOOL(&doc, "database", db_ok);
   }
@@ -27,15 +20,17 @@ static void reply_status(http_request_t *req, int status, bool db_ok) {
   bson_destroy(&doc);
 }
 
-void api_healthz(http_request_t *req) { reply_status(req, 200, false); }
+void health_healthz(http_request_t *req) { reply_status(req, 200, false); }
 
-void api_readyz(http_request_t *req) {
+void health_readyz(http_request_t *req) {
+  chorus_server_t *srv = req->ctx;
   chorus_error_t err;
-  bool ok = db_ping(req->server->db, &err); /* refused at once when down */
+  bool ok = db_ping(srv->db, &err); /* refused at once when down */
   reply_status(req, ok ? 200 : 503, ok);
 }
 
-void api_config(http_request_t *req) {
+void health_config(http_request_t *req) {
+  chorus_server_t *srv = req->ctx;
   /* The WebSocket listens on the same host name the page was loaded from
    * (cookies are per host, not per port, so it gets the session cookie). */
   const char *host = mg_get_header(req->conn, "Host");
@@ -48,195 +43,10 @@ void api_config(http_request_t *req) {
     }
   }
   char url[320];
-  snprintf(url, sizeof url, "ws://%s:%d/ws", name,
-           req->server->config.ws_port);
+  snprintf(url, sizeof url, "ws://%s:%d/ws", name, srv->config.ws_port);
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "ws_url", url);
-  BSON_APPEND_UTF8(&doc, "server", req->server->config.server_id);
+  BSON_APPEND_UTF8(&doc, "server", srv->config.server_id);
   http_reply_json(req, 200, &doc, NULL);
   bson_destroy(&doc);
-}
-
-/* The health of every deployment (db.h): the main database and each
- * tweet shard kept in its own.  Each family's samples stay together, as
- * the text format requires. */
-static void render_db_health(bson_string_t *out, chorus_server_t *srv) {
-  db_t *dbs[1 + SHARDS_MAX];
-  char names[1 + SHARDS_MAX][16];
-  db_health_t health[1 + SHARDS_MAX];
-  size_t n = 0;
-  dbs[n] = srv->db;
-  bson_strncpy(names[n++], "main", sizeof names[0]);
-  shards_t *shards = sync_shards(srv->sync);
-  for (int k = 0; k < shards_count(shards); k++) {
-    if (shards_db(shards, k) != srv->db) {
-      dbs[n] = shards_db(shards, k);
-      snprintf(names[n++], sizeof names[0], "shard%d", k);
-    }
-  }
-  for (size_t i = 0; i < n; i++) {
-    db_health(dbs[i], &health[i]);
-  }
-  bson_string_append(out,
-                     "# HELP chorus_db_up 1 while the deployment answers, 0 "
-                     "while it is known to be down (what needs it gets 503 "
-                     "at once).\n# TYPE chorus_db_up gauge\n");
-  for (size_t i = 0; i < n; i++) {
-    bson_string_append_printf(out, "chorus_db_up{deployment=\"%s\"} %d\n",
-                              names[i], health[i].up ? 1 : 0);
-  }
-  bson_string_append(out, "# HELP chorus_db_outages_total Times the "
-                          "deployment went down.\n"
-                          "# TYPE chorus_db_outages_total counter\n");
-  for (size_t i = 0; i < n; i++) {
-    bson_string_append_printf(
-        out, "chorus_db_outages_total{deployment=\"%s\"} %lld\n", names[i],
-        (long long)health[i].outages);
-  }
-  bson_string_append(out, "# HELP chorus_db_refused_total Database "
-                          "operations refused untried while the deployment "
-                          "was down.\n"
-                          "# TYPE chorus_db_refused_total counter\n");
-  for (size_t i = 0; i < n; i++) {
-    bson_string_append_printf(
-        out, "chorus_db_refused_total{deployment=\"%s\"} %lld\n", names[i],
-        (long long)health[i].refused);
-  }
-}
-
-static void render_model(bson_string_t *out, chorus_server_t *srv) {
-  if (!srv->model) {
-    return;
-  }
-  model_stats_t st;
-  model_get_stats(srv->model, &st);
-  bson_string_append_printf(
-      out,
-      "# HELP chorus_model_ready 1 when the read model is loaded.\n"
-      "# TYPE chorus_model_ready gauge\nchorus_model_ready %d\n"
-      "# HELP chorus_model_loads_total Completed loads of the read model.\n"
-      "# TYPE chorus_model_loads_total counter\n"
-      "chorus_model_loads_total %llu\n"
-      "# HELP chorus_model_events_total Events applied to the read model.\n"
-      "# TYPE chorus_model_events_total counter\n"
-      "chorus_model_events_total %llu\n"
-      "# HELP chorus_model_reads_total Feed and timeline pages, by who "
-      "answered.\n# TYPE chorus_model_reads_total counter\n"
-      "chorus_model_reads_total{source=\"memory\"} %llu\n"
-      "chorus_model_reads_total{source=\"database\"} %llu\n"
-      "# HELP chorus_model_tweets Tweet records held in memory.\n"
-      "# TYPE chorus_model_tweets gauge\nchorus_model_tweets %llu\n"
-      "# HELP chorus_model_users Users known to the read model.\n"
-      "# TYPE chorus_model_users gauge\nchorus_model_users %llu\n"
-      "# HELP chorus_model_sessions Sessions cached.\n"
-      "# TYPE chorus_model_sessions gauge\nchorus_model_sessions %llu\n",
-      st.ready ? 1 : 0, (unsigned long long)st.loads,
-      (unsigned long long)st.applied, (unsigned long long)st.answered,
-      (unsigned long long)st.declined, (unsigned long long)st.tweets,
-      (unsigned long long)st.users, (unsigned long long)st.sessions);
-}
-
-/* GET /metrics: Prometheus text exposition. */
-void api_metrics(http_request_t *req) {
-  chorus_server_t *srv = req->server;
-  bson_string_t *out = bson_string_new("");
-  metrics_render_requests(srv->metrics, out);
-  const sync_stats_t *st = sync_get_stats(srv->sync);
-  bson_string_append_printf(
-      out,
-      "# HELP chorus_txn_total Two-phase commit outcomes on this server.\n"
-      "# TYPE chorus_txn_total counter\n"
-      "chorus_txn_total{outcome=\"committed\"} %ld\n"
-      "chorus_txn_total{outcome=\"aborted\"} %ld\n"
-      "chorus_txn_total{outcome=\"failed\"} %ld\n"
-      "chorus_txn_total{outcome=\"gave_up\"} %ld\n"
-      "# HELP chorus_txn_conflicts_total Attempts that met a lock or a stale "
-      "version.\n# TYPE chorus_txn_conflicts_total counter\n"
-      "chorus_txn_conflicts_total %ld\n"
-      "# HELP chorus_txn_recoveries_total Orphaned transactions finished "
-      "here.\n# TYPE chorus_txn_recoveries_total counter\n"
-      "chorus_txn_recoveries_total %ld\n",
-      atomic_load(&st->commits), atomic_load(&st->aborts),
-      atomic_load(&st->failures), atomic_load(&st->retries_exhausted),
-      atomic_load(&st->conflicts), atomic_load(&st->recoveries));
-  events_t *ev = sync_events(srv->sync);
-  int64_t head = events_head(ev), published = events_published(ev);
-  bson_string_append_printf(
-      out,
-      "# HELP chorus_ws_clients WebSocket clients connected here.\n"
-      "# TYPE chorus_ws_clients gauge\nchorus_ws_clients %zu\n"
-      "# HELP chorus_event_head Last event delivered to this server's "
-      "clients.\n# TYPE chorus_event_head gauge\nchorus_event_head %lld\n"
-      "# HELP chorus_event_lag Events known to be published but not yet "
-      "delivered here.\n# TYPE chorus_event_lag gauge\n"
-      "chorus_event_lag %lld\n",
-      srv->ws ? ws_server_connections(srv->ws) : (size_t)0, (long long)head,
-      (long long)(published - head));
-  events_sync_stats_t bar;
-  events_get_sync_stats(ev, &bar);
-  bson_string_append_printf(
-      out,
-      "# HELP chorus_read_barrier_total Read-model reads by how their "
-      "freshness was settled: at once (within --read-staleness-ms and the "
-      "client's token), after a poll of the event log, or not (the "
-      "database answered).\n"
-      "# TYPE chorus_read_barrier_total counter\n"
-      "chorus_read_barrier_total{result=\"at_once\"} %llu\n"
-      "chorus_read_barrier_total{result=\"waited\"} %llu\n"
-      "chorus_read_barrier_total{result=\"failed\"} %llu\n",
-      (unsigned long long)bar.at_once, (unsigned long long)bar.waited,
-      (unsigned long long)bar.failed);
-  int64_t acquires, wait_us, slow;
-  db_pool_stats(srv->db, &acquires, &wait_us, &slow);
-  bson_string_append_printf(
-      out,
-      "# HELP chorus_db_pool_acquires_total Database clients borrowed.\n"
-      "# TYPE chorus_db_pool_acquires_total counter\n"
-      "chorus_db_pool_acquires_total %lld\n"
-      "# HELP chorus_db_pool_wait_seconds_total Time spent waiting for a "
-      "free database client.\n"
-      "# TYPE chorus_db_pool_wait_seconds_total counter\n"
-      "chorus_db_pool_wait_seconds_total %.6f\n"
-      "# HELP chorus_db_pool_slow_waits_total Waits over 1 ms.\n"
-      "# TYPE chorus_db_pool_slow_waits_total counter\n"
-      "chorus_db_pool_slow_waits_total %lld\n",
-      (long long)acquires, (double)wait_us / 1e6, (long long)slow);
-  int gate_limit;
-  int64_t gate_waited, gate_wait_us, gate_timeouts;
-  db_write_gate_stats(srv->db, &gate_limit, &gate_waited, &gate_wait_us,
-                      &gate_timeouts);
-  bson_string_append_printf(
-      out,
-      "# HELP chorus_db_write_gate_limit Write commands this server may "
-      "have in flight at once (0: no limit; --db-write-gate).\n"
-      "# TYPE chorus_db_write_gate_limit gauge\n"
-      "chorus_db_write_gate_limit %d\n"
-      "# HELP chorus_db_write_gate_waits_total Write commands that waited "
-      "for their turn.\n"
-      "# TYPE chorus_db_write_gate_waits_total counter\n"
-      "chorus_db_write_gate_waits_total %lld\n"
-      "# HELP chorus_db_write_gate_wait_seconds_total Time write commands "
-      "spent waiting for their turn.\n"
-      "# TYPE chorus_db_write_gate_wait_seconds_total counter\n"
-      "chorus_db_write_gate_wait_seconds_total %.6f\n"
-      "# HELP chorus_db_write_gate_timeouts_total Waits given up after "
-      "1 s (the write was sent anyway).\n"
-      "# TYPE chorus_db_write_gate_timeouts_total counter\n"
-      "chorus_db_write_gate_timeouts_total %lld\n",
-      gate_limit, (long long)gate_waited, (double)gate_wait_us / 1e6,
-      (long long)gate_timeouts);
-  render_db_health(out, srv);
-  render_model(out, srv);
-  char length[32];
-  snprintf(length, sizeof length, "%u", out->len);
-  mg_response_header_start(req->conn, 200);
-  mg_response_header_add(req->conn, "Content-Type",
-                         "text/plain; version=0.0.4; charset=utf-8", -1);
-  mg_response_header_add(req->conn, "Content-Length", length, -1);
-  mg_response_header_add(req->conn, "Cache-Control", "no-store", -1);
-  mg_response_header_add(req->conn, "X-Request-Id", req->request_id, -1);
-  mg_response_header_send(req->conn);
-  mg_write(req->conn, out->str, out->len);
-  bson_string_free(out, true);
-  req->status = 200;
 }

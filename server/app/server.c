@@ -1,65 +1,44 @@
 /*
  * server.c - bringing a chorusd up and down; see server.h.
  *
- * civetweb serves files of public_dir itself and calls api_dispatch for
- * /api, /healthz and /readyz.  Start-up waits for the database (logging
- * every few seconds) so that indexes, including the one that makes
- * usernames unique, exist before the first request is served.
+ * Composition, bottom up: the database and sync, the read model and its
+ * reads, the hub and the WebSocket server, the event log that feeds the
+ * model then the hub, and HTTP: civetweb serves the files of public_dir
+ * itself (static.h), and the dispatch (dispatch.h) answers /api,
+ * /healthz, /readyz and /metrics from two route tables, the app's own
+ * (health.h, metrics_page.h) and the API's (api.h).  Start-up waits for
+ * the database (logging every few seconds) so that indexes, including the
+ * one that makes usernames unique, exist before the first request is
+ * served.
  */
 #include "server/app/server.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/api/api.h"
+#include "server/app/health.h"
+#include "server/app/metrics_page.h"
 #include "server/domain/event_payloads.h"
 #include "server/domain/schema.h"
+#include "server/http/static.h"
 #include "sync/events/events.h"
-#include "server/realtime/hub.h"
-#include "server/http/metrics.h"
-#include "server/readmodel/model.h"
-#include "server/readmodel/reads.h"
-#include "server/realtime/ws.h"
 
 _Static_assert(CONFIG_SHARDS_MAX == SHARDS_MAX, "one limit for shards");
 
-/* Headers civetweb adds to the static files it serves. */
-#define STATIC_HEADERS                                                      \
-  "X-Content-Type-Options: nosniff\r\n"                                     \
-  "Referrer-Policy: same-origin\r\n"                                        \
-  "Content-Security-Policy: default-src 'self'; script-src 'self'; "        \
-  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "   \
-  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+/* The app's own routes; their handlers get the chorus_server_t. */
+static const route_t app_routes[] = {
+    {"GET", "/healthz", health_healthz},
+    {"GET", "/readyz", health_readyz},
+    {"GET", "/metrics", metrics_page},
+    {"GET", "/api/config", health_config},
+};
 
 static int log_message(const struct mg_connection *conn, const char *msg) {
   (void)conn;
   fprintf(stderr, "chorusd: civetweb: %s\n", msg);
   return 1;
-}
-
-/* The single-page app owns every path that is not an API route or a file:
- * /u/alice, /t/<id>, /search... are answered with index.html, so deep
- * links and reloads work.  A path whose last segment has a dot (a missing
- * file like /nope.js) stays a 404, and so does anything under /api. */
-static int app_page(struct mg_connection *conn, void *cbdata) {
-  chorus_server_t *srv = cbdata;
-  const char *uri = mg_get_request_info(conn)->local_uri;
-  if (!uri || !strcmp(uri, "/") || strstr(uri, "..") ||
-      !strncmp(uri, "/api/", 5)) {
-    return 0; /* civetweb's own handling */
-  }
-  char path[PATH_MAX + 1024];
-  snprintf(path, sizeof path, "%s%s", srv->config.public_dir, uri);
-  struct stat st;
-  const char *last = strrchr(uri, '/');
-  if (stat(path, &st) == 0 || (last && strchr(last, '.'))) {
-    return 0; /* a real file (or a missing one): served or 404 */
-  }
-  snprintf(path, sizeof path, "%s/index.html", srv->config.public_dir);
-  mg_send_mime_file(conn, path, "text/html; charset=utf-8");
-  return 200;
 }
 
 /* Publication's enricher (event_payloads.h), on this server's database. */
@@ -120,7 +99,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     sc.shard_uris[k] = cfg->shard_uris[k][0] ? cfg->shard_uris[k] : NULL;
   }
   sc.server_id = srv->config.server_id;
-  sc.failpoint = cfg->failpoint;
+  sc.failpoint = cfg->test.failpoint;
   sc.lease_ms = cfg->txn_lease_ms;
   sc.pool_size = pool_size;
   srv->sync = sync_new(srv->db, &sc, err);
@@ -133,9 +112,19 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
 
-  /* Real time: the hub, the WebSocket server, then the event log that
-   * feeds them. */
-  srv->hub = hub_new(srv->db, srv->sync, cfg->test_resume_delay_ms);
+  /* The read model and its reads (which the hub's session lookups use
+   * too), then real time: the hub, the WebSocket server, then the event
+   * log that feeds them. */
+  if (cfg->read_model) {
+    model_config_t mc = {(size_t)cfg->model_per_author,
+                         (size_t)cfg->model_ring};
+    srv->model = model_new(&mc);
+  }
+  reads_config_t rc = {srv->db, srv->sync, srv->model,
+                       cfg->read_staleness_ms, srv->config.server_id};
+  srv->reads = reads_new(&rc);
+  srv->hub = hub_new(srv->db, srv->sync, srv->reads,
+                     cfg->test.resume_delay_ms);
   ws_callbacks_t cb;
   hub_ws_callbacks(srv->hub, &cb);
   ws_config_t wc;
@@ -149,19 +138,36 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
   hub_set_ws(srv->hub, srv->ws);
-  if (cfg->read_model) {
-    model_config_t mc = {(size_t)cfg->model_per_author,
-                         (size_t)cfg->model_ring};
-    srv->model = model_new(&mc);
-  }
   if (!events_start(sync_events(srv->sync), enrich, srv, on_event, srv,
                     err)) {
     server_stop(srv);
     return false;
   }
-  if (srv->model) {
-    srv->loader = reads_loader_start(srv);
-  }
+  /* The model is fed from here on: it may load, and cache sessions.  On
+   * failure the database answers every read. */
+  reads_start(srv->reads);
+
+  /* HTTP: the transport's settings, the route tables, civetweb. */
+  srv->api.db = srv->db;
+  srv->api.sync = srv->sync;
+  srv->api.reads = srv->reads;
+  srv->api.login_limits = (ratelimit_config_t){
+      cfg->login_limit_user, cfg->login_limit_address, cfg->login_window_s};
+  http_transport_t transport = {
+      .server_id = srv->config.server_id,
+      .trusted_proxies = srv->config.trusted_proxies,
+      .log_requests = cfg->log_requests != 0,
+      .metrics = srv->metrics,
+      /* The client's causal token on every successful write (reads.h). */
+      .write_headers = api_write_headers,
+      .write_headers_ctx = &srv->api,
+  };
+  srv->dispatch = dispatch_new(&transport);
+  dispatch_add_routes(srv->dispatch, app_routes,
+                      sizeof app_routes / sizeof app_routes[0], srv);
+  size_t n_api;
+  const route_t *api = api_routes(&n_api);
+  dispatch_add_routes(srv->dispatch, api, n_api, &srv->api);
 
   char ports[320], threads[16];
   snprintf(ports, sizeof ports, "%s:%d", cfg->host, cfg->port);
@@ -192,11 +198,14 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     server_stop(srv);
     return false;
   }
-  mg_set_request_handler(srv->http, "/api", api_dispatch, srv);
-  mg_set_request_handler(srv->http, "/healthz", api_dispatch, srv);
-  mg_set_request_handler(srv->http, "/readyz", api_dispatch, srv);
-  mg_set_request_handler(srv->http, "/metrics", api_dispatch, srv);
-  mg_set_request_handler(srv->http, "/", app_page, srv);
+  mg_set_request_handler(srv->http, "/api", dispatch_serve, srv->dispatch);
+  mg_set_request_handler(srv->http, "/healthz", dispatch_serve,
+                         srv->dispatch);
+  mg_set_request_handler(srv->http, "/readyz", dispatch_serve, srv->dispatch);
+  mg_set_request_handler(srv->http, "/metrics", dispatch_serve,
+                         srv->dispatch);
+  mg_set_request_handler(srv->http, "/", static_serve_app,
+                         srv->config.public_dir);
   return true;
 }
 
@@ -209,14 +218,16 @@ void server_stop(chorus_server_t *srv) {
     ws_server_stop(srv->ws); /* clients get 1001 "going away" */
     srv->ws = NULL;
   }
-  reads_loader_stop(srv->loader);
-  srv->loader = NULL;
+  reads_destroy(srv->reads); /* stops the loader */
+  srv->reads = NULL;
   sync_destroy(srv->sync); /* stops recovery and events first */
   srv->sync = NULL;
   model_destroy(srv->model);
   srv->model = NULL;
   hub_destroy(srv->hub);
   srv->hub = NULL;
+  dispatch_destroy(srv->dispatch);
+  srv->dispatch = NULL;
   metrics_destroy(srv->metrics);
   srv->metrics = NULL;
   db_destroy(srv->db);

@@ -1,13 +1,17 @@
 /*
- * server.h - the one server context of a chorusd process.
+ * server.h - the one server context of a chorusd process, and bringing
+ * it up and down.
  *
- * Everything a request needs is reachable from the chorus_server_t it is
- * given (civetweb hands it to every handler as callback data): the
- * configuration, the database pool, the transaction layer and the HTTP
- * server.  There is no other
- * process-wide state.  The context is created by server_start() before any
- * thread runs and is read-only afterwards, except for members that are
- * thread-safe objects in their own right (db).
+ * A chorus_server_t holds everything the process runs: the configuration,
+ * the database pool, the transaction layer and its event log, the read
+ * model and its reads, the WebSocket hub and server, and the HTTP server
+ * with its dispatch.  There is no other process-wide state.  The layers
+ * below never see it: each gets its own context (reads_t, api_t, the
+ * HTTP transport's settings, the hub), made here.  Only the app's own
+ * handlers (health.h, metrics_page.h) get the whole server as their
+ * context.  It is filled by server_start() before any thread runs and is
+ * read-only afterwards, except for members that are thread-safe objects
+ * in their own right.
  */
 #ifndef CHORUS_SERVER_H
 #define CHORUS_SERVER_H
@@ -15,27 +19,30 @@
 #include <civetweb.h>
 #include <stdbool.h>
 
+#include "server/api/api.h"
 #include "server/app/config.h"
+#include "server/http/dispatch.h"
+#include "server/http/metrics.h"
+#include "server/readmodel/model.h"
+#include "server/readmodel/reads.h"
+#include "server/realtime/hub.h"
+#include "server/realtime/ws.h"
 #include "sync/base/db.h"
 #include "sync/base/error.h"
 #include "sync/sync.h"
 
-struct hub;
-struct ws_server;
-struct metrics;
-struct model;
-struct model_loader;
-
 typedef struct chorus_server {
   chorus_config_t config;
-  db_t *db;            /* the main database */
-  sync_t *sync;        /* transactions, tweet shards, recovery, events */
-  struct hub *hub;     /* which WebSocket client gets which event */
-  struct ws_server *ws;/* the WebSocket server (libwebsockets) */
+  db_t *db;             /* the main database */
+  sync_t *sync;         /* transactions, tweet shards, recovery, events */
+  model_t *model;       /* the read model; NULL when --read-model 0 */
+  reads_t *reads;       /* the hot reads and the session resolver */
+  hub_t *hub;           /* which WebSocket client gets which event */
+  ws_server_t *ws;      /* the WebSocket server (libwebsockets) */
+  api_t api;            /* the API handlers' context */
+  metrics_t *metrics;   /* request counters for GET /metrics */
+  dispatch_t *dispatch; /* routes HTTP requests to the handlers */
   struct mg_context *http;
-  struct metrics *metrics; /* request counters for GET /metrics */
-  struct model *model; /* the read model (model.h); NULL when disabled */
-  struct model_loader *loader; /* loads it in the background */
 } chorus_server_t;
 
 /* Connects the pool, creates indexes when the database is reachable (and

@@ -208,3 +208,21 @@ bool follows_ensure_indexes(db_t *db, chorus_error_t *err) {
   return db_ensure_indexes(db, DB_FOLLOWS, follows_indexes,
                            DB_INDEX_COUNT(follows_indexes), err);
 }
+
+bool follows_get_profile(db_t *db, sync_t *sync, const char *username,
+                         size_t len, const bson_oid_t *viewer, user_t *user,
+                         bool *followed_by_viewer, chorus_error_t *err) {
+  *followed_by_viewer = false;
+  return users_find_by_username(db, sync, username, len, user, err) &&
+         (!viewer || follows_check(db, sync, viewer, &user->id,
+                                   followed_by_viewer, err));
+}
+
+bool follows_list_by_name(db_t *db, sync_t *sync, const char *username,
+                          size_t len, bool followers, const char *before,
+                          size_t limit, user_page_t *page,
+                          chorus_error_t *err) {
+  user_t u;
+  return users_find_by_username(db, sync, username, len, &u, err) &&
+         follows_list(db, sync, &u.id, followers, before, limit, page, err);
+}

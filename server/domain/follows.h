@@ -51,4 +51,16 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
  * followers, most recent first. */
 bool follows_ensure_indexes(db_t *db, chorus_error_t *err);
 
+/* The user named username (users_find_by_username: 404) and whether
+ * viewer (NULL: logged out, then false) follows them: a profile page. */
+bool follows_get_profile(db_t *db, sync_t *sync, const char *username,
+                         size_t len, const bson_oid_t *viewer, user_t *user,
+                         bool *followed_by_viewer, chorus_error_t *err);
+
+/* follows_list of the user named username (404 when there is none). */
+bool follows_list_by_name(db_t *db, sync_t *sync, const char *username,
+                          size_t len, bool followers, const char *before,
+                          size_t limit, user_page_t *page,
+                          chorus_error_t *err);
+
 #endif

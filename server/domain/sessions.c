@@ -169,3 +169,46 @@ bool sessions_ensure_indexes(db_t *db, chorus_error_t *err) {
   return db_ensure_indexes(db, DB_SESSIONS, sessions_indexes,
                            DB_INDEX_COUNT(sessions_indexes), err);
 }
+
+bool sessions_register(db_t *db, const char *username, size_t username_len,
+                       const char *password, size_t password_len,
+                       user_t *user, char token[SESSION_TOKEN_LEN + 1],
+                       chorus_error_t *err) {
+  return users_register(db, username, username_len, password, password_len,
+                        user, err) &&
+         sessions_create(db, &user->id, token, err);
+}
+
+bool sessions_login(db_t *db, const ratelimit_config_t *limits,
+                    const char *address, const char *username,
+                    size_t username_len, const char *password,
+                    size_t password_len, user_t *user,
+                    char token[SESSION_TOKEN_LEN + 1], int *retry_after,
+                    chorus_error_t *err) {
+  /* The counter key: the folded name when it could be one, else the
+   * shared key "invalid" (such logins always fail; never stored
+   * verbatim). */
+  char name_lc[USERNAME_MAX + 1];
+  if (validate_username(username, username_len, NULL)) {
+    username_fold(username, username_len, name_lc);
+  } else {
+    bson_strncpy(name_lc, "invalid", sizeof name_lc);
+  }
+  ratelimit_attempt_t attempt;
+  chorus_error_t e;
+  bool ok = ratelimit_begin(db, limits, name_lc, address, &attempt,
+                            retry_after, &e);
+  if (ok || e.status != 429) {
+    ok = ok && users_authenticate(db, username, username_len, password,
+                                  password_len, user, &e);
+    /* Only a wrong password keeps counting. */
+    ratelimit_end(db, &attempt, !ok && e.status == 401);
+  }
+  if (!ok) {
+    if (err) {
+      *err = e;
+    }
+    return false;
+  }
+  return sessions_create(db, &user->id, token, err);
+}

@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+#include "server/domain/ratelimit.h"
+#include "server/domain/users.h"
 #include "sync/base/db.h"
 #include "sync/base/error.h"
 #include "sync/sync.h"
@@ -49,5 +51,25 @@ bool sessions_delete(sync_t *sync, const char *token, chorus_error_t *err);
 
 /* Creates the index of DB_SESSIONS: user_id. */
 bool sessions_ensure_indexes(db_t *db, chorus_error_t *err);
+
+/* Registers an account (users_register) and starts its session: what
+ * POST /api/register does.  token: the new session's. */
+bool sessions_register(db_t *db, const char *username, size_t username_len,
+                       const char *password, size_t password_len,
+                       user_t *user, char token[SESSION_TOKEN_LEN + 1],
+                       chorus_error_t *err);
+
+/* Checks a login (users_authenticate) under the rate limits of
+ * ratelimit.h and starts its session: what POST /api/login does.  The
+ * username's counter is kept under its folded form, or under the shared
+ * key "invalid" when it cannot be a username; address is the client's.
+ * 429 "rate_limited" with *retry_after seconds when either has failed too
+ * often; 401 "invalid_credentials" (which alone keeps counting). */
+bool sessions_login(db_t *db, const ratelimit_config_t *limits,
+                    const char *address, const char *username,
+                    size_t username_len, const char *password,
+                    size_t password_len, user_t *user,
+                    char token[SESSION_TOKEN_LEN + 1], int *retry_after,
+                    chorus_error_t *err);
 
 #endif

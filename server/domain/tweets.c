@@ -578,3 +578,45 @@ bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err) {
   }
   return ok;
 }
+
+bool tweets_list_by_name(db_t *db, sync_t *sync, const char *username,
+                         size_t len, const page_cursor_t *before,
+                         size_t limit, const user_t *viewer,
+                         tweet_page_t *page, chorus_error_t *err) {
+  user_t u;
+  if (!users_find_by_username(db, sync, username, len, &u, err)) {
+    return false;
+  }
+  tweet_query_t q = {.kind = TWEETS_BY_AUTHOR, .author = u.id};
+  return tweets_list(db, sync, &q, before, limit, viewer, page, err);
+}
+
+bool tweets_list_replies(db_t *db, sync_t *sync, const char *parent_hex,
+                         const page_cursor_t *before, size_t limit,
+                         const user_t *viewer, tweet_page_t *page,
+                         chorus_error_t *err) {
+  tweet_t parent;
+  if (!tweets_get(db, sync, NULL, parent_hex, &parent, err)) {
+    return false;
+  }
+  tweet_query_t q = {.kind = TWEETS_REPLIES, .parent = parent.id};
+  return tweets_list(db, sync, &q, before, limit, viewer, page, err);
+}
+
+bool tweets_search(db_t *db, sync_t *sync, const char *q, size_t len,
+                   const page_cursor_t *before, size_t limit,
+                   const user_t *viewer, tweet_page_t *page,
+                   chorus_error_t *err) {
+  char *words[SEARCH_MAX_WORDS];
+  size_t n = search_words(q, len, words, SEARCH_MAX_WORDS);
+  if (n == 0) {
+    /* Only punctuation or symbols: no word can match. */
+    memset(page, 0, sizeof *page);
+    return true;
+  }
+  tweet_query_t tq = {.kind = TWEETS_WITH_WORDS, .words = words,
+                      .n_words = n};
+  bool ok = tweets_list(db, sync, &tq, before, limit, viewer, page, err);
+  search_words_free(words, n);
+  return ok;
+}

@@ -129,4 +129,25 @@ bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
  * tweet's replies, search by word. */
 bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err);
 
+/* tweets_list of the user named username (TWEETS_BY_AUTHOR; 404 when
+ * there is none). */
+bool tweets_list_by_name(db_t *db, sync_t *sync, const char *username,
+                         size_t len, const page_cursor_t *before,
+                         size_t limit, const user_t *viewer,
+                         tweet_page_t *page, chorus_error_t *err);
+
+/* tweets_list of the replies to the tweet parent_hex (TWEETS_REPLIES;
+ * 404 when there is no such tweet). */
+bool tweets_list_replies(db_t *db, sync_t *sync, const char *parent_hex,
+                         const page_cursor_t *before, size_t limit,
+                         const user_t *viewer, tweet_page_t *page,
+                         chorus_error_t *err);
+
+/* tweets_list of the tweets containing every word of the query q (len
+ * bytes, search_words); none when q has no word. */
+bool tweets_search(db_t *db, sync_t *sync, const char *q, size_t len,
+                   const page_cursor_t *before, size_t limit,
+                   const user_t *viewer, tweet_page_t *page,
+                   chorus_error_t *err);
+
 #endif

@@ -8,9 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "server/readmodel/reads.h"
-#include "server/domain/render.h"
-#include "server/app/server.h"
 
 bool http_method_is_write(const char *method) {
   return !strcmp(method, "POST") || !strcmp(method, "PUT") ||
@@ -192,7 +189,7 @@ void http_request_address(const http_request_t *req, char *buf,
                           size_t size) {
   http_client_address(req->info->remote_addr,
                       mg_get_header(req->conn, "X-Real-IP"),
-                      req->server->config.trusted_proxies, buf, size);
+                      req->transport->trusted_proxies, buf, size);
 }
 
 bool http_cookie(const http_request_t *req, const char *name, char *buf,
@@ -204,7 +201,7 @@ bool http_cookie(const http_request_t *req, const char *name, char *buf,
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,
                      const char *extra_headers) {
   size_t len = 0;
-  char *json = render_json(doc, &len);
+  char *json = bson_as_relaxed_extended_json(doc, &len);
   http_reply_json_text(req, status, json, len, extra_headers);
   bson_free(json);
 }
@@ -248,7 +245,7 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
       "X-Content-Type-Options: nosniff\r\n"
       "X-Chorus-Server: %s\r\n",
       status, mg_get_response_code_text(req->conn, status), len,
-      req->server->config.server_id);
+      req->transport->server_id);
   if (req->request_id[0]) {
     bson_string_append_printf(out, "X-Request-Id: %s\r\n", req->request_id);
   }
@@ -258,13 +255,13 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
   if (extra_headers) {
     bson_string_append(out, extra_headers); /* "Name: value\r\n" lines */
   }
-  if (status >= 200 && status < 300 &&
+  if (status >= 200 && status < 300 && req->transport->write_headers &&
       http_method_is_write(req->info->request_method)) {
-    /* The client's causal token: its later reads on any server include
-     * this write (reads.h). */
-    char seen[128];
-    reads_seen_header(req, seen, sizeof seen);
-    bson_string_append(out, seen);
+    char more[HTTP_WRITE_HEADERS_MAX];
+    more[0] = '\0';
+    req->transport->write_headers(req->transport->write_headers_ctx, req,
+                                  more, sizeof more);
+    bson_string_append(out, more);
   }
   bson_string_append_printf(out, "Date: %s\r\nConnection: %s\r\n\r\n", date,
                             keeps_alive(req) ? "keep-alive" : "close");
@@ -280,14 +277,24 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
   req->status = status;
 }
 
-void http_reply_error(http_request_t *req, const chorus_error_t *err) {
+void http_reply_error_headers(http_request_t *req, const chorus_error_t *err,
+                              const char *extra_headers) {
   chorus_error_t fallback;
   if (!err || err->status < 400) {
     chorus_error_set(&fallback, 500, "internal", "Internal error");
     err = &fallback;
   }
-  bson_t doc = BSON_INITIALIZER;
-  render_error(&doc, err);
-  http_reply_json(req, err->status, &doc, NULL);
+  /* The error shape of the whole API (docs/API.md). */
+  bson_t doc = BSON_INITIALIZER, e;
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "error", &e);
+  BSON_APPEND_UTF8(&e, "code", err->code[0] ? err->code : "internal");
+  BSON_APPEND_UTF8(&e, "message",
+                   err->message[0] ? err->message : "Internal error");
+  bson_append_document_end(&doc, &e);
+  http_reply_json(req, err->status, &doc, extra_headers);
   bson_destroy(&doc);
+}
+
+void http_reply_error(http_request_t *req, const chorus_error_t *err) {
+  http_reply_error_headers(req, err, NULL);
 }

@@ -2,11 +2,17 @@
  * http.h - the request/response helpers every handler uses.
  *
  * A handler gets an http_request_t (connection, parsed request line, path
- * parameters, the server context) and answers exactly once with
- * http_reply_json() or http_reply_error().  Bodies are JSON objects of at
- * most HTTP_BODY_MAX bytes, read and parsed here with libbson; a handler
- * then takes typed fields with json_get_string(), so user JSON is never
- * passed on as a document and can never smuggle a query operator.
+ * parameters, the transport's settings and its own handler context) and
+ * answers exactly once with http_reply_json() or http_reply_error().
+ * Bodies are JSON objects of at most HTTP_BODY_MAX bytes, read and parsed
+ * here with libbson; a handler then takes typed fields with
+ * json_get_string(), so user JSON is never passed on as a document and
+ * can never smuggle a query operator.
+ *
+ * The transport knows nothing above it: what it needs of the server is
+ * an http_transport_t (server id, trusted proxies, request log, metrics,
+ * and a hook for headers of successful writes), and what the handlers
+ * need travels as req->ctx, which it never looks into.
  *
  * A request and everything in it belong to the civetweb worker thread
  * that serves it.
@@ -18,23 +24,46 @@
 #include <civetweb.h>
 #include <stdbool.h>
 
+#include "server/http/metrics.h"
 #include "sync/base/error.h"
 
 #define HTTP_BODY_MAX (16 * 1024)
 #define HTTP_MAX_PARAMS 4
 
-struct chorus_server;
+typedef struct http_request http_request_t;
 
-typedef struct http_request {
+/* Headers for the answer to a successful write (a 2xx answer to POST,
+ * PUT, PATCH or DELETE): writes zero or more "Name: value\r\n" lines
+ * into buf, which arrives as an empty string of size
+ * HTTP_WRITE_HEADERS_MAX.  Called by the reply writer on the request's
+ * thread, before anything is sent. */
+#define HTTP_WRITE_HEADERS_MAX 128
+typedef void (*http_write_headers_fn)(void *ctx, const http_request_t *req,
+                                      char *buf, size_t size);
+
+/* What the transport needs of the server it serves.  Set up before the
+ * first request and read-only afterwards; the strings and objects are
+ * borrowed and outlive every request. */
+typedef struct http_transport {
+  const char *server_id;       /* X-Chorus-Server, the request log */
+  const char *trusted_proxies; /* --trusted-proxy (http_client_address) */
+  bool log_requests;           /* every request logged, not only 5xx */
+  metrics_t *metrics;          /* request counters */
+  http_write_headers_fn write_headers; /* NULL: none */
+  void *write_headers_ctx;
+} http_transport_t;
+
+struct http_request {
   struct mg_connection *conn;
   const struct mg_request_info *info;
-  struct chorus_server *server;
+  const http_transport_t *transport;
+  void *ctx; /* the handler context of the route's table (dispatch.h) */
   const char *params[HTTP_MAX_PARAMS]; /* path parameters, in order */
   size_t n_params;
   char path[1024];  /* a copy of the path that params point into */
   int status;       /* status sent, 0 until a reply */
   char request_id[65]; /* returned as X-Request-Id, and logged */
-} http_request_t;
+};
 
 /* True for methods that change state (POST, PUT, PATCH, DELETE). */
 bool http_method_is_write(const char *method);
@@ -72,7 +101,8 @@ bool http_query_param(const http_request_t *req, const char *name, char *buf,
 void http_client_address(const char *peer, const char *real_ip,
                          const char *trusted, char *buf, size_t size);
 
-/* http_client_address for a request, with the server's --trusted-proxy. */
+/* http_client_address for a request, with the transport's trusted
+ * proxies. */
 void http_request_address(const http_request_t *req, char *buf, size_t size);
 
 /* A cookie's value into buf; false when absent or too long. */
@@ -80,7 +110,9 @@ bool http_cookie(const http_request_t *req, const char *name, char *buf,
                  size_t size);
 
 /* Sends status and doc as JSON.  extra_headers, when not NULL, is one or
- * more "Name: value\r\n" lines (e.g. Set-Cookie). */
+ * more "Name: value\r\n" lines (e.g. Set-Cookie).  Every answer carries
+ * X-Chorus-Server and X-Request-Id; a 503 carries Retry-After: 1; a
+ * successful write carries what the transport's write_headers adds. */
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,
                      const char *extra_headers);
 
@@ -90,5 +122,10 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
 
 /* Sends {"error": {"code", "message"}} with err->status (500 if unset). */
 void http_reply_error(http_request_t *req, const chorus_error_t *err);
+
+/* The same with extra header lines (e.g. Allow, Retry-After; may be
+ * NULL). */
+void http_reply_error_headers(http_request_t *req, const chorus_error_t *err,
+                              const char *extra_headers);
 
 #endif

@@ -1,12 +1,14 @@
 /*
- * metrics.h - counters for operators: GET /metrics (Prometheus text).
+ * metrics.h - the HTTP request counters of GET /metrics (Prometheus
+ * text).
  *
  * Requests are counted by route pattern ("/api/tweet/:id", so the number
  * of series stays bounded), method and status, with a latency histogram
  * per route, and the requests being answered now are a gauge (each
- * metrics_request_started is matched by one metrics_record_request).  The rest is read from the modules that own it when /metrics
- * is asked: 2PC outcomes (sync_get_stats), WebSocket clients (ws.h),
- * event-log lag (events.h), database pool waits (db.h).
+ * metrics_request_started is matched by one metrics_record_request); the
+ * dispatch (dispatch.h) records every request.  The rest of the page is
+ * read from the modules that own it when it is asked for
+ * (server/app/metrics_page.h).
  *
  * Thread-safe: recording is lock-free (atomics); the series table has a
  * fixed size, and a series that does not fit is counted in an overflow
@@ -34,8 +36,9 @@ void metrics_request_started(metrics_t *m);
 /* Requests started and not yet recorded. */
 int64_t metrics_in_flight(const metrics_t *m);
 
-/* Counts one answered request (and ends one metrics_request_started).  route is a string with static lifetime
- * (a route table pattern, or "unmatched"). */
+/* Counts one answered request (and ends one metrics_request_started).
+ * route is a string with static lifetime (a route table pattern, or
+ * "unmatched"). */
 void metrics_record_request(metrics_t *m, const char *route,
                             const char *method, int status,
                             int64_t duration_us);

@@ -3,6 +3,7 @@
  */
 #include "server/readmodel/reads.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,20 +13,47 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sync/events/events.h"
 #include "server/domain/follows.h"
 #include "server/domain/likes.h"
-#include "server/readmodel/model.h"
 #include "server/domain/sessions.h"
-#include "server/domain/users.h"
+#include "sync/events/events.h"
 
-/* ---- loading ---- */
-
-struct model_loader {
-  chorus_server_t *srv;
-  pthread_t thread;
+struct reads {
+  db_t *db;
+  sync_t *sync;
+  model_t *model; /* NULL: disabled */
+  int staleness_ms;
+  const char *server_id;
+  atomic_bool live;    /* reads_start was called: the cache may be filled */
+  pthread_t loader;    /* while loader_started */
+  bool loader_started;
   atomic_bool stopping;
 };
+
+reads_t *reads_new(const reads_config_t *cfg) {
+  reads_t *r = bson_malloc0(sizeof *r);
+  r->db = cfg->db;
+  r->sync = cfg->sync;
+  r->model = cfg->model;
+  r->staleness_ms = cfg->staleness_ms;
+  r->server_id = cfg->server_id;
+  return r;
+}
+
+void reads_destroy(reads_t *r) {
+  if (!r) {
+    return;
+  }
+  if (r->loader_started) {
+    /* A scan in progress stops at its next document (or when the
+     * database answers or times out). */
+    atomic_store(&r->stopping, true);
+    pthread_join(r->loader, NULL);
+  }
+  bson_free(r);
+}
+
+/* ---- loading ---- */
 
 static double now_s(void) {
   struct timespec ts;
@@ -33,43 +61,42 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The scans' callbacks: ctx is the loader; false stops a scan when the
+/* The scans' callbacks: ctx is the reads_t; false stops a scan when the
  * server is stopping (a load of a big database takes minutes). */
 static bool load_name(void *ctx, const user_name_t *name) {
-  model_loader_t *l = ctx;
-  model_load_user(l->srv->model, name);
-  return !atomic_load(&l->stopping);
+  reads_t *r = ctx;
+  model_load_user(r->model, name);
+  return !atomic_load(&r->stopping);
 }
 
 static bool load_follow(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
-  model_loader_t *l = ctx;
-  model_load_follow(l->srv->model, a, b);
-  return !atomic_load(&l->stopping);
+  reads_t *r = ctx;
+  model_load_follow(r->model, a, b);
+  return !atomic_load(&r->stopping);
 }
 
 static bool load_like(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
-  model_loader_t *l = ctx;
-  model_load_like(l->srv->model, a, b);
-  return !atomic_load(&l->stopping);
+  reads_t *r = ctx;
+  model_load_like(r->model, a, b);
+  return !atomic_load(&r->stopping);
 }
 
 static bool load_tweet(void *ctx, const tweet_t *t) {
-  model_loader_t *l = ctx;
-  model_load_tweet(l->srv->model, t);
-  return !atomic_load(&l->stopping);
+  reads_t *r = ctx;
+  model_load_tweet(r->model, t);
+  return !atomic_load(&r->stopping);
 }
 
-static bool load_once(model_loader_t *l, chorus_error_t *err) {
-  chorus_server_t *srv = l->srv;
-  model_t *m = srv->model;
+static bool load_once(reads_t *r, chorus_error_t *err) {
+  model_t *m = r->model;
   model_load_begin(m);
   /* Users last: everyone who wrote a scanned tweet is then named (names
    * are never taken from stored tweets; see model.c). */
-  bool ok = follows_scan(srv->db, srv->sync, load_follow, l, err) &&
-            likes_scan(srv->db, srv->sync, load_like, l, err) &&
-            tweets_scan(srv->sync, load_tweet, l, err) &&
-            users_scan_names(srv->db, srv->sync, load_name, l, err);
-  if (ok && atomic_load(&l->stopping)) {
+  bool ok = follows_scan(r->db, r->sync, load_follow, r, err) &&
+            likes_scan(r->db, r->sync, load_like, r, err) &&
+            tweets_scan(r->sync, load_tweet, r, err) &&
+            users_scan_names(r->db, r->sync, load_name, r, err);
+  if (ok && atomic_load(&r->stopping)) {
     chorus_error_set(err, 503, "stopping", "the server is stopping");
     ok = false;
   }
@@ -86,22 +113,21 @@ static bool load_once(model_loader_t *l, chorus_error_t *err) {
 #define SETTLE_BATCH 256
 #define SETTLE_IDLE_MS 20
 
-static void settle_loop(model_loader_t *l) {
-  chorus_server_t *srv = l->srv;
+static void settle_loop(reads_t *r) {
   model_check_t *checks = bson_malloc(sizeof *checks * SETTLE_BATCH);
-  while (!atomic_load(&l->stopping)) {
-    size_t n = model_take_checks(srv->model, checks, SETTLE_BATCH);
-    for (size_t i = 0; i < n && !atomic_load(&l->stopping); i++) {
+  while (!atomic_load(&r->stopping)) {
+    size_t n = model_take_checks(r->model, checks, SETTLE_BATCH);
+    for (size_t i = 0; i < n && !atomic_load(&r->stopping); i++) {
       bool present;
       chorus_error_t err;
       model_check_t *c = &checks[i];
       bool ok = c->kind == MODEL_CHECK_FOLLOW
-                    ? follows_check(srv->db, srv->sync, &c->a, &c->b,
+                    ? follows_check(r->db, r->sync, &c->a, &c->b,
                                     &present, &err)
-                    : likes_check(srv->db, srv->sync, &c->a, &c->b,
+                    : likes_check(r->db, r->sync, &c->a, &c->b,
                                   &present, &err);
       if (ok) {
-        model_settle_check(srv->model, c, present);
+        model_settle_check(r->model, c, present);
       }
       /* A failed read leaves the event's state; the pair's next event
        * (or the next load) settles it.  Rare: the database was down. */
@@ -114,166 +140,203 @@ static void settle_loop(model_loader_t *l) {
 }
 
 static void *loader_main(void *arg) {
-  model_loader_t *l = arg;
-  chorus_server_t *srv = l->srv;
-  for (int attempt = 0; !atomic_load(&l->stopping); attempt++) {
+  reads_t *r = arg;
+  for (int attempt = 0; !atomic_load(&r->stopping); attempt++) {
     double t0 = now_s();
     chorus_error_t err;
-    if (load_once(l, &err)) {
+    if (load_once(r, &err)) {
       model_stats_t st;
-      model_get_stats(srv->model, &st);
+      model_get_stats(r->model, &st);
       fprintf(stderr,
               "chorusd[%s]: read model loaded in %.1f s: %llu users, %llu "
               "tweets held\n",
-              srv->config.server_id, now_s() - t0,
+              r->server_id, now_s() - t0,
               (unsigned long long)st.users, (unsigned long long)st.tweets);
-      settle_loop(l);
+      settle_loop(r);
       return NULL;
     }
-    if (atomic_load(&l->stopping)) {
+    if (atomic_load(&r->stopping)) {
       break;
     }
     if (attempt % 10 == 0) {
       fprintf(stderr, "chorusd[%s]: read model: load failed (%s); "
                       "retrying\n",
-              srv->config.server_id, err.message);
+              r->server_id, err.message);
     }
-    for (int i = 0; i < 10 && !atomic_load(&l->stopping); i++) {
+    for (int i = 0; i < 10 && !atomic_load(&r->stopping); i++) {
       usleep(100 * 1000);
     }
   }
   return NULL;
 }
 
-model_loader_t *reads_loader_start(chorus_server_t *srv) {
-  model_loader_t *l = bson_malloc0(sizeof *l);
-  l->srv = srv;
-  if (pthread_create(&l->thread, NULL, loader_main, l) != 0) {
-    bson_free(l);
-    return NULL;
+bool reads_start(reads_t *r) {
+  assert(!atomic_load(&r->live));
+  if (!r->model) {
+    return true;
   }
-  return l;
+  atomic_store(&r->live, true);
+  r->loader_started = pthread_create(&r->loader, NULL, loader_main, r) == 0;
+  return r->loader_started;
 }
 
-void reads_loader_stop(model_loader_t *l) {
-  if (!l) {
-    return;
-  }
-  /* A scan in progress stops at its next document (or when the database
-   * answers or times out). */
-  atomic_store(&l->stopping, true);
-  pthread_join(l->thread, NULL);
-  bson_free(l);
-}
 
-/* ---- reading ---- */
+/* ---- freshness ---- */
 
-bool reads_fresh(chorus_server_t *srv, int64_t after_seq) {
-  /* While the database is known to be down no poll can complete: do not
-   * wait for one (the request is answered 503 at once). */
-  return srv->model && db_is_up(srv->db) &&
-         events_sync(sync_events(srv->sync), READS_SYNC_TIMEOUT_MS,
-                     srv->config.read_staleness_ms, after_seq);
-}
-
-int64_t reads_seen(const http_request_t *req) {
-  char buf[24];
-  if (!http_cookie(req, READS_SEEN_COOKIE, buf, sizeof buf) ||
-      buf[0] < '1' || buf[0] > '9') {
+int64_t reads_token_parse(const char *value) {
+  if (!value || value[0] < '1' || value[0] > '9') {
     return 0;
   }
   char *end;
   errno = 0;
-  long long v = strtoll(buf, &end, 10);
+  long long v = strtoll(value, &end, 10);
   return errno == 0 && *end == '\0' ? (int64_t)v : 0;
 }
 
-void reads_seen_header(const http_request_t *req, char *buf, size_t size) {
-  buf[0] = '\0';
-  events_t *ev = req->server->sync ? sync_events(req->server->sync) : NULL;
+int64_t reads_token_for_write(reads_t *r, int64_t own) {
+  events_t *ev = sync_events(r->sync);
   if (!ev) {
-    return;
+    return 0;
   }
-  int64_t seq = events_published(ev), own = reads_seen(req);
-  if (own > seq) {
-    seq = own;
-  }
-  if (seq > 0) {
-    /* A minute is plenty: once stale_ms has passed after an event, every
-     * server's shortcut includes it anyway (its poll began later). */
-    snprintf(buf, size,
-             "Set-Cookie: " READS_SEEN_COOKIE "=%lld; Path=/; Max-Age=60; "
-             "SameSite=Lax\r\n",
-             (long long)seq);
-  }
+  int64_t seq = events_published(ev);
+  return own > seq ? own : seq;
 }
 
-bool reads_viewer(chorus_server_t *srv, bool fresh, const char *token,
-                  bson_oid_t *viewer, bool *logged_in, chorus_error_t *err) {
+bool reads_fresh(reads_t *r, int64_t after_seq) {
+  /* While the database is known to be down no poll can complete: do not
+   * wait for one (the request is answered 503 at once). */
+  return r->model && db_is_up(r->db) &&
+         events_sync(sync_events(r->sync), READS_SYNC_TIMEOUT_MS,
+                     r->staleness_ms, after_seq);
+}
+
+/* ---- sessions ---- */
+
+bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
+                   bson_oid_t *user, bool *logged_in, chorus_error_t *err) {
   char sid[SESSION_ID_LEN + 1];
   *logged_in = false;
   if (!token || !sessions_id(token, sid)) {
     return true;
   }
-  if (fresh && model_session_get(srv->model, sid, db_now_ms(), viewer)) {
+  bool cache = r->model && fresh != READS_DATABASE;
+  if (cache && model_session_get(r->model, sid, db_now_ms(), user)) {
     *logged_in = true;
     return true;
   }
-  uint64_t epoch = fresh ? model_session_epoch(srv->model) : 0;
+  /* Both taken before asking the database.  The answer is cached only
+   * when the log fed the model before the lookup began (reads_start), so
+   * the event of any logout that races the lookup reaches the model; and
+   * not when that event was applied meanwhile (the epoch,
+   * model_session_put). */
+  bool fill = cache && atomic_load(&r->live);
+  uint64_t epoch = fill ? model_session_epoch(r->model) : 0;
   int64_t expires_at = 0;
-  mongoc_client_t *client = db_acquire(srv->db);
+  mongoc_client_t *client = db_acquire(r->db);
   chorus_error_t e;
-  bool ok = sessions_resolve(srv->db, client, token, viewer, &expires_at, &e);
-  db_release(srv->db, client);
+  bool ok = sessions_resolve(r->db, client, token, user, &expires_at, &e);
+  db_release(r->db, client);
   if (ok) {
     *logged_in = true;
-    if (fresh) {
-      model_session_put(srv->model, sid, viewer, expires_at, epoch);
+    if (fill) {
+      model_session_put(r->model, sid, user, expires_at, epoch);
     }
     return true;
   }
   if (e.status >= 500) {
-    *err = e;
+    if (err) {
+      *err = e;
+    }
     return false;
   }
   return true; /* unknown or expired: logged out */
 }
 
-bool reads_feed(chorus_server_t *srv, bool fresh, const bson_oid_t *viewer,
+bool reads_session_user(reads_t *r, const char *token,
+                        reads_freshness_t fresh, user_t *user,
+                        bool *logged_in, chorus_error_t *err) {
+  bson_oid_t id;
+  if (!reads_session(r, token, fresh, &id, logged_in, err)) {
+    return false;
+  }
+  if (!*logged_in) {
+    return true;
+  }
+  chorus_error_t e;
+  if (users_find_by_id(r->db, r->sync, &id, user, &e)) {
+    return true;
+  }
+  *logged_in = false;
+  if (e.status == 404) {
+    return true; /* the session outlived its account */
+  }
+  if (err) {
+    *err = e;
+  }
+  return false;
+}
+
+/* ---- pages ---- */
+
+/* Waits for freshness and resolves the viewer: *fresh says whether the
+ * model may answer. */
+static bool page_viewer(reads_t *r, const char *token, int64_t seen,
+                        bool *fresh, bson_oid_t *viewer, bool *logged_in,
+                        chorus_error_t *err) {
+  *fresh = reads_fresh(r, seen);
+  return reads_session(r, token, *fresh ? READS_SYNCED : READS_DATABASE,
+                       viewer, logged_in, err);
+}
+
+bool reads_feed(reads_t *r, const char *token, int64_t seen,
                 const page_cursor_t *before, size_t limit,
                 tweet_page_t *page, chorus_error_t *err) {
-  if (fresh && model_feed(srv->model, viewer, before, limit, page)) {
+  bool fresh, logged_in;
+  bson_oid_t viewer;
+  if (!page_viewer(r, token, seen, &fresh, &viewer, &logged_in, err)) {
+    return false;
+  }
+  if (!logged_in) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    return false;
+  }
+  if (fresh && model_feed(r->model, &viewer, before, limit, page)) {
     return true;
   }
   bson_oid_t *ids = NULL;
   size_t n = 0;
-  if (!follows_followees(srv->db, srv->sync, viewer, &ids, &n, err)) {
+  if (!follows_followees(r->db, r->sync, &viewer, &ids, &n, err)) {
     return false;
   }
-  ids[n++] = *viewer; /* follows_followees leaves room for one more */
+  ids[n++] = viewer; /* follows_followees leaves room for one more */
   tweet_query_t q = {.kind = TWEETS_BY_AUTHORS, .authors = ids,
                      .n_authors = n};
   user_t me;
   memset(&me, 0, sizeof me);
-  me.id = *viewer;
-  bool ok = tweets_list(srv->db, srv->sync, &q, before, limit, &me, page,
-                        err);
+  me.id = viewer;
+  bool ok = tweets_list(r->db, r->sync, &q, before, limit, &me, page, err);
   bson_free(ids);
   return ok;
 }
 
-bool reads_timeline(chorus_server_t *srv, bool fresh,
-                    const bson_oid_t *viewer, const page_cursor_t *before,
-                    size_t limit, tweet_page_t *page, chorus_error_t *err) {
-  if (fresh && model_timeline(srv->model, viewer, before, limit, page)) {
+bool reads_timeline(reads_t *r, const char *token, int64_t seen,
+                    const page_cursor_t *before, size_t limit,
+                    tweet_page_t *page, chorus_error_t *err) {
+  bool fresh, logged_in;
+  bson_oid_t viewer;
+  if (!page_viewer(r, token, seen, &fresh, &viewer, &logged_in, err)) {
+    return false;
+  }
+  if (fresh && model_timeline(r->model, logged_in ? &viewer : NULL, before,
+                              limit, page)) {
     return true;
   }
   tweet_query_t q = {.kind = TWEETS_ALL};
   user_t me;
   memset(&me, 0, sizeof me);
-  if (viewer) {
-    me.id = *viewer;
+  if (logged_in) {
+    me.id = viewer;
   }
-  return tweets_list(srv->db, srv->sync, &q, before, limit,
-                     viewer ? &me : NULL, page, err);
+  return tweets_list(r->db, r->sync, &q, before, limit,
+                     logged_in ? &me : NULL, page, err);
 }

@@ -54,27 +54,11 @@ typedef struct client {
   struct client *job_next;
 } client_t;
 
-/* Sessions recently checked at an upgrade, so that reconnecting clients
- * (a reload, a server restart) do not each stop the WebSocket loop on a
- * database lookup.  Under hub->mu (upgrades arrive on every WebSocket
- * service thread).  An entry is trusted
- * for SESSION_CACHE_TTL_MS: a session ended elsewhere may still open a
- * WebSocket for that long (it can then only receive, never change
- * anything). */
-#define SESSION_CACHE_SLOTS 4096
-#define SESSION_CACHE_TTL_MS 60000
-
-typedef struct cached_session {
-  char token[SESSION_TOKEN_LEN + 1];
-  bson_oid_t user;
-  int64_t expires_ms;
-} cached_session_t;
-
 struct hub {
-  cached_session_t *sessions; /* SESSION_CACHE_SLOTS */
   _Atomic uint64_t closes;    /* on_close calls, from any service thread */
   db_t *db;
   sync_t *sync;
+  reads_t *reads; /* whose session a cookie is (reads_session) */
   ws_server_t *ws;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -358,34 +342,16 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
       mg_get_cookie(cookie, SESSION_COOKIE, token, sizeof token) <= 0) {
     return false;
   }
+  /* The session cache as far as this server has applied the event log,
+   * without waiting for it (a service thread); the database on a miss
+   * (reads.h, READS_APPLIED). */
   bson_oid_t user;
-  uint32_t h = 2166136261u;
-  for (const char *p = token; *p; p++) {
-    h = (h ^ (unsigned char)*p) * 16777619u;
-  }
-  /* Upgrades run on several WebSocket threads at once: the cache is
-   * read and written under hub->mu, the database is asked without it. */
-  cached_session_t *slot = &hub->sessions[h % SESSION_CACHE_SLOTS];
-  int64_t now = db_now_ms();
-  pthread_mutex_lock(&hub->mu);
-  bool cached = !strcmp(slot->token, token) && slot->expires_ms > now;
-  if (cached) {
-    user = slot->user;
-  }
-  pthread_mutex_unlock(&hub->mu);
-  if (!cached) {
-    chorus_error_t err;
-    mongoc_client_t *client = db_acquire(hub->db);
-    bool ok = sessions_resolve(hub->db, client, token, &user, NULL, &err);
-    db_release(hub->db, client);
-    if (!ok) {
-      return false;
-    }
-    pthread_mutex_lock(&hub->mu);
-    bson_strncpy(slot->token, token, sizeof slot->token);
-    slot->user = user;
-    slot->expires_ms = now + SESSION_CACHE_TTL_MS;
-    pthread_mutex_unlock(&hub->mu);
+  bool logged_in = false;
+  bool ok = reads_session(hub->reads, token, READS_APPLIED, &user,
+                          &logged_in, NULL);
+  sodium_memzero(token, sizeof token);
+  if (!ok || !logged_in) {
+    return false;
   }
   client_t *c = bson_malloc0(sizeof *c);
   c->id = id;
@@ -542,11 +508,12 @@ void hub_set_ws(hub_t *hub, ws_server_t *ws) { hub->ws = ws; }
 
 /* ---- life ---- */
 
-hub_t *hub_new(db_t *db, sync_t *sync, int test_resume_delay_ms) {
+hub_t *hub_new(db_t *db, sync_t *sync, reads_t *reads,
+               int test_resume_delay_ms) {
   hub_t *hub = bson_malloc0(sizeof *hub);
-  hub->sessions = bson_malloc0(sizeof *hub->sessions * SESSION_CACHE_SLOTS);
   hub->db = db;
   hub->sync = sync;
+  hub->reads = reads;
   hub->test_resume_delay_ms = test_resume_delay_ms;
   pthread_mutex_init(&hub->mu, NULL);
   pthread_cond_init(&hub->cv, NULL);
@@ -575,7 +542,5 @@ void hub_destroy(hub_t *hub) {
   }
   pthread_cond_destroy(&hub->cv);
   pthread_mutex_destroy(&hub->mu);
-  sodium_memzero(hub->sessions, sizeof *hub->sessions * SESSION_CACHE_SLOTS);
-  bson_free(hub->sessions);
   bson_free(hub);
 }

@@ -29,11 +29,12 @@
  *
  * Threads: ws callbacks run on the WebSocket service threads (several at
  * once, one per loop), events on the event poller thread, resumes on the
- * hub's own worker; one mutex guards the client list and the session
- * cache.  Nothing that can block for long runs on a service thread
- * except the first session lookup of a token (then cached for 60 s,
- * so a session ended elsewhere may still open a read-only WebSocket for
- * up to a minute).
+ * hub's own worker; one mutex guards the client list.  Nothing that can
+ * block for long runs on a service thread except a session lookup that
+ * the read model's session cache cannot answer (reads_session with
+ * READS_APPLIED: a session ended elsewhere is refused once this server
+ * has applied its "session.ended" event; with --read-model 0 every
+ * upgrade asks the database).
  */
 #ifndef CHORUS_HUB_H
 #define CHORUS_HUB_H
@@ -43,6 +44,7 @@
 #include "sync/base/db.h"
 #include "sync/events/events.h"
 #include "sync/sync.h"
+#include "server/readmodel/reads.h"
 #include "server/realtime/ws.h"
 
 #define HUB_MAX_SUBSCRIPTIONS 500
@@ -51,10 +53,13 @@
 
 typedef struct hub hub_t;
 
-/* test_resume_delay_ms: 0, or (tests only) how long each resume job
- * waits between reading its backlog and going live, to widen the window
- * in which hub_on_event holds the client's live events. */
-hub_t *hub_new(db_t *db, sync_t *sync, int test_resume_delay_ms);
+/* reads: the session resolver of the upgrades (borrowed; it outlives the
+ * WebSocket server).  test_resume_delay_ms: 0, or (tests only) how long
+ * each resume job waits between reading its backlog and going live, to
+ * widen the window in which hub_on_event holds the client's live
+ * events. */
+hub_t *hub_new(db_t *db, sync_t *sync, reads_t *reads,
+               int test_resume_delay_ms);
 void hub_destroy(hub_t *hub);
 
 /* The WebSocket callbacks (ctx is the hub). */

@@ -100,7 +100,7 @@ bool tc_server_start(tc_server_t *s) {
   argv[argc++] = "--threads";
   argv[argc++] = "8";
   if (s->failpoint[0]) {
-    argv[argc++] = "--failpoint";
+    argv[argc++] = "--test-failpoint";
     argv[argc++] = s->failpoint;
   }
   char extra[sizeof s->extra];

@@ -5,8 +5,10 @@
  * the precedence flag > environment > default, integer ranges (port
  * 1-65535, threads 2-1024) with messages naming the flag, string length
  * limits, unknown options, missing values, stray positional arguments,
- * --help and --version output, and repeated calls in one process (getopt
- * state must be reset by config_parse itself).
+ * --help and --version output, the switches for tests (named --test-*,
+ * kept in cfg.test, listed last under their own heading), and repeated
+ * calls in one process (getopt state must be reset by config_parse
+ * itself).
  *
  * The tests clear every CHORUS_* variable before and after each test, so
  * they neither depend on nor leak into the caller's environment.
@@ -29,6 +31,7 @@ static const char *const env_names[] = {
     "CHORUS_HOST",      "CHORUS_PORT",      "CHORUS_MONGO_URI",
     "CHORUS_DB",        "CHORUS_SERVER_ID", "CHORUS_PUBLIC_DIR",
     "CHORUS_THREADS",   "CHORUS_DB_FILTERS", "CHORUS_DB_SLOW_MS",
+    "CHORUS_TEST_FAILPOINT", "CHORUS_TEST_RESUME_DELAY_MS",
 };
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
@@ -615,6 +618,87 @@ static void version_prints_version_and_exits(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
+/* switches for tests                                                  */
+/* ------------------------------------------------------------------ */
+
+static void test_switches_default_to_off(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_string_equal(p->cfg.test.failpoint, "");
+  assert_int_equal(p->cfg.test.resume_delay_ms, 0);
+  parsed_free(p);
+}
+
+static void test_switches_set_the_test_group(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--test-failpoint", "txn.after_prepare",
+                      "--test-resume-delay-ms", "250");
+  assert_ok(p);
+  assert_string_equal(p->cfg.test.failpoint, "txn.after_prepare");
+  assert_int_equal(p->cfg.test.resume_delay_ms, 250);
+  parsed_free(p);
+  setenv("CHORUS_TEST_FAILPOINT", "txn.mid_apply", 1);
+  setenv("CHORUS_TEST_RESUME_DELAY_MS", "7", 1);
+  p = PARSE_NONE();
+  assert_ok(p);
+  assert_string_equal(p->cfg.test.failpoint, "txn.mid_apply");
+  assert_int_equal(p->cfg.test.resume_delay_ms, 7);
+  parsed_free(p);
+}
+
+static void failpoint_without_test_prefix_is_unknown(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--failpoint", "txn.after_begin");
+  assert_error(p, "--failpoint", NULL);
+  parsed_free(p);
+}
+
+static void help_lists_test_switches_last_under_a_heading(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--help");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  const char *heading = strstr(p->out, "\nTesting");
+  assert_non_null(heading);
+  const char *failpoint = strstr(p->out, "--test-failpoint, "
+                                         "CHORUS_TEST_FAILPOINT");
+  const char *delay = strstr(p->out, "--test-resume-delay-ms, "
+                                     "CHORUS_TEST_RESUME_DELAY_MS");
+  assert_non_null(failpoint);
+  assert_non_null(delay);
+  assert_true(failpoint > heading && delay > heading);
+  /* Every other flag, --help and --version come before the heading. */
+  static const char *const before[] = {"--host,", "--db-write-gate,",
+                                       "--db-filters,", "--help\n",
+                                       "--version\n"};
+  for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+    const char *at = strstr(p->out, before[i]);
+    assert_non_null(at);
+    assert_true(at < heading);
+  }
+  /* After the heading only --test-* switches. */
+  for (const char *at = strstr(heading, "\n  --"); at;
+       at = strstr(at + 1, "\n  --")) {
+    assert_int_equal(strncmp(at, "\n  --test-", 10), 0);
+  }
+  parsed_free(p);
+}
+
+static void write_gate_help_does_not_promise_arrival_order(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--help");
+  const char *at = strstr(p->out, "--db-write-gate,");
+  assert_non_null(at);
+  const char *end = strstr(at, "\n  --");
+  assert_non_null(end);
+  char *text = strndup(at, (size_t)(end - at));
+  assert_non_null(strstr(text, "not in arrival order"));
+  assert_null(strstr(text, "queue in order"));
+  free(text);
+  parsed_free(p);
+}
+
+/* ------------------------------------------------------------------ */
 /* repeated calls                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -755,6 +839,11 @@ int main(void) {
       T(config_usage_prints_the_same_text_as_help),
       T(help_wins_over_later_flags),
       T(version_prints_version_and_exits),
+      T(test_switches_default_to_off),
+      T(test_switches_set_the_test_group),
+      T(failpoint_without_test_prefix_is_unknown),
+      T(help_lists_test_switches_last_under_a_heading),
+      T(write_gate_help_does_not_promise_arrival_order),
       T(repeated_calls_start_from_scratch),
       T(parse_after_early_exit_starts_from_scratch),
       T(unknown_short_option_cluster_names_the_option),

@@ -2,8 +2,9 @@
  * failpoint.h - crash the process at a named step of the protocol, for
  * tests.
  *
- * CHORUS_FAILPOINT=<step> (or --failpoint) names one of txn.after_begin,
- * txn.after_prepare, txn.after_decision, txn.mid_apply.  The first time a
+ * The step (chorusd's --test-failpoint, CHORUS_TEST_FAILPOINT) is one
+ * of txn.after_begin, txn.after_prepare, txn.after_decision,
+ * txn.mid_apply.  The first time a
  * transaction reaches that step the process exits at once with _exit(86):
  * no cleanup, no flushing, as if killed, so tests can prove that another
  * server finishes what this one left.

@@ -45,9 +45,10 @@ typedef struct chorus_server {
   struct mg_context *http;
 } chorus_server_t;
 
-/* Connects the pool, creates indexes when the database is reachable (and
- * again on the first /readyz that finds it reachable), and starts serving.
- * On failure everything started is stopped again. */
+/* Connects the pool, waits for the database (logging every few seconds)
+ * until every index exists and the 2PC has started, then starts the read
+ * model, real time and HTTP.  On failure (a database that answers with an
+ * error, a port in use) everything started is stopped again. */
 bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                   chorus_error_t *err);
 

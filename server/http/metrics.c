@@ -115,9 +115,13 @@ void metrics_render_requests(metrics_t *m, bson_string_t *out) {
         atomic_load(&s->route), s->method, s->status,
         (long long)atomic_load(&s->count));
   }
-  bson_string_append_printf(out,
-                            "chorus_http_requests_unrecorded_total %lld\n",
-                            (long long)atomic_load(&m->overflow));
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_http_requests_unrecorded_total API requests answered "
+      "whose series did not fit the table.\n"
+      "# TYPE chorus_http_requests_unrecorded_total counter\n"
+      "chorus_http_requests_unrecorded_total %lld\n",
+      (long long)atomic_load(&m->overflow));
   bson_string_append(out,
                      "# HELP chorus_http_request_duration_seconds Time to "
                      "answer an API request.\n"

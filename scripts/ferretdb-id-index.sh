@@ -32,8 +32,7 @@
 # on the removed file and deletes its own -wal/-shm when it closes.)
 set -uo pipefail
 
-say() { echo "[chorus] $*"; }
-err() { echo "[chorus] ERROR: $*" >&2; }
+source "$(dirname "$0")/lib.sh"
 
 SUFFIX="__chorus_id_lookup"
 

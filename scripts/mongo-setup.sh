@@ -35,12 +35,12 @@
 set -euo pipefail
 
 CALLER_PWD="$PWD"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+ROOT="$CHORUS_ROOT"
 cd "$ROOT"
 
-say() { echo "[chorus] $*"; }
-err() { echo "[chorus] ERROR: $*" >&2; }
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+# usage: this script's header comment.
+usage() { lib_usage "$0"; }
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN="$ROOT/var/tools/ferretdb"
@@ -105,50 +105,15 @@ fi
 DIRECT_URI="mongodb://127.0.0.1:$P0/?directConnection=true"
 CTL=""
 
-# Path for messages: relative to the repo when inside it.
-show_path() {
-    case "$1" in
-        "$ROOT"/*) echo "${1#"$ROOT"/}" ;;
-        *) echo "$1" ;;
-    esac
-}
-
 # ------------------------------------------------------------------ helpers
-port_open() {  # port -> 0 if something accepts TCP connections on 127.0.0.1:port
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
-}
 
-read_pid() {  # pidfile -> pid on stdout (empty if none)
-    [[ -f "$1" ]] || return 0
-    local p
-    p="$(tr -dc '0-9' <"$1" 2>/dev/null || true)"
-    echo "$p"
-}
-
-pid_alive() {  # pid name -> 0 if pid is a live (non-zombie) process whose command line mentions name
-    local pid="$1" name="$2" state
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    local cmdline
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmdline" == *"$name"* ]]
-}
-
-child_alive() {  # pid -> 0 if our own child pid is live (non-zombie), whatever it runs yet
-    local pid="$1" state
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
-# Stop the given "pidfile:name" entries: TERM, wait, KILL; remove pid files.
+# stop_pids PIDFILE:NAME...: stops the given "pidfile:name" entries: TERM, wait, KILL; remove pid files.
 stop_pids() {
     local entry f name pid alive=() n=0
     for entry in "$@"; do
         f="${entry%%:*}"; name="${entry#*:}"
         pid="$(read_pid "$f")"
-        if pid_alive "$pid" "$name"; then
+        if proc_alive "$pid" "$name"; then
             kill -TERM "$pid" 2>/dev/null || true
             alive+=("$pid:$name")
             n=$((n + 1))
@@ -159,7 +124,7 @@ stop_pids() {
         while :; do
             still=()
             for entry in "${alive[@]}"; do
-                pid_alive "${entry%%:*}" "${entry#*:}" && still+=("$entry")
+                proc_alive "${entry%%:*}" "${entry#*:}" && still+=("$entry")
             done
             [[ ${#still[@]} -eq 0 ]] && break
             if (( SECONDS >= deadline )); then
@@ -198,7 +163,7 @@ id_index_usable() {
 # when that FerretDB does.
 id_index_watch() {
     id_index_enabled && id_index_usable || return 0
-    pid_alive "$(read_pid "$IDX_PIDFILE")" ferretdb-id-index && return 0
+    proc_alive "$(read_pid "$IDX_PIDFILE")" ferretdb-id-index && return 0
     setsid nohup bash "$IDX_SCRIPT" watch "$DIR/data" "$1" </dev/null >>"$IDX_LOG" 2>&1 &
     echo "$!" >"$IDX_PIDFILE"
 }
@@ -218,13 +183,13 @@ ferretdb_describe() {
 }
 
 ferretdb_running() {
-    pid_alive "$(read_pid "$FDB_PIDFILE")" ferretdb && port_open "$P0"
+    proc_alive "$(read_pid "$FDB_PIDFILE")" ferretdb && port_open "$P0"
 }
 
 ferretdb_start() {
     local pid
     pid="$(read_pid "$FDB_PIDFILE")"
-    if pid_alive "$pid" ferretdb; then
+    if proc_alive "$pid" ferretdb; then
         if ! port_open "$P0"; then
             say "FerretDB (pid $pid) is running but port $P0 is not open yet; waiting"
             local i
@@ -289,10 +254,11 @@ ferretdb_start() {
 
     local deadline=$((SECONDS + 30))
     until port_open "$P0"; do
-        # (Not pid_alive: until the background child has exec'd setsid, its
-        # command line is this script's, and a loaded machine once showed
-        # a FerretDB that was starting fine as "exited during startup".)
-        if ! child_alive "$pid"; then
+        # (No name given to proc_alive: until the background child has
+        # exec'd setsid, its command line is this script's, and on a loaded
+        # machine a FerretDB that was starting fine would be taken for one
+        # that "exited during startup".)
+        if ! proc_alive "$pid"; then
             err "FerretDB exited during startup; last lines of $(show_path "$FDB_LOG"):"
             tail -n 30 "$FDB_LOG" >&2 || true
             rm -f "$FDB_PIDFILE"
@@ -330,7 +296,7 @@ ferretdb_status() {
     fi
     local pid
     pid="$(read_pid "$FDB_PIDFILE")"
-    if pid_alive "$pid" ferretdb; then
+    if proc_alive "$pid" ferretdb; then
         say "database stopped: FerretDB pid $pid is alive but port $P0 does not accept connections ($(show_path "$DIR"))"
     else
         say "database stopped (FerretDB, port $P0, $(show_path "$DIR"))"
@@ -355,7 +321,7 @@ mongod_describe() {
 }
 
 member_running() {
-    pid_alive "$(read_pid "$(member_pidfile "$1")")" mongod && port_open "$(member_port "$1")"
+    proc_alive "$(read_pid "$(member_pidfile "$1")")" mongod && port_open "$(member_port "$1")"
 }
 
 mongod_running() {
@@ -424,7 +390,7 @@ mongod_start() {
     for i in 0 1 2; do
         mp="$(member_port "$i")"; md="$(member_dir "$i")"; pf="$(member_pidfile "$i")"
         if member_running "$i"; then continue; fi
-        if pid_alive "$(read_pid "$pf")" mongod; then
+        if proc_alive "$(read_pid "$pf")" mongod; then
             say "mongod member $i (pid $(read_pid "$pf")) not accepting connections; restarting it"
             stop_pids "$pf:mongod" >/dev/null
         fi

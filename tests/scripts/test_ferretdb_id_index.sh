@@ -37,16 +37,11 @@ if ! [[ -x "$ROOT/var/tools/ferretdb" ]]; then
     if command -v mongod >/dev/null 2>&1; then echo "skip: FerretDB not built (mongod in use)"; exit 0; fi
 fi
 
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-free_port() {  # first port from $1 up with nothing listening on it (and +1000)
-    local p="$1"
-    while port_open "$p" || port_open $((p + 1000)); do p=$((p + 1)); done
-    echo "$p"
-}
+source "$ROOT/scripts/lib.sh"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/chorus-idx.XXXXXX")"
-DB_PORT="$(free_port 27700)"
-HTTP_PORT="$(free_port 18900)"
+DB_PORT="$(free_http_port 27700)"
+HTTP_PORT="$(free_http_port 18900)"
 SERVER_PID=""
 cleanup() {
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null

@@ -135,14 +135,14 @@ proc_alive() {
     state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
     [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
     [[ -n "$name" ]] || return 0
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
     [[ "$cmdline" == *"$name"* ]]
 }
 
 # read_pid FILE: prints the number in pid file FILE (nothing when there is none).
 read_pid() {
     [[ -f "$1" ]] || return 0
-    tr -dc '0-9' <"$1" 2>/dev/null || true
+    tr -dc '0-9' 2>/dev/null <"$1" || true
 }
 
 # stop_pid PID LABEL [NAME] [SECONDS]: stops PID when it is alive (and its

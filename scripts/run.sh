@@ -74,7 +74,7 @@ stop_stale() {
         if ! proc_alive "$pid" chorusd; then
             rm -f "$f"; continue
         fi
-        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+        cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
         if [[ "$f" == "$RUN_DIR/chorusd-$port.pid" || "$cmdline" == *"--port $port "* ]]; then
             say "stopping chorusd from a previous run on port $port (pid $pid)"
             stop_pid "$pid" "chorusd" chorusd

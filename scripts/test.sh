@@ -67,7 +67,7 @@ cleanup() {
     # their environment.
     local pid
     for pid in $(pgrep -f -- "^$CHORUSD " || true); do
-        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "CHORUS_TEST_LOG_DIR=$LOG_DIR"; then
+        if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "CHORUS_TEST_LOG_DIR=$LOG_DIR"; then
             say "killing chorusd (pid $pid) left running by a test"
             kill -KILL "$pid" 2>/dev/null || true
         fi

@@ -734,3 +734,60 @@ void tc_nginx_stop(tc_nginx_t *n) {
   }
   n->pid = 0;
 }
+
+/* ---- a database server of the test's own ---- */
+
+void tc_dbserver_init(tc_dbserver_t *d, const char *name) {
+  memset(d, 0, sizeof *d);
+  d->port = tc_free_port();
+  const char *dir = getenv("CHORUS_TEST_LOG_DIR");
+  snprintf(d->dir, sizeof d->dir, "%s/%s-%d", dir ? dir : "/tmp", name,
+           d->port);
+}
+
+int tc_dbserver_run(const tc_dbserver_t *d, const char *verb) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "bash '%s' %s --port %d --dir '%s' >&2",
+           tc_env("CHORUS_TEST_MONGO_SETUP"), verb, d->port, d->dir);
+  return system(cmd);
+}
+
+void tc_dbserver_start(tc_dbserver_t *d) {
+  assert_int_equal(tc_dbserver_run(d, "start"), 0);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "bash '%s' uri --port %d --dir '%s'",
+           tc_env("CHORUS_TEST_MONGO_SETUP"), d->port, d->dir);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_non_null(fgets(d->uri, sizeof d->uri, p));
+  pclose(p);
+  d->uri[strcspn(d->uri, "\r\n")] = '\0';
+}
+
+/* ---- the end of two-phase commits ---- */
+
+bool tc_db_wait_finished(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                         int timeout_ms) {
+  for (int64_t until = tc_now_ms() + timeout_ms;;) {
+    if (tc_db_unfinished_txns(d) == 0 &&
+        tc_db_locked_docs(d, n_shards, dbs) == 0) {
+      return true;
+    }
+    if (tc_now_ms() >= until) {
+      return false;
+    }
+    tc_sleep_ms(50);
+  }
+}
+
+/* ---- acknowledged tweets ---- */
+
+bool tc_db_has_tweet(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                     const char *id_hex) {
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, id_hex);
+  bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
+  int64_t found = tc_db_count_tweets(d, n_shards, dbs, filter);
+  bson_destroy(filter);
+  return found == 1;
+}

@@ -27,7 +27,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define N_USERS 8
 #define N_WORKERS 6
 #define OPS_PER_WORKER 50
@@ -316,8 +315,7 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
       char path[128];
       snprintf(path, sizeof path, "/api/users/%s", w->names[u]);
       tc_response_t r;
-      tc_get(c, path, &r);
-      tc_assert_status(&r, 200);
+      tc_get_ok(c, path, &r);
       for (int k = 0; k < 3; k++) {
         if (tc_json_int(&r, fields[k]) != want[k]) {
           fprintf(stderr, "server %s: %s %s is %lld, %lld in the database\n",
@@ -331,8 +329,7 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
       for (int k = 0; k < 2; k++) {
         snprintf(path, sizeof path, "/api/users/%s/%s?limit=200",
                  w->names[u], lists[k]);
-        tc_get(c, path, &r);
-        tc_assert_status(&r, 200);
+        tc_get_ok(c, path, &r);
         if (tc_json_array_len(&r, "items") != want[k]) {
           fprintf(stderr, "server %s: %s has %d %s listed, %lld in the "
                   "database\n", w->servers[s].id, w->names[u],
@@ -409,9 +406,8 @@ static void test_mixed_workload_keeps_counters_true(void **state) {
   for (int u = 0; u < N_USERS; u++) {
     tc_client_t *c = tc_client_new(w->servers[u % 2].url);
     tc_unique_name("cons", w->names[u]);
-    tc_register(c, w->names[u], PASSWORD);
-    assert_true(tc_cookie(c, "chorus_session", w->tokens[u],
-                          sizeof w->tokens[u]));
+    tc_register(c, w->names[u], TC_PASSWORD);
+    tc_session_token(c, w->tokens[u], sizeof w->tokens[u]);
     char id[25];
     tc_post_tweet(c, "a first tweet", id);
     add_tweet(w, id, u);

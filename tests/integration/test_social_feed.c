@@ -14,7 +14,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 static void set_follow(tc_client_t *c, const char *name, bool on) {
   char path[256];
@@ -38,8 +37,7 @@ static void post(tc_client_t *c, const char *text, char id[25]) {
 static void assert_ids(tc_client_t *c, const char *path,
                        const char *const *ids, int n) {
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   int len = tc_json_array_len(&r, "items");
   bool same = len == n;
   for (int i = 0; same && i < n; i++) {
@@ -61,14 +59,9 @@ static void assert_ids(tc_client_t *c, const char *path,
 static void test_feed_requires_login(void **state) {
   (void)state;
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_response_t r;
-  tc_get(anon, "/api/feed", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/feed", NULL, 401, "not_logged_in");
   tc_set_cookie(anon, "chorus_session", "forged-session-token");
-  tc_get(anon, "/api/feed", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/feed", NULL, 401, "not_logged_in");
   tc_client_destroy(anon);
 }
 
@@ -111,8 +104,7 @@ static void test_feed_shows_own_and_followed_only(void **state) {
 
   /* Items are full tweets. */
   tc_response_t r;
-  tc_get(cu, "/api/feed?limit=2", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(cu, "/api/feed?limit=2", &r);
   assert_string_equal(tc_json_str(&r, "items.1.author.username"), v);
   assert_string_equal(tc_json_str(&r, "items.1.text"), "v two");
   assert_true(tc_json_has(&r, "items.1.like_count"));
@@ -164,10 +156,7 @@ static void test_feed_drops_deleted_tweets(void **state) {
   post(cv, "stays", v1);
   post(cv, "deleted", v2);
   snprintf(path, sizeof path, "/api/tweet/%s", v2);
-  tc_response_t r;
-  tc_send(cv, "DELETE", path, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(cv, "DELETE", path, NULL, 200);
   const char *left[] = {v1};
   assert_ids(cu, "/api/feed", left, 1);
   tc_client_destroy(cv);
@@ -199,11 +188,8 @@ static void test_feed_order_across_many_authors(void **state) {
   char path[256];
   snprintf(path, sizeof path, "/api/tweet/%s/like", ids[5]);
   tc_response_t r;
-  tc_request(cu, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_get(cu, "/api/feed?limit=200", &r);
-  tc_assert_status(&r, 200);
+  tc_expect_status(cu, "POST", path, "", 200);
+  tc_get_ok(cu, "/api/feed?limit=200", &r);
   for (int i = 0; i < AUTHORS * PER; i++) {
     char key[48];
     snprintf(key, sizeof key, "items.%d.liked_by_me", i);
@@ -230,8 +216,7 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
     post(i % 2 ? cu : cv, "before the first page", old[i]);
   }
   tc_response_t first;
-  tc_get(cu, "/api/feed?limit=3", &first);
-  tc_assert_status(&first, 200);
+  tc_get_ok(cu, "/api/feed?limit=3", &first);
   const char *page1[] = {old[5], old[4], old[3]};
   for (int i = 0; i < 3; i++) {
     char key[32];
@@ -255,16 +240,9 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
   const char *head[] = {fresh[3], fresh[2], fresh[1], fresh[0], old[5]};
   assert_ids(cu, "/api/feed?limit=5", head, 5);
 
-  tc_response_t r;
-  tc_get(cu, "/api/feed?limit=0", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(cu, "/api/feed?limit=201", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(cu, "/api/feed?before=garbage", &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_error(cu, "GET", "/api/feed?limit=0", NULL, 400, "invalid_limit");
+  tc_expect_error(cu, "GET", "/api/feed?limit=201", NULL, 400, "invalid_limit");
+  tc_expect_error(cu, "GET", "/api/feed?before=garbage", NULL, 400, "invalid_cursor");
   tc_client_destroy(cu_b);
   tc_client_destroy(cv);
   tc_client_destroy(cu);
@@ -285,8 +263,7 @@ typedef struct poster {
 
 static void *poster_main(void *arg) {
   poster_t *p = arg;
-  tc_client_t *c = tc_client_new(p->base);
-  tc_set_cookie(c, "chorus_session", p->token);
+  tc_client_t *c = tc_client_with_session(p->base, p->token);
   while (!atomic_load(p->stop) && p->n < MAX_POSTED) {
     tc_response_t r; /* no cmocka assertion may run in a thread */
     const char *body = "{\"text\":\"posted during the walk\"}";
@@ -332,8 +309,7 @@ static void test_feed_walk_while_others_post(void **state) {
   for (int i = 0; i < 2; i++) {
     posters[i].base = tc_url_b();
     posters[i].stop = &stop;
-    assert_true(tc_cookie(owners[i], "chorus_session", posters[i].token,
-                          sizeof posters[i].token));
+    tc_session_token(owners[i], posters[i].token, sizeof posters[i].token);
   }
   pthread_t threads[2];
   for (int i = 0; i < 2; i++) {
@@ -349,8 +325,7 @@ static void test_feed_walk_while_others_post(void **state) {
   snprintf(path, sizeof path, "/api/feed?limit=%d", LIMIT);
   for (;;) {
     tc_response_t r;
-    tc_get(cu, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(cu, path, &r);
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= LIMIT);
     for (int i = 0; i < len; i++) {

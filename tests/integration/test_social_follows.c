@@ -15,7 +15,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 /* POST or DELETE /api/users/<name>/follow. */
 static void send_follow(tc_client_t *c, const char *method, const char *name,
@@ -50,8 +49,7 @@ static void assert_counts(tc_client_t *c, const char *name, int64_t followers,
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s", name);
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   if (tc_json_int(&r, "followers_count") != followers ||
       tc_json_int(&r, "following_count") != following) {
     print_error("%s: expected followers %lld following %lld; got %s\n", name,
@@ -67,8 +65,7 @@ static void assert_counts(tc_client_t *c, const char *name, int64_t followers,
 static void assert_list(tc_client_t *c, const char *path,
                         const char *const *names, int n) {
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   int len = tc_json_array_len(&r, "items");
   if (len != n) {
     print_error("GET %s: expected %d items, got %s\n", path, n, r.body);
@@ -216,13 +213,9 @@ static void test_follow_unknown_user_is_404(void **state) {
     tc_response_free(&r);
     char path[256];
     snprintf(path, sizeof path, "/api/users/%s/followers", names[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
     snprintf(path, sizeof path, "/api/users/%s/following", names[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
   }
   assert_counts(c, me, 0, 0, false);
   tc_client_destroy(c);
@@ -283,8 +276,7 @@ static void test_followers_most_recent_first(void **state) {
 
   /* Items are user summaries. */
   tc_client_t *anon = tc_client_new(tc_url_b());
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "items.1.username"), fans[1]);
   assert_string_equal(tc_json_str(&r, "items.1.display_name"), "Fan One");
   assert_string_equal(tc_json_str(&r, "items.1.bio"), "hello");
@@ -296,8 +288,7 @@ static void test_followers_most_recent_first(void **state) {
 
   /* Pages of 2. */
   snprintf(path, sizeof path, "/api/users/%s/followers?limit=2", star);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 2);
   assert_string_equal(tc_json_str(&r, "items.0.username"), fans[2]);
   assert_string_equal(tc_json_str(&r, "items.1.username"), fans[1]);
@@ -309,8 +300,7 @@ static void test_followers_most_recent_first(void **state) {
   follow_ok(f[3], star);
   snprintf(path, sizeof path, "/api/users/%s/followers?limit=2&before=%s",
            star, next);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 1);
   assert_string_equal(tc_json_str(&r, "items.0.username"), fans[0]);
   assert_true(tc_json_is_null(&r, "next"));
@@ -327,17 +317,11 @@ static void test_followers_most_recent_first(void **state) {
   assert_counts(anon, star, 4, 0, false);
 
   snprintf(path, sizeof path, "/api/users/%s/followers?limit=0", star);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 400, "invalid_limit");
   snprintf(path, sizeof path, "/api/users/%s/followers?limit=201", star);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 400, "invalid_limit");
   snprintf(path, sizeof path, "/api/users/%s/followers?before=%%21%%21", star);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 400, "invalid_cursor");
   tc_client_destroy(anon);
   for (int i = 0; i < 4; i++) {
     tc_client_destroy(f[i]);
@@ -368,8 +352,7 @@ static void test_following_most_recent_first(void **state) {
           &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
-  tc_get(f_b, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(f_b, path, &r);
   assert_string_equal(tc_json_str(&r, "items.2.display_name"),
                       "Renamed Star");
   tc_response_free(&r);
@@ -378,8 +361,7 @@ static void test_following_most_recent_first(void **state) {
   char seen[3][31];
   int n = 0;
   for (;;) {
-    tc_get(f, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(f, path, &r);
     assert_int_equal(tc_json_array_len(&r, "items"), 1);
     assert_true(n < 3);
     bson_strncpy(seen[n++], tc_json_str(&r, "items.0.username"), 31);
@@ -437,8 +419,7 @@ typedef struct racer {
 
 static void *race_main(void *arg) {
   racer_t *rc = arg;
-  tc_client_t *c = tc_client_new(rc->base);
-  tc_set_cookie(c, "chorus_session", rc->token);
+  tc_client_t *c = tc_client_with_session(rc->base, rc->token);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", rc->target);
   bool post = !strcmp(rc->method, "POST");
@@ -508,7 +489,7 @@ static void test_same_follow_raced_on_both_servers_counts_once(void **state) {
     char fan[31], star[31], token[128];
     tc_client_t *f = tc_new_user(tc_url_a(), "race", fan);
     tc_client_t *s = tc_new_user(tc_url_b(), "racestar", star);
-    assert_true(tc_cookie(f, "chorus_session", token, sizeof token));
+    tc_session_token(f, token, sizeof token);
     racer_t racers[N];
     for (int i = 0; i < N; i++) {
       racers[i] = (racer_t){i % 2 ? tc_url_b() : tc_url_a(), token, star,
@@ -526,8 +507,7 @@ static void test_same_follow_raced_on_both_servers_counts_once(void **state) {
     char path[256];
     snprintf(path, sizeof path, "/api/users/%s", star);
     tc_response_t r;
-    tc_get(f, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(f, path, &r);
     bool following = tc_json_bool(&r, "followed_by_me");
     tc_response_free(&r);
     assert_counts(f, star, following ? 1 : 0, 0, following);
@@ -553,8 +533,7 @@ static void assert_followers_are(tc_client_t *c, tc_db_t *db,
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/followers?limit=200", star);
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   bson_t *filter = BCON_NEW("followee_id", BCON_OID(star_id));
   int64_t docs = tc_db_count(db, "follows", filter);
   bson_destroy(filter);
@@ -588,7 +567,7 @@ static void test_many_followers_at_once(void **state) {
   tc_client_t *s = tc_new_user(tc_url_a(), "crowd", star);
   for (int i = 0; i < N; i++) {
     tc_client_t *f = tc_new_user(tc_url_b(), "crowdfan", fans[i]);
-    assert_true(tc_cookie(f, "chorus_session", tokens[i], sizeof tokens[i]));
+    tc_session_token(f, tokens[i], sizeof tokens[i]);
     tc_client_destroy(f);
   }
   tc_db_t db;

@@ -12,25 +12,18 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 static void follow(tc_client_t *c, const char *name) {
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", name);
-  tc_response_t r;
-  tc_request(c, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "POST", path, "", 200);
   tc_sleep_ms(3);
 }
 
 static void like(tc_client_t *c, const char *id) {
   char path[256];
   snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-  tc_response_t r;
-  tc_request(c, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "POST", path, "", 200);
   tc_sleep_ms(3);
 }
 
@@ -69,8 +62,7 @@ static void assert_notifications(tc_client_t *c, const char *query,
   char path[256];
   snprintf(path, sizeof path, "/api/notifications%s", query ? query : "");
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   int len = tc_json_array_len(&r, "items");
   if (len != n || tc_json_int(&r, "unread") != unread) {
     print_error("GET %s: expected %d items and unread %lld; got %s\n", path,
@@ -114,17 +106,10 @@ static void assert_notifications(tc_client_t *c, const char *query,
 static void test_notifications_require_login(void **state) {
   (void)state;
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_response_t r;
-  tc_get(anon, "/api/notifications", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
-  tc_request(anon, "POST", "/api/notifications/read", "", 0, NULL, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401, "not_logged_in");
+  tc_expect_error(anon, "POST", "/api/notifications/read", "", 401, "not_logged_in");
   tc_set_cookie(anon, "chorus_session", "made-up-session");
-  tc_get(anon, "/api/notifications", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401, "not_logged_in");
   tc_client_destroy(anon);
 }
 
@@ -182,12 +167,9 @@ static void test_own_actions_notify_nobody(void **state) {
   like(ca, t);
   reply(ca, t, rep);
   like(ca, rep);
-  tc_response_t r;
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", a);
-  tc_request(ca, "POST", path, "", 0, NULL, &r);
-  tc_assert_error(&r, 400, "cannot_follow_self");
-  tc_response_free(&r);
+  tc_expect_error(ca, "POST", path, "", 400, "cannot_follow_self");
   assert_notifications(ca, NULL, NULL, 0, 0);
   tc_client_destroy(ca);
 }
@@ -276,8 +258,7 @@ static void test_notifications_in_pages(void **state) {
   snprintf(path, sizeof path, "/api/notifications?limit=2");
   for (int page = 0;; page++) {
     tc_response_t r;
-    tc_get(ca, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(ca, path, &r);
     /* unread counts all of them, the late one too once it exists. */
     assert_int_equal(tc_json_int(&r, "unread"), page == 0 ? N : N + 1);
     int len = tc_json_array_len(&r, "items");
@@ -309,13 +290,8 @@ static void test_notifications_in_pages(void **state) {
   for (int i = 0; i < N; i++) {
     assert_string_equal(seen[i], fans[N - 1 - i]);
   }
-  tc_response_t r;
-  tc_get(ca, "/api/notifications?limit=0", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(ca, "/api/notifications?before=%25", &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_error(ca, "GET", "/api/notifications?limit=0", NULL, 400, "invalid_limit");
+  tc_expect_error(ca, "GET", "/api/notifications?before=%25", NULL, 400, "invalid_cursor");
   tc_client_destroy(ca);
 }
 
@@ -326,11 +302,8 @@ static void test_actor_shows_current_display_name(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfdnb", b);
   follow(cb, a);
   tc_response_t r;
-  tc_send(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_get(ca, "/api/notifications", &r);
-  tc_assert_status(&r, 200);
+  tc_expect_status(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", 200);
+  tc_get_ok(ca, "/api/notifications", &r);
   assert_string_equal(tc_json_str(&r, "items.0.actor.username"), b);
   assert_string_equal(tc_json_str(&r, "items.0.actor.display_name"),
                       "Bee Renamed");

@@ -19,7 +19,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 /* A word of letters and digits that no other run or test uses. */
 static void unique_word(char out[32]) {
@@ -108,10 +107,7 @@ static void set_display_name(tc_client_t *c, const char *dn) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "display_name", dn);
   char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_response_t r;
-  tc_send(c, "PATCH", "/api/me", json, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "PATCH", "/api/me", json, 200);
   bson_free(json);
   bson_destroy(&doc);
 }
@@ -141,7 +137,7 @@ static void test_search_users_by_username_prefix(void **state) {
   for (int i = 0; i < 3; i++) {
     snprintf(names[i], sizeof names[i], "%s%s", w, suffix[i]);
     cs[i] = tc_client_new(i % 2 ? tc_url_b() : tc_url_a());
-    tc_register(cs[i], names[i], PASSWORD);
+    tc_register(cs[i], names[i], TC_PASSWORD);
   }
   /* Not a prefix: the word in the middle of a name or display name. */
   tc_client_t *co = tc_new_user(tc_url_a(), "srchoth", other);
@@ -382,15 +378,10 @@ static void test_search_follows_edits_and_deletes(void **state) {
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   char body[128];
   snprintf(body, sizeof body, "{\"text\":\"now %s\"}", w2);
-  tc_response_t r;
-  tc_send(c, "PUT", path, body, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "PUT", path, body, 200);
   search_tweets_expect(c, w1, NULL, 0);
   search_tweets_expect(c, w2, hit, 1);
-  tc_send(c, "DELETE", path, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "DELETE", path, NULL, 200);
   search_tweets_expect(c, w2, NULL, 0);
   tc_client_destroy(c);
 }
@@ -454,12 +445,8 @@ static void test_search_query_validation(void **state) {
     assert_non_null(tc_json_str(&r, "error.code"));
     tc_response_free(&r);
   }
-  tc_get(c, "/api/search?q=hello&limit=0", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(c, "/api/search?q=hello&before=%25%25", &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_error(c, "GET", "/api/search?q=hello&limit=0", NULL, 400, "invalid_limit");
+  tc_expect_error(c, "GET", "/api/search?q=hello&before=%25%25", NULL, 400, "invalid_cursor");
   tc_client_destroy(c);
 }
 
@@ -587,10 +574,7 @@ static void test_search_operators_are_plain_text(void **state) {
     tc_response_free(&r);
   }
   /* Still serving. */
-  tc_response_t r;
-  tc_get(anon, "/healthz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(anon, "GET", "/healthz", NULL, 200);
   const char *found[] = {marker};
   search_tweets_expect(anon, w, found, 1);
   tc_client_destroy(anon);

@@ -15,7 +15,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 static const char *const BAD_IDS[] = {
     "000000000000000000000000", "ffffffffffffffffffffffff",
@@ -88,8 +87,7 @@ static int64_t tweet_count_of(tc_client_t *c, const char *name) {
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s", name);
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   int64_t n = tc_json_int(&r, "tweet_count");
   tc_response_free(&r);
   return n;
@@ -98,8 +96,7 @@ static int64_t tweet_count_of(tc_client_t *c, const char *name) {
 /* Whether id is among the items of GET path (one page of up to 200). */
 static bool list_has(tc_client_t *c, const char *path, const char *id) {
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   bool found = false;
   for (int i = 0; i < tc_json_array_len(&r, "items"); i++) {
     char key[32];
@@ -165,9 +162,7 @@ static void test_unknown_tweet_is_404_everywhere(void **state) {
     tc_assert_error(&r, 404, "tweet_not_found");
     tc_response_free(&r);
     snprintf(path, sizeof path, "/api/tweet/%s/replies", BAD_IDS[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "tweet_not_found");
     send_like(c, "POST", BAD_IDS[i], &r);
     tc_assert_error(&r, 404, "tweet_not_found");
     tc_response_free(&r);
@@ -185,9 +180,7 @@ static void test_delete_by_author(void **state) {
   tc_client_t *f = tc_new_user(tc_url_b(), "delfan", fan);
   snprintf(path, sizeof path, "/api/users/%s/follow", name);
   tc_response_t r;
-  tc_request(f, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(f, "POST", path, "", 200);
   tc_post_tweet(c, "stays", keep);
   tc_post_tweet(c, "goes away", gone);
   assert_int_equal(tweet_count_of(f, name), 2);
@@ -225,9 +218,7 @@ static void test_delete_by_author(void **state) {
   tc_assert_error(&r, 404, "tweet_not_found");
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s", gone);
-  tc_send(c, "PUT", path, "{\"text\":\"back?\"}", &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
+  tc_expect_error(c, "PUT", path, "{\"text\":\"back?\"}", 404, "tweet_not_found");
   send_like(f, "POST", gone, &r);
   tc_assert_error(&r, 404, "tweet_not_found");
   tc_response_free(&r);
@@ -294,8 +285,7 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   tc_response_free(&r);
 
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 5);
   for (int i = 0; i < 5; i++) {
     char key[32];
@@ -312,8 +302,7 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   int n = 0;
   snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=2", parent);
   for (int page = 0;; page++) {
-    tc_get(ca, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(ca, path, &r);
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= 2);
     for (int i = 0; i < len; i++) {
@@ -342,17 +331,12 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   assert_tweet_counts(anon, parent, 0, 6, false);
 
   snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=0", parent);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 400, "invalid_limit");
   snprintf(path, sizeof path, "/api/tweet/%s/replies?before=nope", parent);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 400, "invalid_cursor");
   /* A tweet without replies has an empty list. */
   snprintf(path, sizeof path, "/api/tweet/%s/replies", rep[0]);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 0);
   assert_true(tc_json_is_null(&r, "next"));
   tc_response_free(&r);
@@ -395,8 +379,7 @@ static void test_reply_to_missing_tweet_is_404(void **state) {
   assert_int_equal(tweet_count_of(c, name), 0);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/tweets", name);
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 0);
   tc_response_free(&r);
   tc_client_destroy(c);
@@ -435,14 +418,9 @@ static void test_reply_to_of_wrong_type_is_400(void **state) {
   /* A reply without text is judged on its text. */
   char body[128];
   snprintf(body, sizeof body, "{\"reply_to\":\"%s\"}", parent);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 400, "missing_field");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 400, "missing_field");
   snprintf(body, sizeof body, "{\"text\":\"  \",\"reply_to\":\"%s\"}", parent);
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 400, "empty");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 400, "empty");
   assert_tweet_counts(c, parent, 0, 0, false);
   tc_client_destroy(c);
 }
@@ -462,8 +440,7 @@ static void test_deleting_a_reply_decrements_parent(void **state) {
   tc_response_free(&r);
   assert_tweet_counts(ca, parent, 0, 1, false);
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
-  tc_get(ca, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(ca, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 1);
   assert_string_equal(tc_json_str(&r, "items.0.id"), r2);
   tc_response_free(&r);
@@ -506,9 +483,7 @@ static void test_deleting_a_parent_keeps_its_replies(void **state) {
   tc_assert_error(&r, 404, "tweet_not_found");
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 404, "tweet_not_found");
   snprintf(path, sizeof path, "/api/users/%s/tweets", b);
   assert_true(list_has(anon, path, reply));
   snprintf(path, sizeof path, "/api/tweet/%s/replies", reply);
@@ -564,18 +539,15 @@ static void test_like_and_unlike_per_viewer(void **state) {
 
   /* Lists show liked_by_me for their viewer too. */
   snprintf(path, sizeof path, "/api/users/%s/tweets", a);
-  tc_get(cb_on_b, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(cb_on_b, path, &r);
   assert_string_equal(tc_json_str(&r, "items.0.id"), id);
   assert_int_equal(tc_json_int(&r, "items.0.like_count"), 2);
   assert_true(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
-  tc_get(ca, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(ca, path, &r);
   assert_false(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_false(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
 
@@ -644,9 +616,7 @@ static void test_likes_and_deletes_require_login(void **state) {
   char body[128];
   snprintf(body, sizeof body, "{\"text\":\"anon reply\",\"reply_to\":\"%s\"}",
            id);
-  tc_send(anon, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "POST", "/api/tweet", body, 401, "not_logged_in");
   assert_tweet_counts(ca, id, 0, 0, false);
   tc_client_destroy(anon);
   tc_client_destroy(ca);
@@ -662,8 +632,7 @@ typedef struct liker {
 
 static void *like_main(void *arg) {
   liker_t *l = arg;
-  tc_client_t *c = tc_client_new(l->base);
-  tc_set_cookie(c, "chorus_session", l->token);
+  tc_client_t *c = tc_client_with_session(l->base, l->token);
   char path[128], body[128];
   tc_response_t r; /* no cmocka assertion may run in a thread */
   if (!strcmp(l->method, "REPLY")) {
@@ -726,7 +695,7 @@ static void test_concurrent_likes_count_exactly(void **state) {
   liker_t likers[N];
   /* The same user liking on both servers at once: one like. */
   char token[128];
-  assert_true(tc_cookie(ca, "chorus_session", token, sizeof token));
+  tc_session_token(ca, token, sizeof token);
   for (int i = 0; i < N; i++) {
     likers[i].base = i % 2 ? tc_url_b() : tc_url_a();
     bson_strncpy(likers[i].token, token, sizeof likers[i].token);
@@ -740,8 +709,7 @@ static void test_concurrent_likes_count_exactly(void **state) {
   for (int i = 0; i < N; i++) {
     char name[31];
     tc_client_t *u = tc_new_user(likers[i].base, "clikefan", name);
-    assert_true(tc_cookie(u, "chorus_session", likers[i].token,
-                          sizeof likers[i].token));
+    tc_session_token(u, likers[i].token, sizeof likers[i].token);
     tc_client_destroy(u);
   }
   run_likers(likers, N, "8 users liking one tweet at once");
@@ -782,8 +750,7 @@ static void test_concurrent_replies_count_exactly(void **state) {
     char name[31];
     repliers[i].base = i % 2 ? tc_url_b() : tc_url_a();
     tc_client_t *u = tc_new_user(repliers[i].base, "crepfan", name);
-    assert_true(tc_cookie(u, "chorus_session", repliers[i].token,
-                          sizeof repliers[i].token));
+    tc_session_token(u, repliers[i].token, sizeof repliers[i].token);
     tc_client_destroy(u);
     bson_strncpy(repliers[i].id, id, sizeof repliers[i].id);
     repliers[i].method = "REPLY";
@@ -793,8 +760,7 @@ static void test_concurrent_replies_count_exactly(void **state) {
   char path[128];
   snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=200", id);
   tc_response_t r;
-  tc_get(ca, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(ca, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), made);
   tc_response_free(&r);
   tc_client_destroy(ca);

@@ -28,7 +28,6 @@
 #define SETTLE_BOUND_MS 45000
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define N_WRITERS 4
 #define N_USERS 6
 #define TARGET_TXNS 600 /* aimed for within MAX_RUN_MS */
@@ -210,9 +209,8 @@ static void test_random_kills_keep_invariants(void **state) {
     tc_client_t *c = tc_client_new(w.servers[u % 2].url);
     char name[31];
     tc_unique_name("chaos", name);
-    tc_register(c, name, PASSWORD);
-    assert_true(tc_cookie(c, "chorus_session", w.tokens[u],
-                          sizeof w.tokens[u]));
+    tc_register(c, name, TC_PASSWORD);
+    tc_session_token(c, w.tokens[u], sizeof w.tokens[u]);
     tc_client_destroy(c);
   }
 

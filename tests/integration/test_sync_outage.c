@@ -24,7 +24,6 @@
 #define SETTLE_BOUND_MS 45000
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define N_USERS 8
 #define ANSWER_BOUND_MS 5000
 
@@ -126,7 +125,7 @@ static void test_shard_server_outage(void **state) {
     tc_client_t *c = tc_client_new(u % 2 ? b.url : a.url);
     char name[31], id[25];
     tc_unique_name("outage", name);
-    tc_register(c, name, PASSWORD);
+    tc_register(c, name, TC_PASSWORD);
     int64_t before = tc_db_count(&db, "tweets_0", NULL);
     tc_post_tweet(c, "before the outage", id);
     int shard = tc_db_count(&db, "tweets_0", NULL) > before ? 0 : 1;
@@ -135,7 +134,7 @@ static void test_shard_server_outage(void **state) {
     }
     bool last = u == N_USERS - 1;
     if (!last || on_shard[1 - shard] > 0) {
-      assert_true(tc_cookie(c, "chorus_session", tokens[u], sizeof tokens[u]));
+      tc_session_token(c, tokens[u], sizeof tokens[u]);
       on_shard[shard]++;
       u++;
     }
@@ -160,24 +159,17 @@ static void test_shard_server_outage(void **state) {
   assert_true(on_second[0]);
   tc_client_t *reader = tc_client_new(a.url);
   int64_t t0 = tc_now_ms();
-  tc_response_t r;
   char path[64];
   snprintf(path, sizeof path, "/api/tweet/%s", on_second);
-  tc_get(reader, path, &r);
-  tc_assert_error(&r, 503, "db_unavailable");
-  tc_response_free(&r);
+  tc_expect_error(reader, "GET", path, NULL, 503, "db_unavailable");
   assert_true(tc_now_ms() - t0 < ANSWER_BOUND_MS);
   /* The timeline needs no shard: the read model (docs/READMODEL.md) answers
    * it, and it is exact because every write that touches the stopped shard
    * fails (the event log is in the main database). */
   t0 = tc_now_ms();
-  tc_get(reader, "/api/tweet", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(reader, "GET", "/api/tweet", NULL, 200);
   assert_true(tc_now_ms() - t0 < ANSWER_BOUND_MS);
-  tc_get(reader, "/healthz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(reader, "GET", "/healthz", NULL, 200);
 
   second_db(&o, "start");
   tc_sleep_ms(3000);
@@ -210,12 +202,9 @@ static void test_shard_server_outage(void **state) {
     tc_sleep_ms(100);
   }
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 2, dbs), 0);
-  tc_get(reader, "/api/tweet", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(reader, "GET", "/api/tweet", NULL, 200);
   for (int u = 0; u < N_USERS; u++) {
-    tc_client_t *c = tc_client_new(b.url);
-    tc_set_cookie(c, "chorus_session", tokens[u]);
+    tc_client_t *c = tc_client_with_session(b.url, tokens[u]);
     char id[25];
     tc_post_tweet(c, "after the outage", id);
     tc_client_destroy(c);

@@ -498,6 +498,17 @@ void tc_login(tc_client_t *c, const char *username, const char *password,
   bson_free(body);
 }
 
+const char *tc_path(const char *fmt, ...) {
+  static _Thread_local char bufs[8][512];
+  static _Thread_local unsigned next;
+  char *buf = bufs[next++ % 8];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof bufs[0], fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
 /* ---- one request and the answer it must get ---- */
 
 void tc_expect_status(tc_client_t *c, const char *method, const char *path,
@@ -562,6 +573,21 @@ void tc_delete_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
   char path[256];
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   tc_send(c, "DELETE", path, NULL, r);
+}
+
+void tc_patch_me(tc_client_t *c, const char *display_name, const char *bio,
+                 tc_response_t *r) {
+  bson_t doc = BSON_INITIALIZER;
+  if (display_name) {
+    BSON_APPEND_UTF8(&doc, "display_name", display_name);
+  }
+  if (bio) {
+    BSON_APPEND_UTF8(&doc, "bio", bio);
+  }
+  char *json = bson_as_relaxed_extended_json(&doc, NULL);
+  tc_send(c, "PATCH", "/api/me", json, r);
+  bson_free(json);
+  bson_destroy(&doc);
 }
 
 int64_t tc_profile_int(tc_client_t *c, const char *name, const char *field) {
@@ -712,6 +738,64 @@ void tc_assert_list(tc_client_t *c, const char *path, const char *field,
   snprintf(what, sizeof what, "GET %s", path);
   tc_assert_items(&r, field, values, n, what);
   tc_response_free(&r);
+}
+
+/* ---- requests sent at the same moment ---- */
+
+/* One racer's thread. */
+static void *racer_main(void *arg) {
+  tc_racer_t *rc = arg;
+  long want = rc->want ? rc->want : 200;
+  tc_client_t *c = rc->token ? tc_client_with_session(rc->base, rc->token)
+                             : tc_client_new(rc->base);
+  for (int i = 0; i < (rc->times > 0 ? rc->times : 1); i++) {
+    tc_response_t r;
+    bool sent = tc_try_request(c, rc->method, rc->path, rc->body,
+                               rc->body ? strlen(rc->body) : 0, NULL, &r);
+    rc->status = sent ? r.status : 0;
+    if (rc->status != want && rc->status != 409) {
+      fprintf(stderr, "%s %s: %ld %s\n", rc->method, rc->path, rc->status,
+              r.body ? r.body : "");
+      rc->failed++;
+    }
+    tc_response_free(&r);
+  }
+  tc_client_destroy(c);
+  return NULL;
+}
+
+void tc_race(tc_racer_t *racers, int n) {
+  pthread_t threads[32];
+  assert_true(n <= 32);
+  for (int i = 0; i < n; i++) {
+    racers[i].status = 0;
+    racers[i].failed = 0;
+    assert_int_equal(
+        pthread_create(&threads[i], NULL, racer_main, &racers[i]), 0);
+  }
+  for (int i = 0; i < n; i++) {
+    pthread_join(threads[i], NULL);
+  }
+}
+
+int tc_race_expect(tc_racer_t *racers, int n, const char *what) {
+  tc_race(racers, n);
+  int ok = 0, conflicts = 0;
+  for (int i = 0; i < n; i++) {
+    long want = racers[i].want ? racers[i].want : 200;
+    if (racers[i].status != want && racers[i].status != 409) {
+      fail_msg("%s: %s %s answered %ld", what, racers[i].method,
+               racers[i].path, racers[i].status);
+    }
+    ok += racers[i].status == want;
+    conflicts += racers[i].status == 409;
+  }
+  if (conflicts) {
+    fprintf(stderr, "%s: %d of %d concurrent requests answered 409\n", what,
+            conflicts, n);
+  }
+  assert_true(ok >= 1); /* someone always gets through */
+  return ok;
 }
 
 /* ---- /metrics ---- */

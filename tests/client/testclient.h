@@ -161,6 +161,13 @@ void tc_new_session(const char *base, const char *prefix, char name[31],
 void tc_login(tc_client_t *c, const char *username, const char *password,
               tc_response_t *r);
 
+/* fmt filled in as printf does: a request path in one expression, as in
+ * tc_expect_status(c, "GET", tc_path("/api/users/%s", name), NULL, 200).
+ * The text lives in one of 8 buffers of the calling thread, reused
+ * round-robin: it stays valid for the next 7 calls on that thread. */
+__attribute__((format(printf, 1, 2))) const char *tc_path(const char *fmt,
+                                                          ...);
+
 /* ---- one request and the answer it must get ----
  * A json of "" sends an empty body declared as JSON (what a POST without
  * a body needs); NULL sends no body. */
@@ -190,6 +197,11 @@ int64_t tc_get_int(tc_client_t *c, const char *path, const char *field);
 void tc_get_profile(tc_client_t *c, const char *name, tc_response_t *r);
 void tc_get_tweet(tc_client_t *c, const char *id, tc_response_t *r);
 void tc_delete_tweet(tc_client_t *c, const char *id, tc_response_t *r);
+
+/* PATCH /api/me with the string fields display_name and bio (NULL:
+ * absent, so unchanged), into r. */
+void tc_patch_me(tc_client_t *c, const char *display_name, const char *bio,
+                 tc_response_t *r);
 
 /* A field of name's profile / of tweet id, as c sees it (asserting 200). */
 int64_t tc_profile_int(tc_client_t *c, const char *name, const char *field);
@@ -239,6 +251,32 @@ void tc_assert_items(const tc_response_t *r, const char *field,
 /* GET path, asserting 200, then tc_assert_items. */
 void tc_assert_list(tc_client_t *c, const char *path, const char *field,
                     const char *const *values, int n);
+
+/* ---- requests sent at the same moment ---- */
+
+/* One side of a race: a request sent from a thread of its own, with a
+ * client of its own (no cmocka assertion runs on those threads). */
+typedef struct tc_racer {
+  const char *base;   /* the server */
+  const char *token;  /* the session token sent; NULL: none */
+  const char *method;
+  const char *path;
+  const char *body;   /* JSON; NULL: none, "" an empty one */
+  long want;          /* the status of a success; 0: 200 */
+  int times;          /* how often it is sent, one after another; 0: once */
+  long status;        /* out: the last answer's status; 0: no answer */
+  int failed;         /* out: answers neither want nor 409, or none */
+} tc_racer_t;
+
+/* Sends racers[0..n) (at most 32) at the same moment and waits for all;
+ * an answer neither want nor 409 is printed. */
+void tc_race(tc_racer_t *racers, int n);
+
+/* tc_race, then asserts that every answer was its success (want) or 409
+ * (the API's "conflict": nothing happened, try again) and that one at
+ * least succeeded; prints how many were 409 (what names the race).
+ * Returns how many succeeded. */
+int tc_race_expect(tc_racer_t *racers, int n, const char *what);
 
 /* ---- /metrics (Prometheus text) ---- */
 

@@ -4,7 +4,6 @@
  * A are seen on B and the other way round, and a username raced on both
  * at once is given to exactly one account.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,42 +130,27 @@ static void test_write_answers_carry_the_token(void **state) {
   tc_client_destroy(a);
 }
 
-typedef struct race {
-  const char *base;
-  const char *name;
-  long status;
-} race_t;
-
-static void *register_racer(void *arg) {
-  race_t *race = arg;
-  tc_client_t *c = tc_client_new(race->base);
-  char *body = tc_credentials_json(race->name, TC_PASSWORD);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/register", body, &r);
-  race->status = r.status;
-  tc_response_free(&r);
-  bson_free(body);
-  tc_client_destroy(c);
-  return NULL;
-}
-
 static void test_username_race_across_servers(void **state) {
   (void)state;
   for (int round = 0; round < 5; round++) {
     char name[31];
     tc_unique_name("race", name);
-    race_t races[4] = {{tc_url_a(), name, 0}, {tc_url_b(), name, 0},
-                       {tc_url_a(), name, 0}, {tc_url_b(), name, 0}};
-    pthread_t threads[4];
+    char *body = tc_credentials_json(name, TC_PASSWORD);
+    tc_racer_t races[4];
     for (int i = 0; i < 4; i++) {
-      pthread_create(&threads[i], NULL, register_racer, &races[i]);
+      races[i] = (tc_racer_t){.base = i % 2 ? tc_url_b() : tc_url_a(),
+                              .method = "POST",
+                              .path = "/api/register",
+                              .body = body,
+                              .want = 201};
     }
+    tc_race(races, 4);
     int created = 0, taken = 0;
     for (int i = 0; i < 4; i++) {
-      pthread_join(threads[i], NULL);
       created += races[i].status == 201;
       taken += races[i].status == 409;
     }
+    bson_free(body);
     assert_int_equal(created, 1);
     assert_int_equal(taken, 3);
   }

@@ -28,7 +28,6 @@
  * token (chorus_seen) that write's answer set; and with 0 (exact), at once
  * for anyone.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,46 +45,16 @@ static int rounds(void) {
   return n > 0 ? n : 6;
 }
 
-/* One server's side of a race: the same request RACE_SENDS times. */
-typedef struct racer {
-  const char *url;
-  const char *token;
-  const char *method;
-  const char *path;
-  const char *body; /* NULL: none */
-  int sent, failed;
-  pthread_t thread;
-} racer_t;
-
-static void *racer_main(void *arg) {
-  racer_t *r = arg;
-  tc_client_t *c = tc_client_with_session(r->url, r->token);
-  for (int i = 0; i < RACE_SENDS; i++) {
-    tc_response_t resp;
-    /* 409 (too many concurrent changes) is a correct answer to a race. */
-    bool sent = tc_try_request(c, r->method, r->path, r->body,
-                               r->body ? strlen(r->body) : 0, NULL, &resp);
-    r->sent++;
-    if (!sent || (resp.status != 200 && resp.status != 409)) {
-      fprintf(stderr, "racer %s %s: %ld %s\n", r->method, r->path,
-              resp.status, resp.body ? resp.body : "");
-      r->failed++;
-    }
-    tc_response_free(&resp);
-  }
-  tc_client_destroy(c);
-  return NULL;
-}
-
-/* Runs a on server A and b on server B at the same time. */
-static void race(racer_t *a, racer_t *b) {
-  a->url = tc_url_a();
-  b->url = tc_url_b();
-  pthread_create(&a->thread, NULL, racer_main, a);
-  pthread_create(&b->thread, NULL, racer_main, b);
-  pthread_join(a->thread, NULL);
-  pthread_join(b->thread, NULL);
-  assert_int_equal(a->failed + b->failed, 0);
+/* a on server A and b on server B at the same time, each sending its
+ * request RACE_SENDS times; every answer must be 200 or 409 (too many
+ * concurrent changes: a correct answer to a race). */
+static void race(tc_racer_t *a, tc_racer_t *b) {
+  tc_racer_t racers[2] = {*a, *b};
+  racers[0].base = tc_url_a();
+  racers[1].base = tc_url_b();
+  racers[0].times = racers[1].times = RACE_SENDS;
+  tc_race(racers, 2);
+  assert_int_equal(racers[0].failed + racers[1].failed, 0);
 }
 
 /* What one read shows of the raced state, as a short string. */
@@ -199,8 +168,9 @@ static void pair_race_rounds(const pair_race_t *pr) {
     tc_session_token(a, token, sizeof token);
     snprintf(path, sizeof path, "%s%s%s", pr->path_head,
              pr->path_by_name ? other : id, pr->path_tail);
-    racer_t on = {.token = token, .method = "POST", .path = path, .body = ""};
-    racer_t off = {.token = token, .method = "DELETE", .path = path};
+    tc_racer_t on = {.token = token, .method = "POST", .path = path,
+                     .body = ""};
+    tc_racer_t off = {.token = token, .method = "DELETE", .path = path};
     if (round % 2) {
       race(&off, &on);
     } else {
@@ -261,10 +231,10 @@ static void test_rename_race(void **state) {
     char body_a[64], body_b[64];
     snprintf(body_a, sizeof body_a, "{\"display_name\":\"Ann %d\"}", round);
     snprintf(body_b, sizeof body_b, "{\"display_name\":\"Bea %d\"}", round);
-    racer_t ra = {.token = token, .method = "PATCH", .path = "/api/me",
-                  .body = body_a};
-    racer_t rb = {.token = token, .method = "PATCH", .path = "/api/me",
-                  .body = body_b};
+    tc_racer_t ra = {.token = token, .method = "PATCH", .path = "/api/me",
+                     .body = body_a};
+    tc_racer_t rb = {.token = token, .method = "PATCH", .path = "/api/me",
+                     .body = body_b};
     race(&ra, &rb);
     tc_response_t r;
     snprintf(path, sizeof path, "/api/users/%s", me);

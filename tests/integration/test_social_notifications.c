@@ -13,35 +13,14 @@
 #include "tests/client/testclient.h"
 
 
-static void follow(tc_client_t *c, const char *name) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s/follow", name);
-  tc_expect_status(c, "POST", path, "", 200);
-  tc_sleep_ms(3);
-}
-
-static void like(tc_client_t *c, const char *id) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-  tc_expect_status(c, "POST", path, "", 200);
-  tc_sleep_ms(3);
-}
-
+/* A reply to parent as c's user, its id into id. */
 static void reply(tc_client_t *c, const char *parent, char id[25]) {
-  char body[128];
-  snprintf(body, sizeof body, "{\"text\":\"a reply\",\"reply_to\":\"%s\"}",
-           parent);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_status(&r, 201);
-  bson_strncpy(id, tc_json_str(&r, "id"), 25);
-  tc_response_free(&r);
-  tc_sleep_ms(3);
+  tc_post_reply(c, "a reply", parent, id);
 }
 
 static void mark_read(tc_client_t *c) {
   tc_response_t r;
-  tc_request(c, "POST", "/api/notifications/read", "", 0, NULL, &r);
+  tc_post_empty(c, "/api/notifications/read", &r);
   tc_assert_status(&r, 200);
   assert_true(tc_json_bool(&r, "ok"));
   assert_int_equal(tc_json_int(&r, "unread"), 0);
@@ -132,8 +111,8 @@ static void test_follow_like_reply_notify_the_target(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfb", b);
   tc_client_t *cc = tc_new_user(tc_url_b(), "ntfc", c3);
   tc_post_tweet(ca, "notify me", t);
-  follow(cb, a);
-  like(cb, t);
+  tc_follow(cb, a);
+  tc_like(cb, t);
   reply(cc, t, rep);
   const expected_t want[] = {
       {"reply", c3, rep, false},
@@ -164,9 +143,9 @@ static void test_own_actions_notify_nobody(void **state) {
   char a[31], t[25], rep[25];
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfself", a);
   tc_post_tweet(ca, "talking to myself", t);
-  like(ca, t);
+  tc_like(ca, t);
   reply(ca, t, rep);
-  like(ca, rep);
+  tc_like(ca, rep);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", a);
   tc_expect_error(ca, "POST", path, "", 400, "cannot_follow_self");
@@ -180,10 +159,10 @@ static void test_repeated_actions_notify_once(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfidem", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfidemb", b);
   tc_post_tweet(ca, "once is enough", t);
-  follow(cb, a);
-  follow(cb, a); /* idempotent: nothing new happened */
-  like(cb, t);
-  like(cb, t);
+  tc_follow(cb, a);
+  tc_follow(cb, a); /* idempotent: nothing new happened */
+  tc_like(cb, t);
+  tc_like(cb, t);
   const expected_t want[] = {{"like", b, t, false},
                              {"follow", b, NULL, false}};
   assert_notifications(ca, NULL, want, 2, 2);
@@ -198,8 +177,8 @@ static void test_read_marks_everything_up_to_now(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfreadb", b);
   tc_client_t *cd = tc_new_user(tc_url_a(), "ntfreadd", d);
   tc_post_tweet(ca, "read me", t);
-  follow(cb, a);
-  like(cb, t);
+  tc_follow(cb, a);
+  tc_like(cb, t);
   const expected_t unread2[] = {{"like", b, t, false},
                                 {"follow", b, NULL, false}};
   assert_notifications(ca, NULL, unread2, 2, 2);
@@ -212,8 +191,8 @@ static void test_read_marks_everything_up_to_now(void **state) {
   assert_notifications(ca_b, NULL, read2, 2, 0);
 
   /* Newer ones are unread; the older stay read. */
-  like(cd, t);
-  follow(cd, a);
+  tc_like(cd, t);
+  tc_follow(cd, a);
   const expected_t mixed[] = {{"follow", d, NULL, false},
                               {"like", d, t, false},
                               {"like", b, t, true},
@@ -230,7 +209,7 @@ static void test_read_marks_everything_up_to_now(void **state) {
   /* Reading is per user: someone else's read marks nothing of a's. */
   char e[31];
   tc_client_t *ce = tc_new_user(tc_url_b(), "ntfreade", e);
-  follow(ce, a);
+  tc_follow(ce, a);
   mark_read(cb);
   const expected_t one_new[] = {{"follow", e, NULL, false}};
   assert_notifications(ca, "?limit=1", one_new, 1, 1);
@@ -249,7 +228,7 @@ static void test_notifications_in_pages(void **state) {
   for (int i = 0; i < N; i++) {
     tc_client_t *f = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef",
                               fans[i]);
-    follow(f, a);
+    tc_follow(f, a);
     tc_client_destroy(f);
   }
   char seen[N + 2][31];
@@ -282,7 +261,7 @@ static void test_notifications_in_pages(void **state) {
       /* A newer one between pages does not shift the next page. */
       char late[31];
       tc_client_t *f = tc_new_user(tc_url_b(), "ntflate", late);
-      follow(f, a);
+      tc_follow(f, a);
       tc_client_destroy(f);
     }
   }
@@ -300,7 +279,7 @@ static void test_actor_shows_current_display_name(void **state) {
   char a[31], b[31];
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfdn", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfdnb", b);
-  follow(cb, a);
+  tc_follow(cb, a);
   tc_response_t r;
   tc_expect_status(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", 200);
   tc_get_ok(ca, "/api/notifications", &r);

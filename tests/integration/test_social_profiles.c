@@ -15,27 +15,6 @@
 #include "tests/client/testclient.h"
 
 
-/* PATCH /api/me with doc as the body. */
-static void patch_me_doc(tc_client_t *c, const bson_t *doc, tc_response_t *r) {
-  char *json = bson_as_relaxed_extended_json(doc, NULL);
-  tc_send(c, "PATCH", "/api/me", json, r);
-  bson_free(json);
-}
-
-/* PATCH /api/me with string fields (NULL: absent). */
-static void patch_me(tc_client_t *c, const char *display_name,
-                     const char *bio, tc_response_t *r) {
-  bson_t doc = BSON_INITIALIZER;
-  if (display_name) {
-    BSON_APPEND_UTF8(&doc, "display_name", display_name);
-  }
-  if (bio) {
-    BSON_APPEND_UTF8(&doc, "bio", bio);
-  }
-  patch_me_doc(c, &doc, r);
-  bson_destroy(&doc);
-}
-
 /* Checks the profile shape and its values. */
 static void assert_profile(const tc_response_t *r, const char *username,
                            const char *display_name, const char *bio,
@@ -167,10 +146,7 @@ static void test_unknown_profile_is_404(void **state) {
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
   tc_client_t *c = tc_client_new(tc_url_a());
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    tc_response_t r;
-    tc_get_profile(c, names[i], &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", tc_path("/api/users/%s", names[i]), NULL, 404, "user_not_found");
     char path[256];
     snprintf(path, sizeof path, "/api/users/%s/tweets", names[i]);
     tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
@@ -185,7 +161,7 @@ static void test_patch_me_changes_profile_everywhere(void **state) {
   const char *dn = "Ren\xc3\xa9\x65 \xf0\x9f\x8e\xb5 <b>&amp;</b>";
   const char *bio = "Line one\nline \"two\" {\"$gt\":\"\"} \\ \xe2\x9c\x8d";
   tc_response_t r;
-  patch_me(c, dn, bio, &r);
+  tc_patch_me(c, dn, bio, &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, dn, bio, 0, 0, 0, false);
   tc_response_free(&r);
@@ -200,16 +176,16 @@ static void test_patch_me_changes_profile_everywhere(void **state) {
 
   /* Only what is sent changes: a bio alone keeps the display name. */
   tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
-  patch_me(c_b, NULL, "second bio", &r);
+  tc_patch_me(c_b, NULL, "second bio", &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, dn, "second bio", 0, 0, 0, false);
   tc_response_free(&r);
-  patch_me(c, "Only Name", NULL, &r);
+  tc_patch_me(c, "Only Name", NULL, &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, "Only Name", "second bio", 0, 0, 0, false);
   tc_response_free(&r);
   /* An empty bio is allowed and clears it. */
-  patch_me(c, NULL, "", &r);
+  tc_patch_me(c, NULL, "", &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, "Only Name", "", 0, 0, 0, false);
   tc_response_free(&r);
@@ -244,7 +220,7 @@ static void test_patch_me_lengths_in_code_points(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *s = repeat(cases[i].unit, cases[i].n);
     tc_response_t r;
-    patch_me(c, cases[i].is_bio ? NULL : s, cases[i].is_bio ? s : NULL, &r);
+    tc_patch_me(c, cases[i].is_bio ? NULL : s, cases[i].is_bio ? s : NULL, &r);
     if (cases[i].ok) {
       tc_assert_status(&r, 200);
       assert_string_equal(
@@ -278,7 +254,7 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
   char name[31];
   tc_client_t *c = tc_new_user(tc_url_a(), "pblank", name);
   tc_response_t r;
-  patch_me(c, "Kept", NULL, &r);
+  tc_patch_me(c, "Kept", NULL, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   static const char *blanks[] = {
@@ -288,7 +264,7 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
       "\xe3\x80\x80 \xef\xbb\xbf", /* ideographic space, BOM */
   };
   for (size_t i = 0; i < sizeof blanks / sizeof blanks[0]; i++) {
-    patch_me(c, blanks[i], NULL, &r);
+    tc_patch_me(c, blanks[i], NULL, &r);
     if (r.status != 400) {
       print_error("blank display name #%zu accepted\n", i);
     }
@@ -308,7 +284,7 @@ static void test_patch_me_rejects_wrong_types(void **state) {
   char name[31];
   tc_client_t *c = tc_new_user(tc_url_a(), "ptype", name);
   tc_response_t r;
-  patch_me(c, "Before", "before bio", &r);
+  tc_patch_me(c, "Before", "before bio", &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   static const char *values[] = {
@@ -345,7 +321,7 @@ static void test_patch_me_rejects_wrong_types(void **state) {
   }
   /* One bad field refuses the whole change. */
   char *long_bio = repeat("b", 161);
-  patch_me(c, "Changed", long_bio, &r);
+  tc_patch_me(c, "Changed", long_bio, &r);
   tc_assert_status(&r, 400);
   tc_response_free(&r);
   free(long_bio);
@@ -406,7 +382,7 @@ static void test_new_display_name_on_old_tweets(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "dnold", name);
   tc_post_tweet(c, "written under the old name", id);
   tc_response_t r;
-  patch_me(c, "Brand New \xe2\x98\x85", NULL, &r);
+  tc_patch_me(c, "Brand New \xe2\x98\x85", NULL, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
 

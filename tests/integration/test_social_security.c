@@ -29,36 +29,6 @@
 
 #define WRONG "wrong horse battery"
 
-static void post_empty(tc_client_t *c, const char *path, tc_response_t *r) {
-  tc_request(c, "POST", path, "", 0, NULL, r);
-}
-
-static void get_ok(tc_client_t *c, const char *path, tc_response_t *r) {
-  tc_get(c, path, r);
-  tc_assert_status(r, 200);
-}
-
-static int64_t profile_int(tc_client_t *c, const char *name,
-                           const char *field) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s", name);
-  tc_response_t r;
-  get_ok(c, path, &r);
-  int64_t v = tc_json_int(&r, field);
-  tc_response_free(&r);
-  return v;
-}
-
-static int64_t tweet_int(tc_client_t *c, const char *id, const char *field) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_response_t r;
-  get_ok(c, path, &r);
-  int64_t v = tc_json_int(&r, field);
-  tc_response_free(&r);
-  return v;
-}
-
 /* ------------------------------------------------------------ injection */
 
 static const char *const BAD_VALUES[] = {
@@ -136,13 +106,13 @@ static void test_operator_injection_in_every_body_field(void **state) {
   /* Nothing changed: no account, no tweet, no new name, no new text. */
   snprintf(body, sizeof body, "/api/users/%s", fresh);
   tc_expect_error(anon, "GET", body, NULL, 404, "user_not_found");
-  assert_int_equal(profile_int(anon, me, "tweet_count"), 1);
+  assert_int_equal(tc_profile_int(anon, me, "tweet_count"), 1);
   snprintf(body, sizeof body, "/api/users/%s", me);
-  get_ok(anon, body, &r);
+  tc_get_ok(anon, body, &r);
   assert_string_equal(tc_json_str(&r, "display_name"), "Safe");
   assert_string_equal(tc_json_str(&r, "bio"), "bio");
   tc_response_free(&r);
-  get_ok(anon, path, &r);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "text"), "original text");
   assert_true(tc_json_is_null(&r, "edited_at"));
   tc_response_free(&r);
@@ -175,7 +145,7 @@ static void test_operator_injection_in_paths(void **state) {
     snprintf(path, sizeof path, "/api/tweet/%s/like", names[i]);
     tc_expect_error(c, "POST", path, "", 404, "tweet_not_found");
   }
-  assert_int_equal(profile_int(c, me, "following_count"), 0);
+  assert_int_equal(tc_profile_int(c, me, "following_count"), 0);
   tc_client_destroy(c);
 }
 
@@ -196,20 +166,9 @@ static void world_init(world_t *w) {
   tc_post_tweet(w->ca, "a's tweet", w->ta);
   tc_post_tweet(w->cb, "b's tweet", w->tb);
   tc_post_tweet(w->cb, "b's liked tweet", w->liked);
-  char path[256];
-  tc_response_t r;
-  snprintf(path, sizeof path, "/api/users/%s/follow", w->c);
-  post_empty(w->ca, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  snprintf(path, sizeof path, "/api/tweet/%s/like", w->liked);
-  post_empty(w->ca, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  snprintf(path, sizeof path, "/api/users/%s/follow", w->a);
-  post_empty(w->cb, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_follow(w->ca, w->c);
+  tc_like(w->ca, w->liked);
+  tc_follow(w->cb, w->a);
 }
 
 static void world_destroy(world_t *w) {
@@ -223,25 +182,25 @@ static void world_unchanged(world_t *w) {
   tc_client_t *anon = tc_client_new(tc_url_b());
   tc_response_t r;
   char path[256];
-  assert_int_equal(profile_int(anon, w->b, "followers_count"), 0);
-  assert_int_equal(profile_int(anon, w->c, "followers_count"), 1);
-  assert_int_equal(profile_int(anon, w->a, "following_count"), 1);
-  assert_int_equal(profile_int(anon, w->a, "tweet_count"), 1);
+  assert_int_equal(tc_profile_int(anon, w->b, "followers_count"), 0);
+  assert_int_equal(tc_profile_int(anon, w->c, "followers_count"), 1);
+  assert_int_equal(tc_profile_int(anon, w->a, "following_count"), 1);
+  assert_int_equal(tc_profile_int(anon, w->a, "tweet_count"), 1);
   snprintf(path, sizeof path, "/api/users/%s", w->a);
-  get_ok(anon, path, &r);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "display_name"), w->a);
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s", w->ta);
-  get_ok(anon, path, &r);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "text"), "a's tweet");
   tc_response_free(&r);
-  assert_int_equal(tweet_int(anon, w->tb, "like_count"), 0);
-  assert_int_equal(tweet_int(anon, w->tb, "reply_count"), 0);
-  assert_int_equal(tweet_int(anon, w->liked, "like_count"), 1);
-  get_ok(w->ca, "/api/notifications", &r);
+  assert_int_equal(tc_tweet_int(anon, w->tb, "like_count"), 0);
+  assert_int_equal(tc_tweet_int(anon, w->tb, "reply_count"), 0);
+  assert_int_equal(tc_tweet_int(anon, w->liked, "like_count"), 1);
+  tc_get_ok(w->ca, "/api/notifications", &r);
   assert_int_equal(tc_json_int(&r, "unread"), 1);
   tc_response_free(&r);
-  get_ok(w->ca, "/api/me", &r); /* still logged in */
+  tc_get_ok(w->ca, "/api/me", &r); /* still logged in */
   tc_response_free(&r);
   tc_client_destroy(anon);
 }
@@ -368,7 +327,7 @@ static void test_writes_must_be_json(void **state) {
   tc_request(w.ca, "POST", "/api/notifications/read", "", 0, same, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
-  assert_int_equal(profile_int(w.cc, w.b, "followers_count"), 1);
+  assert_int_equal(tc_profile_int(w.cc, w.b, "followers_count"), 1);
   world_destroy(&w);
 }
 
@@ -398,7 +357,7 @@ static void test_no_acting_on_others_behalf(void **state) {
   assert_false(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s", w.liked);
-  get_ok(w.ca, path, &r);
+  tc_get_ok(w.ca, path, &r);
   assert_true(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   /* b unfollowing c does not end a's follow of c. */
@@ -526,11 +485,11 @@ static void test_bodies_over_16k_are_413(void **state) {
   body[size] = '\0';
   tc_expect_error(c, "POST", "/api/tweet", body, 413, "body_too_large");
   free(body);
-  assert_int_equal(profile_int(c, me, "tweet_count"), 1);
-  assert_int_equal(tweet_int(c, id, "reply_count"), 0);
+  assert_int_equal(tc_profile_int(c, me, "tweet_count"), 1);
+  assert_int_equal(tc_tweet_int(c, id, "reply_count"), 0);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s", me);
-  get_ok(c, path, &r);
+  tc_get_ok(c, path, &r);
   assert_string_equal(tc_json_str(&r, "bio"), "");
   tc_response_free(&r);
   tc_client_destroy(c);
@@ -604,13 +563,7 @@ static int group_teardown(void **state) {
 static void login(const char *base, const char *username,
                   const char *password, tc_response_t *r) {
   tc_client_t *c = tc_client_new(base);
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "username", username);
-  BSON_APPEND_UTF8(&doc, "password", password);
-  char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_send(c, "POST", "/api/login", json, r);
-  bson_free(json);
-  bson_destroy(&doc);
+  tc_login(c, username, password, r);
   tc_client_destroy(c);
 }
 
@@ -778,9 +731,7 @@ static void test_login_limit_per_address(void **state) {
   expect_limited(A, names[0], TC_PASSWORD, 3);
   expect_limited(A, nobody, WRONG, 3);
   tc_client_t *c = tc_client_new(B);
-  char body[200];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           names[3], TC_PASSWORD);
+  char *body = tc_credentials_json(names[3], TC_PASSWORD);
   const char *forwarded[] = {"X-Forwarded-For: 203.0.113.7",
                              "X-Real-IP: 203.0.113.7",
                              "Forwarded: for=203.0.113.7", NULL};
@@ -788,6 +739,7 @@ static void test_login_limit_per_address(void **state) {
   tc_request(c, "POST", "/api/login", body, strlen(body), forwarded, &r);
   tc_assert_error(&r, 429, "rate_limited");
   tc_response_free(&r);
+  bson_free(body);
   tc_client_destroy(c);
   /* Registering still works (it is not a login failure), and the window
    * ends. */
@@ -808,13 +760,12 @@ typedef struct guesser {
 static void *guess_main(void *arg) {
   guesser_t *g = arg;
   tc_client_t *c = tc_client_new(g->base);
-  char body[200];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           g->name, WRONG);
+  char *body = tc_credentials_json(g->name, WRONG);
   tc_response_t r; /* no cmocka assertion may run in a thread */
   tc_try_request(c, "POST", "/api/login", body, strlen(body), NULL, &r);
   g->status = r.status;
   tc_response_free(&r);
+  bson_free(body);
   tc_client_destroy(c);
   return NULL;
 }

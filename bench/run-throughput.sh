@@ -253,6 +253,8 @@ start_servers() {
 # answers from the database until then; the phases measure the loaded
 # state. Servers started with --read-model 0 expose no chorus_model_ready.
 MODEL_LOAD_S=""
+# wait_models: waits (up to BENCH_TP_MODEL_WAIT s) until both servers have
+# loaded their read models.
 wait_models() {
     local u t0=$SECONDS deadline=$((SECONDS + ${BENCH_TP_MODEL_WAIT:-1800})) m
     for u in "${URLS[@]}"; do
@@ -301,10 +303,13 @@ if [[ "$RELOAD" == 1 ]]; then
     rm -rf "$DB_DIR"
 fi
 DATA_DIR=""  # where the database keeps its files (FerretDB: data, mongod: m0..m2)
+# data_dirs: where the database keeps its files (FerretDB: data, mongod:
+# m0..m2).
 data_dirs() {
     if [[ "$(tr -dc 'a-z' <"$DB_DIR/kind" 2>/dev/null)" == mongod ]]; then echo m0 m1 m2; else echo data; fi
 }
-restore_snapshot() {  # the saved files back in place (database stopped)
+# restore_snapshot: the saved files back in place (the database stopped).
+restore_snapshot() {
     local d
     bench_db_stop
     for d in $(data_dirs); do
@@ -371,7 +376,9 @@ fi
 declare -A PATH_OF=([healthz]="/healthz" [me]="/api/me" [feed]="/api/feed?limit=50" [timeline]="/api/tweet?limit=50" [create]="/api/tweet")
 
 IDLE_PCT=0
-measure_idle() {  # the database's CPU over 5 s with the servers up but no requests
+# measure_idle: the database's CPU over 5 s with the servers up but no
+# requests (IDLE_PCT).
+measure_idle() {
     local dbp hz i0 i1
     dbp="$(db_pid)"
     hz="$(getconf CLK_TCK)"
@@ -380,7 +387,9 @@ measure_idle() {  # the database's CPU over 5 s with the servers up but no reque
     say "  the database idles at $IDLE_PCT% of a core (the servers poll it)"
 }
 
-barrier_counts() {  # "at_once waited failed": chorus_read_barrier_total of both servers
+# barrier_counts: "at_once waited failed", chorus_read_barrier_total of both
+# servers.
+barrier_counts() {
     local u
     for u in "${URLS[@]}"; do curl -s --max-time 5 "$u/metrics" || true; done |
         awk '/^chorus_read_barrier_total\{result="at_once"\}/ {a += $2}
@@ -389,7 +398,8 @@ barrier_counts() {  # "at_once waited failed": chorus_read_barrier_total of both
              END {printf "%d %d %d\n", a, w, f}'
 }
 
-probe() {  # phase label: times single requests on the idle server A
+# probe PHASE LABEL: times single requests on the idle server A.
+probe() {
     local phase="$1" label="$2" i out tok dbp hz c0 c1 t0 t1
     # The database's CPU during the probes beyond its idle level is what
     # the requests cost it.
@@ -416,11 +426,12 @@ probe() {  # phase label: times single requests on the idle server A
     say "  the database's CPU per probe request: $(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu") s (beyond its idle $IDLE_PCT% of a core)"
 }
 
-# Starts the two wrk processes of a phase, one per target (URL), for SECS
-# seconds at RATE requests/s in all (0: as fast as answers come back);
-# their output goes to PREFIX-0.out and PREFIX-1.out, their pids to WRK_PIDS.
 WRK_PIDS=()
-start_wrk() {  # prefix secs rate script url0 url1
+# start_wrk PREFIX SECS RATE SCRIPT URL0 URL1: the two wrk processes of a
+# phase, one per URL, for SECS seconds at RATE requests/s in all (0: as
+# fast as answers come back); their output goes to PREFIX-0.out and
+# PREFIX-1.out, their pids to WRK_PIDS.
+start_wrk() {
     local prefix="$1" secs="$2" rate="$3" script="$4" i
     shift 4
     WRK_PIDS=()
@@ -434,16 +445,16 @@ start_wrk() {  # prefix secs rate script url0 url1
     done
 }
 
-# The warm-up: the phase's own load for BENCH_TP_WARMUP seconds before it is
-# measured. Servers that were just started answer their first requests from
+# warm_up LABEL RATE SCRIPT URL0 URL1: the phase's own load for
+# BENCH_TP_WARMUP seconds before it is measured. Servers that were just started answer their first requests from
 # cold caches (each of the sessions' first lookup goes to the database, the
 # database client pool opens its connections, the database's own pages and
 # caches): in a feed phase at 5,000/s that was ~1 % of the requests with
-# up to 80-300 ms (docs/PERFORMANCE.md, session 10), i.e. the whole p99 of
+# up to 80-300 ms (docs/PERFORMANCE.md), i.e. the whole p99 of
 # a phase that was steady at 2.5 ms after it. Its figures are printed, not
 # counted: the tables measure the steady state; the idle probes before it
 # show one cold request.
-warm_up() {  # label rate script url0 url1
+warm_up() {
     local label="$1" rate="$2" script="$3" pid i
     shift 3
     [[ "$WARMUP" -gt 0 ]] || return 0
@@ -471,7 +482,9 @@ warm_up() {  # label rate script url0 url1
 }
 
 LAST_READONLY=0
-run_phase() {  # mode(direct|nginx) phase
+# run_phase MODE PHASE: one phase (MODE direct or nginx) on a fresh copy of
+# the data set; its line into tp-results.txt.
+run_phase() {
     local mode="$1" phase="$2" label="$1-$2" i url targets=() pids=() t0 t1 m0 m1 dbp
     echo
     local offered=""

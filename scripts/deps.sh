@@ -44,7 +44,9 @@ _chorus_deps_main() {
     fi
 
     local apt_updated=0
-    _apt_install() {   # packages...
+    # _apt_install PACKAGE...: apt-get install (after one apt-get update), as
+    # root or through sudo.
+    _apt_install() {
         if [[ "$SUDO" == "__nosudo__" ]]; then
             err "not root and sudo not available; please install: $*"
             return 1
@@ -60,6 +62,7 @@ _chorus_deps_main() {
             || { err "apt-get install $* failed"; return 1; }
     }
 
+    # _pkg_installed PACKAGE: true when the Debian package is installed.
     _pkg_installed() {
         [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
     }
@@ -97,13 +100,16 @@ _chorus_deps_main() {
         [[ $'\n'"$out"$'\n' == *$'\n'"version: ${FERRETDB_VERSION}"$'\n'* ]]
     }
 
-    _go_minor() {  # prints minor version of `go` (1.X), or 0
+    # _go_minor: prints the minor version of `go` (1.X), or 0.
+    _go_minor() {
         local v
         v="$(go env GOVERSION 2>/dev/null || go version 2>/dev/null | awk '{print $3}')"
         v="${v#go}"
         if [[ "$v" =~ ^1\.([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
     }
 
+    # _ensure_go: a go that can build FerretDB on PATH (installing golang-go,
+    # or choosing a newer toolchain).
     _ensure_go() {
         if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
             export PATH="$PATH:/usr/local/go/bin"
@@ -126,6 +132,8 @@ _chorus_deps_main() {
         return 0
     }
 
+    # _build_ferretdb: builds var/tools/ferretdb (go install, else from the
+    # module source); one build at a time.
     _build_ferretdb() {
         mkdir -p "$tools"
         # One build at a time (e.g. run.sh and test.sh started together).

@@ -289,6 +289,6 @@ nginx_start() {
 build_tree() {
     local dir="$1" type="$2"
     shift 2
-    cmake -S "$CHORUS_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
-    cmake --build "$dir" -j2
+    cmake -S "$CHORUS_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null &&
+        cmake --build "$dir" -j2
 }

@@ -31,7 +31,7 @@
 # CHORUS_FERRETDB_GOGC=400: the Go garbage collector's target for FerretDB
 # (GOGC; Go's default is 100). FerretDB allocates heavily per command; 400
 # made 13 % more tweet creations a second here for ~2x its small heap
-# (docs/PERFORMANCE.md, session 9). A GOGC already in the environment wins.
+# (docs/PERFORMANCE.md). A GOGC already in the environment wins.
 set -euo pipefail
 
 CALLER_PWD="$PWD"
@@ -149,6 +149,7 @@ IDX_PIDFILE="$DIR/id-index.pid"
 IDX_LOG="$DIR/id-index.log"
 IDX_SCRIPT="$ROOT/scripts/ferretdb-id-index.sh"
 
+# id_index_enabled: true unless CHORUS_FERRETDB_ID_INDEX=0.
 id_index_enabled() { [[ "${CHORUS_FERRETDB_ID_INDEX:-1}" != 0 ]]; }
 # Without the sqlite3 tool (scripts/deps.sh installs it) FerretDB still
 # works, every lookup by _id scanning its collection: say so, go on.
@@ -168,12 +169,15 @@ id_index_watch() {
     echo "$!" >"$IDX_PIDFILE"
 }
 
+# ferretdb_version: the version var/tools/ferretdb reports (nothing when it
+# does not run).
 ferretdb_version() {
     local out
     out="$("$FERRETDB_BIN" --version 2>/dev/null)" || return 0
     printf '%s\n' "$out" | sed -n 's/^version: //p' | sed -n 1p
 }
 
+# ferretdb_describe: one line naming the FerretDB instance, for messages.
 ferretdb_describe() {
     local v
     v="$(ferretdb_version || true)"
@@ -182,10 +186,12 @@ ferretdb_describe() {
     echo "FerretDB ${v:-$FERRETDB_VERSION} (SQLite, synchronous=$sync, data in $(show_path "$DIR")/data) on 127.0.0.1:$P0"
 }
 
+# ferretdb_running: true when our FerretDB runs and accepts connections.
 ferretdb_running() {
     proc_alive "$(read_pid "$FDB_PIDFILE")" ferretdb && port_open "$P0"
 }
 
+# ferretdb_start: starts FerretDB (no-op when it runs), its _id indexes first.
 ferretdb_start() {
     local pid
     pid="$(read_pid "$FDB_PIDFILE")"
@@ -277,6 +283,7 @@ ferretdb_start() {
     say "URI: $URI"
 }
 
+# ferretdb_stop: stops FerretDB and its index watcher.
 ferretdb_stop() {
     local n
     n="$(stop_pids "$FDB_PIDFILE:ferretdb")"
@@ -288,6 +295,7 @@ ferretdb_stop() {
     fi
 }
 
+# ferretdb_status: says whether FerretDB runs; returns 0 if so, 3 if not.
 ferretdb_status() {
     if ferretdb_running; then
         say "database running: $(ferretdb_describe) (pid $(read_pid "$FDB_PIDFILE"))"
@@ -307,27 +315,35 @@ ferretdb_status() {
 
 # ------------------------------------------------------------------ mongod
 member_dir() { echo "$DIR/m$1"; }
+# member_pidfile N: the pid file of replica set member N.
 member_pidfile() { echo "$DIR/m$1/mongod.pid"; }
+# member_port N: the port of replica set member N.
 member_port() { echo $((P0 + $1)); }
 
+# mongod_version: the major.minor version of mongod on PATH.
 mongod_version() {
     local out
     out="$(mongod --version 2>/dev/null)" || true
     printf '%s\n' "$out" | sed -n 's/^db version v\{0,1\}\([0-9]*\.[0-9]*\).*/\1/p' | sed -n 1p
 }
 
+# mongod_describe: one line naming the replica set, for messages.
 mongod_describe() {
     echo "MongoDB replica set rs0 (mongod $(mongod_version)) on 127.0.0.1:$P0,$P1,$P2"
 }
 
+# member_running N: true when member N runs and accepts connections.
 member_running() {
     proc_alive "$(read_pid "$(member_pidfile "$1")")" mongod && port_open "$(member_port "$1")"
 }
 
+# mongod_running: true when all three members run.
 mongod_running() {
     member_running 0 && member_running 1 && member_running 2
 }
 
+# chorusctl_bin: prints a built chorusctl (CHORUS_CHORUSCTL, build/, build-
+# test/), building it when there is none.
 chorusctl_bin() {
     if [[ -n "${CHORUS_CHORUSCTL:-}" && -x "${CHORUS_CHORUSCTL}" ]]; then echo "$CHORUS_CHORUSCTL"; return 0; fi
     local c
@@ -342,6 +358,7 @@ chorusctl_bin() {
     echo "$ROOT/build/bin/chorusctl"
 }
 
+# have_primary: true when the replica set has a primary.
 have_primary() {
     local out
     if command -v mongosh >/dev/null 2>&1; then
@@ -354,6 +371,7 @@ have_primary() {
     [[ "$out" == *PRIMARY* ]]
 }
 
+# rs_initiate: initiates replica set rs0 over the three members.
 rs_initiate() {
     local members="127.0.0.1:$P0,127.0.0.1:$P1,127.0.0.1:$P2"
     if command -v mongosh >/dev/null 2>&1; then
@@ -372,6 +390,8 @@ rs_initiate() {
     fi
 }
 
+# mongod_start: starts the three members (no-op for those running), initiates
+# rs0 and waits for a primary.
 mongod_start() {
     if ! command -v mongod >/dev/null 2>&1; then
         err "$(show_path "$DIR") was set up for mongod, but mongod is not on PATH (remove the directory to use FerretDB)"
@@ -452,6 +472,7 @@ mongod_start() {
     say "URI: $URI"
 }
 
+# mongod_stop: stops the three members.
 mongod_stop() {
     local n
     n="$(stop_pids "$(member_pidfile 0):mongod" "$(member_pidfile 1):mongod" "$(member_pidfile 2):mongod")"
@@ -462,6 +483,7 @@ mongod_stop() {
     fi
 }
 
+# mongod_status: says whether the replica set runs; returns 0 if so, 3 if not.
 mongod_status() {
     if mongod_running; then
         say "database running: $(mongod_describe)"

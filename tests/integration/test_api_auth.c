@@ -58,10 +58,8 @@ static void test_register_returns_user_and_logs_in(void **state) {
 
 static void test_register_duplicate_is_409_in_any_case(void **state) {
   (void)state;
-  tc_client_t *c = tc_client_new(tc_url_a());
   char name[31], upper[31];
-  tc_unique_name("dup", name);
-  tc_register(c, name, TC_PASSWORD);
+  tc_client_t *c = tc_new_user(tc_url_a(), "dup", name);
   expect_register_error(c, name, "another password", 409, "username_taken");
   tc_upper(name, upper);
   expect_register_error(c, upper, TC_PASSWORD, 409, "username_taken");

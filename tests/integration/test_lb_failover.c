@@ -730,7 +730,7 @@ static void test_failover_through_nginx(void **state) {
       /* Events come in sequence-number order, which is the order they
        * were published in.  A commit's events are normally published
        * before its 201; when that publication does not happen (seen once
-       * in ~12 runs around the kill, cause not yet found), the outbox pump
+       * in ~12 runs around the kill, cause unknown), the outbox pump
        * publishes them >2 s later, after later tweets.  Nothing may be
        * missing or doubled; a late one is reported, not failed. */
       if (k < n_expected && expected[k] != n) {

@@ -4,9 +4,9 @@
  *
  * A like and an unlike of one tweet by one user, sent at the same time to
  * server A and server B, are two transactions whose events may be
- * published out of commit order (docs/READMODEL.md §3b): before pairs were
- * settled from the database, about one round in 25 left both servers'
- * models saying "not liked" for good while the database held the like.
+ * published out of commit order (docs/READMODEL.md §3b): unless pairs are
+ * settled from the database, about one round in 25 leaves both servers'
+ * models saying "not liked" for good while the database holds the like.
  * The same holds for follow/unfollow, and for two renames of one account
  * (their events are ordered by the account's version; their window is
  * narrow, between an event's enrichment read and its publication, and 60

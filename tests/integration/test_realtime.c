@@ -228,9 +228,9 @@ static void test_resume_on_the_other_server(void **state) {
 
 /* A resume holds the live events that arrive while its job runs
  * (hub.c, hub_on_event): a tweet of a followed author published in that
- * window reaches the client when it goes live.  Until session 6 the hub
- * judged such an event against the client's followees, not loaded yet,
- * and dropped it (seen as a lost tweet in test_lb_failover).  A server of
+ * window reaches the client when it goes live (judged against the
+ * client's followees, not loaded yet, it would be dropped: a lost tweet,
+ * as test_lb_failover would see it).  A server of
  * the test's own widens the window between the job's backlog read and
  * going live to 3 s (--test-resume-delay-ms), and the tweet is posted
  * half a second into it: it cannot be in the backlog (read before), so it
@@ -400,8 +400,8 @@ static int64_t log_max(mongoc_collection_t *log) {
  * is in the log (and already delivered everywhere).  Simulated by logging
  * an event under the next number with no bell: the next publisher must
  * notice and publish under a later number, and every watcher must still
- * get its event.  (Before the fix the event went out under the used
- * number only, and the log kept the other one: lost for resume.) */
+ * get its event.  (Otherwise the event goes out under the used number
+ * only, and the log keeps the other one: lost for resume.) */
 /* A new user (on A) with a WebSocket on B that has seen the user's first
  * tweet, and the database open: the head is that tweet's seq (returned),
  * with nothing else in flight. */

@@ -56,11 +56,9 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
     tc_server_init(&b, "b", db_name);
     assert_true(tc_server_start(&b));
   }
-
-  tc_client_t *writer = tc_client_new(a.url);
   char name[31];
-  tc_unique_name("crash", name);
-  tc_register(writer, name, TC_PASSWORD);
+
+  tc_client_t *writer = tc_new_user(a.url, "crash", name);
   char token[128];
   tc_session_token(writer, token, sizeof token);
 
@@ -134,8 +132,8 @@ static void insert_doc(tc_db_t *db, const char *coll_name, bson_t *doc) {
   bson_destroy(doc);
 }
 
-/* Open markers (txn_open, sync/store_mongo.c) on a database written
- * before they existed, and the markers recovery must drop: a server
+/* Open markers (txn_open, sync/store_mongo.c) on a database written by a
+ * server that made none, and the markers recovery must drop: a server
  * started there recovers an abandoned record that has no marker (the
  * start-up adoption gives it one), drops a marker whose record is done
  * and one whose record never came, and leaves no marker behind. */
@@ -201,10 +199,8 @@ static void test_records_without_markers_are_recovered(void **state) {
   bson_destroy(decided);
 
   /* New transactions leave no marker once done. */
-  tc_client_t *c = tc_client_new(a.url);
   char name[31], id[25];
-  tc_unique_name("marker", name);
-  tc_register(c, name, TC_PASSWORD);
+  tc_client_t *c = tc_new_user(a.url, "marker", name);
   tc_post_tweet(c, "a transaction with a marker", id);
   bson_t *other = BCON_NEW("_id", "{", "$ne",
                            BCON_UTF8("0000000000000000000000a4"), "}");

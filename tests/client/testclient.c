@@ -407,20 +407,40 @@ bool tc_json_bool(const tc_response_t *r, const char *path) {
   return bson_iter_bool(&child);
 }
 
-void tc_post_tweet(tc_client_t *c, const char *text, char id[25]) {
+/* method path with a JSON object of the string members key1: v1 and
+ * key2: v2 (a NULL key or value: left out), into r. */
+static void send_strings(tc_client_t *c, const char *method, const char *path,
+                         const char *key1, const char *v1, const char *key2,
+                         const char *v2, tc_response_t *r) {
   bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "text", text);
+  if (key1 && v1) {
+    BSON_APPEND_UTF8(&doc, key1, v1);
+  }
+  if (key2 && v2) {
+    BSON_APPEND_UTF8(&doc, key2, v2);
+  }
   char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", json, &r);
-  tc_assert_status(&r, 201);
-  const char *s = tc_json_str(&r, "id");
+  tc_send(c, method, path, json, r);
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+/* POST /api/tweet {"text": text[, "reply_to": parent]} as c's user, into r
+ * (asserting 201 and an id, which is copied into id). */
+static void post_tweet(tc_client_t *c, const char *text, const char *parent,
+                       char id[25], tc_response_t *r) {
+  send_strings(c, "POST", "/api/tweet", "text", text, "reply_to", parent, r);
+  tc_assert_status(r, 201);
+  const char *s = tc_json_str(r, "id");
   assert_non_null(s);
   assert_int_equal(strlen(s), 24);
   memcpy(id, s, 25);
+}
+
+void tc_post_tweet(tc_client_t *c, const char *text, char id[25]) {
+  tc_response_t r;
+  post_tweet(c, text, NULL, id, &r);
   tc_response_free(&r);
-  bson_free(json);
-  bson_destroy(&doc);
 }
 
 bool tc_is_rfc3339(const char *s) {
@@ -462,6 +482,18 @@ char *tc_credentials_json(const char *username, const char *password) {
   char *json = bson_as_relaxed_extended_json(&doc, NULL);
   bson_destroy(&doc);
   return json;
+}
+
+char *tc_padded_json(const char *head, size_t size) {
+  size_t n = strlen(head);
+  assert_true(size > n);
+  char *body = malloc(size + 1);
+  assert_non_null(body);
+  memcpy(body, head, n);
+  memset(body + n, ' ', size - n);
+  body[size - 1] = '}';
+  body[size] = '\0';
+  return body;
 }
 
 /* ---- sessions ---- */
@@ -528,8 +560,7 @@ void tc_expect_error(tc_client_t *c, const char *method, const char *path,
   tc_send(c, method, path, json, &r);
   const char *got = tc_json_str(&r, "error.code");
   if (r.status != status || !got || strcmp(got, code)) {
-    print_error("%s %s%s%s\n", method, path, json ? " " : "",
-                json ? json : "");
+    print_error("%s %s%s%s\n", method, path, json ? " " : "", json ? json : "");
   }
   tc_assert_error(&r, status, code);
   tc_response_free(&r);
@@ -577,17 +608,8 @@ void tc_delete_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
 
 void tc_patch_me(tc_client_t *c, const char *display_name, const char *bio,
                  tc_response_t *r) {
-  bson_t doc = BSON_INITIALIZER;
-  if (display_name) {
-    BSON_APPEND_UTF8(&doc, "display_name", display_name);
-  }
-  if (bio) {
-    BSON_APPEND_UTF8(&doc, "bio", bio);
-  }
-  char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_send(c, "PATCH", "/api/me", json, r);
-  bson_free(json);
-  bson_destroy(&doc);
+  send_strings(c, "PATCH", "/api/me", "display_name", display_name, "bio", bio,
+               r);
 }
 
 int64_t tc_profile_int(tc_client_t *c, const char *name, const char *field) {
@@ -663,23 +685,12 @@ void tc_like(tc_client_t *c, const char *id) {
 
 void tc_post_reply(tc_client_t *c, const char *text, const char *parent,
                    char id[25]) {
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "text", text);
-  BSON_APPEND_UTF8(&doc, "reply_to", parent);
-  char *json = bson_as_relaxed_extended_json(&doc, NULL);
   tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", json, &r);
-  tc_assert_status(&r, 201);
+  post_tweet(c, text, parent, id, &r);
   assert_string_equal(tc_json_str(&r, "reply_to"), parent);
   assert_string_equal(tc_json_str(&r, "text"), text);
   assert_int_equal(tc_json_int(&r, "reply_count"), 0);
-  const char *s = tc_json_str(&r, "id");
-  assert_non_null(s);
-  assert_int_equal(strlen(s), 24);
-  memcpy(id, s, 25);
   tc_response_free(&r);
-  bson_free(json);
-  bson_destroy(&doc);
   tc_tick();
 }
 
@@ -770,8 +781,8 @@ void tc_race(tc_racer_t *racers, int n) {
   for (int i = 0; i < n; i++) {
     racers[i].status = 0;
     racers[i].failed = 0;
-    assert_int_equal(
-        pthread_create(&threads[i], NULL, racer_main, &racers[i]), 0);
+    assert_int_equal(pthread_create(&threads[i], NULL, racer_main, &racers[i]),
+                     0);
   }
   for (int i = 0; i < n; i++) {
     pthread_join(threads[i], NULL);
@@ -784,8 +795,8 @@ int tc_race_expect(tc_racer_t *racers, int n, const char *what) {
   for (int i = 0; i < n; i++) {
     long want = racers[i].want ? racers[i].want : 200;
     if (racers[i].status != want && racers[i].status != 409) {
-      fail_msg("%s: %s %s answered %ld", what, racers[i].method,
-               racers[i].path, racers[i].status);
+      fail_msg("%s: %s %s answered %ld", what, racers[i].method, racers[i].path,
+               racers[i].status);
     }
     ok += racers[i].status == want;
     conflicts += racers[i].status == 409;

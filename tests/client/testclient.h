@@ -137,6 +137,11 @@ void tc_lower(const char *s, char *out);
  * allocated (bson_free). */
 char *tc_credentials_json(const char *username, const char *password);
 
+/* A JSON text of exactly size bytes: head (an object's "{" and members,
+ * without its closing brace), spaces, and "}" last; allocated (free),
+ * NUL-terminated.  For the limits on a body's size. */
+char *tc_padded_json(const char *head, size_t size);
+
 /* ---- sessions ---- */
 
 /* c's session token (the chorus_session cookie) into token; fails the test
@@ -165,8 +170,7 @@ void tc_login(tc_client_t *c, const char *username, const char *password,
  * tc_expect_status(c, "GET", tc_path("/api/users/%s", name), NULL, 200).
  * The text lives in one of 8 buffers of the calling thread, reused
  * round-robin: it stays valid for the next 7 calls on that thread. */
-__attribute__((format(printf, 1, 2))) const char *tc_path(const char *fmt,
-                                                          ...);
+__attribute__((format(printf, 1, 2))) const char *tc_path(const char *fmt, ...);
 
 /* ---- one request and the answer it must get ----
  * A json of "" sends an empty body declared as JSON (what a POST without
@@ -257,15 +261,15 @@ void tc_assert_list(tc_client_t *c, const char *path, const char *field,
 /* One side of a race: a request sent from a thread of its own, with a
  * client of its own (no cmocka assertion runs on those threads). */
 typedef struct tc_racer {
-  const char *base;   /* the server */
-  const char *token;  /* the session token sent; NULL: none */
+  const char *base;  /* the server */
+  const char *token; /* the session token sent; NULL: none */
   const char *method;
   const char *path;
-  const char *body;   /* JSON; NULL: none, "" an empty one */
-  long want;          /* the status of a success; 0: 200 */
-  int times;          /* how often it is sent, one after another; 0: once */
-  long status;        /* out: the last answer's status; 0: no answer */
-  int failed;         /* out: answers neither want nor 409, or none */
+  const char *body; /* JSON; NULL: none, "" an empty one */
+  long want;        /* the status of a success; 0: 200 */
+  int times;        /* how often it is sent, one after another; 0: once */
+  long status;      /* out: the last answer's status; 0: no answer */
+  int failed;       /* out: answers neither want nor 409, or none */
 } tc_racer_t;
 
 /* Sends racers[0..n) (at most 32) at the same moment and waits for all;

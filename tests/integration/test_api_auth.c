@@ -7,7 +7,6 @@
 
 #include "tests/client/testclient.h"
 
-
 /* POST /api/register as username/password on c, into r. */
 static void register_as(tc_client_t *c, const char *username,
                         const char *password, tc_response_t *r) {
@@ -122,8 +121,7 @@ static void test_register_rejects_wrong_types_and_operators(void **state) {
   };
   tc_client_t *c = tc_client_new(tc_url_a());
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-    tc_expect_error(c, "POST", "/api/register", bodies[i], 400,
-                    "invalid_type");
+    tc_expect_error(c, "POST", "/api/register", bodies[i], 400, "invalid_type");
   }
   tc_expect_error(c, "POST", "/api/register", "{\"username\":\"onlyname\"}",
                   400, "missing_field");
@@ -241,8 +239,7 @@ static void test_forged_cookies_are_401(void **state) {
 
 static void test_unicode_password(void **state) {
   (void)state;
-  static const char password[] =
-      "p\xc3\xa4ssw\xc3\xb6rd \xf0\x9f\x94\x91";
+  static const char password[] = "p\xc3\xa4ssw\xc3\xb6rd \xf0\x9f\x94\x91";
   tc_client_t *c = tc_client_new(tc_url_a());
   char name[31];
   tc_unique_name("uni", name);

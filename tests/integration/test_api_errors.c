@@ -88,11 +88,7 @@ static void test_body_over_16k_is_413(void **state) {
   (void)state;
   tc_client_t *c = logged_in();
   size_t size = 16 * 1024 + 1;
-  char *body = malloc(size + 1);
-  memset(body, ' ', size);
-  memcpy(body, "{\"text\":\"x\"", 11);
-  body[size - 1] = '}';
-  body[size] = '\0';
+  char *body = tc_padded_json("{\"text\":\"x\"", size);
   tc_response_t r;
   tc_expect_error(c, "POST", "/api/tweet", body, 413, "body_too_large");
 
@@ -101,10 +97,10 @@ static void test_body_over_16k_is_413(void **state) {
   tc_request(c, "POST", "/api/tweet", body, size, chunked, &r);
   tc_assert_error(&r, 413, "body_too_large");
   tc_response_free(&r);
+  free(body);
 
   /* Exactly 16 KiB is accepted (then judged on its content). */
-  body[size - 2] = '}';
-  body[size - 1] = '\0';
+  body = tc_padded_json("{\"text\":\"x\"", 16 * 1024);
   tc_expect_status(c, "POST", "/api/tweet", body, 201);
   free(body);
   tc_client_destroy(c);

@@ -22,7 +22,8 @@ static char *text_body(const char *text, size_t len) {
 static void test_create_requires_login(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  tc_expect_error(c, "POST", "/api/tweet", "{\"text\":\"hello\"}", 401, "not_logged_in");
+  tc_expect_error(c, "POST", "/api/tweet", "{\"text\":\"hello\"}", 401,
+                  "not_logged_in");
   tc_client_destroy(c);
 }
 
@@ -317,7 +318,8 @@ static void test_edit_by_others_is_refused(void **state) {
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   tc_response_t r;
   tc_expect_error(b, "PUT", path, "{\"text\":\"hijacked\"}", 403, "forbidden");
-  tc_expect_error(anon, "PUT", path, "{\"text\":\"hijacked\"}", 401, "not_logged_in");
+  tc_expect_error(anon, "PUT", path, "{\"text\":\"hijacked\"}", 401,
+                  "not_logged_in");
   tc_get(a, "/api/tweet?limit=1", &r);
   assert_string_equal(tc_json_str(&r, "items.0.text"), "mine only");
   assert_true(tc_json_is_null(&r, "items.0.edited_at"));

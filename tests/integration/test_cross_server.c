@@ -9,10 +9,8 @@
 
 #include "tests/client/testclient.h"
 
-
 /* Whether page r holds tweet id, with this text. */
-static bool page_has(const tc_response_t *r, const char *id,
-                     const char *text) {
+static bool page_has(const tc_response_t *r, const char *id, const char *text) {
   int i = tc_item_index(r, id);
   char key[32];
   snprintf(key, sizeof key, "items.%d.text", i);

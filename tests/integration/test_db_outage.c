@@ -329,8 +329,8 @@ static void outage_under_load(outage_kind_t kind) {
     assert_true(tc_now_ms() - stopped_at <= ANSWER_BOUND_MS + MARGIN_MS);
     tc_sleep_ms(50);
   }
-  assert_true(tc_metric(s.url, "chorus_db_outages_total{deployment=\"main\"}") >=
-              1);
+  assert_true(
+      tc_metric(s.url, "chorus_db_outages_total{deployment=\"main\"}") >= 1);
   while (tc_now_ms() - stopped_at < OUTAGE_MS) {
     assert_true(process_alive(s.pid));
     tc_sleep_ms(250);

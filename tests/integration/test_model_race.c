@@ -89,17 +89,26 @@ static int64_t converge(const char *token, observe_fn observe, const char *id,
   return retried ? tc_now_ms() - t0 : 0;
 }
 
+/* The first timeline page of c's server into r (which the caller frees);
+ * returns the index of tweet id on it, or -1 (out says "absent" then). */
+static int timeline_item(tc_client_t *c, const char *id, tc_response_t *r,
+                         char *out, size_t size) {
+  tc_get_ok(c, "/api/tweet?limit=50", r);
+  int i = tc_item_index(r, id);
+  if (i < 0) {
+    snprintf(out, size, "absent");
+  }
+  return i;
+}
+
 /* ---- likes ---- */
 
 /* The timeline's (read model) view of tweet id: liked and like count. */
 static void observe_timeline_like(tc_client_t *c, const char *id, char *out,
                                   size_t size) {
   tc_response_t r;
-  tc_get_ok(c, "/api/tweet?limit=50", &r);
-  int i = tc_item_index(&r, id);
-  if (i < 0) {
-    snprintf(out, size, "absent");
-  } else {
+  int i = timeline_item(c, id, &r, out, size);
+  if (i >= 0) {
     char liked[32], count[32];
     snprintf(liked, sizeof liked, "items.%d.liked_by_me", i);
     snprintf(count, sizeof count, "items.%d.like_count", i);
@@ -168,8 +177,8 @@ static void pair_race_rounds(const pair_race_t *pr) {
     tc_session_token(a, token, sizeof token);
     snprintf(path, sizeof path, "%s%s%s", pr->path_head,
              pr->path_by_name ? other : id, pr->path_tail);
-    tc_racer_t on = {.token = token, .method = "POST", .path = path,
-                     .body = ""};
+    tc_racer_t on = {
+        .token = token, .method = "POST", .path = path, .body = ""};
     tc_racer_t off = {.token = token, .method = "DELETE", .path = path};
     if (round % 2) {
       race(&off, &on);
@@ -207,11 +216,8 @@ static void test_follow_unfollow_race(void **state) {
 static void observe_timeline_name(tc_client_t *c, const char *id, char *out,
                                   size_t size) {
   tc_response_t r;
-  tc_get_ok(c, "/api/tweet?limit=50", &r);
-  int i = tc_item_index(&r, id);
-  if (i < 0) {
-    snprintf(out, size, "absent");
-  } else {
+  int i = timeline_item(c, id, &r, out, size);
+  if (i >= 0) {
     char key[48];
     snprintf(key, sizeof key, "items.%d.author.display_name", i);
     snprintf(out, size, "%s", tc_json_str(&r, key));
@@ -231,10 +237,10 @@ static void test_rename_race(void **state) {
     char body_a[64], body_b[64];
     snprintf(body_a, sizeof body_a, "{\"display_name\":\"Ann %d\"}", round);
     snprintf(body_b, sizeof body_b, "{\"display_name\":\"Bea %d\"}", round);
-    tc_racer_t ra = {.token = token, .method = "PATCH", .path = "/api/me",
-                     .body = body_a};
-    tc_racer_t rb = {.token = token, .method = "PATCH", .path = "/api/me",
-                     .body = body_b};
+    tc_racer_t ra = {
+        .token = token, .method = "PATCH", .path = "/api/me", .body = body_a};
+    tc_racer_t rb = {
+        .token = token, .method = "PATCH", .path = "/api/me", .body = body_b};
     race(&ra, &rb);
     tc_response_t r;
     snprintf(path, sizeof path, "/api/users/%s", me);
@@ -257,11 +263,7 @@ static void test_rename_race(void **state) {
 
 /* Is tweet id on the first timeline page of c's server? */
 static bool on_timeline(tc_client_t *c, const char *id) {
-  tc_response_t r;
-  tc_get_ok(c, "/api/tweet?limit=50", &r);
-  bool found = tc_item_index(&r, id) >= 0;
-  tc_response_free(&r);
-  return found;
+  return tc_list_has(c, "/api/tweet?limit=50", id);
 }
 
 /* chorus_read_barrier_total{result="<result>"} of url's /metrics. */

@@ -1060,8 +1060,8 @@ static void test_metrics_show_both_paths(void **state) {
   get_metrics(g_url[SC], &r);
   double v = 0;
   bool has_ready = tc_metric_in(r.body, "chorus_model_ready", &v);
-  bool has_memory = tc_metric_in(
-      r.body, "chorus_model_reads_total{source=\"memory\"}", &v);
+  bool has_memory =
+      tc_metric_in(r.body, "chorus_model_reads_total{source=\"memory\"}", &v);
   if (has_ready || (has_memory && v != 0)) {
     fprintf(stderr, "server C (--read-model 0) shows a read model:\n%s\n",
             r.body);

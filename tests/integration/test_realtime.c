@@ -89,7 +89,8 @@ static void test_tweet_on_a_reaches_follower_on_b(void **state) {
   bson_t *m = wait_for(fan_ws, "tweet.created", &seq);
   assert_string_equal(tc_bson_str(m, "data.tweet.id"), id);
   assert_string_equal(tc_bson_str(m, "data.tweet.text"), "live across servers");
-  assert_string_equal(tc_bson_str(m, "data.tweet.author.username"), author.name);
+  assert_string_equal(tc_bson_str(m, "data.tweet.author.username"),
+                      author.name);
   bson_destroy(m);
 
   /* The stranger follows nobody: its first message is its own tweet. */

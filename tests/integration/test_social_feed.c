@@ -14,7 +14,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-
 /* Posts a tweet as c's user; the next write gets a later time. */
 static void post(tc_client_t *c, const char *text, char id[25]) {
   tc_post_tweet(c, text, id);
@@ -207,7 +206,8 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
 
   tc_expect_error(cu, "GET", "/api/feed?limit=0", NULL, 400, "invalid_limit");
   tc_expect_error(cu, "GET", "/api/feed?limit=201", NULL, 400, "invalid_limit");
-  tc_expect_error(cu, "GET", "/api/feed?before=garbage", NULL, 400, "invalid_cursor");
+  tc_expect_error(cu, "GET", "/api/feed?before=garbage", NULL, 400,
+                  "invalid_cursor");
   tc_client_destroy(cu_b);
   tc_client_destroy(cv);
   tc_client_destroy(cu);

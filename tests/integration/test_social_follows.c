@@ -132,8 +132,10 @@ static void test_cannot_follow_self(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "selfie", me);
   tc_upper(me, up);
   tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
-  tc_expect_error(c, "POST", tc_path("/api/users/%s/follow", me), "", 400, "cannot_follow_self");
-  tc_expect_error(c_b, "POST", tc_path("/api/users/%s/follow", up), "", 400, "cannot_follow_self"); /* the same account in another case */
+  tc_expect_error(c, "POST", tc_path("/api/users/%s/follow", me), "", 400,
+                  "cannot_follow_self");
+  tc_expect_error(c_b, "POST", tc_path("/api/users/%s/follow", up), "", 400,
+                  "cannot_follow_self"); /* the same account in another case */
   assert_counts(c, me, 0, 0, false);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/followers", me);
@@ -149,8 +151,10 @@ static void test_follow_unknown_user_is_404(void **state) {
   tc_unique_name("nobody", nobody);
   const char *names[] = {nobody, "ab", "%7B%22%24gt%22%3A%22%22%7D", ".%2A"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    tc_expect_error(c, "POST", tc_path("/api/users/%s/follow", names[i]), "", 404, "user_not_found");
-    tc_expect_error(c, "DELETE", tc_path("/api/users/%s/follow", names[i]), NULL, 404, "user_not_found");
+    tc_expect_error(c, "POST", tc_path("/api/users/%s/follow", names[i]), "",
+                    404, "user_not_found");
+    tc_expect_error(c, "DELETE", tc_path("/api/users/%s/follow", names[i]),
+                    NULL, 404, "user_not_found");
     char path[256];
     snprintf(path, sizeof path, "/api/users/%s/followers", names[i]);
     tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
@@ -166,10 +170,13 @@ static void test_follow_requires_login(void **state) {
   char star[31];
   tc_client_t *s = tc_new_user(tc_url_a(), "anonf", star);
   tc_client_t *anon = tc_client_new(tc_url_b());
-  tc_expect_error(anon, "POST", tc_path("/api/users/%s/follow", star), "", 401, "not_logged_in");
-  tc_expect_error(anon, "DELETE", tc_path("/api/users/%s/follow", star), NULL, 401, "not_logged_in");
+  tc_expect_error(anon, "POST", tc_path("/api/users/%s/follow", star), "", 401,
+                  "not_logged_in");
+  tc_expect_error(anon, "DELETE", tc_path("/api/users/%s/follow", star), NULL,
+                  401, "not_logged_in");
   tc_set_cookie(anon, "chorus_session", "not-a-real-session-token");
-  tc_expect_error(anon, "POST", tc_path("/api/users/%s/follow", star), "", 401, "not_logged_in");
+  tc_expect_error(anon, "POST", tc_path("/api/users/%s/follow", star), "", 401,
+                  "not_logged_in");
   assert_counts(s, star, 0, 0, false);
   /* The lists are public. */
   tc_client_t *anon2 = tc_client_new(tc_url_a());
@@ -192,7 +199,8 @@ static void test_followers_most_recent_first(void **state) {
     f[i] = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "lstfan", fans[i]);
   }
   tc_response_t r;
-  tc_expect_error(f[0], "PATCH", tc_path("/api/users/%s/follow", star), NULL, 405, "method_not_allowed"); /* not a method of this route */
+  tc_expect_error(f[0], "PATCH", tc_path("/api/users/%s/follow", star), NULL,
+                  405, "method_not_allowed"); /* not a method of this route */
   /* A display name and bio, to see the summaries carry them. */
   tc_send(f[1], "PATCH", "/api/me",
           "{\"display_name\":\"Fan One\",\"bio\":\"hello\"}", &r);

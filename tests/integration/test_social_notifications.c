@@ -12,7 +12,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-
 /* A reply to parent as c's user, its id into id. */
 static void reply(tc_client_t *c, const char *parent, char id[25]) {
   tc_post_reply(c, "a reply", parent, id);
@@ -85,10 +84,13 @@ static void assert_notifications(tc_client_t *c, const char *query,
 static void test_notifications_require_login(void **state) {
   (void)state;
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401, "not_logged_in");
-  tc_expect_error(anon, "POST", "/api/notifications/read", "", 401, "not_logged_in");
+  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401,
+                  "not_logged_in");
+  tc_expect_error(anon, "POST", "/api/notifications/read", "", 401,
+                  "not_logged_in");
   tc_set_cookie(anon, "chorus_session", "made-up-session");
-  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401, "not_logged_in");
+  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401,
+                  "not_logged_in");
   tc_client_destroy(anon);
 }
 
@@ -269,8 +271,10 @@ static void test_notifications_in_pages(void **state) {
   for (int i = 0; i < N; i++) {
     assert_string_equal(seen[i], fans[N - 1 - i]);
   }
-  tc_expect_error(ca, "GET", "/api/notifications?limit=0", NULL, 400, "invalid_limit");
-  tc_expect_error(ca, "GET", "/api/notifications?before=%25", NULL, 400, "invalid_cursor");
+  tc_expect_error(ca, "GET", "/api/notifications?limit=0", NULL, 400,
+                  "invalid_limit");
+  tc_expect_error(ca, "GET", "/api/notifications?before=%25", NULL, 400,
+                  "invalid_cursor");
   tc_client_destroy(ca);
 }
 
@@ -281,7 +285,8 @@ static void test_actor_shows_current_display_name(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfdnb", b);
   tc_follow(cb, a);
   tc_response_t r;
-  tc_expect_status(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", 200);
+  tc_expect_status(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}",
+                   200);
   tc_get_ok(ca, "/api/notifications", &r);
   assert_string_equal(tc_json_str(&r, "items.0.actor.username"), b);
   assert_string_equal(tc_json_str(&r, "items.0.actor.display_name"),

@@ -46,8 +46,8 @@ static void expect_profile(tc_client_t *viewer, const char *name,
   tc_response_t r;
   tc_get_profile(viewer, name, &r);
   tc_assert_status(&r, 200);
-  assert_profile(&r, username, display_name, bio, followers, following,
-                 tweets, followed_by_me);
+  assert_profile(&r, username, display_name, bio, followers, following, tweets,
+                 followed_by_me);
   tc_response_free(&r);
 }
 
@@ -122,7 +122,8 @@ static void test_followed_by_me_per_viewer(void **state) {
   } cases[] = {{f, true}, {f_on_b, true}, {o, false}, {anon, false},
                {s, false}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-    expect_profile(cases[k].viewer, star, star, star, "", 1, 0, 0, cases[k].expected);
+    expect_profile(cases[k].viewer, star, star, star, "", 1, 0, 0,
+                   cases[k].expected);
   }
   /* The follower's own profile is not "followed by" the star. */
   expect_profile(s, fan, fan, fan, "", 0, 1, 0, false);
@@ -146,7 +147,8 @@ static void test_unknown_profile_is_404(void **state) {
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
   tc_client_t *c = tc_client_new(tc_url_a());
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    tc_expect_error(c, "GET", tc_path("/api/users/%s", names[i]), NULL, 404, "user_not_found");
+    tc_expect_error(c, "GET", tc_path("/api/users/%s", names[i]), NULL, 404,
+                    "user_not_found");
     char path[256];
     snprintf(path, sizeof path, "/api/users/%s/tweets", names[i]);
     tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
@@ -329,9 +331,11 @@ static void test_patch_me_rejects_wrong_types(void **state) {
           &r);
   tc_assert_error(&r, 400, "invalid_type");
   tc_response_free(&r);
-  tc_expect_status(c, "PATCH", "/api/me", "{\"display_name\":\"\",\"bio\":\"x\"}", 400);
+  tc_expect_status(c, "PATCH", "/api/me",
+                   "{\"display_name\":\"\",\"bio\":\"x\"}", 400);
   /* Not a JSON object. */
-  tc_expect_error(c, "PATCH", "/api/me", "[\"display_name\"]", 400, "invalid_json");
+  tc_expect_error(c, "PATCH", "/api/me", "[\"display_name\"]", 400,
+                  "invalid_json");
 
   expect_profile(c, name, name, "Before", "before bio", 0, 0, 0, false);
   tc_client_destroy(c);
@@ -369,10 +373,12 @@ static void test_patch_me_ignores_unknown_fields(void **state) {
 static void test_patch_me_requires_login(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  tc_expect_error(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", 401, "not_logged_in");
+  tc_expect_error(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", 401,
+                  "not_logged_in");
   tc_set_cookie(c, "chorus_session",
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-  tc_expect_error(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", 401, "not_logged_in");
+  tc_expect_error(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", 401,
+                  "not_logged_in");
   tc_client_destroy(c);
 }
 

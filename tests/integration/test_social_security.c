@@ -348,7 +348,8 @@ static void test_no_acting_on_others_behalf(void **state) {
   for (int i = 0; i < 2; i++) {
     snprintf(path, sizeof path, "/api/tweet/%s", w.ta);
     tc_expect_error(as_b[i], "DELETE", path, NULL, 403, "forbidden");
-    tc_expect_error(as_b[i], "PUT", path, "{\"text\":\"pwned\"}", 403, "forbidden");
+    tc_expect_error(as_b[i], "PUT", path, "{\"text\":\"pwned\"}", 403,
+                    "forbidden");
   }
   /* b unliking a tweet a liked removes nothing of a's. */
   snprintf(path, sizeof path, "/api/tweet/%s/like", w.liked);
@@ -410,7 +411,8 @@ static void test_acting_routes_need_a_session(void **state) {
       tc_response_free(&r);
     }
     tc_expect_error(clients[k], "GET", "/api/feed", NULL, 401, "not_logged_in");
-    tc_expect_error(clients[k], "GET", "/api/notifications", NULL, 401, "not_logged_in");
+    tc_expect_error(clients[k], "GET", "/api/notifications", NULL, 401,
+                    "not_logged_in");
   }
   world_unchanged(&w);
   for (int k = 0; k < 3; k++) {
@@ -472,19 +474,15 @@ static void test_bodies_over_16k_are_413(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "big", me);
   tc_post_tweet(c, "parent", id);
   size_t size = 16 * 1024 + 1;
-  char *body = malloc(size + 1);
-  memset(body, ' ', size);
-  memcpy(body, "{\"bio\":\"x\"", 10);
-  body[size - 1] = '}';
-  body[size] = '\0';
-  tc_response_t r;
+  char *body = tc_padded_json("{\"bio\":\"x\"", size);
   tc_expect_error(c, "PATCH", "/api/me", body, 413, "body_too_large");
-  int n = snprintf(body, size, "{\"text\":\"x\",\"reply_to\":\"%s\"", id);
-  memset(body + n, ' ', size - (size_t)n);
-  body[size - 1] = '}';
-  body[size] = '\0';
+  free(body);
+  char head[96];
+  snprintf(head, sizeof head, "{\"text\":\"x\",\"reply_to\":\"%s\"", id);
+  body = tc_padded_json(head, size);
   tc_expect_error(c, "POST", "/api/tweet", body, 413, "body_too_large");
   free(body);
+  tc_response_t r;
   assert_int_equal(tc_profile_int(c, me, "tweet_count"), 1);
   assert_int_equal(tc_tweet_int(c, id, "reply_count"), 0);
   char path[256];

@@ -93,12 +93,16 @@ static void test_unknown_tweet_is_404_everywhere(void **state) {
   tc_client_t *c = tc_new_user(tc_url_b(), "t404", name);
   for (size_t i = 0; i < N_BAD_IDS; i++) {
     char path[256];
-    tc_expect_error(c, "GET", tc_path("/api/tweet/%s", BAD_IDS[i]), NULL, 404, "tweet_not_found");
-    tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s", BAD_IDS[i]), NULL, 404, "tweet_not_found");
+    tc_expect_error(c, "GET", tc_path("/api/tweet/%s", BAD_IDS[i]), NULL, 404,
+                    "tweet_not_found");
+    tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s", BAD_IDS[i]), NULL,
+                    404, "tweet_not_found");
     snprintf(path, sizeof path, "/api/tweet/%s/replies", BAD_IDS[i]);
     tc_expect_error(c, "GET", path, NULL, 404, "tweet_not_found");
-    tc_expect_error(c, "POST", tc_path("/api/tweet/%s/like", BAD_IDS[i]), "", 404, "tweet_not_found");
-    tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s/like", BAD_IDS[i]), NULL, 404, "tweet_not_found");
+    tc_expect_error(c, "POST", tc_path("/api/tweet/%s/like", BAD_IDS[i]), "",
+                    404, "tweet_not_found");
+    tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s/like", BAD_IDS[i]),
+                    NULL, 404, "tweet_not_found");
   }
   tc_client_destroy(c);
 }
@@ -124,8 +128,10 @@ static void test_delete_by_author(void **state) {
 
   tc_client_t *anon_a = tc_client_new(tc_url_a());
   tc_client_t *anon_b = tc_client_new(tc_url_b());
-  tc_expect_error(anon_a, "GET", tc_path("/api/tweet/%s", gone), NULL, 404, "tweet_not_found");
-  tc_expect_error(anon_b, "GET", tc_path("/api/tweet/%s", gone), NULL, 404, "tweet_not_found");
+  tc_expect_error(anon_a, "GET", tc_path("/api/tweet/%s", gone), NULL, 404,
+                  "tweet_not_found");
+  tc_expect_error(anon_b, "GET", tc_path("/api/tweet/%s", gone), NULL, 404,
+                  "tweet_not_found");
   tc_expect_status(anon_a, "GET", tc_path("/api/tweet/%s", keep), NULL, 200);
   assert_false(tc_list_has(anon_a, "/api/tweet?limit=200", gone));
   assert_true(tc_list_has(anon_a, "/api/tweet?limit=200", keep));
@@ -138,10 +144,13 @@ static void test_delete_by_author(void **state) {
   assert_int_equal(tweet_count_of(anon_b, name), 1);
 
   /* Gone for good: a second delete, an edit, a like are 404. */
-  tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s", gone), NULL, 404, "tweet_not_found");
+  tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s", gone), NULL, 404,
+                  "tweet_not_found");
   snprintf(path, sizeof path, "/api/tweet/%s", gone);
-  tc_expect_error(c, "PUT", path, "{\"text\":\"back?\"}", 404, "tweet_not_found");
-  tc_expect_error(f, "POST", tc_path("/api/tweet/%s/like", gone), "", 404, "tweet_not_found");
+  tc_expect_error(c, "PUT", path, "{\"text\":\"back?\"}", 404,
+                  "tweet_not_found");
+  tc_expect_error(f, "POST", tc_path("/api/tweet/%s/like", gone), "", 404,
+                  "tweet_not_found");
   assert_int_equal(tweet_count_of(anon_a, name), 1);
 
   tc_expect_status(c, "DELETE", tc_path("/api/tweet/%s", keep), NULL, 200);
@@ -161,8 +170,10 @@ static void test_delete_by_others_is_refused(void **state) {
   tc_client_t *anon = tc_client_new(tc_url_a());
   tc_post_tweet(c, "not yours", id);
   tc_response_t r;
-  tc_expect_error(o, "DELETE", tc_path("/api/tweet/%s", id), NULL, 403, "forbidden");
-  tc_expect_error(anon, "DELETE", tc_path("/api/tweet/%s", id), NULL, 401, "not_logged_in");
+  tc_expect_error(o, "DELETE", tc_path("/api/tweet/%s", id), NULL, 403,
+                  "forbidden");
+  tc_expect_error(anon, "DELETE", tc_path("/api/tweet/%s", id), NULL, 401,
+                  "not_logged_in");
   tc_get_tweet(anon, id, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "text"), "not yours");
@@ -355,7 +366,8 @@ static void test_deleting_a_reply_decrements_parent(void **state) {
   assert_string_equal(tc_json_str(&r, "items.0.id"), r2);
   tc_response_free(&r);
   /* The parent's author may not delete someone else's reply. */
-  tc_expect_error(ca, "DELETE", tc_path("/api/tweet/%s", r2), NULL, 403, "forbidden");
+  tc_expect_error(ca, "DELETE", tc_path("/api/tweet/%s", r2), NULL, 403,
+                  "forbidden");
   tc_expect_status(cb, "DELETE", tc_path("/api/tweet/%s", r2), NULL, 200);
   assert_tweet_counts(ca, parent, 0, 0, false);
   assert_int_equal(tweet_count_of(ca, b), 0);
@@ -383,7 +395,8 @@ static void test_deleting_a_parent_keeps_its_replies(void **state) {
   assert_string_equal(tc_json_str(&r, "reply_to"), parent);
   assert_int_equal(tc_json_int(&r, "reply_count"), 1);
   tc_response_free(&r);
-  tc_expect_error(anon, "GET", tc_path("/api/tweet/%s", parent), NULL, 404, "tweet_not_found");
+  tc_expect_error(anon, "GET", tc_path("/api/tweet/%s", parent), NULL, 404,
+                  "tweet_not_found");
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
   tc_expect_error(anon, "GET", path, NULL, 404, "tweet_not_found");
   snprintf(path, sizeof path, "/api/users/%s/tweets", b);
@@ -500,8 +513,10 @@ static void test_likes_and_deletes_require_login(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "likeanon", a);
   tc_post_tweet(ca, "try me", id);
   tc_client_t *anon = tc_client_new(tc_url_b());
-  tc_expect_error(anon, "POST", tc_path("/api/tweet/%s/like", id), "", 401, "not_logged_in");
-  tc_expect_error(anon, "DELETE", tc_path("/api/tweet/%s/like", id), NULL, 401, "not_logged_in");
+  tc_expect_error(anon, "POST", tc_path("/api/tweet/%s/like", id), "", 401,
+                  "not_logged_in");
+  tc_expect_error(anon, "DELETE", tc_path("/api/tweet/%s/like", id), NULL, 401,
+                  "not_logged_in");
   char body[128];
   snprintf(body, sizeof body, "{\"text\":\"anon reply\",\"reply_to\":\"%s\"}",
            id);
@@ -571,8 +586,7 @@ static void test_concurrent_replies_count_exactly(void **state) {
   char a[31], id[25], body[128], tokens[N][128];
   tc_client_t *ca = tc_new_user(tc_url_a(), "crep", a);
   tc_post_tweet(ca, "discuss", id);
-  snprintf(body, sizeof body, "{\"text\":\"me too\",\"reply_to\":\"%s\"}",
-           id);
+  snprintf(body, sizeof body, "{\"text\":\"me too\",\"reply_to\":\"%s\"}", id);
   tc_racer_t repliers[N];
   for (int i = 0; i < N; i++) {
     char name[31];

@@ -7,10 +7,11 @@
 # build-bench/, and for each configuration -- (a) one chorusd, (b) two
 # chorusd sharing the database -- starts its OWN empty database
 # (scripts/mongo-setup.sh, first free port from 27300 up, data in
-# var/bench-db), starts the servers (first free ports from 18300 up,
-# --db chorus_bench), runs build-bench/bin/bench_tweets against them and
-# stops them again. Prints each result and a final summary with the
-# machine. Everything it started is stopped on exit, Ctrl-C included.
+# var/bench-db), starts the servers (first free HTTP ports from 18300 up
+# whose WebSocket port, HTTP + 1000, is free too; --db chorus_bench), runs
+# build-bench/bin/bench_tweets against them and stops them again. Prints
+# each result and a final summary with the machine. Everything it started
+# is stopped on exit, Ctrl-C included.
 #
 # Environment:
 #   BENCH_DURATION=20   measured seconds per configuration

@@ -6,8 +6,9 @@
  * free port against CHORUS_TEST_MONGO_URI, wait for /healthz, and kill or
  * stop it.  tc_db_* open the test database with mongo-c-driver to check
  * invariants that no API shows (locks, unfinished transactions, stored
- * counters against true counts).  These are test tools: they abort the
- * test on unexpected failures.
+ * counters against true counts).  tc_nginx_* put nginx in front of
+ * servers, tc_dbserver_* start a database server of the test's own.
+ * These are test tools: they abort the test on unexpected failures.
  */
 #ifndef CHORUS_HARNESS_H
 #define CHORUS_HARNESS_H

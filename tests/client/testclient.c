@@ -741,6 +741,15 @@ void tc_assert_items(const tc_response_t *r, const char *field,
   assert_true(same);
 }
 
+void tc_expect_paging_errors(tc_client_t *c, const char *path,
+                             const char *bad_cursor) {
+  const char *sep = strchr(path, '?') ? "&" : "?";
+  tc_expect_error(c, "GET", tc_path("%s%slimit=0", path, sep), NULL, 400,
+                  "invalid_limit");
+  tc_expect_error(c, "GET", tc_path("%s%sbefore=%s", path, sep, bad_cursor),
+                  NULL, 400, "invalid_cursor");
+}
+
 void tc_assert_list(tc_client_t *c, const char *path, const char *field,
                     const char *const *values, int n) {
   tc_response_t r;

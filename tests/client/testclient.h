@@ -252,6 +252,11 @@ bool tc_list_has(tc_client_t *c, const char *path, const char *id);
 void tc_assert_items(const tc_response_t *r, const char *field,
                      const char *const *values, int n, const char *what);
 
+/* The paging errors of the list at path (which may hold a query already):
+ * limit=0 is 400 invalid_limit and before=bad_cursor 400 invalid_cursor. */
+void tc_expect_paging_errors(tc_client_t *c, const char *path,
+                             const char *bad_cursor);
+
 /* GET path, asserting 200, then tc_assert_items. */
 void tc_assert_list(tc_client_t *c, const char *path, const char *field,
                     const char *const *values, int n);

@@ -204,10 +204,8 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
   const char *head[] = {fresh[3], fresh[2], fresh[1], fresh[0], old[5]};
   assert_ids(cu, "/api/feed?limit=5", head, 5);
 
-  tc_expect_error(cu, "GET", "/api/feed?limit=0", NULL, 400, "invalid_limit");
+  tc_expect_paging_errors(cu, "/api/feed", "garbage");
   tc_expect_error(cu, "GET", "/api/feed?limit=201", NULL, 400, "invalid_limit");
-  tc_expect_error(cu, "GET", "/api/feed?before=garbage", NULL, 400,
-                  "invalid_cursor");
   tc_client_destroy(cu_b);
   tc_client_destroy(cv);
   tc_client_destroy(cu);

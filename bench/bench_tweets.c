@@ -36,22 +36,20 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench/bench_common.h"
 
 #define MAX_URLS 16
 #define MAX_CPU 16
 #define MAX_OTHER 8
-#define PASSWORD "bench-password-1"
 
 /* ------------------------------------------------------------ options */
 
@@ -103,39 +101,6 @@ static void usage(FILE *out) {
           "  --help\n");
 }
 
-static bool parse_double(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void
-die_usage(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "bench_tweets: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (see --help)\n");
-  va_end(ap);
-  exit(2);
-}
-
 static void parse_args(int argc, char **argv) {
   enum { O_URL = 1, O_USERS, O_THREADS, O_DURATION, O_WARMUP, O_SHARED,
          O_JSON, O_CPU, O_TIMEOUT, O_DUMP, O_NO_KEEPALIVE,
@@ -155,57 +120,27 @@ static void parse_args(int argc, char **argv) {
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
-  opterr = 0;
-  for (;;) {
-    int c = getopt_long(argc, argv, "", longopts, NULL);
-    if (c == -1) {
-      break;
-    }
-    long v;
+  opterr = 0; /* bench_die_bad_option says what was wrong */
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-    case O_URL: {
+    case O_URL:
       if (opt.n_urls == MAX_URLS) {
-        die_usage("at most %d --url", MAX_URLS);
+        bench_die_usage("at most %d --url", MAX_URLS);
       }
-      size_t n = strlen(optarg);
-      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-        die_usage("--url must start with http:// or https://, not '%s'",
-                  optarg);
-      }
-      /* Strip one trailing '/', so "--url http://h:p/" works too. */
-      char *u = strdup(optarg);
-      if (!u) {
-        exit(1);
-      }
-      if (n > 0 && u[n - 1] == '/') {
-        u[n - 1] = '\0';
-      }
-      opt.urls[opt.n_urls++] = u;
+      opt.urls[opt.n_urls++] = bench_arg_url("--url", optarg);
       break;
-    }
     case O_USERS:
-      if (!parse_long(optarg, 1, 1000000, &v)) {
-        die_usage("--users must be from 1 to 1000000, not '%s'", optarg);
-      }
-      opt.users = (int)v;
+      opt.users = (int)bench_arg_long("--users", optarg, 1, 1000000);
       break;
     case O_THREADS:
-      if (!parse_long(optarg, 1, 1024, &v)) {
-        die_usage("--threads must be from 1 to 1024, not '%s'", optarg);
-      }
-      opt.threads = (int)v;
+      opt.threads = (int)bench_arg_long("--threads", optarg, 1, 1024);
       break;
     case O_DURATION:
-      if (!parse_double(optarg, 0.1, 86400, &opt.duration)) {
-        die_usage("--duration must be seconds from 0.1 to 86400, not '%s'",
-                  optarg);
-      }
+      opt.duration = bench_arg_double("--duration", optarg, 0.1, 86400);
       break;
     case O_WARMUP:
-      if (!parse_double(optarg, 0, 86400, &opt.warmup)) {
-        die_usage("--warmup must be seconds from 0 to 86400, not '%s'",
-                  optarg);
-      }
+      opt.warmup = bench_arg_double("--warmup", optarg, 0, 86400);
       break;
     case O_SHARED:
       opt.shared_requested = true;
@@ -214,24 +149,16 @@ static void parse_args(int argc, char **argv) {
       opt.json = true;
       break;
     case O_CPU: {
-      const char *colon = strrchr(optarg, ':');
       cpu_watch_t *w = &opt.cpu[opt.n_cpu];
-      if (opt.n_cpu == MAX_CPU || !colon || colon == optarg ||
-          (size_t)(colon - optarg) >= sizeof w->name ||
-          !parse_long(colon + 1, 1, 1L << 30, &v)) {
-        die_usage("--cpu takes NAME:PID (at most 16), not '%s'", optarg);
+      if (opt.n_cpu == MAX_CPU ||
+          !bench_parse_name_pid(optarg, w->name, sizeof w->name, &w->pid)) {
+        bench_die_usage("--cpu takes NAME:PID (at most 16), not '%s'", optarg);
       }
-      memcpy(w->name, optarg, (size_t)(colon - optarg));
-      w->name[colon - optarg] = '\0';
-      w->pid = v;
       opt.n_cpu++;
       break;
     }
     case O_TIMEOUT:
-      if (!parse_long(optarg, 100, 3600000, &opt.timeout_ms)) {
-        die_usage("--timeout-ms must be from 100 to 3600000, not '%s'",
-                  optarg);
-      }
+      opt.timeout_ms = bench_arg_long("--timeout-ms", optarg, 100, 3600000);
       break;
     case O_NO_KEEPALIVE:
       opt.no_keepalive = true;
@@ -243,15 +170,12 @@ static void parse_args(int argc, char **argv) {
       usage(stdout);
       exit(0);
     default:
-      die_usage("unknown option or missing value: %s",
-                argv[optind - 1 > 0 ? optind - 1 : 0]);
+      bench_die_bad_option(argv);
     }
   }
-  if (optind < argc) {
-    die_usage("unexpected argument: %s", argv[optind]);
-  }
+  bench_no_more_args(argc, argv);
   if (opt.n_urls == 0) {
-    die_usage("at least one --url is needed");
+    bench_die_usage("at least one --url is needed");
   }
   opt.partition = !opt.shared_requested && opt.users >= opt.threads;
   if (!opt.shared_requested && !opt.partition) {
@@ -260,77 +184,7 @@ static void parse_args(int argc, char **argv) {
   }
 }
 
-/* ------------------------------------------------------------ clocks */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU seconds (user + system) of pid from /proc/PID/stat; -1 if unreadable. */
-static double proc_cpu_s(long pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    return -1;
-  }
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  /* The command name (field 2) may contain spaces: start after its ')'. */
-  char *p = strrchr(buf, ')');
-  if (!p) {
-    return -1;
-  }
-  unsigned long long utime = 0, stime = 0;
-  /* After ')': state(3) ppid pgrp session tty_nr tpgid flags minflt
-   * cminflt majflt cmajflt utime(14) stime(15). */
-  if (sscanf(p + 1,
-             " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-             &utime, &stime) != 2) {
-    return -1;
-  }
-  long hz = sysconf(_SC_CLK_TCK);
-  return (double)(utime + stime) / (double)(hz > 0 ? hz : 100);
-}
-
-/* Busy and total jiffies of the whole machine from /proc/stat; false if
- * unreadable. */
-static bool machine_jiffies(double *busy, double *total) {
-  FILE *f = fopen("/proc/stat", "r");
-  if (!f) {
-    return false;
-  }
-  unsigned long long v[8] = {0};
-  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-                 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-  fclose(f);
-  if (n < 4) {
-    return false;
-  }
-  double sum = 0;
-  for (int i = 0; i < 8; i++) {
-    sum += (double)v[i];
-  }
-  *total = sum;
-  *busy = sum - (double)v[3] - (double)v[4]; /* minus idle and iowait */
-  return true;
-}
-
-static double self_cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* ------------------------------------------------------------ HTTP */
-
-typedef struct header_capture {
-  char cookie[512]; /* value of chorus_session from Set-Cookie */
-} header_capture_t;
 
 static size_t discard(char *ptr, size_t size, size_t n, void *userdata) {
   (void)ptr;
@@ -338,141 +192,20 @@ static size_t discard(char *ptr, size_t size, size_t n, void *userdata) {
   return size * n;
 }
 
-typedef struct body_capture {
-  char text[512];
-  size_t len;
-} body_capture_t;
-
-static size_t keep_some(char *ptr, size_t size, size_t n, void *userdata) {
-  body_capture_t *b = userdata;
-  size_t add = size * n, room = sizeof b->text - 1 - b->len;
-  size_t take = add < room ? add : room;
-  memcpy(b->text + b->len, ptr, take);
-  b->len += take;
-  b->text[b->len] = '\0';
-  return add;
-}
-
-static size_t on_header(char *ptr, size_t size, size_t n, void *userdata) {
-  header_capture_t *h = userdata;
-  size_t len = size * n;
-  static const char name[] = "set-cookie:";
-  if (len > sizeof name && !strncasecmp(ptr, name, sizeof name - 1)) {
-    const char *p = ptr + sizeof name - 1, *end = ptr + len;
-    while (p < end && *p == ' ') {
-      p++;
-    }
-    static const char key[] = "chorus_session=";
-    if ((size_t)(end - p) > sizeof key - 1 &&
-        !strncmp(p, key, sizeof key - 1)) {
-      p += sizeof key - 1;
-      size_t v = 0;
-      while (p + v < end && p[v] != ';' && p[v] != '\r' && p[v] != '\n') {
-        v++;
-      }
-      if (v > 0 && v < sizeof h->cookie) {
-        memcpy(h->cookie, p, v);
-        h->cookie[v] = '\0';
-      }
-    }
-  }
-  return len;
-}
-
-static CURL *new_handle(void) {
-  CURL *h = curl_easy_init();
-  if (!h) {
-    fprintf(stderr, "bench_tweets: curl_easy_init failed\n");
-    exit(1);
-  }
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, opt.timeout_ms);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(h, CURLOPT_POST, 1L);
-  return h;
-}
-
 /* ------------------------------------------------------------ users */
 
-typedef struct user {
-  char name[31];
-  struct curl_slist *headers; /* Content-Type, Cookie, Expect: (read-only) */
-} user_t;
+/* The users, and for each the headers of its posts: Content-Type, its
+ * session cookie, Expect: (read-only once built). */
+static bench_user_t *users;
+static struct curl_slist **user_headers;
 
-static user_t *users;
-static atomic_int next_user;
-static atomic_int register_failed;
-
-static struct curl_slist *json_headers(const char *cookie) {
+static struct curl_slist *post_headers(const char *cookie) {
   struct curl_slist *l = curl_slist_append(NULL,
                                            "Content-Type: application/json");
   l = curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
-  if (cookie) {
-    char line[600];
-    snprintf(line, sizeof line, "Cookie: chorus_session=%s", cookie);
-    l = curl_slist_append(l, line);
-  }
-  return l;
-}
-
-/* Registers users[i] on a server; false (with a message) on failure. */
-static bool register_user(CURL *h, int i, struct curl_slist *hdrs) {
-  user_t *u = &users[i];
-  char url[600], body[200];
-  snprintf(url, sizeof url, "%s/api/register", opt.urls[i % opt.n_urls]);
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           u->name, PASSWORD);
-  header_capture_t hc = {{0}};
-  body_capture_t bc = {{0}, 0};
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &hc);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_some);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &bc);
-  CURLcode rc = curl_easy_perform(h);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, NULL);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-  if (rc != CURLE_OK) {
-    fprintf(stderr, "bench_tweets: POST %s: %s\n", url,
-            curl_easy_strerror(rc));
-    return false;
-  }
-  long status = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 201 || !hc.cookie[0]) {
-    fprintf(stderr,
-            "bench_tweets: POST %s as %s: HTTP %ld%s; body: %s\n", url,
-            u->name, status, hc.cookie[0] ? "" : " (no chorus_session cookie)",
-            bc.text);
-    return false;
-  }
-  u->headers = json_headers(hc.cookie);
-  return true;
-}
-
-static void *register_worker(void *arg) {
-  (void)arg;
-  CURL *h = new_handle();
-  struct curl_slist *hdrs = json_headers(NULL);
-  for (;;) {
-    int i = atomic_fetch_add(&next_user, 1);
-    if (i >= opt.users || atomic_load(&register_failed)) {
-      break;
-    }
-    if (!register_user(h, i, hdrs)) {
-      atomic_store(&register_failed, 1);
-    }
-  }
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(h);
-  return NULL;
+  char line[600];
+  snprintf(line, sizeof line, "Cookie: chorus_session=%s", cookie);
+  return curl_slist_append(l, line);
 }
 
 /* ------------------------------------------------------------ the run */
@@ -526,7 +259,9 @@ static void add_other(worker_t *w, long status) {
 
 static void *post_worker(void *arg) {
   worker_t *w = arg;
-  CURL *h = new_handle();
+  CURL *h = bench_curl_new(opt.timeout_ms);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(h, CURLOPT_POST, 1L);
   if (opt.no_keepalive) {
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
@@ -543,7 +278,7 @@ static void *post_worker(void *arg) {
   int server = w->id % opt.n_urls;
   char body[64];
   for (;;) {
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (t0 >= window_end) {
       break;
     }
@@ -551,11 +286,11 @@ static void *post_worker(void *arg) {
     int len = snprintf(body, sizeof body, "{\"text\":\"bench %" PRIu64 "\"}",
                        n);
     curl_easy_setopt(h, CURLOPT_URL, urls[server]);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, users[user].headers);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, user_headers[user]);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
     CURLcode rc = curl_easy_perform(h);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     user += step;
     if (user >= opt.users) {
       user = opt.partition ? w->id : 0;
@@ -590,26 +325,6 @@ static void *post_worker(void *arg) {
   return NULL;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static double percentile(const double *v, size_t n, double p) {
-  if (n == 0) {
-    return 0;
-  }
-  size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999999);
-  if (rank < 1) {
-    rank = 1;
-  }
-  if (rank > n) {
-    rank = n;
-  }
-  return v[rank - 1];
-}
-
 /* Sums --cpu entries by name into names/pct; returns how many names. */
 static int cpu_by_name(char names[][32], double *pct, double window) {
   int n = 0;
@@ -635,6 +350,7 @@ static int cpu_by_name(char names[][32], double *pct, double window) {
 }
 
 int main(int argc, char **argv) {
+  bench_set_name("bench_tweets");
   parse_args(argc, argv);
   if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
     fprintf(stderr, "bench_tweets: curl_global_init failed\n");
@@ -653,30 +369,23 @@ int main(int argc, char **argv) {
   }
 
   /* Registration (Argon2id on the server: slow on purpose), in parallel. */
-  double r0 = now_s();
-  int n_reg = opt.threads < opt.users ? opt.threads : opt.users;
-  pthread_t *reg = calloc((size_t)n_reg, sizeof *reg);
-  if (!reg) {
-    return 1;
-  }
-  for (int i = 0; i < n_reg; i++) {
-    if (pthread_create(&reg[i], NULL, register_worker, NULL)) {
-      fprintf(stderr, "bench_tweets: pthread_create failed\n");
-      return 1;
-    }
-  }
-  for (int i = 0; i < n_reg; i++) {
-    pthread_join(reg[i], NULL);
-  }
-  free(reg);
-  if (atomic_load(&register_failed)) {
+  double r0 = bench_now_s();
+  if (!bench_register_users(users, opt.users, opt.urls, opt.n_urls,
+                            opt.threads)) {
     fprintf(stderr, "bench_tweets: registration failed; nothing measured\n");
     return 1;
+  }
+  user_headers = calloc((size_t)opt.users, sizeof *user_headers);
+  if (!user_headers) {
+    return 1;
+  }
+  for (int i = 0; i < opt.users; i++) {
+    user_headers[i] = post_headers(users[i].cookie);
   }
   fprintf(stderr,
           "bench_tweets: registered %d users in %.1f s; posting for %g s "
           "(+%g s warm-up) with %d threads on %d server%s\n",
-          opt.users, now_s() - r0, opt.duration, opt.warmup, opt.threads,
+          opt.users, bench_now_s() - r0, opt.duration, opt.warmup, opt.threads,
           opt.n_urls, opt.n_urls == 1 ? "" : "s");
 
   /* The run. */
@@ -692,7 +401,7 @@ int main(int argc, char **argv) {
   if (!per_second) {
     return 1;
   }
-  double start = now_s();
+  double start = bench_now_s();
   window_start = start + opt.warmup;
   window_end = window_start + opt.duration;
   for (int i = 0; i < opt.threads; i++) {
@@ -703,32 +412,16 @@ int main(int argc, char **argv) {
     }
   }
   /* CPU samples at the window's edges (this thread only waits). */
-  struct timespec nap;
-  double wait = window_start - now_s();
-  if (wait > 0) {
-    nap.tv_sec = (time_t)wait;
-    nap.tv_nsec = (long)((wait - (double)nap.tv_sec) * 1e9);
-    while (nanosleep(&nap, &nap) && errno == EINTR) {
-    }
-  }
-  double self0 = self_cpu_s(), cpu_t0 = now_s();
-  double busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
-  bool have_machine = machine_jiffies(&busy0, &total0);
+  bench_cpu_mark_t cpu0, cpu1;
+  bench_sleep_s(window_start - bench_now_s());
+  bench_cpu_mark(&cpu0);
   for (int i = 0; i < opt.n_cpu; i++) {
-    opt.cpu[i].start_s = proc_cpu_s(opt.cpu[i].pid);
+    opt.cpu[i].start_s = bench_proc_cpu_s(opt.cpu[i].pid);
   }
-  wait = window_end - now_s();
-  if (wait > 0) {
-    nap.tv_sec = (time_t)wait;
-    nap.tv_nsec = (long)((wait - (double)nap.tv_sec) * 1e9);
-    while (nanosleep(&nap, &nap) && errno == EINTR) {
-    }
-  }
-  double self1 = self_cpu_s(), cpu_t1 = now_s();
-  have_machine = have_machine && machine_jiffies(&busy1, &total1) &&
-                 total1 > total0;
+  bench_sleep_s(window_end - bench_now_s());
+  bench_cpu_mark(&cpu1);
   for (int i = 0; i < opt.n_cpu; i++) {
-    double end = proc_cpu_s(opt.cpu[i].pid);
+    double end = bench_proc_cpu_s(opt.cpu[i].pid);
     opt.cpu[i].used_s = (end < 0 || opt.cpu[i].start_s < 0)
                             ? -1
                             : end - opt.cpu[i].start_s;
@@ -791,24 +484,17 @@ int main(int argc, char **argv) {
     at += workers[i].n_lat;
     free(workers[i].lat_ms);
   }
-  qsort(lat, n_lat, sizeof *lat, cmp_double);
-  double sum = 0;
-  for (size_t i = 0; i < n_lat; i++) {
-    sum += lat[i];
-  }
-  double p50 = percentile(lat, n_lat, 50), p90 = percentile(lat, n_lat, 90),
-         p99 = percentile(lat, n_lat, 99), max = n_lat ? lat[n_lat - 1] : 0,
-         mean = n_lat ? sum / (double)n_lat : 0;
+  bench_dist_t lat_d = bench_dist_of(lat, n_lat);
+  double p50 = lat_d.p50, p90 = lat_d.p90, p99 = lat_d.p99, max = lat_d.max,
+         mean = lat_d.mean;
   uint64_t requests = ok + conflict + unavailable + other + transport;
   double rate = (double)ok / opt.duration;
-  double cpu_window = cpu_t1 - cpu_t0 > 0 ? cpu_t1 - cpu_t0 : opt.duration;
-  double client_cpu = 100.0 * (self1 - self0) / cpu_window;
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  double cpu_window =
+      cpu1.at_s - cpu0.at_s > 0 ? cpu1.at_s - cpu0.at_s : opt.duration;
+  double client_cpu = bench_self_cpu_pct(&cpu0, &cpu1, cpu_window);
+  long ncpu = bench_cores();
   /* Whole machine, in the same unit (% of one core): cores x busy share. */
-  double machine_cpu =
-      have_machine ? 100.0 * (double)(ncpu > 0 ? ncpu : 1) *
-                         (busy1 - busy0) / (total1 - total0)
-                   : -1;
+  double machine_cpu = bench_machine_cpu_pct(&cpu0, &cpu1);
   /* Throughput in the first and the last quarter of the window (whole
    * seconds): on FerretDB every query scans its collection, so the rate
    * falls as the run adds tweets. */
@@ -923,8 +609,9 @@ int main(int argc, char **argv) {
   free(workers);
   free(per_second);
   for (int i = 0; i < opt.users; i++) {
-    curl_slist_free_all(users[i].headers);
+    curl_slist_free_all(user_headers[i]);
   }
+  free(user_headers);
   free(users);
   for (int i = 0; i < opt.n_urls; i++) {
     free((char *)opt.urls[i]);

@@ -71,24 +71,22 @@
 #include <inttypes.h>
 #include <libwebsockets.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PASSWORD "bench-password-1"
+#include "bench/bench_common.h"
+
 #define MAX_PIDS 16
 #define MAX_TIDS 256
 #define MAX_LOOPS 16
 #define MAX_REASONS 6
-#define BODY_MAX 8192
 #define SCRATCH_MAX 65536
 
 /* ------------------------------------------------------------ options */
@@ -165,54 +163,6 @@ static void usage(FILE *out) {
           "  --help\n");
 }
 
-static bool parse_double(const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void
-die_usage(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "bench_ws: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (see --help)\n");
-  va_end(ap);
-  exit(2);
-}
-
-static const char *check_url(const char *flag, const char *s) {
-  if (strncmp(s, "http://", 7)) {
-    die_usage("%s must start with http://, not '%s'", flag, s);
-  }
-  char *u = strdup(s);
-  if (!u) {
-    exit(1);
-  }
-  size_t n = strlen(u);
-  if (n > 7 && u[n - 1] == '/') {
-    u[n - 1] = '\0';
-  }
-  return u;
-}
-
 static void parse_args(int argc, char **argv) {
   enum { O_A = 1, O_B, O_CLIENTS, O_CLIENTS_A, O_EVENTS, O_USERS, O_INTERVAL,
          O_WINDOW, O_LOOPS, O_RETRIES, O_CTIMEOUT, O_RTIMEOUT, O_SETTLE,
@@ -240,98 +190,58 @@ static void parse_args(int argc, char **argv) {
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
-  opterr = 0;
-  for (;;) {
-    int c = getopt_long(argc, argv, "", longopts, NULL);
-    if (c == -1) {
-      break;
-    }
-    long v;
+  opterr = 0; /* bench_die_bad_option says what was wrong */
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
     case O_A:
-      opt.url_a = check_url("--url-a", optarg);
+      opt.url_a = bench_arg_url("--url-a", optarg);
       break;
     case O_B:
-      opt.url_b = check_url("--url-b", optarg);
+      opt.url_b = bench_arg_url("--url-b", optarg);
       break;
     case O_CLIENTS:
-      if (!parse_long(optarg, 0, 1000000, &v)) {
-        die_usage("--clients must be from 0 to 1000000, not '%s'", optarg);
-      }
-      opt.clients_b = (int)v;
+      opt.clients_b = (int)bench_arg_long("--clients", optarg, 0, 1000000);
       break;
     case O_CLIENTS_A:
-      if (!parse_long(optarg, 0, 1000000, &v)) {
-        die_usage("--clients-a must be from 0 to 1000000, not '%s'", optarg);
-      }
-      opt.clients_a = (int)v;
+      opt.clients_a = (int)bench_arg_long("--clients-a", optarg, 0, 1000000);
       break;
     case O_EVENTS:
-      if (!parse_long(optarg, 1, 100000, &v)) {
-        die_usage("--events must be from 1 to 100000, not '%s'", optarg);
-      }
-      opt.events = (int)v;
+      opt.events = (int)bench_arg_long("--events", optarg, 1, 100000);
       break;
     case O_USERS:
-      if (!parse_long(optarg, 1, 10000, &v)) {
-        die_usage("--users must be from 1 to 10000, not '%s'", optarg);
-      }
-      opt.users = (int)v;
+      opt.users = (int)bench_arg_long("--users", optarg, 1, 10000);
       break;
     case O_INTERVAL:
-      if (!parse_long(optarg, 0, 600000, &opt.interval_ms)) {
-        die_usage("--interval-ms must be from 0 to 600000, not '%s'", optarg);
-      }
+      opt.interval_ms = bench_arg_long("--interval-ms", optarg, 0, 600000);
       break;
     case O_WINDOW:
-      if (!parse_long(optarg, 1, 100000, &v)) {
-        die_usage("--connect-window must be from 1 to 100000, not '%s'",
-                  optarg);
-      }
-      opt.window = (int)v;
+      opt.window = (int)bench_arg_long("--connect-window", optarg, 1, 100000);
       break;
     case O_LOOPS:
-      if (!parse_long(optarg, 1, MAX_LOOPS, &v)) {
-        die_usage("--loops must be from 1 to %d, not '%s'", MAX_LOOPS,
-                  optarg);
-      }
-      opt.loops = (int)v;
+      opt.loops = (int)bench_arg_long("--loops", optarg, 1, MAX_LOOPS);
       break;
     case O_RETRIES:
-      if (!parse_long(optarg, 0, 100, &v)) {
-        die_usage("--retries must be from 0 to 100, not '%s'", optarg);
-      }
-      opt.retries = (int)v;
+      opt.retries = (int)bench_arg_long("--retries", optarg, 0, 100);
       break;
     case O_CTIMEOUT:
-      if (!parse_double(optarg, 1, 86400, &opt.connect_timeout_s)) {
-        die_usage("--connect-timeout-s must be from 1 to 86400, not '%s'",
-                  optarg);
-      }
+      opt.connect_timeout_s =
+          bench_arg_double("--connect-timeout-s", optarg, 1, 86400);
       break;
     case O_RTIMEOUT:
-      if (!parse_double(optarg, 1, 86400, &opt.ready_timeout_s)) {
-        die_usage("--ready-timeout-s must be from 1 to 86400, not '%s'",
-                  optarg);
-      }
+      opt.ready_timeout_s =
+          bench_arg_double("--ready-timeout-s", optarg, 1, 86400);
       break;
     case O_SETTLE:
-      if (!parse_double(optarg, 0, 3600, &opt.settle_s)) {
-        die_usage("--settle-s must be from 0 to 3600, not '%s'", optarg);
-      }
+      opt.settle_s = bench_arg_double("--settle-s", optarg, 0, 3600);
       break;
     case O_PID: {
-      const char *colon = strrchr(optarg, ':');
       pid_watch_t *w = &opt.pids[opt.n_pids];
-      if (opt.n_pids == MAX_PIDS || !colon || colon == optarg ||
-          (size_t)(colon - optarg) >= sizeof w->name ||
-          !parse_long(colon + 1, 1, 1L << 30, &v)) {
-        die_usage("--pid takes NAME:PID (at most %d), not '%s'", MAX_PIDS,
-                  optarg);
+      if (opt.n_pids == MAX_PIDS ||
+          !bench_parse_name_pid(optarg, w->name, sizeof w->name, &w->pid)) {
+        bench_die_usage("--pid takes NAME:PID (at most %d), not '%s'", MAX_PIDS,
+                        optarg);
       }
-      memcpy(w->name, optarg, (size_t)(colon - optarg));
-      w->name[colon - optarg] = '\0';
-      w->pid = v;
       opt.n_pids++;
       break;
     }
@@ -345,11 +255,8 @@ static void parse_args(int argc, char **argv) {
       opt.dump_path = optarg;
       break;
     case O_REG:
-      if (!parse_long(optarg, 1, 256, &v)) {
-        die_usage("--register-threads must be from 1 to 256, not '%s'",
-                  optarg);
-      }
-      opt.reg_threads = (int)v;
+      opt.reg_threads =
+          (int)bench_arg_long("--register-threads", optarg, 1, 256);
       break;
     case O_POLL:
       opt.use_poll = true;
@@ -358,65 +265,24 @@ static void parse_args(int argc, char **argv) {
       usage(stdout);
       exit(0);
     default:
-      die_usage("unknown option or missing value: %s",
-                argv[optind - 1 > 0 ? optind - 1 : 0]);
+      bench_die_bad_option(argv);
     }
   }
-  if (optind < argc) {
-    die_usage("unexpected argument: %s", argv[optind]);
-  }
+  bench_no_more_args(argc, argv);
   if (!opt.url_a || !opt.url_b) {
-    die_usage("--url-a and --url-b are needed (they may be the same server)");
+    bench_die_usage(
+        "--url-a and --url-b are needed (they may be the same server)");
   }
   if (opt.clients_a + opt.clients_b == 0) {
-    die_usage("no clients: --clients and --clients-a are both 0");
+    bench_die_usage("no clients: --clients and --clients-a are both 0");
   }
   if (opt.loops > 1 && !opt.use_poll) {
-    die_usage("--loops above 1 needs --poll (libwebsockets' libev loop "
-              "allows one loop per process)");
+    bench_die_usage("--loops above 1 needs --poll (libwebsockets' libev loop "
+                    "allows one loop per process)");
   }
 }
 
 /* ------------------------------------------------------------ clocks, /proc */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s) {
-  if (s <= 0) {
-    return;
-  }
-  struct timespec nap;
-  nap.tv_sec = (time_t)s;
-  nap.tv_nsec = (long)((s - (double)nap.tv_sec) * 1e9);
-  while (nanosleep(&nap, &nap) && errno == EINTR) {
-  }
-}
-
-/* CPU seconds (user + system) of pid; -1 if unreadable. */
-static double proc_cpu_s(long pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    return -1;
-  }
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  unsigned long long utime = 0, stime = 0;
-  if (!p || sscanf(p + 1,
-                   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                   &utime, &stime) != 2) {
-    return -1;
-  }
-  long hz = sysconf(_SC_CLK_TCK);
-  return (double)(utime + stime) / (double)(hz > 0 ? hz : 100);
-}
 
 /* A "Key:   123 kB" line of /proc/PID/status, in kB; -1 if unreadable. */
 static long proc_status_kb(long pid, const char *key) {
@@ -475,29 +341,6 @@ static long proc_nofile(long pid) {
   return v;
 }
 
-/* CPU seconds of thread tid of pid; -1 if unreadable. */
-static double thread_cpu_s(long pid, long tid) {
-  char path[96];
-  snprintf(path, sizeof path, "/proc/%ld/task/%ld/stat", pid, tid);
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    return -1;
-  }
-  char buf[1024];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  unsigned long long utime = 0, stime = 0;
-  if (!p || sscanf(p + 1,
-                   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                   &utime, &stime) != 2) {
-    return -1;
-  }
-  long hz = sysconf(_SC_CLK_TCK);
-  return (double)(utime + stime) / (double)(hz > 0 ? hz : 100);
-}
-
 /* Up to max thread ids of pid; how many. */
 static int proc_tids(long pid, long *tids, int max) {
   char path[64];
@@ -517,133 +360,7 @@ static int proc_tids(long pid, long *tids, int max) {
   return n;
 }
 
-static double self_cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static bool machine_jiffies(double *busy, double *total) {
-  FILE *f = fopen("/proc/stat", "r");
-  if (!f) {
-    return false;
-  }
-  unsigned long long v[8] = {0};
-  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-                 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
-  fclose(f);
-  if (n < 4) {
-    return false;
-  }
-  double sum = 0;
-  for (int i = 0; i < 8; i++) {
-    sum += (double)v[i];
-  }
-  *total = sum;
-  *busy = sum - (double)v[3] - (double)v[4];
-  return true;
-}
-
-/* ------------------------------------------------------------ HTTP */
-
-typedef struct reply {
-  long status;
-  char cookie[512]; /* chorus_session value from Set-Cookie, if any */
-  char body[BODY_MAX];
-  size_t len;
-} reply_t;
-
-static size_t on_body(char *ptr, size_t size, size_t n, void *userdata) {
-  reply_t *r = userdata;
-  size_t add = size * n, room = sizeof r->body - 1 - r->len;
-  size_t take = add < room ? add : room;
-  memcpy(r->body + r->len, ptr, take);
-  r->len += take;
-  r->body[r->len] = '\0';
-  return add;
-}
-
-static size_t on_header(char *ptr, size_t size, size_t n, void *userdata) {
-  reply_t *r = userdata;
-  size_t len = size * n;
-  static const char name[] = "set-cookie:";
-  static const char key[] = "chorus_session=";
-  if (len > sizeof name && !strncasecmp(ptr, name, sizeof name - 1)) {
-    const char *p = ptr + sizeof name - 1, *end = ptr + len;
-    while (p < end && *p == ' ') {
-      p++;
-    }
-    if ((size_t)(end - p) > sizeof key - 1 &&
-        !strncmp(p, key, sizeof key - 1)) {
-      p += sizeof key - 1;
-      size_t v = 0;
-      while (p + v < end && p[v] != ';' && p[v] != '\r' && p[v] != '\n') {
-        v++;
-      }
-      if (v > 0 && v < sizeof r->cookie) {
-        memcpy(r->cookie, p, v);
-        r->cookie[v] = '\0';
-      }
-    }
-  }
-  return len;
-}
-
-static CURL *new_handle(void) {
-  CURL *h = curl_easy_init();
-  if (!h) {
-    fprintf(stderr, "bench_ws: curl_easy_init failed\n");
-    exit(1);
-  }
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  return h;
-}
-
-/* One request; method "GET", "POST" or "PUT"; body NULL for none.  False
- * (with a message) on a transport error. */
-static bool http(CURL *h, const char *method, const char *url,
-                 const char *cookie, const char *body, reply_t *r) {
-  memset(r, 0, sizeof *r);
-  struct curl_slist *hdrs = NULL;
-  char line[600];
-  if (body) {
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
-  }
-  if (cookie) {
-    snprintf(line, sizeof line, "Cookie: chorus_session=%s", cookie);
-    hdrs = curl_slist_append(hdrs, line);
-  }
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-  if (!strcmp(method, "GET")) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-  } else {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
-                     strcmp(method, "POST") ? method : NULL);
-  }
-  CURLcode rc = curl_easy_perform(h);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-  curl_slist_free_all(hdrs);
-  if (rc != CURLE_OK) {
-    fprintf(stderr, "bench_ws: %s %s: %s\n", method, url,
-            curl_easy_strerror(rc));
-    return false;
-  }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-  return true;
-}
+/* ------------------------------------------------------------ JSON */
 
 /* The string value of "key" in a JSON text (spaces allowed around ':'),
  * copied into out; false if absent or too long. */
@@ -674,46 +391,7 @@ static bool json_string(const char *json, const char *key, char *out,
 
 /* ------------------------------------------------------------ users */
 
-typedef struct user {
-  char name[31];
-  char cookie[512];
-} user_t;
-
-static user_t *users;
-static atomic_int next_user;
-static atomic_int register_failed;
-
-static void *register_worker(void *arg) {
-  (void)arg;
-  CURL *h = new_handle();
-  reply_t *r = malloc(sizeof *r);
-  if (!r) {
-    exit(1);
-  }
-  for (;;) {
-    int i = atomic_fetch_add(&next_user, 1);
-    if (i >= opt.users || atomic_load(&register_failed)) {
-      break;
-    }
-    char url[600], body[200];
-    /* Alternate the servers: both hash passwords. */
-    snprintf(url, sizeof url, "%s/api/register", i % 2 ? opt.url_b : opt.url_a);
-    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-             users[i].name, PASSWORD);
-    if (!http(h, "POST", url, NULL, body, r) || r->status != 201 ||
-        !r->cookie[0]) {
-      fprintf(stderr, "bench_ws: register %s: HTTP %ld%s: %.300s\n",
-              users[i].name, r->status,
-              r->cookie[0] ? "" : " (no chorus_session cookie)", r->body);
-      atomic_store(&register_failed, 1);
-      break;
-    }
-    memcpy(users[i].cookie, r->cookie, sizeof users[i].cookie);
-  }
-  free(r);
-  curl_easy_cleanup(h);
-  return NULL;
-}
+static bench_user_t *users;
 
 /* ------------------------------------------------------------ clients */
 
@@ -843,7 +521,7 @@ static void start_connect(loop_t *l, client_t *c) {
   c->state = C_CONNECTING;
   c->attempts++;
   if (c->t_start == 0) {
-    c->t_start = now_s();
+    c->t_start = bench_now_s();
   }
   l->inflight++;
   if (!lws_client_connect_via_info(&ci)) {
@@ -934,7 +612,7 @@ static void on_receive(loop_t *l, client_t *c, struct lws *wsi,
   bool final = lws_is_final_fragment(wsi) &&
                !lws_remaining_packet_payload(wsi);
   if (c->rx_len == 0 && c->rx == NULL) {
-    c->rx_t = now_s();
+    c->rx_t = bench_now_s();
     if (final && len < SCRATCH_MAX) { /* the usual case: one piece */
       memcpy(l->scratch, in, len);
       l->scratch[len] = '\0';
@@ -1026,7 +704,7 @@ static int client_event(loop_t *l, client_t *c, struct lws *wsi,
     if (c && l && c->state == C_CONNECTING) {
       l->inflight--;
       c->state = C_OPEN;
-      c->t_open = now_s();
+      c->t_open = bench_now_s();
       atomic_fetch_add(&n_open, 1);
       atomic_fetch_add(&n_established, 1);
       lws_callback_on_writable(wsi);
@@ -1247,57 +925,13 @@ static void *top_main(void *arg) {
 
 /* ------------------------------------------------------------ stats */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double percentile(const double *v, size_t n, double p) {
-  if (n == 0) {
-    return 0;
-  }
-  size_t rank = (size_t)((p / 100.0) * (double)n + 0.999999999);
-  if (rank < 1) {
-    rank = 1;
-  }
-  if (rank > n) {
-    rank = n;
-  }
-  return v[rank - 1];
-}
-
-typedef struct dist {
-  size_t n;
-  double p50, p90, p99, max, min, mean;
-} dist_t;
-
-static dist_t dist_of(double *v, size_t n) {
-  dist_t d = {0};
-  d.n = n;
-  if (!n) {
-    return d;
-  }
-  qsort(v, n, sizeof *v, cmp_double);
-  double sum = 0;
-  for (size_t i = 0; i < n; i++) {
-    sum += v[i];
-  }
-  d.p50 = percentile(v, n, 50);
-  d.p90 = percentile(v, n, 90);
-  d.p99 = percentile(v, n, 99);
-  d.max = v[n - 1];
-  d.min = v[0];
-  d.mean = sum / (double)n;
-  return d;
-}
-
-static void print_dist(const char *label, const dist_t *d) {
+static void print_dist(const char *label, const bench_dist_t *d) {
   printf("  %-34s p50 %7.1f  p90 %7.1f  p99 %7.1f  max %7.1f  (min %.1f, "
          "mean %.1f)\n",
          label, d->p50, d->p90, d->p99, d->max, d->min, d->mean);
 }
 
-static void json_dist(FILE *f, const char *key, const dist_t *d) {
+static void json_dist(FILE *f, const char *key, const bench_dist_t *d) {
   fprintf(f,
           "\"%s\":{\"n\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
           "\"max\":%.2f,\"min\":%.2f,\"mean\":%.2f}",
@@ -1322,7 +956,7 @@ static void *rss_main(void *arg) {
         rss_max[ph][i] = v;
       }
     }
-    sleep_s(0.02);
+    bench_sleep_s(0.02);
   }
   return NULL;
 }
@@ -1336,6 +970,7 @@ typedef struct event_rec {
 } event_rec_t;
 
 int main(int argc, char **argv) {
+  bench_set_name("bench_ws");
   parse_args(argc, argv);
   setvbuf(stdout, NULL, _IOLBF, 0);
   n_clients = opt.clients_b + opt.clients_a;
@@ -1385,36 +1020,28 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opt.users; i++) {
     snprintf(users[i].name, sizeof users[i].name, "ws_%06x_%d", salt, i);
   }
-  double t_reg = now_s();
-  int n_reg = opt.reg_threads < opt.users ? opt.reg_threads : opt.users;
-  pthread_t reg[256];
-  for (int i = 0; i < n_reg; i++) {
-    if (pthread_create(&reg[i], NULL, register_worker, NULL)) {
-      fprintf(stderr, "bench_ws: pthread_create failed\n");
-      return 1;
-    }
-  }
-  for (int i = 0; i < n_reg; i++) {
-    pthread_join(reg[i], NULL);
-  }
-  if (atomic_load(&register_failed)) {
+  double t_reg = bench_now_s();
+  /* Alternate the servers: both hash passwords. */
+  const char *reg_urls[2] = {opt.url_a, opt.url_b};
+  if (!bench_register_users(users, opt.users, reg_urls, 2, opt.reg_threads)) {
     fprintf(stderr, "bench_ws: registration failed; nothing measured\n");
     return 1;
   }
-  t_reg = now_s() - t_reg;
+  t_reg = bench_now_s() - t_reg;
   fprintf(stderr, "bench_ws: registered %d users in %.1f s\n", opt.users,
           t_reg);
 
   /* ---- the tweet, and where the WebSockets are */
-  CURL *h = new_handle();
-  reply_t *r = malloc(sizeof *r);
+  CURL *h = bench_curl_new(60000);
+  bench_reply_t *r = malloc(sizeof *r);
   if (!r) {
     return 1;
   }
   char url[700], body[400];
   snprintf(url, sizeof url, "%s/api/tweet", opt.url_a);
   snprintf(body, sizeof body, "{\"text\":\"%s watched tweet\"}", run_tag);
-  if (!http(h, "POST", url, users[0].cookie, body, r) || r->status != 201 ||
+  if (!bench_http(h, "POST", url, users[0].cookie, body, r) ||
+      r->status != 201 ||
       !json_string(r->body, "id", tweet_id, sizeof tweet_id) ||
       strlen(tweet_id) != 24) {
     fprintf(stderr, "bench_ws: POST %s: HTTP %ld: %.300s\n", url, r->status,
@@ -1428,7 +1055,7 @@ int main(int argc, char **argv) {
     const char *base = s == 0 ? opt.url_b : opt.url_a;
     char ws_url[400];
     snprintf(url, sizeof url, "%s/api/config", base);
-    if (!http(h, "GET", url, NULL, NULL, r) || r->status != 200 ||
+    if (!bench_http(h, "GET", url, NULL, NULL, r) || r->status != 200 ||
         !json_string(r->body, "ws_url", ws_url, sizeof ws_url) ||
         !parse_ws_url(ws_url, &targets[s])) {
       fprintf(stderr, "bench_ws: GET %s: HTTP %ld: %.300s\n", url, r->status,
@@ -1470,7 +1097,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_ws: pthread_create failed\n");
     return 1;
   }
-  double t_connect = now_s();
+  double t_connect = bench_now_s();
   for (int l = 0; l < opt.loops; l++) {
     if (!loop_start(&loops[l], l)) {
       return 1;
@@ -1479,7 +1106,7 @@ int main(int argc, char **argv) {
   double last_report = t_connect;
   for (;;) {
     int done = atomic_load(&n_established) + atomic_load(&n_failed_final);
-    double t = now_s();
+    double t = bench_now_s();
     if (done >= n_clients || t - t_connect > opt.connect_timeout_s) {
       break;
     }
@@ -1488,9 +1115,9 @@ int main(int argc, char **argv) {
               atomic_load(&n_open), atomic_load(&n_failed_attempts));
       last_report = t;
     }
-    sleep_s(0.02);
+    bench_sleep_s(0.02);
   }
-  double connect_wall = now_s() - t_connect;
+  double connect_wall = bench_now_s() - t_connect;
   int connected = atomic_load(&n_established);
   fprintf(stderr, "bench_ws: %d of %d clients connected in %.1f s\n",
           connected, n_clients, connect_wall);
@@ -1503,30 +1130,32 @@ int main(int argc, char **argv) {
   }
 
   /* ---- warm-up: every client ready (follows loaded, subscribed) */
-  double t_ready = now_s();
+  double t_ready = bench_now_s();
   int warmups = 0;
   long warm_fail = 0;
   while (atomic_load(&n_warm) < atomic_load(&n_open) &&
-         now_s() - t_ready < opt.ready_timeout_s) {
+         bench_now_s() - t_ready < opt.ready_timeout_s) {
     snprintf(url, sizeof url, "%s/api/tweet/%s", opt.url_a, tweet_id);
     snprintf(body, sizeof body, "{\"text\":\"%sw%d warm-up\"}", run_tag,
              warmups);
-    if (!http(h, "PUT", url, users[0].cookie, body, r) || r->status != 200) {
+    if (!bench_http(h, "PUT", url, users[0].cookie, body, r) ||
+        r->status != 200) {
       warm_fail++;
       fprintf(stderr, "bench_ws: warm-up edit: HTTP %ld: %.200s\n",
               r->status, r->body);
     }
     warmups++;
-    double until = now_s() + 5;
-    while (atomic_load(&n_warm) < atomic_load(&n_open) && now_s() < until) {
-      sleep_s(0.01);
+    double until = bench_now_s() + 5;
+    while (atomic_load(&n_warm) < atomic_load(&n_open) &&
+           bench_now_s() < until) {
+      bench_sleep_s(0.01);
     }
     fprintf(stderr, "bench_ws: warm-up %d: %d of %d open clients ready\n",
             warmups, atomic_load(&n_warm), atomic_load(&n_open));
   }
-  double ready_wall = now_s() - t_ready;
+  double ready_wall = bench_now_s() - t_ready;
   int ready = atomic_load(&n_warm);
-  sleep_s(1); /* let the last warm-up deliveries finish */
+  bench_sleep_s(1); /* let the last warm-up deliveries finish */
 
   for (int i = 0; i < opt.n_pids; i++) {
     pid_watch_t *w = &opt.pids[i];
@@ -1551,28 +1180,28 @@ int main(int argc, char **argv) {
           "bench_ws: %d open clients (%d ready); making %d events on A, "
           "%ld ms apart\n",
           open_at_start, ready, opt.events, opt.interval_ms);
-  double self0 = self_cpu_s(), busy0 = 0, total0 = 0;
-  bool have_machine = machine_jiffies(&busy0, &total0);
+  bench_cpu_mark_t cpu0, cpu1;
+  bench_cpu_mark(&cpu0);
   for (int i = 0; i < opt.n_pids; i++) {
     pid_watch_t *w = &opt.pids[i];
-    w->cpu_start_s = proc_cpu_s(w->pid);
+    w->cpu_start_s = bench_proc_cpu_s(w->pid);
     w->n_tids = proc_tids(w->pid, w->tids, MAX_TIDS);
     for (int t = 0; t < w->n_tids; t++) {
-      w->tid_start_s[t] = thread_cpu_s(w->pid, w->tids[t]);
+      w->tid_start_s[t] = bench_thread_cpu_s(w->pid, w->tids[t]);
     }
   }
-  double t_events = now_s();
+  double t_events = bench_now_s();
   for (int i = 0; i < opt.events; i++) {
-    sleep_s(t_events + (double)i * (double)opt.interval_ms / 1000.0 -
-            now_s());
+    bench_sleep_s(t_events + (double)i * (double)opt.interval_ms / 1000.0 -
+                  bench_now_s());
     if (opt.top_path && !top_started && i >= opt.events / 4) {
       top_started = pthread_create(&top_thread, NULL, top_main, NULL) == 0;
     }
     snprintf(url, sizeof url, "%s/api/tweet/%s", opt.url_a, tweet_id);
     snprintf(body, sizeof body, "{\"text\":\"%se%d event\"}", run_tag, i);
-    ev[i].t_send = now_s();
-    bool sent = http(h, "PUT", url, users[0].cookie, body, r);
-    ev[i].t_answer = now_s();
+    ev[i].t_send = bench_now_s();
+    bool sent = bench_http(h, "PUT", url, users[0].cookie, body, r);
+    ev[i].t_answer = bench_now_s();
     ev[i].status = sent ? r->status : 0;
     ev[i].ok = sent && r->status == 200;
     if (!ev[i].ok) {
@@ -1585,27 +1214,25 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opt.events; i++) {
     n_ok += ev[i].ok;
   }
-  double settle_until = now_s() + opt.settle_s;
-  while (now_s() < settle_until) {
+  double settle_until = bench_now_s() + opt.settle_s;
+  while (bench_now_s() < settle_until) {
     long want = n_ok * (long)atomic_load(&n_open);
     if (atomic_load(&n_received) >= want &&
         atomic_load(&n_dropped) == 0) {
       break;
     }
-    sleep_s(0.01);
+    bench_sleep_s(0.01);
   }
-  double t_end = now_s();
+  double t_end = bench_now_s();
   double cpu_window = t_end - t_events;
-  double self1 = self_cpu_s(), busy1 = 0, total1 = 0;
-  have_machine = have_machine && machine_jiffies(&busy1, &total1) &&
-                 total1 > total0;
+  bench_cpu_mark(&cpu1);
   for (int i = 0; i < opt.n_pids; i++) {
     pid_watch_t *w = &opt.pids[i];
-    double end = proc_cpu_s(w->pid);
+    double end = bench_proc_cpu_s(w->pid);
     w->busiest_tid = 0;
     w->busiest_s = 0;
     for (int t = 0; t < w->n_tids; t++) {
-      double te = thread_cpu_s(w->pid, w->tids[t]);
+      double te = bench_thread_cpu_s(w->pid, w->tids[t]);
       if (te >= 0 && w->tid_start_s[t] >= 0 &&
           te - w->tid_start_s[t] > w->busiest_s) {
         w->busiest_s = te - w->tid_start_s[t];
@@ -1659,7 +1286,7 @@ int main(int argc, char **argv) {
   FILE *dump = opt.dump_path ? fopen(opt.dump_path, "w") : NULL;
   typedef struct per_event {
     long received;
-    dist_t d;
+    bench_dist_t d;
     double first_ms; /* first arrival, from the answer */
   } per_event_t;
   per_event_t *pe = calloc((size_t)opt.events, sizeof *pe);
@@ -1704,7 +1331,7 @@ int main(int argc, char **argv) {
       }
     }
     pe[i].received = (long)n_ev;
-    pe[i].d = dist_of(ev_lat, n_ev);
+    pe[i].d = bench_dist_of(ev_lat, n_ev);
     pe[i].first_ms = first > 0 ? (first - ev[i].t_answer) * 1000.0 : 0;
   }
   if (dump) {
@@ -1727,9 +1354,11 @@ int main(int argc, char **argv) {
       }
     }
   }
-  dist_t d_ans = dist_of(lat_ans, n_lat), d_send = dist_of(lat_send, n_lat),
-         d_spread = dist_of(spread, n_lat), d_put = dist_of(put_ms, n_put),
-         d_b = dist_of(lat_b, n_b);
+  bench_dist_t d_ans = bench_dist_of(lat_ans, n_lat),
+               d_send = bench_dist_of(lat_send, n_lat),
+               d_spread = bench_dist_of(spread, n_lat),
+               d_put = bench_dist_of(put_ms, n_put),
+               d_b = bench_dist_of(lat_b, n_b);
   long lost = expected - received;
   /* Connection times. */
   double *hs = malloc(((size_t)n_clients + 1) * sizeof *hs);
@@ -1743,14 +1372,11 @@ int main(int argc, char **argv) {
       }
     }
   }
-  dist_t d_hs = dist_of(hs, n_hs);
+  bench_dist_t d_hs = bench_dist_of(hs, n_hs);
   double connect_s = last_open - t_connect;
-  double client_cpu = 100.0 * (self1 - self0) / cpu_window;
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  double machine_cpu =
-      have_machine ? 100.0 * (double)(ncpu > 0 ? ncpu : 1) *
-                         (busy1 - busy0) / (total1 - total0)
-                   : -1;
+  double client_cpu = bench_self_cpu_pct(&cpu0, &cpu1, cpu_window);
+  long ncpu = bench_cores();
+  double machine_cpu = bench_machine_cpu_pct(&cpu0, &cpu1);
 
   /* ---- print */
   printf("Real-time delivery over WebSockets (events made on A, clients on "

@@ -73,6 +73,7 @@
 #include "sync/txn/shards.h"
 #include "sync/txn/store_mongo.h"
 #include "server/domain/validate.h"
+#include "bench/bench_common.h"
 
 /* The server's Argon2id parameters (server/users.c PWHASH_OPSLIMIT and
  * PWHASH_MEMLIMIT; docs/DATA.md: t=2, m=19 MiB). */
@@ -123,12 +124,6 @@ static uint64_t below(uint64_t *s, uint64_t n) { return splitmix64(s) % n; }
 
 /* ------------------------------------------------------------ output */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -137,17 +132,6 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
   printf("\n");
   fflush(stdout);
   va_end(ap);
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
-                                                                 ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "load_dataset: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
 }
 
 static void usage(FILE *out) {
@@ -170,19 +154,6 @@ static void usage(FILE *out) {
           "                 not; writes nothing\n"
           "  --help\n"
           "Every account's password is \"" PASSWORD "\".\n");
-}
-
-static long parse_long_or_die(const char *name, const char *s, long lo,
-                              long hi) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) {
-    fprintf(stderr, "load_dataset: %s must be %ld to %ld, not '%s'\n", name,
-            lo, hi, s);
-    exit(2);
-  }
-  return v;
 }
 
 static void parse_args(int argc, char **argv) {
@@ -209,26 +180,26 @@ static void parse_args(int argc, char **argv) {
     case O_URI: opt.uri = optarg; break;
     case O_DB: opt.db = optarg; break;
     case O_USERS:
-      opt.users = parse_long_or_die("--users", optarg, 2, 99999);
+      opt.users = bench_arg_long("--users", optarg, 2, 99999);
       break;
     case O_FOLLOWS:
-      opt.follows = parse_long_or_die("--follows", optarg, 0, 99998);
+      opt.follows = bench_arg_long("--follows", optarg, 0, 99998);
       break;
     case O_TWEETS:
-      opt.tweets = parse_long_or_die("--tweets", optarg, 0, 100000000);
+      opt.tweets = bench_arg_long("--tweets", optarg, 0, 100000000);
       break;
     case O_SHARDS:
-      opt.shards = parse_long_or_die("--shards", optarg, 1, SHARDS_MAX);
+      opt.shards = bench_arg_long("--shards", optarg, 1, SHARDS_MAX);
       break;
-    case O_DAYS: opt.days = parse_long_or_die("--days", optarg, 1, 3650); break;
+    case O_DAYS: opt.days = bench_arg_long("--days", optarg, 1, 3650); break;
     case O_SEED:
-      opt.seed = (uint64_t)parse_long_or_die("--seed", optarg, 0, LONG_MAX);
+      opt.seed = (uint64_t)bench_arg_long("--seed", optarg, 0, LONG_MAX);
       break;
     case O_BATCH:
-      opt.batch = parse_long_or_die("--batch", optarg, 1, 100000);
+      opt.batch = bench_arg_long("--batch", optarg, 1, 100000);
       break;
     case O_THREADS:
-      opt.threads = parse_long_or_die("--threads", optarg, 1, MAX_THREADS);
+      opt.threads = bench_arg_long("--threads", optarg, 1, MAX_THREADS);
       break;
     case O_DROP: opt.drop = true; break;
     case O_CHECK: opt.check = true; break;
@@ -364,7 +335,7 @@ static void inserter_init(inserter_t *ins, const char *const *names, int n) {
   memset(ins, 0, sizeof *ins);
   ins->client = mongoc_client_new(opt.uri);
   if (!ins->client) {
-    die("invalid --mongo-uri '%s'", opt.uri);
+    bench_die("invalid --mongo-uri '%s'", opt.uri);
   }
   mongoc_client_set_appname(ins->client, "load_dataset");
   ins->n_colls = n;
@@ -382,7 +353,7 @@ static void flush_one(inserter_t *ins, int i) {
   uint32_t ok = mongoc_bulk_operation_execute(ins->bulks[i], &reply, &berr);
   if (!ok) {
     char *json = bson_as_relaxed_extended_json(&reply, NULL);
-    die("bulk insert into %s failed: %s (%s)",
+    bench_die("bulk insert into %s failed: %s (%s)",
         mongoc_collection_get_name(ins->colls[i]), berr.message,
         json ? json : "");
   }
@@ -403,7 +374,7 @@ static void insert(inserter_t *ins, int i, const bson_t *doc) {
   bson_error_t berr;
   if (!mongoc_bulk_operation_insert_with_opts(ins->bulks[i], doc, NULL,
                                               &berr)) {
-    die("bulk insert: %s", berr.message);
+    bench_die("bulk insert: %s", berr.message);
   }
   if (++ins->pending[i] >= opt.batch) {
     flush_one(ins, i);
@@ -436,14 +407,14 @@ static void *range_main(void *p) {
 
 static double run_phase(const char *what, long n, range_fn fn, void *arg) {
   atomic_store(&inserted, 0);
-  double t0 = now_s();
+  double t0 = bench_now_s();
   long nthreads = n < opt.threads ? 1 : opt.threads;
   pthread_t th[MAX_THREADS];
   range_job_t jobs[MAX_THREADS];
   for (long i = 0; i < nthreads; i++) {
     jobs[i] = (range_job_t){fn, n * i / nthreads, n * (i + 1) / nthreads, arg};
     if (pthread_create(&th[i], NULL, range_main, &jobs[i]) != 0) {
-      die("pthread_create failed");
+      bench_die("pthread_create failed");
     }
   }
   /* Progress: the workers count flushed documents. */
@@ -455,7 +426,7 @@ static double run_phase(const char *what, long n, range_fn fn, void *arg) {
       break;
     }
     usleep(200 * 1000);
-    double t = now_s();
+    double t = bench_now_s();
     if (t - last >= 5.0) {
       done = atomic_load(&inserted);
       double rate = (double)(done - last_n) / (t - last);
@@ -471,7 +442,7 @@ static double run_phase(const char *what, long n, range_fn fn, void *arg) {
   for (long i = 0; i < nthreads; i++) {
     pthread_join(th[i], NULL);
   }
-  double secs = now_s() - t0;
+  double secs = bench_now_s() - t0;
   say("%s: %ld documents in %.1f s = %.0f docs/s", what, n, secs,
       secs > 0 ? (double)n / secs : 0.0);
   return secs;
@@ -590,7 +561,7 @@ static int database_state(mongoc_client_t *client) {
   char **names = mongoc_database_get_collection_names_with_opts(db, NULL,
                                                                 &berr);
   if (!names) {
-    die("cannot list the collections of %s: %s", opt.db, berr.message);
+    bench_die("cannot list the collections of %s: %s", opt.db, berr.message);
   }
   bool any = names[0] != NULL;
   bson_strfreev(names);
@@ -629,7 +600,7 @@ static int database_state(mongoc_client_t *client) {
     }
   }
   if (mongoc_cursor_error(cursor, &berr)) {
-    die("cannot read %s.%s: %s", opt.db, MARKER_COLL, berr.message);
+    bench_die("cannot read %s.%s: %s", opt.db, MARKER_COLL, berr.message);
   }
   mongoc_cursor_destroy(cursor);
   bson_destroy(filter);
@@ -651,7 +622,7 @@ static void write_marker(mongoc_client_t *client, double load_s,
       "loaded_at", BCON_DATE_TIME(now_ms), "complete", BCON_BOOL(true));
   bson_error_t berr;
   if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr)) {
-    die("cannot write the marker: %s", berr.message);
+    bench_die("cannot write the marker: %s", berr.message);
   }
   bson_destroy(doc);
   mongoc_collection_destroy(coll);
@@ -660,9 +631,10 @@ static void write_marker(mongoc_client_t *client, double load_s,
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
+  bench_set_name("load_dataset");
   parse_args(argc, argv);
   if (sodium_init() < 0) {
-    die("libsodium failed to initialize");
+    bench_die("libsodium failed to initialize");
   }
   mongoc_init();
   db_log_init();
@@ -670,7 +642,7 @@ int main(int argc, char **argv) {
 
   mongoc_client_t *client = mongoc_client_new(opt.uri);
   if (!client) {
-    die("invalid --mongo-uri '%s'", opt.uri);
+    bench_die("invalid --mongo-uri '%s'", opt.uri);
   }
   mongoc_client_set_appname(client, "load_dataset");
   int state = database_state(client);
@@ -704,7 +676,7 @@ int main(int argc, char **argv) {
     bson_error_t berr;
     say("dropping database %s", opt.db);
     if (!mongoc_database_drop_with_opts(d, NULL, &berr)) {
-      die("cannot drop %s: %s", opt.db, berr.message);
+      bench_die("cannot drop %s: %s", opt.db, berr.message);
     }
     mongoc_database_destroy(d);
   }
@@ -717,11 +689,11 @@ int main(int argc, char **argv) {
   chorus_error_t err;
   db_t *db = db_new(uri_long, opt.db, 4, &err);
   if (!db) {
-    die("%s", err.message);
+    bench_die("%s", err.message);
   }
   shards_t *shards = shards_new(db, (int)opt.shards, NULL, 4, &err);
   if (!shards) {
-    die("%s", err.message);
+    bench_die("%s", err.message);
   }
 
   say("data set: %ld users, each following %ld others (%ld follows), "
@@ -729,35 +701,35 @@ int main(int argc, char **argv) {
       "; into %s (%d inserting connections, batches of %ld)",
       opt.users, opt.follows, opt.users * opt.follows, opt.tweets, opt.days,
       opt.shards, opt.seed, opt.db, (int)opt.threads, opt.batch);
-  double t0 = now_s();
+  double t0 = bench_now_s();
   say("hashing the password \"%s\" once (Argon2id, t=%d, m=%u MiB)", PASSWORD,
       PWHASH_OPSLIMIT, PWHASH_MEMLIMIT >> 20);
   if (crypto_pwhash_str(password_hash, PASSWORD, strlen(PASSWORD),
                         PWHASH_OPSLIMIT, PWHASH_MEMLIMIT) != 0) {
-    die("crypto_pwhash_str failed (out of memory)");
+    bench_die("crypto_pwhash_str failed (out of memory)");
   }
   now_ms = db_now_ms();
   users_created_ms = now_ms - (opt.days + 1) * DAY_MS;
   build_graph();
-  say("follow graph and authors drawn in %.1f s", now_s() - t0);
+  say("follow graph and authors drawn in %.1f s", bench_now_s() - t0);
 
-  double load_t0 = now_s();
+  double load_t0 = bench_now_s();
   double users_s = run_phase("users", opt.users, load_users, NULL);
   double follows_s =
       run_phase("follows", opt.users * opt.follows, load_follows, NULL);
   double tweets_s = run_phase("tweets", opt.tweets, load_tweets, shards);
-  double load_s = now_s() - load_t0;
+  double load_s = bench_now_s() - load_t0;
 
   say("creating the indexes (schema_ensure_indexes, "
       "store_mongo_ensure_indexes, events_ensure_indexes)");
-  double i0 = now_s();
+  double i0 = bench_now_s();
   if (!shards_check_count(shards, &err) ||
       !schema_ensure_indexes(db, shards, &err) ||
       !store_mongo_ensure_indexes(shards, &err) ||
       !events_ensure_indexes(db, &err)) {
-    die("indexes: %s", err.message);
+    bench_die("indexes: %s", err.message);
   }
-  double index_s = now_s() - i0;
+  double index_s = bench_now_s() - i0;
   say("indexes created in %.1f s", index_s);
   write_marker(client, load_s, index_s);
 
@@ -765,7 +737,7 @@ int main(int argc, char **argv) {
   say("done: %ld documents in %.1f s (%.0f docs/s; users %.1f s, follows "
       "%.1f s, tweets %.1f s), indexes %.1f s, total %.1f s",
       docs, load_s, load_s > 0 ? (double)docs / load_s : 0.0, users_s,
-      follows_s, tweets_s, index_s, now_s() - t0);
+      follows_s, tweets_s, index_s, bench_now_s() - t0);
   printf("LOAD users=%ld follows=%ld tweets=%ld load_s=%.1f users_s=%.1f "
          "follows_s=%.1f tweets_s=%.1f index_s=%.1f\n",
          opt.users, opt.users * opt.follows, opt.tweets, load_s, users_s,

@@ -29,6 +29,7 @@
 
 #include "sync/base/db.h"
 #include "sync/txn/shards.h"
+#include "bench/bench_common.h"
 
 #define MAX_IDS 5000
 #define PAGE 50
@@ -41,23 +42,6 @@ static struct {
 
 static mongoc_client_t *client;
 static shards_t *shards; /* routing only (shards_of_user) */
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
-                                                                 ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "probe_queries: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
-}
 
 typedef struct found {
   bson_t **docs;
@@ -111,7 +95,7 @@ static double timed(const char *label, const char *coll_name,
   for (int r = 0; r < opt.repeat; r++) {
     found_free(&f);
     f.docs = bson_malloc0(sizeof *f.docs * (size_t)limit);
-    double t0 = now_ms();
+    double t0 = 1000.0 * bench_now_s();
     mongoc_cursor_t *cursor =
         mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
     const bson_t *doc;
@@ -119,10 +103,10 @@ static double timed(const char *label, const char *coll_name,
       f.docs[f.n++] = bson_copy(doc);
     }
     if (mongoc_cursor_error(cursor, &berr)) {
-      die("%s: %s", label, berr.message);
+      bench_die("%s: %s", label, berr.message);
     }
     mongoc_cursor_destroy(cursor);
-    double ms = now_ms() - t0;
+    double ms = 1000.0 * bench_now_s() - t0;
     sum += ms;
     if (tl < sizeof times - 16) {
       tl += (size_t)snprintf(times + tl, sizeof times - tl, "%s%.0f",
@@ -267,7 +251,22 @@ static double list(const char *what, const bson_oid_t *authors,
   return ms;
 }
 
+/* The two reads every logged-in request starts with: its session (by the
+ * token's hash) and the viewer's account; their milliseconds. */
+static double session_and_viewer(const bson_oid_t *me) {
+  bson_t *f = BCON_NEW("_id", BCON_UTF8("0000000000000000000000000000000000"
+                                        "000000000000000000000000000000"));
+  double ms = timed("session: _id = token hash", "sessions", f, NULL, NULL, 1,
+                    NULL);
+  bson_destroy(f);
+  f = BCON_NEW("_id", BCON_OID(me));
+  ms += timed("viewer: _id = id", "users", f, NULL, NULL, 1, NULL);
+  bson_destroy(f);
+  return ms;
+}
+
 int main(int argc, char **argv) {
+  bench_set_name("probe_queries");
   static const struct option longopts[] = {
       {"mongo-uri", required_argument, NULL, 'u'},
       {"db", required_argument, NULL, 'd'},
@@ -302,12 +301,12 @@ int main(int argc, char **argv) {
            strchr(opt.uri, '?') ? "&" : (strchr(opt.uri + 10, '/') ? "?" : "/?"));
   client = mongoc_client_new(uri);
   if (!client) {
-    die("invalid --mongo-uri '%s'", opt.uri);
+    bench_die("invalid --mongo-uri '%s'", opt.uri);
   }
   mongoc_client_set_appname(client, "probe_queries");
   shards = shards_new(NULL, opt.shards, NULL, 1, NULL);
   if (!shards) {
-    die("bad --shards");
+    bench_die("bad --shards");
   }
 
   /* Who: the user's id (not timed: the server has it from the session). */
@@ -317,7 +316,7 @@ int main(int argc, char **argv) {
   timed("login: username_lc = name", "users", f, NULL, NULL, 1, &u);
   bson_destroy(f);
   if (u.n != 1) {
-    die("no user %s in %s", opt.user, opt.db);
+    bench_die("no user %s in %s", opt.user, opt.db);
   }
   bson_oid_t me;
   get_oid(u.docs[0], "_id", &me);
@@ -325,14 +324,7 @@ int main(int argc, char **argv) {
 
   /* ---- GET /api/feed ---- */
   printf("\nGET /api/feed?limit=50 as %s:\n", opt.user);
-  double feed = 0;
-  f = BCON_NEW("_id", BCON_UTF8("0000000000000000000000000000000000000000000"
-                                "000000000000000000000"));
-  feed += timed("session: _id = token hash", "sessions", f, NULL, NULL, 1, NULL);
-  bson_destroy(f);
-  f = BCON_NEW("_id", BCON_OID(&me));
-  feed += timed("viewer: _id = id", "users", f, NULL, NULL, 1, NULL);
-  bson_destroy(f);
+  double feed = session_and_viewer(&me);
   f = BCON_NEW("follower_id", BCON_OID(&me));
   found_t fl;
   feed += timed("followees: follower_id = id", "follows", f, NULL, NULL,
@@ -357,14 +349,7 @@ int main(int argc, char **argv) {
 
   /* ---- GET /api/tweet ---- */
   printf("\nGET /api/tweet?limit=50 (global timeline):\n");
-  double tl = 0;
-  f = BCON_NEW("_id", BCON_UTF8("0000000000000000000000000000000000000000000"
-                                "000000000000000000000"));
-  tl += timed("session: _id = token hash", "sessions", f, NULL, NULL, 1, NULL);
-  bson_destroy(f);
-  f = BCON_NEW("_id", BCON_OID(&me));
-  tl += timed("viewer: _id = id", "users", f, NULL, NULL, 1, NULL);
-  bson_destroy(f);
+  double tl = session_and_viewer(&me);
   tl += list("tweets: all", NULL, 0, page, &n);
   tl += join(&me, page, n);
   printf("  %-44s %-10s %20s  %9.0f ms\n", "timeline: database time in all",

@@ -7,10 +7,11 @@
 # build-bench/, and for each configuration -- (a) one chorusd, (b) two
 # chorusd sharing the database -- starts its OWN empty database
 # (scripts/mongo-setup.sh, first free port from 27300 up, data in
-# var/bench-db), starts the servers (first free ports from 18300 up,
-# --db chorus_bench), runs build-bench/bin/bench_tweets against them and
-# stops them again. Prints each result and a final summary with the
-# machine. Everything it started is stopped on exit, Ctrl-C included.
+# var/bench-db), starts the servers (first free HTTP ports from 18300 up
+# whose WebSocket port, HTTP + 1000, is free too; --db chorus_bench), runs
+# build-bench/bin/bench_tweets against them and stops them again. Prints
+# each result and a final summary with the machine. Everything it started
+# is stopped on exit, Ctrl-C included.
 #
 # Environment:
 #   BENCH_DURATION=20   measured seconds per configuration
@@ -26,18 +27,10 @@
 # only when something could not be set up or run.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LIB_TAG="[bench]"
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-
-say() { echo "[bench] $*"; }
-err() { echo "[bench] ERROR: $*" >&2; }
-
-for arg in "$@"; do
-    case "$arg" in
-        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
-    esac
-done
+bench_args "$@"
 
 DURATION="${BENCH_DURATION:-20}"
 THREADS="${BENCH_THREADS:-8}"
@@ -51,189 +44,47 @@ if [[ "${BENCH_SHARED_USERS:-0}" == 1 ]]; then
 elif (( USERS < THREADS )); then
     USERS_DESC="shared by all threads: fewer users than threads"
 fi
-for v in DURATION THREADS USERS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then err "BENCH_$v must be a positive whole number, not '${!v}'"; exit 2; fi
-done
-if ! [[ "$WARMUP" =~ ^[0-9]+$ ]]; then err "BENCH_WARMUP must be a whole number, not '$WARMUP'"; exit 2; fi
+bench_positive BENCH_ DURATION THREADS USERS
+bench_whole BENCH_ WARMUP
 
-BUILD_DIR="$ROOT/build-bench"
-CHORUSD="$BUILD_DIR/bin/chorusd"
 BENCH="$BUILD_DIR/bin/bench_tweets"
 DB_DIR="$ROOT/var/bench-db"
-RUN_DIR="$ROOT/var/bench-run"
 DB_NAME=chorus_bench
-mkdir -p "$RUN_DIR"
+SERVER_FILES=chorusd
 
 # One run at a time: a second one would share var/bench-db.
-exec {LOCK_FD}>"$RUN_DIR/.lock"
-if ! flock -n "$LOCK_FD"; then
-    err "another bench/run-sync-bench.sh is running (lock $RUN_DIR/.lock)"
-    exit 1
-fi
-
+bench_lock .lock
 rm -f "$RUN_DIR"/result-*.json "$RUN_DIR"/last-summary.txt
+lib_exit_traps bench_cleanup
 
-# ---------------------------------------------------------------- helpers
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-
-free_port() {  # first port >= $1 such that it and the next $2-1 are closed
-    local p="$1" span="$2" i ok
-    for ((; p < $1 + 500; p++)); do
-        ok=1
-        for ((i = 0; i < span; i++)); do
-            if port_open $((p + i)); then ok=0; break; fi
-        done
-        if [[ $ok -eq 1 ]]; then echo "$p"; return 0; fi
-    done
-    return 1
-}
-
-proc_alive() {  # pid name -> live, non-zombie process whose command line contains name
-    local pid="$1" name="$2" state cmdline
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmdline" == *"$name"* ]]
-}
-
-stop_pid() {  # pid: TERM, wait up to 10 s, KILL (only a chorusd of this bench)
-    local pid="$1" i
-    proc_alive "$pid" "--db $DB_NAME" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        proc_alive "$pid" "--db $DB_NAME" || break
-        sleep 0.2
-    done
-    if proc_alive "$pid" "--db $DB_NAME"; then
-        say "chorusd (pid $pid) did not stop after 10 s; sending KILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-SERVER_PIDS=()
-stop_servers() {
-    local pid f
-    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
-        proc_alive "$pid" "--db $DB_NAME" && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do stop_pid "$pid"; done
-    SERVER_PIDS=()
-    # Leftovers of an earlier, killed run of this script.
-    for f in "$RUN_DIR"/chorusd-*.pid; do
-        [[ -e "$f" ]] || continue
-        stop_pid "$(tr -dc '0-9' <"$f" || true)"
-        rm -f "$f"
-    done
-}
-
-DB_UP=0
-stop_db() {
-    if [[ $DB_UP -eq 1 || -f "$DB_DIR/port" ]]; then
-        bash "$ROOT/scripts/mongo-setup.sh" stop --dir "$DB_DIR" >/dev/null || true
-    fi
-    DB_UP=0
-}
-
-BENCH_PID=""
-CLEANED=0
-cleanup() {
-    [[ $CLEANED -eq 1 ]] && return 0
-    CLEANED=1
-    trap - INT TERM
-    if [[ -n "$BENCH_PID" ]]; then
-        kill -TERM "$BENCH_PID" 2>/dev/null || true
-        wait "$BENCH_PID" 2>/dev/null || true
-    fi
-    stop_servers
-    stop_db
-}
-on_exit() { local rc=$?; cleanup; exit "$rc"; }
-trap on_exit EXIT
-trap 'echo; say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM
-
-# ---------------------------------------------------------------- build
-bash "$ROOT/scripts/deps.sh"
-command -v python3 >/dev/null || { err "python3 is needed to format the results"; exit 1; }
-say "building (build-bench/, Release)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCHORUS_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j2
-for b in "$CHORUSD" "$BENCH"; do
-    [[ -x "$b" ]] || { err "$b not found after the build"; exit 1; }
-done
-
+bench_build bench_tweets
 # Anything left from an earlier run that was killed hard.
-stop_servers
-stop_db
+bench_stop_all
 
 # ---------------------------------------------------------------- one configuration
-DB_KIND=""
-DB_DESC=""
+# start_db: a fresh, empty database on the first free ports from 27300 up.
 start_db() {
     rm -rf "$DB_DIR"
     local port
     port="$(free_port 27300 3)" || { err "no free database port from 27300 up"; exit 1; }
-    DB_UP=1
-    if ! bash "$ROOT/scripts/mongo-setup.sh" start --port "$port" --dir "$DB_DIR" >"$RUN_DIR/mongo-setup.out" 2>&1; then
-        cat "$RUN_DIR/mongo-setup.out" >&2
-        err "could not start the database"
-        exit 1
-    fi
-    MONGO_URI="$(bash "$ROOT/scripts/mongo-setup.sh" uri --dir "$DB_DIR")"
-    DB_KIND="$(tr -dc 'a-z' <"$DB_DIR/kind")"
-    DB_DESC="$(sed -n 's/^\[chorus\] database\( already running\)\{0,1\}: //p' "$RUN_DIR/mongo-setup.out" | sed -n 1p)"
+    bench_db_start "$port" "$RUN_DIR/mongo-setup.out"
     say "database: ${DB_DESC:-$DB_KIND} ($MONGO_URI)"
 }
 
-db_pids() {  # the database's process ids, one a line
-    local f
-    for f in "$DB_DIR/ferretdb.pid" "$DB_DIR"/m*/mongod.pid; do
-        [[ -f "$f" ]] && tr -dc '0-9\n' <"$f" | sed -n 1p
-    done
-    return 0
-}
-
-start_servers() {  # count
-    local n="$1" i port=18300 pid id log code deadline
-    URLS=()
+# start_servers COUNT: COUNT chorusd on the database, from port 18300 up.
+start_servers() {
+    local n="$1" i port=18300
     for ((i = 0; i < n; i++)); do
-        port="$(free_port "$port" 1)" || { err "no free HTTP port from 18300 up"; exit 1; }
-        id="bench-$((i + 1))"
-        log="$RUN_DIR/chorusd-$id.log"
-        echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id $id ===" >>"$log"
-        "$CHORUSD" --port "$port" --server-id "$id" --db "$DB_NAME" \
-            --mongo-uri "$MONGO_URI" --public-dir "$ROOT/public" \
-            </dev/null >>"$log" 2>&1 &
-        pid=$!
-        echo "$pid" >"$RUN_DIR/chorusd-$port.pid"
-        SERVER_PIDS+=("$pid")
-        URLS+=("http://127.0.0.1:$port")
-        # Ready = the database answers through it.
-        deadline=$((SECONDS + 30))
-        while :; do
-            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/readyz" || true)"
-            [[ "$code" == 200 ]] && break
-            if ! proc_alive "$pid" chorusd; then
-                err "chorusd $id (port $port) exited during startup; last lines of its log:"
-                tail -n 30 "$log" >&2 || true
-                exit 1
-            fi
-            if (( SECONDS >= deadline )); then
-                err "chorusd $id: /readyz did not answer 200 within 30 s (last: ${code:-none})"
-                tail -n 30 "$log" >&2 || true
-                exit 1
-            fi
-            sleep 0.3
-        done
-        say "chorusd $id on port $port (pid $pid, log var/bench-run/chorusd-$id.log)"
-        port=$((port + 1))
+        bench_server_start "bench-$((i + 1))" "$port" 30
+        say "chorusd bench-$((i + 1)) on port $SERVER_PORT (pid ${SERVER_PIDS[$i]}, log var/bench-run/chorusd-bench-$((i + 1)).log)"
+        port=$((SERVER_PORT + 1))
     done
 }
 
 RESULTS=()
-run_config() {  # label servers
+# run_config LABEL SERVERS: bench_tweets against SERVERS chorusd on a fresh
+# database; prints the result and keeps it (var/bench-run/result-LABEL.json).
+run_config() {
     local label="$1" n="$2" args=() pid out
     echo
     say "=== ($label) $n server$([[ $n -eq 1 ]] || echo s), $THREADS threads, $USERS users, ${DURATION} s (empty database) ==="
@@ -243,16 +94,12 @@ run_config() {  # label servers
     for pid in "${SERVER_PIDS[@]}"; do args+=(--cpu "chorusd:$pid"); done
     while read -r pid; do
         [[ -n "$pid" ]] && args+=(--cpu "$DB_KIND:$pid")
-    done < <(db_pids)
+    done < <(bench_db_pids)
     out="$RUN_DIR/result-$label.json"
-    # In the background, so that a signal reaches our trap at once.
-    "$BENCH" "${args[@]}" --users "$USERS" --threads "$THREADS" \
-        --duration "$DURATION" --warmup "$WARMUP" ${SHARED_ARGS[@]+"${SHARED_ARGS[@]}"} \
-        --json >"$out" &
-    BENCH_PID=$!
     local rc=0
-    wait "$BENCH_PID" || rc=$?
-    BENCH_PID=""
+    bench_run_job "$BENCH" "${args[@]}" --users "$USERS" --threads "$THREADS" \
+        --duration "$DURATION" --warmup "$WARMUP" ${SHARED_ARGS[@]+"${SHARED_ARGS[@]}"} \
+        --json >"$out" || rc=$?
     if [[ $rc -ne 0 ]]; then err "bench_tweets failed (status $rc)"; exit 1; fi
     RESULTS+=("$label:$out")
     python3 - "$out" "$DB_KIND" <<'EOF'
@@ -271,20 +118,15 @@ m = r.get("machine_cpu_pct")
 print(f"  CPU, % of one core: chorusd {fmt(c.get('chorusd'))}, {db} {fmt(c.get(db))}, client {fmt(c.get('client'))}"
       + (f"; whole machine {m:.0f} of {r['cores'] * 100}" if m is not None else ""))
 EOF
-    stop_servers
-    stop_db
+    bench_stop_all
 }
 
 run_config a 1
 run_config b 2
 
 # ---------------------------------------------------------------- summary
-if [[ "$DB_KIND" == ferretdb ]]; then
-    DB_LINE="FerretDB $("$ROOT/var/tools/ferretdb" --version 2>/dev/null | sed -n 's/^version: //p' | sed -n 1p) (SQLite backend)"
-else
-    DB_LINE="mongod $(mongod --version 2>/dev/null | sed -n 's/^db version //p' | sed -n 1p) (3-member replica set)"
-fi
-CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
+DB_LINE="$(bench_db_line)"
+CPU_MODEL="$(bench_cpu_model)"
 SUMMARY="$RUN_DIR/last-summary.txt"
 {
     echo

@@ -83,27 +83,16 @@
 # up or run, never because a target was missed.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LIB_TAG="[bench-tp]"
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-
-say() { echo "[bench-tp] $*"; }
-err() { echo "[bench-tp] ERROR: $*" >&2; }
-
-for arg in "$@"; do
-    case "$arg" in
-        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
-    esac
-done
+bench_args "$@"
 
 USERS="${BENCH_TP_USERS:-10000}"
 FOLLOWS="${BENCH_TP_FOLLOWS:-100}"
 TWEETS="${BENCH_TP_TWEETS:-1000000}"
 DURATION="${BENCH_TP_DURATION:-20}"
 WARMUP="${BENCH_TP_WARMUP:-5}"
-if ! [[ "$WARMUP" =~ ^[0-9]+$ ]]; then
-    err "BENCH_TP_WARMUP must be a whole number of seconds, not '$WARMUP'"; exit 2
-fi
 CONNECTIONS="${BENCH_TP_CONNECTIONS:-64}"
 TIMEOUT="${BENCH_TP_TIMEOUT:-30}"
 SESSIONS="${BENCH_TP_SESSIONS:-256}"
@@ -126,12 +115,8 @@ SHARDS="${BENCH_TP_SHARDS:-4}"
 if ! [[ "$SHARDS" =~ ^[1-9][0-9]*$ ]] || (( SHARDS > 64 )); then
     err "BENCH_TP_SHARDS must be a whole number from 1 to 64, not '$SHARDS'"; exit 2
 fi
-for v in USERS DURATION CONNECTIONS TIMEOUT SESSIONS SERVER_THREADS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then err "BENCH_TP_$v must be a positive whole number, not '${!v}'"; exit 2; fi
-done
-for v in FOLLOWS TWEETS PROBES; do
-    if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then err "BENCH_TP_$v must be a whole number, not '${!v}'"; exit 2; fi
-done
+bench_positive BENCH_TP_ USERS DURATION CONNECTIONS TIMEOUT SESSIONS SERVER_THREADS
+bench_whole BENCH_TP_ WARMUP FOLLOWS TWEETS PROBES
 if (( CONNECTIONS < 2 )); then err "BENCH_TP_CONNECTIONS must be at least 2 (one per wrk process)"; exit 2; fi
 for p in $PHASES; do
     if ! [[ "$p" =~ ^(healthz|me|feed|timeline|create)(@[1-9][0-9]*)?$ ]]; then
@@ -140,21 +125,19 @@ for p in $PHASES; do
     if [[ "$p" == *@* ]] && (( ${p#*@} < 2 )); then err "phase '$p': the rate must be at least 2 (one per wrk process)"; exit 2; fi
 done
 
-BUILD_DIR="$ROOT/build-bench"
-CHORUSD="$BUILD_DIR/bin/chorusd"
 LOADER="$BUILD_DIR/bin/load_dataset"
 DB_DIR="${BENCH_TP_DB_DIR:-$ROOT/var/bench-tp-db}"
 [[ "$DB_DIR" == /* ]] || DB_DIR="$ROOT/$DB_DIR"
 DB_SHOW="${DB_DIR#"$ROOT"/}"
-RUN_DIR="$ROOT/var/bench-run"
 NGINX_DIR="$ROOT/var/bench-tp-nginx"
 WRK_DIR="$ROOT/bench/wrk"
 DB_NAME=chorus_tp
+SERVER_FILES=tp-chorusd
+SERVER_STOP_S=5 # requests abandoned by wrk may hold a worker for minutes
 RESULTS="$RUN_DIR/tp-results.txt"
 SUMMARY="$RUN_DIR/tp-last-summary.txt"
 PER_PROC=$((CONNECTIONS / 2))
 WRK_THREADS=$(( PER_PROC < 2 ? 1 : 2 ))
-mkdir -p "$RUN_DIR"
 
 SUDO=""
 if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo -n"; fi
@@ -163,63 +146,13 @@ if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo -n"; fi
 # processes a run starts inherit the lock's descriptor and may outlive it
 # by a few seconds while they stop, so a run started right after another
 # waits for it (up to 60 s) instead of giving up at once.
-exec {LOCK_FD}>"$RUN_DIR/.tp-lock"
-if ! flock -w 60 "$LOCK_FD"; then
-    err "another bench/run-throughput.sh is running (lock $RUN_DIR/.tp-lock)"
-    exit 1
-fi
+bench_lock .tp-lock 60
 rm -f "$RESULTS" "$SUMMARY" "$RUN_DIR"/tp-wrk-*.out "$RUN_DIR"/tp-probe-*.txt "$RUN_DIR"/tp-probe-*.cpu
 
 # ---------------------------------------------------------------- helpers
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-
-free_port() {  # first port >= $1 that is closed
-    local p="$1"
-    for ((; p < $1 + 500; p++)); do
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    return 1
-}
-
-free_http_port() {  # first port >= $1 that is closed, and so is port + 1000
-    local p="$1"
-    for ((; p < $1 + 500; p++)); do
-        port_open "$p" && continue
-        port_open $((p + 1000)) && continue
-        echo "$p"
-        return 0
-    done
-    return 1
-}
-
-proc_alive() {  # pid name -> live, non-zombie process whose command line contains name
-    local pid="$1" name="$2" state cmdline
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' 2>/dev/null "/proc/$pid/stat" || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
-    [[ "$cmdline" == *"$name"* ]]
-}
-
-stop_pid() {  # pid name [seconds]: TERM, wait, KILL -- only if the command line holds name
-    local pid="$1" name="$2" wait_s="${3:-10}" i
-    proc_alive "$pid" "$name" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < wait_s * 5; i++)); do
-        proc_alive "$pid" "$name" || break
-        sleep 0.2
-    done
-    if proc_alive "$pid" "$name"; then
-        say "pid $pid ($name) did not stop after $wait_s s; sending KILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.2
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-cpu_ticks() {  # pid -> user + system clock ticks of it and its children
-    # (nginx: the master does nothing, its worker everything; until session 7
-    # only the master was counted and nginx showed 0 %); 0 when gone
+# cpu_ticks PID: user + system clock ticks of PID and its children (nginx:
+# the master does nothing, its worker everything); 0 when gone.
+cpu_ticks() {
     local p t=0 n
     for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
         n="$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
@@ -227,15 +160,18 @@ cpu_ticks() {  # pid -> user + system clock ticks of it and its children
     done
     echo "$t"
 }
-machine_ticks() {  # -> "busy total steal" clock ticks of the whole machine
-    # (steal: time the hypervisor gave this VM's CPUs to someone else; it
-    # counts as busy here, and the benchmark's spread follows it)
+# machine_ticks: "busy total steal" clock ticks of the whole machine (steal:
+# time the hypervisor gave this VM's CPUs to someone else; it counts as busy
+# here, and the benchmark's spread follows it).
+machine_ticks() {
     awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t, $9}' /proc/stat
 }
-rss_kb() {  # pid field (VmRSS, VmHWM) -> kB, or ?
+# rss_kb PID FIELD: FIELD (VmRSS, VmHWM) of PID in kB, or ?.
+rss_kb() {
     awk -v f="$2:" '$1 == f {print $2; found = 1} END {if (!found) print "?"}' "/proc/$1/status" 2>/dev/null || echo "?"
 }
-rss_kb_tree() {  # pid -> VmRSS kB of it and its children (nginx and its worker)
+# rss_kb_tree PID: VmRSS in kB of PID and its children (nginx and its worker).
+rss_kb_tree() {
     local p t=0 n
     for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
         n="$(rss_kb "$p" VmRSS)"
@@ -244,65 +180,23 @@ rss_kb_tree() {  # pid -> VmRSS kB of it and its children (nginx and its worker)
     echo "$t"
 }
 
-SERVER_PIDS=()
-stop_servers() {
-    local pid f
-    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
-        proc_alive "$pid" "--db $DB_NAME" && kill -TERM "$pid" 2>/dev/null || true
-    done
-    # Requests abandoned by wrk may hold a worker for minutes on a slow
-    # database: do not wait long for them.
-    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do stop_pid "$pid" "--db $DB_NAME" 5; done
-    SERVER_PIDS=()
-    for f in "$RUN_DIR"/tp-chorusd-*.pid; do  # leftovers of a killed run
-        [[ -e "$f" ]] || continue
-        stop_pid "$(tr -dc '0-9' <"$f" || true)" "--db $DB_NAME" 5
-        rm -f "$f"
-    done
-}
-
-NGINX_PID=""
+# stop_nginx: stops this run's nginx, and one a killed earlier run left.
 stop_nginx() {
-    local pid
-    if [[ -n "$NGINX_PID" ]]; then stop_pid "$NGINX_PID" "-p $NGINX_DIR" 5; fi
+    if [[ -n "$NGINX_PID" ]]; then stop_pid "$NGINX_PID" nginx "-p $NGINX_DIR" 5; fi
     NGINX_PID=""
-    if [[ -f "$NGINX_DIR/nginx.pid" ]]; then  # leftover of a killed run
-        pid="$(tr -dc '0-9' <"$NGINX_DIR/nginx.pid" || true)"
-        stop_pid "$pid" "-p $NGINX_DIR" 5
-        rm -f "$NGINX_DIR/nginx.pid"
-    fi
+    stop_pidfile "$NGINX_DIR/nginx.pid" nginx "-p $NGINX_DIR" 5
 }
 
-DB_UP=0
-stop_db() {
-    if [[ $DB_UP -eq 1 || -f "$DB_DIR/ferretdb.pid" || -f "$DB_DIR/m0/mongod.pid" ]]; then
-        bash "$ROOT/scripts/mongo-setup.sh" stop --dir "$DB_DIR" >/dev/null || true
-    fi
-    DB_UP=0
-}
-
-BG_PIDS=()
-CLEANED=0
-cleanup() {
-    [[ $CLEANED -eq 1 ]] && return 0
-    CLEANED=1
-    trap - INT TERM
-    local pid
-    for pid in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+# bench_stop_all: nginx, the servers and the database (bench/lib.sh).
+bench_stop_all() {
     stop_nginx
-    stop_servers
-    stop_db
+    bench_servers_stop
+    bench_db_stop
 }
-on_exit() { local rc=$?; cleanup; exit "$rc"; }
-trap on_exit EXIT
-trap 'echo; say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM
+lib_exit_traps bench_cleanup
 
 # ---------------------------------------------------------------- install, build
-bash "$ROOT/scripts/deps.sh"
+bench_build load_dataset
 apt_missing=()
 command -v wrk >/dev/null 2>&1 || apt_missing+=(wrk)
 { command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; } || apt_missing+=(nginx)
@@ -314,84 +208,43 @@ if (( ${#apt_missing[@]} > 0 )); then
         { err "could not install ${apt_missing[*]}"; exit 1; }
 fi
 command -v wrk >/dev/null 2>&1 || { err "wrk not found after installing it"; exit 1; }
-NGINX_BIN="$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
-command -v python3 >/dev/null || { err "python3 is needed to format the results"; exit 1; }
-say "building (build-bench/, Release)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCHORUS_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j2
-for b in "$CHORUSD" "$LOADER"; do
-    [[ -x "$b" ]] || { err "$b not found after the build"; exit 1; }
-done
+NGINX_BIN="$(find_nginx)" || { err "nginx not found after installing it"; exit 1; }
 
 # Anything left from an earlier run that was killed hard.
-stop_nginx
-stop_servers
+bench_stop_all
 
 # ---------------------------------------------------------------- database
 DB_PORT=""
+# start_db: the database of DB_DIR on the port it had (when that is free)
+# or the first free one from 27500 up.
 start_db() {
     if [[ -z "$DB_PORT" ]]; then
-        if [[ -f "$DB_DIR/port" ]] && ! port_open "$(tr -dc '0-9' <"$DB_DIR/port")"; then
-            DB_PORT="$(tr -dc '0-9' <"$DB_DIR/port")"
+        if [[ -f "$DB_DIR/port" ]] && ! port_open "$(read_pid "$DB_DIR/port")"; then
+            DB_PORT="$(read_pid "$DB_DIR/port")"
         else
             DB_PORT="$(free_port 27500)" || { err "no free database port from 27500 up"; exit 1; }
         fi
     fi
-    DB_UP=1
-    if ! bash "$ROOT/scripts/mongo-setup.sh" start --port "$DB_PORT" --dir "$DB_DIR" >"$RUN_DIR/tp-mongo-setup.out" 2>&1; then
-        cat "$RUN_DIR/tp-mongo-setup.out" >&2
-        err "could not start the database"
-        exit 1
-    fi
-    MONGO_URI="$(bash "$ROOT/scripts/mongo-setup.sh" uri --dir "$DB_DIR")"
-    DB_KIND="$(tr -dc 'a-z' <"$DB_DIR/kind")"
-}
-db_pid() {
-    local f
-    for f in "$DB_DIR/ferretdb.pid" "$DB_DIR/m0/mongod.pid"; do
-        [[ -f "$f" ]] && { tr -dc '0-9' <"$f"; return 0; }
-    done
-    return 0
+    bench_db_start "$DB_PORT" "$RUN_DIR/tp-mongo-setup.out"
 }
 
+# db_pid: the database's process id (FerretDB, or the first mongod member).
+db_pid() { bench_db_pids | sed -n 1p; }
+
 # ---------------------------------------------------------------- servers, nginx
-URLS=()
+
+# start_servers: chorusd tp-a and tp-b from port 18600 up, with the
+# benchmark's flags and URI options, their read models loaded.
 start_servers() {
-    local i port=18600 pid log code deadline id uri="$MONGO_URI"
+    local port=18600 id
+    SERVER_URI="$MONGO_URI"
     if [[ -n "$SERVER_URI_OPTS" ]]; then
-        if [[ "$uri" == *\?* ]]; then uri+="&$SERVER_URI_OPTS"; else uri+="/?$SERVER_URI_OPTS"; fi
+        if [[ "$SERVER_URI" == *\?* ]]; then SERVER_URI+="&$SERVER_URI_OPTS"; else SERVER_URI+="/?$SERVER_URI_OPTS"; fi
     fi
-    URLS=()
-    for i in 0 1; do
-        id="tp-$([[ $i -eq 0 ]] && echo a || echo b)"
-        port="$(free_http_port "$port")" || { err "no free HTTP port from 18600 up"; exit 1; }
-        log="$RUN_DIR/tp-chorusd-$id.log"
-        echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id $id --threads $SERVER_THREADS ===" >>"$log"
-        "$CHORUSD" --port "$port" --server-id "$id" --db "$DB_NAME" --shards "$SHARDS" \
-            --mongo-uri "$uri" --public-dir "$ROOT/public" --threads "$SERVER_THREADS" \
-            --log-requests 0 ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"} </dev/null >>"$log" 2>&1 &
-        pid=$!
-        disown "$pid"  # stopped by pid (stop_servers); no job notices
-        echo "$pid" >"$RUN_DIR/tp-chorusd-$port.pid"
-        SERVER_PIDS+=("$pid")
-        URLS+=("http://127.0.0.1:$port")
-        deadline=$((SECONDS + 60))
-        while :; do
-            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/readyz" || true)"
-            [[ "$code" == 200 ]] && break
-            if ! proc_alive "$pid" chorusd; then
-                err "chorusd $id (port $port) exited during startup; last lines of its log:"
-                tail -n 30 "$log" >&2 || true
-                exit 1
-            fi
-            if (( SECONDS >= deadline )); then
-                err "chorusd $id: /readyz did not answer 200 within 60 s (last: ${code:-none})"
-                tail -n 30 "$log" >&2 || true
-                exit 1
-            fi
-            sleep 0.5
-        done
-        port=$((port + 1))
+    for id in tp-a tp-b; do
+        bench_server_start "$id" "$port" 60 --shards "$SHARDS" --threads "$SERVER_THREADS" \
+            --log-requests 0 ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"}
+        port=$((SERVER_PORT + 1))
     done
     wait_models
 }
@@ -400,6 +253,8 @@ start_servers() {
 # answers from the database until then; the phases measure the loaded
 # state. Servers started with --read-model 0 expose no chorus_model_ready.
 MODEL_LOAD_S=""
+# wait_models: waits (up to BENCH_TP_MODEL_WAIT s) until both servers have
+# loaded their read models.
 wait_models() {
     local u t0=$SECONDS deadline=$((SECONDS + ${BENCH_TP_MODEL_WAIT:-1800})) m
     for u in "${URLS[@]}"; do
@@ -418,59 +273,19 @@ wait_models() {
 }
 
 NGINX_URL=""
+# start_nginx: nginx (scripts/nginx.conf, as scripts/run.sh --lb renders it,
+# in var/bench-tp-nginx) in front of both servers, from port 18690 up.
 start_nginx() {
-    local port http_servers="" ws_servers="" u p code deadline
-    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+    local port http_servers="" ws_servers="" u p
     port="$(free_port 18690)" || { err "no free nginx port from 18690 up"; exit 1; }
     for u in "${URLS[@]}"; do
         p="${u##*:}"
         http_servers+="127.0.0.1:$p "
         ws_servers+="127.0.0.1:$((p + 1000)) "
     done
-    # scripts/nginx.conf, rendered as scripts/run.sh --lb renders it.
-    awk -v prefix="$NGINX_DIR" -v listen="127.0.0.1:$port" -v https="$http_servers" -v wss="$ws_servers" '
-        function rep(s, key, val,   i, out) {
-            out = ""
-            while ((i = index(s, key)) > 0) {
-                out = out substr(s, 1, i - 1) val
-                s = substr(s, i + length(key))
-            }
-            return out s
-        }
-        BEGIN { nh = split(https, H, " "); nw = split(wss, W, " ") }
-        /^[ \t]*#/ { print; next }
-        {
-            line = rep(rep($0, "@PREFIX@", prefix), "@LISTEN@", listen)
-            if (index(line, "@HTTP_SERVER@")) {
-                for (k = 1; k <= nh; k++) print rep(line, "@HTTP_SERVER@", H[k])
-                next
-            }
-            if (index(line, "@WS_SERVER@")) {
-                for (k = 1; k <= nw; k++) print rep(line, "@WS_SERVER@", W[k])
-                next
-            }
-            print line
-        }' "$ROOT/scripts/nginx.conf" >"$NGINX_DIR/nginx.conf"
-    local args=(-p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log")
-    if ! "$NGINX_BIN" "${args[@]}" -t -q; then
-        err "nginx rejected var/bench-tp-nginx/nginx.conf (rendered from scripts/nginx.conf)"
-        exit 1
-    fi
-    "$NGINX_BIN" "${args[@]}" -g 'daemon off;' </dev/null >>"$NGINX_DIR/logs/error.log" 2>&1 &
-    NGINX_PID=$!
-    disown "$NGINX_PID"
+    nginx_start "$NGINX_BIN" "$NGINX_DIR" "$port" "$http_servers" "$ws_servers" || exit 1
+    disown "$NGINX_PID" # stopped by pid (stop_nginx): no job notice
     NGINX_URL="http://127.0.0.1:$port"
-    deadline=$((SECONDS + 15))
-    while :; do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NGINX_URL/healthz" || true)"
-        [[ "$code" == 200 ]] && break
-        if ! proc_alive "$NGINX_PID" nginx || (( SECONDS >= deadline )); then
-            err "nginx did not answer GET /healthz (last: ${code:-none}); var/bench-tp-nginx/logs/error.log:"
-            tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
-            exit 1
-        fi
-        sleep 0.3
-    done
 }
 
 # ---------------------------------------------------------------- the data set
@@ -484,16 +299,19 @@ SESSIONS_FILE="$SNAP_DIR/sessions.txt"
 DATASET_ID="users=$USERS follows=$FOLLOWS tweets=$TWEETS shards=$SHARDS sessions=$SESSIONS db=$DB_NAME"
 if [[ "$RELOAD" == 1 ]]; then
     say "BENCH_TP_RELOAD=1: deleting $DB_SHOW"
-    stop_db
+    bench_db_stop
     rm -rf "$DB_DIR"
 fi
 DATA_DIR=""  # where the database keeps its files (FerretDB: data, mongod: m0..m2)
+# data_dirs: where the database keeps its files (FerretDB: data, mongod:
+# m0..m2).
 data_dirs() {
     if [[ "$(tr -dc 'a-z' <"$DB_DIR/kind" 2>/dev/null)" == mongod ]]; then echo m0 m1 m2; else echo data; fi
 }
-restore_snapshot() {  # the saved files back in place (database stopped)
+# restore_snapshot: the saved files back in place (the database stopped).
+restore_snapshot() {
     local d
-    stop_db
+    bench_db_stop
     for d in $(data_dirs); do
         rm -rf "${DB_DIR:?}/$d"
         cp -a "$SNAP_DIR/$d" "$DB_DIR/$d"
@@ -504,7 +322,7 @@ if [[ -f "$SNAP_DIR/complete" && "$(cat "$SNAP_DIR/complete")" == "$DATASET_ID" 
     say "using the saved data set ($DATASET_ID) in $DB_SHOW/snapshot"
 else
     [[ -d "$SNAP_DIR" ]] && say "the saved data set is not this one, or its sessions are old: loading again"
-    stop_db
+    bench_db_stop
     rm -rf "$DB_DIR"
     mkdir -p "$DB_DIR"
     start_db
@@ -528,8 +346,8 @@ else
         exit 1
     fi
     say "logged in $got users in $((SECONDS - t0)) s"
-    stop_servers
-    stop_db
+    bench_servers_stop
+    bench_db_stop
     t0=$SECONDS
     for d in $(data_dirs); do cp -a "$DB_DIR/$d" "$SNAP_DIR.new/$d"; done
     { grep '^LOAD ' "$RUN_DIR/tp-load.out" | sed 's/^LOAD //'; echo "on $(date '+%Y-%m-%d %H:%M:%S'), load average $(cut -d' ' -f1-3 /proc/loadavg)"; } |
@@ -558,7 +376,9 @@ fi
 declare -A PATH_OF=([healthz]="/healthz" [me]="/api/me" [feed]="/api/feed?limit=50" [timeline]="/api/tweet?limit=50" [create]="/api/tweet")
 
 IDLE_PCT=0
-measure_idle() {  # the database's CPU over 5 s with the servers up but no requests
+# measure_idle: the database's CPU over 5 s with the servers up but no
+# requests (IDLE_PCT).
+measure_idle() {
     local dbp hz i0 i1
     dbp="$(db_pid)"
     hz="$(getconf CLK_TCK)"
@@ -567,7 +387,9 @@ measure_idle() {  # the database's CPU over 5 s with the servers up but no reque
     say "  the database idles at $IDLE_PCT% of a core (the servers poll it)"
 }
 
-barrier_counts() {  # "at_once waited failed": chorus_read_barrier_total of both servers
+# barrier_counts: "at_once waited failed", chorus_read_barrier_total of both
+# servers.
+barrier_counts() {
     local u
     for u in "${URLS[@]}"; do curl -s --max-time 5 "$u/metrics" || true; done |
         awk '/^chorus_read_barrier_total\{result="at_once"\}/ {a += $2}
@@ -576,7 +398,8 @@ barrier_counts() {  # "at_once waited failed": chorus_read_barrier_total of both
              END {printf "%d %d %d\n", a, w, f}'
 }
 
-probe() {  # phase label: times single requests on the idle server A
+# probe PHASE LABEL: times single requests on the idle server A.
+probe() {
     local phase="$1" label="$2" i out tok dbp hz c0 c1 t0 t1
     # The database's CPU during the probes beyond its idle level is what
     # the requests cost it.
@@ -603,11 +426,12 @@ probe() {  # phase label: times single requests on the idle server A
     say "  the database's CPU per probe request: $(cut -d' ' -f1 "$RUN_DIR/tp-probe-$label.cpu") s (beyond its idle $IDLE_PCT% of a core)"
 }
 
-# Starts the two wrk processes of a phase, one per target (URL), for SECS
-# seconds at RATE requests/s in all (0: as fast as answers come back);
-# their output goes to PREFIX-0.out and PREFIX-1.out, their pids to WRK_PIDS.
 WRK_PIDS=()
-start_wrk() {  # prefix secs rate script url0 url1
+# start_wrk PREFIX SECS RATE SCRIPT URL0 URL1: the two wrk processes of a
+# phase, one per URL, for SECS seconds at RATE requests/s in all (0: as
+# fast as answers come back); their output goes to PREFIX-0.out and
+# PREFIX-1.out, their pids to WRK_PIDS.
+start_wrk() {
     local prefix="$1" secs="$2" rate="$3" script="$4" i
     shift 4
     WRK_PIDS=()
@@ -621,16 +445,16 @@ start_wrk() {  # prefix secs rate script url0 url1
     done
 }
 
-# The warm-up: the phase's own load for BENCH_TP_WARMUP seconds before it is
-# measured. Servers that were just started answer their first requests from
+# warm_up LABEL RATE SCRIPT URL0 URL1: the phase's own load for
+# BENCH_TP_WARMUP seconds before it is measured. Servers that were just started answer their first requests from
 # cold caches (each of the sessions' first lookup goes to the database, the
 # database client pool opens its connections, the database's own pages and
 # caches): in a feed phase at 5,000/s that was ~1 % of the requests with
-# up to 80-300 ms (docs/PERFORMANCE.md, session 10), i.e. the whole p99 of
+# up to 80-300 ms (docs/PERFORMANCE.md), i.e. the whole p99 of
 # a phase that was steady at 2.5 ms after it. Its figures are printed, not
 # counted: the tables measure the steady state; the idle probes before it
 # show one cold request.
-warm_up() {  # label rate script url0 url1
+warm_up() {
     local label="$1" rate="$2" script="$3" pid i
     shift 3
     [[ "$WARMUP" -gt 0 ]] || return 0
@@ -658,7 +482,9 @@ warm_up() {  # label rate script url0 url1
 }
 
 LAST_READONLY=0
-run_phase() {  # mode(direct|nginx) phase
+# run_phase MODE PHASE: one phase (MODE direct or nginx) on a fresh copy of
+# the data set; its line into tp-results.txt.
+run_phase() {
     local mode="$1" phase="$2" label="$1-$2" i url targets=() pids=() t0 t1 m0 m1 dbp
     echo
     local offered=""
@@ -675,7 +501,7 @@ run_phase() {  # mode(direct|nginx) phase
     if [[ "$readonly_phase" == 1 && "$LAST_READONLY" == 1 && ${#SERVER_PIDS[@]} -gt 0 ]]; then
         say "keeping the servers of the previous read-only phase (nothing was written)"
     else
-        stop_servers
+        bench_servers_stop
         local r0=$SECONDS
         restore_snapshot
         start_db
@@ -788,7 +614,7 @@ for mode in "${MODES[@]}"; do
     for phase in $PHASES; do run_phase "$mode" "$phase"; done
 done
 stop_nginx
-stop_servers
+bench_servers_stop
 
 # ---------------------------------------------------------------- summary
 if [[ "$DB_KIND" == ferretdb ]]; then

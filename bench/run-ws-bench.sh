@@ -33,18 +33,10 @@
 # set up or run.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LIB_TAG="[bench-ws]"
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-
-say() { echo "[bench-ws] $*"; }
-err() { echo "[bench-ws] ERROR: $*" >&2; }
-
-for arg in "$@"; do
-    case "$arg" in
-        -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) err "unknown argument: $arg (settings come from the environment; see --help)"; exit 2 ;;
-    esac
-done
+bench_args "$@"
 
 CLIENTS="${BENCH_WS_CLIENTS:-10000}"
 CLIENTS_A="${BENCH_WS_CLIENTS_A:-0}"
@@ -54,28 +46,18 @@ INTERVAL="${BENCH_WS_INTERVAL_MS:-200}"
 POLL_LOOPS="${BENCH_WS_POLL_LOOPS:-0}"
 WINDOW="${BENCH_WS_WINDOW:-200}"
 THREADS="${BENCH_WS_THREADS:-16}"
-for v in EVENTS USERS WINDOW THREADS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then err "BENCH_WS_$v must be a positive whole number, not '${!v}'"; exit 2; fi
-done
-for v in CLIENTS CLIENTS_A INTERVAL POLL_LOOPS; do
-    if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then err "BENCH_WS_$v must be a whole number, not '${!v}'"; exit 2; fi
-done
+bench_positive BENCH_WS_ EVENTS USERS WINDOW THREADS
+bench_whole BENCH_WS_ CLIENTS CLIENTS_A INTERVAL POLL_LOOPS
 if (( CLIENTS + CLIENTS_A == 0 )); then err "no clients: BENCH_WS_CLIENTS and BENCH_WS_CLIENTS_A are both 0"; exit 2; fi
 
-BUILD_DIR="$ROOT/build-bench"
-CHORUSD="$BUILD_DIR/bin/chorusd"
 BENCH="$BUILD_DIR/bin/bench_ws"
 DB_DIR="$ROOT/var/bench-ws-db"
-RUN_DIR="$ROOT/var/bench-run"
 DB_NAME=chorus_wsbench
-mkdir -p "$RUN_DIR"
+SERVER_FILES=chorusd
+SERVER_STOP_S=15
 
 # One run at a time: a second one would share var/bench-ws-db.
-exec {LOCK_FD}>"$RUN_DIR/.ws-lock"
-if ! flock -n "$LOCK_FD"; then
-    err "another bench/run-ws-bench.sh is running (lock $RUN_DIR/.ws-lock)"
-    exit 1
-fi
+bench_lock .ws-lock
 
 RESULT="$RUN_DIR/ws-result.json"
 TOP_FILE="$RUN_DIR/ws-top.txt"
@@ -95,168 +77,27 @@ if [[ "$FD_LIMIT" != unlimited ]] && (( FD_LIMIT < NEED_B || FD_LIMIT < NEED_BEN
     say "WARNING: open-files limit is $FD_LIMIT (hard limit $(ulimit -Hn)); $CLIENTS clients on B need about $NEED_B in chorusd and $NEED_BENCH in bench_ws: some connections will fail"
 fi
 
-# ---------------------------------------------------------------- helpers
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-
-free_port() {  # first port >= $1 such that it and the next $2-1 are closed
-    local p="$1" span="$2" i ok
-    for ((; p < $1 + 500; p++)); do
-        ok=1
-        for ((i = 0; i < span; i++)); do
-            if port_open $((p + i)); then ok=0; break; fi
-        done
-        if [[ $ok -eq 1 ]]; then echo "$p"; return 0; fi
-    done
-    return 1
-}
-
-free_http_port() {  # first port >= $1 that is closed, and so is port + 1000
-    local p="$1"
-    for ((; p < $1 + 500; p++)); do
-        port_open "$p" && continue
-        port_open $((p + 1000)) && continue
-        echo "$p"
-        return 0
-    done
-    return 1
-}
-
-proc_alive() {  # pid name -> live, non-zombie process whose command line contains name
-    local pid="$1" name="$2" state cmdline
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmdline" == *"$name"* ]]
-}
-
-stop_pid() {  # pid: TERM, wait up to 15 s, KILL (only a chorusd of this bench)
-    local pid="$1" i
-    proc_alive "$pid" "--db $DB_NAME" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 75; i++)); do
-        proc_alive "$pid" "--db $DB_NAME" || break
-        sleep 0.2
-    done
-    if proc_alive "$pid" "--db $DB_NAME"; then
-        say "chorusd (pid $pid) did not stop after 15 s; sending KILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-SERVER_PIDS=()
-stop_servers() {
-    local pid f
-    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
-        proc_alive "$pid" "--db $DB_NAME" && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do stop_pid "$pid"; done
-    SERVER_PIDS=()
-    # Leftovers of an earlier, killed run of this script.
-    for f in "$RUN_DIR"/chorusd-ws-*.pid; do
-        [[ -e "$f" ]] || continue
-        stop_pid "$(tr -dc '0-9' <"$f" || true)"
-        rm -f "$f"
-    done
-}
-
-DB_UP=0
-stop_db() {
-    if [[ $DB_UP -eq 1 || -f "$DB_DIR/port" ]]; then
-        bash "$ROOT/scripts/mongo-setup.sh" stop --dir "$DB_DIR" >/dev/null || true
-    fi
-    DB_UP=0
-}
-
-BENCH_PID=""
-CLEANED=0
-cleanup() {
-    [[ $CLEANED -eq 1 ]] && return 0
-    CLEANED=1
-    trap - INT TERM
-    if [[ -n "$BENCH_PID" ]]; then
-        kill -TERM "$BENCH_PID" 2>/dev/null || true
-        wait "$BENCH_PID" 2>/dev/null || true
-    fi
-    stop_servers
-    stop_db
-}
-on_exit() { local rc=$?; cleanup; exit "$rc"; }
-trap on_exit EXIT
-trap 'echo; say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM
-
-# ---------------------------------------------------------------- build
-bash "$ROOT/scripts/deps.sh"
-command -v python3 >/dev/null || { err "python3 is needed to format the results"; exit 1; }
-say "building (build-bench/, Release)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCHORUS_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j2
-for b in "$CHORUSD" "$BENCH"; do
-    [[ -x "$b" ]] || { err "$b not found after the build"; exit 1; }
-done
-
+lib_exit_traps bench_cleanup
+bench_build bench_ws
 # Anything left from an earlier run that was killed hard.
-stop_servers
-stop_db
+bench_stop_all
 
 # ---------------------------------------------------------------- database
 rm -rf "$DB_DIR"
 DB_PORT="$(free_port 27400 3)" || { err "no free database port from 27400 up"; exit 1; }
-DB_UP=1
-if ! bash "$ROOT/scripts/mongo-setup.sh" start --port "$DB_PORT" --dir "$DB_DIR" >"$RUN_DIR/ws-mongo-setup.out" 2>&1; then
-    cat "$RUN_DIR/ws-mongo-setup.out" >&2
-    err "could not start the database"
-    exit 1
-fi
-MONGO_URI="$(bash "$ROOT/scripts/mongo-setup.sh" uri --dir "$DB_DIR")"
-DB_KIND="$(tr -dc 'a-z' <"$DB_DIR/kind")"
+bench_db_start "$DB_PORT" "$RUN_DIR/ws-mongo-setup.out"
 say "database: $DB_KIND ($MONGO_URI)"
 
-db_pids() {  # the database's process ids, one a line
-    local f
-    for f in "$DB_DIR/ferretdb.pid" "$DB_DIR"/m*/mongod.pid; do
-        [[ -f "$f" ]] && tr -dc '0-9\n' <"$f" | sed -n 1p
-    done
-    return 0
-}
-
 # ---------------------------------------------------------------- servers
-URLS=()
-start_server() {  # id start-port -> sets PORT_USED
-    local id="$1" port pid log code deadline
-    port="$(free_http_port "$2")" || { err "no free HTTP port (with port + 1000 free) from $2 up"; exit 1; }
-    log="$RUN_DIR/chorusd-ws-$id.log"
-    echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id ws-$id --threads $THREADS (ulimit -n $(ulimit -n)) ===" >>"$log"
-    "$CHORUSD" --port "$port" --server-id "ws-$id" --db "$DB_NAME" \
-        --mongo-uri "$MONGO_URI" --public-dir "$ROOT/public" --threads "$THREADS" \
-        </dev/null >>"$log" 2>&1 &
-    pid=$!
-    echo "$pid" >"$RUN_DIR/chorusd-ws-$port.pid"
-    SERVER_PIDS+=("$pid")
-    URLS+=("http://127.0.0.1:$port")
-    deadline=$((SECONDS + 30))
-    while :; do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/readyz" || true)"
-        [[ "$code" == 200 ]] && break
-        if ! proc_alive "$pid" chorusd; then
-            err "chorusd $id (port $port) exited during startup; last lines of its log:"
-            tail -n 30 "$log" >&2 || true
-            exit 1
-        fi
-        if (( SECONDS >= deadline )); then
-            err "chorusd $id: /readyz did not answer 200 within 30 s (last: ${code:-none})"
-            tail -n 30 "$log" >&2 || true
-            exit 1
-        fi
-        sleep 0.3
-    done
-    say "chorusd $id on port $port, WebSocket $((port + 1000)) (pid $pid, open files $(awk '/Max open files/ {print $4}' "/proc/$pid/limits"), log var/bench-run/chorusd-ws-$id.log)"
-    PORT_USED="$port"
+# start_server ID START_PORT: chorusd ws-ID (--threads THREADS) on the first
+# free ports from START_PORT up.
+start_server() {
+    bench_server_start "ws-$1" "$2" 30 --threads "$THREADS"
+    local pid="${SERVER_PIDS[${#SERVER_PIDS[@]} - 1]}"
+    say "chorusd $1 on port $SERVER_PORT, WebSocket $((SERVER_PORT + 1000)) (pid $pid, open files $(awk '/Max open files/ {print $4}' "/proc/$pid/limits"), log var/bench-run/chorusd-ws-$1.log)"
 }
 start_server a 18400
-start_server b $((PORT_USED + 1))
+start_server b $((SERVER_PORT + 1))
 URL_A="${URLS[0]}"
 URL_B="${URLS[1]}"
 
@@ -269,16 +110,12 @@ ARGS=(--url-a "$URL_A" --url-b "$URL_B" --clients "$CLIENTS" --clients-a "$CLIEN
 if (( POLL_LOOPS > 0 )); then ARGS+=(--poll --loops "$POLL_LOOPS"); fi
 while read -r pid; do
     [[ -n "$pid" ]] && ARGS+=(--pid "$DB_KIND:$pid")
-done < <(db_pids)
+done < <(bench_db_pids)
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 say "=== $CLIENTS clients on B$( (( CLIENTS_A > 0 )) && echo " + $CLIENTS_A on A"), $EVENTS events on A ${INTERVAL} ms apart, $USERS users ==="
-# In the background, so that a signal reaches our trap at once.
-"$BENCH" "${ARGS[@]}" >"$OUT_FILE" &
-BENCH_PID=$!
 rc=0
-wait "$BENCH_PID" || rc=$?
-BENCH_PID=""
+bench_run_job "$BENCH" "${ARGS[@]}" >"$OUT_FILE" || rc=$?
 cat "$OUT_FILE"
 if [[ $rc -ne 0 || ! -s "$RESULT" ]]; then err "bench_ws failed (status $rc)"; exit 1; fi
 if [[ -s "$TOP_FILE" ]]; then
@@ -288,12 +125,8 @@ if [[ -s "$TOP_FILE" ]]; then
 fi
 
 # ---------------------------------------------------------------- summary
-if [[ "$DB_KIND" == ferretdb ]]; then
-    DB_LINE="FerretDB $("$ROOT/var/tools/ferretdb" --version 2>/dev/null | sed -n 's/^version: //p' | sed -n 1p) (SQLite backend)"
-else
-    DB_LINE="mongod $(mongod --version 2>/dev/null | sed -n 's/^db version //p' | sed -n 1p) (3-member replica set)"
-fi
-CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)"
+DB_LINE="$(bench_db_line)"
+CPU_MODEL="$(bench_cpu_model)"
 {
     echo
     echo "Chorus real-time delivery over WebSockets -- $(date '+%Y-%m-%d %H:%M:%S')"

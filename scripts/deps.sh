@@ -12,11 +12,12 @@
 #   CHORUS_FORCE_FERRETDB=1   provide FerretDB even when mongod is on PATH
 #   CHORUS_QUIET=1            print only warnings and errors
 
+# _chorus_deps_main ARGS...: the whole script (a function, so that a caller
+# that sources this file keeps its options: it runs in a subshell then).
 _chorus_deps_main() {
     set -euo pipefail
-
-    local root
-    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+    local root="$CHORUS_ROOT"
 
     local want_apt=1 want_ferretdb=1 arg
     for arg in "$@"; do
@@ -24,9 +25,9 @@ _chorus_deps_main() {
             --ferretdb-only) want_apt=0 ;;
             --apt-only) want_ferretdb=0 ;;
             -h|--help)
-                sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+                lib_usage "${BASH_SOURCE[0]}"
                 return 0 ;;
-            *) echo "[chorus] deps.sh: unknown argument: $arg" >&2; return 2 ;;
+            *) echo "$LIB_TAG deps.sh: unknown argument: $arg" >&2; return 2 ;;
         esac
     done
 
@@ -34,8 +35,8 @@ _chorus_deps_main() {
     local FERRETDB_MODULE=github.com/FerretDB/FerretDB
     local tools="$root/var/tools"
 
-    _say() { [[ "${CHORUS_QUIET:-0}" == 1 ]] || echo "[chorus] $*"; }
-    _err() { echo "[chorus] ERROR: $*" >&2; }
+    # _say MESSAGE...: say, unless CHORUS_QUIET=1.
+    _say() { [[ "${CHORUS_QUIET:-0}" == 1 ]] || say "$@"; }
 
     local SUDO=""
     if [[ "$(id -u)" -ne 0 ]]; then
@@ -43,22 +44,25 @@ _chorus_deps_main() {
     fi
 
     local apt_updated=0
-    _apt_install() {   # packages...
+    # _apt_install PACKAGE...: apt-get install (after one apt-get update), as
+    # root or through sudo.
+    _apt_install() {
         if [[ "$SUDO" == "__nosudo__" ]]; then
-            _err "not root and sudo not available; please install: $*"
+            err "not root and sudo not available; please install: $*"
             return 1
         fi
         export DEBIAN_FRONTEND=noninteractive
         if [[ $apt_updated -eq 0 ]]; then
             _say "apt-get update"
-            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || { _err "apt-get update failed"; return 1; }
+            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || { err "apt-get update failed"; return 1; }
             apt_updated=1
         fi
         _say "apt-get install $*"
         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
-            || { _err "apt-get install $* failed"; return 1; }
+            || { err "apt-get install $* failed"; return 1; }
     }
 
+    # _pkg_installed PACKAGE: true when the Debian package is installed.
     _pkg_installed() {
         [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
     }
@@ -96,13 +100,16 @@ _chorus_deps_main() {
         [[ $'\n'"$out"$'\n' == *$'\n'"version: ${FERRETDB_VERSION}"$'\n'* ]]
     }
 
-    _go_minor() {  # prints minor version of `go` (1.X), or 0
+    # _go_minor: prints the minor version of `go` (1.X), or 0.
+    _go_minor() {
         local v
         v="$(go env GOVERSION 2>/dev/null || go version 2>/dev/null | awk '{print $3}')"
         v="${v#go}"
         if [[ "$v" =~ ^1\.([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
     }
 
+    # _ensure_go: a go that can build FerretDB on PATH (installing golang-go,
+    # or choosing a newer toolchain).
     _ensure_go() {
         if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
             export PATH="$PATH:/usr/local/go/bin"
@@ -111,11 +118,11 @@ _chorus_deps_main() {
             _say "go not found; installing golang-go"
             _apt_install golang-go || return 1
         fi
-        command -v go >/dev/null 2>&1 || { _err "go still not found after installing golang-go"; return 1; }
+        command -v go >/dev/null 2>&1 || { err "go still not found after installing golang-go"; return 1; }
         local minor
         minor="$(_go_minor)"
         if [[ "$minor" -lt 21 ]]; then
-            _err "FerretDB ${FERRETDB_VERSION} needs Go >= 1.24; found $(go version) which cannot switch toolchains"
+            err "FerretDB ${FERRETDB_VERSION} needs Go >= 1.24; found $(go version) which cannot switch toolchains"
             return 1
         elif [[ "$minor" -lt 24 ]]; then
             # Go 1.21+ can fetch a newer toolchain through the module proxy.
@@ -125,6 +132,8 @@ _chorus_deps_main() {
         return 0
     }
 
+    # _build_ferretdb: builds var/tools/ferretdb (go install, else from the
+    # module source); one build at a time.
     _build_ferretdb() {
         mkdir -p "$tools"
         # One build at a time (e.g. run.sh and test.sh started together).
@@ -152,7 +161,7 @@ _chorus_deps_main() {
         # 2) download the module source, add build/version/version.txt, build.
         local json dir
         if ! json="$(cd "$tools" && go mod download -json "$FERRETDB_MODULE@${FERRETDB_VERSION}" 2>>"$log")"; then
-            _err "go mod download $FERRETDB_MODULE@${FERRETDB_VERSION} failed:"
+            err "go mod download $FERRETDB_MODULE@${FERRETDB_VERSION} failed:"
             tail -n 20 "$log" >&2
             return 1
         fi
@@ -162,7 +171,7 @@ _chorus_deps_main() {
             dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir":[[:space:]]*"\(.*\)",\{0,1\}[[:space:]]*$/\1/p' | sed -n 1p)"
         fi
         if [[ -z "$dir" || ! -f "$dir/go.mod" ]]; then
-            _err "could not find the downloaded FerretDB source (go mod download -json gave Dir='$dir')"
+            err "could not find the downloaded FerretDB source (go mod download -json gave Dir='$dir')"
             return 1
         fi
         local src="$tools/ferretdb-src"
@@ -174,14 +183,14 @@ _chorus_deps_main() {
         mv "$src.tmp" "$src"
         _say "go build ./cmd/ferretdb in var/tools/ferretdb-src (may take a few minutes)"
         if ! (cd "$src" && go build -o "$tools/ferretdb.new" ./cmd/ferretdb) >>"$log" 2>&1; then
-            _err "go build of FerretDB failed:"
+            err "go build of FerretDB failed:"
             tail -n 30 "$log" >&2
             rm -f "$tools/ferretdb.new"
             return 1
         fi
         mv -f "$tools/ferretdb.new" "$tools/ferretdb"
         if ! _ferretdb_ok; then
-            _err "built var/tools/ferretdb but '--version' does not report ${FERRETDB_VERSION}:"
+            err "built var/tools/ferretdb but '--version' does not report ${FERRETDB_VERSION}:"
             "$tools/ferretdb" --version 2>&1 | head -n 20 >&2 || true
             return 1
         fi
@@ -195,7 +204,7 @@ _chorus_deps_main() {
             summary+=("FerretDB ${FERRETDB_VERSION} at var/tools/ferretdb")
         else
             if ! _build_ferretdb; then
-                _err "FerretDB ${FERRETDB_VERSION} could not be obtained (see messages above)"
+                err "FerretDB ${FERRETDB_VERSION} could not be obtained (see messages above)"
                 return 1
             fi
             _say "FerretDB ${FERRETDB_VERSION} installed at var/tools/ferretdb"

@@ -32,13 +32,12 @@
 # on the removed file and deletes its own -wal/-shm when it closes.)
 set -uo pipefail
 
-say() { echo "[chorus] $*"; }
-err() { echo "[chorus] ERROR: $*" >&2; }
+source "$(dirname "$0")/lib.sh"
 
 SUFFIX="__chorus_id_lookup"
 
-# The tables of one file that lack the index, one per line.
-missing_tables() {  # file
+# missing_tables FILE: the tables of one file that lack the index, one a line.
+missing_tables() {
     sqlite3 -batch -noheader "file:$1?mode=rw" \
         ".timeout 30000" \
         "SELECT c.table_name FROM _ferretdb_collections AS c
@@ -47,10 +46,10 @@ missing_tables() {  # file
                                AND m.name = c.table_name || '$SUFFIX');" 2>/dev/null
 }
 
-# Index the tables of one file that lack it, one statement (and one short
-# write lock) per table. Prints how many were indexed; a table dropped
-# meanwhile is skipped.
-index_file() {  # file
+# index_file FILE: indexes the tables of one file that lack it, one
+# statement (and one short write lock) per table. Prints how many were
+# indexed; a table dropped meanwhile is skipped.
+index_file() {
     local f="$1" t q n=0
     [[ -f "$f" ]] || { echo 0; return 0; }
     while IFS= read -r t; do
@@ -65,10 +64,12 @@ index_file() {  # file
     echo "$n"
 }
 
-stamp() {  # file -> modification times of the file and its WAL
+# stamp FILE: the modification times of FILE and its WAL.
+stamp() {
     stat -c '%y' "$1" "$1-wal" 2>/dev/null | tr '\n' ' '
 }
 
+# cmd_once FILE...: indexes the tables of these files now.
 cmd_once() {
     local f n total=0
     for f in "$@"; do
@@ -79,6 +80,7 @@ cmd_once() {
     return 0
 }
 
+# cmd_drop FILE...: removes the indexes this script made.
 cmd_drop() {
     local f t q total=0
     for f in "$@"; do
@@ -95,6 +97,7 @@ cmd_drop() {
     return 0
 }
 
+# cmd_watch DATA_DIR PID: indexes new tables every second until PID exits.
 cmd_watch() {
     local dir="$1" pid="$2" f s n
     declare -A seen=()

@@ -31,16 +31,16 @@
 # CHORUS_FERRETDB_GOGC=400: the Go garbage collector's target for FerretDB
 # (GOGC; Go's default is 100). FerretDB allocates heavily per command; 400
 # made 13 % more tweet creations a second here for ~2x its small heap
-# (docs/PERFORMANCE.md, session 9). A GOGC already in the environment wins.
+# (docs/PERFORMANCE.md). A GOGC already in the environment wins.
 set -euo pipefail
 
 CALLER_PWD="$PWD"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+ROOT="$CHORUS_ROOT"
 cd "$ROOT"
 
-say() { echo "[chorus] $*"; }
-err() { echo "[chorus] ERROR: $*" >&2; }
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+# usage: this script's header comment.
+usage() { lib_usage "$0"; }
 
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN="$ROOT/var/tools/ferretdb"
@@ -105,50 +105,15 @@ fi
 DIRECT_URI="mongodb://127.0.0.1:$P0/?directConnection=true"
 CTL=""
 
-# Path for messages: relative to the repo when inside it.
-show_path() {
-    case "$1" in
-        "$ROOT"/*) echo "${1#"$ROOT"/}" ;;
-        *) echo "$1" ;;
-    esac
-}
-
 # ------------------------------------------------------------------ helpers
-port_open() {  # port -> 0 if something accepts TCP connections on 127.0.0.1:port
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
-}
 
-read_pid() {  # pidfile -> pid on stdout (empty if none)
-    [[ -f "$1" ]] || return 0
-    local p
-    p="$(tr -dc '0-9' <"$1" 2>/dev/null || true)"
-    echo "$p"
-}
-
-pid_alive() {  # pid name -> 0 if pid is a live (non-zombie) process whose command line mentions name
-    local pid="$1" name="$2" state
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    local cmdline
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmdline" == *"$name"* ]]
-}
-
-child_alive() {  # pid -> 0 if our own child pid is live (non-zombie), whatever it runs yet
-    local pid="$1" state
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
-# Stop the given "pidfile:name" entries: TERM, wait, KILL; remove pid files.
+# stop_pids PIDFILE:NAME...: stops the given "pidfile:name" entries: TERM, wait, KILL; remove pid files.
 stop_pids() {
     local entry f name pid alive=() n=0
     for entry in "$@"; do
         f="${entry%%:*}"; name="${entry#*:}"
         pid="$(read_pid "$f")"
-        if pid_alive "$pid" "$name"; then
+        if proc_alive "$pid" "$name"; then
             kill -TERM "$pid" 2>/dev/null || true
             alive+=("$pid:$name")
             n=$((n + 1))
@@ -159,7 +124,7 @@ stop_pids() {
         while :; do
             still=()
             for entry in "${alive[@]}"; do
-                pid_alive "${entry%%:*}" "${entry#*:}" && still+=("$entry")
+                proc_alive "${entry%%:*}" "${entry#*:}" && still+=("$entry")
             done
             [[ ${#still[@]} -eq 0 ]] && break
             if (( SECONDS >= deadline )); then
@@ -184,6 +149,7 @@ IDX_PIDFILE="$DIR/id-index.pid"
 IDX_LOG="$DIR/id-index.log"
 IDX_SCRIPT="$ROOT/scripts/ferretdb-id-index.sh"
 
+# id_index_enabled: true unless CHORUS_FERRETDB_ID_INDEX=0.
 id_index_enabled() { [[ "${CHORUS_FERRETDB_ID_INDEX:-1}" != 0 ]]; }
 # Without the sqlite3 tool (scripts/deps.sh installs it) FerretDB still
 # works, every lookup by _id scanning its collection: say so, go on.
@@ -198,17 +164,20 @@ id_index_usable() {
 # when that FerretDB does.
 id_index_watch() {
     id_index_enabled && id_index_usable || return 0
-    pid_alive "$(read_pid "$IDX_PIDFILE")" ferretdb-id-index && return 0
+    proc_alive "$(read_pid "$IDX_PIDFILE")" ferretdb-id-index && return 0
     setsid nohup bash "$IDX_SCRIPT" watch "$DIR/data" "$1" </dev/null >>"$IDX_LOG" 2>&1 &
     echo "$!" >"$IDX_PIDFILE"
 }
 
+# ferretdb_version: the version var/tools/ferretdb reports (nothing when it
+# does not run).
 ferretdb_version() {
     local out
     out="$("$FERRETDB_BIN" --version 2>/dev/null)" || return 0
     printf '%s\n' "$out" | sed -n 's/^version: //p' | sed -n 1p
 }
 
+# ferretdb_describe: one line naming the FerretDB instance, for messages.
 ferretdb_describe() {
     local v
     v="$(ferretdb_version || true)"
@@ -217,14 +186,16 @@ ferretdb_describe() {
     echo "FerretDB ${v:-$FERRETDB_VERSION} (SQLite, synchronous=$sync, data in $(show_path "$DIR")/data) on 127.0.0.1:$P0"
 }
 
+# ferretdb_running: true when our FerretDB runs and accepts connections.
 ferretdb_running() {
-    pid_alive "$(read_pid "$FDB_PIDFILE")" ferretdb && port_open "$P0"
+    proc_alive "$(read_pid "$FDB_PIDFILE")" ferretdb && port_open "$P0"
 }
 
+# ferretdb_start: starts FerretDB (no-op when it runs), its _id indexes first.
 ferretdb_start() {
     local pid
     pid="$(read_pid "$FDB_PIDFILE")"
-    if pid_alive "$pid" ferretdb; then
+    if proc_alive "$pid" ferretdb; then
         if ! port_open "$P0"; then
             say "FerretDB (pid $pid) is running but port $P0 is not open yet; waiting"
             local i
@@ -289,10 +260,11 @@ ferretdb_start() {
 
     local deadline=$((SECONDS + 30))
     until port_open "$P0"; do
-        # (Not pid_alive: until the background child has exec'd setsid, its
-        # command line is this script's, and a loaded machine once showed
-        # a FerretDB that was starting fine as "exited during startup".)
-        if ! child_alive "$pid"; then
+        # (No name given to proc_alive: until the background child has
+        # exec'd setsid, its command line is this script's, and on a loaded
+        # machine a FerretDB that was starting fine would be taken for one
+        # that "exited during startup".)
+        if ! proc_alive "$pid"; then
             err "FerretDB exited during startup; last lines of $(show_path "$FDB_LOG"):"
             tail -n 30 "$FDB_LOG" >&2 || true
             rm -f "$FDB_PIDFILE"
@@ -311,6 +283,7 @@ ferretdb_start() {
     say "URI: $URI"
 }
 
+# ferretdb_stop: stops FerretDB and its index watcher.
 ferretdb_stop() {
     local n
     n="$(stop_pids "$FDB_PIDFILE:ferretdb")"
@@ -322,6 +295,7 @@ ferretdb_stop() {
     fi
 }
 
+# ferretdb_status: says whether FerretDB runs; returns 0 if so, 3 if not.
 ferretdb_status() {
     if ferretdb_running; then
         say "database running: $(ferretdb_describe) (pid $(read_pid "$FDB_PIDFILE"))"
@@ -330,7 +304,7 @@ ferretdb_status() {
     fi
     local pid
     pid="$(read_pid "$FDB_PIDFILE")"
-    if pid_alive "$pid" ferretdb; then
+    if proc_alive "$pid" ferretdb; then
         say "database stopped: FerretDB pid $pid is alive but port $P0 does not accept connections ($(show_path "$DIR"))"
     else
         say "database stopped (FerretDB, port $P0, $(show_path "$DIR"))"
@@ -341,27 +315,35 @@ ferretdb_status() {
 
 # ------------------------------------------------------------------ mongod
 member_dir() { echo "$DIR/m$1"; }
+# member_pidfile N: the pid file of replica set member N.
 member_pidfile() { echo "$DIR/m$1/mongod.pid"; }
+# member_port N: the port of replica set member N.
 member_port() { echo $((P0 + $1)); }
 
+# mongod_version: the major.minor version of mongod on PATH.
 mongod_version() {
     local out
     out="$(mongod --version 2>/dev/null)" || true
     printf '%s\n' "$out" | sed -n 's/^db version v\{0,1\}\([0-9]*\.[0-9]*\).*/\1/p' | sed -n 1p
 }
 
+# mongod_describe: one line naming the replica set, for messages.
 mongod_describe() {
     echo "MongoDB replica set rs0 (mongod $(mongod_version)) on 127.0.0.1:$P0,$P1,$P2"
 }
 
+# member_running N: true when member N runs and accepts connections.
 member_running() {
-    pid_alive "$(read_pid "$(member_pidfile "$1")")" mongod && port_open "$(member_port "$1")"
+    proc_alive "$(read_pid "$(member_pidfile "$1")")" mongod && port_open "$(member_port "$1")"
 }
 
+# mongod_running: true when all three members run.
 mongod_running() {
     member_running 0 && member_running 1 && member_running 2
 }
 
+# chorusctl_bin: prints a built chorusctl (CHORUS_CHORUSCTL, build/, build-
+# test/), building it when there is none.
 chorusctl_bin() {
     if [[ -n "${CHORUS_CHORUSCTL:-}" && -x "${CHORUS_CHORUSCTL}" ]]; then echo "$CHORUS_CHORUSCTL"; return 0; fi
     local c
@@ -376,6 +358,7 @@ chorusctl_bin() {
     echo "$ROOT/build/bin/chorusctl"
 }
 
+# have_primary: true when the replica set has a primary.
 have_primary() {
     local out
     if command -v mongosh >/dev/null 2>&1; then
@@ -388,6 +371,7 @@ have_primary() {
     [[ "$out" == *PRIMARY* ]]
 }
 
+# rs_initiate: initiates replica set rs0 over the three members.
 rs_initiate() {
     local members="127.0.0.1:$P0,127.0.0.1:$P1,127.0.0.1:$P2"
     if command -v mongosh >/dev/null 2>&1; then
@@ -406,6 +390,8 @@ rs_initiate() {
     fi
 }
 
+# mongod_start: starts the three members (no-op for those running), initiates
+# rs0 and waits for a primary.
 mongod_start() {
     if ! command -v mongod >/dev/null 2>&1; then
         err "$(show_path "$DIR") was set up for mongod, but mongod is not on PATH (remove the directory to use FerretDB)"
@@ -424,7 +410,7 @@ mongod_start() {
     for i in 0 1 2; do
         mp="$(member_port "$i")"; md="$(member_dir "$i")"; pf="$(member_pidfile "$i")"
         if member_running "$i"; then continue; fi
-        if pid_alive "$(read_pid "$pf")" mongod; then
+        if proc_alive "$(read_pid "$pf")" mongod; then
             say "mongod member $i (pid $(read_pid "$pf")) not accepting connections; restarting it"
             stop_pids "$pf:mongod" >/dev/null
         fi
@@ -486,6 +472,7 @@ mongod_start() {
     say "URI: $URI"
 }
 
+# mongod_stop: stops the three members.
 mongod_stop() {
     local n
     n="$(stop_pids "$(member_pidfile 0):mongod" "$(member_pidfile 1):mongod" "$(member_pidfile 2):mongod")"
@@ -496,6 +483,7 @@ mongod_stop() {
     fi
 }
 
+# mongod_status: says whether the replica set runs; returns 0 if so, 3 if not.
 mongod_status() {
     if mongod_running; then
         say "database running: $(mongod_describe)"

@@ -26,11 +26,9 @@
 # an nginx left from an earlier run is stopped through its pid file.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+ROOT="$CHORUS_ROOT"
 cd "$ROOT"
-
-say() { echo "[chorus] $*"; }
-err() { echo "[chorus] ERROR: $*" >&2; }
 
 KEEP_DB=0
 BUILD=1
@@ -40,7 +38,7 @@ for arg in "$@"; do
         --keep-db) KEEP_DB=1 ;;
         --no-build) BUILD=0 ;;
         --lb) LB=1 ;;
-        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) lib_usage "$0"; exit 0 ;;
         *) err "unknown argument: $arg"; exit 2 ;;
     esac
 done
@@ -63,112 +61,54 @@ fi
 CHORUSD="$ROOT/build/bin/chorusd"
 RUN_DIR="$ROOT/var/run"
 LOG_DIR="$ROOT/var/log"
+NGINX_DIR="$ROOT/var/nginx"
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-
-proc_alive() {  # pid name -> live, non-zombie process whose command line contains name
-    local pid="$1" name="$2" state cmdline
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]] || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmdline" == *"$name"* ]]
-}
-
-stop_pid() {  # pid label [name, default chorusd]: TERM, wait up to 10 s, KILL
-    local pid="$1" label="$2" name="${3:-chorusd}" i
-    proc_alive "$pid" "$name" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        proc_alive "$pid" "$name" || break
-        sleep 0.2
-    done
-    if proc_alive "$pid" "$name"; then
-        say "$label (pid $pid) did not stop after 10 s; sending KILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-# A chorusd left over from an earlier run of this script (same port)?
-stop_stale() {  # port
+# stop_stale PORT: stops a chorusd left over from an earlier run of this
+# script on PORT (its pid file, or its command line).
+stop_stale() {
     local port="$1" f pid cmdline
     for f in "$RUN_DIR"/chorusd-*.pid; do
         [[ -e "$f" ]] || continue
-        pid="$(tr -dc '0-9' <"$f" || true)"
+        pid="$(read_pid "$f")"
         if ! proc_alive "$pid" chorusd; then
             rm -f "$f"; continue
         fi
-        cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+        cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
         if [[ "$f" == "$RUN_DIR/chorusd-$port.pid" || "$cmdline" == *"--port $port "* ]]; then
             say "stopping chorusd from a previous run on port $port (pid $pid)"
-            stop_pid "$pid" "chorusd"
+            stop_pid "$pid" "chorusd" chorusd
             rm -f "$f"
         fi
     done
 }
 
-# ---------------------------------------------------------------- nginx (--lb)
-NGINX_DIR="$ROOT/var/nginx"
-NGINX_PID=""
-
-find_nginx() {  # prints the nginx binary (not always on a user's PATH)
-    if command -v nginx >/dev/null 2>&1; then command -v nginx
-    elif [[ -x /usr/sbin/nginx ]]; then echo /usr/sbin/nginx
-    else return 1
-    fi
-}
-
-# scripts/nginx.conf -> stdout: @PREFIX@ and @LISTEN@ replaced, a line with
-# @HTTP_SERVER@ / @WS_SERVER@ repeated per server, comment lines unchanged.
-render_nginx_conf() {  # prefix listen "http servers" "ws servers"
-    awk -v prefix="$1" -v listen="$2" -v https="$3" -v wss="$4" '
-        function rep(s, key, val,   i, out) {
-            out = ""
-            while ((i = index(s, key)) > 0) {
-                out = out substr(s, 1, i - 1) val
-                s = substr(s, i + length(key))
-            }
-            return out s
-        }
-        BEGIN { nh = split(https, H, " "); nw = split(wss, W, " ") }
-        /^[ \t]*#/ { print; next }
-        {
-            line = rep(rep($0, "@PREFIX@", prefix), "@LISTEN@", listen)
-            if (index(line, "@HTTP_SERVER@")) {
-                for (k = 1; k <= nh; k++) print rep(line, "@HTTP_SERVER@", H[k])
-                next
-            }
-            if (index(line, "@WS_SERVER@")) {
-                for (k = 1; k <= nw; k++) print rep(line, "@WS_SERVER@", W[k])
-                next
-            }
-            print line
-        }' "$ROOT/scripts/nginx.conf"
-}
-
-# An nginx of ours left over from an earlier run (its pid file in var/nginx)?
+# stop_stale_nginx: stops an nginx of ours left over from an earlier run
+# (its pid file in var/nginx).
 stop_stale_nginx() {
     local pid
     [[ -f "$NGINX_DIR/nginx.pid" ]] || return 0
-    pid="$(tr -dc '0-9' <"$NGINX_DIR/nginx.pid" || true)"
+    pid="$(read_pid "$NGINX_DIR/nginx.pid")"
     if proc_alive "$pid" "-p $NGINX_DIR"; then
         say "stopping nginx from a previous run (pid $pid)"
-        stop_pid "$pid" "nginx" "-p $NGINX_DIR"
     fi
-    rm -f "$NGINX_DIR/nginx.pid"
+    stop_pidfile "$NGINX_DIR/nginx.pid" nginx "-p $NGINX_DIR"
+}
+
+# show_log ID: the last lines of chorusd ID's log, on stderr.
+show_log() {
+    say "last lines of var/log/chorusd-$1.log:" >&2
+    tail -n 40 "$LOG_DIR/chorusd-$1.log" >&2 || true
 }
 
 DB_STARTED=0
 DB_ARGS=()
 SERVER_PIDS=()
 SERVER_LABELS=()
-CLEANED=0
+
+# cleanup RC: stops nginx, the servers and (unless --keep-db, and only when
+# this script started it) the database.
 cleanup() {
-    [[ $CLEANED -eq 1 ]] && return 0
-    CLEANED=1
-    trap - INT TERM
     local i
     if [[ -n "$NGINX_PID" ]]; then
         say "stopping nginx"
@@ -181,7 +121,7 @@ cleanup() {
             proc_alive "${SERVER_PIDS[$i]}" chorusd && kill -TERM "${SERVER_PIDS[$i]}" 2>/dev/null || true
         done
         for i in "${!SERVER_PIDS[@]}"; do
-            stop_pid "${SERVER_PIDS[$i]}" "${SERVER_LABELS[$i]}"
+            stop_pid "${SERVER_PIDS[$i]}" "${SERVER_LABELS[$i]}" chorusd
             rm -f "$RUN_DIR/chorusd-${PORTS[$i]}.pid"
         done
     fi
@@ -192,18 +132,15 @@ cleanup() {
             bash "$ROOT/scripts/mongo-setup.sh" stop ${DB_ARGS[@]+"${DB_ARGS[@]}"} || true
         fi
     fi
+    return 0
 }
-on_exit() { local rc=$?; cleanup; exit "$rc"; }
-trap on_exit EXIT
-trap 'echo; say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM
+lib_exit_traps cleanup
 
 # ---------------------------------------------------------------- build
 if [[ $BUILD -eq 1 ]]; then
     bash "$ROOT/scripts/deps.sh"
     say "building (build/, Release)"
-    cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release -DCHORUS_TESTS=OFF >/dev/null
-    cmake --build "$ROOT/build" -j2
+    build_tree "$ROOT/build" Release -DCHORUS_TESTS=OFF
 fi
 if [[ ! -x "$CHORUSD" ]]; then
     err "$CHORUSD not found after the build"
@@ -251,85 +188,34 @@ if [[ $LB -eq 1 ]]; then
     fi
 fi
 
+# Behind the local nginx, the client's address is its X-Real-IP (login rate
+# limit per address); nobody else is trusted with it.
+PROXY_ARGS=()
+if [[ $LB -eq 1 ]]; then PROXY_ARGS=(--trusted-proxy 127.0.0.1); fi
 for i in "${!PORTS[@]}"; do
     port="${PORTS[$i]}"; id="${IDS[$i]}"
-    log="$LOG_DIR/chorusd-$id.log"
-    echo "=== $(date '+%Y-%m-%d %H:%M:%S') chorusd --port $port --server-id $id ===" >>"$log"
-    # Behind the local nginx, the client's address is its X-Real-IP
-    # (login rate limit per address); nobody else is trusted with it.
-    PROXY_ARGS=()
-    if [[ $LB -eq 1 ]]; then PROXY_ARGS=(--trusted-proxy 127.0.0.1); fi
-    "$CHORUSD" --port "$port" --server-id "$id" --mongo-uri "$MONGO_URI" \
-        --public-dir "$ROOT/public" ${PROXY_ARGS[@]+"${PROXY_ARGS[@]}"} </dev/null >>"$log" 2>&1 &
-    pid=$!
-    echo "$pid" >"$RUN_DIR/chorusd-$port.pid"
-    SERVER_PIDS+=("$pid")
+    chorusd_start "$CHORUSD" "$LOG_DIR/chorusd-$id.log" "$RUN_DIR/chorusd-$port.pid" \
+        --port "$port" --server-id "$id" --mongo-uri "$MONGO_URI" \
+        --public-dir "$ROOT/public" ${PROXY_ARGS[@]+"${PROXY_ARGS[@]}"}
+    SERVER_PIDS+=("$STARTED_PID")
     SERVER_LABELS+=("chorusd $id (port $port)")
-    say "started chorusd $id on port $port (pid $pid, log var/log/chorusd-$id.log)"
+    say "started chorusd $id on port $port (pid $STARTED_PID, log var/log/chorusd-$id.log)"
 done
 
-show_log() {  # id
-    say "last lines of var/log/chorusd-$1.log:" >&2
-    tail -n 40 "$LOG_DIR/chorusd-$1.log" >&2 || true
-}
-
 for i in "${!PORTS[@]}"; do
-    port="${PORTS[$i]}"; id="${IDS[$i]}"; pid="${SERVER_PIDS[$i]}"
-    deadline=$((SECONDS + 30))
-    while :; do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz" || true)"
-        [[ "$code" == 200 ]] && break
-        if ! proc_alive "$pid" chorusd; then
-            rc=0; wait "$pid" 2>/dev/null || rc=$?
-            err "chorusd $id (port $port) exited during startup (status $rc)"
-            show_log "$id"
-            exit 1
-        fi
-        if (( SECONDS >= deadline )); then
-            err "chorusd $id: GET http://127.0.0.1:$port/healthz did not answer 200 within 30 s (last: ${code:-none})"
-            show_log "$id"
-            exit 1
-        fi
-        sleep 0.3
-    done
+    wait_http_ok "${SERVER_LABELS[$i]}" "http://127.0.0.1:${PORTS[$i]}/healthz" \
+        "${SERVER_PIDS[$i]}" 30 "$LOG_DIR/chorusd-${IDS[$i]}.log" 40 || exit 1
 done
 
 # ---------------------------------------------------------------- nginx
 if [[ $LB -eq 1 ]]; then
-    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
     http_servers=""; ws_servers=""
     for p in "${PORTS[@]}"; do
         http_servers+="127.0.0.1:$p "
         ws_servers+="127.0.0.1:$((p + 1000 <= 65535 ? p + 1000 : p - 1000)) "
     done
-    render_nginx_conf "$NGINX_DIR" "127.0.0.1:$LB_PORT" "$http_servers" "$ws_servers" \
-        >"$NGINX_DIR/nginx.conf"
-    NGINX_ARGS=(-p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log")
-    if ! "$NGINX" "${NGINX_ARGS[@]}" -t -q; then
-        err "nginx rejected var/nginx/nginx.conf (rendered from scripts/nginx.conf)"
-        exit 1
-    fi
-    "$NGINX" "${NGINX_ARGS[@]}" -g 'daemon off;' </dev/null >>"$NGINX_DIR/logs/error.log" 2>&1 &
-    NGINX_PID=$!
+    nginx_start "$NGINX" "$NGINX_DIR" "$LB_PORT" "$http_servers" "$ws_servers" || exit 1
     say "started nginx on port $LB_PORT (pid $NGINX_PID, logs var/nginx/logs/)"
-    deadline=$((SECONDS + 15))
-    while :; do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$LB_PORT/healthz" || true)"
-        [[ "$code" == 200 ]] && break
-        if ! proc_alive "$NGINX_PID" nginx; then
-            rc=0; wait "$NGINX_PID" 2>/dev/null || rc=$?
-            NGINX_PID=""
-            err "nginx exited during startup (status $rc); last lines of var/nginx/logs/error.log:"
-            tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
-            exit 1
-        fi
-        if (( SECONDS >= deadline )); then
-            err "GET http://127.0.0.1:$LB_PORT/healthz through nginx did not answer 200 within 15 s (last: ${code:-none})"
-            tail -n 20 "$NGINX_DIR/logs/error.log" >&2 || true
-            exit 1
-        fi
-        sleep 0.3
-    done
 fi
 
 urls=()

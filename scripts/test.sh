@@ -14,14 +14,12 @@
 #   CHORUS_TEST_CHORUSD, CHORUS_TEST_PUBLIC, CHORUS_TEST_MONGO_SETUP
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+ROOT="$CHORUS_ROOT"
 cd "$ROOT"
 
-say() { echo "[chorus] $*"; }
-err() { echo "[chorus] ERROR: $*" >&2; }
-
 case "${1:-}" in
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) lib_usage "$0"; exit 0 ;;
 esac
 CTEST_EXTRA=("$@")
 
@@ -30,54 +28,6 @@ CHORUSD="$BUILD_DIR/bin/chorusd"
 MONGO_SETUP="$ROOT/scripts/mongo-setup.sh"
 TEST_DB_NAME=chorus_test
 START_TIMEOUT=60
-
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-
-# 0 if 127.0.0.1:port can be bound now and nothing is listening there.
-port_free() {
-    local p="$1"
-    port_open "$p" && return 1
-    if command -v python3 >/dev/null 2>&1; then
-        python3 - "$p" <<'EOF' 2>/dev/null
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-EOF
-    fi
-}
-
-USED_PORTS=" 27017 27018 27019 8080 8081 "
-# Sets FOUND_PORT to the first port >= start beginning `count` consecutive free
-# ports, and reserves them (no subshell: call it directly, not in $(...)).
-FOUND_PORT=""
-find_ports() {  # start count
-    local p="$1" count="$2" k ok
-    while (( p + count - 1 < 65000 )); do
-        ok=1
-        for ((k = 0; k < count; k++)); do
-            if [[ "$USED_PORTS" == *" $((p + k)) "* ]] || ! port_free $((p + k)); then ok=0; break; fi
-        done
-        if [[ $ok -eq 1 ]]; then
-            for ((k = 0; k < count; k++)); do USED_PORTS+="$((p + k)) "; done
-            FOUND_PORT="$p"
-            return 0
-        fi
-        p=$((p + count))
-    done
-    return 1
-}
-
-proc_alive() {  # pid -> live, non-zombie process
-    local pid="$1" state
-    [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
 
 # ---------------------------------------------------------------- cleanup
 DB_PORT=""
@@ -88,13 +38,12 @@ SERVER_PIDS=()
 SERVER_PORTS=()
 CTEST_RC=""
 CTEST_LOG=""
-CLEANED=0
 
+# cleanup RC: stops the servers (also those the tests left running) and the
+# database, fails the run on a sanitizer report or a server that died,
+# keeps the database directory of a failed run, and returns the status.
 cleanup() {
     local rc="$1" i pid status sanitizer=0 died=0
-    [[ $CLEANED -eq 1 ]] && return "$rc"
-    CLEANED=1
-    trap - INT TERM
 
     # Servers: note any that died on their own, then TERM -> 10 s -> KILL.
     for i in "${!SERVER_PIDS[@]}"; do
@@ -110,14 +59,7 @@ cleanup() {
         fi
     done
     for i in "${!SERVER_PIDS[@]}"; do
-        pid="${SERVER_PIDS[$i]}"
-        local k
-        for ((k = 0; k < 50; k++)); do proc_alive "$pid" || break; sleep 0.2; done
-        if proc_alive "$pid"; then
-            say "chorusd ${SERVER_IDS[$i]} did not stop after 10 s; sending KILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
+        stop_pid "${SERVER_PIDS[$i]}" "chorusd ${SERVER_IDS[$i]}"
     done
 
     # Servers the tests started and left running (a test that failed or
@@ -125,7 +67,7 @@ cleanup() {
     # their environment.
     local pid
     for pid in $(pgrep -f -- "^$CHORUSD " || true); do
-        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "CHORUS_TEST_LOG_DIR=$LOG_DIR"; then
+        if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "CHORUS_TEST_LOG_DIR=$LOG_DIR"; then
             say "killing chorusd (pid $pid) left running by a test"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -187,20 +129,12 @@ cleanup() {
     fi
     return "$rc"
 }
-on_exit() {
-    local rc=$?
-    cleanup "$rc" || rc=$?
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'echo; err "interrupted"; exit 130' INT
-trap 'err "terminated"; exit 143' TERM
+lib_exit_traps cleanup err
 
 # ---------------------------------------------------------------- build
 bash "$ROOT/scripts/deps.sh"
 say "building sanitized test build (build-test/, Debug, CHORUS_SANITIZE=ON)"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DCHORUS_SANITIZE=ON >/dev/null
-cmake --build "$BUILD_DIR" -j2
+build_tree "$BUILD_DIR" Debug -DCHORUS_SANITIZE=ON
 if [[ ! -x "$CHORUSD" ]]; then
     err "${CHORUSD#"$ROOT"/} not found after the build"
     exit 1
@@ -239,32 +173,16 @@ for i in 0 1; do
     port="$FOUND_PORT"
     find_ports 19100 1 || { err "no free WebSocket port for chorusd $id"; exit 1; }
     ws_port="$FOUND_PORT"
-    log="$LOG_DIR/chorusd-$id.log"
-    "$CHORUSD" --port "$port" --ws-port "$ws_port" --server-id "$id" --mongo-uri "$MONGO_URI" \
-        --db "$TEST_DB_NAME" --public-dir "$ROOT/public" </dev/null >"$log" 2>&1 &
-    SERVER_PIDS+=("$!")
+    chorusd_start "$CHORUSD" "$LOG_DIR/chorusd-$id.log" "" --port "$port" --ws-port "$ws_port" \
+        --server-id "$id" --mongo-uri "$MONGO_URI" --db "$TEST_DB_NAME" --public-dir "$ROOT/public"
+    SERVER_PIDS+=("$STARTED_PID")
     SERVER_PORTS+=("$port")
-    say "started chorusd $id on port $port (pid $!)"
+    say "started chorusd $id on port $port (pid $STARTED_PID)"
 done
 
 for i in 0 1; do
-    id="${SERVER_IDS[$i]}"; port="${SERVER_PORTS[$i]}"; pid="${SERVER_PIDS[$i]}"
-    deadline=$((SECONDS + START_TIMEOUT))
-    while :; do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz" || true)"
-        [[ "$code" == 200 ]] && break
-        if ! proc_alive "$pid"; then
-            err "chorusd $id exited during startup; last lines of its log:"
-            tail -n 50 "$LOG_DIR/chorusd-$id.log" >&2 || true
-            exit 1
-        fi
-        if (( SECONDS >= deadline )); then
-            err "chorusd $id: GET http://127.0.0.1:$port/healthz did not answer 200 within ${START_TIMEOUT} s (last: ${code:-none}); last lines of its log:"
-            tail -n 50 "$LOG_DIR/chorusd-$id.log" >&2 || true
-            exit 1
-        fi
-        sleep 0.3
-    done
+    wait_http_ok "chorusd ${SERVER_IDS[$i]}" "http://127.0.0.1:${SERVER_PORTS[$i]}/healthz" \
+        "${SERVER_PIDS[$i]}" "$START_TIMEOUT" "$LOG_DIR/chorusd-${SERVER_IDS[$i]}.log" 50 || exit 1
 done
 say "servers ready: http://127.0.0.1:${SERVER_PORTS[0]} (a), http://127.0.0.1:${SERVER_PORTS[1]} (b)"
 

@@ -67,12 +67,37 @@ void tc_server_init(tc_server_t *s, const char *id, const char *db) {
            db, id);
 }
 
-static void print_log_tail(const tc_server_t *s) {
+/* The last 30 lines of the file at path, on stderr. */
+static void print_file_tail(const char *path) {
   char cmd[400];
-  snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", s->log);
+  snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", path);
   if (system(cmd) != 0) {
-    fprintf(stderr, "(no log at %s)\n", s->log);
+    fprintf(stderr, "(no file %s)\n", path);
   }
+}
+
+/* Polls GET base/healthz until it answers 200 (true), or the child *pid
+ * exits (*pid set to 0) or timeout_ms pass (false). */
+static bool child_answers(const char *base, pid_t *pid, int timeout_ms) {
+  tc_client_t *c = tc_client_new(base);
+  tc_client_set_timeout_ms(c, 1000);
+  bool up = false;
+  for (int64_t until = tc_now_ms() + timeout_ms; !up && tc_now_ms() < until;) {
+    tc_response_t r;
+    up = tc_try_request(c, "GET", "/healthz", NULL, 0, NULL, &r) &&
+         r.status == 200;
+    tc_response_free(&r);
+    int status;
+    if (!up && waitpid(*pid, &status, WNOHANG) == *pid) {
+      *pid = 0;
+      break;
+    }
+    if (!up) {
+      tc_sleep_ms(50);
+    }
+  }
+  tc_client_destroy(c);
+  return up;
 }
 
 bool tc_server_start(tc_server_t *s) {
@@ -122,27 +147,11 @@ bool tc_server_start(tc_server_t *s) {
     _exit(127);
   }
   s->pid = pid;
-  tc_client_t *c = tc_client_new(s->url);
-  tc_client_set_timeout_ms(c, 1000);
-  for (int64_t until = tc_now_ms() + 20000; tc_now_ms() < until;) {
-    tc_response_t r;
-    bool up = tc_try_request(c, "GET", "/healthz", NULL, 0, NULL, &r) &&
-              r.status == 200;
-    tc_response_free(&r);
-    if (up) {
-      tc_client_destroy(c);
-      return true;
-    }
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      s->pid = 0;
-      break;
-    }
-    tc_sleep_ms(50);
+  if (child_answers(s->url, &s->pid, 20000)) {
+    return true;
   }
-  tc_client_destroy(c);
   fprintf(stderr, "chorusd %s did not start; its log:\n", s->id);
-  print_log_tail(s);
+  print_file_tail(s->log);
   return false;
 }
 
@@ -284,21 +293,42 @@ int64_t tc_db_locked_in(tc_db_t *d, const char *coll) {
   return n;
 }
 
-bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
-                        int timeout_ms) {
+/* The databases a two-phase commit writes: the main one and the shards'
+ * (dbs as in tc_db_locked_docs). */
+typedef struct txn_dbs {
+  tc_db_t *d;
+  int n_shards;
+  tc_db_t **dbs;
+} txn_dbs_t;
+
+/* No transaction is unfinished and no user or tweet is locked. */
+static bool finished_now(const txn_dbs_t *t) {
+  return tc_db_unfinished_txns(t->d) == 0 &&
+         tc_db_locked_docs(t->d, t->n_shards, t->dbs) == 0;
+}
+
+/* finished_now, and no follow, like or notification carries a staged
+ * change and no lock document (sync/store_mongo.c) is left in any
+ * database. */
+static bool settled_now(const txn_dbs_t *t) {
   static const char *const colls[] = {"follows", "likes", "notifications"};
+  bool settled = finished_now(t);
+  for (size_t i = 0; settled && i < sizeof colls / sizeof colls[0]; i++) {
+    settled = tc_db_locked_in(t->d, colls[i]) == 0;
+  }
+  settled = settled && tc_db_count(t->d, "locks", NULL) == 0;
+  for (int k = 0; settled && t->dbs && k < t->n_shards; k++) {
+    settled = !t->dbs[k] || tc_db_count(t->dbs[k], "locks", NULL) == 0;
+  }
+  return settled;
+}
+
+/* Polls holds(t) every 50 ms until it is true (true) or timeout_ms pass
+ * (false). */
+static bool wait_until(bool (*holds)(const txn_dbs_t *), const txn_dbs_t *t,
+                       int timeout_ms) {
   for (int64_t until = tc_now_ms() + timeout_ms;;) {
-    bool settled = tc_db_unfinished_txns(d) == 0 &&
-                   tc_db_locked_docs(d, n_shards, dbs) == 0;
-    for (size_t i = 0; settled && i < sizeof colls / sizeof colls[0]; i++) {
-      settled = tc_db_locked_in(d, colls[i]) == 0;
-    }
-    /* Lock documents (sync/store_mongo.c) of every shard's database. */
-    settled = settled && tc_db_count(d, "locks", NULL) == 0;
-    for (int k = 0; settled && dbs && k < n_shards; k++) {
-      settled = !dbs[k] || tc_db_count(dbs[k], "locks", NULL) == 0;
-    }
-    if (settled) {
+    if (holds(t)) {
       return true;
     }
     if (tc_now_ms() >= until) {
@@ -306,6 +336,12 @@ bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
     }
     tc_sleep_ms(50);
   }
+}
+
+bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                        int timeout_ms) {
+  txn_dbs_t t = {d, n_shards, dbs};
+  return wait_until(settled_now, &t, timeout_ms);
 }
 
 int64_t tc_db_count_tweets(tc_db_t *d, int n_shards, tc_db_t **dbs,
@@ -623,14 +659,6 @@ static bool render_nginx_conf(const char *template_path, const char *conf_path,
   return ok;
 }
 
-static void print_file_tail(const char *path) {
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "tail -n 30 '%s' >&2", path);
-  if (system(cmd) != 0) {
-    fprintf(stderr, "(no file %s)\n", path);
-  }
-}
-
 bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
                     const tc_server_t *servers, int n_servers) {
   memset(n, 0, sizeof *n);
@@ -688,25 +716,9 @@ bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
     return false;
   }
   n->pid = pid;
-  tc_client_t *c = tc_client_new(n->url);
-  tc_client_set_timeout_ms(c, 1000);
-  for (int64_t until = tc_now_ms() + 10000; tc_now_ms() < until;) {
-    tc_response_t r;
-    bool up = tc_try_request(c, "GET", "/healthz", NULL, 0, NULL, &r) &&
-              r.status == 200;
-    tc_response_free(&r);
-    if (up) {
-      tc_client_destroy(c);
-      return true;
-    }
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      n->pid = 0;
-      break;
-    }
-    tc_sleep_ms(50);
+  if (child_answers(n->url, &n->pid, 10000)) {
+    return true;
   }
-  tc_client_destroy(c);
   fprintf(stderr, "nginx (%s) did not come up on port %d; its logs:\n", conf,
           n->port);
   print_file_tail(stderr_log);
@@ -733,4 +745,53 @@ void tc_nginx_stop(tc_nginx_t *n) {
     tc_sleep_ms(20);
   }
   n->pid = 0;
+}
+
+/* ---- a database server of the test's own ---- */
+
+void tc_dbserver_init(tc_dbserver_t *d, const char *name) {
+  memset(d, 0, sizeof *d);
+  d->port = tc_free_port();
+  const char *dir = getenv("CHORUS_TEST_LOG_DIR");
+  snprintf(d->dir, sizeof d->dir, "%s/%s-%d", dir ? dir : "/tmp", name,
+           d->port);
+}
+
+int tc_dbserver_run(const tc_dbserver_t *d, const char *verb) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "bash '%s' %s --port %d --dir '%s' >&2",
+           tc_env("CHORUS_TEST_MONGO_SETUP"), verb, d->port, d->dir);
+  return system(cmd);
+}
+
+void tc_dbserver_start(tc_dbserver_t *d) {
+  assert_int_equal(tc_dbserver_run(d, "start"), 0);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "bash '%s' uri --port %d --dir '%s'",
+           tc_env("CHORUS_TEST_MONGO_SETUP"), d->port, d->dir);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_non_null(fgets(d->uri, sizeof d->uri, p));
+  pclose(p);
+  d->uri[strcspn(d->uri, "\r\n")] = '\0';
+}
+
+/* ---- the end of two-phase commits ---- */
+
+bool tc_db_wait_finished(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                         int timeout_ms) {
+  txn_dbs_t t = {d, n_shards, dbs};
+  return wait_until(finished_now, &t, timeout_ms);
+}
+
+/* ---- acknowledged tweets ---- */
+
+bool tc_db_has_tweet(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                     const char *id_hex) {
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, id_hex);
+  bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
+  int64_t found = tc_db_count_tweets(d, n_shards, dbs, filter);
+  bson_destroy(filter);
+  return found == 1;
 }

@@ -6,8 +6,9 @@
  * free port against CHORUS_TEST_MONGO_URI, wait for /healthz, and kill or
  * stop it.  tc_db_* open the test database with mongo-c-driver to check
  * invariants that no API shows (locks, unfinished transactions, stored
- * counters against true counts).  These are test tools: they abort the
- * test on unexpected failures.
+ * counters against true counts).  tc_nginx_* put nginx in front of
+ * servers, tc_dbserver_* start a database server of the test's own.
+ * These are test tools: they abort the test on unexpected failures.
  */
 #ifndef CHORUS_HARNESS_H
 #define CHORUS_HARNESS_H
@@ -94,6 +95,11 @@ bool tc_db_wait_settled(tc_db_t *d, int n_shards, tc_db_t **dbs,
 int64_t tc_db_count_tweets(tc_db_t *d, int n_shards, tc_db_t **dbs,
                            const bson_t *filter);
 
+/* Whether the tweet whose id is id_hex exists (once) over
+ * tweets_0..n_shards-1 (dbs as in tc_db_count_tweets). */
+bool tc_db_has_tweet(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                     const char *id_hex);
+
 /* The _id of the user named username (any letter case); false if none. */
 bool tc_db_user_oid(tc_db_t *d, const char *username, bson_oid_t *out);
 
@@ -133,5 +139,34 @@ bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
 /* Stops it (TERM, then KILL after 5 s) and reaps it; fine when it is not
  * running. */
 void tc_nginx_stop(tc_nginx_t *n);
+
+/* ---- a database server of the test's own (scripts/mongo-setup.sh) ---- */
+
+typedef struct tc_dbserver {
+  char dir[200]; /* its directory: data, logs, pid files */
+  int port;
+  char uri[160]; /* set by tc_dbserver_start */
+} tc_dbserver_t;
+
+/* Prepares d (no process yet): a free port, and the directory
+ * CHORUS_TEST_LOG_DIR/<name>-<port> (else under /tmp), where
+ * scripts/test.sh finds and stops it should the test die first. */
+void tc_dbserver_init(tc_dbserver_t *d, const char *name);
+
+/* Runs CHORUS_TEST_MONGO_SETUP (scripts/mongo-setup.sh) verb ("start",
+ * "stop") on d, its output on stderr; returns the command's status (0:
+ * done). */
+int tc_dbserver_run(const tc_dbserver_t *d, const char *verb);
+
+/* Starts it (asserting that it did) and sets d->uri to its URI. */
+void tc_dbserver_start(tc_dbserver_t *d);
+
+/* ---- the end of two-phase commits ---- */
+
+/* Waits up to timeout_ms until no transaction is unfinished and no user or
+ * tweet (tweets_0..n_shards-1, dbs as in tc_db_locked_docs) is locked;
+ * false on timeout. */
+bool tc_db_wait_finished(tc_db_t *d, int n_shards, tc_db_t **dbs,
+                         int timeout_ms);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The cookie jar of one "browser".  Browsers keep cookies per host, not
@@ -307,24 +308,37 @@ void tc_set_cookie(tc_client_t *c, const char *name, const char *value) {
   curl_easy_setopt(c->curl, CURLOPT_COOKIELIST, line);
 }
 
-static bool find(const tc_response_t *r, const char *path, bson_iter_t *out) {
+/* The value at dotted path in doc (NULL: none) into out; false if absent. */
+static bool find_in(const bson_t *doc, const char *path, bson_iter_t *out) {
   bson_iter_t it;
-  return r->json && bson_iter_init(&it, r->json) &&
+  return doc && bson_iter_init(&it, doc) &&
          bson_iter_find_descendant(&it, path, out);
 }
 
-const char *tc_json_str(const tc_response_t *r, const char *path) {
+static bool find(const tc_response_t *r, const char *path, bson_iter_t *out) {
+  return find_in(r->json, path, out);
+}
+
+const char *tc_bson_str(const bson_t *doc, const char *path) {
   bson_iter_t it;
-  return find(r, path, &it) && BSON_ITER_HOLDS_UTF8(&it)
+  return find_in(doc, path, &it) && BSON_ITER_HOLDS_UTF8(&it)
              ? bson_iter_utf8(&it, NULL)
              : NULL;
 }
 
-int64_t tc_json_int(const tc_response_t *r, const char *path) {
+int64_t tc_bson_int(const bson_t *doc, const char *path) {
   bson_iter_t it;
-  return find(r, path, &it) && BSON_ITER_HOLDS_NUMBER(&it)
+  return find_in(doc, path, &it) && BSON_ITER_HOLDS_NUMBER(&it)
              ? bson_iter_as_int64(&it)
              : -1;
+}
+
+const char *tc_json_str(const tc_response_t *r, const char *path) {
+  return tc_bson_str(r->json, path);
+}
+
+int64_t tc_json_int(const tc_response_t *r, const char *path) {
+  return tc_bson_int(r->json, path);
 }
 
 bool tc_json_is_null(const tc_response_t *r, const char *path) {
@@ -351,22 +365,21 @@ int tc_json_array_len(const tc_response_t *r, const char *path) {
 }
 
 void tc_unique_name(const char *prefix, char out[31]) {
-  static unsigned counter;
-  static unsigned salt;
-  if (!salt) {
-    salt = (unsigned)getpid() ^ (unsigned)time(NULL);
+  static atomic_uint counter;
+  static atomic_uint salt;
+  unsigned s = atomic_load(&salt);
+  if (!s) {
+    unsigned fresh = (unsigned)getpid() ^ (unsigned)time(NULL);
+    s = atomic_compare_exchange_strong(&salt, &s, fresh) ? fresh : s;
   }
-  snprintf(out, 31, "%.12s_%x_%u", prefix, salt & 0xffffff, ++counter);
+  snprintf(out, 31, "%.12s_%x_%u", prefix, s & 0xffffff,
+           atomic_fetch_add(&counter, 1) + 1);
 }
 
 void tc_register(tc_client_t *c, const char *username, const char *password) {
-  char body[256];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           username, password);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_status(&r, 201);
-  tc_response_free(&r);
+  char *body = tc_credentials_json(username, password);
+  tc_expect_status(c, "POST", "/api/register", body, 201);
+  bson_free(body);
 }
 
 tc_client_t *tc_new_user(const char *base, const char *prefix,
@@ -394,20 +407,40 @@ bool tc_json_bool(const tc_response_t *r, const char *path) {
   return bson_iter_bool(&child);
 }
 
-void tc_post_tweet(tc_client_t *c, const char *text, char id[25]) {
+/* method path with a JSON object of the string members key1: v1 and
+ * key2: v2 (a NULL key or value: left out), into r. */
+static void send_strings(tc_client_t *c, const char *method, const char *path,
+                         const char *key1, const char *v1, const char *key2,
+                         const char *v2, tc_response_t *r) {
   bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "text", text);
+  if (key1 && v1) {
+    BSON_APPEND_UTF8(&doc, key1, v1);
+  }
+  if (key2 && v2) {
+    BSON_APPEND_UTF8(&doc, key2, v2);
+  }
   char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", json, &r);
-  tc_assert_status(&r, 201);
-  const char *s = tc_json_str(&r, "id");
+  tc_send(c, method, path, json, r);
+  bson_free(json);
+  bson_destroy(&doc);
+}
+
+/* POST /api/tweet {"text": text[, "reply_to": parent]} as c's user, into r
+ * (asserting 201 and an id, which is copied into id). */
+static void post_tweet(tc_client_t *c, const char *text, const char *parent,
+                       char id[25], tc_response_t *r) {
+  send_strings(c, "POST", "/api/tweet", "text", text, "reply_to", parent, r);
+  tc_assert_status(r, 201);
+  const char *s = tc_json_str(r, "id");
   assert_non_null(s);
   assert_int_equal(strlen(s), 24);
   memcpy(id, s, 25);
+}
+
+void tc_post_tweet(tc_client_t *c, const char *text, char id[25]) {
+  tc_response_t r;
+  post_tweet(c, text, NULL, id, &r);
   tc_response_free(&r);
-  bson_free(json);
-  bson_destroy(&doc);
 }
 
 bool tc_is_rfc3339(const char *s) {
@@ -422,4 +455,420 @@ bool tc_is_rfc3339(const char *s) {
     }
   }
   return true;
+}
+
+/* ---- text ---- */
+
+void tc_upper(const char *s, char *out) {
+  size_t i;
+  for (i = 0; s[i]; i++) {
+    out[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A' : s[i]);
+  }
+  out[i] = '\0';
+}
+
+void tc_lower(const char *s, char *out) {
+  size_t i;
+  for (i = 0; s[i]; i++) {
+    out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+  }
+  out[i] = '\0';
+}
+
+char *tc_credentials_json(const char *username, const char *password) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "username", username);
+  BSON_APPEND_UTF8(&doc, "password", password);
+  char *json = bson_as_relaxed_extended_json(&doc, NULL);
+  bson_destroy(&doc);
+  return json;
+}
+
+char *tc_padded_json(const char *head, size_t size) {
+  size_t n = strlen(head);
+  assert_true(size > n);
+  char *body = malloc(size + 1);
+  assert_non_null(body);
+  memcpy(body, head, n);
+  memset(body + n, ' ', size - n);
+  body[size - 1] = '}';
+  body[size] = '\0';
+  return body;
+}
+
+/* ---- sessions ---- */
+
+void tc_session_token(tc_client_t *c, char *token, size_t size) {
+  if (!tc_cookie(c, "chorus_session", token, size)) {
+    fail_msg("the client on %s has no session cookie", c->base);
+  }
+}
+
+void tc_session_cookie(tc_client_t *c, char *out, size_t size) {
+  char token[128];
+  tc_session_token(c, token, sizeof token);
+  snprintf(out, size, "chorus_session=%s", token);
+}
+
+tc_client_t *tc_client_with_session(const char *base, const char *token) {
+  tc_client_t *c = tc_client_new(base);
+  tc_set_cookie(c, "chorus_session", token);
+  return c;
+}
+
+void tc_new_session(const char *base, const char *prefix, char name[31],
+                    char *token, size_t size) {
+  tc_client_t *c = tc_new_user(base, prefix, name);
+  tc_session_token(c, token, size);
+  tc_client_destroy(c);
+}
+
+void tc_login(tc_client_t *c, const char *username, const char *password,
+              tc_response_t *r) {
+  char *body = tc_credentials_json(username, password);
+  tc_send(c, "POST", "/api/login", body, r);
+  bson_free(body);
+}
+
+const char *tc_path(const char *fmt, ...) {
+  static _Thread_local char bufs[8][512];
+  static _Thread_local unsigned next;
+  char *buf = bufs[next++ % 8];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof bufs[0], fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+/* ---- one request and the answer it must get ---- */
+
+void tc_expect_status(tc_client_t *c, const char *method, const char *path,
+                      const char *json, long status) {
+  tc_response_t r;
+  tc_send(c, method, path, json, &r);
+  if (r.status != status) {
+    print_error("%s %s\n", method, path);
+  }
+  tc_assert_status(&r, status);
+  tc_response_free(&r);
+}
+
+void tc_expect_error(tc_client_t *c, const char *method, const char *path,
+                     const char *json, long status, const char *code) {
+  tc_response_t r;
+  tc_send(c, method, path, json, &r);
+  const char *got = tc_json_str(&r, "error.code");
+  if (r.status != status || !got || strcmp(got, code)) {
+    print_error("%s %s%s%s\n", method, path, json ? " " : "", json ? json : "");
+  }
+  tc_assert_error(&r, status, code);
+  tc_response_free(&r);
+}
+
+void tc_post_empty(tc_client_t *c, const char *path, tc_response_t *r) {
+  tc_send(c, "POST", path, "", r);
+}
+
+void tc_get_ok(tc_client_t *c, const char *path, tc_response_t *r) {
+  tc_get(c, path, r);
+  if (r->status != 200) {
+    print_error("GET %s\n", path);
+  }
+  tc_assert_status(r, 200);
+}
+
+int64_t tc_get_int(tc_client_t *c, const char *path, const char *field) {
+  tc_response_t r;
+  tc_get_ok(c, path, &r);
+  int64_t v = tc_json_int(&r, field);
+  tc_response_free(&r);
+  return v;
+}
+
+/* ---- the API's resources ---- */
+
+void tc_get_profile(tc_client_t *c, const char *name, tc_response_t *r) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/users/%s", name);
+  tc_get(c, path, r);
+}
+
+void tc_get_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  tc_get(c, path, r);
+}
+
+void tc_delete_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  tc_send(c, "DELETE", path, NULL, r);
+}
+
+void tc_patch_me(tc_client_t *c, const char *display_name, const char *bio,
+                 tc_response_t *r) {
+  send_strings(c, "PATCH", "/api/me", "display_name", display_name, "bio", bio,
+               r);
+}
+
+int64_t tc_profile_int(tc_client_t *c, const char *name, const char *field) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/users/%s", name);
+  return tc_get_int(c, path, field);
+}
+
+int64_t tc_tweet_int(tc_client_t *c, const char *id, const char *field) {
+  char path[256];
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  return tc_get_int(c, path, field);
+}
+
+/* method on path: "POST" with an empty JSON body, anything else with none. */
+static void toggle(tc_client_t *c, const char *method, const char *path,
+                   tc_response_t *r) {
+  tc_send(c, method, path, strcmp(method, "POST") ? NULL : "", r);
+}
+
+/* toggle, asserting 200, then tc_tick. */
+static void toggle_ok(tc_client_t *c, const char *method, const char *path) {
+  tc_response_t r;
+  toggle(c, method, path, &r);
+  if (r.status != 200) {
+    print_error("%s %s\n", method, path);
+  }
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  tc_tick();
+}
+
+/* /api/users/<name>/follow and /api/tweet/<id>/like. */
+static void follow_path(const char *name, char path[256]) {
+  snprintf(path, 256, "/api/users/%s/follow", name);
+}
+
+static void like_path(const char *id, char path[256]) {
+  snprintf(path, 256, "/api/tweet/%s/like", id);
+}
+
+void tc_send_follow(tc_client_t *c, const char *method, const char *name,
+                    tc_response_t *r) {
+  char path[256];
+  follow_path(name, path);
+  toggle(c, method, path, r);
+}
+
+void tc_send_like(tc_client_t *c, const char *method, const char *id,
+                  tc_response_t *r) {
+  char path[256];
+  like_path(id, path);
+  toggle(c, method, path, r);
+}
+
+void tc_follow(tc_client_t *c, const char *name) {
+  char path[256];
+  follow_path(name, path);
+  toggle_ok(c, "POST", path);
+}
+
+void tc_unfollow(tc_client_t *c, const char *name) {
+  char path[256];
+  follow_path(name, path);
+  toggle_ok(c, "DELETE", path);
+}
+
+void tc_like(tc_client_t *c, const char *id) {
+  char path[256];
+  like_path(id, path);
+  toggle_ok(c, "POST", path);
+}
+
+void tc_post_reply(tc_client_t *c, const char *text, const char *parent,
+                   char id[25]) {
+  tc_response_t r;
+  post_tweet(c, text, parent, id, &r);
+  assert_string_equal(tc_json_str(&r, "reply_to"), parent);
+  assert_string_equal(tc_json_str(&r, "text"), text);
+  assert_int_equal(tc_json_int(&r, "reply_count"), 0);
+  tc_response_free(&r);
+  tc_tick();
+}
+
+void tc_tick(void) {
+  struct timespec ts = {0, TC_TICK_MS * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- lists ---- */
+
+int tc_item_index(const tc_response_t *r, const char *id) {
+  int n = tc_json_array_len(r, "items");
+  for (int i = 0; i < n; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "items.%d.id", i);
+    const char *got = tc_json_str(r, key);
+    if (got && !strcmp(got, id)) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+bool tc_list_has(tc_client_t *c, const char *path, const char *id) {
+  tc_response_t r;
+  tc_get_ok(c, path, &r);
+  bool found = tc_item_index(&r, id) >= 0;
+  tc_response_free(&r);
+  return found;
+}
+
+void tc_assert_items(const tc_response_t *r, const char *field,
+                     const char *const *values, int n, const char *what) {
+  int len = tc_json_array_len(r, "items");
+  bool same = len == n;
+  for (int i = 0; same && i < n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "items.%d.%s", i, field);
+    same = tc_json_str(r, key) && !strcmp(tc_json_str(r, key), values[i]);
+  }
+  if (!same) {
+    print_error("%s: expected %d items (%s):", what, n, field);
+    for (int i = 0; i < n; i++) {
+      print_error(" %s", values[i]);
+    }
+    print_error("\ngot %s\n", r->body);
+  }
+  assert_true(same);
+}
+
+void tc_expect_paging_errors(tc_client_t *c, const char *path,
+                             const char *bad_cursor) {
+  const char *sep = strchr(path, '?') ? "&" : "?";
+  tc_expect_error(c, "GET", tc_path("%s%slimit=0", path, sep), NULL, 400,
+                  "invalid_limit");
+  tc_expect_error(c, "GET", tc_path("%s%sbefore=%s", path, sep, bad_cursor),
+                  NULL, 400, "invalid_cursor");
+}
+
+void tc_assert_list(tc_client_t *c, const char *path, const char *field,
+                    const char *const *values, int n) {
+  tc_response_t r;
+  tc_get_ok(c, path, &r);
+  char what[300];
+  snprintf(what, sizeof what, "GET %s", path);
+  tc_assert_items(&r, field, values, n, what);
+  tc_response_free(&r);
+}
+
+/* ---- requests sent at the same moment ---- */
+
+/* One racer's thread. */
+static void *racer_main(void *arg) {
+  tc_racer_t *rc = arg;
+  long want = rc->want ? rc->want : 200;
+  tc_client_t *c = rc->token ? tc_client_with_session(rc->base, rc->token)
+                             : tc_client_new(rc->base);
+  for (int i = 0; i < (rc->times > 0 ? rc->times : 1); i++) {
+    tc_response_t r;
+    bool sent = tc_try_request(c, rc->method, rc->path, rc->body,
+                               rc->body ? strlen(rc->body) : 0, NULL, &r);
+    rc->status = sent ? r.status : 0;
+    if (rc->status != want && rc->status != 409) {
+      fprintf(stderr, "%s %s: %ld %s\n", rc->method, rc->path, rc->status,
+              r.body ? r.body : "");
+      rc->failed++;
+    }
+    tc_response_free(&r);
+  }
+  tc_client_destroy(c);
+  return NULL;
+}
+
+void tc_race(tc_racer_t *racers, int n) {
+  pthread_t threads[32];
+  assert_true(n <= 32);
+  for (int i = 0; i < n; i++) {
+    racers[i].status = 0;
+    racers[i].failed = 0;
+    assert_int_equal(pthread_create(&threads[i], NULL, racer_main, &racers[i]),
+                     0);
+  }
+  for (int i = 0; i < n; i++) {
+    pthread_join(threads[i], NULL);
+  }
+}
+
+int tc_race_expect(tc_racer_t *racers, int n, const char *what) {
+  tc_race(racers, n);
+  int ok = 0, conflicts = 0;
+  for (int i = 0; i < n; i++) {
+    long want = racers[i].want ? racers[i].want : 200;
+    if (racers[i].status != want && racers[i].status != 409) {
+      fail_msg("%s: %s %s answered %ld", what, racers[i].method, racers[i].path,
+               racers[i].status);
+    }
+    ok += racers[i].status == want;
+    conflicts += racers[i].status == 409;
+  }
+  if (conflicts) {
+    fprintf(stderr, "%s: %d of %d concurrent requests answered 409\n", what,
+            conflicts, n);
+  }
+  assert_true(ok >= 1); /* someone always gets through */
+  return ok;
+}
+
+/* ---- /metrics ---- */
+
+bool tc_metric_in(const char *body, const char *sample, double *out) {
+  size_t n = strlen(sample);
+  for (const char *line = body; line && *line;) {
+    if (!strncmp(line, sample, n) && line[n] == ' ') {
+      *out = strtod(line + n + 1, NULL);
+      return true;
+    }
+    line = strchr(line, '\n');
+    line = line ? line + 1 : NULL;
+  }
+  return false;
+}
+
+double tc_metric(const char *base, const char *sample) {
+  tc_client_t *c = tc_client_new(base);
+  tc_response_t r;
+  tc_get_ok(c, "/metrics", &r);
+  double v = 0;
+  bool found = tc_metric_in(r.body, sample, &v);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+  if (!found) {
+    fail_msg("%s/metrics has no %s", base, sample);
+  }
+  return v;
+}
+
+bool tc_wait_model_ready(const char *base, int timeout_ms) {
+  tc_client_t *c = tc_client_new(base);
+  tc_client_set_timeout_ms(c, 2000);
+  bool ready = false;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    tc_response_t r;
+    double v = 0;
+    ready = tc_try_request(c, "GET", "/metrics", NULL, 0, NULL, &r) &&
+            r.status == 200 && tc_metric_in(r.body, "chorus_model_ready", &v) &&
+            v == 1;
+    tc_response_free(&r);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)(now.tv_sec - t0.tv_sec) * 1000 +
+              (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ready || ms >= timeout_ms) {
+      break;
+    }
+    struct timespec nap = {0, 100 * 1000000L};
+    nanosleep(&nap, NULL);
+  }
+  tc_client_destroy(c);
+  return ready;
 }

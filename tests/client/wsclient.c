@@ -16,6 +16,7 @@
  * keeps it alive while the service thread works on it without the mutex.
  */
 #include "tests/client/wsclient.h"
+#include "tests/client/testclient.h"
 
 #include <bson/bson.h>
 #include <errno.h>
@@ -622,4 +623,32 @@ void tc_ws_close(tc_ws_t *ws) {
   engine_release_locked();
   pthread_mutex_unlock(&g.lock);
   destroy(ws);
+}
+
+/* ---- for integration tests ---- */
+
+void tc_ws_url(const char *base, char *out, size_t size) {
+  tc_client_t *c = tc_client_new(base);
+  tc_response_t r;
+  tc_get_ok(c, "/api/config", &r);
+  const char *url = tc_json_str(&r, "ws_url");
+  assert_non_null(url);
+  assert_int_equal(strncmp(url, "ws://", 5), 0);
+  bson_strncpy(out, url, size);
+  tc_response_free(&r);
+  tc_client_destroy(c);
+}
+
+bson_t *tc_ws_recv_json(tc_ws_t *ws, int timeout_ms) {
+  char *text = tc_ws_recv(ws, timeout_ms);
+  if (!text) {
+    return NULL;
+  }
+  bson_error_t err;
+  bson_t *doc = bson_new_from_json((const uint8_t *)text, -1, &err);
+  if (!doc) {
+    fail_msg("WebSocket message is not JSON: %s", text);
+  }
+  bson_free(text);
+  return doc;
 }

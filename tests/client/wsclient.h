@@ -17,6 +17,7 @@
 #ifndef CHORUS_WSCLIENT_H
 #define CHORUS_WSCLIENT_H
 
+#include <bson/bson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -57,5 +58,15 @@ bool tc_ws_wait_closed(tc_ws_t *ws, int timeout_ms, int *close_code);
 /* Closes (status 1000 when still open), waits for the connection to be
  * gone and frees ws.  NULL is fine. */
 void tc_ws_close(tc_ws_t *ws);
+
+/* ---- for integration tests (these fail the test on what they assert) ---- */
+
+/* The WebSocket URL the server at base advertises (GET /api/config, which
+ * must answer 200 with a ws:// ws_url), into out. */
+void tc_ws_url(const char *base, char *out, size_t size);
+
+/* The next message, parsed (bson_destroy it), waiting up to timeout_ms;
+ * NULL when none came.  Fails the test when it is not JSON. */
+bson_t *tc_ws_recv_json(tc_ws_t *ws, int timeout_ms);
 
 #endif

@@ -7,22 +7,30 @@
 
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
+/* POST /api/register as username/password on c, into r. */
+static void register_as(tc_client_t *c, const char *username,
+                        const char *password, tc_response_t *r) {
+  char *body = tc_credentials_json(username, password);
+  tc_send(c, "POST", "/api/register", body, r);
+  bson_free(body);
+}
 
-static void register_body(char *out, size_t size, const char *username,
-                          const char *password) {
-  snprintf(out, size, "{\"username\":\"%s\",\"password\":\"%s\"}", username,
-           password);
+/* Registering username/password on c is refused with status and code. */
+static void expect_register_error(tc_client_t *c, const char *username,
+                                  const char *password, long status,
+                                  const char *code) {
+  char *body = tc_credentials_json(username, password);
+  tc_expect_error(c, "POST", "/api/register", body, status, code);
+  bson_free(body);
 }
 
 static void test_register_returns_user_and_logs_in(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  char name[31], body[256];
+  char name[31];
   tc_unique_name("reg", name);
-  register_body(body, sizeof body, name, PASSWORD);
   tc_response_t r;
-  tc_send(c, "POST", "/api/register", body, &r);
+  register_as(c, name, TC_PASSWORD, &r);
   tc_assert_status(&r, 201);
   assert_string_equal(tc_json_str(&r, "username"), name);
   assert_string_equal(tc_json_str(&r, "display_name"), name);
@@ -37,12 +45,11 @@ static void test_register_returns_user_and_logs_in(void **state) {
   assert_non_null(strstr(cookie, "SameSite=Lax"));
   assert_non_null(strstr(cookie, "Path=/"));
   char token[128];
-  assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
+  tc_session_token(c, token, sizeof token);
   assert_int_equal(strlen(token), 43); /* 256 bits, base64url */
   tc_response_free(&r);
 
-  tc_get(c, "/api/me", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/api/me", &r);
   assert_string_equal(tc_json_str(&r, "username"), name);
   tc_response_free(&r);
   tc_client_destroy(c);
@@ -50,24 +57,11 @@ static void test_register_returns_user_and_logs_in(void **state) {
 
 static void test_register_duplicate_is_409_in_any_case(void **state) {
   (void)state;
-  tc_client_t *c = tc_client_new(tc_url_a());
-  char name[31], upper[31], body[256];
-  tc_unique_name("dup", name);
-  tc_register(c, name, PASSWORD);
-  tc_response_t r;
-  register_body(body, sizeof body, name, "another password");
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_error(&r, 409, "username_taken");
-  tc_response_free(&r);
-
-  for (size_t i = 0; i <= strlen(name); i++) {
-    upper[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32
-                                                          : name[i]);
-  }
-  register_body(body, sizeof body, upper, PASSWORD);
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_error(&r, 409, "username_taken");
-  tc_response_free(&r);
+  char name[31], upper[31];
+  tc_client_t *c = tc_new_user(tc_url_a(), "dup", name);
+  expect_register_error(c, name, "another password", 409, "username_taken");
+  tc_upper(name, upper);
+  expect_register_error(c, upper, TC_PASSWORD, 409, "username_taken");
   tc_client_destroy(c);
 }
 
@@ -81,12 +75,7 @@ static void test_register_validates_username(void **state) {
   };
   tc_client_t *c = tc_client_new(tc_url_a());
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    char body[256];
-    register_body(body, sizeof body, bad[i], PASSWORD);
-    tc_response_t r;
-    tc_send(c, "POST", "/api/register", body, &r);
-    tc_assert_error(&r, 400, "invalid_username");
-    tc_response_free(&r);
+    expect_register_error(c, bad[i], TC_PASSWORD, 400, "invalid_username");
   }
   tc_client_destroy(c);
 }
@@ -101,57 +90,41 @@ static void test_register_accepts_boundary_usernames(void **state) {
   memcpy(longest, name, len);
   memset(longest + len, '_', 30 - len);
   longest[30] = '\0';
-  tc_register(c, longest, PASSWORD);
+  tc_register(c, longest, TC_PASSWORD);
   tc_client_destroy(c);
 }
 
 static void test_register_validates_password(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  char name[31], body[512], big[130];
+  char name[31], big[130];
   tc_unique_name("pw", name);
-  tc_response_t r;
-  register_body(body, sizeof body, name, "1234567"); /* 7 bytes */
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_error(&r, 400, "invalid_password");
-  tc_response_free(&r);
-
+  expect_register_error(c, name, "1234567", 400, /* 7 bytes */
+                        "invalid_password");
   memset(big, 'x', 129);
   big[129] = '\0';
-  register_body(body, sizeof body, name, big);
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_error(&r, 400, "invalid_password");
-  tc_response_free(&r);
-
+  expect_register_error(c, name, big, 400, "invalid_password");
   big[128] = '\0'; /* exactly 128 bytes is fine */
-  register_body(body, sizeof body, name, big);
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_status(&r, 201);
-  tc_response_free(&r);
+  tc_register(c, name, big);
   tc_client_destroy(c);
 }
 
 static void test_register_rejects_wrong_types_and_operators(void **state) {
   (void)state;
   static const char *bodies[] = {
-      "{\"username\":{\"$gt\":\"\"},\"password\":\"" PASSWORD "\"}",
+      "{\"username\":{\"$gt\":\"\"},\"password\":\"" TC_PASSWORD "\"}",
       "{\"username\":\"someone\",\"password\":{\"$ne\":null}}",
-      "{\"username\":123,\"password\":\"" PASSWORD "\"}",
-      "{\"username\":[\"a\"],\"password\":\"" PASSWORD "\"}",
-      "{\"username\":null,\"password\":\"" PASSWORD "\"}",
-      "{\"username\":true,\"password\":\"" PASSWORD "\"}",
+      "{\"username\":123,\"password\":\"" TC_PASSWORD "\"}",
+      "{\"username\":[\"a\"],\"password\":\"" TC_PASSWORD "\"}",
+      "{\"username\":null,\"password\":\"" TC_PASSWORD "\"}",
+      "{\"username\":true,\"password\":\"" TC_PASSWORD "\"}",
   };
   tc_client_t *c = tc_client_new(tc_url_a());
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-    tc_response_t r;
-    tc_send(c, "POST", "/api/register", bodies[i], &r);
-    tc_assert_error(&r, 400, "invalid_type");
-    tc_response_free(&r);
+    tc_expect_error(c, "POST", "/api/register", bodies[i], 400, "invalid_type");
   }
-  tc_response_t r;
-  tc_send(c, "POST", "/api/register", "{\"username\":\"onlyname\"}", &r);
-  tc_assert_error(&r, 400, "missing_field");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/register", "{\"username\":\"onlyname\"}",
+                  400, "missing_field");
   tc_client_destroy(c);
 }
 
@@ -159,35 +132,26 @@ static void test_login_and_me(void **state) {
   (void)state;
   tc_client_t *reg = tc_client_new(tc_url_a());
   tc_client_t *c = tc_client_new(tc_url_a());
-  char name[31], body[256];
+  char name[31];
   tc_unique_name("login", name);
-  tc_register(reg, name, PASSWORD);
+  tc_register(reg, name, TC_PASSWORD);
 
+  tc_expect_error(c, "GET", "/api/me", NULL, 401, "not_logged_in");
   tc_response_t r;
-  tc_get(c, "/api/me", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
-
-  register_body(body, sizeof body, name, PASSWORD);
-  tc_send(c, "POST", "/api/login", body, &r);
+  tc_login(c, name, TC_PASSWORD, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "username"), name);
   tc_response_free(&r);
 
-  tc_get(c, "/api/me", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/api/me", &r);
   assert_string_equal(tc_json_str(&r, "username"), name);
   tc_response_free(&r);
 
   /* Usernames log in case-insensitively and keep their spelling. */
   char upper[31];
-  for (size_t i = 0; i <= strlen(name); i++) {
-    upper[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32
-                                                          : name[i]);
-  }
+  tc_upper(name, upper);
   tc_client_t *c2 = tc_client_new(tc_url_a());
-  register_body(body, sizeof body, upper, PASSWORD);
-  tc_send(c2, "POST", "/api/login", body, &r);
+  tc_login(c2, upper, TC_PASSWORD, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "username"), name);
   tc_response_free(&r);
@@ -199,19 +163,16 @@ static void test_login_and_me(void **state) {
 static void test_wrong_credentials_look_the_same(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  char name[31], unknown[31], body[256];
+  char name[31], unknown[31];
   tc_unique_name("cred", name);
   tc_unique_name("nobody", unknown);
-  tc_register(c, name, PASSWORD);
+  tc_register(c, name, TC_PASSWORD);
   tc_client_t *fresh = tc_client_new(tc_url_a());
 
   tc_response_t wrong_pw, no_user, short_pw;
-  register_body(body, sizeof body, name, "not the password");
-  tc_send(fresh, "POST", "/api/login", body, &wrong_pw);
-  register_body(body, sizeof body, unknown, PASSWORD);
-  tc_send(fresh, "POST", "/api/login", body, &no_user);
-  register_body(body, sizeof body, name, "x");
-  tc_send(fresh, "POST", "/api/login", body, &short_pw);
+  tc_login(fresh, name, "not the password", &wrong_pw);
+  tc_login(fresh, unknown, TC_PASSWORD, &no_user);
+  tc_login(fresh, name, "x", &short_pw);
   tc_assert_error(&wrong_pw, 401, "invalid_credentials");
   tc_assert_error(&no_user, 401, "invalid_credentials");
   tc_assert_error(&short_pw, 401, "invalid_credentials");
@@ -223,10 +184,7 @@ static void test_wrong_credentials_look_the_same(void **state) {
   tc_response_free(&no_user);
   tc_response_free(&short_pw);
 
-  tc_response_t r;
-  tc_get(fresh, "/api/me", &r);
-  tc_assert_status(&r, 401);
-  tc_response_free(&r);
+  tc_expect_status(fresh, "GET", "/api/me", NULL, 401);
   tc_client_destroy(fresh);
   tc_client_destroy(c);
 }
@@ -235,15 +193,14 @@ static void test_logout_ends_only_that_session(void **state) {
   (void)state;
   tc_client_t *one = tc_client_new(tc_url_a());
   tc_client_t *two = tc_client_new(tc_url_a());
-  char name[31], body[256], token[128];
+  char name[31], token[128];
   tc_unique_name("logout", name);
-  tc_register(one, name, PASSWORD);
-  register_body(body, sizeof body, name, PASSWORD);
+  tc_register(one, name, TC_PASSWORD);
   tc_response_t r;
-  tc_send(two, "POST", "/api/login", body, &r);
+  tc_login(two, name, TC_PASSWORD, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
-  assert_true(tc_cookie(one, "chorus_session", token, sizeof token));
+  tc_session_token(one, token, sizeof token);
 
   tc_send(one, "DELETE", "/api/login", NULL, &r);
   tc_assert_status(&r, 200);
@@ -252,25 +209,15 @@ static void test_logout_ends_only_that_session(void **state) {
   assert_non_null(strstr(cookie, "Max-Age=0"));
   tc_response_free(&r);
 
-  tc_get(one, "/api/me", &r);
-  tc_assert_status(&r, 401);
-  tc_response_free(&r);
+  tc_expect_status(one, "GET", "/api/me", NULL, 401);
 
   /* The old token, replayed by someone who kept it, is dead too. */
-  tc_client_t *replay = tc_client_new(tc_url_a());
-  tc_set_cookie(replay, "chorus_session", token);
-  tc_get(replay, "/api/me", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
-
-  tc_get(two, "/api/me", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_client_t *replay = tc_client_with_session(tc_url_a(), token);
+  tc_expect_error(replay, "GET", "/api/me", NULL, 401, "not_logged_in");
+  tc_expect_status(two, "GET", "/api/me", NULL, 200);
 
   /* Logging out without a session is harmless. */
-  tc_send(replay, "DELETE", "/api/login", NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(replay, "DELETE", "/api/login", NULL, 200);
   tc_client_destroy(replay);
   tc_client_destroy(two);
   tc_client_destroy(one);
@@ -284,28 +231,22 @@ static void test_forged_cookies_are_401(void **state) {
       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
   };
   for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
-    tc_client_t *c = tc_client_new(tc_url_a());
-    tc_set_cookie(c, "chorus_session", forged[i]);
-    tc_response_t r;
-    tc_get(c, "/api/me", &r);
-    tc_assert_error(&r, 401, "not_logged_in");
-    tc_response_free(&r);
+    tc_client_t *c = tc_client_with_session(tc_url_a(), forged[i]);
+    tc_expect_error(c, "GET", "/api/me", NULL, 401, "not_logged_in");
     tc_client_destroy(c);
   }
 }
 
 static void test_unicode_password(void **state) {
   (void)state;
+  static const char password[] = "p\xc3\xa4ssw\xc3\xb6rd \xf0\x9f\x94\x91";
   tc_client_t *c = tc_client_new(tc_url_a());
-  char name[31], body[256];
+  char name[31];
   tc_unique_name("uni", name);
-  register_body(body, sizeof body, name, "p\xc3\xa4ssw\xc3\xb6rd \xf0\x9f\x94\x91");
-  tc_response_t r;
-  tc_send(c, "POST", "/api/register", body, &r);
-  tc_assert_status(&r, 201);
-  tc_response_free(&r);
+  tc_register(c, name, password);
   tc_client_t *c2 = tc_client_new(tc_url_a());
-  tc_send(c2, "POST", "/api/login", body, &r);
+  tc_response_t r;
+  tc_login(c2, name, password, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   tc_client_destroy(c2);

@@ -34,20 +34,14 @@ static bool database_is_ferretdb(void) {
 
 /* The value of an unlabelled metric line "name value"; -1 if absent. */
 static double metric(const char *body, const char *name) {
-  char key[128];
-  snprintf(key, sizeof key, "\n%s ", name);
-  const char *line = strstr(body, key);
-  return line ? strtod(line + strlen(key), NULL) : -1;
+  double v = -1;
+  return tc_metric_in(body, name, &v) ? v : -1;
 }
 
-#define PASSWORD "correct horse battery"
-
+/* A client on server A, logged in as a new user. */
 static tc_client_t *logged_in(void) {
-  tc_client_t *c = tc_client_new(tc_url_a());
   char name[31];
-  tc_unique_name("err", name);
-  tc_register(c, name, PASSWORD);
-  return c;
+  return tc_new_user(tc_url_a(), "err", name);
 }
 
 static void test_malformed_json_is_400(void **state) {
@@ -59,18 +53,10 @@ static void test_malformed_json_is_400(void **state) {
       "{'text':'single quotes'}",
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-    tc_response_t r;
-    tc_send(c, "POST", "/api/tweet", bodies[i], &r);
-    tc_assert_error(&r, 400, "invalid_json");
-    tc_response_free(&r);
+    tc_expect_error(c, "POST", "/api/tweet", bodies[i], 400, "invalid_json");
   }
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", "", &r);
-  tc_assert_error(&r, 400, "body_required");
-  tc_response_free(&r);
-  tc_send(c, "POST", "/api/tweet", "   \n ", &r);
-  tc_assert_error(&r, 400, "body_required");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", "", 400, "body_required");
+  tc_expect_error(c, "POST", "/api/tweet", "   \n ", 400, "body_required");
   tc_client_destroy(c);
 }
 
@@ -94,9 +80,7 @@ static void test_deeply_nested_json_is_rejected_not_crashing(void **state) {
   assert_non_null(tc_json_str(&r, "error.code"));
   tc_response_free(&r);
   free(body);
-  tc_get(c, "/healthz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "GET", "/healthz", NULL, 200);
   tc_client_destroy(c);
 }
 
@@ -104,28 +88,20 @@ static void test_body_over_16k_is_413(void **state) {
   (void)state;
   tc_client_t *c = logged_in();
   size_t size = 16 * 1024 + 1;
-  char *body = malloc(size + 1);
-  memset(body, ' ', size);
-  memcpy(body, "{\"text\":\"x\"", 11);
-  body[size - 1] = '}';
-  body[size] = '\0';
+  char *body = tc_padded_json("{\"text\":\"x\"", size);
   tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 413, "body_too_large");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 413, "body_too_large");
 
   /* The same without Content-Length (chunked) is caught while reading. */
   const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
   tc_request(c, "POST", "/api/tweet", body, size, chunked, &r);
   tc_assert_error(&r, 413, "body_too_large");
   tc_response_free(&r);
+  free(body);
 
   /* Exactly 16 KiB is accepted (then judged on its content). */
-  body[size - 2] = '}';
-  body[size - 1] = '\0';
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_status(&r, 201);
-  tc_response_free(&r);
+  body = tc_padded_json("{\"text\":\"x\"", 16 * 1024);
+  tc_expect_status(c, "POST", "/api/tweet", body, 201);
   free(body);
   tc_client_destroy(c);
 }
@@ -176,9 +152,7 @@ static void test_cross_site_writes_are_403(void **state) {
   tc_response_free(&r);
 
   /* The session survived: the DELETE above was refused. */
-  tc_get(c, "/api/me", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "GET", "/api/me", NULL, 200);
 
   /* Same origin is fine. */
   char origin[300];
@@ -196,15 +170,9 @@ static void test_unknown_routes_and_methods(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
   tc_response_t r;
-  tc_get(c, "/api/nope", &r);
-  tc_assert_error(&r, 404, "not_found");
-  tc_response_free(&r);
-  tc_get(c, "/api", &r);
-  tc_assert_error(&r, 404, "not_found");
-  tc_response_free(&r);
-  tc_get(c, "/api/tweet/abc/def/ghi", &r);
-  tc_assert_error(&r, 404, "not_found");
-  tc_response_free(&r);
+  tc_expect_error(c, "GET", "/api/nope", NULL, 404, "not_found");
+  tc_expect_error(c, "GET", "/api", NULL, 404, "not_found");
+  tc_expect_error(c, "GET", "/api/tweet/abc/def/ghi", NULL, 404, "not_found");
 
   char allow[64];
   tc_send(c, "DELETE", "/api/tweet", NULL, &r);
@@ -244,12 +212,10 @@ static void test_health_probes(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
   tc_response_t r;
-  tc_get(c, "/healthz", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/healthz", &r);
   assert_string_equal(tc_json_str(&r, "status"), "ok");
   tc_response_free(&r);
-  tc_get(c, "/readyz", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/readyz", &r);
   assert_string_equal(tc_json_str(&r, "status"), "ok");
   assert_true(tc_json_has(&r, "database"));
   tc_response_free(&r);
@@ -261,16 +227,13 @@ static void test_static_page_has_csp(void **state) {
   tc_client_t *c = tc_client_new(tc_url_a());
   tc_response_t r;
   char value[512];
-  tc_get(c, "/", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/", &r);
   assert_non_null(strstr(r.body, "<html"));
   assert_true(tc_header(&r, "Content-Security-Policy", value, sizeof value));
   assert_non_null(strstr(value, "script-src 'self'"));
   assert_null(strstr(value, "unsafe-inline"));
   tc_response_free(&r);
-  tc_get(c, "/js/main.js", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "GET", "/js/main.js", NULL, 200);
   tc_get(c, "/../CMakeLists.txt", &r);
   assert_true(r.status == 404 || r.status == 400 || r.status == 403);
   tc_response_free(&r);
@@ -285,19 +248,14 @@ static void test_app_paths_get_the_page(void **state) {
   static const char *app_paths[] = {"/u/somebody", "/t/6b012e4802a948e4df00a662",
                                     "/search", "/notifications", "/global"};
   for (size_t i = 0; i < sizeof app_paths / sizeof app_paths[0]; i++) {
-    tc_get(c, app_paths[i], &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(c, app_paths[i], &r);
     assert_non_null(strstr(r.body, "<html"));
     assert_true(tc_header(&r, "Content-Security-Policy", value, sizeof value));
     tc_response_free(&r);
   }
   /* Missing files and API paths stay 404 (the API's as JSON). */
-  tc_get(c, "/nope.js", &r);
-  tc_assert_status(&r, 404);
-  tc_response_free(&r);
-  tc_get(c, "/api/nope", &r);
-  tc_assert_error(&r, 404, "not_found");
-  tc_response_free(&r);
+  tc_expect_status(c, "GET", "/nope.js", NULL, 404);
+  tc_expect_error(c, "GET", "/api/nope", NULL, 404, "not_found");
   tc_client_destroy(c);
 }
 
@@ -326,8 +284,7 @@ static void test_request_ids_and_metrics(void **state) {
   assert_string_not_equal(id, other);
   tc_response_free(&r);
 
-  tc_get(c, "/metrics", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/metrics", &r);
   assert_true(tc_header(&r, "Content-Type", id, sizeof id));
   assert_non_null(strstr(id, "text/plain"));
   assert_non_null(strstr(r.body, "chorus_http_requests_total{route=\"/api/me\","

@@ -9,14 +9,6 @@
 
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
-
-static tc_client_t *new_user(const char *base, char name[31]) {
-  tc_client_t *c = tc_client_new(base);
-  tc_unique_name("tw", name);
-  tc_register(c, name, PASSWORD);
-  return c;
-}
 
 /* JSON body {"text": text} with proper escaping. */
 static char *text_body(const char *text, size_t len) {
@@ -30,17 +22,15 @@ static char *text_body(const char *text, size_t len) {
 static void test_create_requires_login(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", "{\"text\":\"hello\"}", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", "{\"text\":\"hello\"}", 401,
+                  "not_logged_in");
   tc_client_destroy(c);
 }
 
 static void test_create_returns_tweet(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   const char *text = "h\xc3\xa9llo <b>w\xc3\xb6rld</b> \"quoted\" \\ \n"
                      "second line \xf0\x9f\x8e\xb5 {\"$gt\":1}";
   char *body = text_body(text, strlen(text));
@@ -59,19 +49,12 @@ static void test_create_returns_tweet(void **state) {
   bson_free(body);
 
   /* It is at the head of the timeline, stored exactly as sent. */
-  tc_get(c, "/api/tweet?limit=5", &r);
-  tc_assert_status(&r, 200);
-  bool seen = false;
-  for (int i = 0; i < tc_json_array_len(&r, "items"); i++) {
-    char path[32];
-    snprintf(path, sizeof path, "items.%d.id", i);
-    if (!strcmp(tc_json_str(&r, path), id)) {
-      snprintf(path, sizeof path, "items.%d.text", i);
-      assert_string_equal(tc_json_str(&r, path), text);
-      seen = true;
-    }
-  }
-  assert_true(seen);
+  tc_get_ok(c, "/api/tweet?limit=5", &r);
+  int i = tc_item_index(&r, id);
+  assert_true(i >= 0);
+  char key[32];
+  snprintf(key, sizeof key, "items.%d.text", i);
+  assert_string_equal(tc_json_str(&r, key), text);
   tc_response_free(&r);
   tc_client_destroy(c);
 }
@@ -79,7 +62,7 @@ static void test_create_returns_tweet(void **state) {
 static void test_text_length_in_code_points(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   const char *note = "\xf0\x9f\x8e\xb5"; /* one code point, four bytes */
   char text[281 * 4 + 1];
   for (int i = 0; i < 281; i++) {
@@ -93,23 +76,17 @@ static void test_text_length_in_code_points(void **state) {
   bson_free(body);
 
   body = text_body(text, 281 * 4);
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 400, "too_long");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 400, "too_long");
   bson_free(body);
 
   char ascii[282];
   memset(ascii, 'a', 281);
   ascii[281] = '\0';
   body = text_body(ascii, 280);
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_status(&r, 201);
-  tc_response_free(&r);
+  tc_expect_status(c, "POST", "/api/tweet", body, 201);
   bson_free(body);
   body = text_body(ascii, 281);
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 400, "too_long");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 400, "too_long");
   bson_free(body);
   tc_client_destroy(c);
 }
@@ -117,7 +94,7 @@ static void test_text_length_in_code_points(void **state) {
 static void test_text_must_be_real_text(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   static const struct {
     const char *body;
     int status;
@@ -161,8 +138,7 @@ static int walk_timeline(tc_client_t *c, int limit, char (*ids)[25], int max) {
     } else {
       snprintf(path, sizeof path, "/api/tweet?limit=%d", limit);
     }
-    tc_get(c, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(c, path, &r);
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= limit);
     for (int i = 0; i < len && n < max; i++) {
@@ -193,7 +169,7 @@ static int walk_timeline(tc_client_t *c, int limit, char (*ids)[25], int max) {
 static void test_pagination_has_no_duplicates_or_gaps(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   char mine[7][25];
   for (int i = 0; i < 7; i++) {
     char text[32];
@@ -230,14 +206,13 @@ static void test_pagination_has_no_duplicates_or_gaps(void **state) {
 static void test_cursor_is_stable_under_inserts(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   char old[6][25], fresh[4][25];
   for (int i = 0; i < 6; i++) {
     tc_post_tweet(c, "before the page", old[i]);
   }
   tc_response_t first;
-  tc_get(c, "/api/tweet?limit=3", &first);
-  tc_assert_status(&first, 200);
+  tc_get_ok(c, "/api/tweet?limit=3", &first);
   assert_string_equal(tc_json_str(&first, "items.0.id"), old[5]);
   assert_string_equal(tc_json_str(&first, "items.2.id"), old[3]);
   char cursor[64];
@@ -245,18 +220,15 @@ static void test_cursor_is_stable_under_inserts(void **state) {
   tc_response_free(&first);
 
   /* New tweets arrive on both servers between the two pages. */
-  tc_client_t *other = tc_client_new(tc_url_b());
   char other_name[31];
-  tc_unique_name("tw", other_name);
-  tc_register(other, other_name, PASSWORD);
+  tc_client_t *other = tc_new_user(tc_url_b(), "tw", other_name);
   for (int i = 0; i < 4; i++) {
     tc_post_tweet(i % 2 ? c : other, "arrived later", fresh[i]);
   }
   char path[128];
   snprintf(path, sizeof path, "/api/tweet?limit=3&before=%s", cursor);
   tc_response_t second;
-  tc_get(c, path, &second);
-  tc_assert_status(&second, 200);
+  tc_get_ok(c, path, &second);
   assert_int_equal(tc_json_array_len(&second, "items"), 3);
   assert_string_equal(tc_json_str(&second, "items.0.id"), old[2]);
   assert_string_equal(tc_json_str(&second, "items.1.id"), old[1]);
@@ -264,8 +236,7 @@ static void test_cursor_is_stable_under_inserts(void **state) {
   tc_response_free(&second);
 
   /* And the fresh ones lead a new first page. */
-  tc_get(c, "/api/tweet?limit=4", &first);
-  tc_assert_status(&first, 200);
+  tc_get_ok(c, "/api/tweet?limit=4", &first);
   for (int i = 0; i < 4; i++) {
     char key[32];
     snprintf(key, sizeof key, "items.%d.id", i);
@@ -284,10 +255,7 @@ static void test_limit_and_cursor_validation(void **state) {
   for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
     char path[96];
     snprintf(path, sizeof path, "/api/tweet?limit=%s", bad_limits[i]);
-    tc_response_t r;
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 400, "invalid_limit");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 400, "invalid_limit");
   }
   static const char *bad_cursors[] = {"x", "abc",
                                       "AAAAAAAAAAAAAAAAAAAAAAAAAA%21",
@@ -295,18 +263,13 @@ static void test_limit_and_cursor_validation(void **state) {
   for (size_t i = 0; i < sizeof bad_cursors / sizeof bad_cursors[0]; i++) {
     char path[96];
     snprintf(path, sizeof path, "/api/tweet?before=%s", bad_cursors[i]);
-    tc_response_t r;
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 400, "invalid_cursor");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 400, "invalid_cursor");
   }
   tc_response_t r;
-  tc_get(c, "/api/tweet?limit=200", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/api/tweet?limit=200", &r);
   assert_true(tc_json_array_len(&r, "items") <= 200);
   tc_response_free(&r);
-  tc_get(c, "/api/tweet", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/api/tweet", &r);
   assert_true(tc_json_array_len(&r, "items") <= 50);
   assert_true(tc_json_has(&r, "next"));
   tc_response_free(&r);
@@ -316,7 +279,7 @@ static void test_limit_and_cursor_validation(void **state) {
 static void test_edit_by_author(void **state) {
   (void)state;
   char name[31], id[25], path[64];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   tc_post_tweet(c, "first draft", id);
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   tc_response_t r;
@@ -337,9 +300,7 @@ static void test_edit_by_author(void **state) {
   tc_response_free(&r);
 
   /* Invalid new text changes nothing. */
-  tc_send(c, "PUT", path, "{\"text\":\"\"}", &r);
-  tc_assert_error(&r, 400, "empty");
-  tc_response_free(&r);
+  tc_expect_error(c, "PUT", path, "{\"text\":\"\"}", 400, "empty");
   tc_get(c, "/api/tweet?limit=1", &r);
   assert_string_equal(tc_json_str(&r, "items.0.text"),
                       "second draft \xe2\x9c\x8d");
@@ -350,18 +311,15 @@ static void test_edit_by_author(void **state) {
 static void test_edit_by_others_is_refused(void **state) {
   (void)state;
   char author[31], intruder[31], id[25], path[64];
-  tc_client_t *a = new_user(tc_url_a(), author);
-  tc_client_t *b = new_user(tc_url_a(), intruder);
+  tc_client_t *a = tc_new_user(tc_url_a(), "tw", author);
+  tc_client_t *b = tc_new_user(tc_url_a(), "tw", intruder);
   tc_client_t *anon = tc_client_new(tc_url_a());
   tc_post_tweet(a, "mine only", id);
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   tc_response_t r;
-  tc_send(b, "PUT", path, "{\"text\":\"hijacked\"}", &r);
-  tc_assert_error(&r, 403, "forbidden");
-  tc_response_free(&r);
-  tc_send(anon, "PUT", path, "{\"text\":\"hijacked\"}", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(b, "PUT", path, "{\"text\":\"hijacked\"}", 403, "forbidden");
+  tc_expect_error(anon, "PUT", path, "{\"text\":\"hijacked\"}", 401,
+                  "not_logged_in");
   tc_get(a, "/api/tweet?limit=1", &r);
   assert_string_equal(tc_json_str(&r, "items.0.text"), "mine only");
   assert_true(tc_json_is_null(&r, "items.0.edited_at"));
@@ -374,7 +332,7 @@ static void test_edit_by_others_is_refused(void **state) {
 static void test_edit_unknown_ids_is_404(void **state) {
   (void)state;
   char name[31];
-  tc_client_t *c = new_user(tc_url_a(), name);
+  tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   static const char *ids[] = {"000000000000000000000000",
                               "ffffffffffffffffffffffff", "nothex",
                               "6b012e4802a948e4df00a66",  /* 23 chars */
@@ -382,10 +340,7 @@ static void test_edit_unknown_ids_is_404(void **state) {
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
     char path[96];
     snprintf(path, sizeof path, "/api/tweet/%s", ids[i]);
-    tc_response_t r;
-    tc_send(c, "PUT", path, "{\"text\":\"x\"}", &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "PUT", path, "{\"text\":\"x\"}", 404, "tweet_not_found");
   }
   tc_client_destroy(c);
 }

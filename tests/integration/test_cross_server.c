@@ -4,37 +4,26 @@
  * A are seen on B and the other way round, and a username raced on both
  * at once is given to exactly one account.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
-
-static bool page_has(tc_response_t *r, const char *id, const char *text) {
-  for (int i = 0; i < tc_json_array_len(r, "items"); i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    if (!strcmp(tc_json_str(r, key), id)) {
-      snprintf(key, sizeof key, "items.%d.text", i);
-      return !text || !strcmp(tc_json_str(r, key), text);
-    }
-  }
-  return false;
+/* Whether page r holds tweet id, with this text. */
+static bool page_has(const tc_response_t *r, const char *id, const char *text) {
+  int i = tc_item_index(r, id);
+  char key[32];
+  snprintf(key, sizeof key, "items.%d.text", i);
+  return i >= 0 && !strcmp(tc_json_str(r, key), text);
 }
 
 static void test_register_on_a_login_on_b(void **state) {
   (void)state;
-  tc_client_t *a = tc_client_new(tc_url_a());
+  char name[31];
+  tc_client_t *a = tc_new_user(tc_url_a(), "xs", name);
   tc_client_t *b = tc_client_new(tc_url_b());
-  char name[31], body[256];
-  tc_unique_name("xs", name);
-  tc_register(a, name, PASSWORD);
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           name, PASSWORD);
   tc_response_t r;
-  tc_send(b, "POST", "/api/login", body, &r);
+  tc_login(b, name, TC_PASSWORD, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "username"), name);
   tc_response_free(&r);
@@ -44,39 +33,29 @@ static void test_register_on_a_login_on_b(void **state) {
 
 static void test_session_from_a_works_on_b(void **state) {
   (void)state;
-  tc_client_t *a = tc_client_new(tc_url_a());
   char name[31], token[128];
-  tc_unique_name("xs", name);
-  tc_register(a, name, PASSWORD);
-  assert_true(tc_cookie(a, "chorus_session", token, sizeof token));
+  tc_client_t *a = tc_new_user(tc_url_a(), "xs", name);
+  tc_session_token(a, token, sizeof token);
 
-  tc_client_t *b = tc_client_new(tc_url_b());
-  tc_set_cookie(b, "chorus_session", token);
+  tc_client_t *b = tc_client_with_session(tc_url_b(), token);
   tc_response_t r;
-  tc_get(b, "/api/me", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(b, "/api/me", &r);
   assert_string_equal(tc_json_str(&r, "username"), name);
   char server[64];
   assert_true(tc_header(&r, "X-Chorus-Server", server, sizeof server));
   tc_response_free(&r);
 
   /* Logging out on B ends the session on A too. */
-  tc_send(b, "DELETE", "/api/login", NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_get(a, "/api/me", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_status(b, "DELETE", "/api/login", NULL, 200);
+  tc_expect_error(a, "GET", "/api/me", NULL, 401, "not_logged_in");
   tc_client_destroy(b);
   tc_client_destroy(a);
 }
 
 static void test_tweet_on_a_edit_on_b(void **state) {
   (void)state;
-  tc_client_t *a = tc_client_new(tc_url_a());
   char name[31], id[25], path[64];
-  tc_unique_name("xs", name);
-  tc_register(a, name, PASSWORD);
+  tc_client_t *a = tc_new_user(tc_url_a(), "xs", name);
   tc_post_tweet(a, "written on A", id);
 
   /* The same browser on B (one cookie jar: the session and the causal
@@ -85,15 +64,12 @@ static void test_tweet_on_a_edit_on_b(void **state) {
    * (test_model_race). */
   tc_client_t *b = tc_same_user_on(a, tc_url_b());
   tc_response_t r;
-  tc_get(b, "/api/tweet?limit=20", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(b, "/api/tweet?limit=20", &r);
   assert_true(page_has(&r, id, "written on A"));
   tc_response_free(&r);
 
   snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_send(b, "PUT", path, "{\"text\":\"edited on B\"}", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(b, "PUT", path, "{\"text\":\"edited on B\"}", 200);
 
   tc_get(a, "/api/tweet?limit=20", &r);
   assert_true(page_has(&r, id, "edited on B"));
@@ -131,8 +107,7 @@ static void test_write_answers_carry_the_token(void **state) {
   assert_true(second > first);
   tc_response_free(&r);
 
-  tc_get(b, "/api/feed", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(b, "/api/feed", &r);
   assert_false(tc_header(&r, "Set-Cookie", cookie, sizeof cookie));
   tc_response_free(&r);
   tc_send(b, "POST", "/api/tweet", "{\"text\":\"\"}", &r);
@@ -145,8 +120,7 @@ static void test_write_answers_carry_the_token(void **state) {
                                       "9223372036854775807"};
   for (size_t i = 0; i < sizeof bogus / sizeof *bogus; i++) {
     tc_set_cookie(b, "chorus_seen", bogus[i]);
-    tc_get(b, "/api/tweet?limit=5", &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(b, "/api/tweet?limit=5", &r);
     assert_true(page_has(&r, id, "token"));
     tc_response_free(&r);
   }
@@ -154,43 +128,27 @@ static void test_write_answers_carry_the_token(void **state) {
   tc_client_destroy(a);
 }
 
-typedef struct race {
-  const char *base;
-  const char *name;
-  long status;
-} race_t;
-
-static void *register_racer(void *arg) {
-  race_t *race = arg;
-  tc_client_t *c = tc_client_new(race->base);
-  char body[256];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           race->name, PASSWORD);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/register", body, &r);
-  race->status = r.status;
-  tc_response_free(&r);
-  tc_client_destroy(c);
-  return NULL;
-}
-
 static void test_username_race_across_servers(void **state) {
   (void)state;
   for (int round = 0; round < 5; round++) {
     char name[31];
     tc_unique_name("race", name);
-    race_t races[4] = {{tc_url_a(), name, 0}, {tc_url_b(), name, 0},
-                       {tc_url_a(), name, 0}, {tc_url_b(), name, 0}};
-    pthread_t threads[4];
+    char *body = tc_credentials_json(name, TC_PASSWORD);
+    tc_racer_t races[4];
     for (int i = 0; i < 4; i++) {
-      pthread_create(&threads[i], NULL, register_racer, &races[i]);
+      races[i] = (tc_racer_t){.base = i % 2 ? tc_url_b() : tc_url_a(),
+                              .method = "POST",
+                              .path = "/api/register",
+                              .body = body,
+                              .want = 201};
     }
+    tc_race(races, 4);
     int created = 0, taken = 0;
     for (int i = 0; i < 4; i++) {
-      pthread_join(threads[i], NULL);
       created += races[i].status == 201;
       taken += races[i].status == 409;
     }
+    bson_free(body);
     assert_int_equal(created, 1);
     assert_int_equal(taken, 3);
   }

@@ -44,7 +44,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define N_LOADERS 4
 #define OUTAGE_MS 10000
 #define ANSWER_BOUND_MS 2000   /* the requirement */
@@ -53,31 +52,16 @@
 #define SETTLE_BOUND_MS 45000
 #define MAX_ACKED 4000
 
-typedef struct database {
-  char dir[200];
-  int port;
-  char uri[160];
-} database_t;
-
-static int database_command(const database_t *d, const char *verb) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "bash '%s' %s --port %d --dir '%s' >&2",
-           tc_env("CHORUS_TEST_MONGO_SETUP"), verb, d->port, d->dir);
-  return system(cmd);
-}
-
-static void database_run(const database_t *d, const char *verb) {
-  assert_int_equal(database_command(d, verb), 0);
-}
-
+/* The start of the database on a thread of its own (its port is watched
+ * meanwhile): the command's status in rc. */
 typedef struct starter {
-  const database_t *d;
+  const tc_dbserver_t *d;
   int rc;
 } starter_t;
 
 static void *starter_main(void *arg) {
   starter_t *st = arg;
-  st->rc = database_command(st->d, "start");
+  st->rc = tc_dbserver_run(st->d, "start");
   return NULL;
 }
 
@@ -98,7 +82,7 @@ static bool port_accepts(int port) {
 
 /* SIGKILLs every database process started in d's directory (FerretDB,
  * or the three mongod members): a crash, not a shutdown. */
-static void database_kill(const database_t *d) {
+static void database_kill(const tc_dbserver_t *d) {
   static const char *const pidfiles[] = {"ferretdb.pid", "m0/mongod.pid",
                                          "m1/mongod.pid", "m2/mongod.pid"};
   int killed = 0;
@@ -269,39 +253,12 @@ static bool process_alive(pid_t pid) {
   return pid > 0 && waitpid(pid, &status, WNOHANG) == 0;
 }
 
-/* The value of a metric sample line "name{labels} value" in /metrics. */
-static long long metric(tc_client_t *c, const char *sample) {
-  tc_response_t r;
-  tc_get(c, "/metrics", &r);
-  tc_assert_status(&r, 200);
-  const char *at = strstr(r.body, sample);
-  long long v = -1;
-  if (at) {
-    v = strtoll(at + strlen(sample), NULL, 10);
-  }
-  tc_response_free(&r);
-  return v;
-}
-
 typedef enum { STOPPED, KILLED } outage_kind_t;
 
 static void outage_under_load(outage_kind_t kind) {
-  database_t d;
-  d.port = tc_free_port();
-  snprintf(d.dir, sizeof d.dir, "%s/db-outage-%d",
-           getenv("CHORUS_TEST_LOG_DIR") ? getenv("CHORUS_TEST_LOG_DIR")
-                                         : "/tmp",
-           d.port);
-  database_run(&d, "start");
-  FILE *p;
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "bash '%s' uri --port %d --dir '%s'",
-           tc_env("CHORUS_TEST_MONGO_SETUP"), d.port, d.dir);
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  assert_non_null(fgets(d.uri, sizeof d.uri, p));
-  pclose(p);
-  d.uri[strcspn(d.uri, "\r\n")] = '\0';
+  tc_dbserver_t d;
+  tc_dbserver_init(&d, "db-outage");
+  tc_dbserver_start(&d);
 
   char db_name[64];
   snprintf(db_name, sizeof db_name, "dboutage_%s_%d",
@@ -313,11 +270,9 @@ static void outage_under_load(outage_kind_t kind) {
 
   static char tokens[N_LOADERS][128];
   for (int u = 0; u < N_LOADERS; u++) {
-    tc_client_t *c = tc_client_new(s.url);
     char name[31], id[25];
-    tc_unique_name("dbout", name);
-    tc_register(c, name, PASSWORD);
-    assert_true(tc_cookie(c, "chorus_session", tokens[u], sizeof tokens[u]));
+    tc_client_t *c = tc_new_user(s.url, "dbout", name);
+    tc_session_token(c, tokens[u], sizeof tokens[u]);
     tc_post_tweet(c, "before the outage", id);
     tc_client_destroy(c);
   }
@@ -342,7 +297,8 @@ static void outage_under_load(outage_kind_t kind) {
   tc_client_set_timeout_ms(probe, 15000);
   atomic_store(&window.down_at, tc_now_ms());
   if (kind == STOPPED) {
-    database_run(&d, "stop"); /* TERM, and wait for it to exit */
+    /* TERM, and wait for it to exit */
+    assert_int_equal(tc_dbserver_run(&d, "stop"), 0);
   } else {
     database_kill(&d);
     while (port_accepts(d.port)) {
@@ -357,9 +313,7 @@ static void outage_under_load(outage_kind_t kind) {
   tc_sleep_ms(1000);
   /* The process serves, knows the database is down, and says so fast. */
   tc_response_t r;
-  tc_get(probe, "/healthz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(probe, "GET", "/healthz", NULL, 200);
   int64_t t0 = tc_now_ms();
   tc_get(probe, "/readyz", &r);
   int64_t readyz_ms = tc_now_ms() - t0;
@@ -371,17 +325,17 @@ static void outage_under_load(outage_kind_t kind) {
   /* The driver notices the loss at the next failed operation or
    * heartbeat; under load that is at once, but a graceful stop may leave
    * no operation in flight to fail: allow the answer bound for it. */
-  while (metric(probe, "chorus_db_up{deployment=\"main\"} ") != 0) {
+  while (tc_metric(s.url, "chorus_db_up{deployment=\"main\"}") != 0) {
     assert_true(tc_now_ms() - stopped_at <= ANSWER_BOUND_MS + MARGIN_MS);
     tc_sleep_ms(50);
   }
-  assert_true(metric(probe, "chorus_db_outages_total{deployment=\"main\"} ") >=
-              1);
+  assert_true(
+      tc_metric(s.url, "chorus_db_outages_total{deployment=\"main\"}") >= 1);
   while (tc_now_ms() - stopped_at < OUTAGE_MS) {
     assert_true(process_alive(s.pid));
     tc_sleep_ms(250);
   }
-  assert_true(metric(probe, "chorus_db_refused_total{deployment=\"main\"} ") >
+  assert_true(tc_metric(s.url, "chorus_db_refused_total{deployment=\"main\"}") >
               0);
 
   /* ---- the database returns ---- */
@@ -416,10 +370,8 @@ static void outage_under_load(outage_kind_t kind) {
   }
   pthread_join(starter_thread, NULL);
   assert_int_equal(starter.rc, 0);
-  tc_get(probe, "/readyz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  assert_int_equal(metric(probe, "chorus_db_up{deployment=\"main\"} "), 1);
+  tc_expect_status(probe, "GET", "/readyz", NULL, 200);
+  assert_true(tc_metric(s.url, "chorus_db_up{deployment=\"main\"}") == 1);
   tc_sleep_ms(3000); /* load after the outage */
   atomic_store(&stop, true);
   for (int i = 0; i < N_LOADERS; i++) {
@@ -473,6 +425,7 @@ static void outage_under_load(outage_kind_t kind) {
          RECOVERY_BOUND_MS, MARGIN_MS);
   fflush(stdout);
   /* What the server said about it. */
+  char cmd[512];
   snprintf(cmd, sizeof cmd,
            "grep -E 'unreachable|answers again' '%s' | cut -c1-200 >&2",
            s.log);
@@ -504,13 +457,9 @@ static void outage_under_load(outage_kind_t kind) {
   int acked = 0;
   for (int i = 0; i < N_LOADERS; i++) {
     for (int k = 0; k < loaders[i].n_acked; k++) {
-      bson_oid_t oid;
-      bson_oid_init_from_string(&oid, loaders[i].acked[k]);
-      bson_t *filter = BCON_NEW("_id", BCON_OID(&oid));
-      if (tc_db_count_tweets(&db, s.shards, NULL, filter) != 1) {
+      if (!tc_db_has_tweet(&db, s.shards, NULL, loaders[i].acked[k])) {
         fail_msg("acknowledged tweet %s is missing", loaders[i].acked[k]);
       }
-      bson_destroy(filter);
       acked++;
     }
   }
@@ -526,7 +475,7 @@ static void outage_under_load(outage_kind_t kind) {
   tc_client_destroy(probe);
   tc_db_drop(&db);
   tc_db_close(&db);
-  database_run(&d, "stop");
+  assert_int_equal(tc_dbserver_run(&d, "stop"), 0);
 }
 
 /* scripts/mongo-setup.sh stop: the database shuts down (TERM). */

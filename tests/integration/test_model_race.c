@@ -4,9 +4,9 @@
  *
  * A like and an unlike of one tweet by one user, sent at the same time to
  * server A and server B, are two transactions whose events may be
- * published out of commit order (docs/READMODEL.md §3b): before pairs were
- * settled from the database, about one round in 25 left both servers'
- * models saying "not liked" for good while the database held the like.
+ * published out of commit order (docs/READMODEL.md §3b): unless pairs are
+ * settled from the database, about one round in 25 leaves both servers'
+ * models saying "not liked" for good while the database holds the like.
  * The same holds for follow/unfollow, and for two renames of one account
  * (their events are ordered by the account's version; their window is
  * narrow, between an event's enrichment read and its publication, and 60
@@ -28,7 +28,6 @@
  * token (chorus_seen) that write's answer set; and with 0 (exact), at once
  * for anyone.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,60 +45,16 @@ static int rounds(void) {
   return n > 0 ? n : 6;
 }
 
-/* One server's side of a race: the same request RACE_SENDS times. */
-typedef struct racer {
-  const char *url;
-  const char *token;
-  const char *method;
-  const char *path;
-  const char *body; /* NULL: none */
-  int sent, failed;
-  pthread_t thread;
-} racer_t;
-
-static void *racer_main(void *arg) {
-  racer_t *r = arg;
-  tc_client_t *c = tc_client_new(r->url);
-  tc_set_cookie(c, "chorus_session", r->token);
-  for (int i = 0; i < RACE_SENDS; i++) {
-    tc_response_t resp;
-    /* 409 (too many concurrent changes) is a correct answer to a race. */
-    bool sent = tc_try_request(c, r->method, r->path, r->body,
-                               r->body ? strlen(r->body) : 0, NULL, &resp);
-    r->sent++;
-    if (!sent || (resp.status != 200 && resp.status != 409)) {
-      fprintf(stderr, "racer %s %s: %ld %s\n", r->method, r->path,
-              resp.status, resp.body ? resp.body : "");
-      r->failed++;
-    }
-    tc_response_free(&resp);
-  }
-  tc_client_destroy(c);
-  return NULL;
-}
-
-/* Runs a on server A and b on server B at the same time. */
-static void race(racer_t *a, racer_t *b) {
-  a->url = tc_url_a();
-  b->url = tc_url_b();
-  pthread_create(&a->thread, NULL, racer_main, a);
-  pthread_create(&b->thread, NULL, racer_main, b);
-  pthread_join(a->thread, NULL);
-  pthread_join(b->thread, NULL);
-  assert_int_equal(a->failed + b->failed, 0);
-}
-
-/* The index of tweet id in a page's items, or -1. */
-static int item_of(const tc_response_t *r, const char *id) {
-  int n = tc_json_array_len(r, "items");
-  for (int i = 0; i < n; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    if (!strcmp(tc_json_str(r, key), id)) {
-      return i;
-    }
-  }
-  return -1;
+/* a on server A and b on server B at the same time, each sending its
+ * request RACE_SENDS times; every answer must be 200 or 409 (too many
+ * concurrent changes: a correct answer to a race). */
+static void race(tc_racer_t *a, tc_racer_t *b) {
+  tc_racer_t racers[2] = {*a, *b};
+  racers[0].base = tc_url_a();
+  racers[1].base = tc_url_b();
+  racers[0].times = racers[1].times = RACE_SENDS;
+  tc_race(racers, 2);
+  assert_int_equal(racers[0].failed + racers[1].failed, 0);
 }
 
 /* What one read shows of the raced state, as a short string. */
@@ -115,8 +70,7 @@ static int64_t converge(const char *token, observe_fn observe, const char *id,
   int64_t t0 = tc_now_ms();
   bool retried = false;
   for (int k = 0; k < 2; k++) {
-    tc_client_t *c = tc_client_new(urls[k]);
-    tc_set_cookie(c, "chorus_session", token);
+    tc_client_t *c = tc_client_with_session(urls[k], token);
     char got[160];
     for (;;) {
       observe(c, id, got, sizeof got);
@@ -135,18 +89,26 @@ static int64_t converge(const char *token, observe_fn observe, const char *id,
   return retried ? tc_now_ms() - t0 : 0;
 }
 
+/* The first timeline page of c's server into r (which the caller frees);
+ * returns the index of tweet id on it, or -1 (out says "absent" then). */
+static int timeline_item(tc_client_t *c, const char *id, tc_response_t *r,
+                         char *out, size_t size) {
+  tc_get_ok(c, "/api/tweet?limit=50", r);
+  int i = tc_item_index(r, id);
+  if (i < 0) {
+    snprintf(out, size, "absent");
+  }
+  return i;
+}
+
 /* ---- likes ---- */
 
 /* The timeline's (read model) view of tweet id: liked and like count. */
 static void observe_timeline_like(tc_client_t *c, const char *id, char *out,
                                   size_t size) {
   tc_response_t r;
-  tc_get(c, "/api/tweet?limit=50", &r);
-  tc_assert_status(&r, 200);
-  int i = item_of(&r, id);
-  if (i < 0) {
-    snprintf(out, size, "absent");
-  } else {
+  int i = timeline_item(c, id, &r, out, size);
+  if (i >= 0) {
     char liked[32], count[32];
     snprintf(liked, sizeof liked, "items.%d.liked_by_me", i);
     snprintf(count, sizeof count, "items.%d.like_count", i);
@@ -160,10 +122,8 @@ static void observe_timeline_like(tc_client_t *c, const char *id, char *out,
 static void truth_like(tc_client_t *a, const char *id, const char *other,
                        char *want, size_t size) {
   (void)other;
-  char path[64];
   tc_response_t r;
-  snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_get(a, path, &r);
+  tc_get_tweet(a, id, &r);
   tc_assert_status(&r, 200);
   snprintf(want, size, "liked=%d count=%lld", tc_json_bool(&r, "liked_by_me"),
            (long long)tc_json_int(&r, "like_count"));
@@ -176,9 +136,8 @@ static void truth_like(tc_client_t *a, const char *id, const char *other,
 static void observe_feed_follow(tc_client_t *c, const char *id, char *out,
                                 size_t size) {
   tc_response_t r;
-  tc_get(c, "/api/feed?limit=50", &r);
-  tc_assert_status(&r, 200);
-  snprintf(out, size, "in_feed=%d", item_of(&r, id) >= 0);
+  tc_get_ok(c, "/api/feed?limit=50", &r);
+  snprintf(out, size, "in_feed=%d", tc_item_index(&r, id) >= 0);
   tc_response_free(&r);
 }
 
@@ -186,10 +145,8 @@ static void observe_feed_follow(tc_client_t *c, const char *id, char *out,
 static void truth_follow(tc_client_t *a, const char *id, const char *other,
                          char *want, size_t size) {
   (void)id;
-  char path[64];
   tc_response_t r;
-  snprintf(path, sizeof path, "/api/users/%s", other);
-  tc_get(a, path, &r);
+  tc_get_profile(a, other, &r);
   tc_assert_status(&r, 200);
   snprintf(want, size, "in_feed=%d", tc_json_bool(&r, "followed_by_me"));
   tc_response_free(&r);
@@ -217,11 +174,12 @@ static void pair_race_rounds(const pair_race_t *pr) {
     tc_client_t *a = tc_new_user(tc_url_a(), "rpair", me);
     tc_client_t *o = tc_new_user(tc_url_b(), "rpaired", other);
     tc_post_tweet(o, "a tweet to race over", id);
-    assert_true(tc_cookie(a, "chorus_session", token, sizeof token));
+    tc_session_token(a, token, sizeof token);
     snprintf(path, sizeof path, "%s%s%s", pr->path_head,
              pr->path_by_name ? other : id, pr->path_tail);
-    racer_t on = {.token = token, .method = "POST", .path = path, .body = ""};
-    racer_t off = {.token = token, .method = "DELETE", .path = path};
+    tc_racer_t on = {
+        .token = token, .method = "POST", .path = path, .body = ""};
+    tc_racer_t off = {.token = token, .method = "DELETE", .path = path};
     if (round % 2) {
       race(&off, &on);
     } else {
@@ -258,12 +216,8 @@ static void test_follow_unfollow_race(void **state) {
 static void observe_timeline_name(tc_client_t *c, const char *id, char *out,
                                   size_t size) {
   tc_response_t r;
-  tc_get(c, "/api/tweet?limit=50", &r);
-  tc_assert_status(&r, 200);
-  int i = item_of(&r, id);
-  if (i < 0) {
-    snprintf(out, size, "absent");
-  } else {
+  int i = timeline_item(c, id, &r, out, size);
+  if (i >= 0) {
     char key[48];
     snprintf(key, sizeof key, "items.%d.author.display_name", i);
     snprintf(out, size, "%s", tc_json_str(&r, key));
@@ -279,19 +233,18 @@ static void test_rename_race(void **state) {
     char me[31], id[25], token[128], path[96], want[64];
     tc_client_t *a = tc_new_user(tc_url_a(), "rname", me);
     tc_post_tweet(a, "a tweet whose author renames", id);
-    assert_true(tc_cookie(a, "chorus_session", token, sizeof token));
+    tc_session_token(a, token, sizeof token);
     char body_a[64], body_b[64];
     snprintf(body_a, sizeof body_a, "{\"display_name\":\"Ann %d\"}", round);
     snprintf(body_b, sizeof body_b, "{\"display_name\":\"Bea %d\"}", round);
-    racer_t ra = {.token = token, .method = "PATCH", .path = "/api/me",
-                  .body = body_a};
-    racer_t rb = {.token = token, .method = "PATCH", .path = "/api/me",
-                  .body = body_b};
+    tc_racer_t ra = {
+        .token = token, .method = "PATCH", .path = "/api/me", .body = body_a};
+    tc_racer_t rb = {
+        .token = token, .method = "PATCH", .path = "/api/me", .body = body_b};
     race(&ra, &rb);
     tc_response_t r;
     snprintf(path, sizeof path, "/api/users/%s", me);
-    tc_get(a, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(a, path, &r);
     snprintf(want, sizeof want, "%s", tc_json_str(&r, "display_name"));
     tc_response_free(&r);
     int64_t took = converge(token, observe_timeline_name, id, want,
@@ -308,50 +261,17 @@ static void test_rename_race(void **state) {
 
 #define STALE_MS 1000
 
-/* True once url's /metrics says its read model is loaded. */
-static bool model_ready(const char *url) {
-  tc_client_t *c = tc_client_new(url);
-  bool ready = false;
-  for (int i = 0; i < 600 && !ready; i++) {
-    tc_response_t r;
-    ready = tc_try_request(c, "GET", "/metrics", NULL, 0, NULL, &r) &&
-            r.status == 200 && strstr(r.body, "\nchorus_model_ready 1\n");
-    tc_response_free(&r);
-    if (!ready) {
-      tc_sleep_ms(100);
-    }
-  }
-  tc_client_destroy(c);
-  return ready;
-}
-
 /* Is tweet id on the first timeline page of c's server? */
 static bool on_timeline(tc_client_t *c, const char *id) {
-  tc_response_t r;
-  tc_get(c, "/api/tweet?limit=50", &r);
-  tc_assert_status(&r, 200);
-  bool found = item_of(&r, id) >= 0;
-  tc_response_free(&r);
-  return found;
+  return tc_list_has(c, "/api/tweet?limit=50", id);
 }
 
 /* chorus_read_barrier_total{result="<result>"} of url's /metrics. */
 static long long barrier_count(const char *url, const char *result) {
-  tc_client_t *c = tc_client_new(url);
-  tc_response_t r;
-  tc_get(c, "/metrics", &r);
-  tc_assert_status(&r, 200);
-  char key[96];
-  snprintf(key, sizeof key, "\nchorus_read_barrier_total{result=\"%s\"} ",
+  char sample[96];
+  snprintf(sample, sizeof sample, "chorus_read_barrier_total{result=\"%s\"}",
            result);
-  const char *at = strstr(r.body, key);
-  if (!at) {
-    fail_msg("/metrics has no %s", key + 1);
-  }
-  long long v = atoll(at + strlen(key));
-  tc_response_free(&r);
-  tc_client_destroy(c);
-  return v;
+  return (long long)tc_metric(url, sample);
 }
 
 /* A server of this test's own with --read-staleness-ms ms, its model
@@ -360,7 +280,7 @@ static void start_with_staleness(tc_server_t *s, const char *name, int ms) {
   tc_server_init(s, name, tc_env("CHORUS_TEST_DB"));
   snprintf(s->extra, sizeof s->extra, "--read-staleness-ms %d", ms);
   assert_true(tc_server_start(s));
-  assert_true(model_ready(s->url));
+  assert_true(tc_wait_model_ready(s->url, 60000));
 }
 
 /* A new user on base whose client knows only what its own answers tell

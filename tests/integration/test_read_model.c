@@ -112,67 +112,36 @@ static void stop_servers(void) {
 extern void __sanitizer_set_death_callback(void (*callback)(void))
     __attribute__((weak));
 
-/* The value of the sample named exactly `sample` (name and labels) in a
- * Prometheus text body; false when absent. */
-static bool metric_in(const char *body, const char *sample, long long *out) {
-  size_t n = strlen(sample);
-  for (const char *line = body; line && *line;) {
-    if (!strncmp(line, sample, n) && line[n] == ' ') {
-      *out = atoll(line + n + 1);
-      return true;
-    }
-    line = strchr(line, '\n');
-    line = line ? line + 1 : NULL;
-  }
-  return false;
-}
-
 /* GET /metrics of url into r (asserting 200). */
 static void get_metrics(const char *url, tc_response_t *r) {
   tc_client_t *c = tc_client_new(url);
-  tc_get(c, "/metrics", r);
+  tc_get_ok(c, "/metrics", r);
   tc_client_destroy(c);
-  tc_assert_status(r, 200);
 }
 
-static long long metric(const char *url, const char *sample) {
+/* The value of sample in url's /metrics; -1 (and a message) when absent. */
+static long long metric_of(const char *url, const char *sample) {
   tc_response_t r;
   get_metrics(url, &r);
-  long long v = -1;
-  if (!metric_in(r.body, sample, &v)) {
-    print_error("%s/metrics has no %s\n", url, sample);
-    tc_response_free(&r);
-    fail();
+  double v = -1;
+  if (!tc_metric_in(r.body, sample, &v)) {
+    fprintf(stderr, "%s/metrics has no %s\n", url, sample);
   }
   tc_response_free(&r);
-  return v;
+  return (long long)v;
 }
 
 /* Waits until chorus_model_ready is 1 on url; false after READY_WAIT_MS. */
 static bool wait_model_ready(const char *name, const char *url) {
-  tc_client_t *c = tc_client_new(url);
-  tc_client_set_timeout_ms(c, 2000);
-  long long ready = -1;
   int64_t t0 = tc_now_ms();
-  while (tc_now_ms() - t0 < READY_WAIT_MS) {
-    tc_response_t r;
-    if (tc_try_request(c, "GET", "/metrics", NULL, 0, NULL, &r) &&
-        r.status == 200 && metric_in(r.body, "chorus_model_ready", &ready) &&
-        ready == 1) {
-      tc_response_free(&r);
-      tc_client_destroy(c);
-      fprintf(stderr, "server %s: read model ready after %lld ms\n", name,
-              (long long)(tc_now_ms() - t0));
-      return true;
-    }
-    tc_response_free(&r);
-    tc_sleep_ms(100);
+  if (tc_wait_model_ready(url, READY_WAIT_MS)) {
+    fprintf(stderr, "server %s: read model ready after %lld ms\n", name,
+            (long long)(tc_now_ms() - t0));
+    return true;
   }
-  tc_client_destroy(c);
   fprintf(stderr,
-          "server %s (%s): chorus_model_ready is %lld, not 1, %d s after "
-          "start (-1: not in /metrics)\n",
-          name, url, ready, READY_WAIT_MS / 1000);
+          "server %s (%s): chorus_model_ready is not 1 %d s after start\n",
+          name, url, READY_WAIT_MS / 1000);
   return false;
 }
 
@@ -205,20 +174,10 @@ static int group_setup(void **state) {
     stop_servers();
     return -1;
   }
-  tc_response_t r;
-  tc_client_t *c = tc_client_new(g_url[SA]);
-  tc_get(c, "/metrics", &r);
-  g_a_memory0 = -1;
-  metric_in(r.body, "chorus_model_reads_total{source=\"memory\"}",
-            &g_a_memory0);
-  tc_response_free(&r);
-  tc_client_destroy(c);
-  c = tc_client_new(g_url[SD]);
-  tc_get(c, "/metrics", &r);
-  metric_in(r.body, "chorus_model_reads_total{source=\"database\"}",
-            &g_d_database0);
-  tc_response_free(&r);
-  tc_client_destroy(c);
+  g_a_memory0 =
+      metric_of(g_url[SA], "chorus_model_reads_total{source=\"memory\"}");
+  g_d_database0 =
+      metric_of(g_url[SD], "chorus_model_reads_total{source=\"database\"}");
   return 0;
 }
 
@@ -278,8 +237,7 @@ static void user_sessions_open(rm_user_t *u, const char *token) {
   bson_strncpy(u->token, token, sizeof u->token);
   for (int k = 0; k < N_SRV; k++) {
     if (g_url[k][0]) {
-      u->c[k] = tc_client_new(g_url[k]);
-      tc_set_cookie(u->c[k], "chorus_session", token);
+      u->c[k] = tc_client_with_session(g_url[k], token);
     }
   }
 }
@@ -552,8 +510,7 @@ static bool op_request(op_t *op, tc_client_t *c, const char *server,
 /* A client on server k with u's (ended) session cookie, which knows of
  * the logout (the test's causal token, testclient.h) or not. */
 static tc_client_t *old_session_on(const rm_user_t *u, int k, bool knows) {
-  tc_client_t *c = tc_client_new(g_url[k]);
-  tc_set_cookie(c, "chorus_session", u->token);
+  tc_client_t *c = tc_client_with_session(g_url[k], u->token);
   if (!knows) {
     tc_client_forget(c);
   }
@@ -631,15 +588,14 @@ static void run_logout(op_t *op) {
 static void run_login(op_t *op, int srv) {
   rm_user_t *user = &op->w->users[op->user];
   tc_client_t *c = tc_client_new(g_url[srv]);
-  char body[256];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           user->name, TC_PASSWORD);
+  char *body = tc_credentials_json(user->name, TC_PASSWORD);
   if (op_request(op, c, srv_name[srv], "POST", "/api/login", body, 200,
                  NULL) &&
       !tc_cookie(c, "chorus_session", op->new_token, sizeof op->new_token)) {
     op_failed(op, "POST /api/login on %s: no session cookie",
               srv_name[srv]);
   }
+  bson_free(body);
   tc_client_destroy(c);
 }
 
@@ -943,10 +899,10 @@ static void run_pair(world_t *w, int actors[2]) {
  * once (reads fall back to the database until it is loaded; events that
  * come during the load are replayed). */
 static void restart_d(world_t *w) {
-  g_d_memory1 =
-      metric(g_url[SD], "chorus_model_reads_total{source=\"memory\"}");
-  g_d_database1 =
-      metric(g_url[SD], "chorus_model_reads_total{source=\"database\"}");
+  g_d_memory1 = (long long)tc_metric(
+      g_url[SD], "chorus_model_reads_total{source=\"memory\"}");
+  g_d_database1 = (long long)tc_metric(
+      g_url[SD], "chorus_model_reads_total{source=\"database\"}");
   assert_true(stop_one(&g_d));
   assert_true(tc_server_start(&g_d));
   assert_string_equal(g_d.url, g_url[SD]);
@@ -962,8 +918,7 @@ static void start_e(world_t *w) {
   w->anon[SE] = tc_client_new(g_url[SE]);
   for (int u = 0; u < N_USERS; u++) {
     if (logged_in(&w->users[u])) {
-      w->users[u].c[SE] = tc_client_new(g_url[SE]);
-      tc_set_cookie(w->users[u].c[SE], "chorus_session", w->users[u].token);
+      w->users[u].c[SE] = tc_client_with_session(g_url[SE], w->users[u].token);
     }
   }
   fprintf(stderr, "server E started after %d operations\n", w->op);
@@ -1022,23 +977,14 @@ static void test_workload_matches_database(void **state) {
   /* Users, half registered on A and half on B; a follow graph. */
   for (int u = 0; u < N_USERS; u++) {
     int srv = u % 2 ? SB : SA;
-    tc_client_t *c = tc_new_user(g_url[srv], "rm", w.users[u].name);
     char token[128];
-    assert_true(tc_cookie(c, "chorus_session", token, sizeof token));
-    tc_client_destroy(c);
+    tc_new_session(g_url[srv], "rm", w.users[u].name, token, sizeof token);
     user_sessions_open(&w.users[u], token);
   }
   bson_strncpy(w.last_op, "setting up", sizeof w.last_op);
   for (int u = 0; u < N_USERS - 1; u++) { /* the last one follows nobody */
     for (int i = 1; i <= 2; i++) {
-      char path[128];
-      snprintf(path, sizeof path, "/api/users/%s/follow",
-               w.users[(u + i) % N_USERS].name);
-      tc_response_t r;
-      tc_request(w.users[u].c[u % 2 ? SA : SB], "POST", path, "", 0, NULL,
-                 &r);
-      tc_assert_status(&r, 200);
-      tc_response_free(&r);
+      tc_follow(w.users[u].c[u % 2 ? SA : SB], w.users[(u + i) % N_USERS].name);
     }
   }
   int64_t writing_ms = 0;
@@ -1088,15 +1034,15 @@ static void test_workload_matches_database(void **state) {
  * has no model. */
 static void test_metrics_show_both_paths(void **state) {
   (void)state;
-  long long a_memory =
-      metric(g_url[SA], "chorus_model_reads_total{source=\"memory\"}");
-  long long d_memory =
-      metric(g_url[SD], "chorus_model_reads_total{source=\"memory\"}");
-  long long d_database =
-      metric(g_url[SD], "chorus_model_reads_total{source=\"database\"}");
+  long long a_memory = (long long)tc_metric(
+      g_url[SA], "chorus_model_reads_total{source=\"memory\"}");
+  long long d_memory = (long long)tc_metric(
+      g_url[SD], "chorus_model_reads_total{source=\"memory\"}");
+  long long d_database = (long long)tc_metric(
+      g_url[SD], "chorus_model_reads_total{source=\"database\"}");
   assert_true(g_url[SE][0] != '\0'); /* the workload test started it */
-  long long e_memory =
-      metric(g_url[SE], "chorus_model_reads_total{source=\"memory\"}");
+  long long e_memory = (long long)tc_metric(
+      g_url[SE], "chorus_model_reads_total{source=\"memory\"}");
   fprintf(stderr,
           "reads from memory on A: %lld -> %lld; on D before its restart: "
           "%lld from memory, %lld -> %lld from the database; after: %lld "
@@ -1112,10 +1058,10 @@ static void test_metrics_show_both_paths(void **state) {
   assert_true(e_memory > 0);
   tc_response_t r;
   get_metrics(g_url[SC], &r);
-  long long v = 0;
-  bool has_ready = metric_in(r.body, "chorus_model_ready", &v);
-  bool has_memory = metric_in(
-      r.body, "chorus_model_reads_total{source=\"memory\"}", &v);
+  double v = 0;
+  bool has_ready = tc_metric_in(r.body, "chorus_model_ready", &v);
+  bool has_memory =
+      tc_metric_in(r.body, "chorus_model_reads_total{source=\"memory\"}", &v);
   if (has_ready || (has_memory && v != 0)) {
     fprintf(stderr, "server C (--read-model 0) shows a read model:\n%s\n",
             r.body);

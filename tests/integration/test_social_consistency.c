@@ -27,7 +27,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define N_USERS 8
 #define N_WORKERS 6
 #define OPS_PER_WORKER 50
@@ -117,9 +116,8 @@ static void *worker_main(void *arg) {
   tc_client_t *clients[N_USERS];
   const char *base = w->servers[wk->index % 2].url;
   for (int u = 0; u < N_USERS; u++) {
-    clients[u] = tc_client_new(base);
+    clients[u] = tc_client_with_session(base, w->tokens[u]);
     tc_client_set_timeout_ms(clients[u], 20000);
-    tc_set_cookie(clients[u], "chorus_session", w->tokens[u]);
   }
   for (int n = 0; n < OPS_PER_WORKER && tc_now_ms() < w->deadline; n++) {
     int me = (int)(next_rand(&wk->rng) % N_USERS);
@@ -303,8 +301,7 @@ static int64_t count_tweets(tc_db_t *db, const char *field,
 static int api_disagreements(world_t *w, tc_db_t *db) {
   int bad = 0;
   for (int s = 0; s < 2; s++) {
-    tc_client_t *c = tc_client_new(w->servers[s].url);
-    tc_set_cookie(c, "chorus_session", w->tokens[0]);
+    tc_client_t *c = tc_client_with_session(w->servers[s].url, w->tokens[0]);
     for (int u = 0; u < N_USERS; u++) {
       bson_oid_t id;
       assert_true(tc_db_user_oid(db, w->names[u], &id));
@@ -314,9 +311,8 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
       const char *fields[3] = {"followers_count", "following_count",
                                "tweet_count"};
       char path[128];
-      snprintf(path, sizeof path, "/api/users/%s", w->names[u]);
       tc_response_t r;
-      tc_get(c, path, &r);
+      tc_get_profile(c, w->names[u], &r);
       tc_assert_status(&r, 200);
       for (int k = 0; k < 3; k++) {
         if (tc_json_int(&r, fields[k]) != want[k]) {
@@ -331,8 +327,7 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
       for (int k = 0; k < 2; k++) {
         snprintf(path, sizeof path, "/api/users/%s/%s?limit=200",
                  w->names[u], lists[k]);
-        tc_get(c, path, &r);
-        tc_assert_status(&r, 200);
+        tc_get_ok(c, path, &r);
         if (tc_json_array_len(&r, "items") != want[k]) {
           fprintf(stderr, "server %s: %s has %d %s listed, %lld in the "
                   "database\n", w->servers[s].id, w->names[u],
@@ -346,10 +341,8 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
     for (int t = 0; t < w->n_tweets; t++) {
       bson_oid_t id;
       bson_oid_init_from_string(&id, w->tweets[t].id);
-      char path[128];
-      snprintf(path, sizeof path, "/api/tweet/%s", w->tweets[t].id);
       tc_response_t r;
-      tc_get(c, path, &r);
+      tc_get_tweet(c, w->tweets[t].id, &r);
       bson_t *by_id = BCON_NEW("_id", BCON_OID(&id));
       int64_t exists = tc_db_count_tweets(db, 4, NULL, by_id);
       bson_destroy(by_id);
@@ -407,11 +400,8 @@ static void test_mixed_workload_keeps_counters_true(void **state) {
     assert_true(tc_server_start(&w->servers[i]));
   }
   for (int u = 0; u < N_USERS; u++) {
-    tc_client_t *c = tc_client_new(w->servers[u % 2].url);
-    tc_unique_name("cons", w->names[u]);
-    tc_register(c, w->names[u], PASSWORD);
-    assert_true(tc_cookie(c, "chorus_session", w->tokens[u],
-                          sizeof w->tokens[u]));
+    tc_client_t *c = tc_new_user(w->servers[u % 2].url, "cons", w->names[u]);
+    tc_session_token(c, w->tokens[u], sizeof w->tokens[u]);
     char id[25];
     tc_post_tweet(c, "a first tweet", id);
     add_tweet(w, id, u);

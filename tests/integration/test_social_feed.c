@@ -14,61 +14,24 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
-
-static void set_follow(tc_client_t *c, const char *name, bool on) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s/follow", name);
-  tc_response_t r;
-  if (on) {
-    tc_request(c, "POST", path, "", 0, NULL, &r);
-  } else {
-    tc_send(c, "DELETE", path, NULL, &r);
-  }
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-}
-
+/* Posts a tweet as c's user; the next write gets a later time. */
 static void post(tc_client_t *c, const char *text, char id[25]) {
   tc_post_tweet(c, text, id);
-  tc_sleep_ms(3); /* distinct creation times */
+  tc_tick();
 }
 
 /* GET path; asserts that the items' ids are exactly ids[0..n). */
 static void assert_ids(tc_client_t *c, const char *path,
                        const char *const *ids, int n) {
-  tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
-  int len = tc_json_array_len(&r, "items");
-  bool same = len == n;
-  for (int i = 0; same && i < n; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    same = !strcmp(tc_json_str(&r, key), ids[i]);
-  }
-  if (!same) {
-    print_error("GET %s: expected %d items:", path, n);
-    for (int i = 0; i < n; i++) {
-      print_error(" %s", ids[i]);
-    }
-    print_error("\ngot %s\n", r.body);
-  }
-  assert_true(same);
-  tc_response_free(&r);
+  tc_assert_list(c, path, "id", ids, n);
 }
 
 static void test_feed_requires_login(void **state) {
   (void)state;
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_response_t r;
-  tc_get(anon, "/api/feed", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/feed", NULL, 401, "not_logged_in");
   tc_set_cookie(anon, "chorus_session", "forged-session-token");
-  tc_get(anon, "/api/feed", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/feed", NULL, 401, "not_logged_in");
   tc_client_destroy(anon);
 }
 
@@ -93,8 +56,8 @@ static void test_feed_shows_own_and_followed_only(void **state) {
   tc_client_t *cu = tc_new_user(tc_url_a(), "feedu", u);
   tc_client_t *cv = tc_new_user(tc_url_b(), "feedv", v);
   tc_client_t *cw = tc_new_user(tc_url_a(), "feedw", w);
-  set_follow(cu, v, true);
-  set_follow(cv, w, true); /* v follows w: not u's business */
+  tc_follow(cu, v);
+  tc_follow(cv, w); /* v follows w: not u's business */
   post(cv, "v one", v1);
   post(cw, "w one", w1);
   post(cu, "u one", u1);
@@ -111,8 +74,7 @@ static void test_feed_shows_own_and_followed_only(void **state) {
 
   /* Items are full tweets. */
   tc_response_t r;
-  tc_get(cu, "/api/feed?limit=2", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(cu, "/api/feed?limit=2", &r);
   assert_string_equal(tc_json_str(&r, "items.1.author.username"), v);
   assert_string_equal(tc_json_str(&r, "items.1.text"), "v two");
   assert_true(tc_json_has(&r, "items.1.like_count"));
@@ -137,7 +99,7 @@ static void test_follow_and_unfollow_change_the_feed(void **state) {
   const char *alone[] = {u1};
   assert_ids(cu, "/api/feed", alone, 1);
   /* Following shows the followee's earlier tweets too. */
-  set_follow(cu, v, true);
+  tc_follow(cu, v);
   const char *both[] = {u1, v1};
   assert_ids(cu, "/api/feed", both, 2);
   post(cv, "v after the follow", v2);
@@ -145,10 +107,10 @@ static void test_follow_and_unfollow_change_the_feed(void **state) {
   assert_ids(cu, "/api/feed", three, 3);
   /* Unfollowing (on the other server) removes them all. */
   tc_client_t *cu_b = tc_same_user_on(cu, tc_url_b());
-  set_follow(cu_b, v, false);
+  tc_unfollow(cu_b, v);
   assert_ids(cu, "/api/feed", alone, 1);
   assert_ids(cu_b, "/api/feed", alone, 1);
-  set_follow(cu, v, true);
+  tc_follow(cu, v);
   assert_ids(cu_b, "/api/feed", three, 3);
   tc_client_destroy(cu_b);
   tc_client_destroy(cv);
@@ -160,14 +122,11 @@ static void test_feed_drops_deleted_tweets(void **state) {
   char u[31], v[31], v1[25], v2[25], path[256];
   tc_client_t *cu = tc_new_user(tc_url_a(), "feedd", u);
   tc_client_t *cv = tc_new_user(tc_url_b(), "feeddv", v);
-  set_follow(cu, v, true);
+  tc_follow(cu, v);
   post(cv, "stays", v1);
   post(cv, "deleted", v2);
   snprintf(path, sizeof path, "/api/tweet/%s", v2);
-  tc_response_t r;
-  tc_send(cv, "DELETE", path, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(cv, "DELETE", path, NULL, 200);
   const char *left[] = {v1};
   assert_ids(cu, "/api/feed", left, 1);
   tc_client_destroy(cv);
@@ -183,7 +142,7 @@ static void test_feed_order_across_many_authors(void **state) {
   for (int i = 0; i < AUTHORS; i++) {
     authors[i] = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "feedoa",
                           names[i]);
-    set_follow(cu, names[i], true);
+    tc_follow(cu, names[i]);
   }
   for (int k = 0; k < AUTHORS * PER; k++) {
     char text[32];
@@ -196,22 +155,13 @@ static void test_feed_order_across_many_authors(void **state) {
   }
   assert_ids(cu, "/api/feed?limit=200", expected, AUTHORS * PER);
   /* liked_by_me is the viewer's. */
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s/like", ids[5]);
+  tc_like(cu, ids[5]);
   tc_response_t r;
-  tc_request(cu, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_get(cu, "/api/feed?limit=200", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(cu, "/api/feed?limit=200", &r);
   for (int i = 0; i < AUTHORS * PER; i++) {
     char key[48];
     snprintf(key, sizeof key, "items.%d.liked_by_me", i);
-    bson_iter_t it, child;
-    assert_true(bson_iter_init(&it, r.json) &&
-                bson_iter_find_descendant(&it, key, &child) &&
-                BSON_ITER_HOLDS_BOOL(&child));
-    assert_int_equal(bson_iter_bool(&child), i == AUTHORS * PER - 1 - 5);
+    assert_int_equal(tc_json_bool(&r, key), i == AUTHORS * PER - 1 - 5);
   }
   tc_response_free(&r);
   for (int i = 0; i < AUTHORS; i++) {
@@ -225,13 +175,12 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
   char u[31], v[31], old[6][25], fresh[4][25], path[256];
   tc_client_t *cu = tc_new_user(tc_url_a(), "feedc", u);
   tc_client_t *cv = tc_new_user(tc_url_b(), "feedcv", v);
-  set_follow(cu, v, true);
+  tc_follow(cu, v);
   for (int i = 0; i < 6; i++) {
     post(i % 2 ? cu : cv, "before the first page", old[i]);
   }
   tc_response_t first;
-  tc_get(cu, "/api/feed?limit=3", &first);
-  tc_assert_status(&first, 200);
+  tc_get_ok(cu, "/api/feed?limit=3", &first);
   const char *page1[] = {old[5], old[4], old[3]};
   for (int i = 0; i < 3; i++) {
     char key[32];
@@ -255,16 +204,8 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
   const char *head[] = {fresh[3], fresh[2], fresh[1], fresh[0], old[5]};
   assert_ids(cu, "/api/feed?limit=5", head, 5);
 
-  tc_response_t r;
-  tc_get(cu, "/api/feed?limit=0", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(cu, "/api/feed?limit=201", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(cu, "/api/feed?before=garbage", &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_paging_errors(cu, "/api/feed", "garbage");
+  tc_expect_error(cu, "GET", "/api/feed?limit=201", NULL, 400, "invalid_limit");
   tc_client_destroy(cu_b);
   tc_client_destroy(cv);
   tc_client_destroy(cu);
@@ -285,8 +226,7 @@ typedef struct poster {
 
 static void *poster_main(void *arg) {
   poster_t *p = arg;
-  tc_client_t *c = tc_client_new(p->base);
-  tc_set_cookie(c, "chorus_session", p->token);
+  tc_client_t *c = tc_client_with_session(p->base, p->token);
   while (!atomic_load(p->stop) && p->n < MAX_POSTED) {
     tc_response_t r; /* no cmocka assertion may run in a thread */
     const char *body = "{\"text\":\"posted during the walk\"}";
@@ -320,8 +260,8 @@ static void test_feed_walk_while_others_post(void **state) {
   tc_client_t *cu = tc_new_user(tc_url_a(), "feedw", u);
   tc_client_t *cv = tc_new_user(tc_url_b(), "feedwv", v);
   tc_client_t *cw = tc_new_user(tc_url_b(), "feedww", w);
-  set_follow(cu, v, true);
-  set_follow(cu, w, true);
+  tc_follow(cu, v);
+  tc_follow(cu, w);
   for (int i = 0; i < BEFORE; i++) {
     post(i % 3 == 0 ? cu : i % 3 == 1 ? cv : cw, "before the walk",
          before_ids[i]);
@@ -332,8 +272,7 @@ static void test_feed_walk_while_others_post(void **state) {
   for (int i = 0; i < 2; i++) {
     posters[i].base = tc_url_b();
     posters[i].stop = &stop;
-    assert_true(tc_cookie(owners[i], "chorus_session", posters[i].token,
-                          sizeof posters[i].token));
+    tc_session_token(owners[i], posters[i].token, sizeof posters[i].token);
   }
   pthread_t threads[2];
   for (int i = 0; i < 2; i++) {
@@ -349,8 +288,7 @@ static void test_feed_walk_while_others_post(void **state) {
   snprintf(path, sizeof path, "/api/feed?limit=%d", LIMIT);
   for (;;) {
     tc_response_t r;
-    tc_get(cu, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(cu, path, &r);
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= LIMIT);
     for (int i = 0; i < len; i++) {

@@ -12,43 +12,14 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
-
-static void follow(tc_client_t *c, const char *name) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s/follow", name);
-  tc_response_t r;
-  tc_request(c, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_sleep_ms(3);
-}
-
-static void like(tc_client_t *c, const char *id) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-  tc_response_t r;
-  tc_request(c, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_sleep_ms(3);
-}
-
+/* A reply to parent as c's user, its id into id. */
 static void reply(tc_client_t *c, const char *parent, char id[25]) {
-  char body[128];
-  snprintf(body, sizeof body, "{\"text\":\"a reply\",\"reply_to\":\"%s\"}",
-           parent);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_status(&r, 201);
-  bson_strncpy(id, tc_json_str(&r, "id"), 25);
-  tc_response_free(&r);
-  tc_sleep_ms(3);
+  tc_post_reply(c, "a reply", parent, id);
 }
 
 static void mark_read(tc_client_t *c) {
   tc_response_t r;
-  tc_request(c, "POST", "/api/notifications/read", "", 0, NULL, &r);
+  tc_post_empty(c, "/api/notifications/read", &r);
   tc_assert_status(&r, 200);
   assert_true(tc_json_bool(&r, "ok"));
   assert_int_equal(tc_json_int(&r, "unread"), 0);
@@ -69,8 +40,7 @@ static void assert_notifications(tc_client_t *c, const char *query,
   char path[256];
   snprintf(path, sizeof path, "/api/notifications%s", query ? query : "");
   tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   int len = tc_json_array_len(&r, "items");
   if (len != n || tc_json_int(&r, "unread") != unread) {
     print_error("GET %s: expected %d items and unread %lld; got %s\n", path,
@@ -114,17 +84,13 @@ static void assert_notifications(tc_client_t *c, const char *query,
 static void test_notifications_require_login(void **state) {
   (void)state;
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_response_t r;
-  tc_get(anon, "/api/notifications", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
-  tc_request(anon, "POST", "/api/notifications/read", "", 0, NULL, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401,
+                  "not_logged_in");
+  tc_expect_error(anon, "POST", "/api/notifications/read", "", 401,
+                  "not_logged_in");
   tc_set_cookie(anon, "chorus_session", "made-up-session");
-  tc_get(anon, "/api/notifications", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", "/api/notifications", NULL, 401,
+                  "not_logged_in");
   tc_client_destroy(anon);
 }
 
@@ -147,8 +113,8 @@ static void test_follow_like_reply_notify_the_target(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfb", b);
   tc_client_t *cc = tc_new_user(tc_url_b(), "ntfc", c3);
   tc_post_tweet(ca, "notify me", t);
-  follow(cb, a);
-  like(cb, t);
+  tc_follow(cb, a);
+  tc_like(cb, t);
   reply(cc, t, rep);
   const expected_t want[] = {
       {"reply", c3, rep, false},
@@ -179,15 +145,12 @@ static void test_own_actions_notify_nobody(void **state) {
   char a[31], t[25], rep[25];
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfself", a);
   tc_post_tweet(ca, "talking to myself", t);
-  like(ca, t);
+  tc_like(ca, t);
   reply(ca, t, rep);
-  like(ca, rep);
-  tc_response_t r;
+  tc_like(ca, rep);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/follow", a);
-  tc_request(ca, "POST", path, "", 0, NULL, &r);
-  tc_assert_error(&r, 400, "cannot_follow_self");
-  tc_response_free(&r);
+  tc_expect_error(ca, "POST", path, "", 400, "cannot_follow_self");
   assert_notifications(ca, NULL, NULL, 0, 0);
   tc_client_destroy(ca);
 }
@@ -198,10 +161,10 @@ static void test_repeated_actions_notify_once(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfidem", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfidemb", b);
   tc_post_tweet(ca, "once is enough", t);
-  follow(cb, a);
-  follow(cb, a); /* idempotent: nothing new happened */
-  like(cb, t);
-  like(cb, t);
+  tc_follow(cb, a);
+  tc_follow(cb, a); /* idempotent: nothing new happened */
+  tc_like(cb, t);
+  tc_like(cb, t);
   const expected_t want[] = {{"like", b, t, false},
                              {"follow", b, NULL, false}};
   assert_notifications(ca, NULL, want, 2, 2);
@@ -216,8 +179,8 @@ static void test_read_marks_everything_up_to_now(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfreadb", b);
   tc_client_t *cd = tc_new_user(tc_url_a(), "ntfreadd", d);
   tc_post_tweet(ca, "read me", t);
-  follow(cb, a);
-  like(cb, t);
+  tc_follow(cb, a);
+  tc_like(cb, t);
   const expected_t unread2[] = {{"like", b, t, false},
                                 {"follow", b, NULL, false}};
   assert_notifications(ca, NULL, unread2, 2, 2);
@@ -230,8 +193,8 @@ static void test_read_marks_everything_up_to_now(void **state) {
   assert_notifications(ca_b, NULL, read2, 2, 0);
 
   /* Newer ones are unread; the older stay read. */
-  like(cd, t);
-  follow(cd, a);
+  tc_like(cd, t);
+  tc_follow(cd, a);
   const expected_t mixed[] = {{"follow", d, NULL, false},
                               {"like", d, t, false},
                               {"like", b, t, true},
@@ -248,7 +211,7 @@ static void test_read_marks_everything_up_to_now(void **state) {
   /* Reading is per user: someone else's read marks nothing of a's. */
   char e[31];
   tc_client_t *ce = tc_new_user(tc_url_b(), "ntfreade", e);
-  follow(ce, a);
+  tc_follow(ce, a);
   mark_read(cb);
   const expected_t one_new[] = {{"follow", e, NULL, false}};
   assert_notifications(ca, "?limit=1", one_new, 1, 1);
@@ -267,7 +230,7 @@ static void test_notifications_in_pages(void **state) {
   for (int i = 0; i < N; i++) {
     tc_client_t *f = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef",
                               fans[i]);
-    follow(f, a);
+    tc_follow(f, a);
     tc_client_destroy(f);
   }
   char seen[N + 2][31];
@@ -276,8 +239,7 @@ static void test_notifications_in_pages(void **state) {
   snprintf(path, sizeof path, "/api/notifications?limit=2");
   for (int page = 0;; page++) {
     tc_response_t r;
-    tc_get(ca, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(ca, path, &r);
     /* unread counts all of them, the late one too once it exists. */
     assert_int_equal(tc_json_int(&r, "unread"), page == 0 ? N : N + 1);
     int len = tc_json_array_len(&r, "items");
@@ -301,7 +263,7 @@ static void test_notifications_in_pages(void **state) {
       /* A newer one between pages does not shift the next page. */
       char late[31];
       tc_client_t *f = tc_new_user(tc_url_b(), "ntflate", late);
-      follow(f, a);
+      tc_follow(f, a);
       tc_client_destroy(f);
     }
   }
@@ -309,13 +271,7 @@ static void test_notifications_in_pages(void **state) {
   for (int i = 0; i < N; i++) {
     assert_string_equal(seen[i], fans[N - 1 - i]);
   }
-  tc_response_t r;
-  tc_get(ca, "/api/notifications?limit=0", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(ca, "/api/notifications?before=%25", &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_paging_errors(ca, "/api/notifications", "%25");
   tc_client_destroy(ca);
 }
 
@@ -324,13 +280,11 @@ static void test_actor_shows_current_display_name(void **state) {
   char a[31], b[31];
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfdn", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "ntfdnb", b);
-  follow(cb, a);
+  tc_follow(cb, a);
   tc_response_t r;
-  tc_send(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  tc_get(ca, "/api/notifications", &r);
-  tc_assert_status(&r, 200);
+  tc_expect_status(cb, "PATCH", "/api/me", "{\"display_name\":\"Bee Renamed\"}",
+                   200);
+  tc_get_ok(ca, "/api/notifications", &r);
   assert_string_equal(tc_json_str(&r, "items.0.actor.username"), b);
   assert_string_equal(tc_json_str(&r, "items.0.actor.display_name"),
                       "Bee Renamed");

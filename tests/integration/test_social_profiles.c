@@ -14,49 +14,6 @@
 
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
-
-/* The same logged-in user as c, on another server. */
-/* POST with an empty body, declared as JSON. */
-static void post_empty(tc_client_t *c, const char *path, tc_response_t *r) {
-  tc_request(c, "POST", path, "", 0, NULL, r);
-}
-
-static void get_profile(tc_client_t *c, const char *name, tc_response_t *r) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s", name);
-  tc_get(c, path, r);
-}
-
-static void follow(tc_client_t *c, const char *name) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s/follow", name);
-  tc_response_t r;
-  post_empty(c, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-}
-
-/* PATCH /api/me with doc as the body. */
-static void patch_me_doc(tc_client_t *c, const bson_t *doc, tc_response_t *r) {
-  char *json = bson_as_relaxed_extended_json(doc, NULL);
-  tc_send(c, "PATCH", "/api/me", json, r);
-  bson_free(json);
-}
-
-/* PATCH /api/me with string fields (NULL: absent). */
-static void patch_me(tc_client_t *c, const char *display_name,
-                     const char *bio, tc_response_t *r) {
-  bson_t doc = BSON_INITIALIZER;
-  if (display_name) {
-    BSON_APPEND_UTF8(&doc, "display_name", display_name);
-  }
-  if (bio) {
-    BSON_APPEND_UTF8(&doc, "bio", bio);
-  }
-  patch_me_doc(c, &doc, r);
-  bson_destroy(&doc);
-}
 
 /* Checks the profile shape and its values. */
 static void assert_profile(const tc_response_t *r, const char *username,
@@ -79,20 +36,19 @@ static void assert_profile(const tc_response_t *r, const char *username,
   assert_false(tc_json_has(r, "_id"));
 }
 
-static void upper(const char *s, char *out) {
-  size_t i;
-  for (i = 0; s[i]; i++) {
-    out[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 'a' + 'A' : s[i]);
-  }
-  out[i] = '\0';
-}
-
-static void lower(const char *s, char *out) {
-  size_t i;
-  for (i = 0; s[i]; i++) {
-    out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-  }
-  out[i] = '\0';
+/* name's profile as viewer sees it (GET /api/users/<name>, 200) is
+ * assert_profile's. */
+static void expect_profile(tc_client_t *viewer, const char *name,
+                           const char *username, const char *display_name,
+                           const char *bio, int64_t followers,
+                           int64_t following, int64_t tweets,
+                           bool followed_by_me) {
+  tc_response_t r;
+  tc_get_profile(viewer, name, &r);
+  tc_assert_status(&r, 200);
+  assert_profile(&r, username, display_name, bio, followers, following, tweets,
+                 followed_by_me);
+  tc_response_free(&r);
 }
 
 /* n copies of the UTF-8 sequence unit (NUL-terminated, malloc'd). */
@@ -110,19 +66,15 @@ static void test_profile_lookup_ignores_case(void **state) {
   (void)state;
   char name[31], up[31], low[31];
   tc_client_t *c = tc_new_user(tc_url_a(), "ProfCase", name);
-  upper(name, up);
-  lower(name, low);
+  tc_upper(name, up);
+  tc_lower(name, low);
   const char *bases[] = {tc_url_a(), tc_url_b()};
   const char *spellings[] = {name, up, low};
   for (int b = 0; b < 2; b++) {
     tc_client_t *anon = tc_client_new(bases[b]);
     for (int s = 0; s < 3; s++) {
-      tc_response_t r;
-      get_profile(anon, spellings[s], &r);
-      tc_assert_status(&r, 200);
       /* The spelling the user chose, whatever was asked. */
-      assert_profile(&r, name, name, "", 0, 0, 0, false);
-      tc_response_free(&r);
+      expect_profile(anon, spellings[s], name, name, "", 0, 0, 0, false);
     }
     tc_client_destroy(anon);
   }
@@ -139,28 +91,15 @@ static void test_profile_counts_on_both_servers(void **state) {
   tc_post_tweet(c, "one", id);
   tc_post_tweet(c, "two", id);
   tc_post_tweet(c, "three", id);
-  follow(f1, name);
-  follow(f2, name);
-  follow(c, idol);
+  tc_follow(f1, name);
+  tc_follow(f2, name);
+  tc_follow(c, idol);
 
   tc_client_t *anon_b = tc_client_new(tc_url_b());
-  tc_response_t r;
-  get_profile(anon_b, name, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, name, name, "", 2, 1, 3, false);
-  tc_response_free(&r);
-  get_profile(c, name, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, name, name, "", 2, 1, 3, false); /* self: false */
-  tc_response_free(&r);
-  get_profile(anon_b, idol, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, idol, idol, "", 1, 0, 0, false);
-  tc_response_free(&r);
-  get_profile(anon_b, fan2, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, fan2, fan2, "", 0, 1, 0, false);
-  tc_response_free(&r);
+  expect_profile(anon_b, name, name, name, "", 2, 1, 3, false);
+  expect_profile(c, name, name, name, "", 2, 1, 3, false); /* self: false */
+  expect_profile(anon_b, idol, idol, idol, "", 1, 0, 0, false);
+  expect_profile(anon_b, fan2, fan2, fan2, "", 0, 1, 0, false);
   tc_client_destroy(anon_b);
   tc_client_destroy(i);
   tc_client_destroy(f2);
@@ -174,26 +113,20 @@ static void test_followed_by_me_per_viewer(void **state) {
   tc_client_t *s = tc_new_user(tc_url_a(), "fbm", star);
   tc_client_t *f = tc_new_user(tc_url_a(), "fbmfan", fan);
   tc_client_t *o = tc_new_user(tc_url_b(), "fbmoth", other);
-  follow(f, star);
+  tc_follow(f, star);
   tc_client_t *f_on_b = tc_same_user_on(f, tc_url_b());
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_response_t r;
   struct {
     tc_client_t *viewer;
     bool expected;
   } cases[] = {{f, true}, {f_on_b, true}, {o, false}, {anon, false},
                {s, false}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-    get_profile(cases[k].viewer, star, &r);
-    tc_assert_status(&r, 200);
-    assert_profile(&r, star, star, "", 1, 0, 0, cases[k].expected);
-    tc_response_free(&r);
+    expect_profile(cases[k].viewer, star, star, star, "", 1, 0, 0,
+                   cases[k].expected);
   }
   /* The follower's own profile is not "followed by" the star. */
-  get_profile(s, fan, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, fan, fan, "", 0, 1, 0, false);
-  tc_response_free(&r);
+  expect_profile(s, fan, fan, fan, "", 0, 1, 0, false);
   tc_client_destroy(anon);
   tc_client_destroy(f_on_b);
   tc_client_destroy(o);
@@ -214,15 +147,11 @@ static void test_unknown_profile_is_404(void **state) {
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
   tc_client_t *c = tc_client_new(tc_url_a());
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    tc_response_t r;
-    get_profile(c, names[i], &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", tc_path("/api/users/%s", names[i]), NULL, 404,
+                    "user_not_found");
     char path[256];
     snprintf(path, sizeof path, "/api/users/%s/tweets", names[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
   }
   tc_client_destroy(c);
 }
@@ -234,42 +163,35 @@ static void test_patch_me_changes_profile_everywhere(void **state) {
   const char *dn = "Ren\xc3\xa9\x65 \xf0\x9f\x8e\xb5 <b>&amp;</b>";
   const char *bio = "Line one\nline \"two\" {\"$gt\":\"\"} \\ \xe2\x9c\x8d";
   tc_response_t r;
-  patch_me(c, dn, bio, &r);
+  tc_patch_me(c, dn, bio, &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, dn, bio, 0, 0, 0, false);
   tc_response_free(&r);
 
-  tc_get(c, "/api/me", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/api/me", &r);
   assert_string_equal(tc_json_str(&r, "display_name"), dn);
   assert_string_equal(tc_json_str(&r, "bio"), bio);
   tc_response_free(&r);
 
   tc_client_t *anon_b = tc_client_new(tc_url_b());
-  get_profile(anon_b, name, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, name, dn, bio, 0, 0, 0, false);
-  tc_response_free(&r);
+  expect_profile(anon_b, name, name, dn, bio, 0, 0, 0, false);
 
   /* Only what is sent changes: a bio alone keeps the display name. */
   tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
-  patch_me(c_b, NULL, "second bio", &r);
+  tc_patch_me(c_b, NULL, "second bio", &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, dn, "second bio", 0, 0, 0, false);
   tc_response_free(&r);
-  patch_me(c, "Only Name", NULL, &r);
+  tc_patch_me(c, "Only Name", NULL, &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, "Only Name", "second bio", 0, 0, 0, false);
   tc_response_free(&r);
   /* An empty bio is allowed and clears it. */
-  patch_me(c, NULL, "", &r);
+  tc_patch_me(c, NULL, "", &r);
   tc_assert_status(&r, 200);
   assert_profile(&r, name, "Only Name", "", 0, 0, 0, false);
   tc_response_free(&r);
-  get_profile(anon_b, name, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, name, "Only Name", "", 0, 0, 0, false);
-  tc_response_free(&r);
+  expect_profile(anon_b, name, name, "Only Name", "", 0, 0, 0, false);
   /* An empty object changes nothing. */
   tc_send(c, "PATCH", "/api/me", "{}", &r);
   tc_assert_status(&r, 200);
@@ -300,7 +222,7 @@ static void test_patch_me_lengths_in_code_points(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *s = repeat(cases[i].unit, cases[i].n);
     tc_response_t r;
-    patch_me(c, cases[i].is_bio ? NULL : s, cases[i].is_bio ? s : NULL, &r);
+    tc_patch_me(c, cases[i].is_bio ? NULL : s, cases[i].is_bio ? s : NULL, &r);
     if (cases[i].ok) {
       tc_assert_status(&r, 200);
       assert_string_equal(
@@ -319,7 +241,7 @@ static void test_patch_me_lengths_in_code_points(void **state) {
   /* The refused ones changed nothing: the last accepted values stand. */
   char *dn = repeat("a", 1), *bio = repeat(note, 160);
   tc_response_t r;
-  get_profile(c, name, &r);
+  tc_get_profile(c, name, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "display_name"), dn);
   assert_string_equal(tc_json_str(&r, "bio"), bio);
@@ -334,7 +256,7 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
   char name[31];
   tc_client_t *c = tc_new_user(tc_url_a(), "pblank", name);
   tc_response_t r;
-  patch_me(c, "Kept", NULL, &r);
+  tc_patch_me(c, "Kept", NULL, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   static const char *blanks[] = {
@@ -344,7 +266,7 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
       "\xe3\x80\x80 \xef\xbb\xbf", /* ideographic space, BOM */
   };
   for (size_t i = 0; i < sizeof blanks / sizeof blanks[0]; i++) {
-    patch_me(c, blanks[i], NULL, &r);
+    tc_patch_me(c, blanks[i], NULL, &r);
     if (r.status != 400) {
       print_error("blank display name #%zu accepted\n", i);
     }
@@ -352,7 +274,7 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
     assert_non_null(tc_json_str(&r, "error.code"));
     tc_response_free(&r);
   }
-  get_profile(c, name, &r);
+  tc_get_profile(c, name, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "display_name"), "Kept");
   tc_response_free(&r);
@@ -364,7 +286,7 @@ static void test_patch_me_rejects_wrong_types(void **state) {
   char name[31];
   tc_client_t *c = tc_new_user(tc_url_a(), "ptype", name);
   tc_response_t r;
-  patch_me(c, "Before", "before bio", &r);
+  tc_patch_me(c, "Before", "before bio", &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   static const char *values[] = {
@@ -401,7 +323,7 @@ static void test_patch_me_rejects_wrong_types(void **state) {
   }
   /* One bad field refuses the whole change. */
   char *long_bio = repeat("b", 161);
-  patch_me(c, "Changed", long_bio, &r);
+  tc_patch_me(c, "Changed", long_bio, &r);
   tc_assert_status(&r, 400);
   tc_response_free(&r);
   free(long_bio);
@@ -409,18 +331,13 @@ static void test_patch_me_rejects_wrong_types(void **state) {
           &r);
   tc_assert_error(&r, 400, "invalid_type");
   tc_response_free(&r);
-  tc_send(c, "PATCH", "/api/me", "{\"display_name\":\"\",\"bio\":\"x\"}", &r);
-  tc_assert_status(&r, 400);
-  tc_response_free(&r);
+  tc_expect_status(c, "PATCH", "/api/me",
+                   "{\"display_name\":\"\",\"bio\":\"x\"}", 400);
   /* Not a JSON object. */
-  tc_send(c, "PATCH", "/api/me", "[\"display_name\"]", &r);
-  tc_assert_error(&r, 400, "invalid_json");
-  tc_response_free(&r);
+  tc_expect_error(c, "PATCH", "/api/me", "[\"display_name\"]", 400,
+                  "invalid_json");
 
-  get_profile(c, name, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, name, "Before", "before bio", 0, 0, 0, false);
-  tc_response_free(&r);
+  expect_profile(c, name, name, "Before", "before bio", 0, 0, 0, false);
   tc_client_destroy(c);
 }
 
@@ -444,15 +361,9 @@ static void test_patch_me_ignores_unknown_fields(void **state) {
   tc_response_free(&r);
 
   tc_client_t *b = tc_client_new(tc_url_b());
-  get_profile(b, name, &r);
-  tc_assert_status(&r, 200);
-  assert_profile(&r, name, "New Name", "", 0, 0, 0, false);
-  tc_response_free(&r);
+  expect_profile(b, name, name, "New Name", "", 0, 0, 0, false);
   /* The password did not change. */
-  char body[200];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           name, PASSWORD);
-  tc_send(b, "POST", "/api/login", body, &r);
+  tc_login(b, name, TC_PASSWORD, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   tc_client_destroy(b);
@@ -462,15 +373,12 @@ static void test_patch_me_ignores_unknown_fields(void **state) {
 static void test_patch_me_requires_login(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  tc_response_t r;
-  tc_send(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", 401,
+                  "not_logged_in");
   tc_set_cookie(c, "chorus_session",
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-  tc_send(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(c, "PATCH", "/api/me", "{\"display_name\":\"ghost\"}", 401,
+                  "not_logged_in");
   tc_client_destroy(c);
 }
 
@@ -480,22 +388,20 @@ static void test_new_display_name_on_old_tweets(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "dnold", name);
   tc_post_tweet(c, "written under the old name", id);
   tc_response_t r;
-  patch_me(c, "Brand New \xe2\x98\x85", NULL, &r);
+  tc_patch_me(c, "Brand New \xe2\x98\x85", NULL, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
 
   tc_client_t *anon_b = tc_client_new(tc_url_b());
   snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_get(anon_b, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon_b, path, &r);
   assert_string_equal(tc_json_str(&r, "author.username"), name);
   assert_string_equal(tc_json_str(&r, "author.display_name"),
                       "Brand New \xe2\x98\x85");
   tc_response_free(&r);
 
   snprintf(path, sizeof path, "/api/users/%s/tweets", name);
-  tc_get(anon_b, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon_b, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 1);
   assert_string_equal(tc_json_str(&r, "items.0.id"), id);
   assert_string_equal(tc_json_str(&r, "items.0.author.display_name"),
@@ -503,8 +409,7 @@ static void test_new_display_name_on_old_tweets(void **state) {
   tc_response_free(&r);
 
   /* The global timeline too (it is at or near the head). */
-  tc_get(c, "/api/tweet?limit=200", &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, "/api/tweet?limit=200", &r);
   bool seen = false;
   for (int i = 0; i < tc_json_array_len(&r, "items"); i++) {
     char key[48];
@@ -529,24 +434,17 @@ static void test_user_tweets_newest_first_with_replies(void **state) {
   tc_post_tweet(o, "someone else's", parent);
   tc_post_tweet(c, "first", t[0]);
   tc_post_tweet(c, "second", t[1]);
-  tc_response_t r;
-  char body[96];
-  snprintf(body, sizeof body, "{\"text\":\"a reply\",\"reply_to\":\"%s\"}",
-           parent);
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_status(&r, 201);
-  strcpy(reply, tc_json_str(&r, "id"));
-  tc_response_free(&r);
+  tc_post_reply(c, "a reply", parent, reply);
   tc_post_tweet(c, "third", t[2]);
   tc_post_tweet(o, "someone else's again", t[3]);
 
   const char *expected[] = {t[2], reply, t[1], t[0]};
-  upper(name, up);
+  tc_upper(name, up);
   tc_client_t *anon = tc_client_new(tc_url_b());
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/tweets", up);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_response_t r;
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 4);
   for (int i = 0; i < 4; i++) {
     char key[32];
@@ -562,8 +460,7 @@ static void test_user_tweets_newest_first_with_replies(void **state) {
 
   /* Pages of 3: no repeats, no gaps. */
   snprintf(path, sizeof path, "/api/users/%s/tweets?limit=3", name);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 3);
   assert_string_equal(tc_json_str(&r, "items.2.id"), t[1]);
   assert_non_null(tc_json_str(&r, "next"));
@@ -571,28 +468,20 @@ static void test_user_tweets_newest_first_with_replies(void **state) {
            tc_json_str(&r, "next"));
   tc_response_free(&r);
   tc_post_tweet(c, "arrives between pages", t[3]);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 1);
   assert_string_equal(tc_json_str(&r, "items.0.id"), t[0]);
   assert_true(tc_json_is_null(&r, "next"));
   tc_response_free(&r);
 
-  snprintf(path, sizeof path, "/api/users/%s/tweets?limit=0", name);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  snprintf(path, sizeof path, "/api/users/%s/tweets?before=zzz", name);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  snprintf(path, sizeof path, "/api/users/%s/tweets", name);
+  tc_expect_paging_errors(anon, path, "zzz");
 
   /* A user with no tweets has an empty list. */
   char quiet[31];
   tc_client_t *q = tc_new_user(tc_url_a(), "utwq", quiet);
   snprintf(path, sizeof path, "/api/users/%s/tweets", quiet);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 0);
   assert_true(tc_json_is_null(&r, "next"));
   tc_response_free(&r);

@@ -19,7 +19,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 /* A word of letters and digits that no other run or test uses. */
 static void unique_word(char out[32]) {
@@ -28,14 +27,6 @@ static void unique_word(char out[32]) {
     salt = ((unsigned)getpid() * 2654435761u) ^ (unsigned)time(NULL);
   }
   snprintf(out, 32, "zq%08x%u", salt, ++counter);
-}
-
-static void upper(const char *s, char *out) {
-  size_t i;
-  for (i = 0; s[i]; i++) {
-    out[i] = (char)toupper((unsigned char)s[i]);
-  }
-  out[i] = '\0';
 }
 
 /* Percent-encodes s for a query string. */
@@ -68,24 +59,16 @@ static void search(tc_client_t *c, const char *q, const char *type,
   tc_get(c, path, r);
 }
 
-/* Asserts that the items' field values are exactly values[0..n). */
-static void assert_items(const tc_response_t *r, const char *field,
-                         const char *const *values, int n, const char *what) {
-  int len = tc_json_array_len(r, "items");
-  bool same = len == n;
-  for (int i = 0; same && i < n; i++) {
-    char key[48];
-    snprintf(key, sizeof key, "items.%d.%s", i, field);
-    same = tc_json_str(r, key) && !strcmp(tc_json_str(r, key), values[i]);
-  }
-  if (!same) {
-    print_error("%s: expected %d items:", what, n);
-    for (int i = 0; i < n; i++) {
-      print_error(" %s", values[i]);
-    }
-    print_error("\ngot %s\n", r->body);
-  }
-  assert_true(same);
+/* Searches users for q and asserts that the usernames found are exactly
+ * names[0..n) (what names the search in the message). */
+static void search_users_expect(tc_client_t *c, const char *q,
+                                const char *const *names, int n,
+                                const char *what) {
+  tc_response_t r;
+  search(c, q, "users", NULL, &r);
+  tc_assert_status(&r, 200);
+  tc_assert_items(&r, "username", names, n, what);
+  tc_response_free(&r);
 }
 
 static void search_tweets_expect(tc_client_t *c, const char *q,
@@ -95,23 +78,21 @@ static void search_tweets_expect(tc_client_t *c, const char *q,
   tc_assert_status(&r, 200);
   char what[160];
   snprintf(what, sizeof what, "tweets for q=\"%s\"", q);
-  assert_items(&r, "id", ids, n, what);
+  tc_assert_items(&r, "id", ids, n, what);
   tc_response_free(&r);
 }
 
+/* Posts a tweet as c's user; the next write gets a later time. */
 static void post(tc_client_t *c, const char *text, char id[25]) {
   tc_post_tweet(c, text, id);
-  tc_sleep_ms(3);
+  tc_tick();
 }
 
 static void set_display_name(tc_client_t *c, const char *dn) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "display_name", dn);
   char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_response_t r;
-  tc_send(c, "PATCH", "/api/me", json, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "PATCH", "/api/me", json, 200);
   bson_free(json);
   bson_destroy(&doc);
 }
@@ -141,7 +122,7 @@ static void test_search_users_by_username_prefix(void **state) {
   for (int i = 0; i < 3; i++) {
     snprintf(names[i], sizeof names[i], "%s%s", w, suffix[i]);
     cs[i] = tc_client_new(i % 2 ? tc_url_b() : tc_url_a());
-    tc_register(cs[i], names[i], PASSWORD);
+    tc_register(cs[i], names[i], TC_PASSWORD);
   }
   /* Not a prefix: the word in the middle of a name or display name. */
   tc_client_t *co = tc_new_user(tc_url_a(), "srchoth", other);
@@ -151,13 +132,13 @@ static void test_search_users_by_username_prefix(void **state) {
 
   const char *sorted[] = {names[1], names[2], names[0]};
   tc_client_t *anon = tc_client_new(tc_url_b());
-  upper(w, up);
+  tc_upper(w, up);
   const char *queries[] = {w, up};
   for (int k = 0; k < 2; k++) {
     tc_response_t r;
     search(anon, queries[k], "users", NULL, &r);
     tc_assert_status(&r, 200);
-    assert_items(&r, "username", sorted, 3, "users by username prefix");
+    tc_assert_items(&r, "username", sorted, 3, "users by username prefix");
     /* Items are user summaries. */
     assert_string_equal(tc_json_str(&r, "items.0.display_name"), names[1]);
     assert_string_equal(tc_json_str(&r, "items.0.bio"), "");
@@ -168,16 +149,10 @@ static void test_search_users_by_username_prefix(void **state) {
   char longer[40];
   snprintf(longer, sizeof longer, "%sB", up);
   tc_response_t r;
-  search(anon, longer, "users", NULL, &r);
-  tc_assert_status(&r, 200);
   const char *just_b[] = {names[2]};
-  assert_items(&r, "username", just_b, 1, "longer prefix");
-  tc_response_free(&r);
+  search_users_expect(anon, longer, just_b, 1, "longer prefix");
   /* Not a substring search. */
-  search(anon, w + 2, "users", NULL, &r);
-  tc_assert_status(&r, 200);
-  assert_items(&r, "username", NULL, 0, "middle of the username");
-  tc_response_free(&r);
+  search_users_expect(anon, w + 2, NULL, 0, "middle of the username");
   /* limit applies. */
   search(anon, w, "users", "limit=2", &r);
   tc_assert_status(&r, 200);
@@ -199,7 +174,7 @@ static void test_search_users_by_display_name_prefix(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "srchdn", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "srchdn", b);
   snprintf(dn, sizeof dn, "%s The Great", w);
-  upper(dn, dn); /* stored upper-case, searched lower-case */
+  tc_upper(dn, dn); /* stored upper-case, searched lower-case */
   set_display_name(ca, dn);
   snprintf(dn, sizeof dn, "%s junior", w);
   set_display_name(cb, dn);
@@ -210,35 +185,19 @@ static void test_search_users_by_display_name_prefix(void **state) {
   const char *sorted[] = {sorted_buf[0], sorted_buf[1]};
   qsort(sorted, 2, sizeof sorted[0], cmp_lower);
   tc_client_t *anon = tc_client_new(tc_url_a());
-  tc_response_t r;
-  search(anon, w, "users", NULL, &r);
-  tc_assert_status(&r, 200);
-  assert_items(&r, "username", sorted, 2, "users by display name");
-  tc_response_free(&r);
-  upper(w, up);
-  search(anon, up, "users", NULL, &r);
-  tc_assert_status(&r, 200);
-  assert_items(&r, "username", sorted, 2, "users by display name, upper");
-  tc_response_free(&r);
+  search_users_expect(anon, w, sorted, 2, "users by display name");
+  tc_upper(w, up);
+  search_users_expect(anon, up, sorted, 2, "users by display name, upper");
   /* Two words of the display name are a prefix too. */
   snprintf(dn, sizeof dn, "%s the", w);
-  search(anon, dn, "users", NULL, &r);
-  tc_assert_status(&r, 200);
   const char *just_a[] = {a};
-  assert_items(&r, "username", just_a, 1, "display name with a space");
-  tc_response_free(&r);
+  search_users_expect(anon, dn, just_a, 1, "display name with a space");
 
   /* A new display name replaces the old one in search. */
   set_display_name(ca, w2);
-  search(anon, w, "users", NULL, &r);
-  tc_assert_status(&r, 200);
   const char *just_b[] = {b};
-  assert_items(&r, "username", just_b, 1, "after the rename");
-  tc_response_free(&r);
-  search(anon, w2, "users", NULL, &r);
-  tc_assert_status(&r, 200);
-  assert_items(&r, "username", just_a, 1, "the new display name");
-  tc_response_free(&r);
+  search_users_expect(anon, w, just_b, 1, "after the rename");
+  search_users_expect(anon, w2, just_a, 1, "the new display name");
   tc_client_destroy(anon);
   tc_client_destroy(cb);
   tc_client_destroy(ca);
@@ -249,7 +208,7 @@ static void test_search_tweets_whole_words_ignoring_case(void **state) {
   char w[32], name[31], text[160], up[32];
   char hit1[25], hit2[25], hit3[25], miss1[25], miss2[25];
   unique_word(w);
-  upper(w, up);
+  tc_upper(w, up);
   tc_client_t *c = tc_new_user(tc_url_a(), "srchw", name);
   snprintf(text, sizeof text, "the %s sat on the mat", w);
   post(c, text, hit1);
@@ -270,7 +229,7 @@ static void test_search_tweets_whole_words_ignoring_case(void **state) {
   tc_response_t r;
   search(anon, w, NULL, NULL, &r);
   tc_assert_status(&r, 200);
-  assert_items(&r, "id", hits, 3, "default type");
+  tc_assert_items(&r, "id", hits, 3, "default type");
   assert_string_equal(tc_json_str(&r, "items.0.author.username"), name);
   assert_true(tc_json_has(&r, "items.0.like_count"));
   tc_response_free(&r);
@@ -346,7 +305,7 @@ static void test_search_tweets_newest_first_in_pages(void **state) {
   tc_response_t r;
   search(ca, w, "tweets", "limit=2", &r);
   tc_assert_status(&r, 200);
-  assert_items(&r, "id", all, 2, "first page");
+  tc_assert_items(&r, "id", all, 2, "first page");
   char next[128], extra[200];
   bson_strncpy(next, tc_json_str(&r, "next"), sizeof next);
   tc_response_free(&r);
@@ -356,13 +315,13 @@ static void test_search_tweets_newest_first_in_pages(void **state) {
   snprintf(extra, sizeof extra, "limit=2&before=%s", next);
   search(ca, w, "tweets", extra, &r);
   tc_assert_status(&r, 200);
-  assert_items(&r, "id", all + 2, 2, "second page");
+  tc_assert_items(&r, "id", all + 2, 2, "second page");
   bson_strncpy(next, tc_json_str(&r, "next"), sizeof next);
   tc_response_free(&r);
   snprintf(extra, sizeof extra, "limit=2&before=%s", next);
   search(ca, w, "tweets", extra, &r);
   tc_assert_status(&r, 200);
-  assert_items(&r, "id", all + 4, 1, "last page");
+  tc_assert_items(&r, "id", all + 4, 1, "last page");
   assert_true(tc_json_is_null(&r, "next"));
   tc_response_free(&r);
   tc_client_destroy(cb);
@@ -382,15 +341,10 @@ static void test_search_follows_edits_and_deletes(void **state) {
   snprintf(path, sizeof path, "/api/tweet/%s", id);
   char body[128];
   snprintf(body, sizeof body, "{\"text\":\"now %s\"}", w2);
-  tc_response_t r;
-  tc_send(c, "PUT", path, body, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "PUT", path, body, 200);
   search_tweets_expect(c, w1, NULL, 0);
   search_tweets_expect(c, w2, hit, 1);
-  tc_send(c, "DELETE", path, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "DELETE", path, NULL, 200);
   search_tweets_expect(c, w2, NULL, 0);
   tc_client_destroy(c);
 }
@@ -454,12 +408,7 @@ static void test_search_query_validation(void **state) {
     assert_non_null(tc_json_str(&r, "error.code"));
     tc_response_free(&r);
   }
-  tc_get(c, "/api/search?q=hello&limit=0", &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  tc_get(c, "/api/search?q=hello&before=%25%25", &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  tc_expect_paging_errors(c, "/api/search?q=hello", "%25%25");
   tc_client_destroy(c);
 }
 
@@ -587,10 +536,7 @@ static void test_search_operators_are_plain_text(void **state) {
     tc_response_free(&r);
   }
   /* Still serving. */
-  tc_response_t r;
-  tc_get(anon, "/healthz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(anon, "GET", "/healthz", NULL, 200);
   const char *found[] = {marker};
   search_tweets_expect(anon, w, found, 1);
   tc_client_destroy(anon);

@@ -27,38 +27,7 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define WRONG "wrong horse battery"
-
-static void post_empty(tc_client_t *c, const char *path, tc_response_t *r) {
-  tc_request(c, "POST", path, "", 0, NULL, r);
-}
-
-static void get_ok(tc_client_t *c, const char *path, tc_response_t *r) {
-  tc_get(c, path, r);
-  tc_assert_status(r, 200);
-}
-
-static int64_t profile_int(tc_client_t *c, const char *name,
-                           const char *field) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s", name);
-  tc_response_t r;
-  get_ok(c, path, &r);
-  int64_t v = tc_json_int(&r, field);
-  tc_response_free(&r);
-  return v;
-}
-
-static int64_t tweet_int(tc_client_t *c, const char *id, const char *field) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_response_t r;
-  get_ok(c, path, &r);
-  int64_t v = tc_json_int(&r, field);
-  tc_response_free(&r);
-  return v;
-}
 
 /* ------------------------------------------------------------ injection */
 
@@ -116,7 +85,7 @@ static void test_operator_injection_in_every_body_field(void **state) {
   for (size_t i = 0; i < N_BAD_VALUES; i++) {
     const char *v = BAD_VALUES[i];
     snprintf(body, sizeof body, "{\"username\":%s,\"password\":\"%s\"}", v,
-             PASSWORD);
+             TC_PASSWORD);
     expect_invalid_type(anon, "POST", "/api/register", body);
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":%s}",
              fresh, v);
@@ -136,21 +105,19 @@ static void test_operator_injection_in_every_body_field(void **state) {
   }
   /* Nothing changed: no account, no tweet, no new name, no new text. */
   snprintf(body, sizeof body, "/api/users/%s", fresh);
-  tc_get(anon, body, &r);
-  tc_assert_error(&r, 404, "user_not_found");
-  tc_response_free(&r);
-  assert_int_equal(profile_int(anon, me, "tweet_count"), 1);
+  tc_expect_error(anon, "GET", body, NULL, 404, "user_not_found");
+  assert_int_equal(tc_profile_int(anon, me, "tweet_count"), 1);
   snprintf(body, sizeof body, "/api/users/%s", me);
-  get_ok(anon, body, &r);
+  tc_get_ok(anon, body, &r);
   assert_string_equal(tc_json_str(&r, "display_name"), "Safe");
   assert_string_equal(tc_json_str(&r, "bio"), "bio");
   tc_response_free(&r);
-  get_ok(anon, path, &r);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "text"), "original text");
   assert_true(tc_json_is_null(&r, "edited_at"));
   tc_response_free(&r);
   /* The name is still free. */
-  tc_register(anon, fresh, PASSWORD);
+  tc_register(anon, fresh, TC_PASSWORD);
   tc_client_destroy(anon);
   tc_client_destroy(c);
 }
@@ -167,29 +134,18 @@ static void test_operator_injection_in_paths(void **state) {
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[256];
-    tc_response_t r;
     snprintf(path, sizeof path, "/api/users/%s", names[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
     snprintf(path, sizeof path, "/api/users/%s/follow", names[i]);
-    post_empty(c, path, &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "POST", path, "", 404, "user_not_found");
     snprintf(path, sizeof path, "/api/users/%s/followers", names[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "user_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "user_not_found");
     snprintf(path, sizeof path, "/api/tweet/%s", names[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "tweet_not_found");
     snprintf(path, sizeof path, "/api/tweet/%s/like", names[i]);
-    post_empty(c, path, &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "POST", path, "", 404, "tweet_not_found");
   }
-  assert_int_equal(profile_int(c, me, "following_count"), 0);
+  assert_int_equal(tc_profile_int(c, me, "following_count"), 0);
   tc_client_destroy(c);
 }
 
@@ -210,20 +166,9 @@ static void world_init(world_t *w) {
   tc_post_tweet(w->ca, "a's tweet", w->ta);
   tc_post_tweet(w->cb, "b's tweet", w->tb);
   tc_post_tweet(w->cb, "b's liked tweet", w->liked);
-  char path[256];
-  tc_response_t r;
-  snprintf(path, sizeof path, "/api/users/%s/follow", w->c);
-  post_empty(w->ca, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  snprintf(path, sizeof path, "/api/tweet/%s/like", w->liked);
-  post_empty(w->ca, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  snprintf(path, sizeof path, "/api/users/%s/follow", w->a);
-  post_empty(w->cb, path, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_follow(w->ca, w->c);
+  tc_like(w->ca, w->liked);
+  tc_follow(w->cb, w->a);
 }
 
 static void world_destroy(world_t *w) {
@@ -237,25 +182,25 @@ static void world_unchanged(world_t *w) {
   tc_client_t *anon = tc_client_new(tc_url_b());
   tc_response_t r;
   char path[256];
-  assert_int_equal(profile_int(anon, w->b, "followers_count"), 0);
-  assert_int_equal(profile_int(anon, w->c, "followers_count"), 1);
-  assert_int_equal(profile_int(anon, w->a, "following_count"), 1);
-  assert_int_equal(profile_int(anon, w->a, "tweet_count"), 1);
+  assert_int_equal(tc_profile_int(anon, w->b, "followers_count"), 0);
+  assert_int_equal(tc_profile_int(anon, w->c, "followers_count"), 1);
+  assert_int_equal(tc_profile_int(anon, w->a, "following_count"), 1);
+  assert_int_equal(tc_profile_int(anon, w->a, "tweet_count"), 1);
   snprintf(path, sizeof path, "/api/users/%s", w->a);
-  get_ok(anon, path, &r);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "display_name"), w->a);
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s", w->ta);
-  get_ok(anon, path, &r);
+  tc_get_ok(anon, path, &r);
   assert_string_equal(tc_json_str(&r, "text"), "a's tweet");
   tc_response_free(&r);
-  assert_int_equal(tweet_int(anon, w->tb, "like_count"), 0);
-  assert_int_equal(tweet_int(anon, w->tb, "reply_count"), 0);
-  assert_int_equal(tweet_int(anon, w->liked, "like_count"), 1);
-  get_ok(w->ca, "/api/notifications", &r);
+  assert_int_equal(tc_tweet_int(anon, w->tb, "like_count"), 0);
+  assert_int_equal(tc_tweet_int(anon, w->tb, "reply_count"), 0);
+  assert_int_equal(tc_tweet_int(anon, w->liked, "like_count"), 1);
+  tc_get_ok(w->ca, "/api/notifications", &r);
   assert_int_equal(tc_json_int(&r, "unread"), 1);
   tc_response_free(&r);
-  get_ok(w->ca, "/api/me", &r); /* still logged in */
+  tc_get_ok(w->ca, "/api/me", &r); /* still logged in */
   tc_response_free(&r);
   tc_client_destroy(anon);
 }
@@ -382,7 +327,7 @@ static void test_writes_must_be_json(void **state) {
   tc_request(w.ca, "POST", "/api/notifications/read", "", 0, same, &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
-  assert_int_equal(profile_int(w.cc, w.b, "followers_count"), 1);
+  assert_int_equal(tc_profile_int(w.cc, w.b, "followers_count"), 1);
   world_destroy(&w);
 }
 
@@ -397,17 +342,14 @@ static void test_no_acting_on_others_behalf(void **state) {
   /* b cannot edit or delete a's tweet, on either server. */
   tc_client_t *cb_a = tc_client_new(tc_url_a());
   char token[128];
-  assert_true(tc_cookie(w.cb, "chorus_session", token, sizeof token));
+  tc_session_token(w.cb, token, sizeof token);
   tc_set_cookie(cb_a, "chorus_session", token);
   tc_client_t *as_b[] = {w.cb, cb_a};
   for (int i = 0; i < 2; i++) {
     snprintf(path, sizeof path, "/api/tweet/%s", w.ta);
-    tc_send(as_b[i], "DELETE", path, NULL, &r);
-    tc_assert_error(&r, 403, "forbidden");
-    tc_response_free(&r);
-    tc_send(as_b[i], "PUT", path, "{\"text\":\"pwned\"}", &r);
-    tc_assert_error(&r, 403, "forbidden");
-    tc_response_free(&r);
+    tc_expect_error(as_b[i], "DELETE", path, NULL, 403, "forbidden");
+    tc_expect_error(as_b[i], "PUT", path, "{\"text\":\"pwned\"}", 403,
+                    "forbidden");
   }
   /* b unliking a tweet a liked removes nothing of a's. */
   snprintf(path, sizeof path, "/api/tweet/%s/like", w.liked);
@@ -416,7 +358,7 @@ static void test_no_acting_on_others_behalf(void **state) {
   assert_false(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   snprintf(path, sizeof path, "/api/tweet/%s", w.liked);
-  get_ok(w.ca, path, &r);
+  tc_get_ok(w.ca, path, &r);
   assert_true(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
   /* b unfollowing c does not end a's follow of c. */
@@ -447,11 +389,9 @@ static void test_acting_routes_need_a_session(void **state) {
   /* A session that was logged out, and one that never existed. */
   char old_token[128], gone_name[31];
   tc_client_t *gone = tc_new_user(tc_url_a(), "csrfgone", gone_name);
-  assert_true(tc_cookie(gone, "chorus_session", old_token, sizeof old_token));
+  tc_session_token(gone, old_token, sizeof old_token);
   tc_response_t r;
-  tc_send(gone, "DELETE", "/api/login", NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(gone, "DELETE", "/api/login", NULL, 200);
   tc_client_t *clients[3] = {tc_client_new(tc_url_a()),
                              tc_client_new(tc_url_b()),
                              tc_client_new(tc_url_b())};
@@ -470,12 +410,9 @@ static void test_acting_routes_need_a_session(void **state) {
       tc_assert_error(&r, 401, "not_logged_in");
       tc_response_free(&r);
     }
-    tc_get(clients[k], "/api/feed", &r);
-    tc_assert_error(&r, 401, "not_logged_in");
-    tc_response_free(&r);
-    tc_get(clients[k], "/api/notifications", &r);
-    tc_assert_error(&r, 401, "not_logged_in");
-    tc_response_free(&r);
+    tc_expect_error(clients[k], "GET", "/api/feed", NULL, 401, "not_logged_in");
+    tc_expect_error(clients[k], "GET", "/api/notifications", NULL, 401,
+                    "not_logged_in");
   }
   world_unchanged(&w);
   for (int k = 0; k < 3; k++) {
@@ -537,28 +474,20 @@ static void test_bodies_over_16k_are_413(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "big", me);
   tc_post_tweet(c, "parent", id);
   size_t size = 16 * 1024 + 1;
-  char *body = malloc(size + 1);
-  memset(body, ' ', size);
-  memcpy(body, "{\"bio\":\"x\"", 10);
-  body[size - 1] = '}';
-  body[size] = '\0';
-  tc_response_t r;
-  tc_send(c, "PATCH", "/api/me", body, &r);
-  tc_assert_error(&r, 413, "body_too_large");
-  tc_response_free(&r);
-  int n = snprintf(body, size, "{\"text\":\"x\",\"reply_to\":\"%s\"", id);
-  memset(body + n, ' ', size - (size_t)n);
-  body[size - 1] = '}';
-  body[size] = '\0';
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 413, "body_too_large");
-  tc_response_free(&r);
+  char *body = tc_padded_json("{\"bio\":\"x\"", size);
+  tc_expect_error(c, "PATCH", "/api/me", body, 413, "body_too_large");
   free(body);
-  assert_int_equal(profile_int(c, me, "tweet_count"), 1);
-  assert_int_equal(tweet_int(c, id, "reply_count"), 0);
+  char head[96];
+  snprintf(head, sizeof head, "{\"text\":\"x\",\"reply_to\":\"%s\"", id);
+  body = tc_padded_json(head, size);
+  tc_expect_error(c, "POST", "/api/tweet", body, 413, "body_too_large");
+  free(body);
+  tc_response_t r;
+  assert_int_equal(tc_profile_int(c, me, "tweet_count"), 1);
+  assert_int_equal(tc_tweet_int(c, id, "reply_count"), 0);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s", me);
-  get_ok(c, path, &r);
+  tc_get_ok(c, path, &r);
   assert_string_equal(tc_json_str(&r, "bio"), "");
   tc_response_free(&r);
   tc_client_destroy(c);
@@ -632,13 +561,7 @@ static int group_teardown(void **state) {
 static void login(const char *base, const char *username,
                   const char *password, tc_response_t *r) {
   tc_client_t *c = tc_client_new(base);
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "username", username);
-  BSON_APPEND_UTF8(&doc, "password", password);
-  char *json = bson_as_relaxed_extended_json(&doc, NULL);
-  tc_send(c, "POST", "/api/login", json, r);
-  bson_free(json);
-  bson_destroy(&doc);
+  tc_login(c, username, password, r);
   tc_client_destroy(c);
 }
 
@@ -648,7 +571,7 @@ static void expect_login(const char *base, const char *username,
   login(base, username, password, &r);
   if (r.status != status) {
     print_error("login %s/%s on %s\n", username,
-                strcmp(password, PASSWORD) ? "wrong" : "right", base);
+                strcmp(password, TC_PASSWORD) ? "wrong" : "right", base);
   }
   tc_assert_status(&r, status);
   if (status == 401) {
@@ -665,7 +588,7 @@ static void expect_limited(const char *base, const char *username,
   login(base, username, password, &r);
   if (r.status != 429) {
     print_error("login %s/%s on %s\n", username,
-                strcmp(password, PASSWORD) ? "wrong" : "right", base);
+                strcmp(password, TC_PASSWORD) ? "wrong" : "right", base);
   }
   tc_assert_error(&r, 429, "rate_limited");
   char value[32];
@@ -695,14 +618,11 @@ static void test_login_limit_per_username(void **state) {
   /* The eleventh is refused, on either server, even with the right
    * password. */
   expect_limited(B, name, WRONG, 300);
-  expect_limited(A, name, PASSWORD, 300);
-  expect_limited(B, name, PASSWORD, 300);
+  expect_limited(A, name, TC_PASSWORD, 300);
+  expect_limited(B, name, TC_PASSWORD, 300);
   /* Only this username: another logs in, and existing sessions work. */
-  expect_login(A, other, PASSWORD, 200);
-  tc_response_t r;
-  tc_get(session, "/api/me", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  expect_login(A, other, TC_PASSWORD, 200);
+  tc_expect_status(session, "GET", "/api/me", NULL, 200);
   tc_client_destroy(session);
 }
 
@@ -720,9 +640,9 @@ static void test_login_limit_ignores_username_case(void **state) {
   for (int i = 0; i < 10; i++) {
     expect_login(i % 2 ? B : A, spellings[i % 3], WRONG, 401);
   }
-  expect_limited(A, up, PASSWORD, 300);
-  expect_limited(B, mixed, PASSWORD, 300);
-  expect_limited(A, name, PASSWORD, 300);
+  expect_limited(A, up, TC_PASSWORD, 300);
+  expect_limited(B, mixed, TC_PASSWORD, 300);
+  expect_limited(A, name, TC_PASSWORD, 300);
 }
 
 static void test_login_success_does_not_clear_failures(void **state) {
@@ -737,12 +657,12 @@ static void test_login_success_does_not_clear_failures(void **state) {
   for (int i = 0; i < 4; i++) {
     expect_login(i % 2 ? B : A, name, WRONG, 401);
   }
-  expect_login(A, name, PASSWORD, 200);
-  expect_login(B, name, PASSWORD, 200);
+  expect_login(A, name, TC_PASSWORD, 200);
+  expect_login(B, name, TC_PASSWORD, 200);
   for (int i = 0; i < 6; i++) {
     expect_login(i % 2 ? B : A, name, WRONG, 401);
   }
-  expect_limited(A, name, PASSWORD, 300);
+  expect_limited(A, name, TC_PASSWORD, 300);
 }
 
 static void test_login_injection_is_400(void **state) {
@@ -757,15 +677,12 @@ static void test_login_injection_is_400(void **state) {
              name, BAD_VALUES[i]);
     expect_invalid_type(c, "POST", "/api/login", body);
     snprintf(body, sizeof body, "{\"username\":%s,\"password\":\"%s\"}",
-             BAD_VALUES[i], PASSWORD);
+             BAD_VALUES[i], TC_PASSWORD);
     expect_invalid_type(c, "POST", "/api/login", body);
   }
-  tc_response_t r;
-  tc_get(c, "/api/me", &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(c, "GET", "/api/me", NULL, 401, "not_logged_in");
   tc_client_destroy(c);
-  expect_login(A, name, PASSWORD, 200);
+  expect_login(A, name, TC_PASSWORD, 200);
 }
 
 static void test_login_limit_window_ends(void **state) {
@@ -779,10 +696,10 @@ static void test_login_limit_window_ends(void **state) {
   for (int i = 0; i < 3; i++) {
     expect_login(p.s[i % 2].url, name, WRONG, 401);
   }
-  expect_limited(p.s[1].url, name, PASSWORD, 2);
+  expect_limited(p.s[1].url, name, TC_PASSWORD, 2);
   tc_sleep_ms(2600);
   expect_login(p.s[0].url, name, WRONG, 401); /* a new window */
-  expect_login(p.s[1].url, name, PASSWORD, 200);
+  expect_login(p.s[1].url, name, TC_PASSWORD, 200);
   pair_stop(&p);
 }
 
@@ -803,18 +720,16 @@ static void test_login_limit_per_address(void **state) {
   expect_login(A, names[0], WRONG, 401);
   expect_login(B, names[0], WRONG, 401);
   expect_login(A, names[1], WRONG, 401);
-  expect_login(B, nobody, PASSWORD, 401);
+  expect_login(B, nobody, TC_PASSWORD, 401);
   expect_login(A, names[2], WRONG, 401);
   expect_login(B, names[2], WRONG, 401);
   /* This address is now blocked for everyone, right password or not, on
    * both servers, and a forwarded-for header does not change the address. */
-  expect_limited(B, names[3], PASSWORD, 3);
-  expect_limited(A, names[0], PASSWORD, 3);
+  expect_limited(B, names[3], TC_PASSWORD, 3);
+  expect_limited(A, names[0], TC_PASSWORD, 3);
   expect_limited(A, nobody, WRONG, 3);
   tc_client_t *c = tc_client_new(B);
-  char body[200];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           names[3], PASSWORD);
+  char *body = tc_credentials_json(names[3], TC_PASSWORD);
   const char *forwarded[] = {"X-Forwarded-For: 203.0.113.7",
                              "X-Real-IP: 203.0.113.7",
                              "Forwarded: for=203.0.113.7", NULL};
@@ -822,14 +737,15 @@ static void test_login_limit_per_address(void **state) {
   tc_request(c, "POST", "/api/login", body, strlen(body), forwarded, &r);
   tc_assert_error(&r, 429, "rate_limited");
   tc_response_free(&r);
+  bson_free(body);
   tc_client_destroy(c);
   /* Registering still works (it is not a login failure), and the window
    * ends. */
   char late[31];
   register_on(A, "rladdrlate", late);
   tc_sleep_ms(3600);
-  expect_login(B, names[3], PASSWORD, 200);
-  expect_login(A, late, PASSWORD, 200);
+  expect_login(B, names[3], TC_PASSWORD, 200);
+  expect_login(A, late, TC_PASSWORD, 200);
   pair_stop(&p);
 }
 
@@ -842,13 +758,12 @@ typedef struct guesser {
 static void *guess_main(void *arg) {
   guesser_t *g = arg;
   tc_client_t *c = tc_client_new(g->base);
-  char body[200];
-  snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}",
-           g->name, WRONG);
+  char *body = tc_credentials_json(g->name, WRONG);
   tc_response_t r; /* no cmocka assertion may run in a thread */
   tc_try_request(c, "POST", "/api/login", body, strlen(body), NULL, &r);
   g->status = r.status;
   tc_response_free(&r);
+  bson_free(body);
   tc_client_destroy(c);
   return NULL;
 }
@@ -900,7 +815,7 @@ static void test_login_limit_holds_under_parallel_guesses(void **state) {
   fprintf(stderr, "then %d more wrong logins answered 401 before a 429\n",
           more_401);
   assert_int_equal(answered_401 + more_401, LIMIT);
-  expect_limited(p.s[1].url, name, PASSWORD, 300);
+  expect_limited(p.s[1].url, name, TC_PASSWORD, 300);
   pair_stop(&p);
 }
 

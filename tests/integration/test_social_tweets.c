@@ -7,7 +7,6 @@
  *   GET    /api/tweet/<id>/replies    oldest first, paginated
  *   POST/DELETE /api/tweet/<id>/like  idempotent; like_count, liked_by_me
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 
 static const char *const BAD_IDS[] = {
     "000000000000000000000000", "ffffffffffffffffffffffff",
@@ -25,53 +23,12 @@ static const char *const BAD_IDS[] = {
 };
 #define N_BAD_IDS (sizeof BAD_IDS / sizeof BAD_IDS[0])
 
-static void get_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_get(c, path, r);
-}
-
-/* Posts a reply (asserting 201) and returns its id in out. */
-static void post_reply(tc_client_t *c, const char *text, const char *parent,
-                       char out[25]) {
-  char body[400];
-  snprintf(body, sizeof body, "{\"text\":\"%s\",\"reply_to\":\"%s\"}", text,
-           parent);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_status(&r, 201);
-  assert_string_equal(tc_json_str(&r, "reply_to"), parent);
-  assert_string_equal(tc_json_str(&r, "text"), text);
-  assert_int_equal(tc_json_int(&r, "reply_count"), 0);
-  bson_strncpy(out, tc_json_str(&r, "id"), 25);
-  tc_response_free(&r);
-  tc_sleep_ms(3); /* distinct creation times for the order checks */
-}
-
-/* POST or DELETE /api/tweet/<id>/like. */
-static void send_like(tc_client_t *c, const char *method, const char *id,
-                      tc_response_t *r) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-  if (!strcmp(method, "POST")) {
-    tc_request(c, "POST", path, "", 0, NULL, r);
-  } else {
-    tc_send(c, method, path, NULL, r);
-  }
-}
-
-static void delete_tweet(tc_client_t *c, const char *id, tc_response_t *r) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/tweet/%s", id);
-  tc_send(c, "DELETE", path, NULL, r);
-}
-
 /* Asserts like_count, reply_count and liked_by_me of a tweet as c sees it. */
 static void assert_tweet_counts(tc_client_t *c, const char *id,
                                 int64_t likes, int64_t replies,
                                 bool liked_by_me) {
   tc_response_t r;
-  get_tweet(c, id, &r);
+  tc_get_tweet(c, id, &r);
   tc_assert_status(&r, 200);
   if (tc_json_int(&r, "like_count") != likes ||
       tc_json_int(&r, "reply_count") != replies) {
@@ -84,30 +41,9 @@ static void assert_tweet_counts(tc_client_t *c, const char *id,
   tc_response_free(&r);
 }
 
+/* name's tweet_count as c sees it. */
 static int64_t tweet_count_of(tc_client_t *c, const char *name) {
-  char path[256];
-  snprintf(path, sizeof path, "/api/users/%s", name);
-  tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
-  int64_t n = tc_json_int(&r, "tweet_count");
-  tc_response_free(&r);
-  return n;
-}
-
-/* Whether id is among the items of GET path (one page of up to 200). */
-static bool list_has(tc_client_t *c, const char *path, const char *id) {
-  tc_response_t r;
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
-  bool found = false;
-  for (int i = 0; i < tc_json_array_len(&r, "items"); i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    found = found || !strcmp(tc_json_str(&r, key), id);
-  }
-  tc_response_free(&r);
-  return found;
+  return tc_profile_int(c, name, "tweet_count");
 }
 
 static void test_get_tweet_on_both_servers(void **state) {
@@ -120,7 +56,7 @@ static void test_get_tweet_on_both_servers(void **state) {
                             tc_same_user_on(c, tc_url_b())};
   for (int i = 0; i < 4; i++) {
     tc_response_t r;
-    get_tweet(viewers[i], id, &r);
+    tc_get_tweet(viewers[i], id, &r);
     tc_assert_status(&r, 200);
     assert_string_equal(tc_json_str(&r, "id"), id);
     assert_string_equal(tc_json_str(&r, "author.username"), name);
@@ -156,24 +92,17 @@ static void test_unknown_tweet_is_404_everywhere(void **state) {
   char name[31];
   tc_client_t *c = tc_new_user(tc_url_b(), "t404", name);
   for (size_t i = 0; i < N_BAD_IDS; i++) {
-    tc_response_t r;
     char path[256];
-    get_tweet(c, BAD_IDS[i], &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
-    delete_tweet(c, BAD_IDS[i], &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", tc_path("/api/tweet/%s", BAD_IDS[i]), NULL, 404,
+                    "tweet_not_found");
+    tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s", BAD_IDS[i]), NULL,
+                    404, "tweet_not_found");
     snprintf(path, sizeof path, "/api/tweet/%s/replies", BAD_IDS[i]);
-    tc_get(c, path, &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
-    send_like(c, "POST", BAD_IDS[i], &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
-    send_like(c, "DELETE", BAD_IDS[i], &r);
-    tc_assert_error(&r, 404, "tweet_not_found");
-    tc_response_free(&r);
+    tc_expect_error(c, "GET", path, NULL, 404, "tweet_not_found");
+    tc_expect_error(c, "POST", tc_path("/api/tweet/%s/like", BAD_IDS[i]), "",
+                    404, "tweet_not_found");
+    tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s/like", BAD_IDS[i]),
+                    NULL, 404, "tweet_not_found");
   }
   tc_client_destroy(c);
 }
@@ -185,57 +114,46 @@ static void test_delete_by_author(void **state) {
   tc_client_t *f = tc_new_user(tc_url_b(), "delfan", fan);
   snprintf(path, sizeof path, "/api/users/%s/follow", name);
   tc_response_t r;
-  tc_request(f, "POST", path, "", 0, NULL, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(f, "POST", path, "", 200);
   tc_post_tweet(c, "stays", keep);
   tc_post_tweet(c, "goes away", gone);
   assert_int_equal(tweet_count_of(f, name), 2);
-  assert_true(list_has(f, "/api/feed?limit=200", gone));
+  assert_true(tc_list_has(f, "/api/feed?limit=200", gone));
 
   tc_client_t *c_b = tc_same_user_on(c, tc_url_b());
-  delete_tweet(c_b, gone, &r);
+  tc_delete_tweet(c_b, gone, &r);
   tc_assert_status(&r, 200);
   assert_true(tc_json_bool(&r, "ok"));
   tc_response_free(&r);
 
   tc_client_t *anon_a = tc_client_new(tc_url_a());
   tc_client_t *anon_b = tc_client_new(tc_url_b());
-  get_tweet(anon_a, gone, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
-  get_tweet(anon_b, gone, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
-  get_tweet(anon_a, keep, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
-  assert_false(list_has(anon_a, "/api/tweet?limit=200", gone));
-  assert_true(list_has(anon_a, "/api/tweet?limit=200", keep));
+  tc_expect_error(anon_a, "GET", tc_path("/api/tweet/%s", gone), NULL, 404,
+                  "tweet_not_found");
+  tc_expect_error(anon_b, "GET", tc_path("/api/tweet/%s", gone), NULL, 404,
+                  "tweet_not_found");
+  tc_expect_status(anon_a, "GET", tc_path("/api/tweet/%s", keep), NULL, 200);
+  assert_false(tc_list_has(anon_a, "/api/tweet?limit=200", gone));
+  assert_true(tc_list_has(anon_a, "/api/tweet?limit=200", keep));
   snprintf(path, sizeof path, "/api/users/%s/tweets", name);
-  assert_false(list_has(anon_b, path, gone));
-  assert_true(list_has(anon_b, path, keep));
-  assert_false(list_has(f, "/api/feed?limit=200", gone));
-  assert_true(list_has(f, "/api/feed?limit=200", keep));
+  assert_false(tc_list_has(anon_b, path, gone));
+  assert_true(tc_list_has(anon_b, path, keep));
+  assert_false(tc_list_has(f, "/api/feed?limit=200", gone));
+  assert_true(tc_list_has(f, "/api/feed?limit=200", keep));
   assert_int_equal(tweet_count_of(anon_a, name), 1);
   assert_int_equal(tweet_count_of(anon_b, name), 1);
 
   /* Gone for good: a second delete, an edit, a like are 404. */
-  delete_tweet(c, gone, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
+  tc_expect_error(c, "DELETE", tc_path("/api/tweet/%s", gone), NULL, 404,
+                  "tweet_not_found");
   snprintf(path, sizeof path, "/api/tweet/%s", gone);
-  tc_send(c, "PUT", path, "{\"text\":\"back?\"}", &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
-  send_like(f, "POST", gone, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
+  tc_expect_error(c, "PUT", path, "{\"text\":\"back?\"}", 404,
+                  "tweet_not_found");
+  tc_expect_error(f, "POST", tc_path("/api/tweet/%s/like", gone), "", 404,
+                  "tweet_not_found");
   assert_int_equal(tweet_count_of(anon_a, name), 1);
 
-  delete_tweet(c, keep, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "DELETE", tc_path("/api/tweet/%s", keep), NULL, 200);
   assert_int_equal(tweet_count_of(anon_b, name), 0);
   tc_client_destroy(anon_b);
   tc_client_destroy(anon_a);
@@ -252,13 +170,11 @@ static void test_delete_by_others_is_refused(void **state) {
   tc_client_t *anon = tc_client_new(tc_url_a());
   tc_post_tweet(c, "not yours", id);
   tc_response_t r;
-  delete_tweet(o, id, &r);
-  tc_assert_error(&r, 403, "forbidden");
-  tc_response_free(&r);
-  delete_tweet(anon, id, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
-  get_tweet(anon, id, &r);
+  tc_expect_error(o, "DELETE", tc_path("/api/tweet/%s", id), NULL, 403,
+                  "forbidden");
+  tc_expect_error(anon, "DELETE", tc_path("/api/tweet/%s", id), NULL, 401,
+                  "not_logged_in");
+  tc_get_tweet(anon, id, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "text"), "not yours");
   tc_response_free(&r);
@@ -275,11 +191,11 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   tc_client_t *cb = tc_new_user(tc_url_b(), "repb", b);
   tc_client_t *cc = tc_new_user(tc_url_a(), "repc", c3);
   tc_post_tweet(ca, "the parent", parent);
-  post_reply(cb, "first reply", parent, rep[0]);
-  post_reply(cc, "second reply", parent, rep[1]);
-  post_reply(ca, "the author answers", parent, rep[2]);
-  post_reply(cb, "fourth", parent, rep[3]);
-  post_reply(cc, "fifth", parent, rep[4]);
+  tc_post_reply(cb, "first reply", parent, rep[0]);
+  tc_post_reply(cc, "second reply", parent, rep[1]);
+  tc_post_reply(ca, "the author answers", parent, rep[2]);
+  tc_post_reply(cb, "fourth", parent, rep[3]);
+  tc_post_reply(cc, "fifth", parent, rep[4]);
 
   tc_client_t *anon = tc_client_new(tc_url_b());
   assert_tweet_counts(anon, parent, 0, 5, false);
@@ -287,15 +203,14 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   /* A reply is a tweet of its author (tweet_count counts it). */
   assert_int_equal(tweet_count_of(anon, b), 2);
   tc_response_t r;
-  get_tweet(anon, rep[1], &r);
+  tc_get_tweet(anon, rep[1], &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "reply_to"), parent);
   assert_string_equal(tc_json_str(&r, "author.username"), c3);
   tc_response_free(&r);
 
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 5);
   for (int i = 0; i < 5; i++) {
     char key[32];
@@ -312,8 +227,7 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   int n = 0;
   snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=2", parent);
   for (int page = 0;; page++) {
-    tc_get(ca, path, &r);
-    tc_assert_status(&r, 200);
+    tc_get_ok(ca, path, &r);
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= 2);
     for (int i = 0; i < len; i++) {
@@ -331,7 +245,7 @@ static void test_replies_count_and_list_oldest_first(void **state) {
     tc_response_free(&r);
     if (page == 0) {
       char late[25];
-      post_reply(cb, "late reply", parent, late);
+      tc_post_reply(cb, "late reply", parent, late);
     }
   }
   /* All five in order; the late one comes last if it is seen at all. */
@@ -341,18 +255,11 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   }
   assert_tweet_counts(anon, parent, 0, 6, false);
 
-  snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=0", parent);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_limit");
-  tc_response_free(&r);
-  snprintf(path, sizeof path, "/api/tweet/%s/replies?before=nope", parent);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 400, "invalid_cursor");
-  tc_response_free(&r);
+  snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
+  tc_expect_paging_errors(anon, path, "nope");
   /* A tweet without replies has an empty list. */
   snprintf(path, sizeof path, "/api/tweet/%s/replies", rep[0]);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 0);
   assert_true(tc_json_is_null(&r, "next"));
   tc_response_free(&r);
@@ -368,9 +275,7 @@ static void test_reply_to_missing_tweet_is_404(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "rep404", name);
   tc_post_tweet(c, "soon deleted", deleted);
   tc_response_t r;
-  delete_tweet(c, deleted, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(c, "DELETE", tc_path("/api/tweet/%s", deleted), NULL, 200);
   const char *targets[] = {deleted,
                            "000000000000000000000000",
                            "ffffffffffffffffffffffff",
@@ -395,8 +300,7 @@ static void test_reply_to_missing_tweet_is_404(void **state) {
   assert_int_equal(tweet_count_of(c, name), 0);
   char path[256];
   snprintf(path, sizeof path, "/api/users/%s/tweets", name);
-  tc_get(c, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(c, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 0);
   tc_response_free(&r);
   tc_client_destroy(c);
@@ -435,14 +339,9 @@ static void test_reply_to_of_wrong_type_is_400(void **state) {
   /* A reply without text is judged on its text. */
   char body[128];
   snprintf(body, sizeof body, "{\"reply_to\":\"%s\"}", parent);
-  tc_response_t r;
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 400, "missing_field");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 400, "missing_field");
   snprintf(body, sizeof body, "{\"text\":\"  \",\"reply_to\":\"%s\"}", parent);
-  tc_send(c, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 400, "empty");
-  tc_response_free(&r);
+  tc_expect_error(c, "POST", "/api/tweet", body, 400, "empty");
   assert_tweet_counts(c, parent, 0, 0, false);
   tc_client_destroy(c);
 }
@@ -453,27 +352,21 @@ static void test_deleting_a_reply_decrements_parent(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "drep", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "drepb", b);
   tc_post_tweet(ca, "parent", parent);
-  post_reply(cb, "one", parent, r1);
-  post_reply(cb, "two", parent, r2);
+  tc_post_reply(cb, "one", parent, r1);
+  tc_post_reply(cb, "two", parent, r2);
   assert_tweet_counts(ca, parent, 0, 2, false);
   tc_response_t r;
-  delete_tweet(cb, r1, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(cb, "DELETE", tc_path("/api/tweet/%s", r1), NULL, 200);
   assert_tweet_counts(ca, parent, 0, 1, false);
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
-  tc_get(ca, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(ca, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 1);
   assert_string_equal(tc_json_str(&r, "items.0.id"), r2);
   tc_response_free(&r);
   /* The parent's author may not delete someone else's reply. */
-  delete_tweet(ca, r2, &r);
-  tc_assert_error(&r, 403, "forbidden");
-  tc_response_free(&r);
-  delete_tweet(cb, r2, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_error(ca, "DELETE", tc_path("/api/tweet/%s", r2), NULL, 403,
+                  "forbidden");
+  tc_expect_status(cb, "DELETE", tc_path("/api/tweet/%s", r2), NULL, 200);
   assert_tweet_counts(ca, parent, 0, 0, false);
   assert_int_equal(tweet_count_of(ca, b), 0);
   tc_client_destroy(cb);
@@ -486,43 +379,34 @@ static void test_deleting_a_parent_keeps_its_replies(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "dpar", a);
   tc_client_t *cb = tc_new_user(tc_url_b(), "dparb", b);
   tc_post_tweet(ca, "parent to be deleted", parent);
-  post_reply(cb, "orphan to be", parent, reply);
-  post_reply(ca, "a reply to the reply", reply, nested);
+  tc_post_reply(cb, "orphan to be", parent, reply);
+  tc_post_reply(ca, "a reply to the reply", reply, nested);
   /* Only direct replies count. */
   assert_tweet_counts(cb, parent, 0, 1, false);
   assert_tweet_counts(cb, reply, 0, 1, false);
   tc_response_t r;
-  delete_tweet(ca, parent, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(ca, "DELETE", tc_path("/api/tweet/%s", parent), NULL, 200);
 
   tc_client_t *anon = tc_client_new(tc_url_a());
-  get_tweet(anon, reply, &r);
+  tc_get_tweet(anon, reply, &r);
   tc_assert_status(&r, 200);
   assert_string_equal(tc_json_str(&r, "reply_to"), parent);
   assert_int_equal(tc_json_int(&r, "reply_count"), 1);
   tc_response_free(&r);
-  get_tweet(anon, parent, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", tc_path("/api/tweet/%s", parent), NULL, 404,
+                  "tweet_not_found");
   snprintf(path, sizeof path, "/api/tweet/%s/replies", parent);
-  tc_get(anon, path, &r);
-  tc_assert_error(&r, 404, "tweet_not_found");
-  tc_response_free(&r);
+  tc_expect_error(anon, "GET", path, NULL, 404, "tweet_not_found");
   snprintf(path, sizeof path, "/api/users/%s/tweets", b);
-  assert_true(list_has(anon, path, reply));
+  assert_true(tc_list_has(anon, path, reply));
   snprintf(path, sizeof path, "/api/tweet/%s/replies", reply);
-  assert_true(list_has(anon, path, nested));
+  assert_true(tc_list_has(anon, path, nested));
   /* The orphan can still be liked, replied to and deleted. */
-  send_like(ca, "POST", reply, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(ca, "POST", tc_path("/api/tweet/%s/like", reply), "", 200);
   char more[25];
-  post_reply(ca, "still works", reply, more);
+  tc_post_reply(ca, "still works", reply, more);
   assert_tweet_counts(cb, reply, 1, 2, false);
-  delete_tweet(cb, reply, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(cb, "DELETE", tc_path("/api/tweet/%s", reply), NULL, 200);
   assert_int_equal(tweet_count_of(anon, b), 0);
   assert_int_equal(tweet_count_of(anon, a), 2);
   tc_client_destroy(anon);
@@ -542,7 +426,7 @@ static void test_like_and_unlike_per_viewer(void **state) {
 
   tc_response_t r;
   for (int i = 0; i < 3; i++) { /* idempotent, on either server */
-    send_like(i % 2 ? cb_on_b : cb, "POST", id, &r);
+    tc_send_like(i % 2 ? cb_on_b : cb, "POST", id, &r);
     tc_assert_status(&r, 200);
     assert_string_equal(tc_json_str(&r, "id"), id);
     assert_int_equal(tc_json_int(&r, "like_count"), 1);
@@ -555,7 +439,7 @@ static void test_like_and_unlike_per_viewer(void **state) {
   assert_tweet_counts(cc, id, 1, 0, false);
   assert_tweet_counts(anon, id, 1, 0, false);
 
-  send_like(cc, "POST", id, &r);
+  tc_send_like(cc, "POST", id, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "like_count"), 2);
   assert_true(tc_json_bool(&r, "liked_by_me"));
@@ -564,30 +448,27 @@ static void test_like_and_unlike_per_viewer(void **state) {
 
   /* Lists show liked_by_me for their viewer too. */
   snprintf(path, sizeof path, "/api/users/%s/tweets", a);
-  tc_get(cb_on_b, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(cb_on_b, path, &r);
   assert_string_equal(tc_json_str(&r, "items.0.id"), id);
   assert_int_equal(tc_json_int(&r, "items.0.like_count"), 2);
   assert_true(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
-  tc_get(ca, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(ca, path, &r);
   assert_false(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
-  tc_get(anon, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(anon, path, &r);
   assert_false(tc_json_bool(&r, "items.0.liked_by_me"));
   tc_response_free(&r);
 
   /* Someone who never liked it unliking changes nothing. */
-  send_like(ca, "DELETE", id, &r);
+  tc_send_like(ca, "DELETE", id, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "like_count"), 2);
   assert_false(tc_json_bool(&r, "liked_by_me"));
   tc_response_free(&r);
 
   for (int i = 0; i < 3; i++) {
-    send_like(i % 2 ? cb : cb_on_b, "DELETE", id, &r);
+    tc_send_like(i % 2 ? cb : cb_on_b, "DELETE", id, &r);
     tc_assert_status(&r, 200);
     assert_int_equal(tc_json_int(&r, "like_count"), 1);
     assert_false(tc_json_bool(&r, "liked_by_me"));
@@ -595,14 +476,10 @@ static void test_like_and_unlike_per_viewer(void **state) {
   }
   assert_tweet_counts(cb, id, 1, 0, false);
   assert_tweet_counts(cc, id, 1, 0, true);
-  send_like(cc, "DELETE", id, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(cc, "DELETE", tc_path("/api/tweet/%s/like", id), NULL, 200);
   assert_tweet_counts(anon, id, 0, 0, false);
   /* Like again after unlike. */
-  send_like(cb, "POST", id, &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(cb, "POST", tc_path("/api/tweet/%s/like", id), "", 200);
   assert_tweet_counts(cb_on_b, id, 1, 0, true);
   tc_client_destroy(cb_on_b);
   tc_client_destroy(anon);
@@ -617,7 +494,7 @@ static void test_liking_own_tweet_is_allowed(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "selflike", a);
   tc_post_tweet(ca, "I like this", id);
   tc_response_t r;
-  send_like(ca, "POST", id, &r);
+  tc_send_like(ca, "POST", id, &r);
   tc_assert_status(&r, 200);
   assert_int_equal(tc_json_int(&r, "like_count"), 1);
   assert_true(tc_json_bool(&r, "liked_by_me"));
@@ -634,117 +511,47 @@ static void test_likes_and_deletes_require_login(void **state) {
   tc_client_t *ca = tc_new_user(tc_url_a(), "likeanon", a);
   tc_post_tweet(ca, "try me", id);
   tc_client_t *anon = tc_client_new(tc_url_b());
-  tc_response_t r;
-  send_like(anon, "POST", id, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
-  send_like(anon, "DELETE", id, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "POST", tc_path("/api/tweet/%s/like", id), "", 401,
+                  "not_logged_in");
+  tc_expect_error(anon, "DELETE", tc_path("/api/tweet/%s/like", id), NULL, 401,
+                  "not_logged_in");
   char body[128];
   snprintf(body, sizeof body, "{\"text\":\"anon reply\",\"reply_to\":\"%s\"}",
            id);
-  tc_send(anon, "POST", "/api/tweet", body, &r);
-  tc_assert_error(&r, 401, "not_logged_in");
-  tc_response_free(&r);
+  tc_expect_error(anon, "POST", "/api/tweet", body, 401, "not_logged_in");
   assert_tweet_counts(ca, id, 0, 0, false);
   tc_client_destroy(anon);
   tc_client_destroy(ca);
 }
 
-typedef struct liker {
-  const char *base;
-  char token[128];
-  char id[25];
-  const char *method;
-  long status;
-} liker_t;
-
-static void *like_main(void *arg) {
-  liker_t *l = arg;
-  tc_client_t *c = tc_client_new(l->base);
-  tc_set_cookie(c, "chorus_session", l->token);
-  char path[128], body[128];
-  tc_response_t r; /* no cmocka assertion may run in a thread */
-  if (!strcmp(l->method, "REPLY")) {
-    snprintf(path, sizeof path, "/api/tweet");
-    snprintf(body, sizeof body, "{\"text\":\"me too\",\"reply_to\":\"%s\"}",
-             l->id);
-    tc_try_request(c, "POST", path, body, strlen(body), NULL, &r);
-    if (r.status == 201) {
-      r.status = 200;
-    }
-  } else {
-    snprintf(path, sizeof path, "/api/tweet/%s/like", l->id);
-    bool post = !strcmp(l->method, "POST");
-    tc_try_request(c, l->method, path, post ? "" : NULL, 0, NULL, &r);
-  }
-  l->status = r.status;
-  if (r.status != 200) {
-    fprintf(stderr, "%s %s: %ld %s\n", l->method, path, r.status, r.body);
-  }
-  tc_response_free(&r);
-  tc_client_destroy(c);
-  return NULL;
-}
-
-/* Runs them at once.  Each answer must be 200 (201 for a reply), or 409
- * (the API's "conflict": nothing happened, try again); returns how many
- * succeeded and prints how many were 409. */
-static int run_likers(liker_t *likers, int n, const char *what) {
-  pthread_t threads[16];
-  for (int i = 0; i < n; i++) {
-    likers[i].status = 0;
-    pthread_create(&threads[i], NULL, like_main, &likers[i]);
-  }
-  for (int i = 0; i < n; i++) {
-    pthread_join(threads[i], NULL);
-  }
-  int ok = 0, conflicts = 0;
-  for (int i = 0; i < n; i++) {
-    if (likers[i].status != 200 && likers[i].status != 409) {
-      fail_msg("%s: %s answered %ld", what, likers[i].method,
-               likers[i].status);
-    }
-    ok += likers[i].status == 200;
-    conflicts += likers[i].status == 409;
-  }
-  if (conflicts) {
-    fprintf(stderr, "%s: %d of %d concurrent requests answered 409\n", what,
-            conflicts, n);
-  }
-  assert_true(ok >= 1); /* someone always gets through */
-  return ok;
-}
-
 static void test_concurrent_likes_count_exactly(void **state) {
   (void)state;
   enum { N = 8 };
-  char a[31], id[25];
+  char a[31], id[25], like_path[96], tokens[N][128];
   tc_client_t *ca = tc_new_user(tc_url_a(), "clike", a);
   tc_post_tweet(ca, "popular", id);
-  liker_t likers[N];
+  snprintf(like_path, sizeof like_path, "/api/tweet/%s/like", id);
   /* The same user liking on both servers at once: one like. */
-  char token[128];
-  assert_true(tc_cookie(ca, "chorus_session", token, sizeof token));
+  tc_session_token(ca, tokens[0], sizeof tokens[0]);
+  tc_racer_t likers[N];
   for (int i = 0; i < N; i++) {
-    likers[i].base = i % 2 ? tc_url_b() : tc_url_a();
-    bson_strncpy(likers[i].token, token, sizeof likers[i].token);
-    bson_strncpy(likers[i].id, id, sizeof likers[i].id);
-    likers[i].method = "POST";
+    likers[i] = (tc_racer_t){.base = i % 2 ? tc_url_b() : tc_url_a(),
+                             .token = tokens[0],
+                             .method = "POST",
+                             .path = like_path,
+                             .body = ""};
   }
-  run_likers(likers, N, "one user liking one tweet 8 times at once");
+  tc_race_expect(likers, N, "one user liking one tweet 8 times at once");
   assert_tweet_counts(ca, id, 1, 0, true);
 
   /* N different users at once: one like each that succeeded. */
   for (int i = 0; i < N; i++) {
     char name[31];
-    tc_client_t *u = tc_new_user(likers[i].base, "clikefan", name);
-    assert_true(tc_cookie(u, "chorus_session", likers[i].token,
-                          sizeof likers[i].token));
-    tc_client_destroy(u);
+    tc_new_session(likers[i].base, "clikefan", name, tokens[i],
+                   sizeof tokens[i]);
+    likers[i].token = tokens[i];
   }
-  run_likers(likers, N, "8 users liking one tweet at once");
+  tc_race_expect(likers, N, "8 users liking one tweet at once");
   bool liked[N];
   int64_t want = 1;
   for (int i = 0; i < N; i++) {
@@ -754,8 +561,9 @@ static void test_concurrent_likes_count_exactly(void **state) {
   assert_tweet_counts(ca, id, want, 0, true);
   for (int i = 0; i < N; i++) {
     likers[i].method = "DELETE";
+    likers[i].body = NULL;
   }
-  run_likers(likers, N, "8 users unliking one tweet at once");
+  tc_race_expect(likers, N, "8 users unliking one tweet at once");
   want = 1;
   for (int i = 0; i < N; i++) {
     want += liked[i] && likers[i].status != 200;
@@ -763,8 +571,7 @@ static void test_concurrent_likes_count_exactly(void **state) {
   assert_tweet_counts(ca, id, want, 0, true);
   /* Each liker sees their own state. */
   for (int i = 0; i < N; i++) {
-    tc_client_t *u = tc_client_new(likers[i].base);
-    tc_set_cookie(u, "chorus_session", likers[i].token);
+    tc_client_t *u = tc_client_with_session(likers[i].base, tokens[i]);
     assert_tweet_counts(u, id, want, 0, liked[i] && likers[i].status != 200);
     tc_client_destroy(u);
   }
@@ -774,27 +581,28 @@ static void test_concurrent_likes_count_exactly(void **state) {
 static void test_concurrent_replies_count_exactly(void **state) {
   (void)state;
   enum { N = 8 };
-  char a[31], id[25];
+  char a[31], id[25], body[128], tokens[N][128];
   tc_client_t *ca = tc_new_user(tc_url_a(), "crep", a);
   tc_post_tweet(ca, "discuss", id);
-  liker_t repliers[N];
+  snprintf(body, sizeof body, "{\"text\":\"me too\",\"reply_to\":\"%s\"}", id);
+  tc_racer_t repliers[N];
   for (int i = 0; i < N; i++) {
     char name[31];
-    repliers[i].base = i % 2 ? tc_url_b() : tc_url_a();
-    tc_client_t *u = tc_new_user(repliers[i].base, "crepfan", name);
-    assert_true(tc_cookie(u, "chorus_session", repliers[i].token,
-                          sizeof repliers[i].token));
-    tc_client_destroy(u);
-    bson_strncpy(repliers[i].id, id, sizeof repliers[i].id);
-    repliers[i].method = "REPLY";
+    const char *base = i % 2 ? tc_url_b() : tc_url_a();
+    tc_new_session(base, "crepfan", name, tokens[i], sizeof tokens[i]);
+    repliers[i] = (tc_racer_t){.base = base,
+                               .token = tokens[i],
+                               .method = "POST",
+                               .path = "/api/tweet",
+                               .body = body,
+                               .want = 201};
   }
-  int made = run_likers(repliers, N, "8 replies to one tweet at once");
+  int made = tc_race_expect(repliers, N, "8 replies to one tweet at once");
   assert_tweet_counts(ca, id, 0, made, false);
   char path[128];
   snprintf(path, sizeof path, "/api/tweet/%s/replies?limit=200", id);
   tc_response_t r;
-  tc_get(ca, path, &r);
-  tc_assert_status(&r, 200);
+  tc_get_ok(ca, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), made);
   tc_response_free(&r);
   tc_client_destroy(ca);

@@ -20,7 +20,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
 #define RECOVERY_BOUND_MS 5000
 
 /* Whether the first page of the timeline shows a tweet with this text. */
@@ -57,13 +56,11 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
     tc_server_init(&b, "b", db_name);
     assert_true(tc_server_start(&b));
   }
-
-  tc_client_t *writer = tc_client_new(a.url);
   char name[31];
-  tc_unique_name("crash", name);
-  tc_register(writer, name, PASSWORD);
+
+  tc_client_t *writer = tc_new_user(a.url, "crash", name);
   char token[128];
-  assert_true(tc_cookie(writer, "chorus_session", token, sizeof token));
+  tc_session_token(writer, token, sizeof token);
 
   /* The write that kills A. */
   char body[160];
@@ -109,8 +106,7 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 4, NULL), 0);
 
   /* The author's session works on the survivor, and writes go on. */
-  tc_client_t *again = tc_client_new(survivor->url);
-  tc_set_cookie(again, "chorus_session", token);
+  tc_client_t *again = tc_client_with_session(survivor->url, token);
   char id[25];
   tc_post_tweet(again, "after the crash", id);
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 4, NULL), 0);
@@ -207,10 +203,8 @@ static void test_records_are_recovered_through_markers(void **state) {
   bson_destroy(decided);
 
   /* New transactions leave no marker once done. */
-  tc_client_t *c = tc_client_new(a.url);
   char name[31], id[25];
-  tc_unique_name("marker", name);
-  tc_register(c, name, PASSWORD);
+  tc_client_t *c = tc_new_user(a.url, "marker", name);
   tc_post_tweet(c, "a transaction with a marker", id);
   bson_t *other = BCON_NEW("_id", "{", "$ne",
                            BCON_UTF8("0000000000000000000000a4"), "}");

@@ -20,25 +20,15 @@
 #include <unistd.h>
 
 #include "tests/client/harness.h"
-
-#define SETTLE_BOUND_MS 45000
 #include "tests/client/testclient.h"
 
-#define PASSWORD "correct horse battery"
+#define SETTLE_BOUND_MS 45000
 #define N_USERS 8
 #define ANSWER_BOUND_MS 5000
 
-typedef struct outage {
-  char dir[128];
-  int port;
-  char uri[160];
-} outage_t;
-
-static void second_db(const outage_t *o, const char *verb) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "bash '%s' %s --port %d --dir '%s' >&2",
-           tc_env("CHORUS_TEST_MONGO_SETUP"), verb, o->port, o->dir);
-  assert_int_equal(system(cmd), 0);
+/* Runs scripts/mongo-setup.sh verb on the second database server. */
+static void second_db(const tc_dbserver_t *o, const char *verb) {
+  assert_int_equal(tc_dbserver_run(o, verb), 0);
 }
 
 typedef struct stream {
@@ -53,9 +43,8 @@ static void *writer_main(void *arg) {
   stream_t *s = arg;
   int n = 0;
   while (!atomic_load(&s->stop)) {
-    tc_client_t *c = tc_client_new(s->url);
+    tc_client_t *c = tc_client_with_session(s->url, s->tokens[n % N_USERS]);
     tc_client_set_timeout_ms(c, 15000);
-    tc_set_cookie(c, "chorus_session", s->tokens[n % N_USERS]);
     char body[64];
     snprintf(body, sizeof body, "{\"text\":\"outage stream %d\"}", n++);
     int64_t t0 = tc_now_ms();
@@ -88,12 +77,8 @@ static void *writer_main(void *arg) {
 
 static void test_shard_server_outage(void **state) {
   (void)state;
-  outage_t o;
-  o.port = tc_free_port();
-  snprintf(o.dir, sizeof o.dir, "%s/outage-db-%d",
-           getenv("CHORUS_TEST_LOG_DIR") ? getenv("CHORUS_TEST_LOG_DIR")
-                                         : "/tmp",
-           o.port);
+  tc_dbserver_t o;
+  tc_dbserver_init(&o, "outage-db");
   snprintf(o.uri, sizeof o.uri,
            "mongodb://127.0.0.1:%d/outage_shard?replicaSet=rs0", o.port);
   second_db(&o, "start");
@@ -123,10 +108,8 @@ static void test_shard_server_outage(void **state) {
   int on_shard[2] = {0, 0};
   for (int u = 0, tries = 0; u < N_USERS; tries++) {
     assert_true(tries < N_USERS + 64);
-    tc_client_t *c = tc_client_new(u % 2 ? b.url : a.url);
     char name[31], id[25];
-    tc_unique_name("outage", name);
-    tc_register(c, name, PASSWORD);
+    tc_client_t *c = tc_new_user(u % 2 ? b.url : a.url, "outage", name);
     int64_t before = tc_db_count(&db, "tweets_0", NULL);
     tc_post_tweet(c, "before the outage", id);
     int shard = tc_db_count(&db, "tweets_0", NULL) > before ? 0 : 1;
@@ -135,7 +118,7 @@ static void test_shard_server_outage(void **state) {
     }
     bool last = u == N_USERS - 1;
     if (!last || on_shard[1 - shard] > 0) {
-      assert_true(tc_cookie(c, "chorus_session", tokens[u], sizeof tokens[u]));
+      tc_session_token(c, tokens[u], sizeof tokens[u]);
       on_shard[shard]++;
       u++;
     }
@@ -160,24 +143,17 @@ static void test_shard_server_outage(void **state) {
   assert_true(on_second[0]);
   tc_client_t *reader = tc_client_new(a.url);
   int64_t t0 = tc_now_ms();
-  tc_response_t r;
   char path[64];
   snprintf(path, sizeof path, "/api/tweet/%s", on_second);
-  tc_get(reader, path, &r);
-  tc_assert_error(&r, 503, "db_unavailable");
-  tc_response_free(&r);
+  tc_expect_error(reader, "GET", path, NULL, 503, "db_unavailable");
   assert_true(tc_now_ms() - t0 < ANSWER_BOUND_MS);
   /* The timeline needs no shard: the read model (docs/READMODEL.md) answers
    * it, and it is exact because every write that touches the stopped shard
    * fails (the event log is in the main database). */
   t0 = tc_now_ms();
-  tc_get(reader, "/api/tweet", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(reader, "GET", "/api/tweet", NULL, 200);
   assert_true(tc_now_ms() - t0 < ANSWER_BOUND_MS);
-  tc_get(reader, "/healthz", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(reader, "GET", "/healthz", NULL, 200);
 
   second_db(&o, "start");
   tc_sleep_ms(3000);
@@ -203,19 +179,11 @@ static void test_shard_server_outage(void **state) {
   assert_true(unavailable > 0);  /* shard 1 users were told to retry */
 
   /* After: recovery finishes what was in flight; all is consistent. */
-  int64_t since = tc_now_ms();
-  while (tc_db_unfinished_txns(&db) > 0 ||
-         tc_db_locked_docs(&db, 2, dbs) > 0) {
-    assert_true(tc_now_ms() - since < SETTLE_BOUND_MS);
-    tc_sleep_ms(100);
-  }
+  assert_true(tc_db_wait_finished(&db, 2, dbs, SETTLE_BOUND_MS));
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 2, dbs), 0);
-  tc_get(reader, "/api/tweet", &r);
-  tc_assert_status(&r, 200);
-  tc_response_free(&r);
+  tc_expect_status(reader, "GET", "/api/tweet", NULL, 200);
   for (int u = 0; u < N_USERS; u++) {
-    tc_client_t *c = tc_client_new(b.url);
-    tc_set_cookie(c, "chorus_session", tokens[u]);
+    tc_client_t *c = tc_client_with_session(b.url, tokens[u]);
     char id[25];
     tc_post_tweet(c, "after the outage", id);
     tc_client_destroy(c);

@@ -27,7 +27,9 @@ DBNAME=idx_test
 export CHORUS_FORCE_FERRETDB=1
 
 fails=0
+# ok MESSAGE: a passed check.
 ok() { echo "ok - $*"; }
+# fail MESSAGE: a failed check (counted).
 fail() { echo "not ok - $*"; fails=$((fails + 1)); }
 
 if ! command -v sqlite3 >/dev/null 2>&1; then
@@ -37,17 +39,14 @@ if ! [[ -x "$ROOT/var/tools/ferretdb" ]]; then
     if command -v mongod >/dev/null 2>&1; then echo "skip: FerretDB not built (mongod in use)"; exit 0; fi
 fi
 
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null; }
-free_port() {  # first port from $1 up with nothing listening on it (and +1000)
-    local p="$1"
-    while port_open "$p" || port_open $((p + 1000)); do p=$((p + 1)); done
-    echo "$p"
-}
+source "$ROOT/scripts/lib.sh"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/chorus-idx.XXXXXX")"
-DB_PORT="$(free_port 27700)"
-HTTP_PORT="$(free_port 18900)"
+DB_PORT="$(free_http_port 27700)"
+HTTP_PORT="$(free_http_port 18900)"
 SERVER_PID=""
+# cleanup: stops the server and the database; keeps the work directory of a
+# failed run.
 cleanup() {
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     bash "$SETUP" stop --dir "$WORK/db" >/dev/null 2>&1
@@ -56,16 +55,22 @@ cleanup() {
 trap cleanup EXIT
 FILE="$WORK/db/data/$DBNAME.sqlite"
 
+# start_db: the test's own FerretDB on DB_PORT (exits when it does not start).
 start_db() {
     bash "$SETUP" start --port "$DB_PORT" --dir "$WORK/db" >"$WORK/setup.out" 2>&1 ||
         { cat "$WORK/setup.out"; echo "not ok - the database did not start"; exit 1; }
 }
+# stop_db: stops it.
 stop_db() { bash "$SETUP" stop --dir "$WORK/db" >/dev/null 2>&1; }
 
+# tables: the collection tables of the test database, one a line.
 tables() { sqlite3 -batch -noheader "file:$FILE?mode=ro" "SELECT table_name FROM _ferretdb_collections ORDER BY 1;"; }
+# indexed: how many _id lookup indexes the test database has.
 indexed() { sqlite3 -batch -noheader "file:$FILE?mode=ro" \
     "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND substr(name, -length('$SUFFIX')) = '$SUFFIX';"; }
-plan_of() {  # table -> SQLite's plan for the query FerretDB sends for {_id: <ObjectId>}
+# plan_of TABLE: SQLite's plan for the query FerretDB sends for {_id:
+# <ObjectId>}.
+plan_of() {
     sqlite3 -batch -noheader "file:$FILE?mode=ro" \
         "EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM \"$1\" WHERE _ferretdb_sjson->'\$._id' = '{\"\$o\":\"000000000000000000000000\"}';"
 }

@@ -86,8 +86,7 @@ long bench_arg_long(const char *flag, const char *s, long lo, long hi) {
   return v;
 }
 
-double bench_arg_double(const char *flag, const char *s, double lo,
-                        double hi) {
+double bench_arg_double(const char *flag, const char *s, double lo, double hi) {
   double v;
   if (!bench_parse_double(s, lo, hi, &v)) {
     bench_die_usage("%s must be from %g to %g, not '%s'", flag, lo, hi, s);

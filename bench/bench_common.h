@@ -6,8 +6,8 @@
  * Benchmarks print figures and exit non-zero only when they cannot run;
  * these helpers follow that: a usage error exits 2 (bench_die_usage), what
  * makes the run impossible exits 1 (bench_die, bench_alloc), everything
- * else reports and lets the caller decide.  Messages start with the program's name
- * (bench_set_name).  Nothing here links cmocka or the server's code.
+ * else reports and lets the caller decide.  Messages start with the program's
+ * name (bench_set_name).  Nothing here links cmocka or the server's code.
  *
  * Thread-safety: bench_http and bench_register_users may run on several
  * threads at once, each with its own CURL handle; the rest is for the
@@ -52,8 +52,7 @@ bool bench_parse_double(const char *s, double lo, double hi, double *out);
 /* The value s of option flag as a whole number / a number in [lo, hi];
  * bench_die_usage ("FLAG must be from LO to HI, not 'S'") when it is not. */
 long bench_arg_long(const char *flag, const char *s, long lo, long hi);
-double bench_arg_double(const char *flag, const char *s, double lo,
-                        double hi);
+double bench_arg_double(const char *flag, const char *s, double lo, double hi);
 
 /* The value s of option flag as a server's base URL (http:// or https://),
  * copied (never freed: it lives as long as the program) without one

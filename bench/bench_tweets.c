@@ -75,7 +75,10 @@ static struct {
   const char *dump;
   cpu_watch_t cpu[MAX_CPU];
   int n_cpu;
-} opt = {.users = 16, .threads = 8, .duration = 20, .warmup = 2,
+} opt = {.users = 16,
+         .threads = 8,
+         .duration = 20,
+         .warmup = 2,
          .timeout_ms = 30000};
 
 static void usage(FILE *out) {
@@ -102,9 +105,20 @@ static void usage(FILE *out) {
 }
 
 static void parse_args(int argc, char **argv) {
-  enum { O_URL = 1, O_USERS, O_THREADS, O_DURATION, O_WARMUP, O_SHARED,
-         O_JSON, O_CPU, O_TIMEOUT, O_DUMP, O_NO_KEEPALIVE,
-         O_HELP };
+  enum {
+    O_URL = 1,
+    O_USERS,
+    O_THREADS,
+    O_DURATION,
+    O_WARMUP,
+    O_SHARED,
+    O_JSON,
+    O_CPU,
+    O_TIMEOUT,
+    O_DUMP,
+    O_NO_KEEPALIVE,
+    O_HELP
+  };
   static const struct option longopts[] = {
       {"url", required_argument, NULL, O_URL},
       {"users", required_argument, NULL, O_USERS},
@@ -200,8 +214,8 @@ static bench_user_t *users;
 static struct curl_slist **user_headers;
 
 static struct curl_slist *post_headers(const char *cookie) {
-  struct curl_slist *l = curl_slist_append(NULL,
-                                           "Content-Type: application/json");
+  struct curl_slist *l =
+      curl_slist_append(NULL, "Content-Type: application/json");
   l = curl_slist_append(l, "Expect:"); /* no 100-continue round trip */
   char line[600];
   snprintf(line, sizeof line, "Cookie: chorus_session=%s", cookie);
@@ -273,8 +287,8 @@ static void *post_worker(void *arg) {
   /* Users: id, id+T, id+2T, ... only, or (shared) all of them, starting
    * at an offset per thread. */
   int step = opt.partition ? opt.threads : 1;
-  int user = opt.partition ? w->id
-                           : (int)((long)w->id * opt.users / opt.threads);
+  int user =
+      opt.partition ? w->id : (int)((long)w->id * opt.users / opt.threads);
   int server = w->id % opt.n_urls;
   char body[64];
   for (;;) {
@@ -283,8 +297,8 @@ static void *post_worker(void *arg) {
       break;
     }
     uint64_t n = atomic_fetch_add(&tweet_seq, 1);
-    int len = snprintf(body, sizeof body, "{\"text\":\"bench %" PRIu64 "\"}",
-                       n);
+    int len =
+        snprintf(body, sizeof body, "{\"text\":\"bench %" PRIu64 "\"}", n);
     curl_easy_setopt(h, CURLOPT_URL, urls[server]);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, user_headers[user]);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -308,8 +322,7 @@ static void *post_worker(void *arg) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (status == 201) {
       size_t sec = (size_t)(t1 - window_start);
-      atomic_fetch_add(&per_second[sec < n_seconds ? sec : n_seconds - 1],
-                       1);
+      atomic_fetch_add(&per_second[sec < n_seconds ? sec : n_seconds - 1], 1);
       w->ok++;
       add_latency(w, (t1 - t0) * 1000.0);
     } else if (status == 409) {
@@ -422,9 +435,8 @@ int main(int argc, char **argv) {
   bench_cpu_mark(&cpu1);
   for (int i = 0; i < opt.n_cpu; i++) {
     double end = bench_proc_cpu_s(opt.cpu[i].pid);
-    opt.cpu[i].used_s = (end < 0 || opt.cpu[i].start_s < 0)
-                            ? -1
-                            : end - opt.cpu[i].start_s;
+    opt.cpu[i].used_s =
+        (end < 0 || opt.cpu[i].start_s < 0) ? -1 : end - opt.cpu[i].start_s;
   }
   for (int i = 0; i < opt.threads; i++) {
     pthread_join(workers[i].thread, NULL);
@@ -523,13 +535,13 @@ int main(int argc, char **argv) {
            "\"tweets_per_s_last_quarter\":%.1f,"
            "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
            "\"max\":%.2f,\"mean\":%.2f},"
-           "\"errors\":{\"conflict_409\":%" PRIu64 ",\"unavailable_503\":%"
-           PRIu64 ",\"other_http\":%" PRIu64 ",\"transport\":%" PRIu64 "},"
+           "\"errors\":{\"conflict_409\":%" PRIu64
+           ",\"unavailable_503\":%" PRIu64 ",\"other_http\":%" PRIu64
+           ",\"transport\":%" PRIu64 "},"
            "\"other_statuses\":{",
-           opt.n_urls, opt.threads, opt.users,
-           opt.partition ? "false" : "true", opt.duration, opt.warmup,
-           requests, ok, rate, rate_first, rate_last, p50, p90, p99, max, mean, conflict,
-           unavailable, other, transport);
+           opt.n_urls, opt.threads, opt.users, opt.partition ? "false" : "true",
+           opt.duration, opt.warmup, requests, ok, rate, rate_first, rate_last,
+           p50, p90, p99, max, mean, conflict, unavailable, other, transport);
     for (int i = 0; i < n_others; i++) {
       printf("%s\"%ld\":%" PRIu64, i ? "," : "", others[i].status,
              others[i].count);
@@ -547,8 +559,7 @@ int main(int argc, char **argv) {
       }
     }
     if (machine_cpu >= 0) {
-      printf("},\"machine_cpu_pct\":%.1f,\"cores\":%ld}\n", machine_cpu,
-             ncpu);
+      printf("},\"machine_cpu_pct\":%.1f,\"cores\":%ld}\n", machine_cpu, ncpu);
     } else {
       printf("},\"machine_cpu_pct\":null,\"cores\":%ld}\n", ncpu);
     }
@@ -577,7 +588,8 @@ int main(int argc, char **argv) {
       printf("\n");
     }
     printf("  latency of 201s, ms  p50 %.1f  p90 %.1f  p99 %.1f  max %.1f"
-           "  (mean %.1f)\n", p50, p90, p99, max, mean);
+           "  (mean %.1f)\n",
+           p50, p90, p99, max, mean);
     printf("  409 conflict         %" PRIu64 "\n", conflict);
     printf("  503 unavailable      %" PRIu64 "\n", unavailable);
     printf("  other HTTP status    %" PRIu64, other);

@@ -125,48 +125,76 @@ static struct {
   const char *json_path, *top_path, *dump_path;
   pid_watch_t pids[MAX_PIDS];
   int n_pids;
-} opt = {.clients_b = 10000, .events = 20, .users = 50, .reg_threads = 8,
-         .interval_ms = 200, .window = 200, .loops = 1, .retries = 3,
-         .connect_timeout_s = 600, .ready_timeout_s = 300, .settle_s = 10};
+} opt = {.clients_b = 10000,
+         .events = 20,
+         .users = 50,
+         .reg_threads = 8,
+         .interval_ms = 200,
+         .window = 200,
+         .loops = 1,
+         .retries = 3,
+         .connect_timeout_s = 600,
+         .ready_timeout_s = 300,
+         .settle_s = 10};
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "Usage: bench_ws --url-a http://HOST:PORT --url-b http://HOST:PORT "
-          "[options]\n"
-          "Real-time delivery: events made on A, delivered to WebSocket "
-          "clients of B.\n\n"
-          "  --url-a URL          server where the events are made (edits)\n"
-          "  --url-b URL          server the clients connect to\n"
-          "  --clients N          WebSocket clients on B (default 10000)\n"
-          "  --clients-a N        WebSocket clients on A as well (default 0)\n"
-          "  --events K           measured events (default 20)\n"
-          "  --users U            users to register; clients are spread over\n"
-          "                       them (default 50)\n"
-          "  --interval-ms MS     between the starts of two events (200)\n"
-          "  --connect-window W   handshakes in flight at most (200)\n"
-          "  --loops L            with --poll: lws client contexts, one\n"
-          "                       service thread each (default 1)\n"
-          "  --retries R          retries of a failed handshake (3)\n"
-          "  --poll               lws's poll(2) loop instead of libev (epoll);\n"
-          "                       slower with thousands of clients\n"
-          "  --connect-timeout-s S  give up connecting after S (600)\n"
-          "  --ready-timeout-s S  give up the warm-up after S (300)\n"
-          "  --settle-s S         wait for late deliveries after the last\n"
-          "                       event's answer (10)\n"
-          "  --pid NAME:PID       report VmRSS, CPU and fds of PID\n"
-          "                       (repeatable; e.g. chorusd-b:1234)\n"
-          "  --top FILE           save `top -b` taken during the events\n"
-          "  --json FILE          also write the results as one JSON line\n"
-          "  --dump FILE          write every delivery: event client ms\n"
-          "                       (from the answer)\n"
-          "  --register-threads T parallel registrations (default 8)\n"
-          "  --help\n");
+  fprintf(
+      out,
+      "Usage: bench_ws --url-a http://HOST:PORT --url-b http://HOST:PORT "
+      "[options]\n"
+      "Real-time delivery: events made on A, delivered to WebSocket "
+      "clients of B.\n\n"
+      "  --url-a URL          server where the events are made (edits)\n"
+      "  --url-b URL          server the clients connect to\n"
+      "  --clients N          WebSocket clients on B (default 10000)\n"
+      "  --clients-a N        WebSocket clients on A as well (default 0)\n"
+      "  --events K           measured events (default 20)\n"
+      "  --users U            users to register; clients are spread over\n"
+      "                       them (default 50)\n"
+      "  --interval-ms MS     between the starts of two events (200)\n"
+      "  --connect-window W   handshakes in flight at most (200)\n"
+      "  --loops L            with --poll: lws client contexts, one\n"
+      "                       service thread each (default 1)\n"
+      "  --retries R          retries of a failed handshake (3)\n"
+      "  --poll               lws's poll(2) loop instead of libev (epoll);\n"
+      "                       slower with thousands of clients\n"
+      "  --connect-timeout-s S  give up connecting after S (600)\n"
+      "  --ready-timeout-s S  give up the warm-up after S (300)\n"
+      "  --settle-s S         wait for late deliveries after the last\n"
+      "                       event's answer (10)\n"
+      "  --pid NAME:PID       report VmRSS, CPU and fds of PID\n"
+      "                       (repeatable; e.g. chorusd-b:1234)\n"
+      "  --top FILE           save `top -b` taken during the events\n"
+      "  --json FILE          also write the results as one JSON line\n"
+      "  --dump FILE          write every delivery: event client ms\n"
+      "                       (from the answer)\n"
+      "  --register-threads T parallel registrations (default 8)\n"
+      "  --help\n");
 }
 
 static void parse_args(int argc, char **argv) {
-  enum { O_A = 1, O_B, O_CLIENTS, O_CLIENTS_A, O_EVENTS, O_USERS, O_INTERVAL,
-         O_WINDOW, O_LOOPS, O_RETRIES, O_CTIMEOUT, O_RTIMEOUT, O_SETTLE,
-         O_PID, O_TOP, O_JSON, O_DUMP, O_REG, O_POLL, O_HELP };
+  enum {
+    O_A = 1,
+    O_B,
+    O_CLIENTS,
+    O_CLIENTS_A,
+    O_EVENTS,
+    O_USERS,
+    O_INTERVAL,
+    O_WINDOW,
+    O_LOOPS,
+    O_RETRIES,
+    O_CTIMEOUT,
+    O_RTIMEOUT,
+    O_SETTLE,
+    O_PID,
+    O_TOP,
+    O_JSON,
+    O_DUMP,
+    O_REG,
+    O_POLL,
+    O_HELP
+  };
   static const struct option longopts[] = {
       {"url-a", required_argument, NULL, O_A},
       {"url-b", required_argument, NULL, O_B},
@@ -578,8 +606,8 @@ static void on_message(client_t *c, const char *msg, double t) {
     }
     c->last_seq = seq;
   }
-  const char *tag = strstr(msg, "\"tweet.updated\"") ? strstr(msg, run_tag)
-                                                     : NULL;
+  const char *tag =
+      strstr(msg, "\"tweet.updated\"") ? strstr(msg, run_tag) : NULL;
   if (tag && tag[run_tag_len] == 'e') {
     char *e;
     long i = strtol(tag + run_tag_len + 1, &e, 10);
@@ -607,10 +635,9 @@ static void on_message(client_t *c, const char *msg, double t) {
   }
 }
 
-static void on_receive(loop_t *l, client_t *c, struct lws *wsi,
-                       const char *in, size_t len) {
-  bool final = lws_is_final_fragment(wsi) &&
-               !lws_remaining_packet_payload(wsi);
+static void on_receive(loop_t *l, client_t *c, struct lws *wsi, const char *in,
+                       size_t len) {
+  bool final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
   if (c->rx_len == 0 && c->rx == NULL) {
     c->rx_t = bench_now_s();
     if (final && len < SCRATCH_MAX) { /* the usual case: one piece */
@@ -653,8 +680,8 @@ static int on_writeable(client_t *c, struct lws *wsi) {
 }
 
 static int client_event(loop_t *l, client_t *c, struct lws *wsi,
-                        enum lws_callback_reasons reason, void *user,
-                        void *in, size_t len);
+                        enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len);
 
 static int client_callback(struct lws *wsi, enum lws_callback_reasons reason,
                            void *user, void *in, size_t len) {
@@ -670,8 +697,8 @@ static int client_callback(struct lws *wsi, enum lws_callback_reasons reason,
 }
 
 static int client_event(loop_t *l, client_t *c, struct lws *wsi,
-                        enum lws_callback_reasons reason, void *user,
-                        void *in, size_t len) {
+                        enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len) {
   switch (reason) {
   case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
     if (c) {
@@ -797,8 +824,8 @@ static bool loop_start(loop_t *l, int id) {
   info.timeout_secs = 30;
   info.connect_timeout_secs = 30;
   /* Handshakes in flight each need a header table. */
-  info.max_http_header_pool = (unsigned short)(opt.window > 60000 ? 60000
-                                                                  : opt.window);
+  info.max_http_header_pool =
+      (unsigned short)(opt.window > 60000 ? 60000 : opt.window);
   /* poll(2) costs time in proportion to every socket the loop has, at
    * each wake-up: with 10,000 clients that was half of this program's
    * CPU.  libev uses epoll. */
@@ -1007,8 +1034,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_ws: curl_global_init failed\n");
     return 1;
   }
-  unsigned salt = ((unsigned)time(NULL) ^ ((unsigned)getpid() << 12)) &
-                  0xffffff;
+  unsigned salt =
+      ((unsigned)time(NULL) ^ ((unsigned)getpid() << 12)) & 0xffffff;
   snprintf(run_tag, sizeof run_tag, "wsb%06x", salt);
   run_tag_len = strlen(run_tag);
 
@@ -1119,8 +1146,8 @@ int main(int argc, char **argv) {
   }
   double connect_wall = bench_now_s() - t_connect;
   int connected = atomic_load(&n_established);
-  fprintf(stderr, "bench_ws: %d of %d clients connected in %.1f s\n",
-          connected, n_clients, connect_wall);
+  fprintf(stderr, "bench_ws: %d of %d clients connected in %.1f s\n", connected,
+          n_clients, connect_wall);
   if (connected == 0) {
     fprintf(stderr, "bench_ws: no client could connect; nothing measured\n");
     for (int i = 0; i < n_reasons; i++) {
@@ -1141,8 +1168,8 @@ int main(int argc, char **argv) {
     if (!bench_http(h, "PUT", url, users[0].cookie, body, r) ||
         r->status != 200) {
       warm_fail++;
-      fprintf(stderr, "bench_ws: warm-up edit: HTTP %ld: %.200s\n",
-              r->status, r->body);
+      fprintf(stderr, "bench_ws: warm-up edit: HTTP %ld: %.200s\n", r->status,
+              r->body);
     }
     warmups++;
     double until = bench_now_s() + 5;
@@ -1205,8 +1232,8 @@ int main(int argc, char **argv) {
     ev[i].status = sent ? r->status : 0;
     ev[i].ok = sent && r->status == 200;
     if (!ev[i].ok) {
-      fprintf(stderr, "bench_ws: event %d: HTTP %ld: %.200s\n", i,
-              ev[i].status, r->body);
+      fprintf(stderr, "bench_ws: event %d: HTTP %ld: %.200s\n", i, ev[i].status,
+              r->body);
     }
   }
   /* Wait for the deliveries still missing. */
@@ -1217,8 +1244,7 @@ int main(int argc, char **argv) {
   double settle_until = bench_now_s() + opt.settle_s;
   while (bench_now_s() < settle_until) {
     long want = n_ok * (long)atomic_load(&n_open);
-    if (atomic_load(&n_received) >= want &&
-        atomic_load(&n_dropped) == 0) {
+    if (atomic_load(&n_received) >= want && atomic_load(&n_dropped) == 0) {
       break;
     }
     bench_sleep_s(0.01);
@@ -1239,8 +1265,7 @@ int main(int argc, char **argv) {
         w->busiest_tid = w->tids[t];
       }
     }
-    w->cpu_used_s = (end < 0 || w->cpu_start_s < 0) ? -1
-                                                    : end - w->cpu_start_s;
+    w->cpu_used_s = (end < 0 || w->cpu_start_s < 0) ? -1 : end - w->cpu_start_s;
     w->rss_end_kb = proc_status_kb(w->pid, "VmRSS");
     w->hwm_kb = proc_status_kb(w->pid, "VmHWM");
     (void)w;
@@ -1255,8 +1280,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < opt.n_pids; i++) {
     pid_watch_t *w = &opt.pids[i];
     w->rss_peak_connect_kb = rss_max[0][i];
-    w->rss_peak_kb = rss_max[1][i] > w->rss_end_kb ? rss_max[1][i]
-                                                    : w->rss_end_kb;
+    w->rss_peak_kb =
+        rss_max[1][i] > w->rss_end_kb ? rss_max[1][i] : w->rss_end_kb;
   }
   if (top_started) {
     pthread_join(top_thread, NULL);
@@ -1400,8 +1425,8 @@ int main(int argc, char **argv) {
   }
   printf("  connecting took      %.1f s (%.0f clients/s); handshake ms p50 "
          "%.1f p99 %.1f max %.1f\n",
-         connect_s, connect_s > 0 ? (double)connected / connect_s : 0,
-         d_hs.p50, d_hs.p99, d_hs.max);
+         connect_s, connect_s > 0 ? (double)connected / connect_s : 0, d_hs.p50,
+         d_hs.p99, d_hs.max);
   printf("  ready (warm-up)      %d of %d in %.1f s after connecting (%d "
          "warm-up event%s)\n",
          ready, connected, ready_wall, warmups, warmups == 1 ? "" : "s");
@@ -1456,10 +1481,9 @@ int main(int argc, char **argv) {
            w->cpu_used_s < 0 ? -1 : 100.0 * w->cpu_used_s / cpu_window,
            w->busiest_tid, 100.0 * w->busiest_s / cpu_window);
   }
-  printf("    %-14s %6s / %6s / %6.1f / %6.1f / %6.1f   CPU %.0f\n",
-         "bench_ws", "-", "-", (double)self_rss_connected / 1024.0,
-         (double)self_rss_end / 1024.0, (double)self_hwm / 1024.0,
-         client_cpu);
+  printf("    %-14s %6s / %6s / %6.1f / %6.1f / %6.1f   CPU %.0f\n", "bench_ws",
+         "-", "-", (double)self_rss_connected / 1024.0,
+         (double)self_rss_end / 1024.0, (double)self_hwm / 1024.0, client_cpu);
   if (machine_cpu >= 0) {
     printf("    whole machine  CPU %.0f of %ld00\n", machine_cpu, ncpu);
   }
@@ -1481,13 +1505,12 @@ int main(int argc, char **argv) {
               "\"lost\":%ld,\"duplicates\":%d,\"out_of_order\":%d,"
               "\"unexpected\":%d,\"before_answer\":%ld,",
               opt.clients_b, opt.clients_a, opt.users, opt.loops,
-              opt.use_poll ? "poll" : "libev", opt.window,
-              fd_limit, connected, atomic_load(&n_failed_final),
-              atomic_load(&n_failed_attempts), atomic_load(&n_dropped),
-              connect_s, ready, ready_wall, warmups, opt.events, n_ok,
-              opt.interval_ms, expected, received, lost, atomic_load(&n_dup),
-              atomic_load(&n_out_of_order), atomic_load(&n_unexpected),
-              before_answer);
+              opt.use_poll ? "poll" : "libev", opt.window, fd_limit, connected,
+              atomic_load(&n_failed_final), atomic_load(&n_failed_attempts),
+              atomic_load(&n_dropped), connect_s, ready, ready_wall, warmups,
+              opt.events, n_ok, opt.interval_ms, expected, received, lost,
+              atomic_load(&n_dup), atomic_load(&n_out_of_order),
+              atomic_load(&n_unexpected), before_answer);
       json_dist(f, "latency_ms", &d_b);
       fputc(',', f);
       json_dist(f, "latency_all_ms", &d_ans);
@@ -1501,9 +1524,10 @@ int main(int argc, char **argv) {
       json_dist(f, "handshake_ms", &d_hs);
       fprintf(f, ",\"per_event\":[");
       for (int i = 0; i < opt.events; i++) {
-        fprintf(f, "%s{\"ok\":%s,\"received\":%ld,\"first\":%.2f,"
-                   "\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
-                   "\"edit_ms\":%.2f}",
+        fprintf(f,
+                "%s{\"ok\":%s,\"received\":%ld,\"first\":%.2f,"
+                "\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
+                "\"edit_ms\":%.2f}",
                 i ? "," : "", ev[i].ok ? "true" : "false", pe[i].received,
                 pe[i].first_ms, pe[i].d.p50, pe[i].d.p99, pe[i].d.max,
                 (ev[i].t_answer - ev[i].t_send) * 1000.0);
@@ -1532,8 +1556,8 @@ int main(int argc, char **argv) {
                 "\"rss_end_kb\":%ld,\"hwm_kb\":%ld,\"fds\":%ld,"
                 "\"nofile\":%ld,\"cpu_pct\":",
                 i ? "," : "", w->name, w->pid, w->rss_before_kb,
-                w->rss_peak_connect_kb, w->rss_connected_kb, w->rss_peak_kb, w->rss_end_kb,
-                w->hwm_kb, w->fds_connected, w->nofile_limit);
+                w->rss_peak_connect_kb, w->rss_connected_kb, w->rss_peak_kb,
+                w->rss_end_kb, w->hwm_kb, w->fds_connected, w->nofile_limit);
         if (w->cpu_used_s < 0) {
           fprintf(f, "null");
         } else {

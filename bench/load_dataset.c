@@ -64,16 +64,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sync/base/bsonx.h"
-#include "sync/base/db.h"
+#include "bench/bench_common.h"
 #include "server/domain/schema.h"
 #include "server/domain/search.h"
 #include "server/domain/users.h"
+#include "server/domain/validate.h"
+#include "sync/base/bsonx.h"
+#include "sync/base/db.h"
 #include "sync/events/events.h"
 #include "sync/txn/shards.h"
 #include "sync/txn/store_mongo.h"
-#include "server/domain/validate.h"
-#include "bench/bench_common.h"
 
 /* The server's Argon2id parameters (server/users.c PWHASH_OPSLIMIT and
  * PWHASH_MEMLIMIT; docs/DATA.md: t=2, m=19 MiB). */
@@ -157,8 +157,21 @@ static void usage(FILE *out) {
 }
 
 static void parse_args(int argc, char **argv) {
-  enum { O_URI = 1, O_DB, O_USERS, O_FOLLOWS, O_TWEETS, O_SHARDS, O_DAYS,
-         O_SEED, O_BATCH, O_THREADS, O_DROP, O_CHECK, O_HELP };
+  enum {
+    O_URI = 1,
+    O_DB,
+    O_USERS,
+    O_FOLLOWS,
+    O_TWEETS,
+    O_SHARDS,
+    O_DAYS,
+    O_SEED,
+    O_BATCH,
+    O_THREADS,
+    O_DROP,
+    O_CHECK,
+    O_HELP
+  };
   static const struct option longopts[] = {
       {"mongo-uri", required_argument, NULL, O_URI},
       {"db", required_argument, NULL, O_DB},
@@ -177,8 +190,12 @@ static void parse_args(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-    case O_URI: opt.uri = optarg; break;
-    case O_DB: opt.db = optarg; break;
+    case O_URI:
+      opt.uri = optarg;
+      break;
+    case O_DB:
+      opt.db = optarg;
+      break;
     case O_USERS:
       opt.users = bench_arg_long("--users", optarg, 2, 99999);
       break;
@@ -191,7 +208,9 @@ static void parse_args(int argc, char **argv) {
     case O_SHARDS:
       opt.shards = bench_arg_long("--shards", optarg, 1, SHARDS_MAX);
       break;
-    case O_DAYS: opt.days = bench_arg_long("--days", optarg, 1, 3650); break;
+    case O_DAYS:
+      opt.days = bench_arg_long("--days", optarg, 1, 3650);
+      break;
     case O_SEED:
       opt.seed = (uint64_t)bench_arg_long("--seed", optarg, 0, LONG_MAX);
       break;
@@ -201,10 +220,18 @@ static void parse_args(int argc, char **argv) {
     case O_THREADS:
       opt.threads = bench_arg_long("--threads", optarg, 1, MAX_THREADS);
       break;
-    case O_DROP: opt.drop = true; break;
-    case O_CHECK: opt.check = true; break;
-    case O_HELP: usage(stdout); exit(0);
-    default: usage(stderr); exit(2);
+    case O_DROP:
+      opt.drop = true;
+      break;
+    case O_CHECK:
+      opt.check = true;
+      break;
+    case O_HELP:
+      usage(stdout);
+      exit(0);
+    default:
+      usage(stderr);
+      exit(2);
     }
   }
   if (optind < argc) {
@@ -268,31 +295,40 @@ static void build_graph(void) {
 }
 
 static const char *const vocabulary[] = {
-    "the", "a", "and", "to", "of", "in", "is", "it", "for", "on", "with",
-    "this", "that", "my", "just", "so", "what", "about", "new", "today",
-    "tomorrow", "time", "day", "night", "morning", "coffee", "tea", "code",
-    "bug", "fix", "release", "deploy", "build", "test", "server", "database",
-    "query", "index", "shard", "latency", "throughput", "memory", "cache",
-    "network", "cloud", "linux", "kernel", "compiler", "rust", "go", "python",
-    "java", "music", "album", "song", "concert", "movie", "book", "reading",
-    "writing", "walk", "run", "bike", "train", "bus", "rain", "sun", "snow",
-    "weather", "city", "park", "river", "mountain", "beach", "holiday",
-    "weekend", "friday", "monday", "lunch", "dinner", "pizza", "pasta",
-    "bread", "cheese", "soup", "salad", "cat", "dog", "bird", "garden",
-    "flowers", "spring", "summer", "autumn", "winter", "happy", "tired",
-    "excited", "great", "good", "bad", "terrible", "amazing", "interesting",
-    "funny", "weird", "quiet", "loud", "fast", "slow", "really", "very",
-    "maybe", "never", "always", "again", "finally", "still", "already",
-    "think", "know", "see", "look", "want", "need", "love", "hate", "like",
-    "try", "make", "take", "give", "find", "tell", "ask", "work", "play",
-    "learn", "teach", "meet", "call", "wait", "start", "stop", "open", "close",
-    "everyone", "someone", "nobody", "friends", "family", "team", "people",
-    "world", "home", "office", "school", "project", "idea", "question",
-    "answer", "problem", "solution", "news", "story", "photo", "video",
-    "game", "match", "score", "win", "lose", "café", "naïve", "Zürich",
-    "résumé", "#chorus", "#c", "#mongodb", "#perf", "#monday", "#coffee",
-    "#weekend", "#music", "#news", "#bench", "@friend", "2026", "42", "100",
-    "!", "?", "...", ":)", "—", "well,", "ok.", "yes!", "no.", "hmm,",
+    "the",      "a",           "and",      "to",       "of",         "in",
+    "is",       "it",          "for",      "on",       "with",       "this",
+    "that",     "my",          "just",     "so",       "what",       "about",
+    "new",      "today",       "tomorrow", "time",     "day",        "night",
+    "morning",  "coffee",      "tea",      "code",     "bug",        "fix",
+    "release",  "deploy",      "build",    "test",     "server",     "database",
+    "query",    "index",       "shard",    "latency",  "throughput", "memory",
+    "cache",    "network",     "cloud",    "linux",    "kernel",     "compiler",
+    "rust",     "go",          "python",   "java",     "music",      "album",
+    "song",     "concert",     "movie",    "book",     "reading",    "writing",
+    "walk",     "run",         "bike",     "train",    "bus",        "rain",
+    "sun",      "snow",        "weather",  "city",     "park",       "river",
+    "mountain", "beach",       "holiday",  "weekend",  "friday",     "monday",
+    "lunch",    "dinner",      "pizza",    "pasta",    "bread",      "cheese",
+    "soup",     "salad",       "cat",      "dog",      "bird",       "garden",
+    "flowers",  "spring",      "summer",   "autumn",   "winter",     "happy",
+    "tired",    "excited",     "great",    "good",     "bad",        "terrible",
+    "amazing",  "interesting", "funny",    "weird",    "quiet",      "loud",
+    "fast",     "slow",        "really",   "very",     "maybe",      "never",
+    "always",   "again",       "finally",  "still",    "already",    "think",
+    "know",     "see",         "look",     "want",     "need",       "love",
+    "hate",     "like",        "try",      "make",     "take",       "give",
+    "find",     "tell",        "ask",      "work",     "play",       "learn",
+    "teach",    "meet",        "call",     "wait",     "start",      "stop",
+    "open",     "close",       "everyone", "someone",  "nobody",     "friends",
+    "family",   "team",        "people",   "world",    "home",       "office",
+    "school",   "project",     "idea",     "question", "answer",     "problem",
+    "solution", "news",        "story",    "photo",    "video",      "game",
+    "match",    "score",       "win",      "lose",     "café",       "naïve",
+    "Zürich",   "résumé",      "#chorus",  "#c",       "#mongodb",   "#perf",
+    "#monday",  "#coffee",     "#weekend", "#music",   "#news",      "#bench",
+    "@friend",  "2026",        "42",       "100",      "!",          "?",
+    "...",      ":)",          "—",        "well,",    "ok.",        "yes!",
+    "no.",      "hmm,",
 };
 #define VOCAB_N (sizeof vocabulary / sizeof vocabulary[0])
 
@@ -354,8 +390,8 @@ static void flush_one(inserter_t *ins, int i) {
   if (!ok) {
     char *json = bson_as_relaxed_extended_json(&reply, NULL);
     bench_die("bulk insert into %s failed: %s (%s)",
-        mongoc_collection_get_name(ins->colls[i]), berr.message,
-        json ? json : "");
+              mongoc_collection_get_name(ins->colls[i]), berr.message,
+              json ? json : "");
   }
   bson_destroy(&reply);
   mongoc_bulk_operation_destroy(ins->bulks[i]);
@@ -558,8 +594,8 @@ static void load_tweets(long first, long end, void *arg) {
 static int database_state(mongoc_client_t *client) {
   mongoc_database_t *db = mongoc_client_get_database(client, opt.db);
   bson_error_t berr;
-  char **names = mongoc_database_get_collection_names_with_opts(db, NULL,
-                                                                &berr);
+  char **names =
+      mongoc_database_get_collection_names_with_opts(db, NULL, &berr);
   if (!names) {
     bench_die("cannot list the collections of %s: %s", opt.db, berr.message);
   }
@@ -618,8 +654,8 @@ static void write_marker(mongoc_client_t *client, double load_s,
       BCON_INT64(opt.shards), "days", BCON_INT64(opt.days), "seed",
       BCON_INT64((int64_t)opt.seed), "password", BCON_UTF8(PASSWORD),
       "username_format", BCON_UTF8(USERNAME_FMT), "load_seconds",
-      BCON_DOUBLE(load_s), "index_seconds", BCON_DOUBLE(index_s),
-      "loaded_at", BCON_DATE_TIME(now_ms), "complete", BCON_BOOL(true));
+      BCON_DOUBLE(load_s), "index_seconds", BCON_DOUBLE(index_s), "loaded_at",
+      BCON_DATE_TIME(now_ms), "complete", BCON_BOOL(true));
   bson_error_t berr;
   if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr)) {
     bench_die("cannot write the marker: %s", berr.message);
@@ -648,8 +684,9 @@ int main(int argc, char **argv) {
   int state = database_state(client);
   if (opt.check) {
     say("%s: %s", opt.db,
-        state == 0 ? "the complete data set is there"
-                   : state == 1 ? "empty" : "not this complete data set");
+        state == 0   ? "the complete data set is there"
+        : state == 1 ? "empty"
+                     : "not this complete data set");
     mongoc_client_destroy(client);
     mongoc_cleanup();
     return state == 0 ? 0 : 3;
@@ -685,7 +722,8 @@ int main(int argc, char **argv) {
    * timeouts: creating an index over a million documents takes a while. */
   char uri_long[2048];
   snprintf(uri_long, sizeof uri_long, "%s%ssocketTimeoutMS=3600000", opt.uri,
-           strchr(opt.uri, '?') ? "&" : (strchr(opt.uri + 10, '/') ? "?" : "/?"));
+           strchr(opt.uri, '?') ? "&"
+                                : (strchr(opt.uri + 10, '/') ? "?" : "/?"));
   chorus_error_t err;
   db_t *db = db_new(uri_long, opt.db, 4, &err);
   if (!db) {

@@ -27,9 +27,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_common.h"
 #include "sync/base/db.h"
 #include "sync/txn/shards.h"
-#include "bench/bench_common.h"
 
 #define MAX_IDS 5000
 #define PAGE 50
@@ -37,8 +37,8 @@
 static struct {
   const char *uri, *db, *user;
   int shards, repeat;
-} opt = {"mongodb://127.0.0.1:27017/?replicaSet=rs0", "chorus_tp",
-         "bench00000", 4, 1};
+} opt = {"mongodb://127.0.0.1:27017/?replicaSet=rs0", "chorus_tp", "bench00000",
+         4, 1};
 
 static mongoc_client_t *client;
 static shards_t *shards; /* routing only (shards_of_user) */
@@ -70,8 +70,7 @@ static double timed(const char *label, const char *coll_name,
   int64_t size = -1;
   bson_t *cmd = BCON_NEW("collStats", BCON_UTF8(coll_name));
   bson_t reply;
-  if (mongoc_client_command_simple(client, opt.db, cmd, NULL, &reply,
-                                   &berr)) {
+  if (mongoc_client_command_simple(client, opt.db, cmd, NULL, &reply, &berr)) {
     bson_iter_t it;
     if (bson_iter_init_find(&it, &reply, "count") &&
         BSON_ITER_HOLDS_NUMBER(&it)) {
@@ -114,8 +113,8 @@ static double timed(const char *label, const char *coll_name,
     }
   }
   double mean = sum / opt.repeat;
-  printf("  %-44s %-10s %9lld docs -> %4zu  %9.0f ms  (%s)\n", label,
-         coll_name, (long long)size, f.n, mean, times);
+  printf("  %-44s %-10s %9lld docs -> %4zu  %9.0f ms  (%s)\n", label, coll_name,
+         (long long)size, f.n, mean, times);
   fflush(stdout);
   if (out) {
     *out = f;
@@ -170,8 +169,8 @@ static double join(const bson_oid_t *me, tweet_ref_t *page, size_t n) {
   }
   bson_append_array_end(&id_doc, &in);
   bson_append_document_end(&filter, &id_doc);
-  bson_t *proj = BCON_NEW("username", BCON_INT32(1), "display_name",
-                          BCON_INT32(1));
+  bson_t *proj =
+      BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1));
   ms += timed("authors' names: _id $in page authors", "users", &filter, NULL,
               proj, (int64_t)(n ? n : 1), NULL);
   bson_destroy(proj);
@@ -202,7 +201,8 @@ static double join(const bson_oid_t *me, tweet_ref_t *page, size_t n) {
 static double list(const char *what, const bson_oid_t *authors,
                    size_t n_authors, tweet_ref_t *page, size_t *n) {
   double ms = 0;
-  tweet_ref_t *all = bson_malloc0(sizeof *all * (PAGE + 1) * (size_t)opt.shards);
+  tweet_ref_t *all =
+      bson_malloc0(sizeof *all * (PAGE + 1) * (size_t)opt.shards);
   size_t got = 0;
   bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
   for (int k = 0; k < opt.shards; k++) {
@@ -256,8 +256,8 @@ static double list(const char *what, const bson_oid_t *authors,
 static double session_and_viewer(const bson_oid_t *me) {
   bson_t *f = BCON_NEW("_id", BCON_UTF8("0000000000000000000000000000000000"
                                         "000000000000000000000000000000"));
-  double ms = timed("session: _id = token hash", "sessions", f, NULL, NULL, 1,
-                    NULL);
+  double ms =
+      timed("session: _id = token hash", "sessions", f, NULL, NULL, 1, NULL);
   bson_destroy(f);
   f = BCON_NEW("_id", BCON_OID(me));
   ms += timed("viewer: _id = id", "users", f, NULL, NULL, 1, NULL);
@@ -278,16 +278,27 @@ int main(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-    case 'u': opt.uri = optarg; break;
-    case 'd': opt.db = optarg; break;
-    case 'n': opt.user = optarg; break;
-    case 's': opt.shards = atoi(optarg); break;
-    case 'r': opt.repeat = atoi(optarg); break;
+    case 'u':
+      opt.uri = optarg;
+      break;
+    case 'd':
+      opt.db = optarg;
+      break;
+    case 'n':
+      opt.user = optarg;
+      break;
+    case 's':
+      opt.shards = atoi(optarg);
+      break;
+    case 'r':
+      opt.repeat = atoi(optarg);
+      break;
     case 'h':
       printf("Usage: probe_queries --mongo-uri URI --db NAME [--user NAME] "
              "[--shards 4] [--repeat 1]\n");
       return 0;
-    default: return 2;
+    default:
+      return 2;
     }
   }
   if (opt.shards < 1 || opt.shards > 64 || opt.repeat < 1 || opt.repeat > 50) {
@@ -298,7 +309,8 @@ int main(int argc, char **argv) {
   db_log_init(); /* drops FerretDB's harmless endSessions warning */
   char uri[2048];
   snprintf(uri, sizeof uri, "%s%ssocketTimeoutMS=3600000", opt.uri,
-           strchr(opt.uri, '?') ? "&" : (strchr(opt.uri + 10, '/') ? "?" : "/?"));
+           strchr(opt.uri, '?') ? "&"
+                                : (strchr(opt.uri + 10, '/') ? "?" : "/?"));
   client = mongoc_client_new(uri);
   if (!client) {
     bench_die("invalid --mongo-uri '%s'", opt.uri);
@@ -344,16 +356,16 @@ int main(int argc, char **argv) {
   feed += list("tweets: author_id $in followees", ids, n_ids, page, &n);
   bson_free(ids);
   feed += join(&me, page, n);
-  printf("  %-44s %-10s %20s  %9.0f ms\n", "feed: database time in all", "",
-         "", feed);
+  printf("  %-44s %-10s %20s  %9.0f ms\n", "feed: database time in all", "", "",
+         feed);
 
   /* ---- GET /api/tweet ---- */
   printf("\nGET /api/tweet?limit=50 (global timeline):\n");
   double tl = session_and_viewer(&me);
   tl += list("tweets: all", NULL, 0, page, &n);
   tl += join(&me, page, n);
-  printf("  %-44s %-10s %20s  %9.0f ms\n", "timeline: database time in all",
-         "", "", tl);
+  printf("  %-44s %-10s %20s  %9.0f ms\n", "timeline: database time in all", "",
+         "", tl);
 
   /* ---- POST /api/tweet: the reads of one creation ---- */
   printf("\nPOST /api/tweet: reads by _id in one creation (2PC; writes "

@@ -74,6 +74,7 @@ _chorus_deps_main() {
                     libcivetweb-dev libwebsockets-dev libcmocka-dev libsodium-dev
                     libcurl4-openssl-dev curl python3
                     sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
+                    clang-format  # the C style (.clang-format), unit.test_format
                     nginx)  # load balancer: run.sh --lb, the failover test
         local missing=() p
         for p in "${pkgs[@]}"; do

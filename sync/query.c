@@ -29,9 +29,8 @@ bool query_by_id(db_t *db, sync_t *sync, const char *coll,
   return ok;
 }
 
-bool query_count_unlocked(db_t *db, const char *coll_name,
-                          const bson_t *filter, int64_t *count,
-                          chorus_error_t *err) {
+bool query_count_unlocked(db_t *db, const char *coll_name, const bson_t *filter,
+                          int64_t *count, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
   if (!client) {
     *count = 0;
@@ -45,8 +44,8 @@ bool query_count_unlocked(db_t *db, const char *coll_name,
   bson_append_document_end(&unlocked, &absent);
   mongoc_collection_t *coll = db_collection(db, client, coll_name);
   bson_error_t berr;
-  *count = mongoc_collection_count_documents(coll, &unlocked, NULL, NULL,
-                                             NULL, &berr);
+  *count = mongoc_collection_count_documents(coll, &unlocked, NULL, NULL, NULL,
+                                             &berr);
   mongoc_collection_destroy(coll);
   db_release(db, client);
   bson_destroy(&unlocked);
@@ -162,8 +161,7 @@ bool query_scan_pairs(db_t *db, sync_t *sync, const char *coll,
                       const char *field_a, const char *field_b,
                       query_pair_fn fn, void *ctx, chorus_error_t *err) {
   pair_scan_t p = {field_a, field_b, fn, ctx};
-  bson_t *projection = BCON_NEW(field_a, BCON_INT32(1), field_b,
-                                BCON_INT32(1));
+  bson_t *projection = BCON_NEW(field_a, BCON_INT32(1), field_b, BCON_INT32(1));
   bool ok = query_scan(db, sync, coll, projection, pair_doc, &p, err);
   bson_destroy(projection);
   return ok;

@@ -53,8 +53,8 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
     bson_free(s);
     return NULL;
   }
-  s->shards = shards_new(main, cfg->n_shards, cfg->shard_uris,
-                         cfg->pool_size, err);
+  s->shards =
+      shards_new(main, cfg->n_shards, cfg->shard_uris, cfg->pool_size, err);
   if (!s->shards) {
     bson_free(s);
     return NULL;
@@ -63,8 +63,8 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
   s->events = events_new(main, &s->store, err);
   bson_strncpy(s->owner, cfg->server_id, sizeof s->owner);
   s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;
-  s->interval_ms = cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms
-                                                 : 250;
+  s->interval_ms =
+      cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms : 250;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   return s;
@@ -176,15 +176,14 @@ static void resolve_lock(sync_t *s, const char *holder, const txn_op_t *op) {
   txn_state_t state;
   bool found, done;
   chorus_error_t err;
-  if (!s->store.get_state(s->store.impl, holder, &state, &found, &done,
-                          &err)) {
+  if (!s->store.get_state(s->store.impl, holder, &state, &found, &done, &err)) {
     return;
   }
-  txn_op_t where;            /* location only: the lock says the rest */
+  txn_op_t where; /* location only: the lock says the rest */
   memset(&where, 0, sizeof where);
   where.shard = op->shard;
   bson_strncpy(where.coll, op->coll, sizeof where.coll);
-  where.id = op->id;         /* borrowed, not owned: never cleaned up */
+  where.id = op->id; /* borrowed, not owned: never cleaned up */
   if (!found) {
     s->store.abort_op(s->store.impl, holder, &where, &err);
   } else if (done) {
@@ -196,8 +195,8 @@ static void resolve_lock(sync_t *s, const char *holder, const txn_op_t *op) {
   } else {
     recovery_result_t r;
     txn_applied_hook_t hook = {publish_recovered, s};
-    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms, 1,
-                  &hook, &r, &err);
+    recovery_pass(&s->store, holder, s->owner, s->lease_ms, db_now_ms, 1, &hook,
+                  &r, &err);
     atomic_fetch_add(&s->stats.recoveries, r.recovered);
   }
 }

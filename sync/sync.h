@@ -24,22 +24,22 @@
 #include "sync/txn/txn.h"
 
 typedef struct sync_config {
-  int n_shards;                         /* tweet shards, 1..SHARDS_MAX */
-  const char *shard_uris[SHARDS_MAX];   /* NULL: in the main database */
-  const char *server_id;                /* coordinator/recoverer name */
-  const char *failpoint;                /* NULL or a step name */
-  int64_t lease_ms;                     /* coordinator lease */
-  int recovery_interval_ms;             /* how often to look for orphans */
-  int pool_size;                        /* per shard deployment */
+  int n_shards;                       /* tweet shards, 1..SHARDS_MAX */
+  const char *shard_uris[SHARDS_MAX]; /* NULL: in the main database */
+  const char *server_id;              /* coordinator/recoverer name */
+  const char *failpoint;              /* NULL or a step name */
+  int64_t lease_ms;                   /* coordinator lease */
+  int recovery_interval_ms;           /* how often to look for orphans */
+  int pool_size;                      /* per shard deployment */
 } sync_config_t;
 
 typedef struct sync_stats {
-  atomic_long commits;     /* transactions committed */
-  atomic_long aborts;      /* transactions that ended aborted */
-  atomic_long conflicts;   /* attempts that hit a lock or a stale version */
+  atomic_long commits;   /* transactions committed */
+  atomic_long aborts;    /* transactions that ended aborted */
+  atomic_long conflicts; /* attempts that hit a lock or a stale version */
   atomic_long retries_exhausted; /* commits given up with 409 */
-  atomic_long recoveries;  /* orphaned transactions finished here */
-  atomic_long failures;    /* database failures (503/500) */
+  atomic_long recoveries;        /* orphaned transactions finished here */
+  atomic_long failures;          /* database failures (503/500) */
 } sync_stats_t;
 
 typedef struct sync sync_t;

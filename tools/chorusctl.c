@@ -17,11 +17,10 @@
 #include <string.h>
 
 static int usage(void) {
-  fprintf(stderr,
-          "usage: chorusctl ping --uri URI\n"
-          "       chorusctl rs-init --uri URI --members h:p[,h:p...] "
-          "[--set NAME]\n"
-          "       chorusctl rs-status --uri URI\n");
+  fprintf(stderr, "usage: chorusctl ping --uri URI\n"
+                  "       chorusctl rs-init --uri URI --members h:p[,h:p...] "
+                  "[--set NAME]\n"
+                  "       chorusctl rs-status --uri URI\n");
   return 2;
 }
 
@@ -34,8 +33,8 @@ static const char *arg_value(int argc, char **argv, const char *name) {
   return NULL;
 }
 
-static bool run_admin(mongoc_client_t *client, const bson_t *cmd,
-                      bson_t *reply, bson_error_t *err) {
+static bool run_admin(mongoc_client_t *client, const bson_t *cmd, bson_t *reply,
+                      bson_error_t *err) {
   return mongoc_client_command_simple(client, "admin", cmd, NULL, reply, err);
 }
 

@@ -103,8 +103,7 @@ bool api_list_params(http_request_t *req, size_t *limit, char *before,
   } else if (bad) {
     return false;
   }
-  *has_before = http_query_param(req, "before", before, before_size, &bad,
-                                 err);
+  *has_before = http_query_param(req, "before", before, before_size, &bad, err);
   if (bad) {
     chorus_error_set(err, 400, "invalid_cursor",
                      "before is not a cursor this server issued");
@@ -113,9 +112,8 @@ bool api_list_params(http_request_t *req, size_t *limit, char *before,
   return true;
 }
 
-bool api_page_params(http_request_t *req, size_t *limit,
-                     page_cursor_t *before, bool *has_before,
-                     chorus_error_t *err) {
+bool api_page_params(http_request_t *req, size_t *limit, page_cursor_t *before,
+                     bool *has_before, chorus_error_t *err) {
   char buf[NAME_CURSOR_MAX + 1];
   if (!api_list_params(req, limit, buf, sizeof buf, has_before, err)) {
     return false;
@@ -128,8 +126,7 @@ bool api_page_params(http_request_t *req, size_t *limit,
   return true;
 }
 
-bool api_page_request(http_request_t *req, api_page_t *p,
-                      chorus_error_t *err) {
+bool api_page_request(http_request_t *req, api_page_t *p, chorus_error_t *err) {
   bool has_before, logged_in;
   if (!api_page_params(req, &p->limit, &p->before_value, &has_before, err) ||
       !api_viewer(req, &p->viewer_value, &logged_in, err)) {

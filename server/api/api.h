@@ -71,9 +71,8 @@ bool api_viewer(http_request_t *req, user_t *user, bool *logged_in,
 
 /* ?limit= (1..TWEET_PAGE_MAX, default TWEET_PAGE_DEFAULT) and a time
  * cursor ?before=; 400 when malformed. */
-bool api_page_params(http_request_t *req, size_t *limit,
-                     page_cursor_t *before, bool *has_before,
-                     chorus_error_t *err);
+bool api_page_params(http_request_t *req, size_t *limit, page_cursor_t *before,
+                     bool *has_before, chorus_error_t *err);
 
 /* What a page of a public tweet list asks for, and who asks: ?limit=,
  * ?before= and the viewer.  before and viewer point into the struct
@@ -88,13 +87,11 @@ typedef struct api_page {
 } api_page_t;
 
 /* api_page_params, then api_viewer; 400 or 503 into err. */
-bool api_page_request(http_request_t *req, api_page_t *p,
-                      chorus_error_t *err);
+bool api_page_request(http_request_t *req, api_page_t *p, chorus_error_t *err);
 
 /* ?limit= and ?before= as an opaque string (into before, *has_before). */
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
-                     size_t before_size, bool *has_before,
-                     chorus_error_t *err);
+                     size_t before_size, bool *has_before, chorus_error_t *err);
 
 /* Common answers. */
 void api_reply_ok(http_request_t *req);
@@ -108,28 +105,28 @@ void api_reply_tweet_page(http_request_t *req, tweet_page_t *page);
 void api_reply_user_page(http_request_t *req, user_page_t *page);
 
 /* Handlers, by file. */
-void api_register(http_request_t *req);       /* auth.c */
+void api_register(http_request_t *req); /* auth.c */
 void api_login(http_request_t *req);
 void api_logout(http_request_t *req);
 void api_me(http_request_t *req);
-void api_me_update(http_request_t *req);      /* users.c */
+void api_me_update(http_request_t *req); /* users.c */
 void api_user_get(http_request_t *req);
 void api_user_tweets(http_request_t *req);
 void api_user_follow(http_request_t *req);
 void api_user_unfollow(http_request_t *req);
 void api_user_followers(http_request_t *req);
 void api_user_following(http_request_t *req);
-void api_tweet_create(http_request_t *req);   /* tweets.c */
+void api_tweet_create(http_request_t *req); /* tweets.c */
 void api_tweet_get(http_request_t *req);
 void api_tweet_edit(http_request_t *req);
 void api_tweet_delete(http_request_t *req);
 void api_tweet_replies(http_request_t *req);
 void api_tweet_like(http_request_t *req);
 void api_tweet_unlike(http_request_t *req);
-void api_feed(http_request_t *req);           /* feed.c */
+void api_feed(http_request_t *req); /* feed.c */
 void api_timeline(http_request_t *req);
-void api_search(http_request_t *req);         /* search.c */
-void api_notifications(http_request_t *req);  /* notifications.c */
+void api_search(http_request_t *req);        /* search.c */
+void api_notifications(http_request_t *req); /* notifications.c */
 void api_notifications_read(http_request_t *req);
 
 #endif

@@ -44,8 +44,7 @@ void api_register(http_request_t *req) {
   bson_t body;
   const char *username, *password;
   size_t ulen, plen;
-  if (!read_credentials(req, &body, &username, &ulen, &password, &plen,
-                        &err)) {
+  if (!read_credentials(req, &body, &username, &ulen, &password, &plen, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -67,8 +66,7 @@ void api_login(http_request_t *req) {
   bson_t body;
   const char *username, *password;
   size_t ulen, plen;
-  if (!read_credentials(req, &body, &username, &ulen, &password, &plen,
-                        &err)) {
+  if (!read_credentials(req, &body, &username, &ulen, &password, &plen, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -77,9 +75,8 @@ void api_login(http_request_t *req) {
   user_t u;
   char token[SESSION_TOKEN_LEN + 1];
   int retry_after = 0;
-  bool ok = sessions_login(api->db, &api->login_limits, address, username,
-                           ulen, password, plen, &u, token, &retry_after,
-                           &err);
+  bool ok = sessions_login(api->db, &api->login_limits, address, username, ulen,
+                           password, plen, &u, token, &retry_after, &err);
   bson_destroy(&body);
   if (ok) {
     reply_logged_in(req, 200, &u, token);

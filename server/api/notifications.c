@@ -3,8 +3,8 @@
  *   GET  /api/notifications               notifications and unread count
  *   POST /api/notifications/read          {"ok":true,"unread":0}
  */
-#include "server/api/api.h"
 #include "server/domain/notifications.h"
+#include "server/api/api.h"
 #include "server/domain/render.h"
 
 void api_notifications(http_request_t *req) {
@@ -17,8 +17,8 @@ void api_notifications(http_request_t *req) {
   notification_page_t page;
   if (!api_current_user(req, &me, &err) ||
       !api_page_params(req, &limit, &before, &has_before, &err) ||
-      !notifications_list(api->db, api->sync, &me,
-                          has_before ? &before : NULL, limit, &page, &err)) {
+      !notifications_list(api->db, api->sync, &me, has_before ? &before : NULL,
+                          limit, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }

@@ -16,8 +16,7 @@ static bool read_query(http_request_t *req, char *q, size_t size,
       !utf8_is_valid(q, strlen(q)) ||
       utf8_count_code_points(q, strlen(q)) > SEARCH_QUERY_MAX) {
     chorus_error_set(err, 400, "invalid_query",
-                     "q must be 1 to %d characters of text",
-                     SEARCH_QUERY_MAX);
+                     "q must be 1 to %d characters of text", SEARCH_QUERY_MAX);
     return false;
   }
   return true;
@@ -29,8 +28,7 @@ static void search_users(http_request_t *req, const char *q) {
   size_t limit;
   char before[NAME_CURSOR_MAX + 1], after[USERNAME_MAX * 4 + 1];
   bool has_before;
-  if (!api_list_params(req, &limit, before, sizeof before, &has_before,
-                       &err)) {
+  if (!api_list_params(req, &limit, before, sizeof before, &has_before, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -41,8 +39,8 @@ static void search_users(http_request_t *req, const char *q) {
     return;
   }
   user_page_t page;
-  if (!users_search(api->db, api->sync, q, strlen(q),
-                    has_before ? after : NULL, limit, &page, &err)) {
+  if (!users_search(api->db, api->sync, q, strlen(q), has_before ? after : NULL,
+                    limit, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -85,8 +83,7 @@ void api_search(http_request_t *req) {
   } else if (!strcmp(type, "tweets")) {
     search_tweets(req, q);
   } else {
-    chorus_error_set(&err, 400, "invalid_type",
-                     "type must be users or tweets");
+    chorus_error_set(&err, 400, "invalid_type", "type must be users or tweets");
     http_reply_error(req, &err);
   }
 }

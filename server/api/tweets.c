@@ -29,8 +29,7 @@ void api_tweet_replies(http_request_t *req) {
 /* Reads {"text"} (and, when reply_to is not NULL, an optional
  * "reply_to") from the body; body is then the caller's. */
 static bool read_text(http_request_t *req, bson_t *body, const char **text,
-                      size_t *len, const char **reply_to,
-                      chorus_error_t *err) {
+                      size_t *len, const char **reply_to, chorus_error_t *err) {
   if (!http_read_json(req, true, body, err)) {
     return false;
   }
@@ -57,8 +56,8 @@ void api_tweet_create(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok = tweets_create(api->db, api->sync, &me, text, len, reply_to, &t,
-                          &err);
+  bool ok =
+      tweets_create(api->db, api->sync, &me, text, len, reply_to, &t, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 201, &t);
@@ -95,8 +94,8 @@ void api_tweet_edit(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok = tweets_edit(api->db, api->sync, &me, req->params[0], text, len,
-                        &t, &err);
+  bool ok =
+      tweets_edit(api->db, api->sync, &me, req->params[0], text, len, &t, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 200, &t);

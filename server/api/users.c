@@ -25,12 +25,11 @@ void api_me_update(http_request_t *req) {
     http_reply_error(req, &err);
     return;
   }
-  bool ok =
-      json_get_string(&body, "display_name", false, &display_name, &dn_len,
-                      &err) &&
-      json_get_string(&body, "bio", false, &bio, &bio_len, &err) &&
-      users_update_profile(api->db, api->sync, &me, display_name, dn_len,
-                           bio, bio_len, &updated, &err);
+  bool ok = json_get_string(&body, "display_name", false, &display_name,
+                            &dn_len, &err) &&
+            json_get_string(&body, "bio", false, &bio, &bio_len, &err) &&
+            users_update_profile(api->db, api->sync, &me, display_name, dn_len,
+                                 bio, bio_len, &updated, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_profile(req, &updated, false);
@@ -76,8 +75,8 @@ static void set_follow(http_request_t *req, bool follow) {
   user_t me, target;
   const char *name = req->params[0];
   if (!api_current_user(req, &me, &err) ||
-      !follows_set(api->db, api->sync, &me, name, strlen(name), follow,
-                   &target, &err)) {
+      !follows_set(api->db, api->sync, &me, name, strlen(name), follow, &target,
+                   &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -95,11 +94,9 @@ static void list_follows(http_request_t *req, bool followers) {
   bool has_before;
   user_page_t page;
   const char *name = req->params[0];
-  if (!api_list_params(req, &limit, before, sizeof before, &has_before,
-                       &err) ||
-      !follows_list_by_name(api->db, api->sync, name, strlen(name),
-                            followers, has_before ? before : NULL, limit,
-                            &page, &err)) {
+  if (!api_list_params(req, &limit, before, sizeof before, &has_before, &err) ||
+      !follows_list_by_name(api->db, api->sync, name, strlen(name), followers,
+                            has_before ? before : NULL, limit, &page, &err)) {
     http_reply_error(req, &err);
     return;
   }

@@ -32,16 +32,16 @@ typedef struct option_spec {
   const char *help;
 } option_spec_t;
 
-#define STR_OPT(field) OPT_STRING, offsetof(chorus_config_t, field), \
-                       sizeof(((chorus_config_t *)0)->field), 0, 0
-#define INT_OPT(field, lo, hi) OPT_INT, offsetof(chorus_config_t, field), \
-                               0, lo, hi
+#define STR_OPT(field)                                                         \
+  OPT_STRING, offsetof(chorus_config_t, field),                                \
+      sizeof(((chorus_config_t *)0)->field), 0, 0
+#define INT_OPT(field, lo, hi)                                                 \
+  OPT_INT, offsetof(chorus_config_t, field), 0, lo, hi
 
 static const option_spec_t options[] = {
     {"host", "CHORUS_HOST", "127.0.0.1", STR_OPT(host),
      "address to listen on (0.0.0.0 for every interface)"},
-    {"port", "CHORUS_PORT", "8080", INT_OPT(port, 1, 65535),
-     "HTTP port"},
+    {"port", "CHORUS_PORT", "8080", INT_OPT(port, 1, 65535), "HTTP port"},
     {"ws-port", "CHORUS_WS_PORT", "0", INT_OPT(ws_port, 0, 65535),
      "WebSocket port (0: the HTTP port + 1000)"},
     {"ws-threads", "CHORUS_WS_THREADS", "0", INT_OPT(ws_threads, 0, 16),
@@ -126,9 +126,8 @@ static bool shard_uri_set(chorus_config_t *cfg, const char *value,
   char *end = NULL;
   errno = 0;
   long k = strtol(value, &end, 10);
-  if (errno || end == value || *end != '=' || k < 0 ||
-      k >= CONFIG_SHARDS_MAX || !end[1] ||
-      strlen(end + 1) >= sizeof cfg->shard_uris[0]) {
+  if (errno || end == value || *end != '=' || k < 0 || k >= CONFIG_SHARDS_MAX ||
+      !end[1] || strlen(end + 1) >= sizeof cfg->shard_uris[0]) {
     chorus_error_set(err, 400, "bad_config",
                      "%s: --shard takes K=URI with K from 0 to %d, not '%s'",
                      source, CONFIG_SHARDS_MAX - 1, value);
@@ -160,8 +159,8 @@ static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
   char *field = (char *)cfg + o->offset;
   if (o->kind == OPT_STRING) {
     if (strlen(value) >= o->size) {
-      chorus_error_set(err, 400, "bad_config", "%s: --%s is too long",
-                       source, o->flag);
+      chorus_error_set(err, 400, "bad_config", "%s: --%s is too long", source,
+                       o->flag);
       return false;
     }
     strcpy(field, value);
@@ -173,7 +172,8 @@ static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
   if (errno || !*value || *end || v < o->min || v > o->max) {
     chorus_error_set(err, 400, "bad_config",
                      "%s: --%s must be a whole number from %ld to %ld, "
-                     "not '%s'", source, o->flag, o->min, o->max, value);
+                     "not '%s'",
+                     source, o->flag, o->min, o->max, value);
     return false;
   }
   *(int *)field = (int)v;
@@ -184,19 +184,17 @@ static void option_usage(FILE *out, const option_spec_t *o) {
   const char *def = o->def[0]                       ? o->def
                     : !strcmp(o->flag, "server-id") ? "HOST:PORT"
                                                     : "none";
-  fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env,
-          o->help, def);
+  fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env, o->help,
+          def);
 }
 
 void config_usage(FILE *out) {
-  fprintf(out,
-          "Usage: chorusd [options]\n"
-          "Chorus microblog server " CHORUS_VERSION ".\n\n"
-          "Every option may also be given as an environment variable;\n"
-          "a flag wins over its variable.\n\n");
+  fprintf(out, "Usage: chorusd [options]\n"
+               "Chorus microblog server " CHORUS_VERSION ".\n\n"
+               "Every option may also be given as an environment variable;\n"
+               "a flag wins over its variable.\n\n");
   size_t first_test = 0;
-  while (first_test < N_OPTIONS &&
-         !option_is_for_tests(&options[first_test])) {
+  while (first_test < N_OPTIONS && !option_is_for_tests(&options[first_test])) {
     option_usage(out, &options[first_test++]);
   }
   fprintf(out, "  --help\n      show this help\n"
@@ -213,8 +211,8 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
   memset(cfg, 0, sizeof *cfg);
   struct option longopts[N_OPTIONS + 3];
   for (size_t i = 0; i < N_OPTIONS; i++) {
-    longopts[i] = (struct option){options[i].flag, required_argument, NULL,
-                                  (int)i};
+    longopts[i] =
+        (struct option){options[i].flag, required_argument, NULL, (int)i};
   }
   longopts[N_OPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
   longopts[N_OPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
@@ -288,8 +286,8 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
     }
   }
   if (cfg->ws_port == 0) {
-    cfg->ws_port = cfg->port + 1000 <= 65535 ? cfg->port + 1000
-                                             : cfg->port - 1000;
+    cfg->ws_port =
+        cfg->port + 1000 <= 65535 ? cfg->port + 1000 : cfg->port - 1000;
   }
   if (cfg->ws_port == cfg->port) {
     chorus_error_set(err, 400, "bad_config",

@@ -19,38 +19,38 @@
 #define CONFIG_SHARDS_MAX 64
 
 typedef struct chorus_config {
-  char host[256];           /* --host, CHORUS_HOST */
-  int port;                 /* --port, CHORUS_PORT */
-  int ws_port;              /* --ws-port, CHORUS_WS_PORT (0: port + 1000) */
-  int ws_threads;           /* --ws-threads, CHORUS_WS_THREADS (0: CPUs) */
-  char mongo_uri[2048];     /* --mongo-uri, CHORUS_MONGO_URI */
-  char db_name[64];         /* --db, CHORUS_DB */
-  char server_id[64];       /* --server-id, CHORUS_SERVER_ID */
-  char public_dir[PATH_MAX];/* --public-dir, CHORUS_PUBLIC_DIR */
-  int threads;              /* --threads, CHORUS_THREADS */
-  int shards;               /* --shards, CHORUS_SHARDS */
+  char host[256];            /* --host, CHORUS_HOST */
+  int port;                  /* --port, CHORUS_PORT */
+  int ws_port;               /* --ws-port, CHORUS_WS_PORT (0: port + 1000) */
+  int ws_threads;            /* --ws-threads, CHORUS_WS_THREADS (0: CPUs) */
+  char mongo_uri[2048];      /* --mongo-uri, CHORUS_MONGO_URI */
+  char db_name[64];          /* --db, CHORUS_DB */
+  char server_id[64];        /* --server-id, CHORUS_SERVER_ID */
+  char public_dir[PATH_MAX]; /* --public-dir, CHORUS_PUBLIC_DIR */
+  int threads;               /* --threads, CHORUS_THREADS */
+  int shards;                /* --shards, CHORUS_SHARDS */
   /* --shard K=URI (repeatable), CHORUS_SHARD_URIS="K=URI;K=URI" */
   char shard_uris[CONFIG_SHARDS_MAX][512];
-  int txn_lease_ms;         /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
-  int login_limit_user;     /* --login-limit-user */
-  int login_limit_address;  /* --login-limit-address */
-  int login_window_s;       /* --login-window-s */
-  int log_requests;         /* --log-requests 0|1 */
+  int txn_lease_ms;        /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
+  int login_limit_user;    /* --login-limit-user */
+  int login_limit_address; /* --login-limit-address */
+  int login_window_s;      /* --login-window-s */
+  int log_requests;        /* --log-requests 0|1 */
   /* --trusted-proxy, CHORUS_TRUSTED_PROXIES: comma-separated addresses of
    * proxies whose X-Real-IP names the client ("" : none) */
   char trusted_proxies[512];
-  int read_model;           /* --read-model 0|1 (model.h) */
-  int model_per_author;     /* --model-per-author: tweets kept per author */
-  int model_ring;           /* --model-ring: newest tweets kept overall */
-  int read_staleness_ms;    /* --read-staleness-ms (events_sync) */
-  int db_slow_ms;           /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
-  char db_filters[8];       /* --db-filters auto|id|full (db.h) */
-  int db_write_gate;        /* --db-write-gate (-1: auto; db.h) */
+  int read_model;        /* --read-model 0|1 (model.h) */
+  int model_per_author;  /* --model-per-author: tweets kept per author */
+  int model_ring;        /* --model-ring: newest tweets kept overall */
+  int read_staleness_ms; /* --read-staleness-ms (events_sync) */
+  int db_slow_ms;        /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
+  char db_filters[8];    /* --db-filters auto|id|full (db.h) */
+  int db_write_gate;     /* --db-write-gate (-1: auto; db.h) */
   /* Switches that exist only for the tests (--test-*; never set in
    * production). */
   struct {
-    char failpoint[32];     /* --test-failpoint (failpoint.h) */
-    int resume_delay_ms;    /* --test-resume-delay-ms (hub.h) */
+    char failpoint[32];  /* --test-failpoint (failpoint.h) */
+    int resume_delay_ms; /* --test-resume-delay-ms (hub.h) */
   } test;
 } chorus_config_t;
 

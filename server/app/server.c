@@ -120,11 +120,10 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                          (size_t)cfg->model_ring};
     srv->model = model_new(&mc);
   }
-  reads_config_t rc = {srv->db, srv->sync, srv->model,
-                       cfg->read_staleness_ms, srv->config.server_id};
+  reads_config_t rc = {srv->db, srv->sync, srv->model, cfg->read_staleness_ms,
+                       srv->config.server_id};
   srv->reads = reads_new(&rc);
-  srv->hub = hub_new(srv->db, srv->sync, srv->reads,
-                     cfg->test.resume_delay_ms);
+  srv->hub = hub_new(srv->db, srv->sync, srv->reads, cfg->test.resume_delay_ms);
   ws_callbacks_t cb;
   hub_ws_callbacks(srv->hub, &cb);
   ws_config_t wc;
@@ -138,8 +137,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
   hub_set_ws(srv->hub, srv->ws);
-  if (!events_start(sync_events(srv->sync), enrich, srv, on_event, srv,
-                    err)) {
+  if (!events_start(sync_events(srv->sync), enrich, srv, on_event, srv, err)) {
     server_stop(srv);
     return false;
   }
@@ -173,19 +171,29 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   snprintf(ports, sizeof ports, "%s:%d", cfg->host, cfg->port);
   snprintf(threads, sizeof threads, "%d", cfg->threads);
   const char *options[] = {
-      "listening_ports", ports,
-      "num_threads", threads,
-      "document_root", cfg->public_dir,
-      "enable_directory_listing", "no",
-      "enable_keep_alive", "yes",
+      "listening_ports",
+      ports,
+      "num_threads",
+      threads,
+      "document_root",
+      cfg->public_dir,
+      "enable_directory_listing",
+      "no",
+      "enable_keep_alive",
+      "yes",
       /* Without it Nagle holds back the end of a response on a kept-alive
        * connection until the client's delayed ACK: ~40 ms per request. */
-      "tcp_nodelay", "1",
-      "keep_alive_timeout_ms", "5000",
-      "request_timeout_ms", "10000",
-      "additional_header", STATIC_HEADERS,
+      "tcp_nodelay",
+      "1",
+      "keep_alive_timeout_ms",
+      "5000",
+      "request_timeout_ms",
+      "10000",
+      "additional_header",
+      STATIC_HEADERS,
       /* Revalidate with the ETag every time, so a deploy is seen at once. */
-      "static_file_cache_control", "no-cache",
+      "static_file_cache_control",
+      "no-cache",
       NULL,
   };
   struct mg_callbacks callbacks;
@@ -199,11 +207,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     return false;
   }
   mg_set_request_handler(srv->http, "/api", dispatch_serve, srv->dispatch);
-  mg_set_request_handler(srv->http, "/healthz", dispatch_serve,
-                         srv->dispatch);
+  mg_set_request_handler(srv->http, "/healthz", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/readyz", dispatch_serve, srv->dispatch);
-  mg_set_request_handler(srv->http, "/metrics", dispatch_serve,
-                         srv->dispatch);
+  mg_set_request_handler(srv->http, "/metrics", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/", static_serve_app,
                          srv->config.public_dir);
   return true;

@@ -8,8 +8,7 @@
 
 #define CURSOR_RAW_LEN 20 /* 8 bytes of time + 12 bytes of ObjectId */
 
-void page_cursor_encode(const page_cursor_t *c,
-                        char out[PAGE_CURSOR_LEN + 1]) {
+void page_cursor_encode(const page_cursor_t *c, char out[PAGE_CURSOR_LEN + 1]) {
   unsigned char raw[CURSOR_RAW_LEN];
   uint64_t t = (uint64_t)c->ts_ms;
   for (int i = 7; i >= 0; i--) {
@@ -48,19 +47,19 @@ void page_cursor_append_filter_on(bson_t *filter, const page_cursor_t *c,
                                   bool oldest_first, const char *id_field) {
   const char *op = oldest_first ? "$gt" : "$lt";
   bson_t or, a, b, cmp_ts, cmp_id;
-  BSON_APPEND_ARRAY_BEGIN(filter, "$or", &or);
-  BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &a);
+  BSON_APPEND_ARRAY_BEGIN(filter, "$or", & or);
+  BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
   BSON_APPEND_DOCUMENT_BEGIN(&a, "created_at", &cmp_ts);
   BSON_APPEND_DATE_TIME(&cmp_ts, op, c->ts_ms);
   bson_append_document_end(&a, &cmp_ts);
-  bson_append_document_end(&or, &a);
-  BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &b);
+  bson_append_document_end(& or, &a);
+  BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
   BSON_APPEND_DATE_TIME(&b, "created_at", c->ts_ms);
   bson_append_document_begin(&b, id_field, -1, &cmp_id);
   BSON_APPEND_OID(&cmp_id, op, &c->id);
   bson_append_document_end(&b, &cmp_id);
-  bson_append_document_end(&or, &b);
-  bson_append_array_end(filter, &or);
+  bson_append_document_end(& or, &b);
+  bson_append_array_end(filter, & or);
 }
 
 void page_cursor_append_filter(bson_t *filter, const page_cursor_t *c,
@@ -74,16 +73,16 @@ void name_cursor_encode(const char *key, char out[NAME_CURSOR_MAX + 1]) {
   if (len > max_raw) {
     len = max_raw;
   }
-  sodium_bin2base64(out, NAME_CURSOR_MAX + 1, (const unsigned char *)key,
-                    len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_bin2base64(out, NAME_CURSOR_MAX + 1, (const unsigned char *)key, len,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 bool name_cursor_decode(const char *s, char *key, size_t size) {
   size_t n = 0;
   size_t len = strlen(s);
   if (len == 0 || len > NAME_CURSOR_MAX ||
-      sodium_base642bin((unsigned char *)key, size - 1, s, len, NULL, &n,
-                        NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+      sodium_base642bin((unsigned char *)key, size - 1, s, len, NULL, &n, NULL,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
     return false;
   }
   key[n] = '\0';

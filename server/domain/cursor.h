@@ -24,8 +24,7 @@ typedef struct page_cursor {
 } page_cursor_t;
 
 /* Writes PAGE_CURSOR_LEN characters and a NUL into out. */
-void page_cursor_encode(const page_cursor_t *c,
-                        char out[PAGE_CURSOR_LEN + 1]);
+void page_cursor_encode(const page_cursor_t *c, char out[PAGE_CURSOR_LEN + 1]);
 
 /* Parses a cursor; false when s is not one this module produced. */
 bool page_cursor_decode(const char *s, page_cursor_t *c);

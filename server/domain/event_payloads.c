@@ -209,10 +209,10 @@ void event_model_like(bson_t *out, const bson_oid_t *user,
   BSON_APPEND_BOOL(out, "liked", liked);
 }
 
-bool event_model_get_like(const bson_t *p, bson_oid_t *user,
-                          bson_oid_t *tweet, bool *liked) {
-  return bsonx_find_oid(p, "user", user) &&
-         bsonx_find_oid(p, "tweet", tweet) && get_bool(p, "liked", liked);
+bool event_model_get_like(const bson_t *p, bson_oid_t *user, bson_oid_t *tweet,
+                          bool *liked) {
+  return bsonx_find_oid(p, "user", user) && bsonx_find_oid(p, "tweet", tweet) &&
+         get_bool(p, "liked", liked);
 }
 
 void event_model_user(bson_t *out, const user_name_t *user) {
@@ -274,9 +274,9 @@ static bool names_of(db_t *db, user_name_t *names, size_t n,
   return ok;
 }
 
-static events_enrich_t enrich_tweet(db_t *db, sync_t *sync,
-                                    event_type_t type, const bson_t *skeleton,
-                                    bson_t *data, bson_t *model) {
+static events_enrich_t enrich_tweet(db_t *db, sync_t *sync, event_type_t type,
+                                    const bson_t *skeleton, bson_t *data,
+                                    bson_t *model) {
   bson_oid_t id;
   if (!bsonx_find_oid(skeleton, "tweet", &id)) {
     return EVENTS_DROP;

@@ -132,8 +132,8 @@ bool event_model_get_follow(const bson_t *p, bson_oid_t *follower,
 
 void event_model_like(bson_t *out, const bson_oid_t *user,
                       const bson_oid_t *tweet, bool liked);
-bool event_model_get_like(const bson_t *p, bson_oid_t *user,
-                          bson_oid_t *tweet, bool *liked);
+bool event_model_get_like(const bson_t *p, bson_oid_t *user, bson_oid_t *tweet,
+                          bool *liked);
 
 /* user->version orders renames (model.h). */
 void event_model_user(bson_t *out, const user_name_t *user);

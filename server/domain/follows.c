@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sync/base/bsonx.h"
 #include "server/domain/event_payloads.h"
 #include "server/domain/notifications.h"
+#include "sync/base/bsonx.h"
 #include "sync/query.h"
 
 typedef struct follow_ctx {
@@ -66,16 +66,15 @@ static bool build_follow(void *arg, txn_t *txn, chorus_error_t *err) {
   event_batch_init(&events);
   event_add_follow(&events, &c->me->id, &c->target->id, c->follow);
   if (c->follow) {
-    notifications_add(txn, &events, &c->target->id, NOTIFY_FOLLOW,
-                      &c->me->id, NULL);
+    notifications_add(txn, &events, &c->target->id, NOTIFY_FOLLOW, &c->me->id,
+                      NULL);
   }
   event_batch_commit(&events, txn);
   return true;
 }
 
-bool follows_set(db_t *db, sync_t *sync, const user_t *me,
-                 const char *username, size_t len, bool follow,
-                 user_t *target, chorus_error_t *err) {
+bool follows_set(db_t *db, sync_t *sync, const user_t *me, const char *username,
+                 size_t len, bool follow, user_t *target, chorus_error_t *err) {
   user_t t;
   if (!users_find_by_username(db, sync, username, len, &t, err)) {
     return false;
@@ -88,8 +87,7 @@ bool follows_set(db_t *db, sync_t *sync, const user_t *me,
   follow_ctx_t ctx = {db, sync, me, &t, follow};
   for (int round = 0; round < 3; round++) {
     size_t failed;
-    txn_outcome_t outcome =
-        sync_commit(sync, build_follow, &ctx, &failed, err);
+    txn_outcome_t outcome = sync_commit(sync, build_follow, &ctx, &failed, err);
     if (outcome == TXN_OUTCOME_COMMITTED) {
       return users_find_by_id(db, sync, &t.id, target, err);
     }
@@ -117,8 +115,8 @@ bool follows_followees(db_t *db, sync_t *sync, const bson_oid_t *user,
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_OID(&filter, "follower_id", user);
   query_result_t r;
-  bool ok = query_visible(db, sync, DB_FOLLOWS, &filter, NULL,
-                          FOLLOWS_FEED_MAX, &r, err);
+  bool ok = query_visible(db, sync, DB_FOLLOWS, &filter, NULL, FOLLOWS_FEED_MAX,
+                          &r, err);
   bson_destroy(&filter);
   if (!ok) {
     return false;
@@ -153,11 +151,10 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
     }
     page_cursor_append_filter_on(&filter, &c, false, other);
   }
-  bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), other,
-                          BCON_INT32(-1));
+  bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), other, BCON_INT32(-1));
   query_result_t r;
-  bool ok = query_visible(db, sync, DB_FOLLOWS, &filter, sort, limit + 1, &r,
-                          err);
+  bool ok =
+      query_visible(db, sync, DB_FOLLOWS, &filter, sort, limit + 1, &r, err);
   bson_destroy(sort);
   bson_destroy(&filter);
   if (!ok) {
@@ -198,10 +195,10 @@ bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
 }
 
 static const db_index_t follows_indexes[] = {
-    {"follower_id_1_created_at_-1",
-     "{\"follower_id\": 1, \"created_at\": -1}", false},
-    {"followee_id_1_created_at_-1",
-     "{\"followee_id\": 1, \"created_at\": -1}", false},
+    {"follower_id_1_created_at_-1", "{\"follower_id\": 1, \"created_at\": -1}",
+     false},
+    {"followee_id_1_created_at_-1", "{\"followee_id\": 1, \"created_at\": -1}",
+     false},
 };
 
 bool follows_ensure_indexes(db_t *db, chorus_error_t *err) {
@@ -214,8 +211,8 @@ bool follows_get_profile(db_t *db, sync_t *sync, const char *username,
                          bool *followed_by_viewer, chorus_error_t *err) {
   *followed_by_viewer = false;
   return users_find_by_username(db, sync, username, len, user, err) &&
-         (!viewer || follows_check(db, sync, viewer, &user->id,
-                                   followed_by_viewer, err));
+         (!viewer ||
+          follows_check(db, sync, viewer, &user->id, followed_by_viewer, err));
 }
 
 bool follows_list_by_name(db_t *db, sync_t *sync, const char *username,

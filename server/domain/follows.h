@@ -13,19 +13,18 @@
 #include <stdbool.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/users.h"
 #include "sync/base/db.h"
 #include "sync/query.h"
 #include "sync/sync.h"
-#include "server/domain/users.h"
 
 #define DB_FOLLOWS "follows"
 #define FOLLOWS_FEED_MAX 5000 /* followees a home feed reads at most */
 
 /* me follows (follow true) or unfollows the user named username; target
  * is that user afterwards.  400 following oneself, 404 no such user. */
-bool follows_set(db_t *db, sync_t *sync, const user_t *me,
-                 const char *username, size_t len, bool follow,
-                 user_t *target, chorus_error_t *err);
+bool follows_set(db_t *db, sync_t *sync, const user_t *me, const char *username,
+                 size_t len, bool follow, user_t *target, chorus_error_t *err);
 
 /* Whether a follows b. */
 bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,
@@ -60,7 +59,6 @@ bool follows_get_profile(db_t *db, sync_t *sync, const char *username,
 /* follows_list of the user named username (404 when there is none). */
 bool follows_list_by_name(db_t *db, sync_t *sync, const char *username,
                           size_t len, bool followers, const char *before,
-                          size_t limit, user_page_t *page,
-                          chorus_error_t *err);
+                          size_t limit, user_page_t *page, chorus_error_t *err);
 
 #endif

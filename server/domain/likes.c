@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sync/base/bsonx.h"
 #include "server/domain/event_payloads.h"
 #include "server/domain/notifications.h"
+#include "sync/base/bsonx.h"
 #include "sync/query.h"
 
 typedef struct like_ctx {
@@ -60,8 +60,7 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
   } else {
     bson_t *doc;
     bool found;
-    if (!query_by_id(c->db, c->sync, DB_LIKES, &like_key, &doc, &found,
-                     err)) {
+    if (!query_by_id(c->db, c->sync, DB_LIKES, &like_key, &doc, &found, err)) {
       bson_destroy(&inc);
       return false;
     }
@@ -75,8 +74,7 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
       txn_add_update(txn, shard, coll, &tweet_key, NULL, &inc, NULL);
       event_batch_t events;
       event_batch_init(&events);
-      event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->tweet_id, NULL,
-                      NULL);
+      event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->tweet_id, NULL, NULL);
       event_add_like(&events, &c->me->id, &c->tweet_id, false);
       event_batch_commit(&events, txn);
     }

@@ -81,11 +81,10 @@ bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
   if (before) {
     page_cursor_append_filter(&filter, before, false);
   }
-  bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id",
-                          BCON_INT32(-1));
+  bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
   query_result_t r;
-  bool ok = query_visible(db, sync, DB_NOTIFICATIONS, &filter, sort,
-                          limit + 1, &r, err);
+  bool ok = query_visible(db, sync, DB_NOTIFICATIONS, &filter, sort, limit + 1,
+                          &r, err);
   bson_destroy(sort);
   bson_destroy(&filter);
   if (!ok) {
@@ -120,8 +119,8 @@ bool notifications_list(db_t *db, sync_t *sync, const user_t *me,
   BSON_APPEND_DOCUMENT_BEGIN(&unread, "created_at", &after);
   BSON_APPEND_DATE_TIME(&after, "$gt", me->notifications_read_at_ms);
   bson_append_document_end(&unread, &after);
-  ok = ok && query_count_unlocked(db, DB_NOTIFICATIONS, &unread,
-                                  &page->unread, err);
+  ok = ok &&
+       query_count_unlocked(db, DB_NOTIFICATIONS, &unread, &page->unread, err);
   bson_destroy(&unread);
   if (!ok) {
     notification_page_destroy(page);
@@ -163,8 +162,7 @@ void notification_page_destroy(notification_page_t *page) {
 }
 
 static const db_index_t notifications_indexes[] = {
-    {"user_id_1_created_at_-1", "{\"user_id\": 1, \"created_at\": -1}",
-     false},
+    {"user_id_1_created_at_-1", "{\"user_id\": 1, \"created_at\": -1}", false},
 };
 
 bool notifications_ensure_indexes(db_t *db, chorus_error_t *err) {

@@ -16,10 +16,10 @@
 #include <stdbool.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/users.h"
 #include "sync/base/db.h"
 #include "sync/events/events.h"
 #include "sync/sync.h"
-#include "server/domain/users.h"
 
 #define DB_NOTIFICATIONS "notifications"
 

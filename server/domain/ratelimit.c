@@ -22,20 +22,19 @@ static bool count_since(mongoc_collection_t *coll, const char *key,
   bson_t *filter = BCON_NEW("key", BCON_UTF8(key), "at", "{", "$gt",
                             BCON_DATE_TIME(since), "}");
   bson_error_t berr;
-  *count = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL,
-                                             &berr);
+  *count =
+      mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, &berr);
   bool ok = *count >= 0;
   *oldest = since;
   if (ok) {
-    bson_t *opts = BCON_NEW("sort", "{", "at", BCON_INT32(1), "}", "limit",
-                            BCON_INT64(1));
+    bson_t *opts =
+        BCON_NEW("sort", "{", "at", BCON_INT32(1), "}", "limit", BCON_INT64(1));
     mongoc_cursor_t *cursor =
         mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     const bson_t *doc;
     bson_iter_t it;
     if (mongoc_cursor_next(cursor, &doc) &&
-        bson_iter_init_find(&it, doc, "at") &&
-        BSON_ITER_HOLDS_DATE_TIME(&it)) {
+        bson_iter_init_find(&it, doc, "at") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
       *oldest = bson_iter_date_time(&it);
     }
     ok = !mongoc_cursor_error(cursor, &berr);

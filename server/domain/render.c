@@ -237,7 +237,7 @@ static void out_int64(json_out_t *o, int64_t v) {
  * is a literal).  Text with nothing to escape (no quote, backslash or
  * control byte: most of it) is copied as it is; the rest goes through
  * libbson's escaper. */
-#define OUT_STRING(o, key, value) \
+#define OUT_STRING(o, key, value)                                              \
   out_string((o), "\"" key "\" : \"", sizeof("\"" key "\" : \"") - 1, (value))
 
 static void out_string(json_out_t *o, const char *head, size_t head_len,
@@ -271,9 +271,9 @@ static void out_oid_or_null(json_out_t *o, const char *head, size_t head_len,
   }
 }
 
-#define OUT_OID_OR_NULL(o, key, has, oid)                             \
-  out_oid_or_null((o), "\"" key "\" : \"",                            \
-                  sizeof("\"" key "\" : \"") - 1, (has), (oid))
+#define OUT_OID_OR_NULL(o, key, has, oid)                                      \
+  out_oid_or_null((o), "\"" key "\" : \"", sizeof("\"" key "\" : \"") - 1,     \
+                  (has), (oid))
 
 static void json_tweet(json_out_t *o, const tweet_t *t) {
   char when[RENDER_TIME_LEN + 1];

@@ -113,8 +113,7 @@ void search_words_free(char **words, size_t n) {
 void search_append_words(bson_t *doc, const char *key, const char *text,
                          size_t len) {
   char *words[141]; /* a 280-character text has at most 140 words */
-  size_t n = search_words(text, len, words,
-                          sizeof words / sizeof words[0]);
+  size_t n = search_words(text, len, words, sizeof words / sizeof words[0]);
   bson_t array;
   bson_append_array_begin(doc, key, -1, &array);
   for (size_t i = 0; i < n; i++) {

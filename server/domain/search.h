@@ -17,9 +17,9 @@
 #include <bson/bson.h>
 #include <stddef.h>
 
-#define SEARCH_QUERY_MAX 100   /* code points in a query */
-#define SEARCH_MAX_WORDS 8     /* words used from a query */
-#define SEARCH_WORD_MAX 64     /* bytes of one stored word */
+#define SEARCH_QUERY_MAX 100 /* code points in a query */
+#define SEARCH_MAX_WORDS 8   /* words used from a query */
+#define SEARCH_WORD_MAX 64   /* bytes of one stored word */
 
 /* Splits text into at most max distinct folded words; each words[i] is
  * allocated (free with search_words_free).  Returns how many. */

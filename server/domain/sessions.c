@@ -171,9 +171,8 @@ bool sessions_ensure_indexes(db_t *db, chorus_error_t *err) {
 }
 
 bool sessions_register(db_t *db, const char *username, size_t username_len,
-                       const char *password, size_t password_len,
-                       user_t *user, char token[SESSION_TOKEN_LEN + 1],
-                       chorus_error_t *err) {
+                       const char *password, size_t password_len, user_t *user,
+                       char token[SESSION_TOKEN_LEN + 1], chorus_error_t *err) {
   return users_register(db, username, username_len, password, password_len,
                         user, err) &&
          sessions_create(db, &user->id, token, err);
@@ -196,8 +195,8 @@ bool sessions_login(db_t *db, const ratelimit_config_t *limits,
   }
   ratelimit_attempt_t attempt;
   chorus_error_t e;
-  bool ok = ratelimit_begin(db, limits, name_lc, address, &attempt,
-                            retry_after, &e);
+  bool ok =
+      ratelimit_begin(db, limits, name_lc, address, &attempt, retry_after, &e);
   if (ok || e.status != 429) {
     ok = ok && users_authenticate(db, username, username_len, password,
                                   password_len, user, &e);

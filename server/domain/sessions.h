@@ -55,9 +55,8 @@ bool sessions_ensure_indexes(db_t *db, chorus_error_t *err);
 /* Registers an account (users_register) and starts its session: what
  * POST /api/register does.  token: the new session's. */
 bool sessions_register(db_t *db, const char *username, size_t username_len,
-                       const char *password, size_t password_len,
-                       user_t *user, char token[SESSION_TOKEN_LEN + 1],
-                       chorus_error_t *err);
+                       const char *password, size_t password_len, user_t *user,
+                       char token[SESSION_TOKEN_LEN + 1], chorus_error_t *err);
 
 /* Checks a login (users_authenticate) under the rate limits of
  * ratelimit.h and starts its session: what POST /api/login does.  The

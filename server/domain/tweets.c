@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/base/bsonx.h"
 #include "server/domain/event_payloads.h"
 #include "server/domain/likes.h"
 #include "server/domain/notifications.h"
-#include "sync/query.h"
 #include "server/domain/search.h"
+#include "sync/base/bsonx.h"
+#include "sync/query.h"
 
 void tweets_coll(int shard, char out[TWEET_COLL_LEN]) {
   shards_tweet_coll(shard, out);
@@ -85,8 +85,8 @@ static bool read_tweet(db_t *db, sync_t *sync, const bson_oid_t *id,
   bson_value_t key = oid_value(id);
   bson_t *doc;
   int shard = shards_of_tweet(sync_shards(sync), id);
-  if (!query_by_id(shards_db(sync_shards(sync), shard), sync, coll, &key,
-                   &doc, found, err)) {
+  if (!query_by_id(shards_db(sync_shards(sync), shard), sync, coll, &key, &doc,
+                   found, err)) {
     return false;
   }
   (void)db;
@@ -98,8 +98,8 @@ static bool read_tweet(db_t *db, sync_t *sync, const bson_oid_t *id,
 }
 
 /* Display names and the viewer's likes of tweets[0..n). */
-static bool join(db_t *db, sync_t *sync, const user_t *viewer,
-                 tweet_t *tweets, size_t n, chorus_error_t *err) {
+static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
+                 size_t n, chorus_error_t *err) {
   if (n == 0) {
     return true;
   }
@@ -116,8 +116,8 @@ static bool join(db_t *db, sync_t *sync, const user_t *viewer,
     }
   }
   bson_free(names);
-  return ok && likes_mark(db, sync, viewer ? &viewer->id : NULL, tweets, n,
-                          err);
+  return ok &&
+         likes_mark(db, sync, viewer ? &viewer->id : NULL, tweets, n, err);
 }
 
 bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
@@ -211,7 +211,7 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   event_batch_t events;
   event_batch_init(&events);
   event_add_tweet(&events, EVENT_TWEET_CREATED, &t->id, &c->author->id,
-                    c->is_reply ? &c->parent : NULL);
+                  c->is_reply ? &c->parent : NULL);
   if (c->is_reply) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->parent, NULL, NULL);
     notifications_add(txn, &events, &parent.author.id, NOTIFY_REPLY,
@@ -222,9 +222,8 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
 }
 
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
-                   const char *text, size_t text_len,
-                   const char *reply_to_hex, tweet_t *out,
-                   chorus_error_t *err) {
+                   const char *text, size_t text_len, const char *reply_to_hex,
+                   tweet_t *out, chorus_error_t *err) {
   if (!validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err)) {
     return false;
   }
@@ -278,7 +277,7 @@ typedef struct change_ctx {
   bson_oid_t id;
   const char *text; /* NULL: delete */
   size_t text_len;
-  tweet_t *t;       /* the tweet as read by the last build */
+  tweet_t *t; /* the tweet as read by the last build */
   int64_t now;
   bool parent_gone; /* the parent vanished: leave its count alone */
 } change_ctx_t;
@@ -343,8 +342,7 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
   event_batch_init(&events);
   event_add_tweet(&events, EVENT_TWEET_DELETED, &c->id, &c->user->id, NULL);
   if (c->t->has_reply_to && !c->parent_gone) {
-    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->reply_to, NULL,
-                    NULL);
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->reply_to, NULL, NULL);
   }
   event_batch_commit(&events, txn);
   return true;
@@ -476,10 +474,9 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
   size_t want = limit + 1;
   tweet_t *all = bson_malloc0(sizeof *all * want * (size_t)n_shards);
   size_t n = 0;
-  bson_t *sort = ascending ? BCON_NEW("created_at", BCON_INT32(1), "_id",
-                                      BCON_INT32(1))
-                           : BCON_NEW("created_at", BCON_INT32(-1), "_id",
-                                      BCON_INT32(-1));
+  bson_t *sort =
+      ascending ? BCON_NEW("created_at", BCON_INT32(1), "_id", BCON_INT32(1))
+                : BCON_NEW("created_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
   bool ok = true;
   for (int k = 0; ok && k < n_shards; k++) {
     bson_t filter;
@@ -490,8 +487,8 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
       char coll[TWEET_COLL_LEN];
       tweets_coll(k, coll);
       query_result_t r;
-      ok = query_visible(shards_db(shards, k), sync, coll, &filter, sort,
-                         want, &r, err);
+      ok = query_visible(shards_db(shards, k), sync, coll, &filter, sort, want,
+                         &r, err);
       for (size_t i = 0; ok && i < r.n; i++) {
         tweet_from_bson(r.docs[i], &all[n++]);
       }
@@ -563,8 +560,7 @@ static const db_index_t tweets_indexes[] = {
     {"created_at_-1__id_-1", "{\"created_at\": -1, \"_id\": -1}", false},
     {"author_id_1_created_at_-1", "{\"author_id\": 1, \"created_at\": -1}",
      false},
-    {"reply_to_1_created_at_1", "{\"reply_to\": 1, \"created_at\": 1}",
-     false},
+    {"reply_to_1_created_at_1", "{\"reply_to\": 1, \"created_at\": 1}", false},
     {"words_1_created_at_-1", "{\"words\": 1, \"created_at\": -1}", false},
 };
 
@@ -580,9 +576,9 @@ bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err) {
 }
 
 bool tweets_list_by_name(db_t *db, sync_t *sync, const char *username,
-                         size_t len, const page_cursor_t *before,
-                         size_t limit, const user_t *viewer,
-                         tweet_page_t *page, chorus_error_t *err) {
+                         size_t len, const page_cursor_t *before, size_t limit,
+                         const user_t *viewer, tweet_page_t *page,
+                         chorus_error_t *err) {
   user_t u;
   if (!users_find_by_username(db, sync, username, len, &u, err)) {
     return false;
@@ -614,8 +610,7 @@ bool tweets_search(db_t *db, sync_t *sync, const char *q, size_t len,
     memset(page, 0, sizeof *page);
     return true;
   }
-  tweet_query_t tq = {.kind = TWEETS_WITH_WORDS, .words = words,
-                      .n_words = n};
+  tweet_query_t tq = {.kind = TWEETS_WITH_WORDS, .words = words, .n_words = n};
   bool ok = tweets_list(db, sync, &tq, before, limit, viewer, page, err);
   search_words_free(words, n);
   return ok;

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sync/base/bsonx.h"
 #include "server/domain/event_payloads.h"
+#include "server/domain/search.h"
+#include "sync/base/bsonx.h"
 #include "sync/events/events.h"
 #include "sync/query.h"
-#include "server/domain/search.h"
 
 #define PWHASH_OPSLIMIT 2
 #define PWHASH_MEMLIMIT (19u << 20)
@@ -126,8 +126,7 @@ bool users_register(db_t *db, const char *username, size_t username_len,
 /* Finds the user document by folded username; *found tells whether it was
  * there.  The password hash is copied into hash. */
 static bool find_login(db_t *db, const char *folded, bool *found, user_t *u,
-                       char hash[crypto_pwhash_STRBYTES],
-                       chorus_error_t *err) {
+                       char hash[crypto_pwhash_STRBYTES], chorus_error_t *err) {
   *found = false;
   mongoc_client_t *client = db_acquire(db);
   if (!client) {
@@ -163,8 +162,8 @@ static bool find_login(db_t *db, const char *folded, bool *found, user_t *u,
 }
 
 bool users_authenticate(db_t *db, const char *username, size_t username_len,
-                        const char *password, size_t password_len,
-                        user_t *out, chorus_error_t *err) {
+                        const char *password, size_t password_len, user_t *out,
+                        chorus_error_t *err) {
   bool plausible = validate_username(username, username_len, NULL) &&
                    validate_password(password, password_len, NULL);
   bool found = false;
@@ -192,8 +191,8 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
 }
 
 /* One user by a filter, in its committed view. */
-static bool find_one(db_t *db, sync_t *sync, const bson_t *filter,
-                     user_t *out, chorus_error_t *err) {
+static bool find_one(db_t *db, sync_t *sync, const bson_t *filter, user_t *out,
+                     chorus_error_t *err) {
   query_result_t r;
   if (!query_visible(db, sync, DB_USERS, filter, NULL, 1, &r, err)) {
     return false;
@@ -209,8 +208,8 @@ static bool find_one(db_t *db, sync_t *sync, const bson_t *filter,
   return found;
 }
 
-bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
-                      user_t *out, chorus_error_t *err) {
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
+                      chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_OID(&filter, "_id", id);
   bool ok = find_one(db, sync, &filter, out, err);
@@ -247,8 +246,7 @@ static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
   bson_t set = BSON_INITIALIZER;
   if (c->display_name) {
     char *folded = search_fold(c->display_name, c->dn_len);
-    bson_append_utf8(&set, "display_name", -1, c->display_name,
-                     (int)c->dn_len);
+    bson_append_utf8(&set, "display_name", -1, c->display_name, (int)c->dn_len);
     BSON_APPEND_UTF8(&set, "display_name_lc", folded);
     bson_free(folded);
   }
@@ -272,8 +270,8 @@ bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
                           const char *display_name, size_t dn_len,
                           const char *bio, size_t bio_len, user_t *out,
                           chorus_error_t *err) {
-  if ((display_name && !validate_text("display_name", display_name, dn_len,
-                                      1, DISPLAY_NAME_MAX, err)) ||
+  if ((display_name && !validate_text("display_name", display_name, dn_len, 1,
+                                      DISPLAY_NAME_MAX, err)) ||
       (bio && !validate_text("bio", bio, bio_len, 0, BIO_MAX, err))) {
     return false;
   }
@@ -326,10 +324,10 @@ bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
   }
   bson_t *sort = BCON_NEW("username_lc", BCON_INT32(1));
   query_result_t a, b;
-  bool ok = query_visible(db, sync, DB_USERS, &by_name, sort, limit + 1, &a,
-                          err);
-  if (ok && !query_visible(db, sync, DB_USERS, &by_display, sort, limit + 1,
-                           &b, err)) {
+  bool ok =
+      query_visible(db, sync, DB_USERS, &by_name, sort, limit + 1, &a, err);
+  if (ok && !query_visible(db, sync, DB_USERS, &by_display, sort, limit + 1, &b,
+                           err)) {
     query_result_free(&a);
     ok = false;
   }
@@ -351,9 +349,7 @@ bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
     if (j < b.n) {
       user_from_bson(b.docs[j], &y);
     }
-    int cmp = i == a.n   ? 1
-              : j == b.n ? -1
-                         : strcasecmp(x.username, y.username);
+    int cmp = i == a.n ? 1 : j == b.n ? -1 : strcasecmp(x.username, y.username);
     if (cmp <= 0) {
       all[n++] = x;
       i++;
@@ -427,9 +423,9 @@ void user_page_destroy(user_page_t *page) {
 
 /* One find of users by filter; fills the names of those of names[0..n)
  * it returns. */
-static bool find_names(db_t *db, mongoc_client_t *client,
-                       const bson_t *filter, int64_t limit,
-                       user_name_t *names, size_t n, chorus_error_t *err) {
+static bool find_names(db_t *db, mongoc_client_t *client, const bson_t *filter,
+                       int64_t limit, user_name_t *names, size_t n,
+                       chorus_error_t *err) {
   bson_t *opts = BCON_NEW("projection", "{", "username", BCON_INT32(1),
                           "display_name", BCON_INT32(1), "}");
   if (limit > 0) {
@@ -516,9 +512,8 @@ static bool name_doc(void *ctx, const bson_t *doc) {
 bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
                       chorus_error_t *err) {
   name_scan_t scan = {fn, ctx};
-  bson_t *projection =
-      BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
-               "version", BCON_INT32(1));
+  bson_t *projection = BCON_NEW("username", BCON_INT32(1), "display_name",
+                                BCON_INT32(1), "version", BCON_INT32(1));
   bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
   bson_destroy(projection);
   return ok;

@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/validate.h"
 #include "sync/base/db.h"
 #include "sync/base/error.h"
 #include "sync/sync.h"
-#include "server/domain/validate.h"
 
 typedef struct user {
   bson_oid_t id;
@@ -67,14 +67,14 @@ bool users_register(db_t *db, const char *username, size_t username_len,
  * "invalid_credentials" and takes about the same time, so the answer does
  * not tell whether the username exists. */
 bool users_authenticate(db_t *db, const char *username, size_t username_len,
-                        const char *password, size_t password_len,
-                        user_t *out, chorus_error_t *err);
+                        const char *password, size_t password_len, user_t *out,
+                        chorus_error_t *err);
 
 /* The account in its committed view (its counters may be locked by a
  * transaction); 404 "user_not_found" when absent.  Borrows its own
  * clients: the caller must not hold one. */
-bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
-                      user_t *out, chorus_error_t *err);
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
+                      chorus_error_t *err);
 
 /* By username, ignoring case; 404 "user_not_found". */
 bool users_find_by_username(db_t *db, sync_t *sync, const char *username,

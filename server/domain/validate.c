@@ -28,8 +28,8 @@ size_t utf8_count_code_points(const char *s, size_t len) {
 bool validate_username(const char *s, size_t len, chorus_error_t *err) {
   if (len < USERNAME_MIN || len > USERNAME_MAX) {
     chorus_error_set(err, 400, "invalid_username",
-                     "username must be %d to %d characters long",
-                     USERNAME_MIN, USERNAME_MAX);
+                     "username must be %d to %d characters long", USERNAME_MIN,
+                     USERNAME_MAX);
     return false;
   }
   for (size_t i = 0; i < len; i++) {
@@ -71,10 +71,10 @@ uint32_t utf8_next(const char *s, size_t len, size_t *i) {
 /* White space and invisible separators (Unicode White_Space, plus the
  * zero-width space and BOM that people paste to fake an empty post). */
 static bool is_blank_code_point(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 ||
-         cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) ||
-         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000 || cp == 0xFEFF;
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
+         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 ||
+         cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 ||
+         cp == 0xFEFF;
 }
 
 static bool is_blank(const char *s, size_t len) {

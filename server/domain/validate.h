@@ -24,7 +24,7 @@
 #define BIO_MAX 160
 
 /* Worst-case bytes (without the terminating NUL) of N code points. */
-#define UTF8_BYTES(n) ((n) * 4)
+#define UTF8_BYTES(n) ((n)*4)
 
 /* True when s[0..len) is valid UTF-8 with no NUL byte. */
 bool utf8_is_valid(const char *s, size_t len);

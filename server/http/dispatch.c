@@ -117,8 +117,8 @@ int dispatch_serve(struct mg_connection *conn, void *cbdata) {
     char header[96];
     snprintf(header, sizeof header, "Allow: %s\r\n", allow);
     chorus_error_set(&err, 405, "method_not_allowed",
-                     "%s is not allowed here; use %s",
-                     req.info->request_method, allow);
+                     "%s is not allowed here; use %s", req.info->request_method,
+                     allow);
     http_reply_error_headers(&req, &err, header);
     break;
   }

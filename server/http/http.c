@@ -8,7 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-
 bool http_method_is_write(const char *method) {
   return !strcmp(method, "POST") || !strcmp(method, "PUT") ||
          !strcmp(method, "PATCH") || !strcmp(method, "DELETE");
@@ -27,8 +26,8 @@ static bool origin_matches_host(const char *origin, const char *host) {
 bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err) {
   const char *origin = mg_get_header(req->conn, "Origin");
   const char *fetch_site = mg_get_header(req->conn, "Sec-Fetch-Site");
-  if ((origin && !origin_matches_host(origin, mg_get_header(req->conn,
-                                                            "Host"))) ||
+  if ((origin &&
+       !origin_matches_host(origin, mg_get_header(req->conn, "Host"))) ||
       (fetch_site && !strcasecmp(fetch_site, "cross-site"))) {
     chorus_error_set(err, 403, "cross_site",
                      "Cross-site requests are not allowed");
@@ -92,8 +91,7 @@ bool http_read_json(http_request_t *req, bool required, bson_t *body,
                      "The body must be a JSON object");
   } else {
     bson_error_t berr;
-    ok = bson_init_from_json(body, data + start, (ssize_t)(len - start),
-                             &berr);
+    ok = bson_init_from_json(body, data + start, (ssize_t)(len - start), &berr);
     if (!ok) {
       chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
                        berr.message);
@@ -171,8 +169,8 @@ static bool address_listed(const char *addr, const char *list) {
 
 static bool valid_ip(const char *s) {
   unsigned char tmp[sizeof(struct in6_addr)];
-  return s && (inet_pton(AF_INET, s, tmp) == 1 ||
-               inet_pton(AF_INET6, s, tmp) == 1);
+  return s &&
+         (inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1);
 }
 
 void http_client_address(const char *peer, const char *real_ip,
@@ -185,8 +183,7 @@ void http_client_address(const char *peer, const char *real_ip,
   bson_strncpy(buf, use, size);
 }
 
-void http_request_address(const http_request_t *req, char *buf,
-                          size_t size) {
+void http_request_address(const http_request_t *req, char *buf, size_t size) {
   http_client_address(req->info->remote_addr,
                       mg_get_header(req->conn, "X-Real-IP"),
                       req->transport->trusted_proxies, buf, size);
@@ -218,8 +215,7 @@ static bool keeps_alive(const http_request_t *req) {
     }
     return false;
   }
-  return req->info->http_version &&
-         strcmp(req->info->http_version, "1.1") == 0;
+  return req->info->http_version && strcmp(req->info->http_version, "1.1") == 0;
 }
 
 /* The whole answer, status line, headers and body, goes out in one write:
@@ -236,16 +232,16 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   bson_string_t *out = bson_string_new(NULL);
-  bson_string_append_printf(
-      out,
-      "HTTP/1.1 %d %s\r\n"
-      "Content-Type: application/json; charset=utf-8\r\n"
-      "Content-Length: %zu\r\n"
-      "Cache-Control: no-store\r\n"
-      "X-Content-Type-Options: nosniff\r\n"
-      "X-Chorus-Server: %s\r\n",
-      status, mg_get_response_code_text(req->conn, status), len,
-      req->transport->server_id);
+  bson_string_append_printf(out,
+                            "HTTP/1.1 %d %s\r\n"
+                            "Content-Type: application/json; charset=utf-8\r\n"
+                            "Content-Length: %zu\r\n"
+                            "Cache-Control: no-store\r\n"
+                            "X-Content-Type-Options: nosniff\r\n"
+                            "X-Chorus-Server: %s\r\n",
+                            status,
+                            mg_get_response_code_text(req->conn, status), len,
+                            req->transport->server_id);
   if (req->request_id[0]) {
     bson_string_append_printf(out, "X-Request-Id: %s\r\n", req->request_id);
   }
@@ -259,8 +255,8 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
       http_method_is_write(req->info->request_method)) {
     char more[HTTP_WRITE_HEADERS_MAX];
     more[0] = '\0';
-    req->transport->write_headers(req->transport->write_headers_ctx, req,
-                                  more, sizeof more);
+    req->transport->write_headers(req->transport->write_headers_ctx, req, more,
+                                  sizeof more);
     bson_string_append(out, more);
   }
   bson_string_append_printf(out, "Date: %s\r\nConnection: %s\r\n\r\n", date,

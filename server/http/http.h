@@ -60,8 +60,8 @@ struct http_request {
   void *ctx; /* the handler context of the route's table (dispatch.h) */
   const char *params[HTTP_MAX_PARAMS]; /* path parameters, in order */
   size_t n_params;
-  char path[1024];  /* a copy of the path that params point into */
-  int status;       /* status sent, 0 until a reply */
+  char path[1024];     /* a copy of the path that params point into */
+  int status;          /* status sent, 0 until a reply */
   char request_id[65]; /* returned as X-Request-Id, and logged */
 };
 

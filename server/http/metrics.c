@@ -19,7 +19,7 @@ typedef struct series {
   _Atomic(const char *) route; /* NULL: free slot */
   char method[8];
   int status;
-  atomic_bool ready;            /* method/status written */
+  atomic_bool ready; /* method/status written */
   atomic_llong count;
   atomic_llong sum_us;
   atomic_llong buckets[METRICS_BUCKETS];
@@ -54,9 +54,8 @@ int64_t metrics_in_flight(const metrics_t *m) {
   return atomic_load(&m->in_flight);
 }
 
-void metrics_record_request(metrics_t *m, const char *route,
-                            const char *method, int status,
-                            int64_t duration_us) {
+void metrics_record_request(metrics_t *m, const char *route, const char *method,
+                            int status, int64_t duration_us) {
   atomic_fetch_sub(&m->in_flight, 1);
   uint32_t h = hash(route, method, status);
   for (int probe = 0; probe < METRICS_SERIES_MAX; probe++) {
@@ -99,10 +98,9 @@ void metrics_render_requests(metrics_t *m, bson_string_t *out) {
       "# TYPE chorus_http_requests_in_flight gauge\n"
       "chorus_http_requests_in_flight %lld\n",
       (long long)metrics_in_flight(m));
-  bson_string_append(out,
-                     "# HELP chorus_http_requests_total HTTP API requests "
-                     "answered, by route, method and status.\n"
-                     "# TYPE chorus_http_requests_total counter\n");
+  bson_string_append(out, "# HELP chorus_http_requests_total HTTP API requests "
+                          "answered, by route, method and status.\n"
+                          "# TYPE chorus_http_requests_total counter\n");
   for (int i = 0; i < METRICS_SERIES_MAX; i++) {
     series_t *s = &m->series[i];
     if (!atomic_load(&s->ready)) {
@@ -122,11 +120,10 @@ void metrics_render_requests(metrics_t *m, bson_string_t *out) {
       "# TYPE chorus_http_requests_unrecorded_total counter\n"
       "chorus_http_requests_unrecorded_total %lld\n",
       (long long)atomic_load(&m->overflow));
-  bson_string_append(out,
-                     "# HELP chorus_http_request_duration_seconds Time to "
-                     "answer an API request.\n"
-                     "# TYPE chorus_http_request_duration_seconds "
-                     "histogram\n");
+  bson_string_append(out, "# HELP chorus_http_request_duration_seconds Time to "
+                          "answer an API request.\n"
+                          "# TYPE chorus_http_request_duration_seconds "
+                          "histogram\n");
   for (int i = 0; i < METRICS_SERIES_MAX; i++) {
     series_t *s = &m->series[i];
     if (!atomic_load(&s->ready)) {

@@ -39,9 +39,8 @@ int64_t metrics_in_flight(const metrics_t *m);
 /* Counts one answered request (and ends one metrics_request_started).
  * route is a string with static lifetime (a route table pattern, or
  * "unmatched"). */
-void metrics_record_request(metrics_t *m, const char *route,
-                            const char *method, int status,
-                            int64_t duration_us);
+void metrics_record_request(metrics_t *m, const char *route, const char *method,
+                            int status, int64_t duration_us);
 
 /* Appends the request series in Prometheus text format to out. */
 void metrics_render_requests(metrics_t *m, bson_string_t *out);

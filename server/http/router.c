@@ -58,10 +58,10 @@ static bool pattern_matches(const char *pattern, char *const *segs, size_t n,
   return i == n;
 }
 
-route_result_t router_match(const route_t *routes, size_t n,
-                            const char *method, const char *path,
-                            http_request_t *req, const route_t **found,
-                            char *allow, size_t allow_size) {
+route_result_t router_match(const route_t *routes, size_t n, const char *method,
+                            const char *path, http_request_t *req,
+                            const route_t **found, char *allow,
+                            size_t allow_size) {
   char *segs[MAX_SEGMENTS];
   allow[0] = '\0';
   *found = NULL;
@@ -77,8 +77,7 @@ route_result_t router_match(const route_t *routes, size_t n,
   for (size_t i = 0; i < n; i++) {
     const char *params[HTTP_MAX_PARAMS];
     size_t n_params;
-    if (!pattern_matches(routes[i].pattern, segs, n_segs, params,
-                         &n_params)) {
+    if (!pattern_matches(routes[i].pattern, segs, n_segs, params, &n_params)) {
       continue;
     }
     path_known = true;

@@ -33,9 +33,9 @@ typedef enum {
 /* Matches method and path (copied into req->path) against routes[0..n).
  * On ROUTE_FOUND, *found is the route and req->params are set.  On
  * ROUTE_BAD_METHOD, allow holds "GET, POST"-style methods. */
-route_result_t router_match(const route_t *routes, size_t n,
-                            const char *method, const char *path,
-                            http_request_t *req, const route_t **found,
-                            char *allow, size_t allow_size);
+route_result_t router_match(const route_t *routes, size_t n, const char *method,
+                            const char *path, http_request_t *req,
+                            const route_t **found, char *allow,
+                            size_t allow_size);
 
 #endif

@@ -16,11 +16,11 @@
 
 #include <civetweb.h>
 
-#define STATIC_HEADERS                                                      \
-  "X-Content-Type-Options: nosniff\r\n"                                     \
-  "Referrer-Policy: same-origin\r\n"                                        \
-  "Content-Security-Policy: default-src 'self'; script-src 'self'; "        \
-  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "   \
+#define STATIC_HEADERS                                                         \
+  "X-Content-Type-Options: nosniff\r\n"                                        \
+  "Referrer-Policy: same-origin\r\n"                                           \
+  "Content-Security-Policy: default-src 'self'; script-src 'self'; "           \
+  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "      \
   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* civetweb request handler; cbdata is the public directory (a path,

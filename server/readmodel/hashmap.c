@@ -31,8 +31,7 @@ static size_t key_hash(const uint8_t *key, size_t len) {
 /* The slot of key, or of the empty place where it would go (cap > 0). */
 static size_t slot_of(const hashmap_t *h, const void *key) {
   size_t mask = h->cap - 1, i = key_hash(key, h->key_len) & mask;
-  while (h->slots[i] &&
-         memcmp(key_of(h, h->slots[i]), key, h->key_len) != 0) {
+  while (h->slots[i] && memcmp(key_of(h, h->slots[i]), key, h->key_len) != 0) {
     i = (i + 1) & mask;
   }
   return i;

@@ -124,7 +124,7 @@ struct model {
   tlist_t ring;
   queued_t *queue;
   size_t n_queue, cap_queue;
-  uint64_t epoch; /* session.ended events applied */
+  uint64_t epoch;        /* session.ended events applied */
   hashmap_t pairs;       /* mpair_t: pairs with events since the load */
   uint64_t pair_ticket;  /* counts pair events */
   model_check_t *checks; /* queued, oldest first */
@@ -360,8 +360,8 @@ static void tombstone(model_t *m, const bson_oid_t *id) {
 
 model_t *model_new(const model_config_t *cfg) {
   model_t *m = bson_malloc0(sizeof *m);
-  m->per_author = cfg && cfg->per_author ? cfg->per_author
-                                         : MODEL_PER_AUTHOR_DEFAULT;
+  m->per_author =
+      cfg && cfg->per_author ? cfg->per_author : MODEL_PER_AUTHOR_DEFAULT;
   m->ring_max = cfg && cfg->ring ? cfg->ring : MODEL_RING_DEFAULT;
   /* Writer-preferring: with glibc's default, a stream of readers keeps
    * the event poller (the writer) waiting, and every reader's
@@ -546,8 +546,8 @@ static void delete_tweet(model_t *m, const bson_oid_t *id) {
 static bool session_key(const char *session_id, uint8_t key[32]) {
   size_t n = 0;
   return session_id && strlen(session_id) == SESSION_ID_LEN &&
-         sodium_hex2bin(key, 32, session_id, SESSION_ID_LEN, NULL, &n,
-                        NULL) == 0 &&
+         sodium_hex2bin(key, 32, session_id, SESSION_ID_LEN, NULL, &n, NULL) ==
+             0 &&
          n == 32;
 }
 
@@ -558,15 +558,15 @@ static void pair_key(model_check_kind_t kind, const bson_oid_t *a,
   memcpy(key + 13, b->bytes, 12);
 }
 
-static void set_pair(model_t *m, model_check_kind_t kind,
-                     const bson_oid_t *a, const bson_oid_t *b, bool on) {
+static void set_pair(model_t *m, model_check_kind_t kind, const bson_oid_t *a,
+                     const bson_oid_t *b, bool on) {
   muser_t *u = user_get(m, a, true);
   oidvec_set(kind == MODEL_CHECK_FOLLOW ? &u->followees : &u->likes, b, on);
 }
 
 /* An event for a pair: apply its state, remember when, queue a check. */
-static void pair_event(model_t *m, model_check_kind_t kind,
-                       const bson_oid_t *a, const bson_oid_t *b, bool on) {
+static void pair_event(model_t *m, model_check_kind_t kind, const bson_oid_t *a,
+                       const bson_oid_t *b, bool on) {
   set_pair(m, kind, a, b, on);
   uint8_t key[25];
   pair_key(kind, a, b, key);
@@ -839,9 +839,8 @@ static void copy_str(char *dst, size_t size, const char *src) {
 
 /* Sets every field of *t (no memset of the 1.5 KB struct: keep this list
  * complete when tweet_t grows). */
-static void copy_out(const model_t *m, const mtweet_t *r,
-                     const muser_t *author, const muser_t *viewer,
-                     tweet_t *t) {
+static void copy_out(const model_t *m, const mtweet_t *r, const muser_t *author,
+                     const muser_t *viewer, tweet_t *t) {
   (void)m;
   bson_oid_copy(&r->id, &t->id);
   bson_oid_copy(&r->author, &t->author.id);
@@ -868,10 +867,10 @@ static void copy_out(const model_t *m, const mtweet_t *r,
  * the floors of the truncated lists (NULL: none): everything strictly
  * newer is known, the rest is not, so every returned item must be newer.
  * False when the page cannot be proved. */
-static bool merge_page(const model_t *m, const tlist_t *const *lists,
-                       size_t n, const page_cursor_t *floor,
-                       const page_cursor_t *before, size_t limit,
-                       const muser_t *viewer, tweet_page_t *page) {
+static bool merge_page(const model_t *m, const tlist_t *const *lists, size_t n,
+                       const page_cursor_t *floor, const page_cursor_t *before,
+                       size_t limit, const muser_t *viewer,
+                       tweet_page_t *page) {
   source_t *heap = bson_malloc(sizeof *heap * (n ? n : 1));
   size_t h = 0;
   for (size_t i = 0; i < n; i++) {
@@ -947,8 +946,7 @@ static bool finish_read(model_t *m, bool ok) {
 }
 
 bool model_feed(model_t *m, const bson_oid_t *viewer,
-                const page_cursor_t *before, size_t limit,
-                tweet_page_t *page) {
+                const page_cursor_t *before, size_t limit, tweet_page_t *page) {
   memset(page, 0, sizeof *page);
   if (limit < 1 || limit > TWEET_PAGE_MAX || !viewer) {
     return false;
@@ -1065,8 +1063,7 @@ static bool broken(const char *where, const char *what, const bson_oid_t *id) {
   if (id) {
     bson_oid_to_string(id, hex);
   }
-  fprintf(stderr, "model: invariant broken: %s: %s (%s)\n", where, what,
-          hex);
+  fprintf(stderr, "model: invariant broken: %s: %s (%s)\n", where, what, hex);
   return false;
 }
 
@@ -1134,8 +1131,8 @@ static bool check_locked(const model_t *m) {
   }
 
   /* Lists: each within its bound, ordered, above its floor. */
-  size_t author_max = m->loading ? m->per_author + m->per_author / 4
-                                 : 2 * m->per_author;
+  size_t author_max =
+      m->loading ? m->per_author + m->per_author / 4 : 2 * m->per_author;
   size_t ring_max = m->loading ? 2 * m->ring_max - 1 : m->ring_max;
   if (!check_tlist(m, &m->ring, ring_max, NULL)) {
     return false;
@@ -1181,8 +1178,8 @@ static bool check_locked(const model_t *m) {
     }
     if (!t->in_author && (!author->tweets.truncated ||
                           order_vs_cursor(t, &author->tweets.floor) < 0)) {
-      return broken("an author's list",
-                    "lacks a tweet newer than its floor", &t->id);
+      return broken("an author's list", "lacks a tweet newer than its floor",
+                    &t->id);
     }
   }
   if (flagged_author != in_authors || flagged_ring != m->ring.n) {
@@ -1197,7 +1194,8 @@ static bool check_locked(const model_t *m) {
   for (size_t i = 0; i < TOMBSTONES_MAX; i++) {
     const tomb_t *tb = m->tomb_fifo[i];
     if (tb && hashmap_get(&m->tombs, &tb->id) != tb) {
-      return broken("tombstones", "one in the FIFO is not in the table", &tb->id);
+      return broken("tombstones", "one in the FIFO is not in the table",
+                    &tb->id);
     }
     tombs += tb != NULL;
   }
@@ -1252,16 +1250,14 @@ size_t model_take_checks(model_t *m, model_check_t *out, size_t max) {
     out[i].ticket = m->pair_ticket;
   }
   if (n > 0) {
-    memmove(m->checks, m->checks + n,
-            sizeof *m->checks * (m->n_checks - n));
+    memmove(m->checks, m->checks + n, sizeof *m->checks * (m->n_checks - n));
     m->n_checks -= n;
   }
   pthread_rwlock_unlock(&m->lock);
   return n;
 }
 
-void model_settle_check(model_t *m, const model_check_t *check,
-                        bool present) {
+void model_settle_check(model_t *m, const model_check_t *check, bool present) {
   uint8_t key[25];
   pair_key(check->kind, &check->a, &check->b, key);
   pthread_rwlock_wrlock(&m->lock);

@@ -79,13 +79,13 @@ typedef struct model_config {
 
 typedef struct model_stats {
   bool ready;
-  uint64_t loads;        /* completed loads */
-  uint64_t applied;      /* events applied */
-  uint64_t answered;     /* reads answered from memory */
-  uint64_t declined;     /* reads handed back to the database */
-  uint64_t tweets;       /* tweet records held */
-  uint64_t users;        /* users known */
-  uint64_t sessions;     /* sessions cached */
+  uint64_t loads;    /* completed loads */
+  uint64_t applied;  /* events applied */
+  uint64_t answered; /* reads answered from memory */
+  uint64_t declined; /* reads handed back to the database */
+  uint64_t tweets;   /* tweet records held */
+  uint64_t users;    /* users known */
+  uint64_t sessions; /* sessions cached */
 } model_stats_t;
 
 /* cfg may be NULL (defaults). */
@@ -122,8 +122,7 @@ void model_apply(model_t *m, const char *type, const bson_t *payload);
  * 1..TWEET_PAGE_MAX; before NULL for the first page; viewer NULL when
  * logged out (liked_by_me all false).  Names are the current ones. */
 bool model_feed(model_t *m, const bson_oid_t *viewer,
-                const page_cursor_t *before, size_t limit,
-                tweet_page_t *page);
+                const page_cursor_t *before, size_t limit, tweet_page_t *page);
 bool model_timeline(model_t *m, const bson_oid_t *viewer,
                     const page_cursor_t *before, size_t limit,
                     tweet_page_t *page);
@@ -155,8 +154,8 @@ typedef enum { MODEL_CHECK_FOLLOW, MODEL_CHECK_LIKE } model_check_kind_t;
 
 typedef struct model_check {
   model_check_kind_t kind;
-  bson_oid_t a, b;  /* follower, followee / user, tweet */
-  uint64_t ticket;  /* for model_settle_check */
+  bson_oid_t a, b; /* follower, followee / user, tweet */
+  uint64_t ticket; /* for model_settle_check */
 } model_check_t;
 
 /* Moves up to max queued checks into out; returns how many. */
@@ -164,8 +163,7 @@ size_t model_take_checks(model_t *m, model_check_t *out, size_t max);
 
 /* Sets the pair's state to what the database said (present) unless an
  * event for the pair was applied after the check was taken. */
-void model_settle_check(model_t *m, const model_check_t *check,
-                        bool present);
+void model_settle_check(model_t *m, const model_check_t *check, bool present);
 
 void model_get_stats(model_t *m, model_stats_t *out);
 

@@ -24,8 +24,8 @@ struct reads {
   model_t *model; /* NULL: disabled */
   int staleness_ms;
   const char *server_id;
-  atomic_bool live;    /* reads_start was called: the cache may be filled */
-  pthread_t loader;    /* while loader_started */
+  atomic_bool live; /* reads_start was called: the cache may be filled */
+  pthread_t loader; /* while loader_started */
   bool loader_started;
   atomic_bool stopping;
 };
@@ -121,11 +121,10 @@ static void settle_loop(reads_t *r) {
       bool present;
       chorus_error_t err;
       model_check_t *c = &checks[i];
-      bool ok = c->kind == MODEL_CHECK_FOLLOW
-                    ? follows_check(r->db, r->sync, &c->a, &c->b,
-                                    &present, &err)
-                    : likes_check(r->db, r->sync, &c->a, &c->b,
-                                  &present, &err);
+      bool ok =
+          c->kind == MODEL_CHECK_FOLLOW
+              ? follows_check(r->db, r->sync, &c->a, &c->b, &present, &err)
+              : likes_check(r->db, r->sync, &c->a, &c->b, &present, &err);
       if (ok) {
         model_settle_check(r->model, c, present);
       }
@@ -150,8 +149,8 @@ static void *loader_main(void *arg) {
       fprintf(stderr,
               "chorusd[%s]: read model loaded in %.1f s: %llu users, %llu "
               "tweets held\n",
-              r->server_id, now_s() - t0,
-              (unsigned long long)st.users, (unsigned long long)st.tweets);
+              r->server_id, now_s() - t0, (unsigned long long)st.users,
+              (unsigned long long)st.tweets);
       settle_loop(r);
       return NULL;
     }
@@ -159,8 +158,9 @@ static void *loader_main(void *arg) {
       break;
     }
     if (attempt % 10 == 0) {
-      fprintf(stderr, "chorusd[%s]: read model: load failed (%s); "
-                      "retrying\n",
+      fprintf(stderr,
+              "chorusd[%s]: read model: load failed (%s); "
+              "retrying\n",
               r->server_id, err.message);
     }
     for (int i = 0; i < 10 && !atomic_load(&r->stopping); i++) {
@@ -179,7 +179,6 @@ bool reads_start(reads_t *r) {
   r->loader_started = pthread_create(&r->loader, NULL, loader_main, r) == 0;
   return r->loader_started;
 }
-
 
 /* ---- freshness ---- */
 
@@ -252,9 +251,8 @@ bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
   return true; /* unknown or expired: logged out */
 }
 
-bool reads_session_user(reads_t *r, const char *token,
-                        reads_freshness_t fresh, user_t *user,
-                        bool *logged_in, chorus_error_t *err) {
+bool reads_session_user(reads_t *r, const char *token, reads_freshness_t fresh,
+                        user_t *user, bool *logged_in, chorus_error_t *err) {
   bson_oid_t id;
   if (!reads_session(r, token, fresh, &id, logged_in, err)) {
     return false;
@@ -284,13 +282,13 @@ static bool page_viewer(reads_t *r, const char *token, int64_t seen,
                         bool *fresh, bson_oid_t *viewer, bool *logged_in,
                         chorus_error_t *err) {
   *fresh = reads_fresh(r, seen);
-  return reads_session(r, token, *fresh ? READS_SYNCED : READS_DATABASE,
-                       viewer, logged_in, err);
+  return reads_session(r, token, *fresh ? READS_SYNCED : READS_DATABASE, viewer,
+                       logged_in, err);
 }
 
 bool reads_feed(reads_t *r, const char *token, int64_t seen,
-                const page_cursor_t *before, size_t limit,
-                tweet_page_t *page, chorus_error_t *err) {
+                const page_cursor_t *before, size_t limit, tweet_page_t *page,
+                chorus_error_t *err) {
   bool fresh, logged_in;
   bson_oid_t viewer;
   if (!page_viewer(r, token, seen, &fresh, &viewer, &logged_in, err)) {
@@ -309,8 +307,7 @@ bool reads_feed(reads_t *r, const char *token, int64_t seen,
     return false;
   }
   ids[n++] = viewer; /* follows_followees leaves room for one more */
-  tweet_query_t q = {.kind = TWEETS_BY_AUTHORS, .authors = ids,
-                     .n_authors = n};
+  tweet_query_t q = {.kind = TWEETS_BY_AUTHORS, .authors = ids, .n_authors = n};
   user_t me;
   memset(&me, 0, sizeof me);
   me.id = viewer;
@@ -337,6 +334,6 @@ bool reads_timeline(reads_t *r, const char *token, int64_t seen,
   if (logged_in) {
     me.id = viewer;
   }
-  return tweets_list(r->db, r->sync, &q, before, limit,
-                     logged_in ? &me : NULL, page, err);
+  return tweets_list(r->db, r->sync, &q, before, limit, logged_in ? &me : NULL,
+                     page, err);
 }

@@ -124,9 +124,8 @@ bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
 
 /* The same, with the account itself (users_find_by_id); a session whose
  * account is gone is logged out. */
-bool reads_session_user(reads_t *r, const char *token,
-                        reads_freshness_t fresh, user_t *user,
-                        bool *logged_in, chorus_error_t *err);
+bool reads_session_user(reads_t *r, const char *token, reads_freshness_t fresh,
+                        user_t *user, bool *logged_in, chorus_error_t *err);
 
 /* ---- pages ----
  * Both wait for freshness (reads_fresh with the client's token seen),
@@ -138,8 +137,8 @@ bool reads_session_user(reads_t *r, const char *token,
 /* The home feed of the token's user: its followees' tweets and its own;
  * 401 "not_logged_in" without a session. */
 bool reads_feed(reads_t *r, const char *token, int64_t seen,
-                const page_cursor_t *before, size_t limit,
-                tweet_page_t *page, chorus_error_t *err);
+                const page_cursor_t *before, size_t limit, tweet_page_t *page,
+                chorus_error_t *err);
 
 /* The global timeline as the token's user (or anyone logged out) sees
  * it. */

@@ -5,8 +5,8 @@
 
 #include <civetweb.h>
 #include <malloc.h>
-#include <sodium.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,22 +40,22 @@ typedef struct client {
   bson_oid_t user;
   bson_oid_t *followees; /* sorted */
   size_t n_followees;
-  bson_oid_t *subs;  /* watched tweets, grown on demand */
+  bson_oid_t *subs; /* watched tweets, grown on demand */
   size_t n_subs, cap_subs;
-  int64_t since;     /* resume point asked for (0: none) */
+  int64_t since; /* resume point asked for (0: none) */
   int64_t last_sent;
-  bool ready;        /* followees loaded and backlog sent */
+  bool ready; /* followees loaded and backlog sent */
   bool closed;
   held_t *held;
   size_t n_held;
   bool overflow;
-  int refs;          /* the list, and a pending resume job */
+  int refs; /* the list, and a pending resume job */
   struct client *prev, *next;
   struct client *job_next;
 } client_t;
 
 struct hub {
-  _Atomic uint64_t closes;    /* on_close calls, from any service thread */
+  _Atomic uint64_t closes; /* on_close calls, from any service thread */
   db_t *db;
   sync_t *sync;
   reads_t *reads; /* whose session a cookie is (reads_session) */
@@ -112,9 +112,8 @@ static bool sees(const client_t *c, const bson_t *audience) {
       BSON_ITER_HOLDS_OID(&it)) {
     const bson_oid_t *author = bson_iter_oid(&it);
     if (bson_oid_equal(author, &c->user) ||
-        (c->n_followees > 0 &&
-         bsearch(author, c->followees, c->n_followees, sizeof(bson_oid_t),
-                 oid_cmp))) {
+        (c->n_followees > 0 && bsearch(author, c->followees, c->n_followees,
+                                       sizeof(bson_oid_t), oid_cmp))) {
       return true;
     }
   }
@@ -140,9 +139,9 @@ static char *message_json(const event_t *e, size_t *len) {
 
 static void send_reload(hub_t *hub, client_t *c, int64_t head) {
   char json[96];
-  int n = snprintf(json, sizeof json,
-                   "{\"seq\":%lld,\"type\":\"%s\",\"data\":{}}",
-                   (long long)head, event_type_name(EVENT_RELOAD));
+  int n =
+      snprintf(json, sizeof json, "{\"seq\":%lld,\"type\":\"%s\",\"data\":{}}",
+               (long long)head, event_type_name(EVENT_RELOAD));
   ws_server_send(hub->ws, c->id, json, (size_t)n);
 }
 
@@ -155,19 +154,18 @@ static void apply_follow(client_t *c, const bson_t *data) {
       !bson_oid_equal(&follower, &c->user)) {
     return;
   }
-  bson_oid_t *found =
-      c->n_followees > 0 ? bsearch(&followee, c->followees, c->n_followees,
-                                   sizeof(bson_oid_t), oid_cmp)
-                         : NULL;
+  bson_oid_t *found = c->n_followees > 0
+                          ? bsearch(&followee, c->followees, c->n_followees,
+                                    sizeof(bson_oid_t), oid_cmp)
+                          : NULL;
   if (following && !found) {
-    c->followees = bson_realloc(c->followees,
-                                sizeof(bson_oid_t) * (c->n_followees + 1));
+    c->followees =
+        bson_realloc(c->followees, sizeof(bson_oid_t) * (c->n_followees + 1));
     c->followees[c->n_followees++] = followee;
     qsort(c->followees, c->n_followees, sizeof(bson_oid_t), oid_cmp);
   } else if (!following && found) {
     size_t i = (size_t)(found - c->followees);
-    memmove(found, found + 1,
-            sizeof(bson_oid_t) * (c->n_followees - i - 1));
+    memmove(found, found + 1, sizeof(bson_oid_t) * (c->n_followees - i - 1));
     c->n_followees--;
   }
 }
@@ -211,9 +209,9 @@ void hub_on_event(void *ctx, const event_t *e) {
       if (!c->held) {
         c->held = bson_malloc(sizeof *c->held * HUB_HELD_MAX);
       }
-      c->held[c->n_held++] = (held_t){e->seq, bson_strdup(json), len,
-                                      bson_copy(&e->audience),
-                                      is_follow ? bson_copy(&e->data) : NULL};
+      c->held[c->n_held++] =
+          (held_t){e->seq, bson_strdup(json), len, bson_copy(&e->audience),
+                   is_follow ? bson_copy(&e->data) : NULL};
       continue;
     }
     if (is_follow) {
@@ -238,8 +236,8 @@ static void run_job(hub_t *hub, client_t *c) {
   bson_oid_t *followees = NULL;
   size_t n = 0;
   chorus_error_t err;
-  bool ok = follows_followees(hub->db, hub->sync, &c->user, &followees, &n,
-                              &err);
+  bool ok =
+      follows_followees(hub->db, hub->sync, &c->user, &followees, &n, &err);
   if (ok && n > 1) {
     qsort(followees, n, sizeof *followees, oid_cmp);
   }
@@ -347,8 +345,8 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
    * (reads.h, READS_APPLIED). */
   bson_oid_t user;
   bool logged_in = false;
-  bool ok = reads_session(hub->reads, token, READS_APPLIED, &user,
-                          &logged_in, NULL);
+  bool ok =
+      reads_session(hub->reads, token, READS_APPLIED, &user, &logged_in, NULL);
   sodium_memzero(token, sizeof token);
   if (!ok || !logged_in) {
     return false;
@@ -357,8 +355,8 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   c->id = id;
   c->user = user;
   char since[32];
-  if (query && mg_get_var(query, strlen(query), "since", since,
-                          sizeof since) > 0) {
+  if (query &&
+      mg_get_var(query, strlen(query), "since", since, sizeof since) > 0) {
     c->since = strtoll(since, NULL, 10);
     if (c->since < 0) {
       c->since = 0;
@@ -410,10 +408,10 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
   hub_t *hub = ctx;
   client_t *c = user_data;
   bson_error_t berr;
-  bson_t *msg = len && data[0] == '{'
-                    ? bson_new_from_json((const uint8_t *)data, (ssize_t)len,
-                                         &berr)
-                    : NULL;
+  bson_t *msg =
+      len && data[0] == '{'
+          ? bson_new_from_json((const uint8_t *)data, (ssize_t)len, &berr)
+          : NULL;
   bson_iter_t it, list;
   const char *type = NULL;
   if (msg && bson_iter_init_find(&it, msg, "type") &&
@@ -436,8 +434,8 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
   pthread_mutex_lock(&hub->mu);
   while (bson_iter_next(&it)) {
     uint32_t n;
-    const char *hex = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n)
-                                                : NULL;
+    const char *hex =
+        BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n) : NULL;
     if (!hex || n != 24 || !bson_oid_is_valid(hex, n)) {
       continue;
     }

@@ -41,11 +41,11 @@
 
 #include <stdbool.h>
 
+#include "server/readmodel/reads.h"
+#include "server/realtime/ws.h"
 #include "sync/base/db.h"
 #include "sync/events/events.h"
 #include "sync/sync.h"
-#include "server/readmodel/reads.h"
-#include "server/realtime/ws.h"
 
 #define HUB_MAX_SUBSCRIPTIONS 500
 #define HUB_HELD_MAX 1000

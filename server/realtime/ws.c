@@ -256,8 +256,8 @@ static void mark_pending_locked(ws_loop_t *loop, ws_conn_t *conn) {
   }
   if (loop->n_pending == loop->cap_pending) {
     loop->cap_pending = loop->cap_pending ? loop->cap_pending * 2 : 64;
-    loop->pending = bson_realloc(loop->pending,
-                               loop->cap_pending * sizeof *loop->pending);
+    loop->pending =
+        bson_realloc(loop->pending, loop->cap_pending * sizeof *loop->pending);
   }
   loop->pending[loop->n_pending++] = conn->id;
   conn->pending = true;
@@ -716,14 +716,14 @@ static int listen_open(const char *host, int port, chorus_error_t *err) {
   int rc = getaddrinfo(any ? NULL : host, service, &hints, &res);
   if (rc != 0) {
     chorus_error_set(err, 500, "ws_listen_failed",
-                     "cannot serve WebSocket on %s:%d: %s",
-                     any ? "*" : host, port, gai_strerror(rc));
+                     "cannot serve WebSocket on %s:%d: %s", any ? "*" : host,
+                     port, gai_strerror(rc));
     return -1;
   }
   int fd = -1, e = 0;
   for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family,
-                ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
     if (fd < 0) {
       e = errno;
       continue;
@@ -740,8 +740,8 @@ static int listen_open(const char *host, int port, chorus_error_t *err) {
   freeaddrinfo(res);
   if (fd < 0) {
     chorus_error_set(err, 500, "ws_listen_failed",
-                     "cannot serve WebSocket on %s:%d: %s",
-                     any ? "*" : host, port, strerror(e));
+                     "cannot serve WebSocket on %s:%d: %s", any ? "*" : host,
+                     port, strerror(e));
   }
   return fd;
 }
@@ -758,8 +758,8 @@ static void deal_socket(ws_server_t *ws, int fd, size_t *next) {
   }
   if (loop->n_incoming == loop->cap_incoming) {
     loop->cap_incoming = loop->cap_incoming ? loop->cap_incoming * 2 : 64;
-    loop->incoming = bson_realloc(loop->incoming,
-                                  loop->cap_incoming * sizeof(int));
+    loop->incoming =
+        bson_realloc(loop->incoming, loop->cap_incoming * sizeof(int));
   }
   loop->incoming[loop->n_incoming++] = fd;
   wake_locked(loop);
@@ -786,8 +786,7 @@ static void *acceptor_main(void *arg) {
       continue;
     }
     for (;;) {
-      int fd = accept4(ws->listen_fd, NULL, NULL,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = accept4(ws->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
             errno == ENOMEM) {
@@ -867,7 +866,8 @@ ws_server_t *ws_server_start(const ws_config_t *cfg, const ws_callbacks_t *cb,
       cfg->threads < 0 || cfg->threads > WS_LOOPS_MAX) {
     chorus_error_set(err, 500, "ws_bad_config",
                      "websocket: bad port %d, threads %d (0..%d) or no "
-                     "on_upgrade", cfg->port, cfg->threads, WS_LOOPS_MAX);
+                     "on_upgrade",
+                     cfg->port, cfg->threads, WS_LOOPS_MAX);
     return NULL;
   }
   int listen_fd = listen_open(cfg->host, cfg->port, err);
@@ -882,9 +882,9 @@ ws_server_t *ws_server_start(const ws_config_t *cfg, const ws_callbacks_t *cb,
   ws->cb = *cb;
   ws->queue_max = cfg->queue_max ? cfg->queue_max : WS_DEFAULT_QUEUE_MAX;
   ws->max_connections = cfg->max_connections > 0 ? cfg->max_connections
-                                                  : WS_DEFAULT_MAX_CONNECTIONS;
-  int ping = cfg->ping_interval_s > 0 ? cfg->ping_interval_s
-                                      : WS_DEFAULT_PING_S;
+                                                 : WS_DEFAULT_MAX_CONNECTIONS;
+  int ping =
+      cfg->ping_interval_s > 0 ? cfg->ping_interval_s : WS_DEFAULT_PING_S;
   ws->ping_us = (lws_usec_t)ping * LWS_US_PER_SEC;
   ws->protocols[0].name = "chorus";
   ws->protocols[0].callback = ws_callback;
@@ -917,8 +917,8 @@ ws_server_t *ws_server_start(const ws_config_t *cfg, const ws_callbacks_t *cb,
     ws->n_loops++;
     info.user = loop;
     loop->ctx = lws_create_context(&info);
-    loop->vhost = loop->ctx ? lws_get_vhost_by_name(loop->ctx, "chorus-ws")
-                            : NULL;
+    loop->vhost =
+        loop->ctx ? lws_get_vhost_by_name(loop->ctx, "chorus-ws") : NULL;
     if (!loop->vhost) {
       chorus_error_set(err, 500, "ws_start_failed",
                        "cannot create the WebSocket context %d", i);
@@ -931,10 +931,9 @@ ws_server_t *ws_server_start(const ws_config_t *cfg, const ws_callbacks_t *cb,
    * no thread to stop. */
   for (size_t i = 0; i <= ws->n_loops; i++) {
     bool acceptor = i == ws->n_loops; /* last: loops are ready for it */
-    int rc = acceptor
-                 ? pthread_create(&ws->acceptor, NULL, acceptor_main, ws)
-                 : pthread_create(&ws->loops[i].thread, NULL, service_main,
-                                  &ws->loops[i]);
+    int rc = acceptor ? pthread_create(&ws->acceptor, NULL, acceptor_main, ws)
+                      : pthread_create(&ws->loops[i].thread, NULL, service_main,
+                                       &ws->loops[i]);
     if (rc != 0) {
       chorus_error_set(err, 500, "ws_thread_failed",
                        "cannot start a WebSocket thread: %s", strerror(rc));

@@ -95,19 +95,19 @@ typedef struct ws_callbacks {
 } ws_callbacks_t;
 
 typedef struct ws_config {
-  const char *host;      /* listen address, e.g. "127.0.0.1"; NULL or
-                            "0.0.0.0": every interface */
-  int port;              /* 0: do not start (ws_server_start returns NULL
-                            with err cleared) */
-  size_t queue_max;      /* outgoing messages queued per connection before
-                            it is dropped as too slow (0: 1024) */
-  int ping_interval_s;   /* ping connections silent this long; drop those
-                            that have not answered another this long later
-                            (0: 20) */
-  int threads;           /* service loops, 1..16 (0: one per online CPU,
-                            at most 16) */
-  int max_connections;   /* upgrades beyond this get 503 (0: 20000); the
-                            process's open-file limit must allow them */
+  const char *host;    /* listen address, e.g. "127.0.0.1"; NULL or
+                          "0.0.0.0": every interface */
+  int port;            /* 0: do not start (ws_server_start returns NULL
+                          with err cleared) */
+  size_t queue_max;    /* outgoing messages queued per connection before
+                          it is dropped as too slow (0: 1024) */
+  int ping_interval_s; /* ping connections silent this long; drop those
+                          that have not answered another this long later
+                          (0: 20) */
+  int threads;         /* service loops, 1..16 (0: one per online CPU,
+                          at most 16) */
+  int max_connections; /* upgrades beyond this get 503 (0: 20000); the
+                          process's open-file limit must allow them */
 } ws_config_t;
 
 /* Inbound limit; larger messages close that connection with 1009. */

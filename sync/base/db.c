@@ -24,8 +24,7 @@ static void uri_default_bool(mongoc_uri_t *uri, const char *option,
 }
 
 static void make_label(db_t *db, const mongoc_uri_t *uri) {
-  size_t n = (size_t)snprintf(db->label, sizeof db->label, "%s at ",
-                              db->name);
+  size_t n = (size_t)snprintf(db->label, sizeof db->label, "%s at ", db->name);
   const char *sep = "";
   for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri);
        h && n < sizeof db->label; h = h->next) {
@@ -104,8 +103,8 @@ db_t *db_new(const char *uri_string, const char *name, int max_clients,
   mongoc_client_pool_set_apm_callbacks(pool, callbacks, db);
   mongoc_apm_callbacks_destroy(callbacks);
   mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
-  mongoc_client_pool_max_size(pool, (uint32_t)(max_clients > 0 ? max_clients
-                                                               : 16));
+  mongoc_client_pool_max_size(pool,
+                              (uint32_t)(max_clients > 0 ? max_clients : 16));
   if (!db_health_start(db)) {
     mongoc_client_pool_destroy(pool);
     db_health_cleanup(db);
@@ -194,8 +193,8 @@ static void log_handler(mongoc_log_level_t level, const char *domain,
       (level == MONGOC_LOG_LEVEL_WARNING && strstr(message, "endSessions"))) {
     return;
   }
-  fprintf(stderr, "chorusd: %s: %s: %s\n", mongoc_log_level_str(level),
-          domain, message);
+  fprintf(stderr, "chorusd: %s: %s: %s\n", mongoc_log_level_str(level), domain,
+          message);
 }
 
 void db_log_init(void) { mongoc_log_set_handler(log_handler, NULL); }

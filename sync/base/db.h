@@ -77,9 +77,9 @@ bool db_check_up(db_t *db, chorus_error_t *err);
 
 typedef struct db_health {
   bool up;
-  int64_t outages;  /* times it went down */
-  int64_t refused;  /* acquisitions refused while down */
-  int64_t down_ms;  /* how long the current outage lasts (0 when up) */
+  int64_t outages; /* times it went down */
+  int64_t refused; /* acquisitions refused while down */
+  int64_t down_ms; /* how long the current outage lasts (0 when up) */
 } db_health_t;
 
 void db_health(db_t *db, db_health_t *out);

@@ -67,8 +67,9 @@ void db_commands_auto_write_limit(db_t *db, bool ferretdb) {
    * (write_gate.h). */
   write_gate_set_limit(db->writes, ferretdb ? 1 : 0);
   if (ferretdb) {
-    fprintf(stderr, "chorusd: database %s: one write command in flight "
-                    "at a time from this server (--db-write-gate)\n",
+    fprintf(stderr,
+            "chorusd: database %s: one write command in flight "
+            "at a time from this server (--db-write-gate)\n",
             db->label);
   }
 }
@@ -174,8 +175,7 @@ static void on_command_started(const mongoc_apm_command_started_t *event) {
   }
 }
 
-static void on_command_succeeded(
-    const mongoc_apm_command_succeeded_t *event) {
+static void on_command_succeeded(const mongoc_apm_command_succeeded_t *event) {
   write_gate_leave();
   log_if_slow(mongoc_apm_command_succeeded_get_context(event),
               mongoc_apm_command_succeeded_get_request_id(event),

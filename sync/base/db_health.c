@@ -76,8 +76,8 @@ static bool ping_with(db_t *db, mongoc_client_t *client, bson_error_t *berr) {
   BSON_APPEND_INT32(&cmd, "ping", 1);
   /* NULL read preference: the primary, i.e. a deployment that can take
    * writes. */
-  bool ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
-                                         berr);
+  bool ok =
+      mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL, berr);
   bson_destroy(&cmd);
   return ok;
 }
@@ -100,8 +100,7 @@ static void *prober_main(void *arg) {
     if (ok && generation == db->generation) {
       assert(atomic_load(&db->down)); /* only the prober brings it up */
       int64_t took_ms =
-          (bson_get_monotonic_time() - atomic_load(&db->down_since_us)) /
-          1000;
+          (bson_get_monotonic_time() - atomic_load(&db->down_since_us)) / 1000;
       atomic_store(&db->down, false);
       fprintf(stderr, "chorusd: database %s answers again (down %lld ms)\n",
               db->label, (long long)took_ms);

@@ -26,8 +26,8 @@ static bool create_index(db_t *db, mongoc_client_t *client, const char *coll,
   }
   bson_append_document_end(&indexes, &index);
   bson_append_array_end(&cmd, &indexes);
-  bool ok = mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL,
-                                         &berr);
+  bool ok =
+      mongoc_client_command_simple(client, db->name, &cmd, NULL, NULL, &berr);
   if (!ok) {
     chorus_error_from_bson(err, &berr, "createIndexes");
   }

@@ -35,19 +35,19 @@ struct db {
   atomic_llong down_since_us; /* monotonic; valid while down */
   pthread_mutex_t mu;         /* guards the fields below */
   pthread_cond_t cv;
-  int64_t generation;         /* bumped by every mark_down */
+  int64_t generation; /* bumped by every mark_down */
   bool stopping;
   pthread_t prober;
 
   /* db_kind.c */
-  atomic_bool id_only;        /* db_filters_by_id_only() */
-  db_filters_t filters;       /* db_set_filters(); set before sharing */
+  atomic_bool id_only;  /* db_filters_by_id_only() */
+  db_filters_t filters; /* db_set_filters(); set before sharing */
 
   /* db_commands.c */
-  write_gate_t *writes;       /* write commands in flight (write_gate.h) */
-  int write_limit;            /* db_set_write_limit(); -1: by kind */
-  atomic_llong slow_us;       /* 0: the slow-command log is off */
-  pthread_mutex_t slow_mu;    /* guards slow_slots */
+  write_gate_t *writes;            /* write commands in flight (write_gate.h) */
+  int write_limit;                 /* db_set_write_limit(); -1: by kind */
+  atomic_llong slow_us;            /* 0: the slow-command log is off */
+  pthread_mutex_t slow_mu;         /* guards slow_slots */
   struct db_slow_slot *slow_slots; /* allocated when the log is turned on */
 };
 

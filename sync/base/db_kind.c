@@ -12,15 +12,16 @@ bool db_kind_detect(db_t *db, mongoc_client_t *client, chorus_error_t *err) {
   bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
   bson_t reply;
   bson_error_t berr;
-  bool ok = mongoc_client_command_simple(client, "admin", cmd, NULL, &reply,
-                                         &berr);
+  bool ok =
+      mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, &berr);
   if (ok) {
     bson_iter_t it;
     bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
     if (db->filters == DB_FILTERS_AUTO &&
         ferretdb != atomic_exchange(&db->id_only, ferretdb)) {
-      fprintf(stderr, "chorusd: database %s is FerretDB: 2PC writes on one "
-                      "document filter by _id alone (docs/DATABASE.md)\n",
+      fprintf(stderr,
+              "chorusd: database %s is FerretDB: 2PC writes on one "
+              "document filter by _id alone (docs/DATABASE.md)\n",
               db->label);
     }
     db_commands_auto_write_limit(db, ferretdb);

@@ -17,9 +17,9 @@
 #include <stdbool.h>
 
 typedef struct chorus_error {
-  int status;          /* HTTP status; 0 means "no error" */
-  char code[32];       /* stable, machine-readable, snake_case */
-  char message[256];   /* for people; never contains secrets */
+  int status;        /* HTTP status; 0 means "no error" */
+  char code[32];     /* stable, machine-readable, snake_case */
+  char message[256]; /* for people; never contains secrets */
 } chorus_error_t;
 
 void chorus_error_clear(chorus_error_t *err);

@@ -17,8 +17,7 @@ void events_sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
-events_t *events_new(db_t *db, const txn_store_t *store,
-                     chorus_error_t *err) {
+events_t *events_new(db_t *db, const txn_store_t *store, chorus_error_t *err) {
   (void)err;
   events_t *ev = bson_malloc0(sizeof *ev);
   ev->db = db;
@@ -105,8 +104,7 @@ void event_cleanup(event_t *e) {
 }
 
 bool events_find_first(events_t *ev, const char *coll_name,
-                       const bson_t *filter, const bson_t *sort,
-                       bson_t **out) {
+                       const bson_t *filter, const bson_t *sort, bson_t **out) {
   *out = NULL;
   mongoc_client_t *client = db_acquire(ev->db);
   if (!client) {

@@ -48,9 +48,9 @@
 typedef struct event {
   int64_t seq;
   char type[32];
-  bson_t data;      /* the payload, as the enricher made it */
-  bson_t audience;  /* who may see it (see event_batch_add) */
-  bson_t model;     /* what servers' read models need (never sent) */
+  bson_t data;     /* the payload, as the enricher made it */
+  bson_t audience; /* who may see it (see event_batch_add) */
+  bson_t model;    /* what servers' read models need (never sent) */
   int64_t at_ms;
 } event_t;
 
@@ -105,8 +105,7 @@ void event_batch_init(event_batch_t *b);
  * users, {"author": ObjectId} for an author and everyone following them,
  * {"tweets": [ObjectId...]} for clients that have these tweets on screen.
  * NULL (ignored) when the batch is full. */
-bson_t *event_batch_add(event_batch_t *b, const char *type,
-                        bson_t **audience);
+bson_t *event_batch_add(event_batch_t *b, const char *type, bson_t **audience);
 
 /* Adds to txn the outbox document (an insert into the main database)
  * holding the batch's events, nothing if it is empty, and frees the
@@ -145,8 +144,7 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id,
  * not hold, the call waits as in exact mode (a poll begun after it sees
  * everything, so a bogus after_seq costs the caller a wait, no more).
  * 0: exact. */
-bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
-                 int64_t after_seq);
+bool events_sync(events_t *ev, int timeout_ms, int stale_ms, int64_t after_seq);
 
 /* How events_sync calls ended so far: at once (relaxed mode's shortcut),
  * after a wait for a poll, or without a poll (timeout, failure). */

@@ -25,10 +25,10 @@
 #define DB_BELLS "event_bells"
 #define DB_LOG "event_log"
 
-#define EVENTS_PUMP_AGE_MS 2000    /* outboxes older than this are pumped */
-#define EVENTS_BELL_KEEP_MS 15000  /* bells are pruned after this (+5 s) */
-#define EVENTS_LOG_MAX 100000      /* events kept for resume */
-#define POLL_FAILED_MS 100         /* between tries at a failing database */
+#define EVENTS_PUMP_AGE_MS 2000   /* outboxes older than this are pumped */
+#define EVENTS_BELL_KEEP_MS 15000 /* bells are pruned after this (+5 s) */
+#define EVENTS_LOG_MAX 100000     /* events kept for resume */
+#define POLL_FAILED_MS 100        /* between tries at a failing database */
 
 struct events {
   db_t *db;                 /* the main database: outbox, bells, log */
@@ -40,8 +40,8 @@ struct events {
   atomic_ullong sync_at_once, sync_waited, sync_failed; /* events_sync */
   atomic_llong relaxed_read_ns; /* when a relaxed reader last came (about) */
   atomic_int relaxed_ms;        /* its stale_ms */
-  atomic_llong head; /* last delivered */
-  atomic_llong hint; /* highest number known to exist */
+  atomic_llong head;            /* last delivered */
+  atomic_llong hint;            /* highest number known to exist */
   /* Held while this process claims a number (claim_number): its
    * publishers take numbers one at a time, each from the last one taken
    * here, instead of all trying the same next number at once.  Without

@@ -12,8 +12,7 @@
 
 void event_batch_init(event_batch_t *b) { memset(b, 0, sizeof *b); }
 
-bson_t *event_batch_add(event_batch_t *b, const char *type,
-                        bson_t **audience) {
+bson_t *event_batch_add(event_batch_t *b, const char *type, bson_t **audience) {
   if (b->n == EVENTS_PER_TXN) {
     *audience = NULL;
     return NULL;

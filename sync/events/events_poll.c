@@ -62,13 +62,13 @@ static bool deliver_doc(events_t *ev, const bson_t *doc) {
  * most timeout, NULL: no limit), or wake everyone sleeping on it. */
 static void futex_wait_on(atomic_uint *word, unsigned seen,
                           const struct timespec *timeout) {
-  syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, seen, timeout,
-          NULL, 0);
+  syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, seen, timeout, NULL,
+          0);
 }
 
 static void futex_wake_all(atomic_uint *word) {
-  syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-          NULL, 0);
+  syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL,
+          0);
 }
 
 void events_poller_kick(events_t *ev) {
@@ -140,8 +140,8 @@ bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
   int64_t now = monotonic_ns();
   if (stale_ms > 0) {
     /* Noted at most once a millisecond: one cache line for every reader. */
-    if (now - atomic_load_explicit(&ev->relaxed_read_ns,
-                                   memory_order_relaxed) > 1000000LL) {
+    if (now - atomic_load_explicit(&ev->relaxed_read_ns, memory_order_relaxed) >
+        1000000LL) {
       atomic_store(&ev->relaxed_ms, stale_ms);
       atomic_store(&ev->relaxed_read_ns, now);
     }

@@ -30,8 +30,7 @@ static void raise_hint(events_t *ev, int64_t seq) {
  * down only string and ObjectId _ids.  Bells and the log are read this
  * way only on rare paths; the poller's probe is the exception, and bells
  * hold only the last EVENTS_BELL_KEEP_MS of events.) */
-static bool find_doc(mongoc_collection_t *coll, bson_t *filter,
-                     bson_t **doc) {
+static bool find_doc(mongoc_collection_t *coll, bson_t *filter, bson_t **doc) {
   bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(coll, filter, opts, NULL);
@@ -182,8 +181,9 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
      * found either, the number's bell was pruned meanwhile; do not move
      * past a number nobody may ever publish: left for the pump.) */
     if (find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), bell) && !*bell) {
-      fprintf(stderr, "chorusd: events: %s: number %lld refused as taken "
-                      "but not found, nor the key; left for the pump\n",
+      fprintf(stderr,
+              "chorusd: events: %s: number %lld refused as taken "
+              "but not found, nor the key; left for the pump\n",
               key, (long long)*seq);
     }
     return;
@@ -303,8 +303,9 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
       }
       pthread_mutex_unlock(&ev->claim_lock);
       if (seq - from > 256) {
-        fprintf(stderr, "chorusd: events: %s: climbed from %lld to %lld "
-                        "(head %lld, hint %lld)\n",
+        fprintf(stderr,
+                "chorusd: events: %s: climbed from %lld to %lld "
+                "(head %lld, hint %lld)\n",
                 key, (long long)from, (long long)seq, (long long)head,
                 (long long)hint);
       }
@@ -329,8 +330,9 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
      * tweets and accounts, like and follow pairs), which the read model
      * applies idempotently and the web client merges by id. */
     floor = events_doc_seq(bell);
-    fprintf(stderr, "chorusd: events: %s: number %lld was used before (its "
-                    "bell pruned); publishing it under a later one\n",
+    fprintf(stderr,
+            "chorusd: events: %s: number %lld was used before (its "
+            "bell pruned); publishing it under a later one\n",
             key, (long long)floor);
     char id[BELL_ID_LEN];
     events_bell_id(floor, id);
@@ -417,8 +419,8 @@ static bool read_outbox(events_t *ev, const bson_oid_t *id, bson_t **doc,
                         chorus_error_t *err) {
   bson_t *filter = BCON_NEW("_id", BCON_OID(id));
   view_page_t page;
-  bool ok = view_find(ev->db, ev->store, DB_OUTBOX, filter, NULL, 1, &page,
-                      err);
+  bool ok =
+      view_find(ev->db, ev->store, DB_OUTBOX, filter, NULL, 1, &page, err);
   bson_destroy(filter);
   *doc = page.n == 1 ? page.docs[0] : NULL; /* taken from the page */
   bson_free(page.docs);
@@ -468,8 +470,10 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id,
   }
   char hex[25];
   bson_oid_to_string(outbox_id, hex);
-  fprintf(stderr, "chorusd: events: outbox %s not published (%s); the pump "
-                  "will\n", hex, why);
+  fprintf(stderr,
+          "chorusd: events: outbox %s not published (%s); the pump "
+          "will\n",
+          hex, why);
 }
 
 void *events_pump_main(void *arg) {
@@ -487,8 +491,7 @@ void *events_pump_main(void *arg) {
     bson_t *sort = BCON_NEW("created_at", BCON_INT32(1));
     view_page_t page;
     chorus_error_t err;
-    if (view_find(ev->db, ev->store, DB_OUTBOX, stale, sort, 64, &page,
-                  &err)) {
+    if (view_find(ev->db, ev->store, DB_OUTBOX, stale, sort, 64, &page, &err)) {
       for (size_t i = 0; i < page.n; i++) {
         publish_outbox(ev, page.docs[i], false);
       }

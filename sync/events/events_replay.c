@@ -38,8 +38,7 @@ static void fill_from_bells(events_t *ev, int64_t since, int64_t upto,
   }
   int64_t missing[RESUME_FILL];
   size_t n_missing = 0, i = 0;
-  for (int64_t seq = since + 1; seq <= upto && n_missing < RESUME_FILL;
-       seq++) {
+  for (int64_t seq = since + 1; seq <= upto && n_missing < RESUME_FILL; seq++) {
     while (i < *n && (*events)[i].seq < seq) {
       i++;
     }

@@ -7,9 +7,8 @@
 #include <stdio.h>
 
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
-                   const char *owner, int64_t lease_ms,
-                   int64_t (*now_ms)(void), int max,
-                   const txn_applied_hook_t *hook,
+                   const char *owner, int64_t lease_ms, int64_t (*now_ms)(void),
+                   int max, const txn_applied_hook_t *hook,
                    recovery_result_t *result, chorus_error_t *err) {
   result->recovered = 0;
   result->rolled_back = 0;

@@ -31,9 +31,8 @@ typedef struct recovery_result {
  * clock is read afresh for every claim, so a long pass never hands out a
  * lease that has already run out. */
 bool recovery_pass(const txn_store_t *store, const char *txn_id,
-                   const char *owner, int64_t lease_ms,
-                   int64_t (*now_ms)(void), int max,
-                   const txn_applied_hook_t *hook,
+                   const char *owner, int64_t lease_ms, int64_t (*now_ms)(void),
+                   int max, const txn_applied_hook_t *hook,
                    recovery_result_t *result, chorus_error_t *err);
 
 #endif

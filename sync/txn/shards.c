@@ -15,8 +15,8 @@ struct shards {
   db_t *dbs[SHARDS_MAX]; /* NULL: the main database */
 };
 
-shards_t *shards_new(db_t *main, int n, const char *const *uris,
-                     int pool_size, chorus_error_t *err) {
+shards_t *shards_new(db_t *main, int n, const char *const *uris, int pool_size,
+                     chorus_error_t *err) {
   if (n < 1 || n > SHARDS_MAX) {
     chorus_error_set(err, 500, "bad_config", "--shards must be 1 to %d",
                      SHARDS_MAX);
@@ -63,8 +63,7 @@ void shards_destroy(shards_t *s) {
 int shards_count(const shards_t *s) { return s->n; }
 
 db_t *shards_db(const shards_t *s, int shard) {
-  if (shard == TXN_MAIN_SHARD || shard < 0 || shard >= s->n ||
-      !s->dbs[shard]) {
+  if (shard == TXN_MAIN_SHARD || shard < 0 || shard >= s->n || !s->dbs[shard]) {
     return s->main;
   }
   return s->dbs[shard];
@@ -106,8 +105,8 @@ bool shards_check_count(shards_t *s, chorus_error_t *err) {
   bson_t *update = BCON_NEW("$setOnInsert", "{", "n", BCON_INT32(s->n), "}");
   bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
   bson_error_t berr;
-  bool ok = mongoc_collection_update_one(coll, filter, update, opts, NULL,
-                                         &berr);
+  bool ok =
+      mongoc_collection_update_one(coll, filter, update, opts, NULL, &berr);
   if (!ok && chorus_bson_error_is_duplicate(&berr)) {
     /* Another server created it at the same moment: it exists now. */
     ok = true;

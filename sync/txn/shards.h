@@ -30,8 +30,8 @@ typedef struct shards shards_t;
 
 /* uris[k] (k < n) is the connection string of shard k, or NULL for the
  * main database.  The main db_t stays owned by the caller. */
-shards_t *shards_new(db_t *main, int n, const char *const *uris,
-                     int pool_size, chorus_error_t *err);
+shards_t *shards_new(db_t *main, int n, const char *const *uris, int pool_size,
+                     chorus_error_t *err);
 void shards_destroy(shards_t *shards);
 
 int shards_count(const shards_t *shards);

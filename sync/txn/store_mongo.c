@@ -109,8 +109,8 @@ static bool cursor_ok(mongoc_cursor_t *cursor, const char *what,
 }
 
 /* Reads one document by _id into *doc (caller destroys), *found. */
-static bool read_by_id(const target_t *t, const bson_value_t *id,
-                       bson_t **doc, bool *found, chorus_error_t *err) {
+static bool read_by_id(const target_t *t, const bson_value_t *id, bson_t **doc,
+                       bool *found, chorus_error_t *err) {
   *doc = NULL;
   *found = false;
   if (!target_live(t, err)) {
@@ -139,9 +139,8 @@ static bool read_by_id(const target_t *t, const bson_value_t *id,
   return ok;
 }
 
-static bool read_by_string_id(const target_t *t, const char *id,
-                              bson_t **doc, bool *found,
-                              chorus_error_t *err) {
+static bool read_by_string_id(const target_t *t, const char *id, bson_t **doc,
+                              bool *found, chorus_error_t *err) {
   bson_value_t v = {.value_type = BSON_TYPE_UTF8};
   v.value.v_utf8.str = (char *)id;
   v.value.v_utf8.len = (uint32_t)strlen(id);
@@ -154,8 +153,8 @@ static bool run_update(const target_t *t, const bson_t *filter,
     return false;
   }
   bson_error_t berr;
-  bool ok = mongoc_collection_update_one(t->coll, filter, update, NULL, NULL,
-                                         &berr);
+  bool ok =
+      mongoc_collection_update_one(t->coll, filter, update, NULL, NULL, &berr);
   if (!ok) {
     chorus_error_from_bson(err, &berr, "2pc write");
   }
@@ -243,9 +242,8 @@ static bool release_lock(shards_t *shards, const char *txn_id,
 
 /* Takes the lock document of op; *holder is "" when we hold it now (or
  * already did), else the transaction that does. */
-static bool take_lock(shards_t *shards, const char *txn_id,
-                      const txn_op_t *op, char holder[TXN_ID_LEN + 1],
-                      chorus_error_t *err) {
+static bool take_lock(shards_t *shards, const char *txn_id, const txn_op_t *op,
+                      char holder[TXN_ID_LEN + 1], chorus_error_t *err) {
   char key[200];
   lock_key(op, key, sizeof key);
   target_t t;
@@ -253,8 +251,8 @@ static bool take_lock(shards_t *shards, const char *txn_id,
   if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, err)) {
     return false;
   }
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id),
-                         "at", BCON_DATE_TIME(db_now_ms()));
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id), "at",
+                         BCON_DATE_TIME(db_now_ms()));
   bool dup;
   bool ok = insert_once(&t, doc, &dup, "2pc lock", err);
   holder[0] = '\0';
@@ -284,8 +282,7 @@ static bool take_lock(shards_t *shards, const char *txn_id,
 
 /* The staged state of an update: op->set, then each op->inc field added
  * to the document's current value, then version + 1 — all absolute. */
-static void staged_values(const bson_t *doc, const txn_op_t *op,
-                          bson_t *set) {
+static void staged_values(const bson_t *doc, const txn_op_t *op, bson_t *set) {
   bson_init(set);
   bson_iter_t it, cur;
   if (op->set && bson_iter_init(&it, op->set)) {
@@ -298,13 +295,11 @@ static void staged_values(const bson_t *doc, const txn_op_t *op,
       int64_t now = bson_iter_init_find(&cur, doc, bson_iter_key(&it))
                         ? bsonx_as_int64(&cur)
                         : 0;
-      bson_append_int64(set, bson_iter_key(&it), -1,
-                        now + bsonx_as_int64(&it));
+      bson_append_int64(set, bson_iter_key(&it), -1, now + bsonx_as_int64(&it));
     }
   }
-  int64_t version = bson_iter_init_find(&cur, doc, "version")
-                        ? bsonx_as_int64(&cur)
-                        : 0;
+  int64_t version =
+      bson_iter_init_find(&cur, doc, "version") ? bsonx_as_int64(&cur) : 0;
   BSON_APPEND_INT64(set, "version", version + 1);
 }
 
@@ -337,7 +332,7 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
       if (!found) {
         vote = TXN_VOTE_LOCKED; /* deleted meanwhile: try again */
       } else if (!strcmp(owner, txn_id)) {
-        vote = TXN_VOTE_YES;    /* our own, from an earlier prepare */
+        vote = TXN_VOTE_YES; /* our own, from an earlier prepare */
       } else if (owner[0]) {
         memcpy(lock_owner, owner, sizeof owner);
         vote = TXN_VOTE_LOCKED;
@@ -355,8 +350,7 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
 }
 
 static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
-                                 txn_op_t *op,
-                                 char lock_owner[TXN_ID_LEN + 1],
+                                 txn_op_t *op, char lock_owner[TXN_ID_LEN + 1],
                                  chorus_error_t *err) {
   char holder[TXN_ID_LEN + 1];
   if (!take_lock(shards, txn_id, op, holder, err)) {
@@ -427,8 +421,8 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
       if (!target_live(&t, err)) {
         bson_init(&reply);
         vote = TXN_VOTE_ERROR;
-      } else if (!mongoc_collection_update_one(t.coll, &filter, &update,
-                                               NULL, &reply, &berr)) {
+      } else if (!mongoc_collection_update_one(t.coll, &filter, &update, NULL,
+                                               &reply, &berr)) {
         chorus_error_from_bson(err, &berr, "2pc stage");
         vote = TXN_VOTE_ERROR;
       } else {
@@ -463,8 +457,7 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
   return vote;
 }
 
-static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
-                                txn_op_t *op,
+static txn_vote_t mongo_prepare(void *impl, const char *txn_id, txn_op_t *op,
                                 char lock_owner[TXN_ID_LEN + 1],
                                 chorus_error_t *err) {
   /* Only the coordinator prepares, with the ops it built (kind 0 is for
@@ -484,8 +477,7 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id,
  * read-then-write path below would leave it.  Not on FerretDB, where that
  * filter costs ten reads by _id (db_filters_by_id_only). */
 static bool finish_known(const target_t *t, const char *txn_id,
-                         const txn_op_t *op, bool commit,
-                         chorus_error_t *err) {
+                         const txn_op_t *op, bool commit, chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
   append_id(&filter, &op->id);
   BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
@@ -494,8 +486,8 @@ static bool finish_known(const target_t *t, const char *txn_id,
       (op->kind == TXN_DELETE && commit)) {
     ok = run_delete(t, &filter, err);
   } else {
-    bson_t *update = BCON_NEW("$unset", "{", TXN_LOCK_FIELD, BCON_UTF8(""),
-                              "}");
+    bson_t *update =
+        BCON_NEW("$unset", "{", TXN_LOCK_FIELD, BCON_UTF8(""), "}");
     ok = run_update(t, &filter, update, err);
     bson_destroy(update);
   }
@@ -510,8 +502,8 @@ static bool finish_known(const target_t *t, const char *txn_id,
  * takes over only after the deadline; see docs/SYNC.md §4).  That read
  * would be a third of the participants' database commands.  *done is false
  * (and nothing sent) when this path does not apply. */
-static bool commit_in_lease(const target_t *t, const txn_op_t *op,
-                            bool *done, chorus_error_t *err) {
+static bool commit_in_lease(const target_t *t, const txn_op_t *op, bool *done,
+                            chorus_error_t *err) {
   *done = false;
   if (!op->in_lease || !op->staged_known ||
       (op->kind == TXN_UPDATE && !op->staged) ||
@@ -543,8 +535,8 @@ static bool commit_in_lease(const target_t *t, const txn_op_t *op,
  * then lets go of its lock document.  Unless finish_known() or
  * commit_in_lease() can, the kind is read from the document's own lock,
  * so ops loaded by recovery (or kind 0) work too. */
-static bool finish_op(shards_t *shards, const char *txn_id,
-                      const txn_op_t *op, bool commit, chorus_error_t *err) {
+static bool finish_op(shards_t *shards, const char *txn_id, const txn_op_t *op,
+                      bool commit, chorus_error_t *err) {
   target_t t;
   if (!target_open(shards, op->shard, op->coll, &t, err)) {
     return false;
@@ -554,16 +546,16 @@ static bool finish_op(shards_t *shards, const char *txn_id,
                    (op->kind == TXN_UPDATE && !commit))) {
     bool ok = finish_known(&t, txn_id, op, commit, err);
     target_close(&t);
-    return ok && (op->kind == TXN_INSERT ||
-                  release_lock(shards, txn_id, op, err));
+    return ok &&
+           (op->kind == TXN_INSERT || release_lock(shards, txn_id, op, err));
   }
   bool done = false;
   if (commit) {
     bool ok = commit_in_lease(&t, op, &done, err);
     if (done) {
       target_close(&t);
-      return ok && (op->kind == TXN_INSERT ||
-                    release_lock(shards, txn_id, op, err));
+      return ok &&
+             (op->kind == TXN_INSERT || release_lock(shards, txn_id, op, err));
     }
   }
   bson_t *doc;
@@ -609,12 +601,12 @@ static bool finish_op(shards_t *shards, const char *txn_id,
   }
   target_close(&t);
   /* Inserts have no lock document; deleting a missing one is harmless. */
-  return ok && (op->kind == TXN_INSERT ||
-                release_lock(shards, txn_id, op, err));
+  return ok &&
+         (op->kind == TXN_INSERT || release_lock(shards, txn_id, op, err));
 }
 
-static bool mongo_commit_op(void *impl, const char *txn_id,
-                            const txn_op_t *op, chorus_error_t *err) {
+static bool mongo_commit_op(void *impl, const char *txn_id, const txn_op_t *op,
+                            chorus_error_t *err) {
   return finish_op(impl, txn_id, op, true, err);
 }
 
@@ -639,15 +631,15 @@ static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
  * marker is deleted only when its record is done, or has been missing
  * for OPEN_ORPHAN_MS.  A marker's deadline may be older than its
  * record's (after a takeover, if updating it failed): the record decides. */
-static bool mark_open(shards_t *shards, const char *txn_id,
-                      int64_t deadline_ms, chorus_error_t *err) {
+static bool mark_open(shards_t *shards, const char *txn_id, int64_t deadline_ms,
+                      chorus_error_t *err) {
   target_t t;
   if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
     return false;
   }
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "deadline",
-                         BCON_DATE_TIME(deadline_ms), "at",
-                         BCON_DATE_TIME(db_now_ms()));
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8(txn_id), "deadline",
+               BCON_DATE_TIME(deadline_ms), "at", BCON_DATE_TIME(db_now_ms()));
   bool dup;
   bool ok = insert_once(&t, doc, &dup, "2pc mark open", err);
   bson_destroy(doc);
@@ -678,8 +670,8 @@ static void remark_open(shards_t *shards, const char *txn_id,
     return;
   }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
-  bson_t *update = BCON_NEW("$set", "{", "deadline",
-                            BCON_DATE_TIME(deadline_ms), "}");
+  bson_t *update =
+      BCON_NEW("$set", "{", "deadline", BCON_DATE_TIME(deadline_ms), "}");
   run_update(&t, filter, update, &ignored);
   bson_destroy(update);
   bson_destroy(filter);
@@ -769,9 +761,9 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
   if (!target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
     return false;
   }
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(txn_id), "state",
-                         BCON_UTF8(txn_state_name(to)), "decided_at",
-                         BCON_DATE_TIME(db_now_ms()));
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8(txn_id), "state", BCON_UTF8(txn_state_name(to)),
+               "decided_at", BCON_DATE_TIME(db_now_ms()));
   bool dup;
   bool ok = insert_once(&t, doc, &dup, "2pc decide", err);
   bson_destroy(doc);
@@ -805,10 +797,9 @@ static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
     return false;
   }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
-  bson_t *update = BCON_NEW("$set", "{", "state",
-                            BCON_UTF8(txn_state_name(state)), "done",
-                            BCON_BOOL(true), "finished_at",
-                            BCON_DATE_TIME(db_now_ms()), "}");
+  bson_t *update = BCON_NEW(
+      "$set", "{", "state", BCON_UTF8(txn_state_name(state)), "done",
+      BCON_BOOL(true), "finished_at", BCON_DATE_TIME(db_now_ms()), "}");
   bool ok = run_update(&t, filter, update, err);
   bson_destroy(update);
   bson_destroy(filter);
@@ -819,9 +810,8 @@ static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
   return ok;
 }
 
-static bool mongo_get_state(void *impl, const char *txn_id,
-                            txn_state_t *state, bool *found, bool *done,
-                            chorus_error_t *err) {
+static bool mongo_get_state(void *impl, const char *txn_id, txn_state_t *state,
+                            bool *found, bool *done, chorus_error_t *err) {
   bool decided;
   *done = false;
   *found = false;
@@ -912,9 +902,9 @@ static bool claim_record(shards_t *shards, const target_t *txns,
   for (int tries = 0; ok && !*won && tries < 8; tries++, n++) {
     char key[TXN_ID_LEN + 24];
     snprintf(key, sizeof key, "%s#%lld", txn->id, (long long)n);
-    bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn->id),
-                           "owner", BCON_UTF8(owner), "at",
-                           BCON_DATE_TIME(now_ms));
+    bson_t *doc =
+        BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn->id), "owner",
+                 BCON_UTF8(owner), "at", BCON_DATE_TIME(now_ms));
     bool dup;
     ok = insert_once(&t, doc, &dup, "2pc claim", err);
     bson_destroy(doc);
@@ -983,8 +973,8 @@ static bool claim_if_expired(shards_t *shards, const target_t *txns,
   if (!load_record(rec, txn, &lease)) {
     return true;
   }
-  return claim_record(shards, txns, txn, lease, owner, now_ms, lease_ms,
-                      found, err);
+  return claim_record(shards, txns, txn, lease, owner, now_ms, lease_ms, found,
+                      err);
 }
 
 /* The markers past their deadline (up to 16): each one's record claimed
@@ -998,8 +988,8 @@ static bool claim_from_markers(shards_t *shards, const target_t *txns,
   if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &open, err)) {
     return false;
   }
-  bson_t *filter = BCON_NEW("deadline", "{", "$lt", BCON_DATE_TIME(now_ms),
-                            "}");
+  bson_t *filter =
+      BCON_NEW("deadline", "{", "$lt", BCON_DATE_TIME(now_ms), "}");
   bson_t *opts = BCON_NEW("limit", BCON_INT64(16));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(open.coll, filter, opts, NULL);
@@ -1013,10 +1003,10 @@ static bool claim_from_markers(shards_t *shards, const target_t *txns,
       continue;
     }
     bsonx_copy_utf8(&it, id, sizeof id);
-    int64_t at = bson_iter_init_find(&it, marker, "at") &&
-                         BSON_ITER_HOLDS_DATE_TIME(&it)
-                     ? bson_iter_date_time(&it)
-                     : 0;
+    int64_t at =
+        bson_iter_init_find(&it, marker, "at") && BSON_ITER_HOLDS_DATE_TIME(&it)
+            ? bson_iter_date_time(&it)
+            : 0;
     bson_t *rec;
     bool exists, done;
     int64_t deadline;
@@ -1060,15 +1050,14 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     bool exists;
     ok = read_by_string_id(&t, txn_id, &rec, &exists, err);
     if (ok && exists) {
-      ok = claim_if_expired(impl, &t, rec, owner, now_ms, lease_ms, txn,
-                            found, err);
+      ok = claim_if_expired(impl, &t, rec, owner, now_ms, lease_ms, txn, found,
+                            err);
     }
     if (rec) {
       bson_destroy(rec);
     }
   } else {
-    ok = claim_from_markers(impl, &t, owner, now_ms, lease_ms, txn, found,
-                            err);
+    ok = claim_from_markers(impl, &t, owner, now_ms, lease_ms, txn, found, err);
   }
   target_close(&t);
   if (ok && *found) {
@@ -1109,8 +1098,8 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
   if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
-  bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{",
-                            "$lt", BCON_DATE_TIME(older_than_ms), "}");
+  bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{", "$lt",
+                            BCON_DATE_TIME(older_than_ms), "}");
   bson_t *opts = BCON_NEW("limit", BCON_INT64(500));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
@@ -1143,8 +1132,8 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
     /* A late lock of an aborted transaction is dropped before its record
      * (see store_mongo.h). */
     for (size_t k = 0; ok && aborted[i] && k < batch[i].n_ops; k++) {
-      swept = swept && finish_op(shards, batch[i].id, &batch[i].ops[k],
-                                 false, err);
+      swept =
+          swept && finish_op(shards, batch[i].id, &batch[i].ops[k], false, err);
     }
     if (ok && swept) {
       bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));

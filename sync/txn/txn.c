@@ -27,8 +27,12 @@ static const char *const step_names[] = {
     "txn.after_decision",
     "txn.mid_apply",
 };
-enum { STEP_AFTER_BEGIN, STEP_AFTER_PREPARE, STEP_AFTER_DECISION,
-       STEP_MID_APPLY };
+enum {
+  STEP_AFTER_BEGIN,
+  STEP_AFTER_PREPARE,
+  STEP_AFTER_DECISION,
+  STEP_MID_APPLY
+};
 
 /* No prepare starts in the last quarter of the lease (at most 500 ms), so
  * that a recovery aborting at the deadline rarely races a late lock (and
@@ -67,8 +71,7 @@ void txn_cleanup(txn_t *txn) {
  * first's lock as its own and never stage its change.  Such a transaction
  * is marked invalid and refused by txn_execute. */
 static bool is_number(const bson_value_t *v) {
-  return v->value_type == BSON_TYPE_INT32 ||
-         v->value_type == BSON_TYPE_INT64 ||
+  return v->value_type == BSON_TYPE_INT32 || v->value_type == BSON_TYPE_INT64 ||
          v->value_type == BSON_TYPE_DOUBLE;
 }
 
@@ -279,8 +282,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   /* Writes without reading back (op->in_lease) only while a write sent
    * now lands well before recovery may take over: the prepare margin. */
   chorus_error_t apply_err;
-  if (apply_ops(store, txn, n, actual, opts, deadline - margin,
-                &apply_err) &&
+  if (apply_ops(store, txn, n, actual, opts, deadline - margin, &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
     /* A failure is left to recovery. */

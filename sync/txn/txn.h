@@ -38,7 +38,7 @@
 
 #include "sync/base/error.h"
 
-#define TXN_ID_LEN 24   /* hex ObjectId */
+#define TXN_ID_LEN 24 /* hex ObjectId */
 #define TXN_MAX_OPS 8
 #define TXN_COLL_MAX 48
 #define TXN_MAIN_SHARD (-1) /* "shard" of collections in the main database */
@@ -52,21 +52,21 @@ typedef enum {
 /* One participant.  Owns its bson_t members and its id value. */
 typedef struct txn_op {
   txn_kind_t kind;
-  int shard;                 /* TXN_MAIN_SHARD or a tweet shard number */
-  char coll[TXN_COLL_MAX];   /* collection name */
-  bson_value_t id;           /* the document's _id */
-  bson_t *doc;               /* INSERT: the whole document (with _id) */
-  bson_t *set;               /* UPDATE: fields to set, or NULL */
-  bson_t *inc;               /* UPDATE: fields to increment, or NULL */
-  bool check_version;        /* UPDATE/DELETE: require version == version */
+  int shard;               /* TXN_MAIN_SHARD or a tweet shard number */
+  char coll[TXN_COLL_MAX]; /* collection name */
+  bson_value_t id;         /* the document's _id */
+  bson_t *doc;             /* INSERT: the whole document (with _id) */
+  bson_t *set;             /* UPDATE: fields to set, or NULL */
+  bson_t *inc;             /* UPDATE: fields to increment, or NULL */
+  bool check_version;      /* UPDATE/DELETE: require version == version */
   int64_t version;
-  bool staged_known;         /* false for ops loaded back by recovery: the
-                                staged change is read from the document */
-  bson_t *staged;            /* UPDATE: the absolute values prepare staged
-                                on the document in this process, or NULL */
-  bool in_lease;             /* set by the coordinator just before it
-                                applies the op: its lease has not run out
-                                (nobody else can have finished the op) */
+  bool staged_known; /* false for ops loaded back by recovery: the
+                        staged change is read from the document */
+  bson_t *staged;    /* UPDATE: the absolute values prepare staged
+                        on the document in this process, or NULL */
+  bool in_lease;     /* set by the coordinator just before it
+                        applies the op: its lease has not run out
+                        (nobody else can have finished the op) */
   /* kind 0 (with staged_known false) means "whatever the lock on the
    * document says": how a lock of an unknown transaction is resolved. */
 } txn_op_t;
@@ -96,12 +96,12 @@ typedef enum {
 /* What happened to a transaction, as its caller sees it. */
 typedef enum {
   TXN_OUTCOME_COMMITTED = 0,
-  TXN_OUTCOME_CONFLICT,  /* aborted: lock, stale version or timeout; retry */
-  TXN_OUTCOME_MISSING,   /* aborted: ops[failed_op] targets nothing */
-  TXN_OUTCOME_EXISTS,    /* aborted: ops[failed_op] inserts an existing doc */
-  TXN_OUTCOME_FAILED,    /* database failure; err set (503/500).  If it
-                            happened after begin, recovery finishes the
-                            transaction one way or the other. */
+  TXN_OUTCOME_CONFLICT, /* aborted: lock, stale version or timeout; retry */
+  TXN_OUTCOME_MISSING,  /* aborted: ops[failed_op] targets nothing */
+  TXN_OUTCOME_EXISTS,   /* aborted: ops[failed_op] inserts an existing doc */
+  TXN_OUTCOME_FAILED,   /* database failure; err set (503/500).  If it
+                           happened after begin, recovery finishes the
+                           transaction one way or the other. */
 } txn_outcome_t;
 
 /* The persistence the protocol needs.  Every function is idempotent when
@@ -152,10 +152,10 @@ typedef struct txn_store {
 typedef void (*txn_step_fn)(void *ctx, const char *step);
 
 typedef struct txn_exec_opts {
-  const char *owner;     /* this server's id */
-  int64_t lease_ms;      /* how long before others may take over */
+  const char *owner; /* this server's id */
+  int64_t lease_ms;  /* how long before others may take over */
   int64_t (*now_ms)(void);
-  txn_step_fn on_step;   /* may be NULL */
+  txn_step_fn on_step; /* may be NULL */
   void *step_ctx;
 } txn_exec_opts_t;
 
@@ -163,8 +163,7 @@ typedef struct txn_exec_opts {
  * Each document may appear once (else the transaction is invalid). */
 void txn_init(txn_t *txn);
 void txn_cleanup(txn_t *txn);
-void txn_add_insert(txn_t *txn, int shard, const char *coll,
-                    const bson_t *doc);
+void txn_add_insert(txn_t *txn, int shard, const char *coll, const bson_t *doc);
 void txn_add_update(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const bson_t *set,
                     const bson_t *inc, const int64_t *expect_version);
@@ -179,8 +178,7 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
  * have aborted the transaction). */
 txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                           const txn_exec_opts_t *opts, size_t *failed_op,
-                          char lock_owner[TXN_ID_LEN + 1],
-                          chorus_error_t *err);
+                          char lock_owner[TXN_ID_LEN + 1], chorus_error_t *err);
 
 /* Called by txn_recover once a recovered transaction's decision has been
  * applied everywhere and before it is marked done (sync.c publishes the

@@ -131,8 +131,7 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
     if (!known) {
       txn_state_t state;
       bool found, done;
-      if (!store->get_state(store->impl, txn_id, &state, &found, &done,
-                            err)) {
+      if (!store->get_state(store->impl, txn_id, &state, &found, &done, err)) {
         bson_free(cache);
         return false;
       }
@@ -158,8 +157,8 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
 
 /* Reads at most `ask` raw documents. */
 static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
-                     const bson_t *sort, size_t ask, bson_t **docs,
-                     size_t *n, chorus_error_t *err) {
+                     const bson_t *sort, size_t ask, bson_t **docs, size_t *n,
+                     chorus_error_t *err) {
   bson_t opts = BSON_INITIALIZER;
   if (sort) {
     BSON_APPEND_DOCUMENT(&opts, "sort", sort);

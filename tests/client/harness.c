@@ -211,8 +211,8 @@ int64_t tc_db_count(tc_db_t *d, const char *coll_name, const bson_t *filter) {
   mongoc_collection_t *coll = mongoc_database_get_collection(d->db, coll_name);
   bson_error_t err;
   bson_t empty = BSON_INITIALIZER;
-  int64_t n = mongoc_collection_count_documents(
-      coll, filter ? filter : &empty, NULL, NULL, NULL, &err);
+  int64_t n = mongoc_collection_count_documents(coll, filter ? filter : &empty,
+                                                NULL, NULL, NULL, &err);
   if (n < 0) {
     fail_msg("count %s.%s: %s", d->name, coll_name, err.message);
   }
@@ -500,9 +500,8 @@ static void count_tweet(const bson_t *doc, void *ctx) {
   }
 }
 
-static void check_counter(recount_t *rc, const char *what,
-                          const bson_oid_t *id, const char *field,
-                          int64_t stored, int64_t actual) {
+static void check_counter(recount_t *rc, const char *what, const bson_oid_t *id,
+                          const char *field, int64_t stored, int64_t actual) {
   if (stored != actual) {
     char hex[25];
     bson_oid_to_string(id, hex);
@@ -572,7 +571,8 @@ bool tc_nginx_find(char *path, size_t size) {
   char dirs[4096];
   bson_strncpy(dirs, env_path ? env_path : "", sizeof dirs);
   char *save = NULL;
-  for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+  for (char *d = strtok_r(dirs, ":", &save); d;
+       d = strtok_r(NULL, ":", &save)) {
     char candidate[512];
     snprintf(candidate, sizeof candidate, "%s/nginx", d[0] ? d : ".");
     if (access(candidate, X_OK) == 0) {
@@ -692,8 +692,8 @@ bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
     return false;
   }
 
-  char *argv[] = {bin, "-p", n->prefix, "-c", conf, "-e", error_log,
-                  "-g", "daemon off;", NULL};
+  char *argv[] = {bin,  "-p",      n->prefix, "-c",          conf,
+                  "-e", error_log, "-g",      "daemon off;", NULL};
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {

@@ -18,9 +18,9 @@
 #include <sys/types.h>
 
 typedef struct tc_server {
-  pid_t pid;      /* 0 when not running */
+  pid_t pid; /* 0 when not running */
   int port;
-  int ws_port;    /* chosen free too: never HTTP port + 1000 by chance */
+  int ws_port; /* chosen free too: never HTTP port + 1000 by chance */
   char url[64];
   char id[32];
   char db[64];

@@ -204,15 +204,15 @@ bool tc_try_request(tc_client_t *c, const char *method, const char *path,
   causal_after(out->headers);
   if (out->len > 0 && out->body[0] == '{') {
     bson_error_t err;
-    out->json = bson_new_from_json((const uint8_t *)out->body,
-                                   (ssize_t)out->len, &err);
+    out->json =
+        bson_new_from_json((const uint8_t *)out->body, (ssize_t)out->len, &err);
   }
   return true;
 }
 
 void tc_request(tc_client_t *c, const char *method, const char *path,
-                const char *body, size_t body_len,
-                const char *const *headers, tc_response_t *out) {
+                const char *body, size_t body_len, const char *const *headers,
+                tc_response_t *out) {
   if (!tc_try_request(c, method, path, body, body_len, headers, out)) {
     fail_msg("%s %s%s failed: %s", method, c->base, path, out->body);
   }
@@ -382,8 +382,7 @@ void tc_register(tc_client_t *c, const char *username, const char *password) {
   bson_free(body);
 }
 
-tc_client_t *tc_new_user(const char *base, const char *prefix,
-                         char name[31]) {
+tc_client_t *tc_new_user(const char *base, const char *prefix, char name[31]) {
   tc_client_t *c = tc_client_new(base);
   tc_unique_name(prefix, name);
   tc_register(c, name, TC_PASSWORD);

@@ -14,17 +14,18 @@
 #define CHORUS_TESTCLIENT_H
 
 #include <bson/bson.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 typedef struct tc_client tc_client_t;
 
 typedef struct tc_response {
   long status;
-  char *body;    /* NUL-terminated */
+  char *body; /* NUL-terminated */
   size_t len;
   char *headers; /* raw header block */
   bson_t *json;  /* NULL when the body is not a JSON object */
@@ -45,8 +46,8 @@ void tc_client_destroy(tc_client_t *c);
  * with Content-Type: application/json unless headers name another type.
  * headers: NULL-terminated array of "Name: value" strings, or NULL. */
 void tc_request(tc_client_t *c, const char *method, const char *path,
-                const char *body, size_t body_len,
-                const char *const *headers, tc_response_t *out);
+                const char *body, size_t body_len, const char *const *headers,
+                tc_response_t *out);
 
 /* Like tc_request, but a transport failure (connection refused or reset,
  * timeout) returns false with status 0 and the reason in body, instead of
@@ -303,21 +304,21 @@ double tc_metric(const char *base, const char *sample);
 bool tc_wait_model_ready(const char *base, int timeout_ms);
 
 /* Asserts the status, printing the body when it differs. */
-#define tc_assert_status(resp, expected)                                     \
-  do {                                                                       \
-    if ((resp)->status != (expected)) {                                      \
-      print_error("HTTP %ld, expected %d; body: %s\n", (resp)->status,       \
-                  (int)(expected), (resp)->body ? (resp)->body : "");        \
-    }                                                                        \
-    assert_int_equal((resp)->status, (expected));                            \
+#define tc_assert_status(resp, expected)                                       \
+  do {                                                                         \
+    if ((resp)->status != (expected)) {                                        \
+      print_error("HTTP %ld, expected %d; body: %s\n", (resp)->status,         \
+                  (int)(expected), (resp)->body ? (resp)->body : "");          \
+    }                                                                          \
+    assert_int_equal((resp)->status, (expected));                              \
   } while (0)
 
 /* Asserts an error response: status and error.code. */
-#define tc_assert_error(resp, expected_status, expected_code)                \
-  do {                                                                       \
-    tc_assert_status(resp, expected_status);                                 \
-    assert_non_null(tc_json_str(resp, "error.message"));                     \
-    assert_string_equal(tc_json_str(resp, "error.code"), expected_code);     \
+#define tc_assert_error(resp, expected_status, expected_code)                  \
+  do {                                                                         \
+    tc_assert_status(resp, expected_status);                                   \
+    assert_non_null(tc_json_str(resp, "error.message"));                       \
+    assert_string_equal(tc_json_str(resp, "error.code"), expected_code);       \
   } while (0)
 
 #endif

@@ -68,9 +68,13 @@ static void test_register_duplicate_is_409_in_any_case(void **state) {
 static void test_register_validates_username(void **state) {
   (void)state;
   static const char *bad[] = {
-      "ab",                                   /* too short */
-      "abcdefghijklmnopqrstuvwxyz12345",      /* 31: too long */
-      "with space", "dash-name", "dot.name", "émile", "semi;colon",
+      "ab",                              /* too short */
+      "abcdefghijklmnopqrstuvwxyz12345", /* 31: too long */
+      "with space",
+      "dash-name",
+      "dot.name",
+      "émile",
+      "semi;colon",
       "",
   };
   tc_client_t *c = tc_client_new(tc_url_a());
@@ -226,7 +230,8 @@ static void test_logout_ends_only_that_session(void **state) {
 static void test_forged_cookies_are_401(void **state) {
   (void)state;
   static const char *forged[] = {
-      "x", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* valid shape */
+      "x",
+      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* valid shape */
       "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
   };

@@ -21,8 +21,8 @@ static bool database_is_ferretdb(void) {
   bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
   bson_t reply;
   bson_error_t berr;
-  bool ok = mongoc_client_command_simple(client, "admin", cmd, NULL, &reply,
-                                         &berr);
+  bool ok =
+      mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, &berr);
   assert_true(ok);
   bson_iter_t it;
   bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
@@ -48,8 +48,15 @@ static void test_malformed_json_is_400(void **state) {
   (void)state;
   tc_client_t *c = logged_in();
   static const char *bodies[] = {
-      "{",          "{\"text\":}", "{\"text\":\"unterminated}", "not json",
-      "[1,2,3]",    "\"a string\"", "42",  "null", "{\"text\":\"a\"} trailing",
+      "{",
+      "{\"text\":}",
+      "{\"text\":\"unterminated}",
+      "not json",
+      "[1,2,3]",
+      "\"a string\"",
+      "42",
+      "null",
+      "{\"text\":\"a\"} trailing",
       "{'text':'single quotes'}",
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
@@ -110,9 +117,11 @@ static void test_content_type_must_be_json(void **state) {
   (void)state;
   tc_client_t *c = logged_in();
   static const char *types[] = {
-      "Content-Type: text/plain", "Content-Type: application/x-www-form-urlencoded",
+      "Content-Type: text/plain",
+      "Content-Type: application/x-www-form-urlencoded",
       "Content-Type: multipart/form-data; boundary=x",
-      "Content-Type: application/jsonp", "Content-Type:",
+      "Content-Type: application/jsonp",
+      "Content-Type:",
   };
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     const char *headers[] = {types[i], NULL};
@@ -245,8 +254,9 @@ static void test_app_paths_get_the_page(void **state) {
   tc_client_t *c = tc_client_new(tc_url_a());
   tc_response_t r;
   char value[512];
-  static const char *app_paths[] = {"/u/somebody", "/t/6b012e4802a948e4df00a662",
-                                    "/search", "/notifications", "/global"};
+  static const char *app_paths[] = {"/u/somebody",
+                                    "/t/6b012e4802a948e4df00a662", "/search",
+                                    "/notifications", "/global"};
   for (size_t i = 0; i < sizeof app_paths / sizeof app_paths[0]; i++) {
     tc_get_ok(c, app_paths[i], &r);
     assert_non_null(strstr(r.body, "<html"));
@@ -289,7 +299,8 @@ static void test_request_ids_and_metrics(void **state) {
   assert_non_null(strstr(id, "text/plain"));
   assert_non_null(strstr(r.body, "chorus_http_requests_total{route=\"/api/me\","
                                  "method=\"GET\",status=\"401\"}"));
-  assert_non_null(strstr(r.body, "chorus_http_request_duration_seconds_bucket"));
+  assert_non_null(
+      strstr(r.body, "chorus_http_request_duration_seconds_bucket"));
   assert_non_null(strstr(r.body, "chorus_txn_total{outcome=\"committed\"}"));
   assert_non_null(strstr(r.body, "chorus_ws_clients"));
   assert_non_null(strstr(r.body, "chorus_event_lag"));

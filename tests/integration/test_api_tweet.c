@@ -9,7 +9,6 @@
 
 #include "tests/client/testclient.h"
 
-
 /* JSON body {"text": text} with proper escaping. */
 static char *text_body(const char *text, size_t len) {
   bson_t doc = BSON_INITIALIZER;
@@ -177,7 +176,7 @@ static void test_pagination_has_no_duplicates_or_gaps(void **state) {
     tc_post_tweet(c, text, mine[i]);
   }
   enum { MAX = 5000 };
-  char (*ids)[25] = calloc(MAX, 25);
+  char(*ids)[25] = calloc(MAX, 25);
   int n = walk_timeline(c, 3, ids, MAX);
   /* No duplicates anywhere. */
   for (int i = 0; i < n; i++) {
@@ -250,8 +249,8 @@ static void test_cursor_is_stable_under_inserts(void **state) {
 static void test_limit_and_cursor_validation(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
-  static const char *bad_limits[] = {"0", "201", "-1", "abc", "", "1e2",
-                                     "99999999999999999999"};
+  static const char *bad_limits[] = {
+      "0", "201", "-1", "abc", "", "1e2", "99999999999999999999"};
   for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
     char path[96];
     snprintf(path, sizeof path, "/api/tweet?limit=%s", bad_limits[i]);
@@ -335,7 +334,7 @@ static void test_edit_unknown_ids_is_404(void **state) {
   tc_client_t *c = tc_new_user(tc_url_a(), "tw", name);
   static const char *ids[] = {"000000000000000000000000",
                               "ffffffffffffffffffffffff", "nothex",
-                              "6b012e4802a948e4df00a66",  /* 23 chars */
+                              "6b012e4802a948e4df00a66", /* 23 chars */
                               "6b012e4802a948e4df00a6620" /* 25 chars */};
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
     char path[96];

@@ -115,9 +115,8 @@ static void test_write_answers_carry_the_token(void **state) {
   assert_false(tc_header(&r, "Set-Cookie", cookie, sizeof cookie));
   tc_response_free(&r);
 
-  static const char *const bogus[] = {"abc", "-5", "0", "12x",
-                                      "99999999999999999999",
-                                      "9223372036854775807"};
+  static const char *const bogus[] = {
+      "abc", "-5", "0", "12x", "99999999999999999999", "9223372036854775807"};
   for (size_t i = 0; i < sizeof bogus / sizeof *bogus; i++) {
     tc_set_cookie(b, "chorus_seen", bogus[i]);
     tc_get_ok(b, "/api/tweet?limit=5", &r);

@@ -29,14 +29,14 @@
  *     no lock, every stored counter equal to its true count, every
  *     acknowledged tweet present; and the server still stops cleanly.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,9 +106,9 @@ static void database_kill(const tc_dbserver_t *d) {
 
 /* The outage window, in tc_now_ms() time; 0 while not yet known. */
 typedef struct window {
-  atomic_llong down_at;  /* just before the stop command */
-  atomic_llong gone_at;  /* when the database process had exited */
-  atomic_llong up_at;    /* when the start command returned */
+  atomic_llong down_at; /* just before the stop command */
+  atomic_llong gone_at; /* when the database process had exited */
+  atomic_llong up_at;   /* when the start command returned */
 } window_t;
 
 typedef struct loader {
@@ -137,16 +137,16 @@ typedef struct loader {
 } loader_t;
 
 /* One request of the loader's cycle: reads and writes, all logged in. */
-static void loader_request(loader_t *l, tc_client_t *c, int n,
-                           tc_response_t *r, bool *sent) {
+static void loader_request(loader_t *l, tc_client_t *c, int n, tc_response_t *r,
+                           bool *sent) {
   char path[96], body[96];
   const char *own = l->n_acked > 0 ? l->acked[l->n_acked - 1] : NULL;
   switch (n % 6) {
   case 0:
     snprintf(body, sizeof body, "{\"text\":\"outage load %d.%d\"}", l->index,
              n);
-    *sent = tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL,
-                           r);
+    *sent =
+        tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL, r);
     if (*sent && r->status == 201 && tc_json_str(r, "id") &&
         l->n_acked < MAX_ACKED) {
       bson_strncpy(l->acked[l->n_acked++], tc_json_str(r, "id"), 25);
@@ -212,7 +212,7 @@ static void *loader_main(void *arg) {
     }
     if (overlaps) {
       char retry[16];
-      int64_t *slowest = !gone_at ? &l->slowest_shutdown_ms
+      int64_t *slowest = !gone_at  ? &l->slowest_shutdown_ms
                          : success ? &l->slowest_served_ms
                                    : &l->slowest_ms;
       if (t1 - from > *slowest) {
@@ -227,16 +227,20 @@ static void *loader_main(void *arg) {
         }
         pause_ms = 20; /* a client that was told to retry waits a little */
       } else {
-        fprintf(stderr, "loader %d: unexpected answer during the outage: "
-                "%ld %s\n", l->index, r.status, r.body ? r.body : "");
+        fprintf(stderr,
+                "loader %d: unexpected answer during the outage: "
+                "%ld %s\n",
+                l->index, r.status, r.body ? r.body : "");
         l->other++;
       }
     } else if (!success && !(sent && r.status == 503)) {
       /* Before and well after the outage only successes are expected;
        * 503 is tolerated at its edges (the window is measured from
        * outside the server). */
-      fprintf(stderr, "loader %d: unexpected answer outside the outage: "
-              "%ld %s\n", l->index, r.status, r.body ? r.body : "");
+      fprintf(stderr,
+              "loader %d: unexpected answer outside the outage: "
+              "%ld %s\n",
+              l->index, r.status, r.body ? r.body : "");
       l->other++;
     }
     tc_response_free(&r);
@@ -415,20 +419,17 @@ static void outage_under_load(outage_kind_t kind) {
          "served again %lld ms after the database's port reopened (%d polls, "
          "bound %d + %d)\n",
          kind == STOPPED ? "stopped" : "killed", total, OUTAGE_MS, ok,
-         unavailable, missing, other, (long long)slowest,
-         ANSWER_BOUND_MS, MARGIN_MS, (long long)slowest_served,
-         ANSWER_BOUND_MS, MARGIN_MS, (long long)slowest_before,
-         (long long)slowest_shutdown,
+         unavailable, missing, other, (long long)slowest, ANSWER_BOUND_MS,
+         MARGIN_MS, (long long)slowest_served, ANSWER_BOUND_MS, MARGIN_MS,
+         (long long)slowest_before, (long long)slowest_shutdown,
          (long long)(stopped_at - atomic_load(&window.down_at)),
-         (long long)slowest_any,
-         (long long)readyz_ms, (long long)recovered_ms, polls,
-         RECOVERY_BOUND_MS, MARGIN_MS);
+         (long long)slowest_any, (long long)readyz_ms, (long long)recovered_ms,
+         polls, RECOVERY_BOUND_MS, MARGIN_MS);
   fflush(stdout);
   /* What the server said about it. */
   char cmd[512];
   snprintf(cmd, sizeof cmd,
-           "grep -E 'unreachable|answers again' '%s' | cut -c1-200 >&2",
-           s.log);
+           "grep -E 'unreachable|answers again' '%s' | cut -c1-200 >&2", s.log);
   if (system(cmd) != 0) {
     fprintf(stderr, "(no health transitions in %s)\n", s.log);
   }

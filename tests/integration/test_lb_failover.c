@@ -55,10 +55,10 @@ typedef struct worker {
   int index;
   pthread_t thread;
   bool started;
-  atomic_long ok[N_PHASES];       /* requests answered as expected */
-  atomic_long gateway[N_PHASES];  /* 502/503/504 from nginx */
-  atomic_long unexpected;         /* anything else */
-  char first_unexpected[300];     /* written once, read after join */
+  atomic_long ok[N_PHASES];      /* requests answered as expected */
+  atomic_long gateway[N_PHASES]; /* 502/503/504 from nginx */
+  atomic_long unexpected;        /* anything else */
+  char first_unexpected[300];    /* written once, read after join */
 } worker_t;
 
 typedef enum { POST_PENDING, POST_ACKED, POST_FAILED } post_state_t;
@@ -68,10 +68,10 @@ typedef struct author {
   bool started;
   char token[100];
   pthread_mutex_t lock;
-  int n_posts;                 /* attempts so far; text AUTHOR_TEXT <n> */
+  int n_posts; /* attempts so far; text AUTHOR_TEXT <n> */
   post_state_t state[MAX_POSTS];
   int n_acked;
-  worker_t stats;              /* the author's requests, counted the same */
+  worker_t stats; /* the author's requests, counted the same */
 } author_t;
 
 static struct {
@@ -93,8 +93,8 @@ static struct {
 static bool lb_request(worker_t *w, tc_client_t *c, const char *method,
                        const char *path, const char *body, long expected,
                        tc_response_t *r) {
-  bool sent = tc_try_request(c, method, path, body, body ? strlen(body) : 0,
-                             NULL, r);
+  bool sent =
+      tc_try_request(c, method, path, body, body ? strlen(body) : 0, NULL, r);
   int phase = atomic_load(&g.phase);
   if (sent && r->status == expected) {
     atomic_fetch_add(&w->ok[phase], 1);
@@ -117,9 +117,9 @@ static bool lb_request(worker_t *w, tc_client_t *c, const char *method,
       tc_json_str(r, "error.code")) {
     atomic_fetch_add(&w->gateway[phase], 1);
     const char *body_text = r->body ? r->body : "";
-    fprintf(stderr, "[lb] phase %d: %s %s -> %ld (request id %s) %.*s\n",
-            phase, method, path, r->status, rid,
-            (int)strcspn(body_text, "\n"), body_text);
+    fprintf(stderr, "[lb] phase %d: %s %s -> %ld (request id %s) %.*s\n", phase,
+            method, path, r->status, rid, (int)strcspn(body_text, "\n"),
+            body_text);
   } else {
     if (atomic_fetch_add(&w->unexpected, 1) == 0) {
       snprintf(w->first_unexpected, sizeof w->first_unexpected,
@@ -291,7 +291,8 @@ static bool wait_ws_clients(const tc_server_t *s, long want, int timeout_ms) {
   }
 }
 
-/* ---------------------------------------------------------------- nginx's log */
+/* ---------------------------------------------------------------- nginx's log
+ */
 
 /* Lines of nginx's access log (the `chorus` format of scripts/nginx.conf)
  * where an attempt on the killed server could not connect (upstream_connect
@@ -348,8 +349,8 @@ static refused_t refused_attempts(const tc_server_t *dead,
     bool refused = false;
     for (char *a = strtok_r(addrs, ", ", &save_a),
               *c = strtok_r(connects, ", ", &save_c);
-         a && c; a = strtok_r(NULL, ", ", &save_a),
-              c = strtok_r(NULL, ", ", &save_c)) {
+         a && c;
+         a = strtok_r(NULL, ", ", &save_a), c = strtok_r(NULL, ", ", &save_c)) {
       if ((!strcmp(a, dead_http) || !strcmp(a, dead_ws)) && !strcmp(c, "-")) {
         refused = true;
       }
@@ -370,7 +371,8 @@ static refused_t refused_attempts(const tc_server_t *dead,
       line[strcspn(line, "\n")] = '\0';
       fclose(f);
       fail_msg("a request the killed server refused was not passed on to the "
-               "other one: %s", line);
+               "other one: %s",
+               line);
     }
   }
   fclose(f);
@@ -429,7 +431,8 @@ static bool feed_take(feed_t *f, tc_ws_t *ws, int wait_ms) {
   if (!strcmp(type, "tweet.created") && tweet_text &&
       !strncmp(tweet_text, AUTHOR_TEXT, strlen(AUTHOR_TEXT))) {
     int n = atoi(tweet_text + strlen(AUTHOR_TEXT));
-    assert_true(f->n_received < (int)(sizeof f->received / sizeof f->received[0]));
+    assert_true(f->n_received <
+                (int)(sizeof f->received / sizeof f->received[0]));
     f->received[f->n_received++] = n;
   }
   bson_destroy(m);
@@ -480,8 +483,8 @@ static int setup(void **state) {
     teardown(state);
     return -1;
   }
-  fprintf(stderr, "[lb] nginx %s (%s) -> a %s ws %d, b %s ws %d\n",
-          g.nginx.url, g.nginx.prefix, g.servers[0].url, g.servers[0].ws_port,
+  fprintf(stderr, "[lb] nginx %s (%s) -> a %s ws %d, b %s ws %d\n", g.nginx.url,
+          g.nginx.prefix, g.servers[0].url, g.servers[0].ws_port,
           g.servers[1].url, g.servers[1].ws_port);
   return 0;
 }
@@ -512,8 +515,7 @@ static int teardown(void **state) {
     tc_server_kill(&g.servers[k], SIGTERM);
   }
   if (getenv("CHORUS_TEST_KEEP_DB")) {
-    fprintf(stderr, "[lb] database %s kept (CHORUS_TEST_KEEP_DB)\n",
-            g.db_name);
+    fprintf(stderr, "[lb] database %s kept (CHORUS_TEST_KEEP_DB)\n", g.db_name);
     return 0;
   }
   tc_db_t db;
@@ -580,12 +582,13 @@ static void test_failover_through_nginx(void **state) {
   /* Load through nginx. */
   for (int i = 0; i < WORKERS; i++) {
     g.workers[i].index = i;
-    assert_int_equal(pthread_create(&g.workers[i].thread, NULL, worker_main,
-                                    &g.workers[i]), 0);
+    assert_int_equal(
+        pthread_create(&g.workers[i].thread, NULL, worker_main, &g.workers[i]),
+        0);
     g.workers[i].started = true;
   }
-  assert_int_equal(pthread_create(&g.author.thread, NULL, author_main,
-                                  &g.author), 0);
+  assert_int_equal(
+      pthread_create(&g.author.thread, NULL, author_main, &g.author), 0);
   g.author.started = true;
 
   /* Both servers in rotation, every thread busy, tweets flowing. */
@@ -625,9 +628,10 @@ static void test_failover_through_nginx(void **state) {
   g.ws[0] = NULL;
   int64_t resume_from = feed.last_seq;
   int acked_at_drop = author_acked();
-  fprintf(stderr, "[lb] WebSocket closed (%d) %lld ms after the kill; last "
-          "seq %lld\n", code, (long long)(tc_now_ms() - killed_at),
-          (long long)resume_from);
+  fprintf(stderr,
+          "[lb] WebSocket closed (%d) %lld ms after the kill; last "
+          "seq %lld\n",
+          code, (long long)(tc_now_ms() - killed_at), (long long)resume_from);
 
   /* The outage: API traffic goes on through the survivor, and the author
    * posts tweets the follower is not connected for.  It lasts until nginx
@@ -650,8 +654,8 @@ static void test_failover_through_nginx(void **state) {
                atomic_load(&g.workers[1].ok[PHASE_OUTAGE]),
                atomic_load(&g.workers[2].ok[PHASE_OUTAGE]), author_acked(),
                acked_at_drop,
-               refused_attempts(&g.servers[victim], &g.servers[survivor],
-                                false).total);
+               refused_attempts(&g.servers[victim], &g.servers[survivor], false)
+                   .total);
     }
     tc_sleep_ms(50);
   }
@@ -734,8 +738,10 @@ static void test_failover_through_nginx(void **state) {
        * publishes them >2 s later, after later tweets.  Nothing may be
        * missing or doubled; a late one is reported, not failed. */
       if (k < n_expected && expected[k] != n) {
-        fprintf(stderr, "[lb] note: acknowledged tweet %d arrived before "
-                        "tweet %d (published later)\n", n, expected[k]);
+        fprintf(stderr,
+                "[lb] note: acknowledged tweet %d arrived before "
+                "tweet %d (published later)\n",
+                n, expected[k]);
       }
       k++;
     }
@@ -767,24 +773,24 @@ static void test_failover_through_nginx(void **state) {
       ok[p] += atomic_load(&w->ok[p]);
     }
   }
-  fprintf(stderr,
-          "[lb] requests ok before/outage/rejoined: %ld/%ld/%ld; failed "
-          "(502/503/504): %ld/%ld/%ld; answered by the killed server "
-          "%ld/%ld/%ld, by the other %ld/%ld/%ld; author: %d posts, %d "
-          "acknowledged, %d during the outage; %d tweets over the "
-          "WebSocket\n",
-          ok[0], ok[1], ok[2], gateway[0], gateway[1], gateway[2],
-          atomic_load(&g.served[0][victim]), atomic_load(&g.served[1][victim]),
-          atomic_load(&g.served[2][victim]),
-          atomic_load(&g.served[0][survivor]),
-          atomic_load(&g.served[1][survivor]),
-          atomic_load(&g.served[2][survivor]), g.author.n_posts,
-          g.author.n_acked, outage_tweets, feed.n_received);
+  fprintf(
+      stderr,
+      "[lb] requests ok before/outage/rejoined: %ld/%ld/%ld; failed "
+      "(502/503/504): %ld/%ld/%ld; answered by the killed server "
+      "%ld/%ld/%ld, by the other %ld/%ld/%ld; author: %d posts, %d "
+      "acknowledged, %d during the outage; %d tweets over the "
+      "WebSocket\n",
+      ok[0], ok[1], ok[2], gateway[0], gateway[1], gateway[2],
+      atomic_load(&g.served[0][victim]), atomic_load(&g.served[1][victim]),
+      atomic_load(&g.served[2][victim]), atomic_load(&g.served[0][survivor]),
+      atomic_load(&g.served[1][survivor]), atomic_load(&g.served[2][survivor]),
+      g.author.n_posts, g.author.n_acked, outage_tweets, feed.n_received);
   refused_t refused =
       refused_attempts(&g.servers[victim], &g.servers[survivor], true);
-  fprintf(stderr, "[lb] %d requests found the killed server gone and were "
-          "passed on to the other (%d of them POSTs)\n", refused.total,
-          refused.posts);
+  fprintf(stderr,
+          "[lb] %d requests found the killed server gone and were "
+          "passed on to the other (%d of them POSTs)\n",
+          refused.total, refused.posts);
   assert_true(refused.total >= 1);
   assert_int_equal(unexpected, 0);
   assert_int_equal(gateway[PHASE_BEFORE], 0);

@@ -79,7 +79,8 @@ static int64_t converge(const char *token, observe_fn observe, const char *id,
       }
       if (tc_now_ms() - t0 > CONVERGE_MS) {
         fail_msg("%s: server %c still says %s after %d ms; the database "
-                 "says %s", what, "AB"[k], got, CONVERGE_MS, want);
+                 "says %s",
+                 what, "AB"[k], got, CONVERGE_MS, want);
       }
       retried = true;
       tc_sleep_ms(20);
@@ -155,12 +156,12 @@ static void truth_follow(tc_client_t *a, const char *id, const char *other,
 /* ---- the pair race ---- */
 
 typedef struct pair_race {
-  const char *name;     /* for messages */
+  const char *name;                  /* for messages */
   const char *path_head, *path_tail; /* the POST/DELETE path around ... */
-  bool path_by_name; /* ... the other user's name, else the tweet id */
-  observe_fn observe;   /* what a server answers from memory */
-  void (*truth)(tc_client_t *a, const char *id, const char *other,
-                char *want, size_t size); /* ... and from the database */
+  bool path_by_name;  /* ... the other user's name, else the tweet id */
+  observe_fn observe; /* what a server answers from memory */
+  void (*truth)(tc_client_t *a, const char *id, const char *other, char *want,
+                size_t size); /* ... and from the database */
 } pair_race_t;
 
 /* Each round: user a (on A) and a user o (on B) with a tweet; POST and
@@ -198,7 +199,7 @@ static void pair_race_rounds(const pair_race_t *pr) {
 
 static void test_like_unlike_race(void **state) {
   (void)state;
-  pair_race_t pr = {"like/unlike race", "/api/tweet/", "/like", false,
+  pair_race_t pr = {"like/unlike race",    "/api/tweet/", "/like", false,
                     observe_timeline_like, truth_like};
   pair_race_rounds(&pr);
 }
@@ -206,7 +207,7 @@ static void test_like_unlike_race(void **state) {
 static void test_follow_unfollow_race(void **state) {
   (void)state;
   pair_race_t pr = {"follow/unfollow race", "/api/users/", "/follow", true,
-                    observe_feed_follow, truth_follow};
+                    observe_feed_follow,    truth_follow};
   pair_race_rounds(&pr);
 }
 
@@ -247,8 +248,8 @@ static void test_rename_race(void **state) {
     tc_get_ok(a, path, &r);
     snprintf(want, sizeof want, "%s", tc_json_str(&r, "display_name"));
     tc_response_free(&r);
-    int64_t took = converge(token, observe_timeline_name, id, want,
-                            "rename race");
+    int64_t took =
+        converge(token, observe_timeline_name, id, want, "rename race");
     waited += took > 0;
     slowest = took > slowest ? took : slowest;
     tc_client_destroy(a);
@@ -305,7 +306,8 @@ static void test_bounded_staleness(void **state) {
     tc_post_tweet(mine, "mine, read at once", id);
     if (!on_timeline(mine, id)) {
       fail_msg("round %d: the server's own new tweet %s is missing from "
-               "its timeline", i, id);
+               "its timeline",
+               i, id);
     }
   }
   /* Another server's writes: soon (the relaxation is bounded by
@@ -320,7 +322,8 @@ static void test_bounded_staleness(void **state) {
     }
     if (!seen) {
       fail_msg("round %d: B's tweet %s never reached the stale-tolerant "
-               "server's timeline", i, id);
+               "server's timeline",
+               i, id);
     }
     late += !first;
   }
@@ -334,8 +337,7 @@ static void test_bounded_staleness(void **state) {
     char seen[32];
     tc_post_tweet(theirs, "theirs, read here with the token", id);
     if (!tc_cookie(theirs, "chorus_seen", seen, sizeof seen)) {
-      fail_msg("round %d: B's answer to a tweet set no chorus_seen cookie",
-               i);
+      fail_msg("round %d: B's answer to a tweet set no chorus_seen cookie", i);
     }
     tc_set_cookie(same, "chorus_seen", seen);
     if (!on_timeline(same, id)) {
@@ -377,7 +379,8 @@ static void test_exact_mode(void **state) {
     tc_post_tweet(writer, "theirs, read at once in exact mode", id);
     if (!on_timeline(reader, id)) {
       fail_msg("round %d: B's tweet %s is missing from the exact server's "
-               "timeline", i, id);
+               "timeline",
+               i, id);
     }
   }
   assert_int_equal(barrier_count(s.url, "at_once"), 0);

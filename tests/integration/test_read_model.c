@@ -14,8 +14,8 @@
  * waiting or retrying: the feed or timeline of a user who acted; every
  * 12 operations every user's feed and timeline (at limit 1, 3 or 50, in
  * turn); at the end all of them at every limit, following `next` over
- * pages, and cursors kept from earlier pages.  Every answer of A, B and D must be
- * byte-identical to C's, the same request sent to the four at once, by a
+ * pages, and cursors kept from earlier pages.  Every answer of A, B and D must
+ * be byte-identical to C's, the same request sent to the four at once, by a
  * reader that knows of every operation so far: it carries the causal token
  * (chorus_seen) of the newest answer (testclient.h), which a server with
  * --read-staleness-ms (20 ms by default) must honour by waiting.
@@ -25,8 +25,8 @@
  * from then on too.  A session
  * used on B, D and A and then ended on A or B is refused everywhere at
  * once to a client with the logout's token, and within 2 s to one with
- * the old cookie alone, also in the middle of the workload.  /metrics shows that the
- * model answered on A and D, declined on D, and that C has none.
+ * the old cookie alone, also in the middle of the workload.  /metrics shows
+ * that the model answered on A and D, declined on D, and that C has none.
  *
  * CHORUS_TEST_SEED=<n> replays the choices of a run (its seed is printed;
  * the two operations of a pair still race each other).
@@ -45,9 +45,9 @@
 #include "tests/client/testclient.h"
 
 #define N_USERS 6
-#define N_PAIRS 75 /* operations run two at a time */
+#define N_PAIRS 75        /* operations run two at a time */
 #define CHECK_ALL_EVERY 6 /* pairs */
-#define RESTART_D_AT 38     /* pairs: D loads a database it did not see grow */
+#define RESTART_D_AT 38   /* pairs: D loads a database it did not see grow */
 #define MAX_TWEETS 512
 #define MAX_CURSORS 10
 #define READY_WAIT_MS 30000
@@ -89,12 +89,16 @@ static bool stop_one(tc_server_t *s) {
   kill(pid, SIGTERM);
   int code = tc_server_wait_exit(s, 15000);
   if (code == -1) {
-    fprintf(stderr, "chorusd %s (pid %d) did not exit 15 s after SIGTERM; "
-                    "killing it\n", s->id, (int)pid);
+    fprintf(stderr,
+            "chorusd %s (pid %d) did not exit 15 s after SIGTERM; "
+            "killing it\n",
+            s->id, (int)pid);
     tc_server_kill(s, SIGKILL);
   } else if (code != 0) {
-    fprintf(stderr, "chorusd %s exited with status %d after SIGTERM (log: "
-                    "%s)\n", s->id, code, s->log);
+    fprintf(stderr,
+            "chorusd %s exited with status %d after SIGTERM (log: "
+            "%s)\n",
+            s->id, code, s->log);
   }
   return code == 0;
 }
@@ -153,8 +157,7 @@ static int group_setup(void **state) {
   tc_server_init(&g_c, "rm_c", db);
   bson_strncpy(g_c.extra, "--read-model 0", sizeof g_c.extra);
   tc_server_init(&g_d, "rm_d", db);
-  bson_strncpy(g_d.extra,
-               "--read-model 1 --model-per-author 3 --model-ring 10",
+  bson_strncpy(g_d.extra, "--read-model 1 --model-per-author 3 --model-ring 10",
                sizeof g_d.extra);
   tc_server_init(&g_e, "rm_e", db); /* the default model */
   atexit(stop_servers);
@@ -168,8 +171,7 @@ static int group_setup(void **state) {
   }
   bson_strncpy(g_url[SC], g_c.url, sizeof g_url[SC]);
   bson_strncpy(g_url[SD], g_d.url, sizeof g_url[SD]);
-  if (!wait_model_ready("A", g_url[SA]) ||
-      !wait_model_ready("B", g_url[SB]) ||
+  if (!wait_model_ready("A", g_url[SA]) || !wait_model_ready("B", g_url[SB]) ||
       !wait_model_ready("D", g_url[SD])) {
     stop_servers();
     return -1;
@@ -303,8 +305,7 @@ static void compare(world_t *w, int user, const char *path,
     }
     f[k].client = user >= 0 ? w->users[user].c[k] : w->anon[k];
     f[k].path = path;
-    assert_int_equal(pthread_create(&f[k].thread, NULL, fetch_main, &f[k]),
-                     0);
+    assert_int_equal(pthread_create(&f[k].thread, NULL, fetch_main, &f[k]), 0);
   }
   for (int k = 0; k < N_SRV; k++) {
     if (up[k]) {
@@ -322,8 +323,7 @@ static void compare(world_t *w, int user, const char *path,
     if (!up[k]) {
       continue;
     }
-    bool same = f[k].r.status == f[SC].r.status &&
-                f[k].r.len == f[SC].r.len &&
+    bool same = f[k].r.status == f[SC].r.status && f[k].r.len == f[SC].r.len &&
                 memcmp(f[k].r.body, f[SC].r.body, f[k].r.len) == 0;
     if (!same) {
       report_difference(w, user, path, k, &f[k].r, &f[SC].r);
@@ -357,8 +357,7 @@ static void keep_cursor(world_t *w, int user, bool feed, int limit,
 
 /* One list (feed or timeline) as user (-1: logged out) at limit,
  * following `next` for up to pages pages. */
-static void check_list(world_t *w, int user, bool feed, int limit,
-                       int pages) {
+static void check_list(world_t *w, int user, bool feed, int limit, int pages) {
   if (user >= 0 && !logged_in(&w->users[user])) {
     user = -1;
   }
@@ -446,8 +445,18 @@ static void full_check(world_t *w) {
  * are checked by the test's thread. */
 
 typedef enum {
-  OP_TWEET, OP_REPLY, OP_EDIT, OP_DELETE, OP_LIKE, OP_UNLIKE, OP_FOLLOW,
-  OP_UNFOLLOW, OP_RENAME, OP_LOGOUT, OP_LOGOUT_LOGIN, OP_LOGIN
+  OP_TWEET,
+  OP_REPLY,
+  OP_EDIT,
+  OP_DELETE,
+  OP_LIKE,
+  OP_UNLIKE,
+  OP_FOLLOW,
+  OP_UNFOLLOW,
+  OP_RENAME,
+  OP_LOGOUT,
+  OP_LOGOUT_LOGIN,
+  OP_LOGIN
 } op_kind_t;
 
 typedef struct op {
@@ -457,7 +466,7 @@ typedef struct op {
   int tweet;           /* the tweet acted on (index), or -1 */
   int target;          /* the user followed or unfollowed */
   char path[128];
-  char *body;          /* JSON, or NULL */
+  char *body; /* JSON, or NULL */
   char desc[200];
   pthread_t thread;
   /* results */
@@ -482,11 +491,11 @@ static void op_failed(op_t *op, const char *fmt, ...) {
 /* One request of an operation; false (and op->fail) when it did not
  * answer `expect`.  out may be NULL. */
 static bool op_request(op_t *op, tc_client_t *c, const char *server,
-                       const char *method, const char *path,
-                       const char *body, long expect, tc_response_t *out) {
+                       const char *method, const char *path, const char *body,
+                       long expect, tc_response_t *out) {
   tc_response_t r;
-  bool sent = tc_try_request(c, method, path, body, body ? strlen(body) : 0,
-                             NULL, &r);
+  bool sent =
+      tc_try_request(c, method, path, body, body ? strlen(body) : 0, NULL, &r);
   bool ok = sent && r.status == expect;
   if (!ok) {
     op_failed(op, "%s %s on %s: HTTP %ld, expected %ld: %s", method, path,
@@ -552,8 +561,8 @@ static void run_logout(op_t *op) {
       char what[sizeof op->fail];
       bson_strncpy(what, op->fail, sizeof what);
       op->fail[0] = '\0';
-      op_failed(op, "%s logged out on %s, then its old session: %s",
-                user->name, srv_name[op->srv], what);
+      op_failed(op, "%s logged out on %s, then its old session: %s", user->name,
+                srv_name[op->srv], what);
       return;
     }
   }
@@ -576,9 +585,11 @@ static void run_logout(op_t *op) {
     }
     tc_client_destroy(c);
     if (status != 401) {
-      op_failed(op, "%s logged out on %s, then its old session without the "
+      op_failed(op,
+                "%s logged out on %s, then its old session without the "
                 "logout's token: GET /api/feed on %s still HTTP %ld after "
-                "%d ms", user->name, srv_name[op->srv], srv_name[k], status,
+                "%d ms",
+                user->name, srv_name[op->srv], srv_name[k], status,
                 STALE_BOUND_MS);
       return;
     }
@@ -589,11 +600,9 @@ static void run_login(op_t *op, int srv) {
   rm_user_t *user = &op->w->users[op->user];
   tc_client_t *c = tc_client_new(g_url[srv]);
   char *body = tc_credentials_json(user->name, TC_PASSWORD);
-  if (op_request(op, c, srv_name[srv], "POST", "/api/login", body, 200,
-                 NULL) &&
+  if (op_request(op, c, srv_name[srv], "POST", "/api/login", body, 200, NULL) &&
       !tc_cookie(c, "chorus_session", op->new_token, sizeof op->new_token)) {
-    op_failed(op, "POST /api/login on %s: no session cookie",
-              srv_name[srv]);
+    op_failed(op, "POST /api/login on %s: no session cookie", srv_name[srv]);
   }
   bson_free(body);
   tc_client_destroy(c);
@@ -651,10 +660,11 @@ static void *op_main(void *arg) {
 /* ---- planning ---- */
 
 static const char *const words[] = {
-    "alpha",  "beta",     "gamma",       "über",      "naïve",
-    "日本語", "😀",       "\"quoted\"",  "back\\slash", "<b>x</b>",
-    "tab\tin", "line\nbreak", "&amp;",   "{\"$gt\":\"\"}", "null",
-    "read",   "model",    "café",        "ok",        "🎉🎉"};
+    "alpha",       "beta",           "gamma",   "über",
+    "naïve",       "日本語",         "😀",       "\"quoted\"",
+    "back\\slash", "<b>x</b>",       "tab\tin", "line\nbreak",
+    "&amp;",       "{\"$gt\":\"\"}", "null",    "read",
+    "model",       "café",           "ok",      "🎉🎉"};
 #define N_WORDS ((int)(sizeof words / sizeof *words))
 
 static void random_text(char *out, size_t size, const char *tag) {
@@ -759,8 +769,8 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
   if (out >= 0 && (roll < 6 || n_in < 3)) {
     op->kind = OP_LOGIN;
     op->user = out;
-    snprintf(op->desc, sizeof op->desc, "%s logs in on %s",
-             w->users[out].name, srv_name[srv]);
+    snprintf(op->desc, sizeof op->desc, "%s logs in on %s", w->users[out].name,
+             srv_name[srv]);
     return;
   }
   int u = op->user = random_actor(w, avoid_user);
@@ -773,8 +783,7 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
     snprintf(tag, sizeof tag, "tweet%d", w->op + 1);
     random_text(text, sizeof text, tag);
     op->body = json_obj("text", text, NULL, NULL);
-    snprintf(op->desc, sizeof op->desc, "%s tweets on %s", name,
-             srv_name[srv]);
+    snprintf(op->desc, sizeof op->desc, "%s tweets on %s", name, srv_name[srv]);
   } else if (roll < 45 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
     op->kind = OP_REPLY;
     op->tweet = t;
@@ -801,8 +810,7 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
   } else if (roll < 76 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
     op->kind = rnd_below(3) ? OP_LIKE : OP_UNLIKE;
     op->tweet = t;
-    snprintf(op->path, sizeof op->path, "/api/tweet/%s/like",
-             w->tweets[t].id);
+    snprintf(op->path, sizeof op->path, "/api/tweet/%s/like", w->tweets[t].id);
     snprintf(op->desc, sizeof op->desc, "%s %s %s on %s", name,
              op->kind == OP_LIKE ? "likes" : "unlikes", w->tweets[t].id,
              srv_name[srv]);
@@ -819,8 +827,8 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
     char display[256];
     random_display_name(display, sizeof display, w->op + 1);
     op->body = json_obj("display_name", display, NULL, NULL);
-    snprintf(op->desc, sizeof op->desc, "%s changes display name on %s",
-             name, srv_name[srv]);
+    snprintf(op->desc, sizeof op->desc, "%s changes display name on %s", name,
+             srv_name[srv]);
   } else if (n_in > 3) {
     op->kind = OP_LOGOUT;
     snprintf(op->desc, sizeof op->desc, "%s logs out on %s", name,
@@ -828,9 +836,8 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
   } else {
     op->kind = OP_LOGOUT_LOGIN;
     op->srv2 = srv == SA ? SB : SA;
-    snprintf(op->desc, sizeof op->desc,
-             "%s logs out on %s and in again on %s", name, srv_name[srv],
-             srv_name[op->srv2]);
+    snprintf(op->desc, sizeof op->desc, "%s logs out on %s and in again on %s",
+             name, srv_name[srv], srv_name[op->srv2]);
   }
 }
 
@@ -878,14 +885,12 @@ static void run_pair(world_t *w, int actors[2]) {
   plan_op(w, &ops[0], first, NULL);
   plan_op(w, &ops[1], first == SA ? SB : SA, &ops[0]);
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(pthread_create(&ops[i].thread, NULL, op_main, &ops[i]),
-                     0);
+    assert_int_equal(pthread_create(&ops[i].thread, NULL, op_main, &ops[i]), 0);
   }
   for (int i = 0; i < 2; i++) {
     pthread_join(ops[i].thread, NULL);
   }
-  snprintf(w->last_op, sizeof w->last_op, "%s || %s", ops[0].desc,
-           ops[1].desc);
+  snprintf(w->last_op, sizeof w->last_op, "%s || %s", ops[0].desc, ops[1].desc);
   w->op += 2;
   for (int i = 0; i < 2; i++) {
     finish_op(w, &ops[i]);

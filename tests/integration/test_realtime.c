@@ -148,8 +148,7 @@ static void test_watching_a_tweet_by_id(void **state) {
   char id[25], msg[128], path[96];
   tc_post_tweet(author.http, "watch me", id);
   tc_ws_t *ws = connect_as(&watcher, tc_url_b(), NULL);
-  snprintf(msg, sizeof msg, "{\"type\":\"subscribe\",\"tweets\":[\"%s\"]}",
-           id);
+  snprintf(msg, sizeof msg, "{\"type\":\"subscribe\",\"tweets\":[\"%s\"]}", id);
   assert_true(tc_ws_send_text(ws, msg, strlen(msg)));
   tc_sleep_ms(300);
   tc_like(liker.http, id);
@@ -278,8 +277,9 @@ static void test_live_events_during_a_resume_are_held(void **state) {
   tc_client_destroy(fan.http);
   tc_client_destroy(author.http);
   if (!in_window) {
-    fprintf(stderr, "the post took until %lld ms into the resume, past the "
-                    "%d ms window: not tested\n",
+    fprintf(stderr,
+            "the post took until %lld ms into the resume, past the "
+            "%d ms window: not tested\n",
             (long long)posted, LATEST_MS);
     skip();
   }
@@ -372,9 +372,9 @@ static void test_unauthenticated_upgrade_is_refused(void **state) {
   tc_ws_t *ws = tc_ws_connect(url, NULL, &status);
   assert_null(ws);
   assert_int_equal(status, 401);
-  ws = tc_ws_connect(url,
-                     "chorus_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                     &status);
+  ws = tc_ws_connect(
+      url, "chorus_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+      &status);
   assert_null(ws);
   assert_int_equal(status, 401);
 }
@@ -382,10 +382,10 @@ static void test_unauthenticated_upgrade_is_refused(void **state) {
 /* The highest number in the event log (0 when empty). */
 static int64_t log_max(mongoc_collection_t *log) {
   bson_t empty = BSON_INITIALIZER;
-  bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit",
-                          BCON_INT64(1));
-  mongoc_cursor_t *c = mongoc_collection_find_with_opts(log, &empty, opts,
-                                                        NULL);
+  bson_t *opts =
+      BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}", "limit", BCON_INT64(1));
+  mongoc_cursor_t *c =
+      mongoc_collection_find_with_opts(log, &empty, opts, NULL);
   const bson_t *doc;
   int64_t max = 0;
   if (mongoc_cursor_next(c, &doc)) {
@@ -425,13 +425,12 @@ static void test_a_logged_number_is_not_claimed_again(void **state) {
   tc_db_t db;
   int64_t seq = settled_user(&author, "rtn", &ws, &db);
   char id[25];
-  mongoc_collection_t *log =
-      mongoc_database_get_collection(db.db, "event_log");
+  mongoc_collection_t *log = mongoc_database_get_collection(db.db, "event_log");
   int64_t used = log_max(log) + 1;
-  bson_t *foreign = BCON_NEW(
-      "_id", BCON_INT64(used), "key", BCON_UTF8("test:used-before"), "type",
-      BCON_UTF8("test.used_before"), "data", "{", "}", "model", "{", "}",
-      "audience", "{", "}", "at", BCON_DATE_TIME(0));
+  bson_t *foreign =
+      BCON_NEW("_id", BCON_INT64(used), "key", BCON_UTF8("test:used-before"),
+               "type", BCON_UTF8("test.used_before"), "data", "{", "}", "model",
+               "{", "}", "audience", "{", "}", "at", BCON_DATE_TIME(0));
   bson_error_t err;
   assert_true(mongoc_collection_insert_one(log, foreign, NULL, NULL, &err));
   bson_destroy(foreign);
@@ -451,22 +450,21 @@ static void test_a_logged_number_is_not_claimed_again(void **state) {
   /* The log still holds the other event under the used number, and this
    * one under a later number. */
   bson_t *filter = BCON_NEW("_id", BCON_INT64(used));
-  assert_int_equal(mongoc_collection_count_documents(log, filter, NULL, NULL,
-                                                     NULL, &err),
-                   1);
+  assert_int_equal(
+      mongoc_collection_count_documents(log, filter, NULL, NULL, NULL, &err),
+      1);
   bson_destroy(filter);
-  filter = BCON_NEW("_id", BCON_INT64(used), "key",
-                    BCON_UTF8("test:used-before"));
-  assert_int_equal(mongoc_collection_count_documents(log, filter, NULL, NULL,
-                                                     NULL, &err),
-                   1);
+  filter =
+      BCON_NEW("_id", BCON_INT64(used), "key", BCON_UTF8("test:used-before"));
+  assert_int_equal(
+      mongoc_collection_count_documents(log, filter, NULL, NULL, NULL, &err),
+      1);
   bson_destroy(filter);
   filter = BCON_NEW("_id", "{", "$gt", BCON_INT64(used), "}", "type",
-                    BCON_UTF8("tweet.created"), "data.tweet.id",
-                    BCON_UTF8(id));
-  assert_int_equal(mongoc_collection_count_documents(log, filter, NULL, NULL,
-                                                     NULL, &err),
-                   1);
+                    BCON_UTF8("tweet.created"), "data.tweet.id", BCON_UTF8(id));
+  assert_int_equal(
+      mongoc_collection_count_documents(log, filter, NULL, NULL, NULL, &err),
+      1);
   bson_destroy(filter);
   mongoc_collection_destroy(log);
   tc_db_close(&db);
@@ -492,11 +490,11 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
   char bell_id[24], key[48];
   snprintf(bell_id, sizeof bell_id, "%019lld", (long long)(seq + 1));
   snprintf(key, sizeof key, "test:not-logged-yet:%lld", (long long)(seq + 1));
-  bson_t *bell = BCON_NEW(
-      "_id", BCON_UTF8(bell_id), "key", BCON_UTF8(key),
-      "type", BCON_UTF8("test.not_logged_yet"), "data", "{", "n",
-      BCON_INT32(1), "}", "model", "{", "}", "audience", "{", "users", "[",
-      BCON_OID(&oid), "]", "}", "at", BCON_DATE_TIME(tc_wall_ms()));
+  bson_t *bell = BCON_NEW("_id", BCON_UTF8(bell_id), "key", BCON_UTF8(key),
+                          "type", BCON_UTF8("test.not_logged_yet"), "data", "{",
+                          "n", BCON_INT32(1), "}", "model", "{", "}",
+                          "audience", "{", "users", "[", BCON_OID(&oid), "]",
+                          "}", "at", BCON_DATE_TIME(tc_wall_ms()));
   bson_error_t err;
   assert_true(mongoc_collection_insert_one(bells, bell, NULL, NULL, &err));
   bson_destroy(bell);
@@ -521,11 +519,11 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
 
   /* Its publisher would now copy it to the log; the test does. */
   mongoc_collection_t *log = mongoc_database_get_collection(db.db, "event_log");
-  bson_t *entry = BCON_NEW(
-      "_id", BCON_INT64(seq + 1), "key", BCON_UTF8(key),
-      "type", BCON_UTF8("test.not_logged_yet"), "data", "{", "n",
-      BCON_INT32(1), "}", "model", "{", "}", "audience", "{", "users", "[",
-      BCON_OID(&oid), "]", "}", "at", BCON_DATE_TIME(tc_wall_ms()));
+  bson_t *entry = BCON_NEW("_id", BCON_INT64(seq + 1), "key", BCON_UTF8(key),
+                           "type", BCON_UTF8("test.not_logged_yet"), "data",
+                           "{", "n", BCON_INT32(1), "}", "model", "{", "}",
+                           "audience", "{", "users", "[", BCON_OID(&oid), "]",
+                           "}", "at", BCON_DATE_TIME(tc_wall_ms()));
   assert_true(mongoc_collection_insert_one(log, entry, NULL, NULL, &err));
   bson_destroy(entry);
   mongoc_collection_destroy(log);
@@ -539,8 +537,8 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
  * them a moment ago): its next claim is refused, finds the first free
  * number above them by reading bells, and takes exactly that one (no
  * number skipped, none used twice). */
-static void test_a_claim_behind_the_head_takes_the_next_free_number(
-    void **state) {
+static void
+test_a_claim_behind_the_head_takes_the_next_free_number(void **state) {
   (void)state;
   user_t u;
   tc_ws_t *live;
@@ -553,10 +551,10 @@ static void test_a_claim_behind_the_head_takes_the_next_free_number(
     char id[24], key[48];
     snprintf(id, sizeof id, "%019lld", (long long)(seq + i));
     snprintf(key, sizeof key, "test:ahead:%lld", (long long)(seq + i));
-    bson_t *bell = BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key),
-                            "type", BCON_UTF8("test.ahead"), "data", "{", "}",
-                            "model", "{", "}", "audience", "{", "}", "at",
-                            BCON_DATE_TIME(tc_wall_ms()));
+    bson_t *bell =
+        BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key), "type",
+                 BCON_UTF8("test.ahead"), "data", "{", "}", "model", "{", "}",
+                 "audience", "{", "}", "at", BCON_DATE_TIME(tc_wall_ms()));
     bson_error_t err;
     assert_true(mongoc_collection_insert_one(bells, bell, NULL, NULL, &err));
     bson_destroy(bell);
@@ -592,8 +590,7 @@ int main(void) {
       cmocka_unit_test(test_unauthenticated_upgrade_is_refused),
       cmocka_unit_test(test_a_logged_number_is_not_claimed_again),
       cmocka_unit_test(test_resume_gets_an_event_not_logged_yet),
-      cmocka_unit_test(
-          test_a_claim_behind_the_head_takes_the_next_free_number),
+      cmocka_unit_test(test_a_claim_behind_the_head_takes_the_next_free_number),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,8 +38,8 @@ static void *writer_main(void *arg) {
     char body[64];
     snprintf(body, sizeof body, "{\"text\":\"shutdown %d\"}", n);
     tc_response_t r;
-    bool sent = tc_try_request(c, "POST", "/api/tweet", body, strlen(body),
-                               NULL, &r);
+    bool sent =
+        tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL, &r);
     if (sent && r.status == 201) {
       bson_strncpy(w->acked[w->n_acked++], tc_json_str(&r, "id"), 25);
     } else if (sent && r.status >= 500 && r.status != 503) {
@@ -79,7 +79,8 @@ static void test_sigterm_is_graceful(void **state) {
     memset(&writers[i], 0, sizeof writers[i]);
     writers[i].url = s.url;
     writers[i].stop = &stop;
-    bson_strncpy(writers[i].cookie_token, token, sizeof writers[i].cookie_token);
+    bson_strncpy(writers[i].cookie_token, token,
+                 sizeof writers[i].cookie_token);
     pthread_create(&threads[i], NULL, writer_main, &writers[i]);
   }
   tc_sleep_ms(1500); /* writes in flight */

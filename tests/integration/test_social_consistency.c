@@ -121,8 +121,7 @@ static void *worker_main(void *arg) {
   }
   for (int n = 0; n < OPS_PER_WORKER && tc_now_ms() < w->deadline; n++) {
     int me = (int)(next_rand(&wk->rng) % N_USERS);
-    int other = (me + 1 + (int)(next_rand(&wk->rng) % (N_USERS - 1))) %
-                N_USERS;
+    int other = (me + 1 + (int)(next_rand(&wk->rng) % (N_USERS - 1))) % N_USERS;
     if (next_rand(&wk->rng) % 2) { /* a hot user */
       other = (int)(next_rand(&wk->rng) % HOT);
       if (other == me) {
@@ -199,8 +198,8 @@ static void *worker_main(void *arg) {
       break;
     }
     tc_response_t r; /* no cmocka assertion may run in a thread */
-    bool sent = tc_try_request(c, method, path, send,
-                               send ? strlen(send) : 0, NULL, &r);
+    bool sent = tc_try_request(c, method, path, send, send ? strlen(send) : 0,
+                               NULL, &r);
     atomic_fetch_add(&w->ops, 1);
     snprintf(what, sizeof what, "%s %s as %s", method, path, w->names[me]);
     if (!sent) {
@@ -325,14 +324,15 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
       tc_response_free(&r);
       const char *lists[2] = {"followers", "following"};
       for (int k = 0; k < 2; k++) {
-        snprintf(path, sizeof path, "/api/users/%s/%s?limit=200",
-                 w->names[u], lists[k]);
+        snprintf(path, sizeof path, "/api/users/%s/%s?limit=200", w->names[u],
+                 lists[k]);
         tc_get_ok(c, path, &r);
         if (tc_json_array_len(&r, "items") != want[k]) {
-          fprintf(stderr, "server %s: %s has %d %s listed, %lld in the "
-                  "database\n", w->servers[s].id, w->names[u],
-                  tc_json_array_len(&r, "items"), lists[k],
-                  (long long)want[k]);
+          fprintf(stderr,
+                  "server %s: %s has %d %s listed, %lld in the "
+                  "database\n",
+                  w->servers[s].id, w->names[u], tc_json_array_len(&r, "items"),
+                  lists[k], (long long)want[k]);
           bad++;
         }
         tc_response_free(&r);
@@ -358,13 +358,13 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
         int64_t replies = count_tweets(db, "reply_to", &id);
         if (!exists || tc_json_int(&r, "like_count") != likes ||
             tc_json_int(&r, "reply_count") != replies) {
-          fprintf(stderr, "server %s: tweet %s shows like_count %lld "
+          fprintf(stderr,
+                  "server %s: tweet %s shows like_count %lld "
                   "reply_count %lld; database: %lld likes, %lld replies%s\n",
                   w->servers[s].id, w->tweets[t].id,
                   (long long)tc_json_int(&r, "like_count"),
-                  (long long)tc_json_int(&r, "reply_count"),
-                  (long long)likes, (long long)replies,
-                  exists ? "" : ", and no such tweet");
+                  (long long)tc_json_int(&r, "reply_count"), (long long)likes,
+                  (long long)replies, exists ? "" : ", and no such tweet");
           bad++;
         }
       }
@@ -439,14 +439,18 @@ static void test_mixed_workload_keeps_counters_true(void **state) {
   tc_db_open(&db, NULL, w->db_name);
   bool settled = tc_db_wait_settled(&db, 4, NULL, 20000);
   if (!settled) {
-    fprintf(stderr, "not settled after 20 s: %lld unfinished transactions, "
-            "%lld locked documents\n", (long long)tc_db_unfinished_txns(&db),
+    fprintf(stderr,
+            "not settled after 20 s: %lld unfinished transactions, "
+            "%lld locked documents\n",
+            (long long)tc_db_unfinished_txns(&db),
             (long long)tc_db_locked_docs(&db, 4, NULL));
   }
   int mismatches = tc_db_counter_mismatches(&db, 4, NULL);
   int api_bad = api_disagreements(w, &db);
-  fprintf(stderr, "%d stored counters disagree with the recount; %d API "
-          "answers disagree with the database\n", mismatches, api_bad);
+  fprintf(stderr,
+          "%d stored counters disagree with the recount; %d API "
+          "answers disagree with the database\n",
+          mismatches, api_bad);
 
   for (int i = 0; i < 2; i++) {
     tc_server_kill(&w->servers[i], SIGTERM);
@@ -475,7 +479,8 @@ static void test_shared_database_counters_are_true(void **state) {
   assert_true(tc_db_wait_settled(&db, 4, NULL, 20000));
   int mismatches = tc_db_counter_mismatches(&db, 4, NULL);
   if (mismatches) {
-    fprintf(stderr, "%d stored counters in %s disagree with the recount "
+    fprintf(stderr,
+            "%d stored counters in %s disagree with the recount "
             "(after the test programs that ran before this one)\n",
             mismatches, db.name);
   }

@@ -21,8 +21,8 @@ static void post(tc_client_t *c, const char *text, char id[25]) {
 }
 
 /* GET path; asserts that the items' ids are exactly ids[0..n). */
-static void assert_ids(tc_client_t *c, const char *path,
-                       const char *const *ids, int n) {
+static void assert_ids(tc_client_t *c, const char *path, const char *const *ids,
+                       int n) {
   tc_assert_list(c, path, "id", ids, n);
 }
 
@@ -140,8 +140,8 @@ static void test_feed_order_across_many_authors(void **state) {
   tc_client_t *cu = tc_new_user(tc_url_a(), "feedo", u);
   tc_client_t *authors[AUTHORS];
   for (int i = 0; i < AUTHORS; i++) {
-    authors[i] = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "feedoa",
-                          names[i]);
+    authors[i] =
+        tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "feedoa", names[i]);
     tc_follow(cu, names[i]);
   }
   for (int k = 0; k < AUTHORS * PER; k++) {
@@ -230,8 +230,7 @@ static void *poster_main(void *arg) {
   while (!atomic_load(p->stop) && p->n < MAX_POSTED) {
     tc_response_t r; /* no cmocka assertion may run in a thread */
     const char *body = "{\"text\":\"posted during the walk\"}";
-    if (tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL,
-                       &r) &&
+    if (tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL, &r) &&
         r.status == 201 && tc_json_str(&r, "id")) {
       bson_strncpy(p->ids[p->n++], tc_json_str(&r, "id"), 25);
     } else {
@@ -263,8 +262,10 @@ static void test_feed_walk_while_others_post(void **state) {
   tc_follow(cu, v);
   tc_follow(cu, w);
   for (int i = 0; i < BEFORE; i++) {
-    post(i % 3 == 0 ? cu : i % 3 == 1 ? cv : cw, "before the walk",
-         before_ids[i]);
+    post(i % 3 == 0   ? cu
+         : i % 3 == 1 ? cv
+                      : cw,
+         "before the walk", before_ids[i]);
   }
   atomic_bool stop = false;
   poster_t *posters = calloc(2, sizeof *posters);
@@ -281,7 +282,7 @@ static void test_feed_walk_while_others_post(void **state) {
 
   /* Walk the whole feed on server A, LIMIT at a time. */
   enum { MAX_SEEN = 1000 };
-  char (*seen)[25] = calloc(MAX_SEEN, 25);
+  char(*seen)[25] = calloc(MAX_SEEN, 25);
   char(*times)[32] = calloc(MAX_SEEN, 32);
   int n = 0;
   char path[256];
@@ -315,8 +316,10 @@ static void test_feed_walk_while_others_post(void **state) {
   for (int i = 0; i < 2; i++) {
     pthread_join(threads[i], NULL);
   }
-  fprintf(stderr, "walked %d tweets in pages of %d while %d + %d were "
-          "posted\n", n, LIMIT, posters[0].n, posters[1].n);
+  fprintf(stderr,
+          "walked %d tweets in pages of %d while %d + %d were "
+          "posted\n",
+          n, LIMIT, posters[0].n, posters[1].n);
   assert_int_equal(posters[0].failures + posters[1].failures, 0);
 
   /* Newest first (RFC 3339 with milliseconds compares as text), no
@@ -338,8 +341,7 @@ static void test_feed_walk_while_others_post(void **state) {
    * walk ends with exactly them, oldest last. */
   for (int i = 0; i < BEFORE; i++) {
     if (!in_list(seen, n, before_ids[i])) {
-      fail_msg("tweet %s (posted before the walk) was skipped",
-               before_ids[i]);
+      fail_msg("tweet %s (posted before the walk) was skipped", before_ids[i]);
     }
   }
   assert_true(n >= BEFORE);

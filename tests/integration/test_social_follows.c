@@ -14,7 +14,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-
 /* Asserts the counts (and followed_by_me as seen by c) of name's profile. */
 static void assert_counts(tc_client_t *c, const char *name, int64_t followers,
                           int64_t following, bool followed_by_me) {
@@ -237,8 +236,8 @@ static void test_followers_most_recent_first(void **state) {
   tc_response_free(&r);
   /* A new follower between the pages does not shift the second page. */
   tc_follow(f[3], star);
-  snprintf(path, sizeof path, "/api/users/%s/followers?limit=2&before=%s",
-           star, next);
+  snprintf(path, sizeof path, "/api/users/%s/followers?limit=2&before=%s", star,
+           next);
   tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 1);
   assert_string_equal(tc_json_str(&r, "items.0.username"), fans[0]);
@@ -285,13 +284,11 @@ static void test_following_most_recent_first(void **state) {
 
   /* Summaries show the current display name. */
   tc_response_t r;
-  tc_send(s[0], "PATCH", "/api/me", "{\"display_name\":\"Renamed Star\"}",
-          &r);
+  tc_send(s[0], "PATCH", "/api/me", "{\"display_name\":\"Renamed Star\"}", &r);
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   tc_get_ok(f_b, path, &r);
-  assert_string_equal(tc_json_str(&r, "items.2.display_name"),
-                      "Renamed Star");
+  assert_string_equal(tc_json_str(&r, "items.2.display_name"), "Renamed Star");
   tc_response_free(&r);
 
   snprintf(path, sizeof path, "/api/users/%s/following?limit=1", fan);

@@ -43,8 +43,8 @@ static void assert_notifications(tc_client_t *c, const char *query,
   tc_get_ok(c, path, &r);
   int len = tc_json_array_len(&r, "items");
   if (len != n || tc_json_int(&r, "unread") != unread) {
-    print_error("GET %s: expected %d items and unread %lld; got %s\n", path,
-                n, (long long)unread, r.body);
+    print_error("GET %s: expected %d items and unread %lld; got %s\n", path, n,
+                (long long)unread, r.body);
   }
   assert_int_equal(len, n);
   assert_int_equal(tc_json_int(&r, "unread"), unread);
@@ -165,8 +165,7 @@ static void test_repeated_actions_notify_once(void **state) {
   tc_follow(cb, a); /* idempotent: nothing new happened */
   tc_like(cb, t);
   tc_like(cb, t);
-  const expected_t want[] = {{"like", b, t, false},
-                             {"follow", b, NULL, false}};
+  const expected_t want[] = {{"like", b, t, false}, {"follow", b, NULL, false}};
   assert_notifications(ca, NULL, want, 2, 2);
   tc_client_destroy(cb);
   tc_client_destroy(ca);
@@ -187,8 +186,7 @@ static void test_read_marks_everything_up_to_now(void **state) {
 
   tc_client_t *ca_b = tc_same_user_on(ca, tc_url_b());
   mark_read(ca_b);
-  const expected_t read2[] = {{"like", b, t, true},
-                              {"follow", b, NULL, true}};
+  const expected_t read2[] = {{"like", b, t, true}, {"follow", b, NULL, true}};
   assert_notifications(ca, NULL, read2, 2, 0);
   assert_notifications(ca_b, NULL, read2, 2, 0);
 
@@ -228,8 +226,8 @@ static void test_notifications_in_pages(void **state) {
   char a[31], fans[N][31];
   tc_client_t *ca = tc_new_user(tc_url_a(), "ntfpage", a);
   for (int i = 0; i < N; i++) {
-    tc_client_t *f = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef",
-                              fans[i]);
+    tc_client_t *f =
+        tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "ntfpagef", fans[i]);
     tc_follow(f, a);
     tc_client_destroy(f);
   }

@@ -14,12 +14,11 @@
 
 #include "tests/client/testclient.h"
 
-
 /* Checks the profile shape and its values. */
 static void assert_profile(const tc_response_t *r, const char *username,
                            const char *display_name, const char *bio,
-                           int64_t followers, int64_t following,
-                           int64_t tweets, bool followed_by_me) {
+                           int64_t followers, int64_t following, int64_t tweets,
+                           bool followed_by_me) {
   assert_string_equal(tc_json_str(r, "username"), username);
   assert_string_equal(tc_json_str(r, "display_name"), display_name);
   assert_string_equal(tc_json_str(r, "bio"), bio);
@@ -119,8 +118,8 @@ static void test_followed_by_me_per_viewer(void **state) {
   struct {
     tc_client_t *viewer;
     bool expected;
-  } cases[] = {{f, true}, {f_on_b, true}, {o, false}, {anon, false},
-               {s, false}};
+  } cases[] = {
+      {f, true}, {f_on_b, true}, {o, false}, {anon, false}, {s, false}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     expect_profile(cases[k].viewer, star, star, star, "", 1, 0, 0,
                    cases[k].expected);
@@ -139,10 +138,10 @@ static void test_unknown_profile_is_404(void **state) {
   char nobody[31];
   tc_unique_name("nobody", nobody);
   const char *names[] = {nobody,
-                         "ab",              /* too short to exist */
-                         "no%20such",       /* not a username */
+                         "ab",                         /* too short to exist */
+                         "no%20such",                  /* not a username */
                          "%7B%22%24gt%22%3A%22%22%7D", /* {"$gt":""} */
-                         ".%2A",            /* .* */
+                         ".%2A",                       /* .* */
                          "%24where",
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
   tc_client_t *c = tc_client_new(tc_url_a());
@@ -213,11 +212,11 @@ static void test_patch_me_lengths_in_code_points(void **state) {
     bool is_bio;
     bool ok;
   } cases[] = {
-      {"a", 50, false, true},   {"a", 51, false, false},
-      {note, 50, false, true},  {note, 51, false, false},
+      {"a", 50, false, true},        {"a", 51, false, false},
+      {note, 50, false, true},       {note, 51, false, false},
       {"\xc3\xa9", 50, false, true}, {"a", 1, false, true},
-      {"a", 160, true, true},   {"a", 161, true, false},
-      {note, 160, true, true},  {note, 161, true, false},
+      {"a", 160, true, true},        {"a", 161, true, false},
+      {note, 160, true, true},       {note, 161, true, false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *s = repeat(cases[i].unit, cases[i].n);
@@ -229,8 +228,8 @@ static void test_patch_me_lengths_in_code_points(void **state) {
           tc_json_str(&r, cases[i].is_bio ? "bio" : "display_name"), s);
     } else {
       if (r.status != 400) {
-        print_error("case %zu: %d x '%s' in %s\n", i, cases[i].n,
-                    cases[i].unit, cases[i].is_bio ? "bio" : "display_name");
+        print_error("case %zu: %d x '%s' in %s\n", i, cases[i].n, cases[i].unit,
+                    cases[i].is_bio ? "bio" : "display_name");
       }
       tc_assert_status(&r, 400);
       assert_non_null(tc_json_str(&r, "error.code"));
@@ -260,9 +259,11 @@ static void test_patch_me_rejects_blank_display_name(void **state) {
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   static const char *blanks[] = {
-      "",      " ",          "   \t\n ",
-      "\xc2\xa0",            /* no-break space */
-      "\xe2\x80\x8b",        /* zero-width space */
+      "",
+      " ",
+      "   \t\n ",
+      "\xc2\xa0",                  /* no-break space */
+      "\xe2\x80\x8b",              /* zero-width space */
       "\xe3\x80\x80 \xef\xbb\xbf", /* ideographic space, BOM */
   };
   for (size_t i = 0; i < sizeof blanks / sizeof blanks[0]; i++) {
@@ -290,10 +291,16 @@ static void test_patch_me_rejects_wrong_types(void **state) {
   tc_assert_status(&r, 200);
   tc_response_free(&r);
   static const char *values[] = {
-      "42",          "true",           "null",
-      "[\"x\"]",     "{\"$gt\":\"\"}", "{\"$ne\":null}",
-      "{\"$regex\":\".*\"}", "{\"$oid\":\"000000000000000000000000\"}",
-      "{\"$numberLong\":\"5\"}", "3.5",
+      "42",
+      "true",
+      "null",
+      "[\"x\"]",
+      "{\"$gt\":\"\"}",
+      "{\"$ne\":null}",
+      "{\"$regex\":\".*\"}",
+      "{\"$oid\":\"000000000000000000000000\"}",
+      "{\"$numberLong\":\"5\"}",
+      "3.5",
   };
   static const char *fields[] = {"display_name", "bio"};
   for (size_t f = 0; f < 2; f++) {

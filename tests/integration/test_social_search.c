@@ -19,7 +19,6 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-
 /* A word of letters and digits that no other run or test uses. */
 static void unique_word(char out[32]) {
   static unsigned salt, counter;
@@ -353,9 +352,9 @@ static void test_search_query_validation(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
   tc_response_t r;
-  const char *paths[] = {"/api/search", "/api/search?q=",
-                         "/api/search?type=users", "/api/search?q=&type=users",
-                         "/api/search?type=tweets&q="};
+  const char *paths[] = {
+      "/api/search", "/api/search?q=", "/api/search?type=users",
+      "/api/search?q=&type=users", "/api/search?type=tweets&q="};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
     tc_get(c, paths[i], &r);
     if (r.status != 400) {
@@ -370,9 +369,13 @@ static void test_search_query_validation(void **state) {
     const char *unit;
     int n;
     bool ok;
-  } lengths[] = {{"a", 1, true},  {"a", 100, true},  {"a", 101, false},
-                 {"a", 1000, false}, {"\xc3\xa9", 100, true},
-                 {"\xc3\xa9", 101, false}, {"\xf0\x9f\x8e\xb5", 100, true},
+  } lengths[] = {{"a", 1, true},
+                 {"a", 100, true},
+                 {"a", 101, false},
+                 {"a", 1000, false},
+                 {"\xc3\xa9", 100, true},
+                 {"\xc3\xa9", 101, false},
+                 {"\xf0\x9f\x8e\xb5", 100, true},
                  {"\xf0\x9f\x8e\xb5", 101, false}};
   const char *types[] = {"tweets", "users"};
   for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
@@ -384,8 +387,8 @@ static void test_search_query_validation(void **state) {
     for (int t = 0; t < 2; t++) {
       search(c, q, types[t], NULL, &r);
       if (lengths[i].ok ? r.status != 200 : r.status != 400) {
-        print_error("q of %d x '%s' (type %s)\n", lengths[i].n,
-                    lengths[i].unit, types[t]);
+        print_error("q of %d x '%s' (type %s)\n", lengths[i].n, lengths[i].unit,
+                    types[t]);
       }
       if (lengths[i].ok) {
         tc_assert_status(&r, 200);
@@ -486,10 +489,39 @@ static void test_search_operators_are_plain_text(void **state) {
   char special[25];
   post(c, "regex bait .* ^ $ [a-z]+ (x|y) {\"$gt\":\"\"} \\d", special);
   static const char *queries[] = {
-      "{\"$gt\":\"\"}", "{\"$ne\":null}", ".*", "^", "$", ".", "*", "+",
-      "?", "[", "]", "(", ")", "{", "}", "|", "\\", "\\\\", "/.*/", "(?i)",
-      "[a-z]+", "a|b", "^$", "$where", "$regex", "%", "'", "\"", ";",
-      "' OR '1'='1", "\\b", "\xf0\x9f\x8e\xb5", "  .*  ",
+      "{\"$gt\":\"\"}",
+      "{\"$ne\":null}",
+      ".*",
+      "^",
+      "$",
+      ".",
+      "*",
+      "+",
+      "?",
+      "[",
+      "]",
+      "(",
+      ")",
+      "{",
+      "}",
+      "|",
+      "\\",
+      "\\\\",
+      "/.*/",
+      "(?i)",
+      "[a-z]+",
+      "a|b",
+      "^$",
+      "$where",
+      "$regex",
+      "%",
+      "'",
+      "\"",
+      ";",
+      "' OR '1'='1",
+      "\\b",
+      "\xf0\x9f\x8e\xb5",
+      "  .*  ",
   };
   tc_client_t *anon = tc_client_new(tc_url_b());
   for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {

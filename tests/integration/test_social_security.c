@@ -87,8 +87,8 @@ static void test_operator_injection_in_every_body_field(void **state) {
     snprintf(body, sizeof body, "{\"username\":%s,\"password\":\"%s\"}", v,
              TC_PASSWORD);
     expect_invalid_type(anon, "POST", "/api/register", body);
-    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":%s}",
-             fresh, v);
+    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":%s}", fresh,
+             v);
     expect_invalid_type(anon, "POST", "/api/register", body);
     snprintf(body, sizeof body, "{\"display_name\":%s}", v);
     expect_invalid_type(c, "PATCH", "/api/me", body);
@@ -129,8 +129,15 @@ static void test_operator_injection_in_paths(void **state) {
   static const char *names[] = {
       "%7B%22%24gt%22%3A%22%22%7D", /* {"$gt":""} */
       "%7B%22%24ne%22%3Anull%7D",   /* {"$ne":null} */
-      "%24gt", "%24where", ".%2A", "%5E", "%5B%5D", "a%7Cb", "%2F.%2A%2F",
-      "__proto__", "constructor",
+      "%24gt",
+      "%24where",
+      ".%2A",
+      "%5E",
+      "%5B%5D",
+      "a%7Cb",
+      "%2F.%2A%2F",
+      "__proto__",
+      "constructor",
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[256];
@@ -217,7 +224,8 @@ static int world_routes(const world_t *w, write_route_t *routes) {
   snprintf(routes[n++].path, 128, "/api/users/%s/follow", w->b);
   routes[n] = (write_route_t){"DELETE", "", NULL};
   snprintf(routes[n++].path, 128, "/api/users/%s/follow", w->c);
-  routes[n] = (write_route_t){"PATCH", "/api/me", "{\"display_name\":\"pwned\"}"};
+  routes[n] =
+      (write_route_t){"PATCH", "/api/me", "{\"display_name\":\"pwned\"}"};
   n++;
   routes[n] = (write_route_t){"DELETE", "", NULL};
   snprintf(routes[n++].path, 128, "/api/tweet/%s", w->ta);
@@ -404,8 +412,7 @@ static void test_acting_routes_need_a_session(void **state) {
       tc_request(clients[k], routes[i].method, routes[i].path, body,
                  body ? strlen(body) : 0, NULL, &r);
       if (r.status != 401) {
-        print_error("%s %s (client %d)\n", routes[i].method, routes[i].path,
-                    k);
+        print_error("%s %s (client %d)\n", routes[i].method, routes[i].path, k);
       }
       tc_assert_error(&r, 401, "not_logged_in");
       tc_response_free(&r);
@@ -442,10 +449,10 @@ static void test_wrong_methods_are_405_with_allow(void **state) {
     const char *method;
     const char *allowed[3];
   } cases[] = {
-      {"PUT", {"GET", NULL}},          {"GET", {"POST", "DELETE", NULL}},
-      {"POST", {"GET", NULL}},         {"PUT", {"POST", "DELETE", NULL}},
-      {"DELETE", {"GET", NULL}},       {"GET", {"POST", NULL}},
-      {"POST", {"GET", NULL}},         {"DELETE", {"GET", "PATCH", NULL}},
+      {"PUT", {"GET", NULL}},    {"GET", {"POST", "DELETE", NULL}},
+      {"POST", {"GET", NULL}},   {"PUT", {"POST", "DELETE", NULL}},
+      {"DELETE", {"GET", NULL}}, {"GET", {"POST", NULL}},
+      {"POST", {"GET", NULL}},   {"DELETE", {"GET", "PATCH", NULL}},
   };
   for (int i = 0; i < 8; i++) {
     tc_response_t r;
@@ -558,8 +565,8 @@ static int group_teardown(void **state) {
 }
 
 /* POST /api/login as username/password on base. */
-static void login(const char *base, const char *username,
-                  const char *password, tc_response_t *r) {
+static void login(const char *base, const char *username, const char *password,
+                  tc_response_t *r) {
   tc_client_t *c = tc_client_new(base);
   tc_login(c, username, password, r);
   tc_client_destroy(c);
@@ -673,8 +680,8 @@ static void test_login_injection_is_400(void **state) {
   tc_client_t *c = tc_client_new(A);
   for (size_t i = 0; i < N_BAD_VALUES; i += 3) {
     char body[400];
-    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":%s}",
-             name, BAD_VALUES[i]);
+    snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":%s}", name,
+             BAD_VALUES[i]);
     expect_invalid_type(c, "POST", "/api/login", body);
     snprintf(body, sizeof body, "{\"username\":%s,\"password\":\"%s\"}",
              BAD_VALUES[i], TC_PASSWORD);
@@ -793,8 +800,10 @@ static void test_login_limit_holds_under_parallel_guesses(void **state) {
     answered_401 += g[i].status == 401;
     answered_429 += g[i].status == 429;
   }
-  fprintf(stderr, "%d parallel wrong logins (limit %d): %d answered 401, %d "
-          "answered 429\n", N, LIMIT, answered_401, answered_429);
+  fprintf(stderr,
+          "%d parallel wrong logins (limit %d): %d answered 401, %d "
+          "answered 429\n",
+          N, LIMIT, answered_401, answered_429);
   assert_int_equal(answered_401 + answered_429, N);
   assert_true(answered_401 <= LIMIT);
   /* Refusing a guess early is safe; but then the failures that were

@@ -14,26 +14,25 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
-
 static const char *const BAD_IDS[] = {
-    "000000000000000000000000", "ffffffffffffffffffffffff",
-    "nothex",                   "6b012e4802a948e4df00a66",   /* 23 chars */
-    "6b012e4802a948e4df00a6620",                              /* 25 chars */
-    "ZZZZZZZZZZZZZZZZZZZZZZZZ", "%7B%22%24gt%22%3A%22%22%7D", /* {"$gt":""} */
+    "000000000000000000000000",  "ffffffffffffffffffffffff",   "nothex",
+    "6b012e4802a948e4df00a66",                                 /* 23 chars */
+    "6b012e4802a948e4df00a6620",                               /* 25 chars */
+    "ZZZZZZZZZZZZZZZZZZZZZZZZ",  "%7B%22%24gt%22%3A%22%22%7D", /* {"$gt":""} */
 };
 #define N_BAD_IDS (sizeof BAD_IDS / sizeof BAD_IDS[0])
 
 /* Asserts like_count, reply_count and liked_by_me of a tweet as c sees it. */
-static void assert_tweet_counts(tc_client_t *c, const char *id,
-                                int64_t likes, int64_t replies,
-                                bool liked_by_me) {
+static void assert_tweet_counts(tc_client_t *c, const char *id, int64_t likes,
+                                int64_t replies, bool liked_by_me) {
   tc_response_t r;
   tc_get_tweet(c, id, &r);
   tc_assert_status(&r, 200);
   if (tc_json_int(&r, "like_count") != likes ||
       tc_json_int(&r, "reply_count") != replies) {
     print_error("tweet %s: expected like_count %lld reply_count %lld; got "
-                "%s\n", id, (long long)likes, (long long)replies, r.body);
+                "%s\n",
+                id, (long long)likes, (long long)replies, r.body);
   }
   assert_int_equal(tc_json_int(&r, "like_count"), likes);
   assert_int_equal(tc_json_int(&r, "reply_count"), replies);
@@ -287,8 +286,7 @@ static void test_reply_to_missing_tweet_is_404(void **state) {
   for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
     char body[256];
     snprintf(body, sizeof body,
-             "{\"text\":\"reply to nothing\",\"reply_to\":\"%s\"}",
-             targets[i]);
+             "{\"text\":\"reply to nothing\",\"reply_to\":\"%s\"}", targets[i]);
     tc_send(c, "POST", "/api/tweet", body, &r);
     if (r.status != 404) {
       print_error("POST /api/tweet %s\n", body);

@@ -37,8 +37,8 @@
 
 typedef struct acked_tweet {
   char id[25];
-  char text[64];   /* last acknowledged text */
-  bool uncertain;  /* an edit after it may have applied */
+  char text[64];  /* last acknowledged text */
+  bool uncertain; /* an edit after it may have applied */
 } acked_tweet_t;
 
 typedef struct world {
@@ -97,8 +97,8 @@ static void *writer_main(void *arg) {
       snprintf(path, sizeof path, "/api/tweet/%s", target->id);
       sent = tc_try_request(c, "PUT", path, body, strlen(body), NULL, &r);
     } else {
-      sent = tc_try_request(c, "POST", "/api/tweet", body, strlen(body),
-                            NULL, &r);
+      sent =
+          tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL, &r);
     }
     atomic_fetch_add(&w->attempts, 1);
     if (sent && (r.status == 201 || r.status == 200)) {
@@ -199,8 +199,7 @@ static void test_random_kills_keep_invariants(void **state) {
   snprintf(db_name, sizeof db_name, "chaos_%d", (int)getpid());
   tc_server_init(&w.servers[0], "a", db_name);
   tc_server_init(&w.servers[1], "b", db_name);
-  snprintf(w.servers[1].extra, sizeof w.servers[1].extra,
-           "--db-filters full");
+  snprintf(w.servers[1].extra, sizeof w.servers[1].extra, "--db-filters full");
   assert_true(tc_server_start(&w.servers[0]));
   assert_true(tc_server_start(&w.servers[1]));
 
@@ -233,13 +232,14 @@ static void test_random_kills_keep_invariants(void **state) {
   }
   if (atomic_load(&w.restart_failed)) {
     fail_msg("server %c did not restart within 20 s after a SIGKILL (its "
-             "log: %s)", "ab"[atomic_load(&w.restart_failed) - 1],
+             "log: %s)",
+             "ab"[atomic_load(&w.restart_failed) - 1],
              w.servers[atomic_load(&w.restart_failed) - 1].log);
   }
   fprintf(stderr,
           "chaos: %d writes attempted, %d acknowledged, %d lost, %d kills\n",
-          atomic_load(&w.attempts), atomic_load(&w.acked),
-          atomic_load(&w.lost), atomic_load(&w.kills));
+          atomic_load(&w.attempts), atomic_load(&w.acked), atomic_load(&w.lost),
+          atomic_load(&w.kills));
   assert_true(atomic_load(&w.attempts) >= MIN_TXNS);
   assert_true(atomic_load(&w.kills) >= MIN_KILLS);
   assert_true(atomic_load(&w.acked) > 0);

@@ -39,8 +39,8 @@ static bool timeline_has(tc_client_t *c, const char *text, bool *ok) {
 
 static void crash_at(const char *step, bool restart_same, bool committed) {
   char db_name[64], text[96];
-  snprintf(db_name, sizeof db_name, "crash_%d_%s_%s", (int)getpid(),
-           step + 4, restart_same ? "self" : "peer");
+  snprintf(db_name, sizeof db_name, "crash_%d_%s_%s", (int)getpid(), step + 4,
+           restart_same ? "self" : "peer");
   for (char *p = db_name; *p; p++) {
     if (*p == '.') {
       *p = '_';
@@ -93,8 +93,8 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
       assert_true(seen); /* once visible, visible for good */
     }
     ever_seen = ever_seen || seen;
-    finished = tc_db_unfinished_txns(&db) == 0 &&
-               tc_db_locked_docs(&db, 4, NULL) == 0;
+    finished =
+        tc_db_unfinished_txns(&db) == 0 && tc_db_locked_docs(&db, 4, NULL) == 0;
     if (!finished) {
       assert_true(tc_now_ms() - crashed_at < RECOVERY_BOUND_MS);
       tc_sleep_ms(50);
@@ -157,36 +157,37 @@ static void test_records_are_recovered_through_markers(void **state) {
                       BCON_DATE_TIME(now - 10000), "created_at",
                       BCON_DATE_TIME(now - 12000), "ops", "[", "]"));
   insert_doc(&db, "txn_open",
-             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"),
-                      "deadline", BCON_DATE_TIME(now - 10000), "at",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"), "deadline",
+                      BCON_DATE_TIME(now - 10000), "at",
                       BCON_DATE_TIME(now - 12000)));
   /* Done, but its marker was not deleted (a failed finish). */
   insert_doc(&db, "txns",
              BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"), "state",
-                      BCON_UTF8("committed"), "done", BCON_BOOL(true),
-                      "owner", BCON_UTF8("old"), "lease", BCON_INT64(1),
-                      "deadline", BCON_DATE_TIME(now - 10000), "created_at",
+                      BCON_UTF8("committed"), "done", BCON_BOOL(true), "owner",
+                      BCON_UTF8("old"), "lease", BCON_INT64(1), "deadline",
+                      BCON_DATE_TIME(now - 10000), "created_at",
                       BCON_DATE_TIME(now - 12000), "finished_at",
                       BCON_DATE_TIME(now - 9000), "ops", "[", "]"));
   insert_doc(&db, "txn_open",
-             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"),
-                      "deadline", BCON_DATE_TIME(now - 10000), "at",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"), "deadline",
+                      BCON_DATE_TIME(now - 10000), "at",
                       BCON_DATE_TIME(now - 12000)));
   /* A marker whose record never came, a minute ago. */
   insert_doc(&db, "txn_open",
-             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a3"),
-                      "deadline", BCON_DATE_TIME(now - 58000), "at",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a3"), "deadline",
+                      BCON_DATE_TIME(now - 58000), "at",
                       BCON_DATE_TIME(now - 60000)));
   /* A marker whose record may still be on its way: left alone. */
   insert_doc(&db, "txn_open",
-             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a4"),
-                      "deadline", BCON_DATE_TIME(now - 1000), "at",
+             BCON_NEW("_id", BCON_UTF8("0000000000000000000000a4"), "deadline",
+                      BCON_DATE_TIME(now - 1000), "at",
                       BCON_DATE_TIME(now - 3000)));
   assert_int_equal(tc_db_unfinished_txns(&db), 1);
 
   assert_true(tc_server_start(&a));
   int64_t started = tc_now_ms();
-  while (tc_db_unfinished_txns(&db) > 0 || tc_db_count(&db, "txn_open", NULL) > 1) {
+  while (tc_db_unfinished_txns(&db) > 0 ||
+         tc_db_count(&db, "txn_open", NULL) > 1) {
     assert_true(tc_now_ms() - started < RECOVERY_BOUND_MS);
     tc_sleep_ms(50);
   }
@@ -206,14 +207,14 @@ static void test_records_are_recovered_through_markers(void **state) {
   char name[31], id[25];
   tc_client_t *c = tc_new_user(a.url, "marker", name);
   tc_post_tweet(c, "a transaction with a marker", id);
-  bson_t *other = BCON_NEW("_id", "{", "$ne",
-                           BCON_UTF8("0000000000000000000000a4"), "}");
+  bson_t *other =
+      BCON_NEW("_id", "{", "$ne", BCON_UTF8("0000000000000000000000a4"), "}");
   assert_int_equal(tc_db_count(&db, "txn_open", other), 0);
   bson_destroy(other);
   /* Its record says how it ended (set by finish) and nothing is left
    * unfinished or pending. */
-  bson_t *committed = BCON_NEW("done", BCON_BOOL(true), "state",
-                               BCON_UTF8("committed"));
+  bson_t *committed =
+      BCON_NEW("done", BCON_BOOL(true), "state", BCON_UTF8("committed"));
   assert_true(tc_db_count(&db, "txns", committed) >= 1);
   bson_destroy(committed);
   bson_t *pending = BCON_NEW("state", BCON_UTF8("pending"));

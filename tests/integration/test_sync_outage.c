@@ -49,8 +49,8 @@ static void *writer_main(void *arg) {
     snprintf(body, sizeof body, "{\"text\":\"outage stream %d\"}", n++);
     int64_t t0 = tc_now_ms();
     tc_response_t r;
-    bool sent = tc_try_request(c, "POST", "/api/tweet", body, strlen(body),
-                               NULL, &r);
+    bool sent =
+        tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL, &r);
     int64_t took = tc_now_ms() - t0;
     if (took > s->slowest_ms) {
       s->slowest_ms = took;
@@ -168,15 +168,14 @@ static void test_shard_server_outage(void **state) {
             "slowest %lld ms\n",
             i, atomic_load(&streams[i].created),
             atomic_load(&streams[i].unavailable),
-            atomic_load(&streams[i].other),
-            (long long)streams[i].slowest_ms);
+            atomic_load(&streams[i].other), (long long)streams[i].slowest_ms);
     assert_int_equal(atomic_load(&streams[i].other), 0);
     assert_int_equal(atomic_load(&streams[i].slow), 0);
     created += atomic_load(&streams[i].created);
     unavailable += atomic_load(&streams[i].unavailable);
   }
-  assert_true(created > 0);      /* shard 0 users kept posting */
-  assert_true(unavailable > 0);  /* shard 1 users were told to retry */
+  assert_true(created > 0);     /* shard 0 users kept posting */
+  assert_true(unavailable > 0); /* shard 1 users were told to retry */
 
   /* After: recovery finishes what was in flight; all is consistent. */
   assert_true(tc_db_wait_finished(&db, 2, dbs, SETTLE_BOUND_MS));

@@ -53,8 +53,8 @@ struct fake_store {
   long calls[FAKE_N_FNS];
   long total_calls;
   long commits_in_lease; /* commit_op calls with op->in_lease */
-  long budget;    /* calls left before failing; -1: never fail */
-  bool fail_once; /* fail only the call at budget 0, then heal */
+  long budget;           /* calls left before failing; -1: never fail */
+  bool fail_once;        /* fail only the call at budget 0, then heal */
   bool lost_reply;
   bool failed;
   void (*claim_hook)(void *ctx);
@@ -95,8 +95,8 @@ static int gate(fake_store_t *fs, fake_fn_t fn) {
     fs->in_call_hook = false;
   }
   if (getenv("FAKE_STORE_TRACE")) {
-    fprintf(stderr, "fake_store: call %ld fn %d budget %ld\n",
-            fs->total_calls, (int)fn, fs->budget);
+    fprintf(stderr, "fake_store: call %ld fn %d budget %ld\n", fs->total_calls,
+            (int)fn, fs->budget);
   }
   fs->calls[fn]++;
   fs->total_calls++;
@@ -160,8 +160,8 @@ static void id_key(const bson_value_t *id, char key[KEY_MAX]) {
   }
 }
 
-static fake_doc_t *find_doc(const fake_store_t *fs, int shard,
-                            const char *coll, const bson_value_t *id) {
+static fake_doc_t *find_doc(const fake_store_t *fs, int shard, const char *coll,
+                            const bson_value_t *id) {
   char key[KEY_MAX];
   id_key(id, key);
   for (size_t i = 0; i < fs->n_docs; i++) {
@@ -286,9 +286,8 @@ static txn_vote_t explain_refusal(const fake_doc_t *d, const char *txn_id,
   if (op->kind == TXN_INSERT) {
     return TXN_VOTE_EXISTS;
   }
-  if (op->check_version &&
-      !(bson_iter_init_find(&it, d->doc, "version") &&
-        bsonx_as_int64(&it) == op->version)) {
+  if (op->check_version && !(bson_iter_init_find(&it, d->doc, "version") &&
+                             bsonx_as_int64(&it) == op->version)) {
     return TXN_VOTE_STALE;
   }
   return TXN_VOTE_LOCKED;
@@ -310,8 +309,7 @@ static bool lockable(const fake_doc_t *d, const txn_op_t *op) {
   return true;
 }
 
-static txn_vote_t fake_prepare(void *impl, const char *txn_id,
-                               txn_op_t *op,
+static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
                                char lock_owner[TXN_ID_LEN + 1],
                                chorus_error_t *err) {
   fake_store_t *fs = impl;
@@ -552,8 +550,8 @@ static bool fake_commit_op(void *impl, const char *txn_id,
   return ok;
 }
 
-static bool fake_abort_op(void *impl, const char *txn_id,
-                          const txn_op_t *given, chorus_error_t *err) {
+static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
+                          chorus_error_t *err) {
   fake_store_t *fs = impl;
   int g = gate(fs, FAKE_ABORT_OP);
   if (g == GATE_FAIL) {
@@ -671,9 +669,8 @@ static bool fake_finish(void *impl, const char *txn_id, txn_state_t state,
   return true;
 }
 
-static bool fake_get_state(void *impl, const char *txn_id,
-                           txn_state_t *state, bool *found, bool *done,
-                           chorus_error_t *err) {
+static bool fake_get_state(void *impl, const char *txn_id, txn_state_t *state,
+                           bool *found, bool *done, chorus_error_t *err) {
   fake_store_t *fs = impl;
   if (gate(fs, FAKE_GET_STATE) != GATE_OK) {
     unavailable(err);
@@ -907,8 +904,8 @@ bool fake_store_field(const fake_store_t *fs, int shard, const char *coll,
   return numeric_field(fake_store_raw(fs, shard, coll, id), field, value);
 }
 
-int64_t fake_store_version(const fake_store_t *fs, int shard,
-                           const char *coll, const bson_value_t *id) {
+int64_t fake_store_version(const fake_store_t *fs, int shard, const char *coll,
+                           const bson_value_t *id) {
   int64_t v;
   return fake_store_field(fs, shard, coll, id, "version", &v) ? v : -1;
 }
@@ -934,9 +931,9 @@ bool fake_store_visible(const fake_store_t *fs, int shard, const char *coll,
   return true;
 }
 
-bool fake_store_view_field(const fake_store_t *fs, int shard,
-                           const char *coll, const bson_value_t *id,
-                           const char *field, int64_t *value) {
+bool fake_store_view_field(const fake_store_t *fs, int shard, const char *coll,
+                           const bson_value_t *id, const char *field,
+                           int64_t *value) {
   bson_t view;
   if (!fake_store_visible(fs, shard, coll, id, &view)) {
     return false;

@@ -108,17 +108,17 @@ bool fake_store_field(const fake_store_t *fs, int shard, const char *coll,
                       const bson_value_t *id, const char *field,
                       int64_t *value);
 /* Its "version" field, or -1 when absent (or the document is). */
-int64_t fake_store_version(const fake_store_t *fs, int shard,
-                           const char *coll, const bson_value_t *id);
+int64_t fake_store_version(const fake_store_t *fs, int shard, const char *coll,
+                           const bson_value_t *id);
 /* The committed view (view_apply with the lock's recorded decision; a
  * missing record counts as aborted).  Returns false when invisible; else
  * fills out (caller destroys) when out is not NULL. */
 bool fake_store_visible(const fake_store_t *fs, int shard, const char *coll,
                         const bson_value_t *id, bson_t *out);
 /* A numeric field of the committed view; false when invisible or absent. */
-bool fake_store_view_field(const fake_store_t *fs, int shard,
-                           const char *coll, const bson_value_t *id,
-                           const char *field, int64_t *value);
+bool fake_store_view_field(const fake_store_t *fs, int shard, const char *coll,
+                           const bson_value_t *id, const char *field,
+                           int64_t *value);
 size_t fake_store_doc_count(const fake_store_t *fs);    /* present docs */
 size_t fake_store_locked_count(const fake_store_t *fs); /* carrying _txn */
 

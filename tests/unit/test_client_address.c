@@ -27,8 +27,7 @@ static const char *addr(const char *peer, const char *real_ip,
 static void untrusted_peer_keeps_its_address(void **state) {
   (void)state;
   assert_string_equal(addr("203.0.113.7", "198.51.100.1", ""), "203.0.113.7");
-  assert_string_equal(addr("203.0.113.7", "198.51.100.1", NULL),
-                      "203.0.113.7");
+  assert_string_equal(addr("203.0.113.7", "198.51.100.1", NULL), "203.0.113.7");
   assert_string_equal(addr("203.0.113.7", "198.51.100.1", "127.0.0.1"),
                       "203.0.113.7");
   /* a prefix of a listed address is not that address */

@@ -28,10 +28,17 @@
 #include "server/app/config.h"
 
 static const char *const env_names[] = {
-    "CHORUS_HOST",      "CHORUS_PORT",      "CHORUS_MONGO_URI",
-    "CHORUS_DB",        "CHORUS_SERVER_ID", "CHORUS_PUBLIC_DIR",
-    "CHORUS_THREADS",   "CHORUS_DB_FILTERS", "CHORUS_DB_SLOW_MS",
-    "CHORUS_TEST_FAILPOINT", "CHORUS_TEST_RESUME_DELAY_MS",
+    "CHORUS_HOST",
+    "CHORUS_PORT",
+    "CHORUS_MONGO_URI",
+    "CHORUS_DB",
+    "CHORUS_SERVER_ID",
+    "CHORUS_PUBLIC_DIR",
+    "CHORUS_THREADS",
+    "CHORUS_DB_FILTERS",
+    "CHORUS_DB_SLOW_MS",
+    "CHORUS_TEST_FAILPOINT",
+    "CHORUS_TEST_RESUME_DELAY_MS",
 };
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
@@ -50,7 +57,7 @@ typedef struct parsed {
   config_result_t result;
   chorus_config_t cfg;
   chorus_error_t err;
-  char *out;   /* malloc'd by open_memstream */
+  char *out; /* malloc'd by open_memstream */
   size_t out_len;
 } parsed_t;
 
@@ -81,8 +88,7 @@ static void parsed_free(parsed_t *p) {
 
 static void assert_ok(const parsed_t *p) {
   if (p->result != CONFIG_OK) {
-    fail_msg("expected CONFIG_OK, got %d: %s", (int)p->result,
-             p->err.message);
+    fail_msg("expected CONFIG_OK, got %d: %s", (int)p->result, p->err.message);
   }
   assert_int_equal(p->err.status, 0);
   assert_int_equal(p->out_len, 0); /* prints nothing */
@@ -209,9 +215,8 @@ static void port_bounds_are_accepted(void **state) {
 static void every_flag_sets_its_field(void **state) {
   (void)state;
   parsed_t *p = PARSE("--host", "0.0.0.0", "--port", "81", "--mongo-uri",
-                      "mongodb://db:27017/", "--db", "test_db",
-                      "--server-id", "srv-a", "--public-dir", "/srv/www",
-                      "--threads", "4");
+                      "mongodb://db:27017/", "--db", "test_db", "--server-id",
+                      "srv-a", "--public-dir", "/srv/www", "--threads", "4");
   assert_ok(p);
   assert_string_equal(p->cfg.host, "0.0.0.0");
   assert_int_equal(p->cfg.port, 81);
@@ -225,9 +230,9 @@ static void every_flag_sets_its_field(void **state) {
 
 static void every_flag_accepts_equals_form(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--host=::1", "--port=82", "--mongo-uri=mongodb://x/?a=b",
-                      "--db=d", "--server-id=s", "--public-dir=p",
-                      "--threads=1024");
+  parsed_t *p =
+      PARSE("--host=::1", "--port=82", "--mongo-uri=mongodb://x/?a=b", "--db=d",
+            "--server-id=s", "--public-dir=p", "--threads=1024");
   assert_ok(p);
   assert_string_equal(p->cfg.host, "::1");
   assert_int_equal(p->cfg.port, 82);
@@ -242,8 +247,8 @@ static void every_flag_accepts_equals_form(void **state) {
 
 static void last_flag_wins(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port", "1000", "--port=2000", "--db", "a", "--db",
-                      "b");
+  parsed_t *p =
+      PARSE("--port", "1000", "--port=2000", "--db", "a", "--db", "b");
   assert_ok(p);
   assert_int_equal(p->cfg.port, 2000);
   assert_string_equal(p->cfg.db_name, "b");
@@ -360,9 +365,16 @@ static void unset_env_restores_defaults(void **state) {
 
 static void invalid_port_values_are_errors_naming_port(void **state) {
   (void)state;
-  static const char *const bad[] = {"0",     "70000", "abc", "",
-                                    "-1",    "65536", "80x", "8 0",
-                                    "0x50",  "1.5",
+  static const char *const bad[] = {"0",
+                                    "70000",
+                                    "abc",
+                                    "",
+                                    "-1",
+                                    "65536",
+                                    "80x",
+                                    "8 0",
+                                    "0x50",
+                                    "1.5",
                                     "99999999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     parsed_t *p = PARSE("--port", (char *)bad[i]);
@@ -420,8 +432,8 @@ static void too_long_strings_are_errors_for_every_string_flag(void **state) {
     const char *flag;
     size_t size;
   } limits[] = {
-      {"--host", 256},      {"--mongo-uri", 2048}, {"--db", 64},
-      {"--server-id", 64},  {"--public-dir", PATH_MAX},
+      {"--host", 256},     {"--mongo-uri", 2048},      {"--db", 64},
+      {"--server-id", 64}, {"--public-dir", PATH_MAX},
   };
   for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
     char *fits = string_of(limits[i].size - 1, 'a');
@@ -508,8 +520,8 @@ static void flag_without_value_is_an_error(void **state) {
   parsed_free(p);
 }
 
-static void flag_value_is_taken_literally_even_if_it_looks_like_a_flag(
-    void **state) {
+static void
+flag_value_is_taken_literally_even_if_it_looks_like_a_flag(void **state) {
   (void)state;
   parsed_t *p = PARSE("--db", "--port");
   assert_ok(p);
@@ -572,12 +584,25 @@ static void help_lists_every_flag_variable_and_default(void **state) {
   (void)state;
   parsed_t *p = PARSE("--help");
   assert_int_equal(p->result, CONFIG_EXIT);
-  static const char *const must[] = {
-      "--host",       "--port",       "--mongo-uri",   "--db",
-      "--server-id",  "--public-dir", "--threads",     "--help",
-      "--version",    "CHORUS_HOST",  "CHORUS_PORT",   "CHORUS_MONGO_URI",
-      "CHORUS_DB",    "CHORUS_SERVER_ID", "CHORUS_PUBLIC_DIR",
-      "CHORUS_THREADS", "8080",       DEFAULT_URI,     "32"};
+  static const char *const must[] = {"--host",
+                                     "--port",
+                                     "--mongo-uri",
+                                     "--db",
+                                     "--server-id",
+                                     "--public-dir",
+                                     "--threads",
+                                     "--help",
+                                     "--version",
+                                     "CHORUS_HOST",
+                                     "CHORUS_PORT",
+                                     "CHORUS_MONGO_URI",
+                                     "CHORUS_DB",
+                                     "CHORUS_SERVER_ID",
+                                     "CHORUS_PUBLIC_DIR",
+                                     "CHORUS_THREADS",
+                                     "8080",
+                                     DEFAULT_URI,
+                                     "32"};
   for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
     if (!strstr(p->out, must[i])) {
       fail_msg("--help output lacks \"%s\"", must[i]);

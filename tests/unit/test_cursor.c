@@ -134,7 +134,10 @@ static void round_trip_of_zero(void **state) {
 
 static void round_trip_of_current_times(void **state) {
   (void)state;
-  static const int64_t times[] = {1, 999, 1000, 1700000000123,
+  static const int64_t times[] = {1,
+                                  999,
+                                  1000,
+                                  1700000000123,
                                   1763702820123 /* 2025-11-21 */,
                                   4102444800000 /* 2100-01-01 */};
   for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
@@ -145,10 +148,9 @@ static void round_trip_of_current_times(void **state) {
 
 static void round_trip_of_large_times(void **state) {
   (void)state;
-  static const int64_t times[] = {INT64_C(0xFFFFFFFF),
-                                  INT64_C(0x100000000),
-                                  INT64_C(0x0123456789ABCDEF),
-                                  INT64_MAX - 1, INT64_MAX};
+  static const int64_t times[] = {INT64_C(0xFFFFFFFF), INT64_C(0x100000000),
+                                  INT64_C(0x0123456789ABCDEF), INT64_MAX - 1,
+                                  INT64_MAX};
   for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
     page_cursor_t c = make_cursor(times[i], "ffffffffffffffffffffffff");
     assert_round_trip(&c);

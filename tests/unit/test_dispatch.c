@@ -86,18 +86,14 @@ static void h_unavailable(http_request_t *req) {
 static void h_silent(http_request_t *req) { (void)req; }
 
 static const route_t table_a[] = {
-    {"GET", "/api/hello", h_hello},
-    {"GET", "/api/item/:id", h_item},
-    {"POST", "/api/create", h_create},
-    {"POST", "/api/refuse", h_refuse},
+    {"GET", "/api/hello", h_hello},    {"GET", "/api/item/:id", h_item},
+    {"POST", "/api/create", h_create}, {"POST", "/api/refuse", h_refuse},
     {"GET", "/api/shared", h_hello},
 };
 
 static const route_t table_b[] = {
-    {"GET", "/healthz", h_hello},
-    {"DELETE", "/api/item/:id", h_item},
-    {"POST", "/api/shared", h_create},
-    {"GET", "/api/down", h_unavailable},
+    {"GET", "/healthz", h_hello},      {"DELETE", "/api/item/:id", h_item},
+    {"POST", "/api/shared", h_create}, {"GET", "/api/down", h_unavailable},
     {"GET", "/api/silent", h_silent},
 };
 
@@ -152,10 +148,14 @@ static int start(void **state) {
   dispatch_add_routes(dispatch, table_b, sizeof table_b / sizeof table_b[0],
                       &ctx_b);
   mg_init_library(0);
-  const char *options[] = {"listening_ports", "127.0.0.1:0",
-                           "num_threads", "4",
-                           "document_root", public_dir,
-                           "enable_directory_listing", "no",
+  const char *options[] = {"listening_ports",
+                           "127.0.0.1:0",
+                           "num_threads",
+                           "4",
+                           "document_root",
+                           public_dir,
+                           "enable_directory_listing",
+                           "no",
                            NULL};
   struct mg_callbacks cb;
   memset(&cb, 0, sizeof cb);
@@ -212,13 +212,12 @@ static char *exchange(const char *request) {
 
 /* "METHOD path" with extra header lines ("" for none) and a body (NULL
  * for none). */
-static char *request(const char *method, const char *path,
-                     const char *headers, const char *body) {
+static char *request(const char *method, const char *path, const char *headers,
+                     const char *body) {
   char req[2048];
   char length[48] = "";
   if (body) {
-    snprintf(length, sizeof length, "Content-Length: %zu\r\n",
-             strlen(body));
+    snprintf(length, sizeof length, "Content-Length: %zu\r\n", strlen(body));
   }
   snprintf(req, sizeof req,
            "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -281,15 +280,14 @@ static void answer_has_exactly_the_transport_headers(void **state) {
   char *r = request("GET", "/api/hello", "X-Request-Id: abc-123\r\n", NULL);
   /* Status line, then the headers in this order, then Date and
    * Connection. */
-  const char *expect =
-      "HTTP/1.1 200 OK\r\n"
-      "Content-Type: application/json; charset=utf-8\r\n"
-      "Content-Length: 18\r\n"
-      "Cache-Control: no-store\r\n"
-      "X-Content-Type-Options: nosniff\r\n"
-      "X-Chorus-Server: unit-1\r\n"
-      "X-Request-Id: abc-123\r\n"
-      "Date: ";
+  const char *expect = "HTTP/1.1 200 OK\r\n"
+                       "Content-Type: application/json; charset=utf-8\r\n"
+                       "Content-Length: 18\r\n"
+                       "Cache-Control: no-store\r\n"
+                       "X-Content-Type-Options: nosniff\r\n"
+                       "X-Chorus-Server: unit-1\r\n"
+                       "X-Request-Id: abc-123\r\n"
+                       "Date: ";
   assert_memory_equal(r, expect, strlen(expect));
   const char *tail = strstr(r, "GMT\r\nConnection: close\r\n\r\n");
   assert_non_null(tail);
@@ -366,8 +364,7 @@ static void request_id_is_the_clients_plain_token_or_made_up(void **state) {
   free(r);
 }
 
-static void writes_failing_the_csrf_rule_never_reach_the_handler(
-    void **state) {
+static void writes_failing_the_csrf_rule_never_reach_the_handler(void **state) {
   (void)state;
   int before = atomic_load(&handled);
   char *r = request("POST", "/api/create", "", "{}");
@@ -381,8 +378,7 @@ static void writes_failing_the_csrf_rule_never_reach_the_handler(
   assert_status(r, "HTTP/1.1 403 Forbidden");
   assert_non_null(strstr(body_of(r), "cross_site"));
   free(r);
-  r = request("DELETE", "/api/item/1", "Sec-Fetch-Site: cross-site\r\n",
-              NULL);
+  r = request("DELETE", "/api/item/1", "Sec-Fetch-Site: cross-site\r\n", NULL);
   assert_status(r, "HTTP/1.1 403 Forbidden");
   free(r);
   assert_int_equal(atomic_load(&handled), before);
@@ -400,9 +396,9 @@ static void write_hook_runs_for_successful_writes_only(void **state) {
   (void)state;
   char buf[128];
   int before = atomic_load(&hook_calls);
-  char *r = request("POST", "/api/create",
-                    "Content-Type: application/json\r\nCookie: hint=7\r\n",
-                    "{}");
+  char *r =
+      request("POST", "/api/create",
+              "Content-Type: application/json\r\nCookie: hint=7\r\n", "{}");
   assert_string_equal(header(r, "X-Hook", buf, sizeof buf), "7");
   /* After the handler's own headers, before Date. */
   assert_true(strstr(r, "X-Hook: 7\r\n") < strstr(r, "Date: "));

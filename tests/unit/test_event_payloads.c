@@ -76,13 +76,13 @@ static void tweet_events(void **state) {
   event_add_tweet(&batch, EVENT_TWEET_DELETED, &a, &b, NULL);
   assert_int_equal(batch.n, 3);
   assert_event(&batch, 0, EVENT_TWEET_CREATED, "{ \"tweet\" : " OID(A_HEX) " }",
-               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(A_HEX)
-               ", " OID(C_HEX) " ] }");
+               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(
+                   A_HEX) ", " OID(C_HEX) " ] }");
   assert_event(&batch, 1, EVENT_TWEET_UPDATED, "{ \"tweet\" : " OID(C_HEX) " }",
                "{ \"tweets\" : [ " OID(C_HEX) " ] }");
-  assert_event(&batch, 2, EVENT_TWEET_DELETED, "{ \"tweet\" : " OID(A_HEX) " }",
-               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(A_HEX)
-               " ] }");
+  assert_event(
+      &batch, 2, EVENT_TWEET_DELETED, "{ \"tweet\" : " OID(A_HEX) " }",
+      "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(A_HEX) " ] }");
   event_batch_cleanup(&batch);
 }
 
@@ -100,12 +100,12 @@ static void social_events(void **state) {
   bson_destroy(&n);
   assert_int_equal(batch.n, 3);
   assert_event(&batch, 0, EVENT_FOLLOW,
-               "{ \"follower\" : " OID(A_HEX) ", \"followee\" : " OID(B_HEX)
-               ", \"following\" : true }",
+               "{ \"follower\" : " OID(A_HEX) ", \"followee\" : " OID(
+                   B_HEX) ", \"following\" : true }",
                "{ \"users\" : [ " OID(A_HEX) ", " OID(B_HEX) " ] }");
   assert_event(&batch, 1, EVENT_LIKE,
-               "{ \"user\" : " OID(A_HEX) ", \"tweet\" : " OID(B_HEX)
-               ", \"liked\" : false }",
+               "{ \"user\" : " OID(A_HEX) ", \"tweet\" : " OID(
+                   B_HEX) ", \"liked\" : false }",
                "{ \"users\" : [ " OID(A_HEX) " ] }");
   assert_event(&batch, 2, EVENT_NOTIFICATION,
                "{ \"_id\" : " OID(B_HEX) ", \"type\" : \"like\" }",
@@ -181,22 +181,25 @@ static void tweet_payload(void **state) {
     bson_t p = BSON_INITIALIZER;
     event_model_tweet(&p, &t);
     if (optional) {
-      assert_json(&p,
-                  "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(B_HEX)
-                  ", \"author\" : \"alice\", \"display_name\" : \"Alice "
-                  "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
-                  ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
-                  "\"edited_at\" : { \"$date\" : \"2023-11-14T22:13:21Z\" "
-                  "}, \"reply_to\" : " OID(C_HEX) ", \"reply_count\" : 3, "
-                  "\"like_count\" : 4, \"version\" : 5 }");
+      assert_json(
+          &p,
+          "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(
+              B_HEX) ", \"author\" : \"alice\", \"display_name\" : \"Alice "
+                     "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
+                     ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
+                     "\"edited_at\" : { \"$date\" : \"2023-11-14T22:13:21Z\" "
+                     "}, \"reply_to\" : " OID(
+                         C_HEX) ", \"reply_count\" : 3, "
+                                "\"like_count\" : 4, \"version\" : 5 }");
     } else {
-      assert_json(&p,
-                  "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(B_HEX)
-                  ", \"author\" : \"alice\", \"display_name\" : \"Alice "
-                  "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
-                  ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
-                  "\"reply_count\" : 3, \"like_count\" : 4, \"version\" : "
-                  "5 }");
+      assert_json(
+          &p,
+          "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(
+              B_HEX) ", \"author\" : \"alice\", \"display_name\" : \"Alice "
+                     "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
+                     ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
+                     "\"reply_count\" : 3, \"like_count\" : 4, \"version\" : "
+                     "5 }");
     }
     tweet_t got;
     memset(&got, 0xAB, sizeof got);
@@ -243,8 +246,10 @@ static void user_and_session_payloads(void **state) {
   u.version = 7;
   bson_t p = BSON_INITIALIZER;
   event_model_user(&p, &u);
-  assert_json(&p, "{ \"id\" : " OID(A_HEX) ", \"username\" : \"bob\", "
-                  "\"display_name\" : \"Bob B.\", \"version\" : 7 }");
+  assert_json(&p,
+              "{ \"id\" : " OID(
+                  A_HEX) ", \"username\" : \"bob\", "
+                         "\"display_name\" : \"Bob B.\", \"version\" : 7 }");
   user_name_t got;
   assert_true(event_model_get_user(&p, &got));
   assert_memory_equal(&got, &u, sizeof u);
@@ -282,9 +287,8 @@ static void accessors_refuse_what_is_not_their_payload(void **state) {
   assert_false(event_model_get_session_ended(&empty, sid));
 
   /* Each required field of a tweet payload, of the wrong type. */
-  const char *required[] = {"id",          "author_id",  "text",
-                            "created_at",  "reply_count", "like_count",
-                            "version"};
+  const char *required[] = {"id",          "author_id",  "text",   "created_at",
+                            "reply_count", "like_count", "version"};
   tweet_t sample = sample_tweet(false);
   for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
     bson_t full = BSON_INITIALIZER, bad = BSON_INITIALIZER;

@@ -77,8 +77,7 @@ static void js_names_exactly_the_browser_types(void **state) {
   for (size_t i = 0; i < js.n; i++) {
     event_type_t t = event_type_parse(js.name[i]);
     if (t == EVENT_UNKNOWN || !browser_visible(t)) {
-      fail_msg("events.js names '%s', which no browser receives",
-               js.name[i]);
+      fail_msg("events.js names '%s', which no browser receives", js.name[i]);
     }
     for (size_t k = 0; k < i; k++) {
       if (!strcmp(js.name[k], js.name[i])) {
@@ -168,8 +167,7 @@ static void receivers(void **state) {
                    EVENT_TO_READ_MODELS);
   assert_int_equal(event_type_receivers(EVENT_SESSION_ENDED),
                    EVENT_TO_READ_MODELS);
-  assert_int_equal(event_type_receivers(EVENT_NOTIFICATION),
-                   EVENT_TO_BROWSERS);
+  assert_int_equal(event_type_receivers(EVENT_NOTIFICATION), EVENT_TO_BROWSERS);
   assert_int_equal(event_type_receivers(EVENT_FOLLOW),
                    EVENT_TO_BROWSERS | EVENT_TO_READ_MODELS);
   assert_true(event_type_is_control(EVENT_RELOAD));
@@ -179,9 +177,9 @@ static void receivers(void **state) {
 
 static void unknown_names_and_values(void **state) {
   (void)state;
-  const char *unknown[] = {"", "tweet", "tweet.", "tweet.exploded",
-                           "Follow", "follow ", " like", "tweet.created.",
-                           "subscribe", "unsubscribe"};
+  const char *unknown[] = {
+      "",        "tweet", "tweet.",         "tweet.exploded", "Follow",
+      "follow ", " like", "tweet.created.", "subscribe",      "unsubscribe"};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     assert_int_equal(event_type_parse(unknown[i]), EVENT_UNKNOWN);
   }

@@ -21,8 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <bson/bson.h>
+
+#include <cmocka.h>
 
 #include "server/readmodel/hashmap.h"
 

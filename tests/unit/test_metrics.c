@@ -46,7 +46,8 @@ static void test_in_flight_counts_started_minus_recorded(void **state) {
   metrics_record_request(m, "/api/feed", "GET", 200, 1500);
   assert_int_equal(metrics_in_flight(m), 2);
   char *text = render(m);
-  assert_non_null(strstr(text, "# TYPE chorus_http_requests_in_flight gauge\n"));
+  assert_non_null(
+      strstr(text, "# TYPE chorus_http_requests_in_flight gauge\n"));
   assert_true(sample_value(text, "chorus_http_requests_in_flight") == 2);
   bson_free(text);
   metrics_record_request(m, "/api/feed", "GET", 200, 1500);
@@ -68,16 +69,16 @@ static void test_series_and_cumulative_buckets(void **state) {
   metrics_request_started(m);
   metrics_record_request(m, "/api/tweet", "POST", 400, 100);
   char *text = render(m);
-  assert_true(sample_value(text, "chorus_http_requests_total{route=\"/api/"
-                                 "tweet\",method=\"POST\",status=\"201\"}") ==
-              5);
-  assert_true(sample_value(text, "chorus_http_requests_total{route=\"/api/"
-                                 "tweet\",method=\"POST\",status=\"400\"}") ==
-              1);
+  assert_true(sample_value(text,
+                           "chorus_http_requests_total{route=\"/api/"
+                           "tweet\",method=\"POST\",status=\"201\"}") == 5);
+  assert_true(sample_value(text,
+                           "chorus_http_requests_total{route=\"/api/"
+                           "tweet\",method=\"POST\",status=\"400\"}") == 1);
 #define BUCKET(le)                                                             \
-  sample_value(text, "chorus_http_request_duration_seconds_bucket{route=\"/"  \
-                     "api/tweet\",method=\"POST\",status=\"201\",le=\"" le     \
-                     "\"}")
+  sample_value(text,                                                           \
+               "chorus_http_request_duration_seconds_bucket{route=\"/"         \
+               "api/tweet\",method=\"POST\",status=\"201\",le=\"" le "\"}")
   assert_true(BUCKET("0.001") == 1);
   assert_true(BUCKET("0.0025") == 3);
   assert_true(BUCKET("0.5") == 3);

@@ -281,8 +281,8 @@ static bool feed(uint32_t viewer, const page_cursor_t *before, size_t limit,
 }
 
 /* model_timeline; viewer 0 is logged out (NULL). */
-static bool timeline(uint32_t viewer, const page_cursor_t *before,
-                     size_t limit, tweet_page_t *page) {
+static bool timeline(uint32_t viewer, const page_cursor_t *before, size_t limit,
+                     tweet_page_t *page) {
   bson_oid_t v = uid(viewer);
   memset(page, 0, sizeof *page);
   bool ok = model_timeline(m, viewer ? &v : NULL, before, limit, page);
@@ -317,8 +317,7 @@ static void print_page(const char *what, const tweet_page_t *p) {
 }
 
 /* The page holds exactly tweets want[0..n), in that order. */
-static void assert_ids(const tweet_page_t *p, const uint32_t *want,
-                       size_t n) {
+static void assert_ids(const tweet_page_t *p, const uint32_t *want, size_t n) {
   bool same = p->n == n;
   for (size_t i = 0; same && i < n; i++) {
     bson_oid_t w = tid(want[i]);
@@ -335,10 +334,10 @@ static void assert_ids(const tweet_page_t *p, const uint32_t *want,
   }
 }
 
-#define ASSERT_IDS(p, ...)                                        \
-  do {                                                            \
-    const uint32_t want_[] = {__VA_ARGS__};                       \
-    assert_ids((p), want_, sizeof want_ / sizeof want_[0]);       \
+#define ASSERT_IDS(p, ...)                                                     \
+  do {                                                                         \
+    const uint32_t want_[] = {__VA_ARGS__};                                    \
+    assert_ids((p), want_, sizeof want_ / sizeof want_[0]);                    \
   } while (0)
 
 /* has_next, and next names the last item. */
@@ -816,10 +815,9 @@ static void feed_after_any_cursor(void **state) {
    * between two, a tweet of an author 1 does not follow, times between
    * and outside. */
   const page_cursor_t cursors[] = {
-      cursor_at(1000, T0 + 50), cursor_at(0, T0 + 50),
-      cursor_at(20, T0 + 50),   cursor_at(4, specs[3].ts),
-      cursor_at(5, T0 + 55),    cursor_at(0, T0 + 1000),
-      cursor_at(0, T0 - 1),     cursor_at(1000, T0),
+      cursor_at(1000, T0 + 50),  cursor_at(0, T0 + 50), cursor_at(20, T0 + 50),
+      cursor_at(4, specs[3].ts), cursor_at(5, T0 + 55), cursor_at(0, T0 + 1000),
+      cursor_at(0, T0 - 1),      cursor_at(1000, T0),
   };
   for (size_t i = 0; i < sizeof cursors / sizeof cursors[0]; i++) {
     uint32_t want[N_MANY];
@@ -1128,8 +1126,8 @@ static void timeline_answers_only_above_the_ring(void **state) {
   assert_timeline_declined(NULL, 8);
 }
 
-static void timeline_of_a_ring_that_never_dropped_pages_to_the_end(
-    void **state) {
+static void
+timeline_of_a_ring_that_never_dropped_pages_to_the_end(void **state) {
   (void)state;
   start(0, 8);
   model_load_begin(m);
@@ -1196,8 +1194,7 @@ static void load_truncated(void) {
   model_load_end(m);
 }
 
-static void truncated_author_answers_only_above_its_oldest_tweet(
-    void **state) {
+static void truncated_author_answers_only_above_its_oldest_tweet(void **state) {
   (void)state;
   start(4, 0);
   load_truncated();
@@ -1366,8 +1363,8 @@ static void load_small(void) {
   model_load_end(m);
 }
 
-static void created_event_shows_in_feeds_of_followers_and_timeline(
-    void **state) {
+static void
+created_event_shows_in_feeds_of_followers_and_timeline(void **state) {
   (void)state;
   start(0, 0);
   load_small();
@@ -1790,12 +1787,24 @@ static void payloads_are_documents_of_their_fields(void **state) {
     bson_t out = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&out, "zz_before", "kept");
     switch (kind) {
-    case 0: event_model_tweet(&out, &t); break;
-    case 1: event_model_tweet_deleted(&out, &id); break;
-    case 2: event_model_follow(&out, &a, &b, true); break;
-    case 3: event_model_like(&out, &a, &id, false); break;
-    case 4: event_model_user(&out, &u); break;
-    default: event_model_session_ended(&out, sid); break;
+    case 0:
+      event_model_tweet(&out, &t);
+      break;
+    case 1:
+      event_model_tweet_deleted(&out, &id);
+      break;
+    case 2:
+      event_model_follow(&out, &a, &b, true);
+      break;
+    case 3:
+      event_model_like(&out, &a, &id, false);
+      break;
+    case 4:
+      event_model_user(&out, &u);
+      break;
+    default:
+      event_model_session_ended(&out, sid);
+      break;
     }
     assert_true(bson_count_keys(&out) > 1);
     bson_iter_t it;
@@ -1809,30 +1818,29 @@ static void payloads_are_documents_of_their_fields(void **state) {
 /* events during a load                                                */
 /* ------------------------------------------------------------------ */
 
-static void events_during_a_load_are_replayed_over_the_snapshot(
-    void **state) {
+static void events_during_a_load_are_replayed_over_the_snapshot(void **state) {
   (void)state;
   start(0, 0);
   model_load_begin(m);
   /* Events that commit while the database is being read. */
-  apply_created(1, 2, T0 + 10);          /* not in the snapshot */
+  apply_created(1, 2, T0 + 10); /* not in the snapshot */
   tweet_t two = make_tweet(2, 2, T0 + 20);
   two.version = 2;
   snprintf(two.text, sizeof two.text, "new");
-  apply_tweet("tweet.updated", &two);    /* snapshot has version 1 */
+  apply_tweet("tweet.updated", &two); /* snapshot has version 1 */
   tweet_t three = make_tweet(3, 2, T0 + 30);
   three.version = 2;
   snprintf(three.text, sizeof three.text, "older event");
-  apply_tweet("tweet.updated", &three);  /* snapshot has version 3 */
-  apply_deleted(4);                      /* snapshot still has it */
-  apply_follow(1, 3, false);             /* snapshot still has it */
-  apply_follow(1, 4, true);              /* snapshot does not */
-  apply_like(1, 5, false);               /* snapshot still has it */
-  apply_like(1, 6, true);                /* snapshot does not */
+  apply_tweet("tweet.updated", &three); /* snapshot has version 3 */
+  apply_deleted(4);                     /* snapshot still has it */
+  apply_follow(1, 3, false);            /* snapshot still has it */
+  apply_follow(1, 4, true);             /* snapshot does not */
+  apply_like(1, 5, false);              /* snapshot still has it */
+  apply_like(1, 6, true);               /* snapshot does not */
   user_name_t renamed = name_of(2);
   snprintf(renamed.display_name, sizeof renamed.display_name, "Renamed");
-  apply_created(7, 2, T0 + 70);          /* snapshot has it too */
-  apply_user(&renamed);                  /* snapshot has the old name */
+  apply_created(7, 2, T0 + 70); /* snapshot has it too */
+  apply_user(&renamed);         /* snapshot has the old name */
   assert_false(ready());
   assert_feed_declined(1, NULL, 10);
 
@@ -1917,15 +1925,33 @@ static void applying_an_event_twice_changes_nothing_more(void **state) {
   for (int step = 0; step < 9; step++) {
     for (int k = 0; k < 2; k++) {
       switch (step) {
-      case 0: apply_tweet("tweet.created", &t3); break;
-      case 1: apply_tweet("tweet.updated", &t1); break;
-      case 2: apply_like(1, 1, true); break;
-      case 3: apply_follow(1, 3, true); break;
-      case 4: apply_user(&renamed); break;
-      case 5: apply_like(1, 1, false); break;
-      case 6: apply_follow(1, 3, false); break;
-      case 7: apply_deleted(3); break;
-      default: apply_created(4, 1, T0 + 40); break;
+      case 0:
+        apply_tweet("tweet.created", &t3);
+        break;
+      case 1:
+        apply_tweet("tweet.updated", &t1);
+        break;
+      case 2:
+        apply_like(1, 1, true);
+        break;
+      case 3:
+        apply_follow(1, 3, true);
+        break;
+      case 4:
+        apply_user(&renamed);
+        break;
+      case 5:
+        apply_like(1, 1, false);
+        break;
+      case 6:
+        apply_follow(1, 3, false);
+        break;
+      case 7:
+        apply_deleted(3);
+        break;
+      default:
+        apply_created(4, 1, T0 + 40);
+        break;
       }
       take(k == 0 ? &once : &twice);
     }
@@ -2215,8 +2241,8 @@ static void load_tweet_does_not_name_its_author(void **state) {
  * model_load_user) and tweeted while the load ran: the queued
  * tweet.created carries the current names, which must be the ones
  * shown, not what the tweet document had. */
-static void queued_created_event_names_an_author_unknown_to_the_load(
-    void **state) {
+static void
+queued_created_event_names_an_author_unknown_to_the_load(void **state) {
   (void)state;
   start(0, 0);
   model_load_begin(m);
@@ -2333,9 +2359,8 @@ static void *reader_main(void *arg) {
   while (!atomic_load(&readers_stop)) {
     tweet_page_t p;
     memset(&p, 0, sizeof p);
-    bool ok = atomic_load(&r->pages) % 2
-                  ? model_feed(m, &v, NULL, 50, &p)
-                  : model_timeline(m, &v, NULL, 50, &p);
+    bool ok = atomic_load(&r->pages) % 2 ? model_feed(m, &v, NULL, 50, &p)
+                                         : model_timeline(m, &v, NULL, 50, &p);
     if (ok) {
       for (size_t i = 0; i < p.n; i++) {
         if (!p.items[i].author.username[0] ||
@@ -2343,8 +2368,8 @@ static void *reader_main(void *arg) {
           r->bad++;
         }
       }
-      if (p.has_next && (p.n == 0 || p.next.ts_ms !=
-                                         p.items[p.n - 1].created_at_ms)) {
+      if (p.has_next &&
+          (p.n == 0 || p.next.ts_ms != p.items[p.n - 1].created_at_ms)) {
         r->bad++;
       }
     } else if (p.n != 0) {
@@ -2374,8 +2399,7 @@ static void readers_see_ordered_pages_while_events_apply(void **state) {
   }
   for (size_t i = 0; i < 3; i++) {
     assert_int_equal(
-        pthread_create(&readers[i].thread, NULL, reader_main, &readers[i]),
-        0);
+        pthread_create(&readers[i].thread, NULL, reader_main, &readers[i]), 0);
   }
   /* Start writing once every reader is reading. */
   for (size_t i = 0; i < 3; i++) {
@@ -2429,7 +2453,6 @@ static void readers_see_ordered_pages_while_events_apply(void **state) {
   ASSERT_IDS(&p, 5000, 2099, 2098);
   page_done(&p);
 }
-
 
 /* A like and an unlike of one pair published out of commit order: the
  * model holds the stale state until the pair's check settles it from the

@@ -23,8 +23,8 @@
 #include <mongoc/mongoc.h>
 #include <string.h>
 
-#include "server/domain/event_types.h"
 #include "server/domain/event_payloads.h"
+#include "server/domain/event_types.h"
 #include "server/domain/sessions.h"
 #include "server/readmodel/reads.h"
 
@@ -35,8 +35,8 @@
 typedef struct fixture {
   db_t *db;
   model_t *model;
-  reads_t *reads;       /* with the model */
-  reads_t *no_model;    /* --read-model 0 */
+  reads_t *reads;    /* with the model */
+  reads_t *no_model; /* --read-model 0 */
   bson_oid_t user;
 } fixture_t;
 
@@ -190,8 +190,7 @@ static void the_cache_keys_by_hash_not_token(void **state) {
   model_t *m = model_new(NULL);
   bson_oid_t u, got;
   bson_oid_init(&u, NULL);
-  model_session_put(m, TOKEN, &u, db_now_ms() + 60000,
-                    model_session_epoch(m));
+  model_session_put(m, TOKEN, &u, db_now_ms() + 60000, model_session_epoch(m));
   assert_false(model_session_get(m, TOKEN, db_now_ms(), &got));
   model_destroy(m);
 }

@@ -49,19 +49,16 @@ static bson_t *round_trip(const bson_t *doc) {
     assert_null(strstr(json, wrappers[i]));
   }
   bson_error_t berr;
-  bson_t *back = bson_new_from_json((const uint8_t *)json, (ssize_t)len,
-                                    &berr);
+  bson_t *back = bson_new_from_json((const uint8_t *)json, (ssize_t)len, &berr);
   if (!back) {
-    fail_msg("render_json output does not parse: %s\n%s", berr.message,
-             json);
+    fail_msg("render_json output does not parse: %s\n%s", berr.message, json);
   }
   bson_free(json);
   return back;
 }
 
 /* doc has exactly the n keys given, in any order. */
-static void assert_keys(const bson_t *doc, const char *const *keys,
-                        size_t n) {
+static void assert_keys(const bson_t *doc, const char *const *keys, size_t n) {
   bson_iter_t it;
   assert_true(bson_iter_init(&it, doc));
   size_t count = 0;
@@ -279,8 +276,7 @@ static void tweet_values_are_exact(void **state) {
   assert_string_equal(get_utf8(back, "author.username"), "alice");
   assert_string_equal(get_utf8(back, "author.display_name"), "Alice A.");
   assert_string_equal(get_utf8(back, "text"), "hello");
-  assert_string_equal(get_utf8(back, "created_at"),
-                      "2023-11-14T22:13:20.123Z");
+  assert_string_equal(get_utf8(back, "created_at"), "2023-11-14T22:13:20.123Z");
 
   bson_destroy(back);
   bson_destroy(&doc);
@@ -327,10 +323,8 @@ static void tweet_edited_has_string_edited_at(void **state) {
   bson_t doc = BSON_INITIALIZER;
   render_tweet(&doc, &t);
   bson_t *back = round_trip(&doc);
-  assert_string_equal(get_utf8(back, "edited_at"),
-                      "2023-11-14T22:14:20.456Z");
-  assert_string_equal(get_utf8(back, "created_at"),
-                      "2023-11-14T22:13:20.123Z");
+  assert_string_equal(get_utf8(back, "edited_at"), "2023-11-14T22:14:20.456Z");
+  assert_string_equal(get_utf8(back, "created_at"), "2023-11-14T22:13:20.123Z");
   bson_destroy(back);
   bson_destroy(&doc);
 }
@@ -358,20 +352,19 @@ static void tweet_is_appended_to_existing_fields(void **state) {
   render_tweet(&doc, &t);
   bson_t *back = round_trip(&doc);
   static const char *const keys[] = {
-      "server",   "id",          "author",     "text",       "created_at",
-      "edited_at", "reply_to",   "reply_count", "like_count", "liked_by_me"};
+      "server",    "id",       "author",      "text",       "created_at",
+      "edited_at", "reply_to", "reply_count", "like_count", "liked_by_me"};
   assert_keys(back, keys, 10);
   assert_string_equal(get_utf8(back, "server"), "a");
-  assert_string_equal(get_utf8(back, "created_at"),
-                      "1970-01-01T00:00:00.000Z");
+  assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
   bson_destroy(&doc);
 }
 
 static void assert_text_round_trips(const char *text) {
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", text, text,
-             1700000000123, 0);
+  fill_tweet(&t, "65538a0011223344556677ff", "alice", text, text, 1700000000123,
+             0);
   assert_string_equal(t.text, text); /* fits */
   bson_t doc = BSON_INITIALIZER;
   render_tweet(&doc, &t);
@@ -461,8 +454,8 @@ static void page_without_next_has_null_next(void **state) {
   tweet_t items[2];
   fill_tweet(&items[0], "65538a0011223344556677ff", "alice", "A", "second",
              2000, 0);
-  fill_tweet(&items[1], "65538a0011223344556677fe", "bob", "B", "first",
-             1000, 1500);
+  fill_tweet(&items[1], "65538a0011223344556677fe", "bob", "B", "first", 1000,
+             1500);
   tweet_page_t page = {.items = items, .n = 2, .has_next = false};
   bson_t doc = BSON_INITIALIZER;
   render_tweet_page(&doc, &page);
@@ -475,13 +468,11 @@ static void page_without_next_has_null_next(void **state) {
   bson_t arr;
   get_doc(back, "items", BSON_TYPE_ARRAY, &arr);
   assert_int_equal(bson_count_keys(&arr), 2);
-  assert_string_equal(get_utf8(back, "items.0.id"),
-                      "65538a0011223344556677ff");
+  assert_string_equal(get_utf8(back, "items.0.id"), "65538a0011223344556677ff");
   assert_string_equal(get_utf8(back, "items.0.text"), "second");
   assert_string_equal(get_utf8(back, "items.0.author.username"), "alice");
   assert_int_equal(get_type(back, "items.0.edited_at"), BSON_TYPE_NULL);
-  assert_string_equal(get_utf8(back, "items.1.id"),
-                      "65538a0011223344556677fe");
+  assert_string_equal(get_utf8(back, "items.1.id"), "65538a0011223344556677fe");
   assert_string_equal(get_utf8(back, "items.1.text"), "first");
   assert_string_equal(get_utf8(back, "items.1.author.username"), "bob");
   assert_string_equal(get_utf8(back, "items.1.edited_at"),
@@ -691,8 +682,7 @@ static void user_has_exactly_public_keys(void **state) {
   assert_string_equal(get_utf8(back, "display_name"), "Alice \"the\" first");
   assert_string_equal(get_utf8(back, "bio"),
                       "line1\nline2 <b>hi</b> h\xC3\xA9");
-  assert_string_equal(get_utf8(back, "created_at"),
-                      "2023-11-14T22:13:20.123Z");
+  assert_string_equal(get_utf8(back, "created_at"), "2023-11-14T22:13:20.123Z");
 
   bson_destroy(back);
   bson_destroy(&doc);
@@ -709,8 +699,7 @@ static void user_with_empty_bio_renders_empty_strings(void **state) {
   assert_string_equal(get_utf8(back, "username"), "bob");
   assert_string_equal(get_utf8(back, "display_name"), "");
   assert_string_equal(get_utf8(back, "bio"), "");
-  assert_string_equal(get_utf8(back, "created_at"),
-                      "1970-01-01T00:00:00.000Z");
+  assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
   bson_destroy(&doc);
 }
@@ -752,7 +741,6 @@ static void json_of_int64_is_a_plain_number(void **state) {
   bson_destroy(&doc);
 }
 
-
 /* render_tweet_page_json must print exactly what render_json prints for
  * render_tweet_page: every tweet field, both null forms, the cursor, and
  * text with every ASCII byte, quotes, backslashes and multi-byte UTF-8. */
@@ -792,8 +780,8 @@ static void fast_tweet_page_json_is_byte_identical(void **state) {
     bson_oid_init_from_string(&items[i].author.id, "6b01735d000240e7fc00ae00");
     snprintf(items[i].author.username, sizeof items[i].author.username,
              "user_%d", i);
-    snprintf(items[i].author.display_name,
-             sizeof items[i].author.display_name, "Name \"%d\" \xc3\xa9", i);
+    snprintf(items[i].author.display_name, sizeof items[i].author.display_name,
+             "Name \"%d\" \xc3\xa9", i);
     bson_strncpy(items[i].text, texts[i], sizeof items[i].text);
     items[i].created_at_ms = 1763700000123LL - i * 1000;
     items[i].edited_at_ms = i % 2 ? 1763700009999LL : 0;
@@ -831,10 +819,10 @@ static void fast_tweet_page_json_grows_for_long_text(void **state) {
   for (int i = 0; i < N; i++) {
     bson_oid_init_from_string(&items[i].id, "6b01735d000240e7fc00ae7d");
     items[i].id.bytes[10] = (uint8_t)i;
-    snprintf(items[i].author.username, sizeof items[i].author.username,
-             "u%d", i);
-    snprintf(items[i].author.display_name,
-             sizeof items[i].author.display_name, "\x01\x02 %d", i);
+    snprintf(items[i].author.username, sizeof items[i].author.username, "u%d",
+             i);
+    snprintf(items[i].author.display_name, sizeof items[i].author.display_name,
+             "\x01\x02 %d", i);
     size_t cap = sizeof items[i].text - 1, n = 0;
     if (i % 2 == 0) { /* control bytes: six bytes each once escaped */
       while (n < TWEET_TEXT_MAX && n < cap) {
@@ -893,8 +881,7 @@ static void notification_has_exactly_the_api_keys(void **state) {
     bson_t doc = BSON_INITIALIZER;
     render_notification(&doc, &n);
     bson_t *back = round_trip(&doc);
-    const char *keys[] = {"id", "type", "actor", "tweet", "created_at",
-                          "read"};
+    const char *keys[] = {"id", "type", "actor", "tweet", "created_at", "read"};
     assert_keys(back, keys, 6);
     assert_string_equal(get_utf8(back, "id"), "65a0000000000000000000a1");
     assert_string_equal(get_utf8(back, "type"),
@@ -903,8 +890,7 @@ static void notification_has_exactly_the_api_keys(void **state) {
     assert_string_equal(get_utf8(back, "actor.display_name"),
                         "Alice \"A\" " EMOJI);
     if (with_tweet) {
-      assert_string_equal(get_utf8(back, "tweet"),
-                          "65a0000000000000000000c3");
+      assert_string_equal(get_utf8(back, "tweet"), "65a0000000000000000000c3");
     } else {
       assert_int_equal(get_type(back, "tweet"), BSON_TYPE_NULL);
     }

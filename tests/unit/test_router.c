@@ -152,7 +152,7 @@ static void param_in_middle_of_pattern_is_captured(void **state) {
 static void param_keeps_any_non_slash_bytes(void **state) {
   (void)state;
   static const char *const values[] = {"a b", "h\xC3\xA9llo", "%2F", ":id",
-                                       "a.b", "x?y=1", "...", "-"};
+                                       "a.b", "x?y=1",        "...", "-"};
   for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
     char path[64];
     snprintf(path, sizeof path, "/api/tweet/%s", values[i]);
@@ -265,10 +265,10 @@ static void path_without_leading_slash_is_not_found(void **state) {
 
 static void literal_segments_match_exactly(void **state) {
   (void)state;
-  assert_not_found("GET", "/API/tweet");   /* case-sensitive */
+  assert_not_found("GET", "/API/tweet"); /* case-sensitive */
   assert_not_found("GET", "/api/Tweet");
-  assert_not_found("GET", "/api/tweets");  /* longer */
-  assert_not_found("GET", "/api/twee");    /* prefix */
+  assert_not_found("GET", "/api/tweets"); /* longer */
+  assert_not_found("GET", "/api/twee");   /* prefix */
   assert_not_found("GET", "/apix/tweet");
   assert_not_found("POST", "/api/users/alice/followers");
 }
@@ -396,9 +396,8 @@ static void allow_list_never_overflows_its_buffer(void **state) {
   char allow[10];
   memset(allow, 'Z', sizeof allow);
   const route_t *found = NULL;
-  route_result_t r = router_match(routes, N_ROUTES, "GET",
-                                  "/api/users/a/follow", &req, &found, allow,
-                                  8);
+  route_result_t r = router_match(
+      routes, N_ROUTES, "GET", "/api/users/a/follow", &req, &found, allow, 8);
   assert_int_equal(r, ROUTE_BAD_METHOD);
   assert_true(strlen(allow) < 8);
   assert_int_equal(allow[8], 'Z');

@@ -45,11 +45,11 @@
 
 #include <cmocka.h>
 
-#include "tests/unit/fake_store.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/recovery.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
+#include "tests/unit/fake_store.h"
 
 #define LEASE 2000
 #define OTHER_TXN "aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -128,8 +128,8 @@ static bool recover_one(const char *txn_id, const char *owner, int64_t now,
                         recovery_result_t *r, chorus_error_t *err) {
   quiet(true);
   pinned_ms = now;
-  bool ok = recovery_pass(&store, txn_id, owner, LEASE, pinned_now, 1, NULL, r,
-                          err);
+  bool ok =
+      recovery_pass(&store, txn_id, owner, LEASE, pinned_now, 1, NULL, r, err);
   quiet(false);
   return ok;
 }
@@ -155,8 +155,8 @@ static txn_outcome_t run_opts(txn_t *txn, const txn_exec_opts_t *o,
   memset(r, 0, sizeof *r);
   r->failed_op = 99;
   memset(r->lock_owner, 'X', TXN_ID_LEN);
-  r->outcome = txn_execute(&store, txn, o, &r->failed_op, r->lock_owner,
-                           &r->err);
+  r->outcome =
+      txn_execute(&store, txn, o, &r->failed_op, r->lock_owner, &r->err);
   return r->outcome;
 }
 
@@ -221,8 +221,8 @@ static void add_insert(txn_t *txn, int shard, const char *coll,
   bson_destroy(&doc);
 }
 
-static void add_delete(txn_t *txn, int shard, const char *coll,
-                       const char *id, const int64_t *expect_version) {
+static void add_delete(txn_t *txn, int shard, const char *coll, const char *id,
+                       const int64_t *expect_version) {
   bson_value_t v = sid(id);
   txn_add_delete(txn, shard, coll, &v, expect_version);
 }
@@ -293,8 +293,7 @@ static void snap_take(snap_t *s, const loc_t *locs, size_t n, bool view) {
         bson_destroy(&out);
       }
     } else {
-      const bson_t *raw =
-          fake_store_raw(fs, locs[i].shard, locs[i].coll, &v);
+      const bson_t *raw = fake_store_raw(fs, locs[i].shard, locs[i].coll, &v);
       s->docs[i] = raw ? bson_copy(raw) : NULL;
     }
   }
@@ -368,8 +367,8 @@ static bool snap_equal(const snap_t *a, const snap_t *b) {
 static void snap_print(const char *what, const snap_t *s) {
   print_message("%s:\n", what);
   for (size_t i = 0; i < s->n; i++) {
-    char *json = s->docs[i] ? bson_as_relaxed_extended_json(s->docs[i], NULL)
-                            : NULL;
+    char *json =
+        s->docs[i] ? bson_as_relaxed_extended_json(s->docs[i], NULL) : NULL;
     print_message("  [%zu] %s\n", i, json ? json : "(absent)");
     bson_free(json);
   }
@@ -413,8 +412,7 @@ static void on_step(void *ctx, const char *step) {
  * here; false when it ran to the end without crashing.  The setjmp sits
  * alone in this function, so no variable of a caller lives across it
  * (-Wclobbered at -O2: a loop counter kept in a register). */
-static bool run_until_crash(txn_t *txn, const txn_exec_opts_t *o,
-                            steps_t *s) {
+static bool run_until_crash(txn_t *txn, const txn_exec_opts_t *o, steps_t *s) {
   jmp_buf jb;
   s->jb = &jb;
   if (setjmp(jb) != 0) {
@@ -605,8 +603,8 @@ static void commit_applies_every_op_across_shards(void **state) {
   assert_int_equal(fake_store_unfinished(fs), 0);
   char owner[32];
   int64_t lease, deadline;
-  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
-                                      &lease, &deadline));
+  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner, &lease,
+                                      &deadline));
   assert_string_equal(owner, "A");
   assert_int_equal(lease, 1);
   assert_int_equal(deadline, 1000000 + LEASE);
@@ -646,9 +644,9 @@ static void commit_keeps_field_order_and_untouched_fields(void **state) {
   assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
   bson_value_t id = sid("d");
   const bson_t *got = fake_store_raw(fs, 0, "c", &id);
-  bson_t *want = BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"),
-                          "n", BCON_INT64(3), "version", BCON_INT64(2), "z",
-                          BCON_BOOL(true));
+  bson_t *want =
+      BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"), "n",
+               BCON_INT64(3), "version", BCON_INT64(2), "z", BCON_BOOL(true));
   assert_true(bson_equal(got, want));
   bson_destroy(want);
   txn_cleanup(&txn);
@@ -831,7 +829,10 @@ static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
 }
 
 static const loc_t five_locs[] = {
-    {0, "c", "a"}, {0, "c", "b"}, {1, "c", "x"}, {1, "c", "y"},
+    {0, "c", "a"},
+    {0, "c", "b"},
+    {1, "c", "x"},
+    {1, "c", "y"},
     {TXN_MAIN_SHARD, "c", "z"},
 };
 
@@ -857,7 +858,7 @@ static void vote_locked_aborts_with_conflict_and_owner(void **state) {
   expect_abort(&txn, five_locs, 5, TXN_OUTCOME_CONFLICT, 2, OTHER_TXN);
   char owner[TXN_ID_LEN + 1];
   assert_true(locked(1, "c", "x", owner));
-  assert_string_equal(owner, OTHER_TXN); /* the other's lock is kept */
+  assert_string_equal(owner, OTHER_TXN);   /* the other's lock is kept */
   assert_false(locked(1, "c", "y", NULL)); /* never prepared */
   assert_false(exists(0, "c", "new"));
   assert_int_equal(fake_store_locked_count(fs), 1);
@@ -938,8 +939,8 @@ static void vote_missing_on_update_and_delete(void **state) {
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
   add_inc(&txn, 0, "c", "ghost", "n", 1, NULL);
   add_inc(&txn, 0, "c", "b", "n", 1, NULL);
-  const loc_t locs[] = {{0, "c", "new"}, {0, "c", "a"}, {0, "c", "ghost"},
-                        {0, "c", "b"}};
+  const loc_t locs[] = {
+      {0, "c", "new"}, {0, "c", "a"}, {0, "c", "ghost"}, {0, "c", "b"}};
   expect_abort(&txn, locs, 4, TXN_OUTCOME_MISSING, 2, "");
   assert_false(exists(0, "c", "new")); /* staged insert rolled back */
   txn_cleanup(&txn);
@@ -1221,8 +1222,9 @@ static void commit_op_reads_staged_change_when_unknown(void **state) {
 typedef enum { FAULT_OUTAGE, FAULT_LOST_REPLY, FAULT_BLIP } fault_t;
 
 static const char *fault_name(fault_t f) {
-  return f == FAULT_OUTAGE ? "outage" : f == FAULT_LOST_REPLY ? "lost reply"
-                                                              : "blip";
+  return f == FAULT_OUTAGE       ? "outage"
+         : f == FAULT_LOST_REPLY ? "lost reply"
+                                 : "blip";
 }
 
 /* After a failure at call k: the committed view must be the before or the
@@ -1321,15 +1323,15 @@ static void crash_at_every_store_call(bool stale, fault_t fault) {
     run(&txn, &r);
     assert_int_equal(fake_store_failed(fs), k < full);
     if (k == full) {
-      assert_int_equal(r.outcome, stale ? TXN_OUTCOME_CONFLICT
-                                        : TXN_OUTCOME_COMMITTED);
+      assert_int_equal(r.outcome,
+                       stale ? TXN_OUTCOME_CONFLICT : TXN_OUTCOME_COMMITTED);
     } else if (k <= decide_call) {
       /* a failure up to the decision is reported as such */
       assert_int_equal(r.outcome, TXN_OUTCOME_FAILED);
     } else {
       /* after the decision, the decision is reported */
-      assert_int_equal(r.outcome, stale ? TXN_OUTCOME_CONFLICT
-                                        : TXN_OUTCOME_COMMITTED);
+      assert_int_equal(r.outcome,
+                       stale ? TXN_OUTCOME_CONFLICT : TXN_OUTCOME_COMMITTED);
     }
     if (r.outcome == TXN_OUTCOME_FAILED) {
       assert_int_equal(r.err.status, 503);
@@ -1343,13 +1345,12 @@ static void crash_at_every_store_call(bool stale, fault_t fault) {
   }
   /* Committed: every run whose decide got through (k > decide_call), and
    * with a lost reply also the one whose decide took effect unseen. */
-  int want = stale ? 0
-                   : (int)(full - decide_call) +
-                         (fault == FAULT_LOST_REPLY ? 1 : 0);
+  int want =
+      stale ? 0
+            : (int)(full - decide_call) + (fault == FAULT_LOST_REPLY ? 1 : 0);
   assert_int_equal(committed, want);
   print_message("  %s after each of %ld calls (%s): %d committed\n",
-                fault_name(fault), full, stale ? "abort" : "commit",
-                committed);
+                fault_name(fault), full, stale ? "abort" : "commit", committed);
   snap_free(&before);
   snap_free(&after);
 }
@@ -1441,8 +1442,8 @@ static void prepare_error_aborts_and_reports_it(void **state) {
   txn_cleanup(&txn);
 }
 
-static void prepare_error_with_lost_reply_rolls_back_the_staged_op(
-    void **state) {
+static void
+prepare_error_with_lost_reply_rolls_back_the_staged_op(void **state) {
   (void)state;
   /* The insert happened but its reply was lost: it stays staged (and
    * invisible) until recovery removes it. */
@@ -1479,10 +1480,8 @@ static void prepare_error_with_lost_reply_rolls_back_the_staged_op(
 /* crashes at the named steps                                          */
 /* ------------------------------------------------------------------ */
 
-static const char *const step_names[] = {"txn.after_begin",
-                                         "txn.after_prepare",
-                                         "txn.after_decision",
-                                         "txn.mid_apply"};
+static const char *const step_names[] = {"txn.after_begin", "txn.after_prepare",
+                                         "txn.after_decision", "txn.mid_apply"};
 
 static void step_order_of_commit_and_abort(void **state) {
   (void)state;
@@ -1536,9 +1535,9 @@ static void crash_at_every_step(void **state) {
       assert_true(fake_store_record(fs, txn.id, &st, &done));
       assert_false(done);
       bool commit = !stale && i >= 2;
-      assert_int_equal(st, i < 2 ? TXN_PENDING
-                       : commit  ? TXN_COMMITTED
-                                 : TXN_ABORTED);
+      assert_int_equal(st, i < 2    ? TXN_PENDING
+                           : commit ? TXN_COMMITTED
+                                    : TXN_ABORTED);
       snap_t view;
       snap_take(&view, std_locs, N_STD, true);
       assert_snap_equal(commit ? &after : &before, &view);
@@ -1587,8 +1586,8 @@ static void locks_held_between_prepare_and_apply(void **state) {
   run_until_crash(&txn, &o, &s);
   for (size_t i = 0; i < N_STD; i++) {
     char owner[TXN_ID_LEN + 1];
-    assert_true(locked(std_locs[i].shard, std_locs[i].coll, std_locs[i].id,
-                       owner));
+    assert_true(
+        locked(std_locs[i].shard, std_locs[i].coll, std_locs[i].id, owner));
     assert_string_equal(owner, txn.id);
   }
   /* The locked docs keep their committed fields: u1 is still at 4. */
@@ -1622,9 +1621,8 @@ static void race_action(steps_t *s, const char *step) {
     race->ok = recover("B", later, 64, &race->rr, &err);
   } else {
     txn_init(&race->claimed);
-    race->ok = store.claim(store.impl, NULL, "B", later, LEASE,
-                           &race->claimed, &race->claimed_state,
-                           &race->claimed_found, &err);
+    race->ok = store.claim(store.impl, NULL, "B", later, LEASE, &race->claimed,
+                           &race->claimed_state, &race->claimed_found, &err);
   }
 }
 
@@ -1670,8 +1668,8 @@ static void decide_abort_action(steps_t *s, const char *step) {
   if (!strcmp(step, "txn.after_prepare")) {
     txn_state_t actual;
     chorus_error_t err;
-    assert_true(store.decide(store.impl, running_txn->id, TXN_ABORTED,
-                             &actual, &err));
+    assert_true(
+        store.decide(store.impl, running_txn->id, TXN_ABORTED, &actual, &err));
     assert_int_equal(actual, TXN_ABORTED);
   }
 }
@@ -2109,8 +2107,7 @@ static void slow_prepare_past_margin_aborts(void **state) {
 
 /* Runs a three-op transaction with the given lease while every read of the
  * clock advances it by tick; returns the outcome. */
-static txn_outcome_t run_ticking(int64_t lease, int64_t tick,
-                                 result_t *r) {
+static txn_outcome_t run_ticking(int64_t lease, int64_t tick, result_t *r) {
   txn_t txn;
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
@@ -2122,9 +2119,9 @@ static txn_outcome_t run_ticking(int64_t lease, int64_t tick,
   run_opts(&txn, &o, r);
   fake_clock_set_tick(0);
   assert_int_equal(fake_store_locked_count(fs), 0);
-  assert_record(txn.id, r->outcome == TXN_OUTCOME_COMMITTED ? TXN_COMMITTED
-                                                            : TXN_ABORTED,
-                true);
+  assert_record(
+      txn.id, r->outcome == TXN_OUTCOME_COMMITTED ? TXN_COMMITTED : TXN_ABORTED,
+      true);
   txn_cleanup(&txn);
   return r->outcome;
 }
@@ -2283,8 +2280,7 @@ static void claim_is_exclusive(void **state) {
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
   crashed_txn(&txn, "txn.after_prepare");
   int64_t deadline;
-  assert_true(
-      fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
+  assert_true(fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
   int64_t now = deadline + 1;
   chorus_error_t err;
   txn_t b, c;
@@ -2292,10 +2288,10 @@ static void claim_is_exclusive(void **state) {
   bool fb, fc;
   txn_init(&b);
   txn_init(&c);
-  assert_true(store.claim(store.impl, NULL, "B", now, LEASE, &b, &sb, &fb,
-                          &err));
-  assert_true(store.claim(store.impl, NULL, "C", now, LEASE, &c, &sc, &fc,
-                          &err));
+  assert_true(
+      store.claim(store.impl, NULL, "B", now, LEASE, &b, &sb, &fb, &err));
+  assert_true(
+      store.claim(store.impl, NULL, "C", now, LEASE, &c, &sc, &fc, &err));
   assert_true(fb);
   assert_false(fc);
   assert_int_equal(c.n_ops, 0);
@@ -2310,20 +2306,20 @@ static void claim_is_exclusive(void **state) {
   assert_string_equal(b.ops[0].id.value.v_utf8.str, "a");
   char owner[32];
   int64_t lease;
-  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
-                                      &lease, &deadline));
+  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner, &lease,
+                                      &deadline));
   assert_string_equal(owner, "B");
   assert_int_equal(lease, 2);
   assert_int_equal(deadline, now + LEASE);
   /* B's lease: C still cannot; after it, C takes over (B died too). */
-  assert_true(store.claim(store.impl, txn.id, "C", now + LEASE, LEASE, &c,
-                          &sc, &fc, &err));
+  assert_true(store.claim(store.impl, txn.id, "C", now + LEASE, LEASE, &c, &sc,
+                          &fc, &err));
   assert_false(fc);
-  assert_true(store.claim(store.impl, txn.id, "C", now + LEASE + 1, LEASE,
-                          &c, &sc, &fc, &err));
+  assert_true(store.claim(store.impl, txn.id, "C", now + LEASE + 1, LEASE, &c,
+                          &sc, &fc, &err));
   assert_true(fc);
-  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
-                                      &lease, NULL));
+  assert_true(
+      fake_store_record_owner(fs, txn.id, owner, sizeof owner, &lease, NULL));
   assert_string_equal(owner, "C");
   assert_int_equal(lease, 3);
   /* C finishes it; B's late recovery is harmless. */
@@ -2336,8 +2332,8 @@ static void claim_is_exclusive(void **state) {
   assert_int_equal(field(0, "c", "a", "n"), 1);
   assert_int_equal(fake_store_locked_count(fs), 0);
   /* done: never claimed again */
-  assert_true(store.claim(store.impl, NULL, "D", now + 100 * LEASE, LEASE,
-                          &c, &sc, &fc, &err));
+  assert_true(store.claim(store.impl, NULL, "D", now + 100 * LEASE, LEASE, &c,
+                          &sc, &fc, &err));
   assert_false(fc);
   txn_cleanup(&b);
   txn_cleanup(&c);
@@ -2378,16 +2374,16 @@ static void racing_claims_exactly_one_wins(void **state) {
   bool fb = true;
   chorus_error_t err;
   txn_init(&b);
-  assert_true(store.claim(store.impl, NULL, "B", now, LEASE, &b, &sb, &fb,
-                          &err));
+  assert_true(
+      store.claim(store.impl, NULL, "B", now, LEASE, &b, &sb, &fb, &err));
   assert_true(cr.ok);
   assert_true(cr.found);
   assert_false(fb);
   assert_int_equal(b.n_ops, 0); /* cleaned */
   char owner[32];
   int64_t lease;
-  assert_true(fake_store_record_owner(fs, txn.id, owner, sizeof owner,
-                                      &lease, NULL));
+  assert_true(
+      fake_store_record_owner(fs, txn.id, owner, sizeof owner, &lease, NULL));
   assert_string_equal(owner, "C");
   assert_int_equal(lease, 2);
   txn_cleanup(&cr.txn);
@@ -2415,8 +2411,8 @@ static void racing_claim_moves_on_to_next_record(void **state) {
   bool fb;
   chorus_error_t err;
   txn_init(&b);
-  assert_true(store.claim(store.impl, NULL, "B", cr.now, LEASE, &b, &sb, &fb,
-                          &err));
+  assert_true(
+      store.claim(store.impl, NULL, "B", cr.now, LEASE, &b, &sb, &fb, &err));
   assert_true(cr.found);
   assert_string_equal(cr.txn.id, t1.id);
   assert_true(fb);
@@ -2436,8 +2432,7 @@ static void unexpired_record_is_not_claimed(void **state) {
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
   crashed_txn(&txn, "txn.after_begin");
   int64_t deadline;
-  assert_true(
-      fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
+  assert_true(fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
   recovery_result_t rr;
   chorus_error_t err;
   assert_true(recover("B", deadline - 1, 64, &rr, &err));
@@ -2533,8 +2528,7 @@ static void recovery_crashing_midway_is_finished_by_another(void **state) {
         std_seed();
         txn_t txn;
         std_build(&txn, false);
-        crashed_txn(&txn,
-                    commit ? "txn.after_decision" : "txn.after_prepare");
+        crashed_txn(&txn, commit ? "txn.after_decision" : "txn.after_prepare");
         fake_clock_advance(LEASE + 1);
         fake_store_fail_after(fs, k);
         fake_store_set_lost_reply(fs, lost);
@@ -2792,8 +2786,8 @@ static void down_participant_during_txn_recover(void **state) {
   chorus_error_t err;
   txn_init(&claimed);
   assert_true(store.claim(store.impl, txn.id, "A",
-                          fake_clock_peek() + LEASE + 1, LEASE, &claimed,
-                          &st, &found, &err));
+                          fake_clock_peek() + LEASE + 1, LEASE, &claimed, &st,
+                          &found, &err));
   assert_true(found);
   txn_state_t fin;
   assert_false(txn_recover(&store, &claimed, st, &fin, NULL, &err));
@@ -2959,9 +2953,9 @@ typedef struct intent {
 typedef struct model {
   intent_t *intents;
   size_t n_intents;
-  int n_logs;     /* log documents ever attempted */
-  int depth;      /* nesting of running transactions */
-  txn_t txns[3];  /* the running transaction at each depth */
+  int n_logs;    /* log documents ever attempted */
+  int depth;     /* nesting of running transactions */
+  txn_t txns[3]; /* the running transaction at each depth */
   jmp_buf jb;
   const char *crash_at;
   const char *nest_at;
@@ -3068,8 +3062,7 @@ static void random_txn(int depth) {
       if (check) {
         /* the version of the committed view, as a reader would see */
         bson_value_t id = sid(l->id);
-        if (!fake_store_view_field(fs, l->shard, l->coll, &id, "version",
-                                   &v)) {
+        if (!fake_store_view_field(fs, l->shard, l->coll, &id, "version", &v)) {
           check = false;
         }
         if (chance(10)) {
@@ -3198,8 +3191,7 @@ static void random_transfers_keep_the_sum(void **state) {
   bool *log_exists = bson_malloc0((size_t)(M.n_logs + 1) * sizeof(bool));
   size_t n_committed = 0, n_ack = 0, n_no_record = 0;
   /* ids must be unique */
-  char(*ids)[TXN_ID_LEN + 1] =
-      bson_malloc0((M.n_intents + 1) * sizeof *ids);
+  char(*ids)[TXN_ID_LEN + 1] = bson_malloc0((M.n_intents + 1) * sizeof *ids);
   size_t n_ids = 0;
   for (size_t i = 0; i < M.n_intents; i++) {
     memcpy(ids[n_ids++], M.intents[i].id, sizeof ids[0]);
@@ -3257,9 +3249,9 @@ static void random_transfers_keep_the_sum(void **state) {
                 M.n_races, M.n_faults, M.n_recoveries,
                 fake_store_record_count(fs));
   for (int i = 0; i < N_CTR; i++) {
-    assert_int_equal(field(ctr_locs[i].shard, ctr_locs[i].coll,
-                           ctr_locs[i].id, "n"),
-                     want[i]);
+    assert_int_equal(
+        field(ctr_locs[i].shard, ctr_locs[i].coll, ctr_locs[i].id, "n"),
+        want[i]);
     assert_int_equal(
         version(ctr_locs[i].shard, ctr_locs[i].coll, ctr_locs[i].id),
         want_version[i]);
@@ -3268,9 +3260,8 @@ static void random_transfers_keep_the_sum(void **state) {
     char id[16];
     log_id(n, id);
     if (exists(0, "logs", id) != log_exists[n]) {
-      fail_msg("seed %llu: %s exists=%d, expected %d",
-               (unsigned long long)seed, id, !log_exists[n],
-               log_exists[n]);
+      fail_msg("seed %llu: %s exists=%d, expected %d", (unsigned long long)seed,
+               id, !log_exists[n], log_exists[n]);
     }
   }
   /* Every record is accounted for by an intent. */

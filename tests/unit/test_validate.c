@@ -207,8 +207,8 @@ static void count_of_four_byte_emoji_is_one(void **state) {
 static void count_of_mixed_widths(void **state) {
   (void)state;
   /* a é € 😀 = 1+2+3+4 bytes, 4 code points */
-  assert_int_equal(
-      utf8_count_code_points(LIT("a\xC3\xA9\xE2\x82\xAC" EMOJI)), 4);
+  assert_int_equal(utf8_count_code_points(LIT("a\xC3\xA9\xE2\x82\xAC" EMOJI)),
+                   4);
 }
 
 static void count_respects_length_argument(void **state) {
@@ -244,8 +244,7 @@ static void username_of_2_chars_is_rejected(void **state) {
 static void username_of_31_chars_is_rejected(void **state) {
   (void)state;
   chorus_error_t err = {0};
-  assert_false(
-      validate_username(LIT("abcdefghijklmnopqrstuvwxyz01234"), &err));
+  assert_false(validate_username(LIT("abcdefghijklmnopqrstuvwxyz01234"), &err));
   expect_error(&err, 400, "invalid_username");
 }
 
@@ -480,12 +479,12 @@ static void text_empty_is_rejected_as_empty(void **state) {
 
 static void text_whitespace_only_is_rejected_as_empty(void **state) {
   (void)state;
-  static const char *const blank[] = {" ", "   ", "\t", "\n", "\r\n",
-                                      " \t\n\v\f\r "};
+  static const char *const blank[] = {" ",  "   ",  "\t",
+                                      "\n", "\r\n", " \t\n\v\f\r "};
   for (size_t i = 0; i < sizeof blank / sizeof blank[0]; i++) {
     chorus_error_t err = {0};
-    assert_false(validate_text("text", blank[i], strlen(blank[i]), 1, 280,
-                               &err));
+    assert_false(
+        validate_text("text", blank[i], strlen(blank[i]), 1, 280, &err));
     expect_error(&err, 400, "empty");
   }
 }
@@ -500,8 +499,9 @@ static void text_with_surrounding_whitespace_is_accepted(void **state) {
 
 static void text_with_invalid_utf8_is_rejected(void **state) {
   (void)state;
-  static const char *const bad[] = {"\xFF", "abc\xC3", "\xC0\xAF",
-                                    "\xED\xA0\x80", "\x80", "ok\xF4\x90\x80\x80"};
+  static const char *const bad[] = {"\xFF",     "abc\xC3",
+                                    "\xC0\xAF", "\xED\xA0\x80",
+                                    "\x80",     "ok\xF4\x90\x80\x80"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     chorus_error_t err = {0};
     assert_false(validate_text("text", bad[i], strlen(bad[i]), 1, 280, &err));
@@ -550,12 +550,14 @@ static void text_max_is_checked_in_code_points_not_bytes(void **state) {
   (void)state;
   chorus_error_t err = {0};
   /* 5 code points, 10 bytes, max 5: accepted. */
-  assert_true(validate_text("text", LIT("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
-                                        "\xC3\xA9"),
+  assert_true(validate_text("text",
+                            LIT("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                                "\xC3\xA9"),
                             1, 5, &err));
   /* 6 code points, max 5: too long. */
-  assert_false(validate_text("text", LIT("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
-                                         "\xC3\xA9z"),
+  assert_false(validate_text("text",
+                             LIT("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                                 "\xC3\xA9z"),
                              1, 5, &err));
   expect_error(&err, 400, "too_long");
 }

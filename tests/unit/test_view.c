@@ -26,10 +26,10 @@
 
 #include <cmocka.h>
 
-#include "tests/unit/fake_store.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
+#include "tests/unit/fake_store.h"
 
 #define TXN_X "aaaaaaaaaaaaaaaaaaaaaaaa"
 #define TXN_Y "bbbbbbbbbbbbbbbbbbbbbbbb"
@@ -144,9 +144,8 @@ static bson_t *plain(const char *id, const char *text, int64_t n,
 }
 
 /* plain() with a lock appended. */
-static bson_t *locked_doc(const char *id, const char *txn_id,
-                          const char *kind, const bson_t *set,
-                          const bson_t *inc) {
+static bson_t *locked_doc(const char *id, const char *txn_id, const char *kind,
+                          const bson_t *set, const bson_t *inc) {
   bson_t *doc = plain(id, "orig", 10, 3);
   append_lock(doc, txn_id, kind, set, inc);
   return doc;
@@ -175,12 +174,11 @@ static void unlocked_doc_is_copied_unchanged(void **state) {
   bson_oid_t oid;
   bson_oid_init_from_string(&oid, "0102030405060708090a0b0c");
   bson_t *doc = BCON_NEW(
-      "_id", BCON_OID(&oid),
-      "text", BCON_UTF8("hello"), "n32", BCON_INT32(-5), "n64",
-      BCON_INT64(INT64_MAX), "d", BCON_DOUBLE(1.5), "flag", BCON_BOOL(false),
-      "none", BCON_NULL, "when", BCON_DATE_TIME(1234567), "sub", "{", "a",
-      BCON_INT32(1), "}", "arr", "[", BCON_UTF8("x"), BCON_UTF8("y"), "]",
-      "version", BCON_INT64(9));
+      "_id", BCON_OID(&oid), "text", BCON_UTF8("hello"), "n32", BCON_INT32(-5),
+      "n64", BCON_INT64(INT64_MAX), "d", BCON_DOUBLE(1.5), "flag",
+      BCON_BOOL(false), "none", BCON_NULL, "when", BCON_DATE_TIME(1234567),
+      "sub", "{", "a", BCON_INT32(1), "}", "arr", "[", BCON_UTF8("x"),
+      BCON_UTF8("y"), "]", "version", BCON_INT64(9));
   for (int committed = 0; committed < 2; committed++) {
     bson_t out;
     assert_true(view_apply(doc, committed, &out));
@@ -244,18 +242,18 @@ static void uncommitted_delete_is_visible_without_lock(void **state) {
 static void committed_update_applies_set_inc_and_version(void **state) {
   (void)state;
   /* The lock sits in the middle: fields after it keep their place. */
-  bson_t *set = BCON_NEW("a", BCON_UTF8("new"), "added", BCON_BOOL(true),
-                         "sub", "{", "k", BCON_INT32(1), "}");
-  bson_t *inc = BCON_NEW("n32", BCON_INT32(2), "n64", BCON_INT64(-3),
-                         "fresh", BCON_INT64(7), "fresh32", BCON_INT32(4));
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "a", BCON_UTF8("old"),
-                         "n32", BCON_INT32(5), "n64", BCON_INT64(10),
-                         "version", BCON_INT64(3));
+  bson_t *set = BCON_NEW("a", BCON_UTF8("new"), "added", BCON_BOOL(true), "sub",
+                         "{", "k", BCON_INT32(1), "}");
+  bson_t *inc = BCON_NEW("n32", BCON_INT32(2), "n64", BCON_INT64(-3), "fresh",
+                         BCON_INT64(7), "fresh32", BCON_INT32(4));
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8("u"), "a", BCON_UTF8("old"), "n32",
+               BCON_INT32(5), "n64", BCON_INT64(10), "version", BCON_INT64(3));
   append_lock(doc, TXN_X, "update", set, inc);
   BSON_APPEND_UTF8(doc, "z", "last");
   bson_t *want = BCON_NEW(
-      "_id", BCON_UTF8("u"), "a", BCON_UTF8("new"), "n32", BCON_INT64(7),
-      "n64", BCON_INT64(7), "version", BCON_INT64(4), "z", BCON_UTF8("last"),
+      "_id", BCON_UTF8("u"), "a", BCON_UTF8("new"), "n32", BCON_INT64(7), "n64",
+      BCON_INT64(7), "version", BCON_INT64(4), "z", BCON_UTF8("last"),
       /* new fields: set's, then inc's, in their order */
       "added", BCON_BOOL(true), "sub", "{", "k", BCON_INT32(1), "}", "fresh",
       BCON_INT64(7), "fresh32", BCON_INT64(4));
@@ -385,8 +383,8 @@ static void malformed_lock_is_dropped_and_doc_shown_as_is(void **state) {
   (void)state;
   /* _txn that is not a document, or without a kind: shown unchanged
    * apart from the lock field. */
-  bson_t *a = BCON_NEW("_id", BCON_UTF8("x"), TXN_LOCK_FIELD,
-                       BCON_UTF8("junk"), "n", BCON_INT64(1));
+  bson_t *a = BCON_NEW("_id", BCON_UTF8("x"), TXN_LOCK_FIELD, BCON_UTF8("junk"),
+                       "n", BCON_INT64(1));
   bson_t *b = BCON_NEW("_id", BCON_UTF8("x"), TXN_LOCK_FIELD, "{", "id",
                        BCON_UTF8(TXN_X), "}", "n", BCON_INT64(1));
   bson_t *want = BCON_NEW("_id", BCON_UTF8("x"), "n", BCON_INT64(1));
@@ -438,14 +436,14 @@ static void resolve_rewrites_locked_docs_in_place(void **state) {
   bson_t *inc = BCON_NEW("n", BCON_INT64(1));
   enum { N = 8 };
   bson_t *docs[N] = {
-      plain("p", "plain", 1, 1),                            /* unlocked */
-      locked_doc("cu", TXN_X, "update", set, inc),          /* applied */
-      locked_doc("ci", TXN_X, "insert", NULL, NULL),        /* visible */
-      locked_doc("cd", TXN_X, "delete", NULL, NULL),        /* gone */
-      locked_doc("au", TXN_Y, "update", set, inc),          /* original */
-      locked_doc("ai", TXN_Y, "insert", NULL, NULL),        /* gone */
-      locked_doc("pd", TXN_Z, "delete", NULL, NULL),        /* visible */
-      locked_doc("pu", TXN_Z, "update", set, inc),          /* original */
+      plain("p", "plain", 1, 1),                     /* unlocked */
+      locked_doc("cu", TXN_X, "update", set, inc),   /* applied */
+      locked_doc("ci", TXN_X, "insert", NULL, NULL), /* visible */
+      locked_doc("cd", TXN_X, "delete", NULL, NULL), /* gone */
+      locked_doc("au", TXN_Y, "update", set, inc),   /* original */
+      locked_doc("ai", TXN_Y, "insert", NULL, NULL), /* gone */
+      locked_doc("pd", TXN_Z, "delete", NULL, NULL), /* visible */
+      locked_doc("pu", TXN_Z, "update", set, inc),   /* original */
   };
   bson_t *orig[N];
   for (int i = 0; i < N; i++) {
@@ -703,8 +701,7 @@ static void resolve_of_nothing_and_of_unlocked_docs(void **state) {
   bool visible[3];
   chorus_error_t err;
   assert_true(view_resolve(&store, NULL, 0, visible, &err));
-  bson_t *docs[3] = {plain("a", "x", 1, 1), plain("b", "y", 2, 2),
-                     bson_new()};
+  bson_t *docs[3] = {plain("a", "x", 1, 1), plain("b", "y", 2, 2), bson_new()};
   bson_t *orig[3] = {docs[0], docs[1], docs[2]};
   assert_true(view_resolve(&store, docs, 3, visible, &err));
   for (int i = 0; i < 3; i++) {
@@ -740,9 +737,9 @@ static void view_equals_the_applied_decision(void **state) {
       fake_store_free(fs);
       fs = fake_store_new();
       fake_store_bind(fs, &store);
-      bson_t *doc = BCON_NEW("_id", BCON_UTF8("d"), "text",
-                             BCON_UTF8("orig"), "n", BCON_INT64(10), "m",
-                             BCON_INT64(-1), "version", BCON_INT64(3));
+      bson_t *doc = BCON_NEW("_id", BCON_UTF8("d"), "text", BCON_UTF8("orig"),
+                             "n", BCON_INT64(10), "m", BCON_INT64(-1),
+                             "version", BCON_INT64(3));
       if (kind != TXN_INSERT) {
         fake_store_put(fs, 0, "c", doc);
       }
@@ -750,10 +747,10 @@ static void view_equals_the_applied_decision(void **state) {
       txn_init(&txn);
       bson_strncpy(txn.id, TXN_X, sizeof txn.id);
       bson_value_t id = sid("d");
-      bson_t *set = BCON_NEW("text", BCON_UTF8("new"), "extra",
-                             BCON_BOOL(true));
-      bson_t *inc = BCON_NEW("n", BCON_INT64(5), "m", BCON_INT64(1), "k",
-                             BCON_INT64(2));
+      bson_t *set =
+          BCON_NEW("text", BCON_UTF8("new"), "extra", BCON_BOOL(true));
+      bson_t *inc =
+          BCON_NEW("n", BCON_INT64(5), "m", BCON_INT64(1), "k", BCON_INT64(2));
       int64_t v3 = 3;
       if (kind == TXN_INSERT) {
         txn_add_insert(&txn, 0, "c", doc);
@@ -767,8 +764,8 @@ static void view_equals_the_applied_decision(void **state) {
         assert_true(store.begin(store.impl, &txn, "A", 1 << 30, &err));
         if (fates[f] != TXN_PENDING) {
           txn_state_t actual;
-          assert_true(store.decide(store.impl, txn.id, fates[f], &actual,
-                                   &err));
+          assert_true(
+              store.decide(store.impl, txn.id, fates[f], &actual, &err));
         }
       }
       char owner[TXN_ID_LEN + 1];

@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/client/wsclient.h"
 #include "server/realtime/ws.h"
+#include "tests/client/wsclient.h"
 
 #define MAX_IDS 4096
 
@@ -146,8 +146,7 @@ static void sleep_ms(int ms) {
 }
 
 /* Polls until *field reaches want; false after timeout_ms. */
-static bool wait_count(fake_t *f, const int *field, int want,
-                       int timeout_ms) {
+static bool wait_count(fake_t *f, const int *field, int want, int timeout_ms) {
   for (int waited = 0; waited <= timeout_ms; waited += 5) {
     if (fake_get(f, field) >= want) {
       return true;
@@ -237,8 +236,7 @@ static int teardown(void **state) {
 #define GOOD_COOKIE "theme=dark; chorus_session=good"
 
 /* Connects a tc_ws client and returns it with its server-side id. */
-static tc_ws_t *connect_ok(fixture_t *fx, const char *url,
-                           ws_conn_id_t *id) {
+static tc_ws_t *connect_ok(fixture_t *fx, const char *url, ws_conn_id_t *id) {
   int before = fake_get(&fx->fake, &fx->fake.opens);
   int status = -1;
   tc_ws_t *c = tc_ws_connect(url ? url : fx->url, GOOD_COOKIE, &status);
@@ -827,8 +825,8 @@ static void loops_share_the_connections(void **state) {
     bson_free(got);
   }
   /* An id whose loop bits name no loop is unknown, not a crash. */
-  assert_false(ws_server_send(fx->ws, (fx->fake.open_ids[0] & ~15u) | 9,
-                              "x", 1));
+  assert_false(
+      ws_server_send(fx->ws, (fx->fake.open_ids[0] & ~15u) | 9, "x", 1));
   for (int i = 0; i < N; i++) {
     tc_ws_close(c[i]);
   }
@@ -914,8 +912,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(upgrade_accepted_with_cookie_and_query,
                                       setup, teardown),
-      cmocka_unit_test_setup_teardown(upgrade_refused_is_401, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(upgrade_refused_is_401, setup, teardown),
       cmocka_unit_test_setup_teardown(plain_http_is_404, setup, teardown),
       cmocka_unit_test_setup_teardown(echo, setup, teardown),
       cmocka_unit_test_setup_teardown(fragments_are_reassembled, setup,
@@ -924,16 +921,16 @@ int main(void) {
       cmocka_unit_test_setup_teardown(binary_closes_1003, setup, teardown),
       cmocka_unit_test_setup_teardown(invalid_utf8_closes_1007, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(server_close_with_code_and_reason,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(server_close_with_code_and_reason, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(send_to_unknown_id_is_false, setup,
                                       teardown),
       cmocka_unit_test(slow_client_is_dropped),
       cmocka_unit_test(undeliverable_close_is_cut_off),
       cmocka_unit_test(unanswered_pings_drop_the_peer),
       cmocka_unit_test(max_connections_is_503),
-      cmocka_unit_test_setup_teardown(many_connections_get_a_broadcast,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(many_connections_get_a_broadcast, setup,
+                                      teardown),
       cmocka_unit_test(stop_closes_with_1001),
       cmocka_unit_test(loops_share_the_connections),
       cmocka_unit_test_setup_teardown(port_in_use_and_port_zero, setup,

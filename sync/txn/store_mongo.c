@@ -174,30 +174,6 @@ static bool run_delete(const target_t *t, const bson_t *filter,
   return ok;
 }
 
-/* The transaction whose lock field a document carries ("" if none). */
-static void lock_of(const bson_t *doc, char owner[TXN_ID_LEN + 1]) {
-  bson_iter_t it, id;
-  owner[0] = '\0';
-  if (doc && bson_iter_init(&it, doc) &&
-      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
-      BSON_ITER_HOLDS_UTF8(&id)) {
-    bsonx_copy_utf8(&id, owner, TXN_ID_LEN + 1);
-  }
-}
-
-static txn_kind_t staged_kind(const bson_t *doc) {
-  bson_iter_t it, kind;
-  if (bson_iter_init(&it, doc) &&
-      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".kind", &kind) &&
-      BSON_ITER_HOLDS_UTF8(&kind)) {
-    const char *k = bson_iter_utf8(&kind, NULL);
-    return !strcmp(k, "insert")   ? TXN_INSERT
-           : !strcmp(k, "update") ? TXN_UPDATE
-                                  : TXN_DELETE;
-  }
-  return 0;
-}
-
 /* "<shard>|<coll>|<typed id>": the _id of a participant's lock. */
 static void lock_key(const txn_op_t *op, char *out, size_t size) {
   char id[80];
@@ -328,7 +304,7 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
       vote = TXN_VOTE_ERROR;
     } else {
       char owner[TXN_ID_LEN + 1];
-      lock_of(existing, owner);
+      lock_field_read_owner(existing, owner);
       if (!found) {
         vote = TXN_VOTE_LOCKED; /* deleted meanwhile: try again */
       } else if (!strcmp(owner, txn_id)) {
@@ -376,7 +352,7 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
   if (!read_by_id(&t, &op->id, &doc, &found, err)) {
     vote = TXN_VOTE_ERROR;
   } else {
-    lock_of(doc, owner);
+    lock_field_read_owner(doc, owner);
     bson_iter_t it;
     if (!found) {
       vote = TXN_VOTE_MISSING;
@@ -563,10 +539,10 @@ static bool finish_op(shards_t *shards, const char *txn_id, const txn_op_t *op,
   bool ok = read_by_id(&t, &op->id, &doc, &found, err);
   char owner[TXN_ID_LEN + 1] = "";
   if (ok && found) {
-    lock_of(doc, owner);
+    lock_field_read_owner(doc, owner);
   }
   if (ok && found && !strcmp(owner, txn_id)) {
-    txn_kind_t kind = staged_kind(doc);
+    txn_kind_t kind = lock_field_read_kind(doc);
     bson_t filter = BSON_INITIALIZER;
     append_id(&filter, &op->id);
     if (!id_only) { /* else checked by the read (see prepare_change) */

@@ -110,17 +110,13 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
   decision_t *cache = NULL;
   size_t cached = 0;
   for (size_t i = 0; i < n; i++) {
-    bson_iter_t it, id;
+    bson_iter_t it;
     visible[i] = true;
     if (!bson_iter_init_find(&it, docs[i], TXN_LOCK_FIELD)) {
       continue;
     }
-    char txn_id[TXN_ID_LEN + 1] = "";
-    if (bson_iter_init(&it, docs[i]) &&
-        bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
-        BSON_ITER_HOLDS_UTF8(&id)) {
-      bsonx_copy_utf8(&id, txn_id, sizeof txn_id);
-    }
+    char txn_id[TXN_ID_LEN + 1];
+    lock_field_read_owner(docs[i], txn_id);
     bool committed = false, known = false;
     for (size_t c = 0; c < cached; c++) {
       if (!strcmp(cache[c].id, txn_id)) {

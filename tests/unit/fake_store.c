@@ -207,23 +207,12 @@ static fake_rec_t *find_rec(const fake_store_t *fs, const char *txn_id) {
   return NULL;
 }
 
-/* The id of the transaction locking doc ("" if unlocked): lock_of(). */
-static void lock_of(const bson_t *doc, char owner[TXN_ID_LEN + 1]) {
-  bson_iter_t it, id;
-  owner[0] = '\0';
-  if (doc && bson_iter_init(&it, doc) &&
-      bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".id", &id) &&
-      BSON_ITER_HOLDS_UTF8(&id)) {
-    bsonx_copy_utf8(&id, owner, TXN_ID_LEN + 1);
-  }
-}
-
 static bool locked_by(const fake_doc_t *d, const char *txn_id) {
   char owner[TXN_ID_LEN + 1];
   if (!d || !d->doc) {
     return false;
   }
-  lock_of(d->doc, owner);
+  lock_field_read_owner(d->doc, owner);
   return !strcmp(owner, txn_id);
 }
 
@@ -274,7 +263,7 @@ static txn_vote_t explain_refusal(const fake_doc_t *d, const char *txn_id,
     return op->kind == TXN_INSERT ? TXN_VOTE_LOCKED : TXN_VOTE_MISSING;
   }
   char owner[TXN_ID_LEN + 1];
-  lock_of(d->doc, owner);
+  lock_field_read_owner(d->doc, owner);
   bson_iter_t it;
   if (!strcmp(owner, txn_id)) {
     return TXN_VOTE_YES;
@@ -472,25 +461,19 @@ static bson_t *apply_update(const bson_t *doc, const bson_t *set,
   return out;
 }
 
-/* lock_kind(): an op of kind 0 takes its kind from the lock when txn_id
- * holds it; false when it does not (then nothing is to be done). */
+/* An op of kind 0 takes its kind from the lock (lock_field_read_kind) when
+ * txn_id holds it; false when it does not (then nothing is to be done). */
 static bool resolve_kind(const fake_doc_t *d, const char *txn_id,
                          const txn_op_t *given, txn_op_t *op) {
   *op = *given;
   if (given->kind != 0) {
     return true;
   }
-  bson_iter_t it, kind;
-  if (!locked_by(d, txn_id) || !bson_iter_init(&it, d->doc) ||
-      !bson_iter_find_descendant(&it, TXN_LOCK_FIELD ".kind", &kind) ||
-      !BSON_ITER_HOLDS_UTF8(&kind)) {
+  if (!locked_by(d, txn_id)) {
     return false;
   }
-  const char *k = bson_iter_utf8(&kind, NULL);
-  op->kind = !strcmp(k, "insert")   ? TXN_INSERT
-             : !strcmp(k, "update") ? TXN_UPDATE
-                                    : TXN_DELETE;
-  return true;
+  op->kind = lock_field_read_kind(d->doc);
+  return op->kind != 0;
 }
 
 static bool fake_commit_op(void *impl, const char *txn_id,
@@ -882,7 +865,7 @@ bool fake_store_locked(const fake_store_t *fs, int shard, const char *coll,
   const bson_t *doc = fake_store_raw(fs, shard, coll, id);
   bool locked = doc && has_field(doc, TXN_LOCK_FIELD);
   if (owner) {
-    lock_of(doc, owner);
+    lock_field_read_owner(doc, owner);
   }
   return locked;
 }
@@ -917,7 +900,7 @@ bool fake_store_visible(const fake_store_t *fs, int shard, const char *coll,
     return false;
   }
   char owner[TXN_ID_LEN + 1];
-  lock_of(doc, owner);
+  lock_field_read_owner(doc, owner);
   const fake_rec_t *r = owner[0] ? find_rec(fs, owner) : NULL;
   bson_t tmp;
   if (!view_apply(doc, r && r->state == TXN_COMMITTED, &tmp)) {

@@ -87,8 +87,16 @@ int64_t fake_clock_peek(void) { return clock_ms; }
 
 enum { GATE_OK, GATE_FAIL, GATE_LOSE };
 
-/* Counts a call and says whether it fails (before or after its effect). */
-static int gate(fake_store_t *fs, fake_fn_t fn) {
+static void unavailable(chorus_error_t *err) {
+  chorus_error_set(err, 503, "db_unavailable",
+                   "The database is unavailable; try again shortly");
+}
+
+/* Counts a call of fn and says whether it fails: before its effect
+ * (GATE_FAIL, err filled in: the call returns at once), after it
+ * (GATE_LOSE: the call makes its effect, then reply_lost says so) or not
+ * at all (GATE_OK). */
+static int gate(fake_store_t *fs, fake_fn_t fn, chorus_error_t *err) {
   if (fs->call_hook && !fs->in_call_hook) {
     fs->in_call_hook = true;
     fs->call_hook(fs->call_hook_ctx, fn);
@@ -110,17 +118,25 @@ static int gate(fake_store_t *fs, fake_fn_t fn) {
   /* budget == 0: this call fails. */
   bool first = !fs->failed;
   fs->failed = true;
+  bool lose = fs->lost_reply && (fs->fail_once || first);
   if (fs->fail_once) {
     fs->budget = -1;
     fs->fail_once = false;
-    return fs->lost_reply ? GATE_LOSE : GATE_FAIL;
   }
-  return fs->lost_reply && first ? GATE_LOSE : GATE_FAIL;
+  if (!lose) {
+    unavailable(err);
+  }
+  return lose ? GATE_LOSE : GATE_FAIL;
 }
 
-static void unavailable(chorus_error_t *err) {
-  chorus_error_set(err, 503, "db_unavailable",
-                   "The database is unavailable; try again shortly");
+/* Whether the reply of a call that gate() let through as g is lost (its
+ * effect made): then err says 503 and the call returns its failure. */
+static bool reply_lost(int g, chorus_error_t *err) {
+  if (g != GATE_LOSE) {
+    return false;
+  }
+  unavailable(err);
+  return true;
 }
 
 static void db_error(chorus_error_t *err, const char *what) {
@@ -171,6 +187,24 @@ static fake_doc_t *find_doc(const fake_store_t *fs, int shard, const char *coll,
     }
   }
   return NULL;
+}
+
+/* gate() for a participant step on op's document, which it finds into
+ * *d (NULL when absent): a document marked down fails the call before its
+ * effect, as GATE_FAIL does. */
+static int gate_participant(fake_store_t *fs, fake_fn_t fn, const txn_op_t *op,
+                            fake_doc_t **d, chorus_error_t *err) {
+  *d = NULL;
+  int g = gate(fs, fn, err);
+  if (g == GATE_FAIL) {
+    return g;
+  }
+  *d = find_doc(fs, op->shard, op->coll, &op->id);
+  if (*d && (*d)->down) {
+    unavailable(err);
+    return GATE_FAIL;
+  }
+  return g;
 }
 
 static fake_doc_t *get_doc(fake_store_t *fs, int shard, const char *coll,
@@ -302,14 +336,9 @@ static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
                                char lock_owner[TXN_ID_LEN + 1],
                                chorus_error_t *err) {
   fake_store_t *fs = impl;
-  int g = gate(fs, FAKE_PREPARE);
+  fake_doc_t *d;
+  int g = gate_participant(fs, FAKE_PREPARE, op, &d, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
-    return TXN_VOTE_ERROR;
-  }
-  fake_doc_t *d = find_doc(fs, op->shard, op->coll, &op->id);
-  if (d && d->down) {
-    unavailable(err);
     return TXN_VOTE_ERROR;
   }
   txn_vote_t vote = TXN_VOTE_YES;
@@ -330,11 +359,7 @@ static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
   } else {
     vote = explain_refusal(d, txn_id, op, lock_owner);
   }
-  if (g == GATE_LOSE) {
-    unavailable(err);
-    return TXN_VOTE_ERROR;
-  }
-  return vote;
+  return reply_lost(g, err) ? TXN_VOTE_ERROR : vote;
 }
 
 /* load_staged(): the set/inc in our lock; false when not locked by us. */
@@ -479,14 +504,9 @@ static bool resolve_kind(const fake_doc_t *d, const char *txn_id,
 static bool fake_commit_op(void *impl, const char *txn_id,
                            const txn_op_t *given, chorus_error_t *err) {
   fake_store_t *fs = impl;
-  int g = gate(fs, FAKE_COMMIT_OP);
+  fake_doc_t *d;
+  int g = gate_participant(fs, FAKE_COMMIT_OP, given, &d, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
-    return false;
-  }
-  fake_doc_t *d = find_doc(fs, given->shard, given->coll, &given->id);
-  if (d && d->down) {
-    unavailable(err);
     return false;
   }
   if (given->in_lease) {
@@ -526,24 +546,15 @@ static bool fake_commit_op(void *impl, const char *txn_id,
       bson_destroy(&inc);
     }
   }
-  if (g == GATE_LOSE) {
-    unavailable(err);
-    return false;
-  }
-  return ok;
+  return !reply_lost(g, err) && ok;
 }
 
 static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
                           chorus_error_t *err) {
   fake_store_t *fs = impl;
-  int g = gate(fs, FAKE_ABORT_OP);
+  fake_doc_t *d;
+  int g = gate_participant(fs, FAKE_ABORT_OP, given, &d, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
-    return false;
-  }
-  fake_doc_t *d = find_doc(fs, given->shard, given->coll, &given->id);
-  if (d && d->down) {
-    unavailable(err);
     return false;
   }
   txn_op_t resolved;
@@ -555,11 +566,7 @@ static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
       set_doc(d, copy_without(d->doc, TXN_LOCK_FIELD));
     }
   }
-  if (g == GATE_LOSE) {
-    unavailable(err);
-    return false;
-  }
-  return true;
+  return !reply_lost(g, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -569,9 +576,8 @@ static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
 static bool fake_begin(void *impl, const txn_t *txn, const char *owner,
                        int64_t deadline_ms, chorus_error_t *err) {
   fake_store_t *fs = impl;
-  int g = gate(fs, FAKE_BEGIN);
+  int g = gate(fs, FAKE_BEGIN, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
     return false;
   }
   if (find_rec(fs, txn->id)) {
@@ -597,19 +603,14 @@ static bool fake_begin(void *impl, const txn_t *txn, const char *owner,
     bson_value_copy(&txn->ops[i].id, &r->ops[i].id);
   }
   r->n_ops = txn->n_ops;
-  if (g == GATE_LOSE) {
-    unavailable(err);
-    return false;
-  }
-  return true;
+  return !reply_lost(g, err);
 }
 
 static bool fake_decide(void *impl, const char *txn_id, txn_state_t to,
                         txn_state_t *actual, chorus_error_t *err) {
   fake_store_t *fs = impl;
-  int g = gate(fs, FAKE_DECIDE);
+  int g = gate(fs, FAKE_DECIDE, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
     return false;
   }
   fake_rec_t *r = find_rec(fs, txn_id);
@@ -624,20 +625,15 @@ static bool fake_decide(void *impl, const char *txn_id, txn_state_t to,
   } else {
     *actual = r->state;
   }
-  if (g == GATE_LOSE) {
-    unavailable(err);
-    return false;
-  }
-  return ok;
+  return !reply_lost(g, err) && ok;
 }
 
 static bool fake_finish(void *impl, const char *txn_id, txn_state_t state,
                         chorus_error_t *err) {
   (void)state; /* the fake's record keeps the decision itself */
   fake_store_t *fs = impl;
-  int g = gate(fs, FAKE_FINISH);
+  int g = gate(fs, FAKE_FINISH, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
     return false;
   }
   fake_rec_t *r = find_rec(fs, txn_id);
@@ -645,18 +641,14 @@ static bool fake_finish(void *impl, const char *txn_id, txn_state_t state,
     r->done = true;
     r->finished_at = fake_clock_peek();
   }
-  if (g == GATE_LOSE) {
-    unavailable(err);
-    return false;
-  }
-  return true;
+  return !reply_lost(g, err);
 }
 
 static bool fake_get_state(void *impl, const char *txn_id, txn_state_t *state,
                            bool *found, bool *done, chorus_error_t *err) {
   fake_store_t *fs = impl;
-  if (gate(fs, FAKE_GET_STATE) != GATE_OK) {
-    unavailable(err);
+  int g = gate(fs, FAKE_GET_STATE, err);
+  if (g == GATE_FAIL || reply_lost(g, err)) { /* a read: nothing to lose */
     return false;
   }
   const fake_rec_t *r = find_rec(fs, txn_id);
@@ -687,9 +679,8 @@ static bool fake_claim(void *impl, const char *txn_id, const char *owner,
                        txn_state_t *state, bool *found, chorus_error_t *err) {
   fake_store_t *fs = impl;
   *found = false;
-  int g = gate(fs, FAKE_CLAIM);
+  int g = gate(fs, FAKE_CLAIM, err);
   if (g == GATE_FAIL) {
-    unavailable(err);
     return false;
   }
   /* find({_id?, done: false, deadline: {$lt: now}}).limit(16) */
@@ -721,8 +712,7 @@ static bool fake_claim(void *impl, const char *txn_id, const char *owner,
       r->lease++;
       *found = true;
     }
-    if (g == GATE_LOSE) {
-      unavailable(err);
+    if (reply_lost(g, err)) {
       *found = false;
       ok = false;
       break;
@@ -731,8 +721,7 @@ static bool fake_claim(void *impl, const char *txn_id, const char *owner,
   if (!*found) {
     txn_cleanup(txn);
   }
-  if (ok && g == GATE_LOSE) { /* nothing matched: the reply still failed */
-    unavailable(err);
+  if (ok && reply_lost(g, err)) { /* nothing matched: the reply failed */
     ok = false;
   }
   return ok;

@@ -754,6 +754,52 @@ void fake_store_free(fake_store_t *fs) {
   bson_free(fs);
 }
 
+fake_store_t *fake_store_start(txn_store_t *store) {
+  fake_store_t *fs = fake_store_new();
+  fake_store_bind(fs, store);
+  fake_clock_set(1000000);
+  fake_clock_set_tick(0);
+  return fs;
+}
+
+bson_value_t fake_store_string_id(const char *s) {
+  bson_value_t v;
+  memset(&v, 0, sizeof v);
+  v.value_type = BSON_TYPE_UTF8;
+  v.value.v_utf8.str = (char *)s;
+  v.value.v_utf8.len = (uint32_t)strlen(s);
+  return v;
+}
+
+bool fake_store_fields_in(const bson_t *a, const bson_t *b) {
+  bson_iter_t ia, ib;
+  if (!bson_iter_init(&ia, a)) {
+    return false;
+  }
+  while (bson_iter_next(&ia)) {
+    if (!bson_iter_init_find(&ib, b, bson_iter_key(&ia))) {
+      return false;
+    }
+    if (BSON_ITER_HOLDS_NUMBER(&ia) && BSON_ITER_HOLDS_NUMBER(&ib)) {
+      if (bson_iter_as_int64(&ia) != bson_iter_as_int64(&ib) ||
+          bson_iter_as_double(&ia) != bson_iter_as_double(&ib)) {
+        return false;
+      }
+      continue;
+    }
+    bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
+    bson_append_value(&va, "v", 1, bson_iter_value(&ia));
+    bson_append_value(&vb, "v", 1, bson_iter_value(&ib));
+    bool same = bson_equal(&va, &vb);
+    bson_destroy(&va);
+    bson_destroy(&vb);
+    if (!same) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void fake_store_bind(fake_store_t *fs, txn_store_t *store) {
   memset(store, 0, sizeof *store);
   store->impl = fs;

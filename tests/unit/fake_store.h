@@ -30,6 +30,9 @@
  *
  * A fake clock (fake_clock_now) serves as txn_exec_opts_t.now_ms.
  *
+ * It is also the unit tests' shared support for documents and fixtures
+ * (fake_store_start, fake_store_string_id, fake_store_fields_in).
+ *
  * Single-threaded; the vtable functions may be re-entered from on_step
  * callbacks and from the claim hook.
  */
@@ -135,6 +138,18 @@ size_t fake_store_unfinished(const fake_store_t *fs); /* not done */
  * records finished before it (fake clock times). */
 bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
                         int64_t *deleted);
+
+/* ---- shared support of the tests ---- */
+/* A test's fresh start: a new store bound to store (fake_store_bind), and
+ * the fake clock at 1,000,000 ms with no tick.  The caller frees the store
+ * (fake_store_free). */
+fake_store_t *fake_store_start(txn_store_t *store);
+/* A string _id value that borrows s (which must outlive it). */
+bson_value_t fake_store_string_id(const char *s);
+/* Whether every field of a is in b with an equal value: numbers by value
+ * whatever their type (int32 7, int64 7 and 7.0 are equal), anything else
+ * by its BSON.  One-way: b may have more fields; field order is free. */
+bool fake_store_fields_in(const bson_t *a, const bson_t *b);
 
 /* ---- the fake clock ---- */
 int64_t fake_clock_now(void); /* returns the time, then adds the tick */

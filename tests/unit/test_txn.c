@@ -59,10 +59,7 @@ static txn_store_t store;
 
 static int setup(void **state) {
   (void)state;
-  fs = fake_store_new();
-  fake_store_bind(fs, &store);
-  fake_clock_set(1000000);
-  fake_clock_set_tick(0);
+  fs = fake_store_start(&store);
   return 0;
 }
 
@@ -77,14 +74,10 @@ static int teardown(void **state) {
 /* helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* A string _id (borrows s). */
-static bson_value_t sid(const char *s) {
-  bson_value_t v;
-  memset(&v, 0, sizeof v);
-  v.value_type = BSON_TYPE_UTF8;
-  v.value.v_utf8.str = (char *)s;
-  v.value.v_utf8.len = (uint32_t)strlen(s);
-  return v;
+/* A fresh store and clock in the middle of a test, as setup() makes. */
+static void restart(void) {
+  fake_store_free(fs);
+  fs = fake_store_start(&store);
 }
 
 typedef struct loc {
@@ -194,7 +187,7 @@ static void put_locked(int shard, const char *coll, const char *id,
 static void add_inc(txn_t *txn, int shard, const char *coll, const char *id,
                     const char *field, int64_t by,
                     const int64_t *expect_version) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   bson_t inc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&inc, field, by);
   txn_add_update(txn, shard, coll, &v, NULL, &inc, expect_version);
@@ -204,7 +197,7 @@ static void add_inc(txn_t *txn, int shard, const char *coll, const char *id,
 static void add_set_text(txn_t *txn, int shard, const char *coll,
                          const char *id, const char *text,
                          const int64_t *expect_version) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   bson_t set = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&set, "text", text);
   txn_add_update(txn, shard, coll, &v, &set, NULL, expect_version);
@@ -223,36 +216,36 @@ static void add_insert(txn_t *txn, int shard, const char *coll,
 
 static void add_delete(txn_t *txn, int shard, const char *coll, const char *id,
                        const int64_t *expect_version) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   txn_add_delete(txn, shard, coll, &v, expect_version);
 }
 
 static bool exists(int shard, const char *coll, const char *id) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   return fake_store_exists(fs, shard, coll, &v);
 }
 
 static bool locked(int shard, const char *coll, const char *id,
                    char owner[TXN_ID_LEN + 1]) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   return fake_store_locked(fs, shard, coll, &v, owner);
 }
 
 static int64_t field(int shard, const char *coll, const char *id,
                      const char *name) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   int64_t n = -12345;
   assert_true(fake_store_field(fs, shard, coll, &v, name, &n));
   return n;
 }
 
 static int64_t version(int shard, const char *coll, const char *id) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   return fake_store_version(fs, shard, coll, &v);
 }
 
 static const char *text_of(int shard, const char *coll, const char *id) {
-  bson_value_t v = sid(id);
+  bson_value_t v = fake_store_string_id(id);
   const bson_t *doc = fake_store_raw(fs, shard, coll, &v);
   bson_iter_t it;
   if (!doc || !bson_iter_init_find(&it, doc, "text") ||
@@ -284,7 +277,7 @@ static void snap_take(snap_t *s, const loc_t *locs, size_t n, bool view) {
   s->n = n;
   s->view = view;
   for (size_t i = 0; i < n; i++) {
-    bson_value_t v = sid(locs[i].id);
+    bson_value_t v = fake_store_string_id(locs[i].id);
     s->docs[i] = NULL;
     if (view) {
       bson_t out;
@@ -308,37 +301,6 @@ static void snap_free(snap_t *s) {
   s->n = 0;
 }
 
-/* One-way: every field of a is in b with an equal value (numbers by
- * value, whatever their integer type). */
-static bool fields_in(const bson_t *a, const bson_t *b) {
-  bson_iter_t ia, ib;
-  if (!bson_iter_init(&ia, a)) {
-    return false;
-  }
-  while (bson_iter_next(&ia)) {
-    if (!bson_iter_init_find(&ib, b, bson_iter_key(&ia))) {
-      return false;
-    }
-    if (BSON_ITER_HOLDS_NUMBER(&ia) && BSON_ITER_HOLDS_NUMBER(&ib)) {
-      if (bson_iter_as_int64(&ia) != bson_iter_as_int64(&ib) ||
-          bson_iter_as_double(&ia) != bson_iter_as_double(&ib)) {
-        return false;
-      }
-      continue;
-    }
-    bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
-    bson_append_value(&va, "v", 1, bson_iter_value(&ia));
-    bson_append_value(&vb, "v", 1, bson_iter_value(&ib));
-    bool same = bson_equal(&va, &vb);
-    bson_destroy(&va);
-    bson_destroy(&vb);
-    if (!same) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /* The same document content; field order counts unless a view is
  * involved (where new fields may come in another order than MongoDB's). */
 static bool snap_equal(const snap_t *a, const snap_t *b) {
@@ -353,8 +315,8 @@ static bool snap_equal(const snap_t *a, const snap_t *b) {
       continue;
     }
     if (a->view || b->view) {
-      if (!fields_in(a->docs[i], b->docs[i]) ||
-          !fields_in(b->docs[i], a->docs[i])) {
+      if (!fake_store_fields_in(a->docs[i], b->docs[i]) ||
+          !fake_store_fields_in(b->docs[i], a->docs[i])) {
         return false;
       }
     } else if (!bson_equal(a->docs[i], b->docs[i])) {
@@ -380,6 +342,15 @@ static void assert_snap_equal(const snap_t *want, const snap_t *got) {
     snap_print("actual", got);
     fail_msg("documents differ");
   }
+}
+
+/* The documents at locs[0..n) (raw, or their committed view) are want. */
+static void assert_docs(const snap_t *want, const loc_t *locs, size_t n,
+                        bool view) {
+  snap_t got;
+  snap_take(&got, locs, n, view);
+  assert_snap_equal(want, &got);
+  snap_free(&got);
 }
 
 /* Steps: records the steps seen, may run an action or crash (longjmp). */
@@ -425,6 +396,22 @@ static bool run_until_crash(txn_t *txn, const txn_exec_opts_t *o, steps_t *s) {
   return false;
 }
 
+/* Options for "A" whose steps go to s, reset here: s records them, calls
+ * action (NULL: none) with data at each, and crashes at crash_at (NULL:
+ * never). */
+static txn_exec_opts_t stepped(steps_t *s, const char *crash_at,
+                               void (*action)(steps_t *s, const char *step),
+                               void *data) {
+  memset(s, 0, sizeof *s);
+  s->crash_at = crash_at;
+  s->action = action;
+  s->data = data;
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = on_step;
+  o.step_ctx = s;
+  return o;
+}
+
 /* ------------------------------------------------------------------ */
 /* the standard scenario: four ops over three databases                */
 /* ------------------------------------------------------------------ */
@@ -463,13 +450,13 @@ static void std_seed(void) {
 static void std_build(txn_t *txn, bool stale) {
   txn_init(txn);
   add_insert(txn, 0, "tweets_0", "t-new");
-  bson_value_t u1 = sid("u1");
+  bson_value_t u1 = fake_store_string_id("u1");
   bson_t inc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&inc, "tweet_count", 1);
   BSON_APPEND_INT64(&inc, "score", 10);
   txn_add_update(txn, TXN_MAIN_SHARD, "users", &u1, NULL, &inc, NULL);
   bson_destroy(&inc);
-  bson_value_t te = sid("t-edit");
+  bson_value_t te = fake_store_string_id("t-edit");
   bson_t set = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&set, "text", "new");
   BSON_APPEND_INT64(&set, "edited_at", 123);
@@ -517,7 +504,7 @@ static void add_functions_copy_their_arguments(void **state) {
   BSON_APPEND_UTF8(&set, "a", "b");
   BSON_APPEND_INT64(&inc, "c", 1);
   char idbuf[8] = "u9";
-  bson_value_t id = sid(idbuf);
+  bson_value_t id = fake_store_string_id(idbuf);
   int64_t v = 5;
   txn_add_update(&txn, TXN_MAIN_SHARD, "users", &id, &set, &inc, &v);
   txn_add_update(&txn, TXN_MAIN_SHARD, "users", &id, NULL, NULL, NULL);
@@ -617,13 +604,11 @@ static void commit_applies_every_op_across_shards(void **state) {
   assert_int_equal(fake_store_calls_of(fs, FAKE_FINISH), 1);
   assert_int_equal(fake_store_calls(fs), 11);
   /* the result equals the reference run */
-  snap_t before, after, got;
+  snap_t before, after;
   std_expect(&before, &after);
-  snap_take(&got, std_locs, N_STD, false);
-  assert_snap_equal(&after, &got);
+  assert_docs(&after, std_locs, N_STD, false);
   snap_free(&before);
   snap_free(&after);
-  snap_free(&got);
   txn_cleanup(&txn);
 }
 
@@ -642,7 +627,7 @@ static void commit_keeps_field_order_and_untouched_fields(void **state) {
   add_inc(&txn, 0, "c", "d", "n", 2, NULL);
   result_t r;
   assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
-  bson_value_t id = sid("d");
+  bson_value_t id = fake_store_string_id("d");
   const bson_t *got = fake_store_raw(fs, 0, "c", &id);
   bson_t *want =
       BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"), "n",
@@ -806,17 +791,15 @@ static void numeric_ids_of_different_types_name_one_document(void **state) {
 static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
                          txn_outcome_t want, size_t failed_op,
                          const char *lock_owner) {
-  snap_t before, after;
+  snap_t before;
   snap_take(&before, locs, n_locs, false);
   fake_store_reset_calls(fs);
   result_t r;
   assert_int_equal(run(txn, &r), want);
   assert_int_equal(r.failed_op, failed_op);
   assert_string_equal(r.lock_owner, lock_owner);
-  snap_take(&after, locs, n_locs, false);
-  assert_snap_equal(&before, &after);
+  assert_docs(&before, locs, n_locs, false);
   snap_free(&before);
-  snap_free(&after);
   assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), failed_op + 1);
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
   assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), failed_op + 1);
@@ -1058,7 +1041,7 @@ static void prepare_repeated_votes_yes(void **state) {
   assert_true(locked(0, "c", "new", NULL));
   assert_int_equal(fake_store_locked_count(fs), 3);
   /* one lock field, not three */
-  bson_value_t a = sid("a");
+  bson_value_t a = fake_store_string_id("a");
   const bson_t *raw = fake_store_raw(fs, 0, "c", &a);
   assert_int_equal(bson_count_keys(raw), 4); /* _id n version _txn */
   /* commit repeated: applied once */
@@ -1094,7 +1077,7 @@ static void prepare_repeated_votes_yes(void **state) {
 static void abort_op_repeated_is_a_no_op(void **state) {
   (void)state;
   seed_five();
-  snap_t before, after;
+  snap_t before;
   snap_take(&before, five_locs, 5, false);
   txn_t txn;
   txn_init(&txn);
@@ -1116,18 +1099,14 @@ static void abort_op_repeated_is_a_no_op(void **state) {
     }
   }
   assert_false(exists(0, "c", "new"));
-  snap_take(&after, five_locs, 5, false);
-  assert_snap_equal(&before, &after);
+  assert_docs(&before, five_locs, 5, false);
   /* commit after abort: nothing */
   for (size_t i = 0; i < txn.n_ops; i++) {
     assert_true(store.commit_op(store.impl, txn.id, &txn.ops[i], &err));
   }
-  snap_free(&after);
-  snap_take(&after, five_locs, 5, false);
-  assert_snap_equal(&before, &after);
+  assert_docs(&before, five_locs, 5, false);
   assert_false(exists(0, "c", "new"));
   snap_free(&before);
-  snap_free(&after);
   txn_cleanup(&txn);
 }
 
@@ -1136,7 +1115,7 @@ static void steps_of_another_txn_leave_a_lock_alone(void **state) {
   seed_five();
   put_locked(0, "c", "a", OTHER_TXN, "update");
   put_locked(0, "c", "ins", OTHER_TXN, "insert");
-  snap_t before, after;
+  snap_t before;
   const loc_t locs[] = {{0, "c", "a"}, {0, "c", "ins"}};
   snap_take(&before, locs, 2, false);
   txn_t txn;
@@ -1161,12 +1140,10 @@ static void steps_of_another_txn_leave_a_lock_alone(void **state) {
     assert_true(store.commit_op(store.impl, txn.id, &ghost.ops[i], &err));
     assert_true(store.abort_op(store.impl, txn.id, &ghost.ops[i], &err));
   }
-  snap_take(&after, locs, 2, false);
-  assert_snap_equal(&before, &after);
+  assert_docs(&before, locs, 2, false);
   assert_false(exists(0, "c", "nothing"));
   assert_false(exists(0, "c", "nothing2"));
   snap_free(&before);
-  snap_free(&after);
   txn_cleanup(&txn);
   txn_cleanup(&ghost);
 }
@@ -1178,7 +1155,7 @@ static void commit_op_reads_staged_change_when_unknown(void **state) {
   put_counter(0, "c", "a", "n", 10, 1);
   txn_t txn;
   txn_init(&txn);
-  bson_value_t a = sid("a");
+  bson_value_t a = fake_store_string_id("a");
   bson_t set = BSON_INITIALIZER, inc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&set, "s", "staged");
   BSON_APPEND_INT64(&inc, "n", 7);
@@ -1201,7 +1178,7 @@ static void commit_op_reads_staged_change_when_unknown(void **state) {
   assert_int_equal(field(0, "c", "a", "m"), -2);
   assert_int_equal(version(0, "c", "a"), 2);
   assert_false(locked(0, "c", "a", NULL));
-  bson_value_t id = sid("a");
+  bson_value_t id = fake_store_string_id("a");
   bson_t view;
   assert_true(fake_store_visible(fs, 0, "c", &id, &view));
   bson_iter_t it;
@@ -1306,10 +1283,7 @@ static void crash_at_every_store_call(bool stale, fault_t fault) {
   long decide_call = stale ? 4 : 5;
   int committed = 0;
   for (long k = 0; k <= full; k++) {
-    fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
-    fake_clock_set(1000000);
+    restart();
     std_seed();
     txn_t txn;
     std_build(&txn, stale);
@@ -1424,10 +1398,7 @@ static void prepare_error_aborts_and_reports_it(void **state) {
   assert_record(txn.id, TXN_ABORTED, false);
   assert_int_equal(fake_store_locked_count(fs), 0);
   assert_false(exists(0, "c", "new"));
-  snap_t end;
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
-  snap_free(&end);
+  assert_docs(&before, five_locs, 5, false);
   /* Recovery finishes it. */
   recovery_result_t rr;
   chorus_error_t err;
@@ -1435,9 +1406,7 @@ static void prepare_error_aborts_and_reports_it(void **state) {
   assert_int_equal(rr.recovered, 1);
   assert_int_equal(rr.rolled_back, 1);
   assert_record(txn.id, TXN_ABORTED, true);
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
-  snap_free(&end);
+  assert_docs(&before, five_locs, 5, false);
   snap_free(&before);
   txn_cleanup(&txn);
 }
@@ -1463,7 +1432,7 @@ prepare_error_with_lost_reply_rolls_back_the_staged_op(void **state) {
   char owner[TXN_ID_LEN + 1];
   assert_true(locked(0, "c", "new", owner));
   assert_string_equal(owner, txn.id);
-  bson_value_t nid = sid("new");
+  bson_value_t nid = fake_store_string_id("new");
   assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
   recovery_result_t rr;
   chorus_error_t err;
@@ -1486,17 +1455,12 @@ static const char *const step_names[] = {"txn.after_begin", "txn.after_prepare",
 static void step_order_of_commit_and_abort(void **state) {
   (void)state;
   for (int stale = 0; stale < 2; stale++) {
-    fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
+    restart();
     std_seed();
     txn_t txn;
     std_build(&txn, stale);
     steps_t s;
-    memset(&s, 0, sizeof s);
-    txn_exec_opts_t o = opts_for("A");
-    o.on_step = on_step;
-    o.step_ctx = &s;
+    txn_exec_opts_t o = stepped(&s, NULL, NULL, NULL);
     result_t r;
     run_opts(&txn, &o, &r);
     assert_int_equal(s.n_seen, 4);
@@ -1513,22 +1477,11 @@ static void crash_at_every_step(void **state) {
   std_expect(&before, &after);
   for (int stale = 0; stale < 2; stale++) {
     for (int i = 0; i < 4; i++) {
-      fake_store_free(fs);
-      fs = fake_store_new();
-      fake_store_bind(fs, &store);
-      fake_clock_set(1000000);
+      restart();
       std_seed();
       txn_t txn;
       std_build(&txn, stale);
-      steps_t s;
-      memset(&s, 0, sizeof s);
-      s.crash_at = step_names[i];
-      txn_exec_opts_t o = opts_for("A");
-      o.on_step = on_step;
-      o.step_ctx = &s;
-      if (!run_until_crash(&txn, &o, &s)) {
-        fail_msg("no crash at %s", step_names[i]);
-      }
+      crashed_txn(&txn, step_names[i]);
       /* Before recovery: the record is unfinished and locks may remain. */
       txn_state_t st;
       bool done;
@@ -1538,10 +1491,7 @@ static void crash_at_every_step(void **state) {
       assert_int_equal(st, i < 2    ? TXN_PENDING
                            : commit ? TXN_COMMITTED
                                     : TXN_ABORTED);
-      snap_t view;
-      snap_take(&view, std_locs, N_STD, true);
-      assert_snap_equal(commit ? &after : &before, &view);
-      snap_free(&view);
+      assert_docs(commit ? &after : &before, std_locs, N_STD, true);
       if (i == 0) {
         assert_int_equal(fake_store_locked_count(fs), 0);
       } else if (i < 3) {
@@ -1559,10 +1509,7 @@ static void crash_at_every_step(void **state) {
       assert_int_equal(rr.rolled_back, commit ? 0 : 1);
       assert_record(txn.id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
       assert_int_equal(fake_store_locked_count(fs), 0);
-      snap_t end;
-      snap_take(&end, std_locs, N_STD, false);
-      assert_snap_equal(commit ? &after : &before, &end);
-      snap_free(&end);
+      assert_docs(commit ? &after : &before, std_locs, N_STD, false);
       txn_cleanup(&txn);
     }
   }
@@ -1577,13 +1524,7 @@ static void locks_held_between_prepare_and_apply(void **state) {
   std_seed();
   txn_t txn;
   std_build(&txn, false);
-  steps_t s;
-  memset(&s, 0, sizeof s);
-  s.crash_at = "txn.after_prepare";
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
-  run_until_crash(&txn, &o, &s);
+  crashed_txn(&txn, "txn.after_prepare");
   for (size_t i = 0; i < N_STD; i++) {
     char owner[TXN_ID_LEN + 1];
     assert_true(
@@ -1638,12 +1579,7 @@ static void recovery_abort_first_makes_commit_a_conflict(void **state) {
   race.at = "txn.after_prepare";
   race.mode = 0;
   steps_t s;
-  memset(&s, 0, sizeof s);
-  s.action = race_action;
-  s.data = &race;
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
+  txn_exec_opts_t o = stepped(&s, NULL, race_action, &race);
   result_t r;
   assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_CONFLICT);
   assert_true(race.ok);
@@ -1651,10 +1587,7 @@ static void recovery_abort_first_makes_commit_a_conflict(void **state) {
   assert_int_equal(race.rr.rolled_back, 1);
   assert_record(txn.id, TXN_ABORTED, true);
   assert_int_equal(fake_store_locked_count(fs), 0);
-  snap_t end;
-  snap_take(&end, std_locs, N_STD, false);
-  assert_snap_equal(&before, &end);
-  snap_free(&end);
+  assert_docs(&before, std_locs, N_STD, false);
   snap_free(&before);
   snap_free(&after);
   txn_cleanup(&txn);
@@ -1686,24 +1619,17 @@ static void decide_cas_lost_to_outside_abort(void **state) {
   add_delete(&txn, 1, "c", "x", NULL);
   running_txn = &txn;
   steps_t s;
-  memset(&s, 0, sizeof s);
-  s.action = decide_abort_action;
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
+  txn_exec_opts_t o = stepped(&s, NULL, decide_abort_action, NULL);
   result_t r;
   assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_CONFLICT);
   /* the coordinator rolled back its own locks and finished */
   assert_record(txn.id, TXN_ABORTED, true);
   assert_int_equal(fake_store_locked_count(fs), 0);
   assert_false(exists(1, "c", "new"));
-  snap_t end;
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
+  assert_docs(&before, five_locs, 5, false);
   assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), 3);
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
   snap_free(&before);
-  snap_free(&end);
   txn_cleanup(&txn);
 }
 
@@ -1722,13 +1648,8 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   race.at = "txn.after_prepare";
   race.mode = 2;
   steps_t s;
-  memset(&s, 0, sizeof s);
-  s.action = race_action;
-  s.data = &race;
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
-  s.crash_at = "txn.after_decision"; /* then recovery runs before apply */
+  /* the crash: then recovery runs before apply */
+  txn_exec_opts_t o = stepped(&s, "txn.after_decision", race_action, &race);
   if (!run_until_crash(&txn, &o, &s)) {
     fail_msg("no crash");
   }
@@ -1742,26 +1663,19 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
                           &final_state, NULL, &err));
   assert_int_equal(final_state, TXN_COMMITTED);
   assert_record(txn.id, TXN_COMMITTED, true);
-  snap_t end;
-  snap_take(&end, std_locs, N_STD, false);
-  assert_snap_equal(&after, &end);
-  snap_free(&end);
+  assert_docs(&after, std_locs, N_STD, false);
   txn_cleanup(&race.claimed);
   txn_cleanup(&txn);
 
   /* Same race, but the coordinator goes on applying after recovery did:
    * still exactly once. */
-  fake_store_free(fs);
-  fs = fake_store_new();
-  fake_store_bind(fs, &store);
+  restart();
   std_seed();
   std_build(&txn, false);
   memset(&race, 0, sizeof race);
   race.at = "txn.after_prepare";
   race.mode = 2;
-  memset(&s, 0, sizeof s);
-  s.action = race_action;
-  s.data = &race;
+  o = stepped(&s, NULL, race_action, &race);
   result_t r;
   run_opts(&txn, &o, &r);
   assert_int_equal(r.outcome, TXN_OUTCOME_COMMITTED);
@@ -1769,9 +1683,7 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   assert_true(txn_recover(&store, &race.claimed, race.claimed_state,
                           &final_state, NULL, &err));
   assert_int_equal(final_state, TXN_COMMITTED);
-  snap_take(&end, std_locs, N_STD, false);
-  assert_snap_equal(&after, &end);
-  snap_free(&end);
+  assert_docs(&after, std_locs, N_STD, false);
   txn_cleanup(&race.claimed);
   txn_cleanup(&txn);
   snap_free(&before);
@@ -1789,31 +1701,21 @@ static void recovery_during_apply_rolls_forward_once(void **state) {
   txn_t txn;
   std_build(&txn, false);
   for (int at = 2; at < 4; at++) {
-    fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
+    restart();
     std_seed();
     race_t race;
     memset(&race, 0, sizeof race);
     race.at = step_names[at];
     race.mode = 0;
     steps_t s;
-    memset(&s, 0, sizeof s);
-    s.action = race_action;
-    s.data = &race;
-    txn_exec_opts_t o = opts_for("A");
-    o.on_step = on_step;
-    o.step_ctx = &s;
+    txn_exec_opts_t o = stepped(&s, NULL, race_action, &race);
     result_t r;
     assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
     assert_int_equal(race.rr.recovered, 1);
     assert_int_equal(race.rr.rolled_back, 0);
     assert_record(txn.id, TXN_COMMITTED, true);
     assert_int_equal(fake_store_locked_count(fs), 0);
-    snap_t end;
-    snap_take(&end, std_locs, N_STD, false);
-    assert_snap_equal(&after, &end);
-    snap_free(&end);
+    assert_docs(&after, std_locs, N_STD, false);
   }
   txn_cleanup(&txn);
   snap_free(&before);
@@ -1852,9 +1754,7 @@ static void in_flight_hook(void *ctx, fake_fn_t fn) {
 static void late_prepare_is_undone_by_its_coordinator(void **state) {
   (void)state;
   for (int collect = 0; collect < 2; collect++) {
-    fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
+    restart();
     seed_five();
     snap_t before;
     snap_take(&before, five_locs, 5, false);
@@ -1876,10 +1776,7 @@ static void late_prepare_is_undone_by_its_coordinator(void **state) {
     assert_int_equal(f.rr.rolled_back, 1);
     assert_int_equal(fake_store_locked_count(fs), 0);
     assert_false(exists(0, "c", "new"));
-    snap_t end;
-    snap_take(&end, five_locs, 5, false);
-    assert_snap_equal(&before, &end);
-    snap_free(&end);
+    assert_docs(&before, five_locs, 5, false);
     snap_free(&before);
     if (collect) {
       assert_false(fake_store_record(fs, txn.id, NULL, NULL));
@@ -1901,15 +1798,7 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   in_flight_t f = {.prepares_left = 2};
   fake_store_set_call_hook(fs, in_flight_hook, &f);
   /* the coordinator dies right after its (late) prepares */
-  steps_t s;
-  memset(&s, 0, sizeof s);
-  s.crash_at = "txn.after_prepare";
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
-  if (!run_until_crash(&txn, &o, &s)) {
-    fail_msg("no crash");
-  }
+  crashed_txn(&txn, "txn.after_prepare");
   fake_store_set_call_hook(fs, NULL, NULL);
   /* Finished and aborted, yet "new" and x carry its locks. */
   assert_record(txn.id, TXN_ABORTED, true);
@@ -1924,7 +1813,8 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   assert_true(recover("C", fake_clock_peek() + 10 * LEASE, 64, &rr, &err));
   assert_int_equal(rr.recovered, 0);
   /* Readers see the aborted state. */
-  bson_value_t nid = sid("new"), xid = sid("x");
+  bson_value_t nid = fake_store_string_id("new"),
+               xid = fake_store_string_id("x");
   int64_t n;
   assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
   assert_true(fake_store_view_field(fs, 1, "c", &xid, "n", &n));
@@ -1971,9 +1861,7 @@ static void kind_zero_op_resolves_through_the_lock(void **state) {
   /* For each staged kind: commit_op / abort_op given only the location
    * (kind 0, staged_known false) do what the lock says. */
   for (int commit = 0; commit < 2; commit++) {
-    fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
+    restart();
     seed_five();
     txn_t txn;
     txn_init(&txn);
@@ -2011,11 +1899,11 @@ static void kind_zero_op_resolves_through_the_lock(void **state) {
     txn_op_t where;
     memset(&where, 0, sizeof where);
     bson_strncpy(where.coll, "c", sizeof where.coll);
-    where.id = sid("y");
+    where.id = fake_store_string_id("y");
     where.shard = 1;
     assert_true(store.commit_op(store.impl, txn.id, &where, &err));
     assert_true(store.abort_op(store.impl, txn.id, &where, &err));
-    where.id = sid("ghost");
+    where.id = fake_store_string_id("ghost");
     assert_true(store.abort_op(store.impl, txn.id, &where, &err));
     assert_true(exists(1, "c", "y"));
     assert_false(exists(1, "c", "ghost"));
@@ -2046,7 +1934,7 @@ static void recovery_reads_the_clock_for_every_claim(void **state) {
   txn_init(&t2);
   add_inc(&t2, 1, "c", "y", "n", 1, NULL);
   crashed_txn(&t2, "txn.after_prepare");
-  bson_value_t y = sid("y");
+  bson_value_t y = fake_store_string_id("y");
   fake_store_set_down(fs, 1, "c", &y, true);
   fake_clock_advance(LEASE + 1);
   int64_t start = fake_clock_peek();
@@ -2097,11 +1985,8 @@ static void slow_prepare_past_margin_aborts(void **state) {
   assert_record(txn.id, TXN_ABORTED, true);
   assert_int_equal(fake_store_locked_count(fs), 0);
   assert_false(exists(0, "c", "new"));
-  snap_t end;
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
+  assert_docs(&before, five_locs, 5, false);
   snap_free(&before);
-  snap_free(&end);
   txn_cleanup(&txn);
 }
 
@@ -2235,10 +2120,7 @@ static void no_mid_apply_when_nothing_was_prepared(void **state) {
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
   steps_t s;
-  memset(&s, 0, sizeof s);
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
+  txn_exec_opts_t o = stepped(&s, NULL, NULL, NULL);
   /* the first prepare check already comes past deadline - margin */
   fake_clock_set_tick(LEASE);
   result_t r;
@@ -2262,11 +2144,7 @@ static void no_mid_apply_when_nothing_was_prepared(void **state) {
 /* Leaves a transaction crashed at `step` (its id in txn->id). */
 static void crashed_txn(txn_t *txn, const char *step) {
   steps_t s;
-  memset(&s, 0, sizeof s);
-  s.crash_at = step;
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
+  txn_exec_opts_t o = stepped(&s, step, NULL, NULL);
   if (!run_until_crash(txn, &o, &s)) {
     fail_msg("no crash at %s", step);
   }
@@ -2459,7 +2337,8 @@ static void pending_record_is_aborted_by_recovery(void **state) {
   crashed_txn(&txn, "txn.after_prepare");
   assert_true(exists(0, "c", "new"));
   /* the committed view hides the staged insert and keeps x */
-  bson_value_t nid = sid("new"), xid = sid("x");
+  bson_value_t nid = fake_store_string_id("new"),
+               xid = fake_store_string_id("x");
   assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
   assert_true(fake_store_visible(fs, 1, "c", &xid, NULL));
   recovery_result_t rr;
@@ -2469,11 +2348,8 @@ static void pending_record_is_aborted_by_recovery(void **state) {
   assert_int_equal(rr.rolled_back, 1);
   assert_record(txn.id, TXN_ABORTED, true);
   assert_false(exists(0, "c", "new"));
-  snap_t end;
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
+  assert_docs(&before, five_locs, 5, false);
   snap_free(&before);
-  snap_free(&end);
   txn_cleanup(&txn);
 }
 
@@ -2487,10 +2363,7 @@ static void committed_record_is_rolled_forward(void **state) {
   crashed_txn(&txn, "txn.after_decision");
   /* nothing applied yet, but the view already shows the commit */
   assert_int_equal(fake_store_locked_count(fs), 4);
-  snap_t view;
-  snap_take(&view, std_locs, N_STD, true);
-  assert_snap_equal(&after, &view);
-  snap_free(&view);
+  assert_docs(&after, std_locs, N_STD, true);
   fake_store_reset_calls(fs);
   recovery_result_t rr;
   chorus_error_t err;
@@ -2502,11 +2375,8 @@ static void committed_record_is_rolled_forward(void **state) {
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 4);
   assert_int_equal(fake_store_calls_of(fs, FAKE_FINISH), 1);
   assert_int_equal(fake_store_calls_of(fs, FAKE_DECIDE), 0);
-  snap_t end;
-  snap_take(&end, std_locs, N_STD, false);
-  assert_snap_equal(&after, &end);
+  assert_docs(&after, std_locs, N_STD, false);
   assert_record(txn.id, TXN_COMMITTED, true);
-  snap_free(&end);
   snap_free(&before);
   snap_free(&after);
   txn_cleanup(&txn);
@@ -2521,10 +2391,7 @@ static void recovery_crashing_midway_is_finished_by_another(void **state) {
     long full = commit ? 7 : 8;
     for (long k = 0; k < full; k++) {
       for (int lost = 0; lost < 2; lost++) {
-        fake_store_free(fs);
-        fs = fake_store_new();
-        fake_store_bind(fs, &store);
-        fake_clock_set(1000000);
+        restart();
         std_seed();
         txn_t txn;
         std_build(&txn, false);
@@ -2544,10 +2411,8 @@ static void recovery_crashing_midway_is_finished_by_another(void **state) {
         txn_state_t st;
         bool done;
         assert_true(fake_store_record(fs, txn.id, &st, &done));
-        snap_t view;
-        snap_take(&view, std_locs, N_STD, true);
-        assert_snap_equal(st == TXN_COMMITTED ? &after : &before, &view);
-        snap_free(&view);
+        assert_docs(st == TXN_COMMITTED ? &after : &before, std_locs, N_STD,
+                    true);
         /* done once finish took effect: it succeeded, or its reply was
          * the one lost */
         assert_int_equal(done, k >= full - 1 || (lost && k == full - 2));
@@ -2565,10 +2430,7 @@ static void recovery_crashing_midway_is_finished_by_another(void **state) {
         }
         assert_record(txn.id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
         assert_int_equal(fake_store_locked_count(fs), 0);
-        snap_t end;
-        snap_take(&end, std_locs, N_STD, false);
-        assert_snap_equal(commit ? &after : &before, &end);
-        snap_free(&end);
+        assert_docs(commit ? &after : &before, std_locs, N_STD, false);
         txn_cleanup(&txn);
       }
     }
@@ -2651,7 +2513,7 @@ static void down_participant_at_prepare_fails_and_rolls_back(void **state) {
   seed_five();
   snap_t before;
   snap_take(&before, five_locs, 5, false);
-  bson_value_t y = sid("y");
+  bson_value_t y = fake_store_string_id("y");
   fake_store_set_down(fs, 1, "c", &y, true);
   txn_t txn;
   txn_init(&txn);
@@ -2668,10 +2530,7 @@ static void down_participant_at_prepare_fails_and_rolls_back(void **state) {
   assert_record(txn.id, TXN_ABORTED, false);
   assert_int_equal(fake_store_locked_count(fs), 0);
   assert_false(exists(0, "c", "new"));
-  snap_t end;
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
-  snap_free(&end);
+  assert_docs(&before, five_locs, 5, false);
   /* while y is down, recovery cannot finish it */
   recovery_result_t rr;
   chorus_error_t err;
@@ -2686,10 +2545,8 @@ static void down_participant_at_prepare_fails_and_rolls_back(void **state) {
   assert_int_equal(rr.recovered, 1);
   assert_int_equal(rr.rolled_back, 1);
   assert_record(txn.id, TXN_ABORTED, true);
-  snap_take(&end, five_locs, 5, false);
-  assert_snap_equal(&before, &end);
+  assert_docs(&before, five_locs, 5, false);
   snap_free(&before);
-  snap_free(&end);
   txn_cleanup(&txn);
 }
 
@@ -2708,14 +2565,9 @@ static void down_participant_at_apply_keeps_the_commit(void **state) {
   add_inc(&txn, 1, "c", "y", "n", 1, NULL);
   add_inc(&txn, 0, "c", "b", "n", 1, NULL);
   /* y's deployment becomes unreachable right after the decision. */
-  bson_value_t y = sid("y");
+  bson_value_t y = fake_store_string_id("y");
   steps_t s;
-  memset(&s, 0, sizeof s);
-  s.action = pull_plug_action;
-  s.data = &y;
-  txn_exec_opts_t o = opts_for("A");
-  o.on_step = on_step;
-  o.step_ctx = &s;
+  txn_exec_opts_t o = stepped(&s, NULL, pull_plug_action, &y);
   result_t r;
   /* The decision is durable: the commit is acknowledged. */
   assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
@@ -2728,7 +2580,7 @@ static void down_participant_at_apply_keeps_the_commit(void **state) {
   int64_t n;
   assert_true(fake_store_view_field(fs, 1, "c", &y, "n", &n));
   assert_int_equal(n, 5);
-  bson_value_t b = sid("b");
+  bson_value_t b = fake_store_string_id("b");
   assert_true(fake_store_view_field(fs, 0, "c", &b, "n", &n));
   assert_int_equal(n, 3);
   /* Another transaction crashes meanwhile. */
@@ -2775,7 +2627,7 @@ static void down_participant_during_txn_recover(void **state) {
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
   add_inc(&txn, 1, "c", "y", "n", 1, NULL);
-  bson_value_t y = sid("y");
+  bson_value_t y = fake_store_string_id("y");
   /* Committed, then y goes down before anything is applied: txn_recover
    * fails at y, and succeeds (idempotently) once y is back. */
   crashed_txn(&txn, "txn.after_decision");
@@ -2829,9 +2681,7 @@ static void nested_action(steps_t *s, const char *step) {
 static void interleaved_txn_sees_lock_and_conflicts(void **state) {
   (void)state;
   for (int at = 0; at < 4; at++) {
-    fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
+    restart();
     seed_five();
     snap_t before;
     snap_take(&before, five_locs, 5, false);
@@ -2846,12 +2696,7 @@ static void interleaved_txn_sees_lock_and_conflicts(void **state) {
     add_inc(&n.txn, 0, "c", "b", "n", 1, NULL);
     add_inc(&n.txn, 1, "c", "x", "n", 10, NULL);
     steps_t s;
-    memset(&s, 0, sizeof s);
-    s.action = nested_action;
-    s.data = &n;
-    txn_exec_opts_t o = opts_for("A");
-    o.on_step = on_step;
-    o.step_ctx = &s;
+    txn_exec_opts_t o = stepped(&s, NULL, nested_action, &n);
     result_t r;
     assert_int_equal(run_opts(&a, &o, &r), TXN_OUTCOME_COMMITTED);
     assert_true(n.ran);
@@ -2972,7 +2817,7 @@ static int64_t committed_sum(void) {
   bson_t *docs[N_CTR];
   bool visible[N_CTR];
   for (int i = 0; i < N_CTR; i++) {
-    bson_value_t id = sid(ctr_locs[i].id);
+    bson_value_t id = fake_store_string_id(ctr_locs[i].id);
     const bson_t *raw =
         fake_store_raw(fs, ctr_locs[i].shard, ctr_locs[i].coll, &id);
     assert_non_null(raw);
@@ -3026,7 +2871,7 @@ static int existing_log(void) {
     int n = (int)pick((unsigned)M.n_logs);
     char id[16];
     log_id(n, id);
-    bson_value_t v = sid(id);
+    bson_value_t v = fake_store_string_id(id);
     if (fake_store_visible(fs, 0, "logs", &v, NULL)) {
       return n;
     }
@@ -3061,7 +2906,7 @@ static void random_txn(int depth) {
       bool check = chance(30);
       if (check) {
         /* the version of the committed view, as a reader would see */
-        bson_value_t id = sid(l->id);
+        bson_value_t id = fake_store_string_id(l->id);
         if (!fake_store_view_field(fs, l->shard, l->coll, &id, "version", &v)) {
           check = false;
         }

@@ -40,10 +40,7 @@ static txn_store_t store;
 
 static int setup(void **state) {
   (void)state;
-  fs = fake_store_new();
-  fake_store_bind(fs, &store);
-  fake_clock_set(1000000);
-  fake_clock_set_tick(0);
+  fs = fake_store_start(&store);
   return 0;
 }
 
@@ -74,40 +71,10 @@ static bool has_key(const bson_t *doc, const char *key) {
   return bson_iter_init_find(&it, doc, key);
 }
 
-/* Every field of a is in b with an equal value (numbers by value). */
-static bool fields_in(const bson_t *a, const bson_t *b) {
-  bson_iter_t ia, ib;
-  if (!bson_iter_init(&ia, a)) {
-    return false;
-  }
-  while (bson_iter_next(&ia)) {
-    if (!bson_iter_init_find(&ib, b, bson_iter_key(&ia))) {
-      return false;
-    }
-    if (BSON_ITER_HOLDS_NUMBER(&ia) && BSON_ITER_HOLDS_NUMBER(&ib)) {
-      if (bson_iter_as_int64(&ia) != bson_iter_as_int64(&ib) ||
-          bson_iter_as_double(&ia) != bson_iter_as_double(&ib)) {
-        return false;
-      }
-      continue;
-    }
-    bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
-    bson_append_value(&va, "v", 1, bson_iter_value(&ia));
-    bson_append_value(&vb, "v", 1, bson_iter_value(&ib));
-    bool same = bson_equal(&va, &vb);
-    bson_destroy(&va);
-    bson_destroy(&vb);
-    if (!same) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /* The same fields and values, in any order: the order in which MongoDB
  * appends fields an update creates is its own business. */
 static bool same_content(const bson_t *a, const bson_t *b) {
-  if (!fields_in(a, b) || !fields_in(b, a)) {
+  if (!fake_store_fields_in(a, b) || !fake_store_fields_in(b, a)) {
     char *ja = bson_as_relaxed_extended_json(a, NULL);
     char *jb = bson_as_relaxed_extended_json(b, NULL);
     print_message("one:   %s\nother: %s\n", ja, jb);
@@ -165,6 +132,27 @@ static void make_record(const char *txn_id, txn_state_t state) {
   txn_cleanup(&txn);
 }
 
+/* view_apply(doc, committed) shows want (without the lock field), or
+ * nothing when want is NULL. */
+static void expect_view(const bson_t *doc, bool committed, const bson_t *want) {
+  bson_t out;
+  bool visible = view_apply(doc, committed, &out);
+  assert_int_equal(visible, want != NULL);
+  if (visible) {
+    assert_bson_equal(want, &out);
+    assert_false(has_key(&out, TXN_LOCK_FIELD));
+    bson_destroy(&out);
+  }
+}
+
+/* doc is plain(id, text, n, version). */
+static void expect_plain(const bson_t *doc, const char *id, const char *text,
+                         int64_t n, int64_t version) {
+  bson_t *want = plain(id, text, n, version);
+  assert_bson_equal(want, doc);
+  bson_destroy(want);
+}
+
 /* ------------------------------------------------------------------ */
 /* view_apply                                                          */
 /* ------------------------------------------------------------------ */
@@ -198,45 +186,28 @@ static void empty_doc_is_copied(void **state) {
   bson_destroy(&empty);
 }
 
-static void committed_insert_is_visible_without_lock(void **state) {
+static void insert_and_delete_follow_the_decision(void **state) {
   (void)state;
-  bson_t *doc = locked_doc("i", TXN_X, "insert", NULL, NULL);
-  bson_t *want = plain("i", "orig", 10, 3);
-  bson_t out;
-  assert_true(view_apply(doc, true, &out));
-  assert_bson_equal(want, &out);
-  assert_false(has_key(&out, TXN_LOCK_FIELD));
-  bson_destroy(&out);
-  bson_destroy(want);
-  bson_destroy(doc);
-}
-
-static void uncommitted_insert_is_invisible(void **state) {
-  (void)state;
-  bson_t *doc = locked_doc("i", TXN_X, "insert", NULL, NULL);
-  bson_t out;
-  assert_false(view_apply(doc, false, &out));
-  bson_destroy(doc);
-}
-
-static void committed_delete_is_invisible(void **state) {
-  (void)state;
-  bson_t *doc = locked_doc("d", TXN_X, "delete", NULL, NULL);
-  bson_t out;
-  assert_false(view_apply(doc, true, &out));
-  bson_destroy(doc);
-}
-
-static void uncommitted_delete_is_visible_without_lock(void **state) {
-  (void)state;
-  bson_t *doc = locked_doc("d", TXN_X, "delete", NULL, NULL);
-  bson_t *want = plain("d", "orig", 10, 3);
-  bson_t out;
-  assert_true(view_apply(doc, false, &out));
-  assert_bson_equal(want, &out);
-  bson_destroy(&out);
-  bson_destroy(want);
-  bson_destroy(doc);
+  /* An insert exists only once committed, a delete is gone only then;
+   * shown, the document is its fields without the lock. */
+  static const struct {
+    const char *kind;
+    bool committed, visible;
+  } cases[] = {
+      {"insert", true, true},
+      {"insert", false, false},
+      {"delete", true, false},
+      {"delete", false, true},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    bson_t *doc = locked_doc("x", TXN_X, cases[i].kind, NULL, NULL);
+    bson_t *want = cases[i].visible ? plain("x", "orig", 10, 3) : NULL;
+    expect_view(doc, cases[i].committed, want);
+    if (want) {
+      bson_destroy(want);
+    }
+    bson_destroy(doc);
+  }
 }
 
 static void committed_update_applies_set_inc_and_version(void **state) {
@@ -257,10 +228,7 @@ static void committed_update_applies_set_inc_and_version(void **state) {
       /* new fields: set's, then inc's, in their order */
       "added", BCON_BOOL(true), "sub", "{", "k", BCON_INT32(1), "}", "fresh",
       BCON_INT64(7), "fresh32", BCON_INT64(4));
-  bson_t out;
-  assert_true(view_apply(doc, true, &out));
-  assert_bson_equal(want, &out);
-  bson_destroy(&out);
+  expect_view(doc, true, want);
   bson_destroy(want);
   bson_destroy(doc);
   bson_destroy(set);
@@ -273,10 +241,7 @@ static void uncommitted_update_shows_original_values(void **state) {
   bson_t *inc = BCON_NEW("n", BCON_INT64(5), "fresh", BCON_INT64(1));
   bson_t *doc = locked_doc("u", TXN_X, "update", set, inc);
   bson_t *want = plain("u", "orig", 10, 3);
-  bson_t out;
-  assert_true(view_apply(doc, false, &out));
-  assert_bson_equal(want, &out);
-  bson_destroy(&out);
+  expect_view(doc, false, want);
   bson_destroy(want);
   bson_destroy(doc);
   bson_destroy(set);
@@ -300,10 +265,7 @@ static void committed_update_with_only_set_only_inc_or_nothing(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bson_t *doc = locked_doc("u", TXN_X, "update", cases[i].set, cases[i].inc);
     bson_t *want = plain("u", cases[i].text, cases[i].n, 4);
-    bson_t out;
-    assert_true(view_apply(doc, true, &out));
-    assert_bson_equal(want, &out);
-    bson_destroy(&out);
+    expect_view(doc, true, want);
     bson_destroy(want);
     bson_destroy(doc);
   }
@@ -334,10 +296,7 @@ static void set_wins_over_the_existing_value_of_any_type(void **state) {
   bson_t *want = BCON_NEW("_id", BCON_UTF8("u"), "text", BCON_NULL, "n",
                           BCON_UTF8("now a string"), "version", BCON_INT64(4),
                           "m", BCON_INT64(-4));
-  bson_t out;
-  assert_true(view_apply(doc, true, &out));
-  assert_bson_equal(want, &out);
-  bson_destroy(&out);
+  expect_view(doc, true, want);
   bson_destroy(want);
   bson_destroy(doc);
   bson_destroy(set);
@@ -391,10 +350,7 @@ static void malformed_lock_is_dropped_and_doc_shown_as_is(void **state) {
   const bson_t *docs[] = {a, b};
   for (int i = 0; i < 2; i++) {
     for (int committed = 0; committed < 2; committed++) {
-      bson_t out;
-      assert_true(view_apply(docs[i], committed, &out));
-      assert_bson_equal(want, &out);
-      bson_destroy(&out);
+      expect_view(docs[i], committed, want);
     }
   }
   bson_destroy(a);
@@ -415,10 +371,7 @@ static void staged_fields_of_wrong_type_are_ignored(void **state) {
   BSON_APPEND_INT32(&lock, "inc", 5);
   bson_append_document_end(doc, &lock);
   bson_t *want = plain("u", "orig", 10, 4);
-  bson_t out;
-  assert_true(view_apply(doc, true, &out));
-  assert_bson_equal(want, &out);
-  bson_destroy(&out);
+  expect_view(doc, true, want);
   bson_destroy(want);
   bson_destroy(doc);
 }
@@ -470,25 +423,12 @@ static void resolve_rewrites_locked_docs_in_place(void **state) {
   }
   /* the unlocked one is not even copied */
   assert_ptr_equal(docs[0], orig[0]);
-  bson_t *want;
-  want = plain("p", "plain", 1, 1);
-  assert_bson_equal(want, docs[0]);
-  bson_destroy(want);
-  want = plain("cu", "edited", 11, 4);
-  assert_bson_equal(want, docs[1]);
-  bson_destroy(want);
-  want = plain("ci", "orig", 10, 3);
-  assert_bson_equal(want, docs[2]);
-  bson_destroy(want);
-  want = plain("au", "orig", 10, 3);
-  assert_bson_equal(want, docs[4]);
-  bson_destroy(want);
-  want = plain("pd", "orig", 10, 3);
-  assert_bson_equal(want, docs[6]);
-  bson_destroy(want);
-  want = plain("pu", "orig", 10, 3);
-  assert_bson_equal(want, docs[7]);
-  bson_destroy(want);
+  expect_plain(docs[0], "p", "plain", 1, 1);
+  expect_plain(docs[1], "cu", "edited", 11, 4);
+  expect_plain(docs[2], "ci", "orig", 10, 3);
+  expect_plain(docs[4], "au", "orig", 10, 3);
+  expect_plain(docs[6], "pd", "orig", 10, 3);
+  expect_plain(docs[7], "pu", "orig", 10, 3);
   /* one lookup per distinct transaction */
   assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
   for (int i = 0; i < N; i++) {
@@ -581,8 +521,7 @@ static void resolve_never_shows_half_a_transaction(void **state) {
    * documents before, or both after, whatever k. */
   for (int others = 0; others <= 24; others += 4) {
     fake_store_free(fs);
-    fs = fake_store_new();
-    fake_store_bind(fs, &store);
+    fs = fake_store_start(&store);
     make_record(TXN_Z, TXN_PENDING);
     int n = others + 3;
     bson_t **docs = bson_malloc0((size_t)n * sizeof *docs);
@@ -650,12 +589,8 @@ static void resolve_treats_missing_record_as_aborted(void **state) {
   assert_true(visible[1]);
   assert_true(visible[2]);
   assert_false(visible[3]);
-  bson_t *want = plain("u", "orig", 10, 3);
-  assert_bson_equal(want, docs[1]);
-  bson_destroy(want);
-  want = plain("d", "orig", 10, 3);
-  assert_bson_equal(want, docs[2]);
-  bson_destroy(want);
+  expect_plain(docs[1], "u", "orig", 10, 3);
+  expect_plain(docs[2], "d", "orig", 10, 3);
   for (int i = 0; i < N; i++) {
     bson_destroy(docs[i]);
   }
@@ -716,15 +651,6 @@ static void resolve_of_nothing_and_of_unlocked_docs(void **state) {
 /* the view is what applying the decision produces                     */
 /* ------------------------------------------------------------------ */
 
-static bson_value_t sid(const char *s) {
-  bson_value_t v;
-  memset(&v, 0, sizeof v);
-  v.value_type = BSON_TYPE_UTF8;
-  v.value.v_utf8.str = (char *)s;
-  v.value.v_utf8.len = (uint32_t)strlen(s);
-  return v;
-}
-
 static void view_equals_the_applied_decision(void **state) {
   (void)state;
   /* For each kind and each fate (committed, aborted, pending, no record):
@@ -735,8 +661,7 @@ static void view_equals_the_applied_decision(void **state) {
   for (int kind = TXN_INSERT; kind <= TXN_DELETE; kind++) {
     for (int f = 0; f < 4; f++) {
       fake_store_free(fs);
-      fs = fake_store_new();
-      fake_store_bind(fs, &store);
+      fs = fake_store_start(&store);
       bson_t *doc = BCON_NEW("_id", BCON_UTF8("d"), "text", BCON_UTF8("orig"),
                              "n", BCON_INT64(10), "m", BCON_INT64(-1),
                              "version", BCON_INT64(3));
@@ -746,7 +671,7 @@ static void view_equals_the_applied_decision(void **state) {
       txn_t txn;
       txn_init(&txn);
       bson_strncpy(txn.id, TXN_X, sizeof txn.id);
-      bson_value_t id = sid("d");
+      bson_value_t id = fake_store_string_id("d");
       bson_t *set =
           BCON_NEW("text", BCON_UTF8("new"), "extra", BCON_BOOL(true));
       bson_t *inc =
@@ -835,7 +760,7 @@ static void view_of_update_without_version_field(void **state) {
   txn_t txn;
   txn_init(&txn);
   bson_strncpy(txn.id, TXN_X, sizeof txn.id);
-  bson_value_t id = sid("u");
+  bson_value_t id = fake_store_string_id("u");
   bson_t *inc = BCON_NEW("tweet_count", BCON_INT64(1));
   txn_add_update(&txn, TXN_MAIN_SHARD, "users", &id, NULL, inc, NULL);
   chorus_error_t err;
@@ -861,10 +786,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(unlocked_doc_is_copied_unchanged),
       T(empty_doc_is_copied),
-      T(committed_insert_is_visible_without_lock),
-      T(uncommitted_insert_is_invisible),
-      T(committed_delete_is_invisible),
-      T(uncommitted_delete_is_visible_without_lock),
+      T(insert_and_delete_follow_the_decision),
       T(committed_update_applies_set_inc_and_version),
       T(uncommitted_update_shows_original_values),
       T(committed_update_with_only_set_only_inc_or_nothing),

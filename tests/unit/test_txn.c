@@ -127,6 +127,17 @@ static bool recover_one(const char *txn_id, const char *owner, int64_t now,
   return ok;
 }
 
+/* A recovery pass by "B" once the lease has run out (the fake clock not
+ * moved) succeeds, recovering `recovered` transactions and rolling
+ * `rolled_back` of them back. */
+static void expect_recovery(int recovered, int rolled_back) {
+  recovery_result_t rr;
+  chorus_error_t err;
+  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, recovered);
+  assert_int_equal(rr.rolled_back, rolled_back);
+}
+
 static txn_exec_opts_t opts_for(const char *owner) {
   txn_exec_opts_t o;
   memset(&o, 0, sizeof o);
@@ -412,6 +423,15 @@ static txn_exec_opts_t stepped(steps_t *s, const char *crash_at,
   return o;
 }
 
+/* A transaction adding 1 to n of (shard, "c", id), left crashed at step
+ * (its id in txn->id). */
+static void crashed_inc(txn_t *txn, int shard, const char *id,
+                        const char *step) {
+  txn_init(txn);
+  add_inc(txn, shard, "c", id, "n", 1, NULL);
+  crashed_txn(txn, step);
+}
+
 /* ------------------------------------------------------------------ */
 /* the standard scenario: four ops over three databases                */
 /* ------------------------------------------------------------------ */
@@ -485,6 +505,23 @@ static void std_expect(snap_t *before, snap_t *after) {
   fake_store_free(fs);
   fs = saved;
   store = saved_store;
+}
+
+/* The standard scenario ready to run: its expected documents before and
+ * after (std_expect), the store seeded and txn built to commit. */
+static void std_ready(txn_t *txn, snap_t *before, snap_t *after) {
+  std_expect(before, after);
+  std_seed();
+  std_build(txn, false);
+}
+
+/* The standard scenario's end: txn_id's record done with its decision, no
+ * lock left, and the documents as after the commit, or as before. */
+static void expect_std_end(const char *txn_id, bool commit,
+                           const snap_t *before, const snap_t *after) {
+  assert_record(txn_id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_docs(commit ? after : before, std_locs, N_STD, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1329,29 +1366,15 @@ static void crash_at_every_store_call(bool stale, fault_t fault) {
   snap_free(&after);
 }
 
-static void outage_after_every_call_of_a_commit(void **state) {
-  (void)state;
-  crash_at_every_store_call(false, FAULT_OUTAGE);
-}
-static void outage_after_every_call_of_an_abort(void **state) {
-  (void)state;
-  crash_at_every_store_call(true, FAULT_OUTAGE);
-}
-static void lost_reply_at_every_call_of_a_commit(void **state) {
-  (void)state;
-  crash_at_every_store_call(false, FAULT_LOST_REPLY);
-}
-static void lost_reply_at_every_call_of_an_abort(void **state) {
-  (void)state;
-  crash_at_every_store_call(true, FAULT_LOST_REPLY);
-}
-static void blip_at_every_call_of_a_commit(void **state) {
-  (void)state;
-  crash_at_every_store_call(false, FAULT_BLIP);
-}
-static void blip_at_every_call_of_an_abort(void **state) {
-  (void)state;
-  crash_at_every_store_call(true, FAULT_BLIP);
+/* One run of crash_at_every_store_call, a test's initial state. */
+typedef struct fault_run {
+  bool stale;
+  fault_t fault;
+} fault_run_t;
+
+static void fault_at_every_store_call(void **state) {
+  const fault_run_t *run = *state;
+  crash_at_every_store_call(run->stale, run->fault);
 }
 
 static void failed_begin_writes_nothing(void **state) {
@@ -1400,11 +1423,7 @@ static void prepare_error_aborts_and_reports_it(void **state) {
   assert_false(exists(0, "c", "new"));
   assert_docs(&before, five_locs, 5, false);
   /* Recovery finishes it. */
-  recovery_result_t rr;
-  chorus_error_t err;
-  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
-  assert_int_equal(rr.recovered, 1);
-  assert_int_equal(rr.rolled_back, 1);
+  expect_recovery(1, 1);
   assert_record(txn.id, TXN_ABORTED, true);
   assert_docs(&before, five_locs, 5, false);
   snap_free(&before);
@@ -1434,10 +1453,7 @@ prepare_error_with_lost_reply_rolls_back_the_staged_op(void **state) {
   assert_string_equal(owner, txn.id);
   bson_value_t nid = fake_store_string_id("new");
   assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
-  recovery_result_t rr;
-  chorus_error_t err;
-  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
-  assert_int_equal(rr.recovered, 1);
+  expect_recovery(1, 1);
   assert_record(txn.id, TXN_ABORTED, true);
   assert_false(exists(0, "c", "new"));
   assert_int_equal(fake_store_locked_count(fs), 0);
@@ -1507,9 +1523,7 @@ static void crash_at_every_step(void **state) {
       assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
       assert_int_equal(rr.recovered, 1);
       assert_int_equal(rr.rolled_back, commit ? 0 : 1);
-      assert_record(txn.id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
-      assert_int_equal(fake_store_locked_count(fs), 0);
-      assert_docs(commit ? &after : &before, std_locs, N_STD, false);
+      expect_std_end(txn.id, commit, &before, &after);
       txn_cleanup(&txn);
     }
   }
@@ -1570,14 +1584,9 @@ static void race_action(steps_t *s, const char *step) {
 static void recovery_abort_first_makes_commit_a_conflict(void **state) {
   (void)state;
   snap_t before, after;
-  std_expect(&before, &after);
-  std_seed();
   txn_t txn;
-  std_build(&txn, false);
-  race_t race;
-  memset(&race, 0, sizeof race);
-  race.at = "txn.after_prepare";
-  race.mode = 0;
+  std_ready(&txn, &before, &after);
+  race_t race = {.at = "txn.after_prepare", .mode = 0};
   steps_t s;
   txn_exec_opts_t o = stepped(&s, NULL, race_action, &race);
   result_t r;
@@ -1585,9 +1594,7 @@ static void recovery_abort_first_makes_commit_a_conflict(void **state) {
   assert_true(race.ok);
   assert_int_equal(race.rr.recovered, 1);
   assert_int_equal(race.rr.rolled_back, 1);
-  assert_record(txn.id, TXN_ABORTED, true);
-  assert_int_equal(fake_store_locked_count(fs), 0);
-  assert_docs(&before, std_locs, N_STD, false);
+  expect_std_end(txn.id, false, &before, &after);
   snap_free(&before);
   snap_free(&after);
   txn_cleanup(&txn);
@@ -1639,14 +1646,9 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
    * decides commit; recovery's decide(abort) loses and it rolls forward.
    * Both apply: the effects must happen exactly once. */
   snap_t before, after;
-  std_expect(&before, &after);
-  std_seed();
   txn_t txn;
-  std_build(&txn, false);
-  race_t race;
-  memset(&race, 0, sizeof race);
-  race.at = "txn.after_prepare";
-  race.mode = 2;
+  std_ready(&txn, &before, &after);
+  race_t race = {.at = "txn.after_prepare", .mode = 2};
   steps_t s;
   /* the crash: then recovery runs before apply */
   txn_exec_opts_t o = stepped(&s, "txn.after_decision", race_action, &race);
@@ -1672,9 +1674,7 @@ static void recovery_claims_first_but_commit_decides_first(void **state) {
   restart();
   std_seed();
   std_build(&txn, false);
-  memset(&race, 0, sizeof race);
-  race.at = "txn.after_prepare";
-  race.mode = 2;
+  race = (race_t){.at = "txn.after_prepare", .mode = 2};
   o = stepped(&s, NULL, race_action, &race);
   result_t r;
   run_opts(&txn, &o, &r);
@@ -1696,26 +1696,19 @@ static void recovery_during_apply_rolls_forward_once(void **state) {
    * committed record and applies everything, then the coordinator goes
    * on applying.  The effects happen once. */
   snap_t before, after;
-  std_expect(&before, &after);
-  std_seed();
   txn_t txn;
-  std_build(&txn, false);
+  std_ready(&txn, &before, &after);
   for (int at = 2; at < 4; at++) {
     restart();
     std_seed();
-    race_t race;
-    memset(&race, 0, sizeof race);
-    race.at = step_names[at];
-    race.mode = 0;
+    race_t race = {.at = step_names[at], .mode = 0};
     steps_t s;
     txn_exec_opts_t o = stepped(&s, NULL, race_action, &race);
     result_t r;
     assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
     assert_int_equal(race.rr.recovered, 1);
     assert_int_equal(race.rr.rolled_back, 0);
-    assert_record(txn.id, TXN_COMMITTED, true);
-    assert_int_equal(fake_store_locked_count(fs), 0);
-    assert_docs(&after, std_locs, N_STD, false);
+    expect_std_end(txn.id, true, &before, &after);
   }
   txn_cleanup(&txn);
   snap_free(&before);
@@ -1928,12 +1921,8 @@ static void recovery_reads_the_clock_for_every_claim(void **state) {
    * when the pass began. */
   seed_five();
   txn_t t1, t2;
-  txn_init(&t1);
-  add_inc(&t1, 0, "c", "a", "n", 1, NULL);
-  crashed_txn(&t1, "txn.after_prepare");
-  txn_init(&t2);
-  add_inc(&t2, 1, "c", "y", "n", 1, NULL);
-  crashed_txn(&t2, "txn.after_prepare");
+  crashed_inc(&t1, 0, "a", "txn.after_prepare");
+  crashed_inc(&t2, 1, "y", "txn.after_prepare");
   bson_value_t y = fake_store_string_id("y");
   fake_store_set_down(fs, 1, "c", &y, true);
   fake_clock_advance(LEASE + 1);
@@ -2011,56 +2000,61 @@ static txn_outcome_t run_ticking(int64_t lease, int64_t tick, result_t *r) {
   return r->outcome;
 }
 
-static void prepare_margin_boundaries(void **state) {
-  (void)state;
+/* The documents run_ticking's transaction changes: a, b (seed_five) and
+ * b2. */
+static void seed_ticking(void) {
   seed_five();
   put_counter(0, "c", "b2", "n", 0, 1);
+}
+
+/* run_ticking(lease, tick) ends in want; an abort at op failed_op
+ * (n_ops: no op refused). */
+static void expect_ticking(int64_t lease, int64_t tick, txn_outcome_t want,
+                           size_t failed_op) {
   result_t r;
+  assert_int_equal(run_ticking(lease, tick, &r), want);
+  if (want != TXN_OUTCOME_COMMITTED) {
+    assert_int_equal(r.failed_op, failed_op);
+  }
+}
+
+static void prepare_margin_boundaries(void **state) {
+  (void)state;
+  seed_ticking();
   /* lease 2000, margin 500: reads t, t+700, t+1400, t+2100 > t+1500 */
-  assert_int_equal(run_ticking(2000, 700, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 2);
+  expect_ticking(2000, 700, TXN_OUTCOME_CONFLICT, 2);
   /* reads t, t+500, t+1000, t+1500 == deadline - margin: allowed */
-  assert_int_equal(run_ticking(2000, 500, &r), TXN_OUTCOME_COMMITTED);
+  expect_ticking(2000, 500, TXN_OUTCOME_COMMITTED, 0);
   /* one more millisecond: op 2 is too late */
-  assert_int_equal(run_ticking(2000, 501, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 2);
+  expect_ticking(2000, 501, TXN_OUTCOME_CONFLICT, 2);
   /* the first read after the deadline's: too late at once */
-  assert_int_equal(run_ticking(2000, 1501, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 0);
+  expect_ticking(2000, 1501, TXN_OUTCOME_CONFLICT, 0);
   assert_int_equal(field(0, "c", "a", "n"), 2); /* one commit */
 }
 
 static void prepare_margin_is_a_quarter_of_a_short_lease(void **state) {
   (void)state;
-  seed_five();
-  put_counter(0, "c", "b2", "n", 0, 1);
-  result_t r;
+  seed_ticking();
   /* lease 400: margin 100.  t, t+100, t+200, t+300 == 400-100: allowed */
-  assert_int_equal(run_ticking(400, 100, &r), TXN_OUTCOME_COMMITTED);
+  expect_ticking(400, 100, TXN_OUTCOME_COMMITTED, 0);
   /* t+101, t+202, t+303 > t+300 */
-  assert_int_equal(run_ticking(400, 101, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 2);
+  expect_ticking(400, 101, TXN_OUTCOME_CONFLICT, 2);
   /* a tiny lease still commits when nothing is slow */
-  assert_int_equal(run_ticking(4, 0, &r), TXN_OUTCOME_COMMITTED);
+  expect_ticking(4, 0, TXN_OUTCOME_COMMITTED, 0);
   /* lease 4: margin 1.  t, t+2, t+4 > t+3 */
-  assert_int_equal(run_ticking(4, 2, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 1);
+  expect_ticking(4, 2, TXN_OUTCOME_CONFLICT, 1);
 }
 
 static void prepare_margin_is_capped_at_500_ms(void **state) {
   (void)state;
-  seed_five();
-  put_counter(0, "c", "b2", "n", 0, 1);
-  result_t r;
+  seed_ticking();
   /* lease 8000: margin 500, not a quarter (2000).  Reads t, t+2500,
    * t+5000, t+7500 == t+8000-500: every prepare is allowed (a 2000 margin
    * would stop op 2, t+7500 > t+6000).  The decision then reads t+10000,
    * past the lease, so the coordinator aborts instead of committing:
    * failed_op == n_ops says no op refused. */
-  assert_int_equal(run_ticking(8000, 2500, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 3);
-  assert_int_equal(run_ticking(8000, 2501, &r), TXN_OUTCOME_CONFLICT);
-  assert_int_equal(r.failed_op, 2);
+  expect_ticking(8000, 2500, TXN_OUTCOME_CONFLICT, 3);
+  expect_ticking(8000, 2501, TXN_OUTCOME_CONFLICT, 2);
 }
 
 /* op->in_lease (the store may then commit without reading the document
@@ -2070,8 +2064,7 @@ static void prepare_margin_is_capped_at_500_ms(void **state) {
  * transaction staged the document. */
 static void commit_in_lease_only_before_the_margin(void **state) {
   (void)state;
-  seed_five();
-  put_counter(0, "c", "b2", "n", 0, 1);
+  seed_ticking();
   result_t r;
   /* lease 2000, margin 500, three ops.  tick 0: every commit in lease */
   fake_store_reset_calls(fs);
@@ -2103,10 +2096,7 @@ static void commit_in_lease_only_before_the_margin(void **state) {
   fake_store_heal(fs);
   assert_int_equal(fake_store_commits_in_lease(fs), 0); /* none got through */
   fake_store_reset_calls(fs);
-  recovery_result_t rr;
-  chorus_error_t err;
-  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 8, &rr, &err));
-  assert_int_equal(rr.recovered, 1);
+  expect_recovery(1, 0);
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 2);
   assert_int_equal(fake_store_commits_in_lease(fs), 0);
   assert_int_equal(field(0, "c", "a", "n"), 5);
@@ -2154,9 +2144,7 @@ static void claim_is_exclusive(void **state) {
   (void)state;
   seed_five();
   txn_t txn;
-  txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  crashed_txn(&txn, "txn.after_prepare");
+  crashed_inc(&txn, 0, "a", "txn.after_prepare");
   int64_t deadline;
   assert_true(fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
   int64_t now = deadline + 1;
@@ -2238,9 +2226,7 @@ static void racing_claims_exactly_one_wins(void **state) {
   (void)state;
   seed_five();
   txn_t txn;
-  txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  crashed_txn(&txn, "txn.after_prepare");
+  crashed_inc(&txn, 0, "a", "txn.after_prepare");
   int64_t now = fake_clock_peek() + LEASE + 1;
   claim_race_t cr;
   memset(&cr, 0, sizeof cr);
@@ -2274,12 +2260,8 @@ static void racing_claim_moves_on_to_next_record(void **state) {
   /* Losing the race for one record, a claim takes the next expired one. */
   seed_five();
   txn_t t1, t2;
-  txn_init(&t1);
-  add_inc(&t1, 0, "c", "a", "n", 1, NULL);
-  crashed_txn(&t1, "txn.after_prepare");
-  txn_init(&t2);
-  add_inc(&t2, 0, "c", "b", "n", 1, NULL);
-  crashed_txn(&t2, "txn.after_decision");
+  crashed_inc(&t1, 0, "a", "txn.after_prepare");
+  crashed_inc(&t2, 0, "b", "txn.after_decision");
   claim_race_t cr;
   memset(&cr, 0, sizeof cr);
   cr.now = fake_clock_peek() + LEASE + 1;
@@ -2306,9 +2288,7 @@ static void unexpired_record_is_not_claimed(void **state) {
   (void)state;
   seed_five();
   txn_t txn;
-  txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  crashed_txn(&txn, "txn.after_begin");
+  crashed_inc(&txn, 0, "a", "txn.after_begin");
   int64_t deadline;
   assert_true(fake_store_record_owner(fs, txn.id, NULL, 0, NULL, &deadline));
   recovery_result_t rr;
@@ -2341,11 +2321,7 @@ static void pending_record_is_aborted_by_recovery(void **state) {
                xid = fake_store_string_id("x");
   assert_false(fake_store_visible(fs, 0, "c", &nid, NULL));
   assert_true(fake_store_visible(fs, 1, "c", &xid, NULL));
-  recovery_result_t rr;
-  chorus_error_t err;
-  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
-  assert_int_equal(rr.recovered, 1);
-  assert_int_equal(rr.rolled_back, 1);
+  expect_recovery(1, 1);
   assert_record(txn.id, TXN_ABORTED, true);
   assert_false(exists(0, "c", "new"));
   assert_docs(&before, five_locs, 5, false);
@@ -2356,20 +2332,14 @@ static void pending_record_is_aborted_by_recovery(void **state) {
 static void committed_record_is_rolled_forward(void **state) {
   (void)state;
   snap_t before, after;
-  std_expect(&before, &after);
-  std_seed();
   txn_t txn;
-  std_build(&txn, false);
+  std_ready(&txn, &before, &after);
   crashed_txn(&txn, "txn.after_decision");
   /* nothing applied yet, but the view already shows the commit */
   assert_int_equal(fake_store_locked_count(fs), 4);
   assert_docs(&after, std_locs, N_STD, true);
   fake_store_reset_calls(fs);
-  recovery_result_t rr;
-  chorus_error_t err;
-  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
-  assert_int_equal(rr.recovered, 1);
-  assert_int_equal(rr.rolled_back, 0);
+  expect_recovery(1, 0);
   /* claim, commit x4, finish, and the claim that finds nothing */
   assert_int_equal(fake_store_calls_of(fs, FAKE_CLAIM), 2);
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 4);
@@ -2428,9 +2398,7 @@ static void recovery_crashing_midway_is_finished_by_another(void **state) {
           assert_true(recover("C", fake_clock_peek(), 64, &r2, &err));
           assert_int_equal(r2.recovered, b_holds ? 1 : 0);
         }
-        assert_record(txn.id, commit ? TXN_COMMITTED : TXN_ABORTED, true);
-        assert_int_equal(fake_store_locked_count(fs), 0);
-        assert_docs(commit ? &after : &before, std_locs, N_STD, false);
+        expect_std_end(txn.id, commit, &before, &after);
         txn_cleanup(&txn);
       }
     }
@@ -2445,9 +2413,8 @@ static void recovery_pass_respects_max_and_txn_id(void **state) {
   txn_t t[3];
   const char *ids[] = {"a", "b", "y"};
   for (int i = 0; i < 3; i++) {
-    txn_init(&t[i]);
-    add_inc(&t[i], i == 2 ? 1 : 0, "c", ids[i], "n", 1, NULL);
-    crashed_txn(&t[i], i == 1 ? "txn.after_decision" : "txn.after_prepare");
+    crashed_inc(&t[i], i == 2 ? 1 : 0, ids[i],
+                i == 1 ? "txn.after_decision" : "txn.after_prepare");
   }
   int64_t later = fake_clock_peek() + LEASE + 1;
   recovery_result_t rr;
@@ -2487,15 +2454,9 @@ static void recovery_of_many_records(void **state) {
   for (int i = 0; i < 40; i++) {
     snprintf(ids[i], sizeof ids[i], "k%d", i);
     put_counter(0, "c", ids[i], "n", 0, 1);
-    txn_init(&t[i]);
-    add_inc(&t[i], 0, "c", ids[i], "n", 1, NULL);
-    crashed_txn(&t[i], i % 2 ? "txn.mid_apply" : "txn.after_begin");
+    crashed_inc(&t[i], 0, ids[i], i % 2 ? "txn.mid_apply" : "txn.after_begin");
   }
-  recovery_result_t rr;
-  chorus_error_t err;
-  assert_true(recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err));
-  assert_int_equal(rr.recovered, 40);
-  assert_int_equal(rr.rolled_back, 20);
+  expect_recovery(40, 20);
   assert_int_equal(fake_store_unfinished(fs), 0);
   assert_int_equal(fake_store_locked_count(fs), 0);
   for (int i = 0; i < 40; i++) {
@@ -2585,9 +2546,7 @@ static void down_participant_at_apply_keeps_the_commit(void **state) {
   assert_int_equal(n, 3);
   /* Another transaction crashes meanwhile. */
   txn_t other;
-  txn_init(&other);
-  add_inc(&other, 1, "c", "x", "n", 1, NULL);
-  crashed_txn(&other, "txn.after_prepare");
+  crashed_inc(&other, 1, "x", "txn.after_prepare");
   /* Recovery cannot finish the first while y is down, and says so. */
   recovery_result_t rr;
   chorus_error_t err;
@@ -3123,6 +3082,15 @@ static void random_transfers_keep_the_sum(void **state) {
 
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+  /* A named fault_at_every_store_call with its run as initial state. */
+#define FAULT_T(test, stale, fault)                                            \
+  {                                                                            \
+    .name = #test, .test_func = fault_at_every_store_call,                     \
+    .setup_func = setup, .teardown_func = teardown,                            \
+    .initial_state = &(fault_run_t) {                                          \
+      stale, fault                                                             \
+    }                                                                          \
+  }
   const struct CMUnitTest tests[] = {
       T(add_functions_copy_their_arguments),
       T(names_of_states_and_kinds),
@@ -3147,12 +3115,12 @@ int main(void) {
       T(abort_op_repeated_is_a_no_op),
       T(steps_of_another_txn_leave_a_lock_alone),
       T(commit_op_reads_staged_change_when_unknown),
-      T(outage_after_every_call_of_a_commit),
-      T(outage_after_every_call_of_an_abort),
-      T(lost_reply_at_every_call_of_a_commit),
-      T(lost_reply_at_every_call_of_an_abort),
-      T(blip_at_every_call_of_a_commit),
-      T(blip_at_every_call_of_an_abort),
+      FAULT_T(outage_after_every_call_of_a_commit, false, FAULT_OUTAGE),
+      FAULT_T(outage_after_every_call_of_an_abort, true, FAULT_OUTAGE),
+      FAULT_T(lost_reply_at_every_call_of_a_commit, false, FAULT_LOST_REPLY),
+      FAULT_T(lost_reply_at_every_call_of_an_abort, true, FAULT_LOST_REPLY),
+      FAULT_T(blip_at_every_call_of_a_commit, false, FAULT_BLIP),
+      FAULT_T(blip_at_every_call_of_an_abort, true, FAULT_BLIP),
       T(failed_begin_writes_nothing),
       T(prepare_error_aborts_and_reports_it),
       T(prepare_error_with_lost_reply_rolls_back_the_staged_op),
@@ -3190,6 +3158,7 @@ int main(void) {
       T(version_check_detects_interleaved_update),
       T(random_transfers_keep_the_sum),
   };
+#undef FAULT_T
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

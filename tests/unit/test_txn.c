@@ -864,6 +864,13 @@ static void seed_five(void) {
   put_counter(TXN_MAIN_SHARD, "c", "z", "n", 5, 1);
 }
 
+/* seed_five(), and before a snapshot of the five as seeded (the caller
+ * frees it). */
+static void seed_five_snap(snap_t *before) {
+  seed_five();
+  snap_take(before, five_locs, 5, false);
+}
+
 static void vote_locked_aborts_with_conflict_and_owner(void **state) {
   (void)state;
   seed_five();
@@ -1113,9 +1120,8 @@ static void prepare_repeated_votes_yes(void **state) {
 
 static void abort_op_repeated_is_a_no_op(void **state) {
   (void)state;
-  seed_five();
   snap_t before;
-  snap_take(&before, five_locs, 5, false);
+  seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 5, NULL);
@@ -1401,9 +1407,8 @@ static void failed_begin_writes_nothing(void **state) {
  * recovery, and reports the error. */
 static void prepare_error_aborts_and_reports_it(void **state) {
   (void)state;
-  seed_five();
   snap_t before;
-  snap_take(&before, five_locs, 5, false);
+  seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
@@ -1616,9 +1621,8 @@ static void decide_abort_action(steps_t *s, const char *step) {
 
 static void decide_cas_lost_to_outside_abort(void **state) {
   (void)state;
-  seed_five();
   snap_t before;
-  snap_take(&before, five_locs, 5, false);
+  seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
@@ -1748,9 +1752,8 @@ static void late_prepare_is_undone_by_its_coordinator(void **state) {
   (void)state;
   for (int collect = 0; collect < 2; collect++) {
     restart();
-    seed_five();
     snap_t before;
-    snap_take(&before, five_locs, 5, false);
+    seed_five_snap(&before);
     txn_t txn;
     txn_init(&txn);
     add_inc(&txn, 0, "c", "a", "n", 1, NULL);
@@ -1952,9 +1955,8 @@ static void recovery_reads_the_clock_for_every_claim(void **state) {
 
 static void slow_prepare_past_margin_aborts(void **state) {
   (void)state;
-  seed_five();
   snap_t before;
-  snap_take(&before, five_locs, 5, false);
+  seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
@@ -2306,9 +2308,8 @@ static void unexpired_record_is_not_claimed(void **state) {
 
 static void pending_record_is_aborted_by_recovery(void **state) {
   (void)state;
-  seed_five();
   snap_t before;
-  snap_take(&before, five_locs, 5, false);
+  seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
   add_inc(&txn, 0, "c", "a", "n", 1, NULL);
@@ -2471,9 +2472,8 @@ static void recovery_of_many_records(void **state) {
 
 static void down_participant_at_prepare_fails_and_rolls_back(void **state) {
   (void)state;
-  seed_five();
   snap_t before;
-  snap_take(&before, five_locs, 5, false);
+  seed_five_snap(&before);
   bson_value_t y = fake_store_string_id("y");
   fake_store_set_down(fs, 1, "c", &y, true);
   txn_t txn;
@@ -2641,9 +2641,8 @@ static void interleaved_txn_sees_lock_and_conflicts(void **state) {
   (void)state;
   for (int at = 0; at < 4; at++) {
     restart();
-    seed_five();
     snap_t before;
-    snap_take(&before, five_locs, 5, false);
+    seed_five_snap(&before);
     txn_t a;
     txn_init(&a);
     add_inc(&a, 0, "c", "a", "n", -1, NULL);

@@ -213,11 +213,16 @@ static void load_tweet(uint32_t n, uint32_t author, int64_t ts) {
   model_load_tweet(m, &t);
 }
 
+/* Applies the event type with payload p, then destroys p. */
+static void apply_payload(const char *type, bson_t *p) {
+  model_apply(m, type, p);
+  bson_destroy(p);
+}
+
 static void apply_tweet(const char *type, const tweet_t *t) {
   bson_t p = BSON_INITIALIZER;
   event_model_tweet(&p, t);
-  model_apply(m, type, &p);
-  bson_destroy(&p);
+  apply_payload(type, &p);
 }
 
 static void apply_created(uint32_t n, uint32_t author, int64_t ts) {
@@ -229,38 +234,43 @@ static void apply_deleted(uint32_t n) {
   bson_oid_t id = tid(n);
   bson_t p = BSON_INITIALIZER;
   event_model_tweet_deleted(&p, &id);
-  model_apply(m, "tweet.deleted", &p);
-  bson_destroy(&p);
+  apply_payload("tweet.deleted", &p);
 }
 
 static void apply_follow(uint32_t a, uint32_t b, bool following) {
   bson_oid_t x = uid(a), y = uid(b);
   bson_t p = BSON_INITIALIZER;
   event_model_follow(&p, &x, &y, following);
-  model_apply(m, "follow", &p);
-  bson_destroy(&p);
+  apply_payload("follow", &p);
 }
 
 static void apply_like(uint32_t user, uint32_t tweet, bool liked) {
   bson_oid_t u = uid(user), t = tid(tweet);
   bson_t p = BSON_INITIALIZER;
   event_model_like(&p, &u, &t, liked);
-  model_apply(m, "like", &p);
-  bson_destroy(&p);
+  apply_payload("like", &p);
 }
 
 static void apply_user(const user_name_t *u) {
   bson_t p = BSON_INITIALIZER;
   event_model_user(&p, u);
-  model_apply(m, "user.updated", &p);
-  bson_destroy(&p);
+  apply_payload("user.updated", &p);
 }
 
 static void apply_session_ended(const char *sid) {
   bson_t p = BSON_INITIALIZER;
   event_model_session_ended(&p, sid);
-  model_apply(m, "session.ended", &p);
-  bson_destroy(&p);
+  apply_payload("session.ended", &p);
+}
+
+/* A default model loading users 1 and 2, 1 following 2; the load is
+ * left open. */
+static void start_pair(void) {
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_follow(1, 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,6 +350,59 @@ static void assert_ids(const tweet_page_t *p, const uint32_t *want, size_t n) {
     assert_ids((p), want_, sizeof want_ / sizeof want_[0]);                    \
   } while (0)
 
+/* The feed of viewer (is_feed) or the timeline as viewer answers exactly
+ * tweets want[0..n), in that order. */
+static void expect_page(bool is_feed, uint32_t viewer,
+                        const page_cursor_t *before, size_t limit,
+                        const uint32_t *want, size_t n) {
+  tweet_page_t p;
+  assert_true(is_feed ? feed(viewer, before, limit, &p)
+                      : timeline(viewer, before, limit, &p));
+  assert_ids(&p, want, n);
+  page_done(&p);
+}
+
+#define EXPECT_FEED(viewer, before, limit, ...)                                \
+  do {                                                                         \
+    const uint32_t want_[] = {__VA_ARGS__};                                    \
+    expect_page(true, (viewer), (before), (limit), want_,                      \
+                sizeof want_ / sizeof want_[0]);                               \
+  } while (0)
+
+#define EXPECT_TIMELINE(viewer, before, limit, ...)                            \
+  do {                                                                         \
+    const uint32_t want_[] = {__VA_ARGS__};                                    \
+    expect_page(false, (viewer), (before), (limit), want_,                     \
+                sizeof want_ / sizeof want_[0]);                               \
+  } while (0)
+
+/* The feed of viewer (is_feed) or the timeline as viewer shows tweets 3,
+ * 2, 1 with these liked_by_me. */
+static void expect_likes(bool is_feed, uint32_t viewer, bool liked3,
+                         bool liked2, bool liked1) {
+  tweet_page_t p;
+  assert_true(is_feed ? feed(viewer, NULL, 10, &p)
+                      : timeline(viewer, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_int_equal(p.items[0].liked_by_me, liked3);
+  assert_int_equal(p.items[1].liked_by_me, liked2);
+  assert_int_equal(p.items[2].liked_by_me, liked1);
+  page_done(&p);
+}
+
+/* A one-item page of the feed of viewer (is_feed) or of the timeline is
+ * declined, or exactly [first]: what a model that may not know the newest
+ * tweet can answer. */
+static void expect_first_or_declined(bool is_feed, uint32_t viewer,
+                                     uint32_t first) {
+  tweet_page_t p;
+  bool ok = is_feed ? feed(viewer, NULL, 1, &p) : timeline(viewer, NULL, 1, &p);
+  if (ok) {
+    ASSERT_IDS(&p, first);
+  }
+  page_done(&p);
+}
+
 /* has_next, and next names the last item. */
 static void assert_next_is_last(const tweet_page_t *p) {
   assert_true(p->has_next);
@@ -353,6 +416,16 @@ static void assert_author(const tweet_t *t, const char *username,
                           const char *display_name) {
   assert_string_equal(t->author.username, username);
   assert_string_equal(t->author.display_name, display_name);
+}
+
+/* The feed of 1 is tweet 1 alone, shown with these author names. */
+static void expect_feed_of_tweet_1(const char *username,
+                                   const char *display_name) {
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_author(&p.items[0], username, display_name);
+  page_done(&p);
 }
 
 /* The item for tweet n in p, or NULL. */
@@ -607,11 +680,7 @@ static void events_queued_by_an_aborted_load_are_dropped(void **state) {
 
 static void a_reload_replaces_everything(void **state) {
   (void)state;
-  start(0, 0);
-  model_load_begin(m);
-  load_user(1);
-  load_user(2);
-  load_follow(1, 2);
+  start_pair();
   load_tweet(1, 2, T0 + 10);
   load_tweet(2, 2, T0 + 20);
   load_like(1, 1);
@@ -702,26 +771,16 @@ static void feed_is_own_and_followees_tweets_newest_first(void **state) {
   page_done(&p);
 
   /* 4 follows 1: 4, 8 and 7 tie at 250 (8 first), then 1. */
-  assert_true(feed(4, NULL, 50, &p));
-  ASSERT_IDS(&p, 4, 8, 7, 1);
-  page_done(&p);
+  EXPECT_FEED(4, NULL, 50, 4, 8, 7, 1);
   /* 2 follows 4. */
-  assert_true(feed(2, NULL, 50, &p));
-  ASSERT_IDS(&p, 4, 7, 5, 2);
-  page_done(&p);
+  EXPECT_FEED(2, NULL, 50, 4, 7, 5, 2);
   /* 3 follows nobody. */
-  assert_true(feed(3, NULL, 50, &p));
-  ASSERT_IDS(&p, 6, 3, 9);
-  page_done(&p);
+  EXPECT_FEED(3, NULL, 50, 6, 3, 9);
 }
 
 static void feed_limit_sets_has_next_and_next(void **state) {
   (void)state;
-  start(0, 0);
-  model_load_begin(m);
-  load_user(1);
-  load_user(2);
-  load_follow(1, 2);
+  start_pair();
   load_tweet(1, 2, T0 + 1);
   load_tweet(2, 2, T0 + 2);
   load_tweet(3, 1, T0 + 3);
@@ -869,60 +928,24 @@ static void liked_by_me_from_loaded_likes_and_events(void **state) {
   load_like(3, 1);
   model_load_end(m);
 
-  tweet_page_t p;
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  assert_false(p.items[0].liked_by_me);
-  assert_true(p.items[1].liked_by_me);
-  assert_false(p.items[2].liked_by_me);
-  page_done(&p);
-  assert_true(feed(3, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  assert_false(p.items[0].liked_by_me);
-  assert_false(p.items[1].liked_by_me);
-  assert_true(p.items[2].liked_by_me);
-  page_done(&p);
+  expect_likes(true, 1, false, true, false);
+  expect_likes(true, 3, false, false, true);
 
   apply_like(1, 3, true);
   apply_like(1, 2, false);
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  assert_true(p.items[0].liked_by_me);
-  assert_false(p.items[1].liked_by_me);
-  assert_false(p.items[2].liked_by_me);
-  page_done(&p);
+  expect_likes(true, 1, true, false, false);
 
   /* The timeline: liked_by_me for its viewer, all false logged out. */
-  assert_true(timeline(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  assert_true(p.items[0].liked_by_me);
-  assert_false(p.items[1].liked_by_me);
-  page_done(&p);
-  assert_true(timeline(3, NULL, 10, &p));
-  assert_true(p.items[2].liked_by_me);
-  assert_false(p.items[0].liked_by_me);
-  page_done(&p);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  for (size_t i = 0; i < p.n; i++) {
-    assert_false(p.items[i].liked_by_me);
-  }
-  page_done(&p);
+  expect_likes(false, 1, true, false, false);
+  expect_likes(false, 3, false, false, true);
+  expect_likes(false, 0, false, false, false);
   /* A viewer the model has never heard of likes nothing. */
-  assert_true(timeline(99, NULL, 10, &p));
-  for (size_t i = 0; i < p.n; i++) {
-    assert_false(p.items[i].liked_by_me);
-  }
-  page_done(&p);
+  expect_likes(false, 99, false, false, false);
 }
 
 static void author_names_are_the_current_ones(void **state) {
   (void)state;
-  start(0, 0);
-  model_load_begin(m);
-  load_user(1);
-  load_user(2);
-  load_follow(1, 2);
+  start_pair();
   load_tweet(1, 2, T0 + 1);
   load_tweet(2, 1, T0 + 2);
   model_load_end(m);
@@ -1118,9 +1141,7 @@ static void timeline_answers_only_above_the_ring(void **state) {
   /* New tweets push the ring on: 22..15 now. */
   apply_created(21, 2, T0 + 21);
   apply_created(22, 3, T0 + 22);
-  assert_true(timeline(0, NULL, 4, &p));
-  ASSERT_IDS(&p, 22, 21, 20, 19);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 4, 22, 21, 20, 19);
   c = cursor_at(17, T0 + 17);
   assert_timeline_declined(&c, 2);
   assert_timeline_declined(NULL, 8);
@@ -1157,14 +1178,8 @@ static void timeline_declines_when_the_ring_lost_all_it_held(void **state) {
     apply_deleted(n);
   }
   /* Tweets 12 and older exist but have left the ring: it cannot know the
-   * newest one. */
-  tweet_page_t p;
-  bool ok = timeline(0, NULL, 1, &p);
-  if (ok) {
-    /* Answering is only allowed when exact. */
-    ASSERT_IDS(&p, 12);
-  }
-  page_done(&p);
+   * newest one (answering is only allowed when exact). */
+  expect_first_or_declined(false, 0, 12);
   assert_timeline_declined(NULL, TWEET_PAGE_MAX);
 }
 
@@ -1233,9 +1248,7 @@ static void truncated_author_answers_only_above_its_oldest_tweet(void **state) {
   walk(5, TWEET_PAGE_MAX, want, 4);
 
   /* 2's own feed is its truncated list. */
-  assert_true(feed(2, NULL, 2, &p));
-  ASSERT_IDS(&p, 20, 19);
-  page_done(&p);
+  EXPECT_FEED(2, NULL, 2, 20, 19);
   assert_feed_declined(2, NULL, TWEET_PAGE_MAX);
 }
 
@@ -1330,16 +1343,12 @@ static void truncated_list_that_lost_all_it_held_declines(void **state) {
     apply_deleted(n);
   }
   /* 2's newest tweet is now 12 or older, which the model never held. */
-  tweet_page_t p;
-  bool ok = feed(2, NULL, 1, &p);
-  if (ok) {
-    ASSERT_IDS(&p, 12);
-  }
-  page_done(&p);
+  expect_first_or_declined(true, 2, 12);
   assert_feed_declined(2, NULL, TWEET_PAGE_MAX);
   assert_feed_declined(1, NULL, TWEET_PAGE_MAX);
   /* The feed of 1 starts with 3's two newer tweets: answering that
    * page is allowed (not required), and then it must be exact. */
+  tweet_page_t p;
   if (feed(1, NULL, 1, &p)) {
     ASSERT_IDS(&p, 32);
     assert_next_is_last(&p);
@@ -1376,30 +1385,18 @@ created_event_shows_in_feeds_of_followers_and_timeline(void **state) {
   assert_author(&p.items[0], "user2", "User 2");
   assert_string_equal(p.items[0].text, "tweet 3");
   page_done(&p);
-  assert_true(feed(2, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 1);
-  page_done(&p);
-  assert_true(feed(3, NULL, 10, &p));
-  ASSERT_IDS(&p, 4, 2);
-  page_done(&p);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 4, 3, 2, 1);
-  page_done(&p);
+  EXPECT_FEED(2, NULL, 10, 3, 1);
+  EXPECT_FEED(3, NULL, 10, 4, 2);
+  EXPECT_TIMELINE(0, NULL, 10, 4, 3, 2, 1);
 
   /* An event for an older tweet lands in its place in the order. */
   apply_created(5, 2, T0 + 15);
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 5, 1);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 3, 5, 1);
 }
 
 static void updated_event_replaces_only_with_a_newer_version(void **state) {
   (void)state;
-  start(0, 0);
-  model_load_begin(m);
-  load_user(1);
-  load_user(2);
-  load_follow(1, 2);
+  start_pair();
   tweet_t t = make_tweet(1, 2, T0 + 10);
   t.version = 2;
   t.like_count = 1;
@@ -1460,13 +1457,8 @@ static void updated_event_of_an_unknown_tweet_creates_nothing(void **state) {
   tweet_t t = make_tweet(9, 2, T0 + 90);
   t.version = 2;
   apply_tweet("tweet.updated", &t);
-  tweet_page_t p;
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 1);
-  page_done(&p);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 2, 1);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 1);
+  EXPECT_TIMELINE(0, NULL, 10, 2, 1);
   model_stats_t st;
   model_get_stats(m, &st);
   assert_int_equal(st.tweets, 2);
@@ -1484,9 +1476,7 @@ static void deleted_event_removes_a_tweet_for_good(void **state) {
   assert_int_equal(p.n, 0);
   assert_false(p.has_next);
   page_done(&p);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 2);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 10, 2);
   model_stats_t st;
   model_get_stats(m, &st);
   assert_int_equal(st.tweets, 1);
@@ -1498,18 +1488,14 @@ static void deleted_event_removes_a_tweet_for_good(void **state) {
   apply_tweet("tweet.updated", &t);
   apply_tweet("tweet.created", &t);
   apply_created(3, 2, T0 + 30);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 2);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 10, 2);
   assert_true(feed(1, NULL, 10, &p));
   assert_int_equal(p.n, 0);
   page_done(&p);
 
   /* Deleting what is not there is harmless. */
   apply_deleted(555);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 2);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 10, 2);
 }
 
 static void follow_events_change_the_feed(void **state) {
@@ -1518,13 +1504,9 @@ static void follow_events_change_the_feed(void **state) {
   load_small();
   tweet_page_t p;
   apply_follow(1, 3, true);
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 2, 1);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 2, 1);
   apply_follow(1, 2, false);
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 2);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 2);
   apply_follow(1, 3, false);
   assert_true(feed(1, NULL, 10, &p));
   assert_int_equal(p.n, 0);
@@ -1539,12 +1521,8 @@ static void follow_events_change_the_feed(void **state) {
   apply_follow(2, 3, true);
   apply_follow(1, 2, true);
   apply_created(3, 2, T0 + 30);
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 1);
-  page_done(&p);
-  assert_true(feed(2, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 3, 1);
+  EXPECT_FEED(2, NULL, 10, 3, 2, 1);
 }
 
 static void like_events_change_liked_by_me(void **state) {
@@ -1759,10 +1737,7 @@ static void unknown_and_malformed_events_are_ignored(void **state) {
   user_name_t two = name_of(2);
   apply_user(&two);
   apply_created(11, 2, T0 + 10000);
-  tweet_page_t p;
-  assert_true(feed(1, NULL, 1, &p));
-  ASSERT_IDS(&p, 11);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 1, 11);
 
   bson_destroy(&tweet_p);
   bson_destroy(&follow_p);
@@ -1878,9 +1853,7 @@ static void events_during_a_load_are_replayed_over_the_snapshot(void **state) {
   assert_author(find_item(&p, 1), "user2", "Renamed");
   assert_author(find_item(&p, 5), "user2", "Renamed");
   page_done(&p);
-  assert_true(timeline(0, NULL, 20, &p));
-  ASSERT_IDS(&p, 9, 8, 7, 6, 5, 3, 2, 1);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 20, 9, 8, 7, 6, 5, 3, 2, 1);
 
   /* The deleted tweet stays deleted for events after the load too. */
   apply_created(4, 2, T0 + 40);
@@ -1899,10 +1872,7 @@ static void created_then_deleted_during_a_load(void **state) {
   load_user(1);
   load_tweet(2, 1, T0 + 20); /* the snapshot was read in between */
   model_load_end(m);
-  tweet_page_t p;
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 2);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 10, 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2124,24 +2094,17 @@ static void feed_of_more_than_the_followee_limit_declines(void **state) {
   load_tweet(3, FOLLOWS_FEED_MAX + 2, T0 + 3);
   model_load_end(m);
 
-  tweet_page_t p;
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 2, 1);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 2, 1);
 
   apply_follow(1, FOLLOWS_FEED_MAX + 2, true);
   assert_feed_declined(1, NULL, 10);
   /* Others' feeds are unaffected. */
-  assert_true(feed(2, NULL, 10, &p));
-  ASSERT_IDS(&p, 1);
-  page_done(&p);
+  EXPECT_FEED(2, NULL, 10, 1);
   apply_follow(1, FOLLOWS_FEED_MAX + 3, true);
   assert_feed_declined(1, NULL, 10);
   apply_follow(1, FOLLOWS_FEED_MAX + 3, false);
   apply_follow(1, 3, false);
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  page_done(&p);
+  EXPECT_FEED(1, NULL, 10, 3, 2, 1);
 
   /* Loaded over the limit. */
   model_load_begin(m);
@@ -2154,18 +2117,12 @@ static void feed_of_more_than_the_followee_limit_declines(void **state) {
   load_tweet(1, 2, T0 + 1);
   model_load_end(m);
   assert_feed_declined(1, NULL, 10);
-  assert_true(timeline(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 1);
-  page_done(&p);
+  EXPECT_TIMELINE(1, NULL, 10, 1);
 }
 
 static void pages_with_an_author_of_no_known_name_decline(void **state) {
   (void)state;
-  start(0, 0);
-  model_load_begin(m);
-  load_user(1);
-  load_user(2);
-  load_follow(1, 2);
+  start_pair();
   load_follow(1, 9);
   tweet_t t = make_tweet(1, 9, T0 + 10);
   memset(t.author.username, 0, sizeof t.author.username);
@@ -2180,9 +2137,7 @@ static void pages_with_an_author_of_no_known_name_decline(void **state) {
   assert_feed_declined(1, &c, 10);
   /* 2's feed does not contain it. */
   tweet_page_t p;
-  assert_true(feed(2, NULL, 10, &p));
-  ASSERT_IDS(&p, 2);
-  page_done(&p);
+  EXPECT_FEED(2, NULL, 10, 2);
 
   /* A tweet.created of 9 carries its names. */
   apply_created(3, 9, T0 + 30);
@@ -2191,9 +2146,7 @@ static void pages_with_an_author_of_no_known_name_decline(void **state) {
   assert_author(&p.items[0], "user9", "User 9");
   assert_author(&p.items[2], "user9", "User 9");
   page_done(&p);
-  assert_true(timeline(0, NULL, 10, &p));
-  ASSERT_IDS(&p, 3, 2, 1);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 10, 3, 2, 1);
 }
 
 static void user_event_names_an_unknown_author(void **state) {
@@ -2212,11 +2165,19 @@ static void user_event_names_an_unknown_author(void **state) {
 
   user_name_t u = name_of(8);
   apply_user(&u);
-  tweet_page_t p;
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 1);
-  assert_author(&p.items[0], "user8", "User 8");
-  page_done(&p);
+  expect_feed_of_tweet_1("user8", "User 8");
+}
+
+/* Ends a load in which 1 follows author, whose tweet 1 is loaded as
+ * tweets_scan reads it: the username of the tweet document, no display
+ * name (names that model_load_tweet must not take). */
+static void load_end_with_scanned_tweet_of(uint32_t author) {
+  load_user(1);
+  load_follow(1, author);
+  tweet_t t = make_tweet(1, author, T0 + 10);
+  t.author.display_name[0] = '\0';
+  model_load_tweet(m, &t);
+  model_load_end(m);
 }
 
 /* tweets_scan fills author.username from the tweet document (the name
@@ -2226,12 +2187,7 @@ static void load_tweet_does_not_name_its_author(void **state) {
   (void)state;
   start(0, 0);
   model_load_begin(m);
-  load_user(1);
-  load_follow(1, 9);
-  tweet_t t = make_tweet(1, 9, T0 + 10);
-  t.author.display_name[0] = '\0';
-  model_load_tweet(m, &t);
-  model_load_end(m);
+  load_end_with_scanned_tweet_of(9);
   /* 9 has no name from model_load_user nor from an event. */
   assert_feed_declined(1, NULL, 10);
   assert_timeline_declined(NULL, 10);
@@ -2247,17 +2203,8 @@ queued_created_event_names_an_author_unknown_to_the_load(void **state) {
   start(0, 0);
   model_load_begin(m);
   apply_created(1, 9, T0 + 10); /* names "user9", "User 9" */
-  load_user(1);
-  load_follow(1, 9);
-  tweet_t t = make_tweet(1, 9, T0 + 10);
-  t.author.display_name[0] = '\0';
-  model_load_tweet(m, &t);
-  model_load_end(m);
-  tweet_page_t p;
-  assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 1);
-  assert_author(&p.items[0], "user9", "User 9");
-  page_done(&p);
+  load_end_with_scanned_tweet_of(9);
+  expect_feed_of_tweet_1("user9", "User 9");
 }
 
 /* ------------------------------------------------------------------ */
@@ -2448,10 +2395,7 @@ static void readers_see_ordered_pages_while_events_apply(void **state) {
   }
 
   /* The end state: the newest tweets, newest first. */
-  tweet_page_t p;
-  assert_true(timeline(0, NULL, 3, &p));
-  ASSERT_IDS(&p, 5000, 2099, 2098);
-  page_done(&p);
+  EXPECT_TIMELINE(0, NULL, 3, 5000, 2099, 2098);
 }
 
 /* A like and an unlike of one pair published out of commit order: the
@@ -2459,11 +2403,7 @@ static void readers_see_ordered_pages_while_events_apply(void **state) {
  * database; a settlement taken before a newer event is dropped. */
 static void racing_pair_events_settle_to_the_database(void **state) {
   (void)state;
-  start(0, 0);
-  model_load_begin(m);
-  load_user(1);
-  load_user(2);
-  load_follow(1, 2);
+  start_pair();
   load_tweet(1, 2, T0 + 10);
   model_load_end(m);
   apply_like(1, 1, true);  /* committed second, published first */

@@ -57,6 +57,14 @@ static bson_t *round_trip(const bson_t *doc) {
   return back;
 }
 
+/* round_trip(doc), then doc destroyed: for a document made only to be
+ * read back.  The caller destroys the result. */
+static bson_t *read_back(bson_t *doc) {
+  bson_t *back = round_trip(doc);
+  bson_destroy(doc);
+  return back;
+}
+
 /* doc has exactly the n keys given, in any order. */
 static void assert_keys(const bson_t *doc, const char *const *keys, size_t n) {
   bson_iter_t it;
@@ -128,6 +136,27 @@ static void fill_tweet(tweet_t *t, const char *oid_hex, const char *username,
   t->created_at_ms = created;
   t->edited_at_ms = edited;
   t->version = 7;
+}
+
+/* fill_tweet of alice's tweet 65538a0011223344556677ff. */
+static void alice_tweet(tweet_t *t, const char *display_name, const char *text,
+                        int64_t created, int64_t edited) {
+  fill_tweet(t, "65538a0011223344556677ff", "alice", display_name, text,
+             created, edited);
+}
+
+/* What a client reads of render_tweet(t) (read_back; caller destroys). */
+static bson_t *tweet_seen(const tweet_t *t) {
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet(&doc, t);
+  return read_back(&doc);
+}
+
+/* What a client reads of render_tweet_page(page) (caller destroys). */
+static bson_t *page_seen(const tweet_page_t *page) {
+  bson_t doc = BSON_INITIALIZER;
+  render_tweet_page(&doc, page);
+  return read_back(&doc);
 }
 
 static bool is_lower_hex(const char *s) {
@@ -239,11 +268,8 @@ static void time_matches_strftime_everywhere(void **state) {
 static void tweet_has_exactly_the_api_keys(void **state) {
   (void)state;
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice A.", "hello",
-             1700000000123, 0);
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  alice_tweet(&t, "Alice A.", "hello", 1700000000123, 0);
+  bson_t *back = tweet_seen(&t);
 
   static const char *const keys[] = {
       "id",       "author",      "text",       "created_at", "edited_at",
@@ -257,17 +283,13 @@ static void tweet_has_exactly_the_api_keys(void **state) {
   assert_keys(&author, akeys, 2);
 
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void tweet_values_are_exact(void **state) {
   (void)state;
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice A.", "hello",
-             1700000000123, 0);
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  alice_tweet(&t, "Alice A.", "hello", 1700000000123, 0);
+  bson_t *back = tweet_seen(&t);
 
   const char *id = get_utf8(back, "id");
   assert_int_equal(strlen(id), 24);
@@ -279,7 +301,6 @@ static void tweet_values_are_exact(void **state) {
   assert_string_equal(get_utf8(back, "created_at"), "2023-11-14T22:13:20.123Z");
 
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void tweet_id_is_24_lowercase_hex_for_random_oids(void **state) {
@@ -290,50 +311,33 @@ static void tweet_id_is_24_lowercase_hex_for_random_oids(void **state) {
     bson_oid_init(&t.id, NULL);
     char expected[25];
     bson_oid_to_string(&t.id, expected);
-    bson_t doc = BSON_INITIALIZER;
-    render_tweet(&doc, &t);
-    bson_t *back = round_trip(&doc);
+    bson_t *back = tweet_seen(&t);
     const char *id = get_utf8(back, "id");
     assert_int_equal(strlen(id), 24);
     assert_true(is_lower_hex(id));
     assert_string_equal(id, expected);
     bson_destroy(back);
-    bson_destroy(&doc);
   }
 }
 
-static void tweet_unedited_has_null_edited_at(void **state) {
+static void tweet_edited_at_is_null_until_edited(void **state) {
   (void)state;
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi",
-             1700000000123, 0);
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  alice_tweet(&t, "Alice", "hi", 1700000000123, 0);
+  bson_t *back = tweet_seen(&t);
   assert_int_equal(get_type(back, "edited_at"), BSON_TYPE_NULL);
   bson_destroy(back);
-  bson_destroy(&doc);
-}
-
-static void tweet_edited_has_string_edited_at(void **state) {
-  (void)state;
-  tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi",
-             1700000000123, 1700000060456);
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  t.edited_at_ms = 1700000060456;
+  back = tweet_seen(&t);
   assert_string_equal(get_utf8(back, "edited_at"), "2023-11-14T22:14:20.456Z");
   assert_string_equal(get_utf8(back, "created_at"), "2023-11-14T22:13:20.123Z");
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void tweet_times_are_strings_not_dates(void **state) {
   (void)state;
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi",
-             1700000000123, 1700000000999);
+  alice_tweet(&t, "Alice", "hi", 1700000000123, 1700000000999);
   bson_t doc = BSON_INITIALIZER;
   render_tweet(&doc, &t);
   /* Before printing too: the BSON itself holds strings. */
@@ -346,11 +350,11 @@ static void tweet_times_are_strings_not_dates(void **state) {
 static void tweet_is_appended_to_existing_fields(void **state) {
   (void)state;
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "Alice", "hi", 0, 0);
+  alice_tweet(&t, "Alice", "hi", 0, 0);
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "server", "a");
   render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = read_back(&doc);
   static const char *const keys[] = {
       "server",    "id",       "author",      "text",       "created_at",
       "edited_at", "reply_to", "reply_count", "like_count", "liked_by_me"};
@@ -358,21 +362,16 @@ static void tweet_is_appended_to_existing_fields(void **state) {
   assert_string_equal(get_utf8(back, "server"), "a");
   assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void assert_text_round_trips(const char *text) {
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", text, text, 1700000000123,
-             0);
+  alice_tweet(&t, text, text, 1700000000123, 0);
   assert_string_equal(t.text, text); /* fits */
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = tweet_seen(&t);
   assert_string_equal(get_utf8(back, "text"), text);
   assert_string_equal(get_utf8(back, "author.display_name"), text);
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void tweet_text_with_quotes_and_backslashes_round_trips(void **state) {
@@ -422,27 +421,21 @@ static void tweet_of_280_emoji_round_trips(void **state) {
   }
   text[UTF8_BYTES(TWEET_TEXT_MAX)] = '\0';
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "A", text, 1, 0);
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  alice_tweet(&t, "A", text, 1, 0);
+  bson_t *back = tweet_seen(&t);
   const char *got = get_utf8(back, "text");
   assert_int_equal(strlen(got), 1120);
   assert_string_equal(got, text);
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void tweet_with_empty_display_name_renders_empty_string(void **state) {
   (void)state;
   tweet_t t;
-  fill_tweet(&t, "65538a0011223344556677ff", "alice", "", "hi", 1, 0);
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet(&doc, &t);
-  bson_t *back = round_trip(&doc);
+  alice_tweet(&t, "", "hi", 1, 0);
+  bson_t *back = tweet_seen(&t);
   assert_string_equal(get_utf8(back, "author.display_name"), "");
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -452,14 +445,11 @@ static void tweet_with_empty_display_name_renders_empty_string(void **state) {
 static void page_without_next_has_null_next(void **state) {
   (void)state;
   tweet_t items[2];
-  fill_tweet(&items[0], "65538a0011223344556677ff", "alice", "A", "second",
-             2000, 0);
+  alice_tweet(&items[0], "A", "second", 2000, 0);
   fill_tweet(&items[1], "65538a0011223344556677fe", "bob", "B", "first", 1000,
              1500);
   tweet_page_t page = {.items = items, .n = 2, .has_next = false};
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet_page(&doc, &page);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = page_seen(&page);
 
   static const char *const keys[] = {"items", "next"};
   assert_keys(back, keys, 2);
@@ -486,21 +476,17 @@ static void page_without_next_has_null_next(void **state) {
   assert_keys(&item, tkeys, 9);
 
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void page_with_next_has_decodable_cursor(void **state) {
   (void)state;
   tweet_t items[1];
-  fill_tweet(&items[0], "65538a0011223344556677ff", "alice", "A", "t",
-             1700000000123, 0);
+  alice_tweet(&items[0], "A", "t", 1700000000123, 0);
   tweet_page_t page = {.items = items, .n = 1, .has_next = true};
   page.next.ts_ms = 1700000000123;
   bson_oid_init_from_string(&page.next.id, "65538a0011223344556677ff");
 
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet_page(&doc, &page);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = page_seen(&page);
 
   const char *next = get_utf8(back, "next");
   assert_int_equal(strlen(next), PAGE_CURSOR_LEN);
@@ -511,7 +497,6 @@ static void page_with_next_has_decodable_cursor(void **state) {
   assert_memory_equal(c.id.bytes, page.next.id.bytes, 12);
 
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void page_next_round_trips_for_random_cursors(void **state) {
@@ -520,24 +505,19 @@ static void page_next_round_trips_for_random_cursors(void **state) {
     tweet_page_t page = {.items = NULL, .n = 0, .has_next = true};
     page.next.ts_ms = 1700000000000 + i * 104729;
     bson_oid_init(&page.next.id, NULL);
-    bson_t doc = BSON_INITIALIZER;
-    render_tweet_page(&doc, &page);
-    bson_t *back = round_trip(&doc);
+    bson_t *back = page_seen(&page);
     page_cursor_t c;
     assert_true(page_cursor_decode(get_utf8(back, "next"), &c));
     assert_true(c.ts_ms == page.next.ts_ms);
     assert_memory_equal(c.id.bytes, page.next.id.bytes, 12);
     bson_destroy(back);
-    bson_destroy(&doc);
   }
 }
 
 static void empty_page_has_empty_items_array(void **state) {
   (void)state;
   tweet_page_t page = {.items = NULL, .n = 0, .has_next = false};
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet_page(&doc, &page);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = page_seen(&page);
   static const char *const keys[] = {"items", "next"};
   assert_keys(back, keys, 2);
   bson_t arr;
@@ -545,7 +525,6 @@ static void empty_page_has_empty_items_array(void **state) {
   assert_int_equal(bson_count_keys(&arr), 0);
   assert_int_equal(get_type(back, "next"), BSON_TYPE_NULL);
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void page_items_keep_order_and_array_indexes(void **state) {
@@ -556,13 +535,10 @@ static void page_items_keep_order_and_array_indexes(void **state) {
   for (int i = 0; i < N; i++) {
     char text[32];
     snprintf(text, sizeof text, "tweet %d", i);
-    fill_tweet(&items[i], "65538a0011223344556677ff", "alice", "A", text,
-               (int64_t)(N - i) * 1000, 0);
+    alice_tweet(&items[i], "A", text, (int64_t)(N - i) * 1000, 0);
   }
   tweet_page_t page = {.items = items, .n = N, .has_next = false};
-  bson_t doc = BSON_INITIALIZER;
-  render_tweet_page(&doc, &page);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = page_seen(&page);
 
   bson_t arr;
   get_doc(back, "items", BSON_TYPE_ARRAY, &arr);
@@ -583,7 +559,6 @@ static void page_items_keep_order_and_array_indexes(void **state) {
   assert_int_equal(i, N);
 
   bson_destroy(back);
-  bson_destroy(&doc);
   free(items);
 }
 
@@ -591,14 +566,22 @@ static void page_items_keep_order_and_array_indexes(void **state) {
 /* render_error                                                        */
 /* ------------------------------------------------------------------ */
 
-static void error_has_code_and_message_only(void **state) {
-  (void)state;
+/* What a client reads of render_error for the error (status, code,
+ * message), or for a cleared one when code is NULL (caller destroys). */
+static bson_t *error_seen(int status, const char *code, const char *message) {
   chorus_error_t err;
   chorus_error_clear(&err);
-  chorus_error_set(&err, 404, "not_found", "No tweet %s", "abc");
+  if (code) {
+    chorus_error_set(&err, status, code, "%s", message);
+  }
   bson_t doc = BSON_INITIALIZER;
   render_error(&doc, &err);
-  bson_t *back = round_trip(&doc);
+  return read_back(&doc);
+}
+
+static void error_has_code_and_message_only(void **state) {
+  (void)state;
+  bson_t *back = error_seen(404, "not_found", "No tweet abc");
 
   static const char *const keys[] = {"error"};
   assert_keys(back, keys, 1);
@@ -610,7 +593,6 @@ static void error_has_code_and_message_only(void **state) {
   assert_string_equal(get_utf8(back, "error.message"), "No tweet abc");
 
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void error_does_not_render_status(void **state) {
@@ -628,30 +610,19 @@ static void error_does_not_render_status(void **state) {
 
 static void error_message_with_special_chars_round_trips(void **state) {
   (void)state;
-  chorus_error_t err;
-  chorus_error_clear(&err);
-  chorus_error_set(&err, 400, "bad", "%s",
-                   "\"q\" \\ \n <script> h\xC3\xA9 " EMOJI);
-  bson_t doc = BSON_INITIALIZER;
-  render_error(&doc, &err);
-  bson_t *back = round_trip(&doc);
+  bson_t *back =
+      error_seen(400, "bad", "\"q\" \\ \n <script> h\xC3\xA9 " EMOJI);
   assert_string_equal(get_utf8(back, "error.message"),
                       "\"q\" \\ \n <script> h\xC3\xA9 " EMOJI);
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void error_unset_renders_internal(void **state) {
   (void)state;
-  chorus_error_t err;
-  chorus_error_clear(&err);
-  bson_t doc = BSON_INITIALIZER;
-  render_error(&doc, &err);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = error_seen(0, NULL, NULL);
   assert_string_equal(get_utf8(back, "error.code"), "internal");
   assert_string_equal(get_utf8(back, "error.message"), "Internal error");
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -673,7 +644,7 @@ static void user_has_exactly_public_keys(void **state) {
 
   bson_t doc = BSON_INITIALIZER;
   render_user(&doc, &u);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = read_back(&doc);
 
   static const char *const keys[] = {"username", "display_name", "bio",
                                      "created_at"};
@@ -685,7 +656,6 @@ static void user_has_exactly_public_keys(void **state) {
   assert_string_equal(get_utf8(back, "created_at"), "2023-11-14T22:13:20.123Z");
 
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 static void user_with_empty_bio_renders_empty_strings(void **state) {
@@ -695,13 +665,12 @@ static void user_with_empty_bio_renders_empty_strings(void **state) {
   strcpy(u.username, "bob");
   bson_t doc = BSON_INITIALIZER;
   render_user(&doc, &u);
-  bson_t *back = round_trip(&doc);
+  bson_t *back = read_back(&doc);
   assert_string_equal(get_utf8(back, "username"), "bob");
   assert_string_equal(get_utf8(back, "display_name"), "");
   assert_string_equal(get_utf8(back, "bio"), "");
   assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -730,7 +699,7 @@ static void json_of_int64_is_a_plain_number(void **state) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&doc, "n", 1700000000123);
   BSON_APPEND_BOOL(&doc, "b", true);
-  bson_t *back = round_trip(&doc); /* checks there is no "$numberLong" */
+  bson_t *back = read_back(&doc); /* checks there is no "$numberLong" */
   bson_iter_t it;
   assert_true(bson_iter_init_find(&it, back, "n"));
   assert_true(bson_iter_as_int64(&it) == 1700000000123);
@@ -738,7 +707,6 @@ static void json_of_int64_is_a_plain_number(void **state) {
   assert_int_equal(bson_iter_type(&it), BSON_TYPE_BOOL);
   assert_true(bson_iter_bool(&it));
   bson_destroy(back);
-  bson_destroy(&doc);
 }
 
 /* render_tweet_page_json must print exactly what render_json prints for
@@ -880,7 +848,7 @@ static void notification_has_exactly_the_api_keys(void **state) {
     notification_t n = sample_notification(with_tweet);
     bson_t doc = BSON_INITIALIZER;
     render_notification(&doc, &n);
-    bson_t *back = round_trip(&doc);
+    bson_t *back = read_back(&doc);
     const char *keys[] = {"id", "type", "actor", "tweet", "created_at", "read"};
     assert_keys(back, keys, 6);
     assert_string_equal(get_utf8(back, "id"), "65a0000000000000000000a1");
@@ -898,7 +866,6 @@ static void notification_has_exactly_the_api_keys(void **state) {
                         "2023-11-14T22:13:20.123Z");
     assert_int_equal(get_type(back, "read"), BSON_TYPE_BOOL);
     bson_destroy(back);
-    bson_destroy(&doc);
   }
 }
 
@@ -945,8 +912,7 @@ int main(void) {
       cmocka_unit_test(tweet_has_exactly_the_api_keys),
       cmocka_unit_test(tweet_values_are_exact),
       cmocka_unit_test(tweet_id_is_24_lowercase_hex_for_random_oids),
-      cmocka_unit_test(tweet_unedited_has_null_edited_at),
-      cmocka_unit_test(tweet_edited_has_string_edited_at),
+      cmocka_unit_test(tweet_edited_at_is_null_until_edited),
       cmocka_unit_test(tweet_times_are_strings_not_dates),
       cmocka_unit_test(tweet_is_appended_to_existing_fields),
       cmocka_unit_test(tweet_text_with_quotes_and_backslashes_round_trips),

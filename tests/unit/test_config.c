@@ -108,14 +108,45 @@ static void assert_error(const parsed_t *p, const char *must1,
   }
 }
 
+/* assert_error(p, must1, must2), then p freed. */
+static void expect_error(parsed_t *p, const char *must1, const char *must2) {
+  assert_error(p, must1, must2);
+  parsed_free(p);
+}
+
+/* The config of a parse that must succeed (assert_ok); p is freed. */
+static chorus_config_t parsed_ok(parsed_t *p) {
+  assert_ok(p);
+  chorus_config_t cfg = p->cfg;
+  parsed_free(p);
+  return cfg;
+}
+
+/* cfg holds these values of the seven main options. */
+static void assert_main_options(const chorus_config_t *cfg, const char *host,
+                                int port, const char *mongo_uri,
+                                const char *db_name, const char *server_id,
+                                const char *public_dir, int threads) {
+  assert_string_equal(cfg->host, host);
+  assert_int_equal(cfg->port, port);
+  assert_string_equal(cfg->mongo_uri, mongo_uri);
+  assert_string_equal(cfg->db_name, db_name);
+  assert_string_equal(cfg->server_id, server_id);
+  assert_string_equal(cfg->public_dir, public_dir);
+  assert_int_equal(cfg->threads, threads);
+}
+
 static void assert_defaults(const chorus_config_t *cfg) {
-  assert_string_equal(cfg->host, "127.0.0.1");
-  assert_int_equal(cfg->port, 8080);
-  assert_string_equal(cfg->mongo_uri, DEFAULT_URI);
-  assert_string_equal(cfg->db_name, "chorus");
-  assert_string_equal(cfg->server_id, "127.0.0.1:8080");
-  assert_string_equal(cfg->public_dir, "public");
-  assert_int_equal(cfg->threads, 32);
+  assert_main_options(cfg, "127.0.0.1", 8080, DEFAULT_URI, "chorus",
+                      "127.0.0.1:8080", "public", 32);
+}
+
+/* PARSE("--help"), which must exit (CONFIG_EXIT) having printed the
+ * usage; the caller frees it. */
+static parsed_t *parse_help(void) {
+  parsed_t *p = PARSE("--help");
+  assert_int_equal(p->result, CONFIG_EXIT);
+  return p;
 }
 
 /* A malloc'd string of n copies of c. */
@@ -142,18 +173,15 @@ static char *flag_eq(const char *flag, const char *value) {
 
 static void no_arguments_gives_defaults(void **state) {
   (void)state;
-  parsed_t *p = PARSE_NONE();
-  assert_ok(p);
-  assert_defaults(&p->cfg);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_defaults(&cfg);
 }
 
 static void server_id_defaults_to_host_colon_port(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--host", "0.0.0.0", "--port", "9001");
-  assert_ok(p);
-  assert_string_equal(p->cfg.server_id, "0.0.0.0:9001");
-  parsed_free(p);
+  assert_string_equal(
+      parsed_ok(PARSE("--host", "0.0.0.0", "--port", "9001")).server_id,
+      "0.0.0.0:9001");
 }
 
 static void server_id_default_truncates_long_host(void **state) {
@@ -172,10 +200,8 @@ static void server_id_default_truncates_long_host(void **state) {
 
 static void explicit_server_id_is_kept(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--server-id", "A", "--port", "9001");
-  assert_ok(p);
-  assert_string_equal(p->cfg.server_id, "A");
-  parsed_free(p);
+  assert_string_equal(
+      parsed_ok(PARSE("--server-id", "A", "--port", "9001")).server_id, "A");
 }
 
 /* ------------------------------------------------------------------ */
@@ -184,91 +210,58 @@ static void explicit_server_id_is_kept(void **state) {
 
 static void port_flag_with_separate_value(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port", "9000");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9000);
-  assert_string_equal(p->cfg.server_id, "127.0.0.1:9000");
-  assert_string_equal(p->cfg.db_name, "chorus"); /* others untouched */
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE("--port", "9000"));
+  assert_int_equal(cfg.port, 9000);
+  assert_string_equal(cfg.server_id, "127.0.0.1:9000");
+  assert_string_equal(cfg.db_name, "chorus"); /* others untouched */
 }
 
 static void port_flag_with_equals_value(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port=9000");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9000);
-  parsed_free(p);
+  assert_int_equal(parsed_ok(PARSE("--port=9000")).port, 9000);
 }
 
 static void port_bounds_are_accepted(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port", "1");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 1);
-  parsed_free(p);
-  p = PARSE("--port", "65535");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 65535);
-  parsed_free(p);
+  assert_int_equal(parsed_ok(PARSE("--port", "1")).port, 1);
+  assert_int_equal(parsed_ok(PARSE("--port", "65535")).port, 65535);
 }
 
 static void every_flag_sets_its_field(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--host", "0.0.0.0", "--port", "81", "--mongo-uri",
+  chorus_config_t cfg =
+      parsed_ok(PARSE("--host", "0.0.0.0", "--port", "81", "--mongo-uri",
                       "mongodb://db:27017/", "--db", "test_db", "--server-id",
-                      "srv-a", "--public-dir", "/srv/www", "--threads", "4");
-  assert_ok(p);
-  assert_string_equal(p->cfg.host, "0.0.0.0");
-  assert_int_equal(p->cfg.port, 81);
-  assert_string_equal(p->cfg.mongo_uri, "mongodb://db:27017/");
-  assert_string_equal(p->cfg.db_name, "test_db");
-  assert_string_equal(p->cfg.server_id, "srv-a");
-  assert_string_equal(p->cfg.public_dir, "/srv/www");
-  assert_int_equal(p->cfg.threads, 4);
-  parsed_free(p);
+                      "srv-a", "--public-dir", "/srv/www", "--threads", "4"));
+  assert_main_options(&cfg, "0.0.0.0", 81, "mongodb://db:27017/", "test_db",
+                      "srv-a", "/srv/www", 4);
 }
 
 static void every_flag_accepts_equals_form(void **state) {
   (void)state;
-  parsed_t *p =
+  chorus_config_t cfg = parsed_ok(
       PARSE("--host=::1", "--port=82", "--mongo-uri=mongodb://x/?a=b", "--db=d",
-            "--server-id=s", "--public-dir=p", "--threads=1024");
-  assert_ok(p);
-  assert_string_equal(p->cfg.host, "::1");
-  assert_int_equal(p->cfg.port, 82);
+            "--server-id=s", "--public-dir=p", "--threads=1024"));
   /* Only the first '=' separates: the URI keeps its own. */
-  assert_string_equal(p->cfg.mongo_uri, "mongodb://x/?a=b");
-  assert_string_equal(p->cfg.db_name, "d");
-  assert_string_equal(p->cfg.server_id, "s");
-  assert_string_equal(p->cfg.public_dir, "p");
-  assert_int_equal(p->cfg.threads, 1024);
-  parsed_free(p);
+  assert_main_options(&cfg, "::1", 82, "mongodb://x/?a=b", "d", "s", "p", 1024);
 }
 
 static void last_flag_wins(void **state) {
   (void)state;
-  parsed_t *p =
-      PARSE("--port", "1000", "--port=2000", "--db", "a", "--db", "b");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 2000);
-  assert_string_equal(p->cfg.db_name, "b");
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(
+      PARSE("--port", "1000", "--port=2000", "--db", "a", "--db", "b"));
+  assert_int_equal(cfg.port, 2000);
+  assert_string_equal(cfg.db_name, "b");
 }
 
 static void double_dash_ends_options(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port", "9000", "--");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9000);
-  parsed_free(p);
+  assert_int_equal(parsed_ok(PARSE("--port", "9000", "--")).port, 9000);
 }
 
 static void empty_string_value_is_accepted_for_strings(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--public-dir=");
-  assert_ok(p);
-  assert_string_equal(p->cfg.public_dir, "");
-  parsed_free(p);
+  assert_string_equal(parsed_ok(PARSE("--public-dir=")).public_dir, "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -278,22 +271,18 @@ static void empty_string_value_is_accepted_for_strings(void **state) {
 static void env_port_is_used_without_flag(void **state) {
   (void)state;
   assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
-  parsed_t *p = PARSE_NONE();
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9100);
-  assert_string_equal(p->cfg.server_id, "127.0.0.1:9100");
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_int_equal(cfg.port, 9100);
+  assert_string_equal(cfg.server_id, "127.0.0.1:9100");
 }
 
 static void flag_beats_env(void **state) {
   (void)state;
   assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
   assert_int_equal(setenv("CHORUS_DB", "from_env", 1), 0);
-  parsed_t *p = PARSE("--port", "9200", "--db=from_flag");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9200);
-  assert_string_equal(p->cfg.db_name, "from_flag");
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE("--port", "9200", "--db=from_flag"));
+  assert_int_equal(cfg.port, 9200);
+  assert_string_equal(cfg.db_name, "from_flag");
 }
 
 static void every_env_twin_sets_its_field(void **state) {
@@ -305,25 +294,16 @@ static void every_env_twin_sets_its_field(void **state) {
   assert_int_equal(setenv("CHORUS_SERVER_ID", "env-id", 1), 0);
   assert_int_equal(setenv("CHORUS_PUBLIC_DIR", "/env/pub", 1), 0);
   assert_int_equal(setenv("CHORUS_THREADS", "2", 1), 0);
-  parsed_t *p = PARSE_NONE();
-  assert_ok(p);
-  assert_string_equal(p->cfg.host, "10.0.0.1");
-  assert_int_equal(p->cfg.port, 8443);
-  assert_string_equal(p->cfg.mongo_uri, "mongodb://env/");
-  assert_string_equal(p->cfg.db_name, "envdb");
-  assert_string_equal(p->cfg.server_id, "env-id");
-  assert_string_equal(p->cfg.public_dir, "/env/pub");
-  assert_int_equal(p->cfg.threads, 2);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_main_options(&cfg, "10.0.0.1", 8443, "mongodb://env/", "envdb",
+                      "env-id", "/env/pub", 2);
 }
 
 static void env_host_feeds_default_server_id(void **state) {
   (void)state;
   assert_int_equal(setenv("CHORUS_HOST", "192.168.1.2", 1), 0);
-  parsed_t *p = PARSE("--port", "7000");
-  assert_ok(p);
-  assert_string_equal(p->cfg.server_id, "192.168.1.2:7000");
-  parsed_free(p);
+  assert_string_equal(parsed_ok(PARSE("--port", "7000")).server_id,
+                      "192.168.1.2:7000");
 }
 
 static void invalid_env_port_is_an_error_naming_the_variable(void **state) {
@@ -339,24 +319,17 @@ static void too_long_env_value_is_an_error(void **state) {
   (void)state;
   char *db = string_of(64, 'd');
   assert_int_equal(setenv("CHORUS_DB", db, 1), 0);
-  parsed_t *p = PARSE_NONE();
-  assert_error(p, "CHORUS_DB", "--db");
-  parsed_free(p);
+  expect_error(PARSE_NONE(), "CHORUS_DB", "--db");
   free(db);
 }
 
 static void unset_env_restores_defaults(void **state) {
   (void)state;
   assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
-  parsed_t *p = PARSE_NONE();
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9100);
-  parsed_free(p);
+  assert_int_equal(parsed_ok(PARSE_NONE()).port, 9100);
   assert_int_equal(unsetenv("CHORUS_PORT"), 0);
-  p = PARSE_NONE();
-  assert_ok(p);
-  assert_defaults(&p->cfg);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_defaults(&cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -377,14 +350,10 @@ static void invalid_port_values_are_errors_naming_port(void **state) {
                                     "1.5",
                                     "99999999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    parsed_t *p = PARSE("--port", (char *)bad[i]);
-    assert_error(p, "--port", NULL);
-    parsed_free(p);
+    expect_error(PARSE("--port", (char *)bad[i]), "--port", NULL);
 
     char *eq = flag_eq("--port", bad[i]);
-    p = PARSE(eq);
-    assert_error(p, "--port", NULL);
-    parsed_free(p);
+    expect_error(PARSE(eq), "--port", NULL);
     free(eq);
   }
 }
@@ -399,29 +368,17 @@ static void invalid_port_message_quotes_the_value(void **state) {
 
 static void threads_range_is_2_to_1024(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--threads", "1");
-  assert_error(p, "--threads", NULL);
-  parsed_free(p);
-  p = PARSE("--threads", "1025");
-  assert_error(p, "--threads", NULL);
-  parsed_free(p);
-  p = PARSE("--threads", "2");
-  assert_ok(p);
-  assert_int_equal(p->cfg.threads, 2);
-  parsed_free(p);
+  expect_error(PARSE("--threads", "1"), "--threads", NULL);
+  expect_error(PARSE("--threads", "1025"), "--threads", NULL);
+  assert_int_equal(parsed_ok(PARSE("--threads", "2")).threads, 2);
 }
 
 static void too_long_db_name_is_an_error(void **state) {
   (void)state;
   char *ok = string_of(63, 'd');
   char *bad = string_of(64, 'd');
-  parsed_t *p = PARSE("--db", ok);
-  assert_ok(p);
-  assert_string_equal(p->cfg.db_name, ok);
-  parsed_free(p);
-  p = PARSE("--db", bad);
-  assert_error(p, "--db", "too long");
-  parsed_free(p);
+  assert_string_equal(parsed_ok(PARSE("--db", ok)).db_name, ok);
+  expect_error(PARSE("--db", bad), "--db", "too long");
   free(ok);
   free(bad);
 }
@@ -441,9 +398,7 @@ static void too_long_strings_are_errors_for_every_string_flag(void **state) {
     parsed_t *p = PARSE((char *)limits[i].flag, fits);
     assert_ok(p);
     parsed_free(p);
-    p = PARSE((char *)limits[i].flag, over);
-    assert_error(p, limits[i].flag, NULL);
-    parsed_free(p);
+    expect_error(PARSE((char *)limits[i].flag, over), limits[i].flag, NULL);
     free(fits);
     free(over);
   }
@@ -451,42 +406,29 @@ static void too_long_strings_are_errors_for_every_string_flag(void **state) {
 
 static void db_filters_is_auto_id_or_full(void **state) {
   (void)state;
-  parsed_t *p = PARSE_NONE();
-  assert_ok(p);
-  assert_string_equal(p->cfg.db_filters, "auto");
-  assert_int_equal(p->cfg.db_slow_ms, 0);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_string_equal(cfg.db_filters, "auto");
+  assert_int_equal(cfg.db_slow_ms, 0);
   static const char *const good[] = {"auto", "id", "full"};
   for (size_t i = 0; i < 3; i++) {
-    p = PARSE("--db-filters", (char *)good[i]);
-    assert_ok(p);
-    assert_string_equal(p->cfg.db_filters, good[i]);
-    parsed_free(p);
+    assert_string_equal(
+        parsed_ok(PARSE("--db-filters", (char *)good[i])).db_filters, good[i]);
   }
   static const char *const bad[] = {"", "ID", "fast", "autox", "full "};
   for (size_t i = 0; i < 5; i++) {
-    p = PARSE("--db-filters", (char *)bad[i]);
-    assert_error(p, "--db-filters", "auto, id or full");
-    parsed_free(p);
+    expect_error(PARSE("--db-filters", (char *)bad[i]), "--db-filters",
+                 "auto, id or full");
   }
   assert_int_equal(setenv("CHORUS_DB_FILTERS", "never", 1), 0);
-  p = PARSE_NONE();
-  assert_error(p, "--db-filters", "never");
-  parsed_free(p);
+  expect_error(PARSE_NONE(), "--db-filters", "never");
 }
 
 static void db_slow_ms_range_is_0_to_600000(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--db-slow-ms", "600000");
-  assert_ok(p);
-  assert_int_equal(p->cfg.db_slow_ms, 600000);
-  parsed_free(p);
-  p = PARSE("--db-slow-ms", "-1");
-  assert_error(p, "db-slow-ms", NULL);
-  parsed_free(p);
-  p = PARSE("--db-slow-ms", "600001");
-  assert_error(p, "db-slow-ms", NULL);
-  parsed_free(p);
+  assert_int_equal(parsed_ok(PARSE("--db-slow-ms", "600000")).db_slow_ms,
+                   600000);
+  expect_error(PARSE("--db-slow-ms", "-1"), "db-slow-ms", NULL);
+  expect_error(PARSE("--db-slow-ms", "600001"), "db-slow-ms", NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -495,39 +437,27 @@ static void db_slow_ms_range_is_0_to_600000(void **state) {
 
 static void unknown_long_option_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--bogus");
-  assert_error(p, "--bogus", NULL);
-  parsed_free(p);
-  p = PARSE("--bogus=1");
-  assert_error(p, "--bogus", NULL);
-  parsed_free(p);
+  expect_error(PARSE("--bogus"), "--bogus", NULL);
+  expect_error(PARSE("--bogus=1"), "--bogus", NULL);
 }
 
 static void unknown_short_option_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("-p");
-  assert_error(p, "-p", NULL);
-  parsed_free(p);
+  expect_error(PARSE("-p"), "-p", NULL);
 }
 
 static void flag_without_value_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port");
-  assert_error(p, "--port", NULL);
-  parsed_free(p);
-  p = PARSE("--db");
-  assert_error(p, "--db", NULL);
-  parsed_free(p);
+  expect_error(PARSE("--port"), "--port", NULL);
+  expect_error(PARSE("--db"), "--db", NULL);
 }
 
 static void
 flag_value_is_taken_literally_even_if_it_looks_like_a_flag(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--db", "--port");
-  assert_ok(p);
-  assert_string_equal(p->cfg.db_name, "--port");
-  assert_int_equal(p->cfg.port, 8080);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE("--db", "--port"));
+  assert_string_equal(cfg.db_name, "--port");
+  assert_int_equal(cfg.port, 8080);
 }
 
 static void help_flag_with_argument_is_an_error(void **state) {
@@ -539,30 +469,22 @@ static void help_flag_with_argument_is_an_error(void **state) {
 
 static void stray_positional_argument_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("extra");
-  assert_error(p, "extra", NULL);
-  parsed_free(p);
+  expect_error(PARSE("extra"), "extra", NULL);
 }
 
 static void positional_after_flags_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port", "9000", "extra");
-  assert_error(p, "extra", NULL);
-  parsed_free(p);
+  expect_error(PARSE("--port", "9000", "extra"), "extra", NULL);
 }
 
 static void positional_before_flags_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("extra", "--port", "9000");
-  assert_error(p, "extra", NULL);
-  parsed_free(p);
+  expect_error(PARSE("extra", "--port", "9000"), "extra", NULL);
 }
 
 static void positional_after_double_dash_is_an_error(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--", "--port");
-  assert_error(p, "--port", NULL);
-  parsed_free(p);
+  expect_error(PARSE("--", "--port"), "--port", NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -571,8 +493,7 @@ static void positional_after_double_dash_is_an_error(void **state) {
 
 static void help_prints_usage_and_exits(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--help");
-  assert_int_equal(p->result, CONFIG_EXIT);
+  parsed_t *p = parse_help();
   assert_non_null(p->out);
   assert_true(p->out_len > 0);
   assert_non_null(strstr(p->out, "--mongo-uri"));
@@ -582,8 +503,7 @@ static void help_prints_usage_and_exits(void **state) {
 
 static void help_lists_every_flag_variable_and_default(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--help");
-  assert_int_equal(p->result, CONFIG_EXIT);
+  parsed_t *p = parse_help();
   static const char *const must[] = {"--host",
                                      "--port",
                                      "--mongo-uri",
@@ -648,41 +568,32 @@ static void version_prints_version_and_exits(void **state) {
 
 static void test_switches_default_to_off(void **state) {
   (void)state;
-  parsed_t *p = PARSE_NONE();
-  assert_ok(p);
-  assert_string_equal(p->cfg.test.failpoint, "");
-  assert_int_equal(p->cfg.test.resume_delay_ms, 0);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_string_equal(cfg.test.failpoint, "");
+  assert_int_equal(cfg.test.resume_delay_ms, 0);
 }
 
 static void test_switches_set_the_test_group(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--test-failpoint", "txn.after_prepare",
-                      "--test-resume-delay-ms", "250");
-  assert_ok(p);
-  assert_string_equal(p->cfg.test.failpoint, "txn.after_prepare");
-  assert_int_equal(p->cfg.test.resume_delay_ms, 250);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE("--test-failpoint", "txn.after_prepare",
+                                        "--test-resume-delay-ms", "250"));
+  assert_string_equal(cfg.test.failpoint, "txn.after_prepare");
+  assert_int_equal(cfg.test.resume_delay_ms, 250);
   setenv("CHORUS_TEST_FAILPOINT", "txn.mid_apply", 1);
   setenv("CHORUS_TEST_RESUME_DELAY_MS", "7", 1);
-  p = PARSE_NONE();
-  assert_ok(p);
-  assert_string_equal(p->cfg.test.failpoint, "txn.mid_apply");
-  assert_int_equal(p->cfg.test.resume_delay_ms, 7);
-  parsed_free(p);
+  cfg = parsed_ok(PARSE_NONE());
+  assert_string_equal(cfg.test.failpoint, "txn.mid_apply");
+  assert_int_equal(cfg.test.resume_delay_ms, 7);
 }
 
 static void failpoint_without_test_prefix_is_unknown(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--failpoint", "txn.after_begin");
-  assert_error(p, "--failpoint", NULL);
-  parsed_free(p);
+  expect_error(PARSE("--failpoint", "txn.after_begin"), "--failpoint", NULL);
 }
 
 static void help_lists_test_switches_last_under_a_heading(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--help");
-  assert_int_equal(p->result, CONFIG_EXIT);
+  parsed_t *p = parse_help();
   const char *heading = strstr(p->out, "\nTesting");
   assert_non_null(heading);
   const char *failpoint = strstr(p->out, "--test-failpoint, "
@@ -729,21 +640,15 @@ static void write_gate_help_does_not_promise_arrival_order(void **state) {
 
 static void repeated_calls_start_from_scratch(void **state) {
   (void)state;
-  parsed_t *p = PARSE("--port", "9000", "--db", "one");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 9000);
-  parsed_free(p);
+  assert_int_equal(parsed_ok(PARSE("--port", "9000", "--db", "one")).port,
+                   9000);
 
-  p = PARSE_NONE();
-  assert_ok(p);
-  assert_defaults(&p->cfg);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE_NONE());
+  assert_defaults(&cfg);
 
-  p = PARSE("--port=1234");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 1234);
-  assert_string_equal(p->cfg.db_name, "chorus");
-  parsed_free(p);
+  cfg = parsed_ok(PARSE("--port=1234"));
+  assert_int_equal(cfg.port, 1234);
+  assert_string_equal(cfg.db_name, "chorus");
 }
 
 static void parse_after_early_exit_starts_from_scratch(void **state) {
@@ -752,27 +657,15 @@ static void parse_after_early_exit_starts_from_scratch(void **state) {
   parsed_t *p = PARSE("--port", "1", "--help", "--db", "x");
   assert_int_equal(p->result, CONFIG_EXIT);
   parsed_free(p);
-  p = PARSE("--threads", "8");
-  assert_ok(p);
-  assert_int_equal(p->cfg.threads, 8);
-  assert_int_equal(p->cfg.port, 8080);
-  parsed_free(p);
+  chorus_config_t cfg = parsed_ok(PARSE("--threads", "8"));
+  assert_int_equal(cfg.threads, 8);
+  assert_int_equal(cfg.port, 8080);
 
-  p = PARSE("--port", "0", "--db", "x");
-  assert_error(p, "--port", NULL);
-  parsed_free(p);
-  p = PARSE("--db", "y");
-  assert_ok(p);
-  assert_string_equal(p->cfg.db_name, "y");
-  parsed_free(p);
+  expect_error(PARSE("--port", "0", "--db", "x"), "--port", NULL);
+  assert_string_equal(parsed_ok(PARSE("--db", "y")).db_name, "y");
 
-  p = PARSE("extra", "--port", "5");
-  assert_error(p, "extra", NULL);
-  parsed_free(p);
-  p = PARSE("--port", "6");
-  assert_ok(p);
-  assert_int_equal(p->cfg.port, 6);
-  parsed_free(p);
+  expect_error(PARSE("extra", "--port", "5"), "extra", NULL);
+  assert_int_equal(parsed_ok(PARSE("--port", "6")).port, 6);
 }
 
 /* Fully resets glibc's getopt (optind = 0 re-initialises it), so that one

@@ -65,6 +65,16 @@ static void append_oid_hex(bson_t *doc, const char *key,
   bson_append_utf8(doc, key, -1, hex, 24);
 }
 
+/* The id as hex when has, else null. */
+static void append_oid_or_null(bson_t *doc, const char *key, bool has,
+                               const bson_oid_t *oid) {
+  if (has) {
+    append_oid_hex(doc, key, oid);
+  } else {
+    bson_append_null(doc, key, -1);
+  }
+}
+
 static void append_name(bson_t *doc, const char *key, const user_name_t *n) {
   bson_t sub;
   bson_append_document_begin(doc, key, -1, &sub);
@@ -81,6 +91,40 @@ static void item_begin(bson_t *array, size_t i, bson_t *item) {
   bson_append_document_begin(array, key, (int)len, item);
 }
 
+/* Appends {items: [...], next}: the shape of every page.  render_item
+ * writes item i of items into its array element; next is the cursor of
+ * the next page, or NULL for null. */
+static void append_page(bson_t *doc, const void *items, size_t n,
+                        void (*render_item)(bson_t *item, const void *items,
+                                            size_t i),
+                        const char *next) {
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &array);
+  for (size_t i = 0; i < n; i++) {
+    bson_t item;
+    item_begin(&array, i, &item);
+    render_item(&item, items, i);
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
+  if (next) {
+    BSON_APPEND_UTF8(doc, "next", next);
+  } else {
+    BSON_APPEND_NULL(doc, "next");
+  }
+}
+
+/* A page's next cursor as append_page takes it: encoded into buf, or
+ * NULL when there is no next page. */
+static const char *next_cursor(bool has_next, const page_cursor_t *next,
+                               char buf[PAGE_CURSOR_LEN + 1]) {
+  if (!has_next) {
+    return NULL;
+  }
+  page_cursor_encode(next, buf);
+  return buf;
+}
+
 void render_profile(bson_t *doc, const user_t *u, bool followed_by_me) {
   render_user(doc, u);
   BSON_APPEND_INT64(doc, "followers_count", u->followers_count);
@@ -89,55 +133,36 @@ void render_profile(bson_t *doc, const user_t *u, bool followed_by_me) {
   BSON_APPEND_BOOL(doc, "followed_by_me", followed_by_me);
 }
 
+/* {username, display_name, bio} of user i. */
+static void user_item(bson_t *item, const void *items, size_t i) {
+  const user_t *u = &((const user_t *)items)[i];
+  BSON_APPEND_UTF8(item, "username", u->username);
+  BSON_APPEND_UTF8(item, "display_name", u->display_name);
+  BSON_APPEND_UTF8(item, "bio", u->bio);
+}
+
 void render_user_page(bson_t *doc, const user_page_t *page) {
-  bson_t items;
-  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
-  for (size_t i = 0; i < page->n; i++) {
-    bson_t item;
-    item_begin(&items, i, &item);
-    BSON_APPEND_UTF8(&item, "username", page->items[i].username);
-    BSON_APPEND_UTF8(&item, "display_name", page->items[i].display_name);
-    BSON_APPEND_UTF8(&item, "bio", page->items[i].bio);
-    bson_append_document_end(&items, &item);
-  }
-  bson_append_array_end(doc, &items);
-  if (page->has_next) {
-    BSON_APPEND_UTF8(doc, "next", page->next);
-  } else {
-    BSON_APPEND_NULL(doc, "next");
-  }
+  append_page(doc, page->items, page->n, user_item,
+              page->has_next ? page->next : NULL);
 }
 
 void render_notification(bson_t *doc, const notification_t *n) {
   append_oid_hex(doc, "id", &n->id);
   BSON_APPEND_UTF8(doc, "type", notify_type_name(n->type));
   append_name(doc, "actor", &n->actor);
-  if (n->has_tweet) {
-    append_oid_hex(doc, "tweet", &n->tweet);
-  } else {
-    BSON_APPEND_NULL(doc, "tweet");
-  }
+  append_oid_or_null(doc, "tweet", n->has_tweet, &n->tweet);
   append_time(doc, "created_at", n->created_at_ms);
   BSON_APPEND_BOOL(doc, "read", n->read);
 }
 
+static void notification_item(bson_t *item, const void *items, size_t i) {
+  render_notification(item, &((const notification_t *)items)[i]);
+}
+
 void render_notification_page(bson_t *doc, const notification_page_t *page) {
-  bson_t items;
-  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
-  for (size_t i = 0; i < page->n; i++) {
-    bson_t item;
-    item_begin(&items, i, &item);
-    render_notification(&item, &page->items[i]);
-    bson_append_document_end(&items, &item);
-  }
-  bson_append_array_end(doc, &items);
-  if (page->has_next) {
-    char cursor[PAGE_CURSOR_LEN + 1];
-    page_cursor_encode(&page->next, cursor);
-    BSON_APPEND_UTF8(doc, "next", cursor);
-  } else {
-    BSON_APPEND_NULL(doc, "next");
-  }
+  char cursor[PAGE_CURSOR_LEN + 1];
+  append_page(doc, page->items, page->n, notification_item,
+              next_cursor(page->has_next, &page->next, cursor));
   BSON_APPEND_INT64(doc, "unread", page->unread);
 }
 
@@ -151,33 +176,20 @@ void render_tweet(bson_t *doc, const tweet_t *t) {
   } else {
     BSON_APPEND_NULL(doc, "edited_at");
   }
-  if (t->has_reply_to) {
-    append_oid_hex(doc, "reply_to", &t->reply_to);
-  } else {
-    BSON_APPEND_NULL(doc, "reply_to");
-  }
+  append_oid_or_null(doc, "reply_to", t->has_reply_to, &t->reply_to);
   BSON_APPEND_INT64(doc, "reply_count", t->reply_count);
   BSON_APPEND_INT64(doc, "like_count", t->like_count);
   BSON_APPEND_BOOL(doc, "liked_by_me", t->liked_by_me);
 }
 
+static void tweet_item(bson_t *item, const void *items, size_t i) {
+  render_tweet(item, &((const tweet_t *)items)[i]);
+}
+
 void render_tweet_page(bson_t *doc, const tweet_page_t *page) {
-  bson_t items;
-  BSON_APPEND_ARRAY_BEGIN(doc, "items", &items);
-  for (size_t i = 0; i < page->n; i++) {
-    bson_t item;
-    item_begin(&items, i, &item);
-    render_tweet(&item, &page->items[i]);
-    bson_append_document_end(&items, &item);
-  }
-  bson_append_array_end(doc, &items);
-  if (page->has_next) {
-    char cursor[PAGE_CURSOR_LEN + 1];
-    page_cursor_encode(&page->next, cursor);
-    BSON_APPEND_UTF8(doc, "next", cursor);
-  } else {
-    BSON_APPEND_NULL(doc, "next");
-  }
+  char cursor[PAGE_CURSOR_LEN + 1];
+  append_page(doc, page->items, page->n, tweet_item,
+              next_cursor(page->has_next, &page->next, cursor));
 }
 
 void render_error(bson_t *doc, const chorus_error_t *err) {
@@ -320,10 +332,10 @@ char *render_tweet_page_json(const tweet_page_t *page, size_t *len) {
     json_tweet(&o, &page->items[i]);
   }
   OUT_LIT(&o, " ], "); /* libbson prints an empty one "[  ]" */
-  if (page->has_next) {
-    char cursor[PAGE_CURSOR_LEN + 1];
-    page_cursor_encode(&page->next, cursor);
-    OUT_STRING(&o, "next", cursor);
+  char cursor[PAGE_CURSOR_LEN + 1];
+  const char *next = next_cursor(page->has_next, &page->next, cursor);
+  if (next) {
+    OUT_STRING(&o, "next", next);
   } else {
     OUT_LIT(&o, "\"next\" : null");
   }

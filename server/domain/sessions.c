@@ -46,21 +46,8 @@ bool sessions_create(db_t *db, const bson_oid_t *user_id,
   BSON_APPEND_DATE_TIME(&doc, "created_at", now);
   BSON_APPEND_DATE_TIME(&doc, "expires_at",
                         now + (int64_t)SESSION_TTL_SECONDS * 1000);
-  mongoc_client_t *client = db_acquire(db);
-  if (!client) {
-    bson_destroy(&doc);
-    db_error_unavailable(err);
-    return false;
-  }
-  mongoc_collection_t *coll = db_collection(db, client, DB_SESSIONS);
-  bson_error_t berr;
-  bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr);
-  mongoc_collection_destroy(coll);
-  db_release(db, client);
+  bool ok = db_insert_one(db, DB_SESSIONS, &doc, "insert session", NULL, err);
   bson_destroy(&doc);
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "insert session");
-  }
   return ok;
 }
 

@@ -98,24 +98,13 @@ bool users_register(db_t *db, const char *username, size_t username_len,
   BSON_APPEND_INT64(&doc, "version", 1);
   sodium_memzero(hash, sizeof hash);
 
-  mongoc_client_t *client = db_acquire(db);
-  if (!client) {
-    bson_destroy(&doc);
-    db_error_unavailable(err);
-    return false;
-  }
-  mongoc_collection_t *coll = db_collection(db, client, DB_USERS);
-  bson_error_t berr;
-  bool ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, &berr);
-  mongoc_collection_destroy(coll);
-  db_release(db, client);
+  bool taken;
+  bool ok = db_insert_one(db, DB_USERS, &doc, "insert user", &taken, err);
   bson_destroy(&doc);
   if (!ok) {
-    if (chorus_bson_error_is_duplicate(&berr)) {
+    if (taken) {
       chorus_error_set(err, 409, "username_taken",
                        "That username is already taken");
-    } else {
-      chorus_error_from_bson(err, &berr, "insert user");
     }
     return false;
   }

@@ -184,6 +184,30 @@ mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
   return mongoc_client_get_collection(client, db->name, name);
 }
 
+bool db_insert_one(db_t *db, const char *coll, const bson_t *doc,
+                   const char *what, bool *duplicate, chorus_error_t *err) {
+  if (duplicate) {
+    *duplicate = false;
+  }
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *c = db_collection(db, client, coll);
+  bson_error_t berr;
+  bool ok = mongoc_collection_insert_one(c, doc, NULL, NULL, &berr);
+  mongoc_collection_destroy(c);
+  db_release(db, client);
+  if (!ok && duplicate && chorus_bson_error_is_duplicate(&berr)) {
+    *duplicate = true;
+    chorus_error_set(err, 409, "duplicate", "It exists already");
+  } else if (!ok) {
+    chorus_error_from_bson(err, &berr, what);
+  }
+  return ok;
+}
+
 const char *db_name(const db_t *db) { return db->name; }
 
 static void log_handler(mongoc_log_level_t level, const char *domain,

@@ -126,6 +126,17 @@ void db_set_slow_ms(db_t *db, int slow_ms);
 mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
                                    const char *name);
 
+/* Inserts doc into collection coll on a client borrowed for this call
+ * alone: a single write outside any transaction.  False on failure, with
+ * err filled in: 503 "db_unavailable" when the deployment is down (nothing
+ * was sent), else the driver's error (chorus_error_from_bson, which logs
+ * it with `what`).  With duplicate not NULL, *duplicate says whether the
+ * failure was a duplicate key; such a failure is an expected refusal,
+ * not logged, with err a 409 "duplicate" that the caller may word in its
+ * own terms. */
+bool db_insert_one(db_t *db, const char *coll, const bson_t *doc,
+                   const char *what, bool *duplicate, chorus_error_t *err);
+
 /* Borrowings so far, the total time spent waiting for a client, and how
  * many waited over a millisecond. */
 void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,

@@ -10,22 +10,35 @@
 
 #include "server/api/api.h"
 
-/* Parses {"username","password"} (both required strings); body is then
- * the caller's (bson_destroy). */
-static bool read_credentials(http_request_t *req, bson_t *body,
-                             const char **username, size_t *username_len,
-                             const char **password, size_t *password_len,
-                             chorus_error_t *err) {
-  if (!http_read_json(req, true, body, err)) {
+/* The body {"username","password"} of a registration or a login: both
+ * required strings, which point into body. */
+typedef struct credentials {
+  bson_t body; /* owns the strings; credentials_free */
+  const char *username, *password;
+  size_t username_len, password_len;
+} credentials_t;
+
+/* Reads the request's credentials into c (then the caller's:
+ * credentials_free).  On failure answers the request with the error and
+ * returns false; there is nothing to free. */
+static bool read_credentials(http_request_t *req, credentials_t *c) {
+  chorus_error_t err;
+  if (!http_read_json(req, true, &c->body, &err)) {
+    http_reply_error(req, &err);
     return false;
   }
-  if (!json_get_string(body, "username", true, username, username_len, err) ||
-      !json_get_string(body, "password", true, password, password_len, err)) {
-    bson_destroy(body);
+  if (!json_get_string(&c->body, "username", true, &c->username,
+                       &c->username_len, &err) ||
+      !json_get_string(&c->body, "password", true, &c->password,
+                       &c->password_len, &err)) {
+    bson_destroy(&c->body);
+    http_reply_error(req, &err);
     return false;
   }
   return true;
 }
+
+static void credentials_free(credentials_t *c) { bson_destroy(&c->body); }
 
 /* Answers status with the user and the cookie of its session token. */
 static void reply_logged_in(http_request_t *req, int status, const user_t *u,
@@ -40,19 +53,16 @@ static void reply_logged_in(http_request_t *req, int status, const user_t *u,
 
 void api_register(http_request_t *req) {
   api_t *api = req->ctx;
-  chorus_error_t err;
-  bson_t body;
-  const char *username, *password;
-  size_t ulen, plen;
-  if (!read_credentials(req, &body, &username, &ulen, &password, &plen, &err)) {
-    http_reply_error(req, &err);
+  credentials_t c;
+  if (!read_credentials(req, &c)) {
     return;
   }
+  chorus_error_t err;
   user_t u;
   char token[SESSION_TOKEN_LEN + 1];
-  bool ok = sessions_register(api->db, username, ulen, password, plen, &u,
-                              token, &err);
-  bson_destroy(&body);
+  bool ok = sessions_register(api->db, c.username, c.username_len, c.password,
+                              c.password_len, &u, token, &err);
+  credentials_free(&c);
   if (ok) {
     reply_logged_in(req, 201, &u, token);
   } else {
@@ -62,22 +72,20 @@ void api_register(http_request_t *req) {
 
 void api_login(http_request_t *req) {
   api_t *api = req->ctx;
-  chorus_error_t err;
-  bson_t body;
-  const char *username, *password;
-  size_t ulen, plen;
-  if (!read_credentials(req, &body, &username, &ulen, &password, &plen, &err)) {
-    http_reply_error(req, &err);
+  credentials_t c;
+  if (!read_credentials(req, &c)) {
     return;
   }
   char address[64];
   http_request_address(req, address, sizeof address);
+  chorus_error_t err;
   user_t u;
   char token[SESSION_TOKEN_LEN + 1];
   int retry_after = 0;
-  bool ok = sessions_login(api->db, &api->login_limits, address, username, ulen,
-                           password, plen, &u, token, &retry_after, &err);
-  bson_destroy(&body);
+  bool ok = sessions_login(api->db, &api->login_limits, address, c.username,
+                           c.username_len, c.password, c.password_len, &u,
+                           token, &retry_after, &err);
+  credentials_free(&c);
   if (ok) {
     reply_logged_in(req, 200, &u, token);
   } else if (err.status == 429) {

@@ -357,6 +357,26 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   return ok && (published || !keep);
 }
 
+/* Deletes what filter matches in coll (every match when many, else one)
+ * on a client borrowed for it.  Best effort: when it fails (the database
+ * down), a later round deletes the documents. */
+static void delete_quietly(events_t *ev, const char *coll, const bson_t *filter,
+                           bool many) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return;
+  }
+  mongoc_collection_t *c = db_collection(ev->db, client, coll);
+  bson_error_t berr;
+  if (many) {
+    mongoc_collection_delete_many(c, filter, NULL, NULL, &berr);
+  } else {
+    mongoc_collection_delete_one(c, filter, NULL, NULL, &berr);
+  }
+  mongoc_collection_destroy(c);
+  db_release(ev->db, client);
+}
+
 /* Publishes every event of an outbox document, then deletes it; false
  * when some event could not be published (the outbox stays).  first: the
  * committing server's first attempt (publish_one). */
@@ -400,15 +420,10 @@ static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
       bson_destroy(&audience);
     }
   }
-  mongoc_client_t *client = ok ? db_acquire(ev->db) : NULL;
-  if (client) {
-    mongoc_collection_t *coll = db_collection(ev->db, client, DB_OUTBOX);
+  if (ok) {
     bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
-    bson_error_t berr;
-    mongoc_collection_delete_one(coll, filter, NULL, NULL, &berr);
+    delete_quietly(ev, DB_OUTBOX, filter, false);
     bson_destroy(filter);
-    mongoc_collection_destroy(coll);
-    db_release(ev->db, client);
   }
   return ok;
 }
@@ -503,18 +518,10 @@ void *events_pump_main(void *arg) {
     if (++round % BELL_PRUNE_EVERY != 0) {
       continue;
     }
-    mongoc_client_t *client = db_acquire(ev->db);
-    if (!client) {
-      continue; /* the database is down */
-    }
-    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
     bson_t *old = BCON_NEW("at", "{", "$lt",
                            BCON_DATE_TIME(now - EVENTS_BELL_KEEP_MS), "}");
-    bson_error_t berr;
-    mongoc_collection_delete_many(bells, old, NULL, NULL, &berr);
+    delete_quietly(ev, DB_BELLS, old, true);
     bson_destroy(old);
-    mongoc_collection_destroy(bells);
-    db_release(ev->db, client);
   }
   return NULL;
 }

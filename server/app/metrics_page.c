@@ -8,13 +8,24 @@
 #include "server/app/server.h"
 #include "sync/events/events.h"
 
+/* One family of samples by deployment: its HELP and TYPE lines (head),
+ * then name{deployment="names[i]"} values[i] for each of the n. */
+static void render_by_deployment(bson_string_t *out, const char *head,
+                                 const char *name, char (*names)[16],
+                                 const int64_t *values, size_t n) {
+  bson_string_append(out, head);
+  for (size_t i = 0; i < n; i++) {
+    bson_string_append_printf(out, "%s{deployment=\"%s\"} %lld\n", name,
+                              names[i], (long long)values[i]);
+  }
+}
+
 /* The health of every deployment (db.h): the main database and each
  * tweet shard kept in its own.  Each family's samples stay together, as
  * the text format requires. */
 static void render_db_health(bson_string_t *out, chorus_server_t *srv) {
   db_t *dbs[1 + SHARDS_MAX];
   char names[1 + SHARDS_MAX][16];
-  db_health_t health[1 + SHARDS_MAX];
   size_t n = 0;
   dbs[n] = srv->db;
   bson_strncpy(names[n++], "main", sizeof names[0]);
@@ -25,34 +36,30 @@ static void render_db_health(bson_string_t *out, chorus_server_t *srv) {
       snprintf(names[n++], sizeof names[0], "shard%d", k);
     }
   }
+  int64_t up[1 + SHARDS_MAX], outages[1 + SHARDS_MAX], refused[1 + SHARDS_MAX];
   for (size_t i = 0; i < n; i++) {
-    db_health(dbs[i], &health[i]);
+    db_health_t health;
+    db_health(dbs[i], &health);
+    up[i] = health.up ? 1 : 0;
+    outages[i] = health.outages;
+    refused[i] = health.refused;
   }
-  bson_string_append(out,
-                     "# HELP chorus_db_up 1 while the deployment answers, 0 "
-                     "while it is known to be down (what needs it gets 503 "
-                     "at once).\n# TYPE chorus_db_up gauge\n");
-  for (size_t i = 0; i < n; i++) {
-    bson_string_append_printf(out, "chorus_db_up{deployment=\"%s\"} %d\n",
-                              names[i], health[i].up ? 1 : 0);
-  }
-  bson_string_append(out, "# HELP chorus_db_outages_total Times the "
-                          "deployment went down.\n"
-                          "# TYPE chorus_db_outages_total counter\n");
-  for (size_t i = 0; i < n; i++) {
-    bson_string_append_printf(
-        out, "chorus_db_outages_total{deployment=\"%s\"} %lld\n", names[i],
-        (long long)health[i].outages);
-  }
-  bson_string_append(out, "# HELP chorus_db_refused_total Database "
-                          "operations refused untried while the deployment "
-                          "was down.\n"
-                          "# TYPE chorus_db_refused_total counter\n");
-  for (size_t i = 0; i < n; i++) {
-    bson_string_append_printf(
-        out, "chorus_db_refused_total{deployment=\"%s\"} %lld\n", names[i],
-        (long long)health[i].refused);
-  }
+  render_by_deployment(out,
+                       "# HELP chorus_db_up 1 while the deployment answers, 0 "
+                       "while it is known to be down (what needs it gets 503 "
+                       "at once).\n# TYPE chorus_db_up gauge\n",
+                       "chorus_db_up", names, up, n);
+  render_by_deployment(out,
+                       "# HELP chorus_db_outages_total Times the "
+                       "deployment went down.\n"
+                       "# TYPE chorus_db_outages_total counter\n",
+                       "chorus_db_outages_total", names, outages, n);
+  render_by_deployment(out,
+                       "# HELP chorus_db_refused_total Database "
+                       "operations refused untried while the deployment "
+                       "was down.\n"
+                       "# TYPE chorus_db_refused_total counter\n",
+                       "chorus_db_refused_total", names, refused, n);
 }
 
 static void render_model(bson_string_t *out, chorus_server_t *srv) {

@@ -51,22 +51,25 @@ static void reply_text(http_request_t *req, int status, const char *json) {
   http_reply_json_text(req, status, json, strlen(json), NULL);
 }
 
-static void h_hello(http_request_t *req) {
+/* A handler was called with req: counted, its ctx kept. */
+static void note_call(http_request_t *req) {
   atomic_fetch_add(&handled, 1);
   seen_ctx = req->ctx;
+}
+
+static void h_hello(http_request_t *req) {
+  note_call(req);
   reply_text(req, 200, "{ \"hello\" : true }");
 }
 
 static void h_item(http_request_t *req) {
-  atomic_fetch_add(&handled, 1);
-  seen_ctx = req->ctx;
+  note_call(req);
   bson_strncpy(seen_param, req->params[0], sizeof seen_param);
   reply_text(req, 200, "{ }");
 }
 
 static void h_create(http_request_t *req) {
-  atomic_fetch_add(&handled, 1);
-  seen_ctx = req->ctx;
+  note_call(req);
   reply_text(req, 201, "{ \"created\" : true }");
 }
 
@@ -234,6 +237,15 @@ static void assert_status(const char *answer, const char *line) {
   }
 }
 
+/* request(), whose answer must have the status line; the caller frees
+ * it. */
+static char *answered(const char *method, const char *path, const char *headers,
+                      const char *body, const char *status_line) {
+  char *r = request(method, path, headers, body);
+  assert_status(r, status_line);
+  return r;
+}
+
 static const char *body_of(const char *answer) {
   const char *b = strstr(answer, "\r\n\r\n");
   assert_non_null(b);
@@ -316,8 +328,7 @@ static void each_table_gets_its_own_context_and_params(void **state) {
 static void unknown_path_is_404_not_found(void **state) {
   (void)state;
   int before = atomic_load(&handled);
-  char *r = request("GET", "/api/nope", "", NULL);
-  assert_status(r, "HTTP/1.1 404 Not Found");
+  char *r = answered("GET", "/api/nope", "", NULL, "HTTP/1.1 404 Not Found");
   assert_string_equal(body_of(r),
                       "{ \"error\" : { \"code\" : \"not_found\", \"message\" "
                       ": \"No such API endpoint\" } }");
@@ -328,8 +339,8 @@ static void unknown_path_is_404_not_found(void **state) {
 static void wrong_method_is_405_with_allow_across_tables(void **state) {
   (void)state;
   char buf[128];
-  char *r = request("DELETE", "/api/shared", "", NULL);
-  assert_status(r, "HTTP/1.1 405 Method Not Allowed");
+  char *r = answered("DELETE", "/api/shared", "", NULL,
+                     "HTTP/1.1 405 Method Not Allowed");
   assert_string_equal(header(r, "Allow", buf, sizeof buf), "GET, POST");
   assert_string_equal(body_of(r),
                       "{ \"error\" : { \"code\" : \"method_not_allowed\", "
@@ -340,9 +351,8 @@ static void wrong_method_is_405_with_allow_across_tables(void **state) {
   r = request("GET", "/api/shared", "", NULL);
   assert_ptr_equal(seen_ctx, &ctx_a);
   free(r);
-  r = request("POST", "/api/shared", "Content-Type: application/json\r\n",
-              "{}");
-  assert_status(r, "HTTP/1.1 201 Created");
+  r = answered("POST", "/api/shared", "Content-Type: application/json\r\n",
+               "{}", "HTTP/1.1 201 Created");
   assert_ptr_equal(seen_ctx, &ctx_b);
   free(r);
 }
@@ -367,19 +377,18 @@ static void request_id_is_the_clients_plain_token_or_made_up(void **state) {
 static void writes_failing_the_csrf_rule_never_reach_the_handler(void **state) {
   (void)state;
   int before = atomic_load(&handled);
-  char *r = request("POST", "/api/create", "", "{}");
-  assert_status(r, "HTTP/1.1 415 Unsupported Media Type");
+  char *r = answered("POST", "/api/create", "", "{}",
+                     "HTTP/1.1 415 Unsupported Media Type");
   assert_non_null(strstr(body_of(r), "unsupported_media_type"));
   free(r);
-  r = request("POST", "/api/create",
-              "Content-Type: application/json\r\n"
-              "Origin: http://evil.example\r\n",
-              "{}");
-  assert_status(r, "HTTP/1.1 403 Forbidden");
+  r = answered("POST", "/api/create",
+               "Content-Type: application/json\r\n"
+               "Origin: http://evil.example\r\n",
+               "{}", "HTTP/1.1 403 Forbidden");
   assert_non_null(strstr(body_of(r), "cross_site"));
   free(r);
-  r = request("DELETE", "/api/item/1", "Sec-Fetch-Site: cross-site\r\n", NULL);
-  assert_status(r, "HTTP/1.1 403 Forbidden");
+  r = answered("DELETE", "/api/item/1", "Sec-Fetch-Site: cross-site\r\n", NULL,
+               "HTTP/1.1 403 Forbidden");
   free(r);
   assert_int_equal(atomic_load(&handled), before);
   /* Same-site, JSON: through. */
@@ -409,9 +418,8 @@ static void write_hook_runs_for_successful_writes_only(void **state) {
   free(r);
   assert_int_equal(atomic_load(&hook_calls), before + 2);
   /* A failed write, a refused one, a read: no hook. */
-  r = request("POST", "/api/refuse", "Content-Type: application/json\r\n",
-              "{}");
-  assert_status(r, "HTTP/1.1 400 Bad Request");
+  r = answered("POST", "/api/refuse", "Content-Type: application/json\r\n",
+               "{}", "HTTP/1.1 400 Bad Request");
   assert_null(header(r, "X-Hook", buf, sizeof buf));
   free(r);
   r = request("POST", "/api/create", "", "{}");
@@ -426,8 +434,8 @@ static void write_hook_runs_for_successful_writes_only(void **state) {
 static void unavailable_has_retry_after(void **state) {
   (void)state;
   char buf[32];
-  char *r = request("GET", "/api/down", "", NULL);
-  assert_status(r, "HTTP/1.1 503 Service Unavailable");
+  char *r = answered("GET", "/api/down", "", NULL,
+                     "HTTP/1.1 503 Service Unavailable");
   assert_string_equal(header(r, "Retry-After", buf, sizeof buf), "1");
   free(r);
   r = request("GET", "/api/hello", "", NULL);
@@ -437,8 +445,8 @@ static void unavailable_has_retry_after(void **state) {
 
 static void silent_handler_is_answered_500(void **state) {
   (void)state;
-  char *r = request("GET", "/api/silent", "", NULL);
-  assert_status(r, "HTTP/1.1 500 Internal Server Error");
+  char *r = answered("GET", "/api/silent", "", NULL,
+                     "HTTP/1.1 500 Internal Server Error");
   assert_string_equal(body_of(r),
                       "{ \"error\" : { \"code\" : \"internal\", \"message\" : "
                       "\"Internal error\" } }");
@@ -448,8 +456,7 @@ static void silent_handler_is_answered_500(void **state) {
 static void head_has_the_length_but_no_body(void **state) {
   (void)state;
   char buf[32];
-  char *r = request("HEAD", "/api/hello", "", NULL);
-  assert_status(r, "HTTP/1.1 200 OK");
+  char *r = answered("HEAD", "/api/hello", "", NULL, "HTTP/1.1 200 OK");
   assert_string_equal(header(r, "Content-Length", buf, sizeof buf), "18");
   assert_string_equal(body_of(r), "");
   free(r);
@@ -475,13 +482,11 @@ static void requests_are_counted_by_pattern(void **state) {
 
 static void page_paths_get_the_app_and_files_stay_files(void **state) {
   (void)state;
-  char *r = request("GET", "/u/alice", "", NULL);
-  assert_status(r, "HTTP/1.1 200 OK");
+  char *r = answered("GET", "/u/alice", "", NULL, "HTTP/1.1 200 OK");
   assert_non_null(strstr(r, "text/html; charset=utf-8"));
   assert_string_equal(body_of(r), "<!doctype html><title>app</title>\n");
   free(r);
-  r = request("GET", "/app.js", "", NULL);
-  assert_status(r, "HTTP/1.1 200 OK");
+  r = answered("GET", "/app.js", "", NULL, "HTTP/1.1 200 OK");
   assert_string_equal(body_of(r), "console.log(1);\n");
   free(r);
   r = request("GET", "/nope.js", "", NULL); /* a missing file */

@@ -176,31 +176,26 @@ static tweet_t sample_tweet(bool optional_fields) {
 
 static void tweet_payload(void **state) {
   (void)state;
+  /* Without, then with, the optional fields (edited_at, reply_to). */
+#define HEAD                                                                   \
+  "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(                           \
+      B_HEX) ", \"author\" : \"alice\", \"display_name\" : \"Alice A.\", "     \
+             "\"text\" : \"hello \\\"world\\\"\", \"created_at\" : { "         \
+             "\"$date\" : "                                                    \
+             "\"2023-11-14T22:13:20Z\" }, "
+#define TAIL "\"reply_count\" : 3, \"like_count\" : 4, \"version\" : 5 }"
+  static const char *const want[2] = {
+      HEAD TAIL,
+      HEAD "\"edited_at\" : { \"$date\" : \"2023-11-14T22:13:21Z\" }, "
+           "\"reply_to\" : " OID(C_HEX) ", " TAIL,
+  };
+#undef HEAD
+#undef TAIL
   for (int optional = 0; optional < 2; optional++) {
     tweet_t t = sample_tweet(optional);
     bson_t p = BSON_INITIALIZER;
     event_model_tweet(&p, &t);
-    if (optional) {
-      assert_json(
-          &p,
-          "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(
-              B_HEX) ", \"author\" : \"alice\", \"display_name\" : \"Alice "
-                     "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
-                     ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
-                     "\"edited_at\" : { \"$date\" : \"2023-11-14T22:13:21Z\" "
-                     "}, \"reply_to\" : " OID(
-                         C_HEX) ", \"reply_count\" : 3, "
-                                "\"like_count\" : 4, \"version\" : 5 }");
-    } else {
-      assert_json(
-          &p,
-          "{ \"id\" : " OID(A_HEX) ", \"author_id\" : " OID(
-              B_HEX) ", \"author\" : \"alice\", \"display_name\" : \"Alice "
-                     "A.\", \"text\" : \"hello \\\"world\\\"\", \"created_at\" "
-                     ": { \"$date\" : \"2023-11-14T22:13:20Z\" }, "
-                     "\"reply_count\" : 3, \"like_count\" : 4, \"version\" : "
-                     "5 }");
-    }
+    assert_json(&p, want[optional]);
     tweet_t got;
     memset(&got, 0xAB, sizeof got);
     assert_true(event_model_get_tweet(&p, &got));

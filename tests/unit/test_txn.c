@@ -583,12 +583,19 @@ static void add_functions_copy_their_arguments(void **state) {
 
 static void names_of_states_and_kinds(void **state) {
   (void)state;
-  assert_string_equal(txn_state_name(TXN_PENDING), "pending");
-  assert_string_equal(txn_state_name(TXN_COMMITTED), "committed");
-  assert_string_equal(txn_state_name(TXN_ABORTED), "aborted");
-  assert_string_equal(txn_kind_name(TXN_INSERT), "insert");
-  assert_string_equal(txn_kind_name(TXN_UPDATE), "update");
-  assert_string_equal(txn_kind_name(TXN_DELETE), "delete");
+  static const struct {
+    txn_state_t state;
+    txn_kind_t kind;
+    const char *state_name, *kind_name;
+  } names[] = {
+      {TXN_PENDING, TXN_INSERT, "pending", "insert"},
+      {TXN_COMMITTED, TXN_UPDATE, "committed", "update"},
+      {TXN_ABORTED, TXN_DELETE, "aborted", "delete"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    assert_string_equal(txn_state_name(names[i].state), names[i].state_name);
+    assert_string_equal(txn_kind_name(names[i].kind), names[i].kind_name);
+  }
 }
 
 /* ------------------------------------------------------------------ */

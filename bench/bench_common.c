@@ -121,6 +121,58 @@ void bench_no_more_args(int argc, char **argv) {
   }
 }
 
+void bench_parse_args(int argc, char **argv, const bench_opt_t *opts, size_t n,
+                      void (*usage)(FILE *out)) {
+  /* getopt_long's table: opts[i] answers i + 1, --help n + 1. */
+  struct option *longopts = bench_alloc((n + 2) * sizeof *longopts);
+  for (size_t i = 0; i < n; i++) {
+    bool flag = opts[i].kind == BENCH_OPT_FLAG;
+    longopts[i] = (struct option){
+        opts[i].name, flag ? no_argument : required_argument, NULL, (int)i + 1};
+  }
+  longopts[n] = (struct option){"help", no_argument, NULL, (int)n + 1};
+  longopts[n + 1] = (struct option){NULL, 0, NULL, 0};
+  opterr = 0; /* bench_die_bad_option says what was wrong */
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (c == (int)n + 1) {
+      usage(stdout);
+      exit(0);
+    }
+    if (c < 1 || c > (int)n) {
+      bench_die_bad_option(argv);
+    }
+    const bench_opt_t *o = &opts[c - 1];
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", o->name);
+    switch (o->kind) {
+    case BENCH_OPT_INT:
+      *(int *)o->target = (int)bench_arg_long(flag, optarg, o->lo, o->hi);
+      break;
+    case BENCH_OPT_LONG:
+      *(long *)o->target = bench_arg_long(flag, optarg, o->lo, o->hi);
+      break;
+    case BENCH_OPT_DOUBLE:
+      *(double *)o->target = bench_arg_double(flag, optarg, o->min, o->max);
+      break;
+    case BENCH_OPT_URL:
+      *(const char **)o->target = bench_arg_url(flag, optarg);
+      break;
+    case BENCH_OPT_STRING:
+      *(const char **)o->target = optarg;
+      break;
+    case BENCH_OPT_FLAG:
+      *(bool *)o->target = true;
+      break;
+    case BENCH_OPT_CALL:
+      o->call(optarg);
+      break;
+    }
+  }
+  free(longopts);
+  bench_no_more_args(argc, argv);
+}
+
 bool bench_parse_name_pid(const char *arg, char *name, size_t name_size,
                           long *pid) {
   const char *colon = strrchr(arg, ':');

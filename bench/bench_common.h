@@ -1,7 +1,8 @@
 /*
- * bench_common.h - what the benchmark clients (bench_tweets, bench_ws)
- * share: option parsing, clocks and CPU from /proc, percentiles, and an
- * HTTP client on libcurl that registers the users a benchmark posts as.
+ * bench_common.h - what the benchmark programs share: the command line
+ * (an option table, bench_parse_args: bench_tweets, bench_ws,
+ * load_dataset), clocks and CPU from /proc, percentiles, and an HTTP
+ * client on libcurl that registers the users a benchmark posts as.
  *
  * Benchmarks print figures and exit non-zero only when they cannot run;
  * these helpers follow that: a usage error exits 2 (bench_die_usage), what
@@ -64,6 +65,61 @@ const char *bench_arg_url(const char *flag, const char *s);
  * (optind < argc). */
 __attribute__((noreturn)) void bench_die_bad_option(char **argv);
 void bench_no_more_args(int argc, char **argv);
+
+/* One option of a benchmark's command line, "--name": what its value
+ * sets.  INT and LONG take a whole number in [lo, hi] (bench_arg_long),
+ * DOUBLE a number in [min, max] (bench_arg_double), URL a server's base
+ * URL (bench_arg_url), STRING the value as given (argv's, not copied);
+ * FLAG takes no value and sets a bool to true; CALL passes the value to
+ * call, which dies (bench_die_usage) when it is bad. */
+typedef enum {
+  BENCH_OPT_INT,    /* int *target */
+  BENCH_OPT_LONG,   /* long *target */
+  BENCH_OPT_DOUBLE, /* double *target */
+  BENCH_OPT_URL,    /* const char **target */
+  BENCH_OPT_STRING, /* const char **target */
+  BENCH_OPT_FLAG,   /* bool *target */
+  BENCH_OPT_CALL,   /* call(value) */
+} bench_opt_kind_t;
+
+typedef struct bench_opt {
+  const char *name; /* without the "--" */
+  bench_opt_kind_t kind;
+  void *target;
+  long lo, hi;
+  double min, max;
+  void (*call)(const char *value);
+} bench_opt_t;
+
+/* The entries of an option table, one per kind. */
+#define BENCH_INT(flag, t, l, h)                                               \
+  { .name = (flag), .kind = BENCH_OPT_INT, .target = (t), .lo = (l), .hi = (h) }
+#define BENCH_LONG(flag, t, l, h)                                              \
+  {                                                                            \
+    .name = (flag), .kind = BENCH_OPT_LONG, .target = (t), .lo = (l),          \
+    .hi = (h)                                                                  \
+  }
+#define BENCH_DOUBLE(flag, t, l, h)                                            \
+  {                                                                            \
+    .name = (flag), .kind = BENCH_OPT_DOUBLE, .target = (t), .min = (l),       \
+    .max = (h)                                                                 \
+  }
+#define BENCH_URL(flag, t)                                                     \
+  { .name = (flag), .kind = BENCH_OPT_URL, .target = (t) }
+#define BENCH_STRING(flag, t)                                                  \
+  { .name = (flag), .kind = BENCH_OPT_STRING, .target = (t) }
+#define BENCH_FLAG(flag, t)                                                    \
+  { .name = (flag), .kind = BENCH_OPT_FLAG, .target = (t) }
+#define BENCH_CALL(flag, fn)                                                   \
+  { .name = (flag), .kind = BENCH_OPT_CALL, .call = (fn) }
+
+/* Parses argv (getopt_long; "--name value" and "--name=value") by
+ * opts[0..n), in order: each option sets its target.  --help prints
+ * usage(stdout) and exits 0; an unknown option, a missing or bad value,
+ * or an argument that is not an option dies (bench_die_usage).  The
+ * caller checks what the options must be together afterwards. */
+void bench_parse_args(int argc, char **argv, const bench_opt_t *opts, size_t n,
+                      void (*usage)(FILE *out));
 
 /* NAME:PID (NAME shorter than name_size, PID positive) into name and pid;
  * false when arg is not one. */

@@ -33,7 +33,6 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,90 +103,39 @@ static void usage(FILE *out) {
           "  --help\n");
 }
 
-static void parse_args(int argc, char **argv) {
-  enum {
-    O_URL = 1,
-    O_USERS,
-    O_THREADS,
-    O_DURATION,
-    O_WARMUP,
-    O_SHARED,
-    O_JSON,
-    O_CPU,
-    O_TIMEOUT,
-    O_DUMP,
-    O_NO_KEEPALIVE,
-    O_HELP
-  };
-  static const struct option longopts[] = {
-      {"url", required_argument, NULL, O_URL},
-      {"users", required_argument, NULL, O_USERS},
-      {"threads", required_argument, NULL, O_THREADS},
-      {"duration", required_argument, NULL, O_DURATION},
-      {"warmup", required_argument, NULL, O_WARMUP},
-      {"shared-users", no_argument, NULL, O_SHARED},
-      {"json", no_argument, NULL, O_JSON},
-      {"cpu", required_argument, NULL, O_CPU},
-      {"timeout-ms", required_argument, NULL, O_TIMEOUT},
-      {"dump", required_argument, NULL, O_DUMP},
-      {"no-keepalive", no_argument, NULL, O_NO_KEEPALIVE},
-      {"help", no_argument, NULL, O_HELP},
-      {NULL, 0, NULL, 0},
-  };
-  opterr = 0; /* bench_die_bad_option says what was wrong */
-  int c;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_URL:
-      if (opt.n_urls == MAX_URLS) {
-        bench_die_usage("at most %d --url", MAX_URLS);
-      }
-      opt.urls[opt.n_urls++] = bench_arg_url("--url", optarg);
-      break;
-    case O_USERS:
-      opt.users = (int)bench_arg_long("--users", optarg, 1, 1000000);
-      break;
-    case O_THREADS:
-      opt.threads = (int)bench_arg_long("--threads", optarg, 1, 1024);
-      break;
-    case O_DURATION:
-      opt.duration = bench_arg_double("--duration", optarg, 0.1, 86400);
-      break;
-    case O_WARMUP:
-      opt.warmup = bench_arg_double("--warmup", optarg, 0, 86400);
-      break;
-    case O_SHARED:
-      opt.shared_requested = true;
-      break;
-    case O_JSON:
-      opt.json = true;
-      break;
-    case O_CPU: {
-      cpu_watch_t *w = &opt.cpu[opt.n_cpu];
-      if (opt.n_cpu == MAX_CPU ||
-          !bench_parse_name_pid(optarg, w->name, sizeof w->name, &w->pid)) {
-        bench_die_usage("--cpu takes NAME:PID (at most 16), not '%s'", optarg);
-      }
-      opt.n_cpu++;
-      break;
-    }
-    case O_TIMEOUT:
-      opt.timeout_ms = bench_arg_long("--timeout-ms", optarg, 100, 3600000);
-      break;
-    case O_NO_KEEPALIVE:
-      opt.no_keepalive = true;
-      break;
-    case O_DUMP:
-      opt.dump = optarg;
-      break;
-    case O_HELP:
-      usage(stdout);
-      exit(0);
-    default:
-      bench_die_bad_option(argv);
-    }
+/* --url: one more server (at most MAX_URLS). */
+static void add_url(const char *value) {
+  if (opt.n_urls == MAX_URLS) {
+    bench_die_usage("at most %d --url", MAX_URLS);
   }
-  bench_no_more_args(argc, argv);
+  opt.urls[opt.n_urls++] = bench_arg_url("--url", value);
+}
+
+/* --cpu NAME:PID: one more process to watch (at most MAX_CPU). */
+static void add_cpu(const char *value) {
+  cpu_watch_t *w = &opt.cpu[opt.n_cpu];
+  if (opt.n_cpu == MAX_CPU ||
+      !bench_parse_name_pid(value, w->name, sizeof w->name, &w->pid)) {
+    bench_die_usage("--cpu takes NAME:PID (at most 16), not '%s'", value);
+  }
+  opt.n_cpu++;
+}
+
+static void parse_args(int argc, char **argv) {
+  const bench_opt_t opts[] = {
+      BENCH_CALL("url", add_url),
+      BENCH_INT("users", &opt.users, 1, 1000000),
+      BENCH_INT("threads", &opt.threads, 1, 1024),
+      BENCH_DOUBLE("duration", &opt.duration, 0.1, 86400),
+      BENCH_DOUBLE("warmup", &opt.warmup, 0, 86400),
+      BENCH_FLAG("shared-users", &opt.shared_requested),
+      BENCH_FLAG("json", &opt.json),
+      BENCH_CALL("cpu", add_cpu),
+      BENCH_LONG("timeout-ms", &opt.timeout_ms, 100, 3600000),
+      BENCH_STRING("dump", &opt.dump),
+      BENCH_FLAG("no-keepalive", &opt.no_keepalive),
+  };
+  bench_parse_args(argc, argv, opts, sizeof opts / sizeof opts[0], usage);
   if (opt.n_urls == 0) {
     bench_die_usage("at least one --url is needed");
   }

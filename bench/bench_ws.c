@@ -67,7 +67,6 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -172,131 +171,40 @@ static void usage(FILE *out) {
       "  --help\n");
 }
 
-static void parse_args(int argc, char **argv) {
-  enum {
-    O_A = 1,
-    O_B,
-    O_CLIENTS,
-    O_CLIENTS_A,
-    O_EVENTS,
-    O_USERS,
-    O_INTERVAL,
-    O_WINDOW,
-    O_LOOPS,
-    O_RETRIES,
-    O_CTIMEOUT,
-    O_RTIMEOUT,
-    O_SETTLE,
-    O_PID,
-    O_TOP,
-    O_JSON,
-    O_DUMP,
-    O_REG,
-    O_POLL,
-    O_HELP
-  };
-  static const struct option longopts[] = {
-      {"url-a", required_argument, NULL, O_A},
-      {"url-b", required_argument, NULL, O_B},
-      {"clients", required_argument, NULL, O_CLIENTS},
-      {"clients-a", required_argument, NULL, O_CLIENTS_A},
-      {"events", required_argument, NULL, O_EVENTS},
-      {"users", required_argument, NULL, O_USERS},
-      {"interval-ms", required_argument, NULL, O_INTERVAL},
-      {"connect-window", required_argument, NULL, O_WINDOW},
-      {"loops", required_argument, NULL, O_LOOPS},
-      {"retries", required_argument, NULL, O_RETRIES},
-      {"connect-timeout-s", required_argument, NULL, O_CTIMEOUT},
-      {"ready-timeout-s", required_argument, NULL, O_RTIMEOUT},
-      {"settle-s", required_argument, NULL, O_SETTLE},
-      {"pid", required_argument, NULL, O_PID},
-      {"top", required_argument, NULL, O_TOP},
-      {"json", required_argument, NULL, O_JSON},
-      {"dump", required_argument, NULL, O_DUMP},
-      {"register-threads", required_argument, NULL, O_REG},
-      {"poll", no_argument, NULL, O_POLL},
-      {"help", no_argument, NULL, O_HELP},
-      {NULL, 0, NULL, 0},
-  };
-  opterr = 0; /* bench_die_bad_option says what was wrong */
-  int c;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_A:
-      opt.url_a = bench_arg_url("--url-a", optarg);
-      break;
-    case O_B:
-      opt.url_b = bench_arg_url("--url-b", optarg);
-      break;
-    case O_CLIENTS:
-      opt.clients_b = (int)bench_arg_long("--clients", optarg, 0, 1000000);
-      break;
-    case O_CLIENTS_A:
-      opt.clients_a = (int)bench_arg_long("--clients-a", optarg, 0, 1000000);
-      break;
-    case O_EVENTS:
-      opt.events = (int)bench_arg_long("--events", optarg, 1, 100000);
-      break;
-    case O_USERS:
-      opt.users = (int)bench_arg_long("--users", optarg, 1, 10000);
-      break;
-    case O_INTERVAL:
-      opt.interval_ms = bench_arg_long("--interval-ms", optarg, 0, 600000);
-      break;
-    case O_WINDOW:
-      opt.window = (int)bench_arg_long("--connect-window", optarg, 1, 100000);
-      break;
-    case O_LOOPS:
-      opt.loops = (int)bench_arg_long("--loops", optarg, 1, MAX_LOOPS);
-      break;
-    case O_RETRIES:
-      opt.retries = (int)bench_arg_long("--retries", optarg, 0, 100);
-      break;
-    case O_CTIMEOUT:
-      opt.connect_timeout_s =
-          bench_arg_double("--connect-timeout-s", optarg, 1, 86400);
-      break;
-    case O_RTIMEOUT:
-      opt.ready_timeout_s =
-          bench_arg_double("--ready-timeout-s", optarg, 1, 86400);
-      break;
-    case O_SETTLE:
-      opt.settle_s = bench_arg_double("--settle-s", optarg, 0, 3600);
-      break;
-    case O_PID: {
-      pid_watch_t *w = &opt.pids[opt.n_pids];
-      if (opt.n_pids == MAX_PIDS ||
-          !bench_parse_name_pid(optarg, w->name, sizeof w->name, &w->pid)) {
-        bench_die_usage("--pid takes NAME:PID (at most %d), not '%s'", MAX_PIDS,
-                        optarg);
-      }
-      opt.n_pids++;
-      break;
-    }
-    case O_TOP:
-      opt.top_path = optarg;
-      break;
-    case O_JSON:
-      opt.json_path = optarg;
-      break;
-    case O_DUMP:
-      opt.dump_path = optarg;
-      break;
-    case O_REG:
-      opt.reg_threads =
-          (int)bench_arg_long("--register-threads", optarg, 1, 256);
-      break;
-    case O_POLL:
-      opt.use_poll = true;
-      break;
-    case O_HELP:
-      usage(stdout);
-      exit(0);
-    default:
-      bench_die_bad_option(argv);
-    }
+/* --pid NAME:PID: one more process to watch (at most MAX_PIDS). */
+static void add_pid(const char *value) {
+  pid_watch_t *w = &opt.pids[opt.n_pids];
+  if (opt.n_pids == MAX_PIDS ||
+      !bench_parse_name_pid(value, w->name, sizeof w->name, &w->pid)) {
+    bench_die_usage("--pid takes NAME:PID (at most %d), not '%s'", MAX_PIDS,
+                    value);
   }
-  bench_no_more_args(argc, argv);
+  opt.n_pids++;
+}
+
+static void parse_args(int argc, char **argv) {
+  const bench_opt_t opts[] = {
+      BENCH_URL("url-a", &opt.url_a),
+      BENCH_URL("url-b", &opt.url_b),
+      BENCH_INT("clients", &opt.clients_b, 0, 1000000),
+      BENCH_INT("clients-a", &opt.clients_a, 0, 1000000),
+      BENCH_INT("events", &opt.events, 1, 100000),
+      BENCH_INT("users", &opt.users, 1, 10000),
+      BENCH_LONG("interval-ms", &opt.interval_ms, 0, 600000),
+      BENCH_INT("connect-window", &opt.window, 1, 100000),
+      BENCH_INT("loops", &opt.loops, 1, MAX_LOOPS),
+      BENCH_INT("retries", &opt.retries, 0, 100),
+      BENCH_DOUBLE("connect-timeout-s", &opt.connect_timeout_s, 1, 86400),
+      BENCH_DOUBLE("ready-timeout-s", &opt.ready_timeout_s, 1, 86400),
+      BENCH_DOUBLE("settle-s", &opt.settle_s, 0, 3600),
+      BENCH_CALL("pid", add_pid),
+      BENCH_STRING("top", &opt.top_path),
+      BENCH_STRING("json", &opt.json_path),
+      BENCH_STRING("dump", &opt.dump_path),
+      BENCH_INT("register-threads", &opt.reg_threads, 1, 256),
+      BENCH_FLAG("poll", &opt.use_poll),
+  };
+  bench_parse_args(argc, argv, opts, sizeof opts / sizeof opts[0], usage);
   if (!opt.url_a || !opt.url_b) {
     bench_die_usage(
         "--url-a and --url-b are needed (they may be the same server)");

@@ -49,7 +49,6 @@
  * when it could not do the job.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <mongoc/mongoc.h>
@@ -156,88 +155,27 @@ static void usage(FILE *out) {
           "Every account's password is \"" PASSWORD "\".\n");
 }
 
+/* --seed X: any whole number from 0 to LONG_MAX. */
+static void set_seed(const char *value) {
+  opt.seed = (uint64_t)bench_arg_long("--seed", value, 0, LONG_MAX);
+}
+
 static void parse_args(int argc, char **argv) {
-  enum {
-    O_URI = 1,
-    O_DB,
-    O_USERS,
-    O_FOLLOWS,
-    O_TWEETS,
-    O_SHARDS,
-    O_DAYS,
-    O_SEED,
-    O_BATCH,
-    O_THREADS,
-    O_DROP,
-    O_CHECK,
-    O_HELP
+  const bench_opt_t opts[] = {
+      BENCH_STRING("mongo-uri", &opt.uri),
+      BENCH_STRING("db", &opt.db),
+      BENCH_LONG("users", &opt.users, 2, 99999),
+      BENCH_LONG("follows", &opt.follows, 0, 99998),
+      BENCH_LONG("tweets", &opt.tweets, 0, 100000000),
+      BENCH_LONG("shards", &opt.shards, 1, SHARDS_MAX),
+      BENCH_LONG("days", &opt.days, 1, 3650),
+      BENCH_CALL("seed", set_seed),
+      BENCH_LONG("batch", &opt.batch, 1, 100000),
+      BENCH_LONG("threads", &opt.threads, 1, MAX_THREADS),
+      BENCH_FLAG("drop", &opt.drop),
+      BENCH_FLAG("check", &opt.check),
   };
-  static const struct option longopts[] = {
-      {"mongo-uri", required_argument, NULL, O_URI},
-      {"db", required_argument, NULL, O_DB},
-      {"users", required_argument, NULL, O_USERS},
-      {"follows", required_argument, NULL, O_FOLLOWS},
-      {"tweets", required_argument, NULL, O_TWEETS},
-      {"shards", required_argument, NULL, O_SHARDS},
-      {"days", required_argument, NULL, O_DAYS},
-      {"seed", required_argument, NULL, O_SEED},
-      {"batch", required_argument, NULL, O_BATCH},
-      {"threads", required_argument, NULL, O_THREADS},
-      {"drop", no_argument, NULL, O_DROP},
-      {"check", no_argument, NULL, O_CHECK},
-      {"help", no_argument, NULL, O_HELP},
-      {NULL, 0, NULL, 0}};
-  int c;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_URI:
-      opt.uri = optarg;
-      break;
-    case O_DB:
-      opt.db = optarg;
-      break;
-    case O_USERS:
-      opt.users = bench_arg_long("--users", optarg, 2, 99999);
-      break;
-    case O_FOLLOWS:
-      opt.follows = bench_arg_long("--follows", optarg, 0, 99998);
-      break;
-    case O_TWEETS:
-      opt.tweets = bench_arg_long("--tweets", optarg, 0, 100000000);
-      break;
-    case O_SHARDS:
-      opt.shards = bench_arg_long("--shards", optarg, 1, SHARDS_MAX);
-      break;
-    case O_DAYS:
-      opt.days = bench_arg_long("--days", optarg, 1, 3650);
-      break;
-    case O_SEED:
-      opt.seed = (uint64_t)bench_arg_long("--seed", optarg, 0, LONG_MAX);
-      break;
-    case O_BATCH:
-      opt.batch = bench_arg_long("--batch", optarg, 1, 100000);
-      break;
-    case O_THREADS:
-      opt.threads = bench_arg_long("--threads", optarg, 1, MAX_THREADS);
-      break;
-    case O_DROP:
-      opt.drop = true;
-      break;
-    case O_CHECK:
-      opt.check = true;
-      break;
-    case O_HELP:
-      usage(stdout);
-      exit(0);
-    default:
-      usage(stderr);
-      exit(2);
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "load_dataset: unexpected argument '%s'\n", argv[optind]);
-    exit(2);
-  }
+  bench_parse_args(argc, argv, opts, sizeof opts / sizeof opts[0], usage);
   if (opt.follows >= opt.users) {
     fprintf(stderr, "load_dataset: --follows must be below --users\n");
     exit(2);

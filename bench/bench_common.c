@@ -54,6 +54,14 @@ void *bench_alloc(size_t size) {
   return p;
 }
 
+FILE *bench_open_output(const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "%s: cannot write %s: %s\n", g_name, path, strerror(errno));
+  }
+  return f;
+}
+
 /* ------------------------------------------------------------ options */
 
 bool bench_parse_long(const char *s, long lo, long hi, long *out) {

@@ -44,6 +44,10 @@ __attribute__((format(printf, 1, 2), noreturn)) void bench_die(const char *fmt,
 /* malloc(size) that exits(1) with a message when memory is out. */
 void *bench_alloc(size_t size);
 
+/* fopen(path, "w"), or NULL after "NAME: cannot write PATH: <why>" on
+ * stderr: the benchmark goes on without that file. */
+FILE *bench_open_output(const char *path);
+
 /* ------------------------------------------------------------ options */
 
 /* A whole number / number in [lo, hi] (the whole string); false when not. */

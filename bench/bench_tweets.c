@@ -32,7 +32,6 @@
  * (bad arguments, registration failed), never because of a figure.
  */
 #include <curl/curl.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -424,19 +423,14 @@ int main(int argc, char **argv) {
   if (!lat) {
     return 1;
   }
-  if (opt.dump) {
-    FILE *f = fopen(opt.dump, "w");
-    if (!f) {
-      fprintf(stderr, "bench_tweets: cannot write %s: %s\n", opt.dump,
-              strerror(errno));
-    } else {
-      for (int i = 0; i < opt.threads; i++) {
-        for (size_t j = 0; j < workers[i].n_lat; j++) {
-          fprintf(f, "%.3f\n", workers[i].lat_ms[j]);
-        }
+  FILE *dump = opt.dump ? bench_open_output(opt.dump) : NULL;
+  if (dump) {
+    for (int i = 0; i < opt.threads; i++) {
+      for (size_t j = 0; j < workers[i].n_lat; j++) {
+        fprintf(dump, "%.3f\n", workers[i].lat_ms[j]);
       }
-      fclose(f);
     }
+    fclose(dump);
   }
   size_t at = 0;
   for (int i = 0; i < opt.threads; i++) {

@@ -66,7 +66,6 @@
  */
 #include <curl/curl.h>
 #include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -1396,96 +1395,90 @@ int main(int argc, char **argv) {
     printf("    whole machine  CPU %.0f of %ld00\n", machine_cpu, ncpu);
   }
 
-  if (opt.json_path) {
-    FILE *f = fopen(opt.json_path, "w");
-    if (!f) {
-      fprintf(stderr, "bench_ws: cannot write %s: %s\n", opt.json_path,
-              strerror(errno));
-    } else {
+  FILE *f = opt.json_path ? bench_open_output(opt.json_path) : NULL;
+  if (f) {
+    fprintf(f,
+            "{\"clients_b\":%d,\"clients_a\":%d,\"users\":%d,\"loops\":%d,"
+            "\"event_lib\":\"%s\","
+            "\"window\":%d,\"fd_limit\":%ld,\"connected\":%d,"
+            "\"failed\":%d,\"failed_attempts\":%d,\"dropped\":%d,"
+            "\"connect_s\":%.2f,\"ready\":%d,\"ready_s\":%.2f,"
+            "\"warmups\":%d,\"events\":%d,\"events_made\":%ld,"
+            "\"interval_ms\":%ld,\"expected\":%ld,\"received\":%ld,"
+            "\"lost\":%ld,\"duplicates\":%d,\"out_of_order\":%d,"
+            "\"unexpected\":%d,\"before_answer\":%ld,",
+            opt.clients_b, opt.clients_a, opt.users, opt.loops,
+            opt.use_poll ? "poll" : "libev", opt.window, fd_limit, connected,
+            atomic_load(&n_failed_final), atomic_load(&n_failed_attempts),
+            atomic_load(&n_dropped), connect_s, ready, ready_wall, warmups,
+            opt.events, n_ok, opt.interval_ms, expected, received, lost,
+            atomic_load(&n_dup), atomic_load(&n_out_of_order),
+            atomic_load(&n_unexpected), before_answer);
+    json_dist(f, "latency_ms", &d_b);
+    fputc(',', f);
+    json_dist(f, "latency_all_ms", &d_ans);
+    fputc(',', f);
+    json_dist(f, "latency_from_send_ms", &d_send);
+    fputc(',', f);
+    json_dist(f, "fanout_ms", &d_spread);
+    fputc(',', f);
+    json_dist(f, "edit_ms", &d_put);
+    fputc(',', f);
+    json_dist(f, "handshake_ms", &d_hs);
+    fprintf(f, ",\"per_event\":[");
+    for (int i = 0; i < opt.events; i++) {
       fprintf(f,
-              "{\"clients_b\":%d,\"clients_a\":%d,\"users\":%d,\"loops\":%d,"
-              "\"event_lib\":\"%s\","
-              "\"window\":%d,\"fd_limit\":%ld,\"connected\":%d,"
-              "\"failed\":%d,\"failed_attempts\":%d,\"dropped\":%d,"
-              "\"connect_s\":%.2f,\"ready\":%d,\"ready_s\":%.2f,"
-              "\"warmups\":%d,\"events\":%d,\"events_made\":%ld,"
-              "\"interval_ms\":%ld,\"expected\":%ld,\"received\":%ld,"
-              "\"lost\":%ld,\"duplicates\":%d,\"out_of_order\":%d,"
-              "\"unexpected\":%d,\"before_answer\":%ld,",
-              opt.clients_b, opt.clients_a, opt.users, opt.loops,
-              opt.use_poll ? "poll" : "libev", opt.window, fd_limit, connected,
-              atomic_load(&n_failed_final), atomic_load(&n_failed_attempts),
-              atomic_load(&n_dropped), connect_s, ready, ready_wall, warmups,
-              opt.events, n_ok, opt.interval_ms, expected, received, lost,
-              atomic_load(&n_dup), atomic_load(&n_out_of_order),
-              atomic_load(&n_unexpected), before_answer);
-      json_dist(f, "latency_ms", &d_b);
-      fputc(',', f);
-      json_dist(f, "latency_all_ms", &d_ans);
-      fputc(',', f);
-      json_dist(f, "latency_from_send_ms", &d_send);
-      fputc(',', f);
-      json_dist(f, "fanout_ms", &d_spread);
-      fputc(',', f);
-      json_dist(f, "edit_ms", &d_put);
-      fputc(',', f);
-      json_dist(f, "handshake_ms", &d_hs);
-      fprintf(f, ",\"per_event\":[");
-      for (int i = 0; i < opt.events; i++) {
-        fprintf(f,
-                "%s{\"ok\":%s,\"received\":%ld,\"first\":%.2f,"
-                "\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
-                "\"edit_ms\":%.2f}",
-                i ? "," : "", ev[i].ok ? "true" : "false", pe[i].received,
-                pe[i].first_ms, pe[i].d.p50, pe[i].d.p99, pe[i].d.max,
-                (ev[i].t_answer - ev[i].t_send) * 1000.0);
-      }
-      fprintf(f, "],\"reasons\":[");
-      for (int i = 0; i < n_reasons; i++) {
-        fprintf(f, "%s{\"count\":%d,\"text\":\"", i ? "," : "",
-                reasons[i].count);
-        for (const char *p = reasons[i].text; *p; p++) {
-          if (*p == '"' || *p == '\\') {
-            fputc('\\', f);
-          }
-          if ((unsigned char)*p >= 0x20) {
-            fputc(*p, f);
-          }
-        }
-        fprintf(f, "\"}");
-      }
-      fprintf(f, "],\"cpu_window_s\":%.2f,\"processes\":{", cpu_window);
-      for (int i = 0; i < opt.n_pids; i++) {
-        pid_watch_t *w = &opt.pids[i];
-        fprintf(f,
-                "%s\"%s\":{\"pid\":%ld,\"rss_before_kb\":%ld,"
-                "\"rss_peak_connect_kb\":%ld,"
-                "\"rss_connected_kb\":%ld,\"rss_peak_kb\":%ld,"
-                "\"rss_end_kb\":%ld,\"hwm_kb\":%ld,\"fds\":%ld,"
-                "\"nofile\":%ld,\"cpu_pct\":",
-                i ? "," : "", w->name, w->pid, w->rss_before_kb,
-                w->rss_peak_connect_kb, w->rss_connected_kb, w->rss_peak_kb,
-                w->rss_end_kb, w->hwm_kb, w->fds_connected, w->nofile_limit);
-        if (w->cpu_used_s < 0) {
-          fprintf(f, "null");
-        } else {
-          fprintf(f, "%.1f", 100.0 * w->cpu_used_s / cpu_window);
-        }
-        fprintf(f, ",\"busiest_thread_cpu_pct\":%.1f}",
-                100.0 * w->busiest_s / cpu_window);
-      }
-      fprintf(f,
-              "},\"bench\":{\"rss_connected_kb\":%ld,\"rss_end_kb\":%ld,"
-              "\"hwm_kb\":%ld,\"cpu_pct\":%.1f},\"machine_cpu_pct\":",
-              self_rss_connected, self_rss_end, self_hwm, client_cpu);
-      if (machine_cpu >= 0) {
-        fprintf(f, "%.1f", machine_cpu);
-      } else {
-        fprintf(f, "null");
-      }
-      fprintf(f, ",\"cores\":%ld}\n", ncpu);
-      fclose(f);
+              "%s{\"ok\":%s,\"received\":%ld,\"first\":%.2f,"
+              "\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f,"
+              "\"edit_ms\":%.2f}",
+              i ? "," : "", ev[i].ok ? "true" : "false", pe[i].received,
+              pe[i].first_ms, pe[i].d.p50, pe[i].d.p99, pe[i].d.max,
+              (ev[i].t_answer - ev[i].t_send) * 1000.0);
     }
+    fprintf(f, "],\"reasons\":[");
+    for (int i = 0; i < n_reasons; i++) {
+      fprintf(f, "%s{\"count\":%d,\"text\":\"", i ? "," : "", reasons[i].count);
+      for (const char *p = reasons[i].text; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+          fputc('\\', f);
+        }
+        if ((unsigned char)*p >= 0x20) {
+          fputc(*p, f);
+        }
+      }
+      fprintf(f, "\"}");
+    }
+    fprintf(f, "],\"cpu_window_s\":%.2f,\"processes\":{", cpu_window);
+    for (int i = 0; i < opt.n_pids; i++) {
+      pid_watch_t *w = &opt.pids[i];
+      fprintf(f,
+              "%s\"%s\":{\"pid\":%ld,\"rss_before_kb\":%ld,"
+              "\"rss_peak_connect_kb\":%ld,"
+              "\"rss_connected_kb\":%ld,\"rss_peak_kb\":%ld,"
+              "\"rss_end_kb\":%ld,\"hwm_kb\":%ld,\"fds\":%ld,"
+              "\"nofile\":%ld,\"cpu_pct\":",
+              i ? "," : "", w->name, w->pid, w->rss_before_kb,
+              w->rss_peak_connect_kb, w->rss_connected_kb, w->rss_peak_kb,
+              w->rss_end_kb, w->hwm_kb, w->fds_connected, w->nofile_limit);
+      if (w->cpu_used_s < 0) {
+        fprintf(f, "null");
+      } else {
+        fprintf(f, "%.1f", 100.0 * w->cpu_used_s / cpu_window);
+      }
+      fprintf(f, ",\"busiest_thread_cpu_pct\":%.1f}",
+              100.0 * w->busiest_s / cpu_window);
+    }
+    fprintf(f,
+            "},\"bench\":{\"rss_connected_kb\":%ld,\"rss_end_kb\":%ld,"
+            "\"hwm_kb\":%ld,\"cpu_pct\":%.1f},\"machine_cpu_pct\":",
+            self_rss_connected, self_rss_end, self_hwm, client_cpu);
+    if (machine_cpu >= 0) {
+      fprintf(f, "%.1f", machine_cpu);
+    } else {
+      fprintf(f, "null");
+    }
+    fprintf(f, ",\"cores\":%ld}\n", ncpu);
+    fclose(f);
   }
 
   /* The connections close with the process (the loops still hold them). */

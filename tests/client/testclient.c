@@ -700,12 +700,37 @@ void tc_tick(void) {
 
 /* ---- lists ---- */
 
+/* "items.<i>.<field>", held by value for the length of one call. */
+typedef struct item_path {
+  char s[128];
+} item_path_t;
+
+static item_path_t item_path(int i, const char *field) {
+  item_path_t p;
+  snprintf(p.s, sizeof p.s, "items.%d.%s", i, field);
+  return p;
+}
+
+const char *tc_item_str(const tc_response_t *r, int i, const char *field) {
+  return tc_json_str(r, item_path(i, field).s);
+}
+
+int64_t tc_item_int(const tc_response_t *r, int i, const char *field) {
+  return tc_json_int(r, item_path(i, field).s);
+}
+
+bool tc_item_bool(const tc_response_t *r, int i, const char *field) {
+  return tc_json_bool(r, item_path(i, field).s);
+}
+
+bool tc_item_is_null(const tc_response_t *r, int i, const char *field) {
+  return tc_json_is_null(r, item_path(i, field).s);
+}
+
 int tc_item_index(const tc_response_t *r, const char *id) {
   int n = tc_json_array_len(r, "items");
   for (int i = 0; i < n; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    const char *got = tc_json_str(r, key);
+    const char *got = tc_item_str(r, i, "id");
     if (got && !strcmp(got, id)) {
       return i;
     }
@@ -726,9 +751,8 @@ void tc_assert_items(const tc_response_t *r, const char *field,
   int len = tc_json_array_len(r, "items");
   bool same = len == n;
   for (int i = 0; same && i < n; i++) {
-    char key[64];
-    snprintf(key, sizeof key, "items.%d.%s", i, field);
-    same = tc_json_str(r, key) && !strcmp(tc_json_str(r, key), values[i]);
+    const char *got = tc_item_str(r, i, field);
+    same = got && !strcmp(got, values[i]);
   }
   if (!same) {
     print_error("%s: expected %d items (%s):", what, n, field);

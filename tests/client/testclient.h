@@ -245,6 +245,13 @@ void tc_tick(void);
 /* The index of the item whose id is id in r's items, or -1. */
 int tc_item_index(const tc_response_t *r, const char *id);
 
+/* Field (a dotted path) of item i of r's items: tc_json_str, tc_json_int,
+ * tc_json_bool and tc_json_is_null of "items.<i>.<field>". */
+const char *tc_item_str(const tc_response_t *r, int i, const char *field);
+int64_t tc_item_int(const tc_response_t *r, int i, const char *field);
+bool tc_item_bool(const tc_response_t *r, int i, const char *field);
+bool tc_item_is_null(const tc_response_t *r, int i, const char *field);
+
 /* Whether id is among the items of GET path (asserting 200). */
 bool tc_list_has(tc_client_t *c, const char *path, const char *id);
 

@@ -51,9 +51,7 @@ static void test_create_returns_tweet(void **state) {
   tc_get_ok(c, "/api/tweet?limit=5", &r);
   int i = tc_item_index(&r, id);
   assert_true(i >= 0);
-  char key[32];
-  snprintf(key, sizeof key, "items.%d.text", i);
-  assert_string_equal(tc_json_str(&r, key), text);
+  assert_string_equal(tc_item_str(&r, i, "text"), text);
   tc_response_free(&r);
   tc_client_destroy(c);
 }
@@ -141,11 +139,8 @@ static int walk_timeline(tc_client_t *c, int limit, char (*ids)[25], int max) {
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= limit);
     for (int i = 0; i < len && n < max; i++) {
-      char key[32];
-      snprintf(key, sizeof key, "items.%d.id", i);
-      strcpy(ids[n], tc_json_str(&r, key));
-      snprintf(key, sizeof key, "items.%d.created_at", i);
-      const char *t = tc_json_str(&r, key);
+      strcpy(ids[n], tc_item_str(&r, i, "id"));
+      const char *t = tc_item_str(&r, i, "created_at");
       /* RFC 3339 with fixed width compares as text. */
       if (prev_time[0]) {
         assert_true(strcmp(t, prev_time) <= 0);
@@ -237,9 +232,7 @@ static void test_cursor_is_stable_under_inserts(void **state) {
   /* And the fresh ones lead a new first page. */
   tc_get_ok(c, "/api/tweet?limit=4", &first);
   for (int i = 0; i < 4; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    assert_string_equal(tc_json_str(&first, key), fresh[3 - i]);
+    assert_string_equal(tc_item_str(&first, i, "id"), fresh[3 - i]);
   }
   tc_response_free(&first);
   tc_client_destroy(other);

@@ -12,9 +12,7 @@
 /* Whether page r holds tweet id, with this text. */
 static bool page_has(const tc_response_t *r, const char *id, const char *text) {
   int i = tc_item_index(r, id);
-  char key[32];
-  snprintf(key, sizeof key, "items.%d.text", i);
-  return i >= 0 && !strcmp(tc_json_str(r, key), text);
+  return i >= 0 && !strcmp(tc_item_str(r, i, "text"), text);
 }
 
 static void test_register_on_a_login_on_b(void **state) {

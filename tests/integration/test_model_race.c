@@ -110,11 +110,9 @@ static void observe_timeline_like(tc_client_t *c, const char *id, char *out,
   tc_response_t r;
   int i = timeline_item(c, id, &r, out, size);
   if (i >= 0) {
-    char liked[32], count[32];
-    snprintf(liked, sizeof liked, "items.%d.liked_by_me", i);
-    snprintf(count, sizeof count, "items.%d.like_count", i);
-    snprintf(out, size, "liked=%d count=%lld", tc_json_bool(&r, liked),
-             (long long)tc_json_int(&r, count));
+    snprintf(out, size, "liked=%d count=%lld",
+             tc_item_bool(&r, i, "liked_by_me"),
+             (long long)tc_item_int(&r, i, "like_count"));
   }
   tc_response_free(&r);
 }
@@ -219,9 +217,7 @@ static void observe_timeline_name(tc_client_t *c, const char *id, char *out,
   tc_response_t r;
   int i = timeline_item(c, id, &r, out, size);
   if (i >= 0) {
-    char key[48];
-    snprintf(key, sizeof key, "items.%d.author.display_name", i);
-    snprintf(out, size, "%s", tc_json_str(&r, key));
+    snprintf(out, size, "%s", tc_item_str(&r, i, "author.display_name"));
   }
   tc_response_free(&r);
 }

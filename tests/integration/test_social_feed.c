@@ -159,9 +159,8 @@ static void test_feed_order_across_many_authors(void **state) {
   tc_response_t r;
   tc_get_ok(cu, "/api/feed?limit=200", &r);
   for (int i = 0; i < AUTHORS * PER; i++) {
-    char key[48];
-    snprintf(key, sizeof key, "items.%d.liked_by_me", i);
-    assert_int_equal(tc_json_bool(&r, key), i == AUTHORS * PER - 1 - 5);
+    assert_int_equal(tc_item_bool(&r, i, "liked_by_me"),
+                     i == AUTHORS * PER - 1 - 5);
   }
   tc_response_free(&r);
   for (int i = 0; i < AUTHORS; i++) {
@@ -183,9 +182,7 @@ static void test_feed_cursor_is_stable_under_inserts(void **state) {
   tc_get_ok(cu, "/api/feed?limit=3", &first);
   const char *page1[] = {old[5], old[4], old[3]};
   for (int i = 0; i < 3; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    assert_string_equal(tc_json_str(&first, key), page1[i]);
+    assert_string_equal(tc_item_str(&first, i, "id"), page1[i]);
   }
   char cursor[128];
   bson_strncpy(cursor, tc_json_str(&first, "next"), sizeof cursor);
@@ -293,12 +290,9 @@ static void test_feed_walk_while_others_post(void **state) {
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= LIMIT);
     for (int i = 0; i < len; i++) {
-      char key[32];
       assert_true(n < MAX_SEEN);
-      snprintf(key, sizeof key, "items.%d.id", i);
-      bson_strncpy(seen[n], tc_json_str(&r, key), 25);
-      snprintf(key, sizeof key, "items.%d.created_at", i);
-      bson_strncpy(times[n], tc_json_str(&r, key), 32);
+      bson_strncpy(seen[n], tc_item_str(&r, i, "id"), 25);
+      bson_strncpy(times[n], tc_item_str(&r, i, "created_at"), 32);
       n++;
     }
     bool more = !tc_json_is_null(&r, "next");

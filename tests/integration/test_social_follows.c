@@ -442,9 +442,7 @@ static void assert_followers_are(tc_client_t *c, tc_db_t *db,
   assert_int_equal(listed, want);
   assert_int_equal(docs, want);
   for (int k = 0; k < listed; k++) {
-    char key[48];
-    snprintf(key, sizeof key, "items.%d.username", k);
-    const char *u = tc_json_str(&r, key);
+    const char *u = tc_item_str(&r, k, "username");
     bool known = false;
     for (int i = 0; i < n; i++) {
       known = known || (expected[i] && !strcmp(u, fans[i]));

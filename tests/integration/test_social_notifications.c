@@ -49,11 +49,8 @@ static void assert_notifications(tc_client_t *c, const char *query,
   assert_int_equal(len, n);
   assert_int_equal(tc_json_int(&r, "unread"), unread);
   for (int i = 0; i < n; i++) {
-    char key[64];
-    snprintf(key, sizeof key, "items.%d.type", i);
-    const char *type = tc_json_str(&r, key);
-    snprintf(key, sizeof key, "items.%d.actor.username", i);
-    const char *actor = tc_json_str(&r, key);
+    const char *type = tc_item_str(&r, i, "type");
+    const char *actor = tc_item_str(&r, i, "actor.username");
     if (!type || strcmp(type, items[i].type) || !actor ||
         strcmp(actor, items[i].actor)) {
       print_error("item %d: expected %s by %s; got %s\n", i, items[i].type,
@@ -61,22 +58,17 @@ static void assert_notifications(tc_client_t *c, const char *query,
     }
     assert_string_equal(type, items[i].type);
     assert_string_equal(actor, items[i].actor);
-    snprintf(key, sizeof key, "items.%d.actor.display_name", i);
-    assert_non_null(tc_json_str(&r, key));
-    snprintf(key, sizeof key, "items.%d.tweet", i);
+    assert_non_null(tc_item_str(&r, i, "actor.display_name"));
     if (items[i].tweet) {
-      assert_non_null(tc_json_str(&r, key));
-      assert_string_equal(tc_json_str(&r, key), items[i].tweet);
+      assert_non_null(tc_item_str(&r, i, "tweet"));
+      assert_string_equal(tc_item_str(&r, i, "tweet"), items[i].tweet);
     } else {
-      assert_true(tc_json_is_null(&r, key));
+      assert_true(tc_item_is_null(&r, i, "tweet"));
     }
-    snprintf(key, sizeof key, "items.%d.read", i);
-    assert_int_equal(tc_json_bool(&r, key), items[i].read);
-    snprintf(key, sizeof key, "items.%d.id", i);
-    assert_non_null(tc_json_str(&r, key));
-    assert_int_equal(strlen(tc_json_str(&r, key)), 24);
-    snprintf(key, sizeof key, "items.%d.created_at", i);
-    assert_true(tc_is_rfc3339(tc_json_str(&r, key)));
+    assert_int_equal(tc_item_bool(&r, i, "read"), items[i].read);
+    assert_non_null(tc_item_str(&r, i, "id"));
+    assert_int_equal(strlen(tc_item_str(&r, i, "id")), 24);
+    assert_true(tc_is_rfc3339(tc_item_str(&r, i, "created_at")));
   }
   tc_response_free(&r);
 }
@@ -243,10 +235,8 @@ static void test_notifications_in_pages(void **state) {
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= 2);
     for (int i = 0; i < len; i++) {
-      char key[48];
-      snprintf(key, sizeof key, "items.%d.actor.username", i);
       assert_true(n < N + 2);
-      bson_strncpy(seen[n++], tc_json_str(&r, key), 31);
+      bson_strncpy(seen[n++], tc_item_str(&r, i, "actor.username"), 31);
     }
     bool more = !tc_json_is_null(&r, "next");
     if (more) {

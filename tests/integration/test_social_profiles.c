@@ -419,11 +419,9 @@ static void test_new_display_name_on_old_tweets(void **state) {
   tc_get_ok(c, "/api/tweet?limit=200", &r);
   bool seen = false;
   for (int i = 0; i < tc_json_array_len(&r, "items"); i++) {
-    char key[48];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    if (!strcmp(tc_json_str(&r, key), id)) {
-      snprintf(key, sizeof key, "items.%d.author.display_name", i);
-      assert_string_equal(tc_json_str(&r, key), "Brand New \xe2\x98\x85");
+    if (!strcmp(tc_item_str(&r, i, "id"), id)) {
+      assert_string_equal(tc_item_str(&r, i, "author.display_name"),
+                          "Brand New \xe2\x98\x85");
       seen = true;
     }
   }
@@ -454,11 +452,8 @@ static void test_user_tweets_newest_first_with_replies(void **state) {
   tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 4);
   for (int i = 0; i < 4; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    assert_string_equal(tc_json_str(&r, key), expected[i]);
-    snprintf(key, sizeof key, "items.%d.author.username", i);
-    assert_string_equal(tc_json_str(&r, key), name);
+    assert_string_equal(tc_item_str(&r, i, "id"), expected[i]);
+    assert_string_equal(tc_item_str(&r, i, "author.username"), name);
   }
   assert_string_equal(tc_json_str(&r, "items.1.reply_to"), parent);
   assert_true(tc_json_is_null(&r, "items.0.reply_to"));

@@ -535,14 +535,11 @@ static void test_search_operators_are_plain_text(void **state) {
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0);
     for (int k = 0; k < len; k++) {
-      char key[32];
-      snprintf(key, sizeof key, "items.%d.id", k);
-      if (!strcmp(tc_json_str(&r, key), marker)) {
+      if (!strcmp(tc_item_str(&r, k, "id"), marker)) {
         fail_msg("q=%s matched an unrelated tweet (matches everything?)", q);
       }
-      snprintf(key, sizeof key, "items.%d.text", k);
-      if (!plausible_match(q, tc_json_str(&r, key))) {
-        fail_msg("q=%s matched \"%s\"", q, tc_json_str(&r, key));
+      if (!plausible_match(q, tc_item_str(&r, k, "text"))) {
+        fail_msg("q=%s matched \"%s\"", q, tc_item_str(&r, k, "text"));
       }
     }
     tc_response_free(&r);
@@ -555,11 +552,8 @@ static void test_search_operators_are_plain_text(void **state) {
     len = tc_json_array_len(&r, "items");
     assert_true(len >= 0);
     for (int k = 0; k < len; k++) {
-      char key[48];
-      snprintf(key, sizeof key, "items.%d.username", k);
-      const char *u = tc_json_str(&r, key);
-      snprintf(key, sizeof key, "items.%d.display_name", k);
-      const char *dn = tc_json_str(&r, key);
+      const char *u = tc_item_str(&r, k, "username");
+      const char *dn = tc_item_str(&r, k, "display_name");
       if (!starts_with_ignoring_case(u, q) &&
           !starts_with_ignoring_case(dn, q)) {
         fail_msg("users q=%s matched %s (%s)", q, u, dn);

@@ -212,11 +212,8 @@ static void test_replies_count_and_list_oldest_first(void **state) {
   tc_get_ok(anon, path, &r);
   assert_int_equal(tc_json_array_len(&r, "items"), 5);
   for (int i = 0; i < 5; i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.id", i);
-    assert_string_equal(tc_json_str(&r, key), rep[i]);
-    snprintf(key, sizeof key, "items.%d.reply_to", i);
-    assert_string_equal(tc_json_str(&r, key), parent);
+    assert_string_equal(tc_item_str(&r, i, "id"), rep[i]);
+    assert_string_equal(tc_item_str(&r, i, "reply_to"), parent);
   }
   assert_true(tc_json_is_null(&r, "next"));
   tc_response_free(&r);
@@ -230,10 +227,8 @@ static void test_replies_count_and_list_oldest_first(void **state) {
     int len = tc_json_array_len(&r, "items");
     assert_true(len >= 0 && len <= 2);
     for (int i = 0; i < len; i++) {
-      char key[32];
-      snprintf(key, sizeof key, "items.%d.id", i);
       assert_true(n < 8);
-      bson_strncpy(seen[n++], tc_json_str(&r, key), 25);
+      bson_strncpy(seen[n++], tc_item_str(&r, i, "id"), 25);
     }
     if (tc_json_is_null(&r, "next")) {
       tc_response_free(&r);

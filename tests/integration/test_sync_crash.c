@@ -29,9 +29,7 @@ static bool timeline_has(tc_client_t *c, const char *text, bool *ok) {
         r.status == 200;
   bool seen = false;
   for (int i = 0; *ok && i < tc_json_array_len(&r, "items"); i++) {
-    char key[32];
-    snprintf(key, sizeof key, "items.%d.text", i);
-    seen = seen || !strcmp(tc_json_str(&r, key), text);
+    seen = seen || !strcmp(tc_item_str(&r, i, "text"), text);
   }
   tc_response_free(&r);
   return seen;

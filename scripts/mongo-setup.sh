@@ -283,16 +283,23 @@ ferretdb_start() {
     say "URI: $URI"
 }
 
+# say_stopped N NAME WHERE: what stopping the database did, N processes
+# stopped (stop_pids): "stopped (WHERE, dir)", or "not running (NAME, dir)"
+# when there were none.
+say_stopped() {
+    if [[ "$1" -gt 0 ]]; then
+        say "database stopped ($3, $(show_path "$DIR"))"
+    else
+        say "database not running ($2, $(show_path "$DIR"))"
+    fi
+}
+
 # ferretdb_stop: stops FerretDB and its index watcher.
 ferretdb_stop() {
     local n
     n="$(stop_pids "$FDB_PIDFILE:ferretdb")"
     stop_pids "$IDX_PIDFILE:ferretdb-id-index" >/dev/null
-    if [[ "$n" -gt 0 ]]; then
-        say "database stopped (FerretDB on 127.0.0.1:$P0, $(show_path "$DIR"))"
-    else
-        say "database not running (FerretDB, $(show_path "$DIR"))"
-    fi
+    say_stopped "$n" FerretDB "FerretDB on 127.0.0.1:$P0"
 }
 
 # ferretdb_status: says whether FerretDB runs; returns 0 if so, 3 if not.
@@ -476,11 +483,7 @@ mongod_start() {
 mongod_stop() {
     local n
     n="$(stop_pids "$(member_pidfile 0):mongod" "$(member_pidfile 1):mongod" "$(member_pidfile 2):mongod")"
-    if [[ "$n" -gt 0 ]]; then
-        say "database stopped (MongoDB replica set rs0 on 127.0.0.1:$P0,$P1,$P2, $(show_path "$DIR"))"
-    else
-        say "database not running (MongoDB, $(show_path "$DIR"))"
-    fi
+    say_stopped "$n" MongoDB "MongoDB replica set rs0 on 127.0.0.1:$P0,$P1,$P2"
 }
 
 # mongod_status: says whether the replica set runs; returns 0 if so, 3 if not.

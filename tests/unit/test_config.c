@@ -52,6 +52,12 @@ static int clear_env(void **state) {
   return 0;
 }
 
+/* Sets the environment variable name (clear_env unsets it after the
+ * test). */
+static void set_env(const char *name, const char *value) {
+  assert_int_equal(setenv(name, value, 1), 0);
+}
+
 /* One parse: its result, the config, the error and what was printed. */
 typedef struct parsed {
   config_result_t result;
@@ -270,7 +276,7 @@ static void empty_string_value_is_accepted_for_strings(void **state) {
 
 static void env_port_is_used_without_flag(void **state) {
   (void)state;
-  assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
+  set_env("CHORUS_PORT", "9100");
   chorus_config_t cfg = parsed_ok(PARSE_NONE());
   assert_int_equal(cfg.port, 9100);
   assert_string_equal(cfg.server_id, "127.0.0.1:9100");
@@ -278,8 +284,8 @@ static void env_port_is_used_without_flag(void **state) {
 
 static void flag_beats_env(void **state) {
   (void)state;
-  assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
-  assert_int_equal(setenv("CHORUS_DB", "from_env", 1), 0);
+  set_env("CHORUS_PORT", "9100");
+  set_env("CHORUS_DB", "from_env");
   chorus_config_t cfg = parsed_ok(PARSE("--port", "9200", "--db=from_flag"));
   assert_int_equal(cfg.port, 9200);
   assert_string_equal(cfg.db_name, "from_flag");
@@ -287,13 +293,13 @@ static void flag_beats_env(void **state) {
 
 static void every_env_twin_sets_its_field(void **state) {
   (void)state;
-  assert_int_equal(setenv("CHORUS_HOST", "10.0.0.1", 1), 0);
-  assert_int_equal(setenv("CHORUS_PORT", "8443", 1), 0);
-  assert_int_equal(setenv("CHORUS_MONGO_URI", "mongodb://env/", 1), 0);
-  assert_int_equal(setenv("CHORUS_DB", "envdb", 1), 0);
-  assert_int_equal(setenv("CHORUS_SERVER_ID", "env-id", 1), 0);
-  assert_int_equal(setenv("CHORUS_PUBLIC_DIR", "/env/pub", 1), 0);
-  assert_int_equal(setenv("CHORUS_THREADS", "2", 1), 0);
+  set_env("CHORUS_HOST", "10.0.0.1");
+  set_env("CHORUS_PORT", "8443");
+  set_env("CHORUS_MONGO_URI", "mongodb://env/");
+  set_env("CHORUS_DB", "envdb");
+  set_env("CHORUS_SERVER_ID", "env-id");
+  set_env("CHORUS_PUBLIC_DIR", "/env/pub");
+  set_env("CHORUS_THREADS", "2");
   chorus_config_t cfg = parsed_ok(PARSE_NONE());
   assert_main_options(&cfg, "10.0.0.1", 8443, "mongodb://env/", "envdb",
                       "env-id", "/env/pub", 2);
@@ -301,14 +307,14 @@ static void every_env_twin_sets_its_field(void **state) {
 
 static void env_host_feeds_default_server_id(void **state) {
   (void)state;
-  assert_int_equal(setenv("CHORUS_HOST", "192.168.1.2", 1), 0);
+  set_env("CHORUS_HOST", "192.168.1.2");
   assert_string_equal(parsed_ok(PARSE("--port", "7000")).server_id,
                       "192.168.1.2:7000");
 }
 
 static void invalid_env_port_is_an_error_naming_the_variable(void **state) {
   (void)state;
-  assert_int_equal(setenv("CHORUS_PORT", "abc", 1), 0);
+  set_env("CHORUS_PORT", "abc");
   parsed_t *p = PARSE_NONE();
   assert_error(p, "CHORUS_PORT", "--port");
   assert_non_null(strstr(p->err.message, "abc"));
@@ -318,14 +324,14 @@ static void invalid_env_port_is_an_error_naming_the_variable(void **state) {
 static void too_long_env_value_is_an_error(void **state) {
   (void)state;
   char *db = string_of(64, 'd');
-  assert_int_equal(setenv("CHORUS_DB", db, 1), 0);
+  set_env("CHORUS_DB", db);
   expect_error(PARSE_NONE(), "CHORUS_DB", "--db");
   free(db);
 }
 
 static void unset_env_restores_defaults(void **state) {
   (void)state;
-  assert_int_equal(setenv("CHORUS_PORT", "9100", 1), 0);
+  set_env("CHORUS_PORT", "9100");
   assert_int_equal(parsed_ok(PARSE_NONE()).port, 9100);
   assert_int_equal(unsetenv("CHORUS_PORT"), 0);
   chorus_config_t cfg = parsed_ok(PARSE_NONE());
@@ -419,7 +425,7 @@ static void db_filters_is_auto_id_or_full(void **state) {
     expect_error(PARSE("--db-filters", (char *)bad[i]), "--db-filters",
                  "auto, id or full");
   }
-  assert_int_equal(setenv("CHORUS_DB_FILTERS", "never", 1), 0);
+  set_env("CHORUS_DB_FILTERS", "never");
   expect_error(PARSE_NONE(), "--db-filters", "never");
 }
 
@@ -569,8 +575,8 @@ static void test_switches_set_the_test_group(void **state) {
                                         "--test-resume-delay-ms", "250"));
   assert_string_equal(cfg.test.failpoint, "txn.after_prepare");
   assert_int_equal(cfg.test.resume_delay_ms, 250);
-  setenv("CHORUS_TEST_FAILPOINT", "txn.mid_apply", 1);
-  setenv("CHORUS_TEST_RESUME_DELAY_MS", "7", 1);
+  set_env("CHORUS_TEST_FAILPOINT", "txn.mid_apply");
+  set_env("CHORUS_TEST_RESUME_DELAY_MS", "7");
   cfg = parsed_ok(PARSE_NONE());
   assert_string_equal(cfg.test.failpoint, "txn.mid_apply");
   assert_int_equal(cfg.test.resume_delay_ms, 7);

@@ -6,7 +6,12 @@
  * fragment a message, never read, never answer pings.
  *
  * Covered: upgrades accepted and refused (401) by on_upgrade, with the
- * Cookie header and the query string delivered; plain HTTP (404); echo
+ * Cookie header and the query string delivered; plain HTTP (404); 426
+ * for a Sec-WebSocket-Version other than 13; 403 for an Origin the
+ * origin check refuses ("null" too), none needed; an unmasked client
+ * frame closing with 1002 undelivered (also a control frame, a
+ * continuation, one after others in the same read, one sent before the
+ * 101); echo
  * through on_message and ws_server_send; fragmented messages reassembled;
  * 1009 for a 10 KB message (whole and fragmented), 1003 for binary, 1007
  * for invalid UTF-8; ws_server_close with a code and reason; sends to
@@ -190,6 +195,13 @@ static int free_port(void) {
   return ntohs(a.sin_port);
 }
 
+/* The fixture's public origin: the only page that may open a socket. */
+#define PAGE_ORIGIN "http://page.example:8080"
+
+static bool fake_origin_allowed(void *ctx, const char *origin) {
+  return ctx == (void *)PAGE_ORIGIN && strcmp(origin, PAGE_ORIGIN) == 0;
+}
+
 static fixture_t *fixture_start(const ws_config_t *base) {
   fixture_t *fx = calloc(1, sizeof *fx);
   pthread_mutex_init(&fx->fake.lock, NULL);
@@ -200,6 +212,8 @@ static fixture_t *fixture_start(const ws_config_t *base) {
     ws_config_t cfg = base ? *base : (ws_config_t){0};
     cfg.host = "127.0.0.1";
     cfg.port = free_port();
+    cfg.origin_allowed = fake_origin_allowed;
+    cfg.origin_ctx = (void *)PAGE_ORIGIN;
     chorus_error_t err;
     fx->ws = ws_server_start(&cfg, &cb, &err);
     if (fx->ws) {
@@ -287,11 +301,11 @@ static bool read_full(int fd, void *buf, size_t len, int timeout_ms) {
 }
 
 /* Reads an HTTP response head byte by byte (so that no frame bytes are
- * consumed); returns the status, or 0. */
-static int read_http_status(int fd) {
-  char head[2048];
+ * consumed) into head (NUL-terminated); returns the status, or 0. */
+static int read_http_head(int fd, char *head, size_t size) {
   size_t n = 0;
-  while (n + 1 < sizeof head) {
+  head[0] = '\0';
+  while (n + 1 < size) {
     if (!read_full(fd, head + n, 1, 5000)) {
       return 0;
     }
@@ -306,6 +320,11 @@ static int read_http_status(int fd) {
     return 0;
   }
   return status;
+}
+
+static int read_http_status(int fd) {
+  char head[2048];
+  return read_http_head(fd, head, sizeof head);
 }
 
 static void write_all(int fd, const void *buf, size_t len) {
@@ -336,32 +355,40 @@ static int raw_ws(int port, int rcvbuf, const char *cookie) {
   return fd;
 }
 
-/* Sends one masked client frame. */
-static void raw_frame(int fd, int opcode, bool fin, const void *data,
-                      size_t len) {
+/* Sends one client frame, masked as it must be or not. */
+static void raw_frame_masked(int fd, int opcode, bool fin, bool masked,
+                             const void *data, size_t len) {
   unsigned char *f = malloc(len + 14);
   size_t h = 0;
+  unsigned char bit = masked ? 0x80 : 0;
   f[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
   if (len < 126) {
-    f[h++] = (unsigned char)(0x80 | len);
+    f[h++] = (unsigned char)(bit | len);
   } else if (len < 65536) {
-    f[h++] = 0x80 | 126;
+    f[h++] = bit | 126;
     f[h++] = (unsigned char)(len >> 8);
     f[h++] = (unsigned char)len;
   } else {
-    f[h++] = 0x80 | 127;
+    f[h++] = bit | 127;
     for (int i = 7; i >= 0; i--) {
       f[h++] = (unsigned char)((uint64_t)len >> (8 * i));
     }
   }
   const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
-  memcpy(f + h, mask, 4);
-  h += 4;
+  if (masked) {
+    memcpy(f + h, mask, 4);
+    h += 4;
+  }
   for (size_t i = 0; i < len; i++) {
-    f[h + i] = ((const unsigned char *)data)[i] ^ mask[i & 3];
+    f[h + i] = ((const unsigned char *)data)[i] ^ (masked ? mask[i & 3] : 0);
   }
   write_all(fd, f, h + len);
   free(f);
+}
+
+static void raw_frame(int fd, int opcode, bool fin, const void *data,
+                      size_t len) {
+  raw_frame_masked(fd, opcode, fin, true, data, len);
 }
 
 /* Reads one server frame (unmasked) into buf; false on timeout/EOF. */
@@ -464,6 +491,196 @@ static void plain_http_is_404(void **state) {
   assert_int_equal(read_http_status(fd), 404);
   close(fd);
   assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+}
+
+/* Sends an upgrade request with the good cookie, the given
+ * Sec-WebSocket-Version line ("" for none) and further header lines,
+ * then reads the answer's head into head; returns the socket (open) and
+ * the status in *status. */
+static int raw_upgrade(fixture_t *fx, const char *version, const char *headers,
+                       char *head, size_t size, int *status) {
+  int fd = raw_tcp(fx->port, 0);
+  char req[1024];
+  int n = snprintf(req, sizeof req,
+                   "GET /ws HTTP/1.1\r\n"
+                   "Host: 127.0.0.1:%d\r\n"
+                   "Upgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "%s%s"
+                   "Cookie: " GOOD_COOKIE "\r\n\r\n",
+                   fx->port, version, headers);
+  write_all(fd, req, (size_t)n);
+  *status = read_http_head(fd, head, size);
+  return fd;
+}
+
+/* RFC 6455 4.4: any version but 13 is 426 naming 13 (lws alone says 101). */
+static void upgrade_version_other_than_13_is_426(void **state) {
+  fixture_t *fx = *state;
+  const char *versions[] = {
+      "Sec-WebSocket-Version: 12\r\n", "Sec-WebSocket-Version: 8\r\n",
+      "Sec-WebSocket-Version: 14\r\n", "Sec-WebSocket-Version: 13x\r\n", ""};
+  for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
+    char head[2048];
+    int status;
+    int fd = raw_upgrade(fx, versions[i], "", head, sizeof head, &status);
+    if (status != 426) {
+      fail_msg("%s: %s", versions[i][0] ? versions[i] : "no version", head);
+    }
+    assert_non_null(strstr(head, "\r\nSec-WebSocket-Version: 13\r\n"));
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+  char head[2048];
+  int status;
+  int fd = raw_upgrade(fx, "Sec-WebSocket-Version: 13\r\n", "", head,
+                       sizeof head, &status);
+  assert_int_equal(status, 101);
+  close(fd);
+}
+
+/* The page's origin and non-browsers (no Origin) get in; any other
+ * Origin, "null" included, is 403 before on_upgrade is asked. */
+static void upgrade_from_a_foreign_origin_is_403(void **state) {
+  fixture_t *fx = *state;
+  char own[128]; /* the socket's own host:port is no page's origin */
+  snprintf(own, sizeof own, "Origin: http://127.0.0.1:%d\r\n", fx->port);
+  const char *foreign[] = {
+      "Origin: http://evil.example\r\n",
+      "Origin: null\r\n",
+      "Origin: http://page.example:8081\r\n",
+      "Origin: https://page.example:8080\r\n",
+      own,
+  };
+  for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++) {
+    char head[2048];
+    int status;
+    int fd = raw_upgrade(fx, "Sec-WebSocket-Version: 13\r\n", foreign[i], head,
+                         sizeof head, &status);
+    if (status != 403) {
+      fail_msg("%s -> %d", foreign[i], status);
+    }
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+  const char *allowed[] = {"Origin: " PAGE_ORIGIN "\r\n", ""};
+  for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+    char head[2048];
+    int status;
+    int fd = raw_upgrade(fx, "Sec-WebSocket-Version: 13\r\n", allowed[i], head,
+                         sizeof head, &status);
+    assert_int_equal(status, 101);
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 2);
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, 2, 5000));
+}
+
+/* Reads frames until a close; returns its code, or -1 when none came. */
+static int raw_close_code(int fd) {
+  for (int frames = 0; frames < 100; frames++) {
+    int opcode;
+    char buf[8192];
+    size_t len;
+    if (!raw_read_frame(fd, &opcode, buf, sizeof buf, &len)) {
+      return -1;
+    }
+    if (opcode == 8) {
+      return len >= 2 ? (unsigned char)buf[0] << 8 | (unsigned char)buf[1]
+                      : 1005;
+    }
+  }
+  return -1;
+}
+
+/* RFC 6455 5.1: an unmasked client frame closes with 1002 and is never
+ * delivered, whatever comes before it (lws 4.1 alone delivers it). */
+static void unmasked_frame_closes_1002(void **state) {
+  fixture_t *fx = *state;
+  /* A text frame first thing. */
+  int fd = raw_ws(fx->port, 0, GOOD_COOKIE);
+  raw_frame_masked(fd, 1, true, false, "hello", 5);
+  assert_int_equal(raw_close_code(fd), 1002);
+  close(fd);
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 0);
+
+  /* After a masked message (echoed), in the same write as another. */
+  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
+  raw_frame(fd, 1, true, "fine", 4);
+  int opcode;
+  char buf[256];
+  size_t len;
+  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_string_equal(buf, "fine");
+  unsigned char two[] = {0x81, 0x84,    1,       2,       3,
+                         4,    'm' ^ 1, 'o' ^ 2, 'r' ^ 3, 'e' ^ 4,
+                         0x81, 0x03,    'b',     'a',     'd'};
+  write_all(fd, two, sizeof two);
+  assert_int_equal(raw_close_code(fd), 1002);
+  close(fd);
+  /* "more", before it, was delivered (its echo came after the close). */
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 2);
+
+  /* A control frame (ping), a fragment's continuation, a long one. */
+  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
+  raw_frame_masked(fd, 9, true, false, "p", 1);
+  assert_int_equal(raw_close_code(fd), 1002); /* lws never saw it */
+  close(fd);
+  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
+  raw_frame(fd, 1, false, "par", 3);
+  raw_frame_masked(fd, 0, true, false, "tial", 4);
+  assert_int_equal(raw_close_code(fd), 1002);
+  close(fd);
+  char big[3000];
+  memset(big, 'x', sizeof big);
+  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
+  raw_frame(fd, 1, true, big, sizeof big); /* 16-bit length, masked */
+  assert_true(raw_read_frame(fd, &opcode, big, sizeof big + 1, &len));
+  assert_int_equal(len, sizeof big);
+  raw_frame_masked(fd, 1, true, false, big, sizeof big);
+  assert_int_equal(raw_close_code(fd), 1002);
+  close(fd);
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 3);
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, 5, 5000));
+}
+
+/* Frames a client sent with its upgrade request, before the 101: taken
+ * as lws takes them when masked, closed with 1002 when not. */
+static void frames_before_the_101(void **state) {
+  fixture_t *fx = *state;
+  for (int masked = 1; masked >= 0; masked--) {
+    int fd = raw_tcp(fx->port, 0);
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "Cookie: " GOOD_COOKIE "\r\n\r\n");
+    unsigned char frame[] = {0x81, 0x82, 9, 9, 9, 9, 'h' ^ 9, 'i' ^ 9};
+    if (!masked) {
+      unsigned char plain[] = {0x81, 0x02, 'h', 'i'};
+      memcpy(frame, plain, sizeof plain);
+    }
+    char all[600];
+    memcpy(all, req, (size_t)n);
+    memcpy(all + n, frame, masked ? sizeof frame : 4);
+    write_all(fd, all, (size_t)n + (masked ? sizeof frame : 4));
+    assert_int_equal(read_http_status(fd), 101);
+    if (masked) {
+      int opcode;
+      char buf[64];
+      size_t len;
+      assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+      assert_string_equal(buf, "hi");
+    } else {
+      assert_int_equal(raw_close_code(fd), 1002);
+    }
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 1);
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, 2, 5000));
 }
 
 static void echo(void **state) {
@@ -914,6 +1131,13 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(upgrade_refused_is_401, setup, teardown),
       cmocka_unit_test_setup_teardown(plain_http_is_404, setup, teardown),
+      cmocka_unit_test_setup_teardown(upgrade_version_other_than_13_is_426,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(upgrade_from_a_foreign_origin_is_403,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(unmasked_frame_closes_1002, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(frames_before_the_101, setup, teardown),
       cmocka_unit_test_setup_teardown(echo, setup, teardown),
       cmocka_unit_test_setup_teardown(fragments_are_reassembled, setup,
                                       teardown),

@@ -645,10 +645,23 @@ void tc_ws_url(const char *base, char *out, size_t size) {
   tc_client_t *c = tc_client_new(base);
   tc_response_t r;
   tc_get_ok(c, "/api/config", &r);
-  const char *url = tc_json_str(&r, "ws_url");
-  assert_non_null(url);
-  assert_int_equal(strncmp(url, "ws://", 5), 0);
-  bson_strncpy(out, url, size);
+  const char *path = tc_json_str(&r, "ws_path");
+  assert_non_null(path);
+  assert_int_equal(path[0], '/');
+  assert_true(tc_json_has(&r, "ws_port"));
+  assert_int_equal(strncmp(base, "http://", 7), 0);
+  const char *authority = base + 7;
+  int n;
+  if (tc_json_is_null(&r, "ws_port")) { /* the page's own host and port */
+    n = snprintf(out, size, "ws://%.*s%s", (int)strcspn(authority, "/"),
+                 authority, path);
+  } else { /* the page's host, another port */
+    int64_t port = tc_json_int(&r, "ws_port");
+    assert_true(port > 0 && port < 65536);
+    n = snprintf(out, size, "ws://%.*s:%lld%s", (int)strcspn(authority, ":/"),
+                 authority, (long long)port, path);
+  }
+  assert_true(n > 0 && (size_t)n < size);
   tc_response_free(&r);
   tc_client_destroy(c);
 }

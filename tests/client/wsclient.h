@@ -67,8 +67,10 @@ void tc_ws_close(tc_ws_t *ws);
 
 /* ---- for integration tests (these fail the test on what they assert) ---- */
 
-/* The WebSocket URL the server at base advertises (GET /api/config, which
- * must answer 200 with a ws:// ws_url), into out. */
+/* The WebSocket URL a page at base (http://host:port) opens, into out:
+ * GET /api/config must answer 200 with {"ws_port", "ws_path"}, which are
+ * relative to base's host (ws_port null: base's port too), as the web
+ * client takes them. */
 void tc_ws_url(const char *base, char *out, size_t size);
 
 /* The next message, parsed (bson_destroy it), waiting up to timeout_ms;

@@ -18,15 +18,12 @@
  *   is 426 with "Sec-WebSocket-Version: 13"; an unmasked client frame
  *   closes the connection with 1002.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/client/rawws.h"
 #include "tests/client/testclient.h"
 #include "tests/client/wsclient.h"
 
@@ -208,56 +205,14 @@ static void test_websocket_upgrade_origins(void **state) {
   }
 }
 
-/* A TCP connection to 127.0.0.1:port. */
-static int raw_connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons((uint16_t)port);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
-
-static bool read_exactly(int fd, void *buf, size_t len) {
-  for (size_t got = 0; got < len;) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) {
-      return false;
-    }
-    ssize_t n = read(fd, (char *)buf + got, len - got);
-    if (n <= 0) {
-      return false;
-    }
-    got += (size_t)n;
-  }
-  return true;
-}
-
-/* Sends an upgrade with the version line and cookie; reads the answer's
- * head (byte by byte, so no frame is consumed) into head; the status. */
+/* Sends an upgrade with the version line and cookie to the WebSocket
+ * port; the answer's head into head; the status.  fd stays open. */
 static int raw_upgrade(int fd, int port, const char *version,
                        const char *cookie, char *head, size_t size) {
   char req[1024];
-  int n = snprintf(req, sizeof req,
-                   "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "%sCookie: %s\r\n\r\n",
-                   port, version, cookie);
-  assert_int_equal(write(fd, req, (size_t)n), n);
-  size_t len = 0;
-  while (len + 1 < size && read_exactly(fd, head + len, 1)) {
-    len++;
-    if (len >= 4 && !memcmp(head + len - 4, "\r\n\r\n", 4)) {
-      break;
-    }
-  }
-  head[len] = '\0';
-  int status = 0;
-  return sscanf(head, "HTTP/1.1 %d", &status) == 1 ? status : 0;
+  int n = tc_raw_upgrade_request(req, sizeof req, port, version, "", cookie);
+  tc_raw_write(fd, req, (size_t)n);
+  return tc_raw_http_head(fd, head, size);
 }
 
 /* A session cookie of a new user on base, and base's WebSocket port. */
@@ -276,7 +231,7 @@ static void test_websocket_version_other_than_13_is_426(void **state) {
   const char *versions[] = {"Sec-WebSocket-Version: 12\r\n",
                             "Sec-WebSocket-Version: 7\r\n", ""};
   for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
-    int fd = raw_connect(port);
+    int fd = tc_raw_tcp(port, 0);
     assert_int_equal(
         raw_upgrade(fd, port, versions[i], cookie, head, sizeof head), 426);
     assert_non_null(strstr(head, "\r\nSec-WebSocket-Version: 13\r\n"));
@@ -288,28 +243,12 @@ static void test_websocket_unmasked_frame_closes_1002(void **state) {
   (void)state;
   char cookie[160], head[2048];
   int port = ws_session(tc_url_b(), cookie, sizeof cookie);
-  int fd = raw_connect(port);
-  assert_int_equal(raw_upgrade(fd, port, "Sec-WebSocket-Version: 13\r\n",
-                               cookie, head, sizeof head),
-                   101);
-  const char frame[] = "\x81\x15{\"type\":\"subscribe\"}";
-  assert_int_equal(write(fd, frame, sizeof frame - 1),
-                   (ssize_t)(sizeof frame - 1));
-  int code = -1;
-  for (int frames = 0; frames < 50 && code < 0; frames++) {
-    unsigned char h[2];
-    if (!read_exactly(fd, h, 2)) {
-      break;
-    }
-    size_t n = h[1] & 0x7f;
-    unsigned char payload[256] = {0};
-    if (n >= 126 || !read_exactly(fd, payload, n)) {
-      break; /* the server's events are short; a close is shorter */
-    }
-    if ((h[0] & 0x0f) == 8) {
-      code = n >= 2 ? payload[0] << 8 | payload[1] : 1005;
-    }
-  }
+  int fd = tc_raw_tcp(port, 0);
+  assert_int_equal(
+      raw_upgrade(fd, port, TC_RAW_VERSION_13, cookie, head, sizeof head), 101);
+  const char *text = "{\"type\":\"subscribe\"}";
+  tc_raw_frame(fd, 1, true, false, text, strlen(text));
+  int code = tc_raw_close_code(fd);
   assert_int_equal(code, 1002);
   close(fd);
 }

@@ -2,8 +2,9 @@
  * test_ws.c - unit tests for ws.h: a ws_server_t on a free port inside
  * the test process, with fake callbacks (no database), talked to by
  * tc_ws clients (tests/client/wsclient.h) and by raw TCP sockets that do
- * the handshake and the framing by hand where a test needs to misbehave:
- * fragment a message, never read, never answer pings.
+ * the handshake and the framing by hand (tests/client/rawws.h) where a
+ * test needs to misbehave: fragment a message, leave a frame unmasked,
+ * never read, never answer pings.
  *
  * Covered: upgrades accepted and refused (401) by on_upgrade, with the
  * Cookie header and the query string delivered; plain HTTP (404); 426
@@ -42,6 +43,7 @@
 #include <unistd.h>
 
 #include "server/realtime/ws.h"
+#include "tests/client/rawws.h"
 #include "tests/client/wsclient.h"
 
 #define MAX_IDS 4096
@@ -266,168 +268,6 @@ static tc_ws_t *connect_ok(fixture_t *fx, const char *url, ws_conn_id_t *id) {
 }
 
 /* ------------------------------------------------------------------ */
-/* raw sockets                                                         */
-/* ------------------------------------------------------------------ */
-
-static int raw_tcp(int port, int rcvbuf) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  if (rcvbuf > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  }
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons((uint16_t)port);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
-
-static bool read_full(int fd, void *buf, size_t len, int timeout_ms) {
-  size_t got = 0;
-  while (got < len) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) {
-      return false;
-    }
-    ssize_t n = read(fd, (char *)buf + got, len - got);
-    if (n <= 0) {
-      return false;
-    }
-    got += (size_t)n;
-  }
-  return true;
-}
-
-/* Reads an HTTP response head byte by byte (so that no frame bytes are
- * consumed) into head (NUL-terminated); returns the status, or 0. */
-static int read_http_head(int fd, char *head, size_t size) {
-  size_t n = 0;
-  head[0] = '\0';
-  while (n + 1 < size) {
-    if (!read_full(fd, head + n, 1, 5000)) {
-      return 0;
-    }
-    n++;
-    if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0) {
-      break;
-    }
-  }
-  head[n] = '\0';
-  int status = 0;
-  if (sscanf(head, "HTTP/1.%*d %d", &status) != 1) {
-    return 0;
-  }
-  return status;
-}
-
-static int read_http_status(int fd) {
-  char head[2048];
-  return read_http_head(fd, head, sizeof head);
-}
-
-static void write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len) {
-    ssize_t n = write(fd, p, len);
-    assert_true(n > 0);
-    p += n;
-    len -= (size_t)n;
-  }
-}
-
-/* A raw connection that has done the WebSocket handshake. */
-static int raw_ws(int port, int rcvbuf, const char *cookie) {
-  int fd = raw_tcp(port, rcvbuf);
-  char req[512];
-  int n = snprintf(req, sizeof req,
-                   "GET /ws HTTP/1.1\r\n"
-                   "Host: 127.0.0.1:%d\r\n"
-                   "Upgrade: websocket\r\n"
-                   "Connection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n"
-                   "Cookie: %s\r\n\r\n",
-                   port, cookie);
-  write_all(fd, req, (size_t)n);
-  assert_int_equal(read_http_status(fd), 101);
-  return fd;
-}
-
-/* Sends one client frame, masked as it must be or not. */
-static void raw_frame_masked(int fd, int opcode, bool fin, bool masked,
-                             const void *data, size_t len) {
-  unsigned char *f = malloc(len + 14);
-  size_t h = 0;
-  unsigned char bit = masked ? 0x80 : 0;
-  f[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
-  if (len < 126) {
-    f[h++] = (unsigned char)(bit | len);
-  } else if (len < 65536) {
-    f[h++] = bit | 126;
-    f[h++] = (unsigned char)(len >> 8);
-    f[h++] = (unsigned char)len;
-  } else {
-    f[h++] = bit | 127;
-    for (int i = 7; i >= 0; i--) {
-      f[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-    }
-  }
-  const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
-  if (masked) {
-    memcpy(f + h, mask, 4);
-    h += 4;
-  }
-  for (size_t i = 0; i < len; i++) {
-    f[h + i] = ((const unsigned char *)data)[i] ^ (masked ? mask[i & 3] : 0);
-  }
-  write_all(fd, f, h + len);
-  free(f);
-}
-
-static void raw_frame(int fd, int opcode, bool fin, const void *data,
-                      size_t len) {
-  raw_frame_masked(fd, opcode, fin, true, data, len);
-}
-
-/* Reads one server frame (unmasked) into buf; false on timeout/EOF. */
-static bool raw_read_frame(int fd, int *opcode, char *buf, size_t cap,
-                           size_t *len) {
-  unsigned char h[2];
-  if (!read_full(fd, h, 2, 5000)) {
-    return false;
-  }
-  *opcode = h[0] & 0x0f;
-  uint64_t n = h[1] & 0x7f;
-  if (n == 126) {
-    unsigned char e[2];
-    if (!read_full(fd, e, 2, 5000)) {
-      return false;
-    }
-    n = (uint64_t)e[0] << 8 | e[1];
-  } else if (n == 127) {
-    unsigned char e[8];
-    if (!read_full(fd, e, 8, 5000)) {
-      return false;
-    }
-    n = 0;
-    for (int i = 0; i < 8; i++) {
-      n = n << 8 | e[i];
-    }
-  }
-  if (n >= cap) {
-    return false;
-  }
-  if (n && !read_full(fd, buf, (size_t)n, 5000)) {
-    return false;
-  }
-  buf[n] = '\0';
-  *len = (size_t)n;
-  return true;
-}
-
-/* ------------------------------------------------------------------ */
 /* tests                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -473,22 +313,22 @@ static void upgrade_refused_is_401(void **state) {
   assert_int_equal(fake_get(&fx->fake, &fx->fake.closes), 0);
 
   /* a raw upgrade gets a plain HTTP 401 */
-  int fd = raw_tcp(fx->port, 0);
+  int fd = tc_raw_tcp(fx->port, 0);
   const char *req = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                     "Connection: Upgrade\r\n"
                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     "Sec-WebSocket-Version: 13\r\n\r\n";
-  write_all(fd, req, strlen(req));
-  assert_int_equal(read_http_status(fd), 401);
+  tc_raw_write(fd, req, strlen(req));
+  assert_int_equal(tc_raw_http_status(fd), 401);
   close(fd);
 }
 
 static void plain_http_is_404(void **state) {
   fixture_t *fx = *state;
-  int fd = raw_tcp(fx->port, 0);
+  int fd = tc_raw_tcp(fx->port, 0);
   const char *req = "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n";
-  write_all(fd, req, strlen(req));
-  assert_int_equal(read_http_status(fd), 404);
+  tc_raw_write(fd, req, strlen(req));
+  assert_int_equal(tc_raw_http_status(fd), 404);
   close(fd);
   assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
 }
@@ -499,19 +339,12 @@ static void plain_http_is_404(void **state) {
  * the status in *status. */
 static int raw_upgrade(fixture_t *fx, const char *version, const char *headers,
                        char *head, size_t size, int *status) {
-  int fd = raw_tcp(fx->port, 0);
+  int fd = tc_raw_tcp(fx->port, 0);
   char req[1024];
-  int n = snprintf(req, sizeof req,
-                   "GET /ws HTTP/1.1\r\n"
-                   "Host: 127.0.0.1:%d\r\n"
-                   "Upgrade: websocket\r\n"
-                   "Connection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "%s%s"
-                   "Cookie: " GOOD_COOKIE "\r\n\r\n",
-                   fx->port, version, headers);
-  write_all(fd, req, (size_t)n);
-  *status = read_http_head(fd, head, size);
+  int n = tc_raw_upgrade_request(req, sizeof req, fx->port, version, headers,
+                                 GOOD_COOKIE);
+  tc_raw_write(fd, req, (size_t)n);
+  *status = tc_raw_http_head(fd, head, size);
   return fd;
 }
 
@@ -577,69 +410,53 @@ static void upgrade_from_a_foreign_origin_is_403(void **state) {
   assert_true(wait_count(&fx->fake, &fx->fake.closes, 2, 5000));
 }
 
-/* Reads frames until a close; returns its code, or -1 when none came. */
-static int raw_close_code(int fd) {
-  for (int frames = 0; frames < 100; frames++) {
-    int opcode;
-    char buf[8192];
-    size_t len;
-    if (!raw_read_frame(fd, &opcode, buf, sizeof buf, &len)) {
-      return -1;
-    }
-    if (opcode == 8) {
-      return len >= 2 ? (unsigned char)buf[0] << 8 | (unsigned char)buf[1]
-                      : 1005;
-    }
-  }
-  return -1;
-}
-
 /* RFC 6455 5.1: an unmasked client frame closes with 1002 and is never
  * delivered, whatever comes before it (lws 4.1 alone delivers it). */
 static void unmasked_frame_closes_1002(void **state) {
   fixture_t *fx = *state;
   /* A text frame first thing. */
-  int fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame_masked(fd, 1, true, false, "hello", 5);
-  assert_int_equal(raw_close_code(fd), 1002);
+  int fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, true, false, "hello", 5);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
   close(fd);
   assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 0);
 
   /* After a masked message (echoed), in the same write as another. */
-  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame(fd, 1, true, "fine", 4);
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, true, true, "fine", 4);
   int opcode;
   char buf[256];
   size_t len;
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_string_equal(buf, "fine");
   unsigned char two[] = {0x81, 0x84,    1,       2,       3,
                          4,    'm' ^ 1, 'o' ^ 2, 'r' ^ 3, 'e' ^ 4,
                          0x81, 0x03,    'b',     'a',     'd'};
-  write_all(fd, two, sizeof two);
-  assert_int_equal(raw_close_code(fd), 1002);
+  tc_raw_write(fd, two, sizeof two);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
   close(fd);
   /* "more", before it, was delivered (its echo came after the close). */
   assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 2);
 
   /* A control frame (ping), a fragment's continuation, a long one. */
-  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame_masked(fd, 9, true, false, "p", 1);
-  assert_int_equal(raw_close_code(fd), 1002); /* lws never saw it */
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 9, true, false, "p", 1);
+  assert_int_equal(tc_raw_close_code(fd), 1002); /* lws never saw it */
   close(fd);
-  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame(fd, 1, false, "par", 3);
-  raw_frame_masked(fd, 0, true, false, "tial", 4);
-  assert_int_equal(raw_close_code(fd), 1002);
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, false, true, "par", 3);
+  tc_raw_frame(fd, 0, true, false, "tial", 4);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
   close(fd);
   char big[3000];
   memset(big, 'x', sizeof big);
-  fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame(fd, 1, true, big, sizeof big); /* 16-bit length, masked */
-  assert_true(raw_read_frame(fd, &opcode, big, sizeof big + 1, &len));
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, true, true, big, sizeof big); /* 16-bit length, masked */
+  char echoed[sizeof big + 1];
+  assert_true(tc_raw_read_frame(fd, &opcode, echoed, sizeof echoed, &len));
   assert_int_equal(len, sizeof big);
-  raw_frame_masked(fd, 1, true, false, big, sizeof big);
-  assert_int_equal(raw_close_code(fd), 1002);
+  tc_raw_frame(fd, 1, true, false, big, sizeof big);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
   close(fd);
   assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 3);
   assert_true(wait_count(&fx->fake, &fx->fake.closes, 5, 5000));
@@ -650,14 +467,10 @@ static void unmasked_frame_closes_1002(void **state) {
 static void frames_before_the_101(void **state) {
   fixture_t *fx = *state;
   for (int masked = 1; masked >= 0; masked--) {
-    int fd = raw_tcp(fx->port, 0);
+    int fd = tc_raw_tcp(fx->port, 0);
     char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "Cookie: " GOOD_COOKIE "\r\n\r\n");
+    int n = tc_raw_upgrade_request(req, sizeof req, fx->port, TC_RAW_VERSION_13,
+                                   "", GOOD_COOKIE);
     unsigned char frame[] = {0x81, 0x82, 9, 9, 9, 9, 'h' ^ 9, 'i' ^ 9};
     if (!masked) {
       unsigned char plain[] = {0x81, 0x02, 'h', 'i'};
@@ -666,16 +479,16 @@ static void frames_before_the_101(void **state) {
     char all[600];
     memcpy(all, req, (size_t)n);
     memcpy(all + n, frame, masked ? sizeof frame : 4);
-    write_all(fd, all, (size_t)n + (masked ? sizeof frame : 4));
-    assert_int_equal(read_http_status(fd), 101);
+    tc_raw_write(fd, all, (size_t)n + (masked ? sizeof frame : 4));
+    assert_int_equal(tc_raw_http_status(fd), 101);
     if (masked) {
       int opcode;
       char buf[64];
       size_t len;
-      assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+      assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
       assert_string_equal(buf, "hi");
     } else {
-      assert_int_equal(raw_close_code(fd), 1002);
+      assert_int_equal(tc_raw_close_code(fd), 1002);
     }
     close(fd);
   }
@@ -724,27 +537,27 @@ static void echo(void **state) {
 
 static void fragments_are_reassembled(void **state) {
   fixture_t *fx = *state;
-  int fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame(fd, 1, false, "hel", 3);
-  raw_frame(fd, 9, true, "p", 1); /* a ping between fragments */
-  raw_frame(fd, 0, false, "lo ", 3);
-  raw_frame(fd, 0, true, "world", 5);
+  int fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, false, true, "hel", 3);
+  tc_raw_frame(fd, 9, true, true, "p", 1); /* a ping between fragments */
+  tc_raw_frame(fd, 0, false, true, "lo ", 3);
+  tc_raw_frame(fd, 0, true, true, "world", 5);
   int opcode;
   char buf[8192];
   size_t len;
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 10); /* the pong */
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 1);
   assert_string_equal(buf, "hello world");
 
   /* 3 x 2000 bytes in fragments: over WS_MESSAGE_MAX */
   char part[2000];
   memset(part, 'x', sizeof part);
-  raw_frame(fd, 1, false, part, sizeof part);
-  raw_frame(fd, 0, false, part, sizeof part);
-  raw_frame(fd, 0, true, part, sizeof part);
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  tc_raw_frame(fd, 1, false, true, part, sizeof part);
+  tc_raw_frame(fd, 0, false, true, part, sizeof part);
+  tc_raw_frame(fd, 0, true, true, part, sizeof part);
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 8);
   assert_true(len >= 2);
   assert_int_equal((unsigned char)buf[0] << 8 | (unsigned char)buf[1], 1009);
@@ -824,7 +637,7 @@ static void slow_client_is_dropped(void **state) {
   fixture_t *fx = fixture_start(&cfg);
   ws_conn_id_t fast_id, slow_id;
   tc_ws_t *fast = connect_ok(fx, NULL, &fast_id);
-  int fd = raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
+  int fd = tc_raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 2, 5000));
   slow_id = fx->fake.open_ids[1];
 
@@ -884,7 +697,7 @@ static void undeliverable_close_is_cut_off(void **state) {
   (void)state;
   ws_config_t cfg = {.queue_max = 100000};
   fixture_t *fx = fixture_start(&cfg);
-  int fd = raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
+  int fd = tc_raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 1, 5000));
   ws_conn_id_t id = fx->fake.open_ids[0];
   char msg[1024];
@@ -912,7 +725,7 @@ static void unanswered_pings_drop_the_peer(void **state) {
   fixture_t *fx = fixture_start(&cfg);
   ws_conn_id_t live_id;
   tc_ws_t *live = connect_ok(fx, NULL, &live_id); /* answers pings */
-  int fd = raw_ws(fx->port, 0, GOOD_COOKIE);      /* never answers */
+  int fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);   /* never answers */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 2, 5000));
   ws_conn_id_t dead_id = fx->fake.open_ids[1];
   assert_true(wait_closed_id(&fx->fake, dead_id, 6000));
@@ -986,7 +799,7 @@ static void stop_closes_with_1001(void **state) {
   for (int i = 0; i < 3; i++) {
     c[i] = connect_ok(fx, NULL, NULL);
   }
-  int raw = raw_ws(fx->port, 0, GOOD_COOKIE); /* never answers the close */
+  int raw = tc_raw_ws(fx->port, 0, GOOD_COOKIE); /* never answers the close */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 4, 5000));
   ws_server_stop(fx->ws);
   assert_int_equal(fx->fake.closes, 4); /* all done when stop returns */
@@ -1000,7 +813,7 @@ static void stop_closes_with_1001(void **state) {
   int opcode;
   char buf[256];
   size_t len;
-  assert_true(raw_read_frame(raw, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(raw, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 8);
   assert_int_equal((unsigned char)buf[0] << 8 | (unsigned char)buf[1], 1001);
   close(raw);
@@ -1099,12 +912,12 @@ static void memory_per_idle_connection(void **state) {
   int *fds = calloc(IDLE, sizeof *fds);
   /* warm up: the first connections grow lws's and libc's pools */
   for (int i = 0; i < 50; i++) {
-    fds[i] = raw_ws(fx->port, 0, GOOD_COOKIE);
+    fds[i] = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
   }
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 50, 5000));
   long before = rss_kb();
   for (int i = 50; i < IDLE; i++) {
-    fds[i] = raw_ws(fx->port, 0, GOOD_COOKIE);
+    fds[i] = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
   }
   assert_true(wait_count(&fx->fake, &fx->fake.opens, IDLE, 10000));
   sleep_ms(200);

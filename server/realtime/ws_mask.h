@@ -14,7 +14,9 @@
  * the bytes through a frame-header parser that sees every header's mask
  * bit.  Any other socket, and every thread that watches none (civetweb's
  * workers, the database driver's, a test's own clients), costs one
- * thread-local load on top of the system call.
+ * thread-local load on top of the system call.  A program that links
+ * chorus_core and calls recv() itself (unit.test_dispatch) gets this
+ * definition too, from the archive before libc, to the same effect.
  *
  * A watch belongs to one thread (a loop's service thread, which is the
  * only thread lws reads that loop's sockets on): it starts before lws

@@ -12,7 +12,8 @@
  * 1. Registers U users (POST /api/register, Argon2id: slow on purpose, so
  *    few) and keeps their session cookies; user 0 posts one tweet T on
  *    server A.
- * 2. Asks GET /api/config of B (and of A with --clients-a) for ws_url and
+ * 2. Asks GET /api/config of B (and of A with --clients-a) for the
+ *    WebSocket's port and path (on the host of --url-b / --url-a) and
  *    opens N WebSocket clients to B (NA to A), spread round-robin over the
  *    users, each with its user's chorus_session cookie.  All of them are
  *    driven by ONE libwebsockets client context with one service thread,
@@ -324,6 +325,40 @@ static bool json_string(const char *json, const char *key, char *out,
   return true;
 }
 
+/* The WebSocket URL GET /api/config answers for a page at base
+ * ("http://host:port"): {"ws_port", "ws_path"} are relative to the
+ * page's host (ws_port null: the page's own port, behind nginx); false
+ * if the answer or base is not like that. */
+static bool ws_url_from_config(const char *base, const char *json, char *out,
+                               size_t cap) {
+  char path[256];
+  const char *p = strstr(json, "\"ws_port\"");
+  if (strncmp(base, "http://", 7) || !p ||
+      !json_string(json, "ws_path", path, sizeof path) || path[0] != '/') {
+    return false;
+  }
+  p += strlen("\"ws_port\"");
+  while (*p == ' ' || *p == ':') {
+    p++;
+  }
+  const char *authority = base + 7;
+  size_t host_len = strcspn(authority, ":/");
+  size_t authority_len = strcspn(authority, "/");
+  int n;
+  if (!strncmp(p, "null", 4)) {
+    n = snprintf(out, cap, "ws://%.*s%s", (int)authority_len, authority, path);
+  } else {
+    char *e;
+    long port = strtol(p, &e, 10);
+    if (e == p || port < 1 || port > 65535) {
+      return false;
+    }
+    n = snprintf(out, cap, "ws://%.*s:%ld%s", (int)host_len, authority, port,
+                 path);
+  }
+  return n > 0 && (size_t)n < cap;
+}
+
 /* ------------------------------------------------------------ users */
 
 static bench_user_t *users;
@@ -448,7 +483,7 @@ static void start_connect(loop_t *l, client_t *c) {
   ci.port = t->port;
   ci.path = t->path;
   ci.host = t->host_header;
-  ci.origin = t->host_header;
+  ci.origin = NULL; /* a program, not a page: no Origin (ws.h) */
   ci.protocol = NULL;
   ci.local_protocol_name = client_protocols[0].name;
   ci.opaque_user_data = c;
@@ -990,7 +1025,7 @@ int main(int argc, char **argv) {
     char ws_url[400];
     snprintf(url, sizeof url, "%s/api/config", base);
     if (!bench_http(h, "GET", url, NULL, NULL, r) || r->status != 200 ||
-        !json_string(r->body, "ws_url", ws_url, sizeof ws_url) ||
+        !ws_url_from_config(base, r->body, ws_url, sizeof ws_url) ||
         !parse_ws_url(ws_url, &targets[s])) {
       fprintf(stderr, "bench_ws: GET %s: HTTP %ld: %.300s\n", url, r->status,
               r->body);

@@ -7,7 +7,8 @@
 #   --no-build   skip deps.sh and the CMake build (use the existing build/)
 #   --lb         also start nginx on CHORUS_LB_PORT in front of the servers
 #                (scripts/nginx.conf, docs/OPERATIONS.md): one address for the
-#                page, the API and the WebSocket, with failover
+#                page, the API and the WebSocket, with failover; the servers
+#                get --public-origin with nginx's origin and their own
 #
 # Environment:
 #   CHORUS_PORTS="8080 8081"  HTTP ports; servers get ids a, b, c, ... in order
@@ -189,14 +190,21 @@ if [[ $LB -eq 1 ]]; then
 fi
 
 # Behind the local nginx, the client's address is its X-Real-IP (login rate
-# limit per address); nobody else is trusted with it.
+# limit per address); nobody else is trusted with it.  The page's origin is
+# then nginx's address as well as the server's own (both printed below):
+# writes and WebSockets from either are accepted.
 PROXY_ARGS=()
 if [[ $LB -eq 1 ]]; then PROXY_ARGS=(--trusted-proxy 127.0.0.1); fi
 for i in "${!PORTS[@]}"; do
     port="${PORTS[$i]}"; id="${IDS[$i]}"
+    ORIGIN_ARGS=()
+    if [[ $LB -eq 1 ]]; then
+        ORIGIN_ARGS=(--public-origin "http://localhost:$LB_PORT,http://127.0.0.1:$LB_PORT,http://localhost:$port,http://127.0.0.1:$port")
+    fi
     chorusd_start "$CHORUSD" "$LOG_DIR/chorusd-$id.log" "$RUN_DIR/chorusd-$port.pid" \
         --port "$port" --server-id "$id" --mongo-uri "$MONGO_URI" \
-        --public-dir "$ROOT/public" ${PROXY_ARGS[@]+"${PROXY_ARGS[@]}"}
+        --public-dir "$ROOT/public" ${PROXY_ARGS[@]+"${PROXY_ARGS[@]}"} \
+        ${ORIGIN_ARGS[@]+"${ORIGIN_ARGS[@]}"}
     SERVER_PIDS+=("$STARTED_PID")
     SERVER_LABELS+=("chorusd $id (port $port)")
     say "started chorusd $id on port $port (pid $STARTED_PID, log var/log/chorusd-$id.log)"

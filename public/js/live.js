@@ -79,14 +79,25 @@ export function stopLive() {
   }
 }
 
+// The WebSocket's address from GET /api/config, which is relative to this
+// page: {ws_port, ws_path} on the page's own host name (a server's own
+// WebSocket port), or with ws_port null on the page's own host and port
+// (nginx's /ws). Nothing in it comes from the request's Host header.
+function wsUrl({ ws_port: port, ws_path: path }) {
+  if (typeof path !== 'string' || !path.startsWith('/')) return null;
+  if (port !== null && !(Number.isInteger(port) && port > 0 && port < 65536)) return null;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${port === null ? location.host : `${location.hostname}:${port}`}${path}`;
+}
+
 async function connect() {
   live.timer = 0;
   if (!live.wanted || live.ws) return;
   if (!live.url) {
     const r = await api('GET', '/api/config');
     if (!live.wanted || live.ws) return;
-    if (!ok(r) || !r.data || typeof r.data.ws_url !== 'string') { scheduleReconnect(); return; }
-    live.url = r.data.ws_url;
+    live.url = ok(r) && r.data ? wsUrl(r.data) : null;
+    if (!live.url) { scheduleReconnect(); return; }
   }
   const url = live.lastSeq > 0
     ? `${live.url}${live.url.includes('?') ? '&' : '?'}since=${live.lastSeq}` : live.url;

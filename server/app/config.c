@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/http/origin.h"
+
 #define CHORUS_VERSION "0.1.0"
 
 typedef enum { OPT_STRING, OPT_INT, OPT_SHARD_URIS } opt_kind_t;
@@ -78,6 +80,10 @@ static const option_spec_t options[] = {
      "comma-separated proxy addresses (e.g. 127.0.0.1 for the nginx of "
      "run.sh --lb) whose X-Real-IP header is taken as the client's "
      "address (login rate limit, logs)"},
+    {"public-origin", "CHORUS_PUBLIC_ORIGINS", "", STR_OPT(public_origins),
+     "comma-separated origins (scheme://host[:port]) of the pages that may "
+     "change state and open WebSockets, e.g. https://chorus.example, or "
+     "http://localhost:8000 for the nginx of run.sh --lb"},
     {"read-model", "CHORUS_READ_MODEL", "1", INT_OPT(read_model, 0, 1),
      "answer the home feed, the timeline and session lookups from memory "
      "kept in step with the event log (0: always ask the database)"},
@@ -183,7 +189,12 @@ static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
 static void option_usage(FILE *out, const option_spec_t *o) {
   const char *def = o->def[0]                       ? o->def
                     : !strcmp(o->flag, "server-id") ? "HOST:PORT"
-                                                    : "none";
+                    : !strcmp(o->flag, "public-origin")
+                        ? "http://HOST:PORT, with localhost "
+                          "and 127.0.0.1 for a loopback "
+                          "HOST and every interface's "
+                          "address for 0.0.0.0"
+                        : "none";
   fprintf(out, "  --%s, %s\n      %s (default: %s)\n", o->flag, o->env, o->help,
           def);
 }
@@ -300,6 +311,13 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
                      "--db-filters must be auto, id or full, not '%s'",
                      cfg->db_filters);
     return CONFIG_ERROR;
+  }
+  if (cfg->public_origins[0]) {
+    origins_t *o = origins_parse(cfg->public_origins, err);
+    if (!o) {
+      return CONFIG_ERROR;
+    }
+    origins_destroy(o);
   }
   if (!cfg->server_id[0]) {
     snprintf(cfg->server_id, sizeof cfg->server_id, "%.40s:%d", cfg->host,

@@ -39,6 +39,10 @@ typedef struct chorus_config {
   /* --trusted-proxy, CHORUS_TRUSTED_PROXIES: comma-separated addresses of
    * proxies whose X-Real-IP names the client ("" : none) */
   char trusted_proxies[512];
+  /* --public-origin, CHORUS_PUBLIC_ORIGINS: comma-separated origins of
+   * the pages that may write and open WebSockets ("": this server's own
+   * addresses, origins_default) */
+  char public_origins[1024];
   int read_model;        /* --read-model 0|1 (model.h) */
   int model_per_author;  /* --model-per-author: tweets kept per author */
   int model_ring;        /* --model-ring: newest tweets kept overall */

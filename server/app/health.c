@@ -3,9 +3,6 @@
  */
 #include "server/app/health.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "server/app/server.h"
 
 static void reply_status(http_request_t *req, int status, bool db_ok) {
@@ -31,21 +28,16 @@ void health_readyz(http_request_t *req) {
 
 void health_config(http_request_t *req) {
   chorus_server_t *srv = req->ctx;
-  /* The WebSocket listens on the same host name the page was loaded from
-   * (cookies are per host, not per port, so it gets the session cookie). */
-  const char *host = mg_get_header(req->conn, "Host");
-  char name[256] = "localhost";
-  if (host) {
-    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
-    if (n > 0 && n < sizeof name) {
-      memcpy(name, host, n);
-      name[n] = '\0';
-    }
-  }
-  char url[320];
-  snprintf(url, sizeof url, "ws://%s:%d/ws", name, srv->config.ws_port);
+  /* Where the WebSocket listens, relative to the page: the host the page
+   * was loaded from (cookies are per host, not per port, so the upgrade
+   * carries the session cookie), port ws_port, path ws_path.  Nothing of
+   * the request goes into it: the page resolves it against its own
+   * location (public/js/live.js), so no Host header can send it
+   * elsewhere; a proxy serving /ws on the page's own origin answers
+   * ws_port null itself (scripts/nginx.conf). */
   bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "ws_url", url);
+  BSON_APPEND_INT32(&doc, "ws_port", srv->config.ws_port);
+  BSON_APPEND_UTF8(&doc, "ws_path", "/ws");
   BSON_APPEND_UTF8(&doc, "server", srv->config.server_id);
   http_reply_json(req, 200, &doc, NULL);
   bson_destroy(&doc);

@@ -5,8 +5,9 @@
  *                    access)
  *   GET /readyz      200 when the database answers a ping, else 503 (at
  *                    once while db.h knows it is down)
- *   GET /api/config  the WebSocket URL (on the host name the page was
- *                    loaded from) and the server's id
+ *   GET /api/config  where the WebSocket listens, relative to the page
+ *                    ({"ws_port", "ws_path"}: the page's own host name)
+ *                    and the server's id
  *
  * Route handlers (router.h) whose req->ctx is the chorus_server_t.
  * Thread-safe.

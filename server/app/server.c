@@ -49,6 +49,12 @@ static events_enrich_t enrich(void *ctx, const char *type,
   return event_enrich(srv->db, srv->sync, type, skeleton, data, model);
 }
 
+/* The WebSocket server's Origin check: the same public origins as the
+ * CSRF rule of HTTP writes. */
+static bool ws_origin_allowed(void *ctx, const char *origin) {
+  return origins_allow(ctx, origin);
+}
+
 /* Every event, in order: first the read model, then the WebSocket hub. */
 static void on_event(void *ctx, const event_t *e) {
   chorus_server_t *srv = ctx;
@@ -79,6 +85,16 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                   chorus_error_t *err) {
   memset(srv, 0, sizeof *srv);
   srv->config = *cfg;
+  srv->origins = cfg->public_origins[0]
+                     ? origins_parse(cfg->public_origins, err)
+                     : origins_default(cfg->host, cfg->port, err);
+  if (!srv->origins) {
+    return false;
+  }
+  char described[2048];
+  origins_describe(srv->origins, described, sizeof described);
+  fprintf(stderr, "chorusd[%s]: public origins: %s\n", srv->config.server_id,
+          described);
   srv->metrics = metrics_new();
   /* Each worker thread holds at most one client of a pool at a time; the
    * spare ones are for the recovery thread. */
@@ -131,6 +147,8 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   wc.host = cfg->host;
   wc.port = cfg->ws_port;
   wc.threads = cfg->ws_threads;
+  wc.origin_allowed = ws_origin_allowed;
+  wc.origin_ctx = srv->origins;
   srv->ws = ws_server_start(&wc, &cb, err);
   if (!srv->ws) {
     server_stop(srv);
@@ -154,6 +172,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   http_transport_t transport = {
       .server_id = srv->config.server_id,
       .trusted_proxies = srv->config.trusted_proxies,
+      .origins = srv->origins,
       .log_requests = cfg->log_requests != 0,
       .metrics = srv->metrics,
       /* The client's causal token on every successful write (reads.h). */
@@ -194,6 +213,15 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
       /* Revalidate with the ETag every time, so a deploy is seen at once. */
       "static_file_cache_control",
       "no-cache",
+      /* No CORS: civetweb's default "*" answers every preflight (OPTIONS
+       * with Origin and Access-Control-Request-Method) itself, before any
+       * handler, with Access-Control-Allow-Origin: *, and adds that
+       * header to every file served to a request with an Origin.  The
+       * page and the API share one origin, which needs no CORS. */
+      "access_control_allow_origin",
+      "",
+      "access_control_allow_methods",
+      "",
       NULL,
   };
   struct mg_callbacks callbacks;
@@ -236,6 +264,8 @@ void server_stop(chorus_server_t *srv) {
   srv->dispatch = NULL;
   metrics_destroy(srv->metrics);
   srv->metrics = NULL;
+  origins_destroy(srv->origins);
+  srv->origins = NULL;
   db_destroy(srv->db);
   srv->db = NULL;
 }

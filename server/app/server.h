@@ -23,6 +23,7 @@
 #include "server/app/config.h"
 #include "server/http/dispatch.h"
 #include "server/http/metrics.h"
+#include "server/http/origin.h"
 #include "server/readmodel/model.h"
 #include "server/readmodel/reads.h"
 #include "server/realtime/hub.h"
@@ -33,6 +34,7 @@
 
 typedef struct chorus_server {
   chorus_config_t config;
+  origins_t *origins;   /* the public origins (CSRF rule, WS upgrades) */
   db_t *db;             /* the main database */
   sync_t *sync;         /* transactions, tweet shards, recovery, events */
   model_t *model;       /* the read model; NULL when --read-model 0 */

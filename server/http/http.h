@@ -10,9 +10,9 @@
  * can never smuggle a query operator.
  *
  * The transport knows nothing above it: what it needs of the server is
- * an http_transport_t (server id, trusted proxies, request log, metrics,
- * and a hook for headers of successful writes), and what the handlers
- * need travels as req->ctx, which it never looks into.
+ * an http_transport_t (server id, trusted proxies, public origins,
+ * request log, metrics, and a hook for headers of successful writes), and
+ * what the handlers need travels as req->ctx, which it never looks into.
  *
  * A request and everything in it belong to the civetweb worker thread
  * that serves it.
@@ -25,6 +25,7 @@
 #include <stdbool.h>
 
 #include "server/http/metrics.h"
+#include "server/http/origin.h"
 #include "sync/base/error.h"
 
 #define HTTP_BODY_MAX (16 * 1024)
@@ -47,6 +48,8 @@ typedef void (*http_write_headers_fn)(void *ctx, const http_request_t *req,
 typedef struct http_transport {
   const char *server_id;       /* X-Chorus-Server, the request log */
   const char *trusted_proxies; /* --trusted-proxy (http_client_address) */
+  const origins_t *origins;    /* --public-origin (the CSRF rule); NULL:
+                                  none, every Origin is refused */
   bool log_requests;           /* every request logged, not only 5xx */
   metrics_t *metrics;          /* request counters */
   http_write_headers_fn write_headers; /* NULL: none */
@@ -68,8 +71,10 @@ struct http_request {
 /* True for methods that change state (POST, PUT, PATCH, DELETE). */
 bool http_method_is_write(const char *method);
 
-/* CSRF defence for state-changing requests: a cross-site Origin (or
- * Sec-Fetch-Site: cross-site) is 403; POST, PUT and PATCH must declare
+/* CSRF defence for state-changing requests: an Origin that is not one of
+ * the transport's public origins (Host plays no part), or Sec-Fetch-Site:
+ * cross-site, is 403 "cross_site"; a request without either (not a
+ * browser's cross-site request) passes.  POST, PUT and PATCH must declare
  * Content-Type: application/json (415), which a cross-site HTML form
  * cannot send without a CORS preflight that Chorus never approves. */
 bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err);

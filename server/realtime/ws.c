@@ -17,12 +17,14 @@
  *
  * Ownership.  The ws_server_t owns the loops; a loop owns its lws context,
  * its service thread, its id map and every ws_conn_t on it.  A ws_conn_t
- * is created when on_upgrade accepts (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE),
- * hangs off its wsi as lws's "opaque user data" (the per-session user
- * space is reallocated when lws binds the ws protocol, the opaque pointer
- * is not), enters the map at LWS_CALLBACK_ESTABLISHED and is freed, with
- * its queue, at LWS_CALLBACK_WSI_DESTROY, which lws raises exactly once
- * for every wsi however it dies (also from lws_context_destroy).  Only the
+ * is created when the loop adopts a socket, with the watch of its bytes
+ * (ws_mask.h), hangs off its wsi as lws's "opaque user data" (the
+ * per-session user space is reallocated when lws binds the ws protocol,
+ * the opaque pointer is not), becomes a WebSocket connection (an id,
+ * `accepted`) when on_upgrade accepts (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE),
+ * enters the map at LWS_CALLBACK_ESTABLISHED and is freed, with its queue
+ * and its watch, at LWS_CALLBACK_WSI_DESTROY, which lws raises exactly
+ * once for every wsi however it dies (also from lws_context_destroy).  Only the
  * loop's service thread creates and frees its connections, so it may use
  * a ws_conn_t without the lock; other threads reach one only through the
  * map, under the loop's lock.
@@ -55,6 +57,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/realtime/ws_mask.h"
+
 #define WS_DEFAULT_QUEUE_MAX 1024
 #define WS_DEFAULT_PING_S 20
 #define WS_DEFAULT_MAX_CONNECTIONS 20000
@@ -77,9 +81,11 @@ typedef struct ws_msg {
 } ws_msg_t;
 
 typedef struct ws_conn {
-  ws_conn_id_t id;
-  struct lws *wsi;
+  ws_conn_id_t id; /* 0 until the upgrade is accepted */
+  struct lws *wsi; /* set once established */
   void *user_data;
+  bool accepted;   /* on_upgrade said yes: counted, gets on_close */
+  ws_mask_t *mask; /* the socket's bytes, for unmasked frames */
   /* Under ws->lock. */
   ws_msg_t *head, *tail;
   size_t queued;
@@ -92,6 +98,7 @@ typedef struct ws_conn {
   bool ping_due;      /* write a ping at the next WRITEABLE */
   lws_usec_t last_rx; /* when the peer last sent a message or a pong */
   lws_usec_t ping_at; /* when the outstanding ping was asked for; 0: none */
+  bool refuse_rx;     /* sent an unmasked frame with its upgrade request */
   char *rx;           /* a message being reassembled */
   size_t rx_len;
 } ws_conn_t;
@@ -135,6 +142,8 @@ struct ws_server {
   size_t queue_max;
   int max_connections;
   lws_usec_t ping_us;
+  bool (*origin_allowed)(void *ctx, const char *origin);
+  void *origin_ctx;
   lws_retry_bo_t no_validity; /* all zero: lws's own pings are off */
   struct lws_protocols protocols[2];
   size_t n_loops;
@@ -350,15 +359,79 @@ static char *copy_query(struct lws *wsi) {
   return s;
 }
 
+/* RFC 6455 4.4: a version other than 13 (or none) gets 426 with the
+ * version we speak.  lws 4.1 takes any version as 13 and has no option to
+ * refuse one. */
+static int refuse_version(struct lws *wsi) {
+  static const char body[] = "Sec-WebSocket-Version must be 13\n";
+  unsigned char buf[LWS_PRE + 320];
+  unsigned char *start = buf + LWS_PRE;
+  int n = snprintf((char *)start, sizeof buf - LWS_PRE,
+                   "HTTP/1.1 426 Upgrade Required\r\n"
+                   "Sec-WebSocket-Version: 13\r\n"
+                   "Upgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n"
+                   "Content-Type: text/plain\r\n"
+                   "Content-Length: %zu\r\n\r\n%s",
+                   sizeof body - 1, body);
+  if (n <= 0 || (size_t)n >= sizeof buf - LWS_PRE ||
+      lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n) {
+    return -1;
+  }
+  return 1;
+}
+
+static bool version_is_13(struct lws *wsi) {
+  char *v = copy_header(wsi, WSI_TOKEN_VERSION);
+  bool ok = v && strcmp(v, "13") == 0;
+  bson_free(v);
+  return ok;
+}
+
+/* A browser names the page that opens the socket in Origin; a page of
+ * another origin, or an opaque one ("null"), must not act with the
+ * user's cookie.  No Origin: not a browser (which always sends one), and
+ * a program can send whatever Origin it likes anyway. */
+static bool origin_refused(const ws_server_t *ws, struct lws *wsi) {
+  if (!ws->origin_allowed) {
+    return false;
+  }
+  char *origin = copy_header(wsi, WSI_TOKEN_ORIGIN);
+  bool refused = origin && !ws->origin_allowed(ws->origin_ctx, origin);
+  bson_free(origin);
+  return refused;
+}
+
+/* The socket's first unmasked frame (ws_mask.h), on the service thread
+ * from inside lws's read: ask for the close, with nothing more sent. */
+static void on_unmasked(void *ctx) {
+  ws_conn_t *conn = ctx;
+  ws_loop_t *loop = loop_of(conn->wsi);
+  pthread_mutex_lock(&loop->lock);
+  request_close_locked(loop, conn, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+                       "frame not masked", true);
+  pthread_mutex_unlock(&loop->lock);
+}
+
 static int on_confirm_upgrade(ws_loop_t *loop, struct lws *wsi,
                               const char *upgrade) {
+  ws_conn_t *conn = lws_get_opaque_user_data(wsi);
+  if (!conn || conn->accepted) {
+    return -1;
+  }
   if (!upgrade || strcasecmp(upgrade, "websocket") != 0) {
     return refuse_upgrade(wsi, HTTP_STATUS_BAD_REQUEST);
+  }
+  if (!version_is_13(wsi)) {
+    return refuse_version(wsi);
+  }
+  ws_server_t *ws = loop->ws;
+  if (origin_refused(ws, wsi)) {
+    return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
   }
   pthread_mutex_lock(&loop->lock);
   bool stopping = loop->stopping;
   pthread_mutex_unlock(&loop->lock);
-  ws_server_t *ws = loop->ws;
   if (stopping || atomic_load(&ws->n_accepted) >= ws->max_connections) {
     return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
   }
@@ -373,10 +446,9 @@ static int on_confirm_upgrade(ws_loop_t *loop, struct lws *wsi,
   if (!ok) {
     return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED);
   }
-  ws_conn_t *conn = bson_malloc0(sizeof *conn);
   conn->id = id;
   conn->user_data = user_data;
-  lws_set_opaque_user_data(wsi, conn);
+  conn->accepted = true;
   atomic_fetch_add(&ws->n_accepted, 1);
   loop->n_accepted++;
   return 0;
@@ -384,7 +456,7 @@ static int on_confirm_upgrade(ws_loop_t *loop, struct lws *wsi,
 
 static int on_established(ws_loop_t *loop, struct lws *wsi) {
   ws_conn_t *conn = lws_get_opaque_user_data(wsi);
-  if (!conn) {
+  if (!conn || !conn->accepted) {
     return -1;
   }
   conn->wsi = wsi;
@@ -392,6 +464,8 @@ static int on_established(ws_loop_t *loop, struct lws *wsi) {
   pthread_mutex_lock(&loop->lock);
   map_insert(loop, conn);
   pthread_mutex_unlock(&loop->lock);
+  /* In the map: on_unmasked can ask for the close from here on. */
+  conn->refuse_rx = !ws_mask_frames(conn->mask, on_unmasked, conn);
   if (loop->ws->cb.on_open) {
     loop->ws->cb.on_open(loop->ws->cb.ctx, conn->id, conn->user_data);
   }
@@ -418,8 +492,11 @@ static int deliver(ws_loop_t *loop, struct lws *wsi, ws_conn_t *conn,
 static int on_receive(ws_loop_t *loop, struct lws *wsi, const char *in,
                       size_t len) {
   ws_conn_t *conn = lws_get_opaque_user_data(wsi);
-  if (!conn) {
+  if (!conn || !conn->wsi) {
     return -1;
+  }
+  if (conn->refuse_rx) { /* an unmasked frame lws took before the 101 */
+    return close_with(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "frame not masked");
   }
   conn->last_rx = lws_now_usecs(); /* any traffic proves the peer alive */
   conn->ping_at = 0;
@@ -457,7 +534,7 @@ static int on_receive(ws_loop_t *loop, struct lws *wsi, const char *in,
 
 static int on_writeable(ws_loop_t *loop, struct lws *wsi) {
   ws_conn_t *conn = lws_get_opaque_user_data(wsi);
-  if (!conn) {
+  if (!conn || !conn->wsi) {
     return 0;
   }
   pthread_mutex_lock(&loop->lock);
@@ -516,20 +593,23 @@ static int on_writeable(ws_loop_t *loop, struct lws *wsi) {
 static void on_wsi_destroy(ws_loop_t *loop, struct lws *wsi) {
   ws_conn_t *conn = lws_get_opaque_user_data(wsi);
   if (!conn) {
-    return; /* the listener, or an HTTP connection never upgraded */
+    return; /* lws's own, or a socket whose adoption failed */
   }
   lws_set_opaque_user_data(wsi, NULL);
-  pthread_mutex_lock(&loop->lock);
-  if (conn->wsi) {
-    map_remove(loop, conn->id);
-  }
-  ws_msg_t *queue = take_queue_locked(conn);
-  pthread_mutex_unlock(&loop->lock);
-  free_queue(queue);
-  atomic_fetch_sub(&loop->ws->n_accepted, 1);
-  loop->n_accepted--;
-  if (loop->ws->cb.on_close) {
-    loop->ws->cb.on_close(loop->ws->cb.ctx, conn->id, conn->user_data);
+  ws_mask_unwatch(conn->mask);
+  if (conn->accepted) {
+    pthread_mutex_lock(&loop->lock);
+    if (conn->wsi) {
+      map_remove(loop, conn->id);
+    }
+    ws_msg_t *queue = take_queue_locked(conn);
+    pthread_mutex_unlock(&loop->lock);
+    free_queue(queue);
+    atomic_fetch_sub(&loop->ws->n_accepted, 1);
+    loop->n_accepted--;
+    if (loop->ws->cb.on_close) {
+      loop->ws->cb.on_close(loop->ws->cb.ctx, conn->id, conn->user_data);
+    }
   }
   bson_free(conn->close_reason);
   bson_free(conn->rx);
@@ -594,8 +674,17 @@ static void adopt_incoming(lws_sorted_usec_list_t *sul) {
   for (size_t i = 0; i < n; i++) {
     if (stopping) {
       close(fds[i]);
-    } else {
-      (void)lws_adopt_socket_vhost(loop->vhost, fds[i]); /* closes on error */
+      continue;
+    }
+    /* Watched before lws can read a byte of it (ws_mask.h). */
+    ws_conn_t *conn = bson_malloc0(sizeof *conn);
+    conn->mask = ws_mask_watch(fds[i]);
+    struct lws *wsi = lws_adopt_socket_vhost(loop->vhost, fds[i]);
+    if (wsi) {
+      lws_set_opaque_user_data(wsi, conn);
+    } else { /* lws closed the socket */
+      ws_mask_unwatch(conn->mask);
+      bson_free(conn);
     }
   }
   bson_free(fds);
@@ -659,7 +748,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
     return on_writeable(loop, wsi);
   case LWS_CALLBACK_RECEIVE_PONG: {
     ws_conn_t *conn = lws_get_opaque_user_data(wsi);
-    if (conn) {
+    if (conn && conn->wsi) {
       conn->last_rx = lws_now_usecs();
       conn->ping_at = 0;
     }
@@ -886,6 +975,8 @@ ws_server_t *ws_server_start(const ws_config_t *cfg, const ws_callbacks_t *cb,
   int ping =
       cfg->ping_interval_s > 0 ? cfg->ping_interval_s : WS_DEFAULT_PING_S;
   ws->ping_us = (lws_usec_t)ping * LWS_US_PER_SEC;
+  ws->origin_allowed = cfg->origin_allowed;
+  ws->origin_ctx = cfg->origin_ctx;
   ws->protocols[0].name = "chorus";
   ws->protocols[0].callback = ws_callback;
   ws->protocols[0].rx_buffer_size = WS_RX_CHUNK;

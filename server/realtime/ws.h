@@ -48,9 +48,18 @@
  * ping_interval_s (checked once a second).  A connection whose
  * queue would exceed queue_max messages is too slow: its queue is dropped
  * and it is closed with 1008 "too slow" (and cut off after a few seconds
- * if it cannot even take the close frame).  A plain HTTP request gets 404,
- * an upgrade beyond max_connections or during shutdown 503, a refused one
- * 401.
+ * if it cannot even take the close frame).  A client frame that is not
+ * masked (RFC 6455 5.1) closes the connection with 1002 "frame not
+ * masked" without being delivered (lws 4.1 does not check: ws_mask.h).
+ *
+ * The upgrade.  A plain HTTP request gets 404.  An upgrade gets, in this
+ * order: 400 when Upgrade is not "websocket"; 426 with
+ * "Sec-WebSocket-Version: 13" when Sec-WebSocket-Version is not 13 or is
+ * missing (RFC 6455 4.4; lws 4.1 would take any as 13); 403 when it has
+ * an Origin that origin_allowed refuses ("null" included; without an
+ * Origin, which every browser sends, it is not a browser and passes);
+ * 503 beyond max_connections or during shutdown; 401 when on_upgrade
+ * refuses it; else 101.
  *
  * Lifetimes.  For every upgrade that on_upgrade accepts, on_close is
  * called exactly once, after on_open or, if the handshake then failed,
@@ -108,6 +117,11 @@ typedef struct ws_config {
                           at most 16) */
   int max_connections; /* upgrades beyond this get 503 (0: 20000); the
                           process's open-file limit must allow them */
+  /* Whether a page of this origin (an upgrade's Origin header, as sent)
+   * may open a connection; false is 403.  Called on a service thread;
+   * must be thread-safe.  NULL: every origin may. */
+  bool (*origin_allowed)(void *ctx, const char *origin);
+  void *origin_ctx;
 } ws_config_t;
 
 /* Inbound limit; larger messages close that connection with 1009. */

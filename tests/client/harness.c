@@ -659,17 +659,24 @@ static bool render_nginx_conf(const char *template_path, const char *conf_path,
   return ok;
 }
 
+void tc_nginx_init(tc_nginx_t *n) {
+  memset(n, 0, sizeof *n);
+  n->port = tc_free_port();
+  snprintf(n->url, sizeof n->url, "http://127.0.0.1:%d", n->port);
+}
+
 bool tc_nginx_start(tc_nginx_t *n, const char *template_path,
                     const tc_server_t *servers, int n_servers) {
-  memset(n, 0, sizeof *n);
+  if (n->port == 0) {
+    tc_nginx_init(n);
+  }
+  n->pid = 0;
   char bin[512];
   if (!tc_nginx_find(bin, sizeof bin)) {
     fprintf(stderr, "nginx not found on PATH or at /usr/sbin/nginx "
                     "(scripts/deps.sh installs it)\n");
     return false;
   }
-  n->port = tc_free_port();
-  snprintf(n->url, sizeof n->url, "http://127.0.0.1:%d", n->port);
   const char *dir = getenv("CHORUS_TEST_LOG_DIR");
   snprintf(n->prefix, sizeof n->prefix, "%s/nginx-%d-%d", dir ? dir : "/tmp",
            (int)getpid(), n->port);

@@ -125,10 +125,15 @@ typedef struct tc_nginx {
  * there is none. */
 bool tc_nginx_find(char *path, size_t size);
 
+/* Prepares n (no process yet): a free port and its url, for servers that
+ * must know nginx's origin (--public-origin) before it starts. */
+void tc_nginx_init(tc_nginx_t *n);
+
 /* Renders the template (scripts/nginx.conf: @PREFIX@, @LISTEN@, and one
  * line per server for lines holding @HTTP_SERVER@ / @WS_SERVER@, from
  * servers[k].port and .ws_port) into a fresh directory under
- * CHORUS_TEST_LOG_DIR (else /tmp), starts nginx there on a free port in
+ * CHORUS_TEST_LOG_DIR (else /tmp), starts nginx there on n's port
+ * (tc_nginx_init; a free one when n is zeroed) in
  * the foreground as a child of this process (it gets SIGTERM should this
  * process die first) and waits up to 10 s for GET /healthz through it to
  * answer 200.  False when nginx is missing or did not come up (its error

@@ -52,6 +52,7 @@ struct tc_ws {
   char path[2048];
   int port;
   char *cookie;
+  char *origin; /* NULL: none sent */
   /* Under g.lock. */
   tc_state_t state;
   int http_status;
@@ -157,7 +158,7 @@ static void start_connect(tc_ws_t *ws) {
   ci.port = ws->port;
   ci.path = ws->path;
   ci.host = ws->host_header;
-  ci.origin = ws->host_header;
+  ci.origin = NULL;   /* sent by hand (client_callback): lws adds "http://" */
   ci.protocol = NULL; /* no subprotocol: the server's default */
   ci.local_protocol_name = client_protocols[0].name;
   ci.opaque_user_data = ws;
@@ -298,16 +299,22 @@ static int client_callback(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
     on_wake();
     return 0;
-  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-    if (ws && ws->cookie) {
-      unsigned char **p = in, *end = *p + len;
-      if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_COOKIE,
-                                       (unsigned char *)ws->cookie,
-                                       (int)strlen(ws->cookie), p, end)) {
-        return -1;
-      }
+  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+    unsigned char **p = in, *end = *p + len;
+    if (ws && ws->cookie &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_COOKIE,
+                                     (unsigned char *)ws->cookie,
+                                     (int)strlen(ws->cookie), p, end)) {
+      return -1;
+    }
+    if (ws && ws->origin &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_ORIGIN,
+                                     (unsigned char *)ws->origin,
+                                     (int)strlen(ws->origin), p, end)) {
+      return -1;
     }
     return 0;
+  }
   case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
     if (ws) {
       set_state(ws, TC_CONNECTING, lws_http_client_http_response(wsi), 0);
@@ -469,10 +476,16 @@ static void destroy(tc_ws_t *ws) {
   free_frames(ws->out_head);
   free_texts(ws->in_head);
   bson_free(ws->cookie);
+  bson_free(ws->origin);
   bson_free(ws);
 }
 
 tc_ws_t *tc_ws_connect(const char *url, const char *cookie, int *http_status) {
+  return tc_ws_connect_origin(url, cookie, NULL, http_status);
+}
+
+tc_ws_t *tc_ws_connect_origin(const char *url, const char *cookie,
+                              const char *origin, int *http_status) {
   if (http_status) {
     *http_status = 0;
   }
@@ -483,6 +496,7 @@ tc_ws_t *tc_ws_connect(const char *url, const char *cookie, int *http_status) {
     return NULL;
   }
   ws->cookie = cookie ? bson_strdup(cookie) : NULL;
+  ws->origin = origin ? bson_strdup(origin) : NULL;
   ws->state = TC_CONNECTING;
   ws->connect_requested = true;
 
@@ -631,10 +645,23 @@ void tc_ws_url(const char *base, char *out, size_t size) {
   tc_client_t *c = tc_client_new(base);
   tc_response_t r;
   tc_get_ok(c, "/api/config", &r);
-  const char *url = tc_json_str(&r, "ws_url");
-  assert_non_null(url);
-  assert_int_equal(strncmp(url, "ws://", 5), 0);
-  bson_strncpy(out, url, size);
+  const char *path = tc_json_str(&r, "ws_path");
+  assert_non_null(path);
+  assert_int_equal(path[0], '/');
+  assert_true(tc_json_has(&r, "ws_port"));
+  assert_int_equal(strncmp(base, "http://", 7), 0);
+  const char *authority = base + 7;
+  int n;
+  if (tc_json_is_null(&r, "ws_port")) { /* the page's own host and port */
+    n = snprintf(out, size, "ws://%.*s%s", (int)strcspn(authority, "/"),
+                 authority, path);
+  } else { /* the page's host, another port */
+    int64_t port = tc_json_int(&r, "ws_port");
+    assert_true(port > 0 && port < 65536);
+    n = snprintf(out, size, "ws://%.*s:%lld%s", (int)strcspn(authority, ":/"),
+                 authority, (long long)port, path);
+  }
+  assert_true(n > 0 && (size_t)n < size);
   tc_response_free(&r);
   tc_client_destroy(c);
 }

@@ -24,11 +24,17 @@
 typedef struct tc_ws tc_ws_t;
 
 /* Connects to ws://host:port/path?query (host a name or IPv4 address),
- * sending cookie, when not NULL, as the Cookie header's value.  Returns
- * NULL when the upgrade was refused or failed; *http_status (when not
- * NULL) is then the server's HTTP status (e.g. 401, 503) or 0 when there
- * was no HTTP answer at all, and 101 on success. */
+ * sending cookie, when not NULL, as the Cookie header's value, and no
+ * Origin (a program, not a browser page).  Returns NULL when the upgrade
+ * was refused or failed; *http_status (when not NULL) is then the
+ * server's HTTP status (e.g. 401, 503) or 0 when there was no HTTP answer
+ * at all, and 101 on success. */
 tc_ws_t *tc_ws_connect(const char *url, const char *cookie, int *http_status);
+
+/* tc_ws_connect as a browser page of origin (e.g. "http://127.0.0.1:8080")
+ * does it: with that Origin header (NULL: none). */
+tc_ws_t *tc_ws_connect_origin(const char *url, const char *cookie,
+                              const char *origin, int *http_status);
 
 /* Queues one text message (one frame); false when the connection is not
  * open. */
@@ -61,8 +67,10 @@ void tc_ws_close(tc_ws_t *ws);
 
 /* ---- for integration tests (these fail the test on what they assert) ---- */
 
-/* The WebSocket URL the server at base advertises (GET /api/config, which
- * must answer 200 with a ws:// ws_url), into out. */
+/* The WebSocket URL a page at base (http://host:port) opens, into out:
+ * GET /api/config must answer 200 with {"ws_port", "ws_path"}, which are
+ * relative to base's host (ws_port null: base's port too), as the web
+ * client takes them. */
 void tc_ws_url(const char *base, char *out, size_t size);
 
 /* The next message, parsed (bson_destroy it), waiting up to timeout_ms;

@@ -25,6 +25,10 @@
  * - the killed server, restarted on the same ports, is back in rotation:
  *   API answers through nginx carry its X-Chorus-Server again, and a new
  *   WebSocket through nginx lands on it (least_conn).
+ * The servers accept nginx's origin (--public-origin, as scripts/run.sh
+ * --lb sets it): every request carries it as the page's would, and the
+ * WebSocket is opened with it; another origin is refused (403) through
+ * nginx as well.
  * Waiting is always polling with a deadline; no sleep decides an outcome.
  */
 #include <pthread.h>
@@ -84,6 +88,9 @@ static struct {
   worker_t workers[WORKERS];
   author_t author;
   tc_ws_t *ws[2];
+  char origin[64];             /* the page's origin: nginx's address */
+  char origin_header[80];      /* "Origin: <origin>" */
+  const char *page_headers[2]; /* what the page's requests carry */
 } g;
 
 /* ---------------------------------------------------------------- helpers */
@@ -93,8 +100,8 @@ static struct {
 static bool lb_request(worker_t *w, tc_client_t *c, const char *method,
                        const char *path, const char *body, long expected,
                        tc_response_t *r) {
-  bool sent =
-      tc_try_request(c, method, path, body, body ? strlen(body) : 0, NULL, r);
+  bool sent = tc_try_request(c, method, path, body, body ? strlen(body) : 0,
+                             g.page_headers, r);
   int phase = atomic_load(&g.phase);
   if (sent && r->status == expected) {
     atomic_fetch_add(&w->ok[phase], 1);
@@ -398,7 +405,7 @@ static tc_ws_t *ws_connect_lb(const char *cookie, int64_t since) {
     bson_strncpy(full, url, sizeof full);
   }
   int status = 0;
-  tc_ws_t *ws = tc_ws_connect(full, cookie, &status);
+  tc_ws_t *ws = tc_ws_connect_origin(full, cookie, g.origin, &status);
   if (!ws) {
     fail_msg("WebSocket upgrade through nginx (%s) failed: HTTP %d", full,
              status);
@@ -463,6 +470,12 @@ static int setup(void **state) {
   memset(&g, 0, sizeof g);
   pthread_mutex_init(&g.author.lock, NULL);
   snprintf(g.db_name, sizeof g.db_name, "lb_%d", (int)getpid());
+  /* The page comes from nginx: its origin is nginx's address, which the
+   * servers must accept (scripts/run.sh --lb does the same). */
+  tc_nginx_init(&g.nginx);
+  snprintf(g.origin, sizeof g.origin, "http://127.0.0.1:%d", g.nginx.port);
+  snprintf(g.origin_header, sizeof g.origin_header, "Origin: %s", g.origin);
+  g.page_headers[0] = g.origin_header;
   const char *ids[2] = {"a", "b"};
   for (int k = 0; k < 2; k++) {
     tc_server_init(&g.servers[k], ids[k], g.db_name);
@@ -472,8 +485,8 @@ static int setup(void **state) {
      * finishes it; the next write of that author waits (retrying) until
      * then, and 1 s keeps that well inside sync's retry budget, so the
      * only failures are the requests in flight. */
-    bson_strncpy(g.servers[k].extra, "--threads 16 --txn-lease-ms 1000",
-                 sizeof g.servers[k].extra);
+    snprintf(g.servers[k].extra, sizeof g.servers[k].extra,
+             "--threads 16 --txn-lease-ms 1000 --public-origin %s", g.origin);
     if (!tc_server_start(&g.servers[k])) {
       teardown(state);
       return -1;
@@ -541,6 +554,25 @@ static void test_failover_through_nginx(void **state) {
   tc_session_cookie(author, author_cookie, sizeof author_cookie);
   tc_session_cookie(fan, fan_cookie, sizeof fan_cookie);
   tc_follow(fan, author_name);
+
+  /* The page's origin, nginx's address, may write and open a WebSocket
+   * through nginx; another origin may not. */
+  const char *evil[] = {"Origin: http://evil.example", NULL};
+  const char *tweet = "{\"text\":\"from the page\"}";
+  tc_response_t r;
+  tc_request(fan, "POST", "/api/tweet", tweet, strlen(tweet), evil, &r);
+  tc_assert_error(&r, 403, "cross_site");
+  tc_response_free(&r);
+  tc_request(fan, "POST", "/api/tweet", tweet, strlen(tweet), g.page_headers,
+             &r);
+  tc_assert_status(&r, 201);
+  tc_response_free(&r);
+  char ws_url[160];
+  tc_ws_url(g.nginx.url, ws_url, sizeof ws_url);
+  int status = 0;
+  assert_null(
+      tc_ws_connect_origin(ws_url, fan_cookie, "http://evil.example", &status));
+  assert_int_equal(status, 403);
 
   /* The follower's WebSocket through nginx; which server holds it? */
   g.ws[0] = ws_connect_lb(fan_cookie, 0);

@@ -23,22 +23,11 @@
 
 #define REFUSED_WITHIN_MS 2000
 
-/* The WebSocket URL a server advertises in /api/config. */
-static void ws_url(const char *base, char *out, size_t size) {
-  tc_client_t *c = tc_client_new(base);
-  tc_response_t r;
-  tc_get(c, "/api/config", &r);
-  tc_assert_status(&r, 200);
-  bson_strncpy(out, tc_json_str(&r, "ws_url"), size);
-  tc_response_free(&r);
-  tc_client_destroy(c);
-}
-
 /* The HTTP status of an upgrade to base's WebSocket with cookie (101
  * when accepted; the connection is then closed again). */
 static int upgrade(const char *base, const char *cookie) {
   char url[256];
-  ws_url(base, url, sizeof url);
+  tc_ws_url(base, url, sizeof url);
   int status = 0;
   tc_ws_t *ws = tc_ws_connect(url, cookie, &status);
   tc_ws_close(ws);

@@ -5,7 +5,8 @@
  * the precedence flag > environment > default, integer ranges (port
  * 1-65535, threads 2-1024) with messages naming the flag, string length
  * limits, unknown options, missing values, stray positional arguments,
- * --help and --version output, the switches for tests (named --test-*,
+ * --public-origin's list checked at parse time, --help and --version
+ * output, the switches for tests (named --test-*,
  * kept in cfg.test, listed last under their own heading), and repeated
  * calls in one process (getopt state must be reset by config_parse
  * itself).
@@ -28,17 +29,12 @@
 #include "server/app/config.h"
 
 static const char *const env_names[] = {
-    "CHORUS_HOST",
-    "CHORUS_PORT",
-    "CHORUS_MONGO_URI",
-    "CHORUS_DB",
-    "CHORUS_SERVER_ID",
-    "CHORUS_PUBLIC_DIR",
-    "CHORUS_THREADS",
-    "CHORUS_DB_FILTERS",
-    "CHORUS_DB_SLOW_MS",
-    "CHORUS_TEST_FAILPOINT",
-    "CHORUS_TEST_RESUME_DELAY_MS",
+    "CHORUS_HOST",           "CHORUS_PORT",
+    "CHORUS_MONGO_URI",      "CHORUS_DB",
+    "CHORUS_SERVER_ID",      "CHORUS_PUBLIC_DIR",
+    "CHORUS_THREADS",        "CHORUS_DB_FILTERS",
+    "CHORUS_DB_SLOW_MS",     "CHORUS_PUBLIC_ORIGINS",
+    "CHORUS_TEST_FAILPOINT", "CHORUS_TEST_RESUME_DELAY_MS",
 };
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
@@ -429,6 +425,45 @@ static void db_filters_is_auto_id_or_full(void **state) {
   expect_error(PARSE_NONE(), "--db-filters", "never");
 }
 
+/* --public-origin (CHORUS_PUBLIC_ORIGINS): comma-separated origins,
+ * each checked at parse time; none given means the server's own. */
+static void public_origin_takes_a_list_of_origins(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_string_equal(p->cfg.public_origins, "");
+  parsed_free(p);
+  p = PARSE("--public-origin",
+            "https://chorus.example, http://localhost:8000/");
+  assert_ok(p);
+  assert_string_equal(p->cfg.public_origins,
+                      "https://chorus.example, http://localhost:8000/");
+  parsed_free(p);
+  static const char *const bad[] = {
+      "null",
+      "chorus.example",
+      "ftp://chorus.example",
+      "https://chorus.example/app",
+      "http://localhost:8000,http://evil.example:0",
+      "http://user@chorus.example",
+      " , ",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    p = PARSE("--public-origin", (char *)bad[i]);
+    assert_error(p, "--public-origin", NULL);
+    parsed_free(p);
+  }
+  assert_int_equal(setenv("CHORUS_PUBLIC_ORIGINS", "http://lb:8000", 1), 0);
+  p = PARSE_NONE();
+  assert_ok(p);
+  assert_string_equal(p->cfg.public_origins, "http://lb:8000");
+  parsed_free(p);
+  assert_int_equal(setenv("CHORUS_PUBLIC_ORIGINS", "http://lb:8000/x", 1), 0);
+  p = PARSE_NONE();
+  assert_error(p, "--public-origin", "http://lb:8000/x");
+  parsed_free(p);
+}
+
 static void db_slow_ms_range_is_0_to_600000(void **state) {
   (void)state;
   assert_int_equal(parsed_ok(PARSE("--db-slow-ms", "600000")).db_slow_ms,
@@ -737,6 +772,7 @@ int main(void) {
       T(threads_range_is_2_to_1024),
       T(too_long_db_name_is_an_error),
       T(db_filters_is_auto_id_or_full),
+      T(public_origin_takes_a_list_of_origins),
       T(db_slow_ms_range_is_0_to_600000),
       T(too_long_strings_are_errors_for_every_string_flag),
       T(bad_arguments_are_errors_naming_them),

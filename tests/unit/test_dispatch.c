@@ -11,7 +11,9 @@
  * 404 "not_found" and 405 with the Allow list across tables; the request
  * id taken from a plain X-Request-Id and made up for any other; the CSRF
  * and content-type rule (403, 415) refusing a write before its handler;
- * the write hook called for 2xx writes only; 500 for a handler that does
+ * (the Origin one of the transport's public origins, never judged by the
+ * Host header); the write hook called for 2xx writes only; 500 for a
+ * handler that does
  * not answer; HEAD without a body; the metrics (route pattern or
  * "unmatched", the in-flight gauge back to 0); and the single-page app's
  * deep links (index.html for page paths, 404 for missing files, /api/
@@ -117,6 +119,7 @@ static void write_hook(void *ctx, const http_request_t *req, char *buf,
 /* ------------------------------------------------------------------ */
 
 static metrics_t *metrics;
+static origins_t *origins; /* the public origin: the page's */
 static dispatch_t *dispatch;
 static struct mg_context *http;
 static int port;
@@ -137,9 +140,13 @@ static int start(void **state) {
   write_file("index.html", "<!doctype html><title>app</title>\n");
   write_file("app.js", "console.log(1);\n");
   metrics = metrics_new();
+  chorus_error_t err;
+  origins = origins_parse("http://page.example:8080", &err);
+  assert_non_null(origins);
   http_transport_t t = {
       .server_id = "unit-1",
       .trusted_proxies = "",
+      .origins = origins,
       .log_requests = false,
       .metrics = metrics,
       .write_headers = write_hook,
@@ -179,6 +186,7 @@ static int stop(void **state) {
   mg_exit_library();
   dispatch_destroy(dispatch);
   metrics_destroy(metrics);
+  origins_destroy(origins);
   static const char *const files[] = {"index.html", "app.js"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char path[256];
@@ -402,15 +410,42 @@ static void writes_failing_the_csrf_rule_never_reach_the_handler(void **state) {
   r = answered("DELETE", "/api/item/1", "Sec-Fetch-Site: cross-site\r\n", NULL,
                "HTTP/1.1 403 Forbidden");
   free(r);
+  /* The Origin of the Host the request names is no public origin: a page
+   * of a name that resolves here (DNS rebinding) sends both. */
+  r = request("POST", "/api/create",
+              "Content-Type: application/json\r\n"
+              "Origin: http://127.0.0.1\r\n",
+              "{}");
+  assert_status(r, "HTTP/1.1 403 Forbidden");
+  free(r);
+  r = exchange("POST /api/create HTTP/1.1\r\n"
+               "Host: rebind.evil.example:8080\r\n"
+               "Origin: http://rebind.evil.example:8080\r\n"
+               "Content-Type: application/json\r\n"
+               "Connection: close\r\nContent-Length: 2\r\n\r\n{}");
+  assert_status(r, "HTTP/1.1 403 Forbidden");
+  assert_non_null(strstr(body_of(r), "cross_site"));
+  free(r);
   assert_int_equal(atomic_load(&handled), before);
-  /* Same-site, JSON: through. */
+  /* The public origin (any case, the port written or not), JSON: through;
+   * no Origin at all (not a browser): through. */
   r = request("POST", "/api/create",
               "Content-Type: application/json; charset=utf-8\r\n"
-              "Origin: http://127.0.0.1\r\n",
+              "Origin: http://page.example:8080\r\n",
               "{}");
   assert_status(r, "HTTP/1.1 201 Created");
   free(r);
-  assert_int_equal(atomic_load(&handled), before + 1);
+  r = request("POST", "/api/create",
+              "Content-Type: application/json\r\n"
+              "Origin: HTTP://Page.Example:8080\r\n"
+              "Sec-Fetch-Site: same-origin\r\n",
+              "{}");
+  assert_status(r, "HTTP/1.1 201 Created");
+  free(r);
+  r = request("DELETE", "/api/item/1", "", NULL);
+  assert_status(r, "HTTP/1.1 200 OK");
+  free(r);
+  assert_int_equal(atomic_load(&handled), before + 3);
 }
 
 static void write_hook_runs_for_successful_writes_only(void **state) {

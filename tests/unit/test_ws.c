@@ -2,11 +2,17 @@
  * test_ws.c - unit tests for ws.h: a ws_server_t on a free port inside
  * the test process, with fake callbacks (no database), talked to by
  * tc_ws clients (tests/client/wsclient.h) and by raw TCP sockets that do
- * the handshake and the framing by hand where a test needs to misbehave:
- * fragment a message, never read, never answer pings.
+ * the handshake and the framing by hand (tests/client/rawws.h) where a
+ * test needs to misbehave: fragment a message, leave a frame unmasked,
+ * never read, never answer pings.
  *
  * Covered: upgrades accepted and refused (401) by on_upgrade, with the
- * Cookie header and the query string delivered; plain HTTP (404); echo
+ * Cookie header and the query string delivered; plain HTTP (404); 426
+ * for a Sec-WebSocket-Version other than 13; 403 for an Origin the
+ * origin check refuses ("null" too), none needed; an unmasked client
+ * frame closing with 1002 undelivered (also a control frame, a
+ * continuation, one after others in the same read, one sent before the
+ * 101); echo
  * through on_message and ws_server_send; fragmented messages reassembled;
  * 1009 for a 10 KB message (whole and fragmented), 1003 for binary, 1007
  * for invalid UTF-8; ws_server_close with a code and reason; sends to
@@ -37,6 +43,7 @@
 #include <unistd.h>
 
 #include "server/realtime/ws.h"
+#include "tests/client/rawws.h"
 #include "tests/client/wsclient.h"
 
 #define MAX_IDS 4096
@@ -190,6 +197,13 @@ static int free_port(void) {
   return ntohs(a.sin_port);
 }
 
+/* The fixture's public origin: the only page that may open a socket. */
+#define PAGE_ORIGIN "http://page.example:8080"
+
+static bool fake_origin_allowed(void *ctx, const char *origin) {
+  return ctx == (void *)PAGE_ORIGIN && strcmp(origin, PAGE_ORIGIN) == 0;
+}
+
 static fixture_t *fixture_start(const ws_config_t *base) {
   fixture_t *fx = calloc(1, sizeof *fx);
   pthread_mutex_init(&fx->fake.lock, NULL);
@@ -200,6 +214,8 @@ static fixture_t *fixture_start(const ws_config_t *base) {
     ws_config_t cfg = base ? *base : (ws_config_t){0};
     cfg.host = "127.0.0.1";
     cfg.port = free_port();
+    cfg.origin_allowed = fake_origin_allowed;
+    cfg.origin_ctx = (void *)PAGE_ORIGIN;
     chorus_error_t err;
     fx->ws = ws_server_start(&cfg, &cb, &err);
     if (fx->ws) {
@@ -252,155 +268,6 @@ static tc_ws_t *connect_ok(fixture_t *fx, const char *url, ws_conn_id_t *id) {
 }
 
 /* ------------------------------------------------------------------ */
-/* raw sockets                                                         */
-/* ------------------------------------------------------------------ */
-
-static int raw_tcp(int port, int rcvbuf) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  assert_true(fd >= 0);
-  if (rcvbuf > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  }
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons((uint16_t)port);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
-
-static bool read_full(int fd, void *buf, size_t len, int timeout_ms) {
-  size_t got = 0;
-  while (got < len) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) {
-      return false;
-    }
-    ssize_t n = read(fd, (char *)buf + got, len - got);
-    if (n <= 0) {
-      return false;
-    }
-    got += (size_t)n;
-  }
-  return true;
-}
-
-/* Reads an HTTP response head byte by byte (so that no frame bytes are
- * consumed); returns the status, or 0. */
-static int read_http_status(int fd) {
-  char head[2048];
-  size_t n = 0;
-  while (n + 1 < sizeof head) {
-    if (!read_full(fd, head + n, 1, 5000)) {
-      return 0;
-    }
-    n++;
-    if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0) {
-      break;
-    }
-  }
-  head[n] = '\0';
-  int status = 0;
-  if (sscanf(head, "HTTP/1.%*d %d", &status) != 1) {
-    return 0;
-  }
-  return status;
-}
-
-static void write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len) {
-    ssize_t n = write(fd, p, len);
-    assert_true(n > 0);
-    p += n;
-    len -= (size_t)n;
-  }
-}
-
-/* A raw connection that has done the WebSocket handshake. */
-static int raw_ws(int port, int rcvbuf, const char *cookie) {
-  int fd = raw_tcp(port, rcvbuf);
-  char req[512];
-  int n = snprintf(req, sizeof req,
-                   "GET /ws HTTP/1.1\r\n"
-                   "Host: 127.0.0.1:%d\r\n"
-                   "Upgrade: websocket\r\n"
-                   "Connection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n"
-                   "Cookie: %s\r\n\r\n",
-                   port, cookie);
-  write_all(fd, req, (size_t)n);
-  assert_int_equal(read_http_status(fd), 101);
-  return fd;
-}
-
-/* Sends one masked client frame. */
-static void raw_frame(int fd, int opcode, bool fin, const void *data,
-                      size_t len) {
-  unsigned char *f = malloc(len + 14);
-  size_t h = 0;
-  f[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
-  if (len < 126) {
-    f[h++] = (unsigned char)(0x80 | len);
-  } else if (len < 65536) {
-    f[h++] = 0x80 | 126;
-    f[h++] = (unsigned char)(len >> 8);
-    f[h++] = (unsigned char)len;
-  } else {
-    f[h++] = 0x80 | 127;
-    for (int i = 7; i >= 0; i--) {
-      f[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-    }
-  }
-  const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
-  memcpy(f + h, mask, 4);
-  h += 4;
-  for (size_t i = 0; i < len; i++) {
-    f[h + i] = ((const unsigned char *)data)[i] ^ mask[i & 3];
-  }
-  write_all(fd, f, h + len);
-  free(f);
-}
-
-/* Reads one server frame (unmasked) into buf; false on timeout/EOF. */
-static bool raw_read_frame(int fd, int *opcode, char *buf, size_t cap,
-                           size_t *len) {
-  unsigned char h[2];
-  if (!read_full(fd, h, 2, 5000)) {
-    return false;
-  }
-  *opcode = h[0] & 0x0f;
-  uint64_t n = h[1] & 0x7f;
-  if (n == 126) {
-    unsigned char e[2];
-    if (!read_full(fd, e, 2, 5000)) {
-      return false;
-    }
-    n = (uint64_t)e[0] << 8 | e[1];
-  } else if (n == 127) {
-    unsigned char e[8];
-    if (!read_full(fd, e, 8, 5000)) {
-      return false;
-    }
-    n = 0;
-    for (int i = 0; i < 8; i++) {
-      n = n << 8 | e[i];
-    }
-  }
-  if (n >= cap) {
-    return false;
-  }
-  if (n && !read_full(fd, buf, (size_t)n, 5000)) {
-    return false;
-  }
-  buf[n] = '\0';
-  *len = (size_t)n;
-  return true;
-}
-
-/* ------------------------------------------------------------------ */
 /* tests                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -446,24 +313,187 @@ static void upgrade_refused_is_401(void **state) {
   assert_int_equal(fake_get(&fx->fake, &fx->fake.closes), 0);
 
   /* a raw upgrade gets a plain HTTP 401 */
-  int fd = raw_tcp(fx->port, 0);
+  int fd = tc_raw_tcp(fx->port, 0);
   const char *req = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                     "Connection: Upgrade\r\n"
                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     "Sec-WebSocket-Version: 13\r\n\r\n";
-  write_all(fd, req, strlen(req));
-  assert_int_equal(read_http_status(fd), 401);
+  tc_raw_write(fd, req, strlen(req));
+  assert_int_equal(tc_raw_http_status(fd), 401);
   close(fd);
 }
 
 static void plain_http_is_404(void **state) {
   fixture_t *fx = *state;
-  int fd = raw_tcp(fx->port, 0);
+  int fd = tc_raw_tcp(fx->port, 0);
   const char *req = "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n";
-  write_all(fd, req, strlen(req));
-  assert_int_equal(read_http_status(fd), 404);
+  tc_raw_write(fd, req, strlen(req));
+  assert_int_equal(tc_raw_http_status(fd), 404);
   close(fd);
   assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+}
+
+/* Sends an upgrade request with the good cookie, the given
+ * Sec-WebSocket-Version line ("" for none) and further header lines,
+ * then reads the answer's head into head; returns the socket (open) and
+ * the status in *status. */
+static int raw_upgrade(fixture_t *fx, const char *version, const char *headers,
+                       char *head, size_t size, int *status) {
+  int fd = tc_raw_tcp(fx->port, 0);
+  char req[1024];
+  int n = tc_raw_upgrade_request(req, sizeof req, fx->port, version, headers,
+                                 GOOD_COOKIE);
+  tc_raw_write(fd, req, (size_t)n);
+  *status = tc_raw_http_head(fd, head, size);
+  return fd;
+}
+
+/* RFC 6455 4.4: any version but 13 is 426 naming 13 (lws alone says 101). */
+static void upgrade_version_other_than_13_is_426(void **state) {
+  fixture_t *fx = *state;
+  const char *versions[] = {
+      "Sec-WebSocket-Version: 12\r\n", "Sec-WebSocket-Version: 8\r\n",
+      "Sec-WebSocket-Version: 14\r\n", "Sec-WebSocket-Version: 13x\r\n", ""};
+  for (size_t i = 0; i < sizeof versions / sizeof *versions; i++) {
+    char head[2048];
+    int status;
+    int fd = raw_upgrade(fx, versions[i], "", head, sizeof head, &status);
+    if (status != 426) {
+      fail_msg("%s: %s", versions[i][0] ? versions[i] : "no version", head);
+    }
+    assert_non_null(strstr(head, "\r\nSec-WebSocket-Version: 13\r\n"));
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+  char head[2048];
+  int status;
+  int fd = raw_upgrade(fx, "Sec-WebSocket-Version: 13\r\n", "", head,
+                       sizeof head, &status);
+  assert_int_equal(status, 101);
+  close(fd);
+}
+
+/* The page's origin and non-browsers (no Origin) get in; any other
+ * Origin, "null" included, is 403 before on_upgrade is asked. */
+static void upgrade_from_a_foreign_origin_is_403(void **state) {
+  fixture_t *fx = *state;
+  char own[128]; /* the socket's own host:port is no page's origin */
+  snprintf(own, sizeof own, "Origin: http://127.0.0.1:%d\r\n", fx->port);
+  const char *foreign[] = {
+      "Origin: http://evil.example\r\n",
+      "Origin: null\r\n",
+      "Origin: http://page.example:8081\r\n",
+      "Origin: https://page.example:8080\r\n",
+      own,
+  };
+  for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++) {
+    char head[2048];
+    int status;
+    int fd = raw_upgrade(fx, "Sec-WebSocket-Version: 13\r\n", foreign[i], head,
+                         sizeof head, &status);
+    if (status != 403) {
+      fail_msg("%s -> %d", foreign[i], status);
+    }
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+  const char *allowed[] = {"Origin: " PAGE_ORIGIN "\r\n", ""};
+  for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+    char head[2048];
+    int status;
+    int fd = raw_upgrade(fx, "Sec-WebSocket-Version: 13\r\n", allowed[i], head,
+                         sizeof head, &status);
+    assert_int_equal(status, 101);
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 2);
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, 2, 5000));
+}
+
+/* RFC 6455 5.1: an unmasked client frame closes with 1002 and is never
+ * delivered, whatever comes before it (lws 4.1 alone delivers it). */
+static void unmasked_frame_closes_1002(void **state) {
+  fixture_t *fx = *state;
+  /* A text frame first thing. */
+  int fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, true, false, "hello", 5);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
+  close(fd);
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 0);
+
+  /* After a masked message (echoed), in the same write as another. */
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, true, true, "fine", 4);
+  int opcode;
+  char buf[256];
+  size_t len;
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_string_equal(buf, "fine");
+  unsigned char two[] = {0x81, 0x84,    1,       2,       3,
+                         4,    'm' ^ 1, 'o' ^ 2, 'r' ^ 3, 'e' ^ 4,
+                         0x81, 0x03,    'b',     'a',     'd'};
+  tc_raw_write(fd, two, sizeof two);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
+  close(fd);
+  /* "more", before it, was delivered (its echo came after the close). */
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 2);
+
+  /* A control frame (ping), a fragment's continuation, a long one. */
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 9, true, false, "p", 1);
+  assert_int_equal(tc_raw_close_code(fd), 1002); /* lws never saw it */
+  close(fd);
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, false, true, "par", 3);
+  tc_raw_frame(fd, 0, true, false, "tial", 4);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
+  close(fd);
+  char big[3000];
+  memset(big, 'x', sizeof big);
+  fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, true, true, big, sizeof big); /* 16-bit length, masked */
+  char echoed[sizeof big + 1];
+  assert_true(tc_raw_read_frame(fd, &opcode, echoed, sizeof echoed, &len));
+  assert_int_equal(len, sizeof big);
+  tc_raw_frame(fd, 1, true, false, big, sizeof big);
+  assert_int_equal(tc_raw_close_code(fd), 1002);
+  close(fd);
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 3);
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, 5, 5000));
+}
+
+/* Frames a client sent with its upgrade request, before the 101: taken
+ * as lws takes them when masked, closed with 1002 when not. */
+static void frames_before_the_101(void **state) {
+  fixture_t *fx = *state;
+  for (int masked = 1; masked >= 0; masked--) {
+    int fd = tc_raw_tcp(fx->port, 0);
+    char req[512];
+    int n = tc_raw_upgrade_request(req, sizeof req, fx->port, TC_RAW_VERSION_13,
+                                   "", GOOD_COOKIE);
+    unsigned char frame[] = {0x81, 0x82, 9, 9, 9, 9, 'h' ^ 9, 'i' ^ 9};
+    if (!masked) {
+      unsigned char plain[] = {0x81, 0x02, 'h', 'i'};
+      memcpy(frame, plain, sizeof plain);
+    }
+    char all[600];
+    memcpy(all, req, (size_t)n);
+    memcpy(all + n, frame, masked ? sizeof frame : 4);
+    tc_raw_write(fd, all, (size_t)n + (masked ? sizeof frame : 4));
+    assert_int_equal(tc_raw_http_status(fd), 101);
+    if (masked) {
+      int opcode;
+      char buf[64];
+      size_t len;
+      assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+      assert_string_equal(buf, "hi");
+    } else {
+      assert_int_equal(tc_raw_close_code(fd), 1002);
+    }
+    close(fd);
+  }
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.messages), 1);
+  assert_true(wait_count(&fx->fake, &fx->fake.closes, 2, 5000));
 }
 
 static void echo(void **state) {
@@ -507,27 +537,27 @@ static void echo(void **state) {
 
 static void fragments_are_reassembled(void **state) {
   fixture_t *fx = *state;
-  int fd = raw_ws(fx->port, 0, GOOD_COOKIE);
-  raw_frame(fd, 1, false, "hel", 3);
-  raw_frame(fd, 9, true, "p", 1); /* a ping between fragments */
-  raw_frame(fd, 0, false, "lo ", 3);
-  raw_frame(fd, 0, true, "world", 5);
+  int fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
+  tc_raw_frame(fd, 1, false, true, "hel", 3);
+  tc_raw_frame(fd, 9, true, true, "p", 1); /* a ping between fragments */
+  tc_raw_frame(fd, 0, false, true, "lo ", 3);
+  tc_raw_frame(fd, 0, true, true, "world", 5);
   int opcode;
   char buf[8192];
   size_t len;
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 10); /* the pong */
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 1);
   assert_string_equal(buf, "hello world");
 
   /* 3 x 2000 bytes in fragments: over WS_MESSAGE_MAX */
   char part[2000];
   memset(part, 'x', sizeof part);
-  raw_frame(fd, 1, false, part, sizeof part);
-  raw_frame(fd, 0, false, part, sizeof part);
-  raw_frame(fd, 0, true, part, sizeof part);
-  assert_true(raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
+  tc_raw_frame(fd, 1, false, true, part, sizeof part);
+  tc_raw_frame(fd, 0, false, true, part, sizeof part);
+  tc_raw_frame(fd, 0, true, true, part, sizeof part);
+  assert_true(tc_raw_read_frame(fd, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 8);
   assert_true(len >= 2);
   assert_int_equal((unsigned char)buf[0] << 8 | (unsigned char)buf[1], 1009);
@@ -607,7 +637,7 @@ static void slow_client_is_dropped(void **state) {
   fixture_t *fx = fixture_start(&cfg);
   ws_conn_id_t fast_id, slow_id;
   tc_ws_t *fast = connect_ok(fx, NULL, &fast_id);
-  int fd = raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
+  int fd = tc_raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 2, 5000));
   slow_id = fx->fake.open_ids[1];
 
@@ -667,7 +697,7 @@ static void undeliverable_close_is_cut_off(void **state) {
   (void)state;
   ws_config_t cfg = {.queue_max = 100000};
   fixture_t *fx = fixture_start(&cfg);
-  int fd = raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
+  int fd = tc_raw_ws(fx->port, 4096, GOOD_COOKIE); /* never reads again */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 1, 5000));
   ws_conn_id_t id = fx->fake.open_ids[0];
   char msg[1024];
@@ -695,7 +725,7 @@ static void unanswered_pings_drop_the_peer(void **state) {
   fixture_t *fx = fixture_start(&cfg);
   ws_conn_id_t live_id;
   tc_ws_t *live = connect_ok(fx, NULL, &live_id); /* answers pings */
-  int fd = raw_ws(fx->port, 0, GOOD_COOKIE);      /* never answers */
+  int fd = tc_raw_ws(fx->port, 0, GOOD_COOKIE);   /* never answers */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 2, 5000));
   ws_conn_id_t dead_id = fx->fake.open_ids[1];
   assert_true(wait_closed_id(&fx->fake, dead_id, 6000));
@@ -769,7 +799,7 @@ static void stop_closes_with_1001(void **state) {
   for (int i = 0; i < 3; i++) {
     c[i] = connect_ok(fx, NULL, NULL);
   }
-  int raw = raw_ws(fx->port, 0, GOOD_COOKIE); /* never answers the close */
+  int raw = tc_raw_ws(fx->port, 0, GOOD_COOKIE); /* never answers the close */
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 4, 5000));
   ws_server_stop(fx->ws);
   assert_int_equal(fx->fake.closes, 4); /* all done when stop returns */
@@ -783,7 +813,7 @@ static void stop_closes_with_1001(void **state) {
   int opcode;
   char buf[256];
   size_t len;
-  assert_true(raw_read_frame(raw, &opcode, buf, sizeof buf, &len));
+  assert_true(tc_raw_read_frame(raw, &opcode, buf, sizeof buf, &len));
   assert_int_equal(opcode, 8);
   assert_int_equal((unsigned char)buf[0] << 8 | (unsigned char)buf[1], 1001);
   close(raw);
@@ -882,12 +912,12 @@ static void memory_per_idle_connection(void **state) {
   int *fds = calloc(IDLE, sizeof *fds);
   /* warm up: the first connections grow lws's and libc's pools */
   for (int i = 0; i < 50; i++) {
-    fds[i] = raw_ws(fx->port, 0, GOOD_COOKIE);
+    fds[i] = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
   }
   assert_true(wait_count(&fx->fake, &fx->fake.opens, 50, 5000));
   long before = rss_kb();
   for (int i = 50; i < IDLE; i++) {
-    fds[i] = raw_ws(fx->port, 0, GOOD_COOKIE);
+    fds[i] = tc_raw_ws(fx->port, 0, GOOD_COOKIE);
   }
   assert_true(wait_count(&fx->fake, &fx->fake.opens, IDLE, 10000));
   sleep_ms(200);
@@ -914,6 +944,13 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(upgrade_refused_is_401, setup, teardown),
       cmocka_unit_test_setup_teardown(plain_http_is_404, setup, teardown),
+      cmocka_unit_test_setup_teardown(upgrade_version_other_than_13_is_426,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(upgrade_from_a_foreign_origin_is_403,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(unmasked_frame_closes_1002, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(frames_before_the_101, setup, teardown),
       cmocka_unit_test_setup_teardown(echo, setup, teardown),
       cmocka_unit_test_setup_teardown(fragments_are_reassembled, setup,
                                       teardown),

@@ -16,6 +16,10 @@
  * the same requests still succeed and its WebSocket still gets that
  * notification.
  *
+ * A server stopped (SIGSTOP) while a logout is answered refuses the
+ * session as soon as it runs again, and closes its WebSocket before
+ * sending it anything.
+ *
  * Also: the routes' errors; a wrong current password changes nothing; a
  * password change is rate limited like logins; a login with the old
  * password racing a password change never leaves a session behind, and
@@ -381,6 +385,78 @@ static void test_changing_the_password(void **state) {
   tc_client_destroy(c1);
 }
 
+/* An upgrade sent from a thread of its own (no cmocka assertion runs
+ * there): its HTTP status. */
+typedef struct upgrader {
+  const char *base;
+  const char *cookie;
+  int status;
+} upgrader_t;
+
+static void *upgrade_main(void *arg) {
+  upgrader_t *u = arg;
+  u->status = upgrade_status(u->base, u->cookie);
+  return NULL;
+}
+
+/* A server that was stopped (SIGSTOP: alive, but it ran nothing) while a
+ * logout was answered: the logout did not wait for it, and once it runs
+ * again it refuses the session at once, even to an upgrade that was
+ * waiting in its socket's queue and that its cache answered before (its
+ * last poll is too old for the cache to answer), and closes the
+ * session's open WebSocket before sending it anything the logout
+ * preceded. */
+static tc_server_t stuck; /* the teardown stops it after a failure */
+
+static int stuck_stop(void **state) {
+  (void)state;
+  if (stuck.pid) {
+    kill(stuck.pid, SIGCONT);
+    tc_server_kill(&stuck, SIGTERM);
+  }
+  return 0;
+}
+
+static void test_a_stopped_server_refuses_once_it_runs_again(void **state) {
+  (void)state;
+  tc_server_init(&stuck, "end-stuck", getenv("CHORUS_TEST_DB"));
+  assert_true(tc_server_start(&stuck));
+  char name[31], tweet[25];
+  session_t s;
+  tc_client_t *fan;
+  tc_client_t *c = user_with_tweet("endstop", name, &s, tweet, &fan);
+  assert_accepted(stuck.url, &s, tweet);
+  tc_ws_t *ws = ws_open(stuck.url, &s);
+
+  assert_int_equal(kill(stuck.pid, SIGSTOP), 0);
+  tc_expect_status(c, "DELETE", "/api/login", NULL, 200);
+  notify(fan, name);
+  /* Upgrades waiting in the stopped server's queue: the first ones it
+   * handles once it runs again come before its poller's next probe (which
+   * asks the database) has applied the logout. */
+  enum { UPGRADES = 8 };
+  upgrader_t u[UPGRADES];
+  pthread_t threads[UPGRADES];
+  for (int i = 0; i < UPGRADES; i++) {
+    u[i] = (upgrader_t){stuck.url, s.cookie, 0};
+    pthread_create(&threads[i], NULL, upgrade_main, &u[i]);
+  }
+  tc_sleep_ms(200);
+  int64_t resumed_at = tc_now_ms();
+  assert_int_equal(kill(stuck.pid, SIGCONT), 0);
+  for (int i = 0; i < UPGRADES; i++) {
+    pthread_join(threads[i], NULL);
+  }
+  for (int i = 0; i < UPGRADES; i++) {
+    assert_int_equal(u[i].status, 401);
+  }
+  assert_refused(stuck.url, &s, tweet);
+  assert_ended(ws, resumed_at);
+  tc_server_kill(&stuck, SIGTERM);
+  tc_client_destroy(fan);
+  tc_client_destroy(c);
+}
+
 /* ---- on a server of the test's own ---- */
 
 static tc_server_t own; /* static: the teardown stops it after a failure */
@@ -526,13 +602,14 @@ int main(void) {
       cmocka_unit_test(test_a_logout_leaves_the_other_sessions),
       cmocka_unit_test(test_logging_out_the_other_sessions),
       cmocka_unit_test(test_changing_the_password),
+      cmocka_unit_test(test_a_stopped_server_refuses_once_it_runs_again),
   };
   const struct CMUnitTest own_server[] = {
       cmocka_unit_test(test_a_wrong_current_password_changes_nothing),
       cmocka_unit_test(test_a_password_change_is_rate_limited),
       cmocka_unit_test(test_a_login_racing_a_password_change_leaves_nothing),
   };
-  int failed = cmocka_run_group_tests_name("A and B", shared, NULL, NULL);
+  int failed = cmocka_run_group_tests_name("A and B", shared, NULL, stuck_stop);
   failed += cmocka_run_group_tests_name("a server of its own", own_server,
                                         own_start, own_stop);
   return failed;

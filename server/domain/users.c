@@ -59,18 +59,28 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
   }
 }
 
-bool users_register(db_t *db, const char *username, size_t username_len,
-                    const char *password, size_t password_len, user_t *out,
-                    chorus_error_t *err) {
-  if (!validate_username(username, username_len, err) ||
-      !validate_password(password, password_len, err)) {
+/* Validates a new password (registration, a change) and hashes it. */
+static bool hash_password(const char *password, size_t password_len,
+                          char hash[crypto_pwhash_STRBYTES],
+                          chorus_error_t *err) {
+  if (!validate_password(password, password_len, err)) {
     return false;
   }
-  char hash[crypto_pwhash_STRBYTES];
   if (crypto_pwhash_str(hash, password, password_len, PWHASH_OPSLIMIT,
                         PWHASH_MEMLIMIT) != 0) {
     chorus_error_set(err, 503, "overloaded",
                      "The server is out of memory; try again shortly");
+    return false;
+  }
+  return true;
+}
+
+bool users_register(db_t *db, const char *username, size_t username_len,
+                    const char *password, size_t password_len, user_t *out,
+                    chorus_error_t *err) {
+  char hash[crypto_pwhash_STRBYTES];
+  if (!validate_username(username, username_len, err) ||
+      !hash_password(password, password_len, hash, err)) {
     return false;
   }
   user_t u;
@@ -360,14 +370,8 @@ bool users_change_password(db_t *db, sync_t *sync, const bson_oid_t *id,
                            const char *except_session, bool *published,
                            chorus_error_t *err) {
   *published = false;
-  if (!validate_password(password, password_len, err)) {
-    return false;
-  }
   char hash[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(hash, password, password_len, PWHASH_OPSLIMIT,
-                        PWHASH_MEMLIMIT) != 0) {
-    chorus_error_set(err, 503, "overloaded",
-                     "The server is out of memory; try again shortly");
+  if (!hash_password(password, password_len, hash, err)) {
     return false;
   }
   password_ctx_t ctx = {db,   sync,          id, current, current_len,

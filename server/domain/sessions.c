@@ -234,15 +234,17 @@ bool sessions_end(db_t *db, sync_t *sync, const char *token,
   bson_oid_t user;
   chorus_error_t found;
   mongoc_client_t *client = db_acquire(db);
-  bool ok = sessions_resolve(db, client, token, &user, NULL, &found);
+  bool exists = sessions_resolve(db, client, token, &user, NULL, &found);
   db_release(db, client);
-  if (!ok) {
-    if (found.status >= 500 && err) {
+  bool ok;
+  if (exists) {
+    ok = end_sessions(sync, &e, err);
+  } else {
+    ok = found.status < 500; /* unknown, expired: nothing to end */
+    if (!ok && err) {
       *err = found;
     }
-    return found.status < 500; /* unknown, expired: nothing to end */
   }
-  ok = end_sessions(sync, &e, err);
   sodium_memzero(&e, sizeof e);
   return ok;
 }

@@ -14,7 +14,9 @@
  * 1 s of the answer and get nothing, not even a notification for their
  * user created right after it.  And for every session it does not end:
  * the same requests still succeed and its WebSocket still gets that
- * notification.
+ * notification.  Ten logouts in a row, each checked at once on B: the
+ * few milliseconds in which B's cache once still answered were hit by
+ * one of them in every run before the wait and the poll rule existed.
  *
  * A server stopped (SIGSTOP) while a logout is answered refuses the
  * session as soon as it runs again, and closes its WebSocket before

@@ -211,8 +211,10 @@ static void backoff(int attempt) {
   sleep_ms(1 + (int64_t)randombytes_uniform((uint32_t)ceiling));
 }
 
-txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
-                          size_t *failed_op, chorus_error_t *err) {
+txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
+                                    size_t *failed_op, bool *published,
+                                    chorus_error_t *err) {
+  *published = false;
   txn_exec_opts_t opts = {
       .owner = s->owner,
       .lease_ms = s->lease_ms,
@@ -229,6 +231,7 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
     }
     if (txn.n_ops == 0) {
       txn_cleanup(&txn); /* nothing to change: trivially committed */
+      *published = true;
       return TXN_OUTCOME_COMMITTED;
     }
     char holder[TXN_ID_LEN + 1];
@@ -249,10 +252,12 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
     switch (outcome) {
     case TXN_OUTCOME_COMMITTED:
       atomic_fetch_add(&s->stats.commits, 1);
+      *published = true; /* unless it has an outbox that fails */
       for (size_t i = 0; i < txn.n_ops; i++) {
         bson_oid_t outbox;
         if (events_is_outbox(&txn.ops[i], &outbox)) {
-          events_flush(s->events, &outbox, txn.ops[i].doc); /* or the pump */
+          /* or the pump */
+          *published = events_flush(s->events, &outbox, txn.ops[i].doc);
           break;
         }
       }
@@ -272,6 +277,12 @@ txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
   chorus_error_set(err, 409, "conflict",
                    "Too many concurrent changes to the same data; try again");
   return TXN_OUTCOME_CONFLICT;
+}
+
+txn_outcome_t sync_commit(sync_t *s, sync_build_fn build, void *ctx,
+                          size_t *failed_op, chorus_error_t *err) {
+  bool published;
+  return sync_commit_published(s, build, ctx, failed_op, &published, err);
 }
 
 bool sync_view(sync_t *s, bson_t **docs, size_t n, bool *visible,

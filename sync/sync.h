@@ -79,6 +79,16 @@ typedef bool (*sync_build_fn)(void *ctx, txn_t *txn, chorus_error_t *err);
 txn_outcome_t sync_commit(sync_t *sync, sync_build_fn build, void *ctx,
                           size_t *failed_op, chorus_error_t *err);
 
+/* sync_commit, saying also whether the events the transaction added were
+ * published before it returned (*published; true when it added none):
+ * false after a COMMITTED outcome means the pump publishes them later
+ * (the database failed meanwhile), and after any other outcome that
+ * nothing was published.  For a writer whose answer promises what its
+ * events do (sessions.h: an ending). */
+txn_outcome_t sync_commit_published(sync_t *sync, sync_build_fn build,
+                                    void *ctx, size_t *failed_op,
+                                    bool *published, chorus_error_t *err);
+
 /* The committed view of documents read from participant collections; see
  * view.h.  The caller holds no client of the main pool. */
 bool sync_view(sync_t *sync, bson_t **docs, size_t n, bool *visible,

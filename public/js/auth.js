@@ -4,6 +4,7 @@
  */
 import { api, errorMessage, ok } from './api.js';
 import { el, setBusy, showMessage } from './dom.js';
+import { startLive, stopLive } from './live.js';
 import { setUser } from './session.js';
 
 export function initAuth() {
@@ -28,9 +29,10 @@ async function authenticate(kind) {
 
 async function logout() {
   el.logout.disabled = true;
+  stopLive(); // the server closes it as the session ends: not news here
   const r = await api('DELETE', '/api/login');
   el.logout.disabled = false;
-  if (!ok(r) && r.status !== 401) { showMessage(errorMessage(r)); return; }
+  if (!ok(r) && r.status !== 401) { startLive(); showMessage(errorMessage(r)); return; }
   setUser(null);
   showMessage('Logged out.', 'info');
   el.authUser.focus();

@@ -11,3 +11,10 @@ export const EVENT = Object.freeze({
   RELOAD: 'reload',
   ERROR: 'error',
 });
+
+// The WebSocket close code of a session that ended (logged out, password
+// changed, "log out my other sessions"): the page is logged out and does
+// not reconnect. EVENT_CLOSE_SESSION_ENDED in server/domain/event_types.h.
+export const CLOSE = Object.freeze({
+  SESSION_ENDED: 4401,
+});

@@ -4,14 +4,16 @@
  * 1 s doubling to 30 s, with jitter, reset once a connection stayed up
  * 5 s) and watches the newest 500 tweets on screen, so their edits, counts
  * and deletions come live. Every event raises the causal token
- * (chorus_seen). What an event does to the page is not decided here: each
+ * (chorus_seen). Closed with CLOSE.SESSION_ENDED (or refused with 401
+ * while /api/me says logged out), the page logs out instead of
+ * reconnecting. What an event does to the page is not decided here: each
  * one goes to the `event` hook and a resync (after a resume, or a
  * `reload` from the server) to the `resync` hook, both set by main.js
  * with setLiveHooks().
  */
 import { api, ok } from './api.js';
 import { el, h, showMessage } from './dom.js';
-import { EVENT } from './events.js';
+import { CLOSE, EVENT } from './events.js';
 import { setUser } from './session.js';
 import { state } from './state.js';
 
@@ -106,7 +108,7 @@ async function connect() {
   live.ws = ws;
   ws.onopen = () => onLiveOpen(ws);
   ws.onmessage = (e) => onLiveMessage(e);
-  ws.onclose = () => onLiveClose(ws);
+  ws.onclose = (e) => onLiveClose(ws, e.code);
   ws.onerror = () => { /* a close event follows; it reconnects */ };
 }
 
@@ -124,20 +126,28 @@ function onLiveOpen(ws) {
   if (resumed) hooks.resync();
 }
 
-async function onLiveClose(ws) {
+// The session ended (logged out elsewhere, a password change): this page
+// is logged out, and does not reconnect.
+function sessionEnded() {
+  setUser(null);
+  showMessage('Your session ended. Please log in again.');
+}
+
+async function onLiveClose(ws, code) {
   if (ws !== live.ws) return;
   const wasOpen = live.open;
   live.ws = null;
   live.open = false;
   live.subscribed.clear();
   if (!live.wanted) return;
+  if (code === CLOSE.SESSION_ENDED) { sessionEnded(); return; }
   setLiveStatus('Reconnecting…', false);
   if (wasOpen && Date.now() - live.openedAt >= STABLE_MS) live.attempt = 0;
   if (!wasOpen) {
     // Refused before opening: maybe the session ended (401 at the upgrade).
     const me = await api('GET', '/api/me');
     if (!live.wanted || live.ws) return;
-    if (me.status === 401) { setUser(null); showMessage('Your session ended. Please log in again.'); return; }
+    if (me.status === 401) { sessionEnded(); return; }
   }
   scheduleReconnect();
 }

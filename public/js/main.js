@@ -27,7 +27,9 @@ import { EVENT } from './events.js';
 import { closeEditor, initFeed, loadNewest } from './feed.js';
 import { initLive, isLive, setLiveHooks, startLive, stopLive } from './live.js';
 import { loadUnread, onNotification } from './notifications.js';
-import { loadFollowing, onFollowEvent, saveProfile, toggleFollow } from './profile.js';
+import {
+  changePassword, endOtherSessions, loadFollowing, onFollowEvent, saveProfile, toggleFollow,
+} from './profile.js';
 import { initRouter, navigate, renderRoute } from './router.js';
 import { searchUrl } from './search.js';
 import { onUserChange, renderSession } from './session.js';
@@ -77,6 +79,8 @@ function onViewSubmit(e) {
     if (url) navigate(url);
   } else if (form.classList.contains('profile-form')) {
     saveProfile(form);
+  } else if (form.classList.contains('password-form')) {
+    changePassword(form);
   } else if (form.classList.contains('reply-box')) {
     if (!form.querySelector('button[type=submit]').disabled) postReply(form);
   }
@@ -85,6 +89,7 @@ function onViewSubmit(e) {
 function onViewClick(e) {
   const btn = e.target.closest('button[data-action]');
   if (btn && btn.dataset.action === 'follow') toggleFollow(btn);
+  else if (btn && btn.dataset.action === 'end-sessions') endOtherSessions(btn);
 }
 
 // Ctrl/Cmd+Enter submits a compose/reply/edit form; Escape cancels an edit.

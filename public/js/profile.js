@@ -1,8 +1,10 @@
 /*
  * A user's profile page (/u/<name>): the card with counts, Follow /
- * Unfollow, and one's own profile form. Also the set of people I follow
- * (state.following), which the home feed uses to tell followed authors'
- * tweets from replies to watched tweets, kept up to date by follow events.
+ * Unfollow, and on one's own the profile form, the password form and
+ * "Log out other sessions" (docs/API.md, Accounts). Also the set of
+ * people I follow (state.following), which the home feed uses to tell
+ * followed authors' tweets from replies to watched tweets, kept up to
+ * date by follow events.
  */
 import { api, errorMessage, itemsOf, ok, withQuery } from './api.js';
 import { el, h, showMessage, setBusy, userHref } from './dom.js';
@@ -43,8 +45,45 @@ function renderProfile(p) {
         'data-action': 'follow', 'aria-pressed': p.followed_by_me ? 'true' : 'false' },
       p.followed_by_me ? 'Unfollow' : 'Follow'))
       : null,
-    self ? profileForm(p) : null);
+    self ? profileForm(p) : null,
+    self ? accountForm() : null);
   el.view.replaceChildren(card);
+}
+
+// Password and sessions: a password change ends every other session of
+// the account (this one stays), as "Log out other sessions" does.
+function accountForm() {
+  const field = (id, label, complete) => [h('label', { for: id }, label),
+    h('input', { id, type: 'password', required: '', minlength: '8', maxlength: '128', autocomplete: complete })];
+  return h('details', { class: 'edit-profile account' },
+    h('summary', null, 'Password and sessions'),
+    h('form', { class: 'password-form' },
+      ...field('pw-current', 'Current password', 'current-password'),
+      ...field('pw-new', 'New password', 'new-password'),
+      h('p', { class: 'hint' }, 'At least 8 characters. Your other sessions are logged out.'),
+      h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn' }, 'Change password'))),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'btn ghost', 'data-action': 'end-sessions' }, 'Log out other sessions')));
+}
+
+export async function changePassword(form) {
+  if (!form.reportValidity()) return;
+  setBusy(form, true);
+  const r = await api('PUT', '/api/me/password', {
+    current_password: form.querySelector('#pw-current').value,
+    new_password: form.querySelector('#pw-new').value });
+  setBusy(form, false);
+  if (!ok(r)) { fail(r); return; }
+  form.reset();
+  showMessage('Password changed. Your other sessions are logged out.', 'info');
+}
+
+export async function endOtherSessions(btn) {
+  btn.disabled = true;
+  const r = await api('DELETE', '/api/me/sessions');
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  showMessage('Your other sessions are logged out.', 'info');
 }
 
 function profileForm(p) {

@@ -15,6 +15,8 @@ static const route_t routes[] = {
     {"DELETE", "/api/login", api_logout},
     {"GET", "/api/me", api_me},
     {"PATCH", "/api/me", api_me_update},
+    {"PUT", "/api/me/password", api_password_change},
+    {"DELETE", "/api/me/sessions", api_sessions_end_others},
     {"GET", "/api/tweet", api_timeline},
     {"POST", "/api/tweet", api_tweet_create},
     {"GET", "/api/tweet/:id", api_tweet_get},

@@ -109,6 +109,8 @@ void api_register(http_request_t *req); /* auth.c */
 void api_login(http_request_t *req);
 void api_logout(http_request_t *req);
 void api_me(http_request_t *req);
+void api_password_change(http_request_t *req);
+void api_sessions_end_others(http_request_t *req);
 void api_me_update(http_request_t *req); /* users.c */
 void api_user_get(http_request_t *req);
 void api_user_tweets(http_request_t *req);

@@ -136,8 +136,13 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
                          (size_t)cfg->model_ring};
     srv->model = model_new(&mc);
   }
-  reads_config_t rc = {srv->db, srv->sync, srv->model, cfg->read_staleness_ms,
-                       srv->config.server_id};
+  reads_config_t rc = {
+      .db = srv->db,
+      .sync = srv->sync,
+      .model = srv->model,
+      .staleness_ms = cfg->read_staleness_ms,
+      .server_id = srv->config.server_id,
+  };
   srv->reads = reads_new(&rc);
   srv->hub = hub_new(srv->db, srv->sync, srv->reads, cfg->test.resume_delay_ms);
   ws_callbacks_t cb;

@@ -4,6 +4,7 @@
 #include "server/domain/event_payloads.h"
 
 #include <assert.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "server/domain/notifications.h"
@@ -102,7 +103,16 @@ void event_add_session_ended(event_batch_t *b, const char *session_id) {
   bson_t *audience;
   bson_t *skeleton = add(b, EVENT_SESSION_ENDED, &audience);
   if (skeleton) {
-    BSON_APPEND_UTF8(skeleton, "session", session_id);
+    event_model_session_ended(skeleton, session_id);
+  }
+}
+
+void event_add_sessions_ended_for_user(event_batch_t *b, const bson_oid_t *user,
+                                       const char *except_session) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_SESSION_ENDED, &audience);
+  if (skeleton) {
+    event_model_sessions_ended_for_user(skeleton, user, except_session);
   }
 }
 
@@ -237,9 +247,26 @@ void event_model_session_ended(bson_t *out, const char *session_id) {
   BSON_APPEND_UTF8(out, "session", session_id);
 }
 
-bool event_model_get_session_ended(const bson_t *p,
-                                   char id[SESSION_ID_LEN + 1]) {
-  return get_utf8(p, "session", id, SESSION_ID_LEN + 1);
+void event_model_sessions_ended_for_user(bson_t *out, const bson_oid_t *user,
+                                         const char *except_session) {
+  BSON_APPEND_OID(out, "user", user);
+  if (except_session) {
+    BSON_APPEND_UTF8(out, "except", except_session);
+  }
+}
+
+bool event_model_get_session_ended(const bson_t *p, sessions_ended_t *ended) {
+  memset(ended, 0, sizeof *ended);
+  if (get_utf8(p, "session", ended->session, sizeof ended->session)) {
+    return true;
+  }
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, p, "except") && !BSON_ITER_HOLDS_UTF8(&it)) {
+    return false;
+  }
+  get_utf8(p, "except", ended->except, sizeof ended->except);
+  ended->by_user = bsonx_find_oid(p, "user", &ended->user);
+  return ended->by_user;
 }
 
 /* ---- the browsers' payloads ---- */
@@ -387,14 +414,26 @@ static events_enrich_t enrich_user(db_t *db, sync_t *sync,
   return EVENTS_ENRICHED;
 }
 
-static events_enrich_t enrich_session_ended(const bson_t *skeleton,
+/* Deletes the sessions first (sessions.h, step 2): the event is numbered
+ * only once they are gone from the database.  Run again on a retry:
+ * deleting twice is harmless. */
+static events_enrich_t enrich_session_ended(db_t *db, const bson_t *skeleton,
                                             bson_t *model) {
-  bson_iter_t it;
-  if (!bson_iter_init_find(&it, skeleton, "session") ||
-      !BSON_ITER_HOLDS_UTF8(&it)) {
+  sessions_ended_t ended;
+  if (!event_model_get_session_ended(skeleton, &ended)) {
     return EVENTS_DROP;
   }
-  event_model_session_ended(model, bson_iter_utf8(&it, NULL));
+  chorus_error_t err;
+  if (!sessions_remove_ended(db, &ended, &err)) {
+    return EVENTS_RETRY;
+  }
+  if (ended.by_user) {
+    event_model_sessions_ended_for_user(model, &ended.user,
+                                        ended.except[0] ? ended.except : NULL);
+  } else {
+    event_model_session_ended(model, ended.session);
+  }
+  sodium_memzero(&ended, sizeof ended);
   return EVENTS_ENRICHED;
 }
 
@@ -416,7 +455,7 @@ events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
   case EVENT_USER_UPDATED:
     return enrich_user(db, sync, skeleton, data, model);
   case EVENT_SESSION_ENDED:
-    return enrich_session_ended(skeleton, model);
+    return enrich_session_ended(db, skeleton, model);
   case EVENT_UNKNOWN:
   case EVENT_RELOAD:
   case EVENT_ERROR:

@@ -50,9 +50,13 @@
  *     data     {username, display_name}
  *     model    {id, username, display_name, version}
  *   session.ended
- *     skeleton {session: id}; audience {} (nobody)
+ *     skeleton {session: id} (a logout), or {user, except?: id} (every
+ *              session of the account but except: a password change,
+ *              "log out my other sessions"); ids are session ids (64 hex);
+ *              audience {} (nobody: the hubs act on it, hub.h)
  *     data     {}
- *     model    {session: id}
+ *     model    as the skeleton; its publication first deletes those
+ *              sessions from the database (sessions.h)
  *
  * Thread-safe.  event_enrich borrows clients of the database pool, one
  * at a time.
@@ -94,6 +98,10 @@ void event_add_notification(event_batch_t *b, const bson_oid_t *recipient,
 void event_add_user_updated(event_batch_t *b, const bson_oid_t *user);
 
 void event_add_session_ended(event_batch_t *b, const char *session_id);
+
+/* Every session of user but except_session (NULL: every one). */
+void event_add_sessions_ended_for_user(event_batch_t *b, const bson_oid_t *user,
+                                       const char *except_session);
 
 /* ---- publication ----
  * events_enrich_fn's work (events.h) with its context spelled out: reads
@@ -141,8 +149,10 @@ void event_model_user(bson_t *out, const user_name_t *user);
 bool event_model_get_user(const bson_t *p, user_name_t *user);
 
 void event_model_session_ended(bson_t *out, const char *session_id);
-/* The id, cut to SESSION_ID_LEN characters. */
-bool event_model_get_session_ended(const bson_t *p,
-                                   char id[SESSION_ID_LEN + 1]);
+/* except_session NULL: every session of user. */
+void event_model_sessions_ended_for_user(bson_t *out, const bson_oid_t *user,
+                                         const char *except_session);
+/* Either form; ids cut to SESSION_ID_LEN characters. */
+bool event_model_get_session_ended(const bson_t *p, sessions_ended_t *ended);
 
 #endif

@@ -32,8 +32,10 @@ static const event_type_row_t rows[EVENT_TYPE_COUNT] = {
     /* Tweets show their author's current name: the read models learn it
      * from this. */
     {EVENT_USER_UPDATED, "user.updated", EVENT_TO_READ_MODELS, false},
-    /* Every server's session cache forgets the session. */
-    {EVENT_SESSION_ENDED, "session.ended", EVENT_TO_READ_MODELS, false},
+    /* Every server's session cache forgets the sessions, and its hub
+     * closes their WebSockets. */
+    {EVENT_SESSION_ENDED, "session.ended", EVENT_TO_READ_MODELS | EVENT_TO_HUBS,
+     false},
     {EVENT_RELOAD, "reload", EVENT_TO_BROWSERS, true},
     {EVENT_ERROR, "error", EVENT_TO_BROWSERS, true},
 };

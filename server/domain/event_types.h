@@ -12,8 +12,9 @@
  *
  * Receivers.  A type is for browsers (the hub sends it to the WebSocket
  * clients its audience names), for the read models (every server's
- * model_apply), or for both.  What each type carries is in
- * event_payloads.h.
+ * model_apply), for the hubs themselves (every server's hub acts on it
+ * and sends it to nobody), or for several of these.  What each type
+ * carries is in event_payloads.h.
  *
  * Pure functions on a constant table; thread-safe.
  */
@@ -31,7 +32,7 @@ typedef enum event_type {
   EVENT_LIKE,          /* "like": a like or an unlike */
   EVENT_NOTIFICATION,  /* "notification": one for its recipient */
   EVENT_USER_UPDATED,  /* "user.updated": a new display name */
-  EVENT_SESSION_ENDED, /* "session.ended": a logout */
+  EVENT_SESSION_ENDED, /* "session.ended": a logout, a password change */
   EVENT_RELOAD,        /* "reload" (control): resume impossible, reload */
   EVENT_ERROR,         /* "error" (control): a malformed client message */
   EVENT_TYPE_COUNT
@@ -40,6 +41,16 @@ typedef enum event_type {
 /* Receivers: bits of event_type_receivers(). */
 #define EVENT_TO_BROWSERS 1u    /* the hub's WebSocket clients */
 #define EVENT_TO_READ_MODELS 2u /* every server's read model */
+#define EVENT_TO_HUBS 4u        /* every server's hub (not its clients) */
+
+/* The WebSocket close code of a client whose session ended (a logout, a
+ * password change, "log out my other sessions"): the hub closes every
+ * connection of an ended session with it when it applies the
+ * "session.ended" event.  In the application range (RFC 6455, 4000-4999);
+ * public/js/events.js mirrors it as CLOSE.SESSION_ENDED (checked by
+ * unit.test_event_types): the web client then shows itself logged out
+ * and does not reconnect. */
+#define EVENT_CLOSE_SESSION_ENDED 4401
 
 /* The type's name as published and sent ("tweet.created"); a string
  * with static storage.  NULL for EVENT_UNKNOWN and out-of-range values. */

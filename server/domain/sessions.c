@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/domain/event_payloads.h"
 #include "sync/events/events.h"
@@ -122,30 +123,168 @@ bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
   return true;
 }
 
-static bool build_delete(void *arg, txn_t *txn, chorus_error_t *err) {
+bool sessions_ended_includes(const sessions_ended_t *e, const char *id,
+                             const bson_oid_t *user) {
+  if (!e->by_user) {
+    return !strcmp(e->session, id);
+  }
+  return bson_oid_equal(&e->user, user) && strcmp(e->except, id) != 0;
+}
+
+bool sessions_remove_ended(db_t *db, const sessions_ended_t *e,
+                           chorus_error_t *err) {
+  mongoc_client_t *client = db_acquire(db);
+  if (!client) {
+    db_error_unavailable(err);
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(db, client, DB_SESSIONS);
+  bool ok;
+  if (!e->by_user) {
+    ok = delete_by_id(coll, e->session, err);
+  } else {
+    /* {user_id, _id: {$ne: except}}: one command however many there are
+     * (an account can hold thousands: successful logins are not
+     * limited). */
+    bson_t filter = BSON_INITIALIZER, ne;
+    BSON_APPEND_OID(&filter, "user_id", &e->user);
+    if (e->except[0]) {
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &ne);
+      BSON_APPEND_UTF8(&ne, "$ne", e->except);
+      bson_append_document_end(&filter, &ne);
+    }
+    bson_error_t berr;
+    ok = mongoc_collection_delete_many(coll, &filter, NULL, NULL, &berr);
+    if (!ok) {
+      chorus_error_from_bson(err, &berr, "delete sessions");
+    }
+    bson_destroy(&filter);
+  }
+  mongoc_collection_destroy(coll);
+  db_release(db, client);
+  return ok;
+}
+
+/* Builds an ending: its outbox alone (the publication deletes the
+ * sessions: sessions.h, step 2). */
+static bool build_end(void *arg, txn_t *txn, chorus_error_t *err) {
   (void)err;
-  const char *id = arg;
-  bson_value_t key = {.value_type = BSON_TYPE_UTF8};
-  key.value.v_utf8.str = (char *)id;
-  key.value.v_utf8.len = (uint32_t)strlen(id);
-  txn_add_delete(txn, TXN_MAIN_SHARD, DB_SESSIONS, &key, NULL);
+  const sessions_ended_t *e = arg;
   event_batch_t events;
   event_batch_init(&events);
-  event_add_session_ended(&events, id);
+  if (e->by_user) {
+    event_add_sessions_ended_for_user(&events, &e->user,
+                                      e->except[0] ? e->except : NULL);
+  } else {
+    event_add_session_ended(&events, e->session);
+  }
   event_batch_commit(&events, txn);
   return true;
 }
 
-bool sessions_delete(sync_t *sync, const char *token, chorus_error_t *err) {
-  char id[HASH_HEX_LEN + 1];
-  if (!token_hash_hex(token, id)) {
+/* The end of every ending (step 3): once its event is out, wait until
+ * every server has applied it or asks the database. */
+static bool announce(bool committed, bool published, chorus_error_t *err) {
+  if (!committed) {
+    return false;
+  }
+  if (!published) {
+    chorus_error_set(err, 503, "not_announced",
+                     "The sessions end once every server is told; try again "
+                     "shortly");
+    return false;
+  }
+  struct timespec wait = {0, SESSIONS_CACHE_TRUST_MS * 1000000L};
+  while (nanosleep(&wait, &wait) != 0) {
+  }
+  return true;
+}
+
+static bool end_sessions(sync_t *sync, const sessions_ended_t *e,
+                         chorus_error_t *err) {
+  size_t failed;
+  bool published;
+  txn_outcome_t outcome = sync_commit_published(sync, build_end, (void *)e,
+                                                &failed, &published, err);
+  return announce(outcome == TXN_OUTCOME_COMMITTED, published, err);
+}
+
+bool sessions_end(db_t *db, sync_t *sync, const char *token,
+                  chorus_error_t *err) {
+  sessions_ended_t e;
+  memset(&e, 0, sizeof e);
+  if (!token_hash_hex(token, e.session)) {
     return true; /* nothing could match */
   }
-  size_t failed;
-  txn_outcome_t outcome = sync_commit(sync, build_delete, id, &failed, err);
-  sodium_memzero(id, sizeof id);
-  /* MISSING: no such session (logged out already, or expired). */
-  return outcome == TXN_OUTCOME_COMMITTED || outcome == TXN_OUTCOME_MISSING;
+  /* Only a session that exists is ended: a made-up token publishes
+   * nothing. */
+  bson_oid_t user;
+  chorus_error_t found;
+  mongoc_client_t *client = db_acquire(db);
+  bool exists = sessions_resolve(db, client, token, &user, NULL, &found);
+  db_release(db, client);
+  bool ok;
+  if (exists) {
+    ok = end_sessions(sync, &e, err);
+  } else {
+    ok = found.status < 500; /* unknown, expired: nothing to end */
+    if (!ok && err) {
+      *err = found;
+    }
+  }
+  sodium_memzero(&e, sizeof e);
+  return ok;
+}
+
+bool sessions_end_others(sync_t *sync, const bson_oid_t *user,
+                         const char *token, chorus_error_t *err) {
+  sessions_ended_t e;
+  memset(&e, 0, sizeof e);
+  e.by_user = true;
+  e.user = *user;
+  if (!token_hash_hex(token, e.except)) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    return false;
+  }
+  bool ok = end_sessions(sync, &e, err);
+  sodium_memzero(&e, sizeof e);
+  return ok;
+}
+
+bool sessions_change_password(db_t *db, sync_t *sync,
+                              const ratelimit_config_t *limits,
+                              const char *address, const user_t *user,
+                              const char *token, const char *current,
+                              size_t current_len, const char *password,
+                              size_t password_len, int *retry_after,
+                              chorus_error_t *err) {
+  char except[HASH_HEX_LEN + 1];
+  if (!token_hash_hex(token, except)) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    return false;
+  }
+  char name_lc[USERNAME_MAX + 1];
+  username_fold(user->username, strlen(user->username), name_lc);
+  ratelimit_attempt_t attempt;
+  chorus_error_t e;
+  bool published = false;
+  bool ok =
+      ratelimit_begin(db, limits, name_lc, address, &attempt, retry_after, &e);
+  if (ok || e.status != 429) {
+    ok = ok &&
+         users_change_password(db, sync, &user->id, current, current_len,
+                               password, password_len, except, &published, &e);
+    /* Only a wrong current password keeps counting. */
+    ratelimit_end(db, &attempt, !ok && e.status == 403);
+  }
+  sodium_memzero(except, sizeof except);
+  if (!ok) {
+    if (err) {
+      *err = e;
+    }
+    return false;
+  }
+  return announce(true, published, err);
 }
 
 static const db_index_t sessions_indexes[] = {
@@ -165,7 +304,28 @@ bool sessions_register(db_t *db, const char *username, size_t username_len,
          sessions_create(db, &user->id, token, err);
 }
 
-bool sessions_login(db_t *db, const ratelimit_config_t *limits,
+/* The login's own session is removed again when the account's password
+ * changed since users_authenticate read it (sessions.h). */
+static bool confirm_login(db_t *db, sync_t *sync, const user_t *user,
+                          const char *token, chorus_error_t *err) {
+  user_t now;
+  bool ok = users_find_by_id(db, sync, &user->id, &now, err);
+  if (ok && now.password_changed_at_ms != user->password_changed_at_ms) {
+    ok = false;
+    chorus_error_set(err, 401, "invalid_credentials",
+                     "Wrong username or password");
+  }
+  if (!ok) {
+    /* Its token was never given out: no server has it cached. */
+    sessions_ended_t e;
+    memset(&e, 0, sizeof e);
+    BSON_ASSERT(token_hash_hex(token, e.session));
+    sessions_remove_ended(db, &e, NULL);
+  }
+  return ok;
+}
+
+bool sessions_login(db_t *db, sync_t *sync, const ratelimit_config_t *limits,
                     const char *address, const char *username,
                     size_t username_len, const char *password,
                     size_t password_len, user_t *user,
@@ -196,5 +356,6 @@ bool sessions_login(db_t *db, const ratelimit_config_t *limits,
     }
     return false;
   }
-  return sessions_create(db, &user->id, token, err);
+  return sessions_create(db, &user->id, token, err) &&
+         confirm_login(db, sync, user, token, err);
 }

@@ -9,6 +9,32 @@
  * expires_at}.  Sessions live SESSION_TTL_SECONDS; an expired one is
  * treated as absent and deleted when seen.
  *
+ * Ending sessions (a logout, a password change, "log out my other
+ * sessions").  Once an ending is answered, every request with an ended
+ * session is refused on every server, every open WebSocket of it has been
+ * asked to close (EVENT_CLOSE_SESSION_ENDED) and gets nothing more.  How:
+ *   1. The ending is a transaction whose outbox holds a "session.ended"
+ *      event naming what it ends (sessions_ended_t); a password change
+ *      adds the new password to it (users_change_password).
+ *   2. The event's publication first deletes those sessions from the
+ *      database (sessions_remove_ended, called by event_enrich), then
+ *      numbers it: once it exists, every lookup in the database finds
+ *      them gone, and a server that applies it drops them from its
+ *      session cache (model.h) and closes their WebSockets (hub.h);
+ *      servers apply events in order, so nothing numbered after it
+ *      reaches those WebSockets.
+ *   3. The answer waits SESSIONS_CACHE_TRUST_MS after the publication,
+ *      and a server answers a session from its cache only while a poll of
+ *      the event log that began at most SESSIONS_CACHE_TRUST_MS ago has
+ *      completed (events_polled_within; reads.h): such a poll began after
+ *      the event existed, so it applied it.  A server that has not polled
+ *      that recently, whether slow, stuck or cut off, asks the database.
+ * No database work is added to any read, and nothing runs while idle; an
+ * ending costs its transaction, the deletes and the wait.  When the
+ * event cannot be published at once (the database failing after the
+ * commit) the ending answers 503: its sessions end when the pump
+ * publishes it (seconds later), and a retry ends them again.
+ *
  * Thread-safe.
  */
 #ifndef CHORUS_SESSIONS_H
@@ -41,13 +67,59 @@ bool sessions_resolve(db_t *db, mongoc_client_t *client, const char *token,
                       bson_oid_t *user_id, int64_t *expires_at_ms,
                       chorus_error_t *err);
 
-/* Deletes the session of a token (absent is fine), in a transaction that
- * publishes "session.ended" so that every server's session cache
- * (model.h) forgets it before it answers another request. */
-bool sessions_delete(sync_t *sync, const char *token, chorus_error_t *err);
-
 /* The sessions' collection. */
 #define DB_SESSIONS "sessions"
+
+/* How old the newest completed poll of the event log may be for a server
+ * to answer a session from its cache, and how long an ending's answer
+ * waits after its event is published (see above).  Five times the idle
+ * poller's longest sleep (20 ms), so that an idle server's cache almost
+ * always qualifies; the cost is this much latency on every ending. */
+#define SESSIONS_CACHE_TRUST_MS 100
+
+/* What one ending ends: one session, or every session of an account but
+ * one.  The "session.ended" event carries it (event_payloads.h). */
+typedef struct sessions_ended {
+  bool by_user;
+  char session[SESSION_ID_LEN + 1]; /* !by_user: the session's id */
+  bson_oid_t user;                  /* by_user: the account */
+  char except[SESSION_ID_LEN + 1];  /* by_user: the one kept ("": none) */
+} sessions_ended_t;
+
+/* Whether e ends session id, a session of user. */
+bool sessions_ended_includes(const sessions_ended_t *e, const char *id,
+                             const bson_oid_t *user);
+
+/* Deletes what e ends from the database (direct deletes; nothing there is
+ * fine): what the publication of its event does before numbering it
+ * (event_enrich). */
+bool sessions_remove_ended(db_t *db, const sessions_ended_t *e,
+                           chorus_error_t *err);
+
+/* A logout: ends the token's session (step 1-3 above).  Nothing to do,
+ * and true, when the token is not a session (malformed, unknown, expired,
+ * ended already). */
+bool sessions_end(db_t *db, sync_t *sync, const char *token,
+                  chorus_error_t *err);
+
+/* "Log out my other sessions": ends every session of user but the
+ * token's. */
+bool sessions_end_others(sync_t *sync, const bson_oid_t *user,
+                         const char *token, chorus_error_t *err);
+
+/* A password change by the token's session of user: under the limits of
+ * ratelimit.h (a wrong current password counts as a failed login of the
+ * account's username and of address), users_change_password, which ends
+ * every other session of the account; the token's own session stays.
+ * 403 "wrong_password", 400 for a new password that registration would
+ * refuse, 429 "rate_limited" with *retry_after seconds. */
+bool sessions_change_password(db_t *db, sync_t *sync,
+                              const ratelimit_config_t *limits,
+                              const char *address, const user_t *user,
+                              const char *token, const char *current,
+                              size_t current_len, const char *password,
+                              size_t password_len, int *retry_after,
+                              chorus_error_t *err);
 
 /* Creates the index of DB_SESSIONS: user_id. */
 bool sessions_ensure_indexes(db_t *db, chorus_error_t *err);
@@ -63,8 +135,12 @@ bool sessions_register(db_t *db, const char *username, size_t username_len,
  * username's counter is kept under its folded form, or under the shared
  * key "invalid" when it cannot be a username; address is the client's.
  * 429 "rate_limited" with *retry_after seconds when either has failed too
- * often; 401 "invalid_credentials" (which alone keeps counting). */
-bool sessions_login(db_t *db, const ratelimit_config_t *limits,
+ * often; 401 "invalid_credentials" (which alone keeps counting).  A login
+ * whose account's password changed while it ran (password_changed_at, read
+ * again in the committed view once the session exists) removes its
+ * session and is 401 "invalid_credentials" too: the change may have ended
+ * the account's sessions before this one was stored. */
+bool sessions_login(db_t *db, sync_t *sync, const ratelimit_config_t *limits,
                     const char *address, const char *username,
                     size_t username_len, const char *password,
                     size_t password_len, user_t *user,

@@ -52,22 +52,35 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
       u->notifications_read_at_ms = bson_iter_date_time(&it);
     } else if (!strcmp(key, "version")) {
       u->version = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "password_changed_at") &&
+               BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      u->password_changed_at_ms = bson_iter_date_time(&it);
     }
   }
+}
+
+/* Validates a new password (registration, a change) and hashes it. */
+static bool hash_password(const char *password, size_t password_len,
+                          char hash[crypto_pwhash_STRBYTES],
+                          chorus_error_t *err) {
+  if (!validate_password(password, password_len, err)) {
+    return false;
+  }
+  if (crypto_pwhash_str(hash, password, password_len, PWHASH_OPSLIMIT,
+                        PWHASH_MEMLIMIT) != 0) {
+    chorus_error_set(err, 503, "overloaded",
+                     "The server is out of memory; try again shortly");
+    return false;
+  }
+  return true;
 }
 
 bool users_register(db_t *db, const char *username, size_t username_len,
                     const char *password, size_t password_len, user_t *out,
                     chorus_error_t *err) {
-  if (!validate_username(username, username_len, err) ||
-      !validate_password(password, password_len, err)) {
-    return false;
-  }
   char hash[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(hash, password, password_len, PWHASH_OPSLIMIT,
-                        PWHASH_MEMLIMIT) != 0) {
-    chorus_error_set(err, 503, "overloaded",
-                     "The server is out of memory; try again shortly");
+  if (!validate_username(username, username_len, err) ||
+      !hash_password(password, password_len, hash, err)) {
     return false;
   }
   user_t u;
@@ -277,6 +290,89 @@ bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
     }
   }
   return users_find_by_id(db, sync, &me->id, out, err);
+}
+
+typedef struct password_ctx {
+  db_t *db;
+  sync_t *sync;
+  const bson_oid_t *id;
+  const char *current;
+  size_t current_len;
+  const char *hash; /* the new password's */
+  const char *except_session;
+} password_ctx_t;
+
+/* Reads the account as committed, checks the current password against
+ * it and stages the new one, expecting the version it read. */
+static bool build_password(void *arg, txn_t *txn, chorus_error_t *err) {
+  password_ctx_t *c = arg;
+  bson_value_t id = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(c->id, &id.value.v_oid);
+  bson_t *doc = NULL;
+  bool found = false;
+  if (!query_by_id(c->db, c->sync, DB_USERS, &id, &doc, &found, err)) {
+    return false;
+  }
+  char hash[crypto_pwhash_STRBYTES] = "";
+  user_t u;
+  memset(&u, 0, sizeof u);
+  if (found) {
+    bson_iter_t it;
+    user_from_bson(doc, &u);
+    if (bson_iter_init_find(&it, doc, "password_hash") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, hash, sizeof hash);
+    }
+    bson_destroy(doc);
+  }
+  bool match = hash[0] &&
+               crypto_pwhash_str_verify(hash, c->current, c->current_len) == 0;
+  sodium_memzero(hash, sizeof hash);
+  if (!found) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    return false;
+  }
+  if (!match) {
+    chorus_error_set(err, 403, "wrong_password",
+                     "The current password is wrong");
+    return false;
+  }
+  /* Strictly increasing, so that a login can tell any change happened. */
+  int64_t now = db_now_ms();
+  int64_t changed_at =
+      now > u.password_changed_at_ms ? now : u.password_changed_at_ms + 1;
+  bson_t set = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&set, "password_hash", c->hash);
+  BSON_APPEND_DATE_TIME(&set, "password_changed_at", changed_at);
+  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set, NULL, &u.version);
+  bson_destroy(&set);
+  event_batch_t events;
+  event_batch_init(&events);
+  event_add_sessions_ended_for_user(&events, c->id, c->except_session);
+  event_batch_commit(&events, txn);
+  return true;
+}
+
+bool users_change_password(db_t *db, sync_t *sync, const bson_oid_t *id,
+                           const char *current, size_t current_len,
+                           const char *password, size_t password_len,
+                           const char *except_session, bool *published,
+                           chorus_error_t *err) {
+  *published = false;
+  char hash[crypto_pwhash_STRBYTES];
+  if (!hash_password(password, password_len, hash, err)) {
+    return false;
+  }
+  password_ctx_t ctx = {db,   sync,          id, current, current_len,
+                        hash, except_session};
+  size_t failed;
+  txn_outcome_t outcome = sync_commit_published(sync, build_password, &ctx,
+                                                &failed, published, err);
+  sodium_memzero(hash, sizeof hash);
+  if (outcome == TXN_OUTCOME_MISSING) {
+    chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+  }
+  return outcome == TXN_OUTCOME_COMMITTED;
 }
 
 /* {field: {$gte: prefix, $lt: prefix + U+10FFFF}} */

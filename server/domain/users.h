@@ -2,12 +2,16 @@
  * users.h - accounts: registration, password checks, lookups.
  *
  * Collection "users": {_id: ObjectId, username, username_lc, display_name,
- * display_name_lc, bio, password_hash, created_at: Date, followers_count,
- * following_count, tweet_count, notifications_read_at: Date, version}.
+ * display_name_lc, bio, password_hash, password_changed_at?: Date,
+ * created_at: Date, followers_count, following_count, tweet_count,
+ * notifications_read_at: Date, version}.
  * The _lc fields are search_fold()ed copies for case-insensitive lookup
  * and prefix search.  username_lc carries the unique index that makes usernames
  * unique case-insensitively; username keeps the spelling the user chose.
  * Passwords are stored only as libsodium Argon2id strings (t=2, m=19 MiB).
+ * A password is changed by a transaction (users_change_password), which
+ * also sets password_changed_at (absent until the first change), so a
+ * login that raced a change can tell (sessions_login).
  *
  * Counters are changed only by transactions (sync/), so reads that show
  * them resolve locks through sync_view.  All functions are thread-safe.
@@ -37,6 +41,8 @@ typedef struct user {
   int64_t tweet_count;
   int64_t notifications_read_at_ms;
   int64_t version; /* of the document: bumped by every transaction on it */
+  /* When the password was last changed (strictly increasing); 0 never. */
+  int64_t password_changed_at_ms;
 } user_t;
 
 /* A page of users (lists, search); next is an opaque cursor string. */
@@ -86,6 +92,21 @@ bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
                           const char *display_name, size_t dn_len,
                           const char *bio, size_t bio_len, user_t *out,
                           chorus_error_t *err);
+
+/* Changes the password of account id: current must be its password (403
+ * "wrong_password" otherwise), password is validated as at registration
+ * (400).  One transaction, checked against the account's version (a
+ * change racing another is retried, and then finds its current password
+ * wrong), that also sets password_changed_at and adds the
+ * "session.ended" event that ends every other session of the account
+ * but except_session (a session id; NULL: every one; sessions.h says
+ * what the event does).  *published: the event was published before
+ * this returned (sync_commit_published). */
+bool users_change_password(db_t *db, sync_t *sync, const bson_oid_t *id,
+                           const char *current, size_t current_len,
+                           const char *password, size_t password_len,
+                           const char *except_session, bool *published,
+                           chorus_error_t *err);
 
 /* Users whose username or display name starts with q (folded), ordered by
  * username, strictly after the name cursor `after` when not NULL. */

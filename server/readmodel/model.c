@@ -551,6 +551,43 @@ static bool session_key(const char *session_id, uint8_t key[32]) {
          n == 32;
 }
 
+static void session_free(msession_t *s) {
+  sodium_memzero(s, sizeof *s);
+  bson_free(s);
+}
+
+/* Drops the cached sessions an ending ends: one by its key, or those of
+ * an account but one, found by a walk of the cache (at most
+ * MODEL_SESSIONS_MAX entries; endings are rare). */
+static void end_sessions(model_t *m, const sessions_ended_t *e) {
+  uint8_t key[32];
+  if (!e->by_user) {
+    msession_t *s =
+        session_key(e->session, key) ? hashmap_del(&m->sessions, key) : NULL;
+    if (s) {
+      session_free(s);
+    }
+    return;
+  }
+  bool keep = e->except[0] && session_key(e->except, key);
+  msession_t *s, **gone = NULL;
+  size_t n = 0, cap = 0;
+  for (size_t at = 0; (s = hashmap_next(&m->sessions, &at));) {
+    if (bson_oid_equal(&s->user, &e->user) &&
+        !(keep && !memcmp(s->key, key, sizeof key))) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 8;
+        gone = bson_realloc(gone, sizeof *gone * cap);
+      }
+      gone[n++] = s; /* deleted after the walk: it must not change */
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    session_free(hashmap_del(&m->sessions, gone[i]->key));
+  }
+  bson_free(gone);
+}
+
 static void pair_key(model_check_kind_t kind, const bson_oid_t *a,
                      const bson_oid_t *b, uint8_t key[25]) {
   key[0] = (uint8_t)kind;
@@ -593,16 +630,12 @@ static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
   bson_oid_t a, b;
   bool flag;
   if (type == EVENT_SESSION_ENDED) {
-    char id[SESSION_ID_LEN + 1];
-    uint8_t key[32];
+    sessions_ended_t ended;
     m->epoch++;
-    if (event_model_get_session_ended(p, id) && session_key(id, key)) {
-      msession_t *s = hashmap_del(&m->sessions, key);
-      if (s) {
-        sodium_memzero(s, sizeof *s);
-        bson_free(s);
-      }
+    if (event_model_get_session_ended(p, &ended)) {
+      end_sessions(m, &ended);
     }
+    sodium_memzero(&ended, sizeof ended);
     return;
   }
   if (!m->ready && !m->loading) {

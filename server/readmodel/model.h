@@ -128,10 +128,12 @@ bool model_timeline(model_t *m, const bson_oid_t *viewer,
                     tweet_page_t *page);
 
 /* ---- sessions ----
- * A cache of positive answers.  The epoch is taken before asking the
- * database; model_session_put ignores the answer when a session ended
- * (event "session.ended") since then, so a logout that raced the lookup
- * is never undone. */
+ * A cache of positive answers.  A "session.ended" event drops what it
+ * ends: one session, or every session of an account but one
+ * (sessions_ended_t).  The epoch is taken before asking the database;
+ * model_session_put ignores the answer when a session ended since then,
+ * so an ending that raced the lookup is never undone.  Whether the cache
+ * may answer at all is the caller's to decide (reads.h). */
 uint64_t model_session_epoch(model_t *m);
 bool model_session_get(model_t *m, const char *session_id, int64_t now_ms,
                        bson_oid_t *user);

@@ -24,6 +24,8 @@ struct reads {
   model_t *model; /* NULL: disabled */
   int staleness_ms;
   const char *server_id;
+  bool (*polled_within)(void *ctx, int within_ms);
+  void *polled_ctx;
   atomic_bool live; /* reads_start was called: the cache may be filled */
   pthread_t loader; /* while loader_started */
   bool loader_started;
@@ -37,6 +39,8 @@ reads_t *reads_new(const reads_config_t *cfg) {
   r->model = cfg->model;
   r->staleness_ms = cfg->staleness_ms;
   r->server_id = cfg->server_id;
+  r->polled_within = cfg->polled_within;
+  r->polled_ctx = cfg->polled_ctx;
   return r;
 }
 
@@ -211,6 +215,14 @@ bool reads_fresh(reads_t *r, int64_t after_seq) {
 
 /* ---- sessions ---- */
 
+/* Whether the session cache may answer: sessions.h, step 3. */
+static bool cache_trusted(reads_t *r) {
+  return r->polled_within
+             ? r->polled_within(r->polled_ctx, SESSIONS_CACHE_TRUST_MS)
+             : events_polled_within(sync_events(r->sync),
+                                    SESSIONS_CACHE_TRUST_MS);
+}
+
 bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
                    bson_oid_t *user, bool *logged_in, chorus_error_t *err) {
   char sid[SESSION_ID_LEN + 1];
@@ -218,7 +230,7 @@ bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
   if (!token || !sessions_id(token, sid)) {
     return true;
   }
-  bool cache = r->model && fresh != READS_DATABASE;
+  bool cache = r->model && fresh != READS_DATABASE && cache_trusted(r);
   if (cache && model_session_get(r->model, sid, db_now_ms(), user)) {
     *logged_in = true;
     return true;

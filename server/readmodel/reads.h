@@ -18,7 +18,11 @@
  * token into a user, for HTTP and WebSocket alike; its freshness
  * argument says what may answer (reads_freshness_t).  The cache holds
  * the hash of a token (sessions_id), never the token, and forgets a
- * session when this server applies its "session.ended" event.
+ * session when this server applies its "session.ended" event.  It
+ * answers only while the event log has completed a poll that began at
+ * most SESSIONS_CACHE_TRUST_MS ago (events_polled_within): an ending
+ * answers that long after its event existed (sessions.h), so once it is
+ * answered every server has applied it or asks the database.
  *
  * Loading.  reads_start() starts a thread that loads the model
  * from the database (users, follows, likes, every tweet shard, streamed),
@@ -53,6 +57,11 @@ typedef struct reads_config {
   model_t *model;        /* NULL: --read-model 0, the database answers */
   int staleness_ms;      /* --read-staleness-ms (events_sync) */
   const char *server_id; /* for the loader's log lines; borrowed */
+  /* Whether the event log completed a poll that began at most within_ms
+   * ago; NULL: events_polled_within on sync's log (unit tests give their
+   * own). */
+  bool (*polled_within)(void *ctx, int within_ms);
+  void *polled_ctx;
 } reads_config_t;
 
 reads_t *reads_new(const reads_config_t *cfg);
@@ -96,23 +105,23 @@ bool reads_fresh(reads_t *r, int64_t after_seq);
 
 /* ---- sessions ---- */
 
-/* What may answer a session lookup. */
+/* What may answer a session lookup.  In both cache modes the cache
+ * answers only while a poll of the event log that began at most
+ * SESSIONS_CACHE_TRUST_MS ago has completed, so an ending answered before
+ * the lookup is applied (sessions.h); otherwise the database answers. */
 typedef enum {
   /* The database, at once: writes and every route but the feed and the
    * timeline (docs/READMODEL.md 4b).  The cache is neither read nor
    * filled. */
   READS_DATABASE,
-  /* The cache, after this request's reads_fresh() returned true: it then
-   * holds every logout acknowledged before the request (up to
-   * --read-staleness-ms, unless the client's token names it); the
+  /* The cache, after this request's reads_fresh() returned true; the
    * database on a miss, whose answer is cached. */
   READS_SYNCED,
   /* The cache as far as this server has applied the event log, without
    * waiting for it (the WebSocket upgrade, on a service thread that must
-   * not wait): a session ended elsewhere is refused once this server has
-   * applied its "session.ended" event, milliseconds later.  The database
-   * on a miss, whose answer is cached.  With --read-model 0 there is no
-   * cache, and every lookup asks the database. */
+   * not wait); the database on a miss, whose answer is cached.  With
+   * --read-model 0 there is no cache, and every lookup asks the
+   * database. */
   READS_APPLIED,
 } reads_freshness_t;
 

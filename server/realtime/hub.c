@@ -38,13 +38,16 @@ static void held_free(held_t *h) {
 typedef struct client {
   ws_conn_id_t id;
   bson_oid_t user;
-  bson_oid_t *followees; /* sorted */
+  char session[SESSION_ID_LEN + 1]; /* its id (sessions_id), not the token */
+  bson_oid_t *followees;            /* sorted */
   size_t n_followees;
   bson_oid_t *subs; /* watched tweets, grown on demand */
   size_t n_subs, cap_subs;
   int64_t since; /* resume point asked for (0: none) */
   int64_t last_sent;
-  bool ready; /* followees loaded and backlog sent */
+  bool ready;   /* followees loaded and backlog sent */
+  bool opening; /* in hub->opening: accepted, not open yet (on_open) */
+  bool ended;   /* its session ended: closed, sent nothing more */
   bool closed;
   held_t *held;
   size_t n_held;
@@ -63,6 +66,8 @@ struct hub {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   client_t *clients;
+  client_t *opening; /* accepted upgrades not open yet */
+  uint64_t endings;  /* "session.ended" events applied */
   client_t *jobs, *jobs_tail;
   int test_resume_delay_ms; /* hub_new */
   bool stopping;
@@ -71,6 +76,28 @@ struct hub {
 
 static int oid_cmp(const void *a, const void *b) {
   return bson_oid_compare(a, b);
+}
+
+/* Under hub->mu: c into / out of a list (hub->clients, hub->opening). */
+static void list_add(client_t **list, client_t *c) {
+  c->prev = NULL;
+  c->next = *list;
+  if (*list) {
+    (*list)->prev = c;
+  }
+  *list = c;
+}
+
+static void list_remove(client_t **list, client_t *c) {
+  if (c->prev) {
+    c->prev->next = c->next;
+  } else if (*list == c) {
+    *list = c->next;
+  }
+  if (c->next) {
+    c->next->prev = c->prev;
+  }
+  c->prev = c->next = NULL;
 }
 
 static void client_unref(client_t *c) {
@@ -177,18 +204,53 @@ static bool may_see(const client_t *c, const bson_t *audience) {
   return sees(c, audience) || bson_iter_init_find(&it, audience, "author");
 }
 
+/* Under hub->mu: closes c at once (what is queued is dropped) if ended
+ * ends its session. */
+static void end_client(hub_t *hub, client_t *c, const sessions_ended_t *ended) {
+  if (c->ended || !sessions_ended_includes(ended, c->session, &c->user)) {
+    return;
+  }
+  c->ended = true;
+  /* Ignored for a client not open yet: on_open closes it. */
+  ws_server_close_now(hub->ws, c->id, EVENT_CLOSE_SESSION_ENDED,
+                      "session ended");
+}
+
+/* A "session.ended" event: every client of what it ends, open or
+ * opening, is closed, before any later event is looked at. */
+static void end_sessions(hub_t *hub, const event_t *e) {
+  sessions_ended_t ended;
+  bool ok = event_model_get_session_ended(&e->model, &ended);
+  pthread_mutex_lock(&hub->mu);
+  hub->endings++;
+  for (client_t *c = hub->clients; ok && c; c = c->next) {
+    end_client(hub, c, &ended);
+  }
+  for (client_t *c = hub->opening; ok && c; c = c->next) {
+    end_client(hub, c, &ended);
+  }
+  pthread_mutex_unlock(&hub->mu);
+  sodium_memzero(&ended, sizeof ended);
+}
+
 void hub_on_event(void *ctx, const event_t *e) {
   hub_t *hub = ctx;
   event_type_t type = event_type_parse(e->type);
+  if (type == EVENT_SESSION_ENDED) {
+    end_sessions(hub, e);
+  }
   if (type != EVENT_UNKNOWN &&
       !(event_type_receivers(type) & EVENT_TO_BROWSERS)) {
-    return; /* for the read models only (its audience is nobody) */
+    return; /* for the read models and hubs only (its audience is nobody) */
   }
   size_t len = 0;
   char *json = NULL;
   bool is_follow = type == EVENT_FOLLOW;
   pthread_mutex_lock(&hub->mu);
   for (client_t *c = hub->clients; c; c = c->next) {
+    if (c->ended) {
+      continue;
+    }
     if (!c->ready) {
       /* Its resume job is loading its followees: whether it sees this is
        * decided when the job ends (run_job), and a follow is replayed
@@ -256,7 +318,7 @@ static void run_job(hub_t *hub, client_t *c) {
     nanosleep(&pause, NULL);
   }
   pthread_mutex_lock(&hub->mu);
-  if (!c->closed) {
+  if (!c->closed && !c->ended) {
     if (!ok) {
       ws_server_close(hub->ws, c->id, 1011, "try again");
     } else {
@@ -340,6 +402,14 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
       mg_get_cookie(cookie, SESSION_COOKIE, token, sizeof token) <= 0) {
     return false;
   }
+  char session[SESSION_ID_LEN + 1];
+  if (!sessions_id(token, session)) {
+    sodium_memzero(token, sizeof token);
+    return false;
+  }
+  pthread_mutex_lock(&hub->mu);
+  uint64_t endings = hub->endings;
+  pthread_mutex_unlock(&hub->mu);
   /* The session cache as far as this server has applied the event log,
    * without waiting for it (a service thread); the database on a miss
    * (reads.h, READS_APPLIED). */
@@ -354,6 +424,8 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   client_t *c = bson_malloc0(sizeof *c);
   c->id = id;
   c->user = user;
+  memcpy(c->session, session, sizeof session);
+  sodium_memzero(session, sizeof session);
   char since[32];
   if (query &&
       mg_get_var(query, strlen(query), "since", since, sizeof since) > 0) {
@@ -364,20 +436,38 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   }
   c->last_sent = c->since;
   c->refs = 1;
+  /* An ending applied while the session was looked up may have ended it
+   * (the answer may predate the ending's delete): refuse, and the client
+   * tries again.  From here on every ending finds it in hub->opening. */
+  pthread_mutex_lock(&hub->mu);
+  bool raced = hub->endings != endings;
+  if (!raced) {
+    c->opening = true;
+    list_add(&hub->opening, c);
+  }
+  pthread_mutex_unlock(&hub->mu);
+  if (raced) {
+    client_unref(c);
+    return false;
+  }
   *user_data = c;
   return true;
 }
 
 static void on_open(void *ctx, ws_conn_id_t id, void *user_data) {
-  (void)id;
   hub_t *hub = ctx;
   client_t *c = user_data;
   pthread_mutex_lock(&hub->mu);
-  c->next = hub->clients;
-  if (hub->clients) {
-    hub->clients->prev = c;
+  list_remove(&hub->opening, c);
+  c->opening = false;
+  if (c->ended) {
+    /* Ended while opening: closed now that the connection is known. */
+    ws_server_close_now(hub->ws, id, EVENT_CLOSE_SESSION_ENDED,
+                        "session ended");
+    pthread_mutex_unlock(&hub->mu);
+    return;
   }
-  hub->clients = c;
+  list_add(&hub->clients, c);
   c->refs++; /* the job */
   if (hub->jobs_tail) {
     hub->jobs_tail->job_next = c;
@@ -479,15 +569,10 @@ static void on_close(void *ctx, ws_conn_id_t id, void *user_data) {
   }
   pthread_mutex_lock(&hub->mu);
   c->closed = true;
-  if (c->prev || c->next || hub->clients == c) {
-    if (c->prev) {
-      c->prev->next = c->next;
-    } else {
-      hub->clients = c->next;
-    }
-    if (c->next) {
-      c->next->prev = c->prev;
-    }
+  if (c->opening) {
+    list_remove(&hub->opening, c); /* the handshake failed */
+  } else if (c->prev || c->next || hub->clients == c) {
+    list_remove(&hub->clients, c);
   }
   client_unref(c);
   pthread_mutex_unlock(&hub->mu);
@@ -536,6 +621,11 @@ void hub_destroy(hub_t *hub) {
   while (hub->clients) {
     client_t *c = hub->clients;
     hub->clients = c->next;
+    client_unref(c);
+  }
+  while (hub->opening) {
+    client_t *c = hub->opening;
+    hub->opening = c->next;
     client_unref(c);
   }
   pthread_cond_destroy(&hub->cv);

@@ -3,9 +3,10 @@
  *
  * The hub sits between the event log (events.h: every committed change,
  * in sequence order, on every server) and this server's WebSocket clients
- * (ws.h).  A client is a logged-in user (the session cookie, checked at the
- * upgrade) with: the users they follow (loaded when they connect, kept up
- * to date by "follow" events), the tweets they have on screen (messages
+ * (ws.h).  A client is a logged-in user and session (the session cookie,
+ * checked at the upgrade; the hub keeps the session's id, sessions_id,
+ * never the token) with: the users they follow (loaded when they connect, kept
+ * up to date by "follow" events), the tweets they have on screen (messages
  * {"type":"subscribe"|"unsubscribe","tweets":[id...]}), and the last
  * sequence number sent.  An event reaches a client when its audience names
  * the user, or an author the user follows (or is), or a tweet the client
@@ -27,14 +28,22 @@
  * or more than HUB_HELD_MAX were held) it gets {"type":"reload"} instead,
  * with the head as its seq, and goes on live from there.
  *
+ * Ended sessions: a "session.ended" event (event_types.h: for the hubs)
+ * closes every client of a session it ends with
+ * EVENT_CLOSE_SESSION_ENDED at once, dropping what is still queued
+ * (ws_server_close_now), and nothing is sent to it after; since events
+ * come in sequence order, nothing numbered after the ending reaches it.
+ * A client whose upgrade was accepted but which is not open yet is closed
+ * when it opens, and an upgrade whose lookup raced any ending is refused
+ * (the client tries again): sessions.h says why this makes every
+ * WebSocket of an ended session closed once the ending is answered.
+ *
  * Threads: ws callbacks run on the WebSocket service threads (several at
  * once, one per loop), events on the event poller thread, resumes on the
  * hub's own worker; one mutex guards the client list.  Nothing that can
  * block for long runs on a service thread except a session lookup that
  * the read model's session cache cannot answer (reads_session with
- * READS_APPLIED: a session ended elsewhere is refused once this server
- * has applied its "session.ended" event; with --read-model 0 every
- * upgrade asks the database).
+ * READS_APPLIED; with --read-model 0 every upgrade asks the database).
  */
 #ifndef CHORUS_HUB_H
 #define CHORUS_HUB_H
@@ -67,9 +76,10 @@ void hub_ws_callbacks(hub_t *hub, ws_callbacks_t *cb);
 void hub_set_ws(hub_t *hub, ws_server_t *ws);
 
 /* An events_listener_fn (ctx is the hub): sends the event to the
- * clients its audience names.  Types for the read models only
- * (event_types.h) reach nobody; a type the table does not know goes by
- * its audience like any other. */
+ * clients its audience names.  Types for the read models and hubs only
+ * (event_types.h) reach nobody; "session.ended" closes the clients of
+ * what it ends; a type the table does not know goes by its audience like
+ * any other. */
 void hub_on_event(void *ctx, const event_t *event);
 
 #endif

@@ -1086,8 +1086,8 @@ bool ws_server_send(ws_server_t *ws, ws_conn_id_t id, const char *data,
   return queued;
 }
 
-void ws_server_close(ws_server_t *ws, ws_conn_id_t id, int code,
-                     const char *reason) {
+static void close_conn(ws_server_t *ws, ws_conn_id_t id, int code,
+                       const char *reason, bool drop_queue) {
   if (code < 1000 || code > 4999 || code == 1005 || code == 1006 ||
       code == 1015) {
     code = WS_CLOSE_NORMAL; /* those may not be sent in a close frame */
@@ -1096,12 +1096,28 @@ void ws_server_close(ws_server_t *ws, ws_conn_id_t id, int code,
   if (!loop) {
     return;
   }
+  ws_msg_t *dropped = NULL;
   pthread_mutex_lock(&loop->lock);
   ws_conn_t *conn = map_find(loop, id);
   if (conn) {
-    request_close_locked(loop, conn, code, reason, false);
+    if (drop_queue) {
+      dropped = take_queue_locked(conn);
+      conn->drop_queue = true; /* also when a close was asked for already */
+    }
+    request_close_locked(loop, conn, code, reason, drop_queue);
   }
   pthread_mutex_unlock(&loop->lock);
+  free_queue(dropped);
+}
+
+void ws_server_close(ws_server_t *ws, ws_conn_id_t id, int code,
+                     const char *reason) {
+  close_conn(ws, id, code, reason, false);
+}
+
+void ws_server_close_now(ws_server_t *ws, ws_conn_id_t id, int code,
+                         const char *reason) {
+  close_conn(ws, id, code, reason, true);
 }
 
 void ws_server_stop(ws_server_t *ws) {

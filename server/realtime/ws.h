@@ -152,6 +152,12 @@ bool ws_server_send(ws_server_t *ws, ws_conn_id_t id, const char *data,
 void ws_server_close(ws_server_t *ws, ws_conn_id_t id, int code,
                      const char *reason);
 
+/* ws_server_close, but at once: the messages still queued for the
+ * connection are dropped, not sent (a client that must get nothing
+ * more, such as one whose session ended). */
+void ws_server_close_now(ws_server_t *ws, ws_conn_id_t id, int code,
+                         const char *reason);
+
 /* Thread-safe, but not from a callback: stops accepting, closes every
  * connection with 1001 "going away" (waiting up to 2 s for the close
  * handshakes), stops the service threads, calls on_close for every

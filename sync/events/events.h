@@ -122,8 +122,10 @@ bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id);
 /* Publishes one committed outbox document now (best effort: the pump
  * retries what fails).  committed: the outbox document as the committed
  * transaction inserted it (its op's doc), tried first without reading it
- * back; NULL (recovery) reads it. */
-void events_flush(events_t *ev, const bson_oid_t *outbox_id,
+ * back; NULL (recovery) reads it.  True when every event of it was
+ * published (numbered, its bell inserted) before this returned; false
+ * when some are left to the pump, or the log is not started. */
+bool events_flush(events_t *ev, const bson_oid_t *outbox_id,
                   const bson_t *committed);
 
 /* The read barrier.  Waits until the poller has completed a full poll
@@ -155,6 +157,14 @@ typedef struct events_sync_stats {
 } events_sync_stats_t;
 
 void events_get_sync_stats(events_t *ev, events_sync_stats_t *out);
+
+/* True when a poll that began at most within_ms ago (this process's
+ * monotonic clock) has completed, so every event whose bell was inserted
+ * before that poll began has been delivered to the listener.  Never
+ * waits, never asks the database; false before events_start, and for a
+ * NULL ev.  What makes a cache fed by the log trustworthy without
+ * asking anyone (sessions.h, SESSIONS_CACHE_TRUST_MS). */
+bool events_polled_within(events_t *ev, int within_ms);
 
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);

@@ -185,6 +185,14 @@ bool events_sync(events_t *ev, int timeout_ms, int stale_ms,
   return ok;
 }
 
+bool events_polled_within(events_t *ev, int within_ms) {
+  if (!ev || !ev->running) {
+    return false;
+  }
+  int64_t begun = atomic_load(&ev->done_begin_ns);
+  return begun > 0 && monotonic_ns() - begun <= (int64_t)within_ms * 1000000LL;
+}
+
 void events_get_sync_stats(events_t *ev, events_sync_stats_t *out) {
   out->at_once = atomic_load(&ev->sync_at_once);
   out->waited = atomic_load(&ev->sync_waited);

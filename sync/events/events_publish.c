@@ -442,15 +442,15 @@ static bool read_outbox(events_t *ev, const bson_oid_t *id, bson_t **doc,
   return ok;
 }
 
-void events_flush(events_t *ev, const bson_oid_t *outbox_id,
+bool events_flush(events_t *ev, const bson_oid_t *outbox_id,
                   const bson_t *committed) {
   if (!ev->running) {
-    return; /* not started: the pump of a running server publishes it */
+    return false; /* not started: the pump of a running server publishes it */
   }
   /* The coordinator's first attempt needs no read: the committed outbox
    * is the document it inserted (a commit only takes the lock off). */
   if (committed && publish_outbox(ev, committed, true)) {
-    return;
+    return true;
   }
   /* The events should be out before the writer is answered: readers on
    * every server wait for them (events_sync), and the pump would publish
@@ -479,7 +479,7 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id,
     bool ok = publish_outbox(ev, doc, i == 0 && !committed);
     bson_destroy(doc);
     if (ok) {
-      return;
+      return true;
     }
     why = "publishing failed";
   }
@@ -489,6 +489,7 @@ void events_flush(events_t *ev, const bson_oid_t *outbox_id,
           "chorusd: events: outbox %s not published (%s); the pump "
           "will\n",
           hex, why);
+  return false;
 }
 
 void *events_pump_main(void *arg) {

@@ -316,6 +316,47 @@ try {
     await pa.waitForSelector('.profile h2');
   });
 
+  await step('A changes the password: A\'s other session (on B) is logged out live', async () => {
+    const ctxA2 = await browser.newContext({ viewport: { width: 900, height: 900 } });
+    ctxA2.setDefaultTimeout(WAIT);
+    const pa2 = await ctxA2.newPage(); watch(pa2, 'A2');
+    // Closed with CLOSE.SESSION_ENDED, the page logs out without trying
+    // to connect again (a reconnect would be refused, then /api/me asked).
+    let sockets = 0;
+    pa2.on('websocket', () => { sockets++; });
+    const login = async (password) => {
+      sockets = 0;
+      await pa2.goto(`${URL_B}/`);
+      await pa2.waitForSelector('#auth:not([hidden])');
+      await pa2.fill('#auth-user', USER_A);
+      await pa2.fill('#auth-pass', password);
+      await pa2.click('#login');
+      await pa2.waitForSelector('#compose:not([hidden])');
+      await waitLive(pa2);
+    };
+    const loggedOut = async () => {
+      await pa2.waitForSelector('#auth:not([hidden])');
+      await pa2.locator('#msg-text', { hasText: 'Your session ended' }).waitFor();
+      assert(sockets === 1, `A2: ${sockets} WebSockets opened for one session`);
+    };
+    await login('password123');
+    await pa.click('.account summary');
+    await pa.fill('#pw-current', 'password123');
+    await pa.fill('#pw-new', 'password456');
+    await pa.click('.password-form button[type=submit]');
+    await pa.locator('#msg-text', { hasText: 'Password changed' }).waitFor();
+    await loggedOut();
+    assert(await pa.locator('#me-name').textContent() === `@${USER_A}`, 'A: logged out by its own password change');
+    await waitLive(pa);
+    // The new password logs in; "Log out other sessions" ends that session too.
+    await login('password456');
+    await pa.click('[data-action=end-sessions]');
+    await pa.locator('#msg-text', { hasText: 'other sessions are logged out' }).waitFor();
+    await loggedOut();
+    await shot(pa, 'account');
+    await ctxA2.close();
+  });
+
   await step('no unexpected console errors', async () => {
     assert(errors.length === 0, `\n  ${errors.join('\n  ')}`);
   });

@@ -11,7 +11,10 @@
  * The read models' payloads: each builder's document, pinned as JSON;
  * each accessor gives back what its builder was given (optional fields
  * present and absent); accessors refuse an empty document and a payload
- * with a field of the wrong type; user.updated's version defaults to 0.
+ * with a field of the wrong type; user.updated's version defaults to 0;
+ * session.ended has two forms (one session; every session of an account
+ * but one, or all), and sessions_ended_includes says which sessions
+ * each ends.
  *
  * The browsers' follow data: event_data_get_follow reads the ids and
  * the flag, defaults the flag to false, refuses missing ids.
@@ -36,6 +39,8 @@
 #define B_HEX "65a0000000000000000000b2"
 #define C_HEX "65a0000000000000000000c3"
 #define OID(hex) "{ \"$oid\" : \"" hex "\" }"
+/* A session id of 64 'f's. */
+#define SID_F "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 
 static bson_oid_t oid(const char *hex) {
   bson_oid_t o;
@@ -120,11 +125,17 @@ static void events_for_the_read_models_only(void **state) {
   event_batch_init(&batch);
   event_add_user_updated(&batch, &a);
   event_add_session_ended(&batch, "abc");
-  assert_int_equal(batch.n, 2);
+  event_add_sessions_ended_for_user(&batch, &a, "def");
+  event_add_sessions_ended_for_user(&batch, &a, NULL);
+  assert_int_equal(batch.n, 4);
   /* Their audience is nobody. */
   assert_event(&batch, 0, EVENT_USER_UPDATED, "{ \"user\" : " OID(A_HEX) " }",
                "{ }");
   assert_event(&batch, 1, EVENT_SESSION_ENDED, "{ \"session\" : \"abc\" }",
+               "{ }");
+  assert_event(&batch, 2, EVENT_SESSION_ENDED,
+               "{ \"user\" : " OID(A_HEX) ", \"except\" : \"def\" }", "{ }");
+  assert_event(&batch, 3, EVENT_SESSION_ENDED, "{ \"user\" : " OID(A_HEX) " }",
                "{ }");
   event_batch_cleanup(&batch);
 }
@@ -256,13 +267,40 @@ static void user_and_session_payloads(void **state) {
   assert_true(event_model_get_user(&p, &got));
   assert_int_equal(got.version, 0);
 
-  char sid[SESSION_ID_LEN + 1], back[SESSION_ID_LEN + 1];
+  char sid[SESSION_ID_LEN + 1], other[SESSION_ID_LEN + 1];
   memset(sid, 'f', SESSION_ID_LEN);
   sid[SESSION_ID_LEN] = '\0';
+  memset(other, 'e', SESSION_ID_LEN);
+  other[SESSION_ID_LEN] = '\0';
+  sessions_ended_t back;
+  /* One session. */
   bson_reinit(&p);
   event_model_session_ended(&p, sid);
-  assert_true(event_model_get_session_ended(&p, back));
-  assert_string_equal(back, sid);
+  assert_true(event_model_get_session_ended(&p, &back));
+  assert_false(back.by_user);
+  assert_string_equal(back.session, sid);
+  assert_true(sessions_ended_includes(&back, sid, &u.id));
+  assert_false(sessions_ended_includes(&back, other, &u.id));
+  /* Every session of an account but one. */
+  bson_reinit(&p);
+  event_model_sessions_ended_for_user(&p, &u.id, sid);
+  assert_json(&p, "{ \"user\" : " OID(A_HEX) ", \"except\" : \"" SID_F "\" }");
+  assert_true(event_model_get_session_ended(&p, &back));
+  assert_true(back.by_user);
+  assert_true(bson_oid_equal(&back.user, &u.id));
+  assert_string_equal(back.except, sid);
+  assert_false(sessions_ended_includes(&back, sid, &u.id));
+  assert_true(sessions_ended_includes(&back, other, &u.id));
+  bson_oid_t stranger = oid(B_HEX);
+  assert_false(sessions_ended_includes(&back, other, &stranger));
+  /* ... or every one. */
+  bson_reinit(&p);
+  event_model_sessions_ended_for_user(&p, &u.id, NULL);
+  assert_true(event_model_get_session_ended(&p, &back));
+  assert_true(back.by_user);
+  assert_string_equal(back.except, "");
+  assert_true(sessions_ended_includes(&back, sid, &u.id));
+  assert_true(sessions_ended_includes(&back, other, &u.id));
   bson_destroy(&p);
 }
 
@@ -273,13 +311,23 @@ static void accessors_refuse_what_is_not_their_payload(void **state) {
   bson_oid_t x, y;
   bool flag;
   user_name_t u;
-  char sid[SESSION_ID_LEN + 1];
+  sessions_ended_t ended;
   assert_false(event_model_get_tweet(&empty, &t));
   assert_false(event_model_get_tweet_deleted(&empty, &x));
   assert_false(event_model_get_follow(&empty, &x, &y, &flag));
   assert_false(event_model_get_like(&empty, &x, &y, &flag));
   assert_false(event_model_get_user(&empty, &u));
-  assert_false(event_model_get_session_ended(&empty, sid));
+  assert_false(event_model_get_session_ended(&empty, &ended));
+  /* An ending by account needs an ObjectId user, and a string except. */
+  bson_t ending = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&ending, "user", A_HEX);
+  assert_false(event_model_get_session_ended(&ending, &ended));
+  bson_reinit(&ending);
+  bson_oid_t a = oid(A_HEX);
+  BSON_APPEND_OID(&ending, "user", &a);
+  BSON_APPEND_INT32(&ending, "except", 1);
+  assert_false(event_model_get_session_ended(&ending, &ended));
+  bson_destroy(&ending);
 
   /* Each required field of a tweet payload, of the wrong type. */
   const char *required[] = {"id",          "author_id",  "text",   "created_at",

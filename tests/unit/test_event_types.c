@@ -5,13 +5,16 @@
  * The web client: public/js/events.js (its path is compiled in as
  * CHORUS_EVENTS_JS) names exactly the types a browser can receive, the
  * logged ones for browsers and the hub's control messages, each under
- * the key that is its name in capitals with '.' as '_'.
+ * the key that is its name in capitals with '.' as '_'; and the close
+ * code of an ended session (EVENT_CLOSE_SESSION_ENDED) as
+ * CLOSE.SESSION_ENDED.
  *
  * The table: every type has a name, unique, that parses back to it and
  * fits event_t's type field; at least one receiver; control types go to
- * browsers only.  Unknown names (NULL, empty, near misses, other case)
- * parse as EVENT_UNKNOWN, which has no name and no receiver, and so do
- * out-of-range values.
+ * browsers only; session.ended goes to the read models and the hubs (which
+ * close its WebSockets), not to browsers.  Unknown names (NULL, empty, near
+ * misses, other case) parse as EVENT_UNKNOWN, which has no name and no
+ * receiver, and so do out-of-range values.
  *
  * Pure functions and one file read: no database.
  */
@@ -58,6 +61,26 @@ static void read_js(js_names_t *out) {
     }
   }
   fclose(f);
+}
+
+/* The number after `SESSION_ENDED:` in events.js's CLOSE; -1 if none. */
+static long read_js_close_code(void) {
+  FILE *f = fopen(CHORUS_EVENTS_JS, "r");
+  if (!f) {
+    fail_msg("cannot open %s", CHORUS_EVENTS_JS);
+  }
+  char line[256];
+  long code = -1;
+  bool in_close = false;
+  while (fgets(line, sizeof line, f)) {
+    in_close = in_close || strstr(line, "export const CLOSE") != NULL;
+    long n;
+    if (in_close && sscanf(line, " SESSION_ENDED : %ld", &n) == 1) {
+      code = n;
+    }
+  }
+  fclose(f);
+  return code;
 }
 
 static bool browser_visible(event_type_t t) {
@@ -119,6 +142,14 @@ static void js_keys_are_the_names_in_capitals(void **state) {
   }
 }
 
+static void js_close_code_of_an_ended_session(void **state) {
+  (void)state;
+  assert_int_equal(read_js_close_code(), EVENT_CLOSE_SESSION_ENDED);
+  /* The application's range (RFC 6455, 7.4.2). */
+  assert_true(EVENT_CLOSE_SESSION_ENDED >= 4000 &&
+              EVENT_CLOSE_SESSION_ENDED <= 4999);
+}
+
 /* ------------------------------------------------------------------ */
 /* the table                                                           */
 /* ------------------------------------------------------------------ */
@@ -166,7 +197,8 @@ static void receivers(void **state) {
   for (int t = 1; t < EVENT_TYPE_COUNT; t++) {
     unsigned r = event_type_receivers((event_type_t)t);
     assert_true(r != 0);
-    assert_int_equal(r & ~(EVENT_TO_BROWSERS | EVENT_TO_READ_MODELS), 0);
+    assert_int_equal(
+        r & ~(EVENT_TO_BROWSERS | EVENT_TO_READ_MODELS | EVENT_TO_HUBS), 0);
     if (event_type_is_control((event_type_t)t)) {
       assert_int_equal(r, EVENT_TO_BROWSERS);
     }
@@ -174,7 +206,7 @@ static void receivers(void **state) {
   assert_int_equal(event_type_receivers(EVENT_USER_UPDATED),
                    EVENT_TO_READ_MODELS);
   assert_int_equal(event_type_receivers(EVENT_SESSION_ENDED),
-                   EVENT_TO_READ_MODELS);
+                   EVENT_TO_READ_MODELS | EVENT_TO_HUBS);
   assert_int_equal(event_type_receivers(EVENT_NOTIFICATION), EVENT_TO_BROWSERS);
   assert_int_equal(event_type_receivers(EVENT_FOLLOW),
                    EVENT_TO_BROWSERS | EVENT_TO_READ_MODELS);
@@ -204,6 +236,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(js_names_exactly_the_browser_types),
       cmocka_unit_test(js_keys_are_the_names_in_capitals),
+      cmocka_unit_test(js_close_code_of_an_ended_session),
       cmocka_unit_test(every_type_has_a_unique_name_that_parses_back),
       cmocka_unit_test(the_wire_names),
       cmocka_unit_test(receivers),

@@ -32,8 +32,10 @@
  * snapshot at model_load_end.  Applying an event twice changes nothing.
  *
  * Sessions: miss before put, hit after, expiry, eviction by
- * "session.ended", a put with an epoch older than a session.ended is
- * ignored; sessions work with the model not ready, loading or ready.
+ * "session.ended" (one session; every session of an account but one, or
+ * all of them, other accounts' untouched), a put with an epoch older than
+ * a session.ended is ignored; sessions work with the model not ready,
+ * loading or ready.
  *
  * Limits: more than FOLLOWS_FEED_MAX followees, and authors with no
  * known name, make reads return false; names come from model_load_user,
@@ -2053,6 +2055,52 @@ static void put_with_an_epoch_older_than_an_end_is_ignored(void **state) {
   model_load_end(m);
 }
 
+static void an_ending_by_account_keeps_one_session(void **state) {
+  (void)state;
+  start(0, 0);
+  load_small();
+  char sid[6][SESSION_ID_LEN + 1];
+  for (uint32_t i = 0; i < 6; i++) {
+    session_id(100 + i, sid[i]);
+  }
+  /* Sessions 0-3 are user 1's, 4-5 user 2's; many others around them, so
+   * that the walk meets deletions in every part of the table. */
+  bson_oid_t u1 = uid(1), u2 = uid(2), got;
+  for (uint32_t i = 0; i < 6; i++) {
+    model_session_put(m, sid[i], i < 4 ? &u1 : &u2, T0 + 1000,
+                      model_session_epoch(m));
+  }
+  for (uint32_t i = 0; i < 200; i++) {
+    char other[SESSION_ID_LEN + 1];
+    session_id(1000 + i, other);
+    model_session_put(m, other, i % 2 ? &u1 : &u2, T0 + 1000,
+                      model_session_epoch(m));
+  }
+  uint64_t epoch = model_session_epoch(m);
+  bson_t p = BSON_INITIALIZER;
+  event_model_sessions_ended_for_user(&p, &u1, sid[2]);
+  model_apply(m, "session.ended", &p);
+  assert_true(model_session_epoch(m) > epoch);
+  for (uint32_t i = 0; i < 6; i++) {
+    assert_int_equal(model_session_get(m, sid[i], T0, &got), i == 2 || i >= 4);
+  }
+  for (uint32_t i = 0; i < 200; i++) {
+    char other[SESSION_ID_LEN + 1];
+    session_id(1000 + i, other);
+    assert_int_equal(model_session_get(m, other, T0, &got), i % 2 == 0);
+  }
+  model_stats_t st;
+  model_get_stats(m, &st);
+  assert_int_equal(st.sessions, 3 + 100);
+  /* All of them. */
+  bson_reinit(&p);
+  event_model_sessions_ended_for_user(&p, &u1, NULL);
+  model_apply(m, "session.ended", &p);
+  assert_false(model_session_get(m, sid[2], T0, &got));
+  assert_true(model_session_get(m, sid[4], T0, &got));
+  bson_destroy(&p);
+}
+
 static void session_count_in_stats(void **state) {
   (void)state;
   start(0, 0);
@@ -2483,6 +2531,7 @@ int main(void) {
       T(sessions_work_when_ready),
       T(unknown_session_misses),
       T(put_with_an_epoch_older_than_an_end_is_ignored),
+      T(an_ending_by_account_keeps_one_session),
       T(session_count_in_stats),
       T(feed_of_more_than_the_followee_limit_declines),
       T(pages_with_an_author_of_no_known_name_decline),

@@ -11,7 +11,9 @@
  * after "session.ended" is applied (or the entry expired) the cache does
  * not answer and the database is asked; without a model
  * (--read-model 0) every mode asks the database; the cache holds the
- * token's hash, never the token.
+ * token's hash, never the token; the cache answers only while the event
+ * log has completed a poll begun at most SESSIONS_CACHE_TRUST_MS ago
+ * (a fake of events_polled_within says whether it has).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +35,8 @@
 #define OTHER "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 typedef struct fixture {
+  bool polled; /* what the fake events_polled_within says */
+  int asked_within_ms;
   db_t *db;
   model_t *model;
   reads_t *reads;    /* with the model */
@@ -40,15 +44,26 @@ typedef struct fixture {
   bson_oid_t user;
 } fixture_t;
 
+static bool fake_polled_within(void *ctx, int within_ms) {
+  fixture_t *f = ctx;
+  f->asked_within_ms = within_ms;
+  return f->polled;
+}
+
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
+  f->polled = true;
   chorus_error_t err;
   /* Nothing listens on port 1: every command fails (503). */
   f->db = db_new("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200",
                  "chorus_unit", 4, &err);
   assert_non_null(f->db);
   f->model = model_new(NULL);
-  reads_config_t rc = {f->db, NULL, f->model, 0, "unit"};
+  reads_config_t rc = {.db = f->db,
+                       .model = f->model,
+                       .server_id = "unit",
+                       .polled_within = fake_polled_within,
+                       .polled_ctx = f};
   f->reads = reads_new(&rc);
   rc.model = NULL;
   f->no_model = reads_new(&rc);
@@ -121,6 +136,22 @@ static void cached_session_answers_applied_and_synced(void **state) {
   assert_true(l.ok && l.logged_in);
   assert_false(l.asked_database);
   assert_true(bson_oid_equal(&l.user, &f->user));
+}
+
+static void cache_answers_only_after_a_recent_poll(void **state) {
+  fixture_t *f = *state;
+  f->polled = false;
+  for (size_t m = 1; m < 3; m++) {
+    lookup_t l = look(f, f->reads, TOKEN, modes[m]);
+    assert_true(l.asked_database);
+    assert_false(l.ok);
+    assert_int_equal(l.err.status, 503);
+  }
+  assert_int_equal(f->asked_within_ms, SESSIONS_CACHE_TRUST_MS);
+  f->polled = true;
+  lookup_t l = look(f, f->reads, TOKEN, READS_APPLIED);
+  assert_true(l.ok && l.logged_in);
+  assert_false(l.asked_database);
 }
 
 static void database_mode_asks_the_database_even_when_cached(void **state) {
@@ -200,6 +231,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(no_or_malformed_token_is_logged_out_without_asking),
       cmocka_unit_test(cached_session_answers_applied_and_synced),
+      cmocka_unit_test(cache_answers_only_after_a_recent_poll),
       cmocka_unit_test(database_mode_asks_the_database_even_when_cached),
       cmocka_unit_test(unknown_token_asks_the_database),
       cmocka_unit_test(without_model_every_mode_asks_the_database),

@@ -54,8 +54,9 @@ static const option_spec_t options[] = {
      "name of this server in logs and the X-Chorus-Server header"},
     {"public-dir", "CHORUS_PUBLIC_DIR", "public", STR_OPT(public_dir),
      "directory of the web client's files"},
-    {"threads", "CHORUS_THREADS", "32", INT_OPT(threads, 2, 1024),
-     "HTTP worker threads (also the database pool size)"},
+    {"threads", "CHORUS_THREADS", "128", INT_OPT(threads, 2, 1024),
+     "HTTP worker threads (also the database pool size); civetweb holds "
+     "one per open connection, so keep it well above --http-per-address"},
     {"shards", "CHORUS_SHARDS", "4", INT_OPT(shards, 1, CONFIG_SHARDS_MAX),
      "number of tweet shard collections (fixed per database)"},
     {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,

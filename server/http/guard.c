@@ -64,6 +64,8 @@ typedef struct gconn {
   int64_t deadline_us; /* 0: none */
   bool cut;            /* shut down by the guard */
   bool counted;        /* counted against its address */
+  bool trusted;        /* from a trusted proxy: never capped, and its
+                        * pooled idle connections are left to it */
   uint8_t key[16];     /* its address as counted */
   uint16_t peer_port;
   char peer[INET6_ADDRSTRLEN];
@@ -415,8 +417,8 @@ static bool admit(guard_t *g, int fd, const struct sockaddr_storage *peer) {
     bson_free(c); /* not TCP/IP: nothing to count */
     return true;
   }
-  bool capped =
-      g->cfg.per_address > 0 && !http_address_listed(c->peer, g->trusted);
+  c->trusted = http_address_listed(c->peer, g->trusted);
+  bool capped = g->cfg.per_address > 0 && !c->trusted;
   bool ok = true;
   pthread_mutex_lock(&g->lock);
   if (capped) {
@@ -566,7 +568,7 @@ static int on_begin_request(struct mg_connection *conn) {
     set_state(g, c, body ? ST_BODY : ST_HANDLER,
               body ? g->cfg.body_timeout_ms : 0);
   }
-  bool scarce = is_scarce(g);
+  bool scarce = is_scarce(g) && !(c && c->trusted);
   pthread_mutex_unlock(&g->lock);
   if (c) {
     atomic_store(&c->close_after, scarce);
@@ -656,7 +658,7 @@ static int64_t watch_once(guard_t *g, int64_t now) {
       continue;
     }
     int64_t due = c->deadline_us;
-    if (c->state == ST_IDLE && scarce) {
+    if (c->state == ST_IDLE && scarce && !c->trusted) {
       int64_t early = c->since_us + GUARD_SCARCE_IDLE_MS * 1000LL;
       if (early < due && early <= now) {
         cut(c, SHUT_RDWR);

@@ -17,7 +17,10 @@
  *     closed to make room; when it has none, the new connection gets a
  *     503 "too_many_connections" and is closed.  Connections from a
  *     trusted proxy (the nginx of scripts/nginx.conf) are not capped:
- *     the proxy limits each real client itself.
+ *     the proxy limits each real client itself.  Nor are they closed
+ *     early when workers are scarce (below): the proxy keeps a pool of
+ *     them, bounded by its own configuration, and reusing one that is
+ *     being closed would fail a request it cannot safely retry.
  *   - a deadline for the whole request head (head_timeout_ms from the
  *     moment a worker takes the connection) and one for the whole body
  *     (body_timeout_ms from the end of the head), whatever the pace at

@@ -37,6 +37,11 @@ static const char *const env_names[] = {
     "CHORUS_THREADS",
     "CHORUS_DB_FILTERS",
     "CHORUS_DB_SLOW_MS",
+    "CHORUS_HTTP_PER_ADDRESS",
+    "CHORUS_HTTP_HEAD_TIMEOUT_MS",
+    "CHORUS_HTTP_BODY_TIMEOUT_MS",
+    "CHORUS_HTTP_IDLE_TIMEOUT_MS",
+    "CHORUS_HTTP_SPARE_WORKERS",
     "CHORUS_TEST_FAILPOINT",
     "CHORUS_TEST_RESUME_DELAY_MS",
 };
@@ -115,7 +120,7 @@ static void assert_defaults(const chorus_config_t *cfg) {
   assert_string_equal(cfg->db_name, "chorus");
   assert_string_equal(cfg->server_id, "127.0.0.1:8080");
   assert_string_equal(cfg->public_dir, "public");
-  assert_int_equal(cfg->threads, 32);
+  assert_int_equal(cfg->threads, 128);
 }
 
 /* A malloc'd string of n copies of c. */
@@ -489,6 +494,42 @@ static void db_slow_ms_range_is_0_to_600000(void **state) {
   parsed_free(p);
 }
 
+/* The connection guard's limits (server/http/guard.h): defaults, flags,
+ * environment twins, ranges. */
+static void http_limits_have_defaults_twins_and_ranges(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_int_equal(p->cfg.http_per_address, 32);
+  assert_int_equal(p->cfg.http_head_timeout_ms, 5000);
+  assert_int_equal(p->cfg.http_body_timeout_ms, 10000);
+  assert_int_equal(p->cfg.http_idle_timeout_ms, 5000);
+  assert_int_equal(p->cfg.http_spare_workers, -1);
+  parsed_free(p);
+  assert_int_equal(setenv("CHORUS_HTTP_PER_ADDRESS", "0", 1), 0);
+  assert_int_equal(setenv("CHORUS_HTTP_BODY_TIMEOUT_MS", "100", 1), 0);
+  assert_int_equal(setenv("CHORUS_HTTP_SPARE_WORKERS", "3", 1), 0);
+  p = PARSE("--http-head-timeout-ms", "600000", "--http-idle-timeout-ms=250",
+            "--http-spare-workers", "0");
+  assert_ok(p);
+  assert_int_equal(p->cfg.http_per_address, 0);
+  assert_int_equal(p->cfg.http_head_timeout_ms, 600000);
+  assert_int_equal(p->cfg.http_body_timeout_ms, 100);
+  assert_int_equal(p->cfg.http_idle_timeout_ms, 250);
+  assert_int_equal(p->cfg.http_spare_workers, 0);
+  parsed_free(p);
+  static char *const bad[][2] = {
+      {"--http-per-address", "-1"},    {"--http-head-timeout-ms", "99"},
+      {"--http-body-timeout-ms", "0"}, {"--http-idle-timeout-ms", "600001"},
+      {"--http-spare-workers", "-2"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    p = PARSE(bad[i][0], bad[i][1]);
+    assert_error(p, bad[i][0], NULL);
+    parsed_free(p);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* unknown options and arguments                                       */
 /* ------------------------------------------------------------------ */
@@ -602,7 +643,7 @@ static void help_lists_every_flag_variable_and_default(void **state) {
                                      "CHORUS_THREADS",
                                      "8080",
                                      DEFAULT_URI,
-                                     "32"};
+                                     "128"};
   for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
     if (!strstr(p->out, must[i])) {
       fail_msg("--help output lacks \"%s\"", must[i]);
@@ -849,6 +890,7 @@ int main(void) {
       T(too_long_db_name_is_an_error),
       T(db_filters_is_auto_id_or_full),
       T(db_slow_ms_range_is_0_to_600000),
+      T(http_limits_have_defaults_twins_and_ranges),
       T(too_long_strings_are_errors_for_every_string_flag),
       T(unknown_long_option_is_an_error),
       T(unknown_short_option_is_an_error),

@@ -75,7 +75,7 @@ SERVER_FILES=chorusd
 NGINX_DIR="$ROOT/var/bench-slow-nginx"
 SUMMARY="$RUN_DIR/slow-last-summary.txt"
 
-bench_lock .slow-lock
+bench_lock .slow-lock 60 # the last run's database may take a moment to let go
 rm -f "$SUMMARY" "$RUN_DIR"/slow-*.out
 
 # Every attacking connection is a file descriptor in bench_slow; chorusd

@@ -27,7 +27,8 @@
  * to send it, not from when it was sent, so a server that stalls is
  * charged for the requests it held back (no coordinated omission).  A
  * request that fails, answers other than 200 or takes over --timeout-ms
- * (5000) is an error.
+ * (5000) is an error, and so is each request the schedule had no time
+ * left to send in the window behind such ones.
  *
  * Phases: --baseline (5) seconds without the attacker; the attacker opens
  * its connections and --ramp (5) seconds pass; --duration (20) seconds
@@ -451,7 +452,8 @@ static void *client_main(void *arg) {
   double interval = (double)o->clients / o->rate;
   /* The clients' schedules interleave evenly. */
   double due = c->start_s + interval * c->index / (double)o->clients;
-  for (long k = c->index; due < c->end_s; k++, due += interval) {
+  long k = c->index;
+  for (; due < c->end_s && bench_now_s() < c->end_s; k++, due += interval) {
     double now = bench_now_s();
     if (due > now) {
       bench_sleep_s(due - now);
@@ -461,6 +463,11 @@ static void *client_main(void *arg) {
     double done = bench_now_s();
     series_add(&c->got[target], (done - due) * 1000.0,
                sent && r->status == 200);
+  }
+  /* What the schedule had to send in the window and could not, behind
+   * requests that took too long: errors. */
+  for (; due < c->end_s; k++, due += interval) {
+    series_add(&c->got[k % TARGETS], 0, false);
   }
   free(r);
   curl_easy_cleanup(h);

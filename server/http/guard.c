@@ -42,6 +42,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,6 +55,8 @@
 #include "server/http/http.h"
 
 enum { ST_QUEUED, ST_HEAD, ST_BODY, ST_HANDLER, ST_IDLE };
+
+#define ADDR_TEXT_MAX 64 /* an IPv6 address with a %scope */
 
 typedef struct gconn {
   guard_t *guard;
@@ -68,7 +71,7 @@ typedef struct gconn {
                         * pooled idle connections are left to it */
   uint8_t key[16];     /* its address as counted */
   uint16_t peer_port;
-  char peer[INET6_ADDRSTRLEN];
+  char peer[ADDR_TEXT_MAX];
   atomic_bool body_expired; /* the body deadline cut the read side */
   atomic_bool close_after;  /* the current answer closes the connection */
 } gconn_t;
@@ -100,7 +103,7 @@ struct guard {
   guard_stats_t stats;  /* open, busy and the counters */
   guard_stats_t logged; /* the counters at the last log line */
   int64_t logged_at_us;
-  char last_refused[INET6_ADDRSTRLEN];
+  char last_refused[ADDR_TEXT_MAX];
   bool unseen_logged;
 };
 
@@ -206,30 +209,36 @@ static void registry_remove(guard_t *g) {
 /* ------------------------------------------------------------------ */
 
 /* The counted key (see the top of the file), the printable address and
- * the port of a peer; false for a family other than IPv4 and IPv6. */
+ * the port of a peer; false for a family other than IPv4 and IPv6.  The
+ * text is what civetweb makes of the address (getnameinfo, numeric), so
+ * that its remote_addr finds the record. */
 static bool peer_of(const struct sockaddr_storage *sa, uint8_t key[16],
                     char *text, uint16_t *port) {
   memset(key, 0, 16);
+  socklen_t len;
   if (sa->ss_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     key[10] = key[11] = 0xff;
     memcpy(key + 12, &in->sin_addr, 4);
-    inet_ntop(AF_INET, &in->sin_addr, text, INET6_ADDRSTRLEN);
     *port = ntohs(in->sin_port);
-    return true;
-  }
-  if (sa->ss_family == AF_INET6) {
+    len = sizeof *in;
+  } else if (sa->ss_family == AF_INET6) {
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
     if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
       memcpy(key, &in6->sin6_addr, 16);
     } else {
       memcpy(key, &in6->sin6_addr, 8); /* the /64 */
     }
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, INET6_ADDRSTRLEN);
     *port = ntohs(in6->sin6_port);
-    return true;
+    len = sizeof *in6;
+  } else {
+    return false;
   }
-  return false;
+  if (getnameinfo((const struct sockaddr *)sa, len, text, ADDR_TEXT_MAX, NULL,
+                  0, NI_NUMERICHOST) != 0) {
+    text[0] = '\0';
+  }
+  return true;
 }
 
 static size_t addr_bucket(const uint8_t key[16]) {
@@ -297,8 +306,30 @@ static void set_state(guard_t *g, gconn_t *c, int state, int timeout_ms) {
   }
 }
 
-static void cut(gconn_t *c, int how) {
-  shutdown(c->fd, how);
+/* True when c's socket is still the connection it was accepted as:
+ * civetweb's port, and the same peer.  A record that outlived its socket
+ * (should civetweb ever close one without its callback) must not touch
+ * the socket that took its number. */
+static bool still_ours(const guard_t *g, const gconn_t *c) {
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  uint8_t key[16];
+  char text[ADDR_TEXT_MAX];
+  uint16_t port = 0;
+  if (getsockname(c->fd, (struct sockaddr *)&sa, &len) != 0 ||
+      !peer_of(&sa, key, text, &port) || port != g->port) {
+    return false;
+  }
+  len = sizeof sa;
+  return getpeername(c->fd, (struct sockaddr *)&sa, &len) == 0 &&
+         peer_of(&sa, key, text, &port) && port == c->peer_port &&
+         !strcmp(text, c->peer);
+}
+
+static void cut(guard_t *g, gconn_t *c, int how) {
+  if (still_ours(g, c)) {
+    shutdown(c->fd, how);
+  }
   c->cut = true;
 }
 
@@ -426,7 +457,7 @@ static bool admit(guard_t *g, int fd, const struct sockaddr_storage *peer) {
     if (a->count >= g->cfg.per_address) {
       gconn_t *idle = oldest_idle(g, c->key);
       if (idle) {
-        cut(idle, SHUT_RDWR);
+        cut(g, idle, SHUT_RDWR);
         idle->counted = false;
         a->count--;
         g->stats.evicted++;
@@ -499,7 +530,7 @@ int accept(int fd, struct sockaddr *addr, socklen_t *len) {
   guard_t *g = NULL;
   if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0) {
     uint8_t key[16];
-    char text[INET6_ADDRSTRLEN];
+    char text[ADDR_TEXT_MAX];
     uint16_t port = 0;
     if (peer_of(&local, key, text, &port)) {
       g = registry_find(port);
@@ -661,7 +692,7 @@ static int64_t watch_once(guard_t *g, int64_t now) {
     if (c->state == ST_IDLE && scarce && !c->trusted) {
       int64_t early = c->since_us + GUARD_SCARCE_IDLE_MS * 1000LL;
       if (early < due && early <= now) {
-        cut(c, SHUT_RDWR);
+        cut(g, c, SHUT_RDWR);
         g->stats.idle_scarce++;
         continue;
       }
@@ -673,17 +704,17 @@ static int64_t watch_once(guard_t *g, int64_t now) {
     }
     switch (c->state) {
     case ST_HEAD:
-      cut(c, SHUT_RDWR);
+      cut(g, c, SHUT_RDWR);
       g->stats.head_timeouts++;
       break;
     case ST_BODY:
       /* Only the read side: the handler still answers 408. */
       atomic_store(&c->body_expired, true);
-      cut(c, SHUT_RD);
+      cut(g, c, SHUT_RD);
       g->stats.body_timeouts++;
       break;
     case ST_IDLE:
-      cut(c, SHUT_RDWR);
+      cut(g, c, SHUT_RDWR);
       g->stats.idle_timeouts++;
       break;
     default:

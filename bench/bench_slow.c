@@ -5,7 +5,7 @@
  *   bench_slow --url http://127.0.0.1:P [--read PATH] [--from ADDR]
  *              [--connections N] [--mix HEAD:BODY:IDLE] [--clients K]
  *              [--rate R] [--baseline S] [--ramp S] [--duration S]
- *              [--timeout-ms MS] [--json]
+ *              [--timeout-ms MS] [--fresh] [--json]
  *
  * The attacker: one thread (epoll) keeps --connections (2000) connections
  * open from --from (127.0.0.2: on Linux all of 127.0.0.0/8 is this
@@ -21,7 +21,9 @@
  * later, so the attacker always tries to hold all of them.
  *
  * The other clients: --clients (4) threads, each with a kept-alive curl
- * handle, send --rate (100) requests a second in all, on an even schedule,
+ * handle (with --fresh, a new connection for every request: new visitors
+ * rather than clients already connected), send --rate (100) requests a
+ * second in all, on an even schedule,
  * alternately GET /healthz and GET --read (/api/tweet?limit=20, the global
  * timeline).  A request's latency runs from the moment the schedule says
  * to send it, not from when it was sent, so a server that stalls is
@@ -70,6 +72,7 @@ typedef struct options {
   double rate;
   double baseline_s, ramp_s, duration_s;
   long timeout_ms;
+  bool fresh;
   bool json;
 } options_t;
 
@@ -78,7 +81,7 @@ static void usage(FILE *out) {
                "                  [--connections N] [--mix HEAD:BODY:IDLE]\n"
                "                  [--clients K] [--rate R] [--baseline S]\n"
                "                  [--ramp S] [--duration S] [--timeout-ms MS]\n"
-               "                  [--json]\n");
+               "                  [--fresh] [--json]\n");
 }
 
 static void parse_mix(const char *s, long mix[3]) {
@@ -120,6 +123,7 @@ static void parse_options(int argc, char **argv, options_t *o) {
       {"ramp", required_argument, NULL, 'p'},
       {"duration", required_argument, NULL, 'd'},
       {"timeout-ms", required_argument, NULL, 't'},
+      {"fresh", no_argument, NULL, 'F'},
       {"json", no_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -166,6 +170,9 @@ static void parse_options(int argc, char **argv, options_t *o) {
       break;
     case 't':
       o->timeout_ms = bench_arg_long("--timeout-ms", optarg, 100, 600000);
+      break;
+    case 'F':
+      o->fresh = true;
       break;
     case 'j':
       o->json = true;
@@ -445,6 +452,10 @@ static void *client_main(void *arg) {
   client_t *c = arg;
   const options_t *o = c->o;
   CURL *h = bench_curl_new(o->timeout_ms);
+  if (o->fresh) {
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+  }
   bench_reply_t *r = bench_alloc(sizeof *r);
   char urls[TARGETS][600];
   snprintf(urls[TARGET_HEALTHZ], sizeof urls[0], "%s/healthz", o->url);
@@ -589,9 +600,10 @@ int main(int argc, char **argv) {
   }
   if (o.json) {
     printf("{\"url\":\"%s\",\"connections\":%ld,\"mix\":\"%ld:%ld:%ld\","
-           "\"rate\":%.1f,\"clients\":%ld,\"duration_s\":%.1f,",
+           "\"rate\":%.1f,\"clients\":%ld,\"fresh\":%s,"
+           "\"duration_s\":%.1f,",
            o.url, o.connections, o.mix[0], o.mix[1], o.mix[2], o.rate,
-           o.clients, o.duration_s);
+           o.clients, o.fresh ? "true" : "false", o.duration_s);
     print_json_result("base_healthz", &base[TARGET_HEALTHZ]);
     printf(",");
     print_json_result("base_read", &base[TARGET_READ]);
@@ -605,10 +617,10 @@ int main(int argc, char **argv) {
            opened, refused, closed, failed, held[0], held[1], held[2]);
   } else {
     printf("%s: %ld connections from %s (%ld %s, %ld %s, %ld %s); "
-           "%ld clients, %.0f requests/s in all\n",
+           "%ld clients (%s), %.0f requests/s in all\n",
            o.url, o.connections, o.from, per_kind[0], kind_names[0],
            per_kind[1], kind_names[1], per_kind[2], kind_names[2], o.clients,
-           o.rate);
+           o.fresh ? "a new connection per request" : "kept-alive", o.rate);
     printf("%-13s %-22s %8s %8s %8s %8s %9s %7s\n", "phase", "target",
            "requests", "ok/s", "p50 ms", "p99 ms", "max ms", "errors");
     if (o.baseline_s > 0) {

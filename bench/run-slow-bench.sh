@@ -31,6 +31,8 @@
 #   BENCH_SLOW_MIX=1:1:1          slow heads : slow bodies : idle
 #   BENCH_SLOW_CLIENTS=4          other clients (threads, one kept-alive
 #                                 connection each)
+#   BENCH_SLOW_FRESH=0            1: the other clients open a new connection
+#                                 for every request (new visitors)
 #   BENCH_SLOW_RATE=100           their requests/s in all, half to each target
 #   BENCH_SLOW_BASELINE=5         seconds measured before the attack
 #   BENCH_SLOW_RAMP=5             seconds between the attack's start and the
@@ -63,9 +65,10 @@ RAMP="${BENCH_SLOW_RAMP:-5}"
 DURATION="${BENCH_SLOW_DURATION:-20}"
 TWEETS="${BENCH_SLOW_TWEETS:-20}"
 USE_NGINX="${BENCH_SLOW_NGINX:-1}"
+FRESH="${BENCH_SLOW_FRESH:-0}"
 read -r -a SERVER_ARGS <<<"${BENCH_SLOW_SERVER_ARGS:-}"
 bench_positive BENCH_SLOW_ CLIENTS RATE DURATION
-bench_whole BENCH_SLOW_ CONNECTIONS BASELINE RAMP TWEETS USE_NGINX
+bench_whole BENCH_SLOW_ CONNECTIONS BASELINE RAMP TWEETS USE_NGINX FRESH
 if ! [[ "$MIX" =~ ^[0-9]+:[0-9]+:[0-9]+$ ]]; then err "BENCH_SLOW_MIX must be HEAD:BODY:IDLE, not '$MIX'"; exit 2; fi
 
 BENCH="$BUILD_DIR/bin/bench_slow"
@@ -129,14 +132,15 @@ guard_counters() {
 
 # run_bench MODE URL: one bench_slow run, its table in slow-MODE.out.
 run_bench() {
-    local mode="$1" url="$2" rc=0
+    local mode="$1" url="$2" rc=0 fresh=()
+    if [[ "$FRESH" == 1 ]]; then fresh=(--fresh); fi
     echo
     say "=== $mode: $url, $CONNECTIONS connections ($MIX) from 127.0.0.2, $CLIENTS clients at $RATE requests/s ==="
     local before
     before="$(guard_counters)"
     bench_run_job "$BENCH" --url "$url" --connections "$CONNECTIONS" --mix "$MIX" \
         --clients "$CLIENTS" --rate "$RATE" --baseline "$BASELINE" --ramp "$RAMP" \
-        --duration "$DURATION" >"$RUN_DIR/slow-$mode.out" || rc=$?
+        --duration "$DURATION" ${fresh[@]+"${fresh[@]}"} >"$RUN_DIR/slow-$mode.out" || rc=$?
     cat "$RUN_DIR/slow-$mode.out"
     if [[ $rc -ne 0 ]]; then err "bench_slow failed (status $rc)"; exit 1; fi
     say "chorusd's closed connections before: ${before:-none}"
@@ -160,7 +164,7 @@ fi
     echo "database: $(bench_db_line), local"
     echo "server:   1 chorusd (Release${SERVER_ARGS[*]:+, ${SERVER_ARGS[*]}}), $(show_path "$CHORUSD"), open-files limit $FD_LIMIT"
     echo "attacker: $CONNECTIONS connections from 127.0.0.2, mix $MIX (slow heads : slow bodies : idle), each reopened 1 s after the server closes it"
-    echo "clients:  $CLIENTS from 127.0.0.1, $RATE requests/s in all, half GET /healthz, half GET /api/tweet?limit=20; ${BASELINE} s alone, then ${DURATION} s measured after ${RAMP} s of attack"
+    echo "clients:  $CLIENTS from 127.0.0.1 ($(if [[ "$FRESH" == 1 ]]; then echo "a new connection per request"; else echo kept-alive; fi)), $RATE requests/s in all, half GET /healthz, half GET /api/tweet?limit=20; ${BASELINE} s alone, then ${DURATION} s measured after ${RAMP} s of attack"
     for mode in direct nginx; do
         [[ -f "$RUN_DIR/slow-$mode.out" ]] || continue
         echo

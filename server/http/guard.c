@@ -29,12 +29,11 @@
  * it leaves the queue there and the next init_connection moves none
  * (`credit`), so the QUEUED records are always those no worker has.
  *
- * Addresses are counted
- * in a small chained hash table: IPv4 addresses whole (as IPv4-mapped
- * IPv6), IPv6 addresses by their /64, which one subscriber usually
- * holds whole.  Invariant: a record whose `counted` is set adds one to
- * its address's count; `cut` is set once the guard has shut its socket
- * down, and a cut record is never shut down again.
+ * Addresses are counted in a small chained hash table: IPv4 addresses
+ * whole (as IPv4-mapped IPv6), IPv6 addresses by their /64, which one
+ * subscriber usually holds whole.  Invariant: a record whose `counted` is
+ * set adds one to its address's count; `cut` is set once the guard has
+ * shut its socket down, and a cut record is never shut down again.
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include "server/http/guard.h"

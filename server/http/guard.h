@@ -88,7 +88,7 @@ typedef struct guard_config {
 
 /* What the guard has seen; the counters count since guard_new. */
 typedef struct guard_stats {
-  int64_t open;          /* connections open now (accepted, not closed) */
+  int64_t open;          /* connections open (accepted, not closed) */
   int64_t busy;          /* of which holding a worker */
   int64_t refused;       /* refused over the per-address cap */
   int64_t evicted;       /* idle, closed to make room for their address */
@@ -121,8 +121,8 @@ void guard_destroy(guard_t *g);
 
 void guard_get_stats(guard_t *g, guard_stats_t *out);
 
-/* The request's body has been read whole: its deadline no longer
- * applies. */
+/* The request's body has been read whole: from here on its deadline
+ * does not apply. */
 void guard_body_done(const struct mg_connection *conn);
 
 guard_body_t guard_body_status(const struct mg_connection *conn);

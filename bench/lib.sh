@@ -213,3 +213,42 @@ bench_stop_all() {
     bench_servers_stop
     bench_db_stop
 }
+
+# ------------------------------------------------------------------ nginx
+
+BENCH_NGINX_URL=""
+
+# bench_nginx_bin: installs Debian's nginx when it is missing (apt-get) and
+# prints its path; exits 1 when there is none.
+bench_nginx_bin() {
+    local SUDO=""
+    if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo -n"; fi
+    if ! find_nginx >/dev/null; then
+        say "installing nginx (apt-get)" >&2
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >&2 ||
+            { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+              $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >&2; } ||
+            { err "could not install nginx"; exit 1; }
+    fi
+    find_nginx || { err "nginx not found after installing it"; exit 1; }
+}
+
+# bench_nginx_start BIN DIR START_PORT "HTTP SERVERS" "WS SERVERS": nginx
+# (scripts/nginx.conf, rendered as scripts/run.sh --lb does, in DIR) in
+# front of the servers, on the first free port from START_PORT up; sets
+# NGINX_PID and BENCH_NGINX_URL.  Exits 1 when it does not come up.
+bench_nginx_start() {
+    local port
+    port="$(free_port "$3")" || { err "no free nginx port from $3 up"; exit 1; }
+    nginx_start "$1" "$2" "$port" "$4" "$5" || exit 1
+    disown "$NGINX_PID" # stopped by pid (bench_nginx_stop): no job notice
+    BENCH_NGINX_URL="http://127.0.0.1:$port"
+}
+
+# bench_nginx_stop DIR: stops this run's nginx, and one a killed earlier run
+# left in DIR.
+bench_nginx_stop() {
+    if [[ -n "${NGINX_PID:-}" ]]; then stop_pid "$NGINX_PID" nginx "-p $1" 5; fi
+    NGINX_PID=""
+    stop_pidfile "$1/nginx.pid" nginx "-p $1" 5
+}

@@ -181,11 +181,7 @@ rss_kb_tree() {
 }
 
 # stop_nginx: stops this run's nginx, and one a killed earlier run left.
-stop_nginx() {
-    if [[ -n "$NGINX_PID" ]]; then stop_pid "$NGINX_PID" nginx "-p $NGINX_DIR" 5; fi
-    NGINX_PID=""
-    stop_pidfile "$NGINX_DIR/nginx.pid" nginx "-p $NGINX_DIR" 5
-}
+stop_nginx() { bench_nginx_stop "$NGINX_DIR"; }
 
 # bench_stop_all: nginx, the servers and the database (bench/lib.sh).
 bench_stop_all() {
@@ -234,7 +230,10 @@ db_pid() { bench_db_pids | sed -n 1p; }
 # ---------------------------------------------------------------- servers, nginx
 
 # start_servers: chorusd tp-a and tp-b from port 18600 up, with the
-# benchmark's flags and URI options, their read models loaded.
+# benchmark's flags and URI options, their read models loaded.  127.0.0.1
+# is a trusted proxy, as scripts/run.sh --lb starts the servers: nginx's
+# connections (and wrk's, from the same address) are not capped as one
+# client's (--http-per-address), which BENCH_TP_CONNECTIONS may exceed.
 start_servers() {
     local port=18600 id
     SERVER_URI="$MONGO_URI"
@@ -243,7 +242,7 @@ start_servers() {
     fi
     for id in tp-a tp-b; do
         bench_server_start "$id" "$port" 60 --shards "$SHARDS" --threads "$SERVER_THREADS" \
-            --log-requests 0 ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"}
+            --log-requests 0 --trusted-proxy 127.0.0.1 ${SERVER_ARGS[@]+"${SERVER_ARGS[@]}"}
         port=$((SERVER_PORT + 1))
     done
     wait_models
@@ -276,16 +275,14 @@ NGINX_URL=""
 # start_nginx: nginx (scripts/nginx.conf, as scripts/run.sh --lb renders it,
 # in var/bench-tp-nginx) in front of both servers, from port 18690 up.
 start_nginx() {
-    local port http_servers="" ws_servers="" u p
-    port="$(free_port 18690)" || { err "no free nginx port from 18690 up"; exit 1; }
+    local http_servers="" ws_servers="" u p
     for u in "${URLS[@]}"; do
         p="${u##*:}"
         http_servers+="127.0.0.1:$p "
         ws_servers+="127.0.0.1:$((p + 1000)) "
     done
-    nginx_start "$NGINX_BIN" "$NGINX_DIR" "$port" "$http_servers" "$ws_servers" || exit 1
-    disown "$NGINX_PID" # stopped by pid (stop_nginx): no job notice
-    NGINX_URL="http://127.0.0.1:$port"
+    bench_nginx_start "$NGINX_BIN" "$NGINX_DIR" 18690 "$http_servers" "$ws_servers"
+    NGINX_URL="$BENCH_NGINX_URL"
 }
 
 # ---------------------------------------------------------------- the data set

@@ -56,8 +56,9 @@ static const option_spec_t options[] = {
      "name of this server in logs and the X-Chorus-Server header"},
     {"public-dir", "CHORUS_PUBLIC_DIR", "public", STR_OPT(public_dir),
      "directory of the web client's files"},
-    {"threads", "CHORUS_THREADS", "32", INT_OPT(threads, 2, 1024),
-     "HTTP worker threads (also the database pool size)"},
+    {"threads", "CHORUS_THREADS", "128", INT_OPT(threads, 2, 1024),
+     "HTTP worker threads (also the database pool size); civetweb holds "
+     "one per open connection, so keep it well above --http-per-address"},
     {"shards", "CHORUS_SHARDS", "4", INT_OPT(shards, 1, CONFIG_SHARDS_MAX),
      "number of tweet shard collections (fixed per database)"},
     {"shard", "CHORUS_SHARD_URIS", "", OPT_SHARD_URIS, 0, 0, 0, 0,
@@ -112,6 +113,32 @@ static const option_spec_t options[] = {
      "how 2PC writes find their document: id (by _id alone, after a "
      "read; what FerretDB can do fast), full (the write's own filter "
      "checks the lock; MongoDB), auto (id on FerretDB, else full)"},
+    /* What one slow, idle or greedy HTTP client may hold of the workers
+     * (server/http/guard.h; docs/OPERATIONS.md, "Slow and hostile
+     * clients"). */
+    {"http-per-address", "CHORUS_HTTP_PER_ADDRESS", "32",
+     INT_OPT(http_per_address, 0, 1000000),
+     "HTTP connections open at once from one client address (IPv6: one "
+     "/64); a new one at the cap closes that address's longest-idle "
+     "kept-alive connection, or gets 503 when it has none (0: no cap; "
+     "--trusted-proxy peers are never capped)"},
+    {"http-head-timeout-ms", "CHORUS_HTTP_HEAD_TIMEOUT_MS", "5000",
+     INT_OPT(http_head_timeout_ms, 100, 600000),
+     "ms for a whole request head, however it trickles in, from the moment "
+     "a worker takes the connection; then the connection is closed"},
+    {"http-body-timeout-ms", "CHORUS_HTTP_BODY_TIMEOUT_MS", "10000",
+     INT_OPT(http_body_timeout_ms, 100, 600000),
+     "ms for a whole request body from the end of its head; then 408 and "
+     "the connection is closed"},
+    {"http-idle-timeout-ms", "CHORUS_HTTP_IDLE_TIMEOUT_MS", "5000",
+     INT_OPT(http_idle_timeout_ms, 100, 600000),
+     "ms a kept-alive connection may take to send its next whole request "
+     "head"},
+    {"http-spare-workers", "CHORUS_HTTP_SPARE_WORKERS", "-1",
+     INT_OPT(http_spare_workers, -1, 1024),
+     "while fewer HTTP workers than this are free, kept-alive connections "
+     "idle for 100 ms are closed and every answer closes its connection "
+     "(-1: an eighth of --threads, at least 1; 0: never)"},
     /* Testing only: last, named test-* (config_usage's heading). */
     {"test-failpoint", "CHORUS_TEST_FAILPOINT", "", STR_OPT(test.failpoint),
      "exit abruptly at a 2PC step (see docs/SYNC.md)"},

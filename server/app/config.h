@@ -50,6 +50,12 @@ typedef struct chorus_config {
   int db_slow_ms;        /* --db-slow-ms, CHORUS_DB_SLOW_MS (0: off) */
   char db_filters[8];    /* --db-filters auto|id|full (db.h) */
   int db_write_gate;     /* --db-write-gate (-1: auto; db.h) */
+  /* --http-*: what one HTTP client may hold (server/http/guard.h) */
+  int http_per_address;     /* --http-per-address (0: no cap) */
+  int http_head_timeout_ms; /* --http-head-timeout-ms */
+  int http_body_timeout_ms; /* --http-body-timeout-ms */
+  int http_idle_timeout_ms; /* --http-idle-timeout-ms */
+  int http_spare_workers;   /* --http-spare-workers (-1: threads / 8) */
   /* Switches that exist only for the tests (--test-*; never set in
    * production). */
   struct {

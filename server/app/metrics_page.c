@@ -94,6 +94,37 @@ static void render_model(bson_string_t *out, chorus_server_t *srv) {
       (unsigned long long)st.users, (unsigned long long)st.sessions);
 }
 
+/* The connection guard (guard.h): connections, and what it refused or
+ * cut off. */
+static void render_guard(bson_string_t *out, chorus_server_t *srv) {
+  guard_stats_t g;
+  guard_get_stats(srv->guard, &g);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_http_connections HTTP connections open, and those of "
+      "them holding a worker.\n# TYPE chorus_http_connections gauge\n"
+      "chorus_http_connections{state=\"open\"} %lld\n"
+      "chorus_http_connections{state=\"busy\"} %lld\n"
+      "# HELP chorus_http_workers HTTP worker threads (--threads).\n"
+      "# TYPE chorus_http_workers gauge\nchorus_http_workers %d\n"
+      "# HELP chorus_http_connections_closed_total HTTP connections the "
+      "server refused or closed, by why: over the per-address cap "
+      "(refused), idle and closed for a new one of their address "
+      "(evicted), a head or body past its deadline, idle past the idle "
+      "timeout, idle while workers were scarce.\n"
+      "# TYPE chorus_http_connections_closed_total counter\n"
+      "chorus_http_connections_closed_total{reason=\"refused\"} %lld\n"
+      "chorus_http_connections_closed_total{reason=\"evicted\"} %lld\n"
+      "chorus_http_connections_closed_total{reason=\"head_timeout\"} %lld\n"
+      "chorus_http_connections_closed_total{reason=\"body_timeout\"} %lld\n"
+      "chorus_http_connections_closed_total{reason=\"idle_timeout\"} %lld\n"
+      "chorus_http_connections_closed_total{reason=\"idle_scarce\"} %lld\n",
+      (long long)g.open, (long long)g.busy, srv->config.threads,
+      (long long)g.refused, (long long)g.evicted, (long long)g.head_timeouts,
+      (long long)g.body_timeouts, (long long)g.idle_timeouts,
+      (long long)g.idle_scarce);
+}
+
 void metrics_page(http_request_t *req) {
   chorus_server_t *srv = req->ctx;
   bson_string_t *out = bson_string_new("");
@@ -184,6 +215,7 @@ void metrics_page(http_request_t *req) {
       (long long)gate_timeouts);
   render_db_health(out, srv);
   render_model(out, srv);
+  render_guard(out, srv);
   char length[32];
   snprintf(length, sizeof length, "%u", out->len);
   mg_response_header_start(req->conn, 200);

@@ -191,9 +191,33 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   const route_t *api = api_routes(&n_api);
   dispatch_add_routes(srv->dispatch, api, n_api, &srv->api);
 
-  char ports[320], threads[16];
+  /* The connection guard (guard.h) follows every connection from
+   * accept() on, so it guards the port before civetweb listens. */
+  guard_config_t gc = {
+      .name = srv->config.server_id,
+      .workers = cfg->threads,
+      .per_address = cfg->http_per_address,
+      .head_timeout_ms = cfg->http_head_timeout_ms,
+      .body_timeout_ms = cfg->http_body_timeout_ms,
+      .idle_timeout_ms = cfg->http_idle_timeout_ms,
+      .spare_workers = cfg->http_spare_workers >= 0 ? cfg->http_spare_workers
+                       : cfg->threads >= 16         ? cfg->threads / 8
+                                                    : 1,
+      .trusted_proxies = srv->config.trusted_proxies,
+  };
+  srv->guard = guard_new(&gc);
+  if (!guard_start(srv->guard, cfg->port, err)) {
+    server_stop(srv);
+    return false;
+  }
+
+  char ports[320], threads[16], head_ms[16], idle_ms[16];
   snprintf(ports, sizeof ports, "%s:%d", cfg->host, cfg->port);
   snprintf(threads, sizeof threads, "%d", cfg->threads);
+  /* civetweb's own timeouts back the guard's up: its request timeout
+   * bounds each read and write, its keep-alive timeout the next head. */
+  snprintf(head_ms, sizeof head_ms, "%d", cfg->http_head_timeout_ms);
+  snprintf(idle_ms, sizeof idle_ms, "%d", cfg->http_idle_timeout_ms);
   const char *options[] = {
       "listening_ports",
       ports,
@@ -210,9 +234,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
       "tcp_nodelay",
       "1",
       "keep_alive_timeout_ms",
-      "5000",
+      idle_ms,
       "request_timeout_ms",
-      "10000",
+      head_ms,
       "additional_header",
       STATIC_HEADERS,
       /* Revalidate with the ETag every time, so a deploy is seen at once. */
@@ -232,6 +256,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   struct mg_callbacks callbacks;
   memset(&callbacks, 0, sizeof callbacks);
   callbacks.log_message = log_message;
+  guard_set_callbacks(&callbacks);
   srv->http = mg_start(&callbacks, srv, options);
   if (!srv->http) {
     chorus_error_set(err, 500, "listen_failed",
@@ -253,6 +278,8 @@ void server_stop(chorus_server_t *srv) {
     mg_stop(srv->http);
     srv->http = NULL;
   }
+  guard_destroy(srv->guard); /* after civetweb: no connection is left */
+  srv->guard = NULL;
   if (srv->ws) {
     ws_server_stop(srv->ws); /* clients get 1001 "going away" */
     srv->ws = NULL;

@@ -22,6 +22,7 @@
 #include "server/api/api.h"
 #include "server/app/config.h"
 #include "server/http/dispatch.h"
+#include "server/http/guard.h"
 #include "server/http/metrics.h"
 #include "server/http/origin.h"
 #include "server/readmodel/model.h"
@@ -44,6 +45,7 @@ typedef struct chorus_server {
   api_t api;            /* the API handlers' context */
   metrics_t *metrics;   /* request counters for GET /metrics */
   dispatch_t *dispatch; /* routes HTTP requests to the handlers */
+  guard_t *guard;       /* what one HTTP client may hold of the workers */
   struct mg_context *http;
 } chorus_server_t;
 

@@ -97,10 +97,14 @@ int dispatch_serve(struct mg_connection *conn, void *cbdata) {
   metrics_request_started(d->transport.metrics);
   assign_request_id(&req);
 
-  const route_t *route;
+  const route_t *route = NULL;
   char allow[64];
   chorus_error_t err;
   chorus_error_clear(&err);
+  if (!http_check_framing(&req, &err)) {
+    http_reply_error(&req, &err); /* whatever the route; it closes */
+    goto answered;
+  }
   switch (router_match(d->routes, d->n, req.info->request_method,
                        req.info->local_uri, &req, &route, allow,
                        sizeof allow)) {
@@ -127,6 +131,7 @@ int dispatch_serve(struct mg_connection *conn, void *cbdata) {
     http_reply_error(&req, &err);
     break;
   }
+answered:
   if (req.status == 0) {
     /* A handler that forgot to answer is a bug; never leave the client
      * hanging. */

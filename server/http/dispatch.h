@@ -7,6 +7,8 @@
  * request it:
  *   - gives it an id (the client's X-Request-Id when that is a plain
  *     token, else 16 random hex digits), answered as X-Request-Id;
+ *   - refuses a request whose body length is ambiguous, before anything
+ *     else (http_check_framing: 400 or 411, and the connection closes);
  *   - matches "METHOD /path" against the tables, in the order they were
  *     added (router.h): 404 "not_found" when no route has the path, 405
  *     "method_not_allowed" with an Allow header when only other methods

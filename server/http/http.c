@@ -4,9 +4,12 @@
 #include "server/http/http.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include "server/http/guard.h"
 
 bool http_method_is_write(const char *method) {
   return !strcmp(method, "POST") || !strcmp(method, "PUT") ||
@@ -42,36 +45,157 @@ bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err) {
   return true;
 }
 
+/* Content-Length's value: a whole number, or a list of the same whole
+ * number ("5, 5", which a proxy may make of repeated headers); -1 for
+ * anything else. */
+static long long content_length_value(const char *v) {
+  long long value = -1;
+  for (const char *p = v;;) {
+    p += strspn(p, " \t");
+    size_t digits = strspn(p, "0123456789");
+    if (digits == 0 || digits > 15) {
+      return -1;
+    }
+    long long n = strtoll(p, NULL, 10);
+    if (value >= 0 && n != value) {
+      return -1;
+    }
+    value = n;
+    p += digits;
+    p += strspn(p, " \t");
+    if (*p == '\0') {
+      return value;
+    }
+    if (*p++ != ',') {
+      return -1;
+    }
+  }
+}
+
+bool http_check_framing(http_request_t *req, chorus_error_t *err) {
+  const struct mg_request_info *ri = req->info;
+  int encodings = 0, lengths = 0;
+  long long length = -1;
+  bool bad_length = false;
+  for (int i = 0; i < ri->num_headers; i++) {
+    const char *name = ri->http_headers[i].name;
+    if (!strcasecmp(name, "Transfer-Encoding")) {
+      encodings++;
+    } else if (!strcasecmp(name, "Content-Length")) {
+      long long v = content_length_value(ri->http_headers[i].value);
+      bad_length |= v < 0 || (lengths > 0 && v != length);
+      length = v;
+      lengths++;
+    }
+  }
+  if (encodings > 0 && lengths > 0) {
+    chorus_error_set(err, 400, "bad_framing",
+                     "Content-Length and Transfer-Encoding together");
+  } else if (bad_length) {
+    chorus_error_set(err, 400, "bad_framing",
+                     "Content-Length must be one whole number");
+  } else if (encodings > 1) {
+    chorus_error_set(err, 400, "bad_framing",
+                     "More than one Transfer-Encoding header");
+  } else if (encodings == 1) {
+    chorus_error_set(err, 411, "length_required",
+                     "A request body needs a Content-Length");
+  } else {
+    return true;
+  }
+  req->close = true;
+  return false;
+}
+
+/* Reads the declared body whole into data (HTTP_BODY_MAX + 1 bytes).
+ * civetweb's mg_read returns 0 when its own read timeout passed without a
+ * byte; the body's deadline is the connection guard's, so reading goes on
+ * until that deadline shuts the read side down (mg_read < 0) or the client
+ * closes.  Without a guard, civetweb's timeout ends it. */
+static bool read_body(http_request_t *req, char *data, size_t want,
+                      chorus_error_t *err) {
+  size_t len = 0;
+  while (len < want) {
+    int n = mg_read(req->conn, data + len, want - len);
+    if (n > 0) {
+      len += (size_t)n;
+    } else if (n < 0 || guard_body_status(req->conn) != GUARD_BODY_OPEN) {
+      break;
+    }
+  }
+  if (len == want) {
+    guard_body_done(req->conn);
+    return true;
+  }
+  req->close = true;
+  if (guard_body_status(req->conn) == GUARD_BODY_EXPIRED) {
+    chorus_error_set(err, 408, "body_timeout",
+                     "The request body did not arrive in time (%zu of %zu "
+                     "bytes)",
+                     len, want);
+  } else {
+    chorus_error_set(err, 400, "body_incomplete",
+                     "The request body stopped short (%zu of %zu bytes)", len,
+                     want);
+  }
+  return false;
+}
+
+/* The length of the JSON object at s[0] == '{' (up to its closing brace),
+ * or n when it does not close within s[0..n): braces and brackets are
+ * counted outside strings.  For valid JSON this is exactly the object;
+ * anything else is for the parser to refuse. */
+static size_t json_object_length(const char *s, size_t n) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (in_string) {
+      if (ch == '\\') {
+        i++;
+      } else if (ch == '"') {
+        in_string = false;
+      }
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '{' || ch == '[') {
+      depth++;
+    } else if ((ch == '}' || ch == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return n;
+}
+
+static bool all_space(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (!strchr(" \t\r\n", s[i]) || s[i] == '\0') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
                     chorus_error_t *err) {
   long long declared = req->info->content_length;
   if (declared > HTTP_BODY_MAX) {
+    req->close = true;
     chorus_error_set(err, 413, "body_too_large",
                      "The request body must be at most %d bytes",
                      HTTP_BODY_MAX);
     return false;
   }
+  size_t len = declared > 0 ? (size_t)declared : 0;
   char *data = bson_malloc(HTTP_BODY_MAX + 1);
-  size_t len = 0;
-  for (;;) {
-    int n = mg_read(req->conn, data + len, HTTP_BODY_MAX + 1 - len);
-    if (n <= 0) {
-      break;
-    }
-    len += (size_t)n;
-    if (len > HTTP_BODY_MAX) {
-      bson_free(data);
-      chorus_error_set(err, 413, "body_too_large",
-                       "The request body must be at most %d bytes",
-                       HTTP_BODY_MAX);
-      return false;
-    }
+  bool ok = false;
+  if (!read_body(req, data, len, err)) {
+    goto done;
   }
   size_t start = 0;
-  while (start < len && strchr(" \t\r\n", data[start])) {
+  while (start < len && data[start] && strchr(" \t\r\n", data[start])) {
     start++;
   }
-  bool ok = false;
   if (start == len) {
     if (required) {
       chorus_error_set(err, 400, "body_required",
@@ -80,17 +204,26 @@ bool http_read_json(http_request_t *req, bool required, bson_t *body,
       bson_init(body);
       ok = true;
     }
-  } else if (data[start] != '{') {
+    goto done;
+  }
+  if (data[start] != '{') {
     chorus_error_set(err, 400, "invalid_json",
                      "The body must be a JSON object");
-  } else {
-    bson_error_t berr;
-    ok = bson_init_from_json(body, data + start, (ssize_t)(len - start), &berr);
-    if (!ok) {
-      chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
-                       berr.message);
-    }
+    goto done;
   }
+  size_t object = json_object_length(data + start, len - start);
+  if (!all_space(data + start + object, len - start - object)) {
+    chorus_error_set(err, 400, "invalid_json",
+                     "Nothing but whitespace may follow the JSON object");
+    goto done;
+  }
+  bson_error_t berr;
+  ok = bson_init_from_json(body, data + start, (ssize_t)object, &berr);
+  if (!ok) {
+    chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
+                     berr.message);
+  }
+done:
   bson_free(data);
   return ok;
 }
@@ -142,9 +275,7 @@ bool http_query_param(const http_request_t *req, const char *name, char *buf,
   return true;
 }
 
-/* True when addr is one of the comma-separated entries of list (spaces
- * around entries are ignored). */
-static bool address_listed(const char *addr, const char *list) {
+bool http_address_listed(const char *addr, const char *list) {
   size_t n = strlen(addr);
   for (const char *p = list; p && *p;) {
     p += strspn(p, " ,");
@@ -170,7 +301,7 @@ static bool valid_ip(const char *s) {
 void http_client_address(const char *peer, const char *real_ip,
                          const char *trusted, char *buf, size_t size) {
   const char *use = peer ? peer : "";
-  if (trusted && *trusted && address_listed(use, trusted) &&
+  if (trusted && *trusted && http_address_listed(use, trusted) &&
       valid_ip(real_ip)) {
     use = real_ip;
   }
@@ -253,8 +384,12 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
                                   sizeof more);
     bson_string_append(out, more);
   }
+  bool keep = keeps_alive(req) && !req->close && !guard_wants_close(req->conn);
+  if (!keep) {
+    mg_disable_connection_keep_alive(req->conn);
+  }
   bson_string_append_printf(out, "Date: %s\r\nConnection: %s\r\n\r\n", date,
-                            keeps_alive(req) ? "keep-alive" : "close");
+                            keep ? "keep-alive" : "close");
   size_t body = head_only ? 0 : len;
   char *all = bson_malloc(out->len + body + 1);
   memcpy(all, out->str, out->len);

@@ -7,7 +7,10 @@
  * Bodies are JSON objects of at most HTTP_BODY_MAX bytes, read and parsed
  * here with libbson; a handler then takes typed fields with
  * json_get_string(), so user JSON is never passed on as a document and
- * can never smuggle a query operator.
+ * can never smuggle a query operator.  A body is exactly what its one
+ * Content-Length declares: the framing rule (http_check_framing) refuses
+ * every other way of saying how long it is, and a body that stops short
+ * is an error, never a shorter request (http_read_json).
  *
  * The transport knows nothing above it: what it needs of the server is
  * an http_transport_t (server id, trusted proxies, public origins,
@@ -66,6 +69,8 @@ struct http_request {
   char path[1024];     /* a copy of the path that params point into */
   int status;          /* status sent, 0 until a reply */
   char request_id[65]; /* returned as X-Request-Id, and logged */
+  bool close;          /* the answer closes the connection (its framing or body
+                        * was wrong: what follows on it cannot be trusted) */
 };
 
 /* True for methods that change state (POST, PUT, PATCH, DELETE). */
@@ -79,10 +84,24 @@ bool http_method_is_write(const char *method);
  * cannot send without a CORS preflight that Chorus never approves. */
 bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err);
 
+/* The framing rule, for every request the dispatch serves: the body's
+ * length is given by at most one Content-Length value (the header may
+ * repeat it, identically), a whole number.  Content-Length with
+ * Transfer-Encoding, differing or malformed values, or more than one
+ * Transfer-Encoding header: 400 "bad_framing"; Transfer-Encoding alone
+ * (a chunked body): 411 "length_required".  On failure req->close is
+ * set: after such a request the connection's bytes cannot be trusted. */
+bool http_check_framing(http_request_t *req, chorus_error_t *err);
+
 /* Reads and parses the body as a JSON object into body (which the caller
- * must not have initialised, and must bson_destroy on success).  An empty
+ * must not have initialised, and must bson_destroy on success).  The body
+ * is read whole, exactly its Content-Length, before anything is parsed:
+ * one that stops short (the client closed, or the connection guard's
+ * body deadline passed: guard.h) is 408 "body_timeout" when the deadline
+ * passed, else 400 "body_incomplete", and req->close is set.  An empty
  * body is 400 when `required`, else an empty document.  413 over
- * HTTP_BODY_MAX, 400 for malformed JSON or a non-object. */
+ * HTTP_BODY_MAX (req->close: the body is left unread); 400 for malformed
+ * JSON, a non-object, or anything but whitespace after the object. */
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
                     chorus_error_t *err);
 
@@ -106,6 +125,10 @@ bool http_query_param(const http_request_t *req, const char *name, char *buf,
 void http_client_address(const char *peer, const char *real_ip,
                          const char *trusted, char *buf, size_t size);
 
+/* True when addr is one of the comma-separated addresses of list
+ * (spaces around them ignored; NULL or "" lists nothing). */
+bool http_address_listed(const char *addr, const char *list);
+
 /* http_client_address for a request, with the transport's trusted
  * proxies. */
 void http_request_address(const http_request_t *req, char *buf, size_t size);
@@ -117,7 +140,10 @@ bool http_cookie(const http_request_t *req, const char *name, char *buf,
 /* Sends status and doc as JSON.  extra_headers, when not NULL, is one or
  * more "Name: value\r\n" lines (e.g. Set-Cookie).  Every answer carries
  * X-Chorus-Server and X-Request-Id; a 503 carries Retry-After: 1; a
- * successful write carries what the transport's write_headers adds. */
+ * successful write carries what the transport's write_headers adds.  The
+ * answer says Connection: close, and civetweb closes the connection after
+ * it, when the client asked for that, when req->close is set, or when the
+ * connection guard wants it (workers scarce: guard_wants_close). */
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,
                      const char *extra_headers);
 

@@ -99,10 +99,10 @@ static void test_body_over_16k_is_413(void **state) {
   tc_response_t r;
   tc_expect_error(c, "POST", "/api/tweet", body, 413, "body_too_large");
 
-  /* The same without Content-Length (chunked) is caught while reading. */
+  /* A body must declare its length: chunked is refused before reading. */
   const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
   tc_request(c, "POST", "/api/tweet", body, size, chunked, &r);
-  tc_assert_error(&r, 413, "body_too_large");
+  tc_assert_error(&r, 411, "length_required");
   tc_response_free(&r);
   free(body);
 

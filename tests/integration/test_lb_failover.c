@@ -484,9 +484,13 @@ static int setup(void **state) {
      * author's documents locked until the lease ends and the survivor
      * finishes it; the next write of that author waits (retrying) until
      * then, and 1 s keeps that well inside sync's retry budget, so the
-     * only failures are the requests in flight. */
+     * only failures are the requests in flight.  Trusted proxy: nginx,
+     * as scripts/run.sh --lb starts the servers (not capped as one
+     * client). */
     snprintf(g.servers[k].extra, sizeof g.servers[k].extra,
-             "--threads 16 --txn-lease-ms 1000 --public-origin %s", g.origin);
+             "--threads 16 --txn-lease-ms 1000 --trusted-proxy 127.0.0.1 "
+             "--public-origin %s",
+             g.origin);
     if (!tc_server_start(&g.servers[k])) {
       teardown(state);
       return -1;

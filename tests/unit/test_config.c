@@ -29,12 +29,23 @@
 #include "server/app/config.h"
 
 static const char *const env_names[] = {
-    "CHORUS_HOST",           "CHORUS_PORT",
-    "CHORUS_MONGO_URI",      "CHORUS_DB",
-    "CHORUS_SERVER_ID",      "CHORUS_PUBLIC_DIR",
-    "CHORUS_THREADS",        "CHORUS_DB_FILTERS",
-    "CHORUS_DB_SLOW_MS",     "CHORUS_PUBLIC_ORIGINS",
-    "CHORUS_TEST_FAILPOINT", "CHORUS_TEST_RESUME_DELAY_MS",
+    "CHORUS_HOST",
+    "CHORUS_PORT",
+    "CHORUS_MONGO_URI",
+    "CHORUS_DB",
+    "CHORUS_SERVER_ID",
+    "CHORUS_PUBLIC_DIR",
+    "CHORUS_THREADS",
+    "CHORUS_DB_FILTERS",
+    "CHORUS_DB_SLOW_MS",
+    "CHORUS_PUBLIC_ORIGINS",
+    "CHORUS_HTTP_PER_ADDRESS",
+    "CHORUS_HTTP_HEAD_TIMEOUT_MS",
+    "CHORUS_HTTP_BODY_TIMEOUT_MS",
+    "CHORUS_HTTP_IDLE_TIMEOUT_MS",
+    "CHORUS_HTTP_SPARE_WORKERS",
+    "CHORUS_TEST_FAILPOINT",
+    "CHORUS_TEST_RESUME_DELAY_MS",
 };
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
@@ -140,7 +151,7 @@ static void assert_main_options(const chorus_config_t *cfg, const char *host,
 
 static void assert_defaults(const chorus_config_t *cfg) {
   assert_main_options(cfg, "127.0.0.1", 8080, DEFAULT_URI, "chorus",
-                      "127.0.0.1:8080", "public", 32);
+                      "127.0.0.1:8080", "public", 128);
 }
 
 /* PARSE("--help"), which must exit (CONFIG_EXIT) having printed the
@@ -472,6 +483,42 @@ static void db_slow_ms_range_is_0_to_600000(void **state) {
   expect_error(PARSE("--db-slow-ms", "600001"), "db-slow-ms", NULL);
 }
 
+/* The connection guard's limits (server/http/guard.h): defaults, flags,
+ * environment twins, ranges. */
+static void http_limits_have_defaults_twins_and_ranges(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  assert_int_equal(p->cfg.http_per_address, 32);
+  assert_int_equal(p->cfg.http_head_timeout_ms, 5000);
+  assert_int_equal(p->cfg.http_body_timeout_ms, 10000);
+  assert_int_equal(p->cfg.http_idle_timeout_ms, 5000);
+  assert_int_equal(p->cfg.http_spare_workers, -1);
+  parsed_free(p);
+  assert_int_equal(setenv("CHORUS_HTTP_PER_ADDRESS", "0", 1), 0);
+  assert_int_equal(setenv("CHORUS_HTTP_BODY_TIMEOUT_MS", "100", 1), 0);
+  assert_int_equal(setenv("CHORUS_HTTP_SPARE_WORKERS", "3", 1), 0);
+  p = PARSE("--http-head-timeout-ms", "600000", "--http-idle-timeout-ms=250",
+            "--http-spare-workers", "0");
+  assert_ok(p);
+  assert_int_equal(p->cfg.http_per_address, 0);
+  assert_int_equal(p->cfg.http_head_timeout_ms, 600000);
+  assert_int_equal(p->cfg.http_body_timeout_ms, 100);
+  assert_int_equal(p->cfg.http_idle_timeout_ms, 250);
+  assert_int_equal(p->cfg.http_spare_workers, 0);
+  parsed_free(p);
+  static char *const bad[][2] = {
+      {"--http-per-address", "-1"},    {"--http-head-timeout-ms", "99"},
+      {"--http-body-timeout-ms", "0"}, {"--http-idle-timeout-ms", "600001"},
+      {"--http-spare-workers", "-2"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    p = PARSE(bad[i][0], bad[i][1]);
+    assert_error(p, bad[i][0], NULL);
+    parsed_free(p);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* unknown options and arguments                                       */
 /* ------------------------------------------------------------------ */
@@ -553,7 +600,7 @@ static void help_lists_every_flag_variable_and_default(void **state) {
                                      "CHORUS_THREADS",
                                      "8080",
                                      DEFAULT_URI,
-                                     "32"};
+                                     "128"};
   for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
     if (!strstr(p->out, must[i])) {
       fail_msg("--help output lacks \"%s\"", must[i]);
@@ -774,6 +821,7 @@ int main(void) {
       T(db_filters_is_auto_id_or_full),
       T(public_origin_takes_a_list_of_origins),
       T(db_slow_ms_range_is_0_to_600000),
+      T(http_limits_have_defaults_twins_and_ranges),
       T(too_long_strings_are_errors_for_every_string_flag),
       T(bad_arguments_are_errors_naming_them),
       T(flag_value_is_taken_literally_even_if_it_looks_like_a_flag),

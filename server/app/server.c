@@ -21,6 +21,7 @@
 #include "server/app/health.h"
 #include "server/app/metrics_page.h"
 #include "server/domain/event_payloads.h"
+#include "server/domain/passwords.h"
 #include "server/domain/schema.h"
 #include "server/http/static.h"
 #include "sync/events/events.h"
@@ -80,6 +81,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   memset(srv, 0, sizeof *srv);
   srv->config = *cfg;
   srv->metrics = metrics_new();
+  passwords_load(); /* the common passwords' set, before any registration */
   /* Each worker thread holds at most one client of a pool at a time; the
    * spare ones are for the recovery thread. */
   int pool_size = cfg->threads + 4;

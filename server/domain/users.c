@@ -60,7 +60,8 @@ bool users_register(db_t *db, const char *username, size_t username_len,
                     const char *password, size_t password_len, user_t *out,
                     chorus_error_t *err) {
   if (!validate_username(username, username_len, err) ||
-      !validate_password(password, password_len, err)) {
+      !validate_password_for(username, username_len, password, password_len,
+                             err)) {
     return false;
   }
   char hash[crypto_pwhash_STRBYTES];

@@ -86,7 +86,7 @@ async function register(page, base, name) {
   await page.goto(`${base}/`);
   await page.waitForSelector('#auth:not([hidden])');
   await page.fill('#auth-user', name);
-  await page.fill('#auth-pass', 'password123');
+  await page.fill('#auth-pass', 'tinfoil kazoo 42');
   await page.click('#register');
   await page.waitForSelector('#compose:not([hidden])');
   await page.waitForFunction((n) => document.querySelector('#me-name')?.textContent.includes(n), name);

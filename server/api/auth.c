@@ -1,6 +1,7 @@
 /*
  * auth.c - accounts and sessions:
- *   POST   /api/register  {"username","password"}  201 user, logged in
+ *   POST   /api/register  {"username","password"}  201 user, logged in;
+ *                                                  429 when rate limited
  *   POST   /api/login     {"username","password"}  200 user, logged in;
  *                                                  429 when rate limited
  *   DELETE /api/login                              200 {"ok":true}
@@ -50,13 +51,15 @@ void api_register(http_request_t *req) {
   }
   user_t u;
   char token[SESSION_TOKEN_LEN + 1];
-  bool ok = sessions_register(api->db, username, ulen, password, plen, &u,
-                              token, &err);
+  ratelimit_gate_t gate;
+  api_gate(req, NULL, &gate);
+  bool ok = sessions_register(api->db, username, ulen, password, plen, &gate,
+                              &u, token, &err);
   bson_destroy(&body);
   if (ok) {
     reply_logged_in(req, 201, &u, token);
   } else {
-    http_reply_error(req, &err);
+    api_reply_error(req, &err, gate.retry_after);
   }
 }
 
@@ -80,12 +83,8 @@ void api_login(http_request_t *req) {
   bson_destroy(&body);
   if (ok) {
     reply_logged_in(req, 200, &u, token);
-  } else if (err.status == 429) {
-    char header[64];
-    snprintf(header, sizeof header, "Retry-After: %d\r\n", retry_after);
-    http_reply_error_headers(req, &err, header);
   } else {
-    http_reply_error(req, &err);
+    api_reply_error(req, &err, retry_after);
   }
 }
 

@@ -84,9 +84,11 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
 }
 
 bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
-               bool like, tweet_t *out, chorus_error_t *err) {
+               bool like, ratelimit_gate_t *gate, tweet_t *out,
+               chorus_error_t *err) {
   like_ctx_t ctx = {db, sync, me, {{0}}, like, false};
-  if (!tweets_parse_id(sync, id_hex, &ctx.tweet_id, err)) {
+  if (!tweets_parse_id(sync, id_hex, &ctx.tweet_id, err) ||
+      !ratelimit_gate_pass(gate, RATELIMIT_LIKE, err)) {
     return false;
   }
   for (int round = 0; round < 3; round++) {

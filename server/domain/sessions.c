@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/domain/event_payloads.h"
 #include "sync/events/events.h"
@@ -171,14 +172,15 @@ bool sessions_ensure_indexes(db_t *db, chorus_error_t *err) {
 }
 
 bool sessions_register(db_t *db, const char *username, size_t username_len,
-                       const char *password, size_t password_len, user_t *user,
+                       const char *password, size_t password_len,
+                       ratelimit_gate_t *gate, user_t *user,
                        char token[SESSION_TOKEN_LEN + 1], chorus_error_t *err) {
   return users_register(db, username, username_len, password, password_len,
-                        user, err) &&
+                        gate, user, err) &&
          sessions_create(db, &user->id, token, err);
 }
 
-bool sessions_login(db_t *db, const ratelimit_config_t *limits,
+bool sessions_login(db_t *db, const ratelimit_login_t *limits,
                     const char *address, const char *username,
                     size_t username_len, const char *password,
                     size_t password_len, user_t *user,
@@ -193,15 +195,21 @@ bool sessions_login(db_t *db, const ratelimit_config_t *limits,
   } else {
     bson_strncpy(name_lc, "invalid", sizeof name_lc);
   }
-  ratelimit_attempt_t attempt;
+  ratelimit_ticket_t attempt;
   chorus_error_t e;
-  bool ok =
-      ratelimit_begin(db, limits, name_lc, address, &attempt, retry_after, &e);
+  int delay_ms = 0;
+  bool ok = ratelimit_login_begin(db, limits, name_lc, address, &attempt,
+                                  &delay_ms, retry_after, &e);
   if (ok || e.status != 429) {
+    if (ok && delay_ms > 0) {
+      /* A username others keep failing for: slowed, never refused. */
+      struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000};
+      nanosleep(&ts, NULL);
+    }
     ok = ok && users_authenticate(db, username, username_len, password,
                                   password_len, user, &e);
     /* Only a wrong password keeps counting. */
-    ratelimit_end(db, &attempt, !ok && e.status == 401);
+    ratelimit_login_end(db, &attempt, !ok && e.status == 401);
   }
   if (!ok) {
     if (err) {

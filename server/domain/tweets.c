@@ -223,7 +223,7 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
 
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *text, size_t text_len, const char *reply_to_hex,
-                   tweet_t *out, chorus_error_t *err) {
+                   ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err) {
   if (!validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err)) {
     return false;
   }
@@ -239,6 +239,9 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
     ctx.is_reply = true;
     t.has_reply_to = true;
     t.reply_to = ctx.parent;
+  }
+  if (!ratelimit_gate_pass(gate, RATELIMIT_TWEET, err)) {
+    return false;
   }
   t.author.id = author->id;
   memcpy(t.author.username, author->username, sizeof t.author.username);

@@ -57,11 +57,13 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
 }
 
 bool users_register(db_t *db, const char *username, size_t username_len,
-                    const char *password, size_t password_len, user_t *out,
-                    chorus_error_t *err) {
+                    const char *password, size_t password_len,
+                    ratelimit_gate_t *gate, user_t *out, chorus_error_t *err) {
+  /* Counted once valid, before the costly hash. */
   if (!validate_username(username, username_len, err) ||
       !validate_password_for(username, username_len, password, password_len,
-                             err)) {
+                             err) ||
+      !ratelimit_gate_pass(gate, RATELIMIT_REGISTER, err)) {
     return false;
   }
   char hash[crypto_pwhash_STRBYTES];

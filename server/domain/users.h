@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/ratelimit.h"
 #include "server/domain/validate.h"
 #include "sync/base/db.h"
 #include "sync/base/error.h"
@@ -57,11 +58,13 @@ typedef struct user_name {
   int64_t version;
 } user_name_t;
 
-/* Validates and creates an account; 409 "username_taken" when the name is
- * used in any letter case. */
+/* Validates (validate_username, validate_password_for) and creates an
+ * account; 429 "rate_limited" (gate->retry_after) over the gate's
+ * registration limit (ratelimit.h; NULL gate: none); 409
+ * "username_taken" when the name is used in any letter case. */
 bool users_register(db_t *db, const char *username, size_t username_len,
-                    const char *password, size_t password_len, user_t *out,
-                    chorus_error_t *err);
+                    const char *password, size_t password_len,
+                    ratelimit_gate_t *gate, user_t *out, chorus_error_t *err);
 
 /* Checks a username and password.  Any mismatch is the same 401
  * "invalid_credentials" and takes about the same time, so the answer does

@@ -65,12 +65,15 @@ static bool build_follow(void *arg, txn_t *txn, chorus_error_t *err) {
   event_batch_t events;
   event_batch_init(&events);
   event_add_follow(&events, &c->me->id, &c->target->id, c->follow);
-  if (c->follow) {
-    notifications_add(txn, &events, &c->target->id, NOTIFY_FOLLOW, &c->me->id,
-                      NULL);
+  bool ok = !c->follow ||
+            notifications_add(c->db, c->sync, txn, &events, &c->target->id,
+                              NOTIFY_FOLLOW, &c->me->id, NULL, err);
+  if (ok) {
+    event_batch_commit(&events, txn);
+  } else {
+    event_batch_cleanup(&events);
   }
-  event_batch_commit(&events, txn);
-  return true;
+  return ok;
 }
 
 bool follows_set(db_t *db, sync_t *sync, const user_t *me, const char *username,

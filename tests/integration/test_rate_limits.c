@@ -147,6 +147,33 @@ static void expect_allowed_then_limited(const actor_t *a, const char *method,
   }
 }
 
+/* Posts a tweet as the actor on server, asserting 201; its id into id. */
+static void post_from(const actor_t *a, int server, char id[25]) {
+  tc_response_t r;
+  send_from(a, server, "POST", "/api/tweet", "{\"text\":\"a tweet\"}", &r);
+  tc_assert_status(&r, 201);
+  bson_strncpy(id, tc_json_str(&r, "id"), 25);
+  tc_response_free(&r);
+}
+
+/* Toggles path (POST, then DELETE, ...) `total` times alternating
+ * servers: the first `allowed` answer 200, every later one 429 with
+ * Retry-After up to window_s, naming the account. */
+static void toggle_allowed_then_limited(const actor_t *a, const char *path,
+                                        int total, int allowed, int window_s) {
+  for (int i = 0; i < total; i++) {
+    tc_response_t r;
+    bool on = i % 2 == 0;
+    send_from(a, i % 2, on ? "POST" : "DELETE", path, on ? "" : NULL, &r);
+    if (i < allowed) {
+      tc_assert_status(&r, 200);
+    } else {
+      assert_limited(&r, window_s, "account");
+    }
+    tc_response_free(&r);
+  }
+}
+
 static int group_setup(void **state) {
   (void)state;
   tc_pair_start(&defaults, "rate", "dflt", PROXY);
@@ -232,10 +259,7 @@ static void test_tweets_per_account(void **state) {
                               30, 201, 600, "account");
   /* A reply is a tweet too; b's tweet is b's. */
   char id[25];
-  send_from(&b, 1, "POST", "/api/tweet", "{\"text\":\"mine\"}", &r);
-  tc_assert_status(&r, 201);
-  bson_strncpy(id, tc_json_str(&r, "id"), sizeof id);
-  tc_response_free(&r);
+  post_from(&b, 1, id);
   char body[96];
   snprintf(body, sizeof body, "{\"text\":\"re\",\"reply_to\":\"%s\"}", id);
   send_from(&a, 1, "POST", "/api/tweet", body, &r);
@@ -259,18 +283,7 @@ static void test_follow_toggles_per_account(void **state) {
   snprintf(path, sizeof path, "/api/users/%s/follow", target.name);
   /* 40 toggles: the default limit is 30 follows and unfollows in 10
    * minutes. */
-  for (int i = 0; i < 40; i++) {
-    tc_response_t r;
-    bool follow = i % 2 == 0;
-    send_from(&a, i % 2, follow ? "POST" : "DELETE", path, follow ? "" : NULL,
-              &r);
-    if (i < 30) {
-      tc_assert_status(&r, 200);
-    } else {
-      assert_limited(&r, 600, "account");
-    }
-    tc_response_free(&r);
-  }
+  toggle_allowed_then_limited(&a, path, 40, 30, 600);
   /* The 30th was an unfollow; refused follows changed nothing. */
   assert_int_equal(tc_profile_int(a.on[1], target.name, "followers_count"), 0);
   actor_free(&target);
@@ -283,11 +296,8 @@ static void test_like_toggles_per_account(void **state) {
   actor_new(&a, &defaults, "rllike", NULL);
   actor_new(&author, &defaults, "rllikea", NULL);
   char id[25];
+  post_from(&author, 0, id);
   tc_response_t r;
-  send_from(&author, 0, "POST", "/api/tweet", "{\"text\":\"like me\"}", &r);
-  tc_assert_status(&r, 201);
-  bson_strncpy(id, tc_json_str(&r, "id"), sizeof id);
-  tc_response_free(&r);
   char path[80];
   snprintf(path, sizeof path, "/api/tweet/%s/like", id);
   /* A like of what cannot be a tweet id is 404 and does not count. */
@@ -295,16 +305,7 @@ static void test_like_toggles_per_account(void **state) {
   tc_assert_status(&r, 404);
   tc_response_free(&r);
   /* 70 toggles: the default limit is 60 likes and unlikes in 10 minutes. */
-  for (int i = 0; i < 70; i++) {
-    bool like = i % 2 == 0;
-    send_from(&a, i % 2, like ? "POST" : "DELETE", path, like ? "" : NULL, &r);
-    if (i < 60) {
-      tc_assert_status(&r, 200);
-    } else {
-      assert_limited(&r, 600, "account");
-    }
-    tc_response_free(&r);
-  }
+  toggle_allowed_then_limited(&a, path, 70, 60, 600);
   assert_int_equal(tc_tweet_int(a.on[0], id, "like_count"), 0);
   actor_free(&author);
   actor_free(&a);
@@ -326,11 +327,8 @@ static void test_writes_per_address(void **state) {
   actor_new(&elsewhere, &small, "rladdre", NULL);
   actor_new(&target, &small, "rladdrt", NULL);
   char tweet[25], follow[80], like[80];
+  post_from(&target, 0, tweet);
   tc_response_t r;
-  send_from(&target, 0, "POST", "/api/tweet", "{\"text\":\"t\"}", &r);
-  tc_assert_status(&r, 201);
-  bson_strncpy(tweet, tc_json_str(&r, "id"), sizeof tweet);
-  tc_response_free(&r);
   snprintf(follow, sizeof follow, "/api/users/%s/follow", target.name);
   snprintf(like, sizeof like, "/api/tweet/%s/like", tweet);
   const char *paths[] = {"/api/tweet", follow, like};

@@ -365,16 +365,20 @@ static void tweet_data(void **state) {
   bson_destroy(&d);
 }
 
+static user_name_t name_of(const char *hex, const char *username,
+                           const char *display_name) {
+  user_name_t u;
+  memset(&u, 0, sizeof u);
+  u.id = oid(hex);
+  snprintf(u.username, sizeof u.username, "%s", username);
+  snprintf(u.display_name, sizeof u.display_name, "%s", display_name);
+  return u;
+}
+
 static void social_data(void **state) {
   (void)state;
-  user_name_t alice, bob;
-  memset(&alice, 0, sizeof alice);
-  memset(&bob, 0, sizeof bob);
-  alice.id = oid(A_HEX);
-  bob.id = oid(B_HEX);
-  snprintf(alice.username, sizeof alice.username, "alice");
-  snprintf(alice.display_name, sizeof alice.display_name, "Alice A.");
-  snprintf(bob.username, sizeof bob.username, "bob");
+  user_name_t alice = name_of(A_HEX, "alice", "Alice A.");
+  user_name_t bob = name_of(B_HEX, "bob", "");
   bson_t d = BSON_INITIALIZER;
   event_data_follow(&d, &alice, &bob, true);
   assert_json(&d, "{ \"follower\" : \"alice\", \"followee\" : \"bob\", "
@@ -418,11 +422,8 @@ static void social_data(void **state) {
 
 static void follow_data_is_read_back(void **state) {
   (void)state;
-  user_name_t alice, bob;
-  memset(&alice, 0, sizeof alice);
-  memset(&bob, 0, sizeof bob);
-  alice.id = oid(A_HEX);
-  bob.id = oid(B_HEX);
+  user_name_t alice = name_of(A_HEX, "alice", ""),
+              bob = name_of(B_HEX, "bob", "");
   bson_oid_t a = alice.id, b = bob.id, x, y;
   bool following = false;
   bson_t d = BSON_INITIALIZER;

@@ -1,36 +1,38 @@
 /*
  * ratelimit.h - how often something may happen, exact across servers:
  * failed logins, and the writes a public service limits (registrations,
- * tweets, follows, likes).
+ * tweets, follows, likes).  Each counter ("rule") is a key (an account,
+ * an address, a username), a limit and a sliding window; a request over
+ * any of its rules is refused with 429 "rate_limited" and the seconds
+ * until it would pass, and a refused request does not count.  Both
+ * mechanisms below rest only on inserts of a unique _id (one winner,
+ * however many servers race: FerretDB's conditional updates are not
+ * atomic, docs/SYNC.md) and reads; each policy has collections of its own
+ * (DB_LOGIN_FAILURES, DB_RATE_<ACTION>), whose documents older than their
+ * window are deleted in bulk at most once a minute per server.
  *
- * The mechanism, ratelimit_take: a request first records itself, one
- * document per counter it falls under ({_id: ObjectId, key, at: Date},
- * all in one insert), then counts each counter's documents in its sliding
- * window (one query for all of them).  Since the j-th recorded request
- * always counts at least j, no more than a counter's limit of requests
- * get past the check, however many arrive at once, on however many
- * servers.  A request over a limit is refused (429 "rate_limited", with
- * the seconds until the oldest counted document leaves the window) and
- * its documents are deleted again, so a refused request does not count;
- * the caller may forget an admitted one too (a login whose password was
- * right).  Inserts, deletes by _id and counts are the only operations
- * used: they are exact on every database (FerretDB's conditional updates
- * are not atomic, see docs/SYNC.md).  Documents older than the window
- * are deleted in bulk, at most once a minute per collection and server.
- * Each policy has a collection of its own (DB_LOGIN_FAILURES,
- * DB_RATE_<ACTION>), so that a count reads only its own kind of records
- * (on FerretDB every count reads its whole collection: docs/DATABASE.md).
+ * Logins: insert-then-count (ratelimit_take).  An attempt first records
+ * itself, one document per key ({_id: ObjectId, key, at}, one insert for
+ * all), then counts each key's documents in its window (one aggregation).
+ * The j-th recorded attempt always counts at least j, so no more than the
+ * limit get past.  An attempt over a limit deletes its documents again;
+ * so does one whose password was right (ratelimit_forget), so that only
+ * failures count.  Failures per username and address and per address are
+ * refused over their limits; failures per username, from anywhere, only
+ * make its attempts wait (a delay that doubles with each further failure,
+ * up to a bound), so that nobody can lock an owner out by failing for
+ * them.  A count reads the whole collection on FerretDB (its time grows
+ * with the failures of the window, which are few).
  *
- * The policies:
- *   - logins (ratelimit_login_begin / _end): failures per username and
- *     address and per address are refused over their limits; failures per
- *     username, from anywhere, only make its next attempts wait (a delay
- *     that doubles with each further failure, up to a bound), so that
- *     nobody can lock an account's owner out by failing for them;
- *   - writes (ratelimit_gate_pass): registrations per address; tweets
- *     (creations and replies), follows and unfollows, likes and unlikes
- *     per account and per address; each with its own window, switched
- *     off as a whole for load tests (--rate-limits 0).
+ * Writes: a numbered log per key (ratelimit_gate_pass; ratelimit.c says
+ * how): an admitted write takes the next numbered slot of its key, an
+ * insert of a unique _id, and goes only when the write `limit` numbers
+ * before it is older than the window; everything is read by _id, so a
+ * write costs the same however many others the window holds.  Nothing is
+ * forgotten: a write counts once admitted, whatever its outcome.
+ * Registrations per address; tweets (creations and replies), follows and
+ * unfollows, likes and unlikes per account and per address; each with its
+ * own window, all switched off by --rate-limits 0 (load tests).
  *
  * Thread-safe.
  */
@@ -43,7 +45,7 @@
 #include "sync/base/db.h"
 #include "sync/base/error.h"
 
-/* ---- the mechanism ---- */
+/* ---- rules, and insert-then-count ---- */
 
 #define RATELIMIT_RULES_MAX 3
 #define RATELIMIT_KEY_MAX 128

@@ -445,6 +445,64 @@ static void test_the_window_ends(void **state) {
   actor_free(&a);
 }
 
+static int compare_at(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Registrations from one address (2 per 4 s in the small pair) sent
+ * without pause for three windows, alternating servers, so that some
+ * windows straddle the log's buckets: the stored slots of the address
+ * show no 3 admitted within 4 s, and the limit was reached each window. */
+static void test_no_window_holds_more_than_the_limit(void **state) {
+  (void)state;
+  char address[32];
+  fresh_address(address);
+  int admitted = 0;
+  for (int64_t end = tc_now_ms() + 12000; tc_now_ms() < end;) {
+    actor_t a;
+    actor_init(&a, &small, "rlslide", address);
+    tc_response_t r;
+    register_from(&a, admitted % 2, TC_PASSWORD, &r);
+    assert_true(r.status == 201 || r.status == 429);
+    admitted += r.status == 201;
+    tc_response_free(&r);
+    actor_free(&a);
+    tc_sleep_ms(50);
+  }
+  tc_db_t db;
+  tc_db_open(&db, NULL, small.db);
+  mongoc_collection_t *coll =
+      mongoc_database_get_collection(db.db, "rate_registrations");
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "^a:%s\\|", address);
+  bson_t *filter = BCON_NEW("_id", "{", "$regex", BCON_UTF8(prefix), "}");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+  int64_t at[64];
+  int n = 0;
+  const bson_t *doc;
+  while (mongoc_cursor_next(cursor, &doc) && n < 64) {
+    bson_iter_t it;
+    assert_true(bson_iter_init_find(&it, doc, "at"));
+    at[n++] = bson_iter_date_time(&it);
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(filter);
+  mongoc_collection_destroy(coll);
+  tc_db_close(&db);
+  fprintf(stderr, "%d registrations admitted, %d slots stored\n", admitted, n);
+  assert_int_equal(n, admitted);
+  assert_true(admitted >= 6); /* 2 in each of 3 windows at least */
+  qsort(at, (size_t)n, sizeof at[0], compare_at);
+  for (int i = 0; i + 2 < n; i++) {
+    if (at[i + 2] - at[i] < 4000) {
+      fail_msg("3 registrations within %lld ms",
+               (long long)(at[i + 2] - at[i]));
+    }
+  }
+}
+
 /* -------------------------------------------------------------- off */
 
 static void test_rate_limits_off(void **state) {
@@ -483,6 +541,7 @@ int main(void) {
       cmocka_unit_test(test_writes_per_address),
       cmocka_unit_test(test_limit_holds_under_parallel_writes),
       cmocka_unit_test(test_the_window_ends),
+      cmocka_unit_test(test_no_window_holds_more_than_the_limit),
       cmocka_unit_test(test_rate_limits_off),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- the mechanism ---- */
+/* ---- old documents, of either mechanism ---- */
 
 #define PRUNE_EVERY_MS 60000
 
@@ -42,6 +42,8 @@ static void prune_maybe(mongoc_collection_t *coll, const char *name,
   mongoc_collection_delete_many(coll, old, NULL, NULL, &berr);
   bson_destroy(old);
 }
+
+/* ---- insert-then-count (logins) ---- */
 
 static void forget_in(mongoc_collection_t *coll, ratelimit_ticket_t *t) {
   for (size_t i = 0; t->recorded && i < t->n; i++) {
@@ -303,9 +305,8 @@ typedef struct hint {
   int64_t prev_bucket, prev_count;
 } hint_t;
 
-#define HINTS                                                                  \
-  4096 /* a power of 2; a key's hint may be replaced by another's              \
-        */
+/* A power of 2; a key whose hint another key's replaced starts afresh. */
+#define HINTS 4096
 static hint_t hints[HINTS];
 static pthread_mutex_t hints_mu = PTHREAD_MUTEX_INITIALIZER;
 

@@ -141,10 +141,16 @@ SERVER_PIDS=()
 URLS=()
 SERVER_PORT=""
 
+# The benchmarks create thousands of tweets (and users, likes, follows) from
+# one address: their servers limit no write (chorusd --rate-limits 0) unless
+# BENCH_RATE_LIMITS=1, which measures what the limits cost (the CHORUS_LIMIT_*
+# variables then set the limits; docs/PERFORMANCE.md, "Rate limits").
+BENCH_RATE_LIMITS="${BENCH_RATE_LIMITS:-0}"
+
 # bench_server_start ID START_PORT READY_S [CHORUSD_OPTIONS...]: starts
-# chorusd --server-id ID --db DB_NAME on the database, on the first HTTP port
-# from START_PORT up whose WebSocket port (+1000) is free too (in
-# SERVER_PORT), log var/bench-run/SERVER_FILES-ID.log, pid file
+# chorusd --server-id ID --db DB_NAME --rate-limits BENCH_RATE_LIMITS on the
+# database, on the first HTTP port from START_PORT up whose WebSocket port
+# (+1000) is free too (in SERVER_PORT), log var/bench-run/SERVER_FILES-ID.log, pid file
 # SERVER_FILES-PORT.DB_NAME.pid; waits up to READY_S seconds for /readyz (the
 # database answers through it) and adds it to SERVER_PIDS and URLS.  Exits 1
 # when it does not come up.
@@ -154,7 +160,8 @@ bench_server_start() {
     shift 3
     log="$RUN_DIR/$SERVER_FILES-$id.log"
     chorusd_start "$CHORUSD" "$log" "$RUN_DIR/$SERVER_FILES-$port.$DB_NAME.pid" --port "$port" \
-        --server-id "$id" --db "$DB_NAME" --mongo-uri "${SERVER_URI:-$MONGO_URI}" --public-dir "$ROOT/public" "$@"
+        --server-id "$id" --db "$DB_NAME" --mongo-uri "${SERVER_URI:-$MONGO_URI}" --public-dir "$ROOT/public" \
+        --rate-limits "$BENCH_RATE_LIMITS" "$@"
     SERVER_PIDS+=("$STARTED_PID")
     URLS+=("http://127.0.0.1:$port")
     SERVER_PORT="$port"

@@ -11,7 +11,10 @@
 #
 # Environment given to the tests:
 #   CHORUS_TEST_URL_A, CHORUS_TEST_URL_B, CHORUS_TEST_MONGO_URI, CHORUS_TEST_DB,
-#   CHORUS_TEST_CHORUSD, CHORUS_TEST_PUBLIC, CHORUS_TEST_MONGO_SETUP
+#   CHORUS_TEST_CHORUSD, CHORUS_TEST_PUBLIC, CHORUS_TEST_MONGO_SETUP; and
+#   CHORUS_RATE_LIMITS=0 (every test writes from 127.0.0.1, many in bursts:
+#   the servers, the shared ones and those tests start, limit no write; the
+#   tests of the limits start servers of their own with --rate-limits 1)
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
@@ -165,6 +168,7 @@ MONGO_URI="$(bash "$MONGO_SETUP" uri --port "$DB_PORT" --dir "$DB_DIR")"
 # ---------------------------------------------------------------- servers
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export CHORUS_RATE_LIMITS=0
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}"
 
 for i in 0 1; do

@@ -139,6 +139,27 @@ bool api_page_request(http_request_t *req, api_page_t *p, chorus_error_t *err) {
   return true;
 }
 
+void api_gate(http_request_t *req, const user_t *me, ratelimit_gate_t *gate) {
+  const api_t *api = req->ctx;
+  memset(gate, 0, sizeof *gate);
+  gate->db = api->db;
+  gate->limits = &api->write_limits;
+  gate->account = me ? &me->id : NULL;
+  http_request_address(req, gate->address, sizeof gate->address);
+}
+
+void api_reply_error(http_request_t *req, const chorus_error_t *err,
+                     int retry_after) {
+  if (err && err->status == 429) {
+    char header[64];
+    snprintf(header, sizeof header, "Retry-After: %d\r\n",
+             retry_after > 0 ? retry_after : 1);
+    http_reply_error_headers(req, err, header);
+  } else {
+    http_reply_error(req, err);
+  }
+}
+
 void api_reply_ok(http_request_t *req) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_BOOL(&doc, "ok", true);

@@ -38,7 +38,8 @@ typedef struct api {
   db_t *db;
   sync_t *sync;
   reads_t *reads;
-  ratelimit_config_t login_limits; /* --login-limit-*, --login-window-s */
+  ratelimit_login_t login_limits;  /* --login-*: failed logins */
+  ratelimit_writes_t write_limits; /* --rate-limits, --limit-*: writes */
 } api_t;
 
 /* The API's routes (static), in match order; *n their number. */
@@ -93,7 +94,15 @@ bool api_page_request(http_request_t *req, api_page_t *p, chorus_error_t *err);
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
                      size_t before_size, bool *has_before, chorus_error_t *err);
 
+/* The gate of a write by me (NULL: nobody yet, a registration) from the
+ * request's client address, under the API's write limits (ratelimit.h);
+ * the domain's limited writes take it. */
+void api_gate(http_request_t *req, const user_t *me, ratelimit_gate_t *gate);
+
 /* Common answers. */
+/* http_reply_error, with Retry-After: retry_after seconds on a 429. */
+void api_reply_error(http_request_t *req, const chorus_error_t *err,
+                     int retry_after);
 void api_reply_ok(http_request_t *req);
 void api_reply_user(http_request_t *req, int status, const user_t *u,
                     const char *extra_headers);

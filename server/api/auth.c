@@ -1,6 +1,7 @@
 /*
  * auth.c - accounts and sessions:
- *   POST   /api/register  {"username","password"}  201 user, logged in
+ *   POST   /api/register  {"username","password"}  201 user, logged in;
+ *                                                  429 when rate limited
  *   POST   /api/login     {"username","password"}  200 user, logged in;
  *                                                  429 when rate limited
  *   DELETE /api/login                              200 {"ok":true}
@@ -46,18 +47,6 @@ static bool read_credentials(http_request_t *req, credentials_t *c) {
 
 static void credentials_free(credentials_t *c) { bson_destroy(&c->body); }
 
-/* An error, with Retry-After when it is 429 (rate limited). */
-static void reply_error_retry(http_request_t *req, const chorus_error_t *err,
-                              int retry_after) {
-  if (err->status == 429) {
-    char header[64];
-    snprintf(header, sizeof header, "Retry-After: %d\r\n", retry_after);
-    http_reply_error_headers(req, err, header);
-  } else {
-    http_reply_error(req, err);
-  }
-}
-
 /* Answers status with the user and the cookie of its session token. */
 static void reply_logged_in(http_request_t *req, int status, const user_t *u,
                             const char *token) {
@@ -78,13 +67,15 @@ void api_register(http_request_t *req) {
   chorus_error_t err;
   user_t u;
   char token[SESSION_TOKEN_LEN + 1];
+  ratelimit_gate_t gate;
+  api_gate(req, NULL, &gate);
   bool ok = sessions_register(api->db, c.username, c.username_len, c.password,
-                              c.password_len, &u, token, &err);
+                              c.password_len, &gate, &u, token, &err);
   credentials_free(&c);
   if (ok) {
     reply_logged_in(req, 201, &u, token);
   } else {
-    http_reply_error(req, &err);
+    api_reply_error(req, &err, gate.retry_after);
   }
 }
 
@@ -107,7 +98,7 @@ void api_login(http_request_t *req) {
   if (ok) {
     reply_logged_in(req, 200, &u, token);
   } else {
-    reply_error_retry(req, &err, retry_after);
+    api_reply_error(req, &err, retry_after);
   }
 }
 
@@ -168,7 +159,7 @@ void api_password_change(http_request_t *req) {
   if (ok) {
     api_reply_ok(req);
   } else {
-    reply_error_retry(req, &err, retry_after);
+    api_reply_error(req, &err, retry_after);
   }
 }
 

@@ -56,13 +56,15 @@ void api_tweet_create(http_request_t *req) {
     return;
   }
   tweet_t t;
-  bool ok =
-      tweets_create(api->db, api->sync, &me, text, len, reply_to, &t, &err);
+  ratelimit_gate_t gate;
+  api_gate(req, &me, &gate);
+  bool ok = tweets_create(api->db, api->sync, &me, text, len, reply_to, &gate,
+                          &t, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 201, &t);
   } else {
-    http_reply_error(req, &err);
+    api_reply_error(req, &err, gate.retry_after);
   }
 }
 
@@ -121,9 +123,15 @@ static void set_like(http_request_t *req, bool like) {
   chorus_error_t err;
   user_t me;
   tweet_t t;
-  if (!api_current_user(req, &me, &err) ||
-      !likes_set(api->db, api->sync, &me, req->params[0], like, &t, &err)) {
-    http_reply_error(req, &err);
+  ratelimit_gate_t gate = {.retry_after = 0};
+  bool ok = api_current_user(req, &me, &err);
+  if (ok) {
+    api_gate(req, &me, &gate);
+    ok = likes_set(api->db, api->sync, &me, req->params[0], like, &gate, &t,
+                   &err);
+  }
+  if (!ok) {
+    api_reply_error(req, &err, gate.retry_after);
     return;
   }
   api_reply_tweet(req, 200, &t);

@@ -74,10 +74,15 @@ static void set_follow(http_request_t *req, bool follow) {
   chorus_error_t err;
   user_t me, target;
   const char *name = req->params[0];
-  if (!api_current_user(req, &me, &err) ||
-      !follows_set(api->db, api->sync, &me, name, strlen(name), follow, &target,
-                   &err)) {
-    http_reply_error(req, &err);
+  ratelimit_gate_t gate = {.retry_after = 0};
+  bool ok = api_current_user(req, &me, &err);
+  if (ok) {
+    api_gate(req, &me, &gate);
+    ok = follows_set(api->db, api->sync, &me, name, strlen(name), follow, &gate,
+                     &target, &err);
+  }
+  if (!ok) {
+    api_reply_error(req, &err, gate.retry_after);
     return;
   }
   api_reply_profile(req, &target, follow);

@@ -31,11 +31,25 @@ typedef struct chorus_config {
   int shards;                /* --shards, CHORUS_SHARDS */
   /* --shard K=URI (repeatable), CHORUS_SHARD_URIS="K=URI;K=URI" */
   char shard_uris[CONFIG_SHARDS_MAX][512];
-  int txn_lease_ms;        /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
-  int login_limit_user;    /* --login-limit-user */
-  int login_limit_address; /* --login-limit-address */
-  int login_window_s;      /* --login-window-s */
-  int log_requests;        /* --log-requests 0|1 */
+  int txn_lease_ms;             /* --txn-lease-ms, CHORUS_TXN_LEASE_MS */
+  int login_limit_user_address; /* --login-limit-user-address */
+  int login_limit_address;      /* --login-limit-address */
+  int login_slow_user;          /* --login-slow-user */
+  int login_delay_max_ms;       /* --login-delay-max-ms */
+  int login_window_s;           /* --login-window-s */
+  int rate_limits;              /* --rate-limits 0|1: the --limit-* below */
+  int limit_register_address;   /* --limit-register-address */
+  int limit_register_window_s;  /* --limit-register-window-s */
+  int limit_tweet_account;      /* --limit-tweet-account */
+  int limit_tweet_address;      /* --limit-tweet-address */
+  int limit_tweet_window_s;     /* --limit-tweet-window-s */
+  int limit_follow_account;     /* --limit-follow-account */
+  int limit_follow_address;     /* --limit-follow-address */
+  int limit_follow_window_s;    /* --limit-follow-window-s */
+  int limit_like_account;       /* --limit-like-account */
+  int limit_like_address;       /* --limit-like-address */
+  int limit_like_window_s;      /* --limit-like-window-s */
+  int log_requests;             /* --log-requests 0|1 */
   /* --trusted-proxy, CHORUS_TRUSTED_PROXIES: comma-separated addresses of
    * proxies whose X-Real-IP names the client ("" : none) */
   char trusted_proxies[512];

@@ -21,6 +21,7 @@
 #include "server/app/health.h"
 #include "server/app/metrics_page.h"
 #include "server/domain/event_payloads.h"
+#include "server/domain/passwords.h"
 #include "server/domain/schema.h"
 #include "server/http/static.h"
 #include "sync/events/events.h"
@@ -96,6 +97,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   fprintf(stderr, "chorusd[%s]: public origins: %s\n", srv->config.server_id,
           described);
   srv->metrics = metrics_new();
+  passwords_load(); /* the common passwords' set, before any registration */
   /* Each worker thread holds at most one client of a pool at a time; the
    * spare ones are for the recovery thread. */
   int pool_size = cfg->threads + 4;
@@ -172,8 +174,26 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   srv->api.db = srv->db;
   srv->api.sync = srv->sync;
   srv->api.reads = srv->reads;
-  srv->api.login_limits = (ratelimit_config_t){
-      cfg->login_limit_user, cfg->login_limit_address, cfg->login_window_s};
+  srv->api.login_limits = (ratelimit_login_t){
+      .per_user_address = cfg->login_limit_user_address,
+      .per_address = cfg->login_limit_address,
+      .slow_user = cfg->login_slow_user,
+      .delay_max_ms = cfg->login_delay_max_ms,
+      .window_s = cfg->login_window_s,
+  };
+  srv->api.write_limits = (ratelimit_writes_t){
+      .enabled = cfg->rate_limits != 0,
+      .of[RATELIMIT_REGISTER] = {0, cfg->limit_register_address,
+                                 cfg->limit_register_window_s},
+      .of[RATELIMIT_TWEET] = {cfg->limit_tweet_account,
+                              cfg->limit_tweet_address,
+                              cfg->limit_tweet_window_s},
+      .of[RATELIMIT_FOLLOW] = {cfg->limit_follow_account,
+                               cfg->limit_follow_address,
+                               cfg->limit_follow_window_s},
+      .of[RATELIMIT_LIKE] = {cfg->limit_like_account, cfg->limit_like_address,
+                             cfg->limit_like_window_s},
+  };
   http_transport_t transport = {
       .server_id = srv->config.server_id,
       .trusted_proxies = srv->config.trusted_proxies,

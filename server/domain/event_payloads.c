@@ -271,12 +271,78 @@ bool event_model_get_session_ended(const bson_t *p, sessions_ended_t *ended) {
 
 /* ---- the browsers' payloads ---- */
 
+static void append_hex(bson_t *out, const char *key, const bson_oid_t *id) {
+  char hex[25];
+  bson_oid_to_string(id, hex);
+  BSON_APPEND_UTF8(out, key, hex);
+}
+
+/* The ObjectId whose 24 hex digits are doc[key], or doc[key] itself when
+ * it is one (the form of the events a server of an older version
+ * published, still in the log while servers of both run). */
+static bool get_hex_oid(const bson_t *doc, const char *key, bson_oid_t *out) {
+  bson_iter_t it;
+  uint32_t len = 0;
+  const char *s;
+  if (!bson_iter_init_find(&it, doc, key)) {
+    return false;
+  }
+  if (BSON_ITER_HOLDS_OID(&it)) {
+    bson_oid_copy(bson_iter_oid(&it), out);
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_UTF8(&it) || !(s = bson_iter_utf8(&it, &len)) ||
+      len != 24 || !bson_oid_is_valid(s, len)) {
+    return false;
+  }
+  bson_oid_init_from_string(out, s);
+  return true;
+}
+
+void event_data_tweet(bson_t *out, const tweet_t *t) {
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(out, "tweet", &sub);
+  render_tweet(&sub, t);
+  bson_append_document_end(out, &sub);
+  BSON_APPEND_INT64(out, "version", t->version);
+}
+
+void event_data_tweet_deleted(bson_t *out, const bson_oid_t *id) {
+  append_hex(out, "id", id);
+}
+
+void event_data_follow(bson_t *out, const user_name_t *follower,
+                       const user_name_t *followee, bool following) {
+  BSON_APPEND_UTF8(out, "follower", follower->username);
+  BSON_APPEND_UTF8(out, "followee", followee->username);
+  append_hex(out, "follower_id", &follower->id);
+  append_hex(out, "followee_id", &followee->id);
+  BSON_APPEND_BOOL(out, "following", following);
+}
+
+void event_data_like(bson_t *out, const bson_oid_t *tweet, bool liked) {
+  append_hex(out, "tweet", tweet);
+  BSON_APPEND_BOOL(out, "liked", liked);
+}
+
+void event_data_notification(bson_t *out, const notification_t *n) {
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(out, "notification", &sub);
+  render_notification(&sub, n);
+  bson_append_document_end(out, &sub);
+}
+
+void event_data_user(bson_t *out, const user_name_t *user) {
+  BSON_APPEND_UTF8(out, "username", user->username);
+  BSON_APPEND_UTF8(out, "display_name", user->display_name);
+}
+
 bool event_data_get_follow(const bson_t *data, bson_oid_t *follower,
                            bson_oid_t *followee, bool *following) {
   *following = false;
   get_bool(data, "following", following);
-  return bsonx_find_oid(data, "follower_id", follower) &&
-         bsonx_find_oid(data, "followee_id", followee);
+  return get_hex_oid(data, "follower_id", follower) &&
+         get_hex_oid(data, "followee_id", followee);
 }
 
 /* ---- publication: what receivers see of an event ---- */
@@ -308,23 +374,19 @@ static events_enrich_t enrich_tweet(db_t *db, sync_t *sync, event_type_t type,
   if (!bsonx_find_oid(skeleton, "tweet", &id)) {
     return EVENTS_DROP;
   }
-  char hex[25];
-  bson_oid_to_string(&id, hex);
   if (type == EVENT_TWEET_DELETED) {
-    BSON_APPEND_UTF8(data, "id", hex);
+    event_data_tweet_deleted(data, &id);
     event_model_tweet_deleted(model, &id);
     return EVENTS_ENRICHED;
   }
+  char hex[25];
+  bson_oid_to_string(&id, hex);
   tweet_t t;
   chorus_error_t err;
   if (!tweets_get(db, sync, NULL, hex, &t, &err)) {
     return failed(&err); /* gone meanwhile: its deletion has its own event */
   }
-  bson_t sub;
-  BSON_APPEND_DOCUMENT_BEGIN(data, "tweet", &sub);
-  render_tweet(&sub, &t);
-  bson_append_document_end(data, &sub);
-  BSON_APPEND_INT64(data, "version", t.version);
+  event_data_tweet(data, &t);
   event_model_tweet(model, &t);
   return EVENTS_ENRICHED;
 }
@@ -342,11 +404,7 @@ static events_enrich_t enrich_follow(db_t *db, const bson_t *skeleton,
     return failed(&err);
   }
   bool following = skeleton_bool(skeleton, "following");
-  BSON_APPEND_UTF8(data, "follower", names[0].username);
-  BSON_APPEND_UTF8(data, "followee", names[1].username);
-  BSON_APPEND_OID(data, "follower_id", &names[0].id);
-  BSON_APPEND_OID(data, "followee_id", &names[1].id);
-  BSON_APPEND_BOOL(data, "following", following);
+  event_data_follow(data, &names[0], &names[1], following);
   event_model_follow(model, &names[0].id, &names[1].id, following);
   return EVENTS_ENRICHED;
 }
@@ -359,10 +417,7 @@ static events_enrich_t enrich_like(const bson_t *skeleton, bson_t *data,
     return EVENTS_DROP;
   }
   bool liked = skeleton_bool(skeleton, "liked");
-  char hex[25];
-  bson_oid_to_string(&tweet, hex);
-  BSON_APPEND_UTF8(data, "tweet", hex);
-  BSON_APPEND_BOOL(data, "liked", liked);
+  event_data_like(data, &tweet, liked);
   event_model_like(model, &user, &tweet, liked);
   return EVENTS_ENRICHED;
 }
@@ -380,10 +435,7 @@ static events_enrich_t enrich_notification(db_t *db, const bson_t *skeleton,
   if (!names_of(db, &n.actor, 1, &err)) {
     return failed(&err);
   }
-  bson_t sub;
-  BSON_APPEND_DOCUMENT_BEGIN(data, "notification", &sub);
-  render_notification(&sub, &n);
-  bson_append_document_end(data, &sub);
+  event_data_notification(data, &n);
   return EVENTS_ENRICHED;
 }
 
@@ -408,8 +460,7 @@ static events_enrich_t enrich_user(db_t *db, sync_t *sync,
   memcpy(name.username, u.username, sizeof name.username);
   memcpy(name.display_name, u.display_name, sizeof name.display_name);
   name.version = u.version;
-  BSON_APPEND_UTF8(data, "username", name.username);
-  BSON_APPEND_UTF8(data, "display_name", name.display_name);
+  event_data_user(data, &name);
   event_model_user(model, &name);
   return EVENTS_ENRICHED;
 }

@@ -17,9 +17,12 @@
  *   3. the read model parses "model" with the event_model_get_* accessors
  *      (and the hub a follow's data with event_data_get_follow).
  * This module writes and reads every one of these documents, so each
- * format has one definition.  By type (ids are ObjectIds, except where
- * "hex" says a 24-character string; "?" marks a field that may be
- * absent):
+ * format has one definition (the browsers' payloads through the
+ * event_data_* builders).  Browsers get the API's values only: ids as its
+ * 24-hex-digit strings, times as its RFC 3339 strings, never a BSON
+ * ObjectId or Date (which would reach them as {"$oid": ...}).  By type
+ * (ids in skeletons, audiences and models are ObjectIds; "hex" marks a
+ * 24-character string; "?" a field that may be absent):
  *
  *   tweet.created, tweet.updated
  *     skeleton {tweet}; audience {author?, tweets: [tweet, also?]}
@@ -33,8 +36,8 @@
  *   follow
  *     skeleton {follower, followee, following: bool};
  *     audience {users: [follower, followee]}
- *     data     {follower: username, followee: username, follower_id,
- *               followee_id, following}
+ *     data     {follower: username, followee: username, follower_id: hex,
+ *               followee_id: hex, following}
  *     model    {follower, followee, following}
  *   like
  *     skeleton {user, tweet, liked: bool}; audience {users: [user]}
@@ -68,6 +71,7 @@
 #include <stdbool.h>
 
 #include "server/domain/event_types.h"
+#include "server/domain/notifications.h"
 #include "server/domain/sessions.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
@@ -115,8 +119,31 @@ events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
                              bson_t *model);
 
 /* ---- the browsers' payloads ----
- * A follow event's data: false when an id is missing; *following false
- * when absent. */
+ * The builders append an event's data (the WebSocket message's "data",
+ * as the table above says); event_enrich uses them. */
+
+/* tweet.created, tweet.updated: {tweet: {as the API shows it}, version}. */
+void event_data_tweet(bson_t *out, const tweet_t *t);
+
+/* tweet.deleted: {id: hex}. */
+void event_data_tweet_deleted(bson_t *out, const bson_oid_t *id);
+
+/* follow: the names and ids of follower and followee. */
+void event_data_follow(bson_t *out, const user_name_t *follower,
+                       const user_name_t *followee, bool following);
+
+/* like: {tweet: hex, liked}. */
+void event_data_like(bson_t *out, const bson_oid_t *tweet, bool liked);
+
+/* notification: {notification: {as GET /api/notifications shows one}}. */
+void event_data_notification(bson_t *out, const notification_t *n);
+
+/* user.updated: {username, display_name}. */
+void event_data_user(bson_t *out, const user_name_t *user);
+
+/* A follow event's data: false when an id is missing or not 24 hex
+ * digits (an ObjectId is read too: the data of events published by an
+ * older version); *following false when absent. */
 bool event_data_get_follow(const bson_t *data, bson_oid_t *follower,
                            bson_oid_t *followee, bool *following);
 

@@ -65,16 +65,20 @@ static bool build_follow(void *arg, txn_t *txn, chorus_error_t *err) {
   event_batch_t events;
   event_batch_init(&events);
   event_add_follow(&events, &c->me->id, &c->target->id, c->follow);
-  if (c->follow) {
-    notifications_add(txn, &events, &c->target->id, NOTIFY_FOLLOW, &c->me->id,
-                      NULL);
+  bool ok = !c->follow ||
+            notifications_add(c->db, c->sync, txn, &events, &c->target->id,
+                              NOTIFY_FOLLOW, &c->me->id, NULL, err);
+  if (ok) {
+    event_batch_commit(&events, txn);
+  } else {
+    event_batch_cleanup(&events);
   }
-  event_batch_commit(&events, txn);
-  return true;
+  return ok;
 }
 
 bool follows_set(db_t *db, sync_t *sync, const user_t *me, const char *username,
-                 size_t len, bool follow, user_t *target, chorus_error_t *err) {
+                 size_t len, bool follow, ratelimit_gate_t *gate,
+                 user_t *target, chorus_error_t *err) {
   user_t t;
   if (!users_find_by_username(db, sync, username, len, &t, err)) {
     return false;
@@ -82,6 +86,9 @@ bool follows_set(db_t *db, sync_t *sync, const user_t *me, const char *username,
   if (bson_oid_equal(&t.id, &me->id)) {
     chorus_error_set(err, 400, "cannot_follow_self",
                      "You cannot follow yourself");
+    return false;
+  }
+  if (!ratelimit_gate_pass(gate, RATELIMIT_FOLLOW, err)) {
     return false;
   }
   follow_ctx_t ctx = {db, sync, me, &t, follow};

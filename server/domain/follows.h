@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/ratelimit.h"
 #include "server/domain/users.h"
 #include "sync/base/db.h"
 #include "sync/query.h"
@@ -22,9 +23,12 @@
 #define FOLLOWS_FEED_MAX 5000 /* followees a home feed reads at most */
 
 /* me follows (follow true) or unfollows the user named username; target
- * is that user afterwards.  400 following oneself, 404 no such user. */
+ * is that user afterwards.  400 following oneself, 404 no such user, 429
+ * "rate_limited" over the gate's follow limits (ratelimit.h; NULL: none),
+ * which count follows and unfollows alike, changes or not. */
 bool follows_set(db_t *db, sync_t *sync, const user_t *me, const char *username,
-                 size_t len, bool follow, user_t *target, chorus_error_t *err);
+                 size_t len, bool follow, ratelimit_gate_t *gate,
+                 user_t *target, chorus_error_t *err);
 
 /* Whether a follows b. */
 bool follows_check(db_t *db, sync_t *sync, const bson_oid_t *a,

@@ -54,8 +54,12 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
     event_batch_init(&events);
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->tweet_id, NULL, NULL);
     event_add_like(&events, &c->me->id, &c->tweet_id, true);
-    notifications_add(txn, &events, &t.author.id, NOTIFY_LIKE, &c->me->id,
-                      &c->tweet_id);
+    if (!notifications_add(c->db, c->sync, txn, &events, &t.author.id,
+                           NOTIFY_LIKE, &c->me->id, &c->tweet_id, err)) {
+      event_batch_cleanup(&events);
+      bson_destroy(&inc);
+      return false;
+    }
     event_batch_commit(&events, txn);
   } else {
     bson_t *doc;
@@ -84,9 +88,11 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
 }
 
 bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
-               bool like, tweet_t *out, chorus_error_t *err) {
+               bool like, ratelimit_gate_t *gate, tweet_t *out,
+               chorus_error_t *err) {
   like_ctx_t ctx = {db, sync, me, {{0}}, like, false};
-  if (!tweets_parse_id(sync, id_hex, &ctx.tweet_id, err)) {
+  if (!tweets_parse_id(sync, id_hex, &ctx.tweet_id, err) ||
+      !ratelimit_gate_pass(gate, RATELIMIT_LIKE, err)) {
     return false;
   }
   for (int round = 0; round < 3; round++) {
@@ -102,8 +108,10 @@ bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
     if (done) {
       return tweets_get(db, sync, me, id_hex, out, err);
     }
-    if (outcome == TXN_OUTCOME_MISSING) {
-      continue; /* the tweet went away meanwhile: the next build says 404 */
+    if (outcome == TXN_OUTCOME_MISSING || outcome == TXN_OUTCOME_EXISTS) {
+      /* The tweet went away meanwhile (the next build says 404), or its
+       * notification appeared (the next build leaves it out). */
+      continue;
     }
     return false;
   }

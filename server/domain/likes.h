@@ -12,15 +12,19 @@
 
 #include <stdbool.h>
 
+#include "server/domain/ratelimit.h"
 #include "server/domain/tweets.h"
 #include "sync/query.h"
 
 #define DB_LIKES "likes"
 
 /* Likes (like true) or unlikes tweet id_hex as me; out is the tweet after
- * it, as me sees it.  404 when the tweet does not exist. */
+ * it, as me sees it.  404 when the tweet does not exist; 429
+ * "rate_limited" over the gate's like limits (ratelimit.h; NULL: none),
+ * which count likes and unlikes alike. */
 bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
-               bool like, tweet_t *out, chorus_error_t *err);
+               bool like, ratelimit_gate_t *gate, tweet_t *out,
+               chorus_error_t *err);
 
 /* Sets liked_by_me of tweets[0..n) for viewer (NULL: all false), with
  * one query. */

@@ -3,6 +3,7 @@
  */
 #include "server/domain/notifications.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "server/domain/event_payloads.h"
@@ -20,14 +21,50 @@ const char *notify_type_name(notify_type_t type) {
   }
 }
 
-void notifications_add(txn_t *txn, event_batch_t *events,
-                       const bson_oid_t *recipient, notify_type_t type,
-                       const bson_oid_t *actor, const bson_oid_t *tweet) {
+void notifications_id(const bson_oid_t *recipient, notify_type_t type,
+                      const bson_oid_t *actor, const bson_oid_t *tweet,
+                      bson_oid_t *id) {
+  /* "chorus.notify", the type, the three ids (zeros for no tweet). */
+  static const char tag[] = "chorus.notify";
+  uint8_t in[sizeof tag + 1 + 3 * 12];
+  memcpy(in, tag, sizeof tag);
+  in[sizeof tag] = (uint8_t)type;
+  memcpy(in + sizeof tag + 1, recipient->bytes, 12);
+  memcpy(in + sizeof tag + 13, actor->bytes, 12);
+  memset(in + sizeof tag + 25, 0, 12);
+  if (tweet) {
+    memcpy(in + sizeof tag + 25, tweet->bytes, 12);
+  }
+  uint8_t h[crypto_generichash_BYTES_MIN];
+  crypto_generichash(h, sizeof h, in, sizeof in, NULL, 0);
+  bson_oid_init_from_data(id, h);
+}
+
+bool notifications_add(db_t *db, sync_t *sync, txn_t *txn,
+                       event_batch_t *events, const bson_oid_t *recipient,
+                       notify_type_t type, const bson_oid_t *actor,
+                       const bson_oid_t *tweet, chorus_error_t *err) {
   if (bson_oid_equal(recipient, actor)) {
-    return;
+    return true;
   }
   bson_oid_t id;
-  bson_oid_init(&id, NULL);
+  notifications_id(recipient, type, actor, tweet, &id);
+  if (type != NOTIFY_REPLY) {
+    bson_value_t key = {.value_type = BSON_TYPE_OID};
+    bson_oid_copy(&id, &key.value.v_oid);
+    bson_t *existing = NULL;
+    bool found = false;
+    if (!query_by_id(db, sync, DB_NOTIFICATIONS, &key, &existing, &found,
+                     err)) {
+      return false;
+    }
+    if (existing) {
+      bson_destroy(existing);
+    }
+    if (found) {
+      return true; /* notified of this before: it stays as it is */
+    }
+  }
   int64_t now = db_now_ms();
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_OID(&doc, "_id", &id);
@@ -44,6 +81,7 @@ void notifications_add(txn_t *txn, event_batch_t *events,
   txn_add_insert(txn, TXN_MAIN_SHARD, DB_NOTIFICATIONS, &doc);
   event_add_notification(events, recipient, &doc);
   bson_destroy(&doc);
+  return true;
 }
 
 void notifications_parse(const bson_t *doc, notification_t *n) {

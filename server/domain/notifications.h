@@ -5,7 +5,10 @@
  * Collection "notifications": {_id: ObjectId, user_id (recipient), type:
  * "follow"|"like"|"reply", actor_id, tweet_id or null, created_at,
  * version}.  A notification is inserted by the same transaction as the
- * action it reports, so it exists exactly when the action does.  Reading
+ * action it reports, so it exists exactly when the action does.  Its _id
+ * is derived from (recipient, type, actor, tweet) (notifications_id), and
+ * it is inserted only when absent: following, unfollowing and following
+ * again, or liking, unliking and liking again, notifies once.  Reading
  * state is one time per user (users.notifications_read_at): a notification
  * is read when it is not newer than that, so "mark all read" changes one
  * document.  Thread-safe.
@@ -47,12 +50,27 @@ typedef struct notification_page {
   int64_t unread;
 } notification_page_t;
 
+/* The _id of the notification of (recipient, type, actor, tweet): the
+ * first 12 bytes of their BLAKE2b, so that a repeated action names the
+ * same notification.  tweet may be NULL (a follow). */
+void notifications_id(const bson_oid_t *recipient, notify_type_t type,
+                      const bson_oid_t *actor, const bson_oid_t *tweet,
+                      bson_oid_t *id);
+
 /* Adds the insert of a notification to txn, and its "notification" event
  * (for the recipient only) to events; nothing when the recipient is the
- * actor (nobody is told of their own actions).  tweet may be NULL. */
-void notifications_add(txn_t *txn, event_batch_t *events,
-                       const bson_oid_t *recipient, notify_type_t type,
-                       const bson_oid_t *actor, const bson_oid_t *tweet);
+ * actor (nobody is told of their own actions), and nothing when this
+ * notification exists already (read in the committed view): a repeated
+ * follow or like leaves the one it made as it is, read or unread, in its
+ * place, and sends no event.  A reply is a new tweet, so its notification
+ * is new: not looked up.  tweet may be NULL.  False with err when the
+ * database could not be read; should the notification appear between
+ * that read and the commit, the commit says EXISTS and the caller builds
+ * again. */
+bool notifications_add(db_t *db, sync_t *sync, txn_t *txn,
+                       event_batch_t *events, const bson_oid_t *recipient,
+                       notify_type_t type, const bson_oid_t *actor,
+                       const bson_oid_t *tweet, chorus_error_t *err);
 
 /* A notification document as stored (the skeleton of its event, too):
  * every field but the actor's names and `read`, which are left empty. */

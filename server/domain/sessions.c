@@ -251,8 +251,17 @@ bool sessions_end_others(sync_t *sync, const bson_oid_t *user,
   return ok;
 }
 
+/* Waits delay_ms (0: not at all): a username others keep failing for is
+ * slowed down, never refused (ratelimit_login_delay_ms). */
+static void login_delay(int delay_ms) {
+  if (delay_ms > 0) {
+    struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 bool sessions_change_password(db_t *db, sync_t *sync,
-                              const ratelimit_config_t *limits,
+                              const ratelimit_login_t *limits,
                               const char *address, const user_t *user,
                               const char *token, const char *current,
                               size_t current_len, const char *password,
@@ -265,17 +274,19 @@ bool sessions_change_password(db_t *db, sync_t *sync,
   }
   char name_lc[USERNAME_MAX + 1];
   username_fold(user->username, strlen(user->username), name_lc);
-  ratelimit_attempt_t attempt;
+  ratelimit_ticket_t attempt;
   chorus_error_t e;
   bool published = false;
-  bool ok =
-      ratelimit_begin(db, limits, name_lc, address, &attempt, retry_after, &e);
+  int delay_ms = 0;
+  bool ok = ratelimit_login_begin(db, limits, name_lc, address, &attempt,
+                                  &delay_ms, retry_after, &e);
   if (ok || e.status != 429) {
+    login_delay(ok ? delay_ms : 0);
     ok = ok &&
-         users_change_password(db, sync, &user->id, current, current_len,
-                               password, password_len, except, &published, &e);
+         users_change_password(db, sync, user, current, current_len, password,
+                               password_len, except, &published, &e);
     /* Only a wrong current password keeps counting. */
-    ratelimit_end(db, &attempt, !ok && e.status == 403);
+    ratelimit_login_end(db, &attempt, !ok && e.status == 403);
   }
   sodium_memzero(except, sizeof except);
   if (!ok) {
@@ -297,10 +308,11 @@ bool sessions_ensure_indexes(db_t *db, chorus_error_t *err) {
 }
 
 bool sessions_register(db_t *db, const char *username, size_t username_len,
-                       const char *password, size_t password_len, user_t *user,
+                       const char *password, size_t password_len,
+                       ratelimit_gate_t *gate, user_t *user,
                        char token[SESSION_TOKEN_LEN + 1], chorus_error_t *err) {
   return users_register(db, username, username_len, password, password_len,
-                        user, err) &&
+                        gate, user, err) &&
          sessions_create(db, &user->id, token, err);
 }
 
@@ -325,7 +337,7 @@ static bool confirm_login(db_t *db, sync_t *sync, const user_t *user,
   return ok;
 }
 
-bool sessions_login(db_t *db, sync_t *sync, const ratelimit_config_t *limits,
+bool sessions_login(db_t *db, sync_t *sync, const ratelimit_login_t *limits,
                     const char *address, const char *username,
                     size_t username_len, const char *password,
                     size_t password_len, user_t *user,
@@ -340,15 +352,17 @@ bool sessions_login(db_t *db, sync_t *sync, const ratelimit_config_t *limits,
   } else {
     bson_strncpy(name_lc, "invalid", sizeof name_lc);
   }
-  ratelimit_attempt_t attempt;
+  ratelimit_ticket_t attempt;
   chorus_error_t e;
-  bool ok =
-      ratelimit_begin(db, limits, name_lc, address, &attempt, retry_after, &e);
+  int delay_ms = 0;
+  bool ok = ratelimit_login_begin(db, limits, name_lc, address, &attempt,
+                                  &delay_ms, retry_after, &e);
   if (ok || e.status != 429) {
+    login_delay(ok ? delay_ms : 0);
     ok = ok && users_authenticate(db, username, username_len, password,
                                   password_len, user, &e);
     /* Only a wrong password keeps counting. */
-    ratelimit_end(db, &attempt, !ok && e.status == 401);
+    ratelimit_login_end(db, &attempt, !ok && e.status == 401);
   }
   if (!ok) {
     if (err) {

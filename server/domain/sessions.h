@@ -114,7 +114,7 @@ bool sessions_end_others(sync_t *sync, const bson_oid_t *user,
  * 403 "wrong_password", 400 for a new password that registration would
  * refuse, 429 "rate_limited" with *retry_after seconds. */
 bool sessions_change_password(db_t *db, sync_t *sync,
-                              const ratelimit_config_t *limits,
+                              const ratelimit_login_t *limits,
                               const char *address, const user_t *user,
                               const char *token, const char *current,
                               size_t current_len, const char *password,
@@ -124,23 +124,28 @@ bool sessions_change_password(db_t *db, sync_t *sync,
 /* Creates the index of DB_SESSIONS: user_id. */
 bool sessions_ensure_indexes(db_t *db, chorus_error_t *err);
 
-/* Registers an account (users_register) and starts its session: what
- * POST /api/register does.  token: the new session's. */
+/* Registers an account (users_register, under the gate's registration
+ * limit) and starts its session: what POST /api/register does.  token:
+ * the new session's. */
 bool sessions_register(db_t *db, const char *username, size_t username_len,
-                       const char *password, size_t password_len, user_t *user,
+                       const char *password, size_t password_len,
+                       ratelimit_gate_t *gate, user_t *user,
                        char token[SESSION_TOKEN_LEN + 1], chorus_error_t *err);
 
-/* Checks a login (users_authenticate) under the rate limits of
+/* Checks a login (users_authenticate) under the login limits of
  * ratelimit.h and starts its session: what POST /api/login does.  The
- * username's counter is kept under its folded form, or under the shared
+ * username's counters are kept under its folded form, or under the shared
  * key "invalid" when it cannot be a username; address is the client's.
- * 429 "rate_limited" with *retry_after seconds when either has failed too
- * often; 401 "invalid_credentials" (which alone keeps counting).  A login
- * whose account's password changed while it ran (password_changed_at, read
- * again in the committed view once the session exists) removes its
- * session and is 401 "invalid_credentials" too: the change may have ended
- * the account's sessions before this one was stored. */
-bool sessions_login(db_t *db, sync_t *sync, const ratelimit_config_t *limits,
+ * 429 "rate_limited" with *retry_after seconds when this username from
+ * this address, or this address, has failed too often; a username that
+ * failed often from anywhere makes the attempt wait first
+ * (ratelimit_login_delay_ms); 401 "invalid_credentials" (which alone
+ * keeps counting).  A login whose account's password changed while it
+ * ran (password_changed_at, read again in the committed view once the
+ * session exists) removes its session and is 401 "invalid_credentials"
+ * too: the change may have ended the account's sessions before this one
+ * was stored. */
+bool sessions_login(db_t *db, sync_t *sync, const ratelimit_login_t *limits,
                     const char *address, const char *username,
                     size_t username_len, const char *password,
                     size_t password_len, user_t *user,

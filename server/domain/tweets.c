@@ -212,18 +212,23 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   event_batch_init(&events);
   event_add_tweet(&events, EVENT_TWEET_CREATED, &t->id, &c->author->id,
                   c->is_reply ? &c->parent : NULL);
+  bool ok = true;
   if (c->is_reply) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->parent, NULL, NULL);
-    notifications_add(txn, &events, &parent.author.id, NOTIFY_REPLY,
-                      &c->author->id, &t->id);
+    ok = notifications_add(c->db, c->sync, txn, &events, &parent.author.id,
+                           NOTIFY_REPLY, &c->author->id, &t->id, err);
   }
-  event_batch_commit(&events, txn);
-  return true;
+  if (ok) {
+    event_batch_commit(&events, txn);
+  } else {
+    event_batch_cleanup(&events);
+  }
+  return ok;
 }
 
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *text, size_t text_len, const char *reply_to_hex,
-                   tweet_t *out, chorus_error_t *err) {
+                   ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err) {
   if (!validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err)) {
     return false;
   }
@@ -239,6 +244,9 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
     ctx.is_reply = true;
     t.has_reply_to = true;
     t.reply_to = ctx.parent;
+  }
+  if (!ratelimit_gate_pass(gate, RATELIMIT_TWEET, err)) {
+    return false;
   }
   t.author.id = author->id;
   memcpy(t.author.username, author->username, sizeof t.author.username);

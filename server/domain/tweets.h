@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/ratelimit.h"
 #include "server/domain/users.h"
 #include "server/domain/validate.h"
 #include "sync/base/db.h"
@@ -80,10 +81,11 @@ void tweets_coll(int shard, char out[TWEET_COLL_LEN]);
  * counting it in the author's tweet_count in the same transaction.  With
  * reply_to_hex (else NULL) it is a reply: 404 when that tweet does not
  * exist; the parent's reply_count and its author's notification commit
- * with it. */
+ * with it.  429 "rate_limited" over the gate's tweet limits (ratelimit.h;
+ * NULL: none). */
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *text, size_t text_len, const char *reply_to_hex,
-                   tweet_t *out, chorus_error_t *err);
+                   ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err);
 
 /* Replaces the text of tweet id_hex and sets edited_at.  404 when there is
  * no such tweet (or id_hex is not an id), 403 when editor is not its

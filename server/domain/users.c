@@ -59,13 +59,11 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
   }
 }
 
-/* Validates a new password (registration, a change) and hashes it. */
+/* Hashes a new password (registration, a change) that passed
+ * validate_password_for. */
 static bool hash_password(const char *password, size_t password_len,
                           char hash[crypto_pwhash_STRBYTES],
                           chorus_error_t *err) {
-  if (!validate_password(password, password_len, err)) {
-    return false;
-  }
   if (crypto_pwhash_str(hash, password, password_len, PWHASH_OPSLIMIT,
                         PWHASH_MEMLIMIT) != 0) {
     chorus_error_set(err, 503, "overloaded",
@@ -76,11 +74,17 @@ static bool hash_password(const char *password, size_t password_len,
 }
 
 bool users_register(db_t *db, const char *username, size_t username_len,
-                    const char *password, size_t password_len, user_t *out,
-                    chorus_error_t *err) {
-  char hash[crypto_pwhash_STRBYTES];
+                    const char *password, size_t password_len,
+                    ratelimit_gate_t *gate, user_t *out, chorus_error_t *err) {
+  /* Counted once valid, before the costly hash. */
   if (!validate_username(username, username_len, err) ||
-      !hash_password(password, password_len, hash, err)) {
+      !validate_password_for(username, username_len, password, password_len,
+                             err) ||
+      !ratelimit_gate_pass(gate, RATELIMIT_REGISTER, err)) {
+    return false;
+  }
+  char hash[crypto_pwhash_STRBYTES];
+  if (!hash_password(password, password_len, hash, err)) {
     return false;
   }
   user_t u;
@@ -353,18 +357,20 @@ static bool build_password(void *arg, txn_t *txn, chorus_error_t *err) {
   return true;
 }
 
-bool users_change_password(db_t *db, sync_t *sync, const bson_oid_t *id,
+bool users_change_password(db_t *db, sync_t *sync, const user_t *user,
                            const char *current, size_t current_len,
                            const char *password, size_t password_len,
                            const char *except_session, bool *published,
                            chorus_error_t *err) {
   *published = false;
   char hash[crypto_pwhash_STRBYTES];
-  if (!hash_password(password, password_len, hash, err)) {
+  if (!validate_password_for(user->username, strlen(user->username), password,
+                             password_len, err) ||
+      !hash_password(password, password_len, hash, err)) {
     return false;
   }
-  password_ctx_t ctx = {db,   sync,          id, current, current_len,
-                        hash, except_session};
+  password_ctx_t ctx = {db,          sync, &user->id,     current,
+                        current_len, hash, except_session};
   size_t failed;
   txn_outcome_t outcome = sync_commit_published(sync, build_password, &ctx,
                                                 &failed, published, err);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/ratelimit.h"
 #include "server/domain/validate.h"
 #include "sync/base/db.h"
 #include "sync/base/error.h"
@@ -63,11 +64,13 @@ typedef struct user_name {
   int64_t version;
 } user_name_t;
 
-/* Validates and creates an account; 409 "username_taken" when the name is
- * used in any letter case. */
+/* Validates (validate_username, validate_password_for) and creates an
+ * account; 429 "rate_limited" (gate->retry_after) over the gate's
+ * registration limit (ratelimit.h; NULL gate: none); 409
+ * "username_taken" when the name is used in any letter case. */
 bool users_register(db_t *db, const char *username, size_t username_len,
-                    const char *password, size_t password_len, user_t *out,
-                    chorus_error_t *err);
+                    const char *password, size_t password_len,
+                    ratelimit_gate_t *gate, user_t *out, chorus_error_t *err);
 
 /* Checks a username and password.  Any mismatch is the same 401
  * "invalid_credentials" and takes about the same time, so the answer does
@@ -93,16 +96,16 @@ bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
                           const char *bio, size_t bio_len, user_t *out,
                           chorus_error_t *err);
 
-/* Changes the password of account id: current must be its password (403
- * "wrong_password" otherwise), password is validated as at registration
- * (400).  One transaction, checked against the account's version (a
- * change racing another is retried, and then finds its current password
- * wrong), that also sets password_changed_at and adds the
+/* Changes the password of account user: current must be its password
+ * (403 "wrong_password" otherwise), password is validated as at
+ * registration (validate_password_for: 400).  One transaction, checked against
+ * the account's version (a change racing another is retried, and then finds its
+ * current password wrong), that also sets password_changed_at and adds the
  * "session.ended" event that ends every other session of the account
  * but except_session (a session id; NULL: every one; sessions.h says
  * what the event does).  *published: the event was published before
  * this returned (sync_commit_published). */
-bool users_change_password(db_t *db, sync_t *sync, const bson_oid_t *id,
+bool users_change_password(db_t *db, sync_t *sync, const user_t *user,
                            const char *current, size_t current_len,
                            const char *password, size_t password_len,
                            const char *except_session, bool *published,

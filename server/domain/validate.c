@@ -9,6 +9,9 @@
 #include <bson/bson.h>
 #include <ctype.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "server/domain/passwords.h"
 
 bool utf8_is_valid(const char *s, size_t len) {
   return bson_utf8_validate(s, len, false /* NUL not allowed */);
@@ -53,6 +56,75 @@ bool validate_password(const char *s, size_t len, chorus_error_t *err) {
   if (!utf8_is_valid(s, len)) {
     chorus_error_set(err, 400, "invalid_password",
                      "password must be valid UTF-8 without NUL characters");
+    return false;
+  }
+  return true;
+}
+
+/* s[0..len) with ASCII letters lowercased, into out (len + 1 bytes). */
+static void fold_ascii(const char *s, size_t len, char *out) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    out[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+  }
+  out[len] = '\0';
+}
+
+/* The part of s[0..*len) between its first and last ASCII letter (empty
+ * when it has none): its start, and its length into *len. */
+static const char *letters_core(const char *s, size_t *len) {
+  size_t b = 0, e = *len;
+  while (b < e && !isalpha((unsigned char)s[b])) {
+    b++;
+  }
+  while (e > b && !isalpha((unsigned char)s[e - 1])) {
+    e--;
+  }
+  *len = e - b;
+  return s + b;
+}
+
+/* Whether p is name, name reversed, or name repeated (both folded). */
+static bool is_name_variant(const char *p, size_t plen, const char *name,
+                            size_t nlen) {
+  if (nlen == 0 || plen == 0) {
+    return false;
+  }
+  bool reversed = plen == nlen;
+  for (size_t i = 0; reversed && i < nlen; i++) {
+    reversed = p[i] == name[nlen - 1 - i];
+  }
+  bool repeated = plen % nlen == 0;
+  for (size_t i = 0; repeated && i < plen; i += nlen) {
+    repeated = memcmp(p + i, name, nlen) == 0;
+  }
+  return reversed || repeated;
+}
+
+bool validate_password_for(const char *username, size_t username_len,
+                           const char *password, size_t password_len,
+                           chorus_error_t *err) {
+  if (!validate_password(password, password_len, err)) {
+    return false;
+  }
+  if (passwords_is_common(password, password_len)) {
+    chorus_error_set(err, 400, "weak_password",
+                     "That password is one of the most commonly used; "
+                     "choose another");
+    return false;
+  }
+  char p[PASSWORD_MAX + 1], u[USERNAME_MAX + 1];
+  size_t ulen = username_len < USERNAME_MAX ? username_len : USERNAME_MAX;
+  fold_ascii(password, password_len, p);
+  fold_ascii(username, ulen, u);
+  size_t pcore_len = password_len, ucore_len = ulen;
+  const char *pcore = letters_core(p, &pcore_len);
+  const char *ucore = letters_core(u, &ucore_len);
+  if (is_name_variant(p, password_len, u, ulen) ||
+      (ucore_len >= 3 && is_name_variant(pcore, pcore_len, ucore, ucore_len))) {
+    chorus_error_set(err, 400, "weak_password",
+                     "The password must not be your username or a variant "
+                     "of it");
     return false;
   }
   return true;

@@ -1,7 +1,9 @@
 /*
  * validate.h - rules for what users may send: usernames, passwords, text.
  *
- * Pure functions, no I/O, no allocation: safe from any thread.  Every
+ * Pure functions, no I/O, no allocation (validate_password_for reads the
+ * set of common passwords that passwords.h builds once): safe from any
+ * thread.  Every
  * validator takes a pointer and a byte length (request strings may contain
  * NUL bytes, which are rejected) and fills `err` with a 400 on failure.
  * "Characters" always means Unicode code points of valid UTF-8.
@@ -38,8 +40,21 @@ size_t utf8_count_code_points(const char *s, size_t len);
 /* 3-30 characters of [A-Za-z0-9_]. */
 bool validate_username(const char *s, size_t len, chorus_error_t *err);
 
-/* 8-128 bytes of valid UTF-8; any characters allowed. */
+/* 8-128 bytes of valid UTF-8; any characters allowed.  What a login
+ * checks (an account keeps the password it was given). */
 bool validate_password(const char *s, size_t len, chorus_error_t *err);
+
+/* The rule for a password being chosen (registration, a password change)
+ * for the account named username (valid, any letter case):
+ * validate_password, and 400 "weak_password" when, ignoring ASCII letter
+ * case, it is one of the commonly used passwords (passwords.h) or is the
+ * username, the username reversed or repeated, or the username with only
+ * digits and symbols before or after it (e.g. "Alice2024!" for alice;
+ * applies when the username has at least 3 letters between such
+ * characters). */
+bool validate_password_for(const char *username, size_t username_len,
+                           const char *password, size_t password_len,
+                           chorus_error_t *err);
 
 /* min_chars-max_chars code points of valid UTF-8; when min_chars > 0 it
  * must not be only white space (Unicode spaces and zero-width ones

@@ -180,6 +180,52 @@ int tc_server_wait_exit(tc_server_t *s, int timeout_ms) {
   return -1;
 }
 
+/* Pairs still running (tc_pairs_stop_all). */
+static tc_pair_t *pairs_running[16];
+
+void tc_pair_start(tc_pair_t *p, const char *prefix, const char *tag,
+                   const char *extra) {
+  snprintf(p->db, sizeof p->db, "%s_%s_%d", prefix, tag, (int)getpid());
+  for (int i = 0; i < 2; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "%s_%c", tag, i ? 'b' : 'a');
+    tc_server_init(&p->s[i], id, p->db);
+    bson_strncpy(p->s[i].extra, extra, sizeof p->s[i].extra);
+  }
+  for (size_t k = 0; k < sizeof pairs_running / sizeof pairs_running[0]; k++) {
+    if (!pairs_running[k]) {
+      pairs_running[k] = p;
+      break;
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    assert_true(tc_server_start(&p->s[i]));
+  }
+}
+
+void tc_pair_stop(tc_pair_t *p) {
+  for (size_t k = 0; k < sizeof pairs_running / sizeof pairs_running[0]; k++) {
+    if (pairs_running[k] == p) {
+      pairs_running[k] = NULL;
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    tc_server_kill(&p->s[i], SIGTERM);
+  }
+  tc_db_t db;
+  tc_db_open(&db, NULL, p->db);
+  tc_db_drop(&db);
+  tc_db_close(&db);
+}
+
+void tc_pairs_stop_all(void) {
+  for (size_t k = 0; k < sizeof pairs_running / sizeof pairs_running[0]; k++) {
+    if (pairs_running[k]) {
+      tc_pair_stop(pairs_running[k]);
+    }
+  }
+}
+
 void tc_db_open(tc_db_t *d, const char *uri, const char *name) {
   static bool initialised;
   if (!initialised) {

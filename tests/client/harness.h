@@ -47,6 +47,26 @@ int tc_server_kill(tc_server_t *s, int sig);
  * exit code, or -1 if it is still running (then it is left running). */
 int tc_server_wait_exit(tc_server_t *s, int timeout_ms);
 
+/* Two servers of a test's own on a fresh database, with extra flags. */
+typedef struct tc_pair {
+  tc_server_t s[2];
+  char db[64];
+} tc_pair_t;
+
+/* Starts servers "<tag>_a" and "<tag>_b" with the flags in extra on the
+ * database "<prefix>_<tag>_<pid>" (asserting that both came up).  A
+ * pair is remembered until tc_pair_stop, so that tc_pairs_stop_all (a
+ * group teardown) stops the pairs of tests that failed: p must outlive
+ * the test (static). */
+void tc_pair_start(tc_pair_t *p, const char *prefix, const char *tag,
+                   const char *extra);
+
+/* Stops both servers (SIGTERM) and drops the database. */
+void tc_pair_stop(tc_pair_t *p);
+
+/* Stops every pair still running. */
+void tc_pairs_stop_all(void);
+
 typedef struct tc_db {
   mongoc_client_t *client;
   mongoc_database_t *db;

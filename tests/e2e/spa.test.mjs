@@ -86,7 +86,7 @@ async function register(page, base, name) {
   await page.goto(`${base}/`);
   await page.waitForSelector('#auth:not([hidden])');
   await page.fill('#auth-user', name);
-  await page.fill('#auth-pass', 'password123');
+  await page.fill('#auth-pass', 'tinfoil kazoo 42');
   await page.click('#register');
   await page.waitForSelector('#compose:not([hidden])');
   await page.waitForFunction((n) => document.querySelector('#me-name')?.textContent.includes(n), name);
@@ -339,17 +339,17 @@ try {
       await pa2.locator('#msg-text', { hasText: 'Your session ended' }).waitFor();
       assert(sockets === 1, `A2: ${sockets} WebSockets opened for one session`);
     };
-    await login('password123');
+    await login('tinfoil kazoo 42');
     await pa.click('.account summary');
-    await pa.fill('#pw-current', 'password123');
-    await pa.fill('#pw-new', 'password456');
+    await pa.fill('#pw-current', 'tinfoil kazoo 42');
+    await pa.fill('#pw-new', 'marimba zest 77');
     await pa.click('.password-form button[type=submit]');
     await pa.locator('#msg-text', { hasText: 'Password changed' }).waitFor();
     await loggedOut();
     assert(await pa.locator('#me-name').textContent() === `@${USER_A}`, 'A: logged out by its own password change');
     await waitLive(pa);
     // The new password logs in; "Log out other sessions" ends that session too.
-    await login('password456');
+    await login('marimba zest 77');
     await pa.click('[data-action=end-sessions]');
     await pa.locator('#msg-text', { hasText: 'other sessions are logged out' }).waitFor();
     await loggedOut();

@@ -98,6 +98,31 @@ static void test_register_accepts_boundary_usernames(void **state) {
   tc_client_destroy(c);
 }
 
+/* Common passwords (server/domain/data/common-passwords.txt, any letter case)
+ * and the username itself are 400 weak_password, on both servers, and create no
+ * account: the name is still free afterwards. */
+static void test_register_refuses_weak_passwords(void **state) {
+  (void)state;
+  tc_client_t *a = tc_client_new(tc_url_a());
+  tc_client_t *b = tc_client_new(tc_url_b());
+  char name[31], upper[31], suffixed[64];
+  tc_unique_name("weakpw", name);
+  tc_upper(name, upper);
+  snprintf(suffixed, sizeof suffixed, "%s2024!", upper);
+  static const char *const common[] = {"password",   "12345678", "Password",
+                                       "QWERTYUIOP", "iloveyou", "sunshine"};
+  for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) {
+    expect_register_error(i % 2 ? b : a, name, common[i], 400, "weak_password");
+  }
+  expect_register_error(a, name, name, 400, "weak_password");
+  expect_register_error(b, name, upper, 400, "weak_password");
+  expect_register_error(a, name, suffixed, 400, "weak_password");
+  tc_expect_error(a, "GET", "/api/me", NULL, 401, "not_logged_in");
+  tc_register(b, name, TC_PASSWORD);
+  tc_client_destroy(b);
+  tc_client_destroy(a);
+}
+
 static void test_register_validates_password(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
@@ -265,6 +290,7 @@ int main(void) {
       cmocka_unit_test(test_register_validates_username),
       cmocka_unit_test(test_register_accepts_boundary_usernames),
       cmocka_unit_test(test_register_validates_password),
+      cmocka_unit_test(test_register_refuses_weak_passwords),
       cmocka_unit_test(test_register_rejects_wrong_types_and_operators),
       cmocka_unit_test(test_login_and_me),
       cmocka_unit_test(test_wrong_credentials_look_the_same),

@@ -8,7 +8,9 @@
  * the OTHER server after a disconnect with nothing missed or duplicated;
  * strictly increasing seq; bad frames and oversized messages closing only
  * that connection; unauthenticated upgrades refused; an event number
- * already in the log never claimed again (bells are pruned).
+ * already in the log never claimed again (bells are pruned); every event
+ * type carrying the API's values only (ids as hex strings, never
+ * {"$oid": ...}).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -170,6 +172,84 @@ static void test_watching_a_tweet_by_id(void **state) {
   tc_ws_close(ws);
   tc_client_destroy(liker.http);
   tc_client_destroy(watcher.http);
+  tc_client_destroy(author.http);
+}
+
+/* Reads ws's messages until one of each of types[0..n) has come, and
+ * checks every message on the way: no value in the form of a database
+ * type ({"$oid": ...}, {"$date": ...}: no key starting with '$'), and a
+ * follow's ids as the API's 24-hex-digit strings. */
+static void expect_api_values_only(tc_ws_t *ws, const char *const *types,
+                                   size_t n) {
+  bool seen[8] = {false};
+  size_t left = n;
+  while (left > 0) {
+    char *raw = tc_ws_recv(ws, WAIT_MS);
+    if (!raw) {
+      fail_msg("no WebSocket message within %d ms (%zu types to come)", WAIT_MS,
+               left);
+    }
+    if (strstr(raw, "\"$")) {
+      fail_msg("a database-shaped value in %s", raw);
+    }
+    bson_error_t berr;
+    bson_t *m = bson_new_from_json((const uint8_t *)raw, -1, &berr);
+    assert_non_null(m);
+    const char *type = tc_bson_str(m, "type");
+    assert_non_null(type);
+    if (!strcmp(type, "follow")) {
+      const char *ids[] = {tc_bson_str(m, "data.follower_id"),
+                           tc_bson_str(m, "data.followee_id")};
+      for (int i = 0; i < 2; i++) {
+        if (!ids[i] || strlen(ids[i]) != 24 ||
+            strspn(ids[i], "0123456789abcdef") != 24) {
+          fail_msg("a follow's ids are not hex strings: %s", raw);
+        }
+      }
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (!seen[i] && !strcmp(type, types[i])) {
+        seen[i] = true;
+        left--;
+      }
+    }
+    bson_destroy(m);
+    bson_free(raw);
+  }
+}
+
+/* Every event type browsers get carries the API's values only: ids as
+ * hex strings (a follow's follower_id and followee_id too), times as
+ * RFC 3339 strings. */
+static void test_events_carry_the_apis_values_only(void **state) {
+  (void)state;
+  user_t author, fan;
+  user_new(&author, tc_url_a(), "rtapi");
+  user_new(&fan, tc_url_b(), "rtapif");
+  tc_ws_t *ws_a = connect_as(&author, tc_url_a(), NULL);
+  tc_ws_t *ws_f = connect_as(&fan, tc_url_b(), NULL);
+  tc_sleep_ms(300); /* the hub loads the followee sets */
+  tc_follow(fan.http, author.name);
+  char id[25], msg[128], reply[25];
+  tc_post_tweet(author.http, "api values", id);
+  snprintf(msg, sizeof msg, "{\"type\":\"subscribe\",\"tweets\":[\"%s\"]}", id);
+  assert_true(tc_ws_send_text(ws_f, msg, strlen(msg)));
+  tc_sleep_ms(300);
+  tc_like(fan.http, id);
+  tc_post_reply(fan.http, "a reply", id, reply);
+  tc_response_t r;
+  tc_delete_tweet(author.http, id, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  const char *fan_gets[] = {"follow", "tweet.created", "like", "tweet.updated",
+                            "tweet.deleted"};
+  expect_api_values_only(ws_f, fan_gets, 5);
+  const char *author_gets[] = {"follow", "tweet.created", "notification",
+                               "tweet.deleted"};
+  expect_api_values_only(ws_a, author_gets, 4);
+  tc_ws_close(ws_f);
+  tc_ws_close(ws_a);
+  tc_client_destroy(fan.http);
   tc_client_destroy(author.http);
 }
 
@@ -582,6 +662,7 @@ int main(void) {
       cmocka_unit_test(test_tweet_on_a_reaches_follower_on_b),
       cmocka_unit_test(test_notifications_only_to_their_user),
       cmocka_unit_test(test_watching_a_tweet_by_id),
+      cmocka_unit_test(test_events_carry_the_apis_values_only),
       cmocka_unit_test(test_resume_on_the_other_server),
       cmocka_unit_test(test_resume_from_the_start_is_in_order),
       cmocka_unit_test(test_live_events_during_a_resume_are_held),

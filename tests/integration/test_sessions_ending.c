@@ -356,6 +356,18 @@ static void test_changing_the_password(void **state) {
                   "{\"current_password\":\"" TC_PASSWORD
                   "\",\"new_password\":\"short\"}",
                   400, "invalid_password");
+  /* The rule of registration: no commonly used password, nor the
+   * username itself. */
+  tc_expect_error(c1, "PUT", path,
+                  "{\"current_password\":\"" TC_PASSWORD
+                  "\",\"new_password\":\"Password123\"}",
+                  400, "weak_password");
+  char body[160];
+  snprintf(body, sizeof body,
+           "{\"current_password\":\"" TC_PASSWORD
+           "\",\"new_password\":\"%s2024!\"}",
+           name);
+  tc_expect_error(c1, "PUT", path, body, 400, "weak_password");
   tc_expect_error(c1, "PUT", path, "{\"current_password\":\"" TC_PASSWORD "\"}",
                   400, "missing_field");
   tc_expect_error(c1, "PUT", path,

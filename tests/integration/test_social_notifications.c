@@ -2,6 +2,8 @@
  * test_social_notifications.c - GET /api/notifications and POST
  * /api/notifications/read (docs/API.md): a follow, a like and a reply
  * notify their target (never oneself), newest first, with "unread";
+ * taking one back and doing it again notifies once, and leaves the
+ * notification read or unread, where it was;
  * reading marks everything up to now and later ones are unread again;
  * per user, on both servers, paginated, logged in only.
  */
@@ -163,6 +165,54 @@ static void test_repeated_actions_notify_once(void **state) {
   tc_client_destroy(ca);
 }
 
+/* DELETE /api/tweet/<id>/like as c, asserting 200. */
+static void unlike(tc_client_t *c, const char *id) {
+  tc_response_t r;
+  tc_send_like(c, "DELETE", id, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+}
+
+/* Taking an action back and doing it again notifies once: the
+ * notification the first one made stays, unread or read as it was, in
+ * its place; 40 follow toggles (20 follows) still make one. */
+static void test_undone_and_redone_actions_notify_once(void **state) {
+  (void)state;
+  char a[31], b[31], d[31], t[25];
+  tc_client_t *ca = tc_new_user(tc_url_a(), "ntfredo", a);
+  tc_client_t *cb = tc_new_user(tc_url_b(), "ntfredob", b);
+  tc_client_t *cb_a = tc_same_user_on(cb, tc_url_a());
+  tc_client_t *cd = tc_new_user(tc_url_b(), "ntfredod", d);
+  tc_post_tweet(ca, "toggle me", t);
+  tc_like(cb, t);
+  unlike(cb_a, t);
+  tc_like(cb_a, t); /* like, unlike, like: one like */
+  tc_follow(cb, a);
+  tc_unfollow(cb_a, a);
+  tc_follow(cb, a); /* follow, unfollow, follow: one follow */
+  const expected_t once[] = {{"follow", b, NULL, false}, {"like", b, t, false}};
+  assert_notifications(ca, NULL, once, 2, 2);
+
+  /* Read, then toggled again and again on both servers: still the same
+   * two, still read, under a newer one. */
+  mark_read(ca);
+  tc_follow(cd, a);
+  for (int i = 0; i < 20; i++) {
+    tc_unfollow(i % 2 ? cb : cb_a, a);
+    tc_follow(i % 2 ? cb_a : cb, a);
+  }
+  unlike(cb, t);
+  tc_like(cb_a, t);
+  const expected_t still[] = {{"follow", d, NULL, false},
+                              {"follow", b, NULL, true},
+                              {"like", b, t, true}};
+  assert_notifications(ca, NULL, still, 3, 1);
+  tc_client_destroy(cd);
+  tc_client_destroy(cb_a);
+  tc_client_destroy(cb);
+  tc_client_destroy(ca);
+}
+
 static void test_read_marks_everything_up_to_now(void **state) {
   (void)state;
   char a[31], b[31], d[31], t[25];
@@ -288,6 +338,7 @@ int main(void) {
       cmocka_unit_test(test_follow_like_reply_notify_the_target),
       cmocka_unit_test(test_own_actions_notify_nobody),
       cmocka_unit_test(test_repeated_actions_notify_once),
+      cmocka_unit_test(test_undone_and_redone_actions_notify_once),
       cmocka_unit_test(test_read_marks_everything_up_to_now),
       cmocka_unit_test(test_notifications_in_pages),
       cmocka_unit_test(test_actor_shows_current_display_name),

@@ -46,6 +46,9 @@ static const char *const env_names[] = {
     "CHORUS_HTTP_SPARE_WORKERS",
     "CHORUS_TEST_FAILPOINT",
     "CHORUS_TEST_RESUME_DELAY_MS",
+    "CHORUS_RATE_LIMITS", /* scripts/test.sh sets it */
+    "CHORUS_LIMIT_TWEET_ACCOUNT",
+    "CHORUS_LOGIN_LIMIT_USER_ADDRESS",
 };
 #define N_ENV (sizeof env_names / sizeof env_names[0])
 
@@ -519,6 +522,57 @@ static void http_limits_have_defaults_twins_and_ranges(void **state) {
   }
 }
 
+static void rate_limits_default_on_with_published_defaults(void **state) {
+  (void)state;
+  parsed_t *p = PARSE_NONE();
+  assert_ok(p);
+  const chorus_config_t *c = &p->cfg;
+  assert_int_equal(c->rate_limits, 1);
+  assert_int_equal(c->limit_register_address, 10);
+  assert_int_equal(c->limit_register_window_s, 3600);
+  assert_int_equal(c->limit_tweet_account, 30);
+  assert_int_equal(c->limit_tweet_address, 150);
+  assert_int_equal(c->limit_tweet_window_s, 600);
+  assert_int_equal(c->limit_follow_account, 30);
+  assert_int_equal(c->limit_follow_address, 150);
+  assert_int_equal(c->limit_follow_window_s, 600);
+  assert_int_equal(c->limit_like_account, 60);
+  assert_int_equal(c->limit_like_address, 300);
+  assert_int_equal(c->limit_like_window_s, 600);
+  assert_int_equal(c->login_limit_user_address, 10);
+  assert_int_equal(c->login_limit_address, 50);
+  assert_int_equal(c->login_slow_user, 10);
+  assert_int_equal(c->login_delay_max_ms, 2000);
+  assert_int_equal(c->login_window_s, 300);
+  parsed_free(p);
+}
+
+static void rate_limits_switch_off_by_flag_or_variable(void **state) {
+  (void)state;
+  parsed_t *p = PARSE("--rate-limits", "0", "--limit-tweet-account", "0");
+  assert_ok(p);
+  assert_int_equal(p->cfg.rate_limits, 0);
+  assert_int_equal(p->cfg.limit_tweet_account, 0); /* 0: no limit */
+  parsed_free(p);
+  setenv("CHORUS_RATE_LIMITS", "0", 1);
+  setenv("CHORUS_LIMIT_TWEET_ACCOUNT", "7", 1);
+  p = PARSE_NONE();
+  assert_ok(p);
+  assert_int_equal(p->cfg.rate_limits, 0);
+  assert_int_equal(p->cfg.limit_tweet_account, 7);
+  parsed_free(p);
+  p = PARSE("--rate-limits", "1"); /* a flag wins over its variable */
+  assert_ok(p);
+  assert_int_equal(p->cfg.rate_limits, 1);
+  parsed_free(p);
+  p = PARSE("--rate-limits", "2");
+  assert_error(p, "rate-limits", NULL);
+  parsed_free(p);
+  p = PARSE("--limit-tweet-window-s", "0"); /* a window is >= 1 s */
+  assert_error(p, "limit-tweet-window-s", NULL);
+  parsed_free(p);
+}
+
 /* ------------------------------------------------------------------ */
 /* unknown options and arguments                                       */
 /* ------------------------------------------------------------------ */
@@ -822,6 +876,8 @@ int main(void) {
       T(public_origin_takes_a_list_of_origins),
       T(db_slow_ms_range_is_0_to_600000),
       T(http_limits_have_defaults_twins_and_ranges),
+      T(rate_limits_default_on_with_published_defaults),
+      T(rate_limits_switch_off_by_flag_or_variable),
       T(too_long_strings_are_errors_for_every_string_flag),
       T(bad_arguments_are_errors_naming_them),
       T(flag_value_is_taken_literally_even_if_it_looks_like_a_flag),

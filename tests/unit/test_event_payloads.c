@@ -16,8 +16,12 @@
  * but one, or all), and sessions_ended_includes says which sessions
  * each ends.
  *
- * The browsers' follow data: event_data_get_follow reads the ids and
- * the flag, defaults the flag to false, refuses missing ids.
+ * The browsers' payloads: each event_data_* builder's document, pinned
+ * as JSON, holds only plain JSON values (ids as the API's hex strings,
+ * times as its RFC 3339 strings; no ObjectId or Date at any depth);
+ * event_data_get_follow reads back what event_data_follow wrote (and
+ * ObjectId ids), defaults the flag to false, refuses missing and
+ * malformed ids.
  *
  * event_enrich reads the database and is covered by the integration
  * tests (test_realtime, test_read_model).  Pure functions: no database.
@@ -351,28 +355,147 @@ static void accessors_refuse_what_is_not_their_payload(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
-/* the browsers' follow data                                           */
+/* the browsers' payloads                                              */
 /* ------------------------------------------------------------------ */
 
-static void follow_data(void **state) {
+/* Fails unless every value in doc, at any depth, is one JSON has: a
+ * string, number, boolean, null, object or array (never an ObjectId, a
+ * Date or another BSON type, which browsers would get as {"$oid": ...}). */
+static void assert_plain_json(const bson_t *doc) {
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  while (bson_iter_next(&it)) {
+    bson_type_t type = bson_iter_type(&it);
+    if (type == BSON_TYPE_DOCUMENT || type == BSON_TYPE_ARRAY) {
+      uint32_t len;
+      const uint8_t *data;
+      if (type == BSON_TYPE_DOCUMENT) {
+        bson_iter_document(&it, &len, &data);
+      } else {
+        bson_iter_array(&it, &len, &data);
+      }
+      bson_t sub;
+      assert_true(bson_init_static(&sub, data, len));
+      assert_plain_json(&sub);
+    } else if (type != BSON_TYPE_UTF8 && type != BSON_TYPE_INT32 &&
+               type != BSON_TYPE_INT64 && type != BSON_TYPE_DOUBLE &&
+               type != BSON_TYPE_BOOL && type != BSON_TYPE_NULL) {
+      fail_msg("%s is of BSON type 0x%02x", bson_iter_key(&it), (int)type);
+    }
+  }
+}
+
+static void tweet_data(void **state) {
   (void)state;
-  bson_oid_t a = oid(A_HEX), b = oid(B_HEX), x, y;
+  tweet_t t = sample_tweet(true);
+  t.liked_by_me = false;
+  bson_t d = BSON_INITIALIZER;
+  event_data_tweet(&d, &t);
+  assert_json(&d, "{ \"tweet\" : { \"id\" : \"" A_HEX
+                  "\", \"author\" : { \"username\" : \"alice\", "
+                  "\"display_name\" : \"Alice A.\" }, \"text\" : \"hello "
+                  "\\\"world\\\"\", \"created_at\" : "
+                  "\"2023-11-14T22:13:20.000Z\", \"edited_at\" : "
+                  "\"2023-11-14T22:13:21.000Z\", \"reply_to\" : \"" C_HEX
+                  "\", \"reply_count\" : 3, \"like_count\" : 4, "
+                  "\"liked_by_me\" : false }, \"version\" : 5 }");
+  assert_plain_json(&d);
+  bson_reinit(&d);
+  bson_oid_t a = oid(A_HEX);
+  event_data_tweet_deleted(&d, &a);
+  assert_json(&d, "{ \"id\" : \"" A_HEX "\" }");
+  assert_plain_json(&d);
+  bson_destroy(&d);
+}
+
+static user_name_t name_of(const char *hex, const char *username,
+                           const char *display_name) {
+  user_name_t u;
+  memset(&u, 0, sizeof u);
+  u.id = oid(hex);
+  snprintf(u.username, sizeof u.username, "%s", username);
+  snprintf(u.display_name, sizeof u.display_name, "%s", display_name);
+  return u;
+}
+
+static void social_data(void **state) {
+  (void)state;
+  user_name_t alice = name_of(A_HEX, "alice", "Alice A.");
+  user_name_t bob = name_of(B_HEX, "bob", "");
+  bson_t d = BSON_INITIALIZER;
+  event_data_follow(&d, &alice, &bob, true);
+  assert_json(&d, "{ \"follower\" : \"alice\", \"followee\" : \"bob\", "
+                  "\"follower_id\" : \"" A_HEX "\", \"followee_id\" : \"" B_HEX
+                  "\", \"following\" : true }");
+  assert_plain_json(&d);
+  bson_reinit(&d);
+  bson_oid_t c = oid(C_HEX);
+  event_data_like(&d, &c, false);
+  assert_json(&d, "{ \"tweet\" : \"" C_HEX "\", \"liked\" : false }");
+  assert_plain_json(&d);
+  bson_reinit(&d);
+  notification_t n;
+  memset(&n, 0, sizeof n);
+  n.id = oid(C_HEX);
+  n.type = NOTIFY_LIKE;
+  n.actor = alice;
+  n.has_tweet = true;
+  n.tweet = oid(B_HEX);
+  n.created_at_ms = T0;
+  event_data_notification(&d, &n);
+  assert_json(&d,
+              "{ \"notification\" : { \"id\" : \"" C_HEX
+              "\", \"type\" : \"like\", \"actor\" : { \"username\" : "
+              "\"alice\", \"display_name\" : \"Alice A.\" }, \"tweet\" : "
+              "\"" B_HEX "\", \"created_at\" : \"2023-11-14T22:13:20.000Z\", "
+              "\"read\" : false } }");
+  assert_plain_json(&d);
+  bson_reinit(&d);
+  n.type = NOTIFY_FOLLOW;
+  n.has_tweet = false;
+  event_data_notification(&d, &n);
+  assert_plain_json(&d);
+  bson_reinit(&d);
+  event_data_user(&d, &alice);
+  assert_json(&d,
+              "{ \"username\" : \"alice\", \"display_name\" : \"Alice A.\" }");
+  assert_plain_json(&d);
+  bson_destroy(&d);
+}
+
+static void follow_data_is_read_back(void **state) {
+  (void)state;
+  user_name_t alice = name_of(A_HEX, "alice", ""),
+              bob = name_of(B_HEX, "bob", "");
+  bson_oid_t a = alice.id, b = bob.id, x, y;
   bool following = false;
   bson_t d = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&d, "follower", "alice");
-  BSON_APPEND_UTF8(&d, "followee", "bob");
-  BSON_APPEND_OID(&d, "follower_id", &a);
-  BSON_APPEND_OID(&d, "followee_id", &b);
-  BSON_APPEND_BOOL(&d, "following", true);
+  event_data_follow(&d, &alice, &bob, true);
   assert_true(event_data_get_follow(&d, &x, &y, &following));
   assert_true(bson_oid_equal(&x, &a) && bson_oid_equal(&y, &b) && following);
+  /* The flag defaults to false. */
+  bson_reinit(&d);
+  BSON_APPEND_UTF8(&d, "follower_id", A_HEX);
+  BSON_APPEND_UTF8(&d, "followee_id", B_HEX);
+  assert_true(event_data_get_follow(&d, &x, &y, &following));
+  assert_false(following);
+  /* Ids as ObjectIds: the data of events an older version published. */
   bson_reinit(&d);
   BSON_APPEND_OID(&d, "follower_id", &a);
   BSON_APPEND_OID(&d, "followee_id", &b);
   assert_true(event_data_get_follow(&d, &x, &y, &following));
-  assert_false(following);
+  assert_true(bson_oid_equal(&x, &a) && bson_oid_equal(&y, &b));
+  /* A missing, short or non-hex id. */
+  static const char *const bad[] = {"65a0000000000000000000b", "zz" B_HEX,
+                                    "65a0000000000000000000bz", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    bson_reinit(&d);
+    BSON_APPEND_UTF8(&d, "follower_id", A_HEX);
+    BSON_APPEND_UTF8(&d, "followee_id", bad[i]);
+    assert_false(event_data_get_follow(&d, &x, &y, &following));
+  }
   bson_reinit(&d);
-  BSON_APPEND_OID(&d, "follower_id", &a);
+  BSON_APPEND_UTF8(&d, "follower_id", A_HEX);
   assert_false(event_data_get_follow(&d, &x, &y, &following));
   bson_destroy(&d);
 }
@@ -387,7 +510,9 @@ int main(void) {
       cmocka_unit_test(pair_payloads),
       cmocka_unit_test(user_and_session_payloads),
       cmocka_unit_test(accessors_refuse_what_is_not_their_payload),
-      cmocka_unit_test(follow_data),
+      cmocka_unit_test(tweet_data),
+      cmocka_unit_test(social_data),
+      cmocka_unit_test(follow_data_is_read_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
  * points, truncated sequences, stray continuation bytes, invalid bytes,
  * embedded NUL), code point counting, and the username, password and text
  * validators with their exact boundaries, status codes, error codes and
- * messages; plus username_fold.
+ * messages; plus username_fold; validate_password_for: the common
+ * passwords of server/domain/data/common-passwords.txt (any letter case) and
+ * the username's variants refused as "weak_password", other passwords accepted.
  *
  * Pure functions: no database, no I/O.
  */
@@ -16,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "server/domain/passwords.h"
 #include "server/domain/validate.h"
 
 /* A string literal as (pointer, byte length), so embedded NULs count. */
@@ -406,6 +409,92 @@ static void password_with_nul_is_rejected(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
+/* validate_password_for                                               */
+/* ------------------------------------------------------------------ */
+
+static void expect_weak(const char *username, const char *password) {
+  chorus_error_t err = {0};
+  if (validate_password_for(username, strlen(username), password,
+                            strlen(password), &err)) {
+    fail_msg("'%s' for %s was accepted", password, username);
+  }
+  expect_error(&err, 400, "weak_password");
+}
+
+static void expect_strong(const char *username, const char *password) {
+  chorus_error_t err = {0};
+  if (!validate_password_for(username, strlen(username), password,
+                             strlen(password), &err)) {
+    fail_msg("'%s' for %s was refused: %s", password, username, err.message);
+  }
+}
+
+static void the_common_list_is_loaded(void **state) {
+  (void)state;
+  /* server/domain/data/common-passwords.txt: 30,000 distinct lines. */
+  assert_int_equal(passwords_load(), 30000);
+  assert_int_equal(passwords_load(), 30000);         /* once */
+  assert_true(passwords_is_common(LIT("123456")));   /* the first line */
+  assert_true(passwords_is_common(LIT("geekboy")));  /* the last line */
+  assert_true(passwords_is_common(LIT("mercede1"))); /* near the end */
+  assert_false(passwords_is_common(LIT("")));
+  assert_false(passwords_is_common(LIT("correct horse battery")));
+  assert_false(passwords_is_common(LIT("password\n12345678")));
+}
+
+static void common_passwords_are_refused(void **state) {
+  (void)state;
+  expect_weak("alice", "password");
+  expect_weak("alice", "12345678");
+  expect_weak("alice", "qwertyuiop");
+  expect_weak("alice", "iloveyou");
+  expect_weak("alice", "1qaz2wsx");
+  expect_weak("alice", "11234567"); /* the 29,998th */
+  /* Letter case is ignored, as the list intends. */
+  expect_weak("alice", "PASSWORD");
+  expect_weak("alice", "PassWord");
+  expect_weak("alice", "QwertyUIOP");
+}
+
+static void the_username_and_its_variants_are_refused(void **state) {
+  (void)state;
+  expect_weak("margarita", "margarita");
+  expect_weak("margarita", "MARGARITA");
+  expect_weak("Margarita", "mArGaRiTa");
+  expect_weak("margarita", "atiragram"); /* reversed */
+  expect_weak("bobby", "bobbybobby");    /* repeated */
+  expect_weak("bob", "bobbobbob");       /* repeated */
+  expect_weak("alice", "Alice2024!");    /* digits and symbols around */
+  expect_weak("alice", "123alice");
+  expect_weak("alice", "!!alice!!");
+  expect_weak("alice_1984", "ALICE1984");   /* the username's own digits */
+  expect_weak("alice_1984", "alice_1984!"); /* ...and more */
+  expect_weak("alice_1984", "ecila!2024");  /* reversed core */
+}
+
+static void other_passwords_are_accepted(void **state) {
+  (void)state;
+  expect_strong("alice", "correct horse battery");
+  expect_strong("alice", "alice in wonderland"); /* more than the name */
+  expect_strong("alice", "malice aforethought");
+  expect_strong("bob", "bob-the-builder-99");
+  /* A short username's core (under 3 letters) only rules out itself. */
+  expect_strong("x_1234567", "x98765432");
+  expect_weak("x_1234567", "X_1234567");
+  expect_strong("alice", "p\xc3\xa4ssw\xc3\xb6rd \xf0\x9f\x94\x91");
+  expect_strong("someone", "bench-password-1"); /* bench_common.h */
+}
+
+static void password_for_checks_length_and_utf8_first(void **state) {
+  (void)state;
+  chorus_error_t err = {0};
+  assert_false(validate_password_for(LIT("alice"), LIT("short"), &err));
+  expect_error(&err, 400, "invalid_password");
+  assert_false(validate_password_for(LIT("alice"), LIT("pass\0word!"), &err));
+  expect_error(&err, 400, "invalid_password");
+}
+
+/* ------------------------------------------------------------------ */
 /* validate_text                                                       */
 /* ------------------------------------------------------------------ */
 
@@ -650,6 +739,11 @@ int main(void) {
       cmocka_unit_test(password_with_spaces_and_symbols_is_accepted),
       cmocka_unit_test(password_with_invalid_utf8_is_rejected),
       cmocka_unit_test(password_with_nul_is_rejected),
+      cmocka_unit_test(the_common_list_is_loaded),
+      cmocka_unit_test(common_passwords_are_refused),
+      cmocka_unit_test(the_username_and_its_variants_are_refused),
+      cmocka_unit_test(other_passwords_are_accepted),
+      cmocka_unit_test(password_for_checks_length_and_utf8_first),
       cmocka_unit_test(text_of_one_char_is_accepted),
       cmocka_unit_test(text_of_280_ascii_chars_is_accepted),
       cmocka_unit_test(text_of_281_ascii_chars_is_too_long),

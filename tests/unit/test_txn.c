@@ -45,6 +45,7 @@
 
 #include <cmocka.h>
 
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/recovery.h"
 #include "sync/txn/txn.h"
@@ -205,6 +206,30 @@ static void add_inc(txn_t *txn, int shard, const char *coll, const char *id,
   bson_destroy(&inc);
 }
 
+static int64_t version(int shard, const char *coll, const char *id);
+
+/* An exclusive increment: add_inc checking the document's current
+ * version (an update with a version check is never shared, txn.h), for
+ * the tests of the exclusive mode. */
+static void add_inc_x(txn_t *txn, int shard, const char *coll, const char *id,
+                      const char *field, int64_t by) {
+  int64_t v = version(shard, coll, id);
+  add_inc(txn, shard, coll, id, field, by, &v);
+}
+
+/* An exclusive increment without a version check: inc with a set of
+ * "touched" (an update with a set is never shared). */
+static void add_inc_set(txn_t *txn, int shard, const char *coll, const char *id,
+                        const char *field, int64_t by) {
+  bson_value_t v = fake_store_string_id(id);
+  bson_t inc = BSON_INITIALIZER, set = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&inc, field, by);
+  BSON_APPEND_BOOL(&set, "touched", true);
+  txn_add_update(txn, shard, coll, &v, &set, &inc, NULL);
+  bson_destroy(&inc);
+  bson_destroy(&set);
+}
+
 static void add_set_text(txn_t *txn, int shard, const char *coll,
                          const char *id, const char *text,
                          const int64_t *expect_version) {
@@ -312,8 +337,21 @@ static void snap_free(snap_t *s) {
   s->n = 0;
 }
 
+/* Whether a and b hold the same fields (either order), _xv left out:
+ * the committed view never shows it (escrow.h). */
+static bool same_fields_but_xv(const bson_t *a, const bson_t *b) {
+  bson_t x = BSON_INITIALIZER, y = BSON_INITIALIZER;
+  bson_copy_to_excluding_noinit(a, &x, ESCROW_XV, NULL);
+  bson_copy_to_excluding_noinit(b, &y, ESCROW_XV, NULL);
+  bool same = fake_store_fields_in(&x, &y) && fake_store_fields_in(&y, &x);
+  bson_destroy(&x);
+  bson_destroy(&y);
+  return same;
+}
+
 /* The same document content; field order counts unless a view is
- * involved (where new fields may come in another order than MongoDB's). */
+ * involved (where new fields may come in another order than MongoDB's,
+ * and _xv is not shown). */
 static bool snap_equal(const snap_t *a, const snap_t *b) {
   if (a->n != b->n) {
     return false;
@@ -326,8 +364,7 @@ static bool snap_equal(const snap_t *a, const snap_t *b) {
       continue;
     }
     if (a->view || b->view) {
-      if (!fake_store_fields_in(a->docs[i], b->docs[i]) ||
-          !fake_store_fields_in(b->docs[i], a->docs[i])) {
+      if (!same_fields_but_xv(a->docs[i], b->docs[i])) {
         return false;
       }
     } else if (!bson_equal(a->docs[i], b->docs[i])) {
@@ -673,9 +710,11 @@ static void commit_keeps_field_order_and_untouched_fields(void **state) {
   assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
   bson_value_t id = fake_store_string_id("d");
   const bson_t *got = fake_store_raw(fs, 0, "c", &id);
-  bson_t *want =
-      BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"), "n",
-               BCON_INT64(3), "version", BCON_INT64(2), "z", BCON_BOOL(true));
+  /* An increment (shared): folded in, and _xv, the version before the
+   * first increment, added last (escrow.h). */
+  bson_t *want = BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"), "n",
+                          BCON_INT64(3), "version", BCON_INT64(2), "z",
+                          BCON_BOOL(true), ESCROW_XV, BCON_INT64(1));
   assert_true(bson_equal(got, want));
   bson_destroy(want);
   txn_cleanup(&txn);
@@ -829,9 +868,28 @@ static void numeric_ids_of_different_types_name_one_document(void **state) {
 /* vote no                                                             */
 /* ------------------------------------------------------------------ */
 
+/* How many prepares a transaction sends up to and with ops[failed]:
+ * its position in the order of preparation, every op that is not shared
+ * before the shared ones (txn.h). */
+static long prepares_through(const txn_t *txn, size_t failed) {
+  long n = 0;
+  for (int shared = 0; shared < 2; shared++) {
+    for (size_t i = 0; i < txn->n_ops; i++) {
+      if (txn->ops[i].shared == (shared == 1)) {
+        n++;
+        if (i == failed) {
+          return n;
+        }
+      }
+    }
+  }
+  return n;
+}
+
 /* Runs txn on the current store and checks the abort: outcome, failed_op,
  * lock owner, nothing changed at locs, no lock of ours, only ops up to
- * failed_op prepared, record aborted and done. */
+ * failed_op in the order of preparation prepared, record aborted and
+ * done. */
 static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
                          txn_outcome_t want, size_t failed_op,
                          const char *lock_owner) {
@@ -844,9 +902,10 @@ static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
   assert_string_equal(r.lock_owner, lock_owner);
   assert_docs(&before, locs, n_locs, false);
   snap_free(&before);
-  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), failed_op + 1);
+  long prepared = prepares_through(txn, failed_op);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), prepared);
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
-  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), failed_op + 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), prepared);
   assert_record(txn->id, TXN_ABORTED, true);
   for (size_t i = 0; i < n_locs; i++) {
     char owner[TXN_ID_LEN + 1];
@@ -1024,13 +1083,14 @@ static void same_id_in_other_collection_or_shard_is_distinct(void **state) {
 
 static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
   (void)state;
-  /* A lock left behind blocks writers (LOCKED) whatever its record says;
-   * abort_op by its owner (what sync.c does for a finished record)
-   * releases it. */
+  /* An exclusive lock left behind blocks writers (LOCKED) whatever its
+   * record says; abort_op by its owner (what sync.c does for a finished
+   * record) releases it.  (A shared entry left behind blocks nobody:
+   * entry_of_aborted_txn_blocks_nobody.) */
   seed_five();
   txn_t a;
   txn_init(&a);
-  add_inc(&a, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&a, 0, "c", "a", "n", 1);
   chorus_error_t err;
   char owner[TXN_ID_LEN + 1] = "";
   bson_strncpy(a.id, "ffffffffffffffffffffffff", sizeof a.id);
@@ -1044,7 +1104,7 @@ static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
   assert_true(store.finish(store.impl, a.id, TXN_ABORTED, &err));
   txn_t b;
   txn_init(&b);
-  add_inc(&b, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&b, 0, "c", "a", "n", 1);
   result_t r;
   assert_int_equal(run(&b, &r), TXN_OUTCOME_CONFLICT);
   assert_string_equal(r.lock_owner, a.id);
@@ -1053,7 +1113,7 @@ static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
   assert_true(store.abort_op(store.impl, a.id, &where, &err));
   txn_cleanup(&b);
   txn_init(&b);
-  add_inc(&b, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&b, 0, "c", "a", "n", 1);
   assert_int_equal(run(&b, &r), TXN_OUTCOME_COMMITTED);
   assert_int_equal(field(0, "c", "a", "n"), 2);
   txn_cleanup(&a);
@@ -1085,15 +1145,14 @@ static void prepare_repeated_votes_yes(void **state) {
       assert_string_equal(owner, "");
     }
   }
-  char owner[TXN_ID_LEN + 1];
-  assert_true(locked(0, "c", "a", owner));
-  assert_string_equal(owner, txn.id);
+  /* a's increment is shared: one escrow entry of ours, not three */
+  bson_value_t a = fake_store_string_id("a");
+  const bson_t *raw = fake_store_raw(fs, 0, "c", &a);
+  assert_true(escrow_has(raw, txn.id));
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 1);
   assert_true(locked(1, "c", "x", NULL));
   assert_true(locked(0, "c", "new", NULL));
   assert_int_equal(fake_store_locked_count(fs), 3);
-  /* one lock field, not three */
-  bson_value_t a = fake_store_string_id("a");
-  const bson_t *raw = fake_store_raw(fs, 0, "c", &a);
   assert_int_equal(bson_count_keys(raw), 4); /* _id n version _txn */
   /* commit repeated: applied once */
   txn_state_t actual;
@@ -1327,10 +1386,11 @@ static void crash_at_every_store_call(bool stale, fault_t fault) {
   /* For the aborting scenario, the end state is the start state. */
   const snap_t *end = stale ? &before : &after;
   /* commit: begin, 4 prepares, decide, 4 commits, finish;
-   * abort: begin, 3 prepares (the 3rd votes STALE), decide, 3 aborts,
-   * finish. */
-  long full = stale ? 9 : 11;
-  long decide_call = stale ? 4 : 5;
+   * abort: begin, 2 prepares (t-new, then t-edit votes STALE; u1's
+   * increment, shared, comes last and is never prepared), decide, 2
+   * aborts, finish. */
+  long full = stale ? 7 : 11;
+  long decide_call = stale ? 3 : 5;
   int committed = 0;
   for (long k = 0; k <= full; k++) {
     restart();
@@ -1450,7 +1510,7 @@ prepare_error_with_lost_reply_rolls_back_the_staged_op(void **state) {
   seed_five();
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
   add_insert(&txn, 0, "c", "new");
   fake_store_fail_nth(fs, 2);
   fake_store_set_lost_reply(fs, true);
@@ -1523,8 +1583,9 @@ static void crash_at_every_step(void **state) {
       if (i == 0) {
         assert_int_equal(fake_store_locked_count(fs), 0);
       } else if (i < 3) {
-        /* all four prepared, or (stale) ops 0 and 1 */
-        assert_int_equal(fake_store_locked_count(fs), stale ? 2 : 4);
+        /* all four prepared, or (stale) t-new alone: t-edit votes STALE
+         * and u1's increment, shared, would come last */
+        assert_int_equal(fake_store_locked_count(fs), stale ? 1 : 4);
       }
       /* Not claimable before the deadline. */
       recovery_result_t rr;
@@ -1543,8 +1604,8 @@ static void crash_at_every_step(void **state) {
   snap_free(&after);
 }
 
-/* Between prepare and apply every participant carries our lock and still
- * shows its committed fields. */
+/* Between prepare and apply every participant carries our lock (u1, an
+ * increment, our escrow entry) and still shows its committed fields. */
 static void locks_held_between_prepare_and_apply(void **state) {
   (void)state;
   std_seed();
@@ -1555,7 +1616,13 @@ static void locks_held_between_prepare_and_apply(void **state) {
     char owner[TXN_ID_LEN + 1];
     assert_true(
         locked(std_locs[i].shard, std_locs[i].coll, std_locs[i].id, owner));
-    assert_string_equal(owner, txn.id);
+    if (txn.ops[i].shared) {
+      bson_value_t v = fake_store_string_id(std_locs[i].id);
+      assert_true(escrow_has(
+          fake_store_raw(fs, std_locs[i].shard, std_locs[i].coll, &v), txn.id));
+    } else {
+      assert_string_equal(owner, txn.id);
+    }
   }
   /* The locked docs keep their committed fields: u1 is still at 4. */
   assert_int_equal(field(TXN_MAIN_SHARD, "users", "u1", "tweet_count"), 4);
@@ -1795,9 +1862,9 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   seed_five();
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
   add_insert(&txn, 0, "c", "new");
-  add_inc(&txn, 1, "c", "x", "n", 1, NULL);
+  add_inc_x(&txn, 1, "c", "x", "n", 1);
   in_flight_t f = {.prepares_left = 2};
   fake_store_set_call_hook(fs, in_flight_hook, &f);
   /* the coordinator dies right after its (late) prepares */
@@ -1825,7 +1892,7 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   /* A writer is blocked and told by whom... */
   txn_t w;
   txn_init(&w);
-  add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  add_inc_x(&w, 1, "c", "x", "n", 1);
   result_t r;
   assert_int_equal(run(&w, &r), TXN_OUTCOME_CONFLICT);
   assert_string_equal(r.lock_owner, txn.id);
@@ -1841,7 +1908,7 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   assert_false(locked(1, "c", "x", NULL));
   assert_int_equal(field(1, "c", "x", "n"), 3);
   txn_init(&w);
-  add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  add_inc_x(&w, 1, "c", "x", "n", 1);
   assert_int_equal(run(&w, &r), TXN_OUTCOME_COMMITTED);
   txn_cleanup(&w);
   /* The collector sweeps the rest (the staged insert) before deleting
@@ -1966,10 +2033,10 @@ static void slow_prepare_past_margin_aborts(void **state) {
   seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
   add_insert(&txn, 0, "c", "new");
-  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
-  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "b", "n", 1);
+  add_inc_x(&txn, 1, "c", "y", "n", 1);
   /* lease 2000: margin 500.  now_ms reads: deadline (t), op0 (t+600),
    * op1 (t+1200), op2 (t+1800 > t+2000-500): op 2 is never prepared. */
   fake_clock_set_tick(600);
@@ -1988,14 +2055,15 @@ static void slow_prepare_past_margin_aborts(void **state) {
   txn_cleanup(&txn);
 }
 
-/* Runs a three-op transaction with the given lease while every read of the
- * clock advances it by tick; returns the outcome. */
+/* Runs a three-op transaction of exclusive increments with the given
+ * lease while every read of the clock advances it by tick; returns the
+ * outcome.  (Shared ops past the lease: shared_apply_past_the_lease.) */
 static txn_outcome_t run_ticking(int64_t lease, int64_t tick, result_t *r) {
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
-  add_inc(&txn, 0, "c", "b2", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
+  add_inc_x(&txn, 0, "c", "b", "n", 1);
+  add_inc_x(&txn, 0, "c", "b2", "n", 1);
   txn_exec_opts_t o = opts_for("A");
   o.lease_ms = lease;
   fake_clock_set_tick(tick);
@@ -2096,8 +2164,8 @@ static void commit_in_lease_only_before_the_margin(void **state) {
   /* Recovery rolling a decided commit forward: never in lease. */
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
+  add_inc_x(&txn, 0, "c", "b", "n", 1);
   fake_store_reset_calls(fs);
   long decide_and_before = 1 + 2 + 1; /* begin, two prepares, decide */
   fake_store_fail_after(fs, decide_and_before);
@@ -2652,14 +2720,14 @@ static void interleaved_txn_sees_lock_and_conflicts(void **state) {
     seed_five_snap(&before);
     txn_t a;
     txn_init(&a);
-    add_inc(&a, 0, "c", "a", "n", -1, NULL);
-    add_inc(&a, 1, "c", "x", "n", 1, NULL);
+    add_inc(&a, 0, "c", "a", "n", -1, NULL); /* shared */
+    add_inc_set(&a, 1, "c", "x", "n", 1);    /* exclusive */
     nested_t n;
     memset(&n, 0, sizeof n);
     n.at = step_names[at];
     txn_init(&n.txn);
     add_inc(&n.txn, 0, "c", "b", "n", 1, NULL);
-    add_inc(&n.txn, 1, "c", "x", "n", 10, NULL);
+    add_inc_set(&n.txn, 1, "c", "x", "n", 10);
     steps_t s;
     txn_exec_opts_t o = stepped(&s, NULL, nested_action, &n);
     result_t r;

@@ -12,7 +12,8 @@
  *
  * view_resolve, over the fake store (fake_store.h): rewrites locked
  * documents in place and leaves unlocked ones alone, looks each distinct
- * transaction up once (counting get_state calls), treats a missing record
+ * transaction's decision up once (counting get_decision calls: a reader
+ * reads the decision alone), treats a missing record
  * (or a lock without an id) as aborted, reports a store failure, and its
  * result equals what the participant becomes once the decision is
  * applied (commit_op / abort_op), for every kind and every state.
@@ -26,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
@@ -430,7 +432,7 @@ static void resolve_rewrites_locked_docs_in_place(void **state) {
   expect_plain(docs[6], "pd", "orig", 10, 3);
   expect_plain(docs[7], "pu", "orig", 10, 3);
   /* one lookup per distinct transaction */
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 3);
   for (int i = 0; i < N; i++) {
     bson_destroy(docs[i]);
     bson_destroy(copies[i]);
@@ -457,7 +459,7 @@ static void resolve_looks_each_txn_up_once(void **state) {
   bool visible[N];
   chorus_error_t err;
   assert_true(view_resolve(&store, docs, N, visible, &err));
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 3);
   for (int i = 0; i < N; i++) {
     bool want = owners[i] == NULL || !strcmp(owners[i], TXN_X);
     assert_int_equal(visible[i], want);
@@ -491,20 +493,20 @@ static void resolve_with_many_distinct_txns(void **state) {
     bson_destroy(docs[i]);
   }
   /* view.h: "Looks each distinct transaction up once". */
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), N_TXN);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), N_TXN);
 }
 
 /* Decides TXN_Z committed once its first lookup has been answered (the
- * hook runs at the start of the next get_state call). */
+ * hook runs at the start of the next get_decision call). */
 typedef struct flip {
-  long lookups_before; /* get_state calls up to and including TXN_Z's */
+  long lookups_before; /* get_decision calls up to and including TXN_Z's */
   bool flipped;
 } flip_t;
 
 static void flip_hook(void *ctx, fake_fn_t fn) {
   flip_t *f = ctx;
-  if (fn == FAKE_GET_STATE && !f->flipped &&
-      fake_store_calls_of(fs, FAKE_GET_STATE) == f->lookups_before) {
+  if (fn == FAKE_GET_DECISION && !f->flipped &&
+      fake_store_calls_of(fs, FAKE_GET_DECISION) == f->lookups_before) {
     txn_state_t actual;
     chorus_error_t err;
     assert_true(store.decide(store.impl, TXN_Z, TXN_COMMITTED, &actual, &err));
@@ -644,7 +646,7 @@ static void resolve_of_nothing_and_of_unlocked_docs(void **state) {
     assert_ptr_equal(docs[i], orig[i]);
     bson_destroy(docs[i]);
   }
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 0);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -754,7 +756,8 @@ static void committed_update_creates_missing_version(void **state) {
 static void view_of_update_without_version_field(void **state) {
   (void)state;
   /* The same through the store: the view of the committed, unapplied
-   * update has the content the applied document gets. */
+   * update has the content the applied document gets (an increment: the
+   * applied document also keeps _xv, which readers never see). */
   bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "tweet_count", BCON_INT64(4));
   fake_store_put(fs, TXN_MAIN_SHARD, "users", doc);
   txn_t txn;
@@ -773,8 +776,11 @@ static void view_of_update_without_version_field(void **state) {
   bson_t view;
   assert_true(fake_store_visible(fs, TXN_MAIN_SHARD, "users", &id, &view));
   assert_true(store.commit_op(store.impl, txn.id, &txn.ops[0], &err));
-  const bson_t *applied = fake_store_raw(fs, TXN_MAIN_SHARD, "users", &id);
-  assert_true(same_content(applied, &view));
+  const bson_t *raw = fake_store_raw(fs, TXN_MAIN_SHARD, "users", &id);
+  bson_t applied = BSON_INITIALIZER;
+  bson_copy_to_excluding_noinit(raw, &applied, ESCROW_XV, NULL);
+  assert_true(same_content(&applied, &view));
+  bson_destroy(&applied);
   bson_destroy(&view);
   txn_cleanup(&txn);
   bson_destroy(doc);

@@ -1,10 +1,17 @@
 /*
  * escrow.c - see escrow.h.
  *
+ * Entries are an array of {id: <txn id>, inc: {<field>: delta}}, the
+ * transaction's id a value and not a key: FerretDB 1.24 skips a $set of
+ * an embedded document whose field values equal the old ones in order,
+ * whatever their names (types.Identical compares values only), so
+ * {esc: {A: {n: 1}}} set over {esc: {B: {n: 1}}} would leave B's entry
+ * in place (measured; docs/SYNC.md §1).
+ *
  * Invariants of the documents written here (checked with assert()):
  *   1. a lock field holds an exclusive stage or entries, never both;
- *   2. every entry's key is a transaction id (TXN_ID_LEN characters) and
- *      its value a document of numeric deltas;
+ *   2. every entry's id is a transaction id (TXN_ID_LEN characters), at
+ *      most one entry per id, and its inc a document of numeric deltas;
  *   3. a document with no entry left carries no lock field.
  */
 #include "sync/txn/escrow.h"
@@ -63,10 +70,10 @@ static bool entries_of(const bson_t *doc, bson_t *esc) {
     const char *k = bson_iter_key(&lock);
     if (!strcmp(k, "id")) {
       has_id = true;
-    } else if (!strcmp(k, ESCROW_FIELD) && BSON_ITER_HOLDS_DOCUMENT(&lock)) {
+    } else if (!strcmp(k, ESCROW_FIELD) && BSON_ITER_HOLDS_ARRAY(&lock)) {
       uint32_t len;
       const uint8_t *data;
-      bson_iter_document(&lock, &len, &data);
+      bson_iter_array(&lock, &len, &data);
       has_esc = bson_init_static(esc, data, len);
     }
   }
@@ -74,15 +81,43 @@ static bool entries_of(const bson_t *doc, bson_t *esc) {
   return has_esc && !has_id;
 }
 
-/* The deltas document of an entry, into *inc (static). */
-static bool entry_deltas(const bson_iter_t *entry, bson_t *inc) {
-  if (!BSON_ITER_HOLDS_DOCUMENT(entry)) {
+/* The id (into id) and the deltas (into *inc, static) of the entry at
+ * `entry` (an element of the entries array); false when malformed. */
+static bool entry_read(const bson_iter_t *entry, char id[TXN_ID_LEN + 1],
+                       bson_t *inc) {
+  bson_iter_t e;
+  bool has_id = false, has_inc = false;
+  id[0] = '\0';
+  if (!BSON_ITER_HOLDS_DOCUMENT(entry) || !bson_iter_recurse(entry, &e)) {
     return false;
   }
-  uint32_t len;
-  const uint8_t *data;
-  bson_iter_document(entry, &len, &data);
-  return bson_init_static(inc, data, len);
+  while (bson_iter_next(&e)) {
+    if (!strcmp(bson_iter_key(&e), "id") && BSON_ITER_HOLDS_UTF8(&e)) {
+      bsonx_copy_utf8(&e, id, TXN_ID_LEN + 1);
+      has_id = true;
+    } else if (!strcmp(bson_iter_key(&e), "inc") &&
+               BSON_ITER_HOLDS_DOCUMENT(&e)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_document(&e, &len, &data);
+      has_inc = bson_init_static(inc, data, len);
+    }
+  }
+  return has_id && has_inc;
+}
+
+/* Appends the entry {id, inc} to the array kept as its element *n. */
+static void entry_append(bson_t *array, size_t *n, const char *id,
+                         const bson_t *inc) {
+  char key[16];
+  const char *k;
+  bson_uint32_to_string((uint32_t)*n, &k, key, sizeof key);
+  bson_t entry;
+  BSON_APPEND_DOCUMENT_BEGIN(array, k, &entry);
+  BSON_APPEND_UTF8(&entry, "id", id);
+  BSON_APPEND_DOCUMENT(&entry, "inc", inc);
+  bson_append_document_end(array, &entry);
+  (*n)++;
 }
 
 size_t escrow_count(const bson_t *doc) {
@@ -91,28 +126,37 @@ size_t escrow_count(const bson_t *doc) {
 }
 
 bool escrow_has(const bson_t *doc, const char *txn_id) {
-  bson_t esc;
+  bson_t esc, inc;
   bson_iter_t it;
-  return entries_of(doc, &esc) && bson_iter_init_find(&it, &esc, txn_id);
-}
-
-bool escrow_entry_id(const bson_t *doc, size_t i, char id[TXN_ID_LEN + 1]) {
-  bson_t esc;
-  bson_iter_t it;
+  char id[TXN_ID_LEN + 1];
   if (!entries_of(doc, &esc) || !bson_iter_init(&it, &esc)) {
     return false;
   }
-  for (size_t k = 0; bson_iter_next(&it); k++) {
-    if (k == i) {
-      bson_strncpy(id, bson_iter_key(&it), TXN_ID_LEN + 1);
+  while (bson_iter_next(&it)) {
+    if (entry_read(&it, id, &inc) && !strcmp(id, txn_id)) {
       return true;
     }
   }
   return false;
 }
 
+bool escrow_entry_id(const bson_t *doc, size_t i, char id[TXN_ID_LEN + 1]) {
+  bson_t esc, inc;
+  bson_iter_t it;
+  if (!entries_of(doc, &esc) || !bson_iter_init(&it, &esc)) {
+    return false;
+  }
+  for (size_t k = 0; bson_iter_next(&it); k++) {
+    if (k == i) {
+      return entry_read(&it, id, &inc);
+    }
+  }
+  return false;
+}
+
 /* Adds the deltas of every committed entry of esc to s; copies every
- * undecided one into kept (when not NULL); counts the aborted ones. */
+ * undecided one into kept (when not NULL, as its elements *n_kept on);
+ * counts the aborted ones. */
 static void sort_entries(const bson_t *esc, escrow_fate_fn fate, void *ctx,
                          sums_t *s, bson_t *kept, size_t *n_kept,
                          size_t *dropped) {
@@ -121,22 +165,26 @@ static void sort_entries(const bson_t *esc, escrow_fate_fn fate, void *ctx,
     return;
   }
   while (bson_iter_next(&it)) {
-    const char *id = bson_iter_key(&it);
+    char id[TXN_ID_LEN + 1];
     bson_t inc;
+    if (!entry_read(&it, id, &inc)) {
+      assert(false); /* 2 */
+      continue;
+    }
     assert(strlen(id) == TXN_ID_LEN); /* 2 */
     escrow_fate_t f = fate(ctx, id);
-    if (f == ESCROW_COMMITTED && entry_deltas(&it, &inc) &&
-        bson_iter_init(&d, &inc)) {
-      while (bson_iter_next(&d)) {
-        sums_add(s, bson_iter_key(&d), bsonx_as_int64(&d));
+    if (f == ESCROW_COMMITTED) {
+      if (bson_iter_init(&d, &inc)) {
+        while (bson_iter_next(&d)) {
+          sums_add(s, bson_iter_key(&d), bsonx_as_int64(&d));
+        }
       }
       s->entries++;
     } else if (f == ESCROW_ABORTED) {
       (*dropped)++;
-    } else if (f == ESCROW_UNDECIDED) {
-      if (kept) {
-        bson_append_value(kept, id, -1, bson_iter_value(&it));
-      }
+    } else if (kept) {
+      entry_append(kept, n_kept, id, &inc);
+    } else {
       (*n_kept)++;
     }
   }
@@ -224,10 +272,9 @@ void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
   memset(&s, 0, sizeof s);
   bson_t kept = BSON_INITIALIZER;
   sort_entries(&esc, fate, ctx, &s, &kept, &res->kept, &res->dropped);
-  bool add = add_id && !bson_iter_init_find(&it, &esc, add_id);
+  bool add = add_id && !escrow_has(doc, add_id);
   if (add) {
-    BSON_APPEND_DOCUMENT(&kept, add_id, add_inc);
-    res->kept++;
+    entry_append(&kept, &res->kept, add_id, add_inc);
   }
   res->folded = s.entries;
   res->changed = add || res->folded || res->dropped;
@@ -236,11 +283,11 @@ void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
   if (res->kept) {
     bson_t lock;
     BSON_APPEND_DOCUMENT_BEGIN(out, TXN_LOCK_FIELD, &lock);
-    BSON_APPEND_DOCUMENT(&lock, ESCROW_FIELD, &kept);
+    BSON_APPEND_ARRAY(&lock, ESCROW_FIELD, &kept);
     bson_append_document_end(out, &lock);
     if (res->changed) {
       BSON_APPEND_DOCUMENT_BEGIN(&set, TXN_LOCK_FIELD, &lock);
-      BSON_APPEND_DOCUMENT(&lock, ESCROW_FIELD, &kept);
+      BSON_APPEND_ARRAY(&lock, ESCROW_FIELD, &kept);
       bson_append_document_end(&set, &lock);
     }
   }

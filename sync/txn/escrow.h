@@ -6,7 +6,7 @@
  * A participant's lock field (lock_field.h) holds one of two things:
  *   {id, kind, set}          an exclusive stage: one transaction's insert,
  *                            update or delete (the X mode);
- *   {esc: {<txn id>: {<field>: delta, ...}, ...}}
+ *   {esc: [{id: <txn id>, inc: {<field>: delta, ...}}, ...]}
  *                            escrow entries: each the increments of one
  *                            transaction whose op on this document only
  *                            increments (the S mode, txn_op_is_shared).
@@ -73,8 +73,8 @@ typedef struct escrow_result {
 
 /* The document doc becomes when every entry fate says committed is folded
  * in, every aborted one dropped, and (when add_id is not NULL and doc has
- * no entry of add_id) the entry {add_id: add_inc} added; into *out (a new
- * document, the caller's: the lock field last, or gone when no entry is
+ * no entry of add_id) the entry {id: add_id, inc: add_inc} added; into *out (a
+ * new document, the caller's: the lock field last, or gone when no entry is
  * left) and into update the write that makes it ({$set: ..., $unset?:
  * {_txn: ""}}; empty when nothing changes).  A fold writes _xv when doc
  * has none. */

@@ -22,7 +22,7 @@
  * committed state; readers resolve _txn through the decision (view.h).
  *
  * Shared (escrow) participants (txn_op_is_shared): each transaction's
- * increments are an entry of _txn: {esc: {...}} (escrow.h), written by a
+ * increments are an entry of _txn: {esc: [...]} (escrow.h), written by a
  * read and a write of the document under a latch: the same lock document,
  * inserted with latch: true and deleted right after that one write.  A
  * latch is waited for (it is held for one write); an exclusive lock is

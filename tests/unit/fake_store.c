@@ -323,6 +323,14 @@ static escrow_fate_t fake_fate(void *ctx, const char *txn_id) {
 /* What a latched write does to txn_id's entry. */
 typedef enum { FAKE_STAGE, FAKE_FOLD, FAKE_DROP } fake_step_t;
 
+/* release_lock() of a latch: a finish deletes the lock document of its
+ * transaction, a latch left by a coordinator that stopped included. */
+static void release_latch(fake_doc_t *d, const char *txn_id) {
+  if (d && !strcmp(d->latch, txn_id)) {
+    d->latch[0] = '\0';
+  }
+}
+
 /* store_mongo's latched_write(): under d's latch, the document is read,
  * the rmw hook runs (a request "in flight" between the read and the
  * write), and the document computed from that read is written back whole,
@@ -691,6 +699,7 @@ static bool fake_commit_op(void *impl, const char *txn_id,
       bson_destroy(&inc);
     }
   }
+  release_latch(d, txn_id);
   return !reply_lost(g, err) && ok;
 }
 
@@ -720,6 +729,7 @@ static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
       set_doc(d, copy_without(d->doc, TXN_LOCK_FIELD));
     }
   }
+  release_latch(d, txn_id);
   return !reply_lost(g, err) && ok;
 }
 

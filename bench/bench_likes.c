@@ -279,6 +279,20 @@ static void send_likes(const char *id, int first, int n, double rate,
 
 /* ------------------------------------------------------------ tweets */
 
+/* The value after the first key (as "\"key\"") of a JSON text: a pointer
+ * to its first character, blanks and the colon skipped; NULL when absent. */
+static const char *json_value(const char *json, const char *key) {
+  const char *p = strstr(json, key);
+  if (!p) {
+    return NULL;
+  }
+  p += strlen(key);
+  while (*p == ' ' || *p == ':') {
+    p++;
+  }
+  return p;
+}
+
 /* POST /api/tweet with text as account a on url; the new id into id (25)
  * when not NULL.  The status (0: no answer). */
 static long post_tweet(CURL *h, const char *url, const account_t *a,
@@ -289,10 +303,10 @@ static long post_tweet(CURL *h, const char *url, const account_t *a,
   bench_reply_t *r = bench_alloc(sizeof *r);
   long status = bench_http(h, "POST", u, a->token, body, r) ? r->status : 0;
   if (id) {
-    const char *p = strstr(r->body, "\"id\":\"");
+    const char *p = json_value(r->body, "\"id\"");
     id[0] = '\0';
-    if (status == 201 && p) {
-      snprintf(id, 25, "%.24s", p + 6);
+    if (status == 201 && p && *p == '"') {
+      snprintf(id, 25, "%.24s", p + 1);
     }
   }
   free(r);
@@ -307,9 +321,9 @@ static long like_count(CURL *h, const char *url, const char *id) {
   bench_reply_t *r = bench_alloc(sizeof *r);
   long n = -1;
   if (bench_http(h, "GET", u, NULL, NULL, r) && r->status == 200) {
-    const char *p = strstr(r->body, "\"like_count\":");
+    const char *p = json_value(r->body, "\"like_count\"");
     if (p) {
-      n = strtol(p + 13, NULL, 10);
+      n = strtol(p, NULL, 10);
     }
   }
   free(r);
@@ -465,7 +479,7 @@ int main(int argc, char **argv) {
   double creations_s = creator.ended_s - creator.started_s;
   bench_dist_t cd = bench_dist_of(creator.tally.lat_ms, creator.tally.n_lat);
   if (opt.json) {
-    printf("{\"rate\":%.1f,\"duration_s\":%.1f,\"burst\":%d,", opt.rate,
+    printf("{\"rate\":%.1f,\"duration_s\":%.1f,\"burst_size\":%d,", opt.rate,
            opt.duration, opt.burst);
     print_phase_json(&a);
     printf(",");

@@ -110,6 +110,12 @@ void db_set_filters(db_t *db, db_filters_t mode);
  * db_ensure_indexes. */
 void db_set_write_limit(db_t *db, int limit);
 
+/* Marks the calling thread's write commands urgent (on) or not: an
+ * urgent one waiting for a place of the write gate is let in before
+ * every other waiting one.  For writes that other writers of a document
+ * wait for (a latch held for one write, sync/txn/store_mongo.c). */
+void db_write_urgent(bool on);
+
 /* The write gate's limit (0: none) and its waits so far: how many found
  * it full, their total time, how many gave up after 1 s. */
 void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,

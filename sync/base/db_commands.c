@@ -74,6 +74,8 @@ void db_commands_auto_write_limit(db_t *db, bool ferretdb) {
   }
 }
 
+void db_write_urgent(bool on) { write_gate_set_urgent(on); }
+
 void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
                          int64_t *wait_us, int64_t *timeouts) {
   write_gate_stats_t st;

@@ -6,7 +6,9 @@
  * it exceeds the limit only by writers admitted before a lowered limit.
  * A waiter that gives up does not count (it holds nothing).  A place
  * freed goes to whichever thread takes mu first, a newcomer included:
- * strict arrival order is slower (write_gate.h).
+ * strict arrival order is slower (write_gate.h); but while urgent (guarded
+ * by mu, the urgent writers waiting) is not zero, only urgent writers may
+ * take one.
  */
 #include "sync/base/write_gate.h"
 
@@ -22,13 +24,19 @@ struct write_gate {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* on CLOCK_MONOTONIC */
   atomic_int limit;
-  int busy; /* guarded by mu */
+  int busy;   /* guarded by mu */
+  int urgent; /* guarded by mu: urgent writers waiting */
   atomic_llong entered, waited, wait_us, timeouts;
 };
 
 /* The gate the calling thread holds (write_gate_enter admitted it), or
  * NULL. */
 static _Thread_local write_gate_t *held;
+
+/* Whether the calling thread's writes are urgent. */
+static _Thread_local bool urgent_writes;
+
+void write_gate_set_urgent(bool on) { urgent_writes = on; }
 
 write_gate_t *write_gate_new(void) {
   write_gate_t *gate = bson_malloc0(sizeof *gate);
@@ -71,8 +79,10 @@ void write_gate_enter(write_gate_t *gate) {
     return;
   }
   atomic_fetch_add(&gate->entered, 1);
+  bool urgent = urgent_writes;
   pthread_mutex_lock(&gate->mu);
-  if (gate->busy >= atomic_load(&gate->limit)) {
+  if (gate->busy >= atomic_load(&gate->limit) ||
+      (!urgent && gate->urgent > 0)) {
     atomic_fetch_add(&gate->waited, 1);
     int64_t start = monotonic_us();
     struct timespec deadline;
@@ -84,8 +94,10 @@ void write_gate_enter(write_gate_t *gate) {
       deadline.tv_nsec -= 1000000000L;
     }
     bool gave_up = false;
+    gate->urgent += urgent;
     while (atomic_load(&gate->limit) > 0 &&
-           gate->busy >= atomic_load(&gate->limit)) {
+           (gate->busy >= atomic_load(&gate->limit) ||
+            (!urgent && gate->urgent > 0))) {
       if (pthread_cond_timedwait(&gate->cv, &gate->mu, &deadline) ==
               ETIMEDOUT &&
           gate->busy >= atomic_load(&gate->limit)) {
@@ -93,6 +105,7 @@ void write_gate_enter(write_gate_t *gate) {
         break;
       }
     }
+    gate->urgent -= urgent;
     atomic_fetch_add(&gate->wait_us, monotonic_us() - start);
     if (gave_up) {
       atomic_fetch_add(&gate->timeouts, 1);
@@ -114,7 +127,12 @@ void write_gate_leave(void) {
   pthread_mutex_lock(&gate->mu);
   assert(gate->busy > 0); /* this thread's place is counted */
   gate->busy--;
-  pthread_cond_signal(&gate->cv);
+  /* An urgent waiter must be among those woken. */
+  if (gate->urgent > 0) {
+    pthread_cond_broadcast(&gate->cv);
+  } else {
+    pthread_cond_signal(&gate->cv);
+  }
   pthread_mutex_unlock(&gate->mu);
 }
 

@@ -29,6 +29,12 @@
  * thread holds at most one gate at a time; which one is kept in a
  * thread-local pointer, the one piece of state here outside the gate.
  *
+ * Urgent writes.  A thread may mark its writes urgent
+ * (write_gate_set_urgent): while an urgent writer waits, places freed go
+ * to urgent writers only.  For the few writes others wait for: a latch
+ * held for one write of a hot document (sync/txn/store_mongo.c), which
+ * behind a queue of ordinary writes was held many times as long.
+ *
  * A waiter gives up after WRITE_GATE_MAX_WAIT_MS and sends its write
  * anyway (counted in timeouts): a write stuck on a database that stopped
  * answering must not stop every other write of the process (requests
@@ -41,6 +47,7 @@
 #ifndef CHORUS_WRITE_GATE_H
 #define CHORUS_WRITE_GATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define WRITE_GATE_MAX_WAIT_MS 1000
@@ -61,6 +68,10 @@ void write_gate_enter(write_gate_t *gate);
 
 /* Gives back the place the calling thread holds, if any. */
 void write_gate_leave(void);
+
+/* The calling thread's next writes are urgent (on) or not (the default);
+ * a thread-local setting, for every gate. */
+void write_gate_set_urgent(bool on);
 
 typedef struct write_gate_stats {
   int64_t entered;  /* writes that went through a limit */

@@ -249,8 +249,19 @@ static void fold_fields(const bson_t *doc, const sums_t *s, bool xv,
   }
 }
 
+/* Whether adds[0..n) names txn_id. */
+static bool added_before(const escrow_add_t *adds, size_t n,
+                         const char *txn_id) {
+  for (size_t i = 0; i < n; i++) {
+    if (!strcmp(adds[i].id, txn_id)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
-                    const char *add_id, const bson_t *add_inc, bson_t *out,
+                    const escrow_add_t *adds, size_t n_adds, bson_t *out,
                     bson_t *update, escrow_result_t *res) {
   memset(res, 0, sizeof *res);
   bson_init(out);
@@ -260,7 +271,7 @@ void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
   bool had_lock = bson_iter_init_find(&it, doc, TXN_LOCK_FIELD);
   if (had_lock && !entries_of(doc, &esc)) {
     /* An exclusive stage: nothing here may change it. */
-    assert(!add_id);
+    assert(n_adds == 0);
     bson_copy_to(doc, out);
     bson_destroy(&empty);
     return;
@@ -272,9 +283,12 @@ void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
   memset(&s, 0, sizeof s);
   bson_t kept = BSON_INITIALIZER;
   sort_entries(&esc, fate, ctx, &s, &kept, &res->kept, &res->dropped);
-  bool add = add_id && !escrow_has(doc, add_id);
-  if (add) {
-    entry_append(&kept, &res->kept, add_id, add_inc);
+  bool add = false;
+  for (size_t i = 0; i < n_adds; i++) {
+    if (!escrow_has(doc, adds[i].id) && !added_before(adds, i, adds[i].id)) {
+      entry_append(&kept, &res->kept, adds[i].id, adds[i].inc);
+      add = true;
+    }
   }
   res->folded = s.entries;
   res->changed = add || res->folded || res->dropped;

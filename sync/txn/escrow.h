@@ -71,15 +71,21 @@ typedef struct escrow_result {
   bool changed;   /* the document differs: a write is needed */
 } escrow_result_t;
 
+/* An entry to add: a transaction's id and its increments. */
+typedef struct escrow_add {
+  const char *id;
+  const bson_t *inc;
+} escrow_add_t;
+
 /* The document doc becomes when every entry fate says committed is folded
- * in, every aborted one dropped, and (when add_id is not NULL and doc has
- * no entry of add_id) the entry {id: add_id, inc: add_inc} added; into *out (a
- * new document, the caller's: the lock field last, or gone when no entry is
- * left) and into update the write that makes it ({$set: ..., $unset?:
+ * in, every aborted one dropped, and adds[0..n_adds) added (each once:
+ * not when doc or an earlier add has an entry of its id); into *out (a
+ * new document, the caller's: the lock field last, or gone when no entry
+ * is left) and into update the write that makes it ({$set: ..., $unset?:
  * {_txn: ""}}; empty when nothing changes).  A fold writes _xv when doc
  * has none. */
 void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
-                    const char *add_id, const bson_t *add_inc, bson_t *out,
+                    const escrow_add_t *adds, size_t n_adds, bson_t *out,
                     bson_t *update, escrow_result_t *res);
 
 /* doc as committed (the lock field and _xv left out): fields plus the

@@ -18,6 +18,7 @@
 #include "sync/txn/store_mongo.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -181,9 +182,13 @@ static bool run_delete(const target_t *t, const bson_t *filter,
 
 /* ---- the store's own state ---- */
 
-/* Latches this process takes are first serialized in the process, by
- * stripe of their key: one thread per document at a time contends for a
- * latch in the database (the others wait here, without writing). */
+/* The writes of escrow entries this process makes are combined per
+ * document: requests (stage, fold or drop an entry) queue on the stripe of
+ * the document's lock key, and one thread at a time (the leader) takes the
+ * latch in the database once for every queued request of one document,
+ * makes one read and one write for all of them, and lets go.  So one
+ * thread per document contends for a latch in the database, and a hot
+ * document takes as many entries per write as requests came meanwhile. */
 #define LATCH_STRIPES 64
 /* How long an op with no wait_until_ms (recovery, resolve_lock, the
  * collector) waits for a latch or an undecided shared holder. */
@@ -198,10 +203,35 @@ static bool run_delete(const target_t *t, const bson_t *filter,
  * more, it waits as for an undecided one (they are folded as they go). */
 #define TXN_MAX_ENTRIES_SEEN 256
 
+/* What a latched write does to a transaction's entry. */
+typedef enum { ENTRY_STAGE, ENTRY_FOLD, ENTRY_DROP } entry_step_t;
+
+/* One request for a latched write: in a stripe's queue until a leader
+ * takes it into a batch, then answered (done, under the stripe's mutex). */
+typedef struct entry_req {
+  char key[200]; /* the document's lock key */
+  const char *txn_id;
+  const txn_op_t *op;
+  entry_step_t step;
+  int64_t until; /* the requester waits until then */
+  txn_vote_t vote;
+  char lock_owner[TXN_ID_LEN + 1];
+  chorus_error_t err;
+  bool done;
+  struct entry_req *next;
+} entry_req_t;
+
+typedef struct stripe {
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* a batch ended */
+  bool busy;         /* a leader runs a batch */
+  entry_req_t *head; /* waiting, oldest first */
+} stripe_t;
+
 typedef struct store_mongo {
   shards_t *shards;
   decisions_t *decisions;
-  pthread_mutex_t stripes[LATCH_STRIPES];
+  stripe_t stripes[LATCH_STRIPES];
 } store_mongo_t;
 
 static bool read_decision(shards_t *shards, const char *txn_id,
@@ -244,18 +274,12 @@ static void lock_key(const txn_op_t *op, char *out, size_t size) {
   snprintf(out, size, "%d|%s|%s", op->shard, op->coll, id);
 }
 
-/* The stripe of a lock key, locked until until_ms at the latest; NULL
- * when that time came first. */
-static pthread_mutex_t *stripe_lock(store_mongo_t *sm, const char *key,
-                                    int64_t until_ms) {
+static stripe_t *stripe_of(store_mongo_t *sm, const char *key) {
   uint32_t h = 2166136261u;
   for (const char *p = key; *p; p++) {
     h = (h ^ (uint8_t)*p) * 16777619u;
   }
-  pthread_mutex_t *mu = &sm->stripes[h % LATCH_STRIPES];
-  struct timespec until = {(time_t)(until_ms / 1000),
-                           (long)(until_ms % 1000) * 1000000L};
-  return pthread_mutex_timedlock(mu, &until) == 0 ? mu : NULL;
+  return &sm->stripes[h % LATCH_STRIPES];
 }
 
 /* Deletes our lock document of op (nothing if another holds it). */
@@ -377,22 +401,6 @@ static bool lookup_fate(store_mongo_t *sm, const char *txn_id,
     *fate = state == TXN_COMMITTED ? ESCROW_COMMITTED : ESCROW_ABORTED;
   }
   return true;
-}
-
-/* The fates an escrow_rewrite uses: `mine`'s is given, the others' as
- * this process knows them. */
-typedef struct fates {
-  store_mongo_t *sm;
-  const char *mine;
-  escrow_fate_t my_fate;
-} fates_t;
-
-static escrow_fate_t fate_of(void *ctx, const char *txn_id) {
-  const fates_t *f = ctx;
-  if (f->mine && !strcmp(txn_id, f->mine)) {
-    return f->my_fate;
-  }
-  return known_fate(f->sm, txn_id);
 }
 
 /* The filter of a write to a participant read as `read`: by _id alone
@@ -625,7 +633,7 @@ static txn_vote_t prepare_change(store_mongo_t *sm, const char *txn_id,
     /* The committed state (entries folded), checked, then staged on. */
     bson_t folded, fold, set, update = BSON_INITIALIZER, fields, lock;
     escrow_result_t res;
-    escrow_rewrite(doc, listed_fate, fates, NULL, NULL, &folded, &fold, &res);
+    escrow_rewrite(doc, listed_fate, fates, NULL, 0, &folded, &fold, &res);
     assert(res.kept == 0); /* every entry was decided */
     if (op->check_version && !escrow_version_current(&folded, op->version)) {
       vote = TXN_VOTE_STALE;
@@ -694,84 +702,228 @@ static txn_vote_t prepare_change(store_mongo_t *sm, const char *txn_id,
   return vote;
 }
 
-/* What a latched write does to txn_id's entry. */
-typedef enum { ENTRY_STAGE, ENTRY_FOLD, ENTRY_DROP } entry_step_t;
+/* The fates a batch's rewrite uses: those its own folds and drops name,
+ * then what this process knows. */
+typedef struct batch_fates {
+  store_mongo_t *sm;
+  entry_req_t *batch;
+} batch_fates_t;
 
-/* One write of op's document under its latch: stage txn_id's entry
- * (op->inc), or fold or drop it; in the same write every other entry this
- * process knows decided is folded or dropped too.  The latch is waited
- * for until until_ms; a document held exclusively by another votes LOCKED
- * (lock_owner named): staging never waits for an exclusive holder, and a
- * fold or drop there is left to that holder, which folds or drops every
- * decided entry before it stages.  YES for a fold or drop with nothing
- * left to do. */
-static txn_vote_t latched_write(store_mongo_t *sm, const char *txn_id,
-                                const txn_op_t *op, entry_step_t step,
-                                int64_t until, char lock_owner[TXN_ID_LEN + 1],
-                                chorus_error_t *err) {
+static escrow_fate_t batch_fate(void *ctx, const char *txn_id) {
+  const batch_fates_t *f = ctx;
+  for (const entry_req_t *r = f->batch; r; r = r->next) {
+    if (r->step != ENTRY_STAGE && !strcmp(r->txn_id, txn_id)) {
+      return r->step == ENTRY_FOLD ? ESCROW_COMMITTED : ESCROW_ABORTED;
+    }
+  }
+  return known_fate(f->sm, txn_id);
+}
+
+/* Every request of batch gets vote (and, when not NULL, lock_owner and
+ * err). */
+static void answer_all(entry_req_t *batch, txn_vote_t vote,
+                       const char *lock_owner, const chorus_error_t *err) {
+  for (entry_req_t *r = batch; r; r = r->next) {
+    r->vote = vote;
+    if (lock_owner && strcmp(lock_owner, "?") != 0) {
+      bson_strncpy(r->lock_owner, lock_owner, sizeof r->lock_owner);
+    }
+    if (err) {
+      r->err = *err;
+    }
+  }
+}
+
+/* One write of a document under its latch for every request of batch
+ * (one document; the leader's request first): the stages add their
+ * entries (op->inc), the folds and drops fold or drop theirs, and every
+ * other entry this process knows decided is folded or dropped too.  The
+ * latch, taken in the name of the first request's transaction, is waited
+ * for until the earliest request's limit.  A document held exclusively by
+ * another answers LOCKED (its holder named): staging never waits for an
+ * exclusive holder, and folding or dropping there is left to that holder,
+ * which folds or drops every decided entry before it stages.  A fold or
+ * drop with nothing left to do answers YES. */
+static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
   shards_t *shards = sm->shards;
+  const entry_req_t *lead = batch;
+  int64_t until = lead->until;
+  for (const entry_req_t *r = batch; r; r = r->next) {
+    until = r->until < until ? r->until : until;
+  }
+  /* Held briefly, and every other writer of this document waits for it:
+   * its commands go first through the write gate (write_gate.h). */
+  db_write_urgent(true);
   char holder[TXN_ID_LEN + 1];
   bool holder_latch;
-  if (!take_lock(shards, txn_id, op, true, until, holder, &holder_latch, err)) {
-    return TXN_VOTE_ERROR;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  if (!take_lock(shards, lead->txn_id, lead->op, true, until, holder,
+                 &holder_latch, &err)) {
+    answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
+    db_write_urgent(false);
+    return;
   }
   if (holder[0]) {
-    if (strcmp(holder, "?") != 0) {
-      memcpy(lock_owner, holder, sizeof holder);
-    }
-    return TXN_VOTE_LOCKED;
+    answer_all(batch, TXN_VOTE_LOCKED, holder, NULL);
+    db_write_urgent(false);
+    return;
   }
   target_t t;
-  if (!target_open(shards, op->shard, op->coll, &t, err)) {
-    chorus_error_t ignored;
-    release_lock(shards, txn_id, op, &ignored);
-    return TXN_VOTE_ERROR;
-  }
-  bson_t *doc;
-  bool found;
-  char owner[TXN_ID_LEN + 1] = "";
-  txn_vote_t vote = TXN_VOTE_YES;
-  if (!read_by_id(&t, &op->id, &doc, &found, err)) {
-    vote = TXN_VOTE_ERROR;
-  } else if (step == ENTRY_STAGE && !found) {
-    vote = TXN_VOTE_MISSING;
-  } else if (lock_field_read_owner(doc, owner), owner[0]) {
-    /* An exclusive stage or a staged insert (never an entry of ours). */
-    if (step == ENTRY_STAGE) {
-      memcpy(lock_owner, owner, sizeof owner);
-      vote = TXN_VOTE_LOCKED;
-    }
-  } else if (found && (step == ENTRY_STAGE || escrow_has(doc, txn_id))) {
-    fates_t fates = {sm, txn_id,
-                     step == ENTRY_FOLD   ? ESCROW_COMMITTED
-                     : step == ENTRY_DROP ? ESCROW_ABORTED
-                                          : ESCROW_UNDECIDED};
-    bson_t out, update, filter;
-    escrow_result_t res;
-    escrow_rewrite(doc, fate_of, &fates, step == ENTRY_STAGE ? txn_id : NULL,
-                   op->inc, &out, &update, &res);
-    if (res.changed) {
-      participant_filter(&t, &op->id, doc, &filter);
-      bool matched;
-      if (!write_participant(&t, &filter, &update, &matched, err)) {
-        vote = TXN_VOTE_ERROR;
-      } else if (!matched) {
-        vote = TXN_VOTE_LOCKED; /* written meanwhile (MongoDB filter) */
+  bson_t *doc = NULL;
+  bool found = false;
+  if (!target_open(shards, lead->op->shard, lead->op->coll, &t, &err)) {
+    answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
+  } else {
+    if (!read_by_id(&t, &lead->op->id, &doc, &found, &err)) {
+      answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
+    } else {
+      char owner[TXN_ID_LEN + 1] = "";
+      lock_field_read_owner(doc, owner);
+      size_t n_adds = 0;
+      for (const entry_req_t *r = batch; r; r = r->next) {
+        n_adds += r->step == ENTRY_STAGE;
       }
-      bson_destroy(&filter);
+      escrow_add_t *adds = bson_malloc0(sizeof *adds * (n_adds + 1));
+      n_adds = 0;
+      for (entry_req_t *r = batch; r; r = r->next) {
+        r->vote = TXN_VOTE_YES;
+        if (r->step != ENTRY_STAGE) {
+          continue; /* nothing to do when absent or held exclusively */
+        }
+        if (!found) {
+          r->vote = TXN_VOTE_MISSING;
+        } else if (owner[0]) {
+          /* An exclusive stage or a staged insert. */
+          r->vote = TXN_VOTE_LOCKED;
+          bson_strncpy(r->lock_owner, owner, sizeof r->lock_owner);
+        } else {
+          adds[n_adds++] = (escrow_add_t){r->txn_id, r->op->inc};
+        }
+      }
+      if (found && !owner[0]) {
+        batch_fates_t fates = {sm, batch};
+        bson_t out, update, filter;
+        escrow_result_t res;
+        escrow_rewrite(doc, batch_fate, &fates, adds, n_adds, &out, &update,
+                       &res);
+        if (res.changed) {
+          participant_filter(&t, &lead->op->id, doc, &filter);
+          bool matched;
+          txn_vote_t failed = TXN_VOTE_YES;
+          if (!write_participant(&t, &filter, &update, &matched, &err)) {
+            failed = TXN_VOTE_ERROR;
+          } else if (!matched) {
+            failed = TXN_VOTE_LOCKED; /* written meanwhile (MongoDB filter) */
+          }
+          for (entry_req_t *r = batch; r; r = r->next) {
+            if (failed != TXN_VOTE_YES && r->vote == TXN_VOTE_YES) {
+              r->vote = failed;
+              r->err = err;
+            }
+          }
+          bson_destroy(&filter);
+        }
+        bson_destroy(&out);
+        bson_destroy(&update);
+      }
+      bson_free(adds);
     }
-    bson_destroy(&out);
-    bson_destroy(&update);
+    if (doc) {
+      bson_destroy(doc);
+    }
+    target_close(&t);
   }
-  if (doc) {
-    bson_destroy(doc);
-  }
-  target_close(&t);
   /* Let go at once, whatever happened: a write that failed either landed
    * or not, and nobody else may write the document until we do. */
   chorus_error_t ignored;
-  release_lock(shards, txn_id, op, &ignored);
-  return vote;
+  release_lock(shards, lead->txn_id, lead->op, &ignored);
+  db_write_urgent(false);
+}
+
+/* Moves the requests of stripe st's queue for key into a batch (in queue
+ * order) and returns it. */
+static entry_req_t *take_batch(stripe_t *st, const char *key) {
+  entry_req_t *batch = NULL, **tail = &batch, **p = &st->head;
+  while (*p) {
+    entry_req_t *r = *p;
+    if (!strcmp(r->key, key)) {
+      *p = r->next;
+      r->next = NULL;
+      *tail = r;
+      tail = &r->next;
+    } else {
+      p = &r->next;
+    }
+  }
+  return batch;
+}
+
+/* Removes req from st's queue; false when a leader took it already. */
+static bool leave_queue(stripe_t *st, entry_req_t *req) {
+  for (entry_req_t **p = &st->head; *p; p = &(*p)->next) {
+    if (*p == req) {
+      *p = req->next;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* A latched write of op's document for txn_id (stage, fold or drop its
+ * entry), combined with the other requests of this process for that
+ * document (run_batch): queued, then answered by whichever requester
+ * leads the next batch, perhaps this one.  A request not taken into a
+ * batch by until answers LOCKED. */
+static txn_vote_t entry_write(store_mongo_t *sm, const char *txn_id,
+                              const txn_op_t *op, entry_step_t step,
+                              int64_t until, char lock_owner[TXN_ID_LEN + 1],
+                              chorus_error_t *err) {
+  entry_req_t req;
+  memset(&req, 0, sizeof req);
+  lock_key(op, req.key, sizeof req.key);
+  req.txn_id = txn_id;
+  req.op = op;
+  req.step = step;
+  req.until = until;
+  stripe_t *st = stripe_of(sm, req.key);
+  struct timespec deadline = {(time_t)(until / 1000),
+                              (long)(until % 1000) * 1000000L};
+  pthread_mutex_lock(&st->mu);
+  entry_req_t **tail = &st->head;
+  while (*tail) {
+    tail = &(*tail)->next;
+  }
+  *tail = &req;
+  while (!req.done) {
+    if (!st->busy) {
+      st->busy = true;
+      entry_req_t *batch = take_batch(st, st->head->key);
+      pthread_mutex_unlock(&st->mu);
+      run_batch(sm, batch);
+      pthread_mutex_lock(&st->mu);
+      for (entry_req_t *r = batch; r;) {
+        entry_req_t *next = r->next; /* r may go once done is set */
+        r->done = true;
+        r = next;
+      }
+      st->busy = false;
+      pthread_cond_broadcast(&st->cv);
+    } else if (pthread_cond_timedwait(&st->cv, &st->mu, &deadline) ==
+                   ETIMEDOUT &&
+               !req.done && leave_queue(st, &req)) {
+      req.vote = TXN_VOTE_LOCKED; /* this process's others kept it */
+      req.done = true;
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (req.lock_owner[0]) {
+    memcpy(lock_owner, req.lock_owner, sizeof req.lock_owner);
+  }
+  if (req.vote == TXN_VOTE_ERROR && err) {
+    *err = req.err;
+  }
+  return req.vote;
 }
 
 /* The prepare of a shared op: its entry staged under the latch. */
@@ -779,17 +931,8 @@ static txn_vote_t prepare_shared(store_mongo_t *sm, const char *txn_id,
                                  const txn_op_t *op,
                                  char lock_owner[TXN_ID_LEN + 1],
                                  chorus_error_t *err) {
-  char key[200];
-  lock_key(op, key, sizeof key);
-  int64_t until = wait_limit(op);
-  pthread_mutex_t *stripe = stripe_lock(sm, key, until);
-  if (!stripe) {
-    return TXN_VOTE_LOCKED; /* this process's others kept it all along */
-  }
-  txn_vote_t vote =
-      latched_write(sm, txn_id, op, ENTRY_STAGE, until, lock_owner, err);
-  pthread_mutex_unlock(stripe);
-  return vote;
+  return entry_write(sm, txn_id, op, ENTRY_STAGE, wait_limit(op), lock_owner,
+                     err);
 }
 
 static txn_vote_t mongo_prepare(void *impl, const char *txn_id, txn_op_t *op,
@@ -823,7 +966,6 @@ static bool finish_shared(store_mongo_t *sm, const char *txn_id,
   }
   int64_t until = wait_limit(op);
   bool ok = true;
-  pthread_mutex_t *stripe = NULL;
   for (;;) {
     bson_t *doc;
     bool found;
@@ -835,18 +977,8 @@ static bool finish_shared(store_mongo_t *sm, const char *txn_id,
     if (!ok || !has) {
       break; /* nothing left to do */
     }
-    if (!stripe) {
-      char key[200];
-      lock_key(op, key, sizeof key);
-      stripe = stripe_lock(sm, key, until);
-      if (!stripe) {
-        chorus_error_set(err, 503, "busy", "2pc: latch not free in time");
-        ok = false;
-        break;
-      }
-    }
     char holder[TXN_ID_LEN + 1] = "";
-    txn_vote_t vote = latched_write(
+    txn_vote_t vote = entry_write(
         sm, txn_id, op, commit ? ENTRY_FOLD : ENTRY_DROP, until, holder, err);
     if (vote == TXN_VOTE_YES) {
       break;
@@ -857,14 +989,11 @@ static bool finish_shared(store_mongo_t *sm, const char *txn_id,
     }
     if (db_now_ms() >= until) {
       chorus_error_set(err, 503, "busy", "2pc: the document stayed held by %s",
-                       holder);
+                       holder[0] ? holder : "this process");
       ok = false;
       break;
     }
     sleep_us(UNDECIDED_SLEEP_US); /* held exclusively: it folds ours */
-  }
-  if (stripe) {
-    pthread_mutex_unlock(stripe);
   }
   target_close(&t);
   return ok;
@@ -1612,7 +1741,8 @@ void store_mongo_init(txn_store_t *store, shards_t *shards) {
   sm->shards = shards;
   sm->decisions = decisions_new();
   for (int i = 0; i < LATCH_STRIPES; i++) {
-    pthread_mutex_init(&sm->stripes[i], NULL);
+    pthread_mutex_init(&sm->stripes[i].mu, NULL);
+    pthread_cond_init(&sm->stripes[i].cv, NULL);
   }
   store->impl = sm;
   store->decisions = sm->decisions;
@@ -1633,7 +1763,8 @@ void store_mongo_cleanup(txn_store_t *store) {
     return;
   }
   for (int i = 0; i < LATCH_STRIPES; i++) {
-    pthread_mutex_destroy(&sm->stripes[i]);
+    pthread_cond_destroy(&sm->stripes[i].cv);
+    pthread_mutex_destroy(&sm->stripes[i].mu);
   }
   decisions_free(sm->decisions);
   bson_free(sm);

@@ -376,8 +376,9 @@ static txn_vote_t latched_write(fake_store_t *fs, fake_doc_t *d,
                         false};
   bson_t out, update;
   escrow_result_t res;
-  escrow_rewrite(read, fake_fate, &fates, step == FAKE_STAGE ? txn_id : NULL,
-                 op->inc, &out, &update, &res);
+  escrow_add_t add = {txn_id, op->inc};
+  escrow_rewrite(read, fake_fate, &fates, &add, step == FAKE_STAGE ? 1 : 0,
+                 &out, &update, &res);
   if (res.changed && d->doc) { /* by _id: a deleted one matches nothing */
     set_doc(d, bson_copy(&out));
     fs->latched_writes++;
@@ -467,8 +468,7 @@ static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
     }
     bson_t folded, update;
     escrow_result_t res;
-    escrow_rewrite(d->doc, fake_fate, &fates, NULL, NULL, &folded, &update,
-                   &res);
+    escrow_rewrite(d->doc, fake_fate, &fates, NULL, 0, &folded, &update, &res);
     if (op->check_version && !escrow_version_current(&folded, op->version)) {
       vote = TXN_VOTE_STALE;
     } else {

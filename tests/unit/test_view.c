@@ -860,7 +860,8 @@ static void escrow_rewrite_folds_drops_keeps_and_adds(void **state) {
   bson_t *add = BCON_NEW("n", BCON_INT64(1));
   bson_t out, update;
   escrow_result_t res;
-  escrow_rewrite(doc, abc_fate, NULL, TXN_D, add, &out, &update, &res);
+  escrow_add_t d = {TXN_D, add};
+  escrow_rewrite(doc, abc_fate, NULL, &d, 1, &out, &update, &res);
   assert_int_equal(res.folded, 1);
   assert_int_equal(res.dropped, 1);
   assert_int_equal(res.kept, 2);
@@ -881,7 +882,7 @@ static void escrow_rewrite_folds_drops_keeps_and_adds(void **state) {
   assert_false(has_key(&update, "$unset"));
   /* applying it again (the same writer once more) adds nothing */
   bson_t again, update2;
-  escrow_rewrite(&out, abc_fate, NULL, TXN_D, add, &again, &update2, &res);
+  escrow_rewrite(&out, abc_fate, NULL, &d, 1, &again, &update2, &res);
   assert_false(res.changed);
   assert_true(bson_empty(&update2));
   assert_int_equal(int_at(&again, "n"), 12);
@@ -889,7 +890,7 @@ static void escrow_rewrite_folds_drops_keeps_and_adds(void **state) {
   bson_destroy(&update2);
   /* once C is decided too, the last write takes the lock off */
   bson_t last, update3;
-  escrow_rewrite(&out, abc_fate, NULL, NULL, NULL, &last, &update3, &res);
+  escrow_rewrite(&out, abc_fate, NULL, NULL, 0, &last, &update3, &res);
   assert_false(res.changed); /* C and D undecided: nothing to do */
   bson_destroy(&last);
   bson_destroy(&update3);
@@ -897,7 +898,7 @@ static void escrow_rewrite_folds_drops_keeps_and_adds(void **state) {
   bson_destroy(&update);
   const char *two[] = {TXN_A, TXN_B};
   bson_t *decided = escrow_doc(two, deltas, 2);
-  escrow_rewrite(decided, abc_fate, NULL, NULL, NULL, &last, &update3, &res);
+  escrow_rewrite(decided, abc_fate, NULL, NULL, 0, &last, &update3, &res);
   assert_true(res.changed);
   assert_int_equal(res.kept, 0);
   assert_false(has_key(&last, TXN_LOCK_FIELD));
@@ -998,7 +999,8 @@ static void escrow_entries_differ_by_value_for_ferretdb(void **state) {
   bson_t *add = BCON_NEW("n", BCON_INT64(1));
   bson_t out, update;
   escrow_result_t res;
-  escrow_rewrite(doc, abc_fate, NULL, TXN_D, add, &out, &update, &res);
+  escrow_add_t d = {TXN_D, add};
+  escrow_rewrite(doc, abc_fate, NULL, &d, 1, &out, &update, &res);
   assert_int_equal(escrow_count(&out), 2); /* [C, D] over [A, C] */
   bson_iter_t old_lock, new_lock;
   assert_true(bson_iter_init_find(&old_lock, doc, TXN_LOCK_FIELD));

@@ -55,7 +55,7 @@ RESULT="$RUN_DIR/like-result.json"
 SUMMARY="$RUN_DIR/like-last-summary.txt"
 
 # One run at a time: a second one would share var/bench-like-db.
-bench_lock .like-lock
+bench_lock .like-lock 30
 rm -f "$RESULT" "$SUMMARY" "$SESSIONS"
 lib_exit_traps bench_cleanup
 

@@ -2,14 +2,17 @@
  * sync.c - the facade of sync/: retries, lock resolution, the recovery
  * thread, the finishers.  See sync.h.
  *
- * Finishers: a commit is answered at its commit point.  txn_execute
- * returns right after the decision (defer_apply); sync_commit hands the
- * transaction to a finisher thread, which applies its ops and marks it
- * done (txn_complete), and meanwhile publishes its events and returns.
- * Readers already see the commit (view.h); a crash before the finisher is
- * through leaves it to recovery, as a crash after the decision always
- * did.  When SYNC_QUEUE_MAX commits wait already, the caller applies its
- * own before it returns.
+ * Finishers: a commit of increments is answered before its increments
+ * are applied.  txn_execute returns once the decision is made and the
+ * other ops applied (defer_apply); sync_commit hands the transaction to a
+ * finisher thread, which folds its escrow entries and marks it done
+ * (txn_complete), and meanwhile publishes its events and returns.
+ * Readers through the view count a committed entry already (view.h); a
+ * crash before the finisher is through leaves it to recovery, as a crash
+ * after the decision always did.  When SYNC_QUEUE_MAX commits wait
+ * already, the caller applies its own before it returns.  The finishers'
+ * writes give way to every other write of the process
+ * (WRITE_PRIORITY_BACKGROUND).
  *
  * Lock resolution: a transaction that finds a participant locked by X does
  * not only wait.  If X's record is gone (collected after an abort), the
@@ -281,6 +284,8 @@ static void complete(sync_t *s, txn_t *txn) {
 
 static void *finisher_main(void *arg) {
   sync_t *s = arg;
+  /* Nobody waits for these writes: requests in flight go first. */
+  db_write_priority(WRITE_PRIORITY_BACKGROUND);
   pthread_mutex_lock(&s->fmu);
   for (;;) {
     while (!s->head && !s->finishers_stopping) {

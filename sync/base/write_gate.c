@@ -6,9 +6,9 @@
  * it exceeds the limit only by writers admitted before a lowered limit.
  * A waiter that gives up does not count (it holds nothing).  A place
  * freed goes to whichever thread takes mu first, a newcomer included:
- * strict arrival order is slower (write_gate.h); but while urgent (guarded
- * by mu, the urgent writers waiting) is not zero, only urgent writers may
- * take one.
+ * strict arrival order is slower (write_gate.h); but a place goes to a
+ * writer only while no writer of a higher priority waits (waiting[],
+ * guarded by mu, counts the waiters of each priority).
  */
 #include "sync/base/write_gate.h"
 
@@ -24,8 +24,8 @@ struct write_gate {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* on CLOCK_MONOTONIC */
   atomic_int limit;
-  int busy;   /* guarded by mu */
-  int urgent; /* guarded by mu: urgent writers waiting */
+  int busy;                           /* guarded by mu */
+  int waiting[WRITE_GATE_PRIORITIES]; /* guarded by mu */
   atomic_llong entered, waited, wait_us, timeouts;
 };
 
@@ -33,10 +33,27 @@ struct write_gate {
  * NULL. */
 static _Thread_local write_gate_t *held;
 
-/* Whether the calling thread's writes are urgent. */
-static _Thread_local bool urgent_writes;
+/* The priority of the calling thread's writes. */
+static _Thread_local write_priority_t priority = WRITE_PRIORITY_NORMAL;
 
-void write_gate_set_urgent(bool on) { urgent_writes = on; }
+write_priority_t write_gate_set_priority(write_priority_t p) {
+  write_priority_t before = priority;
+  priority = p;
+  return before;
+}
+
+/* Whether a writer of priority p must wait now (mu held). */
+static bool must_wait(const write_gate_t *gate, int p) {
+  if (gate->busy >= atomic_load(&gate->limit)) {
+    return true;
+  }
+  for (int q = p + 1; q < WRITE_GATE_PRIORITIES; q++) {
+    if (gate->waiting[q] > 0) {
+      return true;
+    }
+  }
+  return false;
+}
 
 write_gate_t *write_gate_new(void) {
   write_gate_t *gate = bson_malloc0(sizeof *gate);
@@ -79,10 +96,9 @@ void write_gate_enter(write_gate_t *gate) {
     return;
   }
   atomic_fetch_add(&gate->entered, 1);
-  bool urgent = urgent_writes;
+  int p = (int)priority;
   pthread_mutex_lock(&gate->mu);
-  if (gate->busy >= atomic_load(&gate->limit) ||
-      (!urgent && gate->urgent > 0)) {
+  if (must_wait(gate, p)) {
     atomic_fetch_add(&gate->waited, 1);
     int64_t start = monotonic_us();
     struct timespec deadline;
@@ -94,18 +110,16 @@ void write_gate_enter(write_gate_t *gate) {
       deadline.tv_nsec -= 1000000000L;
     }
     bool gave_up = false;
-    gate->urgent += urgent;
-    while (atomic_load(&gate->limit) > 0 &&
-           (gate->busy >= atomic_load(&gate->limit) ||
-            (!urgent && gate->urgent > 0))) {
+    gate->waiting[p]++;
+    while (atomic_load(&gate->limit) > 0 && must_wait(gate, p)) {
       if (pthread_cond_timedwait(&gate->cv, &gate->mu, &deadline) ==
               ETIMEDOUT &&
-          gate->busy >= atomic_load(&gate->limit)) {
+          must_wait(gate, p)) {
         gave_up = true;
         break;
       }
     }
-    gate->urgent -= urgent;
+    gate->waiting[p]--;
     atomic_fetch_add(&gate->wait_us, monotonic_us() - start);
     if (gave_up) {
       atomic_fetch_add(&gate->timeouts, 1);
@@ -127,8 +141,13 @@ void write_gate_leave(void) {
   pthread_mutex_lock(&gate->mu);
   assert(gate->busy > 0); /* this thread's place is counted */
   gate->busy--;
-  /* An urgent waiter must be among those woken. */
-  if (gate->urgent > 0) {
+  /* Waiters of several priorities: wake them all, the highest takes it
+   * (one woken at random might be one that must let another go first). */
+  int levels = 0;
+  for (int q = 0; q < WRITE_GATE_PRIORITIES; q++) {
+    levels += gate->waiting[q] > 0;
+  }
+  if (levels > 1) {
     pthread_cond_broadcast(&gate->cv);
   } else {
     pthread_cond_signal(&gate->cv);

@@ -753,7 +753,7 @@ static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
   }
   /* Held briefly, and every other writer of this document waits for it:
    * its commands go first through the write gate (write_gate.h). */
-  db_write_urgent(true);
+  write_priority_t was = db_write_priority(WRITE_PRIORITY_URGENT);
   char holder[TXN_ID_LEN + 1];
   bool holder_latch;
   chorus_error_t err;
@@ -761,12 +761,12 @@ static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
   if (!take_lock(shards, lead->txn_id, lead->op, true, until, holder,
                  &holder_latch, &err)) {
     answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
-    db_write_urgent(false);
+    db_write_priority(was);
     return;
   }
   if (holder[0]) {
     answer_all(batch, TXN_VOTE_LOCKED, holder, NULL);
-    db_write_urgent(false);
+    db_write_priority(was);
     return;
   }
   target_t t;
@@ -838,7 +838,7 @@ static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
    * or not, and nobody else may write the document until we do. */
   chorus_error_t ignored;
   release_lock(shards, lead->txn_id, lead->op, &ignored);
-  db_write_urgent(false);
+  db_write_priority(was);
 }
 
 /* Moves the requests of stripe st's queue for key into a batch (in queue

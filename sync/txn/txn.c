@@ -24,6 +24,10 @@
  *      the margin: an entry is rewritten by a read, then a whole-document
  *      write, and two appliers of one transaction (it and a recoverer)
  *      must not interleave those.  Past it, recovery applies.
+ *   9. With defer_apply, a commit applies every op but the shared ones
+ *      before txn_execute returns, the shared ones and the finish after
+ *      (txn_complete): only readers through the view see escrow entries,
+ *      and they count a committed one already.
  * The cheap ones are checked with assert() where they must hold.
  */
 #include "sync/txn/txn.h"
@@ -181,19 +185,25 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
   check_unique(txn);
 }
 
-/* Applies the decided state to the ops (a commit: all of them; an abort:
- * those whose prepare was sent, op->prepared, but ops[skip]); stops at the
- * first failure.  The coordinator (opts given) marks each op in_lease
- * while its clock is before lease_end, and leaves a shared op to recovery
- * past it (8); recovery (opts NULL) never marks them. */
+/* Which ops apply_ops applies. */
+typedef enum { OPS_ALL, OPS_EXCLUSIVE, OPS_SHARED } ops_t;
+
+/* Applies the decided state to the ops of `which` (a commit: all of them;
+ * an abort: those whose prepare was sent, op->prepared, but ops[skip]);
+ * stops at the first failure.  The coordinator (opts given) marks each op
+ * in_lease while its clock is before lease_end, and leaves a shared op to
+ * recovery past it (8); recovery (opts NULL) never marks them.  The
+ * "txn.mid_apply" step comes after the first op a coordinator applies
+ * (txn->applied_any). */
 static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
                       const txn_exec_opts_t *opts, int64_t lease_end,
-                      size_t skip, chorus_error_t *err) {
+                      size_t skip, ops_t which, chorus_error_t *err) {
   assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* 3 */
-  bool first = true;
   for (size_t i = 0; i < txn->n_ops; i++) {
     txn_op_t *op = &txn->ops[i];
-    if (i == skip || (state == TXN_ABORTED && !op->prepared)) {
+    if (i == skip || (state == TXN_ABORTED && !op->prepared) ||
+        (which == OPS_EXCLUSIVE && op->shared) ||
+        (which == OPS_SHARED && !op->shared)) {
       continue;
     }
     op->in_lease = opts && opts->now_ms() < lease_end;
@@ -209,12 +219,22 @@ static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
     if (!ok) {
       return false;
     }
-    if (first && opts) {
+    if (!txn->applied_any && opts) {
+      txn->applied_any = true;
       step(opts, STEP_MID_APPLY);
     }
-    first = false;
+    txn->applied_any = true;
   }
   return true;
+}
+
+static bool has_shared(const txn_t *txn) {
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    if (txn->ops[i].shared) {
+      return true;
+    }
+  }
+  return false;
 }
 
 static txn_outcome_t outcome_of_vote(txn_vote_t vote) {
@@ -267,6 +287,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   txn->deadline_ms = deadline;
   txn->margin_ms = margin;
   txn->apply_pending = false;
+  txn->applied_any = false;
   if (txn->invalid) {
     chorus_error_set(err, 500, "internal",
                      "a transaction names one document twice");
@@ -326,8 +347,16 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   assert(*failed_op <= txn->n_ops);
   step(opts, STEP_AFTER_DECISION);
 
-  if (actual == TXN_COMMITTED && opts->defer_apply) {
-    txn->apply_pending = true; /* txn_complete, after the answer */
+  if (actual == TXN_COMMITTED && opts->defer_apply && has_shared(txn)) {
+    /* Every op but the shared ones now, so that a reader of raw documents
+     * (sessions, names) finds the change once the client has its answer;
+     * the shared ones (folds of escrow entries, which only readers through
+     * the view see) and the finish after the answer: txn_complete.  A
+     * failure here leaves everything to recovery. */
+    chorus_error_t apply_err;
+    txn->apply_pending =
+        apply_ops(store, txn, TXN_COMMITTED, opts, deadline - margin, SIZE_MAX,
+                  OPS_EXCLUSIVE, &apply_err);
     return TXN_OUTCOME_COMMITTED;
   }
 
@@ -341,7 +370,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   /* Writes without reading back (op->in_lease) only while a write sent
    * now lands well before recovery may take over: the prepare margin. */
   chorus_error_t apply_err;
-  if (apply_ops(store, txn, actual, opts, deadline - margin, skip,
+  if (apply_ops(store, txn, actual, opts, deadline - margin, skip, OPS_ALL,
                 &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
@@ -367,7 +396,8 @@ bool txn_complete(const txn_store_t *store, txn_t *txn,
   assert(txn->apply_pending); /* 3: committed, decided by txn_execute */
   txn->apply_pending = false;
   return apply_ops(store, txn, TXN_COMMITTED, opts,
-                   txn->deadline_ms - txn->margin_ms, SIZE_MAX, err) &&
+                   txn->deadline_ms - txn->margin_ms, SIZE_MAX, OPS_SHARED,
+                   err) &&
          store->finish(store->impl, txn->id, TXN_COMMITTED, err);
 }
 
@@ -386,7 +416,7 @@ bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
   for (size_t i = 0; i < txn->n_ops; i++) {
     txn->ops[i].prepared = true;
   }
-  if (!apply_ops(store, txn, state, NULL, 0, SIZE_MAX, err)) {
+  if (!apply_ops(store, txn, state, NULL, 0, SIZE_MAX, OPS_ALL, err)) {
     return false;
   }
   if (hook && hook->fn) {

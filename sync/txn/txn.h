@@ -96,7 +96,9 @@ typedef struct txn {
   size_t n_ops;
   bool invalid; /* two ops name the same document: refused (500) */
   /* Set by txn_execute for txn_complete: */
-  bool apply_pending;  /* committed, not applied yet (defer_apply) */
+  bool apply_pending;  /* committed, its shared ops not applied yet
+                          (defer_apply) */
+  bool applied_any;    /* the coordinator applied an op (mid_apply) */
   int64_t deadline_ms; /* the coordinator's lease ends */
   int64_t margin_ms;   /* no write sent without reading first after
                           deadline_ms - margin_ms */
@@ -188,9 +190,11 @@ typedef struct txn_exec_opts {
   int64_t (*now_ms)(void);
   txn_step_fn on_step; /* may be NULL */
   void *step_ctx;
-  /* A commit returns right after its decision, the ops still staged
-   * (txn->apply_pending): the caller answers, then applies them with
-   * txn_complete (or leaves them to recovery).  Aborts apply at once. */
+  /* A commit of shared ops returns once its decision is made and its
+   * other ops applied, the shared ones still staged (txn->apply_pending):
+   * the caller answers, then applies them and finishes with txn_complete
+   * (or leaves them to recovery).  Other commits and aborts apply at
+   * once. */
   bool defer_apply;
 } txn_exec_opts_t;
 
@@ -219,10 +223,11 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                           const txn_exec_opts_t *opts, size_t *failed_op,
                           char lock_owner[TXN_ID_LEN + 1], chorus_error_t *err);
 
-/* Applies a commit txn_execute left staged (defer_apply) and marks it
- * done, as txn_execute would have; the ops whose turn comes after the
- * coordinator's lease minus its margin are left to recovery (false).
- * Calls the "txn.mid_apply" step after the first op. */
+/* Applies the shared ops of a commit txn_execute left staged
+ * (defer_apply) and marks it done, as txn_execute would have; the ops
+ * whose turn comes after the coordinator's lease minus its margin are left
+ * to recovery (false).  Calls the "txn.mid_apply" step after the first op
+ * when txn_execute applied none. */
 bool txn_complete(const txn_store_t *store, txn_t *txn,
                   const txn_exec_opts_t *opts, chorus_error_t *err);
 

@@ -11,10 +11,12 @@
  * keeps reading, and must never see the tweet of an undecided transaction
  * nor see a decided tweet disappear again.  At the end no document is
  * locked, no transaction unfinished, and the stored count is the true one.
- * A commit is answered at its commit point and applied after the answer
- * (sync.c, finishers): a crash at mid_apply may come before or after A's
- * 201 has left, and a 201 means the transaction is finished soon after,
- * not that it already is.  (Crashes with increments of one document
+ * A commit is answered once its ops but the increments are applied, and
+ * its increments (the author's tweet_count) are applied after the answer
+ * (sync.c, finishers): a 201 means the transaction is finished soon after,
+ * not that it already is, and a crash at mid_apply of a transaction of
+ * increments alone would follow its answer (a creation's comes before:
+ * its first op is the tweet).  (Crashes with increments of one document
  * pending: test_sync_hot.c.)
  */
 #include <signal.h>

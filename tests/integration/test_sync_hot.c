@@ -1,6 +1,6 @@
 /*
  * test_sync_hot.c - many transactions changing one document at once: the
- * shared (escrow) lock mode of increments (docs/SYNC.md §4b), on the real
+ * shared (escrow) lock mode of increments (docs/SYNC.md §4a), on the real
  * database with real servers.
  *
  * Through both servers of the test run, N_FANS users at the same moment

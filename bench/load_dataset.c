@@ -39,6 +39,13 @@
  * {_id: "dataset", users, follows, tweets, shards, seed, complete: true}
  * into the collection bench_dataset, which no server reads.
  *
+ * --sessions FILE also logs every account in, with the server's own
+ * sessions_create (no password hashed, no request sent), and writes one
+ * line "USERNAME TOKEN" per account to FILE, in account order: the
+ * session cookies of a benchmark that acts as many users
+ * (bench/run-like-bench.sh).  Only with a load (refused, exit 2, when
+ * the data set is there already).
+ *
  * Idempotent: when that marker matches the arguments it says so and exits
  * 0 without writing.  Into a database that holds anything else (a partial
  * load, other data) it refuses (exit 3) unless --drop, which drops the
@@ -66,6 +73,7 @@
 #include "bench/bench_common.h"
 #include "server/domain/schema.h"
 #include "server/domain/search.h"
+#include "server/domain/sessions.h"
 #include "server/domain/users.h"
 #include "server/domain/validate.h"
 #include "sync/base/bsonx.h"
@@ -90,6 +98,7 @@ static struct {
   long users, follows, tweets, shards, days, batch, threads;
   uint64_t seed;
   bool drop, check;
+  const char *sessions;
 } opt = {.uri = "mongodb://127.0.0.1:27017/?replicaSet=rs0",
          .db = "chorus_tp",
          .users = 10000,
@@ -151,6 +160,8 @@ static void usage(FILE *out) {
           "                 complete data set\n"
           "  --check        exit 0 when this data set is complete, 3 when\n"
           "                 not; writes nothing\n"
+          "  --sessions F   log every account in and write \"USERNAME TOKEN\"\n"
+          "                 lines to file F\n"
           "  --help\n"
           "Every account's password is \"" PASSWORD "\".\n");
 }
@@ -174,6 +185,7 @@ static void parse_args(int argc, char **argv) {
       BENCH_LONG("threads", &opt.threads, 1, MAX_THREADS),
       BENCH_FLAG("drop", &opt.drop),
       BENCH_FLAG("check", &opt.check),
+      BENCH_STRING("sessions", &opt.sessions),
   };
   bench_parse_args(argc, argv, opts, sizeof opts / sizeof opts[0], usage);
   if (opt.follows >= opt.users) {
@@ -602,6 +614,32 @@ static void write_marker(mongoc_client_t *client, double load_s,
   mongoc_collection_destroy(coll);
 }
 
+/* ------------------------------------------------------------ sessions */
+
+/* --sessions: a session of every account, as POST /api/login makes it,
+ * one "USERNAME TOKEN" line each. */
+static void write_sessions(db_t *db) {
+  FILE *f = fopen(opt.sessions, "w");
+  if (!f) {
+    bench_die("cannot write %s", opt.sessions);
+  }
+  double t0 = bench_now_s();
+  for (long i = 0; i < opt.users; i++) {
+    char name[USERNAME_MAX + 1], token[SESSION_TOKEN_LEN + 1];
+    chorus_error_t err;
+    username_of(i, name);
+    if (!sessions_create(db, &user_ids[i], token, &err)) {
+      bench_die("session of %s: %s", name, err.message);
+    }
+    fprintf(f, "%s %s\n", name, token);
+  }
+  if (fclose(f) != 0) {
+    bench_die("cannot write %s", opt.sessions);
+  }
+  say("sessions: %ld written to %s in %.1f s", opt.users, opt.sessions,
+      bench_now_s() - t0);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -628,6 +666,15 @@ int main(int argc, char **argv) {
     mongoc_client_destroy(client);
     mongoc_cleanup();
     return state == 0 ? 0 : 3;
+  }
+  if (state == 0 && opt.sessions) {
+    fprintf(stderr,
+            "load_dataset: --sessions needs a load, and %s already "
+            "holds this data set\n",
+            opt.db);
+    mongoc_client_destroy(client);
+    mongoc_cleanup();
+    return 2;
   }
   if (state == 0) {
     say("%s already holds this complete data set (%ld users x %ld follows, "
@@ -719,6 +766,9 @@ int main(int argc, char **argv) {
          opt.users, opt.users * opt.follows, opt.tweets, load_s, users_s,
          follows_s, tweets_s, index_s);
 
+  if (opt.sessions) {
+    write_sessions(db);
+  }
   shards_destroy(shards);
   db_destroy(db);
   mongoc_client_destroy(client);

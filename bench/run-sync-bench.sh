@@ -21,6 +21,8 @@
 #   BENCH_WARMUP=2      unmeasured seconds before each measurement
 #   BENCH_SHARED_USERS=1  let every thread cycle through all users instead,
 #                       so that two requests of one user conflict at times
+#   BENCH_CHORUSD=path  a chorusd to measure instead of build-bench's
+#                       (another build, e.g. of an earlier commit)
 #
 # Logs, pid files and the results (last-summary.txt, *.json) are kept in
 # var/bench-run/. A benchmark prints figures: the exit status is non-zero
@@ -58,6 +60,10 @@ rm -f "$RUN_DIR"/result-*.json "$RUN_DIR"/last-summary.txt
 lib_exit_traps bench_cleanup
 
 bench_build bench_tweets
+if [[ -n "${BENCH_CHORUSD:-}" ]]; then
+    [[ -x "$BENCH_CHORUSD" ]] || { err "BENCH_CHORUSD=$BENCH_CHORUSD is not an executable"; exit 1; }
+    CHORUSD="$BENCH_CHORUSD"
+fi
 # Anything left from an earlier run that was killed hard.
 bench_stop_all
 

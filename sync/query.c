@@ -9,9 +9,37 @@
 #include "sync/sync_internal.h"
 #include "sync/txn/lock_field.h"
 
+/* The single value of a filter {_id: {$in: [value]}} into *one (which
+ * borrows filter); false for any other filter. */
+static bool single_id_in(const bson_t *filter, bson_value_t *one) {
+  bson_iter_t it, in, values;
+  if (bson_count_keys(filter) != 1 ||
+      !bson_iter_init_find(&it, filter, "_id") ||
+      !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &in) ||
+      !bson_iter_next(&in) || strcmp(bson_iter_key(&in), "$in") != 0 ||
+      !BSON_ITER_HOLDS_ARRAY(&in) || !bson_iter_recurse(&in, &values) ||
+      !bson_iter_next(&values)) {
+    return false;
+  }
+  *one = *bson_iter_value(&values);
+  return !bson_iter_next(&values) && !bson_iter_next(&in);
+}
+
 bool query_visible(db_t *db, sync_t *sync, const char *coll,
                    const bson_t *filter, const bson_t *sort, size_t want,
                    query_result_t *out, chorus_error_t *err) {
+  /* FerretDB pushes only {_id: value} down to SQLite (docs/DATABASE.md):
+   * asked as {_id: {$in: [value]}}, one document is found by a scan of
+   * its whole collection (a like's answer scanned every like). */
+  bson_value_t one;
+  if (single_id_in(filter, &one)) {
+    bson_t by_id = BSON_INITIALIZER;
+    bson_append_value(&by_id, "_id", 3, &one);
+    bool ok =
+        view_find(db, sync_store(sync), coll, &by_id, sort, want, out, err);
+    bson_destroy(&by_id);
+    return ok;
+  }
   return view_find(db, sync_store(sync), coll, filter, sort, want, out, err);
 }
 

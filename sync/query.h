@@ -27,8 +27,10 @@ typedef view_page_t query_result_t;
 
 /* Up to `want` visible documents of coll matching filter in the order of
  * `sort` (NULL: natural): view_find of the process's store, which asks a
- * short page again with a larger limit.  On failure *out is empty
- * (nothing to free). */
+ * short page again with a larger limit.  A filter {_id: {$in: [v]}} is
+ * asked as {_id: v} (the same documents; FerretDB finds those by its
+ * index, the other by a scan).  On failure *out is empty (nothing to
+ * free). */
 bool query_visible(db_t *db, sync_t *sync, const char *coll,
                    const bson_t *filter, const bson_t *sort, size_t want,
                    query_result_t *out, chorus_error_t *err);

@@ -1,6 +1,18 @@
 /*
  * sync.c - the facade of sync/: retries, lock resolution, the recovery
- * thread.  See sync.h.
+ * thread, the finishers.  See sync.h.
+ *
+ * Finishers: a commit of increments is answered before its increments
+ * are applied.  txn_execute returns once the decision is made and the
+ * other ops applied (defer_apply); sync_commit hands the transaction to a
+ * finisher thread, which folds its escrow entries and marks it done
+ * (txn_complete), and meanwhile publishes its events and returns.
+ * Readers through the view count a committed entry already (view.h); a
+ * crash before the finisher is through leaves it to recovery, as a crash
+ * after the decision always did.  When SYNC_QUEUE_MAX commits wait
+ * already, the caller applies its own before it returns.  The finishers'
+ * writes give way to every other write of the process
+ * (WRITE_PRIORITY_BACKGROUND).
  *
  * Lock resolution: a transaction that finds a participant locked by X does
  * not only wait.  If X's record is gone (collected after an abort), the
@@ -29,6 +41,14 @@
 /* Longer than any prepare request can stay in flight (the driver's socket
  * timeout is 10 s), so the sweep in store_mongo_collect comes after it. */
 #define SYNC_KEEP_FINISHED_MS 30000
+#define SYNC_FINISHERS 2
+#define SYNC_QUEUE_MAX 256
+
+/* A committed transaction waiting for a finisher. */
+typedef struct queued_txn {
+  txn_t txn;
+  struct queued_txn *next;
+} queued_txn_t;
 
 struct sync {
   shards_t *shards;
@@ -45,7 +65,19 @@ struct sync {
   bool stopping; /* guarded by mu */
   pthread_mutex_t mu;
   pthread_cond_t cv;
+
+  /* The finishers and their queue (guarded by fmu). */
+  bool apply_inline;
+  pthread_t finishers[SYNC_FINISHERS];
+  int n_finishers;
+  queued_txn_t *head, *tail;
+  size_t queued;
+  bool finishers_stopping;
+  pthread_mutex_t fmu;
+  pthread_cond_t fcv;
 };
+
+static void *finisher_main(void *arg);
 
 sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
   sync_t *s = bson_malloc0(sizeof *s);
@@ -65,8 +97,16 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
   s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;
   s->interval_ms =
       cfg->recovery_interval_ms > 0 ? cfg->recovery_interval_ms : 250;
+  s->apply_inline = cfg->apply_inline;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_mutex_init(&s->fmu, NULL);
+  pthread_cond_init(&s->fcv, NULL);
+  for (int i = 0; !s->apply_inline && i < SYNC_FINISHERS; i++) {
+    if (pthread_create(&s->finishers[i], NULL, finisher_main, s) == 0) {
+      s->n_finishers++;
+    }
+  }
   return s;
 }
 
@@ -122,7 +162,7 @@ static void *recovery_main(void *arg) {
     int64_t now = db_now_ms();
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
       int64_t deleted;
-      store_mongo_collect(s->shards, now - SYNC_KEEP_FINISHED_MS, &deleted,
+      store_mongo_collect(&s->store, now - SYNC_KEEP_FINISHED_MS, &deleted,
                           &err);
       last_collect = now;
     }
@@ -157,6 +197,16 @@ void sync_destroy(sync_t *s) {
   if (!s) {
     return;
   }
+  /* The finishers first: they finish what is queued, then stop. */
+  pthread_mutex_lock(&s->fmu);
+  s->finishers_stopping = true;
+  pthread_cond_broadcast(&s->fcv);
+  pthread_mutex_unlock(&s->fmu);
+  for (int i = 0; i < s->n_finishers; i++) {
+    pthread_join(s->finishers[i], NULL);
+  }
+  pthread_cond_destroy(&s->fcv);
+  pthread_mutex_destroy(&s->fmu);
   if (s->running) {
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
@@ -167,6 +217,7 @@ void sync_destroy(sync_t *s) {
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   events_destroy(s->events);
+  store_mongo_cleanup(&s->store);
   shards_destroy(s->shards);
   bson_free(s);
 }
@@ -211,17 +262,85 @@ static void backoff(int attempt) {
   sleep_ms(1 + (int64_t)randombytes_uniform((uint32_t)ceiling));
 }
 
-txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
-                                    size_t *failed_op, bool *published,
-                                    chorus_error_t *err) {
-  *published = false;
+static txn_exec_opts_t exec_opts(sync_t *s) {
   txn_exec_opts_t opts = {
       .owner = s->owner,
       .lease_ms = s->lease_ms,
       .now_ms = db_now_ms,
       .on_step = failpoint_hit,
       .step_ctx = &s->failpoint,
+      .defer_apply = !s->apply_inline,
   };
+  return opts;
+}
+
+/* Applies a commit answered at its commit point and marks it done; a
+ * failure leaves it to recovery, which finds it past its lease. */
+static void complete(sync_t *s, txn_t *txn) {
+  txn_exec_opts_t opts = exec_opts(s);
+  chorus_error_t err;
+  txn_complete(&s->store, txn, &opts, &err);
+}
+
+static void *finisher_main(void *arg) {
+  sync_t *s = arg;
+  /* Nobody waits for these writes: requests in flight go first. */
+  db_write_priority(WRITE_PRIORITY_BACKGROUND);
+  pthread_mutex_lock(&s->fmu);
+  for (;;) {
+    while (!s->head && !s->finishers_stopping) {
+      pthread_cond_wait(&s->fcv, &s->fmu);
+    }
+    queued_txn_t *q = s->head;
+    if (!q) {
+      break; /* stopping, and nothing is left */
+    }
+    s->head = q->next;
+    if (!s->head) {
+      s->tail = NULL;
+    }
+    s->queued--;
+    pthread_mutex_unlock(&s->fmu);
+    complete(s, &q->txn);
+    txn_cleanup(&q->txn);
+    bson_free(q);
+    pthread_mutex_lock(&s->fmu);
+  }
+  pthread_mutex_unlock(&s->fmu);
+  return NULL;
+}
+
+/* Hands a commit txn_execute left staged to a finisher (txn is emptied:
+ * the finisher owns its ops), or applies it here when the queue is full
+ * or there is no finisher. */
+static void finish_later(sync_t *s, txn_t *txn) {
+  pthread_mutex_lock(&s->fmu);
+  bool queue = s->n_finishers > 0 && !s->finishers_stopping &&
+               s->queued < SYNC_QUEUE_MAX;
+  if (queue) {
+    queued_txn_t *q = bson_malloc0(sizeof *q);
+    q->txn = *txn; /* moves the ops' documents */
+    memset(txn, 0, sizeof *txn);
+    if (s->tail) {
+      s->tail->next = q;
+    } else {
+      s->head = q;
+    }
+    s->tail = q;
+    s->queued++;
+    pthread_cond_signal(&s->fcv);
+  }
+  pthread_mutex_unlock(&s->fmu);
+  if (!queue) {
+    complete(s, txn);
+  }
+}
+
+txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
+                                    size_t *failed_op, bool *published,
+                                    chorus_error_t *err) {
+  *published = false;
+  txn_exec_opts_t opts = exec_opts(s);
   for (int attempt = 0; attempt < SYNC_MAX_ATTEMPTS; attempt++) {
     txn_t txn;
     txn_init(&txn);
@@ -250,18 +369,26 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
       continue;
     }
     switch (outcome) {
-    case TXN_OUTCOME_COMMITTED:
+    case TXN_OUTCOME_COMMITTED: {
       atomic_fetch_add(&s->stats.commits, 1);
-      *published = true; /* unless it has an outbox that fails */
-      for (size_t i = 0; i < txn.n_ops; i++) {
-        bson_oid_t outbox;
+      bson_oid_t outbox;
+      bson_t *outbox_doc = NULL;
+      for (size_t i = 0; i < txn.n_ops && !outbox_doc; i++) {
         if (events_is_outbox(&txn.ops[i], &outbox)) {
-          /* or the pump */
-          *published = events_flush(s->events, &outbox, txn.ops[i].doc);
-          break;
+          outbox_doc = bson_copy(txn.ops[i].doc);
         }
       }
+      if (txn.apply_pending) {
+        finish_later(s, &txn); /* applied meanwhile, or here */
+      }
+      *published = true; /* unless it has an outbox that fails */
+      if (outbox_doc) {
+        /* or the pump */
+        *published = events_flush(s->events, &outbox, outbox_doc);
+        bson_destroy(outbox_doc);
+      }
       break;
+    }
     case TXN_OUTCOME_FAILED:
       atomic_fetch_add(&s->stats.failures, 1);
       break;

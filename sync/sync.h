@@ -31,6 +31,8 @@ typedef struct sync_config {
   int64_t lease_ms;                   /* coordinator lease */
   int recovery_interval_ms;           /* how often to look for orphans */
   int pool_size;                      /* per shard deployment */
+  bool apply_inline; /* apply a commit's increments before sync_commit
+                        returns, instead of after (its finishers: sync.c) */
 } sync_config_t;
 
 typedef struct sync_stats {
@@ -69,7 +71,11 @@ typedef bool (*sync_build_fn)(void *ctx, txn_t *txn, chorus_error_t *err);
 /* Builds and commits a transaction, rebuilding and retrying it with
  * jittered exponential backoff while it conflicts (a lock held by another
  * transaction, a stale version).  Returns:
- *   COMMITTED  - durable and visible to every reader on every server;
+ *   COMMITTED  - durable and visible to every reader on every server, its
+ *                events published, its ops applied but the increments
+ *                (shared ops), which a finisher thread applies after this
+ *                returns (unless apply_inline), or recovery if this
+ *                process stops first;
  *   MISSING / EXISTS - aborted, ops[*failed_op] of the last attempt found
  *                nothing / something already there (the caller knows what
  *                that means: 404, already liked, ...);

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 
 #include "sync/base/error.h"
+#include "sync/base/write_gate.h"
 
 typedef struct db db_t;
 
@@ -109,6 +110,11 @@ void db_set_filters(db_t *db, db_filters_t mode);
  * learns which it is; 0: no limit.  Call it at start-up, before
  * db_ensure_indexes. */
 void db_set_write_limit(db_t *db, int limit);
+
+/* The priority of the calling thread's write commands at the write gate
+ * (write_gate.h: urgent, normal, background); returns the one it
+ * replaces, for the caller to put back. */
+write_priority_t db_write_priority(write_priority_t p);
 
 /* The write gate's limit (0: none) and its waits so far: how many found
  * it full, their total time, how many gave up after 1 s. */

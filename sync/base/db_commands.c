@@ -74,6 +74,10 @@ void db_commands_auto_write_limit(db_t *db, bool ferretdb) {
   }
 }
 
+write_priority_t db_write_priority(write_priority_t p) {
+  return write_gate_set_priority(p);
+}
+
 void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
                          int64_t *wait_us, int64_t *timeouts) {
   write_gate_stats_t st;

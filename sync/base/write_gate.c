@@ -6,7 +6,9 @@
  * it exceeds the limit only by writers admitted before a lowered limit.
  * A waiter that gives up does not count (it holds nothing).  A place
  * freed goes to whichever thread takes mu first, a newcomer included:
- * strict arrival order is slower (write_gate.h).
+ * strict arrival order is slower (write_gate.h); but a place goes to a
+ * writer only while no writer of a higher priority waits (waiting[],
+ * guarded by mu, counts the waiters of each priority).
  */
 #include "sync/base/write_gate.h"
 
@@ -22,13 +24,36 @@ struct write_gate {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* on CLOCK_MONOTONIC */
   atomic_int limit;
-  int busy; /* guarded by mu */
+  int busy;                           /* guarded by mu */
+  int waiting[WRITE_GATE_PRIORITIES]; /* guarded by mu */
   atomic_llong entered, waited, wait_us, timeouts;
 };
 
 /* The gate the calling thread holds (write_gate_enter admitted it), or
  * NULL. */
 static _Thread_local write_gate_t *held;
+
+/* The priority of the calling thread's writes. */
+static _Thread_local write_priority_t priority = WRITE_PRIORITY_NORMAL;
+
+write_priority_t write_gate_set_priority(write_priority_t p) {
+  write_priority_t before = priority;
+  priority = p;
+  return before;
+}
+
+/* Whether a writer of priority p must wait now (mu held). */
+static bool must_wait(const write_gate_t *gate, int p) {
+  if (gate->busy >= atomic_load(&gate->limit)) {
+    return true;
+  }
+  for (int q = p + 1; q < WRITE_GATE_PRIORITIES; q++) {
+    if (gate->waiting[q] > 0) {
+      return true;
+    }
+  }
+  return false;
+}
 
 write_gate_t *write_gate_new(void) {
   write_gate_t *gate = bson_malloc0(sizeof *gate);
@@ -71,8 +96,9 @@ void write_gate_enter(write_gate_t *gate) {
     return;
   }
   atomic_fetch_add(&gate->entered, 1);
+  int p = (int)priority;
   pthread_mutex_lock(&gate->mu);
-  if (gate->busy >= atomic_load(&gate->limit)) {
+  if (must_wait(gate, p)) {
     atomic_fetch_add(&gate->waited, 1);
     int64_t start = monotonic_us();
     struct timespec deadline;
@@ -84,15 +110,16 @@ void write_gate_enter(write_gate_t *gate) {
       deadline.tv_nsec -= 1000000000L;
     }
     bool gave_up = false;
-    while (atomic_load(&gate->limit) > 0 &&
-           gate->busy >= atomic_load(&gate->limit)) {
+    gate->waiting[p]++;
+    while (atomic_load(&gate->limit) > 0 && must_wait(gate, p)) {
       if (pthread_cond_timedwait(&gate->cv, &gate->mu, &deadline) ==
               ETIMEDOUT &&
-          gate->busy >= atomic_load(&gate->limit)) {
+          must_wait(gate, p)) {
         gave_up = true;
         break;
       }
     }
+    gate->waiting[p]--;
     atomic_fetch_add(&gate->wait_us, monotonic_us() - start);
     if (gave_up) {
       atomic_fetch_add(&gate->timeouts, 1);
@@ -114,7 +141,17 @@ void write_gate_leave(void) {
   pthread_mutex_lock(&gate->mu);
   assert(gate->busy > 0); /* this thread's place is counted */
   gate->busy--;
-  pthread_cond_signal(&gate->cv);
+  /* Waiters of several priorities: wake them all, the highest takes it
+   * (one woken at random might be one that must let another go first). */
+  int levels = 0;
+  for (int q = 0; q < WRITE_GATE_PRIORITIES; q++) {
+    levels += gate->waiting[q] > 0;
+  }
+  if (levels > 1) {
+    pthread_cond_broadcast(&gate->cv);
+  } else {
+    pthread_cond_signal(&gate->cv);
+  }
   pthread_mutex_unlock(&gate->mu);
 }
 

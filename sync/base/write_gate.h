@@ -29,6 +29,15 @@
  * thread holds at most one gate at a time; which one is kept in a
  * thread-local pointer, the one piece of state here outside the gate.
  *
+ * Priorities.  A thread may give its writes a priority
+ * (write_gate_set_priority): a place freed goes only to a waiter of the
+ * highest priority waiting.  Urgent: the few writes others wait for, a
+ * latch held for one write of a hot document (sync/txn/store_mongo.c),
+ * which behind a queue of ordinary writes was held many times as long.
+ * Background: writes nobody waits for, the apply of a commit already
+ * answered (sync.c's finishers).  A waiter passed over gives up after
+ * WRITE_GATE_MAX_WAIT_MS like any other.
+ *
  * A waiter gives up after WRITE_GATE_MAX_WAIT_MS and sends its write
  * anyway (counted in timeouts): a write stuck on a database that stopped
  * answering must not stop every other write of the process (requests
@@ -61,6 +70,17 @@ void write_gate_enter(write_gate_t *gate);
 
 /* Gives back the place the calling thread holds, if any. */
 void write_gate_leave(void);
+
+typedef enum {
+  WRITE_PRIORITY_BACKGROUND = 0,
+  WRITE_PRIORITY_NORMAL = 1, /* every thread's, until it sets another */
+  WRITE_PRIORITY_URGENT = 2,
+} write_priority_t;
+#define WRITE_GATE_PRIORITIES 3
+
+/* The priority of the calling thread's next writes (thread-local, for
+ * every gate); returns the one it replaces. */
+write_priority_t write_gate_set_priority(write_priority_t p);
 
 typedef struct write_gate_stats {
   int64_t entered;  /* writes that went through a limit */

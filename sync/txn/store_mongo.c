@@ -18,10 +18,16 @@
 #include "sync/txn/store_mongo.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "sync/base/bsonx.h"
+#include "sync/txn/decisions.h"
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 
 #define DB_TXNS "txns"
@@ -174,6 +180,74 @@ static bool run_delete(const target_t *t, const bson_t *filter,
   return ok;
 }
 
+/* ---- the store's own state ---- */
+
+/* The writes of escrow entries this process makes are combined per
+ * document: requests (stage, fold or drop an entry) queue on the stripe of
+ * the document's lock key, and one thread at a time (the leader) takes the
+ * latch in the database once for every queued request of one document,
+ * makes one read and one write for all of them, and lets go.  So one
+ * thread per document contends for a latch in the database, and a hot
+ * document takes as many entries per write as requests came meanwhile. */
+#define LATCH_STRIPES 64
+/* How long an op with no wait_until_ms (recovery, resolve_lock, the
+ * collector) waits for a latch or an undecided shared holder. */
+#define OWN_WAIT_MS 1000
+/* Between looks at a latch held by another: doubling, with jitter. */
+#define LATCH_SLEEP_MIN_US 500
+#define LATCH_SLEEP_MAX_US 8000
+/* Between looks at an undecided shared holder (an exclusive prepare
+ * waiting for it). */
+#define UNDECIDED_SLEEP_US 3000
+/* At most this many entries are folded by one exclusive prepare; with
+ * more, it waits as for an undecided one (they are folded as they go). */
+#define TXN_MAX_ENTRIES_SEEN 256
+
+/* What a latched write does to a transaction's entry. */
+typedef enum { ENTRY_STAGE, ENTRY_FOLD, ENTRY_DROP } entry_step_t;
+
+/* One request for a latched write: in a stripe's queue until a leader
+ * takes it into a batch, then answered (done, under the stripe's mutex). */
+typedef struct entry_req {
+  char key[200]; /* the document's lock key */
+  const char *txn_id;
+  const txn_op_t *op;
+  entry_step_t step;
+  int64_t until; /* the requester waits until then */
+  txn_vote_t vote;
+  char lock_owner[TXN_ID_LEN + 1];
+  chorus_error_t err;
+  bool done;
+  struct entry_req *next;
+} entry_req_t;
+
+typedef struct stripe {
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* a batch ended */
+  bool busy;         /* a leader runs a batch */
+  entry_req_t *head; /* waiting, oldest first */
+} stripe_t;
+
+typedef struct store_mongo {
+  shards_t *shards;
+  decisions_t *decisions;
+  stripe_t stripes[LATCH_STRIPES];
+} store_mongo_t;
+
+static bool read_decision(shards_t *shards, const char *txn_id,
+                          txn_state_t *state, bool *decided,
+                          chorus_error_t *err);
+
+static void sleep_us(int64_t us) {
+  struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Until when an op may wait (db_now_ms clock). */
+static int64_t wait_limit(const txn_op_t *op) {
+  return op->wait_until_ms ? op->wait_until_ms : db_now_ms() + OWN_WAIT_MS;
+}
+
 /* "<shard>|<coll>|<typed id>": the _id of a participant's lock. */
 static void lock_key(const txn_op_t *op, char *out, size_t size) {
   char id[80];
@@ -200,6 +274,14 @@ static void lock_key(const txn_op_t *op, char *out, size_t size) {
   snprintf(out, size, "%d|%s|%s", op->shard, op->coll, id);
 }
 
+static stripe_t *stripe_of(store_mongo_t *sm, const char *key) {
+  uint32_t h = 2166136261u;
+  for (const char *p = key; *p; p++) {
+    h = (h ^ (uint8_t)*p) * 16777619u;
+  }
+  return &sm->stripes[h % LATCH_STRIPES];
+}
+
 /* Deletes our lock document of op (nothing if another holds it). */
 static bool release_lock(shards_t *shards, const char *txn_id,
                          const txn_op_t *op, chorus_error_t *err) {
@@ -216,48 +298,160 @@ static bool release_lock(shards_t *shards, const char *txn_id,
   return ok;
 }
 
-/* Takes the lock document of op; *holder is "" when we hold it now (or
- * already did), else the transaction that does. */
+/* Takes the lock document of op for txn_id: the exclusive lock, or (latch)
+ * a latch, held for one write of the document's escrow entries.  Waits
+ * for another's latch until until_ms, never for another's exclusive lock.
+ * *holder is "" when we hold it now (or already did), else the
+ * transaction that does ("?" when it kept going away), and *latch whether
+ * that is a latch. */
 static bool take_lock(shards_t *shards, const char *txn_id, const txn_op_t *op,
-                      char holder[TXN_ID_LEN + 1], chorus_error_t *err) {
+                      bool latch, int64_t until_ms, char holder[TXN_ID_LEN + 1],
+                      bool *holder_latch, chorus_error_t *err) {
   char key[200];
   lock_key(op, key, sizeof key);
   target_t t;
   holder[0] = '\0';
+  *holder_latch = false;
   if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, err)) {
     return false;
   }
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "txn", BCON_UTF8(txn_id), "at",
                          BCON_DATE_TIME(db_now_ms()));
-  bool dup;
-  bool ok = insert_once(&t, doc, &dup, "2pc lock", err);
-  holder[0] = '\0';
-  if (ok && dup) {
+  if (latch) {
+    BSON_APPEND_BOOL(doc, "latch", true);
+  }
+  bool ok = true;
+  int64_t pause = LATCH_SLEEP_MIN_US;
+  for (int gone = 0;;) {
+    bool dup;
+    ok = insert_once(&t, doc, &dup, "2pc lock", err);
+    if (!ok || !dup) {
+      break; /* taken (or a failure) */
+    }
     bson_t *lock;
     bool found;
     ok = read_by_string_id(&t, key, &lock, &found, err);
+    char who[TXN_ID_LEN + 1] = "";
     bson_iter_t it;
-    if (ok && found && bson_iter_init_find(&it, lock, "txn") &&
-        BSON_ITER_HOLDS_UTF8(&it)) {
-      bsonx_copy_utf8(&it, holder, TXN_ID_LEN + 1);
-    }
-    if (ok && (!found || !holder[0])) {
-      bson_strncpy(holder, "?", TXN_ID_LEN + 1); /* released meanwhile */
-    }
-    if (ok && !strcmp(holder, txn_id)) {
-      holder[0] = '\0'; /* ours from an earlier prepare */
+    bool is_latch = false;
+    if (ok && found) {
+      if (bson_iter_init_find(&it, lock, "txn") && BSON_ITER_HOLDS_UTF8(&it)) {
+        bsonx_copy_utf8(&it, who, sizeof who);
+      }
+      is_latch = bson_iter_init_find(&it, lock, "latch") &&
+                 BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
     }
     if (lock) {
       bson_destroy(lock);
     }
+    if (!ok || (found && !strcmp(who, txn_id))) {
+      break; /* ours from an earlier attempt */
+    }
+    if (!found || !who[0]) {
+      if (++gone < 8) {
+        continue; /* released meanwhile: again */
+      }
+      bson_strncpy(holder, "?", TXN_ID_LEN + 1);
+      break;
+    }
+    if (is_latch && db_now_ms() < until_ms) {
+      sleep_us(pause / 2 + (int64_t)randombytes_uniform((uint32_t)pause));
+      pause = pause * 2 < LATCH_SLEEP_MAX_US ? pause * 2 : LATCH_SLEEP_MAX_US;
+      continue; /* a latch is held for one write */
+    }
+    bson_strncpy(holder, who, TXN_ID_LEN + 1);
+    *holder_latch = is_latch;
+    break;
   }
   bson_destroy(doc);
   target_close(&t);
   return ok;
 }
 
+/* An entry's fate as this process knows it, without asking the
+ * database. */
+static escrow_fate_t known_fate(store_mongo_t *sm, const char *txn_id) {
+  switch (decisions_get(sm->decisions, txn_id)) {
+  case DECISIONS_COMMITTED:
+    return ESCROW_COMMITTED;
+  case DECISIONS_ABORTED:
+    return ESCROW_ABORTED;
+  case DECISIONS_OPEN:
+  case DECISIONS_UNKNOWN:
+  default:
+    return ESCROW_UNDECIDED;
+  }
+}
+
+/* An entry's fate, from the database if this process does not know it. */
+static bool lookup_fate(store_mongo_t *sm, const char *txn_id,
+                        escrow_fate_t *fate, chorus_error_t *err) {
+  *fate = known_fate(sm, txn_id);
+  if (*fate != ESCROW_UNDECIDED ||
+      decisions_get(sm->decisions, txn_id) == DECISIONS_OPEN) {
+    return true;
+  }
+  txn_state_t state;
+  bool decided;
+  if (!read_decision(sm->shards, txn_id, &state, &decided, err)) {
+    return false;
+  }
+  if (decided) {
+    decisions_put(sm->decisions, txn_id, state);
+    *fate = state == TXN_COMMITTED ? ESCROW_COMMITTED : ESCROW_ABORTED;
+  }
+  return true;
+}
+
+/* The filter of a write to a participant read as `read`: by _id alone
+ * where writes go by _id (FerretDB: the read, made under the lock or the
+ * latch, checked); else also on the lock field as read (MongoDB: a
+ * compare-and-set, so that a write landing after the lock was given away
+ * changes nothing). */
+static void participant_filter(const target_t *t, const bson_value_t *id,
+                               const bson_t *read, bson_t *filter) {
+  bson_init(filter);
+  append_id(filter, id);
+  if (db_filters_by_id_only(t->db)) {
+    return;
+  }
+  bson_iter_t it;
+  if (read && bson_iter_init_find(&it, read, TXN_LOCK_FIELD)) {
+    bson_append_value(filter, TXN_LOCK_FIELD, -1, bson_iter_value(&it));
+  } else {
+    bson_t absent;
+    BSON_APPEND_DOCUMENT_BEGIN(filter, TXN_LOCK_FIELD, &absent);
+    BSON_APPEND_BOOL(&absent, "$exists", false);
+    bson_append_document_end(filter, &absent);
+  }
+}
+
+/* One update of a participant; *matched: whether its filter matched. */
+static bool write_participant(const target_t *t, const bson_t *filter,
+                              const bson_t *update, bool *matched,
+                              chorus_error_t *err) {
+  *matched = false;
+  if (!target_live(t, err)) {
+    return false;
+  }
+  bson_t reply;
+  bson_error_t berr;
+  bool ok = mongoc_collection_update_one(t->coll, filter, update, NULL, &reply,
+                                         &berr);
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "2pc write");
+  } else {
+    bson_iter_t m;
+    *matched = bson_iter_init_find(&m, &reply, "matchedCount") &&
+               bson_iter_as_int64(&m) == 1;
+  }
+  bson_destroy(&reply);
+  return ok;
+}
+
 /* The staged state of an update: op->set, then each op->inc field added
- * to the document's current value, then version + 1 — all absolute. */
+ * to the document's current value, then version + 1 — all absolute; and
+ * _xv at that version when the document keeps one (escrow.h). */
 static void staged_values(const bson_t *doc, const txn_op_t *op, bson_t *set) {
   bson_init(set);
   bson_iter_t it, cur;
@@ -277,6 +471,9 @@ static void staged_values(const bson_t *doc, const txn_op_t *op, bson_t *set) {
   int64_t version =
       bson_iter_init_find(&cur, doc, "version") ? bsonx_as_int64(&cur) : 0;
   BSON_APPEND_INT64(set, "version", version + 1);
+  if (bson_iter_init_find(&cur, doc, ESCROW_XV)) {
+    BSON_APPEND_INT64(set, ESCROW_XV, version + 1);
+  }
 }
 
 static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
@@ -325,11 +522,65 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
   return vote;
 }
 
-static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
+/* The fates of every entry of doc, read from the database when this
+ * process does not know them; *undecided is the first entry still
+ * undecided ("" when none). */
+typedef struct entry_fates {
+  char id[TXN_MAX_ENTRIES_SEEN][TXN_ID_LEN + 1];
+  escrow_fate_t fate[TXN_MAX_ENTRIES_SEEN];
+  size_t n;
+} entry_fates_t;
+
+static escrow_fate_t listed_fate(void *ctx, const char *txn_id) {
+  const entry_fates_t *f = ctx;
+  for (size_t i = 0; i < f->n; i++) {
+    if (!strcmp(f->id[i], txn_id)) {
+      return f->fate[i];
+    }
+  }
+  return ESCROW_UNDECIDED;
+}
+
+static bool fates_of_entries(store_mongo_t *sm, const bson_t *doc,
+                             entry_fates_t *f, char undecided[TXN_ID_LEN + 1],
+                             chorus_error_t *err) {
+  char id[TXN_ID_LEN + 1];
+  undecided[0] = '\0';
+  f->n = 0;
+  for (size_t e = 0; escrow_entry_id(doc, e, id); e++) {
+    escrow_fate_t fate;
+    if (!lookup_fate(sm, id, &fate, err)) {
+      return false;
+    }
+    if (fate == ESCROW_UNDECIDED && !undecided[0]) {
+      memcpy(undecided, id, sizeof id);
+    }
+    if (f->n < TXN_MAX_ENTRIES_SEEN) {
+      memcpy(f->id[f->n], id, sizeof id);
+      f->fate[f->n++] = fate;
+    } else if (!undecided[0]) {
+      memcpy(undecided, id, sizeof id); /* too many to fold at once */
+    }
+  }
+  return true;
+}
+
+/* The exclusive prepare of an update or delete: the lock document, then
+ * the document read under it, then its stage.  Escrow entries on it are
+ * folded (committed) or dropped (aborted) by the stage's own write, once
+ * every one is decided: an undecided one is waited for until
+ * op->wait_until_ms, then voted LOCKED (its holder named).  No new entry
+ * can come meanwhile: entries are written under the latch, which is the
+ * lock document we hold. */
+static txn_vote_t prepare_change(store_mongo_t *sm, const char *txn_id,
                                  txn_op_t *op, char lock_owner[TXN_ID_LEN + 1],
                                  chorus_error_t *err) {
+  shards_t *shards = sm->shards;
   char holder[TXN_ID_LEN + 1];
-  if (!take_lock(shards, txn_id, op, holder, err)) {
+  bool holder_latch;
+  int64_t until = wait_limit(op);
+  if (!take_lock(shards, txn_id, op, false, until, holder, &holder_latch,
+                 err)) {
     return TXN_VOTE_ERROR;
   }
   if (holder[0]) {
@@ -345,83 +596,101 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
   if (!target_open(shards, op->shard, op->coll, &t, err)) {
     return TXN_VOTE_ERROR;
   }
-  bson_t *doc;
+  bson_t *doc = NULL;
   bool found;
   txn_vote_t vote = TXN_VOTE_YES;
-  char owner[TXN_ID_LEN + 1] = "";
-  if (!read_by_id(&t, &op->id, &doc, &found, err)) {
-    vote = TXN_VOTE_ERROR;
-  } else {
+  bool staged_before = false;
+  entry_fates_t *fates = bson_malloc0(sizeof *fates);
+  for (;;) {
+    char owner[TXN_ID_LEN + 1] = "", undecided[TXN_ID_LEN + 1];
+    if (doc) {
+      bson_destroy(doc);
+    }
+    if (!read_by_id(&t, &op->id, &doc, &found, err)) {
+      vote = TXN_VOTE_ERROR;
+      break;
+    }
     lock_field_read_owner(doc, owner);
-    bson_iter_t it;
     if (!found) {
       vote = TXN_VOTE_MISSING;
     } else if (!strcmp(owner, txn_id)) {
-      vote = TXN_VOTE_YES; /* staged by an earlier prepare */
+      staged_before = true; /* by an earlier prepare */
     } else if (owner[0]) {
       memcpy(lock_owner, owner, sizeof owner); /* a staged insert */
       vote = TXN_VOTE_LOCKED;
-    } else if (op->check_version &&
-               !(bson_iter_init_find(&it, doc, "version") &&
-                 bsonx_as_int64(&it) == op->version)) {
+    } else if (!fates_of_entries(sm, doc, fates, undecided, err)) {
+      vote = TXN_VOTE_ERROR;
+    } else if (undecided[0] && db_now_ms() < until) {
+      sleep_us(UNDECIDED_SLEEP_US);
+      continue;
+    } else if (undecided[0]) {
+      memcpy(lock_owner, undecided, sizeof undecided);
+      vote = TXN_VOTE_LOCKED;
+    }
+    break;
+  }
+  if (vote == TXN_VOTE_YES && !staged_before) {
+    /* The committed state (entries folded), checked, then staged on. */
+    bson_t folded, fold, set, update = BSON_INITIALIZER, fields, lock;
+    escrow_result_t res;
+    escrow_rewrite(doc, listed_fate, fates, NULL, 0, &folded, &fold, &res);
+    assert(res.kept == 0); /* every entry was decided */
+    if (op->check_version && !escrow_version_current(&folded, op->version)) {
       vote = TXN_VOTE_STALE;
     } else {
-      bson_t set, update = BSON_INITIALIZER, fields, lock;
+      bson_t *staged = NULL;
+      bson_iter_t it;
       BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &fields);
+      if (bson_iter_init_find(&it, &fold, "$set") &&
+          BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t sub;
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&sub, data, len)) {
+          bson_concat(&fields, &sub); /* the fold, in the same write */
+        }
+      }
       BSON_APPEND_DOCUMENT_BEGIN(&fields, TXN_LOCK_FIELD, &lock);
       BSON_APPEND_UTF8(&lock, "id", txn_id);
       BSON_APPEND_UTF8(&lock, "kind", txn_kind_name(op->kind));
-      bson_t *staged = NULL;
       if (op->kind == TXN_UPDATE) {
-        staged_values(doc, op, &set);
+        staged_values(&folded, op, &set);
         BSON_APPEND_DOCUMENT(&lock, "set", &set);
         staged = bson_copy(&set);
         bson_destroy(&set);
       }
       bson_append_document_end(&fields, &lock);
       bson_append_document_end(&update, &fields);
-      /* Only onto an unstaged document: a stage that arrives after
+      /* Only onto the document as read: a stage that arrives after
        * recovery gave our lock away must not overwrite the next holder's
        * (atomic on MongoDB).  On FerretDB a filtered write is not atomic
        * and any filter but {_id} decodes the whole collection: the read
        * above checked, the write goes by _id (db_filters_by_id_only). */
-      bson_t filter = BSON_INITIALIZER, absent;
-      append_id(&filter, &op->id);
-      if (!db_filters_by_id_only(t.db)) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, TXN_LOCK_FIELD, &absent);
-        BSON_APPEND_BOOL(&absent, "$exists", false);
-        bson_append_document_end(&filter, &absent);
-      }
-      bson_t reply;
-      bson_error_t berr;
-      if (!target_live(&t, err)) {
-        bson_init(&reply);
+      bson_t filter;
+      participant_filter(&t, &op->id, doc, &filter);
+      bool matched;
+      if (!write_participant(&t, &filter, &update, &matched, err)) {
         vote = TXN_VOTE_ERROR;
-      } else if (!mongoc_collection_update_one(t.coll, &filter, &update, NULL,
-                                               &reply, &berr)) {
-        chorus_error_from_bson(err, &berr, "2pc stage");
-        vote = TXN_VOTE_ERROR;
-      } else {
-        bson_iter_t m;
-        if (!(bson_iter_init_find(&m, &reply, "matchedCount") &&
-              bson_iter_as_int64(&m) == 1)) {
-          vote = TXN_VOTE_LOCKED; /* someone staged it meanwhile */
-        } else if (staged) {
-          if (op->staged) {
-            bson_destroy(op->staged);
-          }
-          op->staged = staged; /* for finish_op's write without a read */
-          staged = NULL;
+      } else if (!matched) {
+        vote = TXN_VOTE_LOCKED; /* someone staged it meanwhile */
+      } else if (staged) {
+        if (op->staged) {
+          bson_destroy(op->staged);
         }
+        op->staged = staged; /* for finish_op's write without a read */
+        staged = NULL;
       }
       if (staged) {
         bson_destroy(staged);
       }
-      bson_destroy(&reply);
       bson_destroy(&filter);
-      bson_destroy(&update);
     }
+    bson_destroy(&update);
+    bson_destroy(&folded);
+    bson_destroy(&fold);
   }
+  bson_free(fates);
   if (doc) {
     bson_destroy(doc);
   }
@@ -433,17 +702,301 @@ static txn_vote_t prepare_change(shards_t *shards, const char *txn_id,
   return vote;
 }
 
+/* The fates a batch's rewrite uses: those its own folds and drops name,
+ * then what this process knows. */
+typedef struct batch_fates {
+  store_mongo_t *sm;
+  entry_req_t *batch;
+} batch_fates_t;
+
+static escrow_fate_t batch_fate(void *ctx, const char *txn_id) {
+  const batch_fates_t *f = ctx;
+  for (const entry_req_t *r = f->batch; r; r = r->next) {
+    if (r->step != ENTRY_STAGE && !strcmp(r->txn_id, txn_id)) {
+      return r->step == ENTRY_FOLD ? ESCROW_COMMITTED : ESCROW_ABORTED;
+    }
+  }
+  return known_fate(f->sm, txn_id);
+}
+
+/* Every request of batch gets vote (and, when not NULL, lock_owner and
+ * err). */
+static void answer_all(entry_req_t *batch, txn_vote_t vote,
+                       const char *lock_owner, const chorus_error_t *err) {
+  for (entry_req_t *r = batch; r; r = r->next) {
+    r->vote = vote;
+    if (lock_owner && strcmp(lock_owner, "?") != 0) {
+      bson_strncpy(r->lock_owner, lock_owner, sizeof r->lock_owner);
+    }
+    if (err) {
+      r->err = *err;
+    }
+  }
+}
+
+/* One write of a document under its latch for every request of batch
+ * (one document; the leader's request first): the stages add their
+ * entries (op->inc), the folds and drops fold or drop theirs, and every
+ * other entry this process knows decided is folded or dropped too.  The
+ * latch, taken in the name of the first request's transaction, is waited
+ * for until the earliest request's limit.  A document held exclusively by
+ * another answers LOCKED (its holder named): staging never waits for an
+ * exclusive holder, and folding or dropping there is left to that holder,
+ * which folds or drops every decided entry before it stages.  A fold or
+ * drop with nothing left to do answers YES. */
+static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
+  shards_t *shards = sm->shards;
+  const entry_req_t *lead = batch;
+  int64_t until = lead->until;
+  for (const entry_req_t *r = batch; r; r = r->next) {
+    until = r->until < until ? r->until : until;
+  }
+  /* Held briefly, and every other writer of this document waits for it:
+   * its commands go first through the write gate (write_gate.h). */
+  write_priority_t was = db_write_priority(WRITE_PRIORITY_URGENT);
+  char holder[TXN_ID_LEN + 1];
+  bool holder_latch;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  if (!take_lock(shards, lead->txn_id, lead->op, true, until, holder,
+                 &holder_latch, &err)) {
+    answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
+    db_write_priority(was);
+    return;
+  }
+  if (holder[0]) {
+    answer_all(batch, TXN_VOTE_LOCKED, holder, NULL);
+    db_write_priority(was);
+    return;
+  }
+  target_t t;
+  bson_t *doc = NULL;
+  bool found = false;
+  if (!target_open(shards, lead->op->shard, lead->op->coll, &t, &err)) {
+    answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
+  } else {
+    if (!read_by_id(&t, &lead->op->id, &doc, &found, &err)) {
+      answer_all(batch, TXN_VOTE_ERROR, NULL, &err);
+    } else {
+      char owner[TXN_ID_LEN + 1] = "";
+      lock_field_read_owner(doc, owner);
+      size_t n_adds = 0;
+      for (const entry_req_t *r = batch; r; r = r->next) {
+        n_adds += r->step == ENTRY_STAGE;
+      }
+      escrow_add_t *adds = bson_malloc0(sizeof *adds * (n_adds + 1));
+      n_adds = 0;
+      for (entry_req_t *r = batch; r; r = r->next) {
+        r->vote = TXN_VOTE_YES;
+        if (r->step != ENTRY_STAGE) {
+          continue; /* nothing to do when absent or held exclusively */
+        }
+        if (!found) {
+          r->vote = TXN_VOTE_MISSING;
+        } else if (owner[0]) {
+          /* An exclusive stage or a staged insert. */
+          r->vote = TXN_VOTE_LOCKED;
+          bson_strncpy(r->lock_owner, owner, sizeof r->lock_owner);
+        } else {
+          adds[n_adds++] = (escrow_add_t){r->txn_id, r->op->inc};
+        }
+      }
+      if (found && !owner[0]) {
+        batch_fates_t fates = {sm, batch};
+        bson_t out, update, filter;
+        escrow_result_t res;
+        escrow_rewrite(doc, batch_fate, &fates, adds, n_adds, &out, &update,
+                       &res);
+        if (res.changed) {
+          participant_filter(&t, &lead->op->id, doc, &filter);
+          bool matched;
+          txn_vote_t failed = TXN_VOTE_YES;
+          if (!write_participant(&t, &filter, &update, &matched, &err)) {
+            failed = TXN_VOTE_ERROR;
+          } else if (!matched) {
+            failed = TXN_VOTE_LOCKED; /* written meanwhile (MongoDB filter) */
+          }
+          for (entry_req_t *r = batch; r; r = r->next) {
+            if (failed != TXN_VOTE_YES && r->vote == TXN_VOTE_YES) {
+              r->vote = failed;
+              r->err = err;
+            }
+          }
+          bson_destroy(&filter);
+        }
+        bson_destroy(&out);
+        bson_destroy(&update);
+      }
+      bson_free(adds);
+    }
+    if (doc) {
+      bson_destroy(doc);
+    }
+    target_close(&t);
+  }
+  /* Let go at once, whatever happened: a write that failed either landed
+   * or not, and nobody else may write the document until we do. */
+  chorus_error_t ignored;
+  release_lock(shards, lead->txn_id, lead->op, &ignored);
+  db_write_priority(was);
+}
+
+/* Moves the requests of stripe st's queue for key into a batch (in queue
+ * order) and returns it. */
+static entry_req_t *take_batch(stripe_t *st, const char *key) {
+  entry_req_t *batch = NULL, **tail = &batch, **p = &st->head;
+  while (*p) {
+    entry_req_t *r = *p;
+    if (!strcmp(r->key, key)) {
+      *p = r->next;
+      r->next = NULL;
+      *tail = r;
+      tail = &r->next;
+    } else {
+      p = &r->next;
+    }
+  }
+  return batch;
+}
+
+/* Removes req from st's queue; false when a leader took it already. */
+static bool leave_queue(stripe_t *st, entry_req_t *req) {
+  for (entry_req_t **p = &st->head; *p; p = &(*p)->next) {
+    if (*p == req) {
+      *p = req->next;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* A latched write of op's document for txn_id (stage, fold or drop its
+ * entry), combined with the other requests of this process for that
+ * document (run_batch): queued, then answered by whichever requester
+ * leads the next batch, perhaps this one.  A request not taken into a
+ * batch by until answers LOCKED. */
+static txn_vote_t entry_write(store_mongo_t *sm, const char *txn_id,
+                              const txn_op_t *op, entry_step_t step,
+                              int64_t until, char lock_owner[TXN_ID_LEN + 1],
+                              chorus_error_t *err) {
+  entry_req_t req;
+  memset(&req, 0, sizeof req);
+  lock_key(op, req.key, sizeof req.key);
+  req.txn_id = txn_id;
+  req.op = op;
+  req.step = step;
+  req.until = until;
+  stripe_t *st = stripe_of(sm, req.key);
+  struct timespec deadline = {(time_t)(until / 1000),
+                              (long)(until % 1000) * 1000000L};
+  pthread_mutex_lock(&st->mu);
+  entry_req_t **tail = &st->head;
+  while (*tail) {
+    tail = &(*tail)->next;
+  }
+  *tail = &req;
+  while (!req.done) {
+    if (!st->busy) {
+      st->busy = true;
+      entry_req_t *batch = take_batch(st, st->head->key);
+      pthread_mutex_unlock(&st->mu);
+      run_batch(sm, batch);
+      pthread_mutex_lock(&st->mu);
+      for (entry_req_t *r = batch; r;) {
+        entry_req_t *next = r->next; /* r may go once done is set */
+        r->done = true;
+        r = next;
+      }
+      st->busy = false;
+      pthread_cond_broadcast(&st->cv);
+    } else if (pthread_cond_timedwait(&st->cv, &st->mu, &deadline) ==
+                   ETIMEDOUT &&
+               !req.done && leave_queue(st, &req)) {
+      req.vote = TXN_VOTE_LOCKED; /* this process's others kept it */
+      req.done = true;
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (req.lock_owner[0]) {
+    memcpy(lock_owner, req.lock_owner, sizeof req.lock_owner);
+  }
+  if (req.vote == TXN_VOTE_ERROR && err) {
+    *err = req.err;
+  }
+  return req.vote;
+}
+
+/* The prepare of a shared op: its entry staged under the latch. */
+static txn_vote_t prepare_shared(store_mongo_t *sm, const char *txn_id,
+                                 const txn_op_t *op,
+                                 char lock_owner[TXN_ID_LEN + 1],
+                                 chorus_error_t *err) {
+  return entry_write(sm, txn_id, op, ENTRY_STAGE, wait_limit(op), lock_owner,
+                     err);
+}
+
 static txn_vote_t mongo_prepare(void *impl, const char *txn_id, txn_op_t *op,
                                 char lock_owner[TXN_ID_LEN + 1],
                                 chorus_error_t *err) {
+  store_mongo_t *sm = impl;
   /* Only the coordinator prepares, with the ops it built (kind 0 is for
    * resolving a lock, never prepared). */
   assert(op->kind == TXN_INSERT || op->kind == TXN_UPDATE ||
          op->kind == TXN_DELETE);
   assert(op->staged_known);
-  return op->kind == TXN_INSERT
-             ? prepare_insert(impl, txn_id, op, lock_owner, err)
-             : prepare_change(impl, txn_id, op, lock_owner, err);
+  assert(op->shared == txn_op_is_shared(op));
+  if (op->kind == TXN_INSERT) {
+    return prepare_insert(sm->shards, txn_id, op, lock_owner, err);
+  }
+  return op->shared ? prepare_shared(sm, txn_id, op, lock_owner, err)
+                    : prepare_change(sm, txn_id, op, lock_owner, err);
+}
+
+/* Folds (commit) or drops txn_id's entry on op's document, unless it is
+ * gone already (folded or dropped by another write, or never staged):
+ * that is looked at first, without the latch.  While another holds the
+ * document exclusively, looks again until the entry is gone (that holder
+ * folds or drops it) or until wait_until; false then. */
+static bool finish_shared(store_mongo_t *sm, const char *txn_id,
+                          const txn_op_t *op, bool commit,
+                          chorus_error_t *err) {
+  target_t t;
+  if (!target_open(sm->shards, op->shard, op->coll, &t, err)) {
+    return false;
+  }
+  int64_t until = wait_limit(op);
+  bool ok = true;
+  for (;;) {
+    bson_t *doc;
+    bool found;
+    ok = read_by_id(&t, &op->id, &doc, &found, err);
+    bool has = ok && found && escrow_has(doc, txn_id);
+    if (doc) {
+      bson_destroy(doc);
+    }
+    if (!ok || !has) {
+      break; /* nothing left to do */
+    }
+    char holder[TXN_ID_LEN + 1] = "";
+    txn_vote_t vote = entry_write(
+        sm, txn_id, op, commit ? ENTRY_FOLD : ENTRY_DROP, until, holder, err);
+    if (vote == TXN_VOTE_YES) {
+      break;
+    }
+    if (vote == TXN_VOTE_ERROR) {
+      ok = false;
+      break;
+    }
+    if (db_now_ms() >= until) {
+      chorus_error_set(err, 503, "busy", "2pc: the document stayed held by %s",
+                       holder[0] ? holder : "this process");
+      ok = false;
+      break;
+    }
+    sleep_us(UNDECIDED_SLEEP_US); /* held exclusively: it folds ours */
+  }
+  target_close(&t);
+  return ok;
 }
 
 /* One command, no read first, where the op's kind says what to do and
@@ -508,25 +1061,34 @@ static bool commit_in_lease(const target_t *t, const txn_op_t *op, bool *done,
 }
 
 /* Applies (commit) or drops (abort) our staged change on a participant,
- * then lets go of its lock document.  Unless finish_known() or
- * commit_in_lease() can, the kind is read from the document's own lock,
- * so ops loaded by recovery (or kind 0) work too. */
-static bool finish_op(shards_t *shards, const char *txn_id, const txn_op_t *op,
+ * then lets go of its lock document.  The coordinator's own shared op goes
+ * to finish_shared (its latch went with its prepare).  Otherwise, unless
+ * finish_known() or commit_in_lease() can, the document is read: our
+ * exclusive stage is applied or dropped (its kind read from the lock, so
+ * ops loaded by recovery, or kind 0, work too), and our escrow entry is
+ * folded or dropped under the latch; then our lock document (an exclusive
+ * lock, or a latch left by a coordinator that stopped) is deleted. */
+static bool finish_op(store_mongo_t *sm, const char *txn_id, const txn_op_t *op,
                       bool commit, chorus_error_t *err) {
+  shards_t *shards = sm->shards;
+  if (op->shared && op->staged_known) {
+    return finish_shared(sm, txn_id, op, commit, err);
+  }
   target_t t;
   if (!target_open(shards, op->shard, op->coll, &t, err)) {
     return false;
   }
   bool id_only = db_filters_by_id_only(t.db);
-  if (!id_only && (op->kind == TXN_INSERT || op->kind == TXN_DELETE ||
-                   (op->kind == TXN_UPDATE && !commit))) {
+  if (!id_only && !op->shared &&
+      (op->kind == TXN_INSERT || op->kind == TXN_DELETE ||
+       (op->kind == TXN_UPDATE && !commit))) {
     bool ok = finish_known(&t, txn_id, op, commit, err);
     target_close(&t);
     return ok &&
            (op->kind == TXN_INSERT || release_lock(shards, txn_id, op, err));
   }
   bool done = false;
-  if (commit) {
+  if (commit && !op->shared) {
     bool ok = commit_in_lease(&t, op, &done, err);
     if (done) {
       target_close(&t);
@@ -538,16 +1100,15 @@ static bool finish_op(shards_t *shards, const char *txn_id, const txn_op_t *op,
   bool found;
   bool ok = read_by_id(&t, &op->id, &doc, &found, err);
   char owner[TXN_ID_LEN + 1] = "";
+  bool entry = false;
   if (ok && found) {
     lock_field_read_owner(doc, owner);
+    entry = escrow_has(doc, txn_id);
   }
   if (ok && found && !strcmp(owner, txn_id)) {
     txn_kind_t kind = lock_field_read_kind(doc);
-    bson_t filter = BSON_INITIALIZER;
-    append_id(&filter, &op->id);
-    if (!id_only) { /* else checked by the read (see prepare_change) */
-      BSON_APPEND_UTF8(&filter, TXN_LOCK_FIELD ".id", txn_id);
-    }
+    bson_t filter;
+    participant_filter(&t, &op->id, doc, &filter);
     if ((kind == TXN_INSERT && !commit) || (kind == TXN_DELETE && commit)) {
       ok = run_delete(&t, &filter, err);
     } else {
@@ -576,6 +1137,9 @@ static bool finish_op(shards_t *shards, const char *txn_id, const txn_op_t *op,
     bson_destroy(doc);
   }
   target_close(&t);
+  if (ok && entry) {
+    ok = finish_shared(sm, txn_id, op, commit, err);
+  }
   /* Inserts have no lock document; deleting a missing one is harmless. */
   return ok &&
          (op->kind == TXN_INSERT || release_lock(shards, txn_id, op, err));
@@ -656,6 +1220,7 @@ static void remark_open(shards_t *shards, const char *txn_id,
 
 static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
                         int64_t deadline_ms, chorus_error_t *err) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
   bson_t doc = BSON_INITIALIZER, ops;
   BSON_APPEND_UTF8(&doc, "_id", txn->id);
   BSON_APPEND_UTF8(&doc, "state", txn_state_name(TXN_PENDING));
@@ -673,6 +1238,9 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
     bson_t o;
     BSON_APPEND_DOCUMENT_BEGIN(&ops, k, &o);
     BSON_APPEND_UTF8(&o, "kind", txn_kind_name(op->kind));
+    if (op->shared) {
+      BSON_APPEND_BOOL(&o, "shared", true);
+    }
     BSON_APPEND_INT32(&o, "shard", op->shard);
     BSON_APPEND_UTF8(&o, "coll", op->coll);
     bson_append_value(&o, "id", 2, &op->id);
@@ -680,9 +1248,9 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
   }
   bson_append_array_end(&doc, &ops);
   /* The marker first: a record without one would never be recovered. */
-  bool ok = mark_open(impl, txn->id, deadline_ms, err);
+  bool ok = mark_open(shards, txn->id, deadline_ms, err);
   target_t t;
-  if (ok && !target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (ok && !target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     ok = false;
   } else if (ok) {
     bool dup;
@@ -732,9 +1300,10 @@ static bool read_decision(shards_t *shards, const char *txn_id,
 
 static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
                          txn_state_t *actual, chorus_error_t *err) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
   assert(to == TXN_COMMITTED || to == TXN_ABORTED); /* pending -> one */
   target_t t;
-  if (!target_open(impl, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
     return false;
   }
   bson_t *doc =
@@ -750,7 +1319,7 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
   *actual = to;
   if (dup) {
     bool decided;
-    if (!read_decision(impl, txn_id, actual, &decided, err)) {
+    if (!read_decision(shards, txn_id, actual, &decided, err)) {
       return false;
     }
     if (!decided) {
@@ -767,9 +1336,10 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
  * transaction at decide cost a read and an update on FerretDB. */
 static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
                          chorus_error_t *err) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
   assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* decided */
   target_t t;
-  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
@@ -781,21 +1351,22 @@ static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
   bson_destroy(filter);
   target_close(&t);
   if (ok) {
-    unmark_open(impl, txn_id);
+    unmark_open(shards, txn_id);
   }
   return ok;
 }
 
 static bool mongo_get_state(void *impl, const char *txn_id, txn_state_t *state,
                             bool *found, bool *done, chorus_error_t *err) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
   bool decided;
   *done = false;
   *found = false;
-  if (!read_decision(impl, txn_id, state, &decided, err)) {
+  if (!read_decision(shards, txn_id, state, &decided, err)) {
     return false;
   }
   target_t t;
-  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
   bson_t *rec;
@@ -815,6 +1386,13 @@ static bool mongo_get_state(void *impl, const char *txn_id, txn_state_t *state,
     *state = TXN_PENDING;
   }
   return ok;
+}
+
+static bool mongo_get_decision(void *impl, const char *txn_id,
+                               txn_state_t *state, bool *decided,
+                               chorus_error_t *err) {
+  return read_decision(((store_mongo_t *)impl)->shards, txn_id, state, decided,
+                       err);
 }
 
 /* Fills txn (ops with staged_known false) and lease from a record. */
@@ -846,6 +1424,8 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
             op->kind = !strcmp(kind, "insert")   ? TXN_INSERT
                        : !strcmp(kind, "update") ? TXN_UPDATE
                                                  : TXN_DELETE;
+          } else if (!strcmp(k, "shared") && BSON_ITER_HOLDS_BOOL(&o)) {
+            op->shared = bson_iter_bool(&o);
           } else if (!strcmp(k, "shard")) {
             op->shard = (int)bsonx_as_int64(&o);
           } else if (!strcmp(k, "coll") && BSON_ITER_HOLDS_UTF8(&o)) {
@@ -1015,9 +1595,10 @@ static bool claim_from_markers(shards_t *shards, const target_t *txns,
 static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
                         int64_t now_ms, int64_t lease_ms, txn_t *txn,
                         txn_state_t *state, bool *found, chorus_error_t *err) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
   *found = false;
   target_t t;
-  if (!target_open(impl, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
   bool ok;
@@ -1026,19 +1607,20 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     bool exists;
     ok = read_by_string_id(&t, txn_id, &rec, &exists, err);
     if (ok && exists) {
-      ok = claim_if_expired(impl, &t, rec, owner, now_ms, lease_ms, txn, found,
-                            err);
+      ok = claim_if_expired(shards, &t, rec, owner, now_ms, lease_ms, txn,
+                            found, err);
     }
     if (rec) {
       bson_destroy(rec);
     }
   } else {
-    ok = claim_from_markers(impl, &t, owner, now_ms, lease_ms, txn, found, err);
+    ok = claim_from_markers(shards, &t, owner, now_ms, lease_ms, txn, found,
+                            err);
   }
   target_close(&t);
   if (ok && *found) {
     bool decided;
-    ok = read_decision(impl, txn->id, state, &decided, err);
+    ok = read_decision(shards, txn->id, state, &decided, err);
     if (ok && !decided) {
       *state = TXN_PENDING;
     }
@@ -1067,8 +1649,10 @@ static void delete_many_by(shards_t *shards, const char *coll,
   target_close(&t);
 }
 
-bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
+bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err) {
+  store_mongo_t *sm = store->impl;
+  shards_t *shards = sm->shards;
   *deleted = 0;
   target_t t;
   if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
@@ -1108,8 +1692,7 @@ bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
     /* A late lock of an aborted transaction is dropped before its record
      * (see store_mongo.h). */
     for (size_t k = 0; ok && aborted[i] && k < batch[i].n_ops; k++) {
-      swept =
-          swept && finish_op(shards, batch[i].id, &batch[i].ops[k], false, err);
+      swept = swept && finish_op(sm, batch[i].id, &batch[i].ops[k], false, err);
     }
     if (ok && swept) {
       bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));
@@ -1154,7 +1737,16 @@ bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err) {
 
 void store_mongo_init(txn_store_t *store, shards_t *shards) {
   memset(store, 0, sizeof *store);
-  store->impl = shards;
+  store_mongo_t *sm = bson_malloc0(sizeof *sm);
+  sm->shards = shards;
+  sm->decisions = decisions_new();
+  for (int i = 0; i < LATCH_STRIPES; i++) {
+    pthread_mutex_init(&sm->stripes[i].mu, NULL);
+    pthread_cond_init(&sm->stripes[i].cv, NULL);
+  }
+  store->impl = sm;
+  store->decisions = sm->decisions;
+  store->get_decision = mongo_get_decision;
   store->begin = mongo_begin;
   store->decide = mongo_decide;
   store->finish = mongo_finish;
@@ -1163,4 +1755,18 @@ void store_mongo_init(txn_store_t *store, shards_t *shards) {
   store->abort_op = mongo_abort_op;
   store->claim = mongo_claim;
   store->get_state = mongo_get_state;
+}
+
+void store_mongo_cleanup(txn_store_t *store) {
+  store_mongo_t *sm = store->impl;
+  if (!sm) {
+    return;
+  }
+  for (int i = 0; i < LATCH_STRIPES; i++) {
+    pthread_cond_destroy(&sm->stripes[i].cv);
+    pthread_mutex_destroy(&sm->stripes[i].mu);
+  }
+  decisions_free(sm->decisions);
+  bson_free(sm);
+  memset(store, 0, sizeof *store);
 }

@@ -21,6 +21,14 @@
  * writes the same thing.  A locked document's other fields are its
  * committed state; readers resolve _txn through the decision (view.h).
  *
+ * Shared (escrow) participants (txn_op_is_shared): each transaction's
+ * increments are an entry of _txn: {esc: [...]} (escrow.h), written by a
+ * read and a write of the document under a latch: the same lock document,
+ * inserted with latch: true and deleted right after that one write.  A
+ * latch is waited for (it is held for one write); an exclusive lock is
+ * not.  An exclusive prepare folds the decided entries into the document
+ * in its own stage write, after waiting for the undecided ones.
+ *
  * Why not conditional updates: on FerretDB 1.24 (SQLite) an update or
  * findAndModify with a filter is not atomic under concurrency (measured:
  * several concurrent "lock if unlocked" updates all succeed), while unique
@@ -32,8 +40,11 @@
 #include "sync/txn/shards.h"
 #include "sync/txn/txn.h"
 
-/* The store borrows shards, which must outlive it. */
+/* The store borrows shards, which must outlive it; it owns the process's
+ * decisions (store->decisions) and its latch stripes, freed by
+ * store_mongo_cleanup. */
 void store_mongo_init(txn_store_t *store, shards_t *shards);
+void store_mongo_cleanup(txn_store_t *store);
 
 /* Creates the indexes of the decision log's collections (txns, txn_open,
  * txn_claims) in the main database; idempotent. */
@@ -46,7 +57,7 @@ bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
  * So before an aborted record is deleted, its participants are unlocked
  * once more (idempotent), long after any such request could land; and
  * readers, writers and decide() treat a missing record as aborted. */
-bool store_mongo_collect(shards_t *shards, int64_t older_than_ms,
+bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
                          int64_t *deleted, chorus_error_t *err);
 
 #endif

@@ -14,12 +14,29 @@
  *      locks.
  *   5. Only the coordinator decides commit, and only after every op voted
  *      yes; recovery (and a coordinator that gives up) decides abort.
+ *   6. Shared (escrow) ops are prepared after every other op; an abort
+ *      applies exactly the ops whose prepare was sent (op->prepared).
+ *   7. A transaction is marked open in store->decisions from its begin
+ *      until just before its decision is sent, and its decision is noted
+ *      there once known: readers take an open transaction as not
+ *      committed without asking the database (decisions.h).
+ *   8. The coordinator applies a shared op only within its lease minus
+ *      the margin: an entry is rewritten by a read, then a whole-document
+ *      write, and two appliers of one transaction (it and a recoverer)
+ *      must not interleave those.  Past it, recovery applies.
+ *   9. With defer_apply, a commit applies every op but the shared ones
+ *      before txn_execute returns, the shared ones and the finish after
+ *      (txn_complete): only readers through the view see escrow entries,
+ *      and they count a committed one already.
  * The cheap ones are checked with assert() where they must hold.
  */
 #include "sync/txn/txn.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "sync/txn/decisions.h"
 
 static const char *const step_names[] = {
     "txn.after_begin",
@@ -148,7 +165,13 @@ void txn_add_update(txn_t *txn, int shard, const char *coll,
     op->check_version = true;
     op->version = *expect_version;
   }
+  op->shared = txn_op_is_shared(op);
   check_unique(txn);
+}
+
+bool txn_op_is_shared(const txn_op_t *op) {
+  return op->kind == TXN_UPDATE && op->inc && !bson_empty(op->inc) &&
+         (!op->set || bson_empty(op->set)) && !op->check_version;
 }
 
 void txn_add_delete(txn_t *txn, int shard, const char *coll,
@@ -162,28 +185,56 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
   check_unique(txn);
 }
 
-/* Applies the decided state to ops[0..n); stops at the first failure.
- * The coordinator (opts given) marks each op in_lease while its clock is
- * before lease_end; recovery (opts NULL) never does. */
-static bool apply_ops(const txn_store_t *store, txn_t *txn, size_t n,
-                      txn_state_t state, const txn_exec_opts_t *opts,
-                      int64_t lease_end, chorus_error_t *err) {
+/* Which ops apply_ops applies. */
+typedef enum { OPS_ALL, OPS_EXCLUSIVE, OPS_SHARED } ops_t;
+
+/* Applies the decided state to the ops of `which` (a commit: all of them;
+ * an abort: those whose prepare was sent, op->prepared, but ops[skip]);
+ * stops at the first failure.  The coordinator (opts given) marks each op
+ * in_lease while its clock is before lease_end, and leaves a shared op to
+ * recovery past it (8); recovery (opts NULL) never marks them.  The
+ * "txn.mid_apply" step comes after the first op a coordinator applies
+ * (txn->applied_any). */
+static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
+                      const txn_exec_opts_t *opts, int64_t lease_end,
+                      size_t skip, ops_t which, chorus_error_t *err) {
   assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* 3 */
-  assert(n <= txn->n_ops);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < txn->n_ops; i++) {
     txn_op_t *op = &txn->ops[i];
+    if (i == skip || (state == TXN_ABORTED && !op->prepared) ||
+        (which == OPS_EXCLUSIVE && op->shared) ||
+        (which == OPS_SHARED && !op->shared)) {
+      continue;
+    }
     op->in_lease = opts && opts->now_ms() < lease_end;
+    op->wait_until_ms = opts ? lease_end : 0;
+    if (opts && op->shared && !op->in_lease) {
+      chorus_error_set(err, 503, "lease",
+                       "the coordinator's lease ran out before it applied");
+      return false; /* 8 */
+    }
     bool ok = state == TXN_COMMITTED
                   ? store->commit_op(store->impl, txn->id, op, err)
                   : store->abort_op(store->impl, txn->id, op, err);
     if (!ok) {
       return false;
     }
-    if (i == 0 && opts) {
+    if (!txn->applied_any && opts) {
+      txn->applied_any = true;
       step(opts, STEP_MID_APPLY);
     }
+    txn->applied_any = true;
   }
   return true;
+}
+
+static bool has_shared(const txn_t *txn) {
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    if (txn->ops[i].shared) {
+      return true;
+    }
+  }
+  return false;
 }
 
 static txn_outcome_t outcome_of_vote(txn_vote_t vote) {
@@ -203,6 +254,21 @@ static txn_outcome_t outcome_of_vote(txn_vote_t vote) {
   }
 }
 
+/* The order of preparation (6): every op that is not shared, then the
+ * shared ones, each group in op order. */
+static size_t prepare_order(const txn_t *txn, size_t order[TXN_MAX_OPS]) {
+  size_t n = 0;
+  for (int shared = 0; shared < 2; shared++) {
+    for (size_t i = 0; i < txn->n_ops; i++) {
+      if (txn->ops[i].shared == (shared == 1)) {
+        order[n++] = i;
+      }
+    }
+  }
+  assert(n == txn->n_ops);
+  return n;
+}
+
 txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                           const txn_exec_opts_t *opts, size_t *failed_op,
                           char lock_owner[TXN_ID_LEN + 1],
@@ -218,6 +284,10 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   int64_t margin = opts->lease_ms / 4 < PREPARE_MARGIN_MAX_MS
                        ? opts->lease_ms / 4
                        : PREPARE_MARGIN_MAX_MS;
+  txn->deadline_ms = deadline;
+  txn->margin_ms = margin;
+  txn->apply_pending = false;
+  txn->applied_any = false;
   if (txn->invalid) {
     chorus_error_set(err, 500, "internal",
                      "a transaction names one document twice");
@@ -226,23 +296,29 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   if (!store->begin(store->impl, txn, opts->owner, deadline, err)) {
     return TXN_OUTCOME_FAILED; /* nothing was written that matters */
   }
+  decisions_open(store->decisions, txn->id); /* 7 */
   step(opts, STEP_AFTER_BEGIN);
 
-  /* Phase 1 (1: the record exists, so every lock can be traced to it).
-   * `prepared` counts the ops that may hold our lock. */
+  /* Phase 1 (1: the record exists, so every lock can be traced to it),
+   * shared ops last (6). */
+  size_t order[TXN_MAX_OPS];
+  size_t n_order = prepare_order(txn, order);
   txn_vote_t vote = TXN_VOTE_YES;
   size_t prepared = 0;
   chorus_error_t prepare_err;
   chorus_error_clear(&prepare_err);
-  for (size_t i = 0; i < txn->n_ops && vote == TXN_VOTE_YES; i++) {
+  for (size_t k = 0; k < n_order && vote == TXN_VOTE_YES; k++) {
+    size_t i = order[k];
+    txn_op_t *op = &txn->ops[i];
     if (opts->now_ms() > deadline - margin) {
       vote = TXN_VOTE_STALE; /* too slow: give up before recovery does */
       *failed_op = i;
       break;
     }
-    prepared = i + 1;
-    vote = store->prepare(store->impl, txn->id, &txn->ops[i], lock_owner,
-                          &prepare_err);
+    op->prepared = true;
+    op->wait_until_ms = deadline - margin;
+    prepared++;
+    vote = store->prepare(store->impl, txn->id, op, lock_owner, &prepare_err);
     if (vote != TXN_VOTE_YES) {
       *failed_op = i;
     }
@@ -257,10 +333,12 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
     vote = TXN_VOTE_STALE;
     *failed_op = txn->n_ops; /* every op voted yes: too late, not refused */
   }
+  decisions_close(store->decisions, txn->id); /* 7: about to be sent */
   txn_state_t actual;
   if (!store->decide(store->impl, txn->id, want, &actual, err)) {
     return TXN_OUTCOME_FAILED; /* recovery will abort or finish it */
   }
+  decisions_put(store->decisions, txn->id, actual);
   /* 2, 5: decided once, and a commit only as asked, by us, after every
    * op voted yes. */
   assert(actual == TXN_COMMITTED || actual == TXN_ABORTED);
@@ -269,20 +347,31 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   assert(*failed_op <= txn->n_ops);
   step(opts, STEP_AFTER_DECISION);
 
+  if (actual == TXN_COMMITTED && opts->defer_apply && has_shared(txn)) {
+    /* Every op but the shared ones now, so that a reader of raw documents
+     * (sessions, names) finds the change once the client has its answer;
+     * the shared ones (folds of escrow entries, which only readers through
+     * the view see) and the finish after the answer: txn_complete.  A
+     * failure here leaves everything to recovery. */
+    chorus_error_t apply_err;
+    txn->apply_pending =
+        apply_ops(store, txn, TXN_COMMITTED, opts, deadline - margin, SIZE_MAX,
+                  OPS_EXCLUSIVE, &apply_err);
+    return TXN_OUTCOME_COMMITTED;
+  }
+
   /* Phase 2.  An abort only needs the ops we may have locked; a commit
    * means every op was prepared.  When a prepare failed on a database
    * error, that participant's database is likely down: we do not wait on
    * it again, and leave its cleanup (and the finish) to recovery, which
    * keeps retrying until it answers.  The decision is durable already. */
-  size_t n = actual == TXN_COMMITTED ? txn->n_ops : prepared;
   bool leave_to_recovery = actual == TXN_ABORTED && vote == TXN_VOTE_ERROR;
-  if (leave_to_recovery) {
-    n = *failed_op;
-  }
+  size_t skip = leave_to_recovery ? *failed_op : SIZE_MAX;
   /* Writes without reading back (op->in_lease) only while a write sent
    * now lands well before recovery may take over: the prepare margin. */
   chorus_error_t apply_err;
-  if (apply_ops(store, txn, n, actual, opts, deadline - margin, &apply_err) &&
+  if (apply_ops(store, txn, actual, opts, deadline - margin, skip, OPS_ALL,
+                &apply_err) &&
       !leave_to_recovery) {
     chorus_error_t finish_err;
     /* A failure is left to recovery. */
@@ -302,6 +391,16 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   return outcome_of_vote(vote);
 }
 
+bool txn_complete(const txn_store_t *store, txn_t *txn,
+                  const txn_exec_opts_t *opts, chorus_error_t *err) {
+  assert(txn->apply_pending); /* 3: committed, decided by txn_execute */
+  txn->apply_pending = false;
+  return apply_ops(store, txn, TXN_COMMITTED, opts,
+                   txn->deadline_ms - txn->margin_ms, SIZE_MAX, OPS_SHARED,
+                   err) &&
+         store->finish(store->impl, txn->id, TXN_COMMITTED, err);
+}
+
 bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
                  txn_state_t *final_state, const txn_applied_hook_t *hook,
                  chorus_error_t *err) {
@@ -310,8 +409,14 @@ bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
     return false;
   }
   assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* 2 */
+  decisions_put(store->decisions, txn->id, state);
   *final_state = state;
-  if (!apply_ops(store, txn, txn->n_ops, state, NULL, 0, err)) {
+  /* Every op, as if every prepare had been sent (a lost reply, a late
+   * lock): dropping an op never staged changes nothing. */
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    txn->ops[i].prepared = true;
+  }
+  if (!apply_ops(store, txn, state, NULL, 0, SIZE_MAX, OPS_ALL, err)) {
     return false;
   }
   if (hook && hook->fn) {

@@ -21,6 +21,15 @@
  *   finish    the record is marked done (and given the decided state,
  *             for people reading it).
  *
+ * Lock modes.  An op that only increments (txn_op_is_shared: an update
+ * with inc, no set, no version check) takes a participant in shared
+ * (escrow) mode: any number of transactions stage their increments on
+ * one document at once, each as its own entry (escrow.h), and commit
+ * without waiting for each other.  Every other op takes its participant
+ * exclusively, and conflicts with shared holders as with exclusive ones.
+ * Shared ops are prepared after all the others, so that their entries are
+ * undecided for as short a time as possible.
+ *
  * A coordinator that dies leaves a record whose deadline passes; any server
  * then claims it (an insert-once claim of its next lease), aborts it if
  * undecided, applies the decision and finishes it (txn_recover).  The
@@ -37,6 +46,8 @@
 #include <stdint.h>
 
 #include "sync/base/error.h"
+
+struct decisions; /* decisions.h */
 
 #define TXN_ID_LEN 24 /* hex ObjectId */
 #define TXN_MAX_OPS 8
@@ -60,13 +71,21 @@ typedef struct txn_op {
   bson_t *inc;             /* UPDATE: fields to increment, or NULL */
   bool check_version;      /* UPDATE/DELETE: require version == version */
   int64_t version;
-  bool staged_known; /* false for ops loaded back by recovery: the
-                        staged change is read from the document */
-  bson_t *staged;    /* UPDATE: the absolute values prepare staged
-                        on the document in this process, or NULL */
-  bool in_lease;     /* set by the coordinator just before it
-                        applies the op: its lease has not run out
-                        (nobody else can have finished the op) */
+  bool staged_known;     /* false for ops loaded back by recovery: the
+                            staged change is read from the document */
+  bson_t *staged;        /* UPDATE: the absolute values prepare staged
+                            on the document in this process, or NULL */
+  bool in_lease;         /* set by the coordinator just before it
+                            applies the op: its lease has not run out
+                            (nobody else can have finished the op) */
+  bool shared;           /* an increment: the shared (escrow) mode; set by
+                            txn_add_update, and loaded by recovery */
+  bool prepared;         /* txn_execute sent its prepare: it may hold a
+                            lock or an entry */
+  int64_t wait_until_ms; /* until when (db_now_ms clock) the store may
+                            wait for a latch or an undecided shared
+                            holder before voting LOCKED; 0: a bound of
+                            its own */
   /* kind 0 (with staged_known false) means "whatever the lock on the
    * document says": how a lock of an unknown transaction is resolved. */
 } txn_op_t;
@@ -76,6 +95,13 @@ typedef struct txn {
   txn_op_t ops[TXN_MAX_OPS];
   size_t n_ops;
   bool invalid; /* two ops name the same document: refused (500) */
+  /* Set by txn_execute for txn_complete: */
+  bool apply_pending;  /* committed, its shared ops not applied yet
+                          (defer_apply) */
+  bool applied_any;    /* the coordinator applied an op (mid_apply) */
+  int64_t deadline_ms; /* the coordinator's lease ends */
+  int64_t margin_ms;   /* no write sent without reading first after
+                          deadline_ms - margin_ms */
 } txn_t;
 
 typedef enum {
@@ -108,6 +134,9 @@ typedef enum {
  * repeated with the same arguments, and thread-safe. */
 typedef struct txn_store {
   void *impl;
+  /* What this process knows of decisions (decisions.h), or NULL: marked
+   * by txn_execute and txn_recover, read by readers and the store. */
+  struct decisions *decisions;
   /* Writes the coordinator record: pending, ops (locations and kinds),
    * owner, lease deadline. */
   bool (*begin)(void *impl, const txn_t *txn, const char *owner,
@@ -145,6 +174,10 @@ typedef struct txn_store {
    * written, or finished and since collected), *done whether finished. */
   bool (*get_state)(void *impl, const char *txn_id, txn_state_t *state,
                     bool *found, bool *done, chorus_error_t *err);
+  /* Reads the decision alone (one read): *decided false when none was
+   * made (pending, or collected); readers need no more. */
+  bool (*get_decision)(void *impl, const char *txn_id, txn_state_t *state,
+                       bool *decided, chorus_error_t *err);
 } txn_store_t;
 
 /* Called at each named step ("txn.after_begin", "txn.after_prepare",
@@ -157,6 +190,12 @@ typedef struct txn_exec_opts {
   int64_t (*now_ms)(void);
   txn_step_fn on_step; /* may be NULL */
   void *step_ctx;
+  /* A commit of shared ops returns once its decision is made and its
+   * other ops applied, the shared ones still staged (txn->apply_pending):
+   * the caller answers, then applies them and finishes with txn_complete
+   * (or leaves them to recovery).  Other commits and aborts apply at
+   * once. */
+  bool defer_apply;
 } txn_exec_opts_t;
 
 /* Building a transaction.  The add functions copy what they are given.
@@ -170,6 +209,10 @@ void txn_add_update(txn_t *txn, int shard, const char *coll,
 void txn_add_delete(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const int64_t *expect_version);
 
+/* Whether op takes its participant in shared (escrow) mode: an update
+ * that only increments (inc not empty, no set, no version check). */
+bool txn_op_is_shared(const txn_op_t *op);
+
 /* Runs the whole protocol once (no retry).  On an abort, *failed_op is
  * the index of the op that voted no and lock_owner (when the vote was
  * LOCKED) the transaction holding it; *failed_op is n_ops when every op
@@ -179,6 +222,14 @@ void txn_add_delete(txn_t *txn, int shard, const char *coll,
 txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
                           const txn_exec_opts_t *opts, size_t *failed_op,
                           char lock_owner[TXN_ID_LEN + 1], chorus_error_t *err);
+
+/* Applies the shared ops of a commit txn_execute left staged
+ * (defer_apply) and marks it done, as txn_execute would have; the ops
+ * whose turn comes after the coordinator's lease minus its margin are left
+ * to recovery (false).  Calls the "txn.mid_apply" step after the first op
+ * when txn_execute applied none. */
+bool txn_complete(const txn_store_t *store, txn_t *txn,
+                  const txn_exec_opts_t *opts, chorus_error_t *err);
 
 /* Called by txn_recover once a recovered transaction's decision has been
  * applied everywhere and before it is marked done (sync.c publishes the

@@ -1,5 +1,10 @@
 /*
  * view.c - see view.h.
+ *
+ * Invariant: within one view_resolve call every transaction has one
+ * answer (committed or not), whichever documents name it (an exclusive
+ * stage or an escrow entry), so one call never shows two participants of
+ * a transaction with different decisions.
  */
 #include "sync/txn/view.h"
 
@@ -7,6 +12,8 @@
 #include <string.h>
 
 #include "sync/base/bsonx.h"
+#include "sync/txn/decisions.h"
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 
 /* Finds key in doc (a document of staged fields); NULL when absent. */
@@ -21,7 +28,16 @@ static void append_sum(bson_t *out, const char *key, const bson_iter_t *a,
   bson_append_int64(out, key, -1, sum);
 }
 
+static escrow_fate_t constant_fate(void *ctx, const char *txn_id) {
+  (void)txn_id;
+  return *(const bool *)ctx ? ESCROW_COMMITTED : ESCROW_UNDECIDED;
+}
+
 bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
+  if (escrow_count(doc) > 0) {
+    escrow_view(doc, constant_fate, &committed, out);
+    return true;
+  }
   bson_iter_t it, lock;
   const char *kind = NULL;
   bson_t set, inc;
@@ -55,7 +71,7 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
   while (bson_iter_next(&it)) {
     const char *key = bson_iter_key(&it);
     bson_iter_t staged;
-    if (!strcmp(key, TXN_LOCK_FIELD)) {
+    if (!strcmp(key, TXN_LOCK_FIELD) || !strcmp(key, ESCROW_XV)) {
       continue;
     }
     if (apply && staged_find(has_set ? &set : NULL, key, &staged)) {
@@ -84,7 +100,8 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
     }
     while (bson_iter_next(&it)) {
       bson_iter_t present;
-      if (bson_iter_init_find(&present, doc, bson_iter_key(&it))) {
+      if (bson_iter_init_find(&present, doc, bson_iter_key(&it)) ||
+          !strcmp(bson_iter_key(&it), ESCROW_XV)) {
         continue;
       }
       if (pass == 0) {
@@ -102,53 +119,113 @@ typedef struct decision {
   bool committed;
 } decision_t;
 
+/* One view_resolve call's answers, one per distinct transaction. */
+typedef struct answers {
+  decision_t *list;
+  size_t n, cap;
+} answers_t;
+
+static const decision_t *answer_of(const answers_t *a, const char *txn_id) {
+  for (size_t i = 0; i < a->n; i++) {
+    if (!strcmp(a->list[i].id, txn_id)) {
+      return &a->list[i];
+    }
+  }
+  return NULL;
+}
+
+/* Whether txn_id committed: this call's answer, else what this process
+ * knows (decisions.h: an open transaction is not committed), else its
+ * decision read from the database, kept for the rest of the call. */
+static bool resolve(const txn_store_t *store, answers_t *a, const char *txn_id,
+                    chorus_error_t *err) {
+  if (answer_of(a, txn_id)) {
+    return true;
+  }
+  bool committed = false;
+  switch (decisions_get(store->decisions, txn_id)) {
+  case DECISIONS_COMMITTED:
+    committed = true;
+    break;
+  case DECISIONS_ABORTED:
+  case DECISIONS_OPEN:
+    break;
+  case DECISIONS_UNKNOWN:
+  default: {
+    txn_state_t state;
+    bool decided;
+    if (!store->get_decision(store->impl, txn_id, &state, &decided, err)) {
+      return false;
+    }
+    if (decided) {
+      decisions_put(store->decisions, txn_id, state);
+    }
+    committed = decided && state == TXN_COMMITTED;
+    break;
+  }
+  }
+  if (a->n == a->cap) {
+    a->cap = a->cap ? a->cap * 2 : 8;
+    a->list = bson_realloc(a->list, sizeof *a->list * a->cap);
+  }
+  bson_strncpy(a->list[a->n].id, txn_id, sizeof a->list[a->n].id);
+  a->list[a->n++].committed = committed;
+  return true;
+}
+
+static escrow_fate_t answered_fate(void *ctx, const char *txn_id) {
+  const decision_t *d = answer_of(ctx, txn_id);
+  assert(d); /* every entry was resolved first */
+  return d && d->committed ? ESCROW_COMMITTED : ESCROW_UNDECIDED;
+}
+
+/* Replaces *doc by out (a view built for it). */
+static void replace_doc(bson_t **doc, bson_t *out) {
+  bson_destroy(*doc);
+  *doc = bson_copy(out);
+  bson_destroy(out);
+}
+
 bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
                   bool *visible, chorus_error_t *err) {
-  /* One decision per distinct transaction for the whole call: two
-   * documents of one transaction must never be shown with different
-   * decisions, so the cache never evicts (it holds at most n). */
-  decision_t *cache = NULL;
-  size_t cached = 0;
-  for (size_t i = 0; i < n; i++) {
+  answers_t a = {NULL, 0, 0};
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++) {
     bson_iter_t it;
     visible[i] = true;
     if (!bson_iter_init_find(&it, docs[i], TXN_LOCK_FIELD)) {
+      if (bson_iter_init_find(&it, docs[i], ESCROW_XV)) {
+        bson_t out = BSON_INITIALIZER;
+        bson_copy_to_excluding_noinit(docs[i], &out, ESCROW_XV, NULL);
+        replace_doc(&docs[i], &out);
+      }
+      continue;
+    }
+    size_t entries = escrow_count(docs[i]);
+    bson_t out;
+    if (entries > 0) {
+      char id[TXN_ID_LEN + 1];
+      for (size_t e = 0; ok && escrow_entry_id(docs[i], e, id); e++) {
+        ok = resolve(store, &a, id, err);
+      }
+      if (ok) {
+        escrow_view(docs[i], answered_fate, &a, &out);
+        replace_doc(&docs[i], &out);
+      }
       continue;
     }
     char txn_id[TXN_ID_LEN + 1];
     lock_field_read_owner(docs[i], txn_id);
-    bool committed = false, known = false;
-    for (size_t c = 0; c < cached; c++) {
-      if (!strcmp(cache[c].id, txn_id)) {
-        committed = cache[c].committed;
-        known = true;
+    ok = resolve(store, &a, txn_id, err);
+    if (ok) {
+      visible[i] = view_apply(docs[i], answer_of(&a, txn_id)->committed, &out);
+      if (visible[i]) {
+        replace_doc(&docs[i], &out);
       }
-    }
-    if (!known) {
-      txn_state_t state;
-      bool found, done;
-      if (!store->get_state(store->impl, txn_id, &state, &found, &done, err)) {
-        bson_free(cache);
-        return false;
-      }
-      committed = found && state == TXN_COMMITTED;
-      if (!cache) {
-        cache = bson_malloc0(sizeof *cache * n);
-      }
-      assert(cached < n); /* one entry per distinct transaction, no more */
-      bson_strncpy(cache[cached].id, txn_id, sizeof cache[cached].id);
-      cache[cached++].committed = committed;
-    }
-    bson_t out;
-    visible[i] = view_apply(docs[i], committed, &out);
-    if (visible[i]) {
-      bson_destroy(docs[i]);
-      docs[i] = bson_copy(&out);
-      bson_destroy(&out);
     }
   }
-  bson_free(cache);
-  return true;
+  bson_free(a.list);
+  return ok;
 }
 
 /* Reads at most `ask` raw documents. */

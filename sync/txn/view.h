@@ -6,9 +6,16 @@
  * it depends on X's decision in the log: committed means the staged change
  * counts (an insert exists, an update is applied, a delete is gone) even
  * before phase 2 reaches this document; pending, aborted or missing means
- * it does not.  So a transaction becomes visible to every reader at the
- * single instant its decision is written, and a reader never sees half of
- * one, nor anything of an undecided one.
+ * it does not.  A document with escrow entries (escrow.h) shows its
+ * fields plus the increments of the entries whose transaction committed.
+ * So a transaction becomes visible to every reader at the single instant
+ * its decision is written, and a reader never sees half of one, nor
+ * anything of an undecided one.
+ *
+ * Decisions come from what the process knows (txn_store_t.decisions:
+ * decided, or open here, hence not committed), else from one read of the
+ * decision each (get_decision).  The sync-private field _xv (escrow.h)
+ * is left out too.
  *
  * Thread-safe; the caller must not hold a client of the main database's
  * pool while calling (it borrows one).
@@ -48,8 +55,9 @@ bool view_find(db_t *db, const txn_store_t *store, const char *coll,
 void view_page_free(view_page_t *page);
 
 /* The committed view of one document with a known decision: exposed for
- * tests.  `committed` says whether the lock's transaction committed.
- * Returns false (not visible) or fills out (initialised here). */
+ * tests.  `committed` says whether the lock's transaction committed (for
+ * a document with escrow entries: whether every entry's did).  Returns
+ * false (not visible) or fills out (initialised here). */
 bool view_apply(const bson_t *doc, bool committed, bson_t *out);
 
 #endif

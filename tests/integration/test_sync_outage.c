@@ -187,6 +187,8 @@ static void test_shard_server_outage(void **state) {
     tc_post_tweet(c, "after the outage", id);
     tc_client_destroy(c);
   }
+  /* (each applied shortly after its answer: sync.c, finishers) */
+  assert_true(tc_db_wait_finished(&db, 2, dbs, SETTLE_BOUND_MS));
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 2, dbs), 0);
 
   tc_client_destroy(reader);

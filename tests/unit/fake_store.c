@@ -11,6 +11,7 @@
 
 #include "sync/base/bsonx.h"
 #include "sync/base/error.h"
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/view.h"
 
@@ -24,10 +25,12 @@ typedef struct fake_doc {
   char key[KEY_MAX]; /* canonical form of _id */
   bson_t *doc;       /* NULL: absent */
   bool down;
+  char latch[TXN_ID_LEN + 1]; /* who holds its latch ("" none) */
 } fake_doc_t;
 
 typedef struct fake_rec_op {
   txn_kind_t kind;
+  bool shared;
   int shard;
   char coll[TXN_COLL_MAX];
   bson_value_t id;
@@ -62,6 +65,11 @@ struct fake_store {
   void (*call_hook)(void *ctx, fake_fn_t fn);
   void *call_hook_ctx;
   bool in_call_hook;
+  bool no_latch; /* latched writes skip the latch (FerretDB without it) */
+  void (*rmw_hook)(void *ctx);
+  void *rmw_hook_ctx;
+  bool in_rmw_hook;
+  long latched_writes;
 };
 
 /* ------------------------------------------------------------------ */
@@ -286,6 +294,105 @@ static void append_lock(bson_t *doc, const char *txn_id, const txn_op_t *op) {
 }
 
 /* ------------------------------------------------------------------ */
+/* escrow entries (shared holders)                                     */
+/* ------------------------------------------------------------------ */
+
+/* An entry's fate from the records: a missing record is a collected one,
+ * which only an aborted transaction can be while its entry remains. */
+typedef struct fake_fates {
+  const fake_store_t *fs;
+  const char *mine;
+  escrow_fate_t my_fate;
+  bool missing_aborted; /* a missing record counts as aborted */
+} fake_fates_t;
+
+static escrow_fate_t fake_fate(void *ctx, const char *txn_id) {
+  const fake_fates_t *f = ctx;
+  if (f->mine && !strcmp(txn_id, f->mine)) {
+    return f->my_fate;
+  }
+  const fake_rec_t *r = find_rec(f->fs, txn_id);
+  if (!r) {
+    return f->missing_aborted ? ESCROW_ABORTED : ESCROW_UNDECIDED;
+  }
+  return r->state == TXN_COMMITTED ? ESCROW_COMMITTED
+         : r->state == TXN_ABORTED ? ESCROW_ABORTED
+                                   : ESCROW_UNDECIDED;
+}
+
+/* What a latched write does to txn_id's entry. */
+typedef enum { FAKE_STAGE, FAKE_FOLD, FAKE_DROP } fake_step_t;
+
+/* release_lock() of a latch: a finish deletes the lock document of its
+ * transaction, a latch left by a coordinator that stopped included. */
+static void release_latch(fake_doc_t *d, const char *txn_id) {
+  if (d && !strcmp(d->latch, txn_id)) {
+    d->latch[0] = '\0';
+  }
+}
+
+/* store_mongo's latched_write(): under d's latch, the document is read,
+ * the rmw hook runs (a request "in flight" between the read and the
+ * write), and the document computed from that read is written back whole,
+ * as FerretDB writes it.  Another's latch votes LOCKED (store_mongo waits
+ * for it until its limit).  With no_latch the latch is neither checked
+ * nor taken: a write made in the hook is then lost. */
+static txn_vote_t latched_write(fake_store_t *fs, fake_doc_t *d,
+                                const char *txn_id, const txn_op_t *op,
+                                fake_step_t step,
+                                char lock_owner[TXN_ID_LEN + 1]) {
+  if (!fs->no_latch && d && d->latch[0] && strcmp(d->latch, txn_id) != 0) {
+    memcpy(lock_owner, d->latch, sizeof d->latch);
+    return TXN_VOTE_LOCKED;
+  }
+  if (!d || !d->doc) {
+    return step == FAKE_STAGE ? TXN_VOTE_MISSING : TXN_VOTE_YES;
+  }
+  char owner[TXN_ID_LEN + 1];
+  lock_field_read_owner(d->doc, owner);
+  if (owner[0]) {
+    if (step != FAKE_STAGE) {
+      return TXN_VOTE_YES; /* held exclusively: it folded ours */
+    }
+    memcpy(lock_owner, owner, sizeof owner);
+    return TXN_VOTE_LOCKED;
+  }
+  if (step != FAKE_STAGE && !escrow_has(d->doc, txn_id)) {
+    return TXN_VOTE_YES;
+  }
+  if (!fs->no_latch) {
+    bson_strncpy(d->latch, txn_id, sizeof d->latch);
+  }
+  bson_t *read = bson_copy(d->doc);
+  if (fs->rmw_hook && !fs->in_rmw_hook) {
+    fs->in_rmw_hook = true;
+    fs->rmw_hook(fs->rmw_hook_ctx);
+    fs->in_rmw_hook = false;
+  }
+  fake_fates_t fates = {fs, txn_id,
+                        step == FAKE_FOLD   ? ESCROW_COMMITTED
+                        : step == FAKE_DROP ? ESCROW_ABORTED
+                                            : ESCROW_UNDECIDED,
+                        false};
+  bson_t out, update;
+  escrow_result_t res;
+  escrow_add_t add = {txn_id, op->inc};
+  escrow_rewrite(read, fake_fate, &fates, &add, step == FAKE_STAGE ? 1 : 0,
+                 &out, &update, &res);
+  if (res.changed && d->doc) { /* by _id: a deleted one matches nothing */
+    set_doc(d, bson_copy(&out));
+    fs->latched_writes++;
+  }
+  bson_destroy(&out);
+  bson_destroy(&update);
+  bson_destroy(read);
+  if (!strcmp(d->latch, txn_id)) {
+    d->latch[0] = '\0';
+  }
+  return TXN_VOTE_YES;
+}
+
+/* ------------------------------------------------------------------ */
 /* participants                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -309,10 +416,10 @@ static txn_vote_t explain_refusal(const fake_doc_t *d, const char *txn_id,
   if (op->kind == TXN_INSERT) {
     return TXN_VOTE_EXISTS;
   }
-  if (op->check_version && !(bson_iter_init_find(&it, d->doc, "version") &&
-                             bsonx_as_int64(&it) == op->version)) {
+  if (op->check_version && !escrow_version_current(d->doc, op->version)) {
     return TXN_VOTE_STALE;
   }
+  (void)it;
   return TXN_VOTE_LOCKED;
 }
 
@@ -325,9 +432,9 @@ static bool lockable(const fake_doc_t *d, const txn_op_t *op) {
   if (op->check_version) {
     return bson_iter_init_find(&it, d->doc, "version") &&
            BSON_ITER_HOLDS_NUMBER(&it) &&
-           bson_iter_as_int64(&it) == op->version &&
            (!BSON_ITER_HOLDS_DOUBLE(&it) ||
-            bson_iter_double(&it) == (double)op->version);
+            bson_iter_double(&it) == (double)op->version) &&
+           escrow_version_current(d->doc, op->version);
   }
   return true;
 }
@@ -342,6 +449,37 @@ static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
     return TXN_VOTE_ERROR;
   }
   txn_vote_t vote = TXN_VOTE_YES;
+  if (op->shared) {
+    vote = latched_write(fs, d, txn_id, op, FAKE_STAGE, lock_owner);
+    return reply_lost(g, err) ? TXN_VOTE_ERROR : vote;
+  }
+  if (op->kind != TXN_INSERT && d && d->doc && escrow_count(d->doc) > 0) {
+    /* An exclusive prepare over entries: LOCKED while one is undecided
+     * (store_mongo waits for it until its limit), else they are folded
+     * in, the version checked on the result, and the stage written, all
+     * in one write. */
+    fake_fates_t fates = {fs, NULL, ESCROW_UNDECIDED, false};
+    char id[TXN_ID_LEN + 1];
+    for (size_t e = 0; escrow_entry_id(d->doc, e, id); e++) {
+      if (fake_fate(&fates, id) == ESCROW_UNDECIDED) {
+        memcpy(lock_owner, id, sizeof id);
+        return reply_lost(g, err) ? TXN_VOTE_ERROR : TXN_VOTE_LOCKED;
+      }
+    }
+    bson_t folded, update;
+    escrow_result_t res;
+    escrow_rewrite(d->doc, fake_fate, &fates, NULL, 0, &folded, &update, &res);
+    if (op->check_version && !escrow_version_current(&folded, op->version)) {
+      vote = TXN_VOTE_STALE;
+    } else {
+      bson_t *doc = copy_without(&folded, NULL);
+      append_lock(doc, txn_id, op);
+      set_doc(d, doc);
+    }
+    bson_destroy(&folded);
+    bson_destroy(&update);
+    return reply_lost(g, err) ? TXN_VOTE_ERROR : vote;
+  }
   if (op->kind == TXN_INSERT) {
     /* insert_one(doc + lock); a duplicate key is explained. */
     if (d && d->doc) {
@@ -515,7 +653,16 @@ static bool fake_commit_op(void *impl, const char *txn_id,
   bool ok = true;
   txn_op_t resolved;
   const txn_op_t *op = &resolved;
-  if (resolve_kind(d, txn_id, given, &resolved) && locked_by(d, txn_id)) {
+  if (d && d->doc && escrow_has(d->doc, txn_id)) {
+    /* finish_shared(): our entry folded under the latch. */
+    char holder[TXN_ID_LEN + 1];
+    if (latched_write(fs, d, txn_id, given, FAKE_FOLD, holder) !=
+        TXN_VOTE_YES) {
+      chorus_error_set(err, 503, "busy", "2pc: latch not free in time");
+      ok = false;
+    }
+  } else if (resolve_kind(d, txn_id, given, &resolved) &&
+             locked_by(d, txn_id)) {
     if (op->kind == TXN_DELETE) {
       set_doc(d, NULL);
     } else if (op->kind == TXN_INSERT) {
@@ -536,6 +683,12 @@ static bool fake_commit_op(void *impl, const char *txn_id,
       }
       BSON_APPEND_INT64(&inc, "version", 1);
       bson_t *doc = apply_update(d->doc, &set, &inc);
+      bson_iter_t xv, v;
+      if (doc && bson_iter_init_find(&xv, doc, ESCROW_XV) &&
+          bson_iter_init_find(&v, doc, "version")) {
+        /* staged_values(): _xv follows an exclusive update's version. */
+        bson_iter_overwrite_int64(&xv, bsonx_as_int64(&v));
+      }
       if (doc) {
         set_doc(d, doc);
       } else {
@@ -546,6 +699,7 @@ static bool fake_commit_op(void *impl, const char *txn_id,
       bson_destroy(&inc);
     }
   }
+  release_latch(d, txn_id);
   return !reply_lost(g, err) && ok;
 }
 
@@ -559,14 +713,24 @@ static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
   }
   txn_op_t resolved;
   const txn_op_t *op = &resolved;
-  if (resolve_kind(d, txn_id, given, &resolved) && locked_by(d, txn_id)) {
+  bool ok = true;
+  if (d && d->doc && escrow_has(d->doc, txn_id)) {
+    char holder[TXN_ID_LEN + 1];
+    if (latched_write(fs, d, txn_id, given, FAKE_DROP, holder) !=
+        TXN_VOTE_YES) {
+      chorus_error_set(err, 503, "busy", "2pc: latch not free in time");
+      ok = false;
+    }
+  } else if (resolve_kind(d, txn_id, given, &resolved) &&
+             locked_by(d, txn_id)) {
     if (op->kind == TXN_INSERT) {
       set_doc(d, NULL);
     } else {
       set_doc(d, copy_without(d->doc, TXN_LOCK_FIELD));
     }
   }
-  return !reply_lost(g, err);
+  release_latch(d, txn_id);
+  return !reply_lost(g, err) && ok;
 }
 
 /* ------------------------------------------------------------------ */
@@ -598,6 +762,7 @@ static bool fake_begin(void *impl, const txn_t *txn, const char *owner,
   r->deadline = deadline_ms;
   for (size_t i = 0; i < txn->n_ops && i < TXN_MAX_OPS; i++) {
     r->ops[i].kind = txn->ops[i].kind;
+    r->ops[i].shared = txn->ops[i].shared;
     r->ops[i].shard = txn->ops[i].shard;
     bson_strncpy(r->ops[i].coll, txn->ops[i].coll, sizeof r->ops[i].coll);
     bson_value_copy(&txn->ops[i].id, &r->ops[i].id);
@@ -660,6 +825,22 @@ static bool fake_get_state(void *impl, const char *txn_id, txn_state_t *state,
   return true;
 }
 
+static bool fake_get_decision(void *impl, const char *txn_id,
+                              txn_state_t *state, bool *decided,
+                              chorus_error_t *err) {
+  fake_store_t *fs = impl;
+  int g = gate(fs, FAKE_GET_DECISION, err);
+  if (g == GATE_FAIL || reply_lost(g, err)) { /* a read: nothing to lose */
+    return false;
+  }
+  const fake_rec_t *r = find_rec(fs, txn_id);
+  *decided = r && r->state != TXN_PENDING;
+  if (*decided) {
+    *state = r->state;
+  }
+  return true;
+}
+
 static void load_record(const fake_rec_t *r, txn_t *txn, txn_state_t *state) {
   txn_init(txn);
   bson_strncpy(txn->id, r->id, sizeof txn->id);
@@ -668,6 +849,7 @@ static void load_record(const fake_rec_t *r, txn_t *txn, txn_state_t *state) {
     txn_op_t *op = &txn->ops[txn->n_ops++];
     memset(op, 0, sizeof *op); /* staged_known false, no set/inc/doc */
     op->kind = r->ops[i].kind;
+    op->shared = r->ops[i].shared;
     op->shard = r->ops[i].shard;
     bson_strncpy(op->coll, r->ops[i].coll, sizeof op->coll);
     bson_value_copy(&r->ops[i].id, &op->id);
@@ -811,6 +993,7 @@ void fake_store_bind(fake_store_t *fs, txn_store_t *store) {
   store->abort_op = fake_abort_op;
   store->claim = fake_claim;
   store->get_state = fake_get_state;
+  store->get_decision = fake_get_decision;
 }
 
 void fake_store_fail_after(fake_store_t *fs, long n) {
@@ -851,6 +1034,29 @@ void fake_store_set_call_hook(fake_store_t *fs,
                               void (*fn)(void *ctx, fake_fn_t fn), void *ctx) {
   fs->call_hook = fn;
   fs->call_hook_ctx = ctx;
+}
+
+void fake_store_set_rmw_hook(fake_store_t *fs, void (*fn)(void *ctx),
+                             void *ctx) {
+  fs->rmw_hook = fn;
+  fs->rmw_hook_ctx = ctx;
+}
+
+void fake_store_set_latch(fake_store_t *fs, bool on) { fs->no_latch = !on; }
+
+long fake_store_latched_writes(const fake_store_t *fs) {
+  return fs->latched_writes;
+}
+
+void fake_store_hold_latch(fake_store_t *fs, int shard, const char *coll,
+                           const bson_value_t *id, const char *txn_id) {
+  bson_strncpy(get_doc(fs, shard, coll, id)->latch, txn_id ? txn_id : "",
+               TXN_ID_LEN + 1);
+}
+
+size_t fake_store_entries(const fake_store_t *fs, int shard, const char *coll,
+                          const bson_value_t *id) {
+  return escrow_count(fake_store_raw(fs, shard, coll, id));
 }
 
 long fake_store_calls(const fake_store_t *fs) { return fs->total_calls; }
@@ -938,7 +1144,10 @@ bool fake_store_visible(const fake_store_t *fs, int shard, const char *coll,
   lock_field_read_owner(doc, owner);
   const fake_rec_t *r = owner[0] ? find_rec(fs, owner) : NULL;
   bson_t tmp;
-  if (!view_apply(doc, r && r->state == TXN_COMMITTED, &tmp)) {
+  if (escrow_count(doc) > 0) {
+    fake_fates_t fates = {fs, NULL, ESCROW_UNDECIDED, false};
+    escrow_view(doc, fake_fate, &fates, &tmp);
+  } else if (!view_apply(doc, r && r->state == TXN_COMMITTED, &tmp)) {
     return false;
   }
   if (out) {
@@ -1035,6 +1244,7 @@ bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
       txn_op_t op;
       memset(&op, 0, sizeof op);
       op.kind = r->ops[j].kind;
+      op.shared = r->ops[j].shared;
       op.shard = r->ops[j].shard;
       bson_strncpy(op.coll, r->ops[j].coll, sizeof op.coll);
       op.id = r->ops[j].id; /* borrowed */

@@ -3,6 +3,19 @@
  * commit (txn.h, recovery.h, view.h), modelled on the store contract of
  * txn.h.
  *
+ * Shared (escrow) ops (txn_op_is_shared) are modelled as store_mongo.c
+ * writes them on FerretDB, where an update is a read, then a write of the
+ * whole document: each stage, fold or drop of an entry (escrow.h) reads
+ * the document, runs the rmw hook (fake_store_set_rmw_hook: "another
+ * request in flight" between the two), then writes the document computed
+ * from its read, all under the document's latch.  Another's latch makes a
+ * prepare vote LOCKED and a fold or drop fail (store_mongo waits for it,
+ * until its limit); fake_store_set_latch(false) takes no latch, and a
+ * write made in the hook is lost, as on FerretDB.  An exclusive prepare
+ * over entries votes LOCKED (the first undecided one named) until every
+ * one is decided, then folds them in its stage write; the version check
+ * is escrow_version_current's.  get_decision reads the record's state.
+ *
  * Participant documents are kept as the BSON documents MongoDB would hold,
  * keyed by (shard, collection, _id): a locked one carries
  * _txn: {id, kind, set?, inc?} exactly as store_mongo.c writes it, and every
@@ -57,6 +70,7 @@ typedef enum {
   FAKE_ABORT_OP,
   FAKE_CLAIM,
   FAKE_GET_STATE,
+  FAKE_GET_DECISION,
   FAKE_N_FNS
 } fake_fn_t;
 
@@ -84,6 +98,22 @@ void fake_store_set_claim_hook(fake_store_t *fs, void (*fn)(void *ctx),
  * it makes itself): lets a test act while a request is "in flight". */
 void fake_store_set_call_hook(fake_store_t *fs,
                               void (*fn)(void *ctx, fake_fn_t fn), void *ctx);
+
+/* Called inside every latched write (stage, fold or drop of an escrow
+ * entry), between its read and its write (not re-entered). */
+void fake_store_set_rmw_hook(fake_store_t *fs, void (*fn)(void *ctx),
+                             void *ctx);
+/* Whether latched writes take the latch (default true). */
+void fake_store_set_latch(fake_store_t *fs, bool on);
+/* Latched writes that changed a document. */
+long fake_store_latched_writes(const fake_store_t *fs);
+/* Makes txn_id hold the latch of a document (NULL or "": nobody): a
+ * latch left by a coordinator that stopped within its write. */
+void fake_store_hold_latch(fake_store_t *fs, int shard, const char *coll,
+                           const bson_value_t *id, const char *txn_id);
+/* The escrow entries a stored document carries. */
+size_t fake_store_entries(const fake_store_t *fs, int shard, const char *coll,
+                          const bson_value_t *id);
 
 /* ---- call accounting ---- */
 long fake_store_calls(const fake_store_t *fs);

@@ -45,6 +45,8 @@
 
 #include <cmocka.h>
 
+#include "sync/txn/decisions.h"
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/recovery.h"
 #include "sync/txn/txn.h"
@@ -205,6 +207,30 @@ static void add_inc(txn_t *txn, int shard, const char *coll, const char *id,
   bson_destroy(&inc);
 }
 
+static int64_t version(int shard, const char *coll, const char *id);
+
+/* An exclusive increment: add_inc checking the document's current
+ * version (an update with a version check is never shared, txn.h), for
+ * the tests of the exclusive mode. */
+static void add_inc_x(txn_t *txn, int shard, const char *coll, const char *id,
+                      const char *field, int64_t by) {
+  int64_t v = version(shard, coll, id);
+  add_inc(txn, shard, coll, id, field, by, &v);
+}
+
+/* An exclusive increment without a version check: inc with a set of
+ * "touched" (an update with a set is never shared). */
+static void add_inc_set(txn_t *txn, int shard, const char *coll, const char *id,
+                        const char *field, int64_t by) {
+  bson_value_t v = fake_store_string_id(id);
+  bson_t inc = BSON_INITIALIZER, set = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&inc, field, by);
+  BSON_APPEND_BOOL(&set, "touched", true);
+  txn_add_update(txn, shard, coll, &v, &set, &inc, NULL);
+  bson_destroy(&inc);
+  bson_destroy(&set);
+}
+
 static void add_set_text(txn_t *txn, int shard, const char *coll,
                          const char *id, const char *text,
                          const int64_t *expect_version) {
@@ -312,8 +338,21 @@ static void snap_free(snap_t *s) {
   s->n = 0;
 }
 
+/* Whether a and b hold the same fields (either order), _xv left out:
+ * the committed view never shows it (escrow.h). */
+static bool same_fields_but_xv(const bson_t *a, const bson_t *b) {
+  bson_t x = BSON_INITIALIZER, y = BSON_INITIALIZER;
+  bson_copy_to_excluding_noinit(a, &x, ESCROW_XV, NULL);
+  bson_copy_to_excluding_noinit(b, &y, ESCROW_XV, NULL);
+  bool same = fake_store_fields_in(&x, &y) && fake_store_fields_in(&y, &x);
+  bson_destroy(&x);
+  bson_destroy(&y);
+  return same;
+}
+
 /* The same document content; field order counts unless a view is
- * involved (where new fields may come in another order than MongoDB's). */
+ * involved (where new fields may come in another order than MongoDB's,
+ * and _xv is not shown). */
 static bool snap_equal(const snap_t *a, const snap_t *b) {
   if (a->n != b->n) {
     return false;
@@ -326,8 +365,7 @@ static bool snap_equal(const snap_t *a, const snap_t *b) {
       continue;
     }
     if (a->view || b->view) {
-      if (!fake_store_fields_in(a->docs[i], b->docs[i]) ||
-          !fake_store_fields_in(b->docs[i], a->docs[i])) {
+      if (!same_fields_but_xv(a->docs[i], b->docs[i])) {
         return false;
       }
     } else if (!bson_equal(a->docs[i], b->docs[i])) {
@@ -673,9 +711,11 @@ static void commit_keeps_field_order_and_untouched_fields(void **state) {
   assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
   bson_value_t id = fake_store_string_id("d");
   const bson_t *got = fake_store_raw(fs, 0, "c", &id);
-  bson_t *want =
-      BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"), "n",
-               BCON_INT64(3), "version", BCON_INT64(2), "z", BCON_BOOL(true));
+  /* An increment (shared): folded in, and _xv, the version before the
+   * first increment, added last (escrow.h). */
+  bson_t *want = BCON_NEW("_id", BCON_UTF8("d"), "a", BCON_UTF8("keep"), "n",
+                          BCON_INT64(3), "version", BCON_INT64(2), "z",
+                          BCON_BOOL(true), ESCROW_XV, BCON_INT64(1));
   assert_true(bson_equal(got, want));
   bson_destroy(want);
   txn_cleanup(&txn);
@@ -829,9 +869,28 @@ static void numeric_ids_of_different_types_name_one_document(void **state) {
 /* vote no                                                             */
 /* ------------------------------------------------------------------ */
 
+/* How many prepares a transaction sends up to and with ops[failed]:
+ * its position in the order of preparation, every op that is not shared
+ * before the shared ones (txn.h). */
+static long prepares_through(const txn_t *txn, size_t failed) {
+  long n = 0;
+  for (int shared = 0; shared < 2; shared++) {
+    for (size_t i = 0; i < txn->n_ops; i++) {
+      if (txn->ops[i].shared == (shared == 1)) {
+        n++;
+        if (i == failed) {
+          return n;
+        }
+      }
+    }
+  }
+  return n;
+}
+
 /* Runs txn on the current store and checks the abort: outcome, failed_op,
  * lock owner, nothing changed at locs, no lock of ours, only ops up to
- * failed_op prepared, record aborted and done. */
+ * failed_op in the order of preparation prepared, record aborted and
+ * done. */
 static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
                          txn_outcome_t want, size_t failed_op,
                          const char *lock_owner) {
@@ -844,9 +903,10 @@ static void expect_abort(txn_t *txn, const loc_t *locs, size_t n_locs,
   assert_string_equal(r.lock_owner, lock_owner);
   assert_docs(&before, locs, n_locs, false);
   snap_free(&before);
-  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), failed_op + 1);
+  long prepared = prepares_through(txn, failed_op);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), prepared);
   assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
-  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), failed_op + 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_ABORT_OP), prepared);
   assert_record(txn->id, TXN_ABORTED, true);
   for (size_t i = 0; i < n_locs; i++) {
     char owner[TXN_ID_LEN + 1];
@@ -1024,13 +1084,14 @@ static void same_id_in_other_collection_or_shard_is_distinct(void **state) {
 
 static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
   (void)state;
-  /* A lock left behind blocks writers (LOCKED) whatever its record says;
-   * abort_op by its owner (what sync.c does for a finished record)
-   * releases it. */
+  /* An exclusive lock left behind blocks writers (LOCKED) whatever its
+   * record says; abort_op by its owner (what sync.c does for a finished
+   * record) releases it.  (A shared entry left behind blocks nobody:
+   * entry_of_aborted_txn_blocks_nobody.) */
   seed_five();
   txn_t a;
   txn_init(&a);
-  add_inc(&a, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&a, 0, "c", "a", "n", 1);
   chorus_error_t err;
   char owner[TXN_ID_LEN + 1] = "";
   bson_strncpy(a.id, "ffffffffffffffffffffffff", sizeof a.id);
@@ -1044,7 +1105,7 @@ static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
   assert_true(store.finish(store.impl, a.id, TXN_ABORTED, &err));
   txn_t b;
   txn_init(&b);
-  add_inc(&b, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&b, 0, "c", "a", "n", 1);
   result_t r;
   assert_int_equal(run(&b, &r), TXN_OUTCOME_CONFLICT);
   assert_string_equal(r.lock_owner, a.id);
@@ -1053,7 +1114,7 @@ static void lock_of_aborted_txn_still_blocks_until_resolved(void **state) {
   assert_true(store.abort_op(store.impl, a.id, &where, &err));
   txn_cleanup(&b);
   txn_init(&b);
-  add_inc(&b, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&b, 0, "c", "a", "n", 1);
   assert_int_equal(run(&b, &r), TXN_OUTCOME_COMMITTED);
   assert_int_equal(field(0, "c", "a", "n"), 2);
   txn_cleanup(&a);
@@ -1085,15 +1146,14 @@ static void prepare_repeated_votes_yes(void **state) {
       assert_string_equal(owner, "");
     }
   }
-  char owner[TXN_ID_LEN + 1];
-  assert_true(locked(0, "c", "a", owner));
-  assert_string_equal(owner, txn.id);
+  /* a's increment is shared: one escrow entry of ours, not three */
+  bson_value_t a = fake_store_string_id("a");
+  const bson_t *raw = fake_store_raw(fs, 0, "c", &a);
+  assert_true(escrow_has(raw, txn.id));
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 1);
   assert_true(locked(1, "c", "x", NULL));
   assert_true(locked(0, "c", "new", NULL));
   assert_int_equal(fake_store_locked_count(fs), 3);
-  /* one lock field, not three */
-  bson_value_t a = fake_store_string_id("a");
-  const bson_t *raw = fake_store_raw(fs, 0, "c", &a);
   assert_int_equal(bson_count_keys(raw), 4); /* _id n version _txn */
   /* commit repeated: applied once */
   txn_state_t actual;
@@ -1327,10 +1387,11 @@ static void crash_at_every_store_call(bool stale, fault_t fault) {
   /* For the aborting scenario, the end state is the start state. */
   const snap_t *end = stale ? &before : &after;
   /* commit: begin, 4 prepares, decide, 4 commits, finish;
-   * abort: begin, 3 prepares (the 3rd votes STALE), decide, 3 aborts,
-   * finish. */
-  long full = stale ? 9 : 11;
-  long decide_call = stale ? 4 : 5;
+   * abort: begin, 2 prepares (t-new, then t-edit votes STALE; u1's
+   * increment, shared, comes last and is never prepared), decide, 2
+   * aborts, finish. */
+  long full = stale ? 7 : 11;
+  long decide_call = stale ? 3 : 5;
   int committed = 0;
   for (long k = 0; k <= full; k++) {
     restart();
@@ -1450,7 +1511,7 @@ prepare_error_with_lost_reply_rolls_back_the_staged_op(void **state) {
   seed_five();
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
   add_insert(&txn, 0, "c", "new");
   fake_store_fail_nth(fs, 2);
   fake_store_set_lost_reply(fs, true);
@@ -1523,8 +1584,9 @@ static void crash_at_every_step(void **state) {
       if (i == 0) {
         assert_int_equal(fake_store_locked_count(fs), 0);
       } else if (i < 3) {
-        /* all four prepared, or (stale) ops 0 and 1 */
-        assert_int_equal(fake_store_locked_count(fs), stale ? 2 : 4);
+        /* all four prepared, or (stale) t-new alone: t-edit votes STALE
+         * and u1's increment, shared, would come last */
+        assert_int_equal(fake_store_locked_count(fs), stale ? 1 : 4);
       }
       /* Not claimable before the deadline. */
       recovery_result_t rr;
@@ -1543,8 +1605,8 @@ static void crash_at_every_step(void **state) {
   snap_free(&after);
 }
 
-/* Between prepare and apply every participant carries our lock and still
- * shows its committed fields. */
+/* Between prepare and apply every participant carries our lock (u1, an
+ * increment, our escrow entry) and still shows its committed fields. */
 static void locks_held_between_prepare_and_apply(void **state) {
   (void)state;
   std_seed();
@@ -1555,7 +1617,13 @@ static void locks_held_between_prepare_and_apply(void **state) {
     char owner[TXN_ID_LEN + 1];
     assert_true(
         locked(std_locs[i].shard, std_locs[i].coll, std_locs[i].id, owner));
-    assert_string_equal(owner, txn.id);
+    if (txn.ops[i].shared) {
+      bson_value_t v = fake_store_string_id(std_locs[i].id);
+      assert_true(escrow_has(
+          fake_store_raw(fs, std_locs[i].shard, std_locs[i].coll, &v), txn.id));
+    } else {
+      assert_string_equal(owner, txn.id);
+    }
   }
   /* The locked docs keep their committed fields: u1 is still at 4. */
   assert_int_equal(field(TXN_MAIN_SHARD, "users", "u1", "tweet_count"), 4);
@@ -1795,9 +1863,9 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   seed_five();
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
   add_insert(&txn, 0, "c", "new");
-  add_inc(&txn, 1, "c", "x", "n", 1, NULL);
+  add_inc_x(&txn, 1, "c", "x", "n", 1);
   in_flight_t f = {.prepares_left = 2};
   fake_store_set_call_hook(fs, in_flight_hook, &f);
   /* the coordinator dies right after its (late) prepares */
@@ -1825,7 +1893,7 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   /* A writer is blocked and told by whom... */
   txn_t w;
   txn_init(&w);
-  add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  add_inc_x(&w, 1, "c", "x", "n", 1);
   result_t r;
   assert_int_equal(run(&w, &r), TXN_OUTCOME_CONFLICT);
   assert_string_equal(r.lock_owner, txn.id);
@@ -1841,7 +1909,7 @@ static void late_lock_of_a_crashed_coordinator_is_resolved(void **state) {
   assert_false(locked(1, "c", "x", NULL));
   assert_int_equal(field(1, "c", "x", "n"), 3);
   txn_init(&w);
-  add_inc(&w, 1, "c", "x", "n", 1, NULL);
+  add_inc_x(&w, 1, "c", "x", "n", 1);
   assert_int_equal(run(&w, &r), TXN_OUTCOME_COMMITTED);
   txn_cleanup(&w);
   /* The collector sweeps the rest (the staged insert) before deleting
@@ -1966,10 +2034,10 @@ static void slow_prepare_past_margin_aborts(void **state) {
   seed_five_snap(&before);
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
   add_insert(&txn, 0, "c", "new");
-  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
-  add_inc(&txn, 1, "c", "y", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "b", "n", 1);
+  add_inc_x(&txn, 1, "c", "y", "n", 1);
   /* lease 2000: margin 500.  now_ms reads: deadline (t), op0 (t+600),
    * op1 (t+1200), op2 (t+1800 > t+2000-500): op 2 is never prepared. */
   fake_clock_set_tick(600);
@@ -1988,14 +2056,15 @@ static void slow_prepare_past_margin_aborts(void **state) {
   txn_cleanup(&txn);
 }
 
-/* Runs a three-op transaction with the given lease while every read of the
- * clock advances it by tick; returns the outcome. */
+/* Runs a three-op transaction of exclusive increments with the given
+ * lease while every read of the clock advances it by tick; returns the
+ * outcome.  (Shared ops past the lease: shared_apply_past_the_lease.) */
 static txn_outcome_t run_ticking(int64_t lease, int64_t tick, result_t *r) {
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
-  add_inc(&txn, 0, "c", "b2", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
+  add_inc_x(&txn, 0, "c", "b", "n", 1);
+  add_inc_x(&txn, 0, "c", "b2", "n", 1);
   txn_exec_opts_t o = opts_for("A");
   o.lease_ms = lease;
   fake_clock_set_tick(tick);
@@ -2096,8 +2165,8 @@ static void commit_in_lease_only_before_the_margin(void **state) {
   /* Recovery rolling a decided commit forward: never in lease. */
   txn_t txn;
   txn_init(&txn);
-  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
-  add_inc(&txn, 0, "c", "b", "n", 1, NULL);
+  add_inc_x(&txn, 0, "c", "a", "n", 1);
+  add_inc_x(&txn, 0, "c", "b", "n", 1);
   fake_store_reset_calls(fs);
   long decide_and_before = 1 + 2 + 1; /* begin, two prepares, decide */
   fake_store_fail_after(fs, decide_and_before);
@@ -2652,14 +2721,14 @@ static void interleaved_txn_sees_lock_and_conflicts(void **state) {
     seed_five_snap(&before);
     txn_t a;
     txn_init(&a);
-    add_inc(&a, 0, "c", "a", "n", -1, NULL);
-    add_inc(&a, 1, "c", "x", "n", 1, NULL);
+    add_inc(&a, 0, "c", "a", "n", -1, NULL); /* shared */
+    add_inc_set(&a, 1, "c", "x", "n", 1);    /* exclusive */
     nested_t n;
     memset(&n, 0, sizeof n);
     n.at = step_names[at];
     txn_init(&n.txn);
     add_inc(&n.txn, 0, "c", "b", "n", 1, NULL);
-    add_inc(&n.txn, 1, "c", "x", "n", 10, NULL);
+    add_inc_set(&n.txn, 1, "c", "x", "n", 10);
     steps_t s;
     txn_exec_opts_t o = stepped(&s, NULL, nested_action, &n);
     result_t r;
@@ -2721,6 +2790,759 @@ static void version_check_detects_interleaved_update(void **state) {
   assert_string_equal(text_of(1, "c", "x"), "theirs");
   txn_cleanup(&other);
   txn_cleanup(&mine);
+}
+
+/* ------------------------------------------------------------------ */
+/* the shared (escrow) mode: increments                                */
+/* ------------------------------------------------------------------ */
+
+/* The committed view of n at (shard, "c", id), through view_resolve. */
+static int64_t view_n(int shard, const char *id) {
+  bson_value_t v = fake_store_string_id(id);
+  const bson_t *raw = fake_store_raw(fs, shard, "c", &v);
+  assert_non_null(raw);
+  bson_t *doc = bson_copy(raw);
+  bool visible;
+  chorus_error_t err;
+  assert_true(view_resolve(&store, &doc, 1, &visible, &err));
+  assert_true(visible);
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, doc, "n"));
+  int64_t n = bson_iter_as_int64(&it);
+  bson_destroy(doc);
+  return n;
+}
+
+/* The version of the committed view at (shard, "c", id). */
+static int64_t view_version(int shard, const char *id) {
+  bson_value_t v = fake_store_string_id(id);
+  int64_t version = -1;
+  assert_true(fake_store_view_field(fs, shard, "c", &v, "version", &version));
+  return version;
+}
+
+static void increment_ops_are_shared(void **state) {
+  (void)state;
+  txn_t txn;
+  txn_init(&txn);
+  int64_t v = 3;
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);   /* 0: shared */
+  add_inc(&txn, 0, "c", "b", "n", 1, &v);     /* 1: a version check */
+  add_inc_set(&txn, 0, "c", "x", "n", 1);     /* 2: a set */
+  add_set_text(&txn, 0, "c", "y", "t", NULL); /* 3: no inc */
+  add_delete(&txn, 0, "c", "z", NULL);        /* 4 */
+  add_insert(&txn, 0, "c", "new");            /* 5 */
+  bool want[] = {true, false, false, false, false, false};
+  for (size_t i = 0; i < txn.n_ops; i++) {
+    assert_int_equal(txn.ops[i].shared, want[i]);
+    assert_int_equal(txn_op_is_shared(&txn.ops[i]), want[i]);
+  }
+  /* an empty inc is no increment */
+  bson_value_t id = fake_store_string_id("e");
+  bson_t empty = BSON_INITIALIZER;
+  txn_add_update(&txn, 0, "c", &id, NULL, &empty, NULL);
+  assert_false(txn.ops[6].shared);
+  txn_cleanup(&txn);
+}
+
+/* Every op but the shared ones first, then the shared ones, each group in
+ * op order: a transaction whose shared op comes first still stages its
+ * insert before it. */
+static void shared_ops_are_prepared_last(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 1, "c", "x", "n", 1, NULL);
+  add_delete(&txn, 1, "c", "y", NULL);
+  crashed_txn(&txn, "txn.after_prepare");
+  assert_int_equal(fake_store_entries(fs, 0, "c", &txn.ops[0].id), 1);
+  assert_true(locked(0, "c", "new", NULL));
+  /* the delete of y took y's lock (before x's entry, but both are there) */
+  assert_true(locked(1, "c", "y", NULL));
+  assert_int_equal(fake_store_entries(fs, 1, "c", &txn.ops[2].id), 1);
+  txn_cleanup(&txn);
+  /* a refusal by the insert stops before any entry is written */
+  restart();
+  seed_five();
+  put_locked(0, "c", "new", OTHER_TXN, "insert");
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), 1);
+  assert_int_equal(fake_store_latched_writes(fs), 0);
+  txn_cleanup(&txn);
+}
+
+/* B, incrementing a by 10, run at step `at` of A (which increments a by
+ * 1): no step of A makes B conflict. */
+typedef struct sharer {
+  const char *at;
+  const char *crash_at; /* B crashes there (NULL: runs to the end) */
+  txn_t txn;
+  result_t r;
+  bool ran, crashed;
+  int64_t view_before; /* a's committed view when B started */
+} sharer_t;
+
+static void sharer_action(steps_t *s, const char *step) {
+  sharer_t *b = s->data;
+  if (b->ran || strcmp(step, b->at)) {
+    return;
+  }
+  b->ran = true;
+  b->view_before = view_n(0, "a");
+  txn_init(&b->txn);
+  add_inc(&b->txn, 0, "c", "a", "n", 10, NULL);
+  add_insert(&b->txn, 1, "c", "b-log");
+  if (b->crash_at) {
+    steps_t bs;
+    txn_exec_opts_t o = stepped(&bs, b->crash_at, NULL, NULL);
+    o.owner = "B";
+    b->crashed = run_until_crash(&b->txn, &o, &bs);
+  } else {
+    txn_exec_opts_t o = opts_for("B");
+    run_opts(&b->txn, &o, &b->r);
+  }
+}
+
+static void shared_increments_of_one_document_never_conflict(void **state) {
+  (void)state;
+  for (int at = 0; at < 4; at++) {
+    restart();
+    seed_five();
+    txn_t a;
+    txn_init(&a);
+    add_inc(&a, 0, "c", "a", "n", 1, NULL);
+    add_insert(&a, 1, "c", "a-log");
+    sharer_t b;
+    memset(&b, 0, sizeof b);
+    b.at = step_names[at];
+    steps_t s;
+    txn_exec_opts_t o = stepped(&s, NULL, sharer_action, &b);
+    result_t r;
+    assert_int_equal(run_opts(&a, &o, &r), TXN_OUTCOME_COMMITTED);
+    assert_true(b.ran);
+    assert_int_equal(b.r.outcome, TXN_OUTCOME_COMMITTED);
+    /* B saw A's increment only once A's decision was made */
+    assert_int_equal(b.view_before, at >= 2 ? 2 : 1);
+    assert_int_equal(field(0, "c", "a", "n"), 1 + 1 + 10);
+    assert_int_equal(version(0, "c", "a"), 1 + 2);
+    assert_int_equal(fake_store_locked_count(fs), 0);
+    assert_int_equal(fake_store_unfinished(fs), 0);
+    txn_cleanup(&a);
+    txn_cleanup(&b.txn);
+  }
+}
+
+/* Two transactions incrementing one document, each crashed (or not) at
+ * any step, the second started at any step of the first: before recovery
+ * the committed view counts exactly the decided commits, and after it
+ * the stored counter does, with one version per commit and no entry or
+ * lock left.  (The crash and chaos tests prove the same on the real
+ * database: tests/integration/test_sync_crash.c.) */
+static void crash_with_shared_holders_at_every_step(void **state) {
+  (void)state;
+  static const char *const b_crash[] = {"txn.after_begin", "txn.after_prepare",
+                                        "txn.after_decision", "txn.mid_apply",
+                                        NULL};
+  int runs = 0;
+  for (int crash = 0; crash < 4; crash++) {
+    for (int at = 0; at <= crash; at++) {
+      for (int bc = 0; bc < 5; bc++) {
+        restart();
+        seed_five();
+        txn_t a;
+        txn_init(&a);
+        add_inc(&a, 0, "c", "a", "n", 1, NULL);
+        add_insert(&a, 1, "c", "a-log");
+        sharer_t b;
+        memset(&b, 0, sizeof b);
+        b.at = step_names[at];
+        b.crash_at = b_crash[bc];
+        steps_t s;
+        txn_exec_opts_t o = stepped(&s, step_names[crash], sharer_action, &b);
+        assert_true(run_until_crash(&a, &o, &s));
+        assert_true(b.ran);
+        bool a_commit = crash >= 2;
+        bool b_commit = bc >= 2;
+        int64_t want = 1 + (a_commit ? 1 : 0) + (b_commit ? 10 : 0);
+        assert_int_equal(view_n(0, "a"), want);
+        assert_int_equal(view_version(0, "a"),
+                         1 + (a_commit ? 1 : 0) + (b_commit ? 1 : 0));
+        /* recovery by another server, once both leases have passed */
+        fake_clock_advance(2 * LEASE + 1);
+        recovery_result_t rr;
+        chorus_error_t err;
+        assert_true(recover("R", fake_clock_peek(), 64, &rr, &err));
+        assert_int_equal(fake_store_unfinished(fs), 0);
+        assert_int_equal(fake_store_locked_count(fs), 0);
+        assert_int_equal(field(0, "c", "a", "n"), want);
+        assert_int_equal(version(0, "c", "a"),
+                         1 + (a_commit ? 1 : 0) + (b_commit ? 1 : 0));
+        assert_int_equal(view_n(0, "a"), want);
+        assert_int_equal(exists(1, "c", "a-log"), a_commit);
+        assert_int_equal(exists(1, "c", "b-log"), b_commit);
+        txn_cleanup(&a);
+        txn_cleanup(&b.txn);
+        runs++;
+      }
+    }
+  }
+  assert_int_equal(runs, (1 + 2 + 3 + 4) * 5);
+}
+
+/* Many holders at once, each left at a different step: the view counts
+ * the committed ones; a later increment commits beside all of them and
+ * folds the ones this store knows decided. */
+static void many_holders_and_a_late_increment(void **state) {
+  (void)state;
+  seed_five();
+  txn_t held[8];
+  int64_t committed = 0;
+  for (int i = 0; i < 8; i++) {
+    txn_init(&held[i]);
+    add_inc(&held[i], 0, "c", "a", "n", 1 << i, NULL);
+    crashed_txn(&held[i], i % 2 ? "txn.after_decision" : "txn.after_prepare");
+    committed += i % 2 ? 1 << i : 0;
+  }
+  /* (Each stage write also folded the entries decided by then.) */
+  bson_value_t a = fake_store_string_id("a");
+  assert_true(fake_store_entries(fs, 0, "c", &a) >= 4);
+  assert_int_equal(view_n(0, "a"), 1 + committed);
+  assert_int_equal(view_version(0, "a"), 1 + 4);
+  txn_t late;
+  txn_init(&late);
+  add_inc(&late, 0, "c", "a", "n", 1000, NULL);
+  result_t r;
+  assert_int_equal(run(&late, &r), TXN_OUTCOME_COMMITTED);
+  /* the fake knows every decision: the late one's writes folded the four
+   * committed entries and its own; the undecided four remain */
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 4);
+  assert_int_equal(field(0, "c", "a", "n"), 1 + committed + 1000);
+  assert_int_equal(version(0, "c", "a"), 1 + 5);
+  assert_int_equal(view_n(0, "a"), 1 + committed + 1000);
+  /* recovery aborts the undecided four, finds the committed ones folded */
+  expect_recovery(8, 4);
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 1 + committed + 1000);
+  assert_int_equal(version(0, "c", "a"), 1 + 5);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  for (int i = 0; i < 8; i++) {
+    txn_cleanup(&held[i]);
+  }
+  txn_cleanup(&late);
+}
+
+/* An exclusive change of a document with entries: LOCKED (the undecided
+ * holder named) while one is undecided; once every one is decided its
+ * stage write folds the committed ones and drops the aborted ones; the
+ * holders' own recovery then finds nothing left to do (never applied
+ * twice); and increments since the version it read never make it stale. */
+static void exclusive_change_folds_decided_entries(void **state) {
+  (void)state;
+  seed_five(); /* a: n 1, version 1 */
+  /* Three holders staged, then two decided (as their coordinators would
+   * have, before they stopped): no write of the document came since. */
+  txn_t committed, aborted, pending;
+  txn_init(&committed);
+  add_inc(&committed, 0, "c", "a", "n", 5, NULL);
+  crashed_txn(&committed, "txn.after_prepare");
+  txn_init(&aborted);
+  add_inc(&aborted, 0, "c", "a", "n", 50, NULL);
+  crashed_txn(&aborted, "txn.after_prepare");
+  txn_init(&pending);
+  add_inc(&pending, 0, "c", "a", "n", 500, NULL);
+  crashed_txn(&pending, "txn.after_prepare");
+  txn_state_t decided;
+  chorus_error_t derr;
+  assert_true(
+      store.decide(store.impl, committed.id, TXN_COMMITTED, &decided, &derr));
+  assert_true(
+      store.decide(store.impl, aborted.id, TXN_ABORTED, &decided, &derr));
+  bson_value_t a = fake_store_string_id("a");
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 3);
+  assert_int_equal(view_n(0, "a"), 6);
+  /* An edit, having read the committed view at version 1 (before the
+   * committed increment): */
+  int64_t v = 1;
+  txn_t edit;
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "edited", &v);
+  result_t r;
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(r.lock_owner, pending.id);
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 3);
+  txn_cleanup(&edit);
+  /* The pending one is aborted (by its recovery, or its coordinator). */
+  txn_state_t actual;
+  chorus_error_t err;
+  assert_true(store.decide(store.impl, pending.id, TXN_ABORTED, &actual, &err));
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "edited", &v);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 0);
+  assert_int_equal(field(0, "c", "a", "n"), 6); /* 5 folded, 50 not */
+  assert_int_equal(version(0, "c", "a"), 3);    /* fold, then edit */
+  assert_string_equal(text_of(0, "c", "a"), "edited");
+  int64_t xv = -1;
+  assert_true(fake_store_field(fs, 0, "c", &a, ESCROW_XV, &xv));
+  assert_int_equal(xv, 3); /* the edit's version */
+  /* Recovery of the three: nothing left to apply, nothing applied twice */
+  expect_recovery(3, 2);
+  assert_int_equal(field(0, "c", "a", "n"), 6);
+  assert_int_equal(version(0, "c", "a"), 3);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&edit);
+  txn_cleanup(&committed);
+  txn_cleanup(&aborted);
+  txn_cleanup(&pending);
+}
+
+/* Increments bump the version, yet an exclusive change that read the
+ * document before them is not stale (escrow.h, _xv); one that read it
+ * before another exclusive change is. */
+static void version_check_counts_exclusive_changes_only(void **state) {
+  (void)state;
+  seed_five(); /* a: version 1 */
+  int64_t read = view_version(0, "a");
+  assert_int_equal(read, 1);
+  for (int i = 0; i < 3; i++) {
+    txn_t inc;
+    txn_init(&inc);
+    add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+    result_t r;
+    assert_int_equal(run(&inc, &r), TXN_OUTCOME_COMMITTED);
+    txn_cleanup(&inc);
+  }
+  assert_int_equal(view_version(0, "a"), 4);
+  txn_t edit;
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "first", &read);
+  result_t r;
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_COMMITTED); /* not stale */
+  txn_cleanup(&edit);
+  assert_int_equal(version(0, "c", "a"), 5);
+  /* the same read again: an exclusive change came since */
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "second", &read);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_CONFLICT);
+  txn_cleanup(&edit);
+  /* a delete that read version 4 (after the increments, before the
+   * edit) is stale too; one that read 5 is not, nor one that read 5 then
+   * saw two more increments */
+  int64_t four = 4, five = 5;
+  txn_init(&edit);
+  add_delete(&edit, 0, "c", "a", &four);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_CONFLICT);
+  txn_cleanup(&edit);
+  for (int i = 0; i < 2; i++) {
+    txn_t inc;
+    txn_init(&inc);
+    add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+    assert_int_equal(run(&inc, &r), TXN_OUTCOME_COMMITTED);
+    txn_cleanup(&inc);
+  }
+  assert_int_equal(version(0, "c", "a"), 7);
+  /* a version from the future is stale as well */
+  int64_t eight = 8;
+  txn_init(&edit);
+  add_delete(&edit, 0, "c", "a", &eight);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_CONFLICT);
+  txn_cleanup(&edit);
+  txn_init(&edit);
+  add_delete(&edit, 0, "c", "a", &five);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_COMMITTED);
+  assert_false(exists(0, "c", "a"));
+  txn_cleanup(&edit);
+}
+
+/* An exclusive holder blocks new increments (LOCKED, never waited for:
+ * they back off and retry in sync.c) until it is applied. */
+static void exclusive_holder_blocks_increments(void **state) {
+  (void)state;
+  seed_five();
+  txn_t edit;
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "held", NULL);
+  crashed_txn(&edit, "txn.after_prepare");
+  txn_t inc;
+  txn_init(&inc);
+  add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+  add_insert(&inc, 0, "c", "new");
+  result_t r;
+  assert_int_equal(run(&inc, &r), TXN_OUTCOME_CONFLICT);
+  assert_int_equal(r.failed_op, 0);
+  assert_string_equal(r.lock_owner, edit.id);
+  assert_false(exists(0, "c", "new"));
+  txn_cleanup(&inc);
+  expect_recovery(1, 1);
+  txn_init(&inc);
+  add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+  assert_int_equal(run(&inc, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  txn_cleanup(&inc);
+  txn_cleanup(&edit);
+}
+
+/* An entry of an aborted transaction (a late stage) blocks nobody: other
+ * increments commit beside it, the next write drops it; one whose record
+ * was collected is resolved through a kind-0 abort_op, as sync.c does. */
+static void entry_of_aborted_txn_blocks_nobody(void **state) {
+  (void)state;
+  seed_five();
+  txn_t gone;
+  txn_init(&gone);
+  add_inc(&gone, 0, "c", "a", "n", 100, NULL);
+  add_inc(&gone, 0, "c", "missing", "n", 1, NULL);
+  crashed_txn(&gone, "txn.after_decision"); /* aborted, entry left */
+  txn_t inc;
+  txn_init(&inc);
+  add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+  result_t r;
+  assert_int_equal(run(&inc, &r), TXN_OUTCOME_COMMITTED);
+  bson_value_t a = fake_store_string_id("a");
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 0); /* dropped */
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  txn_cleanup(&inc);
+  /* the same, its record collected: an exclusive change is told whose
+   * entry it is, and a kind-0 abort_op drops it */
+  expect_recovery(1, 1);
+  int64_t deleted;
+  fake_clock_advance(1);
+  assert_true(fake_store_collect(fs, fake_clock_peek(), &deleted));
+  assert_false(fake_store_record(fs, gone.id, NULL, NULL));
+  bson_t doc = BSON_INITIALIZER, lock, esc, entry, deltas;
+  BSON_APPEND_UTF8(&doc, "_id", "a");
+  BSON_APPEND_INT64(&doc, "n", 2);
+  BSON_APPEND_INT64(&doc, "version", 2);
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, TXN_LOCK_FIELD, &lock);
+  BSON_APPEND_ARRAY_BEGIN(&lock, ESCROW_FIELD, &esc);
+  BSON_APPEND_DOCUMENT_BEGIN(&esc, "0", &entry);
+  BSON_APPEND_UTF8(&entry, "id", gone.id);
+  BSON_APPEND_DOCUMENT_BEGIN(&entry, "inc", &deltas);
+  BSON_APPEND_INT64(&deltas, "n", 100);
+  bson_append_document_end(&entry, &deltas);
+  bson_append_document_end(&esc, &entry);
+  bson_append_array_end(&lock, &esc);
+  bson_append_document_end(&doc, &lock);
+  fake_store_put(fs, 0, "c", &doc);
+  bson_destroy(&doc);
+  assert_int_equal(view_n(0, "a"), 2); /* no decision: not committed */
+  txn_t edit;
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "x", NULL);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(r.lock_owner, gone.id);
+  txn_cleanup(&edit);
+  txn_op_t where;
+  memset(&where, 0, sizeof where);
+  bson_strncpy(where.coll, "c", sizeof where.coll);
+  where.id = a;
+  chorus_error_t err;
+  assert_true(store.abort_op(store.impl, gone.id, &where, &err));
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 0);
+  txn_init(&edit);
+  add_set_text(&edit, 0, "c", "a", "x", NULL);
+  assert_int_equal(run(&edit, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  txn_cleanup(&edit);
+  txn_cleanup(&gone);
+}
+
+/* A second increment of one document sent while the first one's write is
+ * in flight (between its read and its write: store_mongo's read, then
+ * whole-document write, as FerretDB applies every update). */
+typedef struct rmw_race {
+  txn_t txn;
+  result_t r;
+  bool ran;
+} rmw_race_t;
+
+static void rmw_race_hook(void *ctx) {
+  rmw_race_t *race = ctx;
+  if (race->ran) {
+    return;
+  }
+  race->ran = true;
+  txn_exec_opts_t o = opts_for("B");
+  run_opts(&race->txn, &o, &race->r);
+}
+
+static void latch_keeps_concurrent_entry_writes_apart(void **state) {
+  (void)state;
+  for (int latch = 1; latch >= 0; latch--) {
+    restart();
+    seed_five();
+    fake_store_set_latch(fs, latch);
+    rmw_race_t race;
+    memset(&race, 0, sizeof race);
+    txn_init(&race.txn);
+    add_inc(&race.txn, 0, "c", "a", "n", 10, NULL);
+    fake_store_set_rmw_hook(fs, rmw_race_hook, &race);
+    txn_t txn;
+    txn_init(&txn);
+    add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+    result_t r;
+    assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+    fake_store_set_rmw_hook(fs, NULL, NULL);
+    assert_true(race.ran);
+    if (latch) {
+      /* The second found the latch held (store_mongo waits for it; here
+       * it votes LOCKED and sync.c would retry): nothing is lost. */
+      assert_int_equal(race.r.outcome, TXN_OUTCOME_CONFLICT);
+      assert_string_equal(race.r.lock_owner, txn.id);
+      assert_int_equal(field(0, "c", "a", "n"), 2);
+    } else {
+      /* Without the latch both "commit", and the first's write, computed
+       * from its earlier read, overwrote the second's entry: its +10 is
+       * lost (what FerretDB does to concurrent updates of one document,
+       * docs/SYNC.md §1). */
+      assert_int_equal(race.r.outcome, TXN_OUTCOME_COMMITTED);
+      assert_int_equal(field(0, "c", "a", "n"), 2);
+      assert_int_not_equal(field(0, "c", "a", "n"), 1 + 1 + 10);
+    }
+    txn_cleanup(&race.txn);
+    txn_cleanup(&txn);
+  }
+}
+
+/* A latch left by a coordinator that stopped within its write: other
+ * increments are refused (store_mongo waits, then votes LOCKED with the
+ * holder named) until recovery, acting for that transaction, finishes and
+ * lets go of it. */
+static void latch_left_by_a_crash_is_released_by_recovery(void **state) {
+  (void)state;
+  seed_five();
+  txn_t stuck;
+  txn_init(&stuck);
+  add_inc(&stuck, 0, "c", "a", "n", 7, NULL);
+  crashed_txn(&stuck, "txn.after_prepare");
+  bson_value_t a = fake_store_string_id("a");
+  fake_store_hold_latch(fs, 0, "c", &a, stuck.id);
+  txn_t inc;
+  txn_init(&inc);
+  add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+  result_t r;
+  assert_int_equal(run(&inc, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(r.lock_owner, stuck.id);
+  txn_cleanup(&inc);
+  expect_recovery(1, 1); /* stuck (inc's aborted attempt was finished) */
+  txn_init(&inc);
+  add_inc(&inc, 0, "c", "a", "n", 1, NULL);
+  assert_int_equal(run(&inc, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&inc);
+  txn_cleanup(&stuck);
+}
+
+/* The coordinator applies a shared op only before its deadline minus the
+ * margin: past it, a recoverer may be rewriting the same entry, and two
+ * read-then-write appliers of one transaction must not interleave.  It
+ * leaves the op (and the finish) to recovery, which applies it once. */
+static void shared_apply_past_the_lease_is_left_to_recovery(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_insert(&txn, 0, "c", "new");
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  /* lease 2000, margin 500; reads: deadline t, prepares t+400, t+800,
+   * decision t+1200, applies t+1600 (insert: past the margin, written
+   * after a read) and t+2000 (a: past it, left) */
+  fake_clock_set_tick(400);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  fake_clock_set_tick(0);
+  assert_true(exists(0, "c", "new"));
+  assert_false(locked(0, "c", "new", NULL));
+  bson_value_t a = fake_store_string_id("a");
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 1);
+  assert_record(txn.id, TXN_COMMITTED, false);
+  assert_int_equal(view_n(0, "a"), 2); /* committed all the same */
+  expect_recovery(1, 0);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  txn_cleanup(&txn);
+}
+
+/* defer_apply: txn_execute returns at the commit point with every op but
+ * the shared ones applied (raw readers see those at once), the shared ones
+ * still staged yet counted by the view; txn_complete folds them and
+ * finishes; a crash in it (after its first op) is finished by recovery.
+ * A transaction without shared ops, and an abort, are applied at once. */
+static void deferred_apply_answers_at_the_commit_point(void **state) {
+  (void)state;
+  seed_five();
+  txn_t txn;
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  steps_t s;
+  txn_exec_opts_t o = stepped(&s, NULL, NULL, NULL);
+  o.defer_apply = true;
+  result_t r;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  assert_true(txn.apply_pending);
+  assert_int_equal(s.n_seen, 4); /* mid_apply: after the insert */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 1);
+  assert_true(exists(0, "c", "new"));
+  assert_false(locked(0, "c", "new", NULL)); /* applied before the answer */
+  bson_value_t a = fake_store_string_id("a");
+  assert_int_equal(fake_store_entries(fs, 0, "c", &a), 1);
+  assert_int_equal(view_n(0, "a"), 2); /* counted already */
+  assert_record(txn.id, TXN_COMMITTED, false);
+  chorus_error_t err;
+  assert_true(txn_complete(&store, &txn, &o, &err));
+  assert_false(txn.apply_pending);
+  assert_int_equal(s.n_seen, 4); /* no second mid_apply */
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+
+  /* Only shared ops: all after the answer, and a crash there. */
+  restart();
+  seed_five();
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_inc(&txn, 1, "c", "x", "n", 1, NULL);
+  o = stepped(&s, "txn.mid_apply", NULL, NULL);
+  o.defer_apply = true;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  assert_true(txn.apply_pending);
+  assert_int_equal(s.n_seen, 3);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 0);
+  jmp_buf jb;
+  s.jb = &jb;
+  if (setjmp(jb) == 0) {
+    txn_complete(&store, &txn, &o, &err);
+    fail_msg("no crash in txn_complete");
+  }
+  assert_string_equal(s.seen[3], "txn.mid_apply");
+  assert_record(txn.id, TXN_COMMITTED, false);
+  assert_int_equal(view_n(0, "a"), 2);
+  assert_int_equal(view_n(1, "x"), 4);
+  expect_recovery(1, 0);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(field(0, "c", "a", "n"), 2);
+  assert_int_equal(field(1, "c", "x", "n"), 4);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+
+  /* No shared op: applied and finished at once. */
+  restart();
+  seed_five();
+  txn_init(&txn);
+  add_set_text(&txn, 0, "c", "a", "t", NULL);
+  add_insert(&txn, 0, "c", "new");
+  o = opts_for("A");
+  o.defer_apply = true;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  assert_false(txn.apply_pending);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+
+  /* An abort is applied at once, deferred or not. */
+  restart();
+  seed_five();
+  put_locked(0, "c", "new", OTHER_TXN, "insert");
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  add_insert(&txn, 0, "c", "new");
+  o = opts_for("A");
+  o.defer_apply = true;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_CONFLICT);
+  assert_false(txn.apply_pending);
+  assert_record(txn.id, TXN_ABORTED, true);
+  txn_cleanup(&txn);
+}
+
+/* What the process knows of decisions (decisions.h) spares readers the
+ * database: an open transaction is not committed, a decided one is known;
+ * only an unknown one is looked up, once. */
+static void readers_ask_only_for_unknown_decisions(void **state) {
+  (void)state;
+  decisions_t *known = decisions_new();
+  store.decisions = known;
+  seed_five();
+  txn_t mine, theirs;
+  txn_init(&mine);
+  add_inc(&mine, 0, "c", "a", "n", 1, NULL);
+  crashed_txn(&mine, "txn.after_prepare"); /* open here */
+  assert_int_equal(decisions_get(known, mine.id), DECISIONS_OPEN);
+  fake_store_reset_calls(fs);
+  assert_int_equal(view_n(0, "a"), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 0);
+  /* decided elsewhere (its recovery, another process): not known here */
+  store.decisions = NULL;
+  txn_init(&theirs);
+  add_inc(&theirs, 0, "c", "a", "n", 10, NULL);
+  crashed_txn(&theirs, "txn.after_decision");
+  store.decisions = known;
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_UNKNOWN);
+  fake_store_reset_calls(fs);
+  assert_int_equal(view_n(0, "a"), 11);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 1);
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_COMMITTED);
+  fake_store_reset_calls(fs);
+  assert_int_equal(view_n(0, "a"), 11);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 0);
+  /* its own decision: known without asking */
+  txn_t again;
+  txn_init(&again);
+  add_inc(&again, 0, "c", "b", "n", 1, NULL);
+  crashed_txn(&again, "txn.after_decision");
+  assert_int_equal(decisions_get(known, again.id), DECISIONS_COMMITTED);
+  store.decisions = NULL;
+  decisions_free(known);
+  txn_cleanup(&mine);
+  txn_cleanup(&theirs);
+  txn_cleanup(&again);
+}
+
+static void decisions_table_forgets_safely(void **state) {
+  (void)state;
+  decisions_t *d = decisions_new();
+  const char *x = "0123456789abcdef01234567";
+  assert_int_equal(decisions_get(d, x), DECISIONS_UNKNOWN);
+  decisions_open(d, x);
+  assert_int_equal(decisions_get(d, x), DECISIONS_OPEN);
+  decisions_close(d, x);
+  assert_int_equal(decisions_get(d, x), DECISIONS_UNKNOWN);
+  decisions_put(d, x, TXN_COMMITTED);
+  assert_int_equal(decisions_get(d, x), DECISIONS_COMMITTED);
+  /* a decision is never turned open, nor cleared by a close */
+  decisions_open(d, x);
+  decisions_close(d, x);
+  assert_int_equal(decisions_get(d, x), DECISIONS_COMMITTED);
+  /* a full table forgets (then the database is asked), never confuses */
+  char id[TXN_ID_LEN + 1];
+  int kept = 0;
+  for (int i = 0; i < 4 * DECISIONS_SLOTS; i++) {
+    snprintf(id, sizeof id, "%024d", i);
+    decisions_put(d, id, i % 2 ? TXN_COMMITTED : TXN_ABORTED);
+  }
+  for (int i = 0; i < 4 * DECISIONS_SLOTS; i++) {
+    snprintf(id, sizeof id, "%024d", i);
+    decisions_fate_t f = decisions_get(d, id);
+    if (f != DECISIONS_UNKNOWN) {
+      kept++;
+      assert_int_equal(f, i % 2 ? DECISIONS_COMMITTED : DECISIONS_ABORTED);
+    }
+  }
+  assert_true(kept > 0 && kept <= DECISIONS_SLOTS);
+  decisions_free(d);
+  decisions_open(NULL, x); /* none at all: harmless */
+  assert_int_equal(decisions_get(NULL, x), DECISIONS_UNKNOWN);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3162,6 +3984,21 @@ int main(void) {
       T(down_participant_during_txn_recover),
       T(interleaved_txn_sees_lock_and_conflicts),
       T(version_check_detects_interleaved_update),
+      T(increment_ops_are_shared),
+      T(shared_ops_are_prepared_last),
+      T(shared_increments_of_one_document_never_conflict),
+      T(crash_with_shared_holders_at_every_step),
+      T(many_holders_and_a_late_increment),
+      T(exclusive_change_folds_decided_entries),
+      T(version_check_counts_exclusive_changes_only),
+      T(exclusive_holder_blocks_increments),
+      T(entry_of_aborted_txn_blocks_nobody),
+      T(latch_keeps_concurrent_entry_writes_apart),
+      T(latch_left_by_a_crash_is_released_by_recovery),
+      T(shared_apply_past_the_lease_is_left_to_recovery),
+      T(deferred_apply_answers_at_the_commit_point),
+      T(readers_ask_only_for_unknown_decisions),
+      T(decisions_table_forgets_safely),
       T(random_transfers_keep_the_sum),
   };
 #undef FAULT_T

@@ -10,9 +10,17 @@
  * one shows the original values; the lock field never appears in the
  * output wherever it sits, and field order is preserved.
  *
+ * escrow.h: a rewrite folds committed entries (version + 1 each, _xv set
+ * at the first fold), drops aborted ones, keeps undecided ones, adds one
+ * once, and takes the lock off with the last; a view counts committed
+ * entries only; an exclusive op's version is current when only increments
+ * came since; and an entry's transaction id is a value, which FerretDB's
+ * comparison of embedded documents (values only) needs.
+ *
  * view_resolve, over the fake store (fake_store.h): rewrites locked
  * documents in place and leaves unlocked ones alone, looks each distinct
- * transaction up once (counting get_state calls), treats a missing record
+ * transaction's decision up once (counting get_decision calls: a reader
+ * reads the decision alone), treats a missing record
  * (or a lock without an id) as aborted, reports a store failure, and its
  * result equals what the participant becomes once the decision is
  * applied (commit_op / abort_op), for every kind and every state.
@@ -26,6 +34,7 @@
 
 #include <cmocka.h>
 
+#include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 #include "sync/txn/txn.h"
 #include "sync/txn/view.h"
@@ -430,7 +439,7 @@ static void resolve_rewrites_locked_docs_in_place(void **state) {
   expect_plain(docs[6], "pd", "orig", 10, 3);
   expect_plain(docs[7], "pu", "orig", 10, 3);
   /* one lookup per distinct transaction */
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 3);
   for (int i = 0; i < N; i++) {
     bson_destroy(docs[i]);
     bson_destroy(copies[i]);
@@ -457,7 +466,7 @@ static void resolve_looks_each_txn_up_once(void **state) {
   bool visible[N];
   chorus_error_t err;
   assert_true(view_resolve(&store, docs, N, visible, &err));
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 3);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 3);
   for (int i = 0; i < N; i++) {
     bool want = owners[i] == NULL || !strcmp(owners[i], TXN_X);
     assert_int_equal(visible[i], want);
@@ -491,20 +500,20 @@ static void resolve_with_many_distinct_txns(void **state) {
     bson_destroy(docs[i]);
   }
   /* view.h: "Looks each distinct transaction up once". */
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), N_TXN);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), N_TXN);
 }
 
 /* Decides TXN_Z committed once its first lookup has been answered (the
- * hook runs at the start of the next get_state call). */
+ * hook runs at the start of the next get_decision call). */
 typedef struct flip {
-  long lookups_before; /* get_state calls up to and including TXN_Z's */
+  long lookups_before; /* get_decision calls up to and including TXN_Z's */
   bool flipped;
 } flip_t;
 
 static void flip_hook(void *ctx, fake_fn_t fn) {
   flip_t *f = ctx;
-  if (fn == FAKE_GET_STATE && !f->flipped &&
-      fake_store_calls_of(fs, FAKE_GET_STATE) == f->lookups_before) {
+  if (fn == FAKE_GET_DECISION && !f->flipped &&
+      fake_store_calls_of(fs, FAKE_GET_DECISION) == f->lookups_before) {
     txn_state_t actual;
     chorus_error_t err;
     assert_true(store.decide(store.impl, TXN_Z, TXN_COMMITTED, &actual, &err));
@@ -644,7 +653,7 @@ static void resolve_of_nothing_and_of_unlocked_docs(void **state) {
     assert_ptr_equal(docs[i], orig[i]);
     bson_destroy(docs[i]);
   }
-  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_STATE), 0);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -754,7 +763,8 @@ static void committed_update_creates_missing_version(void **state) {
 static void view_of_update_without_version_field(void **state) {
   (void)state;
   /* The same through the store: the view of the committed, unapplied
-   * update has the content the applied document gets. */
+   * update has the content the applied document gets (an increment: the
+   * applied document also keeps _xv, which readers never see). */
   bson_t *doc = BCON_NEW("_id", BCON_UTF8("u"), "tweet_count", BCON_INT64(4));
   fake_store_put(fs, TXN_MAIN_SHARD, "users", doc);
   txn_t txn;
@@ -773,12 +783,251 @@ static void view_of_update_without_version_field(void **state) {
   bson_t view;
   assert_true(fake_store_visible(fs, TXN_MAIN_SHARD, "users", &id, &view));
   assert_true(store.commit_op(store.impl, txn.id, &txn.ops[0], &err));
-  const bson_t *applied = fake_store_raw(fs, TXN_MAIN_SHARD, "users", &id);
-  assert_true(same_content(applied, &view));
+  const bson_t *raw = fake_store_raw(fs, TXN_MAIN_SHARD, "users", &id);
+  bson_t applied = BSON_INITIALIZER;
+  bson_copy_to_excluding_noinit(raw, &applied, ESCROW_XV, NULL);
+  assert_true(same_content(&applied, &view));
+  bson_destroy(&applied);
   bson_destroy(&view);
   txn_cleanup(&txn);
   bson_destroy(doc);
   bson_destroy(inc);
+}
+
+/* ------------------------------------------------------------------ */
+/* escrow entries (escrow.h)                                           */
+/* ------------------------------------------------------------------ */
+
+#define TXN_A "a00000000000000000000000"
+#define TXN_B "b00000000000000000000000"
+#define TXN_C "c00000000000000000000000"
+#define TXN_D "d00000000000000000000000"
+
+/* {_id: "e", n: 10, version: 3, _txn: {esc: [{id, inc: {n: d}}...]}} with
+ * the entries (ids[i], deltas[i]); no _txn when n == 0. */
+static bson_t *escrow_doc(const char *const *ids, const int64_t *deltas,
+                          size_t n) {
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8("e"), "n", BCON_INT64(10), "version",
+                         BCON_INT64(3));
+  if (n) {
+    bson_t lock, esc;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, TXN_LOCK_FIELD, &lock);
+    BSON_APPEND_ARRAY_BEGIN(&lock, ESCROW_FIELD, &esc);
+    for (size_t i = 0; i < n; i++) {
+      char key[24];
+      snprintf(key, sizeof key, "%zu", i);
+      bson_t entry, inc;
+      BSON_APPEND_DOCUMENT_BEGIN(&esc, key, &entry);
+      BSON_APPEND_UTF8(&entry, "id", ids[i]);
+      BSON_APPEND_DOCUMENT_BEGIN(&entry, "inc", &inc);
+      BSON_APPEND_INT64(&inc, "n", deltas[i]);
+      bson_append_document_end(&entry, &inc);
+      bson_append_document_end(&esc, &entry);
+    }
+    bson_append_array_end(&lock, &esc);
+    bson_append_document_end(doc, &lock);
+  }
+  return doc;
+}
+
+/* A: committed, B: aborted, anything else undecided. */
+static escrow_fate_t abc_fate(void *ctx, const char *txn_id) {
+  (void)ctx;
+  return !strcmp(txn_id, TXN_A)   ? ESCROW_COMMITTED
+         : !strcmp(txn_id, TXN_B) ? ESCROW_ABORTED
+                                  : ESCROW_UNDECIDED;
+}
+
+static int64_t int_at(const bson_t *doc, const char *path) {
+  bson_iter_t it, f;
+  assert_true(bson_iter_init(&it, doc));
+  assert_true(bson_iter_find_descendant(&it, path, &f));
+  return bson_iter_as_int64(&f);
+}
+
+static void escrow_rewrite_folds_drops_keeps_and_adds(void **state) {
+  (void)state;
+  const char *ids[] = {TXN_A, TXN_B, TXN_C};
+  const int64_t deltas[] = {2, 5, 7};
+  bson_t *doc = escrow_doc(ids, deltas, 3);
+  assert_int_equal(escrow_count(doc), 3);
+  assert_true(escrow_has(doc, TXN_B));
+  assert_false(escrow_has(doc, TXN_D));
+  char id[TXN_ID_LEN + 1];
+  assert_true(escrow_entry_id(doc, 2, id));
+  assert_string_equal(id, TXN_C);
+  assert_false(escrow_entry_id(doc, 3, id));
+  bson_t *add = BCON_NEW("n", BCON_INT64(1));
+  bson_t out, update;
+  escrow_result_t res;
+  escrow_add_t d = {TXN_D, add};
+  escrow_rewrite(doc, abc_fate, NULL, &d, 1, &out, &update, &res);
+  assert_int_equal(res.folded, 1);
+  assert_int_equal(res.dropped, 1);
+  assert_int_equal(res.kept, 2);
+  assert_true(res.changed);
+  /* A folded (+2, version +1), B dropped, C kept, D added; _xv is the
+   * version before the first fold */
+  assert_int_equal(int_at(&out, "n"), 12);
+  assert_int_equal(int_at(&out, "version"), 4);
+  assert_int_equal(int_at(&out, ESCROW_XV), 3);
+  assert_int_equal(escrow_count(&out), 2);
+  assert_true(escrow_has(&out, TXN_C));
+  assert_true(escrow_has(&out, TXN_D));
+  /* the write: those fields, and the lock, in one $set */
+  assert_int_equal(int_at(&update, "$set.n"), 12);
+  assert_int_equal(int_at(&update, "$set.version"), 4);
+  assert_int_equal(int_at(&update, "$set." ESCROW_XV), 3);
+  assert_true(has_key(&update, "$set"));
+  assert_false(has_key(&update, "$unset"));
+  /* applying it again (the same writer once more) adds nothing */
+  bson_t again, update2;
+  escrow_rewrite(&out, abc_fate, NULL, &d, 1, &again, &update2, &res);
+  assert_false(res.changed);
+  assert_true(bson_empty(&update2));
+  assert_int_equal(int_at(&again, "n"), 12);
+  bson_destroy(&again);
+  bson_destroy(&update2);
+  /* once C is decided too, the last write takes the lock off */
+  bson_t last, update3;
+  escrow_rewrite(&out, abc_fate, NULL, NULL, 0, &last, &update3, &res);
+  assert_false(res.changed); /* C and D undecided: nothing to do */
+  bson_destroy(&last);
+  bson_destroy(&update3);
+  bson_destroy(&out);
+  bson_destroy(&update);
+  const char *two[] = {TXN_A, TXN_B};
+  bson_t *decided = escrow_doc(two, deltas, 2);
+  escrow_rewrite(decided, abc_fate, NULL, NULL, 0, &last, &update3, &res);
+  assert_true(res.changed);
+  assert_int_equal(res.kept, 0);
+  assert_false(has_key(&last, TXN_LOCK_FIELD));
+  assert_true(has_key(&update3, "$unset"));
+  assert_int_equal(int_at(&last, "n"), 12);
+  bson_destroy(&last);
+  bson_destroy(&update3);
+  bson_destroy(decided);
+  bson_destroy(add);
+  bson_destroy(doc);
+}
+
+static void escrow_view_counts_committed_entries_only(void **state) {
+  (void)state;
+  const char *ids[] = {TXN_A, TXN_B, TXN_C};
+  const int64_t deltas[] = {2, 5, 7};
+  bson_t *doc = escrow_doc(ids, deltas, 3);
+  BSON_APPEND_INT64(doc, ESCROW_XV, 1);
+  bson_t out;
+  escrow_view(doc, abc_fate, NULL, &out);
+  assert_int_equal(int_at(&out, "n"), 12);
+  assert_int_equal(int_at(&out, "version"), 4);
+  assert_false(has_key(&out, TXN_LOCK_FIELD));
+  assert_false(has_key(&out, ESCROW_XV));
+  bson_destroy(&out);
+  /* view_apply of a document with entries: all committed, or none */
+  assert_true(view_apply(doc, true, &out));
+  assert_int_equal(int_at(&out, "n"), 24);
+  assert_int_equal(int_at(&out, "version"), 6);
+  bson_destroy(&out);
+  assert_true(view_apply(doc, false, &out));
+  assert_int_equal(int_at(&out, "n"), 10);
+  assert_int_equal(int_at(&out, "version"), 3);
+  bson_destroy(&out);
+  bson_destroy(doc);
+}
+
+static void escrow_version_current_allows_increments_only(void **state) {
+  (void)state;
+  bson_t *doc = BCON_NEW("version", BCON_INT64(7), ESCROW_XV, BCON_INT64(4));
+  for (int64_t v = 2; v <= 9; v++) {
+    assert_int_equal(escrow_version_current(doc, v), v >= 4 && v <= 7);
+  }
+  bson_destroy(doc);
+  doc = BCON_NEW("version", BCON_INT64(7)); /* no _xv: exactly 7 */
+  assert_true(escrow_version_current(doc, 7));
+  assert_false(escrow_version_current(doc, 6));
+  assert_false(escrow_version_current(doc, 8));
+  bson_destroy(doc);
+  doc = BCON_NEW("n", BCON_INT64(1)); /* no version at all: never */
+  assert_false(escrow_version_current(doc, 0));
+  bson_destroy(doc);
+}
+
+/* FerretDB 1.24 skips a $set whose new value is "identical" to the old
+ * one, and its types.Identical compares an embedded document's values in
+ * order, not its field names.  This is that comparison. */
+static bool ferretdb_identical(const bson_iter_t *a, const bson_iter_t *b) {
+  if (bson_iter_type(a) != bson_iter_type(b)) {
+    return false;
+  }
+  if (BSON_ITER_HOLDS_DOCUMENT(a) || BSON_ITER_HOLDS_ARRAY(a)) {
+    bson_iter_t ca, cb;
+    assert_true(bson_iter_recurse(a, &ca));
+    assert_true(bson_iter_recurse(b, &cb));
+    for (;;) {
+      bool na = bson_iter_next(&ca), nb = bson_iter_next(&cb);
+      if (na != nb) {
+        return false;
+      }
+      if (!na) {
+        return true;
+      }
+      if (!ferretdb_identical(&ca, &cb)) {
+        return false;
+      }
+    }
+  }
+  bson_t x = BSON_INITIALIZER, y = BSON_INITIALIZER;
+  bson_append_iter(&x, "v", 1, a);
+  bson_append_iter(&y, "v", 1, b);
+  bool same = bson_equal(&x, &y);
+  bson_destroy(&x);
+  bson_destroy(&y);
+  return same;
+}
+
+/* An entry's transaction id is a value, so a rewrite that changes which
+ * transactions hold entries always changes the lock field's values, and
+ * FerretDB applies it even when every delta is the same (docs/SYNC.md
+ * §1: with ids as field names, likes of one tweet were lost and counted
+ * twice). */
+static void escrow_entries_differ_by_value_for_ferretdb(void **state) {
+  (void)state;
+  const char *before[] = {TXN_A, TXN_C};
+  const int64_t ones[] = {1, 1, 1};
+  bson_t *doc = escrow_doc(before, ones, 2); /* A committed, C undecided */
+  bson_t *add = BCON_NEW("n", BCON_INT64(1));
+  bson_t out, update;
+  escrow_result_t res;
+  escrow_add_t d = {TXN_D, add};
+  escrow_rewrite(doc, abc_fate, NULL, &d, 1, &out, &update, &res);
+  assert_int_equal(escrow_count(&out), 2); /* [C, D] over [A, C] */
+  bson_iter_t old_lock, new_lock;
+  assert_true(bson_iter_init_find(&old_lock, doc, TXN_LOCK_FIELD));
+  assert_true(bson_iter_init(&new_lock, &update));
+  assert_true(
+      bson_iter_find_descendant(&new_lock, "$set." TXN_LOCK_FIELD, &new_lock));
+  assert_false(ferretdb_identical(&old_lock, &new_lock));
+  /* the shape that FerretDB would skip: ids as names, equal deltas */
+  bson_t *keyed_old = BCON_NEW("esc", "{", TXN_A, "{", "n", BCON_INT64(1), "}",
+                               TXN_C, "{", "n", BCON_INT64(1), "}", "}");
+  bson_t *keyed_new = BCON_NEW("esc", "{", TXN_C, "{", "n", BCON_INT64(1), "}",
+                               TXN_D, "{", "n", BCON_INT64(1), "}", "}");
+  bson_t wrap_old = BSON_INITIALIZER, wrap_new = BSON_INITIALIZER;
+  BSON_APPEND_DOCUMENT(&wrap_old, "v", keyed_old);
+  BSON_APPEND_DOCUMENT(&wrap_new, "v", keyed_new);
+  bson_iter_t ko, kn;
+  assert_true(bson_iter_init_find(&ko, &wrap_old, "v"));
+  assert_true(bson_iter_init_find(&kn, &wrap_new, "v"));
+  assert_true(ferretdb_identical(&ko, &kn));
+  bson_destroy(&wrap_old);
+  bson_destroy(&wrap_new);
+  bson_destroy(keyed_old);
+  bson_destroy(keyed_new);
+  bson_destroy(&out);
+  bson_destroy(&update);
+  bson_destroy(add);
+  bson_destroy(doc);
 }
 
 int main(void) {
@@ -806,6 +1055,10 @@ int main(void) {
       T(view_equals_the_applied_decision),
       T(committed_update_creates_missing_version),
       T(view_of_update_without_version_field),
+      T(escrow_rewrite_folds_drops_keeps_and_adds),
+      T(escrow_view_counts_committed_entries_only),
+      T(escrow_version_current_allows_increments_only),
+      T(escrow_entries_differ_by_value_for_ferretdb),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

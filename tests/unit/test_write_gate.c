@@ -4,7 +4,10 @@
  * after WRITE_GATE_MAX_WAIT_MS when the holder never leaves (and the
  * ones behind it are not held up by it), no limit means no waiting, a
  * thread holds one place at most (a second enter is a no-op, one leave
- * frees it), and leave without a place is harmless.
+ * frees it), and leave without a place is harmless; and priorities: with
+ * writers of each priority waiting, places freed go to the urgent ones
+ * first, then the normal ones, the background ones last, and a passed-over
+ * writer still gets in.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -215,6 +218,58 @@ static void raising_the_limit_admits_waiters(void **state) {
   write_gate_destroy(gate);
 }
 
+/* ---- priorities ---- */
+
+typedef struct ranked {
+  write_gate_t *gate;
+  write_priority_t priority;
+  atomic_int *order; /* the next admission number */
+  int admitted;      /* out: this writer's admission number */
+} ranked_t;
+
+static void *ranked_main(void *arg) {
+  ranked_t *r = arg;
+  write_gate_set_priority(r->priority);
+  write_gate_enter(r->gate);
+  r->admitted = atomic_fetch_add(r->order, 1);
+  usleep(2000);
+  write_gate_leave();
+  return NULL;
+}
+
+static void higher_priorities_get_in_first(void **state) {
+  (void)state;
+  write_gate_t *gate = write_gate_new();
+  write_gate_set_limit(gate, 1);
+  write_gate_enter(gate); /* held while the others line up */
+  atomic_int order = 1;
+  enum { N = 9 };
+  static const write_priority_t lineup[N] = {
+      WRITE_PRIORITY_BACKGROUND, WRITE_PRIORITY_NORMAL, WRITE_PRIORITY_URGENT,
+      WRITE_PRIORITY_BACKGROUND, WRITE_PRIORITY_NORMAL, WRITE_PRIORITY_URGENT,
+      WRITE_PRIORITY_BACKGROUND, WRITE_PRIORITY_NORMAL, WRITE_PRIORITY_URGENT};
+  ranked_t r[N];
+  pthread_t th[N];
+  for (int i = 0; i < N; i++) {
+    r[i] = (ranked_t){gate, lineup[i], &order, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, ranked_main, &r[i]), 0);
+  }
+  sleep_ms(200); /* every one waits now */
+  write_gate_leave();
+  for (int i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+  }
+  /* the three urgent ones took places 1-3, the normal 4-6, then the
+   * background ones */
+  for (int i = 0; i < N; i++) {
+    int rank = (int)lineup[i];
+    int first = (WRITE_PRIORITY_URGENT - rank) * 3 + 1;
+    assert_in_range(r[i].admitted, first, first + 2);
+  }
+  write_gate_destroy(gate);
+  write_gate_set_priority(WRITE_PRIORITY_NORMAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(limit_is_never_exceeded),
@@ -222,6 +277,7 @@ int main(void) {
       cmocka_unit_test(waiters_get_in_once_the_holder_leaves),
       cmocka_unit_test(a_stuck_holder_costs_one_wait_not_a_hang),
       cmocka_unit_test(raising_the_limit_admits_waiters),
+      cmocka_unit_test(higher_priorities_get_in_first),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

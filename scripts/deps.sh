@@ -75,6 +75,8 @@ _chorus_deps_main() {
                     libcurl4-openssl-dev curl python3
                     sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
                     clang-format  # the C style (.clang-format), unit.test_format
+                    clang-14 libclang-rt-14-dev  # libFuzzer, tests/fuzz/run.sh
+                    python3-venv  # schemathesis (var/venv), integration.test_openapi
                     nginx)  # load balancer: run.sh --lb, the failover test
         local missing=() p
         for p in "${pkgs[@]}"; do

@@ -176,6 +176,41 @@ static bool all_space(const char *s, size_t n) {
   return true;
 }
 
+bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
+                     chorus_error_t *err) {
+  size_t start = 0;
+  while (start < len && data[start] && strchr(" \t\r\n", data[start])) {
+    start++;
+  }
+  if (start == len) {
+    if (required) {
+      chorus_error_set(err, 400, "body_required",
+                       "A JSON object body is required");
+      return false;
+    }
+    bson_init(body);
+    return true;
+  }
+  if (data[start] != '{') {
+    chorus_error_set(err, 400, "invalid_json",
+                     "The body must be a JSON object");
+    return false;
+  }
+  size_t object = json_object_length(data + start, len - start);
+  if (!all_space(data + start + object, len - start - object)) {
+    chorus_error_set(err, 400, "invalid_json",
+                     "Nothing but whitespace may follow the JSON object");
+    return false;
+  }
+  bson_error_t berr;
+  if (!bson_init_from_json(body, data + start, (ssize_t)object, &berr)) {
+    chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
+                     berr.message);
+    return false;
+  }
+  return true;
+}
+
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
                     chorus_error_t *err) {
   long long declared = req->info->content_length;
@@ -188,42 +223,8 @@ bool http_read_json(http_request_t *req, bool required, bson_t *body,
   }
   size_t len = declared > 0 ? (size_t)declared : 0;
   char *data = bson_malloc(HTTP_BODY_MAX + 1);
-  bool ok = false;
-  if (!read_body(req, data, len, err)) {
-    goto done;
-  }
-  size_t start = 0;
-  while (start < len && data[start] && strchr(" \t\r\n", data[start])) {
-    start++;
-  }
-  if (start == len) {
-    if (required) {
-      chorus_error_set(err, 400, "body_required",
-                       "A JSON object body is required");
-    } else {
-      bson_init(body);
-      ok = true;
-    }
-    goto done;
-  }
-  if (data[start] != '{') {
-    chorus_error_set(err, 400, "invalid_json",
-                     "The body must be a JSON object");
-    goto done;
-  }
-  size_t object = json_object_length(data + start, len - start);
-  if (!all_space(data + start + object, len - start - object)) {
-    chorus_error_set(err, 400, "invalid_json",
-                     "Nothing but whitespace may follow the JSON object");
-    goto done;
-  }
-  bson_error_t berr;
-  ok = bson_init_from_json(body, data + start, (ssize_t)object, &berr);
-  if (!ok) {
-    chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
-                     berr.message);
-  }
-done:
+  bool ok = read_body(req, data, len, err) &&
+            http_parse_json(data, len, required, body, err);
   bson_free(data);
   return ok;
 }
@@ -314,10 +315,14 @@ void http_request_address(const http_request_t *req, char *buf, size_t size) {
                       req->transport->trusted_proxies, buf, size);
 }
 
+bool http_cookie_parse(const char *header, const char *name, char *buf,
+                       size_t size) {
+  return header && mg_get_cookie(header, name, buf, size) > 0;
+}
+
 bool http_cookie(const http_request_t *req, const char *name, char *buf,
                  size_t size) {
-  const char *header = mg_get_header(req->conn, "Cookie");
-  return header && mg_get_cookie(header, name, buf, size) > 0;
+  return http_cookie_parse(mg_get_header(req->conn, "Cookie"), name, buf, size);
 }
 
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,

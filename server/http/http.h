@@ -105,6 +105,15 @@ bool http_check_framing(http_request_t *req, chorus_error_t *err);
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
                     chorus_error_t *err);
 
+/* The parse of http_read_json, on a body already read: data[0..len) (any
+ * bytes, not NUL-terminated) as one JSON object with only whitespace
+ * around it, into body (the caller's to bson_destroy on success).  Empty
+ * or all whitespace: 400 "body_required" when `required`, else an empty
+ * document; anything else that is not exactly one object: 400
+ * "invalid_json".  Pure: safe from any thread. */
+bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
+                     chorus_error_t *err);
+
 /* Takes a string field.  400 when present with another type, or absent
  * while required; *s is NULL when absent and not required. */
 bool json_get_string(const bson_t *doc, const char *key, bool required,
@@ -136,6 +145,11 @@ void http_request_address(const http_request_t *req, char *buf, size_t size);
 /* A cookie's value into buf; false when absent or too long. */
 bool http_cookie(const http_request_t *req, const char *name, char *buf,
                  size_t size);
+
+/* The same from a Cookie header's value (NULL: no header): civetweb's
+ * parser (mg_get_cookie).  Pure: safe from any thread. */
+bool http_cookie_parse(const char *header, const char *name, char *buf,
+                       size_t size);
 
 /* Sends status and doc as JSON.  extra_headers, when not NULL, is one or
  * more "Name: value\r\n" lines (e.g. Set-Cookie).  Every answer carries

@@ -282,6 +282,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   struct mg_callbacks callbacks;
   memset(&callbacks, 0, sizeof callbacks);
   callbacks.log_message = log_message;
+  callbacks.http_error = http_civetweb_error; /* JSON, as every answer */
   guard_set_callbacks(&callbacks);
   srv->http = mg_start(&callbacks, srv, options);
   if (!srv->http) {

@@ -428,3 +428,57 @@ void http_reply_error_headers(http_request_t *req, const chorus_error_t *err,
 void http_reply_error(http_request_t *req, const chorus_error_t *err) {
   http_reply_error_headers(req, err, NULL);
 }
+
+/* The code of an error civetweb answers itself, by its status. */
+static const char *civetweb_error_code(int status) {
+  switch (status) {
+  case 400:
+    return "bad_request";
+  case 404:
+    return "not_found";
+  case 405:
+    return "method_not_allowed";
+  case 411:
+    return "length_required";
+  case 413:
+    return "body_too_large";
+  case 414:
+    return "uri_too_long";
+  case 431:
+    return "headers_too_large";
+  case 501:
+    return "not_implemented";
+  default:
+    return status >= 500 ? "internal" : "bad_request";
+  }
+}
+
+int http_civetweb_error(struct mg_connection *conn, int status,
+                        const char *errmsg) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  bool head_only =
+      ri && ri->request_method && strcmp(ri->request_method, "HEAD") == 0;
+  const char *text = mg_get_response_code_text(conn, status);
+  bson_t doc = BSON_INITIALIZER, e;
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "error", &e);
+  BSON_APPEND_UTF8(&e, "code", civetweb_error_code(status));
+  BSON_APPEND_UTF8(&e, "message", errmsg && errmsg[0] ? errmsg : text);
+  bson_append_document_end(&doc, &e);
+  size_t len = 0;
+  char *json = bson_as_relaxed_extended_json(&doc, &len);
+  mg_disable_connection_keep_alive(conn);
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\n"
+            "Content-Type: application/json; charset=utf-8\r\n"
+            "Content-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n"
+            "Connection: close\r\n\r\n",
+            status, text, len);
+  if (!head_only) {
+    mg_write(conn, json, len);
+  }
+  bson_free(json);
+  bson_destroy(&doc);
+  return 0;
+}

@@ -165,6 +165,14 @@ void http_reply_json(http_request_t *req, int status, const bson_t *doc,
 void http_reply_json_text(http_request_t *req, int status, const char *json,
                           size_t len, const char *extra_headers);
 
+/* civetweb's http_error callback: the errors civetweb answers itself,
+ * before any handler (a malformed request line or header, a method it
+ * does not serve such as TRACE, a path it cannot decode), in the API's
+ * shape {"error":{"code","message"}} as JSON, closing the connection.
+ * Returns 0 (answered). */
+int http_civetweb_error(struct mg_connection *conn, int status,
+                        const char *errmsg);
+
 /* Sends {"error": {"code", "message"}} with err->status (500 if unset). */
 void http_reply_error(http_request_t *req, const chorus_error_t *err);
 

@@ -8,7 +8,7 @@
 #   tests/fuzz/run.sh --list
 #
 # TARGET is a name of tests/fuzz/CMakeLists.txt (json_body, cursor, ...;
-# default: all), one after the other, each with -jobs=1.  The build is
+# default: all), one after the other, each in one process.  The build is
 # build-fuzz/ (clang, -DCHORUS_FUZZ=ON: ASan, UBSan and libFuzzer).  Each
 # target starts from its seed corpus tests/fuzz/corpus/TARGET/ (read, never
 # written) and the inputs it found before (build-fuzz/corpus/TARGET/, where
@@ -66,10 +66,10 @@ for t in "${targets[@]}"; do
     mkdir -p "$work"
     limit=(-max_total_time="$seconds")
     [[ -z "$runs" ]] || limit=(-runs="$runs")
-    say "$t: ${runs:+$runs executions}${runs:-$seconds s}"
+    if [[ -n "$runs" ]]; then say "$t: $runs executions"; else say "$t: $seconds s"; fi
     rc=0
     (cd "$BUILD" && nice -n "${FUZZ_NICE:-19}" "$BUILD/bin/fuzz_$t" "$work" "$seeds" \
-        "${limit[@]}" -jobs=1 -workers=1 -print_final_stats=1 \
+        "${limit[@]}" -print_final_stats=1 \
         -artifact_prefix="$BUILD/crashes/$t-") >"$log" 2>&1 || rc=$?
     grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1 || true
     grep -E '^stat::number_of_executed_units' "$log" || true

@@ -41,9 +41,8 @@ typedef struct client {
   char session[SESSION_ID_LEN + 1]; /* its id (sessions_id), not the token */
   bson_oid_t *followees;            /* sorted */
   size_t n_followees;
-  bson_oid_t *subs; /* watched tweets, grown on demand */
-  size_t n_subs, cap_subs;
-  int64_t since; /* resume point asked for (0: none) */
+  hub_watch_t watch; /* the tweets it watches (hub_message.h) */
+  int64_t since;     /* resume point asked for (0: none) */
   int64_t last_sent;
   bool ready;   /* followees loaded and backlog sent */
   bool opening; /* in hub->opening: accepted, not open yet (on_open) */
@@ -109,7 +108,7 @@ static void client_unref(client_t *c) {
   }
   bson_free(c->held);
   bson_free(c->followees);
-  bson_free(c->subs);
+  hub_watch_free(&c->watch);
   bson_free(c);
 }
 
@@ -144,9 +143,9 @@ static bool sees(const client_t *c, const bson_t *audience) {
       return true;
     }
   }
-  if (c->n_subs && bson_iter_init_find(&it, audience, "tweets")) {
-    for (size_t i = 0; i < c->n_subs; i++) {
-      if (oid_in_array(&it, &c->subs[i])) {
+  if (c->watch.n && bson_iter_init_find(&it, audience, "tweets")) {
+    for (size_t i = 0; i < c->watch.n; i++) {
+      if (oid_in_array(&it, &c->watch.ids[i])) {
         return true;
       }
     }
@@ -426,14 +425,7 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   c->user = user;
   memcpy(c->session, session, sizeof session);
   sodium_memzero(session, sizeof session);
-  char since[32];
-  if (query &&
-      mg_get_var(query, strlen(query), "since", since, sizeof since) > 0) {
-    c->since = strtoll(since, NULL, 10);
-    if (c->since < 0) {
-      c->since = 0;
-    }
-  }
+  c->since = hub_since_parse(query);
   c->last_sent = c->since;
   c->refs = 1;
   /* An ending applied while the session was looked up may have ended it
@@ -497,58 +489,17 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
                        const char *data, size_t len) {
   hub_t *hub = ctx;
   client_t *c = user_data;
-  bson_error_t berr;
-  bson_t *msg =
-      len && data[0] == '{'
-          ? bson_new_from_json((const uint8_t *)data, (ssize_t)len, &berr)
-          : NULL;
-  bson_iter_t it, list;
-  const char *type = NULL;
-  if (msg && bson_iter_init_find(&it, msg, "type") &&
-      BSON_ITER_HOLDS_UTF8(&it)) {
-    type = bson_iter_utf8(&it, NULL);
-  }
-  bool subscribe = type && !strcmp(type, "subscribe");
-  bool unsubscribe = type && !strcmp(type, "unsubscribe");
-  if (!(subscribe || unsubscribe) ||
-      !(bson_iter_init_find(&list, msg, "tweets") &&
-        BSON_ITER_HOLDS_ARRAY(&list) && bson_iter_recurse(&list, &it))) {
+  hub_message_t msg;
+  if (!hub_message_parse(data, len, &msg)) {
     reply_error(hub, id,
                 "expected {\"type\":\"subscribe\"|\"unsubscribe\","
                 "\"tweets\":[id...]}");
-    if (msg) {
-      bson_destroy(msg);
-    }
     return;
   }
   pthread_mutex_lock(&hub->mu);
-  while (bson_iter_next(&it)) {
-    uint32_t n;
-    const char *hex =
-        BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n) : NULL;
-    if (!hex || n != 24 || !bson_oid_is_valid(hex, n)) {
-      continue;
-    }
-    bson_oid_t oid;
-    bson_oid_init_from_string(&oid, hex);
-    size_t at = c->n_subs;
-    for (size_t i = 0; i < c->n_subs; i++) {
-      if (bson_oid_equal(&c->subs[i], &oid)) {
-        at = i;
-      }
-    }
-    if (subscribe && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
-      if (c->n_subs == c->cap_subs) {
-        c->cap_subs = c->cap_subs ? c->cap_subs * 2 : 8;
-        c->subs = bson_realloc(c->subs, sizeof *c->subs * c->cap_subs);
-      }
-      c->subs[c->n_subs++] = oid;
-    } else if (unsubscribe && at < c->n_subs) {
-      c->subs[at] = c->subs[--c->n_subs];
-    }
-  }
+  hub_watch_apply(&c->watch, &msg);
   pthread_mutex_unlock(&hub->mu);
-  bson_destroy(msg);
+  hub_message_free(&msg);
 }
 
 /* Give memory freed by departed clients back to the system now and then:

@@ -51,12 +51,12 @@
 #include <stdbool.h>
 
 #include "server/readmodel/reads.h"
+#include "server/realtime/hub_message.h"
 #include "server/realtime/ws.h"
 #include "sync/base/db.h"
 #include "sync/events/events.h"
 #include "sync/sync.h"
 
-#define HUB_MAX_SUBSCRIPTIONS 500
 #define HUB_HELD_MAX 1000
 #define HUB_RESUME_MAX 10000
 

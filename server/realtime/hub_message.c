@@ -1,0 +1,104 @@
+/*
+ * hub_message.c - see hub_message.h.
+ *
+ * Invariant of a hub_watch_t: n <= cap, n <= HUB_MAX_SUBSCRIPTIONS, and
+ * ids[0..n) are distinct.
+ */
+#include "server/realtime/hub_message.h"
+
+#include <assert.h>
+#include <civetweb.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool hub_message_parse(const char *data, size_t len, hub_message_t *msg) {
+  memset(msg, 0, sizeof *msg);
+  bson_error_t berr;
+  bson_t *doc =
+      len && data[0] == '{'
+          ? bson_new_from_json((const uint8_t *)data, (ssize_t)len, &berr)
+          : NULL;
+  bson_iter_t it, list;
+  const char *type = NULL;
+  if (doc && bson_iter_init_find(&it, doc, "type") &&
+      BSON_ITER_HOLDS_UTF8(&it)) {
+    type = bson_iter_utf8(&it, NULL);
+  }
+  bool subscribe = type && !strcmp(type, "subscribe");
+  bool unsubscribe = type && !strcmp(type, "unsubscribe");
+  bool ok = (subscribe || unsubscribe) &&
+            bson_iter_init_find(&list, doc, "tweets") &&
+            BSON_ITER_HOLDS_ARRAY(&list) && bson_iter_recurse(&list, &it);
+  if (ok) {
+    msg->subscribe = subscribe;
+    size_t cap = 0;
+    while (bson_iter_next(&it)) {
+      uint32_t n;
+      const char *hex =
+          BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n) : NULL;
+      if (!hex || n != 24 || !bson_oid_is_valid(hex, n)) {
+        continue;
+      }
+      if (msg->n == cap) {
+        cap = cap ? cap * 2 : 8;
+        msg->ids = bson_realloc(msg->ids, sizeof *msg->ids * cap);
+      }
+      bson_oid_init_from_string(&msg->ids[msg->n++], hex);
+    }
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  return ok;
+}
+
+void hub_message_free(hub_message_t *msg) {
+  bson_free(msg->ids);
+  memset(msg, 0, sizeof *msg);
+}
+
+/* The index of id in w, or w->n. */
+static size_t watch_find(const hub_watch_t *w, const bson_oid_t *id) {
+  for (size_t i = 0; i < w->n; i++) {
+    if (bson_oid_equal(&w->ids[i], id)) {
+      return i;
+    }
+  }
+  return w->n;
+}
+
+void hub_watch_apply(hub_watch_t *w, const hub_message_t *msg) {
+  for (size_t k = 0; k < msg->n; k++) {
+    const bson_oid_t *id = &msg->ids[k];
+    size_t at = watch_find(w, id);
+    if (msg->subscribe && at == w->n && w->n < HUB_MAX_SUBSCRIPTIONS) {
+      if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 8;
+        w->ids = bson_realloc(w->ids, sizeof *w->ids * w->cap);
+      }
+      w->ids[w->n++] = *id;
+    } else if (!msg->subscribe && at < w->n) {
+      w->ids[at] = w->ids[--w->n];
+    }
+  }
+  assert(w->n <= w->cap && w->n <= HUB_MAX_SUBSCRIPTIONS);
+}
+
+bool hub_watch_has(const hub_watch_t *w, const bson_oid_t *id) {
+  return watch_find(w, id) < w->n;
+}
+
+void hub_watch_free(hub_watch_t *w) {
+  bson_free(w->ids);
+  memset(w, 0, sizeof *w);
+}
+
+int64_t hub_since_parse(const char *query) {
+  char since[32];
+  if (!query ||
+      mg_get_var(query, strlen(query), "since", since, sizeof since) <= 0) {
+    return 0;
+  }
+  long long v = strtoll(since, NULL, 10);
+  return v > 0 ? (int64_t)v : 0;
+}

@@ -89,11 +89,13 @@ start_db() {
     say "database: ${DB_DESC:-$DB_KIND} ($MONGO_URI)"
 }
 
-# start_servers COUNT: COUNT chorusd on the database, from port 18300 up.
+# start_servers COUNT: COUNT chorusd on the database, from port 18300 up,
+# without the per-address connection cap (every author's connection comes
+# from 127.0.0.1: one address stands for many users).
 start_servers() {
     local n="$1" i port=18300
     for ((i = 0; i < n; i++)); do
-        bench_server_start "bench-$((i + 1))" "$port" 30
+        bench_server_start "bench-$((i + 1))" "$port" 30 --http-per-address 0
         say "chorusd bench-$((i + 1)) on port $SERVER_PORT (pid ${SERVER_PIDS[$i]}, log var/bench-run/chorusd-bench-$((i + 1)).log)"
         port=$((SERVER_PORT + 1))
     done

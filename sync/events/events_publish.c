@@ -267,9 +267,13 @@ static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
   bson_error_t berr;
   size_t inserted = 0;
   bson_t *opts = BCON_NEW("ordered", BCON_BOOL(true));
-  bool all = db_is_up(ev->db) &&
-             mongoc_collection_insert_many(bells, (const bson_t **)docs, n,
-                                           opts, &reply, &berr);
+  bool all = false;
+  if (db_is_up(ev->db)) {
+    all = mongoc_collection_insert_many(bells, (const bson_t **)docs, n, opts,
+                                        &reply, &berr);
+  } else {
+    bson_init(&reply); /* the database is known down: nothing inserted */
+  }
   bson_destroy(opts);
   bson_iter_t it;
   if (bson_iter_init_find(&it, &reply, "insertedCount")) {

@@ -57,6 +57,15 @@ void api_write_headers(void *ctx, const http_request_t *req, char *buf,
   }
 }
 
+bool api_read_no_body(http_request_t *req, chorus_error_t *err) {
+  bson_t body;
+  if (!http_read_json(req, false, &body, err)) {
+    return false;
+  }
+  bson_destroy(&body);
+  return true;
+}
+
 const char *api_session_token(const http_request_t *req, char *buf) {
   return http_cookie(req, SESSION_COOKIE, buf, API_TOKEN_SIZE) ? buf : NULL;
 }

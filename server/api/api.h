@@ -60,6 +60,11 @@ const char *api_session_token(const http_request_t *req, char *buf);
 /* The client's causal token (READS_SEEN_COOKIE); 0 when none. */
 int64_t api_seen(const http_request_t *req);
 
+/* For a route that takes no body: none, an empty one or a JSON object
+ * (its fields ignored, as unknown fields always are) passes; anything
+ * else fails as http_read_json says (400 "invalid_json", 408, 413). */
+bool api_read_no_body(http_request_t *req, chorus_error_t *err);
+
 /* The logged-in user of the request (session cookie, checked in the
  * database), or 401 "not_logged_in"; 503 when the database failed. */
 bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err);

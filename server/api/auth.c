@@ -107,7 +107,8 @@ void api_logout(http_request_t *req) {
   chorus_error_t err;
   char buf[API_TOKEN_SIZE];
   const char *token = api_session_token(req, buf);
-  if (token && !sessions_end(api->db, api->sync, token, &err)) {
+  if (!api_read_no_body(req, &err) ||
+      (token && !sessions_end(api->db, api->sync, token, &err))) {
     http_reply_error(req, &err);
     return;
   }
@@ -168,7 +169,7 @@ void api_sessions_end_others(http_request_t *req) {
   chorus_error_t err;
   user_t me;
   char buf[API_TOKEN_SIZE];
-  if (api_current_user(req, &me, &err) &&
+  if (api_read_no_body(req, &err) && api_current_user(req, &me, &err) &&
       sessions_end_others(api->sync, &me.id, api_session_token(req, buf),
                           &err)) {
     api_reply_ok(req);

@@ -110,7 +110,7 @@ void api_tweet_delete(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
-  if (!api_current_user(req, &me, &err) ||
+  if (!api_read_no_body(req, &err) || !api_current_user(req, &me, &err) ||
       !tweets_delete(api->db, api->sync, &me, req->params[0], &err)) {
     http_reply_error(req, &err);
     return;
@@ -124,7 +124,7 @@ static void set_like(http_request_t *req, bool like) {
   user_t me;
   tweet_t t;
   ratelimit_gate_t gate = {.retry_after = 0};
-  bool ok = api_current_user(req, &me, &err);
+  bool ok = api_read_no_body(req, &err) && api_current_user(req, &me, &err);
   if (ok) {
     api_gate(req, &me, &gate);
     ok = likes_set(api->db, api->sync, &me, req->params[0], like, &gate, &t,

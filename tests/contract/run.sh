@@ -8,6 +8,10 @@
 #
 #   tests/contract/run.sh [SECONDS_PER_SERVER]   (default 55)
 #
+# CHORUS_CONTRACT_SEED: schemathesis's seed (default 1, so that a run of
+# the suite is repeatable; "random" for a fresh one each run, printed in
+# its summary, to explore further).
+#
 # The servers must run with CHORUS_RATE_LIMITS=0 (scripts/test.sh's do).
 # Reports (JUnit) go to $CHORUS_TEST_LOG_DIR/schemathesis-<a|b>/ when set.
 set -euo pipefail
@@ -16,6 +20,8 @@ LIB_TAG="[contract]"
 source "$(dirname "$0")/../../scripts/lib.sh"
 ROOT="$CHORUS_ROOT"
 SECONDS_EACH="${1:-55}"
+SEED="${CHORUS_CONTRACT_SEED:-1}"
+[[ "$SEED" != random ]] || SEED="$RANDOM"
 ST="$ROOT/var/venv/bin/schemathesis"
 [[ -x "$ST" ]] || { err "schemathesis not found at var/venv (run scripts/deps.sh)"; exit 1; }
 : "${CHORUS_TEST_URL_A:?CHORUS_TEST_URL_A is not set (scripts/test.sh sets it)}"
@@ -30,7 +36,7 @@ for server in a b; do
     url="${!url_var}"
     say "server $server ($url): $SECONDS_EACH s"
     "$ST" run "$ROOT/docs/openapi.yaml" --url "$url" \
-        --max-time "$SECONDS_EACH" --workers 1 --seed "$RANDOM" \
+        --max-time "$SECONDS_EACH" --workers 1 --seed "$SEED" \
         --checks all \
         --exclude-checks positive_data_acceptance,unsupported_method,ignored_auth \
         --request-timeout 10 \

@@ -69,6 +69,54 @@ static void test_malformed_json_is_400(void **state) {
   tc_client_destroy(c);
 }
 
+/* Routes that take no body (like, follow, mark read, delete, logout)
+ * accept none, an empty one or any object, and refuse anything else as
+ * the routes with bodies do: the body is never ignored unread. */
+static void test_bodyless_routes_refuse_non_objects(void **state) {
+  (void)state;
+  char name[31], other[31], tweet[25];
+  tc_client_t *c = tc_new_user(tc_url_a(), "nob", name);
+  tc_client_t *o = tc_new_user(tc_url_b(), "nob", other);
+  tc_post_tweet(o, "a tweet to like", tweet);
+  char like[64], follow[64], own[25], del[64];
+  snprintf(like, sizeof like, "/api/tweet/%s/like", tweet);
+  snprintf(follow, sizeof follow, "/api/users/%s/follow", other);
+  tc_post_tweet(c, "a tweet to delete", own);
+  snprintf(del, sizeof del, "/api/tweet/%s", own);
+  static const char *bad[] = {"3511", "[]", "\"x\"", "null", "{", "{} {}"};
+  const struct {
+    const char *method, *path;
+  } routes[] = {
+      {"POST", like},
+      {"DELETE", like},
+      {"POST", follow},
+      {"DELETE", follow},
+      {"POST", "/api/notifications/read"},
+      {"DELETE", del},
+      {"DELETE", "/api/me/sessions"},
+      {"DELETE", "/api/login"},
+  };
+  for (size_t r = 0; r < sizeof routes / sizeof routes[0]; r++) {
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      tc_expect_error(c, routes[r].method, routes[r].path, bad[i], 400,
+                      "invalid_json");
+    }
+  }
+  /* Nothing was done: the tweet is not liked, the own tweet is still
+   * there, the session still valid.  An object, or no body, is taken. */
+  assert_int_equal(tc_get_int(c, tc_path("/api/tweet/%s", tweet), "like_count"),
+                   0);
+  assert_int_equal(tc_profile_int(c, other, "followers_count"), 0);
+  tc_expect_status(c, "GET", del, NULL, 200);
+  tc_expect_status(c, "GET", "/api/me", NULL, 200);
+  tc_expect_status(c, "POST", like, "{}", 200);
+  tc_expect_status(c, "POST", follow, "{\"unknown\":1}", 200);
+  tc_expect_status(c, "DELETE", like, NULL, 200);
+  tc_expect_status(c, "DELETE", like, "", 200);
+  tc_client_destroy(o);
+  tc_client_destroy(c);
+}
+
 static void test_deeply_nested_json_is_rejected_not_crashing(void **state) {
   (void)state;
   tc_client_t *c = logged_in();
@@ -355,6 +403,7 @@ static void test_request_ids_and_metrics(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_malformed_json_is_400),
+      cmocka_unit_test(test_bodyless_routes_refuse_non_objects),
       cmocka_unit_test(test_deeply_nested_json_is_rejected_not_crashing),
       cmocka_unit_test(test_body_over_16k_is_413),
       cmocka_unit_test(test_content_type_must_be_json),

@@ -7,6 +7,7 @@ export const EVENT = Object.freeze({
   TWEET_DELETED: 'tweet.deleted',
   FOLLOW: 'follow',
   LIKE: 'like',
+  REPOST: 'repost',
   NOTIFICATION: 'notification',
   RELOAD: 'reload',
   ERROR: 'error',

@@ -134,6 +134,9 @@ void api_tweet_delete(http_request_t *req);
 void api_tweet_replies(http_request_t *req);
 void api_tweet_like(http_request_t *req);
 void api_tweet_unlike(http_request_t *req);
+void api_tweet_repost(http_request_t *req);
+void api_tweet_unrepost(http_request_t *req);
+void api_tweet_history(http_request_t *req);
 void api_feed(http_request_t *req); /* feed.c */
 void api_timeline(http_request_t *req);
 void api_search(http_request_t *req);        /* search.c */

@@ -28,7 +28,9 @@
  *     skeleton {tweet}; audience {author?, tweets: [tweet, also?]}
  *     data     {tweet: {render_tweet's fields}, version}
  *     model    {id, author_id, author, display_name, text, created_at,
- *               edited_at?, reply_to?, reply_count, like_count, version}
+ *               edited_at?, reply_to?, quote_of?, reply_count, like_count,
+ *               repost_count, quote_count, edit_count, entities (as
+ *               stored: tweets.h), version}
  *   tweet.deleted
  *     skeleton {tweet}; audience {author, tweets: [tweet]}
  *     data     {id: hex}
@@ -43,6 +45,13 @@
  *     skeleton {user, tweet, liked: bool}; audience {users: [user]}
  *     data     {tweet: hex, liked}
  *     model    {user, tweet, liked}
+ *   repost
+ *     skeleton {id, user, tweet, reposted: bool, created_at};
+ *     audience {author: user (the reposter and their followers)}
+ *     data     {tweet: {render_tweet's fields, as a feed item of this
+ *               repost: reposted_by, reposted_at}, reposted}; a
+ *               repost of a deleted tweet is dropped
+ *     model    {id, user, tweet, reposted, created_at}
  *   notification
  *     skeleton the notification document (notifications.h);
  *     audience {users: [recipient]}
@@ -94,6 +103,12 @@ void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
 
 void event_add_like(event_batch_t *b, const bson_oid_t *user,
                     const bson_oid_t *tweet, bool liked);
+
+/* A repost (reposted true) or an unrepost of tweet by user; id is the
+ * repost's (reposts_id), at the time created_at_ms. */
+void event_add_repost(event_batch_t *b, const bson_oid_t *id,
+                      const bson_oid_t *user, const bson_oid_t *tweet,
+                      bool reposted, int64_t created_at_ms);
 
 /* notification: the document inserted (copied into the skeleton). */
 void event_add_notification(event_batch_t *b, const bson_oid_t *recipient,
@@ -169,6 +184,15 @@ void event_model_like(bson_t *out, const bson_oid_t *user,
                       const bson_oid_t *tweet, bool liked);
 bool event_model_get_like(const bson_t *p, bson_oid_t *user, bson_oid_t *tweet,
                           bool *liked);
+
+/* A repost's model payload. */
+typedef struct event_repost {
+  bson_oid_t id, user, tweet;
+  bool reposted;
+  int64_t created_at_ms;
+} event_repost_t;
+void event_model_repost(bson_t *out, const event_repost_t *r);
+bool event_model_get_repost(const bson_t *p, event_repost_t *r);
 
 /* user->version orders renames (model.h). */
 void event_model_user(bson_t *out, const user_name_t *user);

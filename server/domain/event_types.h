@@ -30,6 +30,7 @@ typedef enum event_type {
   EVENT_TWEET_DELETED, /* "tweet.deleted" */
   EVENT_FOLLOW,        /* "follow": a follow or an unfollow */
   EVENT_LIKE,          /* "like": a like or an unlike */
+  EVENT_REPOST,        /* "repost": a repost or an unrepost */
   EVENT_NOTIFICATION,  /* "notification": one for its recipient */
   EVENT_USER_UPDATED,  /* "user.updated": a new display name */
   EVENT_SESSION_ENDED, /* "session.ended": a logout, a password change */

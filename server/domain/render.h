@@ -34,8 +34,18 @@ void render_user_page(bson_t *doc, const user_page_t *page);
 
 /* Appends the fields of a tweet to doc: {id, author: {username,
  * display_name}, text, created_at, edited_at, reply_to, reply_count,
- * like_count, liked_by_me}. */
+ * like_count, liked_by_me}, then render_tweet_conversation's. */
 void render_tweet(bson_t *doc, const tweet_t *t);
+
+/* Appends {repost_count, reposted_by_me, quote_count, entities: [{type,
+ * start, end, username | tag | url}], quote_of (id or null), quote
+ * ({id, available, author?, text?, created_at?} or null), reposted_by
+ * ({username, display_name} or null), reposted_at (or null)}. */
+void render_tweet_conversation(bson_t *doc, const tweet_t *t);
+
+/* Appends {items: [{text, created_at (when that text was written),
+ * current}]}: a tweet's texts, newest first. */
+void render_history(bson_t *doc, const tweet_history_t *h);
 
 /* Appends the fields of a notification to doc: {id, type, actor:
  * {username, display_name}, tweet (an id or null), created_at, read}. */

@@ -66,7 +66,12 @@ typedef struct mtweet {
   bool has_reply_to;
   bool in_author, in_ring;
   int64_t created_at_ms, edited_at_ms, reply_count, like_count, version;
+  int64_t repost_count, quote_count, edit_count;
+  bool has_quote_of;
+  bson_oid_t quote_of;
   char *text;
+  tweet_entity_t *entities; /* n_entities of them; NULL when none */
+  size_t n_entities;
 } mtweet_t;
 
 typedef struct tlist {
@@ -90,6 +95,7 @@ typedef struct muser {
   oidvec_t followees;
   oidvec_t likes;
   tlist_t tweets;
+  bool reposted; /* has reposted something since the load (model.h) */
 } muser_t;
 
 typedef struct tomb {
@@ -228,6 +234,7 @@ static void tweet_release(model_t *m, mtweet_t *t) {
   assert(gone == t); /* every record held is in the table */
   (void)gone;
   bson_free(t->text);
+  bson_free(t->entities);
   bson_free(t);
 }
 
@@ -446,6 +453,26 @@ void model_destroy(model_t *m) {
 /* ---- applying changes (write lock held) ---- */
 
 /* Adds or updates a tweet as the database (or an event) says it is. */
+/* The fields of a record that change: text, entities, counts, version. */
+static void record_set_state(mtweet_t *r, const tweet_t *t) {
+  bson_free(r->text);
+  r->text = bson_strdup(t->text);
+  bson_free(r->entities);
+  r->entities = NULL;
+  r->n_entities = t->n_entities;
+  if (t->n_entities) {
+    r->entities = bson_malloc(sizeof *r->entities * t->n_entities);
+    memcpy(r->entities, t->entities, sizeof *r->entities * t->n_entities);
+  }
+  r->edited_at_ms = t->edited_at_ms;
+  r->reply_count = t->reply_count;
+  r->like_count = t->like_count;
+  r->repost_count = t->repost_count;
+  r->quote_count = t->quote_count;
+  r->edit_count = t->edit_count;
+  r->version = t->version;
+}
+
 static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
   if (is_tombstoned(m, &t->id)) {
     return;
@@ -464,12 +491,7 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
     if (t->version < r->version) {
       return; /* an older state published late */
     }
-    bson_free(r->text);
-    r->text = bson_strdup(t->text);
-    r->edited_at_ms = t->edited_at_ms;
-    r->reply_count = t->reply_count;
-    r->like_count = t->like_count;
-    r->version = t->version;
+    record_set_state(r, t);
     return;
   }
   if (!may_create) {
@@ -483,11 +505,11 @@ static void put_tweet(model_t *m, const tweet_t *t, bool may_create) {
     bson_oid_copy(&t->reply_to, &r->reply_to);
   }
   r->created_at_ms = t->created_at_ms;
-  r->edited_at_ms = t->edited_at_ms;
-  r->reply_count = t->reply_count;
-  r->like_count = t->like_count;
-  r->version = t->version;
-  r->text = bson_strdup(t->text);
+  r->has_quote_of = t->has_quote_of;
+  if (t->has_quote_of) {
+    bson_oid_copy(&t->quote.id, &r->quote_of);
+  }
+  record_set_state(r, t);
   hashmap_put(&m->tweets, r);
   muser_t *u = user_get(m, &t->author.id, true);
   if (m->loading && !m->ready) {
@@ -666,6 +688,13 @@ static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
       pair_event(m, MODEL_CHECK_LIKE, &a, &b, flag);
     }
     break;
+  case EVENT_REPOST: {
+    event_repost_t r;
+    if (event_model_get_repost(p, &r)) {
+      user_get(m, &r.user, true)->reposted = true;
+    }
+    break;
+  }
   case EVENT_USER_UPDATED: {
     user_name_t name;
     if (event_model_get_user(p, &name)) {
@@ -735,6 +764,16 @@ void model_load_like(model_t *m, const bson_oid_t *user,
   pthread_rwlock_wrlock(&m->lock);
   if (m->loading) {
     oidvec_push(&user_get(m, user, true)->likes, tweet);
+  }
+  pthread_rwlock_unlock(&m->lock);
+}
+
+void model_load_repost(model_t *m, const bson_oid_t *user,
+                       const bson_oid_t *tweet) {
+  (void)tweet;
+  pthread_rwlock_wrlock(&m->lock);
+  if (m->loading) {
+    user_get(m, user, true)->reposted = true;
   }
   pthread_rwlock_unlock(&m->lock);
 }
@@ -870,11 +909,35 @@ static void copy_str(char *dst, size_t size, const char *src) {
   dst[n] = '\0';
 }
 
-/* Sets every field of *t (no memset of the 1.5 KB struct: keep this list
- * complete when tweet_t grows). */
-static void copy_out(const model_t *m, const mtweet_t *r, const muser_t *author,
+/* What a quote shows of the tweet it quotes; false when the model does
+ * not know it (neither held nor remembered deleted). */
+static bool copy_quote(const model_t *m, const mtweet_t *r, tweet_quoted_t *q) {
+  bson_oid_copy(&r->quote_of, &q->id);
+  const mtweet_t *quoted = hashmap_get(&m->tweets, &r->quote_of);
+  if (!quoted) {
+    q->available = false;
+    return hashmap_get(&m->tombs, &r->quote_of) != NULL;
+  }
+  const muser_t *author = hashmap_get(&m->users, &quoted->author);
+  if (!author || !author->named) {
+    return false;
+  }
+  q->available = true;
+  bson_oid_copy(&quoted->author, &q->author.id);
+  copy_str(q->author.username, sizeof q->author.username, author->username);
+  copy_str(q->author.display_name, sizeof q->author.display_name,
+           author->display_name);
+  q->author.version = 0;
+  copy_str(q->text, sizeof q->text, quoted->text);
+  q->created_at_ms = quoted->created_at_ms;
+  return true;
+}
+
+/* Sets every field of *t (no memset of the struct: keep this list
+ * complete when tweet_t grows); false when the model cannot show it
+ * exactly (a quote of a tweet it does not know). */
+static bool copy_out(const model_t *m, const mtweet_t *r, const muser_t *author,
                      const muser_t *viewer, tweet_t *t) {
-  (void)m;
   bson_oid_copy(&r->id, &t->id);
   bson_oid_copy(&r->author, &t->author.id);
   copy_str(t->author.username, sizeof t->author.username, author->username);
@@ -894,6 +957,17 @@ static void copy_out(const model_t *m, const mtweet_t *r, const muser_t *author,
   t->like_count = r->like_count;
   t->version = r->version;
   t->liked_by_me = viewer && oidvec_has(&viewer->likes, &r->id);
+  t->repost_count = r->repost_count;
+  t->quote_count = r->quote_count;
+  t->edit_count = r->edit_count;
+  t->reposted_by_me = false; /* a viewer who reposted is declined */
+  t->n_entities = r->n_entities;
+  if (r->n_entities) {
+    memcpy(t->entities, r->entities, sizeof *r->entities * r->n_entities);
+  }
+  t->is_repost = false;
+  t->has_quote_of = r->has_quote_of;
+  return !r->has_quote_of || copy_quote(m, r, &t->quote);
 }
 
 /* Merges lists[0..n) newest first into a page.  floor is the newest of
@@ -933,7 +1007,10 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists, size_t n,
       ok = false; /* in the unknown region, or an author without a name */
       break;
     }
-    copy_out(m, r, author, viewer, &items[got++]);
+    if (!copy_out(m, r, author, viewer, &items[got++])) {
+      ok = false; /* quotes a tweet the model does not know */
+      break;
+    }
     prev = r;
     if (++heap[0].at == heap[0].list->n) {
       heap[0] = heap[--h];
@@ -1000,7 +1077,11 @@ bool model_feed(model_t *m, const bson_oid_t *viewer,
       const muser_t *a =
           i < n_followees ? hashmap_get(&m->users, &me->followees.ids[i]) : me;
       if (!a) {
-        continue; /* unknown to the model: no tweets */
+        continue; /* unknown to the model: no tweets, no reposts */
+      }
+      if (a->reposted) {
+        ok = false; /* its reposts are the database's to list */
+        break;
       }
       if (a->tweets.truncated) {
         floor = newer(floor, &a->tweets.floor);
@@ -1030,7 +1111,8 @@ bool model_timeline(model_t *m, const bson_oid_t *viewer,
     const muser_t *me = viewer ? hashmap_get(&m->users, viewer) : NULL;
     const tlist_t *lists[1] = {&m->ring};
     const page_cursor_t *floor = m->ring.truncated ? &m->ring.floor : NULL;
-    ok = merge_page(m, lists, 1, floor, before, limit, me, page);
+    ok = !(me && me->reposted) && /* reposted_by_me: the database's */
+         merge_page(m, lists, 1, floor, before, limit, me, page);
   }
   pthread_rwlock_unlock(&m->lock);
   return finish_read(m, ok);

@@ -48,6 +48,14 @@
  * FOLLOWS_FEED_MAX users, or an author with no known name, also makes
  * them return false.
  *
+ * Reposts.  The model knows who has reposted something since its load
+ * (the load's reposts and every "repost" event mark the reposter; an
+ * unrepost does not unmark), not the reposts themselves: a home feed
+ * whose viewer or followees include a reposter, and a timeline asked by
+ * one (reposted_by_me), are declined, and the database answers them
+ * with their reposts (tweets.h).  A quote is answered only when the
+ * quoted tweet is held (or remembered deleted: shown unavailable).
+ *
  * Thread-safety: every function may be called from any thread.  Readers
  * share a read lock; the functions that change the model (model_apply,
  * the loader's, the session cache's put, the settling of checks) take
@@ -104,6 +112,9 @@ void model_load_follow(model_t *m, const bson_oid_t *follower,
                        const bson_oid_t *followee);
 void model_load_like(model_t *m, const bson_oid_t *user,
                      const bson_oid_t *tweet);
+/* A repost by user (of tweet): see "Reposts" above. */
+void model_load_repost(model_t *m, const bson_oid_t *user,
+                       const bson_oid_t *tweet);
 /* t->author.id and the tweet's own fields are used; names are not. */
 void model_load_tweet(model_t *m, const tweet_t *t);
 void model_load_end(model_t *m);

@@ -15,6 +15,7 @@
 
 #include "server/domain/follows.h"
 #include "server/domain/likes.h"
+#include "server/domain/reposts.h"
 #include "server/domain/sessions.h"
 #include "sync/events/events.h"
 
@@ -85,6 +86,12 @@ static bool load_like(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
   return !atomic_load(&r->stopping);
 }
 
+static bool load_repost(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
+  reads_t *r = ctx;
+  model_load_repost(r->model, a, b);
+  return !atomic_load(&r->stopping);
+}
+
 static bool load_tweet(void *ctx, const tweet_t *t) {
   reads_t *r = ctx;
   model_load_tweet(r->model, t);
@@ -98,6 +105,7 @@ static bool load_once(reads_t *r, chorus_error_t *err) {
    * are never taken from stored tweets; see model.c). */
   bool ok = follows_scan(r->db, r->sync, load_follow, r, err) &&
             likes_scan(r->db, r->sync, load_like, r, err) &&
+            reposts_scan(r->db, r->sync, load_repost, r, err) &&
             tweets_scan(r->sync, load_tweet, r, err) &&
             users_scan_names(r->db, r->sync, load_name, r, err);
   if (ok && atomic_load(&r->stopping)) {

@@ -197,6 +197,19 @@ async function toggleLike(li, btn) {
   findNode(String(r.data.id))?.querySelector('[data-action=like]')?.focus();
 }
 
+async function toggleRepost(li, btn) {
+  const t = findTweet(li.dataset.id);
+  if (!t) return;
+  btn.disabled = true;
+  const r = await api(t.reposted_by_me ? 'DELETE' : 'POST', `/api/tweet/${encodeURIComponent(t.id)}/repost`);
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  if (state.gone.has(String(r.data.id))) return;
+  touch(r.data.id);
+  updateShown({ ...r.data, reposted_by: t.reposted_by, reposted_at: t.reposted_at });
+  findNode(String(r.data.id))?.querySelector('[data-action=repost]')?.focus();
+}
+
 async function deleteTweet(li, btn) {
   const id = li.dataset.id;
   // eslint-disable-next-line no-alert
@@ -219,6 +232,7 @@ function onTimelineClick(e) {
   if (btn.dataset.action === 'edit') openEditor(li);
   else if (btn.dataset.action === 'cancel') closeEditor(li);
   else if (btn.dataset.action === 'like') toggleLike(li, btn);
+  else if (btn.dataset.action === 'repost') toggleRepost(li, btn);
   else if (btn.dataset.action === 'delete') deleteTweet(li, btn);
 }
 

@@ -11,6 +11,7 @@ export const EVENT = Object.freeze({
   NOTIFICATION: 'notification',
   RELOAD: 'reload',
   ERROR: 'error',
+  TRENDS: 'trends',
 });
 
 // The WebSocket close code of a session that ended (logged out, password

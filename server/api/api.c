@@ -36,6 +36,8 @@ static const route_t routes[] = {
     {"GET", "/api/users/:name/following", api_user_following},
     {"GET", "/api/feed", api_feed},
     {"GET", "/api/search", api_search},
+    {"GET", "/api/tags/:tag", api_tag},
+    {"GET", "/api/trends", api_trends},
     {"GET", "/api/notifications", api_notifications},
     {"POST", "/api/notifications/read", api_notifications_read},
 };

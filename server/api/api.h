@@ -6,7 +6,8 @@
  * api_t as the handlers' context (req->ctx), and installs
  * api_write_headers as the transport's hook for successful writes.
  * Handlers are thin, one file per resource (auth.c, users.c, tweets.c,
- * feed.c, search.c, notifications.c): parse and validate the request,
+ * feed.c, search.c, tags.c, notifications.c): parse and validate the
+ * request,
  * call one domain (or read-model) function, render the answer.
  *
  * Sessions.  Every route but the home feed and the timeline, and every
@@ -139,7 +140,9 @@ void api_tweet_unrepost(http_request_t *req);
 void api_tweet_history(http_request_t *req);
 void api_feed(http_request_t *req); /* feed.c */
 void api_timeline(http_request_t *req);
-void api_search(http_request_t *req);        /* search.c */
+void api_search(http_request_t *req); /* search.c */
+void api_tag(http_request_t *req);    /* tags.c */
+void api_trends(http_request_t *req);
 void api_notifications(http_request_t *req); /* notifications.c */
 void api_notifications_read(http_request_t *req);
 

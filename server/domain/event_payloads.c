@@ -31,9 +31,10 @@ static void audience_users(bson_t *audience, const bson_oid_t *a,
   bson_append_array_end(audience, &users);
 }
 
-void event_add_tweet(event_batch_t *b, event_type_t type,
-                     const bson_oid_t *tweet, const bson_oid_t *author,
-                     const bson_oid_t *also_tweet) {
+/* A tweet event; tagged (not NULL): its tags join the audience. */
+static void add_tweet(event_batch_t *b, event_type_t type,
+                      const bson_oid_t *tweet, const bson_oid_t *author,
+                      const bson_oid_t *also_tweet, const tweet_t *tagged) {
   assert(type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
          type == EVENT_TWEET_DELETED);
   bson_t *audience;
@@ -45,13 +46,27 @@ void event_add_tweet(event_batch_t *b, event_type_t type,
   if (author) {
     BSON_APPEND_OID(audience, "author", author);
   }
-  bson_t tweets;
-  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &tweets);
-  bsonx_array_append_oid(&tweets, 0, tweet);
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &array);
+  bsonx_array_append_oid(&array, 0, tweet);
   if (also_tweet) {
-    bsonx_array_append_oid(&tweets, 1, also_tweet);
+    bsonx_array_append_oid(&array, 1, also_tweet);
   }
-  bson_append_array_end(audience, &tweets);
+  bson_append_array_end(audience, &array);
+  if (tagged) {
+    tweets_append_tags(audience, "tags", tagged);
+  }
+}
+
+void event_add_tweet(event_batch_t *b, event_type_t type,
+                     const bson_oid_t *tweet, const bson_oid_t *author,
+                     const bson_oid_t *also_tweet) {
+  add_tweet(b, type, tweet, author, also_tweet, NULL);
+}
+
+void event_add_tweet_created(event_batch_t *b, const tweet_t *t) {
+  add_tweet(b, EVENT_TWEET_CREATED, &t->id, &t->author.id,
+            t->has_reply_to ? &t->reply_to : NULL, t);
 }
 
 void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
@@ -89,7 +104,7 @@ void event_add_repost(event_batch_t *b, const bson_oid_t *id,
     return;
   }
   event_repost_t r = {*id, *user, *tweet, reposted, created_at_ms};
-  event_model_repost(skeleton, &r);
+  event_model_repost(skeleton, &r, NULL);
   BSON_APPEND_OID(audience, "author", user);
 }
 
@@ -250,12 +265,32 @@ bool event_model_get_like(const bson_t *p, bson_oid_t *user, bson_oid_t *tweet,
          get_bool(p, "liked", liked);
 }
 
-void event_model_repost(bson_t *out, const event_repost_t *r) {
+void event_model_repost(bson_t *out, const event_repost_t *r,
+                        const tweet_t *state) {
   BSON_APPEND_OID(out, "id", &r->id);
   BSON_APPEND_OID(out, "user", &r->user);
   BSON_APPEND_OID(out, "tweet", &r->tweet);
   BSON_APPEND_BOOL(out, "reposted", r->reposted);
   BSON_APPEND_DATE_TIME(out, "created_at", r->created_at_ms);
+  if (state) {
+    bson_t sub;
+    BSON_APPEND_DOCUMENT_BEGIN(out, "state", &sub);
+    event_model_tweet(&sub, state);
+    bson_append_document_end(out, &sub);
+  }
+}
+
+bool event_model_get_repost_state(const bson_t *p, tweet_t *t) {
+  bson_iter_t it;
+  uint32_t len;
+  const uint8_t *data;
+  bson_t state;
+  if (!bson_iter_init_find(&it, p, "state") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    return false;
+  }
+  bson_iter_document(&it, &len, &data);
+  return bson_init_static(&state, data, len) &&
+         event_model_get_tweet(&state, t);
 }
 
 bool event_model_get_repost(const bson_t *p, event_repost_t *r) {
@@ -372,6 +407,10 @@ void event_data_notification(bson_t *out, const notification_t *n) {
   BSON_APPEND_DOCUMENT_BEGIN(out, "notification", &sub);
   render_notification(&sub, n);
   bson_append_document_end(out, &sub);
+}
+
+void event_data_trends(bson_t *out, const trend_t *trends, size_t n) {
+  render_trends(out, trends, n);
 }
 
 void event_data_user(bson_t *out, const user_name_t *user) {
@@ -492,7 +531,7 @@ static events_enrich_t enrich_repost(db_t *db, sync_t *sync,
     render_tweet(&sub, t);
     bson_append_document_end(data, &sub);
     BSON_APPEND_BOOL(data, "reposted", r.reposted);
-    event_model_repost(model, &r);
+    event_model_repost(model, &r, r.reposted ? t : NULL);
   }
   bson_free(t);
   return result;
@@ -588,6 +627,7 @@ events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
   case EVENT_UNKNOWN:
   case EVENT_RELOAD:
   case EVENT_ERROR:
+  case EVENT_TRENDS:
   case EVENT_TYPE_COUNT:
   default:
     return EVENTS_DROP; /* not a type the log holds */

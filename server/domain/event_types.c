@@ -41,6 +41,8 @@ static const event_type_row_t rows[EVENT_TYPE_COUNT] = {
      false},
     {EVENT_RELOAD, "reload", EVENT_TO_BROWSERS, true},
     {EVENT_ERROR, "error", EVENT_TO_BROWSERS, true},
+    /* Made by each hub from its read model (hub.h), to every client. */
+    {EVENT_TRENDS, "trends", EVENT_TO_BROWSERS, true},
 };
 
 static const event_type_row_t *row_of(event_type_t type) {

@@ -3,7 +3,7 @@
  *
  * Every committed change that someone watches becomes an event in the
  * durable log (sync/events/events.h) whose type names what changed; the
- * hub also sends browsers two messages of its own ("control" types),
+ * hub also sends browsers three messages of its own ("control" types),
  * which never enter the log.  The table in event_types.c is the one list
  * of those names and of who receives each type: the producers
  * (event_payloads.h), the read model (model_apply), the hub and the web
@@ -36,6 +36,7 @@ typedef enum event_type {
   EVENT_SESSION_ENDED, /* "session.ended": a logout, a password change */
   EVENT_RELOAD,        /* "reload" (control): resume impossible, reload */
   EVENT_ERROR,         /* "error" (control): a malformed client message */
+  EVENT_TRENDS,        /* "trends" (control): the trends changed */
   EVENT_TYPE_COUNT
 } event_type_t;
 

@@ -264,6 +264,19 @@ void render_tweet_page(bson_t *doc, const tweet_page_t *page) {
               next_cursor(page->has_next, &page->next, cursor));
 }
 
+void render_trends(bson_t *doc, const trend_t *trends, size_t n) {
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &array);
+  for (size_t i = 0; i < n; i++) {
+    bson_t item;
+    item_begin(&array, i, &item);
+    BSON_APPEND_UTF8(&item, "tag", trends[i].tag);
+    BSON_APPEND_INT64(&item, "count", trends[i].count);
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
+}
+
 void render_error(bson_t *doc, const chorus_error_t *err) {
   bson_t e;
   BSON_APPEND_DOCUMENT_BEGIN(doc, "error", &e);

@@ -14,6 +14,7 @@
 #include <bson/bson.h>
 
 #include "server/domain/notifications.h"
+#include "server/domain/tags.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 
@@ -58,6 +59,10 @@ void render_notification_page(bson_t *doc, const notification_page_t *page);
  * sends render_tweet_page_json's output; this is the definition it is
  * checked against (test_render). */
 void render_tweet_page(bson_t *doc, const tweet_page_t *page);
+
+/* Appends {items: [{tag, count}]}: the trends (tags.h), best first;
+ * count is the number of distinct authors. */
+void render_trends(bson_t *doc, const trend_t *trends, size_t n);
 
 /* Appends {error: {code, message}} to doc. */
 void render_error(bson_t *doc, const chorus_error_t *err);

@@ -137,41 +137,11 @@ bool reposts_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
   return ok;
 }
 
-bool reposts_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
-                  tweet_t *tweets, size_t n, chorus_error_t *err) {
-  for (size_t i = 0; i < n; i++) {
-    tweets[i].reposted_by_me = false;
-  }
-  if (!viewer || n == 0) {
-    return true;
-  }
-  bson_t filter = BSON_INITIALIZER, id_doc, in;
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
-  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
-  for (size_t i = 0; i < n; i++) {
-    bson_oid_t id;
-    reposts_id(viewer, &tweets[i].id, &id);
-    bsonx_array_append_oid(&in, (uint32_t)i, &id);
-  }
-  bson_append_array_end(&id_doc, &in);
-  bson_append_document_end(&filter, &id_doc);
-  query_result_t r;
-  bool ok = query_visible(db, sync, DB_REPOSTS, &filter, NULL, n, &r, err);
-  bson_destroy(&filter);
-  for (size_t k = 0; ok && k < r.n; k++) {
-    bson_oid_t tweet;
-    if (bsonx_find_oid(r.docs[k], "tweet_id", &tweet)) {
-      for (size_t i = 0; i < n; i++) {
-        if (bson_oid_equal(&tweet, &tweets[i].id)) {
-          tweets[i].reposted_by_me = true;
-        }
-      }
-    }
-  }
-  if (ok) {
-    query_result_free(&r);
-  }
-  return ok;
+void reposts_pair_id(bson_t *array, uint32_t i, const bson_oid_t *user,
+                     const bson_oid_t *tweet) {
+  bson_oid_t id;
+  reposts_id(user, tweet, &id);
+  bsonx_array_append_oid(array, i, &id);
 }
 
 bool reposts_add_removal(db_t *db, sync_t *sync, txn_t *txn,
@@ -231,10 +201,40 @@ bool reposts_list_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
   return ok;
 }
 
-bool reposts_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+typedef struct repost_scan {
+  reposts_scan_fn fn;
+  void *ctx;
+} repost_scan_t;
+
+static bool repost_doc(void *ctx, const bson_t *doc) {
+  repost_scan_t *scan = ctx;
+  repost_t r;
+  repost_from_bson(doc, &r);
+  return scan->fn(scan->ctx, &r);
+}
+
+bool reposts_scan(db_t *db, sync_t *sync, reposts_scan_fn fn, void *ctx,
                   chorus_error_t *err) {
-  return query_scan_pairs(db, sync, DB_REPOSTS, "user_id", "tweet_id", fn, ctx,
-                          err);
+  repost_scan_t scan = {fn, ctx};
+  return query_scan(db, sync, DB_REPOSTS, NULL, repost_doc, &scan, err);
+}
+
+bool reposts_get(db_t *db, sync_t *sync, const bson_oid_t *user,
+                 const bson_oid_t *tweet, repost_t *out, bool *found,
+                 chorus_error_t *err) {
+  bson_value_t key = {.value_type = BSON_TYPE_OID};
+  reposts_id(user, tweet, &key.value.v_oid);
+  bson_t *doc = NULL;
+  if (!query_by_id(db, sync, DB_REPOSTS, &key, &doc, found, err)) {
+    return false;
+  }
+  if (*found) {
+    repost_from_bson(doc, out);
+  }
+  if (doc) {
+    bson_destroy(doc);
+  }
+  return true;
 }
 
 static const db_index_t reposts_indexes[] = {

@@ -47,10 +47,10 @@ bool reposts_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
                  bool repost, ratelimit_gate_t *gate, tweet_t *out,
                  chorus_error_t *err);
 
-/* Sets reposted_by_me of tweets[0..n) for viewer (NULL: all false), with
- * one query. */
-bool reposts_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
-                  tweet_t *tweets, size_t n, chorus_error_t *err);
+/* reposts_id as element i of array (a tweets_pair_id_fn: tweets_mark
+ * sets reposted_by_me with it). */
+void reposts_pair_id(bson_t *array, uint32_t i, const bson_oid_t *user,
+                     const bson_oid_t *tweet);
 
 /* Adds the deletion of the reposts of tweet (at most
  * REPOSTS_REMOVAL_MAX) to txn: a tweet's deletion. */
@@ -64,9 +64,17 @@ bool reposts_list_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
                            size_t n, const page_cursor_t *before, size_t want,
                            repost_t **out, size_t *n_out, chorus_error_t *err);
 
-/* Every repost (user, tweet), for the read model's load (model.h). */
-bool reposts_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
+/* Called for every repost of reposts_scan; false stops the scan. */
+typedef bool (*reposts_scan_fn)(void *ctx, const repost_t *r);
+
+/* Every repost, streamed, for the read model's load (model.h). */
+bool reposts_scan(db_t *db, sync_t *sync, reposts_scan_fn fn, void *ctx,
                   chorus_error_t *err);
+
+/* user's repost of tweet as stored: *found false when there is none. */
+bool reposts_get(db_t *db, sync_t *sync, const bson_oid_t *user,
+                 const bson_oid_t *tweet, repost_t *out, bool *found,
+                 chorus_error_t *err);
 
 /* Creates the indexes of DB_REPOSTS: a user's newest, a tweet's. */
 bool reposts_ensure_indexes(db_t *db, chorus_error_t *err);

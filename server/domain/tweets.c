@@ -9,7 +9,9 @@
  */
 #include "server/domain/tweets.h"
 
+#include <assert.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,8 +243,11 @@ static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
   }
   bson_free(names);
   const bson_oid_t *me = viewer ? &viewer->id : NULL;
-  return ok && likes_mark(db, sync, me, tweets, n, err) &&
-         reposts_mark(db, sync, me, tweets, n, err);
+  return ok &&
+         tweets_mark(db, sync, DB_LIKES, likes_pair_id,
+                     offsetof(tweet_t, liked_by_me), me, tweets, n, err) &&
+         tweets_mark(db, sync, DB_REPOSTS, reposts_pair_id,
+                     offsetof(tweet_t, reposted_by_me), me, tweets, n, err);
 }
 
 bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
@@ -351,20 +356,28 @@ void tweets_append_entities(bson_t *doc, const tweet_t *t) {
   bson_append_array_end(doc, &array);
 }
 
+size_t tweets_append_tags(bson_t *doc, const char *key, const tweet_t *t) {
+  char(*tags)[ENTITIES_TAG_BYTES + 1] =
+      bson_malloc(sizeof *tags * TWEET_ENTITIES_MAX);
+  size_t n = tweets_tags(t, tags);
+  bson_t array;
+  bson_append_array_begin(doc, key, -1, &array);
+  for (size_t i = 0; i < n; i++) {
+    char buf[16];
+    const char *k;
+    size_t klen = bson_uint32_to_string((uint32_t)i, &k, buf, sizeof buf);
+    bson_append_utf8(&array, k, (int)klen, tags[i], -1);
+  }
+  bson_append_array_end(doc, &array);
+  bson_free(tags);
+  return n;
+}
+
 static void append_conversation(bson_t *doc, const tweet_t *t,
                                 const mention_t *mentions, size_t n_mentions) {
   bson_t array;
   tweets_append_entities(doc, t);
-  char tags[TWEET_ENTITIES_MAX][ENTITIES_TAG_BYTES + 1];
-  size_t n_tags = tweets_tags(t, tags);
-  BSON_APPEND_ARRAY_BEGIN(doc, "tags", &array);
-  for (size_t i = 0; i < n_tags; i++) {
-    char buf[16];
-    const char *key;
-    size_t klen = bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
-    bson_append_utf8(&array, key, (int)klen, tags[i], -1);
-  }
-  bson_append_array_end(doc, &array);
+  tweets_append_tags(doc, "tags", t);
   BSON_APPEND_ARRAY_BEGIN(doc, "mentions", &array);
   for (size_t i = 0; i < n_mentions; i++) {
     bsonx_array_append_oid(&array, (uint32_t)i, &mentions[i].id);
@@ -525,8 +538,7 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   }
   event_batch_t events;
   event_batch_init(&events);
-  event_add_tweet(&events, EVENT_TWEET_CREATED, &t->id, &c->author->id,
-                  c->is_reply ? &c->parent : NULL);
+  event_add_tweet_created(&events, t);
   if (c->is_reply) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->parent, NULL, NULL);
     ok = notifications_add(c->db, c->sync, txn, &events, &parent->author.id,
@@ -927,31 +939,45 @@ void tweets_item_key(const tweet_t *t, page_cursor_t *key) {
   key->id = t->is_repost ? t->repost_id : t->id;
 }
 
-/* Adds the reposts by q's authors (a home feed) to all[*n..], as feed
- * items of their tweets; a repost of a tweet gone meanwhile is left out. */
+/* Adds the newest `want` reposts by q's authors (a home feed) after
+ * before to all[*n..], as feed items of their tweets.  A repost of a
+ * tweet gone meanwhile (beyond what a deletion removes: reposts.h) is
+ * skipped, and more are read in its place. */
 static bool add_reposts(db_t *db, sync_t *sync, const tweet_query_t *q,
                         const page_cursor_t *before, size_t want, tweet_t *all,
                         size_t *n, chorus_error_t *err) {
-  repost_t *r;
-  size_t n_r;
-  if (!reposts_list_by_users(db, sync, q->authors, q->n_authors, before, want,
-                             &r, &n_r, err)) {
-    return false;
-  }
-  bool ok = true;
-  for (size_t i = 0; ok && i < n_r; i++) {
-    bool found = false;
-    tweet_t *t = &all[*n];
-    ok = read_tweet(db, sync, &r[i].tweet, &found, t, err);
-    if (ok && found) {
-      t->is_repost = true;
-      t->reposted_by.id = r[i].user;
-      t->reposted_at_ms = r[i].created_at_ms;
-      t->repost_id = r[i].id;
-      (*n)++;
+  page_cursor_t after;
+  const page_cursor_t *from = before;
+  size_t got = 0;
+  bool ok = true, more = true;
+  while (ok && more && got < want) {
+    repost_t *r;
+    size_t n_r;
+    if (!reposts_list_by_users(db, sync, q->authors, q->n_authors, from,
+                               want - got, &r, &n_r, err)) {
+      return false;
     }
+    more = n_r == want - got;
+    for (size_t i = 0; ok && i < n_r; i++) {
+      bool found = false;
+      tweet_t *t = &all[*n];
+      ok = read_tweet(db, sync, &r[i].tweet, &found, t, err);
+      if (ok && found) {
+        t->is_repost = true;
+        t->reposted_by.id = r[i].user;
+        t->reposted_at_ms = r[i].created_at_ms;
+        t->repost_id = r[i].id;
+        (*n)++;
+        got++;
+      }
+    }
+    if (n_r > 0) {
+      after.ts_ms = r[n_r - 1].created_at_ms;
+      after.id = r[n_r - 1].id;
+      from = &after;
+    }
+    bson_free(r);
   }
-  bson_free(r);
   return ok;
 }
 
@@ -1001,6 +1027,9 @@ static bool shard_filter(sync_t *sync, const tweet_query_t *q, int k,
     bson_append_document_end(filter, &all_doc);
     return q->n_words > 0;
   }
+  case TWEETS_WITH_TAG:
+    BSON_APPEND_UTF8(filter, "tags", q->tag);
+    return true;
   }
   return false;
 }
@@ -1076,6 +1105,43 @@ void tweet_page_destroy(tweet_page_t *page) {
   memset(page, 0, sizeof *page);
 }
 
+bool tweets_mark(db_t *db, sync_t *sync, const char *coll,
+                 tweets_pair_id_fn pair_id, size_t flag_offset,
+                 const bson_oid_t *viewer, tweet_t *tweets, size_t n,
+                 chorus_error_t *err) {
+  assert(flag_offset + sizeof(bool) <= sizeof(tweet_t));
+  for (size_t i = 0; i < n; i++) {
+    *(bool *)((char *)&tweets[i] + flag_offset) = false;
+  }
+  if (!viewer || n == 0) {
+    return true;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    pair_id(&in, (uint32_t)i, viewer, &tweets[i].id);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  query_result_t r;
+  bool ok = query_visible(db, sync, coll, &filter, NULL, n, &r, err);
+  bson_destroy(&filter);
+  for (size_t k = 0; ok && k < r.n; k++) {
+    bson_oid_t tweet;
+    for (size_t i = 0; i < n && bsonx_find_oid(r.docs[k], "tweet_id", &tweet);
+         i++) {
+      if (bson_oid_equal(&tweet, &tweets[i].id)) {
+        *(bool *)((char *)&tweets[i] + flag_offset) = true;
+      }
+    }
+  }
+  if (ok) {
+    query_result_free(&r);
+  }
+  return ok;
+}
+
 typedef struct tweet_scan {
   tweets_scan_fn fn;
   void *ctx;
@@ -1113,6 +1179,7 @@ static const db_index_t tweets_indexes[] = {
      false},
     {"reply_to_1_created_at_1", "{\"reply_to\": 1, \"created_at\": 1}", false},
     {"words_1_created_at_-1", "{\"words\": 1, \"created_at\": -1}", false},
+    {"tags_1_created_at_-1", "{\"tags\": 1, \"created_at\": -1}", false},
 };
 
 bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err) {

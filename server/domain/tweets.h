@@ -122,6 +122,7 @@ typedef enum {
   TWEETS_BY_AUTHORS, /* the home feed: any of several authors, and their
                         reposts (reposts.h) */
   TWEETS_WITH_WORDS, /* search: containing every word */
+  TWEETS_WITH_TAG,   /* a tag page: with a folded tag (tags.h) */
 } tweet_list_kind_t;
 
 typedef struct tweet_query {
@@ -132,6 +133,7 @@ typedef struct tweet_query {
   size_t n_authors;
   char *const *words; /* WITH_WORDS: lowercase words */
   size_t n_words;
+  const char *tag; /* WITH_TAG: folded */
 } tweet_query_t;
 
 /* The shard collection of shard k ("tweets_<k>"). */
@@ -156,6 +158,9 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
  * after the text is set). */
 void tweets_append_entities(bson_t *doc, const tweet_t *t);
 void tweets_parse_entities(const bson_t *doc, tweet_t *t);
+
+/* Appends doc[key]: the array of tweets_tags(t); returns how many. */
+size_t tweets_append_tags(bson_t *doc, const char *key, const tweet_t *t);
 
 /* The distinct folded tags of t's entities, in text order; returns how
  * many. */
@@ -213,6 +218,20 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
 
 void tweet_page_destroy(tweet_page_t *page);
 
+/* Appends to array, as element i, the _id of user's document about tweet
+ * in a collection of pairs (likes, reposts). */
+typedef void (*tweets_pair_id_fn)(bson_t *array, uint32_t i,
+                                  const bson_oid_t *user,
+                                  const bson_oid_t *tweet);
+
+/* Sets the flag at flag_offset in each of tweets[0..n) (offsetof(tweet_t,
+ * liked_by_me), ...) to whether coll holds viewer's document about it
+ * (NULL viewer: all false), with one query by _id (pair_id names them). */
+bool tweets_mark(db_t *db, sync_t *sync, const char *coll,
+                 tweets_pair_id_fn pair_id, size_t flag_offset,
+                 const bson_oid_t *viewer, tweet_t *tweets, size_t n,
+                 chorus_error_t *err);
+
 /* The place of a list item in its list, as a cursor: a tweet's
  * (created_at, id), a repost's (reposted_at, repost_id). */
 void tweets_item_key(const tweet_t *t, page_cursor_t *key);
@@ -228,7 +247,7 @@ bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
 
 /* Creates the indexes of every tweet shard collection tweets_K, each in
  * its shard's deployment: the global timeline, an author's timeline, a
- * tweet's replies, search by word. */
+ * tweet's replies, search by word, a tag's tweets. */
 bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err);
 
 /* tweets_list of the user named username (TWEETS_BY_AUTHOR; 404 when

@@ -15,6 +15,7 @@
 #include "server/domain/event_payloads.h"
 #include "server/domain/follows.h"
 #include "server/domain/sessions.h"
+#include "server/domain/tags.h"
 
 /* An event that arrived while its client's resume job ran (hub_on_event):
  * whether the client may see it is decided when the job ends, once the
@@ -43,6 +44,9 @@ typedef struct client {
   size_t n_followees;
   bson_oid_t *subs; /* watched tweets, grown on demand */
   size_t n_subs, cap_subs;
+  char (*tags)[TAG_SIZE]; /* watched tags (folded), HUB_MAX_TAGS room */
+  size_t n_tags;
+  bool trends;   /* asked for the trends (?trends=1) */
   int64_t since; /* resume point asked for (0: none) */
   int64_t last_sent;
   bool ready;   /* followees loaded and backlog sent */
@@ -72,6 +76,12 @@ struct hub {
   int test_resume_delay_ms; /* hub_new */
   bool stopping;
   pthread_t worker;
+  /* Trends (hub.h): the data last sent ("{ "items" : [...] }"), whether
+   * an event may have changed them, and when the worker may compute
+   * them next (CLOCK_MONOTONIC ms). */
+  char *trends;
+  bool trends_dirty;
+  int64_t trends_next_ms, trends_due_ms;
 };
 
 static int oid_cmp(const void *a, const void *b) {
@@ -110,6 +120,7 @@ static void client_unref(client_t *c) {
   bson_free(c->held);
   bson_free(c->followees);
   bson_free(c->subs);
+  bson_free(c->tags);
   bson_free(c);
 }
 
@@ -148,6 +159,17 @@ static bool sees(const client_t *c, const bson_t *audience) {
     for (size_t i = 0; i < c->n_subs; i++) {
       if (oid_in_array(&it, &c->subs[i])) {
         return true;
+      }
+    }
+  }
+  bson_iter_t tag;
+  if (c->n_tags && bson_iter_init_find(&it, audience, "tags") &&
+      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &tag)) {
+    while (bson_iter_next(&tag)) {
+      for (size_t i = 0; BSON_ITER_HOLDS_UTF8(&tag) && i < c->n_tags; i++) {
+        if (!strcmp(bson_iter_utf8(&tag, NULL), c->tags[i])) {
+          return true;
+        }
       }
     }
   }
@@ -247,6 +269,11 @@ void hub_on_event(void *ctx, const event_t *e) {
   char *json = NULL;
   bool is_follow = type == EVENT_FOLLOW;
   pthread_mutex_lock(&hub->mu);
+  if (type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
+      type == EVENT_TWEET_DELETED) {
+    hub->trends_dirty = true; /* the worker looks (hub.h, "Trends") */
+    pthread_cond_signal(&hub->cv);
+  }
   for (client_t *c = hub->clients; c; c = c->next) {
     if (c->ended) {
       continue;
@@ -289,6 +316,28 @@ void hub_on_event(void *ctx, const event_t *e) {
     c->last_sent = e->seq;
   }
   pthread_mutex_unlock(&hub->mu);
+  bson_free(json);
+}
+
+/* ---- trends ---- */
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under hub->mu: the trends to a ready client that asked for them, with
+ * seq 0 (they are no event of the log: its resume point stays). */
+static void send_trends(hub_t *hub, client_t *c) {
+  if (!hub->trends || !c->trends || c->ended) {
+    return;
+  }
+  size_t size = strlen(hub->trends) + 64;
+  char *json = bson_malloc(size);
+  int n = snprintf(json, size, "{\"seq\":0,\"type\":\"%s\",\"data\":%s}",
+                   event_type_name(EVENT_TRENDS), hub->trends);
+  ws_server_send(hub->ws, c->id, json, (size_t)n);
   bson_free(json);
 }
 
@@ -363,6 +412,7 @@ static void run_job(hub_t *hub, client_t *c) {
       bson_free(c->held);
       c->held = NULL;
       c->ready = true;
+      send_trends(hub, c); /* the trends as they are now */
     }
   }
   client_unref(c);
@@ -371,28 +421,138 @@ static void run_job(hub_t *hub, client_t *c) {
   events_free(backlog, n_backlog);
 }
 
+/* On the worker, outside hub->mu: computes the trends (the model as
+ * applied, else the database) and, when they changed, sends them to
+ * every ready client.  The next computation waits HUB_TRENDS_MIN_MS, or
+ * 20 times as long as this one took (a database that scans). */
+static void update_trends(hub_t *hub) {
+  int64_t t0 = mono_ms();
+  trend_t top[TRENDS_MAX];
+  size_t n = 0;
+  chorus_error_t err;
+  char *json = NULL;
+  if (reads_trends(hub->reads, 0, READS_APPLIED, top, &n, &err)) {
+    bson_t doc = BSON_INITIALIZER;
+    event_data_trends(&doc, top, n);
+    json = bson_as_relaxed_extended_json(&doc, NULL);
+    bson_destroy(&doc);
+  }
+  int64_t now = mono_ms(), took = now - t0;
+  pthread_mutex_lock(&hub->mu);
+  hub->trends_next_ms =
+      now + (took * 20 > HUB_TRENDS_MIN_MS ? took * 20 : HUB_TRENDS_MIN_MS);
+  hub->trends_due_ms = now + HUB_TRENDS_EVERY_MS;
+  if (!json) {
+    hub->trends_dirty = true; /* the database failed: again later */
+  } else if (!hub->trends || strcmp(hub->trends, json) != 0) {
+    bson_free(hub->trends);
+    hub->trends = json;
+    json = NULL;
+    for (client_t *c = hub->clients; c; c = c->next) {
+      if (c->ready) {
+        send_trends(hub, c);
+      }
+    }
+  }
+  pthread_mutex_unlock(&hub->mu);
+  bson_free(json);
+}
+
+/* Resume jobs first; otherwise the trends when an event may have changed
+ * them (no sooner than trends_next_ms) or the window moved on
+ * (trends_due_ms). */
 static void *worker_main(void *arg) {
   hub_t *hub = arg;
   pthread_mutex_lock(&hub->mu);
   while (!hub->stopping) {
     client_t *c = hub->jobs;
-    if (!c) {
-      pthread_cond_wait(&hub->cv, &hub->mu);
+    if (c) {
+      hub->jobs = c->job_next;
+      if (!hub->jobs) {
+        hub->jobs_tail = NULL;
+      }
+      pthread_mutex_unlock(&hub->mu);
+      run_job(hub, c);
+      pthread_mutex_lock(&hub->mu);
       continue;
     }
-    hub->jobs = c->job_next;
-    if (!hub->jobs) {
-      hub->jobs_tail = NULL;
+    int64_t at = hub->trends_due_ms;
+    if (hub->trends_dirty && hub->trends_next_ms < at) {
+      at = hub->trends_next_ms;
     }
-    pthread_mutex_unlock(&hub->mu);
-    run_job(hub, c);
-    pthread_mutex_lock(&hub->mu);
+    if (mono_ms() >= at) {
+      hub->trends_dirty = false;
+      pthread_mutex_unlock(&hub->mu);
+      update_trends(hub);
+      pthread_mutex_lock(&hub->mu);
+      continue;
+    }
+    struct timespec until = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+    pthread_cond_timedwait(&hub->cv, &hub->mu, &until);
   }
   pthread_mutex_unlock(&hub->mu);
   return NULL;
 }
 
 /* ---- WebSocket callbacks ---- */
+
+/* Under hub->mu (or before c is shared): watches (on) or stops watching
+ * the tag tag[0..len) (as a client names it; not a tag: ignored). */
+static void client_watch_tag(client_t *c, const char *tag, size_t len,
+                             bool on) {
+  char folded[TAG_SIZE];
+  chorus_error_t err;
+  if (!tags_parse(tag, len, folded, &err)) {
+    return;
+  }
+  size_t at = c->n_tags;
+  for (size_t i = 0; i < c->n_tags; i++) {
+    if (!strcmp(c->tags[i], folded)) {
+      at = i;
+    }
+  }
+  if (on && at == c->n_tags && c->n_tags < HUB_MAX_TAGS) {
+    if (!c->tags) {
+      c->tags = bson_malloc(sizeof *c->tags * HUB_MAX_TAGS);
+    }
+    memcpy(c->tags[c->n_tags++], folded, sizeof folded);
+  } else if (!on && at < c->n_tags) {
+    memcpy(c->tags[at], c->tags[--c->n_tags], sizeof folded);
+  }
+}
+
+/* Under hub->mu: a subscribe (on) or unsubscribe message's "tweets" (ids)
+ * or "tags" (tags), it: an iterator into its array. */
+static void client_watch(client_t *c, bson_iter_t *it, bool tweets, bool on) {
+  while (bson_iter_next(it)) {
+    uint32_t n;
+    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &n) : NULL;
+    if (s && !tweets) {
+      client_watch_tag(c, s, n, on);
+      continue;
+    }
+    if (!s || n != 24 || !bson_oid_is_valid(s, n)) {
+      continue;
+    }
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, s);
+    size_t at = c->n_subs;
+    for (size_t i = 0; i < c->n_subs; i++) {
+      if (bson_oid_equal(&c->subs[i], &oid)) {
+        at = i;
+      }
+    }
+    if (on && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
+      if (c->n_subs == c->cap_subs) {
+        c->cap_subs = c->cap_subs ? c->cap_subs * 2 : 8;
+        c->subs = bson_realloc(c->subs, sizeof *c->subs * c->cap_subs);
+      }
+      c->subs[c->n_subs++] = oid;
+    } else if (!on && at < c->n_subs) {
+      c->subs[at] = c->subs[--c->n_subs];
+    }
+  }
+}
 
 static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
                        const char *query, void **user_data) {
@@ -436,6 +596,21 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   }
   c->last_sent = c->since;
   c->refs = 1;
+  char flag[4];
+  c->trends =
+      query &&
+      mg_get_var(query, strlen(query), "trends", flag, sizeof flag) > 0 &&
+      !strcmp(flag, "1");
+  /* ?tags=a,b: tag pages on screen, watched before the backlog is read. */
+  char tags[HUB_MAX_TAGS * (ENTITIES_TAG_BYTES + 1) * 3];
+  int tags_len =
+      query ? mg_get_var(query, strlen(query), "tags", tags, sizeof tags) : -1;
+  for (int from = 0, i = 0; tags_len > 0 && i <= tags_len; i++) {
+    if (i == tags_len || tags[i] == ',') {
+      client_watch_tag(c, tags + from, (size_t)(i - from), true);
+      from = i + 1;
+    }
+  }
   /* An ending applied while the session was looked up may have ended it
    * (the answer may predate the ending's delete): refuse, and the client
    * tries again.  From here on every ending finds it in hub->opening. */
@@ -510,42 +685,28 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
   }
   bool subscribe = type && !strcmp(type, "subscribe");
   bool unsubscribe = type && !strcmp(type, "unsubscribe");
-  if (!(subscribe || unsubscribe) ||
-      !(bson_iter_init_find(&list, msg, "tweets") &&
-        BSON_ITER_HOLDS_ARRAY(&list) && bson_iter_recurse(&list, &it))) {
+  bson_iter_t tweets, tags;
+  bool has_tweets = msg && bson_iter_init_find(&list, msg, "tweets") &&
+                    BSON_ITER_HOLDS_ARRAY(&list) &&
+                    bson_iter_recurse(&list, &tweets);
+  bool has_tags = msg && bson_iter_init_find(&list, msg, "tags") &&
+                  BSON_ITER_HOLDS_ARRAY(&list) &&
+                  bson_iter_recurse(&list, &tags);
+  if (!(subscribe || unsubscribe) || !(has_tweets || has_tags)) {
     reply_error(hub, id,
                 "expected {\"type\":\"subscribe\"|\"unsubscribe\","
-                "\"tweets\":[id...]}");
+                "\"tweets\":[id...]} and/or \"tags\":[tag...]");
     if (msg) {
       bson_destroy(msg);
     }
     return;
   }
   pthread_mutex_lock(&hub->mu);
-  while (bson_iter_next(&it)) {
-    uint32_t n;
-    const char *hex =
-        BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &n) : NULL;
-    if (!hex || n != 24 || !bson_oid_is_valid(hex, n)) {
-      continue;
-    }
-    bson_oid_t oid;
-    bson_oid_init_from_string(&oid, hex);
-    size_t at = c->n_subs;
-    for (size_t i = 0; i < c->n_subs; i++) {
-      if (bson_oid_equal(&c->subs[i], &oid)) {
-        at = i;
-      }
-    }
-    if (subscribe && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
-      if (c->n_subs == c->cap_subs) {
-        c->cap_subs = c->cap_subs ? c->cap_subs * 2 : 8;
-        c->subs = bson_realloc(c->subs, sizeof *c->subs * c->cap_subs);
-      }
-      c->subs[c->n_subs++] = oid;
-    } else if (unsubscribe && at < c->n_subs) {
-      c->subs[at] = c->subs[--c->n_subs];
-    }
+  if (has_tweets) {
+    client_watch(c, &tweets, true, subscribe);
+  }
+  if (has_tags) {
+    client_watch(c, &tags, false, subscribe);
   }
   pthread_mutex_unlock(&hub->mu);
   bson_destroy(msg);
@@ -599,7 +760,12 @@ hub_t *hub_new(db_t *db, sync_t *sync, reads_t *reads,
   hub->reads = reads;
   hub->test_resume_delay_ms = test_resume_delay_ms;
   pthread_mutex_init(&hub->mu, NULL);
-  pthread_cond_init(&hub->cv, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* mono_ms's */
+  pthread_cond_init(&hub->cv, &attr);
+  pthread_condattr_destroy(&attr);
+  hub->trends_dirty = true; /* the first ones as soon as the worker runs */
   pthread_create(&hub->worker, NULL, worker_main, hub);
   return hub;
 }
@@ -630,5 +796,6 @@ void hub_destroy(hub_t *hub) {
   }
   pthread_cond_destroy(&hub->cv);
   pthread_mutex_destroy(&hub->mu);
+  bson_free(hub->trends);
   bson_free(hub);
 }

@@ -8,7 +8,10 @@
  * in followers' home feeds and gone with the original, notifying the
  * author; quotes embedding the quoted tweet, counted, notifying, and
  * showing it unavailable once deleted; repost_count exact under
- * concurrent reposts and unreposts through both servers.
+ * concurrent reposts and unreposts through both servers; tag pages
+ * (GET /api/tags/<tag>: any letter case, any script, pages, edits,
+ * deletions, 400 for what is no tag) and the trends (GET /api/trends:
+ * distinct authors, edits, the tie rule), alike on both servers.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -282,6 +285,165 @@ static void test_repost_count_exact_under_concurrency(void **state) {
   tc_client_destroy(a);
 }
 
+/* GET path as c: the ids of its items into ids (at most 8), how many. */
+static int list_ids(tc_client_t *c, const char *path, char ids[8][25]) {
+  tc_response_t r;
+  tc_get_ok(c, path, &r);
+  int n = tc_json_array_len(&r, "items");
+  for (int i = 0; i < n && i < 8; i++) {
+    snprintf(ids[i], 25, "%s", tc_item_str(&r, i, "id"));
+  }
+  tc_response_free(&r);
+  return n;
+}
+
+/* GET /api/tags/<tag> on A and B (as a and b): both exactly want[0..n),
+ * newest first. */
+static void expect_tag(tc_client_t *a, tc_client_t *b, const char *tag,
+                       const char *const *want, int n) {
+  char path[160];
+  snprintf(path, sizeof path, "/api/tags/%s", tag);
+  tc_assert_list(a, path, "id", want, n);
+  tc_assert_list(b, path, "id", want, n);
+}
+
+static void test_tag_pages_list_tagged_tweets(void **state) {
+  (void)state;
+  char alice[31], bob[31], tag[31], upper[31], id1[25], id2[25], id3[25];
+  char text[128], path[192], ids[8][25];
+  tc_client_t *a = tc_new_user(tc_url_a(), "tga", alice);
+  tc_client_t *b = tc_new_user(tc_url_b(), "tgb", bob);
+  tc_unique_name("tg", tag);
+  tc_upper(tag, upper);
+  snprintf(text, sizeof text, "first #%s", tag);
+  tc_post_tweet(a, text, id1);
+  snprintf(text, sizeof text, "second #%s!", upper);
+  tc_post_tweet(b, text, id2);
+  snprintf(text, sizeof text, "another tag #%sx", tag);
+  tc_post_tweet(a, text, id3);
+  const char *both[] = {id2, id1};
+  expect_tag(a, b, tag, both, 2);
+  expect_tag(a, b, upper, both, 2); /* any letter case */
+  /* Pages of one, like every list. */
+  snprintf(path, sizeof path, "/api/tags/%s?limit=1", tag);
+  tc_response_t r;
+  tc_get_ok(b, path, &r);
+  assert_string_equal(tc_item_str(&r, 0, "id"), id2);
+  snprintf(path, sizeof path, "/api/tags/%s?limit=1&before=%s", tag,
+           tc_json_str(&r, "next"));
+  tc_response_free(&r);
+  assert_int_equal(list_ids(a, path, ids), 1);
+  assert_string_equal(ids[0], id1);
+  snprintf(path, sizeof path, "/api/tags/%s", tag);
+  tc_expect_paging_errors(a, path, "nonsense");
+  /* An edit that drops the tag, a deletion. */
+  snprintf(path, sizeof path, "/api/tweet/%s", id1);
+  tc_expect_status(a, "PUT", path, "{\"text\":\"no tag now\"}", 200);
+  expect_tag(a, b, tag, both, 1);
+  tc_delete_tweet(b, id2, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  expect_tag(a, b, tag, NULL, 0);
+  /* Letters of any script, folded. */
+  snprintf(text, sizeof text, "#Caf\xc3\xa9%s", tag);
+  tc_post_tweet(a, text, id1);
+  snprintf(path, sizeof path, "/api/tags/CAF%%C3%%89%s", upper);
+  assert_int_equal(list_ids(b, path, ids), 1);
+  assert_string_equal(ids[0], id1);
+  /* Not tags: 400; an unused tag: an empty list. */
+  static const char *const bad[] = {
+      "2024",   "a-b",
+      "%23abc", "a%20b",
+      "_",      "%C3",
+      "x%00y",  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(path, sizeof path, "/api/tags/%s", bad[i]);
+    tc_expect_error(b, "GET", path, NULL, 400, "invalid_tag");
+  }
+  tc_expect_status(a, "GET", "/api/tags/", NULL, 404);
+  snprintf(path, sizeof path, "/api/tags/%s_unused", tag);
+  assert_int_equal(list_ids(a, path, ids), 0);
+  tc_client_destroy(a);
+  tc_client_destroy(b);
+}
+
+/* GET /api/trends on A and B: the same answer; the rank (0-based) and
+ * count of tag, -1 when it is not among them. */
+static int trend_rank(tc_client_t *a, tc_client_t *b, const char *tag,
+                      int64_t *count) {
+  tc_response_t ra, rb;
+  tc_get_ok(a, "/api/trends", &ra);
+  tc_get_ok(b, "/api/trends", &rb);
+  assert_string_equal(ra.body, rb.body);
+  tc_response_free(&rb);
+  int n = tc_json_array_len(&ra, "items"), rank = -1;
+  assert_true(n <= 10);
+  for (int i = 0; i < n; i++) {
+    if (i > 0) { /* more authors first, then the smaller tag */
+      int64_t prev = tc_item_int(&ra, i - 1, "count");
+      int64_t cur = tc_item_int(&ra, i, "count");
+      assert_true(prev > cur ||
+                  (prev == cur && strcmp(tc_item_str(&ra, i - 1, "tag"),
+                                         tc_item_str(&ra, i, "tag")) < 0));
+    }
+    if (!strcmp(tc_item_str(&ra, i, "tag"), tag)) {
+      rank = i;
+      *count = tc_item_int(&ra, i, "count");
+    }
+  }
+  tc_response_free(&ra);
+  return rank;
+}
+
+#define TREND_USERS 7
+
+static void test_trends_rank_tags_by_distinct_authors(void **state) {
+  (void)state;
+  char x[31], y[31], name[31], text[96], ids[TREND_USERS][25], path[64];
+  tc_unique_name("zt", x); /* "zt..." sorts after "yt..." */
+  tc_unique_name("yt", y);
+  tc_client_t *c[TREND_USERS];
+  for (int i = 0; i < TREND_USERS; i++) {
+    c[i] = tc_new_user(i % 2 ? tc_url_b() : tc_url_a(), "trd", name);
+    snprintf(text, sizeof text, "#%s", x);
+    tc_post_tweet(c[i], text, ids[i]);
+    if (i < TREND_USERS - 1) {
+      snprintf(text, sizeof text, "#%s and #%s", y, y);
+      tc_post_tweet(c[i], text, ids[i]); /* ids[i]: its #y tweet */
+    }
+  }
+  char again[25];
+  snprintf(text, sizeof text, "#%s again", x);
+  tc_post_tweet(c[0], text, again);
+  int64_t nx = 0, ny = 0;
+  int rx = trend_rank(c[0], c[1], x, &nx), ry = trend_rank(c[0], c[1], y, &ny);
+  assert_true(rx >= 0 && ry >= 0);
+  assert_int_equal(nx, TREND_USERS); /* c[0] used it twice: one author */
+  assert_int_equal(ny, TREND_USERS - 1);
+  assert_true(rx < ry);
+  /* c[5] drops #y from its tweet: y loses an author. */
+  snprintf(path, sizeof path, "/api/tweet/%s", ids[5]);
+  tc_expect_status(c[5], "PUT", path, "{\"text\":\"untagged\"}", 200);
+  ry = trend_rank(c[0], c[1], y, &ny);
+  assert_int_equal(ny, TREND_USERS - 2);
+  /* Now with as many authors: the ranking's tie goes to the smaller tag. */
+  tc_client_t *more = tc_new_user(tc_url_b(), "trd", name);
+  snprintf(text, sizeof text, "#%s", y);
+  tc_post_tweet(more, text, ids[0]);
+  tc_client_t *more2 = tc_new_user(tc_url_a(), "trd", name);
+  tc_post_tweet(more2, text, ids[0]);
+  ry = trend_rank(c[0], c[1], y, &ny);
+  rx = trend_rank(c[0], c[1], x, &nx);
+  assert_int_equal(ny, TREND_USERS);
+  assert_int_equal(nx, TREND_USERS);
+  assert_true(ry >= 0 && ry < rx);
+  tc_client_destroy(more2);
+  tc_client_destroy(more);
+  for (int i = 0; i < TREND_USERS; i++) {
+    tc_client_destroy(c[i]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_entities_are_returned_on_every_server),
@@ -290,6 +452,8 @@ int main(void) {
       cmocka_unit_test(test_reposts_count_attribute_and_go_with_the_tweet),
       cmocka_unit_test(test_quotes_embed_count_and_survive_deletion),
       cmocka_unit_test(test_repost_count_exact_under_concurrency),
+      cmocka_unit_test(test_tag_pages_list_tagged_tweets),
+      cmocka_unit_test(test_trends_rank_tags_by_distinct_authors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,6 +43,7 @@ export const fullTime = (iso) => (iso ? new Date(iso).toLocaleString() : '');
 
 export const userHref = (name) => `/u/${encodeURIComponent(name)}`;
 export const tweetHref = (id) => `/t/${encodeURIComponent(id)}`;
+export const tagHref = (tag) => `/tags/${encodeURIComponent(tag)}`;
 
 /* ---------- the message line (#msg) ---------- */
 
@@ -89,17 +90,19 @@ export function renderTweet(t) {
       h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
       h('a', { class: 'when', href: tweetHref(t.id) },
         h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at))),
-      t.edited_at ? h('span', { class: 'edited', title: `Edited ${fullTime(t.edited_at)}` }, '(edited)') : null),
+      t.edited_at ? h('button', { type: 'button', class: 'edited', 'data-action': 'history',
+        title: `Edited ${fullTime(t.edited_at)}: show the edit history`, 'aria-haspopup': 'dialog' }, '(edited)') : null),
     t.reply_to ? h('p', { class: 'reply-to' },
       h('a', { href: tweetHref(t.reply_to), 'data-parent': String(t.reply_to) }, replyLabel(String(t.reply_to)))) : null,
     h('p', { class: 'text' }, ...textNodes(t.text, t.entities)),
     t.quote ? quoteCard(t.quote) : null,
     h('div', { class: 'foot' },
       h('span', { class: 'stats' }, ...statsNodes(t)),
-      mine
+      state.me
         ? h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit'),
-          h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete'))
+          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'quote', 'aria-haspopup': 'dialog' }, 'Quote'),
+          mine ? h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit') : null,
+          mine ? h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete') : null)
         : null));
   return li;
 }
@@ -112,7 +115,7 @@ export function shortUrl(url) {
 }
 
 // The text with its entities (code-point offsets) as links: a mention to
-// the profile, a hashtag to the search for it, a URL to itself. DOM nodes
+// the profile, a hashtag to its tag page, a URL to itself. DOM nodes
 // only: user text never becomes markup.
 export function textNodes(text, entities) {
   const cps = [...(text || '')];
@@ -125,7 +128,7 @@ export function textNodes(text, entities) {
     if (e.type === 'mention') {
       out.push(h('a', { class: 'mention', href: userHref(e.username) }, shown));
     } else if (e.type === 'hashtag') {
-      out.push(h('a', { class: 'hashtag', href: `/search?q=${encodeURIComponent(`#${e.tag}`)}` }, shown));
+      out.push(h('a', { class: 'hashtag', href: tagHref(e.tag) }, shown));
     } else if (e.type === 'url' && /^https?:\/\//i.test(e.url)) {
       out.push(h('a', { class: 'url', href: e.url, rel: 'noopener noreferrer nofollow', title: e.url }, shortUrl(shown)));
     } else {
@@ -138,7 +141,7 @@ export function textNodes(text, entities) {
 }
 
 // The tweet a quote quotes, or a note that it was deleted.
-function quoteCard(q) {
+export function quoteCard(q) {
   if (!q.available) return h('div', { class: 'quote card unavailable' }, 'This post is unavailable.');
   const a = q.author || {};
   return h('div', { class: 'quote card' },

@@ -7,13 +7,13 @@
  * api_write_headers as the transport's hook for successful writes.
  * Handlers are thin, one file per resource (auth.c, users.c, tweets.c,
  * feed.c, search.c, tags.c, notifications.c): parse and validate the
- * request,
- * call one domain (or read-model) function, render the answer.
+ * request, call one domain (or read-model) function, render the answer.
  *
- * Sessions.  Every route but the home feed and the timeline, and every
- * write, checks the session cookie in the database (api_current_user,
- * api_viewer: reads_session with READS_DATABASE); the feed and the
- * timeline leave it to the read model (reads_feed, reads_timeline).
+ * Sessions.  Every route but the home feed, the timeline and tag pages,
+ * and every write, checks the session cookie in the database
+ * (api_current_user, api_viewer: reads_session with READS_DATABASE);
+ * those three leave it to the read model (reads_feed, reads_timeline,
+ * reads_tag).
  *
  * Thread-safety: an api_t is set up before the first request and
  * read-only afterwards; its members are thread-safe objects.

@@ -108,7 +108,9 @@ static void add_uses(uses_t *u, const bson_t *doc) {
   }
 }
 
-#define TRENDS_PAGE 500
+/* Tweets read per query: on FerretDB each query scans the shard, so the
+ * pages are large. */
+#define TRENDS_PAGE 5000
 
 /* The uses of the tweets of shard k created at or after cutoff, read a
  * page at a time, newest first. */

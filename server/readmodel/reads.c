@@ -403,11 +403,15 @@ bool reads_tag(reads_t *r, const char *token, int64_t seen, const char *tag,
 
 bool reads_trends(reads_t *r, int64_t seen, reads_freshness_t fresh,
                   trend_t top[TRENDS_MAX], size_t *n, chorus_error_t *err) {
-  bool model_may =
-      r->model &&
-      (fresh == READS_APPLIED ? db_is_up(r->db)
-                              : fresh == READS_SYNCED && reads_fresh(r, seen));
-  if (model_may && model_trends(r->model, top, n)) {
+  if (r->model && fresh == READS_APPLIED) {
+    if (model_trends(r->model, top, n)) {
+      return true;
+    }
+    chorus_error_set(err, 503, "not_ready", "The read model is loading");
+    return false;
+  }
+  if (r->model && fresh == READS_SYNCED && reads_fresh(r, seen) &&
+      model_trends(r->model, top, n)) {
     return true;
   }
   return tags_trends(r->db, r->sync, db_now_ms(), top, n, err);

@@ -163,11 +163,13 @@ bool reads_tag(reads_t *r, const char *token, int64_t seen, const char *tag,
                chorus_error_t *err);
 
 /* ---- trends ----
- * The trends now (tags.h), top[0..*n): from the model when fresh allows
- * (READS_SYNCED: after reads_fresh with the client's token seen, as a
- * page; READS_APPLIED: as far as this server has applied the log, while
- * the database is up: the hub's pushes), else from the database
- * (READS_DATABASE: always). */
+ * The trends now (tags.h), top[0..*n).  READS_SYNCED (a page): from the
+ * model after reads_fresh with the client's token seen, else from the
+ * database.  READS_APPLIED (the hub's pushes): from the model as far as
+ * this server has applied the log; while it is loading, 503 "not_ready"
+ * (asking the database instead would scan every shard's recent tweets on
+ * FerretDB, and the hub tries again); with no model, from the database.
+ * READS_DATABASE: from the database. */
 bool reads_trends(reads_t *r, int64_t seen, reads_freshness_t fresh,
                   trend_t top[TRENDS_MAX], size_t *n, chorus_error_t *err);
 

@@ -33,16 +33,15 @@
  * with the head as its seq, and goes on live from there.
  *
  * Trends: a client that connects with ?trends=1 gets
- * {"seq":0,"type":"trends","data":{"items":[{tag, count}]}} (the API's
- * GET /api/trends) once it is live (after its backlog: also after a
- * resume) and whenever they change.  The hub's worker computes them from
- * this server's read model as applied (reads_trends, READS_APPLIED; the
- * database while the model cannot answer) after tweet events, at most
- * every HUB_TRENDS_MIN_MS (or 20 times as long as a computation took),
- * and every HUB_TRENDS_EVERY_MS as the 24-hour window moves on; every
- * server computes the same trends from the same events.  seq 0: they are
- * a state, not an event of the log, and leave the client's resume point
- * where it is.
+ * {"seq":0,"type":"trends","data":{"items":[{tag, count}]}} (the API's GET
+ * /api/trends) once it is live (after its backlog: also after a resume) and
+ * whenever they change.  The hub's worker computes them from this server's
+ * read model as applied (reads_trends, READS_APPLIED; none while it loads;
+ * the database with --read-model 0) after tweet events, at most every
+ * HUB_TRENDS_MIN_MS (or 20 times as long as a computation took), and every
+ * HUB_TRENDS_EVERY_MS as the 24-hour window moves on; every server computes
+ * the same trends from the same events.  seq 0: they are a state, not an
+ * event of the log, and leave the client's resume point where it is.
  *
  * Ended sessions: a "session.ended" event (event_types.h: for the hubs)
  * closes every client of a session it ends with
@@ -57,8 +56,8 @@
  * Threads: ws callbacks run on the WebSocket service threads (several at
  * once, one per loop), events on the event poller thread, resumes and
  * trends on the hub's own worker; one mutex guards the client list.  Nothing
- * that can block for long runs on a service thread except a session lookup that
- * the read model's session cache cannot answer (reads_session with
+ * that can block for long runs on a service thread except a session lookup
+ * that the read model's session cache cannot answer (reads_session with
  * READS_APPLIED; with --read-model 0 every upgrade asks the database).
  */
 #ifndef CHORUS_HUB_H

@@ -39,7 +39,7 @@ static void user_new(user_t *u, const char *base, const char *prefix) {
 
 static tc_ws_t *connect_as(const user_t *u, const char *base,
                            const char *query) {
-  char url[256], full[320];
+  char url[256], full[384];
   tc_ws_url(base, url, sizeof url);
   snprintf(full, sizeof full, "%s%s%s", url, query ? "?" : "",
            query ? query : "");

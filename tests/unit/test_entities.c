@@ -6,7 +6,9 @@
  * (balanced and unbalanced brackets, trailing dots, quotes), tags of
  * letters of many scripts with marks, tags of digits only, the length
  * limits (usernames 3-30, tags 1-50), the max argument, every byte
- * offset agreeing with its code-point offset, and tag folding.
+ * offset agreeing with its code-point offset, and tag folding; a tag as
+ * clients name it (tags_parse) and the trends' ranking
+ * (tags_trends_offer).
  *
  * Pure functions: no database, no I/O.
  */
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "server/domain/entities.h"
+#include "server/domain/tags.h"
 #include "server/domain/validate.h"
 
 #define MAX 128
@@ -264,6 +267,57 @@ static void type_names(void **state) {
   assert_null(entity_type_name((entity_type_t)0));
 }
 
+/* tags_parse: a tag as clients name it (no '#'), folded; 400 otherwise. */
+static void tags_as_clients_name_them(void **state) {
+  (void)state;
+  char out[TAG_SIZE];
+  chorus_error_t err;
+  assert_true(tags_parse("Chorus", 6, out, &err));
+  assert_string_equal(out, "chorus");
+  assert_true(tags_parse("\xC3\x89T\xC3\x89_2024", 10, out, &err));
+  assert_string_equal(out, "\xC3\xA9t\xC3\xA9_2024"); /* ÉTÉ_2024 */
+  char longest[ENTITIES_TAG_MAX + 2];
+  memset(longest, 'a', sizeof longest);
+  assert_true(tags_parse(longest, ENTITIES_TAG_MAX, out, &err));
+  static const char *const bad[] = {"2024", "_",   "#a",   "a-b",
+                                    "a b",  "a.b", "\xC3", "a\xC3"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    memset(&err, 0, sizeof err);
+    assert_false(tags_parse(bad[i], strlen(bad[i]), out, &err));
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_tag");
+  }
+  assert_false(tags_parse("", 0, out, &err));
+  assert_false(tags_parse(longest, ENTITIES_TAG_MAX + 1, out, &err));
+  assert_false(tags_parse("a\0b", 3, out, &err)); /* a NUL inside */
+}
+
+/* tags_trends_offer keeps the best TRENDS_MAX: more authors first, ties
+ * by the tag's bytes. */
+static void trends_rank_by_authors_then_tag(void **state) {
+  (void)state;
+  trend_t top[TRENDS_MAX];
+  size_t n = 0;
+  static const struct {
+    const char *tag;
+    int64_t count;
+  } offers[] = {{"m", 1}, {"b", 5}, {"a", 5}, {"z", 9}, {"c", 2},
+                {"d", 2}, {"e", 3}, {"f", 1}, {"g", 7}, {"h", 1},
+                {"i", 4}, {"j", 1}, {"k", 8}};
+  for (size_t i = 0; i < sizeof offers / sizeof offers[0]; i++) {
+    tags_trends_offer(top, &n, offers[i].tag, offers[i].count);
+  }
+  assert_int_equal(n, TRENDS_MAX);
+  static const char *const want[TRENDS_MAX] = {"z", "k", "g", "a", "b",
+                                               "i", "e", "c", "d", "f"};
+  for (size_t i = 0; i < TRENDS_MAX; i++) {
+    assert_string_equal(top[i].tag, want[i]);
+  }
+  assert_int_equal(top[0].count, 9);
+  assert_int_equal(top[9].count, 1);
+  assert_true(tags_trend_before(&top[3], &top[4])); /* a before b */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(plain_text_has_none),
@@ -285,6 +339,8 @@ int main(void) {
       cmocka_unit_test(text_is_read_only_within_len),
       cmocka_unit_test(fold_tag),
       cmocka_unit_test(type_names),
+      cmocka_unit_test(tags_as_clients_name_them),
+      cmocka_unit_test(trends_rank_by_authors_then_tag),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,9 +79,11 @@ say "accounts: $USERS with a session each (load_dataset --sessions)"
     --follows 0 --tweets 0 --shards 4 --sessions "$SESSIONS" \
     >"$RUN_DIR/like-load.out" 2>&1 || { cat "$RUN_DIR/like-load.out" >&2; err "load_dataset failed"; exit 1; }
 
+# Every fan's connection comes from 127.0.0.1: one address stands for
+# hundreds of users, so the per-address connection cap is off.
 port=18600
 for id in like-a like-b; do
-    bench_server_start "$id" "$port" 30
+    bench_server_start "$id" "$port" 30 --http-per-address 0
     say "chorusd $id on port $SERVER_PORT (pid ${SERVER_PIDS[-1]}, log var/bench-run/$SERVER_FILES-$id.log)"
     port=$((SERVER_PORT + 1))
 done

@@ -13,14 +13,26 @@
 # each result and a final summary with the machine. Everything it started
 # is stopped on exit, Ctrl-C included.
 #
+# Each configuration first measures the database's raw single-document
+# insert rate on that fresh database (build-bench/bin/bench_raw: 16
+# clients, the driver and write concern of chorusd, 5 s), and prints each
+# creation rate beside it as a ratio, so that figures taken on a noisy
+# machine compare.
+#
 # Environment:
+#   BENCH_CONFIGS="a:1:16:16 b:2:16:16 c:2:16:1 d:2:64:64"
+#                       the configurations, each LABEL:SERVERS:THREADS:USERS;
+#                       the default is the targets' (docs/PERFORMANCE.md,
+#                       "Creation"): 16 authors on 16 connections against one
+#                       server and against two, one author on 16
+#                       connections, 64 authors on 64 connections.  With
+#                       fewer users than threads, every thread posts as any
+#                       user (two requests of one author in flight at once)
 #   BENCH_DURATION=20   measured seconds per configuration
-#   BENCH_THREADS=8     concurrent client threads
-#   BENCH_USERS=16      users registered; each thread posts round-robin as
-#                       users of its own (BENCH_USERS / BENCH_THREADS each)
 #   BENCH_WARMUP=2      unmeasured seconds before each measurement
-#   BENCH_SHARED_USERS=1  let every thread cycle through all users instead,
-#                       so that two requests of one user conflict at times
+#   BENCH_RAW_S=5       seconds of the raw insert measurement (0: none)
+#   BENCH_SHARED_USERS=1  let every thread cycle through all users even
+#                       when there are as many users as threads
 #   BENCH_CHORUSD=path  a chorusd to measure instead of build-bench's
 #                       (another build, e.g. of an earlier commit)
 #
@@ -35,19 +47,19 @@ cd "$ROOT"
 bench_args "$@"
 
 DURATION="${BENCH_DURATION:-20}"
-THREADS="${BENCH_THREADS:-8}"
-USERS="${BENCH_USERS:-16}"
 WARMUP="${BENCH_WARMUP:-2}"
+RAW_S="${BENCH_RAW_S:-5}"
+CONFIGS="${BENCH_CONFIGS:-a:1:16:16 b:2:16:16 c:2:16:1 d:2:64:64}"
 SHARED_ARGS=()
-USERS_DESC="each thread its own"
 if [[ "${BENCH_SHARED_USERS:-0}" == 1 ]]; then
     SHARED_ARGS=(--shared-users)
-    USERS_DESC="shared by all threads"
-elif (( USERS < THREADS )); then
-    USERS_DESC="shared by all threads: fewer users than threads"
 fi
-bench_positive BENCH_ DURATION THREADS USERS
-bench_whole BENCH_ WARMUP
+bench_positive BENCH_ DURATION
+bench_whole BENCH_ WARMUP RAW_S
+for c in $CONFIGS; do
+    [[ "$c" =~ ^[a-z0-9]+:[1-9][0-9]*:[1-9][0-9]*:[1-9][0-9]*$ ]] ||
+        { err "BENCH_CONFIGS: '$c' is not LABEL:SERVERS:THREADS:USERS"; exit 1; }
+done
 
 BENCH="$BUILD_DIR/bin/bench_tweets"
 DB_DIR="$ROOT/var/bench-db"
@@ -59,7 +71,7 @@ bench_lock .lock
 rm -f "$RUN_DIR"/result-*.json "$RUN_DIR"/last-summary.txt
 lib_exit_traps bench_cleanup
 
-bench_build bench_tweets
+bench_build bench_tweets bench_raw
 if [[ -n "${BENCH_CHORUSD:-}" ]]; then
     [[ -x "$BENCH_CHORUSD" ]] || { err "BENCH_CHORUSD=$BENCH_CHORUSD is not an executable"; exit 1; }
     CHORUSD="$BENCH_CHORUSD"
@@ -77,24 +89,34 @@ start_db() {
     say "database: ${DB_DESC:-$DB_KIND} ($MONGO_URI)"
 }
 
-# start_servers COUNT: COUNT chorusd on the database, from port 18300 up.
+# start_servers COUNT: COUNT chorusd on the database, from port 18300 up,
+# without the per-address connection cap (every author's connection comes
+# from 127.0.0.1: one address stands for many users).
 start_servers() {
     local n="$1" i port=18300
     for ((i = 0; i < n; i++)); do
-        bench_server_start "bench-$((i + 1))" "$port" 30
+        bench_server_start "bench-$((i + 1))" "$port" 30 --http-per-address 0
         say "chorusd bench-$((i + 1)) on port $SERVER_PORT (pid ${SERVER_PIDS[$i]}, log var/bench-run/chorusd-bench-$((i + 1)).log)"
         port=$((SERVER_PORT + 1))
     done
 }
 
 RESULTS=()
-# run_config LABEL SERVERS: bench_tweets against SERVERS chorusd on a fresh
-# database; prints the result and keeps it (var/bench-run/result-LABEL.json).
+# run_config LABEL SERVERS THREADS USERS: on a fresh database, the raw
+# insert rate, then bench_tweets against SERVERS chorusd; prints the result
+# and keeps it (var/bench-run/result-LABEL.json, with the raw rate and the
+# servers' group counts added).
 run_config() {
-    local label="$1" n="$2" args=() pid out
+    local label="$1" n="$2" threads="$3" users="$4" args=() pid out raw="$RUN_DIR/raw-$1.json"
     echo
-    say "=== ($label) $n server$([[ $n -eq 1 ]] || echo s), $THREADS threads, $USERS users, ${DURATION} s (empty database) ==="
+    say "=== ($label) $n server$([[ $n -eq 1 ]] || echo s), $threads threads, $users users, ${DURATION} s (empty database) ==="
     start_db
+    echo '{}' >"$raw"
+    if (( RAW_S > 0 )); then
+        bench_run_job "$BUILD_DIR/bin/bench_raw" --mongo-uri "$MONGO_URI" --db "$DB_NAME" \
+            --clients 16 --duration "$RAW_S" --json >"$raw" ||
+            { err "bench_raw failed"; exit 1; }
+    fi
     start_servers "$n"
     for u in "${URLS[@]}"; do args+=(--url "$u"); done
     for pid in "${SERVER_PIDS[@]}"; do args+=(--cpu "chorusd:$pid"); done
@@ -103,23 +125,39 @@ run_config() {
     done < <(bench_db_pids)
     out="$RUN_DIR/result-$label.json"
     local rc=0
-    bench_run_job "$BENCH" "${args[@]}" --users "$USERS" --threads "$THREADS" \
+    bench_run_job "$BENCH" "${args[@]}" --users "$users" --threads "$threads" \
         --duration "$DURATION" --warmup "$WARMUP" ${SHARED_ARGS[@]+"${SHARED_ARGS[@]}"} \
         --json >"$out" || rc=$?
     if [[ $rc -ne 0 ]]; then err "bench_tweets failed (status $rc)"; exit 1; fi
+    local groups=0 grouped=0 u m
+    for u in "${URLS[@]}"; do
+        m="$(curl -fsS "$u/metrics" 2>/dev/null || true)"
+        groups=$((groups + $(sed -n 's/^chorus_txn_groups_total \([0-9]*\)$/\1/p' <<<"$m" | sed -n '1{p;q}' | grep . || echo 0)))
+        grouped=$((grouped + $(sed -n 's/^chorus_txn_grouped_total \([0-9]*\)$/\1/p' <<<"$m" | sed -n '1{p;q}' | grep . || echo 0)))
+    done
     RESULTS+=("$label:$out")
-    python3 - "$out" "$DB_KIND" <<'EOF'
+    python3 - "$out" "$DB_KIND" "$raw" "$groups" "$grouped" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1])); db = sys.argv[2]
+raw = json.load(open(sys.argv[3])).get("inserts_per_s")
+r["raw_inserts_per_s"] = raw
+r["groups"], r["grouped"] = int(sys.argv[4]), int(sys.argv[5])
+json.dump(r, open(sys.argv[1], "w"))
 l, e, c = r["latency_ms"], r["errors"], r["cpu_pct"]
 fmt = lambda v: "?" if v is None else f"{v:.0f}"
-print(f"  committed {r['committed']} tweets in {r['duration_s']:.0f} s = {r['tweets_per_s']:.1f} tweets/s"
+if raw:
+    print(f"  raw single-document inserts (16 clients): {raw:.0f}/s")
+ratio = f" = {r['tweets_per_s'] / raw:.3f} of the raw insert rate" if raw else ""
+print(f"  committed {r['committed']} tweets in {r['duration_s']:.0f} s = {r['tweets_per_s']:.1f} tweets/s{ratio}"
       f" (first quarter {r['tweets_per_s_first_quarter']:.1f}, last {r['tweets_per_s_last_quarter']:.1f})")
 print("  commits each second: " + " ".join(str(n) for n in r["per_second"]))
 print(f"  latency ms (201s): p50 {l['p50']:.1f}  p90 {l['p90']:.1f}  p99 {l['p99']:.1f}  max {l['max']:.1f}")
 others = ", ".join(f"{k} x{v}" for k, v in r["other_statuses"].items())
 print(f"  failures: 409 {e['conflict_409']}, 503 {e['unavailable_503']}, other HTTP {e['other_http']}"
       + (f" ({others})" if others else "") + f", transport {e['transport']}")
+if r["groups"]:
+    print(f"  group commit: {r['grouped']} transactions in {r['groups']} groups"
+          f" ({r['grouped'] / r['groups']:.1f} a group; registrations and warm-up included)")
 m = r.get("machine_cpu_pct")
 print(f"  CPU, % of one core: chorusd {fmt(c.get('chorusd'))}, {db} {fmt(c.get(db))}, client {fmt(c.get('client'))}"
       + (f"; whole machine {m:.0f} of {r['cores'] * 100}" if m is not None else ""))
@@ -127,8 +165,10 @@ EOF
     bench_stop_all
 }
 
-run_config a 1
-run_config b 2
+for c in $CONFIGS; do
+    IFS=: read -r label servers threads users <<<"$c"
+    run_config "$label" "$servers" "$threads" "$users"
+done
 
 # ---------------------------------------------------------------- summary
 DB_LINE="$(bench_db_line)"
@@ -140,7 +180,7 @@ SUMMARY="$RUN_DIR/last-summary.txt"
     echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     free -g | sed 's/^/          /'
     echo "database: $DB_LINE, local, empty at the start of each configuration"
-    echo "client:   $THREADS threads, $USERS users ($USERS_DESC), ${DURATION} s measured after ${WARMUP} s warm-up"
+    echo "client:   ${DURATION} s measured after ${WARMUP} s warm-up per configuration; each thread posts as users of its own unless users < threads"
     echo
     python3 - "$DB_KIND" "${RESULTS[@]}" <<'EOF'
 import json, sys
@@ -157,14 +197,17 @@ for item in sys.argv[2:]:
     r = json.load(open(path))
     l, e, c = r["latency_ms"], r["errors"], r["cpu_pct"]
     fmt = lambda v: "?" if v is None else f"{v:.0f}"
+    raw = r.get("raw_inserts_per_s")
     rows.append([f"({label})", str(r["servers"]), str(r["threads"]), str(r["users"]),
                  f"{r['duration_s']:.0f}", str(r["committed"]), f"{r['tweets_per_s']:.1f}",
+                 "?" if not raw else f"{raw:.0f}",
+                 "?" if not raw else f"{r['tweets_per_s'] / raw:.3f}",
                  f"{l['p50']:.1f}", f"{l['p90']:.1f}", f"{l['p99']:.1f}", f"{l['max']:.1f}",
                  str(e["conflict_409"]), str(e["unavailable_503"]), str(e["other_http"]),
                  str(e["transport"]),
                  fmt(c.get("chorusd")), fmt(c.get(db)), fmt(c.get("client")),
                  fmt(other(r, db))])
-head = ["", "servers", "threads", "users", "s", "committed", "tweets/s",
+head = ["", "servers", "threads", "users", "s", "committed", "tweets/s", "raw inserts/s", "ratio",
         "p50 ms", "p90 ms", "p99 ms", "max ms", "409", "503", "other HTTP", "transport",
         "CPU chorusd%", f"CPU {db}%", "CPU client%", "CPU other%"]
 w = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
@@ -174,6 +217,8 @@ print("|" + "|".join("-" * (x + 1) + ":" for x in w) + "|")
 for r in rows:
     print(line(r))
 print()
+print("raw inserts/s: the database's single-document insert rate with 16 clients,")
+print("measured on the same fresh database just before; ratio = tweets/s / raw.")
 print("Latency is of the committed (201) requests. CPU is % of one core during the")
 print("measured window, summed over processes; \"other\" is every other program on")
 print("the machine. Each configuration starts from an empty database; on FerretDB")

@@ -2,6 +2,7 @@
 # Chorus: install build/run dependencies. Safe to run any number of times.
 #
 #   scripts/deps.sh                  apt packages + FerretDB (when no mongod on PATH)
+#                                    + schemathesis in var/venv
 #   scripts/deps.sh --ferretdb-only  only make sure var/tools/ferretdb exists
 #   scripts/deps.sh --apt-only       only the Debian packages
 #
@@ -19,11 +20,11 @@ _chorus_deps_main() {
     source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
     local root="$CHORUS_ROOT"
 
-    local want_apt=1 want_ferretdb=1 arg
+    local want_apt=1 want_ferretdb=1 want_venv=1 arg
     for arg in "$@"; do
         case "$arg" in
-            --ferretdb-only) want_apt=0 ;;
-            --apt-only) want_ferretdb=0 ;;
+            --ferretdb-only) want_apt=0; want_venv=0 ;;
+            --apt-only) want_ferretdb=0; want_venv=0 ;;
             -h|--help)
                 lib_usage "${BASH_SOURCE[0]}"
                 return 0 ;;
@@ -76,6 +77,8 @@ _chorus_deps_main() {
                     libcurl4-openssl-dev curl python3
                     sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
                     clang-format  # the C style (.clang-format), unit.test_format
+                    clang-14 libclang-rt-14-dev  # libFuzzer, tests/fuzz/run.sh
+                    python3-venv  # schemathesis (var/venv), integration.test_openapi
                     nginx)  # load balancer: run.sh --lb, the failover test
         local missing=() p
         for p in "${pkgs[@]}"; do
@@ -212,6 +215,27 @@ _chorus_deps_main() {
             _say "FerretDB ${FERRETDB_VERSION} installed at var/tools/ferretdb"
             summary+=("FerretDB ${FERRETDB_VERSION} at var/tools/ferretdb")
         fi
+    fi
+
+    # ---------------------------------------------------------------- schemathesis
+    # The contract test (integration.test_openapi, tests/contract/README.md):
+    # schemathesis from PyPI in a virtualenv of the repository's own.
+    local SCHEMATHESIS_VERSION=4.32.5
+    local venv="$root/var/venv"
+    if [[ $want_venv -eq 1 ]]; then
+        local have=""
+        have="$("$venv/bin/schemathesis" --version 2>/dev/null || true)"
+        if [[ "$have" != *"version ${SCHEMATHESIS_VERSION}"* ]]; then
+            _say "installing schemathesis ${SCHEMATHESIS_VERSION} in var/venv"
+            if [[ ! -x "$venv/bin/pip" ]]; then
+                rm -rf "$venv"
+                python3 -m venv "$venv" || { err "python3 -m venv var/venv failed"; return 1; }
+            fi
+            "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
+                "schemathesis==${SCHEMATHESIS_VERSION}" </dev/null \
+                || { err "pip install schemathesis==${SCHEMATHESIS_VERSION} failed"; return 1; }
+        fi
+        summary+=("schemathesis ${SCHEMATHESIS_VERSION} in var/venv")
     fi
 
     local joined="" item

@@ -43,6 +43,16 @@
 #define SYNC_KEEP_FINISHED_MS 30000
 #define SYNC_FINISHERS 2
 #define SYNC_QUEUE_MAX 256
+/* At most this many transactions in one group, and in one finisher's
+ * batch. */
+#define SYNC_GROUP_MAX 64
+
+/* A groupable transaction waiting for its group (guarded by gmu). */
+typedef struct group_wait {
+  txn_member_t member;
+  bool done;
+  struct group_wait *next;
+} group_wait_t;
 
 /* A committed transaction waiting for a finisher. */
 typedef struct queued_txn {
@@ -75,6 +85,13 @@ struct sync {
   bool finishers_stopping;
   pthread_mutex_t fmu;
   pthread_cond_t fcv;
+
+  /* Group commit (guarded by gmu): the transactions waiting for a group,
+   * and whether a leader runs one. */
+  group_wait_t *ghead;
+  bool group_busy;
+  pthread_mutex_t gmu;
+  pthread_cond_t gcv;
 };
 
 static void *finisher_main(void *arg);
@@ -102,6 +119,8 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
   pthread_cond_init(&s->cv, NULL);
   pthread_mutex_init(&s->fmu, NULL);
   pthread_cond_init(&s->fcv, NULL);
+  pthread_mutex_init(&s->gmu, NULL);
+  pthread_cond_init(&s->gcv, NULL);
   for (int i = 0; !s->apply_inline && i < SYNC_FINISHERS; i++) {
     if (pthread_create(&s->finishers[i], NULL, finisher_main, s) == 0) {
       s->n_finishers++;
@@ -207,6 +226,8 @@ void sync_destroy(sync_t *s) {
   }
   pthread_cond_destroy(&s->fcv);
   pthread_mutex_destroy(&s->fmu);
+  pthread_cond_destroy(&s->gcv);
+  pthread_mutex_destroy(&s->gmu);
   if (s->running) {
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
@@ -282,28 +303,42 @@ static void complete(sync_t *s, txn_t *txn) {
   txn_complete(&s->store, txn, &opts, &err);
 }
 
+/* A finisher takes every commit queued (up to SYNC_GROUP_MAX) and
+ * applies them together: their increments folded in one latched write
+ * per document, their records finished in one write. */
 static void *finisher_main(void *arg) {
   sync_t *s = arg;
   /* Nobody waits for these writes: requests in flight go first. */
   db_write_priority(WRITE_PRIORITY_BACKGROUND);
+  txn_exec_opts_t opts = exec_opts(s);
+  queued_txn_t *batch[SYNC_GROUP_MAX];
+  txn_t *txns[SYNC_GROUP_MAX];
   pthread_mutex_lock(&s->fmu);
   for (;;) {
     while (!s->head && !s->finishers_stopping) {
       pthread_cond_wait(&s->fcv, &s->fmu);
     }
-    queued_txn_t *q = s->head;
-    if (!q) {
+    if (!s->head) {
       break; /* stopping, and nothing is left */
     }
-    s->head = q->next;
+    size_t n = 0;
+    while (s->head && n < SYNC_GROUP_MAX) {
+      queued_txn_t *q = s->head;
+      s->head = q->next;
+      s->queued--;
+      batch[n] = q;
+      txns[n] = &q->txn;
+      n++;
+    }
     if (!s->head) {
       s->tail = NULL;
     }
-    s->queued--;
     pthread_mutex_unlock(&s->fmu);
-    complete(s, &q->txn);
-    txn_cleanup(&q->txn);
-    bson_free(q);
+    txn_complete_group(&s->store, txns, n, &opts);
+    for (size_t i = 0; i < n; i++) {
+      txn_cleanup(&batch[i]->txn);
+      bson_free(batch[i]);
+    }
     pthread_mutex_lock(&s->fmu);
   }
   pthread_mutex_unlock(&s->fmu);
@@ -336,6 +371,75 @@ static void finish_later(sync_t *s, txn_t *txn) {
   }
 }
 
+/* Runs the queued groupable transactions, up to SYNC_GROUP_MAX of them
+ * from the head of the queue, as one group (txn_execute_group); hands
+ * its commits left apply_pending to the finishers (their txn_t moved:
+ * the members' are emptied). */
+static void run_group(sync_t *s, group_wait_t **batch, size_t n) {
+  txn_member_t members[SYNC_GROUP_MAX];
+  for (size_t i = 0; i < n; i++) {
+    members[i] = batch[i]->member;
+  }
+  txn_exec_opts_t opts = exec_opts(s);
+  atomic_fetch_add(&s->stats.groups, 1);
+  atomic_fetch_add(&s->stats.grouped, (long)n);
+  txn_execute_group(&s->store, members, n, &opts);
+  for (size_t i = 0; i < n; i++) {
+    batch[i]->member = members[i];
+    if (members[i].txn->apply_pending) {
+      finish_later(s, members[i].txn); /* applied meanwhile, or here */
+    }
+  }
+}
+
+/* txn_execute for a groupable transaction, in the next group of this
+ * process: queued, then run by whichever waiting thread finds no group
+ * running (the leader), perhaps this one, together with every other
+ * queued.  So concurrent commits share each step's commands, one group
+ * at a time per process, and a lone commit runs at once.  A commit left
+ * apply_pending is with the finishers on return (txn emptied). */
+static txn_outcome_t execute_in_group(sync_t *s, txn_t *txn, size_t *failed_op,
+                                      char holder[TXN_ID_LEN + 1],
+                                      chorus_error_t *err) {
+  group_wait_t req;
+  memset(&req, 0, sizeof req);
+  req.member.txn = txn;
+  pthread_mutex_lock(&s->gmu);
+  group_wait_t **tail = &s->ghead;
+  while (*tail) {
+    tail = &(*tail)->next;
+  }
+  *tail = &req;
+  while (!req.done) {
+    if (s->group_busy) {
+      pthread_cond_wait(&s->gcv, &s->gmu);
+      continue;
+    }
+    s->group_busy = true;
+    group_wait_t *batch[SYNC_GROUP_MAX];
+    size_t n = 0;
+    while (s->ghead && n < SYNC_GROUP_MAX) {
+      batch[n++] = s->ghead;
+      s->ghead = s->ghead->next;
+    }
+    pthread_mutex_unlock(&s->gmu);
+    run_group(s, batch, n);
+    pthread_mutex_lock(&s->gmu);
+    for (size_t i = 0; i < n; i++) {
+      batch[i]->done = true; /* batch[i] may go once done is set */
+    }
+    s->group_busy = false;
+    pthread_cond_broadcast(&s->gcv);
+  }
+  pthread_mutex_unlock(&s->gmu);
+  *failed_op = req.member.failed_op;
+  memcpy(holder, req.member.lock_owner, TXN_ID_LEN + 1);
+  if (err && req.member.outcome != TXN_OUTCOME_COMMITTED) {
+    *err = req.member.err;
+  }
+  return req.member.outcome;
+}
+
 txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
                                     size_t *failed_op, bool *published,
                                     chorus_error_t *err) {
@@ -354,8 +458,23 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
       return TXN_OUTCOME_COMMITTED;
     }
     char holder[TXN_ID_LEN + 1];
+    /* The outbox as inserted, for its publication (a commit in a group
+     * hands its ops to a finisher). */
+    bson_oid_t outbox;
+    bson_t *outbox_doc = NULL;
+    for (size_t i = 0; i < txn.n_ops && !outbox_doc; i++) {
+      if (events_is_outbox(&txn.ops[i], &outbox)) {
+        outbox_doc = bson_copy(txn.ops[i].doc);
+      }
+    }
     txn_outcome_t outcome =
-        txn_execute(&s->store, &txn, &opts, failed_op, holder, err);
+        txn_groupable(&txn)
+            ? execute_in_group(s, &txn, failed_op, holder, err)
+            : txn_execute(&s->store, &txn, &opts, failed_op, holder, err);
+    if (outcome != TXN_OUTCOME_COMMITTED && outbox_doc) {
+      bson_destroy(outbox_doc);
+      outbox_doc = NULL;
+    }
     if (outcome == TXN_OUTCOME_CONFLICT) {
       atomic_fetch_add(&s->stats.conflicts, 1);
       if (holder[0]) {
@@ -371,13 +490,6 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
     switch (outcome) {
     case TXN_OUTCOME_COMMITTED: {
       atomic_fetch_add(&s->stats.commits, 1);
-      bson_oid_t outbox;
-      bson_t *outbox_doc = NULL;
-      for (size_t i = 0; i < txn.n_ops && !outbox_doc; i++) {
-        if (events_is_outbox(&txn.ops[i], &outbox)) {
-          outbox_doc = bson_copy(txn.ops[i].doc);
-        }
-      }
       if (txn.apply_pending) {
         finish_later(s, &txn); /* applied meanwhile, or here */
       }

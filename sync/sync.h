@@ -42,6 +42,8 @@ typedef struct sync_stats {
   atomic_long retries_exhausted; /* commits given up with 409 */
   atomic_long recoveries;        /* orphaned transactions finished here */
   atomic_long failures;          /* database failures (503/500) */
+  atomic_long groups;            /* groups run (txn_execute_group) */
+  atomic_long grouped;           /* transactions run in them */
 } sync_stats_t;
 
 typedef struct sync sync_t;

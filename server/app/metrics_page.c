@@ -143,10 +143,17 @@ void metrics_page(http_request_t *req) {
       "chorus_txn_conflicts_total %ld\n"
       "# HELP chorus_txn_recoveries_total Orphaned transactions finished "
       "here.\n# TYPE chorus_txn_recoveries_total counter\n"
-      "chorus_txn_recoveries_total %ld\n",
+      "chorus_txn_recoveries_total %ld\n"
+      "# HELP chorus_txn_groups_total Groups of transactions committed "
+      "together (group commit).\n# TYPE chorus_txn_groups_total counter\n"
+      "chorus_txn_groups_total %ld\n"
+      "# HELP chorus_txn_grouped_total Transactions run in those groups.\n"
+      "# TYPE chorus_txn_grouped_total counter\n"
+      "chorus_txn_grouped_total %ld\n",
       atomic_load(&st->commits), atomic_load(&st->aborts),
       atomic_load(&st->failures), atomic_load(&st->retries_exhausted),
-      atomic_load(&st->conflicts), atomic_load(&st->recoveries));
+      atomic_load(&st->conflicts), atomic_load(&st->recoveries),
+      atomic_load(&st->groups), atomic_load(&st->grouped));
   events_t *ev = sync_events(srv->sync);
   int64_t head = events_head(ev), published = events_published(ev);
   bson_string_append_printf(

@@ -36,6 +36,11 @@ static const route_t app_routes[] = {
     {"GET", "/api/config", health_config},
 };
 
+const route_t *server_app_routes(size_t *n) {
+  *n = sizeof app_routes / sizeof app_routes[0];
+  return app_routes;
+}
+
 static int log_message(const struct mg_connection *conn, const char *msg) {
   (void)conn;
   fprintf(stderr, "chorusd: civetweb: %s\n", msg);
@@ -205,8 +210,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
       .write_headers_ctx = &srv->api,
   };
   srv->dispatch = dispatch_new(&transport);
-  dispatch_add_routes(srv->dispatch, app_routes,
-                      sizeof app_routes / sizeof app_routes[0], srv);
+  size_t n_app;
+  const route_t *app = server_app_routes(&n_app);
+  dispatch_add_routes(srv->dispatch, app, n_app, srv);
   size_t n_api;
   const route_t *api = api_routes(&n_api);
   dispatch_add_routes(srv->dispatch, api, n_api, &srv->api);
@@ -276,6 +282,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   struct mg_callbacks callbacks;
   memset(&callbacks, 0, sizeof callbacks);
   callbacks.log_message = log_message;
+  callbacks.http_error = http_civetweb_error; /* JSON, as every answer */
   guard_set_callbacks(&callbacks);
   srv->http = mg_start(&callbacks, srv, options);
   if (!srv->http) {

@@ -59,4 +59,10 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
 /* Stops serving (waiting for in-flight requests) and frees everything. */
 void server_stop(chorus_server_t *srv);
 
+/* The app's own route table (/healthz, /readyz, /metrics, /api/config),
+ * whose handlers get the chorus_server_t as req->ctx; the API's is
+ * api_routes (api.h).  Static: docs/openapi.yaml is checked against
+ * both (unit.test_openapi_routes). */
+const route_t *server_app_routes(size_t *n);
+
 #endif

@@ -8,6 +8,15 @@
 
 #define CURSOR_RAW_LEN 20 /* 8 bytes of time + 12 bytes of ObjectId */
 
+/* True when s[0..len) is only characters of base64url.  libsodium
+ * 1.0.18's decoder takes every byte above 0x7F for a character of the
+ * alphabet (0xCF decodes as '_'), so a cursor is checked character by
+ * character first: one position has one cursor, the one we issued. */
+static bool is_base64url(const char *s, size_t len) {
+  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789-_") == len;
+}
+
 void page_cursor_encode(const page_cursor_t *c, char out[PAGE_CURSOR_LEN + 1]) {
   unsigned char raw[CURSOR_RAW_LEN];
   uint64_t t = (uint64_t)c->ts_ms;
@@ -21,7 +30,7 @@ void page_cursor_encode(const page_cursor_t *c, char out[PAGE_CURSOR_LEN + 1]) {
 }
 
 bool page_cursor_decode(const char *s, page_cursor_t *c) {
-  if (!s || strlen(s) != PAGE_CURSOR_LEN) {
+  if (!s || strlen(s) != PAGE_CURSOR_LEN || !is_base64url(s, PAGE_CURSOR_LEN)) {
     return false;
   }
   unsigned char raw[CURSOR_RAW_LEN];
@@ -80,7 +89,7 @@ void name_cursor_encode(const char *key, char out[NAME_CURSOR_MAX + 1]) {
 bool name_cursor_decode(const char *s, char *key, size_t size) {
   size_t n = 0;
   size_t len = strlen(s);
-  if (len == 0 || len > NAME_CURSOR_MAX ||
+  if (len == 0 || len > NAME_CURSOR_MAX || !is_base64url(s, len) ||
       sodium_base642bin((unsigned char *)key, size - 1, s, len, NULL, &n, NULL,
                         sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
     return false;

@@ -176,6 +176,41 @@ static bool all_space(const char *s, size_t n) {
   return true;
 }
 
+bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
+                     chorus_error_t *err) {
+  size_t start = 0;
+  while (start < len && data[start] && strchr(" \t\r\n", data[start])) {
+    start++;
+  }
+  if (start == len) {
+    if (required) {
+      chorus_error_set(err, 400, "body_required",
+                       "A JSON object body is required");
+      return false;
+    }
+    bson_init(body);
+    return true;
+  }
+  if (data[start] != '{') {
+    chorus_error_set(err, 400, "invalid_json",
+                     "The body must be a JSON object");
+    return false;
+  }
+  size_t object = json_object_length(data + start, len - start);
+  if (!all_space(data + start + object, len - start - object)) {
+    chorus_error_set(err, 400, "invalid_json",
+                     "Nothing but whitespace may follow the JSON object");
+    return false;
+  }
+  bson_error_t berr;
+  if (!bson_init_from_json(body, data + start, (ssize_t)object, &berr)) {
+    chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
+                     berr.message);
+    return false;
+  }
+  return true;
+}
+
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
                     chorus_error_t *err) {
   long long declared = req->info->content_length;
@@ -188,42 +223,8 @@ bool http_read_json(http_request_t *req, bool required, bson_t *body,
   }
   size_t len = declared > 0 ? (size_t)declared : 0;
   char *data = bson_malloc(HTTP_BODY_MAX + 1);
-  bool ok = false;
-  if (!read_body(req, data, len, err)) {
-    goto done;
-  }
-  size_t start = 0;
-  while (start < len && data[start] && strchr(" \t\r\n", data[start])) {
-    start++;
-  }
-  if (start == len) {
-    if (required) {
-      chorus_error_set(err, 400, "body_required",
-                       "A JSON object body is required");
-    } else {
-      bson_init(body);
-      ok = true;
-    }
-    goto done;
-  }
-  if (data[start] != '{') {
-    chorus_error_set(err, 400, "invalid_json",
-                     "The body must be a JSON object");
-    goto done;
-  }
-  size_t object = json_object_length(data + start, len - start);
-  if (!all_space(data + start + object, len - start - object)) {
-    chorus_error_set(err, 400, "invalid_json",
-                     "Nothing but whitespace may follow the JSON object");
-    goto done;
-  }
-  bson_error_t berr;
-  ok = bson_init_from_json(body, data + start, (ssize_t)object, &berr);
-  if (!ok) {
-    chorus_error_set(err, 400, "invalid_json", "Malformed JSON: %s",
-                     berr.message);
-  }
-done:
+  bool ok = read_body(req, data, len, err) &&
+            http_parse_json(data, len, required, body, err);
   bson_free(data);
   return ok;
 }
@@ -314,10 +315,14 @@ void http_request_address(const http_request_t *req, char *buf, size_t size) {
                       req->transport->trusted_proxies, buf, size);
 }
 
+bool http_cookie_parse(const char *header, const char *name, char *buf,
+                       size_t size) {
+  return header && mg_get_cookie(header, name, buf, size) > 0;
+}
+
 bool http_cookie(const http_request_t *req, const char *name, char *buf,
                  size_t size) {
-  const char *header = mg_get_header(req->conn, "Cookie");
-  return header && mg_get_cookie(header, name, buf, size) > 0;
+  return http_cookie_parse(mg_get_header(req->conn, "Cookie"), name, buf, size);
 }
 
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,
@@ -422,4 +427,58 @@ void http_reply_error_headers(http_request_t *req, const chorus_error_t *err,
 
 void http_reply_error(http_request_t *req, const chorus_error_t *err) {
   http_reply_error_headers(req, err, NULL);
+}
+
+/* The code of an error civetweb answers itself, by its status. */
+static const char *civetweb_error_code(int status) {
+  switch (status) {
+  case 400:
+    return "bad_request";
+  case 404:
+    return "not_found";
+  case 405:
+    return "method_not_allowed";
+  case 411:
+    return "length_required";
+  case 413:
+    return "body_too_large";
+  case 414:
+    return "uri_too_long";
+  case 431:
+    return "headers_too_large";
+  case 501:
+    return "not_implemented";
+  default:
+    return status >= 500 ? "internal" : "bad_request";
+  }
+}
+
+int http_civetweb_error(struct mg_connection *conn, int status,
+                        const char *errmsg) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  bool head_only =
+      ri && ri->request_method && strcmp(ri->request_method, "HEAD") == 0;
+  const char *text = mg_get_response_code_text(conn, status);
+  bson_t doc = BSON_INITIALIZER, e;
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "error", &e);
+  BSON_APPEND_UTF8(&e, "code", civetweb_error_code(status));
+  BSON_APPEND_UTF8(&e, "message", errmsg && errmsg[0] ? errmsg : text);
+  bson_append_document_end(&doc, &e);
+  size_t len = 0;
+  char *json = bson_as_relaxed_extended_json(&doc, &len);
+  mg_disable_connection_keep_alive(conn);
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\n"
+            "Content-Type: application/json; charset=utf-8\r\n"
+            "Content-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n"
+            "Connection: close\r\n\r\n",
+            status, text, len);
+  if (!head_only) {
+    mg_write(conn, json, len);
+  }
+  bson_free(json);
+  bson_destroy(&doc);
+  return 0;
 }

@@ -105,6 +105,15 @@ bool http_check_framing(http_request_t *req, chorus_error_t *err);
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
                     chorus_error_t *err);
 
+/* The parse of http_read_json, on a body already read: data[0..len) (any
+ * bytes, not NUL-terminated) as one JSON object with only whitespace
+ * around it, into body (the caller's to bson_destroy on success).  Empty
+ * or all whitespace: 400 "body_required" when `required`, else an empty
+ * document; anything else that is not exactly one object: 400
+ * "invalid_json".  Pure: safe from any thread. */
+bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
+                     chorus_error_t *err);
+
 /* Takes a string field.  400 when present with another type, or absent
  * while required; *s is NULL when absent and not required. */
 bool json_get_string(const bson_t *doc, const char *key, bool required,
@@ -137,6 +146,11 @@ void http_request_address(const http_request_t *req, char *buf, size_t size);
 bool http_cookie(const http_request_t *req, const char *name, char *buf,
                  size_t size);
 
+/* The same from a Cookie header's value (NULL: no header): civetweb's
+ * parser (mg_get_cookie).  Pure: safe from any thread. */
+bool http_cookie_parse(const char *header, const char *name, char *buf,
+                       size_t size);
+
 /* Sends status and doc as JSON.  extra_headers, when not NULL, is one or
  * more "Name: value\r\n" lines (e.g. Set-Cookie).  Every answer carries
  * X-Chorus-Server and X-Request-Id; a 503 carries Retry-After: 1; a
@@ -150,6 +164,14 @@ void http_reply_json(http_request_t *req, int status, const bson_t *doc,
 /* The same with a body already printed as JSON (json, len: borrowed). */
 void http_reply_json_text(http_request_t *req, int status, const char *json,
                           size_t len, const char *extra_headers);
+
+/* civetweb's http_error callback: the errors civetweb answers itself,
+ * before any handler (a malformed request line or header, a method it
+ * does not serve such as TRACE, a path it cannot decode), in the API's
+ * shape {"error":{"code","message"}} as JSON, closing the connection.
+ * Returns 0 (answered). */
+int http_civetweb_error(struct mg_connection *conn, int status,
+                        const char *errmsg);
 
 /* Sends {"error": {"code", "message"}} with err->status (500 if unset). */
 void http_reply_error(http_request_t *req, const chorus_error_t *err);

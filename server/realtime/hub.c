@@ -42,12 +42,10 @@ typedef struct client {
   char session[SESSION_ID_LEN + 1]; /* its id (sessions_id), not the token */
   bson_oid_t *followees;            /* sorted */
   size_t n_followees;
-  bson_oid_t *subs; /* watched tweets, grown on demand */
-  size_t n_subs, cap_subs;
-  char (*tags)[TAG_SIZE]; /* watched tags (folded), HUB_MAX_TAGS room */
-  size_t n_tags;
-  bool trends;   /* asked for the trends (?trends=1) */
-  int64_t since; /* resume point asked for (0: none) */
+  hub_watch_t watch; /* the tweets it watches (hub_message.h) */
+  hub_tags_t tags;   /* the tags it watches (hub_message.h) */
+  bool trends;       /* asked for the trends (?trends=1) */
+  int64_t since;     /* resume point asked for (0: none) */
   int64_t last_sent;
   bool ready;   /* followees loaded and backlog sent */
   bool opening; /* in hub->opening: accepted, not open yet (on_open) */
@@ -119,8 +117,7 @@ static void client_unref(client_t *c) {
   }
   bson_free(c->held);
   bson_free(c->followees);
-  bson_free(c->subs);
-  bson_free(c->tags);
+  hub_watch_free(&c->watch);
   bson_free(c);
 }
 
@@ -155,21 +152,20 @@ static bool sees(const client_t *c, const bson_t *audience) {
       return true;
     }
   }
-  if (c->n_subs && bson_iter_init_find(&it, audience, "tweets")) {
-    for (size_t i = 0; i < c->n_subs; i++) {
-      if (oid_in_array(&it, &c->subs[i])) {
+  if (c->watch.n && bson_iter_init_find(&it, audience, "tweets")) {
+    for (size_t i = 0; i < c->watch.n; i++) {
+      if (oid_in_array(&it, &c->watch.ids[i])) {
         return true;
       }
     }
   }
   bson_iter_t tag;
-  if (c->n_tags && bson_iter_init_find(&it, audience, "tags") &&
+  if (c->tags.n && bson_iter_init_find(&it, audience, "tags") &&
       BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &tag)) {
     while (bson_iter_next(&tag)) {
-      for (size_t i = 0; BSON_ITER_HOLDS_UTF8(&tag) && i < c->n_tags; i++) {
-        if (!strcmp(bson_iter_utf8(&tag, NULL), c->tags[i])) {
-          return true;
-        }
+      if (BSON_ITER_HOLDS_UTF8(&tag) &&
+          hub_tags_has(&c->tags, bson_iter_utf8(&tag, NULL))) {
+        return true;
       }
     }
   }
@@ -496,64 +492,6 @@ static void *worker_main(void *arg) {
 
 /* ---- WebSocket callbacks ---- */
 
-/* Under hub->mu (or before c is shared): watches (on) or stops watching
- * the tag tag[0..len) (as a client names it; not a tag: ignored). */
-static void client_watch_tag(client_t *c, const char *tag, size_t len,
-                             bool on) {
-  char folded[TAG_SIZE];
-  chorus_error_t err;
-  if (!tags_parse(tag, len, folded, &err)) {
-    return;
-  }
-  size_t at = c->n_tags;
-  for (size_t i = 0; i < c->n_tags; i++) {
-    if (!strcmp(c->tags[i], folded)) {
-      at = i;
-    }
-  }
-  if (on && at == c->n_tags && c->n_tags < HUB_MAX_TAGS) {
-    if (!c->tags) {
-      c->tags = bson_malloc(sizeof *c->tags * HUB_MAX_TAGS);
-    }
-    memcpy(c->tags[c->n_tags++], folded, sizeof folded);
-  } else if (!on && at < c->n_tags) {
-    memcpy(c->tags[at], c->tags[--c->n_tags], sizeof folded);
-  }
-}
-
-/* Under hub->mu: a subscribe (on) or unsubscribe message's "tweets" (ids)
- * or "tags" (tags), it: an iterator into its array. */
-static void client_watch(client_t *c, bson_iter_t *it, bool tweets, bool on) {
-  while (bson_iter_next(it)) {
-    uint32_t n;
-    const char *s = BSON_ITER_HOLDS_UTF8(it) ? bson_iter_utf8(it, &n) : NULL;
-    if (s && !tweets) {
-      client_watch_tag(c, s, n, on);
-      continue;
-    }
-    if (!s || n != 24 || !bson_oid_is_valid(s, n)) {
-      continue;
-    }
-    bson_oid_t oid;
-    bson_oid_init_from_string(&oid, s);
-    size_t at = c->n_subs;
-    for (size_t i = 0; i < c->n_subs; i++) {
-      if (bson_oid_equal(&c->subs[i], &oid)) {
-        at = i;
-      }
-    }
-    if (on && at == c->n_subs && c->n_subs < HUB_MAX_SUBSCRIPTIONS) {
-      if (c->n_subs == c->cap_subs) {
-        c->cap_subs = c->cap_subs ? c->cap_subs * 2 : 8;
-        c->subs = bson_realloc(c->subs, sizeof *c->subs * c->cap_subs);
-      }
-      c->subs[c->n_subs++] = oid;
-    } else if (!on && at < c->n_subs) {
-      c->subs[at] = c->subs[--c->n_subs];
-    }
-  }
-}
-
 static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
                        const char *query, void **user_data) {
   hub_t *hub = ctx;
@@ -586,31 +524,12 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   c->user = user;
   memcpy(c->session, session, sizeof session);
   sodium_memzero(session, sizeof session);
-  char since[32];
-  if (query &&
-      mg_get_var(query, strlen(query), "since", since, sizeof since) > 0) {
-    c->since = strtoll(since, NULL, 10);
-    if (c->since < 0) {
-      c->since = 0;
-    }
-  }
+  c->since = hub_since_parse(query);
   c->last_sent = c->since;
   c->refs = 1;
-  char flag[4];
-  c->trends =
-      query &&
-      mg_get_var(query, strlen(query), "trends", flag, sizeof flag) > 0 &&
-      !strcmp(flag, "1");
+  c->trends = hub_trends_parse(query);
   /* ?tags=a,b: tag pages on screen, watched before the backlog is read. */
-  char tags[HUB_MAX_TAGS * (ENTITIES_TAG_BYTES + 1) * 3];
-  int tags_len =
-      query ? mg_get_var(query, strlen(query), "tags", tags, sizeof tags) : -1;
-  for (int from = 0, i = 0; tags_len > 0 && i <= tags_len; i++) {
-    if (i == tags_len || tags[i] == ',') {
-      client_watch_tag(c, tags + from, (size_t)(i - from), true);
-      from = i + 1;
-    }
-  }
+  hub_tags_parse(query, &c->tags);
   /* An ending applied while the session was looked up may have ended it
    * (the answer may predate the ending's delete): refuse, and the client
    * tries again.  From here on every ending finds it in hub->opening. */
@@ -672,44 +591,18 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
                        const char *data, size_t len) {
   hub_t *hub = ctx;
   client_t *c = user_data;
-  bson_error_t berr;
-  bson_t *msg =
-      len && data[0] == '{'
-          ? bson_new_from_json((const uint8_t *)data, (ssize_t)len, &berr)
-          : NULL;
-  bson_iter_t it, list;
-  const char *type = NULL;
-  if (msg && bson_iter_init_find(&it, msg, "type") &&
-      BSON_ITER_HOLDS_UTF8(&it)) {
-    type = bson_iter_utf8(&it, NULL);
-  }
-  bool subscribe = type && !strcmp(type, "subscribe");
-  bool unsubscribe = type && !strcmp(type, "unsubscribe");
-  bson_iter_t tweets, tags;
-  bool has_tweets = msg && bson_iter_init_find(&list, msg, "tweets") &&
-                    BSON_ITER_HOLDS_ARRAY(&list) &&
-                    bson_iter_recurse(&list, &tweets);
-  bool has_tags = msg && bson_iter_init_find(&list, msg, "tags") &&
-                  BSON_ITER_HOLDS_ARRAY(&list) &&
-                  bson_iter_recurse(&list, &tags);
-  if (!(subscribe || unsubscribe) || !(has_tweets || has_tags)) {
+  hub_message_t msg;
+  if (!hub_message_parse(data, len, &msg)) {
     reply_error(hub, id,
                 "expected {\"type\":\"subscribe\"|\"unsubscribe\","
-                "\"tweets\":[id...]} and/or \"tags\":[tag...]");
-    if (msg) {
-      bson_destroy(msg);
-    }
+                "\"tweets\":[id...], \"tags\":[tag...]}");
     return;
   }
   pthread_mutex_lock(&hub->mu);
-  if (has_tweets) {
-    client_watch(c, &tweets, true, subscribe);
-  }
-  if (has_tags) {
-    client_watch(c, &tags, false, subscribe);
-  }
+  hub_watch_apply(&c->watch, &msg);
+  hub_tags_apply(&c->tags, &msg);
   pthread_mutex_unlock(&hub->mu);
-  bson_destroy(msg);
+  hub_message_free(&msg);
 }
 
 /* Give memory freed by departed clients back to the system now and then:

@@ -66,13 +66,12 @@
 #include <stdbool.h>
 
 #include "server/readmodel/reads.h"
+#include "server/realtime/hub_message.h"
 #include "server/realtime/ws.h"
 #include "sync/base/db.h"
 #include "sync/events/events.h"
 #include "sync/sync.h"
 
-#define HUB_MAX_SUBSCRIPTIONS 500
-#define HUB_MAX_TAGS 10
 #define HUB_TRENDS_MIN_MS 250     /* between two computations, at least */
 #define HUB_TRENDS_EVERY_MS 60000 /* and at most, for the window's end */
 #define HUB_HELD_MAX 1000

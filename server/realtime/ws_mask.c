@@ -187,6 +187,17 @@ bool ws_mask_frames(ws_mask_t *m, void (*on_bad)(void *ctx), void *ctx) {
   return !m->bad;
 }
 
+size_t ws_mask_scan(ws_mask_t *m, const void *buf, size_t n) {
+  if (m->bad) {
+    return 0;
+  }
+  if (m->state == S_HTTP) {
+    scan_http(m, buf, n);
+    return n;
+  }
+  return scan_frames(m, buf, n);
+}
+
 /* The filter lws's reads go through; see ws_mask.h. */
 ssize_t recv(int fd, void *buf, size_t len, int flags) {
   ssize_t n = recvfrom(fd, buf, len, flags, NULL, NULL);
@@ -198,17 +209,9 @@ ssize_t recv(int fd, void *buf, size_t len, int flags) {
   if (!m) {
     return n;
   }
-  if (m->bad) {
-    errno = EAGAIN; /* discarded: the connection is closing */
-    return -1;
-  }
-  if (m->state == S_HTTP) {
-    scan_http(m, buf, (size_t)n);
-    return n;
-  }
-  size_t good = scan_frames(m, buf, (size_t)n);
+  size_t good = ws_mask_scan(m, buf, (size_t)n);
   if (good == 0 && m->bad) {
-    errno = EAGAIN;
+    errno = EAGAIN; /* discarded: the connection is closing */
     return -1;
   }
   return (ssize_t)good;

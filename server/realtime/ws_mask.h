@@ -37,6 +37,7 @@
 #define CHORUS_WS_MASK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define WS_MASK_KEEP_MAX 4096
 
@@ -52,6 +53,13 @@ ws_mask_t *ws_mask_watch(int fd);
  * those kept bytes were bad: lws has them already and will parse them, so
  * the caller must deliver nothing more of this connection. */
 bool ws_mask_frames(ws_mask_t *m, void (*on_bad)(void *ctx), void *ctx);
+
+/* What recv() does with n bytes it read from m's socket: runs them
+ * through the parser (request heads before ws_mask_frames, frames after)
+ * and returns how many lws may have: n, or fewer (those before the first
+ * unmasked frame; 0 once the watch is bad, when on_bad has been called).
+ * A watch of fd -1 is in no table and sees only what this is given. */
+size_t ws_mask_scan(ws_mask_t *m, const void *buf, size_t n);
 
 /* Stops watching and frees m (NULL is fine); on the thread that watched.
  * Before fd is reused: at the latest when lws destroys the connection,

@@ -228,6 +228,154 @@ static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
   return ours ? LOG_COPIED : LOG_REUSED;
 }
 
+/* A first claim waiting for its batch (claim_in_batch). */
+typedef struct claim_req {
+  const char *key;
+  const bson_t *body;
+  bson_t *bell; /* out: our bell, inserted by the batch (the caller's) */
+  bool logged;  /* out: and copied to the log */
+  bool done;
+  struct claim_req *next;
+} claim_req_t;
+
+#define CLAIM_BATCH_MAX 64
+
+/* One batch: numbers from the process's next one for every request, in
+ * one ordered insert of bells (the first refused stops it: the bells
+ * inserted are a run of consecutive numbers from the first, so no gap is
+ * made), then their log copies in one unordered insert.  A request whose
+ * bell was not inserted, or whose copy was refused (a number used before:
+ * copy_to_log tells), gets no bell, or its bell without logged: the
+ * caller goes on the single way. */
+static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
+                            mongoc_collection_t *log, claim_req_t **reqs,
+                            size_t n) {
+  bson_t *docs[CLAIM_BATCH_MAX], *copies[CLAIM_BATCH_MAX];
+  int64_t at = db_now_ms();
+  pthread_mutex_lock(&ev->claim_lock);
+  int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
+  int64_t from = (hint > head ? hint : head) + 1;
+  for (size_t i = 0; i < n; i++) {
+    char id[BELL_ID_LEN];
+    events_bell_id(from + (int64_t)i, id);
+    docs[i] = bson_new();
+    BSON_APPEND_UTF8(docs[i], "_id", id);
+    bson_concat(docs[i], reqs[i]->body);
+    BSON_APPEND_DATE_TIME(docs[i], "at", at);
+  }
+  bson_t reply;
+  bson_error_t berr;
+  size_t inserted = 0;
+  bson_t *opts = BCON_NEW("ordered", BCON_BOOL(true));
+  bool all = false;
+  if (db_is_up(ev->db)) {
+    all = mongoc_collection_insert_many(bells, (const bson_t **)docs, n, opts,
+                                        &reply, &berr);
+  } else {
+    bson_init(&reply); /* the database is known down: nothing inserted */
+  }
+  bson_destroy(opts);
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, &reply, "insertedCount")) {
+    inserted = (size_t)bson_iter_as_int64(&it);
+  }
+  if (all || inserted > n) {
+    inserted = all ? n : 0;
+  }
+  bson_destroy(&reply);
+  if (inserted > 0) {
+    raise_hint(ev, from + (int64_t)inserted - 1);
+  }
+  pthread_mutex_unlock(&ev->claim_lock);
+  for (size_t i = 0; i < inserted; i++) {
+    copies[i] = bson_new();
+    BSON_APPEND_INT64(copies[i], "_id", from + (int64_t)i);
+    bson_copy_to_excluding_noinit(docs[i], copies[i], "_id", NULL);
+  }
+  bool copied[CLAIM_BATCH_MAX] = {false};
+  if (inserted > 0 && db_is_up(ev->db)) {
+    opts = BCON_NEW("ordered", BCON_BOOL(false));
+    bool ok = mongoc_collection_insert_many(log, (const bson_t **)copies,
+                                            inserted, opts, &reply, &berr);
+    bson_destroy(opts);
+    for (size_t i = 0; i < inserted; i++) {
+      copied[i] = ok;
+    }
+    bson_iter_t list, e;
+    if (!ok && bson_iter_init_find(&it, &reply, "writeErrors") &&
+        BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &list) &&
+        !(bson_iter_init_find(&e, &reply, "writeConcernErrors") &&
+          BSON_ITER_HOLDS_ARRAY(&e) && bson_iter_recurse(&e, &e) &&
+          bson_iter_next(&e))) {
+      for (size_t i = 0; i < inserted; i++) {
+        copied[i] = true;
+      }
+      while (bson_iter_next(&list)) {
+        if (bson_iter_recurse(&list, &e) && bson_iter_find(&e, "index")) {
+          int64_t index = bson_iter_as_int64(&e);
+          if (index >= 0 && (size_t)index < inserted) {
+            copied[index] = false; /* the single way checks it */
+          }
+        }
+      }
+    }
+    bson_destroy(&reply);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (i < inserted) {
+      reqs[i]->bell = docs[i];
+      reqs[i]->logged = copied[i];
+      bson_destroy(copies[i]);
+    } else {
+      bson_destroy(docs[i]);
+    }
+  }
+}
+
+/* The first claim of key (body its bell's body) with every other first
+ * claim of this process waiting meanwhile: queued, then run by whichever
+ * waiting publisher finds no batch running.  *bell (the caller's) is the
+ * bell inserted for key, NULL when none was; *logged whether it is in the
+ * log too. */
+static void claim_in_batch(events_t *ev, mongoc_collection_t *bells,
+                           mongoc_collection_t *log, const char *key,
+                           const bson_t *body, bson_t **bell, bool *logged) {
+  claim_req_t req;
+  memset(&req, 0, sizeof req);
+  req.key = key;
+  req.body = body;
+  pthread_mutex_lock(&ev->batch_mu);
+  claim_req_t **tail = &ev->batch_head;
+  while (*tail) {
+    tail = &(*tail)->next;
+  }
+  *tail = &req;
+  while (!req.done) {
+    if (ev->batch_busy) {
+      pthread_cond_wait(&ev->batch_cv, &ev->batch_mu);
+      continue;
+    }
+    ev->batch_busy = true;
+    claim_req_t *batch[CLAIM_BATCH_MAX];
+    size_t n = 0;
+    while (ev->batch_head && n < CLAIM_BATCH_MAX) {
+      batch[n++] = ev->batch_head;
+      ev->batch_head = ev->batch_head->next;
+    }
+    pthread_mutex_unlock(&ev->batch_mu);
+    run_claim_batch(ev, bells, log, batch, n);
+    pthread_mutex_lock(&ev->batch_mu);
+    for (size_t i = 0; i < n; i++) {
+      batch[i]->done = true; /* batch[i] may go once done is set */
+    }
+    ev->batch_busy = false;
+    pthread_cond_broadcast(&ev->batch_cv);
+  }
+  pthread_mutex_unlock(&ev->batch_mu);
+  *bell = req.bell;
+  *logged = req.logged;
+}
+
 /* The body of the event key: from its bell if it has one (*bell), else
  * from the enricher (with the client given back meanwhile: the enricher
  * reads with its own).  False when it is to be tried again later; *keep
@@ -290,7 +438,13 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
   mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
   int64_t floor = 0; /* numbers up to this one are known to be used */
-  for (int round = 0; ok && keep && round < 3; round++) {
+  bool logged = false;
+  if (ok && keep && !bell && first) {
+    claim_in_batch(ev, bells, log, key, &body, &bell, &logged);
+    fresh = bell != NULL;
+    published = logged;
+  }
+  for (int round = 0; ok && keep && !logged && round < 3; round++) {
     if (!bell) {
       pthread_mutex_lock(&ev->claim_lock);
       int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);

@@ -8,10 +8,8 @@
 #include <unistd.h>
 
 static const char *const known_steps[] = {
-    "txn.after_begin",
-    "txn.after_prepare",
-    "txn.after_decision",
-    "txn.mid_apply",
+    "txn.after_begin", "txn.after_prepare", "txn.after_decision",
+    "txn.mid_apply",   "txn.mid_group",
 };
 
 bool failpoint_init(failpoint_t *fp, const char *spec, chorus_error_t *err) {
@@ -27,7 +25,8 @@ bool failpoint_init(failpoint_t *fp, const char *spec, chorus_error_t *err) {
   }
   chorus_error_set(err, 400, "bad_config",
                    "unknown failpoint '%s' (txn.after_begin, "
-                   "txn.after_prepare, txn.after_decision, txn.mid_apply)",
+                   "txn.after_prepare, txn.after_decision, txn.mid_apply, "
+                   "txn.mid_group)",
                    spec);
   return false;
 }

@@ -476,6 +476,17 @@ static void staged_values(const bson_t *doc, const txn_op_t *op, bson_t *set) {
   }
 }
 
+/* An insert op's document as its prepare stores it: with our _txn. */
+static void staged_insert(const char *txn_id, const txn_op_t *op, bson_t *doc) {
+  bson_t lock;
+  bson_init(doc);
+  bson_concat(doc, op->doc);
+  BSON_APPEND_DOCUMENT_BEGIN(doc, TXN_LOCK_FIELD, &lock);
+  BSON_APPEND_UTF8(&lock, "id", txn_id);
+  BSON_APPEND_UTF8(&lock, "kind", "insert");
+  bson_append_document_end(doc, &lock);
+}
+
 static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
                                  const txn_op_t *op,
                                  char lock_owner[TXN_ID_LEN + 1],
@@ -484,12 +495,8 @@ static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
   if (!target_open(shards, op->shard, op->coll, &t, err)) {
     return TXN_VOTE_ERROR;
   }
-  bson_t doc = BSON_INITIALIZER, lock;
-  bson_concat(&doc, op->doc);
-  BSON_APPEND_DOCUMENT_BEGIN(&doc, TXN_LOCK_FIELD, &lock);
-  BSON_APPEND_UTF8(&lock, "id", txn_id);
-  BSON_APPEND_UTF8(&lock, "kind", "insert");
-  bson_append_document_end(&doc, &lock);
+  bson_t doc;
+  staged_insert(txn_id, op, &doc);
   bool dup;
   txn_vote_t vote = TXN_VOTE_YES;
   if (!insert_once(&t, &doc, &dup, "2pc prepare insert", err)) {
@@ -1218,18 +1225,19 @@ static void remark_open(shards_t *shards, const char *txn_id,
   target_close(&t);
 }
 
-static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
-                        int64_t deadline_ms, chorus_error_t *err) {
-  shards_t *shards = ((store_mongo_t *)impl)->shards;
-  bson_t doc = BSON_INITIALIZER, ops;
-  BSON_APPEND_UTF8(&doc, "_id", txn->id);
-  BSON_APPEND_UTF8(&doc, "state", txn_state_name(TXN_PENDING));
-  BSON_APPEND_BOOL(&doc, "done", false);
-  BSON_APPEND_UTF8(&doc, "owner", owner);
-  BSON_APPEND_INT64(&doc, "lease", 1);
-  BSON_APPEND_DATE_TIME(&doc, "deadline", deadline_ms);
-  BSON_APPEND_DATE_TIME(&doc, "created_at", db_now_ms());
-  BSON_APPEND_ARRAY_BEGIN(&doc, "ops", &ops);
+/* The record begin writes. */
+static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
+                       bson_t *doc) {
+  bson_t ops;
+  bson_init(doc);
+  BSON_APPEND_UTF8(doc, "_id", txn->id);
+  BSON_APPEND_UTF8(doc, "state", txn_state_name(TXN_PENDING));
+  BSON_APPEND_BOOL(doc, "done", false);
+  BSON_APPEND_UTF8(doc, "owner", owner);
+  BSON_APPEND_INT64(doc, "lease", 1);
+  BSON_APPEND_DATE_TIME(doc, "deadline", deadline_ms);
+  BSON_APPEND_DATE_TIME(doc, "created_at", db_now_ms());
+  BSON_APPEND_ARRAY_BEGIN(doc, "ops", &ops);
   for (size_t i = 0; i < txn->n_ops; i++) {
     const txn_op_t *op = &txn->ops[i];
     char key[16];
@@ -1246,7 +1254,14 @@ static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
     bson_append_value(&o, "id", 2, &op->id);
     bson_append_document_end(&ops, &o);
   }
-  bson_append_array_end(&doc, &ops);
+  bson_append_array_end(doc, &ops);
+}
+
+static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
+                        int64_t deadline_ms, chorus_error_t *err) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
+  bson_t doc;
+  record_doc(txn, owner, deadline_ms, &doc);
   /* The marker first: a record without one would never be recovered. */
   bool ok = mark_open(shards, txn->id, deadline_ms, err);
   target_t t;
@@ -1715,6 +1730,556 @@ bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
 /* Recovery finds unfinished records through their markers' deadline; the
  * collector reads finished records ({done: true, finished_at: {$lt}}, a
  * prefix of done_1_deadline_1) and deletes claims by txn. */
+/* ---- groups (txn_execute_group) ----
+ *
+ * Each _many function does what its single function does for every item,
+ * in one unordered bulk write per collection: the statements of one
+ * command succeed or fail each on its own (writeErrors name them), and a
+ * duplicate key of one goes the single function's way (a read, as after
+ * insert_once's duplicate).  A command that fails as a whole fails every
+ * item of it, as a single write that failed: some of its statements may
+ * have landed, which every step already allows (a lost reply). */
+
+typedef enum { BULK_INSERT, BULK_UPDATE, BULK_DELETE } bulk_kind_t;
+
+/* One unordered bulk write on t of n statements: documents (insert), or
+ * filters a[i] with updates b[i] (update), or filters (delete), each by
+ * _id.  failed[i] and dup[i] (a duplicate key) for the statements the
+ * reply names; false (err) when the command failed as a whole or its
+ * write concern was not met. */
+static bool bulk_write(const target_t *t, bulk_kind_t kind, bson_t *const *a,
+                       bson_t *const *b, size_t n, bool *failed, bool *dup,
+                       chorus_error_t *err) {
+  memset(failed, 0, sizeof *failed * n);
+  memset(dup, 0, sizeof *dup * n);
+  if (n == 0) {
+    return true;
+  }
+  if (!target_live(t, err)) {
+    return false;
+  }
+  bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+  mongoc_bulk_operation_t *bulk =
+      mongoc_collection_create_bulk_operation_with_opts(t->coll, opts);
+  bson_destroy(opts);
+  bson_error_t berr;
+  bool ok = true;
+  for (size_t i = 0; i < n && ok; i++) {
+    switch (kind) {
+    case BULK_INSERT:
+      ok = mongoc_bulk_operation_insert_with_opts(bulk, a[i], NULL, &berr);
+      break;
+    case BULK_UPDATE:
+      ok = mongoc_bulk_operation_update_one_with_opts(bulk, a[i], b[i], NULL,
+                                                      &berr);
+      break;
+    case BULK_DELETE:
+      ok = mongoc_bulk_operation_remove_one_with_opts(bulk, a[i], NULL, &berr);
+      break;
+    }
+  }
+  bson_t reply = BSON_INITIALIZER;
+  if (ok) {
+    ok = mongoc_bulk_operation_execute(bulk, &reply, &berr) != 0;
+  }
+  bson_iter_t it, list, e;
+  bool per_statement = false;
+  if (!ok && bson_iter_init_find(&it, &reply, "writeErrors") &&
+      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &list)) {
+    while (bson_iter_next(&list)) {
+      int64_t index = -1, code = 0;
+      if (bson_iter_recurse(&list, &e)) {
+        while (bson_iter_next(&e)) {
+          if (!strcmp(bson_iter_key(&e), "index")) {
+            index = bson_iter_as_int64(&e);
+          } else if (!strcmp(bson_iter_key(&e), "code")) {
+            code = bson_iter_as_int64(&e);
+          }
+        }
+      }
+      if (index >= 0 && (size_t)index < n) {
+        failed[index] = true;
+        dup[index] = code == 11000 || code == 11001;
+        per_statement = true;
+      }
+    }
+  }
+  bool wc_failed = bson_iter_init_find(&it, &reply, "writeConcernErrors") &&
+                   BSON_ITER_HOLDS_ARRAY(&it) &&
+                   bson_iter_recurse(&it, &list) && bson_iter_next(&list);
+  if (!ok && (!per_statement || wc_failed)) {
+    chorus_error_from_bson(err, &berr, "2pc bulk write");
+  }
+  bson_destroy(&reply);
+  mongoc_bulk_operation_destroy(bulk);
+  return ok || (per_statement && !wc_failed);
+}
+
+/* The statements of a bulk write, owned. */
+typedef struct stmts {
+  bson_t **a, **b;
+  bool *failed, *dup;
+  size_t *item; /* which item each statement is for */
+  size_t n;
+} stmts_t;
+
+static void stmts_init(stmts_t *s, size_t cap) {
+  cap = cap ? cap : 1;
+  s->a = bson_malloc0(sizeof *s->a * cap);
+  s->b = bson_malloc0(sizeof *s->b * cap);
+  s->failed = bson_malloc0(sizeof *s->failed * cap);
+  s->dup = bson_malloc0(sizeof *s->dup * cap);
+  s->item = bson_malloc0(sizeof *s->item * cap);
+  s->n = 0;
+}
+
+static void stmts_add(stmts_t *s, size_t item, bson_t *a, bson_t *b) {
+  s->a[s->n] = a;
+  s->b[s->n] = b;
+  s->item[s->n] = item;
+  s->n++;
+}
+
+static void stmts_cleanup(stmts_t *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    bson_destroy(s->a[i]);
+    if (s->b[i]) {
+      bson_destroy(s->b[i]);
+    }
+  }
+  bson_free(s->a);
+  bson_free(s->b);
+  bson_free(s->failed);
+  bson_free(s->dup);
+  bson_free(s->item);
+  memset(s, 0, sizeof *s);
+}
+
+/* Runs s on coll of shard; statement i's outcome into s->failed[i] (and
+ * s->dup[i]); false (err) when the command failed as a whole. */
+static bool stmts_run(shards_t *shards, int shard, const char *coll,
+                      bulk_kind_t kind, stmts_t *s, chorus_error_t *err) {
+  target_t t;
+  if (!target_open(shards, shard, coll, &t, err)) {
+    return false;
+  }
+  bool ok = bulk_write(&t, kind, s->a, s->b, s->n, s->failed, s->dup, err);
+  target_close(&t);
+  return ok;
+}
+
+static bson_t *by_string_id(const char *id) {
+  return BCON_NEW("_id", BCON_UTF8(id));
+}
+
+static void mongo_begin_many(void *impl, txn_item_t *items, size_t n,
+                             const char *owner, int64_t deadline_ms) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
+  stmts_t marks, recs;
+  stmts_init(&marks, n);
+  stmts_init(&recs, n);
+  for (size_t i = 0; i < n; i++) {
+    items[i].ok = false;
+    stmts_add(&marks, i,
+              BCON_NEW("_id", BCON_UTF8(items[i].txn_id), "deadline",
+                       BCON_DATE_TIME(deadline_ms), "at",
+                       BCON_DATE_TIME(db_now_ms())),
+              NULL);
+  }
+  /* The markers first: a record without one would never be recovered. */
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  if (stmts_run(shards, TXN_MAIN_SHARD, DB_OPEN, BULK_INSERT, &marks, &err)) {
+    for (size_t x = 0; x < marks.n; x++) {
+      if (marks.failed[x] && !marks.dup[x]) {
+        continue; /* a duplicate is our own earlier begin */
+      }
+      bson_t rec;
+      record_doc(items[x].txn, owner, deadline_ms, &rec);
+      stmts_add(&recs, x, bson_copy(&rec), NULL);
+      bson_destroy(&rec);
+    }
+    if (stmts_run(shards, TXN_MAIN_SHARD, DB_TXNS, BULK_INSERT, &recs, &err)) {
+      for (size_t x = 0; x < recs.n; x++) {
+        items[recs.item[x]].ok = !recs.failed[x] || recs.dup[x];
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!items[i].ok) {
+      items[i].err = err;
+      if (!err.status) {
+        chorus_error_set(&items[i].err, 500, "db_error", "2pc begin failed");
+      }
+    }
+  }
+  stmts_cleanup(&recs);
+  stmts_cleanup(&marks);
+}
+
+static void mongo_decide_many(void *impl, txn_item_t *items, size_t n) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
+  stmts_t s;
+  stmts_init(&s, n);
+  for (size_t i = 0; i < n; i++) {
+    assert(items[i].state == TXN_COMMITTED || items[i].state == TXN_ABORTED);
+    stmts_add(&s, i,
+              BCON_NEW("_id", BCON_UTF8(items[i].txn_id), "state",
+                       BCON_UTF8(txn_state_name(items[i].state)), "decided_at",
+                       BCON_DATE_TIME(db_now_ms())),
+              NULL);
+  }
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bool ran =
+      stmts_run(shards, TXN_MAIN_SHARD, DB_DECISIONS, BULK_INSERT, &s, &err);
+  for (size_t i = 0; i < n; i++) {
+    txn_item_t *it = &items[i];
+    it->ok = ran && (!s.failed[i] || s.dup[i]);
+    if (ran && s.dup[i]) {
+      /* decided first by recovery: its decision counts (mongo_decide) */
+      it->ok = mongo_decide(impl, it->txn_id, it->state, &it->state, &it->err);
+    } else if (!it->ok) {
+      it->err = err;
+      if (!err.status) {
+        chorus_error_set(&it->err, 500, "db_error", "2pc decide failed");
+      }
+    }
+  }
+  stmts_cleanup(&s);
+}
+
+static void mongo_finish_many(void *impl, txn_item_t *items, size_t n) {
+  shards_t *shards = ((store_mongo_t *)impl)->shards;
+  stmts_t recs, marks;
+  stmts_init(&recs, n);
+  stmts_init(&marks, n);
+  for (size_t i = 0; i < n; i++) {
+    assert(items[i].state == TXN_COMMITTED || items[i].state == TXN_ABORTED);
+    stmts_add(&recs, i, by_string_id(items[i].txn_id),
+              BCON_NEW("$set", "{", "state",
+                       BCON_UTF8(txn_state_name(items[i].state)), "done",
+                       BCON_BOOL(true), "finished_at",
+                       BCON_DATE_TIME(db_now_ms()), "}"));
+  }
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bool ran =
+      stmts_run(shards, TXN_MAIN_SHARD, DB_TXNS, BULK_UPDATE, &recs, &err);
+  for (size_t i = 0; i < n; i++) {
+    items[i].ok = ran && !recs.failed[i];
+    if (!items[i].ok) {
+      chorus_error_set(&items[i].err, 500, "db_error", "2pc finish failed");
+      continue;
+    }
+    /* a record done: its marker may go (invariant of txn_open) */
+    stmts_add(&marks, i, by_string_id(items[i].txn_id), NULL);
+  }
+  /* Best effort: a marker left behind is dropped by a later claim pass. */
+  stmts_run(shards, TXN_MAIN_SHARD, DB_OPEN, BULK_DELETE, &marks, &err);
+  stmts_cleanup(&marks);
+  stmts_cleanup(&recs);
+}
+
+/* The prepares of inserts into one collection: one bulk insert; a
+ * duplicate goes prepare_insert's way (it reads what is there). */
+static void prepare_inserts_many(store_mongo_t *sm, txn_item_t *items,
+                                 size_t n) {
+  stmts_t s;
+  stmts_init(&s, n);
+  for (size_t i = 0; i < n; i++) {
+    bson_t doc;
+    staged_insert(items[i].txn_id, items[i].op, &doc);
+    stmts_add(&s, i, bson_copy(&doc), NULL);
+    bson_destroy(&doc);
+  }
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bool ran = stmts_run(sm->shards, items[0].op->shard, items[0].op->coll,
+                       BULK_INSERT, &s, &err);
+  for (size_t i = 0; i < n; i++) {
+    txn_item_t *it = &items[i];
+    if (!ran) {
+      it->vote = TXN_VOTE_ERROR;
+      it->err = err;
+    } else if (s.dup[i]) {
+      it->vote = prepare_insert(sm->shards, it->txn_id, it->op, it->lock_owner,
+                                &it->err);
+    } else if (s.failed[i]) {
+      it->vote = TXN_VOTE_ERROR;
+      chorus_error_set(&it->err, 500, "db_error", "2pc prepare insert failed");
+    } else {
+      it->vote = TXN_VOTE_YES;
+    }
+  }
+  stmts_cleanup(&s);
+}
+
+/* The fates a group's latched write uses: its own folds, then what this
+ * process knows. */
+typedef struct group_fates {
+  store_mongo_t *sm;
+  const txn_item_t *items;
+  const size_t *which;
+  size_t n;
+  bool fold;
+} group_fates_t;
+
+static escrow_fate_t group_fate(void *ctx, const char *txn_id) {
+  const group_fates_t *f = ctx;
+  for (size_t i = 0; f->fold && i < f->n; i++) {
+    if (!strcmp(f->items[f->which[i]].txn_id, txn_id)) {
+      return ESCROW_COMMITTED;
+    }
+  }
+  return known_fate(f->sm, txn_id);
+}
+
+/* One document of a group's latched write: its items. */
+typedef struct group_doc {
+  char key[200];
+  size_t *which; /* indexes of its items */
+  size_t n;
+  bool latched; /* our latch is in the database */
+  bool alone;   /* done by the single path (entry_write, finish_shared) */
+} group_doc_t;
+
+/* The latched writes of shared ops of one collection, stage (prepare) or
+ * fold (commit): every document latched in one bulk insert, each read,
+ * the writes of all of them in one bulk update (by _id: FerretDB), the
+ * latches deleted in one bulk delete; the items of one document share
+ * its latch and its write (their increments coalesced in its entries).
+ * A document whose latch another holds, or (a fold) that another holds
+ * exclusively, goes the single way, which waits.  Where writes filter
+ * (MongoDB), every item goes the single way: a bulk update does not say
+ * which statement matched. */
+static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
+                         bool fold) {
+  shards_t *shards = sm->shards;
+  const txn_op_t *op0 = items[0].op;
+  group_doc_t *docs = bson_malloc0(sizeof *docs * n);
+  size_t n_docs = 0;
+  target_t t;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bool open = target_open(shards, op0->shard, op0->coll, &t, &err);
+  bool by_id = open && db_filters_by_id_only(t.db);
+  for (size_t i = 0; i < n; i++) {
+    char key[200];
+    lock_key(items[i].op, key, sizeof key);
+    size_t d = 0;
+    while (d < n_docs && strcmp(docs[d].key, key) != 0) {
+      d++;
+    }
+    if (d == n_docs) {
+      bson_strncpy(docs[d].key, key, sizeof docs[d].key);
+      docs[d].which = bson_malloc0(sizeof *docs[d].which * n);
+      docs[d].alone = !by_id;
+      n_docs++;
+    }
+    docs[d].which[docs[d].n++] = i;
+    items[i].vote = TXN_VOTE_YES;
+    items[i].ok = true;
+  }
+  /* Held briefly, and every other writer of these documents waits. */
+  write_priority_t was = db_write_priority(WRITE_PRIORITY_URGENT);
+  stmts_t latches;
+  stmts_init(&latches, n_docs);
+  for (size_t d = 0; d < n_docs; d++) {
+    if (!docs[d].alone) {
+      stmts_add(&latches, d,
+                BCON_NEW("_id", BCON_UTF8(docs[d].key), "txn",
+                         BCON_UTF8(items[docs[d].which[0]].txn_id), "at",
+                         BCON_DATE_TIME(db_now_ms()), "latch", BCON_BOOL(true)),
+                NULL);
+    }
+  }
+  bool ran = open && stmts_run(shards, TXN_MAIN_SHARD, DB_LOCKS, BULK_INSERT,
+                               &latches, &err);
+  stmts_t writes;
+  stmts_init(&writes, n_docs);
+  for (size_t x = 0; x < latches.n; x++) {
+    group_doc_t *gd = &docs[latches.item[x]];
+    /* A latch that failed may have landed: deleted below in any case. */
+    gd->latched = ran && !latches.failed[x];
+    gd->alone = ran && latches.dup[x];
+    if (!gd->latched) {
+      for (size_t j = 0; j < gd->n && !gd->alone; j++) {
+        items[gd->which[j]].vote = TXN_VOTE_ERROR;
+        items[gd->which[j]].ok = false;
+        items[gd->which[j]].err = err;
+      }
+      continue;
+    }
+    const txn_op_t *op = items[gd->which[0]].op;
+    bson_t *doc;
+    bool found;
+    if (!read_by_id(&t, &op->id, &doc, &found, &err)) {
+      for (size_t j = 0; j < gd->n; j++) {
+        items[gd->which[j]].vote = TXN_VOTE_ERROR;
+        items[gd->which[j]].ok = false;
+        items[gd->which[j]].err = err;
+      }
+      continue;
+    }
+    char owner[TXN_ID_LEN + 1] = "";
+    lock_field_read_owner(doc, owner);
+    escrow_add_t *adds = bson_malloc0(sizeof *adds * (gd->n + 1));
+    size_t n_adds = 0;
+    for (size_t j = 0; j < gd->n; j++) {
+      txn_item_t *it = &items[gd->which[j]];
+      if (fold) {
+        continue; /* nothing to do when absent */
+      }
+      if (!found) {
+        it->vote = TXN_VOTE_MISSING;
+      } else if (owner[0]) {
+        it->vote = TXN_VOTE_LOCKED; /* an exclusive stage, a staged insert */
+        bson_strncpy(it->lock_owner, owner, sizeof it->lock_owner);
+      } else {
+        adds[n_adds++] = (escrow_add_t){it->txn_id, it->op->inc};
+      }
+    }
+    if (found && owner[0] && fold) {
+      gd->alone = true; /* held exclusively: finish_shared waits */
+    } else if (found && !owner[0]) {
+      group_fates_t fates = {sm, items, gd->which, gd->n, fold};
+      bson_t out, update;
+      escrow_result_t res;
+      escrow_rewrite(doc, group_fate, &fates, adds, n_adds, &out, &update,
+                     &res);
+      if (res.changed) {
+        bson_t *filter = bson_new();
+        append_id(filter, &op->id);
+        stmts_add(&writes, latches.item[x], filter, bson_copy(&update));
+      }
+      bson_destroy(&update);
+      bson_destroy(&out);
+    }
+    bson_free(adds);
+    if (doc) {
+      bson_destroy(doc);
+    }
+  }
+  if (open && writes.n > 0) {
+    chorus_error_t werr;
+    chorus_error_clear(&werr);
+    bool wrote = bulk_write(&t, BULK_UPDATE, writes.a, writes.b, writes.n,
+                            writes.failed, writes.dup, &werr);
+    for (size_t x = 0; x < writes.n; x++) {
+      if (wrote && !writes.failed[x]) {
+        continue;
+      }
+      group_doc_t *gd = &docs[writes.item[x]];
+      for (size_t j = 0; j < gd->n; j++) {
+        txn_item_t *it = &items[gd->which[j]];
+        if (it->vote == TXN_VOTE_YES) {
+          it->vote = TXN_VOTE_ERROR;
+          it->ok = false;
+          it->err = werr;
+          if (!werr.status) {
+            chorus_error_set(&it->err, 500, "db_error", "2pc write failed");
+          }
+        }
+      }
+    }
+  }
+  /* Let go at once, whatever happened (run_batch). */
+  stmts_t free_latches;
+  stmts_init(&free_latches, latches.n);
+  for (size_t x = 0; x < latches.n; x++) {
+    if (!latches.dup[x]) {
+      group_doc_t *gd = &docs[latches.item[x]];
+      stmts_add(&free_latches, x,
+                BCON_NEW("_id", BCON_UTF8(gd->key), "txn",
+                         BCON_UTF8(items[gd->which[0]].txn_id)),
+                NULL);
+    }
+  }
+  chorus_error_t ignored;
+  if (open) {
+    stmts_run(shards, TXN_MAIN_SHARD, DB_LOCKS, BULK_DELETE, &free_latches,
+              &ignored);
+  }
+  db_write_priority(was);
+  for (size_t d = 0; d < n_docs; d++) {
+    for (size_t j = 0; docs[d].alone && j < docs[d].n; j++) {
+      txn_item_t *it = &items[docs[d].which[j]];
+      if (fold) {
+        it->ok = finish_shared(sm, it->txn_id, it->op, true, &it->err);
+      } else {
+        it->vote =
+            prepare_shared(sm, it->txn_id, it->op, it->lock_owner, &it->err);
+      }
+    }
+    bson_free(docs[d].which);
+  }
+  stmts_cleanup(&free_latches);
+  stmts_cleanup(&writes);
+  stmts_cleanup(&latches);
+  if (open) {
+    target_close(&t);
+  }
+  bson_free(docs);
+}
+
+static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {
+  store_mongo_t *sm = impl;
+  assert(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    /* one kind, one collection (txn.h) */
+    assert(items[i].op->shared == items[0].op->shared);
+    assert(items[i].op->shared || items[i].op->kind == TXN_INSERT);
+  }
+  if (items[0].op->shared) {
+    entries_many(sm, items, n, false);
+  } else {
+    prepare_inserts_many(sm, items, n);
+  }
+}
+
+/* The commits of one collection's ops: shared ones folded together
+ * (entries_many); inserts within the lease on FerretDB (commit_in_lease)
+ * in one bulk update; any other the single way. */
+static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
+  store_mongo_t *sm = impl;
+  assert(n > 0);
+  if (items[0].op->shared) {
+    entries_many(sm, items, n, true);
+    return;
+  }
+  stmts_t s;
+  stmts_init(&s, n);
+  bool by_id = db_filters_by_id_only(shards_db(sm->shards, items[0].op->shard));
+  for (size_t i = 0; i < n; i++) {
+    txn_item_t *it = &items[i];
+    assert(it->op->kind == TXN_INSERT);
+    if (!by_id || !it->op->in_lease || !it->op->staged_known) {
+      it->ok = finish_op(sm, it->txn_id, it->op, true, &it->err);
+      continue;
+    }
+    bson_t *filter = bson_new();
+    append_id(filter, &it->op->id);
+    stmts_add(&s, i, filter,
+              BCON_NEW("$unset", "{", TXN_LOCK_FIELD, BCON_UTF8(""), "}"));
+  }
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bool ran = s.n == 0 || stmts_run(sm->shards, items[0].op->shard,
+                                   items[0].op->coll, BULK_UPDATE, &s, &err);
+  for (size_t x = 0; x < s.n; x++) {
+    txn_item_t *it = &items[s.item[x]];
+    it->ok = ran && !s.failed[x];
+    if (!it->ok) {
+      it->err = err;
+      if (!err.status) {
+        chorus_error_set(&it->err, 500, "db_error", "2pc apply failed");
+      }
+    }
+  }
+  stmts_cleanup(&s);
+}
+
 static const db_index_t txns_indexes[] = {
     {"done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
 };
@@ -1755,6 +2320,11 @@ void store_mongo_init(txn_store_t *store, shards_t *shards) {
   store->abort_op = mongo_abort_op;
   store->claim = mongo_claim;
   store->get_state = mongo_get_state;
+  store->begin_many = mongo_begin_many;
+  store->prepare_many = mongo_prepare_many;
+  store->decide_many = mongo_decide_many;
+  store->commit_many = mongo_commit_many;
+  store->finish_many = mongo_finish_many;
 }
 
 void store_mongo_cleanup(txn_store_t *store) {

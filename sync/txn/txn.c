@@ -34,21 +34,21 @@
 
 #include <assert.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sync/txn/decisions.h"
 
 static const char *const step_names[] = {
-    "txn.after_begin",
-    "txn.after_prepare",
-    "txn.after_decision",
-    "txn.mid_apply",
+    "txn.after_begin", "txn.after_prepare", "txn.after_decision",
+    "txn.mid_apply",   "txn.mid_group",
 };
 enum {
   STEP_AFTER_BEGIN,
   STEP_AFTER_PREPARE,
   STEP_AFTER_DECISION,
-  STEP_MID_APPLY
+  STEP_MID_APPLY,
+  STEP_MID_GROUP
 };
 
 /* No prepare starts in the last quarter of the lease (at most 500 ms), so
@@ -399,6 +399,427 @@ bool txn_complete(const txn_store_t *store, txn_t *txn,
                    txn->deadline_ms - txn->margin_ms, SIZE_MAX, OPS_SHARED,
                    err) &&
          store->finish(store->impl, txn->id, TXN_COMMITTED, err);
+}
+
+/* ---- group commit ---- */
+
+bool txn_groupable(const txn_t *txn) {
+  if (txn->invalid || txn->n_ops == 0) {
+    return false;
+  }
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    if (txn->ops[i].kind != TXN_INSERT && !txn->ops[i].shared) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Which step of a group a call of run_items makes. */
+typedef enum {
+  ITEMS_BEGIN,
+  ITEMS_PREPARE,
+  ITEMS_DECIDE,
+  ITEMS_COMMIT,
+  ITEMS_FINISH
+} items_step_t;
+
+/* One step for n items: the store's _many function, else its single
+ * function once per item. */
+static void run_items_once(const txn_store_t *store, items_step_t what,
+                           txn_item_t *items, size_t n,
+                           const txn_exec_opts_t *opts, int64_t deadline) {
+  void (*many)(void *, txn_item_t *, size_t) = NULL;
+  switch (what) {
+  case ITEMS_BEGIN:
+    if (store->begin_many) {
+      store->begin_many(store->impl, items, n, opts->owner, deadline);
+      return;
+    }
+    break;
+  case ITEMS_PREPARE:
+    many = store->prepare_many;
+    break;
+  case ITEMS_DECIDE:
+    many = store->decide_many;
+    break;
+  case ITEMS_COMMIT:
+    many = store->commit_many;
+    break;
+  case ITEMS_FINISH:
+    many = store->finish_many;
+    break;
+  }
+  if (many) {
+    many(store->impl, items, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    txn_item_t *it = &items[i];
+    switch (what) {
+    case ITEMS_BEGIN:
+      it->ok =
+          store->begin(store->impl, it->txn, opts->owner, deadline, &it->err);
+      break;
+    case ITEMS_PREPARE:
+      it->vote = store->prepare(store->impl, it->txn_id, it->op, it->lock_owner,
+                                &it->err);
+      break;
+    case ITEMS_DECIDE:
+      it->ok = store->decide(store->impl, it->txn_id, it->state, &it->state,
+                             &it->err);
+      break;
+    case ITEMS_COMMIT:
+      it->ok = store->commit_op(store->impl, it->txn_id, it->op, &it->err);
+      break;
+    case ITEMS_FINISH:
+      it->ok = store->finish(store->impl, it->txn_id, it->state, &it->err);
+      break;
+    }
+  }
+}
+
+static int by_target(const void *a, const void *b) {
+  const txn_op_t *x = ((const txn_item_t *)a)->op;
+  const txn_op_t *y = ((const txn_item_t *)b)->op;
+  if (x->shard != y->shard) {
+    return x->shard < y->shard ? -1 : 1;
+  }
+  return strcmp(x->coll, y->coll);
+}
+
+/* A step on participants (prepare, commit): one call per collection of
+ * one shard (items sorted so), *calls counting the calls made; the step
+ * `after_first` (-1: none) is called after the first call. */
+static void run_items(const txn_store_t *store, items_step_t what,
+                      txn_item_t *items, size_t n, const txn_exec_opts_t *opts,
+                      int after_first, size_t *calls) {
+  if (what != ITEMS_PREPARE && what != ITEMS_COMMIT) {
+    run_items_once(store, what, items, n, opts, 0);
+    return;
+  }
+  qsort(items, n, sizeof *items, by_target);
+  for (size_t from = 0; from < n;) {
+    size_t to = from + 1;
+    while (to < n && by_target(&items[from], &items[to]) == 0) {
+      to++;
+    }
+    run_items_once(store, what, items + from, to - from, opts, 0);
+    if ((*calls)++ == 0 && after_first >= 0) {
+      step(opts, after_first);
+    }
+    from = to;
+  }
+}
+
+/* Where a member is in its group. */
+typedef struct member_state {
+  bool live; /* still in the group's steps */
+  txn_vote_t vote;
+  size_t prepared;
+  txn_state_t want, actual;
+  bool applied_ok; /* every op applied so far */
+} member_state_t;
+
+static txn_t *txn_of_op(txn_member_t *members, size_t n, const txn_op_t *op,
+                        size_t *which) {
+  *which = 0;
+  for (size_t i = 0; i < n; i++) {
+    txn_t *txn = members[i].txn;
+    if (op >= txn->ops && op < txn->ops + txn->n_ops) {
+      *which = i;
+      return txn;
+    }
+  }
+  assert(!"an item's op belongs to a member");
+  return NULL;
+}
+
+/* The prepares of one kind (shared or not) of every member still voting
+ * yes, in one run_items; the group's first write of a prepare is
+ * followed by "txn.mid_group" (8: past deadline - margin nothing is
+ * sent, as txn_execute's prepare loop). */
+static void prepare_pass(const txn_store_t *store, txn_member_t *members,
+                         member_state_t *ms, size_t n, bool shared,
+                         const txn_exec_opts_t *opts, int64_t deadline,
+                         int64_t margin, txn_item_t *items, size_t *calls) {
+  size_t k = 0;
+  bool late = opts->now_ms() > deadline - margin;
+  for (size_t i = 0; i < n; i++) {
+    txn_t *txn = members[i].txn;
+    if (!ms[i].live || ms[i].vote != TXN_VOTE_YES) {
+      continue;
+    }
+    for (size_t j = 0; j < txn->n_ops; j++) {
+      txn_op_t *op = &txn->ops[j];
+      if (op->shared != shared) {
+        continue;
+      }
+      if (late) {
+        ms[i].vote = TXN_VOTE_STALE; /* too slow: give up before recovery */
+        members[i].failed_op = j;
+        break;
+      }
+      op->prepared = true;
+      op->wait_until_ms = deadline - margin;
+      ms[i].prepared++;
+      memset(&items[k], 0, sizeof items[k]);
+      items[k].txn_id = txn->id;
+      items[k].op = op;
+      k++;
+    }
+  }
+  run_items(store, ITEMS_PREPARE, items, k, opts, STEP_MID_GROUP, calls);
+  for (size_t x = 0; x < k; x++) {
+    size_t i = 0;
+    txn_t *txn = txn_of_op(members, n, items[x].op, &i);
+    if (items[x].vote == TXN_VOTE_YES || ms[i].vote != TXN_VOTE_YES) {
+      continue;
+    }
+    ms[i].vote = items[x].vote;
+    members[i].failed_op = (size_t)(items[x].op - txn->ops);
+    memcpy(members[i].lock_owner, items[x].lock_owner,
+           sizeof members[i].lock_owner);
+    members[i].err = items[x].err;
+  }
+}
+
+/* Commits the ops of `which` (OPS_EXCLUSIVE or OPS_SHARED) of the
+ * members marked in `pick`, together; a member whose op failed, or whose
+ * shared op comes after its lease minus margin (8), is left to recovery
+ * (pick[i] false after).  "txn.mid_apply" follows the first call when a
+ * member had applied nothing yet. */
+static void commit_pass(const txn_store_t *store, txn_t **txns, bool *pick,
+                        size_t n, ops_t which, const txn_exec_opts_t *opts,
+                        txn_item_t *items) {
+  size_t k = 0;
+  bool first_apply = false;
+  for (size_t i = 0; i < n; i++) {
+    txn_t *txn = txns[i];
+    if (!pick[i]) {
+      continue;
+    }
+    int64_t lease_end = txn->deadline_ms - txn->margin_ms;
+    bool in_lease = opts->now_ms() < lease_end;
+    if (which == OPS_SHARED && !in_lease) {
+      pick[i] = false; /* 8 */
+      continue;
+    }
+    for (size_t j = 0; j < txn->n_ops; j++) {
+      txn_op_t *op = &txn->ops[j];
+      if ((which == OPS_SHARED) != op->shared) {
+        continue;
+      }
+      op->in_lease = in_lease;
+      op->wait_until_ms = lease_end;
+      memset(&items[k], 0, sizeof items[k]);
+      items[k].txn_id = txn->id;
+      items[k].op = op;
+      k++;
+    }
+    first_apply = first_apply || !txn->applied_any;
+  }
+  size_t calls = 0;
+  run_items(store, ITEMS_COMMIT, items, k, opts,
+            first_apply ? STEP_MID_APPLY : -1, &calls);
+  for (size_t x = 0; x < k; x++) {
+    for (size_t i = 0; i < n; i++) {
+      if (items[x].op >= txns[i]->ops &&
+          items[x].op < txns[i]->ops + txns[i]->n_ops) {
+        txns[i]->applied_any = true;
+        pick[i] = pick[i] && items[x].ok;
+      }
+    }
+  }
+}
+
+/* Marks done every member picked (its ops all applied), together. */
+static void finish_pass(const txn_store_t *store, txn_t **txns,
+                        const bool *pick, const txn_state_t *state, size_t n,
+                        const txn_exec_opts_t *opts, txn_item_t *items) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (pick[i]) {
+      memset(&items[k], 0, sizeof items[k]);
+      items[k].txn_id = txns[i]->id;
+      items[k].state = state[i];
+      k++;
+    }
+  }
+  /* A failure is left to recovery. */
+  run_items_once(store, ITEMS_FINISH, items, k, opts, 0);
+}
+
+void txn_execute_group(const txn_store_t *store, txn_member_t *members,
+                       size_t n, const txn_exec_opts_t *opts) {
+  int64_t deadline = opts->now_ms() + opts->lease_ms;
+  int64_t margin = opts->lease_ms / 4 < PREPARE_MARGIN_MAX_MS
+                       ? opts->lease_ms / 4
+                       : PREPARE_MARGIN_MAX_MS;
+  member_state_t *ms = bson_malloc0(sizeof *ms * (n ? n : 1));
+  txn_item_t *items = bson_malloc0(sizeof *items * (n * TXN_MAX_OPS + 1));
+  txn_t **txns = bson_malloc0(sizeof *txns * (n ? n : 1));
+  bool *pick = bson_malloc0(sizeof *pick * (n ? n : 1));
+  txn_state_t *states = bson_malloc0(sizeof *states * (n ? n : 1));
+
+  for (size_t i = 0; i < n; i++) {
+    txn_t *txn = members[i].txn;
+    assert(txn_groupable(txn));
+    assert(txn->n_ops <= TXN_MAX_OPS);
+    bson_oid_t oid;
+    bson_oid_init(&oid, NULL);
+    bson_oid_to_string(&oid, txn->id);
+    txn->deadline_ms = deadline;
+    txn->margin_ms = margin;
+    txn->apply_pending = false;
+    txn->applied_any = false;
+    txns[i] = txn;
+    members[i].failed_op = 0;
+    members[i].lock_owner[0] = '\0';
+    chorus_error_clear(&members[i].err);
+    ms[i].live = true;
+    ms[i].vote = TXN_VOTE_YES;
+    memset(&items[i], 0, sizeof items[i]);
+    items[i].txn_id = txn->id;
+    items[i].txn = txn;
+  }
+
+  /* begin (1: every record before any prepare) */
+  run_items_once(store, ITEMS_BEGIN, items, n, opts, deadline);
+  bool any = false;
+  for (size_t i = 0; i < n; i++) {
+    if (!items[i].ok) {
+      ms[i].live = false;
+      members[i].outcome = TXN_OUTCOME_FAILED; /* nothing that matters */
+      members[i].err = items[i].err;
+      continue;
+    }
+    decisions_open(store->decisions, txns[i]->id); /* 7 */
+    any = true;
+  }
+  if (any) {
+    step(opts, STEP_AFTER_BEGIN);
+  }
+
+  /* prepare: the inserts, then the shared ops (6) */
+  size_t calls = 0;
+  prepare_pass(store, members, ms, n, false, opts, deadline, margin, items,
+               &calls);
+  prepare_pass(store, members, ms, n, true, opts, deadline, margin, items,
+               &calls);
+  if (any) {
+    step(opts, STEP_AFTER_PREPARE);
+  }
+
+  /* decide */
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ms[i].live) {
+      continue;
+    }
+    txn_t *txn = txns[i];
+    ms[i].want = ms[i].vote == TXN_VOTE_YES ? TXN_COMMITTED : TXN_ABORTED;
+    if (ms[i].want == TXN_COMMITTED && opts->now_ms() > deadline) {
+      ms[i].want = TXN_ABORTED; /* a coordinator past its lease */
+      ms[i].vote = TXN_VOTE_STALE;
+      members[i].failed_op = txn->n_ops;
+    }
+    decisions_close(store->decisions, txn->id); /* 7: about to be sent */
+    memset(&items[k], 0, sizeof items[k]);
+    items[k].txn_id = txn->id;
+    items[k].state = ms[i].want;
+    k++;
+  }
+  run_items_once(store, ITEMS_DECIDE, items, k, opts, 0);
+  k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ms[i].live) {
+      continue;
+    }
+    txn_item_t *it = &items[k++];
+    assert(!strcmp(it->txn_id, txns[i]->id));
+    if (!it->ok) {
+      ms[i].live = false; /* recovery will abort or finish it */
+      members[i].outcome = TXN_OUTCOME_FAILED;
+      members[i].err = it->err;
+      continue;
+    }
+    ms[i].actual = it->state;
+    decisions_put(store->decisions, txns[i]->id, it->state);
+    /* 2, 5 */
+    assert(it->state == TXN_COMMITTED || it->state == TXN_ABORTED);
+    assert(it->state == TXN_ABORTED ||
+           (ms[i].want == TXN_COMMITTED && ms[i].prepared == txns[i]->n_ops));
+  }
+  if (any) {
+    step(opts, STEP_AFTER_DECISION);
+  }
+
+  /* apply: the committed members' inserts together (9: before the
+   * answer), their increments now or after it (txn_complete_group) */
+  for (size_t i = 0; i < n; i++) {
+    pick[i] = ms[i].live && ms[i].actual == TXN_COMMITTED;
+    states[i] = ms[i].actual;
+  }
+  commit_pass(store, txns, pick, n, OPS_EXCLUSIVE, opts, items);
+  for (size_t i = 0; i < n; i++) {
+    if (!ms[i].live || ms[i].actual != TXN_COMMITTED) {
+      continue;
+    }
+    members[i].outcome = TXN_OUTCOME_COMMITTED; /* durable, whatever apply */
+    if (pick[i] && has_shared(txns[i]) && opts->defer_apply) {
+      txns[i]->apply_pending = true;
+      pick[i] = false; /* finished by txn_complete_group */
+    }
+  }
+  if (!opts->defer_apply) {
+    commit_pass(store, txns, pick, n, OPS_SHARED, opts, items);
+  }
+  finish_pass(store, txns, pick, states, n, opts, items);
+
+  /* the aborted members, each alone (as txn_execute's phase 2) */
+  for (size_t i = 0; i < n; i++) {
+    if (!ms[i].live || ms[i].actual != TXN_ABORTED) {
+      continue;
+    }
+    txn_t *txn = txns[i];
+    bool leave_to_recovery = ms[i].vote == TXN_VOTE_ERROR;
+    size_t skip = leave_to_recovery ? members[i].failed_op : SIZE_MAX;
+    chorus_error_t apply_err, finish_err;
+    if (apply_ops(store, txn, TXN_ABORTED, opts, deadline - margin, skip,
+                  OPS_ALL, &apply_err) &&
+        !leave_to_recovery) {
+      store->finish(store->impl, txn->id, TXN_ABORTED, &finish_err);
+    }
+    if (ms[i].want == TXN_COMMITTED) {
+      members[i].outcome = TXN_OUTCOME_CONFLICT; /* recovery aborted it */
+    } else {
+      members[i].outcome = outcome_of_vote(ms[i].vote);
+    }
+  }
+  bson_free(states);
+  bson_free(pick);
+  bson_free(txns);
+  bson_free(items);
+  bson_free(ms);
+}
+
+void txn_complete_group(const txn_store_t *store, txn_t **txns, size_t n,
+                        const txn_exec_opts_t *opts) {
+  bool *pick = bson_malloc0(sizeof *pick * (n ? n : 1));
+  txn_state_t *states = bson_malloc0(sizeof *states * (n ? n : 1));
+  txn_item_t *items = bson_malloc0(sizeof *items * (n * TXN_MAX_OPS + 1));
+  for (size_t i = 0; i < n; i++) {
+    assert(txns[i]->apply_pending); /* 3: committed by txn_execute_group */
+    txns[i]->apply_pending = false;
+    pick[i] = true;
+    states[i] = TXN_COMMITTED;
+  }
+  commit_pass(store, txns, pick, n, OPS_SHARED, opts, items);
+  finish_pass(store, txns, pick, states, n, opts, items);
+  bson_free(items);
+  bson_free(states);
+  bson_free(pick);
 }
 
 bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,

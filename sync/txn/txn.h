@@ -130,6 +130,22 @@ typedef enum {
                            transaction one way or the other. */
 } txn_outcome_t;
 
+/* One item of a group's step (txn_execute_group): a transaction and, for
+ * the steps on participants, one of its ops; the store fills in the
+ * result of each item. */
+typedef struct txn_item {
+  const char *txn_id;
+  txn_op_t *op;      /* prepare, commit_op: the op; begin, decide, finish:
+                        NULL */
+  const txn_t *txn;  /* begin: the transaction */
+  txn_state_t state; /* decide: in, the decision wanted; out, the actual
+                        one; finish: the decision */
+  txn_vote_t vote;   /* prepare: the vote */
+  bool ok;           /* begin, decide, commit_op, finish: it succeeded */
+  char lock_owner[TXN_ID_LEN + 1]; /* prepare: who holds it (LOCKED) */
+  chorus_error_t err;              /* why it failed */
+} txn_item_t;
+
 /* The persistence the protocol needs.  Every function is idempotent when
  * repeated with the same arguments, and thread-safe. */
 typedef struct txn_store {
@@ -178,10 +194,24 @@ typedef struct txn_store {
    * made (pending, or collected); readers need no more. */
   bool (*get_decision)(void *impl, const char *txn_id, txn_state_t *state,
                        bool *decided, chorus_error_t *err);
+  /* The same steps for a group of items, each item as the single call
+   * would do it, in as few commands as the store can (store_mongo: one
+   * bulk write per collection).  Optional: NULL makes txn_execute_group
+   * call the single function once per item.  Items of one call of
+   * prepare_many and commit_many are ops of one kind (inserts, or shared
+   * ops) in one collection of one shard, each of a different transaction
+   * or a different document; commit_many's are commits. */
+  void (*begin_many)(void *impl, txn_item_t *items, size_t n, const char *owner,
+                     int64_t deadline_ms);
+  void (*prepare_many)(void *impl, txn_item_t *items, size_t n);
+  void (*decide_many)(void *impl, txn_item_t *items, size_t n);
+  void (*commit_many)(void *impl, txn_item_t *items, size_t n);
+  void (*finish_many)(void *impl, txn_item_t *items, size_t n);
 } txn_store_t;
 
 /* Called at each named step ("txn.after_begin", "txn.after_prepare",
- * "txn.after_decision", "txn.mid_apply"); used for crash tests. */
+ * "txn.after_decision", "txn.mid_apply", and in a group "txn.mid_group");
+ * used for crash tests. */
 typedef void (*txn_step_fn)(void *ctx, const char *step);
 
 typedef struct txn_exec_opts {
@@ -230,6 +260,41 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
  * when txn_execute applied none. */
 bool txn_complete(const txn_store_t *store, txn_t *txn,
                   const txn_exec_opts_t *opts, chorus_error_t *err);
+
+/* Group commit.  Whether txn may join a group: every op an insert or an
+ * increment (shared), none of them exclusive (an exclusive prepare may
+ * wait for undecided increments, which would hold the whole group). */
+bool txn_groupable(const txn_t *txn);
+
+/* What txn_execute returned, for one member of a group. */
+typedef struct txn_member {
+  txn_t *txn; /* the caller's, built and not executed yet */
+  txn_outcome_t outcome;
+  size_t failed_op;
+  char lock_owner[TXN_ID_LEN + 1];
+  chorus_error_t err;
+} txn_member_t;
+
+/* Runs txn_execute for each of n groupable transactions at once: the
+ * same protocol, the same stored form and the same outcomes, each
+ * transaction its own record, votes and decision, but every step sent
+ * for all of them together (begin_many ... finish_many, one call per
+ * collection): the begins, the inserts, then the increments (coalesced
+ * per document), the decisions, the applies.  A member that votes no
+ * goes no further in the group and is aborted alone; the others go on.
+ * Steps are called once per group; between two collections' writes of one
+ * step "txn.mid_group" (the group's members are then half written, each
+ * one finished by recovery like a transaction stopped at that step).
+ * With opts->defer_apply, committed members with shared ops come back
+ * with apply_pending, for txn_complete_group. */
+void txn_execute_group(const txn_store_t *store, txn_member_t *members,
+                       size_t n, const txn_exec_opts_t *opts);
+
+/* txn_complete for the n members of a group left apply_pending, their
+ * shared ops folded together (one commit_many per collection), then
+ * their records finished together. */
+void txn_complete_group(const txn_store_t *store, txn_t **txns, size_t n,
+                        const txn_exec_opts_t *opts);
 
 /* Called by txn_recover once a recovered transaction's decision has been
  * applied everywhere and before it is marked done (sync.c publishes the

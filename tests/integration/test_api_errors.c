@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mongoc/mongoc.h>
 
+#include "tests/client/rawclient.h"
 #include "tests/client/testclient.h"
 
 /* Whether the test database is FerretDB (buildInfo says so). */
@@ -201,6 +203,37 @@ static void test_unknown_routes_and_methods(void **state) {
   tc_client_destroy(c);
 }
 
+/* What civetweb refuses itself, before any handler (a method it does not
+ * serve, a request line it cannot parse), is answered in the API's error
+ * shape as JSON too (http_civetweb_error; found by schemathesis,
+ * integration.test_openapi). */
+static void test_civetweb_errors_are_json(void **state) {
+  (void)state;
+  tc_client_t *c = tc_client_new(tc_url_a());
+  tc_response_t r;
+  tc_send(c, "TRACE", "/api/tweet", NULL, &r);
+  assert_true(r.status >= 400 && r.status < 500);
+  assert_non_null(tc_json_str(&r, "error.code"));
+  assert_non_null(tc_json_str(&r, "error.message"));
+  char type[64];
+  assert_true(tc_header(&r, "Content-Type", type, sizeof type));
+  assert_string_equal(type, "application/json; charset=utf-8");
+  tc_response_free(&r);
+  tc_client_destroy(c);
+
+  const char *colon = strrchr(tc_url_a(), ':');
+  assert_non_null(colon);
+  int fd = tc_raw_connect(atoi(colon + 1), "127.0.0.1");
+  assert_true(tc_raw_send(fd, "DELETE /api/tweet/\xC2\xB3 HTTP/1.1\r\n"
+                              "Host: x\r\nBad Header\r\n\r\n"));
+  char answer[2048];
+  tc_raw_read_answer(fd, answer, sizeof answer);
+  assert_true(tc_raw_status_is(answer, "400"));
+  assert_non_null(strstr(answer, "application/json"));
+  assert_non_null(strstr(answer, "{ \"error\" : { \"code\" : \"bad_request\""));
+  close(fd);
+}
+
 static void test_json_headers_on_every_answer(void **state) {
   (void)state;
   tc_client_t *c = tc_client_new(tc_url_a());
@@ -327,6 +360,7 @@ int main(void) {
       cmocka_unit_test(test_content_type_must_be_json),
       cmocka_unit_test(test_cross_site_writes_are_403),
       cmocka_unit_test(test_unknown_routes_and_methods),
+      cmocka_unit_test(test_civetweb_errors_are_json),
       cmocka_unit_test(test_json_headers_on_every_answer),
       cmocka_unit_test(test_health_probes),
       cmocka_unit_test(test_static_page_has_csp),

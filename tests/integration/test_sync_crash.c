@@ -17,8 +17,10 @@
  * not that it already is, and a crash at mid_apply of a transaction of
  * increments alone would follow its answer (a creation's comes before:
  * its first op is the tweet).  (Crashes with increments of one document
- * pending: test_sync_hot.c.)
+ * pending: test_sync_hot.c.)  Then the same in a group of concurrent
+ * creations (crash_group_at): each member fully created or absent.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -243,6 +245,120 @@ static void test_records_are_recovered_through_markers(void **state) {
   tc_db_close(&db);
 }
 
+/* Group commit: concurrent creations on A share each step's writes
+ * (sync.c, txn_execute_group).  GROUP_WRITERS authors post at once to A,
+ * armed with step, which kills it inside a group (txn.mid_group: between
+ * the group's writes of one step, some documents of its members written
+ * and others not; or at a step of the group).  B finishes every member:
+ * each tweet is then fully created (in the database, counted in its
+ * author's tweet_count, its event delivered to B's read model, which
+ * serves the timeline) or absent, never half; an undecided group leaves
+ * none, and a tweet answered 201 is there. */
+#define GROUP_WRITERS 6
+
+typedef struct group_writer {
+  tc_client_t *client;
+  char text[96];
+  int status; /* 0: no answer */
+} group_writer_t;
+
+static void *group_post(void *arg) {
+  group_writer_t *w = arg;
+  char body[160];
+  snprintf(body, sizeof body, "{\"text\":\"%s\"}", w->text);
+  tc_response_t r;
+  if (tc_try_request(w->client, "POST", "/api/tweet", body, strlen(body), NULL,
+                     &r)) {
+    w->status = r.status;
+  }
+  tc_response_free(&r);
+  return NULL;
+}
+
+static void crash_group_at(const char *step, bool decided) {
+  char db_name[64];
+  snprintf(db_name, sizeof db_name, "crash_%d_group_%s", (int)getpid(),
+           step + 4);
+  tc_server_t a, b;
+  tc_server_init(&a, "a", db_name);
+  bson_strncpy(a.failpoint, step, sizeof a.failpoint);
+  assert_true(tc_server_start(&a));
+  tc_server_init(&b, "b", db_name);
+  assert_true(tc_server_start(&b));
+  group_writer_t w[GROUP_WRITERS];
+  pthread_t th[GROUP_WRITERS];
+  for (int i = 0; i < GROUP_WRITERS; i++) {
+    char name[31];
+    memset(&w[i], 0, sizeof w[i]);
+    w[i].client = tc_new_user(a.url, "group", name);
+    snprintf(w[i].text, sizeof w[i].text, "group %d through %s", i, step);
+  }
+  for (int i = 0; i < GROUP_WRITERS; i++) {
+    assert_int_equal(pthread_create(&th[i], NULL, group_post, &w[i]), 0);
+  }
+  for (int i = 0; i < GROUP_WRITERS; i++) {
+    pthread_join(th[i], NULL);
+  }
+  assert_int_equal(tc_server_wait_exit(&a, 5000), 86);
+
+  tc_db_t db;
+  tc_db_open(&db, NULL, db_name);
+  assert_true(tc_db_wait_finished(&db, 4, NULL, RECOVERY_BOUND_MS));
+  assert_int_equal(tc_db_tweet_count_mismatches(&db, 4, NULL), 0);
+  tc_client_t *reader = tc_client_new(b.url);
+  int present = 0;
+  for (int i = 0; i < GROUP_WRITERS; i++) {
+    bson_t *q = BCON_NEW("text", BCON_UTF8(w[i].text));
+    int64_t stored = 0;
+    for (int shard = 0; shard < 4; shard++) {
+      char coll[16];
+      snprintf(coll, sizeof coll, "tweets_%d", shard);
+      stored += tc_db_count(&db, coll, q);
+    }
+    bson_destroy(q);
+    /* in the database: delivered to B's model within the bound */
+    bool ok, seen = false;
+    for (int64_t t0 = tc_now_ms(); !seen;) {
+      seen = timeline_has(reader, w[i].text, &ok);
+      assert_true(ok);
+      if (seen || stored == 0 || tc_now_ms() - t0 > RECOVERY_BOUND_MS) {
+        break;
+      }
+      tc_sleep_ms(50);
+    }
+    assert_int_equal(seen, stored == 1);
+    assert_true(stored <= 1);
+    if (w[i].status != 0) {
+      assert_int_equal(w[i].status, 201); /* answered: durable */
+      assert_int_equal(stored, 1);
+    }
+    present += (int)stored;
+    tc_client_destroy(w[i].client);
+  }
+  if (!decided) {
+    assert_int_equal(present, 0); /* a group undecided: none of it */
+  } else {
+    assert_true(present >= 1); /* the member that reached the step */
+  }
+  tc_client_destroy(reader);
+  tc_server_kill(&b, SIGTERM);
+  tc_db_drop(&db);
+  tc_db_close(&db);
+}
+
+static void test_crash_mid_group(void **state) {
+  (void)state;
+  crash_group_at("txn.mid_group", false);
+}
+static void test_crash_group_after_decision(void **state) {
+  (void)state;
+  crash_group_at("txn.after_decision", true);
+}
+static void test_crash_group_mid_apply(void **state) {
+  (void)state;
+  crash_group_at("txn.mid_apply", true);
+}
+
 static void test_crash_after_begin_peer(void **state) {
   (void)state;
   crash_at("txn.after_begin", false, false);
@@ -287,6 +403,9 @@ int main(void) {
       cmocka_unit_test(test_crash_mid_apply_peer),
       cmocka_unit_test(test_crash_mid_apply_self),
       cmocka_unit_test(test_records_are_recovered_through_markers),
+      cmocka_unit_test(test_crash_mid_group),
+      cmocka_unit_test(test_crash_group_after_decision),
+      cmocka_unit_test(test_crash_group_mid_apply),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,11 @@
  * model test of 2000 transfers between counters with random faults,
  * crashes, interleavings and recovery passes, checking the committed sum
  * after each and, at the end, every counter, version and inserted
- * document against the decisions.
+ * document against the decisions; and group commit
+ * (txn_execute_group): every member committed, increments of one document
+ * by several members, a member voting no aborted alone, and a crash at
+ * every store call of a group followed by recovery leaving each member
+ * fully created or absent.
  *
  * CHORUS_TXN_SEED=<n> picks the random test's seed (printed).
  */
@@ -3908,6 +3912,196 @@ static void random_transfers_keep_the_sum(void **state) {
   bson_free(M.intents);
 }
 
+/* ------------------------------------------------------------------ */
+/* group commit (txn_execute_group), over the fake store's single calls */
+/* ------------------------------------------------------------------ */
+
+#define GROUP_N 4
+
+/* A creation as a group member: its document ("tw", "t<i>"), author
+ * a<i % 2>'s count + 1 (shared: two members share each author), its
+ * outbox ("ob", "o<i>"). */
+static void group_build(txn_t *txn, int i) {
+  char id[16];
+  txn_init(txn);
+  snprintf(id, sizeof id, "t%d", i);
+  add_insert(txn, 1, "tw", id);
+  snprintf(id, sizeof id, "a%d", i % 2);
+  add_inc(txn, TXN_MAIN_SHARD, "users", id, "n", 1, NULL);
+  snprintf(id, sizeof id, "o%d", i);
+  add_insert(txn, TXN_MAIN_SHARD, "ob", id);
+  assert_true(txn_groupable(txn));
+}
+
+static void group_seed(void) {
+  put_counter(TXN_MAIN_SHARD, "users", "a0", "n", 0, 1);
+  put_counter(TXN_MAIN_SHARD, "users", "a1", "n", 0, 1);
+}
+
+/* Each member fully there (its document, its outbox, its author's count)
+ * or not at all; *n_created how many are. */
+static void group_expect_all_or_nothing(int *n_created) {
+  int per_author[2] = {0, 0};
+  *n_created = 0;
+  for (int i = 0; i < GROUP_N; i++) {
+    char t[16], o[16];
+    snprintf(t, sizeof t, "t%d", i);
+    snprintf(o, sizeof o, "o%d", i);
+    assert_int_equal(exists(1, "tw", t), exists(TXN_MAIN_SHARD, "ob", o));
+    if (exists(1, "tw", t)) {
+      per_author[i % 2]++;
+      (*n_created)++;
+      assert_false(locked(1, "tw", t, NULL));
+    }
+  }
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "a0", "n"), per_author[0]);
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "a1", "n"), per_author[1]);
+}
+
+static void group_run(txn_t *txns, txn_member_t *members,
+                      const txn_exec_opts_t *o) {
+  for (int i = 0; i < GROUP_N; i++) {
+    memset(&members[i], 0, sizeof members[i]);
+    members[i].txn = &txns[i];
+  }
+  txn_execute_group(&store, members, GROUP_N, o);
+}
+
+static void group_commits_every_member_and_coalesces(void **state) {
+  (void)state;
+  group_seed();
+  txn_t txns[GROUP_N];
+  txn_member_t members[GROUP_N];
+  for (int i = 0; i < GROUP_N; i++) {
+    group_build(&txns[i], i);
+  }
+  txn_exec_opts_t o = opts_for("A");
+  o.defer_apply = true;
+  group_run(txns, members, &o);
+  txn_t *pending[GROUP_N];
+  for (int i = 0; i < GROUP_N; i++) {
+    assert_int_equal(members[i].outcome, TXN_OUTCOME_COMMITTED);
+    assert_true(txns[i].apply_pending); /* the increment after the answer */
+    assert_true(exists(1, "tw", txns[i].ops[0].id.value.v_utf8.str));
+    assert_false(locked(1, "tw", txns[i].ops[0].id.value.v_utf8.str, NULL));
+    pending[i] = &txns[i];
+  }
+  /* ids are distinct */
+  assert_string_not_equal(txns[0].id, txns[1].id);
+  txn_complete_group(&store, pending, GROUP_N, &o);
+  int n;
+  group_expect_all_or_nothing(&n);
+  assert_int_equal(n, GROUP_N);
+  for (int i = 0; i < GROUP_N; i++) {
+    assert_record(txns[i].id, TXN_COMMITTED, true);
+    txn_cleanup(&txns[i]);
+  }
+}
+
+static void group_member_voting_no_aborts_alone(void **state) {
+  (void)state;
+  group_seed();
+  txn_t pre;
+  txn_init(&pre);
+  add_insert(&pre, 1, "tw", "t2"); /* member 2's document exists already */
+  result_t r;
+  assert_int_equal(run(&pre, &r), TXN_OUTCOME_COMMITTED);
+  txn_cleanup(&pre);
+  txn_t txns[GROUP_N];
+  txn_member_t members[GROUP_N];
+  for (int i = 0; i < GROUP_N; i++) {
+    group_build(&txns[i], i);
+  }
+  txn_exec_opts_t o = opts_for("A");
+  group_run(txns, members, &o); /* applied at once (no defer_apply) */
+  for (int i = 0; i < GROUP_N; i++) {
+    assert_int_equal(members[i].outcome,
+                     i == 2 ? TXN_OUTCOME_EXISTS : TXN_OUTCOME_COMMITTED);
+    assert_record(txns[i].id, i == 2 ? TXN_ABORTED : TXN_COMMITTED, true);
+    txn_cleanup(&txns[i]);
+  }
+  assert_int_equal(members[2].failed_op, 0);
+  assert_false(exists(TXN_MAIN_SHARD, "ob", "o2"));               /* dropped */
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "a0", "n"), 1); /* t0 */
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "a1", "n"), 2);
+}
+
+/* A crash (every store call after the n-th fails, as after kill -9) at
+ * every point of a group, in its steps and between its writes, with or
+ * without the answer before the increments; then recovery by another
+ * server: every member fully created or absent, the counts exact, no
+ * lock, every record done; a member answered COMMITTED is there. */
+/* Runs a fresh group of GROUP_N with every store call after the n-th
+ * failing (n < 0: none), then lets the finisher run; returns the store
+ * calls made.  txns and members are the caller's (cleaned up by it). */
+static long group_crashed(long n, bool defer, txn_t *txns,
+                          txn_member_t *members) {
+  restart();
+  group_seed();
+  for (int i = 0; i < GROUP_N; i++) {
+    group_build(&txns[i], i);
+  }
+  txn_exec_opts_t o = opts_for("A");
+  o.defer_apply = defer;
+  long before = fake_store_calls(fs);
+  if (n >= 0) {
+    fake_store_fail_after(fs, n);
+  }
+  group_run(txns, members, &o);
+  txn_t *pending[GROUP_N];
+  size_t n_pending = 0;
+  for (int i = 0; i < GROUP_N; i++) {
+    if (txns[i].apply_pending) {
+      pending[n_pending++] = &txns[i];
+    }
+  }
+  if (n_pending) {
+    txn_complete_group(&store, pending, n_pending, &o);
+  }
+  return fake_store_calls(fs) - before;
+}
+
+/* A crash (every store call after the n-th fails, as after kill -9) at
+ * every point of a group, in its steps and between its writes, with or
+ * without the answer before the increments; then recovery by another
+ * server: every member fully created or absent, the counts exact, no
+ * lock, every record done; a member answered COMMITTED is there. */
+static void group_crash_at_every_store_call(void **state) {
+  (void)state;
+  txn_t txns[GROUP_N];
+  txn_member_t members[GROUP_N];
+  long total = group_crashed(-1, true, txns, members);
+  for (int i = 0; i < GROUP_N; i++) {
+    txn_cleanup(&txns[i]);
+  }
+  assert_true(total > 10);
+  for (long n = 0; n <= total; n++) {
+    for (int defer = 0; defer < 2; defer++) {
+      group_crashed(n, defer == 1, txns, members);
+      fake_store_heal(fs);
+      fake_clock_advance(LEASE + 1);
+      recovery_result_t rr;
+      chorus_error_t err;
+      for (int pass = 0; pass < 3; pass++) {
+        recover("B", fake_clock_peek() + LEASE + 1, 64, &rr, &err);
+      }
+      int created;
+      group_expect_all_or_nothing(&created);
+      for (int i = 0; i < GROUP_N; i++) {
+        if (members[i].outcome == TXN_OUTCOME_COMMITTED) {
+          assert_true(exists(1, "tw", txns[i].ops[0].id.value.v_utf8.str));
+        }
+        txn_state_t st;
+        bool done = false;
+        if (fake_store_record(fs, txns[i].id, &st, &done)) {
+          assert_true(done);
+        }
+        txn_cleanup(&txns[i]);
+      }
+    }
+  }
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
   /* A named fault_at_every_store_call with its run as initial state. */
@@ -4000,6 +4194,9 @@ int main(void) {
       T(readers_ask_only_for_unknown_decisions),
       T(decisions_table_forgets_safely),
       T(random_transfers_keep_the_sum),
+      T(group_commits_every_member_and_coalesces),
+      T(group_member_voting_no_aborts_alone),
+      T(group_crash_at_every_store_call),
   };
 #undef FAULT_T
 #undef T

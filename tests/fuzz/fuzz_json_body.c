@@ -1,0 +1,99 @@
+/*
+ * fuzz_json_body.c - a request body, as every JSON route reads it: the
+ * parse of http_read_json (http_parse_json: one object, only whitespace
+ * around it), the typed fields the handlers take (json_get_string), and
+ * the validators they go to (validate.h).
+ *
+ * Checks: a refusal is a 400 with a code; an accepted body holds
+ * exactly what json_get_string says (a string, or absent, or a 400
+ * "invalid_type"); every validator answers true or a 400, and what it
+ * accepts has the lengths it promises.
+ */
+#include "tests/fuzz/fuzz.h"
+
+#include "server/domain/validate.h"
+#include "server/http/http.h"
+
+/* Every body field a handler reads (server/api). */
+static const char *const fields[] = {
+    "username", "password",         "text",         "reply_to",
+    "bio",      "current_password", "new_password", "display_name",
+};
+
+static void check_error(bool ok, const chorus_error_t *err) {
+  FUZZ_CHECK(ok || (err->status == 400 && err->code[0] && err->message[0]));
+}
+
+static void check_field(const char *field, const char *s, size_t len) {
+  chorus_error_t err;
+  bool ok = validate_username(s, len, &err);
+  check_error(ok, &err);
+  FUZZ_CHECK(!ok || (len >= USERNAME_MIN && len <= USERNAME_MAX));
+  ok = validate_password(s, len, &err);
+  check_error(ok, &err);
+  FUZZ_CHECK(!ok || (len >= PASSWORD_MIN && len <= PASSWORD_MAX &&
+                     utf8_is_valid(s, len)));
+  /* The text rules of tweets, display names and bios (min, max). */
+  static const size_t limits[][2] = {
+      {1, TWEET_TEXT_MAX}, {1, DISPLAY_NAME_MAX}, {0, BIO_MAX}};
+  for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+    ok = validate_text(field, s, len, limits[i][0], limits[i][1], &err);
+    check_error(ok, &err);
+    if (ok) {
+      size_t n = utf8_count_code_points(s, len);
+      FUZZ_CHECK(utf8_is_valid(s, len) && n >= limits[i][0] &&
+                 n <= limits[i][1]);
+      size_t at = 0, count = 0;
+      while (at < len) {
+        utf8_next(s, len, &at);
+        count++;
+      }
+      FUZZ_CHECK(at == len && count == n);
+    }
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size > HTTP_BODY_MAX) {
+    return 0; /* 413 before anything is parsed */
+  }
+  bson_t body;
+  chorus_error_t err;
+  bool required = size > 0 && (data[size - 1] & 1); /* both kinds of route */
+  bool ok = http_parse_json((const char *)data, size, required, &body, &err);
+  check_error(ok, &err);
+  if (!ok) {
+    return 0;
+  }
+  const char *username = NULL, *password = NULL;
+  size_t username_len = 0, password_len = 0;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    const char *s;
+    size_t len;
+    ok = json_get_string(&body, fields[i], false, &s, &len, &err);
+    check_error(ok, &err);
+    FUZZ_CHECK(ok || !strcmp(err.code, "invalid_type"));
+    bson_iter_t it;
+    FUZZ_CHECK(!ok || !s ||
+               (bson_iter_init_find(&it, &body, fields[i]) &&
+                BSON_ITER_HOLDS_UTF8(&it)));
+    if (s) {
+      check_field(fields[i], s, len);
+    }
+    if (i == 0) {
+      username = s;
+      username_len = len;
+    } else if (i == 1) {
+      password = s;
+      password_len = len;
+    }
+  }
+  /* Registration: the password rule for this username. */
+  if (username && password && validate_username(username, username_len, &err)) {
+    ok = validate_password_for(username, username_len, password, password_len,
+                               &err);
+    check_error(ok, &err);
+  }
+  bson_destroy(&body);
+  return 0;
+}

@@ -144,6 +144,15 @@ bool api_page_request(http_request_t *req, api_page_t *p, chorus_error_t *err) {
   return true;
 }
 
+bool api_no_body(http_request_t *req, chorus_error_t *err) {
+  bson_t body;
+  if (!http_read_json(req, false, &body, err)) {
+    return false;
+  }
+  bson_destroy(&body);
+  return true;
+}
+
 void api_gate(http_request_t *req, const user_t *me, ratelimit_gate_t *gate) {
   const api_t *api = req->ctx;
   memset(gate, 0, sizeof *gate);

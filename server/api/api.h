@@ -95,6 +95,12 @@ bool api_page_request(http_request_t *req, api_page_t *p, chorus_error_t *err);
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
                      size_t before_size, bool *has_before, chorus_error_t *err);
 
+/* A write that takes no body: one that is sent (optional) must still be
+ * a JSON object, which is ignored (http_read_json: 400 "invalid_json"
+ * for anything else), so that no malformed request is answered as a
+ * good one. */
+bool api_no_body(http_request_t *req, chorus_error_t *err);
+
 /* The gate of a write by me (NULL: nobody yet, a registration) from the
  * request's client address, under the API's write limits (ratelimit.h);
  * the domain's limited writes take it. */

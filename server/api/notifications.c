@@ -33,7 +33,7 @@ void api_notifications_read(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
-  if (!api_current_user(req, &me, &err) ||
+  if (!api_current_user(req, &me, &err) || !api_no_body(req, &err) ||
       !notifications_mark_read(api->db, api->sync, &me, &err)) {
     http_reply_error(req, &err);
     return;

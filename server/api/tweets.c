@@ -139,7 +139,7 @@ static void set_mark(http_request_t *req,
   user_t me;
   tweet_t t;
   ratelimit_gate_t gate = {.retry_after = 0};
-  bool ok = api_current_user(req, &me, &err);
+  bool ok = api_current_user(req, &me, &err) && api_no_body(req, &err);
   if (ok) {
     api_gate(req, &me, &gate);
     ok = set(api->db, api->sync, &me, req->params[0], on, &gate, &t, &err);

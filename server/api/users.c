@@ -75,7 +75,7 @@ static void set_follow(http_request_t *req, bool follow) {
   user_t me, target;
   const char *name = req->params[0];
   ratelimit_gate_t gate = {.retry_after = 0};
-  bool ok = api_current_user(req, &me, &err);
+  bool ok = api_current_user(req, &me, &err) && api_no_body(req, &err);
   if (ok) {
     api_gate(req, &me, &gate);
     ok = follows_set(api->db, api->sync, &me, name, strlen(name), follow, &gate,

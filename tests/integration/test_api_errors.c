@@ -66,6 +66,15 @@ static void test_malformed_json_is_400(void **state) {
   }
   tc_expect_error(c, "POST", "/api/tweet", "", 400, "body_required");
   tc_expect_error(c, "POST", "/api/tweet", "   \n ", 400, "body_required");
+  /* Writes that take no body: none, or an object (ignored); nothing else. */
+  char id[25], path[64];
+  tc_post_tweet(c, "a target", id);
+  snprintf(path, sizeof path, "/api/tweet/%s/repost", id);
+  tc_expect_error(c, "POST", path, "not json", 400, "invalid_json");
+  tc_expect_error(c, "POST", "/api/notifications/read", "[1]", 400,
+                  "invalid_json");
+  tc_expect_status(c, "POST", path, "{\"ignored\": true}", 200);
+  tc_expect_status(c, "POST", path, "", 200);
   tc_client_destroy(c);
 }
 

@@ -818,22 +818,17 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
     random_text(text, sizeof text, tag);
     op->body = json_obj("text", text, NULL, NULL);
     snprintf(op->desc, sizeof op->desc, "%s tweets on %s", name, srv_name[srv]);
-  } else if (roll < 45 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
-    op->kind = OP_REPLY;
-    op->tweet = t;
-    snprintf(tag, sizeof tag, "reply%d", w->op + 1);
-    random_text(text, sizeof text, tag);
-    op->body = json_obj("text", text, "reply_to", w->tweets[t].id);
-    snprintf(op->desc, sizeof op->desc, "%s replies to %s on %s", name,
-             w->tweets[t].id, srv_name[srv]);
   } else if (roll < 49 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
-    op->kind = OP_QUOTE;
+    /* A reply to t, or a quote of it. */
+    bool reply = roll < 45;
+    op->kind = reply ? OP_REPLY : OP_QUOTE;
     op->tweet = t;
-    snprintf(tag, sizeof tag, "quote%d", w->op + 1);
+    snprintf(tag, sizeof tag, "%s%d", reply ? "reply" : "quote", w->op + 1);
     random_text(text, sizeof text, tag);
-    op->body = json_obj("text", text, "quote_of", w->tweets[t].id);
-    snprintf(op->desc, sizeof op->desc, "%s quotes %s on %s", name,
-             w->tweets[t].id, srv_name[srv]);
+    op->body = json_obj("text", text, reply ? "reply_to" : "quote_of",
+                        w->tweets[t].id);
+    snprintf(op->desc, sizeof op->desc, "%s %s %s on %s", name,
+             reply ? "replies to" : "quotes", w->tweets[t].id, srv_name[srv]);
   } else if (roll < 55 && (t = random_alive_tweet(w, u, avoid_tweet)) >= 0) {
     op->kind = OP_EDIT;
     op->tweet = t;

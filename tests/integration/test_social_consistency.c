@@ -185,32 +185,21 @@ static void *worker_main(void *arg) {
       send = body;
       break;
     case REPLY:
-      method = "POST";
-      snprintf(path, sizeof path, "/api/tweet");
-      snprintf(body, sizeof body,
-               "{\"text\":\"w%d op%d reply\",\"reply_to\":\"%s\"}", wk->index,
-               n, id);
-      send = body;
-      break;
     case QUOTE:
       method = "POST";
       snprintf(path, sizeof path, "/api/tweet");
-      snprintf(body, sizeof body,
-               "{\"text\":\"w%d op%d quote\",\"quote_of\":\"%s\"}", wk->index,
-               n, id);
+      snprintf(body, sizeof body, "{\"text\":\"w%d op%d\",\"%s\":\"%s\"}",
+               wk->index, n, op == REPLY ? "reply_to" : "quote_of", id);
       send = body;
       break;
     case LIKE:
     case UNLIKE:
-      method = op == LIKE ? "POST" : "DELETE";
-      snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-      send = op == LIKE ? "" : NULL;
-      break;
     case REPOST:
     case UNREPOST:
-      method = op == REPOST ? "POST" : "DELETE";
-      snprintf(path, sizeof path, "/api/tweet/%s/repost", id);
-      send = op == REPOST ? "" : NULL;
+      method = op == LIKE || op == REPOST ? "POST" : "DELETE";
+      snprintf(path, sizeof path, "/api/tweet/%s/%s", id,
+               op == LIKE || op == UNLIKE ? "like" : "repost");
+      send = op == LIKE || op == REPOST ? "" : NULL;
       break;
     case FOLLOW:
     case UNFOLLOW:

@@ -156,7 +156,7 @@ static int newest_first(const void *a, const void *b) {
   return -bson_oid_compare(&x->id, &y->id);
 }
 
-/* users_get_names and likes_mark of a page. */
+/* users_get_names and tweets_mark (liked_by_me) of a page. */
 static double join(const bson_oid_t *me, tweet_ref_t *page, size_t n) {
   double ms = 0;
   bson_t filter = BSON_INITIALIZER, id_doc, in;

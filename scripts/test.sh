@@ -144,9 +144,18 @@ if [[ ! -x "$CHORUSD" ]]; then
 fi
 
 # ---------------------------------------------------------------- e2e deps
-# playwright-core for the browser test (tests/e2e/node_modules is git-ignored).
+# playwright-core and axe-core for the browser test (tests/e2e/node_modules
+# is git-ignored): installed when one of package.json's dependencies is
+# missing from it.
 E2E_DIR="$ROOT/tests/e2e"
-if [[ -f "$E2E_DIR/package.json" && ! -d "$E2E_DIR/node_modules" ]]; then
+e2e_deps_missing() {
+    local dep
+    for dep in $(node -e 'console.log(Object.keys(require(process.argv[1]).dependencies || {}).join(" "))' "$E2E_DIR/package.json"); do
+        [[ -d "$E2E_DIR/node_modules/$dep" ]] || return 0
+    done
+    return 1
+}
+if [[ -f "$E2E_DIR/package.json" ]] && e2e_deps_missing; then
     say "installing tests/e2e node modules"
     if [[ -f "$E2E_DIR/package-lock.json" ]]; then
         (cd "$E2E_DIR" && npm ci --no-audit --no-fund)

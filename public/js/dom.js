@@ -43,6 +43,7 @@ export const fullTime = (iso) => (iso ? new Date(iso).toLocaleString() : '');
 
 export const userHref = (name) => `/u/${encodeURIComponent(name)}`;
 export const tweetHref = (id) => `/t/${encodeURIComponent(id)}`;
+export const tagHref = (tag) => `/tags/${encodeURIComponent(tag)}`;
 
 /* ---------- the message line (#msg) ---------- */
 
@@ -80,24 +81,75 @@ export function renderTweet(t) {
   const mine = state.me && a.username === state.me.username;
   const v = state.view;
   const li = h('li', { class: `tweet${v && v.name === 'tweet' && String(t.id) === v.id ? ' focus' : ''}`, 'data-id': String(t.id) },
+    t.reposted_by ? h('p', { class: 'reposted-by' }, h('span', { 'aria-hidden': 'true' }, '↻ '),
+      h('a', { href: userHref(t.reposted_by.username) }, t.reposted_by.display_name || t.reposted_by.username),
+      ' reposted') : null,
     h('div', { class: 'meta' },
       h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
       h('span', { class: 'handle' }, `@${a.username || ''}`),
       h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
       h('a', { class: 'when', href: tweetHref(t.id) },
         h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at))),
-      t.edited_at ? h('span', { class: 'edited', title: `Edited ${fullTime(t.edited_at)}` }, '(edited)') : null),
+      t.edited_at ? h('button', { type: 'button', class: 'edited', 'data-action': 'history',
+        title: `Edited ${fullTime(t.edited_at)}: show the edit history`, 'aria-haspopup': 'dialog' }, '(edited)') : null),
     t.reply_to ? h('p', { class: 'reply-to' },
       h('a', { href: tweetHref(t.reply_to), 'data-parent': String(t.reply_to) }, replyLabel(String(t.reply_to)))) : null,
-    h('p', { class: 'text' }, t.text),
+    h('p', { class: 'text' }, ...textNodes(t.text, t.entities)),
+    t.quote ? quoteCard(t.quote) : null,
     h('div', { class: 'foot' },
       h('span', { class: 'stats' }, ...statsNodes(t)),
-      mine
+      state.me
         ? h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit'),
-          h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete'))
+          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'quote', 'aria-haspopup': 'dialog' }, 'Quote'),
+          mine ? h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit') : null,
+          mine ? h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete') : null)
         : null));
   return li;
+}
+
+// A URL as shown: without its scheme, long ones cut to 32 characters.
+export function shortUrl(url) {
+  const bare = url.replace(/^https?:\/\//i, '');
+  const cps = [...bare];
+  return cps.length > 32 ? `${cps.slice(0, 31).join('')}…` : bare;
+}
+
+// The text with its entities (code-point offsets) as links: a mention to
+// the profile, a hashtag to its tag page, a URL to itself. DOM nodes
+// only: user text never becomes markup.
+export function textNodes(text, entities) {
+  const cps = [...(text || '')];
+  const out = [];
+  let at = 0;
+  for (const e of entities || []) {
+    if (!(e.start >= at && e.end > e.start && e.end <= cps.length)) continue;
+    if (e.start > at) out.push(cps.slice(at, e.start).join(''));
+    const shown = cps.slice(e.start, e.end).join('');
+    if (e.type === 'mention') {
+      out.push(h('a', { class: 'mention', href: userHref(e.username) }, shown));
+    } else if (e.type === 'hashtag') {
+      out.push(h('a', { class: 'hashtag', href: tagHref(e.tag) }, shown));
+    } else if (e.type === 'url' && /^https?:\/\//i.test(e.url)) {
+      out.push(h('a', { class: 'url', href: e.url, rel: 'noopener noreferrer nofollow', title: e.url }, shortUrl(shown)));
+    } else {
+      out.push(shown);
+    }
+    at = e.end;
+  }
+  if (at < cps.length) out.push(cps.slice(at).join(''));
+  return out;
+}
+
+// The tweet a quote quotes, or a note that it was deleted.
+export function quoteCard(q) {
+  if (!q.available) return h('div', { class: 'quote card unavailable' }, 'This post is unavailable.');
+  const a = q.author || {};
+  return h('div', { class: 'quote card' },
+    h('p', { class: 'meta' },
+      h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
+      ' ', h('span', { class: 'handle' }, `@${a.username || ''}`), ' · ',
+      h('a', { href: tweetHref(q.id) }, h('time', { datetime: q.created_at }, relTime(q.created_at)))),
+    h('p', { class: 'text' }, q.text));
 }
 
 // "Replying to @x": the parent's author, looked up once per parent id.
@@ -133,7 +185,16 @@ export function statsNodes(t) {
     : h('span', { class: 'likes' }, likeText);
   const reply = h('a', { class: 'replies', href: tweetHref(t.id) },
     `${replies} ${replies === 1 ? 'reply' : 'replies'}`);
-  return [like, reply];
+  const reposts = Number(t.repost_count) || 0;
+  const repostText = `${reposts} ${reposts === 1 ? 'repost' : 'reposts'}`;
+  const repost = state.me
+    ? h('button', { type: 'button', class: `repost${t.reposted_by_me ? ' on' : ''}`, 'data-action': 'repost',
+      'aria-pressed': t.reposted_by_me ? 'true' : 'false', title: t.reposted_by_me ? 'Undo repost' : 'Repost' },
+    h('span', { 'aria-hidden': 'true' }, '↻ '), repostText)
+    : h('span', { class: 'reposts' }, repostText);
+  const quotes = Number(t.quote_count) || 0;
+  const quote = h('span', { class: 'quotes' }, `${quotes} ${quotes === 1 ? 'quote' : 'quotes'}`);
+  return [like, reply, repost, quote];
 }
 
 export function renderUser(u) {

@@ -7,9 +7,11 @@ export const EVENT = Object.freeze({
   TWEET_DELETED: 'tweet.deleted',
   FOLLOW: 'follow',
   LIKE: 'like',
+  REPOST: 'repost',
   NOTIFICATION: 'notification',
   RELOAD: 'reload',
   ERROR: 'error',
+  TRENDS: 'trends',
 });
 
 // The WebSocket close code of a session that ended (logged out, password

@@ -13,9 +13,10 @@ import { syncSubscriptions } from './live.js';
 import { fail } from './session.js';
 import { findTweet, nextTick, routeGen, state, touch, touchedSince } from './state.js';
 import {
-  addTweets, findNode, insertTweet, newer, refreshTimes, removeTweet, renderFeedChrome,
-  renderTimeline, replaceTweet, sameTweet, showPending, tweetDeleted, updateShown,
+  addTweets, asItem, findNode, insertTweet, newer, refreshTimes, removeTweet, renderFeedChrome,
+  renderTimeline, replaceTweet, sameTweet, showPending, tweetDeleted, uniqueItems, updateShown,
 } from './timeline.js';
+import { openHistory, openQuote } from './dialogs.js';
 
 let uid = 0; // unique ids for editor textareas
 
@@ -69,7 +70,7 @@ export async function loadNewest(mode) {
       } else if (mode === 'init' || mode === 'manual') showMessage(errorMessage(r));
       return;
     }
-    let items = itemsOf(r).filter((t) => !state.gone.has(String(t.id)));
+    let items = uniqueItems(itemsOf(r));
     if (head) items = [head].concat(items); // the post, then its replies oldest first
     const unseen = items.filter((t) => !state.ids.has(String(t.id)));
     // Nothing loaded yet, a list in oldest-first order, or a gap between
@@ -179,7 +180,7 @@ async function saveEdit(form) {
   }
   if (state.gone.has(String(r.data.id))) return;
   touch(r.data.id);
-  focusEdit(replaceTweet(r.data));
+  focusEdit(replaceTweet(asItem(findTweet(String(r.data.id)), r.data)));
 }
 
 /* ---------- like, delete ---------- */
@@ -193,8 +194,21 @@ async function toggleLike(li, btn) {
   if (!ok(r)) { fail(r); return; }
   if (state.gone.has(String(r.data.id))) return;
   touch(r.data.id);
-  updateShown(r.data);
+  updateShown(asItem(findTweet(String(r.data.id)), r.data));
   findNode(String(r.data.id))?.querySelector('[data-action=like]')?.focus();
+}
+
+async function toggleRepost(li, btn) {
+  const t = findTweet(li.dataset.id);
+  if (!t) return;
+  btn.disabled = true;
+  const r = await api(t.reposted_by_me ? 'DELETE' : 'POST', `/api/tweet/${encodeURIComponent(t.id)}/repost`);
+  btn.disabled = false;
+  if (!ok(r)) { fail(r); return; }
+  if (state.gone.has(String(r.data.id))) return;
+  touch(r.data.id);
+  updateShown(asItem(findTweet(String(r.data.id)), r.data));
+  findNode(String(r.data.id))?.querySelector('[data-action=repost]')?.focus();
 }
 
 async function deleteTweet(li, btn) {
@@ -219,6 +233,9 @@ function onTimelineClick(e) {
   if (btn.dataset.action === 'edit') openEditor(li);
   else if (btn.dataset.action === 'cancel') closeEditor(li);
   else if (btn.dataset.action === 'like') toggleLike(li, btn);
+  else if (btn.dataset.action === 'repost') toggleRepost(li, btn);
+  else if (btn.dataset.action === 'quote') openQuote(findTweet(li.dataset.id), btn);
+  else if (btn.dataset.action === 'history') openHistory(li.dataset.id, btn);
   else if (btn.dataset.action === 'delete') deleteTweet(li, btn);
 }
 

@@ -3,7 +3,9 @@
  * WebSocket open; it resumes with ?since=<last seq> after a drop (backoff
  * 1 s doubling to 30 s, with jitter, reset once a connection stayed up
  * 5 s) and watches the newest 500 tweets on screen, so their edits, counts
- * and deletions come live. Every event raises the causal token
+ * and deletions come live, and the tag of a tag page on screen, so its new
+ * posts do (also in the resume's URL: ?tags=); it asks for the trends
+ * (?trends=1). Every event raises the causal token
  * (chorus_seen). Closed with CLOSE.SESSION_ENDED (or refused with 401
  * while /api/me says logged out), the page logs out instead of
  * reconnecting. What an event does to the page is not decided here: each
@@ -20,7 +22,7 @@ import { state } from './state.js';
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 const STABLE_MS = 5000;       // open this long before the backoff resets
-const MAX_SUBS = 500;         // server limit of watched tweets
+const MAX_SUBS = 500;         // server limit of watched tweets (and 10 tags)
 const SUB_CHUNK = 100;        // ids per message (inbound frames <= 4 KiB)
 
 const live = {
@@ -28,6 +30,7 @@ const live = {
   ws: null, url: null, open: false, everOpen: false,
   lastSeq: 0, attempt: 0, timer: 0, openedAt: 0,
   subscribed: new Set(),
+  tags: new Set(),     // tags this connection watches
 };
 
 const hooks = {
@@ -75,6 +78,7 @@ export function stopLive() {
   live.open = false;
   live.lastSeq = 0;
   live.subscribed.clear();
+  live.tags.clear();
   if (ws) {
     ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
     try { ws.close(1000, 'logout'); } catch (e) { /* already closed */ }
@@ -101,8 +105,11 @@ async function connect() {
     live.url = ok(r) && r.data ? wsUrl(r.data) : null;
     if (!live.url) { scheduleReconnect(); return; }
   }
-  const url = live.lastSeq > 0
-    ? `${live.url}${live.url.includes('?') ? '&' : '?'}since=${live.lastSeq}` : live.url;
+  const q = ['trends=1'];
+  if (live.lastSeq > 0) q.push(`since=${live.lastSeq}`);
+  const tags = wantedTags();
+  if (tags.length) q.push(`tags=${tags.map(encodeURIComponent).join(',')}`);
+  const url = `${live.url}${live.url.includes('?') ? '&' : '?'}${q.join('&')}`;
   let ws;
   try { ws = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
   live.ws = ws;
@@ -118,7 +125,8 @@ function onLiveOpen(ws) {
   live.open = true;
   live.everOpen = true;
   live.openedAt = Date.now();
-  live.subscribed.clear();  // a new connection watches nothing yet
+  live.subscribed.clear();  // a new connection watches no tweet yet
+  live.tags = new Set(wantedTags()); // its URL named these
   setLiveStatus('Live', true);
   syncSubscriptions();
   // After a drop: pick up what the resume cannot carry (counts of watched
@@ -139,6 +147,7 @@ async function onLiveClose(ws, code) {
   live.ws = null;
   live.open = false;
   live.subscribed.clear();
+  live.tags.clear();
   if (!live.wanted) return;
   if (code === CLOSE.SESSION_ENDED) { sessionEnded(); return; }
   setLiveStatus('Reconnecting…', false);
@@ -187,7 +196,16 @@ export function syncSubscriptions() {
   }
   drop.forEach((id) => live.subscribed.delete(id));
   add.forEach((id) => live.subscribed.add(id));
+  const tags = wantedTags();
+  const dropTags = [...live.tags].filter((t) => !tags.includes(t));
+  const addTags = tags.filter((t) => !live.tags.has(t));
+  if (dropTags.length) liveSend({ type: 'unsubscribe', tags: dropTags });
+  if (addTags.length) liveSend({ type: 'subscribe', tags: addTags });
+  live.tags = new Set(tags);
 }
+
+// The tags to watch: the tag page's on screen, if any.
+const wantedTags = () => (state.view && state.view.name === 'tag' ? [state.view.tag] : []);
 
 // The causal token (docs/READMODEL.md 4b): the newest event this page has
 // seen live, sent with every request as the chorus_seen cookie, so a page

@@ -11,10 +11,11 @@
  *   session.js        who is logged in; the header that shows it
  *   live.js           the WebSocket: resume, subscriptions, chorus_seen
  *   timeline.js       the tweet list on screen; live changes applied to it
- *   feed.js           loading the list, compose, edit/like/delete
+ *   dialogs.js        the quote and edit-history dialogs a tweet opens
+ *   feed.js           loading the list, compose, edit/like/repost/delete
  *   paged.js          lists with "Load more" (people, notifications, users)
- *   auth.js, profile.js, people.js, tweet.js, search.js, notifications.js
- *                     one view each
+ *   auth.js, profile.js, people.js, tweet.js, search.js, notifications.js,
+ *   tags.js           one view each (tags.js: a tag's page, the trends box)
  *   router.js         URL -> view, links without page loads
  *   main.js           boot; what a user change and a live event do
  * Where a lower module has to reach a higher one it calls a hook that
@@ -34,7 +35,10 @@ import { initRouter, navigate, renderRoute } from './router.js';
 import { searchUrl } from './search.js';
 import { onUserChange, renderSession } from './session.js';
 import { state } from './state.js';
-import { applyLikeEvent, applyTweetEvent, refreshTimes, tweetDeleted } from './timeline.js';
+import { loadTrends, renderTrends } from './tags.js';
+import {
+  applyLikeEvent, applyRepostEvent, applyTweetEvent, refreshTimes, tweetDeleted,
+} from './timeline.js';
 import { postReply } from './tweet.js';
 
 const POLL_MS = 60000; // fallback poll of the list, only while not live
@@ -57,6 +61,12 @@ function onLiveEvent(type, data) {
       break;
     case EVENT.LIKE: // I liked or unliked a post, maybe in another tab
       if (data.tweet) applyLikeEvent(String(data.tweet), data.liked === true);
+      break;
+    case EVENT.REPOST:
+      if (data.tweet && data.tweet.id) applyRepostEvent(data.tweet, data.reposted === true);
+      break;
+    case EVENT.TRENDS:
+      renderTrends(data.items);
       break;
     default: // EVENT.ERROR (a message of ours the server refused): nothing to show
   }
@@ -103,7 +113,7 @@ function onKey(e) {
 async function init() {
   bindElements();
   onUserChange(onUser);
-  setLiveHooks({ event: onLiveEvent, resync: () => loadNewest('reload') });
+  setLiveHooks({ event: onLiveEvent, resync: () => { loadNewest('reload'); loadTrends(); } });
   initAuth();
   el.msgClose.addEventListener('click', hideMessage);
   initFeed();

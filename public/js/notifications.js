@@ -13,12 +13,18 @@ const NOTE = Object.freeze({
   FOLLOW: 'follow',
   LIKE: 'like',
   REPLY: 'reply',
+  MENTION: 'mention',
+  REPOST: 'repost',
+  QUOTE: 'quote',
 });
 
 function notificationText(n) {
   if (n.type === NOTE.FOLLOW) return ' followed you';
   if (n.type === NOTE.LIKE) return ' liked your post';
   if (n.type === NOTE.REPLY) return ' replied to your post';
+  if (n.type === NOTE.MENTION) return ' mentioned you';
+  if (n.type === NOTE.REPOST) return ' reposted your post';
+  if (n.type === NOTE.QUOTE) return ' quoted your post';
   return ` ${n.type}`;
 }
 

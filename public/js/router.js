@@ -14,6 +14,7 @@ import { loadPeople } from './people.js';
 import { loadProfile } from './profile.js';
 import { renderSearch } from './search.js';
 import { newRoute, routeGen, state } from './state.js';
+import { loadTrends, renderTagView } from './tags.js';
 import { clearTimeline, renderFeedChrome } from './timeline.js';
 import { renderReplyBox } from './tweet.js';
 
@@ -22,6 +23,7 @@ const VIEWS = {
   profile: loadProfile,
   tweet: renderReplyBox,
   search: renderSearch,
+  tag: renderTagView,
   notifications: (v, g) => loadNotifications(g),
   people: loadPeople,
   notfound: renderNotFound,
@@ -49,6 +51,11 @@ function routeOf(path, search) {
   if (path === '/search') {
     const text = (q.get('q') || '').trim();
     return { name: 'search', q: text, title: 'Posts', src: text ? withQuery('/api/search', { q: text, type: 'tweets' }) : null };
+  }
+  if ((m = path.match(/^\/tags\/([^/]+)\/?$/))) {
+    let tag;
+    try { tag = decodeURIComponent(m[1]); } catch (e) { tag = ''; }
+    if (tag) return { name: 'tag', tag, title: `Posts with #${tag}`, src: `/api/tags/${encodeURIComponent(tag)}` };
   }
   if (path === '/notifications') return { name: 'notifications', title: 'Notifications' };
   return { name: 'notfound', title: 'Page not found' };
@@ -84,11 +91,13 @@ export async function renderRoute(moved) {
   state.view = v;
   clearTimeline();
   el.empty.textContent = v.name === 'tweet' ? 'No replies yet.' : 'No posts yet.';
+  loadTrends();
   el.view.replaceChildren();
   el.feedTitle.textContent = v.title;
   el.compose.hidden = !state.me || !(v.name === 'home' || v.name === 'global');
   el.feed.hidden = !v.src;
-  document.title = v.name === 'home' || v.name === 'global' ? `${v.title} · Chorus` : 'Chorus';
+  document.title = v.name === 'home' || v.name === 'global' ? `${v.title} · Chorus`
+    : v.name === 'tag' ? `#${v.tag} · Chorus` : 'Chorus';
   for (const [id, name] of [['navHome', 'home'], ['navGlobal', 'global'], ['navSearch', 'search'],
     ['navNotifications', 'notifications']]) {
     if (v.name === name && !(name === 'global' && location.pathname === '/')) el[id].setAttribute('aria-current', 'page');

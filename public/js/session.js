@@ -44,5 +44,6 @@ export function renderBadge() {
   const n = state.me ? state.unread : 0;
   el.badge.hidden = n <= 0;
   el.badge.textContent = n > 99 ? '99+' : String(n);
-  el.navNotifications.setAttribute('aria-label', n > 0 ? `Notifications (${n} unread)` : 'Notifications');
+  // The accessible name starts with the visible text (WCAG 2.5.3).
+  el.navNotifications.setAttribute('aria-label', n > 0 ? `Notifications ${el.badge.textContent} unread` : 'Notifications');
 }

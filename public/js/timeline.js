@@ -4,7 +4,9 @@
  * replies, search results). The list changes incrementally (prepend,
  * append, insert, replace one) so an open inline editor survives updates;
  * `state` (state.js) mirrors it. Live events are applied here too:
- * applyTweetEvent, applyLikeEvent, tweetDeleted.
+ * applyTweetEvent, applyRepostEvent, applyLikeEvent, tweetDeleted.
+ * A list item is a tweet, or in the home feed a repost of one (with
+ * reposted_by and reposted_at); the list shows each tweet once.
  */
 import { el, relTime, renderTweet, showMessage, statsNodes } from './dom.js';
 import { EVENT } from './events.js';
@@ -41,20 +43,50 @@ export function renderFeedChrome() {
 
 export const findNode = (id) => el.timeline.querySelector(`li[data-id="${CSS.escape(id)}"]`);
 
-// Timeline order: newest first by (created_at, id), as the server sorts.
-// Both are fixed-width strings (RFC 3339 with ms, 24 hex), so they compare as text.
+// Timeline order: newest first by the item's time (a repost's, or the
+// tweet's created_at), then id, as the server sorts. Times are RFC 3339
+// with ms and ids 24 hex: fixed-width strings that compare as text.
+const itemTime = (t) => t.reposted_at || t.created_at;
 export function newer(a, b) {
-  if (a.created_at !== b.created_at) return a.created_at > b.created_at;
+  if (itemTime(a) !== itemTime(b)) return itemTime(a) > itemTime(b);
   return String(a.id) > String(b.id);
 }
 
 export const sameTweet = (a, b) => a.text === b.text && a.edited_at === b.edited_at &&
   a.like_count === b.like_count && a.reply_count === b.reply_count &&
-  a.liked_by_me === b.liked_by_me;
+  a.liked_by_me === b.liked_by_me && a.repost_count === b.repost_count &&
+  a.quote_count === b.quote_count && a.reposted_by_me === b.reposted_by_me &&
+  (a.reposted_by && a.reposted_by.username) === (b.reposted_by && b.reposted_by.username);
+
+// Newer data t of the tweet an item shows (old, or none): the item stays
+// what it is (the repost it is, with its "reposted by" line).
+export const asItem = (old, t) => ({
+  ...t,
+  reposted_by: (old && old.reposted_by) || null,
+  reposted_at: (old && old.reposted_at) || null,
+});
+
+// The same for an event's data, which does not carry the viewer's own
+// marks: the item keeps them.
+export const keepItem = (old, t) => ({
+  ...asItem(old, t), liked_by_me: old.liked_by_me, reposted_by_me: old.reposted_by_me,
+});
+
+// The items of list, each tweet once (its first item: the newest), and
+// none deleted while on screen.
+export function uniqueItems(list) {
+  const seen = new Set();
+  return list.filter((t) => {
+    const id = String(t.id);
+    if (seen.has(id) || state.gone.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
 
 // Add tweets not loaded yet at the top ('start') or bottom ('end').
 export function addTweets(list, where) {
-  const fresh = list.filter((t) => !state.ids.has(String(t.id)) && !state.gone.has(String(t.id)));
+  const fresh = uniqueItems(list).filter((t) => !state.ids.has(String(t.id)));
   fresh.forEach((t) => state.ids.add(String(t.id)));
   const nodes = fresh.map(renderTweet);
   if (where === 'start') {
@@ -116,9 +148,10 @@ export function updateShown(t) {
   }
 }
 
-export function removeTweet(id) {
+// Takes a tweet off the list; deleted (gone): for good.
+export function removeTweet(id, gone = true) {
   id = String(id);
-  state.gone.add(id);
+  if (gone) state.gone.add(id);
   if (!state.ids.has(id)) return;
   state.ids.delete(id);
   state.tweets = state.tweets.filter((t) => String(t.id) !== id);
@@ -171,30 +204,82 @@ export function applyTweetEvent(tweet, version, type) {
       addTweets([t], 'end');
       return;
     }
-    if (!v || v.name !== 'home') return;
-    // The hub also sends replies to a watched tweet: the home feed only
-    // shows my own tweets and those of people I follow.
-    const author = String((t.author && t.author.username) || '').toLowerCase();
-    const mine = state.me && author === state.me.username.toLowerCase();
-    if (!mine && (state.following ? !state.following.has(author) : t.reply_to)) return;
-    state.versions.set(id, version);
-    touch(id);
-    if (window.scrollY > 200) { // scrolled down: do not move the page under the reader
-      if (!state.pending.some((x) => String(x.id) === id)) state.pending.push(t);
-      renderPending();
+    if (v && v.name === 'tag') { // a new tweet with the tag on screen
+      if (!(t.entities || []).some((e) => e.type === 'hashtag' && sameTag(e.tag, v.tag))) return;
+      state.versions.set(id, version);
+      touch(id);
+      showNew(t);
       return;
     }
-    if (insertTweet(t)) {
-      renderFeedChrome();
-      syncSubscriptions();
-    }
+    if (!v || v.name !== 'home' || !byFollowed(t.author)) return;
+    // (The hub also sends replies to a watched tweet: the home feed only
+    // shows my own tweets and those of people I follow.)
+    if (!state.following && t.reply_to && !isMe(t.author)) return;
+    state.versions.set(id, version);
+    touch(id);
+    showNew(t);
     return;
   }
   if (version <= (state.versions.get(id) || 0)) return;
   state.versions.set(id, version);
   touch(id);
-  const t = { ...tweet, liked_by_me: old.liked_by_me };
+  const t = keepItem(old, tweet);
   if (!sameTweet(old, t)) updateShown(t);
+}
+
+// Tags as the server folds them (simple case folding), near enough for
+// matching an event to the page on screen.
+const sameTag = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+
+const nameOf = (user) => String((user && user.username) || '').toLowerCase();
+const isMe = (user) => Boolean(state.me) && nameOf(user) === state.me.username.toLowerCase();
+
+// Whether the home feed shows what user (a {username}) writes or reposts:
+// mine, or of someone I follow (while that list is loading: anyone the
+// hub sent).
+const byFollowed = (user) => isMe(user) || (state.following ? state.following.has(nameOf(user)) : true);
+
+// A new item at the top: held while the reader is scrolled down (not to
+// move the page under them), else inserted at its place.
+function showNew(t) {
+  if (window.scrollY > 200) {
+    if (!state.pending.some((x) => String(x.id) === String(t.id))) state.pending.push(t);
+    renderPending();
+    return;
+  }
+  if (insertTweet(t)) {
+    renderFeedChrome();
+    syncSubscriptions();
+  }
+}
+
+// A repost event: item is the reposted tweet as a feed item of the
+// repost (reposted_by, reposted_at), reposted false for an unrepost.
+// The home feed gains or loses the item; my own repost (maybe in another
+// tab) sets reposted_by_me where the tweet is shown. Counts come with the
+// tweet's own tweet.updated event.
+export function applyRepostEvent(item, reposted) {
+  const id = String(item.id);
+  if (state.gone.has(id)) return;
+  const by = item.reposted_by || {};
+  const mine = isMe(by);
+  const old = findTweet(id);
+  if (old && mine && old.reposted_by_me !== reposted) updateShown({ ...old, reposted_by_me: reposted });
+  const v = state.view;
+  if (!v || v.name !== 'home') return;
+  const shown = findTweet(id);
+  if (!reposted) {
+    // Its item goes when it is this repost; the tweet itself may stay.
+    if (shown && shown.reposted_by && shown.reposted_by.username === by.username) removeTweet(id, false);
+    state.pending = state.pending.filter((x) => !(String(x.id) === id && x.reposted_by));
+    renderPending();
+    renderFeedChrome();
+    syncSubscriptions();
+    return;
+  }
+  if (shown || !byFollowed(by)) return;
+  touch(id);
+  showNew({ ...item, liked_by_me: false, reposted_by_me: mine });
 }
 
 // I liked or unliked a post (id), maybe in another tab.

@@ -25,6 +25,9 @@ static const route_t routes[] = {
     {"GET", "/api/tweet/:id/replies", api_tweet_replies},
     {"POST", "/api/tweet/:id/like", api_tweet_like},
     {"DELETE", "/api/tweet/:id/like", api_tweet_unlike},
+    {"POST", "/api/tweet/:id/repost", api_tweet_repost},
+    {"DELETE", "/api/tweet/:id/repost", api_tweet_unrepost},
+    {"GET", "/api/tweet/:id/history", api_tweet_history},
     {"GET", "/api/users/:name", api_user_get},
     {"GET", "/api/users/:name/tweets", api_user_tweets},
     {"POST", "/api/users/:name/follow", api_user_follow},
@@ -33,6 +36,8 @@ static const route_t routes[] = {
     {"GET", "/api/users/:name/following", api_user_following},
     {"GET", "/api/feed", api_feed},
     {"GET", "/api/search", api_search},
+    {"GET", "/api/tags/:tag", api_tag},
+    {"GET", "/api/trends", api_trends},
     {"GET", "/api/notifications", api_notifications},
     {"POST", "/api/notifications/read", api_notifications_read},
 };

@@ -6,13 +6,14 @@
  * api_t as the handlers' context (req->ctx), and installs
  * api_write_headers as the transport's hook for successful writes.
  * Handlers are thin, one file per resource (auth.c, users.c, tweets.c,
- * feed.c, search.c, notifications.c): parse and validate the request,
- * call one domain (or read-model) function, render the answer.
+ * feed.c, search.c, tags.c, notifications.c): parse and validate the
+ * request, call one domain (or read-model) function, render the answer.
  *
- * Sessions.  Every route but the home feed and the timeline, and every
- * write, checks the session cookie in the database (api_current_user,
- * api_viewer: reads_session with READS_DATABASE); the feed and the
- * timeline leave it to the read model (reads_feed, reads_timeline).
+ * Sessions.  Every route but the home feed, the timeline and tag pages,
+ * and every write, checks the session cookie in the database
+ * (api_current_user, api_viewer: reads_session with READS_DATABASE);
+ * those three leave it to the read model (reads_feed, reads_timeline,
+ * reads_tag).
  *
  * Thread-safety: an api_t is set up before the first request and
  * read-only afterwards; its members are thread-safe objects.
@@ -139,9 +140,14 @@ void api_tweet_delete(http_request_t *req);
 void api_tweet_replies(http_request_t *req);
 void api_tweet_like(http_request_t *req);
 void api_tweet_unlike(http_request_t *req);
+void api_tweet_repost(http_request_t *req);
+void api_tweet_unrepost(http_request_t *req);
+void api_tweet_history(http_request_t *req);
 void api_feed(http_request_t *req); /* feed.c */
 void api_timeline(http_request_t *req);
-void api_search(http_request_t *req);        /* search.c */
+void api_search(http_request_t *req); /* search.c */
+void api_tag(http_request_t *req);    /* tags.c */
+void api_trends(http_request_t *req);
 void api_notifications(http_request_t *req); /* notifications.c */
 void api_notifications_read(http_request_t *req);
 

@@ -1,16 +1,22 @@
 /*
  * tweets.c - tweets:
- *   POST   /api/tweet  {"text","reply_to"?} 201 tweet
+ *   POST   /api/tweet  {"text","reply_to"?,"quote_of"?} 201 tweet
  *   GET    /api/tweet/:id                   tweet
  *   PUT    /api/tweet/:id  {"text"}         edited tweet (author only)
  *   DELETE /api/tweet/:id                   {"ok":true} (author only)
  *   GET    /api/tweet/:id/replies           replies, oldest first
  *   POST   /api/tweet/:id/like              tweet, liked
  *   DELETE /api/tweet/:id/like              tweet, not liked
+ *   POST   /api/tweet/:id/repost            tweet, reposted
+ *   DELETE /api/tweet/:id/repost            tweet, not reposted
+ *   GET    /api/tweet/:id/history           {items: [{text, created_at,
+ *                                           current}]}, newest first
  * The global timeline, GET /api/tweet, is in feed.c.
  */
 #include "server/api/api.h"
 #include "server/domain/likes.h"
+#include "server/domain/render.h"
+#include "server/domain/reposts.h"
 
 void api_tweet_replies(http_request_t *req) {
   api_t *api = req->ctx;
@@ -26,17 +32,20 @@ void api_tweet_replies(http_request_t *req) {
   api_reply_tweet_page(req, &page);
 }
 
-/* Reads {"text"} (and, when reply_to is not NULL, an optional
- * "reply_to") from the body; body is then the caller's. */
+/* Reads {"text"} (and, when reply_to is not NULL, the optional
+ * "reply_to" and "quote_of") from the body; body is then the caller's. */
 static bool read_text(http_request_t *req, bson_t *body, const char **text,
-                      size_t *len, const char **reply_to, chorus_error_t *err) {
+                      size_t *len, const char **reply_to, const char **quote_of,
+                      chorus_error_t *err) {
   if (!http_read_json(req, true, body, err)) {
     return false;
   }
-  size_t reply_len;
+  size_t other_len;
   if (!json_get_string(body, "text", true, text, len, err) ||
       (reply_to &&
-       !json_get_string(body, "reply_to", false, reply_to, &reply_len, err))) {
+       (!json_get_string(body, "reply_to", false, reply_to, &other_len, err) ||
+        !json_get_string(body, "quote_of", false, quote_of, &other_len,
+                         err)))) {
     bson_destroy(body);
     return false;
   }
@@ -48,18 +57,18 @@ void api_tweet_create(http_request_t *req) {
   chorus_error_t err;
   user_t me;
   bson_t body;
-  const char *text, *reply_to = NULL;
+  const char *text, *reply_to = NULL, *quote_of = NULL;
   size_t len;
   if (!api_current_user(req, &me, &err) ||
-      !read_text(req, &body, &text, &len, &reply_to, &err)) {
+      !read_text(req, &body, &text, &len, &reply_to, &quote_of, &err)) {
     http_reply_error(req, &err);
     return;
   }
   tweet_t t;
   ratelimit_gate_t gate;
   api_gate(req, &me, &gate);
-  bool ok = tweets_create(api->db, api->sync, &me, text, len, reply_to, &gate,
-                          &t, &err);
+  bool ok = tweets_create(api->db, api->sync, &me, text, len, reply_to,
+                          quote_of, &gate, &t, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 201, &t);
@@ -91,7 +100,7 @@ void api_tweet_edit(http_request_t *req) {
   const char *text;
   size_t len;
   if (!api_current_user(req, &me, &err) ||
-      !read_text(req, &body, &text, &len, NULL, &err)) {
+      !read_text(req, &body, &text, &len, NULL, NULL, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -118,7 +127,13 @@ void api_tweet_delete(http_request_t *req) {
   api_reply_ok(req);
 }
 
-static void set_like(http_request_t *req, bool like) {
+/* A like or a repost (set) being made or undone (on), as the route
+ * says. */
+static void set_mark(http_request_t *req,
+                     bool (*set)(db_t *, sync_t *, const user_t *, const char *,
+                                 bool, ratelimit_gate_t *, tweet_t *,
+                                 chorus_error_t *),
+                     bool on) {
   api_t *api = req->ctx;
   chorus_error_t err;
   user_t me;
@@ -127,8 +142,7 @@ static void set_like(http_request_t *req, bool like) {
   bool ok = api_read_no_body(req, &err) && api_current_user(req, &me, &err);
   if (ok) {
     api_gate(req, &me, &gate);
-    ok = likes_set(api->db, api->sync, &me, req->params[0], like, &gate, &t,
-                   &err);
+    ok = set(api->db, api->sync, &me, req->params[0], on, &gate, &t, &err);
   }
   if (!ok) {
     api_reply_error(req, &err, gate.retry_after);
@@ -137,5 +151,24 @@ static void set_like(http_request_t *req, bool like) {
   api_reply_tweet(req, 200, &t);
 }
 
-void api_tweet_like(http_request_t *req) { set_like(req, true); }
-void api_tweet_unlike(http_request_t *req) { set_like(req, false); }
+void api_tweet_like(http_request_t *req) { set_mark(req, likes_set, true); }
+void api_tweet_unlike(http_request_t *req) { set_mark(req, likes_set, false); }
+void api_tweet_repost(http_request_t *req) { set_mark(req, reposts_set, true); }
+void api_tweet_unrepost(http_request_t *req) {
+  set_mark(req, reposts_set, false);
+}
+
+void api_tweet_history(http_request_t *req) {
+  api_t *api = req->ctx;
+  chorus_error_t err;
+  tweet_history_t h;
+  if (!tweets_history(api->db, api->sync, req->params[0], &h, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  bson_t doc = BSON_INITIALIZER;
+  render_history(&doc, &h);
+  tweet_history_destroy(&h);
+  http_reply_json(req, 200, &doc, NULL);
+  bson_destroy(&doc);
+}

@@ -139,8 +139,8 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
    * too), then real time: the hub, the WebSocket server, then the event
    * log that feeds them. */
   if (cfg->read_model) {
-    model_config_t mc = {(size_t)cfg->model_per_author,
-                         (size_t)cfg->model_ring};
+    model_config_t mc = {.per_author = (size_t)cfg->model_per_author,
+                         .ring = (size_t)cfg->model_ring};
     srv->model = model_new(&mc);
   }
   reads_config_t rc = {

@@ -31,9 +31,10 @@ static void audience_users(bson_t *audience, const bson_oid_t *a,
   bson_append_array_end(audience, &users);
 }
 
-void event_add_tweet(event_batch_t *b, event_type_t type,
-                     const bson_oid_t *tweet, const bson_oid_t *author,
-                     const bson_oid_t *also_tweet) {
+/* A tweet event; tagged (not NULL): its tags join the audience. */
+static void add_tweet(event_batch_t *b, event_type_t type,
+                      const bson_oid_t *tweet, const bson_oid_t *author,
+                      const bson_oid_t *also_tweet, const tweet_t *tagged) {
   assert(type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
          type == EVENT_TWEET_DELETED);
   bson_t *audience;
@@ -45,13 +46,27 @@ void event_add_tweet(event_batch_t *b, event_type_t type,
   if (author) {
     BSON_APPEND_OID(audience, "author", author);
   }
-  bson_t tweets;
-  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &tweets);
-  bsonx_array_append_oid(&tweets, 0, tweet);
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(audience, "tweets", &array);
+  bsonx_array_append_oid(&array, 0, tweet);
   if (also_tweet) {
-    bsonx_array_append_oid(&tweets, 1, also_tweet);
+    bsonx_array_append_oid(&array, 1, also_tweet);
   }
-  bson_append_array_end(audience, &tweets);
+  bson_append_array_end(audience, &array);
+  if (tagged) {
+    tweets_append_tags(audience, "tags", tagged);
+  }
+}
+
+void event_add_tweet(event_batch_t *b, event_type_t type,
+                     const bson_oid_t *tweet, const bson_oid_t *author,
+                     const bson_oid_t *also_tweet) {
+  add_tweet(b, type, tweet, author, also_tweet, NULL);
+}
+
+void event_add_tweet_created(event_batch_t *b, const tweet_t *t) {
+  add_tweet(b, EVENT_TWEET_CREATED, &t->id, &t->author.id,
+            t->has_reply_to ? &t->reply_to : NULL, t);
 }
 
 void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
@@ -78,6 +93,19 @@ void event_add_like(event_batch_t *b, const bson_oid_t *user,
   BSON_APPEND_OID(skeleton, "tweet", tweet);
   BSON_APPEND_BOOL(skeleton, "liked", liked);
   audience_users(audience, user, NULL);
+}
+
+void event_add_repost(event_batch_t *b, const bson_oid_t *id,
+                      const bson_oid_t *user, const bson_oid_t *tweet,
+                      bool reposted, int64_t created_at_ms) {
+  bson_t *audience;
+  bson_t *skeleton = add(b, EVENT_REPOST, &audience);
+  if (!skeleton) {
+    return;
+  }
+  event_repost_t r = {*id, *user, *tweet, reposted, created_at_ms};
+  event_model_repost(skeleton, &r, NULL);
+  BSON_APPEND_OID(audience, "author", user);
 }
 
 void event_add_notification(event_batch_t *b, const bson_oid_t *recipient,
@@ -169,8 +197,15 @@ void event_model_tweet(bson_t *out, const tweet_t *t) {
   if (t->has_reply_to) {
     BSON_APPEND_OID(out, "reply_to", &t->reply_to);
   }
+  if (t->has_quote_of) {
+    BSON_APPEND_OID(out, "quote_of", &t->quote.id);
+  }
   BSON_APPEND_INT64(out, "reply_count", t->reply_count);
   BSON_APPEND_INT64(out, "like_count", t->like_count);
+  BSON_APPEND_INT64(out, "repost_count", t->repost_count);
+  BSON_APPEND_INT64(out, "quote_count", t->quote_count);
+  BSON_APPEND_INT64(out, "edit_count", t->edit_count);
+  tweets_append_entities(out, t);
   BSON_APPEND_INT64(out, "version", t->version);
 }
 
@@ -181,9 +216,14 @@ bool event_model_get_tweet(const bson_t *p, tweet_t *t) {
   get_utf8(p, "author", t->author.username, sizeof t->author.username);
   get_utf8(p, "display_name", t->author.display_name,
            sizeof t->author.display_name);
-  return bsonx_find_oid(p, "id", &t->id) &&
+  t->has_quote_of = bsonx_find_oid(p, "quote_of", &t->quote.id);
+  get_int(p, "repost_count", &t->repost_count);
+  get_int(p, "quote_count", &t->quote_count);
+  get_int(p, "edit_count", &t->edit_count);
+  bool text_ok = get_utf8(p, "text", t->text, sizeof t->text);
+  tweets_parse_entities(p, t);
+  return text_ok && bsonx_find_oid(p, "id", &t->id) &&
          bsonx_find_oid(p, "author_id", &t->author.id) &&
-         get_utf8(p, "text", t->text, sizeof t->text) &&
          get_date(p, "created_at", &t->created_at_ms) &&
          get_int(p, "reply_count", &t->reply_count) &&
          get_int(p, "like_count", &t->like_count) &&
@@ -223,6 +263,43 @@ bool event_model_get_like(const bson_t *p, bson_oid_t *user, bson_oid_t *tweet,
                           bool *liked) {
   return bsonx_find_oid(p, "user", user) && bsonx_find_oid(p, "tweet", tweet) &&
          get_bool(p, "liked", liked);
+}
+
+void event_model_repost(bson_t *out, const event_repost_t *r,
+                        const tweet_t *state) {
+  BSON_APPEND_OID(out, "id", &r->id);
+  BSON_APPEND_OID(out, "user", &r->user);
+  BSON_APPEND_OID(out, "tweet", &r->tweet);
+  BSON_APPEND_BOOL(out, "reposted", r->reposted);
+  BSON_APPEND_DATE_TIME(out, "created_at", r->created_at_ms);
+  if (state) {
+    bson_t sub;
+    BSON_APPEND_DOCUMENT_BEGIN(out, "state", &sub);
+    event_model_tweet(&sub, state);
+    bson_append_document_end(out, &sub);
+  }
+}
+
+bool event_model_get_repost_state(const bson_t *p, tweet_t *t) {
+  bson_iter_t it;
+  uint32_t len;
+  const uint8_t *data;
+  bson_t state;
+  if (!bson_iter_init_find(&it, p, "state") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    return false;
+  }
+  bson_iter_document(&it, &len, &data);
+  return bson_init_static(&state, data, len) &&
+         event_model_get_tweet(&state, t);
+}
+
+bool event_model_get_repost(const bson_t *p, event_repost_t *r) {
+  memset(r, 0, sizeof *r);
+  return bsonx_find_oid(p, "id", &r->id) &&
+         bsonx_find_oid(p, "user", &r->user) &&
+         bsonx_find_oid(p, "tweet", &r->tweet) &&
+         get_bool(p, "reposted", &r->reposted) &&
+         get_date(p, "created_at", &r->created_at_ms);
 }
 
 void event_model_user(bson_t *out, const user_name_t *user) {
@@ -332,6 +409,10 @@ void event_data_notification(bson_t *out, const notification_t *n) {
   bson_append_document_end(out, &sub);
 }
 
+void event_data_trends(bson_t *out, const trend_t *trends, size_t n) {
+  render_trends(out, trends, n);
+}
+
 void event_data_user(bson_t *out, const user_name_t *user) {
   BSON_APPEND_UTF8(out, "username", user->username);
   BSON_APPEND_UTF8(out, "display_name", user->display_name);
@@ -422,6 +503,40 @@ static events_enrich_t enrich_like(const bson_t *skeleton, bson_t *data,
   return EVENTS_ENRICHED;
 }
 
+/* The reposted tweet as a feed item of this repost; a repost of a tweet
+ * gone meanwhile is dropped (the deletion removed it). */
+static events_enrich_t enrich_repost(db_t *db, sync_t *sync,
+                                     const bson_t *skeleton, bson_t *data,
+                                     bson_t *model) {
+  event_repost_t r;
+  if (!event_model_get_repost(skeleton, &r)) {
+    return EVENTS_DROP;
+  }
+  char hex[25];
+  bson_oid_to_string(&r.tweet, hex);
+  tweet_t *t = bson_malloc0(sizeof *t);
+  chorus_error_t err;
+  events_enrich_t result = EVENTS_ENRICHED;
+  user_name_t by = {.id = r.user};
+  if (!tweets_get(db, sync, NULL, hex, t, &err) ||
+      !names_of(db, &by, 1, &err)) {
+    result = failed(&err);
+  } else {
+    t->is_repost = true;
+    t->reposted_by = by;
+    t->reposted_at_ms = r.created_at_ms;
+    t->repost_id = r.id;
+    bson_t sub;
+    BSON_APPEND_DOCUMENT_BEGIN(data, "tweet", &sub);
+    render_tweet(&sub, t);
+    bson_append_document_end(data, &sub);
+    BSON_APPEND_BOOL(data, "reposted", r.reposted);
+    event_model_repost(model, &r, r.reposted ? t : NULL);
+  }
+  bson_free(t);
+  return result;
+}
+
 /* The notification, shaped as GET /api/notifications shows it. */
 static events_enrich_t enrich_notification(db_t *db, const bson_t *skeleton,
                                            bson_t *data) {
@@ -501,6 +616,8 @@ events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
     return enrich_follow(db, skeleton, data, model);
   case EVENT_LIKE:
     return enrich_like(skeleton, data, model);
+  case EVENT_REPOST:
+    return enrich_repost(db, sync, skeleton, data, model);
   case EVENT_NOTIFICATION:
     return enrich_notification(db, skeleton, data);
   case EVENT_USER_UPDATED:
@@ -510,6 +627,7 @@ events_enrich_t event_enrich(db_t *db, sync_t *sync, const char *type,
   case EVENT_UNKNOWN:
   case EVENT_RELOAD:
   case EVENT_ERROR:
+  case EVENT_TRENDS:
   case EVENT_TYPE_COUNT:
   default:
     return EVENTS_DROP; /* not a type the log holds */

@@ -25,10 +25,14 @@
  * 24-character string; "?" a field that may be absent):
  *
  *   tweet.created, tweet.updated
- *     skeleton {tweet}; audience {author?, tweets: [tweet, also?]}
+ *     skeleton {tweet}; audience {author?, tweets: [tweet, also?],
+ *              tags?: [folded tags of a new tweet (clients on its tag
+ *              pages)]}
  *     data     {tweet: {render_tweet's fields}, version}
  *     model    {id, author_id, author, display_name, text, created_at,
- *               edited_at?, reply_to?, reply_count, like_count, version}
+ *               edited_at?, reply_to?, quote_of?, reply_count, like_count,
+ *               repost_count, quote_count, edit_count, entities (as
+ *               stored: tweets.h), version}
  *   tweet.deleted
  *     skeleton {tweet}; audience {author, tweets: [tweet]}
  *     data     {id: hex}
@@ -43,6 +47,16 @@
  *     skeleton {user, tweet, liked: bool}; audience {users: [user]}
  *     data     {tweet: hex, liked}
  *     model    {user, tweet, liked}
+ *   repost
+ *     skeleton {id, user, tweet, reposted: bool, created_at};
+ *     audience {author: user (the reposter and their followers)}
+ *     data     {tweet: {render_tweet's fields, as a feed item of this
+ *               repost: reposted_by, reposted_at}, reposted}; a
+ *               repost of a deleted tweet is dropped
+ *     model    {id, user, tweet, reposted, created_at, state?: the
+ *               reposted tweet as tweet.updated's model (a repost)}
+ *   trends (control: never in the log; each hub makes it, hub.h)
+ *     data     {items: [{tag, count}]} (render_trends)
  *   notification
  *     skeleton the notification document (notifications.h);
  *     audience {users: [recipient]}
@@ -73,6 +87,7 @@
 #include "server/domain/event_types.h"
 #include "server/domain/notifications.h"
 #include "server/domain/sessions.h"
+#include "server/domain/tags.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 #include "sync/base/db.h"
@@ -89,11 +104,21 @@ void event_add_tweet(event_batch_t *b, event_type_t type,
                      const bson_oid_t *tweet, const bson_oid_t *author,
                      const bson_oid_t *also_tweet);
 
+/* tweet.created of t (id, author, reply_to and entities set): its
+ * audience also names its tags (tweets_tags). */
+void event_add_tweet_created(event_batch_t *b, const tweet_t *t);
+
 void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
                       const bson_oid_t *followee, bool following);
 
 void event_add_like(event_batch_t *b, const bson_oid_t *user,
                     const bson_oid_t *tweet, bool liked);
+
+/* A repost (reposted true) or an unrepost of tweet by user; id is the
+ * repost's (reposts_id), at the time created_at_ms. */
+void event_add_repost(event_batch_t *b, const bson_oid_t *id,
+                      const bson_oid_t *user, const bson_oid_t *tweet,
+                      bool reposted, int64_t created_at_ms);
 
 /* notification: the document inserted (copied into the skeleton). */
 void event_add_notification(event_batch_t *b, const bson_oid_t *recipient,
@@ -138,6 +163,9 @@ void event_data_like(bson_t *out, const bson_oid_t *tweet, bool liked);
 /* notification: {notification: {as GET /api/notifications shows one}}. */
 void event_data_notification(bson_t *out, const notification_t *n);
 
+/* trends: {items: [{tag, count}]}. */
+void event_data_trends(bson_t *out, const trend_t *trends, size_t n);
+
 /* user.updated: {username, display_name}. */
 void event_data_user(bson_t *out, const user_name_t *user);
 
@@ -169,6 +197,20 @@ void event_model_like(bson_t *out, const bson_oid_t *user,
                       const bson_oid_t *tweet, bool liked);
 bool event_model_get_like(const bson_t *p, bson_oid_t *user, bson_oid_t *tweet,
                           bool *liked);
+
+/* A repost's model payload. */
+typedef struct event_repost {
+  bson_oid_t id, user, tweet;
+  bool reposted;
+  int64_t created_at_ms;
+} event_repost_t;
+/* state: the reposted tweet (a repost's payload), or NULL. */
+void event_model_repost(bson_t *out, const event_repost_t *r,
+                        const tweet_t *state);
+bool event_model_get_repost(const bson_t *p, event_repost_t *r);
+/* The reposted tweet's state a repost's payload carries; false when it
+ * has none (an unrepost) or it is malformed. */
+bool event_model_get_repost_state(const bson_t *p, tweet_t *t);
 
 /* user->version orders renames (model.h). */
 void event_model_user(bson_t *out, const user_name_t *user);

@@ -3,7 +3,7 @@
  *
  * Invariant: row i of the table describes event type i (checked by
  * assert() on every lookup), so a type's row is found by index and a
- * name by a walk of the ten rows.
+ * name by a walk of the rows.
  */
 #include "server/domain/event_types.h"
 
@@ -28,6 +28,9 @@ static const event_type_row_t rows[EVENT_TYPE_COUNT] = {
     {EVENT_FOLLOW, "follow", BOTH, false},
     /* To the liker's own clients (other tabs), and the read models. */
     {EVENT_LIKE, "like", BOTH, false},
+    /* To the reposter and their followers (the feed's new item), and the
+     * read models. */
+    {EVENT_REPOST, "repost", BOTH, false},
     {EVENT_NOTIFICATION, "notification", EVENT_TO_BROWSERS, false},
     /* Tweets show their author's current name: the read models learn it
      * from this. */
@@ -38,6 +41,8 @@ static const event_type_row_t rows[EVENT_TYPE_COUNT] = {
      false},
     {EVENT_RELOAD, "reload", EVENT_TO_BROWSERS, true},
     {EVENT_ERROR, "error", EVENT_TO_BROWSERS, true},
+    /* Made by each hub from its read model (hub.h), to every client. */
+    {EVENT_TRENDS, "trends", EVENT_TO_BROWSERS, true},
 };
 
 static const event_type_row_t *row_of(event_type_t type) {

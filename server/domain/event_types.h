@@ -3,7 +3,7 @@
  *
  * Every committed change that someone watches becomes an event in the
  * durable log (sync/events/events.h) whose type names what changed; the
- * hub also sends browsers two messages of its own ("control" types),
+ * hub also sends browsers three messages of its own ("control" types),
  * which never enter the log.  The table in event_types.c is the one list
  * of those names and of who receives each type: the producers
  * (event_payloads.h), the read model (model_apply), the hub and the web
@@ -30,11 +30,13 @@ typedef enum event_type {
   EVENT_TWEET_DELETED, /* "tweet.deleted" */
   EVENT_FOLLOW,        /* "follow": a follow or an unfollow */
   EVENT_LIKE,          /* "like": a like or an unlike */
+  EVENT_REPOST,        /* "repost": a repost or an unrepost */
   EVENT_NOTIFICATION,  /* "notification": one for its recipient */
   EVENT_USER_UPDATED,  /* "user.updated": a new display name */
   EVENT_SESSION_ENDED, /* "session.ended": a logout, a password change */
   EVENT_RELOAD,        /* "reload" (control): resume impossible, reload */
   EVENT_ERROR,         /* "error" (control): a malformed client message */
+  EVENT_TRENDS,        /* "trends" (control): the trends changed */
   EVENT_TYPE_COUNT
 } event_type_t;
 

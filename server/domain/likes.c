@@ -119,44 +119,13 @@ bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
   return false;
 }
 
-bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
-                tweet_t *tweets, size_t n, chorus_error_t *err) {
-  for (size_t i = 0; i < n; i++) {
-    tweets[i].liked_by_me = false;
-  }
-  if (!viewer || n == 0) {
-    return true;
-  }
-  bson_t filter = BSON_INITIALIZER, id_doc, in;
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
-  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
-  for (size_t i = 0; i < n; i++) {
-    char id[BSONX_PAIR_ID_LEN + 1], key[16];
-    const char *k;
-    bsonx_pair_id(viewer, &tweets[i].id, id);
-    bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
-    BSON_APPEND_UTF8(&in, k, id);
-  }
-  bson_append_array_end(&id_doc, &in);
-  bson_append_document_end(&filter, &id_doc);
-  query_result_t r;
-  bool ok = query_visible(db, sync, DB_LIKES, &filter, NULL, n, &r, err);
-  bson_destroy(&filter);
-  for (size_t k = 0; ok && k < r.n; k++) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, r.docs[k], "tweet_id") &&
-        BSON_ITER_HOLDS_OID(&it)) {
-      for (size_t i = 0; i < n; i++) {
-        if (bson_oid_equal(bson_iter_oid(&it), &tweets[i].id)) {
-          tweets[i].liked_by_me = true;
-        }
-      }
-    }
-  }
-  if (ok) {
-    query_result_free(&r);
-  }
-  return ok;
+void likes_pair_id(bson_t *array, uint32_t i, const bson_oid_t *user,
+                   const bson_oid_t *tweet) {
+  char id[BSONX_PAIR_ID_LEN + 1], key[16];
+  const char *k;
+  bsonx_pair_id(user, tweet, id);
+  bson_uint32_to_string(i, &k, key, sizeof key);
+  BSON_APPEND_UTF8(array, k, id);
 }
 
 bool likes_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,

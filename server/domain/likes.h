@@ -26,10 +26,10 @@ bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
                bool like, ratelimit_gate_t *gate, tweet_t *out,
                chorus_error_t *err);
 
-/* Sets liked_by_me of tweets[0..n) for viewer (NULL: all false), with
- * one query. */
-bool likes_mark(db_t *db, sync_t *sync, const bson_oid_t *viewer,
-                tweet_t *tweets, size_t n, chorus_error_t *err);
+/* The _id of user's like of tweet, as element i of array (a
+ * tweets_pair_id_fn: tweets_mark sets liked_by_me with it). */
+void likes_pair_id(bson_t *array, uint32_t i, const bson_oid_t *user,
+                   const bson_oid_t *tweet);
 
 /* Whether user likes tweet, in the committed view. */
 bool likes_check(db_t *db, sync_t *sync, const bson_oid_t *user,

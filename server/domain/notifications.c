@@ -9,16 +9,25 @@
 #include "server/domain/event_payloads.h"
 #include "sync/query.h"
 
+static const char *const type_names[NOTIFY_TYPE_COUNT] = {
+    [NOTIFY_FOLLOW] = "follow", [NOTIFY_LIKE] = "like",
+    [NOTIFY_REPLY] = "reply",   [NOTIFY_MENTION] = "mention",
+    [NOTIFY_REPOST] = "repost", [NOTIFY_QUOTE] = "quote",
+};
+
 const char *notify_type_name(notify_type_t type) {
-  switch (type) {
-  case NOTIFY_FOLLOW:
-    return "follow";
-  case NOTIFY_LIKE:
-    return "like";
-  case NOTIFY_REPLY:
-  default:
-    return "reply";
+  return (unsigned)type < NOTIFY_TYPE_COUNT ? type_names[type]
+                                            : type_names[NOTIFY_REPLY];
+}
+
+/* The type named t; NOTIFY_REPLY for an unknown name. */
+static notify_type_t notify_type_parse(const char *t) {
+  for (int i = 0; i < NOTIFY_TYPE_COUNT; i++) {
+    if (!strcmp(type_names[i], t)) {
+      return (notify_type_t)i;
+    }
   }
+  return NOTIFY_REPLY;
 }
 
 void notifications_id(const bson_oid_t *recipient, notify_type_t type,
@@ -49,7 +58,7 @@ bool notifications_add(db_t *db, sync_t *sync, txn_t *txn,
   }
   bson_oid_t id;
   notifications_id(recipient, type, actor, tweet, &id);
-  if (type != NOTIFY_REPLY) {
+  if (type != NOTIFY_REPLY && type != NOTIFY_QUOTE) {
     bson_value_t key = {.value_type = BSON_TYPE_OID};
     bson_oid_copy(&id, &key.value.v_oid);
     bson_t *existing = NULL;
@@ -95,10 +104,7 @@ void notifications_parse(const bson_t *doc, notification_t *n) {
     if (!strcmp(key, "_id") && BSON_ITER_HOLDS_OID(&it)) {
       bson_oid_copy(bson_iter_oid(&it), &n->id);
     } else if (!strcmp(key, "type") && BSON_ITER_HOLDS_UTF8(&it)) {
-      const char *t = bson_iter_utf8(&it, NULL);
-      n->type = !strcmp(t, "follow") ? NOTIFY_FOLLOW
-                : !strcmp(t, "like") ? NOTIFY_LIKE
-                                     : NOTIFY_REPLY;
+      n->type = notify_type_parse(bson_iter_utf8(&it, NULL));
     } else if (!strcmp(key, "actor_id") && BSON_ITER_HOLDS_OID(&it)) {
       bson_oid_copy(bson_iter_oid(&it), &n->actor.id);
     } else if (!strcmp(key, "tweet_id") && BSON_ITER_HOLDS_OID(&it)) {

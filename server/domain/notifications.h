@@ -3,15 +3,15 @@
  * tweet".
  *
  * Collection "notifications": {_id: ObjectId, user_id (recipient), type:
- * "follow"|"like"|"reply", actor_id, tweet_id or null, created_at,
- * version}.  A notification is inserted by the same transaction as the
- * action it reports, so it exists exactly when the action does.  Its _id
- * is derived from (recipient, type, actor, tweet) (notifications_id), and
- * it is inserted only when absent: following, unfollowing and following
- * again, or liking, unliking and liking again, notifies once.  Reading
- * state is one time per user (users.notifications_read_at): a notification
- * is read when it is not newer than that, so "mark all read" changes one
- * document.  Thread-safe.
+ * "follow"|"like"|"reply"|"mention"|"repost"|"quote", actor_id, tweet_id or
+ * null, created_at, version}.  A notification is inserted by the same
+ * transaction as the action it reports, so it exists exactly when the action
+ * does.  Its _id is derived from (recipient, type, actor, tweet)
+ * (notifications_id), and it is inserted only when absent: following,
+ * unfollowing and following again, or liking, unliking and liking again,
+ * notifies once.  Reading state is one time per user
+ * (users.notifications_read_at): a notification is read when it is not newer
+ * than that, so "mark all read" changes one document.  Thread-safe.
  */
 #ifndef CHORUS_NOTIFICATIONS_H
 #define CHORUS_NOTIFICATIONS_H
@@ -30,6 +30,10 @@ typedef enum {
   NOTIFY_FOLLOW,
   NOTIFY_LIKE,
   NOTIFY_REPLY,
+  NOTIFY_MENTION, /* a tweet (or an edit of one) names the recipient */
+  NOTIFY_REPOST,
+  NOTIFY_QUOTE,
+  NOTIFY_TYPE_COUNT
 } notify_type_t;
 
 typedef struct notification {
@@ -62,11 +66,12 @@ void notifications_id(const bson_oid_t *recipient, notify_type_t type,
  * actor (nobody is told of their own actions), and nothing when this
  * notification exists already (read in the committed view): a repeated
  * follow or like leaves the one it made as it is, read or unread, in its
- * place, and sends no event.  A reply is a new tweet, so its notification
- * is new: not looked up.  tweet may be NULL.  False with err when the
- * database could not be read; should the notification appear between
- * that read and the commit, the commit says EXISTS and the caller builds
- * again. */
+ * place, and sends no event.  A reply or a quote is a new tweet, so its
+ * notification is new: not looked up (a mention is looked up: an edit may
+ * name again someone its tweet named before).  tweet may be NULL.  False with
+ * err when the database could not be read; should the notification appear
+ * between that read and the commit, the commit says EXISTS and the caller
+ * builds again. */
 bool notifications_add(db_t *db, sync_t *sync, txn_t *txn,
                        event_batch_t *events, const bson_oid_t *recipient,
                        notify_type_t type, const bson_oid_t *actor,

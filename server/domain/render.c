@@ -3,6 +3,7 @@
  */
 #include "server/domain/render.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -180,6 +181,77 @@ void render_tweet(bson_t *doc, const tweet_t *t) {
   BSON_APPEND_INT64(doc, "reply_count", t->reply_count);
   BSON_APPEND_INT64(doc, "like_count", t->like_count);
   BSON_APPEND_BOOL(doc, "liked_by_me", t->liked_by_me);
+  render_tweet_conversation(doc, t);
+}
+
+/* {type, start, end, username | tag | url} of each entity. */
+static void append_entities(bson_t *doc, const tweet_t *t) {
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "entities", &array);
+  for (size_t i = 0; i < t->n_entities; i++) {
+    const tweet_entity_t *e = &t->entities[i];
+    const char *slice = t->text + e->span.byte_start;
+    int slice_len = (int)(e->span.byte_end - e->span.byte_start);
+    bson_t item;
+    item_begin(&array, i, &item);
+    BSON_APPEND_UTF8(&item, "type", entity_type_name(e->span.type));
+    BSON_APPEND_INT64(&item, "start", e->span.start);
+    BSON_APPEND_INT64(&item, "end", e->span.end);
+    if (e->span.type == ENTITY_MENTION) {
+      BSON_APPEND_UTF8(&item, "username", e->username);
+    } else if (e->span.type == ENTITY_HASHTAG) {
+      char tag[ENTITIES_TAG_BYTES + 1];
+      entities_fold_tag(slice + 1, (size_t)slice_len - 1, tag, sizeof tag);
+      BSON_APPEND_UTF8(&item, "tag", tag);
+    } else {
+      bson_append_utf8(&item, "url", 3, slice, slice_len);
+    }
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
+}
+
+void render_tweet_conversation(bson_t *doc, const tweet_t *t) {
+  BSON_APPEND_INT64(doc, "repost_count", t->repost_count);
+  BSON_APPEND_BOOL(doc, "reposted_by_me", t->reposted_by_me);
+  BSON_APPEND_INT64(doc, "quote_count", t->quote_count);
+  append_entities(doc, t);
+  append_oid_or_null(doc, "quote_of", t->has_quote_of, &t->quote.id);
+  if (t->has_quote_of) {
+    bson_t q;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "quote", &q);
+    append_oid_hex(&q, "id", &t->quote.id);
+    BSON_APPEND_BOOL(&q, "available", t->quote.available);
+    if (t->quote.available) {
+      append_name(&q, "author", &t->quote.author);
+      BSON_APPEND_UTF8(&q, "text", t->quote.text);
+      append_time(&q, "created_at", t->quote.created_at_ms);
+    }
+    bson_append_document_end(doc, &q);
+  } else {
+    BSON_APPEND_NULL(doc, "quote");
+  }
+  if (t->is_repost) {
+    append_name(doc, "reposted_by", &t->reposted_by);
+    append_time(doc, "reposted_at", t->reposted_at_ms);
+  } else {
+    BSON_APPEND_NULL(doc, "reposted_by");
+    BSON_APPEND_NULL(doc, "reposted_at");
+  }
+}
+
+void render_history(bson_t *doc, const tweet_history_t *h) {
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &array);
+  for (size_t i = 0; i < h->n; i++) {
+    bson_t item;
+    item_begin(&array, i, &item);
+    BSON_APPEND_UTF8(&item, "text", h->items[i].text);
+    append_time(&item, "created_at", h->items[i].written_at_ms);
+    BSON_APPEND_BOOL(&item, "current", h->items[i].current);
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
 }
 
 static void tweet_item(bson_t *item, const void *items, size_t i) {
@@ -190,6 +262,19 @@ void render_tweet_page(bson_t *doc, const tweet_page_t *page) {
   char cursor[PAGE_CURSOR_LEN + 1];
   append_page(doc, page->items, page->n, tweet_item,
               next_cursor(page->has_next, &page->next, cursor));
+}
+
+void render_trends(bson_t *doc, const trend_t *trends, size_t n) {
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "items", &array);
+  for (size_t i = 0; i < n; i++) {
+    bson_t item;
+    item_begin(&array, i, &item);
+    BSON_APPEND_UTF8(&item, "tag", trends[i].tag);
+    BSON_APPEND_INT64(&item, "count", trends[i].count);
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
 }
 
 void render_error(bson_t *doc, const chorus_error_t *err) {
@@ -314,10 +399,35 @@ static void json_tweet(json_out_t *o, const tweet_t *t) {
   OUT_LIT(o, ", \"like_count\" : ");
   out_int64(o, t->like_count);
   if (t->liked_by_me) {
-    OUT_LIT(o, ", \"liked_by_me\" : true }");
+    OUT_LIT(o, ", \"liked_by_me\" : true");
   } else {
-    OUT_LIT(o, ", \"liked_by_me\" : false }");
+    OUT_LIT(o, ", \"liked_by_me\" : false");
   }
+  if (t->n_entities || t->has_quote_of || t->is_repost) {
+    /* The rarer, nested fields: printed by libbson, spliced in. */
+    bson_t extra = BSON_INITIALIZER;
+    render_tweet_conversation(&extra, t);
+    size_t n;
+    char *json = render_json(&extra, &n);
+    bson_destroy(&extra);
+    assert(json && n > 4 && !memcmp(json, "{ ", 2));
+    OUT_LIT(o, ", ");
+    out_put(o, json + 2, n - 2); /* the fields and " }" */
+    bson_free(json);
+    return;
+  }
+  OUT_LIT(o, ", \"repost_count\" : ");
+  out_int64(o, t->repost_count);
+  OUT_LIT(o, ", \"reposted_by_me\" : ");
+  if (t->reposted_by_me) {
+    OUT_LIT(o, "true");
+  } else {
+    OUT_LIT(o, "false");
+  }
+  OUT_LIT(o, ", \"quote_count\" : ");
+  out_int64(o, t->quote_count);
+  OUT_LIT(o, ", \"entities\" : [  ], \"quote_of\" : null, \"quote\" : null, "
+             "\"reposted_by\" : null, \"reposted_at\" : null }");
 }
 
 char *render_tweet_page_json(const tweet_page_t *page, size_t *len) {

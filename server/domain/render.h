@@ -14,6 +14,7 @@
 #include <bson/bson.h>
 
 #include "server/domain/notifications.h"
+#include "server/domain/tags.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 
@@ -34,8 +35,18 @@ void render_user_page(bson_t *doc, const user_page_t *page);
 
 /* Appends the fields of a tweet to doc: {id, author: {username,
  * display_name}, text, created_at, edited_at, reply_to, reply_count,
- * like_count, liked_by_me}. */
+ * like_count, liked_by_me}, then render_tweet_conversation's. */
 void render_tweet(bson_t *doc, const tweet_t *t);
+
+/* Appends {repost_count, reposted_by_me, quote_count, entities: [{type,
+ * start, end, username | tag | url}], quote_of (id or null), quote
+ * ({id, available, author?, text?, created_at?} or null), reposted_by
+ * ({username, display_name} or null), reposted_at (or null)}. */
+void render_tweet_conversation(bson_t *doc, const tweet_t *t);
+
+/* Appends {items: [{text, created_at (when that text was written),
+ * current}]}: a tweet's texts, newest first. */
+void render_history(bson_t *doc, const tweet_history_t *h);
 
 /* Appends the fields of a notification to doc: {id, type, actor:
  * {username, display_name}, tweet (an id or null), created_at, read}. */
@@ -48,6 +59,10 @@ void render_notification_page(bson_t *doc, const notification_page_t *page);
  * sends render_tweet_page_json's output; this is the definition it is
  * checked against (test_render). */
 void render_tweet_page(bson_t *doc, const tweet_page_t *page);
+
+/* Appends {items: [{tag, count}]}: the trends (tags.h), best first;
+ * count is the number of distinct authors. */
+void render_trends(bson_t *doc, const trend_t *trends, size_t n);
 
 /* Appends {error: {code, message}} to doc. */
 void render_error(bson_t *doc, const chorus_error_t *err);

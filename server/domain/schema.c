@@ -7,6 +7,7 @@
 #include "server/domain/likes.h"
 #include "server/domain/notifications.h"
 #include "server/domain/ratelimit.h"
+#include "server/domain/reposts.h"
 #include "server/domain/sessions.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
@@ -16,5 +17,5 @@ bool schema_ensure_indexes(db_t *db, shards_t *shards, chorus_error_t *err) {
          follows_ensure_indexes(db, err) && likes_ensure_indexes(db, err) &&
          ratelimit_ensure_indexes(db, err) &&
          notifications_ensure_indexes(db, err) &&
-         tweets_ensure_indexes(shards, err);
+         reposts_ensure_indexes(db, err) && tweets_ensure_indexes(shards, err);
 }

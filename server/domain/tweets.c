@@ -9,18 +9,85 @@
  */
 #include "server/domain/tweets.h"
 
+#include <assert.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/domain/event_payloads.h"
 #include "server/domain/likes.h"
 #include "server/domain/notifications.h"
+#include "server/domain/reposts.h"
 #include "server/domain/search.h"
 #include "sync/base/bsonx.h"
 #include "sync/query.h"
 
 void tweets_coll(int shard, char out[TWEET_COLL_LEN]) {
   shards_tweet_coll(shard, out);
+}
+
+/* The stored entities (tweets.h): {type, start, end, b0, b1, username?};
+ * one whose byte span is not inside the text is skipped. */
+static void entities_from_bson(const bson_iter_t *array, tweet_t *t) {
+  t->n_entities = 0;
+  bson_iter_t it, f;
+  if (!bson_iter_recurse(array, &it)) {
+    return;
+  }
+  while (bson_iter_next(&it) && t->n_entities < TWEET_ENTITIES_MAX) {
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &f)) {
+      continue;
+    }
+    tweet_entity_t e;
+    memset(&e, 0, sizeof e);
+    while (bson_iter_next(&f)) {
+      const char *k = bson_iter_key(&f);
+      if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&f)) {
+        const char *name = bson_iter_utf8(&f, NULL);
+        for (int type = ENTITY_MENTION; type <= ENTITY_URL; type++) {
+          if (!strcmp(name, entity_type_name((entity_type_t)type))) {
+            e.span.type = (entity_type_t)type;
+          }
+        }
+      } else if (!strcmp(k, "start")) {
+        e.span.start = (uint32_t)bsonx_as_int64(&f);
+      } else if (!strcmp(k, "end")) {
+        e.span.end = (uint32_t)bsonx_as_int64(&f);
+      } else if (!strcmp(k, "b0")) {
+        e.span.byte_start = (uint32_t)bsonx_as_int64(&f);
+      } else if (!strcmp(k, "b1")) {
+        e.span.byte_end = (uint32_t)bsonx_as_int64(&f);
+      } else if (!strcmp(k, "username") && BSON_ITER_HOLDS_UTF8(&f)) {
+        bsonx_copy_utf8(&f, e.username, sizeof e.username);
+      }
+    }
+    if (e.span.type && e.span.byte_start < e.span.byte_end &&
+        e.span.byte_end <= sizeof t->text) {
+      t->entities[t->n_entities++] = e;
+    }
+  }
+}
+
+/* Keeps the entities whose spans lie inside t->text. */
+static void entities_fit_text(tweet_t *t) {
+  size_t len = strlen(t->text), kept = 0;
+  for (size_t i = 0; i < t->n_entities; i++) {
+    if (t->entities[i].span.byte_end <= len) {
+      t->entities[kept++] = t->entities[i];
+    }
+  }
+  t->n_entities = kept;
+}
+
+void tweets_parse_entities(const bson_t *doc, tweet_t *t) {
+  bson_iter_t it;
+  t->n_entities = 0;
+  if (bson_iter_init_find(&it, doc, "entities") && BSON_ITER_HOLDS_ARRAY(&it)) {
+    entities_from_bson(&it, t);
+    entities_fit_text(t);
+  }
 }
 
 static void tweet_from_bson(const bson_t *doc, tweet_t *t) {
@@ -52,8 +119,21 @@ static void tweet_from_bson(const bson_t *doc, tweet_t *t) {
       t->like_count = bsonx_as_int64(&it);
     } else if (!strcmp(key, "version")) {
       t->version = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "repost_count")) {
+      t->repost_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "quote_count")) {
+      t->quote_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "edit_count")) {
+      t->edit_count = bsonx_as_int64(&it);
+    } else if (!strcmp(key, "quote_of") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &t->quote.id);
+      t->has_quote_of = true;
+    } else if (!strcmp(key, "entities") && BSON_ITER_HOLDS_ARRAY(&it)) {
+      entities_from_bson(&it, t);
     }
   }
+  /* Fields come in any order: drop spans past the text read. */
+  entities_fit_text(t);
 }
 
 static bson_value_t oid_value(const bson_oid_t *oid) {
@@ -97,27 +177,77 @@ static bool read_tweet(db_t *db, sync_t *sync, const bson_oid_t *id,
   return true;
 }
 
-/* Display names and the viewer's likes of tweets[0..n). */
+/* The quoted tweets of tweets[0..n): text and author id, or
+ * unavailable when deleted. */
+static bool read_quotes(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
+                        chorus_error_t *err) {
+  tweet_t *q = NULL;
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++) {
+    tweet_quoted_t *dst = &tweets[i].quote;
+    if (!tweets[i].has_quote_of) {
+      continue;
+    }
+    if (!q) {
+      q = bson_malloc(sizeof *q);
+    }
+    bool found = false;
+    ok = read_tweet(db, sync, &dst->id, &found, q, err);
+    dst->available = ok && found;
+    if (dst->available) {
+      dst->author = q->author;
+      memcpy(dst->text, q->text, sizeof dst->text);
+      dst->created_at_ms = q->created_at_ms;
+    }
+  }
+  bson_free(q);
+  return ok;
+}
+
+/* Display names (of authors, quoted authors and reposters), the quoted
+ * tweets, and the viewer's likes and reposts of tweets[0..n). */
 static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
                  size_t n, chorus_error_t *err) {
   if (n == 0) {
     return true;
   }
-  user_name_t *names = bson_malloc0(sizeof *names * n);
+  if (!read_quotes(db, sync, tweets, n, err)) {
+    return false;
+  }
+  user_name_t *names = bson_malloc0(sizeof *names * n * 3);
+  size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    names[i] = tweets[i].author;
+    names[k++] = tweets[i].author;
+    if (tweets[i].has_quote_of && tweets[i].quote.available) {
+      names[k++] = tweets[i].quote.author;
+    }
+    if (tweets[i].is_repost) {
+      names[k++] = tweets[i].reposted_by;
+    }
   }
   mongoc_client_t *client = db_acquire(db);
-  bool ok = users_get_names(db, client, names, n, err);
+  bool ok = users_get_names(db, client, names, k, err);
   db_release(db, client);
+  k = 0;
   for (size_t i = 0; ok && i < n; i++) {
-    if (names[i].username[0]) {
-      tweets[i].author = names[i];
+    if (names[k].username[0]) {
+      tweets[i].author = names[k];
+    }
+    k++;
+    if (tweets[i].has_quote_of && tweets[i].quote.available) {
+      tweets[i].quote.author = names[k++];
+    }
+    if (tweets[i].is_repost) {
+      tweets[i].reposted_by = names[k++];
     }
   }
   bson_free(names);
+  const bson_oid_t *me = viewer ? &viewer->id : NULL;
   return ok &&
-         likes_mark(db, sync, viewer ? &viewer->id : NULL, tweets, n, err);
+         tweets_mark(db, sync, DB_LIKES, likes_pair_id,
+                     offsetof(tweet_t, liked_by_me), me, tweets, n, err) &&
+         tweets_mark(db, sync, DB_REPOSTS, reposts_pair_id,
+                     offsetof(tweet_t, reposted_by_me), me, tweets, n, err);
 }
 
 bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
@@ -135,7 +265,167 @@ bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
   return join(db, sync, viewer, out, 1, err);
 }
 
+/* ---- entities ---- */
+
+/* An account a text mentions. */
+typedef struct mention {
+  bson_oid_t id;
+  char username[USERNAME_MAX + 1]; /* as the account spells it */
+} mention_t;
+
+/* The entities of text as they are stored: mentions of existing
+ * accounts only (the first TWEET_MENTIONS_MAX distinct names are looked
+ * up), with their ids in ids[0..*n_ids). */
+static bool resolve_entities(db_t *db, sync_t *sync, const char *text,
+                             size_t len, tweet_t *t, mention_t *ids,
+                             size_t *n_ids, chorus_error_t *err) {
+  entity_t found[TWEET_ENTITIES_MAX];
+  size_t n = entities_parse(text, len, found, TWEET_ENTITIES_MAX);
+  char names[TWEET_MENTIONS_MAX][USERNAME_MAX + 1];
+  char spelled[TWEET_MENTIONS_MAX][USERNAME_MAX + 1]; /* the account's */
+  bool exists[TWEET_MENTIONS_MAX];
+  user_t u;
+  *n_ids = 0;
+  t->n_entities = 0;
+  size_t n_names = 0;
+  for (size_t i = 0; i < n; i++) {
+    tweet_entity_t *e = &t->entities[t->n_entities];
+    memset(e, 0, sizeof *e);
+    e->span = found[i];
+    if (found[i].type != ENTITY_MENTION) {
+      t->n_entities++;
+      continue;
+    }
+    char lc[USERNAME_MAX + 1];
+    username_fold(text + found[i].byte_start + 1,
+                  found[i].byte_end - found[i].byte_start - 1, lc);
+    size_t k = 0;
+    while (k < n_names && strcmp(names[k], lc)) {
+      k++;
+    }
+    if (k == n_names) {
+      if (n_names == TWEET_MENTIONS_MAX) {
+        continue; /* beyond the names looked up: plain text */
+      }
+      memcpy(names[k], lc, sizeof lc);
+      chorus_error_t lookup;
+      exists[k] = users_find_by_username(db, sync, lc, strlen(lc), &u, &lookup);
+      if (!exists[k] && lookup.status != 404) {
+        *err = lookup;
+        return false;
+      }
+      if (exists[k]) {
+        ids[*n_ids].id = u.id;
+        memcpy(ids[*n_ids].username, u.username, sizeof ids[*n_ids].username);
+        memcpy(spelled[k], u.username, sizeof spelled[k]);
+        (*n_ids)++;
+      }
+      n_names++;
+    }
+    if (exists[k]) {
+      memcpy(e->username, spelled[k], sizeof e->username);
+      t->n_entities++;
+    }
+  }
+  return true;
+}
 /* ---- create ---- */
+
+/* Appends the stored entities, the distinct folded tags and the ids of
+ * the accounts mentioned (tweets.h). */
+void tweets_append_entities(bson_t *doc, const tweet_t *t) {
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "entities", &array);
+  for (size_t i = 0; i < t->n_entities; i++) {
+    const tweet_entity_t *e = &t->entities[i];
+    char buf[16];
+    const char *key;
+    size_t klen = bson_uint32_to_string((uint32_t)i, &key, buf, sizeof buf);
+    bson_t item;
+    bson_append_document_begin(&array, key, (int)klen, &item);
+    BSON_APPEND_UTF8(&item, "type", entity_type_name(e->span.type));
+    BSON_APPEND_INT32(&item, "start", (int32_t)e->span.start);
+    BSON_APPEND_INT32(&item, "end", (int32_t)e->span.end);
+    BSON_APPEND_INT32(&item, "b0", (int32_t)e->span.byte_start);
+    BSON_APPEND_INT32(&item, "b1", (int32_t)e->span.byte_end);
+    if (e->span.type == ENTITY_MENTION) {
+      BSON_APPEND_UTF8(&item, "username", e->username);
+    }
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
+}
+
+size_t tweets_append_tags(bson_t *doc, const char *key, const tweet_t *t) {
+  char(*tags)[ENTITIES_TAG_BYTES + 1] =
+      bson_malloc(sizeof *tags * TWEET_ENTITIES_MAX);
+  size_t n = tweets_tags(t, tags);
+  bson_t array;
+  bson_append_array_begin(doc, key, -1, &array);
+  for (size_t i = 0; i < n; i++) {
+    char buf[16];
+    const char *k;
+    size_t klen = bson_uint32_to_string((uint32_t)i, &k, buf, sizeof buf);
+    bson_append_utf8(&array, k, (int)klen, tags[i], -1);
+  }
+  bson_append_array_end(doc, &array);
+  bson_free(tags);
+  return n;
+}
+
+static void append_conversation(bson_t *doc, const tweet_t *t,
+                                const mention_t *mentions, size_t n_mentions) {
+  bson_t array;
+  tweets_append_entities(doc, t);
+  tweets_append_tags(doc, "tags", t);
+  BSON_APPEND_ARRAY_BEGIN(doc, "mentions", &array);
+  for (size_t i = 0; i < n_mentions; i++) {
+    bsonx_array_append_oid(&array, (uint32_t)i, &mentions[i].id);
+  }
+  bson_append_array_end(doc, &array);
+}
+
+size_t tweets_tags(const tweet_t *t,
+                   char tags[TWEET_ENTITIES_MAX][ENTITIES_TAG_BYTES + 1]) {
+  size_t n = 0;
+  for (size_t i = 0; i < t->n_entities; i++) {
+    const entity_t *e = &t->entities[i].span;
+    if (e->type != ENTITY_HASHTAG) {
+      continue;
+    }
+    entities_fold_tag(t->text + e->byte_start + 1,
+                      e->byte_end - e->byte_start - 1, tags[n], sizeof tags[n]);
+    size_t k = 0;
+    while (k < n && strcmp(tags[k], tags[n])) {
+      k++;
+    }
+    n += k == n;
+  }
+  return n;
+}
+
+/* Notifies each of mentions[0..n) but those old (an edit's previous
+ * state; NULL: none) named already, of tweet by its author. */
+static bool notify_mentions(db_t *db, sync_t *sync, txn_t *txn,
+                            event_batch_t *events, const tweet_t *tweet,
+                            const mention_t *mentions, size_t n,
+                            const tweet_t *old, chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    bool named_before = false;
+    for (size_t e = 0; old && e < old->n_entities; e++) {
+      named_before = named_before ||
+                     (old->entities[e].span.type == ENTITY_MENTION &&
+                      !strcmp(old->entities[e].username, mentions[i].username));
+    }
+    if (!named_before &&
+        !notifications_add(db, sync, txn, events, &mentions[i].id,
+                           NOTIFY_MENTION, &tweet->author.id, &tweet->id,
+                           err)) {
+      return false;
+    }
+  }
+  return true;
+}
 
 typedef struct create_ctx {
   db_t *db;
@@ -145,24 +435,57 @@ typedef struct create_ctx {
   size_t text_len;
   bool is_reply;
   bson_oid_t parent;
+  bool is_quote;
+  bson_oid_t quoted;
+  mention_t mentions[TWEET_MENTIONS_MAX];
+  size_t n_mentions;
   tweet_t *t;
 } create_ctx_t;
+
+/* Adds the increment of counter by delta on tweet id to txn. */
+static void add_count(txn_t *txn, shards_t *shards, const bson_oid_t *id,
+                      const char *counter, int64_t delta) {
+  int shard = shards_of_tweet(shards, id);
+  char coll[TWEET_COLL_LEN];
+  tweets_coll(shard, coll);
+  bson_value_t key = oid_value(id);
+  bson_t inc = BSON_INITIALIZER;
+  BSON_APPEND_INT64(&inc, counter, delta);
+  txn_add_update(txn, shard, coll, &key, NULL, &inc, NULL);
+  bson_destroy(&inc);
+}
+
+/* Reads the tweet id that a new tweet replies to or quotes; 404 with
+ * what (a message) when it does not exist. */
+static bool read_other(create_ctx_t *c, const bson_oid_t *id, tweet_t *out,
+                       const char *what, chorus_error_t *err) {
+  bool found;
+  if (!read_tweet(c->db, c->sync, id, &found, out, err)) {
+    return false;
+  }
+  if (!found) {
+    chorus_error_set(err, 404, "tweet_not_found", "%s", what);
+    return false;
+  }
+  return true;
+}
+
+#define NO_PARENT "The tweet you reply to does not exist"
+#define NO_QUOTED "The tweet you quote does not exist"
 
 static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   create_ctx_t *c = arg;
   shards_t *shards = sync_shards(c->sync);
   tweet_t *t = c->t;
-  tweet_t parent;
-  if (c->is_reply) {
-    bool found;
-    if (!read_tweet(c->db, c->sync, &c->parent, &found, &parent, err)) {
-      return false;
-    }
-    if (!found) {
-      chorus_error_set(err, 404, "tweet_not_found",
-                       "The tweet you reply to does not exist");
-      return false;
-    }
+  /* Two of them do not fit on every thread's stack comfortably. */
+  tweet_t *other = bson_malloc(sizeof *other * 2);
+  tweet_t *parent = &other[0], *quoted = &other[1];
+  bool ok =
+      (!c->is_reply || read_other(c, &c->parent, parent, NO_PARENT, err)) &&
+      (!c->is_quote || read_other(c, &c->quoted, quoted, NO_QUOTED, err));
+  if (!ok) {
+    bson_free(other);
+    return false;
   }
   int shard = shards_of_user(shards, &c->author->id);
   char coll[TWEET_COLL_LEN];
@@ -178,6 +501,7 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   BSON_APPEND_UTF8(&doc, "author", t->author.username);
   bson_append_utf8(&doc, "text", 4, c->text, (int)c->text_len);
   search_append_words(&doc, "words", c->text, c->text_len);
+  append_conversation(&doc, t, c->mentions, c->n_mentions);
   BSON_APPEND_DATE_TIME(&doc, "created_at", t->created_at_ms);
   BSON_APPEND_NULL(&doc, "edited_at");
   if (c->is_reply) {
@@ -185,8 +509,16 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   } else {
     BSON_APPEND_NULL(&doc, "reply_to");
   }
+  if (c->is_quote) {
+    BSON_APPEND_OID(&doc, "quote_of", &c->quoted);
+  } else {
+    BSON_APPEND_NULL(&doc, "quote_of");
+  }
   BSON_APPEND_INT64(&doc, "reply_count", 0);
   BSON_APPEND_INT64(&doc, "like_count", 0);
+  BSON_APPEND_INT64(&doc, "repost_count", 0);
+  BSON_APPEND_INT64(&doc, "quote_count", 0);
+  BSON_APPEND_INT64(&doc, "edit_count", 0);
   BSON_APPEND_INT64(&doc, "version", 1);
   txn_add_insert(txn, shard, coll, &doc);
   bson_destroy(&doc);
@@ -197,83 +529,116 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &author_id, NULL, &inc, NULL);
   bson_destroy(&inc);
 
+  /* Op 2 (a reply) or 2 or 3 (a quote): tweets_create reads these. */
   if (c->is_reply) {
-    int parent_shard = shards_of_tweet(shards, &c->parent);
-    char parent_coll[TWEET_COLL_LEN];
-    tweets_coll(parent_shard, parent_coll);
-    bson_value_t parent_id = oid_value(&c->parent);
-    bson_t pinc = BSON_INITIALIZER;
-    BSON_APPEND_INT64(&pinc, "reply_count", 1);
-    txn_add_update(txn, parent_shard, parent_coll, &parent_id, NULL, &pinc,
-                   NULL);
-    bson_destroy(&pinc);
+    add_count(txn, shards, &c->parent, "reply_count", 1);
+  }
+  if (c->is_quote) {
+    add_count(txn, shards, &c->quoted, "quote_count", 1);
   }
   event_batch_t events;
   event_batch_init(&events);
-  event_add_tweet(&events, EVENT_TWEET_CREATED, &t->id, &c->author->id,
-                  c->is_reply ? &c->parent : NULL);
-  bool ok = true;
+  event_add_tweet_created(&events, t);
   if (c->is_reply) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->parent, NULL, NULL);
-    ok = notifications_add(c->db, c->sync, txn, &events, &parent.author.id,
+    ok = notifications_add(c->db, c->sync, txn, &events, &parent->author.id,
                            NOTIFY_REPLY, &c->author->id, &t->id, err);
   }
+  if (ok && c->is_quote) {
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->quoted, NULL, NULL);
+    ok = notifications_add(c->db, c->sync, txn, &events, &quoted->author.id,
+                           NOTIFY_QUOTE, &c->author->id, &t->id, err);
+  }
+  ok = ok && notify_mentions(c->db, c->sync, txn, &events, t, c->mentions,
+                             c->n_mentions, NULL, err);
   if (ok) {
     event_batch_commit(&events, txn);
   } else {
     event_batch_cleanup(&events);
   }
+  bson_free(other);
   return ok;
+}
+
+/* A tweet id from the API; 404 with what when it cannot name one. */
+static bool parse_other(sync_t *sync, const char *hex, bson_oid_t *id,
+                        const char *what, chorus_error_t *err) {
+  if (!tweets_parse_id(sync, hex, id, err)) {
+    chorus_error_set(err, 404, "tweet_not_found", "%s", what);
+    return false;
+  }
+  return true;
 }
 
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *text, size_t text_len, const char *reply_to_hex,
-                   ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err) {
+                   const char *quote_of_hex, ratelimit_gate_t *gate,
+                   tweet_t *out, chorus_error_t *err) {
   if (!validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err)) {
     return false;
   }
-  tweet_t t;
-  memset(&t, 0, sizeof t);
-  create_ctx_t ctx = {db, sync, author, text, text_len, false, {{0}}, &t};
-  if (reply_to_hex) {
-    if (!tweets_parse_id(sync, reply_to_hex, &ctx.parent, err)) {
-      chorus_error_set(err, 404, "tweet_not_found",
-                       "The tweet you reply to does not exist");
-      return false;
-    }
-    ctx.is_reply = true;
-    t.has_reply_to = true;
-    t.reply_to = ctx.parent;
+  tweet_t *t = bson_malloc0(sizeof *t);
+  create_ctx_t *ctx = bson_malloc0(sizeof *ctx);
+  *ctx = (create_ctx_t){.db = db,
+                        .sync = sync,
+                        .author = author,
+                        .text = text,
+                        .text_len = text_len,
+                        .t = t};
+  bool ok = false;
+  if (reply_to_hex &&
+      !parse_other(sync, reply_to_hex, &ctx->parent, NO_PARENT, err)) {
+    goto done;
   }
+  if (quote_of_hex &&
+      !parse_other(sync, quote_of_hex, &ctx->quoted, NO_QUOTED, err)) {
+    goto done;
+  }
+  ctx->is_reply = t->has_reply_to = reply_to_hex != NULL;
+  t->reply_to = ctx->parent;
+  ctx->is_quote = t->has_quote_of = quote_of_hex != NULL;
+  t->quote.id = ctx->quoted;
   if (!ratelimit_gate_pass(gate, RATELIMIT_TWEET, err)) {
-    return false;
+    goto done;
   }
-  t.author.id = author->id;
-  memcpy(t.author.username, author->username, sizeof t.author.username);
-  memcpy(t.author.display_name, author->display_name,
-         sizeof t.author.display_name);
-  memcpy(t.text, text, text_len);
-  t.text[text_len] = '\0';
-  t.version = 1;
+  t->author.id = author->id;
+  memcpy(t->author.username, author->username, sizeof t->author.username);
+  memcpy(t->author.display_name, author->display_name,
+         sizeof t->author.display_name);
+  memcpy(t->text, text, text_len);
+  t->text[text_len] = '\0';
+  t->version = 1;
+  if (!resolve_entities(db, sync, text, text_len, t, ctx->mentions,
+                        &ctx->n_mentions, err)) {
+    goto done;
+  }
   size_t failed_op;
-  switch (sync_commit(sync, build_create, &ctx, &failed_op, err)) {
+  switch (sync_commit(sync, build_create, ctx, &failed_op, err)) {
   case TXN_OUTCOME_COMMITTED:
-    *out = t;
-    return true;
+    /* The quoted tweet as readers see it (it may be gone already). */
+    ok = join(db, sync, author, t, 1, err);
+    if (ok) {
+      *out = *t;
+    }
+    break;
   case TXN_OUTCOME_MISSING:
     if (failed_op == 1) { /* the author's account */
       chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
-    } else { /* the parent went away between the read and the lock */
-      chorus_error_set(err, 404, "tweet_not_found",
-                       "The tweet you reply to does not exist");
+    } else { /* what it replies to or quotes went away meanwhile */
+      chorus_error_set(err, 404, "tweet_not_found", "%s",
+                       failed_op == 2 && ctx->is_reply ? NO_PARENT : NO_QUOTED);
     }
-    return false;
+    break;
   case TXN_OUTCOME_EXISTS:
     chorus_error_set(err, 500, "internal", "Tweet id collision");
-    return false;
+    break;
   default:
-    return false; /* err set by sync_commit or the build */
+    break; /* err set by sync_commit or the build */
   }
+done:
+  bson_free(ctx);
+  bson_free(t);
+  return ok;
 }
 
 /* ---- edit and delete ---- */
@@ -285,10 +650,65 @@ typedef struct change_ctx {
   bson_oid_t id;
   const char *text; /* NULL: delete */
   size_t text_len;
-  tweet_t *t; /* the tweet as read by the last build */
+  tweet_t *t;     /* the tweet as read by the last build */
+  tweet_t *now_t; /* an edit: the new text's entities (tweets_edit) */
+  mention_t mentions[TWEET_MENTIONS_MAX];
+  size_t n_mentions;
   int64_t now;
   bool parent_gone; /* the parent vanished: leave its count alone */
+  bool quoted_gone; /* likewise the quoted tweet */
 } change_ctx_t;
+
+/* The _id of the n-th previous text of tweet id (n from 1). */
+static void version_id(const bson_oid_t *id, int64_t n,
+                       char out[TWEET_VERSION_ID_LEN + 1]) {
+  char hex[25];
+  bson_oid_to_string(id, hex);
+  snprintf(out, TWEET_VERSION_ID_LEN + 1, "%s:%" PRId64, hex, n);
+}
+
+/* An edit: keeps the text being replaced in DB_TWEET_VERSIONS and sets
+ * the new one with its entities; new mentions are notified. */
+static bool build_edit(change_ctx_t *c, txn_t *txn, int shard, const char *coll,
+                       chorus_error_t *err) {
+  tweet_t *old = c->t, *t = c->now_t;
+  char vid[TWEET_VERSION_ID_LEN + 1];
+  version_id(&c->id, old->edit_count + 1, vid);
+  bson_t v = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&v, "_id", vid);
+  BSON_APPEND_OID(&v, "tweet_id", &c->id);
+  BSON_APPEND_INT64(&v, "n", old->edit_count + 1);
+  BSON_APPEND_UTF8(&v, "text", old->text);
+  BSON_APPEND_DATE_TIME(&v, "written_at",
+                        old->edited_at_ms ? old->edited_at_ms
+                                          : old->created_at_ms);
+  BSON_APPEND_DATE_TIME(&v, "replaced_at", c->now);
+  BSON_APPEND_INT64(&v, "version", 1);
+  txn_add_insert(txn, TXN_MAIN_SHARD, DB_TWEET_VERSIONS, &v);
+  bson_destroy(&v);
+
+  bson_value_t id = oid_value(&c->id);
+  bson_t set = BSON_INITIALIZER;
+  bson_append_utf8(&set, "text", 4, c->text, (int)c->text_len);
+  search_append_words(&set, "words", c->text, c->text_len);
+  append_conversation(&set, t, c->mentions, c->n_mentions);
+  BSON_APPEND_DATE_TIME(&set, "edited_at", c->now);
+  BSON_APPEND_INT64(&set, "edit_count", old->edit_count + 1);
+  txn_add_update(txn, shard, coll, &id, &set, NULL, &old->version);
+  bson_destroy(&set);
+  event_batch_t events;
+  event_batch_init(&events);
+  event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->id, &c->user->id, NULL);
+  t->id = c->id;
+  t->author.id = c->user->id;
+  if (!notify_mentions(c->db, c->sync, txn, &events, t, c->mentions,
+                       c->n_mentions, old, err)) {
+    event_batch_cleanup(&events);
+    return false;
+  }
+  event_batch_commit(&events, txn);
+  return true;
+}
 
 /* Re-reads the tweet on every attempt, so the version it checks is the
  * one the author check was made against. */
@@ -315,17 +735,7 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
   bson_value_t id = oid_value(&c->id);
   c->now = db_now_ms();
   if (c->text) {
-    bson_t set = BSON_INITIALIZER;
-    bson_append_utf8(&set, "text", 4, c->text, (int)c->text_len);
-    search_append_words(&set, "words", c->text, c->text_len);
-    BSON_APPEND_DATE_TIME(&set, "edited_at", c->now);
-    txn_add_update(txn, shard, coll, &id, &set, NULL, &c->t->version);
-    bson_destroy(&set);
-    event_batch_t events;
-    event_batch_init(&events);
-    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->id, &c->user->id, NULL);
-    event_batch_commit(&events, txn);
-    return true;
+    return build_edit(c, txn, shard, coll, err);
   }
   txn_add_delete(txn, shard, coll, &id, &c->t->version);
   bson_value_t author = oid_value(&c->user->id);
@@ -333,41 +743,58 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
   BSON_APPEND_INT64(&inc, "tweet_count", -1);
   txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &author, NULL, &inc, NULL);
   bson_destroy(&inc);
-  if (c->t->has_reply_to && !c->parent_gone) {
-    int parent_shard = shards_of_tweet(shards, &c->t->reply_to);
-    if (parent_shard >= 0) {
-      char parent_coll[TWEET_COLL_LEN];
-      tweets_coll(parent_shard, parent_coll);
-      bson_value_t parent = oid_value(&c->t->reply_to);
-      bson_t pinc = BSON_INITIALIZER;
-      BSON_APPEND_INT64(&pinc, "reply_count", -1);
-      txn_add_update(txn, parent_shard, parent_coll, &parent, NULL, &pinc,
-                     NULL);
-      bson_destroy(&pinc);
-    }
+  /* Op 2: the parent's count, then the quoted tweet's (change() reads
+   * which one went away). */
+  bool parent = c->t->has_reply_to && !c->parent_gone &&
+                shards_of_tweet(shards, &c->t->reply_to) >= 0;
+  bool quoted = c->t->has_quote_of && !c->quoted_gone &&
+                shards_of_tweet(shards, &c->t->quote.id) >= 0;
+  if (parent) {
+    add_count(txn, shards, &c->t->reply_to, "reply_count", -1);
+  }
+  if (quoted) {
+    add_count(txn, shards, &c->t->quote.id, "quote_count", -1);
   }
   event_batch_t events;
   event_batch_init(&events);
   event_add_tweet(&events, EVENT_TWEET_DELETED, &c->id, &c->user->id, NULL);
-  if (c->t->has_reply_to && !c->parent_gone) {
+  if (parent) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->reply_to, NULL, NULL);
   }
+  if (quoted) {
+    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->quote.id, NULL, NULL);
+  }
   event_batch_commit(&events, txn);
-  return true;
+  /* Its reposts go with it (out of every feed). */
+  return reposts_add_removal(c->db, c->sync, txn, &c->id, err);
 }
 
 static bool change(change_ctx_t *ctx, chorus_error_t *err) {
-  for (int round = 0; round < 3; round++) {
+  for (int round = 0; round < 4; round++) {
     size_t failed_op;
     switch (sync_commit(ctx->sync, build_change, ctx, &failed_op, err)) {
     case TXN_OUTCOME_COMMITTED:
       return true;
     case TXN_OUTCOME_MISSING:
-      if (failed_op == 2) {
+      if (!ctx->text && failed_op == 2 && ctx->t->has_reply_to &&
+          !ctx->parent_gone) {
         ctx->parent_gone = true; /* a deleted parent has no count to fix */
         continue;
       }
+      if (!ctx->text && failed_op >= 2 && ctx->t->has_quote_of &&
+          !ctx->quoted_gone) {
+        ctx->quoted_gone = true; /* likewise a deleted quoted tweet */
+        continue;
+      }
+      if (!ctx->text && failed_op >= 2) {
+        continue; /* a repost went away meanwhile: read them again */
+      }
       chorus_error_set(err, 404, "tweet_not_found", "No such tweet");
+      return false;
+    case TXN_OUTCOME_EXISTS:
+      if (ctx->text) {
+        continue; /* another edit kept the same version number: again */
+      }
       return false;
     default:
       return false;
@@ -380,40 +807,178 @@ static bool change(change_ctx_t *ctx, chorus_error_t *err) {
 bool tweets_edit(db_t *db, sync_t *sync, const user_t *editor,
                  const char *id_hex, const char *text, size_t text_len,
                  tweet_t *out, chorus_error_t *err) {
-  tweet_t t;
-  change_ctx_t ctx = {db, sync, editor, {{0}}, text, text_len, &t, 0, false};
-  if (!tweets_parse_id(sync, id_hex, &ctx.id, err) ||
-      !validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err) ||
-      !change(&ctx, err)) {
-    return false;
+  tweet_t *both = bson_malloc0(sizeof *both * 2);
+  change_ctx_t *ctx = bson_malloc0(sizeof *ctx);
+  *ctx = (change_ctx_t){.db = db,
+                        .sync = sync,
+                        .user = editor,
+                        .text = text,
+                        .text_len = text_len,
+                        .t = &both[0],
+                        .now_t = &both[1]};
+  tweet_t *t = &both[0];
+  bool ok = false;
+  if (!tweets_parse_id(sync, id_hex, &ctx->id, err) ||
+      !validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err)) {
+    goto done;
   }
-  memcpy(t.text, text, text_len);
-  t.text[text_len] = '\0';
-  t.edited_at_ms = ctx.now;
-  t.version++;
-  if (!join(db, sync, editor, &t, 1, err)) {
-    return false;
+  memcpy(both[1].text, text, text_len);
+  both[1].text[text_len] = '\0';
+  if (!resolve_entities(db, sync, text, text_len, &both[1], ctx->mentions,
+                        &ctx->n_mentions, err) ||
+      !change(ctx, err)) {
+    goto done;
   }
-  *out = t;
-  return true;
+  memcpy(t->text, text, text_len);
+  t->text[text_len] = '\0';
+  t->n_entities = both[1].n_entities;
+  memcpy(t->entities, both[1].entities, sizeof t->entities);
+  t->edited_at_ms = ctx->now;
+  t->edit_count++;
+  t->version++;
+  ok = join(db, sync, editor, t, 1, err);
+  if (ok) {
+    *out = *t;
+  }
+done:
+  bson_free(ctx);
+  bson_free(both);
+  return ok;
 }
 
 bool tweets_delete(db_t *db, sync_t *sync, const user_t *user,
                    const char *id_hex, chorus_error_t *err) {
-  tweet_t t;
-  change_ctx_t ctx = {db, sync, user, {{0}}, NULL, 0, &t, 0, false};
-  return tweets_parse_id(sync, id_hex, &ctx.id, err) && change(&ctx, err);
+  tweet_t *t = bson_malloc0(sizeof *t);
+  change_ctx_t *ctx = bson_malloc0(sizeof *ctx);
+  *ctx = (change_ctx_t){.db = db, .sync = sync, .user = user, .t = t};
+  bool ok = tweets_parse_id(sync, id_hex, &ctx->id, err) && change(ctx, err);
+  bson_free(ctx);
+  bson_free(t);
+  return ok;
+}
+
+/* ---- edit history ---- */
+
+bool tweets_history(db_t *db, sync_t *sync, const char *id_hex,
+                    tweet_history_t *out, chorus_error_t *err) {
+  memset(out, 0, sizeof *out);
+  tweet_t *t = bson_malloc0(sizeof *t);
+  bool ok = tweets_get(db, sync, NULL, id_hex, t, err);
+  if (!ok) {
+    bson_free(t);
+    return false;
+  }
+  /* The current text, then the kept ones by _id, newest first. */
+  size_t n = (size_t)(t->edit_count > 0 ? t->edit_count : 0) + 1;
+  out->items = bson_malloc0(sizeof *out->items * n);
+  tweet_version_t *cur = &out->items[out->n++];
+  memcpy(cur->text, t->text, sizeof cur->text);
+  cur->written_at_ms = t->edited_at_ms ? t->edited_at_ms : t->created_at_ms;
+  cur->current = true;
+  bson_t filter = BSON_INITIALIZER, in_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in_doc);
+  BSON_APPEND_ARRAY_BEGIN(&in_doc, "$in", &in);
+  for (int64_t k = t->edit_count; k >= 1; k--) {
+    char vid[TWEET_VERSION_ID_LEN + 1], buf[16];
+    const char *key;
+    version_id(&t->id, k, vid);
+    bson_uint32_to_string((uint32_t)(t->edit_count - k), &key, buf, sizeof buf);
+    BSON_APPEND_UTF8(&in, key, vid);
+  }
+  bson_append_array_end(&in_doc, &in);
+  bson_append_document_end(&filter, &in_doc);
+  bson_t *sort = BCON_NEW("n", BCON_INT32(-1));
+  query_result_t r;
+  ok =
+      t->edit_count == 0 || query_visible(db, sync, DB_TWEET_VERSIONS, &filter,
+                                          sort, (size_t)t->edit_count, &r, err);
+  for (size_t i = 0; ok && t->edit_count > 0 && i < r.n && out->n < n; i++) {
+    tweet_version_t *v = &out->items[out->n++];
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, r.docs[i], "text") &&
+        BSON_ITER_HOLDS_UTF8(&it)) {
+      bsonx_copy_utf8(&it, v->text, sizeof v->text);
+    }
+    if (bson_iter_init_find(&it, r.docs[i], "written_at") &&
+        BSON_ITER_HOLDS_DATE_TIME(&it)) {
+      v->written_at_ms = bson_iter_date_time(&it);
+    }
+  }
+  if (ok && t->edit_count > 0) {
+    query_result_free(&r);
+  }
+  bson_destroy(sort);
+  bson_destroy(&filter);
+  bson_free(t);
+  if (!ok) {
+    tweet_history_destroy(out);
+  }
+  return ok;
+}
+
+void tweet_history_destroy(tweet_history_t *h) {
+  bson_free(h->items);
+  memset(h, 0, sizeof *h);
 }
 
 /* ---- lists ---- */
 
 /* Timeline order: newer first, then higher id first (or the reverse). */
 static int newest_first(const void *a, const void *b) {
-  const tweet_t *x = a, *y = b;
-  if (x->created_at_ms != y->created_at_ms) {
-    return x->created_at_ms > y->created_at_ms ? -1 : 1;
+  page_cursor_t x, y;
+  tweets_item_key(a, &x);
+  tweets_item_key(b, &y);
+  if (x.ts_ms != y.ts_ms) {
+    return x.ts_ms > y.ts_ms ? -1 : 1;
   }
-  return -bson_oid_compare(&x->id, &y->id);
+  return -bson_oid_compare(&x.id, &y.id);
+}
+
+void tweets_item_key(const tweet_t *t, page_cursor_t *key) {
+  key->ts_ms = t->is_repost ? t->reposted_at_ms : t->created_at_ms;
+  key->id = t->is_repost ? t->repost_id : t->id;
+}
+
+/* Adds the newest `want` reposts by q's authors (a home feed) after
+ * before to all[*n..], as feed items of their tweets.  A repost of a
+ * tweet gone meanwhile (beyond what a deletion removes: reposts.h) is
+ * skipped, and more are read in its place. */
+static bool add_reposts(db_t *db, sync_t *sync, const tweet_query_t *q,
+                        const page_cursor_t *before, size_t want, tweet_t *all,
+                        size_t *n, chorus_error_t *err) {
+  page_cursor_t after;
+  const page_cursor_t *from = before;
+  size_t got = 0;
+  bool ok = true, more = true;
+  while (ok && more && got < want) {
+    repost_t *r;
+    size_t n_r;
+    if (!reposts_list_by_users(db, sync, q->authors, q->n_authors, from,
+                               want - got, &r, &n_r, err)) {
+      return false;
+    }
+    more = n_r == want - got;
+    for (size_t i = 0; ok && i < n_r; i++) {
+      bool found = false;
+      tweet_t *t = &all[*n];
+      ok = read_tweet(db, sync, &r[i].tweet, &found, t, err);
+      if (ok && found) {
+        t->is_repost = true;
+        t->reposted_by.id = r[i].user;
+        t->reposted_at_ms = r[i].created_at_ms;
+        t->repost_id = r[i].id;
+        (*n)++;
+        got++;
+      }
+    }
+    if (n_r > 0) {
+      after.ts_ms = r[n_r - 1].created_at_ms;
+      after.id = r[n_r - 1].id;
+      from = &after;
+    }
+    bson_free(r);
+  }
+  return ok;
 }
 
 static int oldest_first(const void *a, const void *b) {
@@ -462,6 +1027,9 @@ static bool shard_filter(sync_t *sync, const tweet_query_t *q, int k,
     bson_append_document_end(filter, &all_doc);
     return q->n_words > 0;
   }
+  case TWEETS_WITH_TAG:
+    BSON_APPEND_UTF8(filter, "tags", q->tag);
+    return true;
   }
   return false;
 }
@@ -480,7 +1048,9 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
   shards_t *shards = sync_shards(sync);
   int n_shards = shards_count(shards);
   size_t want = limit + 1;
-  tweet_t *all = bson_malloc0(sizeof *all * want * (size_t)n_shards);
+  bool feed = q->kind == TWEETS_BY_AUTHORS;
+  tweet_t *all =
+      bson_malloc0(sizeof *all * want * (size_t)(n_shards + (feed ? 1 : 0)));
   size_t n = 0;
   bson_t *sort =
       ascending ? BCON_NEW("created_at", BCON_INT32(1), "_id", BCON_INT32(1))
@@ -507,6 +1077,9 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
     bson_destroy(&filter);
   }
   bson_destroy(sort);
+  if (ok && feed) {
+    ok = add_reposts(db, sync, q, before, want, all, &n, err);
+  }
   if (!ok) {
     bson_free(all);
     return false;
@@ -516,8 +1089,7 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
   page->n = page->has_next ? limit : n;
   page->items = all;
   if (page->has_next) {
-    page->next.ts_ms = all[page->n - 1].created_at_ms;
-    page->next.id = all[page->n - 1].id;
+    tweets_item_key(&all[page->n - 1], &page->next);
   }
   /* Display names are read now, so a renamed author shows the new name
    * on old tweets. */
@@ -531,6 +1103,43 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
 void tweet_page_destroy(tweet_page_t *page) {
   bson_free(page->items);
   memset(page, 0, sizeof *page);
+}
+
+bool tweets_mark(db_t *db, sync_t *sync, const char *coll,
+                 tweets_pair_id_fn pair_id, size_t flag_offset,
+                 const bson_oid_t *viewer, tweet_t *tweets, size_t n,
+                 chorus_error_t *err) {
+  assert(flag_offset + sizeof(bool) <= sizeof(tweet_t));
+  for (size_t i = 0; i < n; i++) {
+    *(bool *)((char *)&tweets[i] + flag_offset) = false;
+  }
+  if (!viewer || n == 0) {
+    return true;
+  }
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    pair_id(&in, (uint32_t)i, viewer, &tweets[i].id);
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+  query_result_t r;
+  bool ok = query_visible(db, sync, coll, &filter, NULL, n, &r, err);
+  bson_destroy(&filter);
+  for (size_t k = 0; ok && k < r.n; k++) {
+    bson_oid_t tweet;
+    for (size_t i = 0; i < n && bsonx_find_oid(r.docs[k], "tweet_id", &tweet);
+         i++) {
+      if (bson_oid_equal(&tweet, &tweets[i].id)) {
+        *(bool *)((char *)&tweets[i] + flag_offset) = true;
+      }
+    }
+  }
+  if (ok) {
+    query_result_free(&r);
+  }
+  return ok;
 }
 
 typedef struct tweet_scan {
@@ -570,6 +1179,7 @@ static const db_index_t tweets_indexes[] = {
      false},
     {"reply_to_1_created_at_1", "{\"reply_to\": 1, \"created_at\": 1}", false},
     {"words_1_created_at_-1", "{\"words\": 1, \"created_at\": -1}", false},
+    {"tags_1_created_at_-1", "{\"tags\": 1, \"created_at\": -1}", false},
 };
 
 bool tweets_ensure_indexes(shards_t *shards, chorus_error_t *err) {

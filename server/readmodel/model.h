@@ -13,8 +13,10 @@
  *     which tweets they like (sorted ids).
  *   - tweets: per author the newest ones (cfg.per_author, or all when
  *     fewer, after a load or a trim; up to twice that before the next
- *     trim), and a ring of the newest cfg.ring tweets of everyone.  One
- *     record per tweet, shared.
+ *     trim), per tag likewise, and a ring of the newest cfg.ring tweets
+ *     of everyone.  One record per tweet, shared.
+ *   - reposts: per user the newest ones (likewise), and every tweet each
+ *     user has reposted; the tweets of the trends' window (Tags below).
  *   - sessions: token hash -> user id, expiry; filled on demand, at most
  *     MODEL_SESSIONS_MAX (emptied when full).
  *
@@ -48,6 +50,23 @@
  * FOLLOWS_FEED_MAX users, or an author with no known name, also makes
  * them return false.
  *
+ * Reposts.  Each user's newest reposts are entries of a list like the
+ * author lists (bounded by cfg.per_author, with a floor), and every tweet
+ * each user has reposted is known (reposted_by_me); an entry holds the
+ * record of the tweet it shows, which a repost event carries (so a
+ * repost of an old tweet is shown from memory too).  Repost events race
+ * like likes, so each queues a check (below).  A home feed merges each
+ * followee's tweets and reposts.  A quote is answered only when the
+ * quoted tweet is held (or remembered deleted: shown unavailable).
+ *
+ * Tags.  Each folded tag (tags.h) has a list of its newest tweets, like
+ * an author's (cfg.per_author, with a floor), read by model_tag.  The
+ * trends (model_trends) count, for each tag, the distinct authors of the
+ * tweets created in the last TRENDS_WINDOW_MS: every tweet of that
+ * window is known (its id, author, version and tags: a few dozen bytes
+ * each), from the load and the events, so the count is exact, whatever
+ * the lists hold.
+ *
  * Thread-safety: every function may be called from any thread.  Readers
  * share a read lock; the functions that change the model (model_apply,
  * the loader's, the session cache's put, the settling of checks) take
@@ -62,7 +81,9 @@
 #include <stdint.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/reposts.h"
 #include "server/domain/sessions.h"
+#include "server/domain/tags.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 
@@ -73,8 +94,12 @@
 typedef struct model model_t;
 
 typedef struct model_config {
-  size_t per_author; /* 0: MODEL_PER_AUTHOR_DEFAULT */
+  size_t per_author; /* 0: MODEL_PER_AUTHOR_DEFAULT; also per tag and the
+                        reposts per user */
   size_t ring;       /* 0: MODEL_RING_DEFAULT */
+  /* The clock of the trends' window, in ms since the epoch; NULL:
+   * db_now_ms (tests give their own). */
+  int64_t (*now_ms)(void);
 } model_config_t;
 
 typedef struct model_stats {
@@ -104,6 +129,8 @@ void model_load_follow(model_t *m, const bson_oid_t *follower,
                        const bson_oid_t *followee);
 void model_load_like(model_t *m, const bson_oid_t *user,
                      const bson_oid_t *tweet);
+/* A repost as stored: see "Reposts" above. */
+void model_load_repost(model_t *m, const repost_t *r);
 /* t->author.id and the tweet's own fields are used; names are not. */
 void model_load_tweet(model_t *m, const tweet_t *t);
 void model_load_end(model_t *m);
@@ -126,6 +153,11 @@ bool model_feed(model_t *m, const bson_oid_t *viewer,
 bool model_timeline(model_t *m, const bson_oid_t *viewer,
                     const page_cursor_t *before, size_t limit,
                     tweet_page_t *page);
+/* The tweets with the folded tag (tags_parse). */
+bool model_tag(model_t *m, const bson_oid_t *viewer, const char *tag,
+               const page_cursor_t *before, size_t limit, tweet_page_t *page);
+/* The trends now (tags.h), top[0..*n); false when not ready. */
+bool model_trends(model_t *m, trend_t top[TRENDS_MAX], size_t *n);
 
 /* ---- sessions ----
  * A cache of positive answers.  A "session.ended" event drops what it
@@ -152,11 +184,15 @@ void model_session_put(model_t *m, const char *session_id,
  * the pair was applied after the check was taken (that event queued its
  * own check, which reads later), so the last read of every pair happens
  * after its last event and the model converges to the database. */
-typedef enum { MODEL_CHECK_FOLLOW, MODEL_CHECK_LIKE } model_check_kind_t;
+typedef enum {
+  MODEL_CHECK_FOLLOW,
+  MODEL_CHECK_LIKE,
+  MODEL_CHECK_REPOST
+} model_check_kind_t;
 
 typedef struct model_check {
   model_check_kind_t kind;
-  bson_oid_t a, b; /* follower, followee / user, tweet */
+  bson_oid_t a, b; /* follower, followee / user, tweet (like, repost) */
   uint64_t ticket; /* for model_settle_check */
 } model_check_t;
 
@@ -164,8 +200,15 @@ typedef struct model_check {
 size_t model_take_checks(model_t *m, model_check_t *out, size_t max);
 
 /* Sets the pair's state to what the database said (present) unless an
- * event for the pair was applied after the check was taken. */
+ * event for the pair was applied after the check was taken.  A follow or
+ * a like. */
 void model_settle_check(model_t *m, const model_check_t *check, bool present);
+
+/* The same for a repost: r is the repost as stored and t its tweet as
+ * the database shows it, or both NULL when there is none (or the tweet
+ * is gone). */
+void model_settle_repost(model_t *m, const model_check_t *check,
+                         const repost_t *r, const tweet_t *t);
 
 void model_get_stats(model_t *m, model_stats_t *out);
 

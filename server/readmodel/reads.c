@@ -15,7 +15,9 @@
 
 #include "server/domain/follows.h"
 #include "server/domain/likes.h"
+#include "server/domain/reposts.h"
 #include "server/domain/sessions.h"
+#include "server/domain/tags.h"
 #include "sync/events/events.h"
 
 struct reads {
@@ -85,6 +87,12 @@ static bool load_like(void *ctx, const bson_oid_t *a, const bson_oid_t *b) {
   return !atomic_load(&r->stopping);
 }
 
+static bool load_repost(void *ctx, const repost_t *repost) {
+  reads_t *r = ctx;
+  model_load_repost(r->model, repost);
+  return !atomic_load(&r->stopping);
+}
+
 static bool load_tweet(void *ctx, const tweet_t *t) {
   reads_t *r = ctx;
   model_load_tweet(r->model, t);
@@ -98,6 +106,7 @@ static bool load_once(reads_t *r, chorus_error_t *err) {
    * are never taken from stored tweets; see model.c). */
   bool ok = follows_scan(r->db, r->sync, load_follow, r, err) &&
             likes_scan(r->db, r->sync, load_like, r, err) &&
+            reposts_scan(r->db, r->sync, load_repost, r, err) &&
             tweets_scan(r->sync, load_tweet, r, err) &&
             users_scan_names(r->db, r->sync, load_name, r, err);
   if (ok && atomic_load(&r->stopping)) {
@@ -112,33 +121,59 @@ static bool load_once(reads_t *r, chorus_error_t *err) {
   return ok;
 }
 
-/* After the load: settle the follow and like pairs that events touched
- * (model.h, "settling"), reading each one's committed state. */
+/* After the load: settle the follow, like and repost pairs that events
+ * touched (model.h, "settling"), reading each one's committed state. */
 #define SETTLE_BATCH 256
 #define SETTLE_IDLE_MS 20
 
+/* A repost's committed state, and its tweet's (t: scratch space). */
+static bool settle_repost(reads_t *r, const model_check_t *c, tweet_t *t,
+                          chorus_error_t *err) {
+  repost_t repost;
+  bool found;
+  if (!reposts_get(r->db, r->sync, &c->a, &c->b, &repost, &found, err)) {
+    return false;
+  }
+  if (found) {
+    char hex[25];
+    bson_oid_to_string(&c->b, hex);
+    if (!tweets_get(r->db, r->sync, NULL, hex, t, err)) {
+      if (err->status != 404) {
+        return false;
+      }
+      found = false; /* the tweet is gone: no repost to show */
+    }
+  }
+  model_settle_repost(r->model, c, found ? &repost : NULL, found ? t : NULL);
+  return true;
+}
+
 static void settle_loop(reads_t *r) {
   model_check_t *checks = bson_malloc(sizeof *checks * SETTLE_BATCH);
+  tweet_t *t = bson_malloc(sizeof *t);
   while (!atomic_load(&r->stopping)) {
     size_t n = model_take_checks(r->model, checks, SETTLE_BATCH);
     for (size_t i = 0; i < n && !atomic_load(&r->stopping); i++) {
       bool present;
       chorus_error_t err;
       model_check_t *c = &checks[i];
-      bool ok =
-          c->kind == MODEL_CHECK_FOLLOW
-              ? follows_check(r->db, r->sync, &c->a, &c->b, &present, &err)
-              : likes_check(r->db, r->sync, &c->a, &c->b, &present, &err);
-      if (ok) {
-        model_settle_check(r->model, c, present);
-      }
       /* A failed read leaves the event's state; the pair's next event
        * (or the next load) settles it.  Rare: the database was down. */
+      if (c->kind == MODEL_CHECK_REPOST) {
+        settle_repost(r, c, t, &err);
+      } else if (c->kind == MODEL_CHECK_FOLLOW
+                     ? follows_check(r->db, r->sync, &c->a, &c->b, &present,
+                                     &err)
+                     : likes_check(r->db, r->sync, &c->a, &c->b, &present,
+                                   &err)) {
+        model_settle_check(r->model, c, present);
+      }
     }
     if (n == 0) {
       usleep(SETTLE_IDLE_MS * 1000);
     }
   }
+  bson_free(t);
   bson_free(checks);
 }
 
@@ -328,24 +363,56 @@ bool reads_feed(reads_t *r, const char *token, int64_t seen,
   return ok;
 }
 
-bool reads_timeline(reads_t *r, const char *token, int64_t seen,
-                    const page_cursor_t *before, size_t limit,
-                    tweet_page_t *page, chorus_error_t *err) {
+/* A public list (the timeline, a tag's tweets) as the token's user, or
+ * anyone logged out, sees it: from the model (tag NULL: the timeline)
+ * when it may answer, else the database's query q. */
+static bool public_list(reads_t *r, const char *token, int64_t seen,
+                        const tweet_query_t *q, const page_cursor_t *before,
+                        size_t limit, tweet_page_t *page, chorus_error_t *err) {
   bool fresh, logged_in;
   bson_oid_t viewer;
   if (!page_viewer(r, token, seen, &fresh, &viewer, &logged_in, err)) {
     return false;
   }
-  if (fresh && model_timeline(r->model, logged_in ? &viewer : NULL, before,
-                              limit, page)) {
+  const bson_oid_t *v = logged_in ? &viewer : NULL;
+  if (fresh && (q->kind == TWEETS_ALL
+                    ? model_timeline(r->model, v, before, limit, page)
+                    : model_tag(r->model, v, q->tag, before, limit, page))) {
     return true;
   }
-  tweet_query_t q = {.kind = TWEETS_ALL};
   user_t me;
   memset(&me, 0, sizeof me);
-  if (logged_in) {
-    me.id = viewer;
-  }
-  return tweets_list(r->db, r->sync, &q, before, limit, logged_in ? &me : NULL,
+  me.id = viewer;
+  return tweets_list(r->db, r->sync, q, before, limit, logged_in ? &me : NULL,
                      page, err);
+}
+
+bool reads_timeline(reads_t *r, const char *token, int64_t seen,
+                    const page_cursor_t *before, size_t limit,
+                    tweet_page_t *page, chorus_error_t *err) {
+  tweet_query_t q = {.kind = TWEETS_ALL};
+  return public_list(r, token, seen, &q, before, limit, page, err);
+}
+
+bool reads_tag(reads_t *r, const char *token, int64_t seen, const char *tag,
+               const page_cursor_t *before, size_t limit, tweet_page_t *page,
+               chorus_error_t *err) {
+  tweet_query_t q = {.kind = TWEETS_WITH_TAG, .tag = tag};
+  return public_list(r, token, seen, &q, before, limit, page, err);
+}
+
+bool reads_trends(reads_t *r, int64_t seen, reads_freshness_t fresh,
+                  trend_t top[TRENDS_MAX], size_t *n, chorus_error_t *err) {
+  if (r->model && fresh == READS_APPLIED) {
+    if (model_trends(r->model, top, n)) {
+      return true;
+    }
+    chorus_error_set(err, 503, "not_ready", "The read model is loading");
+    return false;
+  }
+  if (r->model && fresh == READS_SYNCED && reads_fresh(r, seen) &&
+      model_trends(r->model, top, n)) {
+    return true;
+  }
+  return tags_trends(r->db, r->sync, db_now_ms(), top, n, err);
 }

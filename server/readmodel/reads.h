@@ -25,9 +25,10 @@
  * answered every server has applied it or asks the database.
  *
  * Loading.  reads_start() starts a thread that loads the model
- * from the database (users, follows, likes, every tweet shard, streamed),
+ * from the database (users, follows, likes, reposts, every tweet shard,
+ * streamed),
  * retrying every second while the database fails, and logs how long it
- * took; then it settles racing follow and like events (model.h).  Until
+ * took; then it settles racing follow, like and repost events (model.h).  Until
  * the model is loaded every read goes to the database.
  *
  * Ownership: a reads_t borrows its database, sync and model, which
@@ -40,6 +41,7 @@
 #include <stdbool.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/tags.h"
 #include "server/domain/tweets.h"
 #include "server/domain/users.h"
 #include "server/readmodel/model.h"
@@ -154,5 +156,21 @@ bool reads_feed(reads_t *r, const char *token, int64_t seen,
 bool reads_timeline(reads_t *r, const char *token, int64_t seen,
                     const page_cursor_t *before, size_t limit,
                     tweet_page_t *page, chorus_error_t *err);
+
+/* The tweets with a folded tag (tags_parse), likewise. */
+bool reads_tag(reads_t *r, const char *token, int64_t seen, const char *tag,
+               const page_cursor_t *before, size_t limit, tweet_page_t *page,
+               chorus_error_t *err);
+
+/* ---- trends ----
+ * The trends now (tags.h), top[0..*n).  READS_SYNCED (a page): from the
+ * model after reads_fresh with the client's token seen, else from the
+ * database.  READS_APPLIED (the hub's pushes): from the model as far as
+ * this server has applied the log; while it is loading, 503 "not_ready"
+ * (asking the database instead would scan every shard's recent tweets on
+ * FerretDB, and the hub tries again); with no model, from the database.
+ * READS_DATABASE: from the database. */
+bool reads_trends(reads_t *r, int64_t seen, reads_freshness_t fresh,
+                  trend_t top[TRENDS_MAX], size_t *n, chorus_error_t *err);
 
 #endif

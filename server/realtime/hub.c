@@ -15,6 +15,7 @@
 #include "server/domain/event_payloads.h"
 #include "server/domain/follows.h"
 #include "server/domain/sessions.h"
+#include "server/domain/tags.h"
 
 /* An event that arrived while its client's resume job ran (hub_on_event):
  * whether the client may see it is decided when the job ends, once the
@@ -42,6 +43,8 @@ typedef struct client {
   bson_oid_t *followees;            /* sorted */
   size_t n_followees;
   hub_watch_t watch; /* the tweets it watches (hub_message.h) */
+  hub_tags_t tags;   /* the tags it watches (hub_message.h) */
+  bool trends;       /* asked for the trends (?trends=1) */
   int64_t since;     /* resume point asked for (0: none) */
   int64_t last_sent;
   bool ready;   /* followees loaded and backlog sent */
@@ -71,6 +74,12 @@ struct hub {
   int test_resume_delay_ms; /* hub_new */
   bool stopping;
   pthread_t worker;
+  /* Trends (hub.h): the data last sent ("{ "items" : [...] }"), whether
+   * an event may have changed them, and when the worker may compute
+   * them next (CLOCK_MONOTONIC ms). */
+  char *trends;
+  bool trends_dirty;
+  int64_t trends_next_ms, trends_due_ms;
 };
 
 static int oid_cmp(const void *a, const void *b) {
@@ -146,6 +155,16 @@ static bool sees(const client_t *c, const bson_t *audience) {
   if (c->watch.n && bson_iter_init_find(&it, audience, "tweets")) {
     for (size_t i = 0; i < c->watch.n; i++) {
       if (oid_in_array(&it, &c->watch.ids[i])) {
+        return true;
+      }
+    }
+  }
+  bson_iter_t tag;
+  if (c->tags.n && bson_iter_init_find(&it, audience, "tags") &&
+      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &tag)) {
+    while (bson_iter_next(&tag)) {
+      if (BSON_ITER_HOLDS_UTF8(&tag) &&
+          hub_tags_has(&c->tags, bson_iter_utf8(&tag, NULL))) {
         return true;
       }
     }
@@ -246,6 +265,11 @@ void hub_on_event(void *ctx, const event_t *e) {
   char *json = NULL;
   bool is_follow = type == EVENT_FOLLOW;
   pthread_mutex_lock(&hub->mu);
+  if (type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
+      type == EVENT_TWEET_DELETED) {
+    hub->trends_dirty = true; /* the worker looks (hub.h, "Trends") */
+    pthread_cond_signal(&hub->cv);
+  }
   for (client_t *c = hub->clients; c; c = c->next) {
     if (c->ended) {
       continue;
@@ -288,6 +312,28 @@ void hub_on_event(void *ctx, const event_t *e) {
     c->last_sent = e->seq;
   }
   pthread_mutex_unlock(&hub->mu);
+  bson_free(json);
+}
+
+/* ---- trends ---- */
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under hub->mu: the trends to a ready client that asked for them, with
+ * seq 0 (they are no event of the log: its resume point stays). */
+static void send_trends(hub_t *hub, client_t *c) {
+  if (!hub->trends || !c->trends || c->ended) {
+    return;
+  }
+  size_t size = strlen(hub->trends) + 64;
+  char *json = bson_malloc(size);
+  int n = snprintf(json, size, "{\"seq\":0,\"type\":\"%s\",\"data\":%s}",
+                   event_type_name(EVENT_TRENDS), hub->trends);
+  ws_server_send(hub->ws, c->id, json, (size_t)n);
   bson_free(json);
 }
 
@@ -362,6 +408,7 @@ static void run_job(hub_t *hub, client_t *c) {
       bson_free(c->held);
       c->held = NULL;
       c->ready = true;
+      send_trends(hub, c); /* the trends as they are now */
     }
   }
   client_unref(c);
@@ -370,22 +417,74 @@ static void run_job(hub_t *hub, client_t *c) {
   events_free(backlog, n_backlog);
 }
 
+/* On the worker, outside hub->mu: computes the trends (the model as
+ * applied, else the database) and, when they changed, sends them to
+ * every ready client.  The next computation waits HUB_TRENDS_MIN_MS, or
+ * 20 times as long as this one took (a database that scans). */
+static void update_trends(hub_t *hub) {
+  int64_t t0 = mono_ms();
+  trend_t top[TRENDS_MAX];
+  size_t n = 0;
+  chorus_error_t err;
+  char *json = NULL;
+  if (reads_trends(hub->reads, 0, READS_APPLIED, top, &n, &err)) {
+    bson_t doc = BSON_INITIALIZER;
+    event_data_trends(&doc, top, n);
+    json = bson_as_relaxed_extended_json(&doc, NULL);
+    bson_destroy(&doc);
+  }
+  int64_t now = mono_ms(), took = now - t0;
+  pthread_mutex_lock(&hub->mu);
+  hub->trends_next_ms =
+      now + (took * 20 > HUB_TRENDS_MIN_MS ? took * 20 : HUB_TRENDS_MIN_MS);
+  hub->trends_due_ms = now + HUB_TRENDS_EVERY_MS;
+  if (!json) {
+    hub->trends_dirty = true; /* the database failed: again later */
+  } else if (!hub->trends || strcmp(hub->trends, json) != 0) {
+    bson_free(hub->trends);
+    hub->trends = json;
+    json = NULL;
+    for (client_t *c = hub->clients; c; c = c->next) {
+      if (c->ready) {
+        send_trends(hub, c);
+      }
+    }
+  }
+  pthread_mutex_unlock(&hub->mu);
+  bson_free(json);
+}
+
+/* Resume jobs first; otherwise the trends when an event may have changed
+ * them (no sooner than trends_next_ms) or the window moved on
+ * (trends_due_ms). */
 static void *worker_main(void *arg) {
   hub_t *hub = arg;
   pthread_mutex_lock(&hub->mu);
   while (!hub->stopping) {
     client_t *c = hub->jobs;
-    if (!c) {
-      pthread_cond_wait(&hub->cv, &hub->mu);
+    if (c) {
+      hub->jobs = c->job_next;
+      if (!hub->jobs) {
+        hub->jobs_tail = NULL;
+      }
+      pthread_mutex_unlock(&hub->mu);
+      run_job(hub, c);
+      pthread_mutex_lock(&hub->mu);
       continue;
     }
-    hub->jobs = c->job_next;
-    if (!hub->jobs) {
-      hub->jobs_tail = NULL;
+    int64_t at = hub->trends_due_ms;
+    if (hub->trends_dirty && hub->trends_next_ms < at) {
+      at = hub->trends_next_ms;
     }
-    pthread_mutex_unlock(&hub->mu);
-    run_job(hub, c);
-    pthread_mutex_lock(&hub->mu);
+    if (mono_ms() >= at) {
+      hub->trends_dirty = false;
+      pthread_mutex_unlock(&hub->mu);
+      update_trends(hub);
+      pthread_mutex_lock(&hub->mu);
+      continue;
+    }
+    struct timespec until = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+    pthread_cond_timedwait(&hub->cv, &hub->mu, &until);
   }
   pthread_mutex_unlock(&hub->mu);
   return NULL;
@@ -428,6 +527,9 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   c->since = hub_since_parse(query);
   c->last_sent = c->since;
   c->refs = 1;
+  c->trends = hub_trends_parse(query);
+  /* ?tags=a,b: tag pages on screen, watched before the backlog is read. */
+  hub_tags_parse(query, &c->tags);
   /* An ending applied while the session was looked up may have ended it
    * (the answer may predate the ending's delete): refuse, and the client
    * tries again.  From here on every ending finds it in hub->opening. */
@@ -493,11 +595,12 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
   if (!hub_message_parse(data, len, &msg)) {
     reply_error(hub, id,
                 "expected {\"type\":\"subscribe\"|\"unsubscribe\","
-                "\"tweets\":[id...]}");
+                "\"tweets\":[id...], \"tags\":[tag...]}");
     return;
   }
   pthread_mutex_lock(&hub->mu);
   hub_watch_apply(&c->watch, &msg);
+  hub_tags_apply(&c->tags, &msg);
   pthread_mutex_unlock(&hub->mu);
   hub_message_free(&msg);
 }
@@ -550,7 +653,12 @@ hub_t *hub_new(db_t *db, sync_t *sync, reads_t *reads,
   hub->reads = reads;
   hub->test_resume_delay_ms = test_resume_delay_ms;
   pthread_mutex_init(&hub->mu, NULL);
-  pthread_cond_init(&hub->cv, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* mono_ms's */
+  pthread_cond_init(&hub->cv, &attr);
+  pthread_condattr_destroy(&attr);
+  hub->trends_dirty = true; /* the first ones as soon as the worker runs */
   pthread_create(&hub->worker, NULL, worker_main, hub);
   return hub;
 }
@@ -581,5 +689,6 @@ void hub_destroy(hub_t *hub) {
   }
   pthread_cond_destroy(&hub->cv);
   pthread_mutex_destroy(&hub->mu);
+  bson_free(hub->trends);
   bson_free(hub);
 }

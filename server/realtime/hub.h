@@ -6,11 +6,15 @@
  * (ws.h).  A client is a logged-in user and session (the session cookie,
  * checked at the upgrade; the hub keeps the session's id, sessions_id,
  * never the token) with: the users they follow (loaded when they connect, kept
- * up to date by "follow" events), the tweets they have on screen (messages
- * {"type":"subscribe"|"unsubscribe","tweets":[id...]}), and the last
- * sequence number sent.  An event reaches a client when its audience names
- * the user, or an author the user follows (or is), or a tweet the client
- * watches.  Messages are {"seq", "type", "data"} with seq strictly
+ * up to date by "follow" events), the tweets they have on screen and the
+ * tag pages they show (messages {"type":"subscribe"|"unsubscribe",
+ * "tweets":[id...], "tags":[tag...]}, either list or both; at most
+ * HUB_MAX_SUBSCRIPTIONS tweets and HUB_MAX_TAGS tags; tags as
+ * tags_parse takes them, others ignored; and ?tags=a,b on the upgrade's
+ * URL, watched before a resume's backlog is read), and the last sequence
+ * number sent.  An event reaches a client when its audience names the
+ * user, or an author the user follows (or is), or a tweet or a tag the
+ * client watches.  Messages are {"seq", "type", "data"} with seq strictly
  * increasing per client; "type" and "data" are the event's own (types in
  * event_types.h, data made at publication: event_payloads.h), and the
  * hub adds only the framing.  Its own messages are the control types:
@@ -28,6 +32,17 @@
  * or more than HUB_HELD_MAX were held) it gets {"type":"reload"} instead,
  * with the head as its seq, and goes on live from there.
  *
+ * Trends: a client that connects with ?trends=1 gets
+ * {"seq":0,"type":"trends","data":{"items":[{tag, count}]}} (the API's GET
+ * /api/trends) once it is live (after its backlog: also after a resume) and
+ * whenever they change.  The hub's worker computes them from this server's
+ * read model as applied (reads_trends, READS_APPLIED; none while it loads;
+ * the database with --read-model 0) after tweet events, at most every
+ * HUB_TRENDS_MIN_MS (or 20 times as long as a computation took), and every
+ * HUB_TRENDS_EVERY_MS as the 24-hour window moves on; every server computes
+ * the same trends from the same events.  seq 0: they are a state, not an
+ * event of the log, and leave the client's resume point where it is.
+ *
  * Ended sessions: a "session.ended" event (event_types.h: for the hubs)
  * closes every client of a session it ends with
  * EVENT_CLOSE_SESSION_ENDED at once, dropping what is still queued
@@ -39,10 +54,10 @@
  * WebSocket of an ended session closed once the ending is answered.
  *
  * Threads: ws callbacks run on the WebSocket service threads (several at
- * once, one per loop), events on the event poller thread, resumes on the
- * hub's own worker; one mutex guards the client list.  Nothing that can
- * block for long runs on a service thread except a session lookup that
- * the read model's session cache cannot answer (reads_session with
+ * once, one per loop), events on the event poller thread, resumes and
+ * trends on the hub's own worker; one mutex guards the client list.  Nothing
+ * that can block for long runs on a service thread except a session lookup
+ * that the read model's session cache cannot answer (reads_session with
  * READS_APPLIED; with --read-model 0 every upgrade asks the database).
  */
 #ifndef CHORUS_HUB_H
@@ -57,6 +72,8 @@
 #include "sync/events/events.h"
 #include "sync/sync.h"
 
+#define HUB_TRENDS_MIN_MS 250     /* between two computations, at least */
+#define HUB_TRENDS_EVERY_MS 60000 /* and at most, for the window's end */
 #define HUB_HELD_MAX 1000
 #define HUB_RESUME_MAX 10000
 

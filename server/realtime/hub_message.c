@@ -2,7 +2,8 @@
  * hub_message.c - see hub_message.h.
  *
  * Invariant of a hub_watch_t: n <= cap, n <= HUB_MAX_SUBSCRIPTIONS, and
- * ids[0..n) are distinct.
+ * ids[0..n) are distinct.  Of a hub_tags_t: n <= HUB_MAX_TAGS, and
+ * tags[0..n) are distinct folded tags.
  */
 #include "server/realtime/hub_message.h"
 
@@ -26,11 +27,36 @@ bool hub_message_parse(const char *data, size_t len, hub_message_t *msg) {
   }
   bool subscribe = type && !strcmp(type, "subscribe");
   bool unsubscribe = type && !strcmp(type, "unsubscribe");
-  bool ok = (subscribe || unsubscribe) &&
-            bson_iter_init_find(&list, doc, "tweets") &&
-            BSON_ITER_HOLDS_ARRAY(&list) && bson_iter_recurse(&list, &it);
+  bson_iter_t tags;
+  bool has_tweets = doc && bson_iter_init_find(&list, doc, "tweets") &&
+                    BSON_ITER_HOLDS_ARRAY(&list) &&
+                    bson_iter_recurse(&list, &it);
+  bool has_tags = doc && bson_iter_init_find(&list, doc, "tags") &&
+                  BSON_ITER_HOLDS_ARRAY(&list) &&
+                  bson_iter_recurse(&list, &tags);
+  bool ok = (subscribe || unsubscribe) && (has_tweets || has_tags);
   if (ok) {
     msg->subscribe = subscribe;
+  }
+  if (ok && has_tags) {
+    size_t cap = 0;
+    while (bson_iter_next(&tags)) {
+      uint32_t n;
+      const char *tag =
+          BSON_ITER_HOLDS_UTF8(&tags) ? bson_iter_utf8(&tags, &n) : NULL;
+      char folded[TAG_SIZE];
+      chorus_error_t err;
+      if (!tag || !tags_parse(tag, n, folded, &err)) {
+        continue;
+      }
+      if (msg->n_tags == cap) {
+        cap = cap ? cap * 2 : 4;
+        msg->tags = bson_realloc(msg->tags, sizeof *msg->tags * cap);
+      }
+      memcpy(msg->tags[msg->n_tags++], folded, sizeof folded);
+    }
+  }
+  if (ok && has_tweets) {
     size_t cap = 0;
     while (bson_iter_next(&it)) {
       uint32_t n;
@@ -54,6 +80,7 @@ bool hub_message_parse(const char *data, size_t len, hub_message_t *msg) {
 
 void hub_message_free(hub_message_t *msg) {
   bson_free(msg->ids);
+  bson_free(msg->tags);
   memset(msg, 0, sizeof *msg);
 }
 
@@ -101,4 +128,59 @@ int64_t hub_since_parse(const char *query) {
   }
   long long v = strtoll(since, NULL, 10);
   return v > 0 ? (int64_t)v : 0;
+}
+
+/* The index of the folded tag in t, or t->n. */
+static size_t tags_find(const hub_tags_t *t, const char *tag) {
+  for (size_t i = 0; i < t->n; i++) {
+    if (!strcmp(t->tags[i], tag)) {
+      return i;
+    }
+  }
+  return t->n;
+}
+
+/* Watches (on) or stops watching one folded tag. */
+static void tags_set(hub_tags_t *t, const char *tag, bool on) {
+  size_t at = tags_find(t, tag);
+  if (on && at == t->n && t->n < HUB_MAX_TAGS) {
+    bson_strncpy(t->tags[t->n++], tag, TAG_SIZE);
+  } else if (!on && at < t->n) {
+    memcpy(t->tags[at], t->tags[--t->n], TAG_SIZE);
+  }
+  assert(t->n <= HUB_MAX_TAGS);
+}
+
+void hub_tags_apply(hub_tags_t *t, const hub_message_t *msg) {
+  for (size_t k = 0; k < msg->n_tags; k++) {
+    tags_set(t, msg->tags[k], msg->subscribe);
+  }
+}
+
+bool hub_tags_has(const hub_tags_t *t, const char *tag) {
+  return tags_find(t, tag) < t->n;
+}
+
+void hub_tags_parse(const char *query, hub_tags_t *t) {
+  memset(t, 0, sizeof *t);
+  char list[HUB_MAX_TAGS * (TAG_SIZE + 1)];
+  int len =
+      query ? mg_get_var(query, strlen(query), "tags", list, sizeof list) : -1;
+  for (int from = 0, i = 0; len > 0 && i <= len; i++) {
+    if (i == len || list[i] == ',') {
+      char folded[TAG_SIZE];
+      chorus_error_t err;
+      if (tags_parse(list + from, (size_t)(i - from), folded, &err)) {
+        tags_set(t, folded, true);
+      }
+      from = i + 1;
+    }
+  }
+}
+
+bool hub_trends_parse(const char *query) {
+  char flag[4];
+  return query &&
+         mg_get_var(query, strlen(query), "trends", flag, sizeof flag) > 0 &&
+         !strcmp(flag, "1");
 }

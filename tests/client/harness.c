@@ -508,11 +508,11 @@ static void scan(mongoc_database_t *db, const char *coll_name, doc_fn fn,
 }
 
 enum { C_FOLLOWERS, C_FOLLOWING, C_TWEETS };
-enum { C_LIKES, C_REPLIES };
+enum { C_LIKES, C_REPLIES, C_REPOSTS, C_QUOTES };
 
 typedef struct recount {
   oid_map_t users;  /* C_FOLLOWERS, C_FOLLOWING, C_TWEETS */
-  oid_map_t tweets; /* C_LIKES, C_REPLIES */
+  oid_map_t tweets; /* C_LIKES, C_REPLIES, C_REPOSTS, C_QUOTES */
   int bad;
 } recount_t;
 
@@ -534,15 +534,27 @@ static void count_like(const bson_t *doc, void *ctx) {
   }
 }
 
+static void count_repost(const bson_t *doc, void *ctx) {
+  recount_t *rc = ctx;
+  const bson_oid_t *tweet = doc_oid(doc, "tweet_id");
+  if (tweet) {
+    oid_map_slot(&rc->tweets, tweet)->n[C_REPOSTS]++;
+  }
+}
+
 static void count_tweet(const bson_t *doc, void *ctx) {
   recount_t *rc = ctx;
   const bson_oid_t *author = doc_oid(doc, "author_id");
   const bson_oid_t *parent = doc_oid(doc, "reply_to");
+  const bson_oid_t *quoted = doc_oid(doc, "quote_of");
   if (author) {
     oid_map_slot(&rc->users, author)->n[C_TWEETS]++;
   }
   if (parent) {
     oid_map_slot(&rc->tweets, parent)->n[C_REPLIES]++;
+  }
+  if (quoted) {
+    oid_map_slot(&rc->tweets, quoted)->n[C_QUOTES]++;
   }
 }
 
@@ -583,6 +595,10 @@ static void check_tweet(const bson_t *doc, void *ctx) {
                 oid_map_get(&rc->tweets, id, C_LIKES));
   check_counter(rc, "tweet", id, "reply_count", doc_int(doc, "reply_count"),
                 oid_map_get(&rc->tweets, id, C_REPLIES));
+  check_counter(rc, "tweet", id, "repost_count", doc_int(doc, "repost_count"),
+                oid_map_get(&rc->tweets, id, C_REPOSTS));
+  check_counter(rc, "tweet", id, "quote_count", doc_int(doc, "quote_count"),
+                oid_map_get(&rc->tweets, id, C_QUOTES));
 }
 
 int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
@@ -590,6 +606,7 @@ int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs) {
   memset(&rc, 0, sizeof rc);
   scan(d->db, "follows", count_follow, &rc);
   scan(d->db, "likes", count_like, &rc);
+  scan(d->db, "reposts", count_repost, &rc);
   for (int k = 0; k < n_shards; k++) {
     char coll[SHARDS_COLL_LEN];
     shards_tweet_coll(k, coll);

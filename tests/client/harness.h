@@ -127,9 +127,11 @@ bool tc_db_user_oid(tc_db_t *d, const char *username, bson_oid_t *out);
  * how many disagree, printing each: users.followers_count (follows with
  * that followee_id), users.following_count (follows with that
  * follower_id), users.tweet_count (tweets by author_id over all shards),
- * and for every tweet like_count (likes with that tweet_id) and
- * reply_count (existing tweets whose reply_to is its _id).  An absent
- * counter reads as 0.  Call it once tc_db_wait_settled is true. */
+ * and for every tweet like_count (likes with that tweet_id),
+ * reply_count (existing tweets whose reply_to is its _id), repost_count
+ * (reposts with that tweet_id) and quote_count (existing tweets whose
+ * quote_of is its _id).  An absent counter reads as 0.  Call it once
+ * tc_db_wait_settled is true. */
 int tc_db_counter_mismatches(tc_db_t *d, int n_shards, tc_db_t **dbs);
 
 /* ---- nginx in front of chorusd servers (scripts/nginx.conf) ---- */

@@ -333,6 +333,12 @@ int64_t tc_bson_int(const bson_t *doc, const char *path) {
              : -1;
 }
 
+bool tc_bson_bool(const bson_t *doc, const char *path) {
+  bson_iter_t it;
+  return find_in(doc, path, &it) && BSON_ITER_HOLDS_BOOL(&it) &&
+         bson_iter_bool(&it);
+}
+
 const char *tc_json_str(const tc_response_t *r, const char *path) {
   return tc_bson_str(r->json, path);
 }

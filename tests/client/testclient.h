@@ -127,6 +127,8 @@ bool tc_is_rfc3339(const char *s);
  * another type. */
 const char *tc_bson_str(const bson_t *doc, const char *path);
 int64_t tc_bson_int(const bson_t *doc, const char *path);
+/* false when absent or not a boolean. */
+bool tc_bson_bool(const bson_t *doc, const char *path);
 
 /* ---- text ---- */
 

@@ -1,5 +1,7 @@
 // Chorus browser end-to-end test: the single-page app in public/, driven by
-// headless Chromium through playwright-core, with two users on two servers.
+// headless Chromium through playwright-core, with two users on two servers
+// (and a third through the API). axe-core checks the main views and the
+// dialogs for WCAG 2.1 A/AA violations.
 //
 //   CHORUS_TEST_URL_A=... CHORUS_TEST_URL_B=... node tests/e2e/spa.test.mjs
 //
@@ -20,6 +22,7 @@ const URL_A = (process.env.CHORUS_TEST_URL_A || '').replace(/\/$/, '');
 const URL_B = (process.env.CHORUS_TEST_URL_B || '').replace(/\/$/, '');
 const CHROMIUM = process.env.CHORUS_CHROMIUM || '/usr/bin/chromium';
 const WAIT = 10_000; // every explicit wait
+const AXE_SRC = readFileSync(join(ROOT, 'tests', 'e2e', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 let passed = 0;
 let failed = 0;
@@ -82,6 +85,21 @@ async function shot(page, name) {
   console.log(`screenshot: ${path}`);
 }
 
+// axe-core on the page as it is now: no WCAG 2.1 A/AA violation. The
+// script is evaluated through the DevTools protocol (the page's CSP allows
+// no injected <script>).
+async function axeClean(page, what) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE_SRC);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${
+      v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert(found.length === 0, `${what}: axe found\n  ${found.join('\n  ')}`);
+}
+
 async function register(page, base, name) {
   await page.goto(`${base}/`);
   await page.waitForSelector('#auth:not([hidden])');
@@ -93,10 +111,12 @@ async function register(page, base, name) {
   await waitLive(page);
 }
 
-async function post(page, text) {
+// Posts text from the compose form; shown: what the list shows of it
+// (the text, unless it has a URL the page shortens).
+async function post(page, text, shown = text) {
   await page.fill('#compose-text', text);
   await page.click('#post');
-  await tweetLi(page, text).first().waitFor();
+  await tweetLi(page, shown).first().waitFor();
 }
 
 // The client's ES modules (public/js), read from the files: all of them,
@@ -243,6 +263,123 @@ try {
     await tweetLi(pb, T1E).waitFor({ state: 'detached' });
   });
 
+  // ---- conversation: entities, reposts, quotes, edit history, tags ----
+  const TAG = `Chorus${sfx}`;
+  const LONG_URL = `https://example.org/a/long/path/${sfx}/that/the/page/shortens`;
+  const TE = `hello @${USER_B} #${TAG} ${LONG_URL}`;
+  await step('entities are links: a mention, a hashtag, a shortened URL', async () => {
+    await post(pa, TE, `hello @${USER_B}`);
+    const li = tweetLi(pb, `hello @${USER_B}`);
+    await li.waitFor();
+    const got = await li.evaluate((n) => {
+      const a = (sel) => n.querySelector(`.text ${sel}`);
+      return {
+        mention: a('a.mention')?.getAttribute('href'),
+        tag: a('a.hashtag')?.getAttribute('href'),
+        url: a('a.url')?.getAttribute('href'),
+        rel: a('a.url')?.getAttribute('rel'),
+        shown: a('a.url')?.textContent,
+        text: n.querySelector('.text').textContent,
+      };
+    });
+    assert(got.mention === `/u/${USER_B}`, `mention links to ${got.mention}`);
+    assert(got.tag === `/tags/${TAG.toLowerCase()}`, `hashtag links to ${got.tag}`);
+    assert(got.url === LONG_URL, `URL links to ${got.url}`);
+    assert(got.rel === 'noopener noreferrer nofollow', `URL rel is ${got.rel}`);
+    assert(got.shown.endsWith('…') && got.shown.length < LONG_URL.length, `URL shown as ${got.shown}`);
+    assert(got.text.startsWith(`hello @${USER_B} #${TAG} `), `text shown as ${got.text}`);
+    await axeClean(pb, 'home with entity links');
+  });
+
+  await step('a quote: B quotes A\'s post in a dialog; A sees the count', async () => {
+    const li = tweetLi(pb, `hello @${USER_B}`);
+    await li.locator('[data-action=quote]').click();
+    const dialog = pb.locator('dialog[open]');
+    await dialog.waitFor();
+    assert(await pb.evaluate(() => document.activeElement?.tagName) === 'TEXTAREA', 'focus is not in the quote form');
+    await dialog.locator('.quote', { hasText: `#${TAG}` }).waitFor();
+    await axeClean(pb, 'the quote dialog');
+    await dialog.locator('textarea').fill(`so true ${WORD}`);
+    await dialog.locator('button[type=submit]').click();
+    await dialog.waitFor({ state: 'detached' });
+    const quote = tweetLi(pb, `so true ${WORD}`);
+    await quote.locator('.quote', { hasText: `hello @${USER_B}` }).waitFor();
+    await tweetLi(pa, `hello @${USER_B}`).locator('.stats', { hasText: '1 quote' }).waitFor();
+  });
+
+  await step('the edit history: A edits; B opens "(edited)" with the keyboard', async () => {
+    const li = tweetLi(pa, `hello @${USER_B}`);
+    await li.locator('[data-action=edit]').click();
+    await li.locator('.editor textarea').fill(`${TE} (fixed)`);
+    await li.locator('.editor button[type=submit]').click();
+    const edited = tweetLi(pb, '(fixed)').locator('[data-action=history]');
+    await edited.waitFor();
+    await edited.focus();
+    await pb.keyboard.press('Enter');
+    const dialog = pb.locator('dialog[open]');
+    await dialog.locator('.history li').nth(1).waitFor();
+    const versions = await dialog.locator('.history li .text').allTextContents();
+    assert(versions.length === 2 && versions[0].endsWith('(fixed)') && versions[1] === TE,
+      `history shows ${JSON.stringify(versions)}`);
+    await dialog.locator('.current').first().waitFor();
+    await axeClean(pb, 'the edit history dialog');
+    await pb.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert(await pb.evaluate(() => document.activeElement?.dataset.action) === 'history',
+      'focus did not return to the "(edited)" button');
+  });
+
+  await step('reposts: A reposts C\'s post; B sees it "reposted by" A, live', async () => {
+    // C posts through the API only; A finds the post on the global timeline.
+    const ctxC = await browser.newContext();
+    const userC = `ec_${sfx}`;
+    const asC = (path, data) => ctxC.request.post(`${URL_A}${path}`, { data, headers: { Origin: URL_A } });
+    assert((await asC('/api/register', { username: userC, password: 'tinfoil kazoo 42' })).status() === 201,
+      'C could not register');
+    const TC = `carol's post ${WORD}`;
+    const made = await asC('/api/tweet', { text: TC });
+    assert(made.status() === 201, 'C could not post');
+    const cid = (await made.json()).id;
+    await pa.click('#nav-global');
+    await pa.waitForURL(`${URL_A}/global`);
+    const onA = tweetLi(pa, TC);
+    await pb.evaluate(() => window.scrollTo(0, 0)); // new items go on top
+    await onA.locator('[data-action=repost]').click();
+    await onA.locator('[data-action=repost][aria-pressed=true]', { hasText: '1 repost' }).waitFor();
+    const onB = tweetLi(pb, TC);
+    await onB.locator('.reposted-by', { hasText: 'reposted' }).waitFor();
+    // C edits the post: B's item takes the new text and stays a repost.
+    const put = await ctxC.request.put(`${URL_A}/api/tweet/${cid}`,
+      { data: { text: `${TC} (edited)` }, headers: { Origin: URL_A } });
+    assert(put.status() === 200, 'C could not edit');
+    await tweetLi(pb, `${TC} (edited)`).locator('.reposted-by').waitFor();
+    await axeClean(pb, 'home with a repost');
+    // A undoes it: the item leaves B's feed.
+    await onA.locator('[data-action=repost]').click();
+    await onA.locator('[data-action=repost][aria-pressed=false]').waitFor();
+    await tweetLi(pb, TC).waitFor({ state: 'detached' });
+    await ctxC.close();
+    await pa.click('#nav-home');
+    await pa.waitForURL(`${URL_A}/`);
+    await waitLive(pa);
+  });
+
+  await step('a tag page: B follows the hashtag link; new posts come live', async () => {
+    await tweetLi(pb, '(fixed)').locator('a.hashtag').click();
+    await pb.waitForURL(`${URL_B}/tags/${TAG.toLowerCase()}`);
+    await pb.locator('#view h2', { hasText: `#${TAG.toLowerCase()}` }).waitFor();
+    await tweetLi(pb, '(fixed)').waitFor();
+    await waitLive(pb);
+    const TT = `another #${TAG.toUpperCase()} post ${WORD}`;
+    await post(pa, TT);
+    await tweetLi(pb, TT).waitFor();
+    assert(await pb.locator('#trends:not([hidden]) a[href^="/tags/"]').count() > 0, 'no trends box');
+    await axeClean(pb, 'the tag page');
+    await pb.click('#nav-home');
+    await pb.waitForURL(`${URL_B}/`);
+    await waitLive(pb);
+  });
+
   await step('XSS payload in a display name and a tweet renders as text', async () => {
     await pa.click('#nav-profile');
     await pa.waitForURL(`${URL_A}/u/${USER_A}`);
@@ -279,6 +416,7 @@ try {
     assert(await pa.locator('.profile h2').textContent() === XSS, 'A: profile name not shown as text');
     assert(await pa.locator('.profile img, #timeline img').count() === 0, 'A: <img> on the profile page');
     assert(await pa.evaluate(() => window.__xss) === undefined, 'A: window.__xss is set on the profile');
+    await axeClean(pa, 'profile');
     await shot(pa, 'profile');
   });
 
@@ -291,6 +429,7 @@ try {
     await tweetLi(pb, `xss ${WORD}`).waitFor();
     await tweetLi(pb, 'a reply from bob').waitFor();
     assert(await pb.evaluate(() => window.__xss) === undefined, 'B: window.__xss is set on search');
+    await axeClean(pb, 'search');
     await shot(pb, 'search');
   });
 
@@ -299,6 +438,8 @@ try {
     await pa.waitForURL(`${URL_A}/notifications`);
     await pa.locator('#notes li.note', { hasText: 'replied to your post' }).waitFor();
     await pa.locator('#notes li.note', { hasText: 'liked your post' }).waitFor();
+    await pa.locator('#notes li.note', { hasText: 'quoted your post' }).waitFor();
+    await axeClean(pa, 'notifications');
     await shot(pa, 'notifications');
     await pa.goBack();
     await pa.waitForURL(`${URL_A}/u/${USER_A}`);

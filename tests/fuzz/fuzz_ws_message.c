@@ -1,13 +1,16 @@
 /*
  * fuzz_ws_message.c - what a WebSocket client sends the hub
  * (hub_message.h): a message, read by hub_message_parse and applied to
- * a watched set by hub_watch_apply, then the same bytes as the
- * upgrade's query string (hub_since_parse).
+ * the watched sets by hub_watch_apply and hub_tags_apply, then the same
+ * bytes as the upgrade's query string (hub_since_parse,
+ * hub_tags_parse, hub_trends_parse).
  *
- * Checks: a parsed message holds only ids it named; after subscribing,
- * every id of the message is watched (up to HUB_MAX_SUBSCRIPTIONS),
- * after unsubscribing none is; the set never holds duplicates nor more
- * than HUB_MAX_SUBSCRIPTIONS; a resume point is never negative.
+ * Checks: a parsed message holds only ids it named and tags that are
+ * tags, folded; after subscribing, every id and tag of the message is
+ * watched (up to HUB_MAX_SUBSCRIPTIONS and HUB_MAX_TAGS), after
+ * unsubscribing none is; the sets never hold duplicates nor more than
+ * their bounds; a resume point is never negative; the query's tags are
+ * distinct folded tags, at most HUB_MAX_TAGS.
  */
 #include "tests/fuzz/fuzz.h"
 
@@ -22,32 +25,62 @@ static void check_watch(const hub_watch_t *w) {
   }
 }
 
+/* Distinct tags, each one tags_parse folds to itself. */
+static void check_tags(const hub_tags_t *t) {
+  FUZZ_CHECK(t->n <= HUB_MAX_TAGS);
+  for (size_t i = 0; i < t->n; i++) {
+    char folded[TAG_SIZE];
+    chorus_error_t err;
+    FUZZ_CHECK(tags_parse(t->tags[i], strlen(t->tags[i]), folded, &err) &&
+               !strcmp(folded, t->tags[i]));
+    for (size_t j = i + 1; j < t->n; j++) {
+      FUZZ_CHECK(strcmp(t->tags[i], t->tags[j]) != 0);
+    }
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hub_message_t msg;
   hub_watch_t w = {NULL, 0, 0};
+  hub_tags_t tags;
+  memset(&tags, 0, sizeof tags);
   if (hub_message_parse((const char *)data, size, &msg)) {
     /* Applied twice, subscribing first, so that unsubscribing has
      * something to remove. */
     hub_message_t sub = msg;
     sub.subscribe = true;
     hub_watch_apply(&w, &sub);
+    hub_tags_apply(&tags, &sub);
     check_watch(&w);
+    check_tags(&tags);
     for (size_t i = 0; i < msg.n; i++) {
       FUZZ_CHECK(hub_watch_has(&w, &msg.ids[i]) ||
                  w.n == HUB_MAX_SUBSCRIPTIONS);
     }
+    for (size_t i = 0; i < msg.n_tags; i++) {
+      FUZZ_CHECK(hub_tags_has(&tags, msg.tags[i]) || tags.n == HUB_MAX_TAGS);
+    }
     hub_watch_apply(&w, &msg);
+    hub_tags_apply(&tags, &msg);
     check_watch(&w);
+    check_tags(&tags);
     for (size_t i = 0; i < msg.n; i++) {
       FUZZ_CHECK(msg.subscribe || !hub_watch_has(&w, &msg.ids[i]));
     }
+    for (size_t i = 0; i < msg.n_tags; i++) {
+      FUZZ_CHECK(msg.subscribe || !hub_tags_has(&tags, msg.tags[i]));
+    }
     hub_message_free(&msg);
   } else {
-    FUZZ_CHECK(msg.ids == NULL && msg.n == 0);
+    FUZZ_CHECK(msg.ids == NULL && msg.n == 0 && msg.tags == NULL &&
+               msg.n_tags == 0);
   }
   hub_watch_free(&w);
   char *query = fuzz_cstring(data, size);
   FUZZ_CHECK(hub_since_parse(query) >= 0);
+  hub_tags_parse(query, &tags);
+  check_tags(&tags);
+  (void)hub_trends_parse(query);
   free(query);
   return 0;
 }

@@ -69,17 +69,18 @@ static void test_malformed_json_is_400(void **state) {
   tc_client_destroy(c);
 }
 
-/* Routes that take no body (like, follow, mark read, delete, logout)
- * accept none, an empty one or any object, and refuse anything else as
- * the routes with bodies do: the body is never ignored unread. */
+/* Routes that take no body (like, repost, follow, mark read, delete,
+ * logout) accept none, an empty one or any object, and refuse anything
+ * else as the routes with bodies do: the body is never ignored unread. */
 static void test_bodyless_routes_refuse_non_objects(void **state) {
   (void)state;
   char name[31], other[31], tweet[25];
   tc_client_t *c = tc_new_user(tc_url_a(), "nob", name);
   tc_client_t *o = tc_new_user(tc_url_b(), "nob", other);
   tc_post_tweet(o, "a tweet to like", tweet);
-  char like[64], follow[64], own[25], del[64];
+  char like[64], repost[64], follow[64], own[25], del[64];
   snprintf(like, sizeof like, "/api/tweet/%s/like", tweet);
+  snprintf(repost, sizeof repost, "/api/tweet/%s/repost", tweet);
   snprintf(follow, sizeof follow, "/api/users/%s/follow", other);
   tc_post_tweet(c, "a tweet to delete", own);
   snprintf(del, sizeof del, "/api/tweet/%s", own);
@@ -89,6 +90,8 @@ static void test_bodyless_routes_refuse_non_objects(void **state) {
   } routes[] = {
       {"POST", like},
       {"DELETE", like},
+      {"POST", repost},
+      {"DELETE", repost},
       {"POST", follow},
       {"DELETE", follow},
       {"POST", "/api/notifications/read"},
@@ -109,7 +112,10 @@ static void test_bodyless_routes_refuse_non_objects(void **state) {
   assert_int_equal(tc_profile_int(c, other, "followers_count"), 0);
   tc_expect_status(c, "GET", del, NULL, 200);
   tc_expect_status(c, "GET", "/api/me", NULL, 200);
+  assert_int_equal(
+      tc_get_int(c, tc_path("/api/tweet/%s", tweet), "repost_count"), 0);
   tc_expect_status(c, "POST", like, "{}", 200);
+  tc_expect_status(c, "POST", repost, "{\"ignored\": true}", 200);
   tc_expect_status(c, "POST", follow, "{\"unknown\":1}", 200);
   tc_expect_status(c, "DELETE", like, NULL, 200);
   tc_expect_status(c, "DELETE", like, "", 200);

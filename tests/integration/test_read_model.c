@@ -8,16 +8,19 @@
  * database: the reference) and a server D with a tiny model
  * (--model-per-author 3 --model-ring 10), which must often decline and
  * ask the database.  A seeded pseudo-random workload of 150 operations
- * (tweets, replies, edits, deletes, likes, unlikes, follows, unfollows,
- * display-name changes, logouts and logins), run two at a time by two
- * users, one on A and one on B, is checked after every pair without
- * waiting or retrying: the feed or timeline of a user who acted; every
+ * (tweets with and without hashtags, replies, quotes, edits, deletes,
+ * likes, unlikes, reposts, unreposts, follows, unfollows, display-name
+ * changes, logouts and logins), run two at a time by two users, one on A
+ * and one on B, is checked after every pair without waiting or
+ * retrying: the feed, timeline or a tag page of a user who acted; every
  * 12 operations every user's feed and timeline (at limit 1, 3 or 50, in
- * turn); at the end all of them at every limit, following `next` over
- * pages, and cursors kept from earlier pages.  Every answer of A, B and D must
- * be byte-identical to C's, the same request sent to the four at once, by a
- * reader that knows of every operation so far: it carries the causal token
- * (chorus_seen) of the newest answer (testclient.h), which a server with
+ * turn), the tags' pages and the trends; at the end all of them at every
+ * limit, following `next` over pages, and cursors kept from earlier
+ * pages.  Home feeds hold reposts, which the model answers from memory.  Every
+ * answer of A, B and D must be byte-identical to C's, the same request sent to
+ * the four at once, by a reader that knows of every operation so far: it
+ * carries the causal token (chorus_seen) of the newest answer (testclient.h),
+ * which a server with
  * --read-staleness-ms (20 ms by default) must honour by waiting.
  * Halfway, D is stopped and started again: it loads (and trims)
  * what it had only seen as events while the workload goes on; and a
@@ -204,8 +207,8 @@ typedef struct rm_tweet {
 } rm_tweet_t;
 
 typedef struct rm_cursor {
-  int user; /* -1: logged out */
-  bool feed;
+  int user;         /* -1: logged out */
+  const char *list; /* the list's path (static) */
   int limit;
   char next[64];
 } rm_cursor_t;
@@ -342,7 +345,7 @@ static void compare(world_t *w, int user, const char *path,
   *ref = f[SC].r;
 }
 
-static void keep_cursor(world_t *w, int user, bool feed, int limit,
+static void keep_cursor(world_t *w, int user, const char *list, int limit,
                         const char *next) {
   rm_cursor_t *c = &w->cursors[w->next_cursor];
   w->next_cursor = (w->next_cursor + 1) % MAX_CURSORS;
@@ -350,22 +353,30 @@ static void keep_cursor(world_t *w, int user, bool feed, int limit,
     w->n_cursors++;
   }
   c->user = user;
-  c->feed = feed;
+  c->list = list;
   c->limit = limit;
   bson_strncpy(c->next, next, sizeof c->next);
 }
 
-/* One list (feed or timeline) as user (-1: logged out) at limit,
- * following `next` for up to pages pages. */
-static void check_list(world_t *w, int user, bool feed, int limit, int pages) {
+/* The lists compared: the feed, the timeline, and the pages of the tags
+ * the workload's texts use (static strings: kept cursors point to them). */
+#define FEED "/api/feed"
+#define TIMELINE "/api/tweet"
+static const char *const tag_lists[] = {"/api/tags/rmalpha", "/api/tags/rmbeta",
+                                        "/api/tags/rm_gamma1"};
+#define N_TAGS ((int)(sizeof tag_lists / sizeof *tag_lists))
+
+/* One list as user (-1: logged out) at limit, following `next` for up to
+ * pages pages. */
+static void check_list(world_t *w, int user, const char *list, int limit,
+                       int pages) {
   if (user >= 0 && !logged_in(&w->users[user])) {
     user = -1;
   }
   char next[64] = "";
   for (int p = 0; p < pages; p++) {
     char path[160];
-    snprintf(path, sizeof path, "%s?limit=%d%s%s",
-             feed ? "/api/feed" : "/api/tweet", limit,
+    snprintf(path, sizeof path, "%s?limit=%d%s%s", list, limit,
              next[0] ? "&before=" : "", next);
     tc_response_t ref;
     compare(w, user, path, &ref);
@@ -375,7 +386,7 @@ static void check_list(world_t *w, int user, bool feed, int limit, int pages) {
     if (n) {
       bson_strncpy(next, n, sizeof next);
       if (rnd_below(3) == 0) {
-        keep_cursor(w, user, feed, limit, next);
+        keep_cursor(w, user, list, limit, next);
       }
     }
     tc_response_free(&ref);
@@ -385,14 +396,23 @@ static void check_list(world_t *w, int user, bool feed, int limit, int pages) {
   }
 }
 
+/* The trends, as a user or logged out. */
+static void check_trends(world_t *w, int user) {
+  tc_response_t ref;
+  compare(w, user >= 0 && logged_in(&w->users[user]) ? user : -1, "/api/trends",
+          &ref);
+  tc_assert_status(&ref, 200);
+  tc_response_free(&ref);
+}
+
 /* The page after cursor i, kept from an earlier page: the writes since
  * may have deleted the tweet it names. */
 static void check_old_cursor(world_t *w, int i) {
   rm_cursor_t *c = &w->cursors[i];
   int user = c->user >= 0 && logged_in(&w->users[c->user]) ? c->user : -1;
   char path[160];
-  snprintf(path, sizeof path, "%s?limit=%d&before=%s",
-           c->feed ? "/api/feed" : "/api/tweet", c->limit, c->next);
+  snprintf(path, sizeof path, "%s?limit=%d&before=%s", c->list, c->limit,
+           c->next);
   tc_response_t ref;
   compare(w, user, path, &ref);
   tc_response_free(&ref);
@@ -412,29 +432,40 @@ static int random_limit(void) {
 static const int limits[] = {1, 3, 50};
 
 /* The first page of every user's feed and timeline (and of the
- * logged-out timeline) at limits[l], and the page after a kept cursor. */
+ * logged-out timeline) at limits[l], the tags' first pages and the
+ * trends, and the page after a kept cursor. */
 static void check_all(world_t *w, int l) {
   for (int u = 0; u < N_USERS; u++) {
-    check_list(w, u, true, limits[l], 1);
-    check_list(w, u, false, limits[l], 1);
+    check_list(w, u, FEED, limits[l], 1);
+    check_list(w, u, TIMELINE, limits[l], 1);
   }
-  check_list(w, -1, false, limits[l], 1);
+  check_list(w, -1, TIMELINE, limits[l], 1);
+  for (int t = 0; t < N_TAGS; t++) {
+    check_list(w, t % N_USERS, tag_lists[t], limits[l], 1);
+  }
+  check_trends(w, -1);
   if (w->n_cursors > 0) {
     check_old_cursor(w, rnd_below(w->n_cursors));
   }
 }
 
 /* Every user's feed and timeline at limits 1, 3 and 50 over a few pages,
- * and the cursors kept from earlier pages. */
+ * every tag's pages, the trends, and the cursors kept from earlier
+ * pages. */
 static void full_check(world_t *w) {
   static const int feed_pages[] = {2, 1, 1}, timeline_pages[] = {2, 1, 2};
   for (int u = 0; u < N_USERS; u++) {
     for (int l = 0; l < 3; l++) {
-      check_list(w, u, true, limits[l], feed_pages[l]);
-      check_list(w, u, false, limits[l], timeline_pages[l]);
+      check_list(w, u, FEED, limits[l], feed_pages[l]);
+      check_list(w, u, TIMELINE, limits[l], timeline_pages[l]);
     }
+    check_list(w, u, tag_lists[u % N_TAGS], 3, 3);
   }
-  check_list(w, -1, false, 3, 2);
+  check_list(w, -1, TIMELINE, 3, 2);
+  for (int t = 0; t < N_TAGS; t++) {
+    check_list(w, -1, tag_lists[t], 50, 2);
+  }
+  check_trends(w, 0);
   check_old_cursors(w);
 }
 
@@ -449,8 +480,11 @@ typedef enum {
   OP_REPLY,
   OP_EDIT,
   OP_DELETE,
+  OP_QUOTE,
   OP_LIKE,
   OP_UNLIKE,
+  OP_REPOST,
+  OP_UNREPOST,
   OP_FOLLOW,
   OP_UNFOLLOW,
   OP_RENAME,
@@ -606,6 +640,7 @@ static void run_op(op_t *op) {
   switch (op->kind) {
   case OP_TWEET:
   case OP_REPLY:
+  case OP_QUOTE:
     if (op_request(op, c, server, "POST", "/api/tweet", op->body, 201, &r)) {
       const char *id = tc_json_str(&r, "id");
       bson_strncpy(op->new_id, id ? id : "", sizeof op->new_id);
@@ -617,10 +652,12 @@ static void run_op(op_t *op) {
     break;
   case OP_DELETE:
   case OP_UNLIKE:
+  case OP_UNREPOST:
   case OP_UNFOLLOW:
     op_request(op, c, server, "DELETE", op->path, NULL, 200, NULL);
     break;
   case OP_LIKE:
+  case OP_REPOST:
   case OP_FOLLOW:
     op_request(op, c, server, "POST", op->path, "", 200, NULL);
     break;
@@ -667,6 +704,13 @@ static void random_text(char *out, size_t size, const char *tag) {
     return;
   }
   snprintf(out, size, "%s", tag);
+  static const char *const tags[] = {"#rmalpha", "#RMBeta", "#rm_Gamma1"};
+  for (int i = 0; i < 3; i++) {
+    if (rnd_below(4) == 0) { /* a quarter of the texts have each tag */
+      strcat(out, " ");
+      strcat(out, tags[i]);
+    }
+  }
   int n = 1 + rnd_below(8);
   for (int i = 0; i < n; i++) {
     const char *word = words[rnd_below(N_WORDS)];
@@ -774,15 +818,18 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
     random_text(text, sizeof text, tag);
     op->body = json_obj("text", text, NULL, NULL);
     snprintf(op->desc, sizeof op->desc, "%s tweets on %s", name, srv_name[srv]);
-  } else if (roll < 45 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
-    op->kind = OP_REPLY;
+  } else if (roll < 49 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
+    /* A reply to t, or a quote of it. */
+    bool reply = roll < 45;
+    op->kind = reply ? OP_REPLY : OP_QUOTE;
     op->tweet = t;
-    snprintf(tag, sizeof tag, "reply%d", w->op + 1);
+    snprintf(tag, sizeof tag, "%s%d", reply ? "reply" : "quote", w->op + 1);
     random_text(text, sizeof text, tag);
-    op->body = json_obj("text", text, "reply_to", w->tweets[t].id);
-    snprintf(op->desc, sizeof op->desc, "%s replies to %s on %s", name,
-             w->tweets[t].id, srv_name[srv]);
-  } else if (roll < 52 && (t = random_alive_tweet(w, u, avoid_tweet)) >= 0) {
+    op->body = json_obj("text", text, reply ? "reply_to" : "quote_of",
+                        w->tweets[t].id);
+    snprintf(op->desc, sizeof op->desc, "%s %s %s on %s", name,
+             reply ? "replies to" : "quotes", w->tweets[t].id, srv_name[srv]);
+  } else if (roll < 55 && (t = random_alive_tweet(w, u, avoid_tweet)) >= 0) {
     op->kind = OP_EDIT;
     op->tweet = t;
     snprintf(tag, sizeof tag, "edit%d", w->op + 1);
@@ -791,20 +838,28 @@ static void plan_op(world_t *w, op_t *op, int srv, const op_t *other) {
     snprintf(op->path, sizeof op->path, "/api/tweet/%s", w->tweets[t].id);
     snprintf(op->desc, sizeof op->desc, "%s edits %s on %s", name,
              w->tweets[t].id, srv_name[srv]);
-  } else if (roll < 60 && (t = random_alive_tweet(w, u, avoid_tweet)) >= 0) {
+  } else if (roll < 61 && (t = random_alive_tweet(w, u, avoid_tweet)) >= 0) {
     op->kind = OP_DELETE;
     op->tweet = t;
     snprintf(op->path, sizeof op->path, "/api/tweet/%s", w->tweets[t].id);
     snprintf(op->desc, sizeof op->desc, "%s deletes %s on %s", name,
              w->tweets[t].id, srv_name[srv]);
-  } else if (roll < 76 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
+  } else if (roll < 72 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
     op->kind = rnd_below(3) ? OP_LIKE : OP_UNLIKE;
     op->tweet = t;
     snprintf(op->path, sizeof op->path, "/api/tweet/%s/like", w->tweets[t].id);
     snprintf(op->desc, sizeof op->desc, "%s %s %s on %s", name,
              op->kind == OP_LIKE ? "likes" : "unlikes", w->tweets[t].id,
              srv_name[srv]);
-  } else if (roll < 88) {
+  } else if (roll < 80 && (t = random_alive_tweet(w, -1, avoid_tweet)) >= 0) {
+    op->kind = rnd_below(3) ? OP_REPOST : OP_UNREPOST;
+    op->tweet = t;
+    snprintf(op->path, sizeof op->path, "/api/tweet/%s/repost",
+             w->tweets[t].id);
+    snprintf(op->desc, sizeof op->desc, "%s %s %s on %s", name,
+             op->kind == OP_REPOST ? "reposts" : "unreposts", w->tweets[t].id,
+             srv_name[srv]);
+  } else if (roll < 89) {
     op->kind = rnd_below(5) < 3 ? OP_FOLLOW : OP_UNFOLLOW;
     op->target = (u + 1 + rnd_below(N_USERS - 1)) % N_USERS;
     snprintf(op->path, sizeof op->path, "/api/users/%s/follow",
@@ -842,6 +897,7 @@ static void finish_op(world_t *w, op_t *op) {
   switch (op->kind) {
   case OP_TWEET:
   case OP_REPLY:
+  case OP_QUOTE:
     assert_int_equal(strlen(op->new_id), 24);
     if (w->n_tweets < MAX_TWEETS) {
       rm_tweet_t *t = &w->tweets[w->n_tweets++];
@@ -996,7 +1052,11 @@ static void test_workload_matches_database(void **state) {
      * or the timeline as the other; every CHECK_ALL_EVERY pairs, every
      * user's, at a limit that changes each time; at the end all of it. */
     int i = rnd_below(2);
-    check_list(&w, actors[i], i == 0, random_limit(), 1);
+    check_list(&w, actors[i],
+               i == 0         ? FEED
+               : rnd_below(2) ? TIMELINE
+                              : tag_lists[rnd_below(N_TAGS)],
+               random_limit(), 1);
     if (pair % CHECK_ALL_EVERY == 0) {
       check_all(&w, (pair / CHECK_ALL_EVERY) % 3);
     }

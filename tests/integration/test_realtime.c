@@ -10,7 +10,9 @@
  * that connection; unauthenticated upgrades refused; an event number
  * already in the log never claimed again (bells are pruned); every event
  * type carrying the API's values only (ids as hex strings, never
- * {"$oid": ...}).
+ * {"$oid": ...}); tag pages' new tweets, reposts, quotes and mention
+ * notifications reaching the other server and coming with a resume; the
+ * trends pushed to clients that ask for them, and after a resume.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -37,7 +39,7 @@ static void user_new(user_t *u, const char *base, const char *prefix) {
 
 static tc_ws_t *connect_as(const user_t *u, const char *base,
                            const char *query) {
-  char url[256], full[320];
+  char url[256], full[384];
   tc_ws_url(base, url, sizeof url);
   snprintf(full, sizeof full, "%s%s%s", url, query ? "?" : "",
            query ? query : "");
@@ -657,6 +659,215 @@ test_a_claim_behind_the_head_takes_the_next_free_number(void **state) {
   tc_client_destroy(u.http);
 }
 
+/* ---- conversation: tags, reposts, quotes, mentions, trends ---- */
+
+/* Reads messages until a tweet.created of tweet id; fails on one of
+ * another tweet (what should not have come). */
+static void expect_created(tc_ws_t *ws, const char *id, int64_t *seq) {
+  bson_t *m = wait_for(ws, "tweet.created", seq);
+  assert_string_equal(tc_bson_str(m, "data.tweet.id"), id);
+  bson_destroy(m);
+}
+
+/* A viewer of a tag page (on B, following nobody) gets the new tweets
+ * with that tag posted on A, matched whatever their letter case, and no
+ * others; after a disconnect, resuming on A with ?tags= brings the one
+ * it missed. */
+static void test_tag_page_viewers_get_new_tagged_tweets(void **state) {
+  (void)state;
+  user_t author, viewer;
+  user_new(&author, tc_url_a(), "rttga");
+  user_new(&viewer, tc_url_b(), "rttgv");
+  char tag[31], upper[31], text[96], msg[96], id[25], other[25];
+  tc_unique_name("rtt", tag);
+  tc_upper(tag, upper);
+  tc_ws_t *ws = connect_as(&viewer, tc_url_b(), NULL);
+  snprintf(msg, sizeof msg, "{\"type\":\"subscribe\",\"tags\":[\"%s\"]}",
+           upper);
+  assert_true(tc_ws_send_text(ws, msg, strlen(msg)));
+  tc_sleep_ms(300);
+  snprintf(text, sizeof text, "not this #%sx", tag);
+  tc_post_tweet(author.http, text, other);
+  snprintf(text, sizeof text, "live #%s", upper);
+  tc_post_tweet(author.http, text, id);
+  int64_t seq = 0;
+  expect_created(ws, id, &seq); /* and not the other tag's first */
+  tc_ws_close(ws);
+
+  snprintf(text, sizeof text, "while away #%s", tag);
+  tc_post_tweet(author.http, text, id);
+  char query[96];
+  snprintf(query, sizeof query, "since=%lld&tags=%s", (long long)seq, tag);
+  ws = connect_as(&viewer, tc_url_a(), query);
+  expect_created(ws, id, &seq);
+  /* Unsubscribed: the next one of the tag does not come, a tweet of the
+   * viewer's own does. */
+  snprintf(msg, sizeof msg, "{\"type\":\"unsubscribe\",\"tags\":[\"%s\"]}",
+           tag);
+  assert_true(tc_ws_send_text(ws, msg, strlen(msg)));
+  tc_sleep_ms(300);
+  snprintf(text, sizeof text, "unwatched #%s", tag);
+  tc_post_tweet(author.http, text, other);
+  tc_post_tweet(viewer.http, "my own", id);
+  expect_created(ws, id, &seq);
+  tc_ws_close(ws);
+  tc_client_destroy(viewer.http);
+  tc_client_destroy(author.http);
+}
+
+/* A notification of type to ws, of actor and tweet (NULL: any). */
+static void expect_notification(tc_ws_t *ws, const char *type,
+                                const char *actor) {
+  bson_t *m = wait_for(ws, "notification", NULL);
+  assert_string_equal(tc_bson_str(m, "data.notification.type"), type);
+  assert_string_equal(tc_bson_str(m, "data.notification.actor.username"),
+                      actor);
+  bson_destroy(m);
+}
+
+/* A repost made on A reaches the reposter's followers on B as a feed
+ * item, and its author as a notification; so do a quote and a mention;
+ * an unrepost missed while away comes with the resume on A. */
+static void
+test_reposts_quotes_and_mentions_reach_the_other_server(void **state) {
+  (void)state;
+  user_t author, reposter, fan;
+  user_new(&author, tc_url_a(), "rtra");
+  user_new(&reposter, tc_url_a(), "rtrr");
+  user_new(&fan, tc_url_b(), "rtrf");
+  tc_follow(fan.http, reposter.name);
+  tc_ws_t *fan_ws = connect_as(&fan, tc_url_b(), NULL);
+  tc_ws_t *author_ws = connect_as(&author, tc_url_b(), NULL);
+  tc_sleep_ms(300);
+  char id[25], path[96], json[160], quote[25];
+  tc_post_tweet(author.http, "repost me", id);
+  snprintf(path, sizeof path, "/api/tweet/%s/repost", id);
+  tc_response_t r;
+  tc_post_empty(reposter.http, path, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  int64_t seq = 0;
+  bson_t *m = wait_for(fan_ws, "repost", &seq);
+  assert_string_equal(tc_bson_str(m, "data.tweet.id"), id);
+  assert_string_equal(tc_bson_str(m, "data.tweet.reposted_by.username"),
+                      reposter.name);
+  assert_true(tc_bson_bool(m, "data.reposted"));
+  bson_destroy(m);
+  expect_notification(author_ws, "repost", reposter.name);
+
+  snprintf(json, sizeof json, "{\"text\":\"quoting @%s\",\"quote_of\":\"%s\"}",
+           author.name, id);
+  tc_send(reposter.http, "POST", "/api/tweet", json, &r);
+  tc_assert_status(&r, 201);
+  snprintf(quote, sizeof quote, "%s", tc_json_str(&r, "id"));
+  tc_response_free(&r);
+  m = wait_for(fan_ws, "tweet.created", &seq);
+  assert_string_equal(tc_bson_str(m, "data.tweet.id"), quote);
+  assert_string_equal(tc_bson_str(m, "data.tweet.quote.id"), id);
+  assert_true(tc_bson_bool(m, "data.tweet.quote.available"));
+  bson_destroy(m);
+  /* The author: quoted and mentioned, in either order. */
+  bool quoted = false, mentioned = false;
+  while (!quoted || !mentioned) {
+    m = wait_for(author_ws, "notification", NULL);
+    const char *type = tc_bson_str(m, "data.notification.type");
+    quoted = quoted || !strcmp(type, "quote");
+    mentioned = mentioned || !strcmp(type, "mention");
+    assert_string_equal(tc_bson_str(m, "data.notification.tweet"), quote);
+    bson_destroy(m);
+  }
+  tc_ws_close(fan_ws);
+
+  tc_send(reposter.http, "DELETE", path, NULL, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  char query[48];
+  snprintf(query, sizeof query, "since=%lld", (long long)seq);
+  fan_ws = connect_as(&fan, tc_url_a(), query);
+  m = wait_for(fan_ws, "repost", &seq);
+  assert_string_equal(tc_bson_str(m, "data.tweet.id"), id);
+  assert_false(tc_bson_bool(m, "data.reposted"));
+  bson_destroy(m);
+  tc_ws_close(fan_ws);
+  tc_ws_close(author_ws);
+  tc_client_destroy(fan.http);
+  tc_client_destroy(reposter.http);
+  tc_client_destroy(author.http);
+}
+
+/* The count of tag in a trends message (its data.items), or -1. */
+static int64_t trend_count(const bson_t *m, const char *tag) {
+  for (int i = 0; i < 10; i++) {
+    char key[48];
+    snprintf(key, sizeof key, "data.items.%d.tag", i);
+    const char *t = tc_bson_str(m, key);
+    if (t && !strcmp(t, tag)) {
+      snprintf(key, sizeof key, "data.items.%d.count", i);
+      return tc_bson_int(m, key);
+    }
+  }
+  return -1;
+}
+
+/* Reads trends messages until tag has count; each has seq 0. */
+static void wait_trend(tc_ws_t *ws, const char *tag, int64_t count) {
+  for (;;) {
+    bson_t *m = wait_for(ws, "trends", NULL);
+    assert_int_equal(tc_bson_int(m, "seq"), 0);
+    int64_t got = trend_count(m, tag);
+    bson_destroy(m);
+    if (got == count) {
+      return;
+    }
+  }
+}
+
+#define TREND_AUTHORS 8
+
+/* A client on B with ?trends=1 gets the trends when it connects and as a
+ * tag posted on A and B by TREND_AUTHORS people climbs them; a resume on
+ * A gets them, changed meanwhile, after its backlog; a client without
+ * ?trends=1 gets none. */
+static void test_trends_are_pushed_and_resumed(void **state) {
+  (void)state;
+  user_t viewer, plain;
+  user_new(&viewer, tc_url_b(), "rttv");
+  user_new(&plain, tc_url_b(), "rttp");
+  char tag[31], text[64], id[25];
+  tc_unique_name("rtz", tag);
+  tc_ws_t *ws = connect_as(&viewer, tc_url_b(), "trends=1");
+  tc_ws_t *plain_ws = connect_as(&plain, tc_url_b(), NULL);
+  bson_t *m = wait_for(ws, "trends", NULL); /* as they are */
+  bson_destroy(m);
+  snprintf(text, sizeof text, "#%s", tag);
+  for (int i = 0; i < TREND_AUTHORS; i++) {
+    char name[31];
+    tc_client_t *c = tc_new_user(i % 2 ? tc_url_a() : tc_url_b(), "rtta", name);
+    tc_post_tweet(c, text, id);
+    tc_client_destroy(c);
+  }
+  wait_trend(ws, tag, TREND_AUTHORS);
+  tc_ws_close(ws);
+  /* The plain client: its first message is its own tweet. */
+  tc_post_tweet(plain.http, "no trends for me", id);
+  m = next_message(plain_ws);
+  assert_string_equal(tc_bson_str(m, "type"), "tweet.created");
+  bson_destroy(m);
+  tc_ws_close(plain_ws);
+
+  /* One more author while away: the resume brings the trends as they
+   * are now. */
+  char name[31];
+  tc_client_t *c = tc_new_user(tc_url_a(), "rtta", name);
+  tc_post_tweet(c, text, id);
+  tc_client_destroy(c);
+  ws = connect_as(&viewer, tc_url_a(), "since=1&trends=1");
+  wait_trend(ws, tag, TREND_AUTHORS + 1);
+  tc_ws_close(ws);
+  tc_client_destroy(plain.http);
+  tc_client_destroy(viewer.http);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tweet_on_a_reaches_follower_on_b),
@@ -672,6 +883,9 @@ int main(void) {
       cmocka_unit_test(test_a_logged_number_is_not_claimed_again),
       cmocka_unit_test(test_resume_gets_an_event_not_logged_yet),
       cmocka_unit_test(test_a_claim_behind_the_head_takes_the_next_free_number),
+      cmocka_unit_test(test_tag_page_viewers_get_new_tagged_tweets),
+      cmocka_unit_test(test_reposts_quotes_and_mentions_reach_the_other_server),
+      cmocka_unit_test(test_trends_are_pushed_and_resumed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

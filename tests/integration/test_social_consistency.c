@@ -3,14 +3,16 @@
  *
  * Two servers of our own share a fresh database.  Worker threads, half on
  * each server, act as 8 users at random for a few hundred operations:
- * follow, unfollow, tweet, reply, like, unlike, edit, delete.  Every
+ * follow, unfollow, tweet, reply, quote, like, unlike, repost, unrepost,
+ * edit, delete; then all of them at once do the same to one target (like,
+ * follow, reply, repost, quote, unlike, unfollow, unrepost).  Every
  * answer must be a success or an honest refusal (200, 201, 404, 409) and
  * never a 5xx.  Then, once no transaction is unfinished and no document
  * locked, every stored counter is recounted from the database (users'
  * followers_count, following_count, tweet_count; tweets' like_count,
- * reply_count), and the API's profiles, tweets and follower lists must
- * agree with the recount on both servers.  The seed is printed;
- * CHORUS_SOCIAL_SEED repeats a run.
+ * reply_count, repost_count, quote_count), and the API's profiles, tweets
+ * and follower lists must agree with the recount on both servers.  The seed is
+ * printed; CHORUS_SOCIAL_SEED repeats a run.
  *
  * A last test recounts the shared test database the same way, after
  * whatever the other test programs did to it.
@@ -134,16 +136,34 @@ static void *worker_main(void *arg) {
     const char *method;
     const char *send = NULL;
     int index = -1;
-    enum { TWEET, REPLY, LIKE, UNLIKE, FOLLOW, UNFOLLOW, DELETE, EDIT } op;
-    if (dice < 15) {
+    enum {
+      TWEET,
+      REPLY,
+      QUOTE,
+      LIKE,
+      UNLIKE,
+      REPOST,
+      UNREPOST,
+      FOLLOW,
+      UNFOLLOW,
+      DELETE,
+      EDIT
+    } op;
+    if (dice < 12) {
       op = TWEET;
-    } else if (dice < 30) {
+    } else if (dice < 22) {
       op = REPLY;
-    } else if (dice < 48) {
+    } else if (dice < 29) {
+      op = QUOTE;
+    } else if (dice < 41) {
       op = LIKE;
-    } else if (dice < 58) {
+    } else if (dice < 48) {
       op = UNLIKE;
-    } else if (dice < 73) {
+    } else if (dice < 58) {
+      op = REPOST;
+    } else if (dice < 64) {
+      op = UNREPOST;
+    } else if (dice < 75) {
       op = FOLLOW;
     } else if (dice < 83) {
       op = UNFOLLOW;
@@ -165,18 +185,21 @@ static void *worker_main(void *arg) {
       send = body;
       break;
     case REPLY:
+    case QUOTE:
       method = "POST";
       snprintf(path, sizeof path, "/api/tweet");
-      snprintf(body, sizeof body,
-               "{\"text\":\"w%d op%d reply\",\"reply_to\":\"%s\"}", wk->index,
-               n, id);
+      snprintf(body, sizeof body, "{\"text\":\"w%d op%d\",\"%s\":\"%s\"}",
+               wk->index, n, op == REPLY ? "reply_to" : "quote_of", id);
       send = body;
       break;
     case LIKE:
     case UNLIKE:
-      method = op == LIKE ? "POST" : "DELETE";
-      snprintf(path, sizeof path, "/api/tweet/%s/like", id);
-      send = op == LIKE ? "" : NULL;
+    case REPOST:
+    case UNREPOST:
+      method = op == LIKE || op == REPOST ? "POST" : "DELETE";
+      snprintf(path, sizeof path, "/api/tweet/%s/%s", id,
+               op == LIKE || op == UNLIKE ? "like" : "repost");
+      send = op == LIKE || op == REPOST ? "" : NULL;
       break;
     case FOLLOW:
     case UNFOLLOW:
@@ -207,7 +230,8 @@ static void *worker_main(void *arg) {
       note_bad(w, what, 0, r.body);
     } else if (r.status == 200 || r.status == 201) {
       atomic_fetch_add(&w->by_status[r.status == 200 ? 0 : 1], 1);
-      if ((op == TWEET || op == REPLY) && tc_json_str(&r, "id")) {
+      if ((op == TWEET || op == REPLY || op == QUOTE) &&
+          tc_json_str(&r, "id")) {
         add_tweet(w, tc_json_str(&r, "id"), me);
       } else if (op == DELETE) {
         pthread_mutex_lock(&w->mu);
@@ -228,23 +252,24 @@ static void *worker_main(void *arg) {
 
   /* Bursts: every worker, each as a different user, does the same thing
    * to the same target at the same moment. */
-  static const char *const bursts[] = {"like", "follow", "reply", "unlike",
-                                       "unfollow"};
+  static const char *const bursts[] = {"like",     "follow",  "reply",
+                                       "repost",   "quote",   "unlike",
+                                       "unfollow", "unrepost"};
   int me = 1 + wk->index; /* users 1..N_WORKERS; user 0 is the target */
   for (size_t b = 0; b < sizeof bursts / sizeof bursts[0]; b++) {
     char path[128], body[160], what[200];
     const char *method = "POST", *send = "";
-    if (!strcmp(bursts[b], "like") || !strcmp(bursts[b], "unlike")) {
-      snprintf(path, sizeof path, "/api/tweet/%s/like", w->tweets[0].id);
+    if (strstr(bursts[b], "like") || strstr(bursts[b], "repost")) {
+      snprintf(path, sizeof path, "/api/tweet/%s/%s", w->tweets[0].id,
+               bursts[b] + (bursts[b][0] == 'u' ? 2 : 0));
       if (bursts[b][0] == 'u') {
         method = "DELETE";
         send = NULL;
       }
-    } else if (!strcmp(bursts[b], "reply")) {
+    } else if (!strcmp(bursts[b], "reply") || !strcmp(bursts[b], "quote")) {
       snprintf(path, sizeof path, "/api/tweet");
-      snprintf(body, sizeof body,
-               "{\"text\":\"burst reply\",\"reply_to\":\"%s\"}",
-               w->tweets[1].id);
+      snprintf(body, sizeof body, "{\"text\":\"burst\",\"%s\":\"%s\"}",
+               bursts[b][0] == 'r' ? "reply_to" : "quote_of", w->tweets[1].id);
       send = body;
     } else {
       snprintf(path, sizeof path, "/api/users/%s/follow", w->names[0]);
@@ -356,15 +381,23 @@ static int api_disagreements(world_t *w, tc_db_t *db) {
         tc_assert_status(&r, 200);
         int64_t likes = count_in(db, "likes", "tweet_id", &id);
         int64_t replies = count_tweets(db, "reply_to", &id);
+        int64_t reposts = count_in(db, "reposts", "tweet_id", &id);
+        int64_t quotes = count_tweets(db, "quote_of", &id);
         if (!exists || tc_json_int(&r, "like_count") != likes ||
-            tc_json_int(&r, "reply_count") != replies) {
+            tc_json_int(&r, "reply_count") != replies ||
+            tc_json_int(&r, "repost_count") != reposts ||
+            tc_json_int(&r, "quote_count") != quotes) {
           fprintf(stderr,
-                  "server %s: tweet %s shows like_count %lld "
-                  "reply_count %lld; database: %lld likes, %lld replies%s\n",
+                  "server %s: tweet %s shows like_count %lld reply_count "
+                  "%lld repost_count %lld quote_count %lld; database: %lld "
+                  "likes, %lld replies, %lld reposts, %lld quotes%s\n",
                   w->servers[s].id, w->tweets[t].id,
                   (long long)tc_json_int(&r, "like_count"),
-                  (long long)tc_json_int(&r, "reply_count"), (long long)likes,
-                  (long long)replies, exists ? "" : ", and no such tweet");
+                  (long long)tc_json_int(&r, "reply_count"),
+                  (long long)tc_json_int(&r, "repost_count"),
+                  (long long)tc_json_int(&r, "quote_count"), (long long)likes,
+                  (long long)replies, (long long)reposts, (long long)quotes,
+                  exists ? "" : ", and no such tweet");
           bad++;
         }
       }

@@ -198,7 +198,10 @@ static void tweet_payload(void **state) {
              "\"text\" : \"hello \\\"world\\\"\", \"created_at\" : { "         \
              "\"$date\" : "                                                    \
              "\"2023-11-14T22:13:20Z\" }, "
-#define TAIL "\"reply_count\" : 3, \"like_count\" : 4, \"version\" : 5 }"
+#define TAIL                                                                   \
+  "\"reply_count\" : 3, \"like_count\" : 4, \"repost_count\" : 0, "            \
+  "\"quote_count\" : 0, \"edit_count\" : 0, \"entities\" : [  ], "             \
+  "\"version\" : 5 }"
   static const char *const want[2] = {
       HEAD TAIL,
       HEAD "\"edited_at\" : { \"$date\" : \"2023-11-14T22:13:21Z\" }, "
@@ -398,7 +401,11 @@ static void tweet_data(void **state) {
                   "\"2023-11-14T22:13:20.000Z\", \"edited_at\" : "
                   "\"2023-11-14T22:13:21.000Z\", \"reply_to\" : \"" C_HEX
                   "\", \"reply_count\" : 3, \"like_count\" : 4, "
-                  "\"liked_by_me\" : false }, \"version\" : 5 }");
+                  "\"liked_by_me\" : false, \"repost_count\" : 0, "
+                  "\"reposted_by_me\" : false, \"quote_count\" : 0, "
+                  "\"entities\" : [  ], \"quote_of\" : null, \"quote\" : null, "
+                  "\"reposted_by\" : null, \"reposted_at\" : null }, "
+                  "\"version\" : 5 }");
   assert_plain_json(&d);
   bson_reinit(&d);
   bson_oid_t a = oid(A_HEX);

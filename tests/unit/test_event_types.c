@@ -181,11 +181,13 @@ static void the_wire_names(void **state) {
       {EVENT_TWEET_DELETED, "tweet.deleted"},
       {EVENT_FOLLOW, "follow"},
       {EVENT_LIKE, "like"},
+      {EVENT_REPOST, "repost"},
       {EVENT_NOTIFICATION, "notification"},
       {EVENT_USER_UPDATED, "user.updated"},
       {EVENT_SESSION_ENDED, "session.ended"},
       {EVENT_RELOAD, "reload"},
       {EVENT_ERROR, "error"},
+      {EVENT_TRENDS, "trends"},
   };
   for (size_t i = 0; i < sizeof wire / sizeof wire[0]; i++) {
     assert_string_equal(event_type_name(wire[i].type), wire[i].name);
@@ -212,6 +214,7 @@ static void receivers(void **state) {
                    EVENT_TO_BROWSERS | EVENT_TO_READ_MODELS);
   assert_true(event_type_is_control(EVENT_RELOAD));
   assert_true(event_type_is_control(EVENT_ERROR));
+  assert_true(event_type_is_control(EVENT_TRENDS));
   assert_false(event_type_is_control(EVENT_TWEET_CREATED));
 }
 

@@ -44,6 +44,22 @@
  * reloads see only well-formed, ordered pages, and the model's
  * invariants (model_check_invariants) hold whenever they look.
  *
+ * Reposts: items of the reposter's followers' feeds (and the
+ * reposter's) at the repost's time, with reposted_by and the repost's
+ * key as cursor; reposted_by_me; loaded ones wait for their tweet's
+ * record, those of missing tweets are skipped; unrepost, repost again,
+ * deletion of the original; a repost of a tweet no list holds shows the
+ * state its event carries and follows later updates; racing events
+ * settle to the database.
+ *
+ * Tags and trends: tag pages follow the current text (creation, edits
+ * adding and removing a tag, older states ignored, deletion), tag lists
+ * truncate like author lists and are cut where an update gives a tag to
+ * a tweet no list holds; trends count distinct authors of the window's
+ * tweets, follow edits and deletions, ignore older states and tweets
+ * outside the window, move with the clock, keep the best ten, break ties
+ * by the tag.
+ *
  * Invariants: every test ends with model_check_invariants (teardown).
  *
  * Pure memory: no database.
@@ -61,8 +77,10 @@
 
 #include <cmocka.h>
 
+#include "server/domain/entities.h"
 #include "server/domain/event_payloads.h"
 #include "server/domain/follows.h"
+#include "server/domain/reposts.h"
 #include "server/readmodel/model.h"
 
 #define T0 1700000000000LL /* a plausible created_at, in ms */
@@ -2490,6 +2508,415 @@ static void racing_pair_events_settle_to_the_database(void **state) {
   page_done(&p);
 }
 
+/* ------------------------------------------------------------------ */
+/* reposts                                                             */
+/* ------------------------------------------------------------------ */
+
+static void load_repost(uint32_t user, uint32_t tweet, int64_t ts) {
+  repost_t r;
+  memset(&r, 0, sizeof r);
+  r.user = uid(user);
+  r.tweet = tid(tweet);
+  reposts_id(&r.user, &r.tweet, &r.id);
+  r.created_at_ms = ts;
+  model_load_repost(m, &r);
+}
+
+/* A "repost" event: user reposted (or not) tweet at ts; state: the
+ * tweet as the event carries it, or NULL. */
+static void apply_repost(uint32_t user, uint32_t tweet, bool reposted,
+                         int64_t ts, const tweet_t *state) {
+  event_repost_t r = {.user = uid(user),
+                      .tweet = tid(tweet),
+                      .reposted = reposted,
+                      .created_at_ms = ts};
+  reposts_id(&r.user, &r.tweet, &r.id);
+  bson_t p = BSON_INITIALIZER;
+  event_model_repost(&p, &r, state);
+  apply_payload("repost", &p);
+}
+
+/* Item i of p is tweet n shown as user's repost at ts. */
+static void assert_repost_item(const tweet_page_t *p, size_t i, uint32_t n,
+                               uint32_t user, int64_t ts) {
+  const tweet_t *t = &p->items[i];
+  bson_oid_t id = tid(n), by = uid(user), rid;
+  reposts_id(&by, &id, &rid);
+  assert_true(bson_oid_equal(&t->id, &id));
+  assert_true(t->is_repost);
+  assert_true(bson_oid_equal(&t->reposted_by.id, &by));
+  char name[16];
+  snprintf(name, sizeof name, "user%u", (unsigned)user);
+  assert_string_equal(t->reposted_by.username, name);
+  assert_int_equal(t->reposted_at_ms, ts);
+  assert_true(bson_oid_equal(&t->repost_id, &rid));
+}
+
+/* 1 follows 2; 3 writes tweets 1 and 4, 2 writes tweet 2; 2 reposted 1
+ * (loaded before its tweet: it waits for its record) and 5, a tweet
+ * that no longer exists (skipped, as feeds do). */
+static void load_reposts(void) {
+  start_pair();
+  load_user(3);
+  load_repost(2, 1, T0 + 30);
+  load_repost(2, 5, T0 + 35);
+  load_tweet(1, 3, T0 + 10);
+  load_tweet(2, 2, T0 + 20);
+  load_tweet(4, 3, T0 + 25);
+  model_load_end(m);
+}
+
+static void reposts_are_feed_items_of_the_reposters_followers(void **state) {
+  (void)state;
+  load_reposts();
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1, 2);
+  assert_repost_item(&p, 0, 1, 2, T0 + 30);
+  assert_false(p.items[1].is_repost);
+  page_done(&p);
+  /* A page ends at the repost: its key is the cursor. */
+  assert_true(feed(1, NULL, 1, &p));
+  assert_true(p.has_next);
+  assert_int_equal(p.next.ts_ms, T0 + 30);
+  assert_true(bson_oid_equal(&p.next.id, &p.items[0].repost_id));
+  page_cursor_t next = p.next;
+  page_done(&p);
+  EXPECT_FEED(1, &next, 10, 2);
+  /* The reposter's own feed has it too; reposted_by_me is the viewer's. */
+  assert_true(feed(2, NULL, 10, &p));
+  ASSERT_IDS(&p, 1, 2);
+  assert_true(p.items[0].reposted_by_me);
+  page_done(&p);
+  assert_true(timeline(2, NULL, 10, &p));
+  assert_true(find_item(&p, 1)->reposted_by_me);
+  assert_false(find_item(&p, 4)->reposted_by_me);
+  page_done(&p);
+  assert_true(timeline(1, NULL, 10, &p));
+  assert_false(find_item(&p, 1)->reposted_by_me);
+  page_done(&p);
+
+  /* Unrepost, repost again later, repost another one. */
+  apply_repost(2, 1, false, T0 + 30, NULL);
+  EXPECT_FEED(1, NULL, 10, 2);
+  tweet_t t1 = make_tweet(1, 3, T0 + 10), t4 = make_tweet(4, 3, T0 + 25);
+  apply_repost(2, 1, true, T0 + 40, &t1);
+  apply_repost(2, 4, true, T0 + 50, &t4);
+  apply_repost(2, 4, true, T0 + 50, &t4); /* twice: no change */
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 4, 1, 2);
+  assert_repost_item(&p, 0, 4, 2, T0 + 50);
+  assert_repost_item(&p, 1, 1, 2, T0 + 40);
+  page_done(&p);
+  /* The original's deletion takes its reposts with it. */
+  apply_deleted(4);
+  EXPECT_FEED(1, NULL, 10, 1, 2);
+  assert_true(timeline(2, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1);
+  page_done(&p);
+}
+
+/* A repost of a tweet no list holds is shown from the state its event
+ * carries, and the record then follows the tweet's updates. */
+static void a_repost_shows_a_tweet_the_lists_dropped(void **state) {
+  (void)state;
+  start(2, 4);
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  for (uint32_t n = 1; n <= 10; n++) {
+    load_tweet(n, 3, T0 + n);
+  }
+  model_load_end(m);
+  tweet_t t = make_tweet(1, 3, T0 + 1);
+  t.like_count = 5;
+  t.version = 2;
+  apply_repost(2, 1, true, T0 + 100, &t);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 1, &p));
+  assert_repost_item(&p, 0, 1, 2, T0 + 100);
+  assert_int_equal(p.items[0].like_count, 5);
+  page_done(&p);
+  t.like_count = 6;
+  t.version = 3;
+  apply_tweet("tweet.updated", &t);
+  t.like_count = 1;
+  t.version = 1; /* older: ignored */
+  apply_tweet("tweet.updated", &t);
+  assert_true(feed(1, NULL, 1, &p));
+  assert_int_equal(p.items[0].like_count, 6);
+  page_done(&p);
+  /* A repost whose event carries no state, of a tweet not held: its
+   * place in the reposter's list becomes unknown. */
+  apply_repost(2, 2, true, T0 + 200, NULL);
+  assert_feed_declined(1, NULL, 1);
+}
+
+/* A repost and an unrepost of one pair published out of commit order:
+ * the settlement from the database puts it right. */
+static void racing_repost_events_settle_to_the_database(void **state) {
+  (void)state;
+  start_pair();
+  load_tweet(1, 2, T0 + 10);
+  model_load_end(m);
+  tweet_t t = make_tweet(1, 2, T0 + 10);
+  apply_repost(1, 1, true, T0 + 20, &t);
+  apply_repost(1, 1, false, T0 + 20, NULL); /* the older state, last */
+  EXPECT_FEED(1, NULL, 10, 1);
+  model_check_t checks[8];
+  size_t n = model_take_checks(m, checks, 8);
+  assert_int_equal(n, 2);
+  repost_t r = {.user = uid(1), .tweet = tid(1), .created_at_ms = T0 + 20};
+  reposts_id(&r.user, &r.tweet, &r.id);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(checks[i].kind, MODEL_CHECK_REPOST);
+    model_settle_repost(m, &checks[i], &r, &t);
+  }
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 1, 1);
+  assert_repost_item(&p, 0, 1, 1, T0 + 20);
+  assert_true(p.items[1].reposted_by_me);
+  page_done(&p);
+  /* Settled absent (an unrepost the events missed). */
+  apply_repost(1, 1, true, T0 + 20, &t);
+  n = model_take_checks(m, checks, 8);
+  assert_int_equal(n, 1);
+  model_settle_repost(m, &checks[0], NULL, NULL);
+  EXPECT_FEED(1, NULL, 10, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* tags and trends                                                     */
+/* ------------------------------------------------------------------ */
+
+static int64_t fake_now;
+static int64_t fake_clock(void) { return fake_now; }
+
+/* A model whose trends' window ends at fake_now. */
+static void start_clocked(size_t per_author, size_t ring) {
+  model_config_t cfg = {
+      .per_author = per_author, .ring = ring, .now_ms = fake_clock};
+  m = model_new(&cfg);
+  assert_non_null(m);
+}
+
+/* Tweet n (as make_tweet) with text and its hashtags and URLs. */
+static tweet_t make_text(uint32_t n, uint32_t author, int64_t ts,
+                         const char *text) {
+  tweet_t t = make_tweet(n, author, ts);
+  snprintf(t.text, sizeof t.text, "%s", text);
+  entity_t found[TWEET_ENTITIES_MAX];
+  size_t k = entities_parse(t.text, strlen(t.text), found, TWEET_ENTITIES_MAX);
+  for (size_t i = 0; i < k; i++) {
+    if (found[i].type != ENTITY_MENTION) {
+      memset(&t.entities[t.n_entities], 0, sizeof t.entities[0]);
+      t.entities[t.n_entities++].span = found[i];
+    }
+  }
+  return t;
+}
+
+static void load_text(uint32_t n, uint32_t author, int64_t ts,
+                      const char *text) {
+  tweet_t t = make_text(n, author, ts, text);
+  model_load_tweet(m, &t);
+}
+
+/* tweet.updated of tweet n with text at version. */
+static void apply_text(const char *type, uint32_t n, uint32_t author,
+                       int64_t ts, const char *text, int64_t version) {
+  tweet_t t = make_text(n, author, ts, text);
+  t.version = version;
+  apply_tweet(type, &t);
+}
+
+static bool tag_page(const char *tag, const page_cursor_t *before, size_t limit,
+                     tweet_page_t *page) {
+  bson_oid_t v = uid(1);
+  memset(page, 0, sizeof *page);
+  bool ok = model_tag(m, &v, tag, before, limit, page);
+  track(page);
+  if (!ok) {
+    assert_int_equal(page->n, 0);
+  }
+  return ok;
+}
+
+#define EXPECT_TAG(tag, ...)                                                   \
+  do {                                                                         \
+    const uint32_t want_[] = {__VA_ARGS__};                                    \
+    tweet_page_t p_;                                                           \
+    assert_true(tag_page((tag), NULL, 50, &p_));                               \
+    assert_ids(&p_, want_, sizeof want_ / sizeof want_[0]);                    \
+    page_done(&p_);                                                            \
+  } while (0)
+
+static void expect_tag_empty(const char *tag) {
+  tweet_page_t p;
+  assert_true(tag_page(tag, NULL, 50, &p));
+  assert_int_equal(p.n, 0);
+  assert_false(p.has_next);
+  page_done(&p);
+}
+
+static void tag_pages_follow_the_current_text(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  load_text(1, 1, T0 + 1, "#Chorus one");
+  load_text(2, 2, T0 + 2, "#chorus and #Other");
+  load_text(3, 1, T0 + 3, "no tag, https://x.org/#chorus");
+  model_load_end(m);
+  EXPECT_TAG("chorus", 2, 1);
+  EXPECT_TAG("other", 2);
+  expect_tag_empty("nothing");
+  apply_text("tweet.created", 4, 2, T0 + 4, "#CHORUS!", 1);
+  EXPECT_TAG("chorus", 4, 2, 1);
+  apply_text("tweet.updated", 1, 1, T0 + 1, "no more", 2);
+  EXPECT_TAG("chorus", 4, 2);
+  apply_text("tweet.updated", 3, 1, T0 + 3, "now #chorus", 2);
+  EXPECT_TAG("chorus", 4, 3, 2);
+  apply_text("tweet.updated", 3, 1, T0 + 3, "older, without", 1);
+  EXPECT_TAG("chorus", 4, 3, 2); /* an older state is ignored */
+  apply_deleted(2);
+  EXPECT_TAG("chorus", 4, 3);
+  expect_tag_empty("other");
+}
+
+/* With per_author 2 a tag's list holds its newest 2 to 4 tweets: pages
+ * reaching below them are declined; and an update giving a tag to a
+ * tweet no list holds makes that tag's list unknown there. */
+static void tag_lists_are_truncated_like_author_lists(void **state) {
+  (void)state;
+  start(2, 2);
+  model_load_begin(m);
+  load_user(1);
+  load_user(2);
+  for (uint32_t n = 1; n <= 10; n++) {
+    load_text(n, 2, T0 + n, "#t");
+  }
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(tag_page("t", NULL, 1, &p));
+  ASSERT_IDS(&p, 10);
+  assert_true(p.has_next);
+  page_done(&p);
+  assert_false(tag_page("t", NULL, 3, &p));
+  page_done(&p);
+  apply_text("tweet.created", 11, 2, T0 + 11, "#t again", 1);
+  assert_true(tag_page("t", NULL, 2, &p));
+  ASSERT_IDS(&p, 11, 10);
+  page_done(&p);
+  /* Tweet 5 is held by no list any more. */
+  apply_text("tweet.updated", 5, 2, T0 + 5, "#fresh", 2);
+  assert_false(tag_page("fresh", NULL, 50, &p));
+  page_done(&p);
+  apply_text("tweet.created", 12, 1, T0 + 12, "#fresh too", 1);
+  apply_text("tweet.created", 13, 1, T0 + 13, "#fresh three", 1);
+  assert_true(tag_page("fresh", NULL, 1, &p)); /* above the cut */
+  ASSERT_IDS(&p, 13);
+  assert_true(p.has_next);
+  page_done(&p);
+  assert_false(tag_page("fresh", NULL, 2, &p)); /* what is after 12? */
+  page_done(&p);
+}
+
+#define HOUR (3600LL * 1000)
+
+/* The trends as "tag:count tag:count ...". */
+static void trends_string(char *out, size_t size) {
+  trend_t top[TRENDS_MAX];
+  size_t n;
+  assert_true(model_trends(m, top, &n));
+  out[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(out);
+    snprintf(out + len, size - len, "%s%s:%lld", i ? " " : "", top[i].tag,
+             (long long)top[i].count);
+  }
+}
+
+#define EXPECT_TRENDS(want)                                                    \
+  do {                                                                         \
+    char got_[1024];                                                           \
+    trends_string(got_, sizeof got_);                                          \
+    assert_string_equal(got_, (want));                                         \
+  } while (0)
+
+static void trends_count_distinct_authors_in_the_window(void **state) {
+  (void)state;
+  fake_now = T0 + 100 * HOUR;
+  int64_t t = fake_now - 10 * HOUR; /* inside the window */
+  start_clocked(0, 0);
+  trend_t top[TRENDS_MAX];
+  size_t n;
+  assert_false(model_trends(m, top, &n)); /* not loaded */
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 5; u++) {
+    load_user(u);
+  }
+  load_text(1, 1, t + 1, "#a #b");
+  load_text(2, 2, t + 2, "#A");
+  load_text(3, 2, t + 3, "#a again");
+  load_text(4, 3, t + 4, "#b");
+  load_text(5, 4, fake_now - 25 * HOUR, "#c, too old");
+  model_load_end(m);
+  EXPECT_TRENDS("a:2 b:2");
+  apply_text("tweet.created", 6, 5, t + 6, "#b", 1);
+  apply_text("tweet.created", 7, 4, fake_now - 30 * HOUR, "#c late", 1);
+  EXPECT_TRENDS("b:3 a:2");
+  apply_text("tweet.updated", 1, 1, t + 1, "#a only", 2);
+  EXPECT_TRENDS("a:2 b:2");
+  apply_text("tweet.updated", 1, 1, t + 1, "#a #b", 1); /* older: ignored */
+  EXPECT_TRENDS("a:2 b:2");
+  apply_deleted(2);
+  EXPECT_TRENDS("a:2 b:2"); /* 2 has another #a */
+  apply_deleted(3);
+  EXPECT_TRENDS("b:2 a:1");
+  /* The window moves on: tweet 1 (#a) leaves it, then 4 (#b). */
+  fake_now = t + 1 + 24 * HOUR; /* exactly 24 hours: still in */
+  EXPECT_TRENDS("b:2 a:1");
+  fake_now = t + 2 + 24 * HOUR;
+  EXPECT_TRENDS("b:2");
+  fake_now = t + 5 + 24 * HOUR;
+  EXPECT_TRENDS("b:1");
+  /* A tweet older than the window, by an event: not counted. */
+  apply_text("tweet.created", 8, 3, t + 2, "#z", 1);
+  EXPECT_TRENDS("b:1");
+}
+
+static void trends_are_the_best_ten(void **state) {
+  (void)state;
+  fake_now = T0 + 100 * HOUR;
+  start_clocked(0, 0);
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 12; u++) {
+    load_user(u);
+  }
+  /* Tag "kN" is used by N authors (N = 1..12), each once. */
+  uint32_t n = 0;
+  for (uint32_t k = 1; k <= 12; k++) {
+    for (uint32_t u = 1; u <= k; u++) {
+      char text[32];
+      snprintf(text, sizeof text, "#k%u", (unsigned)k);
+      n++;
+      load_text(n, u, fake_now - HOUR + n, text);
+    }
+  }
+  model_load_end(m);
+  EXPECT_TRENDS("k12:12 k11:11 k10:10 k9:9 k8:8 k7:7 k6:6 k5:5 k4:4 k3:3");
+  /* Ties: by the tag's bytes. */
+  apply_text("tweet.created", 1000, 1, fake_now - 1, "#k1 #k2", 1);
+  apply_text("tweet.created", 1001, 3, fake_now - 1, "#k1 #k2", 1);
+  apply_text("tweet.created", 1002, 4, fake_now - 1, "#k1", 1);
+  EXPECT_TRENDS("k12:12 k11:11 k10:10 k9:9 k8:8 k7:7 k6:6 k5:5 k4:4 k1:3");
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, teardown)
   const struct CMUnitTest tests[] = {
@@ -2541,6 +2968,13 @@ int main(void) {
       T(stats_follow_what_happens),
       T(readers_see_ordered_pages_while_events_apply),
       T(racing_pair_events_settle_to_the_database),
+      T(reposts_are_feed_items_of_the_reposters_followers),
+      T(a_repost_shows_a_tweet_the_lists_dropped),
+      T(racing_repost_events_settle_to_the_database),
+      T(tag_pages_follow_the_current_text),
+      T(tag_lists_are_truncated_like_author_lists),
+      T(trends_count_distinct_authors_in_the_window),
+      T(trends_are_the_best_ten),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -272,9 +272,12 @@ static void tweet_has_exactly_the_api_keys(void **state) {
   bson_t *back = tweet_seen(&t);
 
   static const char *const keys[] = {
-      "id",       "author",      "text",       "created_at", "edited_at",
-      "reply_to", "reply_count", "like_count", "liked_by_me"};
-  assert_keys(back, keys, 9);
+      "id",          "author",       "text",           "created_at",
+      "edited_at",   "reply_to",     "reply_count",    "like_count",
+      "liked_by_me", "repost_count", "reposted_by_me", "quote_count",
+      "entities",    "quote_of",     "quote",          "reposted_by",
+      "reposted_at"};
+  assert_keys(back, keys, 17);
   assert_int_equal(get_type(back, "reply_to"), BSON_TYPE_NULL);
   assert_int_equal(get_type(back, "liked_by_me"), BSON_TYPE_BOOL);
   bson_t author;
@@ -356,9 +359,12 @@ static void tweet_is_appended_to_existing_fields(void **state) {
   render_tweet(&doc, &t);
   bson_t *back = read_back(&doc);
   static const char *const keys[] = {
-      "server",    "id",       "author",      "text",       "created_at",
-      "edited_at", "reply_to", "reply_count", "like_count", "liked_by_me"};
-  assert_keys(back, keys, 10);
+      "server",      "id",          "author",       "text",
+      "created_at",  "edited_at",   "reply_to",     "reply_count",
+      "like_count",  "liked_by_me", "repost_count", "reposted_by_me",
+      "quote_count", "entities",    "quote_of",     "quote",
+      "reposted_by", "reposted_at"};
+  assert_keys(back, keys, 18);
   assert_string_equal(get_utf8(back, "server"), "a");
   assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
@@ -471,9 +477,12 @@ static void page_without_next_has_null_next(void **state) {
   bson_t item;
   get_doc(back, "items.1", BSON_TYPE_DOCUMENT, &item);
   static const char *const tkeys[] = {
-      "id",       "author",      "text",       "created_at", "edited_at",
-      "reply_to", "reply_count", "like_count", "liked_by_me"};
-  assert_keys(&item, tkeys, 9);
+      "id",          "author",       "text",           "created_at",
+      "edited_at",   "reply_to",     "reply_count",    "like_count",
+      "liked_by_me", "repost_count", "reposted_by_me", "quote_count",
+      "entities",    "quote_of",     "quote",          "reposted_by",
+      "reposted_at"};
+  assert_keys(&item, tkeys, 17);
 
   bson_destroy(back);
 }
@@ -758,7 +767,35 @@ static void fast_tweet_page_json_is_byte_identical(void **state) {
     items[i].reply_count = i * 7;
     items[i].like_count = i == 5 ? INT64_MAX : i;
     items[i].liked_by_me = i % 2 == 0;
+    items[i].repost_count = i * 3;
+    items[i].quote_count = i;
+    items[i].reposted_by_me = i % 3 == 1;
   }
+  /* Entities, a quote (available and not), a repost: the spliced path. */
+  bson_strncpy(items[0].text, "@bob #Tag https://x.org/\"a",
+               sizeof items[0].text);
+  entity_t spans[3];
+  size_t n_spans =
+      entities_parse(items[0].text, strlen(items[0].text), spans, 3);
+  assert_int_equal(n_spans, 3);
+  for (size_t k = 0; k < n_spans; k++) {
+    items[0].entities[k].span = spans[k];
+  }
+  items[0].n_entities = n_spans;
+  bson_strncpy(items[0].entities[0].username, "Bob",
+               sizeof items[0].entities[0].username);
+  items[1].has_quote_of = true;
+  items[1].quote.id = items[2].id;
+  items[1].quote.available = true;
+  items[1].quote.author = items[2].author;
+  bson_strncpy(items[1].quote.text, "quoted \"text\"",
+               sizeof items[1].quote.text);
+  items[1].quote.created_at_ms = 1763700000000LL;
+  items[3].has_quote_of = true;
+  items[3].quote.id = items[2].id; /* deleted: unavailable */
+  items[5].is_repost = true;
+  items[5].reposted_by = items[1].author;
+  items[5].reposted_at_ms = 1763700000777LL;
   /* Every byte from 1 to 127 in one text. */
   for (int b = 1; b < 128; b++) {
     items[4].text[b - 1] = (char)b;

@@ -295,7 +295,10 @@ void ratelimit_login_end(db_t *db, ratelimit_ticket_t *t, bool failed) {
  * (what logins use) reads the whole collection, which grows with every
  * write of the window (docs/PERFORMANCE.md, "Rate limits").  Slots are
  * deleted only by age (older than two windows), never by a request, which
- * would leave a gap. */
+ * would leave a gap.  So a write under two keys (account and address)
+ * that took its slot of one and is then refused under the other keeps
+ * that slot: under a burst past one limit, the other may admit fewer
+ * writes than its limit in that window, never more. */
 
 /* What this server last saw of a key: the first free slot of a bucket,
  * and how many slots the bucket before that one holds (-1: not counted). */

@@ -382,7 +382,8 @@ static void *post_main(void *arg) {
 static void test_limit_holds_under_parallel_writes(void **state) {
   (void)state;
   /* 16 tweets of one account sent at once to both servers, with a limit
-   * of 4: exactly 4 are created, the rest answered 429. */
+   * of 4 per account and 6 per address: at most 4 are created, the rest
+   * answered 429, and no later write goes past the limit. */
   enum { N = 16, LIMIT = 4 };
   actor_t a;
   actor_new(&a, &small, "rlpar", NULL);
@@ -404,18 +405,29 @@ static void test_limit_holds_under_parallel_writes(void **state) {
           LIMIT, created, limited);
   assert_int_equal(created + limited, N);
   assert_true(created <= LIMIT);
-  /* Refusing early is safe, and then the limit is reached one by one. */
+  /* Refusing early is safe (a write refused under one key may already
+   * hold its slot of the other: ratelimit.c), so one by one the account
+   * reaches at most the limit, and never more. */
   tc_response_t r;
+  int total = created;
   for (int more = created; more < LIMIT; more++) {
     send_from(&a, more % 2, "POST", "/api/tweet", "{\"text\":\"one more\"}",
               &r);
-    tc_assert_status(&r, 201);
+    bool ok = r.status == 201;
+    if (!ok) {
+      assert_limited(&r, 600, "account");
+    }
     tc_response_free(&r);
+    if (!ok) {
+      break;
+    }
+    total++;
   }
   send_from(&a, 1, "POST", "/api/tweet", "{\"text\":\"over\"}", &r);
   assert_limited(&r, 600, "account");
   tc_response_free(&r);
-  assert_int_equal(tc_profile_int(a.on[0], a.name, "tweet_count"), LIMIT);
+  assert_true(total <= LIMIT);
+  assert_int_equal(tc_profile_int(a.on[0], a.name, "tweet_count"), total);
   actor_free(&a);
 }
 

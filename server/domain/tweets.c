@@ -442,15 +442,20 @@ typedef struct create_ctx {
   tweet_t *t;
 } create_ctx_t;
 
-/* Adds the increment of counter by delta on tweet id to txn. */
+/* Adds the increment of counter (and of also, unless NULL) by delta on
+ * tweet id to txn: one op, since a transaction names a document once (a
+ * reply that quotes its parent changes two counts of one tweet). */
 static void add_count(txn_t *txn, shards_t *shards, const bson_oid_t *id,
-                      const char *counter, int64_t delta) {
+                      const char *counter, const char *also, int64_t delta) {
   int shard = shards_of_tweet(shards, id);
   char coll[TWEET_COLL_LEN];
   tweets_coll(shard, coll);
   bson_value_t key = oid_value(id);
   bson_t inc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&inc, counter, delta);
+  if (also) {
+    BSON_APPEND_INT64(&inc, also, delta);
+  }
   txn_add_update(txn, shard, coll, &key, NULL, &inc, NULL);
   bson_destroy(&inc);
 }
@@ -530,11 +535,14 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   bson_destroy(&inc);
 
   /* Op 2 (a reply) or 2 or 3 (a quote): tweets_create reads these. */
+  bool quotes_parent =
+      c->is_reply && c->is_quote && bson_oid_equal(&c->parent, &c->quoted);
   if (c->is_reply) {
-    add_count(txn, shards, &c->parent, "reply_count", 1);
+    add_count(txn, shards, &c->parent, "reply_count",
+              quotes_parent ? "quote_count" : NULL, 1);
   }
-  if (c->is_quote) {
-    add_count(txn, shards, &c->quoted, "quote_count", 1);
+  if (c->is_quote && !quotes_parent) {
+    add_count(txn, shards, &c->quoted, "quote_count", NULL, 1);
   }
   event_batch_t events;
   event_batch_init(&events);
@@ -545,7 +553,9 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
                            NOTIFY_REPLY, &c->author->id, &t->id, err);
   }
   if (ok && c->is_quote) {
-    event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->quoted, NULL, NULL);
+    if (!quotes_parent) {
+      event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->quoted, NULL, NULL);
+    }
     ok = notifications_add(c->db, c->sync, txn, &events, &quoted->author.id,
                            NOTIFY_QUOTE, &c->author->id, &t->id, err);
   }
@@ -749,11 +759,14 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
                 shards_of_tweet(shards, &c->t->reply_to) >= 0;
   bool quoted = c->t->has_quote_of && !c->quoted_gone &&
                 shards_of_tweet(shards, &c->t->quote.id) >= 0;
+  bool quoted_parent =
+      parent && quoted && bson_oid_equal(&c->t->reply_to, &c->t->quote.id);
   if (parent) {
-    add_count(txn, shards, &c->t->reply_to, "reply_count", -1);
+    add_count(txn, shards, &c->t->reply_to, "reply_count",
+              quoted_parent ? "quote_count" : NULL, -1);
   }
-  if (quoted) {
-    add_count(txn, shards, &c->t->quote.id, "quote_count", -1);
+  if (quoted && !quoted_parent) {
+    add_count(txn, shards, &c->t->quote.id, "quote_count", NULL, -1);
   }
   event_batch_t events;
   event_batch_init(&events);
@@ -761,7 +774,7 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
   if (parent) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->reply_to, NULL, NULL);
   }
-  if (quoted) {
+  if (quoted && !quoted_parent) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->quote.id, NULL, NULL);
   }
   event_batch_commit(&events, txn);

@@ -229,6 +229,33 @@ static void test_quotes_embed_count_and_survive_deletion(void **state) {
   tc_client_destroy(b);
 }
 
+/* A reply that quotes its own parent changes two counts of one tweet in
+ * one transaction (one op naming the document once), and its deletion
+ * takes both back. */
+static void test_reply_quoting_its_parent(void **state) {
+  (void)state;
+  char alice[31], bob[31], id[25], rid[25], json[160];
+  tc_client_t *a = tc_new_user(tc_url_a(), "rqp", alice);
+  tc_client_t *b = tc_new_user(tc_url_b(), "rqp", bob);
+  tc_post_tweet(a, "a parent", id);
+  snprintf(json, sizeof json,
+           "{\"text\":\"both\",\"reply_to\":\"%s\",\"quote_of\":\"%s\"}", id,
+           id);
+  post_json(b, json, rid);
+  assert_int_equal(tc_tweet_int(a, id, "reply_count"), 1);
+  assert_int_equal(tc_tweet_int(a, id, "quote_count"), 1);
+  assert_int_equal(count_notifications(a, "reply", bob), 1);
+  assert_int_equal(count_notifications(a, "quote", bob), 1);
+  tc_response_t r;
+  tc_delete_tweet(b, rid, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_int_equal(tc_tweet_int(a, id, "reply_count"), 0);
+  assert_int_equal(tc_tweet_int(a, id, "quote_count"), 0);
+  tc_client_destroy(a);
+  tc_client_destroy(b);
+}
+
 #define REPOSTERS 8
 
 typedef struct reposter {
@@ -454,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_history_lists_versions_newest_first),
       cmocka_unit_test(test_reposts_count_attribute_and_go_with_the_tweet),
       cmocka_unit_test(test_quotes_embed_count_and_survive_deletion),
+      cmocka_unit_test(test_reply_quoting_its_parent),
       cmocka_unit_test(test_repost_count_exact_under_concurrency),
       cmocka_unit_test(test_tag_pages_list_tagged_tweets),
       cmocka_unit_test(test_trends_rank_tags_by_distinct_authors),

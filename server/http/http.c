@@ -197,6 +197,10 @@ bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
     return false;
   }
   size_t object = json_object_length(data + start, len - start);
+  if (!bson_utf8_validate(data + start, object, false)) {
+    chorus_error_set(err, 400, "invalid_json", "The body must be UTF-8");
+    return false;
+  }
   if (!all_space(data + start + object, len - start - object)) {
     chorus_error_set(err, 400, "invalid_json",
                      "Nothing but whitespace may follow the JSON object");
@@ -462,7 +466,11 @@ int http_civetweb_error(struct mg_connection *conn, int status,
   bson_t doc = BSON_INITIALIZER, e;
   BSON_APPEND_DOCUMENT_BEGIN(&doc, "error", &e);
   BSON_APPEND_UTF8(&e, "code", civetweb_error_code(status));
-  BSON_APPEND_UTF8(&e, "message", errmsg && errmsg[0] ? errmsg : text);
+  /* civetweb's own message, unless it is not UTF-8 (JSON could not carry
+   * it): then the status text. */
+  bool own =
+      errmsg && errmsg[0] && bson_utf8_validate(errmsg, strlen(errmsg), false);
+  BSON_APPEND_UTF8(&e, "message", own ? errmsg : text);
   bson_append_document_end(&doc, &e);
   size_t len = 0;
   char *json = bson_as_relaxed_extended_json(&doc, &len);

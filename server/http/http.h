@@ -109,8 +109,8 @@ bool http_read_json(http_request_t *req, bool required, bson_t *body,
  * bytes, not NUL-terminated) as one JSON object with only whitespace
  * around it, into body (the caller's to bson_destroy on success).  Empty
  * or all whitespace: 400 "body_required" when `required`, else an empty
- * document; anything else that is not exactly one object: 400
- * "invalid_json".  Pure: safe from any thread. */
+ * document; anything else that is not exactly one object of UTF-8 text:
+ * 400 "invalid_json".  Pure: safe from any thread. */
 bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
                      chorus_error_t *err);
 

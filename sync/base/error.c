@@ -7,6 +7,7 @@
  */
 #include "sync/base/error.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,34 @@ void chorus_error_clear(chorus_error_t *err) {
   if (err) {
     memset(err, 0, sizeof *err);
   }
+}
+
+/* The length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
+static size_t utf8_sequence_length(const char *s, size_t n) {
+  unsigned char lead = (unsigned char)s[0];
+  size_t len = lead < 0x80   ? 1
+               : lead < 0xC2 ? 0
+               : lead < 0xE0 ? 2
+               : lead < 0xF0 ? 3
+               : lead < 0xF5 ? 4
+                             : 0;
+  if (len == 0 || len > n || !bson_utf8_validate(s, len, false)) {
+    return 0;
+  }
+  return len;
+}
+
+static void utf8_repair(char *s) {
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    size_t len = utf8_sequence_length(s + i, n - i);
+    if (len == 0) {
+      s[i] = '?';
+      len = 1;
+    }
+    i += len;
+  }
+  assert(bson_utf8_validate(s, n, false));
 }
 
 void chorus_error_set(chorus_error_t *err, int status, const char *code,
@@ -30,6 +59,7 @@ void chorus_error_set(chorus_error_t *err, int status, const char *code,
   va_start(ap, fmt);
   vsnprintf(err->message, sizeof err->message, fmt, ap);
   va_end(ap);
+  utf8_repair(err->message);
 }
 
 bool chorus_bson_error_is_duplicate(const bson_error_t *berr) {

@@ -19,11 +19,16 @@
 typedef struct chorus_error {
   int status;        /* HTTP status; 0 means "no error" */
   char code[32];     /* stable, machine-readable, snake_case */
-  char message[256]; /* for people; never contains secrets */
+  char message[256]; /* for people; never contains secrets; always valid
+                        UTF-8 (see chorus_error_set) */
 } chorus_error_t;
 
 void chorus_error_clear(chorus_error_t *err);
 
+/* Fills in `err` (nothing when NULL).  The formatted message is cut to
+ * the buffer and then made valid UTF-8: a byte that starts no complete,
+ * valid sequence (text quoted from a client's body, a sequence cut by the
+ * buffer's end) becomes '?', so that every error can be rendered as JSON. */
 void chorus_error_set(chorus_error_t *err, int status, const char *code,
                       const char *fmt, ...) BSON_GNUC_PRINTF(4, 5);
 

@@ -21,7 +21,8 @@ static const char *const fields[] = {
 };
 
 static void check_error(bool ok, const chorus_error_t *err) {
-  FUZZ_CHECK(ok || (err->status == 400 && err->code[0] && err->message[0]));
+  FUZZ_CHECK(ok || (err->status == 400 && err->code[0] && err->message[0] &&
+                    utf8_is_valid(err->message, strlen(err->message))));
 }
 
 static void check_field(const char *field, const char *s, size_t len) {

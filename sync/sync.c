@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sync/base/batcher.h"
 #include "sync/sync_internal.h"
 #include "sync/txn/failpoint.h"
 #include "sync/txn/recovery.h"
@@ -47,11 +48,10 @@
  * batch. */
 #define SYNC_GROUP_MAX 64
 
-/* A groupable transaction waiting for its group (guarded by gmu). */
+/* A groupable transaction waiting for its group (s->group). */
 typedef struct group_wait {
+  batch_item_t item; /* first: a batch's items are group_wait_t */
   txn_member_t member;
-  bool done;
-  struct group_wait *next;
 } group_wait_t;
 
 /* A committed transaction waiting for a finisher. */
@@ -86,12 +86,9 @@ struct sync {
   pthread_mutex_t fmu;
   pthread_cond_t fcv;
 
-  /* Group commit (guarded by gmu): the transactions waiting for a group,
-   * and whether a leader runs one. */
-  group_wait_t *ghead;
-  bool group_busy;
-  pthread_mutex_t gmu;
-  pthread_cond_t gcv;
+  /* Group commit: the groupable transactions wait here for their group
+   * (execute_in_group). */
+  batcher_t group;
 };
 
 static void *finisher_main(void *arg);
@@ -119,8 +116,7 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
   pthread_cond_init(&s->cv, NULL);
   pthread_mutex_init(&s->fmu, NULL);
   pthread_cond_init(&s->fcv, NULL);
-  pthread_mutex_init(&s->gmu, NULL);
-  pthread_cond_init(&s->gcv, NULL);
+  batcher_init(&s->group, SYNC_GROUP_MAX);
   for (int i = 0; !s->apply_inline && i < SYNC_FINISHERS; i++) {
     if (pthread_create(&s->finishers[i], NULL, finisher_main, s) == 0) {
       s->n_finishers++;
@@ -226,8 +222,7 @@ void sync_destroy(sync_t *s) {
   }
   pthread_cond_destroy(&s->fcv);
   pthread_mutex_destroy(&s->fmu);
-  pthread_cond_destroy(&s->gcv);
-  pthread_mutex_destroy(&s->gmu);
+  batcher_destroy(&s->group);
   if (s->running) {
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
@@ -375,63 +370,41 @@ static void finish_later(sync_t *s, txn_t *txn) {
  * from the head of the queue, as one group (txn_execute_group); hands
  * its commits left apply_pending to the finishers (their txn_t moved:
  * the members' are emptied). */
-static void run_group(sync_t *s, group_wait_t **batch, size_t n) {
-  txn_member_t members[SYNC_GROUP_MAX];
+static void run_group(void *ctx, batch_item_t **items, size_t n) {
+  sync_t *s = ctx;
+  /* On the heap: 64 members are ~21 KB, and a group runs on a civetweb
+   * worker whose whole stack is 100 KB. */
+  txn_member_t *members = bson_malloc(n * sizeof *members);
+  assert(n <= SYNC_GROUP_MAX);
   for (size_t i = 0; i < n; i++) {
-    members[i] = batch[i]->member;
+    members[i] = ((group_wait_t *)items[i])->member; /* item is first */
   }
   txn_exec_opts_t opts = exec_opts(s);
   atomic_fetch_add(&s->stats.groups, 1);
   atomic_fetch_add(&s->stats.grouped, (long)n);
   txn_execute_group(&s->store, members, n, &opts);
   for (size_t i = 0; i < n; i++) {
-    batch[i]->member = members[i];
+    ((group_wait_t *)items[i])->member = members[i];
     if (members[i].txn->apply_pending) {
       finish_later(s, members[i].txn); /* applied meanwhile, or here */
     }
   }
+  bson_free(members);
 }
 
 /* txn_execute for a groupable transaction, in the next group of this
- * process: queued, then run by whichever waiting thread finds no group
- * running (the leader), perhaps this one, together with every other
- * queued.  So concurrent commits share each step's commands, one group
- * at a time per process, and a lone commit runs at once.  A commit left
- * apply_pending is with the finishers on return (txn emptied). */
+ * process (batcher.h): queued, then run by whichever waiting thread finds
+ * no group running (the leader), perhaps this one, together with every
+ * other queued.  So concurrent commits share each step's commands, one
+ * group at a time per process, and a lone commit runs at once.  A commit
+ * left apply_pending is with the finishers on return (txn emptied). */
 static txn_outcome_t execute_in_group(sync_t *s, txn_t *txn, size_t *failed_op,
                                       char holder[TXN_ID_LEN + 1],
                                       chorus_error_t *err) {
   group_wait_t req;
   memset(&req, 0, sizeof req);
   req.member.txn = txn;
-  pthread_mutex_lock(&s->gmu);
-  group_wait_t **tail = &s->ghead;
-  while (*tail) {
-    tail = &(*tail)->next;
-  }
-  *tail = &req;
-  while (!req.done) {
-    if (s->group_busy) {
-      pthread_cond_wait(&s->gcv, &s->gmu);
-      continue;
-    }
-    s->group_busy = true;
-    group_wait_t *batch[SYNC_GROUP_MAX];
-    size_t n = 0;
-    while (s->ghead && n < SYNC_GROUP_MAX) {
-      batch[n++] = s->ghead;
-      s->ghead = s->ghead->next;
-    }
-    pthread_mutex_unlock(&s->gmu);
-    run_group(s, batch, n);
-    pthread_mutex_lock(&s->gmu);
-    for (size_t i = 0; i < n; i++) {
-      batch[i]->done = true; /* batch[i] may go once done is set */
-    }
-    s->group_busy = false;
-    pthread_cond_broadcast(&s->gcv);
-  }
-  pthread_mutex_unlock(&s->gmu);
+  batcher_submit(&s->group, &req.item, run_group, s);
   *failed_op = req.member.failed_op;
   memcpy(holder, req.member.lock_owner, TXN_ID_LEN + 1);
   if (err && req.member.outcome != TXN_OUTCOME_COMMITTED) {

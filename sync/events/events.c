@@ -23,8 +23,7 @@ events_t *events_new(db_t *db, const txn_store_t *store, chorus_error_t *err) {
   ev->db = db;
   ev->store = store;
   pthread_mutex_init(&ev->claim_lock, NULL);
-  pthread_mutex_init(&ev->batch_mu, NULL);
-  pthread_cond_init(&ev->batch_cv, NULL);
+  batcher_init(&ev->claims, BATCHER_MAX);
   return ev;
 }
 
@@ -250,7 +249,6 @@ void events_destroy(events_t *ev) {
     pthread_join(ev->pump, NULL);
   }
   pthread_mutex_destroy(&ev->claim_lock);
-  pthread_cond_destroy(&ev->batch_cv);
-  pthread_mutex_destroy(&ev->batch_mu);
+  batcher_destroy(&ev->claims);
   bson_free(ev);
 }

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "sync/base/batcher.h"
 #include "sync/events/events.h"
 
 #define DB_OUTBOX "outbox"
@@ -49,15 +50,11 @@ struct events {
    * one a write on the database), which on FerretDB's single SQLite
    * writer slowed every other write (docs/PERFORMANCE.md). */
   pthread_mutex_t claim_lock;
-  /* Publishers' first claims wait here for the next batch (guarded by
-   * batch_mu): whichever finds none running (the leader) claims a run of
-   * numbers for every queued event in one ordered insert of bells and
-   * copies them to the log in one insert (events_publish.c,
-   * claim_in_batch). */
-  struct claim_req *batch_head;
-  bool batch_busy;
-  pthread_mutex_t batch_mu;
-  pthread_cond_t batch_cv;
+  /* Publishers' first claims wait here for the next batch (batcher.h):
+   * the leader claims a run of numbers for every queued event in one
+   * ordered insert of bells and copies them to the log in one insert
+   * (events_publish.c, claim_in_batch). */
+  batcher_t claims;
   pthread_t poller, pump;
   bool running;
   atomic_bool stopping;

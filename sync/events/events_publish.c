@@ -230,15 +230,14 @@ static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
 
 /* A first claim waiting for its batch (claim_in_batch). */
 typedef struct claim_req {
+  batch_item_t item; /* first: a batch's items are claim_req_t */
   const char *key;
   const bson_t *body;
   bson_t *bell; /* out: our bell, inserted by the batch (the caller's) */
   bool logged;  /* out: and copied to the log */
-  bool done;
-  struct claim_req *next;
 } claim_req_t;
 
-#define CLAIM_BATCH_MAX 64
+#define CLAIM_BATCH_MAX BATCHER_MAX
 
 /* One batch: numbers from the process's next one for every request, in
  * one ordered insert of bells (the first refused stops it: the bells
@@ -332,6 +331,21 @@ static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
   }
 }
 
+/* The leader's own collections, for the batch it runs. */
+typedef struct claim_ctx {
+  events_t *ev;
+  mongoc_collection_t *bells, *log;
+} claim_ctx_t;
+
+static void run_claim_items(void *ctx, batch_item_t **items, size_t n) {
+  claim_ctx_t *c = ctx;
+  claim_req_t *reqs[CLAIM_BATCH_MAX];
+  for (size_t i = 0; i < n; i++) {
+    reqs[i] = (claim_req_t *)items[i]; /* item is its first member */
+  }
+  run_claim_batch(c->ev, c->bells, c->log, reqs, n);
+}
+
 /* The first claim of key (body its bell's body) with every other first
  * claim of this process waiting meanwhile: queued, then run by whichever
  * waiting publisher finds no batch running.  *bell (the caller's) is the
@@ -344,34 +358,8 @@ static void claim_in_batch(events_t *ev, mongoc_collection_t *bells,
   memset(&req, 0, sizeof req);
   req.key = key;
   req.body = body;
-  pthread_mutex_lock(&ev->batch_mu);
-  claim_req_t **tail = &ev->batch_head;
-  while (*tail) {
-    tail = &(*tail)->next;
-  }
-  *tail = &req;
-  while (!req.done) {
-    if (ev->batch_busy) {
-      pthread_cond_wait(&ev->batch_cv, &ev->batch_mu);
-      continue;
-    }
-    ev->batch_busy = true;
-    claim_req_t *batch[CLAIM_BATCH_MAX];
-    size_t n = 0;
-    while (ev->batch_head && n < CLAIM_BATCH_MAX) {
-      batch[n++] = ev->batch_head;
-      ev->batch_head = ev->batch_head->next;
-    }
-    pthread_mutex_unlock(&ev->batch_mu);
-    run_claim_batch(ev, bells, log, batch, n);
-    pthread_mutex_lock(&ev->batch_mu);
-    for (size_t i = 0; i < n; i++) {
-      batch[i]->done = true; /* batch[i] may go once done is set */
-    }
-    ev->batch_busy = false;
-    pthread_cond_broadcast(&ev->batch_cv);
-  }
-  pthread_mutex_unlock(&ev->batch_mu);
+  claim_ctx_t ctx = {ev, bells, log};
+  batcher_submit(&ev->claims, &req.item, run_claim_items, &ctx);
   *bell = req.bell;
   *logged = req.logged;
 }

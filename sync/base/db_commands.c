@@ -18,10 +18,18 @@
  * every connection the same id).  A thread beyond the table's size just
  * logs without the collection's name.
  */
+#define _GNU_SOURCE /* pthread_getattr_np */
 #include "sync/base/db_internal.h"
 
+#include <assert.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+/* What the checked builds require left of a thread's stack when a
+ * command is sent (on_command_started). */
+#define DB_STACK_HEADROOM (24 * 1024)
 
 #define DB_SLOW_SLOTS 256
 
@@ -169,8 +177,37 @@ static void log_if_slow(db_t *db, int64_t rid, const char *name,
 
 /* ---- the APM callbacks ---- */
 
+#ifndef NDEBUG
+/* The stack this thread has left below this frame, in bytes; SIZE_MAX
+ * when the thread's stack cannot be learnt. */
+static size_t stack_left(void) {
+  static _Thread_local char *lowest; /* the stack's low end, once known */
+  static _Thread_local bool known;
+  if (!known) {
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    known = true;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        lowest = addr;
+      }
+      pthread_attr_destroy(&attr);
+    }
+  }
+  char here;
+  return lowest ? (size_t)(&here - lowest) : SIZE_MAX;
+}
+#endif
+
 static void on_command_started(const mongoc_apm_command_started_t *event) {
   db_t *db = mongoc_apm_command_started_get_context(event);
+  /* Every database command is sent from deep in a request's stack, and a
+   * civetweb worker's stack is 100 KB (docs/ARCHITECTURE.md, "Stacks"):
+   * the checked builds stop here while a quarter of it is still left
+   * (the driver's sending and the TLS below this need less), rather than
+   * overflowing one day on a deeper path. */
+  assert(stack_left() >= DB_STACK_HEADROOM);
   if (is_write_command(mongoc_apm_command_started_get_command_name(event))) {
     write_gate_enter(db->writes); /* left in on_command_succeeded/failed */
   }

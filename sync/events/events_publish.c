@@ -239,22 +239,20 @@ typedef struct claim_req {
 
 #define CLAIM_BATCH_MAX BATCHER_MAX
 
-/* One batch: numbers from the process's next one for every request, in
- * one ordered insert of bells (the first refused stops it: the bells
- * inserted are a run of consecutive numbers from the first, so no gap is
- * made), then their log copies in one unordered insert.  A request whose
- * bell was not inserted, or whose copy was refused (a number used before:
- * copy_to_log tells), gets no bell, or its bell without logged: the
- * caller goes on the single way. */
-static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
-                            mongoc_collection_t *log, claim_req_t **reqs,
-                            size_t n) {
-  bson_t *docs[CLAIM_BATCH_MAX], *copies[CLAIM_BATCH_MAX];
-  int64_t at = db_now_ms();
-  pthread_mutex_lock(&ev->claim_lock);
-  int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
-  int64_t from = (hint > head ? hint : head) + 1;
-  for (size_t i = 0; i < n; i++) {
+/* How many runs of numbers one batch may try: the first from the
+ * process's next number, each later one from the first free number above
+ * the one another server took meanwhile. */
+#define CLAIM_ROUNDS 4
+
+/* One ordered insert of bells for reqs[0..m), numbered from `from` (the
+ * first refused stops it: the bells inserted are a run of consecutive
+ * numbers from the first, so no gap is made).  Returns how many were
+ * inserted: their bells into docs[], the others destroyed.  Called with
+ * claim_lock held. */
+static size_t insert_run(events_t *ev, mongoc_collection_t *bells,
+                         claim_req_t **reqs, size_t m, int64_t from, int64_t at,
+                         bson_t **docs) {
+  for (size_t i = 0; i < m; i++) {
     char id[BELL_ID_LEN];
     events_bell_id(from + (int64_t)i, id);
     docs[i] = bson_new();
@@ -268,7 +266,7 @@ static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
   bson_t *opts = BCON_NEW("ordered", BCON_BOOL(true));
   bool all = false;
   if (db_is_up(ev->db)) {
-    all = mongoc_collection_insert_many(bells, (const bson_t **)docs, n, opts,
+    all = mongoc_collection_insert_many(bells, (const bson_t **)docs, m, opts,
                                         &reply, &berr);
   } else {
     bson_init(&reply); /* the database is known down: nothing inserted */
@@ -278,17 +276,72 @@ static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
   if (bson_iter_init_find(&it, &reply, "insertedCount")) {
     inserted = (size_t)bson_iter_as_int64(&it);
   }
-  if (all || inserted > n) {
-    inserted = all ? n : 0;
+  if (all || inserted > m) {
+    inserted = all ? m : 0;
   }
   bson_destroy(&reply);
   if (inserted > 0) {
     raise_hint(ev, from + (int64_t)inserted - 1);
   }
+  for (size_t i = inserted; i < m; i++) {
+    bson_destroy(docs[i]);
+    docs[i] = NULL;
+  }
+  return inserted;
+}
+
+/* Whether the number seq, just refused to key's bell, holds another
+ * event's bell (another server took it): then the batch goes on above it.
+ * False too when the database cannot say, or the refusal was for the key
+ * (its event published meanwhile by the pump): the single way sorts those
+ * out. */
+static bool taken_by_other(mongoc_collection_t *bells, int64_t seq,
+                           const char *key) {
+  bson_t *taken = NULL;
+  bool exists;
+  bool other = bell_at(bells, seq, &exists, &taken) && exists &&
+               !doc_has_key(taken, key);
+  if (taken) {
+    bson_destroy(taken);
+  }
+  return other;
+}
+
+/* One batch: numbers for every request in ordered inserts of bells, the
+ * first from the process's next number; when another server took a
+ * number in the middle, the rest go on from the first free number above
+ * it (up to CLAIM_ROUNDS runs); then the log copies of every bell
+ * inserted in one unordered insert.  A request whose bell was not
+ * inserted, or whose copy was refused (a number used before: copy_to_log
+ * tells), gets no bell, or its bell without logged: the caller goes on
+ * the single way. */
+static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
+                            mongoc_collection_t *log, claim_req_t **reqs,
+                            size_t n) {
+  bson_t *docs[CLAIM_BATCH_MAX], *copies[CLAIM_BATCH_MAX];
+  int64_t at = db_now_ms();
+  pthread_mutex_lock(&ev->claim_lock);
+  int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
+  int64_t from = (hint > head ? hint : head) + 1;
+  size_t inserted = 0; /* reqs[0..inserted) have bells */
+  for (int round = 0; round < CLAIM_ROUNDS && inserted < n; round++) {
+    size_t got = insert_run(ev, bells, reqs + inserted, n - inserted, from, at,
+                            docs + inserted);
+    inserted += got;
+    int64_t refused = from + (int64_t)got;
+    if (inserted == n || !taken_by_other(bells, refused, reqs[inserted]->key)) {
+      break;
+    }
+    bell_frontier(bells, refused, &from);
+  }
   pthread_mutex_unlock(&ev->claim_lock);
+  bson_t reply;
+  bson_error_t berr;
+  bson_t *opts;
+  bson_iter_t it;
   for (size_t i = 0; i < inserted; i++) {
     copies[i] = bson_new();
-    BSON_APPEND_INT64(copies[i], "_id", from + (int64_t)i);
+    BSON_APPEND_INT64(copies[i], "_id", events_doc_seq(docs[i]));
     bson_copy_to_excluding_noinit(docs[i], copies[i], "_id", NULL);
   }
   bool copied[CLAIM_BATCH_MAX] = {false};
@@ -320,14 +373,10 @@ static void run_claim_batch(events_t *ev, mongoc_collection_t *bells,
     }
     bson_destroy(&reply);
   }
-  for (size_t i = 0; i < n; i++) {
-    if (i < inserted) {
-      reqs[i]->bell = docs[i];
-      reqs[i]->logged = copied[i];
-      bson_destroy(copies[i]);
-    } else {
-      bson_destroy(docs[i]);
-    }
+  for (size_t i = 0; i < inserted; i++) {
+    reqs[i]->bell = docs[i];
+    reqs[i]->logged = copied[i];
+    bson_destroy(copies[i]);
   }
 }
 

@@ -4,9 +4,9 @@
  * UTF-8 validity is libbson's bson_utf8_validate (which rejects overlong
  * forms and surrogates); we only add code point counting on top.  Text
  * lengths are user-perceived characters: ICU's character break iterator
- * (extended grapheme clusters, Unicode UAX #29), so "👩‍👩‍👧‍👦" (7
- * code points, 25 bytes) is one character, as the web client's Intl.Segmenter
- * counts it.
+ * (extended grapheme clusters, Unicode UAX #29), so "👩‍👩‍👧‍👦"
+ * (7 code points, 25 bytes) is one character, as the web client's
+ * Intl.Segmenter counts it.
  */
 #include "server/domain/validate.h"
 

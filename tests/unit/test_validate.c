@@ -547,8 +547,8 @@ static void text_of_281_four_byte_emoji_is_too_long(void **state) {
   assert_non_null(strstr(err.message, "280"));
 }
 
-/* 👩‍👩‍👧‍👦: four people joined by ZERO WIDTH JOINERs, 7 code points,
- * 25 bytes, one user-perceived character. */
+/* 👩‍👩‍👧‍👦: four people joined by ZERO WIDTH JOINERs, 7 code
+ * points, 25 bytes, one user-perceived character. */
 #define FAMILY                                                                 \
   "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7"   \
   "\xE2\x80\x8D\xF0\x9F\x91\xA6"

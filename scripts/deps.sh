@@ -95,6 +95,11 @@ _chorus_deps_main() {
             _say "chromium not installed (needed by the e2e test)"
             _apt_install chromium
         fi
+        # Emoji in the e2e test's screenshots (docs/screenshots) drawn as
+        # emoji, not as empty boxes.
+        if ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+            _apt_install fonts-noto-color-emoji
+        fi
     fi
 
     # ---------------------------------------------------------------- FerretDB

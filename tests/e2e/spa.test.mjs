@@ -945,22 +945,16 @@ try {
     // to connect again (a reconnect would be refused, then /api/me asked).
     let sockets = 0;
     pa2.on('websocket', () => { sockets++; });
-    const login = async (password) => {
+    const loginA2 = async (password) => {
       sockets = 0;
-      await pa2.goto(`${URL_B}/`);
-      await pa2.waitForSelector('#auth:not([hidden])');
-      await pa2.fill('#auth-user', USER_A);
-      await pa2.fill('#auth-pass', password);
-      await pa2.click('#login');
-      await pa2.waitForSelector('#compose:not([hidden])');
-      await waitLive(pa2);
+      await login(pa2, URL_B, USER_A, password);
     };
     const loggedOut = async () => {
       await pa2.waitForSelector('#auth:not([hidden])');
       await pa2.locator('#msg-text', { hasText: 'Your session ended' }).waitFor();
       assert(sockets === 1, `A2: ${sockets} WebSockets opened for one session`);
     };
-    await login('tinfoil kazoo 42');
+    await loginA2('tinfoil kazoo 42');
     await pa.click('.account summary');
     await pa.fill('#pw-current', 'tinfoil kazoo 42');
     await pa.fill('#pw-new', 'marimba zest 77');
@@ -970,7 +964,7 @@ try {
     assert(await pa.locator('#me-name').textContent() === `@${USER_A}`, 'A: logged out by its own password change');
     await waitLive(pa);
     // The new password logs in; "Log out other sessions" ends that session too.
-    await login('marimba zest 77');
+    await loginA2('marimba zest 77');
     await pa.click('[data-action=end-sessions]');
     await pa.locator('#msg-text', { hasText: 'other sessions are logged out' }).waitFor();
     await loggedOut();

@@ -74,6 +74,7 @@ _chorus_deps_main() {
         local pkgs=(build-essential cmake pkg-config libmongoc-dev libbson-dev
                     libcivetweb-dev libwebsockets-dev libcmocka-dev libsodium-dev
                     libicu-dev  # Unicode tables of hashtags (entities.h)
+                    zlib1g-dev  # the web client's files gzipped (static.h)
                     libcurl4-openssl-dev curl python3
                     sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
                     clang-format  # the C style (.clang-format), unit.test_format
@@ -93,6 +94,11 @@ _chorus_deps_main() {
         if ! dpkg -s chromium >/dev/null 2>&1; then
             _say "chromium not installed (needed by the e2e test)"
             _apt_install chromium
+        fi
+        # Emoji in the e2e test's screenshots (docs/screenshots) drawn as
+        # emoji, not as empty boxes.
+        if ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+            _apt_install fonts-noto-color-emoji
         fi
     fi
 

@@ -4,7 +4,14 @@
  * failure is status 0 with a server-shaped {"error":{...}} body.
  */
 
-export const PAGE = 50; // items asked for per page of a list
+export const PAGE = 20; // items asked for per page of a list (a first view stays small)
+
+let unauthorized = () => {};
+
+// fn() runs on every 401 answer (a session that ended: logged out
+// elsewhere, a password change) but those of logging in and registering,
+// whose 401 means wrong credentials.
+export function onUnauthorized(fn) { unauthorized = fn; }
 
 export async function api(method, path, body) {
   const opts = { method, credentials: 'same-origin', cache: 'no-store',
@@ -16,6 +23,7 @@ export async function api(method, path, body) {
   if (body !== undefined) opts.body = JSON.stringify(body);
   try {
     const res = await fetch(path, opts);
+    if (res.status === 401 && path !== '/api/login' && path !== '/api/register') unauthorized();
     const text = await res.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }

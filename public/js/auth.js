@@ -24,7 +24,9 @@ async function authenticate(kind) {
   setUser(r.data);
   showMessage(kind === 'register' ? `Welcome to Chorus, @${r.data.username}!`
                                   : `Logged in as @${r.data.username}.`, 'info');
-  el.composeText.focus();
+  // A new account's home is a welcome to read; one who logs in writes.
+  if (kind === 'register') el.main.focus({ preventScroll: true });
+  else el.composeText.focus();
 }
 
 async function logout() {

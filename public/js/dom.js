@@ -2,14 +2,20 @@
  * Building the page: element references, the h() helper, the message
  * line, the character counter, and the rendering of a tweet and a user
  * that every view shares.
- * - User text is only ever inserted as text, never as HTML.
+ * - User text is only ever inserted as text, never as HTML, and carries
+ *   dir="auto" so a right-to-left post reads right to left.
  * - renderTweet(t) builds one <li>; the lists change incrementally
  *   (timeline.js), so an open inline editor survives updates.
  */
-import { api, ok } from './api.js';
+import { avatar, displayName } from './avatar.js';
+import { icon } from './icons.js';
 import { state, findTweet } from './state.js';
 
-const MAX_LEN = 280; // code points in a post
+// A post's limits (docs/API.md): 280 user-perceived characters (extended
+// grapheme clusters, as the server counts them with ICU) and 4 bytes of
+// UTF-8 per character.
+export const MAX_LEN = 280;
+const MAX_BYTES = MAX_LEN * 4;
 
 // DOM references by camelCased id (#nav-home -> el.navHome), filled by bindElements().
 export const el = {};
@@ -32,11 +38,11 @@ export function relTime(iso) {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return '';
   const s = (Date.now() - t) / 1000;
-  if (s < 60) return 'just now';
+  if (s < 60) return 'now';
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   if (s < 86400) return `${Math.floor(s / 3600)}h`;
   if (s < 604800) return `${Math.floor(s / 86400)}d`;
-  return new Date(t).toLocaleDateString();
+  return new Date(t).toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
 }
 
 export const fullTime = (iso) => (iso ? new Date(iso).toLocaleString() : '');
@@ -44,6 +50,10 @@ export const fullTime = (iso) => (iso ? new Date(iso).toLocaleString() : '');
 export const userHref = (name) => `/u/${encodeURIComponent(name)}`;
 export const tweetHref = (id) => `/t/${encodeURIComponent(id)}`;
 export const tagHref = (tag) => `/tags/${encodeURIComponent(tag)}`;
+
+// Whether the reader asked for less motion (smooth scrolling is motion).
+export const calm = () => window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+export const scrollToTop = () => window.scrollTo({ top: 0, behavior: calm() ? 'auto' : 'smooth' });
 
 /* ---------- the message line (#msg) ---------- */
 
@@ -57,54 +67,79 @@ export function showMessage(text, kind = 'error') {
   msgTimer = setTimeout(hideMessage, kind === 'error' ? 8000 : 4000);
 }
 
-export function hideMessage() { el.msg.hidden = true; }
+export function hideMessage() {
+  clearTimeout(msgTimer);
+  el.msg.hidden = true;
+}
 
 /* ---------- forms ---------- */
 
 export const setBusy = (form, busy) => form.querySelectorAll('button').forEach((b) => { b.disabled = busy; });
 
-// Remaining-characters counter (Unicode code points), shared by compose, replies and editors.
+const segmenter = typeof Intl !== 'undefined' && Intl.Segmenter
+  ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+const encoder = new TextEncoder();
+
+// The length of s as the server counts it: user-perceived characters.
+export function charCount(s) {
+  if (!segmenter) return [...s].length;
+  let n = 0;
+  for (const _ of segmenter.segment(s)) n++; // eslint-disable-line no-unused-vars
+  return n;
+}
+
+// Remaining-characters counter, shared by compose, replies and editors.
+// Over the byte bound (long emoji sequences) the text is over too.
 export function updateCounter(form) {
   const ta = form.querySelector('textarea');
   const count = form.querySelector('.count');
-  const left = MAX_LEN - [...ta.value].length;
-  count.replaceChildren(String(left), h('span', { class: 'sr-only' }, ' characters left'));
-  count.classList.toggle('warn', left >= 0 && left < 20);
-  count.classList.toggle('over', left < 0);
-  form.querySelector('button[type=submit]').disabled = left < 0 || !ta.value.trim();
+  const left = MAX_LEN - charCount(ta.value);
+  const tooBig = encoder.encode(ta.value).length > MAX_BYTES;
+  const over = left < 0 || tooBig;
+  count.replaceChildren(String(left), h('span', { class: 'sr-only' },
+    tooBig && left >= 0 ? ' characters left, but the post is too long' : ' characters left'));
+  count.classList.toggle('warn', !over && left < 20);
+  count.classList.toggle('over', over);
+  form.querySelector('button[type=submit]').disabled = over || !ta.value.trim();
 }
 
 /* ---------- tweets and users ---------- */
 
+// The name and handle of a user (display name first when there is one,
+// else the handle alone, once).
+export function nameNodes(u, nameClass = 'name') {
+  const user = u || {};
+  const name = displayName(user);
+  return [
+    h('a', { class: nameClass, href: userHref(user.username || ''), dir: 'auto' }, name || `@${user.username || ''}`),
+    name ? h('span', { class: 'handle' }, `@${user.username || ''}`) : null,
+  ];
+}
+
 export function renderTweet(t) {
   const a = t.author || {};
-  const mine = state.me && a.username === state.me.username;
+  const mine = Boolean(state.me) && a.username === state.me.username;
   const v = state.view;
-  const li = h('li', { class: `tweet${v && v.name === 'tweet' && String(t.id) === v.id ? ' focus' : ''}`, 'data-id': String(t.id) },
-    t.reposted_by ? h('p', { class: 'reposted-by' }, h('span', { 'aria-hidden': 'true' }, '↻ '),
-      h('a', { href: userHref(t.reposted_by.username) }, t.reposted_by.display_name || t.reposted_by.username),
+  const focus = Boolean(v) && v.name === 'tweet' && String(t.id) === v.id;
+  const rb = t.reposted_by;
+  return h('li', { class: `tweet${focus ? ' focus' : ''}`, 'data-id': String(t.id) },
+    rb ? h('p', { class: 'reposted-by' }, icon('repost'),
+      h('a', { href: userHref(rb.username), dir: 'auto' }, displayName(rb) || `@${rb.username}`),
       ' reposted') : null,
-    h('div', { class: 'meta' },
-      h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
-      h('span', { class: 'handle' }, `@${a.username || ''}`),
-      h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
-      h('a', { class: 'when', href: tweetHref(t.id) },
-        h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at))),
-      t.edited_at ? h('button', { type: 'button', class: 'edited', 'data-action': 'history',
-        title: `Edited ${fullTime(t.edited_at)}: show the edit history`, 'aria-haspopup': 'dialog' }, '(edited)') : null),
-    t.reply_to ? h('p', { class: 'reply-to' },
-      h('a', { href: tweetHref(t.reply_to), 'data-parent': String(t.reply_to) }, replyLabel(String(t.reply_to)))) : null,
-    h('p', { class: 'text' }, ...textNodes(t.text, t.entities)),
-    t.quote ? quoteCard(t.quote) : null,
-    h('div', { class: 'foot' },
-      h('span', { class: 'stats' }, ...statsNodes(t)),
-      state.me
-        ? h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'quote', 'aria-haspopup': 'dialog' }, 'Quote'),
-          mine ? h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'edit' }, 'Edit') : null,
-          mine ? h('button', { type: 'button', class: 'btn ghost small danger', 'data-action': 'delete' }, 'Delete') : null)
-        : null));
-  return li;
+    h('div', { class: 'tw' },
+      avatar(a, 'm'),
+      h('div', { class: 'tw-main' },
+        h('div', { class: 'meta' },
+          ...nameNodes(a),
+          h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
+          h('a', { class: 'when', href: tweetHref(t.id) },
+            h('time', { datetime: t.created_at, title: fullTime(t.created_at) }, relTime(t.created_at))),
+          t.edited_at ? h('button', { type: 'button', class: 'edited', 'data-action': 'history',
+            title: `Edited ${fullTime(t.edited_at)}: show the edit history`, 'aria-haspopup': 'dialog' }, 'edited') : null),
+        t.reply_to ? replyLine(t) : null,
+        h('p', { class: 'text', dir: 'auto' }, ...textNodes(t.text, t.entities)),
+        t.quote ? quoteCard(t.quote) : null,
+        h('div', { class: 'stats actions', role: 'group', 'aria-label': 'Post actions' }, ...statsNodes(t, mine)))));
 }
 
 // A URL as shown: without its scheme, long ones cut to 32 characters.
@@ -142,64 +177,71 @@ export function textNodes(text, entities) {
 
 // The tweet a quote quotes, or a note that it was deleted.
 export function quoteCard(q) {
-  if (!q.available) return h('div', { class: 'quote card unavailable' }, 'This post is unavailable.');
+  if (!q.available) return h('div', { class: 'quote unavailable' }, 'This post is unavailable.');
   const a = q.author || {};
-  return h('div', { class: 'quote card' },
-    h('p', { class: 'meta' },
-      h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
-      ' ', h('span', { class: 'handle' }, `@${a.username || ''}`), ' · ',
-      h('a', { href: tweetHref(q.id) }, h('time', { datetime: q.created_at }, relTime(q.created_at)))),
-    h('p', { class: 'text' }, q.text));
+  return h('div', { class: 'quote' },
+    h('p', { class: 'meta' }, avatar(a, 's'), ...nameNodes(a), h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
+      h('a', { class: 'when', href: tweetHref(q.id) }, h('time', { datetime: q.created_at, title: fullTime(q.created_at) }, relTime(q.created_at)))),
+    h('p', { class: 'text', dir: 'auto' }, q.text));
 }
 
-// "Replying to @x": the parent's author, looked up once per parent id.
-const parents = new Map(); // id -> username, '' while loading, null when deleted
-function replyLabel(id) {
-  const shown = findTweet(id);
-  if (shown && shown.author) parents.set(id, shown.author.username);
-  if (!parents.has(id)) {
-    parents.set(id, '');
-    api('GET', `/api/tweet/${encodeURIComponent(id)}`).then((r) => {
-      if (ok(r)) parents.set(id, r.data.author.username);
-      else if (r.status === 404) parents.set(id, null);
-      else { parents.delete(id); return; }
-      document.querySelectorAll(`.reply-to a[data-parent="${CSS.escape(id)}"]`).forEach((a) => {
-        a.textContent = replyLabel(id);
-      });
-    });
+// "Replying to @x": the author the API names (reply_to_user), or the
+// parent on screen; a parent deleted says so. No request.
+export function replyLine(t) {
+  const id = String(t.reply_to);
+  let who = t.reply_to_user && t.reply_to_user.username;
+  if (!who && t.reply_to_user === undefined) {
+    const shown = findTweet(id);
+    who = shown && shown.author && shown.author.username;
   }
-  const who = parents.get(id);
-  if (who) return `Replying to @${who}`;
-  return who === null ? 'Replying to a deleted post' : 'Replying to a post';
+  const gone = state.gone.has(id) || (!who && t.reply_to_user === null);
+  return h('p', { class: 'reply-to' },
+    h('a', { href: tweetHref(id), 'data-parent': id },
+      who && !gone ? `Replying to @${who}` : gone ? 'Replying to a deleted post' : 'Replying to a post'));
 }
 
-// Like button (or count when logged out) and the replies link.
-export function statsNodes(t) {
-  const likes = Number(t.like_count) || 0;
-  const replies = Number(t.reply_count) || 0;
-  const likeText = `${likes} ${likes === 1 ? 'like' : 'likes'}`;
-  const like = state.me
-    ? h('button', { type: 'button', class: `like${t.liked_by_me ? ' on' : ''}`, 'data-action': 'like',
-      'aria-pressed': t.liked_by_me ? 'true' : 'false', title: t.liked_by_me ? 'Unlike' : 'Like' },
-    h('span', { 'aria-hidden': 'true' }, t.liked_by_me ? '♥ ' : '♡ '), likeText)
-    : h('span', { class: 'likes' }, likeText);
-  const reply = h('a', { class: 'replies', href: tweetHref(t.id) },
-    `${replies} ${replies === 1 ? 'reply' : 'replies'}`);
-  const reposts = Number(t.repost_count) || 0;
-  const repostText = `${reposts} ${reposts === 1 ? 'repost' : 'reposts'}`;
-  const repost = state.me
-    ? h('button', { type: 'button', class: `repost${t.reposted_by_me ? ' on' : ''}`, 'data-action': 'repost',
-      'aria-pressed': t.reposted_by_me ? 'true' : 'false', title: t.reposted_by_me ? 'Undo repost' : 'Repost' },
-    h('span', { 'aria-hidden': 'true' }, '↻ '), repostText)
-    : h('span', { class: 'reposts' }, repostText);
-  const quotes = Number(t.quote_count) || 0;
-  const quote = h('span', { class: 'quotes' }, `${quotes} ${quotes === 1 ? 'quote' : 'quotes'}`);
-  return [like, reply, repost, quote];
+// One action: icon, the count (when there is one), and for screen
+// readers what it does and counts ("Like, 3 likes").
+function action(kind, iconName, label, count, one, many, attrs, on) {
+  const n = Number(count) || 0;
+  const kids = [icon(iconName), h('span', { class: 'sr-only' }, `${label}, `),
+    h('span', { class: 'n' }, n ? String(n) : ''),
+    h('span', { class: 'sr-only' }, `${n ? '' : '0'} ${n === 1 ? one : many}`)];
+  if (!attrs) return h('span', { class: `act ${kind}` }, ...kids);
+  return h('button', { type: 'button', class: `act ${kind}${on ? ' on' : ''}`, title: label, ...attrs }, ...kids);
 }
 
-export function renderUser(u) {
-  return h('li', { class: 'user' },
-    h('a', { class: 'name', href: userHref(u.username) }, u.display_name || u.username),
-    ' ', h('span', { class: 'handle' }, `@${u.username}`),
-    u.bio ? h('p', { class: 'bio' }, u.bio) : null);
+const tool = (name, iconName, label, extra) => h('button', {
+  type: 'button', class: `act tool ${name}`, 'data-action': name, title: label, 'aria-label': label, ...extra,
+}, icon(iconName));
+
+// The actions of a post: reply, repost, like, quote with their counts,
+// share a link, and edit and delete on one's own.
+export function statsNodes(t, mine = Boolean(state.me) && t.author && t.author.username === state.me.username) {
+  const me = Boolean(state.me);
+  const nodes = [
+    action('replies', 'reply', 'Reply', t.reply_count, 'reply', 'replies',
+      me ? { 'data-action': 'reply', 'aria-expanded': 'false' } : null),
+    action('repost', 'repost', t.reposted_by_me ? 'Undo repost' : 'Repost', t.repost_count, 'repost', 'reposts',
+      me ? { 'data-action': 'repost', 'aria-pressed': t.reposted_by_me ? 'true' : 'false' } : null, t.reposted_by_me),
+    action('like', 'heart', t.liked_by_me ? 'Unlike' : 'Like', t.like_count, 'like', 'likes',
+      me ? { 'data-action': 'like', 'aria-pressed': t.liked_by_me ? 'true' : 'false' } : null, t.liked_by_me),
+    action('quotes', 'quote', 'Quote', t.quote_count, 'quote', 'quotes',
+      me ? { 'data-action': 'quote', 'aria-haspopup': 'dialog' } : null),
+    tool('share', 'link', 'Copy link to this post'),
+  ];
+  if (mine) nodes.push(tool('edit', 'edit', 'Edit'), tool('delete', 'trash', 'Delete', { class: 'act tool delete danger' }));
+  return nodes;
+}
+
+// A person in a list: avatar, name and handle, bio; with follow (a user
+// summary of people to follow) a Follow button.
+export function renderUser(u, follow = false) {
+  return h('li', { class: 'user', 'data-user': u.username },
+    avatar(u, 'm'),
+    h('div', { class: 'user-main' },
+      h('p', { class: 'meta' }, ...nameNodes(u)),
+      u.bio ? h('p', { class: 'bio', dir: 'auto' }, u.bio) : null),
+    follow === true ? h('button', { type: 'button', class: 'btn small', 'data-action': 'follow-user',
+      'data-user': u.username, 'aria-pressed': 'false', 'aria-label': `Follow @${u.username}` }, 'Follow') : null);
 }

@@ -8,15 +8,18 @@
  *   live connection.
  */
 import { api, errorMessage, itemsOf, ok, PAGE, withQuery } from './api.js';
-import { el, h, setBusy, showMessage, updateCounter } from './dom.js';
+import { displayName } from './avatar.js';
+import { el, h, setBusy, showMessage, tweetHref, updateCounter } from './dom.js';
 import { syncSubscriptions } from './live.js';
 import { fail } from './session.js';
 import { findTweet, nextTick, routeGen, state, touch, touchedSince } from './state.js';
+import { renderOnboarding } from './suggest.js';
 import {
   addTweets, asItem, findNode, insertTweet, newer, refreshTimes, removeTweet, renderFeedChrome,
   renderTimeline, replaceTweet, sameTweet, showPending, tweetDeleted, uniqueItems, updateShown,
 } from './timeline.js';
 import { openHistory, openQuote } from './dialogs.js';
+import { openReply, postReply, toggleReply } from './tweet.js';
 
 let uid = 0; // unique ids for editor textareas
 
@@ -65,8 +68,9 @@ export async function loadNewest(mode) {
   try {
     if (!ok(r)) {
       if (r.status === 404 && v.name === 'tweet') {
-        el.empty.textContent = 'This post does not exist or was deleted.';
-        el.empty.hidden = false;
+        if (!state.tweets.length) missingPost();
+      } else if (r.status === 404 && v.name === 'profile') {
+        // The profile's own card says there is no such user.
       } else if (mode === 'init' || mode === 'manual') showMessage(errorMessage(r));
       return;
     }
@@ -76,10 +80,19 @@ export async function loadNewest(mode) {
     // Nothing loaded yet, a list in oldest-first order, or a gap between
     // this page and what we have: start over.
     if (!state.tweets.length || v.asc || (unseen.length === items.length && r.data.next)) {
+      const draft = document.getElementById('reply-text');
+      const kept = draft ? draft.value : '';
       state.tweets = items;
       state.ids = new Set(items.map((t) => String(t.id)));
       state.next = r.data.next || null;
       renderTimeline();
+      if (head) {
+        const words = [...head.text];
+        const said = words.length > 40 ? `${words.slice(0, 40).join('').trimEnd()}…` : head.text;
+        document.title = `${displayName(head.author) || `@${head.author.username}`}: “${said}” · Chorus`;
+        if (state.me) openReply(findNode(String(head.id)), { page: true, text: kept });
+      }
+      if (v.name === 'home' && !items.length && mode === 'init') renderOnboarding(g);
       return;
     }
     const inPage = new Set(items.map((t) => String(t.id)));
@@ -104,6 +117,16 @@ export async function loadNewest(mode) {
   }
 }
 
+// A post's page whose post does not exist: said once, with no reply box.
+function missingPost() {
+  el.feed.hidden = true;
+  document.title = 'Post not found · Chorus';
+  el.view.replaceChildren(h('div', { class: 'card notice' },
+    h('h2', { tabindex: '-1' }, 'This post does not exist'),
+    h('p', { class: 'hint' }, 'It may have been deleted, or the link is wrong. ',
+      h('a', { href: '/global' }, 'See the global timeline'))));
+}
+
 async function loadMore() {
   el.more.disabled = true;
   const g = routeGen();
@@ -118,6 +141,7 @@ async function loadMore() {
 /* ---------- compose ---------- */
 
 async function postTweet() {
+  if (el.post.disabled) return;
   el.post.disabled = true;
   el.composeText.readOnly = true;
   const r = await api('POST', '/api/tweet', { text: el.composeText.value });
@@ -183,7 +207,18 @@ async function saveEdit(form) {
   focusEdit(replaceTweet(asItem(findTweet(String(r.data.id)), r.data)));
 }
 
-/* ---------- like, delete ---------- */
+/* ---------- share, like, delete ---------- */
+
+// Copies the post's address; where the clipboard is refused, shows it.
+async function shareTweet(li) {
+  const url = new URL(tweetHref(li.dataset.id), location.origin).href;
+  try {
+    await navigator.clipboard.writeText(url);
+    showMessage('Link copied to the clipboard.', 'info');
+  } catch (e) {
+    showMessage(`Link to this post: ${url}`, 'info');
+  }
+}
 
 async function toggleLike(li, btn) {
   const t = findTweet(li.dataset.id);
@@ -221,7 +256,7 @@ async function deleteTweet(li, btn) {
   if (!ok(r) && r.status !== 404) { fail(r); return; }
   tweetDeleted(id);
   showMessage('Post deleted.', 'info');
-  el.feedTitle.focus();
+  el.feedTitle.focus({ preventScroll: true });
 }
 
 /* ---------- events of the list ---------- */
@@ -233,6 +268,8 @@ function onTimelineClick(e) {
   if (btn.dataset.action === 'edit') openEditor(li);
   else if (btn.dataset.action === 'cancel') closeEditor(li);
   else if (btn.dataset.action === 'like') toggleLike(li, btn);
+  else if (btn.dataset.action === 'reply') toggleReply(li, btn);
+  else if (btn.dataset.action === 'share') shareTweet(li);
   else if (btn.dataset.action === 'repost') toggleRepost(li, btn);
   else if (btn.dataset.action === 'quote') openQuote(findTweet(li.dataset.id), btn);
   else if (btn.dataset.action === 'history') openHistory(li.dataset.id, btn);
@@ -241,5 +278,8 @@ function onTimelineClick(e) {
 
 function onTimelineSubmit(e) {
   e.preventDefault();
-  if (!e.target.querySelector('button[type=submit]').disabled) saveEdit(e.target);
+  const form = e.target;
+  if (form.querySelector('button[type=submit]').disabled) return;
+  if (form.classList.contains('reply-box')) postReply(form);
+  else saveEdit(form);
 }

@@ -4,8 +4,11 @@
  * 1 s doubling to 30 s, with jitter, reset once a connection stayed up
  * 5 s) and watches the newest 500 tweets on screen, so their edits, counts
  * and deletions come live, and the tag of a tag page on screen, so its new
- * posts do (also in the resume's URL: ?tags=); it asks for the trends
- * (?trends=1). Every event raises the causal token
+ * posts do (also in the resume's URL: ?tags=), and the timeline while
+ * the global timeline or a profile is on screen, so their new posts do
+ * (?timeline=1); it asks for the trends (?trends=1). Offline (the
+ * browser's offline event) the socket is closed and the status says so;
+ * back online it reconnects at once. Every event raises the causal token
  * (chorus_seen). Closed with CLOSE.SESSION_ENDED (or refused with 401
  * while /api/me says logged out), the page logs out instead of
  * reconnecting. What an event does to the page is not decided here: each
@@ -31,6 +34,7 @@ const live = {
   lastSeq: 0, attempt: 0, timer: 0, openedAt: 0,
   subscribed: new Set(),
   tags: new Set(),     // tags this connection watches
+  timeline: false,     // whether this connection watches the timeline
 };
 
 const hooks = {
@@ -51,13 +55,17 @@ export const isLive = () => live.open;
 // the network comes back.
 export function initLive() {
   el.liveStatus = h('span', { id: 'live-status', class: 'live', role: 'status', 'aria-live': 'polite' });
-  el.session.prepend(el.liveStatus);
+  el.session.append(el.liveStatus);
   window.addEventListener('online', onOnline);
+  window.addEventListener('offline', onOffline);
 }
 
 function setLiveStatus(text, on) {
-  if (el.liveStatus.textContent !== text) el.liveStatus.textContent = text;
+  if (el.liveStatus.textContent !== text) {
+    el.liveStatus.replaceChildren(...(text ? [h('span', { class: 'live-text' }, text)] : []));
+  }
   el.liveStatus.classList.toggle('on', on);
+  el.liveStatus.title = text;
 }
 
 export function startLive() {
@@ -69,20 +77,27 @@ export function startLive() {
   connect();
 }
 
+// Closes the socket, if any, without its close event (nothing follows).
+function dropSocket(reason) {
+  const ws = live.ws;
+  live.ws = null;
+  live.open = false;
+  live.subscribed.clear();
+  live.tags.clear();
+  live.timeline = false;
+  if (ws) {
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    try { ws.close(1000, reason); } catch (e) { /* already closed */ }
+  }
+}
+
 export function stopLive() {
   live.wanted = false;
   clearTimeout(live.timer);
   live.timer = 0;
-  const ws = live.ws;
-  live.ws = null;
-  live.open = false;
+  dropSocket('logout');
   live.lastSeq = 0;
-  live.subscribed.clear();
-  live.tags.clear();
-  if (ws) {
-    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
-    try { ws.close(1000, 'logout'); } catch (e) { /* already closed */ }
-  }
+  setLiveStatus('', false);
 }
 
 // The WebSocket's address from GET /api/config, which is relative to this
@@ -99,6 +114,7 @@ function wsUrl({ ws_port: port, ws_path: path }) {
 async function connect() {
   live.timer = 0;
   if (!live.wanted || live.ws) return;
+  if (navigator.onLine === false) { setLiveStatus('Offline', false); return; } // 'online' reconnects
   if (!live.url) {
     const r = await api('GET', '/api/config');
     if (!live.wanted || live.ws) return;
@@ -109,6 +125,7 @@ async function connect() {
   if (live.lastSeq > 0) q.push(`since=${live.lastSeq}`);
   const tags = wantedTags();
   if (tags.length) q.push(`tags=${tags.map(encodeURIComponent).join(',')}`);
+  if (wantedTimeline()) q.push('timeline=1');
   const url = `${live.url}${live.url.includes('?') ? '&' : '?'}${q.join('&')}`;
   let ws;
   try { ws = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
@@ -127,6 +144,7 @@ function onLiveOpen(ws) {
   live.openedAt = Date.now();
   live.subscribed.clear();  // a new connection watches no tweet yet
   live.tags = new Set(wantedTags()); // its URL named these
+  live.timeline = wantedTimeline();
   setLiveStatus('Live', true);
   syncSubscriptions();
   // After a drop: pick up what the resume cannot carry (counts of watched
@@ -136,7 +154,9 @@ function onLiveOpen(ws) {
 
 // The session ended (logged out elsewhere, a password change): this page
 // is logged out, and does not reconnect.
-function sessionEnded() {
+export function sessionEnded() {
+  stopLive();
+  if (!state.me) return;
   setUser(null);
   showMessage('Your session ended. Please log in again.');
 }
@@ -148,8 +168,10 @@ async function onLiveClose(ws, code) {
   live.open = false;
   live.subscribed.clear();
   live.tags.clear();
+  live.timeline = false;
   if (!live.wanted) return;
   if (code === CLOSE.SESSION_ENDED) { sessionEnded(); return; }
+  if (navigator.onLine === false) { setLiveStatus('Offline', false); return; }
   setLiveStatus('Reconnecting…', false);
   if (wasOpen && Date.now() - live.openedAt >= STABLE_MS) live.attempt = 0;
   if (!wasOpen) {
@@ -171,10 +193,22 @@ function scheduleReconnect() {
 
 // Reconnect at once when the network comes back.
 function onOnline() {
-  if (live.wanted && !live.ws && live.timer) {
+  if (live.wanted && !live.ws) {
     clearTimeout(live.timer);
+    live.attempt = 0;
+    setLiveStatus('Connecting…', false);
     connect();
   }
+}
+
+// Offline: a socket may look open for a long while before it notices;
+// none is kept, and the status says so until the network is back.
+function onOffline() {
+  if (!live.wanted) return;
+  clearTimeout(live.timer);
+  live.timer = 0;
+  dropSocket('offline');
+  setLiveStatus('Offline', false);
 }
 
 function liveSend(msg) {
@@ -202,10 +236,16 @@ export function syncSubscriptions() {
   if (dropTags.length) liveSend({ type: 'unsubscribe', tags: dropTags });
   if (addTags.length) liveSend({ type: 'subscribe', tags: addTags });
   live.tags = new Set(tags);
+  const timeline = wantedTimeline();
+  if (timeline !== live.timeline) liveSend({ type: timeline ? 'subscribe' : 'unsubscribe', timeline: true });
+  live.timeline = timeline;
 }
 
 // The tags to watch: the tag page's on screen, if any.
 const wantedTags = () => (state.view && state.view.name === 'tag' ? [state.view.tag] : []);
+
+// Every new tweet: the global timeline and profiles show them live.
+const wantedTimeline = () => Boolean(state.view) && (state.view.name === 'global' || state.view.name === 'profile');
 
 // The causal token (docs/READMODEL.md 4b): the newest event this page has
 // seen live, sent with every request as the chorus_seen cookie, so a page

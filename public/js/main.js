@@ -5,28 +5,34 @@
  *
  * The modules, each importing only those listed before it:
  *   events.js         the WebSocket event types (mirrors the server's table)
- *   api.js            fetch wrapper: {status, data}, never throws
+ *   api.js            fetch wrapper: {status, data}, never throws; 401 hook
  *   state.js          the shared state, route generations, change ticks
+ *   icons.js          the inline SVG icons
+ *   avatar.js         avatars (a picture, or drawn) and display names
  *   dom.js            element references, h(), messages, tweet/user rendering
  *   session.js        who is logged in; the header that shows it
  *   live.js           the WebSocket: resume, subscriptions, chorus_seen
  *   timeline.js       the tweet list on screen; live changes applied to it
  *   dialogs.js        the quote and edit-history dialogs a tweet opens
- *   feed.js           loading the list, compose, edit/like/repost/delete
+ *   tweet.js          reply forms: under any post, and on a post's page
+ *   suggest.js        people to follow: the side box, a new account's welcome
+ *   feed.js           loading the list, compose, edit/like/repost/share/delete
  *   paged.js          lists with "Load more" (people, notifications, users)
- *   auth.js, profile.js, people.js, tweet.js, search.js, notifications.js,
+ *   auth.js, profile.js, people.js, search.js, notifications.js,
  *   tags.js           one view each (tags.js: a tag's page, the trends box)
- *   router.js         URL -> view, links without page loads
+ *   router.js         URL -> view, links without page loads, Back restoring
+ *                     a list and its scroll position
  *   main.js           boot; what a user change and a live event do
  * Where a lower module has to reach a higher one it calls a hook that
  * main.js sets: onUserChange (session.js) and setLiveHooks (live.js).
  */
-import { api, errorMessage, ok } from './api.js';
+import { api, errorMessage, ok, onUnauthorized } from './api.js';
 import { initAuth } from './auth.js';
 import { bindElements, el, hideMessage, showMessage, updateCounter } from './dom.js';
 import { EVENT } from './events.js';
 import { closeEditor, initFeed, loadNewest } from './feed.js';
-import { initLive, isLive, setLiveHooks, startLive, stopLive } from './live.js';
+import { drawIcons } from './icons.js';
+import { initLive, isLive, sessionEnded, setLiveHooks, startLive, stopLive } from './live.js';
 import { loadUnread, onNotification } from './notifications.js';
 import {
   changePassword, endOtherSessions, loadFollowing, onFollowEvent, saveProfile, toggleFollow,
@@ -39,7 +45,8 @@ import { loadTrends, renderTrends } from './tags.js';
 import {
   applyLikeEvent, applyRepostEvent, applyTweetEvent, refreshTimes, tweetDeleted,
 } from './timeline.js';
-import { postReply } from './tweet.js';
+import { followSuggested, loadWho, onSuggestionFollowed } from './suggest.js';
+import { onReplyClick } from './tweet.js';
 
 const POLL_MS = 60000; // fallback poll of the list, only while not live
 
@@ -77,7 +84,7 @@ function onLiveEvent(type, data) {
 function onUser(user, was) {
   if (!user) stopLive();
   else if (user.username !== was) { stopLive(); startLive(); loadUnread(); loadFollowing(); }
-  renderRoute();
+  if (!user || user.username !== was) { renderRoute(); loadWho(); }
 }
 
 // Forms drawn by the views in #view.
@@ -91,9 +98,13 @@ function onViewSubmit(e) {
     saveProfile(form);
   } else if (form.classList.contains('password-form')) {
     changePassword(form);
-  } else if (form.classList.contains('reply-box')) {
-    if (!form.querySelector('button[type=submit]').disabled) postReply(form);
   }
+}
+
+// Buttons anywhere: following a suggested person (side box, welcome).
+function onDocumentClick(e) {
+  const btn = e.target.closest('button[data-action=follow-user]');
+  if (btn) followSuggested(btn);
 }
 
 function onViewClick(e) {
@@ -102,17 +113,27 @@ function onViewClick(e) {
   else if (btn && btn.dataset.action === 'end-sessions') endOtherSessions(btn);
 }
 
-// Ctrl/Cmd+Enter submits a compose/reply/edit form; Escape cancels an edit.
+// Ctrl/Cmd+Enter submits a compose/reply/edit form; Escape cancels an
+// edit or closes a reply form of a list.
 function onKey(e) {
   const form = e.target.closest('form');
   if (!form || e.target.tagName !== 'TEXTAREA') return;
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) form.requestSubmit();
   else if (e.key === 'Escape' && form.classList.contains('editor')) closeEditor(form.closest('li'));
+  else if (e.key === 'Escape' && form.classList.contains('reply-box') && !form.dataset.page) {
+    form.querySelector('[data-action=close-reply]')?.click();
+  }
 }
 
 async function init() {
   bindElements();
+  drawIcons();
   onUserChange(onUser);
+  onUnauthorized(sessionEnded); // any 401: the session ended, wherever
+  onSuggestionFollowed(() => {
+    if (state.view && state.view.name === 'home') loadNewest('reload');
+    loadWho();
+  });
   setLiveHooks({ event: onLiveEvent, resync: () => { loadNewest('reload'); loadTrends(); } });
   initAuth();
   el.msgClose.addEventListener('click', hideMessage);
@@ -123,8 +144,18 @@ async function init() {
     if (form && form.querySelector('.count')) updateCounter(form);
   });
   document.addEventListener('keydown', onKey);
+  // A new attempt (or the browser refusing one) replaces an old message.
+  document.addEventListener('submit', hideMessage, true);
+  document.addEventListener('invalid', hideMessage, true);
+  document.addEventListener('click', onDocumentClick);
   el.view.addEventListener('submit', onViewSubmit);
   el.view.addEventListener('click', onViewClick);
+  el.timeline.addEventListener('click', onReplyClick);
+  el.sideSearch.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const url = searchUrl(el.sideSearch);
+    if (url) { el.sideQ.value = ''; navigate(url); }
+  });
   initRouter();
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && !isLive()) loadNewest('poll');
@@ -136,6 +167,7 @@ async function init() {
   state.me = ok(me) ? me.data : null;
   renderSession();
   if (state.me) { startLive(); loadUnread(); loadFollowing(); }
+  loadWho();
   await renderRoute();
   setInterval(() => {
     if (document.hidden) return;

@@ -3,7 +3,9 @@
  * nav badge, and notification events.
  */
 import { api, ok, PAGE, withQuery } from './api.js';
-import { el, fullTime, h, relTime, tweetHref, userHref } from './dom.js';
+import { avatar } from './avatar.js';
+import { el, fullTime, h, nameNodes, relTime, tweetHref } from './dom.js';
+import { icon } from './icons.js';
 import { pagedList } from './paged.js';
 import { renderBadge } from './session.js';
 import { state } from './state.js';
@@ -28,14 +30,19 @@ function notificationText(n) {
   return ` ${n.type}`;
 }
 
+const ICON = { follow: 'user', like: 'heart', reply: 'reply', mention: 'reply', repost: 'repost', quote: 'quote' };
+
 function renderNotification(n) {
   const a = n.actor || {};
-  return h('li', { class: `note${n.read ? '' : ' unread'}` },
-    h('a', { class: 'name', href: userHref(a.username || '') }, a.display_name || a.username || ''),
-    notificationText(n),
-    n.tweet ? h('span', null, ' · ', h('a', { href: tweetHref(n.tweet) }, n.type === NOTE.REPLY ? 'see the reply' : 'see the post')) : null,
-    ' · ', h('time', { datetime: n.created_at, title: fullTime(n.created_at) }, relTime(n.created_at)),
-    n.read ? null : h('span', { class: 'sr-only' }, ' (unread)'));
+  return h('li', { class: `note ${n.type}${n.read ? '' : ' unread'}` },
+    icon(ICON[n.type] || 'bell'),
+    avatar(a, 's'),
+    h('p', { class: 'note-text' },
+      ...nameNodes(a),
+      notificationText(n),
+      n.tweet ? h('span', null, ' · ', h('a', { href: tweetHref(n.tweet) }, n.type === NOTE.REPLY ? 'see the reply' : 'see the post')) : null,
+      ' · ', h('time', { datetime: n.created_at, title: fullTime(n.created_at) }, relTime(n.created_at)),
+      n.read ? null : h('span', { class: 'sr-only' }, ' (unread)')));
 }
 
 export async function loadNotifications(g) {

@@ -7,19 +7,23 @@
  * date by follow events.
  */
 import { api, errorMessage, itemsOf, ok, withQuery } from './api.js';
+import { avatar, displayName } from './avatar.js';
 import { el, h, showMessage, setBusy, userHref } from './dom.js';
-import { fail } from './session.js';
+import { fail, renderSession } from './session.js';
 import { routeGen, state } from './state.js';
+import { renameAuthor } from './timeline.js';
 
 export async function loadProfile(v, g) {
   el.view.append(h('div', { class: 'card' }, h('p', { class: 'hint' }, 'Loading profile…')));
   const r = await api('GET', `/api/users/${encodeURIComponent(v.user)}`);
   if (g !== routeGen()) return;
   if (!ok(r)) {
-    el.view.replaceChildren(h('div', { class: 'card' },
-      h('h2', { tabindex: '-1' }, r.status === 404 ? 'No such user' : 'Could not load this profile'),
-      h('p', { class: 'hint' }, r.status === 404 ? `There is no user @${v.user}.` : errorMessage(r))));
-    el.feed.hidden = r.status === 404;
+    const missing = r.status === 404;
+    el.view.replaceChildren(h('div', { class: 'card notice' },
+      h('h2', { tabindex: '-1' }, missing ? 'No such user' : 'Could not load this profile'),
+      h('p', { class: 'hint' }, missing ? `Nobody here is called @${v.user}.` : errorMessage(r))));
+    el.feed.hidden = missing;
+    document.title = missing ? 'No such user · Chorus' : 'Chorus';
     return;
   }
   renderProfile(r.data);
@@ -28,13 +32,16 @@ export async function loadProfile(v, g) {
 function renderProfile(p) {
   const v = state.view;
   v.profile = p;
-  document.title = `${p.display_name || p.username} (@${p.username}) · Chorus`;
+  document.title = `${displayName(p) ? `${displayName(p)} (@${p.username})` : `@${p.username}`} · Chorus`;
   const self = state.me && state.me.username.toLowerCase() === p.username.toLowerCase();
   const n = (x) => Number(x) || 0;
+  const name = displayName(p);
   const card = h('div', { class: 'card profile' },
-    h('h2', { tabindex: '-1' }, p.display_name || p.username),
-    h('p', { class: 'handle' }, `@${p.username}`),
-    p.bio ? h('p', { class: 'bio' }, p.bio) : null,
+    h('div', { class: 'profile-head' }, avatar(p, 'l'),
+      h('div', { class: 'profile-names' },
+        h('h2', { tabindex: '-1', dir: 'auto' }, name || `@${p.username}`),
+        name ? h('p', { class: 'handle' }, `@${p.username}`) : null)),
+    p.bio ? h('p', { class: 'bio', dir: 'auto' }, p.bio) : null,
     h('p', { class: 'counts' },
       h('span', null, h('strong', null, String(n(p.tweet_count))), n(p.tweet_count) === 1 ? ' post' : ' posts'),
       h('a', { href: `${userHref(p.username)}/followers` }, h('strong', null, String(n(p.followers_count))),
@@ -87,9 +94,9 @@ export async function endOtherSessions(btn) {
 }
 
 function profileForm(p) {
-  const name = h('input', { id: 'pf-name', type: 'text', required: '', maxlength: '50' });
-  name.value = p.display_name || '';
-  const bio = h('textarea', { id: 'pf-bio', rows: '2', maxlength: '160' });
+  const name = h('input', { id: 'pf-name', type: 'text', required: '', maxlength: '200', dir: 'auto' });
+  name.value = displayName(p);
+  const bio = h('textarea', { id: 'pf-bio', rows: '2', maxlength: '640', dir: 'auto' });
   bio.value = p.bio || '';
   return h('details', { class: 'edit-profile' },
     h('summary', null, 'Edit profile'),
@@ -107,8 +114,10 @@ export async function saveProfile(form) {
   const r = await api('PATCH', '/api/me', { display_name: display, bio: form.querySelector('#pf-bio').value });
   setBusy(form, false);
   if (!ok(r)) { fail(r); return; }
-  if (state.view.name !== 'profile') return;
   state.me = { ...state.me, display_name: r.data.display_name, bio: r.data.bio };
+  renderSession();
+  renameAuthor(r.data.username, r.data.display_name);
+  if (state.view.name !== 'profile') return;
   renderProfile(r.data);
   showMessage('Profile saved.', 'info');
   el.view.querySelector('h2')?.focus();

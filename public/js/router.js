@@ -4,9 +4,13 @@
  * Every view has the same frame: a header part (#view, drawn by the
  * view's module, see VIEWS) above the tweet list (#feed, loaded by
  * feed.js from the route's `src`; hidden when the route has none).
+ * Back and Forward come back to a list as it was left: every history
+ * entry has a key (history.state.key), and leaving an entry keeps a
+ * snapshot of its list (the items, "Load more"'s cursor, the scroll
+ * position), which popstate restores before it asks for what is new.
  */
 import { withQuery } from './api.js';
-import { el, h } from './dom.js';
+import { el, h, hideMessage } from './dom.js';
 import { loadNewest } from './feed.js';
 import { syncSubscriptions } from './live.js';
 import { loadNotifications } from './notifications.js';
@@ -15,13 +19,11 @@ import { loadProfile } from './profile.js';
 import { renderSearch } from './search.js';
 import { newRoute, routeGen, state } from './state.js';
 import { loadTrends, renderTagView } from './tags.js';
-import { clearTimeline, renderFeedChrome } from './timeline.js';
-import { renderReplyBox } from './tweet.js';
+import { clearTimeline, renderFeedChrome, renderTimeline } from './timeline.js';
 
 // What each route draws in #view: (route, its generation) -> anything.
 const VIEWS = {
   profile: loadProfile,
-  tweet: renderReplyBox,
   search: renderSearch,
   tag: renderTagView,
   notifications: (v, g) => loadNotifications(g),
@@ -61,9 +63,36 @@ function routeOf(path, search) {
   return { name: 'notfound', title: 'Page not found' };
 }
 
+// Snapshots of the lists of history entries left: key -> {url, tweets,
+// next, versions, scrollY}; the newest SNAPSHOTS kept.
+const SNAPSHOTS = 30;
+const snapshots = new Map();
+let currentKey = '';
+const newKey = () => `${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}`;
+
+function saveSnapshot() {
+  const v = state.view;
+  if (!v || !v.src || !state.tweets.length || !currentKey) return;
+  snapshots.delete(currentKey);
+  snapshots.set(currentKey, {
+    url: v.url, tweets: state.tweets.slice(), next: state.next,
+    versions: new Map(state.versions), scrollY: window.scrollY,
+  });
+  while (snapshots.size > SNAPSHOTS) snapshots.delete(snapshots.keys().next().value);
+}
+
 export function initRouter() {
+  if ('scrollRestoration' in history) history.scrollRestoration = 'manual';
+  currentKey = (history.state && history.state.key) || newKey();
+  history.replaceState({ key: currentKey }, '');
   document.addEventListener('click', onLinkClick);
-  window.addEventListener('popstate', () => renderRoute());
+  window.addEventListener('popstate', (e) => {
+    saveSnapshot();
+    currentKey = (e.state && e.state.key) || newKey();
+    if (!e.state) history.replaceState({ key: currentKey }, '');
+    hideMessage();
+    renderRoute(false, snapshots.get(currentKey));
+  });
 }
 
 // Same-origin app links are followed without a page load; modified clicks
@@ -79,25 +108,45 @@ function onLinkClick(e) {
 }
 
 export function navigate(url) {
-  if (url !== location.pathname + location.search) history.pushState(null, '', url);
+  saveSnapshot();
+  if (url !== location.pathname + location.search) {
+    currentKey = newKey();
+    history.pushState({ key: currentKey }, '', url);
+  }
+  hideMessage();
   renderRoute(true);
 }
 
+// The title of a view (a profile's and a post's are made precise once
+// they are loaded).
+function titleOf(v) {
+  if (v.name === 'home' || v.name === 'global') return `${v.title} · Chorus`;
+  if (v.name === 'tag') return `#${v.tag} · Chorus`;
+  if (v.name === 'search') return v.q ? `Search: ${v.q} · Chorus` : 'Search · Chorus';
+  if (v.name === 'profile') return `@${v.user} · Chorus`;
+  if (v.name === 'people') return `${v.title} of @${v.user} · Chorus`;
+  if (v.name === 'tweet') return 'Post · Chorus';
+  return `${v.title} · Chorus`;
+}
+
 // Show the view of the current URL: reset the list, draw the view's header, load.
-// moved: reached by a link (scroll to the top, focus the view's heading).
-export async function renderRoute(moved) {
+// moved: reached by a link (scroll to the top, focus the view's heading);
+// snap: the list as this history entry left it (Back, Forward).
+export async function renderRoute(moved, snap) {
   const v = routeOf(location.pathname, location.search);
+  v.url = location.pathname + location.search;
   newRoute();
+  const g = routeGen();
   state.view = v;
   clearTimeline();
+  const restore = Boolean(snap) && snap.url === v.url && Boolean(v.src);
   el.empty.textContent = v.name === 'tweet' ? 'No replies yet.' : 'No posts yet.';
   loadTrends();
   el.view.replaceChildren();
   el.feedTitle.textContent = v.title;
   el.compose.hidden = !state.me || !(v.name === 'home' || v.name === 'global');
   el.feed.hidden = !v.src;
-  document.title = v.name === 'home' || v.name === 'global' ? `${v.title} · Chorus`
-    : v.name === 'tag' ? `#${v.tag} · Chorus` : 'Chorus';
+  document.title = titleOf(v);
   for (const [id, name] of [['navHome', 'home'], ['navGlobal', 'global'], ['navSearch', 'search'],
     ['navNotifications', 'notifications']]) {
     if (v.name === name && !(name === 'global' && location.pathname === '/')) el[id].setAttribute('aria-current', 'page');
@@ -106,18 +155,31 @@ export async function renderRoute(moved) {
   if (v.name === 'profile' && state.me && v.user.toLowerCase() === state.me.username.toLowerCase()) {
     el.navProfile.setAttribute('aria-current', 'page');
   } else el.navProfile.removeAttribute('aria-current');
-  renderFeedChrome();
-  el.empty.hidden = true;
-  syncSubscriptions();
+  if (restore) {
+    state.tweets = snap.tweets.filter((t) => !state.gone.has(String(t.id)));
+    state.ids = new Set(state.tweets.map((t) => String(t.id)));
+    state.next = snap.next;
+    state.versions = snap.versions;
+    renderTimeline();
+  } else {
+    renderFeedChrome();
+    el.empty.hidden = true;
+    syncSubscriptions();
+  }
   if (moved) window.scrollTo(0, 0);
 
-  VIEWS[v.name]?.(v, routeGen());
+  const drawn = VIEWS[v.name]?.(v, g);
   if (moved) focusView();
-  if (v.src) await loadNewest('init');
+  if (restore) {
+    await drawn; // the view's header (a profile) is above the list
+    if (g !== routeGen()) return;
+    window.scrollTo(0, snap.scrollY);
+    await loadNewest('reload');
+  } else if (v.src) await loadNewest('init');
 }
 
 function renderNotFound() {
-  el.view.append(h('div', { class: 'card' }, h('h2', { tabindex: '-1' }, 'Page not found'),
+  el.view.append(h('div', { class: 'card notice' }, h('h2', { tabindex: '-1' }, 'Page not found'),
     h('p', null, h('a', { href: '/' }, 'Go to the home page'))));
 }
 

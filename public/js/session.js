@@ -6,6 +6,7 @@
  * that main.js sets with onUserChange().
  */
 import { errorMessage } from './api.js';
+import { avatar, displayName } from './avatar.js';
 import { el, showMessage, userHref } from './dom.js';
 import { state } from './state.js';
 
@@ -22,10 +23,11 @@ export function setUser(user) {
   userChanged(user, was);
 }
 
-// Handle a failed request from a logged-in action (401 = session gone).
+// Handle a failed request from a logged-in action (a 401 has logged the
+// page out already: api.js's hook, main.js).
 export function fail(r) {
+  if (r.status === 401) return;
   showMessage(errorMessage(r));
-  if (r.status === 401 && state.me) setUser(null);
 }
 
 export function renderSession() {
@@ -34,6 +36,9 @@ export function renderSession() {
   el.auth.hidden = inside;
   el.compose.hidden = !inside;
   el.meName.textContent = inside ? `@${state.me.username}` : '';
+  el.meName.title = inside ? displayName(state.me) || '' : '';
+  el.meAvatar.replaceChildren(...(inside ? [avatar(state.me, 's')] : []));
+  el.composeAvatar.replaceChildren(...(inside ? [avatar(state.me, 'm')] : []));
   el.navNotifications.hidden = !inside;
   el.navProfile.hidden = !inside;
   if (inside) el.navProfile.setAttribute('href', userHref(state.me.username));

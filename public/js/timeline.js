@@ -8,7 +8,7 @@
  * A list item is a tweet, or in the home feed a repost of one (with
  * reposted_by and reposted_at); the list shows each tweet once.
  */
-import { el, relTime, renderTweet, showMessage, statsNodes } from './dom.js';
+import { el, h, relTime, renderTweet, scrollToTop, showMessage, statsNodes } from './dom.js';
 import { EVENT } from './events.js';
 import { syncSubscriptions } from './live.js';
 import { findTweet, state, touch } from './state.js';
@@ -132,17 +132,19 @@ export function replaceTweet(t) {
   return fresh;
 }
 
-// Apply newer data of a shown tweet. While its inline editor is open only
-// the data (and the counts on screen) change, so Cancel/Save use fresh state
-// and the draft survives.
+// Apply newer data of a shown tweet. While its inline editor or reply
+// form is open only the data (and the counts on screen) change, so
+// Cancel/Save use fresh state and the draft survives.
 export function updateShown(t) {
   const id = String(t.id);
   const i = state.tweets.findIndex((x) => String(x.id) === id);
   if (i < 0) return;
   const node = findNode(id);
-  if (node && node.querySelector('.editor')) {
+  const form = node && node.querySelector('.editor, form.reply-box');
+  if (form) { // keep the draft: only the data and the counts change
     state.tweets[i] = t;
     node.querySelector('.stats').replaceChildren(...statsNodes(t));
+    if (form.classList.contains('reply-box')) node.querySelector('[data-action=reply]')?.setAttribute('aria-expanded', 'true');
   } else {
     replaceTweet(t);
   }
@@ -179,8 +181,8 @@ export function showPending() {
   renderPending();
   renderFeedChrome();
   syncSubscriptions();
-  window.scrollTo(0, 0);
-  el.feedTitle.focus();
+  scrollToTop();
+  el.feedTitle.focus({ preventScroll: true });
 }
 
 /* ---------- live events ---------- */
@@ -202,6 +204,14 @@ export function applyTweetEvent(tweet, version, type) {
       state.versions.set(id, version);
       touch(id);
       addTweets([t], 'end');
+      return;
+    }
+    if (v && (v.name === 'global' || (v.name === 'profile' && nameOf(t.author) === v.user.toLowerCase()))) {
+      // The global timeline has every new tweet, a profile its user's
+      // (the connection watches the timeline on these pages).
+      state.versions.set(id, version);
+      touch(id);
+      showNew(t);
       return;
     }
     if (v && v.name === 'tag') { // a new tweet with the tag on screen
@@ -290,9 +300,31 @@ export function applyLikeEvent(id, liked) {
   updateShown({ ...old, liked_by_me: liked });
 }
 
-// A tweet was deleted (by us, or a tweet.deleted event): off the list for good.
+// A tweet was deleted (by us, or a tweet.deleted event): off the list for
+// good, its replies on screen say so, and on its own page a notice says
+// what happened (its reply box went with it).
 export function tweetDeleted(id) {
+  id = String(id);
   removeTweet(id);
+  el.timeline.querySelectorAll(`.reply-to a[data-parent="${CSS.escape(id)}"]`).forEach((a) => {
+    a.textContent = 'Replying to a deleted post';
+  });
+  const v = state.view;
+  if (v && v.name === 'tweet' && v.id === id && !document.getElementById('gone-note')) {
+    el.view.prepend(h('div', { id: 'gone-note', class: 'card notice', role: 'status' },
+      h('h2', null, 'This post was deleted'),
+      h('p', { class: 'hint' }, 'Its author deleted it while you were reading. The replies stay.')));
+  }
   renderFeedChrome();
   syncSubscriptions();
+}
+
+// A user's new display name on every post of theirs on screen.
+export function renameAuthor(username, displayName) {
+  const who = String(username).toLowerCase();
+  const renamed = (u) => (u && nameOf(u) === who ? { ...u, display_name: displayName } : u);
+  for (const t of state.tweets) {
+    if (nameOf(t.author) !== who && nameOf(t.reposted_by) !== who) continue;
+    updateShown({ ...t, author: renamed(t.author), reposted_by: renamed(t.reposted_by) });
+  }
 }

@@ -34,6 +34,7 @@ static const route_t routes[] = {
     {"DELETE", "/api/users/:name/follow", api_user_unfollow},
     {"GET", "/api/users/:name/followers", api_user_followers},
     {"GET", "/api/users/:name/following", api_user_following},
+    {"GET", "/api/suggestions", api_suggestions},
     {"GET", "/api/feed", api_feed},
     {"GET", "/api/search", api_search},
     {"GET", "/api/tags/:tag", api_tag},

@@ -133,6 +133,7 @@ void api_user_follow(http_request_t *req);
 void api_user_unfollow(http_request_t *req);
 void api_user_followers(http_request_t *req);
 void api_user_following(http_request_t *req);
+void api_suggestions(http_request_t *req);
 void api_tweet_create(http_request_t *req); /* tweets.c */
 void api_tweet_get(http_request_t *req);
 void api_tweet_edit(http_request_t *req);

@@ -7,6 +7,8 @@
  *   DELETE /api/users/:name/follow               200 profile
  *   GET    /api/users/:name/followers            user summaries
  *   GET    /api/users/:name/following            user summaries
+ *   GET    /api/suggestions                      user summaries: people
+ *                                                to follow
  */
 #include <string.h>
 
@@ -110,3 +112,21 @@ static void list_follows(http_request_t *req, bool followers) {
 
 void api_user_followers(http_request_t *req) { list_follows(req, true); }
 void api_user_following(http_request_t *req) { list_follows(req, false); }
+
+void api_suggestions(http_request_t *req) {
+  api_t *api = req->ctx;
+  chorus_error_t err;
+  size_t limit;
+  char before[NAME_CURSOR_MAX + 1];
+  bool has_before, logged_in;
+  user_t viewer;
+  user_page_t page;
+  if (!api_list_params(req, &limit, before, sizeof before, &has_before, &err) ||
+      !api_viewer(req, &viewer, &logged_in, &err) ||
+      !follows_suggestions(api->db, api->sync, logged_in ? &viewer.id : NULL,
+                           limit, &page, &err)) {
+    http_reply_error(req, &err);
+    return;
+  }
+  api_reply_user_page(req, &page);
+}

@@ -3,13 +3,12 @@
  *
  * Composition, bottom up: the database and sync, the read model and its
  * reads, the hub and the WebSocket server, the event log that feeds the
- * model then the hub, and HTTP: civetweb serves the files of public_dir
- * itself (static.h), and the dispatch (dispatch.h) answers /api,
- * /healthz, /readyz and /metrics from two route tables, the app's own
- * (health.h, metrics_page.h) and the API's (api.h).  Start-up waits for
- * the database (logging every few seconds) so that indexes, including the
- * one that makes usernames unique, exist before the first request is
- * served.
+ * model then the hub, and HTTP: the web client's files, read from
+ * public_dir into memory at start (static.h), and the dispatch (dispatch.h)
+ * answers /api, /healthz, /readyz and /metrics from two route tables, the app's
+ * own (health.h, metrics_page.h) and the API's (api.h).  Start-up waits for the
+ * database (logging every few seconds) so that indexes, including the one that
+ * makes usernames unique, exist before the first request is served.
  */
 #include "server/app/server.h"
 
@@ -217,6 +216,12 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   const route_t *api = api_routes(&n_api);
   dispatch_add_routes(srv->dispatch, api, n_api, &srv->api);
 
+  srv->files = static_load(cfg->public_dir, err);
+  if (!srv->files) {
+    server_stop(srv);
+    return false;
+  }
+
   /* The connection guard (guard.h) follows every connection from
    * accept() on, so it guards the port before civetweb listens. */
   guard_config_t gc = {
@@ -265,7 +270,8 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
       head_ms,
       "additional_header",
       STATIC_HEADERS,
-      /* Revalidate with the ETag every time, so a deploy is seen at once. */
+      /* What civetweb serves itself (static.h serves the client's files
+       * from memory): revalidated with the ETag every time. */
       "static_file_cache_control",
       "no-cache",
       /* No CORS: civetweb's default "*" answers every preflight (OPTIONS
@@ -295,8 +301,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   mg_set_request_handler(srv->http, "/healthz", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/readyz", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/metrics", dispatch_serve, srv->dispatch);
-  mg_set_request_handler(srv->http, "/", static_serve_app,
-                         srv->config.public_dir);
+  mg_set_request_handler(srv->http, "/", static_serve_app, srv->files);
   return true;
 }
 
@@ -307,6 +312,8 @@ void server_stop(chorus_server_t *srv) {
   }
   guard_destroy(srv->guard); /* after civetweb: no connection is left */
   srv->guard = NULL;
+  static_destroy(srv->files);
+  srv->files = NULL;
   if (srv->ws) {
     ws_server_stop(srv->ws); /* clients get 1001 "going away" */
     srv->ws = NULL;

@@ -25,6 +25,7 @@
 #include "server/http/guard.h"
 #include "server/http/metrics.h"
 #include "server/http/origin.h"
+#include "server/http/static.h"
 #include "server/readmodel/model.h"
 #include "server/readmodel/reads.h"
 #include "server/realtime/hub.h"
@@ -46,6 +47,7 @@ typedef struct chorus_server {
   metrics_t *metrics;   /* request counters for GET /metrics */
   dispatch_t *dispatch; /* routes HTTP requests to the handlers */
   guard_t *guard;       /* what one HTTP client may hold of the workers */
+  static_set_t *files;  /* the web client's files, in memory (static.h) */
   struct mg_context *http;
 } chorus_server_t;
 

@@ -53,8 +53,9 @@ static void add_tweet(event_batch_t *b, event_type_t type,
     bsonx_array_append_oid(&array, 1, also_tweet);
   }
   bson_append_array_end(audience, &array);
-  if (tagged) {
+  if (tagged) { /* a new tweet: its tags, and the timeline's watchers */
     tweets_append_tags(audience, "tags", tagged);
+    BSON_APPEND_BOOL(audience, "timeline", true);
   }
 }
 

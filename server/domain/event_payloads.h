@@ -27,7 +27,8 @@
  *   tweet.created, tweet.updated
  *     skeleton {tweet}; audience {author?, tweets: [tweet, also?],
  *              tags?: [folded tags of a new tweet (clients on its tag
- *              pages)]}
+ *              pages)], timeline?: true (a new tweet: clients watching
+ *              the timeline)}
  *     data     {tweet: {render_tweet's fields}, version}
  *     model    {id, author_id, author, display_name, text, created_at,
  *               edited_at?, reply_to?, quote_of?, reply_count, like_count,

@@ -195,6 +195,49 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
   return ok;
 }
 
+bool follows_suggestions(db_t *db, sync_t *sync, const bson_oid_t *viewer,
+                         size_t limit, user_page_t *page, chorus_error_t *err) {
+  memset(page, 0, sizeof *page);
+  bson_oid_t *followed = NULL, *ids = NULL;
+  size_t n_followed = 0, n = 0;
+  query_result_t r = {0};
+  bool have_r = false;
+  bson_t *filter = BCON_NEW("tweet_count", "{", "$gt", BCON_INT64(0), "}");
+  bson_t *sort =
+      BCON_NEW("followers_count", BCON_INT32(-1), "username_lc", BCON_INT32(1));
+  bool ok = !viewer ||
+            follows_followees(db, sync, viewer, &followed, &n_followed, err);
+  ok = ok && (have_r = query_visible(db, sync, DB_USERS, filter, sort,
+                                     FOLLOWS_SUGGEST_SCAN, &r, err));
+  if (ok) {
+    ids = bson_malloc0(sizeof *ids * (limit + 1));
+    for (size_t i = 0; i < r.n && n < limit; i++) {
+      bson_oid_t id;
+      bool skip = !bsonx_find_oid(r.docs[i], "_id", &id) ||
+                  (viewer && bson_oid_equal(&id, viewer));
+      for (size_t k = 0; !skip && k < n_followed; k++) {
+        skip = bson_oid_equal(&id, &followed[k]);
+      }
+      if (!skip) {
+        ids[n++] = id;
+      }
+    }
+    page->items = bson_malloc0(sizeof *page->items * (n + 1));
+    ok = users_get_many(db, sync, ids, n, page->items, &page->n, err);
+  }
+  if (have_r) {
+    query_result_free(&r);
+  }
+  bson_destroy(filter);
+  bson_destroy(sort);
+  bson_free(followed);
+  bson_free(ids);
+  if (!ok) {
+    user_page_destroy(page);
+  }
+  return ok;
+}
+
 bool follows_scan(db_t *db, sync_t *sync, query_pair_fn fn, void *ctx,
                   chorus_error_t *err) {
   return query_scan_pairs(db, sync, DB_FOLLOWS, "follower_id", "followee_id",

@@ -50,6 +50,16 @@ bool follows_list(db_t *db, sync_t *sync, const bson_oid_t *user,
                   bool followers, const char *before, size_t limit,
                   user_page_t *page, chorus_error_t *err);
 
+/* People to follow: the accounts that have posted, the most followed
+ * first (ties by username), leaving out viewer (NULL: logged out) and
+ * everyone viewer follows; among the FOLLOWS_SUGGEST_SCAN most followed
+ * accounts only (so a viewer who follows all of them gets none), at most
+ * limit, no next page.  The users' collection index on (followers_count
+ * desc, username_lc) answers it (users.h). */
+#define FOLLOWS_SUGGEST_SCAN 200
+bool follows_suggestions(db_t *db, sync_t *sync, const bson_oid_t *viewer,
+                         size_t limit, user_page_t *page, chorus_error_t *err);
+
 /* Creates the indexes of DB_FOLLOWS: a user's followees and a user's
  * followers, most recent first. */
 bool follows_ensure_indexes(db_t *db, chorus_error_t *err);

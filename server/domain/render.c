@@ -238,6 +238,11 @@ void render_tweet_conversation(bson_t *doc, const tweet_t *t) {
     BSON_APPEND_NULL(doc, "reposted_by");
     BSON_APPEND_NULL(doc, "reposted_at");
   }
+  if (t->has_reply_to && t->has_reply_to_user) {
+    append_name(doc, "reply_to_user", &t->reply_to_user);
+  } else {
+    BSON_APPEND_NULL(doc, "reply_to_user");
+  }
 }
 
 void render_history(bson_t *doc, const tweet_history_t *h) {
@@ -403,7 +408,8 @@ static void json_tweet(json_out_t *o, const tweet_t *t) {
   } else {
     OUT_LIT(o, ", \"liked_by_me\" : false");
   }
-  if (t->n_entities || t->has_quote_of || t->is_repost) {
+  if (t->n_entities || t->has_quote_of || t->is_repost ||
+      (t->has_reply_to && t->has_reply_to_user)) {
     /* The rarer, nested fields: printed by libbson, spliced in. */
     bson_t extra = BSON_INITIALIZER;
     render_tweet_conversation(&extra, t);
@@ -427,7 +433,8 @@ static void json_tweet(json_out_t *o, const tweet_t *t) {
   OUT_LIT(o, ", \"quote_count\" : ");
   out_int64(o, t->quote_count);
   OUT_LIT(o, ", \"entities\" : [  ], \"quote_of\" : null, \"quote\" : null, "
-             "\"reposted_by\" : null, \"reposted_at\" : null }");
+             "\"reposted_by\" : null, \"reposted_at\" : null, "
+             "\"reply_to_user\" : null }");
 }
 
 char *render_tweet_page_json(const tweet_page_t *page, size_t *len) {

@@ -41,7 +41,9 @@ void render_tweet(bson_t *doc, const tweet_t *t);
 /* Appends {repost_count, reposted_by_me, quote_count, entities: [{type,
  * start, end, username | tag | url}], quote_of (id or null), quote
  * ({id, available, author?, text?, created_at?} or null), reposted_by
- * ({username, display_name} or null), reposted_at (or null)}. */
+ * ({username, display_name} or null), reposted_at (or null),
+ * reply_to_user ({username, display_name} of the author replied to, or
+ * null: not a reply, or its parent deleted)}. */
 void render_tweet_conversation(bson_t *doc, const tweet_t *t);
 
 /* Appends {items: [{text, created_at (when that text was written),

@@ -204,17 +204,55 @@ static bool read_quotes(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
   return ok;
 }
 
-/* Display names (of authors, quoted authors and reposters), the quoted
- * tweets, and the viewer's likes and reposts of tweets[0..n). */
+/* The authors of the tweets that tweets[0..n) reply to (their ids: join
+ * reads the names): from the list itself when the parent is in it, else
+ * read; none when the parent was deleted. */
+static bool read_parents(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
+                         chorus_error_t *err) {
+  tweet_t *p = NULL;
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++) {
+    tweet_t *t = &tweets[i];
+    t->has_reply_to_user = false;
+    if (!t->has_reply_to) {
+      continue;
+    }
+    for (size_t j = 0; j < n && !t->has_reply_to_user; j++) {
+      if (bson_oid_equal(&tweets[j].id, &t->reply_to)) {
+        t->reply_to_user.id = tweets[j].author.id;
+        t->has_reply_to_user = true;
+      }
+    }
+    if (t->has_reply_to_user) {
+      continue;
+    }
+    if (!p) {
+      p = bson_malloc(sizeof *p);
+    }
+    bool found = false;
+    ok = read_tweet(db, sync, &t->reply_to, &found, p, err);
+    if (ok && found) {
+      t->reply_to_user.id = p->author.id;
+      t->has_reply_to_user = true;
+    }
+  }
+  bson_free(p);
+  return ok;
+}
+
+/* Display names (of authors, quoted authors, the authors replied to and
+ * reposters), the quoted tweets, and the viewer's likes and reposts of
+ * tweets[0..n). */
 static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
                  size_t n, chorus_error_t *err) {
   if (n == 0) {
     return true;
   }
-  if (!read_quotes(db, sync, tweets, n, err)) {
+  if (!read_quotes(db, sync, tweets, n, err) ||
+      !read_parents(db, sync, tweets, n, err)) {
     return false;
   }
-  user_name_t *names = bson_malloc0(sizeof *names * n * 3);
+  user_name_t *names = bson_malloc0(sizeof *names * n * 4);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     names[k++] = tweets[i].author;
@@ -223,6 +261,9 @@ static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
     }
     if (tweets[i].is_repost) {
       names[k++] = tweets[i].reposted_by;
+    }
+    if (tweets[i].has_reply_to_user) {
+      names[k++] = tweets[i].reply_to_user;
     }
   }
   mongoc_client_t *client = db_acquire(db);
@@ -239,6 +280,11 @@ static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
     }
     if (tweets[i].is_repost) {
       tweets[i].reposted_by = names[k++];
+    }
+    if (tweets[i].has_reply_to_user) {
+      tweets[i].reply_to_user = names[k++];
+      /* An account gone since: shown as a deleted parent. */
+      tweets[i].has_reply_to_user = tweets[i].reply_to_user.username[0] != 0;
     }
   }
   bson_free(names);

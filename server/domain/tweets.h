@@ -86,6 +86,11 @@ typedef struct tweet {
   int64_t edited_at_ms; /* 0: never edited */
   bool has_reply_to;
   bson_oid_t reply_to;
+  /* The author of the tweet it replies to, when that tweet exists (filled
+   * by reads, as the quote is): lists show "replying to @x" without a
+   * read of each parent. */
+  bool has_reply_to_user;
+  user_name_t reply_to_user;
   int64_t reply_count;
   int64_t like_count;
   int64_t repost_count;

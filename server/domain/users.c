@@ -613,6 +613,9 @@ bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
 static const db_index_t users_indexes[] = {
     {"username_lc_1", "{\"username_lc\": 1}", true},
     {"display_name_lc_1", "{\"display_name_lc\": 1}", false},
+    /* People to follow (follows_suggestions): the most followed first. */
+    {"followers_count_-1_username_lc_1",
+     "{\"followers_count\": -1, \"username_lc\": 1}", false},
 };
 
 bool users_ensure_indexes(db_t *db, chorus_error_t *err) {

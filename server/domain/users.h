@@ -143,7 +143,8 @@ bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
 #define DB_USERS "users"
 
 /* Creates the indexes of DB_USERS: username_lc (unique: usernames are
- * unique case-insensitively) and display_name_lc (search). */
+ * unique case-insensitively), display_name_lc (search) and
+ * (followers_count desc, username_lc) (people to follow, follows.h). */
 bool users_ensure_indexes(db_t *db, chorus_error_t *err);
 
 #endif

@@ -2,7 +2,11 @@
  * validate.c - see validate.h.
  *
  * UTF-8 validity is libbson's bson_utf8_validate (which rejects overlong
- * forms and surrogates); we only add code point counting on top.
+ * forms and surrogates); we only add code point counting on top.  Text
+ * lengths are user-perceived characters: ICU's character break iterator
+ * (extended grapheme clusters, Unicode UAX #29), so "👩‍👩‍👧‍👦"
+ * (7 code points, 25 bytes) is one character, as the web client's
+ * Intl.Segmenter counts it.
  */
 #include "server/domain/validate.h"
 
@@ -10,6 +14,8 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <string.h>
+#include <unicode/ubrk.h>
+#include <unicode/utext.h>
 
 #include "server/domain/passwords.h"
 
@@ -25,6 +31,31 @@ size_t utf8_count_code_points(const char *s, size_t len) {
       n++;
     }
   }
+  return n;
+}
+
+size_t utf8_count_graphemes(const char *s, size_t len) {
+  UErrorCode status = U_ZERO_ERROR;
+  UText ut = UTEXT_INITIALIZER;
+  utext_openUTF8(&ut, s, (int64_t)len, &status);
+  UBreakIterator *bi = ubrk_open(UBRK_CHARACTER, "", NULL, 0, &status);
+  if (bi) {
+    ubrk_setUText(bi, &ut, &status);
+  }
+  size_t n = 0;
+  if (U_SUCCESS(status)) {
+    for (int32_t b = ubrk_next(bi); b != UBRK_DONE; b = ubrk_next(bi)) {
+      n++;
+    }
+  } else {
+    /* ICU without its break data (never on Debian's libicu): the code
+     * points are an upper bound of the characters. */
+    n = utf8_count_code_points(s, len);
+  }
+  if (bi) {
+    ubrk_close(bi);
+  }
+  utext_close(&ut);
   return n;
 }
 
@@ -165,7 +196,14 @@ bool validate_text(const char *field, const char *s, size_t len,
                      "%s must be valid UTF-8 without NUL characters", field);
     return false;
   }
-  size_t n = utf8_count_code_points(s, len);
+  if (len > UTF8_BYTES(max_chars)) {
+    chorus_error_set(err, 400, "too_long",
+                     "%s must be at most %zu characters and %zu bytes of "
+                     "UTF-8 (got %zu bytes)",
+                     field, max_chars, (size_t)UTF8_BYTES(max_chars), len);
+    return false;
+  }
+  size_t n = utf8_count_graphemes(s, len);
   if (n > max_chars) {
     chorus_error_set(err, 400, "too_long",
                      "%s must be at most %zu characters (got %zu)", field,

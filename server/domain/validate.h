@@ -21,11 +21,14 @@
 #define USERNAME_MAX 30
 #define PASSWORD_MIN 8     /* bytes */
 #define PASSWORD_MAX 128   /* bytes */
-#define TWEET_TEXT_MAX 280 /* code points */
+#define TWEET_TEXT_MAX 280 /* characters (graphemes), UTF8_BYTES bytes */
 #define DISPLAY_NAME_MAX 50
 #define BIO_MAX 160
 
-/* Worst-case bytes (without the terminating NUL) of N code points. */
+/* Worst-case bytes (without the terminating NUL) of N code points, and
+ * the byte bound of a text of N characters (validate_text): any text of N
+ * code points fits, and a text of few characters made of long clusters
+ * (zalgo, ZWJ sequences) cannot take unbounded space. */
 #define UTF8_BYTES(n) ((n)*4)
 
 /* True when s[0..len) is valid UTF-8 with no NUL byte. */
@@ -36,6 +39,10 @@ uint32_t utf8_next(const char *s, size_t len, size_t *i);
 
 /* Number of code points in valid UTF-8 (continuation bytes not counted). */
 size_t utf8_count_code_points(const char *s, size_t len);
+
+/* Number of user-perceived characters (extended grapheme clusters, ICU's
+ * UBRK_CHARACTER) in valid UTF-8. */
+size_t utf8_count_graphemes(const char *s, size_t len);
 
 /* 3-30 characters of [A-Za-z0-9_]. */
 bool validate_username(const char *s, size_t len, chorus_error_t *err);
@@ -56,9 +63,11 @@ bool validate_password_for(const char *username, size_t username_len,
                            const char *password, size_t password_len,
                            chorus_error_t *err);
 
-/* min_chars-max_chars code points of valid UTF-8; when min_chars > 0 it
- * must not be only white space (Unicode spaces and zero-width ones
- * count).  `field` names the field in the message ("text", "bio"). */
+/* min_chars-max_chars characters (utf8_count_graphemes) of valid UTF-8,
+ * and at most UTF8_BYTES(max_chars) bytes (400 "too_long" for either);
+ * when min_chars > 0 it must not be only white space (Unicode spaces and
+ * zero-width ones count).  `field` names the field in the message
+ * ("text", "bio"). */
 bool validate_text(const char *field, const char *s, size_t len,
                    size_t min_chars, size_t max_chars, chorus_error_t *err);
 

@@ -1627,6 +1627,28 @@ static bool copy_quote(const model_t *m, const mtweet_t *r, tweet_quoted_t *q) {
   return true;
 }
 
+/* The author of the tweet r replies to, as the database's read shows it:
+ * the parent held, or none when it was deleted; false when the model
+ * knows neither. */
+static bool copy_reply_to_user(const model_t *m, const mtweet_t *r,
+                               tweet_t *t) {
+  t->has_reply_to_user = false;
+  if (!r->has_reply_to) {
+    return true;
+  }
+  const mtweet_t *parent = hashmap_get(&m->tweets, &r->reply_to);
+  if (!parent) {
+    return is_tombstoned(m, &r->reply_to);
+  }
+  const muser_t *author = named(m, &parent->author);
+  if (!author) {
+    return false;
+  }
+  copy_name(&t->reply_to_user, author);
+  t->has_reply_to_user = true;
+  return true;
+}
+
 /* Sets every field of *t (no memset of the struct: keep this list
  * complete when tweet_t grows) from a record, shown as an item of list
  * item k (the record itself, or a repost entry of it); false when the
@@ -1671,7 +1693,8 @@ static bool copy_out(const model_t *m, const mkey_t *k, bool is_repost,
     bson_oid_copy(&e->key.id, &t->repost_id);
   }
   t->has_quote_of = r->has_quote_of;
-  return !r->has_quote_of || copy_quote(m, r, &t->quote);
+  return copy_reply_to_user(m, r, t) &&
+         (!r->has_quote_of || copy_quote(m, r, &t->quote));
 }
 
 /* Merges lists[0..n) newest first into a page.  floor is the newest of

@@ -45,6 +45,7 @@ typedef struct client {
   hub_watch_t watch; /* the tweets it watches (hub_message.h) */
   hub_tags_t tags;   /* the tags it watches (hub_message.h) */
   bool trends;       /* asked for the trends (?trends=1) */
+  bool timeline;     /* watches every new tweet (?timeline=1, messages) */
   int64_t since;     /* resume point asked for (0: none) */
   int64_t last_sent;
   bool ready;   /* followees loaded and backlog sent */
@@ -158,6 +159,9 @@ static bool sees(const client_t *c, const bson_t *audience) {
         return true;
       }
     }
+  }
+  if (c->timeline && bson_iter_init_find(&it, audience, "timeline")) {
+    return true;
   }
   bson_iter_t tag;
   if (c->tags.n && bson_iter_init_find(&it, audience, "tags") &&
@@ -528,6 +532,7 @@ static bool on_upgrade(void *ctx, ws_conn_id_t id, const char *cookie,
   c->last_sent = c->since;
   c->refs = 1;
   c->trends = hub_trends_parse(query);
+  c->timeline = hub_timeline_parse(query);
   /* ?tags=a,b: tag pages on screen, watched before the backlog is read. */
   hub_tags_parse(query, &c->tags);
   /* An ending applied while the session was looked up may have ended it
@@ -595,12 +600,13 @@ static void on_message(void *ctx, ws_conn_id_t id, void *user_data,
   if (!hub_message_parse(data, len, &msg)) {
     reply_error(hub, id,
                 "expected {\"type\":\"subscribe\"|\"unsubscribe\","
-                "\"tweets\":[id...], \"tags\":[tag...]}");
+                "\"tweets\":[id...], \"tags\":[tag...], \"timeline\":true}");
     return;
   }
   pthread_mutex_lock(&hub->mu);
   hub_watch_apply(&c->watch, &msg);
   hub_tags_apply(&c->tags, &msg);
+  c->timeline = hub_timeline_apply(c->timeline, &msg);
   pthread_mutex_unlock(&hub->mu);
   hub_message_free(&msg);
 }

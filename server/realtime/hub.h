@@ -7,14 +7,17 @@
  * checked at the upgrade; the hub keeps the session's id, sessions_id,
  * never the token) with: the users they follow (loaded when they connect, kept
  * up to date by "follow" events), the tweets they have on screen and the
- * tag pages they show (messages {"type":"subscribe"|"unsubscribe",
- * "tweets":[id...], "tags":[tag...]}, either list or both; at most
+ * tag pages they show, and whether they watch the timeline (messages
+ * {"type":"subscribe"|"unsubscribe", "tweets":[id...], "tags":[tag...],
+ * "timeline":true}, any of the three; ?timeline=1 on the upgrade's URL
+ * too); at most
  * HUB_MAX_SUBSCRIPTIONS tweets and HUB_MAX_TAGS tags; tags as
  * tags_parse takes them, others ignored; and ?tags=a,b on the upgrade's
  * URL, watched before a resume's backlog is read), and the last sequence
  * number sent.  An event reaches a client when its audience names the
  * user, or an author the user follows (or is), or a tweet or a tag the
- * client watches.  Messages are {"seq", "type", "data"} with seq strictly
+ * client watches, or, for a new tweet, when the client watches the
+ * timeline.  Messages are {"seq", "type", "data"} with seq strictly
  * increasing per client; "type" and "data" are the event's own (types in
  * event_types.h, data made at publication: event_payloads.h), and the
  * hub adds only the framing.  Its own messages are the control types:

@@ -34,9 +34,13 @@ bool hub_message_parse(const char *data, size_t len, hub_message_t *msg) {
   bool has_tags = doc && bson_iter_init_find(&list, doc, "tags") &&
                   BSON_ITER_HOLDS_ARRAY(&list) &&
                   bson_iter_recurse(&list, &tags);
-  bool ok = (subscribe || unsubscribe) && (has_tweets || has_tags);
+  bool has_timeline = doc && bson_iter_init_find(&list, doc, "timeline") &&
+                      BSON_ITER_HOLDS_BOOL(&list);
+  bool ok =
+      (subscribe || unsubscribe) && (has_tweets || has_tags || has_timeline);
   if (ok) {
     msg->subscribe = subscribe;
+    msg->timeline = has_timeline && bson_iter_bool(&list);
   }
   if (ok && has_tags) {
     size_t cap = 0;
@@ -178,9 +182,23 @@ void hub_tags_parse(const char *query, hub_tags_t *t) {
   }
 }
 
-bool hub_trends_parse(const char *query) {
+/* Whether the query's parameter name is "1". */
+static bool flag_parse(const char *query, const char *name) {
   char flag[4];
   return query &&
-         mg_get_var(query, strlen(query), "trends", flag, sizeof flag) > 0 &&
+         mg_get_var(query, strlen(query), name, flag, sizeof flag) > 0 &&
          !strcmp(flag, "1");
+}
+
+bool hub_trends_parse(const char *query) { return flag_parse(query, "trends"); }
+
+bool hub_timeline_parse(const char *query) {
+  return flag_parse(query, "timeline");
+}
+
+bool hub_timeline_apply(bool watching, const hub_message_t *msg) {
+  if (!msg->timeline) {
+    return watching;
+  }
+  return msg->subscribe;
 }

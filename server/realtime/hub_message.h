@@ -1,11 +1,13 @@
 /*
  * hub_message.h - what a WebSocket client sends the hub, read: the
- * upgrade's resume point (?since=N), the tags it names (?tags=a,b) and
- * whether it wants the trends (?trends=1), and its messages
- * {"type":"subscribe"|"unsubscribe","tweets":[id...],"tags":[tag...]}
- * (either list or both), applied to the set of tweets and the set of
- * tags it watches (hub.h).  A tag is what tags_parse takes (no '#'), kept
- * folded; what is not a tag is skipped.
+ * upgrade's resume point (?since=N), the tags it names (?tags=a,b),
+ * whether it wants the trends (?trends=1) and every new tweet
+ * (?timeline=1), and its messages
+ * {"type":"subscribe"|"unsubscribe","tweets":[id...],"tags":[tag...],
+ * "timeline":true} (any of the three), applied to the set of tweets and
+ * the set of tags it watches and to whether it watches the timeline (every
+ * new tweet: the global timeline and profile pages on screen; hub.h).  A tag is
+ * what tags_parse takes (no '#'), kept folded; what is not a tag is skipped.
  *
  * Pure functions on memory the caller owns: no locks, no I/O; the hub
  * calls hub_watch_apply and hub_tags_apply under its mutex.  A
@@ -47,12 +49,14 @@ typedef struct hub_message {
   char (*tags)[TAG_SIZE]; /* owned likewise: the elements of "tags" that
                              are tags, folded, in order */
   size_t n_tags;
+  bool timeline; /* "timeline": true: (un)subscribe the timeline */
 } hub_message_t;
 
 /* Reads data[0..len) (any bytes) as a client message into msg (then the
  * caller's: hub_message_free).  False, with nothing to free, when it is
  * not a JSON object whose "type" is "subscribe" or "unsubscribe" and
- * whose "tweets" or "tags" (or both) is an array. */
+ * whose "tweets" or "tags" is an array or whose "timeline" is a boolean
+ * ("timeline": false changes nothing). */
 bool hub_message_parse(const char *data, size_t len, hub_message_t *msg);
 
 void hub_message_free(hub_message_t *msg);
@@ -86,5 +90,14 @@ void hub_tags_parse(const char *query, hub_tags_t *t);
 /* Whether an upgrade's query string (NULL: none) asks for the trends:
  * its "trends" parameter is "1". */
 bool hub_trends_parse(const char *query);
+
+/* Whether an upgrade's query string (NULL: none) asks for every new
+ * tweet: its "timeline" parameter is "1". */
+bool hub_timeline_parse(const char *query);
+
+/* Whether a client watching the timeline (watching) still does after
+ * msg: subscribe with "timeline": true starts, unsubscribe with it stops,
+ * anything else keeps. */
+bool hub_timeline_apply(bool watching, const hub_message_t *msg);
 
 #endif

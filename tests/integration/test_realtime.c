@@ -715,6 +715,41 @@ static void test_tag_page_viewers_get_new_tagged_tweets(void **state) {
   tc_client_destroy(author.http);
 }
 
+/* A client watching the timeline (the global timeline or a profile on
+ * screen) gets every new tweet, of people it does not follow too, on the
+ * other server and in a resume (?timeline=1); unsubscribed, only its
+ * own. */
+static void test_timeline_viewers_get_every_new_tweet(void **state) {
+  (void)state;
+  user_t stranger, viewer;
+  user_new(&stranger, tc_url_a(), "rttls");
+  user_new(&viewer, tc_url_b(), "rttlv");
+  char id[25], other[25];
+  const char *on = "{\"type\":\"subscribe\",\"timeline\":true}";
+  const char *off = "{\"type\":\"unsubscribe\",\"timeline\":true}";
+  tc_ws_t *ws = connect_as(&viewer, tc_url_b(), NULL);
+  assert_true(tc_ws_send_text(ws, on, strlen(on)));
+  tc_sleep_ms(300);
+  tc_post_tweet(stranger.http, "for the timeline", id);
+  int64_t seq = 0;
+  expect_created(ws, id, &seq);
+  tc_ws_close(ws);
+
+  tc_post_tweet(stranger.http, "while away", id);
+  char query[96];
+  snprintf(query, sizeof query, "since=%lld&timeline=1", (long long)seq);
+  ws = connect_as(&viewer, tc_url_a(), query);
+  expect_created(ws, id, &seq);
+  assert_true(tc_ws_send_text(ws, off, strlen(off)));
+  tc_sleep_ms(300);
+  tc_post_tweet(stranger.http, "not watched", other);
+  tc_post_tweet(viewer.http, "my own", id);
+  expect_created(ws, id, &seq);
+  tc_ws_close(ws);
+  tc_client_destroy(viewer.http);
+  tc_client_destroy(stranger.http);
+}
+
 /* A notification of type to ws, of actor and tweet (NULL: any). */
 static void expect_notification(tc_ws_t *ws, const char *type,
                                 const char *actor) {
@@ -884,6 +919,7 @@ int main(void) {
       cmocka_unit_test(test_resume_gets_an_event_not_logged_yet),
       cmocka_unit_test(test_a_claim_behind_the_head_takes_the_next_free_number),
       cmocka_unit_test(test_tag_page_viewers_get_new_tagged_tweets),
+      cmocka_unit_test(test_timeline_viewers_get_every_new_tweet),
       cmocka_unit_test(test_reposts_quotes_and_mentions_reach_the_other_server),
       cmocka_unit_test(test_trends_are_pushed_and_resumed),
   };

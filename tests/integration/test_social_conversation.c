@@ -256,6 +256,85 @@ static void test_reply_quoting_its_parent(void **state) {
   tc_client_destroy(b);
 }
 
+/* The author a reply replies to (reply_to_user) of item id in the list
+ * at path, as c reads it: that username, or NULL when it is null. */
+static const char *replied_to(tc_client_t *c, const char *path, const char *id,
+                              tc_response_t *r) {
+  tc_get_ok(c, path, r);
+  int i = tc_item_index(r, id);
+  if (i < 0) {
+    print_error("%s: %s is not listed: %s\n", path, id, r->body);
+  }
+  assert_true(i >= 0);
+  assert_true(tc_json_has(r, "items"));
+  return tc_item_is_null(r, i, "reply_to_user")
+             ? NULL
+             : tc_item_str(r, i, "reply_to_user.username");
+}
+
+/* Every list names the author each reply replies to (reply_to_user), from
+ * memory (the timeline) and from the database (a user's tweets, a
+ * tweet's replies, search), on both servers; null for a tweet that is no
+ * reply and once the parent is deleted. */
+static void test_lists_name_the_author_replied_to(void **state) {
+  (void)state;
+  char alice[31], bob[31], word[31], text[80], pid[25], rid[25], r2id[25];
+  char path[200];
+  tc_client_t *a = tc_new_user(tc_url_a(), "rtu", alice);
+  tc_client_t *b = tc_new_user(tc_url_b(), "rtu", bob);
+  tc_unique_name("w", word);
+  snprintf(text, sizeof text, "the parent %s", word);
+  tc_post_tweet(a, text, pid);
+  snprintf(text, sizeof text, "a reply %s", word);
+  tc_post_reply(b, text, pid, rid);
+  snprintf(text, sizeof text, "a reply to the reply %s", word);
+  tc_post_reply(a, text, rid, r2id);
+
+  const char *urls[] = {tc_url_a(), tc_url_b()};
+  for (int k = 0; k < 2; k++) {
+    tc_client_t *c = tc_client_new(urls[k]);
+    tc_response_t r;
+    assert_string_equal(replied_to(c, "/api/tweet", rid, &r), alice);
+    tc_response_free(&r);
+    assert_string_equal(replied_to(c, "/api/tweet", r2id, &r), bob);
+    tc_response_free(&r);
+    assert_null(replied_to(c, "/api/tweet", pid, &r));
+    tc_response_free(&r);
+    snprintf(path, sizeof path, "/api/users/%s/tweets", bob);
+    assert_string_equal(replied_to(c, path, rid, &r), alice);
+    tc_response_free(&r);
+    snprintf(path, sizeof path, "/api/tweet/%s/replies", rid);
+    assert_string_equal(replied_to(c, path, r2id, &r), bob);
+    tc_response_free(&r);
+    snprintf(path, sizeof path, "/api/search?q=%s", word);
+    assert_string_equal(replied_to(c, path, rid, &r), alice);
+    tc_response_free(&r);
+    snprintf(path, sizeof path, "/api/tweet/%s", rid);
+    tc_get_ok(c, path, &r);
+    assert_string_equal(tc_json_str(&r, "reply_to_user.username"), alice);
+    tc_response_free(&r);
+    tc_client_destroy(c);
+  }
+
+  tc_response_t r;
+  tc_delete_tweet(a, pid, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  for (int k = 0; k < 2; k++) {
+    tc_client_t *c = tc_client_new(urls[k]);
+    assert_null(replied_to(c, "/api/tweet", rid, &r));
+    tc_response_free(&r);
+    snprintf(path, sizeof path, "/api/users/%s/tweets", bob);
+    assert_null(replied_to(c, path, rid, &r));
+    tc_response_free(&r);
+    assert_string_equal(replied_to(c, "/api/tweet", r2id, &r), bob);
+    tc_response_free(&r);
+    tc_client_destroy(c);
+  }
+  tc_client_destroy(a);
+  tc_client_destroy(b);
+}
+
 #define REPOSTERS 8
 
 typedef struct reposter {
@@ -482,6 +561,7 @@ int main(void) {
       cmocka_unit_test(test_reposts_count_attribute_and_go_with_the_tweet),
       cmocka_unit_test(test_quotes_embed_count_and_survive_deletion),
       cmocka_unit_test(test_reply_quoting_its_parent),
+      cmocka_unit_test(test_lists_name_the_author_replied_to),
       cmocka_unit_test(test_repost_count_exact_under_concurrency),
       cmocka_unit_test(test_tag_pages_list_tagged_tweets),
       cmocka_unit_test(test_trends_rank_tags_by_distinct_authors),

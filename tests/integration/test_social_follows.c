@@ -3,6 +3,7 @@
  *   POST/DELETE /api/users/<username>/follow   200 profile, idempotent
  *   GET /api/users/<username>/followers        most recent follow first
  *   GET /api/users/<username>/following        most recent follow first
+ *   GET /api/suggestions                       people to follow
  * Counts on both profiles and both servers, self-follow, unknown users,
  * login, list order and pagination, and races of the same follow on both
  * servers at once.
@@ -500,6 +501,69 @@ static void test_many_followers_at_once(void **state) {
   tc_client_destroy(s);
 }
 
+/* Whether the list at path (as c reads it) names username. */
+static bool lists(tc_client_t *c, const char *path, const char *username) {
+  tc_response_t r;
+  tc_get_ok(c, path, &r);
+  bool found = false;
+  int n = tc_json_array_len(&r, "items");
+  for (int i = 0; i < n && !found; i++) {
+    found = !strcmp(tc_item_str(&r, i, "username"), username);
+  }
+  assert_true(tc_json_is_null(&r, "next"));
+  tc_response_free(&r);
+  return found;
+}
+
+/* People to follow: accounts that posted, the most followed first, not
+ * the viewer nor anyone the viewer follows. */
+static void test_suggestions_are_the_most_followed_not_followed(void **state) {
+  (void)state;
+  enum { FANS = 6 };
+  char star[31], quiet[31], viewer[31], fan[31], id[25];
+  tc_client_t *s = tc_new_user(tc_url_a(), "sgstar", star);
+  tc_client_t *q = tc_new_user(tc_url_a(), "sgquiet", quiet);
+  tc_client_t *v = tc_new_user(tc_url_b(), "sgview", viewer);
+  tc_post_tweet(s, "a post by the star", id);
+  tc_post_tweet(v, "a post by the viewer", id);
+  for (int i = 0; i < FANS; i++) {
+    tc_client_t *f = tc_new_user(tc_url_a(), "sgfan", fan);
+    tc_follow(f, star);
+    tc_follow(f, quiet); /* followed, but never posted */
+    tc_client_destroy(f);
+  }
+  const char *path = "/api/suggestions?limit=200";
+  tc_client_t *anon = tc_client_new(tc_url_b());
+  assert_true(lists(anon, path, star));
+  assert_false(lists(anon, path, quiet));
+  assert_true(lists(v, path, star));
+  assert_false(lists(v, path, viewer));
+  tc_follow(v, star);
+  assert_false(lists(v, path, star));
+  assert_true(lists(anon, path, star));
+
+  /* The most followed first. */
+  tc_response_t r;
+  tc_get_ok(anon, "/api/suggestions?limit=20", &r);
+  int n = tc_json_array_len(&r, "items");
+  assert_true(n > 0 && n <= 20);
+  int64_t prev = INT64_MAX;
+  for (int i = 0; i < n; i++) {
+    int64_t followers =
+        tc_profile_int(anon, tc_item_str(&r, i, "username"), "followers_count");
+    assert_true(followers <= prev);
+    prev = followers;
+  }
+  tc_response_free(&r);
+  tc_get_ok(anon, "/api/suggestions?limit=1", &r);
+  assert_int_equal(tc_json_array_len(&r, "items"), 1);
+  tc_response_free(&r);
+  tc_client_destroy(anon);
+  tc_client_destroy(v);
+  tc_client_destroy(q);
+  tc_client_destroy(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_follow_and_unfollow_update_both_profiles),
@@ -512,6 +576,7 @@ int main(void) {
       cmocka_unit_test(test_repeated_follow_keeps_its_place),
       cmocka_unit_test(test_same_follow_raced_on_both_servers_counts_once),
       cmocka_unit_test(test_many_followers_at_once),
+      cmocka_unit_test(test_suggestions_are_the_most_followed_not_followed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

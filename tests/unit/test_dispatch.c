@@ -124,6 +124,7 @@ static dispatch_t *dispatch;
 static struct mg_context *http;
 static int port;
 static char public_dir[] = "/tmp/chorus_test_dispatch_XXXXXX";
+static static_set_t *files; /* public_dir, loaded */
 
 static void write_file(const char *name, const char *text) {
   char path[256];
@@ -139,8 +140,16 @@ static int start(void **state) {
   assert_non_null(mkdtemp(public_dir));
   write_file("index.html", "<!doctype html><title>app</title>\n");
   write_file("app.js", "console.log(1);\n");
-  metrics = metrics_new();
+  /* Long enough for gzip to shrink it. */
+  char big[2048] = "";
+  for (int i = 0; i < 40; i++) {
+    strcat(big, "export const again = 'and again';\n");
+  }
+  write_file("big.js", big);
   chorus_error_t err;
+  files = static_load(public_dir, &err);
+  assert_non_null(files);
+  metrics = metrics_new();
   origins = origins_parse("http://page.example:8080", &err);
   assert_non_null(origins);
   http_transport_t t = {
@@ -176,7 +185,7 @@ static int start(void **state) {
   port = ports[0].port;
   mg_set_request_handler(http, "/api", dispatch_serve, dispatch);
   mg_set_request_handler(http, "/healthz", dispatch_serve, dispatch);
-  mg_set_request_handler(http, "/", static_serve_app, public_dir);
+  mg_set_request_handler(http, "/", static_serve_app, files);
   return 0;
 }
 
@@ -187,10 +196,11 @@ static int stop(void **state) {
   dispatch_destroy(dispatch);
   metrics_destroy(metrics);
   origins_destroy(origins);
-  static const char *const files[] = {"index.html", "app.js"};
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+  static_destroy(files);
+  static const char *const names[] = {"index.html", "app.js", "big.js"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char path[256];
-    snprintf(path, sizeof path, "%s/%s", public_dir, files[i]);
+    snprintf(path, sizeof path, "%s/%s", public_dir, names[i]);
     unlink(path);
   }
   return rmdir(public_dir);
@@ -541,6 +551,58 @@ static void page_paths_get_the_app_and_files_stay_files(void **state) {
   free(r);
 }
 
+/* A file under its versioned name is cached for a year; index.html and
+ * the unversioned names are revalidated (no-cache) by their ETag. */
+static void versioned_files_are_immutable_and_the_page_is_not(void **state) {
+  (void)state;
+  char path[128], buf[512], etag[64];
+  snprintf(path, sizeof path, "/v/%s/app.js", static_version(files));
+  char *r = answered("GET", path, "", NULL, "HTTP/1.1 200 OK");
+  assert_string_equal(body_of(r), "console.log(1);\n");
+  assert_string_equal(header(r, "Cache-Control", buf, sizeof buf),
+                      "public, max-age=31536000, immutable");
+  assert_string_equal(header(r, "Content-Type", buf, sizeof buf),
+                      "text/javascript; charset=utf-8");
+  assert_non_null(header(r, "Content-Security-Policy", buf, sizeof buf));
+  assert_string_equal(header(r, "X-Content-Type-Options", buf, sizeof buf),
+                      "nosniff");
+  free(r);
+  r = request("GET", "/v/0123456789abcdef/app.js", "", NULL); /* old */
+  assert_int_equal(strncmp(r, "HTTP/1.1 404 ", 13), 0);
+  free(r);
+  r = answered("GET", "/", "", NULL, "HTTP/1.1 200 OK");
+  assert_string_equal(header(r, "Cache-Control", buf, sizeof buf), "no-cache");
+  assert_non_null(header(r, "ETag", etag, sizeof etag));
+  free(r);
+  char inm[128];
+  snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+  r = answered("GET", "/u/bob", inm, NULL, "HTTP/1.1 304 Not Modified");
+  assert_string_equal(body_of(r), "");
+  free(r);
+}
+
+/* A request that accepts gzip gets it where it is smaller. */
+static void gzip_is_sent_to_who_accepts_it(void **state) {
+  (void)state;
+  char buf[128];
+  const static_file_t *big = static_find(files, "/big.js");
+  assert_non_null(big->gz);
+  char *r = answered("GET", "/big.js", "Accept-Encoding: gzip, deflate\r\n",
+                     NULL, "HTTP/1.1 200 OK");
+  assert_string_equal(header(r, "Content-Encoding", buf, sizeof buf), "gzip");
+  assert_string_equal(header(r, "Vary", buf, sizeof buf), "Accept-Encoding");
+  assert_int_equal(atoi(header(r, "Content-Length", buf, sizeof buf)),
+                   (int)big->gz_len);
+  assert_memory_equal(body_of(r), big->gz, big->gz_len);
+  free(r);
+  r = answered("GET", "/big.js", "Accept-Encoding: br\r\n", NULL,
+               "HTTP/1.1 200 OK");
+  assert_null(header(r, "Content-Encoding", buf, sizeof buf));
+  assert_int_equal(atoi(header(r, "Content-Length", buf, sizeof buf)),
+                   (int)big->len);
+  free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(answer_has_exactly_the_transport_headers),
@@ -555,6 +617,8 @@ int main(void) {
       cmocka_unit_test(head_has_the_length_but_no_body),
       cmocka_unit_test(requests_are_counted_by_pattern),
       cmocka_unit_test(page_paths_get_the_app_and_files_stay_files),
+      cmocka_unit_test(versioned_files_are_immutable_and_the_page_is_not),
+      cmocka_unit_test(gzip_is_sent_to_who_accepts_it),
   };
   return cmocka_run_group_tests(tests, start, stop);
 }

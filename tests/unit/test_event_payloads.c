@@ -404,7 +404,8 @@ static void tweet_data(void **state) {
                   "\"liked_by_me\" : false, \"repost_count\" : 0, "
                   "\"reposted_by_me\" : false, \"quote_count\" : 0, "
                   "\"entities\" : [  ], \"quote_of\" : null, \"quote\" : null, "
-                  "\"reposted_by\" : null, \"reposted_at\" : null }, "
+                  "\"reposted_by\" : null, \"reposted_at\" : null, "
+                  "\"reply_to_user\" : null }, "
                   "\"version\" : 5 }");
   assert_plain_json(&d);
   bson_reinit(&d);

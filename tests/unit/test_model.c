@@ -1067,6 +1067,7 @@ static void every_field_of_a_tweet_comes_through(void **state) {
   loaded.version = 9;
   model_load_tweet(m, &loaded);
   model_load_end(m);
+  apply_deleted(77); /* the parent of `loaded`, known deleted */
 
   tweet_t created = make_tweet(2, 2, T0 + 6);
   memset(created.text, 'x', 100);
@@ -1084,6 +1085,33 @@ static void every_field_of_a_tweet_comes_through(void **state) {
   ASSERT_IDS(&p, 2, 1);
   assert_true(tweets_equal(&p.items[0], &created));
   assert_true(tweets_equal(&p.items[1], &loaded));
+  /* The authors replied to: that of tweet 1, none for a deleted one. */
+  assert_true(p.items[0].has_reply_to_user);
+  assert_true(bson_oid_equal(&p.items[0].reply_to_user.id, &loaded.author.id));
+  assert_string_equal(p.items[0].reply_to_user.username,
+                      loaded.author.username);
+  assert_false(p.items[1].has_reply_to_user);
+  page_done(&p);
+}
+
+/* A reply whose parent the model neither holds nor knows deleted: the
+ * database answers (it reads the parent's author). */
+static void reply_to_an_unknown_tweet_is_not_answered(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  load_user(1);
+  tweet_t reply = make_tweet(1, 1, T0 + 5);
+  reply.has_reply_to = true;
+  reply.reply_to = tid(78);
+  model_load_tweet(m, &reply);
+  model_load_end(m);
+  tweet_page_t p;
+  assert_false(timeline(0, NULL, 10, &p));
+  apply_deleted(78);
+  assert_true(timeline(0, NULL, 10, &p));
+  ASSERT_IDS(&p, 1);
+  assert_false(p.items[0].has_reply_to_user);
   page_done(&p);
 }
 
@@ -2934,6 +2962,7 @@ int main(void) {
       T(author_names_are_the_current_ones),
       T(renames_are_ordered_by_the_account_version),
       T(every_field_of_a_tweet_comes_through),
+      T(reply_to_an_unknown_tweet_is_not_answered),
       T(timeline_is_everyone_newest_first),
       T(timeline_answers_only_above_the_ring),
       T(timeline_of_a_ring_that_never_dropped_pages_to_the_end),

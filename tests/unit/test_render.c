@@ -276,8 +276,8 @@ static void tweet_has_exactly_the_api_keys(void **state) {
       "edited_at",   "reply_to",     "reply_count",    "like_count",
       "liked_by_me", "repost_count", "reposted_by_me", "quote_count",
       "entities",    "quote_of",     "quote",          "reposted_by",
-      "reposted_at"};
-  assert_keys(back, keys, 17);
+      "reposted_at", "reply_to_user"};
+  assert_keys(back, keys, 18);
   assert_int_equal(get_type(back, "reply_to"), BSON_TYPE_NULL);
   assert_int_equal(get_type(back, "liked_by_me"), BSON_TYPE_BOOL);
   bson_t author;
@@ -363,8 +363,8 @@ static void tweet_is_appended_to_existing_fields(void **state) {
       "created_at",  "edited_at",   "reply_to",     "reply_count",
       "like_count",  "liked_by_me", "repost_count", "reposted_by_me",
       "quote_count", "entities",    "quote_of",     "quote",
-      "reposted_by", "reposted_at"};
-  assert_keys(back, keys, 18);
+      "reposted_by", "reposted_at", "reply_to_user"};
+  assert_keys(back, keys, 19);
   assert_string_equal(get_utf8(back, "server"), "a");
   assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
@@ -481,8 +481,8 @@ static void page_without_next_has_null_next(void **state) {
       "edited_at",   "reply_to",     "reply_count",    "like_count",
       "liked_by_me", "repost_count", "reposted_by_me", "quote_count",
       "entities",    "quote_of",     "quote",          "reposted_by",
-      "reposted_at"};
-  assert_keys(&item, tkeys, 17);
+      "reposted_at", "reply_to_user"};
+  assert_keys(&item, tkeys, 18);
 
   bson_destroy(back);
 }
@@ -796,6 +796,10 @@ static void fast_tweet_page_json_is_byte_identical(void **state) {
   items[5].is_repost = true;
   items[5].reposted_by = items[1].author;
   items[5].reposted_at_ms = 1763700000777LL;
+  /* A reply showing its parent's author (3); one whose parent was
+   * deleted (0: none). */
+  items[3].has_reply_to_user = true;
+  items[3].reply_to_user = items[0].author;
   /* Every byte from 1 to 127 in one text. */
   for (int b = 1; b < 128; b++) {
     items[4].text[b - 1] = (char)b;

@@ -547,6 +547,65 @@ static void text_of_281_four_byte_emoji_is_too_long(void **state) {
   assert_non_null(strstr(err.message, "280"));
 }
 
+/* 👩‍👩‍👧‍👦: four people joined by ZERO WIDTH JOINERs, 7 code
+ * points, 25 bytes, one user-perceived character. */
+#define FAMILY                                                                 \
+  "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7"   \
+  "\xE2\x80\x8D\xF0\x9F\x91\xA6"
+#define FLAG_FR "\xF0\x9F\x87\xAB\xF0\x9F\x87\xB7" /* 🇫🇷: 2 code points */
+#define E_ACUTE "e\xCC\x81" /* e + COMBINING ACUTE ACCENT */
+
+static void graphemes_are_user_perceived_characters(void **state) {
+  (void)state;
+  assert_int_equal(strlen(FAMILY), 25);
+  assert_int_equal(utf8_count_code_points(LIT(FAMILY)), 7);
+  assert_int_equal(utf8_count_graphemes(LIT(FAMILY)), 1);
+  assert_int_equal(utf8_count_graphemes(LIT(FLAG_FR)), 1);
+  assert_int_equal(utf8_count_graphemes(LIT(E_ACUTE)), 1);
+  assert_int_equal(utf8_count_graphemes(LIT("ab" FAMILY "c\r\n")), 5);
+  assert_int_equal(utf8_count_graphemes("", 0), 0);
+}
+
+static void text_counts_a_family_emoji_as_one(void **state) {
+  (void)state;
+  char buf[UTF8_BYTES(TWEET_TEXT_MAX) + 64];
+  /* 279 letters and the family: 280 characters, 304 bytes. */
+  size_t n = repeat(buf, sizeof buf, "x", 279);
+  memcpy(buf + n, FAMILY, strlen(FAMILY));
+  n += strlen(FAMILY);
+  chorus_error_t err = {0};
+  assert_true(validate_text("text", buf, n, 1, TWEET_TEXT_MAX, &err));
+  buf[n++] = 'y'; /* 281 */
+  assert_false(validate_text("text", buf, n, 1, TWEET_TEXT_MAX, &err));
+  expect_error(&err, 400, "too_long");
+}
+
+static void text_of_280_combined_letters_is_accepted(void **state) {
+  (void)state;
+  char buf[1000];
+  /* 560 code points, 280 characters: refused by a code point count. */
+  size_t n = repeat(buf, sizeof buf, E_ACUTE, 280);
+  chorus_error_t err = {0};
+  assert_true(validate_text("text", buf, n, 1, TWEET_TEXT_MAX, &err));
+  n = repeat(buf, sizeof buf, E_ACUTE, 281);
+  assert_false(validate_text("text", buf, n, 1, TWEET_TEXT_MAX, &err));
+  expect_error(&err, 400, "too_long");
+}
+
+static void text_over_the_byte_bound_is_too_long(void **state) {
+  (void)state;
+  char buf[2000];
+  /* 44 families are 1100 bytes: within UTF8_BYTES(280) = 1120; 45 are
+   * 1125, over it though only 45 characters. */
+  size_t n = repeat(buf, sizeof buf, FAMILY, 44);
+  chorus_error_t err = {0};
+  assert_true(validate_text("text", buf, n, 1, TWEET_TEXT_MAX, &err));
+  n = repeat(buf, sizeof buf, FAMILY, 45);
+  assert_false(validate_text("text", buf, n, 1, TWEET_TEXT_MAX, &err));
+  expect_error(&err, 400, "too_long");
+  assert_non_null(strstr(err.message, "1120 bytes"));
+}
+
 static void text_of_280_cjk_chars_is_accepted(void **state) {
   (void)state;
   char buf[1000];
@@ -750,6 +809,10 @@ int main(void) {
       cmocka_unit_test(text_of_280_four_byte_emoji_is_accepted),
       cmocka_unit_test(text_of_281_four_byte_emoji_is_too_long),
       cmocka_unit_test(text_of_280_cjk_chars_is_accepted),
+      cmocka_unit_test(graphemes_are_user_perceived_characters),
+      cmocka_unit_test(text_counts_a_family_emoji_as_one),
+      cmocka_unit_test(text_of_280_combined_letters_is_accepted),
+      cmocka_unit_test(text_over_the_byte_bound_is_too_long),
       cmocka_unit_test(text_empty_is_rejected_as_empty),
       cmocka_unit_test(text_whitespace_only_is_rejected_as_empty),
       cmocka_unit_test(text_with_surrounding_whitespace_is_accepted),

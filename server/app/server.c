@@ -318,6 +318,7 @@ void server_stop(chorus_server_t *srv) {
     ws_server_stop(srv->ws); /* clients get 1001 "going away" */
     srv->ws = NULL;
   }
+  hub_stop(srv->hub);        /* its worker reads the trends from reads */
   reads_destroy(srv->reads); /* stops the loader */
   srv->reads = NULL;
   sync_destroy(srv->sync); /* stops recovery and events first */

@@ -74,6 +74,7 @@ struct hub {
   client_t *jobs, *jobs_tail;
   int test_resume_delay_ms; /* hub_new */
   bool stopping;
+  bool joined; /* the worker has been joined (hub_stop) */
   pthread_t worker;
   /* Trends (hub.h): the data last sent ("{ "items" : [...] }"), whether
    * an event may have changed them, and when the worker may compute
@@ -669,8 +670,8 @@ hub_t *hub_new(db_t *db, sync_t *sync, reads_t *reads,
   return hub;
 }
 
-void hub_destroy(hub_t *hub) {
-  if (!hub) {
+void hub_stop(hub_t *hub) {
+  if (!hub || hub->joined) {
     return;
   }
   pthread_mutex_lock(&hub->mu);
@@ -678,6 +679,14 @@ void hub_destroy(hub_t *hub) {
   pthread_cond_signal(&hub->cv);
   pthread_mutex_unlock(&hub->mu);
   pthread_join(hub->worker, NULL);
+  hub->joined = true;
+}
+
+void hub_destroy(hub_t *hub) {
+  if (!hub) {
+    return;
+  }
+  hub_stop(hub);
   while (hub->jobs) {
     client_t *c = hub->jobs;
     hub->jobs = c->job_next;

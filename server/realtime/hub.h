@@ -82,13 +82,20 @@
 
 typedef struct hub hub_t;
 
-/* reads: the session resolver of the upgrades (borrowed; it outlives the
- * WebSocket server).  test_resume_delay_ms: 0, or (tests only) how long
- * each resume job waits between reading its backlog and going live, to
- * widen the window in which hub_on_event holds the client's live
- * events. */
+/* reads: the session resolver of the upgrades and the source of the
+ * trends (borrowed; it must outlive the hub's worker: hub_stop).
+ * test_resume_delay_ms: 0, or (tests only) how long each resume job waits
+ * between reading its backlog and going live, to widen the window in which
+ * hub_on_event holds the client's live events. */
 hub_t *hub_new(db_t *db, sync_t *sync, reads_t *reads,
                int test_resume_delay_ms);
+/* Stops the hub's worker (resumes, trends) and waits for it: after this
+ * the hub no longer reads `reads`, which may then go.  Events may still be
+ * handed to hub_on_event until hub_destroy.  Idempotent; NULL is a no-op. */
+void hub_stop(hub_t *hub);
+
+/* Stops the worker if hub_stop has not, then frees the hub and its
+ * clients.  No hub_on_event may run or follow. */
 void hub_destroy(hub_t *hub);
 
 /* The WebSocket callbacks (ctx is the hub). */

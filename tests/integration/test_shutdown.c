@@ -6,12 +6,19 @@
  * request it answered 201 must have a tweet that exists (an acknowledged
  * write is never lost), no request may get a 5xx from the shutdown, and
  * WebSocket clients must be closed with 1001 "going away".
+ *
+ * And a start that fails (its WebSocket port taken) stops what it had
+ * started in order: the process exits with an error and no sanitizer
+ * report (the hub's worker, which reads the trends, stopped before the
+ * read model goes).
  */
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tests/client/harness.h"
@@ -122,9 +129,61 @@ static void test_sigterm_is_graceful(void **state) {
   tc_client_destroy(c);
 }
 
+/* A listening socket on 127.0.0.1:port (the caller closes it). */
+static int occupy(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 4), 0);
+  return fd;
+}
+
+static bool file_contains(const char *path, const char *needle) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    return false;
+  }
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) {
+    found = strstr(line, needle) != NULL;
+  }
+  fclose(f);
+  return found;
+}
+
+static void test_failed_start_is_clean(void **state) {
+  (void)state;
+  char db_name[64];
+  snprintf(db_name, sizeof db_name, "failstart_%d", (int)getpid());
+  for (int round = 0; round < 3; round++) {
+    tc_server_t s;
+    tc_server_init(&s, "a", db_name);
+    int fd = occupy(s.ws_port);
+    assert_false(tc_server_start(&s)); /* exits: the port is taken */
+    close(fd);
+    assert_true(file_contains(s.log, "chorusd"));
+    assert_false(file_contains(s.log, "AddressSanitizer"));
+    assert_false(file_contains(s.log, "runtime error"));
+    assert_false(file_contains(s.log, "LeakSanitizer"));
+  }
+  tc_db_t db;
+  tc_db_open(&db, NULL, db_name);
+  tc_db_drop(&db);
+  tc_db_close(&db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sigterm_is_graceful),
+      cmocka_unit_test(test_failed_start_is_clean),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

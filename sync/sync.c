@@ -376,7 +376,8 @@ static void finish_later(sync_t *s, txn_t *txn) {
  * its commits left apply_pending to the finishers (their txn_t moved:
  * the members' are emptied). */
 static void run_group(sync_t *s, group_wait_t **batch, size_t n) {
-  txn_member_t members[SYNC_GROUP_MAX];
+  /* On the heap: 22 KB of a civetweb worker's 100 KB stack otherwise. */
+  txn_member_t *members = bson_malloc(sizeof *members * n);
   for (size_t i = 0; i < n; i++) {
     members[i] = batch[i]->member;
   }
@@ -390,6 +391,7 @@ static void run_group(sync_t *s, group_wait_t **batch, size_t n) {
       finish_later(s, members[i].txn); /* applied meanwhile, or here */
     }
   }
+  bson_free(members);
 }
 
 /* txn_execute for a groupable transaction, in the next group of this
@@ -445,15 +447,19 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
                                     chorus_error_t *err) {
   *published = false;
   txn_exec_opts_t opts = exec_opts(s);
+  /* On the heap: with its TXN_MAX_OPS ops it would take 5 KB of a
+   * civetweb worker's stack, which is 100 KB in all. */
+  txn_t *txn = bson_malloc(sizeof *txn);
   for (int attempt = 0; attempt < SYNC_MAX_ATTEMPTS; attempt++) {
-    txn_t txn;
-    txn_init(&txn);
-    if (!build(ctx, &txn, err)) {
-      txn_cleanup(&txn);
+    txn_init(txn);
+    if (!build(ctx, txn, err)) {
+      txn_cleanup(txn);
+      bson_free(txn);
       return TXN_OUTCOME_FAILED;
     }
-    if (txn.n_ops == 0) {
-      txn_cleanup(&txn); /* nothing to change: trivially committed */
+    if (txn->n_ops == 0) {
+      txn_cleanup(txn); /* nothing to change: trivially committed */
+      bson_free(txn);
       *published = true;
       return TXN_OUTCOME_COMMITTED;
     }
@@ -462,15 +468,15 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
      * hands its ops to a finisher). */
     bson_oid_t outbox;
     bson_t *outbox_doc = NULL;
-    for (size_t i = 0; i < txn.n_ops && !outbox_doc; i++) {
-      if (events_is_outbox(&txn.ops[i], &outbox)) {
-        outbox_doc = bson_copy(txn.ops[i].doc);
+    for (size_t i = 0; i < txn->n_ops && !outbox_doc; i++) {
+      if (events_is_outbox(&txn->ops[i], &outbox)) {
+        outbox_doc = bson_copy(txn->ops[i].doc);
       }
     }
     txn_outcome_t outcome =
-        txn_groupable(&txn)
-            ? execute_in_group(s, &txn, failed_op, holder, err)
-            : txn_execute(&s->store, &txn, &opts, failed_op, holder, err);
+        txn_groupable(txn)
+            ? execute_in_group(s, txn, failed_op, holder, err)
+            : txn_execute(&s->store, txn, &opts, failed_op, holder, err);
     if (outcome != TXN_OUTCOME_COMMITTED && outbox_doc) {
       bson_destroy(outbox_doc);
       outbox_doc = NULL;
@@ -478,10 +484,10 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
     if (outcome == TXN_OUTCOME_CONFLICT) {
       atomic_fetch_add(&s->stats.conflicts, 1);
       if (holder[0]) {
-        assert(*failed_op < txn.n_ops); /* the op that met the lock */
-        resolve_lock(s, holder, &txn.ops[*failed_op]);
+        assert(*failed_op < txn->n_ops); /* the op that met the lock */
+        resolve_lock(s, holder, &txn->ops[*failed_op]);
       }
-      txn_cleanup(&txn);
+      txn_cleanup(txn);
       if (attempt + 1 < SYNC_MAX_ATTEMPTS) {
         backoff(attempt);
       }
@@ -490,8 +496,8 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
     switch (outcome) {
     case TXN_OUTCOME_COMMITTED: {
       atomic_fetch_add(&s->stats.commits, 1);
-      if (txn.apply_pending) {
-        finish_later(s, &txn); /* applied meanwhile, or here */
+      if (txn->apply_pending) {
+        finish_later(s, txn); /* applied meanwhile, or here */
       }
       *published = true; /* unless it has an outbox that fails */
       if (outbox_doc) {
@@ -508,9 +514,11 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
       atomic_fetch_add(&s->stats.aborts, 1);
       break;
     }
-    txn_cleanup(&txn);
+    txn_cleanup(txn);
+    bson_free(txn);
     return outcome;
   }
+  bson_free(txn);
   atomic_fetch_add(&s->stats.aborts, 1);
   atomic_fetch_add(&s->stats.retries_exhausted, 1);
   chorus_error_set(err, 409, "conflict",

@@ -667,6 +667,7 @@ typedef struct change_ctx {
   int64_t now;
   bool parent_gone; /* the parent vanished: leave its count alone */
   bool quoted_gone; /* likewise the quoted tweet */
+  bool more_reposts; /* a deletion left reposts for later transactions */
 } change_ctx_t;
 
 /* The _id of the n-th previous text of tweet id (n from 1). */
@@ -778,8 +779,10 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->quote.id, NULL, NULL);
   }
   event_batch_commit(&events, txn);
-  /* Its reposts go with it (out of every feed). */
-  return reposts_add_removal(c->db, c->sync, txn, &c->id, err);
+  /* Its reposts go with it (out of every feed): as many as the
+   * transaction has room for, the others by tweets_delete after it. */
+  return reposts_add_removal(c->db, c->sync, txn, &c->id,
+                             TXN_MAX_OPS - txn->n_ops, &c->more_reposts, err);
 }
 
 static bool change(change_ctx_t *ctx, chorus_error_t *err) {
@@ -865,6 +868,12 @@ bool tweets_delete(db_t *db, sync_t *sync, const user_t *user,
   change_ctx_t *ctx = bson_malloc0(sizeof *ctx);
   *ctx = (change_ctx_t){.db = db, .sync = sync, .user = user, .t = t};
   bool ok = tweets_parse_id(sync, id_hex, &ctx->id, err) && change(ctx, err);
+  if (ok && ctx->more_reposts) {
+    /* The deletion is answered whatever this does: reposts of a deleted
+     * tweet left behind are skipped by every reader (reposts.h). */
+    chorus_error_t later;
+    reposts_remove_rest(db, sync, &ctx->id, &later);
+  }
   bson_free(ctx);
   bson_free(t);
   return ok;

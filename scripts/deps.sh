@@ -74,6 +74,7 @@ _chorus_deps_main() {
         local pkgs=(build-essential cmake pkg-config libmongoc-dev libbson-dev
                     libcivetweb-dev libwebsockets-dev libcmocka-dev libsodium-dev
                     libicu-dev  # Unicode tables of hashtags (entities.h)
+                    libvips-dev  # decoding and re-encoding uploaded images (image.h)
                     libcurl4-openssl-dev curl python3
                     sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
                     clang-format  # the C style (.clang-format), unit.test_format

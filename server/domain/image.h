@@ -60,7 +60,6 @@
 #define IMAGE_SIDE_MAX 16383 /* pixels, either side (WebP's own limit) */
 #define IMAGE_VIPS_THREADS 1
 #define IMAGE_COLOR_LEN 7 /* "#rrggbb" */
-#define IMAGE_MIME_MAX 16 /* "image/jpeg" and the like, with the NUL */
 
 typedef enum {
   IMAGE_NONE = 0,

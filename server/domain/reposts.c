@@ -48,6 +48,7 @@ static bool build_repost(void *arg, txn_t *txn, chorus_error_t *err) {
   repost_ctx_t *c = arg;
   char hex[25];
   bson_oid_to_string(&c->tweet_id, hex);
+  tweet_release(c->t);
   if (!tweets_get(c->db, c->sync, NULL, hex, c->t, err)) {
     return false;
   }
@@ -133,6 +134,7 @@ bool reposts_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
     chorus_error_set(err, 409, "conflict",
                      "The tweet keeps changing; try again");
   }
+  tweet_release(t);
   bson_free(t);
   return ok;
 }

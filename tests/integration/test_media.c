@@ -844,6 +844,15 @@ static void test_unattached_uploads_are_removed(void **state) {
   assert_int_equal(media_status(sweepy.s[0].url, used), 200);
   assert_int_equal(media_status(sweepy.s[1].url, used), 200);
   assert_int_equal(media_bytes_of(a), one);
+  /* One of the two servers' sweepers did it (/metrics). */
+  double swept = 0, files = 0;
+  for (int k = 0; k < 2; k++) {
+    swept += tc_metric(sweepy.s[k].url,
+                       "chorus_media_swept_total{what=\"unattached\"}");
+    files +=
+        tc_metric(sweepy.s[k].url, "chorus_media_swept_total{what=\"files\"}");
+  }
+  assert_true(swept >= 1 && files >= 2);
   /* An attach racing the sweep: the upload is either taken or gone. */
   char late[25];
   upload_jpeg(a, late);

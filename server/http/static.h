@@ -7,7 +7,8 @@
  * so deep links and reloads work.  A path whose last segment has a dot
  * (a missing file like /nope.js) stays a 404, and so does anything under
  * /api.  STATIC_HEADERS are the headers civetweb adds to the files it
- * serves (its additional_header option).
+ * serves (its additional_header option); its img-src allows blob: URLs,
+ * the previews a page makes of images it is about to upload.
  *
  * Thread-safe: it only reads the file system.
  */
@@ -20,7 +21,8 @@
   "X-Content-Type-Options: nosniff\r\n"                                        \
   "Referrer-Policy: same-origin\r\n"                                           \
   "Content-Security-Policy: default-src 'self'; script-src 'self'; "           \
-  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "      \
+  "style-src 'self'; img-src 'self' data: blob:; "                             \
+  "connect-src 'self' ws: wss:; "                                              \
   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* civetweb request handler; cbdata is the public directory (a path,

@@ -79,16 +79,11 @@ for id in media-a media-b; do
 done
 
 # ---------------------------------------------------------------- run
-args=()
-for u in "${URLS[@]}"; do args+=(--url "$u"); done
-for pid in "${SERVER_PIDS[@]}"; do args+=(--cpu "chorusd:$pid"); done
-while read -r pid; do
-    [[ -n "$pid" ]] && args+=(--cpu "$DB_KIND:$pid")
-done < <(bench_db_pids)
+bench_client_args
 echo
 say "=== (a) $UPLOADS uploads by $CLIENTS clients over 2 servers; (b) thumbnails and originals read back ==="
 rc=0
-bench_run_job "$BENCH" "${args[@]}" --uploads "$UPLOADS" --clients "$CLIENTS" \
+bench_run_job "$BENCH" "${CLIENT_ARGS[@]}" --uploads "$UPLOADS" --clients "$CLIENTS" \
     --photo-side "$PHOTO_SIDE" --json >"$RESULT" || rc=$?
 if [[ $rc -ne 0 ]]; then err "bench_media failed (status $rc)"; exit 1; fi
 

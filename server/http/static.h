@@ -47,7 +47,8 @@
   "X-Content-Type-Options: nosniff\r\n"                                        \
   "Referrer-Policy: same-origin\r\n"                                           \
   "Content-Security-Policy: default-src 'self'; script-src 'self'; "           \
-  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "      \
+  "style-src 'self'; img-src 'self' data: blob:; "                             \
+  "connect-src 'self' ws: wss:; "                                              \
   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 #define STATIC_VERSION_LEN 16 /* hex digits */

@@ -41,9 +41,11 @@ static void check_field(const char *field, const char *s, size_t len) {
     ok = validate_text(field, s, len, limits[i][0], limits[i][1], &err);
     check_error(ok, &err);
     if (ok) {
+      size_t g = utf8_count_graphemes(s, len);
+      FUZZ_CHECK(utf8_is_valid(s, len) && g >= limits[i][0] &&
+                 g <= limits[i][1] && len <= UTF8_BYTES(limits[i][1]));
       size_t n = utf8_count_code_points(s, len);
-      FUZZ_CHECK(utf8_is_valid(s, len) && n >= limits[i][0] &&
-                 n <= limits[i][1]);
+      FUZZ_CHECK(n >= g);
       size_t at = 0, count = 0;
       while (at < len) {
         utf8_next(s, len, &at);

@@ -75,6 +75,7 @@ _chorus_deps_main() {
                     libcivetweb-dev libwebsockets-dev libcmocka-dev libsodium-dev
                     libicu-dev  # Unicode tables of hashtags (entities.h)
                     zlib1g-dev  # the web client's files gzipped (static.h)
+                    libvips-dev  # decoding and re-encoding uploaded images (image.h)
                     libcurl4-openssl-dev curl python3
                     sqlite3  # scripts/ferretdb-id-index.sh (FerretDB only)
                     clang-format  # the C style (.clang-format), unit.test_format

@@ -418,15 +418,19 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
                                     chorus_error_t *err) {
   *published = false;
   txn_exec_opts_t opts = exec_opts(s);
+  /* On the heap: with its TXN_MAX_OPS ops it would take 5 KB of a
+   * civetweb worker's stack, which is 100 KB in all. */
+  txn_t *txn = bson_malloc(sizeof *txn);
   for (int attempt = 0; attempt < SYNC_MAX_ATTEMPTS; attempt++) {
-    txn_t txn;
-    txn_init(&txn);
-    if (!build(ctx, &txn, err)) {
-      txn_cleanup(&txn);
+    txn_init(txn);
+    if (!build(ctx, txn, err)) {
+      txn_cleanup(txn);
+      bson_free(txn);
       return TXN_OUTCOME_FAILED;
     }
-    if (txn.n_ops == 0) {
-      txn_cleanup(&txn); /* nothing to change: trivially committed */
+    if (txn->n_ops == 0) {
+      txn_cleanup(txn); /* nothing to change: trivially committed */
+      bson_free(txn);
       *published = true;
       return TXN_OUTCOME_COMMITTED;
     }
@@ -435,15 +439,15 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
      * hands its ops to a finisher). */
     bson_oid_t outbox;
     bson_t *outbox_doc = NULL;
-    for (size_t i = 0; i < txn.n_ops && !outbox_doc; i++) {
-      if (events_is_outbox(&txn.ops[i], &outbox)) {
-        outbox_doc = bson_copy(txn.ops[i].doc);
+    for (size_t i = 0; i < txn->n_ops && !outbox_doc; i++) {
+      if (events_is_outbox(&txn->ops[i], &outbox)) {
+        outbox_doc = bson_copy(txn->ops[i].doc);
       }
     }
     txn_outcome_t outcome =
-        txn_groupable(&txn)
-            ? execute_in_group(s, &txn, failed_op, holder, err)
-            : txn_execute(&s->store, &txn, &opts, failed_op, holder, err);
+        txn_groupable(txn)
+            ? execute_in_group(s, txn, failed_op, holder, err)
+            : txn_execute(&s->store, txn, &opts, failed_op, holder, err);
     if (outcome != TXN_OUTCOME_COMMITTED && outbox_doc) {
       bson_destroy(outbox_doc);
       outbox_doc = NULL;
@@ -451,10 +455,10 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
     if (outcome == TXN_OUTCOME_CONFLICT) {
       atomic_fetch_add(&s->stats.conflicts, 1);
       if (holder[0]) {
-        assert(*failed_op < txn.n_ops); /* the op that met the lock */
-        resolve_lock(s, holder, &txn.ops[*failed_op]);
+        assert(*failed_op < txn->n_ops); /* the op that met the lock */
+        resolve_lock(s, holder, &txn->ops[*failed_op]);
       }
-      txn_cleanup(&txn);
+      txn_cleanup(txn);
       if (attempt + 1 < SYNC_MAX_ATTEMPTS) {
         backoff(attempt);
       }
@@ -463,8 +467,8 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
     switch (outcome) {
     case TXN_OUTCOME_COMMITTED: {
       atomic_fetch_add(&s->stats.commits, 1);
-      if (txn.apply_pending) {
-        finish_later(s, &txn); /* applied meanwhile, or here */
+      if (txn->apply_pending) {
+        finish_later(s, txn); /* applied meanwhile, or here */
       }
       *published = true; /* unless it has an outbox that fails */
       if (outbox_doc) {
@@ -481,9 +485,11 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
       atomic_fetch_add(&s->stats.aborts, 1);
       break;
     }
-    txn_cleanup(&txn);
+    txn_cleanup(txn);
+    bson_free(txn);
     return outcome;
   }
+  bson_free(txn);
   atomic_fetch_add(&s->stats.aborts, 1);
   atomic_fetch_add(&s->stats.retries_exhausted, 1);
   chorus_error_set(err, 409, "conflict",

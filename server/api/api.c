@@ -41,11 +41,21 @@ static const route_t routes[] = {
     {"GET", "/api/trends", api_trends},
     {"GET", "/api/notifications", api_notifications},
     {"POST", "/api/notifications/read", api_notifications_read},
+    {"GET", "/media/:id/:variant", api_media_get},
+};
+
+static const route_t upload_routes[] = {
+    {"POST", "/api/media", api_media_upload},
 };
 
 const route_t *api_routes(size_t *n) {
   *n = sizeof routes / sizeof routes[0];
   return routes;
+}
+
+const route_t *api_upload_routes(size_t *n) {
+  *n = sizeof upload_routes / sizeof upload_routes[0];
+  return upload_routes;
 }
 
 void api_write_headers(void *ctx, const http_request_t *req, char *buf,

@@ -6,7 +6,7 @@
  * api_t as the handlers' context (req->ctx), and installs
  * api_write_headers as the transport's hook for successful writes.
  * Handlers are thin, one file per resource (auth.c, users.c, tweets.c,
- * feed.c, search.c, tags.c, notifications.c): parse and validate the
+ * feed.c, search.c, tags.c, notifications.c, media.c): parse and validate the
  * request, call one domain (or read-model) function, render the answer.
  *
  * Sessions.  Every route but the home feed, the timeline and tag pages,
@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "server/domain/cursor.h"
+#include "server/domain/media.h"
 #include "server/domain/ratelimit.h"
 #include "server/domain/sessions.h"
 #include "server/domain/tweets.h"
@@ -41,10 +42,21 @@ typedef struct api {
   reads_t *reads;
   ratelimit_login_t login_limits;  /* --login-*: failed logins */
   ratelimit_writes_t write_limits; /* --rate-limits, --limit-*: writes */
+  media_store_t *media;            /* uploads and their files */
 } api_t;
 
-/* The API's routes (static), in match order; *n their number. */
+/* The API's routes (static), in match order; *n their number.  Their
+ * writes take JSON bodies. */
 const route_t *api_routes(size_t *n);
+
+/* The routes whose writes take API_UPLOAD_TYPE bodies (POST
+ * /api/media), for dispatch_add_routes_typed. */
+#define API_UPLOAD_TYPE "multipart/form-data"
+const route_t *api_upload_routes(size_t *n);
+
+/* The largest upload body: the largest image and room for the form
+ * around it (its boundaries, headers and alt text). */
+#define API_MEDIA_BODY_MAX (MEDIA_FILE_MAX + 64 * 1024)
 
 /* http_write_headers_fn (ctx: the api_t): the causal-token cookie
  * (READS_SEEN_COOKIE) that makes the client's later reads on any server
@@ -151,5 +163,7 @@ void api_tag(http_request_t *req);    /* tags.c */
 void api_trends(http_request_t *req);
 void api_notifications(http_request_t *req); /* notifications.c */
 void api_notifications_read(http_request_t *req);
+void api_media_upload(http_request_t *req); /* media.c */
+void api_media_get(http_request_t *req);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "server/api/api.h"
+#include "server/domain/render.h"
 
 /* The body {"username","password"} of a registration or a login: both
  * required strings, which point into body. */
@@ -121,13 +122,22 @@ void api_logout(http_request_t *req) {
 }
 
 void api_me(http_request_t *req) {
+  api_t *api = req->ctx;
   chorus_error_t err;
   user_t u;
   if (!api_current_user(req, &u, &err)) {
     http_reply_error(req, &err);
     return;
   }
-  api_reply_user(req, 200, &u, NULL);
+  /* The account as others see it, and what its images take of its
+   * quota (media.h). */
+  bson_t doc = BSON_INITIALIZER;
+  render_user(&doc, &u);
+  BSON_APPEND_INT64(&doc, "media_bytes", u.media_bytes);
+  BSON_APPEND_INT64(&doc, "media_quota",
+                    media_store_config(api->media)->quota_bytes);
+  http_reply_json(req, 200, &doc, NULL);
+  bson_destroy(&doc);
 }
 
 void api_password_change(http_request_t *req) {

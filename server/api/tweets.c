@@ -1,6 +1,9 @@
 /*
  * tweets.c - tweets:
- *   POST   /api/tweet  {"text","reply_to"?,"quote_of"?} 201 tweet
+ *   POST   /api/tweet  {"text","reply_to"?,"quote_of"?,"media"?}
+ *                                           201 tweet
+ *          (media: up to 4 uploads, each its id or {"id","alt"?}; text
+ *          may be empty or absent when there is one)
  *   GET    /api/tweet/:id                   tweet
  *   PUT    /api/tweet/:id  {"text"}         edited tweet (author only)
  *   DELETE /api/tweet/:id                   {"ok":true} (author only)
@@ -13,10 +16,53 @@
  *                                           current}]}, newest first
  * The global timeline, GET /api/tweet, is in feed.c.
  */
+#include <string.h>
+
 #include "server/api/api.h"
 #include "server/domain/likes.h"
 #include "server/domain/render.h"
 #include "server/domain/reposts.h"
+
+/* The optional "media" of a new tweet: an array of up to
+ * MEDIA_PER_TWEET items, each an upload's id or {"id", "alt"?}. */
+static bool read_media(const bson_t *body, media_request_t *media,
+                       chorus_error_t *err) {
+  bson_iter_t it, items;
+  if (!bson_iter_init_find(&it, body, "media")) {
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &items)) {
+    chorus_error_set(err, 400, "invalid_type", "media must be an array");
+    return false;
+  }
+  while (bson_iter_next(&items)) {
+    const char *id = NULL, *alt = NULL;
+    size_t id_len = 0, alt_len = 0;
+    if (BSON_ITER_HOLDS_UTF8(&items)) {
+      uint32_t n;
+      id = bson_iter_utf8(&items, &n);
+      id_len = n;
+    } else if (BSON_ITER_HOLDS_DOCUMENT(&items)) {
+      uint32_t doc_len;
+      const uint8_t *data;
+      bson_t item;
+      bson_iter_document(&items, &doc_len, &data);
+      if (!bson_init_static(&item, data, doc_len) ||
+          !json_get_string(&item, "id", true, &id, &id_len, err) ||
+          !json_get_string(&item, "alt", false, &alt, &alt_len, err)) {
+        return false;
+      }
+    } else {
+      chorus_error_set(err, 400, "invalid_type",
+                       "each media item must be an id or {\"id\", \"alt\"}");
+      return false;
+    }
+    if (!media_request_add(media, id, id_len, alt, alt_len, err)) {
+      return false;
+    }
+  }
+  return true;
+}
 
 void api_tweet_replies(http_request_t *req) {
   api_t *api = req->ctx;
@@ -33,21 +79,31 @@ void api_tweet_replies(http_request_t *req) {
 }
 
 /* Reads {"text"} (and, when reply_to is not NULL, the optional
- * "reply_to" and "quote_of") from the body; body is then the caller's. */
+ * "reply_to", "quote_of" and "media", into media) from the body; body
+ * is then the caller's (media's ids and alt texts point into it).  A new
+ * tweet with images may leave its text out (""). */
 static bool read_text(http_request_t *req, bson_t *body, const char **text,
                       size_t *len, const char **reply_to, const char **quote_of,
-                      chorus_error_t *err) {
+                      media_request_t *media, chorus_error_t *err) {
   if (!http_read_json(req, true, body, err)) {
     return false;
   }
   size_t other_len;
-  if (!json_get_string(body, "text", true, text, len, err) ||
+  if (!json_get_string(body, "text", !reply_to, text, len, err) ||
       (reply_to &&
        (!json_get_string(body, "reply_to", false, reply_to, &other_len, err) ||
-        !json_get_string(body, "quote_of", false, quote_of, &other_len,
-                         err)))) {
+        !json_get_string(body, "quote_of", false, quote_of, &other_len, err) ||
+        !read_media(body, media, err)))) {
     bson_destroy(body);
     return false;
+  }
+  if (!*text && !(media && media->n > 0)) {
+    chorus_error_set(err, 400, "missing_field", "text is required");
+    bson_destroy(body);
+    return false;
+  }
+  if (!*text) {
+    *text = ""; /* images alone */
   }
   return true;
 }
@@ -59,8 +115,9 @@ void api_tweet_create(http_request_t *req) {
   bson_t body;
   const char *text, *reply_to = NULL, *quote_of = NULL;
   size_t len;
+  media_request_t media = {.n = 0};
   if (!api_current_user(req, &me, &err) ||
-      !read_text(req, &body, &text, &len, &reply_to, &quote_of, &err)) {
+      !read_text(req, &body, &text, &len, &reply_to, &quote_of, &media, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -68,10 +125,11 @@ void api_tweet_create(http_request_t *req) {
   ratelimit_gate_t gate;
   api_gate(req, &me, &gate);
   bool ok = tweets_create(api->db, api->sync, &me, text, len, reply_to,
-                          quote_of, &gate, &t, &err);
+                          quote_of, &media, &gate, &t, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 201, &t);
+    tweet_release(&t);
   } else {
     api_reply_error(req, &err, gate.retry_after);
   }
@@ -90,6 +148,7 @@ void api_tweet_get(http_request_t *req) {
     return;
   }
   api_reply_tweet(req, 200, &t);
+  tweet_release(&t);
 }
 
 void api_tweet_edit(http_request_t *req) {
@@ -100,7 +159,7 @@ void api_tweet_edit(http_request_t *req) {
   const char *text;
   size_t len;
   if (!api_current_user(req, &me, &err) ||
-      !read_text(req, &body, &text, &len, NULL, NULL, &err)) {
+      !read_text(req, &body, &text, &len, NULL, NULL, NULL, &err)) {
     http_reply_error(req, &err);
     return;
   }
@@ -110,6 +169,7 @@ void api_tweet_edit(http_request_t *req) {
   bson_destroy(&body);
   if (ok) {
     api_reply_tweet(req, 200, &t);
+    tweet_release(&t);
   } else {
     http_reply_error(req, &err);
   }
@@ -149,6 +209,7 @@ static void set_mark(http_request_t *req,
     return;
   }
   api_reply_tweet(req, 200, &t);
+  tweet_release(&t);
 }
 
 void api_tweet_like(http_request_t *req) { set_mark(req, likes_set, true); }

@@ -182,6 +182,23 @@ static const option_spec_t options[] = {
      "while fewer HTTP workers than this are free, kept-alive connections "
      "idle for 100 ms are closed and every answer closes its connection "
      "(-1: an eighth of --threads, at least 1; 0: never)"},
+    /* Uploaded images (server/domain/media.h). */
+    {"media-quota-mb", "CHORUS_MEDIA_QUOTA_MB", "100",
+     INT_OPT(media_quota_mb, 1, 1048576),
+     "MiB of images (originals and thumbnails as stored) each user may "
+     "keep; an upload past it is refused with 413"},
+    {"media-uploads", "CHORUS_MEDIA_UPLOADS", "4",
+     INT_OPT(media_uploads, 1, 256),
+     "uploads read and processed at once by this server (each holds its "
+     "body, up to 8 MiB, and a libvips thread); more get 503 busy"},
+    {"media-cache-mb", "CHORUS_MEDIA_CACHE_MB", "64",
+     INT_OPT(media_cache_mb, 0, 65536),
+     "MiB of served image files kept in memory, least recently used out "
+     "first (0: none)"},
+    {"media-unattached-s", "CHORUS_MEDIA_UNATTACHED_S", "3600",
+     INT_OPT(media_unattached_s, 1, 604800),
+     "seconds an upload no tweet or profile uses is kept; then it is "
+     "removed"},
     /* Testing only: last, named test-* (config_usage's heading). */
     {"test-failpoint", "CHORUS_TEST_FAILPOINT", "", STR_OPT(test.failpoint),
      "exit abruptly at a 2PC step (see docs/SYNC.md)"},

@@ -70,6 +70,11 @@ typedef struct chorus_config {
   int http_body_timeout_ms; /* --http-body-timeout-ms */
   int http_idle_timeout_ms; /* --http-idle-timeout-ms */
   int http_spare_workers;   /* --http-spare-workers (-1: threads / 8) */
+  /* --media-*: uploads and their storage (server/domain/media.h) */
+  int media_quota_mb;     /* --media-quota-mb: per user */
+  int media_uploads;      /* --media-uploads: processed at once */
+  int media_cache_mb;     /* --media-cache-mb: files kept in memory */
+  int media_unattached_s; /* --media-unattached-s: unused uploads kept */
   /* Switches that exist only for the tests (--test-*; never set in
    * production). */
   struct {

@@ -5,10 +5,11 @@
  * reads, the hub and the WebSocket server, the event log that feeds the
  * model then the hub, and HTTP: the web client's files, read from
  * public_dir into memory at start (static.h), and the dispatch (dispatch.h)
- * answers /api, /healthz, /readyz and /metrics from two route tables, the app's
- * own (health.h, metrics_page.h) and the API's (api.h).  Start-up waits for the
- * database (logging every few seconds) so that indexes, including the one that
- * makes usernames unique, exist before the first request is served.
+ * answers /api, /media, /healthz, /readyz and /metrics from three route
+ * tables, the app's own (health.h, metrics_page.h) and the API's (api.h: JSON
+ * routes, and the upload's, which takes multipart/form-data).  Start-up waits
+ * for the database (logging every few seconds) so that indexes, including the
+ * one that makes usernames unique, exist before the first request is served.
  */
 #include "server/app/server.h"
 
@@ -20,6 +21,7 @@
 #include "server/app/health.h"
 #include "server/app/metrics_page.h"
 #include "server/domain/event_payloads.h"
+#include "server/domain/image.h"
 #include "server/domain/passwords.h"
 #include "server/domain/schema.h"
 #include "server/http/static.h"
@@ -133,6 +135,23 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
     server_stop(srv);
     return false;
   }
+  /* Images: libvips once for the process, the store, its sweeper. */
+  if (!image_init(err)) {
+    server_stop(srv);
+    return false;
+  }
+  media_config_t mcfg = {
+      .quota_bytes = (int64_t)cfg->media_quota_mb << 20,
+      .uploads = cfg->media_uploads,
+      .cache_bytes = (size_t)cfg->media_cache_mb << 20,
+      .unattached_ms = (int64_t)cfg->media_unattached_s * 1000,
+  };
+  srv->media = media_store_new(srv->db, srv->sync, &mcfg);
+  srv->sweeper = sweeper_start(srv->media, err);
+  if (!srv->sweeper) {
+    server_stop(srv);
+    return false;
+  }
 
   /* The read model and its reads (which the hub's session lookups use
    * too), then real time: the hub, the WebSocket server, then the event
@@ -178,6 +197,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   srv->api.db = srv->db;
   srv->api.sync = srv->sync;
   srv->api.reads = srv->reads;
+  srv->api.media = srv->media;
   srv->api.login_limits = (ratelimit_login_t){
       .per_user_address = cfg->login_limit_user_address,
       .per_address = cfg->login_limit_address,
@@ -215,6 +235,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   size_t n_api;
   const route_t *api = api_routes(&n_api);
   dispatch_add_routes(srv->dispatch, api, n_api, &srv->api);
+  api = api_upload_routes(&n_api);
+  dispatch_add_routes_typed(srv->dispatch, api, n_api, &srv->api,
+                            API_UPLOAD_TYPE);
 
   srv->files = static_load(cfg->public_dir, err);
   if (!srv->files) {
@@ -301,6 +324,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   mg_set_request_handler(srv->http, "/healthz", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/readyz", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/metrics", dispatch_serve, srv->dispatch);
+  mg_set_request_handler(srv->http, "/media", dispatch_serve, srv->dispatch);
   mg_set_request_handler(srv->http, "/", static_serve_app, srv->files);
   return true;
 }
@@ -314,6 +338,8 @@ void server_stop(chorus_server_t *srv) {
   srv->guard = NULL;
   static_destroy(srv->files);
   srv->files = NULL;
+  sweeper_stop(srv->sweeper);
+  srv->sweeper = NULL;
   if (srv->ws) {
     ws_server_stop(srv->ws); /* clients get 1001 "going away" */
     srv->ws = NULL;
@@ -329,6 +355,8 @@ void server_stop(chorus_server_t *srv) {
   srv->hub = NULL;
   dispatch_destroy(srv->dispatch);
   srv->dispatch = NULL;
+  media_store_destroy(srv->media); /* after civetweb and the sweeper */
+  srv->media = NULL;
   metrics_destroy(srv->metrics);
   srv->metrics = NULL;
   origins_destroy(srv->origins);

@@ -21,6 +21,7 @@
 
 #include "server/api/api.h"
 #include "server/app/config.h"
+#include "server/app/sweeper.h"
 #include "server/http/dispatch.h"
 #include "server/http/guard.h"
 #include "server/http/metrics.h"
@@ -43,6 +44,8 @@ typedef struct chorus_server {
   reads_t *reads;       /* the hot reads and the session resolver */
   hub_t *hub;           /* which WebSocket client gets which event */
   ws_server_t *ws;      /* the WebSocket server (libwebsockets) */
+  media_store_t *media; /* uploads, their files and quotas */
+  sweeper_t *sweeper;   /* removes unused uploads and deleted files */
   api_t api;            /* the API handlers' context */
   metrics_t *metrics;   /* request counters for GET /metrics */
   dispatch_t *dispatch; /* routes HTTP requests to the handlers */
@@ -62,9 +65,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
 void server_stop(chorus_server_t *srv);
 
 /* The app's own route table (/healthz, /readyz, /metrics, /api/config),
- * whose handlers get the chorus_server_t as req->ctx; the API's is
- * api_routes (api.h).  Static: docs/openapi.yaml is checked against
- * both (unit.test_openapi_routes). */
+ * whose handlers get the chorus_server_t as req->ctx; the API's are
+ * api_routes and api_upload_routes (api.h).  Static: docs/openapi.yaml is
+ * checked against all three (unit.test_openapi_routes). */
 const route_t *server_app_routes(size_t *n);
 
 #endif

@@ -50,10 +50,11 @@ static bool nap(sweeper_t *s, int64_t ms) {
 static void *sweeper_main(void *arg) {
   sweeper_t *s = arg;
   int64_t next_unattached = 0;
+  db_write_priority(WRITE_PRIORITY_BACKGROUND);
   while (nap(s, SWEEPER_TRASH_MS)) {
-    media_sweep_stats_t got = {0};
+    media_sweep_stats_t got = {0, 0, 0};
     chorus_error_t err;
-    /* Failures are retried at the next tick; the database's own outage
+    /* A failure is tried again at the next tick; the database's outage
      * is logged where it is noticed. */
     media_sweep_trash(s->store, &got, &err);
     if (mono_ms() >= next_unattached) {

@@ -207,6 +207,9 @@ void event_model_tweet(bson_t *out, const tweet_t *t) {
   BSON_APPEND_INT64(out, "quote_count", t->quote_count);
   BSON_APPEND_INT64(out, "edit_count", t->edit_count);
   tweets_append_entities(out, t);
+  if (t->media) {
+    media_list_append(out, "media", t->media);
+  }
   BSON_APPEND_INT64(out, "version", t->version);
 }
 
@@ -223,6 +226,10 @@ bool event_model_get_tweet(const bson_t *p, tweet_t *t) {
   get_int(p, "edit_count", &t->edit_count);
   bool text_ok = get_utf8(p, "text", t->text, sizeof t->text);
   tweets_parse_entities(p, t);
+  bson_iter_t media;
+  if (bson_iter_init_find(&media, p, "media")) {
+    t->media = media_list_from_bson(&media);
+  }
   return text_ok && bsonx_find_oid(p, "id", &t->id) &&
          bsonx_find_oid(p, "author_id", &t->author.id) &&
          get_date(p, "created_at", &t->created_at_ms) &&
@@ -286,6 +293,7 @@ bool event_model_get_repost_state(const bson_t *p, tweet_t *t) {
   uint32_t len;
   const uint8_t *data;
   bson_t state;
+  memset(t, 0, sizeof *t);
   if (!bson_iter_init_find(&it, p, "state") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
     return false;
   }
@@ -307,6 +315,9 @@ void event_model_user(bson_t *out, const user_name_t *user) {
   BSON_APPEND_OID(out, "id", &user->id);
   BSON_APPEND_UTF8(out, "username", user->username);
   BSON_APPEND_UTF8(out, "display_name", user->display_name);
+  if (user->has_avatar) {
+    BSON_APPEND_OID(out, "avatar", &user->avatar);
+  }
   BSON_APPEND_INT64(out, "version", user->version);
 }
 
@@ -315,6 +326,7 @@ bool event_model_get_user(const bson_t *p, user_name_t *user) {
   bson_iter_t v;
   user->version =
       bson_iter_init_find(&v, p, "version") ? bsonx_as_int64(&v) : 0;
+  user->has_avatar = bsonx_find_oid(p, "avatar", &user->avatar);
   return bsonx_find_oid(p, "id", &user->id) &&
          get_utf8(p, "username", user->username, sizeof user->username) &&
          get_utf8(p, "display_name", user->display_name,
@@ -417,6 +429,7 @@ void event_data_trends(bson_t *out, const trend_t *trends, size_t n) {
 void event_data_user(bson_t *out, const user_name_t *user) {
   BSON_APPEND_UTF8(out, "username", user->username);
   BSON_APPEND_UTF8(out, "display_name", user->display_name);
+  render_profile_image(out, "avatar", user->has_avatar, &user->avatar);
 }
 
 bool event_data_get_follow(const bson_t *data, bson_oid_t *follower,
@@ -470,6 +483,7 @@ static events_enrich_t enrich_tweet(db_t *db, sync_t *sync, event_type_t type,
   }
   event_data_tweet(data, &t);
   event_model_tweet(model, &t);
+  tweet_release(&t);
   return EVENTS_ENRICHED;
 }
 
@@ -534,6 +548,7 @@ static events_enrich_t enrich_repost(db_t *db, sync_t *sync,
     BSON_APPEND_BOOL(data, "reposted", r.reposted);
     event_model_repost(model, &r, r.reposted ? t : NULL);
   }
+  tweet_release(t);
   bson_free(t);
   return result;
 }
@@ -573,9 +588,7 @@ static events_enrich_t enrich_user(db_t *db, sync_t *sync,
   if (!users_find_by_id(db, sync, &name.id, &u, &err)) {
     return failed(&err); /* 404: no such account (any more) */
   }
-  memcpy(name.username, u.username, sizeof name.username);
-  memcpy(name.display_name, u.display_name, sizeof name.display_name);
-  name.version = u.version;
+  user_name_of(&u, &name);
   event_data_user(data, &name);
   event_model_user(model, &name);
   return EVENTS_ENRICHED;

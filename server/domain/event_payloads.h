@@ -33,7 +33,7 @@
  *     model    {id, author_id, author, display_name, text, created_at,
  *               edited_at?, reply_to?, quote_of?, reply_count, like_count,
  *               repost_count, quote_count, edit_count, entities (as
- *               stored: tweets.h), version}
+ *               stored: tweets.h), media? (as stored: media.h), version}
  *   tweet.deleted
  *     skeleton {tweet}; audience {author, tweets: [tweet]}
  *     data     {id: hex}
@@ -65,8 +65,8 @@
  *     model    {} (the read models ignore it)
  *   user.updated
  *     skeleton {user}; audience {} (nobody)
- *     data     {username, display_name}
- *     model    {id, username, display_name, version}
+ *     data     {username, display_name, avatar (render.h)}
+ *     model    {id, username, display_name, avatar?: media id, version}
  *   session.ended
  *     skeleton {session: id} (a logout), or {user, except?: id} (every
  *              session of the account but except: a password change,
@@ -167,7 +167,7 @@ void event_data_notification(bson_t *out, const notification_t *n);
 /* trends: {items: [{tag, count}]}. */
 void event_data_trends(bson_t *out, const trend_t *trends, size_t n);
 
-/* user.updated: {username, display_name}. */
+/* user.updated: {username, display_name, avatar}. */
 void event_data_user(bson_t *out, const user_name_t *user);
 
 /* A follow event's data: false when an id is missing or not 24 hex
@@ -183,7 +183,9 @@ bool event_data_get_follow(const bson_t *data, bson_oid_t *follower,
  * unspecified. */
 void event_model_tweet(bson_t *out, const tweet_t *t);
 /* Fills t's own fields and t->author's id, username and display_name
- * (empty when absent); liked_by_me false. */
+ * (empty when absent); liked_by_me false.  t is overwritten whole (it
+ * must hold nothing) and is then the caller's to tweet_release, whatever
+ * the answer. */
 bool event_model_get_tweet(const bson_t *p, tweet_t *t);
 
 void event_model_tweet_deleted(bson_t *out, const bson_oid_t *id);
@@ -210,7 +212,8 @@ void event_model_repost(bson_t *out, const event_repost_t *r,
                         const tweet_t *state);
 bool event_model_get_repost(const bson_t *p, event_repost_t *r);
 /* The reposted tweet's state a repost's payload carries; false when it
- * has none (an unrepost) or it is malformed. */
+ * has none (an unrepost) or it is malformed.  t as event_model_get_tweet
+ * leaves it. */
 bool event_model_get_repost_state(const bson_t *p, tweet_t *t);
 
 /* user->version orders renames (model.h). */

@@ -28,6 +28,7 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
   if (!tweets_get(c->db, c->sync, NULL, hex, &t, err)) {
     return false;
   }
+  tweet_release(&t); /* its author is all this needs */
   char id[BSONX_PAIR_ID_LEN + 1];
   bsonx_pair_id(&c->me->id, &c->tweet_id, id);
   bson_value_t like_key = {.value_type = BSON_TYPE_UTF8};

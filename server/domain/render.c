@@ -52,18 +52,55 @@ static void append_time(bson_t *doc, const char *key, int64_t ms) {
   bson_append_utf8(doc, key, -1, buf, -1);
 }
 
-void render_user(bson_t *doc, const user_t *u) {
-  BSON_APPEND_UTF8(doc, "username", u->username);
-  BSON_APPEND_UTF8(doc, "display_name", u->display_name);
-  BSON_APPEND_UTF8(doc, "bio", u->bio);
-  append_time(doc, "created_at", u->created_at_ms);
-}
-
 static void append_oid_hex(bson_t *doc, const char *key,
                            const bson_oid_t *oid) {
   char hex[25];
   bson_oid_to_string(oid, hex);
   bson_append_utf8(doc, key, -1, hex, 24);
+}
+
+/* url and thumb_url of media id. */
+static void append_urls(bson_t *doc, const bson_oid_t *id) {
+  char url[MEDIA_URL_LEN + 1];
+  media_url(id, MEDIA_ORIGINAL, url);
+  BSON_APPEND_UTF8(doc, "url", url);
+  media_url(id, MEDIA_THUMB, url);
+  BSON_APPEND_UTF8(doc, "thumb_url", url);
+}
+
+void render_profile_image(bson_t *doc, const char *key, bool has,
+                          const bson_oid_t *id) {
+  if (!has) {
+    bson_append_null(doc, key, -1);
+    return;
+  }
+  bson_t sub;
+  bson_append_document_begin(doc, key, -1, &sub);
+  append_oid_hex(&sub, "id", id);
+  append_urls(&sub, id);
+  bson_append_document_end(doc, &sub);
+}
+
+void render_user(bson_t *doc, const user_t *u) {
+  BSON_APPEND_UTF8(doc, "username", u->username);
+  BSON_APPEND_UTF8(doc, "display_name", u->display_name);
+  BSON_APPEND_UTF8(doc, "bio", u->bio);
+  append_time(doc, "created_at", u->created_at_ms);
+  render_profile_image(doc, "avatar", u->has_avatar, &u->avatar);
+  render_profile_image(doc, "header", u->has_header, &u->header);
+}
+
+void render_media(bson_t *doc, const media_info_t *m) {
+  append_oid_hex(doc, "id", &m->id);
+  BSON_APPEND_UTF8(doc, "type", image_type_mime(m->type));
+  BSON_APPEND_INT32(doc, "width", m->width);
+  BSON_APPEND_INT32(doc, "height", m->height);
+  BSON_APPEND_UTF8(doc, "alt", m->alt);
+  BSON_APPEND_UTF8(doc, "color", m->color);
+  append_urls(doc, &m->id);
+  BSON_APPEND_INT32(doc, "thumb_width", m->thumb_width);
+  BSON_APPEND_INT32(doc, "thumb_height", m->thumb_height);
+  BSON_APPEND_INT64(doc, "bytes", m->bytes);
 }
 
 /* The id as hex when has, else null. */
@@ -81,6 +118,7 @@ static void append_name(bson_t *doc, const char *key, const user_name_t *n) {
   bson_append_document_begin(doc, key, -1, &sub);
   BSON_APPEND_UTF8(&sub, "username", n->username);
   BSON_APPEND_UTF8(&sub, "display_name", n->display_name);
+  render_profile_image(&sub, "avatar", n->has_avatar, &n->avatar);
   bson_append_document_end(doc, &sub);
 }
 
@@ -140,6 +178,7 @@ static void user_item(bson_t *item, const void *items, size_t i) {
   BSON_APPEND_UTF8(item, "username", u->username);
   BSON_APPEND_UTF8(item, "display_name", u->display_name);
   BSON_APPEND_UTF8(item, "bio", u->bio);
+  render_profile_image(item, "avatar", u->has_avatar, &u->avatar);
 }
 
 void render_user_page(bson_t *doc, const user_page_t *page) {
@@ -243,6 +282,22 @@ void render_tweet_conversation(bson_t *doc, const tweet_t *t) {
   } else {
     BSON_APPEND_NULL(doc, "reply_to_user");
   }
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(doc, "media", &array);
+  for (size_t i = 0; t->media && i < t->media->n; i++) {
+    const media_ref_t *r = &t->media->items[i];
+    bson_t item;
+    item_begin(&array, i, &item);
+    append_oid_hex(&item, "id", &r->id);
+    BSON_APPEND_UTF8(&item, "type", image_type_mime(r->type));
+    BSON_APPEND_INT32(&item, "width", r->width);
+    BSON_APPEND_INT32(&item, "height", r->height);
+    BSON_APPEND_UTF8(&item, "alt", r->alt);
+    BSON_APPEND_UTF8(&item, "color", r->color);
+    append_urls(&item, &r->id);
+    bson_append_document_end(&array, &item);
+  }
+  bson_append_array_end(doc, &array);
 }
 
 void render_history(bson_t *doc, const tweet_history_t *h) {
@@ -377,6 +432,25 @@ static void out_oid_or_null(json_out_t *o, const char *head, size_t head_len,
   out_oid_or_null((o), "\"" key "\" : \"", sizeof("\"" key "\" : \"") - 1,     \
                   (has), (oid))
 
+/* "avatar" : null, or the profile image as render_profile_image prints
+ * it. */
+static void json_avatar(json_out_t *o, const user_name_t *n) {
+  if (!n->has_avatar) {
+    OUT_LIT(o, "\"avatar\" : null");
+    return;
+  }
+  char url[MEDIA_URL_LEN + 1];
+  OUT_LIT(o, "\"avatar\" : { ");
+  OUT_OID_OR_NULL(o, "id", true, &n->avatar);
+  media_url(&n->avatar, MEDIA_ORIGINAL, url);
+  OUT_LIT(o, ", ");
+  OUT_STRING(o, "url", url);
+  media_url(&n->avatar, MEDIA_THUMB, url);
+  OUT_LIT(o, ", ");
+  OUT_STRING(o, "thumb_url", url);
+  OUT_LIT(o, " }");
+}
+
 static void json_tweet(json_out_t *o, const tweet_t *t) {
   char when[RENDER_TIME_LEN + 1];
   OUT_LIT(o, "{ ");
@@ -385,6 +459,8 @@ static void json_tweet(json_out_t *o, const tweet_t *t) {
   OUT_STRING(o, "username", t->author.username);
   OUT_LIT(o, ", ");
   OUT_STRING(o, "display_name", t->author.display_name);
+  OUT_LIT(o, ", ");
+  json_avatar(o, &t->author);
   OUT_LIT(o, " }, ");
   OUT_STRING(o, "text", t->text);
   render_time(t->created_at_ms, when);
@@ -408,7 +484,7 @@ static void json_tweet(json_out_t *o, const tweet_t *t) {
   } else {
     OUT_LIT(o, ", \"liked_by_me\" : false");
   }
-  if (t->n_entities || t->has_quote_of || t->is_repost ||
+  if (t->n_entities || t->has_quote_of || t->is_repost || t->media ||
       (t->has_reply_to && t->has_reply_to_user)) {
     /* The rarer, nested fields: printed by libbson, spliced in. */
     bson_t extra = BSON_INITIALIZER;
@@ -434,7 +510,7 @@ static void json_tweet(json_out_t *o, const tweet_t *t) {
   out_int64(o, t->quote_count);
   OUT_LIT(o, ", \"entities\" : [  ], \"quote_of\" : null, \"quote\" : null, "
              "\"reposted_by\" : null, \"reposted_at\" : null, "
-             "\"reply_to_user\" : null }");
+             "\"reply_to_user\" : null, \"media\" : [  ] }");
 }
 
 char *render_tweet_page_json(const tweet_page_t *page, size_t *len) {

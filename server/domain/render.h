@@ -13,6 +13,7 @@
 
 #include <bson/bson.h>
 
+#include "server/domain/media.h"
 #include "server/domain/notifications.h"
 #include "server/domain/tags.h"
 #include "server/domain/tweets.h"
@@ -23,35 +24,51 @@
 /* Formats ms since the epoch as RFC 3339 UTC. */
 void render_time(int64_t ms, char out[RENDER_TIME_LEN + 1]);
 
-/* Appends {username, display_name, bio, created_at} of u to doc. */
+/* An image of a profile (an avatar, a header) is {id, url, thumb_url}
+ * or null; a tweet's image is {id, type, width, height, alt, color, url,
+ * thumb_url} (media.h: url "/media/<id>/original", thumb_url
+ * "/media/<id>/thumb").  A user as a tweet or a notification names them
+ * ("a name" below) is {username, display_name, avatar}. */
+
+/* Appends {username, display_name, bio, created_at, avatar, header} of
+ * u to doc. */
 void render_user(bson_t *doc, const user_t *u);
 
-/* Appends {username, display_name, bio, created_at, followers_count,
- * following_count, tweet_count, followed_by_me}. */
+/* Appends {username, display_name, bio, created_at, avatar, header,
+ * followers_count, following_count, tweet_count, followed_by_me}. */
 void render_profile(bson_t *doc, const user_t *u, bool followed_by_me);
 
-/* Appends {items: [{username, display_name, bio}...], next}. */
+/* Appends {items: [{username, display_name, bio, avatar}...], next}. */
 void render_user_page(bson_t *doc, const user_page_t *page);
 
-/* Appends the fields of a tweet to doc: {id, author: {username,
- * display_name}, text, created_at, edited_at, reply_to, reply_count,
- * like_count, liked_by_me}, then render_tweet_conversation's. */
+/* Appends doc[key]: a profile image, or null when has is false. */
+void render_profile_image(bson_t *doc, const char *key, bool has,
+                          const bson_oid_t *id);
+
+/* Appends the fields of a media (an upload's answer): {id, type, width,
+ * height, alt, color, url, thumb_url, thumb_width, thumb_height,
+ * bytes}. */
+void render_media(bson_t *doc, const media_info_t *m);
+
+/* Appends the fields of a tweet to doc: {id, author: a name, text,
+ * created_at, edited_at, reply_to, reply_count, like_count, liked_by_me},
+ * then render_tweet_conversation's. */
 void render_tweet(bson_t *doc, const tweet_t *t);
 
 /* Appends {repost_count, reposted_by_me, quote_count, entities: [{type,
  * start, end, username | tag | url}], quote_of (id or null), quote
- * ({id, available, author?, text?, created_at?} or null), reposted_by
- * ({username, display_name} or null), reposted_at (or null),
- * reply_to_user ({username, display_name} of the author replied to, or
- * null: not a reply, or its parent deleted)}. */
+ * ({id, available, author?: a name, text?, created_at?} or null),
+ * reposted_by (a name or null), reposted_at (or null), reply_to_user (the
+ * name of the author replied to, or null: not a reply, or its parent
+ * deleted), media: [its images]}. */
 void render_tweet_conversation(bson_t *doc, const tweet_t *t);
 
 /* Appends {items: [{text, created_at (when that text was written),
  * current}]}: a tweet's texts, newest first. */
 void render_history(bson_t *doc, const tweet_history_t *h);
 
-/* Appends the fields of a notification to doc: {id, type, actor:
- * {username, display_name}, tweet (an id or null), created_at, read}. */
+/* Appends the fields of a notification to doc: {id, type, actor: a name,
+ * tweet (an id or null), created_at, read}. */
 void render_notification(bson_t *doc, const notification_t *n);
 
 /* Appends {items: [notification...], next, unread}. */

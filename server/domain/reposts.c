@@ -48,6 +48,7 @@ static bool build_repost(void *arg, txn_t *txn, chorus_error_t *err) {
   repost_ctx_t *c = arg;
   char hex[25];
   bson_oid_to_string(&c->tweet_id, hex);
+  tweet_release(c->t);
   if (!tweets_get(c->db, c->sync, NULL, hex, c->t, err)) {
     return false;
   }
@@ -133,6 +134,7 @@ bool reposts_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
     chorus_error_set(err, 409, "conflict",
                      "The tweet keeps changing; try again");
   }
+  tweet_release(t);
   bson_free(t);
   return ok;
 }
@@ -145,18 +147,21 @@ void reposts_pair_id(bson_t *array, uint32_t i, const bson_oid_t *user,
 }
 
 bool reposts_add_removal(db_t *db, sync_t *sync, txn_t *txn,
-                         const bson_oid_t *tweet, chorus_error_t *err) {
+                         const bson_oid_t *tweet, size_t room, bool *more,
+                         chorus_error_t *err) {
+  *more = false;
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_OID(&filter, "tweet_id", tweet);
   query_result_t r;
-  /* Every one: a tweet reposted by more than this many people is beyond
-   * what one transaction should carry (docs/DATA.md). */
-  bool ok = query_visible(db, sync, DB_REPOSTS, &filter, NULL,
-                          REPOSTS_REMOVAL_MAX, &r, err);
+  /* One more than there is room for, to know whether any is left. */
+  bool ok =
+      query_visible(db, sync, DB_REPOSTS, &filter, NULL, room + 1, &r, err);
   bson_destroy(&filter);
   for (size_t i = 0; ok && i < r.n; i++) {
     bson_value_t key = {.value_type = BSON_TYPE_OID};
-    if (bsonx_find_oid(r.docs[i], "_id", &key.value.v_oid)) {
+    if (i == room) {
+      *more = true;
+    } else if (bsonx_find_oid(r.docs[i], "_id", &key.value.v_oid)) {
       txn_add_delete(txn, TXN_MAIN_SHARD, DB_REPOSTS, &key, NULL);
     }
   }
@@ -164,6 +169,38 @@ bool reposts_add_removal(db_t *db, sync_t *sync, txn_t *txn,
     query_result_free(&r);
   }
   return ok;
+}
+
+typedef struct rest_ctx {
+  db_t *db;
+  sync_t *sync;
+  const bson_oid_t *tweet;
+  bool more;
+} rest_ctx_t;
+
+static bool build_rest(void *arg, txn_t *txn, chorus_error_t *err) {
+  rest_ctx_t *c = arg;
+  return reposts_add_removal(c->db, c->sync, txn, c->tweet,
+                             REPOSTS_REMOVAL_BATCH, &c->more, err);
+}
+
+bool reposts_remove_rest(db_t *db, sync_t *sync, const bson_oid_t *tweet,
+                         chorus_error_t *err) {
+  rest_ctx_t c = {db, sync, tweet, true};
+  for (size_t done = 0; c.more && done < REPOSTS_REMOVAL_MAX;
+       done += REPOSTS_REMOVAL_BATCH) {
+    size_t failed;
+    switch (sync_commit(sync, build_rest, &c, &failed, err)) {
+    case TXN_OUTCOME_COMMITTED:
+      break;
+    case TXN_OUTCOME_MISSING:
+      c.more = true; /* one went away meanwhile (an unrepost): again */
+      break;
+    default:
+      return false;
+    }
+  }
+  return true;
 }
 
 bool reposts_list_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,

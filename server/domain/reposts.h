@@ -28,6 +28,7 @@
 /* The reposts a tweet's deletion removes at most: beyond them, the
  * others stay in the collection (feeds skip reposts of deleted tweets). */
 #define REPOSTS_REMOVAL_MAX 1000
+#define REPOSTS_REMOVAL_BATCH 16
 
 /* One repost as stored. */
 typedef struct repost {
@@ -52,10 +53,21 @@ bool reposts_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
 void reposts_pair_id(bson_t *array, uint32_t i, const bson_oid_t *user,
                      const bson_oid_t *tweet);
 
-/* Adds the deletion of the reposts of tweet (at most
- * REPOSTS_REMOVAL_MAX) to txn: a tweet's deletion. */
+/* Adds the deletion of the reposts of tweet to txn, at most room of
+ * them (the ops the transaction has left): a tweet's deletion.  *more
+ * says whether others are left, for reposts_remove_rest after the
+ * commit. */
 bool reposts_add_removal(db_t *db, sync_t *sync, txn_t *txn,
-                         const bson_oid_t *tweet, chorus_error_t *err);
+                         const bson_oid_t *tweet, size_t room, bool *more,
+                         chorus_error_t *err);
+
+/* Deletes the reposts of a deleted tweet that its deletion's
+ * transaction had no room for, in transactions of up to
+ * REPOSTS_REMOVAL_BATCH (at most REPOSTS_REMOVAL_MAX in all).  Until
+ * they are gone, readers skip them (a repost of a tweet that is gone
+ * shows nothing). */
+bool reposts_remove_rest(db_t *db, sync_t *sync, const bson_oid_t *tweet,
+                         chorus_error_t *err);
 
 /* The newest reposts by any of users[0..n), newest first ((created_at,
  * _id) desc), strictly after before when not NULL, at most want;

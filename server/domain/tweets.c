@@ -90,6 +90,13 @@ void tweets_parse_entities(const bson_t *doc, tweet_t *t) {
   }
 }
 
+void tweet_release(tweet_t *t) {
+  media_list_free(t->media);
+  t->media = NULL;
+}
+
+/* Fills t from a stored tweet, overwriting it whole: t must hold nothing
+ * (tweet_release it first when it may). */
 static void tweet_from_bson(const bson_t *doc, tweet_t *t) {
   bson_iter_t it;
   memset(t, 0, sizeof *t);
@@ -130,6 +137,8 @@ static void tweet_from_bson(const bson_t *doc, tweet_t *t) {
       t->has_quote_of = true;
     } else if (!strcmp(key, "entities") && BSON_ITER_HOLDS_ARRAY(&it)) {
       entities_from_bson(&it, t);
+    } else if (!strcmp(key, "media") && !t->media) {
+      t->media = media_list_from_bson(&it);
     }
   }
   /* Fields come in any order: drop spans past the text read. */
@@ -157,7 +166,8 @@ bool tweets_parse_id(sync_t *sync, const char *id_hex, bson_oid_t *id,
   return true;
 }
 
-/* Reads one tweet in its committed view; *found false when none. */
+/* Reads one tweet in its committed view; *found false when none.  t
+ * must hold nothing (tweet_from_bson). */
 static bool read_tweet(db_t *db, sync_t *sync, const bson_oid_t *id,
                        bool *found, tweet_t *t, chorus_error_t *err) {
   char coll[TWEET_COLL_LEN];
@@ -189,8 +199,9 @@ static bool read_quotes(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
       continue;
     }
     if (!q) {
-      q = bson_malloc(sizeof *q);
+      q = bson_malloc0(sizeof *q);
     }
+    tweet_release(q);
     bool found = false;
     ok = read_tweet(db, sync, &dst->id, &found, q, err);
     dst->available = ok && found;
@@ -199,6 +210,9 @@ static bool read_quotes(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
       memcpy(dst->text, q->text, sizeof dst->text);
       dst->created_at_ms = q->created_at_ms;
     }
+  }
+  if (q) {
+    tweet_release(q);
   }
   bson_free(q);
   return ok;
@@ -300,6 +314,7 @@ bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
                 const char *id_hex, tweet_t *out, chorus_error_t *err) {
   bson_oid_t id;
   bool found;
+  out->media = NULL; /* on failure it holds nothing */
   if (!tweets_parse_id(sync, id_hex, &id, err) ||
       !read_tweet(db, sync, &id, &found, out, err)) {
     return false;
@@ -308,7 +323,11 @@ bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
     chorus_error_set(err, 404, "tweet_not_found", "No such tweet");
     return false;
   }
-  return join(db, sync, viewer, out, 1, err);
+  if (!join(db, sync, viewer, out, 1, err)) {
+    tweet_release(out);
+    return false;
+  }
+  return true;
 }
 
 /* ---- entities ---- */
@@ -485,6 +504,9 @@ typedef struct create_ctx {
   bson_oid_t quoted;
   mention_t mentions[TWEET_MENTIONS_MAX];
   size_t n_mentions;
+  const media_request_t *media; /* NULL: none */
+  size_t media_ops[2];          /* the last build's ops of the media:
+                                   [first, end) */
   tweet_t *t;
 } create_ctx_t;
 
@@ -529,11 +551,20 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   shards_t *shards = sync_shards(c->sync);
   tweet_t *t = c->t;
   /* Two of them do not fit on every thread's stack comfortably. */
-  tweet_t *other = bson_malloc(sizeof *other * 2);
+  tweet_t *other = bson_malloc0(sizeof *other * 2);
   tweet_t *parent = &other[0], *quoted = &other[1];
   bool ok =
       (!c->is_reply || read_other(c, &c->parent, parent, NO_PARENT, err)) &&
       (!c->is_quote || read_other(c, &c->quoted, quoted, NO_QUOTED, err));
+  /* Their authors are all this needs of them. */
+  tweet_release(parent);
+  tweet_release(quoted);
+  /* The images first: what the tweet stores of them is read here. */
+  tweet_release(t);
+  c->media_ops[0] = txn->n_ops;
+  ok = ok && (!c->media || media_add_attach(c->db, c->sync, txn, &c->author->id,
+                                            c->media, &t->media, err));
+  c->media_ops[1] = txn->n_ops;
   if (!ok) {
     bson_free(other);
     return false;
@@ -570,6 +601,9 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   BSON_APPEND_INT64(&doc, "repost_count", 0);
   BSON_APPEND_INT64(&doc, "quote_count", 0);
   BSON_APPEND_INT64(&doc, "edit_count", 0);
+  if (t->media) {
+    media_list_append(&doc, "media", t->media);
+  }
   BSON_APPEND_INT64(&doc, "version", 1);
   txn_add_insert(txn, shard, coll, &doc);
   bson_destroy(&doc);
@@ -580,7 +614,8 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &author_id, NULL, &inc, NULL);
   bson_destroy(&inc);
 
-  /* Op 2 (a reply) or 2 or 3 (a quote): tweets_create reads these. */
+  /* Op 2 (a reply) or 2 or 3 (a quote) after the images' ops:
+   * tweets_create reads these. */
   bool quotes_parent =
       c->is_reply && c->is_quote && bson_oid_equal(&c->parent, &c->quoted);
   if (c->is_reply) {
@@ -628,9 +663,11 @@ static bool parse_other(sync_t *sync, const char *hex, bson_oid_t *id,
 
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *text, size_t text_len, const char *reply_to_hex,
-                   const char *quote_of_hex, ratelimit_gate_t *gate,
-                   tweet_t *out, chorus_error_t *err) {
-  if (!validate_text("text", text, text_len, 1, TWEET_TEXT_MAX, err)) {
+                   const char *quote_of_hex, const media_request_t *media,
+                   ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err) {
+  bool has_media = media && media->n > 0;
+  if (!validate_text("text", text, text_len, has_media ? 0 : 1, TWEET_TEXT_MAX,
+                     err)) {
     return false;
   }
   tweet_t *t = bson_malloc0(sizeof *t);
@@ -640,6 +677,7 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                         .author = author,
                         .text = text,
                         .text_len = text_len,
+                        .media = has_media ? media : NULL,
                         .t = t};
   bool ok = false;
   if (reply_to_hex &&
@@ -668,30 +706,41 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                         &ctx->n_mentions, err)) {
     goto done;
   }
-  size_t failed_op;
-  switch (sync_commit(sync, build_create, ctx, &failed_op, err)) {
-  case TXN_OUTCOME_COMMITTED:
-    /* The quoted tweet as readers see it (it may be gone already). */
-    ok = join(db, sync, author, t, 1, err);
-    if (ok) {
-      *out = *t;
+  for (int round = 0; round < 3 && !ok; round++) {
+    size_t failed_op, base;
+    switch (sync_commit(sync, build_create, ctx, &failed_op, err)) {
+    case TXN_OUTCOME_COMMITTED:
+      /* The quoted tweet as readers see it (it may be gone already). */
+      ok = join(db, sync, author, t, 1, err);
+      if (ok) {
+        *out = *t;
+        t->media = NULL; /* moved to out */
+      }
+      goto done;
+    case TXN_OUTCOME_MISSING:
+      if (failed_op >= ctx->media_ops[0] && failed_op < ctx->media_ops[1]) {
+        continue; /* an image taken meanwhile: the build says how */
+      }
+      base = ctx->media_ops[1];
+      if (failed_op == base + 1) { /* the author's account */
+        chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+      } else { /* what it replies to or quotes went away meanwhile */
+        chorus_error_set(err, 404, "tweet_not_found", "%s",
+                         failed_op == base + 2 && ctx->is_reply ? NO_PARENT
+                                                                : NO_QUOTED);
+      }
+      goto done;
+    case TXN_OUTCOME_EXISTS:
+      chorus_error_set(err, 500, "internal", "Tweet id collision");
+      goto done;
+    default:
+      goto done; /* err set by sync_commit or the build */
     }
-    break;
-  case TXN_OUTCOME_MISSING:
-    if (failed_op == 1) { /* the author's account */
-      chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
-    } else { /* what it replies to or quotes went away meanwhile */
-      chorus_error_set(err, 404, "tweet_not_found", "%s",
-                       failed_op == 2 && ctx->is_reply ? NO_PARENT : NO_QUOTED);
-    }
-    break;
-  case TXN_OUTCOME_EXISTS:
-    chorus_error_set(err, 500, "internal", "Tweet id collision");
-    break;
-  default:
-    break; /* err set by sync_commit or the build */
   }
+  chorus_error_set(err, 409, "media_in_use",
+                   "An image is being used by another tweet; try again");
 done:
+  tweet_release(t);
   bson_free(ctx);
   bson_free(t);
   return ok;
@@ -711,8 +760,10 @@ typedef struct change_ctx {
   mention_t mentions[TWEET_MENTIONS_MAX];
   size_t n_mentions;
   int64_t now;
-  bool parent_gone; /* the parent vanished: leave its count alone */
-  bool quoted_gone; /* likewise the quoted tweet */
+  bool parent_gone;  /* the parent vanished: leave its count alone */
+  bool quoted_gone;  /* likewise the quoted tweet */
+  size_t media_ops;  /* a deletion: ops of its images (after the tweet's) */
+  bool more_reposts; /* a deletion left reposts for later transactions */
 } change_ctx_t;
 
 /* The _id of the n-th previous text of tweet id (n from 1). */
@@ -771,6 +822,7 @@ static bool build_edit(change_ctx_t *c, txn_t *txn, int shard, const char *coll,
 static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
   change_ctx_t *c = arg;
   bool found;
+  tweet_release(c->t);
   if (!read_tweet(c->db, c->sync, &c->id, &found, c->t, err)) {
     return false;
   }
@@ -794,13 +846,29 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
     return build_edit(c, txn, shard, coll, err);
   }
   txn_add_delete(txn, shard, coll, &id, &c->t->version);
+  /* Its images go with it, their bytes off the author's quota in the
+   * author's one op. */
+  bson_oid_t media[MEDIA_PER_TWEET];
+  size_t n_media = 0;
+  for (size_t i = 0; c->t->media && i < c->t->media->n; i++) {
+    media[n_media++] = c->t->media->items[i].id;
+  }
+  int64_t media_bytes = 0;
+  if (n_media > 0 && !media_add_removal(c->db, c->sync, txn, media, n_media,
+                                        &media_bytes, err)) {
+    return false;
+  }
+  c->media_ops = txn->n_ops - 1;
   bson_value_t author = oid_value(&c->user->id);
   bson_t inc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&inc, "tweet_count", -1);
+  if (media_bytes > 0) {
+    BSON_APPEND_INT64(&inc, "media_bytes", -media_bytes);
+  }
   txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &author, NULL, &inc, NULL);
   bson_destroy(&inc);
-  /* Op 2: the parent's count, then the quoted tweet's (change() reads
-   * which one went away). */
+  /* Op media_ops + 2: the parent's count, then the quoted tweet's
+   * (change() reads which one went away). */
   bool parent = c->t->has_reply_to && !c->parent_gone &&
                 shards_of_tweet(shards, &c->t->reply_to) >= 0;
   bool quoted = c->t->has_quote_of && !c->quoted_gone &&
@@ -824,8 +892,10 @@ static bool build_change(void *arg, txn_t *txn, chorus_error_t *err) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->t->quote.id, NULL, NULL);
   }
   event_batch_commit(&events, txn);
-  /* Its reposts go with it (out of every feed). */
-  return reposts_add_removal(c->db, c->sync, txn, &c->id, err);
+  /* Its reposts go with it (out of every feed): as many as the
+   * transaction has room for, the others by tweets_delete after it. */
+  return reposts_add_removal(c->db, c->sync, txn, &c->id,
+                             TXN_MAX_OPS - txn->n_ops, &c->more_reposts, err);
 }
 
 static bool change(change_ctx_t *ctx, chorus_error_t *err) {
@@ -835,17 +905,20 @@ static bool change(change_ctx_t *ctx, chorus_error_t *err) {
     case TXN_OUTCOME_COMMITTED:
       return true;
     case TXN_OUTCOME_MISSING:
-      if (!ctx->text && failed_op == 2 && ctx->t->has_reply_to &&
-          !ctx->parent_gone) {
+      if (!ctx->text && failed_op > 0 && failed_op <= ctx->media_ops) {
+        continue; /* an image went away meanwhile: read them again */
+      }
+      if (!ctx->text && failed_op == ctx->media_ops + 2 &&
+          ctx->t->has_reply_to && !ctx->parent_gone) {
         ctx->parent_gone = true; /* a deleted parent has no count to fix */
         continue;
       }
-      if (!ctx->text && failed_op >= 2 && ctx->t->has_quote_of &&
-          !ctx->quoted_gone) {
+      if (!ctx->text && failed_op >= ctx->media_ops + 2 &&
+          ctx->t->has_quote_of && !ctx->quoted_gone) {
         ctx->quoted_gone = true; /* likewise a deleted quoted tweet */
         continue;
       }
-      if (!ctx->text && failed_op >= 2) {
+      if (!ctx->text && failed_op >= ctx->media_ops + 2) {
         continue; /* a repost went away meanwhile: read them again */
       }
       chorus_error_set(err, 404, "tweet_not_found", "No such tweet");
@@ -898,8 +971,10 @@ bool tweets_edit(db_t *db, sync_t *sync, const user_t *editor,
   ok = join(db, sync, editor, t, 1, err);
   if (ok) {
     *out = *t;
+    t->media = NULL; /* moved to out */
   }
 done:
+  tweet_release(t);
   bson_free(ctx);
   bson_free(both);
   return ok;
@@ -911,6 +986,13 @@ bool tweets_delete(db_t *db, sync_t *sync, const user_t *user,
   change_ctx_t *ctx = bson_malloc0(sizeof *ctx);
   *ctx = (change_ctx_t){.db = db, .sync = sync, .user = user, .t = t};
   bool ok = tweets_parse_id(sync, id_hex, &ctx->id, err) && change(ctx, err);
+  if (ok && ctx->more_reposts) {
+    /* The deletion is answered whatever this does: reposts of a deleted
+     * tweet left behind are skipped by every reader (reposts.h). */
+    chorus_error_t later;
+    reposts_remove_rest(db, sync, &ctx->id, &later);
+  }
+  tweet_release(t);
   bson_free(ctx);
   bson_free(t);
   return ok;
@@ -923,6 +1005,7 @@ bool tweets_history(db_t *db, sync_t *sync, const char *id_hex,
   memset(out, 0, sizeof *out);
   tweet_t *t = bson_malloc0(sizeof *t);
   bool ok = tweets_get(db, sync, NULL, id_hex, t, err);
+  tweet_release(t); /* its texts are all this reads */
   if (!ok) {
     bson_free(t);
     return false;
@@ -1140,12 +1223,18 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
     ok = add_reposts(db, sync, q, before, want, all, &n, err);
   }
   if (!ok) {
+    for (size_t i = 0; i < n; i++) {
+      tweet_release(&all[i]);
+    }
     bson_free(all);
     return false;
   }
   qsort(all, n, sizeof *all, ascending ? oldest_first : newest_first);
   page->has_next = n > limit;
   page->n = page->has_next ? limit : n;
+  for (size_t i = page->n; i < n; i++) {
+    tweet_release(&all[i]); /* read, not shown */
+  }
   page->items = all;
   if (page->has_next) {
     tweets_item_key(&all[page->n - 1], &page->next);
@@ -1160,6 +1249,9 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
 }
 
 void tweet_page_destroy(tweet_page_t *page) {
+  for (size_t i = 0; i < page->n; i++) {
+    tweet_release(&page->items[i]);
+  }
   bson_free(page->items);
   memset(page, 0, sizeof *page);
 }
@@ -1210,7 +1302,9 @@ typedef struct tweet_scan {
 static bool tweet_doc(void *ctx, const bson_t *doc) {
   tweet_scan_t *scan = ctx;
   tweet_from_bson(doc, &scan->t);
-  return scan->fn(scan->ctx, &scan->t);
+  bool more = scan->fn(scan->ctx, &scan->t);
+  tweet_release(&scan->t);
+  return more;
 }
 
 bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
@@ -1272,6 +1366,7 @@ bool tweets_list_replies(db_t *db, sync_t *sync, const char *parent_hex,
   if (!tweets_get(db, sync, NULL, parent_hex, &parent, err)) {
     return false;
   }
+  tweet_release(&parent);
   tweet_query_t q = {.kind = TWEETS_REPLIES, .parent = parent.id};
   return tweets_list(db, sync, &q, before, limit, viewer, page, err);
 }

@@ -11,8 +11,10 @@
  * mentions: [ids of the accounts mentioned], created_at: Date, edited_at:
  * Date or null, reply_to: ObjectId or null, quote_of: ObjectId or null,
  * reply_count, like_count, repost_count, quote_count, edit_count (texts
- * kept in DB_TWEET_VERSIONS), version}.  Documents written before these
- * fields existed lack them: absent counts are 0, absent lists empty.  The
+ * kept in DB_TWEET_VERSIONS), media: [{id, type, width, height, color,
+ * alt}] (its images, media.h: up to MEDIA_PER_TWEET, in the order
+ * given), version}.  Documents written before these fields existed lack
+ * them: absent counts are 0, absent lists empty.  The
  * timeline order is (created_at desc, _id desc), a total order that cursors
  * (cursor.h) point into.
  *
@@ -42,6 +44,7 @@
 
 #include "server/domain/cursor.h"
 #include "server/domain/entities.h"
+#include "server/domain/media.h"
 #include "server/domain/ratelimit.h"
 #include "server/domain/users.h"
 #include "server/domain/validate.h"
@@ -110,7 +113,16 @@ typedef struct tweet {
   user_name_t reposted_by;
   int64_t reposted_at_ms;
   bson_oid_t repost_id;
+  /* Its images (media.h), owned: NULL when none.  A tweet_t that holds
+   * them is released with tweet_release (a page's items by
+   * tweet_page_destroy); copying the struct moves them, and only one of
+   * the two copies may be released. */
+  media_list_t *media;
 } tweet_t;
+
+/* Frees what t owns (its media) and leaves it holding nothing; a zeroed
+ * tweet_t is fine. */
+void tweet_release(tweet_t *t);
 
 typedef struct tweet_page {
   tweet_t *items; /* owned; free with tweet_page_destroy */
@@ -144,19 +156,22 @@ typedef struct tweet_query {
 /* The shard collection of shard k ("tweets_<k>"). */
 void tweets_coll(int shard, char out[TWEET_COLL_LEN]);
 
-/* Validates text (1-280 code points) and stores a new tweet by author,
- * with its entities, counting it in the author's tweet_count in the same
- * transaction.  With reply_to_hex (else NULL) it is a reply: 404 when
- * that tweet does not exist; the parent's reply_count and its author's
- * notification commit with it.  With quote_of_hex (else NULL) it quotes
- * that tweet: 404 when it does not exist; its quote_count and its
- * author's "quote" notification commit with it.  Each account mentioned
- * (but the author) gets a "mention" notification.  429 "rate_limited"
- * over the gate's tweet limits (ratelimit.h; NULL: none). */
+/* Validates text (1-280 code points; 0-280 with images) and stores a new
+ * tweet by author, with its entities, counting it in the author's
+ * tweet_count in the same transaction.  With reply_to_hex (else NULL) it
+ * is a reply: 404 when that tweet does not exist; the parent's
+ * reply_count and its author's notification commit with it.  With
+ * quote_of_hex (else NULL) it quotes that tweet: 404 when it does not
+ * exist; its quote_count and its author's "quote" notification commit
+ * with it.  Each account mentioned (but the author) gets a "mention"
+ * notification.  media (NULL or empty: none) are uploads of the author
+ * it takes, in the same transaction (media_add_attach: 404, 403, 409).
+ * 429 "rate_limited" over the gate's tweet limits (ratelimit.h; NULL:
+ * none).  out is the caller's to tweet_release. */
 bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *text, size_t text_len, const char *reply_to_hex,
-                   const char *quote_of_hex, ratelimit_gate_t *gate,
-                   tweet_t *out, chorus_error_t *err);
+                   const char *quote_of_hex, const media_request_t *media,
+                   ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err);
 
 /* Appends t's entities as stored ("entities": [...]; tweets.h), and
  * reads them back from doc["entities"] (those inside t->text: call it
@@ -190,23 +205,27 @@ bool tweets_history(db_t *db, sync_t *sync, const char *id_hex,
                     tweet_history_t *out, chorus_error_t *err);
 void tweet_history_destroy(tweet_history_t *h);
 
-/* Replaces the text of tweet id_hex (and its entities) and sets
- * edited_at, keeping the text it replaces (tweets_history).  Accounts the
- * new text mentions and the previous one did not are notified.  404 when
- * there is no such tweet (or id_hex is not an id), 403 when editor is not
- * its author. */
+/* Replaces the text of tweet id_hex (and its entities; its images stay)
+ * and sets edited_at, keeping the text it replaces (tweets_history).
+ * Accounts the new text mentions and the previous one did not are
+ * notified.  404 when there is no such tweet (or id_hex is not an id),
+ * 403 when editor is not its author. */
 bool tweets_edit(db_t *db, sync_t *sync, const user_t *editor,
                  const char *id_hex, const char *text, size_t text_len,
                  tweet_t *out, chorus_error_t *err);
 
 /* Deletes a tweet of user's (403 otherwise, 404 if absent), with its
  * author's tweet_count, its parent's reply_count, the quoted tweet's
- * quote_count and its reposts (reposts.h).  Its replies and quotes stay
+ * quote_count, its reposts (reposts.h) and its images (media_add_removal:
+ * their documents and their bytes of the author's media_bytes in the
+ * same transaction, their files after it).  Its replies and quotes stay
  * (a quote then shows it unavailable). */
 bool tweets_delete(db_t *db, sync_t *sync, const user_t *user,
                    const char *id_hex, chorus_error_t *err);
 
-/* One tweet as `viewer` (NULL: logged out) sees it; 404 when absent. */
+/* One tweet as `viewer` (NULL: logged out) sees it; 404 when absent.
+ * out is the caller's to tweet_release (as is every tweet_t filled by a
+ * function of this module, likes.h and reposts.h). */
 bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
                 const char *id_hex, tweet_t *out, chorus_error_t *err);
 

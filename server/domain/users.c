@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "server/domain/event_payloads.h"
+#include "server/domain/media.h"
 #include "server/domain/search.h"
 #include "sync/base/bsonx.h"
 #include "sync/events/events.h"
@@ -55,8 +56,26 @@ static void user_from_bson(const bson_t *doc, user_t *u) {
     } else if (!strcmp(key, "password_changed_at") &&
                BSON_ITER_HOLDS_DATE_TIME(&it)) {
       u->password_changed_at_ms = bson_iter_date_time(&it);
+    } else if (!strcmp(key, "avatar") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &u->avatar);
+      u->has_avatar = true;
+    } else if (!strcmp(key, "header") && BSON_ITER_HOLDS_OID(&it)) {
+      bson_oid_copy(bson_iter_oid(&it), &u->header);
+      u->has_header = true;
+    } else if (!strcmp(key, "media_bytes")) {
+      u->media_bytes = bsonx_as_int64(&it);
     }
   }
+}
+
+void user_name_of(const user_t *u, user_name_t *out) {
+  memset(out, 0, sizeof *out);
+  out->id = u->id;
+  memcpy(out->username, u->username, sizeof out->username);
+  memcpy(out->display_name, u->display_name, sizeof out->display_name);
+  out->version = u->version;
+  out->has_avatar = u->has_avatar;
+  out->avatar = u->avatar;
 }
 
 /* Hashes a new password (registration, a change) that passed
@@ -239,17 +258,89 @@ bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
 }
 
 typedef struct profile_ctx {
+  db_t *db;
+  sync_t *sync;
   const user_t *me;
-  const char *display_name, *bio;
-  size_t dn_len, bio_len;
+  const users_profile_change_t *c;
+  media_request_t avatar, header; /* the new images asked for (n 0 or 1) */
+  size_t image_ops[2]; /* the last build's ops of images: [first, end) */
+  size_t user_op;      /* the last build's op of the account */
 } profile_ctx_t;
 
+/* An image field of the account as c asks it: *set the new one (has:
+ * false for none), which replaces what u has (*replaced, to remove);
+ * nothing when it stays. */
+static void image_change(bool asked, const media_request_t *want, bool has_now,
+                         const bson_oid_t *now, bool *change, bool *has_new,
+                         bson_oid_t *replaced, size_t *n_replaced) {
+  *change = false;
+  *has_new = asked && want->n == 1;
+  if (!asked || (has_now && *has_new && bson_oid_equal(now, &want->ids[0])) ||
+      (!has_now && !*has_new)) {
+    return; /* unchanged */
+  }
+  *change = true;
+  if (has_now) {
+    replaced[(*n_replaced)++] = *now;
+  }
+}
+
+static void append_image(bson_t *set, const char *key, bool has,
+                         const media_request_t *r) {
+  if (has) {
+    BSON_APPEND_OID(set, key, &r->ids[0]);
+  } else {
+    BSON_APPEND_NULL(set, key);
+  }
+}
+
+/* The account's names and bio as asked; its images as asked, each new
+ * one taken (media_add_attach) and each one it replaces removed, checked
+ * against the version read; its user.updated event when the names or the
+ * avatar change. */
 static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
-  (void)err;
-  profile_ctx_t *c = arg;
+  profile_ctx_t *p = arg;
+  const users_profile_change_t *c = p->c;
+  bool images = c->avatar_set || c->header_set;
+  user_t *u = bson_malloc0(sizeof *u);
+  bool ok = true;
+  if (images) {
+    ok = users_find_by_id(p->db, p->sync, &p->me->id, u, err);
+    if (!ok && err->status == 404) {
+      chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
+    }
+  }
+  bool avatar_change = false, header_change = false, has_avatar, has_header;
+  bson_oid_t replaced[2];
+  size_t n_replaced = 0;
+  image_change(c->avatar_set, &p->avatar, u->has_avatar, &u->avatar,
+               &avatar_change, &has_avatar, replaced, &n_replaced);
+  image_change(c->header_set, &p->header, u->has_header, &u->header,
+               &header_change, &has_header, replaced, &n_replaced);
+  p->image_ops[0] = txn->n_ops;
+  int64_t freed = 0;
+  media_list_t *taken = NULL;
+  if (ok && avatar_change && has_avatar) {
+    ok = media_add_attach(p->db, p->sync, txn, &p->me->id, &p->avatar, &taken,
+                          err);
+    media_list_free(taken);
+  }
+  if (ok && header_change && has_header) {
+    ok = media_add_attach(p->db, p->sync, txn, &p->me->id, &p->header, &taken,
+                          err);
+    media_list_free(taken);
+  }
+  ok =
+      ok && (n_replaced == 0 || media_add_removal(p->db, p->sync, txn, replaced,
+                                                  n_replaced, &freed, err));
+  p->image_ops[1] = txn->n_ops;
+  if (!ok) {
+    bson_free(u);
+    return false;
+  }
   bson_value_t id = {.value_type = BSON_TYPE_OID};
-  bson_oid_copy(&c->me->id, &id.value.v_oid);
-  bson_t set = BSON_INITIALIZER;
+  bson_oid_copy(&p->me->id, &id.value.v_oid);
+  bson_t set = BSON_INITIALIZER, inc = BSON_INITIALIZER;
   if (c->display_name) {
     char *folded = search_fold(c->display_name, c->dn_len);
     bson_append_utf8(&set, "display_name", -1, c->display_name, (int)c->dn_len);
@@ -259,41 +350,86 @@ static bool build_profile(void *arg, txn_t *txn, chorus_error_t *err) {
   if (c->bio) {
     bson_append_utf8(&set, "bio", -1, c->bio, (int)c->bio_len);
   }
-  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set, NULL, NULL);
+  if (avatar_change) {
+    append_image(&set, "avatar", has_avatar, &p->avatar);
+  }
+  if (header_change) {
+    append_image(&set, "header", has_header, &p->header);
+  }
+  if (freed > 0) {
+    BSON_APPEND_INT64(&inc, "media_bytes", -freed);
+  }
+  bool check = avatar_change || header_change;
+  p->user_op = txn->n_ops;
+  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, &set,
+                 bson_empty(&inc) ? NULL : &inc, check ? &u->version : NULL);
   bson_destroy(&set);
-  if (c->display_name) {
-    /* Tweets show their author's current name: the servers' read models
-     * (model.h) learn it from this event.  Its audience is nobody. */
+  bson_destroy(&inc);
+  bson_free(u);
+  if (c->display_name || avatar_change) {
+    /* Tweets show their author's current name and avatar: the servers'
+     * read models (model.h) learn them from this event.  Its audience
+     * is nobody. */
     event_batch_t events;
     event_batch_init(&events);
-    event_add_user_updated(&events, &c->me->id);
+    event_add_user_updated(&events, &p->me->id);
     event_batch_commit(&events, txn);
   }
   return true;
 }
 
-bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
-                          const char *display_name, size_t dn_len,
-                          const char *bio, size_t bio_len, user_t *out,
+/* One image field of a change into r (n 1), or none (n 0). */
+static bool image_request(bool asked, const char *hex, media_request_t *r,
                           chorus_error_t *err) {
-  if ((display_name && !validate_text("display_name", display_name, dn_len, 1,
-                                      DISPLAY_NAME_MAX, err)) ||
-      (bio && !validate_text("bio", bio, bio_len, 0, BIO_MAX, err))) {
-    return false;
+  memset(r, 0, sizeof *r);
+  return !asked || !hex || media_request_add(r, hex, strlen(hex), NULL, 0, err);
+}
+
+bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
+                          const users_profile_change_t *c, user_t *out,
+                          chorus_error_t *err) {
+  profile_ctx_t *p = bson_malloc0(sizeof *p);
+  *p = (profile_ctx_t){.db = db, .sync = sync, .me = me, .c = c};
+  bool ok =
+      (!c->display_name ||
+       validate_text("display_name", c->display_name, c->dn_len, 1,
+                     DISPLAY_NAME_MAX, err)) &&
+      (!c->bio || validate_text("bio", c->bio, c->bio_len, 0, BIO_MAX, err)) &&
+      image_request(c->avatar_set, c->avatar_hex, &p->avatar, err) &&
+      image_request(c->header_set, c->header_hex, &p->header, err);
+  if (ok && p->avatar.n == 1 && p->header.n == 1 &&
+      bson_oid_equal(&p->avatar.ids[0], &p->header.ids[0])) {
+    chorus_error_set(err, 400, "invalid_media",
+                     "The avatar and the header must be two uploads");
+    ok = false;
   }
-  if (display_name || bio) {
-    profile_ctx_t ctx = {me, display_name, bio, dn_len, bio_len};
+  bool changes = c->display_name || c->bio || c->avatar_set || c->header_set;
+  for (int round = 0; ok && changes && round < 4; round++) {
     size_t failed;
-    txn_outcome_t outcome =
-        sync_commit(sync, build_profile, &ctx, &failed, err);
-    if (outcome == TXN_OUTCOME_MISSING) {
+    txn_outcome_t outcome = sync_commit(sync, build_profile, p, &failed, err);
+    if (outcome == TXN_OUTCOME_COMMITTED) {
+      changes = false;
+    } else if (outcome == TXN_OUTCOME_MISSING && failed >= p->image_ops[0] &&
+               failed < p->image_ops[1]) {
+      continue; /* an image taken or gone meanwhile: the build says how */
+    } else if (outcome == TXN_OUTCOME_MISSING && failed == p->user_op) {
       chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
-    }
-    if (outcome != TXN_OUTCOME_COMMITTED) {
-      return false;
+      ok = false;
+    } else if (outcome == TXN_OUTCOME_MISSING) {
+      chorus_error_set(err, 409, "conflict",
+                       "The profile keeps changing; try again");
+      ok = false;
+    } else {
+      ok = false; /* err set by the build or sync_commit */
     }
   }
-  return users_find_by_id(db, sync, &me->id, out, err);
+  if (ok && changes) {
+    chorus_error_set(err, 409, "conflict",
+                     "The profile keeps changing; try again");
+    ok = false;
+  }
+  bson_free(p);
+  return ok && users_find_by_id(db, sync, &me->id, out, err);
 }
 
 typedef struct password_ctx {
@@ -517,8 +653,9 @@ void user_page_destroy(user_page_t *page) {
 static bool find_names(db_t *db, mongoc_client_t *client, const bson_t *filter,
                        int64_t limit, user_name_t *names, size_t n,
                        chorus_error_t *err) {
-  bson_t *opts = BCON_NEW("projection", "{", "username", BCON_INT32(1),
-                          "display_name", BCON_INT32(1), "}");
+  bson_t *opts =
+      BCON_NEW("projection", "{", "username", BCON_INT32(1), "display_name",
+               BCON_INT32(1), "avatar", BCON_INT32(1), "}");
   if (limit > 0) {
     BSON_APPEND_INT64(opts, "limit", limit);
   }
@@ -533,6 +670,8 @@ static bool find_names(db_t *db, mongoc_client_t *client, const bson_t *filter,
       if (bson_oid_equal(&names[i].id, &u.id)) {
         memcpy(names[i].username, u.username, sizeof u.username);
         memcpy(names[i].display_name, u.display_name, sizeof u.display_name);
+        names[i].has_avatar = u.has_avatar;
+        names[i].avatar = u.avatar;
       }
     }
   }
@@ -551,6 +690,7 @@ bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
                      size_t n, chorus_error_t *err) {
   for (size_t i = 0; i < n; i++) {
     names[i].username[0] = names[i].display_name[0] = '\0';
+    names[i].has_avatar = false;
   }
   if (n == 0) {
     return true;
@@ -592,19 +732,16 @@ static bool name_doc(void *ctx, const bson_t *doc) {
   user_t u;
   user_from_bson(doc, &u);
   user_name_t name;
-  memset(&name, 0, sizeof name);
-  name.id = u.id;
-  memcpy(name.username, u.username, sizeof name.username);
-  memcpy(name.display_name, u.display_name, sizeof name.display_name);
-  name.version = u.version;
+  user_name_of(&u, &name);
   return !name.username[0] || scan->fn(scan->ctx, &name);
 }
 
 bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
                       chorus_error_t *err) {
   name_scan_t scan = {fn, ctx};
-  bson_t *projection = BCON_NEW("username", BCON_INT32(1), "display_name",
-                                BCON_INT32(1), "version", BCON_INT32(1));
+  bson_t *projection =
+      BCON_NEW("username", BCON_INT32(1), "display_name", BCON_INT32(1),
+               "avatar", BCON_INT32(1), "version", BCON_INT32(1));
   bool ok = query_scan(db, sync, DB_USERS, projection, name_doc, &scan, err);
   bson_destroy(projection);
   return ok;

@@ -4,7 +4,10 @@
  * Collection "users": {_id: ObjectId, username, username_lc, display_name,
  * display_name_lc, bio, password_hash, password_changed_at?: Date,
  * created_at: Date, followers_count, following_count, tweet_count,
- * notifications_read_at: Date, version}.
+ * notifications_read_at: Date, avatar, header: ObjectId or null (media.h:
+ * images the account's profile uses; absent: none), media_bytes (the
+ * bytes of the account's media, against its quota: media.h; absent: 0),
+ * version}.
  * The _lc fields are search_fold()ed copies for case-insensitive lookup
  * and prefix search.  username_lc carries the unique index that makes usernames
  * unique case-insensitively; username keeps the spelling the user chose.
@@ -44,6 +47,9 @@ typedef struct user {
   int64_t version; /* of the document: bumped by every transaction on it */
   /* When the password was last changed (strictly increasing); 0 never. */
   int64_t password_changed_at_ms;
+  bool has_avatar, has_header;
+  bson_oid_t avatar, header; /* media ids, when has_ */
+  int64_t media_bytes;
 } user_t;
 
 /* A page of users (lists, search); next is an opaque cursor string. */
@@ -62,7 +68,12 @@ typedef struct user_name {
   /* The account document's version these names were read at, where the
    * reader needs it (the read model orders renames by it); 0: unknown. */
   int64_t version;
+  bool has_avatar;
+  bson_oid_t avatar; /* its avatar's media id, when has_avatar */
 } user_name_t;
+
+/* The names (and avatar) of u as a tweet shows its author. */
+void user_name_of(const user_t *u, user_name_t *out);
 
 /* Validates (validate_username, validate_password_for) and creates an
  * account; 429 "rate_limited" (gate->retry_after) over the gate's
@@ -89,11 +100,28 @@ bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
 bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
                             size_t len, user_t *out, chorus_error_t *err);
 
-/* Changes display_name and/or bio (NULL: unchanged) of me, validated
- * (1-50 / 0-160 code points), in a transaction; out is the result. */
+/* What a profile update changes: each field NULL (or its _set false)
+ * when unchanged.  An image is an upload of the account's own (media.h),
+ * or none (its _hex NULL with _set true). */
+typedef struct users_profile_change {
+  const char *display_name; /* 1-50 code points */
+  size_t dn_len;
+  const char *bio; /* 0-160 code points */
+  size_t bio_len;
+  bool avatar_set;
+  const char *avatar_hex;
+  bool header_set;
+  const char *header_hex;
+} users_profile_change_t;
+
+/* Changes me's profile as c says, validated (400), in one transaction;
+ * out is the result.  A new avatar or header takes the upload
+ * (media_add_attach: 404, 403, 409); the one it replaces (or removes) is
+ * deleted with its bytes of media_bytes (media_add_removal).  Tweets show
+ * their author's current names and avatar: the read models learn them
+ * from the transaction's user.updated event. */
 bool users_update_profile(db_t *db, sync_t *sync, const user_t *me,
-                          const char *display_name, size_t dn_len,
-                          const char *bio, size_t bio_len, user_t *out,
+                          const users_profile_change_t *c, user_t *out,
                           chorus_error_t *err);
 
 /* Changes the password of account user: current must be its password
@@ -132,10 +160,10 @@ typedef bool (*users_name_fn)(void *ctx, const user_name_t *name);
 bool users_scan_names(db_t *db, sync_t *sync, users_name_fn fn, void *ctx,
                       chorus_error_t *err);
 
-/* Fills username and display_name of names[0..n) by their id: one query
- * ({_id: {$in: ...}}), or one per id for a few ids on a database that
- * answers $in on _id slowly (db_filters_by_id_only).  An id with no user
- * (deleted account) gets empty names. */
+/* Fills username, display_name and avatar of names[0..n) by their id:
+ * one query ({_id: {$in: ...}}), or one per id for a few ids on a
+ * database that answers $in on _id slowly (db_filters_by_id_only).  An
+ * id with no user (deleted account) gets empty names and no avatar. */
 bool users_get_names(db_t *db, mongoc_client_t *client, user_name_t *names,
                      size_t n, chorus_error_t *err);
 

@@ -3,7 +3,8 @@
  *
  * The tables are concatenated into one array, so matching, the Allow
  * list of a 405 and the precedence of routes are exactly router_match's
- * over a single table; ctxs[i] is the handler context of routes[i].
+ * over a single table; ctxs[i] is the handler context of routes[i], and
+ * bodies[i] the body type its writes take.
  * Invariant: no table is added once a request has been served.
  */
 #include "server/http/dispatch.h"
@@ -19,6 +20,7 @@ struct dispatch {
   http_transport_t transport;
   route_t *routes;
   void **ctxs;
+  const char **bodies; /* the body type of each route's writes; NULL: JSON */
   size_t n;
   atomic_bool serving; /* a request has been served: the tables are fixed */
 };
@@ -35,19 +37,27 @@ void dispatch_destroy(dispatch_t *d) {
   }
   bson_free(d->routes);
   bson_free(d->ctxs);
+  bson_free(d->bodies);
   bson_free(d);
+}
+
+void dispatch_add_routes_typed(dispatch_t *d, const route_t *routes, size_t n,
+                               void *ctx, const char *body_type) {
+  assert(!atomic_load(&d->serving));
+  d->routes = bson_realloc(d->routes, sizeof *d->routes * (d->n + n));
+  d->ctxs = bson_realloc(d->ctxs, sizeof *d->ctxs * (d->n + n));
+  d->bodies = bson_realloc(d->bodies, sizeof *d->bodies * (d->n + n));
+  for (size_t i = 0; i < n; i++) {
+    d->routes[d->n + i] = routes[i];
+    d->ctxs[d->n + i] = ctx;
+    d->bodies[d->n + i] = body_type;
+  }
+  d->n += n;
 }
 
 void dispatch_add_routes(dispatch_t *d, const route_t *routes, size_t n,
                          void *ctx) {
-  assert(!atomic_load(&d->serving));
-  d->routes = bson_realloc(d->routes, sizeof *d->routes * (d->n + n));
-  d->ctxs = bson_realloc(d->ctxs, sizeof *d->ctxs * (d->n + n));
-  for (size_t i = 0; i < n; i++) {
-    d->routes[d->n + i] = routes[i];
-    d->ctxs[d->n + i] = ctx;
-  }
-  d->n += n;
+  dispatch_add_routes_typed(d, routes, n, ctx, NULL);
 }
 
 /* The request's id: the client's X-Request-Id when it is a plain token
@@ -111,7 +121,7 @@ int dispatch_serve(struct mg_connection *conn, void *cbdata) {
   case ROUTE_FOUND:
     req.ctx = d->ctxs[route - d->routes];
     if (http_method_is_write(req.info->request_method) &&
-        !http_check_write_allowed(&req, &err)) {
+        !http_check_write_allowed(&req, d->bodies[route - d->routes], &err)) {
       http_reply_error(&req, &err);
     } else {
       route->fn(&req);

@@ -14,8 +14,8 @@
  *     "method_not_allowed" with an Allow header when only other methods
  *     do;
  *   - refuses a state-changing request that fails the CSRF and
- *     content-type rule (http_check_write_allowed) before its handler
- *     runs;
+ *     content-type rule (http_check_write_allowed, with the body type of
+ *     the route's table) before its handler runs;
  *   - answers 500 for a handler that forgot to answer;
  *   - counts it in the transport's metrics (the in-flight gauge while it
  *     runs, then route pattern, method, status and latency) and logs one
@@ -41,9 +41,16 @@ typedef struct dispatch dispatch_t;
 dispatch_t *dispatch_new(const http_transport_t *transport);
 void dispatch_destroy(dispatch_t *d);
 
-/* Appends routes[0..n), whose handlers get ctx as req->ctx. */
+/* Appends routes[0..n), whose handlers get ctx as req->ctx; their
+ * writes take JSON bodies (Content-Type: application/json). */
 void dispatch_add_routes(dispatch_t *d, const route_t *routes, size_t n,
                          void *ctx);
+
+/* The same for routes whose writes take bodies of body_type instead (a
+ * string literal, such as "multipart/form-data"; http_check_write_allowed
+ * says what a route taking a form's type rests on). */
+void dispatch_add_routes_typed(dispatch_t *d, const route_t *routes, size_t n,
+                               void *ctx, const char *body_type);
 
 /* civetweb request handler; cbdata is the dispatch_t.  Returns the
  * status sent. */

@@ -16,7 +16,8 @@ bool http_method_is_write(const char *method) {
          !strcmp(method, "PATCH") || !strcmp(method, "DELETE");
 }
 
-bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err) {
+bool http_check_write_allowed(const http_request_t *req, const char *body_type,
+                              chorus_error_t *err) {
   /* An Origin names the page that sent the request: it must be one of
    * the public origins (never compared with Host, which a DNS-rebinding
    * page chooses too).  Without one (curl, the tests' client, a browser
@@ -34,12 +35,13 @@ bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err) {
   if (!strcmp(method, "DELETE")) {
     return true;
   }
+  const char *want = body_type ? body_type : "application/json";
   const char *type = mg_get_header(req->conn, "Content-Type");
-  size_t n = strlen("application/json");
-  if (!type || strncasecmp(type, "application/json", n) != 0 ||
+  size_t n = strlen(want);
+  if (!type || strncasecmp(type, want, n) != 0 ||
       (type[n] != '\0' && type[n] != ';' && type[n] != ' ')) {
     chorus_error_set(err, 415, "unsupported_media_type",
-                     "Content-Type must be application/json");
+                     "Content-Type must be %s", want);
     return false;
   }
   return true;
@@ -107,7 +109,7 @@ bool http_check_framing(http_request_t *req, chorus_error_t *err) {
   return false;
 }
 
-/* Reads the declared body whole into data (HTTP_BODY_MAX + 1 bytes).
+/* Reads the declared body whole into data (want bytes).
  * civetweb's mg_read returns 0 when its own read timeout passed without a
  * byte; the body's deadline is the connection guard's, so reading goes on
  * until that deadline shuts the read side down (mg_read < 0) or the client
@@ -215,20 +217,37 @@ bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
   return true;
 }
 
-bool http_read_json(http_request_t *req, bool required, bson_t *body,
+bool http_read_body(http_request_t *req, size_t max, char **data, size_t *len,
                     chorus_error_t *err) {
+  *data = NULL;
+  *len = 0;
   long long declared = req->info->content_length;
-  if (declared > HTTP_BODY_MAX) {
+  if (declared > 0 && (unsigned long long)declared > max) {
     req->close = true;
     chorus_error_set(err, 413, "body_too_large",
-                     "The request body must be at most %d bytes",
-                     HTTP_BODY_MAX);
+                     "The request body must be at most %zu bytes", max);
     return false;
   }
-  size_t len = declared > 0 ? (size_t)declared : 0;
-  char *data = bson_malloc(HTTP_BODY_MAX + 1);
-  bool ok = read_body(req, data, len, err) &&
-            http_parse_json(data, len, required, body, err);
+  size_t want = declared > 0 ? (size_t)declared : 0;
+  char *buf = bson_malloc(want + 1);
+  if (!read_body(req, buf, want, err)) {
+    bson_free(buf);
+    return false;
+  }
+  buf[want] = '\0';
+  *data = buf;
+  *len = want;
+  return true;
+}
+
+bool http_read_json(http_request_t *req, bool required, bson_t *body,
+                    chorus_error_t *err) {
+  char *data;
+  size_t len;
+  if (!http_read_body(req, HTTP_BODY_MAX, &data, &len, err)) {
+    return false;
+  }
+  bool ok = http_parse_json(data, len, required, body, err);
   bson_free(data);
   return ok;
 }
@@ -356,9 +375,14 @@ static bool keeps_alive(const http_request_t *req) {
  * civetweb's mg_response_header_send() writes every header line with its
  * own send() (11 system calls and as many TCP segments per answer: a
  * quarter of chorusd's CPU in the feed benchmark, measured with perf and
- * strace). */
-void http_reply_json_text(http_request_t *req, int status, const char *json,
-                          size_t len, const char *extra_headers) {
+ * strace).  A large body (an image) goes in a second write rather than
+ * being copied.  content_length is what the header says: len, but for a
+ * 304, which sends no body (body NULL) and says the length a 200 would
+ * have. */
+#define REPLY_COPY_MAX (64 * 1024)
+static void reply(http_request_t *req, int status, const char *content_type,
+                  const char *cache_control, const void *body, size_t len,
+                  size_t content_length, const char *extra_headers) {
   bool head_only = strcmp(req->info->request_method, "HEAD") == 0;
   char date[64];
   time_t now = time(NULL);
@@ -366,16 +390,16 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   bson_string_t *out = bson_string_new(NULL);
-  bson_string_append_printf(out,
-                            "HTTP/1.1 %d %s\r\n"
-                            "Content-Type: application/json; charset=utf-8\r\n"
-                            "Content-Length: %zu\r\n"
-                            "Cache-Control: no-store\r\n"
-                            "X-Content-Type-Options: nosniff\r\n"
-                            "X-Chorus-Server: %s\r\n",
-                            status,
-                            mg_get_response_code_text(req->conn, status), len,
-                            req->transport->server_id);
+  bson_string_append_printf(
+      out,
+      "HTTP/1.1 %d %s\r\n"
+      "Content-Type: %s\r\n"
+      "Content-Length: %zu\r\n"
+      "Cache-Control: %s\r\n"
+      "X-Content-Type-Options: nosniff\r\n"
+      "X-Chorus-Server: %s\r\n",
+      status, mg_get_response_code_text(req->conn, status), content_type,
+      content_length, cache_control, req->transport->server_id);
   if (req->request_id[0]) {
     bson_string_append_printf(out, "X-Request-Id: %s\r\n", req->request_id);
   }
@@ -399,16 +423,149 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
   }
   bson_string_append_printf(out, "Date: %s\r\nConnection: %s\r\n\r\n", date,
                             keep ? "keep-alive" : "close");
-  size_t body = head_only ? 0 : len;
-  char *all = bson_malloc(out->len + body + 1);
-  memcpy(all, out->str, out->len);
-  if (body) {
-    memcpy(all + out->len, json, body);
+  size_t sent = head_only || !body ? 0 : len;
+  if (sent > REPLY_COPY_MAX) {
+    if (mg_write(req->conn, out->str, out->len) > 0) {
+      mg_write(req->conn, body, sent);
+    }
+  } else {
+    char *all = bson_malloc(out->len + sent + 1);
+    memcpy(all, out->str, out->len);
+    if (sent) {
+      memcpy(all + out->len, body, sent);
+    }
+    mg_write(req->conn, all, out->len + sent);
+    bson_free(all);
   }
-  mg_write(req->conn, all, out->len + body);
-  bson_free(all);
   bson_string_free(out, true);
   req->status = status;
+}
+
+void http_reply_json_text(http_request_t *req, int status, const char *json,
+                          size_t len, const char *extra_headers) {
+  reply(req, status, "application/json; charset=utf-8", "no-store", json, len,
+        len, extra_headers);
+}
+
+http_range_t http_parse_range(const char *header, size_t size, size_t *first,
+                              size_t *last) {
+  static const char unit[] = "bytes=";
+  if (!header || strncasecmp(header, unit, sizeof unit - 1) != 0) {
+    return HTTP_RANGE_NONE;
+  }
+  const char *p = header + sizeof unit - 1;
+  size_t a_digits = strspn(p, "0123456789");
+  if (a_digits > 15 || p[a_digits] != '-') {
+    return HTTP_RANGE_NONE;
+  }
+  const char *q = p + a_digits + 1;
+  size_t b_digits = strspn(q, "0123456789");
+  if (b_digits > 15 || q[b_digits] != '\0' || (a_digits == 0 && !b_digits)) {
+    return HTTP_RANGE_NONE; /* several ranges, junk, or "bytes=-" */
+  }
+  unsigned long long a = a_digits ? strtoull(p, NULL, 10) : 0;
+  unsigned long long b = b_digits ? strtoull(q, NULL, 10) : 0;
+  if (a_digits == 0) { /* the last b bytes */
+    if (b == 0) {
+      return HTTP_RANGE_UNSATISFIABLE;
+    }
+    if (size == 0) {
+      return HTTP_RANGE_UNSATISFIABLE;
+    }
+    *first = b >= size ? 0 : size - (size_t)b;
+    *last = size - 1;
+    return HTTP_RANGE_OK;
+  }
+  if (b_digits && b < a) {
+    return HTTP_RANGE_NONE; /* invalid: ignored, as RFC 9110 says */
+  }
+  if (a >= size) {
+    return HTTP_RANGE_UNSATISFIABLE;
+  }
+  *first = (size_t)a;
+  *last = !b_digits || b >= size ? size - 1 : (size_t)b;
+  return HTTP_RANGE_OK;
+}
+
+/* The next entity tag of a list at *pp (W/ dropped, its quotes kept) into
+ * tag; false at the end of the list or on junk. */
+static bool next_etag(const char **pp, const char **tag, size_t *tag_len) {
+  const char *p = *pp;
+  p += strspn(p, " \t,");
+  if (!strncmp(p, "W/", 2)) {
+    p += 2;
+  }
+  if (*p != '"') {
+    return false;
+  }
+  const char *close = strchr(p + 1, '"');
+  if (!close) {
+    return false;
+  }
+  *tag = p;
+  *tag_len = (size_t)(close + 1 - p);
+  *pp = close + 1;
+  return true;
+}
+
+bool http_etag_matches(const char *if_none_match, const char *etag) {
+  if (!if_none_match) {
+    return false;
+  }
+  const char *p = if_none_match + strspn(if_none_match, " \t");
+  if (p[0] == '*') {
+    return true;
+  }
+  const char *tag;
+  size_t tag_len, etag_len = strlen(etag);
+  while (next_etag(&p, &tag, &tag_len)) {
+    if (tag_len == etag_len && !memcmp(tag, etag, etag_len)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void http_reply_blob(http_request_t *req, const char *content_type,
+                     const char *etag, const char *cache_control,
+                     const void *data, size_t len) {
+  char headers[256];
+  if (http_etag_matches(mg_get_header(req->conn, "If-None-Match"), etag)) {
+    snprintf(headers, sizeof headers, "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+             etag);
+    /* No body; its Content-Length is the one a 200 would have. */
+    reply(req, 304, content_type, cache_control, NULL, 0, len, headers);
+    return;
+  }
+  /* An If-Range naming another version asks for the whole body. */
+  const char *if_range = mg_get_header(req->conn, "If-Range");
+  const char *range = mg_get_header(req->conn, "Range");
+  if (if_range && strcmp(if_range, etag) != 0) {
+    range = NULL;
+  }
+  size_t first = 0, last = 0;
+  switch (http_parse_range(range, len, &first, &last)) {
+  case HTTP_RANGE_OK:
+    snprintf(headers, sizeof headers,
+             "ETag: %s\r\nAccept-Ranges: bytes\r\n"
+             "Content-Range: bytes %zu-%zu/%zu\r\n",
+             etag, first, last, len);
+    reply(req, 206, content_type, cache_control, (const char *)data + first,
+          last - first + 1, last - first + 1, headers);
+    return;
+  case HTTP_RANGE_UNSATISFIABLE:
+    snprintf(headers, sizeof headers,
+             "ETag: %s\r\nAccept-Ranges: bytes\r\n"
+             "Content-Range: bytes */%zu\r\n",
+             etag, len);
+    reply(req, 416, content_type, cache_control, NULL, 0, 0, headers);
+    return;
+  case HTTP_RANGE_NONE:
+    break;
+  }
+  snprintf(headers, sizeof headers, "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+           etag);
+  reply(req, 200, content_type, cache_control, data, len, len, headers);
 }
 
 void http_reply_error_headers(http_request_t *req, const chorus_error_t *err,

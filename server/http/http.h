@@ -80,9 +80,14 @@ bool http_method_is_write(const char *method);
  * the transport's public origins (Host plays no part), or Sec-Fetch-Site:
  * cross-site, is 403 "cross_site"; a request without either (not a
  * browser's cross-site request) passes.  POST, PUT and PATCH must declare
- * Content-Type: application/json (415), which a cross-site HTML form
- * cannot send without a CORS preflight that Chorus never approves. */
-bool http_check_write_allowed(const http_request_t *req, chorus_error_t *err);
+ * the route's body type (415): body_type NULL is application/json, which
+ * a cross-site HTML form cannot send without a CORS preflight that Chorus
+ * never approves.  A route that takes "multipart/form-data" (an upload),
+ * which a form can send, rests on the Origin and Sec-Fetch-Site checks,
+ * which every browser that sends a cross-site form applies, and on the
+ * session cookie's SameSite=Lax, which keeps it off such a request. */
+bool http_check_write_allowed(const http_request_t *req, const char *body_type,
+                              chorus_error_t *err);
 
 /* The framing rule, for every request the dispatch serves: the body's
  * length is given by at most one Content-Length value (the header may
@@ -103,6 +108,15 @@ bool http_check_framing(http_request_t *req, chorus_error_t *err);
  * HTTP_BODY_MAX (req->close: the body is left unread); 400 for malformed
  * JSON, a non-object, or anything but whitespace after the object. */
 bool http_read_json(http_request_t *req, bool required, bson_t *body,
+                    chorus_error_t *err);
+
+/* Reads the body whole, exactly its Content-Length, into *data (a
+ * bson_malloc'd copy with a NUL after its len bytes; the caller frees it
+ * with bson_free), as http_read_json does: 413 "body_too_large" over max
+ * (req->close: the body is left unread), 408 "body_timeout" or 400
+ * "body_incomplete" when it stops short (req->close).  An empty body is
+ * *len 0 (*data holds just the NUL).  On failure *data is NULL. */
+bool http_read_body(http_request_t *req, size_t max, char **data, size_t *len,
                     chorus_error_t *err);
 
 /* The parse of http_read_json, on a body already read: data[0..len) (any
@@ -164,6 +178,36 @@ void http_reply_json(http_request_t *req, int status, const bson_t *doc,
 /* The same with a body already printed as JSON (json, len: borrowed). */
 void http_reply_json_text(http_request_t *req, int status, const char *json,
                           size_t len, const char *extra_headers);
+
+/* What a Range header asks of a body of size bytes (RFC 9110 14.2). */
+typedef enum {
+  HTTP_RANGE_NONE,          /* none, or one this server ignores (several
+                               ranges, another unit, malformed): answer
+                               the whole body with 200 */
+  HTTP_RANGE_OK,            /* bytes [*first, *last] of the body: 206 */
+  HTTP_RANGE_UNSATISFIABLE, /* a valid range past the end: 416 */
+} http_range_t;
+
+/* Parses a Range header value (NULL: none) against a body of size bytes:
+ * one "bytes=a-b", "bytes=a-" or "bytes=-n" range.  Pure. */
+http_range_t http_parse_range(const char *header, size_t size, size_t *first,
+                              size_t *last);
+
+/* Whether an If-None-Match header value (NULL: none) names etag (a
+ * quoted strong entity tag such as "\"abc\""), by the weak comparison
+ * of RFC 9110 13.1.2, or is "*".  Pure. */
+bool http_etag_matches(const char *if_none_match, const char *etag);
+
+/* Answers a GET or HEAD for an immutable body data[0..len) (borrowed) of
+ * content_type whose entity tag is etag (quoted), with Cache-Control:
+ * cache_control: 304 when If-None-Match names it; else the Range asked
+ * (206 with Content-Range; an If-Range that is not etag asks for the
+ * whole body), 416 with a Content-Range that gives len for a range past
+ * the end, or 200 with the whole body; Accept-Ranges: bytes and
+ * X-Content-Type-Options: nosniff always. */
+void http_reply_blob(http_request_t *req, const char *content_type,
+                     const char *etag, const char *cache_control,
+                     const void *data, size_t len);
 
 /* civetweb's http_error callback: the errors civetweb answers itself,
  * before any handler (a malformed request line or header, a method it

@@ -113,6 +113,7 @@ typedef struct mtweet {
   size_t n_entities;
   char *tags; /* n_tags folded tags, each NUL-terminated, back to back */
   size_t n_tags;
+  media_list_t *media; /* its images; NULL when none */
   mrepost_t **reposts; /* the entries showing it */
   size_t n_reposts, cap_reposts;
 } mtweet_t;
@@ -151,6 +152,8 @@ typedef struct muser {
   int64_t name_version; /* of the account document the names came from */
   char username[USERNAME_MAX + 1];
   char display_name[UTF8_BYTES(DISPLAY_NAME_MAX) + 1];
+  bool has_avatar; /* its avatar, as the names' version says */
+  bson_oid_t avatar;
   oidvec_t followees;
   oidvec_t likes;
   oidvec_t reposted; /* every tweet the user has reposted */
@@ -341,7 +344,7 @@ static bool has_tag(const mtweet_t *r, const char *tag) {
 }
 
 /* Frees r when nothing holds it; true when it did. */
-static bool tweet_release(model_t *m, mtweet_t *t) {
+static bool record_release(model_t *m, mtweet_t *t) {
   if (t->in_author || t->in_ring || t->pins > 0) {
     return false;
   }
@@ -353,6 +356,7 @@ static bool tweet_release(model_t *m, mtweet_t *t) {
   bson_free(t->entities);
   bson_free(t->tags);
   bson_free(t->reposts);
+  media_list_free(t->media);
   bson_free(t);
   return true;
 }
@@ -360,7 +364,7 @@ static bool tweet_release(model_t *m, mtweet_t *t) {
 static void unpin(model_t *m, mtweet_t *t) {
   assert(t->pins > 0);
   t->pins--;
-  tweet_release(m, t);
+  record_release(m, t);
 }
 
 /* ---- repost entries ---- */
@@ -400,11 +404,11 @@ static void unhold(model_t *m, hold_t hold, mkey_t *k) {
   switch (hold) {
   case HOLD_AUTHOR:
     t->in_author = false;
-    tweet_release(m, t);
+    record_release(m, t);
     break;
   case HOLD_RING:
     t->in_ring = false;
-    tweet_release(m, t);
+    record_release(m, t);
     break;
   case HOLD_TAG:
     unpin(m, t);
@@ -569,17 +573,20 @@ static muser_t *user_get(model_t *m, const bson_oid_t *id, bool create) {
   return u;
 }
 
-/* Names read at an older version of the account than the ones held lose
- * (a rename's event published after a later rename's); version 0 means
- * unknown and only names a user no versioned source has named. */
-static void user_set_names(muser_t *u, const char *username,
-                           const char *display_name, int64_t version) {
+/* Names (and the avatar) read at an older version of the account than
+ * the ones held lose (a rename's event published after a later rename's);
+ * version 0 means unknown and only names a user no versioned source has
+ * named. */
+static void user_set_names(muser_t *u, const user_name_t *name,
+                           int64_t version) {
   if (version < u->name_version) {
     return;
   }
   u->name_version = version;
-  bson_strncpy(u->username, username, sizeof u->username);
-  bson_strncpy(u->display_name, display_name, sizeof u->display_name);
+  bson_strncpy(u->username, name->username, sizeof u->username);
+  bson_strncpy(u->display_name, name->display_name, sizeof u->display_name);
+  u->has_avatar = name->has_avatar;
+  u->avatar = name->avatar;
   u->named = u->username[0] != '\0';
 }
 
@@ -858,6 +865,7 @@ static void free_record(void *v) {
   bson_free(t->entities);
   bson_free(t->tags);
   bson_free(t->reposts);
+  media_list_free(t->media);
   bson_free(t);
 }
 
@@ -984,6 +992,10 @@ static void record_set_state(model_t *m, mtweet_t *r, const tweet_t *t) {
     r->entities = bson_malloc(sizeof *r->entities * t->n_entities);
     memcpy(r->entities, t->entities, sizeof *r->entities * t->n_entities);
   }
+  if (!media_list_equal(r->media, t->media)) {
+    media_list_free(r->media);
+    r->media = media_list_copy(t->media);
+  }
   r->edited_at_ms = t->edited_at_ms;
   r->reply_count = t->reply_count;
   r->like_count = t->like_count;
@@ -1052,7 +1064,7 @@ static mtweet_t *put_tweet(model_t *m, const tweet_t *t, bool may_create,
   if (!m->loading && t->author.username[0]) {
     muser_t *author = user_get(m, &t->author.id, true);
     if (!author->named) {
-      user_set_names(author, t->author.username, t->author.display_name, 0);
+      user_set_names(author, &t->author, 0);
     }
   }
   win_put(m, t);
@@ -1290,6 +1302,7 @@ static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
     if (event_model_get_tweet(p, t)) {
       put_tweet(m, t, type == EVENT_TWEET_CREATED, false);
     }
+    tweet_release(t);
     bson_free(t);
     break;
   }
@@ -1317,6 +1330,7 @@ static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
       bool has_state = event_model_get_repost_state(p, t);
       repost_set(m, &r, has_state ? t : NULL);
       note_pair(m, MODEL_CHECK_REPOST, &r.user, &r.tweet);
+      tweet_release(t);
       bson_free(t);
     }
     break;
@@ -1324,8 +1338,7 @@ static void apply_locked(model_t *m, event_type_t type, const bson_t *p) {
   case EVENT_USER_UPDATED: {
     user_name_t name;
     if (event_model_get_user(p, &name)) {
-      user_set_names(user_get(m, &name.id, true), name.username,
-                     name.display_name, name.version);
+      user_set_names(user_get(m, &name.id, true), &name, name.version);
     }
     break;
   }
@@ -1372,8 +1385,7 @@ void model_load_begin(model_t *m) {
 void model_load_user(model_t *m, const user_name_t *user) {
   pthread_rwlock_wrlock(&m->lock);
   if (m->loading) {
-    user_set_names(user_get(m, &user->id, true), user->username,
-                   user->display_name, user->version);
+    user_set_names(user_get(m, &user->id, true), user, user->version);
   }
   pthread_rwlock_unlock(&m->lock);
 }
@@ -1599,6 +1611,8 @@ static void copy_name(user_name_t *dst, const muser_t *u) {
   copy_str(dst->username, sizeof dst->username, u->username);
   copy_str(dst->display_name, sizeof dst->display_name, u->display_name);
   dst->version = 0;
+  dst->has_avatar = u->has_avatar;
+  dst->avatar = u->avatar;
 }
 
 /* A user who names something shown; NULL when unknown or unnamed. */
@@ -1653,13 +1667,15 @@ static bool copy_reply_to_user(const model_t *m, const mtweet_t *r,
  * complete when tweet_t grows) from a record, shown as an item of list
  * item k (the record itself, or a repost entry of it); false when the
  * model cannot show it exactly (an author without a name, a quote of a
- * tweet it does not know). */
+ * tweet it does not know).  t then holds a copy of the record's images
+ * (tweet_release), or nothing when this returns false. */
 static bool copy_out(const model_t *m, const mkey_t *k, bool is_repost,
                      const muser_t *viewer, tweet_t *t) {
   const mrepost_t *e = is_repost ? (const mrepost_t *)k : NULL;
   const mtweet_t *r = e ? e->tweet : (const mtweet_t *)k;
   const muser_t *author = named(m, &r->author);
   const muser_t *by = e ? named(m, &e->user) : NULL;
+  t->media = NULL;
   if (!author || (e && !by)) {
     return false;
   }
@@ -1693,8 +1709,12 @@ static bool copy_out(const model_t *m, const mkey_t *k, bool is_repost,
     bson_oid_copy(&e->key.id, &t->repost_id);
   }
   t->has_quote_of = r->has_quote_of;
-  return copy_reply_to_user(m, r, t) &&
-         (!r->has_quote_of || copy_quote(m, r, &t->quote));
+  if (!copy_reply_to_user(m, r, t) ||
+      (r->has_quote_of && !copy_quote(m, r, &t->quote))) {
+    return false;
+  }
+  t->media = media_list_copy(r->media);
+  return true;
 }
 
 /* Merges lists[0..n) newest first into a page.  floor is the newest of
@@ -1748,6 +1768,9 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists, size_t n,
   }
   bson_free(heap);
   if (!ok) {
+    for (size_t i = 0; i < got; i++) {
+      tweet_release(&items[i]);
+    }
     bson_free(items);
     return false;
   }

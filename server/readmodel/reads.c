@@ -145,6 +145,9 @@ static bool settle_repost(reads_t *r, const model_check_t *c, tweet_t *t,
     }
   }
   model_settle_repost(r->model, c, found ? &repost : NULL, found ? t : NULL);
+  if (found) {
+    tweet_release(t);
+  }
   return true;
 }
 

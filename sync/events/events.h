@@ -42,7 +42,7 @@
 #include "sync/base/error.h"
 #include "sync/txn/txn.h"
 
-#define EVENTS_PER_TXN 4
+#define EVENTS_PER_TXN 16
 
 /* One event as read back: owned bson documents. */
 typedef struct event {

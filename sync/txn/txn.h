@@ -50,7 +50,7 @@
 struct decisions; /* decisions.h */
 
 #define TXN_ID_LEN 24 /* hex ObjectId */
-#define TXN_MAX_OPS 8
+#define TXN_MAX_OPS 32
 #define TXN_COLL_MAX 48
 #define TXN_MAIN_SHARD (-1) /* "shard" of collections in the main database */
 

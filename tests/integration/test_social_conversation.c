@@ -110,6 +110,38 @@ static void test_mentions_notify_and_edits_only_new_ones(void **state) {
   tc_client_destroy(c);
 }
 
+/* The most a tweet's transaction carries without images: a reply that
+ * quotes its parent and mentions ten accounts (each notified, live too). */
+static void test_reply_quoting_and_mentioning_ten_commits_whole(void **state) {
+  (void)state;
+  char alice[31], names[10][31], parent[25], id[25], json[512];
+  tc_client_t *a = tc_new_user(tc_url_a(), "ten", alice);
+  tc_client_t *m[10];
+  char text[300] = "";
+  for (int i = 0; i < 10; i++) {
+    m[i] = tc_new_user(tc_url_b(), "t", names[i]);
+    strcat(text, "@");
+    strcat(text, names[i]);
+    strcat(text, " ");
+  }
+  tc_post_tweet(m[0], "the parent", parent);
+  snprintf(json, sizeof json,
+           "{\"text\":\"%s\",\"reply_to\":\"%s\",\"quote_of\":\"%s\"}", text,
+           parent, parent);
+  post_json(a, json, id);
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(count_notifications(m[i], "mention", alice), 1);
+  }
+  assert_int_equal(count_notifications(m[0], "reply", alice), 1);
+  assert_int_equal(count_notifications(m[0], "quote", alice), 1);
+  assert_int_equal(tc_tweet_int(a, parent, "reply_count"), 1);
+  assert_int_equal(tc_tweet_int(a, parent, "quote_count"), 1);
+  for (int i = 0; i < 10; i++) {
+    tc_client_destroy(m[i]);
+  }
+  tc_client_destroy(a);
+}
+
 static void test_history_lists_versions_newest_first(void **state) {
   (void)state;
   char alice[31], id[25], path[96];
@@ -557,6 +589,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_entities_are_returned_on_every_server),
       cmocka_unit_test(test_mentions_notify_and_edits_only_new_ones),
+      cmocka_unit_test(test_reply_quoting_and_mentioning_ten_commits_whole),
       cmocka_unit_test(test_history_lists_versions_newest_first),
       cmocka_unit_test(test_reposts_count_attribute_and_go_with_the_tweet),
       cmocka_unit_test(test_quotes_embed_count_and_survive_deletion),

@@ -161,6 +161,46 @@ static void test_delete_by_author(void **state) {
   tc_client_destroy(c);
 }
 
+/* A tweet reposted by more accounts than its deletion's transaction has
+ * room for: the deletion takes what fits, the rest follow in
+ * transactions of their own; none is left, and nobody's feed shows it. */
+static void test_delete_of_a_much_reposted_tweet(void **state) {
+  (void)state;
+  enum { FANS = 40 };
+  char name[31], fan[31], id[25];
+  tc_client_t *c = tc_new_user(tc_url_a(), "pop", name);
+  tc_post_tweet(c, "everyone reposts this", id);
+  tc_client_t *last = NULL;
+  for (int i = 0; i < FANS; i++) {
+    tc_client_t *f = tc_new_user(i % 2 ? tc_url_a() : tc_url_b(), "rp", fan);
+    tc_response_t r;
+    tc_send(f, "POST", tc_path("/api/tweet/%s/repost", id), "", &r);
+    tc_assert_status(&r, 200);
+    tc_response_free(&r);
+    if (last) {
+      tc_client_destroy(last);
+    }
+    last = f;
+  }
+  assert_int_equal(tc_tweet_int(c, id, "repost_count"), FANS);
+  tc_response_t r;
+  tc_delete_tweet(c, id, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  assert_false(tc_list_has(last, "/api/feed?limit=200", id));
+  tc_db_t db;
+  tc_db_open(&db, NULL, tc_env("CHORUS_TEST_DB"));
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, id);
+  bson_t filter = BSON_INITIALIZER;
+  BSON_APPEND_OID(&filter, "tweet_id", &oid);
+  assert_int_equal(tc_db_count(&db, "reposts", &filter), 0);
+  bson_destroy(&filter);
+  tc_db_close(&db);
+  tc_client_destroy(last);
+  tc_client_destroy(c);
+}
+
 static void test_delete_by_others_is_refused(void **state) {
   (void)state;
   char name[31], other[31], id[25];
@@ -606,6 +646,7 @@ int main(void) {
       cmocka_unit_test(test_get_tweet_on_both_servers),
       cmocka_unit_test(test_unknown_tweet_is_404_everywhere),
       cmocka_unit_test(test_delete_by_author),
+      cmocka_unit_test(test_delete_of_a_much_reposted_tweet),
       cmocka_unit_test(test_delete_by_others_is_refused),
       cmocka_unit_test(test_replies_count_and_list_oldest_first),
       cmocka_unit_test(test_reply_to_missing_tweet_is_404),

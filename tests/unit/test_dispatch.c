@@ -10,7 +10,8 @@
  * 503); each table's handlers get their own context and path parameters;
  * 404 "not_found" and 405 with the Allow list across tables; the request
  * id taken from a plain X-Request-Id and made up for any other; the CSRF
- * and content-type rule (403, 415) refusing a write before its handler;
+ * and content-type rule (403, 415) refusing a write before its handler,
+ * a typed table's routes taking their own body type and no other;
  * (the Origin one of the transport's public origins, never judged by the
  * Host header); the write hook called for 2xx writes only; 500 for a
  * handler that does
@@ -102,6 +103,11 @@ static const route_t table_b[] = {
     {"GET", "/api/silent", h_silent},
 };
 
+/* Writes that take forms (dispatch_add_routes_typed). */
+static const route_t table_form[] = {
+    {"POST", "/api/upload", h_create},
+};
+
 /* Adds the client's "hint" cookie, to show the hook sees the request. */
 static void write_hook(void *ctx, const http_request_t *req, char *buf,
                        size_t size) {
@@ -166,6 +172,8 @@ static int start(void **state) {
                       &ctx_a);
   dispatch_add_routes(dispatch, table_b, sizeof table_b / sizeof table_b[0],
                       &ctx_b);
+  dispatch_add_routes_typed(dispatch, table_form, 1, &ctx_b,
+                            "multipart/form-data");
   mg_init_library(0);
   const char *options[] = {"listening_ports",
                            "127.0.0.1:0",
@@ -458,6 +466,40 @@ static void writes_failing_the_csrf_rule_never_reach_the_handler(void **state) {
   assert_int_equal(atomic_load(&handled), before + 3);
 }
 
+/* A table's body type: its route takes that type and no other, the
+ * others still JSON alone; the Origin rule is the same. */
+static void typed_routes_take_their_body_type_only(void **state) {
+  (void)state;
+  int before = atomic_load(&handled);
+  char *r = request("POST", "/api/upload",
+                    "Content-Type: multipart/form-data; boundary=x\r\n", "");
+  assert_status(r, "HTTP/1.1 201 Created");
+  free(r);
+  r = answered("POST", "/api/upload", "Content-Type: application/json\r\n",
+               "{}", "HTTP/1.1 415 Unsupported Media Type");
+  assert_non_null(strstr(body_of(r), "multipart/form-data"));
+  free(r);
+  r = answered("POST", "/api/upload",
+               "Content-Type: multipart/form-data-x; boundary=x\r\n", "",
+               "HTTP/1.1 415 Unsupported Media Type");
+  free(r);
+  r = answered("POST", "/api/create",
+               "Content-Type: multipart/form-data; boundary=x\r\n", "",
+               "HTTP/1.1 415 Unsupported Media Type");
+  free(r);
+  r = answered("POST", "/api/upload",
+               "Content-Type: multipart/form-data; boundary=x\r\n"
+               "Origin: http://evil.example\r\n",
+               "", "HTTP/1.1 403 Forbidden");
+  free(r);
+  r = answered("POST", "/api/upload",
+               "Content-Type: multipart/form-data; boundary=x\r\n"
+               "Sec-Fetch-Site: cross-site\r\n",
+               "", "HTTP/1.1 403 Forbidden");
+  free(r);
+  assert_int_equal(atomic_load(&handled), before + 1);
+}
+
 static void write_hook_runs_for_successful_writes_only(void **state) {
   (void)state;
   int before = atomic_load(&hook_calls);
@@ -611,6 +653,7 @@ int main(void) {
       cmocka_unit_test(wrong_method_is_405_with_allow_across_tables),
       cmocka_unit_test(request_id_is_the_clients_plain_token_or_made_up),
       cmocka_unit_test(writes_failing_the_csrf_rule_never_reach_the_handler),
+      cmocka_unit_test(typed_routes_take_their_body_type_only),
       cmocka_unit_test(write_hook_runs_for_successful_writes_only),
       cmocka_unit_test(unavailable_has_retry_after),
       cmocka_unit_test(silent_handler_is_answered_500),

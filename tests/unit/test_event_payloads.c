@@ -222,6 +222,43 @@ static void tweet_payload(void **state) {
   }
 }
 
+/* A tweet's images ride in its payload as stored, and come back as a
+ * list of their own (the caller's to release). */
+static void tweet_payload_with_images(void **state) {
+  (void)state;
+  tweet_t t = sample_tweet(false);
+  media_ref_t refs[2];
+  memset(refs, 0, sizeof refs);
+  refs[0].id = oid(C_HEX);
+  refs[0].type = IMAGE_JPEG;
+  refs[0].width = 2048;
+  refs[0].height = 1536;
+  snprintf(refs[0].color, sizeof refs[0].color, "#0a0b0c");
+  refs[0].alt = "a \"view\"";
+  refs[1] = refs[0];
+  refs[1].id = oid(B_HEX);
+  refs[1].type = IMAGE_GIF;
+  refs[1].alt = "";
+  t.media = media_list_new(refs, 2);
+  bson_t p = BSON_INITIALIZER;
+  event_model_tweet(&p, &t);
+  tweet_t got;
+  memset(&got, 0xAB, sizeof got);
+  assert_true(event_model_get_tweet(&p, &got));
+  assert_non_null(got.media);
+  assert_ptr_not_equal(got.media, t.media);
+  assert_true(media_list_equal(got.media, t.media));
+  assert_string_equal(got.media->items[0].alt, "a \"view\"");
+  assert_int_equal(got.media->items[1].type, IMAGE_GIF);
+  /* Everything else as without them. */
+  media_list_t *kept = got.media;
+  got.media = t.media;
+  assert_memory_equal(&got, &t, sizeof t);
+  media_list_free(kept);
+  tweet_release(&t);
+  bson_destroy(&p);
+}
+
 static void pair_payloads(void **state) {
   (void)state;
   bson_oid_t a = oid(A_HEX), b = oid(B_HEX), x, y;
@@ -266,6 +303,19 @@ static void user_and_session_payloads(void **state) {
   user_name_t got;
   assert_true(event_model_get_user(&p, &got));
   assert_memory_equal(&got, &u, sizeof u);
+  /* With an avatar. */
+  u.has_avatar = true;
+  u.avatar = oid(C_HEX);
+  bson_reinit(&p);
+  event_model_user(&p, &u);
+  assert_json(&p, "{ \"id\" : " OID(
+                      A_HEX) ", \"username\" : \"bob\", "
+                             "\"display_name\" : \"Bob B.\", \"avatar\" : " OID(
+                                 C_HEX) ", \"version\" : 7 }");
+  assert_true(event_model_get_user(&p, &got));
+  assert_memory_equal(&got, &u, sizeof u);
+  u.has_avatar = false;
+  memset(&u.avatar, 0, sizeof u.avatar);
   /* Without a version: 0. */
   bson_reinit(&p);
   BSON_APPEND_OID(&p, "id", &u.id);
@@ -396,7 +446,8 @@ static void tweet_data(void **state) {
   event_data_tweet(&d, &t);
   assert_json(&d, "{ \"tweet\" : { \"id\" : \"" A_HEX
                   "\", \"author\" : { \"username\" : \"alice\", "
-                  "\"display_name\" : \"Alice A.\" }, \"text\" : \"hello "
+                  "\"display_name\" : \"Alice A.\", \"avatar\" : null }, "
+                  "\"text\" : \"hello "
                   "\\\"world\\\"\", \"created_at\" : "
                   "\"2023-11-14T22:13:20.000Z\", \"edited_at\" : "
                   "\"2023-11-14T22:13:21.000Z\", \"reply_to\" : \"" C_HEX
@@ -405,7 +456,7 @@ static void tweet_data(void **state) {
                   "\"reposted_by_me\" : false, \"quote_count\" : 0, "
                   "\"entities\" : [  ], \"quote_of\" : null, \"quote\" : null, "
                   "\"reposted_by\" : null, \"reposted_at\" : null, "
-                  "\"reply_to_user\" : null }, "
+                  "\"reply_to_user\" : null, \"media\" : [  ] }, "
                   "\"version\" : 5 }");
   assert_plain_json(&d);
   bson_reinit(&d);
@@ -454,7 +505,8 @@ static void social_data(void **state) {
   assert_json(&d,
               "{ \"notification\" : { \"id\" : \"" C_HEX
               "\", \"type\" : \"like\", \"actor\" : { \"username\" : "
-              "\"alice\", \"display_name\" : \"Alice A.\" }, \"tweet\" : "
+              "\"alice\", \"display_name\" : \"Alice A.\", \"avatar\" : "
+              "null }, \"tweet\" : "
               "\"" B_HEX "\", \"created_at\" : \"2023-11-14T22:13:20.000Z\", "
               "\"read\" : false } }");
   assert_plain_json(&d);
@@ -465,8 +517,18 @@ static void social_data(void **state) {
   assert_plain_json(&d);
   bson_reinit(&d);
   event_data_user(&d, &alice);
+  assert_json(&d, "{ \"username\" : \"alice\", \"display_name\" : "
+                  "\"Alice A.\", \"avatar\" : null }");
+  assert_plain_json(&d);
+  bson_reinit(&d);
+  alice.has_avatar = true;
+  alice.avatar = oid(C_HEX);
+  event_data_user(&d, &alice);
   assert_json(&d,
-              "{ \"username\" : \"alice\", \"display_name\" : \"Alice A.\" }");
+              "{ \"username\" : \"alice\", \"display_name\" : "
+              "\"Alice A.\", \"avatar\" : { \"id\" : \"" C_HEX
+              "\", \"url\" : \"/media/" C_HEX
+              "/original\", \"thumb_url\" : \"/media/" C_HEX "/thumb\" } }");
   assert_plain_json(&d);
   bson_destroy(&d);
 }
@@ -515,6 +577,7 @@ int main(void) {
       cmocka_unit_test(events_for_the_read_models_only),
       cmocka_unit_test(a_full_batch_takes_nothing),
       cmocka_unit_test(tweet_payload),
+      cmocka_unit_test(tweet_payload_with_images),
       cmocka_unit_test(pair_payloads),
       cmocka_unit_test(user_and_session_payloads),
       cmocka_unit_test(accessors_refuse_what_is_not_their_payload),

@@ -100,6 +100,10 @@ static void code_ops(ops_t *o) {
   for (size_t i = 0; i < n; i++) {
     ops_add(o, api[i].method, api[i].pattern);
   }
+  const route_t *upload = api_upload_routes(&n);
+  for (size_t i = 0; i < n; i++) {
+    ops_add(o, upload[i].method, upload[i].pattern);
+  }
   const route_t *app = server_app_routes(&n);
   for (size_t i = 0; i < n; i++) {
     ops_add(o, app[i].method, app[i].pattern);

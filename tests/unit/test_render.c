@@ -6,6 +6,9 @@
  * with bson_new_from_json, and its keys, types and values compared
  * exactly.  Notifications alone and in pages (the WebSocket's
  * "notification" event carries one exactly as the page shows it).
+ * Images: a tweet's, in order, with their URLs and escaped alt texts; a
+ * profile's avatar and header; an upload's answer; and the fast page
+ * printer with avatars and images on both of its paths.
  * Text with quotes, backslashes, control characters, HTML and
  * non-ASCII must survive that round trip byte for byte, and the JSON text
  * must contain no raw control characters and no extended-JSON wrappers.
@@ -159,6 +162,25 @@ static bson_t *page_seen(const tweet_page_t *page) {
   return read_back(&doc);
 }
 
+/* Two images: a PNG with an alt text to escape, a GIF without one. */
+static media_list_t *two_images(void) {
+  media_ref_t refs[2];
+  memset(refs, 0, sizeof refs);
+  bson_oid_init_from_string(&refs[0].id, "aaaaaaaaaaaaaaaaaaaaaaa1");
+  refs[0].type = IMAGE_PNG;
+  refs[0].width = 640;
+  refs[0].height = 480;
+  strcpy(refs[0].color, "#102030");
+  refs[0].alt = "a \"cat\" \\ on a mat " EMOJI;
+  bson_oid_init_from_string(&refs[1].id, "aaaaaaaaaaaaaaaaaaaaaaa2");
+  refs[1].type = IMAGE_GIF;
+  refs[1].width = 1;
+  refs[1].height = 2048;
+  strcpy(refs[1].color, "#ffffff");
+  refs[1].alt = NULL;
+  return media_list_new(refs, 2);
+}
+
 static bool is_lower_hex(const char *s) {
   for (; *s; s++) {
     if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) {
@@ -272,18 +294,22 @@ static void tweet_has_exactly_the_api_keys(void **state) {
   bson_t *back = tweet_seen(&t);
 
   static const char *const keys[] = {
-      "id",          "author",       "text",           "created_at",
-      "edited_at",   "reply_to",     "reply_count",    "like_count",
-      "liked_by_me", "repost_count", "reposted_by_me", "quote_count",
-      "entities",    "quote_of",     "quote",          "reposted_by",
-      "reposted_at", "reply_to_user"};
-  assert_keys(back, keys, 18);
+      "id",          "author",        "text",           "created_at",
+      "edited_at",   "reply_to",      "reply_count",    "like_count",
+      "liked_by_me", "repost_count",  "reposted_by_me", "quote_count",
+      "entities",    "quote_of",      "quote",          "reposted_by",
+      "reposted_at", "reply_to_user", "media"};
+  assert_keys(back, keys, 19);
   assert_int_equal(get_type(back, "reply_to"), BSON_TYPE_NULL);
   assert_int_equal(get_type(back, "liked_by_me"), BSON_TYPE_BOOL);
   bson_t author;
   get_doc(back, "author", BSON_TYPE_DOCUMENT, &author);
-  static const char *const akeys[] = {"username", "display_name"};
-  assert_keys(&author, akeys, 2);
+  static const char *const akeys[] = {"username", "display_name", "avatar"};
+  assert_keys(&author, akeys, 3);
+  assert_int_equal(get_type(back, "author.avatar"), BSON_TYPE_NULL);
+  bson_t media;
+  get_doc(back, "media", BSON_TYPE_ARRAY, &media);
+  assert_int_equal(bson_count_keys(&media), 0);
 
   bson_destroy(back);
 }
@@ -359,12 +385,12 @@ static void tweet_is_appended_to_existing_fields(void **state) {
   render_tweet(&doc, &t);
   bson_t *back = read_back(&doc);
   static const char *const keys[] = {
-      "server",      "id",          "author",       "text",
-      "created_at",  "edited_at",   "reply_to",     "reply_count",
-      "like_count",  "liked_by_me", "repost_count", "reposted_by_me",
-      "quote_count", "entities",    "quote_of",     "quote",
-      "reposted_by", "reposted_at", "reply_to_user"};
-  assert_keys(back, keys, 19);
+      "server",      "id",          "author",        "text",
+      "created_at",  "edited_at",   "reply_to",      "reply_count",
+      "like_count",  "liked_by_me", "repost_count",  "reposted_by_me",
+      "quote_count", "entities",    "quote_of",      "quote",
+      "reposted_by", "reposted_at", "reply_to_user", "media"};
+  assert_keys(back, keys, 20);
   assert_string_equal(get_utf8(back, "server"), "a");
   assert_string_equal(get_utf8(back, "created_at"), "1970-01-01T00:00:00.000Z");
   bson_destroy(back);
@@ -477,12 +503,12 @@ static void page_without_next_has_null_next(void **state) {
   bson_t item;
   get_doc(back, "items.1", BSON_TYPE_DOCUMENT, &item);
   static const char *const tkeys[] = {
-      "id",          "author",       "text",           "created_at",
-      "edited_at",   "reply_to",     "reply_count",    "like_count",
-      "liked_by_me", "repost_count", "reposted_by_me", "quote_count",
-      "entities",    "quote_of",     "quote",          "reposted_by",
-      "reposted_at", "reply_to_user"};
-  assert_keys(&item, tkeys, 18);
+      "id",          "author",        "text",           "created_at",
+      "edited_at",   "reply_to",      "reply_count",    "like_count",
+      "liked_by_me", "repost_count",  "reposted_by_me", "quote_count",
+      "entities",    "quote_of",      "quote",          "reposted_by",
+      "reposted_at", "reply_to_user", "media"};
+  assert_keys(&item, tkeys, 19);
 
   bson_destroy(back);
 }
@@ -655,9 +681,11 @@ static void user_has_exactly_public_keys(void **state) {
   render_user(&doc, &u);
   bson_t *back = read_back(&doc);
 
-  static const char *const keys[] = {"username", "display_name", "bio",
-                                     "created_at"};
-  assert_keys(back, keys, 4);
+  static const char *const keys[] = {"username",   "display_name", "bio",
+                                     "created_at", "avatar",       "header"};
+  assert_keys(back, keys, 6);
+  assert_int_equal(get_type(back, "avatar"), BSON_TYPE_NULL);
+  assert_int_equal(get_type(back, "header"), BSON_TYPE_NULL);
   assert_string_equal(get_utf8(back, "username"), "Alice_1");
   assert_string_equal(get_utf8(back, "display_name"), "Alice \"the\" first");
   assert_string_equal(get_utf8(back, "bio"),
@@ -805,6 +833,13 @@ static void fast_tweet_page_json_is_byte_identical(void **state) {
     items[4].text[b - 1] = (char)b;
   }
   items[4].text[127] = '\0';
+  /* An author with an avatar on the plain path (2) and on the spliced
+   * one (quoted by 1), images with an alt text to escape (3). */
+  items[2].author.has_avatar = true;
+  bson_oid_init_from_string(&items[2].author.avatar,
+                            "0f0e0d0c0b0a090807060504");
+  items[1].quote.author = items[2].author;
+  items[3].media = two_images();
   page.items = items;
   page.n = N;
   assert_fast_page_json_matches(&page);
@@ -814,6 +849,91 @@ static void fast_tweet_page_json_is_byte_identical(void **state) {
   assert_fast_page_json_matches(&page);
   page.n = 1;
   assert_fast_page_json_matches(&page);
+  media_list_free(items[3].media);
+}
+
+/* ------------------------------------------------------------------ */
+/* images                                                              */
+/* ------------------------------------------------------------------ */
+
+static void tweet_images_render_in_order_with_urls(void **state) {
+  (void)state;
+  tweet_t t;
+  alice_tweet(&t, "Alice A.", "", 1700000000123, 0);
+  t.media = two_images();
+  bson_t *back = tweet_seen(&t);
+  tweet_release(&t);
+  assert_null(t.media);
+  bson_t media, item;
+  get_doc(back, "media", BSON_TYPE_ARRAY, &media);
+  assert_int_equal(bson_count_keys(&media), 2);
+  get_doc(back, "media.0", BSON_TYPE_DOCUMENT, &item);
+  static const char *const keys[] = {"id",  "type",  "width", "height",
+                                     "alt", "color", "url",   "thumb_url"};
+  assert_keys(&item, keys, 8);
+  assert_string_equal(get_utf8(back, "media.0.id"), "aaaaaaaaaaaaaaaaaaaaaaa1");
+  assert_string_equal(get_utf8(back, "media.0.type"), "image/png");
+  assert_string_equal(get_utf8(back, "media.0.alt"),
+                      "a \"cat\" \\ on a mat " EMOJI);
+  assert_string_equal(get_utf8(back, "media.0.color"), "#102030");
+  assert_string_equal(get_utf8(back, "media.0.url"),
+                      "/media/aaaaaaaaaaaaaaaaaaaaaaa1/original");
+  assert_string_equal(get_utf8(back, "media.0.thumb_url"),
+                      "/media/aaaaaaaaaaaaaaaaaaaaaaa1/thumb");
+  assert_int_equal(get_type(back, "media.0.width"), BSON_TYPE_INT32);
+  assert_string_equal(get_utf8(back, "media.1.id"), "aaaaaaaaaaaaaaaaaaaaaaa2");
+  assert_string_equal(get_utf8(back, "media.1.type"), "image/gif");
+  assert_string_equal(get_utf8(back, "media.1.alt"), "");
+  bson_destroy(back);
+}
+
+static void user_images_render_their_urls(void **state) {
+  (void)state;
+  user_t u;
+  memset(&u, 0, sizeof u);
+  strcpy(u.username, "alice");
+  u.has_avatar = true;
+  bson_oid_init_from_string(&u.avatar, "bbbbbbbbbbbbbbbbbbbbbbb1");
+  bson_t doc = BSON_INITIALIZER;
+  render_profile(&doc, &u, false);
+  bson_t *back = read_back(&doc);
+  bson_t avatar;
+  get_doc(back, "avatar", BSON_TYPE_DOCUMENT, &avatar);
+  static const char *const keys[] = {"id", "url", "thumb_url"};
+  assert_keys(&avatar, keys, 3);
+  assert_string_equal(get_utf8(back, "avatar.url"),
+                      "/media/bbbbbbbbbbbbbbbbbbbbbbb1/original");
+  assert_string_equal(get_utf8(back, "avatar.thumb_url"),
+                      "/media/bbbbbbbbbbbbbbbbbbbbbbb1/thumb");
+  assert_int_equal(get_type(back, "header"), BSON_TYPE_NULL);
+  bson_destroy(back);
+}
+
+static void media_answer_has_exactly_its_keys(void **state) {
+  (void)state;
+  media_info_t *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  bson_oid_init_from_string(&m->id, "ccccccccccccccccccccccc1");
+  m->type = IMAGE_WEBP;
+  m->width = 2048;
+  m->height = 1024;
+  m->thumb_width = 400;
+  m->thumb_height = 200;
+  strcpy(m->color, "#abcdef");
+  strcpy(m->alt, "alt");
+  m->bytes = 12345;
+  bson_t doc = BSON_INITIALIZER;
+  render_media(&doc, m);
+  bson_t *back = read_back(&doc);
+  static const char *const keys[] = {
+      "id",  "type",      "width",       "height",       "alt",  "color",
+      "url", "thumb_url", "thumb_width", "thumb_height", "bytes"};
+  assert_keys(back, keys, 11);
+  assert_string_equal(get_utf8(back, "type"), "image/webp");
+  assert_string_equal(get_utf8(back, "thumb_url"),
+                      "/media/ccccccccccccccccccccccc1/thumb");
+  bson_destroy(back);
+  free(m);
 }
 
 /* Pages whose text needs far more than the printer's first guess (512
@@ -976,6 +1096,9 @@ int main(void) {
       cmocka_unit_test(json_len_matches_text_and_may_be_null),
       cmocka_unit_test(json_of_int64_is_a_plain_number),
       cmocka_unit_test(fast_tweet_page_json_is_byte_identical),
+      cmocka_unit_test(tweet_images_render_in_order_with_urls),
+      cmocka_unit_test(user_images_render_their_urls),
+      cmocka_unit_test(media_answer_has_exactly_its_keys),
       cmocka_unit_test(notification_has_exactly_the_api_keys),
       cmocka_unit_test(notification_page_items_are_the_notification),
   };

@@ -16,7 +16,8 @@
 // Environment: CHORUS_TEST_URL_A, CHORUS_TEST_URL_B (required),
 //   CHORUS_CHROMIUM (default /usr/bin/chromium).
 // Writes screenshots of the seeded instance (desktop 1280 and 1920, phone
-// 390 x 844, light and dark) to var/e2e-screenshots/*.png, or to
+// 390 x 844, light and dark, images and the lightbox) to
+// var/e2e-screenshots/*.png, or to
 // CHORUS_E2E_SHOTS_DIR (docs/screenshots to refresh the README's pictures).
 // Last line: "e2e: N passed, M failed"; exit status 1 on any failure.
 import { chromium } from 'playwright-core';
@@ -314,6 +315,15 @@ try {
     r = await shotAs('maya', '/notifications', 'notifications');
     await r.ctx.close();
     r = await shotAs('arjun', '/tags/birding', 'tag');
+    await r.ctx.close();
+    r = await shotAs('maya', `/u/${S.people.kenji.username}`, 'images', {
+      ready: (p) => tweetLi(p, 'rain series').locator('.media.n4 img').nth(3).waitFor() });
+    await r.ctx.close();
+    r = await shotAs('tomas', conv, 'lightbox-dark', { scheme: 'dark', ready: async (p) => {
+      await p.locator('#timeline li.focus .media-item').first().click();
+      await p.locator('dialog.lightbox[open] .lb-alt', { hasText: 'old jetty' }).waitFor();
+      await settled(p);
+    } });
     await r.ctx.close();
     const PHONE = { width: 390, height: 844 };
     r = await shotAs('maya', '/', 'phone-home', { viewport: PHONE });

@@ -1,11 +1,12 @@
 /*
  * The modal dialogs a tweet opens: quoting it (a compose form with the
- * quoted post under it) and its edit history (the "(edited)" label).
- * Each is a <dialog> shown with showModal(): focus moves into it and
- * stays there, Escape closes it, and focus goes back to the button that
- * opened it.
+ * quoted post under it) and its edit history (the "(edited)" label); the
+ * lightbox (lightbox.js) is one too. Each is a <dialog> shown with
+ * showModal(): focus moves into it and stays there, Escape closes it,
+ * and focus goes back to the button that opened it.
  */
 import { api, errorMessage, ok } from './api.js';
+import { clearImages, imageList, imagePicker, withImages } from './attach.js';
 import { fullTime, h, quoteCard, relTime, showMessage, updateCounter } from './dom.js';
 import { fail } from './session.js';
 import { state, touch } from './state.js';
@@ -14,15 +15,17 @@ import { addTweets } from './timeline.js';
 let uid = 0; // unique ids for the dialogs' labels
 
 // A modal dialog labelled by its heading, with body (its elements);
-// removed from the page when it closes, focus back on opener. A button
-// with data-close closes it.
-function openDialog(title, body, opener) {
+// removed from the page when it closes, focus back on opener (an element,
+// or a function that says which then). A button with data-close closes
+// it. className: the dialog's look.
+export function openDialog(title, body, opener, className = 'dialog card') {
   const id = `dialog-${++uid}`;
-  const dialog = h('dialog', { class: 'dialog card', 'aria-labelledby': `${id}-title` },
+  const dialog = h('dialog', { class: className, 'aria-labelledby': `${id}-title` },
     h('h2', { id: `${id}-title` }, title), ...body);
   dialog.addEventListener('close', () => {
     dialog.remove();
-    if (opener && opener.isConnected) opener.focus();
+    const back = typeof opener === 'function' ? opener() : opener;
+    if (back && back.isConnected) back.focus();
   });
   dialog.addEventListener('click', (e) => {
     if (e.target.closest('[data-close]')) dialog.close();
@@ -43,11 +46,12 @@ export function openQuote(t, opener) {
   const ta = h('textarea', { id: tid, rows: '3', 'aria-describedby': `${tid}-count` });
   const submit = h('button', { type: 'submit', class: 'btn' }, 'Quote');
   const form = h('form', { class: 'compose quote-form' },
-    h('label', { for: tid }, 'Your comment'), ta,
-    quoteCard({ available: true, id: t.id, author: t.author, text: t.text, created_at: t.created_at }),
-    h('div', { class: 'row end' }, h('span', { id: `${tid}-count`, class: 'count' }),
+    h('label', { for: tid }, 'Your comment'), ta, imageList(),
+    quoteCard({ available: true, id: t.id, author: t.author, text: t.text, created_at: t.created_at, media: t.media }),
+    h('div', { class: 'row end' }, ...imagePicker(`${tid}-file`), h('span', { id: `${tid}-count`, class: 'count' }),
       closeButton('Cancel'), submit));
   const dialog = openDialog('Quote this post', [form], opener);
+  dialog.addEventListener('close', () => clearImages(form)); // uploads under way stop
   updateCounter(form);
   ta.focus();
   form.addEventListener('submit', async (e) => {
@@ -55,7 +59,7 @@ export function openQuote(t, opener) {
     if (submit.disabled) return;
     submit.disabled = true;
     ta.readOnly = true;
-    const r = await api('POST', '/api/tweet', { text: ta.value, quote_of: String(t.id) });
+    const r = await api('POST', '/api/tweet', withImages(form, { text: ta.value, quote_of: String(t.id) }));
     ta.readOnly = false;
     if (!ok(r)) {
       updateCounter(form);

@@ -9,6 +9,7 @@
  */
 import { avatar, displayName } from './avatar.js';
 import { icon } from './icons.js';
+import { mediaGrid, quoteMedia } from './media.js';
 import { state, findTweet } from './state.js';
 
 // A post's limits (docs/API.md): 280 user-perceived characters (extended
@@ -88,10 +89,16 @@ export function charCount(s) {
   return n;
 }
 
+// Whether s is over max characters, or over their byte bound (long
+// emoji sequences).
+export const overLimit = (s, max) => charCount(s) > max || encoder.encode(s).length > max * 4;
+
 // Remaining-characters counter, shared by compose, replies and editors.
-// Over the byte bound (long emoji sequences) the text is over too.
+// Over the byte bound (long emoji sequences) the text is over too. A form
+// with images attached (attach.js: its list's data-ready, data-waiting)
+// may post them without text, and waits while they upload.
 export function updateCounter(form) {
-  const ta = form.querySelector('textarea');
+  const ta = form.querySelector('textarea:not(.alt-text)');
   const count = form.querySelector('.count');
   const left = MAX_LEN - charCount(ta.value);
   const tooBig = encoder.encode(ta.value).length > MAX_BYTES;
@@ -100,7 +107,10 @@ export function updateCounter(form) {
     tooBig && left >= 0 ? ' characters left, but the post is too long' : ' characters left'));
   count.classList.toggle('warn', !over && left < 20);
   count.classList.toggle('over', over);
-  form.querySelector('button[type=submit]').disabled = over || !ta.value.trim();
+  const images = form.querySelector('.attachments');
+  const ready = images ? Number(images.dataset.ready) || 0 : 0;
+  const waiting = Boolean(images) && images.dataset.waiting === 'true';
+  form.querySelector('button[type=submit]').disabled = over || waiting || (!ta.value.trim() && !ready);
 }
 
 /* ---------- tweets and users ---------- */
@@ -138,6 +148,7 @@ export function renderTweet(t) {
             title: `Edited ${fullTime(t.edited_at)}: show the edit history`, 'aria-haspopup': 'dialog' }, 'edited') : null),
         t.reply_to ? replyLine(t) : null,
         h('p', { class: 'text', dir: 'auto' }, ...textNodes(t.text, t.entities)),
+        mediaGrid(t.media),
         t.quote ? quoteCard(t.quote) : null,
         h('div', { class: 'stats actions', role: 'group', 'aria-label': 'Post actions' }, ...statsNodes(t, mine)))));
 }
@@ -175,29 +186,34 @@ export function textNodes(text, entities) {
   return out;
 }
 
-// The tweet a quote quotes, or a note that it was deleted.
+// The tweet a quote quotes (its images small), or a note that it was
+// deleted.
 export function quoteCard(q) {
   if (!q.available) return h('div', { class: 'quote unavailable' }, 'This post is unavailable.');
   const a = q.author || {};
   return h('div', { class: 'quote' },
     h('p', { class: 'meta' }, avatar(a, 's'), ...nameNodes(a), h('span', { class: 'dot', 'aria-hidden': 'true' }, '·'),
       h('a', { class: 'when', href: tweetHref(q.id) }, h('time', { datetime: q.created_at, title: fullTime(q.created_at) }, relTime(q.created_at)))),
-    h('p', { class: 'text', dir: 'auto' }, q.text));
+    h('p', { class: 'text', dir: 'auto' }, q.text),
+    quoteMedia(q));
 }
 
-// "Replying to @x": the author the API names (reply_to_user), or the
-// parent on screen; a parent deleted says so. No request.
+// "Replying to @x" with x's avatar: the author the API names
+// (reply_to_user), or the parent on screen; a parent deleted says so. No
+// request.
 export function replyLine(t) {
   const id = String(t.reply_to);
-  let who = t.reply_to_user && t.reply_to_user.username;
-  if (!who && t.reply_to_user === undefined) {
+  let user = t.reply_to_user;
+  if (!user && t.reply_to_user === undefined) {
     const shown = findTweet(id);
-    who = shown && shown.author && shown.author.username;
+    user = shown && shown.author;
   }
+  const who = user && user.username;
   const gone = state.gone.has(id) || (!who && t.reply_to_user === null);
   return h('p', { class: 'reply-to' },
     h('a', { href: tweetHref(id), 'data-parent': id },
-      who && !gone ? `Replying to @${who}` : gone ? 'Replying to a deleted post' : 'Replying to a post'));
+      ...(who && !gone ? ['Replying to ', avatar(user, 'xs'), `@${who}`]
+        : [gone ? 'Replying to a deleted post' : 'Replying to a post'])));
 }
 
 // One action: icon, the count (when there is one), and for screen

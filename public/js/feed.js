@@ -8,6 +8,7 @@
  *   live connection.
  */
 import { api, errorMessage, itemsOf, ok, PAGE, withQuery } from './api.js';
+import { clearImages, imageList, imagePicker, withImages } from './attach.js';
 import { displayName } from './avatar.js';
 import { el, h, setBusy, showMessage, tweetHref, updateCounter } from './dom.js';
 import { syncSubscriptions } from './live.js';
@@ -24,6 +25,8 @@ import { openReply, postReply, toggleReply } from './tweet.js';
 let uid = 0; // unique ids for editor textareas
 
 export function initFeed() {
+  el.composeText.after(imageList());
+  el.post.parentElement.prepend(...imagePicker('compose-file'));
   el.compose.addEventListener('submit', (e) => {
     e.preventDefault();
     if (!el.post.disabled) postTweet();
@@ -144,10 +147,11 @@ async function postTweet() {
   if (el.post.disabled) return;
   el.post.disabled = true;
   el.composeText.readOnly = true;
-  const r = await api('POST', '/api/tweet', { text: el.composeText.value });
+  const r = await api('POST', '/api/tweet', withImages(el.compose, { text: el.composeText.value }));
   el.composeText.readOnly = false;
   if (ok(r)) {
     el.composeText.value = '';
+    clearImages(el.compose);
     touch(r.data.id);
     const v = state.view;
     if (v && (v.name === 'home' || v.name === 'global' ||

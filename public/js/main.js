@@ -5,15 +5,20 @@
  *
  * The modules, each importing only those listed before it:
  *   events.js         the WebSocket event types (mirrors the server's table)
- *   api.js            fetch wrapper: {status, data}, never throws; 401 hook
+ *   api.js            fetch wrapper: {status, data}, never throws; 401 hook;
+ *                     uploads with progress
  *   state.js          the shared state, route generations, change ticks
  *   icons.js          the inline SVG icons
  *   avatar.js         avatars (a picture, or drawn) and display names
+ *   media.js          a post's images in its card and in a quote
  *   dom.js            element references, h(), messages, tweet/user rendering
+ *   upload.js         uploading an image: checks, progress, what refusals mean
+ *   attach.js         images attached to a post being written
  *   session.js        who is logged in; the header that shows it
  *   live.js           the WebSocket: resume, subscriptions, chorus_seen
  *   timeline.js       the tweet list on screen; live changes applied to it
  *   dialogs.js        the quote and edit-history dialogs a tweet opens
+ *   lightbox.js       an image shown whole, with its alt text
  *   tweet.js          reply forms: under any post, and on a post's page
  *   suggest.js        people to follow: the side box, a new account's welcome
  *   feed.js           loading the list, compose, edit/like/repost/share/delete
@@ -27,11 +32,13 @@
  * main.js sets: onUserChange (session.js) and setLiveHooks (live.js).
  */
 import { api, errorMessage, ok, onUnauthorized } from './api.js';
+import { initAttachments, onAltInput } from './attach.js';
 import { initAuth } from './auth.js';
 import { bindElements, el, hideMessage, showMessage, updateCounter } from './dom.js';
 import { EVENT } from './events.js';
 import { closeEditor, initFeed, loadNewest } from './feed.js';
 import { drawIcons } from './icons.js';
+import { openLightbox } from './lightbox.js';
 import { initLive, isLive, sessionEnded, setLiveHooks, startLive, stopLive } from './live.js';
 import { loadUnread, onNotification } from './notifications.js';
 import {
@@ -101,10 +108,12 @@ function onViewSubmit(e) {
   }
 }
 
-// Buttons anywhere: following a suggested person (side box, welcome).
+// Buttons anywhere: following a suggested person (side box, welcome),
+// an image (a post's, a quote's, a profile's) opening the lightbox.
 function onDocumentClick(e) {
-  const btn = e.target.closest('button[data-action=follow-user]');
-  if (btn) followSuggested(btn);
+  const btn = e.target.closest('button[data-action=follow-user], button[data-action=view-image]');
+  if (btn && btn.dataset.action === 'follow-user') followSuggested(btn);
+  else if (btn) openLightbox(btn);
 }
 
 function onViewClick(e) {
@@ -138,8 +147,10 @@ async function init() {
   initAuth();
   el.msgClose.addEventListener('click', hideMessage);
   initFeed();
+  initAttachments();
   initLive();
   document.addEventListener('input', (e) => {
+    onAltInput(e);
     const form = e.target.form;
     if (form && form.querySelector('.count')) updateCounter(form);
   });

@@ -1,17 +1,19 @@
 /*
- * A user's profile page (/u/<name>): the card with counts, Follow /
- * Unfollow, and on one's own the profile form, the password form and
- * "Log out other sessions" (docs/API.md, Accounts). Also the set of
+ * A user's profile page (/u/<name>): the card with the header image and
+ * avatar (pictures.js), counts, Follow / Unfollow, and on one's own the
+ * profile form (name, bio, pictures), the password form and "Log out
+ * other sessions" (docs/API.md, Accounts). Also the set of
  * people I follow (state.following), which the home feed uses to tell
  * followed authors' tweets from replies to watched tweets, kept up to
  * date by follow events.
  */
 import { api, errorMessage, itemsOf, ok, withQuery } from './api.js';
-import { avatar, displayName } from './avatar.js';
+import { displayName } from './avatar.js';
 import { el, h, showMessage, setBusy, userHref } from './dom.js';
+import { pictureChanges, pictureFields, profileAvatar, profileBanner } from './pictures.js';
 import { fail, renderSession } from './session.js';
 import { routeGen, state } from './state.js';
-import { renameAuthor } from './timeline.js';
+import { updateAuthor } from './timeline.js';
 
 export async function loadProfile(v, g) {
   el.view.append(h('div', { class: 'card' }, h('p', { class: 'hint' }, 'Loading profile…')));
@@ -37,7 +39,8 @@ function renderProfile(p) {
   const n = (x) => Number(x) || 0;
   const name = displayName(p);
   const card = h('div', { class: 'card profile' },
-    h('div', { class: 'profile-head' }, avatar(p, 'l'),
+    profileBanner(p),
+    h('div', { class: 'profile-head' }, profileAvatar(p),
       h('div', { class: 'profile-names' },
         h('h2', { tabindex: '-1', dir: 'auto' }, name || `@${p.username}`),
         name ? h('p', { class: 'handle' }, `@${p.username}`) : null)),
@@ -95,28 +98,31 @@ export async function endOtherSessions(btn) {
 
 function profileForm(p) {
   const name = h('input', { id: 'pf-name', type: 'text', required: '', maxlength: '200', dir: 'auto' });
-  name.value = displayName(p);
+  name.value = p.display_name || '';
   const bio = h('textarea', { id: 'pf-bio', rows: '2', maxlength: '640', dir: 'auto' });
   bio.value = p.bio || '';
-  return h('details', { class: 'edit-profile' },
-    h('summary', null, 'Edit profile'),
-    h('form', { class: 'profile-form' },
-      h('label', { for: 'pf-name' }, 'Display name'), name,
-      h('label', { for: 'pf-bio' }, 'Bio'), bio,
-      h('p', { class: 'hint' }, 'Up to 160 characters'),
-      h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn' }, 'Save profile'))));
+  const form = h('form', { class: 'profile-form' });
+  form.append(
+    h('label', { for: 'pf-name' }, 'Display name'), name,
+    h('label', { for: 'pf-bio' }, 'Bio'), bio,
+    h('p', { class: 'hint' }, 'Up to 160 characters'),
+    pictureFields(p, form),
+    h('div', { class: 'row end' }, h('button', { type: 'submit', class: 'btn' }, 'Save profile')));
+  return h('details', { class: 'edit-profile' }, h('summary', null, 'Edit profile'), form);
 }
 
 export async function saveProfile(form) {
   const display = form.querySelector('#pf-name').value;
   if (!display.trim()) { showMessage('The display name cannot be blank.'); return; }
   setBusy(form, true);
-  const r = await api('PATCH', '/api/me', { display_name: display, bio: form.querySelector('#pf-bio').value });
+  const r = await api('PATCH', '/api/me', { display_name: display, bio: form.querySelector('#pf-bio').value,
+    ...pictureChanges(form) });
   setBusy(form, false);
   if (!ok(r)) { fail(r); return; }
-  state.me = { ...state.me, display_name: r.data.display_name, bio: r.data.bio };
+  const { display_name: dn, bio: b, avatar, header } = r.data;
+  state.me = { ...state.me, display_name: dn, bio: b, avatar, header };
   renderSession();
-  renameAuthor(r.data.username, r.data.display_name);
+  updateAuthor(r.data);
   if (state.view.name !== 'profile') return;
   renderProfile(r.data);
   showMessage('Profile saved.', 'info');

@@ -17,7 +17,7 @@ import { loadNotifications } from './notifications.js';
 import { loadPeople } from './people.js';
 import { loadProfile } from './profile.js';
 import { renderSearch } from './search.js';
-import { newRoute, routeGen, state } from './state.js';
+import { composes, newRoute, routeGen, state } from './state.js';
 import { loadTrends, renderTagView } from './tags.js';
 import { clearTimeline, renderFeedChrome, renderTimeline } from './timeline.js';
 
@@ -144,7 +144,7 @@ export async function renderRoute(moved, snap) {
   loadTrends();
   el.view.replaceChildren();
   el.feedTitle.textContent = v.title;
-  el.compose.hidden = !state.me || !(v.name === 'home' || v.name === 'global');
+  el.compose.hidden = !state.me || !composes(v);
   el.feed.hidden = !v.src;
   document.title = titleOf(v);
   for (const [id, name] of [['navHome', 'home'], ['navGlobal', 'global'], ['navSearch', 'search'],

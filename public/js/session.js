@@ -8,7 +8,7 @@
 import { errorMessage } from './api.js';
 import { avatar, displayName } from './avatar.js';
 import { el, showMessage, userHref } from './dom.js';
-import { state } from './state.js';
+import { composes, state } from './state.js';
 
 let userChanged = () => {};
 
@@ -34,7 +34,7 @@ export function renderSession() {
   const inside = Boolean(state.me);
   el.session.hidden = !inside;
   el.auth.hidden = inside;
-  el.compose.hidden = !inside;
+  el.compose.hidden = !inside || (Boolean(state.view) && !composes(state.view));
   el.meName.textContent = inside ? `@${state.me.username}` : '';
   el.meName.title = inside ? displayName(state.me) || '' : '';
   el.meAvatar.replaceChildren(...(inside ? [avatar(state.me, 's')] : []));

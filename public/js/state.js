@@ -34,3 +34,6 @@ export const touch = (id) => state.touched.set(String(id), nextTick());
 export const touchedSince = (id, t0) => (state.touched.get(String(id)) || 0) > t0;
 
 export const findTweet = (id) => state.tweets.find((t) => String(t.id) === id);
+
+// Whether view v has the compose form: the home and global timelines.
+export const composes = (v) => Boolean(v) && (v.name === 'home' || v.name === 'global');

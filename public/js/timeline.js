@@ -319,12 +319,14 @@ export function tweetDeleted(id) {
   syncSubscriptions();
 }
 
-// A user's new display name on every post of theirs on screen.
-export function renameAuthor(username, displayName) {
-  const who = String(username).toLowerCase();
-  const renamed = (u) => (u && nameOf(u) === who ? { ...u, display_name: displayName } : u);
+// A user's new display name and avatar (user: a profile) on every post
+// on screen that names them: as author, reposter, author replied to.
+export function updateAuthor(user) {
+  const who = nameOf(user);
+  const named = (u) => Boolean(u) && nameOf(u) === who;
+  const fresh = (u) => (named(u) ? { ...u, display_name: user.display_name, avatar: user.avatar } : u);
   for (const t of state.tweets) {
-    if (nameOf(t.author) !== who && nameOf(t.reposted_by) !== who) continue;
-    updateShown({ ...t, author: renamed(t.author), reposted_by: renamed(t.reposted_by) });
+    if (!named(t.author) && !named(t.reposted_by) && !named(t.reply_to_user)) continue;
+    updateShown({ ...t, author: fresh(t.author), reposted_by: fresh(t.reposted_by), reply_to_user: fresh(t.reply_to_user) });
   }
 }

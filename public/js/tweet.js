@@ -5,6 +5,7 @@
  * loads them). A post that is gone takes its form with it.
  */
 import { api, ok } from './api.js';
+import { clearImages, imageList, imagePicker, withImages } from './attach.js';
 import { h, showMessage, updateCounter } from './dom.js';
 import { fail } from './session.js';
 import { findTweet, nextTick, routeGen, state, touch, touchedSince } from './state.js';
@@ -25,8 +26,9 @@ export function openReply(li, opts = {}) {
     placeholder: `Reply to @${t.author.username}` });
   ta.value = opts.text || '';
   const form = h('form', { class: 'reply-box' },
-    h('label', { for: id, class: 'sr-only' }, `Reply to @${t.author.username}`), ta,
+    h('label', { for: id, class: 'sr-only' }, `Reply to @${t.author.username}`), ta, imageList(),
     h('div', { class: 'row end' },
+      ...imagePicker(`${id}-file`),
       h('span', { id: `${id}-count`, class: 'count' }),
       opts.page ? null : h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'close-reply' }, 'Cancel'),
       h('button', { type: 'submit', class: 'btn small' }, 'Reply')));
@@ -39,8 +41,13 @@ export function openReply(li, opts = {}) {
   return form;
 }
 
+// Closes li's reply form; uploads of its images under way stop.
 function closeReply(li) {
-  li.querySelector('form.reply-box')?.remove();
+  const form = li.querySelector('form.reply-box');
+  if (form) {
+    clearImages(form);
+    form.remove();
+  }
   const btn = li.querySelector('[data-action=reply]');
   if (btn) { btn.setAttribute('aria-expanded', 'false'); btn.focus(); }
 }
@@ -66,7 +73,7 @@ export async function postReply(form) {
   btn.disabled = true;
   ta.readOnly = true;
   const g = routeGen();
-  const r = await api('POST', '/api/tweet', { text: ta.value, reply_to: parentId });
+  const r = await api('POST', '/api/tweet', withImages(form, { text: ta.value, reply_to: parentId }));
   ta.readOnly = false;
   if (!ok(r)) {
     updateCounter(form);
@@ -74,6 +81,7 @@ export async function postReply(form) {
     return;
   }
   ta.value = '';
+  clearImages(form);
   updateCounter(form);
   showMessage('Reply posted.', 'info');
   if (g !== routeGen()) return;

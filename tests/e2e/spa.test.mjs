@@ -4,7 +4,8 @@
 // axe-core checks the main views and the dialogs for WCAG 2.1 A/AA
 // violations, in light and dark. Besides what people do (post, reply,
 // like, repost, quote, edit, delete, follow, search, notifications, tag
-// pages), it checks what the page is made of: the desktop and phone
+// pages, images: attached, shown in cards, in the lightbox, as avatars and
+// headers), it checks what the page is made of: the desktop and phone
 // layouts, compact cards, the first view's transferred bytes and caching,
 // titles, the favicon, right-to-left text, reduced motion, live updates
 // of every list, and the session ending anywhere.
@@ -15,10 +16,12 @@
 // Environment: CHORUS_TEST_URL_A, CHORUS_TEST_URL_B (required),
 //   CHORUS_CHROMIUM (default /usr/bin/chromium).
 // Writes screenshots of the seeded instance (desktop 1280 and 1920, phone
-// 390 x 844, light and dark) to var/e2e-screenshots/*.png, or to
+// 390 x 844, light and dark, images and the lightbox) to
+// var/e2e-screenshots/*.png, or to
 // CHORUS_E2E_SHOTS_DIR (docs/screenshots to refresh the README's pictures).
 // Last line: "e2e: N passed, M failed"; exit status 1 on any failure.
 import { chromium } from 'playwright-core';
+import { avatarImage, headerImage, jupiter, lagoon, png } from './images.mjs';
 import { PASSWORD as SEED_PASSWORD, seed } from './seed.mjs';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -30,6 +33,10 @@ const URL_A = (process.env.CHORUS_TEST_URL_A || '').replace(/\/$/, '');
 const URL_B = (process.env.CHORUS_TEST_URL_B || '').replace(/\/$/, '');
 const CHROMIUM = process.env.CHORUS_CHROMIUM || '/usr/bin/chromium';
 const WAIT = 10_000; // every explicit wait
+// Waits for images to load: a server reads an image from the database the
+// first time it is asked for (about a second each on FerretDB, one after
+// another), and a page asks for many at once.
+const IMAGE_WAIT = 3 * WAIT;
 const AXE_SRC = readFileSync(join(ROOT, 'tests', 'e2e', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 let passed = 0;
@@ -63,6 +70,7 @@ function watch(page, tag) {
     if (/^\/api\//.test(path) && /\b401\b/.test(text)) return;
     if (/^\/api\/(tweet\/[0-9a-f]{24}(\/replies)?|users\/\w+(\/tweets)?)$/.test(path) && /\b404\b/.test(text)) return;
     if (path === '/api/register' && /\b409\b/.test(text)) return;
+    if (path === '/api/media' && /\b415\b/.test(text)) return; // a file that is no image, refused
     errors.push(`${tag} console error: ${text} @ ${url}`);
   });
   page.on('pageerror', (e) => errors.push(`${tag} page error: ${e.message}`));
@@ -161,9 +169,25 @@ async function apiUser(base, name) {
   } };
 }
 
-// How many posts of the list are wholly inside the viewport.
-const postsOnScreen = (page) => page.evaluate(() => [...document.querySelectorAll('#timeline li.tweet')]
-  .filter((li) => { const r = li.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }).length);
+// The mean height of the list's first 10 posts without images (those
+// with images are as tall as their images make them).
+const textPostHeight = (page) => page.evaluate(() => {
+  const hs = [...document.querySelectorAll('#timeline li.tweet')].filter((li) => !li.querySelector('.media, .quote-media'))
+    .slice(0, 10).map((li) => li.getBoundingClientRect().height);
+  return hs.length ? hs.reduce((a, b) => a + b, 0) / hs.length : Infinity;
+});
+
+// Until every image in view on page has its pixels.
+const imagesInView = (page) => page.waitForFunction(() => [...document.images].filter((i) => {
+  const r = i.getBoundingClientRect();
+  return i.checkVisibility() && r.bottom > 0 && r.top < innerHeight; // (not in a closed <details>)
+}).every((i) => i.complete && i.naturalWidth > 0), null, { timeout: IMAGE_WAIT });
+
+// Until the page's animations (a dialog's fade) have ended.
+const settled = (page) => page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
+
+// A colour #rrggbb as computed styles write it.
+const rgb = (hex) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
 
 async function register(page, base, name) {
   await page.goto(`${base}/`);
@@ -266,6 +290,7 @@ try {
     if (path !== '/') await go(p, URL_A, path);
     await p.locator('#timeline li.tweet, #notes li.note').first().waitFor();
     if (ready) await ready(p);
+    await imagesInView(p);
     await p.evaluate(() => document.getElementById('msg-close')?.click());
     await p.evaluate(() => document.activeElement?.blur());
     await shot(p, name, full);
@@ -276,10 +301,10 @@ try {
     const conv = `/t/${S.conversation}`;
     const whoReady = (p) => p.locator('#who:not([hidden]) li.user').first().waitFor();
     let r = await shotAs('maya', '/', 'home', { ready: whoReady });
-    // Density: a desktop screen shows 5 or more posts, as Mastodon and
-    // Bluesky do.
-    const n = await postsOnScreen(r.p);
-    assert(n >= 5, `only ${n} posts fit on a 1280 x 800 screen`);
+    // Density: a desktop screen holds 5 or more posts of text, as
+    // Mastodon and Bluesky do.
+    const h = await textPostHeight(r.p);
+    assert(h * 5 <= 800, `posts of text are ${h} px tall: fewer than 5 fit on a 1280 x 800 screen`);
     await r.ctx.close();
     r = await shotAs('maya', '/', 'home-1920-dark', { viewport: { width: 1920, height: 1080 }, scheme: 'dark', ready: whoReady });
     await r.ctx.close();
@@ -291,6 +316,15 @@ try {
     await r.ctx.close();
     r = await shotAs('arjun', '/tags/birding', 'tag');
     await r.ctx.close();
+    r = await shotAs('maya', `/u/${S.people.kenji.username}`, 'images', {
+      ready: (p) => tweetLi(p, 'rain series').locator('.media.n4 img').nth(3).waitFor() });
+    await r.ctx.close();
+    r = await shotAs('tomas', conv, 'lightbox-dark', { scheme: 'dark', ready: async (p) => {
+      await p.locator('#timeline li.focus .media-item').first().click();
+      await p.locator('dialog.lightbox[open] .lb-alt', { hasText: 'old jetty' }).waitFor();
+      await settled(p);
+    } });
+    await r.ctx.close();
     const PHONE = { width: 390, height: 844 };
     r = await shotAs('maya', '/', 'phone-home', { viewport: PHONE });
     await r.ctx.close();
@@ -299,7 +333,7 @@ try {
     await r.ctx.close();
   });
 
-  await step('the first view transfers under 100 KB, gzipped; versioned files are cached for good', async () => {
+  await step('the first view transfers under 100 KB, gzipped, besides the thumbnails in sight (lazy); versioned files are cached for good', async () => {
     const ctx = await newContext();
     const p = await ctx.newPage(); watch(p, 'first view');
     const seen = [];
@@ -309,9 +343,25 @@ try {
     await p.waitForLoadState('networkidle');
     const sizes = await p.evaluate(() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
       .map((e) => ({ name: e.name, transfer: e.transferSize, encoded: e.encodedBodySize, decoded: e.decodedBodySize })));
-    const total = sizes.reduce((a, e) => a + e.transfer, 0);
-    console.log(`     first view: ${sizes.length} responses, ${total} bytes transferred`);
+    const isImage = (e) => new URL(e.name).pathname.startsWith('/media/');
+    const total = sizes.filter((e) => !isImage(e)).reduce((a, e) => a + e.transfer, 0);
+    const images = sizes.filter(isImage);
+    const imageBytes = images.reduce((a, e) => a + e.transfer, 0);
+    console.log(`     first view: ${sizes.length} responses, ${total} bytes transferred, and ${images.length} images of ${imageBytes} bytes`);
     assert(total > 0 && total < 100 * 1024, `the first view transferred ${total} bytes`);
+    // The images: thumbnails only, and those far below the fold wait
+    // (loading="lazy"; Chromium looks at most 2,500 px ahead).
+    const bad = images.filter((e) => !/^\/media\/[0-9a-f]{24}\/thumb$/.test(new URL(e.name).pathname) || e.transfer > 40 * 1024);
+    assert(images.length > 0 && bad.length === 0, `first view images: ${JSON.stringify(bad)}`);
+    const far = await p.evaluate(() => {
+      const imgs = [...document.images];
+      const below = (i) => i.getBoundingClientRect().top > innerHeight + 2500;
+      const near = new Set(imgs.filter((i) => !below(i)).map((i) => i.src)); // an avatar seen higher up too
+      return imgs.filter((i) => below(i) && !near.has(i.src)).map((i) => i.src);
+    });
+    const fetched = new Set(images.map((e) => e.name));
+    assert(far.length > 0, 'no image far enough below the fold to check that images are lazy');
+    assert(far.every((src) => !fetched.has(src)), `images far below the fold were fetched: ${far.filter((src) => fetched.has(src))}`);
     let statics = 0;
     for (const res of seen) {
       const path = new URL(res.url()).pathname;
@@ -595,6 +645,307 @@ try {
       'focus did not return to the "(edited)" button');
   });
 
+  // ---- images: attached, in cards, in the lightbox, avatars and headers ----
+  const TI = `two pictures ${WORD}`;
+  const ALT = 'The lagoon at sunrise, an old jetty on the left';
+  let imageTweet = ''; // the post's id
+  const uploaded = []; // the uploads' answers (POST /api/media)
+  const tweetMedia = async (ctx, base, id) => (await (await ctx.request.get(`${base}/api/tweet/${id}`)).json()).media;
+  await step('images: A attaches a PNG and a JPEG; previews at once, Post waits for the uploads; an alt text, counted', async () => {
+    await pa.click('#nav-home');
+    await pa.waitForURL(`${URL_A}/`);
+    await waitLive(pa);
+    // The picker: a real file input for the four types, labelled, next
+    // in the tab order after the text.
+    await pa.fill('#compose-text', TI);
+    await pa.focus('#compose-text');
+    await pa.keyboard.press('Tab');
+    const picker = await pa.evaluate(() => {
+      const n = document.activeElement;
+      const label = n.labels && n.labels[0];
+      return { id: n.id, type: n.type, multiple: n.multiple, accept: n.accept, label: label && label.textContent.trim(),
+        width: label && label.getBoundingClientRect().width };
+    });
+    assert(picker.id === 'compose-file' && picker.type === 'file' && picker.multiple, `Tab from the text reaches ${JSON.stringify(picker)}`);
+    assert(picker.accept === 'image/jpeg,image/png,image/webp,image/gif', `accept="${picker.accept}"`);
+    assert(picker.label === 'Add images' && picker.width >= 24, `the picker's label: ${JSON.stringify(picker)}`);
+    // A JPEG drawn by a canvas of the page; a PNG drawn in Node.
+    const jpeg = Buffer.from(await pa.evaluate(async () => {
+      const c = new OffscreenCanvas(640, 480);
+      const g = c.getContext('2d');
+      const sky = g.createLinearGradient(0, 0, 0, 480);
+      sky.addColorStop(0, '#0c4a6e');
+      sky.addColorStop(1, '#7dd3fc');
+      g.fillStyle = sky;
+      g.fillRect(0, 0, 640, 480);
+      g.fillStyle = '#fde68a';
+      g.beginPath();
+      g.arc(460, 150, 70, 0, 2 * Math.PI);
+      g.fill();
+      g.fillStyle = '#166534';
+      g.beginPath();
+      g.moveTo(0, 480);
+      g.lineTo(0, 330);
+      g.quadraticCurveTo(320, 240, 640, 350);
+      g.lineTo(640, 480);
+      g.fill();
+      const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
+      return [...new Uint8Array(await blob.arrayBuffer())];
+    }));
+    // The uploads wait until released: their pending state is there to see.
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await pa.route('**/api/media', async (route) => { await held; await route.continue(); });
+    const onResponse = async (res) => {
+      if (new URL(res.url()).pathname === '/api/media' && res.status() === 201) uploaded.push(await res.json());
+    };
+    pa.on('response', onResponse);
+    await pa.setInputFiles('#compose-file', [
+      { name: 'lagoon.png', mimeType: 'image/png', buffer: lagoon() },
+      { name: 'hills.jpg', mimeType: 'image/jpeg', buffer: jpeg }]);
+    const tiles = pa.locator('#compose .attachment');
+    await pa.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('#compose .attachment .att-preview img')];
+      return imgs.length === 2 && imgs.every((i) => i.src.startsWith('data:image/') && i.complete && i.naturalWidth > 0);
+    });
+    assert(await pa.locator('#compose .attachment.uploading progress:visible').count() === 2, 'no progress shown while uploading');
+    assert(await pa.isDisabled('#post'), 'Post is enabled while the images upload');
+    const alt = tiles.nth(0).locator('textarea.alt-text');
+    assert(await alt.evaluate((t) => t.labels[0]?.textContent) === 'Image description (alt text)', 'the alt text has no label');
+    await alt.fill(ALT);
+    assert((await tiles.nth(0).locator('.alt-count').textContent()).startsWith(`${ALT.length} / 1500`), 'the alt text is not counted');
+    await axeBoth(pa, 'the compose form with images uploading');
+    release();
+    await pa.locator('#compose .attachment.ready').nth(1).waitFor();
+    await pa.unroute('**/api/media');
+    assert(!(await pa.isDisabled('#post')), 'Post is disabled once the images are uploaded');
+    await alt.fill('é'.repeat(1501));
+    assert(await tiles.nth(0).locator('.alt-count.over').count() === 1 && await pa.isDisabled('#post'),
+      'an alt text of 1,501 characters can be posted');
+    await alt.fill(ALT);
+    await pa.click('#post');
+    const card = tweetLi(pa, TI);
+    await card.locator('.media.n2').waitFor();
+    pa.off('response', onResponse);
+    await pa.locator('#compose .attachment').first().waitFor({ state: 'detached' }); // once the post is answered
+    assert(await pa.inputValue('#compose-text') === '', 'the text stayed in the compose form');
+    assert(uploaded.length === 2, `${uploaded.length} uploads answered`);
+    imageTweet = await card.getAttribute('data-id');
+  });
+
+  await step('B sees them live on server B: two side by side, alt texts, lazy thumbnails sized before they load on their average colour', async () => {
+    const li = tweetLi(pb, TI);
+    await li.locator('.media.n2 img').nth(1).waitFor();
+    const m = await tweetMedia(ctxB, URL_B, imageTweet);
+    assert(m.length === 2 && m[0].alt === ALT && m[1].alt === '', `the post's media: ${JSON.stringify(m)}`);
+    const got = await li.locator('.media img').evaluateAll((ns) => ns.map((n) => ({
+      alt: n.alt, loading: n.loading, width: Number(n.getAttribute('width')), height: Number(n.getAttribute('height')),
+      src: n.getAttribute('src'), bg: n.style.backgroundColor, fit: getComputedStyle(n).objectFit,
+      top: n.getBoundingClientRect().top, left: n.getBoundingClientRect().left })));
+    assert(got.length === 2 && got[0].alt === ALT && got[1].alt === 'Image 2 of 2', `alt texts: ${got.map((g) => g.alt)}`);
+    for (const [i, g] of got.entries()) {
+      const up = uploaded.find((u) => u.id === m[i].id);
+      assert(up, `image ${i} (${m[i].id}) is none of the uploads`);
+      assert(g.src === m[i].thumb_url && g.loading === 'lazy' && g.fit === 'cover', `image ${i}: ${JSON.stringify(g)}`);
+      assert(Math.abs(g.width - up.thumb_width) <= 1 && Math.abs(g.height - up.thumb_height) <= 1,
+        `image ${i} is ${g.width} x ${g.height}, its thumbnail ${up.thumb_width} x ${up.thumb_height}`);
+      assert(g.bg === rgb(m[i].color), `image ${i}: background ${g.bg}, its colour ${m[i].color}`);
+    }
+    assert(Math.abs(got[0].top - got[1].top) < 1 && got[0].left < got[1].left, 'two images are not side by side');
+    await li.locator('.media').scrollIntoViewIfNeeded();
+    await pb.waitForFunction((id) => [...document.querySelectorAll(`#timeline li[data-id="${id}"] .media img`)]
+      .every((i) => i.complete && i.naturalWidth > 0), imageTweet, { timeout: IMAGE_WAIT });
+    await axeBoth(pb, 'home with images');
+  });
+
+  await step('the lightbox: the original and its alt text; the arrow key to the next; Escape closes, focus returns; a click outside closes; reduced motion', async () => {
+    const li = tweetLi(pb, TI);
+    const items = li.locator('.media-item');
+    const m = await tweetMedia(ctxB, URL_B, imageTweet);
+    await items.nth(0).focus();
+    await pb.keyboard.press('Enter');
+    const box = pb.locator('dialog.lightbox[open]');
+    await box.waitFor();
+    const shown = () => box.evaluate((d) => {
+      const img = d.querySelector('.lb-img');
+      const cap = d.querySelector('.lb-alt');
+      return { title: document.getElementById(d.getAttribute('aria-labelledby'))?.textContent, src: img.getAttribute('src'),
+        alt: img.alt, caption: cap.hidden ? null : cap.textContent, modal: d.matches(':modal'), inside: d.contains(document.activeElement) };
+    });
+    let s = await shown();
+    assert(s.modal && s.inside, `the lightbox is not modal, or focus is outside it: ${JSON.stringify(s)}`);
+    assert(s.title === 'Image 1 of 2' && s.src === m[0].url && s.alt === ALT && s.caption === ALT, `first image: ${JSON.stringify(s)}`);
+    // The original (960 px wide), not the thumbnail.
+    await pb.waitForFunction(() => {
+      const i = document.querySelector('dialog.lightbox .lb-img');
+      return i && i.complete && i.naturalWidth === 960;
+    }, null, { timeout: IMAGE_WAIT });
+    await settled(pb);
+    await axeBoth(pb, 'the lightbox');
+    await pb.keyboard.press('ArrowRight');
+    s = await shown();
+    assert(s.title === 'Image 2 of 2' && s.src === m[1].url && s.alt === 'Image 2 of 2' && s.caption === null,
+      `second image: ${JSON.stringify(s)}`);
+    await pb.keyboard.press('Escape');
+    await box.waitFor({ state: 'detached' });
+    assert(await pb.evaluate((id) => document.activeElement === document.querySelector(
+      `#timeline li[data-id="${id}"] .media-item[data-index="1"]`), imageTweet), 'focus did not return to the image shown');
+    // A click outside the image closes it too.
+    await items.nth(0).click();
+    await box.waitFor();
+    await settled(pb);
+    await pb.mouse.click(6, 160);
+    await box.waitFor({ state: 'detached' });
+    assert(await items.nth(0).evaluate((n) => n === document.activeElement), 'focus did not return after a click outside');
+    // Its fade is motion: none when the reader asks for less.
+    await items.nth(0).click();
+    await box.waitFor();
+    assert(await box.evaluate((d) => getComputedStyle(d).animationName) === 'lb-in', 'no fade to reduce');
+    await pb.emulateMedia({ reducedMotion: 'reduce' });
+    assert(await box.evaluate((d) => getComputedStyle(d).animationName) === 'none', 'the lightbox fades under reduced motion');
+    await pb.emulateMedia({ reducedMotion: 'no-preference' });
+    await box.locator('.lb-close').click();
+    await box.waitFor({ state: 'detached' });
+  });
+
+  await step('a file that is no image is refused with the reason, one over 8 MB before it is sent; four at most; images alone are a post', async () => {
+    const sent = [];
+    const onRequest = (req) => { if (new URL(req.url()).pathname === '/api/media') sent.push(req.url()); };
+    pa.on('request', onRequest);
+    await pa.setInputFiles('#compose-file', [{ name: 'notes.png', mimeType: 'image/png',
+      buffer: Buffer.from('Notes for Sunday: bring binoculars.\n') }]);
+    const bad = pa.locator('#compose .attachment.failed');
+    await bad.waitFor();
+    const said = await bad.locator('.att-status').textContent();
+    assert(said === 'notes.png is not a JPEG, PNG, WebP or GIF image.', `the refusal says "${said}"`);
+    assert(sent.length === 1, `${sent.length} uploads sent`);
+    await pa.setInputFiles('#compose-file', [{ name: 'huge.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(8 * 1024 * 1024 + 1, 0xff) }]);
+    await pa.locator('#compose .attachment.failed', { hasText: 'huge.jpg is too large: an image can be at most 8 MB.' }).waitFor();
+    assert(sent.length === 1, 'a file over 8 MB was sent');
+    assert(await pa.isDisabled('#post'), 'Post is enabled with nothing to post');
+    await axeBoth(pa, 'the compose form with refused images');
+    // Remove: focus goes to the next image's Remove, then to the picker.
+    await bad.first().locator('[data-action=remove-image]').click();
+    assert(await pa.evaluate(() => document.activeElement?.closest('.attachment')?.textContent.includes('huge.jpg')),
+      'focus did not go to the next image');
+    await pa.keyboard.press('Enter');
+    assert(await pa.evaluate(() => document.activeElement?.id) === 'compose-file', 'focus did not go to the picker');
+    // Five chosen at once: the first four are taken; posted without text.
+    const dot = (i) => ({ name: `dot-${i}.png`, mimeType: 'image/png',
+      buffer: png(64, 48, (x, y) => [40 * i, 100 + 2 * x, 220 - 2 * y]) });
+    await pa.setInputFiles('#compose-file', [1, 2, 3, 4, 5].map(dot));
+    await pa.locator('#msg-text', { hasText: 'A post can have up to 4 images' }).waitFor();
+    assert(await pa.locator('#compose .attachment').count() === 4, 'not four images');
+    await pa.locator('#compose .attachment.ready').nth(3).waitFor();
+    assert(await pa.isDisabled('#compose-file'), 'the picker takes a fifth image');
+    pa.off('request', onRequest);
+    assert(sent.length === 5, `${sent.length} uploads sent`);
+    await pa.fill('#compose-text', '');
+    assert(!(await pa.isDisabled('#post')), 'images without text cannot be posted');
+    await pa.click('#post');
+    const grid = pa.locator('#timeline li.tweet').first().locator('.media.n4');
+    await grid.waitFor();
+    const tops = await grid.locator('.media-item').evaluateAll((ns) => ns.map((n) => Math.round(n.getBoundingClientRect().top)));
+    assert(tops[0] === tops[1] && tops[2] === tops[3] && tops[2] > tops[0], `four images are not two rows of two: ${tops}`);
+    await pa.locator('#compose .attachment').first().waitFor({ state: 'detached' });
+    assert(!(await pa.isDisabled('#compose-file')), 'the picker stays disabled after the post');
+  });
+
+  await step('a quote shows the quoted post\'s images, small; a reply takes an image too', async () => {
+    const li = tweetLi(pb, TI);
+    await li.locator('[data-action=quote]').click();
+    const dialog = pb.locator('dialog[open]');
+    await dialog.locator('.quote .media.small.n2').waitFor();
+    await dialog.locator('textarea').first().fill(`quoting the pictures ${WORD}`);
+    await dialog.locator('button[type=submit]').click();
+    await dialog.waitFor({ state: 'detached' });
+    const small = async (page) => {
+      const q = tweetLi(page, `quoting the pictures ${WORD}`);
+      await q.locator('.quote .media.small.n2 img').nth(1).waitFor();
+      return q.locator('.quote .media').evaluate((n) => n.getBoundingClientRect().width);
+    };
+    let w = await small(pb);
+    assert(w <= 300, `the quote's images are ${w} px wide`);
+    // Where the quoted post is not on screen, its images come all the same.
+    await go(pb, URL_B, `/u/${USER_B}`);
+    w = await small(pb);
+    assert(w <= 300, `the quote's images are ${w} px wide on the profile`);
+    await pb.click('#nav-home');
+    await pb.waitForURL(`${URL_B}/`);
+    await waitLive(pb);
+    // A reply with one image: as wide as the text, its height bounded.
+    const parent = pb.locator(`#timeline li.tweet[data-id="${imageTweet}"]`);
+    await parent.locator('[data-action=reply]').click();
+    const form = parent.locator('form.reply-box');
+    await form.locator('textarea').first().fill(`a picture back ${WORD}`);
+    await form.locator('input[type=file]').setInputFiles([{ name: 'jupiter.png', mimeType: 'image/png', buffer: jupiter() }]);
+    await form.locator('.attachment.ready').waitFor();
+    await form.locator('button[type=submit]').click();
+    await form.waitFor({ state: 'detached' });
+    const reply = tweetLi(pb, `a picture back ${WORD}`);
+    await reply.locator('.media.n1 img').waitFor();
+    const fit = await reply.evaluate((n) => ({ media: n.querySelector('.media').getBoundingClientRect().width,
+      text: n.querySelector('.tw-main').getBoundingClientRect().width, img: n.querySelector('.media img').getBoundingClientRect().height }));
+    assert(Math.abs(fit.media - fit.text) < 2 && fit.img > 100 && fit.img <= 421, `one image: ${JSON.stringify(fit)}`);
+  });
+
+  await step('an avatar and a header: chosen, uploaded, saved; on the profile, on one\'s cards and in the header; the header removed', async () => {
+    await pa.click('#nav-profile');
+    await pa.waitForURL(`${URL_A}/u/${USER_A}`);
+    await pa.waitForSelector('.profile h2');
+    await tweetLi(pa, TI).waitFor();
+    assert(await pa.locator('.profile > .banner.empty').count() === 1 && await pa.locator('.profile-head > span.avatar[data-initial]').count() === 1,
+      'pictures on a profile without any');
+    await pa.click('.edit-profile summary');
+    await pa.setInputFiles('#pf-avatar', [{ name: 'me.png', mimeType: 'image/png', buffer: avatarImage(2) }]);
+    await pa.setInputFiles('#pf-header', [{ name: 'hills.png', mimeType: 'image/png', buffer: headerImage(1) }]);
+    await pa.locator('#pf-avatar-status', { hasText: 'Avatar ready' }).waitFor();
+    await pa.locator('#pf-header-status', { hasText: 'Header image ready' }).waitFor();
+    await pa.waitForFunction(() => [...document.querySelectorAll('.pf-preview img')].length === 2);
+    await axeBoth(pa, 'the profile form with pictures chosen');
+    await pa.click('.profile-form button[type=submit]');
+    const pic = pa.locator('.profile .avatar-btn img.avatar');
+    await pic.waitFor();
+    const me = await (await ctxA.request.get(`${URL_A}/api/me`)).json();
+    assert(me.avatar && me.header, `GET /api/me: ${JSON.stringify(me)}`);
+    assert(await pic.getAttribute('src') === me.avatar.thumb_url, 'the profile shows another avatar');
+    assert(await pa.locator('.profile > .banner img').getAttribute('src') === me.header.url, 'the profile shows another header');
+    // At once on one's cards, in the session bar and the compose form's.
+    const mine = await pa.$$eval('#timeline li.tweet .tw > .avatar', (ns) => ns.map((n) => n.getAttribute('src')));
+    assert(mine.length > 1 && mine.every((src) => src === me.avatar.thumb_url), `avatars of my cards: ${mine}`);
+    assert(await pa.getAttribute('#me-avatar img', 'src') === me.avatar.thumb_url, 'the session bar has another avatar');
+    await imagesInView(pa);
+    await axeBoth(pa, 'a profile with an avatar and a header');
+    // The avatar opens in the lightbox, named.
+    await pa.click('.profile .avatar-btn');
+    const box = pa.locator('dialog.lightbox[open]');
+    await box.locator('.lb-alt', { hasText: `Avatar of @${USER_A}` }).waitFor();
+    assert(await box.locator('.lb-img').getAttribute('src') === me.avatar.url, 'the lightbox shows another avatar');
+    await pa.keyboard.press('Escape');
+    await box.waitFor({ state: 'detached' });
+    assert(await pa.evaluate(() => document.activeElement?.classList.contains('avatar-btn')), 'focus did not return to the avatar');
+    // On server B, A's cards have it.
+    await go(pb, URL_B, `/u/${USER_A}`);
+    await pb.locator('.profile .avatar-btn img.avatar').waitFor();
+    await tweetLi(pb, TI).waitFor();
+    const onB = await pb.$$eval('#timeline li.tweet .tw > .avatar', (ns) => ns.map((n) => n.getAttribute('src')));
+    assert(onB.length > 1 && onB.every((src) => src === me.avatar.thumb_url), `avatars of A's cards on B: ${onB}`);
+    await pb.click('#nav-home');
+    await pb.waitForURL(`${URL_B}/`);
+    await waitLive(pb);
+    // The header removed: a band of colour again; the avatar stays.
+    await pa.click('.edit-profile summary');
+    await pa.click('[data-action=remove-header]');
+    await pa.locator('#pf-header-status', { hasText: 'removed' }).waitFor();
+    await pa.click('.profile-form button[type=submit]');
+    await pa.locator('.profile > .banner.empty').waitFor();
+    const after = await (await ctxA.request.get(`${URL_A}/api/me`)).json();
+    assert(after.header === null && after.avatar && after.avatar.id === me.avatar.id, `after removing the header: ${JSON.stringify(after)}`);
+    await pa.click('#nav-home');
+    await pa.waitForURL(`${URL_A}/`);
+    await waitLive(pa);
+  });
+
   await step('reposts: A reposts C\'s post; B sees it "reposted by" A, live', async () => {
     // C posts through the API only; A finds the post on the global timeline.
     const ctxC = await browser.newContext();
@@ -664,7 +1015,7 @@ try {
     await li.locator('a.name', { hasText: XSS }).waitFor();
     for (const [tag, page] of [['A', pa], ['B', pb]]) {
       const r = await tweetLi(page, TX).evaluate((n) => ({
-        imgs: n.querySelectorAll('img').length,
+        imgs: n.querySelectorAll('img:not([src^="/media/"])').length,
         text: n.querySelector('.text').textContent,
         name: n.querySelector('a.name').textContent,
       }));
@@ -679,7 +1030,8 @@ try {
     await pa.waitForURL(`${URL_A}/u/${USER_A}`);
     await tweetLi(pa, TX).waitFor();
     assert(await pa.locator('.profile h2').textContent() === XSS, 'A: profile name not shown as text');
-    assert(await pa.locator('.profile img, #timeline img').count() === 0, 'A: <img> on the profile page');
+    assert(await pa.locator('.profile img:not([src^="/media/"]), #timeline img:not([src^="/media/"])').count() === 0,
+      'A: an <img> not of ours on the profile page');
     assert(await pa.evaluate(() => window.__xss) === undefined, 'A: window.__xss is set on the profile');
     await axeBoth(pa, 'profile');
   });
@@ -721,15 +1073,21 @@ try {
 
 
   await step('the global timeline and a profile update live; replies name their parent, no request each', async () => {
-    const parents = [];
-    const onRequest = (req) => { if (/\/api\/tweet\/[0-9a-f]{24}$/.test(new URL(req.url()).pathname)) parents.push(req.url()); };
+    const asked = [];
+    const onRequest = (req) => {
+      const m = /^\/api\/tweet\/([0-9a-f]{24})$/.exec(new URL(req.url()).pathname);
+      if (m) asked.push(m[1]);
+    };
     pb.on('request', onRequest);
     await pb.click('#nav-global');
     await pb.waitForURL(`${URL_B}/global`);
     await tweetLi(pb, 'answered from the timeline').waitFor();
     await waitLive(pb);
     pb.off('request', onRequest);
-    assert(parents.length === 0, `the global timeline asked for ${parents.length} parents: ${parents}`);
+    // Only quoted posts are asked for: a quote's images are theirs.
+    const quoted = await pb.$$eval('#timeline .quote a.when', (as) => as.map((a) => a.getAttribute('href').slice(3)));
+    const extra = asked.filter((id) => !quoted.includes(id));
+    assert(extra.length === 0, `the global timeline asked for ${extra.length} parents: ${extra}`);
     assert(await pb.locator('#timeline .reply-to').count() >= 2, 'too few replies on the global timeline');
     assert(await tweetLi(pb, 'answered from the timeline').locator('.reply-to', { hasText: `Replying to @${USER_A}` }).count() === 1,
       'a reply does not name its parent\'s author');

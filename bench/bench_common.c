@@ -296,6 +296,50 @@ double bench_machine_cpu_pct(const bench_cpu_mark_t *a,
          (b->total - a->total);
 }
 
+void bench_cpu_watch_add(bench_cpu_watches_t *ws, const char *value) {
+  if (ws->n == BENCH_CPU_MAX) {
+    bench_die_usage("at most %d --cpu", BENCH_CPU_MAX);
+  }
+  bench_cpu_watch_t *w = &ws->w[ws->n];
+  if (!bench_parse_name_pid(value, w->name, sizeof w->name, &w->pid)) {
+    bench_die_usage("--cpu wants NAME:PID, not '%s'", value);
+  }
+  ws->n++;
+}
+
+void bench_cpu_watch_start(bench_cpu_watches_t *ws) {
+  for (int i = 0; i < ws->n; i++) {
+    ws->w[i].start_s = bench_proc_cpu_s(ws->w[i].pid);
+  }
+}
+
+void bench_cpu_watch_stop(bench_cpu_watches_t *ws) {
+  for (int i = 0; i < ws->n; i++) {
+    double end = bench_proc_cpu_s(ws->w[i].pid);
+    ws->w[i].used_s =
+        end >= 0 && ws->w[i].start_s >= 0 ? end - ws->w[i].start_s : -1;
+  }
+}
+
+void bench_cpu_watch_json(const bench_cpu_watches_t *ws, double window_s) {
+  for (int i = 0; i < ws->n; i++) {
+    bool first = true;
+    for (int j = 0; j < i; j++) {
+      first = first && strcmp(ws->w[j].name, ws->w[i].name) != 0;
+    }
+    if (!first) {
+      continue;
+    }
+    double sum = 0;
+    for (int j = i; j < ws->n; j++) {
+      if (!strcmp(ws->w[j].name, ws->w[i].name) && ws->w[j].used_s >= 0) {
+        sum += ws->w[j].used_s;
+      }
+    }
+    printf("\"%s\":%.1f,", ws->w[i].name, 100.0 * sum / window_s);
+  }
+}
+
 long bench_cores(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? n : 1;
@@ -393,13 +437,15 @@ CURL *bench_curl_new(long timeout_ms) {
   return h;
 }
 
-bool bench_http(CURL *h, const char *method, const char *url,
-                const char *cookie, const char *body, bench_reply_t *r) {
+bool bench_http_typed(CURL *h, const char *method, const char *url,
+                      const char *cookie, const char *content_type,
+                      const void *body, size_t len, bench_reply_t *r) {
   memset(r, 0, sizeof *r);
   struct curl_slist *hdrs = NULL;
   char line[600];
   if (body) {
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    snprintf(line, sizeof line, "Content-Type: %s", content_type);
+    hdrs = curl_slist_append(hdrs, line);
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
   }
   if (cookie) {
@@ -416,8 +462,9 @@ bool bench_http(CURL *h, const char *method, const char *url,
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(body ? len : 0));
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
                      strcmp(method, "POST") ? method : NULL);
   }
@@ -433,6 +480,12 @@ bool bench_http(CURL *h, const char *method, const char *url,
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
   return true;
+}
+
+bool bench_http(CURL *h, const char *method, const char *url,
+                const char *cookie, const char *body, bench_reply_t *r) {
+  return bench_http_typed(h, method, url, cookie, "application/json", body,
+                          body ? strlen(body) : 0, r);
 }
 
 /* What the registering threads share. */

@@ -167,6 +167,32 @@ double bench_machine_cpu_pct(const bench_cpu_mark_t *a,
 /* Online CPUs (at least 1). */
 long bench_cores(void);
 
+/* Processes whose CPU a benchmark reports over a window (--cpu NAME:PID,
+ * repeatable: two chorusd, the database). */
+#define BENCH_CPU_MAX 16
+typedef struct bench_cpu_watch {
+  char name[32];
+  long pid;
+  double start_s, used_s; /* used_s -1: unreadable (the process is gone) */
+} bench_cpu_watch_t;
+
+typedef struct bench_cpu_watches {
+  bench_cpu_watch_t w[BENCH_CPU_MAX];
+  int n;
+} bench_cpu_watches_t;
+
+/* Adds the process of a --cpu NAME:PID value; dies (bench_die_usage) when
+ * the value is not one, or past BENCH_CPU_MAX. */
+void bench_cpu_watch_add(bench_cpu_watches_t *ws, const char *value);
+
+/* The window's start and end: each process's CPU seconds then. */
+void bench_cpu_watch_start(bench_cpu_watches_t *ws);
+void bench_cpu_watch_stop(bench_cpu_watches_t *ws);
+
+/* Prints "\"NAME\":PCT," for each name (the processes of one name
+ * summed), PCT the percent of one core over window_s seconds. */
+void bench_cpu_watch_json(const bench_cpu_watches_t *ws, double window_s);
+
 /* ------------------------------------------------------------ statistics */
 
 /* A distribution of n values. */
@@ -200,6 +226,12 @@ CURL *bench_curl_new(long timeout_ms);
  * answer into r.  False, with a message, on a transport error. */
 bool bench_http(CURL *h, const char *method, const char *url,
                 const char *cookie, const char *body, bench_reply_t *r);
+
+/* The same with a body of any bytes, body[0..len), of content_type (an
+ * upload's multipart/form-data). */
+bool bench_http_typed(CURL *h, const char *method, const char *url,
+                      const char *cookie, const char *content_type,
+                      const void *body, size_t len, bench_reply_t *r);
 
 /* A user a benchmark registers: its name (filled in by the caller) and the
  * session cookie its registration answered with. */

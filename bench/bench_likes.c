@@ -48,13 +48,6 @@
 #include "bench/bench_common.h"
 
 #define MAX_URLS 8
-#define MAX_CPU 16
-
-typedef struct cpu_watch {
-  char name[32];
-  long pid;
-  double start_s, used_s;
-} cpu_watch_t;
 
 static struct {
   const char *urls[MAX_URLS];
@@ -66,8 +59,7 @@ static struct {
   long creator_pause_ms;
   long timeout_ms;
   bool json;
-  cpu_watch_t cpu[MAX_CPU];
-  int n_cpu;
+  bench_cpu_watches_t cpu;
 } opt = {.rate = 40,
          .duration = 15,
          .burst = 500,
@@ -93,16 +85,7 @@ static void add_url(const char *value) {
   opt.urls[opt.n_urls++] = bench_arg_url("--url", value);
 }
 
-static void add_cpu(const char *value) {
-  if (opt.n_cpu == MAX_CPU) {
-    bench_die_usage("at most %d --cpu", MAX_CPU);
-  }
-  cpu_watch_t *w = &opt.cpu[opt.n_cpu];
-  if (!bench_parse_name_pid(value, w->name, sizeof w->name, &w->pid)) {
-    bench_die_usage("--cpu wants NAME:PID, not '%s'", value);
-  }
-  opt.n_cpu++;
-}
+static void add_cpu(const char *value) { bench_cpu_watch_add(&opt.cpu, value); }
 
 static void parse_args(int argc, char **argv) {
   const bench_opt_t opts[] = {
@@ -446,9 +429,7 @@ int main(int argc, char **argv) {
   memset(&creator, 0, sizeof creator);
   tally_init(&creator.tally, 1 << 16);
   bench_cpu_mark_t m0, m1;
-  for (int i = 0; i < opt.n_cpu; i++) {
-    opt.cpu[i].start_s = bench_proc_cpu_s(opt.cpu[i].pid);
-  }
+  bench_cpu_watch_start(&opt.cpu);
   bench_cpu_mark(&m0);
   pthread_t creator_thread;
   if (pthread_create(&creator_thread, NULL, creator_main, &creator) != 0) {
@@ -460,11 +441,7 @@ int main(int argc, char **argv) {
   pthread_join(creator_thread, NULL);
   bench_cpu_mark(&m1);
   double window = m1.at_s - m0.at_s;
-  for (int i = 0; i < opt.n_cpu; i++) {
-    double end = bench_proc_cpu_s(opt.cpu[i].pid);
-    opt.cpu[i].used_s =
-        end >= 0 && opt.cpu[i].start_s >= 0 ? end - opt.cpu[i].start_s : -1;
-  }
+  bench_cpu_watch_stop(&opt.cpu);
   double machine = bench_machine_cpu_pct(&m0, &m1);
   double self = bench_self_cpu_pct(&m0, &m1, window);
 
@@ -494,24 +471,7 @@ int main(int argc, char **argv) {
            creations_s > 0 ? (double)creator.tally.ok / creations_s : 0);
     print_dist_json("latency_ms", &creator.tally);
     printf("},\"cpu_pct\":{");
-    for (int i = 0; i < opt.n_cpu; i++) {
-      /* summed by name */
-      bool first = true;
-      for (int j = 0; j < i; j++) {
-        first = first && strcmp(opt.cpu[j].name, opt.cpu[i].name) != 0;
-      }
-      if (!first) {
-        continue;
-      }
-      double sum = 0;
-      for (int j = i; j < opt.n_cpu; j++) {
-        if (!strcmp(opt.cpu[j].name, opt.cpu[i].name) &&
-            opt.cpu[j].used_s >= 0) {
-          sum += opt.cpu[j].used_s;
-        }
-      }
-      printf("\"%s\":%.1f,", opt.cpu[i].name, 100.0 * sum / window);
-    }
+    bench_cpu_watch_json(&opt.cpu, window);
     printf("\"client\":%.1f},\"machine_cpu_pct\":%.1f,\"cores\":%ld}\n", self,
            machine, bench_cores());
     return 0;
@@ -524,12 +484,12 @@ int main(int argc, char **argv) {
          creator.tally.conflict + creator.tally.unavailable +
              creator.tally.other_http + creator.tally.transport,
          cd.p50, cd.p90, cd.p99, cd.max);
-  if (opt.n_cpu > 0 || machine >= 0) {
+  if (opt.cpu.n > 0 || machine >= 0) {
     printf("  CPU during it, %% of one core:");
-    for (int i = 0; i < opt.n_cpu; i++) {
-      printf(" %s %.0f", opt.cpu[i].name,
-             opt.cpu[i].used_s >= 0 ? 100.0 * opt.cpu[i].used_s / window
-                                    : -1.0);
+    for (int i = 0; i < opt.cpu.n; i++) {
+      printf(" %s %.0f", opt.cpu.w[i].name,
+             opt.cpu.w[i].used_s >= 0 ? 100.0 * opt.cpu.w[i].used_s / window
+                                      : -1.0);
     }
     printf(" client %.0f; whole machine %.0f of %ld\n", self, machine,
            bench_cores() * 100);

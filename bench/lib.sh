@@ -170,6 +170,20 @@ bench_server_start() {
     disown "$STARTED_PID" # stopped by pid (bench_servers_stop): no job notices
 }
 
+# bench_client_args: sets CLIENT_ARGS to what a benchmark client is told
+# of this run: --url of each server, and --cpu NAME:PID of each server
+# ("chorusd") and of the database's processes (DB_KIND).
+bench_client_args() {
+    local u pid
+    CLIENT_ARGS=()
+    for u in "${URLS[@]}"; do CLIENT_ARGS+=(--url "$u"); done
+    for pid in "${SERVER_PIDS[@]}"; do CLIENT_ARGS+=(--cpu "chorusd:$pid"); done
+    while read -r pid; do
+        [[ -n "$pid" ]] && CLIENT_ARGS+=(--cpu "$DB_KIND:$pid")
+    done < <(bench_db_pids)
+    return 0
+}
+
 # bench_servers_stop: stops this run's servers (TERM to all, then each within
 # SERVER_STOP_S seconds) and those a killed earlier run left (their pid files).
 bench_servers_stop() {

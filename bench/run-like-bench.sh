@@ -89,16 +89,11 @@ for id in like-a like-b; do
 done
 
 # ---------------------------------------------------------------- run
-args=()
-for u in "${URLS[@]}"; do args+=(--url "$u"); done
-for pid in "${SERVER_PIDS[@]}"; do args+=(--cpu "chorusd:$pid"); done
-while read -r pid; do
-    [[ -n "$pid" ]] && args+=(--cpu "$DB_KIND:$pid")
-done < <(bench_db_pids)
+bench_client_args
 echo
 say "=== (a) $RATE likes/s of one tweet for $DURATION s over 2 servers, another user creating tweets; (b) $BURST likes of one tweet at once ==="
 rc=0
-bench_run_job "$BENCH" "${args[@]}" --sessions "$SESSIONS" --rate "$RATE" \
+bench_run_job "$BENCH" "${CLIENT_ARGS[@]}" --sessions "$SESSIONS" --rate "$RATE" \
     --duration "$DURATION" --burst "$BURST" --creator-pause-ms "$PAUSE_MS" \
     --json >"$RESULT" || rc=$?
 if [[ $rc -ne 0 ]]; then err "bench_likes failed (status $rc)"; exit 1; fi

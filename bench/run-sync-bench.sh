@@ -107,7 +107,7 @@ RESULTS=()
 # and keeps it (var/bench-run/result-LABEL.json, with the raw rate and the
 # servers' group counts added).
 run_config() {
-    local label="$1" n="$2" threads="$3" users="$4" args=() pid out raw="$RUN_DIR/raw-$1.json"
+    local label="$1" n="$2" threads="$3" users="$4" out raw="$RUN_DIR/raw-$1.json"
     echo
     say "=== ($label) $n server$([[ $n -eq 1 ]] || echo s), $threads threads, $users users, ${DURATION} s (empty database) ==="
     start_db
@@ -118,14 +118,10 @@ run_config() {
             { err "bench_raw failed"; exit 1; }
     fi
     start_servers "$n"
-    for u in "${URLS[@]}"; do args+=(--url "$u"); done
-    for pid in "${SERVER_PIDS[@]}"; do args+=(--cpu "chorusd:$pid"); done
-    while read -r pid; do
-        [[ -n "$pid" ]] && args+=(--cpu "$DB_KIND:$pid")
-    done < <(bench_db_pids)
+    bench_client_args
     out="$RUN_DIR/result-$label.json"
     local rc=0
-    bench_run_job "$BENCH" "${args[@]}" --users "$users" --threads "$threads" \
+    bench_run_job "$BENCH" "${CLIENT_ARGS[@]}" --users "$users" --threads "$threads" \
         --duration "$DURATION" --warmup "$WARMUP" ${SHARED_ARGS[@]+"${SHARED_ARGS[@]}"} \
         --json >"$out" || rc=$?
     if [[ $rc -ne 0 ]]; then err "bench_tweets failed (status $rc)"; exit 1; fi

@@ -9,6 +9,9 @@
  *                                            initiated is success
  *   chorusctl rs-status --uri URI            prints each member and state;
  *                                            exit 0 when a PRIMARY exists
+ *   chorusctl media --uri URI [--db NAME]    counts the images stored and
+ *                                            what awaits removal (database
+ *                                            chorus unless --db)
  *
  * URI should use directConnection=true for a member not yet initiated.
  */
@@ -20,7 +23,8 @@ static int usage(void) {
   fprintf(stderr, "usage: chorusctl ping --uri URI\n"
                   "       chorusctl rs-init --uri URI --members h:p[,h:p...] "
                   "[--set NAME]\n"
-                  "       chorusctl rs-status --uri URI\n");
+                  "       chorusctl rs-status --uri URI\n"
+                  "       chorusctl media --uri URI [--db NAME]\n");
   return 2;
 }
 
@@ -121,6 +125,31 @@ static int cmd_rs_status(mongoc_client_t *client) {
   return primary ? 0 : 1;
 }
 
+/* The documents of each media collection (server/domain/media.h). */
+static int cmd_media(mongoc_client_t *client, const char *db) {
+  static const char *const colls[] = {"media", "media_unattached",
+                                      "media_trash", "media.files",
+                                      "media.chunks"};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof colls / sizeof colls[0]; i++) {
+    mongoc_collection_t *c = mongoc_client_get_collection(client, db, colls[i]);
+    bson_t filter = BSON_INITIALIZER;
+    bson_error_t err;
+    int64_t n =
+        mongoc_collection_count_documents(c, &filter, NULL, NULL, NULL, &err);
+    if (n < 0) {
+      fprintf(stderr, "chorusctl: count %s failed: %s\n", colls[i],
+              err.message);
+      rc = 1;
+    } else {
+      printf("%-17s %lld\n", colls[i], (long long)n);
+    }
+    bson_destroy(&filter);
+    mongoc_collection_destroy(c);
+  }
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     return usage();
@@ -152,6 +181,9 @@ int main(int argc, char **argv) {
     rc = members ? cmd_rs_init(client, set ? set : "rs0", members) : usage();
   } else if (!strcmp(argv[1], "rs-status")) {
     rc = cmd_rs_status(client);
+  } else if (!strcmp(argv[1], "media")) {
+    const char *db = arg_value(argc, argv, "--db");
+    rc = cmd_media(client, db ? db : "chorus");
   } else {
     rc = usage();
   }

@@ -125,6 +125,22 @@ static void render_guard(bson_string_t *out, chorus_server_t *srv) {
       (long long)g.idle_scarce);
 }
 
+/* What the media sweeper removed (sweeper.h). */
+static void render_media(bson_string_t *out, chorus_server_t *srv) {
+  media_sweep_stats_t st;
+  sweeper_stats(srv->sweeper, &st);
+  bson_string_append_printf(
+      out,
+      "# HELP chorus_media_swept_total What this server's media sweeper "
+      "removed: uploads left unattached (their media), records of files to "
+      "remove that it emptied, and GridFS files.\n"
+      "# TYPE chorus_media_swept_total counter\n"
+      "chorus_media_swept_total{what=\"unattached\"} %lld\n"
+      "chorus_media_swept_total{what=\"trash\"} %lld\n"
+      "chorus_media_swept_total{what=\"files\"} %lld\n",
+      (long long)st.removed, (long long)st.purged, (long long)st.files);
+}
+
 void metrics_page(http_request_t *req) {
   chorus_server_t *srv = req->ctx;
   bson_string_t *out = bson_string_new("");
@@ -223,6 +239,7 @@ void metrics_page(http_request_t *req) {
   render_db_health(out, srv);
   render_model(out, srv);
   render_guard(out, srv);
+  render_media(out, srv);
   char length[32];
   snprintf(length, sizeof length, "%u", out->len);
   mg_response_header_start(req->conn, 200);

@@ -517,22 +517,6 @@ static bool read_unattached(db_t *db, sync_t *sync, const bson_oid_t *id,
   return true;
 }
 
-bool media_get(db_t *db, sync_t *sync, const char *id_hex, media_info_t *out,
-               bool *unattached, chorus_error_t *err) {
-  bson_oid_t id;
-  bool found;
-  int64_t version;
-  if (!media_parse_id(id_hex, &id, err) ||
-      !read_media(db, sync, &id, out, &found, err)) {
-    return false;
-  }
-  if (!found) {
-    chorus_error_set(err, 404, "media_not_found", "No such media");
-    return false;
-  }
-  return read_unattached(db, sync, &id, &version, unattached, err);
-}
-
 /* ---- uploads ---- */
 
 /* A media_trash record listing ids[0..n): an upload's intent (_id its

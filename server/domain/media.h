@@ -164,11 +164,6 @@ bool media_upload(media_store_t *m, const bson_oid_t *owner, const void *data,
                   size_t len, const char *alt, size_t alt_len,
                   media_info_t *out, chorus_error_t *err);
 
-/* The media id_hex (404 "media_not_found" when it is not one, or gone),
- * and whether it is unattached. */
-bool media_get(db_t *db, sync_t *sync, const char *id_hex, media_info_t *out,
-               bool *unattached, chorus_error_t *err);
-
 /* Parses a media id; false (404 "media_not_found") when it cannot be one. */
 bool media_parse_id(const char *id_hex, bson_oid_t *id, chorus_error_t *err);
 

@@ -12,7 +12,8 @@
  * versioned path.  A module's relative imports ("./api.js") resolve under
  * the same /v/<version>/ prefix, so the whole client changes name
  * together whenever any file changes, and a browser never mixes two
- * versions.
+ * versions.  STATIC_HEADERS' img-src allows data: and blob: URLs, the
+ * previews a page makes of images it is about to upload.
  *
  * What the handler answers (static_serve_app, the handler of "/"):
  *  - /v/<version>/<path> of a loaded file: the file, "Cache-Control:
@@ -47,7 +48,8 @@
   "X-Content-Type-Options: nosniff\r\n"                                        \
   "Referrer-Policy: same-origin\r\n"                                           \
   "Content-Security-Policy: default-src 'self'; script-src 'self'; "           \
-  "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "      \
+  "style-src 'self'; img-src 'self' data: blob:; "                             \
+  "connect-src 'self' ws: wss:; "                                              \
   "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 #define STATIC_VERSION_LEN 16 /* hex digits */

@@ -18,7 +18,9 @@
  * the owner's quota, and (by the sweeper) its files.  With servers of
  * the test's own: the quota holds exactly under concurrent uploads, an
  * upload left unattached is removed after --media-unattached-s, and the
- * files of an upload that died before its commit are removed.
+ * files of an upload that died before its commit are removed; through
+ * the nginx of scripts/nginx.conf uploads pass and oversized bodies get
+ * nginx's own 413 in the API's shape.
  *
  * Images are made with libvips in the test; the database is read
  * directly (media, media_unattached, media.files) to check what no API
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/api/api.h"
 #include "server/domain/image.h"
 #include "server/domain/media.h"
 #include "tests/client/harness.h"
@@ -841,6 +844,15 @@ static void test_unattached_uploads_are_removed(void **state) {
   assert_int_equal(media_status(sweepy.s[0].url, used), 200);
   assert_int_equal(media_status(sweepy.s[1].url, used), 200);
   assert_int_equal(media_bytes_of(a), one);
+  /* One of the two servers' sweepers did it (/metrics). */
+  double swept = 0, files = 0;
+  for (int k = 0; k < 2; k++) {
+    swept += tc_metric(sweepy.s[k].url,
+                       "chorus_media_swept_total{what=\"unattached\"}");
+    files +=
+        tc_metric(sweepy.s[k].url, "chorus_media_swept_total{what=\"files\"}");
+  }
+  assert_true(swept >= 1 && files >= 2);
   /* An attach racing the sweep: the upload is either taken or gone. */
   char late[25];
   upload_jpeg(a, late);
@@ -901,6 +913,40 @@ static void test_files_of_a_dead_upload_are_removed(void **state) {
   tc_db_close(&d);
 }
 
+/* ------------------------------------------------------------ nginx */
+
+/* Through the nginx of scripts/nginx.conf: an upload passes (nginx reads
+ * it whole first), its images are served, and a body over chorusd's
+ * limit is refused by nginx itself, in the API's shape. */
+static void test_uploads_through_nginx(void **state) {
+  (void)state;
+  char path[256];
+  if (!tc_nginx_find(path, sizeof path)) {
+    skip();
+  }
+  tc_nginx_t nginx;
+  memset(&nginx, 0, sizeof nginx);
+  assert_true(tc_nginx_start(&nginx, CHORUS_NGINX_TEMPLATE, small.s, 2));
+  char name[31], id[25];
+  tc_client_t *c = tc_new_user(nginx.url, "ngx", name);
+  upload_jpeg(c, id);
+  tc_response_t r;
+  get_with(c, tc_path("/media/%s/thumb", id), NULL, &r);
+  tc_assert_status(&r, 200);
+  assert_header(&r, "Content-Type", "image/webp");
+  assert_header(&r, "Cache-Control", IMMUTABLE);
+  tc_response_free(&r);
+  size_t big_len = API_MEDIA_BODY_MAX + 1; /* nginx's limit too */
+  char *big = malloc(big_len);
+  memset(big, 'x', big_len);
+  post_raw(c, FORM_TYPE, big, big_len, &r);
+  tc_assert_error(&r, 413, "body_too_large");
+  tc_response_free(&r);
+  free(big);
+  tc_client_destroy(c);
+  tc_nginx_stop(&nginx);
+}
+
 static int group_setup(void **state) {
   (void)state;
   chorus_error_t err;
@@ -931,6 +977,7 @@ int main(void) {
       cmocka_unit_test(test_quota_holds_under_concurrent_uploads),
       cmocka_unit_test(test_unattached_uploads_are_removed),
       cmocka_unit_test(test_files_of_a_dead_upload_are_removed),
+      cmocka_unit_test(test_uploads_through_nginx),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

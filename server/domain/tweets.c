@@ -241,14 +241,18 @@ static bool read_parents(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
       continue;
     }
     if (!p) {
-      p = bson_malloc(sizeof *p);
+      p = bson_malloc0(sizeof *p);
     }
+    tweet_release(p); /* the images of the parent read before */
     bool found = false;
     ok = read_tweet(db, sync, &t->reply_to, &found, p, err);
     if (ok && found) {
       t->reply_to_user.id = p->author.id;
       t->has_reply_to_user = true;
     }
+  }
+  if (p) {
+    tweet_release(p);
   }
   bson_free(p);
   return ok;

@@ -15,6 +15,19 @@ import { altOf, galleryOf, paint } from './media.js';
 const button = (cls, label, iconName) => h('button', { type: 'button', class: `icon-btn ${cls}`,
   'aria-label': label, title: label }, icon(iconName));
 
+// Finds the button of image i of owner's images in the page as it is
+// then: a live update may have drawn the post (or the profile) again
+// while the lightbox was open, and focus goes back to the new button.
+function finder(owner) {
+  const li = owner.closest('li[data-id]');
+  if (li) {
+    const grid = owner.closest('.quote') ? '.quote .media' : '.tw-main > .media';
+    return (i) => document.querySelector(`li[data-id="${CSS.escape(li.dataset.id)}"] ${grid} [data-index="${i}"]`);
+  }
+  const picture = ['avatar-btn', 'banner-btn'].find((c) => owner.classList.contains(c));
+  return () => (picture ? document.querySelector(`.profile .${picture}`) : null);
+}
+
 // Opens the lightbox on the image of opener (a button of a gallery,
 // media.js); false when it belongs to none.
 export function openLightbox(opener) {
@@ -29,9 +42,14 @@ export function openLightbox(opener) {
   prev.hidden = next.hidden = n < 2;
   const close = h('button', { type: 'button', class: 'icon-btn lb-close', 'data-close': '',
     'aria-label': 'Close', title: 'Close' }, icon('close'));
+  const find = finder(owner);
+  const back = () => {
+    const shown = owner.querySelector(`[data-index="${at}"]`);
+    return (shown && shown.isConnected ? shown : find(at)) || opener;
+  };
   const dialog = openDialog(n > 1 ? `Image 1 of ${n}` : 'Image',
     [close, h('figure', { class: 'lb-figure' }, h('img', { class: 'lb-img', alt: '' }), caption), prev, next],
-    () => owner.querySelector(`[data-index="${at}"]`) || opener, 'lightbox');
+    back, 'lightbox');
   const title = dialog.querySelector('h2');
   title.className = 'lb-title';
 

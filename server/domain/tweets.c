@@ -243,7 +243,7 @@ static bool read_parents(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
     if (!p) {
       p = bson_malloc0(sizeof *p);
     }
-    tweet_release(p);
+    tweet_release(p); /* the images of the parent read before */
     bool found = false;
     ok = read_tweet(db, sync, &t->reply_to, &found, p, err);
     if (ok && found) {

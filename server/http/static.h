@@ -12,7 +12,8 @@
  * versioned path.  A module's relative imports ("./api.js") resolve under
  * the same /v/<version>/ prefix, so the whole client changes name
  * together whenever any file changes, and a browser never mixes two
- * versions.
+ * versions.  STATIC_HEADERS' img-src allows data: and blob: URLs, the
+ * previews a page makes of images it is about to upload.
  *
  * What the handler answers (static_serve_app, the handler of "/"):
  *  - /v/<version>/<path> of a loaded file: the file, "Cache-Control:

@@ -158,7 +158,7 @@ export function jupiter(w = 960, h = 640) {
 }
 
 // A rainy street at night: neon, reflections, rain. hue: 0-1.
-export function neon(hue = 0, w = 720, h = 960) {
+export function neon(hue = 0, w = 900, h = 600) {
   const pal = [['#ff3d7f', '#2de2e6'], ['#f6c90e', '#7b2ff7'], ['#00d68f', '#ff6b35']][Math.floor(hue * 3) % 3];
   return png(w, h, (x, y) => {
     let c = ramp([[0, '#0b0820'], [0.6, '#1b1147'], [1, '#07060f']], y / h);

@@ -70,7 +70,7 @@ function watch(page, tag) {
     if (/^\/api\//.test(path) && /\b401\b/.test(text)) return;
     if (/^\/api\/(tweet\/[0-9a-f]{24}(\/replies)?|users\/\w+(\/tweets)?)$/.test(path) && /\b404\b/.test(text)) return;
     if (path === '/api/register' && /\b409\b/.test(text)) return;
-    if (path === '/api/media' && /\b415\b/.test(text)) return; // a file that is no image, refused
+    if (path === '/api/media' && /\b41[35]\b/.test(text)) return; // a file that is no image, an account out of room
     errors.push(`${tag} console error: ${text} @ ${url}`);
   });
   page.on('pageerror', (e) => errors.push(`${tag} page error: ${e.message}`));
@@ -786,6 +786,10 @@ try {
     s = await shown();
     assert(s.title === 'Image 2 of 2' && s.src === m[1].url && s.alt === 'Image 2 of 2' && s.caption === null,
       `second image: ${JSON.stringify(s)}`);
+    // A like meanwhile draws the post again, live, under the lightbox.
+    const liked = await ctxA.request.post(`${URL_A}/api/tweet/${imageTweet}/like`, { data: {}, headers: { Origin: URL_A } });
+    assert(liked.status() === 200, `A could not like: ${liked.status()}`);
+    await li.locator('.stats', { hasText: '1 like' }).waitFor();
     await pb.keyboard.press('Escape');
     await box.waitFor({ state: 'detached' });
     assert(await pb.evaluate((id) => document.activeElement === document.querySelector(
@@ -808,7 +812,7 @@ try {
     await box.waitFor({ state: 'detached' });
   });
 
-  await step('a file that is no image is refused with the reason, one over 8 MB before it is sent; four at most; images alone are a post', async () => {
+  await step('a file that is no image is refused with the reason, one over 8 MB before it is sent, a full quota said; four at most; images alone are a post', async () => {
     const sent = [];
     const onRequest = (req) => { if (new URL(req.url()).pathname === '/api/media') sent.push(req.url()); };
     pa.on('request', onRequest);
@@ -823,6 +827,15 @@ try {
     await pa.locator('#compose .attachment.failed', { hasText: 'huge.jpg is too large: an image can be at most 8 MB.' }).waitFor();
     assert(sent.length === 1, 'a file over 8 MB was sent');
     assert(await pa.isDisabled('#post'), 'Post is enabled with nothing to post');
+    // An account out of room (the server's answer to a full quota, given
+    // here by the page's route: filling 100 MB would take minutes).
+    await pa.route('**/api/media', (route) => route.fulfill({ status: 413, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'quota_exceeded', message: 'Your images take all of your quota' } }) }));
+    await pa.setInputFiles('#compose-file', [{ name: 'one-more.png', mimeType: 'image/png', buffer: png(8, 8, () => [9, 99, 199]) }]);
+    await pa.locator('#compose .attachment.failed', { hasText: 'No room for one-more.png: your images use all the space your account has.' }).waitFor();
+    await pa.unroute('**/api/media');
+    await pa.locator('#compose .attachment.failed', { hasText: 'one-more.png' }).locator('[data-action=remove-image]').click();
+    assert(sent.length === 2, `${sent.length} uploads sent`);
     await axeBoth(pa, 'the compose form with refused images');
     // Remove: focus goes to the next image's Remove, then to the picker.
     await bad.first().locator('[data-action=remove-image]').click();
@@ -839,7 +852,7 @@ try {
     await pa.locator('#compose .attachment.ready').nth(3).waitFor();
     assert(await pa.isDisabled('#compose-file'), 'the picker takes a fifth image');
     pa.off('request', onRequest);
-    assert(sent.length === 5, `${sent.length} uploads sent`);
+    assert(sent.length === 6, `${sent.length} uploads sent`);
     await pa.fill('#compose-text', '');
     assert(!(await pa.isDisabled('#post')), 'images without text cannot be posted');
     await pa.click('#post');

@@ -4,6 +4,7 @@
 #include "server/domain/search.h"
 
 #include "server/domain/validate.h"
+#include "sync/base/bsonx.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -117,10 +118,7 @@ void search_append_words(bson_t *doc, const char *key, const char *text,
   bson_t array;
   bson_append_array_begin(doc, key, -1, &array);
   for (size_t i = 0; i < n; i++) {
-    char buf[16];
-    const char *k;
-    size_t klen = bson_uint32_to_string((uint32_t)i, &k, buf, sizeof buf);
-    bson_append_utf8(&array, k, (int)klen, words[i], -1);
+    bsonx_array_append_utf8(&array, (uint32_t)i, words[i]);
   }
   bson_append_array_end(doc, &array);
   search_words_free(words, n);

@@ -432,10 +432,7 @@ size_t tweets_append_tags(bson_t *doc, const char *key, const tweet_t *t) {
   bson_t array;
   bson_append_array_begin(doc, key, -1, &array);
   for (size_t i = 0; i < n; i++) {
-    char buf[16];
-    const char *k;
-    size_t klen = bson_uint32_to_string((uint32_t)i, &k, buf, sizeof buf);
-    bson_append_utf8(&array, k, (int)klen, tags[i], -1);
+    bsonx_array_append_utf8(&array, (uint32_t)i, tags[i]);
   }
   bson_append_array_end(doc, &array);
   bson_free(tags);

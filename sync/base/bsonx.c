@@ -26,6 +26,13 @@ void bsonx_array_append_oid(bson_t *array, uint32_t i, const bson_oid_t *oid) {
   bson_append_oid(array, key, (int)len, oid);
 }
 
+void bsonx_array_append_utf8(bson_t *array, uint32_t i, const char *s) {
+  char buf[16];
+  const char *key;
+  size_t len = bson_uint32_to_string(i, &key, buf, sizeof buf);
+  bson_append_utf8(array, key, (int)len, s, -1);
+}
+
 void bsonx_pair_id(const bson_oid_t *a, const bson_oid_t *b,
                    char out[BSONX_PAIR_ID_LEN + 1]) {
   bson_oid_to_string(a, out);

@@ -21,6 +21,8 @@ bool bsonx_find_oid(const bson_t *doc, const char *key, bson_oid_t *out);
 
 /* Appends an array element with key "i" (the decimal index). */
 void bsonx_array_append_oid(bson_t *array, uint32_t i, const bson_oid_t *oid);
+/* The same for a string (NUL-terminated, valid UTF-8). */
+void bsonx_array_append_utf8(bson_t *array, uint32_t i, const char *s);
 
 /* "<a hex>:<b hex>": the _id of a document that exists at most once per
  * pair (a like, a follow). */

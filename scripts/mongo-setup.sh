@@ -32,6 +32,9 @@
 # (GOGC; Go's default is 100). FerretDB allocates heavily per command; 400
 # made 13 % more tweet creations a second here for ~2x its small heap
 # (docs/PERFORMANCE.md). A GOGC already in the environment wins.
+# CHORUS_FERRETDB_DEBUG_ADDR=127.0.0.1:8089: FerretDB's debug handler
+# (pprof under /debug/pprof/, metrics under /debug/metrics); off by default.
+# CHORUS_FERRETDB_LOG_LEVEL=warn (default), info or debug (every command).
 set -euo pipefail
 
 CALLER_PWD="$PWD"
@@ -241,6 +244,11 @@ ferretdb_start() {
     esac
     echo "$sync" >"$DIR/sync"
     local gogc="${GOGC:-${CHORUS_FERRETDB_GOGC:-400}}"
+    local debug_addr="${CHORUS_FERRETDB_DEBUG_ADDR:--}" log_level="${CHORUS_FERRETDB_LOG_LEVEL:-warn}"
+    case "$log_level" in
+        debug|info|warn|error) ;;
+        *) err "CHORUS_FERRETDB_LOG_LEVEL must be debug, info, warn or error, not '$log_level'"; return 2 ;;
+    esac
     if ! [[ "$gogc" =~ ^([1-9][0-9]*|off)$ ]]; then
         err "CHORUS_FERRETDB_GOGC (or GOGC) must be a positive whole number or off, not '$gogc'"; return 2
     fi
@@ -251,9 +259,9 @@ ferretdb_start() {
         "--state-dir=$DIR" \
         --repl-set-name=rs0 \
         "--listen-addr=127.0.0.1:$P0" \
-        --debug-addr=- \
+        "--debug-addr=$debug_addr" \
         --telemetry=disable \
-        --log-level=warn \
+        "--log-level=$log_level" \
         </dev/null >>"$FDB_LOG" 2>&1 &
     pid=$!
     echo "$pid" >"$FDB_PIDFILE"

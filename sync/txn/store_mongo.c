@@ -1742,19 +1742,22 @@ bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
 
 typedef enum { BULK_INSERT, BULK_UPDATE, BULK_DELETE } bulk_kind_t;
 
-/* One unordered bulk write on t of n statements: documents (insert), or
- * filters a[i] with updates b[i] (update), or filters (delete), each by
- * _id.  failed[i] and dup[i] (a duplicate key) for the statements the
- * reply names; false (err) when the command failed as a whole or its
- * write concern was not met. */
-static bool bulk_write(const target_t *t, bulk_kind_t kind, bson_t *const *a,
-                       bson_t *const *b, size_t n, bool *failed, bool *dup,
-                       chorus_error_t *err) {
-  memset(failed, 0, sizeof *failed * n);
-  memset(dup, 0, sizeof *dup * n);
-  if (n == 0) {
-    return true;
-  }
+/* At most this many statements go in one update command.  FerretDB 1.24
+ * keeps each statement of an update command reading from one of its
+ * SQLite connections until the whole command ends (msg_update.go closes
+ * the statements' queries when it returns) and takes one more for each
+ * statement's write, out of at most 100 per database: one command of 100
+ * statements, or two servers' commands of 60 at once, would wait for a
+ * connection that only their own end frees, until the client's socket
+ * times out (docs/DATABASE.md, "Bulk updates").  Each statement is its
+ * own SQLite transaction there anyway, so smaller commands cost only
+ * their round trips.  Inserts and deletes free their reads as they go. */
+#define BULK_UPDATE_MAX 16
+
+/* One unordered bulk command on t: see bulk_write. */
+static bool bulk_command(const target_t *t, bulk_kind_t kind, bson_t *const *a,
+                         bson_t *const *b, size_t n, bool *failed, bool *dup,
+                         chorus_error_t *err) {
   if (!target_live(t, err)) {
     return false;
   }
@@ -1813,6 +1816,28 @@ static bool bulk_write(const target_t *t, bulk_kind_t kind, bson_t *const *a,
   bson_destroy(&reply);
   mongoc_bulk_operation_destroy(bulk);
   return ok || (per_statement && !wc_failed);
+}
+
+/* An unordered bulk write on t of n statements: documents (insert), or
+ * filters a[i] with updates b[i] (update), or filters (delete), each by
+ * _id; updates in commands of at most BULK_UPDATE_MAX statements.
+ * failed[i] and dup[i] (a duplicate key) for the statements the replies
+ * name; false (err) when a command failed as a whole or its write concern
+ * was not met (the commands after it are not sent). */
+static bool bulk_write(const target_t *t, bulk_kind_t kind, bson_t *const *a,
+                       bson_t *const *b, size_t n, bool *failed, bool *dup,
+                       chorus_error_t *err) {
+  memset(failed, 0, sizeof *failed * n);
+  memset(dup, 0, sizeof *dup * n);
+  size_t step = kind == BULK_UPDATE ? BULK_UPDATE_MAX : n;
+  for (size_t i = 0; i < n; i += step) {
+    size_t k = n - i < step ? n - i : step;
+    if (!bulk_command(t, kind, a + i, b ? b + i : NULL, k, failed + i, dup + i,
+                      err)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /* The statements of a bulk write, owned. */

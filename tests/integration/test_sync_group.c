@@ -1,0 +1,200 @@
+/*
+ * test_sync_group.c - large groups of the two-phase commit on the real
+ * database, driven through the store itself (no server): every member of
+ * a group larger than the database's connection pool commits, and two
+ * coordinators committing large groups at the same moment both finish.
+ *
+ * FerretDB 1.24 keeps each statement of an update command reading from
+ * one of its (at most 100) SQLite connections until the whole command
+ * ends, and takes one more for each statement's write: an update command
+ * of 100 statements, or two of 60 at once, waits for a connection that
+ * only its own end would free, until the client's socket times out
+ * (docs/DATABASE.md, "Bulk updates").  A group's apply of 150 inserts is
+ * such a command unless the store splits it.
+ *
+ * Each member inserts its own document into probe_docs and increments
+ * the shared counter probe_counts/hot (a shared op: an escrow entry,
+ * folded by the apply).  Every outcome is COMMITTED, every document is
+ * there without a staged change, no lock document is left, and the
+ * counter equals the members committed.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sync/base/db.h"
+#include "sync/txn/shards.h"
+#include "sync/txn/store_mongo.h"
+#include "sync/txn/txn.h"
+#include "tests/client/harness.h"
+#include "tests/client/testclient.h"
+
+#define BIG_GROUP 150  /* more statements than FerretDB has connections */
+#define PAIR_GROUP 64  /* SYNC_GROUP_MAX: what one coordinator sends */
+#define LEASE_MS 60000 /* no member may run out of lease in the test */
+
+typedef struct coordinator {
+  const char *db_name;
+  const char *owner;
+  const char *prefix; /* of the inserted documents' ids */
+  size_t n;
+  size_t committed; /* out */
+  char first_error[320];
+} coordinator_t;
+
+/* Builds n transactions (insert probe_docs/<prefix>-<i>, increment
+ * probe_counts/hot by 1) and runs them as one group with a store of its
+ * own (its own pool, as a server has). */
+static void *coordinate(void *arg) {
+  coordinator_t *c = arg;
+  chorus_error_t err = {0};
+  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), c->db_name, 8, &err);
+  assert_non_null(db);
+  shards_t *shards = shards_new(db, 1, NULL, 8, &err);
+  assert_non_null(shards);
+  txn_store_t store;
+  store_mongo_init(&store, shards);
+
+  txn_t *txns = bson_malloc0(sizeof *txns * c->n);
+  txn_member_t *members = bson_malloc0(sizeof *members * c->n);
+  bson_value_t hot = {.value_type = BSON_TYPE_UTF8};
+  hot.value.v_utf8.str = "hot";
+  hot.value.v_utf8.len = 3;
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  for (size_t i = 0; i < c->n; i++) {
+    char id[48];
+    snprintf(id, sizeof id, "%s-%zu", c->prefix, i);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "i", BCON_INT64((int64_t)i));
+    txn_init(&txns[i]);
+    txn_add_insert(&txns[i], TXN_MAIN_SHARD, "probe_docs", doc);
+    txn_add_update(&txns[i], TXN_MAIN_SHARD, "probe_counts", &hot, NULL, inc,
+                   NULL);
+    bson_destroy(doc);
+    members[i].txn = &txns[i];
+  }
+  bson_destroy(inc);
+
+  txn_exec_opts_t opts = {
+      .owner = c->owner, .lease_ms = LEASE_MS, .now_ms = db_now_ms};
+  txn_execute_group(&store, members, c->n, &opts);
+  for (size_t i = 0; i < c->n; i++) {
+    if (members[i].outcome == TXN_OUTCOME_COMMITTED) {
+      c->committed++;
+    } else if (!c->first_error[0]) {
+      snprintf(c->first_error, sizeof c->first_error,
+               "member %zu: outcome %d, %s", i, (int)members[i].outcome,
+               members[i].err.message);
+    }
+    txn_cleanup(&txns[i]);
+  }
+  bson_free(members);
+  bson_free(txns);
+  store_mongo_cleanup(&store);
+  shards_destroy(shards);
+  db_destroy(db);
+  return NULL;
+}
+
+/* A database of the test's own with the 2PC's indexes and the counter. */
+static void setup_db(tc_db_t *d, char *name, size_t size, const char *tag) {
+  snprintf(name, size, "group_%d_%s", (int)getpid(), tag);
+  tc_db_open(d, NULL, name);
+  chorus_error_t err = {0};
+  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 2, &err);
+  assert_non_null(db);
+  shards_t *shards = shards_new(db, 1, NULL, 2, &err);
+  assert_non_null(shards);
+  assert_true(store_mongo_ensure_indexes(shards, &err));
+  shards_destroy(shards);
+  db_destroy(db);
+
+  mongoc_collection_t *counts =
+      mongoc_database_get_collection(d->db, "probe_counts");
+  bson_t *hot = BCON_NEW("_id", BCON_UTF8("hot"), "n", BCON_INT64(0));
+  bson_error_t berr;
+  assert_true(mongoc_collection_insert_one(counts, hot, NULL, NULL, &berr));
+  bson_destroy(hot);
+  mongoc_collection_destroy(counts);
+}
+
+/* Checks what every committed member left: n documents, none staged, no
+ * lock, the counter at n. */
+static void check_settled(tc_db_t *d, int64_t n) {
+  bson_t all = BSON_INITIALIZER;
+  assert_int_equal(tc_db_count(d, "probe_docs", &all), n);
+  bson_destroy(&all);
+  assert_int_equal(tc_db_locked_in(d, "probe_docs"), 0);
+  assert_int_equal(tc_db_locked_in(d, "probe_counts"), 0);
+  assert_int_equal(tc_db_unfinished_txns(d), 0);
+
+  mongoc_collection_t *counts =
+      mongoc_database_get_collection(d->db, "probe_counts");
+  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
+  mongoc_cursor_t *cur =
+      mongoc_collection_find_with_opts(counts, q, NULL, NULL);
+  const bson_t *doc;
+  int64_t value = -1;
+  if (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "n")) {
+      value = bson_iter_as_int64(&it);
+    }
+  }
+  mongoc_cursor_destroy(cur);
+  bson_destroy(q);
+  mongoc_collection_destroy(counts);
+  assert_int_equal(value, n);
+}
+
+static void test_group_larger_than_the_pool(void **state) {
+  (void)state;
+  tc_db_t d;
+  char name[64];
+  setup_db(&d, name, sizeof name, "big");
+  coordinator_t c = {
+      .db_name = name, .owner = "group-a", .prefix = "a", .n = BIG_GROUP};
+  coordinate(&c);
+  if (c.committed != BIG_GROUP) {
+    fprintf(stderr, "committed %zu of %d; %s\n", c.committed, BIG_GROUP,
+            c.first_error);
+  }
+  assert_int_equal(c.committed, BIG_GROUP);
+  check_settled(&d, BIG_GROUP);
+  tc_db_drop(&d);
+  tc_db_close(&d);
+}
+
+static void test_two_coordinators_at_once(void **state) {
+  (void)state;
+  tc_db_t d;
+  char name[64];
+  setup_db(&d, name, sizeof name, "pair");
+  coordinator_t c[2] = {
+      {.db_name = name, .owner = "group-a", .prefix = "a", .n = PAIR_GROUP},
+      {.db_name = name, .owner = "group-b", .prefix = "b", .n = PAIR_GROUP},
+  };
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(pthread_create(&th[i], NULL, coordinate, &c[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    if (c[i].committed != PAIR_GROUP) {
+      fprintf(stderr, "%s committed %zu of %d; %s\n", c[i].owner,
+              c[i].committed, PAIR_GROUP, c[i].first_error);
+    }
+    assert_int_equal(c[i].committed, PAIR_GROUP);
+  }
+  check_settled(&d, 2 * PAIR_GROUP);
+  tc_db_drop(&d);
+  tc_db_close(&d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_group_larger_than_the_pool),
+      cmocka_unit_test(test_two_coordinators_at_once),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -21,7 +21,9 @@
 
 #define CHORUS_VERSION "0.1.0"
 
-typedef enum { OPT_STRING, OPT_INT, OPT_SHARD_URIS } opt_kind_t;
+/* OPT_LIST: a comma-separated list; each occurrence of the flag adds its
+ * entries, the variable gives the whole list. */
+typedef enum { OPT_STRING, OPT_LIST, OPT_INT, OPT_SHARD_URIS } opt_kind_t;
 
 typedef struct option_spec {
   const char *flag;
@@ -36,6 +38,9 @@ typedef struct option_spec {
 
 #define STR_OPT(field)                                                         \
   OPT_STRING, offsetof(chorus_config_t, field),                                \
+      sizeof(((chorus_config_t *)0)->field), 0, 0
+#define LIST_OPT(field)                                                        \
+  OPT_LIST, offsetof(chorus_config_t, field),                                  \
       sizeof(((chorus_config_t *)0)->field), 0, 0
 #define INT_OPT(field, lo, hi)                                                 \
   OPT_INT, offsetof(chorus_config_t, field), 0, lo, hi
@@ -120,14 +125,15 @@ static const option_spec_t options[] = {
      INT_OPT(limit_like_window_s, 1, 86400), "like limit window, seconds"},
     {"log-requests", "CHORUS_LOG_REQUESTS", "1", INT_OPT(log_requests, 0, 1),
      "one JSON line per API request on stderr (5xx are always logged)"},
-    {"trusted-proxy", "CHORUS_TRUSTED_PROXIES", "", STR_OPT(trusted_proxies),
+    {"trusted-proxy", "CHORUS_TRUSTED_PROXIES", "", LIST_OPT(trusted_proxies),
      "comma-separated proxy addresses (e.g. 127.0.0.1 for the nginx of "
      "run.sh --lb) whose X-Real-IP header is taken as the client's "
-     "address (login rate limit, logs)"},
-    {"public-origin", "CHORUS_PUBLIC_ORIGINS", "", STR_OPT(public_origins),
+     "address (login rate limit, logs); repeatable, each adds"},
+    {"public-origin", "CHORUS_PUBLIC_ORIGINS", "", LIST_OPT(public_origins),
      "comma-separated origins (scheme://host[:port]) of the pages that may "
      "change state and open WebSockets, e.g. https://chorus.example, or "
-     "http://localhost:8000 for the nginx of run.sh --lb"},
+     "http://localhost:8000 for the nginx of run.sh --lb; repeatable, each "
+     "adds"},
     {"read-model", "CHORUS_READ_MODEL", "1", INT_OPT(read_model, 0, 1),
      "answer the home feed, the timeline and session lookups from memory "
      "kept in step with the event log (0: always ask the database)"},
@@ -243,6 +249,30 @@ static bool shard_uris_set(chorus_config_t *cfg, const char *value,
   return ok;
 }
 
+/* One occurrence of a list flag: its value added to the list (", "
+ * between entries); an empty value adds nothing. */
+static bool list_add(chorus_config_t *cfg, const option_spec_t *o,
+                     const char *value, chorus_error_t *err) {
+  char *field = (char *)cfg + o->offset;
+  size_t used = strlen(field), len = strlen(value);
+  if (len == 0) {
+    return true;
+  }
+  if (used + (used ? 2 : 0) + len >= o->size) {
+    chorus_error_set(err, 400, "bad_config",
+                     "command line: --%s is too long (every occurrence "
+                     "together)",
+                     o->flag);
+    return false;
+  }
+  if (used) {
+    memcpy(field + used, ", ", 2);
+    used += 2;
+  }
+  memcpy(field + used, value, len + 1);
+  return true;
+}
+
 static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
                        const char *value, const char *source,
                        chorus_error_t *err) {
@@ -250,7 +280,7 @@ static bool option_set(chorus_config_t *cfg, const option_spec_t *o,
     return shard_uris_set(cfg, value, source, err);
   }
   char *field = (char *)cfg + o->offset;
-  if (o->kind == OPT_STRING) {
+  if (o->kind == OPT_STRING || o->kind == OPT_LIST) {
     if (strlen(value) >= o->size) {
       chorus_error_set(err, 400, "bad_config", "%s: --%s is too long", source,
                        o->flag);
@@ -316,8 +346,9 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
   longopts[N_OPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
   longopts[N_OPTIONS + 2] = (struct option){NULL, 0, NULL, 0};
 
-  /* First pass: collect flags (the last one of a name wins).  optind = 0
-   * is glibc's full reset, so parsing twice in one process works. */
+  /* First pass: collect flags (the last one of a name wins, but every
+   * occurrence of a list's or of --shard counts).  optind = 0 is glibc's
+   * full reset, so parsing twice in one process works. */
   const char *flag_value[N_OPTIONS] = {0};
   bool saw_shard_flag = false;
   optind = 0;
@@ -351,6 +382,10 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
       saw_shard_flag = true;
       continue;
     }
+    if (options[c].kind == OPT_LIST &&
+        !list_add(cfg, &options[c], optarg, err)) {
+      return CONFIG_ERROR;
+    }
     flag_value[c] = optarg;
   }
   if (optind < argc) {
@@ -362,8 +397,9 @@ config_result_t config_parse(chorus_config_t *cfg, int argc, char **argv,
    * default; only the value in force is validated. */
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const char *env = getenv(options[i].env);
-    if (options[i].kind == OPT_SHARD_URIS && saw_shard_flag) {
-      continue;
+    if ((options[i].kind == OPT_SHARD_URIS && saw_shard_flag) ||
+        (options[i].kind == OPT_LIST && flag_value[i])) {
+      continue; /* set by the first pass */
     }
     const char *value = flag_value[i] ? flag_value[i]
                         : env         ? env

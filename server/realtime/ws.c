@@ -309,10 +309,29 @@ static int close_with(struct lws *wsi, int code, const char *reason) {
   return -1;
 }
 
-/* Answers an upgrade request with an HTTP status instead; lws then ends
- * the HTTP transaction. */
-static int refuse_upgrade(struct lws *wsi, unsigned int status) {
-  if (lws_return_http_status(wsi, status, NULL)) {
+/* Answers an upgrade request with an HTTP error instead, in the API's
+ * error shape ({"error":{"code","message"}}, docs/API.md) as the HTTP
+ * port answers, not lws's HTML page; headers: further header lines
+ * ("Name: value\r\n"...), which name the connection's fate (lws closes
+ * it once the callback returns).  The message must need no JSON
+ * escaping. */
+static int refuse_upgrade(struct lws *wsi, int status, const char *reason,
+                          const char *headers, const char *code,
+                          const char *message) {
+  char body[256];
+  int body_len = snprintf(body, sizeof body,
+                          "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+                          code, message);
+  unsigned char buf[LWS_PRE + 640];
+  unsigned char *start = buf + LWS_PRE;
+  int n = snprintf((char *)start, sizeof buf - LWS_PRE,
+                   "HTTP/1.1 %d %s\r\n%s"
+                   "Content-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n%s",
+                   status, reason, headers, body_len, body);
+  if (body_len <= 0 || (size_t)body_len >= sizeof body || n <= 0 ||
+      (size_t)n >= sizeof buf - LWS_PRE ||
+      lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n) {
     return -1;
   }
   return 1;
@@ -359,28 +378,6 @@ static char *copy_query(struct lws *wsi) {
   return s;
 }
 
-/* RFC 6455 4.4: a version other than 13 (or none) gets 426 with the
- * version we speak.  lws 4.1 takes any version as 13 and has no option to
- * refuse one. */
-static int refuse_version(struct lws *wsi) {
-  static const char body[] = "Sec-WebSocket-Version must be 13\n";
-  unsigned char buf[LWS_PRE + 320];
-  unsigned char *start = buf + LWS_PRE;
-  int n = snprintf((char *)start, sizeof buf - LWS_PRE,
-                   "HTTP/1.1 426 Upgrade Required\r\n"
-                   "Sec-WebSocket-Version: 13\r\n"
-                   "Upgrade: websocket\r\n"
-                   "Connection: Upgrade\r\n"
-                   "Content-Type: text/plain\r\n"
-                   "Content-Length: %zu\r\n\r\n%s",
-                   sizeof body - 1, body);
-  if (n <= 0 || (size_t)n >= sizeof buf - LWS_PRE ||
-      lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n) {
-    return -1;
-  }
-  return 1;
-}
-
 static bool version_is_13(struct lws *wsi) {
   char *v = copy_header(wsi, WSI_TOKEN_VERSION);
   bool ok = v && strcmp(v, "13") == 0;
@@ -420,20 +417,40 @@ static int on_confirm_upgrade(ws_loop_t *loop, struct lws *wsi,
     return -1;
   }
   if (!upgrade || strcasecmp(upgrade, "websocket") != 0) {
-    return refuse_upgrade(wsi, HTTP_STATUS_BAD_REQUEST);
+    return refuse_upgrade(wsi, 400, "Bad Request", "Connection: close\r\n",
+                          "not_websocket", "Upgrade must be websocket");
   }
+  /* RFC 6455 4.4: a version other than 13 (or none) gets 426 with the
+   * version we speak.  lws 4.1 takes any version as 13 and has no option
+   * to refuse one. */
   if (!version_is_13(wsi)) {
-    return refuse_version(wsi);
+    return refuse_upgrade(wsi, 426, "Upgrade Required",
+                          "Sec-WebSocket-Version: 13\r\n"
+                          "Upgrade: websocket\r\n"
+                          "Connection: Upgrade\r\n",
+                          "unsupported_version",
+                          "Sec-WebSocket-Version must be 13");
   }
   ws_server_t *ws = loop->ws;
   if (origin_refused(ws, wsi)) {
-    return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
+    return refuse_upgrade(wsi, 403, "Forbidden", "Connection: close\r\n",
+                          "cross_site",
+                          "WebSocket upgrades are accepted from the public "
+                          "origins only");
   }
   pthread_mutex_lock(&loop->lock);
   bool stopping = loop->stopping;
   pthread_mutex_unlock(&loop->lock);
-  if (stopping || atomic_load(&ws->n_accepted) >= ws->max_connections) {
-    return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+  if (stopping) {
+    return refuse_upgrade(wsi, 503, "Service Unavailable",
+                          "Retry-After: 1\r\nConnection: close\r\n", "stopping",
+                          "The server is stopping");
+  }
+  if (atomic_load(&ws->n_accepted) >= ws->max_connections) {
+    return refuse_upgrade(wsi, 503, "Service Unavailable",
+                          "Retry-After: 1\r\nConnection: close\r\n",
+                          "overloaded",
+                          "The server holds as many WebSockets as it may");
   }
   ws_conn_id_t id =
       (atomic_fetch_add(&next_conn_seq, 1) << WS_LOOP_BITS) | loop->index;
@@ -444,7 +461,8 @@ static int on_confirm_upgrade(ws_loop_t *loop, struct lws *wsi,
   bson_free(cookie);
   bson_free(query);
   if (!ok) {
-    return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED);
+    return refuse_upgrade(wsi, 401, "Unauthorized", "Connection: close\r\n",
+                          "not_logged_in", "You are not logged in");
   }
   conn->id = id;
   conn->user_data = user_data;

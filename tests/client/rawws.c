@@ -102,6 +102,30 @@ int tc_raw_http_status(int fd) {
   return tc_raw_http_head(fd, head, sizeof head);
 }
 
+void tc_raw_expect_json_error(int fd, const char *head, const char *code) {
+  if (!strstr(head, "\r\nContent-Type: application/json\r\n")) {
+    fail_msg("not a JSON answer: %s", head);
+  }
+  const char *cl = strstr(head, "\r\nContent-Length: ");
+  assert_non_null(cl);
+  size_t len = (size_t)strtoul(cl + 18, NULL, 10);
+  char body[512];
+  assert_true(len > 0 && len < sizeof body);
+  assert_true(tc_raw_read(fd, body, len, TC_RAW_WAIT_MS));
+  body[len] = '\0';
+  char want[128];
+  snprintf(want, sizeof want, "{\"error\":{\"code\":\"%s\",\"message\":\"",
+           code);
+  if (strncmp(body, want, strlen(want)) != 0) {
+    fail_msg("expected the error %s, got: %s", code, body);
+  }
+  /* Closed: the end of the stream (or a reset) comes, not more bytes. */
+  struct pollfd p = {fd, POLLIN, 0};
+  assert_int_equal(poll(&p, 1, TC_RAW_WAIT_MS), 1);
+  char more;
+  assert_true(read(fd, &more, 1) <= 0);
+}
+
 int tc_raw_ws(int port, int rcvbuf, const char *cookie) {
   int fd = tc_raw_tcp(port, rcvbuf);
   char req[1024];

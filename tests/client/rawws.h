@@ -41,6 +41,11 @@ int tc_raw_http_head(int fd, char *head, size_t size);
 /* tc_raw_http_head without keeping the head. */
 int tc_raw_http_status(int fd);
 
+/* After tc_raw_http_head read head from fd: the answer is a JSON error
+ * in the API's shape ({"error":{"code","message"}}) whose code is `code`,
+ * and the server then closes the connection. */
+void tc_raw_expect_json_error(int fd, const char *head, const char *code);
+
 /* A connection that has done the handshake (101 asserted) with cookie. */
 int tc_raw_ws(int port, int rcvbuf, const char *cookie);
 

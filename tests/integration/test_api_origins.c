@@ -15,8 +15,9 @@
  * - GET /api/config takes nothing from the Host header;
  * - WebSocket upgrades: a foreign or "null" Origin is 403, the public
  *   origins and no Origin are 101; a Sec-WebSocket-Version other than 13
- *   is 426 with "Sec-WebSocket-Version: 13"; an unmasked client frame
- *   closes the connection with 1002.
+ *   is 426 with "Sec-WebSocket-Version: 13"; each refusal is a JSON error
+ *   in the API's shape; an unmasked client frame closes the connection
+ *   with 1002.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,8 +236,31 @@ static void test_websocket_version_other_than_13_is_426(void **state) {
     assert_int_equal(
         raw_upgrade(fd, port, versions[i], cookie, head, sizeof head), 426);
     assert_non_null(strstr(head, "\r\nSec-WebSocket-Version: 13\r\n"));
+    tc_raw_expect_json_error(fd, head, "unsupported_version");
     close(fd);
   }
+}
+
+/* A refused upgrade is answered as the HTTP port answers bad input: a
+ * JSON error in the API's shape (a foreign Origin, no session). */
+static void test_websocket_refusals_are_json_errors(void **state) {
+  (void)state;
+  char cookie[160], head[2048];
+  int port = ws_session(tc_url_a(), cookie, sizeof cookie);
+  int fd = tc_raw_tcp(port, 0);
+  char req[1024];
+  int n = tc_raw_upgrade_request(req, sizeof req, port, TC_RAW_VERSION_13,
+                                 "Origin: http://evil.example\r\n", cookie);
+  tc_raw_write(fd, req, (size_t)n);
+  assert_int_equal(tc_raw_http_head(fd, head, sizeof head), 403);
+  tc_raw_expect_json_error(fd, head, "cross_site");
+  close(fd);
+  fd = tc_raw_tcp(port, 0);
+  assert_int_equal(raw_upgrade(fd, port, TC_RAW_VERSION_13,
+                               "chorus_session=nobody", head, sizeof head),
+                   401);
+  tc_raw_expect_json_error(fd, head, "not_logged_in");
+  close(fd);
 }
 
 static void test_websocket_unmasked_frame_closes_1002(void **state) {
@@ -262,6 +286,7 @@ int main(void) {
       cmocka_unit_test(test_websocket_upgrade_origins),
       cmocka_unit_test(test_websocket_version_other_than_13_is_426),
       cmocka_unit_test(test_websocket_unmasked_frame_closes_1002),
+      cmocka_unit_test(test_websocket_refusals_are_json_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

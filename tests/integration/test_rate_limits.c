@@ -9,8 +9,8 @@
  *
  * The servers are the tests' own (the suite's shared ones run with
  * CHORUS_RATE_LIMITS=0): one pair with the default limits, which refuse
- * what used to pass (30 registrations from one address, 60 tweets, 40
- * follow toggles), and one with small limits for the per-address and
+ * part of 30 registrations from one address, 60 tweets and 40 follow
+ * toggles sent in a burst, and one with small limits for the per-address and
  * parallel cases.  Both take X-Real-IP from 127.0.0.1 (--trusted-proxy),
  * so each test acts from addresses of its own.
  */

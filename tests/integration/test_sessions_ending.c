@@ -14,9 +14,10 @@
  * 1 s of the answer and get nothing, not even a notification for their
  * user created right after it.  And for every session it does not end:
  * the same requests still succeed and its WebSocket still gets that
- * notification.  Ten logouts in a row, each checked at once on B: the
- * few milliseconds in which B's cache once still answered were hit by
- * one of them in every run before the wait and the poll rule existed.
+ * notification.  Ten logouts in a row, each checked at once on B: a
+ * server whose cache answered until it applied the ending would be
+ * caught in a window of a few milliseconds, which one round hits only
+ * now and then and ten nearly always.
  *
  * A server stopped (SIGSTOP) while a logout is answered refuses the
  * session as soon as it runs again, and closes its WebSocket before
@@ -223,9 +224,9 @@ static void test_logout_is_refused_everywhere_at_once(void **state) {
   tc_client_destroy(c);
 }
 
-/* The window a logout once left (another server's cache answering until
- * it applied the event) was milliseconds wide: a round hits it only now
- * and then, ROUNDS of them nearly always. */
+/* The window a cache answering until it applied the ending would leave
+ * is milliseconds wide: a round hits it only now and then, ROUNDS of them
+ * nearly always. */
 #define ROUNDS 10
 
 static void test_logouts_in_a_row_are_refused_at_once(void **state) {

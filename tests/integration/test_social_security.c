@@ -677,9 +677,9 @@ static void test_login_success_does_not_clear_failures(void **state) {
 }
 
 /* Failures for a username from one address block that pair only: its
- * owner, elsewhere, logs in on either server (today: locked out for 5
- * minutes by anyone's ten guesses), and a third address is still
- * answered (slowed, not refused). */
+ * owner, elsewhere, logs in on either server (a limit per username alone
+ * would let anyone's ten guesses lock the owner out), and a third
+ * address is still answered (slowed, not refused). */
 static void test_login_failures_never_lock_the_owner_out(void **state) {
   (void)state;
   static tc_pair_t p; /* static: the teardown may stop it after a failure */

@@ -5,7 +5,9 @@
  * the precedence flag > environment > default, integer ranges (port
  * 1-65535, threads 2-1024) with messages naming the flag, string length
  * limits, unknown options, missing values, stray positional arguments,
- * --public-origin's list checked at parse time, --help and --version
+ * --public-origin's list checked at parse time, the list flags
+ * (--public-origin, --trusted-proxy) adding up over their occurrences,
+ * --help and --version
  * output, the switches for tests (named --test-*,
  * kept in cfg.test, listed last under their own heading), and repeated
  * calls in one process (getopt state must be reset by config_parse
@@ -39,6 +41,7 @@ static const char *const env_names[] = {
     "CHORUS_DB_FILTERS",
     "CHORUS_DB_SLOW_MS",
     "CHORUS_PUBLIC_ORIGINS",
+    "CHORUS_TRUSTED_PROXIES",
     "CHORUS_HTTP_PER_ADDRESS",
     "CHORUS_HTTP_HEAD_TIMEOUT_MS",
     "CHORUS_HTTP_BODY_TIMEOUT_MS",
@@ -478,6 +481,35 @@ static void public_origin_takes_a_list_of_origins(void **state) {
   parsed_free(p);
 }
 
+/* --public-origin and --trusted-proxy are lists: every occurrence of the
+ * flag adds to it (none is dropped for a later one), and the flags,
+ * however many, replace the variable's list. */
+static void list_flags_add_up(void **state) {
+  (void)state;
+  set_env("CHORUS_PUBLIC_ORIGINS", "http://lb:8000");
+  set_env("CHORUS_TRUSTED_PROXIES", "10.0.0.1");
+  chorus_config_t cfg = parsed_ok(PARSE(
+      "--public-origin", "https://chorus.example", "--trusted-proxy",
+      "127.0.0.1", "--public-origin=http://localhost:8000, http://[::1]:8000",
+      "--trusted-proxy", "::1", "--public-origin", ""));
+  assert_string_equal(cfg.public_origins,
+                      "https://chorus.example, http://localhost:8000, "
+                      "http://[::1]:8000");
+  assert_string_equal(cfg.trusted_proxies, "127.0.0.1, ::1");
+  cfg = parsed_ok(PARSE_NONE());
+  assert_string_equal(cfg.public_origins, "http://lb:8000");
+  assert_string_equal(cfg.trusted_proxies, "10.0.0.1");
+  /* Each origin is still checked, whichever occurrence brought it. */
+  expect_error(PARSE("--public-origin", "https://chorus.example",
+                     "--public-origin", "null"),
+               "--public-origin", "null");
+  /* Together they must fit the list's room. */
+  char *half = string_of(300, 'a');
+  expect_error(PARSE("--trusted-proxy", half, "--trusted-proxy", half),
+               "--trusted-proxy", "too long");
+  free(half);
+}
+
 static void db_slow_ms_range_is_0_to_600000(void **state) {
   (void)state;
   assert_int_equal(parsed_ok(PARSE("--db-slow-ms", "600000")).db_slow_ms,
@@ -874,6 +906,7 @@ int main(void) {
       T(too_long_db_name_is_an_error),
       T(db_filters_is_auto_id_or_full),
       T(public_origin_takes_a_list_of_origins),
+      T(list_flags_add_up),
       T(db_slow_ms_range_is_0_to_600000),
       T(http_limits_have_defaults_twins_and_ranges),
       T(rate_limits_default_on_with_published_defaults),

@@ -7,9 +7,11 @@
  * never read, never answer pings.
  *
  * Covered: upgrades accepted and refused (401) by on_upgrade, with the
- * Cookie header and the query string delivered; plain HTTP (404); 426
- * for a Sec-WebSocket-Version other than 13; 403 for an Origin the
- * origin check refuses ("null" too), none needed; an unmasked client
+ * Cookie header and the query string delivered; plain HTTP (404); 400
+ * for an Upgrade to h2c; 426 for a Sec-WebSocket-Version
+ * other than 13; 403 for an Origin the origin check refuses ("null"
+ * too), none needed; each refusal a JSON error in the API's shape, its
+ * connection closed; an unmasked client
  * frame closing with 1002 undelivered (also a control frame, a
  * continuation, one after others in the same read, one sent before the
  * 101); echo
@@ -312,14 +314,16 @@ static void upgrade_refused_is_401(void **state) {
   assert_int_equal(fake_get(&fx->fake, &fx->fake.opens), 0);
   assert_int_equal(fake_get(&fx->fake, &fx->fake.closes), 0);
 
-  /* a raw upgrade gets a plain HTTP 401 */
+  /* a raw upgrade gets HTTP 401 in the API's error shape, and closed */
   int fd = tc_raw_tcp(fx->port, 0);
   const char *req = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                     "Connection: Upgrade\r\n"
                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     "Sec-WebSocket-Version: 13\r\n\r\n";
   tc_raw_write(fd, req, strlen(req));
-  assert_int_equal(tc_raw_http_status(fd), 401);
+  char head[2048];
+  assert_int_equal(tc_raw_http_head(fd, head, sizeof head), 401);
+  tc_raw_expect_json_error(fd, head, "not_logged_in");
   close(fd);
 }
 
@@ -348,6 +352,23 @@ static int raw_upgrade(fixture_t *fx, const char *version, const char *headers,
   return fd;
 }
 
+/* An Upgrade to h2c (the one other protocol lws lets the server judge)
+ * is 400, before on_upgrade is asked. */
+static void upgrade_to_another_protocol_is_400(void **state) {
+  fixture_t *fx = *state;
+  int fd = tc_raw_tcp(fx->port, 0);
+  const char *req = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n"
+                    "Connection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n";
+  tc_raw_write(fd, req, strlen(req));
+  char head[2048];
+  assert_int_equal(tc_raw_http_head(fd, head, sizeof head), 400);
+  tc_raw_expect_json_error(fd, head, "not_websocket");
+  close(fd);
+  assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
+}
+
 /* RFC 6455 4.4: any version but 13 is 426 naming 13 (lws alone says 101). */
 static void upgrade_version_other_than_13_is_426(void **state) {
   fixture_t *fx = *state;
@@ -362,6 +383,7 @@ static void upgrade_version_other_than_13_is_426(void **state) {
       fail_msg("%s: %s", versions[i][0] ? versions[i] : "no version", head);
     }
     assert_non_null(strstr(head, "\r\nSec-WebSocket-Version: 13\r\n"));
+    tc_raw_expect_json_error(fd, head, "unsupported_version");
     close(fd);
   }
   assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
@@ -394,6 +416,7 @@ static void upgrade_from_a_foreign_origin_is_403(void **state) {
     if (status != 403) {
       fail_msg("%s -> %d", foreign[i], status);
     }
+    tc_raw_expect_json_error(fd, head, "cross_site");
     close(fd);
   }
   assert_int_equal(fake_get(&fx->fake, &fx->fake.upgrades), 0);
@@ -751,6 +774,12 @@ static void max_connections_is_503(void **state) {
   int status = 0;
   assert_null(tc_ws_connect(fx->url, GOOD_COOKIE, &status));
   assert_int_equal(status, 503);
+  char head[2048];
+  int fd = raw_upgrade(fx, TC_RAW_VERSION_13, "", head, sizeof head, &status);
+  assert_int_equal(status, 503);
+  assert_non_null(strstr(head, "\r\nRetry-After: 1\r\n"));
+  tc_raw_expect_json_error(fd, head, "overloaded");
+  close(fd);
   tc_ws_close(a);
   assert_true(wait_count(&fx->fake, &fx->fake.closes, 1, 5000));
   tc_ws_t *c = connect_ok(fx, NULL, NULL); /* room again */
@@ -944,6 +973,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(upgrade_refused_is_401, setup, teardown),
       cmocka_unit_test_setup_teardown(plain_http_is_404, setup, teardown),
+      cmocka_unit_test_setup_teardown(upgrade_to_another_protocol_is_400, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(upgrade_version_other_than_13_is_426,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(upgrade_from_a_foreign_origin_is_403,

@@ -26,14 +26,19 @@ void batcher_destroy(batcher_t *b) {
   pthread_mutex_destroy(&b->mu);
 }
 
-void batcher_submit(batcher_t *b, batch_item_t *item, batcher_run_fn run,
-                    void *ctx) {
-  item->next = NULL;
-  item->done = false;
+void batcher_submit_many(batcher_t *b, batch_item_t *const *items, size_t k,
+                         batcher_run_fn run, void *ctx) {
+  assert(k >= 1);
   pthread_mutex_lock(&b->mu);
-  *b->tail = item;
-  b->tail = &item->next;
-  while (!item->done) {
+  for (size_t i = 0; i < k; i++) {
+    items[i]->next = NULL;
+    items[i]->done = false;
+    *b->tail = items[i];
+    b->tail = &items[i]->next;
+  }
+  /* Items run in queue order: the last one done, all of them are. */
+  batch_item_t *last = items[k - 1];
+  while (!last->done) {
     if (b->busy) {
       pthread_cond_wait(&b->cv, &b->mu);
       continue;
@@ -48,7 +53,7 @@ void batcher_submit(batcher_t *b, batch_item_t *item, batcher_run_fn run,
     if (!b->head) {
       b->tail = &b->head;
     }
-    assert(n >= 1); /* this thread's item is queued or done, and not done */
+    assert(n >= 1); /* this thread's last item is queued, and not done */
     pthread_mutex_unlock(&b->mu);
     run(ctx, batch, n);
     pthread_mutex_lock(&b->mu);
@@ -59,5 +64,13 @@ void batcher_submit(batcher_t *b, batch_item_t *item, batcher_run_fn run,
     b->busy = false;
     pthread_cond_broadcast(&b->cv);
   }
+  for (size_t i = 0; i < k; i++) {
+    assert(items[i]->done);
+  }
   pthread_mutex_unlock(&b->mu);
+}
+
+void batcher_submit(batcher_t *b, batch_item_t *item, batcher_run_fn run,
+                    void *ctx) {
+  batcher_submit_many(b, &item, 1, run, ctx);
 }

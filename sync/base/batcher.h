@@ -66,4 +66,10 @@ void batcher_destroy(batcher_t *b);
 void batcher_submit(batcher_t *b, batch_item_t *item, batcher_run_fn run,
                     void *ctx);
 
+/* batcher_submit for items[0..k), k >= 1, queued together in that order
+ * (no other thread's request between them): returns once every one has
+ * run, in one batch or, beyond the batcher's max, in consecutive ones. */
+void batcher_submit_many(batcher_t *b, batch_item_t *const *items, size_t k,
+                         batcher_run_fn run, void *ctx);
+
 #endif

@@ -53,7 +53,7 @@ struct events {
   /* Publishers' first claims wait here for the next batch (batcher.h):
    * the leader claims a run of numbers for every queued event in one
    * ordered insert of bells and copies them to the log in one insert
-   * (events_publish.c, claim_in_batch). */
+   * (events_publish.c, publish_first). */
   batcher_t claims;
   pthread_t poller, pump;
   bool running;

@@ -228,7 +228,7 @@ static log_copy_t copy_to_log(mongoc_collection_t *log, const bson_t *bell,
   return ours ? LOG_COPIED : LOG_REUSED;
 }
 
-/* A first claim waiting for its batch (claim_in_batch). */
+/* A first claim waiting for its batch (publish_first). */
 typedef struct claim_req {
   batch_item_t item; /* first: a batch's items are claim_req_t */
   const char *key;
@@ -395,24 +395,6 @@ static void run_claim_items(void *ctx, batch_item_t **items, size_t n) {
   run_claim_batch(c->ev, c->bells, c->log, reqs, n);
 }
 
-/* The first claim of key (body its bell's body) with every other first
- * claim of this process waiting meanwhile: queued, then run by whichever
- * waiting publisher finds no batch running.  *bell (the caller's) is the
- * bell inserted for key, NULL when none was; *logged whether it is in the
- * log too. */
-static void claim_in_batch(events_t *ev, mongoc_collection_t *bells,
-                           mongoc_collection_t *log, const char *key,
-                           const bson_t *body, bson_t **bell, bool *logged) {
-  claim_req_t req;
-  memset(&req, 0, sizeof req);
-  req.key = key;
-  req.body = body;
-  claim_ctx_t ctx = {ev, bells, log};
-  batcher_submit(&ev->claims, &req.item, run_claim_items, &ctx);
-  *bell = req.bell;
-  *logged = req.logged;
-}
-
 /* The body of the event key: from its bell if it has one (*bell), else
  * from the enricher (with the client given back meanwhile: the enricher
  * reads with its own).  False when it is to be tried again later; *keep
@@ -438,57 +420,26 @@ static bool event_body(events_t *ev, mongoc_client_t **client,
   return *client && what != EVENTS_RETRY;
 }
 
-/* Publishes one event under key; idempotent.  A retry (!first) first
- * looks for a bell of key, to publish what an earlier attempt claimed.
- * The first attempt, right after the commit, does not: nobody else has
- * published it yet, except a pump that took it for abandoned, and then
- * the claim meets that bell through the unique key (claim_number).  That
- * lookup reads every bell on FerretDB (by key): a third of its CPU under
- * 8 concurrent creations (docs/PERFORMANCE.md). */
-static bool publish_one(events_t *ev, const char *key, const char *type,
-                        const bson_t *skeleton, const bson_t *audience,
-                        bool first) {
-  mongoc_client_t *client = db_acquire(ev->db);
-  if (!client) {
-    return false; /* the database is down: the pump retries */
-  }
-  bson_t *bell = NULL;
-  bool ok = true;
-  if (!first) {
-    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
-    ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
-    mongoc_collection_destroy(bells);
-  }
-  bson_t body = BSON_INITIALIZER;
-  bool keep = true, published = false, fresh = false;
-  if (ok) {
-    ok = event_body(ev, &client, bell, key, type, skeleton, audience, &body,
-                    &keep);
-  }
-  if (!client) {
-    bson_destroy(&body);
-    if (bell) {
-      bson_destroy(bell);
-    }
-    return false;
-  }
+/* Publishes the event key, whose bell's body is body, from where its
+ * first claim left it: bell (the caller's, taken; NULL when it has none
+ * yet: it is numbered here the single way), fresh (this attempt inserted
+ * bell) and logged (bell is in the log already).  False when it is to be
+ * tried again later.  client is the caller's. */
+static bool publish_claimed(events_t *ev, mongoc_client_t *client,
+                            const char *key, const bson_t *body, bson_t *bell,
+                            bool fresh, bool logged) {
   mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
   mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
   int64_t floor = 0; /* numbers up to this one are known to be used */
-  bool logged = false;
-  if (ok && keep && !bell && first) {
-    claim_in_batch(ev, bells, log, key, &body, &bell, &logged);
-    fresh = bell != NULL;
-    published = logged;
-  }
-  for (int round = 0; ok && keep && !logged && round < 3; round++) {
+  bool ok = true, published = logged;
+  for (int round = 0; !logged && round < 3; round++) {
     if (!bell) {
       pthread_mutex_lock(&ev->claim_lock);
       int64_t head = atomic_load(&ev->head), hint = atomic_load(&ev->hint);
       int64_t from = hint > head ? hint : head;
       from = (floor > from ? floor : from) + 1;
       int64_t seq = from;
-      claim_number(ev, bells, key, &body, &seq, &bell, &fresh);
+      claim_number(ev, bells, key, body, &seq, &bell, &fresh);
       if (bell && fresh) {
         raise_hint(ev, seq); /* the next claim here starts after it */
       }
@@ -541,11 +492,47 @@ static bool publish_one(events_t *ev, const char *key, const char *type,
   if (bell) {
     bson_destroy(bell);
   }
-  bson_destroy(&body);
   mongoc_collection_destroy(log);
   mongoc_collection_destroy(bells);
+  return ok && published;
+}
+
+/* Publishes one event under key, again (the pump, or a coordinator's
+ * retry); idempotent.  It first looks for a bell of key, to publish what
+ * an earlier attempt claimed.  (A coordinator's first attempt does not:
+ * nobody else has published it yet, except a pump that took it for
+ * abandoned, and then the claim meets that bell through the unique key
+ * (claim_number).  That lookup reads every bell on FerretDB (by key): a
+ * third of its CPU under 8 concurrent creations, docs/PERFORMANCE.md.) */
+static bool publish_again(events_t *ev, const char *key, const char *type,
+                          const bson_t *skeleton, const bson_t *audience) {
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false; /* the database is down: the pump retries */
+  }
+  bson_t *bell = NULL;
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  bool ok = find_doc(bells, BCON_NEW("key", BCON_UTF8(key)), &bell);
+  mongoc_collection_destroy(bells);
+  bson_t body = BSON_INITIALIZER;
+  bool keep = true;
+  if (ok) {
+    ok = event_body(ev, &client, bell, key, type, skeleton, audience, &body,
+                    &keep);
+  }
+  if (ok && client && keep) {
+    ok = publish_claimed(ev, client, key, &body, bell, false, false);
+    bell = NULL; /* taken */
+  }
+  if (bell) {
+    bson_destroy(bell);
+  }
+  bson_destroy(&body);
+  if (!client) {
+    return false;
+  }
   db_release(ev->db, client);
-  return ok && (published || !keep);
+  return ok;
 }
 
 /* Deletes what filter matches in coll (every match when many, else one)
@@ -568,11 +555,124 @@ static void delete_quietly(events_t *ev, const char *coll, const bson_t *filter,
   db_release(ev->db, client);
 }
 
+/* One event of an outbox being published. */
+typedef struct outbox_event {
+  char key[40];
+  const char *type; /* borrowed from the outbox */
+  bson_t skeleton, audience;
+  bson_t body; /* its bell's body, once enriched */
+  bool keep;   /* false: the enricher dropped it */
+  claim_req_t req;
+} outbox_event_t;
+
+/* The events of outbox (at most EVENTS_PER_TXN) into ev_out[], their keys
+ * "<outbox id>:<i>"; how many. */
+static size_t outbox_events(const bson_t *outbox, const char *hex,
+                            outbox_event_t *out) {
+  bson_iter_t it, list, e;
+  size_t n = 0;
+  if (!bson_iter_init_find(&it, outbox, "events") ||
+      !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &list)) {
+    return 0;
+  }
+  for (int i = 0; n < EVENTS_PER_TXN && bson_iter_next(&list); i++) {
+    if (!bson_iter_recurse(&list, &e)) {
+      continue;
+    }
+    outbox_event_t *o = &out[n++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->key, sizeof o->key, "%s:%d", hex, i);
+    o->type = "";
+    o->keep = true;
+    bson_init(&o->skeleton);
+    bson_init(&o->audience);
+    bson_init(&o->body);
+    while (bson_iter_next(&e)) {
+      const char *k = bson_iter_key(&e);
+      uint32_t len;
+      const uint8_t *data;
+      if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&e)) {
+        o->type = bson_iter_utf8(&e, NULL);
+      } else if ((!strcmp(k, "data") || !strcmp(k, "audience")) &&
+                 BSON_ITER_HOLDS_DOCUMENT(&e)) {
+        bson_iter_document(&e, &len, &data);
+        bson_t sub;
+        if (bson_init_static(&sub, data, len)) {
+          bson_concat(!strcmp(k, "data") ? &o->skeleton : &o->audience, &sub);
+        }
+      }
+    }
+  }
+  return n;
+}
+
+/* A coordinator's first attempt at the events ev_list[0..n) of its
+ * committed outbox: every body enriched, then every first claim queued
+ * together (batcher_submit_many: one ordered insert of bells and one
+ * insert of log copies with the other publishers' claims), then each
+ * event finished the single way where its claim fell short.  Enrichment
+ * stops at the first event that cannot be enriched now (false: tried
+ * again later); the ones before it are published. */
+static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
+  mongoc_client_t *client = NULL;
+  size_t ready = 0;
+  bool ok = true;
+  for (; ready < n; ready++) {
+    outbox_event_t *o = &list[ready];
+    bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
+    events_enrich_t what =
+        ev->enrich(ev->enrich_ctx, o->type, &o->skeleton, &data, &model);
+    o->keep = what == EVENTS_ENRICHED;
+    append_body(&o->body, o->key, o->type, &data, &model, &o->audience);
+    bson_destroy(&data);
+    bson_destroy(&model);
+    if (what == EVENTS_RETRY) {
+      ok = false;
+      break;
+    }
+  }
+  batch_item_t *items[EVENTS_PER_TXN];
+  size_t k = 0;
+  for (size_t i = 0; i < ready; i++) {
+    if (list[i].keep) {
+      list[i].req.key = list[i].key;
+      list[i].req.body = &list[i].body;
+      items[k++] = &list[i].req.item;
+    }
+  }
+  if (k > 0) {
+    client = db_acquire(ev->db);
+    if (!client) {
+      return false; /* the database is down: the pump retries */
+    }
+    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+    mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
+    claim_ctx_t ctx = {ev, bells, log};
+    batcher_submit_many(&ev->claims, items, k, run_claim_items, &ctx);
+    mongoc_collection_destroy(log);
+    mongoc_collection_destroy(bells);
+  }
+  for (size_t i = 0; i < ready; i++) {
+    outbox_event_t *o = &list[i];
+    if (o->keep) {
+      bool done = publish_claimed(ev, client, o->key, &o->body, o->req.bell,
+                                  o->req.bell != NULL, o->req.logged);
+      o->req.bell = NULL; /* taken */
+      ok = ok && done;
+    }
+  }
+  if (client) {
+    db_release(ev->db, client);
+  }
+  return ok;
+}
+
 /* Publishes every event of an outbox document, then deletes it; false
  * when some event could not be published (the outbox stays).  first: the
- * committing server's first attempt (publish_one). */
+ * committing server's first attempt (publish_first), else each event is
+ * looked for first (publish_again). */
 static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
-  bson_iter_t it, list, e;
+  bson_iter_t it;
   char hex[25];
   if (!bson_iter_init_find(&it, outbox, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
     return true; /* not an outbox: nothing to publish */
@@ -580,37 +680,26 @@ static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
   bson_oid_t id;
   bson_oid_copy(bson_iter_oid(&it), &id);
   bson_oid_to_string(&id, hex);
+  outbox_event_t *list = bson_malloc(sizeof *list * EVENTS_PER_TXN);
+  size_t n = outbox_events(outbox, hex, list);
   bool ok = true;
-  if (bson_iter_init_find(&it, outbox, "events") &&
-      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &list)) {
-    for (int i = 0; ok && bson_iter_next(&list); i++) {
-      if (!bson_iter_recurse(&list, &e)) {
-        continue;
-      }
-      const char *type = "";
-      bson_t skeleton = BSON_INITIALIZER, audience = BSON_INITIALIZER;
-      while (bson_iter_next(&e)) {
-        const char *k = bson_iter_key(&e);
-        uint32_t len;
-        const uint8_t *data;
-        if (!strcmp(k, "type") && BSON_ITER_HOLDS_UTF8(&e)) {
-          type = bson_iter_utf8(&e, NULL);
-        } else if ((!strcmp(k, "data") || !strcmp(k, "audience")) &&
-                   BSON_ITER_HOLDS_DOCUMENT(&e)) {
-          bson_iter_document(&e, &len, &data);
-          bson_t sub;
-          if (bson_init_static(&sub, data, len)) {
-            bson_concat(!strcmp(k, "data") ? &skeleton : &audience, &sub);
-          }
-        }
-      }
-      char key[40];
-      snprintf(key, sizeof key, "%s:%d", hex, i);
-      ok = publish_one(ev, key, type, &skeleton, &audience, first);
-      bson_destroy(&skeleton);
-      bson_destroy(&audience);
+  if (first) {
+    ok = publish_first(ev, list, n);
+  } else {
+    for (size_t i = 0; ok && i < n; i++) {
+      ok = publish_again(ev, list[i].key, list[i].type, &list[i].skeleton,
+                         &list[i].audience);
     }
   }
+  for (size_t i = 0; i < n; i++) {
+    bson_destroy(&list[i].skeleton);
+    bson_destroy(&list[i].audience);
+    bson_destroy(&list[i].body);
+    if (list[i].req.bell) {
+      bson_destroy(list[i].req.bell);
+    }
+  }
+  bson_free(list);
   if (ok) {
     bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
     delete_quietly(ev, DB_OUTBOX, filter, false);

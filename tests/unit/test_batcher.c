@@ -4,7 +4,8 @@
  * batches of at most `max`, one batch at a time; requests queued while a
  * batch runs go together into the next; a batch takes requests in queue
  * order; results written by the leader's run are what each submitter
- * reads; the leader's ctx is the one passed to run.
+ * reads; the leader's ctx is the one passed to run; requests submitted
+ * together run together, in order.
  *
  * No database, no I/O: threads and a condition to hold a batch open.
  */
@@ -233,11 +234,72 @@ static void test_queued_while_running(void **state) {
   fixture_destroy(&f);
 }
 
+typedef struct many_worker {
+  fixture_t *f;
+  req_t *reqs;
+  int rounds, k; /* rounds submissions of k requests each */
+} many_worker_t;
+
+static void *work_many(void *arg) {
+  many_worker_t *w = arg;
+  for (int r = 0; r < w->rounds; r++) {
+    batch_item_t *items[8];
+    for (int i = 0; i < w->k; i++) {
+      items[i] = &w->reqs[r * w->k + i].item;
+    }
+    batcher_submit_many(&w->f->b, items, (size_t)w->k, run, w->f);
+    for (int i = 0; i < w->k; i++) { /* every one has run on return */
+      req_t *q = &w->reqs[r * w->k + i];
+      assert_int_equal(q->result, 2 * q->value);
+    }
+  }
+  return NULL;
+}
+
+/* Requests submitted together run in their order with no other thread's
+ * request between them, in one batch or, beyond max, consecutive ones;
+ * each submitter returns only once all of its requests have run. */
+static void test_submitted_together(void **state) {
+  (void)state;
+  enum { THREADS = 8, ROUNDS = 25, K = 5 }; /* 1,000 values: f.order */
+  fixture_t f;
+  fixture_init(&f, 4); /* K > max: a submission spans two batches */
+  static req_t reqs[THREADS][ROUNDS * K];
+  memset(reqs, 0, sizeof reqs);
+  pthread_t t[THREADS];
+  many_worker_t w[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    for (int j = 0; j < ROUNDS * K; j++) {
+      reqs[i][j].value = i * ROUNDS * K + j;
+    }
+    w[i] = (many_worker_t){&f, reqs[i], ROUNDS, K};
+    assert_int_equal(pthread_create(&t[i], NULL, work_many, &w[i]), 0);
+  }
+  for (int i = 0; i < THREADS; i++) {
+    pthread_join(t[i], NULL);
+  }
+  assert_int_equal(f.runs, THREADS * ROUNDS * K);
+  assert_int_equal(f.max_running, 1);
+  assert_true(f.largest <= 4);
+  assert_int_equal(f.n_order, THREADS * ROUNDS * K);
+  /* Each submission's K values appear together and in order. */
+  for (size_t k = 0; k < f.n_order;) {
+    int v = f.order[k];
+    assert_int_equal(v % K, 0); /* a submission starts at its first */
+    for (int i = 1; i < K; i++) {
+      assert_int_equal(f.order[k + (size_t)i], v + i);
+    }
+    k += K;
+  }
+  fixture_destroy(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lone_request),
       cmocka_unit_test(test_many_threads),
       cmocka_unit_test(test_queued_while_running),
+      cmocka_unit_test(test_submitted_together),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,7 +101,9 @@ export async function loadNewest(mode) {
     const inPage = new Set(items.map((t) => String(t.id)));
     for (const t of items) {
       const old = findTweet(String(t.id));
-      if (old && !sameTweet(old, t) && !touchedSince(t.id, t0)) updateShown(t);
+      if (!old || sameTweet(old, t) || touchedSince(t.id, t0)) continue;
+      if (newer(t, old)) insertTweet(t); // reposted since: it moves up
+      else updateShown(t);
     }
     // The page holds every tweet newer than its last one (all of them when
     // there is no next page): a shown tweet in that range missing from it,

@@ -6,7 +6,9 @@
  * `state` (state.js) mirrors it. Live events are applied here too:
  * applyTweetEvent, applyRepostEvent, applyLikeEvent, tweetDeleted.
  * A list item is a tweet, or in the home feed a repost of one (with
- * reposted_by and reposted_at); the list shows each tweet once.
+ * reposted_by and reposted_at); the list shows each tweet once, as its
+ * newest item (the home feed's answer does the same: docs/API.md), so a
+ * new repost of a tweet on screen moves it up.
  */
 import { el, h, relTime, renderTweet, scrollToTop, showMessage, statsNodes } from './dom.js';
 import { EVENT } from './events.js';
@@ -101,13 +103,33 @@ export function addTweets(list, where) {
   return fresh.length;
 }
 
-// Insert one unseen tweet at its place in the order. One older than every
-// loaded tweet while older pages exist is left to "Load more".
+// Whether item t is to be shown: its tweet is not deleted, and not on
+// screen as the same or a newer item.
+const wanted = (t) => {
+  const id = String(t.id);
+  if (state.gone.has(id)) return false;
+  const shown = state.ids.has(id) && findTweet(id);
+  return !shown || newer(t, shown);
+};
+
+// Insert one item at its place in the order: an unseen tweet, or a newer
+// item (a repost) of one on screen, which then leaves its old place (but
+// for one with an open editor or reply form, which keeps its place and
+// draft), keeping the focus on the action that had it. One older than
+// every loaded tweet while older pages exist is left to "Load more".
 export function insertTweet(t) {
   const id = String(t.id);
-  if (state.ids.has(id) || state.gone.has(id)) return false;
+  if (!wanted(t)) return false;
+  const moved = state.ids.has(id); // then loaded pages reach its place
+  const old = moved && findNode(id);
+  if (old && old.querySelector('.editor, form.reply-box')) {
+    updateShown(t);
+    return false;
+  }
+  const focused = old && old.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  if (moved) removeTweet(id, false);
   const i = state.tweets.findIndex((x) => newer(t, x));
-  if (i < 0 && state.next) return false;
+  if (i < 0 && state.next && !moved) return false;
   const node = renderTweet(t);
   if (i < 0) {
     state.tweets.push(t);
@@ -118,6 +140,7 @@ export function insertTweet(t) {
     if (before) before.before(node); else el.timeline.append(node);
   }
   state.ids.add(id);
+  if (focused) node.querySelector(`[data-action="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
   return true;
 }
 
@@ -168,7 +191,7 @@ export function removeTweet(id, gone = true) {
 /* ---------- new home-feed tweets held while scrolled down ---------- */
 
 function renderPending() {
-  state.pending = state.pending.filter((t) => !state.ids.has(String(t.id)) && !state.gone.has(String(t.id)));
+  state.pending = state.pending.filter(wanted);
   const n = state.pending.length;
   el.newTweets.hidden = n === 0;
   el.newTweets.textContent = `Show ${n} new ${n === 1 ? 'post' : 'posts'}`;
@@ -253,7 +276,9 @@ const byFollowed = (user) => isMe(user) || (state.following ? state.following.ha
 // move the page under them), else inserted at its place.
 function showNew(t) {
   if (window.scrollY > 200) {
-    if (!state.pending.some((x) => String(x.id) === String(t.id))) state.pending.push(t);
+    const id = String(t.id);
+    state.pending = state.pending.filter((x) => String(x.id) !== id || !newer(t, x));
+    if (!state.pending.some((x) => String(x.id) === id)) state.pending.push(t);
     renderPending();
     return;
   }
@@ -265,9 +290,10 @@ function showNew(t) {
 
 // A repost event: item is the reposted tweet as a feed item of the
 // repost (reposted_by, reposted_at), reposted false for an unrepost.
-// The home feed gains or loses the item; my own repost (maybe in another
-// tab) sets reposted_by_me where the tweet is shown. Counts come with the
-// tweet's own tweet.updated event.
+// The home feed gains or loses the item (a repost of a tweet on screen
+// moves it up, as the tweet's newest item); my own repost (maybe in
+// another tab) sets reposted_by_me where the tweet is shown. Counts come
+// with the tweet's own tweet.updated event.
 export function applyRepostEvent(item, reposted) {
   const id = String(item.id);
   if (state.gone.has(id)) return;
@@ -287,9 +313,10 @@ export function applyRepostEvent(item, reposted) {
     syncSubscriptions();
     return;
   }
-  if (shown || !byFollowed(by)) return;
+  if (!byFollowed(by) || (shown && !newer(item, shown))) return;
   touch(id);
-  showNew({ ...item, liked_by_me: false, reposted_by_me: mine });
+  showNew({ ...item, liked_by_me: Boolean(shown && shown.liked_by_me),
+    reposted_by_me: mine || Boolean(shown && shown.reposted_by_me) });
 }
 
 // I liked or unliked a post (id), maybe in another tab.

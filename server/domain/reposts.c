@@ -203,6 +203,19 @@ bool reposts_remove_rest(db_t *db, sync_t *sync, const bson_oid_t *tweet,
   return true;
 }
 
+/* Appends key: {$in: ids[0..n)} to filter. */
+static void append_in(bson_t *filter, const char *key, const bson_oid_t *ids,
+                      size_t n) {
+  bson_t in_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(filter, key, &in_doc);
+  BSON_APPEND_ARRAY_BEGIN(&in_doc, "$in", &in);
+  for (size_t i = 0; i < n; i++) {
+    bsonx_array_append_oid(&in, (uint32_t)i, &ids[i]);
+  }
+  bson_append_array_end(&in_doc, &in);
+  bson_append_document_end(filter, &in_doc);
+}
+
 bool reposts_list_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
                            size_t n, const page_cursor_t *before, size_t want,
                            repost_t **out, size_t *n_out, chorus_error_t *err) {
@@ -211,14 +224,8 @@ bool reposts_list_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
   if (n == 0) {
     return true;
   }
-  bson_t filter = BSON_INITIALIZER, in_doc, in;
-  BSON_APPEND_DOCUMENT_BEGIN(&filter, "user_id", &in_doc);
-  BSON_APPEND_ARRAY_BEGIN(&in_doc, "$in", &in);
-  for (size_t i = 0; i < n; i++) {
-    bsonx_array_append_oid(&in, (uint32_t)i, &users[i]);
-  }
-  bson_append_array_end(&in_doc, &in);
-  bson_append_document_end(&filter, &in_doc);
+  bson_t filter = BSON_INITIALIZER;
+  append_in(&filter, "user_id", users, n);
   if (before) {
     page_cursor_append_filter(&filter, before, false);
   }
@@ -254,6 +261,50 @@ bool reposts_scan(db_t *db, sync_t *sync, reposts_scan_fn fn, void *ctx,
                   chorus_error_t *err) {
   repost_scan_t scan = {fn, ctx};
   return query_scan(db, sync, DB_REPOSTS, NULL, repost_doc, &scan, err);
+}
+
+#define REPOSTS_OF_PAGE 256
+
+bool reposts_of_tweets_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
+                                size_t n_users, const bson_oid_t *tweets,
+                                size_t n_tweets, reposts_scan_fn fn, void *ctx,
+                                chorus_error_t *err) {
+  bson_oid_t after = {{0}};
+  bool ok = true, more = n_users > 0 && n_tweets > 0, first = true;
+  bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
+  /* Pages in _id order, each after the last one read. */
+  while (ok && more) {
+    bson_t filter = BSON_INITIALIZER;
+    append_in(&filter, "tweet_id", tweets, n_tweets);
+    append_in(&filter, "user_id", users, n_users);
+    if (!first) {
+      bson_t gt;
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &gt);
+      BSON_APPEND_OID(&gt, "$gt", &after);
+      bson_append_document_end(&filter, &gt);
+    }
+    query_result_t r;
+    ok = query_visible(db, sync, DB_REPOSTS, &filter, sort, REPOSTS_OF_PAGE, &r,
+                       err);
+    bson_destroy(&filter);
+    if (!ok) {
+      break;
+    }
+    more = r.n == REPOSTS_OF_PAGE;
+    for (size_t i = 0; i < r.n; i++) {
+      repost_t rp;
+      repost_from_bson(r.docs[i], &rp);
+      after = rp.id;
+      if (!fn(ctx, &rp)) {
+        more = false;
+        break;
+      }
+    }
+    first = false;
+    query_result_free(&r);
+  }
+  bson_destroy(sort);
+  return ok;
 }
 
 bool reposts_get(db_t *db, sync_t *sync, const bson_oid_t *user,

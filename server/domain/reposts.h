@@ -11,8 +11,9 @@
  * in the same transaction (reposts_add_removal).
  *
  * A repost is an item of the home feed of the reposter's followers (and
- * the reposter's), at the repost's time (tweet_t.is_repost; tweets.h).
- * Thread-safe.
+ * the reposter's), at the repost's time (tweet_t.is_repost; tweets.h),
+ * unless that feed holds a newer item of the same tweet: a home feed shows
+ * each tweet once (tweets.h, TWEETS_BY_AUTHORS).  Thread-safe.
  */
 #ifndef CHORUS_REPOSTS_H
 #define CHORUS_REPOSTS_H
@@ -78,6 +79,14 @@ bool reposts_list_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
 
 /* Called for every repost of reposts_scan; false stops the scan. */
 typedef bool (*reposts_scan_fn)(void *ctx, const repost_t *r);
+
+/* Every repost of any of tweets[0..n_tweets) by any of
+ * users[0..n_users), in no particular order, to fn (a home feed from the
+ * database: which of its items is each tweet's newest, tweets.h). */
+bool reposts_of_tweets_by_users(db_t *db, sync_t *sync, const bson_oid_t *users,
+                                size_t n_users, const bson_oid_t *tweets,
+                                size_t n_tweets, reposts_scan_fn fn, void *ctx,
+                                chorus_error_t *err);
 
 /* Every repost, streamed, for the read model's load (model.h). */
 bool reposts_scan(db_t *db, sync_t *sync, reposts_scan_fn fn, void *ctx,

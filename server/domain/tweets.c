@@ -1066,15 +1066,20 @@ void tweet_history_destroy(tweet_history_t *h) {
 
 /* ---- lists ---- */
 
+/* Negative when a comes first in a newest-first list (is newer). */
+static int key_order(const page_cursor_t *a, const page_cursor_t *b) {
+  if (a->ts_ms != b->ts_ms) {
+    return a->ts_ms > b->ts_ms ? -1 : 1;
+  }
+  return -bson_oid_compare(&a->id, &b->id);
+}
+
 /* Timeline order: newer first, then higher id first (or the reverse). */
 static int newest_first(const void *a, const void *b) {
   page_cursor_t x, y;
   tweets_item_key(a, &x);
   tweets_item_key(b, &y);
-  if (x.ts_ms != y.ts_ms) {
-    return x.ts_ms > y.ts_ms ? -1 : 1;
-  }
-  return -bson_oid_compare(&x.id, &y.id);
+  return key_order(&x, &y);
 }
 
 void tweets_item_key(const tweet_t *t, page_cursor_t *key) {
@@ -1177,20 +1182,16 @@ static bool shard_filter(sync_t *sync, const tweet_query_t *q, int k,
   return false;
 }
 
-bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
-                 const page_cursor_t *before, size_t limit,
-                 const user_t *viewer, tweet_page_t *page,
-                 chorus_error_t *err) {
-  memset(page, 0, sizeof *page);
-  if (limit < 1 || limit > TWEET_PAGE_MAX) {
-    chorus_error_set(err, 400, "invalid_limit", "limit must be 1 to %d",
-                     TWEET_PAGE_MAX);
-    return false;
-  }
+/* The first `want` items of q strictly after before (NULL: from the
+ * start), in list order, into *out (owned: release each, then bson_free;
+ * *n of them, at most want); every source of items was read as far as
+ * want, so *n < want means there are no more. */
+static bool list_items(db_t *db, sync_t *sync, const tweet_query_t *q,
+                       const page_cursor_t *before, size_t want, tweet_t **out,
+                       size_t *n_out, chorus_error_t *err) {
   bool ascending = q->kind == TWEETS_REPLIES;
   shards_t *shards = sync_shards(sync);
   int n_shards = shards_count(shards);
-  size_t want = limit + 1;
   bool feed = q->kind == TWEETS_BY_AUTHORS;
   tweet_t *all =
       bson_malloc0(sizeof *all * want * (size_t)(n_shards + (feed ? 1 : 0)));
@@ -1231,6 +1232,141 @@ bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
     return false;
   }
   qsort(all, n, sizeof *all, ascending ? oldest_first : newest_first);
+  for (size_t i = want; i < n; i++) {
+    tweet_release(&all[i]); /* read, not shown */
+  }
+  *out = all;
+  *n_out = n < want ? n : want;
+  return true;
+}
+
+/* Items of a home feed and whether a newer item of the same tweet
+ * exists (superseded[i]). */
+typedef struct supersede {
+  const tweet_t *items;
+  bool *superseded;
+  size_t n;
+} supersede_t;
+
+static bool supersede_by_repost(void *ctx, const repost_t *r) {
+  supersede_t *s = ctx;
+  page_cursor_t k = {.ts_ms = r->created_at_ms, .id = r->id};
+  for (size_t i = 0; i < s->n; i++) {
+    page_cursor_t item;
+    tweets_item_key(&s->items[i], &item);
+    if (bson_oid_equal(&s->items[i].id, &r->tweet) &&
+        key_order(&k, &item) < 0) {
+      s->superseded[i] = true;
+    }
+  }
+  return true;
+}
+
+/* Marks each of items[0..n) (of the home feed of q's authors) that is not
+ * its tweet's newest item in that feed: the tweet itself, when its
+ * author is one of them, and each of their reposts of it are its items. */
+static bool mark_superseded(db_t *db, sync_t *sync, const tweet_query_t *q,
+                            const tweet_t *items, size_t n, bool *superseded,
+                            chorus_error_t *err) {
+  bson_oid_t *ids = bson_malloc(sizeof *ids * (n ? n : 1));
+  size_t n_ids = 0;
+  for (size_t i = 0; i < n; i++) {
+    superseded[i] = false;
+    size_t k = 0;
+    while (k < n_ids && !bson_oid_equal(&ids[k], &items[i].id)) {
+      k++;
+    }
+    if (k == n_ids) {
+      ids[n_ids++] = items[i].id;
+    }
+    if (!items[i].is_repost) {
+      continue;
+    }
+    /* A repost stamped before its tweet (clocks of two servers). */
+    page_cursor_t made = {.ts_ms = items[i].created_at_ms, .id = items[i].id};
+    page_cursor_t item;
+    tweets_item_key(&items[i], &item);
+    for (size_t a = 0; a < q->n_authors && key_order(&made, &item) < 0; a++) {
+      if (bson_oid_equal(&q->authors[a], &items[i].author.id)) {
+        superseded[i] = true;
+        break;
+      }
+    }
+  }
+  supersede_t s = {items, superseded, n};
+  bool ok = reposts_of_tweets_by_users(db, sync, q->authors, q->n_authors, ids,
+                                       n_ids, supersede_by_repost, &s, err);
+  bson_free(ids);
+  return ok;
+}
+
+/* list_items for a home feed: each tweet once, as its newest item (the
+ * tweet's own when no author of the feed reposted it, else the newest of
+ * their reposts), so that neither two reposts of one tweet nor a tweet
+ * and a repost of it are both listed; paging stays exact, since whether
+ * an item is its tweet's newest does not depend on the page. */
+static bool feed_items(db_t *db, sync_t *sync, const tweet_query_t *q,
+                       const page_cursor_t *before, size_t want, tweet_t **out,
+                       size_t *n_out, chorus_error_t *err) {
+  tweet_t *kept = bson_malloc0(sizeof *kept * want);
+  size_t n_kept = 0;
+  page_cursor_t from;
+  const page_cursor_t *after = before;
+  bool ok = true, more = true;
+  while (ok && more && n_kept < want) {
+    tweet_t *all;
+    size_t n;
+    ok = list_items(db, sync, q, after, want, &all, &n, err);
+    if (!ok) {
+      break;
+    }
+    bool *superseded = bson_malloc0(sizeof *superseded * (n ? n : 1));
+    ok = mark_superseded(db, sync, q, all, n, superseded, err);
+    for (size_t i = 0; i < n; i++) {
+      if (ok && !superseded[i] && n_kept < want) {
+        kept[n_kept++] = all[i]; /* moves its images */
+      } else {
+        tweet_release(&all[i]);
+      }
+    }
+    more = n == want;
+    if (n > 0) {
+      tweets_item_key(&all[n - 1], &from);
+      after = &from;
+    }
+    bson_free(superseded);
+    bson_free(all);
+  }
+  if (!ok) {
+    for (size_t i = 0; i < n_kept; i++) {
+      tweet_release(&kept[i]);
+    }
+    bson_free(kept);
+    return false;
+  }
+  *out = kept;
+  *n_out = n_kept;
+  return true;
+}
+
+bool tweets_list(db_t *db, sync_t *sync, const tweet_query_t *q,
+                 const page_cursor_t *before, size_t limit,
+                 const user_t *viewer, tweet_page_t *page,
+                 chorus_error_t *err) {
+  memset(page, 0, sizeof *page);
+  if (limit < 1 || limit > TWEET_PAGE_MAX) {
+    chorus_error_set(err, 400, "invalid_limit", "limit must be 1 to %d",
+                     TWEET_PAGE_MAX);
+    return false;
+  }
+  tweet_t *all;
+  size_t n;
+  bool ok = q->kind == TWEETS_BY_AUTHORS
+                ? feed_items(db, sync, q, before, limit + 1, &all, &n, err)
+                : list_items(db, sync, q, before, limit + 1, &all, &n, err);
+  if (!ok) {
+    return false;
+  }
   page->has_next = n > limit;
   page->n = page->has_next ? limit : n;
   for (size_t i = page->n; i < n; i++) {

@@ -137,7 +137,9 @@ typedef enum {
   TWEETS_BY_AUTHOR,  /* one user's tweets and replies */
   TWEETS_REPLIES,    /* replies to one tweet, oldest first */
   TWEETS_BY_AUTHORS, /* the home feed: any of several authors, and their
-                        reposts (reposts.h) */
+                        reposts (reposts.h); each tweet once, as its
+                        newest item: its last repost by one of them, or
+                        the tweet itself when none of them reposted it */
   TWEETS_WITH_WORDS, /* search: containing every word */
   TWEETS_WITH_TAG,   /* a tag page: with a folded tag (tags.h) */
 } tweet_list_kind_t;

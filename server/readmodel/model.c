@@ -1717,13 +1717,44 @@ static bool copy_out(const model_t *m, const mkey_t *k, bool is_repost,
   return true;
 }
 
+/* Whether user's items are in viewer's home feed: the viewer's own and
+ * those of the accounts the viewer follows. */
+static bool in_feed(const muser_t *viewer, const bson_oid_t *user) {
+  return bson_oid_equal(&viewer->id, user) ||
+         oidvec_has(&viewer->followees, user);
+}
+
+/* Whether viewer's home feed holds a newer item of the tweet that item k
+ * shows (a record, or a repost entry when is_repost): the tweet itself,
+ * or a repost by someone of the feed (tweets.h, TWEETS_BY_AUTHORS).  The
+ * entries of the tweet's record are every repost of it held; one not
+ * held is at or below its list's floor, so older than any item a page
+ * may return (merge_page). */
+static bool superseded(const muser_t *viewer, const mkey_t *k, bool is_repost) {
+  const mrepost_t *e = is_repost ? (const mrepost_t *)k : NULL;
+  const mtweet_t *r = e ? e->tweet : (const mtweet_t *)k;
+  if (e && key_order(&r->key, k) < 0 && in_feed(viewer, &r->author)) {
+    return true; /* a repost stamped before its tweet (two servers' clocks) */
+  }
+  for (size_t i = 0; i < r->n_reposts; i++) {
+    const mrepost_t *o = r->reposts[i];
+    if (o != e && key_order(&o->key, k) < 0 && in_feed(viewer, &o->user)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /* Merges lists[0..n) newest first into a page.  floor is the newest of
  * the floors of the truncated lists (NULL: none): everything strictly
  * newer is known, the rest is not, so every returned item must be newer.
- * False when the page cannot be proved. */
+ * A home feed (feed: viewer's) leaves out every item that is not its
+ * tweet's newest (superseded), so each item it looks at, also the one
+ * that would prove a next page, must be newer than floor.  False when the
+ * page cannot be proved. */
 static bool merge_page(const model_t *m, const tlist_t *const *lists, size_t n,
                        const page_cursor_t *floor, const page_cursor_t *before,
-                       size_t limit, const muser_t *viewer,
+                       size_t limit, const muser_t *viewer, bool feed,
                        tweet_page_t *page) {
   source_t *heap = bson_malloc(sizeof *heap * (n ? n : 1));
   size_t h = 0;
@@ -1743,16 +1774,22 @@ static bool merge_page(const model_t *m, const tlist_t *const *lists, size_t n,
   const mkey_t *prev = NULL; /* the item before k: not older */
   while (h > 0) {
     const mkey_t *k = heap[0].list->items[heap[0].at];
+    bool is_repost = heap[0].list->hold == HOLD_REPOSTS;
     assert(!prev || key_order(prev, k) <= 0); /* the heap's order */
-    if (got == limit) {
-      more = true; /* a real item exists after the page */
+    if (feed && floor && key_vs_cursor(k, floor) >= 0) {
+      ok = false; /* whether it is shown is not known here */
       break;
     }
-    if ((floor && key_vs_cursor(k, floor) >= 0) ||
-        !copy_out(m, k, heap[0].list->hold == HOLD_REPOSTS, viewer,
-                  &items[got++])) {
-      ok = false; /* in the unknown region, or not to be shown from here */
-      break;
+    if (!feed || !superseded(viewer, k, is_repost)) {
+      if (got == limit) {
+        more = true; /* a real item exists after the page */
+        break;
+      }
+      if ((floor && key_vs_cursor(k, floor) >= 0) ||
+          !copy_out(m, k, is_repost, viewer, &items[got++])) {
+        ok = false; /* in the unknown region, or not to be shown from here */
+        break;
+      }
     }
     prev = k;
     if (++heap[0].at == heap[0].list->n) {
@@ -1839,7 +1876,8 @@ bool model_feed(model_t *m, const bson_oid_t *viewer,
       }
     }
   }
-  ok = ok && merge_page(m, lists, n, floor, before, limit, me, page);
+  ok =
+      ok && merge_page(m, lists, n, floor, before, limit, me, me != NULL, page);
   bson_free(lists);
   pthread_rwlock_unlock(&m->lock);
   return finish_read(m, ok);
@@ -1854,7 +1892,7 @@ static bool one_list(model_t *m, const bson_oid_t *viewer, const tlist_t *l,
   size_t n = 0;
   const page_cursor_t *floor = NULL;
   add_list(l, lists, &n, &floor);
-  return merge_page(m, lists, n, floor, before, limit, me, page);
+  return merge_page(m, lists, n, floor, before, limit, me, false, page);
 }
 
 bool model_timeline(model_t *m, const bson_oid_t *viewer,

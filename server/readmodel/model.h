@@ -56,8 +56,11 @@
  * record of the tweet it shows, which a repost event carries (so a
  * repost of an old tweet is shown from memory too).  Repost events race
  * like likes, so each queues a check (below).  A home feed merges each
- * followee's tweets and reposts.  A quote is answered only when the
- * quoted tweet is held (or remembered deleted: shown unavailable).
+ * followee's tweets and reposts, each tweet once, as its newest item
+ * (tweets.h): an item of a tweet the feed holds a newer item of is left
+ * out, and a feed page declines from the first item at or below a floor
+ * (whether that item is shown is not known there).  A quote is answered only
+ * when the quoted tweet is held (or remembered deleted: shown unavailable).
  *
  * Tags.  Each folded tag (tags.h) has a list of its newest tweets, like
  * an author's (cfg.per_author, with a floor), read by model_tag.  The

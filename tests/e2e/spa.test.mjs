@@ -984,9 +984,21 @@ try {
     assert(put.status() === 200, 'C could not edit');
     await tweetLi(pb, `${TC} (edited)`).locator('.reposted-by').waitFor();
     await axeClean(pb, 'home with a repost');
-    // A undoes it: the item leaves B's feed.
+    // B reposts it too: still one item, now B's repost (the newest), as
+    // a reload shows it.
+    await onB.locator('[data-action=repost]').click();
+    await onB.locator(`.reposted-by a[href="/u/${USER_B}"]`).waitFor();
+    assert(await tweetLi(pb, TC).count() === 1, 'the post is on B\'s home twice');
+    await pb.reload();
+    await waitLive(pb);
+    await tweetLi(pb, TC).locator(`.reposted-by a[href="/u/${USER_B}"]`).waitFor();
+    assert(await tweetLi(pb, TC).count() === 1, 'the post is on B\'s reloaded home twice');
+    // A undoes theirs: B's item stays; B undoes too: it leaves B's feed.
     await onA.locator('[data-action=repost]').click();
     await onA.locator('[data-action=repost][aria-pressed=false]').waitFor();
+    await tweetLi(pb, TC).locator('[data-action=repost]', { hasText: '1 repost' }).waitFor();
+    await tweetLi(pb, TC).locator(`.reposted-by a[href="/u/${USER_B}"]`).waitFor();
+    await tweetLi(pb, TC).locator('[data-action=repost][aria-pressed=true]').click();
     await tweetLi(pb, TC).waitFor({ state: 'detached' });
     await ctxC.close();
     await pa.click('#nav-home');

@@ -1011,6 +1011,88 @@ static void test_logout_ends_cached_sessions(void **state) {
   bson_free(w);
 }
 
+/* The item of tweet id in user's first feed page as the database (C)
+ * answers it, every server answering the same: its reposter (NULL: the
+ * tweet itself); asserts the tweet is there exactly once. */
+static const char *once_in_feed(world_t *w, int user, const char *id,
+                                char by[31]) {
+  tc_response_t ref;
+  compare(w, user, FEED "?limit=50", &ref);
+  int at = -1, n = tc_json_array_len(&ref, "items");
+  for (int i = 0; i < n; i++) {
+    if (!strcmp(tc_item_str(&ref, i, "id"), id)) {
+      assert_int_equal(at, -1); /* once */
+      at = i;
+    }
+  }
+  assert_true(at >= 0);
+  const char *who = tc_item_is_null(&ref, at, "reposted_by")
+                        ? NULL
+                        : tc_item_str(&ref, at, "reposted_by.username");
+  if (who) {
+    bson_strncpy(by, who, 31);
+  }
+  tc_response_free(&ref);
+  return who ? by : NULL;
+}
+
+/* A tweet of one followee reposted by two others, one on A and one on B,
+ * and by the follower: one item of the follower's feed, the newest
+ * repost, and as reposts go the one before, then the tweet itself; every
+ * server answers as the database does, at every limit over every page. */
+static void test_a_tweet_is_one_item_of_a_feed(void **state) {
+  (void)state;
+  world_t *w = bson_malloc0(sizeof *w);
+  bson_strncpy(w->last_op, "reposts of one tweet", sizeof w->last_op);
+  for (int u = 0; u < 4; u++) {
+    char token[128];
+    tc_new_session(g_url[u % 2 ? SB : SA], "rmone", w->users[u].name, token,
+                   sizeof token);
+    user_sessions_open(&w->users[u], token);
+  }
+  for (int u = 0; u < 3; u++) { /* 3 follows 0, 1 and 2 */
+    tc_follow(w->users[3].c[SA], w->users[u].name);
+  }
+  char id[25], other[25], path[96], by[31];
+  tc_post_tweet(w->users[0].c[SA], "once only", id);
+  tc_post_tweet(w->users[1].c[SB], "in between", other);
+  snprintf(path, sizeof path, "/api/tweet/%s/repost", id);
+  const int reposters[] = {1, 2, 3}; /* in this order */
+  for (int i = 0; i < 3; i++) {
+    tc_response_t r;
+    tc_post_empty(w->users[reposters[i]].c[i % 2 ? SB : SA], path, &r);
+    tc_assert_status(&r, 200);
+    tc_response_free(&r);
+    assert_string_equal(once_in_feed(w, 3, id, by),
+                        w->users[reposters[i]].name);
+  }
+  for (int l = 0; l < 3; l++) {
+    check_list(w, 3, FEED, limits[l], 4);
+  }
+  /* Unreposted, newest first: the repost before is the item, then the
+   * tweet itself. */
+  for (int i = 2; i >= 0; i--) {
+    tc_response_t r;
+    tc_send(w->users[reposters[i]].c[i % 2 ? SA : SB], "DELETE", path, NULL,
+            &r);
+    tc_assert_status(&r, 200);
+    tc_response_free(&r);
+    const char *now = once_in_feed(w, 3, id, by);
+    if (i > 0) {
+      assert_string_equal(now, w->users[reposters[i - 1]].name);
+    } else {
+      assert_null(now);
+    }
+    for (int l = 0; l < 3; l++) {
+      check_list(w, 3, FEED, limits[l], 4);
+    }
+  }
+  for (int u = 0; u < 4; u++) {
+    user_sessions_close(&w->users[u]);
+  }
+  bson_free(w);
+}
+
 static void test_workload_matches_database(void **state) {
   (void)state;
   static world_t w;
@@ -1129,6 +1211,7 @@ static void test_metrics_show_both_paths(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_logout_ends_cached_sessions),
+      cmocka_unit_test(test_a_tweet_is_one_item_of_a_feed),
       cmocka_unit_test(test_workload_matches_database),
       cmocka_unit_test(test_metrics_show_both_paths),
   };

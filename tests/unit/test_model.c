@@ -2704,9 +2704,9 @@ static void racing_repost_events_settle_to_the_database(void **state) {
   }
   tweet_page_t p;
   assert_true(feed(1, NULL, 10, &p));
-  ASSERT_IDS(&p, 1, 1);
+  ASSERT_IDS(&p, 1); /* the repost: the tweet's newest item */
   assert_repost_item(&p, 0, 1, 1, T0 + 20);
-  assert_true(p.items[1].reposted_by_me);
+  assert_true(p.items[0].reposted_by_me);
   page_done(&p);
   /* Settled absent (an unrepost the events missed). */
   apply_repost(1, 1, true, T0 + 20, &t);
@@ -2714,6 +2714,101 @@ static void racing_repost_events_settle_to_the_database(void **state) {
   assert_int_equal(n, 1);
   model_settle_repost(m, &checks[0], NULL, NULL);
   EXPECT_FEED(1, NULL, 10, 1);
+}
+
+/* 1 follows 2 and 3, not 4.  2 writes tweets 1 and 3, 4 writes 2.  3
+ * reposts 1 and 2, 4 reposts 1, and 1 reposts 2: 1's feed shows each
+ * tweet once, as its newest item of that feed. */
+static void a_feed_shows_each_tweet_once_as_its_newest_item(void **state) {
+  (void)state;
+  start(0, 0);
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 4; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  load_tweet(1, 2, T0 + 10);
+  load_tweet(2, 4, T0 + 20);
+  load_tweet(3, 2, T0 + 30);
+  load_repost(3, 1, T0 + 40);
+  load_repost(3, 2, T0 + 45);
+  load_repost(4, 1, T0 + 50); /* 4 is not followed: not 1's item */
+  load_repost(1, 2, T0 + 60);
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 2, 1, 3);
+  assert_repost_item(&p, 0, 2, 1, T0 + 60); /* not 3's, older */
+  assert_repost_item(&p, 1, 1, 3, T0 + 40); /* not the tweet, older */
+  assert_false(p.items[2].is_repost);
+  assert_false(p.has_next);
+  page_done(&p);
+  /* Pages of one: the same items, no tweet twice, next only while one
+   * is left. */
+  page_cursor_t next;
+  assert_true(feed(1, NULL, 1, &p));
+  ASSERT_IDS(&p, 2);
+  assert_true(p.has_next);
+  next = p.next;
+  page_done(&p);
+  assert_true(feed(1, &next, 1, &p));
+  ASSERT_IDS(&p, 1);
+  assert_true(p.has_next);
+  next = p.next;
+  page_done(&p);
+  assert_true(feed(1, &next, 1, &p));
+  ASSERT_IDS(&p, 3);
+  assert_false(p.has_next); /* only tweet 1 itself follows: not shown */
+  page_done(&p);
+  /* Each viewer's own feed: 3 follows nobody, 4 sees its own. */
+  EXPECT_FEED(3, NULL, 10, 2, 1);
+  assert_true(feed(4, NULL, 10, &p));
+  ASSERT_IDS(&p, 1, 2);
+  assert_repost_item(&p, 0, 1, 4, T0 + 50);
+  assert_false(p.items[1].is_repost); /* its own tweet, older */
+  page_done(&p);
+  /* 3's repost of 1 goes: the tweet itself is its newest item again; 2
+   * reposts its own tweet 3: that repost is. */
+  apply_repost(3, 1, false, T0 + 40, NULL);
+  tweet_t t3 = make_tweet(3, 2, T0 + 30);
+  apply_repost(2, 3, true, T0 + 70, &t3);
+  assert_true(feed(1, NULL, 10, &p));
+  ASSERT_IDS(&p, 3, 2, 1);
+  assert_repost_item(&p, 0, 3, 2, T0 + 70);
+  assert_false(p.items[2].is_repost);
+  page_done(&p);
+  /* 1 unfollows 3: 3's repost of 2 was superseded by 1's own anyway. */
+  apply_follow(1, 3, false);
+  EXPECT_FEED(1, NULL, 10, 3, 2, 1);
+}
+
+/* A feed whose next item lies at or below a truncated list's floor
+ * cannot tell whether that item is shown (a newer repost of it may be
+ * among those dropped): it declines, as for items of the page. */
+static void a_feed_at_a_floor_declines(void **state) {
+  (void)state;
+  start(1, 0); /* one tweet and one repost per user */
+  model_load_begin(m);
+  for (uint32_t u = 1; u <= 3; u++) {
+    load_user(u);
+  }
+  load_follow(1, 2);
+  load_follow(1, 3);
+  load_tweet(1, 2, T0 + 10);
+  load_tweet(2, 2, T0 + 20);
+  load_tweet(3, 2, T0 + 35); /* 2's list keeps this one */
+  load_repost(3, 1, T0 + 30);
+  load_repost(3, 2, T0 + 40); /* 3's list keeps this one */
+  model_load_end(m);
+  tweet_page_t p;
+  assert_true(feed(1, NULL, 1, &p));
+  ASSERT_IDS(&p, 2);
+  assert_repost_item(&p, 0, 2, 3, T0 + 40);
+  assert_true(p.has_next); /* tweet 3, above both floors */
+  page_done(&p);
+  /* After tweet 3 comes tweet 2 itself, below 3's floor (T0 + 30). */
+  assert_feed_declined(1, NULL, 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3000,6 +3095,8 @@ int main(void) {
       T(reposts_are_feed_items_of_the_reposters_followers),
       T(a_repost_shows_a_tweet_the_lists_dropped),
       T(racing_repost_events_settle_to_the_database),
+      T(a_feed_shows_each_tweet_once_as_its_newest_item),
+      T(a_feed_at_a_floor_declines),
       T(tag_pages_follow_the_current_text),
       T(tag_lists_are_truncated_like_author_lists),
       T(trends_count_distinct_authors_in_the_window),

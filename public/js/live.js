@@ -215,11 +215,17 @@ function liveSend(msg) {
   if (live.ws && live.open && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify(msg));
 }
 
-// Watch the newest MAX_SUBS tweets on screen: send only the difference
-// from what this connection already watches, in small frames.
+// Watch the newest MAX_SUBS tweets on screen and the tweets they quote
+// (a quoted tweet's deletion shows in its quotes): send only the
+// difference from what this connection already watches, in small frames.
 export function syncSubscriptions() {
   if (!live.open) return;
-  const want = new Set(state.tweets.slice(0, MAX_SUBS).map((t) => String(t.id)));
+  const want = new Set();
+  for (const t of state.tweets) { // newest first: each, then what it quotes
+    for (const id of [t.id, t.quote && t.quote.available ? t.quote.id : null]) {
+      if (id && want.size < MAX_SUBS) want.add(String(id));
+    }
+  }
   const drop = [...live.subscribed].filter((id) => !want.has(id));
   const add = [...want].filter((id) => !live.subscribed.has(id));
   for (let i = 0; i < drop.length; i += SUB_CHUNK) {

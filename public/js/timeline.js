@@ -10,6 +10,7 @@
  * newest item (the home feed's answer does the same: docs/API.md), so a
  * new repost of a tweet on screen moves it up.
  */
+import { api, ok } from './api.js';
 import { el, h, relTime, renderTweet, scrollToTop, showMessage, statsNodes } from './dom.js';
 import { EVENT } from './events.js';
 import { syncSubscriptions } from './live.js';
@@ -215,6 +216,20 @@ export function applyTweetEvent(tweet, version, type) {
   const id = String(tweet.id);
   if (state.gone.has(id)) return;
   const old = findTweet(id);
+  const onTag = state.view && state.view.name === 'tag';
+  const tagged = (t) => (t.entities || []).some((e) => e.type === 'hashtag' && sameTag(e.tag, state.view.tag));
+  if (!old && onTag && type === EVENT.TWEET_UPDATED && tagged(tweet)) {
+    tweetTagged(id, version);
+    return;
+  }
+  if (old && onTag && type === EVENT.TWEET_UPDATED && !tagged(tweet)) {
+    // An edit took the tag on screen out of its text: off the page.
+    if (version <= (state.versions.get(id) || 0)) return;
+    removeTweet(id, false);
+    renderFeedChrome();
+    syncSubscriptions();
+    return;
+  }
   if (!old) {
     if (type !== EVENT.TWEET_CREATED) return; // not on screen
     const v = state.view;
@@ -258,6 +273,21 @@ export function applyTweetEvent(tweet, version, type) {
   touch(id);
   const t = keepItem(old, tweet);
   if (!sameTweet(old, t)) updateShown(t);
+}
+
+// An edit gave tweet id the tag on screen: read as this viewer sees it
+// (the event carries nobody's likes) and put at its place, which a page
+// older than every one loaded leaves to "Load more".
+async function tweetTagged(id, version) {
+  const v = state.view;
+  const r = await api('GET', `/api/tweet/${encodeURIComponent(id)}`);
+  if (!ok(r) || state.view !== v || state.gone.has(id) || findTweet(id)) return;
+  state.versions.set(id, version);
+  touch(id);
+  if (insertTweet(r.data)) {
+    renderFeedChrome();
+    syncSubscriptions();
+  }
 }
 
 // Tags as the server folds them (simple case folding), near enough for
@@ -328,7 +358,8 @@ export function applyLikeEvent(id, liked) {
 }
 
 // A tweet was deleted (by us, or a tweet.deleted event): off the list for
-// good, its replies on screen say so, and on its own page a notice says
+// good, its replies on screen say so, its quotes on screen stay and show
+// it unavailable (as the API does), and on its own page a notice says
 // what happened (its reply box went with it).
 export function tweetDeleted(id) {
   id = String(id);
@@ -336,6 +367,9 @@ export function tweetDeleted(id) {
   el.timeline.querySelectorAll(`.reply-to a[data-parent="${CSS.escape(id)}"]`).forEach((a) => {
     a.textContent = 'Replying to a deleted post';
   });
+  for (const t of state.tweets) {
+    if (t.quote && String(t.quote.id) === id && t.quote.available) updateShown({ ...t, quote: { id: t.quote.id, available: false } });
+  }
   const v = state.view;
   if (v && v.name === 'tweet' && v.id === id && !document.getElementById('gone-note')) {
     el.view.prepend(h('div', { id: 'gone-note', class: 'card notice', role: 'status' },

@@ -31,10 +31,40 @@ static void audience_users(bson_t *audience, const bson_oid_t *a,
   bson_append_array_end(audience, &users);
 }
 
-/* A tweet event; tagged (not NULL): its tags join the audience. */
+/* Appends audience["tags"]: the distinct folded tags of t and of was
+ * (NULL: none). */
+static void append_tags(bson_t *audience, const tweet_t *t,
+                        const tweet_t *was) {
+  char(*tags)[ENTITIES_TAG_BYTES + 1] =
+      bson_malloc(sizeof *tags * 2 * TWEET_ENTITIES_MAX);
+  size_t n = tweets_tags(t, tags), end = n;
+  end += was ? tweets_tags(was, tags + n) : 0;
+  for (size_t i = n; i < end; i++) { /* was's, kept unless t has them */
+    size_t k = 0;
+    while (k < n && strcmp(tags[k], tags[i])) {
+      k++;
+    }
+    if (k == n) {
+      memcpy(tags[n], tags[i], sizeof tags[n]);
+      n++;
+    }
+  }
+  bson_t array;
+  BSON_APPEND_ARRAY_BEGIN(audience, "tags", &array);
+  for (size_t i = 0; i < n; i++) {
+    bsonx_array_append_utf8(&array, (uint32_t)i, tags[i]);
+  }
+  bson_append_array_end(audience, &array);
+  bson_free(tags);
+}
+
+/* A tweet event; tagged (not NULL): its tags (and those of was, not
+ * NULL: the text an edit replaced) join the audience, and with timeline
+ * the clients watching the timeline. */
 static void add_tweet(event_batch_t *b, event_type_t type,
                       const bson_oid_t *tweet, const bson_oid_t *author,
-                      const bson_oid_t *also_tweet, const tweet_t *tagged) {
+                      const bson_oid_t *also_tweet, const tweet_t *tagged,
+                      const tweet_t *was, bool timeline) {
   assert(type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
          type == EVENT_TWEET_DELETED);
   bson_t *audience;
@@ -53,8 +83,10 @@ static void add_tweet(event_batch_t *b, event_type_t type,
     bsonx_array_append_oid(&array, 1, also_tweet);
   }
   bson_append_array_end(audience, &array);
-  if (tagged) { /* a new tweet: its tags, and the timeline's watchers */
-    tweets_append_tags(audience, "tags", tagged);
+  if (tagged) {
+    append_tags(audience, tagged, was);
+  }
+  if (timeline) {
     BSON_APPEND_BOOL(audience, "timeline", true);
   }
 }
@@ -62,12 +94,17 @@ static void add_tweet(event_batch_t *b, event_type_t type,
 void event_add_tweet(event_batch_t *b, event_type_t type,
                      const bson_oid_t *tweet, const bson_oid_t *author,
                      const bson_oid_t *also_tweet) {
-  add_tweet(b, type, tweet, author, also_tweet, NULL);
+  add_tweet(b, type, tweet, author, also_tweet, NULL, NULL, false);
 }
 
 void event_add_tweet_created(event_batch_t *b, const tweet_t *t) {
   add_tweet(b, EVENT_TWEET_CREATED, &t->id, &t->author.id,
-            t->has_reply_to ? &t->reply_to : NULL, t);
+            t->has_reply_to ? &t->reply_to : NULL, t, NULL, true);
+}
+
+void event_add_tweet_edited(event_batch_t *b, const tweet_t *t,
+                            const tweet_t *was) {
+  add_tweet(b, EVENT_TWEET_UPDATED, &t->id, &t->author.id, NULL, t, was, false);
 }
 
 void event_add_follow(event_batch_t *b, const bson_oid_t *follower,

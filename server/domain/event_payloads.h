@@ -26,9 +26,10 @@
  *
  *   tweet.created, tweet.updated
  *     skeleton {tweet}; audience {author?, tweets: [tweet, also?],
- *              tags?: [folded tags of a new tweet (clients on its tag
- *              pages)], timeline?: true (a new tweet: clients watching
- *              the timeline)}
+ *              tags?: [folded tags of a new tweet, or of an edit's new
+ *              and replaced texts (clients on those tag pages)],
+ *              timeline?: true (a new tweet: clients watching the
+ *              timeline)}
  *     data     {tweet: {render_tweet's fields}, version}
  *     model    {id, author_id, author, display_name, text, created_at,
  *               edited_at?, reply_to?, quote_of?, reply_count, like_count,
@@ -108,6 +109,14 @@ void event_add_tweet(event_batch_t *b, event_type_t type,
 /* tweet.created of t (id, author, reply_to and entities set): its
  * audience also names its tags (tweets_tags). */
 void event_add_tweet_created(event_batch_t *b, const tweet_t *t);
+
+/* tweet.updated of an edit: t the tweet with its new text (id, author
+ * and entities set), was with the text replaced (entities set); the
+ * audience is the author's followers, clients showing the tweet, and
+ * clients on the pages of the tags of either text (the tweet joins or
+ * leaves them). */
+void event_add_tweet_edited(event_batch_t *b, const tweet_t *t,
+                            const tweet_t *was);
 
 void event_add_follow(event_batch_t *b, const bson_oid_t *follower,
                       const bson_oid_t *followee, bool following);

@@ -806,9 +806,9 @@ static bool build_edit(change_ctx_t *c, txn_t *txn, int shard, const char *coll,
   bson_destroy(&set);
   event_batch_t events;
   event_batch_init(&events);
-  event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->id, &c->user->id, NULL);
   t->id = c->id;
   t->author.id = c->user->id;
+  event_add_tweet_edited(&events, t, old);
   if (!notify_mentions(c->db, c->sync, txn, &events, t, c->mentions,
                        c->n_mentions, old, err)) {
     event_batch_cleanup(&events);

@@ -1000,6 +1000,19 @@ try {
     await tweetLi(pb, TC).locator(`.reposted-by a[href="/u/${USER_B}"]`).waitFor();
     await tweetLi(pb, TC).locator('[data-action=repost][aria-pressed=true]').click();
     await tweetLi(pb, TC).waitFor({ state: 'detached' });
+    // B quotes C's post; C deletes it: B's quote stays and says the post
+    // is unavailable, live and after a reload.
+    const TQ = `quoting carol ${WORD}`;
+    const quoted = await ctxB.request.post(`${URL_B}/api/tweet`,
+      { data: { text: TQ, quote_of: cid }, headers: { Origin: URL_B } });
+    assert(quoted.status() === 201, 'B could not quote');
+    await tweetLi(pb, TQ).locator('.quote', { hasText: TC }).waitFor();
+    const gone = await ctxC.request.delete(`${URL_A}/api/tweet/${cid}`, { headers: { Origin: URL_A } });
+    assert(gone.status() === 200, 'C could not delete');
+    await tweetLi(pb, TQ).locator('.quote.unavailable').waitFor();
+    await pb.reload();
+    await waitLive(pb);
+    await tweetLi(pb, TQ).locator('.quote.unavailable').waitFor();
     await ctxC.close();
     await pa.click('#nav-home');
     await pa.waitForURL(`${URL_A}/`);
@@ -1015,6 +1028,17 @@ try {
     const TT = `another #${TAG.toUpperCase()} post ${WORD}`;
     await post(pa, TT);
     await tweetLi(pb, TT).waitFor();
+    // An edit that gives a post the tag brings it, live; one that takes
+    // the tag away takes it off.
+    const asA = (method, path, data) => ctxA.request.fetch(`${URL_A}${path}`, { method, data, headers: { Origin: URL_A } });
+    const made = await asA('POST', '/api/tweet', { text: `untagged for now ${WORD}` });
+    assert(made.status() === 201, 'A could not post');
+    const eid = (await made.json()).id;
+    const TG = `tagged by an edit #${TAG} ${WORD}`;
+    assert((await asA('PUT', `/api/tweet/${eid}`, { text: TG })).status() === 200, 'A could not edit');
+    await tweetLi(pb, TG).waitFor();
+    assert((await asA('PUT', `/api/tweet/${eid}`, { text: `untagged again ${WORD}` })).status() === 200, 'A could not edit');
+    await tweetLi(pb, TG).waitFor({ state: 'detached' });
     assert(await pb.locator('#trends:not([hidden]) a[href^="/tags/"]').count() > 0, 'no trends box');
     await axeBoth(pb, 'the tag page');
     await pb.click('#nav-home');

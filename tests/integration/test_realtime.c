@@ -10,7 +10,8 @@
  * that connection; unauthenticated upgrades refused; an event number
  * already in the log never claimed again (bells are pruned); every event
  * type carrying the API's values only (ids as hex strings, never
- * {"$oid": ...}); tag pages' new tweets, reposts, quotes and mention
+ * {"$oid": ...}); tag pages' new tweets and the edits that give a tweet
+ * their tag or take it away, reposts, quotes and mention
  * notifications reaching the other server and coming with a resume; the
  * trends pushed to clients that ask for them, and after a resume.
  */
@@ -715,6 +716,44 @@ static void test_tag_page_viewers_get_new_tagged_tweets(void **state) {
   tc_client_destroy(author.http);
 }
 
+/* A viewer of a tag page (on B, following nobody) gets the edits made on
+ * A that give a tweet the tag (it joins the page) or take it away (it
+ * leaves), and not an edit of another tweet. */
+static void test_tag_page_viewers_get_edits_that_change_the_tag(void **state) {
+  (void)state;
+  user_t author, viewer;
+  user_new(&author, tc_url_a(), "rtega");
+  user_new(&viewer, tc_url_b(), "rtegv");
+  char tag[31], msg[96], text[96], id[25], other[25], path[64];
+  tc_unique_name("rte", tag);
+  tc_post_tweet(author.http, "no tag yet", id);
+  tc_post_tweet(author.http, "never tagged", other);
+  tc_ws_t *ws = connect_as(&viewer, tc_url_b(), NULL);
+  snprintf(msg, sizeof msg, "{\"type\":\"subscribe\",\"tags\":[\"%s\"]}", tag);
+  assert_true(tc_ws_send_text(ws, msg, strlen(msg)));
+  tc_sleep_ms(300);
+  snprintf(path, sizeof path, "/api/tweet/%s", other);
+  tc_expect_status(author.http, "PUT", path, "{\"text\":\"still untagged\"}",
+                   200);
+  snprintf(path, sizeof path, "/api/tweet/%s", id);
+  snprintf(text, sizeof text, "{\"text\":\"now #%s\"}", tag);
+  tc_expect_status(author.http, "PUT", path, text, 200);
+  int64_t seq = 0;
+  bson_t *m = wait_for(ws, "tweet.updated", &seq); /* not other's first */
+  assert_string_equal(tc_bson_str(m, "data.tweet.id"), id);
+  assert_string_equal(tc_bson_str(m, "data.tweet.entities.0.tag"), tag);
+  bson_destroy(m);
+  tc_expect_status(author.http, "PUT", path, "{\"text\":\"untagged again\"}",
+                   200);
+  m = wait_for(ws, "tweet.updated", &seq);
+  assert_string_equal(tc_bson_str(m, "data.tweet.id"), id);
+  assert_string_equal(tc_bson_str(m, "data.tweet.text"), "untagged again");
+  bson_destroy(m);
+  tc_ws_close(ws);
+  tc_client_destroy(viewer.http);
+  tc_client_destroy(author.http);
+}
+
 /* A client watching the timeline (the global timeline or a profile on
  * screen) gets every new tweet, of people it does not follow too, on the
  * other server and in a resume (?timeline=1); unsubscribed, only its
@@ -919,6 +958,7 @@ int main(void) {
       cmocka_unit_test(test_resume_gets_an_event_not_logged_yet),
       cmocka_unit_test(test_a_claim_behind_the_head_takes_the_next_free_number),
       cmocka_unit_test(test_tag_page_viewers_get_new_tagged_tweets),
+      cmocka_unit_test(test_tag_page_viewers_get_edits_that_change_the_tag),
       cmocka_unit_test(test_timeline_viewers_get_every_new_tweet),
       cmocka_unit_test(test_reposts_quotes_and_mentions_reach_the_other_server),
       cmocka_unit_test(test_trends_are_pushed_and_resumed),

@@ -5,8 +5,9 @@
  * Adding events: each event_add_* puts one event of its type (the name
  * from event_types.h) into the batch, with exactly the skeleton and
  * audience the enrichment and the hub read (pinned as JSON, since
- * outbox documents written by one version are published by another);
- * a full batch takes nothing more.
+ * outbox documents written by one version are published by another); an
+ * edit's audience names the tags of its new and its replaced text, each
+ * once; a full batch takes nothing more.
  *
  * The read models' payloads: each builder's document, pinned as JSON;
  * each accessor gives back what its builder was given (optional fields
@@ -93,6 +94,70 @@ static void tweet_events(void **state) {
       &batch, 2, EVENT_TWEET_DELETED, "{ \"tweet\" : " OID(A_HEX) " }",
       "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(A_HEX) " ] }");
   event_batch_cleanup(&batch);
+}
+
+/* t's text and its entities (no mention: only tags and URLs matter). */
+static void set_text(tweet_t *t, const char *text) {
+  snprintf(t->text, sizeof t->text, "%s", text);
+  entity_t e[TWEET_ENTITIES_MAX];
+  t->n_entities = entities_parse(text, strlen(text), e, TWEET_ENTITIES_MAX);
+  for (size_t i = 0; i < t->n_entities; i++) {
+    memset(&t->entities[i], 0, sizeof t->entities[i]);
+    t->entities[i].span = e[i];
+  }
+}
+
+/* An edit's tweet.updated names the tags of the new text, then those of
+ * the replaced one it does not have; and the most of both fit. */
+static void edit_events_name_the_tags_of_both_texts(void **state) {
+  (void)state;
+  tweet_t *t = bson_malloc0(sizeof *t * 2), *was = &t[1];
+  t->id = oid(A_HEX);
+  t->author.id = oid(B_HEX);
+  set_text(t, "#b #C #d #b");
+  set_text(was, "#a #c #B #e https://x.org/#f");
+  event_batch_t batch;
+  event_batch_init(&batch);
+  event_add_tweet_edited(&batch, t, was);
+  set_text(t, "no tags");
+  event_add_tweet_edited(&batch, t, was);
+  /* 93 tags each, none shared: 186 in all. */
+  char text[2][512]; /* longer than a tweet: the entities are what counts */
+  for (int k = 0; k < 2; k++) {
+    size_t len = 0;
+    for (int i = 0; i < 93; i++) {
+      text[k][len++] = '#';
+      text[k][len++] = k ? 'x' : 'y';
+      text[k][len++] = (char)('a' + i % 26);
+      text[k][len++] = i < 26 ? ' ' : (char)('a' + i / 26);
+      if (i >= 26) {
+        text[k][len++] = ' ';
+      }
+    }
+    text[k][len] = '\0';
+  }
+  set_text(t, text[0]);
+  set_text(was, text[1]);
+  event_add_tweet_edited(&batch, t, was);
+  assert_int_equal(batch.n, 3);
+  const char *skeleton = "{ \"tweet\" : " OID(A_HEX) " }";
+  assert_event(&batch, 0, EVENT_TWEET_UPDATED, skeleton,
+               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(
+                   A_HEX) " ], \"tags\" : [ \"b\", \"c\", \"d\", \"a\", "
+                          "\"e\" ] }");
+  assert_event(&batch, 1, EVENT_TWEET_UPDATED, skeleton,
+               "{ \"author\" : " OID(B_HEX) ", \"tweets\" : [ " OID(
+                   A_HEX) " ], \"tags\" : [ \"a\", \"c\", \"b\", \"e\" ] }");
+  bson_iter_t it, tags;
+  assert_true(bson_iter_init_find(&it, &batch.audiences[2], "tags") &&
+              bson_iter_recurse(&it, &tags));
+  int n = 0;
+  while (bson_iter_next(&tags)) {
+    n++;
+  }
+  assert_int_equal(n, 186);
+  event_batch_cleanup(&batch);
+  bson_free(t);
 }
 
 static void social_events(void **state) {
@@ -573,6 +638,7 @@ static void follow_data_is_read_back(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tweet_events),
+      cmocka_unit_test(edit_events_name_the_tags_of_both_texts),
       cmocka_unit_test(social_events),
       cmocka_unit_test(events_for_the_read_models_only),
       cmocka_unit_test(a_full_batch_takes_nothing),

@@ -582,7 +582,11 @@ try {
   // ---- conversation: entities, reposts, quotes, edit history, tags ----
   const TAG = `Chorus${sfx}`;
   const LONG_URL = `https://example.org/a/long/path/${sfx}/that/the/page/shortens`;
-  const TE = `hello @${USER_B} #${TAG} ${LONG_URL}`;
+  // Before the entities: a combining mark, a family of 3 emoji joined by
+  // ZWJ (5 code points, 8 UTF-16 units) and a flag (2 code points):
+  // offsets count code points, not UTF-16 units.
+  const PRE = 'e\u0301 \u{1F469}\u200D\u{1F469}\u200D\u{1F467} \u{1F1EB}\u{1F1F7} ';
+  const TE = `${PRE}hello @${USER_B} #${TAG} ${LONG_URL}`;
   await step('entities are links: a mention, a hashtag, a shortened URL', async () => {
     await post(pa, TE, `hello @${USER_B}`);
     const li = tweetLi(pb, `hello @${USER_B}`);
@@ -591,7 +595,9 @@ try {
       const a = (sel) => n.querySelector(`.text ${sel}`);
       return {
         mention: a('a.mention')?.getAttribute('href'),
+        mentionShown: a('a.mention')?.textContent,
         tag: a('a.hashtag')?.getAttribute('href'),
+        tagShown: a('a.hashtag')?.textContent,
         url: a('a.url')?.getAttribute('href'),
         rel: a('a.url')?.getAttribute('rel'),
         shown: a('a.url')?.textContent,
@@ -599,11 +605,13 @@ try {
       };
     });
     assert(got.mention === `/u/${USER_B}`, `mention links to ${got.mention}`);
+    assert(got.mentionShown === `@${USER_B}`, `mention link shows ${got.mentionShown}`);
     assert(got.tag === `/tags/${TAG.toLowerCase()}`, `hashtag links to ${got.tag}`);
+    assert(got.tagShown === `#${TAG}`, `hashtag link shows ${got.tagShown}`);
     assert(got.url === LONG_URL, `URL links to ${got.url}`);
     assert(got.rel === 'noopener noreferrer nofollow', `URL rel is ${got.rel}`);
     assert(got.shown.endsWith('…') && got.shown.length < LONG_URL.length, `URL shown as ${got.shown}`);
-    assert(got.text.startsWith(`hello @${USER_B} #${TAG} `), `text shown as ${got.text}`);
+    assert(got.text.startsWith(`${PRE}hello @${USER_B} #${TAG} `), `text shown as ${got.text}`);
     await axeClean(pb, 'home with entity links');
   });
 

@@ -76,6 +76,21 @@ static void test_entities_are_returned_on_every_server(void **state) {
   assert_string_equal(tc_json_str(&r, "entities.2.type"), "url");
   assert_string_equal(tc_json_str(&r, "entities.2.url"), "https://x.org/a");
   tc_response_free(&r);
+  /* A combining mark, a family of three emoji joined by ZWJ and a flag
+   * before a mention: 1 + 1 + 1 + 5 + 1 + 2 + 1 code points. */
+  snprintf(
+      json, sizeof json,
+      "{\"text\":\"e\xcc\x81 \xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa9"
+      "\xe2\x80\x8d\xf0\x9f\x91\xa7 \xf0\x9f\x87\xab\xf0\x9f\x87\xb7 @%s\"}",
+      bob);
+  char id2[25];
+  post_json(a, json, id2);
+  snprintf(path, sizeof path, "/api/tweet/%s", id2);
+  tc_response_t r2;
+  tc_get_ok(b, path, &r2);
+  assert_int_equal(tc_json_int(&r2, "entities.0.start"), 12);
+  assert_int_equal(tc_json_int(&r2, "entities.0.end"), 13 + (int64_t)bl);
+  tc_response_free(&r2);
   /* The same entities in lists. */
   snprintf(path, sizeof path, "/api/users/%s/tweets", alice);
   tc_get_ok(a, path, &r);

@@ -154,6 +154,16 @@ static void offsets_count_code_points(void **state) {
          "mention:4-8=@bob hashtag:9-13=#tag url:14-27=https://x.org");
   expect("\xF0\x9F\x98\x80\xF0\x9F\x98\x80 #\xC3\xA9t\xC3\xA9",
          "hashtag:3-7=#\xC3\xA9t\xC3\xA9");
+  /* e and a combining acute (2 code points, one character), a family of
+   * three emoji joined by ZWJ (5 code points) and a flag (2 regional
+   * indicators): each code point counts. */
+  expect("e\xCC\x81 \xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D"
+         "\xF0\x9F\x91\xA7 \xF0\x9F\x87\xAB\xF0\x9F\x87\xB7 @bob #tag",
+         "mention:12-16=@bob hashtag:17-21=#tag");
+  /* A combining mark belongs to the word before it: no mention after
+   * it, and it continues a tag. */
+  expect("e\xCC\x81@bob #e\xCC\x81t\xCC\x81",
+         "hashtag:7-12=#e\xCC\x81t\xCC\x81");
 }
 
 static void urls(void **state) {

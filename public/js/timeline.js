@@ -335,8 +335,15 @@ export function applyRepostEvent(item, reposted) {
   if (!v || v.name !== 'home') return;
   const shown = findTweet(id);
   if (!reposted) {
-    // Its item goes when it is this repost; the tweet itself may stay.
-    if (shown && shown.reposted_by && shown.reposted_by.username === by.username) removeTweet(id, false);
+    // Its item goes when it is this repost; the tweet itself stays, at its
+    // own time, when its author is me or someone I follow (an older repost
+    // of it by someone else I follow shows again on the next load).
+    if (shown && shown.reposted_by && shown.reposted_by.username === by.username) {
+      removeTweet(id, false);
+      if (state.following && byFollowed(shown.author)) {
+        insertTweet({ ...shown, reposted_by: null, reposted_at: null });
+      }
+    }
     state.pending = state.pending.filter((x) => !(String(x.id) === id && x.reposted_by));
     renderPending();
     renderFeedChrome();

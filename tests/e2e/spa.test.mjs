@@ -1008,6 +1008,22 @@ try {
     await tweetLi(pb, TC).locator(`.reposted-by a[href="/u/${USER_B}"]`).waitFor();
     await tweetLi(pb, TC).locator('[data-action=repost][aria-pressed=true]').click();
     await tweetLi(pb, TC).waitFor({ state: 'detached' });
+    // B reposts a post of A's (whom B follows) and undoes it: the post
+    // stays on B's home, as itself, live and as a reload shows it.
+    const TA = `anna's post to repost ${WORD}`;
+    const madeA = await ctxA.request.post(`${URL_A}/api/tweet`, { data: { text: TA }, headers: { Origin: URL_A } });
+    assert(madeA.status() === 201, 'A could not post');
+    const onBA = tweetLi(pb, TA);
+    await onBA.waitFor();
+    await onBA.locator('[data-action=repost]').click();
+    await onBA.locator(`.reposted-by a[href="/u/${USER_B}"]`).waitFor();
+    await onBA.locator('[data-action=repost][aria-pressed=true]').click();
+    await onBA.locator('[data-action=repost][aria-pressed=false]').waitFor();
+    await onBA.locator('.reposted-by').waitFor({ state: 'detached' });
+    assert(await tweetLi(pb, TA).count() === 1, 'A\'s post left B\'s home with B\'s repost');
+    await pb.reload();
+    await waitLive(pb);
+    await tweetLi(pb, TA).waitFor();
     // B quotes C's post; C deletes it: B's quote stays and says the post
     // is unavailable, live and after a reload.
     const TQ = `quoting carol ${WORD}`;

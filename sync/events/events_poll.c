@@ -9,6 +9,7 @@
  * is polls_begun or one less (with wrap-around).
  */
 #include "sync/events/events_internal.h"
+#include "sync/txn/decisions.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -51,6 +52,11 @@ static bool deliver_doc(events_t *ev, const bson_t *doc) {
   event_t e;
   bool ok = event_from_bson(doc, &e);
   if (ok) {
+    /* Its transaction was decided before the event existed: readers that
+     * wait for this event must not take it for undecided (decisions.h). */
+    if (ev->store) {
+      decisions_new_generation(ev->store->decisions);
+    }
     ev->listener(ev->listener_ctx, &e);
     atomic_store(&ev->head, e.seq);
   }

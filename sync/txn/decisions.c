@@ -5,28 +5,47 @@
  * an id holds that id's decision (decisions never change), and one
  * holding DECISIONS_OPEN an id whose decision this process has not sent.
  * So a decided slot is never turned open again, and closing clears only
- * an open mark of the same id.
+ * an open mark of the same id.  A DECISIONS_UNDECIDED mark never replaces
+ * a decided or open slot of the same id, and is answered only while it is
+ * younger than DECISIONS_UNDECIDED_MS and of the current generation.
  */
 #include "sync/txn/decisions.h"
 
 #include <assert.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct slot {
   char id[TXN_ID_LEN + 1];
   decisions_fate_t fate;
+  /* DECISIONS_UNDECIDED: answered until this time, in this generation */
+  int64_t until_ms;
+  uint64_t generation;
 } slot_t;
 
 struct decisions {
   pthread_mutex_t mu;
+  uint64_t generation;
+  int64_t (*now_ms)(void);
   slot_t slots[DECISIONS_SLOTS];
 };
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 decisions_t *decisions_new(void) {
   decisions_t *d = bson_malloc0(sizeof *d);
   pthread_mutex_init(&d->mu, NULL);
+  d->now_ms = monotonic_ms;
   return d;
+}
+
+void decisions_set_clock(decisions_t *d, int64_t (*now_ms)(void)) {
+  d->now_ms = now_ms ? now_ms : monotonic_ms;
 }
 
 void decisions_free(decisions_t *d) {
@@ -53,8 +72,9 @@ void decisions_open(decisions_t *d, const char *txn_id) {
   }
   pthread_mutex_lock(&d->mu);
   slot_t *s = slot_of(d, txn_id);
-  bool decided_same = !strcmp(s->id, txn_id) && s->fate != DECISIONS_OPEN &&
-                      s->fate != DECISIONS_UNKNOWN;
+  bool decided_same =
+      !strcmp(s->id, txn_id) &&
+      (s->fate == DECISIONS_COMMITTED || s->fate == DECISIONS_ABORTED);
   if (!decided_same) {
     bson_strncpy(s->id, txn_id, sizeof s->id);
     s->fate = DECISIONS_OPEN;
@@ -84,6 +104,50 @@ void decisions_put(decisions_t *d, const char *txn_id, txn_state_t state) {
   slot_t *s = slot_of(d, txn_id);
   bson_strncpy(s->id, txn_id, sizeof s->id);
   s->fate = state == TXN_COMMITTED ? DECISIONS_COMMITTED : DECISIONS_ABORTED;
+  if (state == TXN_COMMITTED) {
+    d->generation++; /* see decisions_new_generation */
+  }
+  pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t decisions_generation(decisions_t *d) {
+  if (!d) {
+    return 0;
+  }
+  pthread_mutex_lock(&d->mu);
+  uint64_t g = d->generation;
+  pthread_mutex_unlock(&d->mu);
+  return g;
+}
+
+void decisions_undecided(decisions_t *d, const char *txn_id,
+                         uint64_t generation) {
+  if (!d) {
+    return;
+  }
+  pthread_mutex_lock(&d->mu);
+  if (generation != d->generation) {
+    pthread_mutex_unlock(&d->mu); /* an event came while it was asked */
+    return;
+  }
+  slot_t *s = slot_of(d, txn_id);
+  bool known_same = !strcmp(s->id, txn_id) && s->fate != DECISIONS_UNKNOWN &&
+                    s->fate != DECISIONS_UNDECIDED;
+  if (!known_same) {
+    bson_strncpy(s->id, txn_id, sizeof s->id);
+    s->fate = DECISIONS_UNDECIDED;
+    s->until_ms = d->now_ms() + DECISIONS_UNDECIDED_MS;
+    s->generation = generation;
+  }
+  pthread_mutex_unlock(&d->mu);
+}
+
+void decisions_new_generation(decisions_t *d) {
+  if (!d) {
+    return;
+  }
+  pthread_mutex_lock(&d->mu);
+  d->generation++;
   pthread_mutex_unlock(&d->mu);
 }
 
@@ -94,6 +158,10 @@ decisions_fate_t decisions_get(decisions_t *d, const char *txn_id) {
   pthread_mutex_lock(&d->mu);
   slot_t *s = slot_of(d, txn_id);
   decisions_fate_t f = !strcmp(s->id, txn_id) ? s->fate : DECISIONS_UNKNOWN;
+  if (f == DECISIONS_UNDECIDED &&
+      (s->generation != d->generation || d->now_ms() >= s->until_ms)) {
+    f = DECISIONS_UNKNOWN; /* too old to answer: ask the database */
+  }
   pthread_mutex_unlock(&d->mu);
   return f;
 }

@@ -20,6 +20,7 @@
 #define CHORUS_DECISIONS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sync/txn/txn.h"
 
@@ -30,7 +31,12 @@ typedef enum {
   DECISIONS_OPEN,        /* coordinated here, no decision sent: not committed */
   DECISIONS_COMMITTED,
   DECISIONS_ABORTED,
+  DECISIONS_UNDECIDED, /* undecided in the database a moment ago (below) */
 } decisions_fate_t;
+
+/* How long a reader may take a transaction the database said undecided
+ * for undecided without asking again. */
+#define DECISIONS_UNDECIDED_MS 25
 
 typedef struct decisions decisions_t;
 
@@ -48,5 +54,40 @@ void decisions_close(decisions_t *d, const char *txn_id);
 void decisions_put(decisions_t *d, const char *txn_id, txn_state_t state);
 
 decisions_fate_t decisions_get(decisions_t *d, const char *txn_id);
+
+/* The current generation (below): read before asking the database for a
+ * decision, and given to decisions_undecided. */
+uint64_t decisions_generation(decisions_t *d);
+
+/* The database had no decision for txn_id when asked in generation
+ * `generation` (decisions_generation before the question; a mark of an
+ * earlier generation than the current one is not kept).
+ * decisions_get answers DECISIONS_UNDECIDED for it for
+ * DECISIONS_UNDECIDED_MS and within the current generation only, then
+ * DECISIONS_UNKNOWN again; a decided or open mark of it is kept.  So
+ * readers of a hot document whose escrow entries belong to another
+ * process's transactions in flight ask for each of them about once per
+ * DECISIONS_UNDECIDED_MS, not once per read (under a burst of likes, every
+ * read of the tweet asked for each of hundreds of entries).  What a read
+ * may miss that way is a commit of the last DECISIONS_UNDECIDED_MS that
+ * no reader of this process has seen yet: reads stay committed-only and,
+ * in one process, never go back (once a read learns the decision it is
+ * kept); a reader that waited for an event of the transaction reads after
+ * a new generation (below), so it sees the commit. */
+void decisions_undecided(decisions_t *d, const char *txn_id,
+                         uint64_t generation);
+
+/* Starts a new generation: every DECISIONS_UNDECIDED mark is forgotten.
+ * Called for every event delivered to this process (its transaction was
+ * decided before its event existed), and by decisions_put for every
+ * commit this process makes or learns: so the reads after a commit (the
+ * answer, the enrichment of its events) take no transaction for
+ * undecided that committed before it, and the event of the last of
+ * concurrent increments carries all of them, as docs/SYNC.md §5 needs. */
+void decisions_new_generation(decisions_t *d);
+
+/* The clock DECISIONS_UNDECIDED_MS is measured on (monotonic ms; NULL:
+ * the process's monotonic clock).  For tests; before any other use. */
+void decisions_set_clock(decisions_t *d, int64_t (*now_ms)(void));
 
 #endif

@@ -377,6 +377,7 @@ static escrow_fate_t known_fate(store_mongo_t *sm, const char *txn_id) {
   case DECISIONS_ABORTED:
     return ESCROW_ABORTED;
   case DECISIONS_OPEN:
+  case DECISIONS_UNDECIDED:
   case DECISIONS_UNKNOWN:
   default:
     return ESCROW_UNDECIDED;

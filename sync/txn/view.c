@@ -135,8 +135,9 @@ static const decision_t *answer_of(const answers_t *a, const char *txn_id) {
 }
 
 /* Whether txn_id committed: this call's answer, else what this process
- * knows (decisions.h: an open transaction is not committed), else its
- * decision read from the database, kept for the rest of the call. */
+ * knows (decisions.h: an open transaction is not committed, nor one the
+ * database said undecided a moment ago), else its decision read from the
+ * database, kept for the rest of the call. */
 static bool resolve(const txn_store_t *store, answers_t *a, const char *txn_id,
                     chorus_error_t *err) {
   if (answer_of(a, txn_id)) {
@@ -149,16 +150,20 @@ static bool resolve(const txn_store_t *store, answers_t *a, const char *txn_id,
     break;
   case DECISIONS_ABORTED:
   case DECISIONS_OPEN:
+  case DECISIONS_UNDECIDED:
     break;
   case DECISIONS_UNKNOWN:
   default: {
     txn_state_t state;
     bool decided;
+    uint64_t generation = decisions_generation(store->decisions);
     if (!store->get_decision(store->impl, txn_id, &state, &decided, err)) {
       return false;
     }
     if (decided) {
       decisions_put(store->decisions, txn_id, state);
+    } else {
+      decisions_undecided(store->decisions, txn_id, generation);
     }
     committed = decided && state == TXN_COMMITTED;
     break;

@@ -3513,6 +3513,95 @@ static void readers_ask_only_for_unknown_decisions(void **state) {
   txn_cleanup(&again);
 }
 
+static int64_t fake_clock_ms;
+static int64_t fake_clock(void) { return fake_clock_ms; }
+
+/* A transaction the database said undecided is taken for undecided by
+ * this process's readers for DECISIONS_UNDECIDED_MS of its clock and
+ * within one generation, without asking again; after either (an event
+ * delivered), they ask, and see its commit. */
+static void readers_ask_for_an_undecided_one_once_a_moment(void **state) {
+  (void)state;
+  decisions_t *known = decisions_new();
+  decisions_set_clock(known, fake_clock);
+  fake_clock_ms = 1000;
+  seed_five();
+  txn_t theirs;
+  txn_init(&theirs);
+  add_inc(&theirs, 0, "c", "a", "n", 10, NULL);
+  crashed_txn(&theirs, "txn.after_prepare"); /* its entry staged, undecided */
+  store.decisions = known;
+  fake_store_reset_calls(fs);
+  assert_int_equal(view_n(0, "a"), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 1);
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_UNDECIDED);
+  fake_store_reset_calls(fs);
+  assert_int_equal(view_n(0, "a"), 1);
+  assert_int_equal(view_n(0, "a"), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 0);
+  /* the moment over: asked again */
+  fake_clock_ms += DECISIONS_UNDECIDED_MS;
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_UNKNOWN);
+  fake_store_reset_calls(fs);
+  assert_int_equal(view_n(0, "a"), 1);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_GET_DECISION), 1);
+  /* it commits (its coordinator's decision); a reader within the moment
+   * may still take it for undecided, one after an event may not */
+  txn_state_t actual;
+  chorus_error_t err;
+  assert_true(
+      store.decide(store.impl, theirs.id, TXN_COMMITTED, &actual, &err));
+  assert_int_equal(view_n(0, "a"), 1);
+  decisions_new_generation(known);
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_UNKNOWN);
+  assert_int_equal(view_n(0, "a"), 11);
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_COMMITTED);
+  /* a decision once known is kept: no mark replaces it */
+  decisions_undecided(known, theirs.id, decisions_generation(known));
+  assert_int_equal(decisions_get(known, theirs.id), DECISIONS_COMMITTED);
+  assert_int_equal(view_n(0, "a"), 11);
+  store.decisions = NULL;
+  decisions_free(known);
+  txn_cleanup(&theirs);
+}
+
+static void undecided_marks_never_hide_what_is_known(void **state) {
+  (void)state;
+  decisions_t *d = decisions_new();
+  decisions_set_clock(d, fake_clock);
+  fake_clock_ms = 5000;
+  const char *x = "0123456789abcdef01234567";
+  const char *y = "76543210fedcba9876543210";
+  /* an open mark (coordinated here) stays open */
+  decisions_open(d, x);
+  decisions_undecided(d, x, decisions_generation(d));
+  assert_int_equal(decisions_get(d, x), DECISIONS_OPEN);
+  /* a mark asked in an earlier generation is not kept */
+  uint64_t before = decisions_generation(d);
+  decisions_new_generation(d);
+  decisions_undecided(d, y, before);
+  assert_int_equal(decisions_get(d, y), DECISIONS_UNKNOWN);
+  decisions_undecided(d, y, decisions_generation(d));
+  assert_int_equal(decisions_get(d, y), DECISIONS_UNDECIDED);
+  /* a decision replaces the mark; an open does too */
+  decisions_put(d, y, TXN_ABORTED);
+  assert_int_equal(decisions_get(d, y), DECISIONS_ABORTED);
+  /* a commit known here starts a new generation */
+  const char *z = "00000000000000000000000z";
+  decisions_undecided(d, z, decisions_generation(d));
+  assert_int_equal(decisions_get(d, z), DECISIONS_UNDECIDED);
+  decisions_put(d, "11111111111111111111111w", TXN_COMMITTED);
+  assert_int_equal(decisions_get(d, z), DECISIONS_UNKNOWN);
+  decisions_close(d, x);
+  decisions_undecided(d, x, decisions_generation(d));
+  decisions_open(d, x);
+  assert_int_equal(decisions_get(d, x), DECISIONS_OPEN);
+  decisions_free(d);
+  decisions_undecided(NULL, x, 0); /* none at all: harmless */
+  decisions_new_generation(NULL);
+  assert_int_equal(decisions_generation(NULL), 0);
+}
+
 static void decisions_table_forgets_safely(void **state) {
   (void)state;
   decisions_t *d = decisions_new();
@@ -4192,6 +4281,8 @@ int main(void) {
       T(shared_apply_past_the_lease_is_left_to_recovery),
       T(deferred_apply_answers_at_the_commit_point),
       T(readers_ask_only_for_unknown_decisions),
+      T(readers_ask_for_an_undecided_one_once_a_moment),
+      T(undecided_marks_never_hide_what_is_known),
       T(decisions_table_forgets_safely),
       T(random_transfers_keep_the_sum),
       T(group_commits_every_member_and_coalesces),

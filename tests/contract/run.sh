@@ -6,7 +6,10 @@
 # bodies as the contract says, and the stateful sequences its links make
 # (register -> log in -> post -> read -> edit -> like -> delete), each
 # step of which must have succeeded on one server or the other
-# (tests/contract/sequence.py).
+# (tests/contract/sequence.py); first, on each server, the answers its
+# random cases rarely reach (quotes, reposts in a feed, notifications of
+# every kind, images), checked against the contract
+# (tests/contract/shapes.py).
 #
 #   tests/contract/run.sh [FIRST_SECONDS [STATEFUL_SECONDS]]   (25 40)
 #
@@ -64,6 +67,8 @@ for server in a b; do
     export CHORUS_CONTRACT_TRACE="$reports/trace.jsonl"
     rm -f "$CHORUS_CONTRACT_TRACE"
     traces+=("$CHORUS_CONTRACT_TRACE")
+    say "server $server ($url): answers schemathesis rarely reaches"
+    "$PYTHON" "$ROOT/tests/contract/shapes.py" "$url" "$ROOT/docs/openapi.yaml" || rc=1
     say "server $server ($url): examples, coverage, fuzzing: $FIRST_SECONDS s"
     st_run examples,coverage,fuzzing "$FIRST_SECONDS" "$url" "$reports" || rc=$?
     say "server $server ($url): stateful: $STATEFUL_SECONDS s"

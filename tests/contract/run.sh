@@ -24,7 +24,8 @@
 # The servers must run with CHORUS_RATE_LIMITS=0 and a login limit per
 # address that hundreds of failed logins do not reach
 # (--login-limit-address 1000000; scripts/test.sh's do).
-# Reports (JUnit) go to $CHORUS_TEST_LOG_DIR/schemathesis-<a|b>/ when set.
+# Reports (JUnit) and the traces of hooks.py go to
+# $CHORUS_TEST_LOG_DIR/schemathesis-<a|b>/ when set.
 set -euo pipefail
 
 LIB_TAG="[contract]"

@@ -15,6 +15,12 @@
 #   CHORUS_RATE_LIMITS=0 (every test writes from 127.0.0.1, many in bursts:
 #   the servers, the shared ones and those tests start, limit no write; the
 #   tests of the limits start servers of their own with --rate-limits 1)
+#
+# The two shared servers also take 1,000,000 failed logins per address
+# (--login-limit-address): integration.test_openapi fails hundreds of logins
+# from 127.0.0.1, after which the default 50 would refuse every login from
+# it, its own sequence's too, for 5 minutes; the tests of the login limits
+# start servers of their own with the limits they test.
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
@@ -187,7 +193,8 @@ for i in 0 1; do
     find_ports 19100 1 || { err "no free WebSocket port for chorusd $id"; exit 1; }
     ws_port="$FOUND_PORT"
     chorusd_start "$CHORUSD" "$LOG_DIR/chorusd-$id.log" "" --port "$port" --ws-port "$ws_port" \
-        --server-id "$id" --mongo-uri "$MONGO_URI" --db "$TEST_DB_NAME" --public-dir "$ROOT/public"
+        --server-id "$id" --mongo-uri "$MONGO_URI" --db "$TEST_DB_NAME" --public-dir "$ROOT/public" \
+        --login-limit-address 1000000
     SERVER_PIDS+=("$STARTED_PID")
     SERVER_PORTS+=("$port")
     say "started chorusd $id on port $port (pid $STARTED_PID)"

@@ -111,6 +111,62 @@ bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
   return logged_in;
 }
 
+bool api_media_request(const bson_t *body, media_request_t *media,
+                       chorus_error_t *err) {
+  bson_iter_t it, items;
+  if (!bson_iter_init_find(&it, body, "media")) {
+    return true;
+  }
+  if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &items)) {
+    chorus_error_set(err, 400, "invalid_type", "media must be an array");
+    return false;
+  }
+  while (bson_iter_next(&items)) {
+    const char *id = NULL, *alt = NULL;
+    size_t id_len = 0, alt_len = 0;
+    if (BSON_ITER_HOLDS_UTF8(&items)) {
+      uint32_t n;
+      id = bson_iter_utf8(&items, &n);
+      id_len = n;
+    } else if (BSON_ITER_HOLDS_DOCUMENT(&items)) {
+      uint32_t doc_len;
+      const uint8_t *data;
+      bson_t item;
+      bson_iter_document(&items, &doc_len, &data);
+      if (!bson_init_static(&item, data, doc_len) ||
+          !json_get_string(&item, "id", true, &id, &id_len, err) ||
+          !json_get_string(&item, "alt", false, &alt, &alt_len, err)) {
+        return false;
+      }
+    } else {
+      chorus_error_set(err, 400, "invalid_type",
+                       "each media item must be an id or {\"id\", \"alt\"}");
+      return false;
+    }
+    if (!media_request_add(media, id, id_len, alt, alt_len, err)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool api_profile_image(const bson_t *body, const char *key, bool *set,
+                       const char **hex, chorus_error_t *err) {
+  bson_iter_t it;
+  size_t len;
+  *set = bson_iter_init_find(&it, body, key);
+  *hex = NULL;
+  if (!*set || BSON_ITER_HOLDS_NULL(&it)) {
+    return true;
+  }
+  if (!json_get_string(body, key, true, hex, &len, err)) {
+    chorus_error_set(err, 400, "invalid_type",
+                     "%s must be an upload's id or null", key);
+    return false;
+  }
+  return true;
+}
+
 bool api_list_params(http_request_t *req, size_t *limit, char *before,
                      size_t before_size, bool *has_before,
                      chorus_error_t *err) {

@@ -73,9 +73,25 @@ const char *api_session_token(const http_request_t *req, char *buf);
 /* The client's causal token (READS_SEEN_COOKIE); 0 when none. */
 int64_t api_seen(const http_request_t *req);
 
-/* For a route that takes no body: none, an empty one or a JSON object
+/* The optional "media" of a new tweet's body: absent (media left as it
+ * is), or an array of up to MEDIA_PER_TWEET items, each an upload's id or
+ * {"id", "alt"?}, added to media (media_request_add: 400
+ * "invalid_media", "too_long"; its alt texts point into body); 400
+ * "invalid_type" for any other shape. */
+bool api_media_request(const bson_t *body, media_request_t *media,
+                       chorus_error_t *err);
+
+/* An image field of a profile change (key "avatar" or "header"): absent
+ * (*set false), null (*set, *hex NULL) or a string (*set, *hex pointing
+ * into body: the domain checks that it is an id); 400 "invalid_type" for
+ * any other type. */
+bool api_profile_image(const bson_t *body, const char *key, bool *set,
+                       const char **hex, chorus_error_t *err);
+
+/* For a route that takes no body: none (an empty body) or a JSON object
  * (its fields ignored, as unknown fields always are) passes; anything
- * else fails as http_read_json says (400 "invalid_json", 408, 413). */
+ * else, whitespace alone too, fails as http_read_json says (400
+ * "invalid_json", 408, 413). */
 bool api_read_no_body(http_request_t *req, chorus_error_t *err);
 
 /* The logged-in user of the request (session cookie, checked in the

@@ -23,47 +23,6 @@
 #include "server/domain/render.h"
 #include "server/domain/reposts.h"
 
-/* The optional "media" of a new tweet: an array of up to
- * MEDIA_PER_TWEET items, each an upload's id or {"id", "alt"?}. */
-static bool read_media(const bson_t *body, media_request_t *media,
-                       chorus_error_t *err) {
-  bson_iter_t it, items;
-  if (!bson_iter_init_find(&it, body, "media")) {
-    return true;
-  }
-  if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &items)) {
-    chorus_error_set(err, 400, "invalid_type", "media must be an array");
-    return false;
-  }
-  while (bson_iter_next(&items)) {
-    const char *id = NULL, *alt = NULL;
-    size_t id_len = 0, alt_len = 0;
-    if (BSON_ITER_HOLDS_UTF8(&items)) {
-      uint32_t n;
-      id = bson_iter_utf8(&items, &n);
-      id_len = n;
-    } else if (BSON_ITER_HOLDS_DOCUMENT(&items)) {
-      uint32_t doc_len;
-      const uint8_t *data;
-      bson_t item;
-      bson_iter_document(&items, &doc_len, &data);
-      if (!bson_init_static(&item, data, doc_len) ||
-          !json_get_string(&item, "id", true, &id, &id_len, err) ||
-          !json_get_string(&item, "alt", false, &alt, &alt_len, err)) {
-        return false;
-      }
-    } else {
-      chorus_error_set(err, 400, "invalid_type",
-                       "each media item must be an id or {\"id\", \"alt\"}");
-      return false;
-    }
-    if (!media_request_add(media, id, id_len, alt, alt_len, err)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void api_tweet_replies(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
@@ -93,7 +52,7 @@ static bool read_text(http_request_t *req, bson_t *body, const char **text,
       (reply_to &&
        (!json_get_string(body, "reply_to", false, reply_to, &other_len, err) ||
         !json_get_string(body, "quote_of", false, quote_of, &other_len, err) ||
-        !read_media(body, media, err)))) {
+        !api_media_request(body, media, err)))) {
     bson_destroy(body);
     return false;
   }

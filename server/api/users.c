@@ -17,25 +17,6 @@
 #include "server/api/api.h"
 #include "server/domain/follows.h"
 
-/* An image field of the body: absent (*set false), null (*set, *hex
- * NULL) or an id (400 for any other type; the domain checks the id). */
-static bool read_image(const bson_t *body, const char *key, bool *set,
-                       const char **hex, chorus_error_t *err) {
-  bson_iter_t it;
-  size_t len;
-  *set = bson_iter_init_find(&it, body, key);
-  *hex = NULL;
-  if (!*set || BSON_ITER_HOLDS_NULL(&it)) {
-    return true;
-  }
-  if (!json_get_string(body, key, true, hex, &len, err)) {
-    chorus_error_set(err, 400, "invalid_type",
-                     "%s must be an upload's id or null", key);
-    return false;
-  }
-  return true;
-}
-
 void api_me_update(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
@@ -48,12 +29,13 @@ void api_me_update(http_request_t *req) {
     http_reply_error(req, &err);
     return;
   }
-  bool ok = json_get_string(&body, "display_name", false, &c.display_name,
-                            &c.dn_len, &err) &&
-            json_get_string(&body, "bio", false, &c.bio, &c.bio_len, &err) &&
-            read_image(&body, "avatar", &c.avatar_set, &c.avatar_hex, &err) &&
-            read_image(&body, "header", &c.header_set, &c.header_hex, &err) &&
-            users_update_profile(api->db, api->sync, &me, &c, &updated, &err);
+  bool ok =
+      json_get_string(&body, "display_name", false, &c.display_name, &c.dn_len,
+                      &err) &&
+      json_get_string(&body, "bio", false, &c.bio, &c.bio_len, &err) &&
+      api_profile_image(&body, "avatar", &c.avatar_set, &c.avatar_hex, &err) &&
+      api_profile_image(&body, "header", &c.header_set, &c.header_hex, &err) &&
+      users_update_profile(api->db, api->sync, &me, &c, &updated, &err);
   bson_destroy(&body);
   if (ok) {
     api_reply_profile(req, &updated, false);

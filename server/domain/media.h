@@ -74,7 +74,7 @@
 #define DB_MEDIA_TRASH "media_trash"
 #define MEDIA_BUCKET "media"
 #define MEDIA_PER_TWEET 4
-#define MEDIA_ALT_MAX 1500 /* code points */
+#define MEDIA_ALT_MAX 1500 /* characters (graphemes), UTF8_BYTES bytes */
 #define MEDIA_ID_LEN 24    /* hex */
 #define MEDIA_FILE_MAX (8u << 20)
 #define MEDIA_ORIGINAL_SIDE 2048

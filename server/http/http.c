@@ -184,14 +184,19 @@ bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
   while (start < len && data[start] && strchr(" \t\r\n", data[start])) {
     start++;
   }
-  if (start == len) {
-    if (required) {
-      chorus_error_set(err, 400, "body_required",
-                       "A JSON object body is required");
-      return false;
-    }
-    bson_init(body);
+  if (len == 0 && !required) {
+    bson_init(body); /* none */
     return true;
+  }
+  if (start == len && required) {
+    chorus_error_set(err, 400, "body_required",
+                     "A JSON object body is required");
+    return false;
+  }
+  if (start == len) { /* whitespace is a body, and not a JSON object */
+    chorus_error_set(err, 400, "invalid_json",
+                     "The body must be a JSON object, or empty");
+    return false;
   }
   if (data[start] != '{') {
     chorus_error_set(err, 400, "invalid_json",

@@ -122,9 +122,10 @@ bool http_read_body(http_request_t *req, size_t max, char **data, size_t *len,
 /* The parse of http_read_json, on a body already read: data[0..len) (any
  * bytes, not NUL-terminated) as one JSON object with only whitespace
  * around it, into body (the caller's to bson_destroy on success).  Empty
- * or all whitespace: 400 "body_required" when `required`, else an empty
- * document; anything else that is not exactly one object of UTF-8 text:
- * 400 "invalid_json".  Pure: safe from any thread. */
+ * or all whitespace when `required`: 400 "body_required"; empty when not:
+ * an empty document (no body); anything else that is not exactly one
+ * object of UTF-8 text, whitespace alone included: 400 "invalid_json".
+ * Pure: safe from any thread. */
 bool http_parse_json(const char *data, size_t len, bool required, bson_t *body,
                      chorus_error_t *err);
 

@@ -1,16 +1,20 @@
 /*
  * fuzz_ws_message.c - what a WebSocket client sends the hub
  * (hub_message.h): a message, read by hub_message_parse and applied to
- * the watched sets by hub_watch_apply and hub_tags_apply, then the same
- * bytes as the upgrade's query string (hub_since_parse,
- * hub_tags_parse, hub_trends_parse).
+ * the watched sets by hub_watch_apply and hub_tags_apply and to the
+ * timeline watch by hub_timeline_apply, then the same bytes as the
+ * upgrade's query string (hub_since_parse, hub_tags_parse,
+ * hub_trends_parse, hub_timeline_parse).
  *
  * Checks: a parsed message holds only ids it named and tags that are
  * tags, folded; after subscribing, every id and tag of the message is
  * watched (up to HUB_MAX_SUBSCRIPTIONS and HUB_MAX_TAGS), after
  * unsubscribing none is; the sets never hold duplicates nor more than
- * their bounds; a resume point is never negative; the query's tags are
- * distinct folded tags, at most HUB_MAX_TAGS.
+ * their bounds; a message naming the timeline starts its watch when it
+ * subscribes and ends it when it unsubscribes, and one that does not name
+ * it leaves the watch as it was; a resume point is never negative; the
+ * query's tags are distinct folded tags, at most HUB_MAX_TAGS (its flags,
+ * trends and timeline, are read for ASan and UBSan only).
  */
 #include "tests/fuzz/fuzz.h"
 
@@ -70,6 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < msg.n_tags; i++) {
       FUZZ_CHECK(msg.subscribe || !hub_tags_has(&tags, msg.tags[i]));
     }
+    /* The timeline watch, from either state. */
+    for (int watching = 0; watching <= 1; watching++) {
+      bool after = hub_timeline_apply(watching, &msg);
+      FUZZ_CHECK(after == (msg.timeline ? msg.subscribe : (bool)watching));
+    }
     hub_message_free(&msg);
   } else {
     FUZZ_CHECK(msg.ids == NULL && msg.n == 0 && msg.tags == NULL &&
@@ -81,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hub_tags_parse(query, &tags);
   check_tags(&tags);
   (void)hub_trends_parse(query);
+  (void)hub_timeline_parse(query);
   free(query);
   return 0;
 }

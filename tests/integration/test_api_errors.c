@@ -84,7 +84,8 @@ static void test_bodyless_routes_refuse_non_objects(void **state) {
   snprintf(follow, sizeof follow, "/api/users/%s/follow", other);
   tc_post_tweet(c, "a tweet to delete", own);
   snprintf(del, sizeof del, "/api/tweet/%s", own);
-  static const char *bad[] = {"3511", "[]", "\"x\"", "null", "{", "{} {}"};
+  static const char *bad[] = {"3511", "[]",    "\"x\"", "null",
+                              "{",    "{} {}", "\n",    " \t"};
   const struct {
     const char *method, *path;
   } routes[] = {

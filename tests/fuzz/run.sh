@@ -71,11 +71,11 @@ for t in "${targets[@]}"; do
     (cd "$BUILD" && nice -n "${FUZZ_NICE:-19}" "$BUILD/bin/fuzz_$t" "$work" "$seeds" \
         "${limit[@]}" -print_final_stats=1 \
         -artifact_prefix="$BUILD/crashes/$t-") >"$log" 2>&1 || rc=$?
-    grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1 || true
-    grep -E '^stat::number_of_executed_units' "$log" || true
+    grep -a -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -n 1 || true
+    grep -a -E '^stat::number_of_executed_units' "$log" || true
     if [[ $rc -ne 0 ]]; then
         err "$t failed (status $rc); from build-fuzz/logs/$t.log:"
-        grep -n -A 30 -E 'ERROR: |FUZZ_CHECK|runtime error|==ERROR' "$log" | head -n 60 >&2 || tail -n 40 "$log" >&2
+        grep -a -n -A 30 -E 'ERROR: |FUZZ_CHECK|runtime error|==ERROR' "$log" | head -n 60 >&2 || tail -n 40 "$log" >&2
         failed+=("$t")
     fi
 done

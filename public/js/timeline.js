@@ -145,14 +145,42 @@ export function insertTweet(t) {
   return true;
 }
 
-// Replace one tweet in state and DOM; returns the new node.
+// The way from root down to el, as indexes of element children.
+function pathTo(root, el) {
+  const path = [];
+  for (let n = el; n && n !== root; n = n.parentElement) {
+    path.unshift(Array.prototype.indexOf.call(n.parentElement.children, n));
+  }
+  return path;
+}
+
+// The element of root at path, when it is the same kind of control as
+// like (tag, action, image index); else null.
+function atPath(root, path, like) {
+  let n = root;
+  for (const i of path) n = n && n.children[i];
+  const same = n && n.tagName === like.tagName && n.dataset.action === like.dataset.action &&
+    n.dataset.index === like.dataset.index;
+  return same ? n : null;
+}
+
+// Replace one tweet in state and DOM; returns the new node. Focus inside
+// the old node (a keyboard user on its like button or one of its images,
+// while a live update draws it again) moves to the same control of the
+// new one.
 export function replaceTweet(t) {
   const id = String(t.id);
   const i = state.tweets.findIndex((x) => String(x.id) === id);
   if (i >= 0) state.tweets[i] = t;
   const node = findNode(id);
   const fresh = renderTweet(t);
-  if (node) node.replaceWith(fresh);
+  if (node) {
+    const active = document.activeElement;
+    const path = active && active !== node && node.contains(active) ? pathTo(node, active) : null;
+    node.replaceWith(fresh);
+    const same = path && atPath(fresh, path, active);
+    if (same) same.focus({ preventScroll: true });
+  }
   return fresh;
 }
 

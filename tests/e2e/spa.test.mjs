@@ -800,8 +800,14 @@ try {
     await li.locator('.stats', { hasText: '1 like' }).waitFor();
     await pb.keyboard.press('Escape');
     await box.waitFor({ state: 'detached' });
-    assert(await pb.evaluate((id) => document.activeElement === document.querySelector(
-      `#timeline li[data-id="${id}"] .media-item[data-index="1"]`), imageTweet), 'focus did not return to the image shown');
+    const focusOnSecond = () => pb.evaluate((id) => document.activeElement === document.querySelector(
+      `#timeline li[data-id="${id}"] .media-item[data-index="1"]`), imageTweet);
+    assert(await focusOnSecond(), 'focus did not return to the image shown');
+    // A live update draws the post again: focus stays on that image.
+    const unliked = await ctxA.request.delete(`${URL_A}/api/tweet/${imageTweet}/like`, { headers: { Origin: URL_A } });
+    assert(unliked.status() === 200, `A could not unlike: ${unliked.status()}`);
+    await li.locator('.stats', { hasText: '0 likes' }).waitFor();
+    assert(await focusOnSecond(), 'a live update of the post took the focus off its image');
     // A click outside the image closes it too.
     await items.nth(0).click();
     await box.waitFor();

@@ -127,7 +127,7 @@ export function insertTweet(t) {
     updateShown(t);
     return false;
   }
-  const focused = old && old.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  const control = focusedControl(old);
   if (moved) removeTweet(id, false);
   const i = state.tweets.findIndex((x) => newer(t, x));
   if (i < 0 && state.next && !moved) return false;
@@ -141,33 +141,25 @@ export function insertTweet(t) {
     if (before) before.before(node); else el.timeline.append(node);
   }
   state.ids.add(id);
-  if (focused) node.querySelector(`[data-action="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
+  if (control) control(node)?.focus({ preventScroll: true });
   return true;
 }
 
-// The way from root down to el, as indexes of element children.
-function pathTo(root, el) {
-  const path = [];
-  for (let n = el; n && n !== root; n = n.parentElement) {
-    path.unshift(Array.prototype.indexOf.call(n.parentElement.children, n));
-  }
-  return path;
-}
-
-// The element of root at path, when it is the same kind of control as
-// like (tag, action, image index); else null.
-function atPath(root, path, like) {
-  let n = root;
-  for (const i of path) n = n && n.children[i];
-  const same = n && n.tagName === like.tagName && n.dataset.action === like.dataset.action &&
-    n.dataset.index === like.dataset.index;
-  return same ? n : null;
+// When focus is inside node (a keyboard user on a post's like button or
+// one of its images while a live update draws it again), what finds the
+// same control in a new drawing of it: the same action (and image) in the
+// post or in its quote; else null.
+function focusedControl(node) {
+  const a = document.activeElement;
+  if (!node || !a || a === node || !node.contains(a) || !a.dataset.action) return null;
+  let sel = `[data-action="${CSS.escape(a.dataset.action)}"]`;
+  if (a.dataset.index !== undefined) sel += `[data-index="${CSS.escape(a.dataset.index)}"]`;
+  const inQuote = Boolean(a.closest('.quote'));
+  return (fresh) => [...fresh.querySelectorAll(sel)].find((e) => Boolean(e.closest('.quote')) === inQuote) || null;
 }
 
 // Replace one tweet in state and DOM; returns the new node. Focus inside
-// the old node (a keyboard user on its like button or one of its images,
-// while a live update draws it again) moves to the same control of the
-// new one.
+// the old node moves to the same control of the new one.
 export function replaceTweet(t) {
   const id = String(t.id);
   const i = state.tweets.findIndex((x) => String(x.id) === id);
@@ -175,11 +167,9 @@ export function replaceTweet(t) {
   const node = findNode(id);
   const fresh = renderTweet(t);
   if (node) {
-    const active = document.activeElement;
-    const path = active && active !== node && node.contains(active) ? pathTo(node, active) : null;
+    const control = focusedControl(node);
     node.replaceWith(fresh);
-    const same = path && atPath(fresh, path, active);
-    if (same) same.focus({ preventScroll: true });
+    if (control) control(fresh)?.focus({ preventScroll: true });
   }
   return fresh;
 }

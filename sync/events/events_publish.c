@@ -395,6 +395,20 @@ static void run_claim_items(void *ctx, batch_item_t **items, size_t n) {
   run_claim_batch(c->ev, c->bells, c->log, reqs, n);
 }
 
+/* The body of the event key from the enricher, appended to body (what
+ * the enricher said: EVENTS_ENRICHED, or dropped, or to be retried). */
+static events_enrich_t enrich_body(events_t *ev, const char *key,
+                                   const char *type, const bson_t *skeleton,
+                                   const bson_t *audience, bson_t *body) {
+  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
+  events_enrich_t what =
+      ev->enrich(ev->enrich_ctx, type, skeleton, &data, &model);
+  append_body(body, key, type, &data, &model, audience);
+  bson_destroy(&data);
+  bson_destroy(&model);
+  return what;
+}
+
 /* The body of the event key: from its bell if it has one (*bell), else
  * from the enricher (with the client given back meanwhile: the enricher
  * reads with its own).  False when it is to be tried again later; *keep
@@ -409,13 +423,8 @@ static bool event_body(events_t *ev, mongoc_client_t **client,
     return true;
   }
   db_release(ev->db, *client);
-  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
-  events_enrich_t what =
-      ev->enrich(ev->enrich_ctx, type, skeleton, &data, &model);
+  events_enrich_t what = enrich_body(ev, key, type, skeleton, audience, body);
   *keep = what == EVENTS_ENRICHED;
-  append_body(body, key, type, &data, &model, audience);
-  bson_destroy(&data);
-  bson_destroy(&model);
   *client = db_acquire(ev->db);
   return *client && what != EVENTS_RETRY;
 }
@@ -619,13 +628,9 @@ static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
   bool ok = true;
   for (; ready < n; ready++) {
     outbox_event_t *o = &list[ready];
-    bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
     events_enrich_t what =
-        ev->enrich(ev->enrich_ctx, o->type, &o->skeleton, &data, &model);
+        enrich_body(ev, o->key, o->type, &o->skeleton, &o->audience, &o->body);
     o->keep = what == EVENTS_ENRICHED;
-    append_body(&o->body, o->key, o->type, &data, &model, &o->audience);
-    bson_destroy(&data);
-    bson_destroy(&model);
     if (what == EVENTS_RETRY) {
       ok = false;
       break;

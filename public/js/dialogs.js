@@ -10,21 +10,22 @@ import { clearImages, imageList, imagePicker, withImages } from './attach.js';
 import { fullTime, h, quoteCard, relTime, showMessage, updateCounter } from './dom.js';
 import { fail } from './session.js';
 import { state, touch } from './state.js';
-import { addTweets } from './timeline.js';
+import { addTweets, currentControl } from './timeline.js';
 
 let uid = 0; // unique ids for the dialogs' labels
 
 // A modal dialog labelled by its heading, with body (its elements);
 // removed from the page when it closes, focus back on opener (an element,
-// or a function that says which then). A button with data-close closes
-// it. className: the dialog's look.
+// or a function that says which then; a post's button drawn again by a
+// live update meanwhile: the same button of the new drawing). A button
+// with data-close closes it. className: the dialog's look.
 export function openDialog(title, body, opener, className = 'dialog card') {
   const id = `dialog-${++uid}`;
   const dialog = h('dialog', { class: className, 'aria-labelledby': `${id}-title` },
     h('h2', { id: `${id}-title` }, title), ...body);
   dialog.addEventListener('close', () => {
     dialog.remove();
-    const back = typeof opener === 'function' ? opener() : opener;
+    const back = typeof opener === 'function' ? opener() : opener && currentControl(opener);
     if (back && back.isConnected) back.focus();
   });
   dialog.addEventListener('click', (e) => {

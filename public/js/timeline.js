@@ -145,17 +145,35 @@ export function insertTweet(t) {
   return true;
 }
 
-// When focus is inside node (a keyboard user on a post's like button or
-// one of its images while a live update draws it again), what finds the
-// same control in a new drawing of it: the same action (and image) in the
-// post or in its quote; else null.
-function focusedControl(node) {
-  const a = document.activeElement;
-  if (!node || !a || a === node || !node.contains(a) || !a.dataset.action) return null;
+// What finds control a (a post's button with a data-action) in a new
+// drawing of its post: the same action (and image) in the post or in its
+// quote.
+function sameControl(a) {
   let sel = `[data-action="${CSS.escape(a.dataset.action)}"]`;
   if (a.dataset.index !== undefined) sel += `[data-index="${CSS.escape(a.dataset.index)}"]`;
   const inQuote = Boolean(a.closest('.quote'));
   return (fresh) => [...fresh.querySelectorAll(sel)].find((e) => Boolean(e.closest('.quote')) === inQuote) || null;
+}
+
+// When focus is inside node (a keyboard user on a post's like button or
+// one of its images while a live update draws it again), what finds the
+// same control in a new drawing of it; else null.
+function focusedControl(node) {
+  const a = document.activeElement;
+  if (!node || !a || a === node || !node.contains(a) || !a.dataset.action) return null;
+  return sameControl(a);
+}
+
+// Control btn (a post's button with a data-action) as the page shows it
+// now: btn itself, or, when a live update has drawn its post again
+// meanwhile (a dialog it opened was open), the same control in the new
+// drawing; null when the post left the page. Where a dialog's focus goes
+// back to.
+export function currentControl(btn) {
+  if (btn.isConnected) return btn;
+  const li = btn.closest('li[data-id]');
+  const node = li && findNode(li.dataset.id);
+  return node && btn.dataset.action ? sameControl(btn)(node) : null;
 }
 
 // Replace one tweet in state and DOM; returns the new node. Focus inside

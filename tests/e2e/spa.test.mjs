@@ -647,6 +647,12 @@ try {
       `history shows ${JSON.stringify(versions)}`);
     await dialog.locator('.current').first().waitFor();
     await axeClean(pb, 'the edit history dialog');
+    // A live update draws the post again while the dialog is open: focus
+    // goes back to the "(edited)" button of the new drawing.
+    const id = await tweetLi(pb, '(fixed)').getAttribute('data-id');
+    const liked = await ctxA.request.post(`${URL_A}/api/tweet/${id}/like`, { headers: { Origin: URL_A }, data: {} });
+    assert(liked.status() === 200, `A could not like: ${liked.status()}`);
+    await tweetLi(pb, '(fixed)').locator('.stats', { hasText: '1 like' }).waitFor();
     await pb.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     assert(await pb.evaluate(() => document.activeElement?.dataset.action) === 'history',

@@ -56,6 +56,23 @@ enum {
  * store_mongo_collect cleans the rare one that does). */
 #define PREPARE_MARGIN_MAX_MS 500
 
+/* A group's lease is opts->lease_ms for every GROUP_LEASE_MEMBERS members
+ * begun together (a group of 64: four leases).  Each step of a group
+ * carries the writes of all its members, so a big group takes longer
+ * than one transaction; with a single lease, groups of 64 likes waiting
+ * behind the other server's writes outlived it and recovery aborted
+ * members of live coordinators, whose requests then ran again.  The
+ * lease only says when a coordinator is taken for dead: a longer one
+ * delays the recovery of a stopped big group, nothing else. */
+#define GROUP_LEASE_MEMBERS 16
+
+int64_t txn_group_lease_ms(int64_t lease_ms, size_t n) {
+  size_t leases = n <= GROUP_LEASE_MEMBERS
+                      ? 1
+                      : (n + GROUP_LEASE_MEMBERS - 1) / GROUP_LEASE_MEMBERS;
+  return lease_ms * (int64_t)leases;
+}
+
 static void step(const txn_exec_opts_t *opts, int which) {
   if (opts->on_step) {
     opts->on_step(opts->step_ctx, step_names[which]);
@@ -652,7 +669,7 @@ static void finish_pass(const txn_store_t *store, txn_t **txns,
 
 void txn_execute_group(const txn_store_t *store, txn_member_t *members,
                        size_t n, const txn_exec_opts_t *opts) {
-  int64_t deadline = opts->now_ms() + opts->lease_ms;
+  int64_t deadline = opts->now_ms() + txn_group_lease_ms(opts->lease_ms, n);
   int64_t margin = opts->lease_ms / 4 < PREPARE_MARGIN_MAX_MS
                        ? opts->lease_ms / 4
                        : PREPARE_MARGIN_MAX_MS;

@@ -290,6 +290,11 @@ typedef struct txn_member {
 void txn_execute_group(const txn_store_t *store, txn_member_t *members,
                        size_t n, const txn_exec_opts_t *opts);
 
+/* The lease of a group of n members begun together: lease_ms for every
+ * 16 of them (one for up to 16, four for 64).  Its members' records
+ * carry the deadline it gives, so recovery waits for it. */
+int64_t txn_group_lease_ms(int64_t lease_ms, size_t n);
+
 /* txn_complete for the n members of a group left apply_pending, their
  * shared ops folded together (one commit_many per collection), then
  * their records finished together. */

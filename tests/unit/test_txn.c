@@ -4115,11 +4115,70 @@ static void group_member_voting_no_aborts_alone(void **state) {
   assert_int_equal(field(TXN_MAIN_SHARD, "users", "a1", "n"), 2);
 }
 
-/* A crash (every store call after the n-th fails, as after kill -9) at
- * every point of a group, in its steps and between its writes, with or
- * without the answer before the increments; then recovery by another
- * server: every member fully created or absent, the counts exact, no
- * lock, every record done; a member answered COMMITTED is there. */
+/* At "txn.after_prepare" every store call from then on fails (a
+ * coordinator stopped there, as by kill -9). */
+static void stop_after_prepare(steps_t *s, const char *step) {
+  (void)s;
+  if (!strcmp(step, "txn.after_prepare")) {
+    fake_store_fail_after(fs, 0);
+  }
+}
+
+/* A group's lease grows with its size (one lease per 16 members): a
+ * group of 40 stopped after its prepare is left alone by recovery for
+ * three leases, then rolled back whole. */
+static void group_lease_grows_with_its_size(void **state) {
+  (void)state;
+  assert_int_equal(txn_group_lease_ms(2000, 1), 2000);
+  assert_int_equal(txn_group_lease_ms(2000, 16), 2000);
+  assert_int_equal(txn_group_lease_ms(2000, 17), 4000);
+  assert_int_equal(txn_group_lease_ms(2000, 64), 8000);
+  enum { BIG = 40 };
+  group_seed();
+  txn_t txns[BIG];
+  txn_member_t members[BIG];
+  for (int i = 0; i < BIG; i++) {
+    group_build(&txns[i], i);
+    memset(&members[i], 0, sizeof members[i]);
+    members[i].txn = &txns[i];
+  }
+  steps_t s;
+  txn_exec_opts_t o = stepped(&s, NULL, stop_after_prepare, NULL);
+  int64_t t0 = fake_clock_peek();
+  quiet(true);
+  txn_execute_group(&store, members, BIG, &o);
+  quiet(false);
+  fake_store_heal(fs);
+  for (int i = 0; i < BIG; i++) {
+    assert_int_not_equal(members[i].outcome, TXN_OUTCOME_COMMITTED);
+    char owner[32];
+    int64_t lease, deadline;
+    assert_true(fake_store_record_owner(fs, txns[i].id, owner, sizeof owner,
+                                        &lease, &deadline));
+    assert_int_equal(deadline, t0 + 3 * LEASE);
+  }
+  recovery_result_t rr;
+  chorus_error_t err;
+  /* One lease on: the coordinator may still be at work. */
+  assert_true(recover("B", t0 + LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 0);
+  assert_true(recover("B", t0 + 3 * LEASE - 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, 0);
+  /* Past its lease: every member rolled back. */
+  assert_true(recover("B", t0 + 3 * LEASE + 1, 64, &rr, &err));
+  assert_int_equal(rr.recovered, BIG);
+  assert_int_equal(rr.rolled_back, BIG);
+  for (int i = 0; i < BIG; i++) {
+    char t[16];
+    snprintf(t, sizeof t, "t%d", i);
+    assert_false(exists(1, "tw", t));
+    assert_record(txns[i].id, TXN_ABORTED, true);
+    txn_cleanup(&txns[i]);
+  }
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "a0", "n"), 0);
+  assert_int_equal(field(TXN_MAIN_SHARD, "users", "a1", "n"), 0);
+}
+
 /* Runs a fresh group of GROUP_N with every store call after the n-th
  * failing (n < 0: none), then lets the finisher run; returns the store
  * calls made.  txns and members are the caller's (cleaned up by it). */
@@ -4288,6 +4347,7 @@ int main(void) {
       T(group_commits_every_member_and_coalesces),
       T(group_member_voting_no_aborts_alone),
       T(group_crash_at_every_store_call),
+      T(group_lease_grows_with_its_size),
   };
 #undef FAULT_T
 #undef T

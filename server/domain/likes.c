@@ -25,7 +25,7 @@ static bool build_like(void *arg, txn_t *txn, chorus_error_t *err) {
   char hex[25];
   bson_oid_to_string(&c->tweet_id, hex);
   tweet_t t;
-  if (!tweets_get(c->db, c->sync, NULL, hex, &t, err)) {
+  if (!tweets_get_stored(c->db, c->sync, hex, &t, err)) {
     return false;
   }
   tweet_release(&t); /* its author is all this needs */
@@ -107,7 +107,8 @@ bool likes_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
       done = true; /* an empty transaction: nothing was liked */
     }
     if (done) {
-      return tweets_get(db, sync, me, id_hex, out, err);
+      return tweets_get_marked(db, sync, me, id_hex, TWEETS_MARK_LIKED, like,
+                               out, err);
     }
     if (outcome == TXN_OUTCOME_MISSING || outcome == TXN_OUTCOME_EXISTS) {
       /* The tweet went away meanwhile (the next build says 404), or its

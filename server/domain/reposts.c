@@ -49,7 +49,7 @@ static bool build_repost(void *arg, txn_t *txn, chorus_error_t *err) {
   char hex[25];
   bson_oid_to_string(&c->tweet_id, hex);
   tweet_release(c->t);
-  if (!tweets_get(c->db, c->sync, NULL, hex, c->t, err)) {
+  if (!tweets_get_stored(c->db, c->sync, hex, c->t, err)) {
     return false;
   }
   bson_value_t key = {.value_type = BSON_TYPE_OID};
@@ -122,7 +122,8 @@ bool reposts_set(db_t *db, sync_t *sync, const user_t *me, const char *id_hex,
            (outcome == TXN_OUTCOME_EXISTS && repost && failed == 0) ||
            (outcome == TXN_OUTCOME_MISSING && !repost && failed == 0);
     if (done) {
-      ok = tweets_get(db, sync, me, id_hex, out, err);
+      ok = tweets_get_marked(db, sync, me, id_hex, TWEETS_MARK_REPOSTED, repost,
+                             out, err);
     } else if (outcome != TXN_OUTCOME_MISSING &&
                outcome != TXN_OUTCOME_EXISTS) {
       done = true; /* err set by sync_commit or the build */

@@ -260,9 +260,11 @@ static bool read_parents(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
 
 /* Display names (of authors, quoted authors, the authors replied to and
  * reposters), the quoted tweets, and the viewer's likes and reposts of
- * tweets[0..n). */
-static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
-                 size_t n, chorus_error_t *err) {
+ * tweets[0..n); the one of those two `known` names is left for the caller
+ * to set (TWEETS_MARK_NONE: both read). */
+static bool join_but(db_t *db, sync_t *sync, const user_t *viewer,
+                     tweet_t *tweets, size_t n, tweets_mark_kind_t known,
+                     chorus_error_t *err) {
   if (n == 0) {
     return true;
   }
@@ -308,14 +310,21 @@ static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
   bson_free(names);
   const bson_oid_t *me = viewer ? &viewer->id : NULL;
   return ok &&
-         tweets_mark(db, sync, DB_LIKES, likes_pair_id,
-                     offsetof(tweet_t, liked_by_me), me, tweets, n, err) &&
-         tweets_mark(db, sync, DB_REPOSTS, reposts_pair_id,
-                     offsetof(tweet_t, reposted_by_me), me, tweets, n, err);
+         (known == TWEETS_MARK_LIKED ||
+          tweets_mark(db, sync, DB_LIKES, likes_pair_id,
+                      offsetof(tweet_t, liked_by_me), me, tweets, n, err)) &&
+         (known == TWEETS_MARK_REPOSTED ||
+          tweets_mark(db, sync, DB_REPOSTS, reposts_pair_id,
+                      offsetof(tweet_t, reposted_by_me), me, tweets, n, err));
 }
 
-bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
-                const char *id_hex, tweet_t *out, chorus_error_t *err) {
+static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
+                 size_t n, chorus_error_t *err) {
+  return join_but(db, sync, viewer, tweets, n, TWEETS_MARK_NONE, err);
+}
+
+bool tweets_get_stored(db_t *db, sync_t *sync, const char *id_hex, tweet_t *out,
+                       chorus_error_t *err) {
   bson_oid_t id;
   bool found;
   out->media = NULL; /* on failure it holds nothing */
@@ -327,11 +336,31 @@ bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
     chorus_error_set(err, 404, "tweet_not_found", "No such tweet");
     return false;
   }
-  if (!join(db, sync, viewer, out, 1, err)) {
+  return true;
+}
+
+bool tweets_get_marked(db_t *db, sync_t *sync, const user_t *viewer,
+                       const char *id_hex, tweets_mark_kind_t known, bool value,
+                       tweet_t *out, chorus_error_t *err) {
+  if (!tweets_get_stored(db, sync, id_hex, out, err)) {
+    return false;
+  }
+  if (!join_but(db, sync, viewer, out, 1, known, err)) {
     tweet_release(out);
     return false;
   }
+  if (known == TWEETS_MARK_LIKED) {
+    out->liked_by_me = viewer && value;
+  } else if (known == TWEETS_MARK_REPOSTED) {
+    out->reposted_by_me = viewer && value;
+  }
   return true;
+}
+
+bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
+                const char *id_hex, tweet_t *out, chorus_error_t *err) {
+  return tweets_get_marked(db, sync, viewer, id_hex, TWEETS_MARK_NONE, false,
+                           out, err);
 }
 
 /* ---- entities ---- */

@@ -231,6 +231,27 @@ bool tweets_delete(db_t *db, sync_t *sync, const user_t *user,
 bool tweets_get(db_t *db, sync_t *sync, const user_t *viewer,
                 const char *id_hex, tweet_t *out, chorus_error_t *err);
 
+/* The viewer's marks of a tweet (tweet_t.liked_by_me, reposted_by_me). */
+typedef enum {
+  TWEETS_MARK_NONE,
+  TWEETS_MARK_LIKED,
+  TWEETS_MARK_REPOSTED
+} tweets_mark_kind_t;
+
+/* tweets_get, with the viewer's mark `known` taken as `value` instead of
+ * read (one read fewer): the answer to the viewer's own like or repost,
+ * whose outcome the caller knows.  TWEETS_MARK_NONE: tweets_get. */
+bool tweets_get_marked(db_t *db, sync_t *sync, const user_t *viewer,
+                       const char *id_hex, tweets_mark_kind_t known, bool value,
+                       tweet_t *out, chorus_error_t *err);
+
+/* The tweet as stored, in one read and nothing joined: its author's id
+ * but no names, neither the quoted tweet nor the parent read, no marks
+ * (false); 404 when absent.  What a write needs of the tweet it acts on.
+ * out as tweets_get's. */
+bool tweets_get_stored(db_t *db, sync_t *sync, const char *id_hex, tweet_t *out,
+                       chorus_error_t *err);
+
 /* Parses a tweet id; false (404 into err) when it cannot name a tweet. */
 bool tweets_parse_id(sync_t *sync, const char *id_hex, bson_oid_t *id,
                      chorus_error_t *err);

@@ -92,7 +92,7 @@ static int64_t monotonic_us(void) {
 
 void write_gate_enter(write_gate_t *gate) {
   int limit = atomic_load(&gate->limit);
-  if (held || limit == 0) {
+  if (held || limit == 0 || priority == WRITE_PRIORITY_UNGATED) {
     return;
   }
   atomic_fetch_add(&gate->entered, 1);

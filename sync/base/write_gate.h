@@ -36,7 +36,11 @@
  * which behind a queue of ordinary writes was held many times as long.
  * Background: writes nobody waits for, the apply of a commit already
  * answered (sync.c's finishers).  A waiter passed over gives up after
- * WRITE_GATE_MAX_WAIT_MS like any other.
+ * WRITE_GATE_MAX_WAIT_MS like any other.  Ungated: a write whose cost is
+ * a read, sent at once and holding no place: the pruning of old bells
+ * (sync/events), a delete whose filter makes FerretDB decode every bell
+ * (~200 ms under load) for one short SQLite write; through the gate it
+ * held every other write of the process that long, every 5 s.
  *
  * A waiter gives up after WRITE_GATE_MAX_WAIT_MS and sends its write
  * anyway (counted in timeouts): a write stuck on a database that stopped
@@ -72,6 +76,7 @@ void write_gate_enter(write_gate_t *gate);
 void write_gate_leave(void);
 
 typedef enum {
+  WRITE_PRIORITY_UNGATED = -1, /* passes at once, holds no place */
   WRITE_PRIORITY_BACKGROUND = 0,
   WRITE_PRIORITY_NORMAL = 1, /* every thread's, until it sets another */
   WRITE_PRIORITY_URGENT = 2,

@@ -23,6 +23,8 @@ events_t *events_new(db_t *db, const txn_store_t *store, chorus_error_t *err) {
   ev->db = db;
   ev->store = store;
   pthread_mutex_init(&ev->claim_lock, NULL);
+  pthread_mutex_init(&ev->done_lock, NULL);
+  ev->done = bson_malloc(sizeof *ev->done * EVENTS_DONE_MAX);
   batcher_init(&ev->claims, BATCHER_MAX);
   return ev;
 }
@@ -249,6 +251,8 @@ void events_destroy(events_t *ev) {
     pthread_join(ev->pump, NULL);
   }
   pthread_mutex_destroy(&ev->claim_lock);
+  pthread_mutex_destroy(&ev->done_lock);
+  bson_free(ev->done);
   batcher_destroy(&ev->claims);
   bson_free(ev);
 }

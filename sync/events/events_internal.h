@@ -30,6 +30,7 @@
 #define EVENTS_BELL_KEEP_MS 15000 /* bells are pruned after this (+5 s) */
 #define EVENTS_LOG_MAX 100000     /* events kept for resume */
 #define POLL_FAILED_MS 100        /* between tries at a failing database */
+#define EVENTS_DONE_MAX 1024      /* published outboxes waiting for deletion */
 
 struct events {
   db_t *db;                 /* the main database: outbox, bells, log */
@@ -55,6 +56,16 @@ struct events {
    * ordered insert of bells and copies them to the log in one insert
    * (events_publish.c, publish_first). */
   batcher_t claims;
+  /* Outboxes published and not deleted yet (ids, at most
+   * EVENTS_DONE_MAX): publish_outbox queues them here and the pump
+   * deletes them together every PUMP_TICK_MS, one bulk write at
+   * background priority, where each writer's answer waited for a delete
+   * of its own (under a burst of likes, up to the write gate's 1 s each).
+   * The queue lost in a crash costs the pump a look at each of those
+   * events 2 s later (publish_again), nothing more.  Under done_lock. */
+  pthread_mutex_t done_lock;
+  bson_oid_t *done;
+  size_t n_done;
   pthread_t poller, pump;
   bool running;
   atomic_bool stopping;

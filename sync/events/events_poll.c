@@ -19,16 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Idle (nobody waiting, no event for a while): the poller sleeps between
- * polls, POLL_IDLE_MS for the first POLL_IDLE_FAST_FOR_NS after the last
- * event, POLL_IDLE_SLOW_MS after that.  At a fixed 5 ms, two idle
- * servers' 400 probes/s kept FerretDB at 22 % of a core, a third of its
- * operations during the creation benchmark.  The longer sleep delays only
- * events of other servers (readers cut the sleep short, and so does this
- * process's own publishing: events_poller_kick). */
-#define POLL_IDLE_MS 5
-#define POLL_IDLE_SLOW_MS 20
-#define POLL_IDLE_FAST_FOR_NS 200000000LL
+/* Idle (nobody waiting): the poller sleeps POLL_IDLE_MS after a poll
+ * that found no event.  The sleep delays only other servers' events:
+ * readers waiting cut it short, and so does this process's own
+ * publishing (events_poller_kick).  Two servers during 40 likes a
+ * second made 1,250 finds a second with 5 ms, 1,070 with 20 ms, and the
+ * likes' p50 went from 167 to 137 ms (docs/PERFORMANCE.md). */
+#define POLL_IDLE_MS 20
 /* Busy (readers waiting): polls begin at most this often.  Back to back,
  * two loaded servers' polls kept FerretDB at ~60 % of a core in the read
  * benchmarks; spacing them adds at most this to a read's wait. */
@@ -98,8 +95,8 @@ static unsigned poll_begin(events_t *ev) {
 }
 
 /* A poll completed (or failed: the database did not answer a probe):
- * wake the waiters, then, after a completed one, sleep (POLL_IDLE_MS or
- * POLL_IDLE_SLOW_MS) unless someone waits for the next one.  (A reader
+ * wake the waiters, then, after a completed one, sleep POLL_IDLE_MS
+ * unless someone waits for the next one.  (A reader
  * that arrives after the waiters check bumps kick, so the sleep does not
  * begin or ends.) */
 static void poll_end(events_t *ev, unsigned n, bool failed) {
@@ -118,9 +115,7 @@ static void poll_end(events_t *ev, unsigned n, bool failed) {
   unsigned kick = ev->kick_at_begin;
   if (!failed && atomic_load(&ev->waiters) == 0 &&
       !atomic_load(&ev->stopping)) {
-    bool slow = ev->idle_since_ns &&
-                ev->begin_ns - ev->idle_since_ns >= POLL_IDLE_FAST_FOR_NS;
-    long sleep_ns = (slow ? POLL_IDLE_SLOW_MS : POLL_IDLE_MS) * 1000000L;
+    long sleep_ns = POLL_IDLE_MS * 1000000L;
     int relaxed_ms = atomic_load(&ev->relaxed_ms);
     if (relaxed_ms > 0 && relaxed_ms * 500000L < sleep_ns &&
         ev->begin_ns - atomic_load(&ev->relaxed_read_ns) <

@@ -12,6 +12,11 @@
 #include "sync/txn/view.h"
 
 #define PUMP_EVERY_MS 500
+/* The pump wakes this often to delete the published outboxes queued
+ * (ev->done), and looks for outboxes to publish every PUMP_EVERY_MS. */
+#define PUMP_TICK_MS 50
+/* Statements in one delete command of published outboxes. */
+#define DONE_DELETE_MAX 64
 /* Old bells are deleted every this many pump rounds (5 s): the delete's
  * filter ({at: {$lt}}) makes FerretDB decode every bell, and at every
  * round that would be two servers x 2/s scans of ~15 s of bells. */
@@ -564,6 +569,70 @@ static void delete_quietly(events_t *ev, const char *coll, const bson_t *filter,
   db_release(ev->db, client);
 }
 
+/* Deletes the published outboxes queued in ev->done, by _id, in unordered
+ * delete commands of at most DONE_DELETE_MAX statements, at background
+ * priority (the writers' answers go first).  Best effort: what fails is
+ * published again, found published, and deleted by a pump round
+ * (EVENTS_PUMP_AGE_MS on). */
+static void delete_done(events_t *ev) {
+  bson_oid_t ids[DONE_DELETE_MAX];
+  for (;;) {
+    pthread_mutex_lock(&ev->done_lock);
+    size_t n = ev->n_done < DONE_DELETE_MAX ? ev->n_done : DONE_DELETE_MAX;
+    ev->n_done -= n;
+    memcpy(ids, ev->done + ev->n_done, sizeof *ids * n);
+    pthread_mutex_unlock(&ev->done_lock);
+    if (n == 0) {
+      return;
+    }
+    mongoc_client_t *client = db_acquire(ev->db);
+    if (!client) {
+      return; /* the database is down: the pump publishes them again */
+    }
+    write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
+    mongoc_collection_t *c = db_collection(ev->db, client, DB_OUTBOX);
+    bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+    mongoc_bulk_operation_t *bulk =
+        mongoc_collection_create_bulk_operation_with_opts(c, opts);
+    bson_destroy(opts);
+    bson_error_t berr;
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+      bson_t filter = BSON_INITIALIZER;
+      BSON_APPEND_OID(&filter, "_id", &ids[i]);
+      ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL,
+                                                      &berr);
+      bson_destroy(&filter);
+    }
+    if (ok) {
+      ok = mongoc_bulk_operation_execute(bulk, NULL, &berr) != 0;
+    }
+    mongoc_bulk_operation_destroy(bulk);
+    mongoc_collection_destroy(c);
+    db_write_priority(was);
+    db_release(ev->db, client);
+    if (!ok) {
+      return; /* left to the pump */
+    }
+  }
+}
+
+/* Queues outbox id (all its events published) for delete_done; when the
+ * queue is full, deletes it at once. */
+static void outbox_done(events_t *ev, const bson_oid_t *id) {
+  pthread_mutex_lock(&ev->done_lock);
+  bool queued = ev->n_done < EVENTS_DONE_MAX;
+  if (queued) {
+    bson_oid_copy(id, &ev->done[ev->n_done++]);
+  }
+  pthread_mutex_unlock(&ev->done_lock);
+  if (!queued) {
+    bson_t *filter = BCON_NEW("_id", BCON_OID(id));
+    delete_quietly(ev, DB_OUTBOX, filter, false);
+    bson_destroy(filter);
+  }
+}
+
 /* One event of an outbox being published. */
 typedef struct outbox_event {
   char key[40];
@@ -672,8 +741,9 @@ static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
   return ok;
 }
 
-/* Publishes every event of an outbox document, then deletes it; false
- * when some event could not be published (the outbox stays).  first: the
+/* Publishes every event of an outbox document, then queues it for
+ * deletion (outbox_done); false when some event could not be published
+ * (the outbox stays).  first: the
  * committing server's first attempt (publish_first), else each event is
  * looked for first (publish_again). */
 static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
@@ -706,9 +776,7 @@ static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
   }
   bson_free(list);
   if (ok) {
-    bson_t *filter = BCON_NEW("_id", BCON_OID(&id));
-    delete_quietly(ev, DB_OUTBOX, filter, false);
-    bson_destroy(filter);
+    outbox_done(ev, &id);
   }
   return ok;
 }
@@ -781,9 +849,10 @@ void *events_pump_main(void *arg) {
   events_t *ev = arg;
   unsigned round = 0;
   while (!atomic_load(&ev->stopping)) {
-    for (int i = 0; i < PUMP_EVERY_MS / 50 && !atomic_load(&ev->stopping);
-         i++) {
-      events_sleep_ms(50);
+    for (int i = 0;
+         i < PUMP_EVERY_MS / PUMP_TICK_MS && !atomic_load(&ev->stopping); i++) {
+      events_sleep_ms(PUMP_TICK_MS);
+      delete_done(ev);
     }
     int64_t now = db_now_ms();
     /* Outbox documents whose coordinator did not publish them. */
@@ -806,8 +875,11 @@ void *events_pump_main(void *arg) {
     }
     bson_t *old = BCON_NEW("at", "{", "$lt",
                            BCON_DATE_TIME(now - EVENTS_BELL_KEEP_MS), "}");
+    write_priority_t was = db_write_priority(WRITE_PRIORITY_UNGATED);
     delete_quietly(ev, DB_BELLS, old, true);
+    db_write_priority(was);
     bson_destroy(old);
   }
+  delete_done(ev); /* what the last ticks left */
   return NULL;
 }

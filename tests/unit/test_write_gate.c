@@ -7,7 +7,8 @@
  * frees it), and leave without a place is harmless; and priorities: with
  * writers of each priority waiting, places freed go to the urgent ones
  * first, then the normal ones, the background ones last, and a passed-over
- * writer still gets in.
+ * writer still gets in; an ungated writer passes at once and holds no
+ * place.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -152,6 +153,60 @@ static void waiters_get_in_once_the_holder_leaves(void **state) {
   write_gate_destroy(q.gate);
 }
 
+/* ---- ungated writes ---- */
+
+typedef struct ungated {
+  write_gate_t *gate;
+  atomic_int passed;
+} ungated_t;
+
+/* Enters as an ungated writer while another thread holds the only
+ * place, then as a normal one once it is free: the ungated write took no
+ * place, so the normal one gets in. */
+static void *ungated_main(void *arg) {
+  ungated_t *u = arg;
+  write_priority_t was = write_gate_set_priority(WRITE_PRIORITY_UNGATED);
+  write_gate_enter(u->gate);
+  atomic_fetch_add(&u->passed, 1);
+  write_gate_leave(); /* holds none: harmless */
+  write_gate_set_priority(was);
+  return NULL;
+}
+
+static void ungated_writes_pass_and_hold_no_place(void **state) {
+  (void)state;
+  ungated_t u;
+  memset(&u, 0, sizeof u);
+  u.gate = write_gate_new();
+  write_gate_set_limit(u.gate, 1);
+  write_gate_enter(u.gate); /* this thread holds the only place */
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, ungated_main, &u), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(atomic_load(&u.passed), 1);
+  write_gate_stats_t st;
+  write_gate_stats(u.gate, &st);
+  assert_int_equal(st.entered, 1); /* ours only */
+  assert_int_equal(st.waited, 0);
+  assert_int_equal(st.timeouts, 0);
+  write_gate_leave();
+  /* An ungated writer inside: a normal one still gets the place. */
+  write_priority_t was = write_gate_set_priority(WRITE_PRIORITY_UNGATED);
+  write_gate_enter(u.gate);
+  write_gate_set_priority(was);
+  queue_t q;
+  memset(&q, 0, sizeof q);
+  q.gate = u.gate;
+  assert_int_equal(pthread_create(&t, NULL, waiter_main, &q), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(atomic_load(&q.passed), 1);
+  write_gate_stats(u.gate, &st);
+  assert_int_equal(st.entered, 2);
+  assert_int_equal(st.waited, 0);
+  write_gate_leave();
+  write_gate_destroy(u.gate);
+}
+
 /* ---- a holder that never leaves ---- */
 
 typedef struct timed {
@@ -278,6 +333,7 @@ int main(void) {
       cmocka_unit_test(a_stuck_holder_costs_one_wait_not_a_hang),
       cmocka_unit_test(raising_the_limit_admits_waiters),
       cmocka_unit_test(higher_priorities_get_in_first),
+      cmocka_unit_test(ungated_writes_pass_and_hold_no_place),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2068,6 +2068,7 @@ typedef struct group_doc {
   size_t n;
   bool latched; /* our latch is in the database */
   bool alone;   /* done by the single path (entry_write, finish_shared) */
+  bool held;    /* its latch was another's: the whole document again */
 } group_doc_t;
 
 /* The latched writes of shared ops of one collection, stage (prepare) or
@@ -2075,12 +2076,14 @@ typedef struct group_doc {
  * the writes of all of them in one bulk update (by _id: FerretDB), the
  * latches deleted in one bulk delete; the items of one document share
  * its latch and its write (their increments coalesced in its entries).
- * A document whose latch another holds, or (a fold) that another holds
- * exclusively, goes the single way, which waits.  Where writes filter
+ * A document whose latch another holds is left as it is: the indexes of
+ * its items go into again[] (n at most), and the count is returned, for
+ * entries_many to try them again.  One that (a fold) another holds
+ * exclusively goes the single way, which waits.  Where writes filter
  * (MongoDB), every item goes the single way: a bulk update does not say
  * which statement matched. */
-static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
-                         bool fold) {
+static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
+                          bool fold, size_t *again) {
   shards_t *shards = sm->shards;
   const txn_op_t *op0 = items[0].op;
   group_doc_t *docs = bson_malloc0(sizeof *docs * n);
@@ -2128,9 +2131,9 @@ static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
     group_doc_t *gd = &docs[latches.item[x]];
     /* A latch that failed may have landed: deleted below in any case. */
     gd->latched = ran && !latches.failed[x];
-    gd->alone = ran && latches.dup[x];
+    gd->held = ran && latches.dup[x];
     if (!gd->latched) {
-      for (size_t j = 0; j < gd->n && !gd->alone; j++) {
+      for (size_t j = 0; j < gd->n && !gd->held; j++) {
         items[gd->which[j]].vote = TXN_VOTE_ERROR;
         items[gd->which[j]].ok = false;
         items[gd->which[j]].err = err;
@@ -2228,7 +2231,11 @@ static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
               &ignored);
   }
   db_write_priority(was);
+  size_t n_again = 0;
   for (size_t d = 0; d < n_docs; d++) {
+    for (size_t j = 0; docs[d].held && j < docs[d].n; j++) {
+      again[n_again++] = docs[d].which[j];
+    }
     for (size_t j = 0; docs[d].alone && j < docs[d].n; j++) {
       txn_item_t *it = &items[docs[d].which[j]];
       if (fold) {
@@ -2247,6 +2254,61 @@ static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
     target_close(&t);
   }
   bson_free(docs);
+  return n_again;
+}
+
+/* entries_try, and again for the items of documents whose latch another
+ * held, all of them together, after a pause (doubling, with jitter),
+ * until none is left or an item's wait ends (wait_until_ms; without one,
+ * OWN_WAIT_MS from the first try): then each goes the single way.  Where
+ * each went the single way at once, a group of 64 likes took its hot
+ * tweet's latch 64 times in a row against the other server's group and
+ * outlived its lease. */
+static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
+                         bool fold) {
+  int64_t since = db_now_ms();
+  int64_t pause = LATCH_SLEEP_MIN_US;
+  size_t *again = bson_malloc(sizeof *again * n);
+  size_t *next = bson_malloc(sizeof *next * n);
+  txn_item_t *sub = bson_malloc(sizeof *sub * n);
+  size_t k = entries_try(sm, items, n, fold, again);
+  while (k > 0) {
+    int64_t until = INT64_MAX;
+    for (size_t j = 0; j < k; j++) {
+      int64_t u = items[again[j]].op->wait_until_ms;
+      u = u > 0 ? u : since + OWN_WAIT_MS;
+      until = u < until ? u : until;
+    }
+    sleep_us(pause / 2 + (int64_t)randombytes_uniform((uint32_t)pause));
+    pause = pause * 2 < LATCH_SLEEP_MAX_US ? pause * 2 : LATCH_SLEEP_MAX_US;
+    if (db_now_ms() >= until) {
+      for (size_t j = 0; j < k; j++) {
+        txn_item_t *it = &items[again[j]];
+        if (fold) {
+          it->ok = finish_shared(sm, it->txn_id, it->op, true, &it->err);
+        } else {
+          it->vote =
+              prepare_shared(sm, it->txn_id, it->op, it->lock_owner, &it->err);
+        }
+      }
+      break;
+    }
+    for (size_t j = 0; j < k; j++) {
+      sub[j] = items[again[j]];
+    }
+    size_t k2 = entries_try(sm, sub, k, fold, next);
+    for (size_t j = 0; j < k; j++) {
+      items[again[j]] = sub[j];
+    }
+    for (size_t j = 0; j < k2; j++) {
+      next[j] = again[next[j]]; /* an index into items */
+    }
+    memcpy(again, next, sizeof *again * k2);
+    k = k2;
+  }
+  bson_free(sub);
+  bson_free(next);
+  bson_free(again);
 }
 
 static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {

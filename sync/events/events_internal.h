@@ -33,10 +33,12 @@
 #define EVENTS_DONE_MAX 1024       /* published outboxes waiting for deletion */
 #define EVENTS_OWN_BELLS_MAX 16384 /* bells inserted here, to prune */
 
-/* A bell this server inserted: its number and its time. */
+/* A bell this server inserted: its number, its time and its event's
+ * key (deleted by _id and key: only while it is still ours). */
 typedef struct own_bell {
   int64_t seq;
   int64_t at_ms;
+  char key[40];
 } own_bell_t;
 
 struct events {

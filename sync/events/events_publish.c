@@ -25,7 +25,8 @@
 
 /* Notes the bell seq this server inserted at at_ms, for prune_bells;
  * with the ring full the oldest is forgotten (the sweep deletes it). */
-static void own_bell(events_t *ev, int64_t seq, int64_t at_ms) {
+static void own_bell(events_t *ev, int64_t seq, int64_t at_ms,
+                     const char *key) {
   pthread_mutex_lock(&ev->own_lock);
   if (ev->n_own == EVENTS_OWN_BELLS_MAX) {
     ev->own_first = (ev->own_first + 1) % EVENTS_OWN_BELLS_MAX;
@@ -34,6 +35,7 @@ static void own_bell(events_t *ev, int64_t seq, int64_t at_ms) {
   own_bell_t *b = &ev->own[(ev->own_first + ev->n_own) % EVENTS_OWN_BELLS_MAX];
   b->seq = seq;
   b->at_ms = at_ms;
+  bson_strncpy(b->key, key, sizeof b->key);
   ev->n_own++;
   pthread_mutex_unlock(&ev->own_lock);
 }
@@ -175,7 +177,7 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     BSON_APPEND_DATE_TIME(&doc, "at", at);
     bson_error_t berr;
     if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
-      own_bell(ev, *seq, at);
+      own_bell(ev, *seq, at, key);
       *bell = bson_copy(&doc);
       *inserted = true;
       bson_destroy(&doc);
@@ -306,7 +308,7 @@ static size_t insert_run(events_t *ev, mongoc_collection_t *bells,
     raise_hint(ev, from + (int64_t)inserted - 1);
   }
   for (size_t i = 0; i < inserted; i++) {
-    own_bell(ev, from + (int64_t)i, at);
+    own_bell(ev, from + (int64_t)i, at, reqs[i]->key);
   }
   for (size_t i = inserted; i < m; i++) {
     bson_destroy(docs[i]);
@@ -642,8 +644,9 @@ static void delete_done(events_t *ev) {
 }
 
 /* Deletes this server's bells older than EVENTS_BELL_KEEP_MS at now_ms,
- * by _id, DELETE_MAX a command.  Best effort: what fails is left to the
- * sweep. */
+ * by _id and key (a bell this server took back, its number taken by
+ * another since, stays), DELETE_MAX a command.  Best effort: what fails is left
+ * to the sweep. */
 static void prune_bells(events_t *ev, int64_t now_ms) {
   bson_t *filters[DELETE_MAX];
   size_t n;
@@ -654,7 +657,8 @@ static void prune_bells(events_t *ev, int64_t now_ms) {
            ev->own[ev->own_first].at_ms < now_ms - EVENTS_BELL_KEEP_MS) {
       char id[BELL_ID_LEN];
       events_bell_id(ev->own[ev->own_first].seq, id);
-      filters[n++] = BCON_NEW("_id", BCON_UTF8(id));
+      filters[n++] = BCON_NEW("_id", BCON_UTF8(id), "key",
+                              BCON_UTF8(ev->own[ev->own_first].key));
       ev->own_first = (ev->own_first + 1) % EVENTS_OWN_BELLS_MAX;
       ev->n_own--;
     }

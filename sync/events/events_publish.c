@@ -23,10 +23,14 @@
  * every bell. */
 #define BELL_SWEEP_EVERY 600
 
-/* Notes the bell seq this server inserted at at_ms, for prune_bells;
- * with the ring full the oldest is forgotten (the sweep deletes it). */
-static void own_bell(events_t *ev, int64_t seq, int64_t at_ms,
-                     const char *key) {
+/* Notes the bell seq (of the event key) this server has just inserted,
+ * for prune_bells, with the time now: the bell's own "at" is when its
+ * claim began, which a climb through many taken numbers or a wait for the
+ * claim lock can put seconds earlier, and a bell must live
+ * EVENTS_BELL_KEEP_MS from its insertion.  With the ring full the oldest
+ * is forgotten (the sweep deletes it). */
+static void own_bell(events_t *ev, int64_t seq, const char *key) {
+  int64_t at_ms = db_now_ms();
   pthread_mutex_lock(&ev->own_lock);
   if (ev->n_own == EVENTS_OWN_BELLS_MAX) {
     ev->own_first = (ev->own_first + 1) % EVENTS_OWN_BELLS_MAX;
@@ -177,7 +181,7 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     BSON_APPEND_DATE_TIME(&doc, "at", at);
     bson_error_t berr;
     if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
-      own_bell(ev, *seq, at, key);
+      own_bell(ev, *seq, key);
       *bell = bson_copy(&doc);
       *inserted = true;
       bson_destroy(&doc);
@@ -308,7 +312,7 @@ static size_t insert_run(events_t *ev, mongoc_collection_t *bells,
     raise_hint(ev, from + (int64_t)inserted - 1);
   }
   for (size_t i = 0; i < inserted; i++) {
-    own_bell(ev, from + (int64_t)i, at, reqs[i]->key);
+    own_bell(ev, from + (int64_t)i, reqs[i]->key);
   }
   for (size_t i = inserted; i < m; i++) {
     bson_destroy(docs[i]);

@@ -25,8 +25,6 @@ events_t *events_new(db_t *db, const txn_store_t *store, chorus_error_t *err) {
   pthread_mutex_init(&ev->claim_lock, NULL);
   pthread_mutex_init(&ev->done_lock, NULL);
   ev->done = bson_malloc(sizeof *ev->done * EVENTS_DONE_MAX);
-  pthread_mutex_init(&ev->own_lock, NULL);
-  ev->own = bson_malloc(sizeof *ev->own * EVENTS_OWN_BELLS_MAX);
   batcher_init(&ev->claims, BATCHER_MAX);
   return ev;
 }
@@ -255,8 +253,6 @@ void events_destroy(events_t *ev) {
   pthread_mutex_destroy(&ev->claim_lock);
   pthread_mutex_destroy(&ev->done_lock);
   bson_free(ev->done);
-  pthread_mutex_destroy(&ev->own_lock);
-  bson_free(ev->own);
   batcher_destroy(&ev->claims);
   bson_free(ev);
 }

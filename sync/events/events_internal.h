@@ -26,20 +26,11 @@
 #define DB_BELLS "event_bells"
 #define DB_LOG "event_log"
 
-#define EVENTS_PUMP_AGE_MS 2000    /* outboxes older than this are pumped */
-#define EVENTS_BELL_KEEP_MS 15000  /* bells are pruned after this (+5 s) */
-#define EVENTS_LOG_MAX 100000      /* events kept for resume */
-#define POLL_FAILED_MS 100         /* between tries at a failing database */
-#define EVENTS_DONE_MAX 1024       /* published outboxes waiting for deletion */
-#define EVENTS_OWN_BELLS_MAX 16384 /* bells inserted here, to prune */
-
-/* A bell this server inserted: its number, its time and its event's
- * key (deleted by _id and key: only while it is still ours). */
-typedef struct own_bell {
-  int64_t seq;
-  int64_t at_ms;
-  char key[40];
-} own_bell_t;
+#define EVENTS_PUMP_AGE_MS 2000   /* outboxes older than this are pumped */
+#define EVENTS_BELL_KEEP_MS 15000 /* bells are pruned after this (+5 s) */
+#define EVENTS_LOG_MAX 100000     /* events kept for resume */
+#define POLL_FAILED_MS 100        /* between tries at a failing database */
+#define EVENTS_DONE_MAX 1024      /* published outboxes waiting for deletion */
 
 struct events {
   db_t *db;                 /* the main database: outbox, bells, log */
@@ -75,17 +66,6 @@ struct events {
   pthread_mutex_t done_lock;
   bson_oid_t *done;
   size_t n_done;
-  /* Bells this server inserted, oldest first (a ring of
-   * EVENTS_OWN_BELLS_MAX from own_first): the pump deletes those older
-   * than EVENTS_BELL_KEEP_MS by _id (prune_bells), so each bell is
-   * deleted once, by the server that inserted it; the bells of a server
-   * that stopped first are swept (events_publish.c, BELL_SWEEP_EVERY).
-   * A delete whose filter is the bells' time made FerretDB decode every
-   * bell, ~250 ms under load every 5 s on each server, and the writes of
-   * both servers stalled meanwhile.  Under own_lock. */
-  pthread_mutex_t own_lock;
-  own_bell_t *own;
-  size_t own_first, n_own;
   pthread_t poller, pump;
   bool running;
   atomic_bool stopping;

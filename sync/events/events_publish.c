@@ -15,34 +15,12 @@
 /* The pump wakes this often to delete the published outboxes queued
  * (ev->done), and looks for outboxes to publish every PUMP_EVERY_MS. */
 #define PUMP_TICK_MS 50
-/* Statements in one delete command (published outboxes, old bells). */
-#define DELETE_MAX 64
-/* Bells no server deleted by _id (delivered only from the log, or
- * forgotten with the ring full) are swept every this many pump rounds
- * (5 minutes): the sweep's filter ({at: {$lt}}) makes FerretDB decode
- * every bell. */
-#define BELL_SWEEP_EVERY 600
-
-/* Notes the bell seq (of the event key) this server has just inserted,
- * for prune_bells, with the time now: the bell's own "at" is when its
- * claim began, which a climb through many taken numbers or a wait for the
- * claim lock can put seconds earlier, and a bell must live
- * EVENTS_BELL_KEEP_MS from its insertion.  With the ring full the oldest
- * is forgotten (the sweep deletes it). */
-static void own_bell(events_t *ev, int64_t seq, const char *key) {
-  int64_t at_ms = db_now_ms();
-  pthread_mutex_lock(&ev->own_lock);
-  if (ev->n_own == EVENTS_OWN_BELLS_MAX) {
-    ev->own_first = (ev->own_first + 1) % EVENTS_OWN_BELLS_MAX;
-    ev->n_own--;
-  }
-  own_bell_t *b = &ev->own[(ev->own_first + ev->n_own) % EVENTS_OWN_BELLS_MAX];
-  b->seq = seq;
-  b->at_ms = at_ms;
-  bson_strncpy(b->key, key, sizeof b->key);
-  ev->n_own++;
-  pthread_mutex_unlock(&ev->own_lock);
-}
+/* Statements in one delete command of published outboxes. */
+#define DONE_DELETE_MAX 64
+/* Old bells are deleted every this many pump rounds (5 s): the delete's
+ * filter ({at: {$lt}}) makes FerretDB decode every bell, and at every
+ * round that would be two servers x 2/s scans of ~15 s of bells. */
+#define BELL_PRUNE_EVERY 10
 
 /* hint = max(hint, seq). */
 static void raise_hint(events_t *ev, int64_t seq) {
@@ -181,7 +159,6 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     BSON_APPEND_DATE_TIME(&doc, "at", at);
     bson_error_t berr;
     if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
-      own_bell(ev, *seq, key);
       *bell = bson_copy(&doc);
       *inserted = true;
       bson_destroy(&doc);
@@ -310,9 +287,6 @@ static size_t insert_run(events_t *ev, mongoc_collection_t *bells,
   bson_destroy(&reply);
   if (inserted > 0) {
     raise_hint(ev, from + (int64_t)inserted - 1);
-  }
-  for (size_t i = 0; i < inserted; i++) {
-    own_bell(ev, from + (int64_t)i, reqs[i]->key);
   }
   for (size_t i = inserted; i < m; i++) {
     bson_destroy(docs[i]);
@@ -595,26 +569,40 @@ static void delete_quietly(events_t *ev, const char *coll, const bson_t *filter,
   db_release(ev->db, client);
 }
 
-/* Deletes the documents of coll that filters[0..n) name (each by _id),
- * in one unordered delete command at background priority (the writers'
- * answers go first), and destroys the filters.  False when the command
- * failed (the database down). */
-static bool delete_each(events_t *ev, const char *coll, bson_t **filters,
-                        size_t n) {
-  bool ok = n == 0;
-  mongoc_client_t *client = n ? db_acquire(ev->db) : NULL;
-  if (client) {
+/* Deletes the published outboxes queued in ev->done, by _id, in unordered
+ * delete commands of at most DONE_DELETE_MAX statements, at background
+ * priority (the writers' answers go first).  Best effort: what fails is
+ * published again, found published, and deleted by a pump round
+ * (EVENTS_PUMP_AGE_MS on). */
+static void delete_done(events_t *ev) {
+  bson_oid_t ids[DONE_DELETE_MAX];
+  for (;;) {
+    pthread_mutex_lock(&ev->done_lock);
+    size_t n = ev->n_done < DONE_DELETE_MAX ? ev->n_done : DONE_DELETE_MAX;
+    ev->n_done -= n;
+    memcpy(ids, ev->done + ev->n_done, sizeof *ids * n);
+    pthread_mutex_unlock(&ev->done_lock);
+    if (n == 0) {
+      return;
+    }
+    mongoc_client_t *client = db_acquire(ev->db);
+    if (!client) {
+      return; /* the database is down: the pump publishes them again */
+    }
     write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
-    mongoc_collection_t *c = db_collection(ev->db, client, coll);
+    mongoc_collection_t *c = db_collection(ev->db, client, DB_OUTBOX);
     bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
     mongoc_bulk_operation_t *bulk =
         mongoc_collection_create_bulk_operation_with_opts(c, opts);
     bson_destroy(opts);
     bson_error_t berr;
-    ok = true;
+    bool ok = true;
     for (size_t i = 0; ok && i < n; i++) {
-      ok = mongoc_bulk_operation_remove_one_with_opts(bulk, filters[i], NULL,
+      bson_t filter = BSON_INITIALIZER;
+      BSON_APPEND_OID(&filter, "_id", &ids[i]);
+      ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL,
                                                       &berr);
+      bson_destroy(&filter);
     }
     if (ok) {
       ok = mongoc_bulk_operation_execute(bulk, NULL, &berr) != 0;
@@ -623,51 +611,10 @@ static bool delete_each(events_t *ev, const char *coll, bson_t **filters,
     mongoc_collection_destroy(c);
     db_write_priority(was);
     db_release(ev->db, client);
-  }
-  for (size_t i = 0; i < n; i++) {
-    bson_destroy(filters[i]);
-  }
-  return ok;
-}
-
-/* Deletes the published outboxes queued in ev->done, DELETE_MAX a
- * command.  Best effort: what fails is published again, found published,
- * and deleted by a pump round (EVENTS_PUMP_AGE_MS on). */
-static void delete_done(events_t *ev) {
-  bson_t *filters[DELETE_MAX];
-  size_t n;
-  do {
-    pthread_mutex_lock(&ev->done_lock);
-    n = ev->n_done < DELETE_MAX ? ev->n_done : DELETE_MAX;
-    ev->n_done -= n;
-    for (size_t i = 0; i < n; i++) {
-      filters[i] = BCON_NEW("_id", BCON_OID(&ev->done[ev->n_done + i]));
+    if (!ok) {
+      return; /* left to the pump */
     }
-    pthread_mutex_unlock(&ev->done_lock);
-  } while (delete_each(ev, DB_OUTBOX, filters, n) && n > 0);
-}
-
-/* Deletes this server's bells older than EVENTS_BELL_KEEP_MS at now_ms,
- * by _id and key (a bell this server took back, its number taken by
- * another since, stays), DELETE_MAX a command.  Best effort: what fails is left
- * to the sweep. */
-static void prune_bells(events_t *ev, int64_t now_ms) {
-  bson_t *filters[DELETE_MAX];
-  size_t n;
-  do {
-    n = 0;
-    pthread_mutex_lock(&ev->own_lock);
-    while (n < DELETE_MAX && ev->n_own > 0 &&
-           ev->own[ev->own_first].at_ms < now_ms - EVENTS_BELL_KEEP_MS) {
-      char id[BELL_ID_LEN];
-      events_bell_id(ev->own[ev->own_first].seq, id);
-      filters[n++] = BCON_NEW("_id", BCON_UTF8(id), "key",
-                              BCON_UTF8(ev->own[ev->own_first].key));
-      ev->own_first = (ev->own_first + 1) % EVENTS_OWN_BELLS_MAX;
-      ev->n_own--;
-    }
-    pthread_mutex_unlock(&ev->own_lock);
-  } while (delete_each(ev, DB_BELLS, filters, n) && n > 0);
+  }
 }
 
 /* Queues outbox id (all its events published) for delete_done; when the
@@ -906,7 +853,6 @@ void *events_pump_main(void *arg) {
          i < PUMP_EVERY_MS / PUMP_TICK_MS && !atomic_load(&ev->stopping); i++) {
       events_sleep_ms(PUMP_TICK_MS);
       delete_done(ev);
-      prune_bells(ev, db_now_ms());
     }
     int64_t now = db_now_ms();
     /* Outbox documents whose coordinator did not publish them. */
@@ -923,10 +869,8 @@ void *events_pump_main(void *arg) {
     }
     bson_destroy(sort);
     bson_destroy(stale);
-    /* Bells older than they are needed that no server deleted by _id
-     * (prune_bells), around the write gate: the filter makes FerretDB
-     * decode every bell, a read that would hold this server's writes. */
-    if (++round % BELL_SWEEP_EVERY != 0) {
+    /* Bells older than they are needed. */
+    if (++round % BELL_PRUNE_EVERY != 0) {
       continue;
     }
     bson_t *old = BCON_NEW("at", "{", "$lt",

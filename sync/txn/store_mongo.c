@@ -2260,10 +2260,10 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
 /* entries_try, and again for the items of documents whose latch another
  * held, all of them together, after a pause (doubling, with jitter),
  * until none is left or an item's wait ends (wait_until_ms; without one,
- * OWN_WAIT_MS from the first try): then each goes the single way.  Where
- * each went the single way at once, a group of 64 likes took its hot
- * tweet's latch 64 times in a row against the other server's group and
- * outlived its lease. */
+ * OWN_WAIT_MS from the first try): then each goes the single way.  Sent
+ * each the single way at once, a group of 64 likes takes its hot tweet's
+ * latch 64 times in a row against the other server's group and outlives
+ * its lease. */
 static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
                          bool fold) {
   int64_t since = db_now_ms();

@@ -60,8 +60,8 @@ enum {
  * begun together (a group of 64: four leases).  Each step of a group
  * carries the writes of all its members, so a big group takes longer
  * than one transaction; with a single lease, groups of 64 likes waiting
- * behind the other server's writes outlived it and recovery aborted
- * members of live coordinators, whose requests then ran again.  The
+ * behind the other server's writes outlive it and recovery aborts
+ * members of live coordinators, whose requests then run again.  The
  * lease only says when a coordinator is taken for dead: a longer one
  * delays the recovery of a stopped big group, nothing else. */
 #define GROUP_LEASE_MEMBERS 16

@@ -187,6 +187,10 @@ const imagesInView = (page) => page.waitForFunction(() => [...document.images].f
 const settled = (page) => page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
 
 // A colour #rrggbb as computed styles write it.
+// A dialog of page: the app appends it when it opens and removes it in
+// its close handler, the task that puts the focus back, so "detached"
+// means closed and focus returned ([open] goes off a task earlier).
+const dialogIn = (page, cls = '') => page.locator(`dialog${cls}`);
 const rgb = (hex) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
 
 async function register(page, base, name) {
@@ -618,7 +622,7 @@ try {
   await step('a quote: B quotes A\'s post in a dialog; A sees the count', async () => {
     const li = tweetLi(pb, `hello @${USER_B}`);
     await li.locator('[data-action=quote]').click();
-    const dialog = pb.locator('dialog[open]');
+    const dialog = dialogIn(pb);
     await dialog.waitFor();
     assert(await pb.evaluate(() => document.activeElement?.tagName) === 'TEXTAREA', 'focus is not in the quote form');
     await dialog.locator('.quote', { hasText: `#${TAG}` }).waitFor();
@@ -640,7 +644,7 @@ try {
     await edited.waitFor();
     await edited.focus();
     await pb.keyboard.press('Enter');
-    const dialog = pb.locator('dialog[open]');
+    const dialog = dialogIn(pb);
     await dialog.locator('.history li').nth(1).waitFor();
     const versions = await dialog.locator('.history li .text').allTextContents();
     assert(versions.length === 2 && versions[0].endsWith('(fixed)') && versions[1] === TE,
@@ -778,7 +782,7 @@ try {
     const m = await tweetMedia(ctxB, URL_B, imageTweet);
     await items.nth(0).focus();
     await pb.keyboard.press('Enter');
-    const box = pb.locator('dialog.lightbox[open]');
+    const box = dialogIn(pb, '.lightbox');
     await box.waitFor();
     const shown = () => box.evaluate((d) => {
       const img = d.querySelector('.lb-img');
@@ -887,7 +891,7 @@ try {
   await step('a quote shows the quoted post\'s images, small; a reply takes an image too', async () => {
     const li = tweetLi(pb, TI);
     await li.locator('[data-action=quote]').click();
-    const dialog = pb.locator('dialog[open]');
+    const dialog = dialogIn(pb);
     await dialog.locator('.quote .media.small.n2').waitFor();
     await dialog.locator('textarea').first().fill(`quoting the pictures ${WORD}`);
     await dialog.locator('button[type=submit]').click();
@@ -951,7 +955,7 @@ try {
     await axeBoth(pa, 'a profile with an avatar and a header');
     // The avatar opens in the lightbox, named.
     await pa.click('.profile .avatar-btn');
-    const box = pa.locator('dialog.lightbox[open]');
+    const box = dialogIn(pa, '.lightbox');
     await box.locator('.lb-alt', { hasText: `Avatar of @${USER_A}` }).waitFor();
     assert(await box.locator('.lb-img').getAttribute('src') === me.avatar.url, 'the lightbox shows another avatar');
     await pa.keyboard.press('Escape');

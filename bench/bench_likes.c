@@ -185,6 +185,12 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx) {
   return size * n;
 }
 
+/* When request k of a run starting at t0 is due: t0 + k / rate, or t0
+ * for every one when rate is 0 (all at once). */
+static double due_at(double t0, int k, double rate) {
+  return rate > 0 ? t0 + k / rate : t0;
+}
+
 /* Likes of tweet `id` by accounts[first + k] for k < n, request k due at
  * t0 + k / rate (rate 0: all at t0), over the servers in turn, through
  * one curl multi handle; into t (latency from the moment each was due). */
@@ -200,9 +206,9 @@ static void send_likes(const char *id, int first, int n, double rate,
   int next = 0, running = 0, finished = 0;
   while (finished < n) {
     double now = bench_now_s();
-    while (next < n && (rate <= 0 || t0 + next / rate <= now)) {
+    while (next < n && due_at(t0, next, rate) <= now) {
       like_req_t *r = &reqs[next];
-      r->due_s = rate > 0 ? t0 + next / rate : t0;
+      r->due_s = due_at(t0, next, rate);
       if (now - r->due_s > 0.001) {
         t->late++;
       }
@@ -248,8 +254,8 @@ static void send_likes(const char *id, int first, int n, double rate,
     }
     /* Wake for the next due like, or an answer, whichever comes first. */
     int wait_ms = 50;
-    if (next < n && rate > 0) {
-      double until = t0 + next / rate - bench_now_s();
+    if (next < n) {
+      double until = due_at(t0, next, rate) - bench_now_s();
       wait_ms = until <= 0 ? 0 : (int)(until * 1000.0);
     }
     if (wait_ms > 0) {

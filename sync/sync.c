@@ -54,9 +54,18 @@ typedef struct group_wait {
   txn_member_t member;
 } group_wait_t;
 
+/* A finisher waits up to this long after the oldest commit queued for
+ * more to come (or for SYNC_GROUP_MAX): the commits of one batch share
+ * its latched write of each document they increment (a liked tweet's
+ * count) and the write of their records, which else a like pays nearly
+ * alone at tens a second.  Far inside a lease (--txn-lease-ms, 2 s):
+ * the fold must start before the lease ends, or recovery does it. */
+#define SYNC_FINISH_GATHER_MS 100
+
 /* A committed transaction waiting for a finisher. */
 typedef struct queued_txn {
   txn_t txn;
+  int64_t queued_ms; /* db_now_ms() when queued */
   struct queued_txn *next;
 } queued_txn_t;
 
@@ -176,9 +185,12 @@ static void *recovery_main(void *arg) {
     recover_now(s, &err); /* a failure is retried next tick */
     int64_t now = db_now_ms();
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
+      /* Nobody waits for the collector: requests' writes go first. */
+      write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
       int64_t deleted;
       store_mongo_collect(&s->store, now - SYNC_KEEP_FINISHED_MS, &deleted,
                           &err);
+      db_write_priority(was);
       last_collect = now;
     }
     pthread_mutex_lock(&s->mu);
@@ -298,6 +310,20 @@ static void complete(sync_t *s, txn_t *txn) {
   txn_complete(&s->store, txn, &opts, &err);
 }
 
+/* Until when a finisher may wait for more commits to join those queued
+ * from q on: SYNC_FINISH_GATHER_MS after the oldest, but never into the
+ * last SYNC_FINISH_GATHER_MS before any one's writes must have started
+ * (deadline - margin), which a busy write gate may take. */
+static int64_t gather_due(const queued_txn_t *q) {
+  int64_t due = q->queued_ms + SYNC_FINISH_GATHER_MS;
+  for (; q; q = q->next) {
+    int64_t limit =
+        q->txn.deadline_ms - q->txn.margin_ms - SYNC_FINISH_GATHER_MS;
+    due = limit < due ? limit : due;
+  }
+  return due;
+}
+
 /* A finisher takes every commit queued (up to SYNC_GROUP_MAX) and
  * applies them together: their increments folded in one latched write
  * per document, their records finished in one write. */
@@ -315,6 +341,18 @@ static void *finisher_main(void *arg) {
     }
     if (!s->head) {
       break; /* stopping, and nothing is left */
+    }
+    while (s->head && !s->finishers_stopping && s->queued < SYNC_GROUP_MAX) {
+      int64_t due = gather_due(s->head);
+      if (db_now_ms() >= due) {
+        break;
+      }
+      struct timespec until = {(time_t)(due / 1000),
+                               (long)(due % 1000) * 1000000L};
+      pthread_cond_timedwait(&s->fcv, &s->fmu, &until);
+    }
+    if (!s->head) {
+      continue; /* the other finisher took them */
     }
     size_t n = 0;
     while (s->head && n < SYNC_GROUP_MAX) {
@@ -350,6 +388,7 @@ static void finish_later(sync_t *s, txn_t *txn) {
   if (queue) {
     queued_txn_t *q = bson_malloc0(sizeof *q);
     q->txn = *txn; /* moves the ops' documents */
+    q->queued_ms = db_now_ms();
     memset(txn, 0, sizeof *txn);
     if (s->tail) {
       s->tail->next = q;

@@ -24,6 +24,7 @@ events_t *events_new(db_t *db, const txn_store_t *store, chorus_error_t *err) {
   ev->store = store;
   pthread_mutex_init(&ev->claim_lock, NULL);
   pthread_mutex_init(&ev->done_lock, NULL);
+  pthread_mutex_init(&ev->own_lock, NULL);
   ev->done = bson_malloc(sizeof *ev->done * EVENTS_DONE_MAX);
   batcher_init(&ev->claims, BATCHER_MAX);
   return ev;
@@ -252,6 +253,12 @@ void events_destroy(events_t *ev) {
   }
   pthread_mutex_destroy(&ev->claim_lock);
   pthread_mutex_destroy(&ev->done_lock);
+  pthread_mutex_destroy(&ev->own_lock);
+  for (size_t i = 0; i < EVENTS_OWN_SLOTS; i++) {
+    if (ev->own[i].doc) {
+      bson_destroy(ev->own[i].doc);
+    }
+  }
   bson_free(ev->done);
   batcher_destroy(&ev->claims);
   bson_free(ev);

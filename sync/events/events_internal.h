@@ -31,6 +31,13 @@
 #define EVENTS_LOG_MAX 100000     /* events kept for resume */
 #define POLL_FAILED_MS 100        /* between tries at a failing database */
 #define EVENTS_DONE_MAX 1024      /* published outboxes waiting for deletion */
+#define EVENTS_OWN_SLOTS 256 /* bells of this process kept for its poller */
+
+/* A bell this process inserted, kept for its poller (own_lock). */
+typedef struct own_bell {
+  int64_t seq;
+  bson_t *doc; /* the bell as inserted; NULL: empty slot */
+} own_bell_t;
 
 struct events {
   db_t *db;                 /* the main database: outbox, bells, log */
@@ -66,6 +73,15 @@ struct events {
   pthread_mutex_t done_lock;
   bson_oid_t *done;
   size_t n_done;
+  /* The bells this process inserted (slot seq % EVENTS_OWN_SLOTS, a
+   * later number replacing an earlier one): its poller delivers a number
+   * found here without reading it back from the database, which with two
+   * servers is about half the finds of bells, and finds cost FerretDB
+   * more of its CPU than any other command (docs/PERFORMANCE.md).  What
+   * is here is exactly what the database holds under that number: the
+   * document of an insert that succeeded.  Under own_lock. */
+  pthread_mutex_t own_lock;
+  own_bell_t own[EVENTS_OWN_SLOTS];
   pthread_t poller, pump;
   bool running;
   atomic_bool stopping;
@@ -117,6 +133,13 @@ bool events_find_first(events_t *ev, const char *coll, const bson_t *filter,
 void events_sleep_ms(int ms);
 
 /* ---- events_poll.c ---- */
+
+/* Keeps a copy of bell (just inserted by this process) for the poller. */
+void events_own_put(events_t *ev, const bson_t *bell);
+
+/* The bell numbered seq that this process inserted, if it still has it:
+ * the caller's (bson_destroy), removed from the ring; else NULL. */
+bson_t *events_own_take(events_t *ev, int64_t seq);
 
 /* Cuts the poller's idle sleep short (or keeps it from beginning). */
 void events_poller_kick(events_t *ev);

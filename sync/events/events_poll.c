@@ -242,6 +242,35 @@ static bool deliver_logged_range(events_t *ev, int64_t from, int64_t to,
   return ok;
 }
 
+void events_own_put(events_t *ev, const bson_t *bell) {
+  int64_t seq = events_doc_seq(bell);
+  if (seq <= 0) {
+    return;
+  }
+  bson_t *copy = bson_copy(bell);
+  pthread_mutex_lock(&ev->own_lock);
+  own_bell_t *slot = &ev->own[seq % EVENTS_OWN_SLOTS];
+  bson_t *old = slot->doc;
+  slot->seq = seq;
+  slot->doc = copy;
+  pthread_mutex_unlock(&ev->own_lock);
+  if (old) {
+    bson_destroy(old);
+  }
+}
+
+bson_t *events_own_take(events_t *ev, int64_t seq) {
+  bson_t *doc = NULL;
+  pthread_mutex_lock(&ev->own_lock);
+  own_bell_t *slot = &ev->own[seq % EVENTS_OWN_SLOTS];
+  if (slot->doc && slot->seq == seq) {
+    doc = slot->doc;
+    slot->doc = NULL;
+  }
+  pthread_mutex_unlock(&ev->own_lock);
+  return doc;
+}
+
 void *events_poller_main(void *arg) {
   events_t *ev = arg;
   int64_t next_gap_check_ns = 0;
@@ -250,10 +279,13 @@ void *events_poller_main(void *arg) {
     int64_t next = atomic_load(&ev->head) + 1;
     char id[BELL_ID_LEN];
     events_bell_id(next, id);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
-    bson_t *doc = NULL;
-    bool ok = events_find_first(ev, DB_BELLS, filter, NULL, &doc);
-    bson_destroy(filter);
+    bson_t *doc = events_own_take(ev, next);
+    bool ok = true;
+    if (!doc) {
+      bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+      ok = events_find_first(ev, DB_BELLS, filter, NULL, &doc);
+      bson_destroy(filter);
+    }
     if (ok && doc) {
       deliver_doc(ev, doc);
       bson_destroy(doc);

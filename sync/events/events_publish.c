@@ -161,6 +161,7 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     if (mongoc_collection_insert_one(bells, &doc, NULL, NULL, &berr)) {
       *bell = bson_copy(&doc);
       *inserted = true;
+      events_own_put(ev, &doc);
       bson_destroy(&doc);
       return;
     }
@@ -285,6 +286,9 @@ static size_t insert_run(events_t *ev, mongoc_collection_t *bells,
     inserted = all ? m : 0;
   }
   bson_destroy(&reply);
+  for (size_t i = 0; i < inserted && i < m; i++) {
+    events_own_put(ev, docs[i]);
+  }
   if (inserted > 0) {
     raise_hint(ev, from + (int64_t)inserted - 1);
   }
@@ -490,6 +494,10 @@ static bool publish_claimed(events_t *ev, mongoc_client_t *client,
             "chorusd: events: %s: number %lld was used before (its "
             "bell pruned); publishing it under a later one\n",
             key, (long long)floor);
+    bson_t *kept = events_own_take(ev, floor); /* not for this poller */
+    if (kept) {
+      bson_destroy(kept);
+    }
     char id[BELL_ID_LEN];
     events_bell_id(floor, id);
     bson_t *mine = BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key));

@@ -208,6 +208,17 @@ bool db_insert_one(db_t *db, const char *coll, const bson_t *doc,
   return ok;
 }
 
+bool db_delete_in(mongoc_collection_t *coll, const char *field,
+                  const bson_t *values, bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, field, &in);
+  BSON_APPEND_ARRAY(&in, "$in", values);
+  bson_append_document_end(&filter, &in);
+  bool ok = mongoc_collection_delete_many(coll, &filter, NULL, NULL, error);
+  bson_destroy(&filter);
+  return ok;
+}
+
 const char *db_name(const db_t *db) { return db->name; }
 
 static void log_handler(mongoc_log_level_t level, const char *domain,

@@ -143,6 +143,16 @@ mongoc_collection_t *db_collection(db_t *db, mongoc_client_t *client,
 bool db_insert_one(db_t *db, const char *coll, const bson_t *doc,
                    const char *what, bool *duplicate, chorus_error_t *err);
 
+/* Deletes every document of coll (a handle the caller owns) whose field
+ * is one of values (a BSON array, the caller's), in one command.  On
+ * FerretDB that is one SQLite transaction for all of them, where a bulk
+ * write of one delete per document is one synced transaction each; but
+ * FerretDB pushes only {_id: value} down, so it reads the whole
+ * collection for this filter: for small collections only (open markers,
+ * the outbox).  False, with error, when the command failed. */
+bool db_delete_in(mongoc_collection_t *coll, const char *field,
+                  const bson_t *values, bson_error_t *error);
+
 /* Borrowings so far, the total time spent waiting for a client, and how
  * many waited over a millisecond. */
 void db_pool_stats(db_t *db, int64_t *acquires, int64_t *wait_us,

@@ -1977,9 +1977,10 @@ static void mongo_decide_many(void *impl, txn_item_t *items, size_t n) {
 
 static void mongo_finish_many(void *impl, txn_item_t *items, size_t n) {
   shards_t *shards = ((store_mongo_t *)impl)->shards;
-  stmts_t recs, marks;
+  stmts_t recs;
   stmts_init(&recs, n);
-  stmts_init(&marks, n);
+  bson_t marks = BSON_INITIALIZER; /* the ids of the markers to delete */
+  uint32_t n_marks = 0;
   for (size_t i = 0; i < n; i++) {
     assert(items[i].state == TXN_COMMITTED || items[i].state == TXN_ABORTED);
     stmts_add(&recs, i, by_string_id(items[i].txn_id),
@@ -1999,11 +2000,23 @@ static void mongo_finish_many(void *impl, txn_item_t *items, size_t n) {
       continue;
     }
     /* a record done: its marker may go (invariant of txn_open) */
-    stmts_add(&marks, i, by_string_id(items[i].txn_id), NULL);
+    char key[16];
+    const char *k;
+    bson_uint32_to_string(n_marks++, &k, key, sizeof key);
+    BSON_APPEND_UTF8(&marks, k, items[i].txn_id);
   }
-  /* Best effort: a marker left behind is dropped by a later claim pass. */
-  stmts_run(shards, TXN_MAIN_SHARD, DB_OPEN, BULK_DELETE, &marks, &err);
-  stmts_cleanup(&marks);
+  /* One command for all (db_delete_in: txn_open holds only the open
+   * transactions' markers).  Best effort: a marker left behind is dropped
+   * by a later claim pass. */
+  target_t t;
+  if (n_marks && target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &err)) {
+    bson_error_t berr;
+    if (target_live(&t, &err)) {
+      db_delete_in(t.coll, "_id", &marks, &berr);
+    }
+    target_close(&t);
+  }
+  bson_destroy(&marks);
   stmts_cleanup(&recs);
 }
 

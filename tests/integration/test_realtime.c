@@ -8,7 +8,8 @@
  * the OTHER server after a disconnect with nothing missed or duplicated;
  * strictly increasing seq; bad frames and oversized messages closing only
  * that connection; unauthenticated upgrades refused; an event number
- * already in the log never claimed again (bells are pruned); every event
+ * already in the log never claimed again (bells are pruned); old bells
+ * pruned by one server a slot; every event
  * type carrying the API's values only (ids as hex strings, never
  * {"$oid": ...}); tag pages' new tweets and the edits that give a tweet
  * their tag or take it away, reposts, quotes and mention
@@ -616,6 +617,81 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
   tc_client_destroy(u.http);
 }
 
+/* Old bells are pruned, and by one server per slot: a bell 60 s old is
+ * gone within two slots (5 s each); each slot's prune claim
+ * ("-prune-<slot>") is one document, inserted by whichever server came
+ * first, and never delivered as an event (its _id is no number). */
+static void test_old_bells_are_pruned_once_a_slot(void **state) {
+  (void)state;
+  user_t u;
+  tc_ws_t *live;
+  tc_db_t db;
+  int64_t seq = settled_user(&u, "rtq", &live, &db);
+  mongoc_collection_t *bells =
+      mongoc_database_get_collection(db.db, "event_bells");
+  /* Number 0 is never claimed (the first is 1): an old bell nobody reads. */
+  char key[64];
+  snprintf(key, sizeof key, "test:old-bell:%lld", (long long)tc_wall_ms());
+  bson_t *old = BCON_NEW("_id", BCON_UTF8("0000000000000000000"), "key",
+                         BCON_UTF8(key), "type", BCON_UTF8("test.old"), "data",
+                         "{", "}", "model", "{", "}", "audience", "{", "}",
+                         "at", BCON_DATE_TIME(tc_wall_ms() - 60000));
+  bson_error_t err;
+  bson_t *by_key = BCON_NEW("key", BCON_UTF8(key));
+  mongoc_collection_delete_many(bells, by_key, NULL, NULL, &err);
+  assert_true(mongoc_collection_insert_one(bells, old, NULL, NULL, &err));
+  bson_destroy(old);
+  bool gone = false;
+  for (int waited = 0; !gone && waited < 12000; waited += 250) {
+    tc_sleep_ms(250);
+    int64_t n = mongoc_collection_count_documents(bells, by_key, NULL, NULL,
+                                                  NULL, &err);
+    assert_true(n >= 0);
+    gone = n == 0;
+  }
+  assert_true(gone);
+  bson_destroy(by_key);
+
+  /* The claims: at least the one of the prune that took it, each a
+   * "-prune-<slot>" whose key is its _id, none named like a number. */
+  bson_t *claims = BCON_NEW("_id", "{", "$lt", BCON_UTF8("0"), "}");
+  mongoc_cursor_t *c =
+      mongoc_collection_find_with_opts(bells, claims, NULL, NULL);
+  const bson_t *doc;
+  int n_claims = 0;
+  while (mongoc_cursor_next(c, &doc)) {
+    bson_iter_t it;
+    assert_true(bson_iter_init_find(&it, doc, "_id"));
+    const char *id = bson_iter_utf8(&it, NULL);
+    assert_int_equal(strncmp(id, "-prune-", 7), 0);
+    assert_true(bson_iter_init_find(&it, doc, "key"));
+    assert_string_equal(bson_iter_utf8(&it, NULL), id);
+    n_claims++;
+  }
+  assert_false(mongoc_cursor_error(c, &err));
+  assert_true(n_claims >= 1);
+  mongoc_cursor_destroy(c);
+  bson_destroy(claims);
+
+  /* Events go on, numbered from where they were (no claim taken for one). */
+  char id[25];
+  tc_post_tweet(u.http, "after a prune", id);
+  int64_t got = seq;
+  for (;;) {
+    bson_t *m = wait_for(live, "tweet.created", &got);
+    bool ours = !strcmp(tc_bson_str(m, "data.tweet.id"), id);
+    bson_destroy(m);
+    if (ours) {
+      break;
+    }
+  }
+  assert_true(got > seq);
+  mongoc_collection_destroy(bells);
+  tc_db_close(&db);
+  tc_ws_close(live);
+  tc_client_destroy(u.http);
+}
+
 /* Numbers this server has not seen claimed yet (the other server took
  * them a moment ago): its next claim is refused, finds the first free
  * number above them by reading bells, and takes exactly that one (no
@@ -957,6 +1033,7 @@ int main(void) {
       cmocka_unit_test(test_a_logged_number_is_not_claimed_again),
       cmocka_unit_test(test_resume_gets_an_event_not_logged_yet),
       cmocka_unit_test(test_a_claim_behind_the_head_takes_the_next_free_number),
+      cmocka_unit_test(test_old_bells_are_pruned_once_a_slot),
       cmocka_unit_test(test_tag_page_viewers_get_new_tagged_tweets),
       cmocka_unit_test(test_tag_page_viewers_get_edits_that_change_the_tag),
       cmocka_unit_test(test_timeline_viewers_get_every_new_tweet),

@@ -42,6 +42,9 @@
 /* Longer than any prepare request can stay in flight (the driver's socket
  * timeout is 10 s), so the sweep in store_mongo_collect comes after it. */
 #define SYNC_KEEP_FINISHED_MS 30000
+/* A server collects the records it owns; any server those finished this
+ * long ago (their owner may be gone for good). */
+#define SYNC_KEEP_ORPHANS_MS 300000
 #define SYNC_FINISHERS 2
 #define SYNC_QUEUE_MAX 256
 /* At most this many transactions in one group, and in one finisher's
@@ -188,8 +191,8 @@ static void *recovery_main(void *arg) {
       /* Nobody waits for the collector: requests' writes go first. */
       write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
       int64_t deleted;
-      store_mongo_collect(&s->store, now - SYNC_KEEP_FINISHED_MS, &deleted,
-                          &err);
+      store_mongo_collect(&s->store, s->owner, now - SYNC_KEEP_FINISHED_MS,
+                          now - SYNC_KEEP_ORPHANS_MS, &deleted, &err);
       db_write_priority(was);
       last_collect = now;
     }

@@ -1665,7 +1665,8 @@ static void delete_many_by(shards_t *shards, const char *coll,
   target_close(&t);
 }
 
-bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
+bool store_mongo_collect(const txn_store_t *store, const char *owner,
+                         int64_t older_than_ms, int64_t orphans_before_ms,
                          int64_t *deleted, chorus_error_t *err) {
   store_mongo_t *sm = store->impl;
   shards_t *shards = sm->shards;
@@ -1674,8 +1675,11 @@ bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
   if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
-  bson_t *filter = BCON_NEW("done", BCON_BOOL(true), "finished_at", "{", "$lt",
-                            BCON_DATE_TIME(older_than_ms), "}");
+  bson_t *filter =
+      BCON_NEW("done", BCON_BOOL(true), "finished_at", "{", "$lt",
+               BCON_DATE_TIME(older_than_ms), "}", "$or", "[", "{", "owner",
+               BCON_UTF8(owner), "}", "{", "finished_at", "{", "$lt",
+               BCON_DATE_TIME(orphans_before_ms), "}", "}", "]");
   bson_t *opts = BCON_NEW("limit", BCON_INT64(500));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);

@@ -56,8 +56,15 @@ bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
  * recovery aborted and finished its transaction can leave a lock behind.
  * So before an aborted record is deleted, its participants are unlocked
  * once more (idempotent), long after any such request could land; and
- * readers, writers and decide() treat a missing record as aborted. */
-bool store_mongo_collect(const txn_store_t *store, int64_t older_than_ms,
+ * readers, writers and decide() treat a missing record as aborted.
+ *
+ * Each server collects the records it owns (owner, the coordinator or the
+ * recovery that claimed it last), finished before older_than_ms, and any
+ * record finished before orphans_before_ms whoever owns it (its server
+ * may be gone): two servers collecting the same records at once read
+ * each other's deleted decisions as aborts and sweep every op again. */
+bool store_mongo_collect(const txn_store_t *store, const char *owner,
+                         int64_t older_than_ms, int64_t orphans_before_ms,
                          int64_t *deleted, chorus_error_t *err);
 
 #endif

@@ -617,6 +617,23 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
   tc_client_destroy(u.http);
 }
 
+/* u posts text; returns the number of its tweet.created on live, whose
+ * messages after seq are read up to it. */
+static int64_t post_and_wait(user_t *u, tc_ws_t *live, const char *text,
+                             int64_t seq) {
+  char id[25];
+  tc_post_tweet(u->http, text, id);
+  int64_t got = seq;
+  for (;;) {
+    bson_t *m = wait_for(live, "tweet.created", &got);
+    bool ours = !strcmp(tc_bson_str(m, "data.tweet.id"), id);
+    bson_destroy(m);
+    if (ours) {
+      return got;
+    }
+  }
+}
+
 /* Old bells are pruned, and by one server per slot: a bell 60 s old is
  * gone within two slots (5 s each); each slot's prune claim
  * ("-prune-<slot>") is one document, inserted by whichever server came
@@ -674,17 +691,7 @@ static void test_old_bells_are_pruned_once_a_slot(void **state) {
   bson_destroy(claims);
 
   /* Events go on, numbered from where they were (no claim taken for one). */
-  char id[25];
-  tc_post_tweet(u.http, "after a prune", id);
-  int64_t got = seq;
-  for (;;) {
-    bson_t *m = wait_for(live, "tweet.created", &got);
-    bool ours = !strcmp(tc_bson_str(m, "data.tweet.id"), id);
-    bson_destroy(m);
-    if (ours) {
-      break;
-    }
-  }
+  int64_t got = post_and_wait(&u, live, "after a prune", seq);
   assert_true(got > seq);
   mongoc_collection_destroy(bells);
   tc_db_close(&db);
@@ -718,17 +725,7 @@ test_a_claim_behind_the_head_takes_the_next_free_number(void **state) {
     assert_true(mongoc_collection_insert_one(bells, bell, NULL, NULL, &err));
     bson_destroy(bell);
   }
-  char id[25];
-  tc_post_tweet(u.http, "after numbers taken elsewhere", id);
-  int64_t got = seq;
-  for (;;) {
-    bson_t *m = wait_for(live, "tweet.created", &got);
-    bool ours = !strcmp(tc_bson_str(m, "data.tweet.id"), id);
-    bson_destroy(m);
-    if (ours) {
-      break;
-    }
-  }
+  int64_t got = post_and_wait(&u, live, "after numbers taken elsewhere", seq);
   assert_int_equal(got, seq + ahead + 1);
   mongoc_collection_destroy(bells);
   tc_db_close(&db);

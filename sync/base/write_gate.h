@@ -39,8 +39,8 @@
  * WRITE_GATE_MAX_WAIT_MS like any other.  Ungated: a write whose cost is
  * a read, sent at once and holding no place: the pruning of old bells
  * (sync/events), a delete whose filter makes FerretDB decode every bell
- * (~200 ms under load) for one short SQLite write; through the gate it
- * held every other write of the process that long, every 5 s.
+ * (~250 ms under load) for one short SQLite write; through the gate it
+ * would hold every other write of the process that long.
  *
  * A waiter gives up after WRITE_GATE_MAX_WAIT_MS and sends its write
  * anyway (counted in timeouts): a write stuck on a database that stopped

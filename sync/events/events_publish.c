@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sync/base/bsonx.h"
 #include "sync/txn/view.h"
 
 #define PUMP_EVERY_MS 500
@@ -606,10 +607,7 @@ static void delete_done(events_t *ev) {
     mongoc_collection_t *c = db_collection(ev->db, client, DB_OUTBOX);
     bson_t list = BSON_INITIALIZER;
     for (size_t i = 0; i < n; i++) {
-      char key[16];
-      const char *k;
-      bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
-      BSON_APPEND_OID(&list, k, &ids[i]);
+      bsonx_array_append_oid(&list, (uint32_t)i, &ids[i]);
     }
     bson_error_t berr;
     bool ok = db_delete_in(c, "_id", &list, &berr); /* the outbox is small */

@@ -2004,10 +2004,7 @@ static void mongo_finish_many(void *impl, txn_item_t *items, size_t n) {
       continue;
     }
     /* a record done: its marker may go (invariant of txn_open) */
-    char key[16];
-    const char *k;
-    bson_uint32_to_string(n_marks++, &k, key, sizeof key);
-    BSON_APPEND_UTF8(&marks, k, items[i].txn_id);
+    bsonx_array_append_utf8(&marks, n_marks++, items[i].txn_id);
   }
   /* One command for all (db_delete_in: txn_open holds only the open
    * transactions' markers).  Best effort: a marker left behind is dropped

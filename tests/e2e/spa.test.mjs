@@ -183,8 +183,10 @@ const imagesInView = (page) => page.waitForFunction(() => [...document.images].f
   return i.checkVisibility() && r.bottom > 0 && r.top < innerHeight; // (not in a closed <details>)
 }).every((i) => i.complete && i.naturalWidth > 0), null, { timeout: IMAGE_WAIT });
 
-// Until the page's animations (a dialog's fade) have ended.
-const settled = (page) => page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
+// Until the page's animations (a dialog's fade) have ended. One that is
+// cancelled meanwhile (a hover transition when a dialog covers the
+// pointer's target) rejects its finished promise: it has ended too.
+const settled = (page) => page.evaluate(() => Promise.allSettled(document.getAnimations().map((a) => a.finished)));
 
 // A colour #rrggbb as computed styles write it.
 // A dialog of page: the app appends it when it opens and removes it in

@@ -73,6 +73,11 @@ void api_write_headers(void *ctx, const http_request_t *req, char *buf,
   }
 }
 
+void api_before_handler(void *ctx, const http_request_t *req) {
+  api_t *api = ctx;
+  reads_database_after(api->reads, api_seen(req));
+}
+
 bool api_read_no_body(http_request_t *req, chorus_error_t *err) {
   bson_t body;
   if (!http_read_json(req, false, &body, err)) {

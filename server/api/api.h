@@ -65,6 +65,11 @@ const route_t *api_upload_routes(size_t *n);
 void api_write_headers(void *ctx, const http_request_t *req, char *buf,
                        size_t size);
 
+/* http_before_handler_fn (ctx: the api_t): what the request reads from
+ * the database includes every commit its causal token names
+ * (reads_database_after), as its reads of the model do (reads_fresh). */
+void api_before_handler(void *ctx, const http_request_t *req);
+
 /* The session cookie's token into buf (SESSION_TOKEN_LEN + 2 bytes);
  * NULL when there is none (or it is too long to be one), else buf. */
 #define API_TOKEN_SIZE (SESSION_TOKEN_LEN + 2)

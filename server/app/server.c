@@ -228,6 +228,9 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
       /* The client's causal token on every successful write (reads.h). */
       .write_headers = api_write_headers,
       .write_headers_ctx = &srv->api,
+      /* ... and the reads of every request as fresh as it asks. */
+      .before_handler = api_before_handler,
+      .before_handler_ctx = &srv->api,
   };
   srv->dispatch = dispatch_new(&transport);
   size_t n_app;

@@ -124,6 +124,9 @@ int dispatch_serve(struct mg_connection *conn, void *cbdata) {
         !http_check_write_allowed(&req, d->bodies[route - d->routes], &err)) {
       http_reply_error(&req, &err);
     } else {
+      if (d->transport.before_handler) {
+        d->transport.before_handler(d->transport.before_handler_ctx, &req);
+      }
       route->fn(&req);
     }
     break;

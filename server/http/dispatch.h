@@ -16,6 +16,7 @@
  *   - refuses a state-changing request that fails the CSRF and
  *     content-type rule (http_check_write_allowed, with the body type of
  *     the route's table) before its handler runs;
+ *   - calls the transport's before_handler, then the route's handler;
  *   - answers 500 for a handler that forgot to answer;
  *   - counts it in the transport's metrics (the in-flight gauge while it
  *     runs, then route pattern, method, status and latency) and logs one

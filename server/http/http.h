@@ -45,6 +45,10 @@ typedef struct http_request http_request_t;
 typedef void (*http_write_headers_fn)(void *ctx, const http_request_t *req,
                                       char *buf, size_t size);
 
+/* Called on the request's thread once its route is found and allowed,
+ * just before the route's handler runs. */
+typedef void (*http_before_handler_fn)(void *ctx, const http_request_t *req);
+
 /* What the transport needs of the server it serves.  Set up before the
  * first request and read-only afterwards; the strings and objects are
  * borrowed and outlive every request. */
@@ -57,6 +61,8 @@ typedef struct http_transport {
   metrics_t *metrics;          /* request counters */
   http_write_headers_fn write_headers; /* NULL: none */
   void *write_headers_ctx;
+  http_before_handler_fn before_handler; /* NULL: none */
+  void *before_handler_ctx;
 } http_transport_t;
 
 struct http_request {

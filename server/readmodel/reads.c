@@ -243,6 +243,10 @@ int64_t reads_token_for_write(reads_t *r, int64_t own) {
   return own > seq ? own : seq;
 }
 
+void reads_database_after(reads_t *r, int64_t seen) {
+  events_read_after(sync_events(r->sync), seen);
+}
+
 bool reads_fresh(reads_t *r, int64_t after_seq) {
   /* While the database is known to be down no poll can complete: do not
    * wait for one (the request is answered 503 at once). */

@@ -100,6 +100,15 @@ int64_t reads_token_parse(const char *value);
  * when that is higher; 0 when there is none to give. */
 int64_t reads_token_for_write(reads_t *r, int64_t own);
 
+/* A request is about to read the database with the client's token seen
+ * (0: none): what it reads includes every commit whose event is numbered
+ * up to seen, though this server's poller may not have delivered it yet
+ * (events_read_after: no "undecided a moment ago" is trusted then).  A
+ * like answered by another server is in this server's next answer to
+ * the same client, its count included.  Never waits, never asks the
+ * database. */
+void reads_database_after(reads_t *r, int64_t seen);
+
 /* True when this request may read the model and the session cache.
  * after_seq: the client's token, 0 for none; it matters only with
  * --read-staleness-ms > 0 (events_sync). */

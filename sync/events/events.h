@@ -169,6 +169,17 @@ bool events_polled_within(events_t *ev, int within_ms);
 /* The newest sequence number the poller has delivered. */
 int64_t events_head(events_t *ev);
 
+/* A reader is about to read the database (not the model) for a client
+ * that knows event seq exists (its causal token; 0: none).  When the
+ * poller has not delivered seq yet, this forgets what the process took
+ * for undecided a moment ago (decisions_new_generation), so the reads
+ * that follow see the commit of that event and of every one before it,
+ * as they would after its delivery: a like answered by one server is in
+ * the next answer of another to the same client, count included.  Never
+ * waits, never asks the database; thread-safe; nothing to do for a NULL
+ * ev or one without a store. */
+void events_read_after(events_t *ev, int64_t seq);
+
 /* The highest sequence number this server knows was published (by itself
  * or seen); published - head is how far delivery lags. */
 int64_t events_published(events_t *ev);

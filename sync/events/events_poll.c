@@ -343,6 +343,12 @@ void *events_poller_main(void *arg) {
 
 int64_t events_head(events_t *ev) { return atomic_load(&ev->head); }
 
+void events_read_after(events_t *ev, int64_t seq) {
+  if (ev && ev->store && seq > atomic_load(&ev->head)) {
+    decisions_new_generation(ev->store->decisions);
+  }
+}
+
 int64_t events_published(events_t *ev) {
   int64_t hint = atomic_load(&ev->hint), head = atomic_load(&ev->head);
   return hint > head ? hint : head;

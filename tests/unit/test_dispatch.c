@@ -13,7 +13,9 @@
  * and content-type rule (403, 415) refusing a write before its handler,
  * a typed table's routes taking their own body type and no other;
  * (the Origin one of the transport's public origins, never judged by the
- * Host header); the write hook called for 2xx writes only; 500 for a
+ * Host header); the write hook called for 2xx writes only; the
+ * before-handler hook called on the handler's thread just before it, and
+ * not for a request refused or unmatched; 500 for a
  * handler that does
  * not answer; HEAD without a body; the metrics (route pattern or
  * "unmatched", the in-flight gauge back to 0); and the single-page app's
@@ -44,11 +46,16 @@
 /* fake handlers                                                       */
 /* ------------------------------------------------------------------ */
 
-static int ctx_a, ctx_b;      /* the two tables' contexts: their addresses */
-static atomic_int handled;    /* handler calls */
-static atomic_int hook_calls; /* write hook calls */
-static void *seen_ctx;        /* req->ctx of the last handler */
+static int ctx_a, ctx_b;        /* the two tables' contexts: their addresses */
+static atomic_int handled;      /* handler calls */
+static atomic_int hook_calls;   /* write hook calls */
+static atomic_int before_calls; /* before-handler hook calls */
+static void *seen_ctx;          /* req->ctx of the last handler */
 static char seen_param[64];
+/* The "hint" cookie as the before-handler hook last saw it on this
+ * thread, and as the last handler found it there. */
+static _Thread_local char before_hint[32];
+static char handler_saw_hint[32];
 
 static void reply_text(http_request_t *req, int status, const char *json) {
   http_reply_json_text(req, status, json, strlen(json), NULL);
@@ -58,6 +65,8 @@ static void reply_text(http_request_t *req, int status, const char *json) {
 static void note_call(http_request_t *req) {
   atomic_fetch_add(&handled, 1);
   seen_ctx = req->ctx;
+  bson_strncpy(handler_saw_hint, before_hint, sizeof handler_saw_hint);
+  before_hint[0] = '\0';
 }
 
 static void h_hello(http_request_t *req) {
@@ -120,6 +129,15 @@ static void write_hook(void *ctx, const http_request_t *req, char *buf,
   snprintf(buf, size, "X-Hook: %s\r\n", hint);
 }
 
+/* Notes the client's "hint" cookie on this thread, for the handler. */
+static void before_hook(void *ctx, const http_request_t *req) {
+  assert_ptr_equal(ctx, &before_calls);
+  atomic_fetch_add(&before_calls, 1);
+  if (!http_cookie(req, "hint", before_hint, sizeof before_hint)) {
+    bson_strncpy(before_hint, "none", sizeof before_hint);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* the server                                                          */
 /* ------------------------------------------------------------------ */
@@ -166,6 +184,8 @@ static int start(void **state) {
       .metrics = metrics,
       .write_headers = write_hook,
       .write_headers_ctx = &hook_calls,
+      .before_handler = before_hook,
+      .before_handler_ctx = &before_calls,
   };
   dispatch = dispatch_new(&t);
   dispatch_add_routes(dispatch, table_a, sizeof table_a / sizeof table_a[0],
@@ -529,6 +549,32 @@ static void write_hook_runs_for_successful_writes_only(void **state) {
   assert_int_equal(atomic_load(&hook_calls), before + 2);
 }
 
+static void before_hook_runs_just_before_the_handler(void **state) {
+  (void)state;
+  int before = atomic_load(&before_calls);
+  char *r = request("GET", "/api/hello", "Cookie: hint=5\r\n", NULL);
+  free(r);
+  assert_string_equal(handler_saw_hint, "5");
+  r = request("POST", "/api/create", "Content-Type: application/json\r\n",
+              "{}");
+  free(r);
+  assert_string_equal(handler_saw_hint, "none");
+  assert_int_equal(atomic_load(&before_calls), before + 2);
+  /* Unmatched, a wrong method, a write refused by the CSRF rule: no
+   * handler, no hook. */
+  r = answered("GET", "/api/nowhere", "", NULL, "HTTP/1.1 404 Not Found");
+  free(r);
+  r = answered("PUT", "/api/hello", "", "{}",
+               "HTTP/1.1 405 Method Not Allowed");
+  free(r);
+  r = answered("POST", "/api/create",
+               "Content-Type: application/json\r\n"
+               "Sec-Fetch-Site: cross-site\r\n",
+               "{}", "HTTP/1.1 403 Forbidden");
+  free(r);
+  assert_int_equal(atomic_load(&before_calls), before + 2);
+}
+
 static void unavailable_has_retry_after(void **state) {
   (void)state;
   char *r = answered("GET", "/api/down", "", NULL,
@@ -655,6 +701,7 @@ int main(void) {
       cmocka_unit_test(writes_failing_the_csrf_rule_never_reach_the_handler),
       cmocka_unit_test(typed_routes_take_their_body_type_only),
       cmocka_unit_test(write_hook_runs_for_successful_writes_only),
+      cmocka_unit_test(before_hook_runs_just_before_the_handler),
       cmocka_unit_test(unavailable_has_retry_after),
       cmocka_unit_test(silent_handler_is_answered_500),
       cmocka_unit_test(head_has_the_length_but_no_body),

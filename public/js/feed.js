@@ -80,13 +80,20 @@ export async function loadNewest(mode) {
     let items = uniqueItems(itemsOf(r));
     if (head) items = [head].concat(items); // the post, then its replies oldest first
     const unseen = items.filter((t) => !state.ids.has(String(t.id)));
-    // Nothing loaded yet, a list in oldest-first order, or a gap between
-    // this page and what we have: start over.
-    if (!state.tweets.length || v.asc || (unseen.length === items.length && r.data.next)) {
+    // The view's first page, a list in oldest-first order, or a gap
+    // between this page and what we have: start over. Items that came
+    // live before the first page stay where the page reaches (its
+    // request may have been read before they were committed).
+    if (!state.loaded || v.asc || (unseen.length === items.length && r.data.next)) {
       const draft = document.getElementById('reply-text');
       const kept = draft ? draft.value : '';
-      state.tweets = items;
-      state.ids = new Set(items.map((t) => String(t.id)));
+      const reach = r.data.next ? items[items.length - 1] : null;
+      const inPage = new Set(items.map((t) => String(t.id)));
+      const early = state.loaded || v.asc ? [] : state.tweets.filter((t) => !inPage.has(String(t.id)) &&
+        (!reach || newer(t, reach)));
+      state.tweets = early.length ? items.concat(early).sort((a, b) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0)) : items;
+      state.loaded = true;
+      state.ids = new Set(state.tweets.map((t) => String(t.id)));
       state.next = r.data.next || null;
       renderTimeline();
       if (head) {
@@ -95,7 +102,7 @@ export async function loadNewest(mode) {
         document.title = `${displayName(head.author) || `@${head.author.username}`}: “${said}” · Chorus`;
         if (state.me) openReply(findNode(String(head.id)), { page: true, text: kept });
       }
-      if (v.name === 'home' && !items.length && mode === 'init') renderOnboarding(g);
+      if (v.name === 'home' && !state.tweets.length && mode === 'init') renderOnboarding(g);
       return;
     }
     const inPage = new Set(items.map((t) => String(t.id)));

@@ -159,6 +159,7 @@ export async function renderRoute(moved, snap) {
     state.tweets = snap.tweets.filter((t) => !state.gone.has(String(t.id)));
     state.ids = new Set(state.tweets.map((t) => String(t.id)));
     state.next = snap.next;
+    state.loaded = true;
     state.versions = snap.versions;
     renderTimeline();
   } else {

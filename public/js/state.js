@@ -2,7 +2,8 @@
  * The page's state, shared by every module.
  * - `state.me` is the user (or null); `state.tweets` the tweets of the list
  *   on screen (#timeline; deduplicated by id, in the view's order) and
- *   `state.next` the cursor of the older ones.
+ *   `state.next` the cursor of the older ones; `state.loaded` whether the
+ *   view's first page has been merged (live items may come before it).
  * - REST answers carry no version, events do: an event only applies when
  *   its version is newer than the one known for that tweet (REST = 0); a
  *   REST answer does not overwrite a tweet that an event (or our own
@@ -13,7 +14,7 @@
  */
 
 export const state = {
-  me: null, tweets: [], ids: new Set(), next: null, fetching: false, again: false,
+  me: null, tweets: [], ids: new Set(), next: null, loaded: false, fetching: false, again: false,
   versions: new Map(), // tweet id -> last event version applied (REST: none = 0)
   touched: new Map(),  // tweet id -> tick of the last change not from REST
   gone: new Set(),     // ids deleted while on screen: never re-added

@@ -21,6 +21,7 @@ export function clearTimeline() {
   state.tweets = [];
   state.ids = new Set();
   state.next = null;
+  state.loaded = false;
   state.versions = new Map();
   state.pending = [];
   state.fetching = false;

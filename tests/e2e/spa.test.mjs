@@ -1246,6 +1246,33 @@ try {
     await pb.waitForFunction((want) => Math.abs(window.scrollY - want) <= 2, y);
   });
 
+  await step('a post that arrives live before a list\'s first page: the page keeps "Load more"', async () => {
+    const M = await apiUser(URL_A, `em_${sfx}`);
+    for (let i = 1; i <= 21; i++) await M.post(`early post ${i} of 21`);
+    // The profile's first page is held until a new post has come live.
+    let release;
+    const held = new Promise((r) => { release = r; });
+    let asked;
+    const sent = new Promise((r) => { asked = r; });
+    const pattern = `**/api/users/${M.name}/tweets*`;
+    await pb.route(pattern, async (route) => { asked(); await held; await route.continue(); });
+    await go(pb, URL_B, `/u/${M.name}`); // a profile after a profile: the timeline stays watched
+    await sent;
+    await M.post('early post 22, live');
+    await tweetLi(pb, 'early post 22, live').waitFor();
+    release();
+    await tweetLi(pb, 'early post 3 of').waitFor();
+    await pb.waitForSelector('#more:not([hidden])');
+    const texts = await pb.$$eval('#timeline li.tweet .text', (ps) => ps.map((p) => p.textContent));
+    assert(texts.length === 20 && texts[0] === 'early post 22, live' && texts[19] === 'early post 3 of 21',
+      `the first page with the live post: ${JSON.stringify(texts)}`);
+    await pb.unroute(pattern);
+    await pb.click('#more');
+    await tweetLi(pb, 'early post 1 of').waitFor();
+    assert(await pb.locator('#timeline li.tweet').count() === 22, 'the second page');
+    await M.ctx.close();
+  });
+
   await step('a new display name shows on one\'s own posts at once', async () => {
     await pa.click('#nav-profile');
     await pa.waitForURL(`${URL_A}/u/${USER_A}`);

@@ -258,12 +258,21 @@ static bool read_parents(db_t *db, sync_t *sync, tweet_t *tweets, size_t n,
   return ok;
 }
 
+/* What join_but may take as known of tweets[0..n). */
+typedef struct join_known {
+  /* A mark the caller sets itself (TWEETS_MARK_NONE: both read). */
+  tweets_mark_kind_t mark;
+  /* The tweets were just created by the viewer: their authors' names are
+   * the viewer's, read by this request, and nobody can have liked or
+   * reposted them before their commit (both marks false, not read). */
+  bool created;
+} join_known_t;
+
 /* Display names (of authors, quoted authors, the authors replied to and
  * reposters), the quoted tweets, and the viewer's likes and reposts of
- * tweets[0..n); the one of those two `known` names is left for the caller
- * to set (TWEETS_MARK_NONE: both read). */
+ * tweets[0..n), but for what `known` says the caller knows. */
 static bool join_but(db_t *db, sync_t *sync, const user_t *viewer,
-                     tweet_t *tweets, size_t n, tweets_mark_kind_t known,
+                     tweet_t *tweets, size_t n, join_known_t known,
                      chorus_error_t *err) {
   if (n == 0) {
     return true;
@@ -272,10 +281,14 @@ static bool join_but(db_t *db, sync_t *sync, const user_t *viewer,
       !read_parents(db, sync, tweets, n, err)) {
     return false;
   }
+  /* Each tweet's names to read, in this order: its author (unless
+   * created), its quoted author, its reposter, the author replied to. */
   user_name_t *names = bson_malloc0(sizeof *names * n * 4);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    names[k++] = tweets[i].author;
+    if (!known.created) {
+      names[k++] = tweets[i].author;
+    }
     if (tweets[i].has_quote_of && tweets[i].quote.available) {
       names[k++] = tweets[i].quote.author;
     }
@@ -286,15 +299,20 @@ static bool join_but(db_t *db, sync_t *sync, const user_t *viewer,
       names[k++] = tweets[i].reply_to_user;
     }
   }
-  mongoc_client_t *client = db_acquire(db);
-  bool ok = users_get_names(db, client, names, k, err);
-  db_release(db, client);
+  bool ok = true;
+  if (k > 0) {
+    mongoc_client_t *client = db_acquire(db);
+    ok = users_get_names(db, client, names, k, err);
+    db_release(db, client);
+  }
   k = 0;
   for (size_t i = 0; ok && i < n; i++) {
-    if (names[k].username[0]) {
-      tweets[i].author = names[k];
+    if (!known.created) {
+      if (names[k].username[0]) {
+        tweets[i].author = names[k];
+      }
+      k++;
     }
-    k++;
     if (tweets[i].has_quote_of && tweets[i].quote.available) {
       tweets[i].quote.author = names[k++];
     }
@@ -308,19 +326,26 @@ static bool join_but(db_t *db, sync_t *sync, const user_t *viewer,
     }
   }
   bson_free(names);
+  if (known.created) {
+    for (size_t i = 0; i < n; i++) {
+      tweets[i].liked_by_me = tweets[i].reposted_by_me = false;
+    }
+    return ok;
+  }
   const bson_oid_t *me = viewer ? &viewer->id : NULL;
   return ok &&
-         (known == TWEETS_MARK_LIKED ||
+         (known.mark == TWEETS_MARK_LIKED ||
           tweets_mark(db, sync, DB_LIKES, likes_pair_id,
                       offsetof(tweet_t, liked_by_me), me, tweets, n, err)) &&
-         (known == TWEETS_MARK_REPOSTED ||
+         (known.mark == TWEETS_MARK_REPOSTED ||
           tweets_mark(db, sync, DB_REPOSTS, reposts_pair_id,
                       offsetof(tweet_t, reposted_by_me), me, tweets, n, err));
 }
 
 static bool join(db_t *db, sync_t *sync, const user_t *viewer, tweet_t *tweets,
                  size_t n, chorus_error_t *err) {
-  return join_but(db, sync, viewer, tweets, n, TWEETS_MARK_NONE, err);
+  join_known_t none = {.mark = TWEETS_MARK_NONE, .created = false};
+  return join_but(db, sync, viewer, tweets, n, none, err);
 }
 
 bool tweets_get_stored(db_t *db, sync_t *sync, const char *id_hex, tweet_t *out,
@@ -345,7 +370,8 @@ bool tweets_get_marked(db_t *db, sync_t *sync, const user_t *viewer,
   if (!tweets_get_stored(db, sync, id_hex, out, err)) {
     return false;
   }
-  if (!join_but(db, sync, viewer, out, 1, known, err)) {
+  join_known_t knows = {.mark = known, .created = false};
+  if (!join_but(db, sync, viewer, out, 1, knows, err)) {
     tweet_release(out);
     return false;
   }
@@ -725,10 +751,7 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
   if (!ratelimit_gate_pass(gate, RATELIMIT_TWEET, err)) {
     goto done;
   }
-  t->author.id = author->id;
-  memcpy(t->author.username, author->username, sizeof t->author.username);
-  memcpy(t->author.display_name, author->display_name,
-         sizeof t->author.display_name);
+  user_name_of(author, &t->author); /* as the answer shows it */
   memcpy(t->text, text, text_len);
   t->text[text_len] = '\0';
   t->version = 1;
@@ -740,8 +763,11 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
     size_t failed_op, base;
     switch (sync_commit(sync, build_create, ctx, &failed_op, err)) {
     case TXN_OUTCOME_COMMITTED:
-      /* The quoted tweet as readers see it (it may be gone already). */
-      ok = join(db, sync, author, t, 1, err);
+      /* The quoted tweet as readers see it (it may be gone already);
+       * the rest is known. */
+      ok = join_but(db, sync, author, t, 1,
+                    (join_known_t){.mark = TWEETS_MARK_NONE, .created = true},
+                    err);
       if (ok) {
         *out = *t;
         t->media = NULL; /* moved to out */

@@ -42,6 +42,12 @@ static void test_create_returns_tweet(void **state) {
   assert_string_equal(tc_json_str(&r, "author.display_name"), name);
   assert_true(tc_is_rfc3339(tc_json_str(&r, "created_at")));
   assert_true(tc_json_is_null(&r, "edited_at"));
+  /* New: no counts, not liked or reposted by its author. */
+  assert_int_equal(tc_json_int(&r, "like_count"), 0);
+  assert_int_equal(tc_json_int(&r, "reply_count"), 0);
+  assert_int_equal(tc_json_int(&r, "repost_count"), 0);
+  assert_false(tc_json_bool(&r, "liked_by_me"));
+  assert_false(tc_json_bool(&r, "reposted_by_me"));
   char id[25];
   strcpy(id, tc_json_str(&r, "id"));
   tc_response_free(&r);

@@ -678,10 +678,14 @@ static void test_profile_images(void **state) {
                       tc_path("/media/%s/thumb", header));
   tc_response_free(&r);
   assert_int_equal(docs_with_id(&db, "media_unattached", avatar), 0);
-  /* Tweets carry their author's avatar: from the database and from the
-   * read model, on the other server. */
+  /* Tweets carry their author's avatar: in the creation's answer, from
+   * the database and from the read model, on the other server. */
   char tweet[25];
-  tc_post_tweet(a, "with a face", tweet);
+  tc_send(a, "POST", "/api/tweet", "{\"text\":\"with a face\"}", &r);
+  tc_assert_status(&r, 201);
+  assert_string_equal(tc_json_str(&r, "author.avatar.id"), avatar);
+  bson_strncpy(tweet, tc_json_str(&r, "id"), sizeof tweet);
+  tc_response_free(&r);
   tc_get_tweet(f, tweet, &r);
   assert_string_equal(tc_json_str(&r, "author.avatar.id"), avatar);
   tc_response_free(&r);

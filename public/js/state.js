@@ -16,6 +16,7 @@
 export const state = {
   me: null, tweets: [], ids: new Set(), next: null, loaded: false, fetching: false, again: false,
   versions: new Map(), // tweet id -> last event version applied (REST: none = 0)
+  quoted: new Map(),   // quoted tweet id -> last event version its quote cards show
   touched: new Map(),  // tweet id -> tick of the last change not from REST
   gone: new Set(),     // ids deleted while on screen: never re-added
   view: null,          // the current route: {name, title, src, asc, ...}

@@ -23,6 +23,7 @@ export function clearTimeline() {
   state.next = null;
   state.loaded = false;
   state.versions = new Map();
+  state.quoted = new Map();
   state.pending = [];
   state.fetching = false;
   state.again = false;
@@ -252,6 +253,7 @@ export function showPending() {
 export function applyTweetEvent(tweet, version, type) {
   const id = String(tweet.id);
   if (state.gone.has(id)) return;
+  if (type === EVENT.TWEET_UPDATED) updateQuotes(tweet, version);
   const old = findTweet(id);
   const onTag = state.view && state.view.name === 'tag';
   const tagged = (t) => (t.entities || []).some((e) => e.type === 'hashtag' && sameTag(e.tag, state.view.tag));
@@ -310,6 +312,19 @@ export function applyTweetEvent(tweet, version, type) {
   touch(id);
   const t = keepItem(old, tweet);
   if (!sameTweet(old, t)) updateShown(t);
+}
+
+// An edit of a tweet that posts on screen quote: their cards show its new
+// text, once per version (the connection watches quoted tweets too).
+function updateQuotes(tweet, version) {
+  const id = String(tweet.id);
+  if (version <= (state.quoted.get(id) || 0)) return;
+  state.quoted.set(id, version);
+  for (const t of state.tweets) {
+    if (t.quote && String(t.quote.id) === id && t.quote.available && t.quote.text !== tweet.text) {
+      updateShown({ ...t, quote: { ...t.quote, text: tweet.text } });
+    }
+  }
 }
 
 // An edit gave tweet id the tag on screen: read as this viewer sees it

@@ -93,7 +93,8 @@ const assert = (cond, msg) => { if (!cond) throw new Error(`assertion failed: ${
 
 const waitLive = (page) => page.waitForFunction(
   () => document.querySelector('#live-status')?.textContent === 'Live', null, { timeout: WAIT });
-const tweetLi = (page, text) => page.locator('#timeline li.tweet', { has: page.locator('.text', { hasText: text }) });
+// A post on the list by its own text (not the text of a post it quotes).
+const tweetLi = (page, text) => page.locator('#timeline li.tweet', { has: page.locator('.tw-main > .text', { hasText: text }) });
 async function shot(page, name, fullPage = false) {
   const path = join(SHOTS, `${name}.png`);
   await page.screenshot({ path, fullPage });
@@ -644,6 +645,8 @@ try {
     await li.locator('.editor button[type=submit]').click();
     const edited = tweetLi(pb, '(fixed)').locator('[data-action=history]');
     await edited.waitFor();
+    // B's quote of it shows the new text too, live.
+    await tweetLi(pb, `so true ${WORD}`).locator('.quote .text', { hasText: '(fixed)' }).waitFor();
     await edited.focus();
     await pb.keyboard.press('Enter');
     const dialog = dialogIn(pb);

@@ -67,7 +67,7 @@ DB_NAME=chorus_bench
 SERVER_FILES=chorusd
 
 # One run at a time: a second one would share var/bench-db.
-bench_lock .lock
+bench_lock .lock 30 # the last run's database may take a moment to let go
 rm -f "$RUN_DIR"/result-*.json "$RUN_DIR"/last-summary.txt
 lib_exit_traps bench_cleanup
 

@@ -57,7 +57,7 @@ SERVER_FILES=chorusd
 SERVER_STOP_S=15
 
 # One run at a time: a second one would share var/bench-ws-db.
-bench_lock .ws-lock
+bench_lock .ws-lock 30 # likewise
 
 RESULT="$RUN_DIR/ws-result.json"
 TOP_FILE="$RUN_DIR/ws-top.txt"

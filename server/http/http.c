@@ -3,6 +3,8 @@
  */
 #include "server/http/http.h"
 
+#include "server/http/gzip.h"
+
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,8 +450,25 @@ static void reply(http_request_t *req, int status, const char *content_type,
 
 void http_reply_json_text(http_request_t *req, int status, const char *json,
                           size_t len, const char *extra_headers) {
-  reply(req, status, "application/json; charset=utf-8", "no-store", json, len,
-        len, extra_headers);
+  char *gz = NULL, *headers = NULL;
+  size_t gz_len = 0;
+  if (len >= HTTP_GZIP_MIN) {
+    /* What is sent depends on Accept-Encoding from this length on. */
+    bool zipped = gzip_accepted(mg_get_header(req->conn, "Accept-Encoding")) &&
+                  gzip_smaller(json, len, GZIP_FAST, &gz, &gz_len);
+    headers = bson_strdup_printf("%sVary: Accept-Encoding\r\n%s",
+                                 zipped ? "Content-Encoding: gzip\r\n" : "",
+                                 extra_headers ? extra_headers : "");
+  }
+  if (gz) {
+    reply(req, status, "application/json; charset=utf-8", "no-store", gz,
+          gz_len, gz_len, headers);
+  } else {
+    reply(req, status, "application/json; charset=utf-8", "no-store", json, len,
+          len, headers ? headers : extra_headers);
+  }
+  free(gz);
+  bson_free(headers);
 }
 
 http_range_t http_parse_range(const char *header, size_t size, size_t *first,

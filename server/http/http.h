@@ -178,7 +178,11 @@ bool http_cookie_parse(const char *header, const char *name, char *buf,
  * successful write carries what the transport's write_headers adds.  The
  * answer says Connection: close, and civetweb closes the connection after
  * it, when the client asked for that, when req->close is set, or when the
- * connection guard wants it (workers scarce: guard_wants_close). */
+ * connection guard wants it (workers scarce: guard_wants_close).  A body
+ * of HTTP_GZIP_MIN bytes or more goes gzipped (gzip.h, its fastest
+ * level) to a client whose Accept-Encoding names gzip, with
+ * "Vary: Accept-Encoding" either way. */
+#define HTTP_GZIP_MIN 1024
 void http_reply_json(http_request_t *req, int status, const bson_t *doc,
                      const char *extra_headers);
 

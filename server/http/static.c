@@ -10,6 +10,8 @@
  */
 #include "server/http/static.h"
 
+#include "server/http/gzip.h"
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -19,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #define VERSIONED_PREFIX "/v/"
 #define IMMUTABLE "public, max-age=31536000, immutable"
@@ -62,35 +63,6 @@ static const char *type_of(const char *path, bool *compress) {
   }
   *compress = false;
   return "application/octet-stream";
-}
-
-/* The gzip of body[0..len) into *out (malloc'd), when it is smaller. */
-static bool gzip_smaller(const char *body, size_t len, char **out,
-                         size_t *out_len) {
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  /* 15 + 16: a zlib window of 32 KiB with a gzip header and trailer. */
-  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return false;
-  }
-  size_t cap = deflateBound(&z, (uLong)len);
-  char *buf = malloc(cap);
-  bool ok = buf != NULL;
-  if (ok) {
-    z.next_in = (Bytef *)body;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)buf;
-    z.avail_out = (uInt)cap;
-    ok = deflate(&z, Z_FINISH) == Z_STREAM_END && z.total_out < len;
-  }
-  if (ok) {
-    *out = buf;
-    *out_len = z.total_out;
-  } else {
-    free(buf);
-  }
-  deflateEnd(&z);
-  return ok;
 }
 
 static bool read_file(const char *fs_path, char **body, size_t *len,
@@ -273,7 +245,7 @@ static_set_t *static_load(const char *public_dir, chorus_error_t *err) {
       bool compress;
       f->type = type_of(f->path, &compress);
       if (compress) {
-        gzip_smaller(f->body, f->len, &f->gz, &f->gz_len);
+        gzip_smaller(f->body, f->len, GZIP_BEST, &f->gz, &f->gz_len);
       }
       snprintf(f->etag, sizeof f->etag, "\"%s\"", set->version);
     }
@@ -310,25 +282,10 @@ const static_file_t *static_find(const static_set_t *set, const char *path) {
 
 /* ------------------------------------------------------------ serving */
 
-/* Whether the comma-separated header value names token (no q=0 check:
- * browsers never send gzip;q=0). */
-static bool names_token(const char *value, const char *token) {
-  size_t len = strlen(token);
-  for (const char *p = value; p && (p = strstr(p, token)) != NULL; p += len) {
-    bool start = p == value || p[-1] == ' ' || p[-1] == ',';
-    bool stop =
-        p[len] == '\0' || p[len] == ',' || p[len] == ';' || p[len] == ' ';
-    if (start && stop) {
-      return true;
-    }
-  }
-  return false;
-}
-
 static int send_file(struct mg_connection *conn, const static_file_t *f,
                      const char *cache, bool head) {
   const char *ae = mg_get_header(conn, "Accept-Encoding");
-  bool gz = f->gz && ae && names_token(ae, "gzip");
+  bool gz = f->gz && gzip_accepted(ae);
   char etag[sizeof f->etag + 4];
   if (gz) {
     snprintf(etag, sizeof etag, "%.*s-gz\"", (int)strlen(f->etag) - 1, f->etag);

@@ -17,9 +17,10 @@
  * before-handler hook called on the handler's thread just before it, and
  * not for a request refused or unmatched; 500 for a
  * handler that does
- * not answer; HEAD without a body; the metrics (route pattern or
- * "unmatched", the in-flight gauge back to 0); and the single-page app's
- * deep links (index.html for page paths, 404 for missing files, /api/
+ * not answer; HEAD without a body; JSON answers gzipped for clients that
+ * accept it (from HTTP_GZIP_MIN bytes on, Vary either way); the metrics (route
+ * pattern or "unmatched", the in-flight gauge back to 0); and the single-page
+ * app's deep links (index.html for page paths, 404 for missing files, /api/
  * left alone).
  */
 #include <setjmp.h>
@@ -38,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "server/http/dispatch.h"
 #include "server/http/static.h"
@@ -100,10 +102,26 @@ static void h_unavailable(http_request_t *req) {
 
 static void h_silent(http_request_t *req) { (void)req; }
 
+/* A JSON answer long enough to be gzipped (HTTP_GZIP_MIN), made once. */
+static char big_json[4096];
+static void h_big(http_request_t *req) {
+  if (!big_json[0]) {
+    size_t n = 0;
+    n += (size_t)snprintf(big_json, sizeof big_json, "{\"items\":[");
+    for (int i = 0; n + 64 < sizeof big_json; i++) {
+      n += (size_t)snprintf(big_json + n, sizeof big_json - n,
+                            "%s{\"id\":%d,\"text\":\"a post\"}", i ? "," : "",
+                            i);
+    }
+    snprintf(big_json + n, sizeof big_json - n, "]}");
+  }
+  http_reply_json_text(req, 200, big_json, strlen(big_json), NULL);
+}
+
 static const route_t table_a[] = {
     {"GET", "/api/hello", h_hello},    {"GET", "/api/item/:id", h_item},
     {"POST", "/api/create", h_create}, {"POST", "/api/refuse", h_refuse},
-    {"GET", "/api/shared", h_hello},
+    {"GET", "/api/shared", h_hello},   {"GET", "/api/big", h_big},
 };
 
 static const route_t table_b[] = {
@@ -691,6 +709,62 @@ static void gzip_is_sent_to_who_accepts_it(void **state) {
   free(r);
 }
 
+/* The gunzip of in[0..len) into out (at most size bytes); its length. */
+static size_t gunzip(const char *in, size_t len, char *out, size_t size) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = (Bytef *)in;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef *)out;
+  z.avail_out = (uInt)size;
+  assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+  size_t n = z.total_out;
+  inflateEnd(&z);
+  return n;
+}
+
+static void json_is_gzipped_for_who_accepts_it(void **state) {
+  (void)state;
+  char buf[128];
+  static char plain[sizeof big_json];
+  char *r =
+      answered("GET", "/api/big", "Accept-Encoding: gzip, deflate, br\r\n",
+               NULL, "HTTP/1.1 200 OK");
+  assert_string_equal(header(r, "Content-Encoding", buf, sizeof buf), "gzip");
+  assert_string_equal(header(r, "Vary", buf, sizeof buf), "Accept-Encoding");
+  size_t sent = (size_t)atoi(header(r, "Content-Length", buf, sizeof buf));
+  size_t len = strlen(big_json);
+  assert_true(sent < len / 4); /* JSON shrinks */
+  assert_int_equal(gunzip(body_of(r), sent, plain, sizeof plain), len);
+  assert_memory_equal(plain, big_json, len);
+  free(r);
+  /* Not asked for (or only as part of another token): as it is, with
+   * Vary all the same. */
+  const char *others[] = {"", "Accept-Encoding: br\r\n",
+                          "Accept-Encoding: gzipx, xgzip\r\n"};
+  for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    r = answered("GET", "/api/big", others[i], NULL, "HTTP/1.1 200 OK");
+    assert_null(header(r, "Content-Encoding", buf, sizeof buf));
+    assert_string_equal(header(r, "Vary", buf, sizeof buf), "Accept-Encoding");
+    assert_string_equal(body_of(r), big_json);
+    free(r);
+  }
+  /* A short answer goes as it is, without Vary. */
+  r = answered("GET", "/api/hello", "Accept-Encoding: gzip\r\n", NULL,
+               "HTTP/1.1 200 OK");
+  assert_null(header(r, "Content-Encoding", buf, sizeof buf));
+  assert_null(header(r, "Vary", buf, sizeof buf));
+  free(r);
+  /* HEAD: the length of what GET would send, no body. */
+  r = answered("HEAD", "/api/big", "Accept-Encoding: gzip\r\n", NULL,
+               "HTTP/1.1 200 OK");
+  assert_int_equal((size_t)atoi(header(r, "Content-Length", buf, sizeof buf)),
+                   sent);
+  assert_string_equal(body_of(r), "");
+  free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(answer_has_exactly_the_transport_headers),
@@ -709,6 +783,7 @@ int main(void) {
       cmocka_unit_test(page_paths_get_the_app_and_files_stay_files),
       cmocka_unit_test(versioned_files_are_immutable_and_the_page_is_not),
       cmocka_unit_test(gzip_is_sent_to_who_accepts_it),
+      cmocka_unit_test(json_is_gzipped_for_who_accepts_it),
   };
   return cmocka_run_group_tests(tests, start, stop);
 }

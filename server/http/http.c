@@ -460,13 +460,10 @@ void http_reply_json_text(http_request_t *req, int status, const char *json,
                                  zipped ? "Content-Encoding: gzip\r\n" : "",
                                  extra_headers ? extra_headers : "");
   }
-  if (gz) {
-    reply(req, status, "application/json; charset=utf-8", "no-store", gz,
-          gz_len, gz_len, headers);
-  } else {
-    reply(req, status, "application/json; charset=utf-8", "no-store", json, len,
-          len, headers ? headers : extra_headers);
-  }
+  const char *body = gz ? gz : json;
+  size_t body_len = gz ? gz_len : len;
+  reply(req, status, "application/json; charset=utf-8", "no-store", body,
+        body_len, body_len, headers ? headers : extra_headers);
   free(gz);
   bson_free(headers);
 }

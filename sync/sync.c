@@ -39,6 +39,8 @@
 #define SYNC_BACKOFF_BASE_MS 4
 #define SYNC_BACKOFF_MAX_MS 400
 #define SYNC_COLLECT_EVERY_MS 2000
+/* At most this many full batches of the collector every time it runs. */
+#define SYNC_COLLECT_ROUNDS 8
 /* Longer than any prepare request can stay in flight (the driver's socket
  * timeout is 10 s), so the sweep in store_mongo_collect comes after it. */
 #define SYNC_KEEP_FINISHED_MS 30000
@@ -63,7 +65,7 @@ typedef struct group_wait {
  * count) and the write of their records, which else a like pays nearly
  * alone at tens a second.  Far inside a lease (--txn-lease-ms, 2 s):
  * the fold must start before the lease ends, or recovery does it. */
-#define SYNC_FINISH_GATHER_MS 100
+#define SYNC_FINISH_GATHER_MS 400
 
 /* A committed transaction waiting for a finisher. */
 typedef struct queued_txn {
@@ -190,9 +192,16 @@ static void *recovery_main(void *arg) {
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
       /* Nobody waits for the collector: requests' writes go first. */
       write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
-      int64_t deleted;
-      store_mongo_collect(&s->store, s->owner, now - SYNC_KEEP_FINISHED_MS,
-                          now - SYNC_KEEP_ORPHANS_MS, &deleted, &err);
+      int64_t deleted = 0;
+      int rounds = 0;
+      do { /* a full batch: more may be due */
+        if (!store_mongo_collect(&s->store, s->owner,
+                                 now - SYNC_KEEP_FINISHED_MS,
+                                 now - SYNC_KEEP_ORPHANS_MS, &deleted, &err)) {
+          break;
+        }
+      } while (deleted == STORE_MONGO_COLLECT_MAX &&
+               ++rounds < SYNC_COLLECT_ROUNDS);
       db_write_priority(was);
       last_collect = now;
     }

@@ -65,7 +65,7 @@ struct events {
   batcher_t claims;
   /* Outboxes published and not deleted yet (ids, at most
    * EVENTS_DONE_MAX): publish_outbox queues them here and the pump
-   * deletes them together every PUMP_TICK_MS, one bulk write at
+   * deletes them together every PUMP_TICK_MS, one command at
    * background priority, where each writer's answer waited for a delete
    * of its own (under a burst of likes, up to the write gate's 1 s each).
    * The queue lost in a crash costs the pump a look at each of those

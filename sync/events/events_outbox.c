@@ -33,7 +33,9 @@ void event_batch_cleanup(event_batch_t *b) {
   b->n = 0;
 }
 
-/* The outbox document of b's events, added to txn as an insert. */
+/* The outbox document of b's events, added to txn as a transient insert:
+ * every reader reads it through the view, and publishing deletes it, so
+ * a commit writes nothing more of it (txn.h). */
 static void add_outbox(const event_batch_t *b, txn_t *txn) {
   bson_oid_t id;
   bson_oid_init(&id, NULL);
@@ -54,7 +56,7 @@ static void add_outbox(const event_batch_t *b, txn_t *txn) {
   bson_append_array_end(&doc, &list);
   BSON_APPEND_DATE_TIME(&doc, "created_at", db_now_ms());
   BSON_APPEND_INT64(&doc, "version", 1);
-  txn_add_insert(txn, TXN_MAIN_SHARD, DB_OUTBOX, &doc);
+  txn_add_transient_insert(txn, TXN_MAIN_SHARD, DB_OUTBOX, &doc);
   bson_destroy(&doc);
 }
 

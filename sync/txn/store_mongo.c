@@ -1250,6 +1250,9 @@ static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
     if (op->shared) {
       BSON_APPEND_BOOL(&o, "shared", true);
     }
+    if (op->transient) {
+      BSON_APPEND_BOOL(&o, "transient", true);
+    }
     BSON_APPEND_INT32(&o, "shard", op->shard);
     BSON_APPEND_UTF8(&o, "coll", op->coll);
     bson_append_value(&o, "id", 2, &op->id);
@@ -1442,6 +1445,8 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
                                                  : TXN_DELETE;
           } else if (!strcmp(k, "shared") && BSON_ITER_HOLDS_BOOL(&o)) {
             op->shared = bson_iter_bool(&o);
+          } else if (!strcmp(k, "transient") && BSON_ITER_HOLDS_BOOL(&o)) {
+            op->transient = bson_iter_bool(&o);
           } else if (!strcmp(k, "shard")) {
             op->shard = (int)bsonx_as_int64(&o);
           } else if (!strcmp(k, "coll") && BSON_ITER_HOLDS_UTF8(&o)) {
@@ -1665,6 +1670,183 @@ static void delete_many_by(shards_t *shards, const char *coll,
   target_close(&t);
 }
 
+/* Whether a and b are the same _id: ObjectIds and strings compared; any
+ * other type is taken for the same (the caller then reads the document,
+ * which costs a read, never a wrong answer). */
+static bool same_id_value(const bson_value_t *a, const bson_value_t *b) {
+  if (a->value_type != b->value_type) {
+    return false;
+  }
+  switch (a->value_type) {
+  case BSON_TYPE_OID:
+    return bson_oid_equal(&a->value.v_oid, &b->value.v_oid);
+  case BSON_TYPE_UTF8:
+    return a->value.v_utf8.len == b->value.v_utf8.len &&
+           !memcmp(a->value.v_utf8.str, b->value.v_utf8.str,
+                   a->value.v_utf8.len);
+  default:
+    return true;
+  }
+}
+
+/* Applies the transient inserts (txn.h) of the committed records of
+ * batch[0..n) (aborted[i] false) that are still there, before their
+ * decisions go: one find of their ids per collection ({_id: {$in}},
+ * cheap on FerretDB: such a collection holds only what its reader has
+ * not deleted yet), then the commit of each one found.  False (err) when
+ * one could not be read or applied: its record is kept (*keep[i]). */
+static bool apply_transients(store_mongo_t *sm, txn_t *batch,
+                             const bool *aborted, bool *keep, size_t n,
+                             chorus_error_t *err) {
+  bool ok = true;
+  bool *handled = bson_malloc0(sizeof *handled * (n ? n : 1) * TXN_MAX_OPS);
+  bool *ours = bson_malloc0(sizeof *ours * (n ? n : 1) * TXN_MAX_OPS);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < batch[i].n_ops; k++) {
+      txn_op_t *first = &batch[i].ops[k];
+      if (aborted[i] || keep[i] || !first->transient ||
+          handled[i * TXN_MAX_OPS + k]) {
+        continue;
+      }
+      /* every transient op of this collection in the batch, at once */
+      memset(ours, 0, sizeof *ours * n * TXN_MAX_OPS);
+      bson_t ids = BSON_INITIALIZER;
+      uint32_t n_ids = 0;
+      for (size_t j = i; j < n; j++) {
+        for (size_t m = 0; !aborted[j] && !keep[j] && m < batch[j].n_ops; m++) {
+          txn_op_t *op = &batch[j].ops[m];
+          if (op->transient && !handled[j * TXN_MAX_OPS + m] &&
+              op->shard == first->shard && !strcmp(op->coll, first->coll)) {
+            char key[16];
+            const char *name;
+            bson_uint32_to_string(n_ids++, &name, key, sizeof key);
+            bson_append_value(&ids, name, -1, &op->id);
+            handled[j * TXN_MAX_OPS + m] = true;
+            ours[j * TXN_MAX_OPS + m] = true;
+          }
+        }
+      }
+      target_t t;
+      bool opened = target_open(sm->shards, first->shard, first->coll, &t, err);
+      bool there_ok = opened && target_live(&t, err);
+      bson_t *filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
+      bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+      bson_t present = BSON_INITIALIZER; /* {<index>: id} of those found */
+      uint32_t n_present = 0;
+      if (there_ok) {
+        mongoc_cursor_t *cursor =
+            mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
+        const bson_t *doc;
+        bson_iter_t it;
+        while (mongoc_cursor_next(cursor, &doc)) {
+          if (bson_iter_init_find(&it, doc, "_id")) {
+            char key[16];
+            const char *name;
+            bson_uint32_to_string(n_present++, &name, key, sizeof key);
+            bson_append_value(&present, name, -1, bson_iter_value(&it));
+          }
+        }
+        there_ok = cursor_ok(cursor, "2pc collect transients", err);
+        mongoc_cursor_destroy(cursor);
+      }
+      if (opened) {
+        target_close(&t);
+      }
+      bson_destroy(opts);
+      bson_destroy(filter);
+      bson_destroy(&ids);
+      /* commit each one found (a read first: staged_known is false) */
+      for (size_t j = i; j < n; j++) {
+        for (size_t m = 0; m < batch[j].n_ops; m++) {
+          txn_op_t *op = &batch[j].ops[m];
+          if (!ours[j * TXN_MAX_OPS + m] || op->shard != first->shard ||
+              strcmp(op->coll, first->coll) != 0) {
+            continue;
+          }
+          bool found = false;
+          bson_iter_t it;
+          if (there_ok && bson_iter_init(&it, &present)) {
+            while (!found && bson_iter_next(&it)) {
+              found = same_id_value(bson_iter_value(&it), &op->id);
+            }
+          }
+          if (!there_ok ||
+              (found && !finish_op(sm, batch[j].id, op, true, err))) {
+            keep[j] = true;
+            ok = false;
+          }
+        }
+      }
+      bson_destroy(&present);
+    }
+  }
+  bson_free(ours);
+  bson_free(handled);
+  return ok;
+}
+
+/* Which of the transactions batch[i] with pick[i] have a document in
+ * coll (main database), with `state` equal to the given one unless it is
+ * NULL: found[i]; one find ({_id: {$in}}).  False (err) when it could
+ * not be read. */
+static bool find_ids_in(shards_t *shards, const char *coll, const char *state,
+                        txn_t *batch, const bool *pick, bool *found, size_t n,
+                        chorus_error_t *err) {
+  bson_t ids = BSON_INITIALIZER;
+  uint32_t n_ids = 0;
+  for (size_t i = 0; i < n; i++) {
+    found[i] = false;
+    if (pick[i]) {
+      bsonx_array_append_utf8(&ids, n_ids++, batch[i].id);
+    }
+  }
+  bool ok = true;
+  target_t t;
+  if (n_ids && (ok = target_open(shards, TXN_MAIN_SHARD, coll, &t, err))) {
+    if ((ok = target_live(&t, err))) {
+      bson_t *filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
+      if (state) {
+        BSON_APPEND_UTF8(filter, "state", state);
+      }
+      bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+      mongoc_cursor_t *cursor =
+          mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
+      const bson_t *doc;
+      bson_iter_t it;
+      while (mongoc_cursor_next(cursor, &doc)) {
+        if (!bson_iter_init_find(&it, doc, "_id") ||
+            !BSON_ITER_HOLDS_UTF8(&it)) {
+          continue;
+        }
+        const char *id = bson_iter_utf8(&it, NULL);
+        for (size_t i = 0; i < n; i++) {
+          found[i] = found[i] || (pick[i] && !strcmp(batch[i].id, id));
+        }
+      }
+      ok = cursor_ok(cursor, "2pc collect", err);
+      mongoc_cursor_destroy(cursor);
+      bson_destroy(opts);
+      bson_destroy(filter);
+    }
+    target_close(&t);
+  }
+  bson_destroy(&ids);
+  return ok;
+}
+
+/* keep[i] for each record not done (not_done[i]) whose open marker is
+ * still there: not finished (a group's finish deletes the marker only). */
+static bool keep_open(shards_t *shards, txn_t *batch, const bool *not_done,
+                      bool *keep, size_t n, chorus_error_t *err) {
+  bool *marked = bson_malloc0(sizeof *marked * (n ? n : 1));
+  bool ok = find_ids_in(shards, DB_OPEN, NULL, batch, not_done, marked, n, err);
+  for (size_t i = 0; ok && i < n; i++) {
+    keep[i] = keep[i] || marked[i];
+  }
+  bson_free(marked);
+  return ok;
+}
+
 bool store_mongo_collect(const txn_store_t *store, const char *owner,
                          int64_t older_than_ms, int64_t orphans_before_ms,
                          int64_t *deleted, chorus_error_t *err) {
@@ -1675,22 +1857,34 @@ bool store_mongo_collect(const txn_store_t *store, const char *owner,
   if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
     return false;
   }
+  /* Finished before older_than_ms: by finish (done, finished_at), or by
+   * a group's finish (its marker deleted, checked below; it finished
+   * within its lease, so before its deadline). */
   bson_t *filter =
-      BCON_NEW("done", BCON_BOOL(true), "finished_at", "{", "$lt",
+      BCON_NEW("$or", "[",
+               /* */ "{", "done", BCON_BOOL(true), "finished_at", "{", "$lt",
                BCON_DATE_TIME(older_than_ms), "}", "$or", "[", "{", "owner",
                BCON_UTF8(owner), "}", "{", "finished_at", "{", "$lt",
-               BCON_DATE_TIME(orphans_before_ms), "}", "}", "]");
-  bson_t *opts = BCON_NEW("limit", BCON_INT64(500));
+               BCON_DATE_TIME(orphans_before_ms), "}", "}", "]", "}",
+               /* */ "{", "done", BCON_BOOL(false), "deadline", "{", "$lt",
+               BCON_DATE_TIME(older_than_ms), "}", "$or", "[", "{", "owner",
+               BCON_UTF8(owner), "}", "{", "deadline", "{", "$lt",
+               BCON_DATE_TIME(orphans_before_ms), "}", "}", "]", "}", "]");
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(STORE_MONGO_COLLECT_MAX));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
   const bson_t *rec;
-  txn_t *batch = bson_malloc0(sizeof *batch * 500);
-  bool *aborted = bson_malloc0(sizeof *aborted * 500);
+  txn_t *batch = bson_malloc0(sizeof *batch * STORE_MONGO_COLLECT_MAX);
+  bool *aborted = bson_malloc0(sizeof *aborted * STORE_MONGO_COLLECT_MAX);
+  bool *keep = bson_malloc0(sizeof *keep * STORE_MONGO_COLLECT_MAX);
+  bool *not_done = bson_malloc0(sizeof *not_done * STORE_MONGO_COLLECT_MAX);
   size_t n = 0;
-  while (n < 500 && mongoc_cursor_next(cursor, &rec)) {
-    int64_t lease;
+  while (n < STORE_MONGO_COLLECT_MAX && mongoc_cursor_next(cursor, &rec)) {
+    int64_t lease, deadline;
+    bool done;
+    record_status(rec, &done, &deadline);
     if (load_record(rec, &batch[n], &lease)) {
-      n++;
+      not_done[n++] = !done;
     } else {
       txn_cleanup(&batch[n]);
     }
@@ -1699,21 +1893,28 @@ bool store_mongo_collect(const txn_store_t *store, const char *owner,
   mongoc_cursor_destroy(cursor);
   bson_destroy(opts);
   bson_destroy(filter);
+  /* Not done, with a marker: still open (recovery's), not collected. */
+  ok = ok && keep_open(shards, batch, not_done, keep, n, err);
   for (size_t i = 0; ok && i < n; i++) {
     /* The decision, not the record's informational state, says whether
      * it aborted (no decision at all: it never committed). */
     txn_state_t state;
     bool decided;
-    ok = read_decision(shards, batch[i].id, &state, &decided, err);
-    aborted[i] = ok && (!decided || state == TXN_ABORTED);
+    ok = keep[i] || read_decision(shards, batch[i].id, &state, &decided, err);
+    aborted[i] = ok && !keep[i] && (!decided || state == TXN_ABORTED);
+  }
+  if (ok) {
+    apply_transients(sm, batch, aborted, keep, n, err); /* else kept */
   }
   for (size_t i = 0; i < n; i++) {
-    bool swept = true;
+    bool swept = !keep[i];
     /* A late lock of an aborted transaction is dropped before its record
      * (see store_mongo.h). */
-    for (size_t k = 0; ok && aborted[i] && k < batch[i].n_ops; k++) {
+    for (size_t k = 0; ok && swept && aborted[i] && k < batch[i].n_ops; k++) {
       swept = swept && finish_op(sm, batch[i].id, &batch[i].ops[k], false, err);
     }
+    /* Each by _id (one $in command per collection was measured: FerretDB
+     * reads the whole collection for it, SYNC.md §7). */
     if (ok && swept) {
       bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));
       ok = run_delete(&t, rf, err);
@@ -1724,6 +1925,8 @@ bool store_mongo_collect(const txn_store_t *store, const char *owner,
     }
     txn_cleanup(&batch[i]);
   }
+  bson_free(not_done);
+  bson_free(keep);
   bson_free(aborted);
   bson_free(batch);
   target_close(&t);
@@ -1734,7 +1937,8 @@ bool store_mongo_collect(const txn_store_t *store, const char *owner,
 
 /* Recovery finds unfinished records through their markers' deadline; the
  * collector reads finished records ({done: true, finished_at: {$lt}}, a
- * prefix of done_1_deadline_1) and deletes claims by txn. */
+ * prefix of done_1_deadline_1, or {done: false, deadline: {$lt}}) and
+ * deletes claims by txn. */
 /* ---- groups (txn_execute_group) ----
  *
  * Each _many function does what its single function does for every item,
@@ -1745,7 +1949,7 @@ bool store_mongo_collect(const txn_store_t *store, const char *owner,
  * item of it, as a single write that failed: some of its statements may
  * have landed, which every step already allows (a lost reply). */
 
-typedef enum { BULK_INSERT, BULK_UPDATE, BULK_DELETE } bulk_kind_t;
+typedef enum { BULK_INSERT, BULK_UPDATE } bulk_kind_t;
 
 /* At most this many statements go in one update command.  FerretDB 1.24
  * keeps each statement of an update command reading from one of its
@@ -1780,9 +1984,6 @@ static bool bulk_command(const target_t *t, bulk_kind_t kind, bson_t *const *a,
     case BULK_UPDATE:
       ok = mongoc_bulk_operation_update_one_with_opts(bulk, a[i], b[i], NULL,
                                                       &berr);
-      break;
-    case BULK_DELETE:
-      ok = mongoc_bulk_operation_remove_one_with_opts(bulk, a[i], NULL, &berr);
       break;
     }
   }
@@ -1824,7 +2025,7 @@ static bool bulk_command(const target_t *t, bulk_kind_t kind, bson_t *const *a,
 }
 
 /* An unordered bulk write on t of n statements: documents (insert), or
- * filters a[i] with updates b[i] (update), or filters (delete), each by
+ * filters a[i] with updates b[i] (update), each by
  * _id; updates in commands of at most BULK_UPDATE_MAX statements.
  * failed[i] and dup[i] (a duplicate key) for the statements the replies
  * name; false (err) when a command failed as a whole or its write concern
@@ -1896,10 +2097,6 @@ static bool stmts_run(shards_t *shards, int shard, const char *coll,
   bool ok = bulk_write(&t, kind, s->a, s->b, s->n, s->failed, s->dup, err);
   target_close(&t);
   return ok;
-}
-
-static bson_t *by_string_id(const char *id) {
-  return BCON_NEW("_id", BCON_UTF8(id));
 }
 
 static void mongo_begin_many(void *impl, txn_item_t *items, size_t n,
@@ -1979,46 +2176,46 @@ static void mongo_decide_many(void *impl, txn_item_t *items, size_t n) {
   stmts_cleanup(&s);
 }
 
+/* A group's finish (every member committed and applied, within its
+ * lease): its markers deleted in one command, and nothing written to its
+ * records.  A record whose marker is gone is finished (invariant of
+ * txn_open): recovery never looks for it, a claim of it by id finds
+ * nothing to do but what is done already (its ops applied: each apply
+ * reads first), and the collector takes it once its deadline is 30 s
+ * past (store_mongo_collect).  FerretDB writes each statement of a bulk
+ * update in its own SQLite transaction: setting `done` on each record
+ * cost a group one write per member, the markers' delete costs one. */
 static void mongo_finish_many(void *impl, txn_item_t *items, size_t n) {
   shards_t *shards = ((store_mongo_t *)impl)->shards;
-  stmts_t recs;
-  stmts_init(&recs, n);
   bson_t marks = BSON_INITIALIZER; /* the ids of the markers to delete */
-  uint32_t n_marks = 0;
   for (size_t i = 0; i < n; i++) {
-    assert(items[i].state == TXN_COMMITTED || items[i].state == TXN_ABORTED);
-    stmts_add(&recs, i, by_string_id(items[i].txn_id),
-              BCON_NEW("$set", "{", "state",
-                       BCON_UTF8(txn_state_name(items[i].state)), "done",
-                       BCON_BOOL(true), "finished_at",
-                       BCON_DATE_TIME(db_now_ms()), "}"));
+    assert(items[i].state == TXN_COMMITTED); /* txn.c: finish_pass */
+    bsonx_array_append_utf8(&marks, (uint32_t)i, items[i].txn_id);
   }
   chorus_error_t err;
   chorus_error_clear(&err);
-  bool ran =
-      stmts_run(shards, TXN_MAIN_SHARD, DB_TXNS, BULK_UPDATE, &recs, &err);
-  for (size_t i = 0; i < n; i++) {
-    items[i].ok = ran && !recs.failed[i];
-    if (!items[i].ok) {
-      chorus_error_set(&items[i].err, 500, "db_error", "2pc finish failed");
-      continue;
-    }
-    /* a record done: its marker may go (invariant of txn_open) */
-    bsonx_array_append_utf8(&marks, n_marks++, items[i].txn_id);
-  }
-  /* One command for all (db_delete_in: txn_open holds only the open
-   * transactions' markers).  Best effort: a marker left behind is dropped
-   * by a later claim pass. */
+  bool ok = false;
   target_t t;
-  if (n_marks && target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &err)) {
+  if (n && target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, &err)) {
     bson_error_t berr;
     if (target_live(&t, &err)) {
-      db_delete_in(t.coll, "_id", &marks, &berr);
+      ok = db_delete_in(t.coll, "_id", &marks, &berr); /* txn_open is small */
+      if (!ok) {
+        chorus_error_from_bson(&err, &berr, "2pc finish");
+      }
     }
     target_close(&t);
   }
+  for (size_t i = 0; i < n; i++) {
+    items[i].ok = ok; /* else recovery finishes it, after its deadline */
+    if (!ok) {
+      items[i].err = err;
+      if (!err.status) {
+        chorus_error_set(&items[i].err, 500, "db_error", "2pc finish failed");
+      }
+    }
+  }
   bson_destroy(&marks);
-  stmts_cleanup(&recs);
 }
 
 /* The prepares of inserts into one collection: one bulk insert; a
@@ -2084,6 +2281,44 @@ typedef struct group_doc {
   bool alone;   /* done by the single path (entry_write, finish_shared) */
   bool held;    /* its latch was another's: the whole document again */
 } group_doc_t;
+
+/* Appends {_id: key, txn: txn_id}, the filter of one latch, as element
+ * i of the array `pairs`. */
+static void latch_pair_append(bson_t *pairs, uint32_t i, const char *key,
+                              const char *txn_id) {
+  char index[16];
+  const char *name;
+  bson_uint32_to_string(i, &name, index, sizeof index);
+  bson_t pair;
+  BSON_APPEND_DOCUMENT_BEGIN(pairs, name, &pair);
+  BSON_APPEND_UTF8(&pair, "_id", key);
+  BSON_APPEND_UTF8(&pair, "txn", txn_id);
+  bson_append_document_end(pairs, &pair);
+}
+
+/* Deletes the latches `pairs` names (latch_pair_append) in one command,
+ * {$or: pairs}: FerretDB deletes each statement of a bulk delete in its
+ * own SQLite transaction, and every latched write of a group frees one
+ * latch per document it wrote; one filter deletes them all in one
+ * (`locks` holds only the locks and latches held, so its scan there is
+ * short; MongoDB uses the _id index for each clause).  Best effort: a
+ * latch left behind is its holder's, and recovery of that transaction
+ * deletes it (SYNC.md §7). */
+static void delete_latches(shards_t *shards, const bson_t *pairs) {
+  target_t t;
+  chorus_error_t ignored;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_LOCKS, &t, &ignored)) {
+    return;
+  }
+  if (target_live(&t, &ignored)) {
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_ARRAY(&filter, "$or", pairs);
+    bson_error_t berr;
+    mongoc_collection_delete_many(t.coll, &filter, NULL, NULL, &berr);
+    bson_destroy(&filter);
+  }
+  target_close(&t);
+}
 
 /* The latched writes of shared ops of one collection, stage (prepare) or
  * fold (commit): every document latched in one bulk insert, each read,
@@ -2227,23 +2462,20 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
       }
     }
   }
-  /* Let go at once, whatever happened (run_batch). */
-  stmts_t free_latches;
-  stmts_init(&free_latches, latches.n);
+  /* Let go at once, whatever happened (run_batch): one command for all,
+   * each latch by its key and holder (delete_latches). */
+  bson_t held = BSON_INITIALIZER;
+  uint32_t n_held = 0;
   for (size_t x = 0; x < latches.n; x++) {
     if (!latches.dup[x]) {
       group_doc_t *gd = &docs[latches.item[x]];
-      stmts_add(&free_latches, x,
-                BCON_NEW("_id", BCON_UTF8(gd->key), "txn",
-                         BCON_UTF8(items[gd->which[0]].txn_id)),
-                NULL);
+      latch_pair_append(&held, n_held++, gd->key, items[gd->which[0]].txn_id);
     }
   }
-  chorus_error_t ignored;
-  if (open) {
-    stmts_run(shards, TXN_MAIN_SHARD, DB_LOCKS, BULK_DELETE, &free_latches,
-              &ignored);
+  if (open && n_held) {
+    delete_latches(shards, &held);
   }
+  bson_destroy(&held);
   db_write_priority(was);
   size_t n_again = 0;
   for (size_t d = 0; d < n_docs; d++) {
@@ -2261,7 +2493,6 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
     }
     bson_free(docs[d].which);
   }
-  stmts_cleanup(&free_latches);
   stmts_cleanup(&writes);
   stmts_cleanup(&latches);
   if (open) {

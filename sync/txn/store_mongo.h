@@ -50,7 +50,11 @@ void store_mongo_cleanup(txn_store_t *store);
  * txn_claims) in the main database; idempotent. */
 bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
 
-/* Deletes finished records whose transaction ended before older_than_ms.
+/* Deletes finished records whose transaction ended before older_than_ms:
+ * done ones by their finished_at, those a group's finish ended (their
+ * open marker deleted, nothing written to them) by their deadline; the
+ * transient inserts of committed ones still there are applied first
+ * (txn.h).
  *
  * Late locks: a coordinator whose prepare request was still in flight when
  * recovery aborted and finished its transaction can leave a lock behind.
@@ -62,7 +66,13 @@ bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
  * recovery that claimed it last), finished before older_than_ms, and any
  * record finished before orphans_before_ms whoever owns it (its server
  * may be gone): two servers collecting the same records at once read
- * each other's deleted decisions as aborts and sweep every op again. */
+ * each other's deleted decisions as aborts and sweep every op again.
+ *
+ * At most STORE_MONGO_COLLECT_MAX records per call, deleted with their
+ * decisions and claims in one command per collection; *deleted says how
+ * many: a caller that wants them all calls again while it is the
+ * maximum. */
+#define STORE_MONGO_COLLECT_MAX 500
 bool store_mongo_collect(const txn_store_t *store, const char *owner,
                          int64_t older_than_ms, int64_t orphans_before_ms,
                          int64_t *deleted, chorus_error_t *err);

@@ -9,9 +9,10 @@
  *      pending, whoever (coordinator or recovery) gets there first.
  *   3. Nothing is applied before the decision is durable, and only the
  *      decided outcome is ever applied.
- *   4. done is set only after every participant is applied, so an
- *      unfinished record is exactly a transaction that may still hold
- *      locks.
+ *   4. A transaction is finished (finish, or a group's finish_many) only
+ *      after every participant is applied (a transient insert excepted,
+ *      10), so an unfinished record is exactly a transaction that may
+ *      still hold locks.
  *   5. Only the coordinator decides commit, and only after every op voted
  *      yes; recovery (and a coordinator that gives up) decides abort.
  *   6. Shared (escrow) ops are prepared after every other op; an abort
@@ -28,6 +29,9 @@
  *      before txn_execute returns, the shared ones and the finish after
  *      (txn_complete): only readers through the view see escrow entries,
  *      and they count a committed one already.
+ *  10. A commit never applies a transient insert (its readers read
+ *      through the view); an abort deletes it as any insert; the
+ *      collector applies one still there before the decision goes.
  * The cheap ones are checked with assert() where they must hold.
  */
 #include "sync/txn/txn.h"
@@ -171,6 +175,12 @@ void txn_add_insert(txn_t *txn, int shard, const char *coll,
   check_unique(txn);
 }
 
+void txn_add_transient_insert(txn_t *txn, int shard, const char *coll,
+                              const bson_t *doc) {
+  txn_add_insert(txn, shard, coll, doc);
+  txn->ops[txn->n_ops - 1].transient = true;
+}
+
 void txn_add_update(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const bson_t *set,
                     const bson_t *inc, const int64_t *expect_version) {
@@ -219,6 +229,7 @@ static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
   for (size_t i = 0; i < txn->n_ops; i++) {
     txn_op_t *op = &txn->ops[i];
     if (i == skip || (state == TXN_ABORTED && !op->prepared) ||
+        (state == TXN_COMMITTED && op->transient) || /* 10 */
         (which == OPS_EXCLUSIVE && op->shared) ||
         (which == OPS_SHARED && !op->shared)) {
       continue;
@@ -624,7 +635,7 @@ static void commit_pass(const txn_store_t *store, txn_t **txns, bool *pick,
     }
     for (size_t j = 0; j < txn->n_ops; j++) {
       txn_op_t *op = &txn->ops[j];
-      if ((which == OPS_SHARED) != op->shared) {
+      if ((which == OPS_SHARED) != op->shared || op->transient) { /* 10 */
         continue;
       }
       op->in_lease = in_lease;

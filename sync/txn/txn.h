@@ -80,6 +80,9 @@ typedef struct txn_op {
                             (nobody else can have finished the op) */
   bool shared;           /* an increment: the shared (escrow) mode; set by
                             txn_add_update, and loaded by recovery */
+  bool transient;        /* an insert a commit leaves staged
+                            (txn_add_transient_insert); loaded by
+                            recovery */
   bool prepared;         /* txn_execute sent its prepare: it may hold a
                             lock or an entry */
   int64_t wait_until_ms; /* until when (db_now_ms clock) the store may
@@ -200,7 +203,11 @@ typedef struct txn_store {
    * call the single function once per item.  Items of one call of
    * prepare_many and commit_many are ops of one kind (inserts, or shared
    * ops) in one collection of one shard, each of a different transaction
-   * or a different document; commit_many's are commits. */
+   * or a different document; commit_many's are commits.  finish_many's
+   * items are committed transactions each of whose ops is applied; it
+   * may mark them finished otherwise than finish does (store_mongo: by
+   * deleting their open markers, SYNC.md §3), as long as recovery then
+   * leaves them alone and the collector takes them. */
   void (*begin_many)(void *impl, txn_item_t *items, size_t n, const char *owner,
                      int64_t deadline_ms);
   void (*prepare_many)(void *impl, txn_item_t *items, size_t n);
@@ -233,6 +240,14 @@ typedef struct txn_exec_opts {
 void txn_init(txn_t *txn);
 void txn_cleanup(txn_t *txn);
 void txn_add_insert(txn_t *txn, int shard, const char *coll, const bson_t *doc);
+/* An insert of a document that its reader deletes once it has used it
+ * (an outbox of events): a commit leaves it staged, since every reader
+ * reads it through the view, which shows it from the decision on; the
+ * collector applies it if it is still there when its record is
+ * collected, before the decision goes (store_mongo_collect).  So a
+ * commit costs no write of it, and an abort deletes it as any insert. */
+void txn_add_transient_insert(txn_t *txn, int shard, const char *coll,
+                              const bson_t *doc);
 void txn_add_update(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const bson_t *set,
                     const bson_t *inc, const int64_t *expect_version);

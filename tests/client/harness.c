@@ -267,9 +267,31 @@ int64_t tc_db_count(tc_db_t *d, const char *coll_name, const bson_t *filter) {
 }
 
 int64_t tc_db_unfinished_txns(tc_db_t *d) {
+  /* Not done and still with its open marker: a group's finish deletes
+   * the marker only (docs/SYNC.md §3). */
+  mongoc_collection_t *txns = mongoc_database_get_collection(d->db, "txns");
   bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
-  int64_t n = tc_db_count(d, "txns", filter);
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(txns, filter, opts, NULL);
+  const bson_t *rec;
+  int64_t n = 0;
+  bson_iter_t it;
+  while (mongoc_cursor_next(cursor, &rec)) {
+    if (bson_iter_init_find(&it, rec, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+      bson_t *marker = BCON_NEW("_id", BCON_UTF8(bson_iter_utf8(&it, NULL)));
+      n += tc_db_count(d, "txn_open", marker) > 0;
+      bson_destroy(marker);
+    }
+  }
+  bson_error_t err;
+  if (mongoc_cursor_error(cursor, &err)) {
+    fail_msg("read %s.txns: %s", d->name, err.message);
+  }
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
   bson_destroy(filter);
+  mongoc_collection_destroy(txns);
   return n;
 }
 

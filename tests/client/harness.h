@@ -80,7 +80,8 @@ void tc_db_drop(tc_db_t *d);
 
 int64_t tc_db_count(tc_db_t *d, const char *coll, const bson_t *filter);
 
-/* Transactions whose record is not done. */
+/* Transactions not finished: a record not done whose open marker is
+ * still there (a group's finish deletes only the marker). */
 int64_t tc_db_unfinished_txns(tc_db_t *d);
 
 /* Documents carrying a lock, over users and tweets_0..n_shards-1 (dbs[k]

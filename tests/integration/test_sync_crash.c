@@ -229,15 +229,17 @@ static void test_records_are_recovered_through_markers(void **state) {
     tc_sleep_ms(20);
   }
   bson_destroy(other);
-  /* Its record says how it ended (set by finish) and nothing is left
-   * unfinished or pending. */
-  bson_t *committed =
-      BCON_NEW("done", BCON_BOOL(true), "state", BCON_UTF8("committed"));
-  assert_true(tc_db_count(&db, "txns", committed) >= 1);
+  /* Its record is finished (a group's finish deletes its marker and
+   * writes nothing to it), its decision committed, and nothing is left
+   * unfinished. */
+  bson_t *mine = BCON_NEW("done", BCON_BOOL(false), "_id", "{", "$ne",
+                          BCON_UTF8("0000000000000000000000a4"), "}");
+  assert_true(tc_db_count(&db, "txns", mine) >= 1);
+  bson_destroy(mine);
+  bson_t *committed = BCON_NEW("state", BCON_UTF8("committed"));
+  assert_true(tc_db_count(&db, "txn_decisions", committed) >= 1);
   bson_destroy(committed);
-  bson_t *pending = BCON_NEW("state", BCON_UTF8("pending"));
-  assert_int_equal(tc_db_count(&db, "txns", pending), 0);
-  bson_destroy(pending);
+  assert_int_equal(tc_db_unfinished_txns(&db), 0);
   tc_client_destroy(c);
 
   tc_server_kill(&a, SIGTERM);

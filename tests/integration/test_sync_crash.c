@@ -348,6 +348,87 @@ static void crash_group_at(const char *step, bool decided) {
   tc_db_close(&db);
 }
 
+/* The collector (store_mongo_collect) and a record a group's finish
+ * ended: its marker deleted, nothing written to the record (done false),
+ * its transaction committed, its outbox, a transient insert, still
+ * staged (its events never published).  A server started there collects
+ * the record and its decision, and never before the outbox is applied or
+ * gone: a staged document never outlives the decision that shows it.  A
+ * record not done whose marker is still there is not collected as
+ * finished: recovery claims and finishes it. */
+static void test_collector_takes_records_finished_by_a_group(void **state) {
+  (void)state;
+  char db_name[64];
+  snprintf(db_name, sizeof db_name, "crash_%d_collect", (int)getpid());
+  tc_server_t a;
+  tc_server_init(&a, "a", db_name);
+  assert_true(tc_server_start(&a)); /* creates the collections */
+  tc_server_kill(&a, SIGTERM);
+
+  tc_db_t db;
+  tc_db_open(&db, NULL, db_name);
+  int64_t old = tc_wall_ms() - 6 * 60 * 1000; /* any server's to collect */
+  bson_oid_t outbox;
+  bson_oid_init(&outbox, NULL);
+  const char *txn = "0000000000000000000000b1";
+  insert_doc(&db, "txns",
+             BCON_NEW("_id", BCON_UTF8(txn), "state", BCON_UTF8("pending"),
+                      "done", BCON_BOOL(false), "owner", BCON_UTF8("gone"),
+                      "lease", BCON_INT64(1), "deadline", BCON_DATE_TIME(old),
+                      "created_at", BCON_DATE_TIME(old - 2000), "ops", "[", "{",
+                      "kind", BCON_UTF8("insert"), "transient", BCON_BOOL(true),
+                      "shard", BCON_INT32(-1), "coll", BCON_UTF8("outbox"),
+                      "id", BCON_OID(&outbox), "}", "]"));
+  insert_doc(&db, "txn_decisions",
+             BCON_NEW("_id", BCON_UTF8(txn), "state", BCON_UTF8("committed"),
+                      "decided_at", BCON_DATE_TIME(old - 1000)));
+  insert_doc(&db, "outbox",
+             BCON_NEW("_id", BCON_OID(&outbox), "events", "[", "]",
+                      "created_at", BCON_DATE_TIME(old - 2000), "version",
+                      BCON_INT64(1), "_txn", "{", "id", BCON_UTF8(txn), "kind",
+                      BCON_UTF8("insert"), "}"));
+  /* Not done, its marker there: abandoned, not finished. */
+  const char *open_txn = "0000000000000000000000b2";
+  insert_doc(&db, "txns",
+             BCON_NEW("_id", BCON_UTF8(open_txn), "state", BCON_UTF8("pending"),
+                      "done", BCON_BOOL(false), "owner", BCON_UTF8("gone"),
+                      "lease", BCON_INT64(1), "deadline", BCON_DATE_TIME(old),
+                      "created_at", BCON_DATE_TIME(old - 2000), "ops", "[",
+                      "]"));
+  insert_doc(&db, "txn_open",
+             BCON_NEW("_id", BCON_UTF8(open_txn), "deadline",
+                      BCON_DATE_TIME(old), "at", BCON_DATE_TIME(old - 2000)));
+  assert_int_equal(tc_db_unfinished_txns(&db), 1);
+
+  assert_true(tc_server_start(&a));
+  bson_t *rec = BCON_NEW("_id", BCON_UTF8(txn));
+  bson_t *staged = BCON_NEW("_id", BCON_OID(&outbox), "_txn", "{", "$exists",
+                            BCON_BOOL(true), "}");
+  int64_t started = tc_now_ms();
+  for (;;) {
+    bool has_decision = tc_db_count(&db, "txn_decisions", rec) == 1;
+    bool still_staged = tc_db_count(&db, "outbox", staged) == 1;
+    assert_true(has_decision || !still_staged); /* never staged without it */
+    if (!has_decision && tc_db_count(&db, "txns", rec) == 0 &&
+        tc_db_unfinished_txns(&db) == 0) {
+      break;
+    }
+    assert_true(tc_now_ms() - started < RECOVERY_BOUND_MS + 4000);
+    tc_sleep_ms(20);
+  }
+  /* the abandoned one was recovered (aborted: no decision) and finished
+   * the single way, not taken for one a group finished */
+  bson_t *done = BCON_NEW("_id", BCON_UTF8(open_txn), "done", BCON_BOOL(true));
+  assert_int_equal(tc_db_count(&db, "txns", done), 1);
+  bson_destroy(done);
+  bson_destroy(staged);
+  bson_destroy(rec);
+
+  tc_server_kill(&a, SIGTERM);
+  tc_db_drop(&db);
+  tc_db_close(&db);
+}
+
 static void test_crash_mid_group(void **state) {
   (void)state;
   crash_group_at("txn.mid_group", false);
@@ -405,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_crash_mid_apply_peer),
       cmocka_unit_test(test_crash_mid_apply_self),
       cmocka_unit_test(test_records_are_recovered_through_markers),
+      cmocka_unit_test(test_collector_takes_records_finished_by_a_group),
       cmocka_unit_test(test_crash_mid_group),
       cmocka_unit_test(test_crash_group_after_decision),
       cmocka_unit_test(test_crash_group_mid_apply),

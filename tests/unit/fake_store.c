@@ -31,6 +31,7 @@ typedef struct fake_doc {
 typedef struct fake_rec_op {
   txn_kind_t kind;
   bool shared;
+  bool transient;
   int shard;
   char coll[TXN_COLL_MAX];
   bson_value_t id;
@@ -763,6 +764,7 @@ static bool fake_begin(void *impl, const txn_t *txn, const char *owner,
   for (size_t i = 0; i < txn->n_ops && i < TXN_MAX_OPS; i++) {
     r->ops[i].kind = txn->ops[i].kind;
     r->ops[i].shared = txn->ops[i].shared;
+    r->ops[i].transient = txn->ops[i].transient;
     r->ops[i].shard = txn->ops[i].shard;
     bson_strncpy(r->ops[i].coll, txn->ops[i].coll, sizeof r->ops[i].coll);
     bson_value_copy(&txn->ops[i].id, &r->ops[i].id);
@@ -850,6 +852,7 @@ static void load_record(const fake_rec_t *r, txn_t *txn, txn_state_t *state) {
     memset(op, 0, sizeof *op); /* staged_known false, no set/inc/doc */
     op->kind = r->ops[i].kind;
     op->shared = r->ops[i].shared;
+    op->transient = r->ops[i].transient;
     op->shard = r->ops[i].shard;
     bson_strncpy(op->coll, r->ops[i].coll, sizeof op->coll);
     bson_value_copy(&r->ops[i].id, &op->id);
@@ -1230,26 +1233,34 @@ size_t fake_store_unfinished(const fake_store_t *fs) {
 }
 
 /* store_mongo_collect(): first unlock, once more, every participant of an
- * aborted finished record (late locks), then delete finished records. */
+ * aborted finished record (late locks), and apply the transient inserts
+ * of a committed one still there, then delete finished records. */
 bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
                         int64_t *deleted) {
   *deleted = 0;
   for (size_t i = 0; i < fs->n_recs; i++) {
     fake_rec_t *r = &fs->recs[i];
-    if (!r->done || r->state != TXN_ABORTED ||
+    if (!r->done || r->state == TXN_PENDING ||
         r->finished_at >= older_than_ms) {
       continue;
     }
     for (size_t j = 0; j < r->n_ops; j++) {
+      bool committed = r->state == TXN_COMMITTED;
+      if (committed && !r->ops[j].transient) {
+        continue;
+      }
       txn_op_t op;
       memset(&op, 0, sizeof op);
       op.kind = r->ops[j].kind;
       op.shared = r->ops[j].shared;
+      op.transient = r->ops[j].transient;
       op.shard = r->ops[j].shard;
       bson_strncpy(op.coll, r->ops[j].coll, sizeof op.coll);
       op.id = r->ops[j].id; /* borrowed */
       chorus_error_t err;
-      if (!fake_abort_op(fs, r->id, &op, &err)) {
+      bool ok = committed ? fake_commit_op(fs, r->id, &op, &err)
+                          : fake_abort_op(fs, r->id, &op, &err);
+      if (!ok) {
         return false;
       }
     }

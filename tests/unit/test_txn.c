@@ -782,6 +782,83 @@ static void commit_with_eight_ops(void **state) {
   txn_cleanup(&txn);
 }
 
+/* A document {_id: id, version: 1} added to txn as a transient insert
+ * into the main shard's "outbox". */
+static void add_transient(txn_t *txn, const char *id) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", id);
+  BSON_APPEND_INT64(&doc, "version", 1);
+  txn_add_transient_insert(txn, TXN_MAIN_SHARD, "outbox", &doc);
+  bson_destroy(&doc);
+}
+
+/* Whether the outbox document id is staged by txn_id and visible in the
+ * committed view. */
+static bool staged_and_visible(const char *id, const char *txn_id) {
+  char owner[TXN_ID_LEN + 1] = "";
+  bson_value_t v = fake_store_string_id(id);
+  return locked(TXN_MAIN_SHARD, "outbox", id, owner) &&
+         !strcmp(owner, txn_id) &&
+         fake_store_visible(fs, TXN_MAIN_SHARD, "outbox", &v, NULL);
+}
+
+/* A transient insert (txn.h): a commit leaves it staged and the view
+ * shows it from the decision on, while the other insert is applied; an
+ * abort deletes it as any insert; recovery rolling a commit forward
+ * leaves it staged too. */
+static void transient_insert_is_left_staged_by_a_commit(void **state) {
+  (void)state;
+  txn_t txn;
+  txn_init(&txn);
+  add_insert(&txn, 0, "tweets_0", "t-new");
+  add_transient(&txn, "o-1");
+  assert_false(txn.ops[0].transient);
+  assert_true(txn.ops[1].transient);
+  assert_int_equal(txn.ops[1].kind, TXN_INSERT);
+  result_t r;
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_false(locked(0, "tweets_0", "t-new", NULL));
+  assert_true(staged_and_visible("o-1", txn.id));
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 1); /* t-new */
+  assert_record(txn.id, TXN_COMMITTED, true);
+  txn_cleanup(&txn);
+
+  /* aborted (its other op votes MISSING): deleted */
+  txn_init(&txn);
+  add_transient(&txn, "o-2");
+  add_set_text(&txn, 0, "tweets_0", "t-missing", "x", NULL);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_MISSING);
+  assert_false(exists(TXN_MAIN_SHARD, "outbox", "o-2"));
+  txn_cleanup(&txn);
+
+  /* the coordinator stops after its decision: recovery rolls it forward
+   * and leaves the transient insert staged, visible */
+  txn_init(&txn);
+  add_insert(&txn, 0, "tweets_0", "t-late");
+  add_transient(&txn, "o-3");
+  fake_store_fail_after(fs, 4); /* begin, 2 prepares, decide */
+  quiet(true);
+  run(&txn, &r);
+  quiet(false);
+  fake_store_heal(fs);
+  assert_true(locked(0, "tweets_0", "t-late", NULL));
+  expect_recovery(1, 0);
+  assert_false(locked(0, "tweets_0", "t-late", NULL));
+  assert_true(staged_and_visible("o-3", txn.id));
+  assert_record(txn.id, TXN_COMMITTED, true);
+  txn_cleanup(&txn);
+
+  /* the collector applies those still there before their records and
+   * decisions go: never a staged document without its decision */
+  int64_t deleted;
+  assert_true(fake_store_collect(fs, fake_clock_peek() + 1, &deleted));
+  assert_true(deleted >= 3);
+  assert_true(exists(TXN_MAIN_SHARD, "outbox", "o-1"));
+  assert_false(locked(TXN_MAIN_SHARD, "outbox", "o-1", NULL));
+  assert_false(locked(TXN_MAIN_SHARD, "outbox", "o-3", NULL));
+  assert_int_equal(fake_store_locked_count(fs), 0);
+}
+
 static void ids_are_distinct_across_transactions(void **state) {
   (void)state;
   char first[TXN_ID_LEN + 1];
@@ -4269,6 +4346,7 @@ int main(void) {
       T(commit_of_update_without_version_creates_it),
       T(commit_of_empty_transaction),
       T(commit_with_eight_ops),
+      T(transient_insert_is_left_staged_by_a_commit),
       T(ids_are_distinct_across_transactions),
       T(vote_locked_aborts_with_conflict_and_owner),
       T(vote_locked_on_first_op),

@@ -65,7 +65,7 @@ typedef struct group_wait {
  * count) and the write of their records, which else a like pays nearly
  * alone at tens a second.  Far inside a lease (--txn-lease-ms, 2 s):
  * the fold must start before the lease ends, or recovery does it. */
-#define SYNC_FINISH_GATHER_MS 400
+#define SYNC_FINISH_GATHER_MS 100
 
 /* A committed transaction waiting for a finisher. */
 typedef struct queued_txn {

@@ -145,6 +145,18 @@ static void insert_doc(tc_db_t *db, const char *coll_name, bson_t *doc) {
   bson_destroy(doc);
 }
 
+/* An empty database named crash_<pid>_<what> (db_name, 64 bytes) whose
+ * collections a server created, open in *db for a test to seed; *a is
+ * that server, stopped, to start again over what the test seeded. */
+static void seed_database(const char *what, char *db_name, tc_server_t *a,
+                          tc_db_t *db) {
+  snprintf(db_name, 64, "crash_%d_%s", (int)getpid(), what);
+  tc_server_init(a, "a", db_name);
+  assert_true(tc_server_start(a)); /* creates the collections */
+  tc_server_kill(a, SIGTERM);
+  tc_db_open(db, NULL, db_name);
+}
+
 /* Open markers (txn_open, sync/txn/store_mongo.c), through which recovery
  * finds abandoned records, and the markers it must drop: a server started
  * there recovers an abandoned record through its marker, drops a marker
@@ -153,14 +165,9 @@ static void insert_doc(tc_db_t *db, const char *coll_name, bson_t *doc) {
 static void test_records_are_recovered_through_markers(void **state) {
   (void)state;
   char db_name[64];
-  snprintf(db_name, sizeof db_name, "crash_%d_markers", (int)getpid());
   tc_server_t a;
-  tc_server_init(&a, "a", db_name);
-  assert_true(tc_server_start(&a)); /* creates the collections */
-  tc_server_kill(&a, SIGTERM);
-
   tc_db_t db;
-  tc_db_open(&db, NULL, db_name);
+  seed_database("markers", db_name, &a, &db);
   int64_t now = tc_wall_ms();
   /* Abandoned 10 s ago, with the marker its begin wrote; no ops. */
   insert_doc(&db, "txns",
@@ -359,14 +366,9 @@ static void crash_group_at(const char *step, bool decided) {
 static void test_collector_takes_records_finished_by_a_group(void **state) {
   (void)state;
   char db_name[64];
-  snprintf(db_name, sizeof db_name, "crash_%d_collect", (int)getpid());
   tc_server_t a;
-  tc_server_init(&a, "a", db_name);
-  assert_true(tc_server_start(&a)); /* creates the collections */
-  tc_server_kill(&a, SIGTERM);
-
   tc_db_t db;
-  tc_db_open(&db, NULL, db_name);
+  seed_database("collect", db_name, &a, &db);
   int64_t old = tc_wall_ms() - 6 * 60 * 1000; /* any server's to collect */
   bson_oid_t outbox;
   bson_oid_init(&outbox, NULL);

@@ -1399,6 +1399,21 @@ static bool mongo_get_state(void *impl, const char *txn_id, txn_state_t *state,
     bson_destroy(rec);
   }
   target_close(&t);
+  if (ok && *found && !*done) {
+    /* finished by a group's finish: its marker gone (SYNC.md §3) */
+    target_t open;
+    bson_t *marker = NULL;
+    bool marked = true;
+    ok = target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &open, err) &&
+         read_by_string_id(&open, txn_id, &marker, &marked, err);
+    if (open.coll) {
+      target_close(&open);
+    }
+    if (marker) {
+      bson_destroy(marker);
+    }
+    *done = ok && !marked;
+  }
   if (decided) {
     *found = true; /* a decision without its record is still a decision */
   } else {

@@ -16,7 +16,8 @@
  * the shared counter probe_counts/hot (a shared op: an escrow entry,
  * folded by the apply).  Every outcome is COMMITTED, every document is
  * there without a staged change, no lock document is left, and the
- * counter equals the members committed.
+ * counter equals the members committed.  And a group's finish, by its
+ * members' markers, with a transient insert left staged.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "sync/txn/shards.h"
 #include "sync/txn/store_mongo.h"
 #include "sync/txn/txn.h"
+#include "sync/txn/view.h"
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 
@@ -191,10 +193,91 @@ static void test_two_coordinators_at_once(void **state) {
   tc_db_close(&d);
 }
 
+/* A group's finish deletes its members' open markers and writes nothing
+ * to their records (SYNC.md §3): each record stays done: false, no marker
+ * is left, and get_state reports each member finished and committed.  A
+ * transient insert of theirs is left staged by the commit, and the view
+ * shows it. */
+static void test_group_finish_by_markers(void **state) {
+  (void)state;
+  enum { N = 4 };
+  tc_db_t d;
+  char name[64];
+  setup_db(&d, name, sizeof name, "finish");
+  chorus_error_t err = {0};
+  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 4, &err);
+  assert_non_null(db);
+  shards_t *shards = shards_new(db, 1, NULL, 4, &err);
+  assert_non_null(shards);
+  txn_store_t store;
+  store_mongo_init(&store, shards);
+
+  txn_t txns[N];
+  txn_member_t members[N];
+  memset(members, 0, sizeof members);
+  bson_value_t hot = {.value_type = BSON_TYPE_UTF8};
+  hot.value.v_utf8.str = "hot";
+  hot.value.v_utf8.len = 3;
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    txn_init(&txns[i]);
+    snprintf(id, sizeof id, "f-%d", i);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id));
+    txn_add_insert(&txns[i], TXN_MAIN_SHARD, "probe_docs", doc);
+    bson_destroy(doc);
+    snprintf(id, sizeof id, "o-%d", i);
+    doc = BCON_NEW("_id", BCON_UTF8(id), "version", BCON_INT64(1));
+    txn_add_transient_insert(&txns[i], TXN_MAIN_SHARD, "probe_out", doc);
+    bson_destroy(doc);
+    txn_add_update(&txns[i], TXN_MAIN_SHARD, "probe_counts", &hot, NULL, inc,
+                   NULL);
+    members[i].txn = &txns[i];
+  }
+  bson_destroy(inc);
+  txn_exec_opts_t opts = {
+      .owner = "group-f", .lease_ms = LEASE_MS, .now_ms = db_now_ms};
+  txn_execute_group(&store, members, N, &opts);
+
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(members[i].outcome, TXN_OUTCOME_COMMITTED);
+    txn_state_t st;
+    bool found, done;
+    assert_true(
+        store.get_state(store.impl, txns[i].id, &st, &found, &done, &err));
+    assert_true(found);
+    assert_true(done); /* its marker gone */
+    assert_int_equal(st, TXN_COMMITTED);
+  }
+  bson_t *not_done = BCON_NEW("done", BCON_BOOL(false));
+  assert_int_equal(tc_db_count(&d, "txns", not_done), N);
+  bson_destroy(not_done);
+  assert_int_equal(tc_db_count(&d, "txn_open", NULL), 0);
+  assert_int_equal(tc_db_unfinished_txns(&d), 0);
+  assert_int_equal(tc_db_locked_in(&d, "probe_docs"), 0);
+  assert_int_equal(tc_db_locked_in(&d, "probe_out"), N); /* left staged */
+  view_page_t page;
+  bson_t all = BSON_INITIALIZER;
+  assert_true(view_find(db, &store, "probe_out", &all, NULL, 16, &page, &err));
+  assert_int_equal(page.n, N); /* shown from the decision on */
+  view_page_free(&page);
+  check_settled(&d, N);
+
+  for (int i = 0; i < N; i++) {
+    txn_cleanup(&txns[i]);
+  }
+  store_mongo_cleanup(&store);
+  shards_destroy(shards);
+  db_destroy(db);
+  tc_db_drop(&d);
+  tc_db_close(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_larger_than_the_pool),
       cmocka_unit_test(test_two_coordinators_at_once),
+      cmocka_unit_test(test_group_finish_by_markers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

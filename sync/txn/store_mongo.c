@@ -1401,13 +1401,11 @@ static bool mongo_get_state(void *impl, const char *txn_id, txn_state_t *state,
   target_close(&t);
   if (ok && *found && !*done) {
     /* finished by a group's finish: its marker gone (SYNC.md §3) */
-    target_t open;
     bson_t *marker = NULL;
     bool marked = true;
-    ok = target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &open, err) &&
-         read_by_string_id(&open, txn_id, &marker, &marked, err);
-    if (open.coll) {
-      target_close(&open);
+    if ((ok = target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err))) {
+      ok = read_by_string_id(&t, txn_id, &marker, &marked, err);
+      target_close(&t);
     }
     if (marker) {
       bson_destroy(marker);
@@ -1685,128 +1683,14 @@ static void delete_many_by(shards_t *shards, const char *coll,
   target_close(&t);
 }
 
-/* Whether a and b are the same _id: ObjectIds and strings compared; any
- * other type is taken for the same (the caller then reads the document,
- * which costs a read, never a wrong answer). */
-static bool same_id_value(const bson_value_t *a, const bson_value_t *b) {
-  if (a->value_type != b->value_type) {
-    return false;
-  }
-  switch (a->value_type) {
-  case BSON_TYPE_OID:
-    return bson_oid_equal(&a->value.v_oid, &b->value.v_oid);
-  case BSON_TYPE_UTF8:
-    return a->value.v_utf8.len == b->value.v_utf8.len &&
-           !memcmp(a->value.v_utf8.str, b->value.v_utf8.str,
-                   a->value.v_utf8.len);
-  default:
-    return true;
-  }
-}
-
-/* Applies the transient inserts (txn.h) of the committed records of
- * batch[0..n) (aborted[i] false) that are still there, before their
- * decisions go: one find of their ids per collection ({_id: {$in}},
- * cheap on FerretDB: such a collection holds only what its reader has
- * not deleted yet), then the commit of each one found.  False (err) when
- * one could not be read or applied: its record is kept (*keep[i]). */
-static bool apply_transients(store_mongo_t *sm, txn_t *batch,
-                             const bool *aborted, bool *keep, size_t n,
-                             chorus_error_t *err) {
-  bool ok = true;
-  bool *handled = bson_malloc0(sizeof *handled * (n ? n : 1) * TXN_MAX_OPS);
-  bool *ours = bson_malloc0(sizeof *ours * (n ? n : 1) * TXN_MAX_OPS);
-  for (size_t i = 0; i < n; i++) {
-    for (size_t k = 0; k < batch[i].n_ops; k++) {
-      txn_op_t *first = &batch[i].ops[k];
-      if (aborted[i] || keep[i] || !first->transient ||
-          handled[i * TXN_MAX_OPS + k]) {
-        continue;
-      }
-      /* every transient op of this collection in the batch, at once */
-      memset(ours, 0, sizeof *ours * n * TXN_MAX_OPS);
-      bson_t ids = BSON_INITIALIZER;
-      uint32_t n_ids = 0;
-      for (size_t j = i; j < n; j++) {
-        for (size_t m = 0; !aborted[j] && !keep[j] && m < batch[j].n_ops; m++) {
-          txn_op_t *op = &batch[j].ops[m];
-          if (op->transient && !handled[j * TXN_MAX_OPS + m] &&
-              op->shard == first->shard && !strcmp(op->coll, first->coll)) {
-            char key[16];
-            const char *name;
-            bson_uint32_to_string(n_ids++, &name, key, sizeof key);
-            bson_append_value(&ids, name, -1, &op->id);
-            handled[j * TXN_MAX_OPS + m] = true;
-            ours[j * TXN_MAX_OPS + m] = true;
-          }
-        }
-      }
-      target_t t;
-      bool opened = target_open(sm->shards, first->shard, first->coll, &t, err);
-      bool there_ok = opened && target_live(&t, err);
-      bson_t *filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
-      bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
-      bson_t present = BSON_INITIALIZER; /* {<index>: id} of those found */
-      uint32_t n_present = 0;
-      if (there_ok) {
-        mongoc_cursor_t *cursor =
-            mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
-        const bson_t *doc;
-        bson_iter_t it;
-        while (mongoc_cursor_next(cursor, &doc)) {
-          if (bson_iter_init_find(&it, doc, "_id")) {
-            char key[16];
-            const char *name;
-            bson_uint32_to_string(n_present++, &name, key, sizeof key);
-            bson_append_value(&present, name, -1, bson_iter_value(&it));
-          }
-        }
-        there_ok = cursor_ok(cursor, "2pc collect transients", err);
-        mongoc_cursor_destroy(cursor);
-      }
-      if (opened) {
-        target_close(&t);
-      }
-      bson_destroy(opts);
-      bson_destroy(filter);
-      bson_destroy(&ids);
-      /* commit each one found (a read first: staged_known is false) */
-      for (size_t j = i; j < n; j++) {
-        for (size_t m = 0; m < batch[j].n_ops; m++) {
-          txn_op_t *op = &batch[j].ops[m];
-          if (!ours[j * TXN_MAX_OPS + m] || op->shard != first->shard ||
-              strcmp(op->coll, first->coll) != 0) {
-            continue;
-          }
-          bool found = false;
-          bson_iter_t it;
-          if (there_ok && bson_iter_init(&it, &present)) {
-            while (!found && bson_iter_next(&it)) {
-              found = same_id_value(bson_iter_value(&it), &op->id);
-            }
-          }
-          if (!there_ok ||
-              (found && !finish_op(sm, batch[j].id, op, true, err))) {
-            keep[j] = true;
-            ok = false;
-          }
-        }
-      }
-      bson_destroy(&present);
-    }
-  }
-  bson_free(ours);
-  bson_free(handled);
-  return ok;
-}
-
-/* Which of the transactions batch[i] with pick[i] have a document in
- * coll (main database), with `state` equal to the given one unless it is
- * NULL: found[i]; one find ({_id: {$in}}).  False (err) when it could
- * not be read. */
-static bool find_ids_in(shards_t *shards, const char *coll, const char *state,
-                        txn_t *batch, const bool *pick, bool *found, size_t n,
-                        chorus_error_t *err) {
+/* Which of the transactions batch[i] with pick[i] have a document in coll
+ * of shard whose `field` (a dotted path) is their id: found[i]; one find
+ * ({field: {$in}}: on FerretDB a scan, so only for collections that hold
+ * little, the open markers and the transient inserts not yet deleted).
+ * False (err) when it could not be read. */
+static bool find_by_txn(shards_t *shards, int shard, const char *coll,
+                        const char *field, txn_t *batch, const bool *pick,
+                        bool *found, size_t n, chorus_error_t *err) {
   bson_t ids = BSON_INITIALIZER;
   uint32_t n_ids = 0;
   for (size_t i = 0; i < n; i++) {
@@ -1817,23 +1701,21 @@ static bool find_ids_in(shards_t *shards, const char *coll, const char *state,
   }
   bool ok = true;
   target_t t;
-  if (n_ids && (ok = target_open(shards, TXN_MAIN_SHARD, coll, &t, err))) {
+  if (n_ids && (ok = target_open(shards, shard, coll, &t, err))) {
     if ((ok = target_live(&t, err))) {
-      bson_t *filter = BCON_NEW("_id", "{", "$in", BCON_ARRAY(&ids), "}");
-      if (state) {
-        BSON_APPEND_UTF8(filter, "state", state);
-      }
-      bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+      bson_t *filter = BCON_NEW(field, "{", "$in", BCON_ARRAY(&ids), "}");
+      bson_t *opts = BCON_NEW("projection", "{", field, BCON_INT32(1), "}");
       mongoc_cursor_t *cursor =
           mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
       const bson_t *doc;
-      bson_iter_t it;
+      bson_iter_t it, at;
       while (mongoc_cursor_next(cursor, &doc)) {
-        if (!bson_iter_init_find(&it, doc, "_id") ||
-            !BSON_ITER_HOLDS_UTF8(&it)) {
+        if (!bson_iter_init(&it, doc) ||
+            !bson_iter_find_descendant(&it, field, &at) ||
+            !BSON_ITER_HOLDS_UTF8(&at)) {
           continue;
         }
-        const char *id = bson_iter_utf8(&it, NULL);
+        const char *id = bson_iter_utf8(&at, NULL);
         for (size_t i = 0; i < n; i++) {
           found[i] = found[i] || (pick[i] && !strcmp(batch[i].id, id));
         }
@@ -1849,12 +1731,77 @@ static bool find_ids_in(shards_t *shards, const char *coll, const char *state,
   return ok;
 }
 
+/* Applies the transient inserts (txn.h) of the committed records of
+ * batch[0..n) (aborted[i] false) that are still staged, before their
+ * decisions go: per collection holding any, one find of the documents
+ * its transactions still stage (find_by_txn on the lock's id), then the
+ * commit of each (a read first: staged_known is false).  Records kept
+ * already (keep[i]) are left alone; one whose transient insert could not
+ * be read or applied is kept too (false, err). */
+static bool apply_transients(store_mongo_t *sm, txn_t *batch,
+                             const bool *aborted, bool *keep, size_t n,
+                             chorus_error_t *err) {
+  bool ok = true;
+  size_t cap = n ? n : 1;
+  bool *pick = bson_malloc0(sizeof *pick * cap);
+  bool *staged = bson_malloc0(sizeof *staged * cap);
+  /* where[w]: the collections of the transient ops met so far */
+  const txn_op_t *where[TXN_MAX_OPS];
+  size_t n_where = 0;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; !aborted[i] && !keep[i] && k < batch[i].n_ops; k++) {
+      const txn_op_t *op = &batch[i].ops[k];
+      bool met = !op->transient;
+      for (size_t w = 0; !met && w < n_where; w++) {
+        met = where[w]->shard == op->shard && !strcmp(where[w]->coll, op->coll);
+      }
+      if (!met && n_where < TXN_MAX_OPS) {
+        where[n_where++] = op;
+      }
+    }
+  }
+  for (size_t w = 0; w < n_where; w++) {
+    const txn_op_t *in = where[w];
+    for (size_t i = 0; i < n; i++) {
+      pick[i] = false;
+      for (size_t k = 0; !aborted[i] && !keep[i] && k < batch[i].n_ops; k++) {
+        const txn_op_t *op = &batch[i].ops[k];
+        pick[i] = pick[i] || (op->transient && op->shard == in->shard &&
+                              !strcmp(op->coll, in->coll));
+      }
+    }
+    if (!find_by_txn(sm->shards, in->shard, in->coll, TXN_LOCK_FIELD ".id",
+                     batch, pick, staged, n, err)) {
+      for (size_t i = 0; i < n; i++) {
+        keep[i] = keep[i] || pick[i];
+      }
+      ok = false;
+      continue;
+    }
+    for (size_t i = 0; i < n; i++) {
+      for (size_t k = 0; staged[i] && k < batch[i].n_ops; k++) {
+        const txn_op_t *op = &batch[i].ops[k];
+        if (op->transient && op->shard == in->shard &&
+            !strcmp(op->coll, in->coll) &&
+            !finish_op(sm, batch[i].id, op, true, err)) {
+          keep[i] = true;
+          ok = false;
+        }
+      }
+    }
+  }
+  bson_free(staged);
+  bson_free(pick);
+  return ok;
+}
+
 /* keep[i] for each record not done (not_done[i]) whose open marker is
  * still there: not finished (a group's finish deletes the marker only). */
 static bool keep_open(shards_t *shards, txn_t *batch, const bool *not_done,
                       bool *keep, size_t n, chorus_error_t *err) {
   bool *marked = bson_malloc0(sizeof *marked * (n ? n : 1));
-  bool ok = find_ids_in(shards, DB_OPEN, NULL, batch, not_done, marked, n, err);
+  bool ok = find_by_txn(shards, TXN_MAIN_SHARD, DB_OPEN, "_id", batch, not_done,
+                        marked, n, err);
   for (size_t i = 0; ok && i < n; i++) {
     keep[i] = keep[i] || marked[i];
   }

@@ -39,13 +39,11 @@
 #define SYNC_BACKOFF_BASE_MS 4
 #define SYNC_BACKOFF_MAX_MS 400
 #define SYNC_COLLECT_EVERY_MS 2000
-/* At most this many full batches of the collector every time it runs. */
-#define SYNC_COLLECT_ROUNDS 8
 /* Longer than any prepare request can stay in flight (the driver's socket
  * timeout is 10 s), so the sweep in store_mongo_collect comes after it. */
 #define SYNC_KEEP_FINISHED_MS 30000
-/* A server collects the records it owns; any server those finished this
- * long ago (their owner may be gone for good). */
+/* A minute of the log is swept by the server that claimed it; by any
+ * server once that claim is this old (its server may be gone for good). */
 #define SYNC_KEEP_ORPHANS_MS 300000
 #define SYNC_FINISHERS 2
 #define SYNC_QUEUE_MAX 256
@@ -192,16 +190,9 @@ static void *recovery_main(void *arg) {
     if (now - last_collect >= SYNC_COLLECT_EVERY_MS) {
       /* Nobody waits for the collector: requests' writes go first. */
       write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
-      int64_t deleted = 0;
-      int rounds = 0;
-      do { /* a full batch: more may be due */
-        if (!store_mongo_collect(&s->store, s->owner,
-                                 now - SYNC_KEEP_FINISHED_MS,
-                                 now - SYNC_KEEP_ORPHANS_MS, &deleted, &err)) {
-          break;
-        }
-      } while (deleted == STORE_MONGO_COLLECT_MAX &&
-               ++rounds < SYNC_COLLECT_ROUNDS);
+      int64_t deleted = 0; /* a failure is retried next time */
+      store_mongo_collect(&s->store, s->owner, now - SYNC_KEEP_FINISHED_MS,
+                          now - SYNC_KEEP_ORPHANS_MS, &deleted, &err);
       db_write_priority(was);
       last_collect = now;
     }

@@ -56,7 +56,8 @@ void db_commands_cleanup(db_t *db) {
 
 static bool is_write_command(const char *name) {
   return !strcmp(name, "insert") || !strcmp(name, "update") ||
-         !strcmp(name, "delete") || !strcmp(name, "findAndModify");
+         !strcmp(name, "delete") || !strcmp(name, "findAndModify") ||
+         !strcmp(name, "drop");
 }
 
 void db_set_write_limit(db_t *db, int limit) {

@@ -30,10 +30,7 @@
 #include "sync/txn/escrow.h"
 #include "sync/txn/lock_field.h"
 
-#define DB_TXNS "txns"
 #define DB_LOCKS "locks"
-#define DB_DECISIONS "txn_decisions"
-#define DB_CLAIMS "txn_claims"
 /* txn_open/{txn id} {deadline, at}: one per unfinished transaction (see
  * mongo_claim).  A marker without its record is dropped once older than
  * OPEN_ORPHAN_MS: longer than the driver's 10 s socket timeout, so the
@@ -74,6 +71,86 @@ static void target_close(target_t *t) {
  * request in flight when the database died paid that once per command. */
 static bool target_live(const target_t *t, chorus_error_t *err) {
   return db_check_up(t->db, err);
+}
+
+/* ---- the decision log's segments ----
+ *
+ * A transaction's record, decision and claims live in the collections of
+ * the minute of its id (its ObjectId's seconds / LOG_SEGMENT_S): txns_<S>,
+ * txn_decisions_<S>, txn_claims_<S>.  The collector drops a minute's
+ * three collections once every record of it is finished and was so
+ * LOG_KEEP (the caller's older_than_ms) ago: one command per collection a
+ * minute, where deleting each transaction's record, decision and claims
+ * by _id cost FerretDB three commands and two synced SQLite transactions
+ * per transaction (docs/SYNC.md §7).
+ *
+ * Invariant: no record of minute S is written after LOG_LATE_MS past the
+ * end of S.  begin refuses an id older than LOG_BEGIN_MAX_AGE_MS, and its
+ * insert lands or fails within the driver's 10 s socket timeout; every
+ * later write of a record (finish, claim) finds it first.  So once that
+ * time has passed the records of S are all there, and a minute none of
+ * whose records is open stays so. */
+#define LOG_SEGMENT_S 60
+#define LOG_BEGIN_MAX_AGE_MS 10000
+#define LOG_LATE_MS (LOG_BEGIN_MAX_AGE_MS + 20000)
+
+static const char *const log_bases[] = {
+    [STORE_MONGO_RECORDS] = "txns",
+    [STORE_MONGO_DECISIONS] = "txn_decisions",
+    [STORE_MONGO_CLAIMS] = "txn_claims",
+};
+
+/* The minute of a transaction id; 0 for one that is not an ObjectId's
+ * hex (none of ours). */
+static uint32_t log_segment(const char *txn_id) {
+  if (!bson_oid_is_valid(txn_id, strlen(txn_id))) {
+    return 0;
+  }
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, txn_id);
+  return (uint32_t)((uint64_t)bson_oid_get_time_t(&oid) / LOG_SEGMENT_S);
+}
+
+/* The first instant (ms) after minute S. */
+static int64_t log_segment_end_ms(uint32_t seg) {
+  return ((int64_t)seg + 1) * LOG_SEGMENT_S * 1000;
+}
+
+static void log_coll_of(store_mongo_log_t which, uint32_t seg,
+                        char out[STORE_MONGO_LOG_COLL_LEN]) {
+  assert(which <= STORE_MONGO_CLAIMS);
+  snprintf(out, STORE_MONGO_LOG_COLL_LEN, "%s_%u", log_bases[which],
+           (unsigned)seg);
+}
+
+void store_mongo_log_coll(store_mongo_log_t which, const char *txn_id,
+                          char out[STORE_MONGO_LOG_COLL_LEN]) {
+  log_coll_of(which, log_segment(txn_id), out);
+}
+
+/* target_open on the collection of the log holding txn_id's `which`. */
+static bool log_open(shards_t *shards, store_mongo_log_t which,
+                     const char *txn_id, target_t *t, chorus_error_t *err) {
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(which, txn_id, coll);
+  return target_open(shards, TXN_MAIN_SHARD, coll, t, err);
+}
+
+/* Whether txn_id is young enough to begin (the segments' invariant);
+ * else false, 500 in err: a coordinator makes its id just before its
+ * begin, so only a process stalled for seconds meets this. */
+static bool log_id_young(const char *txn_id, chorus_error_t *err) {
+  bson_oid_t oid;
+  int64_t born_ms = 0;
+  if (bson_oid_is_valid(txn_id, strlen(txn_id))) {
+    bson_oid_init_from_string(&oid, txn_id);
+    born_ms = (int64_t)bson_oid_get_time_t(&oid) * 1000;
+  }
+  if (db_now_ms() - born_ms > LOG_BEGIN_MAX_AGE_MS) {
+    chorus_error_set(err, 500, "internal", "2pc begin: transaction id too old");
+    return false;
+  }
+  return true;
 }
 
 static void append_id(bson_t *doc, const bson_value_t *id) {
@@ -1264,12 +1341,15 @@ static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
 static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
                         int64_t deadline_ms, chorus_error_t *err) {
   shards_t *shards = ((store_mongo_t *)impl)->shards;
+  if (!log_id_young(txn->id, err)) {
+    return false;
+  }
   bson_t doc;
   record_doc(txn, owner, deadline_ms, &doc);
   /* The marker first: a record without one would never be recovered. */
   bool ok = mark_open(shards, txn->id, deadline_ms, err);
   target_t t;
-  if (ok && !target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (ok && !log_open(shards, STORE_MONGO_RECORDS, txn->id, &t, err)) {
     ok = false;
   } else if (ok) {
     bool dup;
@@ -1299,7 +1379,7 @@ static bool read_decision(shards_t *shards, const char *txn_id,
                           chorus_error_t *err) {
   target_t t;
   *decided = false;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+  if (!log_open(shards, STORE_MONGO_DECISIONS, txn_id, &t, err)) {
     return false;
   }
   bson_t *doc;
@@ -1322,7 +1402,7 @@ static bool mongo_decide(void *impl, const char *txn_id, txn_state_t to,
   shards_t *shards = ((store_mongo_t *)impl)->shards;
   assert(to == TXN_COMMITTED || to == TXN_ABORTED); /* pending -> one */
   target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_DECISIONS, &t, err)) {
+  if (!log_open(shards, STORE_MONGO_DECISIONS, txn_id, &t, err)) {
     return false;
   }
   bson_t *doc =
@@ -1358,7 +1438,7 @@ static bool mongo_finish(void *impl, const char *txn_id, txn_state_t state,
   shards_t *shards = ((store_mongo_t *)impl)->shards;
   assert(state == TXN_COMMITTED || state == TXN_ABORTED); /* decided */
   target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (!log_open(shards, STORE_MONGO_RECORDS, txn_id, &t, err)) {
     return false;
   }
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(txn_id));
@@ -1385,7 +1465,7 @@ static bool mongo_get_state(void *impl, const char *txn_id, txn_state_t *state,
     return false;
   }
   target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
+  if (!log_open(shards, STORE_MONGO_RECORDS, txn_id, &t, err)) {
     return false;
   }
   bson_t *rec;
@@ -1484,7 +1564,7 @@ static bool claim_record(shards_t *shards, const target_t *txns,
                          chorus_error_t *err) {
   target_t t;
   *won = false;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_CLAIMS, &t, err)) {
+  if (!log_open(shards, STORE_MONGO_CLAIMS, txn->id, &t, err)) {
     return false;
   }
   bool ok = true;
@@ -1570,10 +1650,9 @@ static bool claim_if_expired(shards_t *shards, const target_t *txns,
 /* The markers past their deadline (up to 16): each one's record claimed
  * if it is abandoned, the marker dropped if its record is done or long
  * missing, its deadline moved on if the record's was (see mark_open). */
-static bool claim_from_markers(shards_t *shards, const target_t *txns,
-                               const char *owner, int64_t now_ms,
-                               int64_t lease_ms, txn_t *txn, bool *found,
-                               chorus_error_t *err) {
+static bool claim_from_markers(shards_t *shards, const char *owner,
+                               int64_t now_ms, int64_t lease_ms, txn_t *txn,
+                               bool *found, chorus_error_t *err) {
   target_t open;
   if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &open, err)) {
     return false;
@@ -1597,10 +1676,14 @@ static bool claim_from_markers(shards_t *shards, const target_t *txns,
         bson_iter_init_find(&it, marker, "at") && BSON_ITER_HOLDS_DATE_TIME(&it)
             ? bson_iter_date_time(&it)
             : 0;
-    bson_t *rec;
+    bson_t *rec = NULL;
     bool exists, done;
     int64_t deadline;
-    ok = read_by_string_id(txns, id, &rec, &exists, err);
+    target_t txns;
+    if (!(ok = log_open(shards, STORE_MONGO_RECORDS, id, &txns, err))) {
+      break;
+    }
+    ok = read_by_string_id(&txns, id, &rec, &exists, err);
     if (ok && exists) {
       record_status(rec, &done, &deadline);
       if (done) {
@@ -1608,7 +1691,7 @@ static bool claim_from_markers(shards_t *shards, const target_t *txns,
       } else if (deadline >= now_ms) {
         remark_open(shards, id, deadline);
       } else {
-        ok = claim_if_expired(shards, txns, rec, owner, now_ms, lease_ms, txn,
+        ok = claim_if_expired(shards, &txns, rec, owner, now_ms, lease_ms, txn,
                               found, err);
       }
     } else if (ok && at + OPEN_ORPHAN_MS < now_ms) {
@@ -1617,6 +1700,7 @@ static bool claim_from_markers(shards_t *shards, const target_t *txns,
     if (rec) {
       bson_destroy(rec);
     }
+    target_close(&txns);
   }
   ok = ok && cursor_ok(cursor, "2pc find open", err);
   mongoc_cursor_destroy(cursor);
@@ -1631,12 +1715,12 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
                         txn_state_t *state, bool *found, chorus_error_t *err) {
   shards_t *shards = ((store_mongo_t *)impl)->shards;
   *found = false;
-  target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
-    return false;
-  }
   bool ok;
   if (txn_id) {
+    target_t t;
+    if (!log_open(shards, STORE_MONGO_RECORDS, txn_id, &t, err)) {
+      return false;
+    }
     bson_t *rec;
     bool exists;
     ok = read_by_string_id(&t, txn_id, &rec, &exists, err);
@@ -1647,11 +1731,10 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
     if (rec) {
       bson_destroy(rec);
     }
+    target_close(&t);
   } else {
-    ok = claim_from_markers(shards, &t, owner, now_ms, lease_ms, txn, found,
-                            err);
+    ok = claim_from_markers(shards, owner, now_ms, lease_ms, txn, found, err);
   }
-  target_close(&t);
   if (ok && *found) {
     bool decided;
     ok = read_decision(shards, txn->id, state, &decided, err);
@@ -1667,21 +1750,7 @@ static bool mongo_claim(void *impl, const char *txn_id, const char *owner,
   return ok;
 }
 
-/* ---- collection of finished transactions ---- */
-
-static void delete_many_by(shards_t *shards, const char *coll,
-                           const char *field, const char *value) {
-  target_t t;
-  chorus_error_t ignored; /* best effort, see SYNC.md §11 */
-  if (!target_open(shards, TXN_MAIN_SHARD, coll, &t, &ignored)) {
-    return;
-  }
-  bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
-  bson_error_t berr;
-  mongoc_collection_delete_many(t.coll, filter, NULL, NULL, &berr);
-  bson_destroy(filter);
-  target_close(&t);
-}
+/* ---- collection of finished minutes of the log ---- */
 
 /* Which of the transactions batch[i] with pick[i] have a document in coll
  * of shard whose `field` (a dotted path) is their id: found[i]; one find
@@ -1795,17 +1864,331 @@ static bool apply_transients(store_mongo_t *sm, txn_t *batch,
   return ok;
 }
 
-/* keep[i] for each record not done (not_done[i]) whose open marker is
- * still there: not finished (a group's finish deletes the marker only). */
-static bool keep_open(shards_t *shards, txn_t *batch, const bool *not_done,
-                      bool *keep, size_t n, chorus_error_t *err) {
-  bool *marked = bson_malloc0(sizeof *marked * (n ? n : 1));
-  bool ok = find_by_txn(shards, TXN_MAIN_SHARD, DB_OPEN, "_id", batch, not_done,
-                        marked, n, err);
-  for (size_t i = 0; ok && i < n; i++) {
-    keep[i] = keep[i] || marked[i];
+/* The records a sweep holds at once (each txn_t is a few KB). */
+#define SWEEP_BATCH 128
+
+static int cmp_segment(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_txn_id(const void *a, const void *b) { return strcmp(a, b); }
+
+/* The minutes the log holds: each once, in order, in *segs (caller
+ * frees), has_records[i] whether txns_<S> exists; from the names of the
+ * main database's collections. */
+static bool log_list(shards_t *shards, uint32_t **segs, bool **has_records,
+                     size_t *n, chorus_error_t *err) {
+  *segs = NULL;
+  *has_records = NULL;
+  *n = 0;
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+    return false;
   }
-  bson_free(marked);
+  mongoc_database_t *database =
+      mongoc_client_get_database(t.client, db_name(t.db));
+  bson_error_t berr;
+  char **names = NULL;
+  bool ok = target_live(&t, err);
+  if (ok && !(names = mongoc_database_get_collection_names_with_opts(
+                  database, NULL, &berr))) {
+    chorus_error_from_bson(err, &berr, "2pc collect: list collections");
+    ok = false;
+  }
+  size_t cap = 0;
+  for (size_t i = 0; names && names[i]; i++) {
+    cap++;
+  }
+  /* found[k]: minute, whether it is a records collection */
+  uint32_t *found = bson_malloc0(sizeof *found * (cap ? cap : 1));
+  bool *rec = bson_malloc0(sizeof *rec * (cap ? cap : 1));
+  size_t m = 0;
+  for (size_t i = 0; names && names[i]; i++) {
+    for (int w = STORE_MONGO_RECORDS; w <= STORE_MONGO_CLAIMS; w++) {
+      size_t len = strlen(log_bases[w]);
+      const char *digits = names[i] + len + 1;
+      if (strncmp(names[i], log_bases[w], len) || names[i][len] != '_' ||
+          !*digits || strspn(digits, "0123456789") != strlen(digits) ||
+          strlen(digits) > 9) {
+        continue;
+      }
+      found[m] = (uint32_t)strtoul(digits, NULL, 10);
+      rec[m++] = w == STORE_MONGO_RECORDS;
+    }
+  }
+  *segs = bson_malloc0(sizeof **segs * (m ? m : 1));
+  *has_records = bson_malloc0(sizeof **has_records * (m ? m : 1));
+  uint32_t *sorted = bson_malloc0(sizeof *sorted * (m ? m : 1));
+  memcpy(sorted, found, sizeof *found * m);
+  qsort(sorted, m, sizeof *sorted, cmp_segment);
+  for (size_t k = 0; k < m; k++) {
+    if (*n && (*segs)[*n - 1] == sorted[k]) {
+      continue;
+    }
+    (*segs)[*n] = sorted[k];
+    for (size_t j = 0; j < m; j++) {
+      (*has_records)[*n] =
+          (*has_records)[*n] || (found[j] == sorted[k] && rec[j]);
+    }
+    (*n)++;
+  }
+  bson_free(sorted);
+  bson_free(rec);
+  bson_free(found);
+  bson_strfreev(names);
+  mongoc_database_destroy(database);
+  target_close(&t);
+  return ok;
+}
+
+/* Whether this server may sweep minute seg: the insert-once claim
+ * txn_claims_<S>/"collect" is its own, or older than orphans_before_ms
+ * (its server stopped on the way).  Two servers sweeping one minute at
+ * once would each find decisions the other had just dropped, take them
+ * for aborts and drop every op again (harmless, finished transactions
+ * being applied, but thousands of reads). */
+static bool log_claim_segment(shards_t *shards, uint32_t seg, const char *owner,
+                              int64_t orphans_before_ms, bool *mine,
+                              chorus_error_t *err) {
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  log_coll_of(STORE_MONGO_CLAIMS, seg, coll);
+  target_t t;
+  *mine = false;
+  if (!target_open(shards, TXN_MAIN_SHARD, coll, &t, err)) {
+    return false;
+  }
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8("collect"), "owner", BCON_UTF8(owner),
+                         "at", BCON_DATE_TIME(db_now_ms()));
+  bool dup;
+  bool ok = insert_once(&t, doc, &dup, "2pc collect claim", err);
+  bson_destroy(doc);
+  *mine = ok && !dup;
+  bson_t *claim = NULL;
+  bool found = false;
+  if (ok && dup &&
+      (ok = read_by_string_id(&t, "collect", &claim, &found, err)) && found) {
+    bson_iter_t it;
+    *mine = (bson_iter_init_find(&it, claim, "owner") &&
+             BSON_ITER_HOLDS_UTF8(&it) &&
+             !strcmp(bson_iter_utf8(&it, NULL), owner)) ||
+            (bson_iter_init_find(&it, claim, "at") &&
+             BSON_ITER_HOLDS_DATE_TIME(&it) &&
+             bson_iter_date_time(&it) < orphans_before_ms);
+  }
+  if (claim) {
+    bson_destroy(claim);
+  }
+  target_close(&t);
+  return ok;
+}
+
+/* Whether an open marker (txn_open) belongs to minute seg: one read of
+ * the markers, which are the open transactions only. */
+static bool log_segment_open(shards_t *shards, uint32_t seg, bool *open,
+                             chorus_error_t *err) {
+  target_t t;
+  *open = false;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+    return false;
+  }
+  bool ok = target_live(&t, err);
+  if (ok) {
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_with_opts(t.coll, &filter, opts, NULL);
+    const bson_t *doc;
+    bson_iter_t it;
+    while (mongoc_cursor_next(cursor, &doc)) {
+      *open = *open || (bson_iter_init_find(&it, doc, "_id") &&
+                        BSON_ITER_HOLDS_UTF8(&it) &&
+                        log_segment(bson_iter_utf8(&it, NULL)) == seg);
+    }
+    ok = cursor_ok(cursor, "2pc collect", err);
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+  }
+  target_close(&t);
+  return ok;
+}
+
+/* The committed transactions of minute seg: their ids, sorted, in
+ * *ids (caller frees; TXN_ID_LEN + 1 bytes each), *n of them. */
+static bool log_committed(shards_t *shards, uint32_t seg, char **ids, size_t *n,
+                          chorus_error_t *err) {
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  log_coll_of(STORE_MONGO_DECISIONS, seg, coll);
+  *ids = NULL;
+  *n = 0;
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, coll, &t, err)) {
+    return false;
+  }
+  bool ok = target_live(&t, err);
+  size_t cap = 0;
+  if (ok) {
+    bson_t *filter =
+        BCON_NEW("state", BCON_UTF8(txn_state_name(TXN_COMMITTED)));
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
+    const bson_t *doc;
+    bson_iter_t it;
+    while (mongoc_cursor_next(cursor, &doc)) {
+      if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) {
+        continue;
+      }
+      if (*n == cap) {
+        cap = cap ? 2 * cap : 256;
+        *ids = bson_realloc(*ids, cap * (TXN_ID_LEN + 1));
+      }
+      bsonx_copy_utf8(&it, *ids + *n * (TXN_ID_LEN + 1), TXN_ID_LEN + 1);
+      (*n)++;
+    }
+    ok = cursor_ok(cursor, "2pc collect", err);
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(opts);
+    bson_destroy(filter);
+  }
+  target_close(&t);
+  if (*n) {
+    qsort(*ids, *n, TXN_ID_LEN + 1, cmp_txn_id);
+  }
+  return ok;
+}
+
+/* Sweeps batch[0..n) of a minute's records: the committed ones'
+ * transient inserts still staged applied, the aborted ones' ops dropped
+ * once more (late locks, see store_mongo.h); *clean false when one of
+ * them could not be. */
+static bool sweep_batch(store_mongo_t *sm, txn_t *batch, const bool *aborted,
+                        size_t n, bool *clean, chorus_error_t *err) {
+  bool *keep = bson_malloc0(sizeof *keep * (n ? n : 1));
+  bool ok = apply_transients(sm, batch, aborted, keep, n, err);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; ok && aborted[i] && k < batch[i].n_ops; k++) {
+      ok = finish_op(sm, batch[i].id, &batch[i].ops[k], false, err);
+    }
+    *clean = *clean && !keep[i];
+    txn_cleanup(&batch[i]);
+  }
+  *clean = *clean && ok;
+  bson_free(keep);
+  return ok;
+}
+
+/* Whether minute seg's records may go: none is open, each finished
+ * before older_than_ms (done: finished_at; a group's member, its marker
+ * gone: its deadline, within which it finished), and each is swept
+ * (sweep_batch).  *n_records counts them. */
+static bool log_sweep_segment(store_mongo_t *sm, uint32_t seg,
+                              int64_t older_than_ms, bool *ready,
+                              int64_t *n_records, chorus_error_t *err) {
+  shards_t *shards = sm->shards;
+  bool open;
+  *ready = false;
+  *n_records = 0;
+  if (!log_segment_open(shards, seg, &open, err)) {
+    return false;
+  }
+  if (open) {
+    return true;
+  }
+  char *committed;
+  size_t n_committed;
+  if (!log_committed(shards, seg, &committed, &n_committed, err)) {
+    bson_free(committed);
+    return false;
+  }
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  log_coll_of(STORE_MONGO_RECORDS, seg, coll);
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, coll, &t, err)) {
+    bson_free(committed);
+    return false;
+  }
+  bool ok = target_live(&t, err);
+  bool clean = ok;
+  if (ok) {
+    bson_t filter = BSON_INITIALIZER;
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_with_opts(t.coll, &filter, NULL, NULL);
+    txn_t *batch = bson_malloc0(sizeof *batch * SWEEP_BATCH);
+    bool *aborted = bson_malloc0(sizeof *aborted * SWEEP_BATCH);
+    size_t n = 0;
+    const bson_t *rec;
+    while (ok && clean && mongoc_cursor_next(cursor, &rec)) {
+      bool done;
+      int64_t deadline, lease;
+      bson_iter_t it;
+      record_status(rec, &done, &deadline);
+      int64_t finished = !done ? deadline
+                         : bson_iter_init_find(&it, rec, "finished_at") &&
+                                 BSON_ITER_HOLDS_DATE_TIME(&it)
+                             ? bson_iter_date_time(&it)
+                             : INT64_MAX;
+      (*n_records)++;
+      if (finished >= older_than_ms) {
+        clean = false; /* finished too recently */
+      } else if (load_record(rec, &batch[n], &lease)) {
+        /* no decision at all: it never committed */
+        aborted[n] =
+            !n_committed || !bsearch(batch[n].id, committed, n_committed,
+                                     TXN_ID_LEN + 1, cmp_txn_id);
+        n++;
+      } else {
+        txn_cleanup(&batch[n]);
+      }
+      if (n == SWEEP_BATCH) {
+        ok = sweep_batch(sm, batch, aborted, n, &clean, err);
+        n = 0;
+      }
+    }
+    if (n) {
+      if (ok && clean) {
+        ok = sweep_batch(sm, batch, aborted, n, &clean, err);
+      } else {
+        for (size_t i = 0; i < n; i++) {
+          txn_cleanup(&batch[i]);
+        }
+      }
+    }
+    ok = cursor_ok(cursor, "2pc collect", err) && ok;
+    mongoc_cursor_destroy(cursor);
+    bson_free(aborted);
+    bson_free(batch);
+    bson_destroy(&filter);
+  }
+  target_close(&t);
+  bson_free(committed);
+  *ready = ok && clean;
+  return ok;
+}
+
+/* Drops minute seg's collections: records first, so that a sweep
+ * stopped half way finds either the records (and sweeps again) or
+ * none (and drops the rest). */
+static bool log_drop_segment(shards_t *shards, uint32_t seg,
+                             chorus_error_t *err) {
+  bool ok = true;
+  for (int w = STORE_MONGO_RECORDS; ok && w <= STORE_MONGO_CLAIMS; w++) {
+    char coll[STORE_MONGO_LOG_COLL_LEN];
+    log_coll_of((store_mongo_log_t)w, seg, coll);
+    target_t t;
+    if (!(ok = target_open(shards, TXN_MAIN_SHARD, coll, &t, err))) {
+      break;
+    }
+    bson_error_t berr;
+    if ((ok = target_live(&t, err)) &&
+        !mongoc_collection_drop_with_opts(t.coll, NULL, &berr) &&
+        berr.code != 26 /* NamespaceNotFound: dropped already */) {
+      chorus_error_from_bson(err, &berr, "2pc collect: drop");
+      ok = false;
+    }
+    target_close(&t);
+  }
   return ok;
 }
 
@@ -1813,94 +2196,33 @@ bool store_mongo_collect(const txn_store_t *store, const char *owner,
                          int64_t older_than_ms, int64_t orphans_before_ms,
                          int64_t *deleted, chorus_error_t *err) {
   store_mongo_t *sm = store->impl;
-  shards_t *shards = sm->shards;
+  uint32_t *segs;
+  bool *has_records;
+  size_t n;
   *deleted = 0;
-  target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_TXNS, &t, err)) {
-    return false;
-  }
-  /* Finished before older_than_ms: by finish (done, finished_at), or by
-   * a group's finish (its marker deleted, checked below; it finished
-   * within its lease, so before its deadline). */
-  bson_t *filter =
-      BCON_NEW("$or", "[",
-               /* */ "{", "done", BCON_BOOL(true), "finished_at", "{", "$lt",
-               BCON_DATE_TIME(older_than_ms), "}", "$or", "[", "{", "owner",
-               BCON_UTF8(owner), "}", "{", "finished_at", "{", "$lt",
-               BCON_DATE_TIME(orphans_before_ms), "}", "}", "]", "}",
-               /* */ "{", "done", BCON_BOOL(false), "deadline", "{", "$lt",
-               BCON_DATE_TIME(older_than_ms), "}", "$or", "[", "{", "owner",
-               BCON_UTF8(owner), "}", "{", "deadline", "{", "$lt",
-               BCON_DATE_TIME(orphans_before_ms), "}", "}", "]", "}", "]");
-  bson_t *opts = BCON_NEW("limit", BCON_INT64(STORE_MONGO_COLLECT_MAX));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
-  const bson_t *rec;
-  txn_t *batch = bson_malloc0(sizeof *batch * STORE_MONGO_COLLECT_MAX);
-  bool *aborted = bson_malloc0(sizeof *aborted * STORE_MONGO_COLLECT_MAX);
-  bool *keep = bson_malloc0(sizeof *keep * STORE_MONGO_COLLECT_MAX);
-  bool *not_done = bson_malloc0(sizeof *not_done * STORE_MONGO_COLLECT_MAX);
-  size_t n = 0;
-  while (n < STORE_MONGO_COLLECT_MAX && mongoc_cursor_next(cursor, &rec)) {
-    int64_t lease, deadline;
-    bool done;
-    record_status(rec, &done, &deadline);
-    if (load_record(rec, &batch[n], &lease)) {
-      not_done[n++] = !done;
-    } else {
-      txn_cleanup(&batch[n]);
-    }
-  }
-  bool ok = cursor_ok(cursor, "2pc collect", err);
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(opts);
-  bson_destroy(filter);
-  /* Not done, with a marker: still open (recovery's), not collected. */
-  ok = ok && keep_open(shards, batch, not_done, keep, n, err);
+  bool ok = log_list(sm->shards, &segs, &has_records, &n, err);
   for (size_t i = 0; ok && i < n; i++) {
-    /* The decision, not the record's informational state, says whether
-     * it aborted (no decision at all: it never committed). */
-    txn_state_t state;
-    bool decided;
-    ok = keep[i] || read_decision(shards, batch[i].id, &state, &decided, err);
-    aborted[i] = ok && !keep[i] && (!decided || state == TXN_ABORTED);
-  }
-  if (ok) {
-    apply_transients(sm, batch, aborted, keep, n, err); /* else kept */
-  }
-  for (size_t i = 0; i < n; i++) {
-    bool swept = !keep[i];
-    /* A late lock of an aborted transaction is dropped before its record
-     * (see store_mongo.h). */
-    for (size_t k = 0; ok && swept && aborted[i] && k < batch[i].n_ops; k++) {
-      swept = swept && finish_op(sm, batch[i].id, &batch[i].ops[k], false, err);
+    if (log_segment_end_ms(segs[i]) + LOG_LATE_MS > older_than_ms) {
+      break; /* in order: this minute and the later ones may still grow */
     }
-    /* Each by _id (one $in command per collection was measured: FerretDB
-     * reads the whole collection for it, SYNC.md §7). */
-    if (ok && swept) {
-      bson_t *rf = BCON_NEW("_id", BCON_UTF8(batch[i].id));
-      ok = run_delete(&t, rf, err);
-      bson_destroy(rf);
-      delete_many_by(shards, DB_DECISIONS, "_id", batch[i].id);
-      delete_many_by(shards, DB_CLAIMS, "txn", batch[i].id);
-      *deleted += ok;
+    bool ready = true, mine = true;
+    int64_t records = 0;
+    if (has_records[i]) {
+      ok = log_claim_segment(sm->shards, segs[i], owner, orphans_before_ms,
+                             &mine, err) &&
+           (!mine || log_sweep_segment(sm, segs[i], older_than_ms, &ready,
+                                       &records, err));
     }
-    txn_cleanup(&batch[i]);
+    if (ok && mine && ready &&
+        (ok = log_drop_segment(sm->shards, segs[i], err))) {
+      *deleted += records;
+    }
   }
-  bson_free(not_done);
-  bson_free(keep);
-  bson_free(aborted);
-  bson_free(batch);
-  target_close(&t);
+  bson_free(has_records);
+  bson_free(segs);
   return ok;
 }
 
-/* ---- indexes ---- */
-
-/* Recovery finds unfinished records through their markers' deadline; the
- * collector reads finished records ({done: true, finished_at: {$lt}}, a
- * prefix of done_1_deadline_1, or {done: false, deadline: {$lt}}) and
- * deletes claims by txn. */
 /* ---- groups (txn_execute_group) ----
  *
  * Each _many function does what its single function does for every item,
@@ -2061,14 +2383,67 @@ static bool stmts_run(shards_t *shards, int shard, const char *coll,
   return ok;
 }
 
+/* Runs the inserts s into the log collection `which` of the minute of
+ * each statement's transaction (items[s->item[x]].txn_id): one command
+ * per minute, two when a group straddles a minute's end.  Statement x's
+ * outcome into s->failed[x] and s->dup[x]; a command that fails as a
+ * whole fails each of its statements, err saying why.  Reorders s. */
+static void log_stmts_run(shards_t *shards, store_mongo_log_t which,
+                          const txn_item_t *items, stmts_t *s,
+                          chorus_error_t *err) {
+  uint32_t *seg = bson_malloc0(sizeof *seg * (s->n ? s->n : 1));
+  for (size_t x = 0; x < s->n; x++) {
+    seg[x] = log_segment(items[s->item[x]].txn_id);
+  }
+  for (size_t x = 1; x < s->n; x++) { /* minutes together, in order */
+    for (size_t y = x; y > 0 && seg[y - 1] > seg[y]; y--) {
+      uint32_t g = seg[y];
+      seg[y] = seg[y - 1];
+      seg[y - 1] = g;
+      bson_t *a = s->a[y], *b = s->b[y];
+      s->a[y] = s->a[y - 1];
+      s->b[y] = s->b[y - 1];
+      s->a[y - 1] = a;
+      s->b[y - 1] = b;
+      size_t item = s->item[y];
+      s->item[y] = s->item[y - 1];
+      s->item[y - 1] = item;
+    }
+  }
+  for (size_t x = 0, k; x < s->n; x += k) {
+    for (k = 1; x + k < s->n && seg[x + k] == seg[x]; k++) {
+    }
+    char coll[STORE_MONGO_LOG_COLL_LEN];
+    log_coll_of(which, seg[x], coll);
+    target_t t;
+    bool ran = target_open(shards, TXN_MAIN_SHARD, coll, &t, err);
+    if (ran) {
+      ran = bulk_write(&t, BULK_INSERT, s->a + x, s->b + x, k, s->failed + x,
+                       s->dup + x, err);
+      target_close(&t);
+    }
+    for (size_t y = x; !ran && y < x + k; y++) {
+      s->failed[y] = true;
+      s->dup[y] = false;
+    }
+  }
+  bson_free(seg);
+}
+
 static void mongo_begin_many(void *impl, txn_item_t *items, size_t n,
                              const char *owner, int64_t deadline_ms) {
   shards_t *shards = ((store_mongo_t *)impl)->shards;
   stmts_t marks, recs;
   stmts_init(&marks, n);
   stmts_init(&recs, n);
+  chorus_error_t err;
+  chorus_error_clear(&err);
   for (size_t i = 0; i < n; i++) {
     items[i].ok = false;
+    chorus_error_clear(&items[i].err);
+    if (!log_id_young(items[i].txn_id, &items[i].err)) {
+      continue;
+    }
     stmts_add(&marks, i,
               BCON_NEW("_id", BCON_UTF8(items[i].txn_id), "deadline",
                        BCON_DATE_TIME(deadline_ms), "at",
@@ -2076,26 +2451,23 @@ static void mongo_begin_many(void *impl, txn_item_t *items, size_t n,
               NULL);
   }
   /* The markers first: a record without one would never be recovered. */
-  chorus_error_t err;
-  chorus_error_clear(&err);
   if (stmts_run(shards, TXN_MAIN_SHARD, DB_OPEN, BULK_INSERT, &marks, &err)) {
     for (size_t x = 0; x < marks.n; x++) {
       if (marks.failed[x] && !marks.dup[x]) {
         continue; /* a duplicate is our own earlier begin */
       }
       bson_t rec;
-      record_doc(items[x].txn, owner, deadline_ms, &rec);
-      stmts_add(&recs, x, bson_copy(&rec), NULL);
+      record_doc(items[marks.item[x]].txn, owner, deadline_ms, &rec);
+      stmts_add(&recs, marks.item[x], bson_copy(&rec), NULL);
       bson_destroy(&rec);
     }
-    if (stmts_run(shards, TXN_MAIN_SHARD, DB_TXNS, BULK_INSERT, &recs, &err)) {
-      for (size_t x = 0; x < recs.n; x++) {
-        items[recs.item[x]].ok = !recs.failed[x] || recs.dup[x];
-      }
+    log_stmts_run(shards, STORE_MONGO_RECORDS, items, &recs, &err);
+    for (size_t x = 0; x < recs.n; x++) {
+      items[recs.item[x]].ok = !recs.failed[x] || recs.dup[x];
     }
   }
   for (size_t i = 0; i < n; i++) {
-    if (!items[i].ok) {
+    if (!items[i].ok && !items[i].err.status) {
       items[i].err = err;
       if (!err.status) {
         chorus_error_set(&items[i].err, 500, "db_error", "2pc begin failed");
@@ -2120,12 +2492,11 @@ static void mongo_decide_many(void *impl, txn_item_t *items, size_t n) {
   }
   chorus_error_t err;
   chorus_error_clear(&err);
-  bool ran =
-      stmts_run(shards, TXN_MAIN_SHARD, DB_DECISIONS, BULK_INSERT, &s, &err);
-  for (size_t i = 0; i < n; i++) {
-    txn_item_t *it = &items[i];
-    it->ok = ran && (!s.failed[i] || s.dup[i]);
-    if (ran && s.dup[i]) {
+  log_stmts_run(shards, STORE_MONGO_DECISIONS, items, &s, &err);
+  for (size_t x = 0; x < s.n; x++) {
+    txn_item_t *it = &items[s.item[x]];
+    it->ok = !s.failed[x] || s.dup[x];
+    if (s.dup[x]) {
       /* decided first by recovery: its decision counts (mongo_decide) */
       it->ok = mongo_decide(impl, it->txn_id, it->state, &it->state, &it->err);
     } else if (!it->ok) {
@@ -2575,24 +2946,19 @@ static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
   stmts_cleanup(&s);
 }
 
-static const db_index_t txns_indexes[] = {
-    {"done_1_deadline_1", "{\"done\": 1, \"deadline\": 1}", false},
-};
+/* ---- indexes ----
+ *
+ * Recovery finds unfinished records through their markers' deadline.
+ * The log's minutes need none: their records, decisions and claims are
+ * read by _id, and the collector reads a whole minute at once. */
 static const db_index_t open_indexes[] = {
     {"deadline_1", "{\"deadline\": 1}", false},
-};
-static const db_index_t claims_indexes[] = {
-    {"txn_1", "{\"txn\": 1}", false},
 };
 
 bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err) {
   db_t *db = shards_db(shards, TXN_MAIN_SHARD);
-  return db_ensure_indexes(db, DB_TXNS, txns_indexes,
-                           DB_INDEX_COUNT(txns_indexes), err) &&
-         db_ensure_indexes(db, DB_OPEN, open_indexes,
-                           DB_INDEX_COUNT(open_indexes), err) &&
-         db_ensure_indexes(db, DB_CLAIMS, claims_indexes,
-                           DB_INDEX_COUNT(claims_indexes), err);
+  return db_ensure_indexes(db, DB_OPEN, open_indexes,
+                           DB_INDEX_COUNT(open_indexes), err);
 }
 
 void store_mongo_init(txn_store_t *store, shards_t *shards) {

@@ -1,17 +1,19 @@
 /*
  * store_mongo.h - the two-phase commit store on MongoDB (or FerretDB).
  *
- * Decision log: collection "txns" of the main database, one record per
- * transaction: {_id: txn id, state: "pending"|"committed"|"aborted", done,
- * owner, lease, deadline: Date, created_at, finished_at, ops: [{kind, shard,
- * coll, id}]}.  Every write to it is w:majority (the pool's default), so
- * a decision survives a replica set failover.
+ * Decision log: one record per transaction, {_id: txn id, state:
+ * "pending"|"committed"|"aborted", done, owner, lease, deadline: Date,
+ * created_at, finished_at, ops: [{kind, shard, coll, id}]}, in the
+ * collection of the minute of its id, txns_<minute> of the main database
+ * (store_mongo_log_coll), so that the collector drops a finished minute
+ * whole.  Every write to it is w:majority (the pool's default), so a
+ * decision survives a replica set failover.
  *
- * The decision itself is the insert-once document txn_decisions/{txn id}
- * ({state, decided_at}); a takeover by recovery is the insert-once
- * document txn_claims/{txn id}#{lease}.  An unfinished record also has a
- * marker txn_open/{txn id} ({deadline, at}), which recovery reads instead
- * of scanning txns.
+ * The decision itself is the insert-once document
+ * txn_decisions_<minute>/{txn id} ({state, decided_at}); a takeover by
+ * recovery is the insert-once document txn_claims_<minute>/{txn
+ * id}#{lease}.  An unfinished record also has a marker txn_open/{txn id}
+ * ({deadline, at}), which recovery reads instead of scanning records.
  *
  * Participants: an update or delete participant is locked by inserting
  * locks/{"<shard>|<coll>|<id>"} ({txn, at}); an insert participant is its
@@ -46,33 +48,47 @@
 void store_mongo_init(txn_store_t *store, shards_t *shards);
 void store_mongo_cleanup(txn_store_t *store);
 
-/* Creates the indexes of the decision log's collections (txns, txn_open,
- * txn_claims) in the main database; idempotent. */
+/* Creates the index of the open markers (txn_open) in the main
+ * database; idempotent. */
 bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err);
 
-/* Deletes finished records whose transaction ended before older_than_ms:
- * done ones by their finished_at, those a group's finish ended (their
- * open marker deleted, nothing written to them) by their deadline; the
- * transient inserts of committed ones still there are applied first
- * (txn.h).
+/* The log's collections: a transaction's record, decision and claims
+ * live in the collection of the minute of its id (store_mongo.c, "the
+ * decision log's segments"). */
+typedef enum {
+  STORE_MONGO_RECORDS = 0, /* txns_<minute> */
+  STORE_MONGO_DECISIONS,   /* txn_decisions_<minute> */
+  STORE_MONGO_CLAIMS,      /* txn_claims_<minute> */
+} store_mongo_log_t;
+#define STORE_MONGO_LOG_COLL_LEN 32
+
+/* The name of the collection holding txn_id's `which` into out.  Pure;
+ * tests read the log through it. */
+void store_mongo_log_coll(store_mongo_log_t which, const char *txn_id,
+                          char out[STORE_MONGO_LOG_COLL_LEN]);
+
+/* Drops the minutes of the log whose every record is finished and was
+ * before older_than_ms (done ones by their finished_at, those a group's
+ * finish ended, their open marker deleted and nothing written to them,
+ * by their deadline), and that ended long enough before it that no
+ * record of theirs can still come (store_mongo.c).  Before a minute
+ * goes, the transient inserts its committed transactions still stage
+ * are applied (txn.h), and its aborted transactions' participants are
+ * unlocked once more:
  *
  * Late locks: a coordinator whose prepare request was still in flight when
  * recovery aborted and finished its transaction can leave a lock behind.
- * So before an aborted record is deleted, its participants are unlocked
+ * So before an aborted record is dropped, its participants are unlocked
  * once more (idempotent), long after any such request could land; and
  * readers, writers and decide() treat a missing record as aborted.
  *
- * Each server collects the records it owns (owner, the coordinator or the
- * recovery that claimed it last), finished before older_than_ms, and any
- * record finished before orphans_before_ms whoever owns it (its server
- * may be gone): two servers collecting the same records at once read
- * each other's deleted decisions as aborts and sweep every op again.
- *
- * At most STORE_MONGO_COLLECT_MAX records per call, deleted with their
- * decisions and claims in one command per collection; *deleted says how
- * many: a caller that wants them all calls again while it is the
- * maximum. */
-#define STORE_MONGO_COLLECT_MAX 500
+ * A minute is swept by one server at a time: the one whose insert-once
+ * claim of it (txn_claims_<minute>/"collect") won, or any once that
+ * claim is older than orphans_before_ms (its server may be gone); two
+ * sweeping at once read each other's dropped decisions as aborts and
+ * drop every op again.  Minutes left only decisions or claims (a sweep
+ * stopped after dropping the records) are dropped at once.  *deleted
+ * counts the records dropped. */
 bool store_mongo_collect(const txn_store_t *store, const char *owner,
                          int64_t older_than_ms, int64_t orphans_before_ms,
                          int64_t *deleted, chorus_error_t *err);

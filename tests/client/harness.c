@@ -17,6 +17,7 @@
 
 #include "sync/base/db.h"
 #include "sync/txn/shards.h"
+#include "sync/txn/store_mongo.h"
 #include "tests/client/testclient.h"
 
 int64_t tc_now_ms(void) {
@@ -268,31 +269,67 @@ int64_t tc_db_count(tc_db_t *d, const char *coll_name, const bson_t *filter) {
 
 int64_t tc_db_unfinished_txns(tc_db_t *d) {
   /* Not done and still with its open marker: a group's finish deletes
-   * the marker only (docs/SYNC.md §3). */
-  mongoc_collection_t *txns = mongoc_database_get_collection(d->db, "txns");
-  bson_t *filter = BCON_NEW("done", BCON_BOOL(false));
+   * the marker only (docs/SYNC.md §3).  Each marker's record is in the
+   * log's collection of its minute. */
+  mongoc_collection_t *open = mongoc_database_get_collection(d->db, "txn_open");
+  bson_t filter = BSON_INITIALIZER;
   bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
   mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(txns, filter, opts, NULL);
-  const bson_t *rec;
+      mongoc_collection_find_with_opts(open, &filter, opts, NULL);
+  const bson_t *marker;
   int64_t n = 0;
   bson_iter_t it;
-  while (mongoc_cursor_next(cursor, &rec)) {
-    if (bson_iter_init_find(&it, rec, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
-      bson_t *marker = BCON_NEW("_id", BCON_UTF8(bson_iter_utf8(&it, NULL)));
-      n += tc_db_count(d, "txn_open", marker) > 0;
-      bson_destroy(marker);
+  while (mongoc_cursor_next(cursor, &marker)) {
+    if (bson_iter_init_find(&it, marker, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+      const char *id = bson_iter_utf8(&it, NULL);
+      char coll[STORE_MONGO_LOG_COLL_LEN];
+      store_mongo_log_coll(STORE_MONGO_RECORDS, id, coll);
+      bson_t *rec = BCON_NEW("_id", BCON_UTF8(id), "done", BCON_BOOL(false));
+      n += tc_db_count(d, coll, rec) > 0;
+      bson_destroy(rec);
     }
   }
   bson_error_t err;
   if (mongoc_cursor_error(cursor, &err)) {
-    fail_msg("read %s.txns: %s", d->name, err.message);
+    fail_msg("read %s.txn_open: %s", d->name, err.message);
   }
   mongoc_cursor_destroy(cursor);
   bson_destroy(opts);
-  bson_destroy(filter);
-  mongoc_collection_destroy(txns);
+  mongoc_collection_destroy(open);
   return n;
+}
+
+int64_t tc_db_count_logs(tc_db_t *d, store_mongo_log_t which,
+                         const bson_t *filter) {
+  char base[STORE_MONGO_LOG_COLL_LEN], coll[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(which, "", base); /* "<base>_0" */
+  base[strlen(base) - 1] = '\0';         /* "<base>_" */
+  bson_error_t err;
+  char **names =
+      mongoc_database_get_collection_names_with_opts(d->db, NULL, &err);
+  if (!names) {
+    fail_msg("list %s: %s", d->name, err.message);
+  }
+  int64_t n = 0;
+  for (size_t i = 0; names[i]; i++) {
+    const char *digits = names[i] + strlen(base);
+    if (!strncmp(names[i], base, strlen(base)) && *digits &&
+        strspn(digits, "0123456789") == strlen(digits)) {
+      snprintf(coll, sizeof coll, "%s", names[i]);
+      n += tc_db_count(d, coll, filter);
+    }
+  }
+  bson_strfreev(names);
+  return n;
+}
+
+/* tc_db_count of the log's collection `which` holding txn_id's
+ * (store_mongo_log_coll), with filter (NULL: all). */
+int64_t tc_db_count_log(tc_db_t *d, store_mongo_log_t which, const char *txn_id,
+                        const bson_t *filter) {
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(which, txn_id, coll);
+  return tc_db_count(d, coll, filter);
 }
 
 int64_t tc_db_locked_docs(tc_db_t *d, int n_shards, tc_db_t **dbs) {

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "sync/txn/store_mongo.h"
+
 typedef struct tc_server {
   pid_t pid; /* 0 when not running */
   int port;
@@ -83,6 +85,15 @@ int64_t tc_db_count(tc_db_t *d, const char *coll, const bson_t *filter);
 /* Transactions not finished: a record not done whose open marker is
  * still there (a group's finish deletes only the marker). */
 int64_t tc_db_unfinished_txns(tc_db_t *d);
+
+/* tc_db_count of the log's collection `which` (records, decisions,
+ * claims) of the minute of txn_id (store_mongo_log_coll). */
+int64_t tc_db_count_log(tc_db_t *d, store_mongo_log_t which, const char *txn_id,
+                        const bson_t *filter);
+
+/* The same over every minute of the log. */
+int64_t tc_db_count_logs(tc_db_t *d, store_mongo_log_t which,
+                         const bson_t *filter);
 
 /* Documents carrying a lock, over users and tweets_0..n_shards-1 (dbs[k]
  * is shard k's database, NULL for d). */

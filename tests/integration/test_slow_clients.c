@@ -51,12 +51,12 @@
 static tc_server_t srv;
 static tc_nginx_t nginx;
 static bool have_nginx;
-static char db_name[64];
+static char slow_db_name[64];
 
 static int setup(void **state) {
   (void)state;
-  snprintf(db_name, sizeof db_name, "slow_%d", (int)getpid());
-  tc_server_init(&srv, "slow", db_name);
+  snprintf(slow_db_name, sizeof slow_db_name, "slow_%d", (int)getpid());
+  tc_server_init(&srv, "slow", slow_db_name);
   snprintf(srv.extra, sizeof srv.extra,
            "--threads %d --http-per-address %d --http-head-timeout-ms 2000 "
            "--http-body-timeout-ms 2000 --http-idle-timeout-ms 60000 "
@@ -82,7 +82,7 @@ static int teardown(void **state) {
   tc_server_kill(&srv, SIGTERM);
   if (!getenv("CHORUS_TEST_KEEP_DB")) {
     tc_db_t d;
-    tc_db_open(&d, NULL, db_name);
+    tc_db_open(&d, NULL, slow_db_name);
     tc_db_drop(&d);
     tc_db_close(&d);
   }

@@ -135,6 +135,14 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
   tc_db_close(&db);
 }
 
+/* The log's collection `which` of txn_id's minute (a static buffer: one
+ * use at a time). */
+static const char *log_coll(store_mongo_log_t which, const char *txn_id) {
+  static char coll[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(which, txn_id, coll);
+  return coll;
+}
+
 static void insert_doc(tc_db_t *db, const char *coll_name, bson_t *doc) {
   mongoc_collection_t *coll = mongoc_database_get_collection(db->db, coll_name);
   bson_error_t err;
@@ -170,7 +178,7 @@ static void test_records_are_recovered_through_markers(void **state) {
   seed_database("markers", db_name, &a, &db);
   int64_t now = tc_wall_ms();
   /* Abandoned 10 s ago, with the marker its begin wrote; no ops. */
-  insert_doc(&db, "txns",
+  insert_doc(&db, log_coll(STORE_MONGO_RECORDS, "0000000000000000000000a1"),
              BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"), "state",
                       BCON_UTF8("pending"), "done", BCON_BOOL(false), "owner",
                       BCON_UTF8("old"), "lease", BCON_INT64(1), "deadline",
@@ -181,7 +189,7 @@ static void test_records_are_recovered_through_markers(void **state) {
                       BCON_DATE_TIME(now - 10000), "at",
                       BCON_DATE_TIME(now - 12000)));
   /* Done, but its marker was not deleted (a failed finish). */
-  insert_doc(&db, "txns",
+  insert_doc(&db, log_coll(STORE_MONGO_RECORDS, "0000000000000000000000a2"),
              BCON_NEW("_id", BCON_UTF8("0000000000000000000000a2"), "state",
                       BCON_UTF8("committed"), "done", BCON_BOOL(true), "owner",
                       BCON_UTF8("old"), "lease", BCON_INT64(1), "deadline",
@@ -216,11 +224,15 @@ static void test_records_are_recovered_through_markers(void **state) {
   bson_destroy(young);
   bson_t *abandoned = BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"),
                                "done", BCON_BOOL(true));
-  assert_int_equal(tc_db_count(&db, "txns", abandoned), 1);
+  assert_int_equal(tc_db_count_log(&db, STORE_MONGO_RECORDS,
+                                   "0000000000000000000000a1", abandoned),
+                   1);
   bson_destroy(abandoned);
   bson_t *decided = BCON_NEW("_id", BCON_UTF8("0000000000000000000000a1"),
                              "state", BCON_UTF8("aborted"));
-  assert_int_equal(tc_db_count(&db, "txn_decisions", decided), 1);
+  assert_int_equal(tc_db_count_log(&db, STORE_MONGO_DECISIONS,
+                                   "0000000000000000000000a1", decided),
+                   1);
   bson_destroy(decided);
 
   /* New transactions leave no marker once done (shortly after their
@@ -241,10 +253,10 @@ static void test_records_are_recovered_through_markers(void **state) {
    * unfinished. */
   bson_t *mine = BCON_NEW("done", BCON_BOOL(false), "_id", "{", "$ne",
                           BCON_UTF8("0000000000000000000000a4"), "}");
-  assert_true(tc_db_count(&db, "txns", mine) >= 1);
+  assert_true(tc_db_count_logs(&db, STORE_MONGO_RECORDS, mine) >= 1);
   bson_destroy(mine);
   bson_t *committed = BCON_NEW("state", BCON_UTF8("committed"));
-  assert_true(tc_db_count(&db, "txn_decisions", committed) >= 1);
+  assert_true(tc_db_count_logs(&db, STORE_MONGO_DECISIONS, committed) >= 1);
   bson_destroy(committed);
   assert_int_equal(tc_db_unfinished_txns(&db), 0);
   tc_client_destroy(c);
@@ -358,11 +370,13 @@ static void crash_group_at(const char *step, bool decided) {
 /* The collector (store_mongo_collect) and a record a group's finish
  * ended: its marker deleted, nothing written to the record (done false),
  * its transaction committed, its outbox, a transient insert, still
- * staged (its events never published).  A server started there collects
- * the record and its decision, and never before the outbox is applied or
- * gone: a staged document never outlives the decision that shows it.  A
- * record not done whose marker is still there is not collected as
- * finished: recovery claims and finishes it. */
+ * staged (its events never published).  A server started there drops
+ * the record's minute of the log, and never before the outbox is applied
+ * or gone: a staged document never outlives the decision that shows it;
+ * nor before the late lock of an aborted record of that minute is
+ * dropped.  A record not done whose marker is still there (of another
+ * minute) is not collected as finished: recovery claims and finishes it,
+ * and its minute stays. */
 static void test_collector_takes_records_finished_by_a_group(void **state) {
   (void)state;
   char db_name[64];
@@ -373,7 +387,7 @@ static void test_collector_takes_records_finished_by_a_group(void **state) {
   bson_oid_t outbox;
   bson_oid_init(&outbox, NULL);
   const char *txn = "0000000000000000000000b1";
-  insert_doc(&db, "txns",
+  insert_doc(&db, log_coll(STORE_MONGO_RECORDS, txn),
              BCON_NEW("_id", BCON_UTF8(txn), "state", BCON_UTF8("pending"),
                       "done", BCON_BOOL(false), "owner", BCON_UTF8("gone"),
                       "lease", BCON_INT64(1), "deadline", BCON_DATE_TIME(old),
@@ -381,7 +395,7 @@ static void test_collector_takes_records_finished_by_a_group(void **state) {
                       "kind", BCON_UTF8("insert"), "transient", BCON_BOOL(true),
                       "shard", BCON_INT32(-1), "coll", BCON_UTF8("outbox"),
                       "id", BCON_OID(&outbox), "}", "]"));
-  insert_doc(&db, "txn_decisions",
+  insert_doc(&db, log_coll(STORE_MONGO_DECISIONS, txn),
              BCON_NEW("_id", BCON_UTF8(txn), "state", BCON_UTF8("committed"),
                       "decided_at", BCON_DATE_TIME(old - 1000)));
   insert_doc(&db, "outbox",
@@ -389,9 +403,32 @@ static void test_collector_takes_records_finished_by_a_group(void **state) {
                       "created_at", BCON_DATE_TIME(old - 2000), "version",
                       BCON_INT64(1), "_txn", "{", "id", BCON_UTF8(txn), "kind",
                       BCON_UTF8("insert"), "}"));
-  /* Not done, its marker there: abandoned, not finished. */
-  const char *open_txn = "0000000000000000000000b2";
-  insert_doc(&db, "txns",
+  /* Aborted and finished, in the same minute, with a late lock: the
+   * staged insert of a prepare that landed after recovery dropped its op
+   * (SYNC.md §7); the collector drops it once more before the minute
+   * goes. */
+  const char *late_txn = "0000000000000000000000b3";
+  bson_oid_t late;
+  bson_oid_init(&late, NULL);
+  insert_doc(&db, log_coll(STORE_MONGO_RECORDS, late_txn),
+             BCON_NEW("_id", BCON_UTF8(late_txn), "state", BCON_UTF8("aborted"),
+                      "done", BCON_BOOL(true), "owner", BCON_UTF8("gone"),
+                      "lease", BCON_INT64(2), "deadline", BCON_DATE_TIME(old),
+                      "created_at", BCON_DATE_TIME(old - 2000), "finished_at",
+                      BCON_DATE_TIME(old), "ops", "[", "{", "kind",
+                      BCON_UTF8("insert"), "shard", BCON_INT32(-1), "coll",
+                      BCON_UTF8("probe_late"), "id", BCON_OID(&late), "}",
+                      "]"));
+  insert_doc(&db, log_coll(STORE_MONGO_DECISIONS, late_txn),
+             BCON_NEW("_id", BCON_UTF8(late_txn), "state", BCON_UTF8("aborted"),
+                      "decided_at", BCON_DATE_TIME(old - 1000)));
+  insert_doc(&db, "probe_late",
+             BCON_NEW("_id", BCON_OID(&late), "_txn", "{", "id",
+                      BCON_UTF8(late_txn), "kind", BCON_UTF8("insert"), "}"));
+  /* Not done, its marker there: abandoned, not finished; of another
+   * minute (a minute goes whole, once each of its records is finished). */
+  const char *open_txn = "0000100000000000000000b2";
+  insert_doc(&db, log_coll(STORE_MONGO_RECORDS, open_txn),
              BCON_NEW("_id", BCON_UTF8(open_txn), "state", BCON_UTF8("pending"),
                       "done", BCON_BOOL(false), "owner", BCON_UTF8("gone"),
                       "lease", BCON_INT64(1), "deadline", BCON_DATE_TIME(old),
@@ -408,10 +445,15 @@ static void test_collector_takes_records_finished_by_a_group(void **state) {
                             BCON_BOOL(true), "}");
   int64_t started = tc_now_ms();
   for (;;) {
-    bool has_decision = tc_db_count(&db, "txn_decisions", rec) == 1;
+    bool has_decision =
+        tc_db_count_log(&db, STORE_MONGO_DECISIONS, txn, rec) == 1;
     bool still_staged = tc_db_count(&db, "outbox", staged) == 1;
     assert_true(has_decision || !still_staged); /* never staged without it */
-    if (!has_decision && tc_db_count(&db, "txns", rec) == 0 &&
+    bool minute_gone =
+        tc_db_count_log(&db, STORE_MONGO_RECORDS, late_txn, NULL) == 0;
+    assert_true(!minute_gone || tc_db_count(&db, "probe_late", NULL) == 0);
+    if (!has_decision &&
+        tc_db_count_log(&db, STORE_MONGO_RECORDS, txn, rec) == 0 &&
         tc_db_unfinished_txns(&db) == 0) {
       break;
     }
@@ -421,10 +463,16 @@ static void test_collector_takes_records_finished_by_a_group(void **state) {
   /* the abandoned one was recovered (aborted: no decision) and finished
    * the single way, not taken for one a group finished */
   bson_t *done = BCON_NEW("_id", BCON_UTF8(open_txn), "done", BCON_BOOL(true));
-  assert_int_equal(tc_db_count(&db, "txns", done), 1);
+  assert_int_equal(tc_db_count_log(&db, STORE_MONGO_RECORDS, open_txn, done),
+                   1);
   bson_destroy(done);
   bson_destroy(staged);
   bson_destroy(rec);
+  /* the whole minute went, the late lock first */
+  assert_int_equal(tc_db_count(&db, "probe_late", NULL), 0);
+  assert_int_equal(tc_db_count_log(&db, STORE_MONGO_DECISIONS, late_txn, NULL),
+                   0);
+  assert_int_equal(tc_db_count_log(&db, STORE_MONGO_CLAIMS, late_txn, NULL), 0);
 
   tc_server_kill(&a, SIGTERM);
   tc_db_drop(&db);

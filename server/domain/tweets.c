@@ -661,7 +661,8 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
     media_list_append(&doc, "media", t->media);
   }
   BSON_APPEND_INT64(&doc, "version", 1);
-  txn_add_insert(txn, shard, coll, &doc);
+  /* Its id is fresh: nobody meets it before the commit inserts it. */
+  txn_add_fresh_insert(txn, shard, coll, &doc);
   bson_destroy(&doc);
 
   bson_value_t author_id = oid_value(&c->author->id);

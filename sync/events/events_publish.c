@@ -890,7 +890,11 @@ void *events_pump_main(void *arg) {
     bson_t *sort = BCON_NEW("created_at", BCON_INT32(1));
     view_page_t page;
     chorus_error_t err;
-    if (view_find(ev->db, ev->store, DB_OUTBOX, stale, sort, 64, &page, &err)) {
+    /* Only of finished transactions: an unfinished one's coordinator, or
+     * recovery, publishes it once its fresh inserts are in (a tweet
+     * published before it exists would be dropped by its enrichment). */
+    if (view_find_finished(ev->db, ev->store, DB_OUTBOX, stale, sort, 64, &page,
+                           &err)) {
       /* Each event of an outbox published again looks its bell up by
        * key, which reads every bell on FerretDB: after a burst whose
        * outboxes' deletes waited behind its writes, a page takes

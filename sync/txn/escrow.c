@@ -206,8 +206,9 @@ static void fold_fields(const bson_t *doc, const sums_t *s, bool xv,
   bson_iter_init(&it, doc);
   while (bson_iter_next(&it)) {
     const char *key = bson_iter_key(&it);
-    if (!strcmp(key, TXN_LOCK_FIELD) || (!xv && !strcmp(key, ESCROW_XV))) {
-      continue;
+    if (!strcmp(key, TXN_LOCK_FIELD) ||
+        (!xv && (!strcmp(key, ESCROW_XV) || !strcmp(key, TXN_CREATOR_FIELD)))) {
+      continue; /* a view shows neither sync-private field */
     }
     if (s->entries && !strcmp(key, "version")) {
       bson_append_int64(out, key, -1, version + (int64_t)s->entries);

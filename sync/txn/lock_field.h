@@ -20,6 +20,12 @@
 
 #define TXN_LOCK_FIELD "_txn"
 
+/* The field a fresh insert (txn_add_fresh_insert) carries: the id of the
+ * transaction that inserted it, so that an exclusive change waits until
+ * that transaction is finished (store_mongo.c, "fresh inserts").  Kept
+ * on the document; readers through the view never see it. */
+#define TXN_CREATOR_FIELD "_cx"
+
 /* The id of the transaction whose lock doc carries, into owner: "" when
  * doc is NULL, carries no lock, or its lock has no string id. */
 void lock_field_read_owner(const bson_t *doc, char owner[TXN_ID_LEN + 1]);

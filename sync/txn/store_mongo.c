@@ -565,6 +565,80 @@ static void staged_insert(const char *txn_id, const txn_op_t *op, bson_t *doc) {
   bson_append_document_end(doc, &lock);
 }
 
+/* ---- fresh inserts (txn_add_fresh_insert) ----
+ *
+ * Nothing is written before the decision; a commit inserts the document
+ * whole with TXN_CREATOR_FIELD naming its transaction, and recovery
+ * inserts it again from the record (a duplicate key: inserted already).
+ * So until the transaction is finished the document may be inserted
+ * again, and an exclusive change of it (a delete above all: the insert
+ * would bring it back) votes LOCKED while its creator's open marker is
+ * there (creator_open, from prepare_change).  Residual: a recovery that
+ * claimed the transaction just before its coordinator finished it may
+ * insert the document once more after a delete that came in between
+ * (docs/SYNC.md §8). */
+
+/* The document a fresh insert writes: op->doc and its creator. */
+static void fresh_doc(const char *txn_id, const txn_op_t *op, bson_t *doc) {
+  bson_init(doc);
+  bson_concat(doc, op->doc);
+  BSON_APPEND_UTF8(doc, TXN_CREATOR_FIELD, txn_id);
+}
+
+static bool insert_fresh(shards_t *shards, const char *txn_id,
+                         const txn_op_t *op, chorus_error_t *err) {
+  assert(op->fresh && op->doc); /* recovery loads it from the record */
+  target_t t;
+  if (!target_open(shards, op->shard, op->coll, &t, err)) {
+    return false;
+  }
+  bson_t doc;
+  fresh_doc(txn_id, op, &doc);
+  bool dup;
+  bool ok = insert_once(&t, &doc, &dup, "2pc insert", err);
+  bson_destroy(&doc);
+  target_close(&t);
+  return ok; /* a duplicate: inserted already, by this commit */
+}
+
+/* The vote of a fresh insert: nothing is written, but its database must
+ * answer (as an insert's prepare would have found): a ping when the
+ * shard lives in another deployment than the main one, which the
+ * decision needs anyway. */
+static txn_vote_t fresh_vote(shards_t *shards, const txn_op_t *op,
+                             chorus_error_t *err) {
+  db_t *db = shards_db(shards, op->shard);
+  return db == shards_db(shards, TXN_MAIN_SHARD) || db_ping(db, err)
+             ? TXN_VOTE_YES
+             : TXN_VOTE_ERROR;
+}
+
+/* Whether doc is a fresh insert whose transaction may not be finished
+ * yet (its open marker is there): *open, creator naming it. */
+static bool creator_open(shards_t *shards, const bson_t *doc,
+                         char creator[TXN_ID_LEN + 1], bool *open,
+                         chorus_error_t *err) {
+  bson_iter_t it;
+  *open = false;
+  creator[0] = '\0';
+  if (!bson_iter_init_find(&it, doc, TXN_CREATOR_FIELD) ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return true;
+  }
+  bsonx_copy_utf8(&it, creator, TXN_ID_LEN + 1);
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+    return false;
+  }
+  bson_t *marker;
+  bool ok = read_by_string_id(&t, creator, &marker, open, err);
+  if (marker) {
+    bson_destroy(marker);
+  }
+  target_close(&t);
+  return ok;
+}
+
 static txn_vote_t prepare_insert(shards_t *shards, const char *txn_id,
                                  const txn_op_t *op,
                                  char lock_owner[TXN_ID_LEN + 1],
@@ -688,6 +762,7 @@ static txn_vote_t prepare_change(store_mongo_t *sm, const char *txn_id,
   entry_fates_t *fates = bson_malloc0(sizeof *fates);
   for (;;) {
     char owner[TXN_ID_LEN + 1] = "", undecided[TXN_ID_LEN + 1];
+    bool creating;
     if (doc) {
       bson_destroy(doc);
     }
@@ -702,6 +777,11 @@ static txn_vote_t prepare_change(store_mongo_t *sm, const char *txn_id,
       staged_before = true; /* by an earlier prepare */
     } else if (owner[0]) {
       memcpy(lock_owner, owner, sizeof owner); /* a staged insert */
+      vote = TXN_VOTE_LOCKED;
+    } else if (!creator_open(shards, doc, owner, &creating, err)) {
+      vote = TXN_VOTE_ERROR;
+    } else if (creating) {
+      memcpy(lock_owner, owner, sizeof owner); /* its creation unfinished */
       vote = TXN_VOTE_LOCKED;
     } else if (!fates_of_entries(sm, doc, fates, undecided, err)) {
       vote = TXN_VOTE_ERROR;
@@ -1030,6 +1110,9 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id, txn_op_t *op,
          op->kind == TXN_DELETE);
   assert(op->staged_known);
   assert(op->shared == txn_op_is_shared(op));
+  if (op->fresh) {
+    return fresh_vote(sm->shards, op, err); /* writes nothing (txn.c, 11) */
+  }
   if (op->kind == TXN_INSERT) {
     return prepare_insert(sm->shards, txn_id, op, lock_owner, err);
   }
@@ -1156,6 +1239,10 @@ static bool commit_in_lease(const target_t *t, const txn_op_t *op, bool *done,
 static bool finish_op(store_mongo_t *sm, const char *txn_id, const txn_op_t *op,
                       bool commit, chorus_error_t *err) {
   shards_t *shards = sm->shards;
+  if (op->fresh) {
+    /* 11 of txn.c: only a commit writes it; an abort has nothing */
+    return !commit || insert_fresh(shards, txn_id, op, err);
+  }
   if (op->shared && op->staged_known) {
     return finish_shared(sm, txn_id, op, commit, err);
   }
@@ -1329,6 +1416,10 @@ static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
     }
     if (op->transient) {
       BSON_APPEND_BOOL(&o, "transient", true);
+    }
+    if (op->fresh) { /* recovery inserts it from here */
+      BSON_APPEND_BOOL(&o, "fresh", true);
+      BSON_APPEND_DOCUMENT(&o, "doc", op->doc);
     }
     BSON_APPEND_INT32(&o, "shard", op->shard);
     BSON_APPEND_UTF8(&o, "coll", op->coll);
@@ -1540,6 +1631,14 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
             op->shared = bson_iter_bool(&o);
           } else if (!strcmp(k, "transient") && BSON_ITER_HOLDS_BOOL(&o)) {
             op->transient = bson_iter_bool(&o);
+          } else if (!strcmp(k, "fresh") && BSON_ITER_HOLDS_BOOL(&o)) {
+            op->fresh = bson_iter_bool(&o);
+          } else if (!strcmp(k, "doc") && BSON_ITER_HOLDS_DOCUMENT(&o) &&
+                     !op->doc) {
+            uint32_t len;
+            const uint8_t *data;
+            bson_iter_document(&o, &len, &data);
+            op->doc = bson_new_from_data(data, len);
           } else if (!strcmp(k, "shard")) {
             op->shard = (int)bsonx_as_int64(&o);
           } else if (!strcmp(k, "coll") && BSON_ITER_HOLDS_UTF8(&o)) {
@@ -2553,16 +2652,24 @@ static void mongo_finish_many(void *impl, txn_item_t *items, size_t n) {
 
 /* The prepares of inserts into one collection: one bulk insert; a
  * duplicate goes prepare_insert's way (it reads what is there). */
+/* s (initialised here): one insert of items[i]'s document, as make
+ * builds it, per item. */
+static void insert_stmts(const txn_item_t *items, size_t n,
+                         void (*make)(const char *, const txn_op_t *, bson_t *),
+                         stmts_t *s) {
+  stmts_init(s, n);
+  for (size_t i = 0; i < n; i++) {
+    bson_t doc;
+    make(items[i].txn_id, items[i].op, &doc);
+    stmts_add(s, i, bson_copy(&doc), NULL);
+    bson_destroy(&doc);
+  }
+}
+
 static void prepare_inserts_many(store_mongo_t *sm, txn_item_t *items,
                                  size_t n) {
   stmts_t s;
-  stmts_init(&s, n);
-  for (size_t i = 0; i < n; i++) {
-    bson_t doc;
-    staged_insert(items[i].txn_id, items[i].op, &doc);
-    stmts_add(&s, i, bson_copy(&doc), NULL);
-    bson_destroy(&doc);
-  }
+  insert_stmts(items, n, staged_insert, &s);
   chorus_error_t err;
   chorus_error_clear(&err);
   bool ran = stmts_run(sm->shards, items[0].op->shard, items[0].op->coll,
@@ -2896,17 +3003,52 @@ static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {
     /* one kind, one collection (txn.h) */
     assert(items[i].op->shared == items[0].op->shared);
     assert(items[i].op->shared || items[i].op->kind == TXN_INSERT);
+    assert(items[i].op->fresh == items[0].op->fresh);
   }
-  if (items[0].op->shared) {
+  if (items[0].op->fresh) { /* one vote for all: writes nothing */
+    chorus_error_t err;
+    chorus_error_clear(&err);
+    txn_vote_t vote = fresh_vote(sm->shards, items[0].op, &err);
+    for (size_t i = 0; i < n; i++) {
+      items[i].vote = vote;
+      items[i].err = err;
+    }
+  } else if (items[0].op->shared) {
     entries_many(sm, items, n, false);
   } else {
     prepare_inserts_many(sm, items, n);
   }
 }
 
+/* The commits of fresh inserts into one collection: one bulk insert; a
+ * duplicate key is an earlier insert of the same commit. */
+static void commit_fresh_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    assert(items[i].op->fresh); /* txn.c: one kind a call */
+  }
+  stmts_t s;
+  insert_stmts(items, n, fresh_doc, &s);
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  bool ran = stmts_run(sm->shards, items[0].op->shard, items[0].op->coll,
+                       BULK_INSERT, &s, &err);
+  for (size_t i = 0; i < n; i++) {
+    txn_item_t *it = &items[i];
+    it->ok = ran && (!s.failed[i] || s.dup[i]);
+    if (!it->ok) {
+      it->err = err;
+      if (!err.status) {
+        chorus_error_set(&it->err, 500, "db_error", "2pc insert failed");
+      }
+    }
+  }
+  stmts_cleanup(&s);
+}
+
 /* The commits of one collection's ops: shared ones folded together
- * (entries_many); inserts within the lease on FerretDB (commit_in_lease)
- * in one bulk update; any other the single way. */
+ * (entries_many); fresh inserts in one bulk insert (commit_fresh_many);
+ * other inserts within the lease on FerretDB (commit_in_lease) in one
+ * bulk update; any other the single way. */
 static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
   store_mongo_t *sm = impl;
   assert(n > 0);
@@ -2914,12 +3056,16 @@ static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
     entries_many(sm, items, n, true);
     return;
   }
+  if (items[0].op->fresh) {
+    commit_fresh_many(sm, items, n);
+    return;
+  }
   stmts_t s;
   stmts_init(&s, n);
   bool by_id = db_filters_by_id_only(shards_db(sm->shards, items[0].op->shard));
   for (size_t i = 0; i < n; i++) {
     txn_item_t *it = &items[i];
-    assert(it->op->kind == TXN_INSERT);
+    assert(it->op->kind == TXN_INSERT && !it->op->fresh);
     if (!by_id || !it->op->in_lease || !it->op->staged_known) {
       it->ok = finish_op(sm, it->txn_id, it->op, true, &it->err);
       continue;

@@ -17,11 +17,13 @@
  *
  * Participants: an update or delete participant is locked by inserting
  * locks/{"<shard>|<coll>|<id>"} ({txn, at}); an insert participant is its
- * own lock (its _id is unique).  A staged document carries _txn: {id,
- * kind, set}: for an update, set holds the absolute new values (counters
- * already added, version + 1), computed under the lock, so applying twice
- * writes the same thing.  A locked document's other fields are its
- * committed state; readers resolve _txn through the decision (view.h).
+ * own lock (its _id is unique); a fresh insert (txn_add_fresh_insert) is
+ * written only by the commit, whole, with _cx naming its transaction
+ * (an exclusive change of it waits until that one is finished).  A staged
+ * document carries _txn: {id, kind, set}: for an update, set holds the absolute
+ * new values (counters already added, version + 1), computed under the lock, so
+ * applying twice writes the same thing.  A locked document's other fields are
+ * its committed state; readers resolve _txn through the decision (view.h).
  *
  * Shared (escrow) participants (txn_op_is_shared): each transaction's
  * increments are an entry of _txn: {esc: [...]} (escrow.h), written by a

@@ -32,6 +32,10 @@
  *  10. A commit never applies a transient insert (its readers read
  *      through the view); an abort deletes it as any insert; the
  *      collector applies one still there before the decision goes.
+ *  11. A fresh insert's prepare writes nothing (it only votes, and
+ *      op->prepared stays false, so an abort never touches it); it is
+ *      written only by a commit's apply, after the decision: nothing of
+ *      it exists before.
  * The cheap ones are checked with assert() where they must hold.
  */
 #include "sync/txn/txn.h"
@@ -181,6 +185,12 @@ void txn_add_transient_insert(txn_t *txn, int shard, const char *coll,
   txn->ops[txn->n_ops - 1].transient = true;
 }
 
+void txn_add_fresh_insert(txn_t *txn, int shard, const char *coll,
+                          const bson_t *doc) {
+  txn_add_insert(txn, shard, coll, doc);
+  txn->ops[txn->n_ops - 1].fresh = true;
+}
+
 void txn_add_update(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const bson_t *set,
                     const bson_t *inc, const int64_t *expect_version) {
@@ -234,6 +244,7 @@ static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
         (which == OPS_SHARED && !op->shared)) {
       continue;
     }
+    assert(!(op->fresh && op->prepared)); /* 11 */
     op->in_lease = opts && opts->now_ms() < lease_end;
     op->wait_until_ms = opts ? lease_end : 0;
     if (opts && op->shared && !op->in_lease) {
@@ -343,7 +354,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
       *failed_op = i;
       break;
     }
-    op->prepared = true;
+    op->prepared = !op->fresh; /* 11: its vote writes nothing */
     op->wait_until_ms = deadline - margin;
     prepared++;
     vote = store->prepare(store->impl, txn->id, op, lock_owner, &prepare_err);
@@ -513,7 +524,8 @@ static int by_target(const void *a, const void *b) {
   if (x->shard != y->shard) {
     return x->shard < y->shard ? -1 : 1;
   }
-  return strcmp(x->coll, y->coll);
+  int c = strcmp(x->coll, y->coll);
+  return c ? c : (int)x->fresh - (int)y->fresh; /* one kind a call */
 }
 
 /* A step on participants (prepare, commit): one call per collection of
@@ -588,7 +600,7 @@ static void prepare_pass(const txn_store_t *store, txn_member_t *members,
         members[i].failed_op = j;
         break;
       }
-      op->prepared = true;
+      op->prepared = !op->fresh; /* 11: its vote writes nothing */
       op->wait_until_ms = deadline - margin;
       ms[i].prepared++;
       memset(&items[k], 0, sizeof items[k]);
@@ -861,9 +873,10 @@ bool txn_recover(const txn_store_t *store, txn_t *txn, txn_state_t state,
   decisions_put(store->decisions, txn->id, state);
   *final_state = state;
   /* Every op, as if every prepare had been sent (a lost reply, a late
-   * lock): dropping an op never staged changes nothing. */
+   * lock): dropping an op never staged changes nothing; a fresh insert
+   * is never prepared (11), and only a commit writes it. */
   for (size_t i = 0; i < txn->n_ops; i++) {
-    txn->ops[i].prepared = true;
+    txn->ops[i].prepared = !txn->ops[i].fresh;
   }
   if (!apply_ops(store, txn, state, NULL, 0, SIZE_MAX, OPS_ALL, err)) {
     return false;

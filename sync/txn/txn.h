@@ -83,6 +83,9 @@ typedef struct txn_op {
   bool transient;        /* an insert a commit leaves staged
                             (txn_add_transient_insert); loaded by
                             recovery */
+  bool fresh;            /* an insert written only by the commit
+                            (txn_add_fresh_insert); loaded by recovery,
+                            doc included */
   bool prepared;         /* txn_execute sent its prepare: it may hold a
                             lock or an entry */
   int64_t wait_until_ms; /* until when (db_now_ms clock) the store may
@@ -203,7 +206,8 @@ typedef struct txn_store {
    * call the single function once per item.  Items of one call of
    * prepare_many and commit_many are ops of one kind (inserts, or shared
    * ops) in one collection of one shard, each of a different transaction
-   * or a different document; commit_many's are commits.  finish_many's
+   * or a different document; commit_many's are commits, fresh inserts
+   * (txn_add_fresh_insert) never with other ops in one call.  finish_many's
    * items are committed transactions each of whose ops is applied; it
    * may mark them finished otherwise than finish does (store_mongo: by
    * deleting their open markers, SYNC.md §3), as long as recovery then
@@ -248,6 +252,22 @@ void txn_add_insert(txn_t *txn, int shard, const char *coll, const bson_t *doc);
  * commit costs no write of it, and an abort deletes it as any insert. */
 void txn_add_transient_insert(txn_t *txn, int shard, const char *coll,
                               const bson_t *doc);
+/* An insert of a document whose _id nobody can know before the
+ * transaction commits (a new tweet: a fresh ObjectId), so that no other
+ * transaction can meet it before then: its prepare writes nothing (it
+ * votes no only when its database cannot be reached; store_mongo pings a
+ * deployment other than the main one), a commit inserts it whole,
+ * unlocked (a duplicate key is an
+ * earlier insert of the same commit), an abort has nothing to drop.  The
+ * record carries the document, so that recovery inserts it again after a
+ * stop.  Saves the stage and the apply of an insert (one write of the
+ * document on FerretDB); it becomes readable when the commit inserts it,
+ * after the decision, which its readers cannot tell: they learn its id
+ * from the answer or an event, both later.  Until the transaction is
+ * finished an exclusive change of the document votes LOCKED (recovery
+ * could insert it again after a delete: store_mongo.c, "fresh inserts"). */
+void txn_add_fresh_insert(txn_t *txn, int shard, const char *coll,
+                          const bson_t *doc);
 void txn_add_update(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const bson_t *set,
                     const bson_t *inc, const int64_t *expect_version);

@@ -71,7 +71,8 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
   while (bson_iter_next(&it)) {
     const char *key = bson_iter_key(&it);
     bson_iter_t staged;
-    if (!strcmp(key, TXN_LOCK_FIELD) || !strcmp(key, ESCROW_XV)) {
+    if (!strcmp(key, TXN_LOCK_FIELD) || !strcmp(key, ESCROW_XV) ||
+        !strcmp(key, TXN_CREATOR_FIELD)) {
       continue;
     }
     if (apply && staged_find(has_set ? &set : NULL, key, &staged)) {
@@ -199,9 +200,11 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
     bson_iter_t it;
     visible[i] = true;
     if (!bson_iter_init_find(&it, docs[i], TXN_LOCK_FIELD)) {
-      if (bson_iter_init_find(&it, docs[i], ESCROW_XV)) {
+      if (bson_iter_init_find(&it, docs[i], ESCROW_XV) ||
+          bson_iter_init_find(&it, docs[i], TXN_CREATOR_FIELD)) {
         bson_t out = BSON_INITIALIZER;
-        bson_copy_to_excluding_noinit(docs[i], &out, ESCROW_XV, NULL);
+        bson_copy_to_excluding_noinit(docs[i], &out, ESCROW_XV,
+                                      TXN_CREATOR_FIELD, NULL);
         replace_doc(&docs[i], &out);
       }
       continue;
@@ -273,9 +276,30 @@ static bool find_raw(db_t *db, const char *coll_name, const bson_t *filter,
   return ok;
 }
 
-bool view_find(db_t *db, const txn_store_t *store, const char *coll,
-               const bson_t *filter, const bson_t *sort, size_t want,
-               view_page_t *out, chorus_error_t *err) {
+/* Hides (visible[i] false) each of docs[0..n) that a transaction not
+ * finished yet still stages. */
+static bool hide_unfinished(const txn_store_t *store, bson_t **docs, size_t n,
+                            bool *visible, chorus_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    char owner[TXN_ID_LEN + 1];
+    txn_state_t state;
+    bool found, done;
+    lock_field_read_owner(docs[i], owner);
+    if (!owner[0]) {
+      continue;
+    }
+    if (!store->get_state(store->impl, owner, &state, &found, &done, err)) {
+      return false;
+    }
+    visible[i] = visible[i] && found && done;
+  }
+  return true;
+}
+
+static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
+                      const bson_t *filter, const bson_t *sort, size_t want,
+                      bool finished_only, view_page_t *out,
+                      chorus_error_t *err) {
   out->docs = NULL;
   out->n = 0;
   if (want == 0) {
@@ -285,8 +309,18 @@ bool view_find(db_t *db, const txn_store_t *store, const char *coll,
     bson_t **docs = bson_malloc0(sizeof *docs * ask);
     bool *visible = bson_malloc0(sizeof *visible * ask);
     size_t got = 0;
-    bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
-              view_resolve(store, docs, got, visible, err);
+    bool *finished = bson_malloc0(sizeof *finished * ask);
+    for (size_t i = 0; i < ask; i++) {
+      finished[i] = true;
+    }
+    bool ok =
+        find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
+        (!finished_only || hide_unfinished(store, docs, got, finished, err)) &&
+        view_resolve(store, docs, got, visible, err);
+    for (size_t i = 0; ok && i < got; i++) {
+      visible[i] = visible[i] && finished[i];
+    }
+    bson_free(finished);
     size_t shown = 0;
     for (size_t i = 0; i < got; i++) {
       if (ok && visible[i] && shown < want) {
@@ -311,6 +345,18 @@ bool view_find(db_t *db, const txn_store_t *store, const char *coll,
     }
     bson_free(docs);
   }
+}
+
+bool view_find(db_t *db, const txn_store_t *store, const char *coll,
+               const bson_t *filter, const bson_t *sort, size_t want,
+               view_page_t *out, chorus_error_t *err) {
+  return find_page(db, store, coll, filter, sort, want, false, out, err);
+}
+
+bool view_find_finished(db_t *db, const txn_store_t *store, const char *coll,
+                        const bson_t *filter, const bson_t *sort, size_t want,
+                        view_page_t *out, chorus_error_t *err) {
+  return find_page(db, store, coll, filter, sort, want, true, out, err);
 }
 
 void view_page_free(view_page_t *page) {

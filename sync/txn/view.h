@@ -14,8 +14,8 @@
  *
  * Decisions come from what the process knows (txn_store_t.decisions:
  * decided, or open here, hence not committed), else from one read of the
- * decision each (get_decision).  The sync-private field _xv (escrow.h)
- * is left out too.
+ * decision each (get_decision).  The sync-private fields _xv (escrow.h)
+ * and _cx (lock_field.h) are left out too.
  *
  * Thread-safe; the caller must not hold a client of the main database's
  * pool while calling (it borrows one).
@@ -51,6 +51,16 @@ typedef struct view_page {
 bool view_find(db_t *db, const txn_store_t *store, const char *coll,
                const bson_t *filter, const bson_t *sort, size_t want,
                view_page_t *out, chorus_error_t *err);
+
+/* view_find, but a document some transaction still stages (a transient
+ * insert: an outbox) is shown only once that transaction is finished
+ * (get_state), so that everything its commit writes, a fresh insert
+ * included (txn.h), is there: the events pump's read of the outboxes
+ * coordinators left.  One read of the transaction's state per such
+ * document. */
+bool view_find_finished(db_t *db, const txn_store_t *store, const char *coll,
+                        const bson_t *filter, const bson_t *sort, size_t want,
+                        view_page_t *out, chorus_error_t *err);
 
 void view_page_free(view_page_t *page);
 

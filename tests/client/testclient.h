@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <string.h>
 
 typedef struct tc_client tc_client_t;
 
@@ -328,6 +329,21 @@ bool tc_wait_model_ready(const char *base, int timeout_ms);
     tc_assert_status(resp, expected_status);                                   \
     assert_non_null(tc_json_str(resp, "error.message"));                       \
     assert_string_equal(tc_json_str(resp, "error.code"), expected_code);       \
+  } while (0)
+
+/* Asserts that the string at a dotted path of a response's JSON is
+ * `expected`; a missing one fails (cmocka's assert_string_equal would
+ * dereference NULL), and either way the body is printed. */
+#define tc_assert_json_str(resp, path, expected)                               \
+  do {                                                                         \
+    const char *tc_got_ = tc_json_str(resp, path);                             \
+    if (!tc_got_ || strcmp(tc_got_, (expected))) {                             \
+      print_error("%s: %s, expected \"%s\"; body: %.4000s\n", (path),          \
+                  tc_got_ ? tc_got_ : "(missing)", (expected),                 \
+                  (resp)->body ? (resp)->body : "");                           \
+    }                                                                          \
+    assert_non_null(tc_got_);                                                  \
+    assert_string_equal(tc_got_, (expected));                                  \
   } while (0)
 
 #endif

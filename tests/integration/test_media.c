@@ -514,21 +514,20 @@ static void test_tweet_with_images_everywhere(void **state) {
     tc_get_ok(f, own[p], &r);
     const char *prefix = p == 0 ? "" : "items.0.";
     if (p > 0) {
-      assert_string_equal(tc_item_str(&r, 0, "id"), tweet);
+      tc_assert_json_str(&r, "items.0.id", tweet);
     }
     for (int i = 0; i < 4; i++) {
       char key[64];
       snprintf(key, sizeof key, "%smedia.%d.id", prefix, i);
-      assert_string_equal(tc_json_str(&r, key), ids[i]);
+      tc_assert_json_str(&r, key, ids[i]);
       snprintf(key, sizeof key, "%smedia.%d.thumb_url", prefix, i);
-      assert_string_equal(tc_json_str(&r, key),
-                          tc_path("/media/%s/thumb", ids[i]));
+      tc_assert_json_str(&r, key, tc_path("/media/%s/thumb", ids[i]));
       snprintf(key, sizeof key, "%smedia.%d.type", prefix, i);
-      assert_string_equal(tc_json_str(&r, key), "image/jpeg");
+      tc_assert_json_str(&r, key, "image/jpeg");
     }
     char key[64];
     snprintf(key, sizeof key, "%smedia.1.alt", prefix);
-    assert_string_equal(tc_json_str(&r, key), "second \xc3\xa9");
+    tc_assert_json_str(&r, key, "second \xc3\xa9");
     snprintf(key, sizeof key, "%smedia.0.width", prefix);
     assert_int_equal(tc_json_int(&r, key), 64);
     tc_response_free(&r);

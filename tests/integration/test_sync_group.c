@@ -277,11 +277,120 @@ static void test_group_finish_by_markers(void **state) {
   tc_db_close(&d);
 }
 
+/* Fresh inserts (txn_add_fresh_insert) in a group: each member's
+ * document is inserted by the commit, unlocked, naming its creator (which
+ * the view leaves out), and its record carries it for recovery; while a
+ * member is unfinished (its increment still to fold) a delete of its
+ * document votes LOCKED naming it, and goes through once it is finished. */
+static void test_fresh_inserts_in_a_group(void **state) {
+  (void)state;
+  enum { N = 4 };
+  tc_db_t d;
+  char name[64];
+  setup_db(&d, name, sizeof name, "fresh");
+  chorus_error_t err = {0};
+  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 4, &err);
+  assert_non_null(db);
+  shards_t *shards = shards_new(db, 1, NULL, 4, &err);
+  assert_non_null(shards);
+  txn_store_t store;
+  store_mongo_init(&store, shards);
+
+  txn_t txns[N];
+  txn_t *pending[N];
+  txn_member_t members[N];
+  memset(members, 0, sizeof members);
+  bson_value_t hot = {.value_type = BSON_TYPE_UTF8};
+  hot.value.v_utf8.str = "hot";
+  hot.value.v_utf8.len = 3;
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    txn_init(&txns[i]);
+    snprintf(id, sizeof id, "g-%d", i);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "version", BCON_INT64(1));
+    txn_add_fresh_insert(&txns[i], TXN_MAIN_SHARD, "probe_docs", doc);
+    bson_destroy(doc);
+    txn_add_update(&txns[i], TXN_MAIN_SHARD, "probe_counts", &hot, NULL, inc,
+                   NULL);
+    members[i].txn = &txns[i];
+  }
+  bson_destroy(inc);
+  txn_exec_opts_t opts = {.owner = "group-g",
+                          .lease_ms = LEASE_MS,
+                          .now_ms = db_now_ms,
+                          .defer_apply = true};
+  txn_execute_group(&store, members, N, &opts);
+
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(members[i].outcome, TXN_OUTCOME_COMMITTED);
+    assert_true(txns[i].apply_pending); /* the increments to fold */
+    pending[i] = &txns[i];
+    char id[32];
+    snprintf(id, sizeof id, "g-%d", i);
+    bson_t *mine = BCON_NEW("_id", BCON_UTF8(id), "_cx", BCON_UTF8(txns[i].id));
+    assert_int_equal(tc_db_count(&d, "probe_docs", mine), 1);
+    bson_destroy(mine);
+    bson_t *carried = BCON_NEW("_id", BCON_UTF8(txns[i].id), "ops.0.fresh",
+                               BCON_BOOL(true), "ops.0.doc._id", BCON_UTF8(id));
+    assert_int_equal(
+        tc_db_count_log(&d, STORE_MONGO_RECORDS, txns[i].id, carried), 1);
+    bson_destroy(carried);
+  }
+  assert_int_equal(tc_db_locked_in(&d, "probe_docs"), 0);
+  view_page_t page;
+  bson_t all = BSON_INITIALIZER;
+  assert_true(view_find(db, &store, "probe_docs", &all, NULL, 16, &page, &err));
+  assert_int_equal(page.n, N);
+  for (size_t k = 0; k < page.n; k++) {
+    bson_iter_t it;
+    assert_false(bson_iter_init_find(&it, page.docs[k], "_cx"));
+  }
+  view_page_free(&page);
+
+  /* a delete waits for the creation to finish */
+  bson_value_t g0 = {.value_type = BSON_TYPE_UTF8};
+  g0.value.v_utf8.str = "g-0";
+  g0.value.v_utf8.len = 3;
+  txn_exec_opts_t alone = {
+      .owner = "group-g", .lease_ms = LEASE_MS, .now_ms = db_now_ms};
+  txn_t del;
+  txn_init(&del);
+  txn_add_delete(&del, TXN_MAIN_SHARD, "probe_docs", &g0, NULL);
+  size_t failed;
+  char owner[TXN_ID_LEN + 1];
+  assert_int_equal(txn_execute(&store, &del, &alone, &failed, owner, &err),
+                   TXN_OUTCOME_CONFLICT);
+  assert_string_equal(owner, txns[0].id);
+  txn_cleanup(&del);
+  txn_complete_group(&store, pending, N, &opts);
+  assert_int_equal(tc_db_unfinished_txns(&d), 0);
+  txn_init(&del);
+  txn_add_delete(&del, TXN_MAIN_SHARD, "probe_docs", &g0, NULL);
+  assert_int_equal(txn_execute(&store, &del, &alone, &failed, owner, &err),
+                   TXN_OUTCOME_COMMITTED);
+  txn_cleanup(&del);
+  assert_int_equal(tc_db_count(&d, "probe_docs", &all), N - 1);
+  assert_int_equal(tc_db_locked_in(&d, "probe_docs"), 0);
+  assert_int_equal(tc_db_locked_in(&d, "probe_counts"), 0);
+  assert_int_equal(tc_db_unfinished_txns(&d), 0);
+
+  for (int i = 0; i < N; i++) {
+    txn_cleanup(&txns[i]);
+  }
+  store_mongo_cleanup(&store);
+  shards_destroy(shards);
+  db_destroy(db);
+  tc_db_drop(&d);
+  tc_db_close(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_larger_than_the_pool),
       cmocka_unit_test(test_two_coordinators_at_once),
       cmocka_unit_test(test_group_finish_by_markers),
+      cmocka_unit_test(test_fresh_inserts_in_a_group),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

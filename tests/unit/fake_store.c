@@ -5,6 +5,7 @@
  */
 #include "tests/unit/fake_store.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ typedef struct fake_rec_op {
   txn_kind_t kind;
   bool shared;
   bool transient;
+  bool fresh;
+  bson_t *doc; /* a fresh insert's document (the record carries it) */
   int shard;
   char coll[TXN_COLL_MAX];
   bson_value_t id;
@@ -440,6 +443,23 @@ static bool lockable(const fake_doc_t *d, const txn_op_t *op) {
   return true;
 }
 
+/* Whether d was written by a fresh insert whose record is not done
+ * (store_mongo: its open marker is there); creator names it. */
+static bool creating(const fake_store_t *fs, const fake_doc_t *d,
+                     char creator[TXN_ID_LEN + 1]) {
+  bson_iter_t it;
+  if (!d || !d->doc || !bson_iter_init_find(&it, d->doc, TXN_CREATOR_FIELD) ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return false;
+  }
+  const fake_rec_t *r = find_rec(fs, bson_iter_utf8(&it, NULL));
+  if (!r || r->done) {
+    return false;
+  }
+  bson_strncpy(creator, r->id, TXN_ID_LEN + 1);
+  return true;
+}
+
 static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
                                char lock_owner[TXN_ID_LEN + 1],
                                chorus_error_t *err) {
@@ -450,9 +470,16 @@ static txn_vote_t fake_prepare(void *impl, const char *txn_id, txn_op_t *op,
     return TXN_VOTE_ERROR;
   }
   txn_vote_t vote = TXN_VOTE_YES;
+  if (op->fresh) { /* fresh_vote(): its database answered; nothing written */
+    return reply_lost(g, err) ? TXN_VOTE_ERROR : TXN_VOTE_YES;
+  }
   if (op->shared) {
     vote = latched_write(fs, d, txn_id, op, FAKE_STAGE, lock_owner);
     return reply_lost(g, err) ? TXN_VOTE_ERROR : vote;
+  }
+  if (op->kind != TXN_INSERT && creating(fs, d, lock_owner)) {
+    /* store_mongo's creator_open: its fresh insert not finished yet */
+    return reply_lost(g, err) ? TXN_VOTE_ERROR : TXN_VOTE_LOCKED;
   }
   if (op->kind != TXN_INSERT && d && d->doc && escrow_count(d->doc) > 0) {
     /* An exclusive prepare over entries: LOCKED while one is undecided
@@ -654,7 +681,15 @@ static bool fake_commit_op(void *impl, const char *txn_id,
   bool ok = true;
   txn_op_t resolved;
   const txn_op_t *op = &resolved;
-  if (d && d->doc && escrow_has(d->doc, txn_id)) {
+  if (given->fresh) {
+    /* insert_fresh(): the document and its creator; a duplicate key is
+     * an earlier insert */
+    if (!d || !d->doc) {
+      bson_t *doc = bson_copy(given->doc);
+      BSON_APPEND_UTF8(doc, TXN_CREATOR_FIELD, txn_id);
+      set_doc(get_doc(fs, given->shard, given->coll, &given->id), doc);
+    }
+  } else if (d && d->doc && escrow_has(d->doc, txn_id)) {
     /* finish_shared(): our entry folded under the latch. */
     char holder[TXN_ID_LEN + 1];
     if (latched_write(fs, d, txn_id, given, FAKE_FOLD, holder) !=
@@ -715,7 +750,9 @@ static bool fake_abort_op(void *impl, const char *txn_id, const txn_op_t *given,
   txn_op_t resolved;
   const txn_op_t *op = &resolved;
   bool ok = true;
-  if (d && d->doc && escrow_has(d->doc, txn_id)) {
+  if (given->fresh) {
+    /* never written before a commit: nothing to drop */
+  } else if (d && d->doc && escrow_has(d->doc, txn_id)) {
     char holder[TXN_ID_LEN + 1];
     if (latched_write(fs, d, txn_id, given, FAKE_DROP, holder) !=
         TXN_VOTE_YES) {
@@ -765,6 +802,8 @@ static bool fake_begin(void *impl, const txn_t *txn, const char *owner,
     r->ops[i].kind = txn->ops[i].kind;
     r->ops[i].shared = txn->ops[i].shared;
     r->ops[i].transient = txn->ops[i].transient;
+    r->ops[i].fresh = txn->ops[i].fresh;
+    r->ops[i].doc = txn->ops[i].fresh ? bson_copy(txn->ops[i].doc) : NULL;
     r->ops[i].shard = txn->ops[i].shard;
     bson_strncpy(r->ops[i].coll, txn->ops[i].coll, sizeof r->ops[i].coll);
     bson_value_copy(&txn->ops[i].id, &r->ops[i].id);
@@ -853,6 +892,8 @@ static void load_record(const fake_rec_t *r, txn_t *txn, txn_state_t *state) {
     op->kind = r->ops[i].kind;
     op->shared = r->ops[i].shared;
     op->transient = r->ops[i].transient;
+    op->fresh = r->ops[i].fresh;
+    op->doc = r->ops[i].doc ? bson_copy(r->ops[i].doc) : NULL;
     op->shard = r->ops[i].shard;
     bson_strncpy(op->coll, r->ops[i].coll, sizeof op->coll);
     bson_value_copy(&r->ops[i].id, &op->id);
@@ -932,6 +973,9 @@ void fake_store_free(fake_store_t *fs) {
   for (size_t i = 0; i < fs->n_recs; i++) {
     for (size_t j = 0; j < fs->recs[i].n_ops; j++) {
       bson_value_destroy(&fs->recs[i].ops[j].id);
+      if (fs->recs[i].ops[j].doc) {
+        bson_destroy(fs->recs[i].ops[j].doc);
+      }
     }
   }
   bson_free(fs->docs);
@@ -1254,6 +1298,8 @@ bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
       op.kind = r->ops[j].kind;
       op.shared = r->ops[j].shared;
       op.transient = r->ops[j].transient;
+      op.fresh = r->ops[j].fresh;
+      op.doc = r->ops[j].doc; /* borrowed */
       op.shard = r->ops[j].shard;
       bson_strncpy(op.coll, r->ops[j].coll, sizeof op.coll);
       op.id = r->ops[j].id; /* borrowed */
@@ -1271,6 +1317,9 @@ bool fake_store_collect(fake_store_t *fs, int64_t older_than_ms,
     if (r->done && r->finished_at < older_than_ms) {
       for (size_t j = 0; j < r->n_ops; j++) {
         bson_value_destroy(&r->ops[j].id);
+        if (r->ops[j].doc) {
+          bson_destroy(r->ops[j].doc);
+        }
       }
       (*deleted)++;
     } else {

@@ -255,6 +255,16 @@ static void add_insert(txn_t *txn, int shard, const char *coll,
   bson_destroy(&doc);
 }
 
+/* add_insert's document as a fresh insert (txn_add_fresh_insert). */
+static void add_fresh(txn_t *txn, int shard, const char *coll, const char *id) {
+  bson_t doc = BSON_INITIALIZER;
+  BSON_APPEND_UTF8(&doc, "_id", id);
+  BSON_APPEND_UTF8(&doc, "text", "inserted");
+  BSON_APPEND_INT64(&doc, "version", 1);
+  txn_add_fresh_insert(txn, shard, coll, &doc);
+  bson_destroy(&doc);
+}
+
 static void add_delete(txn_t *txn, int shard, const char *coll, const char *id,
                        const int64_t *expect_version) {
   bson_value_t v = fake_store_string_id(id);
@@ -856,6 +866,134 @@ static void transient_insert_is_left_staged_by_a_commit(void **state) {
   assert_true(exists(TXN_MAIN_SHARD, "outbox", "o-1"));
   assert_false(locked(TXN_MAIN_SHARD, "outbox", "o-1", NULL));
   assert_false(locked(TXN_MAIN_SHARD, "outbox", "o-3", NULL));
+  assert_int_equal(fake_store_locked_count(fs), 0);
+}
+
+static bool fresh_absent_at_prepare;
+static void check_fresh_absent(void *ctx, const char *step) {
+  if (!strcmp(step, "txn.after_prepare")) {
+    fresh_absent_at_prepare = !exists(0, "tweets_0", (const char *)ctx);
+  }
+}
+
+/* The creator a fresh document carries (raw), "" when none. */
+static void creator_of(const char *id, char out[TXN_ID_LEN + 1]) {
+  bson_value_t v = fake_store_string_id(id);
+  const bson_t *raw = fake_store_raw(fs, 0, "tweets_0", &v);
+  bson_iter_t it;
+  out[0] = '\0';
+  if (raw && bson_iter_init_find(&it, raw, TXN_CREATOR_FIELD) &&
+      BSON_ITER_HOLDS_UTF8(&it)) {
+    bson_strncpy(out, bson_iter_utf8(&it, NULL), TXN_ID_LEN + 1);
+  }
+}
+
+/* A fresh insert (txn_add_fresh_insert): nothing written before the
+ * decision (its prepare only votes), inserted unlocked by the commit with
+ * its creator (which the view leaves out), nothing at all after an abort,
+ * not committed when its database is down, inserted by recovery after a
+ * stop past the decision, and not deleted while its transaction is
+ * unfinished (its delete votes LOCKED naming it). */
+static void fresh_insert_is_written_by_the_commit_only(void **state) {
+  (void)state;
+  txn_t txn;
+  txn_init(&txn);
+  add_fresh(&txn, 0, "tweets_0", "t-fresh");
+  assert_true(txn.ops[0].fresh && txn_groupable(&txn));
+  txn_exec_opts_t o = opts_for("A");
+  o.on_step = check_fresh_absent;
+  o.step_ctx = "t-fresh";
+  result_t r;
+  fresh_absent_at_prepare = false;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  assert_true(fresh_absent_at_prepare);
+  assert_int_equal(fake_store_calls_of(fs, FAKE_PREPARE), 1); /* a vote */
+  assert_int_equal(fake_store_calls_of(fs, FAKE_COMMIT_OP), 1);
+  assert_true(exists(0, "tweets_0", "t-fresh"));
+  assert_false(locked(0, "tweets_0", "t-fresh", NULL));
+  char creator[TXN_ID_LEN + 1];
+  creator_of("t-fresh", creator);
+  assert_string_equal(creator, txn.id);
+  bson_value_t v = fake_store_string_id("t-fresh");
+  bson_t shown;
+  assert_true(fake_store_visible(fs, 0, "tweets_0", &v, &shown));
+  bson_iter_t it;
+  assert_false(bson_iter_init_find(&it, &shown, TXN_CREATOR_FIELD));
+  assert_true(bson_iter_init_find(&it, &shown, "text"));
+  bson_destroy(&shown);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  txn_cleanup(&txn);
+
+  /* aborted (its other op votes MISSING): never written */
+  txn_init(&txn);
+  add_fresh(&txn, 0, "tweets_0", "t-never");
+  add_set_text(&txn, 0, "tweets_0", "t-missing", "x", NULL);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_MISSING);
+  assert_false(exists(0, "tweets_0", "t-never"));
+  txn_cleanup(&txn);
+
+  /* its database down: no commit, nothing written */
+  bson_value_t down = fake_store_string_id("t-down");
+  fake_store_set_down(fs, 0, "tweets_0", &down, true);
+  txn_init(&txn);
+  add_fresh(&txn, 0, "tweets_0", "t-down");
+  quiet(true);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
+  quiet(false);
+  assert_int_equal(r.err.status, 503);
+  fake_store_set_down(fs, 0, "tweets_0", &down, false);
+  txn_state_t st;
+  bool done;
+  assert_true(fake_store_record(fs, txn.id, &st, &done));
+  assert_int_equal(st, TXN_ABORTED);
+  expect_recovery(1, 1); /* left to recovery after a prepare error */
+  assert_record(txn.id, TXN_ABORTED, true);
+  assert_false(exists(0, "tweets_0", "t-down"));
+  txn_cleanup(&txn);
+
+  /* the coordinator stops after its decision: recovery inserts it from
+   * the record */
+  txn_init(&txn);
+  add_fresh(&txn, 0, "tweets_0", "t-late");
+  fake_store_fail_after(fs, 3); /* begin, its vote, decide */
+  quiet(true);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  quiet(false);
+  fake_store_heal(fs);
+  assert_false(exists(0, "tweets_0", "t-late"));
+  char late_id[TXN_ID_LEN + 1];
+  memcpy(late_id, txn.id, sizeof late_id);
+  txn_cleanup(&txn);
+
+  /* unfinished: a delete of another fresh one waits for its creator */
+  txn_init(&txn);
+  add_fresh(&txn, 0, "tweets_0", "t-busy");
+  add_inc(&txn, 0, "tweets_0", "t-fresh", "like_count", 1, NULL);
+  o = opts_for("A");
+  o.defer_apply = true;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  assert_true(txn.apply_pending); /* its increment and finish to come */
+  assert_true(exists(0, "tweets_0", "t-busy"));
+  txn_t del;
+  txn_init(&del);
+  add_delete(&del, 0, "tweets_0", "t-busy", NULL);
+  assert_int_equal(run(&del, &r), TXN_OUTCOME_CONFLICT);
+  assert_string_equal(r.lock_owner, txn.id);
+  txn_cleanup(&del);
+  chorus_error_t err;
+  assert_true(txn_complete(&store, &txn, &o, &err));
+  txn_init(&del);
+  add_delete(&del, 0, "tweets_0", "t-busy", NULL);
+  assert_int_equal(run(&del, &r), TXN_OUTCOME_COMMITTED);
+  assert_false(exists(0, "tweets_0", "t-busy"));
+  txn_cleanup(&del);
+  txn_cleanup(&txn);
+
+  expect_recovery(1, 0);
+  assert_true(exists(0, "tweets_0", "t-late"));
+  creator_of("t-late", creator);
+  assert_string_equal(creator, late_id);
+  assert_record(late_id, TXN_COMMITTED, true);
   assert_int_equal(fake_store_locked_count(fs), 0);
 }
 
@@ -4091,7 +4229,11 @@ static void group_build(txn_t *txn, int i) {
   char id[16];
   txn_init(txn);
   snprintf(id, sizeof id, "t%d", i);
-  add_insert(txn, 1, "tw", id);
+  if (i % 3 == 1) {
+    add_fresh(txn, 1, "tw", id); /* beside staged inserts of "tw" */
+  } else {
+    add_insert(txn, 1, "tw", id);
+  }
   snprintf(id, sizeof id, "a%d", i % 2);
   add_inc(txn, TXN_MAIN_SHARD, "users", id, "n", 1, NULL);
   snprintf(id, sizeof id, "o%d", i);
@@ -4347,6 +4489,7 @@ int main(void) {
       T(commit_of_empty_transaction),
       T(commit_with_eight_ops),
       T(transient_insert_is_left_staged_by_a_commit),
+      T(fresh_insert_is_written_by_the_commit_only),
       T(ids_are_distinct_across_transactions),
       T(vote_locked_aborts_with_conflict_and_owner),
       T(vote_locked_on_first_op),

@@ -385,12 +385,103 @@ static void test_fresh_inserts_in_a_group(void **state) {
   tc_db_close(&d);
 }
 
+static void put(tc_db_t *d, const char *coll_name, bson_t *doc) {
+  mongoc_collection_t *coll = mongoc_database_get_collection(d->db, coll_name);
+  bson_error_t berr;
+  assert_true(mongoc_collection_insert_one(coll, doc, NULL, NULL, &berr));
+  mongoc_collection_destroy(coll);
+  bson_destroy(doc);
+}
+
+/* A committed, done record of txn and its decision, finished at
+ * finished_at, in the log's collections of its minute. */
+static void put_finished(tc_db_t *d, const char *txn, int64_t finished_at) {
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(STORE_MONGO_RECORDS, txn, coll);
+  put(d, coll,
+      BCON_NEW("_id", BCON_UTF8(txn), "state", BCON_UTF8("committed"), "done",
+               BCON_BOOL(true), "owner", BCON_UTF8("A"), "lease", BCON_INT64(1),
+               "deadline", BCON_DATE_TIME(finished_at + 1000), "created_at",
+               BCON_DATE_TIME(finished_at - 1000), "finished_at",
+               BCON_DATE_TIME(finished_at), "ops", "[", "]"));
+  store_mongo_log_coll(STORE_MONGO_DECISIONS, txn, coll);
+  put(d, coll,
+      BCON_NEW("_id", BCON_UTF8(txn), "state", BCON_UTF8("committed"),
+               "decided_at", BCON_DATE_TIME(finished_at - 500)));
+}
+
+/* One server sweeps a minute of the log at a time (store_mongo_collect,
+ * its insert-once "collect" claim): a minute A claimed and left (a record
+ * finished too recently) is left alone by B while A's claim is young,
+ * and dropped whole by A's next pass once ready; a minute whose claim is
+ * older than orphans_before_ms (its server gone) is B's. */
+static void test_one_collector_a_minute(void **state) {
+  (void)state;
+  tc_db_t d;
+  char name[64];
+  setup_db(&d, name, sizeof name, "collect");
+  chorus_error_t err = {0};
+  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 4, &err);
+  assert_non_null(db);
+  shards_t *shards = shards_new(db, 1, NULL, 4, &err);
+  assert_non_null(shards);
+  txn_store_t a, b;
+  store_mongo_init(&a, shards);
+  store_mongo_init(&b, shards);
+  int64_t now = db_now_ms(), deleted;
+  const char *t1 = "000000000000000000000ca1"; /* minute 0 */
+  put_finished(&d, t1, now - 1000);
+  bson_t *mine = BCON_NEW("_id", BCON_UTF8("collect"), "owner", BCON_UTF8("A"));
+
+  /* A: minute 0 is old, but its record finished a second ago */
+  assert_true(
+      store_mongo_collect(&a, "A", now - 30000, now - 300000, &deleted, &err));
+  assert_int_equal(deleted, 0);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_RECORDS, t1, NULL), 1);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_CLAIMS, t1, mine), 1);
+  /* B, for which the record is old enough: A's claim is young */
+  assert_true(
+      store_mongo_collect(&b, "B", now + 60000, now - 300000, &deleted, &err));
+  assert_int_equal(deleted, 0);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_DECISIONS, t1, NULL), 1);
+  /* A again, the record old enough: the minute goes whole */
+  assert_true(
+      store_mongo_collect(&a, "A", now + 60000, now - 300000, &deleted, &err));
+  assert_int_equal(deleted, 1);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_RECORDS, t1, NULL), 0);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_DECISIONS, t1, NULL), 0);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_CLAIMS, t1, NULL), 0);
+
+  /* minute 68, claimed six minutes ago by a server gone since: B's */
+  const char *t2 = "000010000000000000000ca2";
+  put_finished(&d, t2, now - 60000);
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(STORE_MONGO_CLAIMS, t2, coll);
+  put(&d, coll,
+      BCON_NEW("_id", BCON_UTF8("collect"), "owner", BCON_UTF8("gone"), "at",
+               BCON_DATE_TIME(now - 360000)));
+  assert_true(
+      store_mongo_collect(&b, "B", now - 30000, now - 300000, &deleted, &err));
+  assert_int_equal(deleted, 1);
+  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_RECORDS, t2, NULL), 0);
+  assert_int_equal(tc_db_count_logs(&d, STORE_MONGO_RECORDS, NULL), 0);
+
+  bson_destroy(mine);
+  store_mongo_cleanup(&b);
+  store_mongo_cleanup(&a);
+  shards_destroy(shards);
+  db_destroy(db);
+  tc_db_drop(&d);
+  tc_db_close(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_larger_than_the_pool),
       cmocka_unit_test(test_two_coordinators_at_once),
       cmocka_unit_test(test_group_finish_by_markers),
       cmocka_unit_test(test_fresh_inserts_in_a_group),
+      cmocka_unit_test(test_one_collector_a_minute),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -309,15 +309,19 @@ static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
     bson_t **docs = bson_malloc0(sizeof *docs * ask);
     bool *visible = bson_malloc0(sizeof *visible * ask);
     size_t got = 0;
-    bool *finished = bson_malloc0(sizeof *finished * ask);
-    for (size_t i = 0; i < ask; i++) {
-      finished[i] = true;
+    /* finished[i]: not staged by an unfinished transaction (only asked
+     * with finished_only; the readers' pages skip it) */
+    bool *finished = NULL;
+    if (finished_only) {
+      finished = bson_malloc0(sizeof *finished * ask);
+      for (size_t i = 0; i < ask; i++) {
+        finished[i] = true;
+      }
     }
-    bool ok =
-        find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
-        (!finished_only || hide_unfinished(store, docs, got, finished, err)) &&
-        view_resolve(store, docs, got, visible, err);
-    for (size_t i = 0; ok && i < got; i++) {
+    bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
+              (!finished || hide_unfinished(store, docs, got, finished, err)) &&
+              view_resolve(store, docs, got, visible, err);
+    for (size_t i = 0; ok && finished && i < got; i++) {
       visible[i] = visible[i] && finished[i];
     }
     bson_free(finished);

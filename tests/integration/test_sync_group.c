@@ -193,6 +193,39 @@ static void test_two_coordinators_at_once(void **state) {
   tc_db_close(&d);
 }
 
+/* A test's own database (setup_db), with the pool and shards a store
+ * runs on. */
+typedef struct probe {
+  tc_db_t d;
+  char name[64];
+  db_t *db;
+  shards_t *shards;
+} probe_t;
+
+static void probe_open(probe_t *p, const char *tag) {
+  setup_db(&p->d, p->name, sizeof p->name, tag);
+  chorus_error_t err = {0};
+  p->db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), p->name, 4, &err);
+  assert_non_null(p->db);
+  p->shards = shards_new(p->db, 1, NULL, 4, &err);
+  assert_non_null(p->shards);
+}
+
+static void probe_close(probe_t *p) {
+  shards_destroy(p->shards);
+  db_destroy(p->db);
+  tc_db_drop(&p->d);
+  tc_db_close(&p->d);
+}
+
+/* A string _id value borrowing s. */
+static bson_value_t string_id(const char *s) {
+  bson_value_t v = {.value_type = BSON_TYPE_UTF8};
+  v.value.v_utf8.str = (char *)s;
+  v.value.v_utf8.len = (uint32_t)strlen(s);
+  return v;
+}
+
 /* A group's finish deletes its members' open markers and writes nothing
  * to their records (SYNC.md §3): each record stays done: false, no marker
  * is left, and get_state reports each member finished and committed.  A
@@ -201,23 +234,16 @@ static void test_two_coordinators_at_once(void **state) {
 static void test_group_finish_by_markers(void **state) {
   (void)state;
   enum { N = 4 };
-  tc_db_t d;
-  char name[64];
-  setup_db(&d, name, sizeof name, "finish");
+  probe_t p;
+  probe_open(&p, "finish");
   chorus_error_t err = {0};
-  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 4, &err);
-  assert_non_null(db);
-  shards_t *shards = shards_new(db, 1, NULL, 4, &err);
-  assert_non_null(shards);
   txn_store_t store;
-  store_mongo_init(&store, shards);
+  store_mongo_init(&store, p.shards);
 
   txn_t txns[N];
   txn_member_t members[N];
   memset(members, 0, sizeof members);
-  bson_value_t hot = {.value_type = BSON_TYPE_UTF8};
-  hot.value.v_utf8.str = "hot";
-  hot.value.v_utf8.len = 3;
+  bson_value_t hot = string_id("hot");
   bson_t *inc = BCON_NEW("n", BCON_INT64(1));
   for (int i = 0; i < N; i++) {
     char id[32];
@@ -253,28 +279,26 @@ static void test_group_finish_by_markers(void **state) {
     bson_t *not_done =
         BCON_NEW("_id", BCON_UTF8(txns[i].id), "done", BCON_BOOL(false));
     assert_int_equal(
-        tc_db_count_log(&d, STORE_MONGO_RECORDS, txns[i].id, not_done), 1);
+        tc_db_count_log(&p.d, STORE_MONGO_RECORDS, txns[i].id, not_done), 1);
     bson_destroy(not_done);
   }
-  assert_int_equal(tc_db_count(&d, "txn_open", NULL), 0);
-  assert_int_equal(tc_db_unfinished_txns(&d), 0);
-  assert_int_equal(tc_db_locked_in(&d, "probe_docs"), 0);
-  assert_int_equal(tc_db_locked_in(&d, "probe_out"), N); /* left staged */
+  assert_int_equal(tc_db_count(&p.d, "txn_open", NULL), 0);
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_docs"), 0);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_out"), N); /* left staged */
   view_page_t page;
   bson_t all = BSON_INITIALIZER;
-  assert_true(view_find(db, &store, "probe_out", &all, NULL, 16, &page, &err));
+  assert_true(
+      view_find(p.db, &store, "probe_out", &all, NULL, 16, &page, &err));
   assert_int_equal(page.n, N); /* shown from the decision on */
   view_page_free(&page);
-  check_settled(&d, N);
+  check_settled(&p.d, N);
 
   for (int i = 0; i < N; i++) {
     txn_cleanup(&txns[i]);
   }
   store_mongo_cleanup(&store);
-  shards_destroy(shards);
-  db_destroy(db);
-  tc_db_drop(&d);
-  tc_db_close(&d);
+  probe_close(&p);
 }
 
 /* Fresh inserts (txn_add_fresh_insert) in a group: each member's
@@ -285,24 +309,17 @@ static void test_group_finish_by_markers(void **state) {
 static void test_fresh_inserts_in_a_group(void **state) {
   (void)state;
   enum { N = 4 };
-  tc_db_t d;
-  char name[64];
-  setup_db(&d, name, sizeof name, "fresh");
+  probe_t p;
+  probe_open(&p, "fresh");
   chorus_error_t err = {0};
-  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 4, &err);
-  assert_non_null(db);
-  shards_t *shards = shards_new(db, 1, NULL, 4, &err);
-  assert_non_null(shards);
   txn_store_t store;
-  store_mongo_init(&store, shards);
+  store_mongo_init(&store, p.shards);
 
   txn_t txns[N];
   txn_t *pending[N];
   txn_member_t members[N];
   memset(members, 0, sizeof members);
-  bson_value_t hot = {.value_type = BSON_TYPE_UTF8};
-  hot.value.v_utf8.str = "hot";
-  hot.value.v_utf8.len = 3;
+  bson_value_t hot = string_id("hot");
   bson_t *inc = BCON_NEW("n", BCON_INT64(1));
   for (int i = 0; i < N; i++) {
     char id[32];
@@ -329,18 +346,19 @@ static void test_fresh_inserts_in_a_group(void **state) {
     char id[32];
     snprintf(id, sizeof id, "g-%d", i);
     bson_t *mine = BCON_NEW("_id", BCON_UTF8(id), "_cx", BCON_UTF8(txns[i].id));
-    assert_int_equal(tc_db_count(&d, "probe_docs", mine), 1);
+    assert_int_equal(tc_db_count(&p.d, "probe_docs", mine), 1);
     bson_destroy(mine);
     bson_t *carried = BCON_NEW("_id", BCON_UTF8(txns[i].id), "ops.0.fresh",
                                BCON_BOOL(true), "ops.0.doc._id", BCON_UTF8(id));
     assert_int_equal(
-        tc_db_count_log(&d, STORE_MONGO_RECORDS, txns[i].id, carried), 1);
+        tc_db_count_log(&p.d, STORE_MONGO_RECORDS, txns[i].id, carried), 1);
     bson_destroy(carried);
   }
-  assert_int_equal(tc_db_locked_in(&d, "probe_docs"), 0);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_docs"), 0);
   view_page_t page;
   bson_t all = BSON_INITIALIZER;
-  assert_true(view_find(db, &store, "probe_docs", &all, NULL, 16, &page, &err));
+  assert_true(
+      view_find(p.db, &store, "probe_docs", &all, NULL, 16, &page, &err));
   assert_int_equal(page.n, N);
   for (size_t k = 0; k < page.n; k++) {
     bson_iter_t it;
@@ -349,9 +367,7 @@ static void test_fresh_inserts_in_a_group(void **state) {
   view_page_free(&page);
 
   /* a delete waits for the creation to finish */
-  bson_value_t g0 = {.value_type = BSON_TYPE_UTF8};
-  g0.value.v_utf8.str = "g-0";
-  g0.value.v_utf8.len = 3;
+  bson_value_t g0 = string_id("g-0");
   txn_exec_opts_t alone = {
       .owner = "group-g", .lease_ms = LEASE_MS, .now_ms = db_now_ms};
   txn_t del;
@@ -364,25 +380,22 @@ static void test_fresh_inserts_in_a_group(void **state) {
   assert_string_equal(owner, txns[0].id);
   txn_cleanup(&del);
   txn_complete_group(&store, pending, N, &opts);
-  assert_int_equal(tc_db_unfinished_txns(&d), 0);
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
   txn_init(&del);
   txn_add_delete(&del, TXN_MAIN_SHARD, "probe_docs", &g0, NULL);
   assert_int_equal(txn_execute(&store, &del, &alone, &failed, owner, &err),
                    TXN_OUTCOME_COMMITTED);
   txn_cleanup(&del);
-  assert_int_equal(tc_db_count(&d, "probe_docs", &all), N - 1);
-  assert_int_equal(tc_db_locked_in(&d, "probe_docs"), 0);
-  assert_int_equal(tc_db_locked_in(&d, "probe_counts"), 0);
-  assert_int_equal(tc_db_unfinished_txns(&d), 0);
+  assert_int_equal(tc_db_count(&p.d, "probe_docs", &all), N - 1);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_docs"), 0);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_counts"), 0);
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
 
   for (int i = 0; i < N; i++) {
     txn_cleanup(&txns[i]);
   }
   store_mongo_cleanup(&store);
-  shards_destroy(shards);
-  db_destroy(db);
-  tc_db_drop(&d);
-  tc_db_close(&d);
+  probe_close(&p);
 }
 
 static void put(tc_db_t *d, const char *coll_name, bson_t *doc) {
@@ -417,62 +430,54 @@ static void put_finished(tc_db_t *d, const char *txn, int64_t finished_at) {
  * older than orphans_before_ms (its server gone) is B's. */
 static void test_one_collector_a_minute(void **state) {
   (void)state;
-  tc_db_t d;
-  char name[64];
-  setup_db(&d, name, sizeof name, "collect");
+  probe_t p;
+  probe_open(&p, "collect");
   chorus_error_t err = {0};
-  db_t *db = db_new(tc_env("CHORUS_TEST_MONGO_URI"), name, 4, &err);
-  assert_non_null(db);
-  shards_t *shards = shards_new(db, 1, NULL, 4, &err);
-  assert_non_null(shards);
   txn_store_t a, b;
-  store_mongo_init(&a, shards);
-  store_mongo_init(&b, shards);
+  store_mongo_init(&a, p.shards);
+  store_mongo_init(&b, p.shards);
   int64_t now = db_now_ms(), deleted;
   const char *t1 = "000000000000000000000ca1"; /* minute 0 */
-  put_finished(&d, t1, now - 1000);
+  put_finished(&p.d, t1, now - 1000);
   bson_t *mine = BCON_NEW("_id", BCON_UTF8("collect"), "owner", BCON_UTF8("A"));
 
   /* A: minute 0 is old, but its record finished a second ago */
   assert_true(
       store_mongo_collect(&a, "A", now - 30000, now - 300000, &deleted, &err));
   assert_int_equal(deleted, 0);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_RECORDS, t1, NULL), 1);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_CLAIMS, t1, mine), 1);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_RECORDS, t1, NULL), 1);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_CLAIMS, t1, mine), 1);
   /* B, for which the record is old enough: A's claim is young */
   assert_true(
       store_mongo_collect(&b, "B", now + 60000, now - 300000, &deleted, &err));
   assert_int_equal(deleted, 0);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_DECISIONS, t1, NULL), 1);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_DECISIONS, t1, NULL), 1);
   /* A again, the record old enough: the minute goes whole */
   assert_true(
       store_mongo_collect(&a, "A", now + 60000, now - 300000, &deleted, &err));
   assert_int_equal(deleted, 1);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_RECORDS, t1, NULL), 0);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_DECISIONS, t1, NULL), 0);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_CLAIMS, t1, NULL), 0);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_RECORDS, t1, NULL), 0);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_DECISIONS, t1, NULL), 0);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_CLAIMS, t1, NULL), 0);
 
   /* minute 68, claimed six minutes ago by a server gone since: B's */
   const char *t2 = "000010000000000000000ca2";
-  put_finished(&d, t2, now - 60000);
+  put_finished(&p.d, t2, now - 60000);
   char coll[STORE_MONGO_LOG_COLL_LEN];
   store_mongo_log_coll(STORE_MONGO_CLAIMS, t2, coll);
-  put(&d, coll,
+  put(&p.d, coll,
       BCON_NEW("_id", BCON_UTF8("collect"), "owner", BCON_UTF8("gone"), "at",
                BCON_DATE_TIME(now - 360000)));
   assert_true(
       store_mongo_collect(&b, "B", now - 30000, now - 300000, &deleted, &err));
   assert_int_equal(deleted, 1);
-  assert_int_equal(tc_db_count_log(&d, STORE_MONGO_RECORDS, t2, NULL), 0);
-  assert_int_equal(tc_db_count_logs(&d, STORE_MONGO_RECORDS, NULL), 0);
+  assert_int_equal(tc_db_count_log(&p.d, STORE_MONGO_RECORDS, t2, NULL), 0);
+  assert_int_equal(tc_db_count_logs(&p.d, STORE_MONGO_RECORDS, NULL), 0);
 
   bson_destroy(mine);
   store_mongo_cleanup(&b);
   store_mongo_cleanup(&a);
-  shards_destroy(shards);
-  db_destroy(db);
-  tc_db_drop(&d);
-  tc_db_close(&d);
+  probe_close(&p);
 }
 
 int main(void) {

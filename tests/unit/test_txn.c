@@ -245,24 +245,26 @@ static void add_set_text(txn_t *txn, int shard, const char *coll,
   bson_destroy(&set);
 }
 
-static void add_insert(txn_t *txn, int shard, const char *coll,
-                       const char *id) {
+/* A document {_id: id, text: "inserted", version: 1} added to txn by add
+ * (txn_add_insert, txn_add_fresh_insert). */
+static void add_doc(txn_t *txn, int shard, const char *coll, const char *id,
+                    void (*add)(txn_t *, int, const char *, const bson_t *)) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "_id", id);
   BSON_APPEND_UTF8(&doc, "text", "inserted");
   BSON_APPEND_INT64(&doc, "version", 1);
-  txn_add_insert(txn, shard, coll, &doc);
+  add(txn, shard, coll, &doc);
   bson_destroy(&doc);
+}
+
+static void add_insert(txn_t *txn, int shard, const char *coll,
+                       const char *id) {
+  add_doc(txn, shard, coll, id, txn_add_insert);
 }
 
 /* add_insert's document as a fresh insert (txn_add_fresh_insert). */
 static void add_fresh(txn_t *txn, int shard, const char *coll, const char *id) {
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "_id", id);
-  BSON_APPEND_UTF8(&doc, "text", "inserted");
-  BSON_APPEND_INT64(&doc, "version", 1);
-  txn_add_fresh_insert(txn, shard, coll, &doc);
-  bson_destroy(&doc);
+  add_doc(txn, shard, coll, id, txn_add_fresh_insert);
 }
 
 static void add_delete(txn_t *txn, int shard, const char *coll, const char *id,

@@ -61,9 +61,16 @@ typedef struct group_wait {
  * more to come (or for SYNC_GROUP_MAX): the commits of one batch share
  * its latched write of each document they increment (a liked tweet's
  * count) and the write of their records, which else a like pays nearly
- * alone at tens a second.  Far inside a lease (--txn-lease-ms, 2 s):
- * the fold must start before the lease ends, or recovery does it. */
-#define SYNC_FINISH_GATHER_MS 100
+ * alone at tens a second.  And an author who posts again within it has
+ * the stage of the next creation fold this one's entry (escrow_rewrite
+ * folds every committed entry it finds), so that the apply has nothing
+ * left to write (fold_many, store_mongo.c): 500 ms halves the updates of
+ * the author's document per creation (docs/PERFORMANCE.md).  Never later
+ * than SYNC_FINISH_SLACK_MS before a member's deadline minus its margin
+ * (gather_due): the fold must start before the lease ends, or recovery
+ * does it. */
+#define SYNC_FINISH_GATHER_MS 500
+#define SYNC_FINISH_SLACK_MS 100
 
 /* A committed transaction waiting for a finisher. */
 typedef struct queued_txn {
@@ -315,13 +322,13 @@ static void complete(sync_t *s, txn_t *txn) {
 
 /* Until when a finisher may wait for more commits to join those queued
  * from q on: SYNC_FINISH_GATHER_MS after the oldest, but never into the
- * last SYNC_FINISH_GATHER_MS before any one's writes must have started
+ * last SYNC_FINISH_SLACK_MS before any one's writes must have started
  * (deadline - margin), which a busy write gate may take. */
 static int64_t gather_due(const queued_txn_t *q) {
   int64_t due = q->queued_ms + SYNC_FINISH_GATHER_MS;
   for (; q; q = q->next) {
     int64_t limit =
-        q->txn.deadline_ms - q->txn.margin_ms - SYNC_FINISH_GATHER_MS;
+        q->txn.deadline_ms - q->txn.margin_ms - SYNC_FINISH_SLACK_MS;
     due = limit < due ? limit : due;
   }
   return due;

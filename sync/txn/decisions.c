@@ -8,6 +8,9 @@
  * an open mark of the same id.  A DECISIONS_UNDECIDED mark never replaces
  * a decided or open slot of the same id, and is answered only while it is
  * younger than DECISIONS_UNDECIDED_MS and of the current generation.
+ * Folded marks (n_folded > 0) are only on a slot holding
+ * DECISIONS_COMMITTED for its id; every write of a slot's id or fate
+ * clears them (set_slot).
  */
 #include "sync/txn/decisions.h"
 
@@ -22,6 +25,10 @@ typedef struct slot {
   /* DECISIONS_UNDECIDED: answered until this time, in this generation */
   int64_t until_ms;
   uint64_t generation;
+  /* DECISIONS_COMMITTED: the documents whose entry of it a write of this
+   * process folded (decisions_folded) */
+  uint64_t folded[DECISIONS_FOLDED_MAX];
+  size_t n_folded;
 } slot_t;
 
 struct decisions {
@@ -56,6 +63,15 @@ void decisions_free(decisions_t *d) {
   bson_free(d);
 }
 
+/* Gives slot s to txn_id with fate (its folded marks cleared). */
+static void set_slot(slot_t *s, const char *txn_id, decisions_fate_t fate) {
+  if (strcmp(s->id, txn_id) != 0 || fate != DECISIONS_COMMITTED) {
+    s->n_folded = 0;
+  }
+  bson_strncpy(s->id, txn_id, sizeof s->id);
+  s->fate = fate;
+}
+
 /* FNV-1a of the id: ids are ObjectIds, whose low bytes (a counter) vary
  * most, and all of them count. */
 static slot_t *slot_of(decisions_t *d, const char *txn_id) {
@@ -76,8 +92,7 @@ void decisions_open(decisions_t *d, const char *txn_id) {
       !strcmp(s->id, txn_id) &&
       (s->fate == DECISIONS_COMMITTED || s->fate == DECISIONS_ABORTED);
   if (!decided_same) {
-    bson_strncpy(s->id, txn_id, sizeof s->id);
-    s->fate = DECISIONS_OPEN;
+    set_slot(s, txn_id, DECISIONS_OPEN);
   }
   pthread_mutex_unlock(&d->mu);
 }
@@ -89,8 +104,7 @@ void decisions_close(decisions_t *d, const char *txn_id) {
   pthread_mutex_lock(&d->mu);
   slot_t *s = slot_of(d, txn_id);
   if (!strcmp(s->id, txn_id) && s->fate == DECISIONS_OPEN) {
-    s->id[0] = '\0';
-    s->fate = DECISIONS_UNKNOWN;
+    set_slot(s, "", DECISIONS_UNKNOWN);
   }
   pthread_mutex_unlock(&d->mu);
 }
@@ -102,8 +116,8 @@ void decisions_put(decisions_t *d, const char *txn_id, txn_state_t state) {
   }
   pthread_mutex_lock(&d->mu);
   slot_t *s = slot_of(d, txn_id);
-  bson_strncpy(s->id, txn_id, sizeof s->id);
-  s->fate = state == TXN_COMMITTED ? DECISIONS_COMMITTED : DECISIONS_ABORTED;
+  set_slot(s, txn_id,
+           state == TXN_COMMITTED ? DECISIONS_COMMITTED : DECISIONS_ABORTED);
   if (state == TXN_COMMITTED) {
     d->generation++; /* see decisions_new_generation */
   }
@@ -134,8 +148,7 @@ void decisions_undecided(decisions_t *d, const char *txn_id,
   bool known_same = !strcmp(s->id, txn_id) && s->fate != DECISIONS_UNKNOWN &&
                     s->fate != DECISIONS_UNDECIDED;
   if (!known_same) {
-    bson_strncpy(s->id, txn_id, sizeof s->id);
-    s->fate = DECISIONS_UNDECIDED;
+    set_slot(s, txn_id, DECISIONS_UNDECIDED);
     s->until_ms = d->now_ms() + DECISIONS_UNDECIDED_MS;
     s->generation = generation;
   }
@@ -164,4 +177,34 @@ decisions_fate_t decisions_get(decisions_t *d, const char *txn_id) {
   }
   pthread_mutex_unlock(&d->mu);
   return f;
+}
+
+void decisions_folded(decisions_t *d, const char *txn_id, uint64_t where) {
+  if (!d) {
+    return;
+  }
+  pthread_mutex_lock(&d->mu);
+  slot_t *s = slot_of(d, txn_id);
+  if (!strcmp(s->id, txn_id) && s->fate == DECISIONS_COMMITTED &&
+      s->n_folded < DECISIONS_FOLDED_MAX) {
+    s->folded[s->n_folded++] = where;
+  }
+  assert(s->n_folded == 0 || s->fate == DECISIONS_COMMITTED);
+  pthread_mutex_unlock(&d->mu);
+}
+
+bool decisions_was_folded(decisions_t *d, const char *txn_id, uint64_t where) {
+  if (!d) {
+    return false;
+  }
+  bool found = false;
+  pthread_mutex_lock(&d->mu);
+  slot_t *s = slot_of(d, txn_id);
+  if (!strcmp(s->id, txn_id) && s->fate == DECISIONS_COMMITTED) {
+    for (size_t i = 0; i < s->n_folded && !found; i++) {
+      found = s->folded[i] == where;
+    }
+  }
+  pthread_mutex_unlock(&d->mu);
+  return found;
 }

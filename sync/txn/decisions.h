@@ -86,6 +86,22 @@ void decisions_undecided(decisions_t *d, const char *txn_id,
  * concurrent increments carries all of them, as docs/SYNC.md §5 needs. */
 void decisions_new_generation(decisions_t *d);
 
+/* How many folded entries (below) a decision keeps. */
+#define DECISIONS_FOLDED_MAX 4
+
+/* A write of this process folded the escrow entry of txn_id, a committed
+ * transaction, on the document `where` names (a keyed hash of its lock
+ * key, the caller's: equal for one document, unequal for two, but with
+ * probability 2^-64).  Kept with the decision: not when this process does
+ * not hold txn_id's commit (the mark is then lost, which is safe), and at
+ * most DECISIONS_FOLDED_MAX a transaction. */
+void decisions_folded(decisions_t *d, const char *txn_id, uint64_t where);
+
+/* Whether decisions_folded said so of txn_id and where: then the entry is
+ * gone from that document for good (escrow.h), and its apply has nothing
+ * to do there.  False when not known (read the document). */
+bool decisions_was_folded(decisions_t *d, const char *txn_id, uint64_t where);
+
 /* The clock DECISIONS_UNDECIDED_MS is measured on (monotonic ms; NULL:
  * the process's monotonic clock).  For tests; before any other use. */
 void decisions_set_clock(decisions_t *d, int64_t (*now_ms)(void));

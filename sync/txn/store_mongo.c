@@ -309,7 +309,50 @@ typedef struct store_mongo {
   shards_t *shards;
   decisions_t *decisions;
   stripe_t stripes[LATCH_STRIPES];
+  /* the key of where_of's hashes, random per process */
+  unsigned char where_key[crypto_shorthash_KEYBYTES];
 } store_mongo_t;
+
+/* The document a lock key names, as decisions_folded wants it: a keyed
+ * 64-bit hash (SipHash), so that two keys collide with probability
+ * 2^-64 whatever they look like. */
+static uint64_t where_of(const store_mongo_t *sm, const char *key) {
+  unsigned char h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, (const unsigned char *)key, strlen(key), sm->where_key);
+  uint64_t v;
+  memcpy(&v, h, sizeof v);
+  return v;
+}
+
+/* The ids of doc's entries whose transaction fate says committed: those
+ * escrow_rewrite folds.  Into *ids (the caller's to bson_free; NULL when
+ * none); returns how many. */
+static size_t committed_entries(const bson_t *doc, escrow_fate_fn fate,
+                                void *ctx, char (**ids)[TXN_ID_LEN + 1]) {
+  *ids = NULL;
+  size_t n = 0, cap = escrow_count(doc);
+  char id[TXN_ID_LEN + 1];
+  for (size_t e = 0; e < cap && escrow_entry_id(doc, e, id); e++) {
+    if (fate(ctx, id) == ESCROW_COMMITTED) {
+      if (!*ids) {
+        *ids = bson_malloc(sizeof **ids * cap);
+      }
+      memcpy((*ids)[n++], id, sizeof id);
+    }
+  }
+  return n;
+}
+
+/* A write of the document `key` names folded the entries of ids[0..n)
+ * (committed_entries of what it read): their applies need not read it
+ * again (decisions_folded; fold_many). */
+static void mark_folded(store_mongo_t *sm, const char *key,
+                        char (*ids)[TXN_ID_LEN + 1], size_t n) {
+  uint64_t where = n ? where_of(sm, key) : 0;
+  for (size_t i = 0; i < n; i++) {
+    decisions_folded(sm->decisions, ids[i], where);
+  }
+}
 
 static bool read_decision(shards_t *shards, const char *txn_id,
                           txn_state_t *state, bool *decided,
@@ -973,6 +1016,10 @@ static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
         escrow_rewrite(doc, batch_fate, &fates, adds, n_adds, &out, &update,
                        &res);
         if (res.changed) {
+          char(*folded)[TXN_ID_LEN + 1] = NULL;
+          size_t n_folded =
+              res.folded ? committed_entries(doc, batch_fate, &fates, &folded)
+                         : 0;
           participant_filter(&t, &lead->op->id, doc, &filter);
           bool matched;
           txn_vote_t failed = TXN_VOTE_YES;
@@ -980,7 +1027,12 @@ static void run_batch(store_mongo_t *sm, entry_req_t *batch) {
             failed = TXN_VOTE_ERROR;
           } else if (!matched) {
             failed = TXN_VOTE_LOCKED; /* written meanwhile (MongoDB filter) */
+          } else {
+            char key[200];
+            lock_key(lead->op, key, sizeof key);
+            mark_folded(sm, key, folded, n_folded);
           }
+          bson_free(folded);
           for (entry_req_t *r = batch; r; r = r->next) {
             if (failed != TXN_VOTE_YES && r->vote == TXN_VOTE_YES) {
               r->vote = failed;
@@ -2720,6 +2772,8 @@ typedef struct group_doc {
   bool latched; /* our latch is in the database */
   bool alone;   /* done by the single path (entry_write, finish_shared) */
   bool held;    /* its latch was another's: the whole document again */
+  char (*folded)[TXN_ID_LEN + 1]; /* the committed entries its write folds */
+  size_t n_folded;
 } group_doc_t;
 
 /* Appends {_id: key, txn: txn_id}, the filter of one latch, as element
@@ -2866,6 +2920,9 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
       escrow_result_t res;
       escrow_rewrite(doc, group_fate, &fates, adds, n_adds, &out, &update,
                      &res);
+      if (res.folded > 0) {
+        gd->n_folded = committed_entries(doc, group_fate, &fates, &gd->folded);
+      }
       if (res.changed) {
         bson_t *filter = bson_new();
         append_id(filter, &op->id);
@@ -2886,6 +2943,8 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
                             writes.failed, writes.dup, &werr);
     for (size_t x = 0; x < writes.n; x++) {
       if (wrote && !writes.failed[x]) {
+        group_doc_t *gd = &docs[writes.item[x]];
+        mark_folded(sm, gd->key, gd->folded, gd->n_folded);
         continue;
       }
       group_doc_t *gd = &docs[writes.item[x]];
@@ -2932,6 +2991,7 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
       }
     }
     bson_free(docs[d].which);
+    bson_free(docs[d].folded);
   }
   stmts_cleanup(&writes);
   stmts_cleanup(&latches);
@@ -2996,6 +3056,83 @@ static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
   bson_free(again);
 }
 
+/* The folds of a group's commits (one collection): only the items whose
+ * entry is still on its document go to the latched write
+ * (entries_many); the others are done.  Where writes go by _id
+ * (FerretDB; elsewhere each item goes finish_shared's way, which reads
+ * first itself), an entry is known gone when a write of this process
+ * folded it (decisions_was_folded: the stage of a later transaction of
+ * the same author, typically), else each document is read once, without
+ * a latch.  Safe: an entry is added before its transaction's decision,
+ * so after it, absent means folded by a latched write of its document
+ * (another transaction's stage folds every committed entry it finds,
+ * escrow_rewrite), and nothing adds it again (escrow.h; SYNC.md §4a,
+ * invariant 3).  A document that cannot be read keeps its items: the
+ * latched write reports. */
+static void fold_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
+  target_t t;
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  if (!target_open(sm->shards, items[0].op->shard, items[0].op->coll, &t,
+                   &err)) {
+    entries_many(sm, items, n, true);
+    return;
+  }
+  if (!db_filters_by_id_only(t.db)) {
+    target_close(&t);
+    entries_many(sm, items, n, true);
+    return;
+  }
+  size_t *keep = bson_malloc(sizeof *keep * n);
+  bool *seen = bson_malloc0(sizeof *seen * n);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    char key[200];
+    lock_key(items[i].op, key, sizeof key);
+    if (!seen[i] && decisions_was_folded(sm->decisions, items[i].txn_id,
+                                         where_of(sm, key))) {
+      seen[i] = true;
+      items[i].ok = true;
+    }
+    if (seen[i]) {
+      continue;
+    }
+    bson_t *doc = NULL;
+    bool found = false;
+    bool read = read_by_id(&t, &items[i].op->id, &doc, &found, &err);
+    for (size_t j = i; j < n; j++) {
+      char other[200];
+      lock_key(items[j].op, other, sizeof other);
+      if (seen[j] || strcmp(key, other) != 0) {
+        continue;
+      }
+      seen[j] = true;
+      if (!read || (found && escrow_has(doc, items[j].txn_id))) {
+        keep[k++] = j;
+      } else {
+        items[j].ok = true; /* folded already (or the document is gone) */
+      }
+    }
+    if (doc) {
+      bson_destroy(doc);
+    }
+  }
+  target_close(&t);
+  if (k > 0) {
+    txn_item_t *sub = bson_malloc(sizeof *sub * k);
+    for (size_t j = 0; j < k; j++) {
+      sub[j] = items[keep[j]];
+    }
+    entries_many(sm, sub, k, true);
+    for (size_t j = 0; j < k; j++) {
+      items[keep[j]] = sub[j];
+    }
+    bson_free(sub);
+  }
+  bson_free(seen);
+  bson_free(keep);
+}
+
 static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {
   store_mongo_t *sm = impl;
   assert(n > 0);
@@ -3053,7 +3190,7 @@ static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
   store_mongo_t *sm = impl;
   assert(n > 0);
   if (items[0].op->shared) {
-    entries_many(sm, items, n, true);
+    fold_many(sm, items, n);
     return;
   }
   if (items[0].op->fresh) {
@@ -3112,6 +3249,7 @@ void store_mongo_init(txn_store_t *store, shards_t *shards) {
   store_mongo_t *sm = bson_malloc0(sizeof *sm);
   sm->shards = shards;
   sm->decisions = decisions_new();
+  randombytes_buf(sm->where_key, sizeof sm->where_key);
   for (int i = 0; i < LATCH_STRIPES; i++) {
     pthread_mutex_init(&sm->stripes[i].mu, NULL);
     pthread_cond_init(&sm->stripes[i].cv, NULL);

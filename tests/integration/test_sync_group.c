@@ -17,7 +17,8 @@
  * folded by the apply).  Every outcome is COMMITTED, every document is
  * there without a staged change, no lock document is left, and the
  * counter equals the members committed.  And a group's finish, by its
- * members' markers, with a transient insert left staged.
+ * members' markers, with a transient insert left staged.  And a group's
+ * applies skip the documents whose entries a later stage folded.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -209,6 +210,9 @@ static void probe_open(probe_t *p, const char *tag) {
   assert_non_null(p->db);
   p->shards = shards_new(p->db, 1, NULL, 4, &err);
   assert_non_null(p->shards);
+  /* and learns what the deployment is, as a server does at start-up (on
+   * FerretDB the store writes by _id alone: db_filters_by_id_only) */
+  assert_true(store_mongo_ensure_indexes(p->shards, &err));
 }
 
 static void probe_close(probe_t *p) {
@@ -406,6 +410,120 @@ static void put(tc_db_t *d, const char *coll_name, bson_t *doc) {
   bson_destroy(doc);
 }
 
+/* probe_counts/id's stored n (entries not folded in), and whether it
+ * carries entries. */
+static int64_t stored_n(tc_db_t *d, const char *id, bool *entries) {
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "_txn", "{", "$exists",
+                       BCON_BOOL(true), "}");
+  *entries = tc_db_count(d, "probe_counts", q) == 1;
+  bson_destroy(q);
+  for (int64_t n = 0; n < 16; n++) {
+    q = BCON_NEW("_id", BCON_UTF8(id), "n", BCON_INT64(n));
+    bool is = tc_db_count(d, "probe_counts", q) == 1;
+    bson_destroy(q);
+    if (is) {
+      return n;
+    }
+  }
+  return -1;
+}
+
+/* A group of increments of ids[0..n) (each one transaction), committed
+ * by store with their folds left to txn_complete_group. */
+static void increments(txn_store_t *store, const char *owner, txn_t *txns,
+                       const char *const *ids, size_t n) {
+  txn_member_t members[4];
+  assert_true(n <= 4);
+  memset(members, 0, sizeof members);
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  for (size_t i = 0; i < n; i++) {
+    txn_init(&txns[i]);
+    for (const char *id = ids[i]; *id; id += strlen(id) + 1) {
+      bson_value_t v = string_id(id);
+      txn_add_update(&txns[i], TXN_MAIN_SHARD, "probe_counts", &v, NULL, inc,
+                     NULL);
+    }
+    members[i].txn = &txns[i];
+  }
+  bson_destroy(inc);
+  txn_exec_opts_t opts = {.owner = owner,
+                          .lease_ms = LEASE_MS,
+                          .now_ms = db_now_ms,
+                          .defer_apply = true};
+  txn_execute_group(store, members, n, &opts);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(members[i].outcome, TXN_OUTCOME_COMMITTED);
+    assert_true(txns[i].apply_pending);
+  }
+}
+
+/* The apply of a group's increments writes only what is left to fold:
+ * a later stage of the same document folds every committed entry it
+ * finds; the apply then skips that document (this store's mark, or a
+ * read when another store folded it) and still folds the others. */
+static void test_applies_skip_what_later_stages_folded(void **state) {
+  (void)state;
+  probe_t p;
+  probe_open(&p, "skip");
+  bson_t *cold = BCON_NEW("_id", BCON_UTF8("cold"), "n", BCON_INT64(0));
+  put(&p.d, "probe_counts", cold);
+  txn_store_t a, b;
+  store_mongo_init(&a, p.shards);
+  store_mongo_init(&b, p.shards);
+  txn_exec_opts_t opts = {.owner = "group-s",
+                          .lease_ms = LEASE_MS,
+                          .now_ms = db_now_ms,
+                          .defer_apply = true};
+  bool entries;
+  /* T1: hot and cold; T2: hot.  Then T3's stage of hot folds theirs. */
+  txn_t first[2], third[1], fourth[1];
+  const char *const both[] = {"hot\0cold\0", "hot\0"};
+  const char *const hot[] = {"hot\0"};
+  increments(&a, "group-s", first, both, 2);
+  assert_int_equal(stored_n(&p.d, "hot", &entries), 0);
+  assert_true(entries);
+  increments(&a, "group-s", third, hot, 1);
+  assert_int_equal(stored_n(&p.d, "hot", &entries), 2);
+  assert_true(entries); /* T3's */
+  txn_t *pending[2] = {&first[0], &first[1]};
+  txn_complete_group(&a, pending, 2, &opts);
+  assert_int_equal(stored_n(&p.d, "cold", &entries), 1);
+  assert_false(entries); /* folded by T1's apply: the mark is hot's */
+  assert_int_equal(stored_n(&p.d, "hot", &entries), 2);
+  assert_true(entries); /* T3's still */
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 1);
+
+  /* Another store learns T3's commit (a read), and its T4 folds it. */
+  view_page_t page;
+  chorus_error_t err = {0};
+  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
+  assert_true(view_find(p.db, &b, "probe_counts", q, NULL, 1, &page, &err));
+  assert_int_equal(page.n, 1);
+  view_page_free(&page);
+  bson_destroy(q);
+  increments(&b, "group-t", fourth, hot, 1);
+  assert_int_equal(stored_n(&p.d, "hot", &entries), 3);
+  pending[0] = &third[0];
+  txn_complete_group(&a, pending, 1, &opts); /* read: nothing left */
+  assert_int_equal(stored_n(&p.d, "hot", &entries), 3);
+  assert_true(entries); /* T4's */
+  pending[0] = &fourth[0];
+  txn_complete_group(&b, pending, 1, &opts);
+  assert_int_equal(stored_n(&p.d, "hot", &entries), 4);
+  assert_false(entries);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_counts"), 0);
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
+
+  for (int i = 0; i < 2; i++) {
+    txn_cleanup(&first[i]);
+  }
+  txn_cleanup(&third[0]);
+  txn_cleanup(&fourth[0]);
+  store_mongo_cleanup(&b);
+  store_mongo_cleanup(&a);
+  probe_close(&p);
+}
+
 /* A committed, done record of txn and its decision, finished at
  * finished_at, in the log's collections of its minute. */
 static void put_finished(tc_db_t *d, const char *txn, int64_t finished_at) {
@@ -487,6 +605,7 @@ int main(void) {
       cmocka_unit_test(test_group_finish_by_markers),
       cmocka_unit_test(test_fresh_inserts_in_a_group),
       cmocka_unit_test(test_one_collector_a_minute),
+      cmocka_unit_test(test_applies_skip_what_later_stages_folded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3819,6 +3819,49 @@ static void undecided_marks_never_hide_what_is_known(void **state) {
   assert_int_equal(decisions_generation(NULL), 0);
 }
 
+/* A folded mark: kept with a commit only, per document, at most
+ * DECISIONS_FOLDED_MAX a transaction; forgotten with its slot. */
+static void folded_marks_are_kept_with_their_commit_only(void **state) {
+  (void)state;
+  decisions_t *d = decisions_new();
+  const char *x = "0123456789abcdef01234567";
+  /* unknown, open, aborted: not kept */
+  decisions_folded(d, x, 1);
+  assert_false(decisions_was_folded(d, x, 1));
+  decisions_open(d, x);
+  decisions_folded(d, x, 1);
+  assert_false(decisions_was_folded(d, x, 1));
+  decisions_put(d, x, TXN_ABORTED);
+  decisions_folded(d, x, 1);
+  assert_false(decisions_was_folded(d, x, 1));
+  /* committed: kept, for that document only */
+  const char *y = "76543210fedcba9876543210";
+  decisions_put(d, y, TXN_COMMITTED);
+  assert_false(decisions_was_folded(d, y, 7));
+  for (uint64_t w = 1; w <= DECISIONS_FOLDED_MAX + 1; w++) {
+    decisions_folded(d, y, w);
+  }
+  for (uint64_t w = 1; w <= DECISIONS_FOLDED_MAX; w++) {
+    assert_true(decisions_was_folded(d, y, w));
+  }
+  assert_false(decisions_was_folded(d, y, DECISIONS_FOLDED_MAX + 1));
+  assert_false(decisions_was_folded(d, x, 1));
+  /* the commit put again keeps them; another id in the slot drops them */
+  decisions_put(d, y, TXN_COMMITTED);
+  assert_true(decisions_was_folded(d, y, 1));
+  char id[TXN_ID_LEN + 1];
+  for (int i = 0; i < 4 * DECISIONS_SLOTS; i++) {
+    snprintf(id, sizeof id, "%024d", i);
+    decisions_put(d, id, TXN_COMMITTED);
+  }
+  assert_false(decisions_was_folded(d, y, 1));
+  decisions_put(d, y, TXN_COMMITTED);
+  assert_false(decisions_was_folded(d, y, 1)); /* a new mark is needed */
+  decisions_free(d);
+  decisions_folded(NULL, y, 1); /* none at all: harmless */
+  assert_false(decisions_was_folded(NULL, y, 1));
+}
+
 static void decisions_table_forgets_safely(void **state) {
   (void)state;
   decisions_t *d = decisions_new();
@@ -4566,6 +4609,7 @@ int main(void) {
       T(readers_ask_for_an_undecided_one_once_a_moment),
       T(undecided_marks_never_hide_what_is_known),
       T(decisions_table_forgets_safely),
+      T(folded_marks_are_kept_with_their_commit_only),
       T(random_transfers_keep_the_sum),
       T(group_commits_every_member_and_coalesces),
       T(group_member_voting_no_aborts_alone),

@@ -61,16 +61,16 @@ static void append_tags(bson_t *audience, const tweet_t *t,
 /* A tweet event; tagged (not NULL): its tags (and those of was, not
  * NULL: the text an edit replaced) join the audience, and with timeline
  * the clients watching the timeline. */
-static void add_tweet(event_batch_t *b, event_type_t type,
-                      const bson_oid_t *tweet, const bson_oid_t *author,
-                      const bson_oid_t *also_tweet, const tweet_t *tagged,
-                      const tweet_t *was, bool timeline) {
+static bson_t *add_tweet(event_batch_t *b, event_type_t type,
+                         const bson_oid_t *tweet, const bson_oid_t *author,
+                         const bson_oid_t *also_tweet, const tweet_t *tagged,
+                         const tweet_t *was, bool timeline) {
   assert(type == EVENT_TWEET_CREATED || type == EVENT_TWEET_UPDATED ||
          type == EVENT_TWEET_DELETED);
   bson_t *audience;
   bson_t *skeleton = add(b, type, &audience);
   if (!skeleton) {
-    return;
+    return NULL;
   }
   BSON_APPEND_OID(skeleton, "tweet", tweet);
   if (author) {
@@ -89,6 +89,7 @@ static void add_tweet(event_batch_t *b, event_type_t type,
   if (timeline) {
     BSON_APPEND_BOOL(audience, "timeline", true);
   }
+  return skeleton;
 }
 
 void event_add_tweet(event_batch_t *b, event_type_t type,
@@ -97,9 +98,22 @@ void event_add_tweet(event_batch_t *b, event_type_t type,
   add_tweet(b, type, tweet, author, also_tweet, NULL, NULL, false);
 }
 
-void event_add_tweet_created(event_batch_t *b, const tweet_t *t) {
-  add_tweet(b, EVENT_TWEET_CREATED, &t->id, &t->author.id,
-            t->has_reply_to ? &t->reply_to : NULL, t, NULL, true);
+void event_add_tweet_created(event_batch_t *b, const tweet_t *t,
+                             const bson_t *stored) {
+  bson_t *skeleton =
+      add_tweet(b, EVENT_TWEET_CREATED, &t->id, &t->author.id,
+                t->has_reply_to ? &t->reply_to : NULL, t, NULL, true);
+  if (!skeleton || !stored || t->has_reply_to || t->has_quote_of) {
+    return; /* a reply or a quote shows the state of another tweet */
+  }
+  bson_t sub;
+  BSON_APPEND_DOCUMENT_BEGIN(skeleton, "stored", &sub);
+  bson_copy_to_excluding_noinit(stored, &sub, TWEETS_WORDS_FIELD, NULL);
+  bson_append_document_end(skeleton, &sub);
+  BSON_APPEND_UTF8(skeleton, "display_name", t->author.display_name);
+  if (t->author.has_avatar) {
+    BSON_APPEND_OID(skeleton, "avatar", &t->author.avatar);
+  }
 }
 
 void event_add_tweet_edited(event_batch_t *b, const tweet_t *t,
@@ -499,6 +513,35 @@ static bool names_of(db_t *db, user_name_t *names, size_t n,
   return ok;
 }
 
+/* The new tweet id as a tweet.created skeleton carries it (stored, its
+ * author's names: event_add_tweet_created), as tweets_get shows it to
+ * nobody in particular; false when the skeleton does not carry it.  t is
+ * the caller's to tweet_release when true. */
+static bool known_created(const bson_t *skeleton, const bson_oid_t *id,
+                          tweet_t *t) {
+  bson_iter_t it;
+  uint32_t len;
+  const uint8_t *raw;
+  bson_t stored;
+  if (!bson_iter_init_find(&it, skeleton, "stored") ||
+      !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    return false;
+  }
+  bson_iter_document(&it, &len, &raw);
+  if (!bson_init_static(&stored, raw, len)) {
+    return false;
+  }
+  tweets_from_stored(&stored, t);
+  if (!bson_oid_equal(&t->id, id) || t->has_reply_to || t->has_quote_of ||
+      !get_utf8(skeleton, "display_name", t->author.display_name,
+                sizeof t->author.display_name)) {
+    tweet_release(t);
+    return false;
+  }
+  t->author.has_avatar = bsonx_find_oid(skeleton, "avatar", &t->author.avatar);
+  return true;
+}
+
 static events_enrich_t enrich_tweet(db_t *db, sync_t *sync, event_type_t type,
                                     const bson_t *skeleton, bson_t *data,
                                     bson_t *model) {
@@ -511,9 +554,15 @@ static events_enrich_t enrich_tweet(db_t *db, sync_t *sync, event_type_t type,
     event_model_tweet_deleted(model, &id);
     return EVENTS_ENRICHED;
   }
+  tweet_t t;
+  if (type == EVENT_TWEET_CREATED && known_created(skeleton, &id, &t)) {
+    event_data_tweet(data, &t);
+    event_model_tweet(model, &t);
+    tweet_release(&t);
+    return EVENTS_ENRICHED;
+  }
   char hex[25];
   bson_oid_to_string(&id, hex);
-  tweet_t t;
   chorus_error_t err;
   if (!tweets_get(db, sync, NULL, hex, &t, &err)) {
     return failed(&err); /* gone meanwhile: its deletion has its own event */

@@ -25,7 +25,15 @@
  * 24-character string; "?" a field that may be absent):
  *
  *   tweet.created, tweet.updated
- *     skeleton {tweet}; audience {author?, tweets: [tweet, also?],
+ *     skeleton {tweet, stored?: {the new tweet as stored, but its search
+ *              words}, display_name?, avatar?: media id}: a new tweet
+ *              that neither replies nor quotes carries what its data and
+ *              model are made of (its author's names as the request
+ *              knew them), read again for nothing: only the transaction
+ *              that creates it knows its id, and its state then is what
+ *              it stores (a change after it has its own event, of a
+ *              higher version)
+ *              audience {author?, tweets: [tweet, also?],
  *              tags?: [folded tags of a new tweet, or of an edit's new
  *              and replaced texts (clients on those tag pages)],
  *              timeline?: true (a new tweet: clients watching the
@@ -107,8 +115,12 @@ void event_add_tweet(event_batch_t *b, event_type_t type,
                      const bson_oid_t *also_tweet);
 
 /* tweet.created of t (id, author, reply_to and entities set): its
- * audience also names its tags (tweets_tags). */
-void event_add_tweet_created(event_batch_t *b, const tweet_t *t);
+ * audience also names its tags (tweets_tags).  stored: the document its
+ * transaction inserts, whole (NULL: not known); with it, a tweet that
+ * neither replies nor quotes carries its state in its skeleton (the
+ * table above), borrowed and copied. */
+void event_add_tweet_created(event_batch_t *b, const tweet_t *t,
+                             const bson_t *stored);
 
 /* tweet.updated of an edit: t the tweet with its new text (id, author
  * and entities set), was with the text replaced (entities set); the

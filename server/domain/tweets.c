@@ -95,9 +95,7 @@ void tweet_release(tweet_t *t) {
   t->media = NULL;
 }
 
-/* Fills t from a stored tweet, overwriting it whole: t must hold nothing
- * (tweet_release it first when it may). */
-static void tweet_from_bson(const bson_t *doc, tweet_t *t) {
+void tweets_from_stored(const bson_t *doc, tweet_t *t) {
   bson_iter_t it;
   memset(t, 0, sizeof *t);
   if (!bson_iter_init(&it, doc)) {
@@ -181,7 +179,7 @@ static bool read_tweet(db_t *db, sync_t *sync, const bson_oid_t *id,
   }
   (void)db;
   if (*found) {
-    tweet_from_bson(doc, t);
+    tweets_from_stored(doc, t);
     bson_destroy(doc);
   }
   return true;
@@ -638,7 +636,7 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   BSON_APPEND_OID(&doc, "author_id", &t->author.id);
   BSON_APPEND_UTF8(&doc, "author", t->author.username);
   bson_append_utf8(&doc, "text", 4, c->text, (int)c->text_len);
-  search_append_words(&doc, "words", c->text, c->text_len);
+  search_append_words(&doc, TWEETS_WORDS_FIELD, c->text, c->text_len);
   append_conversation(&doc, t, c->mentions, c->n_mentions);
   BSON_APPEND_DATE_TIME(&doc, "created_at", t->created_at_ms);
   BSON_APPEND_NULL(&doc, "edited_at");
@@ -663,7 +661,6 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   BSON_APPEND_INT64(&doc, "version", 1);
   /* Its id is fresh: nobody meets it before the commit inserts it. */
   txn_add_fresh_insert(txn, shard, coll, &doc);
-  bson_destroy(&doc);
 
   bson_value_t author_id = oid_value(&c->author->id);
   bson_t inc = BSON_INITIALIZER;
@@ -684,7 +681,8 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   }
   event_batch_t events;
   event_batch_init(&events);
-  event_add_tweet_created(&events, t);
+  event_add_tweet_created(&events, t, &doc);
+  bson_destroy(&doc);
   if (c->is_reply) {
     event_add_tweet(&events, EVENT_TWEET_UPDATED, &c->parent, NULL, NULL);
     ok = notifications_add(c->db, c->sync, txn, &events, &parent->author.id,
@@ -854,7 +852,7 @@ static bool build_edit(change_ctx_t *c, txn_t *txn, int shard, const char *coll,
   bson_value_t id = oid_value(&c->id);
   bson_t set = BSON_INITIALIZER;
   bson_append_utf8(&set, "text", 4, c->text, (int)c->text_len);
-  search_append_words(&set, "words", c->text, c->text_len);
+  search_append_words(&set, TWEETS_WORDS_FIELD, c->text, c->text_len);
   append_conversation(&set, t, c->mentions, c->n_mentions);
   BSON_APPEND_DATE_TIME(&set, "edited_at", c->now);
   BSON_APPEND_INT64(&set, "edit_count", old->edit_count + 1);
@@ -1219,7 +1217,7 @@ static bool shard_filter(sync_t *sync, const tweet_query_t *q, int k,
   }
   case TWEETS_WITH_WORDS: {
     bson_t all_doc, all;
-    BSON_APPEND_DOCUMENT_BEGIN(filter, "words", &all_doc);
+    BSON_APPEND_DOCUMENT_BEGIN(filter, TWEETS_WORDS_FIELD, &all_doc);
     BSON_APPEND_ARRAY_BEGIN(&all_doc, "$all", &all);
     for (size_t i = 0; i < q->n_words; i++) {
       char buf[16];
@@ -1268,7 +1266,7 @@ static bool list_items(db_t *db, sync_t *sync, const tweet_query_t *q,
       ok = query_visible(shards_db(shards, k), sync, coll, &filter, sort, want,
                          &r, err);
       for (size_t i = 0; ok && i < r.n; i++) {
-        tweet_from_bson(r.docs[i], &all[n++]);
+        tweets_from_stored(r.docs[i], &all[n++]);
       }
       if (ok) {
         query_result_free(&r);
@@ -1494,7 +1492,7 @@ typedef struct tweet_scan {
 
 static bool tweet_doc(void *ctx, const bson_t *doc) {
   tweet_scan_t *scan = ctx;
-  tweet_from_bson(doc, &scan->t);
+  tweets_from_stored(doc, &scan->t);
   bool more = scan->fn(scan->ctx, &scan->t);
   tweet_release(&scan->t);
   return more;
@@ -1506,7 +1504,7 @@ bool tweets_scan(sync_t *sync, tweets_scan_fn fn, void *ctx,
   tweet_scan_t *scan = bson_malloc0(sizeof *scan);
   scan->fn = fn;
   scan->ctx = ctx;
-  bson_t *projection = BCON_NEW("words", BCON_INT32(0));
+  bson_t *projection = BCON_NEW(TWEETS_WORDS_FIELD, BCON_INT32(0));
   bool ok = true;
   for (int k = 0; ok && k < shards_count(shards); k++) {
     char coll[TWEET_COLL_LEN];

@@ -175,6 +175,15 @@ bool tweets_create(db_t *db, sync_t *sync, const user_t *author,
                    const char *quote_of_hex, const media_request_t *media,
                    ratelimit_gate_t *gate, tweet_t *out, chorus_error_t *err);
 
+/* The field of a stored tweet that holds its search words (search.h). */
+#define TWEETS_WORDS_FIELD "words"
+
+/* Fills t from a stored tweet document, overwriting it whole (t must hold
+ * nothing: tweet_release it first when it may; the caller's to
+ * tweet_release after): what it stores, joined with nothing (its author
+ * named by username alone, no quoted tweet, no parent's author). */
+void tweets_from_stored(const bson_t *doc, tweet_t *t);
+
 /* Appends t's entities as stored ("entities": [...]; tweets.h), and
  * reads them back from doc["entities"] (those inside t->text: call it
  * after the text is set). */

@@ -22,6 +22,10 @@
  * the nginx of scripts/nginx.conf uploads pass and oversized bodies get
  * nginx's own 413 in the API's shape.
  *
+ * A new tweet's tweet.created event (made from what its transaction
+ * knew) shows it as the API's answer from the database does, image,
+ * entities, display name and avatar included; a reply's too.
+ *
  * Images are made with libvips in the test; the database is read
  * directly (media, media_unattached, media.files) to check what no API
  * shows.
@@ -38,6 +42,7 @@
 #include "tests/client/harness.h"
 #include "tests/client/testclient.h"
 #include "tests/client/testimages.h"
+#include "tests/client/wsclient.h"
 
 #define BOUNDARY "chorus-test-boundary-7MA4YWxkTrZu0gW"
 #define FORM_TYPE "Content-Type: multipart/form-data; boundary=" BOUNDARY
@@ -780,6 +785,104 @@ static void *upload_until_full(void *arg) {
   return NULL;
 }
 
+/* The JSON of doc's subdocument at path (dotted), the caller's to
+ * bson_free; fails when it is missing. */
+static char *json_at(const bson_t *doc, const char *path) {
+  bson_iter_t it, sub;
+  assert_true(bson_iter_init(&it, doc));
+  if (!bson_iter_find_descendant(&it, path, &sub) ||
+      !BSON_ITER_HOLDS_DOCUMENT(&sub)) {
+    char *all = bson_as_relaxed_extended_json(doc, NULL);
+    fail_msg("no document at %s in %s", path, all);
+  }
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_document(&sub, &len, &data);
+  bson_t child;
+  assert_true(bson_init_static(&child, data, len));
+  return bson_as_relaxed_extended_json(&child, NULL);
+}
+
+/* The tweet.created of tweet id on ws (others skipped), as JSON. */
+static char *created_event(tc_ws_t *ws, const char *id) {
+  for (;;) {
+    bson_t *m = tc_ws_recv_json(ws, 5000);
+    if (!m) {
+      fail_msg("no tweet.created of %s within 5 s", id);
+    }
+    bool it = !strcmp(tc_bson_str(m, "type"), "tweet.created") &&
+              !strcmp(tc_bson_str(m, "data.tweet.id"), id);
+    char *json = it ? json_at(m, "data.tweet") : NULL;
+    bson_destroy(m);
+    if (json) {
+      return json;
+    }
+  }
+}
+
+/* The tweet id as a logged-out reader gets it from base, as JSON. */
+static char *tweet_as_read(const char *base, const char *id) {
+  tc_client_t *anon = tc_client_new(base);
+  tc_response_t r;
+  tc_get_tweet(anon, id, &r);
+  tc_assert_status(&r, 200);
+  assert_non_null(r.json);
+  char *json = bson_as_relaxed_extended_json(r.json, NULL);
+  tc_response_free(&r);
+  tc_client_destroy(anon);
+  return json;
+}
+
+static void test_a_new_tweets_event_shows_it_as_the_api_does(void **state) {
+  (void)state;
+  char name[31], friend[31], avatar[25], image[25];
+  tc_client_t *a = tc_new_user(tc_url_a(), "evt", name);
+  tc_client_t *f = tc_new_user(tc_url_b(), "evtf", friend);
+  upload_jpeg(a, avatar);
+  upload_jpeg(a, image);
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"avatar\":\"%s\",\"display_name\":\"Ev \\u00e9 Ent\"}", avatar);
+  tc_response_t r;
+  tc_send(a, "PATCH", "/api/me", body, &r);
+  tc_assert_status(&r, 200);
+  tc_response_free(&r);
+  char cookie[128], url[256];
+  tc_session_cookie(a, cookie, sizeof cookie);
+  tc_ws_url(tc_url_b(), url, sizeof url);
+  int status = 0;
+  tc_ws_t *ws = tc_ws_connect(url, cookie, &status);
+  assert_non_null(ws);
+  tc_sleep_ms(300); /* the hub loads the connection's audience */
+
+  snprintf(body, sizeof body,
+           "{\"text\":\"hi @%s #evtag https://example.org/x\","
+           "\"media\":[{\"id\":\"%s\",\"alt\":\"a square\"}]}",
+           friend, image);
+  tc_send(a, "POST", "/api/tweet", body, &r);
+  tc_assert_status(&r, 201);
+  char id[25], reply[25];
+  bson_strncpy(id, tc_json_str(&r, "id"), sizeof id);
+  tc_response_free(&r);
+  char *live = created_event(ws, id);
+  char *read = tweet_as_read(tc_url_a(), id);
+  assert_string_equal(live, read);
+  assert_non_null(strstr(live, avatar));
+  assert_non_null(strstr(live, image));
+  bson_free(live);
+  bson_free(read);
+
+  tc_post_reply(a, "and a reply #evtag", id, reply);
+  live = created_event(ws, reply);
+  read = tweet_as_read(tc_url_b(), reply);
+  assert_string_equal(live, read);
+  bson_free(live);
+  bson_free(read);
+  tc_ws_close(ws);
+  tc_client_destroy(f);
+  tc_client_destroy(a);
+}
+
 static void test_quota_holds_under_concurrent_uploads(void **state) {
   (void)state;
   char name[31], token[128];
@@ -977,6 +1080,7 @@ int main(void) {
       cmocka_unit_test(test_largest_tweet_commits_whole),
       cmocka_unit_test(test_deleting_a_tweet_removes_its_images),
       cmocka_unit_test(test_profile_images),
+      cmocka_unit_test(test_a_new_tweets_event_shows_it_as_the_api_does),
       cmocka_unit_test(test_quota_holds_under_concurrent_uploads),
       cmocka_unit_test(test_unattached_uploads_are_removed),
       cmocka_unit_test(test_files_of_a_dead_upload_are_removed),

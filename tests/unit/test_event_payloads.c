@@ -24,8 +24,14 @@
  * ObjectId ids), defaults the flag to false, refuses missing and
  * malformed ids.
  *
- * event_enrich reads the database and is covered by the integration
- * tests (test_realtime, test_read_model).  Pure functions: no database.
+ * A new tweet's tweet.created carries its stored document (but its
+ * search words) and its author's names when it neither replies nor
+ * quotes, and event_enrich makes its payloads from them alone (called
+ * here without a database); a reply's and a quote's carry the id alone.
+ *
+ * event_enrich's reads of the database are covered by the integration
+ * tests (test_realtime, test_read_model, test_media compares a new
+ * tweet's event with the API's answer).  Pure functions: no database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -285,6 +291,83 @@ static void tweet_payload(void **state) {
     assert_memory_equal(&got, &t, sizeof t); /* padding included: memset */
     bson_destroy(&p);
   }
+}
+
+/* A new tweet's event carries what its payloads are made of: they come
+ * from its skeleton, with no database (db NULL), and equal the builders'
+ * for the same tweet; a reply's and a quote's do not carry it. */
+static void a_new_tweet_carries_its_state(void **state) {
+  (void)state;
+  tweet_t t = sample_tweet(false);
+  t.reply_count = t.like_count = 0;
+  t.version = 1;
+  t.author.has_avatar = true;
+  t.author.avatar = oid(C_HEX);
+  bson_t *stored = BCON_NEW(
+      "_id", BCON_OID(&t.id), "author_id", BCON_OID(&t.author.id), "author",
+      BCON_UTF8("alice"), "text", BCON_UTF8(t.text), TWEETS_WORDS_FIELD, "[",
+      BCON_UTF8("hello"), "]", "created_at", BCON_DATE_TIME(T0), "edited_at",
+      BCON_NULL, "reply_to", BCON_NULL, "quote_of", BCON_NULL, "reply_count",
+      BCON_INT64(0), "like_count", BCON_INT64(0), "repost_count", BCON_INT64(0),
+      "quote_count", BCON_INT64(0), "edit_count", BCON_INT64(0), "entities",
+      "[", "]", "version", BCON_INT64(1));
+  event_batch_t batch;
+  event_batch_init(&batch);
+  event_add_tweet_created(&batch, &t, stored);
+  assert_int_equal(batch.n, 1);
+  assert_json(
+      &batch.skeletons[0],
+      "{ \"tweet\" : " OID(A_HEX) ", \"stored\" : { \"_id\" : " OID(
+          A_HEX) ", \"author_id\" : " OID(B_HEX) ", \"author\" : "
+                                                 "\"alice\", \"text\" : "
+                                                 "\"hello \\\"world\\\"\", "
+                                                 "\"created_at\" : { \"$date\" "
+                                                 ": "
+                                                 "\"2023-11-14T22:13:20Z\" }, "
+                                                 "\"edited_at\" : null, "
+                                                 "\"reply_to\" : null, "
+                                                 "\"quote_of\" : null, "
+                                                 "\"reply_count\" : 0, "
+                                                 "\"like_count\" : 0, "
+                                                 "\"repost_count\" : 0, "
+                                                 "\"quote_count\" : 0, "
+                                                 "\"edit_count\" : 0, "
+                                                 "\"entities\" : [  ], "
+                                                 "\"version\" : "
+                                                 "1 }, \"display_name\" : "
+                                                 "\"Alice A.\", \"avatar\" "
+                                                 ": " OID(C_HEX) " }");
+  bson_t data = BSON_INITIALIZER, model = BSON_INITIALIZER;
+  assert_int_equal(event_enrich(NULL, NULL, "tweet.created",
+                                &batch.skeletons[0], &data, &model),
+                   EVENTS_ENRICHED);
+  bson_t want_data = BSON_INITIALIZER, want_model = BSON_INITIALIZER;
+  event_data_tweet(&want_data, &t);
+  event_model_tweet(&want_model, &t);
+  char *want = bson_as_relaxed_extended_json(&want_data, NULL);
+  assert_json(&data, want);
+  bson_free(want);
+  want = bson_as_relaxed_extended_json(&want_model, NULL);
+  assert_json(&model, want);
+  bson_free(want);
+  bson_destroy(&want_data);
+  bson_destroy(&want_model);
+  bson_destroy(&data);
+  bson_destroy(&model);
+  event_batch_cleanup(&batch);
+  /* A reply, a quote: the id alone (their payloads show other tweets). */
+  for (int quote = 0; quote < 2; quote++) {
+    tweet_t other = t;
+    other.has_reply_to = !quote;
+    other.has_quote_of = quote;
+    other.reply_to = other.quote.id = oid(C_HEX);
+    event_batch_init(&batch);
+    event_add_tweet_created(&batch, &other, stored);
+    bson_iter_t it;
+    assert_false(bson_iter_init_find(&it, &batch.skeletons[0], "stored"));
+    event_batch_cleanup(&batch);
+  }
+  bson_destroy(stored);
 }
 
 /* A tweet's images ride in its payload as stored, and come back as a
@@ -644,6 +727,7 @@ int main(void) {
       cmocka_unit_test(a_full_batch_takes_nothing),
       cmocka_unit_test(tweet_payload),
       cmocka_unit_test(tweet_payload_with_images),
+      cmocka_unit_test(a_new_tweet_carries_its_state),
       cmocka_unit_test(pair_payloads),
       cmocka_unit_test(user_and_session_payloads),
       cmocka_unit_test(accessors_refuse_what_is_not_their_payload),

@@ -35,7 +35,9 @@
  *  11. A fresh insert's prepare writes nothing (it only votes, and
  *      op->prepared stays false, so an abort never touches it); it is
  *      written only by a commit's apply, after the decision: nothing of
- *      it exists before.
+ *      it exists before.  So a commit is answered COMMITTED only once
+ *      its fresh inserts are written (else FAILED with the write's
+ *      error, and recovery writes them): a 201 is readable at once.
  * The cheap ones are checked with assert() where they must hold.
  */
 #include "sync/txn/txn.h"
@@ -256,6 +258,8 @@ static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
                   ? store->commit_op(store->impl, txn->id, op, err)
                   : store->abort_op(store->impl, txn->id, op, err);
     if (!ok) {
+      txn->fresh_unwritten = txn->fresh_unwritten ||
+                             (state == TXN_COMMITTED && op->fresh); /* 11 */
       return false;
     }
     if (!txn->applied_any && opts) {
@@ -265,6 +269,22 @@ static bool apply_ops(const txn_store_t *store, txn_t *txn, txn_state_t state,
     txn->applied_any = true;
   }
   return true;
+}
+
+/* A committed transaction's outcome: COMMITTED, durable whatever its
+ * apply did (readers see its staged changes through the view), but for a
+ * fresh insert not written (11): FAILED with the write's error, apply_err
+ * (into err, when not NULL); recovery writes it. */
+static txn_outcome_t committed_outcome(const txn_t *txn,
+                                       const chorus_error_t *apply_err,
+                                       chorus_error_t *err) {
+  if (!txn->fresh_unwritten) {
+    return TXN_OUTCOME_COMMITTED;
+  }
+  if (err) {
+    *err = *apply_err;
+  }
+  return TXN_OUTCOME_FAILED;
 }
 
 static bool has_shared(const txn_t *txn) {
@@ -327,6 +347,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   txn->margin_ms = margin;
   txn->apply_pending = false;
   txn->applied_any = false;
+  txn->fresh_unwritten = false;
   if (txn->invalid) {
     chorus_error_set(err, 500, "internal",
                      "a transaction names one document twice");
@@ -396,7 +417,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
     txn->apply_pending =
         apply_ops(store, txn, TXN_COMMITTED, opts, deadline - margin, SIZE_MAX,
                   OPS_EXCLUSIVE, &apply_err);
-    return TXN_OUTCOME_COMMITTED;
+    return committed_outcome(txn, &apply_err, err);
   }
 
   /* Phase 2.  An abort only needs the ops we may have locked; a commit
@@ -418,7 +439,7 @@ txn_outcome_t txn_execute(const txn_store_t *store, txn_t *txn,
   }
 
   if (actual == TXN_COMMITTED) {
-    return TXN_OUTCOME_COMMITTED; /* durable, whatever apply did */
+    return committed_outcome(txn, &apply_err, err);
   }
   if (want == TXN_COMMITTED) {
     /* Recovery aborted us first (we were too slow): retryable. */
@@ -631,7 +652,7 @@ static void prepare_pass(const txn_store_t *store, txn_member_t *members,
  * member had applied nothing yet. */
 static void commit_pass(const txn_store_t *store, txn_t **txns, bool *pick,
                         size_t n, ops_t which, const txn_exec_opts_t *opts,
-                        txn_item_t *items) {
+                        txn_item_t *items, chorus_error_t *fresh_err) {
   size_t k = 0;
   bool first_apply = false;
   for (size_t i = 0; i < n; i++) {
@@ -668,6 +689,10 @@ static void commit_pass(const txn_store_t *store, txn_t **txns, bool *pick,
           items[x].op < txns[i]->ops + txns[i]->n_ops) {
         txns[i]->applied_any = true;
         pick[i] = pick[i] && items[x].ok;
+        if (!items[x].ok && items[x].op->fresh && !txns[i]->fresh_unwritten) {
+          txns[i]->fresh_unwritten = true; /* 11 */
+          fresh_err[i] = items[x].err;
+        }
       }
     }
   }
@@ -713,6 +738,7 @@ void txn_execute_group(const txn_store_t *store, txn_member_t *members,
     txn->margin_ms = margin;
     txn->apply_pending = false;
     txn->applied_any = false;
+    txn->fresh_unwritten = false;
     txns[i] = txn;
     members[i].failed_op = 0;
     members[i].lock_owner[0] = '\0';
@@ -801,20 +827,23 @@ void txn_execute_group(const txn_store_t *store, txn_member_t *members,
     pick[i] = ms[i].live && ms[i].actual == TXN_COMMITTED;
     states[i] = ms[i].actual;
   }
-  commit_pass(store, txns, pick, n, OPS_EXCLUSIVE, opts, items);
+  chorus_error_t *fresh_err = bson_malloc0(sizeof *fresh_err * (n ? n : 1));
+  commit_pass(store, txns, pick, n, OPS_EXCLUSIVE, opts, items, fresh_err);
   for (size_t i = 0; i < n; i++) {
     if (!ms[i].live || ms[i].actual != TXN_COMMITTED) {
       continue;
     }
-    members[i].outcome = TXN_OUTCOME_COMMITTED; /* durable, whatever apply */
+    members[i].outcome =
+        committed_outcome(txns[i], &fresh_err[i], &members[i].err);
     if (pick[i] && has_shared(txns[i]) && opts->defer_apply) {
       txns[i]->apply_pending = true;
       pick[i] = false; /* finished by txn_complete_group */
     }
   }
   if (!opts->defer_apply) {
-    commit_pass(store, txns, pick, n, OPS_SHARED, opts, items);
+    commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, fresh_err);
   }
+  bson_free(fresh_err);
   finish_pass(store, txns, pick, states, n, opts, items);
 
   /* the aborted members, each alone (as txn_execute's phase 2) */
@@ -855,7 +884,9 @@ void txn_complete_group(const txn_store_t *store, txn_t **txns, size_t n,
     pick[i] = true;
     states[i] = TXN_COMMITTED;
   }
-  commit_pass(store, txns, pick, n, OPS_SHARED, opts, items);
+  chorus_error_t *fresh_err = bson_malloc0(sizeof *fresh_err * (n ? n : 1));
+  commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, fresh_err);
+  bson_free(fresh_err);
   finish_pass(store, txns, pick, states, n, opts, items);
   bson_free(items);
   bson_free(states);

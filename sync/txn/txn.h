@@ -102,12 +102,14 @@ typedef struct txn {
   size_t n_ops;
   bool invalid; /* two ops name the same document: refused (500) */
   /* Set by txn_execute for txn_complete: */
-  bool apply_pending;  /* committed, its shared ops not applied yet
-                          (defer_apply) */
-  bool applied_any;    /* the coordinator applied an op (mid_apply) */
-  int64_t deadline_ms; /* the coordinator's lease ends */
-  int64_t margin_ms;   /* no write sent without reading first after
-                          deadline_ms - margin_ms */
+  bool apply_pending;   /* committed, its shared ops not applied yet
+                           (defer_apply) */
+  bool applied_any;     /* the coordinator applied an op (mid_apply) */
+  bool fresh_unwritten; /* committed, but the commit's write of a fresh
+                           insert failed: recovery writes it */
+  int64_t deadline_ms;  /* the coordinator's lease ends */
+  int64_t margin_ms;    /* no write sent without reading first after
+                           deadline_ms - margin_ms */
 } txn_t;
 
 typedef enum {
@@ -133,7 +135,10 @@ typedef enum {
   TXN_OUTCOME_EXISTS,   /* aborted: ops[failed_op] inserts an existing doc */
   TXN_OUTCOME_FAILED,   /* database failure; err set (503/500).  If it
                            happened after begin, recovery finishes the
-                           transaction one way or the other. */
+                           transaction one way or the other: also after
+                           a commit whose fresh insert was not written
+                           (fresh_unwritten), which nothing could read
+                           until recovery writes it. */
 } txn_outcome_t;
 
 /* One item of a group's step (txn_execute_group): a transaction and, for

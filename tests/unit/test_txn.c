@@ -953,14 +953,17 @@ static void fresh_insert_is_written_by_the_commit_only(void **state) {
   assert_false(exists(0, "tweets_0", "t-down"));
   txn_cleanup(&txn);
 
-  /* the coordinator stops after its decision: recovery inserts it from
-   * the record */
+  /* the database fails after the decision, before the insert: answered
+   * FAILED (503), since nothing could read it until recovery inserts it
+   * from the record (11) */
   txn_init(&txn);
   add_fresh(&txn, 0, "tweets_0", "t-late");
   fake_store_fail_after(fs, 3); /* begin, its vote, decide */
   quiet(true);
-  assert_int_equal(run(&txn, &r), TXN_OUTCOME_COMMITTED);
+  assert_int_equal(run(&txn, &r), TXN_OUTCOME_FAILED);
   quiet(false);
+  assert_int_equal(r.err.status, 503);
+  assert_true(txn.fresh_unwritten);
   fake_store_heal(fs);
   assert_false(exists(0, "tweets_0", "t-late"));
   char late_id[TXN_ID_LEN + 1];
@@ -4490,6 +4493,13 @@ static void group_crash_at_every_store_call(void **state) {
   for (long n = 0; n <= total; n++) {
     for (int defer = 0; defer < 2; defer++) {
       group_crashed(n, defer == 1, txns, members);
+      /* A member answered COMMITTED is readable at once, before any
+       * recovery: its fresh insert is written (11). */
+      for (int i = 0; i < GROUP_N; i++) {
+        if (members[i].outcome == TXN_OUTCOME_COMMITTED) {
+          assert_true(exists(1, "tw", txns[i].ops[0].id.value.v_utf8.str));
+        }
+      }
       fake_store_heal(fs);
       fake_clock_advance(LEASE + 1);
       recovery_result_t rr;

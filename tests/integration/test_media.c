@@ -1014,6 +1014,11 @@ static void test_files_of_a_dead_upload_are_removed(void **state) {
   bson_destroy(intent);
   assert_int_equal(files_of(&d, hex), 2);
   assert_true(files_gone(&d, hex, 15000));
+  /* and then its record (the sweep removes the files first) */
+  int64_t until = tc_now_ms() + 5000;
+  while (docs_with_id(&d, "media_trash", hex) > 0 && tc_now_ms() < until) {
+    tc_sleep_ms(100);
+  }
   assert_int_equal(docs_with_id(&d, "media_trash", hex), 0);
   mongoc_collection_destroy(trash);
   tc_db_close(&d);

@@ -55,6 +55,10 @@
 typedef struct group_wait {
   batch_item_t item; /* first: a batch's items are group_wait_t */
   txn_member_t member;
+  /* out: the rendezvous its outbox's publication meets the others' at
+   * (run_group), when it committed with one and so did another member;
+   * else NULL */
+  rendezvous_t *join;
 } group_wait_t;
 
 /* A finisher waits up to this long after the oldest commit queued for
@@ -432,6 +436,26 @@ static void run_group(void *ctx, batch_item_t **items, size_t n) {
   atomic_fetch_add(&s->stats.groups, 1);
   atomic_fetch_add(&s->stats.grouped, (long)n);
   txn_execute_group(&s->store, members, n, &opts);
+  /* The members committed with events publish them meeting at one
+   * rendezvous, where their first claims go together
+   * (events_flush_joined). */
+  bool *publishes = bson_malloc0(sizeof *publishes * n);
+  size_t n_publish = 0;
+  for (size_t i = 0; i < n; i++) {
+    bson_oid_t outbox;
+    for (size_t k = 0; members[i].outcome == TXN_OUTCOME_COMMITTED &&
+                       !publishes[i] && k < members[i].txn->n_ops;
+         k++) {
+      publishes[i] = events_is_outbox(&members[i].txn->ops[k], &outbox);
+    }
+    n_publish += publishes[i];
+  }
+  rendezvous_t *join =
+      s->events && n_publish > 1 ? rendezvous_new(n_publish) : NULL;
+  for (size_t i = 0; i < n; i++) {
+    ((group_wait_t *)items[i])->join = publishes[i] ? join : NULL;
+  }
+  bson_free(publishes);
   for (size_t i = 0; i < n; i++) {
     ((group_wait_t *)items[i])->member = members[i];
     if (members[i].txn->apply_pending) {
@@ -449,11 +473,13 @@ static void run_group(void *ctx, batch_item_t **items, size_t n) {
  * left apply_pending is with the finishers on return (txn emptied). */
 static txn_outcome_t execute_in_group(sync_t *s, txn_t *txn, size_t *failed_op,
                                       char holder[TXN_ID_LEN + 1],
+                                      rendezvous_t **join,
                                       chorus_error_t *err) {
   group_wait_t req;
   memset(&req, 0, sizeof req);
   req.member.txn = txn;
   batcher_submit(&s->group, &req.item, run_group, s);
+  *join = req.join;
   *failed_op = req.member.failed_op;
   memcpy(holder, req.member.lock_owner, TXN_ID_LEN + 1);
   if (err && req.member.outcome != TXN_OUTCOME_COMMITTED) {
@@ -493,10 +519,13 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
         outbox_doc = bson_copy(txn->ops[i].doc);
       }
     }
+    rendezvous_t *join = NULL; /* a group's, when there are events */
     txn_outcome_t outcome =
         txn_groupable(txn)
-            ? execute_in_group(s, txn, failed_op, holder, err)
+            ? execute_in_group(s, txn, failed_op, holder, &join, err)
             : txn_execute(&s->store, txn, &opts, failed_op, holder, err);
+    /* run_group gives a join only to a member committed with an outbox */
+    assert(!join || (outcome == TXN_OUTCOME_COMMITTED && outbox_doc));
     if (outcome != TXN_OUTCOME_COMMITTED && outbox_doc) {
       bson_destroy(outbox_doc);
       outbox_doc = NULL;
@@ -522,7 +551,7 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
       *published = true; /* unless it has an outbox that fails */
       if (outbox_doc) {
         /* or the pump */
-        *published = events_flush(s->events, &outbox, outbox_doc);
+        *published = events_flush_joined(s->events, join, &outbox, outbox_doc);
         bson_destroy(outbox_doc);
       }
       break;

@@ -40,6 +40,7 @@
 
 #include "sync/base/db.h"
 #include "sync/base/error.h"
+#include "sync/base/rendezvous.h"
 #include "sync/txn/txn.h"
 
 #define EVENTS_PER_TXN 16
@@ -127,6 +128,16 @@ bool events_is_outbox(const txn_op_t *op, bson_oid_t *outbox_id);
  * when some are left to the pump, or the log is not started. */
 bool events_flush(events_t *ev, const bson_oid_t *outbox_id,
                   const bson_t *committed);
+
+/* events_flush as one of the publishers of a group's committed outboxes
+ * (sync.c), which meet at join (NULL: alone): their first claims go
+ * together, one ordered insert of bells and one insert of log copies for
+ * all of them (REALTIME.md), where each coordinator's thread on its own
+ * would claim with whichever others happened to be queued.  Every thread
+ * given join must call this exactly once (rendezvous.h); each waits in it
+ * until all of them have enriched their events. */
+bool events_flush_joined(events_t *ev, rendezvous_t *join,
+                         const bson_oid_t *outbox_id, const bson_t *committed);
 
 /* The read barrier.  Waits until the poller has completed a full poll
  * (asked for the next event and found none) that began after this call,

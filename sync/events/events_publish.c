@@ -6,6 +6,7 @@
  */
 #include "sync/events/events_internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -692,15 +693,43 @@ static size_t outbox_events(const bson_t *outbox, const char *hex,
   return n;
 }
 
-/* A coordinator's first attempt at the events ev_list[0..n) of its
+/* The first claims of items[0..k) (claim_req_t), queued together
+ * (batcher_submit_many): one ordered insert of bells and one insert of
+ * log copies, with the other publishers' claims queued meanwhile.  False
+ * when the database is down (nothing claimed: each item goes the single
+ * way, or to the pump). */
+static bool claim_together(events_t *ev, batch_item_t **items, size_t k) {
+  if (k == 0) {
+    return true;
+  }
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false;
+  }
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
+  claim_ctx_t ctx = {ev, bells, log};
+  batcher_submit_many(&ev->claims, items, k, run_claim_items, &ctx);
+  mongoc_collection_destroy(log);
+  mongoc_collection_destroy(bells);
+  db_release(ev->db, client);
+  return true;
+}
+
+/* rendezvous_run_fn of a group's publishers: claim_together. */
+static void claim_met(void *ctx, void *const *items, size_t n) {
+  claim_together(ctx, (batch_item_t **)items, n);
+}
+
+/* A coordinator's first attempt at the events list[0..n) of its
  * committed outbox: every body enriched, then every first claim queued
- * together (batcher_submit_many: one ordered insert of bells and one
- * insert of log copies with the other publishers' claims), then each
- * event finished the single way where its claim fell short.  Enrichment
- * stops at the first event that cannot be enriched now (false: tried
- * again later); the ones before it are published. */
-static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
-  mongoc_client_t *client = NULL;
+ * together (claim_together; with join, not NULL, those of every
+ * publisher of its group at once: rendezvous.h), then each event finished
+ * the single way where its claim fell short.  Enrichment stops at the
+ * first event that cannot be enriched now (false: tried again later);
+ * the ones before it are published. */
+static bool publish_first(events_t *ev, outbox_event_t *list, size_t n,
+                          rendezvous_t *join) {
   size_t ready = 0;
   bool ok = true;
   for (; ready < n; ready++) {
@@ -722,17 +751,17 @@ static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
       items[k++] = &list[i].req.item;
     }
   }
-  if (k > 0) {
-    client = db_acquire(ev->db);
-    if (!client) {
-      return false; /* the database is down: the pump retries */
-    }
-    mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
-    mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
-    claim_ctx_t ctx = {ev, bells, log};
-    batcher_submit_many(&ev->claims, items, k, run_claim_items, &ctx);
-    mongoc_collection_destroy(log);
-    mongoc_collection_destroy(bells);
+  if (join) {
+    rendezvous_arrive(join, (void *const *)items, k, claim_met, ev);
+  } else if (!claim_together(ev, items, k)) {
+    return false; /* the database is down: the pump retries */
+  }
+  if (k == 0) {
+    return ok;
+  }
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false; /* the database is down: the pump retries */
   }
   for (size_t i = 0; i < ready; i++) {
     outbox_event_t *o = &list[i];
@@ -743,9 +772,7 @@ static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
       ok = ok && done;
     }
   }
-  if (client) {
-    db_release(ev->db, client);
-  }
+  db_release(ev->db, client);
   return ok;
 }
 
@@ -754,7 +781,8 @@ static bool publish_first(events_t *ev, outbox_event_t *list, size_t n) {
  * (the outbox stays).  first: the
  * committing server's first attempt (publish_first), else each event is
  * looked for first (publish_again). */
-static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
+static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first,
+                           rendezvous_t **join) {
   bson_iter_t it;
   char hex[25];
   if (!bson_iter_init_find(&it, outbox, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
@@ -767,7 +795,8 @@ static bool publish_outbox(events_t *ev, const bson_t *outbox, bool first) {
   size_t n = outbox_events(outbox, hex, list);
   bool ok = true;
   if (first) {
-    ok = publish_first(ev, list, n);
+    ok = publish_first(ev, list, n, *join);
+    *join = NULL; /* arrived */
   } else {
     for (size_t i = 0; ok && i < n; i++) {
       ok = publish_again(ev, list[i].key, list[i].type, &list[i].skeleton,
@@ -826,13 +855,24 @@ static bool read_outbox(events_t *ev, const bson_oid_t *id, bson_t **doc,
 
 bool events_flush(events_t *ev, const bson_oid_t *outbox_id,
                   const bson_t *committed) {
-  if (!ev->running) {
-    return false; /* not started: the pump of a running server publishes it */
-  }
+  return events_flush_joined(ev, NULL, outbox_id, committed);
+}
+
+bool events_flush_joined(events_t *ev, rendezvous_t *join,
+                         const bson_oid_t *outbox_id, const bson_t *committed) {
   /* The coordinator's first attempt needs no read: the committed outbox
    * is the document it inserted (a commit only takes the lock off). */
-  if (committed && publish_outbox(ev, committed, true)) {
+  bool first =
+      ev->running && committed && publish_outbox(ev, committed, true, &join);
+  if (join) {
+    /* arrives, with nothing to claim */
+    rendezvous_arrive(join, NULL, 0, claim_met, ev);
+  }
+  if (first) {
     return true;
+  }
+  if (!ev->running) {
+    return false; /* not started: the pump of a running server publishes it */
   }
   /* The events should be out before the writer is answered: readers on
    * every server wait for them (events_sync), and the pump would publish
@@ -858,7 +898,8 @@ bool events_flush(events_t *ev, const bson_oid_t *outbox_id,
       why = "outbox not found";
       continue;
     }
-    bool ok = publish_outbox(ev, doc, i == 0 && !committed);
+    rendezvous_t *none = NULL;
+    bool ok = publish_outbox(ev, doc, i == 0 && !committed, &none);
     bson_destroy(doc);
     if (ok) {
       return true;
@@ -901,7 +942,8 @@ void *events_pump_main(void *arg) {
        * seconds, and a stop does not wait for the rest of it (another
        * server's pump, or this one's next start, publishes them). */
       for (size_t i = 0; i < page.n && !atomic_load(&ev->stopping); i++) {
-        publish_outbox(ev, page.docs[i], false);
+        rendezvous_t *none = NULL;
+        publish_outbox(ev, page.docs[i], false, &none);
       }
       view_page_free(&page);
     }

@@ -3,15 +3,18 @@
  * so that readers and appliers of documents with escrow entries
  * (escrow.h) ask the database as little as possible.
  *
- * Two kinds of knowledge, both safe to forget (forgotten, the caller
- * reads the decision from the database):
+ * Three kinds of knowledge, all safe to forget (forgotten, the caller
+ * reads the decision, or the document, from the database):
  *   - a decision, once made, never changes (docs/SYNC.md §8): a decision
  *     read or made here is kept;
  *   - "open": this process coordinates the transaction and has not sent
  *     its decision.  Only its coordinator commits a transaction, so an
  *     open one is not committed (recovery may abort it meanwhile, which
  *     is not committed either).  txn_execute marks it open after begin
- *     and forgets that before it sends the decision.
+ *     and forgets that before it sends the decision;
+ *   - "folded": a write of this process folded a committed
+ *     transaction's escrow entry on a document, so its apply has nothing
+ *     left to do there (decisions_folded; store_mongo.c's fold_many).
  *
  * A fixed table of DECISIONS_SLOTS entries; a new entry replaces the one
  * in its slot.  Thread-safe (one mutex).

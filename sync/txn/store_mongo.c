@@ -3085,12 +3085,14 @@ static void fold_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
   }
   size_t *keep = bson_malloc(sizeof *keep * n);
   bool *seen = bson_malloc0(sizeof *seen * n);
+  char(*keys)[200] = bson_malloc(sizeof *keys * n);
+  for (size_t i = 0; i < n; i++) {
+    lock_key(items[i].op, keys[i], sizeof keys[i]);
+  }
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    char key[200];
-    lock_key(items[i].op, key, sizeof key);
     if (!seen[i] && decisions_was_folded(sm->decisions, items[i].txn_id,
-                                         where_of(sm, key))) {
+                                         where_of(sm, keys[i]))) {
       seen[i] = true;
       items[i].ok = true;
     }
@@ -3101,9 +3103,7 @@ static void fold_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
     bool found = false;
     bool read = read_by_id(&t, &items[i].op->id, &doc, &found, &err);
     for (size_t j = i; j < n; j++) {
-      char other[200];
-      lock_key(items[j].op, other, sizeof other);
-      if (seen[j] || strcmp(key, other) != 0) {
+      if (seen[j] || strcmp(keys[i], keys[j]) != 0) {
         continue;
       }
       seen[j] = true;
@@ -3117,6 +3117,7 @@ static void fold_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
       bson_destroy(doc);
     }
   }
+  bson_free(keys);
   target_close(&t);
   if (k > 0) {
     txn_item_t *sub = bson_malloc(sizeof *sub * k);

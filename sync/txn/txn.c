@@ -649,7 +649,9 @@ static void prepare_pass(const txn_store_t *store, txn_member_t *members,
  * members marked in `pick`, together; a member whose op failed, or whose
  * shared op comes after its lease minus margin (8), is left to recovery
  * (pick[i] false after).  "txn.mid_apply" follows the first call when a
- * member had applied nothing yet. */
+ * member had applied nothing yet.  A member whose fresh insert failed is
+ * marked fresh_unwritten, its error into fresh_err[i] (OPS_EXCLUSIVE;
+ * NULL for OPS_SHARED, which has none). */
 static void commit_pass(const txn_store_t *store, txn_t **txns, bool *pick,
                         size_t n, ops_t which, const txn_exec_opts_t *opts,
                         txn_item_t *items, chorus_error_t *fresh_err) {
@@ -690,6 +692,7 @@ static void commit_pass(const txn_store_t *store, txn_t **txns, bool *pick,
         txns[i]->applied_any = true;
         pick[i] = pick[i] && items[x].ok;
         if (!items[x].ok && items[x].op->fresh && !txns[i]->fresh_unwritten) {
+          assert(fresh_err);               /* fresh inserts are exclusive ops */
           txns[i]->fresh_unwritten = true; /* 11 */
           fresh_err[i] = items[x].err;
         }
@@ -841,7 +844,7 @@ void txn_execute_group(const txn_store_t *store, txn_member_t *members,
     }
   }
   if (!opts->defer_apply) {
-    commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, fresh_err);
+    commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, NULL);
   }
   bson_free(fresh_err);
   finish_pass(store, txns, pick, states, n, opts, items);
@@ -884,9 +887,7 @@ void txn_complete_group(const txn_store_t *store, txn_t **txns, size_t n,
     pick[i] = true;
     states[i] = TXN_COMMITTED;
   }
-  chorus_error_t *fresh_err = bson_malloc0(sizeof *fresh_err * (n ? n : 1));
-  commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, fresh_err);
-  bson_free(fresh_err);
+  commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, NULL);
   finish_pass(store, txns, pick, states, n, opts, items);
   bson_free(items);
   bson_free(states);

@@ -178,7 +178,16 @@ static void test_shard_server_outage(void **state) {
   assert_true(unavailable > 0); /* shard 1 users were told to retry */
 
   /* After: recovery finishes what was in flight; all is consistent. */
-  assert_true(tc_db_wait_finished(&db, 2, dbs, SETTLE_BOUND_MS));
+  int64_t settle_from = tc_now_ms();
+  bool settled = tc_db_wait_finished(&db, 2, dbs, SETTLE_BOUND_MS);
+  fprintf(stderr,
+          "after the outage: %s in %lld ms (%lld unfinished transactions, "
+          "%lld documents with a staged change or an entry left)\n",
+          settled ? "settled" : "NOT settled",
+          (long long)(tc_now_ms() - settle_from),
+          (long long)tc_db_unfinished_txns(&db),
+          (long long)tc_db_locked_docs(&db, 2, dbs));
+  assert_true(settled);
   assert_int_equal(tc_db_tweet_count_mismatches(&db, 2, dbs), 0);
   tc_expect_status(reader, "GET", "/api/tweet", NULL, 200);
   for (int u = 0; u < N_USERS; u++) {

@@ -267,27 +267,52 @@ int64_t tc_db_count(tc_db_t *d, const char *coll_name, const bson_t *filter) {
   return n;
 }
 
+/* One minute's open markers: the ids to look for among its records. */
+typedef struct marker_minute {
+  char coll[STORE_MONGO_LOG_COLL_LEN];
+  bson_t ids; /* an array */
+  uint32_t n;
+} marker_minute_t;
+
 int64_t tc_db_unfinished_txns(tc_db_t *d) {
   /* Not done and still with its open marker: a group's finish deletes
    * the marker only (docs/SYNC.md §3).  Each marker's record is in the
-   * log's collection of its minute. */
+   * log's collection of its minute; the records of a minute are counted
+   * in one command (a FerretDB count reads the whole collection: one per
+   * marker made this check take seconds after an outage, while recovery
+   * waited behind it). */
   mongoc_collection_t *open = mongoc_database_get_collection(d->db, "txn_open");
   bson_t filter = BSON_INITIALIZER;
   bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(open, &filter, opts, NULL);
   const bson_t *marker;
-  int64_t n = 0;
+  marker_minute_t minutes[64];
+  size_t n_minutes = 0;
   bson_iter_t it;
   while (mongoc_cursor_next(cursor, &marker)) {
-    if (bson_iter_init_find(&it, marker, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
-      const char *id = bson_iter_utf8(&it, NULL);
-      char coll[STORE_MONGO_LOG_COLL_LEN];
-      store_mongo_log_coll(STORE_MONGO_RECORDS, id, coll);
-      bson_t *rec = BCON_NEW("_id", BCON_UTF8(id), "done", BCON_BOOL(false));
-      n += tc_db_count(d, coll, rec) > 0;
-      bson_destroy(rec);
+    if (!bson_iter_init_find(&it, marker, "_id") ||
+        !BSON_ITER_HOLDS_UTF8(&it)) {
+      continue;
     }
+    const char *id = bson_iter_utf8(&it, NULL);
+    char coll[STORE_MONGO_LOG_COLL_LEN];
+    store_mongo_log_coll(STORE_MONGO_RECORDS, id, coll);
+    size_t m = 0;
+    while (m < n_minutes && strcmp(minutes[m].coll, coll) != 0) {
+      m++;
+    }
+    if (m == n_minutes) {
+      assert_true(n_minutes < sizeof minutes / sizeof *minutes);
+      bson_strncpy(minutes[m].coll, coll, sizeof minutes[m].coll);
+      bson_init(&minutes[m].ids);
+      minutes[m].n = 0;
+      n_minutes++;
+    }
+    char key[16];
+    const char *k;
+    bson_uint32_to_string(minutes[m].n++, &k, key, sizeof key);
+    BSON_APPEND_UTF8(&minutes[m].ids, k, id);
   }
   bson_error_t err;
   if (mongoc_cursor_error(cursor, &err)) {
@@ -296,6 +321,17 @@ int64_t tc_db_unfinished_txns(tc_db_t *d) {
   mongoc_cursor_destroy(cursor);
   bson_destroy(opts);
   mongoc_collection_destroy(open);
+  int64_t n = 0;
+  for (size_t m = 0; m < n_minutes; m++) {
+    bson_t rec = BSON_INITIALIZER, in;
+    BSON_APPEND_DOCUMENT_BEGIN(&rec, "_id", &in);
+    BSON_APPEND_ARRAY(&in, "$in", &minutes[m].ids);
+    bson_append_document_end(&rec, &in);
+    BSON_APPEND_BOOL(&rec, "done", false);
+    n += tc_db_count(d, minutes[m].coll, &rec);
+    bson_destroy(&rec);
+    bson_destroy(&minutes[m].ids);
+  }
   return n;
 }
 

@@ -488,6 +488,65 @@ bool bench_http(CURL *h, const char *method, const char *url,
                           body ? strlen(body) : 0, r);
 }
 
+/* A whole answer's body, for bench_metric. */
+typedef struct grown {
+  char *data;
+  size_t len, cap;
+} grown_t;
+
+static size_t on_whole_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+  grown_t *g = ud;
+  size_t n = size * nmemb;
+  if (g->len + n + 1 > g->cap) {
+    size_t cap = g->cap ? g->cap : 16384;
+    while (cap < g->len + n + 1) {
+      cap *= 2;
+    }
+    char *data = realloc(g->data, cap);
+    if (!data) {
+      return 0; /* curl stops with an error */
+    }
+    g->data = data;
+    g->cap = cap;
+  }
+  memcpy(g->data + g->len, ptr, n);
+  g->len += n;
+  g->data[g->len] = '\0';
+  return n;
+}
+
+double bench_metric(const char *base, const char *sample) {
+  char url[600];
+  snprintf(url, sizeof url, "%s/metrics", base);
+  CURL *h = bench_curl_new(5000);
+  grown_t g = {0};
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_whole_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+  CURLcode rc = curl_easy_perform(h);
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(h);
+  double v = -1;
+  size_t n = strlen(sample);
+  bool found = false;
+  for (const char *line = g.data;
+       rc == CURLE_OK && status == 200 && line && *line && !found;) {
+    if (!strncmp(line, sample, n) && line[n] == ' ') {
+      v = strtod(line + n + 1, NULL);
+      found = true;
+    }
+    line = strchr(line, '\n');
+    line = line ? line + 1 : NULL;
+  }
+  if (!found) {
+    fprintf(stderr, "%s: %s: no %s (%s, HTTP %ld)\n", g_name, url, sample,
+            rc == CURLE_OK ? "read" : curl_easy_strerror(rc), status);
+  }
+  free(g.data);
+  return v;
+}
+
 /* What the registering threads share. */
 typedef struct registration {
   bench_user_t *users;

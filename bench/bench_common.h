@@ -233,6 +233,11 @@ bool bench_http_typed(CURL *h, const char *method, const char *url,
                       const char *cookie, const char *content_type,
                       const void *body, size_t len, bench_reply_t *r);
 
+/* The value of sample (a metric's name, with its labels if it has any)
+ * in base's /metrics (GET base/metrics, however long); -1, with a
+ * message, when it cannot be read or has no such line. */
+double bench_metric(const char *base, const char *sample);
+
 /* A user a benchmark registers: its name (filled in by the caller) and the
  * session cookie its registration answered with. */
 typedef struct bench_user {

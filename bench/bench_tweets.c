@@ -26,7 +26,11 @@
  * --cpu NAME:PID (repeatable, Linux) also reports the CPU used by those
  * processes during the window, as a percentage of one core, summed by
  * NAME; the benchmark's own CPU is reported as "client", and the whole
- * machine's (all processes, from /proc/stat) in the same unit.
+ * machine's (all processes, from /proc/stat) in the same unit.  The time
+ * the servers' write gates were held in the window (their /metrics, one
+ * write command at a time on FerretDB: docs/DATABASE.md) is printed
+ * per committed tweet: what a creation costs the database's one writer,
+ * a figure that moves less with the machine's load than tweets/s.
  *
  * A benchmark prints figures; it exits non-zero only when it cannot run
  * (bad arguments, registration failed), never because of a figure.
@@ -285,6 +289,22 @@ static void *post_worker(void *arg) {
   return NULL;
 }
 
+/* The time the servers' write gates were held so far, summed (their
+ * metric chorus_db_write_gate_held_seconds_total); -1 when one cannot
+ * be read. */
+static double gate_held_s(void) {
+  double sum = 0;
+  for (int i = 0; i < opt.n_urls; i++) {
+    double v =
+        bench_metric(opt.urls[i], "chorus_db_write_gate_held_seconds_total");
+    if (v < 0) {
+      return -1;
+    }
+    sum += v;
+  }
+  return sum;
+}
+
 /* Sums --cpu entries by name into names/pct; returns how many names. */
 static int cpu_by_name(char names[][32], double *pct, double window) {
   int n = 0;
@@ -371,15 +391,19 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  /* CPU samples at the window's edges (this thread only waits). */
+  /* CPU samples at the window's edges (this thread only waits), and the
+   * servers' write gates. */
   bench_cpu_mark_t cpu0, cpu1;
   bench_sleep_s(window_start - bench_now_s());
   bench_cpu_mark(&cpu0);
   for (int i = 0; i < opt.n_cpu; i++) {
     opt.cpu[i].start_s = bench_proc_cpu_s(opt.cpu[i].pid);
   }
+  double held0 = gate_held_s();
   bench_sleep_s(window_end - bench_now_s());
   bench_cpu_mark(&cpu1);
+  double held1 = gate_held_s();
+  double held = held0 < 0 || held1 < 0 ? -1 : held1 - held0;
   for (int i = 0; i < opt.n_cpu; i++) {
     double end = bench_proc_cpu_s(opt.cpu[i].pid);
     opt.cpu[i].used_s =
@@ -501,10 +525,17 @@ int main(int argc, char **argv) {
       }
     }
     if (machine_cpu >= 0) {
-      printf("},\"machine_cpu_pct\":%.1f,\"cores\":%ld}\n", machine_cpu, ncpu);
+      printf("},\"machine_cpu_pct\":%.1f,", machine_cpu);
     } else {
-      printf("},\"machine_cpu_pct\":null,\"cores\":%ld}\n", ncpu);
+      printf("},\"machine_cpu_pct\":null,");
     }
+    if (held >= 0 && ok > 0) {
+      printf("\"gate_held_s\":%.3f,\"gate_ms_per_tweet\":%.3f,", held,
+             1000.0 * held / (double)ok);
+    } else {
+      printf("\"gate_held_s\":null,\"gate_ms_per_tweet\":null,");
+    }
+    printf("\"cores\":%ld}\n", ncpu);
   } else {
     printf("Tweet creation through 2PC (POST /api/tweet)\n");
     printf("  servers              %d", opt.n_urls);
@@ -557,6 +588,12 @@ int main(int argc, char **argv) {
       printf("; whole machine %.0f of %ld00", machine_cpu, ncpu);
     }
     printf("\n");
+    if (held >= 0 && ok > 0) {
+      printf("  write gate held      %.2f s = %.2f ms per tweet (%.0f %% of "
+             "the window, per server)\n",
+             held, 1000.0 * held / (double)ok,
+             100.0 * held / (opt.duration * opt.n_urls));
+    }
   }
 
   free(lat);

@@ -213,9 +213,8 @@ void metrics_page(http_request_t *req) {
       "chorus_db_pool_slow_waits_total %lld\n",
       (long long)acquires, (double)wait_us / 1e6, (long long)slow);
   int gate_limit;
-  int64_t gate_waited, gate_wait_us, gate_timeouts;
-  db_write_gate_stats(srv->db, &gate_limit, &gate_waited, &gate_wait_us,
-                      &gate_timeouts);
+  write_gate_stats_t gate;
+  db_write_gate_stats(srv->db, &gate_limit, &gate);
   bson_string_append_printf(
       out,
       "# HELP chorus_db_write_gate_limit Write commands this server may "
@@ -233,9 +232,13 @@ void metrics_page(http_request_t *req) {
       "# HELP chorus_db_write_gate_timeouts_total Waits given up after "
       "1 s (the write was sent anyway).\n"
       "# TYPE chorus_db_write_gate_timeouts_total counter\n"
-      "chorus_db_write_gate_timeouts_total %lld\n",
-      gate_limit, (long long)gate_waited, (double)gate_wait_us / 1e6,
-      (long long)gate_timeouts);
+      "chorus_db_write_gate_timeouts_total %lld\n"
+      "# HELP chorus_db_write_gate_held_seconds_total Time write commands "
+      "held their place, from their turn to their answer.\n"
+      "# TYPE chorus_db_write_gate_held_seconds_total counter\n"
+      "chorus_db_write_gate_held_seconds_total %.6f\n",
+      gate_limit, (long long)gate.waited, (double)gate.wait_us / 1e6,
+      (long long)gate.timeouts, (double)gate.held_us / 1e6);
   render_db_health(out, srv);
   render_model(out, srv);
   render_guard(out, srv);

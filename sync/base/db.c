@@ -214,7 +214,9 @@ bool db_delete_in(mongoc_collection_t *coll, const char *field,
   BSON_APPEND_DOCUMENT_BEGIN(&filter, field, &in);
   BSON_APPEND_ARRAY(&in, "$in", values);
   bson_append_document_end(&filter, &in);
+  write_priority_t was = db_write_priority(WRITE_PRIORITY_UNGATED);
   bool ok = mongoc_collection_delete_many(coll, &filter, NULL, NULL, error);
+  db_write_priority(was);
   bson_destroy(&filter);
   return ok;
 }

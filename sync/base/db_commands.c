@@ -87,14 +87,9 @@ write_priority_t db_write_priority(write_priority_t p) {
   return write_gate_set_priority(p);
 }
 
-void db_write_gate_stats(db_t *db, int *limit, int64_t *waited,
-                         int64_t *wait_us, int64_t *timeouts) {
-  write_gate_stats_t st;
-  write_gate_stats(db->writes, &st);
+void db_write_gate_stats(db_t *db, int *limit, write_gate_stats_t *out) {
+  write_gate_stats(db->writes, out);
   *limit = write_gate_limit(db->writes);
-  *waited = st.waited;
-  *wait_us = st.wait_us;
-  *timeouts = st.timeouts;
 }
 
 /* ---- the slow-command log ---- */

@@ -26,12 +26,15 @@ struct write_gate {
   atomic_int limit;
   int busy;                           /* guarded by mu */
   int waiting[WRITE_GATE_PRIORITIES]; /* guarded by mu */
-  atomic_llong entered, waited, wait_us, timeouts;
+  atomic_llong entered, waited, wait_us, timeouts, held_us;
 };
 
 /* The gate the calling thread holds (write_gate_enter admitted it), or
  * NULL. */
 static _Thread_local write_gate_t *held;
+
+/* When the calling thread was admitted to `held` (monotonic, us). */
+static _Thread_local int64_t held_since;
 
 /* The priority of the calling thread's writes. */
 static _Thread_local write_priority_t priority = WRITE_PRIORITY_NORMAL;
@@ -130,6 +133,7 @@ void write_gate_enter(write_gate_t *gate) {
   gate->busy++;
   pthread_mutex_unlock(&gate->mu);
   held = gate;
+  held_since = monotonic_us();
 }
 
 void write_gate_leave(void) {
@@ -138,6 +142,7 @@ void write_gate_leave(void) {
     return;
   }
   held = NULL;
+  atomic_fetch_add(&gate->held_us, monotonic_us() - held_since);
   pthread_mutex_lock(&gate->mu);
   assert(gate->busy > 0); /* this thread's place is counted */
   gate->busy--;
@@ -160,4 +165,5 @@ void write_gate_stats(write_gate_t *gate, write_gate_stats_t *out) {
   out->waited = atomic_load(&gate->waited);
   out->wait_us = atomic_load(&gate->wait_us);
   out->timeouts = atomic_load(&gate->timeouts);
+  out->held_us = atomic_load(&gate->held_us);
 }

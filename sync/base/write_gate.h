@@ -92,6 +92,12 @@ typedef struct write_gate_stats {
   int64_t waited;   /* of those, how many found it full */
   int64_t wait_us;  /* total time spent waiting */
   int64_t timeouts; /* waits given up after WRITE_GATE_MAX_WAIT_MS */
+  /* Total time places were held, from admission to the write's answer:
+   * with a limit of 1, the share of the time the database's writer
+   * worked for this process, and divided by the writes' purpose (e.g.
+   * tweets created), their cost at the gate (bench/bench_tweets.c).  A
+   * write that gave up waiting, or passed ungated, is not in it. */
+  int64_t held_us;
 } write_gate_stats_t;
 
 void write_gate_stats(write_gate_t *gate, write_gate_stats_t *out);

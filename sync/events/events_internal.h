@@ -65,8 +65,8 @@ struct events {
   batcher_t claims;
   /* Outboxes published and not deleted yet (ids, at most
    * EVENTS_DONE_MAX): publish_outbox queues them here and the pump
-   * deletes them together every PUMP_TICK_MS, one command at
-   * background priority, where each writer's answer waited for a delete
+   * deletes them together every PUMP_TICK_MS, one command (ungated,
+   * db_delete_in), where each writer's answer waited for a delete
    * of its own (under a burst of likes, up to the write gate's 1 s each).
    * The queue lost in a crash costs the pump a look at each of those
    * events 2 s later (publish_again), nothing more.  Under done_lock. */

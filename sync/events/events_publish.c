@@ -588,9 +588,9 @@ static void delete_quietly(events_t *ev, const char *coll, const bson_t *filter,
 
 /* Deletes the published outboxes queued in ev->done, up to
  * DONE_DELETE_MAX in one command ({_id: {$in}}, db_delete_in: one SQLite
- * transaction on FerretDB, whose read of the whole outbox is cheap: it
- * holds only events not yet deleted), at background priority (the
- * writers' answers go first).  Best effort: what fails is
+ * transaction on FerretDB, after a read of the whole outbox, which holds
+ * only events not yet deleted; ungated, as every db_delete_in).  Best
+ * effort: what fails is
  * published again, found published, and deleted by a pump round
  * (EVENTS_PUMP_AGE_MS on). */
 static void delete_done(events_t *ev) {
@@ -608,7 +608,6 @@ static void delete_done(events_t *ev) {
     if (!client) {
       return; /* the database is down: the pump publishes them again */
     }
-    write_priority_t was = db_write_priority(WRITE_PRIORITY_BACKGROUND);
     mongoc_collection_t *c = db_collection(ev->db, client, DB_OUTBOX);
     bson_t list = BSON_INITIALIZER;
     for (size_t i = 0; i < n; i++) {
@@ -618,7 +617,6 @@ static void delete_done(events_t *ev) {
     bool ok = db_delete_in(c, "_id", &list, &berr); /* the outbox is small */
     bson_destroy(&list);
     mongoc_collection_destroy(c);
-    db_write_priority(was);
     db_release(ev->db, client);
     if (!ok) {
       return; /* left to the pump */

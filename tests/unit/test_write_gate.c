@@ -8,7 +8,7 @@
  * writers of each priority waiting, places freed go to the urgent ones
  * first, then the normal ones, the background ones last, and a passed-over
  * writer still gets in; an ungated writer passes at once and holds no
- * place.
+ * place; and the time places were held counts held places only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -325,6 +325,45 @@ static void higher_priorities_get_in_first(void **state) {
   write_gate_set_priority(WRITE_PRIORITY_NORMAL);
 }
 
+/* ---- the time places were held ---- */
+
+static void held_time_counts_places_held_only(void **state) {
+  (void)state;
+  write_gate_t *gate = write_gate_new();
+  write_gate_stats_t st;
+  /* no limit: nothing is held */
+  write_gate_enter(gate);
+  sleep_ms(20);
+  write_gate_leave();
+  write_gate_stats(gate, &st);
+  assert_int_equal(st.held_us, 0);
+  /* a place held for 50 ms counts at least that */
+  write_gate_set_limit(gate, 1);
+  write_gate_enter(gate);
+  sleep_ms(50);
+  write_gate_leave();
+  write_gate_stats(gate, &st);
+  assert_true(st.held_us >= 50000);
+  int64_t before = st.held_us;
+  /* an ungated write holds nothing */
+  write_gate_set_priority(WRITE_PRIORITY_UNGATED);
+  write_gate_enter(gate);
+  sleep_ms(20);
+  write_gate_leave();
+  write_gate_set_priority(WRITE_PRIORITY_NORMAL);
+  write_gate_stats(gate, &st);
+  assert_int_equal(st.held_us, before);
+  /* a second enter while holding is the same place */
+  write_gate_enter(gate);
+  write_gate_enter(gate);
+  sleep_ms(20);
+  write_gate_leave();
+  write_gate_leave(); /* holds nothing now: harmless */
+  write_gate_stats(gate, &st);
+  assert_true(st.held_us >= before + 20000);
+  write_gate_destroy(gate);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(limit_is_never_exceeded),
@@ -334,6 +373,7 @@ int main(void) {
       cmocka_unit_test(raising_the_limit_admits_waiters),
       cmocka_unit_test(higher_priorities_get_in_first),
       cmocka_unit_test(ungated_writes_pass_and_hold_no_place),
+      cmocka_unit_test(held_time_counts_places_held_only),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -353,8 +353,15 @@ static bool ripe(const queued_txn_t *q, int64_t now, bool stopping) {
              now + half;
 }
 
+/* Whether the queue is so long that its commits are taken at once, the
+ * oldest first, ripe or not: under a burst (500 likes of one tweet at
+ * once) waiting for ripeness let the queue fill, and a commit that finds
+ * it full is applied before its answer (finish_later). (fmu held) */
+static bool pressed(const sync_t *s) { return s->queued >= SYNC_QUEUE_MAX / 2; }
+
 /* A finisher waits until the oldest commit queued is due (gather_due),
- * takes it and every other ripe one (up to SYNC_GROUP_MAX), and applies
+ * or the queue is pressed, takes it and every other ripe one (up to
+ * SYNC_GROUP_MAX; every one when pressed), and applies
  * them together: their increments folded in one latched write per
  * document, their records finished in one write. */
 static void *finisher_main(void *arg) {
@@ -372,7 +379,7 @@ static void *finisher_main(void *arg) {
     if (!s->head) {
       break; /* stopping, and nothing is left */
     }
-    while (s->head && !s->finishers_stopping) {
+    while (s->head && !s->finishers_stopping && !pressed(s)) {
       int64_t due = gather_due(s->head);
       if (db_now_ms() >= due) {
         break;
@@ -388,7 +395,7 @@ static void *finisher_main(void *arg) {
     int64_t now = db_now_ms();
     for (queued_txn_t *prev = NULL, *q = s->head; q && n < SYNC_GROUP_MAX;) {
       queued_txn_t *next = q->next;
-      if (n > 0 && !ripe(q, now, s->finishers_stopping)) {
+      if (n > 0 && !ripe(q, now, s->finishers_stopping || pressed(s))) {
         prev = q; /* left for a later batch */
         q = next;
         continue;

@@ -251,7 +251,7 @@ double bench_thread_cpu_s(long pid, long tid) {
 }
 
 /* Busy and total jiffies of the whole machine; false if unreadable. */
-static bool machine_jiffies(double *busy, double *total) {
+static bool machine_jiffies(double *busy, double *total, double *steal) {
   FILE *f = fopen("/proc/stat", "r");
   if (!f) {
     return false;
@@ -269,6 +269,7 @@ static bool machine_jiffies(double *busy, double *total) {
   }
   *total = sum;
   *busy = sum - (double)v[3] - (double)v[4]; /* minus idle and iowait */
+  *steal = (double)v[7]; /* a VM's time its host gave to others */
   return true;
 }
 
@@ -277,8 +278,8 @@ void bench_cpu_mark(bench_cpu_mark_t *m) {
   getrusage(RUSAGE_SELF, &ru);
   m->self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-  m->busy = m->total = 0;
-  m->machine = machine_jiffies(&m->busy, &m->total);
+  m->busy = m->total = m->steal = 0;
+  m->machine = machine_jiffies(&m->busy, &m->total, &m->steal);
   m->at_s = bench_now_s();
 }
 
@@ -293,6 +294,14 @@ double bench_machine_cpu_pct(const bench_cpu_mark_t *a,
     return -1;
   }
   return 100.0 * (double)bench_cores() * (b->busy - a->busy) /
+         (b->total - a->total);
+}
+
+double bench_steal_pct(const bench_cpu_mark_t *a, const bench_cpu_mark_t *b) {
+  if (!a->machine || !b->machine || b->total <= a->total) {
+    return -1;
+  }
+  return 100.0 * (double)bench_cores() * (b->steal - a->steal) /
          (b->total - a->total);
 }
 

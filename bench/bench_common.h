@@ -149,6 +149,7 @@ typedef struct bench_cpu_mark {
   double at_s;        /* bench_now_s() */
   double self_s;      /* this process's CPU seconds */
   double busy, total; /* the machine's jiffies from /proc/stat */
+  double steal;       /* of those, stolen (busy includes them) */
   bool machine;       /* false when /proc/stat was unreadable */
 } bench_cpu_mark_t;
 
@@ -163,6 +164,11 @@ double bench_self_cpu_pct(const bench_cpu_mark_t *a, const bench_cpu_mark_t *b,
  * busy share); -1 when unknown. */
 double bench_machine_cpu_pct(const bench_cpu_mark_t *a,
                              const bench_cpu_mark_t *b);
+
+/* Of that, the time the VM's host gave to other guests ("steal" in
+ * /proc/stat), in the same unit: the machine was slower by as much, and
+ * a benchmark's figures with it; -1 when unknown. */
+double bench_steal_pct(const bench_cpu_mark_t *a, const bench_cpu_mark_t *b);
 
 /* Online CPUs (at least 1). */
 long bench_cores(void);

@@ -26,7 +26,8 @@
  * --cpu NAME:PID (repeatable, Linux) also reports the CPU used by those
  * processes during the window, as a percentage of one core, summed by
  * NAME; the benchmark's own CPU is reported as "client", and the whole
- * machine's (all processes, from /proc/stat) in the same unit.  The time
+ * machine's (all processes, from /proc/stat) in the same unit, and of
+ * it the time a VM's host gave to other guests (steal).  The time
  * the servers' write gates were held in the window (their /metrics, one
  * write command at a time on FerretDB: docs/DATABASE.md) is printed
  * per committed tweet: what a creation costs the database's one writer,
@@ -473,6 +474,7 @@ int main(int argc, char **argv) {
   long ncpu = bench_cores();
   /* Whole machine, in the same unit (% of one core): cores x busy share. */
   double machine_cpu = bench_machine_cpu_pct(&cpu0, &cpu1);
+  double steal = bench_steal_pct(&cpu0, &cpu1);
   /* Throughput in the first and the last quarter of the window (whole
    * seconds): on FerretDB every query scans its collection, so the rate
    * falls as the run adds tweets. */
@@ -525,9 +527,10 @@ int main(int argc, char **argv) {
       }
     }
     if (machine_cpu >= 0) {
-      printf("},\"machine_cpu_pct\":%.1f,", machine_cpu);
+      printf("},\"machine_cpu_pct\":%.1f,\"steal_pct\":%.1f,", machine_cpu,
+             steal);
     } else {
-      printf("},\"machine_cpu_pct\":null,");
+      printf("},\"machine_cpu_pct\":null,\"steal_pct\":null,");
     }
     if (held >= 0 && ok > 0) {
       printf("\"gate_held_s\":%.3f,\"gate_ms_per_tweet\":%.3f,", held,
@@ -585,7 +588,8 @@ int main(int argc, char **argv) {
       }
     }
     if (machine_cpu >= 0) {
-      printf("; whole machine %.0f of %ld00", machine_cpu, ncpu);
+      printf("; whole machine %.0f of %ld00 (stolen by the VM's host %.0f)",
+             machine_cpu, ncpu, steal);
     }
     printf("\n");
     if (held >= 0 && ok > 0) {

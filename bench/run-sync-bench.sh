@@ -159,8 +159,10 @@ if g:
     print(f"  write gate held {r['gate_held_s']:.2f} s in the window = {g:.2f} ms per tweet"
           f" ({100 * r['gate_held_s'] / (r['duration_s'] * r['servers']):.0f} % of the time, per server)")
 m = r.get("machine_cpu_pct")
+st = r.get("steal_pct")
 print(f"  CPU, % of one core: chorusd {fmt(c.get('chorusd'))}, {db} {fmt(c.get(db))}, client {fmt(c.get('client'))}"
-      + (f"; whole machine {m:.0f} of {r['cores'] * 100}" if m is not None else ""))
+      + (f"; whole machine {m:.0f} of {r['cores'] * 100}" if m is not None else "")
+      + (f", of which stolen by the VM's host {st:.0f}" if st is not None else ""))
 EOF
     bench_stop_all
 }
@@ -188,7 +190,7 @@ db = sys.argv[1]
 rows = []
 def other(r, db):  # CPU of everything else on the machine (other programs)
     m, c = r.get("machine_cpu_pct"), r["cpu_pct"]
-    parts = [c.get("chorusd"), c.get(db), c.get("client")]
+    parts = [c.get("chorusd"), c.get(db), c.get("client"), r.get("steal_pct") or 0.0]
     if m is None or any(p is None for p in parts):
         return None
     return max(0.0, m - sum(parts))
@@ -222,7 +224,8 @@ print("raw inserts/s: the database's single-document insert rate with 16 clients
 print("measured on the same fresh database just before; ratio = tweets/s / raw.")
 print("Latency is of the committed (201) requests. CPU is % of one core during the")
 print("measured window, summed over processes; \"other\" is every other program on")
-print("the machine. gate ms/tweet: the time the servers' write gates were held in")
+print("the machine (the time the VM's host stole is left out of it and warned of).")
+print("gate ms/tweet: the time the servers' write gates were held in")
 print("the window (one write command at a time per server on FerretDB; \"-\" on")
 print("MongoDB, where there is no gate) per committed tweet: what a creation costs")
 print("the database's writer, which moves less with the machine's load than tweets/s.")
@@ -236,6 +239,13 @@ for item in sys.argv[2:]:
 busy = [(item.split(":", 1)[0], other(json.load(open(item.split(":", 1)[1])), db))
         for item in sys.argv[2:]]
 busy = [(label, o) for label, o in busy if o is not None and o > 25]
+stolen = [(item.split(":", 1)[0], json.load(open(item.split(":", 1)[1])).get("steal_pct"))
+          for item in sys.argv[2:]]
+stolen = [(label, v) for label, v in stolen if v is not None and v > 5]
+if stolen:
+    print("WARNING: the VM's host took CPU from this machine during the measurement ("
+          + ", ".join(f"({label}) {v:.0f}% of a core stolen" for label, v in stolen)
+          + "); these figures are low and do not compare. Run again when steal is 0.")
 if busy:
     print("WARNING: other programs used CPU during the measurement ("
           + ", ".join(f"({label}) {o:.0f}% of a core" for label, o in busy)

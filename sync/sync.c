@@ -161,6 +161,17 @@ static void sleep_ms(int64_t ms) {
   nanosleep(&ts, NULL);
 }
 
+/* txn's outbox op (its id into *id), or NULL when it has none: a
+ * transaction has one at most (event_batch_commit, events.h). */
+static const txn_op_t *outbox_op(const txn_t *txn, bson_oid_t *id) {
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    if (events_is_outbox(&txn->ops[i], id)) {
+      return &txn->ops[i];
+    }
+  }
+  return NULL;
+}
+
 /* A recovered transaction that committed publishes its events before it
  * is marked done, as its coordinator would have after its commit: the
  * servers' listeners get them at once rather than from the pump 2 s
@@ -171,12 +182,9 @@ static void publish_recovered(void *ctx, const txn_t *txn,
   if (final_state != TXN_COMMITTED || !s->events) {
     return;
   }
-  for (size_t i = 0; i < txn->n_ops; i++) {
-    bson_oid_t outbox;
-    if (events_is_outbox(&txn->ops[i], &outbox)) {
-      events_flush(s->events, &outbox, NULL); /* ops loaded: no doc */
-      return;
-    }
+  bson_oid_t outbox;
+  if (outbox_op(txn, &outbox)) {
+    events_flush(s->events, &outbox, NULL); /* ops loaded: no doc */
   }
 }
 
@@ -339,16 +347,17 @@ static int64_t gather_due(const queued_txn_t *q) {
 }
 
 /* Whether a finisher woken for the queue's oldest commit takes q with
- * it: q has waited half the gather (time for its author's next stage to
+ * it (always with take_all: stopping, or the queue pressed): q has
+ * waited half the gather (time for its author's next stage to
  * fold its entry, if the author posts again soon), or its writes must
  * start within that time.  A batch of the SYNC_GROUP_MAX oldest instead
  * took commits a few milliseconds old under load (64 queue up within
  * 400 ms at 160 creations a second): a quarter of the creations had
  * their author's entry folded by the finisher's own latched write, which
  * the author's next stage would have done anyway. */
-static bool ripe(const queued_txn_t *q, int64_t now, bool stopping) {
+static bool ripe(const queued_txn_t *q, int64_t now, bool take_all) {
   int64_t half = SYNC_FINISH_GATHER_MS / 2;
-  return stopping || q->queued_ms + half <= now ||
+  return take_all || q->queued_ms + half <= now ||
          q->txn.deadline_ms - q->txn.margin_ms - SYNC_FINISH_SLACK_MS <=
              now + half;
 }
@@ -478,11 +487,8 @@ static void run_group(void *ctx, batch_item_t **items, size_t n) {
   size_t n_publish = 0;
   for (size_t i = 0; i < n; i++) {
     bson_oid_t outbox;
-    for (size_t k = 0; members[i].outcome == TXN_OUTCOME_COMMITTED &&
-                       !publishes[i] && k < members[i].txn->n_ops;
-         k++) {
-      publishes[i] = events_is_outbox(&members[i].txn->ops[k], &outbox);
-    }
+    publishes[i] = members[i].outcome == TXN_OUTCOME_COMMITTED &&
+                   outbox_op(members[i].txn, &outbox);
     n_publish += publishes[i];
   }
   rendezvous_t *join =
@@ -548,12 +554,8 @@ txn_outcome_t sync_commit_published(sync_t *s, sync_build_fn build, void *ctx,
     /* The outbox as inserted, for its publication (a commit in a group
      * hands its ops to a finisher). */
     bson_oid_t outbox;
-    bson_t *outbox_doc = NULL;
-    for (size_t i = 0; i < txn->n_ops && !outbox_doc; i++) {
-      if (events_is_outbox(&txn->ops[i], &outbox)) {
-        outbox_doc = bson_copy(txn->ops[i].doc);
-      }
-    }
+    const txn_op_t *op = outbox_op(txn, &outbox);
+    bson_t *outbox_doc = op ? bson_copy(op->doc) : NULL;
     rendezvous_t *join = NULL; /* a group's, when there are events */
     txn_outcome_t outcome =
         txn_groupable(txn)

@@ -25,9 +25,13 @@ static bool single_id_in(const bson_t *filter, bson_value_t *one) {
   return !bson_iter_next(&values) && !bson_iter_next(&in);
 }
 
-bool query_visible(db_t *db, sync_t *sync, const char *coll,
-                   const bson_t *filter, const bson_t *sort, size_t want,
-                   query_result_t *out, chorus_error_t *err) {
+/* query_visible's and query_visible_folded's read. */
+static bool visible(db_t *db, sync_t *sync, const char *coll,
+                    const bson_t *filter, const bson_t *sort, size_t want,
+                    bool folded, query_result_t *out, chorus_error_t *err) {
+  bool (*find)(db_t *, const txn_store_t *, const char *, const bson_t *,
+               const bson_t *, size_t, view_page_t *, chorus_error_t *) =
+      folded ? view_find_folded : view_find;
   /* FerretDB pushes only {_id: value} down to SQLite (docs/DATABASE.md):
    * asked as {_id: {$in: [value]}}, one document is found by a scan of
    * its whole collection (a like's answer scanned every like). */
@@ -35,26 +39,49 @@ bool query_visible(db_t *db, sync_t *sync, const char *coll,
   if (single_id_in(filter, &one)) {
     bson_t by_id = BSON_INITIALIZER;
     bson_append_value(&by_id, "_id", 3, &one);
-    bool ok =
-        view_find(db, sync_store(sync), coll, &by_id, sort, want, out, err);
+    bool ok = find(db, sync_store(sync), coll, &by_id, sort, want, out, err);
     bson_destroy(&by_id);
     return ok;
   }
-  return view_find(db, sync_store(sync), coll, filter, sort, want, out, err);
+  return find(db, sync_store(sync), coll, filter, sort, want, out, err);
 }
 
-bool query_by_id(db_t *db, sync_t *sync, const char *coll,
-                 const bson_value_t *id, bson_t **doc, bool *found,
-                 chorus_error_t *err) {
+bool query_visible(db_t *db, sync_t *sync, const char *coll,
+                   const bson_t *filter, const bson_t *sort, size_t want,
+                   query_result_t *out, chorus_error_t *err) {
+  return visible(db, sync, coll, filter, sort, want, false, out, err);
+}
+
+bool query_visible_folded(db_t *db, sync_t *sync, const char *coll,
+                          const bson_t *filter, const bson_t *sort, size_t want,
+                          query_result_t *out, chorus_error_t *err) {
+  return visible(db, sync, coll, filter, sort, want, true, out, err);
+}
+
+static bool by_id(db_t *db, sync_t *sync, const char *coll,
+                  const bson_value_t *id, bool folded, bson_t **doc,
+                  bool *found, chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
   bson_append_value(&filter, "_id", 3, id);
   query_result_t r;
-  bool ok = query_visible(db, sync, coll, &filter, NULL, 1, &r, err);
+  bool ok = visible(db, sync, coll, &filter, NULL, 1, folded, &r, err);
   bson_destroy(&filter);
   *found = ok && r.n == 1;
   *doc = *found ? r.docs[0] : NULL;
   bson_free(r.docs);
   return ok;
+}
+
+bool query_by_id(db_t *db, sync_t *sync, const char *coll,
+                 const bson_value_t *id, bson_t **doc, bool *found,
+                 chorus_error_t *err) {
+  return by_id(db, sync, coll, id, false, doc, found, err);
+}
+
+bool query_by_id_folded(db_t *db, sync_t *sync, const char *coll,
+                        const bson_value_t *id, bson_t **doc, bool *found,
+                        chorus_error_t *err) {
+  return by_id(db, sync, coll, id, true, doc, found, err);
 }
 
 bool query_count_unlocked(db_t *db, const char *coll_name, const bson_t *filter,

@@ -40,6 +40,20 @@ bool query_by_id(db_t *db, sync_t *sync, const char *coll,
                  const bson_value_t *id, bson_t **doc, bool *found,
                  chorus_error_t *err);
 
+/* query_visible with counters as folded (view_find_folded): a deferred
+ * increment of a committed transaction may be missing from them for
+ * under a second.  For reads that show no counter (the session's account
+ * on every request, lists of accounts): one read where query_visible
+ * takes one more for the page and one per document. */
+bool query_visible_folded(db_t *db, sync_t *sync, const char *coll,
+                          const bson_t *filter, const bson_t *sort, size_t want,
+                          query_result_t *out, chorus_error_t *err);
+
+/* query_by_id with counters as folded (query_visible_folded). */
+bool query_by_id_folded(db_t *db, sync_t *sync, const char *coll,
+                        const bson_value_t *id, bson_t **doc, bool *found,
+                        chorus_error_t *err);
+
 /* Counts the documents matching filter that no transaction holds: a
  * document being inserted, changed or deleted by a transaction in flight
  * is not counted, whatever its outcome (one command, no view: for counts

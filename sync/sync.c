@@ -129,6 +129,9 @@ sync_t *sync_new(db_t *main, const sync_config_t *cfg, chorus_error_t *err) {
     return NULL;
   }
   store_mongo_init(&s->store, s->shards);
+  for (size_t i = 0; cfg->deferred_colls && cfg->deferred_colls[i]; i++) {
+    store_mongo_defer(&s->store, cfg->deferred_colls[i]);
+  }
   s->events = events_new(main, &s->store, err);
   bson_strncpy(s->owner, cfg->server_id, sizeof s->owner);
   s->lease_ms = cfg->lease_ms > 0 ? cfg->lease_ms : 2000;

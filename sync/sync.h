@@ -33,6 +33,10 @@ typedef struct sync_config {
   int pool_size;                      /* per shard deployment */
   bool apply_inline; /* apply a commit's increments before sync_commit
                         returns, instead of after (its finishers: sync.c) */
+  /* Main-database collections whose increments are deferred, NULL-ended
+   * (store_mongo_defer; SYNC.md §4c); NULL: none.  Every server of one
+   * database must name the same. */
+  const char *const *deferred_colls;
 } sync_config_t;
 
 typedef struct sync_stats {

@@ -25,6 +25,7 @@
 #include "server/domain/image.h"
 #include "server/domain/passwords.h"
 #include "server/domain/schema.h"
+#include "server/domain/users.h"
 #include "server/http/static.h"
 #include "sync/events/events.h"
 
@@ -127,6 +128,7 @@ bool server_start(chorus_server_t *srv, const chorus_config_t *cfg,
   sc.failpoint = cfg->test.failpoint;
   sc.lease_ms = cfg->txn_lease_ms;
   sc.pool_size = pool_size;
+  sc.deferred_colls = users_deferred_colls();
   srv->sync = sync_new(srv->db, &sc, err);
   if (!srv->sync) {
     server_stop(srv);

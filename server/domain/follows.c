@@ -207,8 +207,9 @@ bool follows_suggestions(db_t *db, sync_t *sync, const bson_oid_t *viewer,
       BCON_NEW("followers_count", BCON_INT32(-1), "username_lc", BCON_INT32(1));
   bool ok = !viewer ||
             follows_followees(db, sync, viewer, &followed, &n_followed, err);
-  ok = ok && (have_r = query_visible(db, sync, DB_USERS, filter, sort,
-                                     FOLLOWS_SUGGEST_SCAN, &r, err));
+  /* Ranked by the counters as folded, as the index has them. */
+  ok = ok && (have_r = query_visible_folded(db, sync, DB_USERS, filter, sort,
+                                            FOLLOWS_SUGGEST_SCAN, &r, err));
   if (ok) {
     ids = bson_malloc0(sizeof *ids * (limit + 1));
     for (size_t i = 0; i < r.n && n < limit; i++) {

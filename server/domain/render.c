@@ -165,6 +165,7 @@ static const char *next_cursor(bool has_next, const page_cursor_t *next,
 }
 
 void render_profile(bson_t *doc, const user_t *u, bool followed_by_me) {
+  assert(!u->counters_folded); /* users_find_account's: not for showing */
   render_user(doc, u);
   BSON_APPEND_INT64(doc, "followers_count", u->followers_count);
   BSON_APPEND_INT64(doc, "following_count", u->following_count);

@@ -242,6 +242,30 @@ bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
   return ok;
 }
 
+bool users_find_account(db_t *db, sync_t *sync, const bson_oid_t *id,
+                        user_t *out, chorus_error_t *err) {
+  bson_value_t key = {.value_type = BSON_TYPE_OID};
+  bson_oid_copy(id, &key.value.v_oid);
+  bson_t *doc = NULL;
+  bool found = false;
+  if (!query_by_id_folded(db, sync, DB_USERS, &key, &doc, &found, err)) {
+    return false;
+  }
+  if (!found) {
+    chorus_error_set(err, 404, "user_not_found", "No such user");
+    return false;
+  }
+  user_from_bson(doc, out);
+  out->counters_folded = true;
+  bson_destroy(doc);
+  return true;
+}
+
+const char *const *users_deferred_colls(void) {
+  static const char *const colls[] = {DB_USERS, NULL};
+  return colls;
+}
+
 bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
                             size_t len, user_t *out, chorus_error_t *err) {
   if (!validate_username(username, len, NULL)) {
@@ -551,10 +575,11 @@ bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
   }
   bson_t *sort = BCON_NEW("username_lc", BCON_INT32(1));
   query_result_t a, b;
-  bool ok =
-      query_visible(db, sync, DB_USERS, &by_name, sort, limit + 1, &a, err);
-  if (ok && !query_visible(db, sync, DB_USERS, &by_display, sort, limit + 1, &b,
-                           err)) {
+  /* A page shows no counter: read as folded (users.h). */
+  bool ok = query_visible_folded(db, sync, DB_USERS, &by_name, sort, limit + 1,
+                                 &a, err);
+  if (ok && !query_visible_folded(db, sync, DB_USERS, &by_display, sort,
+                                  limit + 1, &b, err)) {
     query_result_free(&a);
     ok = false;
   }
@@ -576,6 +601,7 @@ bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
     if (j < b.n) {
       user_from_bson(b.docs[j], &y);
     }
+    x.counters_folded = y.counters_folded = true;
     int cmp = i == a.n ? 1 : j == b.n ? -1 : strcasecmp(x.username, y.username);
     if (cmp <= 0) {
       all[n++] = x;
@@ -615,7 +641,7 @@ bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
   bson_append_array_end(&id_doc, &in);
   bson_append_document_end(&filter, &id_doc);
   query_result_t r;
-  bool ok = query_visible(db, sync, DB_USERS, &filter, NULL, n, &r, err);
+  bool ok = query_visible_folded(db, sync, DB_USERS, &filter, NULL, n, &r, err);
   bson_destroy(&filter);
   if (!ok) {
     return false;
@@ -623,6 +649,7 @@ bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
   user_t *got = bson_malloc0(sizeof *got * (r.n + 1));
   for (size_t k = 0; k < r.n; k++) {
     user_from_bson(r.docs[k], &got[k]);
+    got[k].counters_folded = true;
   }
   for (size_t i = 0; i < n; i++) {
     for (size_t k = 0; k < r.n; k++) {

@@ -16,8 +16,13 @@
  * also sets password_changed_at (absent until the first change), so a
  * login that raced a change can tell (sessions_login).
  *
- * Counters are changed only by transactions (sync/), so reads that show
- * them resolve locks through sync_view.  All functions are thread-safe.
+ * Counters are changed only by transactions (sync/), as increments that
+ * sync/ defers (users_deferred_colls): each rides in its transaction's
+ * open marker until a finisher folds it into the document, and reads
+ * that show counters (users_find_by_id, users_find_by_username) add those
+ * not folded yet; users_find_account and pages, which show none, read
+ * them as folded (user_t.counters_folded).  All functions are
+ * thread-safe.
  * Functions taking a `client` use the caller's borrowed client, so a
  * caller never holds two at once.
  */
@@ -44,12 +49,16 @@ typedef struct user {
   int64_t following_count;
   int64_t tweet_count;
   int64_t notifications_read_at_ms;
-  int64_t version; /* of the document: bumped by every transaction on it */
+  int64_t version; /* of the document: bumped by every transaction on it
+                      (by an increment's once it is folded in) */
   /* When the password was last changed (strictly increasing); 0 never. */
   int64_t password_changed_at_ms;
   bool has_avatar, has_header;
   bson_oid_t avatar, header; /* media ids, when has_ */
   int64_t media_bytes;
+  /* Read by users_find_account: the counters above (and media_bytes)
+   * may lag their committed values; nothing renders them. */
+  bool counters_folded;
 } user_t;
 
 /* A page of users (lists, search); next is an opaque cursor string. */
@@ -96,6 +105,19 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
 bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
                       chorus_error_t *err);
 
+/* users_find_by_id with the counters as folded into the document
+ * (query_by_id_folded; out->counters_folded): one read where
+ * users_find_by_id takes three, for the session's account, read on every
+ * request that needs no counter. */
+bool users_find_account(db_t *db, sync_t *sync, const bson_oid_t *id,
+                        user_t *out, chorus_error_t *err);
+
+/* The collections whose increments the server defers
+ * (sync_config_t.deferred_colls, NULL-ended): the accounts', whose
+ * counters every creation, follow and deletion changes, and only
+ * profiles show. */
+const char *const *users_deferred_colls(void);
+
 /* By username, ignoring case; 404 "user_not_found". */
 bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
                             size_t len, user_t *out, chorus_error_t *err);
@@ -140,13 +162,15 @@ bool users_change_password(db_t *db, sync_t *sync, const user_t *user,
                            chorus_error_t *err);
 
 /* Users whose username or display name starts with q (folded), ordered by
- * username, strictly after the name cursor `after` when not NULL. */
+ * username, strictly after the name cursor `after` when not NULL; their
+ * counters as folded (a page shows none). */
 bool users_search(db_t *db, sync_t *sync, const char *q, size_t q_len,
                   const char *after, size_t limit, user_page_t *page,
                   chorus_error_t *err);
 
-/* The users with these ids (committed view), in the order of ids; an id
- * with no user is left out.  out has room for n. */
+/* The users with these ids (committed view, counters as folded: for
+ * pages, which show none), in the order of ids; an id with no user is
+ * left out.  out has room for n. */
 bool users_get_many(db_t *db, sync_t *sync, const bson_oid_t *ids, size_t n,
                     user_t *out, size_t *found, chorus_error_t *err);
 

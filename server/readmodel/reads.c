@@ -315,7 +315,7 @@ bool reads_session_user(reads_t *r, const char *token, reads_freshness_t fresh,
     return true;
   }
   chorus_error_t e;
-  if (users_find_by_id(r->db, r->sync, &id, user, &e)) {
+  if (users_find_account(r->db, r->sync, &id, user, &e)) {
     return true;
   }
   *logged_in = false;

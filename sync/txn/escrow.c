@@ -12,7 +12,8 @@
  *   1. a lock field holds an exclusive stage or entries, never both;
  *   2. every entry's id is a transaction id (TXN_ID_LEN characters), at
  *      most one entry per id, and its inc a document of numeric deltas;
- *   3. a document with no entry left carries no lock field.
+ *   3. a document with no entry left carries no lock field;
+ *   4. _fd is an array of distinct transaction ids.
  */
 #include "sync/txn/escrow.h"
 
@@ -207,8 +208,9 @@ static void fold_fields(const bson_t *doc, const sums_t *s, bool xv,
   while (bson_iter_next(&it)) {
     const char *key = bson_iter_key(&it);
     if (!strcmp(key, TXN_LOCK_FIELD) ||
-        (!xv && (!strcmp(key, ESCROW_XV) || !strcmp(key, TXN_CREATOR_FIELD)))) {
-      continue; /* a view shows neither sync-private field */
+        (!xv && (!strcmp(key, ESCROW_XV) || !strcmp(key, TXN_CREATOR_FIELD) ||
+                 !strcmp(key, ESCROW_FOLDED)))) {
+      continue; /* a view shows no sync-private field */
     }
     if (s->entries && !strcmp(key, "version")) {
       bson_append_int64(out, key, -1, version + (int64_t)s->entries);
@@ -248,6 +250,14 @@ static void fold_fields(const bson_t *doc, const sums_t *s, bool xv,
       BSON_APPEND_INT64(set, ESCROW_XV, version);
     }
   }
+}
+
+/* {$unset: {_txn: ""}} into update: the last entry is gone (3). */
+static void append_unset_lock(bson_t *update) {
+  bson_t unset;
+  BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset);
+  BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
+  bson_append_document_end(update, &unset);
 }
 
 /* Whether adds[0..n) names txn_id. */
@@ -311,10 +321,7 @@ void escrow_rewrite(const bson_t *doc, escrow_fate_fn fate, void *ctx,
       BSON_APPEND_DOCUMENT(update, "$set", &set);
     }
     if (!res->kept && had_lock) {
-      bson_t unset;
-      BSON_APPEND_DOCUMENT_BEGIN(update, "$unset", &unset);
-      BSON_APPEND_UTF8(&unset, TXN_LOCK_FIELD, "");
-      bson_append_document_end(update, &unset);
+      append_unset_lock(update);
     }
   }
   assert(res->kept || !bson_iter_init_find(&it, out, TXN_LOCK_FIELD)); /* 3 */
@@ -345,4 +352,124 @@ bool escrow_version_current(const bson_t *doc, int64_t expected) {
   int64_t xv =
       bson_iter_init_find(&it, doc, ESCROW_XV) ? bsonx_as_int64(&it) : version;
   return xv <= expected && expected <= version;
+}
+
+/* The _fd array of doc, into *fd (static, borrowing doc); false when
+ * absent. */
+static bool folded_of(const bson_t *doc, bson_t *fd) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, ESCROW_FOLDED) ||
+      !BSON_ITER_HOLDS_ARRAY(&it)) {
+    return false;
+  }
+  uint32_t len;
+  const uint8_t *data;
+  bson_iter_array(&it, &len, &data);
+  return bson_init_static(fd, data, len);
+}
+
+bool escrow_deferred_folded(const bson_t *doc, const char *txn_id) {
+  bson_t fd;
+  bson_iter_t it;
+  if (!folded_of(doc, &fd) || !bson_iter_init(&it, &fd)) {
+    return false;
+  }
+  while (bson_iter_next(&it)) {
+    if (BSON_ITER_HOLDS_UTF8(&it) &&
+        !strcmp(bson_iter_utf8(&it, NULL), txn_id)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void escrow_fold_deferred(const bson_t *doc, escrow_fate_fn fate, void *ctx,
+                          const escrow_add_t *adds, size_t n_adds,
+                          escrow_live_fn live, void *live_ctx, bson_t *update,
+                          escrow_result_t *res) {
+  memset(res, 0, sizeof *res);
+  bson_init(update);
+  bson_t esc, empty = BSON_INITIALIZER;
+  bson_iter_t it;
+  bool had_lock = bson_iter_init_find(&it, doc, TXN_LOCK_FIELD);
+  bool has_entries = had_lock && entries_of(doc, &esc);
+  assert(!had_lock || has_entries); /* no exclusive stage: the caller's */
+  if (!has_entries) {
+    esc = empty;
+  }
+  sums_t s;
+  memset(&s, 0, sizeof s);
+  bson_t kept = BSON_INITIALIZER, fd = BSON_INITIALIZER, old;
+  sort_entries(&esc, fate, ctx, &s, &kept, &res->kept, &res->dropped);
+  res->folded = s.entries;
+  size_t n_fd = 0;
+  if (folded_of(doc, &old) && bson_iter_init(&it, &old)) {
+    while (bson_iter_next(&it)) {
+      assert(BSON_ITER_HOLDS_UTF8(&it)); /* 4 */
+      if (BSON_ITER_HOLDS_UTF8(&it) &&
+          live(live_ctx, bson_iter_utf8(&it, NULL))) {
+        bsonx_array_append_utf8(&fd, (uint32_t)n_fd++,
+                                bson_iter_utf8(&it, NULL));
+      }
+    }
+  }
+  for (size_t i = 0; i < n_adds; i++) {
+    if (escrow_deferred_folded(doc, adds[i].id) ||
+        added_before(adds, i, adds[i].id)) {
+      continue;
+    }
+    assert(strlen(adds[i].id) == TXN_ID_LEN); /* 4 */
+    bson_iter_t d;
+    if (bson_iter_init(&d, adds[i].inc)) {
+      while (bson_iter_next(&d)) {
+        sums_add(&s, bson_iter_key(&d), bsonx_as_int64(&d));
+      }
+    }
+    s.entries++;
+    bsonx_array_append_utf8(&fd, (uint32_t)n_fd++, adds[i].id);
+    res->deferred++;
+  }
+  res->changed = res->deferred || res->folded || res->dropped;
+  if (res->changed) {
+    bson_t out = BSON_INITIALIZER, set = BSON_INITIALIZER, lock;
+    fold_fields(doc, &s, true, &out, &set);
+    BSON_APPEND_ARRAY(&set, ESCROW_FOLDED, &fd);
+    if (res->kept) {
+      BSON_APPEND_DOCUMENT_BEGIN(&set, TXN_LOCK_FIELD, &lock);
+      BSON_APPEND_ARRAY(&lock, ESCROW_FIELD, &kept);
+      bson_append_document_end(&set, &lock);
+    }
+    BSON_APPEND_DOCUMENT(update, "$set", &set);
+    if (!res->kept && had_lock) {
+      append_unset_lock(update);
+    }
+    bson_destroy(&set);
+    bson_destroy(&out);
+  }
+  bson_destroy(&fd);
+  bson_destroy(&kept);
+  bson_destroy(&empty);
+}
+
+void escrow_add_increments(const bson_t *doc, const bson_t *inc, bson_t *out) {
+  bson_init(out);
+  bson_iter_t it, d;
+  if (bson_iter_init(&it, doc)) {
+    while (bson_iter_next(&it)) {
+      const char *key = bson_iter_key(&it);
+      if (strcmp(key, "version") != 0 && bson_iter_init_find(&d, inc, key)) {
+        bson_append_int64(out, key, -1,
+                          bsonx_as_int64(&it) + bsonx_as_int64(&d));
+      } else {
+        bson_append_value(out, key, -1, bson_iter_value(&it));
+      }
+    }
+  }
+  if (bson_iter_init(&d, inc)) {
+    while (bson_iter_next(&d)) {
+      if (!bson_iter_init_find(&it, doc, bson_iter_key(&d))) {
+        bson_append_int64(out, bson_iter_key(&d), -1, bsonx_as_int64(&d));
+      }
+    }
+  }
 }

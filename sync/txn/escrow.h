@@ -28,6 +28,19 @@
  * version.  A version-checked op expecting v is current when
  * xv <= v <= version: nothing but increments happened since v.
  *
+ * Deferred increments.  An increment of a collection whose increments
+ * are deferred (store_mongo, SYNC.md §4c) stages nothing on the document:
+ * it rides in its transaction's open marker until a latched write after
+ * the commit folds it in.  _fd, beside version, lists the transactions
+ * whose deferred increments such a write folded in and whose markers may
+ * still be there; a fold keeps an id in _fd while its marker lives (a
+ * marker goes only once every op of its transaction is applied), so a
+ * committed transaction's increment is folded in exactly when its id is
+ * in _fd or its marker is gone.  version counts a deferred increment
+ * from its fold on (1 each, as an entry's), and readers add the others
+ * to the fields alone: so the version a reader sees is the document's
+ * as folded, and the version rule above holds unchanged.
+ *
  * Pure functions of documents; thread-safe; outputs are the caller's.
  */
 #ifndef CHORUS_ESCROW_H
@@ -39,8 +52,9 @@
 
 #include "sync/txn/txn.h"
 
-#define ESCROW_FIELD "esc" /* in the lock field */
-#define ESCROW_XV "_xv"    /* beside version; see above */
+#define ESCROW_FIELD "esc"  /* in the lock field */
+#define ESCROW_XV "_xv"     /* beside version; see above */
+#define ESCROW_FOLDED "_fd" /* beside version: deferred increments folded */
 
 /* What is known of an entry's transaction. */
 typedef enum {
@@ -65,10 +79,12 @@ bool escrow_entry_id(const bson_t *doc, size_t i, char id[TXN_ID_LEN + 1]);
 
 /* What escrow_rewrite did. */
 typedef struct escrow_result {
-  size_t folded;  /* committed entries added to the fields */
-  size_t dropped; /* aborted entries removed */
-  size_t kept;    /* entries left (undecided, and the one added) */
-  bool changed;   /* the document differs: a write is needed */
+  size_t folded;   /* committed entries added to the fields */
+  size_t dropped;  /* aborted entries removed */
+  size_t kept;     /* entries left (undecided, and the one added) */
+  size_t deferred; /* deferred increments folded in
+                      (escrow_fold_deferred) */
+  bool changed;    /* the document differs: a write is needed */
 } escrow_result_t;
 
 /* An entry to add: a transaction's id and its increments. */
@@ -97,5 +113,32 @@ void escrow_view(const bson_t *doc, escrow_fate_fn fate, void *ctx,
 /* Whether a version-checked op expecting `expected` may change doc (its
  * committed state, entries folded): xv <= expected <= version. */
 bool escrow_version_current(const bson_t *doc, int64_t expected);
+
+/* Whether a transaction's marker is still there, as the caller read it. */
+typedef bool (*escrow_live_fn)(void *ctx, const char *txn_id);
+
+/* Whether doc's _fd lists txn_id: its deferred increments are in the
+ * fields. */
+bool escrow_deferred_folded(const bson_t *doc, const char *txn_id);
+
+/* The write (into update: {$set: ...}, and $unset of the lock field when
+ * its last entry goes; empty when nothing changes) that folds into doc the
+ * deferred increments adds[0..n_adds) — each of a committed transaction
+ * whose marker the caller found, skipped when doc's _fd lists it or an
+ * earlier add has its id: their deltas added to the fields and 1 each to
+ * version (_xv written as a fold writes it), doc's escrow entries folded
+ * or dropped as fate says (as escrow_rewrite), and _fd set to the ids of
+ * doc's _fd whose marker live says is there, then the adds' ids.  doc
+ * must carry no exclusive stage.  res->deferred counts the adds folded. */
+void escrow_fold_deferred(const bson_t *doc, escrow_fate_fn fate, void *ctx,
+                          const escrow_add_t *adds, size_t n_adds,
+                          escrow_live_fn live, void *live_ctx, bson_t *update,
+                          escrow_result_t *res);
+
+/* doc, a committed view, with the deltas of inc added to its fields (a
+ * field it lacks is created), version unchanged: the committed deferred
+ * increments not folded in yet (view_find); into out (initialised
+ * here). */
+void escrow_add_increments(const bson_t *doc, const bson_t *inc, bson_t *out);
 
 #endif

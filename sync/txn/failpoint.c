@@ -9,7 +9,7 @@
 
 static const char *const known_steps[] = {
     "txn.after_begin", "txn.after_prepare", "txn.after_decision",
-    "txn.mid_apply",   "txn.mid_group",
+    "txn.mid_apply",   "txn.mid_group",     "txn.after_increments",
 };
 
 bool failpoint_init(failpoint_t *fp, const char *spec, chorus_error_t *err) {
@@ -26,7 +26,7 @@ bool failpoint_init(failpoint_t *fp, const char *spec, chorus_error_t *err) {
   chorus_error_set(err, 400, "bad_config",
                    "unknown failpoint '%s' (txn.after_begin, "
                    "txn.after_prepare, txn.after_decision, txn.mid_apply, "
-                   "txn.mid_group)",
+                   "txn.mid_group, txn.after_increments)",
                    spec);
   return false;
 }

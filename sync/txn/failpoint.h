@@ -4,7 +4,8 @@
  *
  * The step (chorusd's --test-failpoint, CHORUS_TEST_FAILPOINT) is one
  * of txn.after_begin, txn.after_prepare, txn.after_decision,
- * txn.mid_apply.  The first time a
+ * txn.mid_apply, txn.mid_group, txn.after_increments (txn.h).  The first
+ * time a
  * transaction reaches that step the process exits at once with _exit(86):
  * no cleanup, no flushing, as if killed, so tests can prove that another
  * server finishes what this one left.

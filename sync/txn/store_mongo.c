@@ -305,9 +305,16 @@ typedef struct stripe {
   entry_req_t *head; /* waiting, oldest first */
 } stripe_t;
 
+/* At most this many collections take deferred increments. */
+#define DEFERRED_COLLS_MAX 4
+
 typedef struct store_mongo {
   shards_t *shards;
   decisions_t *decisions;
+  /* main-database collections whose increments are deferred
+   * (store_mongo_defer; "deferred increments" below) */
+  char deferred[DEFERRED_COLLS_MAX][TXN_COLL_MAX];
+  size_t n_deferred;
   stripe_t stripes[LATCH_STRIPES];
   /* the key of where_of's hashes, random per process */
   unsigned char where_key[crypto_shorthash_KEYBYTES];
@@ -357,6 +364,26 @@ static void mark_folded(store_mongo_t *sm, const char *key,
 static bool read_decision(shards_t *shards, const char *txn_id,
                           txn_state_t *state, bool *decided,
                           chorus_error_t *err);
+
+/* Whether increments of coll in shard are deferred (store_mongo_defer). */
+static bool coll_deferred(const store_mongo_t *sm, int shard,
+                          const char *coll) {
+  for (size_t i = 0; shard == TXN_MAIN_SHARD && i < sm->n_deferred; i++) {
+    if (!strcmp(sm->deferred[i], coll)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Whether op is a deferred increment: shared, on such a collection (a
+ * record written before its collection's increments were deferred carries
+ * no inc: its entry is staged, and applied as an escrow entry). */
+static bool op_deferred(const store_mongo_t *sm, const txn_op_t *op) {
+  return op->shared && op->inc && coll_deferred(sm, op->shard, op->coll);
+}
+
+static void fold_deferred(store_mongo_t *sm, txn_item_t *items, size_t n);
 
 static void sleep_us(int64_t us) {
   struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
@@ -1165,6 +1192,9 @@ static txn_vote_t mongo_prepare(void *impl, const char *txn_id, txn_op_t *op,
   if (op->fresh) {
     return fresh_vote(sm->shards, op, err); /* writes nothing (txn.c, 11) */
   }
+  if (op_deferred(sm, op)) {
+    return TXN_VOTE_YES; /* in the marker begin wrote */
+  }
   if (op->kind == TXN_INSERT) {
     return prepare_insert(sm->shards, txn_id, op, lock_owner, err);
   }
@@ -1295,6 +1325,25 @@ static bool finish_op(store_mongo_t *sm, const char *txn_id, const txn_op_t *op,
     /* 11 of txn.c: only a commit writes it; an abort has nothing */
     return !commit || insert_fresh(shards, txn_id, op, err);
   }
+  if (op_deferred(sm, op)) {
+    /* A latch its fold left when its process stopped (recovery: SYNC.md
+     * §4, as any op of recovery deletes its transaction's lock). */
+    if (!op->staged_known && !release_lock(shards, txn_id, op, err)) {
+      return false;
+    }
+    if (!commit) {
+      return true; /* nothing was staged */
+    }
+    txn_item_t item;
+    memset(&item, 0, sizeof item);
+    item.txn_id = txn_id;
+    item.op = (txn_op_t *)op; /* read only */
+    fold_deferred(sm, &item, 1);
+    if (!item.ok && err) {
+      *err = item.err;
+    }
+    return item.ok;
+  }
   if (op->shared && op->staged_known) {
     return finish_shared(sm, txn_id, op, commit, err);
   }
@@ -1395,18 +1444,52 @@ static bool mongo_abort_op(void *impl, const char *txn_id, const txn_op_t *op,
  * marker is deleted only when its record is done, or has been missing
  * for OPEN_ORPHAN_MS.  A marker's deadline may be older than its
  * record's (after a takeover, if updating it failed): the record decides. */
-static bool mark_open(shards_t *shards, const char *txn_id, int64_t deadline_ms,
-                      chorus_error_t *err) {
+/* The marker of txn (initialised here): {_id, deadline, at}, and, when
+ * txn has deferred increments, dk: [their lock keys] (what readers look
+ * for) and d: [{k: lock key, inc}] ("deferred increments" below). */
+static void marker_doc(const store_mongo_t *sm, const txn_t *txn,
+                       int64_t deadline_ms, bson_t *doc) {
+  bson_init(doc);
+  BSON_APPEND_UTF8(doc, "_id", txn->id);
+  BSON_APPEND_DATE_TIME(doc, "deadline", deadline_ms);
+  BSON_APPEND_DATE_TIME(doc, "at", db_now_ms());
+  bson_t keys = BSON_INITIALIZER, incs = BSON_INITIALIZER;
+  uint32_t n = 0;
+  for (size_t i = 0; i < txn->n_ops; i++) {
+    const txn_op_t *op = &txn->ops[i];
+    if (!op_deferred(sm, op)) {
+      continue;
+    }
+    char key[200], index[16];
+    const char *k;
+    lock_key(op, key, sizeof key);
+    bsonx_array_append_utf8(&keys, n, key);
+    bson_uint32_to_string(n++, &k, index, sizeof index);
+    bson_t d;
+    BSON_APPEND_DOCUMENT_BEGIN(&incs, k, &d);
+    BSON_APPEND_UTF8(&d, "k", key);
+    BSON_APPEND_DOCUMENT(&d, "inc", op->inc);
+    bson_append_document_end(&incs, &d);
+  }
+  if (n) {
+    BSON_APPEND_ARRAY(doc, "dk", &keys);
+    BSON_APPEND_ARRAY(doc, "d", &incs);
+  }
+  bson_destroy(&incs);
+  bson_destroy(&keys);
+}
+
+static bool mark_open(const store_mongo_t *sm, const txn_t *txn,
+                      int64_t deadline_ms, chorus_error_t *err) {
   target_t t;
-  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+  if (!target_open(sm->shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
     return false;
   }
-  bson_t *doc =
-      BCON_NEW("_id", BCON_UTF8(txn_id), "deadline",
-               BCON_DATE_TIME(deadline_ms), "at", BCON_DATE_TIME(db_now_ms()));
+  bson_t doc;
+  marker_doc(sm, txn, deadline_ms, &doc);
   bool dup;
-  bool ok = insert_once(&t, doc, &dup, "2pc mark open", err);
-  bson_destroy(doc);
+  bool ok = insert_once(&t, &doc, &dup, "2pc mark open", err);
+  bson_destroy(&doc);
   target_close(&t);
   return ok; /* a duplicate is our own earlier begin */
 }
@@ -1463,8 +1546,9 @@ static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
     bson_t o;
     BSON_APPEND_DOCUMENT_BEGIN(&ops, k, &o);
     BSON_APPEND_UTF8(&o, "kind", txn_kind_name(op->kind));
-    if (op->shared) {
+    if (op->shared) { /* inc: recovery folds a deferred one from here */
       BSON_APPEND_BOOL(&o, "shared", true);
+      BSON_APPEND_DOCUMENT(&o, "inc", op->inc);
     }
     if (op->transient) {
       BSON_APPEND_BOOL(&o, "transient", true);
@@ -1483,14 +1567,15 @@ static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
 
 static bool mongo_begin(void *impl, const txn_t *txn, const char *owner,
                         int64_t deadline_ms, chorus_error_t *err) {
-  shards_t *shards = ((store_mongo_t *)impl)->shards;
+  const store_mongo_t *sm = impl;
+  shards_t *shards = sm->shards;
   if (!log_id_young(txn->id, err)) {
     return false;
   }
   bson_t doc;
   record_doc(txn, owner, deadline_ms, &doc);
   /* The marker first: a record without one would never be recovered. */
-  bool ok = mark_open(shards, txn->id, deadline_ms, err);
+  bool ok = mark_open(sm, txn, deadline_ms, err);
   target_t t;
   if (ok && !log_open(shards, STORE_MONGO_RECORDS, txn->id, &t, err)) {
     ok = false;
@@ -1691,6 +1776,12 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
             const uint8_t *data;
             bson_iter_document(&o, &len, &data);
             op->doc = bson_new_from_data(data, len);
+          } else if (!strcmp(k, "inc") && BSON_ITER_HOLDS_DOCUMENT(&o) &&
+                     !op->inc) {
+            uint32_t len;
+            const uint8_t *data;
+            bson_iter_document(&o, &len, &data);
+            op->inc = bson_new_from_data(data, len);
           } else if (!strcmp(k, "shard")) {
             op->shard = (int)bsonx_as_int64(&o);
           } else if (!strcmp(k, "coll") && BSON_ITER_HOLDS_UTF8(&o)) {
@@ -2583,7 +2674,8 @@ static void log_stmts_run(shards_t *shards, store_mongo_log_t which,
 
 static void mongo_begin_many(void *impl, txn_item_t *items, size_t n,
                              const char *owner, int64_t deadline_ms) {
-  shards_t *shards = ((store_mongo_t *)impl)->shards;
+  const store_mongo_t *sm = impl;
+  shards_t *shards = sm->shards;
   stmts_t marks, recs;
   stmts_init(&marks, n);
   stmts_init(&recs, n);
@@ -2595,11 +2687,10 @@ static void mongo_begin_many(void *impl, txn_item_t *items, size_t n,
     if (!log_id_young(items[i].txn_id, &items[i].err)) {
       continue;
     }
-    stmts_add(&marks, i,
-              BCON_NEW("_id", BCON_UTF8(items[i].txn_id), "deadline",
-                       BCON_DATE_TIME(deadline_ms), "at",
-                       BCON_DATE_TIME(db_now_ms())),
-              NULL);
+    bson_t mark;
+    marker_doc(sm, items[i].txn, deadline_ms, &mark);
+    stmts_add(&marks, i, bson_copy(&mark), NULL);
+    bson_destroy(&mark);
   }
   /* The markers first: a record without one would never be recovered. */
   if (stmts_run(shards, TXN_MAIN_SHARD, DB_OPEN, BULK_INSERT, &marks, &err)) {
@@ -2814,6 +2905,72 @@ static void delete_latches(shards_t *shards, const bson_t *pairs) {
   target_close(&t);
 }
 
+/* The documents items[0..n) name (but those skip[] marks; NULL: none),
+ * each with the indexes of its items, into docs (room for n, zeroed;
+ * each doc's which the caller's to bson_free); returns how many. */
+static size_t group_docs(const txn_item_t *items, size_t n, const bool *skip,
+                         group_doc_t *docs) {
+  size_t n_docs = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (skip && skip[i]) {
+      continue;
+    }
+    char key[200];
+    lock_key(items[i].op, key, sizeof key);
+    size_t d = 0;
+    while (d < n_docs && strcmp(docs[d].key, key) != 0) {
+      d++;
+    }
+    if (d == n_docs) {
+      bson_strncpy(docs[d].key, key, sizeof docs[d].key);
+      docs[d].which = bson_malloc0(sizeof *docs[d].which * n);
+      n_docs++;
+    }
+    docs[d].which[docs[d].n++] = i;
+  }
+  return n_docs;
+}
+
+/* Inserts the latch of each of docs[0..n_docs) but those alone, named
+ * after its first item's transaction, in one command (the statements
+ * into latches, initialised here: outcome per statement); false (err)
+ * when the command failed as a whole or open is false. */
+static bool latches_take(shards_t *shards, bool open, const group_doc_t *docs,
+                         size_t n_docs, const txn_item_t *items,
+                         stmts_t *latches, chorus_error_t *err) {
+  stmts_init(latches, n_docs);
+  for (size_t d = 0; d < n_docs; d++) {
+    if (!docs[d].alone) {
+      stmts_add(latches, d,
+                BCON_NEW("_id", BCON_UTF8(docs[d].key), "txn",
+                         BCON_UTF8(items[docs[d].which[0]].txn_id), "at",
+                         BCON_DATE_TIME(db_now_ms()), "latch", BCON_BOOL(true)),
+                NULL);
+    }
+  }
+  return open &&
+         stmts_run(shards, TXN_MAIN_SHARD, DB_LOCKS, BULK_INSERT, latches, err);
+}
+
+/* Lets go of what latches_take took, whatever happened since (a latch
+ * whose insert failed may have landed; one another held is left): one
+ * command for all, each latch by its key and holder (delete_latches). */
+static void latches_let_go(shards_t *shards, bool open, const stmts_t *latches,
+                           const group_doc_t *docs, const txn_item_t *items) {
+  bson_t held = BSON_INITIALIZER;
+  uint32_t n_held = 0;
+  for (size_t x = 0; x < latches->n; x++) {
+    if (!latches->dup[x]) {
+      const group_doc_t *gd = &docs[latches->item[x]];
+      latch_pair_append(&held, n_held++, gd->key, items[gd->which[0]].txn_id);
+    }
+  }
+  if (open && n_held) {
+    delete_latches(shards, &held);
+  }
+  bson_destroy(&held);
+}
+
 /* The latched writes of shared ops of one collection, stage (prepare) or
  * fold (commit): every document latched in one bulk insert, each read,
  * the writes of all of them in one bulk update (by _id: FerretDB), the
@@ -2836,38 +2993,18 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
   chorus_error_clear(&err);
   bool open = target_open(shards, op0->shard, op0->coll, &t, &err);
   bool by_id = open && db_filters_by_id_only(t.db);
+  n_docs = group_docs(items, n, NULL, docs);
+  for (size_t d = 0; d < n_docs; d++) {
+    docs[d].alone = !by_id;
+  }
   for (size_t i = 0; i < n; i++) {
-    char key[200];
-    lock_key(items[i].op, key, sizeof key);
-    size_t d = 0;
-    while (d < n_docs && strcmp(docs[d].key, key) != 0) {
-      d++;
-    }
-    if (d == n_docs) {
-      bson_strncpy(docs[d].key, key, sizeof docs[d].key);
-      docs[d].which = bson_malloc0(sizeof *docs[d].which * n);
-      docs[d].alone = !by_id;
-      n_docs++;
-    }
-    docs[d].which[docs[d].n++] = i;
     items[i].vote = TXN_VOTE_YES;
     items[i].ok = true;
   }
   /* Held briefly, and every other writer of these documents waits. */
   write_priority_t was = db_write_priority(WRITE_PRIORITY_URGENT);
   stmts_t latches;
-  stmts_init(&latches, n_docs);
-  for (size_t d = 0; d < n_docs; d++) {
-    if (!docs[d].alone) {
-      stmts_add(&latches, d,
-                BCON_NEW("_id", BCON_UTF8(docs[d].key), "txn",
-                         BCON_UTF8(items[docs[d].which[0]].txn_id), "at",
-                         BCON_DATE_TIME(db_now_ms()), "latch", BCON_BOOL(true)),
-                NULL);
-    }
-  }
-  bool ran = open && stmts_run(shards, TXN_MAIN_SHARD, DB_LOCKS, BULK_INSERT,
-                               &latches, &err);
+  bool ran = latches_take(shards, open, docs, n_docs, items, &latches, &err);
   stmts_t writes;
   stmts_init(&writes, n_docs);
   for (size_t x = 0; x < latches.n; x++) {
@@ -2961,20 +3098,7 @@ static size_t entries_try(store_mongo_t *sm, txn_item_t *items, size_t n,
       }
     }
   }
-  /* Let go at once, whatever happened (run_batch): one command for all,
-   * each latch by its key and holder (delete_latches). */
-  bson_t held = BSON_INITIALIZER;
-  uint32_t n_held = 0;
-  for (size_t x = 0; x < latches.n; x++) {
-    if (!latches.dup[x]) {
-      group_doc_t *gd = &docs[latches.item[x]];
-      latch_pair_append(&held, n_held++, gd->key, items[gd->which[0]].txn_id);
-    }
-  }
-  if (open && n_held) {
-    delete_latches(shards, &held);
-  }
-  bson_destroy(&held);
+  latches_let_go(shards, open, &latches, docs, items); /* at once (run_batch) */
   db_write_priority(was);
   size_t n_again = 0;
   for (size_t d = 0; d < n_docs; d++) {
@@ -3134,6 +3258,511 @@ static void fold_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
   bson_free(keep);
 }
 
+/* ---- deferred increments ----
+ *
+ * An increment of a collection store_mongo_defer names (the users'
+ * counters) writes nothing to its document before the answer: begin puts
+ * it into the transaction's open marker (marker_doc: dk, d), its prepare
+ * votes yes at once, and its apply, after the answer (a finisher batch,
+ * txn_complete, or recovery), folds it into the document with one latched
+ * write per document for every transaction of the batch
+ * (fold_deferred), the document's _fd then listing it (escrow.h).  A
+ * reader adds the increments of committed transactions whose markers it
+ * finds and the document's _fd does not list to its counters
+ * (mongo_pending, for view_find); version counts a deferred increment
+ * from its fold on, so a version read is the document's as folded, and
+ * the version check of exclusive changes stays escrow.h's.  So a creation costs
+ * the author's document no write of its own, and a batch of an author's
+ * creations one.
+ *
+ * Exactly once: the fold of transaction T into document D happens under
+ * D's latch, which it reads under; T's increment is folded in when D's
+ * _fd lists T, or when T's marker is gone (a marker goes only once every
+ * op of its transaction is applied, and a fold keeps an id in _fd while
+ * its marker is there).  So a fold finding T's marker and T not in _fd
+ * adds it, and any later one (a recovery of T, a retry) skips it. */
+
+/* A growing list of transaction ids. */
+typedef struct id_list {
+  char (*id)[TXN_ID_LEN + 1];
+  size_t n, cap;
+} id_list_t;
+
+static void id_list_push(id_list_t *l, const char *id) {
+  if (strlen(id) != TXN_ID_LEN) {
+    return;
+  }
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 16;
+    l->id = bson_realloc(l->id, sizeof *l->id * l->cap);
+  }
+  memcpy(l->id[l->n++], id, TXN_ID_LEN + 1);
+}
+
+static bool id_list_has(void *ctx, const char *id) {
+  const id_list_t *l = ctx;
+  for (size_t i = 0; i < l->n; i++) {
+    if (!strcmp(l->id[i], id)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Appends the ids doc's _fd lists to l. */
+static void id_list_push_folded(id_list_t *l, const bson_t *doc) {
+  bson_iter_t it, a;
+  if (doc && bson_iter_init_find(&it, doc, ESCROW_FOLDED) &&
+      BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &a)) {
+    while (bson_iter_next(&a)) {
+      if (BSON_ITER_HOLDS_UTF8(&a)) {
+        id_list_push(l, bson_iter_utf8(&a, NULL));
+      }
+    }
+  }
+}
+
+/* Reads the open markers matching filter (projection: their _id, and d
+ * when with_incs) and calls fn for each; false (err) when the read
+ * failed. */
+static bool markers_each(shards_t *shards, const bson_t *filter, bool with_incs,
+                         void (*fn)(void *ctx, const bson_t *marker), void *ctx,
+                         chorus_error_t *err) {
+  target_t t;
+  if (!target_open(shards, TXN_MAIN_SHARD, DB_OPEN, &t, err)) {
+    return false;
+  }
+  if (!target_live(&t, err)) {
+    target_close(&t);
+    return false;
+  }
+  bson_t *opts = with_incs
+                     ? BCON_NEW("projection", "{", "d", BCON_INT32(1), "}")
+                     : BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(t.coll, filter, opts, NULL);
+  const bson_t *m;
+  while (mongoc_cursor_next(cursor, &m)) {
+    fn(ctx, m);
+  }
+  bool ok = cursor_ok(cursor, "2pc markers", err);
+  mongoc_cursor_destroy(cursor);
+  bson_destroy(opts);
+  target_close(&t);
+  return ok;
+}
+
+static void push_marker_id(void *ctx, const bson_t *marker) {
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, marker, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+    id_list_push(ctx, bson_iter_utf8(&it, NULL));
+  }
+}
+
+/* Which of ids still have their open marker, into live (one read of
+ * txn_open, which holds only unfinished transactions). */
+static bool markers_live(shards_t *shards, const id_list_t *ids,
+                         id_list_t *live, chorus_error_t *err) {
+  if (ids->n == 0) {
+    return true;
+  }
+  bson_t filter = BSON_INITIALIZER, in, list = BSON_INITIALIZER;
+  for (size_t i = 0; i < ids->n; i++) {
+    bsonx_array_append_utf8(&list, (uint32_t)i, ids->id[i]);
+  }
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+  BSON_APPEND_ARRAY(&in, "$in", &list);
+  bson_append_document_end(&filter, &in);
+  bool ok = markers_each(shards, &filter, false, push_marker_id, live, err);
+  bson_destroy(&list);
+  bson_destroy(&filter);
+  return ok;
+}
+
+static void fold_fail(txn_item_t *it, bool *done, const chorus_error_t *err,
+                      const char *what) {
+  it->ok = false;
+  *done = true;
+  if (err && err->status) {
+    it->err = *err;
+  } else {
+    chorus_error_set(&it->err, 500, "db_error", "2pc: %s failed", what);
+  }
+}
+
+/* One try of fold_deferred for the items not done[]: every document
+ * latched in one bulk insert, each read, their markers and those their
+ * _fd lists read in one query, the writes (by _id: FerretDB) in one bulk
+ * update, the latches deleted in one command.  An item is done (ok, or
+ * failed with err) unless its document's latch was another's or the
+ * document carries an exclusive stage (its holder applies it first);
+ * returns how many are not. */
+static size_t fold_deferred_try(store_mongo_t *sm, txn_item_t *items, size_t n,
+                                bool *done) {
+  shards_t *shards = sm->shards;
+  const txn_op_t *op0 = items[0].op;
+  for (size_t i = 0; i < n; i++) {
+    assert(items[i].op->shard == op0->shard &&
+           !strcmp(items[i].op->coll, op0->coll)); /* txn.h: one collection */
+  }
+  group_doc_t *docs = bson_malloc0(sizeof *docs * n);
+  size_t n_docs = group_docs(items, n, done, docs);
+  /* read[d]: docs[d] read under its latch, into doc[d] (NULL: missing) */
+  bool *read = bson_malloc0(sizeof *read * (n_docs + 1));
+  bson_t **doc = bson_malloc0(sizeof *doc * (n_docs + 1));
+  chorus_error_t err;
+  chorus_error_clear(&err);
+  target_t t;
+  bool open = target_open(shards, op0->shard, op0->coll, &t, &err);
+  bool by_id = open && db_filters_by_id_only(t.db);
+  /* Held briefly, and every other writer of these documents waits. */
+  write_priority_t was = db_write_priority(WRITE_PRIORITY_URGENT);
+  stmts_t latches;
+  bool ran = latches_take(shards, open, docs, n_docs, items, &latches, &err);
+  id_list_t ids = {NULL, 0, 0}, live = {NULL, 0, 0};
+  for (size_t x = 0; x < latches.n; x++) {
+    size_t d = latches.item[x];
+    group_doc_t *fd = &docs[d];
+    fd->latched = ran && !latches.failed[x];
+    if (!fd->latched) {
+      for (size_t j = 0; j < fd->n && !(ran && latches.dup[x]); j++) {
+        fold_fail(&items[fd->which[j]], &done[fd->which[j]], &err, "latch");
+      }
+      continue; /* another's latch: again later */
+    }
+    bool found;
+    read[d] =
+        read_by_id(&t, &items[fd->which[0]].op->id, &doc[d], &found, &err);
+    if (!read[d]) {
+      for (size_t j = 0; j < fd->n; j++) {
+        fold_fail(&items[fd->which[j]], &done[fd->which[j]], &err, "read");
+      }
+      continue;
+    }
+    for (size_t j = 0; j < fd->n; j++) {
+      id_list_push(&ids, items[fd->which[j]].txn_id);
+    }
+    id_list_push_folded(&ids, doc[d]);
+  }
+  bool marked = markers_live(shards, &ids, &live, &err);
+  stmts_t writes;
+  stmts_init(&writes, n_docs);
+  for (size_t d = 0; d < n_docs; d++) {
+    group_doc_t *fd = &docs[d];
+    if (!fd->latched || !read[d]) {
+      continue;
+    }
+    char owner[TXN_ID_LEN + 1] = "";
+    lock_field_read_owner(doc[d], owner);
+    if (!marked) {
+      for (size_t j = 0; j < fd->n; j++) {
+        fold_fail(&items[fd->which[j]], &done[fd->which[j]], &err, "markers");
+      }
+      continue;
+    }
+    if (doc[d] && owner[0]) {
+      continue; /* staged exclusively: its holder applies first */
+    }
+    /* The fates of the entries an escrow write left on it (folded or
+     * dropped by this write too). */
+    entry_fates_t *fates = bson_malloc0(sizeof *fates);
+    char undecided[TXN_ID_LEN + 1];
+    bool fated =
+        !doc[d] || fates_of_entries(sm, doc[d], fates, undecided, &err);
+    escrow_add_t *adds = bson_malloc0(sizeof *adds * fd->n);
+    size_t n_adds = 0;
+    for (size_t j = 0; j < fd->n; j++) {
+      txn_item_t *it = &items[fd->which[j]];
+      if (!doc[d] || !id_list_has(&live, it->txn_id) ||
+          escrow_deferred_folded(doc[d], it->txn_id)) {
+        it->ok = true; /* folded already, or nothing to fold into */
+        done[fd->which[j]] = true;
+      } else if (!fated) {
+        fold_fail(it, &done[fd->which[j]], &err, "fold");
+      } else {
+        adds[n_adds++] = (escrow_add_t){it->txn_id, it->op->inc};
+      }
+    }
+    if (n_adds) {
+      bson_t update, filter;
+      escrow_result_t res;
+      escrow_fold_deferred(doc[d], listed_fate, fates, adds, n_adds,
+                           id_list_has, &live, &update, &res);
+      assert(res.changed && res.deferred > 0);
+      participant_filter(&t, &items[fd->which[0]].op->id, doc[d], &filter);
+      if (!by_id) { /* MongoDB: a compare-and-set on _fd too */
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc[d], ESCROW_FOLDED)) {
+          bson_append_value(&filter, ESCROW_FOLDED, -1, bson_iter_value(&it));
+        } else {
+          bson_t absent;
+          BSON_APPEND_DOCUMENT_BEGIN(&filter, ESCROW_FOLDED, &absent);
+          BSON_APPEND_BOOL(&absent, "$exists", false);
+          bson_append_document_end(&filter, &absent);
+        }
+      }
+      stmts_add(&writes, d, bson_copy(&filter), bson_copy(&update));
+      bson_destroy(&filter);
+      bson_destroy(&update);
+    }
+    bson_free(fates);
+    bson_free(adds);
+  }
+  chorus_error_t werr;
+  chorus_error_clear(&werr);
+  bool wrote = true;
+  if (by_id && writes.n) {
+    wrote = bulk_write(&t, BULK_UPDATE, writes.a, writes.b, writes.n,
+                       writes.failed, writes.dup, &werr);
+  }
+  for (size_t x = 0; x < writes.n; x++) {
+    group_doc_t *fd = &docs[writes.item[x]];
+    bool ok = wrote && !writes.failed[x], matched = true;
+    if (!by_id) {
+      ok = write_participant(&t, writes.a[x], writes.b[x], &matched, &werr);
+    }
+    for (size_t j = 0; j < fd->n; j++) {
+      size_t i = fd->which[j];
+      if (done[i]) {
+        continue;
+      }
+      if (!ok) {
+        fold_fail(&items[i], &done[i], &werr, "fold");
+      } else if (matched) {
+        items[i].ok = true;
+        done[i] = true;
+      } /* else changed meanwhile (MongoDB): again */
+    }
+  }
+  latches_let_go(shards, open, &latches, docs, items);
+  db_write_priority(was);
+  size_t left = 0;
+  for (size_t d = 0; d < n_docs; d++) {
+    for (size_t j = 0; j < docs[d].n; j++) {
+      left += !done[docs[d].which[j]];
+    }
+    if (doc[d]) {
+      bson_destroy(doc[d]);
+    }
+    bson_free(docs[d].which);
+  }
+  bson_free(doc);
+  bson_free(read);
+  bson_free(ids.id);
+  bson_free(live.id);
+  stmts_cleanup(&writes);
+  stmts_cleanup(&latches);
+  if (open) {
+    target_close(&t);
+  }
+  bson_free(docs);
+  return left;
+}
+
+/* The applies of committed deferred increments of one collection
+ * (items[i].ok, .err): fold_deferred_try, and again for the documents
+ * another held, after a pause (doubling, with jitter), until none is left
+ * or an item's wait ends (wait_until_ms; without one, OWN_WAIT_MS from
+ * the first try); those left fail (503), and recovery folds them. */
+static void fold_deferred(store_mongo_t *sm, txn_item_t *items, size_t n) {
+  int64_t since = db_now_ms(), until = INT64_MAX;
+  int64_t pause = LATCH_SLEEP_MIN_US;
+  bool *done = bson_malloc0(sizeof *done * n);
+  for (size_t i = 0; i < n; i++) {
+    assert(op_deferred(sm, items[i].op) && items[i].op->inc);
+    items[i].ok = false;
+    chorus_error_clear(&items[i].err);
+    int64_t u = items[i].op->wait_until_ms;
+    u = u > 0 ? u : since + OWN_WAIT_MS;
+    until = u < until ? u : until;
+  }
+  while (fold_deferred_try(sm, items, n, done) > 0 && db_now_ms() < until) {
+    sleep_us(pause / 2 + (int64_t)randombytes_uniform((uint32_t)pause));
+    pause = pause * 2 < LATCH_SLEEP_MAX_US ? pause * 2 : LATCH_SLEEP_MAX_US;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!done[i]) {
+      chorus_error_set(&items[i].err, 503, "busy",
+                       "2pc: a document stayed held; recovery folds it");
+    }
+  }
+  bson_free(done);
+}
+
+/* What mongo_pending gathers from the markers: per document, the sum of
+ * its committed increments (incs[i], NULL: none). */
+typedef struct pending_ctx {
+  store_mongo_t *sm;
+  bson_t *const *docs;
+  char (*keys)[200];
+  size_t n;
+  bson_t **incs;
+  bool ok;
+  chorus_error_t *err;
+} pending_ctx_t;
+
+/* incs[i] += inc (a new document replaces the old). */
+static void inc_add(bson_t **sum, const bson_t *inc) {
+  bson_t *out = bson_new();
+  bson_iter_t it, add;
+  if (*sum && bson_iter_init(&it, *sum)) {
+    while (bson_iter_next(&it)) {
+      int64_t v = bsonx_as_int64(&it);
+      if (bson_iter_init_find(&add, inc, bson_iter_key(&it))) {
+        v += bsonx_as_int64(&add);
+      }
+      bson_append_int64(out, bson_iter_key(&it), -1, v);
+    }
+  }
+  if (bson_iter_init(&it, inc)) {
+    while (bson_iter_next(&it)) {
+      if (!*sum || !bson_iter_init_find(&add, *sum, bson_iter_key(&it))) {
+        bson_append_int64(out, bson_iter_key(&it), -1, bsonx_as_int64(&it));
+      }
+    }
+  }
+  if (*sum) {
+    bson_destroy(*sum);
+  }
+  *sum = out;
+}
+
+static void pending_of_marker(void *arg, const bson_t *marker) {
+  pending_ctx_t *c = arg;
+  bson_iter_t it, list, d;
+  char id[TXN_ID_LEN + 1] = "";
+  if (!c->ok || !bson_iter_init_find(&it, marker, "_id") ||
+      !BSON_ITER_HOLDS_UTF8(&it)) {
+    return;
+  }
+  bsonx_copy_utf8(&it, id, sizeof id);
+  if (!bson_iter_init_find(&list, marker, "d") ||
+      !BSON_ITER_HOLDS_ARRAY(&list) || !bson_iter_recurse(&list, &it)) {
+    return;
+  }
+  escrow_fate_t fate = ESCROW_UNDECIDED;
+  bool looked = false;
+  while (bson_iter_next(&it)) {
+    const char *k = NULL;
+    bson_t inc;
+    bool has_inc = false;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &d)) {
+      continue;
+    }
+    while (bson_iter_next(&d)) {
+      if (!strcmp(bson_iter_key(&d), "k") && BSON_ITER_HOLDS_UTF8(&d)) {
+        k = bson_iter_utf8(&d, NULL);
+      } else if (!strcmp(bson_iter_key(&d), "inc") &&
+                 BSON_ITER_HOLDS_DOCUMENT(&d)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_document(&d, &len, &data);
+        has_inc = bson_init_static(&inc, data, len);
+      }
+    }
+    for (size_t i = 0; k && has_inc && i < c->n; i++) {
+      if (strcmp(c->keys[i], k) != 0 ||
+          escrow_deferred_folded(c->docs[i], id)) {
+        continue;
+      }
+      if (!looked) {
+        looked = true;
+        c->ok = lookup_fate(c->sm, id, &fate, c->err);
+      }
+      if (c->ok && fate == ESCROW_COMMITTED) {
+        inc_add(&c->incs[i], &inc);
+      }
+    }
+  }
+}
+
+/* Whether a and b carry the same _fd (both none, or equal bytes). */
+static bool same_folded(const bson_t *a, const bson_t *b) {
+  bson_iter_t x, y;
+  bool has_x = a && bson_iter_init_find(&x, a, ESCROW_FOLDED);
+  bool has_y = b && bson_iter_init_find(&y, b, ESCROW_FOLDED);
+  if (!has_x || !has_y) {
+    return has_x == has_y;
+  }
+  const bson_value_t *vx = bson_iter_value(&x), *vy = bson_iter_value(&y);
+  if (vx->value_type != BSON_TYPE_ARRAY || vy->value_type != BSON_TYPE_ARRAY) {
+    return false;
+  }
+  return vx->value.v_doc.data_len == vy->value.v_doc.data_len &&
+         !memcmp(vx->value.v_doc.data, vy->value.v_doc.data,
+                 vx->value.v_doc.data_len);
+}
+
+static bool mongo_pending(void *impl, const char *coll, bson_t *const *docs,
+                          size_t n, bson_t **incs, bool *again,
+                          chorus_error_t *err) {
+  store_mongo_t *sm = impl;
+  *again = false;
+  for (size_t i = 0; i < n; i++) {
+    incs[i] = NULL;
+  }
+  if (n == 0 || !coll_deferred(sm, TXN_MAIN_SHARD, coll)) {
+    return true;
+  }
+  char(*keys)[200] = bson_malloc0(sizeof *keys * n);
+  bson_value_t *ids = bson_malloc0(sizeof *ids * n);
+  bson_t list = BSON_INITIALIZER;
+  for (size_t i = 0; i < n; i++) {
+    bson_iter_t it;
+    txn_op_t op;
+    memset(&op, 0, sizeof op);
+    op.shard = TXN_MAIN_SHARD;
+    bson_strncpy(op.coll, coll, sizeof op.coll);
+    if (bson_iter_init_find(&it, docs[i], "_id")) {
+      bson_value_copy(bson_iter_value(&it), &ids[i]);
+      op.id = ids[i]; /* borrowed */
+    }
+    lock_key(&op, keys[i], sizeof keys[i]);
+    bsonx_array_append_utf8(&list, (uint32_t)i, keys[i]);
+  }
+  /* The documents as read, then the markers naming them, then each
+   * document again: a fold between the first read and the markers' would
+   * hide its increments from both, so the answer holds only when no fold
+   * wrote a document meanwhile (_fd unchanged: every fold changes it). */
+  bson_t filter = BSON_INITIALIZER, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "dk", &in);
+  BSON_APPEND_ARRAY(&in, "$in", &list);
+  bson_append_document_end(&filter, &in);
+  pending_ctx_t c = {sm, docs, keys, n, incs, true, err};
+  bool ok =
+      markers_each(sm->shards, &filter, true, pending_of_marker, &c, err) &&
+      c.ok;
+  target_t t;
+  if (ok && target_open(sm->shards, TXN_MAIN_SHARD, coll, &t, err)) {
+    for (size_t i = 0; ok && i < n && !*again; i++) {
+      bson_t *now = NULL;
+      bool found;
+      ok = read_by_id(&t, &ids[i], &now, &found, err);
+      *again = ok && (!found || !same_folded(docs[i], now));
+      if (now) {
+        bson_destroy(now);
+      }
+    }
+    target_close(&t);
+  } else {
+    ok = false;
+  }
+  for (size_t i = 0; !ok && i < n; i++) {
+    if (incs[i]) {
+      bson_destroy(incs[i]);
+      incs[i] = NULL;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    bson_value_destroy(&ids[i]);
+  }
+  bson_destroy(&filter);
+  bson_destroy(&list);
+  bson_free(ids);
+  bson_free(keys);
+  return ok;
+}
+
 static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {
   store_mongo_t *sm = impl;
   assert(n > 0);
@@ -3150,6 +3779,10 @@ static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {
     for (size_t i = 0; i < n; i++) {
       items[i].vote = vote;
       items[i].err = err;
+    }
+  } else if (op_deferred(sm, items[0].op)) {
+    for (size_t i = 0; i < n; i++) {
+      items[i].vote = TXN_VOTE_YES; /* in the markers begin wrote */
     }
   } else if (items[0].op->shared) {
     entries_many(sm, items, n, false);
@@ -3190,6 +3823,10 @@ static void commit_fresh_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
 static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
   store_mongo_t *sm = impl;
   assert(n > 0);
+  if (op_deferred(sm, items[0].op)) {
+    fold_deferred(sm, items, n);
+    return;
+  }
   if (items[0].op->shared) {
     fold_many(sm, items, n);
     return;
@@ -3232,11 +3869,13 @@ static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
 
 /* ---- indexes ----
  *
- * Recovery finds unfinished records through their markers' deadline.
- * The log's minutes need none: their records, decisions and claims are
+ * Recovery finds unfinished records through their markers' deadline,
+ * readers the deferred increments of a document through dk.  The log's
+ * minutes need none: their records, decisions and claims are
  * read by _id, and the collector reads a whole minute at once. */
 static const db_index_t open_indexes[] = {
     {"deadline_1", "{\"deadline\": 1}", false},
+    {"dk_1", "{\"dk\": 1}", false}, /* readers' deferred increments */
 };
 
 bool store_mongo_ensure_indexes(shards_t *shards, chorus_error_t *err) {
@@ -3271,6 +3910,16 @@ void store_mongo_init(txn_store_t *store, shards_t *shards) {
   store->decide_many = mongo_decide_many;
   store->commit_many = mongo_commit_many;
   store->finish_many = mongo_finish_many;
+  store->pending_increments = mongo_pending;
+}
+
+void store_mongo_defer(txn_store_t *store, const char *coll) {
+  store_mongo_t *sm = store->impl;
+  assert(sm->n_deferred < DEFERRED_COLLS_MAX);
+  if (sm->n_deferred < DEFERRED_COLLS_MAX &&
+      !coll_deferred(sm, TXN_MAIN_SHARD, coll)) {
+    bson_strncpy(sm->deferred[sm->n_deferred++], coll, TXN_COLL_MAX);
+  }
 }
 
 void store_mongo_cleanup(txn_store_t *store) {

@@ -51,14 +51,15 @@
 
 static const char *const step_names[] = {
     "txn.after_begin", "txn.after_prepare", "txn.after_decision",
-    "txn.mid_apply",   "txn.mid_group",
+    "txn.mid_apply",   "txn.mid_group",     "txn.after_increments",
 };
 enum {
   STEP_AFTER_BEGIN,
   STEP_AFTER_PREPARE,
   STEP_AFTER_DECISION,
   STEP_MID_APPLY,
-  STEP_MID_GROUP
+  STEP_MID_GROUP,
+  STEP_AFTER_INCREMENTS
 };
 
 /* No prepare starts in the last quarter of the lease (at most 500 ms), so
@@ -455,10 +456,13 @@ bool txn_complete(const txn_store_t *store, txn_t *txn,
                   const txn_exec_opts_t *opts, chorus_error_t *err) {
   assert(txn->apply_pending); /* 3: committed, decided by txn_execute */
   txn->apply_pending = false;
-  return apply_ops(store, txn, TXN_COMMITTED, opts,
-                   txn->deadline_ms - txn->margin_ms, SIZE_MAX, OPS_SHARED,
-                   err) &&
-         store->finish(store->impl, txn->id, TXN_COMMITTED, err);
+  if (!apply_ops(store, txn, TXN_COMMITTED, opts,
+                 txn->deadline_ms - txn->margin_ms, SIZE_MAX, OPS_SHARED,
+                 err)) {
+    return false;
+  }
+  step(opts, STEP_AFTER_INCREMENTS);
+  return store->finish(store->impl, txn->id, TXN_COMMITTED, err);
 }
 
 /* ---- group commit ---- */
@@ -845,6 +849,7 @@ void txn_execute_group(const txn_store_t *store, txn_member_t *members,
   }
   if (!opts->defer_apply) {
     commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, NULL);
+    step(opts, STEP_AFTER_INCREMENTS);
   }
   bson_free(fresh_err);
   finish_pass(store, txns, pick, states, n, opts, items);
@@ -888,6 +893,7 @@ void txn_complete_group(const txn_store_t *store, txn_t **txns, size_t n,
     states[i] = TXN_COMMITTED;
   }
   commit_pass(store, txns, pick, n, OPS_SHARED, opts, items, NULL);
+  step(opts, STEP_AFTER_INCREMENTS);
   finish_pass(store, txns, pick, states, n, opts, items);
   bson_free(items);
   bson_free(states);

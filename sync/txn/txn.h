@@ -223,11 +223,23 @@ typedef struct txn_store {
   void (*decide_many)(void *impl, txn_item_t *items, size_t n);
   void (*commit_many)(void *impl, txn_item_t *items, size_t n);
   void (*finish_many)(void *impl, txn_item_t *items, size_t n);
+  /* For readers (view_find): the increments of committed transactions
+   * that the store keeps apart from the documents docs[0..n) of coll
+   * (as read raw) until it folds them in (store_mongo: deferred
+   * increments, SYNC.md §4c), each document's summed into incs[i] (a new
+   * document, the caller's; NULL when none); *again when one of them was
+   * written by a fold since it was read (read them again).  Optional:
+   * NULL means there are none. */
+  bool (*pending_increments)(void *impl, const char *coll, bson_t *const *docs,
+                             size_t n, bson_t **incs, bool *again,
+                             chorus_error_t *err);
 } txn_store_t;
 
 /* Called at each named step ("txn.after_begin", "txn.after_prepare",
- * "txn.after_decision", "txn.mid_apply", and in a group "txn.mid_group");
- * used for crash tests. */
+ * "txn.after_decision", "txn.mid_apply", in a group "txn.mid_group", and
+ * "txn.after_increments": a commit's increments applied, its finish not
+ * yet written, in txn_complete, txn_complete_group and a group applying
+ * them at once); used for crash tests. */
 typedef void (*txn_step_fn)(void *ctx, const char *step);
 
 typedef struct txn_exec_opts {

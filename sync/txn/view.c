@@ -72,7 +72,7 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
     const char *key = bson_iter_key(&it);
     bson_iter_t staged;
     if (!strcmp(key, TXN_LOCK_FIELD) || !strcmp(key, ESCROW_XV) ||
-        !strcmp(key, TXN_CREATOR_FIELD)) {
+        !strcmp(key, TXN_CREATOR_FIELD) || !strcmp(key, ESCROW_FOLDED)) {
       continue;
     }
     if (apply && staged_find(has_set ? &set : NULL, key, &staged)) {
@@ -102,7 +102,8 @@ bool view_apply(const bson_t *doc, bool committed, bson_t *out) {
     while (bson_iter_next(&it)) {
       bson_iter_t present;
       if (bson_iter_init_find(&present, doc, bson_iter_key(&it)) ||
-          !strcmp(bson_iter_key(&it), ESCROW_XV)) {
+          !strcmp(bson_iter_key(&it), ESCROW_XV) ||
+          !strcmp(bson_iter_key(&it), ESCROW_FOLDED)) {
         continue;
       }
       if (pass == 0) {
@@ -201,10 +202,11 @@ bool view_resolve(const txn_store_t *store, bson_t **docs, size_t n,
     visible[i] = true;
     if (!bson_iter_init_find(&it, docs[i], TXN_LOCK_FIELD)) {
       if (bson_iter_init_find(&it, docs[i], ESCROW_XV) ||
-          bson_iter_init_find(&it, docs[i], TXN_CREATOR_FIELD)) {
+          bson_iter_init_find(&it, docs[i], TXN_CREATOR_FIELD) ||
+          bson_iter_init_find(&it, docs[i], ESCROW_FOLDED)) {
         bson_t out = BSON_INITIALIZER;
         bson_copy_to_excluding_noinit(docs[i], &out, ESCROW_XV,
-                                      TXN_CREATOR_FIELD, NULL);
+                                      TXN_CREATOR_FIELD, ESCROW_FOLDED, NULL);
         replace_doc(&docs[i], &out);
       }
       continue;
@@ -296,34 +298,80 @@ static bool hide_unfinished(const txn_store_t *store, bson_t **docs, size_t n,
   return true;
 }
 
+/* How a page is read. */
+typedef enum {
+  PAGE_EXACT = 0, /* the committed view (view_find) */
+  PAGE_FINISHED,  /* and staged documents only once finished */
+  PAGE_FOLDED,    /* deferred increments left out (view_find_folded) */
+} page_mode_t;
+
+/* A page read again because a fold wrote one of its documents between
+ * the store's reads (pending_increments) is read at most this many times
+ * in a row; then 503. */
+#define PAGE_FOLD_TRIES 8
+
+/* Adds to each visible doc the deferred increments pending_increments
+ * found for it (incs[i]), and frees them. */
+static void add_pending(bson_t **docs, const bool *visible, size_t n,
+                        bson_t **incs) {
+  for (size_t i = 0; incs && i < n; i++) {
+    if (incs[i] && visible[i]) {
+      bson_t out;
+      escrow_add_increments(docs[i], incs[i], &out);
+      replace_doc(&docs[i], &out);
+    }
+    if (incs[i]) {
+      bson_destroy(incs[i]);
+    }
+  }
+}
+
 static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
                       const bson_t *filter, const bson_t *sort, size_t want,
-                      bool finished_only, view_page_t *out,
-                      chorus_error_t *err) {
+                      page_mode_t mode, view_page_t *out, chorus_error_t *err) {
   out->docs = NULL;
   out->n = 0;
   if (want == 0) {
     return true;
   }
-  for (size_t ask = want;; ask *= 2) {
+  bool exact = mode == PAGE_EXACT && store->pending_increments;
+  for (size_t ask = want, tries = 0;;) {
     bson_t **docs = bson_malloc0(sizeof *docs * ask);
     bool *visible = bson_malloc0(sizeof *visible * ask);
     size_t got = 0;
     /* finished[i]: not staged by an unfinished transaction (only asked
-     * with finished_only; the readers' pages skip it) */
+     * with PAGE_FINISHED; the readers' pages skip it) */
     bool *finished = NULL;
-    if (finished_only) {
+    if (mode == PAGE_FINISHED) {
       finished = bson_malloc0(sizeof *finished * ask);
       for (size_t i = 0; i < ask; i++) {
         finished[i] = true;
       }
     }
+    /* incs[i]: the deferred increments of docs[i] (exact) */
+    bson_t **incs = exact ? bson_malloc0(sizeof *incs * ask) : NULL;
+    bool again = false;
     bool ok = find_raw(db, coll, filter, sort, ask, docs, &got, err) &&
-              (!finished || hide_unfinished(store, docs, got, finished, err)) &&
-              view_resolve(store, docs, got, visible, err);
+              (!exact || store->pending_increments(store->impl, coll, docs, got,
+                                                   incs, &again, err));
+    if (ok && again && ++tries >= PAGE_FOLD_TRIES) {
+      ok = false;
+      chorus_error_set(err, 503, "busy",
+                       "%s: documents kept changing while read", coll);
+    }
+    ok = ok && !again &&
+         (!finished || hide_unfinished(store, docs, got, finished, err)) &&
+         view_resolve(store, docs, got, visible, err);
     for (size_t i = 0; ok && finished && i < got; i++) {
       visible[i] = visible[i] && finished[i];
     }
+    add_pending(docs, visible, ok ? got : 0, incs);
+    for (size_t i = ok ? got : 0; incs && i < got; i++) {
+      if (incs[i]) {
+        bson_destroy(incs[i]);
+      }
+    }
+    bson_free(incs);
     bson_free(finished);
     size_t shown = 0;
     for (size_t i = 0; i < got; i++) {
@@ -334,6 +382,10 @@ static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
       }
     }
     bson_free(visible);
+    if (!ok && again && tries < PAGE_FOLD_TRIES) {
+      bson_free(docs);
+      continue; /* the same page again */
+    }
     if (!ok) {
       bson_free(docs); /* its documents were destroyed above */
       return false;
@@ -348,19 +400,28 @@ static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
       bson_destroy(docs[i]);
     }
     bson_free(docs);
+    ask *= 2;
+    tries = 0;
   }
 }
 
 bool view_find(db_t *db, const txn_store_t *store, const char *coll,
                const bson_t *filter, const bson_t *sort, size_t want,
                view_page_t *out, chorus_error_t *err) {
-  return find_page(db, store, coll, filter, sort, want, false, out, err);
+  return find_page(db, store, coll, filter, sort, want, PAGE_EXACT, out, err);
+}
+
+bool view_find_folded(db_t *db, const txn_store_t *store, const char *coll,
+                      const bson_t *filter, const bson_t *sort, size_t want,
+                      view_page_t *out, chorus_error_t *err) {
+  return find_page(db, store, coll, filter, sort, want, PAGE_FOLDED, out, err);
 }
 
 bool view_find_finished(db_t *db, const txn_store_t *store, const char *coll,
                         const bson_t *filter, const bson_t *sort, size_t want,
                         view_page_t *out, chorus_error_t *err) {
-  return find_page(db, store, coll, filter, sort, want, true, out, err);
+  return find_page(db, store, coll, filter, sort, want, PAGE_FINISHED, out,
+                   err);
 }
 
 void view_page_free(view_page_t *page) {

@@ -17,8 +17,11 @@
  * not that it already is, and a crash at mid_apply of a transaction of
  * increments alone would follow its answer (a creation's comes before:
  * its first op is the tweet).  (Crashes with increments of one document
- * pending: test_sync_hot.c.)  Then the same in a group of concurrent
- * creations (crash_group_at): each member fully created or absent.
+ * pending: test_sync_hot.c.)  At txn.after_increments the author's
+ * deferred tweet_count is folded into the account, the transaction's open
+ * marker still there: the recovery that follows must not count it twice.
+ * Then the same in a group of concurrent creations (crash_group_at): each
+ * member fully created or absent.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -75,7 +78,10 @@ static void crash_at(const char *step, bool restart_same, bool committed) {
   tc_response_t r;
   bool answered = tc_try_request(writer, "POST", "/api/tweet", body,
                                  strlen(body), NULL, &r);
-  if (strcmp(step, "txn.mid_apply") != 0) {
+  if (!strcmp(step, "txn.after_increments")) {
+    assert_true(answered); /* the increments come after the answer */
+    assert_int_equal(r.status, 201);
+  } else if (strcmp(step, "txn.mid_apply") != 0) {
     assert_false(answered); /* A died before it could answer */
   } else if (answered) {
     assert_int_equal(r.status, 201); /* answered at the commit point */
@@ -492,6 +498,21 @@ static void test_crash_group_mid_apply(void **state) {
   crash_group_at("txn.mid_apply", true);
 }
 
+/* After the author's deferred tweet_count was folded in (sync/txn/
+ * store_mongo.c, "deferred increments"), before the markers went: B
+ * claims the members again, and must not fold their increments twice. */
+static void test_crash_group_after_increments(void **state) {
+  (void)state;
+  crash_group_at("txn.after_increments", true);
+}
+static void test_crash_after_increments_peer(void **state) {
+  (void)state;
+  crash_at("txn.after_increments", false, true);
+}
+static void test_crash_after_increments_self(void **state) {
+  (void)state;
+  crash_at("txn.after_increments", true, true);
+}
 static void test_crash_after_begin_peer(void **state) {
   (void)state;
   crash_at("txn.after_begin", false, false);
@@ -527,6 +548,9 @@ static void test_crash_mid_apply_self(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_crash_after_increments_peer),
+      cmocka_unit_test(test_crash_after_increments_self),
+      cmocka_unit_test(test_crash_group_after_increments),
       cmocka_unit_test(test_crash_after_begin_peer),
       cmocka_unit_test(test_crash_after_begin_self),
       cmocka_unit_test(test_crash_after_prepare_peer),

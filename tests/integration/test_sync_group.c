@@ -18,7 +18,8 @@
  * there without a staged change, no lock document is left, and the
  * counter equals the members committed.  And a group's finish, by its
  * members' markers, with a transient insert left staged.  And a group's
- * applies skip the documents whose entries a later stage folded.
+ * applies skip the documents whose entries a later stage folded.  And
+ * deferred increments, step by step.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -598,6 +599,229 @@ static void test_one_collector_a_minute(void **state) {
   probe_close(&p);
 }
 
+/* The raw hot counter: n, version and how many ids its _fd lists (-1
+ * each when absent), and whether it carries a lock field. */
+static void hot_raw(probe_t *p, int64_t *n, int64_t *version, int *folded,
+                    bool *locked) {
+  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
+  mongoc_collection_t *coll =
+      mongoc_database_get_collection(p->d.db, "probe_counts");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, q, NULL, NULL);
+  const bson_t *doc;
+  *n = *version = -1;
+  *folded = -1;
+  *locked = false;
+  if (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    *n = bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : -1;
+    *version =
+        bson_iter_init_find(&it, doc, "version") ? bson_iter_as_int64(&it) : -1;
+    if (bson_iter_init_find(&it, doc, "_fd") && BSON_ITER_HOLDS_ARRAY(&it)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_array(&it, &len, &data);
+      bson_t a;
+      *folded = bson_init_static(&a, data, len) ? (int)bson_count_keys(&a) : -1;
+    }
+    *locked = bson_iter_init_find(&it, doc, "_txn");
+  }
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(coll);
+  bson_destroy(q);
+}
+
+/* The raw hot counter document (the caller's). */
+static bson_t *hot_doc(probe_t *p) {
+  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
+  mongoc_collection_t *coll =
+      mongoc_database_get_collection(p->d.db, "probe_counts");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, q, NULL, NULL);
+  const bson_t *doc;
+  bson_t *out = mongoc_cursor_next(cur, &doc) ? bson_copy(doc) : NULL;
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(coll);
+  bson_destroy(q);
+  return out;
+}
+
+/* n and version of hot as view_find (folded: view_find_folded) shows
+ * them, and whether the view shows a sync-private field. */
+static void hot_view(probe_t *p, const txn_store_t *store, bool folded,
+                     int64_t *n, int64_t *version, bool *private_field) {
+  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
+  view_page_t page;
+  chorus_error_t err = {0};
+  bool ok =
+      folded ? view_find_folded(p->db, store, "probe_counts", q, NULL, 1, &page,
+                                &err)
+             : view_find(p->db, store, "probe_counts", q, NULL, 1, &page, &err);
+  assert_true(ok);
+  assert_int_equal(page.n, 1);
+  bson_iter_t it;
+  *n = bson_iter_init_find(&it, page.docs[0], "n") ? bson_iter_as_int64(&it)
+                                                   : -1;
+  *version = bson_iter_init_find(&it, page.docs[0], "version")
+                 ? bson_iter_as_int64(&it)
+                 : -1;
+  *private_field = bson_iter_init_find(&it, page.docs[0], "_fd") ||
+                   bson_iter_init_find(&it, page.docs[0], "_xv") ||
+                   bson_iter_init_find(&it, page.docs[0], "_txn");
+  view_page_free(&page);
+  bson_destroy(q);
+}
+
+/* Commits "insert probe_docs/<id>, hot.n + 1" with its increment's apply
+ * left pending (as a server's answer does): returns the increment's op. */
+static txn_op_t *commit_deferred(const txn_store_t *store, txn_t *txn,
+                                 const char *id) {
+  txn_init(txn);
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(id));
+  txn_add_insert(txn, TXN_MAIN_SHARD, "probe_docs", doc);
+  bson_destroy(doc);
+  bson_value_t hot = string_id("hot");
+  bson_t *inc = BCON_NEW("n", BCON_INT64(1));
+  txn_add_update(txn, TXN_MAIN_SHARD, "probe_counts", &hot, NULL, inc, NULL);
+  bson_destroy(inc);
+  txn_exec_opts_t opts = {.owner = "deferred",
+                          .lease_ms = LEASE_MS,
+                          .now_ms = db_now_ms,
+                          .defer_apply = true};
+  size_t failed;
+  char owner[TXN_ID_LEN + 1];
+  chorus_error_t err = {0};
+  assert_int_equal(txn_execute(store, txn, &opts, &failed, owner, &err),
+                   TXN_OUTCOME_COMMITTED);
+  assert_true(txn->apply_pending);
+  return &txn->ops[1];
+}
+
+/* Deferred increments (store_mongo_defer; store_mongo.c, "deferred
+ * increments"), step by step on the real database: a commit writes
+ * nothing to the counter, and the view counts it from the decision on;
+ * the fold adds it (version + 1, _fd naming it) while the marker is
+ * still there, and the view does not count it twice; a fold again (a
+ * retry, a recovery) adds nothing, nor one after the marker went and a
+ * later fold let go of its id; a reader holding a document read before a
+ * fold is told to read again; an exclusive change checked against the
+ * version a reader saw goes through with increments pending, and one
+ * checked against a version before it is stale. */
+static void test_deferred_increments_fold_once(void **state) {
+  (void)state;
+  probe_t p;
+  probe_open(&p, "deferred");
+  txn_store_t store;
+  store_mongo_init(&store, p.shards);
+  store_mongo_defer(&store, "probe_counts");
+  chorus_error_t err = {0};
+  int64_t n, version;
+  int folded;
+  bool locked, private_field;
+
+  /* The counter starts at {n: 0, version: 1} (setup_db has n only). */
+  mongoc_collection_t *counts =
+      mongoc_database_get_collection(p.d.db, "probe_counts");
+  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
+  bson_t *up = BCON_NEW("$set", "{", "version", BCON_INT64(1), "}");
+  assert_true(mongoc_collection_update_one(counts, q, up, NULL, NULL, NULL));
+  bson_destroy(up);
+  bson_destroy(q);
+  mongoc_collection_destroy(counts);
+
+  txn_t t1;
+  txn_op_t *op1 = commit_deferred(&store, &t1, "d1");
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 0); /* nothing staged on it */
+  assert_false(locked);
+  hot_view(&p, &store, false, &n, &version, &private_field);
+  assert_int_equal(n, 1);       /* counted from the decision on */
+  assert_int_equal(version, 1); /* a version counts it once folded */
+  assert_false(private_field);
+  hot_view(&p, &store, true, &n, &version, &private_field);
+  assert_int_equal(n, 0); /* folded only */
+
+  bson_t *before = hot_doc(&p);
+  assert_true(store.commit_op(store.impl, t1.id, op1, &err));
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 1);
+  assert_int_equal(version, 2);
+  assert_int_equal(folded, 1); /* its marker is still there */
+  hot_view(&p, &store, false, &n, &version, &private_field);
+  assert_int_equal(n, 1); /* not twice */
+  assert_int_equal(version, 2);
+  assert_false(private_field);
+  /* A reader that read the document before the fold reads again. */
+  bson_t *inc = NULL;
+  bool again = false;
+  assert_true(store.pending_increments(store.impl, "probe_counts", &before, 1,
+                                       &inc, &again, &err));
+  assert_true(again);
+  if (inc) {
+    bson_destroy(inc);
+  }
+  bson_destroy(before);
+
+  assert_true(store.commit_op(store.impl, t1.id, op1, &err)); /* a retry */
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 1);
+  assert_int_equal(version, 2);
+  assert_true(store.finish(store.impl, t1.id, TXN_COMMITTED, &err));
+
+  txn_t t2;
+  txn_op_t *op2 = commit_deferred(&store, &t2, "d2");
+  assert_true(store.commit_op(store.impl, t2.id, op2, &err));
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 2);
+  assert_int_equal(folded, 1); /* t1's marker gone: its id let go */
+  assert_true(store.commit_op(store.impl, t1.id, op1, &err)); /* late */
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 2); /* finished: not again */
+  assert_int_equal(version, 3);
+  assert_true(store.finish(store.impl, t2.id, TXN_COMMITTED, &err));
+
+  /* An exclusive change checked against the version a reader saw, with
+   * an increment pending: current; then one against an older version:
+   * stale. */
+  txn_t t3;
+  commit_deferred(&store, &t3, "d3");
+  hot_view(&p, &store, false, &n, &version, &private_field);
+  assert_int_equal(n, 3);
+  assert_int_equal(version, 3);
+  bson_value_t hot = string_id("hot");
+  bson_t *set = BCON_NEW("label", BCON_UTF8("checked"));
+  txn_exec_opts_t opts = {
+      .owner = "deferred", .lease_ms = LEASE_MS, .now_ms = db_now_ms};
+  size_t failed;
+  char owner[TXN_ID_LEN + 1];
+  txn_t x;
+  txn_init(&x);
+  txn_add_update(&x, TXN_MAIN_SHARD, "probe_counts", &hot, set, NULL, &version);
+  assert_int_equal(txn_execute(&store, &x, &opts, &failed, owner, &err),
+                   TXN_OUTCOME_COMMITTED);
+  txn_cleanup(&x);
+  txn_init(&x);
+  txn_add_update(&x, TXN_MAIN_SHARD, "probe_counts", &hot, set, NULL, &version);
+  assert_int_equal(txn_execute(&store, &x, &opts, &failed, owner, &err),
+                   TXN_OUTCOME_CONFLICT);
+  txn_cleanup(&x);
+  bson_destroy(set);
+  hot_view(&p, &store, false, &n, &version, &private_field);
+  assert_int_equal(n, 3); /* t3 still pending, still counted */
+  assert_int_equal(version, 4);
+  assert_true(txn_complete(&store, &t3, &opts, &err));
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 3);
+  assert_int_equal(version, 5);
+  assert_false(locked);
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
+  assert_int_equal(tc_db_locked_in(&p.d, "probe_counts"), 0);
+
+  txn_cleanup(&t3);
+  txn_cleanup(&t2);
+  txn_cleanup(&t1);
+  store_mongo_cleanup(&store);
+  probe_close(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_larger_than_the_pool),
@@ -606,6 +830,7 @@ int main(void) {
       cmocka_unit_test(test_fresh_inserts_in_a_group),
       cmocka_unit_test(test_one_collector_a_minute),
       cmocka_unit_test(test_applies_skip_what_later_stages_folded),
+      cmocka_unit_test(test_deferred_increments_fold_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

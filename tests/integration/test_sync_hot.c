@@ -10,7 +10,8 @@
  * transaction is finished, is exact.  While likes keep coming, the
  * tweet's author edits it (exclusive: it waits for the increments in
  * flight and is not made stale by them) and then deletes it: both
- * succeed.
+ * succeed.  An author's tweet_count, a deferred increment, is read
+ * exactly on both servers while its increments are being folded in.
  *
  * Then, for each failpoint, a server armed with it is killed while
  * coordinating a like of a tweet that the other server's users are liking
@@ -457,6 +458,129 @@ static void killed_with_increments_pending(const char *step) {
   tc_db_close(&db);
 }
 
+/* ---- an author's counter read while its increments are folded ---- */
+
+/* The author's tweet_count is a deferred increment (sync/txn/
+ * store_mongo.c, "deferred increments"): each creation's +1 rides in its
+ * transaction's open marker until a finisher folds a batch of them into
+ * the account, and a profile read adds those not folded yet.  POSTERS
+ * threads post as one author through both servers while a reader reads
+ * the profile in a loop, alternately on A and B: every read must be
+ * exact at some instant of its request, so at least the creations
+ * answered before it was sent, at most those sent before its answer, and
+ * never less than the read before it (a read racing a fold must neither
+ * miss the folded increments nor count them twice).  Meanwhile the
+ * author changes the password, a change checked against the account's
+ * version: the pending increments do not make it stale. */
+#define POSTERS 8
+#define POSTS_EACH 25
+
+typedef struct count_race {
+  const char *token;
+  atomic_int sent, acked, failed, posters_left;
+} count_race_t;
+
+typedef struct poster {
+  count_race_t *race;
+  int index;
+} poster_t;
+
+static void *poster_main(void *arg) {
+  poster_t *p = arg;
+  count_race_t *race = p->race;
+  tc_client_t *c = tc_client_with_session(
+      p->index % 2 ? tc_url_b() : tc_url_a(), race->token);
+  for (int i = 0; i < POSTS_EACH; i++) {
+    char body[96];
+    snprintf(body, sizeof body, "{\"text\":\"race %d.%d\"}", p->index, i);
+    atomic_fetch_add(&race->sent, 1);
+    tc_response_t r;
+    bool ok =
+        tc_try_request(c, "POST", "/api/tweet", body, strlen(body), NULL, &r) &&
+        r.status == 201;
+    tc_response_free(&r);
+    if (ok) {
+      atomic_fetch_add(&race->acked, 1);
+    } else {
+      atomic_fetch_add(&race->failed, 1);
+    }
+  }
+  tc_client_destroy(c);
+  atomic_fetch_sub(&race->posters_left, 1);
+  return NULL;
+}
+
+static void counts_read_exactly_while_folds_run(void **state) {
+  (void)state;
+  char name[31];
+  tc_client_t *a = tc_new_user(tc_url_a(), "racer", name);
+  tc_client_t *b = tc_client_new(tc_url_b());
+  char token[128];
+  tc_session_token(a, token, sizeof token);
+  count_race_t race;
+  memset(&race, 0, sizeof race);
+  race.token = token;
+  atomic_store(&race.posters_left, POSTERS);
+  pthread_t th[POSTERS];
+  poster_t posters[POSTERS];
+  for (int i = 0; i < POSTERS; i++) {
+    posters[i] = (poster_t){&race, i};
+    assert_int_equal(pthread_create(&th[i], NULL, poster_main, &posters[i]), 0);
+  }
+  char path[80];
+  snprintf(path, sizeof path, "/api/users/%s", name);
+  int reads = 0, below = 0, above = 0, backwards = 0;
+  int64_t last = 0;
+  bool changed_password = false;
+  while (atomic_load(&race.posters_left) > 0) {
+    int lo = atomic_load(&race.acked);
+    tc_response_t r;
+    tc_get_ok(reads % 2 ? b : a, path, &r);
+    int64_t n = tc_json_int(&r, "tweet_count");
+    tc_response_free(&r);
+    int hi = atomic_load(&race.sent);
+    below += n < lo;
+    above += n > hi;
+    backwards += n < last;
+    if (n < lo || n > hi || n < last) {
+      fprintf(stderr,
+              "read %d: tweet_count %lld, answered %d, sent %d, "
+              "last read %lld\n",
+              reads, (long long)n, lo, hi, (long long)last);
+    }
+    last = n;
+    reads++;
+    if (!changed_password && lo >= POSTERS * POSTS_EACH / 2) {
+      changed_password = true;
+      char body[160];
+      snprintf(body, sizeof body,
+               "{\"current_password\":\"%s\",\"new_password\":\"%s\"}",
+               TC_PASSWORD, "changed while counting");
+      tc_send(a, "PUT", "/api/me/password", body, &r);
+      tc_assert_status(&r, 200); /* never 409 */
+      tc_response_free(&r);
+    }
+  }
+  for (int i = 0; i < POSTERS; i++) {
+    pthread_join(th[i], NULL);
+  }
+  print_message("  %d profile reads during %d creations\n", reads,
+                atomic_load(&race.acked));
+  assert_int_equal(atomic_load(&race.failed), 0);
+  assert_true(changed_password);
+  assert_true(reads > 0);
+  assert_int_equal(below, 0);
+  assert_int_equal(above, 0);
+  assert_int_equal(backwards, 0);
+  assert_int_equal(tc_profile_int(a, name, "tweet_count"),
+                   POSTERS * POSTS_EACH);
+  assert_int_equal(tc_profile_int(b, name, "tweet_count"),
+                   POSTERS * POSTS_EACH);
+  settle(); /* and folded: the stored counts are the true ones */
+  tc_client_destroy(b);
+  tc_client_destroy(a);
+}
+
 static void killed_after_begin(void **state) {
   (void)state;
   killed_with_increments_pending("txn.after_begin");
@@ -480,6 +604,7 @@ int main(void) {
       cmocka_unit_test(follows_of_one_account_never_conflict),
       cmocka_unit_test(replies_to_one_tweet_never_conflict),
       cmocka_unit_test(edit_and_delete_among_increments),
+      cmocka_unit_test(counts_read_exactly_while_folds_run),
       cmocka_unit_test(killed_after_begin),
       cmocka_unit_test(killed_after_prepare),
       cmocka_unit_test(killed_after_decision),

@@ -3599,8 +3599,9 @@ static void shared_apply_past_the_lease_is_left_to_recovery(void **state) {
 
 /* defer_apply: txn_execute returns at the commit point with every op but
  * the shared ones applied (raw readers see those at once), the shared ones
- * still staged yet counted by the view; txn_complete folds them and
- * finishes; a crash in it (after its first op) is finished by recovery.
+ * still staged yet counted by the view; txn_complete folds them
+ * (txn.after_increments then) and finishes; a crash in it (after its first
+ * op) is finished by recovery.
  * A transaction without shared ops, and an abort, are applied at once. */
 static void deferred_apply_answers_at_the_commit_point(void **state) {
   (void)state;
@@ -3626,7 +3627,8 @@ static void deferred_apply_answers_at_the_commit_point(void **state) {
   chorus_error_t err;
   assert_true(txn_complete(&store, &txn, &o, &err));
   assert_false(txn.apply_pending);
-  assert_int_equal(s.n_seen, 4); /* no second mid_apply */
+  assert_int_equal(s.n_seen, 5); /* no second mid_apply */
+  assert_string_equal(s.seen[4], "txn.after_increments");
   assert_record(txn.id, TXN_COMMITTED, true);
   assert_int_equal(field(0, "c", "a", "n"), 2);
   assert_int_equal(fake_store_locked_count(fs), 0);
@@ -3658,6 +3660,29 @@ static void deferred_apply_answers_at_the_commit_point(void **state) {
   assert_record(txn.id, TXN_COMMITTED, true);
   assert_int_equal(field(0, "c", "a", "n"), 2);
   assert_int_equal(field(1, "c", "x", "n"), 4);
+  assert_int_equal(fake_store_locked_count(fs), 0);
+  txn_cleanup(&txn);
+
+  /* A crash once the increments are applied, before the finish:
+   * recovery finishes it, and applies nothing twice. */
+  restart();
+  seed_five();
+  txn_init(&txn);
+  add_inc(&txn, 0, "c", "a", "n", 1, NULL);
+  o = stepped(&s, "txn.after_increments", NULL, NULL);
+  o.defer_apply = true;
+  assert_int_equal(run_opts(&txn, &o, &r), TXN_OUTCOME_COMMITTED);
+  s.jb = &jb;
+  if (setjmp(jb) == 0) {
+    txn_complete(&store, &txn, &o, &err);
+    fail_msg("no crash in txn_complete");
+  }
+  assert_string_equal(s.seen[s.n_seen - 1], "txn.after_increments");
+  assert_int_equal(field(0, "c", "a", "n"), 2); /* applied */
+  assert_record(txn.id, TXN_COMMITTED, false);
+  expect_recovery(1, 0);
+  assert_record(txn.id, TXN_COMMITTED, true);
+  assert_int_equal(field(0, "c", "a", "n"), 2); /* once */
   assert_int_equal(fake_store_locked_count(fs), 0);
   txn_cleanup(&txn);
 

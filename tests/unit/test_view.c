@@ -953,6 +953,133 @@ static void escrow_version_current_allows_increments_only(void **state) {
   bson_destroy(doc);
 }
 
+#define TXN_E "e00000000000000000000000"
+#define TXN_F "f00000000000000000000000"
+
+/* Markers live: C, D, E (F's is gone). */
+static bool cde_live(void *ctx, const char *txn_id) {
+  (void)ctx;
+  return !strcmp(txn_id, TXN_C) || !strcmp(txn_id, TXN_D) ||
+         !strcmp(txn_id, TXN_E);
+}
+
+/* The ids of the array at key of doc, concatenated. */
+static void ids_at(const bson_t *doc, const char *key, char *out, size_t size) {
+  bson_iter_t it, a;
+  out[0] = '\0';
+  assert_true(bson_iter_init(&it, doc));
+  assert_true(bson_iter_find_descendant(&it, key, &a));
+  assert_true(BSON_ITER_HOLDS_ARRAY(&a));
+  bson_iter_t e;
+  assert_true(bson_iter_recurse(&a, &e));
+  while (bson_iter_next(&e)) {
+    strncat(out, bson_iter_utf8(&e, NULL), size - strlen(out) - 1);
+    strncat(out, " ", size - strlen(out) - 1);
+  }
+}
+
+/* Deferred increments (escrow.h): a fold adds each increment not listed in
+ * _fd (version + 1 each), folds and drops escrow entries as a rewrite
+ * does, keeps in _fd the ids whose markers are there and adds its own; a
+ * second fold of the same adds nothing; the view leaves _fd out, and
+ * escrow_add_increments adds to the fields and not to version. */
+static void deferred_increments_fold_once(void **state) {
+  (void)state;
+  const char *ids[] = {TXN_A, TXN_B, TXN_C};
+  const int64_t deltas[] = {2, 5, 7};
+  bson_t *doc = escrow_doc(ids, deltas, 3);
+  bson_t fd;
+  BSON_APPEND_ARRAY_BEGIN(doc, ESCROW_FOLDED, &fd);
+  BSON_APPEND_UTF8(&fd, "0", TXN_E); /* its marker is there */
+  BSON_APPEND_UTF8(&fd, "1", TXN_F); /* gone: let go */
+  bson_append_array_end(doc, &fd);
+  assert_true(escrow_deferred_folded(doc, TXN_E));
+  assert_true(escrow_deferred_folded(doc, TXN_F));
+  assert_false(escrow_deferred_folded(doc, TXN_D));
+
+  bson_t *one = BCON_NEW("n", BCON_INT64(1));
+  bson_t *hundred = BCON_NEW("n", BCON_INT64(100), "m", BCON_INT64(3));
+  escrow_add_t adds[] = {
+      {TXN_D, hundred}, /* folded now */
+      {TXN_E, one},     /* listed: folded before */
+      {TXN_D, one},     /* the same id again: once */
+  };
+  bson_t update;
+  escrow_result_t res;
+  escrow_fold_deferred(doc, abc_fate, NULL, adds, 3, cde_live, NULL, &update,
+                       &res);
+  assert_true(res.changed);
+  assert_int_equal(res.deferred, 1);
+  assert_int_equal(res.folded, 1);  /* A's entry */
+  assert_int_equal(res.dropped, 1); /* B's */
+  assert_int_equal(res.kept, 1);    /* C's, undecided */
+  /* 10 + A's 2 + D's 100; version 3 + A + D; m created */
+  assert_int_equal(int_at(&update, "$set.n"), 112);
+  assert_int_equal(int_at(&update, "$set.m"), 3);
+  assert_int_equal(int_at(&update, "$set.version"), 5);
+  assert_int_equal(int_at(&update, "$set." ESCROW_XV), 3);
+  char list[128];
+  ids_at(&update, "$set." ESCROW_FOLDED, list, sizeof list);
+  assert_string_equal(list, TXN_E " " TXN_D " ");
+  assert_true(has_key(&update, "$set"));
+  assert_false(has_key(&update, "$unset")); /* C's entry stays */
+
+  /* The document as written: the same fold again changes nothing. */
+  bson_t written = BSON_INITIALIZER;
+  bson_iter_t it;
+  assert_true(bson_iter_init(&it, doc));
+  while (bson_iter_next(&it)) {
+    bson_iter_t set;
+    char path[64];
+    snprintf(path, sizeof path, "$set.%s", bson_iter_key(&it));
+    if (bson_iter_init(&set, &update) &&
+        bson_iter_find_descendant(&set, path, &set)) {
+      bson_append_value(&written, bson_iter_key(&it), -1,
+                        bson_iter_value(&set));
+    } else {
+      bson_append_value(&written, bson_iter_key(&it), -1, bson_iter_value(&it));
+    }
+  }
+  bson_t *m3 = BCON_NEW("m", BCON_INT64(3));
+  bson_concat(&written, m3);
+  bson_destroy(m3);
+  bson_t update2;
+  escrow_fold_deferred(&written, abc_fate, NULL, adds, 1, cde_live, NULL,
+                       &update2, &res);
+  assert_false(res.changed); /* D listed, A and B gone, C undecided */
+  assert_int_equal(res.deferred, 0);
+  assert_true(bson_empty(&update2));
+  bson_destroy(&update2);
+
+  /* The view: no _fd; the increments not folded added to the fields. */
+  bson_t out;
+  escrow_view(&written, abc_fate, NULL, &out);
+  assert_false(has_key(&out, ESCROW_FOLDED));
+  assert_false(has_key(&out, ESCROW_XV));
+  bson_t more;
+  escrow_add_increments(&out, hundred, &more);
+  assert_int_equal(int_at(&more, "n"), 212);
+  assert_int_equal(int_at(&more, "m"), 6);
+  assert_int_equal(int_at(&more, "version"), 5); /* folded ones only */
+  bson_destroy(&more);
+  bson_t *fresh = BCON_NEW("_id", BCON_UTF8("f"), "version", BCON_INT64(1));
+  escrow_add_increments(fresh, one, &more);
+  assert_int_equal(int_at(&more, "n"), 1); /* created */
+  assert_int_equal(int_at(&more, "version"), 1);
+  bson_destroy(&more);
+  bson_destroy(fresh);
+  assert_true(view_apply(&written, true, &out)); /* C's entry committed */
+  assert_false(has_key(&out, ESCROW_FOLDED));
+  assert_int_equal(int_at(&out, "n"), 119);
+  bson_destroy(&out);
+
+  bson_destroy(&written);
+  bson_destroy(&update);
+  bson_destroy(hundred);
+  bson_destroy(one);
+  bson_destroy(doc);
+}
+
 /* FerretDB 1.24 skips a $set whose new value is "identical" to the old
  * one, and its types.Identical compares an embedded document's values in
  * order, not its field names.  This is that comparison. */
@@ -1058,6 +1185,7 @@ int main(void) {
       T(escrow_rewrite_folds_drops_keeps_and_adds),
       T(escrow_view_counts_committed_entries_only),
       T(escrow_version_current_allows_increments_only),
+      T(deferred_increments_fold_once),
       T(escrow_entries_differ_by_value_for_ferretdb),
   };
 #undef T

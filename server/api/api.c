@@ -97,38 +97,23 @@ int64_t api_seen(const http_request_t *req) {
       http_cookie(req, READS_SEEN_COOKIE, buf, sizeof buf) ? buf : NULL);
 }
 
-static bool viewer(http_request_t *req, bool counters, user_t *user,
-                   bool *logged_in, chorus_error_t *err) {
+bool api_viewer(http_request_t *req, user_t *user, bool *logged_in,
+                chorus_error_t *err) {
   api_t *api = req->ctx;
   char buf[API_TOKEN_SIZE];
   return reads_session_user(api->reads, api_session_token(req, buf),
-                            READS_DATABASE, counters, user, logged_in, err);
+                            READS_DATABASE, user, logged_in, err);
 }
 
-bool api_viewer(http_request_t *req, user_t *user, bool *logged_in,
-                chorus_error_t *err) {
-  return viewer(req, false, user, logged_in, err);
-}
-
-static bool current_user(http_request_t *req, bool counters, user_t *user,
-                         chorus_error_t *err) {
+bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
   bool logged_in;
-  if (!viewer(req, counters, user, &logged_in, err)) {
+  if (!api_viewer(req, user, &logged_in, err)) {
     return false;
   }
   if (!logged_in) {
     chorus_error_set(err, 401, "not_logged_in", "You are not logged in");
   }
   return logged_in;
-}
-
-bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err) {
-  return current_user(req, false, user, err);
-}
-
-bool api_current_user_counted(http_request_t *req, user_t *user,
-                              chorus_error_t *err) {
-  return current_user(req, true, user, err);
 }
 
 bool api_media_request(const bson_t *body, media_request_t *media,

@@ -100,19 +100,12 @@ bool api_profile_image(const bson_t *body, const char *key, bool *set,
 bool api_read_no_body(http_request_t *req, chorus_error_t *err);
 
 /* The logged-in user of the request (session cookie, checked in the
- * database), or 401 "not_logged_in"; 503 when the database failed.  Its
- * counters as folded (user->counters_folded: reads.h), which no handler
- * shows. */
+ * database), or 401 "not_logged_in"; 503 when the database failed. */
 bool api_current_user(http_request_t *req, user_t *user, chorus_error_t *err);
-
-/* api_current_user with the counters exact (two reads more), for a
- * handler that shows them. */
-bool api_current_user_counted(http_request_t *req, user_t *user,
-                              chorus_error_t *err);
 
 /* The viewer of a public page: *logged_in says whether there is one (a
  * missing or stale cookie is simply "logged out"); false only on a
- * database failure.  Counters as folded. */
+ * database failure. */
 bool api_viewer(http_request_t *req, user_t *user, bool *logged_in,
                 chorus_error_t *err);
 

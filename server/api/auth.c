@@ -124,8 +124,11 @@ void api_logout(http_request_t *req) {
 void api_me(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
-  user_t u;
-  if (!api_current_user_counted(req, &u, &err)) { /* for media_bytes */
+  user_t me, u;
+  /* The session's account has its counters as folded (reads.h): read
+   * again with them, for media_bytes. */
+  if (!api_current_user(req, &me, &err) ||
+      !users_find_by_id(api->db, api->sync, &me.id, &u, &err)) {
     http_reply_error(req, &err);
     return;
   }

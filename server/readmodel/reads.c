@@ -306,8 +306,7 @@ bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
 }
 
 bool reads_session_user(reads_t *r, const char *token, reads_freshness_t fresh,
-                        bool counters, user_t *user, bool *logged_in,
-                        chorus_error_t *err) {
+                        user_t *user, bool *logged_in, chorus_error_t *err) {
   bson_oid_t id;
   if (!reads_session(r, token, fresh, &id, logged_in, err)) {
     return false;
@@ -316,8 +315,7 @@ bool reads_session_user(reads_t *r, const char *token, reads_freshness_t fresh,
     return true;
   }
   chorus_error_t e;
-  if (counters ? users_find_by_id(r->db, r->sync, &id, user, &e)
-               : users_find_account(r->db, r->sync, &id, user, &e)) {
+  if (users_find_account(r->db, r->sync, &id, user, &e)) {
     return true;
   }
   *logged_in = false;

@@ -142,13 +142,11 @@ typedef enum {
 bool reads_session(reads_t *r, const char *token, reads_freshness_t fresh,
                    bson_oid_t *user, bool *logged_in, chorus_error_t *err);
 
-/* The same, with the account itself: with its counters exact
- * (users_find_by_id) when `counters`, else as folded (users_find_account:
- * one read where those take three, for the requests that show none); a
- * session whose account is gone is logged out. */
+/* The same, with the account itself, its counters as folded
+ * (users_find_account: a handler that shows them reads the account with
+ * users_find_by_id); a session whose account is gone is logged out. */
 bool reads_session_user(reads_t *r, const char *token, reads_freshness_t fresh,
-                        bool counters, user_t *user, bool *logged_in,
-                        chorus_error_t *err);
+                        user_t *user, bool *logged_in, chorus_error_t *err);
 
 /* ---- pages ----
  * Both wait for freshness (reads_fresh with the client's token seen),

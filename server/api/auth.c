@@ -124,16 +124,14 @@ void api_logout(http_request_t *req) {
 void api_me(http_request_t *req) {
   api_t *api = req->ctx;
   chorus_error_t err;
-  user_t me, u;
-  /* The session's account has its counters as folded (reads.h): read
-   * again with them, for media_bytes. */
-  if (!api_current_user(req, &me, &err) ||
-      !users_find_by_id(api->db, api->sync, &me.id, &u, &err)) {
+  user_t u;
+  if (!api_current_user(req, &u, &err)) {
     http_reply_error(req, &err);
     return;
   }
   /* The account as others see it, and what its images take of its
-   * quota (media.h). */
+   * quota (media.h): media_bytes is never a deferred increment, so the
+   * session's account (reads.h) has it exact. */
   bson_t doc = BSON_INITIALIZER;
   render_user(&doc, &u);
   BSON_APPEND_INT64(&doc, "media_bytes", u.media_bytes);

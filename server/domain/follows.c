@@ -25,7 +25,7 @@ static void add_counter(txn_t *txn, const bson_oid_t *user, const char *field,
   bson_oid_copy(user, &id.value.v_oid);
   bson_t inc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&inc, field, delta);
-  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &id, NULL, &inc, NULL);
+  txn_add_deferred_increment(txn, DB_USERS, &id, &inc); /* users.h */
   bson_destroy(&inc);
 }
 

@@ -665,7 +665,7 @@ static bool build_create(void *arg, txn_t *txn, chorus_error_t *err) {
   bson_value_t author_id = oid_value(&c->author->id);
   bson_t inc = BSON_INITIALIZER;
   BSON_APPEND_INT64(&inc, "tweet_count", 1);
-  txn_add_update(txn, TXN_MAIN_SHARD, DB_USERS, &author_id, NULL, &inc, NULL);
+  txn_add_deferred_increment(txn, DB_USERS, &author_id, &inc); /* users.h */
   bson_destroy(&inc);
 
   /* Op 2 (a reply) or 2 or 3 (a quote) after the images' ops:

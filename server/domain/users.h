@@ -16,12 +16,16 @@
  * also sets password_changed_at (absent until the first change), so a
  * login that raced a change can tell (sessions_login).
  *
- * Counters are changed only by transactions (sync/), as increments that
- * sync/ defers (users_deferred_colls): each rides in its transaction's
- * open marker until a finisher folds it into the document, and reads
- * that show counters (users_find_by_id, users_find_by_username) add those
- * not folded yet; users_find_account and pages, which show none, read
- * them as folded (user_t.counters_folded).  All functions are
+ * Counters are changed only by transactions (sync/).  Those a creation
+ * or a follow changes (tweet_count, followers_count, following_count) are
+ * deferred increments (txn_add_deferred_increment, users_deferred_colls):
+ * each rides in its transaction's open marker until a finisher folds it
+ * into the document, and reads that show them (users_find_by_id,
+ * users_find_by_username) add those not folded yet; users_find_account
+ * and pages, which show none, read them as folded
+ * (user_t.counters_folded).  The others (a deletion's tweet_count and
+ * media_bytes, an upload's media_bytes) are escrow entries or exclusive
+ * changes, which every read shows as committed.  All functions are
  * thread-safe.
  * Functions taking a `client` use the caller's borrowed client, so a
  * caller never holds two at once.
@@ -56,8 +60,8 @@ typedef struct user {
   bool has_avatar, has_header;
   bson_oid_t avatar, header; /* media ids, when has_ */
   int64_t media_bytes;
-  /* Read by users_find_account: the counters above (and media_bytes)
-   * may lag their committed values; nothing renders them. */
+  /* Read by users_find_account: the three counts above may lag their
+   * committed values (not media_bytes); nothing renders them. */
   bool counters_folded;
 } user_t;
 
@@ -112,10 +116,9 @@ bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
 bool users_find_account(db_t *db, sync_t *sync, const bson_oid_t *id,
                         user_t *out, chorus_error_t *err);
 
-/* The collections whose increments the server defers
- * (sync_config_t.deferred_colls, NULL-ended): the accounts', whose
- * counters every creation, follow and deletion changes, and only
- * profiles show. */
+/* The collections whose deferred increments the server defers
+ * (sync_config_t.deferred_colls, NULL-ended): the accounts', whose counts
+ * every creation and follow changes, and only profiles show. */
 const char *const *users_deferred_colls(void);
 
 /* By username, ignoring case; 404 "user_not_found". */

@@ -376,11 +376,12 @@ static bool coll_deferred(const store_mongo_t *sm, int shard,
   return false;
 }
 
-/* Whether op is a deferred increment: shared, on such a collection (a
- * record written before its collection's increments were deferred carries
- * no inc: its entry is staged, and applied as an escrow entry). */
+/* Whether op is kept apart as a deferred increment
+ * (txn_add_deferred_increment, on a collection store_mongo_defer names;
+ * elsewhere it is staged as any increment). */
 static bool op_deferred(const store_mongo_t *sm, const txn_op_t *op) {
-  return op->shared && op->inc && coll_deferred(sm, op->shard, op->coll);
+  return op->deferred && op->shared && op->inc &&
+         coll_deferred(sm, op->shard, op->coll);
 }
 
 static void fold_deferred(store_mongo_t *sm, txn_item_t *items, size_t n);
@@ -1550,6 +1551,9 @@ static void record_doc(const txn_t *txn, const char *owner, int64_t deadline_ms,
       BSON_APPEND_BOOL(&o, "shared", true);
       BSON_APPEND_DOCUMENT(&o, "inc", op->inc);
     }
+    if (op->deferred) {
+      BSON_APPEND_BOOL(&o, "deferred", true);
+    }
     if (op->transient) {
       BSON_APPEND_BOOL(&o, "transient", true);
     }
@@ -1766,6 +1770,8 @@ static bool load_record(const bson_t *rec, txn_t *txn, int64_t *lease) {
                                                  : TXN_DELETE;
           } else if (!strcmp(k, "shared") && BSON_ITER_HOLDS_BOOL(&o)) {
             op->shared = bson_iter_bool(&o);
+          } else if (!strcmp(k, "deferred") && BSON_ITER_HOLDS_BOOL(&o)) {
+            op->deferred = bson_iter_bool(&o);
           } else if (!strcmp(k, "transient") && BSON_ITER_HOLDS_BOOL(&o)) {
             op->transient = bson_iter_bool(&o);
           } else if (!strcmp(k, "fresh") && BSON_ITER_HOLDS_BOOL(&o)) {
@@ -3771,6 +3777,7 @@ static void mongo_prepare_many(void *impl, txn_item_t *items, size_t n) {
     assert(items[i].op->shared == items[0].op->shared);
     assert(items[i].op->shared || items[i].op->kind == TXN_INSERT);
     assert(items[i].op->fresh == items[0].op->fresh);
+    assert(items[i].op->deferred == items[0].op->deferred); /* txn.h */
   }
   if (items[0].op->fresh) { /* one vote for all: writes nothing */
     chorus_error_t err;
@@ -3823,6 +3830,9 @@ static void commit_fresh_many(store_mongo_t *sm, txn_item_t *items, size_t n) {
 static void mongo_commit_many(void *impl, txn_item_t *items, size_t n) {
   store_mongo_t *sm = impl;
   assert(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    assert(items[i].op->deferred == items[0].op->deferred); /* txn.h */
+  }
   if (op_deferred(sm, items[0].op)) {
     fold_deferred(sm, items, n);
     return;

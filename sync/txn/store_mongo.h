@@ -50,14 +50,15 @@
 void store_mongo_init(txn_store_t *store, shards_t *shards);
 void store_mongo_cleanup(txn_store_t *store);
 
-/* Makes the increments (shared ops) of coll, a collection of the main
- * database, deferred: carried in their transaction's open marker, folded
- * into the document after the commit, one latched write per document for
- * every transaction a finisher batch applies, and added by readers
- * (pending_increments, view_find) until then (store_mongo.c, "deferred
- * increments"; SYNC.md §4c).  Call before the store is used; at most 4
- * collections; every process sharing the database must defer the same
- * ones. */
+/* Makes the deferred increments (txn_add_deferred_increment) of coll, a
+ * collection of the main database, deferred: carried in their
+ * transaction's open marker, folded into the document after the commit,
+ * one latched write per document for every transaction a finisher batch
+ * applies, and added by readers of the exact view (pending_increments,
+ * view_find) until then (store_mongo.c, "deferred increments"; SYNC.md
+ * §4c).  Its other increments are escrow entries, which every view
+ * shows.  Call before the store is used; at most 4 collections; every
+ * process sharing the database must defer the same ones. */
 void store_mongo_defer(txn_store_t *store, const char *coll);
 
 /* Creates the index of the open markers (txn_open) in the main

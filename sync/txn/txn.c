@@ -209,6 +209,14 @@ void txn_add_update(txn_t *txn, int shard, const char *coll,
   check_unique(txn);
 }
 
+void txn_add_deferred_increment(txn_t *txn, const char *coll,
+                                const bson_value_t *id, const bson_t *inc) {
+  txn_add_update(txn, TXN_MAIN_SHARD, coll, id, NULL, inc, NULL);
+  txn_op_t *op = &txn->ops[txn->n_ops - 1];
+  assert(op->shared); /* inc not empty */
+  op->deferred = op->shared;
+}
+
 bool txn_op_is_shared(const txn_op_t *op) {
   return op->kind == TXN_UPDATE && op->inc && !bson_empty(op->inc) &&
          (!op->set || bson_empty(op->set)) && !op->check_version;
@@ -550,7 +558,13 @@ static int by_target(const void *a, const void *b) {
     return x->shard < y->shard ? -1 : 1;
   }
   int c = strcmp(x->coll, y->coll);
-  return c ? c : (int)x->fresh - (int)y->fresh; /* one kind a call */
+  if (c) {
+    return c;
+  }
+  if (x->fresh != y->fresh) {
+    return (int)x->fresh - (int)y->fresh; /* one kind a call */
+  }
+  return (int)x->deferred - (int)y->deferred;
 }
 
 /* A step on participants (prepare, commit): one call per collection of

@@ -80,6 +80,9 @@ typedef struct txn_op {
                             (nobody else can have finished the op) */
   bool shared;           /* an increment: the shared (escrow) mode; set by
                             txn_add_update, and loaded by recovery */
+  bool deferred;         /* a shared op the store may keep apart until
+                            after the commit (txn_add_deferred_increment);
+                            loaded by recovery */
   bool transient;        /* an insert a commit leaves staged
                             (txn_add_transient_insert); loaded by
                             recovery */
@@ -216,7 +219,8 @@ typedef struct txn_store {
    * items are committed transactions each of whose ops is applied; it
    * may mark them finished otherwise than finish does (store_mongo: by
    * deleting their open markers, SYNC.md §3), as long as recovery then
-   * leaves them alone and the collector takes them. */
+   * leaves them alone and the collector takes them.  Deferred increments
+   * (txn_add_deferred_increment) never share a call with other ops. */
   void (*begin_many)(void *impl, txn_item_t *items, size_t n, const char *owner,
                      int64_t deadline_ms);
   void (*prepare_many)(void *impl, txn_item_t *items, size_t n);
@@ -290,6 +294,15 @@ void txn_add_update(txn_t *txn, int shard, const char *coll,
                     const bson_t *inc, const int64_t *expect_version);
 void txn_add_delete(txn_t *txn, int shard, const char *coll,
                     const bson_value_t *id, const int64_t *expect_version);
+
+/* An increment (a shared op, as txn_add_update with inc alone) of a
+ * document of the main database that readers who do not show it need not
+ * see at once: a store may carry it apart from the document and fold it
+ * in after the commit, readers of the exact view still counting it from
+ * the decision on (store_mongo: deferred increments, for the collections
+ * store_mongo_defer names; another store stages it as any increment). */
+void txn_add_deferred_increment(txn_t *txn, const char *coll,
+                                const bson_value_t *id, const bson_t *inc);
 
 /* Whether op takes its participant in shared (escrow) mode: an update
  * that only increments (inc not empty, no set, no version check). */

@@ -680,7 +680,7 @@ static txn_op_t *commit_deferred(const txn_store_t *store, txn_t *txn,
   bson_destroy(doc);
   bson_value_t hot = string_id("hot");
   bson_t *inc = BCON_NEW("n", BCON_INT64(1));
-  txn_add_update(txn, TXN_MAIN_SHARD, "probe_counts", &hot, NULL, inc, NULL);
+  txn_add_deferred_increment(txn, "probe_counts", &hot, inc);
   bson_destroy(inc);
   txn_exec_opts_t opts = {.owner = "deferred",
                           .lease_ms = LEASE_MS,
@@ -704,7 +704,8 @@ static txn_op_t *commit_deferred(const txn_store_t *store, txn_t *txn,
  * later fold let go of its id; a reader holding a document read before a
  * fold is told to read again; an exclusive change checked against the
  * version a reader saw goes through with increments pending, and one
- * checked against a version before it is stale. */
+ * checked against a version before it is stale; and a group with a
+ * deferred and a staged increment of one document counts both. */
 static void test_deferred_increments_fold_once(void **state) {
   (void)state;
   probe_t p;
@@ -814,6 +815,48 @@ static void test_deferred_increments_fold_once(void **state) {
   assert_false(locked);
   assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
   assert_int_equal(tc_db_locked_in(&p.d, "probe_counts"), 0);
+
+  /* A group whose members increment the counter, one deferred and one
+   * staged (an escrow entry): each applied its own way, both counted. */
+  txn_t g[2];
+  txn_member_t members[2];
+  memset(members, 0, sizeof members);
+  bson_t *one = BCON_NEW("n", BCON_INT64(1));
+  for (int i = 0; i < 2; i++) {
+    txn_init(&g[i]);
+    char id[8];
+    snprintf(id, sizeof id, "g%d", i);
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id));
+    txn_add_insert(&g[i], TXN_MAIN_SHARD, "probe_docs", doc);
+    bson_destroy(doc);
+    if (i == 0) {
+      txn_add_deferred_increment(&g[i], "probe_counts", &hot, one);
+    } else {
+      txn_add_update(&g[i], TXN_MAIN_SHARD, "probe_counts", &hot, NULL, one,
+                     NULL);
+    }
+    members[i].txn = &g[i];
+  }
+  bson_destroy(one);
+  txn_exec_opts_t gopts = opts;
+  gopts.defer_apply = true;
+  txn_execute_group(&store, members, 2, &gopts);
+  txn_t *pending[2];
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(members[i].outcome, TXN_OUTCOME_COMMITTED);
+    assert_true(g[i].apply_pending);
+    pending[i] = &g[i];
+  }
+  hot_view(&p, &store, false, &n, &version, &private_field);
+  assert_int_equal(n, 5);
+  txn_complete_group(&store, pending, 2, &gopts);
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 5);
+  assert_false(locked);
+  assert_int_equal(tc_db_unfinished_txns(&p.d), 0);
+  for (int i = 0; i < 2; i++) {
+    txn_cleanup(&g[i]);
+  }
 
   txn_cleanup(&t3);
   txn_cleanup(&t2);

@@ -58,30 +58,18 @@ bool query_visible_folded(db_t *db, sync_t *sync, const char *coll,
   return visible(db, sync, coll, filter, sort, want, true, out, err);
 }
 
-static bool by_id(db_t *db, sync_t *sync, const char *coll,
-                  const bson_value_t *id, bool folded, bson_t **doc,
-                  bool *found, chorus_error_t *err) {
+bool query_by_id(db_t *db, sync_t *sync, const char *coll,
+                 const bson_value_t *id, bson_t **doc, bool *found,
+                 chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
   bson_append_value(&filter, "_id", 3, id);
   query_result_t r;
-  bool ok = visible(db, sync, coll, &filter, NULL, 1, folded, &r, err);
+  bool ok = query_visible(db, sync, coll, &filter, NULL, 1, &r, err);
   bson_destroy(&filter);
   *found = ok && r.n == 1;
   *doc = *found ? r.docs[0] : NULL;
   bson_free(r.docs);
   return ok;
-}
-
-bool query_by_id(db_t *db, sync_t *sync, const char *coll,
-                 const bson_value_t *id, bson_t **doc, bool *found,
-                 chorus_error_t *err) {
-  return by_id(db, sync, coll, id, false, doc, found, err);
-}
-
-bool query_by_id_folded(db_t *db, sync_t *sync, const char *coll,
-                        const bson_value_t *id, bson_t **doc, bool *found,
-                        chorus_error_t *err) {
-  return by_id(db, sync, coll, id, true, doc, found, err);
 }
 
 bool query_count_unlocked(db_t *db, const char *coll_name, const bson_t *filter,

@@ -49,11 +49,6 @@ bool query_visible_folded(db_t *db, sync_t *sync, const char *coll,
                           const bson_t *filter, const bson_t *sort, size_t want,
                           query_result_t *out, chorus_error_t *err);
 
-/* query_by_id with counters as folded (query_visible_folded). */
-bool query_by_id_folded(db_t *db, sync_t *sync, const char *coll,
-                        const bson_value_t *id, bson_t **doc, bool *found,
-                        chorus_error_t *err);
-
 /* Counts the documents matching filter that no transaction holds: a
  * document being inserted, changed or deleted by a transaction in flight
  * is not counted, whatever its outcome (one command, no view: for counts

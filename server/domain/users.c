@@ -215,16 +215,19 @@ bool users_authenticate(db_t *db, const char *username, size_t username_len,
   return true;
 }
 
-/* One user by a filter, in its committed view. */
-static bool find_one(db_t *db, sync_t *sync, const bson_t *filter, user_t *out,
-                     chorus_error_t *err) {
+/* One user by a filter, in its committed view; its deferred counts as
+ * folded when `folded` (users.h). */
+static bool find_one(db_t *db, sync_t *sync, const bson_t *filter, bool folded,
+                     user_t *out, chorus_error_t *err) {
   query_result_t r;
-  if (!query_visible(db, sync, DB_USERS, filter, NULL, 1, &r, err)) {
+  if (!(folded ? query_visible_folded
+               : query_visible)(db, sync, DB_USERS, filter, NULL, 1, &r, err)) {
     return false;
   }
   bool found = r.n == 1;
   if (found) {
     user_from_bson(r.docs[0], out);
+    out->counters_folded = folded;
   }
   query_result_free(&r);
   if (!found) {
@@ -233,32 +236,23 @@ static bool find_one(db_t *db, sync_t *sync, const bson_t *filter, user_t *out,
   return found;
 }
 
-bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
-                      chorus_error_t *err) {
+static bool find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id,
+                       bool folded, user_t *out, chorus_error_t *err) {
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_OID(&filter, "_id", id);
-  bool ok = find_one(db, sync, &filter, out, err);
+  bool ok = find_one(db, sync, &filter, folded, out, err);
   bson_destroy(&filter);
   return ok;
 }
 
+bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
+                      chorus_error_t *err) {
+  return find_by_id(db, sync, id, false, out, err);
+}
+
 bool users_find_account(db_t *db, sync_t *sync, const bson_oid_t *id,
                         user_t *out, chorus_error_t *err) {
-  bson_value_t key = {.value_type = BSON_TYPE_OID};
-  bson_oid_copy(id, &key.value.v_oid);
-  bson_t *doc = NULL;
-  bool found = false;
-  if (!query_by_id_folded(db, sync, DB_USERS, &key, &doc, &found, err)) {
-    return false;
-  }
-  if (!found) {
-    chorus_error_set(err, 404, "user_not_found", "No such user");
-    return false;
-  }
-  user_from_bson(doc, out);
-  out->counters_folded = true;
-  bson_destroy(doc);
-  return true;
+  return find_by_id(db, sync, id, true, out, err);
 }
 
 const char *const *users_deferred_colls(void) {
@@ -276,7 +270,7 @@ bool users_find_by_username(db_t *db, sync_t *sync, const char *username,
   username_fold(username, len, folded);
   bson_t filter = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&filter, "username_lc", folded);
-  bool ok = find_one(db, sync, &filter, out, err);
+  bool ok = find_one(db, sync, &filter, false, out, err);
   bson_destroy(&filter);
   return ok;
 }

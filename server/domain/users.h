@@ -110,7 +110,7 @@ bool users_find_by_id(db_t *db, sync_t *sync, const bson_oid_t *id, user_t *out,
                       chorus_error_t *err);
 
 /* users_find_by_id with the counters as folded into the document
- * (query_by_id_folded; out->counters_folded): one read where
+ * (query_visible_folded; out->counters_folded): one read where
  * users_find_by_id takes three, for the session's account, read on every
  * request that needs no counter. */
 bool users_find_account(db_t *db, sync_t *sync, const bson_oid_t *id,

@@ -391,6 +391,14 @@ static void sleep_us(int64_t us) {
   nanosleep(&ts, NULL);
 }
 
+/* Sleeps before another look at a latch another holds: about *pause
+ * microseconds (half to one and a half, so that two waiters drift apart),
+ * then doubles *pause up to LATCH_SLEEP_MAX_US. */
+static void latch_pause(int64_t *pause) {
+  sleep_us(*pause / 2 + (int64_t)randombytes_uniform((uint32_t)*pause));
+  *pause = *pause * 2 < LATCH_SLEEP_MAX_US ? *pause * 2 : LATCH_SLEEP_MAX_US;
+}
+
 /* Until when an op may wait (db_now_ms clock). */
 static int64_t wait_limit(const txn_op_t *op) {
   return op->wait_until_ms ? op->wait_until_ms : db_now_ms() + OWN_WAIT_MS;
@@ -503,8 +511,7 @@ static bool take_lock(shards_t *shards, const char *txn_id, const txn_op_t *op,
       break;
     }
     if (is_latch && db_now_ms() < until_ms) {
-      sleep_us(pause / 2 + (int64_t)randombytes_uniform((uint32_t)pause));
-      pause = pause * 2 < LATCH_SLEEP_MAX_US ? pause * 2 : LATCH_SLEEP_MAX_US;
+      latch_pause(&pause);
       continue; /* a latch is held for one write */
     }
     bson_strncpy(holder, who, TXN_ID_LEN + 1);
@@ -3154,8 +3161,7 @@ static void entries_many(store_mongo_t *sm, txn_item_t *items, size_t n,
       u = u > 0 ? u : since + OWN_WAIT_MS;
       until = u < until ? u : until;
     }
-    sleep_us(pause / 2 + (int64_t)randombytes_uniform((uint32_t)pause));
-    pause = pause * 2 < LATCH_SLEEP_MAX_US ? pause * 2 : LATCH_SLEEP_MAX_US;
+    latch_pause(&pause);
     if (db_now_ms() >= until) {
       for (size_t j = 0; j < k; j++) {
         txn_item_t *it = &items[again[j]];
@@ -3583,8 +3589,7 @@ static void fold_deferred(store_mongo_t *sm, txn_item_t *items, size_t n) {
     until = u < until ? u : until;
   }
   while (fold_deferred_try(sm, items, n, done) > 0 && db_now_ms() < until) {
-    sleep_us(pause / 2 + (int64_t)randombytes_uniform((uint32_t)pause));
-    pause = pause * 2 < LATCH_SLEEP_MAX_US ? pause * 2 : LATCH_SLEEP_MAX_US;
+    latch_pause(&pause);
   }
   for (size_t i = 0; i < n; i++) {
     if (!done[i]) {
@@ -3606,32 +3611,6 @@ typedef struct pending_ctx {
   bool ok;
   chorus_error_t *err;
 } pending_ctx_t;
-
-/* incs[i] += inc (a new document replaces the old). */
-static void inc_add(bson_t **sum, const bson_t *inc) {
-  bson_t *out = bson_new();
-  bson_iter_t it, add;
-  if (*sum && bson_iter_init(&it, *sum)) {
-    while (bson_iter_next(&it)) {
-      int64_t v = bsonx_as_int64(&it);
-      if (bson_iter_init_find(&add, inc, bson_iter_key(&it))) {
-        v += bsonx_as_int64(&add);
-      }
-      bson_append_int64(out, bson_iter_key(&it), -1, v);
-    }
-  }
-  if (bson_iter_init(&it, inc)) {
-    while (bson_iter_next(&it)) {
-      if (!*sum || !bson_iter_init_find(&add, *sum, bson_iter_key(&it))) {
-        bson_append_int64(out, bson_iter_key(&it), -1, bsonx_as_int64(&it));
-      }
-    }
-  }
-  if (*sum) {
-    bson_destroy(*sum);
-  }
-  *sum = out;
-}
 
 static void pending_of_marker(void *arg, const bson_t *marker) {
   pending_ctx_t *c = arg;
@@ -3675,8 +3654,14 @@ static void pending_of_marker(void *arg, const bson_t *marker) {
         looked = true;
         c->ok = lookup_fate(c->sm, id, &fate, c->err);
       }
-      if (c->ok && fate == ESCROW_COMMITTED) {
-        inc_add(&c->incs[i], &inc);
+      if (c->ok && fate == ESCROW_COMMITTED) { /* incs[i] += inc */
+        bson_t empty = BSON_INITIALIZER, sum;
+        escrow_add_increments(c->incs[i] ? c->incs[i] : &empty, &inc, &sum);
+        if (c->incs[i]) {
+          bson_destroy(c->incs[i]);
+        }
+        c->incs[i] = bson_copy(&sum);
+        bson_destroy(&sum);
       }
     }
   }

@@ -310,12 +310,13 @@ typedef enum {
  * in a row; then 503. */
 #define PAGE_FOLD_TRIES 8
 
-/* Adds to each visible doc the deferred increments pending_increments
- * found for it (incs[i]), and frees them. */
+/* Frees incs[0..n) (the deferred increments pending_increments found
+ * for docs[0..n); incs may be NULL), first adding each to its document
+ * when apply and the document is visible. */
 static void add_pending(bson_t **docs, const bool *visible, size_t n,
-                        bson_t **incs) {
+                        bson_t **incs, bool apply) {
   for (size_t i = 0; incs && i < n; i++) {
-    if (incs[i] && visible[i]) {
+    if (incs[i] && apply && visible[i]) {
       bson_t out;
       escrow_add_increments(docs[i], incs[i], &out);
       replace_doc(&docs[i], &out);
@@ -324,6 +325,7 @@ static void add_pending(bson_t **docs, const bool *visible, size_t n,
       bson_destroy(incs[i]);
     }
   }
+  bson_free(incs);
 }
 
 static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
@@ -365,13 +367,7 @@ static bool find_page(db_t *db, const txn_store_t *store, const char *coll,
     for (size_t i = 0; ok && finished && i < got; i++) {
       visible[i] = visible[i] && finished[i];
     }
-    add_pending(docs, visible, ok ? got : 0, incs);
-    for (size_t i = ok ? got : 0; incs && i < got; i++) {
-      if (incs[i]) {
-        bson_destroy(incs[i]);
-      }
-    }
-    bson_free(incs);
+    add_pending(docs, visible, got, incs, ok);
     bson_free(finished);
     size_t shown = 0;
     for (size_t i = 0; i < got; i++) {

@@ -599,37 +599,6 @@ static void test_one_collector_a_minute(void **state) {
   probe_close(&p);
 }
 
-/* The raw hot counter: n, version and how many ids its _fd lists (-1
- * each when absent), and whether it carries a lock field. */
-static void hot_raw(probe_t *p, int64_t *n, int64_t *version, int *folded,
-                    bool *locked) {
-  bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
-  mongoc_collection_t *coll =
-      mongoc_database_get_collection(p->d.db, "probe_counts");
-  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, q, NULL, NULL);
-  const bson_t *doc;
-  *n = *version = -1;
-  *folded = -1;
-  *locked = false;
-  if (mongoc_cursor_next(cur, &doc)) {
-    bson_iter_t it;
-    *n = bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : -1;
-    *version =
-        bson_iter_init_find(&it, doc, "version") ? bson_iter_as_int64(&it) : -1;
-    if (bson_iter_init_find(&it, doc, "_fd") && BSON_ITER_HOLDS_ARRAY(&it)) {
-      uint32_t len;
-      const uint8_t *data;
-      bson_iter_array(&it, &len, &data);
-      bson_t a;
-      *folded = bson_init_static(&a, data, len) ? (int)bson_count_keys(&a) : -1;
-    }
-    *locked = bson_iter_init_find(&it, doc, "_txn");
-  }
-  mongoc_cursor_destroy(cur);
-  mongoc_collection_destroy(coll);
-  bson_destroy(q);
-}
-
 /* The raw hot counter document (the caller's). */
 static bson_t *hot_doc(probe_t *p) {
   bson_t *q = BCON_NEW("_id", BCON_UTF8("hot"));
@@ -642,6 +611,31 @@ static bson_t *hot_doc(probe_t *p) {
   mongoc_collection_destroy(coll);
   bson_destroy(q);
   return out;
+}
+
+/* The raw hot counter: n, version and how many ids its _fd lists (-1
+ * each when absent), and whether it carries a lock field. */
+static void hot_raw(probe_t *p, int64_t *n, int64_t *version, int *folded,
+                    bool *locked) {
+  bson_t *doc = hot_doc(p);
+  bson_iter_t it;
+  *n = doc && bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : -1;
+  *version = doc && bson_iter_init_find(&it, doc, "version")
+                 ? bson_iter_as_int64(&it)
+                 : -1;
+  *folded = -1;
+  if (doc && bson_iter_init_find(&it, doc, "_fd") &&
+      BSON_ITER_HOLDS_ARRAY(&it)) {
+    uint32_t len;
+    const uint8_t *data;
+    bson_iter_array(&it, &len, &data);
+    bson_t a;
+    *folded = bson_init_static(&a, data, len) ? (int)bson_count_keys(&a) : -1;
+  }
+  *locked = doc && bson_iter_init_find(&it, doc, "_txn");
+  if (doc) {
+    bson_destroy(doc);
+  }
 }
 
 /* n and version of hot as view_find (folded: view_find_folded) shows

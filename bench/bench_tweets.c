@@ -102,8 +102,9 @@ static void usage(FILE *out) {
           "  --timeout-ms MS   per-request timeout (default 30000)\n"
           "  --no-keepalive    a new connection for every request\n"
           "  --json            print one JSON line instead of the table\n"
-          "  --dump FILE       write every committed request's latency (ms,\n"
-          "                    one a line, in completion order per thread)\n"
+          "  --dump FILE       write every committed request, one a line, in\n"
+          "                    completion order per thread: its completion\n"
+          "                    (Unix time, s) and its latency (ms)\n"
           "  --help\n");
 }
 
@@ -189,7 +190,8 @@ typedef struct worker {
   other_status_t others[MAX_OTHER];
   int n_others;
   CURLcode last_transport;
-  double *lat_ms; /* of the 201s */
+  double *lat_ms;     /* of the 201s */
+  double *end_unix_s; /* each 201's completion, wall clock (for --dump) */
   size_t n_lat, cap_lat;
 } worker_t;
 
@@ -199,15 +201,24 @@ static atomic_uint *per_second;
 static size_t n_seconds;
 static atomic_uint_fast64_t tweet_seq;
 
+/* The wall clock, in seconds: what server logs can be compared with. */
+static double unix_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void add_latency(worker_t *w, double ms) {
   if (w->n_lat == w->cap_lat) {
     w->cap_lat = w->cap_lat ? w->cap_lat * 2 : 4096;
     w->lat_ms = realloc(w->lat_ms, w->cap_lat * sizeof *w->lat_ms);
-    if (!w->lat_ms) {
+    w->end_unix_s = realloc(w->end_unix_s, w->cap_lat * sizeof *w->end_unix_s);
+    if (!w->lat_ms || !w->end_unix_s) {
       fprintf(stderr, "bench_tweets: out of memory\n");
       exit(1);
     }
   }
+  w->end_unix_s[w->n_lat] = unix_now_s();
   w->lat_ms[w->n_lat++] = ms;
 }
 
@@ -452,7 +463,8 @@ int main(int argc, char **argv) {
   if (dump) {
     for (int i = 0; i < opt.threads; i++) {
       for (size_t j = 0; j < workers[i].n_lat; j++) {
-        fprintf(dump, "%.3f\n", workers[i].lat_ms[j]);
+        fprintf(dump, "%.3f %.3f\n", workers[i].end_unix_s[j],
+                workers[i].lat_ms[j]);
       }
     }
     fclose(dump);
@@ -462,6 +474,7 @@ int main(int argc, char **argv) {
     memcpy(lat + at, workers[i].lat_ms, workers[i].n_lat * sizeof *lat);
     at += workers[i].n_lat;
     free(workers[i].lat_ms);
+    free(workers[i].end_unix_s);
   }
   bench_dist_t lat_d = bench_dist_of(lat, n_lat);
   double p50 = lat_d.p50, p90 = lat_d.p90, p99 = lat_d.p99, max = lat_d.max,

@@ -37,7 +37,9 @@
 #                       (another build, e.g. of an earlier commit)
 #
 # Logs, pid files and the results (last-summary.txt, *.json) are kept in
-# var/bench-run/. A benchmark prints figures: the exit status is non-zero
+# var/bench-run/, and each configuration's committed requests in
+# latency-LABEL.txt (completion as Unix time in s, latency in ms), to
+# line slow ones up with the servers' logs. A benchmark prints figures: the exit status is non-zero
 # only when something could not be set up or run.
 set -euo pipefail
 
@@ -123,7 +125,7 @@ run_config() {
     local rc=0
     bench_run_job "$BENCH" "${CLIENT_ARGS[@]}" --users "$users" --threads "$threads" \
         --duration "$DURATION" --warmup "$WARMUP" ${SHARED_ARGS[@]+"${SHARED_ARGS[@]}"} \
-        --json >"$out" || rc=$?
+        --json --dump "$RUN_DIR/latency-$label.txt" >"$out" || rc=$?
     if [[ $rc -ne 0 ]]; then err "bench_tweets failed (status $rc)"; exit 1; fi
     local groups=0 grouped=0 u m
     for u in "${URLS[@]}"; do

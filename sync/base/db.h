@@ -181,6 +181,9 @@ typedef struct db_index {
 
 /* Creates specs[0..n) on collection coll (the collection too, if it does
  * not exist); idempotent, and safe when several servers start at once.
+ * On FerretDB only the unique ones, and a declared index that is not
+ * unique is dropped if it exists: FerretDB uses no index but _id for any
+ * query, and keeping one costs every write (db_index.c).
  * Also learns what kind of server the deployment is (db_filters_by_id_only,
  * db_set_write_limit).  503 when the database cannot be reached. */
 bool db_ensure_indexes(db_t *db, const char *coll, const db_index_t *specs,

@@ -6,6 +6,16 @@
  * idempotent and several servers may start at once.  The same borrowed
  * client first asks what the server is (db_kind.c), so that the filter
  * mode and the write limit are known before the first request.
+ *
+ * On FerretDB only the unique indexes are created, and a declared index
+ * that is not unique is dropped if it exists.  FerretDB (v1, SQLite)
+ * pushes no filter or sort but one on _id down to its backend: every
+ * other query decodes the whole collection whatever the indexes, so an
+ * index that enforces nothing serves no query there, while SQLite still
+ * maintains it on every insert and every write of a document (an
+ * expression index on the document column: a tweet shard's five cost
+ * each creation's insert; docs/DATABASE.md, "Indexes on FerretDB").  A
+ * deployment that moves to MongoDB gets them at its first start there.
  */
 #include "sync/base/db_internal.h"
 
@@ -36,6 +46,43 @@ static bool create_index(db_t *db, mongoc_client_t *client, const char *coll,
   return ok;
 }
 
+/* Creates coll if it does not exist (48: NamespaceExists). */
+static bool create_collection(db_t *db, mongoc_client_t *client,
+                              const char *coll, chorus_error_t *err) {
+  bson_t *cmd = BCON_NEW("create", BCON_UTF8(coll));
+  bson_error_t berr;
+  bool ok =
+      mongoc_client_command_simple(client, db->name, cmd, NULL, NULL, &berr);
+  if (!ok && berr.code == 48) {
+    ok = true;
+  }
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "create");
+  }
+  bson_destroy(cmd);
+  return ok;
+}
+
+/* Drops index `name` of coll if it exists (a missing one, or a missing
+ * collection, is no error). */
+static bool drop_index(db_t *db, mongoc_client_t *client, const char *coll,
+                       const char *name, chorus_error_t *err) {
+  bson_t *cmd =
+      BCON_NEW("dropIndexes", BCON_UTF8(coll), "index", BCON_UTF8(name));
+  bson_error_t berr;
+  bool ok =
+      mongoc_client_command_simple(client, db->name, cmd, NULL, NULL, &berr);
+  /* 26 NamespaceNotFound, 27 IndexNotFound */
+  if (!ok && (berr.code == 26 || berr.code == 27)) {
+    ok = true;
+  }
+  if (!ok) {
+    chorus_error_from_bson(err, &berr, "dropIndexes");
+  }
+  bson_destroy(cmd);
+  return ok;
+}
+
 bool db_ensure_indexes(db_t *db, const char *coll, const db_index_t *specs,
                        size_t n, chorus_error_t *err) {
   mongoc_client_t *client = db_acquire(db);
@@ -44,8 +91,14 @@ bool db_ensure_indexes(db_t *db, const char *coll, const db_index_t *specs,
     return false;
   }
   bool ok = db_kind_detect(db, client, err);
+  bool unique_only = ok && atomic_load(&db->ferretdb);
+  if (unique_only) { /* createIndexes creates it where there is one */
+    ok = create_collection(db, client, coll, err);
+  }
   for (size_t i = 0; ok && i < n; i++) {
-    ok = create_index(db, client, coll, &specs[i], err);
+    ok = unique_only && !specs[i].unique
+             ? drop_index(db, client, coll, specs[i].name, err)
+             : create_index(db, client, coll, &specs[i], err);
   }
   db_release(db, client);
   return ok;

@@ -41,6 +41,7 @@ struct db {
 
   /* db_kind.c */
   atomic_bool id_only;  /* db_filters_by_id_only() */
+  atomic_bool ferretdb; /* buildInfo said so (db_index.c) */
   db_filters_t filters; /* db_set_filters(); set before sharing */
 
   /* db_commands.c */
@@ -69,8 +70,8 @@ void db_commands_watch(mongoc_apm_callbacks_t *callbacks);
 void db_commands_auto_write_limit(db_t *db, bool ferretdb);
 
 /* db_kind.c: asks the server what it is (buildInfo) on a borrowed
- * client; sets db_filters_by_id_only (unless db_set_filters fixed it) and
- * the write limit. */
+ * client; sets db->ferretdb, db_filters_by_id_only (unless
+ * db_set_filters fixed it) and the write limit. */
 bool db_kind_detect(db_t *db, mongoc_client_t *client, chorus_error_t *err);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * db_kind.c - whether a deployment is MongoDB or FerretDB, and what
  * follows from it: the filter mode (db_filters_by_id_only, db.h) and the
- * write limit (db_commands.c).  FerretDB says what it is in buildInfo
+ * write limit (db_commands.c), and which indexes are kept (db_index.c).
+ * FerretDB says what it is in buildInfo
  * ("ferretdbVersion"); db_ensure_indexes asks, at start-up.
  */
 #include "sync/base/db_internal.h"
@@ -17,6 +18,7 @@ bool db_kind_detect(db_t *db, mongoc_client_t *client, chorus_error_t *err) {
   if (ok) {
     bson_iter_t it;
     bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
+    atomic_store(&db->ferretdb, ferretdb);
     if (db->filters == DB_FILTERS_AUTO &&
         ferretdb != atomic_exchange(&db->id_only, ferretdb)) {
       fprintf(stderr,

@@ -182,6 +182,7 @@ SUMMARY="$RUN_DIR/last-summary.txt"
     echo
     echo "Chorus tweet creation through 2PC -- $(date '+%Y-%m-%d %H:%M:%S')"
     echo "machine:  $(nproc) CPUs${CPU_MODEL:+ ($CPU_MODEL)}, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    echo "chorusd:  ${BENCH_CHORUSD:-build-bench/bin/chorusd (this tree)}"
     free -g | sed 's/^/          /'
     echo "database: $DB_LINE, local, empty at the start of each configuration"
     echo "client:   ${DURATION} s measured after ${WARMUP} s warm-up per configuration; each thread posts as users of its own unless users < threads"

@@ -38,6 +38,19 @@
  * and waited for one (the read benchmark's p99). */
 #define RELAXED_READERS_FOR_NS 1000000000LL
 #define GAP_CHECK_EVERY_NS 500000000LL /* of idleness */
+/* A gap check first looks for the GAP_PROBES numbers after the missing
+ * one by _id (an index search each, DATABASE.md), and reads the bells
+ * for the first later one ({_id: {$gt}}: FerretDB decodes every bell,
+ * 0.5-2.7 s of its CPU while two servers create 150 tweets a second)
+ * only when those are not there, at most every GAP_SCAN_EVERY_NS.  Idle
+ * polls come every 0.5 s whenever no event arrives for that long, as
+ * under load when both servers wait for the database; scanning each
+ * time took FerretDB's CPU from the creations and stalled them longer
+ * (docs/PERFORMANCE.md, "Creation in groups").  A number is missing with
+ * later ones more than GAP_PROBES ahead only when this server fell more
+ * than 15 s behind (their bells pruned), which the scan still finds. */
+#define GAP_PROBES 8
+#define GAP_SCAN_EVERY_NS 5000000000LL
 
 static int64_t monotonic_ns(void) {
   struct timespec ts;
@@ -271,9 +284,38 @@ bson_t *events_own_take(events_t *ev, int64_t seq) {
   return doc;
 }
 
+/* The first bell numbered above next (into *first, the caller's; NULL
+ * when none was found): one of the GAP_PROBES numbers after next, found
+ * by _id, else, when scan, the first of a scan of the bells above next.
+ * False when the database failed. */
+static bool first_later_bell(events_t *ev, int64_t next, bool scan,
+                             bson_t **first) {
+  char id[BELL_ID_LEN];
+  *first = NULL;
+  for (int64_t k = 1; k <= GAP_PROBES; k++) {
+    events_bell_id(next + k, id);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+    bool ok = events_find_first(ev, DB_BELLS, filter, NULL, first);
+    bson_destroy(filter);
+    if (!ok || *first) {
+      return ok;
+    }
+  }
+  if (!scan) {
+    return true;
+  }
+  events_bell_id(next, id);
+  bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_UTF8(id), "}");
+  bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
+  bool ok = events_find_first(ev, DB_BELLS, later, sort, first);
+  bson_destroy(sort);
+  bson_destroy(later);
+  return ok;
+}
+
 void *events_poller_main(void *arg) {
   events_t *ev = arg;
-  int64_t next_gap_check_ns = 0;
+  int64_t next_gap_check_ns = 0, next_gap_scan_ns = 0;
   unsigned poll = poll_begin(ev);
   while (!atomic_load(&ev->stopping)) {
     int64_t next = atomic_load(&ev->head) + 1;
@@ -309,10 +351,12 @@ void *events_poller_main(void *arg) {
       next_gap_check_ns = ev->begin_ns + GAP_CHECK_EVERY_NS;
       /* A later number exists but `next` is not among the bells (it was
        * collected while this server was behind): take it from the log. */
-      bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_UTF8(id), "}");
-      bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
+      bool scan = ev->begin_ns >= next_gap_scan_ns;
+      if (scan) {
+        next_gap_scan_ns = ev->begin_ns + GAP_SCAN_EVERY_NS;
+      }
       bson_t *first = NULL;
-      if (events_find_first(ev, DB_BELLS, later, sort, &first) && first &&
+      if (first_later_bell(ev, next, scan, &first) && first &&
           events_doc_seq(first) > next) {
         /* Every number from next to the first later bell: delivered from
          * the log where it is there, skipped where it is not, in one
@@ -331,8 +375,6 @@ void *events_poller_main(void *arg) {
       if (first) {
         bson_destroy(first);
       }
-      bson_destroy(sort);
-      bson_destroy(later);
       continue;
     }
     poll_end(ev, poll, false);

@@ -913,6 +913,28 @@ bool events_flush_joined(events_t *ev, rendezvous_t *join,
   return false;
 }
 
+/* Whether this process published the outbox doc and has it queued for
+ * deletion (delete_done takes it at the next tick).  The pump leaves
+ * such an outbox alone: publishing it again would look each event's bell
+ * up by key, a read of every bell on FerretDB (0.8-2.5 s of its CPU with
+ * two servers creating 150 tweets a second), and under that load the
+ * deletes lag seconds behind the answers, the pump's own rounds among
+ * what holds them up (docs/PERFORMANCE.md, "Creation in groups"). */
+static bool queued_for_deletion(events_t *ev, const bson_t *doc) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it)) {
+    return false;
+  }
+  const bson_oid_t *id = bson_iter_oid(&it);
+  bool queued = false;
+  pthread_mutex_lock(&ev->done_lock);
+  for (size_t i = 0; i < ev->n_done && !queued; i++) {
+    queued = bson_oid_equal(&ev->done[i], id);
+  }
+  pthread_mutex_unlock(&ev->done_lock);
+  return queued;
+}
+
 void *events_pump_main(void *arg) {
   events_t *ev = arg;
   int64_t pruned_slot = db_now_ms() / BELL_PRUNE_MS; /* the first in 5 s */
@@ -941,7 +963,9 @@ void *events_pump_main(void *arg) {
        * server's pump, or this one's next start, publishes them). */
       for (size_t i = 0; i < page.n && !atomic_load(&ev->stopping); i++) {
         rendezvous_t *none = NULL;
-        publish_outbox(ev, page.docs[i], false, &none);
+        if (!queued_for_deletion(ev, page.docs[i])) {
+          publish_outbox(ev, page.docs[i], false, &none);
+        }
       }
       view_page_free(&page);
     }

@@ -43,10 +43,10 @@
  * for the first later one ({_id: {$gt}}: FerretDB decodes every bell,
  * 0.5-2.7 s of its CPU while two servers create 150 tweets a second)
  * only when those are not there, at most every GAP_SCAN_EVERY_NS.  Idle
- * polls come every 0.5 s whenever no event arrives for that long, as
- * under load when both servers wait for the database; scanning each
- * time took FerretDB's CPU from the creations and stalled them longer
- * (docs/PERFORMANCE.md, "Creation in groups").  A number is missing with
+ * polls come every 0.5 s whenever no event arrives for that long, also
+ * under load while both servers wait for the database, and a scan at
+ * each would take FerretDB's CPU from the writes they wait for
+ * (docs/PERFORMANCE.md, "(d)'s stalls").  A number is missing with
  * later ones more than GAP_PROBES ahead only when this server fell more
  * than 15 s behind (their bells pruned), which the scan still finds. */
 #define GAP_PROBES 8

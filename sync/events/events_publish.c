@@ -919,7 +919,7 @@ bool events_flush_joined(events_t *ev, rendezvous_t *join,
  * up by key, a read of every bell on FerretDB (0.8-2.5 s of its CPU with
  * two servers creating 150 tweets a second), and under that load the
  * deletes lag seconds behind the answers, the pump's own rounds among
- * what holds them up (docs/PERFORMANCE.md, "Creation in groups"). */
+ * what holds them up (docs/PERFORMANCE.md, "(d)'s stalls"). */
 static bool queued_for_deletion(events_t *ev, const bson_t *doc) {
   bson_iter_t it;
   if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_OID(&it)) {

@@ -1902,9 +1902,17 @@ static bool claim_if_expired(shards_t *shards, const target_t *txns,
                       err);
 }
 
-/* The markers past their deadline (up to 16): each one's record claimed
- * if it is abandoned, the marker dropped if its record is done or long
- * missing, its deadline moved on if the record's was (see mark_open). */
+/* The markers past their deadline (up to 16, the longest past first):
+ * each one's record claimed if it is abandoned, the marker dropped if its
+ * record is done or long missing, its deadline moved on if the record's
+ * was (see mark_open).  Longest past first: a claim moves its marker's
+ * deadline a lease on, so every abandoned transaction comes to the front
+ * in turn.  In the order the markers happen to be stored, the first 16
+ * were claimed again and again while a recovery of theirs failed, and one
+ * further back never was: in integration.test_sync_chaos a server killed
+ * inside a fold left its latches in the name of a transaction whose
+ * marker was 17th or later, every recovery of the others waited for those
+ * latches, and only that transaction's own recovery frees them. */
 static bool claim_from_markers(shards_t *shards, const char *owner,
                                int64_t now_ms, int64_t lease_ms, txn_t *txn,
                                bool *found, chorus_error_t *err) {
@@ -1914,7 +1922,8 @@ static bool claim_from_markers(shards_t *shards, const char *owner,
   }
   bson_t *filter =
       BCON_NEW("deadline", "{", "$lt", BCON_DATE_TIME(now_ms), "}");
-  bson_t *opts = BCON_NEW("limit", BCON_INT64(16));
+  bson_t *opts = BCON_NEW("sort", "{", "deadline", BCON_INT32(1), "}", "limit",
+                          BCON_INT64(16));
   mongoc_cursor_t *cursor =
       mongoc_collection_find_with_opts(open.coll, filter, opts, NULL);
   const bson_t *marker;

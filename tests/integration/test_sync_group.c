@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sync/base/db.h"
+#include "sync/txn/recovery.h"
 #include "sync/txn/shards.h"
 #include "sync/txn/store_mongo.h"
 #include "sync/txn/txn.h"
@@ -859,6 +860,100 @@ static void test_deferred_increments_fold_once(void **state) {
   probe_close(&p);
 }
 
+/* A clock two leases ahead: every marker of the test is past its
+ * deadline for the recovery passes below. */
+static int64_t later_ms(void) { return db_now_ms() + 2 * LEASE_MS; }
+
+/* Sets the deadline of txn's open marker (coll "txn_open") or record
+ * (its minute's "txns_<m>") to at. */
+static void set_deadline(probe_t *p, const char *coll, const char *txn,
+                         int64_t at) {
+  mongoc_collection_t *c = mongoc_database_get_collection(p->d.db, coll);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(txn));
+  bson_t *up = BCON_NEW("$set", "{", "deadline", BCON_DATE_TIME(at), "}");
+  bson_t reply;
+  bson_error_t err;
+  assert_true(mongoc_collection_update_one(c, q, up, NULL, &reply, &err));
+  bson_iter_t it;
+  assert_true(bson_iter_init_find(&it, &reply, "matchedCount") &&
+              bson_iter_as_int64(&it) == 1);
+  bson_destroy(&reply);
+  bson_destroy(up);
+  bson_destroy(q);
+  mongoc_collection_destroy(c);
+}
+
+/* Recovery takes the transaction longest past its deadline first, so an
+ * abandoned one further back than a pass's first 16 markers is reached:
+ * here the one whose name a crashed fold left on the counter's latch,
+ * which every other recovery waits for (store_mongo.c,
+ * claim_from_markers).  20 commits with their increments pending, the
+ * latch left in the name of the last, whose deadline is the oldest: the
+ * first pass recovers it (and so frees the latch), the next ones all the
+ * others, and the counter ends exact. */
+#define STARVED 20
+static void test_recovery_takes_the_longest_expired_first(void **state) {
+  (void)state;
+  probe_t p;
+  probe_open(&p, "starve");
+  txn_store_t store;
+  store_mongo_init(&store, p.shards);
+  store_mongo_defer(&store, "probe_counts");
+  txn_t *txns = bson_malloc0(sizeof *txns * STARVED);
+  for (int i = 0; i < STARVED; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "s%d", i);
+    commit_deferred(&store, &txns[i], id);
+  }
+  const char *last = txns[STARVED - 1].id;
+  char records[STORE_MONGO_LOG_COLL_LEN];
+  store_mongo_log_coll(STORE_MONGO_RECORDS, last, records);
+  int64_t oldest = db_now_ms();
+  set_deadline(&p, "txn_open", last, oldest);
+  set_deadline(&p, records, last, oldest);
+  mongoc_collection_t *locks = mongoc_database_get_collection(p.d.db, "locks");
+  bson_t *latch = BCON_NEW("_id", BCON_UTF8("-1|probe_counts|s:hot"), "txn",
+                           BCON_UTF8(last), "at", BCON_DATE_TIME(oldest),
+                           "latch", BCON_BOOL(true));
+  bson_error_t berr;
+  assert_true(mongoc_collection_insert_one(locks, latch, NULL, NULL, &berr));
+  bson_destroy(latch);
+
+  recovery_result_t r;
+  chorus_error_t err = {0};
+  assert_true(recovery_pass(&store, NULL, "recoverer", LEASE_MS, later_ms, 1,
+                            NULL, &r, &err));
+  assert_int_equal(r.recovered, 1);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(last));
+  assert_int_equal(tc_db_count(&p.d, "txn_open", q), 0); /* it went first */
+  bson_destroy(q);
+  bson_t empty = BSON_INITIALIZER;
+  assert_int_equal(tc_db_count(&p.d, "locks", &empty), 0); /* latch freed */
+  int64_t n, version;
+  int folded;
+  bool locked;
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, 1);
+
+  for (int pass = 0; pass < 4 && tc_db_count(&p.d, "txn_open", &empty) > 0;
+       pass++) {
+    assert_true(recovery_pass(&store, NULL, "recoverer", LEASE_MS, later_ms,
+                              STARVED, NULL, &r, &err));
+  }
+  assert_int_equal(tc_db_count(&p.d, "txn_open", &empty), 0);
+  hot_raw(&p, &n, &version, &folded, &locked);
+  assert_int_equal(n, STARVED);
+  assert_false(locked);
+
+  mongoc_collection_destroy(locks);
+  for (int i = 0; i < STARVED; i++) {
+    txn_cleanup(&txns[i]);
+  }
+  bson_free(txns);
+  store_mongo_cleanup(&store);
+  probe_close(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_group_larger_than_the_pool),
@@ -868,6 +963,7 @@ int main(void) {
       cmocka_unit_test(test_one_collector_a_minute),
       cmocka_unit_test(test_applies_skip_what_later_stages_folded),
       cmocka_unit_test(test_deferred_increments_fold_once),
+      cmocka_unit_test(test_recovery_takes_the_longest_expired_first),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,41 +46,38 @@ static bool create_index(db_t *db, mongoc_client_t *client, const char *coll,
   return ok;
 }
 
-/* Creates coll if it does not exist (48: NamespaceExists). */
-static bool create_collection(db_t *db, mongoc_client_t *client,
-                              const char *coll, chorus_error_t *err) {
-  bson_t *cmd = BCON_NEW("create", BCON_UTF8(coll));
+/* Runs cmd (destroyed here) on the database; a failure with error code
+ * so_a or so_b (0: none) means what it asks is so already, and is no
+ * error.  what names the command in err. */
+static bool run_unless_so(db_t *db, mongoc_client_t *client, bson_t *cmd,
+                          uint32_t so_a, uint32_t so_b, const char *what,
+                          chorus_error_t *err) {
   bson_error_t berr;
   bool ok =
       mongoc_client_command_simple(client, db->name, cmd, NULL, NULL, &berr);
-  if (!ok && berr.code == 48) {
-    ok = true;
-  }
+  ok = ok || (so_a && berr.code == so_a) || (so_b && berr.code == so_b);
   if (!ok) {
-    chorus_error_from_bson(err, &berr, "create");
+    chorus_error_from_bson(err, &berr, what);
   }
   bson_destroy(cmd);
   return ok;
 }
 
-/* Drops index `name` of coll if it exists (a missing one, or a missing
- * collection, is no error). */
+/* Creates coll if it does not exist (48: NamespaceExists). */
+static bool create_collection(db_t *db, mongoc_client_t *client,
+                              const char *coll, chorus_error_t *err) {
+  return run_unless_so(db, client, BCON_NEW("create", BCON_UTF8(coll)), 48, 0,
+                       "create", err);
+}
+
+/* Drops index `name` of coll if it exists (26 NamespaceNotFound, 27
+ * IndexNotFound: a missing one, or a missing collection, is no error). */
 static bool drop_index(db_t *db, mongoc_client_t *client, const char *coll,
                        const char *name, chorus_error_t *err) {
-  bson_t *cmd =
-      BCON_NEW("dropIndexes", BCON_UTF8(coll), "index", BCON_UTF8(name));
-  bson_error_t berr;
-  bool ok =
-      mongoc_client_command_simple(client, db->name, cmd, NULL, NULL, &berr);
-  /* 26 NamespaceNotFound, 27 IndexNotFound */
-  if (!ok && (berr.code == 26 || berr.code == 27)) {
-    ok = true;
-  }
-  if (!ok) {
-    chorus_error_from_bson(err, &berr, "dropIndexes");
-  }
-  bson_destroy(cmd);
-  return ok;
+  return run_unless_so(
+      db, client,
+      BCON_NEW("dropIndexes", BCON_UTF8(coll), "index", BCON_UTF8(name)), 26,
+      27, "dropIndexes", err);
 }
 
 bool db_ensure_indexes(db_t *db, const char *coll, const db_index_t *specs,

@@ -254,6 +254,21 @@ void tc_db_drop(tc_db_t *d) {
   mongoc_database_drop(d->db, &err);
 }
 
+bool tc_db_is_ferretdb(tc_db_t *d) {
+  bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
+  bson_t reply;
+  bson_error_t err;
+  if (!mongoc_client_command_simple(d->client, "admin", cmd, NULL, &reply,
+                                    &err)) {
+    fail_msg("buildInfo: %s", err.message);
+  }
+  bson_iter_t it;
+  bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
+  bson_destroy(&reply);
+  bson_destroy(cmd);
+  return ferretdb;
+}
+
 int64_t tc_db_count(tc_db_t *d, const char *coll_name, const bson_t *filter) {
   mongoc_collection_t *coll = mongoc_database_get_collection(d->db, coll_name);
   bson_error_t err;

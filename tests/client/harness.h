@@ -80,6 +80,9 @@ void tc_db_open(tc_db_t *d, const char *uri, const char *name);
 void tc_db_close(tc_db_t *d);
 void tc_db_drop(tc_db_t *d);
 
+/* Whether d's deployment is FerretDB (buildInfo says so). */
+bool tc_db_is_ferretdb(tc_db_t *d);
+
 int64_t tc_db_count(tc_db_t *d, const char *coll, const bson_t *filter);
 
 /* Transactions not finished: a record not done whose open marker is

@@ -16,22 +16,12 @@
 #include "tests/client/rawclient.h"
 #include "tests/client/testclient.h"
 
-/* Whether the test database is FerretDB (buildInfo says so). */
+/* Whether the test database is FerretDB. */
 static bool database_is_ferretdb(void) {
-  mongoc_init();
-  mongoc_client_t *client = mongoc_client_new(getenv("CHORUS_TEST_MONGO_URI"));
-  assert_non_null(client);
-  bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
-  bson_t reply;
-  bson_error_t berr;
-  bool ok =
-      mongoc_client_command_simple(client, "admin", cmd, NULL, &reply, &berr);
-  assert_true(ok);
-  bson_iter_t it;
-  bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
-  bson_destroy(&reply);
-  bson_destroy(cmd);
-  mongoc_client_destroy(client);
+  tc_db_t db;
+  tc_db_open(&db, NULL, tc_env("CHORUS_TEST_DB"));
+  bool ferretdb = tc_db_is_ferretdb(&db);
+  tc_db_close(&db);
   return ferretdb;
 }
 

@@ -38,19 +38,6 @@ static const declared_t declared[] = {
 };
 #define N_DECLARED (sizeof declared / sizeof declared[0])
 
-static bool is_ferretdb(tc_db_t *db) {
-  bson_t *cmd = BCON_NEW("buildInfo", BCON_INT32(1));
-  bson_t reply;
-  bson_error_t err;
-  assert_true(mongoc_client_command_simple(db->client, "admin", cmd, NULL,
-                                           &reply, &err));
-  bson_iter_t it;
-  bool ferretdb = bson_iter_init_find(&it, &reply, "ferretdbVersion");
-  bson_destroy(&reply);
-  bson_destroy(cmd);
-  return ferretdb;
-}
-
 /* Whether coll has an index called name. */
 static bool has_index(tc_db_t *db, const char *coll, const char *name) {
   mongoc_collection_t *c = mongoc_database_get_collection(db->db, coll);
@@ -99,7 +86,7 @@ static void test_indexes_by_kind(void **state) {
   snprintf(db_name, sizeof db_name, "indexes_%d", (int)getpid());
   tc_db_t db;
   tc_db_open(&db, NULL, db_name);
-  bool ferretdb = is_ferretdb(&db);
+  bool ferretdb = tc_db_is_ferretdb(&db);
   /* As an earlier start, or an operator, would have left them. */
   for (size_t i = 0; i < N_DECLARED; i++) {
     create_index(&db, &declared[i]);

@@ -357,6 +357,10 @@ static void run_job(hub_t *hub, client_t *c) {
   size_t n_backlog = 0;
   bool gone = false;
   if (ok && c->since > 0) {
+    /* The client may have seen numbers on another server that this one's
+     * poller has yet to deliver: they are waited for, not a reload. */
+    events_wait_delivered(sync_events(hub->sync), c->since,
+                          HUB_RESUME_CATCH_UP_MS);
     ok = events_read_since(sync_events(hub->sync), c->since, HUB_RESUME_MAX,
                            &backlog, &n_backlog, &gone, &err);
     gone = gone || n_backlog == HUB_RESUME_MAX;

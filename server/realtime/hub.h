@@ -30,8 +30,10 @@
  * live ones; live events that arrive meanwhile are held (before the
  * client's followees are loaded, every event that names an author, and
  * follows, whose effect on the followees is replayed) and sent after,
- * without duplicates.  When that cannot be done exactly (N has left the
- * log or is beyond its head, the backlog reaches HUB_RESUME_MAX events,
+ * without duplicates.  An N this server has not delivered yet (the client
+ * saw it on another server) is waited for first, HUB_RESUME_CATCH_UP_MS
+ * at most.  When that cannot be done exactly (N has left the log or is
+ * still beyond its head, the backlog reaches HUB_RESUME_MAX events,
  * or more than HUB_HELD_MAX were held) it gets {"type":"reload"} instead,
  * with the head as its seq, and goes on live from there.
  *
@@ -79,6 +81,9 @@
 #define HUB_TRENDS_EVERY_MS 60000 /* and at most, for the window's end */
 #define HUB_HELD_MAX 1000
 #define HUB_RESUME_MAX 10000
+/* A resume from a number this server has not delivered yet waits for its
+ * poller this long at most (a gap is waited out after 0.5 s). */
+#define HUB_RESUME_CATCH_UP_MS 2000
 
 typedef struct hub hub_t;
 

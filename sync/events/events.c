@@ -107,14 +107,8 @@ void event_cleanup(event_t *e) {
   bson_destroy(&e->model);
 }
 
-bool events_find_first(events_t *ev, const char *coll_name,
-                       const bson_t *filter, const bson_t *sort, bson_t **out) {
-  *out = NULL;
-  mongoc_client_t *client = db_acquire(ev->db);
-  if (!client) {
-    return false;
-  }
-  mongoc_collection_t *coll = db_collection(ev->db, client, coll_name);
+bool events_find_one(mongoc_collection_t *coll, const bson_t *filter,
+                     const bson_t *sort, bson_t **out) {
   bson_t opts = BSON_INITIALIZER;
   if (sort) {
     BSON_APPEND_DOCUMENT(&opts, "sort", sort);
@@ -126,9 +120,56 @@ bool events_find_first(events_t *ev, const char *coll_name,
   *out = mongoc_cursor_next(cursor, &doc) ? bson_copy(doc) : NULL;
   bson_error_t berr;
   bool ok = !mongoc_cursor_error(cursor, &berr);
+  if (!ok && *out) {
+    bson_destroy(*out);
+    *out = NULL;
+  }
   mongoc_cursor_destroy(cursor);
   bson_destroy(&opts);
+  return ok;
+}
+
+bool events_find_first(events_t *ev, const char *coll_name,
+                       const bson_t *filter, const bson_t *sort, bson_t **out) {
+  *out = NULL;
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false;
+  }
+  mongoc_collection_t *coll = db_collection(ev->db, client, coll_name);
+  bool ok = events_find_one(coll, filter, sort, out);
   mongoc_collection_destroy(coll);
+  db_release(ev->db, client);
+  return ok;
+}
+
+bool events_bell_at(mongoc_collection_t *bells, int64_t seq, bool *exists,
+                    bson_t **doc) {
+  char id[BELL_ID_LEN];
+  events_bell_id(seq, id);
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *found = NULL;
+  bool ok = events_find_one(bells, filter, NULL, &found);
+  bson_destroy(filter);
+  *exists = found != NULL;
+  if (doc) {
+    *doc = found;
+  } else if (found) {
+    bson_destroy(found);
+  }
+  return ok;
+}
+
+bool events_find_bell(events_t *ev, int64_t seq, bson_t **bell) {
+  *bell = NULL;
+  mongoc_client_t *client = db_acquire(ev->db);
+  if (!client) {
+    return false;
+  }
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  bool exists;
+  bool ok = events_bell_at(bells, seq, &exists, bell);
+  mongoc_collection_destroy(bells);
   db_release(ev->db, client);
   return ok;
 }

@@ -21,8 +21,10 @@
  *
  * Reading.  Every server polls event_bells for the next number by _id
  * (a string _id: an index search on FerretDB too) and hands each
- * event, in order, to its listener.  A number the bells lack while a later
- * one exists is read from the log, or skipped when the log lacks it too.
+ * event, in order, to its listener.  A number the bells lacked while a
+ * later one exists is read again from the bells (its bell may have come
+ * since, its log copy still to come), else from the log, or skipped when
+ * neither has it.
  * Clients that reconnect read what they missed from event_log
  * (events_read_since); a number older than the log keeps is reported, so
  * the client is told to reload instead of silently missing events.  See
@@ -194,6 +196,15 @@ void events_read_after(events_t *ev, int64_t seq);
 /* The highest sequence number this server knows was published (by itself
  * or seen); published - head is how far delivery lags. */
 int64_t events_published(events_t *ev);
+
+/* Waits until the poller has delivered event seq, when seq was issued
+ * (its bell exists), at most timeout_ms: a client resuming here may know
+ * of numbers it saw on another server, which this one delivers a poll
+ * later, or after waiting out a gap (0.5 s of idleness).  True when
+ * delivered; false at once when seq has no bell (never issued, or
+ * pruned) or the database cannot say, else after timeout_ms or at stop.
+ * Asks the database once; thread-safe. */
+bool events_wait_delivered(events_t *ev, int64_t seq, int timeout_ms);
 
 /* Events with seq > since (at most max), from the log, oldest first.
  * *gone is true when events after `since` have already left the log (the

@@ -124,11 +124,28 @@ int64_t events_doc_seq(const bson_t *doc);
 bool event_from_bson(const bson_t *doc, event_t *e);
 void event_cleanup(event_t *e);
 
-/* The first document of coll matching filter in the order of sort (NULL:
- * natural), copied into *out (NULL when none); false when the database
- * could not say.  Borrows a client of the main database. */
+/* The first document of coll (the caller's collection, of a client it
+ * holds) matching filter in the order of sort (NULL: natural), copied
+ * into *out (the caller's; NULL when none); false when the database could
+ * not say (*out NULL). */
+bool events_find_one(mongoc_collection_t *coll, const bson_t *filter,
+                     const bson_t *sort, bson_t **out);
+
+/* events_find_one on the collection named coll, with a client borrowed
+ * from ev's database for the call. */
 bool events_find_first(events_t *ev, const char *coll, const bson_t *filter,
                        const bson_t *sort, bson_t **out);
+
+/* Whether the bell numbered seq exists (*exists; the bell itself into
+ * *doc, the caller's, when doc is not NULL): one index search on a string
+ * _id.  False when the database could not say (*exists false). */
+bool events_bell_at(mongoc_collection_t *bells, int64_t seq, bool *exists,
+                    bson_t **doc);
+
+/* The bell numbered seq into *bell (the caller's; NULL when there is
+ * none), with a client borrowed for the call; false when the database
+ * could not say. */
+bool events_find_bell(events_t *ev, int64_t seq, bson_t **bell);
 
 void events_sleep_ms(int ms);
 
@@ -147,6 +164,17 @@ void events_poller_kick(events_t *ev);
 /* Wakes the poller and every reader waiting in events_sync (at stop, once
  * stopping is set). */
 void events_wake_all(events_t *ev);
+
+/* Delivers, in order, the events numbered [from, to) (from < to), which
+ * the poller found no bell for after a bell numbered `to` was seen: each
+ * from its bell, read again, else from the log; *lost counts the numbers
+ * that have neither, skipped.  Bells are claimed in order (events.h,
+ * "Ordering"), so a number below one seen has its bell by then unless
+ * it is gone for good (pruned while this server was behind, or taken back
+ * after a reused number, then in the log), and its log copy may still be
+ * to come: its publisher copies after numbering.  False when the database
+ * failed (head is the last number delivered).  Poller thread only. */
+bool events_deliver_gap(events_t *ev, int64_t from, int64_t to, int64_t *lost);
 
 /* The poller thread (arg: the events_t). */
 void *events_poller_main(void *arg);

@@ -213,44 +213,87 @@ void events_get_sync_stats(events_t *ev, events_sync_stats_t *out) {
   out->failed = atomic_load(&ev->sync_failed);
 }
 
-/* Delivers, in order, the logged events numbered [from, to); *lost
- * counts the numbers in between that the log does not have (head moves
- * past them).  False when the database failed (head stays at the last
- * number passed). */
-static bool deliver_logged_range(events_t *ev, int64_t from, int64_t to,
-                                 int64_t *lost) {
+/* Delivers the bells numbered [*at, to) while they are there, from
+ * *at on (*at: the first not delivered); false when the database failed. */
+static bool deliver_bells(events_t *ev, mongoc_collection_t *bells, int64_t *at,
+                          int64_t to) {
+  for (; *at < to; (*at)++) {
+    bool exists;
+    bson_t *bell = NULL;
+    if (!events_bell_at(bells, *at, &exists, &bell)) {
+      return false;
+    }
+    if (!bell) {
+      return true;
+    }
+    deliver_doc(ev, bell); /* head = *at */
+    bson_destroy(bell);
+  }
+  return true;
+}
+
+/* Each number in [*at, to), which the log lacks: from its bell, else
+ * counted in *lost; then *at = to.  False when the database failed (*at:
+ * the first not done). */
+static bool deliver_unlogged(events_t *ev, mongoc_collection_t *bells,
+                             int64_t *at, int64_t to, int64_t *lost) {
+  while (*at < to) {
+    if (!deliver_bells(ev, bells, at, to)) {
+      return false;
+    }
+    if (*at < to) {
+      (*lost)++;
+      (*at)++;
+    }
+  }
+  return true;
+}
+
+bool events_deliver_gap(events_t *ev, int64_t from, int64_t to, int64_t *lost) {
+  assert(from < to);
   mongoc_client_t *client = db_acquire(ev->db);
   if (!client) {
     return false;
   }
-  mongoc_collection_t *coll = db_collection(ev->db, client, DB_LOG);
-  bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_INT64(from), "$lt",
-                            BCON_INT64(to), "}");
-  bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-  const bson_t *doc;
-  int64_t expect = from;
-  while (mongoc_cursor_next(cursor, &doc)) {
-    bson_iter_t it;
-    int64_t seq =
-        bson_iter_init_find(&it, doc, "_id") ? events_iter_seq(&it) : 0;
-    if (seq < expect) {
-      continue;
+  mongoc_collection_t *bells = db_collection(ev->db, client, DB_BELLS);
+  mongoc_collection_t *log = db_collection(ev->db, client, DB_LOG);
+  int64_t at = from;
+  /* Their bells first: a run whose bells came late costs no read of the
+   * log (by an Int64 _id, a scan of it on FerretDB). */
+  bool ok = deliver_bells(ev, bells, &at, to);
+  mongoc_cursor_t *cursor = NULL;
+  if (ok && at < to) {
+    /* A bell is gone: the log from there, and for each number it lacks,
+     * the bell again (a later one may be there with its copy still to
+     * come).  One client: the bells are read between the cursor's
+     * batches. */
+    bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_INT64(at), "$lt",
+                              BCON_INT64(to), "}");
+    bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+    cursor = mongoc_collection_find_with_opts(log, filter, opts, NULL);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    const bson_t *doc;
+    while (ok && mongoc_cursor_next(cursor, &doc)) {
+      int64_t seq = events_doc_seq(doc);
+      if (seq < at) {
+        continue;
+      }
+      bson_t *logged = bson_copy(doc); /* the cursor's is gone at its next */
+      ok = deliver_unlogged(ev, bells, &at, seq, lost);
+      if (ok) {
+        deliver_doc(ev, logged); /* head = seq */
+        at = seq + 1;
+      }
+      bson_destroy(logged);
     }
-    *lost += seq - expect;
-    deliver_doc(ev, doc); /* head = seq */
-    expect = seq + 1;
+    bson_error_t berr;
+    ok = ok && !mongoc_cursor_error(cursor, &berr) &&
+         deliver_unlogged(ev, bells, &at, to, lost);
+    mongoc_cursor_destroy(cursor);
   }
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  if (ok) {
-    *lost += to - expect;
-  }
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(opts);
-  bson_destroy(filter);
-  mongoc_collection_destroy(coll);
+  mongoc_collection_destroy(log);
+  mongoc_collection_destroy(bells);
   db_release(ev->db, client);
   return ok;
 }
@@ -290,13 +333,9 @@ bson_t *events_own_take(events_t *ev, int64_t seq) {
  * False when the database failed. */
 static bool first_later_bell(events_t *ev, int64_t next, bool scan,
                              bson_t **first) {
-  char id[BELL_ID_LEN];
   *first = NULL;
   for (int64_t k = 1; k <= GAP_PROBES; k++) {
-    events_bell_id(next + k, id);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
-    bool ok = events_find_first(ev, DB_BELLS, filter, NULL, first);
-    bson_destroy(filter);
+    bool ok = events_find_bell(ev, next + k, first);
     if (!ok || *first) {
       return ok;
     }
@@ -304,6 +343,7 @@ static bool first_later_bell(events_t *ev, int64_t next, bool scan,
   if (!scan) {
     return true;
   }
+  char id[BELL_ID_LEN];
   events_bell_id(next, id);
   bson_t *later = BCON_NEW("_id", "{", "$gt", BCON_UTF8(id), "}");
   bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
@@ -319,14 +359,10 @@ void *events_poller_main(void *arg) {
   unsigned poll = poll_begin(ev);
   while (!atomic_load(&ev->stopping)) {
     int64_t next = atomic_load(&ev->head) + 1;
-    char id[BELL_ID_LEN];
-    events_bell_id(next, id);
     bson_t *doc = events_own_take(ev, next);
     bool ok = true;
     if (!doc) {
-      bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
-      ok = events_find_first(ev, DB_BELLS, filter, NULL, &doc);
-      bson_destroy(filter);
+      ok = events_find_bell(ev, next, &doc);
     }
     if (ok && doc) {
       deliver_doc(ev, doc);
@@ -349,8 +385,10 @@ void *events_poller_main(void *arg) {
     }
     if (ev->begin_ns >= next_gap_check_ns) {
       next_gap_check_ns = ev->begin_ns + GAP_CHECK_EVERY_NS;
-      /* A later number exists but `next` is not among the bells (it was
-       * collected while this server was behind): take it from the log. */
+      /* A later number may exist with `next` not among the bells when
+       * this probe was made: its bell pruned while this server was
+       * behind, or inserted since (with the later one), its log copy
+       * perhaps still to come: events_deliver_gap tells them apart. */
       bool scan = ev->begin_ns >= next_gap_scan_ns;
       if (scan) {
         next_gap_scan_ns = ev->begin_ns + GAP_SCAN_EVERY_NS;
@@ -358,13 +396,12 @@ void *events_poller_main(void *arg) {
       bson_t *first = NULL;
       if (first_later_bell(ev, next, scan, &first) && first &&
           events_doc_seq(first) > next) {
-        /* Every number from next to the first later bell: delivered from
-         * the log where it is there, skipped where it is not, in one
-         * pass (one by one, a run of missing numbers stalled delivery
-         * for minutes: one number per gap check). */
+        /* Every number from next to the first later bell, in one pass
+         * (one by one, a run of missing numbers stalled delivery for
+         * minutes: one number per gap check). */
         int64_t upto = events_doc_seq(first);
         int64_t lost = 0;
-        if (deliver_logged_range(ev, next, upto, &lost)) {
+        if (events_deliver_gap(ev, next, upto, &lost)) {
           atomic_store(&ev->head, upto - 1); /* the rest are lost */
         }
         if (lost) {
@@ -384,6 +421,26 @@ void *events_poller_main(void *arg) {
 }
 
 int64_t events_head(events_t *ev) { return atomic_load(&ev->head); }
+
+bool events_wait_delivered(events_t *ev, int64_t seq, int timeout_ms) {
+  if (atomic_load(&ev->head) >= seq) {
+    return true;
+  }
+  bson_t *bell = NULL;
+  if (!ev->running || !events_find_bell(ev, seq, &bell) || !bell) {
+    return false;
+  }
+  bson_destroy(bell);
+  int64_t deadline = monotonic_ns() + (int64_t)timeout_ms * 1000000LL;
+  while (atomic_load(&ev->head) < seq) {
+    if (atomic_load(&ev->stopping) || monotonic_ns() >= deadline) {
+      return false;
+    }
+    events_poller_kick(ev); /* no idle sleep before its next probe */
+    events_sleep_ms(POLL_IDLE_MS);
+  }
+  return true;
+}
 
 void events_read_after(events_t *ev, int64_t seq) {
   if (ev && ev->store && seq > atomic_load(&ev->head)) {

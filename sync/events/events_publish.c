@@ -38,26 +38,12 @@ static void raise_hint(events_t *ev, int64_t seq) {
   }
 }
 
-/* The first document of coll matching filter (which this consumes), or
- * NULL, into *doc (the caller's); false when the database could not say.
- * (By _id, FerretDB v1 reads every document of the collection: it pushes
- * down only string and ObjectId _ids.  Bells and the log are read this
- * way only on rare paths; the poller's probe is the exception, and bells
+/* events_find_one with no sort, consuming filter.  (By _id, FerretDB v1
+ * reads every document of the collection: it pushes down only string and
+ * ObjectId _ids.  The log is read this way only on rare paths, and bells
  * hold only the last EVENTS_BELL_KEEP_MS of events.) */
 static bool find_doc(mongoc_collection_t *coll, bson_t *filter, bson_t **doc) {
-  bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
-  mongoc_cursor_t *cursor =
-      mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-  const bson_t *got;
-  *doc = mongoc_cursor_next(cursor, &got) ? bson_copy(got) : NULL;
-  bson_error_t berr;
-  bool ok = !mongoc_cursor_error(cursor, &berr);
-  if (!ok && *doc) {
-    bson_destroy(*doc);
-    *doc = NULL;
-  }
-  mongoc_cursor_destroy(cursor);
-  bson_destroy(opts);
+  bool ok = events_find_one(coll, filter, NULL, doc);
   bson_destroy(filter);
   return ok;
 }
@@ -79,23 +65,6 @@ static void append_body(bson_t *body, const char *key, const char *type,
   BSON_APPEND_DOCUMENT(body, "audience", audience);
 }
 
-/* Whether the bell numbered seq exists (*exists; the bell itself into
- * *doc when doc is not NULL): one index search on a string _id. */
-static bool bell_at(mongoc_collection_t *bells, int64_t seq, bool *exists,
-                    bson_t **doc) {
-  char id[BELL_ID_LEN];
-  events_bell_id(seq, id);
-  bson_t *found = NULL;
-  bool ok = find_doc(bells, BCON_NEW("_id", BCON_UTF8(id)), &found);
-  *exists = ok && found;
-  if (doc) {
-    *doc = found;
-  } else if (found) {
-    bson_destroy(found);
-  }
-  return ok;
-}
-
 /* The first number above taken (a bell that exists) with no bell yet, by
  * reads only: doubling steps, then halving.  Bells are claimed in order,
  * so above a recent one they have no holes (but for the rare bell taken
@@ -108,7 +77,7 @@ static void bell_frontier(mongoc_collection_t *bells, int64_t taken,
   bool exists = true;
   *free = taken + 1;
   for (;;) {
-    if (!bell_at(bells, lo + step, &exists, NULL)) {
+    if (!events_bell_at(bells, lo + step, &exists, NULL)) {
       return;
     }
     if (!exists) {
@@ -122,7 +91,7 @@ static void bell_frontier(mongoc_collection_t *bells, int64_t taken,
   hi = lo + step; /* lo exists, hi does not */
   while (hi - lo > 1) {
     int64_t mid = lo + (hi - lo) / 2;
-    if (!bell_at(bells, mid, &exists, NULL)) {
+    if (!events_bell_at(bells, mid, &exists, NULL)) {
       break;
     }
     if (exists) {
@@ -180,7 +149,7 @@ static void claim_number(events_t *ev, mongoc_collection_t *bells,
     }
     bson_t *taken;
     bool exists;
-    if (!bell_at(bells, *seq, &exists, &taken)) {
+    if (!events_bell_at(bells, *seq, &exists, &taken)) {
       return;
     }
     if (exists && doc_has_key(taken, key)) {
@@ -317,7 +286,7 @@ static bool taken_by_other(mongoc_collection_t *bells, int64_t seq,
                            const char *key) {
   bson_t *taken = NULL;
   bool exists;
-  bool other = bell_at(bells, seq, &exists, &taken) && exists &&
+  bool other = events_bell_at(bells, seq, &exists, &taken) && exists &&
                !doc_has_key(taken, key);
   if (taken) {
     bson_destroy(taken);

@@ -52,11 +52,8 @@ static void fill_from_bells(events_t *ev, int64_t since, int64_t upto,
   *events = bson_realloc(*events, sizeof **events * (*n + n_missing + 1));
   size_t found = 0;
   for (size_t k = 0; k < n_missing; k++) {
-    char id[BELL_ID_LEN];
-    events_bell_id(missing[k], id);
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
     bson_t *bell = NULL;
-    if (events_find_first(ev, DB_BELLS, filter, NULL, &bell) && bell) {
+    if (events_find_bell(ev, missing[k], &bell) && bell) {
       event_t *e = &(*events)[*n + found];
       if (event_from_bson(bell, e)) {
         found++;
@@ -67,7 +64,6 @@ static void fill_from_bells(events_t *ev, int64_t since, int64_t upto,
     if (bell) {
       bson_destroy(bell);
     }
-    bson_destroy(filter);
   }
   if (found == 0) {
     return;

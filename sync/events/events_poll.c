@@ -261,7 +261,6 @@ bool events_deliver_gap(events_t *ev, int64_t from, int64_t to, int64_t *lost) {
   /* Their bells first: a run whose bells came late costs no read of the
    * log (by an Int64 _id, a scan of it on FerretDB). */
   bool ok = deliver_bells(ev, bells, &at, to);
-  mongoc_cursor_t *cursor = NULL;
   if (ok && at < to) {
     /* A bell is gone: the log from there, and for each number it lacks,
      * the bell again (a later one may be there with its copy still to
@@ -270,7 +269,8 @@ bool events_deliver_gap(events_t *ev, int64_t from, int64_t to, int64_t *lost) {
     bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_INT64(at), "$lt",
                               BCON_INT64(to), "}");
     bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
-    cursor = mongoc_collection_find_with_opts(log, filter, opts, NULL);
+    mongoc_cursor_t *cursor =
+        mongoc_collection_find_with_opts(log, filter, opts, NULL);
     bson_destroy(opts);
     bson_destroy(filter);
     const bson_t *doc;

@@ -1907,12 +1907,12 @@ static bool claim_if_expired(shards_t *shards, const target_t *txns,
  * record is done or long missing, its deadline moved on if the record's
  * was (see mark_open).  Longest past first: a claim moves its marker's
  * deadline a lease on, so every abandoned transaction comes to the front
- * in turn.  In the order the markers happen to be stored, the first 16
- * were claimed again and again while a recovery of theirs failed, and one
- * further back never was: in integration.test_sync_chaos a server killed
- * inside a fold left its latches in the name of a transaction whose
- * marker was 17th or later, every recovery of the others waited for those
- * latches, and only that transaction's own recovery frees them. */
+ * in turn.  In stored order a pass could take the same 16 again and again
+ * while their recoveries fail, and never one further back whose own
+ * recovery is what they wait for: a server killed inside a fold leaves
+ * its latches in the name of one transaction, and every other recovery
+ * that needs those accounts waits until that one's frees them
+ * (test_sync_group, test_recovery_takes_the_longest_expired_first). */
 static bool claim_from_markers(shards_t *shards, const char *owner,
                                int64_t now_ms, int64_t lease_ms, txn_t *txn,
                                bool *found, chorus_error_t *err) {

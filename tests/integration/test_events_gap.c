@@ -79,34 +79,36 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* A bell as a publisher inserts it (type names where it came from). */
-static void put_bell(fixture_t *f, int64_t seq) {
-  char id[BELL_ID_LEN], key[32];
-  events_bell_id(seq, id);
-  snprintf(key, sizeof key, "k:%lld", (long long)seq);
-  bson_t *doc =
-      BCON_NEW("_id", BCON_UTF8(id), "key", BCON_UTF8(key), "type",
-               BCON_UTF8("bell"), "data", "{", "}", "at", BCON_DATE_TIME(1));
-  mongoc_collection_t *c = mongoc_database_get_collection(f->d.db, DB_BELLS);
-  bson_error_t berr;
-  assert_true(mongoc_collection_insert_one(c, doc, NULL, NULL, &berr));
-  mongoc_collection_destroy(c);
-  bson_destroy(doc);
-}
-
-/* Its copy in the log, under an Int64 number. */
-static void put_logged(fixture_t *f, int64_t seq) {
+/* Event seq as its publisher writes it: its bell (into_log false: its
+ * _id the 19-digit string) or its log copy (an Int64 _id); its type says
+ * which, for assert_seen. */
+static void put_event(fixture_t *f, bool into_log, int64_t seq) {
   char key[32];
   snprintf(key, sizeof key, "k:%lld", (long long)seq);
-  bson_t *doc =
-      BCON_NEW("_id", BCON_INT64(seq), "key", BCON_UTF8(key), "type",
-               BCON_UTF8("log"), "data", "{", "}", "at", BCON_DATE_TIME(1));
-  mongoc_collection_t *c = mongoc_database_get_collection(f->d.db, DB_LOG);
+  bson_t doc = BSON_INITIALIZER;
+  if (into_log) {
+    BSON_APPEND_INT64(&doc, "_id", seq);
+  } else {
+    char id[BELL_ID_LEN];
+    events_bell_id(seq, id);
+    BSON_APPEND_UTF8(&doc, "_id", id);
+  }
+  BSON_APPEND_UTF8(&doc, "key", key);
+  BSON_APPEND_UTF8(&doc, "type", into_log ? "log" : "bell");
+  bson_t data = BSON_INITIALIZER;
+  BSON_APPEND_DOCUMENT(&doc, "data", &data);
+  BSON_APPEND_DATE_TIME(&doc, "at", 1);
+  mongoc_collection_t *c =
+      mongoc_database_get_collection(f->d.db, into_log ? DB_LOG : DB_BELLS);
   bson_error_t berr;
-  assert_true(mongoc_collection_insert_one(c, doc, NULL, NULL, &berr));
+  assert_true(mongoc_collection_insert_one(c, &doc, NULL, NULL, &berr));
   mongoc_collection_destroy(c);
-  bson_destroy(doc);
+  bson_destroy(&doc);
 }
+
+static void put_bell(fixture_t *f, int64_t seq) { put_event(f, false, seq); }
+
+static void put_logged(fixture_t *f, int64_t seq) { put_event(f, true, seq); }
 
 static void assert_seen(const fixture_t *f, size_t i, int64_t seq,
                         const char *from) {

@@ -556,6 +556,34 @@ static void test_a_logged_number_is_not_claimed_again(void **state) {
   tc_client_destroy(author.http);
 }
 
+/* A test event numbered seq, of type, for the user oid alone, with data
+ * {n: 1}, as its publisher writes it: into "event_bells" (a bell, its
+ * _id the 19-digit string) or "event_log" (an Int64 _id). */
+static void put_test_event(tc_db_t *db, const char *coll, int64_t seq,
+                           const char *type, const bson_oid_t *oid) {
+  char key[64];
+  snprintf(key, sizeof key, "test:%s:%lld", type, (long long)seq);
+  bson_t doc = BSON_INITIALIZER;
+  if (!strcmp(coll, "event_bells")) {
+    char bell_id[24];
+    snprintf(bell_id, sizeof bell_id, "%019lld", (long long)seq);
+    BSON_APPEND_UTF8(&doc, "_id", bell_id);
+  } else {
+    BSON_APPEND_INT64(&doc, "_id", seq);
+  }
+  bson_t *body = BCON_NEW("key", BCON_UTF8(key), "type", BCON_UTF8(type),
+                          "data", "{", "n", BCON_INT32(1), "}", "model", "{",
+                          "}", "audience", "{", "users", "[", BCON_OID(oid),
+                          "]", "}", "at", BCON_DATE_TIME(tc_wall_ms()));
+  bson_concat(&doc, body);
+  mongoc_collection_t *c = mongoc_database_get_collection(db->db, coll);
+  bson_error_t err;
+  assert_true(mongoc_collection_insert_one(c, &doc, NULL, NULL, &err));
+  mongoc_collection_destroy(c);
+  bson_destroy(body);
+  bson_destroy(&doc);
+}
+
 /* An event whose bell the pollers have delivered but whose log copy its
  * publisher has not written yet (it waits on the database, or died in
  * between): a client resuming from before it, in that window, gets it
@@ -569,19 +597,7 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
   int64_t seq = settled_user(&u, "rtp", &live, &db);
   bson_oid_t oid;
   assert_true(tc_db_user_oid(&db, u.name, &oid));
-  mongoc_collection_t *bells =
-      mongoc_database_get_collection(db.db, "event_bells");
-  char bell_id[24], key[48];
-  snprintf(bell_id, sizeof bell_id, "%019lld", (long long)(seq + 1));
-  snprintf(key, sizeof key, "test:not-logged-yet:%lld", (long long)(seq + 1));
-  bson_t *bell = BCON_NEW("_id", BCON_UTF8(bell_id), "key", BCON_UTF8(key),
-                          "type", BCON_UTF8("test.not_logged_yet"), "data", "{",
-                          "n", BCON_INT32(1), "}", "model", "{", "}",
-                          "audience", "{", "users", "[", BCON_OID(&oid), "]",
-                          "}", "at", BCON_DATE_TIME(tc_wall_ms()));
-  bson_error_t err;
-  assert_true(mongoc_collection_insert_one(bells, bell, NULL, NULL, &err));
-  bson_destroy(bell);
+  put_test_event(&db, "event_bells", seq + 1, "test.not_logged_yet", &oid);
   /* Delivered live by both servers' pollers (b's client sees it). */
   int64_t got = seq;
   bson_destroy(wait_for(live, "test.not_logged_yet", &got));
@@ -602,50 +618,10 @@ static void test_resume_gets_an_event_not_logged_yet(void **state) {
   }
 
   /* Its publisher would now copy it to the log; the test does. */
-  mongoc_collection_t *log = mongoc_database_get_collection(db.db, "event_log");
-  bson_t *entry = BCON_NEW("_id", BCON_INT64(seq + 1), "key", BCON_UTF8(key),
-                           "type", BCON_UTF8("test.not_logged_yet"), "data",
-                           "{", "n", BCON_INT32(1), "}", "model", "{", "}",
-                           "audience", "{", "users", "[", BCON_OID(&oid), "]",
-                           "}", "at", BCON_DATE_TIME(tc_wall_ms()));
-  assert_true(mongoc_collection_insert_one(log, entry, NULL, NULL, &err));
-  bson_destroy(entry);
-  mongoc_collection_destroy(log);
-  mongoc_collection_destroy(bells);
+  put_test_event(&db, "event_log", seq + 1, "test.not_logged_yet", &oid);
   tc_db_close(&db);
   tc_ws_close(live);
   tc_client_destroy(u.http);
-}
-
-/* Inserts a bell numbered seq for the user oid (type test.ahead) and,
- * with logged, its log copy. */
-static void put_test_event(tc_db_t *db, int64_t seq, const bson_oid_t *oid,
-                           bool logged) {
-  char bell_id[24], key[48];
-  snprintf(bell_id, sizeof bell_id, "%019lld", (long long)seq);
-  snprintf(key, sizeof key, "test:ahead:%lld", (long long)seq);
-  bson_t *body =
-      BCON_NEW("key", BCON_UTF8(key), "type", BCON_UTF8("test.ahead"), "data",
-               "{", "}", "model", "{", "}", "audience", "{", "users", "[",
-               BCON_OID(oid), "]", "}", "at", BCON_DATE_TIME(tc_wall_ms()));
-  bson_t doc = BSON_INITIALIZER;
-  BSON_APPEND_UTF8(&doc, "_id", bell_id);
-  bson_concat(&doc, body);
-  mongoc_collection_t *c =
-      mongoc_database_get_collection(db->db, "event_bells");
-  bson_error_t err;
-  assert_true(mongoc_collection_insert_one(c, &doc, NULL, NULL, &err));
-  mongoc_collection_destroy(c);
-  bson_reinit(&doc);
-  if (logged) {
-    BSON_APPEND_INT64(&doc, "_id", seq);
-    bson_concat(&doc, body);
-    c = mongoc_database_get_collection(db->db, "event_log");
-    assert_true(mongoc_collection_insert_one(c, &doc, NULL, NULL, &err));
-    mongoc_collection_destroy(c);
-  }
-  bson_destroy(&doc);
-  bson_destroy(body);
 }
 
 /* A client that saw a number on one server and resumes on another whose
@@ -663,11 +639,13 @@ static void test_resume_waits_for_a_number_not_delivered_yet(void **state) {
   int64_t seq = settled_user(&u, "rtw", &live, &db);
   bson_oid_t oid;
   assert_true(tc_db_user_oid(&db, u.name, &oid));
-  put_test_event(&db, seq + 2, &oid, true);
+  put_test_event(&db, "event_bells", seq + 2, "test.ahead", &oid);
+  put_test_event(&db, "event_log", seq + 2, "test.ahead", &oid);
   char query[48];
   snprintf(query, sizeof query, "since=%lld", (long long)(seq + 2));
   tc_ws_t *back = connect_as(&u, tc_url_a(), query);
-  put_test_event(&db, seq + 3, &oid, true);
+  put_test_event(&db, "event_bells", seq + 3, "test.ahead", &oid);
+  put_test_event(&db, "event_log", seq + 3, "test.ahead", &oid);
 
   bson_t *m = next_message(back);
   assert_string_equal(tc_bson_str(m, "type"), "test.ahead");
